@@ -1,0 +1,14 @@
+"""Package version and the algorithm version that enters every job key.
+
+Bump ``ALGORITHM_VERSION`` whenever a change alters the bytes of a master or calibrated frame, so
+cached artifacts made by the old algorithm are recomputed.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("darkflow")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.1.0+src"
+
+ALGORITHM_VERSION = "1"

@@ -1,0 +1,87 @@
+"""The one exception and warning hierarchy of darkflow.
+
+Every error darkflow raises on purpose derives from :class:`DarkflowError`, so callers can catch
+the whole family, and each subclass also derives from the closest builtin (``ValueError``,
+``OSError`` ...) so generic handlers keep working. Errors are chained with ``raise ... from err``.
+Only the batch runner catches broadly, and it records the failure against the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "CalibrationError",
+    "ConfigError",
+    "DarkflowError",
+    "DarkflowWarning",
+    "FitsReadError",
+    "HeaderError",
+    "IncompatibleFramesError",
+    "InsufficientFramesError",
+    "MissingDependencyError",
+    "OutputError",
+    "RegistryError",
+]
+
+
+class DarkflowError(Exception):
+    """Base class of every error darkflow raises on purpose."""
+
+
+class ConfigError(DarkflowError, ValueError):
+    """A configuration value, file or command-line option is invalid."""
+
+
+class FitsReadError(DarkflowError, OSError):
+    """A file cannot be read as a FITS image (missing, unreadable, truncated, corrupt, not FITS)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class HeaderError(DarkflowError, ValueError):
+    """A header lacks a required keyword or holds an inconsistent value."""
+
+
+class IncompatibleFramesError(DarkflowError, ValueError):
+    """Frames that must agree (shape, dtype, binning, configuration) do not.
+
+    ``odd_frames`` names the frames that differ from the majority, with what differs.
+    """
+
+    def __init__(self, message: str, odd_frames: Iterable[tuple[str, str]] = ()):
+        self.odd_frames = list(odd_frames)
+        detail = "".join(f"\n  {path}: {why}" for path, why in self.odd_frames)
+        super().__init__(message + detail)
+
+
+class InsufficientFramesError(DarkflowError, ValueError):
+    """Too few frames to build a statistic (e.g. fewer than 3 darks for a clipped master)."""
+
+
+class CalibrationError(DarkflowError, RuntimeError):
+    """A frame cannot be calibrated (no usable master, incompatible master, failed check)."""
+
+
+class OutputError(DarkflowError, OSError):
+    """An output cannot be written (read-only directory, full disk, ...). Nothing partial is left."""
+
+
+class RegistryError(DarkflowError, RuntimeError):
+    """The artifact registry is inconsistent or cannot be opened."""
+
+
+class MissingDependencyError(DarkflowError, ImportError):
+    """An optional dependency needed for this feature is not installed."""
+
+    def __init__(self, package: str, feature: str, extra: str | None = None):
+        hint = f"pip install 'darkflow[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{feature} needs the package {package!r}, which is not installed: {hint}")
+        self.package = package
+
+
+class DarkflowWarning(UserWarning):
+    """Base class of darkflow's warnings."""

@@ -1,0 +1,129 @@
+"""Atomic file output: write to a temporary file in the target directory, fsync, rename.
+
+A crash at any moment leaves either the previous file or the complete new one, never half a file;
+the temporary name starts with ``.`` and ends with ``.tmp`` so an interrupted run leaves at worst
+an orphan that :func:`remove_stale_temporaries` deletes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+from darkflow.exceptions import OutputError
+
+__all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "write_bytes_atomic"]
+
+TMP_SUFFIX = ".tmp"
+
+
+def _temp_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``.
+
+    The caller writes the temporary path with any library (astropy, pandas...). On error the
+    temporary file is removed and the error re-raised, wrapped in :class:`OutputError` when it is
+    an ``OSError`` (read-only directory, full disk, permission denied).
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(
+            f"cannot create directory {target.parent}: {err.strerror or err}"
+        ) from err
+    tmp = _temp_name(target)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        if fsync:
+            _fsync_dir(target.parent)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(err, OutputError):
+            raise
+        raise OutputError(f"cannot write {target}: {err.strerror or err}") from err
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(
+    target: str | os.PathLike[str], mode: str = "w", *, fsync: bool = True, **open_kwargs
+) -> Iterator[IO]:
+    """Open a temporary file for writing and rename it onto ``target`` when the block succeeds."""
+    if "w" not in mode:
+        raise ValueError("atomic_write only writes new files (mode must contain 'w')")
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+        open_kwargs.setdefault("newline", "")
+    with atomic_path(target, fsync=fsync) as tmp:
+        try:
+            fh = open(tmp, mode, **open_kwargs)
+        except OSError as err:
+            raise OutputError(f"cannot write {target}: {err.strerror or err}") from err
+        with fh:
+            yield fh
+
+
+def write_bytes_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with atomic_write(target, mode) as fh:
+        fh.write(data)
+
+
+def remove_stale_temporaries(
+    root: str | os.PathLike[str], *, is_alive: Callable[[int], bool] | None = None
+) -> int:
+    """Delete temporaries left below ``root`` by dead processes; return how many were removed."""
+    alive = is_alive or _pid_alive
+    removed = 0
+    for path in Path(root).rglob(f".*{TMP_SUFFIX}"):
+        parts = path.name.rsplit(".", 3)
+        try:
+            pid = int(parts[-3])
+        except (ValueError, IndexError):
+            continue
+        if alive(pid):  # includes this process: its writers may be busy
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,104 @@
+"""FITS images in and out.
+
+Reading keeps unsigned 16-bit data unsigned (BITPIX=16 with BZERO=32768 → ``uint16``, never
+wrapped), finds the first HDU holding a 2-D image, and turns every astropy/OS failure into a
+:class:`~darkflow.exceptions.FitsReadError` that says what is wrong. Writing is atomic.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+
+from darkflow.exceptions import FitsReadError
+from darkflow.io.atomic import atomic_path
+
+__all__ = ["find_image_hdu", "read_image", "write_image"]
+
+
+def find_image_hdu(hdul: fits.HDUList) -> int:
+    """Index of the first HDU with 2-D image data (primary or an image/compressed extension)."""
+    for i, hdu in enumerate(hdul):
+        if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+            naxis = hdu.header.get("ZNAXIS" if isinstance(hdu, fits.CompImageHDU) else "NAXIS", 0)
+            if naxis == 2 or (isinstance(hdu, fits.CompImageHDU) and hdu.header.get("NAXIS") == 2):
+                return i
+    raise ValueError("no 2-D image HDU")
+
+
+def read_image(
+    path: str | os.PathLike[str], *, hdu: int | None = None, dtype: str | None = None
+) -> tuple[np.ndarray, fits.Header]:
+    """Read the 2-D image of ``path`` with its header.
+
+    Parameters
+    ----------
+    path
+        FITS file (also ``.fits.gz`` and tile-compressed ``.fz``).
+    hdu
+        HDU index; by default the first HDU with a 2-D image.
+    dtype
+        Convert to this dtype (e.g. ``"float32"``); by default the stored, scaled type is kept
+        (``uint16`` for BZERO=32768 data).
+
+    Raises
+    ------
+    FitsReadError
+        Missing, unreadable, truncated or corrupt file, or no 2-D image in it.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)  # truncation is an error here
+            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+                index = find_image_hdu(hdul) if hdu is None else hdu
+                header = hdul[index].header.copy()
+                data = hdul[index].data
+                if data is None or data.ndim != 2:
+                    raise FitsReadError(str(path), "HDU holds no 2-D image")
+                data = np.array(data, dtype=dtype, copy=True)
+    except FitsReadError:
+        raise
+    except FileNotFoundError as err:
+        raise FitsReadError(str(path), "file not found") from err
+    except PermissionError as err:
+        raise FitsReadError(str(path), "permission denied") from err
+    except (OSError, ValueError, TypeError, IndexError, AstropyUserWarning) as err:
+        raise FitsReadError(str(path), f"unreadable FITS image ({err})") from err
+    if data.dtype.byteorder not in ("=", "|"):
+        data = data.astype(data.dtype.newbyteorder("="))
+    return data, header
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    header: fits.Header | None = None,
+    *,
+    extensions: Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]] = (),
+    extension_headers: Mapping[str, fits.Header] | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write ``data`` as the primary HDU (plus named image extensions) atomically."""
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(path)
+    if header is not None and np.asarray(data).dtype.kind == "f":
+        header = header.copy()
+        for key in ("BZERO", "BSCALE", "BLANK"):  # integer scaling does not apply to float data
+            header.remove(key, ignore_missing=True, remove_all=True)
+    primary = fits.PrimaryHDU(data=data, header=header)
+    hdus = [primary]
+    items = extensions.items() if isinstance(extensions, Mapping) else extensions
+    for name, plane in items:
+        ext_header = (extension_headers or {}).get(name)
+        hdus.append(fits.ImageHDU(data=plane, header=ext_header, name=name))
+    with atomic_path(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp, output_verify="silentfix", checksum=False)
+    return path
