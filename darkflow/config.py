@@ -71,6 +71,28 @@ class IngestConfig:
     infer_type_from_path: bool = True
     night_offset_h: float = -12.0  # night = date of (local solar time + offset)
     session_gap_h: float = 4.0  # lights of one instrument further apart start a new session
+    # what GAIN means when the capture program does not say: "auto" (decide per program and
+    # from EGAIN/comments), "setting" (camera gain setting) or "e_per_adu" (observatory style)
+    gain_keyword: str = "auto"
+    # Which *isolated* frames the pipeline uses (the explicit choice isolation asks for):
+    # "none"; "systemic" (default): frames whose isolation reasons are shared by every frame of
+    # their configuration group that night, i.e. a property of the camera or program (an uncooled
+    # camera without a temperature sensor, a program that never writes IMAGETYP), not an anomaly
+    # of one frame; "all".
+    use_isolated: str = "systemic"
+
+    def __post_init__(self) -> None:
+        if self.use_isolated not in ("none", "systemic", "all"):
+            raise ConfigError(
+                f"ingest.use_isolated must be 'none', 'systemic' or 'all', got {self.use_isolated!r}"
+            )
+        if self.gain_keyword not in ("auto", "setting", "e_per_adu"):
+            raise ConfigError(
+                f"ingest.gain_keyword must be 'auto', 'setting' or 'e_per_adu', "
+                f"got {self.gain_keyword!r}"
+            )
+        if self.session_gap_h <= 0:
+            raise ConfigError("ingest.session_gap_h must be positive")
 
 
 @dataclass(frozen=True)
@@ -83,10 +105,17 @@ class CombineConfig:
     min_frames: int = 3
     hot_sigma: float = 5.0  # a pixel is "high" in a frame above frame level + hot_sigma * noise
     read_noise_e: float | None = None  # None: estimated from the data
+    # added for darkflow.master (see docs/master.md): "std" = classical (ccdproc/astropy) scale
+    saturation_adu: float | None = None  # None: the largest value of the stored integer type
+    merge_temp_tol_c: float = 1.0  # update_master: merge only within this temperature difference
+    merge_max_z_offset: float = 0.5  # update_master: |median z| of new vs existing master
+    merge_max_z_spread: float = 1.5  # update_master: robust spread of z (1 when consistent)
 
     def __post_init__(self) -> None:
-        if self.scale not in ("noise", "mad"):
-            raise ConfigError(f"combine.scale must be 'noise' or 'mad', got {self.scale!r}")
+        if self.scale not in ("noise", "mad", "std"):
+            raise ConfigError(
+                f"combine.scale must be 'noise', 'mad' or 'std', got {self.scale!r}"
+            )
         if self.sigma_low <= 0 or self.sigma_high <= 0:
             raise ConfigError("combine.sigma_low and combine.sigma_high must be positive")
         if self.max_iters < 0:
