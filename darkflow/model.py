@@ -212,6 +212,10 @@ class MasterMeta:
     includes_bias: bool = True  # the master still holds the bias/offset level
     bias_subtracted: bool = False  # a master bias was removed: the planes are dark current only
     frame_kind: FrameType = FrameType.DARK  # DARK or BIAS
+    # exposure of the bias (0 for a true bias, > 0 for short darks used as a bias proxy) that was
+    # subtracted from a bias-subtracted master: its planes hold exptime_s - bias_exptime_s of
+    # dark current (darkflow.master.make_dark_current_master)
+    bias_exptime_s: float | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,299 @@
+"""Public combine entry points: from files (streaming) and from in-memory arrays."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from darkflow._version import ALGORITHM_VERSION, __version__
+from darkflow.config import CombineConfig
+from darkflow.exceptions import ConfigError, FitsReadError, InsufficientFramesError
+from darkflow.io.bands import BandReader, FrameSource
+from darkflow.master._engine import ArraySource, EngineResult, run_engine, summary_stats
+from darkflow.master._frames import check_frames, master_meta, meta_from_header
+from darkflow.model import FrameMeta, FrameType, MasterDark, MasterMeta
+
+__all__ = ["combine_arrays", "combine_files"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def _check_count(n: int, config: CombineConfig, allow_few: bool) -> None:
+    if n == 0:
+        raise InsufficientFramesError("no frames to combine")
+    if n < config.min_frames and not allow_few:
+        raise InsufficientFramesError(
+            f"{n} frame(s) given, at least {config.min_frames} needed for a clipped master "
+            "(pass allow_few=True / --allow-few to combine anyway)"
+        )
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy (NaN/inf → None, numpy scalars → Python)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _assemble(
+    result: EngineResult,
+    meta: MasterMeta,
+    config: CombineConfig,
+    provenance: dict[str, Any],
+) -> MasterDark:
+    planes = result.planes
+    stats = summary_stats(planes, meta.n_frames)
+    stats["noise_adu"] = result.noise["sig0_adu"]
+    stats["seconds"] = round(result.seconds, 3)
+    provenance = {
+        **provenance,
+        "darkflow_version": __version__,
+        "algorithm_version": ALGORITHM_VERSION,
+        "params": asdict(config),
+        "noise": {k: v for k, v in result.noise.items() if k not in ("sig0_sq", "inv_gain")},
+        "frame_levels": result.stats.levels,
+        "frame_spreads": result.stats.spreads,
+        "hot_thresholds": result.hot_thr,
+        "sample_rows": list(result.stats.rows),
+        "sat_level": result.sat_level,
+        "band_rows": result.band_rows,
+        "n_bands": result.n_bands,
+        "history": [
+            f"combine: {meta.n_frames} frames, sigma clip scale={result.noise['scale']} "
+            f"low={config.sigma_low:g} high={config.sigma_high:g} iters={config.max_iters}"
+        ],
+    }
+    saturated = planes["saturated"] if math.isfinite(result.sat_level) else None
+    return MasterDark(
+        data=planes["mean"],
+        uncertainty=planes["uncertainty"],
+        n_used=planes["n_used"],
+        n_low=planes["n_low"],
+        n_high=planes["n_high"],
+        hot_persistence=planes["hot"],
+        meta=meta,
+        saturated=saturated,
+        stats=_clean(stats),
+        provenance=_clean(provenance),
+    )
+
+
+def _open_sources(paths: Sequence[str], skip_unreadable: bool):
+    sources: list[FrameSource] = []
+    rejected: list[dict[str, str]] = []
+    try:
+        for p in paths:
+            try:
+                sources.append(FrameSource(p))
+            except FitsReadError as err:
+                if not skip_unreadable:
+                    raise
+                log.warning("skipping unreadable frame %s: %s", p, err.reason)
+                rejected.append({"path": str(p), "reason": err.reason})
+    except BaseException:
+        for s in sources:
+            s.close()
+        raise
+    return sources, rejected
+
+
+def combine_files(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    config: CombineConfig | None = None,
+    bias: MasterDark | str | os.PathLike[str] | None = None,
+    allow_few: bool = False,
+    metas: Sequence[FrameMeta] | None = None,
+    progress: Progress | None = None,
+    frame_kind: FrameType | None = None,
+    skip_unreadable: bool = False,
+    band_rows: int | None = None,
+) -> MasterDark:
+    """Combine dark (or bias) FITS files into a robust master, streaming row bands.
+
+    Each file is opened once and read band by band; the band height follows
+    ``config.memory_limit`` (or ``band_rows``). The result's bytes do not depend on the band
+    height or the number of numba threads.
+
+    Parameters
+    ----------
+    paths
+        Input FITS files (16-bit unsigned, 32-bit or float data; primary HDU or first image
+        extension; ``.gz`` and tile-compressed ``.fz`` are read through slower fallbacks).
+    config
+        Combine settings (sigma clipping, scale, memory budget...); default ``CombineConfig()``.
+    bias
+        A master bias (:class:`MasterDark` of kind BIAS, or shorter darks as a proxy) or the path
+        of one: the result is then a bias-subtracted dark-current master, see
+        :func:`~darkflow.master.make_dark_current_master`.
+    allow_few
+        Combine even with fewer than ``config.min_frames`` frames.
+    metas
+        Normalised headers of the files (same order); when omitted a few keywords are read
+        from the headers directly.
+    progress
+        Called as ``progress(done_rows, total_rows)`` after each band.
+    frame_kind
+        Force the kind of the master (default: BIAS when all frames are biases, else DARK).
+    skip_unreadable
+        Leave out unreadable files (recorded in ``provenance["rejected"]``) instead of raising.
+    band_rows
+        Override the band height computed from the memory budget.
+
+    Returns
+    -------
+    MasterDark
+
+    Raises
+    ------
+    FitsReadError
+        A file is missing, truncated or corrupt (unless ``skip_unreadable``).
+    IncompatibleFramesError
+        Frames differ in shape, dtype, binning, gain, offset, readout mode or exposure.
+    InsufficientFramesError
+        Fewer than ``config.min_frames`` frames and not ``allow_few``.
+    """
+    config = config or CombineConfig()
+    paths = [str(p) for p in paths]
+    if metas is not None and len(metas) != len(paths):
+        raise ConfigError(f"{len(metas)} metas given for {len(paths)} paths")
+    sources, rejected = _open_sources(paths, skip_unreadable)
+    reader = None
+    try:
+        if metas is not None:
+            by_path = dict(zip(paths, metas, strict=True))
+            used_metas = [by_path[s.path] for s in sources]
+        else:
+            used_metas = [meta_from_header(s.layout) for s in sources]
+        _check_count(len(sources), config, allow_few)
+        kind = check_frames(used_metas, [s.layout for s in sources])
+        reader = BandReader.from_sources(sources)
+        layouts = reader.layouts
+        sat = config.saturation_adu
+        sat_level = float(sat) if sat is not None else min(lay.saturation for lay in layouts)
+        quantum = (
+            max(lay.bscale for lay in layouts) if all(lay.bitpix > 0 for lay in layouts) else 0.0
+        )
+        egain = used_metas[0].egain_e_per_adu
+        result = run_engine(
+            reader,
+            config=config,
+            egain=egain,
+            sat_level=sat_level,
+            quantum=quantum,
+            progress=progress,
+            band_rows=band_rows,
+        )
+        inputs = [
+            {
+                "name": Path(s.path).name,
+                "path": s.path,
+                "size": s.size,
+                "fingerprint": s.fingerprint,
+            }
+            for s in sources
+        ]
+    finally:
+        for s in sources:
+            s.close()
+    meta = master_meta(used_metas, frame_kind or kind)
+    prov: dict[str, Any] = {"inputs": inputs, "rejected": rejected, "source": "files"}
+    master = _assemble(result, meta, config, prov)
+    log.info(
+        "combined %d frames %s in %.2fs (%d bands of %d rows)",
+        meta.n_frames,
+        reader.shape,
+        result.seconds,
+        result.n_bands,
+        result.band_rows,
+    )
+    if bias is not None:
+        from darkflow.master._bias import load_bias, make_dark_current_master
+
+        master = make_dark_current_master(master, load_bias(bias))
+    return master
+
+
+def combine_arrays(
+    frames: np.ndarray | Sequence[np.ndarray],
+    *,
+    config: CombineConfig | None = None,
+    meta: MasterMeta | None = None,
+    egain: float | None = None,
+    allow_few: bool = False,
+    progress: Progress | None = None,
+    band_rows: int | None = None,
+    bias: MasterDark | None = None,
+) -> MasterDark:
+    """Combine in-memory frames with the same kernels as :func:`combine_files`.
+
+    Parameters
+    ----------
+    frames
+        A stack ``(n, ny, nx)`` or a sequence of 2-D frames of one shape; never modified.
+        Integer frames get a saturation flag at their dtype's maximum (unless
+        ``config.saturation_adu`` is set); NaN/inf values are ignored.
+    config
+        Combine settings.
+    meta
+        Metadata of the result; a placeholder (``instrument="arrays"``) by default.
+    egain
+        e-/ADU for the noise model (default ``meta.egain_e_per_adu``); without it the
+        ``noise`` scale falls back to ``max(temporal noise, MAD)`` per pixel.
+    allow_few, progress, band_rows, bias
+        As in :func:`combine_files`.
+    """
+    config = config or CombineConfig()
+    source = ArraySource(frames)
+    _check_count(source.n, config, allow_few)
+    if meta is None:
+        meta = MasterMeta(
+            config_signature="arrays",
+            instrument="arrays",
+            exptime_s=math.nan,
+            temp_c=None,
+            set_temp_c=None,
+            n_frames=source.n,
+            egain_e_per_adu=egain,
+        )
+    elif meta.n_frames != source.n:
+        meta = MasterMeta(**{**asdict(meta), "n_frames": source.n})
+    if egain is None:
+        egain = meta.egain_e_per_adu
+    sat_level = (
+        float(config.saturation_adu) if config.saturation_adu is not None else source.saturation
+    )
+    kinds = {a.dtype.kind for a in source.arrays}
+    quantum = 1.0 if kinds <= {"u", "i"} else 0.0
+    result = run_engine(
+        source,
+        config=config,
+        egain=egain,
+        sat_level=sat_level,
+        quantum=quantum,
+        progress=progress,
+        band_rows=band_rows,
+    )
+    master = _assemble(result, meta, config, {"inputs": [], "rejected": [], "source": "arrays"})
+    if bias is not None:
+        from darkflow.master._bias import make_dark_current_master
+
+        master = make_dark_current_master(master, bias)
+    return master

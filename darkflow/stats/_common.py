@@ -1,0 +1,80 @@
+"""Constants and helpers shared by the numba kernels and their numpy references."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = [
+    "MAD_TO_STD",
+    "MODE_MAD",
+    "MODE_NOISE",
+    "MODE_NOISE_MAD",
+    "MODE_STD",
+    "PLANES",
+    "block_width",
+    "empty_planes",
+    "raw16_exact",
+    "sorting_network",
+]
+
+MAD_TO_STD = 1.482602218505602  # 1 / Phi^-1(3/4), as astropy.stats.mad_std
+
+MODE_MAD = 0
+MODE_STD = 1
+MODE_NOISE = 2
+MODE_NOISE_MAD = 3
+
+
+@functools.lru_cache(maxsize=64)
+def sorting_network(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Comparators ``(i, j)``, ``i < j``, of a Batcher odd-even merge sort for ``n`` inputs.
+
+    Built for the next power of two and pruned of comparators touching an index ``>= n``: the
+    padding would hold ``+inf``, which never moves, so the pruned network sorts ``n`` values.
+    Returns two read-only int64 arrays (first and second index of each comparator).
+    """
+    if n < 1:
+        raise ValueError("sorting_network needs n >= 1")
+    size = 1
+    while size < n:
+        size *= 2
+    first: list[int] = []
+    second: list[int] = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    a, b = i + j, i + j + k
+                    if a // (2 * p) == b // (2 * p) and b < n:
+                        first.append(a)
+                        second.append(b)
+            k //= 2
+        p *= 2
+    ci = np.array(first, dtype=np.int64)
+    cj = np.array(second, dtype=np.int64)
+    ci.flags.writeable = False
+    cj.flags.writeable = False
+    return ci, cj
+
+
+def block_width(n: int) -> int:
+    """Pixels per block in :func:`combine_band`: the ``n × width`` work block stays in L1/L2."""
+    return int(min(256, max(16, (8192 // max(n, 1)) // 16 * 16)))
+
+
+PLANES = ("mean", "uncertainty", "n_used", "n_low", "n_high", "hot", "saturated")
+_PLANE_DTYPES = (np.float32, np.float32, np.uint16, np.uint16, np.uint16, np.float32, np.bool_)
+
+
+def raw16_exact(bscale: float, bzero: float) -> bool:
+    """Whether raw 16-bit data with this scaling can use the integer-key kernel."""
+    return bscale == 1.0 and float(bzero).is_integer() and abs(bzero) <= 2.0**24
+
+
+def empty_planes(shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Allocate the output planes of :func:`combine_band` for an image of ``shape``."""
+    return {name: np.empty(shape, dt) for name, dt in zip(PLANES, _PLANE_DTYPES, strict=True)}
