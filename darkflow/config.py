@@ -113,9 +113,7 @@ class CombineConfig:
 
     def __post_init__(self) -> None:
         if self.scale not in ("noise", "mad", "std"):
-            raise ConfigError(
-                f"combine.scale must be 'noise', 'mad' or 'std', got {self.scale!r}"
-            )
+            raise ConfigError(f"combine.scale must be 'noise', 'mad' or 'std', got {self.scale!r}")
         if self.sigma_low <= 0 or self.sigma_high <= 0:
             raise ConfigError("combine.sigma_low and combine.sigma_high must be positive")
         if self.max_iters < 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +22,14 @@ __all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "write_byt
 TMP_SUFFIX = ".tmp"
 
 
-def _temp_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+_TMP_NAME = re.compile(r"\.(\d+)\.[0-9a-f]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def _temp_name(target: Path, keep_suffix: bool = False) -> Path:
+    extra = target.suffix if keep_suffix else ""
+    return target.with_name(
+        f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}{extra}"
+    )
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -39,8 +46,13 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterator[Path]:
+def atomic_path(
+    target: str | os.PathLike[str], *, fsync: bool = True, keep_suffix: bool = False
+) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``.
+
+    ``keep_suffix`` ends the temporary name with the target's suffix too (for writers that
+    check it, e.g. papermill wants ``.ipynb``).
 
     The caller writes the temporary path with any library (astropy, pandas...). On error the
     temporary file is removed and the error re-raised, wrapped in :class:`OutputError` when it is
@@ -53,7 +65,7 @@ def atomic_path(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterat
         raise OutputError(
             f"cannot create directory {target.parent}: {err.strerror or err}"
         ) from err
-    tmp = _temp_name(target)
+    tmp = _temp_name(target, keep_suffix)
     try:
         yield tmp
         if fsync:
@@ -105,12 +117,11 @@ def remove_stale_temporaries(
     """Delete temporaries left below ``root`` by dead processes; return how many were removed."""
     alive = is_alive or _pid_alive
     removed = 0
-    for path in Path(root).rglob(f".*{TMP_SUFFIX}"):
-        parts = path.name.rsplit(".", 3)
-        try:
-            pid = int(parts[-3])
-        except (ValueError, IndexError):
+    for path in Path(root).rglob(f".*{TMP_SUFFIX}*"):
+        match = _TMP_NAME.search(path.name)
+        if not match:
             continue
+        pid = int(match.group(1))
         if alive(pid):  # includes this process: its writers may be busy
             continue
         with contextlib.suppress(OSError):

@@ -54,9 +54,12 @@ def read_image(
     """
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", AstropyUserWarning)  # truncation is an error here
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AstropyUserWarning)
             with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+                truncated = [w for w in caught if "truncated" in str(w.message)]
+                if truncated:
+                    raise FitsReadError(str(path), f"truncated file ({truncated[0].message})")
                 index = find_image_hdu(hdul) if hdu is None else hdu
                 header = hdul[index].header.copy()
                 data = hdul[index].data
@@ -69,7 +72,7 @@ def read_image(
         raise FitsReadError(str(path), "file not found") from err
     except PermissionError as err:
         raise FitsReadError(str(path), "permission denied") from err
-    except (OSError, ValueError, TypeError, IndexError, AstropyUserWarning) as err:
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as err:
         raise FitsReadError(str(path), f"unreadable FITS image ({err})") from err
     if data.dtype.byteorder not in ("=", "|"):
         data = data.astype(data.dtype.newbyteorder("="))

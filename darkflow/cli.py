@@ -1,0 +1,162 @@
+"""The ``darkflow`` command line.
+
+Each subcommand is a thin handler over the public API. Heavy modules (numba kernels, holoviews,
+papermill) are imported inside the handlers, so ``darkflow --help`` and ``darkflow scan`` start
+fast. Expected errors (``DarkflowError``) print one line and exit with status 2; logging is
+configured here and nowhere in the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from darkflow._version import __version__
+from darkflow.exceptions import DarkflowError
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("darkflow")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * verbosity
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("darkflow")
+    root.handlers[:] = [handler]
+    root.setLevel(max(level, logging.DEBUG))
+    root.propagate = False
+
+
+def _load_config(args: argparse.Namespace):
+    from darkflow.config import Config
+
+    return Config.load(getattr(args, "config", None))
+
+
+# ----------------------------------------------------------------------------- handlers
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from darkflow.simulate import simulate_night
+
+    manifest = simulate_night(
+        args.out, preset=args.preset, seed=args.seed, overwrite=args.overwrite
+    )
+    print(manifest.summary())
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from darkflow.catalog import format_catalog, scan
+
+    catalog = scan(args.inputs, config=_load_config(args).ingest)
+    sys.stdout.write(format_catalog(catalog, args.format))
+    return 0
+
+
+def _cmd_combine(args: argparse.Namespace) -> int:
+    from darkflow.master import main_combine
+
+    return main_combine(args.combine_argv)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from darkflow.pipeline import run_night
+    from darkflow.progress import ConsoleProgress
+
+    config = _load_config(args)
+    if args.memory_limit:
+        config = config.with_overrides(combine={"memory_limit": args.memory_limit})
+    result = run_night(
+        args.inputs,
+        workdir=args.workdir,
+        config=config,
+        progress=None if args.quiet else ConsoleProgress(sys.stderr),
+    )
+    print(result.summary())
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from darkflow.report import build_reports
+
+    written = build_reports(args.workdir, output=args.output, sessions=args.session)
+    for path in written:
+        print(f"report: {path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="darkflow",
+        description="Automated, measurable, auditable dark-frame calibration.",
+    )
+    parser.add_argument("--version", action="version", version=f"darkflow {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("simulate", _cmd_simulate, "write a simulated night of FITS frames with ground truth")
+    p.add_argument("out", type=Path, help="output directory")
+    p.add_argument("--preset", default="demo", help="night preset (tiny, demo, night, ...)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous simulation in OUT")
+
+    p = add("scan", _cmd_scan, "read FITS headers and print the catalog")
+    p.add_argument("inputs", nargs="+", type=Path, help="files or directories (recursive)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--config", type=Path, help="darkflow TOML configuration")
+
+    p = add(
+        "combine",
+        _cmd_combine,
+        "combine darks (or biases) into a master: darkflow combine FILE... -o master.fits",
+    )
+    p.add_argument("combine_argv", nargs=argparse.REMAINDER, help="see darkflow combine --help")
+
+    p = add("run", _cmd_run, "calibrate a night: scan, masters, match, subtract, reports")
+    p.add_argument("inputs", nargs="+", type=Path, help="files or directories of a night")
+    p.add_argument("--workdir", "-w", type=Path, required=True, help="work directory")
+    p.add_argument("--config", type=Path, help="darkflow TOML configuration")
+    p.add_argument("--memory-limit", help="memory budget of the master combine, e.g. 1GB")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+    p = add("report", _cmd_report, "write the HTML reports of a work directory")
+    p.add_argument("workdir", type=Path)
+    p.add_argument("--output", "-o", type=Path, default=Path("reports"), help="report directory")
+    p.add_argument("--session", action="append", help="only this session (repeatable)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `combine` owns its own option parser (darkflow.master.main_combine); pass everything through.
+    if argv and argv[0] == "combine":
+        argv = ["combine", "--", *argv[1:]] if "--" not in argv[1:2] else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "combine_argv", None) and args.combine_argv[:1] == ["--"]:
+        args.combine_argv = args.combine_argv[1:]
+    _configure_logging(args.verbose)
+    try:
+        return args.handler(args)
+    except DarkflowError as err:
+        print(f"darkflow {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Structured JSON-lines event logs: one JSON object per event, appended and flushed.
+
+Library code logs human-readable lines through ``logging``; decisions and job records that tools
+and reports read back go through an :class:`EventLog`. A crash can at worst leave a partial last
+line, which :func:`read_events` skips.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+__all__ = ["EventLog", "read_events", "to_jsonable"]
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert dataclass dicts, enums, datetimes, numpy scalars and NaN to plain JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+class EventLog:
+    """Append JSON lines to ``path``; thread-safe, flushed after every event."""
+
+    def __init__(self, path: str | os.PathLike[str], **context: Any):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.context = context
+        self._lock = threading.Lock()
+
+    def emit(self, event: str, **fields: Any) -> None:
+        record = {"ts": datetime.now(UTC).isoformat(), "event": event, **self.context, **fields}
+        line = json.dumps(to_jsonable(record), sort_keys=False, separators=(",", ":"))
+        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+
+
+def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield the events of a JSON-lines log, skipping a torn last line."""
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue

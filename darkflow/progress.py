@@ -1,0 +1,55 @@
+"""Progress reporting for long runs: per stage, frames done / total.
+
+The library calls a ``progress(stage, done, total)`` callable when one is given; the CLI passes a
+:class:`ConsoleProgress`. Nothing is printed by library code itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Protocol, TextIO
+
+__all__ = ["ConsoleProgress", "Progress"]
+
+
+class Progress(Protocol):
+    def __call__(self, stage: str, done: int, total: int) -> None: ...
+
+
+class ConsoleProgress:
+    """One updating line per stage on a terminal; a line every 10% (and the last) otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, *, min_interval_s: float = 0.2):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.min_interval_s = min_interval_s
+        self._stage: str | None = None
+        self._last = 0.0
+        self._last_decile = -1
+        self._t0 = time.monotonic()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage != self._stage:
+            if self._stage is not None and self.tty:
+                self.stream.write("\n")
+            self._stage, self._last_decile, self._t0 = stage, -1, now
+        finished = total > 0 and done >= total
+        elapsed = now - self._t0
+        line = f"{stage:<12} {done:>6}/{total:<6} {elapsed:6.1f}s"
+        if self.tty:
+            if finished or now - self._last >= self.min_interval_s:
+                self.stream.write("\r" + line + ("\n" if finished else ""))
+                self.stream.flush()
+                self._last = now
+                if finished:
+                    self._stage = None
+            return
+        decile = int(10 * done / total) if total else 10
+        if decile > self._last_decile or finished:
+            self._last_decile = decile
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            if finished:
+                self._stage = None

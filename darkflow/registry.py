@@ -1,0 +1,406 @@
+"""The artifact registry: SQLite in the work directory (WAL mode, short transactions).
+
+Tables
+------
+``artifacts``
+    One row per artifact (qualified dark set, master dark/bias, calibrated light), keyed by its
+    job key; status (``verified``, ``low_confidence``, ``superseded``, ``quarantined`` for
+    masters; ``calibrated``, ``degraded``, ``quarantined`` for lights), confidence, the file path
+    (relative to the work directory) and content hash, full provenance (JSON) and the report row
+    the pipeline writes to CSV (JSON).
+``jobs``
+    One row per executed or skipped job: run id, start, end, duration, outcome, cache hit.
+``runs``
+    One row per ``darkflow run``: inputs, configuration, outcome, summary.
+``file_hashes``
+    Content hashes of input files, keyed by path and checked against size, mtime and inode, so a
+    rerun does not re-read unchanged files.
+
+Crash safety: an artifact file is written atomically first and only then registered, so a row
+never points at a missing or half-written file; :meth:`Registry.verify_files` removes rows whose
+file vanished (e.g. deleted by hand). Concurrency: WAL journal, ``busy_timeout``, and every write
+in its own ``BEGIN IMMEDIATE`` transaction; artifact rows are idempotent (same key, same bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from darkflow.events import to_jsonable
+from darkflow.exceptions import RegistryError
+from darkflow.hashing import file_hash
+
+__all__ = ["ArtifactRow", "Registry"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS artifacts (
+    key TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT,
+    content_hash TEXT,
+    config_signature TEXT,
+    night TEXT,
+    session TEXT,
+    status TEXT NOT NULL,
+    confidence REAL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    run_id TEXT,
+    provenance TEXT NOT NULL,
+    record TEXT
+);
+CREATE INDEX IF NOT EXISTS artifacts_lookup ON artifacts (kind, config_signature, status);
+CREATE INDEX IF NOT EXISTS artifacts_id ON artifacts (id);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    label TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    duration_s REAL,
+    outcome TEXT NOT NULL,
+    cache_hit INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_run ON jobs (run_id);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    pid INTEGER,
+    inputs TEXT,
+    config TEXT,
+    outcome TEXT,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ArtifactRow:
+    key: str
+    id: str
+    kind: str
+    path: str | None
+    content_hash: str | None
+    config_signature: str | None
+    night: str | None
+    session: str | None
+    status: str
+    confidence: float | None
+    created_at: str
+    updated_at: str
+    run_id: str | None
+    provenance: dict[str, Any]
+    record: dict[str, Any] | None
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> ArtifactRow:
+        values = dict(row)
+        values["provenance"] = json.loads(values["provenance"] or "{}")
+        values["record"] = json.loads(values["record"]) if values["record"] else None
+        return cls(**values)
+
+
+class Registry:
+    """Open (creating if needed) ``<workdir>/registry.sqlite``.
+
+    One ``Registry`` may be shared by threads; each thread gets its own connection.
+    """
+
+    def __init__(self, workdir: str | Path, *, timeout_s: float = 60.0):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.path = self.workdir / "registry.sqlite"
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        self._connect().executescript(_SCHEMA)  # idempotent; executescript commits by itself
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise RegistryError(
+                    f"{self.path} was written by a newer darkflow (schema {row[0]} > {SCHEMA_VERSION})"
+                )
+
+    # ------------------------------------------------------------------ connections
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
+            except sqlite3.Error as err:
+                raise RegistryError(f"cannot open registry {self.path}: {err}") from err
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise RegistryError(f"registry {self.path} is locked or unreadable: {err}") from err
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ file hashes
+    def content_hash(self, path: str | Path) -> str:
+        """Content hash of an input file, from the cache when size, mtime and inode match."""
+        path = str(path)
+        st = os.stat(path)
+        db = self._connect()
+        row = db.execute(
+            "SELECT hash FROM file_hashes WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
+            (path, st.st_size, st.st_mtime_ns, st.st_ino),
+        ).fetchone()
+        if row is not None:
+            return row[0]
+        digest = file_hash(path)
+        with self._tx() as tx:
+            tx.execute(
+                "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, hash) VALUES (?,?,?,?,?)",
+                (path, st.st_size, st.st_mtime_ns, st.st_ino, digest),
+            )
+        return digest
+
+    # ------------------------------------------------------------------ artifacts
+    def put_artifact(
+        self,
+        *,
+        key: str,
+        id: str,
+        kind: str,
+        status: str,
+        provenance: dict[str, Any],
+        path: str | Path | None = None,
+        content_hash: str | None = None,
+        config_signature: str | None = None,
+        night: str | None = None,
+        session: str | None = None,
+        confidence: float | None = None,
+        run_id: str | None = None,
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        """Register (or refresh) an artifact. Call only after its file is completely written."""
+        rel = None
+        if path is not None:
+            full = Path(path)
+            if not full.is_absolute():
+                full = self.workdir / full
+            if not full.exists():
+                raise RegistryError(f"refusing to register {kind} {id}: file {full} does not exist")
+            rel = os.path.relpath(full, self.workdir)
+        now = _now()
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO artifacts (key, id, kind, path, content_hash, config_signature, night,
+                       session, status, confidence, created_at, updated_at, run_id, provenance, record)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(key) DO UPDATE SET path=excluded.path,
+                       content_hash=excluded.content_hash, status=excluded.status,
+                       confidence=excluded.confidence, updated_at=excluded.updated_at,
+                       run_id=excluded.run_id, provenance=excluded.provenance,
+                       record=excluded.record, night=excluded.night, session=excluded.session""",
+                (key, id, kind, rel, content_hash, config_signature, night, session, status,
+                 confidence, now, now, run_id, _dumps(provenance),
+                 _dumps(record) if record is not None else None),
+            )  # fmt: skip
+
+    def get(self, key: str) -> ArtifactRow | None:
+        row = self._connect().execute("SELECT * FROM artifacts WHERE key=?", (key,)).fetchone()
+        return ArtifactRow.from_sql(row) if row else None
+
+    def get_by_id(self, artifact_id: str) -> ArtifactRow | None:
+        row = (
+            self._connect()
+            .execute(
+                "SELECT * FROM artifacts WHERE id=? ORDER BY updated_at DESC LIMIT 1",
+                (artifact_id,),
+            )
+            .fetchone()
+        )
+        return ArtifactRow.from_sql(row) if row else None
+
+    def artifacts(
+        self,
+        *,
+        kind: str | None = None,
+        config_signature: str | None = None,
+        status: str | Iterable[str] | None = None,
+    ) -> list[ArtifactRow]:
+        where, args = [], []
+        if kind is not None:
+            where.append("kind=?")
+            args.append(kind)
+        if config_signature is not None:
+            where.append("config_signature=?")
+            args.append(config_signature)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        sql = "SELECT * FROM artifacts" + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql += " ORDER BY created_at, key"
+        return [ArtifactRow.from_sql(r) for r in self._connect().execute(sql, args)]
+
+    def set_status(self, key: str, status: str, *, reason: str | None = None) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT provenance FROM artifacts WHERE key=?", (key,)).fetchone()
+            if row is None:
+                raise RegistryError(f"no artifact with key {key}")
+            prov = json.loads(row[0])
+            if reason:
+                prov.setdefault("status_history", []).append(
+                    {"status": status, "reason": reason, "at": _now()}
+                )
+            db.execute(
+                "UPDATE artifacts SET status=?, updated_at=?, provenance=? WHERE key=?",
+                (status, _now(), _dumps(prov), key),
+            )
+
+    def file_of(self, row: ArtifactRow) -> Path | None:
+        return None if row.path is None else self.workdir / row.path
+
+    def verify_files(self) -> list[str]:
+        """Drop rows whose artifact file is missing; return their keys."""
+        gone = [
+            row.key
+            for row in self.artifacts()
+            if row.path is not None and not (self.workdir / row.path).exists()
+        ]
+        if gone:
+            with self._tx() as db:
+                db.executemany("DELETE FROM artifacts WHERE key=?", [(k,) for k in gone])
+        return gone
+
+    # ------------------------------------------------------------------ runs and jobs
+    def start_run(self, *, inputs: Iterable[str], config: dict[str, Any]) -> str:
+        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, started_at, pid, inputs, config, outcome) VALUES (?,?,?,?,?,?)",
+                (run_id, _now(), os.getpid(), _dumps(list(inputs)), _dumps(config), "running"),
+            )
+        return run_id
+
+    def end_run(self, run_id: str, *, outcome: str, summary: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET ended_at=?, outcome=?, summary=? WHERE run_id=?",
+                (_now(), outcome, _dumps(summary), run_id),
+            )
+
+    def record_job(
+        self,
+        *,
+        run_id: str,
+        key: str,
+        kind: str,
+        label: str,
+        started: float,
+        ended: float,
+        outcome: str,
+        cache_hit: bool,
+        failures: int = 0,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a job; ``started``/``ended`` are ``time.time()`` stamps."""
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO jobs (run_id, key, kind, label, started_at, ended_at, duration_s,
+                       outcome, cache_hit, failures, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                (run_id, key, kind, label,
+                 datetime.fromtimestamp(started, UTC).isoformat(timespec="microseconds"),
+                 datetime.fromtimestamp(ended, UTC).isoformat(timespec="microseconds"),
+                 round(ended - started, 6), outcome, int(cache_hit), failures,
+                 _dumps(detail) if detail else None),
+            )  # fmt: skip
+
+    def jobs(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM jobs", []
+        if run_id:
+            sql, args = sql + " WHERE run_id=?", [run_id]
+        return [dict(r) for r in self._connect().execute(sql + " ORDER BY seq", args)]
+
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self._connect().execute(
+            "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+        )
+        return [dict(r) for r in rows]
+
+    def summary(self) -> dict[str, Any]:
+        db = self._connect()
+        by_kind_status = [
+            dict(r)
+            for r in db.execute(
+                "SELECT kind, status, COUNT(*) AS n FROM artifacts GROUP BY kind, status ORDER BY kind, status"
+            )
+        ]
+        jobs = db.execute(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(cache_hit), 0) AS hits FROM jobs"
+        ).fetchone()
+        return {
+            "artifacts": by_kind_status,
+            "jobs": int(jobs["n"]),
+            "cache_hits": int(jobs["hits"]),
+            "cache_hit_rate": (jobs["hits"] / jobs["n"]) if jobs["n"] else None,
+            "runs": self.runs(5),
+        }

@@ -1,0 +1,81 @@
+import pytest
+
+from darkflow.config import Config, parse_size
+from darkflow.exceptions import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("64MB", 64_000_000),
+        ("1GB", 1_000_000_000),
+        ("1gb", 1_000_000_000),
+        ("512MiB", 512 * 1024**2),
+        ("1 GiB", 1024**3),
+        ("1.5GB", 1_500_000_000),
+        ("1024", 1024),
+        (4096, 4096),
+    ],
+)
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "GB", "-1GB", "1XB", 0, "abc"])
+def test_parse_size_rejects(bad):
+    with pytest.raises(ConfigError):
+        parse_size(bad)
+
+
+def test_toml_round_trip(tmp_path):
+    path = tmp_path / "darkflow.toml"
+    path.write_text(
+        '[combine]\nsigma_low = 2.5\nmemory_limit = "64MB"\n[matching]\ndoubling_temp_c = 6.3\n'
+    )
+    cfg = Config.from_toml(path)
+    assert cfg.combine.sigma_low == 2.5
+    assert cfg.combine.memory_limit_bytes == 64_000_000
+    assert cfg.matching.doubling_temp_c == 6.3
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"combine": {"sigmalow": 3}},
+        {"nosuchsection": {}},
+        {"combine": {"sigma_low": "three"}},
+        {"combine": {"max_iters": 2.5}},
+        {"combine": {"scale": "median"}},
+        {"combine": {"memory_limit": "lots"}},
+        {"ingest": {"infer_type_from_path": "yes"}},
+        {"combine": 3},
+    ],
+)
+def test_invalid_config_is_a_clear_error(data):
+    with pytest.raises(ConfigError):
+        Config.from_dict(data)
+
+
+def test_invalid_toml_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[combine\nsigma_low = ")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        Config.from_toml(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        Config.from_toml(tmp_path / "missing.toml")
+
+
+def test_section_hash_tracks_only_its_sections():
+    base = Config()
+    changed_light = base.with_overrides(subtract={"pedestal_adu": 100.0})
+    changed_master = base.with_overrides(combine={"sigma_high": 4.0})
+    assert base.section_hash("combine") == changed_light.section_hash("combine")
+    assert base.section_hash("combine") != changed_master.section_hash("combine")
+    assert base.section_hash("subtract") != changed_light.section_hash("subtract")
+
+
+def test_config_is_frozen():
+    cfg = Config()
+    with pytest.raises(AttributeError):
+        cfg.combine.sigma_low = 1.0  # type: ignore[misc]

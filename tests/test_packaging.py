@@ -1,0 +1,88 @@
+"""pyproject.toml and environment.yml list the same dependencies with the same lower bounds."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+# conda-forge names of PyPI packages where they differ (dask[distributed] is two conda packages)
+CONDA_NAME = {"dask[distributed]": ["dask", "distributed"]}
+_REQ = re.compile(r"^\s*([A-Za-z0-9_.\-]+(?:\[[^\]]+\])?)\s*(>=\s*[0-9][^,;\s]*)?")
+
+
+def _parse(req: str) -> tuple[str, str | None]:
+    m = _REQ.match(req)
+    assert m, f"cannot parse requirement {req!r}"
+    name, bound = m.group(1).lower(), m.group(2)
+    return name, bound.replace(" ", "") if bound else None
+
+
+def _pyproject() -> dict[str, str | None]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    reqs = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["dev"]
+    out: dict[str, str | None] = {}
+    for req in reqs:
+        name, bound = _parse(req)
+        for conda in CONDA_NAME.get(name, [name]):
+            out[conda] = bound
+    return out
+
+
+def _environment() -> tuple[dict[str, str | None], list]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    out: dict[str, str | None] = {}
+    pip: list = []
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip = dep["pip"]
+            continue
+        name, bound = _parse(dep)
+        if name not in ("python", "pip"):
+            out[name] = bound
+    return out, pip
+
+
+def test_dependency_lists_agree():
+    py = _pyproject()
+    conda, _ = _environment()
+    assert py == conda
+
+
+def test_every_dependency_has_a_lower_bound():
+    assert all(bound and bound.startswith(">=") for bound in _pyproject().values())
+
+
+def test_environment_installs_the_package_without_deps():
+    _, pip = _environment()
+    assert pip == ["-e . --no-deps"]
+
+
+def test_design_card_layout():
+    for name in ["pyproject.toml", "environment.yml", "darkflow", "notebooks", "widgets", "tests",
+                 "reports", "README.md", "Makefile", ".ci/run", "benchmarks"]:  # fmt: skip
+        assert (ROOT / name).exists(), name
+
+
+def test_widgets_and_darkflow_are_installed_packages():
+    import darkflow
+    import widgets
+
+    assert Path(darkflow.__file__).parent == ROOT / "darkflow"
+    assert Path(widgets.__file__).parent == ROOT / "widgets"
+
+
+def test_core_import_is_light():
+    """The core package must not pull in the plotting/notebook stack or numba at import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, darkflow, darkflow.config, darkflow.model, darkflow.matching;"
+        "heavy = [m for m in ('holoviews', 'bokeh', 'papermill', 'ipywidgets', 'numba', 'panel')"
+        " if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
