@@ -85,10 +85,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from darkflow.report import build_reports
 
-    written = build_reports(args.workdir, output=args.output, sessions=args.session)
-    for path in written:
-        print(f"report: {path}")
-    return 0
+    reports = build_reports(
+        args.workdir, output=args.output, sessions=args.session, workers=args.workers
+    )
+    print(reports.summary())
+    if reports.index is not None:
+        print(f"\nOpen {reports.index} in a browser (works offline).")
+    return 0 if all(s["ok"] for s in reports.sessions) else 1
 
 
 # ----------------------------------------------------------------------------- parser
@@ -135,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workdir", type=Path)
     p.add_argument("--output", "-o", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--session", action="append", help="only this session (repeatable)")
+    p.add_argument("--workers", type=int, default=2, help="notebooks executed in parallel")
     return parser
 
 

@@ -27,6 +27,7 @@ from darkflow.io.atomic import atomic_path, write_bytes_atomic
 
 __all__ = [
     "ReportResult",
+    "ReportSet",
     "build_reports",
     "execute_notebook",
     "export_html",
@@ -91,6 +92,9 @@ def execute_notebook(
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout_s,
+            # the kernel app's start-up chatter (e.g. its TCP transport warning on loopback) is
+            # not for report readers; cell errors still reach the notebook and the report
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except pm.PapermillExecutionError as err:
         return False, f"{err.ename}: {err.evalue}"
@@ -236,25 +240,57 @@ def write_index(
     return Path(path)
 
 
+@dataclass(frozen=True)
+class ReportSet:
+    """What ``build_reports`` wrote: one entry per session, plus the index page."""
+
+    sessions: tuple[dict[str, Any], ...]
+    index: Path | None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [Path(s["html"]) for s in self.sessions] + ([self.index] if self.index else [])
+
+    def summary(self) -> str:
+        lines = [f"reports: {len(self.sessions)} session(s) -> {self.index}"]
+        for s in self.sessions:
+            flag = "" if s["ok"] else f"  REPORT FAILED: {s['error']}"
+            lines.append(
+                f"  {s['night']}  {s['session']:<34} {s['calibrated']:>4} calibrated "
+                f"{s['degraded']:>4} degraded {s['quarantined']:>4} quarantined  {s['html']}{flag}"
+            )
+        return "\n".join(lines)
+
+
 def build_reports(
     workdir: str | Path,
     *,
     output: str | Path = "reports",
     sessions: Iterable[str] | None = None,
     notebook: str | Path | None = None,
-) -> list[Path]:
-    """Write ``<output>/<night>/<session>.html`` for each session of ``workdir`` and an index."""
+    workers: int | None = None,
+) -> ReportSet:
+    """Write ``<output>/<night>/<session>.html`` for each session of ``workdir`` and an index.
+
+    Sessions run in parallel kernels (``workers``, default 2); a failing session still gets a
+    report saying what failed, and the others go on.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from darkflow.results import Workdir
 
     wd = Workdir(workdir)
     output = Path(output)
     wanted = set(sessions or ())
     source = Path(notebook) if notebook else notebook_path(SESSION_NOTEBOOK)
-    written: list[Path] = []
-    rows = []
-    for night, session in wd.sessions():
-        if wanted and session not in wanted and f"{night}/{session}" not in wanted:
-            continue
+    todo = [
+        (night, session)
+        for night, session in wd.sessions()
+        if not wanted or session in wanted or f"{night}/{session}" in wanted
+    ]
+
+    def one(item: tuple[str, str]) -> dict[str, Any]:
+        night, session = item
         html = output / night / f"{session}.html"
         result = run_report(
             source,
@@ -264,25 +300,26 @@ def build_reports(
             title=f"darkflow · {night} · {session}",
             keep_notebook=Path(workdir) / "reports" / night / f"{session}.ipynb",
         )  # fmt: skip
-        written.append(result.html)
-        counts = wd.status_counts(night=night, session=session)
-        rows.append(
-            {
-                "night": night,
-                "session": session,
-                "session_href": f"{night}/{session}.html",
-                **counts,
-                "report": "ok" if result.ok else f"failed: {result.error}",
-                "failed": not result.ok,
-            }
-        )
+        return {
+            "night": night,
+            "session": session,
+            "session_href": f"{night}/{session}.html",
+            "html": str(result.html),
+            **wd.status_counts(night=night, session=session),
+            "ok": result.ok,
+            "error": result.error,
+            "report": "ok" if result.ok else f"failed: {result.error}",
+            "failed": not result.ok,
+        }
+
+    with ThreadPoolExecutor(max_workers=max(1, workers or 2)) as pool:
+        rows = list(pool.map(one, todo))
+    index = None
     if rows:
-        written.append(
-            write_index(
-                output / "index.html",
-                "darkflow reports",
-                rows,
-                ["night", "session", "calibrated", "degraded", "quarantined", "report"],
-            )
+        index = write_index(
+            output / "index.html",
+            "darkflow reports",
+            rows,
+            ["night", "session", "calibrated", "degraded", "quarantined", "report"],
         )
-    return written
+    return ReportSet(sessions=tuple(rows), index=index)

@@ -3,18 +3,22 @@
 ``fit_temperature_drift`` fits the measured sensor temperature against time with a first-order
 cooler model plus a slow drift::
 
-    T(t) = T_inf + (T_0 - T_inf) * exp(-(t - t_0) / tau) + beta * (t - t_0)
+    settling:  T(t) = T_inf + (T_0 - T_inf) * exp(-(t - t_0) / tau) + beta * (t - t_0)
+    line:      T(t) = T_0 + beta * (t - t_0)
+    curved:    T(t) = T_0 + beta_0 * (t - t_0) + gamma * (t - t_0)^2
 
-``tau`` (the lag behind the set-point) is found on a logarithmic grid, the linear parameters by
-least squares for each ``tau``; ``tau = inf`` (no settling, just a line) is always one of the
-candidates so a cooler that was already settled is not forced into an exponential.
+``tau`` (the lag behind the set-point) is searched between 1 minute and the span of the data (a
+longer lag cannot be told from a drift), the linear parameters by least squares; the three
+models compete by BIC, so a settled cooler is a line, and a cooler at its limit following the
+ambient temperature through the night is a curve, not a nonsense exponential.
+``drift_c_per_h`` is the mean slope over the session.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,18 +38,28 @@ class DriftFit:
     tau_h: float  # lag of the cooler (inf: no settling seen)
     t_inf_c: float  # temperature the cooler settles to (before drift)
     t_start_c: float  # fitted temperature at t0
-    drift_c_per_h: float
+    drift_c_per_h: float  # mean slope over the session
     rms_c: float  # residual RMS of the fit
     r2: float | None
     set_temp_c: float | None
     setpoint_offset_c: float | None  # settled temperature minus set-point
     reaches_setpoint: bool | None
     ok: bool  # enough points and a sane fit
+    curvature_c_per_h2: float = 0.0
+    model: str = "line"  # "settling", "line" or "curved"
+    span_h: float = 0.0
 
     def predict(self, hours: np.ndarray) -> np.ndarray:
         hours = np.asarray(hours, dtype=float)
         decay = np.zeros_like(hours) if math.isinf(self.tau_h) else np.exp(-hours / self.tau_h)
-        return self.t_inf_c + (self.t_start_c - self.t_inf_c) * decay + self.drift_c_per_h * hours
+        # drift_c_per_h is the mean slope over the span: the slope at t0 is drift - gamma * span
+        slope0 = self.drift_c_per_h - self.curvature_c_per_h2 * self.span_h
+        return (
+            self.t_inf_c
+            + (self.t_start_c - self.t_inf_c) * decay
+            + slope0 * hours
+            + self.curvature_c_per_h2 * hours**2
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DriftFit:
@@ -113,59 +127,59 @@ def fit_temperature_drift(
             ok=False,
         )
 
-    def solve(tau: float) -> tuple[float, np.ndarray, np.ndarray]:
-        if math.isinf(tau):
-            basis = np.column_stack([np.ones(n), hours])
-        else:
-            basis = np.column_stack([np.ones(n), np.exp(-hours / tau), hours])
+    span = float(hours.max())
+
+    def solve(basis: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
         resid = y - basis @ coef
         return float(resid @ resid), coef, resid
 
-    # Coarse grid in log(tau), then golden-section refinement around the best grid point.
-    scores = [solve(tau)[0] for tau in _TAU_GRID_H]
-    k = int(np.argmin(scores))
-    lo = math.log(_TAU_GRID_H[max(k - 1, 0)])
-    hi = math.log(_TAU_GRID_H[min(k + 1, len(_TAU_GRID_H) - 1)])
-    g = (math.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa, fb = solve(math.exp(a))[0], solve(math.exp(b))[0]
-    for _ in range(40):
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = solve(math.exp(a))[0]
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = solve(math.exp(b))[0]
-    tau_exp = math.exp((lo + hi) / 2)
-    rss_exp, coef_exp, resid_exp = solve(tau_exp)
-    rss_line, coef_line, resid_line = solve(math.inf)
-    # The exponential has one more parameter: it must beat the straight line by a BIC margin.
-    penalty = math.log(n) * max(rss_exp / n, 1e-12) * 2.0
-    if rss_exp + penalty < rss_line:
-        best = (rss_exp, tau_exp, coef_exp, resid_exp)
+    def settling(tau: float) -> np.ndarray:
+        return np.column_stack([np.ones(n), np.exp(-hours / tau), hours])
+
+    def bic(rss: float, k: int) -> float:
+        return n * math.log(max(rss / n, 1e-12)) + k * math.log(n)
+
+    candidates = []
+    rss, coef, resid = solve(np.column_stack([np.ones(n), hours]))
+    candidates.append((bic(rss, 2), "line", math.inf, coef, resid))
+    if n >= 4:
+        rss, coef, resid = solve(np.column_stack([np.ones(n), hours, hours**2]))
+        candidates.append((bic(rss, 3), "curved", math.inf, coef, resid))
+        grid = _TAU_GRID_H[(_TAU_GRID_H >= 1 / 60) & (_TAU_GRID_H <= span)]
+        if grid.size:
+            # coarse grid in log(tau), then golden-section refinement around the best point
+            scores = [solve(settling(t))[0] for t in grid]
+            k = int(np.argmin(scores))
+            lo, hi = math.log(grid[max(k - 1, 0)]), math.log(grid[min(k + 1, grid.size - 1)])
+            g = (math.sqrt(5) - 1) / 2
+            a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+            fa, fb = solve(settling(math.exp(a)))[0], solve(settling(math.exp(b)))[0]
+            for _ in range(40):
+                if fa < fb:
+                    hi, b, fb = b, a, fa
+                    a = hi - g * (hi - lo)
+                    fa = solve(settling(math.exp(a)))[0]
+                else:
+                    lo, a, fa = a, b, fb
+                    b = lo + g * (hi - lo)
+                    fb = solve(settling(math.exp(b)))[0]
+            tau = math.exp((lo + hi) / 2)
+            rss, coef, resid = solve(settling(tau))
+            # tau is a fitted parameter too: 4 in all
+            candidates.append((bic(rss, 4), "settling", tau, coef, resid))
+    _, model, tau, coef, resid = min(candidates, key=lambda c: c[0])
+    if model == "line":
+        t_inf, t_start, drift, curv = coef[0], coef[0], coef[1], 0.0
+    elif model == "curved":
+        t_inf, t_start, curv = coef[0], coef[0], coef[2]
+        drift = coef[1] + curv * span  # mean slope over [0, span]
     else:
-        best = (rss_line, math.inf, coef_line, resid_line)
-    _, tau, coef, resid = best
-    if math.isinf(tau):
-        t_inf, amp, drift = coef[0], 0.0, coef[1]
-    else:
-        t_inf, amp, drift = coef
-    return _finish(
-        n,
-        t0,
-        tau,
-        float(t_inf),
-        float(t_inf + amp),
-        float(drift),
-        resid,
-        y,
-        set_temp_c,
-        setpoint_tolerance_c,
-        ok=True,
-    )
+        t_inf, amp, drift, curv = coef[0], coef[1], coef[2], 0.0
+        t_start = t_inf + amp
+    fit = _finish(n, t0, tau, float(t_inf), float(t_start), float(drift), resid, y, set_temp_c,
+                  setpoint_tolerance_c, ok=True)  # fmt: skip
+    return replace(fit, curvature_c_per_h2=float(curv), model=model, span_h=span)
 
 
 def _finish(n, t0, tau, t_inf, t_start, drift, resid, y, set_temp_c, tol, *, ok) -> DriftFit:

@@ -85,6 +85,19 @@ def prepare_drift(
     return out
 
 
+def describe_drift(fit: dict[str, Any]) -> str:
+    """One line for a fitted drift model, in the operator's words."""
+    drift = f"{fit['drift_c_per_h']:+.2f} °C/h"
+    text = {
+        "settling": f"settles with a lag of {(fit.get('tau_h') or 0) * 60:.0f} min, then drifts {drift}",
+        "curved": f"drifts {drift} on average, curving (cooler following the ambient?)",
+    }.get(fit.get("model", "line"), f"drifts {drift}")
+    text += f"; fit rms {fit['rms_c']:.2f} °C"
+    if fit.get("reaches_setpoint") is False:
+        text += f"; set-point missed by {fit['setpoint_offset_c']:+.1f} °C"
+    return text
+
+
 def make_drift_dashboard(entries: Sequence[dict[str, Any]]) -> hv.Layout | hv.Div:
     """Sensor temperature vs time with the fitted cooler model, and its residuals."""
     hv = _hv()
@@ -96,11 +109,7 @@ def make_drift_dashboard(entries: Sequence[dict[str, Any]]) -> hv.Layout | hv.Di
             continue
         pts, curve = prepared[sig], prepared[sig + "::model"]
         fit = entry["fit"]
-        tau = "none" if fit.get("tau_h") is None else f"{fit['tau_h'] * 60:.0f} min"
-        title = (
-            f"{sig} — lag τ {tau}, drift {fit['drift_c_per_h']:+.2f} °C/h, "
-            f"rms {fit['rms_c']:.2f} °C"
-        )
+        title = f"{sig} — {describe_drift(fit)}"
         measured = hv.Scatter(pts, "time", ["temp_c", "path"], label="measured").opts(
             size=6, tools=["hover"], color="#1f77b4"
         )

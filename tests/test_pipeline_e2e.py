@@ -185,8 +185,9 @@ def test_report_notebook_and_offline_html(tiny_run, tmp_path):
     from darkflow.report import build_reports
 
     workdir, _, _ = tiny_run
-    written = build_reports(workdir, output=tmp_path / "reports", sessions=["zwo-asi294mc-pro"])
-    html = tmp_path / "reports" / written[0].relative_to(tmp_path / "reports")
+    reports = build_reports(workdir, output=tmp_path / "reports", sessions=["zwo-asi294mc-pro"])
+    assert [s["ok"] for s in reports.sessions] == [True]
+    html = reports.paths[0]
     text = html.read_text()
     assert "cdn." not in text.split("<body", 1)[0]  # no CDN script or stylesheet in <head>
     assert "Traceback" not in text and "Error" not in text.split("<body", 1)[1][:2000]

@@ -47,3 +47,13 @@ def test_dict_round_trip():
     fit = fit_temperature_drift(times, temps, set_temp_c=-10)
     back = DriftFit.from_dict(fit.to_dict())
     np.testing.assert_allclose(back.predict(h), fit.predict(h))
+
+
+def test_cooler_following_ambient_is_a_curve_not_a_long_exponential():
+    h = np.linspace(0, 0.6, 9)
+    times, temps = series(h, -6.4 - 0.5 * h - 1.5 * h**2)
+    fit = fit_temperature_drift(times, temps, set_temp_c=-15.0)
+    assert fit.model == "curved"
+    assert fit.drift_c_per_h == pytest.approx(-0.5 - 1.5 * 0.6, abs=0.01)  # mean slope
+    np.testing.assert_allclose(fit.predict(h), temps, atol=1e-6)
+    assert fit.tau_h == float("inf") or fit.tau_h <= 0.6
