@@ -252,7 +252,10 @@ def child(method: str, root: Path, opts: dict) -> None:
         t0 = time.perf_counter()
         m = combine_files(files, config=config)
         res = {"seconds": time.perf_counter() - t0, "op_peak_mb": _peak_mb()}
-        res.update(band_rows=m.provenance["band_rows"], n_bands=m.provenance["n_bands"])
+        res.update(
+            band_rows=m.provenance["execution"]["band_rows"],
+            n_bands=m.provenance["execution"]["n_bands"],
+        )
         res.update(accuracy(root, m.data, m.n_high, n))
         if opts.get("agree") and scale == "mad":
             res.update(agreement(files))

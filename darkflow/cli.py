@@ -66,19 +66,44 @@ def _cmd_combine(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from darkflow.pipeline import run_night
+    from darkflow.pipeline import make_executor, run_night
     from darkflow.progress import ConsoleProgress
 
     config = _load_config(args)
     if args.memory_limit:
         config = config.with_overrides(combine={"memory_limit": args.memory_limit})
-    result = run_night(
-        args.inputs,
-        workdir=args.workdir,
-        config=config,
-        progress=None if args.quiet else ConsoleProgress(sys.stderr),
+    executor = make_executor(
+        config.pipeline.executor,
+        scheduler=args.scheduler or config.pipeline.scheduler,
+        workers=args.workers or (config.pipeline.workers if config.pipeline.workers > 1 else None),
     )
+    try:
+        result = run_night(
+            args.inputs,
+            workdir=args.workdir,
+            config=config,
+            progress=None if args.quiet else ConsoleProgress(sys.stderr),
+            executor=executor,
+        )
+    finally:
+        executor.close()
     print(result.summary())
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from darkflow.pipeline import plan_night
+
+    config = _load_config(args)
+    plan = plan_night(args.inputs, workdir=args.workdir, config=config)
+    sys.stdout.write(plan.format(args.format, config))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from darkflow.status import format_status
+
+    sys.stdout.write(format_status(args.workdir, fmt=args.format))
     return 0
 
 
@@ -133,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="darkflow TOML configuration")
     p.add_argument("--memory-limit", help="memory budget of the master combine, e.g. 1GB")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
+    p.add_argument("--workers", type=int, help="run jobs on a local Dask cluster of N workers")
+
+    p = add("plan", _cmd_plan, "print the deterministic job plan (keys, inputs, cached or not)")
+    p.add_argument("inputs", nargs="+", type=Path, help="files or directories of a night")
+    p.add_argument("--workdir", "-w", type=Path, required=True, help="work directory")
+    p.add_argument("--config", type=Path, help="darkflow TOML configuration")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = add("status", _cmd_status, "summarise the registry of a work directory")
+    p.add_argument("workdir", type=Path)
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = add("report", _cmd_report, "write the HTML reports of a work directory")
     p.add_argument("workdir", type=Path)

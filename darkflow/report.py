@@ -262,6 +262,13 @@ class ReportSet:
         return "\n".join(lines)
 
 
+def _report_task(args: tuple) -> tuple[str, bool, str | None]:
+    """Process-pool entry point: one session report (module level so it pickles)."""
+    source, html, parameters, title, keep = args
+    result = run_report(source, html, parameters, title=title, keep_notebook=keep)
+    return str(result.html), result.ok, result.error
+
+
 def build_reports(
     workdir: str | Path,
     *,
@@ -272,10 +279,11 @@ def build_reports(
 ) -> ReportSet:
     """Write ``<output>/<night>/<session>.html`` for each session of ``workdir`` and an index.
 
-    Sessions run in parallel kernels (``workers``, default 2); a failing session still gets a
+    Sessions run in parallel processes (``workers``, default 2); a failing session still gets a
     report saying what failed, and the others go on.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     from darkflow.results import Workdir
 
@@ -288,32 +296,31 @@ def build_reports(
         for night, session in wd.sessions()
         if not wanted or session in wanted or f"{night}/{session}" in wanted
     ]
-
-    def one(item: tuple[str, str]) -> dict[str, Any]:
-        night, session = item
+    tasks = []
+    for night, session in todo:
         html = output / night / f"{session}.html"
-        result = run_report(
-            source,
-            html,
-            {"workdir": str(Path(workdir).resolve()), "night": night, "session": session,
-             "output": str(html.resolve())},
-            title=f"darkflow · {night} · {session}",
-            keep_notebook=Path(workdir) / "reports" / night / f"{session}.ipynb",
-        )  # fmt: skip
-        return {
-            "night": night,
-            "session": session,
-            "session_href": f"{night}/{session}.html",
-            "html": str(result.html),
-            **wd.status_counts(night=night, session=session),
-            "ok": result.ok,
-            "error": result.error,
-            "report": "ok" if result.ok else f"failed: {result.error}",
-            "failed": not result.ok,
-        }
-
-    with ThreadPoolExecutor(max_workers=max(1, workers or 2)) as pool:
-        rows = list(pool.map(one, todo))
+        parameters = {"workdir": str(Path(workdir).resolve()), "night": night,
+                      "session": session, "output": str(html.resolve())}  # fmt: skip
+        keep = Path(workdir) / "reports" / night / f"{session}.ipynb"
+        tasks.append(
+            (str(source), str(html), parameters, f"darkflow · {night} · {session}", str(keep))
+        )
+    # Separate processes, not threads: exporting compiles Jinja templates, and CPython 3.11's
+    # compiler is not thread-safe; processes also export in parallel for real.
+    n_workers = max(1, min(workers or 2, len(tasks)))
+    if n_workers == 1:
+        outcomes = [_report_task(t) for t in tasks]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
+            outcomes = list(pool.map(_report_task, tasks))
+    rows = []
+    for (night, session), (html, ok, error) in zip(todo, outcomes, strict=True):
+        rows.append({
+            "night": night, "session": session, "session_href": f"{night}/{session}.html",
+            "html": html, **wd.status_counts(night=night, session=session), "ok": ok,
+            "error": error, "report": "ok" if ok else f"failed: {error}", "failed": not ok,
+        })  # fmt: skip
     index = None
     if rows:
         index = write_index(

@@ -22,7 +22,7 @@ from darkflow.model import LightStatus, MasterDark, ReasonCode
 __all__ = ["Workdir", "reason_texts"]
 
 # Modules that define reason enums; imported on demand so their codes can be explained.
-_REASON_MODULES = ("darkflow.catalog", "darkflow.headers", "darkflow.matching", "darkflow.pipeline")
+_REASON_MODULES = ("darkflow.catalog", "darkflow.headers", "darkflow.matching", "darkflow.pipeline.reasons")
 
 
 def reason_texts() -> dict[str, str]:

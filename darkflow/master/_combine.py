@@ -61,20 +61,25 @@ def _assemble(
     planes = result.planes
     stats = summary_stats(planes, meta.n_frames)
     stats["noise_adu"] = result.noise["sig0_adu"]
-    stats["seconds"] = round(result.seconds, 3)
     provenance = {
         **provenance,
         "darkflow_version": __version__,
         "algorithm_version": ALGORITHM_VERSION,
-        "params": asdict(config),
+        # parameters that shape the bytes; memory_limit only sets the band height, which does not
+        "params": {k: v for k, v in asdict(config).items() if k != "memory_limit"},
         "noise": {k: v for k, v in result.noise.items() if k not in ("sig0_sq", "inv_gain")},
         "frame_levels": result.stats.levels,
         "frame_spreads": result.stats.spreads,
         "hot_thresholds": result.hot_thr,
         "sample_rows": list(result.stats.rows),
         "sat_level": result.sat_level,
-        "band_rows": result.band_rows,
-        "n_bands": result.n_bands,
+        # how this combine ran: kept in memory, never written (the bytes must not depend on it)
+        "execution": {
+            "band_rows": result.band_rows,
+            "n_bands": result.n_bands,
+            "memory_limit": config.memory_limit,
+            "seconds": round(result.seconds, 3),
+        },
         "history": [
             f"combine: {meta.n_frames} frames, sigma clip scale={result.noise['scale']} "
             f"low={config.sigma_low:g} high={config.sigma_high:g} iters={config.max_iters}"

@@ -88,7 +88,9 @@ def _set(header: fits.Header, key: str, value: Any, comment: str = "") -> None:
 
 
 def _header(master: MasterDark) -> fits.Header:
-    m, st, prov = master.meta, master.stats, master.provenance
+    m, st = master.meta, master.stats
+    # how the combine ran (band height, memory budget, time) is not part of the artifact
+    prov = {k: v for k, v in master.provenance.items() if k != "execution"}
     h = fits.Header()
     kind = "Master Bias" if m.frame_kind == FrameType.BIAS else "Master Dark"
     _set(h, "IMAGETYP", kind, "darkflow master")

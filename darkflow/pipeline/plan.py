@@ -1,0 +1,376 @@
+"""The calibration DAG: qualified frame sets → masters → calibrated lights.
+
+A job's key hashes everything that determines its output bytes:
+
+* master: the content hashes of its input frames, the ``[combine]`` configuration, the algorithm
+  version;
+* light: the light's content hash, the keys of the master(s) and bias it uses, the decision that
+  shapes the output (scale mode and factors, confidence, reasons), the light-side configuration
+  (``[matching]``, ``[scaling]``, ``[subtract]``, ``[verify]``) and the algorithm version.
+
+So a new dark changes one master's key and, through it, only the lights that use that master; a
+master-only parameter changes every master key and so every light; a light-only parameter changes
+only light keys. Masters are stored under their key
+(``artifacts/masters/<instrument>/<signature>/<key16>.fits``), so finding finished work needs no
+scan of the artifact store: a job is cached when its file exists and the registry knows it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from darkflow._version import ALGORITHM_VERSION, __version__
+from darkflow.config import Config
+from darkflow.hashing import job_key, short
+from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision
+from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
+from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec
+from darkflow.pipeline.sets import FrameSet, provisional_meta
+from darkflow.registry import ArtifactRow, Registry
+
+__all__ = [
+    "LIGHT_SECTIONS",
+    "MASTER_SECTIONS",
+    "JobPlan",
+    "LightJob",
+    "MasterJob",
+    "light_key",
+    "master_key",
+]
+
+MASTER_SECTIONS = ("combine",)
+LIGHT_SECTIONS = ("matching", "scaling", "subtract", "verify")
+MASTER_KINDS = {FrameType.DARK: "master_dark", FrameType.BIAS: "master_bias"}
+
+
+# Keys of a section that change how a job runs, not what it produces.
+EXECUTION_ONLY = {"combine": ("memory_limit",)}
+
+
+def output_params(config: Config, *sections: str) -> dict[str, Any]:
+    """The configuration a job's output depends on (execution-only keys removed)."""
+    full = config.to_dict()
+    return {
+        s: {k: v for k, v in full[s].items() if k not in EXECUTION_ONLY.get(s, ())}
+        for s in sections
+    }
+
+
+def master_key(fset: FrameSet, input_hashes: Iterable[str], config: Config) -> str:
+    return job_key(
+        f"master-{fset.kind}",
+        input_hashes,
+        output_params(config, *MASTER_SECTIONS),
+        ALGORITHM_VERSION,
+    )
+
+
+def light_key(
+    light_hash: str,
+    *,
+    master: str,
+    bias: str | None,
+    decision: MatchDecision,
+    config: Config,
+) -> str:
+    essentials = {
+        "master": master,
+        "bias": bias or "",
+        "scale_mode": str(decision.scale_mode),
+        "scale_factor": round(decision.scale_factor, 9),
+        "confidence": round(decision.confidence, 6),
+        "reasons": [str(r) for r in decision.reasons],
+        "config": config.section_hash(*LIGHT_SECTIONS),
+    }
+    return job_key("light", [light_hash], essentials, ALGORITHM_VERSION)
+
+
+def master_path(workdir: Path, fset: FrameSet, key: str) -> Path:
+    return (
+        Path(workdir) / "artifacts" / "masters" / fset.instrument_slug / fset.config_signature
+        / f"{short(key)}.fits"
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- jobs
+@dataclass
+class MasterJob:
+    key: str
+    fset: FrameSet
+    output: Path
+    input_hashes: tuple[str, ...]
+    cached: bool
+    row: ArtifactRow | None = None  # registry row when cached
+
+    @property
+    def master_id(self) -> str:
+        return short(self.key)
+
+    @property
+    def kind(self) -> str:
+        return MASTER_KINDS[self.fset.kind]
+
+    def spec(self, workdir: Path, config: Config) -> MasterJobSpec:
+        return MasterJobSpec(self.key, self.fset, self.output, Path(workdir), config)
+
+    def provenance(self, config: Config, meta: MasterMeta | None) -> dict[str, Any]:
+        metas = self.fset.metas
+        temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
+        times = sorted(m.date_obs_utc.isoformat() for m in metas if m.date_obs_utc)
+        return {
+            "set_id": self.fset.identity,
+            "set_label": self.fset.label,
+            "inputs": [
+                {"path": m.path, "content_hash": h, "header_signature": m.config_signature,
+                 "exptime_s": m.exptime_s, "ccd_temp_c": m.ccd_temp_c,
+                 "date_obs_utc": m.date_obs_utc.isoformat() if m.date_obs_utc else None}
+                for m, h in zip(metas, self.input_hashes, strict=True)
+            ],
+            "parameters": output_params(config, *MASTER_SECTIONS),
+            "environment": {
+                "temp_min_c": min(temps) if temps else None,
+                "temp_max_c": max(temps) if temps else None,
+                "temp_mean_c": sum(temps) / len(temps) if temps else None,
+                "time_start_utc": times[0] if times else None,
+                "time_end_utc": times[-1] if times else None,
+            },
+            "meta": master_meta_to_dict(meta) if meta else None,
+            "algorithm": ALGORITHM_VERSION,
+            "darkflow": __version__,
+            "packages": _package_versions(),
+        }  # fmt: skip
+
+
+@dataclass
+class LightJob:
+    key: str
+    row: dict[str, Any]
+    meta: FrameMeta
+    decision: MatchDecision
+    master_key: str
+    master_file: Path
+    bias_key: str | None
+    bias_file: Path | None
+    output: Path
+    cached_record: dict[str, Any] | None = None
+
+    @property
+    def cached(self) -> bool:
+        return self.cached_record is not None
+
+    def spec(self, workdir: Path, config: Config) -> LightJobSpec:
+        return LightJobSpec(
+            key=self.key, meta=self.meta, decision=self.decision, master_path=self.master_file,
+            bias_path=self.bias_file, bias_id=short(self.bias_key) if self.bias_key else None,
+            output=self.output, workdir=Path(workdir), config=config,
+        )  # fmt: skip
+
+
+@dataclass
+class JobPlan:
+    masters: list[MasterJob] = field(default_factory=list)
+    lights: list[LightJob] = field(default_factory=list)
+    unmatched: list[tuple[dict[str, Any], MatchDecision | None]] = field(default_factory=list)
+
+    def format(self, fmt: str = "table", config: Config | None = None) -> str:
+        records = []
+        cfg = config or Config()
+        for job in self.masters:
+            records.append({
+                "kind": job.kind, "id": job.master_id, "key": job.key,
+                "inputs": [{"path": m.path, "content_hash": h}
+                           for m, h in zip(job.fset.metas, job.input_hashes, strict=True)],
+                "config": {s: cfg.section_hash(s) for s in MASTER_SECTIONS},
+                "cached": job.cached, "label": job.fset.label, "output": str(job.output),
+            })  # fmt: skip
+        for job in self.lights:
+            records.append({
+                "kind": "calibrated_light", "id": short(job.key), "key": job.key,
+                "inputs": [{"path": job.meta.path}, {"master": short(job.master_key)}]
+                + ([{"bias": short(job.bias_key)}] if job.bias_key else []),
+                "config": {s: cfg.section_hash(s) for s in LIGHT_SECTIONS},
+                "cached": job.cached, "label": Path(job.meta.path).name,
+                "output": str(job.output),
+            })  # fmt: skip
+        for row, decision in self.unmatched:
+            reasons = [str(r) for r in decision.reasons] if decision else []
+            records.append({"kind": "unmatched_light", "id": "", "key": "",
+                            "inputs": [{"path": row["path"]}], "config": {},
+                            "cached": None, "label": Path(row["path"]).name,
+                            "output": ";".join(reasons) or row.get("reasons") or ""})  # fmt: skip
+        if fmt == "json":
+            return json.dumps(records, indent=1) + "\n"
+        n_m = len(self.masters)
+        n_mc = sum(j.cached for j in self.masters)
+        n_l = len(self.lights)
+        n_lc = sum(j.cached for j in self.lights)
+        lines = [
+            f"plan: {n_m} master jobs ({n_mc} cached, {n_m - n_mc} to build), "
+            f"{n_l} light jobs ({n_lc} cached, {n_l - n_lc} to run), "
+            f"{len(self.unmatched)} lights without a job (quarantined)",
+            f"{'kind':<16} {'id':<16} {'cached':<6} {'inputs':>6}  {'config':<26} label",
+        ]
+        for r in records:
+            cached = "-" if r["cached"] is None else ("yes" if r["cached"] else "no")
+            conf = ",".join(f"{k}={v[:8]}" for k, v in r["config"].items())
+            lines.append(
+                f"{r['kind']:<16} {r['id']:<16} {cached:<6} {len(r['inputs']):>6}  {conf:<26} "
+                f"{r['label']}"
+            )
+        return "\n".join(lines) + "\n"
+
+
+def _package_versions() -> dict[str, str]:
+    import astropy
+    import numpy
+
+    versions = {"numpy": numpy.__version__, "astropy": astropy.__version__}
+    try:
+        import numba
+
+        versions["numba"] = numba.__version__
+    except ImportError:  # pragma: no cover - numba is a core dependency
+        pass
+    return versions
+
+
+# ----------------------------------------------------------------------------- metadata
+def master_meta_to_dict(meta: MasterMeta) -> dict[str, Any]:
+    out = {}
+    for name in MasterMeta.__dataclass_fields__:
+        value = getattr(meta, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else (
+            str(value) if name == "frame_kind" else value)  # fmt: skip
+    return out
+
+
+def master_meta_from_dict(data: Mapping[str, Any]) -> MasterMeta:
+    values = {k: v for k, v in data.items() if k in MasterMeta.__dataclass_fields__}
+    for key in ("date_start_utc", "date_end_utc"):
+        if isinstance(values.get(key), str):
+            values[key] = datetime.fromisoformat(values[key])
+    values["frame_kind"] = FrameType(values.get("frame_kind", "dark"))
+    return MasterMeta(**values)
+
+
+# ----------------------------------------------------------------------------- planning
+def plan_masters(
+    fsets: Sequence[FrameSet],
+    *,
+    registry: Registry,
+    workdir: Path,
+    config: Config,
+    progress: Callable[[str, int, int], None],
+) -> list[MasterJob]:
+    jobs = []
+    total = sum(len(f.metas) for f in fsets)
+    done = 0
+    for fset in fsets:
+        hashes = []
+        for m in fset.metas:
+            hashes.append(registry.content_hash(m.path))
+            done += 1
+            progress("hashing", done, total)
+        key = master_key(fset, hashes, config)
+        output = master_path(workdir, fset, key)
+        row = registry.get(key)
+        cached = row is not None and output.exists() and row.status != MasterStatus.QUARANTINED
+        jobs.append(MasterJob(key, fset, output, tuple(hashes), cached, row if cached else None))
+    progress("hashing", total, total)
+    return jobs
+
+
+@dataclass
+class _Known:
+    """A master the index knows: from the registry (any night) or planned in this run."""
+
+    key: str
+    kind: str
+    meta: MasterMeta
+    path: Path
+    status: MasterStatus
+    confidence: float
+
+
+def known_masters(
+    registry: Registry,
+    signatures: Iterable[str],
+    pending: Sequence[MasterJob] = (),
+) -> list[_Known]:
+    """Masters of these configurations: registered ones (this and earlier runs) + pending jobs."""
+    wanted = set(signatures)
+    known: dict[str, _Known] = {}
+    for kind in MASTER_KINDS.values():
+        for row in registry.artifacts(kind=kind):
+            if row.config_signature not in wanted or not row.record or "meta" not in row.record:
+                continue
+            path = registry.file_of(row)
+            if path is None or not path.exists():
+                continue
+            known[row.key] = _Known(row.key, kind, master_meta_from_dict(row.record["meta"]),
+                                    path, MasterStatus(row.status), row.confidence or 0.0)  # fmt: skip
+    for job in pending:
+        if job.key not in known and job.fset.config_signature in wanted:
+            known[job.key] = _Known(job.key, job.kind, provisional_meta(job.fset), job.output,
+                                    MasterStatus.VERIFIED, 1.0)  # fmt: skip
+    return sorted(known.values(), key=lambda k: k.key)
+
+
+def build_index(known: Sequence[_Known]) -> tuple[CalibrationIndex, dict[str, list[_Known]]]:
+    biases: dict[str, list[_Known]] = {}
+    for k in known:
+        if k.kind == "master_bias" and k.status in (
+            MasterStatus.VERIFIED,
+            MasterStatus.LOW_CONFIDENCE,
+        ):
+            biases.setdefault(k.meta.config_signature, []).append(k)
+    index = CalibrationIndex.from_entries(
+        MasterEntry(master_id=short(k.key), meta=k.meta, path=str(k.path), status=k.status,
+                    confidence=k.confidence, scalable=k.meta.config_signature in biases)
+        for k in known
+        if k.kind == "master_dark"
+    )  # fmt: skip
+    return index, biases
+
+
+def nearest_bias(candidates: Sequence[_Known], meta: FrameMeta) -> _Known | None:
+    if not candidates:
+        return None
+
+    def distance(k: _Known) -> float:
+        start = k.meta.date_start_utc
+        if meta.date_obs_utc is None or start is None:
+            return math.inf
+        return abs((meta.date_obs_utc - start).total_seconds())
+
+    return min(candidates, key=lambda k: (distance(k), k.key))
+
+
+def output_paths(rows: Sequence[dict[str, Any]], workdir: Path) -> dict[str, Path]:
+    """Deterministic calibrated-light paths: ``calibrated/<night>/<session>/<name>.fits``.
+
+    A name used twice in one session (e.g. SharpCap's ``Light_00001.fits`` in two targets) gets
+    a short hash of its input path.
+    """
+    out: dict[str, Path] = {}
+    taken: dict[tuple[str, str], set[str]] = {}
+    for row in sorted(rows, key=lambda r: r["path"]):
+        night = slug(row.get("night") or "unknown")
+        session = slug(row.get("session") or "unknown")
+        name = Path(row["path"]).name
+        for suffix in (".fz", ".gz"):
+            name = name.removesuffix(suffix)
+        stem = Path(name).stem
+        candidate = f"{stem}.fits"
+        used = taken.setdefault((night, session), set())
+        if candidate in used:
+            candidate = f"{stem}-{short(job_key('name', [row['path']], {}, ''), 8)}.fits"
+        used.add(candidate)
+        out[row["path"]] = Path(workdir) / "calibrated" / night / session / candidate
+    return out

@@ -1,0 +1,53 @@
+"""Reason codes the pipeline itself attaches to lights and masters."""
+
+from __future__ import annotations
+
+from darkflow.model import ReasonCode
+
+__all__ = ["LightReason", "MasterReason"]
+
+
+class LightReason(ReasonCode):
+    """Reasons the runner itself attaches to a light (beyond ingestion and matching)."""
+
+    NOT_ELIGIBLE = ("not_eligible", "Ingestion rejected the frame (see its other reasons).")
+    ISOLATED_UNUSED = (
+        "isolated_unused",
+        "Ingestion isolated the frame and the ingest.use_isolated policy left it out: its "
+        "isolation reasons are not shared by its whole configuration group, or the group has no "
+        "calibration frames (set use_isolated = 'all' to use it anyway).",
+    )
+    UNREADABLE = ("unreadable", "The light's pixels could not be read.")
+    SHAPE_MISMATCH = ("shape_mismatch", "The light's image shape differs from the master's.")
+    NONFINITE_PIXELS = ("nonfinite_pixels", "The light holds NaN/inf pixels; they stay NaN.")
+    EXCESS_NOISE = (
+        "excess_residual_noise",
+        "Background residual noise is above the noise model's prediction (variance ratio gate).",
+    )
+    OVERSUBTRACTED = (
+        "oversubtracted",
+        "Too many background pixels far below the background: the dark model is too strong.",
+    )
+    NO_BIAS_FOR_SCALING = (
+        "no_bias_for_scaling",
+        "Exposure scaling needs a master bias of the same configuration; none was available.",
+    )
+    CALIBRATION_FAILED = ("calibration_failed", "An unexpected error stopped this light.")
+    GAIN_ESTIMATED = (
+        "egain_estimated",
+        "The header gives no e-/ADU (EGAIN); it was measured by photon transfer on the dark "
+        "stack (egain_source=darks, typically within 5-25%) or, failing that, on the light.",
+    )
+    NO_GAIN = (
+        "no_gain",
+        "No e-/ADU in the header and too little signal to measure it: the uncertainty holds "
+        "read noise and master uncertainty only.",
+    )
+
+
+class MasterReason(ReasonCode):
+    TOO_FEW_FRAMES = (
+        "too_few_frames",
+        "Fewer darks than combine.min_frames: no outlier rejection is possible.",
+    )
+    COMBINE_FAILED = ("combine_failed", "The combine failed; see the log for the error.")

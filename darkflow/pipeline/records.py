@@ -1,0 +1,190 @@
+"""What the pipeline writes for people and tools: CSV reports, decision log, QA files.
+
+``frame_report.csv`` starts with the contract columns (names that users and scripts rely on; new
+ones are only ever appended), one row per light; ``masters.csv`` one row per master used or built.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from darkflow.events import to_jsonable
+from darkflow.io.atomic import atomic_write
+from darkflow.model import FrameMeta, FrameType, LightStatus
+from darkflow.thermal import fit_temperature_drift
+from darkflow.verify import HIST_EDGES
+
+__all__ = [
+    "FRAME_REPORT_COLUMNS",
+    "FRAME_REPORT_EXTRA",
+    "MASTERS_COLUMNS",
+    "MASTERS_EXTRA",
+    "light_row",
+    "reasons_text",
+    "write_csv",
+    "write_qa",
+]
+
+FRAME_REPORT_COLUMNS = [
+    "path",
+    "status",
+    "master_id",
+    "master_exptime_s",
+    "master_temp_c",
+    "scale_mode",
+    "scale_factor",
+    "delta_exptime_s",
+    "delta_temp_c",
+    "delta_time_h",
+    "confidence",
+    "reasons",
+    "output_path",
+]
+FRAME_REPORT_EXTRA = [
+    "night",
+    "session",
+    "config_signature",
+    "instrument",
+    "exptime_s",
+    "ccd_temp_c",
+    "set_temp_c",
+    "date_obs_utc",
+    "noise_ratio",
+    "neg_tail_frac",
+    "background_adu",
+    "bias_master_id",
+    "egain_e_per_adu",
+    "egain_source",
+    "job_key",
+    "cached",
+]
+MASTERS_COLUMNS = [
+    "master_id",
+    "config_signature",
+    "exptime_s",
+    "temp_c",
+    "n_frames",
+    "status",
+    "confidence",
+    "path",
+]
+MASTERS_EXTRA = [
+    "kind",
+    "night",
+    "instrument",
+    "set_temp_c",
+    "temp_min_c",
+    "temp_max_c",
+    "date_start_utc",
+    "date_end_utc",
+    "reasons",
+    "cached",
+    "n_hot_stable",
+    "median_adu",
+]
+
+
+def reasons_text(reasons: Iterable[object]) -> str:
+    """Reason codes joined by ``;``, in order, each once."""
+    seen: list[str] = []
+    for r in reasons:
+        for part in str(r).split(";"):
+            if part and part not in seen:
+                seen.append(part)
+    return ";".join(seen)
+
+
+def fmt(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def light_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A frame-report row for a light, before matching and calibration fill it in."""
+    return {
+        "path": row["path"],
+        "status": LightStatus.QUARANTINED,
+        "master_id": None,
+        "master_exptime_s": None,
+        "master_temp_c": None,
+        "scale_mode": None,
+        "scale_factor": None,
+        "delta_exptime_s": None,
+        "delta_temp_c": None,
+        "delta_time_h": None,
+        "confidence": 0.0,
+        "reasons": row.get("reasons") or "",
+        "output_path": None,
+        "night": row.get("night"),
+        "session": row.get("session"),
+        "config_signature": row.get("config_signature"),
+        "instrument": row.get("instrument"),
+        "exptime_s": fmt(row.get("exptime_s")),
+        "ccd_temp_c": fmt(row.get("ccd_temp_c")),
+        "set_temp_c": fmt(row.get("set_temp_c")),
+        "date_obs_utc": row.get("date_obs_utc"),
+        "noise_ratio": None,
+        "neg_tail_frac": None,
+        "background_adu": None,
+        "bias_master_id": None,
+        "egain_e_per_adu": fmt(row.get("egain_e_per_adu")),
+        "egain_source": None,
+        "job_key": None,
+        "cached": None,
+    }
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
+    frame = pd.DataFrame(rows, columns=columns)
+    with atomic_write(path) as fh:
+        frame.to_csv(fh, index=False, lineterminator="\n")
+    return path
+
+
+def write_qa(
+    workdir: Path,
+    rows: list[dict[str, Any]],
+    metas: dict[str, FrameMeta],
+    hists: dict[str, list[int]],
+) -> None:
+    """Thermal drift fits per night/session/configuration and residual histograms."""
+    groups: dict[tuple[str, str, str], list[FrameMeta]] = {}
+    for r in rows:
+        meta = metas.get(r["path"])
+        if meta is None or r["frame_type"] != FrameType.LIGHT or meta.date_obs_utc is None:
+            continue
+        key = (r.get("night") or "unknown", r.get("session") or "unknown", meta.config_signature)
+        groups.setdefault(key, []).append(meta)
+    thermal = []
+    for (night, session, signature), members in sorted(groups.items()):
+        set_temps = [m.set_temp_c for m in members if m.set_temp_c is not None]
+        fit = fit_temperature_drift(
+            [m.date_obs_utc for m in members],
+            [m.ccd_temp_c for m in members],
+            set_temp_c=float(np.median(set_temps)) if set_temps else None,
+        )
+        thermal.append(
+            {
+                "night": night,
+                "session": session,
+                "config_signature": signature,
+                "fit": fit.to_dict(),
+                "points": [
+                    {"path": m.path, "time": m.date_obs_utc.isoformat(), "temp_c": m.ccd_temp_c}
+                    for m in sorted(members, key=lambda m: m.date_obs_utc)
+                ],
+            }
+        )
+    qa = workdir / "qa"
+    with atomic_write(qa / "thermal.json") as fh:
+        json.dump(to_jsonable(thermal), fh, indent=1)
+    with atomic_write(qa / "residual_hists.json") as fh:
+        json.dump({"edges": HIST_EDGES.tolist(), "lights": hists}, fh)

@@ -1,0 +1,497 @@
+"""Run a night: plan the DAG, execute what is not cached, register, report.
+
+The driver (this module) scans, plans, matches and talks to the registry; executors only run
+jobs. Every light ends in exactly one state (calibrated, degraded, quarantined) with its reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from darkflow._version import ALGORITHM_VERSION, __version__
+from darkflow.config import Config
+from darkflow.events import EventLog, to_jsonable
+from darkflow.exceptions import DarkflowError
+from darkflow.hashing import short
+from darkflow.io.atomic import atomic_write, remove_stale_temporaries
+from darkflow.matching import MatchDecision, MatchReason, match_light
+from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus
+from darkflow.pipeline.executors import Executor, LocalExecutor
+from darkflow.pipeline.jobs import run_light_job, run_master_job
+from darkflow.pipeline.plan import (
+    LIGHT_SECTIONS,
+    JobPlan,
+    LightJob,
+    MasterJob,
+    build_index,
+    known_masters,
+    light_key,
+    master_meta_from_dict,
+    master_meta_to_dict,
+    nearest_bias,
+    output_paths,
+    plan_masters,
+)
+from darkflow.pipeline.reasons import LightReason
+from darkflow.pipeline.records import (
+    FRAME_REPORT_COLUMNS,
+    FRAME_REPORT_EXTRA,
+    MASTERS_COLUMNS,
+    MASTERS_EXTRA,
+    fmt,
+    light_row,
+    reasons_text,
+    write_csv,
+    write_qa,
+)
+from darkflow.pipeline.sets import accepted_isolated, build_frame_sets
+from darkflow.registry import Registry
+
+__all__ = ["RunResult", "plan_night", "run_night"]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class RunResult:
+    workdir: Path
+    n_files: int
+    n_rejected: int
+    n_isolated: int
+    lights: Counter = field(default_factory=Counter)
+    masters_built: int = 0
+    masters_reused: int = 0
+    masters_failed: int = 0
+    lights_computed: int = 0
+    lights_reused: int = 0
+    frame_report: Path | None = None
+    masters_csv: Path | None = None
+    seconds: float = 0.0
+    sessions: tuple[str, ...] = ()
+    run_id: str = ""
+    executor: str = "local"
+
+    def summary(self) -> str:
+        total = sum(self.lights.values())
+        lines = [
+            f"darkflow run: {self.n_files} files scanned in {self.seconds:.1f}s "
+            f"({self.n_rejected} rejected, {self.n_isolated} isolated), "
+            f"{len(self.sessions)} session(s)",
+            f"  masters: {self.masters_built} built, {self.masters_reused} reused"
+            + (f", {self.masters_failed} failed" if self.masters_failed else "")
+            + f"  -> {self.masters_csv}",
+            f"  lights:  {total} total: {self.lights[LightStatus.CALIBRATED]} calibrated, "
+            f"{self.lights[LightStatus.DEGRADED]} degraded, "
+            f"{self.lights[LightStatus.QUARANTINED]} quarantined "
+            f"({self.lights_computed} computed, {self.lights_reused} reused)  -> {self.frame_report}",
+            f"  calibrated frames: {self.workdir / 'calibrated'}",
+        ]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- shared steps
+@dataclass
+class _Scanned:
+    rows: list[dict[str, Any]]
+    metas: dict[str, FrameMeta]
+    usable: Callable[[dict[str, Any]], bool]
+    catalog_csv: str
+
+
+def _scan(inputs: Sequence[Path], config: Config) -> _Scanned:
+    from darkflow.catalog import meta_from_row, scan, to_contract_csv
+
+    missing = [str(p) for p in inputs if not Path(p).exists()]
+    if missing:
+        raise DarkflowError(f"input does not exist: {', '.join(missing)}")
+    catalog = scan(list(inputs), config=config.ingest)
+    rows = catalog.to_dict("records")
+    metas: dict[str, FrameMeta] = {}
+    for r in rows:
+        try:
+            metas[r["path"]] = meta_from_row(r)
+        except DarkflowError as err:  # a bad row must not stop the run
+            log.warning("cannot rebuild metadata of %s: %s", r["path"], err)
+    accepted = accepted_isolated(rows, config.ingest.use_isolated)
+
+    def usable(r: dict[str, Any]) -> bool:
+        return r["path"] in metas and (r["status"] == Eligibility.ELIGIBLE or r["path"] in accepted)
+
+    return _Scanned(rows, metas, usable, to_contract_csv(catalog))
+
+
+def _frame_sets(scanned: _Scanned, config: Config):
+    return build_frame_sets(
+        (
+            (r.get("night") or "unknown", scanned.metas[r["path"]])
+            for r in scanned.rows
+            if scanned.usable(r) and r["frame_type"] in (FrameType.DARK, FrameType.BIAS)
+        ),
+        config,
+    )
+
+
+def _plan_lights(
+    scanned: _Scanned,
+    registry: Registry,
+    master_jobs: Sequence[MasterJob],
+    *,
+    workdir: Path,
+    config: Config,
+) -> tuple[JobPlan, dict[str, MatchDecision]]:
+    """Match every usable light (in the driver) and key the light jobs."""
+    light_rows = [
+        r for r in scanned.rows if r["frame_type"] in (FrameType.LIGHT, FrameType.UNKNOWN)
+    ]
+    signatures = {r.get("config_signature") for r in light_rows if r.get("config_signature")}
+    known = known_masters(registry, signatures, pending=[j for j in master_jobs if not j.cached])
+    index, biases = build_index(known)
+    by_id = {short(k.key): k for k in known}
+    outputs = output_paths(light_rows, workdir)
+    plan = JobPlan(masters=list(master_jobs))
+    decisions: dict[str, MatchDecision] = {}
+    for row in light_rows:
+        meta = scanned.metas.get(row["path"])
+        if meta is None or row["frame_type"] != FrameType.LIGHT or not scanned.usable(row):
+            decision = None
+            if meta is not None and row["frame_type"] == FrameType.LIGHT:
+                decision = match_light(meta, index, config.matching)  # what it would have been
+            plan.unmatched.append((row, decision))
+            continue
+        decision = match_light(meta, index, config.matching)
+        decisions[row["path"]] = decision
+        if not decision.matched:
+            plan.unmatched.append((row, decision))
+            continue
+        master = by_id[decision.master_id]
+        bias = nearest_bias(biases.get(meta.config_signature, []), meta)
+        key = light_key(
+            registry.content_hash(meta.path), master=master.key,
+            bias=bias.key if bias else None, decision=decision, config=config,
+        )  # fmt: skip
+        job = LightJob(key, row, meta, decision, master.key, master.path,
+                       bias.key if bias else None, bias.path if bias else None,
+                       outputs[row["path"]])  # fmt: skip
+        cached = registry.get(key)
+        if cached is not None and cached.record is not None:
+            rec = cached.record
+            out = rec.get("output_path")
+            if out is None:
+                job.cached_record = rec
+            else:
+                try:
+                    st = Path(out).stat()
+                except OSError:
+                    st = None
+                if (
+                    st
+                    and st.st_size == rec.get("output_size")
+                    and st.st_mtime_ns == rec.get("output_mtime_ns")
+                ):
+                    job.cached_record = rec
+        plan.lights.append(job)
+    return plan, decisions
+
+
+def plan_night(
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    workdir: str | Path,
+    config: Config | None = None,
+    progress: ProgressFn | None = None,
+) -> JobPlan:
+    """The deterministic job plan of a night (nothing is computed or written but hash caches).
+
+    Masters not yet built enter the matching with their metadata from headers, assumed verified.
+    """
+    config = config or Config()
+    workdir = Path(workdir)
+    tick = progress or (lambda stage, done, total: None)
+    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    scanned = _scan(paths, config)
+    with Registry(workdir) as registry:
+        master_jobs = plan_masters(
+            _frame_sets(scanned, config), registry=registry, workdir=workdir, config=config,
+            progress=tick,
+        )  # fmt: skip
+        plan, _ = _plan_lights(scanned, registry, master_jobs, workdir=workdir, config=config)
+    return plan
+
+
+# ----------------------------------------------------------------------------- run
+def run_night(
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    workdir: str | Path,
+    config: Config | None = None,
+    progress: ProgressFn | None = None,
+    executor: Executor | None = None,
+) -> RunResult:
+    """Calibrate every light found under ``inputs``; results and reports go to ``workdir``."""
+    t_start = time.monotonic()
+    config = config or Config()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tick = progress or (lambda stage, done, total: None)
+    executor = executor or LocalExecutor()
+    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+
+    remove_stale_temporaries(workdir)
+    scanned = _scan(paths, config)
+    with atomic_write(workdir / "catalog.csv") as fh:
+        fh.write(scanned.catalog_csv)
+    rows = scanned.rows
+    nights = sorted({r["night"] for r in rows if isinstance(r.get("night"), str)}) or ["unknown"]
+
+    with Registry(workdir) as registry:
+        registry.verify_files()
+        run_id = registry.start_run(inputs=[str(p) for p in paths], config=config.to_dict())
+        events = EventLog(workdir / "logs" / f"{nights[0]}.jsonl", run_id=run_id,
+                          darkflow=__version__)  # fmt: skip
+        events.emit("run_start", inputs=[str(p) for p in paths], n_files=len(rows),
+                    executor=getattr(executor, "name", "local"))  # fmt: skip
+        result = RunResult(workdir=workdir, n_files=len(rows), n_rejected=0, n_isolated=0,
+                           run_id=run_id, executor=getattr(executor, "name", "local"))  # fmt: skip
+        try:
+            master_jobs = plan_masters(
+                _frame_sets(scanned, config), registry=registry, workdir=workdir, config=config,
+                progress=tick,
+            )  # fmt: skip
+            _execute_masters(master_jobs, registry, executor, events, result, run_id,
+                             workdir=workdir, config=config, progress=tick)  # fmt: skip
+            plan, decisions = _plan_lights(scanned, registry, master_jobs, workdir=workdir,
+                                           config=config)  # fmt: skip
+            report_rows, hists = _execute_lights(plan, registry, executor, events, result, run_id,
+                                                 workdir=workdir, config=config, progress=tick,
+                                                 usable=scanned.usable)  # fmt: skip
+            _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists,
+                           scanned)  # fmt: skip
+        except BaseException as err:
+            registry.end_run(run_id, outcome="failed", summary={"error": repr(err)})
+            events.emit("run_failed", error=repr(err))
+            raise
+        result.frame_report = workdir / "frame_report.csv"
+        result.masters_csv = workdir / "masters.csv"
+        result.n_rejected = sum(r["status"] == Eligibility.REJECTED for r in rows)
+        result.n_isolated = sum(r["status"] == Eligibility.ISOLATED for r in rows)
+        result.sessions = tuple(sorted({f"{r['night']}/{r['session']}" for r in rows
+                                        if r["frame_type"] == FrameType.LIGHT and r.get("session")}))  # fmt: skip
+        result.seconds = time.monotonic() - t_start
+        summary = {
+            "seconds": round(result.seconds, 3),
+            "lights": {str(k): v for k, v in result.lights.items()},
+            "masters_built": result.masters_built,
+            "masters_reused": result.masters_reused,
+            "masters_failed": result.masters_failed,
+            "lights_computed": result.lights_computed,
+            "lights_reused": result.lights_reused,
+        }
+        registry.end_run(run_id, outcome="ok", summary=summary)
+        events.emit("run_end", **summary)
+    return result
+
+
+def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdir, config,
+                     progress) -> None:  # fmt: skip
+    todo = [j for j in jobs if not j.cached]
+    started = time.time()
+    outcomes = executor.map(run_master_job, [j.spec(workdir, config) for j in todo],
+                            stage="masters", progress=progress)  # fmt: skip
+    by_key = {o.key: o for o in outcomes}
+    for job in jobs:
+        sig = job.fset.config_signature
+        if job.cached:
+            result.masters_reused += 1
+            registry.record_job(run_id=run_id, key=job.key, kind=job.kind, label=job.fset.label,
+                                started=time.time(), ended=time.time(), outcome="cached",
+                                cache_hit=True)  # fmt: skip
+            events.emit("job", kind=job.kind, id=job.master_id, label=job.fset.label,
+                        config_signature=sig, outcome="cached", cache_hit=True, seconds=0.0,
+                        confidence=job.row.confidence if job.row else None)  # fmt: skip
+            continue
+        out = by_key[job.key]
+        if out.error is not None:
+            result.masters_failed += 1
+            outcome = "failed"
+        else:
+            result.masters_built += int(out.built)
+            result.masters_reused += int(not out.built)
+            outcome = "built" if out.built else "cached"
+            record = {
+                "meta": master_meta_to_dict(out.meta), "stats": out.stats,
+                "reasons": list(out.reasons), "set_id": job.fset.identity,
+                "night": job.fset.night, "label": job.fset.label,
+            }  # fmt: skip
+            registry.put_artifact(
+                key=job.key, id=job.master_id, kind=job.kind, status=str(out.status),
+                provenance=job.provenance(config, out.meta), path=job.output,
+                config_signature=sig, night=job.fset.night, confidence=out.confidence,
+                run_id=run_id, record=record,
+            )  # fmt: skip
+            job.row = registry.get(job.key)
+            _supersede(registry, job)
+        registry.record_job(run_id=run_id, key=job.key, kind=job.kind, label=job.fset.label,
+                            started=started, ended=started + out.seconds, outcome=outcome,
+                            cache_hit=not out.built, failures=int(out.error is not None),
+                            detail={"error": out.error} if out.error else None)  # fmt: skip
+        events.emit("job", kind=job.kind, id=job.master_id, label=job.fset.label,
+                    config_signature=sig, outcome=outcome, cache_hit=not out.built,
+                    seconds=round(out.seconds, 3), confidence=out.confidence,
+                    status=str(out.status), error=out.error)  # fmt: skip
+
+
+def _supersede(registry: Registry, job: MasterJob) -> None:
+    """A new master of the same frame set (e.g. a dark was added) supersedes the older ones."""
+    for row in registry.artifacts(kind=job.kind, config_signature=job.fset.config_signature):
+        if row.key == job.key or not row.record or row.record.get("set_id") != job.fset.identity:
+            continue
+        if row.status in (MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE):
+            registry.set_status(row.key, str(MasterStatus.SUPERSEDED),
+                                reason=f"superseded by {job.master_id} (frame set changed)")  # fmt: skip
+
+
+def _decision_fields(decision: MatchDecision, meta_of_master) -> dict[str, Any]:
+    chosen = decision.chosen
+    master_meta = meta_of_master(decision.master_id)
+    return {
+        "master_id": decision.master_id,
+        "master_exptime_s": master_meta.exptime_s if master_meta else None,
+        "master_temp_c": fmt(master_meta.temp_c) if master_meta else None,
+        "scale_mode": str(decision.scale_mode),
+        "scale_factor": round(decision.scale_factor, 6),
+        "delta_exptime_s": round(chosen.delta_exptime_s, 6) if chosen else None,
+        "delta_temp_c": None if chosen is None or chosen.delta_temp_c is None
+        else round(chosen.delta_temp_c, 3),
+        "delta_time_h": None if chosen is None or chosen.delta_time_h is None
+        else round(chosen.delta_time_h, 4),
+        "confidence": round(decision.confidence, 4),
+    }  # fmt: skip
+
+
+def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir, config,
+                    progress, usable):  # fmt: skip
+    metas_by_id: dict[str, Any] = {}
+
+    def meta_of_master(master_id: str):
+        if master_id not in metas_by_id:
+            row = registry.get_by_id(master_id)
+            metas_by_id[master_id] = (
+                master_meta_from_dict(row.record["meta"]) if row and row.record else None
+            )
+        return metas_by_id[master_id]
+
+    todo = [j for j in plan.lights if not j.cached]
+    started = time.time()
+    outcomes = executor.map(run_light_job, [j.spec(workdir, config) for j in todo],
+                            stage="lights", progress=progress)  # fmt: skip
+    by_key = {o.key: o for o in outcomes}
+    rows: dict[str, dict[str, Any]] = {}
+    hists: dict[str, list[int]] = {}
+    for job in plan.lights:
+        row = light_row(job.row)
+        row.update(_decision_fields(job.decision, meta_of_master))
+        row["bias_master_id"] = short(job.bias_key) if job.bias_key else None
+        row["job_key"] = short(job.key)
+        if job.cached:
+            fields = dict(job.cached_record)
+            result.lights_reused += 1
+            seconds, cache_hit = 0.0, True
+        else:
+            out = by_key[job.key]
+            fields = dict(out.fields)
+            seconds, cache_hit = out.seconds, False
+            result.lights_computed += 1
+            fields["hist_counts"] = out.hist_counts
+            registry.put_artifact(
+                key=job.key, id=short(job.key), kind="calibrated_light",
+                status=str(fields["status"]),
+                provenance={
+                    "input": {"path": job.meta.path, "config_signature": job.meta.config_signature},
+                    "master": job.master_key, "bias": job.bias_key,
+                    "decision": job.decision.to_dict(),
+                    "parameters": {s: config.to_dict()[s] for s in LIGHT_SECTIONS},
+                    "algorithm": ALGORITHM_VERSION, "darkflow": __version__,
+                },
+                path=fields.get("output_path"), config_signature=job.meta.config_signature,
+                night=job.row.get("night"), session=job.row.get("session"),
+                confidence=fields.get("confidence"), run_id=run_id, record=to_jsonable(fields),
+            )  # fmt: skip
+        hist = fields.pop("hist_counts", None)
+        if hist:
+            hists[job.meta.path] = hist
+        for k in ("output_size", "output_mtime_ns", "error"):
+            fields.pop(k, None)
+        fields["reasons"] = reasons_text(fields.get("reasons") or [])
+        row.update(fields)
+        row["cached"] = cache_hit
+        rows[job.meta.path] = row
+        registry.record_job(run_id=run_id, key=job.key, kind="calibrated_light",
+                            label=Path(job.meta.path).name, started=started,
+                            ended=started + seconds, outcome=str(row["status"]),
+                            cache_hit=cache_hit)  # fmt: skip
+        events.emit("job", kind="calibrated_light", id=short(job.key), path=job.meta.path,
+                    config_signature=job.meta.config_signature, master_id=row["master_id"],
+                    outcome=str(row["status"]), cache_hit=cache_hit, seconds=round(seconds, 3),
+                    confidence=row["confidence"], reasons=row["reasons"])  # fmt: skip
+    for r, decision in plan.unmatched:
+        row = light_row(r)
+        reasons: list[object] = [r.get("reasons") or ""]
+        if r["status"] == Eligibility.REJECTED:
+            reasons.append(LightReason.NOT_ELIGIBLE)
+        elif not usable(r):
+            reasons.append(LightReason.ISOLATED_UNUSED)
+        if decision is not None:
+            reasons.extend(x for x in decision.reasons if x != MatchReason.EXPOSURE_SCALED)
+        row["reasons"] = reasons_text(reasons)
+        rows[r["path"]] = row
+        events.emit("light", path=r["path"], outcome="quarantined", reasons=row["reasons"],
+                    advisory=decision.advisory if decision else None)  # fmt: skip
+    ordered = [rows[p] for p in sorted(rows)]
+    for row in ordered:
+        result.lights[LightStatus(row["status"])] += 1
+    return ordered, hists
+
+
+def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists, scanned):
+    write_csv(workdir / "frame_report.csv", report_rows, FRAME_REPORT_COLUMNS + FRAME_REPORT_EXTRA)
+    used = {j.master_key for j in plan.lights} | {j.bias_key for j in plan.lights if j.bias_key}
+    keys = [j.key for j in master_jobs] + sorted(used - {j.key for j in master_jobs})
+    rows = []
+    for key in keys:
+        art = registry.get(key)
+        if art is None or not art.record:
+            continue
+        meta = art.record["meta"]
+        path = registry.file_of(art)
+        rows.append({
+            "master_id": art.id, "config_signature": art.config_signature,
+            "exptime_s": meta["exptime_s"], "temp_c": meta.get("temp_c"),
+            "n_frames": meta["n_frames"], "status": art.status, "confidence": art.confidence,
+            "path": str(path), "kind": str(meta.get("frame_kind", "dark")),
+            "night": art.night, "instrument": meta.get("instrument"),
+            "set_temp_c": meta.get("set_temp_c"), "temp_min_c": meta.get("temp_min_c"),
+            "temp_max_c": meta.get("temp_max_c"), "date_start_utc": meta.get("date_start_utc"),
+            "date_end_utc": meta.get("date_end_utc"),
+            "reasons": ";".join(art.record.get("reasons", [])),
+            "cached": key not in {j.key for j in master_jobs if not j.cached},
+            "n_hot_stable": art.record.get("stats", {}).get("n_hot_stable"),
+            "median_adu": art.record.get("stats", {}).get("median"),
+        })  # fmt: skip
+    write_csv(workdir / "masters.csv", rows, MASTERS_COLUMNS + MASTERS_EXTRA)
+    by_path = {r["path"]: r for r in scanned.rows}
+    with atomic_write(workdir / "decisions.jsonl") as fh:
+        for path in sorted(decisions):
+            row = by_path.get(path, {})
+            record = {"night": row.get("night"), "session": row.get("session"),
+                      **decisions[path].to_dict()}  # fmt: skip
+            fh.write(json.dumps(to_jsonable(record), separators=(",", ":")) + "\n")
+    write_qa(workdir, scanned.rows, scanned.metas, hists)

@@ -1,0 +1,229 @@
+"""Qualified frame sets: which darks and biases combine into one master.
+
+A frame set is darks (or biases) of one configuration signature, one night, one exposure (within
+``matching.exptime_rel_tol``) and one temperature bin (set-point, or measured-temperature clusters
+no wider than the temperature gate). Its *identity* (kind, signature, night, exposure, temperature)
+names the master it makes across reruns: a new dark in the set makes a new master (a new key) that
+supersedes the old one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from darkflow.config import Config
+from darkflow.hashing import job_key, short
+from darkflow.model import Eligibility, FrameMeta, FrameType, MasterMeta
+
+__all__ = [
+    "SYSTEMIC_REASONS",
+    "FrameSet",
+    "accepted_isolated",
+    "build_frame_sets",
+    "provisional_meta",
+]
+
+
+@dataclass(frozen=True)
+class FrameSet:
+    """Calibration frames that qualify to be combined into one master."""
+
+    kind: FrameType
+    config_signature: str
+    instrument_slug: str
+    night: str
+    exptime_s: float
+    set_temp_c: float | None
+    metas: tuple[FrameMeta, ...]
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(m.path for m in self.metas)
+
+    @property
+    def identity(self) -> str:
+        """Stable name of the set across reruns (not of its contents)."""
+        temp = "na" if self.set_temp_c is None else f"{self.set_temp_c:g}"
+        return short(
+            job_key(
+                "frame-set",
+                [],
+                {"kind": str(self.kind), "sig": self.config_signature, "night": self.night,
+                 "exptime": round(self.exptime_s, 4), "temp": temp},
+                "",
+            )
+        )  # fmt: skip
+
+    @property
+    def label(self) -> str:
+        temp = "" if self.set_temp_c is None else f" @ {self.set_temp_c:g}°C"
+        return f"{self.kind} {self.config_signature} {self.exptime_s:g}s{temp} ({len(self.metas)})"
+
+
+def _cluster(values: list[float], width: float) -> list[int]:
+    """Group sorted-order values into clusters no wider than ``width``; returns labels."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    labels = [0] * len(values)
+    label, start = -1, None
+    for i in order:
+        if start is None or values[i] - start > width:
+            label += 1
+            start = values[i]
+        labels[i] = label
+    return labels
+
+
+def build_frame_sets(
+    metas_by_night: Iterable[tuple[str, FrameMeta]], config: Config
+) -> list[FrameSet]:
+    """Group eligible darks and biases by configuration, night, exposure and temperature.
+
+    Exposures within ``matching.exptime_rel_tol`` form one set; temperatures group by set-point
+    (0.5 °C bins) or, without one, by measured temperature in clusters no wider than the
+    temperature gate; frames without any temperature form their own set.
+    """
+    from darkflow.matching import temperature_gate_c
+
+    gate = temperature_gate_c(config.matching.max_dark_mismatch, config.matching.doubling_temp_c)
+    groups: dict[tuple, list[FrameMeta]] = {}
+    for night, meta in metas_by_night:
+        kind = FrameType.BIAS if meta.frame_type == FrameType.BIAS else FrameType.DARK
+        groups.setdefault((kind, meta.config_signature, night), []).append(meta)
+
+    sets: list[FrameSet] = []
+    for (kind, signature, night), metas in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        metas = sorted(metas, key=lambda m: m.path)
+        exptimes = [m.exptime_s or 0.0 for m in metas]
+        if kind == FrameType.BIAS:
+            exp_labels = [0] * len(metas)
+        else:
+            exp_labels = []
+            for label in _cluster_relative(exptimes, config.matching.exptime_rel_tol):
+                exp_labels.append(label)
+        by_exp: dict[int, list[FrameMeta]] = {}
+        for label, meta in zip(exp_labels, metas, strict=True):
+            by_exp.setdefault(label, []).append(meta)
+        for members in by_exp.values():
+            for temp_key, tmembers in _split_by_temperature(members, gate).items():
+                exptime = float(np.median([m.exptime_s or 0.0 for m in tmembers]))
+                sets.append(
+                    FrameSet(
+                        kind=kind,
+                        config_signature=signature,
+                        instrument_slug=tmembers[0].config.instrument_slug,
+                        night=night,
+                        exptime_s=exptime,
+                        set_temp_c=temp_key,
+                        metas=tuple(tmembers),
+                    )
+                )
+    sets.sort(key=lambda s: (s.config_signature, s.night, s.kind, s.exptime_s, s.set_temp_c or 0.0))
+    return sets
+
+
+def _cluster_relative(values: list[float], rel_tol: float) -> list[int]:
+    logs = [math.log(v) if v > 0 else -1e9 for v in values]
+    return _cluster(logs, math.log1p(rel_tol) * 2)
+
+
+def _split_by_temperature(
+    metas: list[FrameMeta], gate_c: float
+) -> dict[float | None, list[FrameMeta]]:
+    out: dict[float | None, list[FrameMeta]] = {}
+    with_set = [m for m in metas if m.set_temp_c is not None]
+    measured = [m for m in metas if m.set_temp_c is None and m.ccd_temp_c is not None]
+    neither = [m for m in metas if m.set_temp_c is None and m.ccd_temp_c is None]
+    for m in with_set:
+        out.setdefault(round(m.set_temp_c * 2) / 2, []).append(m)
+    if measured:
+        labels = _cluster([m.ccd_temp_c for m in measured], max(gate_c, 0.1))
+        clusters: dict[int, list[FrameMeta]] = {}
+        for label, m in zip(labels, measured, strict=True):
+            clusters.setdefault(label, []).append(m)
+        for members in clusters.values():
+            key = round(float(np.median([m.ccd_temp_c for m in members])), 1)
+            out.setdefault(key, []).extend(members)
+    if neither:
+        out.setdefault(None, []).extend(neither)
+    return out
+
+
+# Isolation reasons that can be a property of a camera or capture program rather than a fault.
+SYSTEMIC_REASONS = frozenset({"missing_temperature", "frame_type_inferred"})
+
+
+def accepted_isolated(rows: Sequence[dict[str, Any]], policy: str) -> set[str]:
+    """Paths of *isolated* frames that the ``ingest.use_isolated`` policy lets the pipeline use.
+
+    ``systemic``: a frame is used when each of its isolation reasons is one that can describe a
+    camera or program (:data:`SYSTEMIC_REASONS`) and is shared by every frame of its
+    configuration group that night, and that group holds lights *and* calibration frames: an
+    uncooled sensor without temperature, a program that never writes IMAGETYP. The same reason
+    on only some frames of a group is an anomaly, and those frames stay out; reasons such as
+    ``already_calibrated`` are never systemic.
+    """
+    if policy == "none":
+        return set()
+    isolated = [r for r in rows if r["status"] == Eligibility.ISOLATED]
+    if policy == "all":
+        return {r["path"] for r in isolated}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["status"] == Eligibility.REJECTED or not r.get("config_signature"):
+            continue
+        groups.setdefault((r.get("night") or "unknown", r["config_signature"]), []).append(r)
+
+    def reasons_of(r: dict[str, Any]) -> set[str]:
+        return set(filter(None, str(r.get("reasons") or "").split(";")))
+
+    common: dict[tuple[str, str], set[str]] = {}
+    for key, members in groups.items():
+        kinds = {str(r["frame_type"]) for r in members}
+        if FrameType.LIGHT in kinds and kinds & {FrameType.DARK, FrameType.BIAS}:
+            common[key] = set.intersection(*(reasons_of(r) for r in members)) & SYSTEMIC_REASONS
+    accepted = set()
+    for r in isolated:
+        reasons = reasons_of(r)
+        key = (r.get("night") or "unknown", r.get("config_signature"))
+        if reasons and reasons <= common.get(key, set()):
+            accepted.add(r["path"])
+    return accepted
+
+
+def provisional_meta(fset: FrameSet) -> MasterMeta:
+    """The master's metadata as the combine will derive it, computed from headers alone.
+
+    Used to plan matches before a master is built; replaced by the built master's own meta.
+    """
+    metas = fset.metas
+    temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
+    sets = [m.set_temp_c for m in metas if m.set_temp_c is not None]
+    times = sorted(m.date_obs_utc for m in metas if m.date_obs_utc is not None)
+    first = metas[0]
+
+    def common(values: list[Any]) -> Any:
+        values = [v for v in values if v is not None]
+        return values[0] if values and all(v == values[0] for v in values) else None
+
+    return MasterMeta(
+        config_signature=fset.config_signature,
+        instrument=first.instrument or "unknown",
+        exptime_s=fset.exptime_s,
+        temp_c=float(np.mean(temps)) if temps else None,
+        set_temp_c=float(np.median(sets)) if sets else None,
+        n_frames=len(metas),
+        egain_e_per_adu=common([m.egain_e_per_adu for m in metas]),
+        gain_setting=first.gain_setting,
+        offset=first.offset,
+        readout_mode=first.readout_mode,
+        date_start_utc=times[0] if times else None,
+        date_end_utc=times[-1] if times else None,
+        temp_min_c=min(temps) if temps else None,
+        temp_max_c=max(temps) if temps else None,
+        frame_kind=fset.kind,
+    )
