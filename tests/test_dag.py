@@ -163,7 +163,7 @@ def test_killed_run_leaves_no_half_artifact_and_rerun_gives_same_bytes(larger_ni
         time.sleep(0.005)
     assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # reap it and close its pipes
     # no registry row points at a missing file; only temporaries can be incomplete
     with Registry(crashed) as reg:
         assert reg.verify_files() == []
