@@ -81,7 +81,8 @@ def main(argv=None) -> int:
         manifest = simulate_night(data, preset=args.preset, seed=args.seed)
         sim_s = time.perf_counter() - t0
         n_files = len(manifest.paths)
-        shape = manifest.spec.sessions[0].shape if hasattr(manifest.spec, "sessions") else None
+        first_frame = fits.getheader(manifest.paths[0])
+        shape = (first_frame["NAXIS2"], first_frame["NAXIS1"])
         local, dask_dir = tmp / "local", tmp / "dask"
 
         rows = []
