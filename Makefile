@@ -38,8 +38,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed-run
 	$(BIN)/darkflow simulate $(DEMO_DATA) --preset demo --seed $(SEED) --overwrite
-	$(BIN)/darkflow run $(DEMO_DATA) --workdir $(DEMO_WORK)
-	$(BIN)/darkflow report $(DEMO_WORK) --output $(DEMO_REPORTS)
+	$(BIN)/darkflow nightly $(DEMO_DATA) --workdir $(DEMO_WORK) --reports $(DEMO_REPORTS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -91,6 +91,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nightly(args: argparse.Namespace) -> int:
+    from darkflow.nightly import run_nightly
+    from darkflow.pipeline import make_executor
+    from darkflow.progress import ConsoleProgress
+
+    config = _load_config(args)
+    executor = make_executor(
+        config.pipeline.executor,
+        scheduler=args.scheduler or config.pipeline.scheduler,
+        workers=args.workers or (config.pipeline.workers if config.pipeline.workers > 1 else None),
+    )
+    try:
+        result = run_nightly(
+            args.input_root,
+            workdir=args.workdir,
+            reports=args.reports,
+            config=config,
+            progress=None if args.quiet else ConsoleProgress(sys.stderr),
+            executor=executor,
+            workers=args.report_workers,
+        )
+    finally:
+        executor.close()
+    print(result.summary())
+    print(f"\nOpen {result.index} in a browser (works offline).")
+    return 0 if result.ok else 1
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from darkflow.pipeline import plan_night
 
@@ -160,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
     p.add_argument("--workers", type=int, help="run jobs on a local Dask cluster of N workers")
+
+    p = add(
+        "nightly",
+        _cmd_nightly,
+        "calibrate every night under INPUT_ROOT and write the nightly HTML reports",
+    )
+    p.add_argument("input_root", type=Path, help="a night directory, or a folder of nights")
+    p.add_argument("--workdir", "-w", type=Path, required=True, help="work directory")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="report directory")
+    p.add_argument("--config", type=Path, help="darkflow TOML configuration")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
+    p.add_argument("--workers", type=int, help="run jobs on a local Dask cluster of N workers")
+    p.add_argument("--report-workers", type=int, default=2, help="notebooks run in parallel")
 
     p = add("plan", _cmd_plan, "print the deterministic job plan (keys, inputs, cached or not)")
     p.add_argument("inputs", nargs="+", type=Path, help="files or directories of a night")

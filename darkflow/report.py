@@ -274,8 +274,10 @@ def build_reports(
     *,
     output: str | Path = "reports",
     sessions: Iterable[str] | None = None,
+    nights: Iterable[str] | None = None,
     notebook: str | Path | None = None,
     workers: int | None = None,
+    index: bool = True,
 ) -> ReportSet:
     """Write ``<output>/<night>/<session>.html`` for each session of ``workdir`` and an index.
 
@@ -291,10 +293,12 @@ def build_reports(
     output = Path(output)
     wanted = set(sessions or ())
     source = Path(notebook) if notebook else notebook_path(SESSION_NOTEBOOK)
+    wanted_nights = set(nights or ())
     todo = [
         (night, session)
         for night, session in wd.sessions()
-        if not wanted or session in wanted or f"{night}/{session}" in wanted
+        if (not wanted or session in wanted or f"{night}/{session}" in wanted)
+        and (not wanted_nights or night in wanted_nights)
     ]
     tasks = []
     for night, session in todo:
@@ -321,12 +325,12 @@ def build_reports(
             "html": html, **wd.status_counts(night=night, session=session), "ok": ok,
             "error": error, "report": "ok" if ok else f"failed: {error}", "failed": not ok,
         })  # fmt: skip
-    index = None
-    if rows:
-        index = write_index(
+    index_path = None
+    if rows and index:
+        index_path = write_index(
             output / "index.html",
             "darkflow reports",
             rows,
             ["night", "session", "calibrated", "degraded", "quarantined", "report"],
         )
-    return ReportSet(sessions=tuple(rows), index=index)
+    return ReportSet(sessions=tuple(rows), index=index_path)

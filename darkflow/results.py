@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,17 @@ import pandas as pd
 
 from darkflow.events import read_events
 from darkflow.exceptions import DarkflowError
-from darkflow.model import LightStatus, MasterDark, ReasonCode
+from darkflow.model import LightStatus, MasterDark, ReasonCode, slug
 
 __all__ = ["Workdir", "reason_texts"]
 
 # Modules that define reason enums; imported on demand so their codes can be explained.
-_REASON_MODULES = ("darkflow.catalog", "darkflow.headers", "darkflow.matching", "darkflow.pipeline.reasons")
+_REASON_MODULES = (
+    "darkflow.catalog",
+    "darkflow.headers",
+    "darkflow.matching",
+    "darkflow.pipeline.reasons",
+)
 
 
 def reason_texts() -> dict[str, str]:
@@ -54,6 +58,7 @@ class Workdir:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._tables: dict[tuple[str, str], pd.DataFrame] = {}
         if not (self.path / "frame_report.csv").is_file():
             raise DarkflowError(
                 f"{self.path} is not a darkflow work directory (no frame_report.csv); "
@@ -64,21 +69,60 @@ class Workdir:
         return f"Workdir({str(self.path)!r})"
 
     # ------------------------------------------------------------------ tables
-    @cached_property
+    def _dir(self, night: str | None) -> Path:
+        """Where a night's files are: ``nights/<night>/`` (kept across runs), else the top."""
+        if night is not None:
+            scoped = self.path / "nights" / slug(night)
+            if (scoped / "frame_report.csv").is_file():
+                return scoped
+        return self.path
+
+    def _table(self, night: str | None, name: str) -> pd.DataFrame:
+        where = self._dir(night)
+        key = (str(where), name)
+        if key not in self._tables:
+            self._tables[key] = pd.read_csv(
+                where / name, dtype={"night": str, "session": str, "master_id": str}
+            )
+        return self._tables[key]
+
+    @property
     def frame_report(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / "frame_report.csv", dtype={"night": str, "session": str})
+        """The lights of the latest run (all its nights)."""
+        return self._table(None, "frame_report.csv")
 
-    @cached_property
+    @property
     def masters(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / "masters.csv", dtype={"night": str})
+        """The masters of the latest run (built, reused, or used by its lights)."""
+        return self._table(None, "masters.csv")
 
-    @cached_property
+    def masters_of(self, night: str | None = None) -> pd.DataFrame:
+        return self._table(night, "masters.csv")
+
+    def nights(self) -> list[str]:
+        """Every night this work directory has calibrated (not only the latest run's)."""
+        found = set()
+        nights_dir = self.path / "nights"
+        if nights_dir.is_dir():
+            for sub in nights_dir.iterdir():
+                report = sub / "frame_report.csv"
+                if report.is_file():
+                    found.update(self._table(sub.name, "frame_report.csv")["night"].dropna())
+        found.update(self.frame_report["night"].dropna())
+        return sorted(str(n) for n in found)
+
+    @property
     def catalog(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / "catalog.csv")
+        """Every file of the latest run with its eligibility and reasons."""
+        return self._table(None, "catalog.csv")
 
-    def sessions(self) -> list[tuple[str, str]]:
-        fr = self.frame_report.dropna(subset=["night", "session"])
-        return sorted({(str(n), str(s)) for n, s in zip(fr["night"], fr["session"], strict=True)})
+    def sessions(self, night: str | None = None) -> list[tuple[str, str]]:
+        """(night, session) pairs, of one night or of every night."""
+        out = set()
+        for n in [night] if night is not None else self.nights():
+            fr = self.lights(night=n).dropna(subset=["session"])
+            out.update((str(n), str(s)) for s in fr["session"])
+        return sorted(out)
 
     def resolve_session(self, night: str | None, session: str | None) -> tuple[str, str]:
         """Fill in a missing night/session (the first one), checking that it exists."""
@@ -91,7 +135,7 @@ class Workdir:
         raise DarkflowError(f"no session {night}/{session} in {self.path}; have {options}")
 
     def lights(self, *, night: str | None = None, session: str | None = None) -> pd.DataFrame:
-        fr = self.frame_report
+        fr = self._table(night, "frame_report.csv")
         if night is not None:
             fr = fr[fr["night"] == night]
         if session is not None:
@@ -106,7 +150,7 @@ class Workdir:
 
     # ------------------------------------------------------------------ QA
     def thermal(self, *, night: str | None = None, session: str | None = None) -> list[dict]:
-        path = self.path / "qa" / "thermal.json"
+        path = self._dir(night) / "qa" / "thermal.json"
         entries = json.loads(path.read_text()) if path.exists() else []
         return [
             e
@@ -115,25 +159,27 @@ class Workdir:
             and (session is None or e["session"] == session)
         ]
 
-    def residual_hists(self) -> tuple[np.ndarray, dict[str, list[int]]]:
-        path = self.path / "qa" / "residual_hists.json"
+    def residual_hists(self, night: str | None = None) -> tuple[np.ndarray, dict[str, list[int]]]:
+        path = self._dir(night) / "qa" / "residual_hists.json"
         if not path.exists():
             return np.linspace(-6, 6, 61), {}
         data = json.loads(path.read_text())
         return np.asarray(data["edges"]), data["lights"]
 
-    def decisions(self) -> list[dict[str, Any]]:
-        return list(read_events(self.path / "decisions.jsonl"))
+    def decisions(self, night: str | None = None) -> list[dict[str, Any]]:
+        return list(read_events(self._dir(night) / "decisions.jsonl"))
 
-    def decision_for(self, light_path: str) -> dict[str, Any] | None:
-        return next((d for d in self.decisions() if d.get("light_path") == light_path), None)
+    def decision_for(self, light_path: str, night: str | None = None) -> dict[str, Any] | None:
+        return next((d for d in self.decisions(night) if d.get("light_path") == light_path), None)
 
     # ------------------------------------------------------------------ artifacts
     def master_path(self, master_id: str) -> Path:
-        rows = self.masters[self.masters["master_id"] == master_id]
-        if rows.empty:
-            raise DarkflowError(f"no master {master_id} in {self.path}")
-        return Path(rows.iloc[0]["path"])
+        for night in [None, *self.nights()]:
+            table = self.masters_of(night)
+            rows = table[table["master_id"] == master_id]
+            if not rows.empty:
+                return Path(rows.iloc[0]["path"])
+        raise DarkflowError(f"no master {master_id} in {self.path}")
 
     def load_master(self, master_id: str) -> MasterDark:
         from darkflow.master import read_master

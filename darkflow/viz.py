@@ -283,3 +283,89 @@ def quarantine_table(
             .map(lambda codes: "; ".join(reason_text.get(c, c) for c in str(codes).split(";") if c))
         )
     return q.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- night overview
+def session_table(lights: pd.DataFrame, *, link_reports: bool = True):
+    """One row per session: counts by status, median confidence and noise ratio, report link."""
+    if lights.empty:
+        return pd.DataFrame(columns=["session", "lights"])
+    g = lights.groupby("session", dropna=True)
+    table = pd.DataFrame(
+        {
+            "lights": g.size(),
+            "calibrated": g["status"].apply(lambda s: int((s == "calibrated").sum())),
+            "degraded": g["status"].apply(lambda s: int((s == "degraded").sum())),
+            "quarantined": g["status"].apply(lambda s: int((s == "quarantined").sum())),
+            "median confidence": g["confidence"].median().round(3),
+            "median noise ratio": g["noise_ratio"].median().round(3),
+            "instrument": g["instrument"].first(),
+        }
+    ).reset_index()
+
+    def colour(row: pd.Series) -> list[str]:
+        worst = (
+            "quarantined" if row["quarantined"] else "degraded" if row["degraded"] else "calibrated"
+        )
+        return [f"background-color: {STATUS_COLORS[worst]}"] * len(row)
+
+    styler = table.style.apply(colour, axis=1).hide(axis="index").format(precision=3, na_rep="")
+    if link_reports:
+        styler = styler.format({"session": lambda s: f'<a href="{s}.html">{s}</a>'})
+    return styler
+
+
+def make_night_thermal(entries: Sequence[dict[str, Any]]):
+    """Sensor temperature of every session of the night on one time axis."""
+    hv = _hv()
+    curves = []
+    for entry in entries:
+        pts = pd.DataFrame(entry["points"]).dropna(subset=["temp_c"])
+        if pts.empty:
+            continue
+        pts["time"] = pd.to_datetime(pts["time"], utc=True).dt.tz_localize(None)
+        label = f"{entry['session']}"
+        curves.append(
+            hv.Curve(pts, "time", "temp_c", label=label).opts(tools=["hover"])
+            * hv.Scatter(pts, "time", "temp_c", label=label).opts(size=4)
+        )
+    if not curves:
+        return hv.Div("<p>No sensor temperatures recorded this night.</p>")
+    return hv.Overlay(curves).opts(
+        width=900, height=320, ylabel="sensor °C", xlabel="UTC", legend_position="right",
+        title="Sensor temperature of every session",
+    )  # fmt: skip
+
+
+def make_confidence_timeline(lights: pd.DataFrame):
+    """Confidence of every light against time, coloured by status."""
+    hv = _hv()
+    data = lights.dropna(subset=["date_obs_utc"]).copy()
+    if data.empty:
+        return hv.Div("<p>No dated lights.</p>")
+    data["time"] = pd.to_datetime(data["date_obs_utc"], utc=True).dt.tz_localize(None)
+    data["light"] = data["path"].map(_short_path)
+    points = [
+        hv.Scatter(data[data["status"] == status], "time", ["confidence", "light", "session", "reasons"],
+                   label=status).opts(color=color, size=7, tools=["hover"])
+        for status, color in (("calibrated", "#2ca02c"), ("degraded", "#e6a700"), ("quarantined", "#d62728"))
+        if (data["status"] == status).any()
+    ]  # fmt: skip
+    return hv.Overlay(points).opts(
+        width=900, height=280, ylim=(-0.05, 1.05), xlabel="UTC", legend_position="right",
+        title="Confidence of every light",
+    )  # fmt: skip
+
+
+def advisories(decisions: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The acquisition advisories of the night: which darks to take, once per configuration."""
+    rows = {}
+    for d in decisions:
+        adv = d.get("advisory")
+        if not adv:
+            continue
+        key = (adv.get("config_signature"), adv.get("exptime_s"), adv.get("temp_c"))
+        entry = rows.setdefault(key, {**adv, "lights": 0})
+        entry["lights"] += 1
+    columns = ["instrument", "exptime_s", "temp_c", "n_frames", "lights", "text"]
+    return pd.DataFrame(list(rows.values()), columns=columns)

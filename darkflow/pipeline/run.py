@@ -22,7 +22,7 @@ from darkflow.exceptions import DarkflowError
 from darkflow.hashing import short
 from darkflow.io.atomic import atomic_write, remove_stale_temporaries
 from darkflow.matching import MatchDecision, MatchReason, match_light
-from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus
+from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
 from darkflow.pipeline.executors import Executor, LocalExecutor
 from darkflow.pipeline.jobs import run_light_job, run_master_job
 from darkflow.pipeline.plan import (
@@ -462,17 +462,22 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
 
 
 def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists, scanned):
-    write_csv(workdir / "frame_report.csv", report_rows, FRAME_REPORT_COLUMNS + FRAME_REPORT_EXTRA)
+    """The run's reports at the top of the work directory, and per night under ``nights/``.
+
+    Top level: this run (the contract files). ``nights/<night>/``: the same files restricted to one
+    night, kept across runs of other nights, so reports of earlier nights stay readable.
+    """
     used = {j.master_key for j in plan.lights} | {j.bias_key for j in plan.lights if j.bias_key}
     keys = [j.key for j in master_jobs] + sorted(used - {j.key for j in master_jobs})
-    rows = []
+    built_now = {j.key for j in master_jobs if not j.cached}
+    master_rows = []
     for key in keys:
         art = registry.get(key)
         if art is None or not art.record:
             continue
         meta = art.record["meta"]
         path = registry.file_of(art)
-        rows.append({
+        master_rows.append({
             "master_id": art.id, "config_signature": art.config_signature,
             "exptime_s": meta["exptime_s"], "temp_c": meta.get("temp_c"),
             "n_frames": meta["n_frames"], "status": art.status, "confidence": art.confidence,
@@ -482,16 +487,35 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
             "temp_max_c": meta.get("temp_max_c"), "date_start_utc": meta.get("date_start_utc"),
             "date_end_utc": meta.get("date_end_utc"),
             "reasons": ";".join(art.record.get("reasons", [])),
-            "cached": key not in {j.key for j in master_jobs if not j.cached},
+            "cached": key not in built_now,
             "n_hot_stable": art.record.get("stats", {}).get("n_hot_stable"),
             "median_adu": art.record.get("stats", {}).get("median"),
         })  # fmt: skip
-    write_csv(workdir / "masters.csv", rows, MASTERS_COLUMNS + MASTERS_EXTRA)
     by_path = {r["path"]: r for r in scanned.rows}
-    with atomic_write(workdir / "decisions.jsonl") as fh:
-        for path in sorted(decisions):
-            row = by_path.get(path, {})
-            record = {"night": row.get("night"), "session": row.get("session"),
-                      **decisions[path].to_dict()}  # fmt: skip
+    decision_records = [
+        {"night": by_path.get(p, {}).get("night"), "session": by_path.get(p, {}).get("session"),
+         **decisions[p].to_dict()}
+        for p in sorted(decisions)
+    ]  # fmt: skip
+    _write_outputs(workdir, report_rows, master_rows, decision_records, scanned.rows,
+                   scanned.metas, hists)  # fmt: skip
+    for night in sorted({r.get("night") for r in report_rows if r.get("night")}):
+        lights = [r for r in report_rows if r.get("night") == night]
+        used_ids = {r["master_id"] for r in lights} | {r["bias_master_id"] for r in lights}
+        masters = [m for m in master_rows if m["night"] == night or m["master_id"] in used_ids]
+        paths = {r["path"] for r in lights}
+        _write_outputs(
+            workdir / "nights" / slug(night), lights, masters,
+            [d for d in decision_records if d["night"] == night],
+            [r for r in scanned.rows if r.get("night") == night], scanned.metas,
+            {p: h for p, h in hists.items() if p in paths},
+        )  # fmt: skip
+
+
+def _write_outputs(dest, report_rows, master_rows, decision_records, rows, metas, hists) -> None:
+    write_csv(dest / "frame_report.csv", report_rows, FRAME_REPORT_COLUMNS + FRAME_REPORT_EXTRA)
+    write_csv(dest / "masters.csv", master_rows, MASTERS_COLUMNS + MASTERS_EXTRA)
+    with atomic_write(dest / "decisions.jsonl") as fh:
+        for record in decision_records:
             fh.write(json.dumps(to_jsonable(record), separators=(",", ":")) + "\n")
-    write_qa(workdir, scanned.rows, scanned.metas, hists)
+    write_qa(dest, rows, metas, hists)

@@ -1,0 +1,211 @@
+"""Image kernels for checking calibrated frames: neighbour medians and tile background levels.
+
+Each numba kernel has a plain-numpy reference (``*_reference``) that the tests compare against.
+Both are deterministic: every output pixel or tile is computed by one thread from its own inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+__all__ = [
+    "neighbour_median8",
+    "neighbour_median8_reference",
+    "tile_levels",
+    "tile_levels_reference",
+]
+
+
+# ----------------------------------------------------------------------------- neighbour median
+@nb.njit(cache=True, inline="always")
+def _insertion_sort(buf: np.ndarray, n: int) -> None:
+    for i in range(1, n):
+        v = buf[i]
+        j = i - 1
+        while j >= 0 and buf[j] > v:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = v
+
+
+@nb.njit(cache=True)
+def _reflect(i: int, n: int) -> int:
+    if i < 0:
+        return -i if n > 1 else 0
+    if i >= n:
+        return 2 * n - 2 - i if n > 1 else 0
+    return i
+
+
+@nb.njit(parallel=True, cache=True)
+def _neighbour_median8(data: np.ndarray, out: np.ndarray) -> None:
+    ny, nx = data.shape
+    for y in nb.prange(ny):
+        buf = np.empty(8, dtype=np.float64)
+        for x in range(nx):
+            n = 0
+            for dy in range(-1, 2):
+                yy = _reflect(y + dy, ny)
+                for dx in range(-1, 2):
+                    if dy == 0 and dx == 0:
+                        continue
+                    v = data[yy, _reflect(x + dx, nx)]
+                    if not math.isnan(v):
+                        buf[n] = v
+                        n += 1
+            if n == 0:
+                out[y, x] = np.nan
+                continue
+            _insertion_sort(buf, n)
+            if n % 2:
+                out[y, x] = buf[n // 2]
+            else:
+                out[y, x] = 0.5 * (buf[n // 2 - 1] + buf[n // 2])
+
+
+def neighbour_median8(data: np.ndarray) -> np.ndarray:
+    """Median of the 8 neighbours of every pixel (edges reflected, NaN neighbours ignored)."""
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    out = np.empty(data.shape, dtype=np.float32)
+    if data.size:
+        _neighbour_median8(data, out)
+    return out
+
+
+def neighbour_median8_reference(data: np.ndarray) -> np.ndarray:
+    """numpy reference of :func:`neighbour_median8`."""
+    import warnings
+
+    data = np.asarray(data, dtype=np.float32)
+    padded = np.pad(data, 1, mode="reflect")
+    ny, nx = data.shape
+    shifted = np.stack(
+        [
+            padded[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if (dy, dx) != (0, 0)
+        ]
+    ).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(shifted, axis=0).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- tile levels
+@nb.njit(cache=True)
+def _median_sorted(v: np.ndarray, n: int) -> float:
+    if n % 2:
+        return v[n // 2]
+    return 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+@nb.njit(cache=True)
+def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int, work: np.ndarray) -> float:
+    """Sigma-clipped (median/MAD) values, then the mode estimate 2.5 med - 1.5 mean."""
+    if n == 0:
+        return np.nan
+    v = values[:n]
+    v.sort()
+    lo, hi = 0, n  # kept values: v[lo:hi] (clipping keeps a contiguous range of sorted values)
+    for _ in range(iters):
+        m = hi - lo
+        if m < 4:
+            break
+        med = _median_sorted(v[lo:hi], m)
+        for i in range(m):
+            work[i] = abs(v[lo + i] - med)
+        dev = work[:m]
+        dev.sort()
+        s = 1.4826 * _median_sorted(dev, m)
+        if s == 0.0:
+            break
+        new_lo, new_hi = lo, hi
+        while new_lo < new_hi and abs(v[new_lo] - med) > sigma * s:
+            new_lo += 1
+        while new_hi > new_lo and abs(v[new_hi - 1] - med) > sigma * s:
+            new_hi -= 1
+        if new_lo == lo and new_hi == hi:
+            break
+        lo, hi = new_lo, new_hi
+    m = hi - lo
+    if m == 0:
+        return np.nan
+    med = _median_sorted(v[lo:hi], m)
+    total = 0.0
+    for i in range(lo, hi):
+        total += v[i]
+    mean = total / m
+    ss = 0.0
+    for i in range(lo, hi):
+        ss += (v[i] - mean) ** 2
+    spread = math.sqrt(ss / m)
+    if spread > 0 and abs(mean - med) / spread < 0.3:
+        return 2.5 * med - 1.5 * mean
+    return med
+
+
+@nb.njit(parallel=True, cache=True)
+def _tile_levels(data: np.ndarray, tile: int, sigma: float, iters: int, grid: np.ndarray) -> None:
+    ny, nx = data.shape
+    ty, tx = grid.shape
+    for k in nb.prange(ty * tx):
+        j, i = k // tx, k % tx
+        buf = np.empty(tile * tile, dtype=np.float64)
+        work = np.empty(tile * tile, dtype=np.float64)
+        n = 0
+        for y in range(j * tile, min((j + 1) * tile, ny)):
+            for x in range(i * tile, min((i + 1) * tile, nx)):
+                v = data[y, x]
+                if not math.isnan(v) and not math.isinf(v):
+                    buf[n] = v
+                    n += 1
+        grid[j, i] = _tile_level(buf, n, sigma, iters, work)
+
+
+def tile_levels(data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int = 5) -> np.ndarray:
+    """Background level of each ``tile`` x ``tile`` block (NaN for an empty block)."""
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    ty, tx = max(1, math.ceil(data.shape[0] / tile)), max(1, math.ceil(data.shape[1] / tile))
+    grid = np.empty((ty, tx), dtype=np.float64)
+    _tile_levels(data, int(tile), float(sigma), int(iters), grid)
+    return grid
+
+
+def tile_levels_reference(
+    data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int = 5
+) -> np.ndarray:
+    """numpy reference of :func:`tile_levels` (the clipping loop written out with numpy)."""
+    data = np.asarray(data, dtype=np.float32)
+    ty, tx = max(1, math.ceil(data.shape[0] / tile)), max(1, math.ceil(data.shape[1] / tile))
+    grid = np.empty((ty, tx))
+    for j in range(ty):
+        for i in range(tx):
+            v = np.sort(
+                data[j * tile : (j + 1) * tile, i * tile : (i + 1) * tile]
+                .astype(np.float64)
+                .ravel()
+            )
+            v = v[np.isfinite(v)]
+            for _ in range(iters):
+                if v.size < 4:
+                    break
+                med = np.median(v)
+                s = 1.4826 * np.median(np.abs(v - med))
+                if s == 0:
+                    break
+                keep = np.abs(v - med) <= sigma * s
+                if keep.all():
+                    break
+                v = v[keep]
+            if not v.size:
+                grid[j, i] = np.nan
+                continue
+            med, mean, spread = np.median(v), np.mean(v), np.std(v)
+            grid[j, i] = (
+                2.5 * med - 1.5 * mean if spread > 0 and abs(mean - med) / spread < 0.3 else med
+            )
+    return grid

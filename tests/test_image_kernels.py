@@ -1,0 +1,47 @@
+"""numba image kernels against their numpy references."""
+
+import numpy as np
+import pytest
+
+from darkflow.stats._image import (
+    neighbour_median8,
+    neighbour_median8_reference,
+    tile_levels,
+    tile_levels_reference,
+)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (2, 2), (37, 53), (128, 96)])
+def test_neighbour_median_matches_reference(shape):
+    rng = np.random.default_rng(sum(shape))
+    data = rng.normal(100, 10, shape).astype(np.float32)
+    data.ravel()[rng.choice(data.size, max(1, data.size // 20), replace=False)] = np.nan
+    np.testing.assert_array_equal(neighbour_median8(data), neighbour_median8_reference(data))
+
+
+def test_neighbour_median_of_all_nan_is_nan():
+    out = neighbour_median8(np.full((3, 3), np.nan, np.float32))
+    assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize(("shape", "tile"), [((64, 64), 16), ((100, 130), 32), ((5, 7), 32)])
+def test_tile_levels_match_reference(shape, tile):
+    rng = np.random.default_rng(shape[0])
+    data = rng.normal(500, 20, shape)
+    data += 0.3 * np.arange(shape[1])[None, :]  # gradient
+    data.ravel()[rng.choice(data.size, data.size // 50, replace=False)] += 5000  # stars
+    data.ravel()[rng.choice(data.size, data.size // 100, replace=False)] = np.nan
+    data = data.astype(np.float32)
+    np.testing.assert_allclose(
+        tile_levels(data, tile), tile_levels_reference(data, tile), rtol=1e-9
+    )
+
+
+def test_tile_levels_deterministic_and_nan_for_empty():
+    data = np.full((40, 40), np.nan, np.float32)
+    data[:20, :20] = 3.0
+    grid = tile_levels(data, 20)
+    assert grid[0, 0] == 3.0 and np.isnan(grid[1, 1])
+    rng = np.random.default_rng(0)
+    big = rng.normal(0, 1, (300, 300)).astype(np.float32)
+    assert tile_levels(big, 32).tobytes() == tile_levels(big, 32).tobytes()
