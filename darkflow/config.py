@@ -138,6 +138,53 @@ class MatchingConfig:
     expansion_mismatch: tuple[float, ...] = (0.3, 0.6)
     expansion_time_h: tuple[float, ...] = (24.0 * 90, 24.0 * 365)
     expansion_confidence_penalty: float = 0.2
+    # --- added for issue 5 (matching, thermal drift, exposure decisions; docs/matching.md)
+    doubling_temp_sigma_c: float = 1.0  # 1-sigma of the default doubling temperature
+    temp_reading_sigma_c: float = 0.2  # 1-sigma of one sensor temperature reading
+    noisy_reading_c: float = 0.5  # session drift-fit RMS above this: readings are noisy
+    setpoint_sigma_c: float = 1.5  # a set-point standing in for a missing reading
+    profile_min_sigma_c: float = 0.5  # floor of a temperature taken from stored profiles
+    unknown_temp_error: float = 0.15  # dark mismatch assumed when a temperature is unknown
+    time_error_per_day: float = 0.002  # score: relative dark error per day master <-> light
+    max_temp_scaling_c: float = 10.0  # a master is never scaled further than this
+    temp_model_error_per_c: float = 0.01  # score: law model risk per °C of scaling
+    law_extrapolation_c: float = 3.0  # scaling beyond the law's fitted range by at most this
+    law_min_span_c: float = 2.0  # a fitted law needs masters spanning this many degrees
+    law_max_rel_sigma: float = 0.15  # ... a doubling temperature this precise
+    law_max_rms_c: float = 0.5  # ... and residuals this small to support scaling
+    min_thermal_pair_span_c: float = 1.0  # thermal interpolation needs masters this far apart
+    max_thermal_extrapolation: float = 0.25  # thermal weights allowed in [-x, 1 + x]
+    thermal_group_gap_h: float = 1.0  # darks further apart in time form separate masters
+    expansion_exptime_ratio: tuple[float, ...] = ()  # optional widening of max_exptime_ratio
+    advisory_n_frames: int = 20  # darks to take, in an acquisition advisory
+
+    def __post_init__(self) -> None:
+        positive = (
+            "doubling_temp_c", "max_dark_mismatch", "max_exptime_ratio", "max_time_h",
+            "doubling_temp_sigma_c", "temp_reading_sigma_c", "noisy_reading_c",
+            "setpoint_sigma_c", "profile_min_sigma_c", "unknown_temp_error",
+            "max_temp_scaling_c", "law_min_span_c", "law_max_rel_sigma", "law_max_rms_c",
+            "thermal_group_gap_h",
+        )  # fmt: skip
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"matching.{name} must be positive, got {getattr(self, name)!r}")
+        if self.max_exptime_ratio < 1:
+            raise ConfigError("matching.max_exptime_ratio must be >= 1")
+        if (
+            self.exptime_rel_tol < 0
+            or self.time_error_per_day < 0
+            or self.temp_model_error_per_c < 0
+        ):
+            raise ConfigError(
+                "matching.exptime_rel_tol, time_error_per_day, temp_model_error_per_c must be >= 0"
+            )
+        if self.law_extrapolation_c < 0 or self.max_thermal_extrapolation < 0:
+            raise ConfigError("matching.law_extrapolation_c/max_thermal_extrapolation >= 0")
+        if not 0 <= self.expansion_confidence_penalty <= 1:
+            raise ConfigError("matching.expansion_confidence_penalty must be in [0, 1]")
+        if self.advisory_n_frames < 1:
+            raise ConfigError("matching.advisory_n_frames must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -146,14 +193,77 @@ class ScalingConfig:
     allow_interpolation: bool = True
     allow_temperature_scaling: bool = True
     linearity_tolerance: float = 0.05  # relative deviation from a linear dark-signal law
+    # --- added for issue 5 (docs/matching.md)
+    unproven_linearity: str = "degrade"  # "degrade" (use, lower confidence) or "reject"
+    unproven_error: float = 0.05  # relative error assumed for an exposure law not demonstrated
+    allow_unscaled: bool = True  # an exposure mismatch inside the gate may be subtracted as is
+    max_interpolation_ratio: float = 10.0  # longest / shortest bracketing exposure
+    block_px: int = 16  # block size of the smooth (amp-glow) level map
+    hot_sigma: float = 20.0  # hot-pixel set: excess over the local level above this many sigma
+    max_hot_pixels: int = 20000  # at most this many hot pixels per configuration
+
+    def __post_init__(self) -> None:
+        if self.unproven_linearity not in ("degrade", "reject"):
+            raise ConfigError(
+                "scaling.unproven_linearity must be 'degrade' or 'reject', "
+                f"got {self.unproven_linearity!r}"
+            )
+        for name in ("linearity_tolerance", "unproven_error", "hot_sigma"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"scaling.{name} must be positive")
+        if self.max_interpolation_ratio <= 1:
+            raise ConfigError("scaling.max_interpolation_ratio must be > 1")
+        if self.block_px < 2 or self.max_hot_pixels < 10:
+            raise ConfigError("scaling.block_px must be >= 2 and max_hot_pixels >= 10")
 
 
 @dataclass(frozen=True)
 class VerifyConfig:
+    """Tolerance bands of ``darkflow.verify`` (see ``docs/verification.md``).
+
+    Each metric's confidence is 1 well inside its band, 0.5 at the limit and falls beyond it;
+    a master or light outside any band gets that metric's reason code.
+    """
+
     holdout_fraction: float = 0.2
     max_residual_width_ratio: float = 1.25  # measured / predicted residual width
     max_variance_ratio: float = 1.3  # light background variance / predicted
     max_fpn_ratio: float = 2.0
+    # --- added for the acceptance gates and light checks (darkflow.verify)
+    min_train_frames: int = 3  # hold-out split: never leave fewer frames to combine
+    max_holdout_shift_sigma: float = 0.3  # |median(held-out - master)| / per-frame noise
+    max_holdout_outlier_frac: float = 0.003  # held-out pixels > 6 sigma above the master
+    max_high_reject_excess: float = 0.01  # pixel-frames clipped high minus clipped low
+    max_noise_inflation: float = 1.25  # (frame var + master var) / frame var, no sky
+    min_master_variance_ratio: float = 0.8  # per-frame variance / (bias var + signal / egain)
+    max_master_variance_ratio: float = 1.25
+    max_gain_deviation: float = 0.2  # |header egain / photon-transfer egain - 1|
+    max_dark_scale_change: float = 0.15  # |hot-pixel scale vs previous master - 1|
+    max_level_shift_sigma: float = 0.5  # unexplained level change vs previous / frame noise
+    max_low_freq_sigma: float = 1.0  # smooth structure change vs previous / frame noise
+    min_hot_overlap: float = 0.5  # Jaccard overlap of stable hot pixels with the previous master
+    max_dark_scale_error: float = 0.15  # |alpha|: light's hot pixels vs the dark model's
+    min_scale_significance: float = 5.0  # alpha must also be this many sigma from zero
+    max_negative_frac: float = 0.001  # background pixels below -5 sigma
+    max_negative_background_sigma: float = 0.5  # median background below -k pixel sigma
+    max_centroid_shift_px: float = 0.1  # median star centroid shift raw vs calibrated
+    max_flux_change: float = 0.02  # |median star flux ratio calibrated / raw - 1|
+    min_stars: int = 5  # fewer detected stars: photometric check not available
+    quarantine_confidence: float = 0.2  # lights below this overall confidence are quarantined
+    max_analysis_pixels: int = 2_000_000  # larger frames: a central band of rows is analysed
+    doubling_temp_c: float = 6.0  # dark-current doubling temperature (previous-master scaling)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ConfigError("verify.holdout_fraction must be in [0, 1)")
+        if self.min_train_frames < 1 or self.min_stars < 0:
+            raise ConfigError("verify.min_train_frames must be >= 1 and min_stars >= 0")
+        if self.max_analysis_pixels < 10_000:
+            raise ConfigError("verify.max_analysis_pixels must be >= 10000")
+        if not 0.0 < self.min_master_variance_ratio < 1.0 < self.max_master_variance_ratio:
+            raise ConfigError("verify: need 0 < min_master_variance_ratio < 1 < max_...")
+        if self.doubling_temp_c <= 0:
+            raise ConfigError("verify.doubling_temp_c must be positive")
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,9 @@ class ScaleMode(StrEnum):
     TEMPERATURE = "temperature"  # dark current scaled to the light's temperature
     EXPOSURE_TEMPERATURE = "exposure+temperature"
     UNSCALED = "unscaled"  # exposures differ but scaling is not supported: subtracted as is
+    # added for issue 5 (darkflow.matching, docs/matching.md)
+    INTERPOLATE_TEMPERATURE = "interpolate+temperature"  # both bins scaled to the light's T
+    THERMAL_INTERPOLATE = "thermal-interpolate"  # between two masters bracketing the light's T
 
 
 class ReasonCode(StrEnum):

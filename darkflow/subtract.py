@@ -3,7 +3,31 @@
 Pure functions on arrays plus small result objects; the pipeline resolves masters first and passes
 them in (no IO here).
 
-Dark model for exposure scaling by factor ``f = t_light / t_master``::
+A dark model is a linear recipe of masters ``M_k`` (each with weight ``w_k``, exposure factor
+``e_k`` and temperature factor ``f_k``, see :class:`darkflow.matching.ModelTerm`), the master
+bias ``B`` and the amp glow ``G_k`` contained in each master (bias removed)::
+
+    model = B + sum_k w_k e_k [G_k + f_k (M_k - b_k B - G_k)]
+          = c_B B + sum_k a_k M_k + sum_k g_k G_k
+    a_k = w_k e_k f_k,   g_k = w_k e_k (1 - f_k),   c_B = 1 - sum_k a_k b_k
+
+with ``b_k = 1`` when ``M_k`` still holds the bias (0 for a bias-subtracted master). The bias
+is neither scaled nor interpolated, the glow scales with exposure only, the dark current
+``C_k = M_k - b_k B - G_k`` with exposure and temperature. A recipe needs the bias only when
+``c_B != 0`` or some ``g_k != 0``: a plain interpolation ``(1 - w) M_1 + w M_2`` does not.
+
+Model variance (ADU², per pixel)::
+
+    var = c_B² var_B + sum_k a_k² var_k                    (master and bias uncertainties)
+        + (s_dark * C)²                                    (dark-current factor uncertainty)
+        + (s_exp * (model - B))²                           (exposure-law uncertainty)
+        + (0.1 * (model - B))²   on pixels flagged non-linear
+
+with ``C = sum_k a_k C_k`` the dark current in the model, ``s_dark`` the decision's
+``dark_rel_sigma`` (temperature and doubling-temperature uncertainties, the residual mismatch
+of an untreated temperature difference) and ``s_exp`` its ``exposure_rel_sigma`` (measured
+deviation from linearity, the mismatch of an unscaled exposure). The special cases of
+:func:`build_dark_model`::
 
     master holds bias:     model = B + f * (D - B)        var = (1-f)^2 var_B + f^2 var_D
     master is bias-free:   model = B + f * D              var = var_B + f^2 var_D
@@ -21,32 +45,62 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from darkflow.exceptions import CalibrationError
 from darkflow.model import MasterDark, ScaleMode
 
+if TYPE_CHECKING:
+    from darkflow.matching import CalibrationIndex, MatchDecision
+
 __all__ = [
+    "FLAG_GLOW",
+    "FLAG_NONLINEAR",
+    "FLAG_SATURATED",
     "CalibratedFrame",
     "DarkModel",
     "build_dark_model",
+    "dark_model_for",
+    "dark_shot_variance",
     "estimate_gain",
     "estimate_gain_from_dark",
     "noise_model_variance",
     "subtract_dark",
 ]
 
+FLAG_SATURATED = 1  # saturated in a master used by the model
+FLAG_NONLINEAR = 2  # predicted dark signal above the measured linear range (not trusted)
+FLAG_GLOW = 4  # amp-glow region (glow kept out of the temperature scaling)
+
 
 @dataclass(frozen=True, eq=False)
 class DarkModel:
+    """The dark signal (bias included) expected in a light, with its variance.
+
+    ``flags`` (uint8, optional) marks pixels with :data:`FLAG_SATURATED`,
+    :data:`FLAG_NONLINEAR`, :data:`FLAG_GLOW`; ``dark_signal`` is the model minus the bias
+    (when a bias was used); ``weights`` the recipe weights of ``master_ids``.
+    """
+
     data: np.ndarray  # float32, ADU, bias included
     variance: np.ndarray  # float32, ADU^2
     scale_mode: ScaleMode
     scale_factor: float
     master_ids: tuple[str, ...]
+    flags: np.ndarray | None = None
+    dark_signal: np.ndarray | None = None
+    weights: tuple[float, ...] = ()
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"<DarkModel {self.scale_mode} x{self.scale_factor:.4g} masters={self.master_ids} "
+            f"shape={self.data.shape}>"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +110,94 @@ class CalibratedFrame:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Term:
+    master: MasterDark
+    weight: float
+    exposure_factor: float
+    temp_factor: float
+    glow: np.ndarray | None = None
+
+
+def _linear_model(
+    terms: Sequence[_Term],
+    bias: MasterDark | None,
+    *,
+    scale_mode: ScaleMode,
+    scale_factor: float,
+    master_ids: tuple[str, ...],
+    dark_rel_sigma: float = 0.0,
+    exposure_rel_sigma: float = 0.0,
+    nonlinear_above_adu: float | None = None,
+) -> DarkModel:
+    """The recipe of the module docstring, evaluated (float32, inputs untouched)."""
+    shape = terms[0].master.data.shape
+    for t in terms:
+        if t.master.data.shape != shape:
+            raise CalibrationError(f"masters of one model differ in shape: {t.master.data.shape} "
+                                   f"!= {shape}")  # fmt: skip
+    a = [t.weight * t.exposure_factor * t.temp_factor for t in terms]
+    g = [t.weight * t.exposure_factor * (1.0 - t.temp_factor) for t in terms]
+    beta = [1.0 if t.master.meta.includes_bias else 0.0 for t in terms]
+    c_b = 1.0 - sum(ak * bk for ak, bk in zip(a, beta, strict=True))
+    needs_bias = abs(c_b) > 1e-9 or any(abs(x) > 1e-9 for x in g)
+    if needs_bias and bias is None:
+        raise CalibrationError(
+            f"scale mode {scale_mode} needs a master bias of the configuration "
+            "(bias/dark separation), none was given"
+        )
+    if bias is not None and bias.data.shape != shape:
+        raise CalibrationError(f"master bias shape {bias.data.shape} != master shape {shape}")
+    b = np.asarray(bias.data, dtype=np.float32) if bias is not None else None
+    model = np.zeros(shape, np.float32)
+    var = np.zeros(shape, np.float32)
+    dark = np.zeros(shape, np.float32)
+    flags = np.zeros(shape, np.uint8)
+    for t, ak, gk, bk in zip(terms, a, g, beta, strict=True):
+        m = np.asarray(t.master.data, dtype=np.float32)
+        model += np.float32(ak) * m
+        var += np.float32(ak * ak) * np.square(t.master.uncertainty, dtype=np.float32)
+        if b is not None:
+            cur = m - np.float32(bk) * b
+        else:
+            cur = m - np.float32(np.nanmedian(m))  # no bias: the structure above the level
+        if t.glow is not None:
+            cur = cur - t.glow
+            flags |= np.where(t.glow > 0, FLAG_GLOW, 0).astype(np.uint8)
+            if gk:
+                model += np.float32(gk) * t.glow
+        dark += np.float32(ak) * cur
+        if t.master.saturated is not None:
+            flags |= np.where(t.master.saturated.astype(bool), FLAG_SATURATED, 0).astype(np.uint8)
+    signal = None
+    if b is not None:
+        if c_b:
+            model += np.float32(c_b) * b
+            var += np.float32(c_b * c_b) * np.square(bias.uncertainty, dtype=np.float32)
+        signal = model - b
+    above = signal if signal is not None else dark
+    if dark_rel_sigma:
+        var += np.square(np.float32(dark_rel_sigma) * dark)
+    if exposure_rel_sigma:
+        var += np.square(np.float32(exposure_rel_sigma) * above)
+    scaled = any(abs(t.exposure_factor - 1.0) > 1e-9 for t in terms)
+    if nonlinear_above_adu is not None and scaled:
+        nonlinear = above > np.float32(nonlinear_above_adu)
+        flags |= np.where(nonlinear, FLAG_NONLINEAR, 0).astype(np.uint8)
+        var += np.where(nonlinear, np.square(np.float32(0.1) * above), 0).astype(np.float32)
+    return DarkModel(
+        model,
+        var.astype(np.float32),
+        scale_mode,
+        float(scale_factor),
+        master_ids,
+        flags=flags,
+        dark_signal=signal,
+        weights=tuple(float(t.weight) for t in terms),
+        notes={"bias_coefficient": c_b, "needs_bias": needs_bias},
+    )
+
+
 def build_dark_model(
     master: MasterDark,
     *,
@@ -63,40 +205,123 @@ def build_dark_model(
     scale_factor: float = 1.0,
     bias: MasterDark | None = None,
     master_id: str = "",
+    temp_factor: float = 1.0,
+    glow: np.ndarray | None = None,
 ) -> DarkModel:
-    """The dark signal (bias included) expected in a light, from a master (and a master bias)."""
-    d = master.data.astype(np.float32, copy=False)
-    var_d = np.square(master.uncertainty, dtype=np.float32)
+    """The dark signal (bias included) expected in a light, from one master (and a master bias).
+
+    ``scale_factor`` is the exposure factor for ``exposure`` and ``exposure+temperature``;
+    ``temp_factor`` the dark-current factor for ``temperature`` and ``exposure+temperature``
+    (for ``temperature`` alone ``scale_factor`` is taken as the temperature factor when
+    ``temp_factor`` is left at 1). ``glow`` (ADU, bias removed) is kept out of the temperature
+    scaling; without it the whole dark signal is scaled. Two-master modes need
+    :func:`dark_model_for`.
+    """
     if scale_mode in (ScaleMode.NONE, ScaleMode.UNSCALED):
-        if not master.meta.includes_bias:
-            if bias is None:
-                raise CalibrationError("a bias-free master needs a master bias to subtract")
-            return DarkModel(
-                d + bias.data,
-                var_d + np.square(bias.uncertainty),
-                scale_mode,
-                1.0,
-                (master_id,),
-            )
-        return DarkModel(d, var_d, scale_mode, 1.0, (master_id,))
-    if scale_mode != ScaleMode.EXPOSURE:
-        raise CalibrationError(f"scale mode {scale_mode} is not supported by build_dark_model")
-    if bias is None:
-        raise CalibrationError("exposure scaling needs a master bias (bias/dark separation)")
-    if bias.data.shape != d.shape:
-        raise CalibrationError(f"master bias shape {bias.data.shape} != master shape {d.shape}")
-    f = np.float32(scale_factor)
-    b = bias.data.astype(np.float32, copy=False)
-    var_b = np.square(bias.uncertainty, dtype=np.float32)
-    if master.meta.includes_bias:
-        model = b + f * (d - b)
-        var = (1 - f) ** 2 * var_b + f**2 * var_d
+        f_e, f_t = 1.0, 1.0
+    elif scale_mode == ScaleMode.EXPOSURE:
+        f_e, f_t = float(scale_factor), 1.0
+    elif scale_mode == ScaleMode.TEMPERATURE:
+        f_e, f_t = 1.0, float(temp_factor if temp_factor != 1.0 else scale_factor)
+    elif scale_mode == ScaleMode.EXPOSURE_TEMPERATURE:
+        f_e, f_t = float(scale_factor), float(temp_factor)
     else:
-        model = b + f * d
-        var = var_b + f**2 * var_d
-    return DarkModel(
-        model.astype(np.float32), var.astype(np.float32), scale_mode, float(f), (master_id,)
+        raise CalibrationError(
+            f"scale mode {scale_mode} combines two masters: use darkflow.subtract.dark_model_for"
+        )
+    if scale_mode != ScaleMode.NONE and scale_mode != ScaleMode.UNSCALED and bias is None:
+        raise CalibrationError(f"{scale_mode} scaling needs a master bias (bias/dark separation)")
+    model = _linear_model(
+        [_Term(master, 1.0, f_e, f_t, glow if f_t != 1.0 else None)],
+        bias,
+        scale_mode=scale_mode,
+        scale_factor=f_e * f_t,
+        master_ids=(master_id,),
     )
+    return model
+
+
+def dark_model_for(
+    decision: MatchDecision,
+    *,
+    load_master: Callable[[str], MasterDark],
+    bias: MasterDark | None,
+    index: CalibrationIndex,
+) -> DarkModel:
+    """The dark model of a :class:`~darkflow.matching.MatchDecision`, for every scale mode.
+
+    Parameters
+    ----------
+    decision
+        A matched decision (``decision.matched``); its ``terms`` give the recipe.
+    load_master
+        ``master_id -> MasterDark`` (each master of the recipe is loaded once).
+    bias
+        The configuration's master bias (the one the index was built with), or ``None``:
+        recipes that scale the dark current or the glow need it.
+    index
+        The calibration index (glow model and exposure-law limits of the configuration).
+
+    Returns
+    -------
+    DarkModel
+        ``data`` and ``variance`` per the module docstring, ``flags``, ``dark_signal``.
+
+    Raises
+    ------
+    CalibrationError
+        The decision is unmatched, the recipe needs a bias and none is given, or shapes differ.
+    """
+    from darkflow.matching import ModelTerm
+    from darkflow.scaling import glow_map
+
+    if not decision.matched or decision.scale_mode is None:
+        raise CalibrationError(f"{decision.light_path}: no master was matched, no dark model")
+    terms = decision.terms or (
+        ModelTerm(decision.master_id, 1.0, decision.exposure_factor, decision.temp_factor),
+    )
+    sig = decision.config_signature
+    glow_model = index.glow.get(sig)
+    block = getattr(index, "block_px", 16)
+    lin = index.linearity.get(sig)
+    built = []
+    loaded: dict[str, MasterDark] = {}
+    for term in terms:
+        if term.master_id not in loaded:
+            loaded[term.master_id] = load_master(term.master_id)
+        master = loaded[term.master_id]
+        glow = None
+        if abs(term.temp_factor - 1.0) > 1e-9 and bias is not None:
+            glow = glow_map(master, bias, glow_model=glow_model,
+                            bias_exptime_s=index.bias_exptime(sig), block=block)  # fmt: skip
+        built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow))
+    model = _linear_model(
+        built,
+        bias,
+        scale_mode=decision.scale_mode,
+        scale_factor=decision.scale_factor,
+        master_ids=tuple(t.master_id for t in terms),
+        dark_rel_sigma=decision.dark_rel_sigma,
+        exposure_rel_sigma=decision.exposure_rel_sigma,
+        nonlinear_above_adu=lin.nonlinear_above_adu if lin is not None else None,
+    )
+    model.notes.update(
+        glow="model" if glow_model is not None else "measured",
+        confidence=decision.confidence,
+    )
+    return model
+
+
+def dark_shot_variance(model: DarkModel, egain_e_per_adu: float | None) -> np.ndarray | float:
+    """Poisson variance (ADU²) of the dark signal the light itself collected: ``max(S, 0) / g``.
+
+    ``S`` is ``model.dark_signal`` (the model minus the bias); 0 without a gain or without a
+    bias-separated model. For models from :func:`dark_model_for` this replaces the
+    ``dark_shot_variance_adu2`` of :func:`noise_model_variance` (which assumes one master).
+    """
+    if model.dark_signal is None or not egain_e_per_adu or egain_e_per_adu <= 0:
+        return 0.0
+    return (np.maximum(model.dark_signal, 0.0) / np.float32(egain_e_per_adu)).astype(np.float32)
 
 
 def _clip_variance_factor(k: float) -> float:

@@ -48,6 +48,7 @@ from darkflow.simulate.spec import (
     SessionSpec,
     Site,
     TemperatureOffset,
+    TemperatureReadout,
 )
 from darkflow.simulate.thermal import AmbientSpec, ThermalTrace, simulate_thermal
 from darkflow.simulate.truth import Truth, load_truth
@@ -76,6 +77,7 @@ __all__ = [
     "Site",
     "SkySpec",
     "TemperatureOffset",
+    "TemperatureReadout",
     "ThermalTrace",
     "Truth",
     "cli_simulate",

@@ -1,4 +1,6 @@
-"""Ready-made nights: ``tiny`` (tests), ``demo`` (``make demo``) and ``night`` (benchmarks).
+"""Ready-made nights: ``tiny`` (tests), ``demo`` (``make demo``), ``night`` (benchmarks) and the
+matching scenarios :data:`SCENARIOS` (``drifting-cooler``, ``warm-night``, ``no-exact-dark``,
+``uncooled``; ``benchmarks/bench_matching.py``).
 
 Each preset is a plain :class:`~darkflow.simulate.spec.NightSpec` in :data:`PRESETS`. A new
 scenario is a few lines deriving from an existing one, for example a drifting cooler only::
@@ -27,10 +29,11 @@ from darkflow.simulate.spec import (
     Program,
     SessionSpec,
     Site,
+    TemperatureReadout,
 )
 from darkflow.simulate.thermal import AmbientSpec
 
-__all__ = ["PRESETS", "get_preset"]
+__all__ = ["PRESETS", "SCENARIOS", "get_preset"]
 
 ZWO_BIAS_S = 0.000032  # shortest exposure of ZWO cameras, used for biases
 
@@ -299,7 +302,151 @@ def _night() -> NightSpec:
     )
 
 
-PRESETS: dict[str, NightSpec] = {"tiny": _tiny(), "demo": _demo(), "night": _night()}
+# ----------------------------------------------------------------------------- matching scenarios
+# Nights for the matching benchmark (benchmarks/bench_matching.py, docs/matching.md): small
+# frames, one camera each, darks that do not simply match the lights.
+_SCENARIO_SHAPE = (128, 192)
+
+
+def _scenario(name: str, camera: str, model, session: SessionSpec, description: str) -> NightSpec:
+    ny, nx = _SCENARIO_SHAPE
+    return NightSpec(
+        name=name,
+        date="2026-11-23",
+        site=_HOME,
+        cameras={camera: model.replace(ny=ny, nx=nx)},
+        sessions=(session,),
+        write_sky_truth=False,
+        description=description,
+    )
+
+
+def _drifting_cooler() -> NightSpec:
+    """A cooler drifting 2 °C/h away from its set-point; darks at dusk and at dawn."""
+    cam = "zwo-asi294mc-pro"
+    session = SessionSpec(
+        name="sgp_drift",
+        camera=cam,
+        program=Program.SGP,
+        start_h=18.0,
+        set_temp_c=-10.0,
+        cooler_drift_c_per_h=2.0,
+        ambient=_COLD_NIGHT,
+        target="NGC 7000",
+        sky=_SKY_OSC,
+        blocks=(
+            Block("bias", ZWO_BIAS_S, 10),
+            Block("dark", 180.0, 10),
+            Block("light", 180.0, 40),
+            Block("dark", 180.0, 10),
+        ),
+    )
+    return _scenario("drifting-cooler", cam, SENSOR_PRESETS[cam], session,
+                     "ASI294MC (strong amp glow) whose cooler drifts 2 °C/h: darks at dusk and "
+                     "dawn bracket the lights in temperature.")  # fmt: skip
+
+
+def _warm_night() -> NightSpec:
+    """A CCD that cannot reach its set-point on a warm night; the sensor cools as the air does."""
+    cam = "sbig-stf-8300m"
+    session = SessionSpec(
+        name="maxim_warm",
+        camera=cam,
+        program=Program.MAXIM,
+        start_h=20.0,
+        set_temp_c=-15.0,
+        cooldown_s=1800.0,
+        ambient=AmbientSpec(start_c=26.0, end_c=16.0, tau_h=3.5, wobble_c=0.3),
+        target="M 42",
+        sky=_SKY_DARK_SITE,
+        blocks=(
+            Block("bias", 0.0, 10),
+            Block("dark", 300.0, 8),
+            Block("dark", 180.0, 8),
+            Block("light", 300.0, 24),
+            Block("dark", 300.0, 8),
+        ),
+    )
+    return _scenario("warm-night", cam, SENSOR_PRESETS[cam], session,
+                     "STF-8300M at a -15 °C set-point it cannot reach: the sensor follows the "
+                     "air from about -7 to -12 °C; every dark says SET-TEMP=-15.")  # fmt: skip
+
+
+def _no_exact_dark() -> NightSpec:
+    """Lights at exposures the dark library does not have (a stable cooled CMOS)."""
+    cam = "zwo-asi2600mm-pro"
+    session = SessionSpec(
+        name="nina_library",
+        camera=cam,
+        program=Program.NINA,
+        start_h=18.0,
+        set_temp_c=-10.0,
+        ambient=_COLD_NIGHT,
+        target="M 31",
+        filter="L",
+        sky=_SKY_L,
+        blocks=(
+            Block("bias", ZWO_BIAS_S, 12),
+            Block("dark", 60.0, 10),
+            Block("dark", 180.0, 10),
+            Block("dark", 300.0, 10),
+            Block("light", 120.0, 10, filter="L"),
+            Block("light", 240.0, 10, filter="L"),
+            Block("light", 300.0, 6, filter="L"),
+            Block("light", 600.0, 6, filter="L"),
+        ),
+    )
+    return _scenario("no-exact-dark", cam, SENSOR_PRESETS[cam], session,
+                     "ASI2600MM with darks at 60, 180 and 300 s and lights at 120, 240, 300 "
+                     "and 600 s.")  # fmt: skip
+
+
+def _uncooled() -> NightSpec:
+    """An uncooled camera that reports its sensor temperature (noisily), self-heating at dusk."""
+    cam = "zwo-asi533mc"
+    model = SENSOR_PRESETS["zwo-asi533mc-pro"].replace(
+        name="ZWO ASI533MC",
+        serial="0533UNCOOLED0001",
+        cooled=False,
+        max_delta_c=0.0,
+        self_heating_c=4.0,
+        self_heating_tau_s=1800.0,
+        electronics_warm_c=2.0,
+    )
+    session = SessionSpec(
+        name="nina_uncooled",
+        camera=cam,
+        program=Program.NINA,
+        start_h=19.0,
+        set_temp_c=None,
+        ambient=AmbientSpec(start_c=14.0, end_c=2.0, tau_h=3.0, wobble_c=0.3),
+        target="M 45",
+        sky=_SKY_OSC,
+        blocks=(
+            Block("dark", 120.0, 12),
+            Block("bias", ZWO_BIAS_S, 10),
+            Block("light", 120.0, 45),
+            Block("dark", 120.0, 12),
+        ),
+        faults=(TemperatureReadout(resolution_c=0.5, noise_c=0.6),),
+    )
+    return _scenario("uncooled", cam, model, session,
+                     "Uncooled ASI533MC: sensor at ambient + self-heating, readings rounded to "
+                     "0.5 °C with 0.6 °C noise; darks before and after the lights.")  # fmt: skip
+
+
+SCENARIOS = ("drifting-cooler", "warm-night", "no-exact-dark", "uncooled")
+"""The matching-benchmark scenarios (also in :data:`PRESETS`)."""
+
+PRESETS: dict[str, NightSpec] = {
+    "tiny": _tiny(),
+    "demo": _demo(),
+    "night": _night(),
+    "drifting-cooler": _drifting_cooler(),
+    "warm-night": _warm_night(),
+    "no-exact-dark": _no_exact_dark(),
+    "uncooled": _uncooled(),
+}
 """Named nights. Add a scenario with ``PRESETS["name"] = PRESETS["demo"].replace(...)``."""
 
 

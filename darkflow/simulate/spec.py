@@ -39,6 +39,7 @@ __all__ = [
     "SessionSpec",
     "Site",
     "TemperatureOffset",
+    "TemperatureReadout",
 ]
 
 
@@ -211,6 +212,32 @@ class TemperatureOffset(Fault):
         if self.recorded and measured is not None:
             measured = round(measured + self.delta_c, 6)
         return frame.replace(true_temp_c=frame.true_temp_c + self.delta_c, measured_temp_c=measured)
+
+
+@dataclass(frozen=True)
+class TemperatureReadout(Fault):
+    """A sensor-temperature reading for a camera without a cooler.
+
+    Uncooled astro cameras (uncooled ZWO models, for example) report a sensor temperature but
+    the simulator writes one only for cooled cameras. With this hook, every frame of ``kinds``
+    that has no reading gets the true (exposure-mean) temperature plus Gaussian noise of
+    ``noise_c``, rounded to ``resolution_c``; the noise is seeded by the frame, so it is
+    deterministic.
+    """
+
+    resolution_c: float = 0.5
+    noise_c: float = 0.3
+    kinds: tuple[str, ...] = ("light", "dark", "bias", "flat")
+    code: str = "temperature_readout"
+
+    def applies(self, frame: FramePlan) -> bool:
+        return frame.kind in self.kinds and frame.measured_temp_c is None
+
+    def plan(self, frame: FramePlan) -> FramePlan:
+        rng = np.random.default_rng(np.random.SeedSequence([*frame.seed_key, 0x7E6D]))
+        value = frame.true_temp_c + rng.normal(0.0, self.noise_c)
+        step = self.resolution_c if self.resolution_c > 0 else 1e-6
+        return frame.replace(measured_temp_c=round(round(value / step) * step, 6))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Thermal behaviour of a sensor through a session.
+"""Sensor temperature against time through a session (cooler lag, drift, limits).
 
 ``fit_temperature_drift`` fits the measured sensor temperature against time with a first-order
 cooler model plus a slow drift::

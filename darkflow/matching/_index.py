@@ -1,0 +1,278 @@
+"""The calibration index: masters by configuration, with their thermal and exposure laws."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from darkflow.config import Config, MatchingConfig
+from darkflow.exceptions import DarkflowError
+from darkflow.matching._records import MasterEntry, temperature_gate_c
+from darkflow.model import FrameType, MasterDark, MasterStatus
+from darkflow.scaling import (
+    GlowModel,
+    LinearityReport,
+    MasterSummary,
+    choose_reference,
+    fit_glow_model,
+    measure_linearity,
+    summarize_master,
+)
+from darkflow.thermal import (
+    DarkCurrentLaw,
+    ThermalProfileStore,
+    default_law,
+    fit_dark_current_law,
+)
+
+__all__ = ["BiasInfo", "CalibrationIndex", "build_index"]
+
+log = logging.getLogger(__name__)
+
+MIN_HOT_FOR_LAW = 10
+SETPOINT_TOL_C = 1.0
+
+
+@dataclass(frozen=True)
+class BiasInfo:
+    """The master bias of a configuration as matching needs it."""
+
+    exptime_s: float  # 0 for a true bias, > 0 for short darks used as a bias proxy
+    noise_adu: float  # median uncertainty of the master bias
+    proxy: bool = False
+
+
+@dataclass
+class CalibrationIndex:
+    """Masters keyed by configuration signature, with per-configuration laws.
+
+    ``CalibrationIndex.from_entries`` builds a *metadata-only* index (single-master decisions:
+    none/exposure/unscaled, configured default law); :func:`build_index` reads each master once
+    and adds the fitted dark-current laws, glow models, linearity reports and per-master
+    summaries that multi-master decisions (interpolations, temperature scaling) need.
+    """
+
+    entries: dict[str, list[MasterEntry]] = field(default_factory=dict)
+    laws: dict[str, DarkCurrentLaw] = field(default_factory=dict)
+    linearity: dict[str, LinearityReport] = field(default_factory=dict)
+    glow: dict[str, GlowModel] = field(default_factory=dict)
+    summaries: dict[str, MasterSummary] = field(default_factory=dict)
+    biases: dict[str, BiasInfo] = field(default_factory=dict)
+    notes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by master id
+    unusable: set[str] = field(default_factory=set)  # master ids that could not be read
+    multi_master: bool = False
+    block_px: int = 16  # block size of the smooth-level maps (scaling.block_px)
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[MasterEntry]) -> CalibrationIndex:
+        index = cls()
+        for entry in entries:
+            index.add(entry)
+        return index
+
+    def add(self, entry: MasterEntry) -> None:
+        bucket = self.entries.setdefault(entry.meta.config_signature, [])
+        bucket.append(entry)
+        bucket.sort(key=lambda e: (e.meta.exptime_s, e.meta.temp_c or 0.0, e.master_id))
+
+    def for_config(self, signature: str) -> Sequence[MasterEntry]:
+        return self.entries.get(signature, ())
+
+    def entry(self, master_id: str) -> MasterEntry | None:
+        for bucket in self.entries.values():
+            for e in bucket:
+                if e.master_id == master_id:
+                    return e
+        return None
+
+    def law_for(self, signature: str, config: MatchingConfig | None = None) -> DarkCurrentLaw:
+        """The configuration's law, or the configured default."""
+        cfg = config or MatchingConfig()
+        return self.laws.get(signature) or default_law(
+            cfg.doubling_temp_c, cfg.doubling_temp_sigma_c
+        )
+
+    def has_bias(self, signature: str) -> bool:
+        """A master bias exists for the configuration (metadata-only index: ``scalable``)."""
+        if signature in self.biases:
+            return True
+        return any(e.scalable for e in self.entries.get(signature, ()))
+
+    def bias_exptime(self, signature: str) -> float:
+        info = self.biases.get(signature)
+        return info.exptime_s if info else 0.0
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.entries.values())
+
+    def __repr__(self) -> str:
+        return (
+            f"<CalibrationIndex masters={len(self)} configs={len(self.entries)} "
+            f"laws={sum(law.source == 'fitted' for law in self.laws.values())} fitted "
+            f"multi_master={self.multi_master}>"
+        )
+
+
+def _usable(entry: MasterEntry) -> bool:
+    t = entry.meta.exptime_s
+    return (
+        entry.status not in (MasterStatus.QUARANTINED, MasterStatus.SUPERSEDED)
+        and t is not None and math.isfinite(t) and t > 0
+    )  # fmt: skip
+
+
+def _expected_signal(entry: MasterEntry, doubling_c: float) -> float:
+    temp = entry.meta.temp_c if entry.meta.temp_c is not None else 0.0
+    return entry.meta.exptime_s * 2.0 ** (temp / doubling_c)
+
+
+def _law_points(summaries: Sequence[MasterSummary]):
+    """(T, ln level ratio to the reference, sigma) of masters with hot pixels and a temperature."""
+    ref = next(
+        (s for s in summaries
+         if s.temp_c is not None and s.hot_values is not None
+         and s.hot_values.size >= MIN_HOT_FOR_LAW),
+        None,
+    )  # fmt: skip
+    if ref is None:
+        return [], [], []
+    temps, ys, sigmas = [], [], []
+    for s in summaries:
+        if s.temp_c is None or s.hot_values is None or s.hot_values.size != ref.hot_values.size:
+            continue
+        with np.errstate(all="ignore"):
+            ratio = s.hot_values / ref.hot_values
+        ok = np.isfinite(ratio) & (ref.hot_values > 0)
+        if ok.sum() < MIN_HOT_FOR_LAW:
+            continue
+        ratio = ratio[ok]
+        med = float(np.median(ratio))
+        if not med > 0:
+            continue
+        mad = 1.4826 * float(np.median(np.abs(ratio - med)))
+        temps.append(float(s.temp_c))
+        ys.append(math.log(med) - math.log(s.exptime_s / ref.exptime_s))
+        sigmas.append(max(1.2533 * mad / math.sqrt(ratio.size) / med, 1e-4))
+    return temps, ys, sigmas
+
+
+def build_index(
+    entries: Sequence[MasterEntry],
+    *,
+    load_master: Callable[[str], MasterDark],
+    biases: Mapping[str, MasterDark],
+    config: Config,
+    thermal_profiles: ThermalProfileStore | None = None,
+) -> CalibrationIndex:
+    """Build the calibration index with per-configuration laws, reading each master once.
+
+    Parameters
+    ----------
+    entries
+        The dark masters (entries of kind BIAS are ignored; biases come in ``biases``).
+    load_master
+        ``master_id -> MasterDark``; called at most once per master. A master that cannot be
+        loaded (a :class:`~darkflow.exceptions.DarkflowError` or ``OSError``) is recorded in
+        ``index.unusable`` with a note, never raised.
+    biases
+        ``config_signature -> master bias`` (may be empty): the dark signal, the glow and the
+        exposure law are measured with the bias removed.
+    config
+        The full configuration (``matching`` and ``scaling`` sections).
+    thermal_profiles
+        Optional store: a law fitted on earlier sessions is used when this index cannot fit
+        one that supports scaling. Nothing is written to the store here.
+
+    Returns
+    -------
+    CalibrationIndex
+        With ``laws``, ``glow``, ``linearity``, ``summaries``, ``biases`` and ``notes`` filled
+        and ``multi_master=True``.
+    """
+    mcfg, scfg = config.matching, config.scaling
+    index = CalibrationIndex(multi_master=True, block_px=scfg.block_px)
+    for entry in entries:
+        if entry.meta.frame_kind == FrameType.BIAS:
+            continue
+        index.add(entry)
+    gate = temperature_gate_c(mcfg.max_dark_mismatch, mcfg.doubling_temp_c)
+    for sig, bucket in index.entries.items():
+        bias = biases.get(sig)
+        bias_t = 0.0
+        if bias is not None:
+            bias_t = float(bias.meta.exptime_s) if math.isfinite(bias.meta.exptime_s) else 0.0
+            unc = bias.uncertainty[np.isfinite(bias.uncertainty)]
+            index.biases[sig] = BiasInfo(
+                exptime_s=bias_t,
+                noise_adu=float(np.median(unc)) if unc.size else 0.0,
+                proxy=bias.meta.frame_kind != FrameType.BIAS,
+            )
+        for e in bucket:
+            notes = []
+            m = e.meta
+            if not _usable(e) and not (m.exptime_s is not None and m.exptime_s > 0):
+                notes.append("invalid_exposure")
+            if m.temp_c is not None and m.set_temp_c is not None:
+                if abs(m.temp_c - m.set_temp_c) > SETPOINT_TOL_C:
+                    notes.append("setpoint_not_reached")
+            if m.temp_min_c is not None and m.temp_max_c is not None:
+                if m.temp_max_c - m.temp_min_c > gate:
+                    notes.append("temperature_spread")
+            if notes:
+                index.notes[e.master_id] = tuple(notes)
+        order = sorted(
+            (e for e in bucket if _usable(e)),
+            key=lambda e: (-_expected_signal(e, mcfg.doubling_temp_c), e.master_id),
+        )
+        reference = None
+        summaries: list[MasterSummary] = []
+        for e in order:
+            try:
+                master = load_master(e.master_id)
+                use_bias = (
+                    bias if bias is not None and bias.data.shape == master.data.shape else None
+                )
+                if reference is None:
+                    reference = choose_reference(master, use_bias, scfg, master_id=e.master_id)
+                summaries.append(
+                    summarize_master(master, use_bias, reference, master_id=e.master_id)
+                )
+            except (DarkflowError, OSError) as err:
+                log.warning("master %s left out of the index: %s", e.master_id, err)
+                index.unusable.add(e.master_id)
+                index.notes[e.master_id] = (*index.notes.get(e.master_id, ()), f"unusable: {err}")
+        temps, ys, sigmas = _law_points(summaries)
+        law = fit_dark_current_law(
+            temps, ys, sigmas,
+            default_doubling_c=mcfg.doubling_temp_c,
+            default_sigma_c=mcfg.doubling_temp_sigma_c,
+            temp_sigma_c=mcfg.temp_reading_sigma_c,
+            min_span_c=mcfg.law_min_span_c,
+            max_rel_sigma=mcfg.law_max_rel_sigma,
+            max_rms_c=mcfg.law_max_rms_c,
+        )  # fmt: skip
+        if not law.supports_scaling and thermal_profiles is not None:
+            stored = thermal_profiles.law(sig)
+            if stored is not None and stored.supports_scaling:
+                law = replace(stored, reasons=("stored_law", *law.reasons))
+        index.laws[sig] = law
+        if reference is not None and bias is not None:
+            glow = fit_glow_model(summaries, law, reference, bias_exptime_s=bias_t)
+            if glow is not None:
+                index.glow[sig] = glow
+        index.linearity[sig] = measure_linearity(
+            sig, summaries, law, scfg,
+            bias_available=bias is not None, bias_exptime_s=bias_t,
+            exptime_rel_tol=mcfg.exptime_rel_tol,
+            temp_window_c=temperature_gate_c(mcfg.max_dark_mismatch, law.doubling_temp_c),
+        )  # fmt: skip
+        for s in summaries:  # keep the scalars, drop the pixel vectors
+            index.summaries[s.master_id] = replace(s, grid=None, hot_values=None)
+        log.info("index %s: %d masters, law %s Td=%.2f±%.2f, linearity %s", sig, len(bucket),
+                 law.source, law.doubling_temp_c, law.sigma_doubling_c,
+                 index.linearity[sig].status)  # fmt: skip
+    return index
