@@ -96,3 +96,95 @@ def test_gain_from_dark_stack_with_thermal_drift_between_frames():
     rng = np.random.default_rng(6)
     fit = estimate_gain_from_dark(_dark_master(rng, 0.5, drift=0.03), clip_sigma=None)
     assert fit is not None and fit[0] == pytest.approx(0.5, rel=0.15)
+
+
+# ----------------------------------------------------------------------------- FPN bands
+def test_band_energies_of_noise_patterns_and_smooth_structure():
+    from darkflow.verify import band_energies
+
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0.0, 5.0, (256, 320)).astype(np.float32)
+    b = band_energies(noise)
+    assert b.row_ratio == pytest.approx(1.0, abs=0.35)
+    assert b.column_ratio == pytest.approx(1.0, abs=0.35)
+    assert b.pixel_sigma == pytest.approx(5.0, rel=0.05)
+    assert b.low_amplitude < 2.0
+    cols = noise + rng.normal(0.0, 2.0, 320)[None, :].astype(np.float32)
+    assert band_energies(cols).column_ratio > 10 and band_energies(cols).row_ratio < 1.5
+    rows = noise + rng.normal(0.0, 2.0, 256)[:, None].astype(np.float32)
+    assert band_energies(rows).row_ratio > 10 and band_energies(rows).column_ratio < 1.5
+    ramp = noise + np.linspace(0.0, 50.0, 320)[None, :].astype(np.float32)
+    rb = band_energies(ramp)
+    assert rb.low_amplitude == pytest.approx(45.0, abs=4.0)  # 5th-95th percentile of 0..50
+    assert rb.column_ratio < 1.5  # a smooth trend is not banding
+    hot = noise.copy()
+    hot.ravel()[rng.choice(hot.size, 800, replace=False)] += 500.0
+    hb = band_energies(hot)
+    assert hb.row_ratio < 1.5 and hb.column_ratio < 1.5 and hb.low_amplitude < 2.0
+    # a reference structure at another scale is removed from the low band
+    glow = np.exp(-np.hypot(*np.mgrid[:256, :320]) / 60.0).astype(np.float32) * 80.0
+    assert band_energies(noise + 2.5 * glow).low_amplitude > 20
+    assert band_energies(noise + 2.5 * glow, low_reference=glow).low_amplitude < 3.0
+
+
+def test_hot_scale_fit_recovers_the_scale_of_a_hot_pixel_pattern():
+    from darkflow.verify import hot_scale_fit
+
+    rng = np.random.default_rng(8)
+    shape = (200, 200)
+    template = np.zeros(shape, np.float32)
+    idx = rng.choice(template.size, 400, replace=False)
+    template.ravel()[idx] = rng.uniform(50.0, 500.0, idx.size)
+    for alpha in (-0.6, 0.0, 0.4):
+        target = (alpha * template + rng.normal(0.0, 5.0, shape)).astype(np.float32)
+        target.ravel()[idx[:5]] += 5000.0  # outliers (cosmic rays) are clipped
+        fit = hot_scale_fit(target, template, 5.0)
+        assert fit.alpha == pytest.approx(alpha, abs=4 * fit.sigma + 0.005)
+        assert 0 < fit.sigma < 0.01 and fit.n >= 380
+    flat = hot_scale_fit(rng.normal(0, 5.0, shape), np.zeros(shape), 5.0)
+    assert np.isnan(flat.alpha) and flat.n == 0
+
+
+def test_residual_parts_mask_sources_and_keep_unit_residuals():
+    from darkflow.verify import residual_parts
+
+    rng = np.random.default_rng(9)
+    sky = _sky(rng)
+    data = (rng.poisson(sky) + rng.normal(0, 3.0, sky.shape)).astype(np.float32)
+    unc = np.sqrt(9.0 + np.maximum(data, 0)).astype(np.float32)
+    parts = residual_parts(data, unc)
+    bright = sky > sky.min() + 2000  # star cores
+    assert parts.sources[bright].all() and not parts.valid[bright].any()
+    assert not (parts.valid & parts.sources).any()
+    assert robust_std(parts.z[parts.valid]) == pytest.approx(1.0, abs=0.03)
+    assert np.abs(parts.background - sky)[~parts.sources].mean() < 20
+
+
+def test_neighbour_median_equals_numpy_median_of_the_shifted_copies():
+    import itertools
+    import warnings
+
+    from darkflow.verify._residuals import SORT8, nanmedian_along
+
+    # the network sorts every 0/1 input (0-1 principle: it sorts everything)
+    for bits in itertools.product((0, 1), repeat=8):
+        v = list(bits)
+        for i, j in SORT8:
+            v[i], v[j] = min(v[i], v[j]), max(v[i], v[j])
+        assert v == sorted(bits)
+    rng = np.random.default_rng(10)
+    a = rng.normal(0, 1, (37, 53)).astype(np.float32)
+    padded = np.pad(a, 1, mode="reflect")
+    stack = np.stack([padded[1 + dy : 38 + dy, 1 + dx : 54 + dx] for dy in (-1, 0, 1)
+                      for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])  # fmt: skip
+    assert np.array_equal(neighbour_median(a), np.median(stack, axis=0))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[:3, :3] = np.nan
+    padded = np.pad(a, 1, mode="reflect")
+    stack = np.stack([padded[1 + dy : 38 + dy, 1 + dx : 54 + dx] for dy in (-1, 0, 1)
+                      for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanmedian(stack, axis=0)
+        assert np.array_equal(neighbour_median(a), expected, equal_nan=True)
+        assert np.array_equal(nanmedian_along(a, 1), np.nanmedian(a, axis=1), equal_nan=True)

@@ -1,4 +1,4 @@
-"""Checks on calibrated lights: background residuals against the predicted noise model.
+"""Background residuals of a calibrated frame against the predicted noise model.
 
 ``residual_analysis`` masks sources (stars, nebulosity knots, saturated cores: everything well
 above a smooth background model, dilated), takes each remaining pixel against the median of its
@@ -10,13 +10,20 @@ pixels in the far negative tail (over-subtracted hot pixels leave isolated holes
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ResidualStats", "background_map", "residual_analysis", "robust_std"]
+__all__ = [
+    "HIST_EDGES",
+    "NEIGHBOUR_VAR_FACTOR",
+    "ResidualStats",
+    "background_map",
+    "neighbour_median",
+    "residual_analysis",
+    "robust_std",
+]
 
 HIST_EDGES = np.linspace(-6.0, 6.0, 61)
 
@@ -113,23 +120,92 @@ class ResidualStats:
 NEIGHBOUR_VAR_FACTOR = 1.1673
 
 
+# Batcher's odd-even merge sort of 8 values (19 compare-exchanges); positions 3 and 4 of the
+# sorted values give the median of the 8 neighbours
+SORT8 = (
+    (0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (1, 2), (5, 6),
+    (0, 4), (1, 5), (2, 6), (3, 7), (2, 4), (3, 5), (1, 2), (3, 4), (5, 6),
+)  # fmt: skip
+
+
+def nanmedian_along(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian(a, axis)`` by one sort (NaN sorts last); all-NaN slices give NaN.
+
+    Several times faster than ``np.nanmedian`` on large arrays and silent on empty slices.
+    """
+    s = np.sort(np.moveaxis(np.asarray(a), axis, -1), axis=-1)
+    n = np.count_nonzero(~np.isnan(s), axis=-1)
+    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.maximum(n // 2, 0)[..., None], axis=-1)[..., 0]
+    out = (lo + hi) / 2
+    return np.where(n > 0, out, np.nan).astype(s.dtype, copy=False)
+
+
 def neighbour_median(data: np.ndarray) -> np.ndarray:
-    """Median of the 8 neighbours of every pixel (edges reflected); NaN-aware."""
-    padded = np.pad(np.asarray(data, dtype=np.float32), 1, mode="reflect")
-    ny, nx = data.shape
-    shifted = np.stack(
-        [
-            padded[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx]
-            for dy in (-1, 0, 1)
-            for dx in (-1, 0, 1)
-            if (dy, dx) != (0, 0)
-        ]
+    """Median of the 8 neighbours of every pixel (edges reflected); NaN-aware.
+
+    Finite data go through a sorting network of elementwise min/max (the same values as
+    ``np.median`` of the 8 shifted copies, several times faster); data with NaN through one
+    sort of the shifted copies, ignoring the NaN neighbours.
+    """
+    arr = np.asarray(data, dtype=np.float32)
+    padded = np.pad(arr, 1, mode="reflect")
+    ny, nx = arr.shape
+    shifted = [
+        padded[1 + dy : 1 + dy + ny, 1 + dx : 1 + dx + nx]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if (dy, dx) != (0, 0)
+    ]
+    if np.isnan(arr).any():
+        return nanmedian_along(np.stack(shifted), 0)
+    v = [np.array(x) for x in shifted]
+    for i, j in SORT8:
+        low = np.minimum(v[i], v[j])
+        np.maximum(v[i], v[j], out=v[j])
+        v[i] = low
+    return ((v[3] + v[4]) / np.float32(2)).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualParts:
+    """What :func:`residual_analysis` computes on the way (reused by the light checks)."""
+
+    background: np.ndarray  # smooth background model (ADU)
+    sources: np.ndarray  # bool: masked as source (dilated)
+    valid: np.ndarray  # bool: background pixel with finite values
+    z: np.ndarray  # neighbour-median residual / predicted sigma (unit Gaussian when right)
+
+
+def residual_parts(
+    data: np.ndarray, uncertainty: np.ndarray, *, tile: int = 32, source_sigma: float = 4.0
+) -> ResidualParts:
+    """Background model, source mask and normalised residuals (see :func:`residual_analysis`)."""
+    bg = background_map(data, tile=tile)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_bg = (data - bg) / uncertainty
+        z = (data - neighbour_median(data)) / (
+            uncertainty * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR))
+        )
+    finite = np.isfinite(z) & np.isfinite(z_bg)
+    sources = _dilate(finite & (z_bg > source_sigma), 2)
+    return ResidualParts(bg, sources, finite & ~sources, z)
+
+
+def stats_from_parts(parts: ResidualParts) -> ResidualStats:
+    """:class:`ResidualStats` of precomputed :class:`ResidualParts`."""
+    zb = parts.z[parts.valid]
+    n = max(zb.size, 1)
+    size = parts.z.size
+    counts, _ = np.histogram(np.clip(zb, HIST_EDGES[0], HIST_EDGES[-1]), bins=HIST_EDGES)
+    return ResidualStats(
+        noise_ratio=robust_std(zb),
+        neg_tail_frac=float(np.count_nonzero(zb < -6.0)) / n,
+        source_frac=float(np.count_nonzero(parts.sources)) / size,
+        background_frac=float(zb.size) / size,
+        background_adu=float(np.nanmedian(parts.background)),
+        hist_counts=counts.astype(int).tolist(),
     )
-    if not np.isnan(shifted).any():
-        return np.median(shifted, axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods stay NaN
-        return np.nanmedian(shifted, axis=0)
 
 
 def residual_analysis(
@@ -143,23 +219,4 @@ def residual_analysis(
     times ``sqrt(NEIGHBOUR_VAR_FACTOR)``: pure noise gives a unit Gaussian. An over-subtracted
     hot pixel is an isolated hole, far in the negative tail.
     """
-    bg = background_map(data, tile=tile)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z_bg = (data - bg) / uncertainty
-        z = (data - neighbour_median(data)) / (
-            uncertainty * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR))
-        )
-    finite = np.isfinite(z) & np.isfinite(z_bg)
-    sources = _dilate(finite & (z_bg > source_sigma), 2)
-    background = finite & ~sources
-    zb = z[background]
-    n = max(zb.size, 1)
-    counts, _ = np.histogram(np.clip(zb, HIST_EDGES[0], HIST_EDGES[-1]), bins=HIST_EDGES)
-    return ResidualStats(
-        noise_ratio=robust_std(zb),
-        neg_tail_frac=float(np.count_nonzero(zb < -6.0)) / n,
-        source_frac=float(np.count_nonzero(sources)) / data.size,
-        background_frac=float(zb.size) / data.size,
-        background_adu=float(np.nanmedian(bg)),
-        hist_counts=counts.astype(int).tolist(),
-    )
+    return stats_from_parts(residual_parts(data, uncertainty, tile=tile, source_sigma=source_sigma))

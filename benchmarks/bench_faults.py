@@ -1,0 +1,461 @@
+"""Fault-injection benchmark: is every calibration fault detected, with the right cause?
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_faults.py                 # function level, all faults
+    .venv/bin/python benchmarks/bench_faults.py --kinds clean bias_drift --no-write
+    .venv/bin/python benchmarks/bench_faults.py --pipeline      # also run_night per scenario
+
+Each scenario is :func:`darkflow.simulate.faults.fault_night` (one camera, 15 biases and 12
+darks of 300 s, 4 broadband + 4 narrowband lights; one fault injected into the darks) plus the
+clean dark library of the night before (:func:`~darkflow.simulate.faults.library_night`, same
+sensor, independent noise), whose master is the *previous verified master*.
+
+**Function level** (what the pipeline will do once it calls ``darkflow.verify``): headers are
+normalised, darks split into training and hold-out frames (:func:`holdout_split`), the master
+combined from the training frames (:func:`combine_arrays`), judged by :func:`assess_master`
+(with the session's master bias when it has the darks' configuration, and the previous
+master), entered in a calibration index with its status, and every light matched
+(:func:`match_light`), subtracted (:func:`subtract_dark`, header gain) and checked
+(:func:`check_light`). Then the recommended policy runs once: a ``low_confidence`` master is
+replaced by the previous verified master (fallback), otherwise a light's own response is
+applied (e.g. rescaling the dark) and the light checked again. The reasons of the master and
+the lights go through :func:`darkflow.triage.rank_causes`; the top cause is compared with the
+fault's cause. Every scenario also runs *without* a previous master.
+
+**Pipeline level** (``--pipeline``): the night is written (:func:`simulate_faulted_night`),
+``darkflow.pipeline.run_night`` runs on it, and ``masters.csv``/``frame_report.csv`` are read:
+what the pipeline flags today (it does not call ``darkflow.verify`` yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from darkflow.config import CombineConfig, Config
+from darkflow.headers import normalise
+from darkflow.master import combine_arrays
+from darkflow.matching import CalibrationIndex, MasterEntry, MatchReason, match_light
+from darkflow.model import FrameMeta, FrameType, LightStatus, MasterDark, MasterMeta, ScaleMode
+from darkflow.simulate.faults import (
+    FAULT_KINDS,
+    fault_night,
+    library_night,
+    plan_faulted,
+    render_faulted,
+    simulate_faulted_night,
+)
+from darkflow.subtract import build_dark_model, noise_model_variance, subtract_dark
+from darkflow.triage import Cause, rank_causes
+from darkflow.verify import (
+    INFORMATIONAL,
+    MasterAssessment,
+    ResponseAction,
+    apply_response,
+    assess_master,
+    check_light,
+    config_differences,
+    holdout_split,
+    light_status,
+)
+
+EXPECTED: dict[str, Cause | None] = {
+    "clean": None,
+    "wrong_gain": Cause.GAIN_MISMATCH,
+    "wrong_gain_recorded": Cause.GAIN_MISMATCH,
+    "warm_darks": Cause.THERMAL_MISMATCH,
+    "warm_darks_recorded": Cause.THERMAL_MISMATCH,
+    "light_leak": Cause.LIGHT_LEAK,
+    "cosmic_rays": Cause.COSMIC_RAYS,
+    "too_few_darks": Cause.TOO_FEW_DARKS,
+    "bias_drift": Cause.BIAS_DRIFT,
+    "readout_mode": Cause.READOUT_MODE,
+}
+LABELS = {
+    "clean": "clean night",
+    "wrong_gain": "darks at gain 200 (lights 100), header says 100",
+    "wrong_gain_recorded": "darks at gain 200, header says 200",
+    "warm_darks": "darks +8 °C, header shows the set-point",
+    "warm_darks_recorded": "darks +8 °C, header shows it",
+    "light_leak": "light leak in the darks (0.2 e-/s ramp)",
+    "cosmic_rays": "heavy cosmic rays in the darks (+100 /cm²/s)",
+    "too_few_darks": "too few darks (3)",
+    "bias_drift": "bias drift: darks +12 ADU",
+    "readout_mode": "darks in another readout mode (unrecorded)",
+}
+# matching reasons that are normal events, not alarms
+_BENIGN_MATCH = {MatchReason.EXPOSURE_SCALED}
+
+
+@dataclass
+class Frames:
+    metas: list[FrameMeta]
+    data: list[np.ndarray]
+
+
+@dataclass
+class ScenarioResult:
+    kind: str
+    with_previous: bool
+    master_status: str
+    master_confidence: float
+    master_reasons: tuple[str, ...]
+    light_reasons: Counter = field(default_factory=Counter)
+    first_pass: Counter = field(default_factory=Counter)  # light statuses before any response
+    final: Counter = field(default_factory=Counter)  # after fallback / response + re-check
+    action: str = ""
+    causes: list[tuple[Cause, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def alarms(self) -> list[str]:
+        """Failing (non-informational) reasons of the master and the lights."""
+        info = {str(r) for r in INFORMATIONAL} | {str(r) for r in _BENIGN_MATCH}
+        codes = [*self.master_reasons, *self.light_reasons]
+        return [c for c in dict.fromkeys(codes) if c not in info]
+
+    @property
+    def detected(self) -> bool:
+        return bool(self.alarms) or self.master_status != "verified"
+
+    @property
+    def top_cause(self) -> Cause | None:
+        return self.causes[0][0] if self.causes else None
+
+    @property
+    def correct(self) -> bool:
+        expected = EXPECTED[self.kind]
+        if expected is None:  # clean: no alarm, every light calibrated
+            return not self.detected and set(self.first_pass) <= {LightStatus.CALIBRATED}
+        return self.detected and self.top_cause == expected
+
+
+def _frames(rendered, kind: str, session: str) -> Frames:
+    metas, data = [], []
+    for r in rendered:
+        if r.plan.kind != kind or r.plan.session != session:
+            continue
+        meta = normalise(r.header, r.plan.relpath).meta
+        metas.append(meta.replace(shape=r.data.shape, dtype=r.data.dtype.name))
+        data.append(r.data)
+    return Frames(metas, data)
+
+
+def _master_meta(metas: list[FrameMeta], kind: FrameType) -> MasterMeta:
+    first = metas[0]
+    temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
+    dates = [m.date_obs_utc for m in metas if m.date_obs_utc is not None]
+    return MasterMeta(
+        config_signature=first.config_signature,
+        instrument=first.instrument or "unknown",
+        exptime_s=float(np.median([m.exptime_s or 0.0 for m in metas])),
+        temp_c=float(np.mean(temps)) if temps else None,
+        set_temp_c=first.set_temp_c,
+        n_frames=len(metas),
+        egain_e_per_adu=first.egain_e_per_adu,
+        gain_setting=first.gain_setting,
+        offset=first.offset,
+        readout_mode=first.readout_mode,
+        date_start_utc=min(dates) if dates else None,
+        date_end_utc=max(dates) if dates else None,
+        temp_min_c=min(temps) if temps else None,
+        temp_max_c=max(temps) if temps else None,
+        frame_kind=kind,
+    )
+
+
+def _combine(frames: Frames, kind: FrameType) -> MasterDark:
+    return combine_arrays(
+        frames.data, meta=_master_meta(frames.metas, kind), config=CombineConfig(), allow_few=True
+    )
+
+
+@dataclass
+class Library:
+    master: MasterDark
+    bias: MasterDark
+    assessment: MasterAssessment
+
+
+def build_library(seed: int, shape: tuple[int, int]) -> Library:
+    """The previous night's verified master (and bias) of the scenario camera."""
+    spec = library_night(shape=shape)
+    rendered = list(render_faulted(plan_faulted(spec, seed)))
+    bias = _combine(_frames(rendered, "bias", "library"), FrameType.BIAS)
+    darks = _frames(rendered, "dark", "library")
+    master = _combine(darks, FrameType.DARK)
+    return Library(master, bias, assess_master(master, bias=bias))
+
+
+def _calibrate(light, meta, master, bias, config):
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    read_var, shot_var = noise_model_variance(
+        master, bias=bias, egain_e_per_adu=meta.egain_e_per_adu
+    )
+    return model, subtract_dark(
+        light, model, egain_e_per_adu=meta.egain_e_per_adu, read_variance_adu2=read_var,
+        dark_shot_variance_adu2=shot_var, pedestal_adu=0.0,
+    )  # fmt: skip
+
+
+def run_scenario(
+    kind: str,
+    *,
+    seed: int = 1,
+    shape: tuple[int, int] = (300, 400),
+    library: Library | None = None,
+    with_previous: bool = True,
+    n_darks: int = 12,
+    n_lights: int = 4,
+) -> ScenarioResult:
+    """One fault scenario at the function level (see the module docstring)."""
+    t0 = time.perf_counter()
+    vcfg = Config().verify
+    library = library or build_library(seed, shape)
+    spec = fault_night(kind, seed=seed, shape=shape, n_darks=n_darks, n_lights=n_lights)
+    rendered = list(render_faulted(plan_faulted(spec, seed)))
+    bias_frames = _frames(rendered, "bias", "calib")
+    darks = _frames(rendered, "dark", "calib")
+    bias = _combine(bias_frames, FrameType.BIAS)
+    names = [m.path for m in darks.metas]
+    train, hold = holdout_split(names, vcfg.holdout_fraction, seed=0,
+                                min_train=vcfg.min_train_frames)  # fmt: skip
+    pick = {n: i for i, n in enumerate(names)}
+    master = _combine(
+        Frames([darks.metas[pick[n]] for n in train], [darks.data[pick[n]] for n in train]),
+        FrameType.DARK,
+    )
+    signature = master.meta.config_signature
+    m_bias = bias if bias.meta.config_signature == signature else None
+    previous = library.master if with_previous else None
+    if previous is not None and previous.meta.config_signature != signature:
+        previous = None
+    assessment = assess_master(master, holdout=[darks.data[pick[n]] for n in hold],
+                               previous=previous, bias=m_bias, config=vcfg)  # fmt: skip
+    index = CalibrationIndex.from_entries(
+        [
+            MasterEntry(
+                "new", master.meta, status=assessment.status, confidence=assessment.confidence
+            )
+        ]
+    )
+    result = ScenarioResult(kind, with_previous, str(assessment.status), assessment.confidence,
+                            tuple(str(r) for r in assessment.reasons))  # fmt: skip
+    can_fall_back = with_previous and library.assessment.verified
+    fallback = can_fall_back and not assessment.verified
+    fallback = fallback and library.master.meta.config_signature == signature
+    for session in ("lights_broad", "lights_narrow"):
+        lights = _frames(rendered, "light", session)
+        for meta, raw in zip(lights.metas, lights.data, strict=True):
+            decision = match_light(meta, index, Config())
+            reasons = [str(r) for r in decision.reasons]
+            if not decision.matched:
+                reasons += [str(r) for r in config_differences(meta, [master.meta])]
+                result.light_reasons.update(reasons)
+                result.first_pass[LightStatus.QUARANTINED] += 1
+                status2 = LightStatus.QUARANTINED
+                if can_fall_back and library.master.meta.config_signature == meta.config_signature:
+                    # the registry's previous verified master of the light's configuration
+                    model2, cal2 = _calibrate(raw, meta, library.master, library.bias, vcfg)
+                    check2 = check_light(raw, cal2, model2, meta=meta, config=vcfg,
+                                         bias=library.bias)  # fmt: skip
+                    status2, _ = light_status(check2, master=library.assessment, config=vcfg)
+                    result.action = "previous master of the light's config"
+                result.final[status2] += 1
+                continue
+            model, cal = _calibrate(raw, meta, master, m_bias, vcfg)
+            check = check_light(raw, cal, model, meta=meta, config=vcfg, bias=m_bias)
+            status, _ = light_status(check, master=assessment, config=vcfg)
+            result.first_pass[status] += 1
+            result.light_reasons.update([*reasons, *(str(r) for r in check.reasons)])
+            # the policy, once: fall back to the previous verified master, else the response
+            if fallback:
+                model2, cal2 = _calibrate(raw, meta, library.master, library.bias, vcfg)
+                check2 = check_light(raw, cal2, model2, meta=meta, config=vcfg, bias=library.bias)
+                status2, _ = light_status(check2, master=library.assessment, config=vcfg)
+                result.action = "fallback to previous master"
+            elif check.response.action == ResponseAction.RESCALE_DARK:
+                model2 = apply_response(model, check.response, bias=m_bias)
+                read_var, shot_var = noise_model_variance(
+                    master, bias=m_bias, egain_e_per_adu=meta.egain_e_per_adu,
+                    scale_factor=check.response.factor or 1.0,
+                )  # fmt: skip
+                cal2 = subtract_dark(raw, model2, egain_e_per_adu=meta.egain_e_per_adu,
+                                     read_variance_adu2=read_var,
+                                     dark_shot_variance_adu2=shot_var)  # fmt: skip
+                check2 = check_light(raw, cal2, model2, meta=meta, config=vcfg, bias=m_bias)
+                status2, _ = light_status(check2, master=assessment, config=vcfg)
+                # a rescued light is never better than degraded: its master failed a check
+                if status2 == LightStatus.CALIBRATED:
+                    status2 = LightStatus.DEGRADED
+                result.action = result.action or "rescale dark (response)"
+            else:
+                status2 = status
+            result.final[status2] += 1
+    result.causes = rank_causes([*result.master_reasons, *result.light_reasons])
+    result.causes = [(c, w) for c, w in result.causes if w > 0]
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# ----------------------------------------------------------------------------- pipeline level
+def run_pipeline(kind: str, *, seed: int, shape: tuple[int, int], tmp: Path) -> dict[str, Any]:
+    """Write the scenario night, run ``run_night`` on it, read its reports."""
+    import pandas as pd
+
+    from darkflow.pipeline import run_night
+
+    data = tmp / kind / "data"
+    work = tmp / kind / "work"
+    simulate_faulted_night(data, fault_night(kind, seed=seed, shape=shape), seed)
+    t0 = time.perf_counter()
+    run_night(data, workdir=work, config=Config())
+    seconds = time.perf_counter() - t0
+    masters = pd.read_csv(work / "masters.csv")
+    frames = pd.read_csv(work / "frame_report.csv")
+    darks = masters[masters["kind"] == "dark"]
+    reasons = Counter()
+    for text in list(darks["reasons"].dropna()) + list(frames["reasons"].dropna()):
+        reasons.update(r for r in str(text).split(";") if r)
+    return {
+        "masters": Counter(darks["status"]),
+        "lights": Counter(frames["status"]),
+        "reasons": reasons,
+        "seconds": seconds,
+    }
+
+
+# ----------------------------------------------------------------------------- output
+def _counts(c: Counter) -> str:
+    order = (LightStatus.CALIBRATED, LightStatus.DEGRADED, LightStatus.QUARANTINED)
+    return "/".join(str(c.get(s, 0)) for s in order)
+
+
+def _cause_text(r: ScenarioResult) -> str:
+    if not r.causes:
+        return "-"
+    return ", ".join(f"{c} ({w:g})" for c, w in r.causes[:2])
+
+
+def table(results: list[ScenarioResult]) -> str:
+    lines = [
+        "| fault | previous master | detected | master (confidence) | alarms | top causes "
+        "(score) | right cause | lights C/D/Q first pass | action | lights C/D/Q after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        alarms = ", ".join(f"`{a}`" for a in r.alarms) or "none"
+        expected = EXPECTED[r.kind]
+        right = ("yes" if r.correct else "**NO**") if expected is not None else (
+            "no false alarm" if r.correct else "**FALSE ALARM**")  # fmt: skip
+        lines.append(
+            f"| {LABELS[r.kind]} | {'yes' if r.with_previous else 'no'} | "
+            f"{'yes' if r.detected else 'no'} | {r.master_status} ({r.master_confidence:.2f}) | "
+            f"{alarms} | {_cause_text(r)} | {right} | {_counts(r.first_pass)} | "
+            f"{r.action or '-'} | {_counts(r.final)} |"
+        )
+    return "\n".join(lines)
+
+
+def pipeline_table(rows: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| fault | dark masters (status) | lights C/D/Q | reasons in the reports | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, row in rows.items():
+        masters = ", ".join(f"{n} {s}" for s, n in sorted(row["masters"].items()))
+        reasons = ", ".join(f"`{r}` x{n}" for r, n in row["reasons"].most_common(4)) or "none"
+        lines.append(f"| {LABELS[kind]} | {masters} | {_counts(row['lights'])} | {reasons} | "
+                     f"{row['seconds']:.1f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+SECTION = "## Fault injection and verification (`bench_faults.py`)"
+
+
+def write_results(text: str, path: Path) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others alone."""
+    from darkflow.io.atomic import atomic_write
+
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
+    block = f"{SECTION}\n\n{text.strip()}\n"
+    new = (
+        pattern.sub(lambda _: block, old) if pattern.search(old) else old.rstrip() + f"\n\n{block}"
+    )
+    with atomic_write(path) as fh:
+        fh.write(new)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", nargs="*", default=list(FAULT_KINDS), choices=FAULT_KINDS)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shape", default="300x400", help="frame size NYxNX")
+    parser.add_argument("--pipeline", action="store_true", help="also run run_night per fault")
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args(argv)
+    ny, nx = (int(v) for v in args.shape.lower().split("x"))
+    shape = (ny, nx)
+    t0 = time.perf_counter()
+    library = build_library(args.seed, shape)
+    if not library.assessment.verified:
+        print(f"warning: the library master is not verified: {library.assessment}")
+    results = []
+    for with_previous in (True, False):
+        for kind in args.kinds:
+            r = run_scenario(kind, seed=args.seed, shape=shape, library=library,
+                             with_previous=with_previous)  # fmt: skip
+            results.append(r)
+            print(f"{kind:22s} prev={with_previous!s:5s} detected={r.detected!s:5s} "
+                  f"top={r.top_cause} ok={r.correct} ({r.seconds:.1f}s)", file=sys.stderr)  # fmt: skip
+    wall = time.perf_counter() - t0
+    main_rows = [r for r in results if r.with_previous]
+    ok = sum(r.correct for r in main_rows)
+    ok_np = sum(r.correct for r in results if not r.with_previous)
+    load = os.getloadavg()
+    text = [
+        f"Function level, seed {args.seed}, {ny}x{nx} (rows x columns) frames, 12 darks (3 for `too_few_darks`; "
+        "20% held out), 15 biases, 4+4 lights of 300 s per scenario; previous master = clean "
+        "dark library of the night before. Measured "
+        f"{time.strftime('%Y-%m-%d')} in {wall:.0f} s wall on 2 shared cores "
+        f"(load average {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}).",
+        "",
+        f"**{ok}/{len(main_rows)} scenarios right with a previous master, "
+        f"{ok_np}/{len(results) - len(main_rows)} without** (right = every fault detected "
+        "with the expected top cause; clean night: no alarm, every light calibrated).",
+        "",
+        table(results),
+        "",
+        "C/D/Q = calibrated/degraded/quarantined lights (8 per night). First pass: checks with "
+        "the new master. Action: the policy applied once (fallback to the previous verified "
+        "master when the new one is `low_confidence`, else the light's response), then the "
+        "lights are checked again. Scores: `darkflow.triage.rank_causes` over the distinct "
+        "reasons of the master and the lights.",
+    ]
+    if args.pipeline:
+        with tempfile.TemporaryDirectory(prefix="bench_faults_") as tmp:
+            rows = {k: run_pipeline(k, seed=args.seed, shape=shape, tmp=Path(tmp))
+                    for k in args.kinds}  # fmt: skip
+        text += ["", "Pipeline level today (`run_night`, which does not call `darkflow.verify` "
+                 "yet):", "", pipeline_table(rows)]  # fmt: skip
+    out = "\n".join(text)
+    print(out)
+    if not args.no_write:
+        write_results(out, Path(__file__).with_name("RESULTS.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,612 @@
+"""Triage: every reason code maps to likely causes and an operator checklist.
+
+The mapping is data (:data:`TRIAGE_TABLE`, one :class:`TriageRule` per reason code of
+ingestion, matching, the pipeline and verification). :func:`triage` turns the reason codes of a
+light, a master or a whole night into :class:`Finding` s; :func:`rank_causes` weighs the
+evidence: each rule gives its causes a weight (how strongly that symptom points to the cause),
+and the weights of the *distinct* reasons add up, so a combination of symptoms singles out a
+cause that no single symptom names unambiguously (over-subtracted hot pixels alone: warmer
+darks or another gain; together with excess frame-to-frame variance in the darks: the gain).
+:func:`render_markdown` and :func:`render_html` write the findings for reports.
+
+Reason codes are matched by their string value, so a rule never imports the module that raises
+the code; a code without a rule still gets a finding (cause ``unknown``).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "TRIAGE_TABLE",
+    "Cause",
+    "Finding",
+    "Severity",
+    "TriageRule",
+    "rank_causes",
+    "render_html",
+    "render_markdown",
+    "triage",
+    "triage_rows",
+]
+
+
+class Cause(StrEnum):
+    """A likely root cause of failing checks, with a one-line description."""
+
+    def __new__(cls, value: str, description: str = ""):
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.description = description
+        return obj
+
+    THERMAL_MISMATCH = ("thermal_mismatch", "Darks and lights at different sensor temperatures.")
+    GAIN_MISMATCH = ("gain_mismatch", "Darks taken at another gain (e-/ADU) than the lights.")
+    READOUT_MODE = ("readout_mode", "Darks taken in another readout mode than the lights.")
+    CONFIG_MISMATCH = (
+        "config_mismatch",
+        "Calibration frames exist only for other settings (offset, binning, image size).",
+    )
+    EXPOSURE_MISMATCH = ("exposure_mismatch", "Darks of another exposure time, not scalable.")
+    LIGHT_LEAK = ("light_leak", "Stray light reached the sensor while the darks were taken.")
+    BIAS_DRIFT = ("bias_drift", "The bias (offset) level differs between darks and lights.")
+    COSMIC_RAYS = ("cosmic_rays", "Heavy cosmic-ray (or flickering-pixel) contamination.")
+    TOO_FEW_DARKS = ("too_few_darks", "Too few darks for a low-noise, outlier-free master.")
+    UNSTABLE_DARK_SET = (
+        "unstable_dark_set",
+        "Conditions changed during the dark sequence (temperature, light, electronics).",
+    )
+    NOISE_MODEL = (
+        "noise_model",
+        "The gain or read noise used for the uncertainty is wrong (EGAIN missing or wrong).",
+    )
+    SENSOR_CHANGE = ("sensor_change", "The sensor's hot-pixel population changed (ageing).")
+    DARKS_CONTAIN_LIGHT = (
+        "darks_contain_light",
+        "Images of the sky among the darks (a light mislabelled as dark).",
+    )
+    OFFSET_TOO_LOW = ("offset_too_low", "The camera offset is too low: the ADC clips at zero.")
+    MISSING_CALIBRATION = ("missing_calibration", "No usable calibration frames for the light.")
+    FILE_PROBLEM = ("file_problem", "The file is damaged, truncated or not an image.")
+    HEADER_PROBLEM = ("header_problem", "Header keywords are missing or inconsistent.")
+    ALREADY_PROCESSED = ("already_processed", "The frame was already calibrated or stacked.")
+    UNKNOWN = ("unknown", "No rule for this reason code.")
+
+
+class Severity(StrEnum):
+    INFO = "info"  # missing evidence or a normal event, nothing to fix
+    WARNING = "warning"  # the result is usable but weaker than it should be
+    ERROR = "error"  # the result is wrong or missing
+
+
+@dataclass(frozen=True)
+class TriageRule:
+    """What one reason code suggests: weighted likely causes and what to check."""
+
+    code: str
+    severity: Severity
+    causes: tuple[tuple[Cause, float], ...]
+    checklist: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason code explained: description, severity, likely causes, checklist."""
+
+    code: str
+    description: str
+    severity: Severity
+    causes: tuple[Cause, ...]
+    checklist: tuple[str, ...]
+    count: int = 1  # how many times the code was seen (frames, masters)
+
+
+T, G, R, C = Cause.THERMAL_MISMATCH, Cause.GAIN_MISMATCH, Cause.READOUT_MODE, Cause.COSMIC_RAYS
+CFG, EXP, LEAK = Cause.CONFIG_MISMATCH, Cause.EXPOSURE_MISMATCH, Cause.LIGHT_LEAK
+BIAS, FEW, UNST = Cause.BIAS_DRIFT, Cause.TOO_FEW_DARKS, Cause.UNSTABLE_DARK_SET
+NOISE, SENS, LIT = Cause.NOISE_MODEL, Cause.SENSOR_CHANGE, Cause.DARKS_CONTAIN_LIGHT
+MISS, FILE, HDR = Cause.MISSING_CALIBRATION, Cause.FILE_PROBLEM, Cause.HEADER_PROBLEM
+DONE, OFFS = Cause.ALREADY_PROCESSED, Cause.OFFSET_TOO_LOW
+INFO, WARN, ERR = Severity.INFO, Severity.WARNING, Severity.ERROR
+
+# Checklists shared by several rules
+_THERMAL = (
+    "Verify cooling stability: the cooler reached and held the set-point (CCD-TEMP vs SET-TEMP "
+    "over the session, cooler power below ~80%).",
+    "Check the temperature sensor calibration: the dark current should double every ~6 °C.",
+    "Take darks at the lights' set-point and within a few hours of them (dark acquisition "
+    "intervals); let the sensor settle 5-10 min after cool-down before the first dark.",
+)
+_GAIN = (
+    "Compare GAIN/EGAIN of the darks and the lights, and the capture program's camera "
+    "settings used for the dark sequence.",
+    "Re-take the darks at the lights' gain and offset.",
+)
+_READOUT = (
+    "Compare the readout mode (READOUTM, driver 'mode'/'high gain mode' setting, USB speed) "
+    "of darks and lights.",
+    "Re-take the darks (and biases) in the lights' readout mode.",
+)
+_FEW = (
+    "Take more darks: 20 or more per exposure and temperature (the master's noise adds to "
+    "every light as 1 + 1/N).",
+    "Keep sigma clipping on (combine.sigma_high = 3) so cosmic rays are rejected.",
+)
+_COSMIC = (
+    "Check the clipping settings: combine.sigma_high = 3, max_iters >= 3; more darks make "
+    "rejection robust.",
+    "Prefer several shorter darks (or a longer series) over few long ones; look for a "
+    "radioactive source near the sensor (thoriated glass, some filters).",
+)
+_LEAK = (
+    "Cover the telescope and the camera (cap on, no gaps at the filter wheel, adapters and "
+    "off-axis guider); switch off dome and indicator lights.",
+    "Take darks with the camera off the telescope or in the dark; compare a dark taken with "
+    "an extra cover.",
+    "Use the previous verified master until new darks are taken.",
+)
+_BIAS = (
+    "Compare the bias level of recent bias frames with the darks' (OFFSET, BLKLEVEL, driver "
+    "updates, electronics temperature).",
+    "Take bias frames and darks in the same session as the lights, with the same offset.",
+)
+_FILE = (
+    "Copy the file again from the capture computer; check for disk or transfer errors.",
+    "Open it in a FITS viewer to see whether the data are complete.",
+)
+_HEADER = (
+    "Check the capture program's FITS keyword settings (frame type, exposure, temperature, "
+    "instrument, time).",
+    "Fix the header in the source files or set the value in the capture profile.",
+)
+_NONE: tuple[str, ...] = ()
+
+
+def _r(code: str, severity: Severity, causes: dict[Cause, float], *checklist: str) -> TriageRule:
+    return TriageRule(code, severity, tuple(causes.items()), tuple(checklist))
+
+
+_RULES = (
+    # ------------------------------------------------------------------ ingestion
+    _r("empty_file", ERR, {FILE: 3}, *_FILE),
+    _r("unreadable", ERR, {FILE: 3}, *_FILE),
+    _r("not_fits", ERR, {FILE: 3}, *_FILE),
+    _r("truncated", ERR, {FILE: 3}, *_FILE),
+    _r("no_image", ERR, {FILE: 3}, *_FILE),
+    _r(
+        "not_2d",
+        ERR,
+        {DONE: 2, FILE: 1},
+        "Calibrate the raw mono/Bayer frames, not debayered RGB cubes.",
+    ),
+    _r("duplicate", INFO, {FILE: 1}, "Remove the duplicate copy (same bytes, another path)."),
+    _r("internal_error", ERR, {Cause.UNKNOWN: 1}, "See the log for the error and report it."),
+    _r("missing_exposure", ERR, {HDR: 3}, *_HEADER),
+    _r("invalid_exposure", ERR, {HDR: 3}, *_HEADER),
+    _r("inconsistent_keys", ERR, {HDR: 3}, *_HEADER),
+    _r("invalid_binning", ERR, {HDR: 3}, *_HEADER),
+    _r(
+        "frame_type_inferred",
+        INFO,
+        {HDR: 1},
+        "Let the capture program write IMAGETYP, or keep darks in a folder named 'dark'.",
+    ),
+    _r("unknown_frame_type", WARN, {HDR: 2}, *_HEADER),
+    _r(
+        "missing_temperature",
+        WARN,
+        {HDR: 1, T: 1},
+        "Cooled camera: check the capture program writes CCD-TEMP.",
+        "Uncooled camera: take darks right after the lights, at the same ambient temperature.",
+    ),
+    _r("missing_instrument", WARN, {HDR: 2}, *_HEADER),
+    _r("missing_date", WARN, {HDR: 2}, *_HEADER),
+    _r("inconsistent_time", WARN, {HDR: 2}, "Check the capture computer's clock and time zone."),
+    _r("invalid_value", WARN, {HDR: 2}, *_HEADER),
+    _r("already_calibrated", INFO, {DONE: 3}, "Use the raw frame instead; never calibrate twice."),
+    _r("stacked", INFO, {DONE: 3}, "Calibrate the individual sub-frames, not the stack."),
+    # ------------------------------------------------------------------ matching
+    _r(
+        "no_master_for_config",
+        ERR,
+        {CFG: 3, MISS: 2},
+        "Take darks (and biases) at the lights' gain, offset, readout mode and binning.",
+        "See the config_* findings for which setting differs.",
+    ),
+    _r(
+        "no_candidate",
+        ERR,
+        {T: 2, EXP: 1, MISS: 1},
+        "Follow the acquisition advisory in decisions.jsonl (exposure and temperature to take).",
+        *_THERMAL,
+    ),
+    _r(
+        "expanded_search",
+        WARN,
+        {T: 1, MISS: 1},
+        "Add darks closer to the lights' temperature, exposure and date.",
+        *_THERMAL[:1],
+    ),
+    _r("light_no_temperature", WARN, {HDR: 1, T: 1}, *_THERMAL[:1], *_HEADER[:1]),
+    _r("master_no_temperature", WARN, {HDR: 1, T: 1}, *_THERMAL[:1], *_HEADER[:1]),
+    _r("exposure_scaled", INFO, {}, "Nothing to do; darks at the lights' exposure avoid scaling."),
+    _r(
+        "exposure_unscaled",
+        ERR,
+        {EXP: 3},
+        "Take darks at the lights' exposure, or bias frames so darks can be scaled.",
+    ),
+    _r(
+        "low_confidence_master",
+        WARN,
+        {},
+        "See the master's reasons in masters.csv; fix them and rebuild the master.",
+    ),
+    _r(
+        "temperature_scaled",
+        INFO,
+        {},
+        "Nothing to do; darks at the lights' temperature avoid scaling.",
+    ),
+    _r(
+        "exposure_interpolated",
+        INFO,
+        {},
+        "Nothing to do; darks at the lights' exposure avoid interpolation.",
+    ),
+    _r("thermal_interpolated", INFO, {}, "Nothing to do."),
+    _r(
+        "thermal_extrapolated",
+        WARN,
+        {T: 1},
+        "Take darks that bracket the lights' temperature.",
+        *_THERMAL[:1],
+    ),
+    _r("timing_interpolated", WARN, {HDR: 1, T: 1}, *_THERMAL[:1], *_HEADER[:1]),
+    _r("light_temperature_estimated", INFO, {HDR: 1}, *_THERMAL[1:2]),
+    _r("light_temperature_from_profile", WARN, {HDR: 1, T: 1}, *_HEADER[:1]),
+    _r("light_temperature_from_setpoint", WARN, {HDR: 1, T: 1}, *_THERMAL[:1], *_HEADER[:1]),
+    _r("noisy_temperature_readings", WARN, {T: 1, HDR: 1}, *_THERMAL[:2]),
+    _r("temperature_reading_outlier", INFO, {T: 1}, *_THERMAL[:2]),
+    _r(
+        "exposure_linearity_unproven",
+        WARN,
+        {EXP: 2, MISS: 1},
+        "Take darks at two or more exposures (and biases) to demonstrate a linear dark signal, "
+        "or darks at the lights' exposure.",
+    ),
+    _r(
+        "interpolation_unproven",
+        WARN,
+        {EXP: 2},
+        "Take darks at the lights' exposure, or at a third exposure between the bracketing ones.",
+    ),
+    _r(
+        "nonlinear_dark",
+        WARN,
+        {EXP: 2, BIAS: 1},
+        "Take darks at the lights' exposure: this configuration's dark signal is not "
+        "proportional to exposure.",
+        *_BIAS[:1],
+    ),
+    _r("setpoint_not_reached", WARN, {T: 2}, *_THERMAL),
+    # ------------------------------------------------------------------ pipeline
+    _r("not_eligible", ERR, {}, "See the ingestion reasons of the frame."),
+    _r(
+        "isolated_unused",
+        WARN,
+        {HDR: 1},
+        "See the isolation reasons; set ingest.use_isolated = 'all' to use the frame anyway.",
+    ),
+    _r(
+        "shape_mismatch",
+        ERR,
+        {CFG: 2, HDR: 1},
+        "Check binning and region of interest (ROI/subframe) of darks and lights.",
+    ),
+    _r("nonfinite_pixels", WARN, {FILE: 2}, "Check the file; NaN pixels stay NaN."),
+    _r("excess_residual_noise", WARN, {NOISE: 1, C: 1, FEW: 1, G: 1}, *_FEW),
+    _r("oversubtracted", WARN, {T: 2, G: 1, EXP: 1}, *_THERMAL[:2], *_GAIN[:1]),
+    _r(
+        "no_bias_for_scaling",
+        WARN,
+        {MISS: 2},
+        "Take bias frames (or short darks) with the same settings so darks can be scaled.",
+    ),
+    _r("calibration_failed", ERR, {Cause.UNKNOWN: 1}, "See the log for the error and report it."),
+    _r("egain_estimated", INFO, {NOISE: 1}, "Let the capture program write EGAIN (e-/ADU)."),
+    _r("no_gain", WARN, {NOISE: 2}, "Let the capture program write EGAIN (e-/ADU)."),
+    _r("too_few_frames", WARN, {FEW: 3}, *_FEW),
+    _r(
+        "combine_failed",
+        ERR,
+        {FILE: 1, Cause.UNKNOWN: 1},
+        "See the log; check the darks of the set can all be read.",
+    ),
+    # ------------------------------------------------------------------ verification: masters
+    _r(
+        "holdout_residual_excess",
+        WARN,
+        {UNST: 2, T: 1, LEAK: 1},
+        "Plot the darks' median level and CCD-TEMP against time: look for a drift.",
+        *_THERMAL[:1],
+        *_LEAK[:1],
+    ),
+    _r(
+        "holdout_level_shift",
+        WARN,
+        {UNST: 2, BIAS: 1, T: 1},
+        "Plot the darks' median level against time; drop frames taken before the sensor settled.",
+        *_BIAS[:1],
+    ),
+    _r("holdout_outliers", WARN, {C: 2}, *_COSMIC),
+    _r("holdout_unavailable", INFO, {FEW: 1}, *_FEW[:1]),
+    _r("high_rejection_rate", WARN, {C: 3}, *_COSMIC),
+    _r("master_noise_inflation", WARN, {FEW: 3}, *_FEW),
+    _r("variance_excess", ERR, {G: 2, R: 1, NOISE: 1}, *_GAIN, *_READOUT[:1]),
+    _r("level_excess", ERR, {BIAS: 2, R: 1}, *_BIAS, *_READOUT[:1]),
+    _r(
+        "gain_mismatch",
+        ERR,
+        {G: 3, NOISE: 1},
+        *_GAIN,
+        "If the darks are right, correct EGAIN in the header or the capture profile.",
+    ),
+    _r("dark_scale_changed", ERR, {T: 2, G: 1, EXP: 1}, *_THERMAL, *_GAIN[:1]),
+    _r("dark_level_shift", ERR, {BIAS: 2, LEAK: 1, R: 0.5}, *_BIAS, *_LEAK[:1]),
+    _r("low_frequency_changed", ERR, {LEAK: 3}, *_LEAK),
+    _r("banding_changed", ERR, {R: 4, G: 1}, *_READOUT, *_GAIN[:1]),
+    _r(
+        "hot_pixels_changed",
+        WARN,
+        {SENS: 2, T: 1, G: 1},
+        "Compare with older masters: a growing hot-pixel population is sensor ageing; "
+        "rebuild the dark library.",
+        *_THERMAL[:1],
+    ),
+    _r(
+        "no_previous_master",
+        INFO,
+        {},
+        "Nothing to do: the first verified master becomes the reference for the next ones.",
+    ),
+    _r(
+        "previous_not_comparable",
+        INFO,
+        {},
+        "Provide a master bias so masters of other exposures/temperatures can be compared.",
+    ),
+    # ------------------------------------------------------------------ verification: lights
+    _r(
+        "light_variance_excess",
+        WARN,
+        {C: 1, FEW: 1, NOISE: 1},
+        *_FEW,
+        "Check EGAIN and the read noise of the master bias.",
+    ),
+    _r(
+        "light_variance_low",
+        WARN,
+        {NOISE: 2},
+        "Check EGAIN: a too-small gain overstates the shot noise and misweights the frame.",
+    ),
+    _r(
+        "dark_overscaled",
+        ERR,
+        {T: 2, G: 1, EXP: 1},
+        *_THERMAL,
+        *_GAIN[:1],
+        "Check the darks' exposure time equals the lights' (or was scaled correctly).",
+    ),
+    _r(
+        "dark_underscaled",
+        ERR,
+        {T: 2, G: 1, EXP: 1},
+        *_THERMAL,
+        *_GAIN[:1],
+        "Check the darks' exposure time equals the lights' (or was scaled correctly).",
+    ),
+    _r("hot_pixel_holes", WARN, {T: 1, G: 1, C: 1}, *_THERMAL[:1], *_COSMIC[:1]),
+    _r("light_banding", ERR, {R: 2, G: 1}, *_READOUT, *_GAIN[:1]),
+    _r("negative_background", ERR, {LEAK: 1, BIAS: 1, T: 1}, *_LEAK[:1], *_BIAS[:1], *_THERMAL[:1]),
+    _r(
+        "negative_clipping",
+        ERR,
+        {LEAK: 1, BIAS: 1, T: 1},
+        "Never clip calibrated values at zero (subtract.clip_negative = false); add a pedestal.",
+        *_LEAK[:1],
+        *_BIAS[:1],
+    ),
+    _r(
+        "smooth_oversubtraction",
+        ERR,
+        {LEAK: 3, BIAS: 2},
+        *_LEAK[:1],
+        *_BIAS[:1],
+        "Use the previous verified master until new darks are taken.",
+    ),
+    _r(
+        "raw_at_floor",
+        ERR,
+        {OFFS: 3},
+        "Raise the camera offset until no pixel of a bias frame reads 0.",
+    ),
+    _r(
+        "implausible_values",
+        ERR,
+        {FILE: 1, CFG: 1},
+        "Check the raw data type and BZERO/BSCALE; check the master matches the camera.",
+    ),
+    _r(
+        "centroid_shift",
+        WARN,
+        {LIT: 1, T: 1},
+        "Inspect the master dark for star-like structure; check darks were taken covered.",
+    ),
+    _r(
+        "flux_change",
+        ERR,
+        {LIT: 3, LEAK: 1},
+        "Inspect the darks one by one for sky images (a light saved as dark).",
+        *_LEAK[:1],
+    ),
+    _r("few_stars", INFO, {}, "Nothing to do: the photometric check needs isolated stars."),
+    _r(
+        "dark_scale_unmeasured",
+        INFO,
+        {},
+        "Nothing to do: too few hot pixels above the sky noise to measure the dark scale.",
+    ),
+    _r("config_gain_differs", ERR, {G: 4}, *_GAIN),
+    _r("config_offset_differs", ERR, {CFG: 3}, "Re-take the darks at the lights' offset."),
+    _r("config_readout_differs", ERR, {R: 4}, *_READOUT),
+    _r(
+        "config_other_differs",
+        ERR,
+        {CFG: 3},
+        "Re-take the darks with the lights' binning and image size (no ROI).",
+    ),
+)
+
+TRIAGE_TABLE: dict[str, TriageRule] = {rule.code: rule for rule in _RULES}
+"""Reason code -> :class:`TriageRule`; ``docs/verification.md`` shows it as a table."""
+
+_UNKNOWN_RULE = TriageRule(
+    "", WARN, ((Cause.UNKNOWN, 1.0),), ("No triage rule for this code: see its description.",)
+)
+_SEVERITY_ORDER = {ERR: 0, WARN: 1, INFO: 2}
+
+
+def _description(code: str) -> str:
+    from darkflow.model import ReasonCode
+
+    pending = list(ReasonCode.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for member in cls:
+            if str(member) == code:
+                return member.description
+    return ""
+
+
+def _codes(reasons: Iterable[object]) -> list[str]:
+    out = []
+    for r in reasons:
+        if r is None:
+            continue
+        # accept "a;b" strings as written in frame_report.csv
+        out.extend(part.strip() for part in str(r).split(";") if part.strip())
+    return out
+
+
+def triage(reasons: Iterable[object]) -> list[Finding]:
+    """Findings for reason codes (enum members or strings, ``;``-separated lists allowed).
+
+    One finding per distinct code, with how often it occurred; errors first, then warnings,
+    then informational findings, each in order of first appearance.
+    """
+    codes = _codes(reasons)
+    counts: dict[str, int] = {}
+    for code in codes:
+        counts[code] = counts.get(code, 0) + 1
+    findings = []
+    for code, count in counts.items():
+        rule = TRIAGE_TABLE.get(code, _UNKNOWN_RULE)
+        ranked = sorted(rule.causes, key=lambda cw: -cw[1])
+        findings.append(
+            Finding(
+                code=code,
+                description=_description(code),
+                severity=rule.severity,
+                causes=tuple(c for c, _ in ranked),
+                checklist=rule.checklist,
+                count=count,
+            )
+        )
+    findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])  # stable: keeps first appearance
+    return findings
+
+
+def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
+    """Likely causes ranked by evidence: rule weights summed over the *distinct* reason codes.
+
+    Informational codes carry no weight. Ties keep the order of the :class:`Cause` enum.
+    """
+    scores: dict[Cause, float] = {}
+    for code in dict.fromkeys(_codes(reasons)):
+        for cause, weight in TRIAGE_TABLE.get(code, _UNKNOWN_RULE).causes:
+            scores[cause] = scores.get(cause, 0.0) + weight
+    order = list(Cause)
+    return sorted(scores.items(), key=lambda cw: (-cw[1], order.index(cw[0])))
+
+
+def triage_rows() -> list[dict[str, str]]:
+    """The triage table as plain rows (code, severity, causes, checklist) for docs and reports."""
+    rows = []
+    for rule in _RULES:
+        causes = ", ".join(f"{c} ({w:g})" for c, w in sorted(rule.causes, key=lambda cw: -cw[1]))
+        rows.append(
+            {
+                "code": rule.code,
+                "severity": str(rule.severity),
+                "causes": causes,
+                "checklist": " / ".join(rule.checklist),
+            }
+        )
+    return rows
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(findings: list[Finding], *, title: str | None = "Triage") -> str:
+    """Findings as markdown: the most likely cause, then one section per finding."""
+    lines = [f"### {title}", ""] if title else []
+    if not findings:
+        return "\n".join([*lines, "No findings: every check passed."]) + "\n"
+    ranked = rank_causes(f.code for f in findings)
+    top = [(c, w) for c, w in ranked if c != Cause.UNKNOWN][:2]
+    if top:
+        lead = "; ".join(f"**{c}** ({c.description})" for c, _ in top)
+        lines += [f"Most likely cause: {lead}", ""]
+    lines += ["| finding | severity | n | likely causes |", "|---|---|---|---|"]
+    for f in findings:
+        causes = ", ".join(str(c) for c in f.causes) or "-"
+        lines.append(f"| `{f.code}` {_md(f.description)} | {f.severity} | {f.count} | {causes} |")
+    lines.append("")
+    for f in findings:
+        if f.checklist and f.severity != Severity.INFO:
+            lines.append(f"**{f.code}** checklist:")
+            lines += [f"- [ ] {_md(item)}" for item in f.checklist]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def render_html(findings: list[Finding], *, title: str | None = "Triage") -> str:
+    """Findings as a self-contained HTML fragment (no scripts, no external resources)."""
+    esc = html.escape
+    parts = [f"<section class='df-triage'><h3>{esc(title)}</h3>" if title else "<section>"]
+    if not findings:
+        parts.append("<p>No findings: every check passed.</p></section>")
+        return "".join(parts)
+    top = [(c, w) for c, w in rank_causes(f.code for f in findings) if c != Cause.UNKNOWN][:2]
+    if top:
+        lead = "; ".join(f"<b>{esc(c)}</b> ({esc(c.description)})" for c, _ in top)
+        parts.append(f"<p>Most likely cause: {lead}</p>")
+    parts.append("<table><tr><th>finding</th><th>severity</th><th>n</th><th>likely causes</th>"
+                 "<th>checklist</th></tr>")  # fmt: skip
+    for f in findings:
+        items = "".join(f"<li>{esc(i)}</li>" for i in f.checklist)
+        causes = ", ".join(esc(str(c)) for c in f.causes) or "-"
+        parts.append(
+            f"<tr class='df-{esc(f.severity)}'><td><code>{esc(f.code)}</code> "
+            f"{esc(f.description)}</td><td>{esc(f.severity)}</td><td>{f.count}</td>"
+            f"<td>{causes}</td><td><ul>{items}</ul></td></tr>"
+        )
+    parts.append("</table></section>")
+    return "".join(parts)

@@ -1,0 +1,96 @@
+"""Verification: acceptance gates for masters, checks on calibrated lights, confidence.
+
+Every master and every light leaves with measured confidence, and every failure with a reason
+code (:class:`VerifyReason`) that :mod:`darkflow.triage` maps to likely causes and a checklist.
+
+Masters
+    :func:`holdout_split` (deterministic validation split) and :func:`assess_master`: held-out
+    residual width, shift and outliers; combine rejection statistics; master noise inflation;
+    variance against the noise model (with the master bias) and photon-transfer gain;
+    fixed-pattern stability against the previous verified master by spatial-frequency band
+    (hot-pixel scale, level, low-frequency structure, column banding, hot-pixel overlap).
+    Result: :class:`MasterAssessment` (``verified`` or ``low_confidence``).
+Lights
+    :func:`check_light`: background noise against the propagated uncertainty, dark-model scale
+    from the hot pixels, banding left in the background, plausibility (negative background,
+    negative clipping, ADC floor and range), photometric integrity (centroids, annulus
+    background and fluxes before/after); a stacking :func:`frame_weight`, a corrective
+    :class:`Response` (:func:`apply_response`) and :func:`light_status`.
+Residuals
+    :func:`residual_analysis` (neighbour-median residuals normalised by the predicted sigma),
+    :func:`background_map`, :func:`robust_std`, :func:`neighbour_median`.
+
+Metrics, formulas and tolerances: ``docs/verification.md``.
+"""
+
+from darkflow.verify._fpn import (
+    BandEnergies,
+    band_energies,
+    hot_scale_fit,
+    row_window,
+    tile_medians,
+)
+from darkflow.verify._light import (
+    LightAssessment,
+    Response,
+    ResponseAction,
+    apply_response,
+    check_light,
+    config_differences,
+    frame_weight,
+    light_status,
+)
+from darkflow.verify._master import MasterAssessment, assess_master, holdout_split
+from darkflow.verify._metrics import (
+    INFORMATIONAL,
+    LIGHT_VALUE_COLUMNS,
+    MASTER_VALUE_COLUMNS,
+    Metric,
+    VerifyReason,
+    band_confidence,
+)
+from darkflow.verify._residuals import (
+    HIST_EDGES,
+    NEIGHBOUR_VAR_FACTOR,
+    ResidualParts,
+    ResidualStats,
+    background_map,
+    neighbour_median,
+    residual_analysis,
+    residual_parts,
+    robust_std,
+)
+
+__all__ = [
+    "HIST_EDGES",
+    "INFORMATIONAL",
+    "LIGHT_VALUE_COLUMNS",
+    "MASTER_VALUE_COLUMNS",
+    "NEIGHBOUR_VAR_FACTOR",
+    "BandEnergies",
+    "LightAssessment",
+    "MasterAssessment",
+    "Metric",
+    "ResidualParts",
+    "ResidualStats",
+    "Response",
+    "ResponseAction",
+    "VerifyReason",
+    "apply_response",
+    "assess_master",
+    "background_map",
+    "band_confidence",
+    "band_energies",
+    "check_light",
+    "config_differences",
+    "frame_weight",
+    "holdout_split",
+    "hot_scale_fit",
+    "light_status",
+    "neighbour_median",
+    "residual_analysis",
+    "residual_parts",
+    "robust_std",
+    "row_window",
+    "tile_medians",
+]

@@ -1,0 +1,314 @@
+"""Reason codes, per-metric records and the tolerance-band confidence of ``darkflow.verify``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from darkflow.model import ReasonCode
+
+__all__ = [
+    "LIGHT_VALUE_COLUMNS",
+    "MASTER_VALUE_COLUMNS",
+    "Metric",
+    "VerifyReason",
+    "band_confidence",
+    "overall_confidence",
+]
+
+
+class VerifyReason(ReasonCode):
+    """Why a master or a light failed (or could not run) a verification check."""
+
+    # ---- masters: hold-out validation
+    HOLDOUT_WIDTH = (
+        "holdout_residual_excess",
+        "Held-out darks minus the master scatter more than the master's own frame-to-frame "
+        "noise predicts: the dark set is not stationary (temperature or light changing).",
+    )
+    HOLDOUT_SHIFT = (
+        "holdout_level_shift",
+        "The held-out darks sit at another level than the master: the dark set drifted "
+        "(temperature, bias level or stray light changed during the sequence).",
+    )
+    HOLDOUT_OUTLIERS = (
+        "holdout_outliers",
+        "Many held-out dark pixels lie far above the master: frequent cosmic-ray hits or "
+        "flickering pixels in the darks.",
+    )
+    HOLDOUT_UNAVAILABLE = (
+        "holdout_unavailable",
+        "No held-out darks (too few frames for a validation split): the master is not "
+        "validated against independent frames.",
+    )
+    # ---- masters: combine statistics and noise model
+    HIGH_REJECTIONS = (
+        "high_rejection_rate",
+        "The combine clipped many values high: the darks are contaminated by cosmic rays "
+        "(or flickering pixels) well above the usual rate.",
+    )
+    NOISE_INFLATION = (
+        "master_noise_inflation",
+        "The master's own noise adds too much to every calibrated light: too few darks.",
+    )
+    VARIANCE_EXCESS = (
+        "variance_excess",
+        "The darks' frame-to-frame variance is above read noise + shot noise of their level "
+        "(from the master bias and the header gain): another gain or readout mode, or extra "
+        "noise in the darks.",
+    )
+    LEVEL_EXCESS = (
+        "level_excess",
+        "The darks sit above the master bias by more than their shot noise allows: an offset "
+        "without photons (bias drift, another readout mode or offset).",
+    )
+    GAIN_MISMATCH = (
+        "gain_mismatch",
+        "Photon transfer on the dark stack gives an e-/ADU different from the header's EGAIN: "
+        "the darks were taken at another gain (or the header is wrong).",
+    )
+    # ---- masters: fixed-pattern stability (vs the previous verified master or the bias)
+    DARK_SCALE_CHANGED = (
+        "dark_scale_changed",
+        "The hot-pixel pattern is stronger or weaker than in the previous verified master, "
+        "beyond what exposure and temperature explain.",
+    )
+    LEVEL_SHIFT = (
+        "dark_level_shift",
+        "The master's level changed from the previous verified master by more than its "
+        "hot-pixel scale explains: an offset (bias drift) or uniform stray light.",
+    )
+    LOW_FREQUENCY_CHANGED = (
+        "low_frequency_changed",
+        "Smooth large-scale structure appeared or changed relative to the previous verified "
+        "master (a gradient or glow): stray light reaching the sensor.",
+    )
+    BANDING_CHANGED = (
+        "banding_changed",
+        "Row or column banding differs from the master bias or the previous verified master: "
+        "another readout mode or gain.",
+    )
+    HOT_PIXELS_CHANGED = (
+        "hot_pixels_changed",
+        "The stable hot pixels overlap little with the previous verified master's.",
+    )
+    NO_PREVIOUS = (
+        "no_previous_master",
+        "No previous verified master of this configuration to compare the fixed pattern with.",
+    )
+    PREVIOUS_NOT_COMPARABLE = (
+        "previous_not_comparable",
+        "The previous master differs in exposure or temperature and no master bias is "
+        "available to scale it: fixed-pattern stability not checked.",
+    )
+    # ---- lights
+    LIGHT_VARIANCE_EXCESS = (
+        "light_variance_excess",
+        "Background noise of the calibrated light is above the propagated uncertainty.",
+    )
+    LIGHT_VARIANCE_LOW = (
+        "light_variance_low",
+        "Background noise is well below the propagated uncertainty: the uncertainty (and the "
+        "stacking weight) is too pessimistic (gain or read noise wrong).",
+    )
+    DARK_OVERSCALED = (
+        "dark_overscaled",
+        "The light's hot pixels were over-subtracted: the dark model is too strong (darks "
+        "warmer, longer or at a higher gain than the light).",
+    )
+    DARK_UNDERSCALED = (
+        "dark_underscaled",
+        "The light's hot pixels were under-subtracted: the dark model is too weak (darks "
+        "colder, shorter or at a lower gain than the light).",
+    )
+    HOT_PIXEL_HOLES = (
+        "hot_pixel_holes",
+        "Isolated background pixels far below their neighbours: over-subtracted hot pixels "
+        "or cosmic rays left in the master.",
+    )
+    LIGHT_BANDING = (
+        "light_banding",
+        "Row or column banding remains in the calibrated background: the dark model's bias "
+        "pattern does not match the light (readout mode or gain).",
+    )
+    NEGATIVE_BACKGROUND = (
+        "negative_background",
+        "The calibrated sky background is below zero, which no sky can be: over-subtraction.",
+    )
+    NEGATIVE_CLIPPING = (
+        "negative_clipping",
+        "Many background pixels far below zero, or values piled up at a floor: "
+        "over-subtraction that clips (or would clip) the faint signal.",
+    )
+    SMOOTH_OVERSUBTRACTION = (
+        "smooth_oversubtraction",
+        "Over-subtracted although the hot pixels match the dark model: the darks hold a "
+        "smooth excess that is not dark current (stray light, or a bias offset).",
+    )
+    RAW_AT_FLOOR = (
+        "raw_at_floor",
+        "Raw light pixels at the ADC zero: the offset is too low and the noise floor is clipped.",
+    )
+    IMPLAUSIBLE_VALUES = (
+        "implausible_values",
+        "Calibrated values above what the ADC range minus the dark model allows.",
+    )
+    CENTROID_SHIFT = (
+        "centroid_shift",
+        "Star centroids moved between the raw and the calibrated frame: the dark model has "
+        "structure at the stars (hot pixels, stars in the darks).",
+    )
+    FLUX_CHANGE = (
+        "flux_change",
+        "Star fluxes (annulus background removed) changed with calibration: the dark model "
+        "removed signal (stars or light in the darks).",
+    )
+    FEW_STARS = (
+        "few_stars",
+        "Too few isolated, unsaturated stars for the photometric integrity check.",
+    )
+    SCALE_UNMEASURED = (
+        "dark_scale_unmeasured",
+        "Too few hot pixels above the light's noise to measure the dark model's scale.",
+    )
+    # ---- configuration diagnostics (why no master of the light's configuration exists)
+    CONFIG_GAIN_DIFFERS = (
+        "config_gain_differs",
+        "Masters of this camera exist, but at another gain setting.",
+    )
+    CONFIG_OFFSET_DIFFERS = (
+        "config_offset_differs",
+        "Masters of this camera exist, but at another offset.",
+    )
+    CONFIG_READOUT_DIFFERS = (
+        "config_readout_differs",
+        "Masters of this camera exist, but in another readout mode.",
+    )
+    CONFIG_OTHER_DIFFERS = (
+        "config_other_differs",
+        "Masters of this camera exist, but with another binning or image shape.",
+    )
+
+
+# Keys of MasterAssessment.values / LightAssessment.values recommended as CSV columns
+# (masters.csv / frame_report.csv); every key is always present (None when not measured).
+MASTER_VALUE_COLUMNS = (
+    "holdout_width_ratio",
+    "holdout_shift_sigma",
+    "holdout_outlier_frac",
+    "high_reject_excess",
+    "noise_inflation",
+    "master_variance_ratio",
+    "gain_deviation",
+    "bias_column_ratio",
+    "dark_scale_change",
+    "level_shift_sigma",
+    "low_freq_change_adu",
+    "column_change_ratio",
+    "hot_overlap",
+)
+LIGHT_VALUE_COLUMNS = (
+    "weight",
+    "light_variance_ratio",
+    "dark_scale_error",
+    "column_ratio",
+    "background_sigma",
+    "negative_frac",
+    "raw_floor_frac",
+    "n_stars",
+    "centroid_shift_px",
+    "flux_ratio",
+)
+
+
+# Reasons that describe missing evidence rather than a failure: they never fail a gate.
+INFORMATIONAL = frozenset(
+    {
+        VerifyReason.HOLDOUT_UNAVAILABLE,
+        VerifyReason.NO_PREVIOUS,
+        VerifyReason.PREVIOUS_NOT_COMPARABLE,
+        VerifyReason.FEW_STARS,
+        VerifyReason.SCALE_UNMEASURED,
+    }
+)
+
+
+def band_confidence(deviation: float, limit: float) -> float:
+    """Confidence of a metric from its deviation from ideal and its tolerance ``limit``.
+
+    ``1`` up to half the limit, falling linearly to ``0.5`` at the limit, then as
+    ``0.5 * (limit / deviation)**2`` beyond it. A deviation of NaN gives 0.
+    """
+    if not math.isfinite(deviation):
+        return 0.0
+    deviation = abs(deviation)
+    if limit <= 0:
+        return 1.0 if deviation == 0 else 0.0
+    if deviation <= 0.5 * limit:
+        return 1.0
+    if deviation <= limit:
+        return 1.0 - (deviation - 0.5 * limit) / limit
+    return 0.5 * (limit / deviation) ** 2
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One verification metric: its value, tolerance, confidence and reason when failing.
+
+    ``value`` is ``None`` when the metric could not be computed (``reason`` then says why, an
+    informational code). ``limit`` is the tolerance as shown to people (e.g. ``"<= 1.25"``).
+    """
+
+    name: str
+    value: float | None
+    limit: str
+    confidence: float | None
+    reason: VerifyReason | None = None
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.reason is not None and self.reason not in INFORMATIONAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "limit": self.limit,
+            "confidence": self.confidence,
+            "reason": None if self.reason is None else str(self.reason),
+            "detail": self.detail,
+        }
+
+
+def gated(
+    name: str,
+    value: float,
+    deviation: float,
+    limit: float,
+    reason: VerifyReason,
+    shown_limit: str,
+    detail: str = "",
+) -> Metric:
+    """A metric whose ``deviation`` (>= 0, 0 ideal) is judged against ``limit``."""
+    conf = band_confidence(deviation, limit)
+    failing = not (deviation <= limit)  # NaN fails
+    return Metric(
+        name, _num(value), shown_limit, round(conf, 4), reason if failing else None, detail
+    )
+
+
+def unavailable(name: str, reason: VerifyReason | None, detail: str = "") -> Metric:
+    return Metric(name, None, "", None, reason, detail)
+
+
+def overall_confidence(metrics: list[Metric], penalty: float = 1.0) -> float:
+    """The weakest available metric's confidence (1 when none is available), times ``penalty``."""
+    confs = [m.confidence for m in metrics if m.confidence is not None]
+    return round((min(confs) if confs else 1.0) * penalty, 4)
+
+
+def _num(value: float) -> float | None:
+    value = float(value)
+    return round(value, 6) if math.isfinite(value) else None

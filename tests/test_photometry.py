@@ -1,0 +1,107 @@
+"""Star detection, centroids, annulus background and before/after comparison (darkflow.photometry)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from darkflow.exceptions import ConfigError
+from darkflow.photometry import compare_photometry, detect_stars, measure
+
+
+def _scene(
+    seed=0, shape=(120, 160), stars=((30.3, 40.7, 5e4), (80.6, 100.2, 2e4), (60.0, 140.5, 8e3))
+):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    truth = np.full(shape, 100.0)
+    for y0, x0, flux in stars:
+        s = 1.4
+        truth += (
+            flux / (2 * math.pi * s * s) * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * s * s))
+        )
+    noisy = truth + rng.normal(0, 5.0, shape)
+    return truth, noisy, stars
+
+
+def test_detects_isolated_stars_with_accurate_centroids_and_fluxes():
+    _, img, stars = _scene()
+    found = detect_stars(img, background=100.0, sigma=5.0)
+    assert len(found) == 3
+    assert found[0].signal > found[1].signal > found[2].signal  # brightest first
+    meas = measure(img, found)
+    for (y0, x0, flux), m in zip(sorted(stars, key=lambda s: -s[2]), meas, strict=True):
+        assert math.hypot(m.y - y0, m.x - x0) < 0.05
+        assert m.flux == pytest.approx(flux * (1 - math.exp(-(4.0**2) / (2 * 1.4**2))), rel=0.02)
+        assert m.annulus_median == pytest.approx(100.0, abs=1.0)
+        assert m.annulus_sigma == pytest.approx(5.0, rel=0.2)
+
+
+def test_hot_pixels_cosmics_edges_and_saturation_are_not_stars():
+    _, img, _ = _scene()
+    img = img.copy()
+    img[10, 10] += 5000.0  # a hot pixel
+    img[100, 20] += 3000.0  # a cosmic-ray blob with a faint halo
+    img[99, 20] += 300.0
+    img[5, 80] += 20000.0  # a bright pixel at the edge
+    found = detect_stars(img, background=100.0, sigma=5.0)
+    assert {(round(s.y), round(s.x)) for s in found} == {(30, 41), (81, 100), (60, 140)}
+    raw = img.copy()
+    raw[30, 41] = 65535.0
+    found = detect_stars(img, background=100.0, sigma=5.0, raw=raw, saturation=60000.0)
+    assert (30, 41) not in {(round(s.y), round(s.x)) for s in found}
+
+
+def test_close_pairs_are_not_isolated():
+    _, img, _ = _scene(stars=((40.0, 40.0, 3e4), (40.0, 47.0, 3e4), (90.0, 120.0, 3e4)))
+    found = detect_stars(img, background=100.0, sigma=5.0)
+    assert [(round(s.y), round(s.x)) for s in found] == [(90, 120)]
+
+
+def test_compare_identical_and_calibrated_frames():
+    truth, img, _ = _scene()
+    stars = detect_stars(img, background=100.0, sigma=5.0)
+    same = compare_photometry(img, img, stars)
+    assert same.n_stars == 3 and same.centroid_shift_px == 0.0 and same.flux_ratio == 1.0
+    # a smooth dark model removed: level changes, stars do not
+    model = 80.0 + 0.05 * np.mgrid[:120, :160][1]
+    after = compare_photometry(img, img - model, stars)
+    assert after.flux_ratio == pytest.approx(1.0, abs=1e-3)
+    assert after.centroid_shift_px < 0.01
+    assert after.annulus_level_after == pytest.approx(after.annulus_level_before - 80 - 0.05 * 100,
+                                                      abs=4)  # fmt: skip
+    assert after.negative_annulus_frac == 0.0
+    # a model holding half of the stars removes half of their flux
+    halved = compare_photometry(img, img - 0.5 * (truth - 100.0), stars)
+    assert halved.flux_ratio == pytest.approx(0.5, abs=0.02)
+    # an over-subtracted background: annuli below zero
+    neg = compare_photometry(img, img - 150.0, stars)
+    assert neg.negative_annulus_frac == 1.0
+
+
+def test_bad_pixel_mask_ignores_removed_hot_pixels():
+    _, img, _ = _scene()
+    stars = detect_stars(img, background=100.0, sigma=5.0)
+    hot = np.zeros(img.shape, bool)
+    hot[31, 42] = True  # a hot pixel inside the brightest star's aperture
+    raw = img.copy()
+    raw[31, 42] += 20000.0
+    plain = compare_photometry(raw, img, stars)
+    masked = compare_photometry(raw, img, stars, bad=hot)
+    assert plain.centroid_shift_p90_px > 0.1
+    assert masked.centroid_shift_p90_px < 0.02 and masked.flux_ratio == pytest.approx(
+        1.0, abs=0.002
+    )
+
+
+def test_degenerate_inputs():
+    assert detect_stars(np.full((50, 50), np.nan)) == []
+    assert detect_stars(np.zeros((50, 50)), sigma=1.0) == []
+    with pytest.raises(ConfigError):
+        detect_stars(np.zeros(10))
+    with pytest.raises(ConfigError):
+        measure(np.zeros((50, 50)), [], r_aperture=5, r_inner=4, r_outer=8)
+    empty = compare_photometry(np.zeros((50, 50)), np.zeros((50, 50)), [])
+    assert empty.n_stars == 0 and math.isnan(empty.flux_ratio)

@@ -1,0 +1,127 @@
+"""Triage: every reason code has causes and a checklist; evidence combines into the right cause."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from darkflow.model import ReasonCode
+from darkflow.triage import (
+    TRIAGE_TABLE,
+    Cause,
+    Severity,
+    rank_causes,
+    render_html,
+    render_markdown,
+    triage,
+    triage_rows,
+)
+
+REASON_MODULES = ("darkflow.catalog", "darkflow.headers", "darkflow.matching",
+                  "darkflow.pipeline", "darkflow.verify")  # fmt: skip
+
+
+def _all_reason_codes() -> dict[str, str]:
+    for name in REASON_MODULES:
+        importlib.import_module(name)
+    codes: dict[str, str] = {}
+    pending = list(ReasonCode.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for member in cls:
+            codes[str(member)] = cls.__name__
+    return codes
+
+
+def test_every_reason_code_of_darkflow_has_a_triage_rule():
+    codes = _all_reason_codes()
+    assert len(codes) > 60
+    missing = sorted(c for c in codes if c not in TRIAGE_TABLE)
+    assert not missing, f"reason codes without a triage rule: {missing}"
+
+
+def test_rules_are_complete_data():
+    for code, rule in TRIAGE_TABLE.items():
+        assert rule.code == code
+        assert rule.checklist, code
+        assert all(w > 0 for _, w in rule.causes), code
+        if rule.severity != Severity.INFO:
+            assert rule.causes or code in {"low_confidence_master", "not_eligible"}, code
+    assert len(triage_rows()) == len(TRIAGE_TABLE)
+
+
+@pytest.mark.parametrize(
+    ("reasons", "cause"),
+    [
+        # the fault benchmark's evidence patterns
+        (
+            [
+                "variance_excess",
+                "gain_mismatch",
+                "dark_scale_changed",
+                "dark_overscaled",
+                "hot_pixel_holes",
+            ],
+            Cause.GAIN_MISMATCH,
+        ),
+        (["dark_scale_changed", "dark_overscaled", "hot_pixel_holes"], Cause.THERMAL_MISMATCH),
+        (["dark_overscaled", "hot_pixel_holes"], Cause.THERMAL_MISMATCH),
+        (["dark_level_shift", "low_frequency_changed", "negative_background"], Cause.LIGHT_LEAK),
+        (["negative_background", "negative_clipping", "smooth_oversubtraction"], Cause.LIGHT_LEAK),
+        (["holdout_outliers", "high_rejection_rate"], Cause.COSMIC_RAYS),
+        (["master_noise_inflation", "holdout_unavailable"], Cause.TOO_FEW_DARKS),
+        (["level_excess", "dark_level_shift"], Cause.BIAS_DRIFT),
+        (["level_excess"], Cause.BIAS_DRIFT),
+        (["level_excess", "banding_changed", "dark_level_shift"], Cause.READOUT_MODE),
+        (["no_master_for_config", "config_gain_differs"], Cause.GAIN_MISMATCH),
+        (["no_master_for_config", "config_readout_differs"], Cause.READOUT_MODE),
+        (["no_candidate"], Cause.THERMAL_MISMATCH),
+        (["truncated"], Cause.FILE_PROBLEM),
+        (["raw_at_floor"], Cause.OFFSET_TOO_LOW),
+    ],
+)
+def test_evidence_combines_into_the_right_cause(reasons, cause):
+    ranked = rank_causes(reasons)
+    assert ranked[0][0] == cause, ranked
+
+
+def test_ranking_counts_each_code_once_and_ignores_information():
+    once = rank_causes(["dark_overscaled"])
+    assert rank_causes(["dark_overscaled"] * 5) == once
+    assert rank_causes(["no_previous_master", "few_stars", "exposure_scaled"]) == []
+    assert rank_causes(["no_such_code"]) == [(Cause.UNKNOWN, 1.0)]
+    assert rank_causes(["hot_pixel_holes;dark_overscaled"]) == rank_causes(
+        ["hot_pixel_holes", "dark_overscaled"]
+    )
+
+
+def test_findings_are_ordered_counted_and_explained():
+    from darkflow.verify import VerifyReason
+
+    findings = triage(["few_stars", VerifyReason.DARK_OVERSCALED, "hot_pixel_holes;few_stars",
+                       None, "dark_overscaled", "mystery_code"])  # fmt: skip
+    codes = [f.code for f in findings]
+    assert codes == ["dark_overscaled", "hot_pixel_holes", "mystery_code", "few_stars"]
+    first = findings[0]
+    assert first.count == 2 and first.severity == Severity.ERROR
+    assert first.causes[0] == Cause.THERMAL_MISMATCH
+    assert "over-subtracted" in first.description
+    assert any("cooling" in item for item in first.checklist)
+    assert findings[2].causes == (Cause.UNKNOWN,) and findings[2].description == ""
+    assert triage([]) == []
+
+
+def test_renderings_escape_and_summarise():
+    findings = triage(["dark_overscaled", "variance_excess", "gain_mismatch"])
+    md = render_markdown(findings)
+    assert "Most likely cause: **gain_mismatch**" in md
+    assert "| `dark_overscaled`" in md and "- [ ] " in md
+    html = render_html(findings, title="Night <1>")
+    assert "Night &lt;1&gt;" in html and "<b>gain_mismatch</b>" in html
+    assert "<script" not in html and "http" not in html
+    assert "No findings" in render_markdown([]) and "No findings" in render_html([])
+    for row in render_markdown(findings).splitlines():
+        if row.startswith("| `"):
+            assert row.count(" | ") == 3

@@ -1,0 +1,252 @@
+"""Checks on calibrated lights (darkflow.verify.check_light), responses, weights and status."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from conftest_verify import (
+    GAIN,
+    SHAPE,
+    bias_master,
+    dark_frames,
+    light_frame,
+    make_sensor,
+    master_of,
+    sky_scene,
+)
+
+from darkflow.config import VerifyConfig
+from darkflow.exceptions import CalibrationError, IncompatibleFramesError
+from darkflow.model import FrameMeta, FrameType, LightStatus, MasterMeta, MasterStatus, ScaleMode
+from darkflow.subtract import CalibratedFrame, build_dark_model, noise_model_variance, subtract_dark
+from darkflow.verify import (
+    LIGHT_VALUE_COLUMNS,
+    Response,
+    ResponseAction,
+    VerifyReason,
+    apply_response,
+    assess_master,
+    check_light,
+    config_differences,
+    frame_weight,
+    light_status,
+)
+
+R = VerifyReason
+META = FrameMeta(path="light.fits", frame_type=FrameType.LIGHT, exptime_s=300.0,
+                 egain_e_per_adu=GAIN, dtype="uint16")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def setup():
+    sensor = make_sensor(1)
+    bias = bias_master(sensor, seed=7)
+    master = master_of(dark_frames(sensor, 16, seed=8))
+    sky = sky_scene(background_e=150.0)
+    raw = light_frame(sensor, sky, seed=9)
+    return sensor, bias, master, sky, raw
+
+
+def _calibrate(raw, master, bias, model=None, *, pedestal=0.0, unc_factor=1.0):
+    model = model or build_dark_model(master, scale_mode=ScaleMode.NONE)
+    rv, sv = noise_model_variance(master, bias=bias, egain_e_per_adu=GAIN)
+    cal = subtract_dark(raw, model, egain_e_per_adu=GAIN, read_variance_adu2=rv,
+                        dark_shot_variance_adu2=sv, pedestal_adu=pedestal)  # fmt: skip
+    if unc_factor != 1.0:
+        cal = CalibratedFrame(cal.data, cal.uncertainty * np.float32(unc_factor))
+    return model, cal
+
+
+def _scaled_model(master, bias, factor):
+    """A dark model whose dark signal is ``factor`` times the master's."""
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    return apply_response(model, Response(ResponseAction.RESCALE_DARK, factor=factor), bias=bias)
+
+
+def test_correct_calibration_passes_every_check(setup):
+    _, bias, master, _, raw = setup
+    model, cal = _calibrate(raw, master, bias)
+    a = check_light(raw, cal, model, meta=META, bias=bias)
+    assert a.passed and a.confidence == 1.0, a.to_dict()
+    assert a.response.action == ResponseAction.NONE
+    v = a.values
+    assert v["noise_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert abs(v["dark_scale_error"]) < 0.05
+    assert v["n_stars"] >= 20
+    assert v["centroid_shift_px"] < 0.02 and v["flux_ratio"] == pytest.approx(1.0, abs=0.005)
+    assert v["background_sigma"] > 1 and v["negative_frac"] == 0.0
+    assert light_status(a) == (LightStatus.CALIBRATED, ())
+    assert light_status(a, master=MasterStatus.LOW_CONFIDENCE)[0] == LightStatus.DEGRADED
+    assert set(LIGHT_VALUE_COLUMNS) <= set(a.values)
+    json.dumps(a.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("factor", "reason"), [(2.0, R.DARK_OVERSCALED), (0.5, R.DARK_UNDERSCALED)]
+)
+def test_wrong_dark_scale_is_measured_and_the_rescale_response_fixes_it(setup, factor, reason):
+    _, bias, master, _, raw = setup
+    model, cal = _calibrate(raw, master, bias, _scaled_model(master, bias, factor))
+    a = check_light(raw, cal, model, meta=META, bias=bias)
+    assert reason in a.failed_reasons
+    assert a.values["dark_scale_error"] == pytest.approx(1.0 / factor - 1.0, abs=0.05)
+    assert a.response.action == ResponseAction.RESCALE_DARK
+    assert a.response.factor == pytest.approx(1.0 / factor, rel=0.05)
+    fixed = apply_response(model, a.response, bias=bias)
+    model2, cal2 = _calibrate(raw, master, bias, fixed)
+    again = check_light(raw, cal2, model2, meta=META, bias=bias)
+    assert again.passed, again.to_dict()
+
+
+def test_uniform_oversubtraction_is_negative_background_not_a_scale_error(setup):
+    sensor, bias, master, _, _ = setup
+    raw = light_frame(sensor, sky_scene(background_e=20.0), seed=11)  # a faint sky: 40 ADU
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    model = dataclasses.replace(model, data=model.data + np.float32(80.0))  # darks +80 ADU
+    model, cal = _calibrate(raw, master, bias, model)
+    a = check_light(raw, cal, model, meta=META, bias=bias)
+    failed = set(a.failed_reasons)
+    assert {R.NEGATIVE_BACKGROUND, R.SMOOTH_OVERSUBTRACTION} <= failed
+    assert not failed & {R.DARK_OVERSCALED, R.DARK_UNDERSCALED}
+    assert a.response.action == ResponseAction.USE_PREVIOUS_MASTER
+    assert a.response.alternative == ResponseAction.ADD_PEDESTAL and a.response.pedestal_adu > 40
+    assert light_status(a)[0] == LightStatus.QUARANTINED
+
+
+def test_clipped_negative_values_are_a_pile_up(setup):
+    sensor, bias, master, _, _ = setup
+    raw = light_frame(sensor, sky_scene(background_e=10.0), seed=12)
+    model, cal = _calibrate(raw, master, bias)
+    clipped = CalibratedFrame(np.maximum(cal.data, 0.0), cal.uncertainty)
+    a = check_light(raw, clipped, model, meta=META, bias=bias)
+    assert R.NEGATIVE_CLIPPING in a.failed_reasons
+    assert R.NEGATIVE_CLIPPING not in check_light(raw, cal, model, meta=META, bias=bias).reasons
+
+
+def test_raw_at_adc_zero_and_pedestal(setup):
+    _, bias, master, _, raw = setup
+    model, cal = _calibrate(raw, master, bias, pedestal=100.0)
+    plain = check_light(raw, *_calibrate(raw, master, bias)[::-1], meta=META, bias=bias)
+    with_pedestal = check_light(raw, cal, model, meta=META, bias=bias, pedestal_adu=100.0)
+    assert with_pedestal.values["background_adu"] == pytest.approx(
+        plain.values["background_adu"], abs=0.01
+    )
+    low = raw.copy()
+    low[:, :20] = 0  # the offset too low: the ADC clips
+    model, cal = _calibrate(low, master, bias)
+    assert R.RAW_AT_FLOOR in check_light(low, cal, model, meta=META, bias=bias).failed_reasons
+
+
+def test_column_pattern_of_another_readout_mode_is_banding(setup):
+    _, bias, master, _, raw = setup
+    columns = np.random.default_rng(4).normal(0.0, 6.0, SHAPE[1]).astype(np.float32)
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    model = dataclasses.replace(model, data=model.data + columns[None, :])
+    model, cal = _calibrate(raw, master, bias, model)
+    a = check_light(raw, cal, model, meta=META, bias=bias)
+    assert R.LIGHT_BANDING in a.failed_reasons
+    assert a.values["column_ratio"] > 3
+
+
+@pytest.mark.parametrize(("factor", "reason"), [(0.7, R.LIGHT_VARIANCE_EXCESS),
+                                                (1.5, R.LIGHT_VARIANCE_LOW)])  # fmt: skip
+def test_uncertainty_against_measured_noise(setup, factor, reason):
+    _, bias, master, _, raw = setup
+    model, cal = _calibrate(raw, master, bias, unc_factor=factor)
+    a = check_light(raw, cal, model, meta=META, bias=bias)
+    assert reason in a.failed_reasons
+    assert a.values["noise_ratio"] == pytest.approx(1.0 / factor, rel=0.06)
+
+
+def test_stars_in_the_dark_model_remove_flux(setup):
+    _sensor, bias, master, sky, raw = setup
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    # a light among the darks: 30% of the scene leaked into the master
+    model = dataclasses.replace(
+        model, data=model.data + np.float32(0.3 / GAIN) * sky.astype(np.float32)
+    )
+    model, cal = _calibrate(raw, master, bias, model)
+    a = check_light(raw, cal, model, meta=META, bias=bias)
+    assert R.FLUX_CHANGE in a.failed_reasons
+    assert a.values["flux_ratio"] == pytest.approx(0.7, abs=0.05)
+
+
+def test_few_stars_is_informational(setup):
+    sensor, bias, master, _, _ = setup
+    raw = light_frame(sensor, sky_scene(n_stars=2), seed=13)
+    model, cal = _calibrate(raw, master, bias)
+    a = check_light(raw, cal, model, meta=META, bias=bias)
+    assert R.FEW_STARS in a.reasons and a.passed
+
+
+def test_errors_and_inputs_untouched(setup):
+    _, bias, master, _, raw = setup
+    model, cal = _calibrate(raw, master, bias)
+    keep = (raw.copy(), cal.data.copy(), cal.uncertainty.copy(), model.data.copy())
+    check_light(raw, cal, model, meta=META, bias=bias)
+    for a, b in zip(keep, (raw, cal.data, cal.uncertainty, model.data), strict=True):
+        assert np.array_equal(a, b)
+    with pytest.raises(IncompatibleFramesError):
+        check_light(raw[:, :100], cal, model, meta=META)
+    with pytest.raises(CalibrationError):
+        apply_response(model, Response(ResponseAction.RESCALE_DARK, factor=-1.0))
+    same = apply_response(model, Response(ResponseAction.USE_PREVIOUS_MASTER))
+    assert same is model
+
+
+def test_rescale_without_bias_keeps_the_median_level(setup):
+    _, _, master, _, _ = setup
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    scaled = apply_response(model, Response(ResponseAction.RESCALE_DARK, factor=0.5))
+    med = np.median(model.data)
+    assert np.median(scaled.data) == pytest.approx(med, abs=0.5)
+    hot = model.data > med + 200
+    assert np.allclose(scaled.data[hot] - med, 0.5 * (model.data[hot] - med), rtol=1e-4)
+    assert np.allclose(scaled.variance, 0.25 * model.variance)
+    assert scaled.scale_factor == pytest.approx(0.5 * model.scale_factor)
+
+
+def test_frame_weight_is_inverse_background_variance():
+    unc = np.full((10, 10), 4.0, np.float32)
+    mask = np.ones((10, 10), bool)
+    assert frame_weight(unc, mask, 1.0) == pytest.approx(1 / 16)
+    assert frame_weight(unc, mask, 0.9) == pytest.approx(1 / 16)  # never rewarded below 1
+    assert frame_weight(unc, mask, 1.2) == pytest.approx(1 / (16 * 1.44))
+    assert frame_weight(unc, np.zeros((10, 10), bool), 1.0) == 0.0
+
+
+def test_light_status_policy(setup):
+    sensor, bias, master, _, raw = setup
+    model, cal = _calibrate(raw, master, bias)
+    ok = check_light(raw, cal, model, meta=META, bias=bias)
+    weak_master = assess_master(master_of(dark_frames(sensor, 3, seed=20)))
+    assert light_status(ok, master=weak_master)[0] == LightStatus.DEGRADED
+    bad = _calibrate(raw, master, bias, _scaled_model(master, bias, 3.0))
+    worst = check_light(raw, bad[1], bad[0], meta=META, bias=bias)
+    status, reasons = light_status(worst, config=VerifyConfig())
+    assert status == LightStatus.QUARANTINED and R.DARK_OVERSCALED in reasons
+    lenient = VerifyConfig(quarantine_confidence=0.0)
+    assert light_status(worst, config=lenient)[0] == LightStatus.DEGRADED
+
+
+def test_config_differences_name_the_setting():
+    light = FrameMeta(path="l", frame_type=FrameType.LIGHT, instrument="Cam", gain_setting=100.0,
+                      offset=50.0, readout_mode=None, shape=(10, 10))  # fmt: skip
+
+    def master(**kw):
+        m = light.replace(**kw)
+        return MasterMeta(config_signature=m.config_signature, instrument="Cam", exptime_s=60.0,
+                          temp_c=None, set_temp_c=None, n_frames=10, gain_setting=m.gain_setting,
+                          offset=m.offset, readout_mode=m.readout_mode)  # fmt: skip
+
+    assert config_differences(light, [master(gain_setting=0.0)]) == (R.CONFIG_GAIN_DIFFERS,)
+    assert config_differences(light, [master(offset=10.0), master(readout_mode="HCG")]) == (
+        R.CONFIG_OFFSET_DIFFERS,
+        R.CONFIG_READOUT_DIFFERS,
+    )
+    assert config_differences(light, [master(shape=(5, 5))]) == (R.CONFIG_OTHER_DIFFERS,)
+    assert config_differences(light, [master(), master(gain_setting=0.0)]) == ()
+    assert config_differences(light, []) == ()
