@@ -39,7 +39,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -310,30 +309,59 @@ def run_scenario(
 
 
 # ----------------------------------------------------------------------------- pipeline level
-def run_pipeline(kind: str, *, seed: int, shape: tuple[int, int], tmp: Path) -> dict[str, Any]:
-    """Write the scenario night, run ``run_night`` on it, read its reports."""
+def run_pipeline(
+    kind: str, *, seed: int, shape: tuple[int, int], tmp: Path, with_previous: bool = True
+) -> ScenarioResult:
+    """The scenario through ``darkflow.pipeline.run_night``, judged from its reports.
+
+    With ``with_previous`` the clean dark library of the night before is run first into the
+    same work directory, so the registry holds the previous verified master (fallback and
+    fixed-pattern stability). Detection and cause come from the reasons in ``masters.csv``
+    (this night's dark masters) and ``frame_report.csv``.
+    """
     import pandas as pd
 
     from darkflow.pipeline import run_night
 
-    data = tmp / kind / "data"
-    work = tmp / kind / "work"
-    simulate_faulted_night(data, fault_night(kind, seed=seed, shape=shape), seed)
+    root = tmp / f"{kind}-{'prev' if with_previous else 'noprev'}"
+    work = root / "work"
     t0 = time.perf_counter()
-    run_night(data, workdir=work, config=Config())
+    if with_previous:
+        simulate_faulted_night(root / "library", library_night(shape=shape), seed)
+        run_night(root / "library", workdir=work, config=Config())
+    spec = fault_night(kind, seed=seed, shape=shape)
+    simulate_faulted_night(root / "data", spec, seed)
+    run_night(root / "data", workdir=work, config=Config())
     seconds = time.perf_counter() - t0
-    masters = pd.read_csv(work / "masters.csv")
+    masters = pd.read_csv(work / "masters.csv", dtype={"night": str})
     frames = pd.read_csv(work / "frame_report.csv")
-    darks = masters[masters["kind"] == "dark"]
-    reasons = Counter()
-    for text in list(darks["reasons"].dropna()) + list(frames["reasons"].dropna()):
-        reasons.update(r for r in str(text).split(";") if r)
-    return {
-        "masters": Counter(darks["status"]),
-        "lights": Counter(frames["status"]),
-        "reasons": reasons,
-        "seconds": seconds,
-    }
+    darks = masters[(masters["kind"] == "dark") & (masters["night"] == spec.date)]
+    master_reasons = tuple(
+        dict.fromkeys(r for text in darks["reasons"].dropna() for r in str(text).split(";") if r)
+    )
+    light_reasons: Counter = Counter()
+    for text in frames["reasons"].dropna():
+        light_reasons.update(list(dict.fromkeys(r for r in str(text).split(";") if r)))
+    order = {"verified": 0, "low_confidence": 1, "superseded": 1, "quarantined": 2}
+    worst = max(darks["status"], key=lambda st: order.get(st, 3)) if len(darks) else "none"
+    statuses = Counter(LightStatus(s) for s in frames["status"])
+    actions = Counter(
+        a for a in frames.get("response", pd.Series(dtype=str)).dropna() if a != "none"
+    )
+    result = ScenarioResult(
+        kind=kind,
+        with_previous=with_previous,
+        master_status=str(worst),
+        master_confidence=float(darks["confidence"].min()) if len(darks) else 0.0,
+        master_reasons=master_reasons,
+        light_reasons=light_reasons,
+        first_pass=statuses,
+        final=statuses,
+        action=", ".join(f"{a} x{n}" for a, n in actions.most_common(2)),
+        seconds=seconds,
+    )
+    result.causes = rank_causes([*master_reasons, *light_reasons])
+    return result
 
 
 # ----------------------------------------------------------------------------- output
@@ -365,19 +393,6 @@ def table(results: list[ScenarioResult]) -> str:
             f"{alarms} | {_cause_text(r)} | {right} | {_counts(r.first_pass)} | "
             f"{r.action or '-'} | {_counts(r.final)} |"
         )
-    return "\n".join(lines)
-
-
-def pipeline_table(rows: dict[str, dict[str, Any]]) -> str:
-    lines = [
-        "| fault | dark masters (status) | lights C/D/Q | reasons in the reports | seconds |",
-        "|---|---|---|---|---|",
-    ]
-    for kind, row in rows.items():
-        masters = ", ".join(f"{n} {s}" for s, n in sorted(row["masters"].items()))
-        reasons = ", ".join(f"`{r}` x{n}" for r, n in row["reasons"].most_common(4)) or "none"
-        lines.append(f"| {LABELS[kind]} | {masters} | {_counts(row['lights'])} | {reasons} | "
-                     f"{row['seconds']:.1f} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -445,11 +460,30 @@ def main(argv: list[str] | None = None) -> int:
         "reasons of the master and the lights.",
     ]
     if args.pipeline:
+        t1 = time.perf_counter()
+        pipe = []
         with tempfile.TemporaryDirectory(prefix="bench_faults_") as tmp:
-            rows = {k: run_pipeline(k, seed=args.seed, shape=shape, tmp=Path(tmp))
-                    for k in args.kinds}  # fmt: skip
-        text += ["", "Pipeline level today (`run_night`, which does not call `darkflow.verify` "
-                 "yet):", "", pipeline_table(rows)]  # fmt: skip
+            for with_previous in (True, False):
+                for kind in args.kinds:
+                    r = run_pipeline(kind, seed=args.seed, shape=shape, tmp=Path(tmp),
+                                     with_previous=with_previous)  # fmt: skip
+                    pipe.append(r)
+                    print(f"pipeline {kind:22s} prev={with_previous!s:5s} "
+                          f"detected={r.detected!s:5s} top={r.top_cause} ok={r.correct}",
+                          file=sys.stderr)  # fmt: skip
+        ok_p = sum(r.correct for r in pipe if r.with_previous)
+        ok_pn = sum(r.correct for r in pipe if not r.with_previous)
+        n_p = sum(r.with_previous for r in pipe)
+        text += [
+            "",
+            f"**Pipeline level** (`darkflow.pipeline.run_night` on the written nights; with a "
+            "previous master the clean library night is run first into the same work directory; "
+            f"{time.perf_counter() - t1:.0f} s): **{ok_p}/{n_p} right with a previous master, "
+            f"{ok_pn}/{len(pipe) - n_p} without.** Lights C/D/Q are final (after the pipeline's "
+            "one response); the action column lists the responses applied.",
+            "",
+            table(pipe),
+        ]
     out = "\n".join(text)
     print(out)
     if not args.no_write:

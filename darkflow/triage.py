@@ -321,6 +321,27 @@ _RULES = (
     _r("no_gain", WARN, {NOISE: 2}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("too_few_frames", WARN, {FEW: 3}, *_FEW),
     _r(
+        "dark_rescaled",
+        WARN,
+        {T: 2, G: 1, BIAS: 1},
+        "The dark model was rescaled to fit the light: check why its dark signal differed.",
+        *_THERMAL[:2],
+    ),
+    _r(
+        "pedestal_added",
+        INFO,
+        {T: 1, BIAS: 1},
+        "Over-subtraction was kept above zero with a pedestal; check the dark's temperature "
+        "and bias level.",
+    ),
+    _r(
+        "fallback_previous_master",
+        INFO,
+        {},
+        "Tonight's master failed its acceptance gates (see its reasons in masters.csv); the "
+        "previous verified master was used.",
+    ),
+    _r(
         "combine_failed",
         ERR,
         {FILE: 1, Cause.UNKNOWN: 1},

@@ -100,8 +100,9 @@ def test_calibration_is_accurate_against_truth(tiny_night, tiny_run):
     """Calibrated light minus the true sky is noise around zero for a clean cooled camera."""
     workdir, _, _ = tiny_run
     truth = load_truth(tiny_night)
+    # every delivered light (calibrated or degraded: the tiny night's masters have 2-3 darks)
     rows = [r for r in _read(workdir, "frame_report.csv")
-            if r["status"] == "calibrated" and "asi294" in r["path"]]  # fmt: skip
+            if r["output_path"] and "asi294" in r["path"]]  # fmt: skip
     assert rows
     for row in rows:
         rel = row["path"].split(str(tiny_night) + "/", 1)[1]

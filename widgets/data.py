@@ -372,8 +372,9 @@ def inspect_light(wd: Workdir, light_path: str) -> LightInspection:
             lambda v: ", ".join(v) if isinstance(v, list) else ("" if v is None else str(v))
         )
         cands = cands[[c for c in _CANDIDATE_COLUMNS if c in cands.columns]]
-        chosen = (decision or {}).get("master_id")
-        cands.insert(0, "chosen", cands["master_id"] == chosen)
+        # every master of the dark model's recipe (an interpolation uses two)
+        chosen = {(decision or {}).get("master_id"), (decision or {}).get("secondary_master_id")}
+        cands.insert(0, "chosen", cands["master_id"].isin(chosen - {None}))
     texts = reason_texts()
     codes = [c for c in str(row.get("reasons") or "").split(";") if c]
     reasons = pd.DataFrame(

@@ -26,8 +26,8 @@ import numpy as np
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
 from darkflow.exceptions import DarkflowError
-from darkflow.matching import MatchDecision, MatchReason
-from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus, ScaleMode
+from darkflow.matching import MatchDecision
+from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.reasons import LightReason, MasterReason
 from darkflow.pipeline.sets import FrameSet
 
@@ -66,6 +66,9 @@ class MasterJobSpec:
     output: Path
     workdir: Path
     config: Config
+    assess: bool = True  # (re)assess the master (missing or stale assessment)
+    bias_path: Path | None = None  # master bias of the configuration (assessment only)
+    previous_path: Path | None = None  # previous verified master of the configuration
 
     @property
     def master_id(self) -> str:
@@ -82,7 +85,37 @@ class MasterJobResult:
     reasons: tuple[str, ...]
     meta: Any = None  # MasterMeta of the built master
     stats: dict[str, Any] = field(default_factory=dict)
+    assessment: dict[str, Any] | None = None
     error: str | None = None
+
+
+def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
+    """Acceptance gates: a master from the training frames against the held-out frames."""
+    from darkflow.io.fits import read_image
+    from darkflow.master import combine_files
+    from darkflow.verify import assess_master, holdout_split
+
+    v = spec.config.verify
+    paths = list(spec.fset.paths)
+    train, held = holdout_split(paths, v.holdout_fraction, seed=0, min_train=v.min_train_frames)
+    judged = master
+    if held:
+        metas = [m for m in spec.fset.metas if m.path in set(train)]
+        judged = combine_files(list(train), config=spec.config.combine, allow_few=True, metas=metas)
+
+    def holdout():
+        for path in held:
+            yield read_image(path, dtype="float32")[0]
+
+    previous = _load(spec.previous_path) if spec.previous_path else None
+    bias = _load(spec.bias_path) if spec.bias_path else None
+    if previous is not None and previous.data.shape != master.data.shape:
+        previous = None
+    if bias is not None and bias.data.shape != master.data.shape:
+        bias = None
+    return assess_master(
+        judged, holdout=holdout if held else None, previous=previous, bias=bias, config=v
+    )
 
 
 def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
@@ -107,6 +140,7 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
                 )
                 write_master(master, spec.output)
                 built = True
+        assessment = _assess(spec, master) if spec.assess else None
     except (DarkflowError, OSError, ValueError) as err:
         log.error("master %s failed: %s", spec.fset.label, err)
         return MasterJobResult(
@@ -114,16 +148,24 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
             status=MasterStatus.QUARANTINED, confidence=0.0,
             reasons=(*reasons, str(MasterReason.COMBINE_FAILED)), error=str(err),
         )  # fmt: skip
-    status = MasterStatus.LOW_CONFIDENCE if few else MasterStatus.VERIFIED
+    if assessment is not None:
+        status, confidence = assessment.status, assessment.confidence
+        reasons.extend(str(r) for r in assessment.reasons)
+    else:
+        status, confidence = MasterStatus.VERIFIED, 1.0
+    if few:
+        status = MasterStatus.LOW_CONFIDENCE
+        confidence = min(confidence, 0.5)
     return MasterJobResult(
         key=spec.key,
         built=built,
         seconds=time.monotonic() - t0,
         status=status,
-        confidence=0.5 if few else 1.0,
-        reasons=tuple(reasons),
+        confidence=round(float(confidence), 4),
+        reasons=tuple(dict.fromkeys(reasons)),
         meta=master.meta,
         stats=dict(master.stats),
+        assessment=None if assessment is None else assessment.to_dict(),
     )
 
 
@@ -133,12 +175,18 @@ class LightJobSpec:
     key: str
     meta: FrameMeta
     decision: MatchDecision
-    master_path: Path
+    master_paths: dict[str, Path]  # master id -> file, for every master of the recipe
+    master_status: str  # registry status of the primary master
     bias_path: Path | None
     bias_id: str | None
     output: Path
     workdir: Path
     config: Config
+    index: Any  # the configuration's CalibrationIndex (laws, glow, linearity, biases)
+
+    @property
+    def master_path(self) -> Path:
+        return self.master_paths[self.decision.master_id]
 
 
 @dataclass(frozen=True)
@@ -180,16 +228,6 @@ def _gain_of(path: Path, master: MasterDark, clip_sigma: float) -> float | None:
     return _GAINS[key]
 
 
-DEGRADING = frozenset(
-    {
-        MatchReason.EXPANDED_SEARCH,
-        MatchReason.EXPOSURE_UNSCALED,
-        MatchReason.LOW_CONFIDENCE_MASTER,
-        LightReason.NO_BIAS_FOR_SCALING,
-    }
-)
-
-
 def run_light_job(spec: LightJobSpec) -> LightJobResult:
     """Subtract the chosen dark model from one light, check it, write it; never raises."""
     t0 = time.monotonic()
@@ -206,37 +244,45 @@ def run_light_job(spec: LightJobSpec) -> LightJobResult:
     return LightJobResult(spec.key, fields, hist, time.monotonic() - t0, True)
 
 
+def _quarantine(reasons: list[object], extra: object) -> tuple[dict[str, Any], None]:
+    return {"status": LightStatus.QUARANTINED, "reasons": [*map(str, reasons), str(extra)]}, None
+
+
 def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
+    from darkflow.exceptions import CalibrationError
     from darkflow.io.fits import read_image, write_image
     from darkflow.subtract import (
-        build_dark_model,
+        dark_model_for,
+        dark_shot_variance,
         estimate_gain,
         noise_model_variance,
         subtract_dark,
     )
-    from darkflow.verify import residual_analysis
+    from darkflow.triage import rank_causes
+    from darkflow.verify import ResponseAction, apply_response, check_light, light_status
 
     meta, decision, config = spec.meta, spec.decision, spec.config
     reasons: list[object] = list(decision.reasons)
-    master = _load(spec.master_path)
+
+    def load(master_id: str) -> MasterDark:
+        return _load(spec.master_paths[master_id])
+
+    master = load(decision.master_id)
     bias = _load(spec.bias_path) if spec.bias_path else None
-    scale_mode = decision.scale_mode
-    if scale_mode == ScaleMode.EXPOSURE and bias is None:
-        scale_mode = ScaleMode.UNSCALED
-        reasons.append(LightReason.NO_BIAS_FOR_SCALING)
-    model = build_dark_model(
-        master, scale_mode=scale_mode, scale_factor=decision.scale_factor, bias=bias,
-        master_id=decision.master_id,
-    )  # fmt: skip
+    if bias is not None and bias.data.shape != master.data.shape:
+        bias = None
+    try:
+        model = dark_model_for(decision, load_master=load, bias=bias, index=spec.index)
+    except CalibrationError as err:
+        log.warning("%s: %s", meta.path, err)
+        return _quarantine(reasons, LightReason.NO_BIAS_FOR_SCALING)
     try:
         data, header = read_image(meta.path, hdu=meta.hdu_index, dtype="float32")
     except DarkflowError as err:
         log.warning("%s", err)
-        return {"status": LightStatus.QUARANTINED,
-                "reasons": [*map(str, reasons), str(LightReason.UNREADABLE)]}, None  # fmt: skip
-    if data.shape != master.data.shape:
-        return {"status": LightStatus.QUARANTINED,
-                "reasons": [*map(str, reasons), str(LightReason.SHAPE_MISMATCH)]}, None  # fmt: skip
+        return _quarantine(reasons, LightReason.UNREADABLE)
+    if data.shape != model.data.shape:
+        return _quarantine(reasons, LightReason.SHAPE_MISMATCH)
 
     egain, source = meta.egain_e_per_adu, "header"
     if not egain or egain <= 0:
@@ -245,46 +291,79 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
             read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
             egain, source = estimate_gain(data - model.data, read_only), "light"
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
-    read_var, dark_shot_var = noise_model_variance(
-        master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
-    )
-    calibrated = subtract_dark(
-        data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
-        dark_shot_variance_adu2=dark_shot_var, pedestal_adu=config.subtract.pedestal_adu,
-    )  # fmt: skip
-    res = residual_analysis(calibrated.data, calibrated.uncertainty)
-    degraded = [r for r in reasons if r in DEGRADING]
+
+    def calibrate(model, pedestal: float):
+        read_var, shot = noise_model_variance(
+            master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
+        )
+        if model.dark_signal is not None and egain:
+            shot = dark_shot_variance(model, egain)
+        cal = subtract_dark(
+            data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
+            dark_shot_variance_adu2=shot, pedestal_adu=pedestal,
+        )  # fmt: skip
+        check = check_light(data, cal, model, meta=meta, config=config.verify, bias=bias,
+                            pedestal_adu=pedestal)  # fmt: skip
+        return cal, check
+
+    pedestal = config.subtract.pedestal_adu
+    calibrated, check = calibrate(model, pedestal)
+    response = check.response
+    applied = "none"
+    first_findings = check.failed_reasons  # the evidence behind a response stays on record
+    # one corrective response, then check again (recorded either way)
+    if response.action == ResponseAction.RESCALE_DARK and response.factor:
+        model = apply_response(model, response, bias=bias)
+        calibrated, check = calibrate(model, pedestal)
+        applied = f"rescale_dark x{response.factor:.4g}"
+        reasons.append(LightReason.DARK_RESCALED)
+    elif response.action == ResponseAction.ADD_PEDESTAL and response.pedestal_adu:
+        pedestal += float(response.pedestal_adu)
+        calibrated, check = calibrate(model, pedestal)
+        applied = f"add_pedestal {response.pedestal_adu:.4g}"
+        reasons.append(LightReason.PEDESTAL_ADDED)
+    elif response.action != ResponseAction.NONE:
+        applied = f"suggested: {response.action}"
+    status, _failed = light_status(check, master=spec.master_status, config=config.verify)
+    if applied != "none":
+        reasons.extend(first_findings)
+    reasons.extend(check.reasons)
     if calibrated.stats["n_nonfinite"]:
         reasons.append(LightReason.NONFINITE_PIXELS)
-        degraded.append(LightReason.NONFINITE_PIXELS)
-    if res.noise_ratio**2 > config.verify.max_variance_ratio:
-        reasons.append(LightReason.EXCESS_NOISE)
-        degraded.append(LightReason.EXCESS_NOISE)
-    if res.neg_tail_frac > 1e-3:
-        reasons.append(LightReason.OVERSUBTRACTED)
-        degraded.append(LightReason.OVERSUBTRACTED)
-    confidence = decision.confidence * (0.6 if degraded else 1.0)
-    header = _output_header(header, meta, decision, model, spec.bias_id, confidence, res)
-    write_image(spec.output, calibrated.data, header, extensions={"UNCERT": calibrated.uncertainty})
-    st = os.stat(spec.output)
-    fields = {
-        "status": LightStatus.DEGRADED if degraded else LightStatus.CALIBRATED,
-        "confidence": round(confidence, 4),
+        if status == LightStatus.CALIBRATED:
+            status = LightStatus.DEGRADED
+    if status == LightStatus.CALIBRATED and (
+        decision.degraded or applied.startswith(("rescale_dark", "add_pedestal"))
+    ):
+        status = LightStatus.DEGRADED  # calibrated, with a degraded expectation (reasons say why)
+    confidence = round(float(decision.confidence * check.confidence), 4)
+    causes = rank_causes(reasons)
+    res = check.residuals
+    fields: dict[str, Any] = {
+        "status": status,
+        "confidence": confidence,
         "reasons": [str(r) for r in reasons],
-        "output_path": str(spec.output),
-        "output_size": st.st_size,
-        "output_mtime_ns": st.st_mtime_ns,
-        "noise_ratio": round(res.noise_ratio, 4),
-        "neg_tail_frac": round(res.neg_tail_frac, 6),
-        "background_adu": round(res.background_adu, 3),
+        "noise_ratio": None if res is None else round(res.noise_ratio, 4),
+        "neg_tail_frac": None if res is None else round(res.neg_tail_frac, 6),
+        "background_adu": None if res is None else round(res.background_adu, 3),
         "egain_e_per_adu": None if egain is None else round(float(egain), 4),
         "egain_source": source if egain else None,
         "scale_mode": str(model.scale_mode),
+        "response": applied,
+        "top_cause": str(causes[0][0]) if causes else None,
+        **{k: (None if v is None else round(float(v), 6)) for k, v in check.values.items()},
     }
-    return fields, res.hist_counts
+    if status == LightStatus.QUARANTINED:  # not delivered: no calibrated file
+        return fields, None if res is None else res.hist_counts
+    header = _output_header(header, meta, decision, model, spec.bias_id, confidence, check)
+    write_image(spec.output, calibrated.data, header, extensions={"UNCERT": calibrated.uncertainty})
+    st = os.stat(spec.output)
+    fields.update(output_path=str(spec.output), output_size=st.st_size,
+                  output_mtime_ns=st.st_mtime_ns)  # fmt: skip
+    return fields, None if res is None else res.hist_counts
 
 
-def _output_header(header, meta, decision, model, bias_id, confidence, res):
+def _output_header(header, meta, decision, model, bias_id, confidence, check):
     header = header.copy()
     header["CALSTAT"] = ("BD", "darkflow: bias and dark subtracted")
     header["DFVERS"] = (__version__, "darkflow version")
@@ -300,8 +379,13 @@ def _output_header(header, meta, decision, model, bias_id, confidence, res):
         round(float(np.sqrt(np.median(model.variance))), 4),
         "[adu] median dark model uncertainty",
     )
-    ratio = res.noise_ratio if math.isfinite(res.noise_ratio) else -1.0
+    res = check.residuals
+    ratio = res.noise_ratio if res is not None and math.isfinite(res.noise_ratio) else -1.0
     header["DFNRATIO"] = (round(ratio, 4), "background noise / predicted")
+    weight = check.weight if math.isfinite(check.weight) else 0.0
+    header["DFWEIGHT"] = (float(f"{weight:.6g}"), "stacking weight 1/(u_bg^2 max(1, ratio^2))")
+    if decision.secondary_master_id:
+        header["DFMASTR2"] = (decision.secondary_master_id, "second master of the dark model")
     header["HISTORY"] = f"darkflow {__version__}: dark subtracted with master {decision.master_id}"
     header["HISTORY"] = f"darkflow: scale {model.scale_mode} x{model.scale_factor:.6g}"
     header["HISTORY"] = f"darkflow: input {Path(meta.path).name}"

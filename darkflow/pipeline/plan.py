@@ -74,21 +74,29 @@ def master_key(fset: FrameSet, input_hashes: Iterable[str], config: Config) -> s
 def light_key(
     light_hash: str,
     *,
-    master: str,
+    recipe: Sequence[tuple[str, str, Any, str]],
     bias: str | None,
     decision: MatchDecision,
+    index_fingerprint: str,
     config: Config,
 ) -> str:
+    """Everything that shapes a calibrated light: its bytes, the masters and bias of its dark
+    model (with their status, which sets the light's), the decision, the configuration's laws in
+    the index, and the light-side configuration."""
     essentials = {
-        "master": master,
-        "bias": bias or "",
-        "scale_mode": str(decision.scale_mode),
-        "scale_factor": round(decision.scale_factor, 9),
-        "confidence": round(decision.confidence, 6),
-        "reasons": [str(r) for r in decision.reasons],
-        "config": config.section_hash(*LIGHT_SECTIONS),
+        k: v
+        for k, v in decision.to_dict().items()
+        if k not in ("light_path", "candidates", "options", "advisory")
     }
-    return job_key("light", [light_hash], essentials, ALGORITHM_VERSION)
+    params = {
+        "recipe": [[key, str(status)] for _, key, _, status in recipe],
+        "bias": bias or "",
+        "decision": essentials,
+        "index": index_fingerprint,
+        "config": output_params(config, *LIGHT_SECTIONS),
+    }
+    return job_key("light", [light_hash], json.loads(json.dumps(params, default=str)),
+                   ALGORITHM_VERSION)  # fmt: skip
 
 
 def master_path(workdir: Path, fset: FrameSet, key: str) -> Path:
@@ -105,8 +113,13 @@ class MasterJob:
     fset: FrameSet
     output: Path
     input_hashes: tuple[str, ...]
-    cached: bool
+    cached: bool = False  # file written, registered, and assessed with the current inputs
     row: ArtifactRow | None = None  # registry row when cached
+    assess_key: str = ""  # master key + bias + previous master + [verify] configuration
+    bias_key: str | None = None
+    bias_file: Path | None = None
+    previous_key: str | None = None
+    previous_file: Path | None = None
 
     @property
     def master_id(self) -> str:
@@ -117,7 +130,10 @@ class MasterJob:
         return MASTER_KINDS[self.fset.kind]
 
     def spec(self, workdir: Path, config: Config) -> MasterJobSpec:
-        return MasterJobSpec(self.key, self.fset, self.output, Path(workdir), config)
+        return MasterJobSpec(
+            self.key, self.fset, self.output, Path(workdir), config, assess=True,
+            bias_path=self.bias_file, previous_path=self.previous_file,
+        )  # fmt: skip
 
     def provenance(self, config: Config, meta: MasterMeta | None) -> dict[str, Any]:
         metas = self.fset.metas
@@ -141,6 +157,8 @@ class MasterJob:
                 "time_end_utc": times[-1] if times else None,
             },
             "meta": master_meta_to_dict(meta) if meta else None,
+            "assessed_with": {"bias": self.bias_key, "previous": self.previous_key,
+                              "verify": output_params(config, "verify")["verify"]},
             "algorithm": ALGORITHM_VERSION,
             "darkflow": __version__,
             "packages": _package_versions(),
@@ -153,22 +171,32 @@ class LightJob:
     row: dict[str, Any]
     meta: FrameMeta
     decision: MatchDecision
-    master_key: str
-    master_file: Path
+    recipe: tuple[tuple[str, str, Path, str], ...]  # (master id, key, file, status), primary first
     bias_key: str | None
     bias_file: Path | None
     output: Path
+    index: Any = None  # CalibrationIndex the decision was made with
     cached_record: dict[str, Any] | None = None
 
     @property
     def cached(self) -> bool:
         return self.cached_record is not None
 
+    @property
+    def master_key(self) -> str:
+        return self.recipe[0][1]
+
+    @property
+    def master_file(self) -> Path:
+        return self.recipe[0][2]
+
     def spec(self, workdir: Path, config: Config) -> LightJobSpec:
         return LightJobSpec(
-            key=self.key, meta=self.meta, decision=self.decision, master_path=self.master_file,
-            bias_path=self.bias_file, bias_id=short(self.bias_key) if self.bias_key else None,
-            output=self.output, workdir=Path(workdir), config=config,
+            key=self.key, meta=self.meta, decision=self.decision,
+            master_paths={mid: path for mid, _, path, _ in self.recipe},
+            master_status=self.recipe[0][3], bias_path=self.bias_file,
+            bias_id=short(self.bias_key) if self.bias_key else None, output=self.output,
+            workdir=Path(workdir), config=config, index=self.index,
         )  # fmt: skip
 
 
@@ -177,6 +205,7 @@ class JobPlan:
     masters: list[MasterJob] = field(default_factory=list)
     lights: list[LightJob] = field(default_factory=list)
     unmatched: list[tuple[dict[str, Any], MatchDecision | None]] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # light path -> extra reasons
 
     def format(self, fmt: str = "table", config: Config | None = None) -> str:
         records = []
@@ -192,7 +221,8 @@ class JobPlan:
         for job in self.lights:
             records.append({
                 "kind": "calibrated_light", "id": short(job.key), "key": job.key,
-                "inputs": [{"path": job.meta.path}, {"master": short(job.master_key)}]
+                "inputs": [{"path": job.meta.path}]
+                + [{"master": short(key)} for _, key, _, _ in job.recipe]
                 + ([{"bias": short(job.bias_key)}] if job.bias_key else []),
                 "config": {s: cfg.section_hash(s) for s in LIGHT_SECTIONS},
                 "cached": job.cached, "label": Path(job.meta.path).name,
@@ -268,6 +298,8 @@ def plan_masters(
     config: Config,
     progress: Callable[[str, int, int], None],
 ) -> list[MasterJob]:
+    """Master jobs (biases first): keys, the bias and previous master each is assessed with,
+    and whether the registry already holds the master with a current assessment."""
     jobs = []
     total = sum(len(f.metas) for f in fsets)
     done = 0
@@ -278,12 +310,76 @@ def plan_masters(
             done += 1
             progress("hashing", done, total)
         key = master_key(fset, hashes, config)
-        output = master_path(workdir, fset, key)
-        row = registry.get(key)
-        cached = row is not None and output.exists() and row.status != MasterStatus.QUARANTINED
-        jobs.append(MasterJob(key, fset, output, tuple(hashes), cached, row if cached else None))
+        jobs.append(MasterJob(key, fset, master_path(workdir, fset, key), tuple(hashes)))
     progress("hashing", total, total)
+    jobs.sort(key=lambda j: (j.fset.kind != FrameType.BIAS, j.fset.config_signature, j.key))
+    tonight_bias = {
+        (j.fset.config_signature, j.fset.night): j for j in jobs if j.fset.kind == FrameType.BIAS
+    }
+    verify_params = output_params(config, "verify")
+    for job in jobs:
+        sig, night = job.fset.config_signature, job.fset.night
+        if job.fset.kind == FrameType.DARK:
+            bias = tonight_bias.get((sig, night))
+            if bias is not None:
+                job.bias_key, job.bias_file = bias.key, bias.output
+            else:
+                row = _latest(registry, "master_bias", sig, before=night, inclusive=True)
+                if row is not None:
+                    job.bias_key, job.bias_file = row.key, registry.file_of(row)
+        prev = _previous_verified(registry, job)
+        if prev is not None:
+            job.previous_key, job.previous_file = prev.key, registry.file_of(prev)
+        job.assess_key = job_key(
+            "assess", [job.key, job.bias_key or "", job.previous_key or ""], verify_params,
+            ALGORITHM_VERSION,
+        )  # fmt: skip
+        row = registry.get(job.key)
+        job.cached = (
+            row is not None
+            and job.output.exists()
+            and row.status != MasterStatus.QUARANTINED
+            and bool(row.record)
+            and row.record.get("assess_key") == job.assess_key
+        )
+        job.row = row if job.cached else None
     return jobs
+
+
+def _usable_rows(registry: Registry, kind: str, sig: str) -> list[ArtifactRow]:
+    rows = registry.artifacts(
+        kind=kind, config_signature=sig, status=[MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE]
+    )
+    return [r for r in rows if r.path and (registry.workdir / r.path).exists() and r.record]
+
+
+def _latest(
+    registry: Registry, kind: str, sig: str, *, before: str, inclusive: bool = False
+) -> ArtifactRow | None:
+    rows = [
+        r for r in _usable_rows(registry, kind, sig)
+        if r.night is not None and (r.night < before or (inclusive and r.night == before))
+    ]  # fmt: skip
+    return max(rows, key=lambda r: (r.night, r.key)) if rows else None
+
+
+def _previous_verified(registry: Registry, job: MasterJob) -> ArtifactRow | None:
+    """The verified master of the same kind and configuration from the latest earlier night,
+    closest in exposure (fixed-pattern stability is judged against it)."""
+    rows = [
+        r for r in _usable_rows(registry, job.kind, job.fset.config_signature)
+        if r.status == MasterStatus.VERIFIED and r.night is not None and r.night < job.fset.night
+    ]  # fmt: skip
+    if not rows:
+        return None
+    latest = max(r.night for r in rows)
+    rows = [r for r in rows if r.night == latest]
+
+    def exposure_distance(r: ArtifactRow) -> float:
+        t = (r.record.get("meta") or {}).get("exptime_s") or 0.0
+        return abs(math.log(max(t, 1e-6) / max(job.fset.exptime_s, 1e-6)))
+
+    return min(rows, key=lambda r: (exposure_distance(r), r.key))
 
 
 @dataclass

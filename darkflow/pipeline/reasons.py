@@ -33,6 +33,20 @@ class LightReason(ReasonCode):
         "Exposure scaling needs a master bias of the same configuration; none was available.",
     )
     CALIBRATION_FAILED = ("calibration_failed", "An unexpected error stopped this light.")
+    DARK_RESCALED = (
+        "dark_rescaled",
+        "The light's check measured a dark-signal scale error; the dark was rescaled once by the "
+        "measured factor and the light checked again.",
+    )
+    PEDESTAL_ADDED = (
+        "pedestal_added",
+        "Over-subtracted values would go negative; a pedestal was added instead of clipping.",
+    )
+    FALLBACK_MASTER = (
+        "fallback_previous_master",
+        "This night's master for the light did not pass its acceptance gates; the prior "
+        "verified master of the configuration was used instead.",
+    )
     GAIN_ESTIMATED = (
         "egain_estimated",
         "The header gives no e-/ADU (EGAIN); it was measured by photon transfer on the dark "

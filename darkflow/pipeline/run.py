@@ -21,22 +21,17 @@ from darkflow.events import EventLog, to_jsonable
 from darkflow.exceptions import DarkflowError
 from darkflow.hashing import short
 from darkflow.io.atomic import atomic_write, remove_stale_temporaries
-from darkflow.matching import MatchDecision, MatchReason, match_light
+from darkflow.matching import MatchDecision
 from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
 from darkflow.pipeline.executors import Executor, LocalExecutor
 from darkflow.pipeline.jobs import run_light_job, run_master_job
+from darkflow.pipeline.lights import plan_lights
 from darkflow.pipeline.plan import (
     LIGHT_SECTIONS,
     JobPlan,
-    LightJob,
     MasterJob,
-    build_index,
-    known_masters,
-    light_key,
     master_meta_from_dict,
     master_meta_to_dict,
-    nearest_bias,
-    output_paths,
     plan_masters,
 )
 from darkflow.pipeline.reasons import LightReason
@@ -53,6 +48,7 @@ from darkflow.pipeline.records import (
 )
 from darkflow.pipeline.sets import accepted_isolated, build_frame_sets
 from darkflow.registry import Registry
+from darkflow.thermal import ThermalProfileStore
 
 __all__ = ["RunResult", "plan_night", "run_night"]
 
@@ -140,68 +136,6 @@ def _frame_sets(scanned: _Scanned, config: Config):
     )
 
 
-def _plan_lights(
-    scanned: _Scanned,
-    registry: Registry,
-    master_jobs: Sequence[MasterJob],
-    *,
-    workdir: Path,
-    config: Config,
-) -> tuple[JobPlan, dict[str, MatchDecision]]:
-    """Match every usable light (in the driver) and key the light jobs."""
-    light_rows = [
-        r for r in scanned.rows if r["frame_type"] in (FrameType.LIGHT, FrameType.UNKNOWN)
-    ]
-    signatures = {r.get("config_signature") for r in light_rows if r.get("config_signature")}
-    known = known_masters(registry, signatures, pending=[j for j in master_jobs if not j.cached])
-    index, biases = build_index(known)
-    by_id = {short(k.key): k for k in known}
-    outputs = output_paths(light_rows, workdir)
-    plan = JobPlan(masters=list(master_jobs))
-    decisions: dict[str, MatchDecision] = {}
-    for row in light_rows:
-        meta = scanned.metas.get(row["path"])
-        if meta is None or row["frame_type"] != FrameType.LIGHT or not scanned.usable(row):
-            decision = None
-            if meta is not None and row["frame_type"] == FrameType.LIGHT:
-                decision = match_light(meta, index, config.matching)  # what it would have been
-            plan.unmatched.append((row, decision))
-            continue
-        decision = match_light(meta, index, config.matching)
-        decisions[row["path"]] = decision
-        if not decision.matched:
-            plan.unmatched.append((row, decision))
-            continue
-        master = by_id[decision.master_id]
-        bias = nearest_bias(biases.get(meta.config_signature, []), meta)
-        key = light_key(
-            registry.content_hash(meta.path), master=master.key,
-            bias=bias.key if bias else None, decision=decision, config=config,
-        )  # fmt: skip
-        job = LightJob(key, row, meta, decision, master.key, master.path,
-                       bias.key if bias else None, bias.path if bias else None,
-                       outputs[row["path"]])  # fmt: skip
-        cached = registry.get(key)
-        if cached is not None and cached.record is not None:
-            rec = cached.record
-            out = rec.get("output_path")
-            if out is None:
-                job.cached_record = rec
-            else:
-                try:
-                    st = Path(out).stat()
-                except OSError:
-                    st = None
-                if (
-                    st
-                    and st.st_size == rec.get("output_size")
-                    and st.st_mtime_ns == rec.get("output_mtime_ns")
-                ):
-                    job.cached_record = rec
-        plan.lights.append(job)
-    return plan, decisions
-
-
 def plan_night(
     inputs: str | Path | Sequence[str | Path],
     *,
@@ -223,7 +157,9 @@ def plan_night(
             _frame_sets(scanned, config), registry=registry, workdir=workdir, config=config,
             progress=tick,
         )  # fmt: skip
-        plan, _ = _plan_lights(scanned, registry, master_jobs, workdir=workdir, config=config)
+        store = ThermalProfileStore(workdir / "thermal_profiles.json")
+        plan, *_ = plan_lights(scanned.rows, scanned.metas, scanned.usable, registry, master_jobs,
+                               workdir=workdir, config=config, store=store)  # fmt: skip
     return plan
 
 
@@ -268,13 +204,17 @@ def run_night(
             )  # fmt: skip
             _execute_masters(master_jobs, registry, executor, events, result, run_id,
                              workdir=workdir, config=config, progress=tick)  # fmt: skip
-            plan, decisions = _plan_lights(scanned, registry, master_jobs, workdir=workdir,
-                                           config=config)  # fmt: skip
+            store = ThermalProfileStore(workdir / "thermal_profiles.json")
+            plan, decisions, index, contexts = plan_lights(
+                scanned.rows, scanned.metas, scanned.usable, registry, master_jobs,
+                workdir=workdir, config=config, store=store,
+            )  # fmt: skip
             report_rows, hists = _execute_lights(plan, registry, executor, events, result, run_id,
                                                  workdir=workdir, config=config, progress=tick,
                                                  usable=scanned.usable)  # fmt: skip
             _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists,
                            scanned)  # fmt: skip
+            _learn_thermal(store, index, contexts)
         except BaseException as err:
             registry.end_run(run_id, outcome="failed", summary={"error": repr(err)})
             events.emit("run_failed", error=repr(err))
@@ -302,11 +242,14 @@ def run_night(
 
 def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdir, config,
                      progress) -> None:  # fmt: skip
-    todo = [j for j in jobs if not j.cached]
+    """Biases first (darks are assessed against them), then darks; register in plan order."""
     started = time.time()
-    outcomes = executor.map(run_master_job, [j.spec(workdir, config) for j in todo],
-                            stage="masters", progress=progress)  # fmt: skip
-    by_key = {o.key: o for o in outcomes}
+    by_key = {}
+    for stage, kind in (("biases", FrameType.BIAS), ("masters", FrameType.DARK)):
+        todo = [j for j in jobs if not j.cached and j.fset.kind == kind]
+        outcomes = executor.map(run_master_job, [j.spec(workdir, config) for j in todo],
+                                stage=stage, progress=progress)  # fmt: skip
+        by_key.update({o.key: o for o in outcomes})
     for job in jobs:
         sig = job.fset.config_signature
         if job.cached:
@@ -330,6 +273,9 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
                 "meta": master_meta_to_dict(out.meta), "stats": out.stats,
                 "reasons": list(out.reasons), "set_id": job.fset.identity,
                 "night": job.fset.night, "label": job.fset.label,
+                "assess_key": job.assess_key, "assessment": out.assessment,
+                "previous_master_id": short(job.previous_key) if job.previous_key else None,
+                "bias_master_id": short(job.bias_key) if job.bias_key else None,
             }  # fmt: skip
             registry.put_artifact(
                 key=job.key, id=job.master_id, kind=job.kind, status=str(out.status),
@@ -362,7 +308,23 @@ def _supersede(registry: Registry, job: MasterJob) -> None:
 def _decision_fields(decision: MatchDecision, meta_of_master) -> dict[str, Any]:
     chosen = decision.chosen
     master_meta = meta_of_master(decision.master_id)
-    return {
+    temp = decision.temperature
+    law = decision.dark_law
+    extra = {
+        "secondary_master_id": decision.secondary_master_id,
+        "interp_weight": decision.secondary_weight,
+        "exposure_factor": round(decision.exposure_factor, 6),
+        "temp_factor": round(decision.temp_factor, 6),
+        "temp_used_c": None if temp is None else _round(temp.temp_c, 3),
+        "temp_sigma_c": None if temp is None else _round(temp.sigma_c, 3),
+        "temp_source": None if temp is None else temp.source,
+        "dark_law_doubling_c": None if law is None else _round(law.doubling_temp_c, 3),
+        "dark_law_source": None if law is None else law.source,
+        "linearity_status": decision.linearity_status,
+        "predicted_dark_error": _round(decision.predicted_error, 5),
+        "n_expansions": len(decision.expansions),
+    }
+    return extra | {
         "master_id": decision.master_id,
         "master_exptime_s": master_meta.exptime_s if master_meta else None,
         "master_temp_c": fmt(master_meta.temp_c) if master_meta else None,
@@ -375,6 +337,54 @@ def _decision_fields(decision: MatchDecision, meta_of_master) -> dict[str, Any]:
         else round(chosen.delta_time_h, 4),
         "confidence": round(decision.confidence, 4),
     }  # fmt: skip
+
+
+def _fallback_reason(job, master_jobs, registry) -> list[str]:
+    """``fallback_previous_master`` when tonight's master of the light's configuration and
+    exposure failed its gates and matching chose an earlier night's verified master."""
+    night = job.row.get("night")
+    primary = registry.get(job.master_key)
+    if primary is None or not night or not primary.night or primary.night >= night:
+        return []
+    for mj in master_jobs:
+        fs = mj.fset
+        if fs.kind != FrameType.DARK or fs.night != night:
+            continue
+        if fs.config_signature != job.meta.config_signature:
+            continue
+        row = registry.get(mj.key)
+        if row is not None and row.status in (
+            MasterStatus.LOW_CONFIDENCE,
+            MasterStatus.QUARANTINED,
+        ):
+            return [str(LightReason.FALLBACK_MASTER)]
+    return []
+
+
+def _metric_values(values: dict[str, Any]) -> dict[str, Any]:
+    from darkflow.verify import MASTER_VALUE_COLUMNS
+
+    return {k: values.get(k) for k in MASTER_VALUE_COLUMNS}
+
+
+def _top_cause(reasons) -> str | None:
+    from darkflow.triage import rank_causes
+
+    causes = rank_causes(reasons)
+    return str(causes[0][0]) if causes else None
+
+
+def _round(value: Any, ndigits: int) -> Any:
+    return None if value is None else round(float(value), ndigits)
+
+
+def _learn_thermal(store: ThermalProfileStore, index, contexts) -> None:
+    """Keep this run's session drift fits and fitted dark-current laws for later sessions."""
+    for (night, session, _sig), ctx in contexts:
+        if ctx.drift is not None and ctx.drift.ok and ctx.instrument:
+            store.update(ctx.instrument, ctx.drift, session=f"{night}/{session}")
+    for sig, law in sorted(index.laws.items()):
+        store.update_law(sig, law)
 
 
 def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir, config,
@@ -401,6 +411,7 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
         row.update(_decision_fields(job.decision, meta_of_master))
         row["bias_master_id"] = short(job.bias_key) if job.bias_key else None
         row["job_key"] = short(job.key)
+        fallback = _fallback_reason(job, plan.masters, registry)
         if job.cached:
             fields = dict(job.cached_record)
             result.lights_reused += 1
@@ -416,7 +427,8 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
                 status=str(fields["status"]),
                 provenance={
                     "input": {"path": job.meta.path, "config_signature": job.meta.config_signature},
-                    "master": job.master_key, "bias": job.bias_key,
+                    "master": job.master_key, "masters": [key for _, key, _, _ in job.recipe],
+                    "bias": job.bias_key,
                     "decision": job.decision.to_dict(),
                     "parameters": {s: config.to_dict()[s] for s in LIGHT_SECTIONS},
                     "algorithm": ALGORITHM_VERSION, "darkflow": __version__,
@@ -430,7 +442,8 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             hists[job.meta.path] = hist
         for k in ("output_size", "output_mtime_ns", "error"):
             fields.pop(k, None)
-        fields["reasons"] = reasons_text(fields.get("reasons") or [])
+        notes = plan.notes.get(job.meta.path, [])
+        fields["reasons"] = reasons_text([*(fields.get("reasons") or []), *fallback, *notes])
         row.update(fields)
         row["cached"] = cache_hit
         rows[job.meta.path] = row
@@ -449,8 +462,9 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             reasons.append(LightReason.NOT_ELIGIBLE)
         elif not usable(r):
             reasons.append(LightReason.ISOLATED_UNUSED)
-        if decision is not None:
-            reasons.extend(x for x in decision.reasons if x != MatchReason.EXPOSURE_SCALED)
+        if decision is not None and not decision.matched:  # why no master would do
+            reasons.extend(decision.reasons)
+        reasons.extend(plan.notes.get(r["path"], []))
         row["reasons"] = reasons_text(reasons)
         rows[r["path"]] = row
         events.emit("light", path=r["path"], outcome="quarantined", reasons=row["reasons"],
@@ -490,6 +504,10 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
             "cached": key not in built_now,
             "n_hot_stable": art.record.get("stats", {}).get("n_hot_stable"),
             "median_adu": art.record.get("stats", {}).get("median"),
+            "previous_master_id": art.record.get("previous_master_id"),
+            "bias_master_id": art.record.get("bias_master_id"),
+            "top_cause": _top_cause(art.record.get("reasons", [])),
+            **_metric_values((art.record.get("assessment") or {}).get("values") or {}),
         })  # fmt: skip
     by_path = {r["path"]: r for r in scanned.rows}
     decision_records = [

@@ -19,6 +19,7 @@ import numpy as np
 from darkflow.config import Config
 from darkflow.hashing import job_key, short
 from darkflow.model import Eligibility, FrameMeta, FrameType, MasterMeta
+from darkflow.thermal import thermal_groups
 
 __all__ = [
     "SYSTEMIC_REASONS",
@@ -47,14 +48,17 @@ class FrameSet:
 
     @property
     def identity(self) -> str:
-        """Stable name of the set across reruns (not of its contents)."""
+        """Stable name of the set across reruns (not of its contents): a dark added at the end
+        keeps it, so the new master supersedes the old one."""
         temp = "na" if self.set_temp_c is None else f"{self.set_temp_c:g}"
+        times = [m.date_obs_utc for m in self.metas if m.date_obs_utc is not None]
+        start = min(times).strftime("%Y%m%dT%H%M") if times else "na"
         return short(
             job_key(
                 "frame-set",
                 [],
                 {"kind": str(self.kind), "sig": self.config_signature, "night": self.night,
-                 "exptime": round(self.exptime_s, 4), "temp": temp},
+                 "exptime": round(self.exptime_s, 4), "temp": temp, "start": start},
                 "",
             )
         )  # fmt: skip
@@ -83,9 +87,10 @@ def build_frame_sets(
 ) -> list[FrameSet]:
     """Group eligible darks and biases by configuration, night, exposure and temperature.
 
-    Exposures within ``matching.exptime_rel_tol`` form one set; temperatures group by set-point
-    (0.5 °C bins) or, without one, by measured temperature in clusters no wider than the
-    temperature gate; frames without any temperature form their own set.
+    Exposures within ``matching.exptime_rel_tol`` form one set; darks are then split into thermal
+    groups (:func:`darkflow.thermal.thermal_groups`: time gaps over
+    ``matching.thermal_group_gap_h``, set-point changes, and drift beyond the temperature gate),
+    so dusk and dawn darks at one set-point become two masters that matching can interpolate.
     """
     from darkflow.matching import temperature_gate_c
 
@@ -109,7 +114,15 @@ def build_frame_sets(
         for label, meta in zip(exp_labels, metas, strict=True):
             by_exp.setdefault(label, []).append(meta)
         for members in by_exp.values():
-            for temp_key, tmembers in _split_by_temperature(members, gate).items():
+            if kind == FrameType.BIAS:
+                parts = [sorted(members, key=_time_key)]
+            else:
+                # time gaps, set-point changes and drift split a dark series into thermal groups
+                parts = thermal_groups(
+                    members, gate_c=gate, max_gap_h=config.matching.thermal_group_gap_h
+                )
+            for part in parts:
+                tmembers = sorted(part, key=lambda m: m.path)
                 exptime = float(np.median([m.exptime_s or 0.0 for m in tmembers]))
                 sets.append(
                     FrameSet(
@@ -118,7 +131,7 @@ def build_frame_sets(
                         instrument_slug=tmembers[0].config.instrument_slug,
                         night=night,
                         exptime_s=exptime,
-                        set_temp_c=temp_key,
+                        set_temp_c=_temperature_key(tmembers),
                         metas=tuple(tmembers),
                     )
                 )
@@ -131,26 +144,17 @@ def _cluster_relative(values: list[float], rel_tol: float) -> list[int]:
     return _cluster(logs, math.log1p(rel_tol) * 2)
 
 
-def _split_by_temperature(
-    metas: list[FrameMeta], gate_c: float
-) -> dict[float | None, list[FrameMeta]]:
-    out: dict[float | None, list[FrameMeta]] = {}
-    with_set = [m for m in metas if m.set_temp_c is not None]
-    measured = [m for m in metas if m.set_temp_c is None and m.ccd_temp_c is not None]
-    neither = [m for m in metas if m.set_temp_c is None and m.ccd_temp_c is None]
-    for m in with_set:
-        out.setdefault(round(m.set_temp_c * 2) / 2, []).append(m)
-    if measured:
-        labels = _cluster([m.ccd_temp_c for m in measured], max(gate_c, 0.1))
-        clusters: dict[int, list[FrameMeta]] = {}
-        for label, m in zip(labels, measured, strict=True):
-            clusters.setdefault(label, []).append(m)
-        for members in clusters.values():
-            key = round(float(np.median([m.ccd_temp_c for m in members])), 1)
-            out.setdefault(key, []).extend(members)
-    if neither:
-        out.setdefault(None, []).extend(neither)
-    return out
+def _time_key(meta: FrameMeta) -> tuple:
+    return (meta.date_obs_utc is None, meta.date_obs_utc or 0, meta.path)
+
+
+def _temperature_key(metas: Sequence[FrameMeta]) -> float | None:
+    """The set's temperature label: its set-point (0.5 °C bins), else its median reading."""
+    sets = [m.set_temp_c for m in metas if m.set_temp_c is not None]
+    if sets:
+        return round(float(np.median(sets)) * 2) / 2
+    temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
+    return round(float(np.median(temps)), 1) if temps else None
 
 
 # Isolation reasons that can be a property of a camera or capture program rather than a fault.

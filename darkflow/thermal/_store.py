@@ -64,6 +64,33 @@ class ThermalProfileStore:
         self.path = Path(path)
         self.max_profiles = int(max_profiles)
         self._data = self._load()
+        self._readonly = False
+
+    def earlier_than(self, when: datetime) -> ThermalProfileStore:
+        """A read-only view with only the profiles of sessions that started before ``when``.
+
+        Planning a session with it keeps the session's own profile (stored after a first run)
+        from changing its decisions on a rerun: profiles are learned from *earlier* sessions.
+        """
+        view = object.__new__(ThermalProfileStore)
+        view.path, view.max_profiles, view._readonly = self.path, self.max_profiles, True
+        cutoff = when.isoformat()
+        view._data = {
+            "version": VERSION,
+            "laws": dict(self._data["laws"]),
+            "instruments": {
+                inst: [p for p in profs if p["t0_utc"] < cutoff]
+                for inst, profs in self._data["instruments"].items()
+            },
+        }
+        return view
+
+    def fingerprint(self) -> str:
+        """Hash of the store's contents (laws and profiles)."""
+        import hashlib
+
+        blob = json.dumps(self._data, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         n = sum(len(v) for v in self._data["instruments"].values())
@@ -94,7 +121,9 @@ class ThermalProfileStore:
         return data
 
     def save(self) -> Path:
-        """Write the store atomically (done by every update)."""
+        """Write the store atomically (done by every update; a read-only view writes nothing)."""
+        if getattr(self, "_readonly", False):
+            return self.path
         with atomic_write(self.path) as fh:
             json.dump(self._data, fh, indent=1, sort_keys=True, allow_nan=False)
             fh.write("\n")

@@ -1,0 +1,243 @@
+"""Planning the light jobs: the calibration index, thermal context, matching and job keys.
+
+The index (per-configuration dark-current laws, amp glow, linearity, master summaries) is built
+from every registered master of the lights' configurations, this night's and earlier nights'
+(the registry is a dark library), and cached under a key of its inputs, so a rerun does not read
+the masters again. Matching runs here, in the driver; executors only subtract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from darkflow._version import ALGORITHM_VERSION
+from darkflow.config import Config
+from darkflow.exceptions import DarkflowError
+from darkflow.hashing import job_key, short
+from darkflow.io.atomic import atomic_path
+from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision, build_index, match_light
+from darkflow.model import FrameMeta, FrameType, MasterDark, MasterStatus
+from darkflow.pipeline.plan import (
+    JobPlan,
+    LightJob,
+    MasterJob,
+    _Known,
+    known_masters,
+    light_key,
+    output_params,
+    output_paths,
+)
+from darkflow.pipeline.sets import provisional_meta
+from darkflow.registry import Registry
+from darkflow.thermal import ThermalProfileStore, session_context
+from darkflow.verify import config_differences
+
+__all__ = ["index_fingerprint", "plan_lights"]
+
+log = logging.getLogger(__name__)
+
+
+class _LRU:
+    """Masters by id, a few at a time (build_index reads each once)."""
+
+    def __init__(self, paths: Mapping[str, Path], size: int = 3):
+        self.paths, self.size = paths, size
+        self._items: OrderedDict[str, MasterDark] = OrderedDict()
+
+    def __call__(self, master_id: str) -> MasterDark:
+        from darkflow.master import read_master
+
+        if master_id not in self._items:
+            self._items[master_id] = read_master(self.paths[master_id])
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        self._items.move_to_end(master_id)
+        return self._items[master_id]
+
+
+def _choose_biases(known: Sequence[_Known], nights: set[str]) -> dict[str, _Known]:
+    """One master bias per configuration: from this run's latest night, else the latest."""
+    best: dict[str, _Known] = {}
+    for k in known:
+        if k.kind != "master_bias" or k.status not in (
+            MasterStatus.VERIFIED,
+            MasterStatus.LOW_CONFIDENCE,
+        ):
+            continue
+        sig = k.meta.config_signature
+        start = k.meta.date_start_utc.isoformat() if k.meta.date_start_utc else ""
+        rank = (k.status == MasterStatus.VERIFIED, start, k.key)
+        if sig not in best or rank > best[sig][0]:
+            best[sig] = (rank, k)
+    return {sig: k for sig, (_, k) in best.items()}
+
+
+def index_fingerprint(index: CalibrationIndex, signature: str) -> str:
+    """Hash of what the index knows about one configuration (laws, glow, linearity, bias)."""
+    parts = [
+        repr(index.laws.get(signature)),
+        repr(index.glow.get(signature)),
+        repr(index.linearity.get(signature)),
+        repr(index.biases.get(signature)),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _cached_index(
+    darks: Sequence[_Known],
+    biases: Mapping[str, _Known],
+    *,
+    workdir: Path,
+    config: Config,
+    store: ThermalProfileStore,
+) -> CalibrationIndex:
+    sigs = sorted({k.meta.config_signature for k in darks})
+    laws = {s: (store.law(s).to_dict() if store.law(s) else None) for s in sigs}
+    key = job_key(
+        "index",
+        [f"{k.key}:{k.status}:{k.confidence}" for k in darks] + [b.key for b in biases.values()],
+        {"config": output_params(config, "matching", "scaling"),
+         "stored_laws": json.loads(json.dumps(laws, default=str))},
+        ALGORITHM_VERSION,
+    )  # fmt: skip
+    path = workdir / "cache" / f"index-{short(key)}.pkl"
+    if path.exists():
+        try:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as err:
+            log.warning("index cache %s unreadable (%s); rebuilding", path, err)
+    from darkflow.master import read_master
+
+    load = _LRU({short(k.key): k.path for k in darks})
+    bias_masters = {}
+    for sig, b in biases.items():
+        try:
+            bias_masters[sig] = read_master(b.path)
+        except (DarkflowError, OSError) as err:
+            log.warning("bias %s unusable: %s", short(b.key), err)
+    entries = [
+        MasterEntry(master_id=short(k.key), meta=k.meta, path=str(k.path), status=k.status,
+                    confidence=k.confidence, scalable=k.meta.config_signature in bias_masters)
+        for k in darks
+    ]  # fmt: skip
+    index = build_index(entries, load_master=load, biases=bias_masters, config=config,
+                        thermal_profiles=store)  # fmt: skip
+    with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
+        pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return index
+
+
+def plan_lights(
+    rows: Sequence[dict[str, Any]],
+    metas: Mapping[str, FrameMeta],
+    usable: Callable[[dict[str, Any]], bool],
+    registry: Registry,
+    master_jobs: Sequence[MasterJob],
+    *,
+    workdir: Path,
+    config: Config,
+    store: ThermalProfileStore,
+) -> tuple[JobPlan, dict[str, MatchDecision], CalibrationIndex, list[Any]]:
+    """Match every usable light and key its job; returns the plan, decisions, index, contexts."""
+    light_rows = [r for r in rows if r["frame_type"] in (FrameType.LIGHT, FrameType.UNKNOWN)]
+    signatures = {r.get("config_signature") for r in light_rows if r.get("config_signature")}
+    known = known_masters(registry, signatures, pending=[j for j in master_jobs if not j.cached])
+    nights = {r.get("night") for r in light_rows if r.get("night")}
+    biases = _choose_biases(known, nights)
+    darks = [k for k in known if k.kind == "master_dark"]
+    index = _cached_index(darks, biases, workdir=workdir, config=config, store=store)
+    by_id = {short(k.key): k for k in known}
+    outputs = output_paths(light_rows, workdir)
+    plan = JobPlan(masters=list(master_jobs))
+    decisions: dict[str, MatchDecision] = {}
+
+    # thermal context per session and configuration, from earlier sessions' profiles only
+    groups: dict[tuple[str, str, str], list[FrameMeta]] = {}
+    for r in light_rows:
+        meta = metas.get(r["path"])
+        if meta is not None and r["frame_type"] == FrameType.LIGHT and usable(r):
+            key = (r.get("night") or "", r.get("session") or "", meta.config_signature)
+            groups.setdefault(key, []).append(meta)
+    contexts: dict[tuple[str, str, str], Any] = {}
+    for key, members in sorted(groups.items()):
+        times = [m.date_obs_utc for m in members if m.date_obs_utc is not None]
+        view = store.earlier_than(min(times)) if times else store
+        contexts[key] = session_context(members, profiles=view, config_signature=key[2])
+
+    # tonight's dark masters of each camera: lights whose configuration differs from all of them
+    # learn why (darks taken at another gain, offset or readout mode), matched or not
+    tonight: dict[tuple[str, str], list[Any]] = {}
+    for job in master_jobs:
+        if job.fset.kind == FrameType.DARK:
+            meta = provisional_meta(job.fset)
+            tonight.setdefault((job.fset.night, meta.instrument), []).append(meta)
+    plan.notes = {}
+    for row in light_rows:
+        meta = metas.get(row["path"])
+        if meta is None or row["frame_type"] != FrameType.LIGHT:
+            continue
+        same_camera = tonight.get((row.get("night") or "", meta.instrument or "unknown"), [])
+        differences = config_differences(meta, same_camera)
+        if differences:
+            plan.notes[row["path"]] = [str(r) for r in differences]
+
+    fingerprints: dict[str, str] = {}
+    for row in light_rows:
+        meta = metas.get(row["path"])
+        if meta is None or row["frame_type"] != FrameType.LIGHT or not usable(row):
+            decision = None
+            if meta is not None and row["frame_type"] == FrameType.LIGHT:
+                decision = match_light(meta, index, config)  # what it would have been
+            plan.unmatched.append((row, decision))
+            continue
+        ctx = contexts.get(
+            (row.get("night") or "", row.get("session") or "", meta.config_signature)
+        )
+        decision = match_light(meta, index, config, session_context=ctx)
+        decisions[row["path"]] = decision
+        if not decision.matched:
+            plan.unmatched.append((row, decision))
+            continue
+        recipe = tuple(
+            (mid, by_id[mid].key, by_id[mid].path, str(by_id[mid].status))
+            for mid in decision.master_ids
+        )
+        bias = biases.get(meta.config_signature)
+        sig = meta.config_signature
+        if sig not in fingerprints:
+            fingerprints[sig] = index_fingerprint(index, sig)
+        key = light_key(
+            registry.content_hash(meta.path), recipe=recipe, bias=bias.key if bias else None,
+            decision=decision, index_fingerprint=fingerprints[sig], config=config,
+        )  # fmt: skip
+        job = LightJob(key, row, meta, decision, recipe, bias.key if bias else None,
+                       bias.path if bias else None, outputs[row["path"]], index=index)  # fmt: skip
+        job.cached_record = _cached_record(registry, key)
+        plan.lights.append(job)
+    return plan, decisions, index, list(contexts.items())
+
+
+def _cached_record(registry: Registry, key: str) -> dict[str, Any] | None:
+    """The registered result of a light job, if its output is still the file it wrote."""
+    cached = registry.get(key)
+    if cached is None or cached.record is None:
+        return None
+    rec = cached.record
+    out = rec.get("output_path")
+    if out is None:
+        return rec
+    try:
+        st = Path(out).stat()
+    except OSError:
+        return None
+    if st.st_size == rec.get("output_size") and st.st_mtime_ns == rec.get("output_mtime_ns"):
+        return rec
+    return None
