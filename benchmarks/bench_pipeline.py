@@ -86,7 +86,9 @@ def main(argv=None) -> int:
         local, dask_dir = tmp / "local", tmp / "dask"
 
         rows = []
-        label, t_first, first = timed("first run (in-process)", lambda: run_night(data, workdir=local))
+        label, t_first, first = timed(
+            "first run (in-process)", lambda: run_night(data, workdir=local)
+        )
         rows.append((label, t_first, first))
         label, t, again = timed("no-change rerun", lambda: run_night(data, workdir=local))
         rows.append((label, t, again))

@@ -36,7 +36,9 @@ _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz", ".
 def _has_fits(directory: Path) -> bool:
     for root, dirs, files in os.walk(directory):
         dirs[:] = [
-            d for d in dirs if not d.startswith(".") and not (Path(root) / d / IGNORE_MARKER).exists()
+            d
+            for d in dirs
+            if not d.startswith(".") and not (Path(root) / d / IGNORE_MARKER).exists()
         ]
         if any(f.lower().endswith(_FITS_SUFFIXES) for f in files):
             return True
