@@ -437,6 +437,44 @@ def estimate_gain(
     return float(np.median(gains))
 
 
+def shot_signal(
+    calibrated: np.ndarray, base_variance: np.ndarray | float, egain_e_per_adu: float
+) -> np.ndarray:
+    """The signal (ADU) whose Poisson noise a calibrated pixel carries, estimated without bias.
+
+    ``max(pixel, 0)`` of a noisy pixel overstates the signal where there is little of it (the
+    positive half of the noise counts as signal: +30% variance on a frame without sky). The
+    smooth background (sigma-clipped tile levels, interpolated) estimates the local signal
+    without that bias; a pixel more than 3 sigma above it (stars, bright nebulosity) keeps its
+    own value.
+    """
+    from darkflow.verify import background_map
+
+    smooth = background_map(calibrated)
+    smooth = np.where(np.isfinite(smooth), smooth, calibrated)
+    # the pixel's expected noise if it held only the smooth signal (its shot noise included)
+    noise = np.sqrt(np.maximum(base_variance + np.maximum(smooth, 0.0) / egain_e_per_adu, 1e-12))
+    own = calibrated - smooth > 3.0 * noise
+    return np.maximum(np.where(own, calibrated, smooth), 0.0).astype(np.float32)
+
+
+def read_variance(master: MasterDark) -> float:
+    """Per-frame variance of a master's inputs (ADU²) at its typical pixel: the read noise.
+
+    The trimmed mean (top 0.5% of pixels, hot and flickering, removed) of the unbiased per-pixel
+    sample variances, corrected for the variance that sigma clipping took away.
+    """
+    var = np.square(per_frame_sigma(master), dtype=np.float64)
+    var = var[np.isfinite(var) & (master.n_used >= 2)]
+    if var.size == 0:
+        return 0.0
+    var = np.sort(var)[: max(1, int(var.size * 0.995))]
+    params = master.provenance.get("params", {}) if master.provenance else {}
+    k = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
+    factor = _clip_variance_factor(k) if math.isfinite(k) else 1.0
+    return float(np.mean(var)) / factor
+
+
 def per_frame_sigma(master: MasterDark) -> np.ndarray:
     """Per-pixel scatter of one input frame: standard error times sqrt(frames used)."""
     n = np.maximum(master.n_used, 1).astype(np.float32)
@@ -452,21 +490,37 @@ def noise_model_variance(
 ) -> tuple[float, np.ndarray | float]:
     """Read-noise variance (ADU², scalar) and dark-current shot variance (ADU², per pixel).
 
-    With a master bias, read noise is the median per-frame scatter of the bias frames and the
-    dark signal is ``master - bias``; without one, the dark master's own median scatter stands in
-    for the read noise (it then includes the typical dark shot noise) and only the excess over the
-    master's median level counts as dark signal.
+    The read variance is the typical per-frame variance of the bias frames
+    (:func:`read_variance`). The dark shot variance is the dark signal (master minus bias) over
+    the gain: the median level for typical pixels, a pixel's own level where it deviates from the
+    median by more than 3 sigma (hot pixels) — a noisy per-pixel value would bias the variance up.
+    Without a bias, the dark master's typical variance stands in for the read noise (it then
+    includes the typical dark shot noise) and only hot pixels' excess adds to it. Scaled models
+    scale the dark shot variance by ``scale_factor``.
     """
-    if bias is not None:
-        read_sigma = float(np.nanmedian(per_frame_sigma(bias)))
-        dark_signal = master.data - bias.data if master.meta.includes_bias else master.data
-    else:
-        read_sigma = float(np.nanmedian(per_frame_sigma(master)))
-        dark_signal = master.data - np.float32(np.nanmedian(master.data))
+
+    with_bias = bias is not None and master.meta.includes_bias
+    read_var = read_variance(bias) if bias is not None else read_variance(master)
     if not egain_e_per_adu or egain_e_per_adu <= 0:
-        return read_sigma**2, 0.0
-    shot = np.maximum(dark_signal, 0.0) * np.float32(scale_factor / egain_e_per_adu)
-    return read_sigma**2, shot.astype(np.float32)
+        return read_var, 0.0
+    if with_bias:
+        signal = master.data - bias.data
+        sigma = np.sqrt(np.square(master.uncertainty) + np.square(bias.uncertainty))
+    else:
+        signal = master.data  # bias-free master: dark signal; bias-including: level unknown
+        sigma = master.uncertainty
+    finite = signal[np.isfinite(signal)]
+    level = float(np.median(finite)) if finite.size else 0.0  # the typical pixel
+    deviation = signal - np.float32(level)
+    # typical pixels: the mean dark level (their own noisy value would bias the variance up);
+    # a pixel far from it (> 3 sigma, hot pixels) keeps its own level
+    significant = np.abs(deviation) > 3.0 * sigma
+    if with_bias or not master.meta.includes_bias:
+        estimate = np.float32(level) + np.where(significant, deviation, 0.0)
+    else:  # no bias: the typical dark shot noise is already in read_var; hot excess only
+        estimate = np.where(significant & (deviation > 0), deviation, 0.0)
+    shot = np.maximum(estimate, 0.0) * np.float32(scale_factor / egain_e_per_adu)
+    return read_var, shot.astype(np.float32)
 
 
 def subtract_dark(
@@ -483,11 +537,10 @@ def subtract_dark(
         raise CalibrationError(f"light shape {light.shape} != dark model shape {model.data.shape}")
     light32 = np.asarray(light, dtype=np.float32)
     calibrated = light32 - model.data
-    signal = np.maximum(calibrated, 0.0)
     gain = egain_e_per_adu if egain_e_per_adu and egain_e_per_adu > 0 else None
     var = np.float32(read_variance_adu2) + model.variance + dark_shot_variance_adu2
     if gain is not None:
-        var = var + signal / np.float32(gain)
+        var = var + shot_signal(calibrated, var, gain) / np.float32(gain)
     if pedestal_adu:
         calibrated += np.float32(pedestal_adu)
     finite = np.isfinite(calibrated)
