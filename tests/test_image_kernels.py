@@ -45,3 +45,23 @@ def test_tile_levels_deterministic_and_nan_for_empty():
     rng = np.random.default_rng(0)
     big = rng.normal(0, 1, (300, 300)).astype(np.float32)
     assert tile_levels(big, 32).tobytes() == tile_levels(big, 32).tobytes()
+
+
+def test_verify_uses_kernels_equal_to_its_numpy_versions():
+    from darkflow.verify._residuals import (
+        _clipped_mode,
+        background_map,
+        neighbour_median,
+        neighbour_median_reference,
+    )
+
+    rng = np.random.default_rng(5)
+    data = rng.normal(300, 12, (90, 130)).astype(np.float32)
+    data[10:14, 20:24] += 4000
+    np.testing.assert_allclose(neighbour_median(data), neighbour_median_reference(data), atol=1e-4)
+    grid = tile_levels(data, 32)
+    for j in range(grid.shape[0]):
+        for i in range(grid.shape[1]):
+            block = data[j * 32 : (j + 1) * 32, i * 32 : (i + 1) * 32]
+            assert grid[j, i] == pytest.approx(_clipped_mode(block), rel=1e-5)
+    assert background_map(data).shape == data.shape

@@ -66,13 +66,16 @@ def _clipped_mode(block: np.ndarray, sigma: float = 3.0, iters: int = 5) -> floa
 
 
 def background_map(data: np.ndarray, *, tile: int = 32) -> np.ndarray:
-    """Smooth background: sigma-clipped medians on a tile grid, bilinearly interpolated."""
+    """Smooth background: sigma-clipped modes on a tile grid, bilinearly interpolated.
+
+    The tile levels come from the numba kernel :func:`darkflow.stats._image.tile_levels`
+    (:func:`_clipped_mode` is its per-tile reference).
+    """
+    from darkflow.stats._image import tile_levels
+
     ny, nx = data.shape
     ty, tx = max(1, math.ceil(ny / tile)), max(1, math.ceil(nx / tile))
-    grid = np.empty((ty, tx))
-    for j in range(ty):
-        for i in range(tx):
-            grid[j, i] = _clipped_mode(data[j * tile : (j + 1) * tile, i * tile : (i + 1) * tile])
+    grid = tile_levels(data, tile)
     if np.isnan(grid).all():
         return np.full(data.shape, np.nan, dtype=np.float32)
     fill = np.nanmedian(grid)
@@ -144,10 +147,16 @@ def nanmedian_along(a: np.ndarray, axis: int) -> np.ndarray:
 def neighbour_median(data: np.ndarray) -> np.ndarray:
     """Median of the 8 neighbours of every pixel (edges reflected); NaN-aware.
 
-    Finite data go through a sorting network of elementwise min/max (the same values as
-    ``np.median`` of the 8 shifted copies, several times faster); data with NaN through one
-    sort of the shifted copies, ignoring the NaN neighbours.
+    A numba kernel (:func:`darkflow.stats._image.neighbour_median8`), one pixel per thread;
+    :func:`neighbour_median_reference` is the numpy version the tests compare it with.
     """
+    from darkflow.stats._image import neighbour_median8
+
+    return neighbour_median8(data)
+
+
+def neighbour_median_reference(data: np.ndarray) -> np.ndarray:
+    """numpy version of :func:`neighbour_median` (sorting network; one sort when NaN)."""
     arr = np.asarray(data, dtype=np.float32)
     padded = np.pad(arr, 1, mode="reflect")
     ny, nx = arr.shape
