@@ -268,9 +268,20 @@ class VerifyConfig:
 
 @dataclass(frozen=True)
 class SubtractConfig:
-    pedestal_adu: float = 0.0  # added after subtraction (keeps noise above zero)
-    clip_negative: bool = False  # never clip by default: clipping biases the background
-    output_dtype: str = "float32"
+    pedestal_adu: float = 0.0  # added after subtraction (keeps noise above zero; never clipped)
+    # The conservative alternative for lights no master passes the gates for: the latest
+    # verified master of the configuration (proven fixed-pattern stability), its dark signal
+    # limited to `conservative_amplitude_sigma` robust sigmas around the typical level; the light
+    # ends `degraded` with reason `conservative_fallback` at `conservative_confidence`.
+    conservative_fallback: bool = False
+    conservative_amplitude_sigma: float = 5.0
+    conservative_confidence: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not self.conservative_amplitude_sigma > 0:
+            raise ConfigError("subtract.conservative_amplitude_sigma must be positive")
+        if not 0.0 <= self.conservative_confidence <= 1.0:
+            raise ConfigError("subtract.conservative_confidence must be in [0, 1]")
 
 
 @dataclass(frozen=True)

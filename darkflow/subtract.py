@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FLAG_GLOW",
+    "FLAG_LIMITED",
     "FLAG_NONLINEAR",
     "FLAG_SATURATED",
     "CalibratedFrame",
@@ -75,6 +76,7 @@ __all__ = [
 FLAG_SATURATED = 1  # saturated in a master used by the model
 FLAG_NONLINEAR = 2  # predicted dark signal above the measured linear range (not trusted)
 FLAG_GLOW = 4  # amp-glow region (glow kept out of the temperature scaling)
+FLAG_LIMITED = 8  # dark signal capped by the conservative alternative (left under-corrected)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +84,7 @@ class DarkModel:
     """The dark signal (bias included) expected in a light, with its variance.
 
     ``flags`` (uint8, optional) marks pixels with :data:`FLAG_SATURATED`,
-    :data:`FLAG_NONLINEAR`, :data:`FLAG_GLOW`; ``dark_signal`` is the model minus the bias
+    :data:`FLAG_NONLINEAR`, :data:`FLAG_GLOW`, :data:`FLAG_LIMITED`; ``dark_signal`` is the model minus the bias
     (when a bias was used); ``weights`` the recipe weights of ``master_ids``.
     """
 

@@ -335,6 +335,13 @@ _RULES = (
         "and bias level.",
     ),
     _r(
+        "conservative_fallback",
+        WARN,
+        {MISS: 2, T: 1},
+        "Take darks matching these lights (see the acquisition advisory); the conservative "
+        "subtraction leaves hot pixels partly uncorrected.",
+    ),
+    _r(
         "fallback_previous_master",
         INFO,
         {},
@@ -437,7 +444,7 @@ _RULES = (
         "negative_clipping",
         ERR,
         {LEAK: 1, BIAS: 1, T: 1},
-        "Never clip calibrated values at zero (subtract.clip_negative = false); add a pedestal.",
+        "Never clip calibrated values at zero; add a pedestal (subtract.pedestal_adu).",
         *_LEAK[:1],
         *_BIAS[:1],
     ),

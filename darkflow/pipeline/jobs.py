@@ -183,6 +183,7 @@ class LightJobSpec:
     workdir: Path
     config: Config
     index: Any  # the configuration's CalibrationIndex (laws, glow, linearity, biases)
+    amplitude_limit_sigma: float | None = None  # conservative alternative (see SubtractConfig)
 
     @property
     def master_path(self) -> Path:
@@ -244,6 +245,39 @@ def run_light_job(spec: LightJobSpec) -> LightJobResult:
     return LightJobResult(spec.key, fields, hist, time.monotonic() - t0, True)
 
 
+def limit_dark_amplitude(model: Any, bias: MasterDark | None, k: float) -> Any:
+    """The conservative alternative's model: its dark signal kept within ``k`` robust sigmas
+    of the typical level, so a master whose hot pixels do not fit the light cannot over-subtract
+    them by much (they are left partly uncorrected instead). Capped pixels are flagged
+    :data:`~darkflow.subtract.FLAG_LIMITED` and kept out of the hot-pixel scale check."""
+    import dataclasses
+
+    from darkflow.subtract import FLAG_LIMITED
+
+    base = (
+        bias.data.astype(np.float32) if bias is not None else np.float32(np.nanmedian(model.data))
+    )
+    signal = model.data - base
+    finite = signal[np.isfinite(signal)]
+    if finite.size == 0:
+        return model
+    level = float(np.median(finite))
+    spread = 1.4826 * float(np.median(np.abs(finite - level)))
+    lo, hi = level - k * spread, level + k * spread
+    with np.errstate(invalid="ignore"):
+        capped = (signal < lo) | (signal > hi)
+    limited = np.clip(signal, lo, hi)
+    flags = np.zeros(signal.shape, np.uint8) if model.flags is None else model.flags.copy()
+    flags |= np.where(capped, FLAG_LIMITED, 0).astype(np.uint8)
+    dark_signal = None
+    if model.dark_signal is not None:
+        dark_signal = (model.dark_signal - (signal - limited)).astype(np.float32)
+    notes = {**model.notes, "amplitude_limit": {"sigma": k, "level": level, "spread": spread,
+                                                 "n_capped": int(np.count_nonzero(capped))}}  # fmt: skip
+    return dataclasses.replace(model, data=(base + limited).astype(np.float32), flags=flags,
+                               dark_signal=dark_signal, notes=notes)  # fmt: skip
+
+
 def _quarantine(reasons: list[object], extra: object) -> tuple[dict[str, Any], None]:
     return {"status": LightStatus.QUARANTINED, "reasons": [*map(str, reasons), str(extra)]}, None
 
@@ -276,6 +310,8 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     except CalibrationError as err:
         log.warning("%s: %s", meta.path, err)
         return _quarantine(reasons, LightReason.NO_BIAS_FOR_SCALING)
+    if spec.amplitude_limit_sigma is not None:
+        model = limit_dark_amplitude(model, bias, spec.amplitude_limit_sigma)
     try:
         data, header = read_image(meta.path, hdu=meta.hdu_index, dtype="float32")
     except DarkflowError as err:
@@ -333,7 +369,9 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         if status == LightStatus.CALIBRATED:
             status = LightStatus.DEGRADED
     if status == LightStatus.CALIBRATED and (
-        decision.degraded or applied.startswith(("rescale_dark", "add_pedestal"))
+        decision.degraded
+        or applied.startswith(("rescale_dark", "add_pedestal"))
+        or spec.amplitude_limit_sigma is not None
     ):
         status = LightStatus.DEGRADED  # calibrated, with a degraded expectation (reasons say why)
     confidence = round(float(decision.confidence * check.confidence), 4)

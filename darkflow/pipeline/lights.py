@@ -202,6 +202,11 @@ def plan_lights(
             (row.get("night") or "", row.get("session") or "", meta.config_signature)
         )
         decision = match_light(meta, index, config, session_context=ctx)
+        conservative = False
+        if not decision.matched and config.subtract.conservative_fallback:
+            fallback = _conservative_decision(decision, meta, index, config)
+            if fallback is not None:
+                decision, conservative = fallback, True
         decisions[row["path"]] = decision
         if not decision.matched:
             plan.unmatched.append((row, decision))
@@ -219,10 +224,57 @@ def plan_lights(
             decision=decision, index_fingerprint=fingerprints[sig], config=config,
         )  # fmt: skip
         job = LightJob(key, row, meta, decision, recipe, bias.key if bias else None,
-                       bias.path if bias else None, outputs[row["path"]], index=index)  # fmt: skip
+                       bias.path if bias else None, outputs[row["path"]], index=index,
+                       amplitude_limit_sigma=(config.subtract.conservative_amplitude_sigma
+                                              if conservative else None))  # fmt: skip
         job.cached_record = _cached_record(registry, key)
         plan.lights.append(job)
     return plan, decisions, index, list(contexts.items())
+
+
+def _conservative_decision(
+    decision: MatchDecision, meta: FrameMeta, index: CalibrationIndex, config: Config
+) -> MatchDecision | None:
+    """The conservative alternative: the latest verified master of the light's configuration,
+    same exposure (or exposure-scaled with a bias), when the gates rejected every candidate."""
+    import dataclasses
+
+    from darkflow.matching import MatchReason
+    from darkflow.model import ScaleMode
+    from darkflow.pipeline.reasons import LightReason
+
+    if MatchReason.NO_CANDIDATE not in decision.reasons or not meta.exptime_s:
+        return None
+    verified = [
+        e for e in index.for_config(meta.config_signature)
+        if e.status == MasterStatus.VERIFIED and e.meta.exptime_s and e.master_id not in index.unusable
+    ]  # fmt: skip
+    if not verified:
+        return None
+    has_bias = meta.config_signature in index.biases
+
+    def rank(e):
+        ratio = meta.exptime_s / e.meta.exptime_s
+        same = abs(ratio - 1.0) <= config.matching.exptime_rel_tol
+        start = e.meta.date_start_utc.isoformat() if e.meta.date_start_utc else ""
+        return (same, has_bias, start, e.master_id)
+
+    best = max(verified, key=rank)
+    factor = meta.exptime_s / best.meta.exptime_s
+    same = abs(factor - 1.0) <= config.matching.exptime_rel_tol
+    if not same and not has_bias:
+        return None
+    return dataclasses.replace(
+        decision,
+        master_id=best.master_id,
+        scale_mode=ScaleMode.NONE if same else ScaleMode.EXPOSURE,
+        scale_factor=1.0 if same else factor,
+        exposure_factor=1.0 if same else factor,
+        temp_factor=1.0,
+        terms=(),
+        confidence=config.subtract.conservative_confidence,
+        reasons=(*decision.reasons, LightReason.CONSERVATIVE_FALLBACK),
+    )
 
 
 def _cached_record(registry: Registry, key: str) -> dict[str, Any] | None:

@@ -177,6 +177,7 @@ class LightJob:
     output: Path
     index: Any = None  # CalibrationIndex the decision was made with
     cached_record: dict[str, Any] | None = None
+    amplitude_limit_sigma: float | None = None  # conservative alternative: limit the dark signal
 
     @property
     def cached(self) -> bool:
@@ -197,6 +198,7 @@ class LightJob:
             master_status=self.recipe[0][3], bias_path=self.bias_file,
             bias_id=short(self.bias_key) if self.bias_key else None, output=self.output,
             workdir=Path(workdir), config=config, index=self.index,
+            amplitude_limit_sigma=self.amplitude_limit_sigma,
         )  # fmt: skip
 
 

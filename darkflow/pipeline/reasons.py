@@ -42,6 +42,11 @@ class LightReason(ReasonCode):
         "pedestal_added",
         "Over-subtracted values would go negative; a pedestal was added instead of clipping.",
     )
+    CONSERVATIVE_FALLBACK = (
+        "conservative_fallback",
+        "No master passed the gates; the latest verified master of the configuration was "
+        "subtracted with its dark signal amplitude-limited (subtract.conservative_fallback).",
+    )
     FALLBACK_MASTER = (
         "fallback_previous_master",
         "This night's master for the light did not pass its acceptance gates; the prior "

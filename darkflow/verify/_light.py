@@ -18,7 +18,7 @@ from darkflow.config import VerifyConfig
 from darkflow.exceptions import CalibrationError, IncompatibleFramesError
 from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterMeta, MasterStatus
 from darkflow.photometry import PhotometryComparison, compare_photometry, detect_stars
-from darkflow.subtract import DarkModel
+from darkflow.subtract import FLAG_LIMITED, DarkModel
 from darkflow.verify._fpn import band_energies, hot_scale_fit, row_window
 from darkflow.verify._master import MasterAssessment
 from darkflow.verify._metrics import (
@@ -250,6 +250,9 @@ def check_light(
     with np.errstate(invalid="ignore"):
         extended = (local - parts.background) > 2.5 * u
     scale_mask = np.isfinite(c) & np.isfinite(u) & ~_dilate(extended, 2)
+    flags = getattr(model, "flags", None)
+    if flags is not None and flags.shape == model.data.shape:
+        scale_mask &= (flags[rows] & FLAG_LIMITED) == 0  # deliberately under-corrected
     if sat is not None:
         scale_mask &= r < sat
     fit = hot_scale_fit(c, template, u, mask=scale_mask)
