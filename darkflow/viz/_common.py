@@ -1,0 +1,103 @@
+"""Shared pieces of the dashboards: lazy holoviews import, status colours, small helpers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from darkflow.exceptions import MissingDependencyError
+
+# Row colours of the tables, by light status and by master status.
+STATUS_COLORS = {"calibrated": "#d9f2d9", "degraded": "#fff1c2", "quarantined": "#f9d0d0"}
+MASTER_STATUS_COLORS = {
+    "verified": "#d9f2d9",
+    "low_confidence": "#fff1c2",
+    "quarantined": "#f9d0d0",
+}
+# Marker colours of the plots, by light status.
+STATUS_MARKERS = {"calibrated": "#2ca02c", "degraded": "#e6a700", "quarantined": "#d62728"}
+# Class of tables the offline report template makes sortable (click a column header).
+SORTABLE = "df-sortable"
+
+
+def _hv():
+    try:
+        import holoviews as hv
+    except ImportError as err:
+        raise MissingDependencyError("holoviews", "darkflow dashboards") from err
+    return hv
+
+
+def setup_notebook(*, inline: bool = True):
+    """Load the bokeh backend with BokehJS embedded (reports must open offline); returns hv."""
+    hv = _hv()
+    hv.extension("bokeh", inline=inline, logo=False)
+    return hv
+
+
+def short_path(path: Any) -> str:
+    """The last two components of a path (``session/light.fits``): what a table can show."""
+    parts = str(path).split("/")
+    return "/".join(parts[-2:])
+
+
+def light_name(path: Any) -> str:
+    return str(path).rsplit("/", 1)[-1]
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN or an empty string."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+def reason_codes(value: Any) -> tuple[str, ...]:
+    """Reason codes of a ``;``-separated frame-report cell (empty for NaN/None)."""
+    if is_missing(value):
+        return ()
+    return tuple(c.strip() for c in str(value).split(";") if c.strip())
+
+
+def fmt_number(value: Any) -> str:
+    """Table cell text: 4 significant digits (tiny stacking weights stay readable), blank NaN."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return "" if math.isnan(value) else f"{float(value):.4g}"
+    return "" if value is None else str(value)
+
+
+def row_colours(statuses, palette: dict[str, str], n_columns: int) -> list[list[str]]:
+    return [[f"background-color: {palette.get(str(s), 'white')}"] * n_columns for s in statuses]
+
+
+def block_max(image: np.ndarray, max_size: int = 400) -> tuple[np.ndarray, int]:
+    """Downsample by taking the max of each block (hot pixels stay visible); returns (img, factor)."""
+    factor = max(1, math.ceil(max(image.shape) / max_size))
+    if factor == 1:
+        return image, 1
+    ny, nx = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    view = image[:ny, :nx].reshape(ny // factor, factor, nx // factor, factor)
+    return np.nanmax(view, axis=(1, 3)), factor
+
+
+def central_rows(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """A central band of rows of ``image`` holding about ``max_pixels`` pixels (a view)."""
+    ny, nx = image.shape
+    rows = max(8, min(ny, max_pixels // max(nx, 1)))
+    start = (ny - rows) // 2
+    return image[start : start + rows]
+
+
+def bokeh_pane(model: Any):
+    """Wrap a bokeh layout so a notebook displays (and an exported report embeds) it."""
+    import panel as pn
+
+    return pn.pane.Bokeh(model)

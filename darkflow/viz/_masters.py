@@ -1,0 +1,240 @@
+"""Master dashboards: hot-pixel persistence (with a threshold slider), fixed-pattern spectra,
+and the masters' acceptance metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from darkflow.exceptions import IncompatibleFramesError
+from darkflow.viz._common import (
+    MASTER_STATUS_COLORS,
+    SORTABLE,
+    _hv,
+    block_max,
+    bokeh_pane,
+    central_rows,
+    fmt_number,
+    row_colours,
+)
+
+# the persistence of a pixel is k / n_darks, stored as float32: compare with a little slack
+_EPS = 1e-5
+
+
+# ----------------------------------------------------------------------------- hot pixels
+def prepare_hot_pixels(
+    persistence: np.ndarray, *, max_size: int = 400, step: float = 0.05
+) -> dict[str, Any]:
+    """Block-max image, histogram and counts above each threshold of a persistence map.
+
+    Returns ``image`` (block max, at most ``max_size`` pixels a side), ``factor``, ``hist``
+    (edges, counts of the non-zero pixels in bins of ``step``), ``thresholds`` and ``n_above``
+    (pixels with persistence ≥ each threshold, at full resolution), ``n_stable`` (≥ 0.9) and
+    ``n_transient`` (> 0 and < 0.5).
+    """
+    persistence = np.asarray(persistence, dtype=float)
+    img, factor = block_max(persistence, max_size)
+    values = np.sort(persistence[np.isfinite(persistence) & (persistence > 0)])
+    n_bins = max(1, round(1.0 / step))
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    counts, _ = np.histogram(np.clip(values + _EPS, 0, 1), bins=edges)
+    thresholds = edges[:-1]
+    n_above = values.size - np.searchsorted(values, thresholds - _EPS, side="left")
+    return {
+        "image": img,
+        "factor": factor,
+        "hist": (edges, counts),
+        "thresholds": thresholds,
+        "n_above": n_above.astype(int),
+        "n_stable": int(np.count_nonzero(persistence >= 0.9 - _EPS)),
+        "n_transient": int(np.count_nonzero((persistence > 0) & (persistence < 0.5 - _EPS))),
+    }
+
+
+def _persistence_elements(persistence: np.ndarray, title: str, max_size: int, step: float):
+    hv = _hv()
+    prep = prepare_hot_pixels(persistence, max_size=max_size, step=step)
+    ny, nx = np.shape(persistence)
+    image = hv.Image(prep["image"][::-1], bounds=(0, 0, nx, ny), kdims=["x", "y"],
+                     vdims=["persistence"]).opts(
+        cmap="fire", colorbar=True, clim=(0, 1), width=520, height=int(520 * ny / max(nx, 1)) + 40,
+        tools=["hover"], bgcolor="black", clipping_colors={"NaN": (0, 0, 0, 0)},
+        title=f"{title} (block max ×{prep['factor']})" if prep["factor"] > 1 else title,
+    )  # fmt: skip
+    edges, counts = prep["hist"]
+    hist = hv.Histogram(
+        (edges, np.maximum(counts, 0.5)), kdims=["persistence"], vdims=["pixels"]
+    ).opts(
+        logy=True, width=380, height=300, tools=["hover"], color="#d62728",
+        title=f"{prep['n_stable']} stable hot, {prep['n_transient']} transient",
+    )  # fmt: skip
+    return image, hist, prep
+
+
+def make_hot_pixel_map(persistence: np.ndarray, *, title: str = "", max_size: int = 400):
+    """Hot-pixel persistence map (fraction of darks in which each pixel was high) + histogram."""
+    image, hist, _ = _persistence_elements(persistence, title, max_size, 0.05)
+    return (image + hist).opts(shared_axes=False)
+
+
+_THRESHOLD_JS = """
+const store = (window.__dfPersistence = window.__dfPersistence || {});
+const im = src.data.image[0];
+if (!(src.id in store)) { store[src.id] = Float32Array.from(im); }
+const orig = store[src.id];
+const t = slider.value;
+for (let i = 0; i < im.length; i++) { im[i] = orig[i] >= t - 1e-5 ? orig[i] : NaN; }
+src.change.emit();
+const k = Math.min(n_above.length - 1, Math.max(0, Math.round(t / step)));
+span.location = t;
+shade.left = t;
+hist.title.text = n_above[k] + ' pixels with persistence ≥ ' + t.toFixed(2) +
+                  ' (' + n_stable + ' stable hot, ' + n_transient + ' transient)';
+"""
+
+
+def make_hot_pixel_dashboard(
+    persistence: np.ndarray, *, title: str = "", max_size: int = 400, step: float = 0.05
+):
+    """Persistence map linked to its histogram by a threshold slider that works offline.
+
+    The map is rasterised by block max (hot pixels stay visible on big sensors); moving the
+    slider hides the blocks below the threshold, moves the marker on the histogram and shows
+    how many pixels (at full resolution) reach it. The link is a bokeh ``CustomJS`` callback
+    in the page, so it works in the static HTML report without a kernel. Returns a panel pane
+    (a notebook displays it; ``.object`` is the bokeh layout).
+    """
+    hv = _hv()
+    from bokeh.layouts import column, row
+    from bokeh.models import BoxAnnotation, CustomJS, Slider, Span
+
+    image, hist, prep = _persistence_elements(persistence, title, max_size, step)
+    fig_img = hv.render(image, backend="bokeh")
+    fig_hist = hv.render(hist, backend="bokeh")
+    src = next(r.data_source for r in fig_img.renderers if "image" in r.data_source.data)
+    span = Span(location=0.0, dimension="height", line_color="#1f77b4", line_width=2)
+    shade = BoxAnnotation(left=0.0, fill_color="#1f77b4", fill_alpha=0.08)
+    fig_hist.add_layout(span)
+    fig_hist.add_layout(shade)
+    slider = Slider(start=0.0, end=1.0, step=step, value=0.0, width=520,
+                    title="persistence threshold (show pixels high in at least this fraction "
+                          "of the darks)")  # fmt: skip
+    slider.js_on_change("value", CustomJS(
+        args={"src": src, "slider": slider, "span": span, "shade": shade, "hist": fig_hist,
+              "n_above": [int(v) for v in prep["n_above"]], "step": step,
+              "n_stable": prep["n_stable"], "n_transient": prep["n_transient"]},
+        code=_THRESHOLD_JS,
+    ))  # fmt: skip
+    return bokeh_pane(column(slider, row(fig_img, fig_hist)))
+
+
+# ----------------------------------------------------------------------------- spectra
+def master_images(
+    masters: pd.DataFrame,
+    master_ids: Sequence[str],
+    load_master: Callable[[str], Any],
+    *,
+    with_bias: bool = True,
+) -> dict[str, np.ndarray]:
+    """``{"dark <id>": data, "bias <id>": data, ...}`` of the given masters and their biases.
+
+    ``load_master`` is ``Workdir.load_master`` (or a cached version of it); a master bias
+    shared by several darks appears once.
+    """
+    out: dict[str, np.ndarray] = {}
+    rows = masters.drop_duplicates("master_id").set_index("master_id", drop=False)
+    for master_id in master_ids:
+        master = load_master(str(master_id))
+        out[f"{master.meta.frame_kind} {master_id}"] = master.data
+        if not with_bias or str(master_id) not in rows.index:
+            continue
+        bias_id = rows.loc[str(master_id)].get("bias_master_id")
+        if isinstance(bias_id, str) and bias_id and f"bias {bias_id}" not in out:
+            out[f"bias {bias_id}"] = load_master(bias_id).data
+    return out
+
+
+def prepare_master_spectra(
+    images: Mapping[str, np.ndarray], *, max_pixels: int = 4_000_000
+) -> pd.DataFrame:
+    """Column and row profile spectra of master images (label → 2-D array), one table.
+
+    Frames above ``max_pixels`` are analysed on a central band of rows (the column profile
+    then averages fewer rows; its white floor says so). Images that are too small are left out.
+    """
+    from darkflow.viz_extra import fixed_pattern_spectra
+
+    parts = []
+    for label, image in images.items():
+        a = np.asarray(image)
+        if a.ndim != 2:
+            continue
+        try:
+            parts.append(fixed_pattern_spectra(central_rows(a, max_pixels), label=label))
+        except IncompatibleFramesError:
+            continue
+    if not parts:
+        return pd.DataFrame(columns=["label", "axis", "freq", "power", "floor"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def spectra_summary(spectra: pd.DataFrame) -> pd.DataFrame:
+    """Per image: mean power of the column/row profile over its white floor (1 = no pattern)."""
+    rows = []
+    for label, part in spectra.groupby("label", sort=False):
+        row: dict[str, Any] = {"master": label}
+        for axis in ("column", "row"):
+            sub = part[part["axis"] == axis]
+            floor = float(sub["floor"].iloc[0]) if len(sub) else float("nan")
+            row[f"{axis} pattern / white floor"] = (
+                float(sub["power"].mean() / floor) if len(sub) and floor > 0 else float("nan")
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def make_master_spectra(spectra: pd.DataFrame):
+    """Fixed-pattern spectra of the masters (column and row profiles, white floors dashed)."""
+    from darkflow.viz_extra import make_spectra
+
+    return make_spectra(spectra, title="Masters", width=520)
+
+
+# ----------------------------------------------------------------------------- acceptance
+ACCEPTANCE_COLUMNS = (
+    "holdout_width_ratio", "holdout_shift_sigma", "holdout_outlier_frac", "high_reject_excess",
+    "noise_inflation", "master_variance_ratio", "gain_deviation", "bias_column_ratio",
+    "dark_scale_change", "level_shift_sigma", "low_freq_change_adu", "column_change_ratio",
+    "hot_overlap",
+)  # fmt: skip
+MASTER_ID_COLUMNS = (
+    "master_id", "kind", "instrument", "exptime_s", "temp_c", "n_frames", "status",
+    "confidence", "top_cause",
+)  # fmt: skip
+
+
+def masters_acceptance_table(
+    masters: pd.DataFrame, columns: Sequence[str] = (*MASTER_ID_COLUMNS, *ACCEPTANCE_COLUMNS)
+):
+    """The masters with their acceptance metrics (``masters.csv``), coloured by status, sortable.
+
+    Verified masters are green, low-confidence ones yellow, quarantined ones red; ``reasons``
+    comes last. Metrics a master could not measure (no hold-out, no previous master) are blank.
+    """
+    cols = [c for c in (*columns, "reasons") if c in masters.columns]
+    table = masters[cols].copy()
+    if "kind" in table:
+        table = table.sort_values(["kind", "master_id"], ascending=[False, True])
+    table = table.reset_index(drop=True)
+    statuses = table["status"] if "status" in table else [""] * len(table)
+    colours = row_colours(statuses, MASTER_STATUS_COLORS, len(cols))
+    return (
+        table.style.apply(lambda r: colours[r.name], axis=1)
+        .format(fmt_number)
+        .hide(axis="index")
+        .set_table_attributes(f'class="df-masters {SORTABLE}"')
+    )

@@ -1,0 +1,235 @@
+"""Per-light dashboards: match decisions, the confidence table, night overview tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from darkflow.viz._common import (
+    SORTABLE,
+    STATUS_COLORS,
+    STATUS_MARKERS,
+    _hv,
+    fmt_number,
+    is_missing,
+    light_name,
+    row_colours,
+    short_path,
+)
+
+TABLE_COLUMNS = [
+    "path", "status", "confidence", "weight", "master_id", "scale_mode", "scale_factor",
+    "delta_exptime_s", "delta_temp_c", "delta_time_h", "noise_ratio", "top_cause", "reasons",
+]  # fmt: skip
+
+
+def _styled(table: pd.DataFrame, statuses, css_class: str, palette=STATUS_COLORS):
+    colours = row_colours(list(statuses), palette, table.shape[1])
+    return (
+        table.style.apply(lambda r: colours[r.name], axis=1)
+        .format(fmt_number)
+        .hide(axis="index")
+        .set_table_attributes(f'class="{css_class} {SORTABLE}"')
+    )
+
+
+def confidence_table(lights: pd.DataFrame, columns: Sequence[str] = TABLE_COLUMNS):
+    """Frame-level confidence table (pandas Styler): rows coloured by status, sortable.
+
+    The offline report template makes every table of class ``df-sortable`` sortable by a click
+    on a column header (a small inline script; the colours follow their rows).
+    """
+    table = lights[[c for c in columns if c in lights.columns]].copy()
+    table["path"] = table["path"].map(short_path)
+    table = table.sort_values(["status", "confidence", "path"], ascending=[True, False, True])
+    table = table.reset_index(drop=True)
+    return _styled(table, table["status"], "df-confidence")
+
+
+def quarantine_table(
+    lights: pd.DataFrame, reason_text: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """The quarantined lights with their reasons spelled out."""
+    q = lights[lights["status"] == "quarantined"][["path", "reasons"]].copy()
+    q["path"] = q["path"].map(short_path)
+    if reason_text:
+        q["why"] = (
+            q["reasons"]
+            .fillna("")
+            .map(lambda codes: "; ".join(reason_text.get(c, c) for c in str(codes).split(";") if c))
+        )
+    return q.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- match decisions
+DECISION_COLUMNS = [
+    "frame", "light", "time", "status", "master", "master_id", "secondary_master_id",
+    "interp_weight", "scale_mode", "scale_factor", "delta_exptime_s", "delta_temp_c",
+    "delta_time_h", "temp_used_c", "temp_source", "dark_law_doubling_c", "dark_law_source",
+    "n_candidates", "predicted_dark_error",
+]  # fmt: skip
+
+
+def _master_label(master_id: Any, masters: pd.DataFrame) -> str:
+    if is_missing(master_id):
+        return "none"
+    rows = masters[masters["master_id"].astype(str) == str(master_id)] if len(masters) else masters
+    if rows.empty:
+        return str(master_id)
+    r = rows.iloc[0]
+    temp = "" if is_missing(r.get("temp_c")) else f" @ {float(r['temp_c']):.1f}°C"
+    return f"{master_id} · {float(r['exptime_s']):g}s{temp}"
+
+
+def prepare_decisions(
+    lights: pd.DataFrame,
+    decisions: Sequence[Mapping[str, Any]] = (),
+    masters: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per light: which master it used and how (see ``DECISION_COLUMNS``).
+
+    ``master`` labels the primary master with its exposure and temperature (``none`` for a
+    light no master calibrated); ``n_candidates`` counts the masters matching compared
+    (from the decisions). Rows are in time order, numbered by ``frame`` as in the per-light
+    residual slider.
+    """
+    from darkflow.viz._residuals import light_order
+
+    masters = masters if masters is not None else pd.DataFrame(columns=["master_id"])
+    by_path = {d.get("light_path"): d for d in decisions}
+    order = light_order(lights)
+    out = pd.DataFrame({"frame": order["frame"], "light": order["path"].map(light_name)})
+    times = order["date_obs_utc"] if "date_obs_utc" in order else pd.Series(None, order.index)
+    out["time"] = pd.to_datetime(times, utc=True, errors="coerce").dt.tz_localize(None)
+    out["master"] = [_master_label(m, masters) for m in order.get("master_id", [None] * len(out))]
+    out["n_candidates"] = [
+        len(by_path.get(p, {}).get("candidates") or []) if p in by_path else None
+        for p in order["path"]
+    ]
+    for col in DECISION_COLUMNS:
+        if col not in out and col in order:
+            out[col] = order[col]
+    return out[[c for c in DECISION_COLUMNS if c in out]]
+
+
+_MODE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def make_decisions(prepared: pd.DataFrame):
+    """Which master each light used (by time, coloured by scale mode) and the three deltas."""
+    hv = _hv()
+    data = prepared.dropna(subset=["time"]).copy()
+    if data.empty:
+        return hv.Div("<p>No dated lights in this session.</p>")
+    data["scale_mode"] = data["scale_mode"].fillna("—") if "scale_mode" in data else "—"
+    hover = [c for c in ("light", "status", "scale_mode", "scale_factor", "secondary_master_id",
+                         "temp_source", "delta_exptime_s", "delta_temp_c", "delta_time_h")
+             if c in data]  # fmt: skip
+    layers = []
+    for i, (mode, part) in enumerate(data.groupby("scale_mode", sort=True)):
+        layers.append(
+            hv.Scatter(part, "time", ["master", *hover], label=str(mode)).opts(
+                size=10, color=_MODE_COLOURS[i % len(_MODE_COLOURS)], tools=["hover"]
+            )
+        )
+    second = data.dropna(subset=["secondary_master_id"]) if "secondary_master_id" in data else []
+    if len(second):
+        second = second.assign(master=second["secondary_master_id"].astype(str) + " (secondary)")
+        layers.append(hv.Scatter(second, "time", ["master", *hover], label="secondary master")
+                      .opts(marker="x", size=10, color="black", tools=["hover"]))  # fmt: skip
+    n_masters = data["master"].nunique() + (second["master"].nunique() if len(second) else 0)
+    used = hv.Overlay(layers).opts(
+        title="Master used by each light (colour: scale mode)", width=1150,
+        height=max(190, 90 + 32 * n_masters), xlabel="UTC", ylabel="", legend_position="top",
+        legend_cols=6, fontsize={"legend": 9},
+    )  # fmt: skip
+    panels = [used]
+    for col, label in (("delta_temp_c", "Δ temperature (°C)"),
+                       ("delta_exptime_s", "Δ exposure (s)"), ("delta_time_h", "Δ time (h)")):  # fmt: skip
+        if col not in data or data[col].isna().all():
+            continue
+        pts = [
+            hv.Scatter(part, "time", [col, "light", "master"], label=status).opts(
+                color=STATUS_MARKERS.get(status, "#555"), size=6, tools=["hover"]
+            )
+            for status, part in data.dropna(subset=[col]).groupby("status", sort=True)
+        ]
+        panels.append(
+            (hv.Overlay(pts) * hv.HLine(0).opts(color="gray", line_width=1)).opts(
+                width=1150, height=150, xlabel="UTC", ylabel=label, show_legend=False, title=""
+            )
+        )
+    return hv.Layout(panels).cols(1).opts(shared_axes=True)
+
+
+def decisions_table(prepared: pd.DataFrame):
+    """The match decisions as a sortable table coloured by status."""
+    table = prepared.drop(columns=[c for c in ("master", "time") if c in prepared]).copy()
+    statuses = table["status"] if "status" in table else [""] * len(table)
+    return _styled(table.reset_index(drop=True), statuses, "df-decisions")
+
+
+# ----------------------------------------------------------------------------- night overview
+def session_table(lights: pd.DataFrame, *, link_reports: bool = True):
+    """One row per session: counts by status, median confidence and noise ratio, report link."""
+    if lights.empty:
+        return pd.DataFrame(columns=["session", "lights"])
+    g = lights.groupby("session", dropna=True)
+    table = pd.DataFrame(
+        {
+            "lights": g.size(),
+            "calibrated": g["status"].apply(lambda s: int((s == "calibrated").sum())),
+            "degraded": g["status"].apply(lambda s: int((s == "degraded").sum())),
+            "quarantined": g["status"].apply(lambda s: int((s == "quarantined").sum())),
+            "median confidence": g["confidence"].median().round(3),
+            "median noise ratio": g["noise_ratio"].median().round(3),
+            "instrument": g["instrument"].first(),
+        }
+    ).reset_index()
+
+    def colour(row: pd.Series) -> list[str]:
+        worst = (
+            "quarantined" if row["quarantined"] else "degraded" if row["degraded"] else "calibrated"
+        )
+        return [f"background-color: {STATUS_COLORS[worst]}"] * len(row)
+
+    styler = table.style.apply(colour, axis=1).hide(axis="index").format(fmt_number)
+    if link_reports:
+        styler = styler.format({"session": lambda s: f'<a href="{s}.html">{s}</a>'})
+    return styler
+
+
+def make_confidence_timeline(lights: pd.DataFrame):
+    """Confidence of every light against time, coloured by status."""
+    hv = _hv()
+    data = lights.dropna(subset=["date_obs_utc"]).copy()
+    if data.empty:
+        return hv.Div("<p>No dated lights.</p>")
+    data["time"] = pd.to_datetime(data["date_obs_utc"], utc=True).dt.tz_localize(None)
+    data["light"] = data["path"].map(short_path)
+    points = [
+        hv.Scatter(data[data["status"] == status], "time", ["confidence", "light", "session", "reasons"],
+                   label=status).opts(color=color, size=7, tools=["hover"])
+        for status, color in STATUS_MARKERS.items()
+        if (data["status"] == status).any()
+    ]  # fmt: skip
+    return hv.Overlay(points).opts(
+        width=900, height=280, ylim=(-0.05, 1.05), xlabel="UTC", legend_position="right",
+        title="Confidence of every light",
+    )  # fmt: skip
+
+
+def advisories(decisions: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The acquisition advisories of the night: which darks to take, once per configuration."""
+    rows = {}
+    for d in decisions:
+        adv = d.get("advisory")
+        if not adv:
+            continue
+        key = (adv.get("config_signature"), adv.get("exptime_s"), adv.get("temp_c"))
+        entry = rows.setdefault(key, {**adv, "lights": 0})
+        entry["lights"] += 1
+    columns = ["instrument", "exptime_s", "temp_c", "n_frames", "lights", "text"]
+    return pd.DataFrame(list(rows.values()), columns=columns)

@@ -1,0 +1,113 @@
+"""Thermal dashboards: the cooler's drift through a session and through the night."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from darkflow.thermal import DriftFit
+from darkflow.viz._common import _hv
+
+
+# ----------------------------------------------------------------------------- drift
+def prepare_drift(
+    entries: Sequence[dict[str, Any]], *, n_model: int = 200
+) -> dict[str, pd.DataFrame]:
+    """Measured points, fitted model curve and residuals per configuration group."""
+    out: dict[str, pd.DataFrame] = {}
+    for entry in entries:
+        fit = DriftFit.from_dict(entry["fit"])
+        pts = pd.DataFrame(entry["points"])
+        if pts.empty:
+            continue
+        pts["time"] = pd.to_datetime(pts["time"], utc=True).dt.tz_localize(None)
+        pts = pts.dropna(subset=["temp_c"])
+        if pts.empty or fit.t0_utc is None:
+            continue
+        t0 = (
+            pd.Timestamp(fit.t0_utc).tz_convert(None)
+            if pd.Timestamp(fit.t0_utc).tzinfo
+            else pd.Timestamp(fit.t0_utc)
+        )
+        hours = (pts["time"] - t0).dt.total_seconds() / 3600.0
+        pts["model_c"] = fit.predict(hours.to_numpy())
+        pts["residual_c"] = pts["temp_c"] - pts["model_c"]
+        grid_h = np.linspace(0.0, max(float(hours.max()), 1e-3), n_model)
+        curve = pd.DataFrame(
+            {"time": t0 + pd.to_timedelta(grid_h, unit="h"), "model_c": fit.predict(grid_h)}
+        )
+        out[entry["config_signature"]] = pts.assign(kind="light")
+        out[entry["config_signature"] + "::model"] = curve
+        out[entry["config_signature"] + "::fit"] = pd.DataFrame([entry["fit"]])
+    return out
+
+
+def describe_drift(fit: dict[str, Any]) -> str:
+    """One line for a fitted drift model, in the operator's words."""
+    drift = f"{fit['drift_c_per_h']:+.2f} °C/h"
+    text = {
+        "settling": f"settles with a lag of {(fit.get('tau_h') or 0) * 60:.0f} min, then drifts {drift}",
+        "curved": f"drifts {drift} on average, curving (cooler following the ambient?)",
+    }.get(fit.get("model", "line"), f"drifts {drift}")
+    text += f"; fit rms {fit['rms_c']:.2f} °C"
+    if fit.get("reaches_setpoint") is False:
+        text += f"; set-point missed by {fit['setpoint_offset_c']:+.1f} °C"
+    return text
+
+
+def make_drift_dashboard(entries: Sequence[dict[str, Any]]):
+    """Sensor temperature vs time with the fitted cooler model, and its residuals."""
+    hv = _hv()
+    prepared = prepare_drift(entries)
+    panels = []
+    for entry in entries:
+        sig = entry["config_signature"]
+        if sig not in prepared:
+            continue
+        pts, curve = prepared[sig], prepared[sig + "::model"]
+        fit = entry["fit"]
+        title = f"{sig} — {describe_drift(fit)}"
+        measured = hv.Scatter(pts, "time", ["temp_c", "path"], label="measured").opts(
+            size=6, tools=["hover"], color="#1f77b4"
+        )
+        model = hv.Curve(curve, "time", "model_c", label="fitted model").opts(color="#d62728")
+        overlay = measured * model
+        if fit.get("set_temp_c") is not None:
+            overlay = overlay * hv.HLine(fit["set_temp_c"]).opts(color="gray", line_dash="dashed")
+        overlay = overlay.opts(
+            title=title, width=900, height=280, ylabel="sensor °C", xlabel="UTC",
+            legend_position="top_left", fontsize={"title": 10},
+        )  # fmt: skip
+        resid = hv.Scatter(pts, "time", ["residual_c", "path"]).opts(
+            width=900, height=140, size=4, color="#555", tools=["hover"], ylabel="residual °C",
+            xlabel="UTC",
+        )  # fmt: skip
+        panels.extend([overlay, resid * hv.HLine(0).opts(color="gray")])
+    if not panels:
+        return hv.Div("<p>No sensor temperatures recorded for this session (uncooled camera?).</p>")
+    return hv.Layout(panels).cols(1).opts(shared_axes=False)
+
+
+def make_night_thermal(entries: Sequence[dict[str, Any]]):
+    """Sensor temperature of every session of the night on one time axis."""
+    hv = _hv()
+    curves = []
+    for entry in entries:
+        pts = pd.DataFrame(entry["points"]).dropna(subset=["temp_c"])
+        if pts.empty:
+            continue
+        pts["time"] = pd.to_datetime(pts["time"], utc=True).dt.tz_localize(None)
+        label = f"{entry['session']}"
+        curves.append(
+            hv.Curve(pts, "time", "temp_c", label=label).opts(tools=["hover"])
+            * hv.Scatter(pts, "time", "temp_c", label=label).opts(size=4)
+        )
+    if not curves:
+        return hv.Div("<p>No sensor temperatures recorded this night.</p>")
+    return hv.Overlay(curves).opts(
+        width=900, height=320, ylabel="sensor °C", xlabel="UTC", legend_position="right",
+        title="Sensor temperature of every session",
+    )  # fmt: skip

@@ -1,0 +1,183 @@
+"""Triage in the reports: the checklist per group of lights, and the night's top causes.
+
+Reason codes come from the frame report (``reasons``, ``;``-separated) and ``masters.csv``;
+:mod:`darkflow.triage` turns them into findings, likely causes and operator checklists.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from darkflow.viz._common import is_missing, light_name, reason_codes
+
+PROBLEM_STATUSES = ("quarantined", "degraded")
+_STATUS_ORDER = {"quarantined": 0, "degraded": 1, "calibrated": 2}
+
+
+def triage_groups(lights: pd.DataFrame, statuses: Sequence[str] = PROBLEM_STATUSES) -> pd.DataFrame:
+    """Lights of the given statuses grouped by identical (status, set of reason codes).
+
+    Returns one row per group: ``status``, ``codes`` (tuple, in first-seen order), ``reasons``
+    (the codes joined by ``;``), ``n`` and ``lights`` (file names); quarantined groups first,
+    then the largest.
+    """
+    columns = ["status", "codes", "reasons", "n", "lights"]
+    if lights.empty or "status" not in lights:
+        return pd.DataFrame(columns=columns)
+    groups: dict[tuple[str, frozenset[str]], dict[str, Any]] = {}
+    for _, row in lights[lights["status"].isin(statuses)].iterrows():
+        codes = reason_codes(row.get("reasons"))
+        key = (str(row["status"]), frozenset(codes))
+        group = groups.setdefault(key, {"status": key[0], "codes": codes, "lights": []})
+        group["lights"].append(light_name(row["path"]))
+    rows = [{**g, "reasons": ";".join(g["codes"]), "n": len(g["lights"])} for g in groups.values()]
+    rows.sort(key=lambda g: (_STATUS_ORDER.get(g["status"], 9), -g["n"], g["reasons"]))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def triage_html(lights: pd.DataFrame, statuses: Sequence[str] = PROBLEM_STATUSES) -> str:
+    """The triage checklist of every quarantined or degraded light, one section per group.
+
+    Each group of lights with the same status and reason codes gets the findings of
+    :func:`darkflow.triage.triage` rendered by :func:`darkflow.triage.render_html`: what each
+    code means, its likely causes (the most likely first) and what to check. A self-contained
+    HTML fragment (no scripts).
+    """
+    from darkflow.triage import render_html, triage
+
+    groups = triage_groups(lights, statuses)
+    if groups.empty:
+        return "<p class='df-triage-none'><em>No quarantined or degraded light: nothing to triage."
+    counts = groups.groupby("status")["n"].sum().to_dict()
+    lead = ", ".join(f"{counts[s]} {s}" for s in statuses if s in counts)
+    parts = [
+        f"<div class='df-triage-list'><p>{lead} light(s) in {len(groups)} group(s) of identical "
+        "reasons.</p>"
+    ]
+    for _, g in groups.iterrows():
+        codes = ", ".join(f"<code>{html.escape(c)}</code>" for c in g["codes"]) or "<em>none</em>"
+        names = ", ".join(html.escape(n) for n in g["lights"])
+        parts.append(
+            f"<details class='df-group df-status-{html.escape(g['status'])}' open>"
+            f"<summary><b>{g['n']} {html.escape(g['status'])}</b> · {codes}</summary>"
+            f"<p class='df-lights'><small>{names}</small></p>"
+            f"<div class='df-triage'>{render_html(triage(g['codes']), title=None)}</div>"
+            "</details>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def triage_markdown(lights: pd.DataFrame, statuses: Sequence[str] = PROBLEM_STATUSES) -> str:
+    """:func:`triage_html` as markdown (for text reports and terminals)."""
+    from darkflow.triage import render_markdown, triage
+
+    groups = triage_groups(lights, statuses)
+    if groups.empty:
+        return "_No quarantined or degraded light: nothing to triage._\n"
+    out = []
+    for _, g in groups.iterrows():
+        title = f"{g['n']} {g['status']}: {', '.join(g['codes']) or 'no reason code'}"
+        out.append(render_markdown(triage(g["codes"]), title=title))
+        out.append(f"Lights: {', '.join(g['lights'])}\n")
+    return "\n".join(out)
+
+
+def _top_cause(row: pd.Series) -> str | None:
+    """The frame report's ``top_cause``, else the best-ranked cause of the row's reasons."""
+    from darkflow.triage import Cause, rank_causes
+
+    cause = row.get("top_cause")
+    if not is_missing(cause):
+        return str(cause)
+    ranked = [c for c, _ in rank_causes(reason_codes(row.get("reasons"))) if c != Cause.UNKNOWN]
+    return str(ranked[0]) if ranked else None
+
+
+def night_causes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The night's likely causes, ranked by how many lights (and masters) they affect.
+
+    Each light's cause is its ``top_cause`` (or the best-ranked cause of its reasons); lights
+    with no reason are not counted. Columns: ``cause``, ``description``, ``quarantined``,
+    ``degraded``, ``calibrated`` (calibrated lights that carry the symptom), ``masters``
+    (masters not verified whose top cause it is), ``example`` (one light).
+    """
+    from darkflow.triage import Cause
+
+    counts: dict[str, dict[str, Any]] = {}
+
+    def entry(cause: str) -> dict[str, Any]:
+        return counts.setdefault(cause, {"quarantined": 0, "degraded": 0, "calibrated": 0,
+                                         "masters": 0, "example": "", "_rank": 9})  # fmt: skip
+
+    for _, row in lights.iterrows():
+        cause = _top_cause(row)
+        if cause is None:
+            continue
+        e = entry(cause)
+        status = str(row.get("status"))
+        if status in ("quarantined", "degraded", "calibrated"):
+            e[status] += 1
+        rank = 1 if status == "calibrated" else 0  # prefer a light with a problem as example
+        if not e["example"] or rank < e["_rank"]:
+            e["example"], e["_rank"] = light_name(row["path"]), rank
+    if masters is not None and len(masters) and "status" in masters:
+        for _, row in masters[masters["status"].astype(str) != "verified"].iterrows():
+            cause = _top_cause(row)
+            if cause is not None:
+                entry(cause)["masters"] += 1
+    descriptions = {str(c): c.description for c in Cause}
+    rows = [{"cause": c, "description": descriptions.get(c, ""), **v} for c, v in counts.items()]
+    table = pd.DataFrame(
+        rows, columns=["cause", "description", "quarantined", "degraded", "calibrated",
+                       "masters", "example"],
+    )  # fmt: skip
+    if table.empty:
+        return table
+    table["_key"] = table["quarantined"] + table["degraded"]
+    table = table.sort_values(["_key", "masters", "calibrated", "cause"],
+                              ascending=[False, False, False, True])  # fmt: skip
+    return table.drop(columns="_key").reset_index(drop=True)
+
+
+def night_causes_table(lights: pd.DataFrame, masters: pd.DataFrame | None = None):
+    """:func:`night_causes` as a sortable table (pandas Styler), problem causes highlighted."""
+    from darkflow.viz._common import SORTABLE, STATUS_COLORS
+
+    table = night_causes(lights, masters)
+
+    def colour(row: pd.Series) -> list[str]:
+        status = (
+            "quarantined" if row["quarantined"] else "degraded" if row["degraded"] else "calibrated"
+        )
+        return [f"background-color: {STATUS_COLORS[status]}"] * len(row)
+
+    return (
+        table.style.apply(colour, axis=1)
+        .hide(axis="index")
+        .set_table_attributes(f'class="df-causes {SORTABLE}"')
+    )
+
+
+def night_reason_codes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> list[str]:
+    """Reason codes of the night's quarantined/degraded lights and unverified masters."""
+    codes: list[str] = []
+    problem = lights[lights["status"].isin(PROBLEM_STATUSES)] if "status" in lights else lights
+    for value in problem.get("reasons", []):
+        codes.extend(reason_codes(value))
+    if masters is not None and len(masters) and "status" in masters:
+        for value in masters.loc[masters["status"].astype(str) != "verified", "reasons"]:
+            codes.extend(reason_codes(value))
+    return codes
+
+
+def night_checklist_html(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> str:
+    """One triage of every problem code of the night (counts per code), as an HTML fragment."""
+    from darkflow.triage import render_html, triage
+
+    findings = triage(night_reason_codes(lights, masters))
+    return f"<div class='df-triage'>{render_html(findings, title='Checklist for the night')}</div>"
