@@ -135,6 +135,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quarantine(args: argparse.Namespace) -> int:
+    from darkflow.quarantine import format_queue, quarantine_queue
+
+    queue = quarantine_queue(args.workdir, night=args.night, include_degraded=args.degraded)
+    sys.stdout.write(format_queue(queue, fmt=args.format))
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from darkflow.report import build_reports
 
@@ -212,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", _cmd_status, "summarise the registry of a work directory")
     p.add_argument("workdir", type=Path)
     p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = add("quarantine", _cmd_quarantine,
+            "list the lights and masters that could not be calibrated well, with causes, "
+            "the triage checklist and acquisition advisories")  # fmt: skip
+    p.add_argument("workdir", type=Path)
+    p.add_argument("--night", help="only this night (default: every night of the work directory)")
+    p.add_argument("--degraded", action="store_true", help="include the degraded lights")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
     p = add("report", _cmd_report, "write the HTML reports of a work directory")
     p.add_argument("workdir", type=Path)

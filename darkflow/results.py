@@ -16,36 +16,10 @@ import pandas as pd
 
 from darkflow.events import read_events
 from darkflow.exceptions import DarkflowError
-from darkflow.model import LightStatus, MasterDark, ReasonCode, slug
+from darkflow.model import LightStatus, MasterDark, slug
+from darkflow.triage import reason_texts
 
 __all__ = ["Workdir", "reason_texts"]
-
-# Modules that define reason enums; imported on demand so their codes can be explained.
-_REASON_MODULES = (
-    "darkflow.catalog",
-    "darkflow.headers",
-    "darkflow.matching",
-    "darkflow.pipeline.reasons",
-)
-
-
-def reason_texts() -> dict[str, str]:
-    """Every reason code darkflow can attach, with its one-line description."""
-    import importlib
-
-    for name in _REASON_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
-    out: dict[str, str] = {}
-    pending = list(ReasonCode.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        for member in cls:
-            out.setdefault(str(member), member.description)
-    return dict(sorted(out.items()))
 
 
 class Workdir:

@@ -15,6 +15,7 @@ the code; a code without a rule still gets a finding (cause ``unknown``).
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -508,17 +509,44 @@ _UNKNOWN_RULE = TriageRule(
 _SEVERITY_ORDER = {ERR: 0, WARN: 1, INFO: 2}
 
 
-def _description(code: str) -> str:
+# Modules that define reason enums; imported on demand so their codes can be explained.
+_REASON_MODULES = (
+    "darkflow.catalog",
+    "darkflow.headers",
+    "darkflow.matching",
+    "darkflow.pipeline.reasons",
+    "darkflow.verify",
+)
+
+
+def reason_texts() -> dict[str, str]:
+    """Every reason code darkflow can attach, with its one-line description."""
+    return dict(_reason_texts())
+
+
+@functools.cache
+def _reason_texts() -> dict[str, str]:
+    import importlib
+
     from darkflow.model import ReasonCode
 
+    for name in _REASON_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    out: dict[str, str] = {}
     pending = list(ReasonCode.__subclasses__())
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         for member in cls:
-            if str(member) == code:
-                return member.description
-    return ""
+            out.setdefault(str(member), member.description)
+    return dict(sorted(out.items()))
+
+
+def _description(code: str) -> str:
+    return _reason_texts().get(code, "")
 
 
 def _codes(reasons: Iterable[object]) -> list[str]:

@@ -42,12 +42,18 @@ def acquisition_advisory(
         "n_frames": n,
         "text": (
             f"Take {n} darks with {light.instrument or 'this camera'} at "
-            f"{light.exptime_s:g} s, gain {light.gain_setting}, offset {light.offset}, "
-            f"binning {light.xbin}x{light.ybin}{where}."
+            f"{light.exptime_s:g} s{_setting('gain', light.gain_setting)}"
+            f"{_setting('offset', light.offset)}, binning {light.xbin}x{light.ybin}{where}."
             if light.exptime_s
             else "Fix the light's exposure time (EXPTIME) first."
         ),
     }
+
+
+def _setting(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    return f", {name} {value:g}" if isinstance(value, float) else f", {name} {value}"
 
 
 def merge_advisories(advisories: Iterable[dict[str, Any] | None]) -> list[dict[str, Any]]:

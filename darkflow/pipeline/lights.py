@@ -196,6 +196,7 @@ def plan_lights(
             decision = None
             if meta is not None and row["frame_type"] == FrameType.LIGHT:
                 decision = match_light(meta, index, config)  # what it would have been
+                decisions[row["path"]] = decision  # recorded: its advisory says what to take
             plan.unmatched.append((row, decision))
             continue
         ctx = contexts.get(
