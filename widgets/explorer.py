@@ -92,6 +92,25 @@ def table_html(df: pd.DataFrame, *, title: str = "", colours: list[str] | None =
 
 
 _GOOD, _BAD = "#d9f2d9", "#f9d0d0"
+_GATES = "acceptance gates"
+_GATES_RERUN = "acceptance gates: original vs re-run"
+
+
+def _other_metrics() -> list[str]:
+    """Registered metrics other than the acceptance gates (shown in their own table)."""
+    from widgets.metrics import GATE_NAMES, metric_names
+
+    return [n for n in metric_names() if n not in GATE_NAMES]
+
+
+def _gate_colours(results: list[str]) -> list[str]:
+    """Green where a gate passes (or the master is verified), red where it fails."""
+    colour = {"pass": _GOOD, "verified": _GOOD, "fail": _BAD, "low_confidence": _BAD}
+    return [colour.get(r, "") for r in results]
+
+
+def _gates_unavailable(err: Exception) -> pd.DataFrame:
+    return pd.DataFrame([{"metric": "overall", "result": "unavailable", "detail": str(err)}])
 
 
 def _most_used_dark(masters: pd.DataFrame) -> str | None:
@@ -178,12 +197,15 @@ class MasterPanel(_Panel):
 
             master = self.wd.load_master(master_id)
             ctx = MetricContext.for_master(self.wd, master_id, max_lights=self.max_lights)
+            gates, colours, verdict = self._gates(master_id, master)
             self.tables = {
                 "master": pd.DataFrame([D._master_row(master_id, master)]),
-                "acceptance metrics": compute_metrics(master, ctx)[
+                _GATES: gates,
+                "acceptance metrics": compute_metrics(master, ctx, _other_metrics())[
                     ["metric", "value", "description"]
                 ],
             }
+            self.colours = {_GATES: colours}
             from darkflow.viz_extra import make_image
 
             _hv()
@@ -196,12 +218,25 @@ class MasterPanel(_Panel):
         except DarkflowError as err:
             self._fail(err)
             return
-        self._ok(f"{master_id}: {master!r}")
+        self._ok(f"{master_id}: {master!r}{verdict}")
         self._render()
+
+    def _gates(self, master_id: str, master: Any) -> tuple[pd.DataFrame, list[str], str]:
+        """The pipeline's acceptance gates of the master as built (table, colours, verdict)."""
+        from widgets.metrics import assess_acceptance
+
+        try:
+            acc = assess_acceptance(master_id, self.wd, master=master)
+        except DarkflowError as err:
+            log.warning("acceptance of %s: %s", master_id, err)
+            return _gates_unavailable(err), [], ""
+        verdict = f" · acceptance {acc.status}, confidence {acc.confidence:.3g}"
+        return acc.table.copy(), _gate_colours(list(acc.table["result"])), verdict
 
 
 class RerunPanel(_Panel):
-    """Combine a master's input darks again with other clipping settings; compare the metrics."""
+    """Combine a master's input darks again with other clipping settings; compare the metrics
+    and the pipeline's acceptance gates (status and confidence) of both settings."""
 
     title = "Re-run master"
 
@@ -209,6 +244,7 @@ class RerunPanel(_Panel):
         super().__init__(wd)
         self.max_lights = max_lights
         self.result: D.RerunResult | None = None
+        self.acceptance: tuple[Any, Any] | None = None  # AcceptanceResult original, re-run
         self.master = W.Dropdown(description="master", layout=W.Layout(width="520px"))
         style = {"description_width": "90px"}
         self.sigma_low = W.FloatSlider(
@@ -241,7 +277,7 @@ class RerunPanel(_Panel):
 
     def _load_settings(self) -> None:
         """Start from the settings the master was built with."""
-        self.result = None
+        self.result, self.acceptance = None, None
         if not self.master.value:
             return
         try:
@@ -293,14 +329,16 @@ class RerunPanel(_Panel):
         _hv()
         self.result = result
         improved = result.improved()
-        self.tables = {"acceptance metrics: original vs re-run": result.metrics}
+        gates, gate_colours, verdict = self._gates(result)
+        others = result.metrics[result.metrics["metric"].isin(_other_metrics())]
+        others = others.reset_index(drop=True)
+        self.tables = {_GATES_RERUN: gates, "acceptance metrics: original vs re-run": others}
         self.colours = {
+            _GATES_RERUN: gate_colours,
             "acceptance metrics: original vs re-run": [
                 {True: _GOOD, False: _BAD}.get(improved.get(m), "") if abs(c) > 1e-12 else ""
-                for m, c in zip(
-                    result.metrics["metric"], result.metrics["change"].fillna(0), strict=True
-                )
-            ]
+                for m, c in zip(others["metric"], others["change"].fillna(0), strict=True)
+            ],
         }
         self.views = {
             "difference": make_difference_view(
@@ -313,10 +351,33 @@ class RerunPanel(_Panel):
         self._ok(
             f"{len(result.inputs)} darks combined in {result.seconds:.2f}s with sigma "
             f"{result.config.sigma_low:g}/{result.config.sigma_high:g}, {result.config.max_iters} "
-            f"iterations, scale {result.config.scale}; nothing written"
+            f"iterations, scale {result.config.scale}; nothing written{verdict}"
         )
         self._render()
         return result
+
+    def _gates(self, result: D.RerunResult) -> tuple[pd.DataFrame, list[str], str]:
+        """The pipeline's acceptance gates with the original and the re-run settings."""
+        from widgets.metrics import assess_acceptance, compare_acceptance
+
+        self.acceptance = None
+        try:
+            before = assess_acceptance(
+                result.master_id, self.wd, D.combine_config_of(result.original),
+                master=result.original,
+            )  # fmt: skip
+            after = assess_acceptance(result.master_id, self.wd, result.config, master=result.rerun)
+        except DarkflowError as err:
+            log.warning("acceptance of %s: %s", result.master_id, err)
+            return _gates_unavailable(err), [], ""
+        self.acceptance = (before, after)
+        table = compare_acceptance(before, after)
+        colours = _gate_colours([s.split(" → ")[-1] for s in table["status"]])
+        verdict = (
+            f" · acceptance {before.status} {before.confidence:.3g} → "
+            f"{after.status} {after.confidence:.3g}"
+        )
+        return table, colours, verdict
 
 
 class ComparePanel(_Panel):

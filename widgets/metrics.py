@@ -2,7 +2,7 @@
 
 The explorer shows every registered metric for the original master and for a re-run with other
 clipping settings. A metric is a function ``fn(master, context) -> float | None``; register more
-with :func:`register_metric` (the acceptance metrics of the verification issue plug in here)::
+with :func:`register_metric`::
 
     from widgets.metrics import register_metric
     register_metric("p99_adu", lambda m, ctx: float(np.percentile(m.data, 99)),
@@ -12,30 +12,58 @@ with :func:`register_metric` (the acceptance metrics of the verification issue p
 the lights the master calibrated, with :meth:`MetricContext.residuals` re-subtracting (a few of)
 those lights with a given master exactly as the pipeline does and running
 :func:`darkflow.verify.residual_analysis` on them (cached per master object).
+
+The pipeline's *acceptance gates* (:func:`darkflow.verify.assess_master`) are reproduced for any
+clipping settings by :func:`acceptance` / :func:`assess_acceptance`: the same hold-out split of
+the master's input darks, a master combined from the training frames with the given settings,
+assessed against the held-out frames with the previous verified master and the master bias the
+pipeline used. Their values are registered too (:data:`GATE_METRICS`, plus
+``acceptance_confidence``), so :func:`compute_metrics` returns them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import math
-from collections.abc import Callable, Iterable
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from darkflow.config import CombineConfig, Config, VerifyConfig
 from darkflow.exceptions import ConfigError, DarkflowError
 from darkflow.io.fits import read_image
-from darkflow.model import MasterDark, ScaleMode
+from darkflow.model import MasterDark, MasterStatus, ScaleMode
 from darkflow.results import Workdir
 from darkflow.subtract import build_dark_model, noise_model_variance, subtract_dark
-from darkflow.verify import ResidualStats, residual_analysis
+from darkflow.verify import (
+    MasterAssessment,
+    ResidualStats,
+    VerifyReason,
+    assess_master,
+    holdout_split,
+    residual_analysis,
+)
 
 __all__ = [
+    "ACCEPTANCE_COLUMNS",
+    "GATE_METRICS",
     "METRICS",
+    "AcceptanceResult",
     "Metric",
     "MetricContext",
+    "acceptance",
+    "assess_acceptance",
+    "clear_acceptance_cache",
+    "compare_acceptance",
     "compute_metrics",
     "metric_names",
     "register_metric",
@@ -303,3 +331,529 @@ for _name, _fn, _desc, _better in (
     ),
 ):
     register_metric(_name, _fn, description=_desc, better=_better)
+
+
+# ----------------------------------------------------------------------------- acceptance gates
+# The gated metrics of darkflow.verify.assess_master (the names it gives them), in its order.
+GATE_METRICS: tuple[tuple[str, str | None, str], ...] = (
+    ("holdout_width_ratio", "unity", "held-out darks minus the master: width / predicted"),
+    ("holdout_shift_sigma", None, "held-out darks minus the master: median / frame noise"),
+    ("holdout_outlier_frac", "lower", "held-out pixels > 6 sigma above the master"),
+    ("high_reject_excess", "lower", "pixel-frames clipped high minus clipped low (cosmics)"),
+    ("noise_inflation", "lower", "(frame var + master var) / frame var"),
+    ("master_variance_ratio", "unity", "per-frame variance / (bias var + signal / egain)"),
+    ("bias_column_ratio", "lower", "column banding of master - master bias"),
+    ("gain_deviation", None, "header e-/ADU / photon-transfer e-/ADU - 1"),
+    ("dark_scale_change", None, "hot-pixel scale vs the previous verified master - 1"),
+    ("level_shift_sigma", None, "unexplained level change vs previous / frame noise"),
+    ("low_freq_change_sigma", "lower", "smooth structure change vs previous / frame noise"),
+    ("column_change_ratio", "lower", "column banding change vs the previous master"),
+    ("hot_overlap", "higher", "overlap of stable hot pixels with the previous master"),
+)
+ACCEPTANCE_COLUMNS = ["metric", "value", "tolerance", "confidence", "result", "reason", "detail"]
+_CACHE_SIZE = 64
+
+
+class _Auto:
+    def __repr__(self) -> str:
+        return "AUTO"
+
+
+AUTO: Any = _Auto()  # previous/bias: the one the pipeline used (see assess_acceptance)
+
+
+@dataclass(frozen=True, eq=False)
+class AcceptanceResult:
+    """The pipeline's acceptance gates for one set of darks and combine settings.
+
+    ``table`` has one row per gated metric (:data:`ACCEPTANCE_COLUMNS`: ``result`` is ``pass``,
+    ``fail`` or ``unavailable``), a row ``n_frames`` (the pipeline's too-few-frames rule) and a
+    last row ``overall`` (``value``/``confidence``: the overall confidence, ``result``: the
+    status, ``reason``: every reason code, ``;``-joined).
+    """
+
+    status: str
+    confidence: float
+    reasons: tuple[str, ...]
+    table: pd.DataFrame
+    assessment: MasterAssessment
+    inputs: tuple[str, ...]
+    train: tuple[str, ...]
+    held: tuple[str, ...]
+    combine_config: CombineConfig
+    verify_config: VerifyConfig
+    verify_source: str  # "given", "registry" (what the pipeline used) or "defaults"
+    previous_id: str | None
+    bias_id: str | None
+    seconds: float
+
+    def value(self, name: str) -> float | None:
+        """A gated metric's value (else the measured value of that name, else ``None``)."""
+        for m in self.assessment.metrics:
+            if m.name == name and m.value is not None:
+                return float(m.value)
+        v = self.assessment.values.get(name)
+        return None if v is None else float(v)
+
+    def __repr__(self) -> str:
+        return (
+            f"<AcceptanceResult {self.status} conf={self.confidence:.4f} "
+            f"{len(self.train)} train / {len(self.held)} held out>"
+        )
+
+
+_ACCEPTANCE: OrderedDict[tuple, AcceptanceResult | DarkflowError] = OrderedDict()
+_VERIFY: dict[tuple[str, str], VerifyConfig | None] = {}
+_INFO: dict[tuple[str, str], tuple[tuple[str, ...], CombineConfig]] = {}
+
+
+def clear_acceptance_cache() -> None:
+    """Forget every cached acceptance (e.g. after the work directory changed)."""
+    _ACCEPTANCE.clear()
+    _VERIFY.clear()
+    _INFO.clear()
+
+
+def _master_row(wd: Workdir, master_id: str) -> dict[str, Any] | None:
+    """The ``masters.csv`` row of a master (latest run first, then each night's)."""
+    for night in [None, *wd.nights()]:
+        try:
+            table = wd.masters_of(night)
+        except FileNotFoundError:
+            continue
+        rows = table[table["master_id"].astype(str) == master_id]
+        if not rows.empty:
+            return {
+                k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in rows.iloc[0].items()
+            }
+    return None
+
+
+def _all_masters(wd: Workdir) -> pd.DataFrame:
+    tables = []
+    for night in [None, *wd.nights()]:
+        try:
+            tables.append(wd.masters_of(night))
+        except FileNotFoundError:
+            continue
+    out = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return out.drop_duplicates("master_id") if "master_id" in out else out
+
+
+def _fallback_previous(wd: Workdir, row: dict[str, Any]) -> str | None:
+    """The pipeline's rule on ``masters.csv``: a verified master of the same kind and
+    configuration from the latest earlier night, closest in exposure."""
+    masters = _all_masters(wd)
+    need = {"master_id", "kind", "config_signature", "status", "night", "exptime_s"}
+    if masters.empty or not need <= set(masters.columns) or not row.get("night"):
+        return None
+    sel = masters[
+        (masters["kind"].astype(str) == str(row.get("kind", "dark")))
+        & (masters["config_signature"] == row.get("config_signature"))
+        & (masters["status"].astype(str) == str(MasterStatus.VERIFIED))
+        & (masters["night"].astype(str) < str(row["night"]))
+    ]
+    if sel.empty:
+        return None
+    sel = sel[sel["night"].astype(str) == sel["night"].astype(str).max()]
+    t = max(float(row.get("exptime_s") or 0.0), 1e-6)
+    dist = [
+        (abs(math.log(max(float(e or 0.0), 1e-6) / t)), str(m))
+        for e, m in zip(sel["exptime_s"], sel["master_id"], strict=True)
+    ]
+    return min(dist)[1]
+
+
+def _fallback_bias(wd: Workdir, row: dict[str, Any]) -> str | None:
+    """The pipeline's rule on ``masters.csv``: the master bias of the configuration from the
+    same night, else the latest earlier one (verified or low confidence)."""
+    masters = _all_masters(wd)
+    need = {"master_id", "kind", "config_signature", "status", "night"}
+    if str(row.get("kind", "dark")) == "bias" or masters.empty or not need <= set(masters.columns):
+        return None
+    usable = (str(MasterStatus.VERIFIED), str(MasterStatus.LOW_CONFIDENCE))
+    sel = masters[
+        (masters["kind"].astype(str) == "bias")
+        & (masters["config_signature"] == row.get("config_signature"))
+        & masters["status"].astype(str).isin(usable)
+        & (masters["night"].astype(str) <= str(row.get("night") or ""))
+    ]
+    if sel.empty:
+        return None
+    best = sel.sort_values(["night", "master_id"]).iloc[-1]
+    return str(best["master_id"])
+
+
+def _recorded(wd: Workdir, row: dict[str, Any] | None, column: str, fallback) -> str | None:
+    """What ``masters.csv`` records the pipeline assessed with (``None``: it had none); work
+    directories without that column use the pipeline's rule on ``masters.csv`` instead."""
+    if row is None:
+        return None
+    if column in row:
+        value = row[column]
+        return str(value) if isinstance(value, str) and value else None
+    return fallback(wd, row)
+
+
+def recorded_verify_config(wd: Workdir, master_id: str) -> VerifyConfig | None:
+    """The ``[verify]`` settings the pipeline assessed a master with (its registry provenance).
+
+    The registry is opened read-only (nothing is written to the work directory); ``None`` when
+    it or the record is missing or unreadable.
+    """
+    key = (str(wd.path), master_id)
+    if key in _VERIFY:
+        return _VERIFY[key]
+    path = Path(wd.path) / "registry.sqlite"
+    found: VerifyConfig | None = None
+    if path.is_file():
+        # immutable: no lock or -shm file is created, unless a -wal file holds unmerged writes
+        wal = Path(f"{path}-wal").exists()
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if wal else "&immutable=1")
+        try:
+            db = sqlite3.connect(uri, uri=True)
+            try:
+                got = db.execute(
+                    "SELECT provenance FROM artifacts WHERE id=? ORDER BY updated_at DESC LIMIT 1",
+                    (master_id,),
+                ).fetchone()
+            finally:
+                db.close()
+            verify = (json.loads(got[0]).get("assessed_with") or {}).get("verify") if got else None
+            if isinstance(verify, dict):
+                known = {f.name for f in dataclasses.fields(VerifyConfig)}
+                found = Config.from_dict(
+                    {"verify": {k: v for k, v in verify.items() if k in known}}
+                ).verify
+        except (sqlite3.Error, ValueError, TypeError, DarkflowError) as err:
+            log.warning("cannot read the verify settings of %s from %s: %s", master_id, path, err)
+    _VERIFY[key] = found
+    return found
+
+
+def _config_key(cfg: CombineConfig) -> tuple:
+    """What a combine's output depends on (the memory budget only sets the band height)."""
+    return tuple(sorted((k, v) for k, v in dataclasses.asdict(cfg).items() if k != "memory_limit"))
+
+
+def _load_checked(wd: Workdir, master_id: str | None, shape: tuple[int, ...]) -> MasterDark | None:
+    if master_id is None:
+        return None
+    try:
+        other = wd.load_master(master_id)
+    except (DarkflowError, OSError) as err:
+        log.warning("cannot load master %s for the acceptance gates: %s", master_id, err)
+        return None
+    return other if other.data.shape == tuple(shape) else None
+
+
+def _description(code: str | None) -> str:
+    if not code:
+        return ""
+    try:
+        return VerifyReason(code).description
+    except ValueError:
+        return ""
+
+
+def _table(
+    a: MasterAssessment, *, n_frames: int, min_frames: int, n_train: int, n_held: int,
+    status: str, confidence: float, reasons: Sequence[str], note: str,
+) -> pd.DataFrame:  # fmt: skip
+    rows = []
+    for m in a.metrics:
+        result = "fail" if m.failed else ("unavailable" if m.value is None else "pass")
+        reason = "" if m.reason is None else str(m.reason)
+        detail = m.detail
+        if result == "unavailable":
+            detail = f"unavailable: {_description(reason)}" + (f" ({detail})" if detail else "")
+        elif result == "fail" and not detail:
+            detail = _description(reason)
+        rows.append({
+            "metric": m.name, "value": math.nan if m.value is None else float(m.value),
+            "tolerance": m.limit,
+            "confidence": math.nan if m.confidence is None else float(m.confidence),
+            "result": result, "reason": reason, "detail": detail,
+        })  # fmt: skip
+    few = n_frames < min_frames
+    rows.append({
+        "metric": "n_frames", "value": float(n_frames), "tolerance": f">= {min_frames}",
+        "confidence": 0.5 if few else 1.0, "result": "fail" if few else "pass",
+        "reason": "too_few_frames" if few else "",
+        "detail": f"{n_train} combined, {n_held} held out"
+        + ("; confidence capped at 0.5" if few else ""),
+    })  # fmt: skip
+    rows.append({
+        "metric": "overall", "value": confidence, "tolerance": "", "confidence": confidence,
+        "result": status, "reason": ";".join(reasons), "detail": note,
+    })  # fmt: skip
+    return pd.DataFrame(rows, columns=ACCEPTANCE_COLUMNS)
+
+
+def assess_acceptance(
+    master_id_or_inputs: str | Sequence[str],
+    workdir: Workdir | str | Path,
+    combine_config: CombineConfig | None = None,
+    verify_config: VerifyConfig | None = None,
+    *,
+    previous: str | None = AUTO,
+    bias: str | None = AUTO,
+    master: MasterDark | None = None,
+) -> AcceptanceResult:
+    """The pipeline's acceptance gates of a master, for any combine (clipping) settings.
+
+    Reproduces ``darkflow.pipeline.jobs._assess``: the master's input darks
+    (:func:`widgets.data.master_inputs`) are split with
+    ``holdout_split(paths, holdout_fraction, seed=0, min_train=min_train_frames)``; when frames
+    are held out, a master is combined from the training frames with ``combine_config`` and
+    judged against the held-out frames, else the master of all inputs is judged (no hold-out
+    metrics: the row ``holdout_width_ratio`` says they are unavailable). Then, as the pipeline,
+    fewer inputs than ``combine_config.min_frames`` cap the confidence at 0.5 (low confidence).
+
+    Parameters
+    ----------
+    master_id_or_inputs
+        A master id of ``masters.csv`` or the paths of dark (or bias) frames.
+    workdir
+        The work directory (path or :class:`~darkflow.results.Workdir`).
+    combine_config
+        The combine settings (default: those the master was built with, from its provenance).
+    verify_config
+        Tolerance bands and hold-out settings. Default: what the pipeline assessed the master
+        with (its registry provenance, read read-only), else ``VerifyConfig()``.
+    previous, bias
+        Ids of the previous verified master and of the master bias (``None``: none). By default
+        (``AUTO``) the ones the pipeline used, as ``masters.csv`` records them
+        (``previous_master_id``, ``bias_master_id``); for a work directory without those
+        columns, the pipeline's rule applied to ``masters.csv`` (previous: a ``verified`` master
+        of the same kind and configuration from the latest earlier night, closest in exposure;
+        bias: the configuration's master bias of the same night, else the latest earlier one).
+        For a list of paths, ``AUTO`` means none. A master whose shape differs is dropped, as
+        in the pipeline.
+    master
+        The master of all inputs with ``combine_config`` when already at hand (used only when
+        nothing is held out and its provenance lists exactly these inputs; saves a combine).
+
+    Results are cached per (work directory, inputs, combine settings, verify settings,
+    previous, bias); :func:`clear_acceptance_cache` forgets them. Errors are cached too.
+
+    Raises
+    ------
+    DarkflowError
+        The inputs cannot be found or combined (e.g. ``InsufficientFramesError``).
+    """
+    from widgets.data import open_workdir
+
+    wd = open_workdir(workdir)
+    row: dict[str, Any] | None = None
+    if isinstance(master_id_or_inputs, str):
+        master_id = master_id_or_inputs
+        row = _master_row(wd, master_id)
+        inputs, own = _master_info(wd, master_id)
+        cfg = combine_config or own
+    else:
+        master_id = ""
+        inputs = tuple(str(p) for p in master_id_or_inputs)
+        cfg = combine_config or CombineConfig()
+        if not inputs:
+            raise DarkflowError("acceptance: no input frames")
+    if verify_config is not None:
+        verify, source = verify_config, "given"
+    else:
+        recorded = recorded_verify_config(wd, master_id) if master_id else None
+        verify, source = (recorded, "registry") if recorded else (VerifyConfig(), "defaults")
+    prev_id = previous
+    if previous is AUTO:
+        prev_id = _recorded(wd, row, "previous_master_id", _fallback_previous)
+    bias_id = bias
+    if bias is AUTO:
+        bias_id = _recorded(wd, row, "bias_master_id", _fallback_bias)
+    key = (str(wd.path), inputs, _config_key(cfg), verify, prev_id, bias_id)
+    if key in _ACCEPTANCE:
+        _ACCEPTANCE.move_to_end(key)
+        hit = _ACCEPTANCE[key]
+        if isinstance(hit, DarkflowError):
+            raise hit
+        return hit
+    try:
+        result = _assess(wd, master_id, inputs, cfg, verify, source, prev_id, bias_id, master)
+    except DarkflowError as err:
+        _remember(key, err)
+        raise
+    _remember(key, result)
+    return result
+
+
+def _remember(key: tuple, value: AcceptanceResult | DarkflowError) -> None:
+    _ACCEPTANCE[key] = value
+    while len(_ACCEPTANCE) > _CACHE_SIZE:
+        _ACCEPTANCE.popitem(last=False)
+
+
+def _inputs_of(m: MasterDark | None) -> set[str] | None:
+    if m is None:
+        return None
+    items = (m.provenance or {}).get("inputs") or []
+    return {str(i["path"]) for i in items if isinstance(i, dict) and i.get("path")}
+
+
+def _master_info(wd: Workdir, master_id: str) -> tuple[tuple[str, ...], CombineConfig]:
+    """A master's input darks and the combine settings it was built with (cached: reading a
+    big master for every metric would be slow)."""
+    from widgets.data import combine_config_of, master_inputs
+
+    key = (str(wd.path), master_id)
+    if key not in _INFO:
+        inputs = tuple(master_inputs(wd, master_id))
+        _INFO[key] = (inputs, combine_config_of(wd.load_master(master_id)))
+    return _INFO[key]
+
+
+def _is_master_of(m: MasterDark | None, inputs: tuple[str, ...], cfg: CombineConfig) -> bool:
+    from widgets.data import combine_config_of
+
+    return (
+        m is not None
+        and _inputs_of(m) == set(inputs)
+        and _config_key(combine_config_of(m)) == _config_key(cfg)
+    )
+
+
+def _assess(
+    wd: Workdir,
+    master_id: str,
+    inputs: tuple[str, ...],
+    cfg: CombineConfig,
+    verify: VerifyConfig,
+    source: str,
+    prev_id: str | None,
+    bias_id: str | None,
+    master: MasterDark | None,
+) -> AcceptanceResult:
+    from darkflow.master import combine_files
+    from widgets.data import _catalog_metas
+
+    t0 = time.perf_counter()
+    train, held = holdout_split(
+        list(inputs), verify.holdout_fraction, seed=0, min_train=verify.min_train_frames
+    )
+    judged: MasterDark | None = None
+    if not held:
+        # the pipeline judges the master of all inputs: reuse one when it is that master
+        if _is_master_of(master, inputs, cfg):
+            judged = master
+        elif master_id and _config_key(_master_info(wd, master_id)[1]) == _config_key(cfg):
+            stored = wd.load_master(master_id)
+            judged = stored if _is_master_of(stored, inputs, cfg) else None
+    if judged is None:
+        metas = _catalog_metas(wd, list(train))
+        judged = combine_files(list(train), config=cfg, allow_few=True, metas=metas)
+
+    def holdout():
+        for path in held:
+            yield read_image(path, dtype="float32")[0]
+
+    prev = _load_checked(wd, prev_id, judged.data.shape)
+    bias_m = _load_checked(wd, bias_id, judged.data.shape)
+    a = assess_master(
+        judged, holdout=holdout if held else None, previous=prev, bias=bias_m, config=verify
+    )
+    status, confidence = str(a.status), float(a.confidence)
+    reasons = [str(r) for r in a.reasons]
+    if len(inputs) < cfg.min_frames:  # the pipeline's rule (run_master_job)
+        status = str(MasterStatus.LOW_CONFIDENCE)
+        confidence = min(confidence, 0.5)
+        reasons.insert(0, "too_few_frames")
+    confidence = round(confidence, 4)
+    reasons = list(dict.fromkeys(reasons))
+    note = (
+        f"previous master {prev_id if prev is not None else 'none'}, master bias "
+        f"{bias_id if bias_m is not None else 'none'}, verify settings: {source}"
+    )
+    table = _table(a, n_frames=len(inputs), min_frames=cfg.min_frames, n_train=len(train),
+                   n_held=len(held), status=status, confidence=confidence, reasons=reasons,
+                   note=note)  # fmt: skip
+    return AcceptanceResult(
+        status, confidence, tuple(reasons), table, a, inputs, tuple(train), tuple(held), cfg,
+        verify, source, prev_id if prev is not None else None,
+        bias_id if bias_m is not None else None, time.perf_counter() - t0,
+    )  # fmt: skip
+
+
+def acceptance(
+    master_id_or_inputs: str | Sequence[str],
+    workdir: Workdir | str | Path,
+    combine_config: CombineConfig | None = None,
+    verify_config: VerifyConfig | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """The acceptance table of :func:`assess_acceptance` (a copy; ``attrs`` holds ``status``
+    and ``confidence``): ``metric, value, tolerance, confidence, result, reason, detail``.
+
+    >>> acceptance("c32ad690d19c0cae", "work", CombineConfig(max_iters=0))   # doctest: +SKIP
+    """
+    res = assess_acceptance(master_id_or_inputs, workdir, combine_config, verify_config, **kwargs)
+    table = res.table.copy()
+    table.attrs.update(status=res.status, confidence=res.confidence)
+    return table
+
+
+def compare_acceptance(original: AcceptanceResult, rerun: AcceptanceResult) -> pd.DataFrame:
+    """Two acceptances side by side: ``metric, tolerance, original, rerun, change,
+    confidence_original, confidence_rerun, status`` (``"pass → fail"``; the ``overall`` row
+    compares the overall confidence and ``"low_confidence → verified"``)."""
+    a = original.table.set_index("metric")
+    b = rerun.table.set_index("metric")
+    names = list(a.index) + [n for n in b.index if n not in a.index]
+    names = [n for n in names if n != "overall"] + ["overall"]
+    rows = []
+    for name in names:
+        ra = a.loc[name] if name in a.index else None
+        rb = b.loc[name] if name in b.index else None
+        va = math.nan if ra is None else float(ra["value"])
+        vb = math.nan if rb is None else float(rb["value"])
+        sa = "absent" if ra is None else str(ra["result"])
+        sb = "absent" if rb is None else str(rb["result"])
+        tol = (rb if rb is not None else ra)["tolerance"]
+        rows.append({
+            "metric": name, "tolerance": tol, "original": va, "rerun": vb, "change": vb - va,
+            "confidence_original": math.nan if ra is None else float(ra["confidence"]),
+            "confidence_rerun": math.nan if rb is None else float(rb["confidence"]),
+            "status": f"{sa} → {sb}",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _context_acceptance(master: MasterDark, ctx: MetricContext) -> AcceptanceResult | None:
+    """The acceptance of ``master``'s settings for the master of ``ctx`` (None without one)."""
+    if ctx.workdir is None or not ctx.master_id:
+        return None
+    from widgets.data import combine_config_of
+
+    return assess_acceptance(ctx.master_id, ctx.workdir, combine_config_of(master), master=master)
+
+
+def _gate_metric(name: str) -> MetricFn:
+    def fn(master: MasterDark, ctx: MetricContext) -> float | None:
+        res = _context_acceptance(master, ctx)
+        return None if res is None else res.value(name)
+
+    fn.__name__ = f"gate_{name}"
+    return fn
+
+
+def _acceptance_confidence(master: MasterDark, ctx: MetricContext) -> float | None:
+    res = _context_acceptance(master, ctx)
+    return None if res is None else res.confidence
+
+
+for _name, _better, _desc in GATE_METRICS:
+    register_metric(_name, _gate_metric(_name), description=f"gate: {_desc}", better=_better)
+register_metric(
+    "acceptance_confidence",
+    _acceptance_confidence,
+    description="overall confidence of the acceptance gates (the pipeline's master confidence)",
+    better="higher",
+)
+GATE_NAMES = frozenset([n for n, _, _ in GATE_METRICS] + ["acceptance_confidence"])
