@@ -12,3 +12,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.1.0+src"
 
 ALGORITHM_VERSION = "1"
+
+#: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
+#: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
+ASSESSMENT_VERSION = "2"  # 2: hold-out split ranked by content hash, not by path

@@ -214,3 +214,24 @@ def test_dask_executor_gives_identical_bytes(night, tmp_path):
     a = pd.read_csv(local / "frame_report.csv").drop(columns=["output_path"])
     b = pd.read_csv(tmp_path / "dask" / "frame_report.csv").drop(columns=["output_path"])
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_verdicts_do_not_depend_on_where_the_files_are(tiny_night, tmp_path):
+    """The hold-out split is ranked by content hash: a night copied elsewhere is judged the same."""
+    config = Config().with_overrides(verify={"min_train_frames": 2})  # hold out on tiny sets
+    runs = {}
+    for name in ("first-disk", "an/other/place"):
+        root = tmp_path / name / "night"
+        shutil.copytree(tiny_night, root)
+        run_night(root, workdir=tmp_path / name / "w", config=config)
+        masters = pd.read_csv(tmp_path / name / "w" / "masters.csv").set_index("master_id")
+        lights = pd.read_csv(tmp_path / name / "w" / "frame_report.csv")
+        lights["rel"] = [os.path.relpath(p, root) for p in lights["path"]]
+        runs[name] = masters, lights.set_index("rel").sort_index()
+    (m1, l1), (m2, l2) = runs.values()
+    held = m1["holdout_width_ratio"].notna()
+    assert held.any(), "no master held frames out: the test would prove nothing"
+    cols = ["status", "confidence", "reasons", "holdout_width_ratio", "gain_deviation"]
+    pd.testing.assert_frame_equal(m1[cols].sort_index(), m2.loc[m1.index, cols].sort_index())
+    pd.testing.assert_frame_equal(l1[["status", "confidence", "reasons", "master_id"]],
+                                  l2[["status", "confidence", "reasons", "master_id"]])  # fmt: skip

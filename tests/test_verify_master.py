@@ -195,6 +195,17 @@ def test_holdout_split_is_deterministic_and_order_independent():
         holdout_split([paths[0], paths[0]], 0.2)
 
 
+def test_holdout_split_by_content_keys_ignores_the_location():
+    hashes = [f"{i:040x}" for i in range(20)]
+    here = [f"/night/dark_{i:03d}.fits" for i in range(20)]
+    there = [f"/mnt/copy/of/night/dark_{i:03d}.fits" for i in range(20)]
+    _, held_here = holdout_split(here, 0.2, keys=hashes)
+    _, held_there = holdout_split(there, 0.2, keys=hashes)
+    assert [here.index(p) for p in held_here] == [there.index(p) for p in held_there]
+    with pytest.raises(ConfigError):
+        holdout_split(here, 0.2, keys=hashes[:-1])
+
+
 def test_verify_config_validation():
     with pytest.raises(ConfigError):
         VerifyConfig(holdout_fraction=1.5)

@@ -605,7 +605,8 @@ def assess_acceptance(
 
     Reproduces ``darkflow.pipeline.jobs._assess``: the master's input darks
     (:func:`widgets.data.master_inputs`) are split with
-    ``holdout_split(paths, holdout_fraction, seed=0, min_train=min_train_frames)``; when frames
+    ``holdout_split(paths, holdout_fraction, seed=0, min_train=min_train_frames,
+    keys=content hashes)``; when frames
     are held out, a master is combined from the training frames with ``combine_config`` and
     judged against the held-out frames, else the master of all inputs is judged (no hold-out
     metrics: the row ``holdout_width_ratio`` says they are unavailable). Then, as the pipeline,
@@ -735,9 +736,12 @@ def _assess(
     from widgets.data import _catalog_metas
 
     t0 = time.perf_counter()
+    from darkflow.hashing import file_hash
+
     train, held = holdout_split(
-        list(inputs), verify.holdout_fraction, seed=0, min_train=verify.min_train_frames
-    )
+        list(inputs), verify.holdout_fraction, seed=0, min_train=verify.min_train_frames,
+        keys=[file_hash(p) for p in inputs],
+    )  # fmt: skip
     judged: MasterDark | None = None
     if not held:
         # the pipeline judges the master of all inputs: reuse one when it is that master

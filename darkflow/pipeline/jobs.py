@@ -69,6 +69,7 @@ class MasterJobSpec:
     assess: bool = True  # (re)assess the master (missing or stale assessment)
     bias_path: Path | None = None  # master bias of the configuration (assessment only)
     previous_path: Path | None = None  # previous verified master of the configuration
+    input_hashes: tuple[str, ...] = ()  # content hashes of fset.paths (the hold-out split's keys)
 
     @property
     def master_id(self) -> str:
@@ -97,7 +98,8 @@ def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
 
     v = spec.config.verify
     paths = list(spec.fset.paths)
-    train, held = holdout_split(paths, v.holdout_fraction, seed=0, min_train=v.min_train_frames)
+    train, held = holdout_split(paths, v.holdout_fraction, seed=0, min_train=v.min_train_frames,
+                                keys=spec.input_hashes or None)  # fmt: skip
     judged = master
     if held:
         metas = [m for m in spec.fset.metas if m.path in set(train)]

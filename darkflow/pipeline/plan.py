@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from darkflow._version import ALGORITHM_VERSION, __version__
+from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.config import Config
 from darkflow.hashing import job_key, short
 from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision
@@ -133,6 +133,7 @@ class MasterJob:
         return MasterJobSpec(
             self.key, self.fset, self.output, Path(workdir), config, assess=True,
             bias_path=self.bias_file, previous_path=self.previous_file,
+            input_hashes=self.input_hashes,
         )  # fmt: skip
 
     def provenance(self, config: Config, meta: MasterMeta | None) -> dict[str, Any]:
@@ -334,7 +335,7 @@ def plan_masters(
             job.previous_key, job.previous_file = prev.key, registry.file_of(prev)
         job.assess_key = job_key(
             "assess", [job.key, job.bias_key or "", job.previous_key or ""], verify_params,
-            ALGORITHM_VERSION,
+            f"{ALGORITHM_VERSION}/{ASSESSMENT_VERSION}",
         )  # fmt: skip
         row = registry.get(job.key)
         job.cached = (

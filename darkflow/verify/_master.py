@@ -38,27 +38,41 @@ NO_HOLDOUT_PENALTY = 0.9
 
 
 def holdout_split(
-    paths: Sequence[str], fraction: float, seed: int = 0, *, min_train: int = 3
+    paths: Sequence[str],
+    fraction: float,
+    seed: int = 0,
+    *,
+    min_train: int = 3,
+    keys: Sequence[str] | None = None,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Split frames into a training set (to combine) and a hold-out set (to validate).
 
-    Deterministic and independent of the order of ``paths``: each path is ranked by a hash of
-    ``(seed, path)`` and the lowest ``round(fraction * n)`` (at least 1 when ``fraction > 0``)
+    Deterministic and independent of the order of ``paths``: each frame is ranked by a hash of
+    ``(seed, key)`` and the lowest ``round(fraction * n)`` (at least 1 when ``fraction > 0``)
     are held out, as long as ``min_train`` frames remain for the combine; otherwise nothing is
     held out. Both tuples keep the input order.
+
+    ``keys`` (one per path) should be the files' content hashes, as the pipeline passes them:
+    then the split, and every verdict built on it, does not depend on where the files are
+    (a night copied to another disk is judged the same). Default: the paths themselves.
     """
     if not 0.0 <= fraction < 1.0:
         raise ConfigError(f"hold-out fraction must be in [0, 1), got {fraction!r}")
     paths = [str(p) for p in paths]
     if len(set(paths)) != len(paths):
         raise ConfigError("hold-out split: duplicate paths")
+    keys = paths if keys is None else [str(k) for k in keys]
+    if len(keys) != len(paths):
+        raise ConfigError(f"hold-out split: {len(keys)} keys for {len(paths)} paths")
     n = len(paths)
     n_hold = max(1, round(fraction * n)) if fraction > 0 and n > 0 else 0
     n_hold = min(n_hold, n - min_train)
     if n_hold <= 0:
         return tuple(paths), ()
-    rank = sorted(paths, key=lambda p: hashlib.sha256(f"{seed}\0{p}".encode()).hexdigest())
-    held = set(rank[:n_hold])
+    rank = sorted(
+        range(n), key=lambda i: (hashlib.sha256(f"{seed}\0{keys[i]}".encode()).hexdigest(), i)
+    )
+    held = {paths[i] for i in rank[:n_hold]}
     return tuple(p for p in paths if p not in held), tuple(p for p in paths if p in held)
 
 
