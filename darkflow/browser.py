@@ -1,6 +1,6 @@
 """Open an HTML report in headless Chromium, offline, and say what it did.
 
-Used by the tests and by ``darkflow report --check``: the page is loaded from a file with the
+Used by the tests (and to take the README's screenshots): the page is loaded from a file with the
 browser's own background traffic disabled and a network log recorded, so any request the page
 makes (a CDN script, a stylesheet, a font) is listed. A probe script, added to a temporary copy of
 the page, counts the bokeh plots that actually drew a canvas (bokeh renders into shadow roots,

@@ -73,7 +73,7 @@ def make_residual_histograms(edges: np.ndarray, hists: dict[str, list[int]], lig
             ).opts(alpha=0.8)
     return overlay.opts(
         width=900, height=320, logy=True, ylim=(1e-6, 1), xlabel=_XLABEL,
-        title="Background residuals against the predicted noise model", legend_position="top_right",
+        title="Background residuals against the predicted noise model", legend_position="right",
         tools=["hover"],
     )  # fmt: skip
 
@@ -141,6 +141,6 @@ def make_residual_holomap(
         ).opts(title=_light_title(row, n))
     return hv.HoloMap(frames, kdims=["light"]).opts(
         hv.opts.Overlay(width=900, height=320, logy=True, ylim=(1e-6, 1), xlabel=_XLABEL,
-                        legend_position="top_right", fontsize={"title": 10}),
+                        legend_position="right", fontsize={"title": 10}),
         hv.opts.Curve(tools=["hover"]),
     )  # fmt: skip

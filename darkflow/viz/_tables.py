@@ -58,7 +58,11 @@ def quarantine_table(
         q["why"] = (
             q["reasons"]
             .fillna("")
-            .map(lambda codes: "; ".join(reason_text.get(c, c) for c in str(codes).split(";") if c))
+            .map(
+                lambda codes: " ".join(
+                    reason_text.get(c, c).rstrip(".") + "." for c in str(codes).split(";") if c
+                )
+            )
         )
     return q.reset_index(drop=True)
 
@@ -195,9 +199,14 @@ def session_table(lights: pd.DataFrame, *, link_reports: bool = True):
         )
         return [f"background-color: {STATUS_COLORS[worst]}"] * len(row)
 
-    styler = table.style.apply(colour, axis=1).hide(axis="index").format(fmt_number)
-    if link_reports:
-        styler = styler.format({"session": lambda s: f'<a href="{s}.html">{s}</a>'})
+    styler = (
+        table.style.apply(colour, axis=1)
+        .hide(axis="index")
+        .format(fmt_number)
+        .set_table_attributes(f'class="df-sessions {SORTABLE}"')
+    )
+    if link_reports:  # subset=: a dict would reset the other columns' number format
+        styler = styler.format(lambda s: f'<a href="{s}.html">{s}</a>', subset=["session"])
     return styler
 
 

@@ -69,7 +69,7 @@ def make_drift_dashboard(entries: Sequence[dict[str, Any]]):
             continue
         pts, curve = prepared[sig], prepared[sig + "::model"]
         fit = entry["fit"]
-        title = f"{sig} — {describe_drift(fit)}"
+        title = sig  # the fit's description titles the residual panel (bokeh titles don't wrap)
         measured = hv.Scatter(pts, "time", ["temp_c", "path"], label="measured").opts(
             size=6, tools=["hover"], color="#1f77b4"
         )
@@ -82,8 +82,8 @@ def make_drift_dashboard(entries: Sequence[dict[str, Any]]):
             legend_position="top_left", fontsize={"title": 10},
         )  # fmt: skip
         resid = hv.Scatter(pts, "time", ["residual_c", "path"]).opts(
-            width=900, height=140, size=4, color="#555", tools=["hover"], ylabel="residual °C",
-            xlabel="UTC",
+            width=900, height=160, size=4, color="#555", tools=["hover"], ylabel="residual °C",
+            xlabel="UTC", title=f"fit: {describe_drift(fit)}", fontsize={"title": 9},
         )  # fmt: skip
         panels.extend([overlay, resid * hv.HLine(0).opts(color="gray")])
     if not panels:
