@@ -72,7 +72,7 @@ def make_residual_histograms(edges: np.ndarray, hists: dict[str, list[int]], lig
                 sub, "z", "density", label=f"worst: {light_name(path)}"
             ).opts(alpha=0.8)
     return overlay.opts(
-        width=900, height=320, logy=True, ylim=(1e-6, 1), xlabel=_XLABEL,
+        width=1150, height=320, logy=True, ylim=(1e-6, 1), xlabel=_XLABEL,
         title="Background residuals against the predicted noise model", legend_position="right",
         tools=["hover"],
     )  # fmt: skip
