@@ -15,6 +15,7 @@ and one with wrongly scaled hot pixels moves the centroids of stars that sit on 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -110,38 +111,43 @@ def detect_stars(
     labels, n = ndimage.label(det)
     if n == 0:
         return []
-    index = np.arange(1, n + 1)
-    sizes = ndimage.sum_labels(np.ones_like(resid), labels, index)
-    peaks = ndimage.maximum_position(box, labels, index)
+    # only regions big enough to be a star are looked at (a light holds thousands of hot-pixel
+    # singletons): their slices, peak (first maximum in raster order) and saturation
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    objects = ndimage.find_objects(labels)
     ny, nx = img.shape
     sat_src = np.asarray(raw, dtype=np.float64) if raw is not None else img
-    sat_max = (
-        ndimage.maximum(np.where(np.isfinite(sat_src), sat_src, -np.inf), labels, index)
-        if saturation is not None
-        else None
-    )
     cands = []
-    for i, (py, px) in enumerate(peaks):
-        if sizes[i] < min_pixels:
-            continue
+    for lab in np.flatnonzero(sizes[1:] >= min_pixels) + 1:
+        sl = objects[lab - 1]
+        region = labels[sl] == lab
+        k = int(np.argmax(np.where(region, box[sl], -np.inf)))
+        py, px = divmod(k, region.shape[1])
+        py, px = py + sl[0].start, px + sl[1].start
         if not (border <= py < ny - border and border <= px < nx - border):
             continue
-        if sat_max is not None and sat_max[i] >= saturation:
-            continue
+        if saturation is not None:
+            sat_vals = sat_src[sl][region]
+            sat_vals = sat_vals[np.isfinite(sat_vals)]
+            if sat_vals.size and sat_vals.max() >= saturation:
+                continue
         signal = float(box[py, px] * 9.0)
         peak = float(resid[py, px])
         if not signal > 0 or peak >= 0.5 * signal:  # a single hot pixel or a cosmic-ray hit
             continue
-        cands.append(Star(float(py), float(px), peak, signal, int(sizes[i])))
+        cands.append(Star(float(py), float(px), peak, signal, int(sizes[lab])))
+    if not cands:
+        return []
     # isolation against every local maximum above the threshold (blends have two in one
     # region; rejected sources such as saturated neighbours count too)
+    from scipy.spatial import cKDTree
+
     local_max = det & (box == ndimage.maximum_filter(box, size=5, mode="nearest"))
-    all_peaks = np.argwhere(local_max)
-    stars = []
-    for s in cands:
-        d = np.hypot(all_peaks[:, 0] - s.y, all_peaks[:, 1] - s.x)
-        if np.count_nonzero(d < isolation_px) <= 1:
-            stars.append(s)
+    tree = cKDTree(np.argwhere(local_max).astype(np.float64))
+    near = tree.query_ball_point(
+        [(s.y, s.x) for s in cands], r=np.nextafter(isolation_px, 0.0), return_length=True
+    )  # strictly closer than isolation_px
+    stars = [s for s, k in zip(cands, near, strict=True) if k <= 1]
     stars.sort(key=lambda s: -s.signal)
     return stars[:max_stars]
 
@@ -150,11 +156,13 @@ def _fill(cut: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """``cut`` with ``bad`` pixels replaced by the median of their good 3x3 neighbours."""
     out = cut.copy()
     ny, nx = cut.shape
-    for y, x in zip(*np.nonzero(bad), strict=True):
-        y0, y1, x0, x1 = max(y - 1, 0), min(y + 2, ny), max(x - 1, 0), min(x + 2, nx)
-        good = cut[y0:y1, x0:x1][~bad[y0:y1, x0:x1]]
-        good = good[np.isfinite(good)]
-        out[y, x] = float(np.median(good)) if good.size else math.nan
+    padded = np.full((ny + 2, nx + 2), np.nan)
+    padded[1:-1, 1:-1] = np.where(bad, np.nan, cut)
+    ys, xs = np.nonzero(bad)
+    window = np.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no good neighbour: NaN
+        out[ys, xs] = np.nanmedian(window, axis=0)
     return out
 
 

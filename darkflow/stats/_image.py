@@ -104,7 +104,37 @@ def _median_sorted(v: np.ndarray, n: int) -> float:
 
 
 @nb.njit(cache=True)
-def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int, work: np.ndarray) -> float:
+def _mad_sorted(v: np.ndarray, lo: int, hi: int, med: float) -> float:
+    """Median of ``|v[lo:hi] - med|`` for sorted ``v``, in O(n): the deviations below and above
+    ``med`` are two sorted runs, merged only up to the middle element(s)."""
+    m = hi - lo
+    a, b = lo, hi  # first index with v >= med, by bisection
+    while a < b:
+        c = (a + b) // 2
+        if v[c] < med:
+            a = c + 1
+        else:
+            b = c
+    left, right = a - 1, a  # next deviation below (walking down) and above (walking up)
+    want = m // 2  # index of the (upper) middle deviation
+    prev = cur = 0.0
+    for k in range(want + 1):
+        if left >= lo and (right >= hi or med - v[left] <= v[right] - med):
+            d = med - v[left]
+            left -= 1
+        else:
+            d = v[right] - med
+            right += 1
+        prev, cur = cur, d
+        if k == want:
+            break
+    if m % 2:
+        return cur
+    return 0.5 * (prev + cur)
+
+
+@nb.njit(cache=True)
+def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int) -> float:
     """Sigma-clipped (median/MAD) values, then the mode estimate 2.5 med - 1.5 mean."""
     if n == 0:
         return np.nan
@@ -116,11 +146,7 @@ def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int, work: np.n
         if m < 4:
             break
         med = _median_sorted(v[lo:hi], m)
-        for i in range(m):
-            work[i] = abs(v[lo + i] - med)
-        dev = work[:m]
-        dev.sort()
-        s = 1.4826 * _median_sorted(dev, m)
+        s = 1.4826 * _mad_sorted(v, lo, hi, med)
         if s == 0.0:
             break
         new_lo, new_hi = lo, hi
@@ -155,7 +181,6 @@ def _tile_levels(data: np.ndarray, tile: int, sigma: float, iters: int, grid: np
     for k in nb.prange(ty * tx):
         j, i = k // tx, k % tx
         buf = np.empty(tile * tile, dtype=np.float64)
-        work = np.empty(tile * tile, dtype=np.float64)
         n = 0
         for y in range(j * tile, min((j + 1) * tile, ny)):
             for x in range(i * tile, min((i + 1) * tile, nx)):
@@ -163,7 +188,7 @@ def _tile_levels(data: np.ndarray, tile: int, sigma: float, iters: int, grid: np
                 if not math.isnan(v) and not math.isinf(v):
                     buf[n] = v
                     n += 1
-        grid[j, i] = _tile_level(buf, n, sigma, iters, work)
+        grid[j, i] = _tile_level(buf, n, sigma, iters)
 
 
 def tile_levels(data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int = 5) -> np.ndarray:

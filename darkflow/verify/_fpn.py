@@ -164,6 +164,8 @@ def hot_scale_fit(
     select_sigma: float = 3.0,
     clip: float = 5.0,
     iters: int = 3,
+    target_local: np.ndarray | None = None,
+    template_local: np.ndarray | None = None,
 ) -> ScaleFit:
     """How much of the template's pixel-scale pattern (hot pixels) is present in the target.
 
@@ -171,10 +173,15 @@ def hot_scale_fit(
     template's high band exceeds ``select_sigma`` times the target's noise ``sigma`` (and
     ``mask`` allows) enter a weighted least-squares fit ``target_hf = alpha * template_hf``
     with ``clip``-sigma rejection of outliers (cosmic rays, stars). ``alpha = 0`` means the
-    target holds none of the template's hot-pixel pattern.
+    target holds none of the template's hot-pixel pattern. ``target_local`` and
+    ``template_local``: their neighbour medians, when the caller already has them.
     """
-    t_hf = np.asarray(target, np.float32) - neighbour_median(target)
-    h_hf = np.asarray(template, np.float32) - neighbour_median(template)
+    if target_local is None:
+        target_local = neighbour_median(target)
+    if template_local is None:
+        template_local = neighbour_median(template)
+    t_hf = np.asarray(target, np.float32) - target_local
+    h_hf = np.asarray(template, np.float32) - template_local
     s = np.broadcast_to(np.asarray(sigma, dtype=np.float32), t_hf.shape)
     s = s * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR))
     with np.errstate(invalid="ignore"):

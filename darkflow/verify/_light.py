@@ -246,7 +246,8 @@ def check_light(
         template = mdl - bias.data[rows].astype(np.float32)
     else:
         template = mdl
-    local = neighbour_median(c)
+    local = parts.local if parts.local is not None else neighbour_median(c)
+    template_local = neighbour_median(template)
     with np.errstate(invalid="ignore"):
         extended = (local - parts.background) > 2.5 * u
     scale_mask = np.isfinite(c) & np.isfinite(u) & ~_dilate(extended, 2)
@@ -255,7 +256,8 @@ def check_light(
         scale_mask &= (flags[rows] & FLAG_LIMITED) == 0  # deliberately under-corrected
     if sat is not None:
         scale_mask &= r < sat
-    fit = hot_scale_fit(c, template, u, mask=scale_mask)
+    fit = hot_scale_fit(c, template, u, mask=scale_mask, target_local=local,
+                        template_local=template_local)  # fmt: skip
     tol = config.max_dark_scale_error
     if math.isfinite(fit.alpha) and fit.sigma < tol / 2:
         significant = abs(fit.alpha) >= config.min_scale_significance * fit.sigma
@@ -318,7 +320,7 @@ def check_light(
     else:
         # the model's hot pixels are meant to change: mask them in both measurements
         with np.errstate(invalid="ignore"):
-            hot = (template - neighbour_median(template)) > 3.0 * u
+            hot = (template - template_local) > 3.0 * u
         phot = compare_photometry(r, c, stars, bad=hot)
         lim = config.max_centroid_shift_px
         metrics.append(gated("centroid_shift_px", phot.centroid_shift_px, phot.centroid_shift_px,

@@ -184,6 +184,7 @@ class ResidualParts:
     sources: np.ndarray  # bool: masked as source (dilated)
     valid: np.ndarray  # bool: background pixel with finite values
     z: np.ndarray  # neighbour-median residual / predicted sigma (unit Gaussian when right)
+    local: np.ndarray | None = None  # the neighbour median of the data (reused by the checks)
 
 
 def residual_parts(
@@ -191,14 +192,13 @@ def residual_parts(
 ) -> ResidualParts:
     """Background model, source mask and normalised residuals (see :func:`residual_analysis`)."""
     bg = background_map(data, tile=tile)
+    local = neighbour_median(data)
     with np.errstate(invalid="ignore", divide="ignore"):
         z_bg = (data - bg) / uncertainty
-        z = (data - neighbour_median(data)) / (
-            uncertainty * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR))
-        )
+        z = (data - local) / (uncertainty * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR)))
     finite = np.isfinite(z) & np.isfinite(z_bg)
     sources = _dilate(finite & (z_bg > source_sigma), 2)
-    return ResidualParts(bg, sources, finite & ~sources, z)
+    return ResidualParts(bg, sources, finite & ~sources, z, local)
 
 
 def stats_from_parts(parts: ResidualParts) -> ResidualStats:
