@@ -86,3 +86,47 @@ def test_core_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_third_party_import_is_a_declared_runtime_dependency():
+    """A module darkflow or widgets imports must be installed by `pip install .` (no dev extras):
+    `make demo` runs on exactly that."""
+    import ast
+    import sys
+    from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    declared = {_parse(r)[0].split("[")[0] for r in data["project"]["dependencies"]}
+    # what the declared distributions pull in themselves is installed too
+    installed = set(declared)
+    pending = list(declared)
+    while pending:
+        try:
+            reqs = requires(pending.pop()) or []
+        except PackageNotFoundError:  # a platform-specific requirement not installed here
+            continue
+        for req in reqs:
+            if "extra ==" in req and "distributed" not in req:
+                continue
+            name = _parse(req)[0].split("[")[0].replace("_", "-")
+            if name not in installed:
+                installed.add(name)
+                pending.append(name)
+    dists = packages_distributions()
+    missing = {}
+    for path in [*(ROOT / "darkflow").rglob("*.py"), *(ROOT / "widgets").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("darkflow", "widgets"):
+                    continue
+                owners = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
+                if not owners & installed:
+                    missing.setdefault(top, []).append(str(path.relative_to(ROOT)))
+    assert not missing, f"imported but not a runtime dependency: {missing}"
