@@ -141,7 +141,7 @@ class Registry:
     """
 
     def __init__(self, workdir: str | Path, *, timeout_s: float = 60.0):
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.path = self.workdir / "registry.sqlite"
         self.timeout_s = timeout_s

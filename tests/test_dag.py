@@ -235,3 +235,15 @@ def test_verdicts_do_not_depend_on_where_the_files_are(tiny_night, tmp_path):
     pd.testing.assert_frame_equal(m1[cols].sort_index(), m2.loc[m1.index, cols].sort_index())
     pd.testing.assert_frame_equal(l1[["status", "confidence", "reasons", "master_id"]],
                                   l2[["status", "confidence", "reasons", "master_id"]])  # fmt: skip
+
+
+def test_relative_work_directory(tiny_night, tmp_path, monkeypatch):
+    """`make demo` passes relative paths (demo/data, demo/work)."""
+    shutil.copytree(tiny_night, tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    result = run_night("data", workdir="work")
+    assert result.masters_built > 0
+    again = run_night("data", workdir="work")
+    assert again.masters_built == 0 and again.lights_computed == 0
+    report = pd.read_csv(tmp_path / "work" / "frame_report.csv")
+    assert all(Path(p).exists() for p in report["output_path"].dropna())

@@ -148,7 +148,7 @@ def plan_night(
     Masters not yet built enter the matching with their metadata from headers, assumed verified.
     """
     config = config or Config()
-    workdir = Path(workdir)
+    workdir = Path(workdir).absolute()  # artifact paths are registered relative to it
     tick = progress or (lambda stage, done, total: None)
     paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
     scanned = _scan(paths, config)
@@ -175,7 +175,7 @@ def run_night(
     """Calibrate every light found under ``inputs``; results and reports go to ``workdir``."""
     t_start = time.monotonic()
     config = config or Config()
-    workdir = Path(workdir)
+    workdir = Path(workdir).absolute()  # artifact paths are registered relative to it
     workdir.mkdir(parents=True, exist_ok=True)
     tick = progress or (lambda stage, done, total: None)
     executor = executor or LocalExecutor()
