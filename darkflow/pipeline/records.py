@@ -19,7 +19,7 @@ from darkflow.events import to_jsonable
 from darkflow.io.atomic import atomic_write
 from darkflow.model import FrameMeta, FrameType, LightStatus
 from darkflow.thermal import fit_temperature_drift
-from darkflow.verify import HIST_EDGES
+from darkflow.verify import HIST_EDGES, LIGHT_VALUE_COLUMNS, MASTER_VALUE_COLUMNS
 
 __all__ = [
     "FRAME_REPORT_COLUMNS",
@@ -78,16 +78,7 @@ FRAME_REPORT_EXTRA = [
     "predicted_dark_error",
     "n_expansions",
     # verification (issue 6)
-    "weight",
-    "light_variance_ratio",
-    "dark_scale_error",
-    "column_ratio",
-    "background_sigma",
-    "negative_frac",
-    "raw_floor_frac",
-    "n_stars",
-    "centroid_shift_px",
-    "flux_ratio",
+    *LIGHT_VALUE_COLUMNS,
     "response",
     "top_cause",
 ]
@@ -118,19 +109,7 @@ MASTERS_EXTRA = [
     "bias_master_id",
     "top_cause",
     # acceptance metrics (issue 6)
-    "holdout_width_ratio",
-    "holdout_shift_sigma",
-    "holdout_outlier_frac",
-    "high_reject_excess",
-    "noise_inflation",
-    "master_variance_ratio",
-    "gain_deviation",
-    "bias_column_ratio",
-    "dark_scale_change",
-    "level_shift_sigma",
-    "low_freq_change_adu",
-    "column_change_ratio",
-    "hot_overlap",
+    *MASTER_VALUE_COLUMNS,
 ]
 
 
