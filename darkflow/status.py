@@ -44,12 +44,28 @@ def registry_status(workdir: str | Path) -> dict[str, Any]:
         "workdir": str(workdir),
         "masters": masters,
         "lights": lights,
+        "last_run_lights": _frame_report_counts(workdir),
         "jobs_all_runs": summary["jobs"],
         "cache_hit_rate": summary["cache_hit_rate"],
         "last_run": last,
         "last_run_jobs": last_jobs,
         "runs": summary["runs"],
     }
+
+
+def _frame_report_counts(workdir: Path) -> dict[str, int]:
+    """Lights of the latest run by status, from its frame report: the registry holds only the
+    lights that were calibrated (a light quarantined before subtraction has no artifact)."""
+    import csv
+
+    counts: dict[str, int] = {}
+    try:
+        with open(workdir / "frame_report.csv", newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+    except (OSError, KeyError, csv.Error):
+        return {}
+    return counts
 
 
 def format_status(workdir: str | Path, *, fmt: str = "table") -> str:
@@ -64,7 +80,13 @@ def format_status(workdir: str | Path, *, fmt: str = "table") -> str:
     lines.append(
         "  lights:  "
         + (", ".join(f"{n} {k}" for k, n in sorted(status["lights"].items())) or "none")
+        + " (registered artifacts)"
     )
+    if status["last_run_lights"]:
+        lines.append(
+            "  last run's lights (frame_report.csv): "
+            + ", ".join(f"{n} {k}" for k, n in sorted(status["last_run_lights"].items()))
+        )
     rate = status["cache_hit_rate"]
     lines.append(
         f"  jobs:    {status['jobs_all_runs']} recorded over all runs, cache hit rate "
