@@ -37,6 +37,29 @@ def _check_count(n: int, config: CombineConfig, allow_few: bool) -> None:
         )
 
 
+def master_from_planes(
+    planes: dict[str, np.ndarray],
+    meta: MasterMeta,
+    *,
+    saturated: np.ndarray | None,
+    stats: dict[str, Any],
+    provenance: dict[str, Any],
+) -> MasterDark:
+    """A :class:`MasterDark` from the engine's output planes (combine and incremental update)."""
+    return MasterDark(
+        data=planes["mean"],
+        uncertainty=planes["uncertainty"],
+        n_used=planes["n_used"],
+        n_low=planes["n_low"],
+        n_high=planes["n_high"],
+        hot_persistence=planes["hot"],
+        meta=meta,
+        saturated=saturated,
+        stats=_clean(stats),
+        provenance=_clean(provenance),
+    )
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe copy (NaN/inf → None, numpy scalars → Python)."""
     if isinstance(value, dict):
@@ -86,18 +109,7 @@ def _assemble(
         ],
     }
     saturated = planes["saturated"] if math.isfinite(result.sat_level) else None
-    return MasterDark(
-        data=planes["mean"],
-        uncertainty=planes["uncertainty"],
-        n_used=planes["n_used"],
-        n_low=planes["n_low"],
-        n_high=planes["n_high"],
-        hot_persistence=planes["hot"],
-        meta=meta,
-        saturated=saturated,
-        stats=_clean(stats),
-        provenance=_clean(provenance),
-    )
+    return master_from_planes(planes, meta, saturated=saturated, stats=stats, provenance=provenance)
 
 
 def _open_sources(paths: Sequence[str], skip_unreadable: bool):

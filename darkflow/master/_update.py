@@ -34,7 +34,7 @@ import numpy as np
 from darkflow.config import CombineConfig
 from darkflow.exceptions import IncompatibleFramesError
 from darkflow.master._bias import bias_for_update
-from darkflow.master._combine import Progress, _clean, combine_files
+from darkflow.master._combine import Progress, _clean, combine_files, master_from_planes
 from darkflow.master._engine import summary_stats
 from darkflow.model import FrameMeta, MasterDark, MasterMeta
 
@@ -204,18 +204,7 @@ def merge_masters(a: MasterDark, b: MasterDark) -> MasterDark:
             f"merged {b.meta.n_frames} new frames (total {meta.n_frames})",
         ],
     }
-    return MasterDark(
-        data=planes["mean"],
-        uncertainty=planes["uncertainty"],
-        n_used=planes["n_used"],
-        n_low=planes["n_low"],
-        n_high=planes["n_high"],
-        hot_persistence=planes["hot"],
-        meta=meta,
-        saturated=sat,
-        stats=_clean(stats),
-        provenance=_clean(prov),
-    )
+    return master_from_planes(planes, meta, saturated=sat, stats=stats, provenance=prov)
 
 
 def update_master(

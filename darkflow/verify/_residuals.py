@@ -37,39 +37,12 @@ def robust_std(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - med)))
 
 
-def _clipped_mode(block: np.ndarray, sigma: float = 3.0, iters: int = 5) -> float:
-    """Background level of a tile: sigma-clipped, then the SExtractor mode estimate.
-
-    Faint sources skew a tile upwards; ``2.5 * median - 1.5 * mean`` of the clipped values
-    tracks the mode of the background distribution (falls back to the median when the tile is
-    so crowded that mean and median disagree by more than 30% of the scatter).
-    """
-    v = block[np.isfinite(block)]
-    for _ in range(iters):
-        if v.size < 4:
-            break
-        med = np.median(v)
-        s = 1.4826 * np.median(np.abs(v - med))
-        if s == 0:
-            break
-        keep = np.abs(v - med) <= sigma * s
-        if keep.all():
-            break
-        v = v[keep]
-    if not v.size:
-        return math.nan
-    med, mean = float(np.median(v)), float(np.mean(v))
-    spread = float(np.std(v))
-    if spread > 0 and abs(mean - med) / spread < 0.3:
-        return 2.5 * med - 1.5 * mean
-    return med
-
-
 def background_map(data: np.ndarray, *, tile: int = 32) -> np.ndarray:
     """Smooth background: sigma-clipped modes on a tile grid, bilinearly interpolated.
 
-    The tile levels come from the numba kernel :func:`darkflow.stats._image.tile_levels`
-    (:func:`_clipped_mode` is its per-tile reference).
+    The tile levels (sigma-clipped, then the SExtractor mode ``2.5 median - 1.5 mean``) come
+    from the numba kernel :func:`darkflow.stats._image.tile_levels` (its numpy reference:
+    :func:`~darkflow.stats._image.tile_levels_reference`).
     """
     from darkflow.stats._image import tile_levels
 
