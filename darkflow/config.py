@@ -252,8 +252,13 @@ class VerifyConfig:
     quarantine_confidence: float = 0.2  # lights below this overall confidence are quarantined
     max_analysis_pixels: int = 2_000_000  # larger frames: a central band of rows is analysed
     doubling_temp_c: float = 6.0  # dark-current doubling temperature (previous-master scaling)
+    # False-alarm probability of each statistical gate (darkflow.verify.significance_gate):
+    # the chance that one gate fails a master or light when all is well.
+    gate_false_alarm: float = 1e-4
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.gate_false_alarm < 0.5:
+            raise ConfigError("verify.gate_false_alarm must be in (0, 0.5)")
         if not 0.0 <= self.holdout_fraction < 1.0:
             raise ConfigError("verify.holdout_fraction must be in [0, 1)")
         if self.min_train_frames < 1 or self.min_stars < 0:

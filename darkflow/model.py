@@ -20,6 +20,7 @@ __all__ = [
     "Eligibility",
     "FrameMeta",
     "FrameType",
+    "GainEstimate",
     "LightStatus",
     "MasterDark",
     "MasterMeta",
@@ -253,3 +254,26 @@ class MasterDark:
             f"<MasterDark {m.config_signature} exptime={m.exptime_s:g}s temp={m.temp_c} "
             f"n={m.n_frames} shape={self.data.shape}>"
         )
+
+
+@dataclass(frozen=True)
+class GainEstimate:
+    """e-/ADU of the saved values with its 1-sigma uncertainty and where it came from.
+
+    ``source`` is ``"header"`` (EGAIN; ``sigma`` then expresses how far a header is trusted),
+    or the estimator that measured it (``"bias_dark_pairs"``, ``"darks"``, ``"flats"``,
+    ``"light"``...); ``n`` the number of independent measurements behind it. Every noise-model
+    test carries ``rel_sigma`` into the spread of its statistic.
+    """
+
+    value: float
+    sigma: float
+    source: str
+    n: int = 0
+
+    @property
+    def rel_sigma(self) -> float:
+        return self.sigma / self.value if self.value > 0 else float("inf")
+
+    def __repr__(self) -> str:
+        return f"<GainEstimate {self.value:.4g} +- {self.sigma:.2g} e-/ADU ({self.source})>"

@@ -30,6 +30,15 @@ from darkflow.verify._fpn import (
     row_window,
     tile_medians,
 )
+from darkflow.verify._gate import (
+    GateStatus,
+    combine_spread,
+    gate_confidence,
+    log_variance_sd,
+    mad_sigma_rel_sd,
+    median_sd,
+    z_threshold,
+)
 from darkflow.verify._light import (
     LightAssessment,
     Response,
@@ -48,6 +57,8 @@ from darkflow.verify._metrics import (
     Metric,
     VerifyReason,
     band_confidence,
+    not_measured,
+    significance_gate,
 )
 from darkflow.verify._residuals import (
     HIST_EDGES,
@@ -68,6 +79,7 @@ __all__ = [
     "MASTER_VALUE_COLUMNS",
     "NEIGHBOUR_VAR_FACTOR",
     "BandEnergies",
+    "GateStatus",
     "LightAssessment",
     "MasterAssessment",
     "Metric",
@@ -82,15 +94,23 @@ __all__ = [
     "band_confidence",
     "band_energies",
     "check_light",
+    "combine_spread",
     "config_differences",
     "frame_weight",
+    "gate_confidence",
     "holdout_split",
     "hot_scale_fit",
     "light_status",
+    "log_variance_sd",
+    "mad_sigma_rel_sd",
+    "median_sd",
     "neighbour_median",
+    "not_measured",
     "residual_analysis",
     "residual_parts",
     "robust_std",
     "row_window",
+    "significance_gate",
     "tile_medians",
+    "z_threshold",
 ]

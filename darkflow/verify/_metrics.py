@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from darkflow.model import ReasonCode
+from darkflow.verify._gate import GateStatus, gate_confidence, z_threshold
 
 __all__ = [
     "LIGHT_VALUE_COLUMNS",
@@ -14,7 +15,9 @@ __all__ = [
     "Metric",
     "VerifyReason",
     "band_confidence",
+    "not_measured",
     "overall_confidence",
+    "significance_gate",
 ]
 
 
@@ -257,7 +260,11 @@ class Metric:
     """One verification metric: its value, tolerance, confidence and reason when failing.
 
     ``value`` is ``None`` when the metric could not be computed (``reason`` then says why, an
-    informational code). ``limit`` is the tolerance as shown to people (e.g. ``"<= 1.25"``).
+    informational code): its :attr:`status` is ``not_measured``. ``limit`` is the tolerance as
+    shown to people (e.g. ``"|z| <= 3.89"``). Gates built by :func:`significance_gate` also
+    record the statistic's value ``expected`` under "all is well", its ``spread`` there, the
+    departure ``z`` in units of that spread, the ``threshold`` on ``|z|`` and the gate's
+    ``false_alarm`` probability.
     """
 
     name: str
@@ -266,10 +273,23 @@ class Metric:
     confidence: float | None
     reason: VerifyReason | None = None
     detail: str = ""
+    expected: float | None = None
+    spread: float | None = None
+    z: float | None = None
+    threshold: float | None = None
+    false_alarm: float | None = None
 
     @property
     def failed(self) -> bool:
         return self.reason is not None and self.reason not in INFORMATIONAL
+
+    @property
+    def status(self) -> GateStatus:
+        if self.failed:
+            return GateStatus.FAIL
+        if self.value is None or self.confidence is None:
+            return GateStatus.NOT_MEASURED
+        return GateStatus.PASS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -279,6 +299,12 @@ class Metric:
             "confidence": self.confidence,
             "reason": None if self.reason is None else str(self.reason),
             "detail": self.detail,
+            "status": str(self.status),
+            "expected": self.expected,
+            "spread": self.spread,
+            "z": self.z,
+            "threshold": self.threshold,
+            "false_alarm": self.false_alarm,
         }
 
 
@@ -291,7 +317,10 @@ def gated(
     shown_limit: str,
     detail: str = "",
 ) -> Metric:
-    """A metric whose ``deviation`` (>= 0, 0 ideal) is judged against ``limit``."""
+    """A metric whose ``deviation`` (>= 0, 0 ideal) is judged against a fixed ``limit``.
+
+    Prefer :func:`significance_gate`: a fixed limit does not know the statistic's own noise.
+    """
     conf = band_confidence(deviation, limit)
     failing = not (deviation <= limit)  # NaN fails
     return Metric(
@@ -299,12 +328,96 @@ def gated(
     )
 
 
-def unavailable(name: str, reason: VerifyReason | None, detail: str = "") -> Metric:
+def significance_gate(
+    name: str,
+    value: float,
+    *,
+    expected: float,
+    spread: float,
+    reason: VerifyReason,
+    false_alarm: float,
+    side: str = "both",
+    reason_low: VerifyReason | None = None,
+    materiality: float = 0.0,
+    not_measured_reason: VerifyReason | None = None,
+    detail: str = "",
+) -> Metric:
+    """A gate as a test: ``value`` against ``expected`` in units of its null ``spread``.
+
+    Parameters
+    ----------
+    value, expected, spread
+        The statistic, its value when all is well, and its spread then (sampling spread for the
+        actual sample sizes combined with the uncertainty of the inputs, see
+        :func:`darkflow.verify.combine_spread`).
+    reason
+        Reason code when the statistic is too high (``side="both"``/``"upper"``) or too low
+        (``side="lower"``).
+    false_alarm
+        Probability of failing when all is well (Gaussian null); the threshold on ``|z|`` is
+        :func:`darkflow.verify.z_threshold` of it (one-sided for ``"upper"``/``"lower"``).
+    side
+        ``"both"``, ``"upper"`` (only high values fail) or ``"lower"`` (only low values fail).
+    reason_low
+        For ``side="both"``: the reason when the statistic is too low (default ``reason``).
+    materiality
+        Smallest departure (statistic units) that matters; a departure must exceed
+        ``z* * spread + materiality`` to fail. Zero: pure significance.
+    not_measured_reason
+        Informational reason recorded when the gate cannot be evaluated (value or spread not
+        finite, spread not positive); the metric is then ``not_measured``.
+    """
+    if side not in ("both", "upper", "lower"):
+        raise ValueError(f"side must be 'both', 'upper' or 'lower', got {side!r}")
+    value, expected, spread = float(value), float(expected), float(spread)
+    if not (math.isfinite(value) and math.isfinite(expected) and math.isfinite(spread)) or not (
+        spread > 0.0 or materiality > 0.0
+    ):
+        why = f"statistic {value:.4g}, spread {spread:.4g}"
+        return not_measured(name, not_measured_reason, f"{detail}; {why}" if detail else why)
+    thr = z_threshold(false_alarm, sides=2 if side == "both" else 1)
+    delta = value - expected
+    z = delta / spread if spread > 0 else math.copysign(math.inf, delta) if delta else 0.0
+    allowed = thr * spread + materiality
+    if side == "upper":
+        excess = max(delta, 0.0) / allowed
+    elif side == "lower":
+        excess = max(-delta, 0.0) / allowed
+    else:
+        excess = abs(delta) / allowed
+    failing = excess > 1.0
+    why = reason
+    if failing and side == "both" and delta < 0 and reason_low is not None:
+        why = reason_low
+    arrow = {"both": "|z|", "upper": "z", "lower": "-z"}[side]
+    shown = f"{arrow} <= {thr:.2f}" + (f" (+{materiality:g})" if materiality else "")
+    return Metric(
+        name,
+        _num(value),
+        shown,
+        round(gate_confidence(excess), 4),
+        why if failing else None,
+        detail,
+        expected=_num(expected),
+        spread=_num(spread),
+        z=_num(z),
+        threshold=round(thr, 4),
+        false_alarm=false_alarm,
+    )
+
+
+def not_measured(name: str, reason: VerifyReason | None, detail: str = "") -> Metric:
+    """A gate that could not be evaluated: recorded with its (informational) reason; it lowers
+    neither the status nor the confidence."""
     return Metric(name, None, "", None, reason, detail)
 
 
+def unavailable(name: str, reason: VerifyReason | None, detail: str = "") -> Metric:
+    return not_measured(name, reason, detail)
+
+
 def overall_confidence(metrics: list[Metric], penalty: float = 1.0) -> float:
-    """The weakest available metric's confidence (1 when none is available), times ``penalty``."""
+    """The weakest measured metric's confidence (1 when none is measured), times ``penalty``."""
     confs = [m.confidence for m in metrics if m.confidence is not None]
     return round((min(confs) if confs else 1.0) * penalty, 4)
 

@@ -1,0 +1,105 @@
+"""Gates as statistical tests: a statistic, its spread under "all is well", a false-alarm rate.
+
+Every acceptance gate and light check is built with :func:`significance_gate`: it compares a
+statistic with the value expected when nothing is wrong, in units of that statistic's spread
+under the same hypothesis (its sampling spread for the actual numbers of pixels, frames, hold-out
+darks or stars, combined in quadrature with the uncertainty the inputs carry: gain, read noise,
+bias level). The gate fails when the departure exceeds the two- (or one-) sided normal quantile
+of its false-alarm probability ``p``, plus an optional *materiality* (the smallest departure
+that matters to a user, in the statistic's own units; zero by default).
+
+A gate whose spread cannot be computed, or whose statistic is undefined (too few pixels, no
+stars, an estimate noisier than the effect it looks for) is *not measured*
+(:func:`not_measured`): it records its reason and changes neither the status nor the
+confidence.
+
+The spread helpers below are the large-sample sampling spreads of the estimators darkflow uses;
+``docs/verification.md`` derives each gate's statistic and spread.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from statistics import NormalDist
+
+__all__ = [
+    "MAD_SIGMA_REL_SD",
+    "MEDIAN_SD_FACTOR",
+    "GateStatus",
+    "combine_spread",
+    "gate_confidence",
+    "log_variance_sd",
+    "mad_sigma_rel_sd",
+    "median_sd",
+    "z_threshold",
+]
+
+
+class GateStatus(StrEnum):
+    """Outcome of one gate."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_MEASURED = "not_measured"
+
+
+# Large-sample spreads of robust estimators of a normal sample of size n (sigma = 1):
+# sd(median) = sqrt(pi / 2) / sqrt(n); sd(1.4826 * MAD) / sigma = 1.1664 / sqrt(n)
+# (asymptotic relative efficiency of the MAD: 36.8 %).
+MEDIAN_SD_FACTOR = math.sqrt(math.pi / 2.0)
+MAD_SIGMA_REL_SD = 1.1664
+
+
+def z_threshold(false_alarm: float, *, sides: int = 2) -> float:
+    """The standard-normal quantile exceeded with probability ``false_alarm`` under the null.
+
+    ``sides=2`` for a two-sided test (``|z| > z*``), ``1`` for a one-sided one (``z > z*``).
+    """
+    if not 0.0 < false_alarm < 1.0:
+        raise ValueError(f"false-alarm probability must be in (0, 1), got {false_alarm!r}")
+    if sides not in (1, 2):
+        raise ValueError(f"sides must be 1 or 2, got {sides!r}")
+    return NormalDist().inv_cdf(1.0 - false_alarm / sides)
+
+
+def combine_spread(*terms: float | None) -> float:
+    """Quadrature sum of independent spread terms (``None`` terms are ignored; NaN propagates)."""
+    total = 0.0
+    for t in terms:
+        if t is None:
+            continue
+        total += float(t) * float(t)
+    return math.sqrt(total)
+
+
+def median_sd(sigma: float, n: int | float) -> float:
+    """Sampling spread of the median of ``n`` normal values of spread ``sigma``."""
+    return MEDIAN_SD_FACTOR * sigma / math.sqrt(n) if n > 0 else math.inf
+
+
+def mad_sigma_rel_sd(n: int | float) -> float:
+    """Relative sampling spread of ``1.4826 * MAD`` as an estimate of sigma (``n`` values)."""
+    return MAD_SIGMA_REL_SD / math.sqrt(n) if n > 0 else math.inf
+
+
+def log_variance_sd(dof: int | float) -> float:
+    """Spread of ``log(s^2 / sigma^2)`` for a normal sample variance with ``dof`` degrees of
+    freedom: ``sqrt(2 / dof)`` (large-sample; ``dof = n - 1``)."""
+    return math.sqrt(2.0 / dof) if dof > 0 else math.inf
+
+
+def gate_confidence(excess: float) -> float:
+    """Confidence of a gate from its departure in units of the allowed departure.
+
+    ``excess = |statistic - expected| / (z* * spread + materiality)``: 1 up to half the allowed
+    departure, 0.5 at the threshold, ``0.5 / excess**2`` beyond it; NaN gives 0.
+    """
+    if not math.isfinite(excess):
+        return 0.0
+    excess = abs(excess)
+    if excess <= 0.5:
+        return 1.0
+    if excess <= 1.0:
+        return 1.0 - (excess - 0.5)
+    return 0.5 / (excess * excess)
