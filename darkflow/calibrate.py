@@ -36,6 +36,7 @@ import numpy as np
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
 from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
+from darkflow.stats import mad_std
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
@@ -109,7 +110,7 @@ def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) ->
     if finite.size == 0:
         return model
     level = float(np.median(finite))
-    spread = 1.4826 * float(np.median(np.abs(finite - level)))
+    spread = mad_std(finite, center=level)
     lo, hi = level - k * spread, level + k * spread
     with np.errstate(invalid="ignore"):
         capped = (signal < lo) | (signal > hi)
