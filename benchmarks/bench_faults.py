@@ -469,10 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         table(results),
         "",
         "C/D/Q = calibrated/degraded/quarantined lights (8 per night). First pass: checks with "
-        "the new master. Action: the policy applied once (fallback to the previous verified "
-        "master when the new one is `low_confidence`, else the light's response), then the "
-        "lights are checked again. Scores: `darkflow.triage.rank_causes` over the distinct "
-        "reasons of the master and the lights.",
+        "the new master, before any response. Lights are calibrated by the pipeline's own step "
+        "(`darkflow.calibrate.calibrate_light`, with its one response and second check). "
+        "Action: fallback to the previous verified master when the new one is "
+        "`low_confidence` (the light calibrated again by the same step), else the step's "
+        "response. Scores: `darkflow.triage.rank_causes` over the distinct reasons of the "
+        "master and the lights.",
     ]
     if args.pipeline:
         t1 = time.perf_counter()
