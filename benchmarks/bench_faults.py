@@ -11,21 +11,22 @@ darks of 300 s, 4 broadband + 4 narrowband lights; one fault injected into the d
 clean dark library of the night before (:func:`~darkflow.simulate.faults.library_night`, same
 sensor, independent noise), whose master is the *previous verified master*.
 
-**Function level** (what the pipeline will do once it calls ``darkflow.verify``): headers are
-normalised, darks split into training and hold-out frames (:func:`holdout_split`), the master
-combined from the training frames (:func:`combine_arrays`), judged by :func:`assess_master`
-(with the session's master bias when it has the darks' configuration, and the previous
-master), entered in a calibration index with its status, and every light matched
-(:func:`match_light`), subtracted (:func:`subtract_dark`, header gain) and checked
-(:func:`check_light`). Then the recommended policy runs once: a ``low_confidence`` master is
-replaced by the previous verified master (fallback), otherwise a light's own response is
-applied (e.g. rescaling the dark) and the light checked again. The reasons of the master and
-the lights go through :func:`darkflow.triage.rank_causes`; the top cause is compared with the
-fault's cause. Every scenario also runs *without* a previous master.
+**Function level**: headers are normalised, darks split into training and hold-out frames
+(:func:`holdout_split`), the master combined from the training frames (:func:`combine_arrays`),
+judged by :func:`assess_master` (with the session's master bias when it has the darks'
+configuration, and the previous master), entered in a calibration index with its status, and
+every light matched (:func:`match_light`) and calibrated by the pipeline's own step
+(:func:`darkflow.calibrate.calibrate_light`: header gain, noise model, subtraction, checks, one
+corrective response and a second check, status). The first pass is the verdict of the checks
+before any response. Then the policy: a ``low_confidence`` master is replaced by the previous
+verified master (fallback: the light matched against it and calibrated by the same step),
+otherwise the step's outcome stands. The reasons of the master and the lights go through
+:func:`darkflow.triage.rank_causes`; the top cause is compared with the fault's cause. Every
+scenario also runs *without* a previous master.
 
 **Pipeline level** (``--pipeline``): the night is written (:func:`simulate_faulted_night`),
 ``darkflow.pipeline.run_night`` runs on it, and ``masters.csv``/``frame_report.csv`` are read:
-what the pipeline flags today (it does not call ``darkflow.verify`` yet).
+what the pipeline flags.
 """
 
 from __future__ import annotations
@@ -42,11 +43,18 @@ from pathlib import Path
 
 import numpy as np
 
+from darkflow.calibrate import LightCalibration, calibrate_light
 from darkflow.config import CombineConfig, Config
 from darkflow.headers import normalise
 from darkflow.master import combine_arrays
-from darkflow.matching import CalibrationIndex, MasterEntry, MatchReason, match_light
-from darkflow.model import FrameMeta, FrameType, LightStatus, MasterDark, MasterMeta, ScaleMode
+from darkflow.matching import (
+    CalibrationIndex,
+    MasterEntry,
+    MatchDecision,
+    MatchReason,
+    match_light,
+)
+from darkflow.model import FrameMeta, FrameType, LightStatus, MasterDark, MasterMeta
 from darkflow.simulate.faults import (
     FAULT_KINDS,
     fault_night,
@@ -55,15 +63,11 @@ from darkflow.simulate.faults import (
     render_faulted,
     simulate_faulted_night,
 )
-from darkflow.subtract import build_dark_model, noise_model_variance, subtract_dark
 from darkflow.triage import Cause, rank_causes
 from darkflow.verify import (
     INFORMATIONAL,
     MasterAssessment,
-    ResponseAction,
-    apply_response,
     assess_master,
-    check_light,
     config_differences,
     holdout_split,
     light_status,
@@ -197,15 +201,35 @@ def build_library(seed: int, shape: tuple[int, int]) -> Library:
     return Library(master, bias, assess_master(master, bias=bias))
 
 
-def _calibrate(light, meta, master, bias, config):
-    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
-    read_var, shot_var = noise_model_variance(
-        master, bias=bias, egain_e_per_adu=meta.egain_e_per_adu
+def _calibrate(
+    light: np.ndarray,
+    meta: FrameMeta,
+    decision: MatchDecision,
+    *,
+    masters: dict[str, MasterDark],
+    bias: MasterDark | None,
+    index: CalibrationIndex,
+    master_status: MasterAssessment,
+    config: Config,
+) -> LightCalibration:
+    """The pipeline's own step on one light, with the masters in memory."""
+    return calibrate_light(light, meta, decision, load_master=masters.__getitem__, bias=bias,
+                           index=index, config=config, master_status=master_status)  # fmt: skip
+
+
+def _index(master_id: str, master: MasterDark, assessment: MasterAssessment) -> CalibrationIndex:
+    entry = MasterEntry(
+        master_id, master.meta, status=assessment.status, confidence=assessment.confidence
     )
-    return model, subtract_dark(
-        light, model, egain_e_per_adu=meta.egain_e_per_adu, read_variance_adu2=read_var,
-        dark_shot_variance_adu2=shot_var, pedestal_adu=0.0,
-    )  # fmt: skip
+    return CalibrationIndex.from_entries([entry])
+
+
+def _response_action(applied: str) -> str:
+    if applied.startswith("rescale_dark"):
+        return "rescale dark (response)"
+    if applied.startswith("add_pedestal"):
+        return "add pedestal (response)"
+    return ""
 
 
 def run_scenario(
@@ -220,7 +244,8 @@ def run_scenario(
 ) -> ScenarioResult:
     """One fault scenario at the function level (see the module docstring)."""
     t0 = time.perf_counter()
-    vcfg = Config().verify
+    config = Config()
+    vcfg = config.verify
     library = library or build_library(seed, shape)
     spec = fault_night(kind, seed=seed, shape=shape, n_darks=n_darks, n_lights=n_lights)
     rendered = list(render_faulted(plan_faulted(spec, seed)))
@@ -242,22 +267,27 @@ def run_scenario(
         previous = None
     assessment = assess_master(master, holdout=[darks.data[pick[n]] for n in hold],
                                previous=previous, bias=m_bias, config=vcfg)  # fmt: skip
-    index = CalibrationIndex.from_entries(
-        [
-            MasterEntry(
-                "new", master.meta, status=assessment.status, confidence=assessment.confidence
-            )
-        ]
-    )
+    index = _index("new", master, assessment)
+    previous_index = _index("previous", library.master, library.assessment)
     result = ScenarioResult(kind, with_previous, str(assessment.status), assessment.confidence,
                             tuple(str(r) for r in assessment.reasons))  # fmt: skip
     can_fall_back = with_previous and library.assessment.verified
     fallback = can_fall_back and not assessment.verified
     fallback = fallback and library.master.meta.config_signature == signature
+
+    def with_previous_master(raw: np.ndarray, meta: FrameMeta) -> LightStatus:
+        """The light calibrated with the registry's previous verified master instead."""
+        decision = match_light(meta, previous_index, config)
+        if not decision.matched:
+            return LightStatus.QUARANTINED
+        return _calibrate(raw, meta, decision, masters={"previous": library.master},
+                          bias=library.bias, index=previous_index,
+                          master_status=library.assessment, config=config).status  # fmt: skip
+
     for session in ("lights_broad", "lights_narrow"):
         lights = _frames(rendered, "light", session)
         for meta, raw in zip(lights.metas, lights.data, strict=True):
-            decision = match_light(meta, index, Config())
+            decision = match_light(meta, index, config)
             reasons = [str(r) for r in decision.reasons]
             if not decision.matched:
                 reasons += [str(r) for r in config_differences(meta, [master.meta])]
@@ -265,42 +295,27 @@ def run_scenario(
                 result.first_pass[LightStatus.QUARANTINED] += 1
                 status2 = LightStatus.QUARANTINED
                 if can_fall_back and library.master.meta.config_signature == meta.config_signature:
-                    # the registry's previous verified master of the light's configuration
-                    model2, cal2 = _calibrate(raw, meta, library.master, library.bias, vcfg)
-                    check2 = check_light(raw, cal2, model2, meta=meta, config=vcfg,
-                                         bias=library.bias)  # fmt: skip
-                    status2, _ = light_status(check2, master=library.assessment, config=vcfg)
+                    status2 = with_previous_master(raw, meta)
                     result.action = "previous master of the light's config"
                 result.final[status2] += 1
                 continue
-            model, cal = _calibrate(raw, meta, master, m_bias, vcfg)
-            check = check_light(raw, cal, model, meta=meta, config=vcfg, bias=m_bias)
-            status, _ = light_status(check, master=assessment, config=vcfg)
+            cal = _calibrate(raw, meta, decision, masters={"new": master}, bias=m_bias,
+                             index=index, master_status=assessment, config=config)  # fmt: skip
+            if cal.first_check is None:  # quarantined before subtraction
+                result.light_reasons.update(cal.reasons)
+                result.first_pass[cal.status] += 1
+                result.final[cal.status] += 1
+                continue
+            status, _ = light_status(cal.first_check, master=assessment, config=vcfg)
             result.first_pass[status] += 1
-            result.light_reasons.update([*reasons, *(str(r) for r in check.reasons)])
-            # the policy, once: fall back to the previous verified master, else the response
+            result.light_reasons.update([*reasons, *(str(r) for r in cal.first_check.reasons)])
+            # the policy: fall back to the previous verified master, else the step's response
             if fallback:
-                model2, cal2 = _calibrate(raw, meta, library.master, library.bias, vcfg)
-                check2 = check_light(raw, cal2, model2, meta=meta, config=vcfg, bias=library.bias)
-                status2, _ = light_status(check2, master=library.assessment, config=vcfg)
+                status2 = with_previous_master(raw, meta)
                 result.action = "fallback to previous master"
-            elif check.response.action == ResponseAction.RESCALE_DARK:
-                model2 = apply_response(model, check.response, bias=m_bias)
-                read_var, shot_var = noise_model_variance(
-                    master, bias=m_bias, egain_e_per_adu=meta.egain_e_per_adu,
-                    scale_factor=check.response.factor or 1.0,
-                )  # fmt: skip
-                cal2 = subtract_dark(raw, model2, egain_e_per_adu=meta.egain_e_per_adu,
-                                     read_variance_adu2=read_var,
-                                     dark_shot_variance_adu2=shot_var)  # fmt: skip
-                check2 = check_light(raw, cal2, model2, meta=meta, config=vcfg, bias=m_bias)
-                status2, _ = light_status(check2, master=assessment, config=vcfg)
-                # a rescued light is never better than degraded: its master failed a check
-                if status2 == LightStatus.CALIBRATED:
-                    status2 = LightStatus.DEGRADED
-                result.action = result.action or "rescale dark (response)"
             else:
-                status2 = status
+                status2 = cal.status
+                result.action = result.action or _response_action(cal.response)
             result.final[status2] += 1
     result.causes = rank_causes([*result.master_reasons, *result.light_reasons])
     result.causes = [(c, w) for c, w in result.causes if w > 0]
@@ -454,10 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         table(results),
         "",
         "C/D/Q = calibrated/degraded/quarantined lights (8 per night). First pass: checks with "
-        "the new master. Action: the policy applied once (fallback to the previous verified "
-        "master when the new one is `low_confidence`, else the light's response), then the "
-        "lights are checked again. Scores: `darkflow.triage.rank_causes` over the distinct "
-        "reasons of the master and the lights.",
+        "the new master, before any response. Lights are calibrated by the pipeline's own step "
+        "(`darkflow.calibrate.calibrate_light`, with its one response and second check). "
+        "Action: fallback to the previous verified master when the new one is "
+        "`low_confidence` (the light calibrated again by the same step), else the step's "
+        "response. Scores: `darkflow.triage.rank_causes` over the distinct reasons of the "
+        "master and the lights.",
     ]
     if args.pipeline:
         t1 = time.perf_counter()

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from darkflow.exceptions import ConfigError
+from darkflow.stats import robust_std
 
 __all__ = [
     "PhotometryComparison",
@@ -58,10 +59,7 @@ class StarMeasurement:
 
 
 def _robust_sigma(values: np.ndarray) -> float:
-    values = values[np.isfinite(values)]
-    if values.size < 3:
-        return math.nan
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+    return robust_std(values, min_size=3)
 
 
 def detect_stars(

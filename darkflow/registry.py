@@ -279,6 +279,38 @@ class Registry:
         )
         return ArtifactRow.from_sql(row) if row else None
 
+    @staticmethod
+    def read_artifact(workdir: str | Path, artifact_id: str) -> ArtifactRow | None:
+        """The latest row of an artifact id, read without writing to the work directory.
+
+        For readers (notebooks, widgets) of a finished run: the database is opened read-only
+        and, unless a ``-wal`` file holds unmerged writes, immutable (no lock or ``-shm`` file
+        is created). ``None`` when there is no registry or no such artifact.
+
+        Raises
+        ------
+        RegistryError
+            The registry cannot be read.
+        """
+        path = Path(workdir) / "registry.sqlite"
+        if not path.is_file():
+            return None
+        wal = Path(f"{path}-wal").exists()
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if wal else "&immutable=1")
+        try:
+            db = sqlite3.connect(uri, uri=True)
+            try:
+                db.row_factory = sqlite3.Row
+                row = db.execute(
+                    "SELECT * FROM artifacts WHERE id=? ORDER BY updated_at DESC LIMIT 1",
+                    (artifact_id,),
+                ).fetchone()
+            finally:
+                db.close()
+            return ArtifactRow.from_sql(row) if row else None
+        except (sqlite3.Error, ValueError, TypeError) as err:
+            raise RegistryError(f"cannot read {artifact_id} from registry {path}: {err}") from err
+
     def artifacts(
         self,
         *,

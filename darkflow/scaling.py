@@ -43,6 +43,7 @@ import numpy as np
 from darkflow.config import ScalingConfig
 from darkflow.exceptions import IncompatibleFramesError
 from darkflow.model import MasterDark
+from darkflow.stats import mad_std
 from darkflow.thermal import DarkCurrentLaw
 
 __all__ = [
@@ -150,14 +151,14 @@ def _robust_sigma(values: np.ndarray) -> float:
         return 0.0
     if values.size > 200_000:  # a regular subsample is plenty for a scale estimate
         values = values[:: values.size // 200_000]
-    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    return mad_std(values)
 
 
 def _flat_level(grid: np.ndarray) -> tuple[float, float]:
     """Flat (non-glow) level of a grid and the scatter of its cells."""
     level = float(np.percentile(grid, 10))
     low = grid[grid <= np.median(grid)]
-    scatter = 1.4826 * float(np.median(np.abs(low - level))) if low.size else 0.0
+    scatter = mad_std(low, center=level) if low.size else 0.0
     return level, max(scatter, 1e-6)
 
 

@@ -53,6 +53,7 @@ import numpy as np
 
 from darkflow.exceptions import CalibrationError
 from darkflow.model import MasterDark, ScaleMode
+from darkflow.stats import mad_std
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
@@ -430,7 +431,7 @@ def estimate_gain(
                 continue
             level = float(np.nanmedian(block))
             d = dblock[finite]
-            var = (1.4826 * float(np.median(np.abs(d - np.median(d))))) ** 2 / 2.0
+            var = mad_std(d) ** 2 / 2.0
             excess = var - read_variance_adu2
             if level > floor and excess > 0.1 * var:
                 gains.append(level / excess)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from darkflow.exceptions import IncompatibleFramesError, MissingDependencyError
+from darkflow.stats import mad_std, robust_std
 
 __all__ = [
     "Difference",
@@ -43,8 +44,6 @@ __all__ = [
     "robust_limits",
 ]
 
-_MAD = 1.4826
-
 
 def _hv():
     try:
@@ -56,10 +55,7 @@ def _hv():
 
 # ----------------------------------------------------------------------------- numbers
 def _robust_std(values: np.ndarray) -> float:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return math.nan
-    return float(_MAD * np.median(np.abs(values - np.median(values))))
+    return robust_std(values)
 
 
 def pixel_noise(image: np.ndarray) -> float:
@@ -87,7 +83,7 @@ def _profile(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-masked line stays NaN
         med = np.nanmedian(a, axis=axis, keepdims=True)
-        sig = _MAD * np.nanmedian(np.abs(a - med), axis=axis, keepdims=True)
+        sig = mad_std(a, center=med, axis=axis, ignore_nan=True, keepdims=True)
         a = np.where(np.abs(a - med) > clip * np.maximum(sig, 1e-12), np.nan, a)
         prof = np.nanmean(a, axis=axis)
     if np.isnan(prof).any():

@@ -31,6 +31,20 @@ def tiny_night(tmp_path_factory) -> Path:
     return out
 
 
+def benchmark_module(name: str):
+    """A script of ``benchmarks/`` imported as a module (once per session)."""
+    import importlib.util
+    import sys
+
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
     """(size, mtime_ns, first bytes) of every file below root: proves inputs are untouched."""
     out = {}

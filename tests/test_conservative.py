@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
+from darkflow.calibrate import limit_dark_amplitude
 from darkflow.config import Config
 from darkflow.pipeline import run_night
-from darkflow.pipeline.jobs import limit_dark_amplitude
 from darkflow.simulate.faults import fault_night, simulate_faulted_night
 from darkflow.subtract import DarkModel
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from conftest import benchmark_module
 
 from darkflow.exceptions import ConfigError
 from darkflow.headers import normalise
@@ -168,13 +166,7 @@ def test_simulate_faulted_night_writes_the_same_bytes_and_the_faults(tmp_path):
 
 # ----------------------------------------------------------------------------- the benchmark
 def _bench():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_faults.py"
-    if "bench_faults" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_faults", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["bench_faults"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["bench_faults"]
+    return benchmark_module("bench_faults")
 
 
 @pytest.fixture(scope="module")

@@ -93,3 +93,22 @@ def test_newer_schema_is_refused(tmp_path):
     db.close()
     with pytest.raises(RegistryError, match="newer"):
         Registry(tmp_path)
+
+
+def test_read_artifact_reads_without_writing(tmp_path):
+    assert Registry.read_artifact(tmp_path, "m1") is None  # no registry at all
+    f = tmp_path / "m.fits"
+    f.write_bytes(b"x")
+    with Registry(tmp_path) as reg:
+        reg.put_artifact(key="k1", id="m1", kind="master_dark", status="verified", path=f,
+                         provenance={"assessed_with": {"verify": {"holdout_fraction": 0.3}}})  # fmt: skip
+    for extra in ("registry.sqlite-wal", "registry.sqlite-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)  # a finished run: everything merged
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
+    row = Registry.read_artifact(tmp_path, "m1")
+    assert row.key == "k1" and row.provenance["assessed_with"]["verify"]["holdout_fraction"] == 0.3
+    assert Registry.read_artifact(tmp_path, "other") is None
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
+    (tmp_path / "registry.sqlite").write_bytes(b"not a database")
+    with pytest.raises(RegistryError, match="cannot read m1"):
+        Registry.read_artifact(tmp_path, "m1")

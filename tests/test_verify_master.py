@@ -215,3 +215,11 @@ def test_verify_config_validation():
 
     cfg = Config.from_dict({"verify": {"max_dark_scale_error": 0.1, "min_stars": 3}})
     assert cfg.verify.max_dark_scale_error == 0.1 and cfg.verify.min_stars == 3
+
+
+def test_master_verdict_caps_a_set_of_too_few_frames():
+    from darkflow.verify import master_verdict
+
+    assert master_verdict(None, n_frames=5, min_frames=3) == (MasterStatus.VERIFIED, 1.0, ())
+    status, conf, reasons = master_verdict(None, n_frames=2, min_frames=3)
+    assert (status, conf, reasons) == (MasterStatus.LOW_CONFIDENCE, 0.5, ("too_few_frames",))

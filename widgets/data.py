@@ -159,19 +159,19 @@ def master_inputs(wd: Workdir, master_id: str) -> list[str]:
     return sorted(found)
 
 
-def _catalog_metas(wd: Workdir, paths: list[str]) -> list[Any] | None:
-    """Normalised headers of ``paths`` from the catalog (None when one cannot be rebuilt)."""
+def _catalog_metas(wd: Workdir, paths: list[str]) -> dict[str, Any]:
+    """Normalised headers of ``paths`` from the catalog, by path (those that can be rebuilt)."""
     from darkflow.catalog import meta_from_row
 
     cat = wd.catalog.set_index("path", drop=False)
-    metas = []
+    metas = {}
     for p in paths:
         if p not in cat.index:
-            return None
+            continue
         try:
-            metas.append(meta_from_row(cat.loc[p].to_dict()))
+            metas[p] = meta_from_row(cat.loc[p].to_dict())
         except DarkflowError:
-            return None
+            continue
     return metas
 
 
@@ -237,7 +237,8 @@ def rerun_master(
 
     original = wd.load_master(master_id)
     inputs = master_inputs(wd, master_id)
-    metas = _catalog_metas(wd, inputs)
+    found = _catalog_metas(wd, inputs)
+    metas = [found[p] for p in inputs] if len(found) == len(inputs) else None
     t0 = time.perf_counter()
     rerun = combine_files(inputs, config=config, allow_few=True, metas=metas)
     seconds = time.perf_counter() - t0

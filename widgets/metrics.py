@@ -9,48 +9,50 @@ with :func:`register_metric`::
                     description="99th percentile of the master", better=None)
 
 :class:`MetricContext` gives metrics what they need beyond the master: the work directory and
-the lights the master calibrated, with :meth:`MetricContext.residuals` re-subtracting (a few of)
-those lights with a given master exactly as the pipeline does and running
-:func:`darkflow.verify.residual_analysis` on them (cached per master object).
+the lights the master calibrated, with :meth:`MetricContext.residuals` re-calibrating (a few of)
+those lights with a given master by the pipeline's own step
+(:func:`darkflow.calibrate.calibrate_light`) and returning their residual statistics (cached
+per master object).
 
-The pipeline's *acceptance gates* (:func:`darkflow.verify.assess_master`) are reproduced for any
-clipping settings by :func:`acceptance` / :func:`assess_acceptance`: the same hold-out split of
-the master's input darks, a master combined from the training frames with the given settings,
-assessed against the held-out frames with the previous verified master and the master bias the
-pipeline used. Their values are registered too (:data:`GATE_METRICS`, plus
+The pipeline's *acceptance gates* (:func:`darkflow.verify.assess_master_set`, which the pipeline
+calls too) are run for any clipping settings by :func:`acceptance` / :func:`assess_acceptance`:
+the same hold-out split of the master's input darks, a master combined from the training frames
+with the given settings, assessed against the held-out frames with the previous verified master
+and the master bias the pipeline used. Their values are registered too (:data:`GATE_METRICS`, plus
 ``acceptance_confidence``), so :func:`compute_metrics` returns them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from darkflow.config import CombineConfig, Config, VerifyConfig
-from darkflow.exceptions import ConfigError, DarkflowError
+from darkflow.exceptions import CalibrationError, ConfigError, DarkflowError
 from darkflow.io.fits import read_image
 from darkflow.model import MasterDark, MasterStatus, ScaleMode
+
+if TYPE_CHECKING:
+    from darkflow.calibrate import LightCalibration
+    from darkflow.matching import MatchDecision
+from darkflow.pipeline.reasons import LightReason
+from darkflow.registry import Registry
 from darkflow.results import Workdir
-from darkflow.subtract import build_dark_model, noise_model_variance, subtract_dark
 from darkflow.verify import (
     MasterAssessment,
     ResidualStats,
     VerifyReason,
-    assess_master,
-    holdout_split,
-    residual_analysis,
+    assess_master_set,
 )
 
 __all__ = [
@@ -148,7 +150,7 @@ class MetricContext:
     _cache: dict[int, tuple[MasterDark, list[ResidualStats]]] = field(
         default_factory=dict, repr=False
     )
-    _bias: dict[str, MasterDark] = field(default_factory=dict, repr=False)
+    _masters: dict[str, MasterDark] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_master(cls, workdir: Workdir, master_id: str, *, max_lights: int = 3) -> MetricContext:
@@ -159,18 +161,16 @@ class MetricContext:
     def _load_bias(self, bias_id: Any) -> MasterDark | None:
         if self.workdir is None or not isinstance(bias_id, str) or not bias_id:
             return None
-        if bias_id not in self._bias:
-            self._bias[bias_id] = self.workdir.load_master(bias_id)
-        return self._bias[bias_id]
+        return self._load_master(bias_id)
 
     def residuals(self, master: MasterDark) -> list[ResidualStats]:
         """Residual analysis of up to ``max_lights`` lights re-subtracted with ``master``.
 
-        Each light is read raw, the dark model is built as the pipeline built it (the frame
-        report's scale mode and factor, its master bias and e-/ADU), subtracted with
-        :func:`darkflow.subtract.subtract_dark` and checked with
-        :func:`darkflow.verify.residual_analysis`. Lights that cannot be read are skipped (and
-        logged); the list may be empty.
+        Each light is calibrated again by the pipeline's own step (:meth:`calibrate`, i.e.
+        :func:`darkflow.calibrate.calibrate_light`) with ``master`` in place of its master; the
+        residuals are those of its light checks (the frame report's ``noise_ratio`` and
+        ``neg_tail_frac`` for the original master). Lights that cannot be read or were not
+        subtracted are skipped (and logged); the list may be empty.
         """
         key = id(master)
         if key in self._cache and self._cache[key][0] is master:
@@ -185,27 +185,114 @@ class MetricContext:
         return out
 
     def _residual_of(self, master: MasterDark, row: pd.Series) -> ResidualStats:
-        bias = self._load_bias(row.get("bias_master_id"))
-        mode = ScaleMode(str(row.get("scale_mode") or "none"))
-        factor = _num(row.get("scale_factor"), 1.0)
-        if mode == ScaleMode.EXPOSURE and bias is None:
-            mode = ScaleMode.UNSCALED
-        if mode not in (ScaleMode.NONE, ScaleMode.UNSCALED, ScaleMode.EXPOSURE):
-            mode, factor = ScaleMode.NONE, 1.0
-        model = build_dark_model(master, scale_mode=mode, scale_factor=factor, bias=bias)
-        data, _ = read_image(str(row["path"]), dtype="float32")
-        egain = _num(row.get("egain_e_per_adu"), None) or master.meta.egain_e_per_adu
-        read_var, shot_var = noise_model_variance(
-            master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
+        result = self.calibrate(master, row)
+        if result.check is None or result.check.residuals is None:
+            raise CalibrationError(
+                f"{row.get('path')}: not subtracted ({';'.join(result.reasons)})"
+            )
+        return result.check.residuals
+
+    def calibrate(self, master: MasterDark, row: pd.Series | dict[str, Any]) -> LightCalibration:
+        """One light of the frame report calibrated again, with ``master`` in place of its
+        primary master: :func:`darkflow.calibrate.calibrate_light` with what the pipeline used.
+
+        The light's match decision comes from ``decisions.jsonl``, its settings from its
+        registry record (defaults without one; the photon-transfer gain clips as ``master``
+        was combined), its master bias from the frame report. The calibration index is
+        metadata-only: exact for unscaled recipes; scaled recipes lose the configuration's
+        amp-glow model and linearity limit.
+
+        Raises
+        ------
+        DarkflowError
+            No work directory, or the light, its decision or its header cannot be found.
+        """
+        from darkflow.calibrate import calibrate_light
+        from darkflow.matching import CalibrationIndex
+        from widgets.data import _catalog_metas, combine_config_of
+
+        if self.workdir is None:
+            raise DarkflowError("re-calibrating a light needs the work directory")
+        path = str(row["path"])
+        record = self.workdir.decision_for(path)
+        if record is None or not record.get("master_id"):
+            raise DarkflowError(f"{path}: no match decision in {self.workdir.path}")
+        decision = decision_from_record(record)
+        metas = _catalog_metas(self.workdir, [path])
+        if not metas:
+            raise DarkflowError(f"{path}: not in the catalog of {self.workdir.path}")
+        meta = metas[path]
+        config = dataclasses.replace(
+            light_config(self.workdir, row.get("job_key")), combine=combine_config_of(master)
         )
-        cal = subtract_dark(
-            data,
-            model,
-            egain_e_per_adu=egain,
-            read_variance_adu2=read_var,
-            dark_shot_variance_adu2=shot_var,
-        )
-        return residual_analysis(cal.data, cal.uncertainty)
+        data, _ = read_image(path, hdu=meta.hdu_index, dtype="float32")
+
+        def load(master_id: str) -> MasterDark:
+            return master if master_id == decision.master_id else self._load_master(master_id)
+
+        conservative = str(LightReason.CONSERVATIVE_FALLBACK) in decision.reasons
+        return calibrate_light(
+            data, meta, decision, load_master=load, bias=self._load_bias(row.get("bias_master_id")),
+            index=CalibrationIndex(), config=config,
+            master_status=_master_status(self.workdir, decision.master_id),
+            amplitude_limit_sigma=(config.subtract.conservative_amplitude_sigma
+                                   if conservative else None),
+        )  # fmt: skip
+
+    def _load_master(self, master_id: str) -> MasterDark:
+        if master_id not in self._masters:
+            self._masters[master_id] = self.workdir.load_master(master_id)
+        return self._masters[master_id]
+
+
+def decision_from_record(record: dict[str, Any]) -> MatchDecision:
+    """A :class:`~darkflow.matching.MatchDecision` from its ``decisions.jsonl`` record: what
+    :func:`darkflow.calibrate.calibrate_light` needs (recipe, factors, uncertainties, reasons,
+    confidence); candidates and advisories are left out."""
+    from darkflow.matching import MatchDecision, ModelTerm
+
+    mode = record.get("scale_mode")
+    return MatchDecision(
+        light_path=str(record["light_path"]),
+        config_signature=str(record["config_signature"]),
+        master_id=record.get("master_id"),
+        scale_mode=ScaleMode(mode) if mode else None,
+        scale_factor=float(record.get("scale_factor", 1.0)),
+        confidence=float(record.get("confidence", 0.0)),
+        reasons=tuple(str(r) for r in record.get("reasons") or ()),
+        secondary_master_id=record.get("secondary_master_id"),
+        exposure_factor=float(record.get("exposure_factor", 1.0)),
+        temp_factor=float(record.get("temp_factor", 1.0)),
+        terms=tuple(ModelTerm(**t) for t in record.get("terms") or ()),
+        dark_rel_sigma=float(record.get("dark_rel_sigma") or 0.0),
+        exposure_rel_sigma=float(record.get("exposure_rel_sigma") or 0.0),
+        linearity_status=record.get("linearity_status"),
+    )  # type: ignore[arg-type]
+
+
+def light_config(wd: Workdir, job_key: Any) -> Config:
+    """The settings a light was calibrated with (its registry record), else the defaults."""
+    if isinstance(job_key, str) and job_key:
+        try:
+            row = Registry.read_artifact(wd.path, job_key)
+        except DarkflowError as err:
+            log.warning("cannot read the settings of light job %s: %s", job_key, err)
+            row = None
+        params = (row.provenance.get("parameters") if row else None) or {}
+        if isinstance(params, dict) and params:
+            try:
+                return Config.from_dict(params)
+            except (DarkflowError, TypeError, ValueError) as err:
+                log.warning("light job %s: unusable recorded settings: %s", job_key, err)
+    return Config()
+
+
+def _master_status(wd: Workdir, master_id: str | None) -> str | None:
+    masters = wd.masters
+    if master_id is None or "status" not in masters:
+        return None
+    rows = masters[masters["master_id"].astype(str) == master_id]
+    return None if rows.empty else str(rows.iloc[0]["status"])
 
 
 def _num(value: Any, default: float | None) -> float | None:
@@ -505,29 +592,17 @@ def recorded_verify_config(wd: Workdir, master_id: str) -> VerifyConfig | None:
     key = (str(wd.path), master_id)
     if key in _VERIFY:
         return _VERIFY[key]
-    path = Path(wd.path) / "registry.sqlite"
     found: VerifyConfig | None = None
-    if path.is_file():
-        # immutable: no lock or -shm file is created, unless a -wal file holds unmerged writes
-        wal = Path(f"{path}-wal").exists()
-        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if wal else "&immutable=1")
-        try:
-            db = sqlite3.connect(uri, uri=True)
-            try:
-                got = db.execute(
-                    "SELECT provenance FROM artifacts WHERE id=? ORDER BY updated_at DESC LIMIT 1",
-                    (master_id,),
-                ).fetchone()
-            finally:
-                db.close()
-            verify = (json.loads(got[0]).get("assessed_with") or {}).get("verify") if got else None
-            if isinstance(verify, dict):
-                known = {f.name for f in dataclasses.fields(VerifyConfig)}
-                found = Config.from_dict(
-                    {"verify": {k: v for k, v in verify.items() if k in known}}
-                ).verify
-        except (sqlite3.Error, ValueError, TypeError, DarkflowError) as err:
-            log.warning("cannot read the verify settings of %s from %s: %s", master_id, path, err)
+    try:
+        row = Registry.read_artifact(wd.path, master_id)
+        verify = (row.provenance.get("assessed_with") or {}).get("verify") if row else None
+        if isinstance(verify, dict):
+            known = {f.name for f in dataclasses.fields(VerifyConfig)}
+            found = Config.from_dict(
+                {"verify": {k: v for k, v in verify.items() if k in known}}
+            ).verify
+    except (ValueError, TypeError, DarkflowError) as err:
+        log.warning("cannot read the verify settings of %s from %s: %s", master_id, wd.path, err)
     _VERIFY[key] = found
     return found
 
@@ -537,15 +612,16 @@ def _config_key(cfg: CombineConfig) -> tuple:
     return tuple(sorted((k, v) for k, v in dataclasses.asdict(cfg).items() if k != "memory_limit"))
 
 
-def _load_checked(wd: Workdir, master_id: str | None, shape: tuple[int, ...]) -> MasterDark | None:
+def _load_optional(wd: Workdir, master_id: str | None) -> MasterDark | None:
+    """A master for the gates (previous, bias); ``None`` when absent or unreadable (the gates
+    leave out one of another shape, as in the pipeline)."""
     if master_id is None:
         return None
     try:
-        other = wd.load_master(master_id)
+        return wd.load_master(master_id)
     except (DarkflowError, OSError) as err:
         log.warning("cannot load master %s for the acceptance gates: %s", master_id, err)
         return None
-    return other if other.data.shape == tuple(shape) else None
 
 
 def _description(code: str | None) -> str:
@@ -603,14 +679,13 @@ def assess_acceptance(
 ) -> AcceptanceResult:
     """The pipeline's acceptance gates of a master, for any combine (clipping) settings.
 
-    Reproduces ``darkflow.pipeline.jobs._assess``: the master's input darks
-    (:func:`widgets.data.master_inputs`) are split with
-    ``holdout_split(paths, holdout_fraction, seed=0, min_train=min_train_frames,
-    keys=content hashes)``; when frames
-    are held out, a master is combined from the training frames with ``combine_config`` and
-    judged against the held-out frames, else the master of all inputs is judged (no hold-out
-    metrics: the row ``holdout_width_ratio`` says they are unavailable). Then, as the pipeline,
-    fewer inputs than ``combine_config.min_frames`` cap the confidence at 0.5 (low confidence).
+    Calls :func:`darkflow.verify.assess_master_set`, as the pipeline's master job does: the
+    master's input darks (:func:`widgets.data.master_inputs`, keyed by their content hashes)
+    are split into training and hold-out frames; when frames are held out, a master is
+    combined from the training frames with ``combine_config`` and judged against the held-out
+    frames, else the master of all inputs is judged (no hold-out metrics: the row
+    ``holdout_width_ratio`` says they are unavailable); fewer inputs than
+    ``combine_config.min_frames`` cap the confidence at 0.5 (low confidence).
 
     Parameters
     ----------
@@ -732,45 +807,28 @@ def _assess(
     bias_id: str | None,
     master: MasterDark | None,
 ) -> AcceptanceResult:
-    from darkflow.master import combine_files
+    from darkflow.hashing import file_hash
     from widgets.data import _catalog_metas
 
     t0 = time.perf_counter()
-    from darkflow.hashing import file_hash
 
-    train, held = holdout_split(
-        list(inputs), verify.holdout_fraction, seed=0, min_train=verify.min_train_frames,
-        keys=[file_hash(p) for p in inputs],
-    )  # fmt: skip
-    judged: MasterDark | None = None
-    if not held:
-        # the pipeline judges the master of all inputs: reuse one when it is that master
+    def full_master() -> MasterDark | None:
+        """The master of all inputs with ``cfg``, when one is at hand (saves a combine)."""
         if _is_master_of(master, inputs, cfg):
-            judged = master
-        elif master_id and _config_key(_master_info(wd, master_id)[1]) == _config_key(cfg):
+            return master
+        if master_id and _config_key(_master_info(wd, master_id)[1]) == _config_key(cfg):
             stored = wd.load_master(master_id)
-            judged = stored if _is_master_of(stored, inputs, cfg) else None
-    if judged is None:
-        metas = _catalog_metas(wd, list(train))
-        judged = combine_files(list(train), config=cfg, allow_few=True, metas=metas)
+            return stored if _is_master_of(stored, inputs, cfg) else None
+        return None
 
-    def holdout():
-        for path in held:
-            yield read_image(path, dtype="float32")[0]
-
-    prev = _load_checked(wd, prev_id, judged.data.shape)
-    bias_m = _load_checked(wd, bias_id, judged.data.shape)
-    a = assess_master(
-        judged, holdout=holdout if held else None, previous=prev, bias=bias_m, config=verify
-    )
-    status, confidence = str(a.status), float(a.confidence)
-    reasons = [str(r) for r in a.reasons]
-    if len(inputs) < cfg.min_frames:  # the pipeline's rule (run_master_job)
-        status = str(MasterStatus.LOW_CONFIDENCE)
-        confidence = min(confidence, 0.5)
-        reasons.insert(0, "too_few_frames")
-    confidence = round(confidence, 4)
-    reasons = list(dict.fromkeys(reasons))
+    judged = assess_master_set(
+        inputs, master=full_master, combine_config=cfg, config=verify,
+        keys=[file_hash(p) for p in inputs], metas=_catalog_metas(wd, list(inputs)),
+        previous=_load_optional(wd, prev_id), bias=_load_optional(wd, bias_id),
+    )  # fmt: skip
+    a, prev, bias_m = judged.assessment, judged.previous, judged.bias
+    train, held = judged.train, judged.held
+    status, confidence, reasons = str(judged.status), judged.confidence, list(judged.reasons)
     note = (
         f"previous master {prev_id if prev is not None else 'none'}, master bias "
         f"{bias_id if bias_m is not None else 'none'}, verify settings: {source}"

@@ -124,21 +124,13 @@ def sample_rows(ny: int, count: int = N_SAMPLE_ROWS) -> tuple[int, ...]:
     return tuple(int(r) for r in np.unique(np.linspace(0, ny - 1, count).round().astype(int)))
 
 
-def _mad_std(values: np.ndarray) -> float:
-    v = values[np.isfinite(values)]
-    if v.size == 0:
-        return math.nan
-    med = np.median(v)
-    return float(K.MAD_TO_STD * np.median(np.abs(v - med)))
-
-
 def _clipped_std(values: np.ndarray, k: float = 4.0, iters: int = 5) -> float:
     """Standard deviation after iterative ``k``-sigma clipping (not quantised like a MAD)."""
     v = values[np.isfinite(values)]
     if v.size < 2:
         return math.nan
     centre = float(np.median(v))
-    scale = _mad_std(v)
+    scale = K.robust_std(v)
     if not scale > 0:
         scale = float(np.std(v))
     for _ in range(iters):
@@ -172,7 +164,7 @@ def frame_stats(sample: np.ndarray, rows: Sequence[int], quantum: float = 0.0) -
         v = sample[k][np.isfinite(sample[k])]
         if v.size:
             levels[k] = float(np.median(v))
-            spreads[k] = float(K.MAD_TO_STD * np.median(np.abs(v - levels[k])))
+            spreads[k] = K.mad_std(v, center=levels[k])
     pair_sig = []
     for a in range(0, min(n - 1, 2 * MAX_NOISE_PAIRS), 2):
         fa = sample[a].astype(np.float64).ravel()
@@ -331,7 +323,7 @@ def summary_stats(planes: dict[str, np.ndarray], n_frames: int) -> dict[str, Any
     valid = used + n_low + n_high
     hot = planes["hot"]
     p01, p50, p99 = np.percentile(sub, [1, 50, 99]) if sub.size else (None, None, None)
-    robust = float(K.MAD_TO_STD * np.median(np.abs(sub - p50))) if sub.size else None
+    robust = K.mad_std(sub, center=p50) if sub.size else None
     return {
         "n_frames": n_frames,
         "median": None if p50 is None else float(p50),

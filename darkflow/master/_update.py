@@ -37,6 +37,7 @@ from darkflow.master._bias import bias_for_update
 from darkflow.master._combine import Progress, _clean, combine_files, master_from_planes
 from darkflow.master._engine import summary_stats
 from darkflow.model import FrameMeta, MasterDark, MasterMeta
+from darkflow.stats import mad_std
 
 __all__ = ["merge_gates", "merge_masters", "update_master"]
 
@@ -114,7 +115,7 @@ def merge_gates(
         z = _z_sample(existing, new)
         if z.size:
             med = float(np.median(z))
-            spread = float(1.482602218505602 * np.median(np.abs(z - med)))
+            spread = mad_std(z, center=med)
         else:
             med, spread = math.nan, math.nan
         gates["offset"] = _gate(

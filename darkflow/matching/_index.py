@@ -22,6 +22,7 @@ from darkflow.scaling import (
     measure_linearity,
     summarize_master,
 )
+from darkflow.stats import mad_std
 from darkflow.thermal import (
     DarkCurrentLaw,
     ThermalProfileStore,
@@ -153,7 +154,7 @@ def _law_points(summaries: Sequence[MasterSummary]):
         med = float(np.median(ratio))
         if not med > 0:
             continue
-        mad = 1.4826 * float(np.median(np.abs(ratio - med)))
+        mad = mad_std(ratio, center=med)
         temps.append(float(s.temp_c))
         ys.append(math.log(med) - math.log(s.exptime_s / ref.exptime_s))
         sigmas.append(max(1.2533 * mad / math.sqrt(ratio.size) / med, 1e-4))

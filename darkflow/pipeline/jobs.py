@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from darkflow._version import ALGORITHM_VERSION, __version__
+from darkflow.calibrate import limit_dark_amplitude  # noqa: F401  (its former home)
 from darkflow.config import Config
 from darkflow.exceptions import DarkflowError
 from darkflow.matching import MatchDecision
@@ -92,31 +93,17 @@ class MasterJobResult:
 
 def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
     """Acceptance gates: a master from the training frames against the held-out frames."""
-    from darkflow.io.fits import read_image
-    from darkflow.master import combine_files
-    from darkflow.verify import assess_master, holdout_split
+    from darkflow.verify import assess_master_set
 
-    v = spec.config.verify
-    paths = list(spec.fset.paths)
-    train, held = holdout_split(paths, v.holdout_fraction, seed=0, min_train=v.min_train_frames,
-                                keys=spec.input_hashes or None)  # fmt: skip
-    judged = master
-    if held:
-        metas = [m for m in spec.fset.metas if m.path in set(train)]
-        judged = combine_files(list(train), config=spec.config.combine, allow_few=True, metas=metas)
-
-    def holdout():
-        for path in held:
-            yield read_image(path, dtype="float32")[0]
-
-    previous = _load(spec.previous_path) if spec.previous_path else None
-    bias = _load(spec.bias_path) if spec.bias_path else None
-    if previous is not None and previous.data.shape != master.data.shape:
-        previous = None
-    if bias is not None and bias.data.shape != master.data.shape:
-        bias = None
-    return assess_master(
-        judged, holdout=holdout if held else None, previous=previous, bias=bias, config=v
+    return assess_master_set(
+        spec.fset.paths,
+        master=master,
+        combine_config=spec.config.combine,
+        config=spec.config.verify,
+        keys=spec.input_hashes or None,
+        metas={m.path: m for m in spec.fset.metas},
+        previous=_load(spec.previous_path) if spec.previous_path else None,
+        bias=_load(spec.bias_path) if spec.bias_path else None,
     )
 
 
@@ -125,10 +112,7 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
     from darkflow.master import combine_files, read_master, write_master
 
     t0 = time.monotonic()
-    reasons: list[str] = []
     few = len(spec.fset.metas) < spec.config.combine.min_frames
-    if few:
-        reasons.append(str(MasterReason.TOO_FEW_FRAMES))
     try:
         with job_lock(spec.workdir, spec.key):
             if spec.output.exists():
@@ -142,32 +126,33 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
                 )
                 write_master(master, spec.output)
                 built = True
-        assessment = _assess(spec, master) if spec.assess else None
+        judged = _assess(spec, master) if spec.assess else None
     except (DarkflowError, OSError, ValueError) as err:
         log.error("master %s failed: %s", spec.fset.label, err)
         return MasterJobResult(
             key=spec.key, built=False, seconds=time.monotonic() - t0,
             status=MasterStatus.QUARANTINED, confidence=0.0,
-            reasons=(*reasons, str(MasterReason.COMBINE_FAILED)), error=str(err),
+            reasons=(*([str(MasterReason.TOO_FEW_FRAMES)] if few else []),
+                     str(MasterReason.COMBINE_FAILED)), error=str(err),
         )  # fmt: skip
-    if assessment is not None:
-        status, confidence = assessment.status, assessment.confidence
-        reasons.extend(str(r) for r in assessment.reasons)
-    else:
-        status, confidence = MasterStatus.VERIFIED, 1.0
-    if few:
-        status = MasterStatus.LOW_CONFIDENCE
-        confidence = min(confidence, 0.5)
+    if judged is not None:
+        status, confidence, reasons = judged.status, judged.confidence, judged.reasons
+    else:  # not re-assessed: only the too-few-frames rule
+        from darkflow.verify import master_verdict
+
+        status, confidence, reasons = master_verdict(
+            None, n_frames=len(spec.fset.metas), min_frames=spec.config.combine.min_frames
+        )
     return MasterJobResult(
         key=spec.key,
         built=built,
         seconds=time.monotonic() - t0,
         status=status,
-        confidence=round(float(confidence), 4),
-        reasons=tuple(dict.fromkeys(reasons)),
+        confidence=confidence,
+        reasons=reasons,
         meta=master.meta,
         stats=dict(master.stats),
-        assessment=None if assessment is None else assessment.to_dict(),
+        assessment=None if judged is None else judged.assessment.to_dict(),
     )
 
 
@@ -222,12 +207,12 @@ def _load(path: Path) -> MasterDark:
 
 
 def _gain_of(path: Path, master: MasterDark, clip_sigma: float) -> float | None:
-    from darkflow.subtract import estimate_gain_from_dark
+    """The photon-transfer gain of a dark master, computed once per file and process."""
+    from darkflow.calibrate import gain_from_darks
 
     key = str(path)
     if key not in _GAINS:
-        fit = estimate_gain_from_dark(master, clip_sigma=clip_sigma)
-        _GAINS[key] = fit[0] if fit and fit[1] > 0.8 else None
+        _GAINS[key] = gain_from_darks(master, clip_sigma=clip_sigma)
     return _GAINS[key]
 
 
@@ -247,160 +232,40 @@ def run_light_job(spec: LightJobSpec) -> LightJobResult:
     return LightJobResult(spec.key, fields, hist, time.monotonic() - t0, True)
 
 
-def limit_dark_amplitude(model: Any, bias: MasterDark | None, k: float) -> Any:
-    """The conservative alternative's model: its dark signal kept within ``k`` robust sigmas
-    of the typical level, so a master whose hot pixels do not fit the light cannot over-subtract
-    them by much (they are left partly uncorrected instead). Capped pixels are flagged
-    :data:`~darkflow.subtract.FLAG_LIMITED` and kept out of the hot-pixel scale check."""
-    import dataclasses
-
-    from darkflow.subtract import FLAG_LIMITED
-
-    base = (
-        bias.data.astype(np.float32) if bias is not None else np.float32(np.nanmedian(model.data))
-    )
-    signal = model.data - base
-    finite = signal[np.isfinite(signal)]
-    if finite.size == 0:
-        return model
-    level = float(np.median(finite))
-    spread = 1.4826 * float(np.median(np.abs(finite - level)))
-    lo, hi = level - k * spread, level + k * spread
-    with np.errstate(invalid="ignore"):
-        capped = (signal < lo) | (signal > hi)
-    limited = np.clip(signal, lo, hi)
-    flags = np.zeros(signal.shape, np.uint8) if model.flags is None else model.flags.copy()
-    flags |= np.where(capped, FLAG_LIMITED, 0).astype(np.uint8)
-    dark_signal = None
-    if model.dark_signal is not None:
-        dark_signal = (model.dark_signal - (signal - limited)).astype(np.float32)
-    notes = {**model.notes, "amplitude_limit": {"sigma": k, "level": level, "spread": spread,
-                                                 "n_capped": int(np.count_nonzero(capped))}}  # fmt: skip
-    return dataclasses.replace(model, data=(base + limited).astype(np.float32), flags=flags,
-                               dark_signal=dark_signal, notes=notes)  # fmt: skip
-
-
 def _quarantine(reasons: list[object], extra: object) -> tuple[dict[str, Any], None]:
     return {"status": LightStatus.QUARANTINED, "reasons": [*map(str, reasons), str(extra)]}, None
 
 
 def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
-    from darkflow.exceptions import CalibrationError
+    """IO around :func:`darkflow.calibrate.calibrate_light`: read the light, write the result."""
+    from darkflow.calibrate import calibrate_light
     from darkflow.io.fits import read_image, write_image
-    from darkflow.subtract import (
-        dark_model_for,
-        dark_shot_variance,
-        estimate_gain,
-        noise_model_variance,
-        subtract_dark,
-    )
-    from darkflow.triage import rank_causes
-    from darkflow.verify import ResponseAction, apply_response, check_light, light_status
 
     meta, decision, config = spec.meta, spec.decision, spec.config
-    reasons: list[object] = list(decision.reasons)
-
-    def load(master_id: str) -> MasterDark:
-        return _load(spec.master_paths[master_id])
-
-    master = load(decision.master_id)
-    bias = _load(spec.bias_path) if spec.bias_path else None
-    if bias is not None and bias.data.shape != master.data.shape:
-        bias = None
-    try:
-        model = dark_model_for(decision, load_master=load, bias=bias, index=spec.index)
-    except CalibrationError as err:
-        log.warning("%s: %s", meta.path, err)
-        return _quarantine(reasons, LightReason.NO_BIAS_FOR_SCALING)
-    if spec.amplitude_limit_sigma is not None:
-        model = limit_dark_amplitude(model, bias, spec.amplitude_limit_sigma)
     try:
         data, header = read_image(meta.path, hdu=meta.hdu_index, dtype="float32")
     except DarkflowError as err:
         log.warning("%s", err)
-        return _quarantine(reasons, LightReason.UNREADABLE)
-    if data.shape != model.data.shape:
-        return _quarantine(reasons, LightReason.SHAPE_MISMATCH)
-
-    egain, source = meta.egain_e_per_adu, "header"
-    if not egain or egain <= 0:
-        egain, source = _gain_of(spec.master_path, master, config.combine.sigma_high), "darks"
-        if egain is None:
-            read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
-            egain, source = estimate_gain(data - model.data, read_only), "light"
-        reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
-
-    def calibrate(model, pedestal: float):
-        read_var, shot = noise_model_variance(
-            master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
-        )
-        if model.dark_signal is not None and egain:
-            shot = dark_shot_variance(model, egain)
-        cal = subtract_dark(
-            data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
-            dark_shot_variance_adu2=shot, pedestal_adu=pedestal,
-        )  # fmt: skip
-        check = check_light(data, cal, model, meta=meta, config=config.verify, bias=bias,
-                            pedestal_adu=pedestal)  # fmt: skip
-        return cal, check
-
-    pedestal = config.subtract.pedestal_adu
-    calibrated, check = calibrate(model, pedestal)
-    response = check.response
-    applied = "none"
-    first_findings = check.failed_reasons  # the evidence behind a response stays on record
-    # one corrective response, then check again (recorded either way)
-    if response.action == ResponseAction.RESCALE_DARK and response.factor:
-        model = apply_response(model, response, bias=bias)
-        calibrated, check = calibrate(model, pedestal)
-        applied = f"rescale_dark x{response.factor:.4g}"
-        reasons.append(LightReason.DARK_RESCALED)
-    elif response.action == ResponseAction.ADD_PEDESTAL and response.pedestal_adu:
-        pedestal += float(response.pedestal_adu)
-        calibrated, check = calibrate(model, pedestal)
-        applied = f"add_pedestal {response.pedestal_adu:.4g}"
-        reasons.append(LightReason.PEDESTAL_ADDED)
-    elif response.action != ResponseAction.NONE:
-        applied = f"suggested: {response.action}"
-    status, _failed = light_status(check, master=spec.master_status, config=config.verify)
-    if applied != "none":
-        reasons.extend(first_findings)
-    reasons.extend(check.reasons)
-    if calibrated.stats["n_nonfinite"]:
-        reasons.append(LightReason.NONFINITE_PIXELS)
-        if status == LightStatus.CALIBRATED:
-            status = LightStatus.DEGRADED
-    if status == LightStatus.CALIBRATED and (
-        decision.degraded
-        or applied.startswith(("rescale_dark", "add_pedestal"))
-        or spec.amplitude_limit_sigma is not None
-    ):
-        status = LightStatus.DEGRADED  # calibrated, with a degraded expectation (reasons say why)
-    confidence = round(float(decision.confidence * check.confidence), 4)
-    causes = rank_causes(reasons)
-    res = check.residuals
-    fields: dict[str, Any] = {
-        "status": status,
-        "confidence": confidence,
-        "reasons": [str(r) for r in reasons],
-        "noise_ratio": None if res is None else round(res.noise_ratio, 4),
-        "neg_tail_frac": None if res is None else round(res.neg_tail_frac, 6),
-        "background_adu": None if res is None else round(res.background_adu, 3),
-        "egain_e_per_adu": None if egain is None else round(float(egain), 4),
-        "egain_source": source if egain else None,
-        "scale_mode": str(model.scale_mode),
-        "response": applied,
-        "top_cause": str(causes[0][0]) if causes else None,
-        **{k: (None if v is None else round(float(v), 6)) for k, v in check.values.items()},
-    }
-    if status == LightStatus.QUARANTINED:  # not delivered: no calibrated file
-        return fields, None if res is None else res.hist_counts
-    header = _output_header(header, meta, decision, model, spec.bias_id, confidence, check)
-    write_image(spec.output, calibrated.data, header, extensions={"UNCERT": calibrated.uncertainty})
+        return _quarantine(list(decision.reasons), LightReason.UNREADABLE)
+    result = calibrate_light(
+        data, meta, decision,
+        load_master=lambda master_id: _load(spec.master_paths[master_id]),
+        bias=_load(spec.bias_path) if spec.bias_path else None,
+        index=spec.index, config=config, master_status=spec.master_status,
+        amplitude_limit_sigma=spec.amplitude_limit_sigma,
+        dark_gain=lambda master: _gain_of(spec.master_path, master, config.combine.sigma_high),
+    )  # fmt: skip
+    fields = dict(result.fields)
+    if not result.delivered:  # quarantined: no calibrated file
+        return fields, result.hist_counts
+    header = _output_header(header, meta, decision, result.model, spec.bias_id,
+                            result.confidence, result.check)  # fmt: skip
+    cal = result.calibrated
+    write_image(spec.output, cal.data, header, extensions={"UNCERT": cal.uncertainty})
     st = os.stat(spec.output)
     fields.update(output_path=str(spec.output), output_size=st.st_size,
                   output_mtime_ns=st.st_mtime_ns)  # fmt: skip
-    return fields, None if res is None else res.hist_counts
+    return fields, result.hist_counts
 
 
 def _output_header(header, meta, decision, model, bias_id, confidence, check):

@@ -23,7 +23,7 @@ kept values; scale =
 * ``MODE_STD``: standard deviation (ddof=0) of the kept values (astropy ``std``),
 * ``MODE_NOISE``: ``sqrt(sig0_sq + max(median - level0, 0) * inv_gain)``, the noise model
   (temporal noise at the typical level plus the pixel's own shot noise in ADU),
-* ``MODE_NOISE_MAD``: ``max(sqrt(sig0_sq), 1.4826 × MAD)`` with the MAD of the first
+* ``MODE_NOISE_MAD``: ``max(sqrt(sig0_sq), 1.482602218505602 × MAD)`` with the MAD of the first
   iteration, kept fixed (noise model without a known gain: the pixel's own spread stands in
   for its shot noise; freezing it avoids the shrinking-MAD cascade of small stacks);
 
@@ -41,7 +41,18 @@ without valid values gets NaN mean and uncertainty and zero counts.
 
 Each output pixel is computed by one thread from its own values in a fixed order, so results
 are bit-identical for any band height and thread count.
+
+Robust sigma
+------------
+:func:`mad_std` (``MAD_TO_STD`` × median absolute deviation) and :func:`robust_std` (the same
+over the finite values) are darkflow's one robust standard deviation; kernels import
+``MAD_TO_STD``.
+
+The numba kernels (``combine_band``, ``decode_be16``, ``sort_columns``) are imported on first
+use, so importing this package (e.g. for :func:`mad_std`) does not load numba.
 """
+
+from typing import Any
 
 from darkflow.stats._common import (
     MAD_TO_STD,
@@ -55,12 +66,12 @@ from darkflow.stats._common import (
     raw16_exact,
     sorting_network,
 )
-from darkflow.stats._numba import combine_band, decode_be16, sort_columns
 from darkflow.stats._reference import (
     combine_band_reference,
     decode_be16_reference,
     sort_columns_reference,
 )
+from darkflow.stats._robust import mad_std, robust_std
 
 __all__ = [
     "MAD_TO_STD",
@@ -75,8 +86,22 @@ __all__ = [
     "decode_be16",
     "decode_be16_reference",
     "empty_planes",
+    "mad_std",
     "raw16_exact",
+    "robust_std",
     "sort_columns",
     "sort_columns_reference",
     "sorting_network",
 ]
+
+_KERNELS = ("combine_band", "decode_be16", "sort_columns")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _KERNELS:
+        from darkflow.stats import _numba
+
+        value = getattr(_numba, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,9 @@ import math
 import numba as nb
 import numpy as np
 
+from darkflow.stats._common import MAD_TO_STD
+from darkflow.stats._robust import mad_std
+
 __all__ = [
     "neighbour_median8",
     "neighbour_median8_reference",
@@ -146,7 +149,7 @@ def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int) -> float:
         if m < 4:
             break
         med = _median_sorted(v[lo:hi], m)
-        s = 1.4826 * _mad_sorted(v, lo, hi, med)
+        s = MAD_TO_STD * _mad_sorted(v, lo, hi, med)
         if s == 0.0:
             break
         new_lo, new_hi = lo, hi
@@ -219,7 +222,7 @@ def tile_levels_reference(
                 if v.size < 4:
                     break
                 med = np.median(v)
-                s = 1.4826 * np.median(np.abs(v - med))
+                s = mad_std(v, center=med)
                 if s == 0:
                     break
                 keep = np.abs(v - med) <= sigma * s

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from darkflow.stats import mad_std
+
 __all__ = ["DarkCurrentLaw", "default_law", "fit_dark_current_law"]
 
 LN2 = math.log(2.0)
@@ -194,7 +196,7 @@ def fit_dark_current_law(
             resid -= np.median(resid)
         else:
             resid = y - (intercept + slope * t)
-        scale = 1.4826 * float(np.median(np.abs(resid)))
+        scale = mad_std(resid, center=0.0)
         bad = np.abs(resid) > np.maximum(4.0 * scale, 3.0 * sig)
         if 0 < bad.sum() <= (n - 3):
             keep = ~bad

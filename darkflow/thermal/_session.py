@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from darkflow.model import FrameMeta
+from darkflow.stats import mad_std
 from darkflow.thermal._drift import DriftFit, fit_temperature_drift
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def _outliers(pts: Sequence[FrameMeta], drift: DriftFit) -> set[str]:
         return set()
     hours = np.array([(m.date_obs_utc - drift.t0_utc).total_seconds() / 3600.0 for m in pts])
     resid = np.array([m.ccd_temp_c for m in pts]) - drift.predict(hours)
-    mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    mad = mad_std(resid)
     limit = max(5.0 * max(mad, 0.05), OUTLIER_MIN_C)
     return {m.path for m, r in zip(pts, resid, strict=True) if abs(r) > limit}
 

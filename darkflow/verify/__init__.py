@@ -10,6 +10,8 @@ Masters
     fixed-pattern stability against the previous verified master by spatial-frequency band
     (hot-pixel scale, level, low-frequency structure, column banding, hot-pixel overlap).
     Result: :class:`MasterAssessment` (``verified`` or ``low_confidence``).
+    :func:`assess_master_set` judges a master from its input files as the pipeline does
+    (hold-out split, training combine, gates, :func:`master_verdict`).
 Lights
     :func:`check_light`: background noise against the propagated uncertainty, dark-model scale
     from the hot pixels, banding left in the background, plausibility (negative background,
@@ -71,6 +73,7 @@ from darkflow.verify._residuals import (
     residual_parts,
     robust_std,
 )
+from darkflow.verify._set import MasterSetAssessment, assess_master_set, master_verdict
 
 __all__ = [
     "HIST_EDGES",
@@ -82,6 +85,7 @@ __all__ = [
     "GateStatus",
     "LightAssessment",
     "MasterAssessment",
+    "MasterSetAssessment",
     "Metric",
     "ResidualParts",
     "ResidualStats",
@@ -90,6 +94,7 @@ __all__ = [
     "VerifyReason",
     "apply_response",
     "assess_master",
+    "assess_master_set",
     "background_map",
     "band_confidence",
     "band_energies",
@@ -103,6 +108,7 @@ __all__ = [
     "light_status",
     "log_variance_sd",
     "mad_sigma_rel_sd",
+    "master_verdict",
     "median_sd",
     "neighbour_median",
     "not_measured",

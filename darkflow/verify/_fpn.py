@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from darkflow.stats import robust_std
 from darkflow.verify._residuals import NEIGHBOUR_VAR_FACTOR, nanmedian_along, neighbour_median
 
 __all__ = ["BandEnergies", "band_energies", "hot_scale_fit", "row_window", "tile_medians"]
@@ -43,11 +44,7 @@ def row_window(shape: tuple[int, int], max_pixels: int) -> slice:
 
 
 def _mad_sigma(values: np.ndarray) -> float:
-    values = values[np.isfinite(values)]
-    if values.size < 3:
-        return math.nan
-    med = np.median(values)
-    return float(1.4826 * np.median(np.abs(values - med)))
+    return robust_std(values, min_size=3)
 
 
 def _nanmedian(a: np.ndarray, axis: int | None = None) -> np.ndarray | float:

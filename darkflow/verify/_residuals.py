@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from darkflow.stats import robust_std
+
 __all__ = [
     "HIST_EDGES",
     "NEIGHBOUR_VAR_FACTOR",
@@ -26,15 +28,6 @@ __all__ = [
 ]
 
 HIST_EDGES = np.linspace(-6.0, 6.0, 61)
-
-
-def robust_std(values: np.ndarray) -> float:
-    """Standard deviation from the median absolute deviation (Gaussian-consistent)."""
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return math.nan
-    med = np.median(values)
-    return float(1.4826 * np.median(np.abs(values - med)))
 
 
 def background_map(data: np.ndarray, *, tile: int = 32) -> np.ndarray:

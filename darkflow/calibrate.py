@@ -1,0 +1,301 @@
+"""Calibrate one light: the single owner of every rule between a match decision and a verdict.
+
+:func:`calibrate_light` is a pure step (no file or registry access): it takes the light's
+pixels and normalised header, the match decision, a master loader, the master bias, the
+calibration index and the configuration, and returns a :class:`LightCalibration`. The pipeline's
+light job (:mod:`darkflow.pipeline.jobs`), the explorer's residual metrics (:mod:`widgets`),
+the fault benchmark and the tests all call it, so a rule changed here changes everywhere.
+
+The rules, in order:
+
+1. the dark model of the decision (:func:`darkflow.subtract.dark_model_for`); a recipe that
+   needs a bias without one quarantines the light (``no_bias_for_scaling``); the conservative
+   alternative limits the model's dark amplitude (:func:`limit_dark_amplitude`);
+2. the light must have the model's shape (``shape_mismatch``);
+3. e-/ADU: the header's ``EGAIN``, else photon transfer on the dark stack
+   (:func:`gain_from_darks`), else on the light itself; ``egain_estimated`` or ``no_gain``;
+4. the noise model (read noise, the dark's shot noise), subtraction with the configured pedestal
+   and the light checks (:func:`darkflow.verify.check_light`);
+5. one corrective response (rescale the dark, or add a pedestal), then the checks again; the
+   first findings stay on record;
+6. the status: :func:`darkflow.verify.light_status`, degraded by non-finite pixels, a degraded
+   match, an applied response or the amplitude limit; the confidence is the decision's times
+   the checks'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from darkflow.config import Config
+from darkflow.exceptions import CalibrationError
+from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
+from darkflow.stats import mad_std
+
+if TYPE_CHECKING:
+    from darkflow.matching import CalibrationIndex, MatchDecision
+    from darkflow.subtract import CalibratedFrame, DarkModel
+    from darkflow.verify import LightAssessment, MasterAssessment
+
+__all__ = ["LightCalibration", "calibrate_light", "gain_from_darks", "limit_dark_amplitude"]
+
+log = logging.getLogger(__name__)
+
+# a photon-transfer fit on the darks is trusted above this R^2
+MIN_DARK_GAIN_R2 = 0.8
+
+
+@dataclass(frozen=True, eq=False)
+class LightCalibration:
+    """The outcome of :func:`calibrate_light` for one light.
+
+    ``fields`` are the frame-report fields of the light (``status``, ``reasons`` and, once the
+    light was subtracted, ``confidence``, the residual and check values, the gain and its
+    source, the scale mode and the response); ``calibrated`` (pixels and 1-sigma uncertainty)
+    and ``check`` are ``None`` when the light was quarantined before subtraction.
+    ``first_check`` holds the checks before the corrective response (the same object as
+    ``check`` when none was applied). ``delivered`` says whether a calibrated frame is to be
+    written (not for a quarantined light).
+    """
+
+    status: LightStatus
+    confidence: float | None
+    reasons: tuple[str, ...]
+    fields: dict[str, Any]
+    calibrated: CalibratedFrame | None = field(default=None, repr=False)
+    check: LightAssessment | None = field(default=None, repr=False)
+    first_check: LightAssessment | None = field(default=None, repr=False)
+    model: DarkModel | None = field(default=None, repr=False)
+    egain_e_per_adu: float | None = None
+    egain_source: str | None = None
+    response: str = "none"
+
+    @property
+    def delivered(self) -> bool:
+        return self.status != LightStatus.QUARANTINED and self.calibrated is not None
+
+    @property
+    def hist_counts(self) -> list[int] | None:
+        """Histogram of the normalised background residuals (``None`` before subtraction)."""
+        res = None if self.check is None else self.check.residuals
+        return None if res is None else res.hist_counts
+
+
+def gain_from_darks(master: MasterDark, *, clip_sigma: float | None) -> float | None:
+    """e-/ADU by photon transfer on a dark master, when the fit is trustworthy (else ``None``)."""
+    from darkflow.subtract import estimate_gain_from_dark
+
+    fit = estimate_gain_from_dark(master, clip_sigma=clip_sigma)
+    return fit[0] if fit and fit[1] > MIN_DARK_GAIN_R2 else None
+
+
+def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) -> DarkModel:
+    """The conservative alternative's model: its dark signal kept within ``k`` robust sigmas
+    of the typical level, so a master whose hot pixels do not fit the light cannot over-subtract
+    them by much (they are left partly uncorrected instead). Capped pixels are flagged
+    :data:`~darkflow.subtract.FLAG_LIMITED` and kept out of the hot-pixel scale check."""
+    from darkflow.subtract import FLAG_LIMITED
+
+    base = (
+        bias.data.astype(np.float32) if bias is not None else np.float32(np.nanmedian(model.data))
+    )
+    signal = model.data - base
+    finite = signal[np.isfinite(signal)]
+    if finite.size == 0:
+        return model
+    level = float(np.median(finite))
+    spread = mad_std(finite, center=level)
+    lo, hi = level - k * spread, level + k * spread
+    with np.errstate(invalid="ignore"):
+        capped = (signal < lo) | (signal > hi)
+    limited = np.clip(signal, lo, hi)
+    flags = np.zeros(signal.shape, np.uint8) if model.flags is None else model.flags.copy()
+    flags |= np.where(capped, FLAG_LIMITED, 0).astype(np.uint8)
+    dark_signal = None
+    if model.dark_signal is not None:
+        dark_signal = (model.dark_signal - (signal - limited)).astype(np.float32)
+    notes = {**model.notes, "amplitude_limit": {"sigma": k, "level": level, "spread": spread,
+                                                 "n_capped": int(np.count_nonzero(capped))}}  # fmt: skip
+    return dataclasses.replace(model, data=(base + limited).astype(np.float32), flags=flags,
+                               dark_signal=dark_signal, notes=notes)  # fmt: skip
+
+
+def _quarantined(reasons: list[object], extra: object) -> LightCalibration:
+    codes = (*map(str, reasons), str(extra))
+    return LightCalibration(
+        LightStatus.QUARANTINED,
+        None,
+        codes,
+        {"status": LightStatus.QUARANTINED, "reasons": list(codes)},
+    )
+
+
+def calibrate_light(
+    data: np.ndarray,
+    meta: FrameMeta,
+    decision: MatchDecision,
+    *,
+    load_master: Callable[[str], MasterDark],
+    bias: MasterDark | None,
+    index: CalibrationIndex,
+    config: Config,
+    master_status: MasterAssessment | MasterStatus | str | None = None,
+    amplitude_limit_sigma: float | None = None,
+    dark_gain: Callable[[MasterDark], float | None] | None = None,
+) -> LightCalibration:
+    """Subtract the decision's dark model from one light, check it, respond once, judge it.
+
+    Parameters
+    ----------
+    data
+        The light's pixels as read (ADU); never modified.
+    meta
+        Its normalised header (``egain_e_per_adu``, storage type for the saturation level).
+    decision
+        A matched :class:`~darkflow.matching.MatchDecision` (its recipe, reasons, confidence).
+    load_master
+        ``master_id -> MasterDark`` for every master of the recipe (the caller does the IO).
+    bias
+        The configuration's master bias, or ``None``; dropped when its shape differs from the
+        primary master's.
+    index
+        The configuration's calibration index (glow model, linearity); a metadata-only
+        ``CalibrationIndex()`` is exact for unscaled single-master recipes.
+    config
+        The run's configuration (``subtract``, ``verify``, and ``combine.sigma_high`` for the
+        photon-transfer gain on the darks).
+    master_status
+        The primary master's verdict (registry status or assessment): a master that is not
+        verified leaves the light at best ``degraded``.
+    amplitude_limit_sigma
+        Limit the dark amplitude (the conservative alternative, see
+        ``subtract.conservative_amplitude_sigma``); the light is then at best ``degraded``.
+    dark_gain
+        ``master -> e-/ADU or None``: the photon-transfer gain on the darks, for callers that
+        cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
+
+    Returns
+    -------
+    LightCalibration
+    """
+    from darkflow.pipeline.reasons import LightReason
+    from darkflow.subtract import (
+        dark_model_for,
+        dark_shot_variance,
+        estimate_gain,
+        noise_model_variance,
+        subtract_dark,
+    )
+    from darkflow.triage import rank_causes
+    from darkflow.verify import ResponseAction, apply_response, check_light, light_status
+
+    reasons: list[object] = list(decision.reasons)
+    master = load_master(decision.master_id)
+    if bias is not None and bias.data.shape != master.data.shape:
+        bias = None
+    try:
+        model = dark_model_for(decision, load_master=load_master, bias=bias, index=index)
+    except CalibrationError as err:
+        log.warning("%s: %s", meta.path, err)
+        return _quarantined(reasons, LightReason.NO_BIAS_FOR_SCALING)
+    if amplitude_limit_sigma is not None:
+        model = limit_dark_amplitude(model, bias, amplitude_limit_sigma)
+    if data.shape != model.data.shape:
+        return _quarantined(reasons, LightReason.SHAPE_MISMATCH)
+
+    egain, source = meta.egain_e_per_adu, "header"
+    if not egain or egain <= 0:
+        if dark_gain is None:
+            egain = gain_from_darks(master, clip_sigma=config.combine.sigma_high)
+        else:
+            egain = dark_gain(master)
+        source = "darks"
+        if egain is None:
+            read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
+            egain, source = estimate_gain(data - model.data, read_only), "light"
+        reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
+
+    def subtract_and_check(model: DarkModel, pedestal: float):
+        read_var, shot = noise_model_variance(
+            master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
+        )
+        if model.dark_signal is not None and egain:
+            shot = dark_shot_variance(model, egain)
+        cal = subtract_dark(
+            data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
+            dark_shot_variance_adu2=shot, pedestal_adu=pedestal,
+        )  # fmt: skip
+        check = check_light(data, cal, model, meta=meta, config=config.verify, bias=bias,
+                            pedestal_adu=pedestal)  # fmt: skip
+        return cal, check
+
+    pedestal = config.subtract.pedestal_adu
+    calibrated, check = subtract_and_check(model, pedestal)
+    first_check = check
+    response = check.response
+    applied = "none"
+    first_findings = check.failed_reasons  # the evidence behind a response stays on record
+    # one corrective response, then check again (recorded either way)
+    if response.action == ResponseAction.RESCALE_DARK and response.factor:
+        model = apply_response(model, response, bias=bias)
+        calibrated, check = subtract_and_check(model, pedestal)
+        applied = f"rescale_dark x{response.factor:.4g}"
+        reasons.append(LightReason.DARK_RESCALED)
+    elif response.action == ResponseAction.ADD_PEDESTAL and response.pedestal_adu:
+        pedestal += float(response.pedestal_adu)
+        calibrated, check = subtract_and_check(model, pedestal)
+        applied = f"add_pedestal {response.pedestal_adu:.4g}"
+        reasons.append(LightReason.PEDESTAL_ADDED)
+    elif response.action != ResponseAction.NONE:
+        applied = f"suggested: {response.action}"
+    status, _failed = light_status(check, master=master_status, config=config.verify)
+    if applied != "none":
+        reasons.extend(first_findings)
+    reasons.extend(check.reasons)
+    if calibrated.stats["n_nonfinite"]:
+        reasons.append(LightReason.NONFINITE_PIXELS)
+        if status == LightStatus.CALIBRATED:
+            status = LightStatus.DEGRADED
+    if status == LightStatus.CALIBRATED and (
+        decision.degraded
+        or applied.startswith(("rescale_dark", "add_pedestal"))
+        or amplitude_limit_sigma is not None
+    ):
+        status = LightStatus.DEGRADED  # calibrated, with a degraded expectation (reasons say why)
+    confidence = round(float(decision.confidence * check.confidence), 4)
+    causes = rank_causes(reasons)
+    res = check.residuals
+    codes = tuple(str(r) for r in reasons)
+    fields: dict[str, Any] = {
+        "status": status,
+        "confidence": confidence,
+        "reasons": list(codes),
+        "noise_ratio": None if res is None else round(res.noise_ratio, 4),
+        "neg_tail_frac": None if res is None else round(res.neg_tail_frac, 6),
+        "background_adu": None if res is None else round(res.background_adu, 3),
+        "egain_e_per_adu": None if egain is None else round(float(egain), 4),
+        "egain_source": source if egain else None,
+        "scale_mode": str(model.scale_mode),
+        "response": applied,
+        "top_cause": str(causes[0][0]) if causes else None,
+        **{k: (None if v is None else round(float(v), 6)) for k, v in check.values.items()},
+    }
+    return LightCalibration(
+        status=status,
+        confidence=confidence,
+        reasons=codes,
+        fields=fields,
+        calibrated=calibrated,
+        check=check,
+        first_check=first_check,
+        model=model,
+        egain_e_per_adu=None if egain is None else float(egain),
+        egain_source=source if egain else None,
+        response=applied,
+    )

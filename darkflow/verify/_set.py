@@ -1,0 +1,143 @@
+"""The acceptance of a master from its input frames: hold-out split, training combine, gates.
+
+:func:`assess_master_set` is the one place that decides how a master is judged; the pipeline's
+master job and the explorer (``widgets.metrics``) both call it, so their verdicts agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from darkflow.config import CombineConfig, VerifyConfig
+from darkflow.model import FrameMeta, MasterDark, MasterStatus
+from darkflow.verify._master import MasterAssessment, assess_master, holdout_split
+
+__all__ = ["MasterSetAssessment", "assess_master_set", "master_verdict"]
+
+# the reason code of a set smaller than combine.min_frames (darkflow.pipeline.MasterReason)
+TOO_FEW_FRAMES = "too_few_frames"
+# the most confidence a master of too few frames gets
+FEW_FRAMES_CONFIDENCE = 0.5
+
+
+def master_verdict(
+    assessment: MasterAssessment | None, *, n_frames: int, min_frames: int
+) -> tuple[MasterStatus, float, tuple[str, ...]]:
+    """Final status, confidence (4 decimals) and reasons of a master from its assessment.
+
+    Fewer than ``min_frames`` inputs (no outlier rejection possible) make it
+    ``low_confidence`` with at most :data:`FEW_FRAMES_CONFIDENCE` and the reason
+    ``too_few_frames`` first. Without an assessment the master counts as verified.
+    """
+    if assessment is None:
+        status, confidence, reasons = MasterStatus.VERIFIED, 1.0, []
+    else:
+        status, confidence = assessment.status, float(assessment.confidence)
+        reasons = [str(r) for r in assessment.reasons]
+    if n_frames < min_frames:
+        status = MasterStatus.LOW_CONFIDENCE
+        confidence = min(confidence, FEW_FRAMES_CONFIDENCE)
+        reasons.insert(0, TOO_FEW_FRAMES)
+    return status, round(float(confidence), 4), tuple(dict.fromkeys(reasons))
+
+
+@dataclass(frozen=True, eq=False)
+class MasterSetAssessment:
+    """The verdict on a master from its inputs (see :func:`assess_master_set`).
+
+    ``status``, ``confidence`` and ``reasons`` are final (:func:`master_verdict`);
+    ``assessment`` holds the gates; ``judged`` is the master that was judged (combined from
+    ``train`` when frames were held out); ``previous`` and ``bias`` are what the gates used
+    (``None`` when absent or of another shape).
+    """
+
+    status: MasterStatus
+    confidence: float
+    reasons: tuple[str, ...]
+    assessment: MasterAssessment
+    train: tuple[str, ...]
+    held: tuple[str, ...]
+    judged: MasterDark = field(repr=False)
+    previous: MasterDark | None = field(default=None, repr=False)
+    bias: MasterDark | None = field(default=None, repr=False)
+
+
+def assess_master_set(
+    paths: Sequence[str],
+    *,
+    master: MasterDark | Callable[[], MasterDark | None] | None,
+    combine_config: CombineConfig,
+    config: VerifyConfig,
+    keys: Sequence[str] | None = None,
+    metas: Mapping[str, FrameMeta] | None = None,
+    previous: MasterDark | None = None,
+    bias: MasterDark | None = None,
+) -> MasterSetAssessment:
+    """Judge the master of ``paths``: hold-out split, training combine, :func:`assess_master`.
+
+    The frames are split by :func:`holdout_split` (``config.holdout_fraction``, seed 0,
+    ``config.min_train_frames``, keyed by ``keys``). When frames are held out, a master is
+    combined from the training frames with ``combine_config`` and judged against the held-out
+    frames (read lazily); otherwise the master of all inputs is judged. ``previous`` and
+    ``bias`` of another shape than the judged master are left out.
+
+    Parameters
+    ----------
+    paths
+        The master's input frames.
+    master
+        The master of all inputs with ``combine_config`` (or a function returning it, or
+        ``None``; called only when nothing is held out). Without one it is combined here.
+    combine_config
+        Combine settings of the training master (and ``min_frames`` of :func:`master_verdict`).
+    config
+        Hold-out settings and tolerance bands.
+    keys
+        Content hashes of ``paths``: the split then does not depend on where the files are.
+    metas
+        Normalised headers by path (used for the combine when every training frame has one).
+    previous, bias
+        The previous verified master and the master bias of the configuration.
+
+    Raises
+    ------
+    DarkflowError
+        The frames cannot be read or combined.
+    """
+    from darkflow.io.fits import read_image
+    from darkflow.master import combine_files
+
+    paths = [str(p) for p in paths]
+    train, held = holdout_split(paths, config.holdout_fraction, seed=0,
+                                min_train=config.min_train_frames,
+                                keys=list(keys) if keys else None)  # fmt: skip
+
+    def combine(frames: Sequence[str]) -> MasterDark:
+        known = [metas[p] for p in frames if p in metas] if metas is not None else []
+        return combine_files(list(frames), config=combine_config, allow_few=True,
+                             metas=known if len(known) == len(frames) else None)  # fmt: skip
+
+    judged = None
+    if not held:
+        judged = master() if callable(master) else master
+    if judged is None:
+        judged = combine(train)
+
+    def holdout() -> Iterator:
+        for path in held:
+            yield read_image(path, dtype="float32")[0]
+
+    shape = judged.data.shape
+    previous = previous if previous is not None and previous.data.shape == shape else None
+    bias = bias if bias is not None and bias.data.shape == shape else None
+    assessment = assess_master(
+        judged, holdout=holdout if held else None, previous=previous, bias=bias, config=config
+    )
+    status, confidence, reasons = master_verdict(
+        assessment, n_frames=len(paths), min_frames=combine_config.min_frames
+    )
+    return MasterSetAssessment(
+        status, confidence, reasons, assessment, tuple(train), tuple(held), judged,
+        previous, bias,
+    )  # fmt: skip

@@ -1,0 +1,190 @@
+"""darkflow.calibrate.calibrate_light: the one calibrate-a-light step, and its callers agreeing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import benchmark_module
+from conftest_verify import (
+    GAIN,
+    bias_master,
+    dark_frames,
+    light_frame,
+    make_sensor,
+    master_of,
+    sky_scene,
+)
+
+from darkflow.calibrate import LightCalibration, calibrate_light
+from darkflow.config import Config
+from darkflow.matching import CalibrationIndex, MatchDecision
+from darkflow.model import FrameMeta, FrameType, LightStatus, MasterStatus, ScaleMode
+from darkflow.subtract import build_dark_model
+
+META = FrameMeta(path="light.fits", frame_type=FrameType.LIGHT, exptime_s=300.0,
+                 egain_e_per_adu=GAIN, dtype="uint16")  # fmt: skip
+
+
+def _decision(mode: ScaleMode = ScaleMode.NONE, factor: float = 1.0, **kw) -> MatchDecision:
+    return MatchDecision(light_path="light.fits", config_signature="synthetic", master_id="m",
+                         scale_mode=mode, scale_factor=factor, confidence=kw.pop("confidence", 0.9),
+                         exposure_factor=factor, **kw)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def night():
+    sensor = make_sensor(3)
+    bias = bias_master(sensor, seed=11)
+    master = master_of(dark_frames(sensor, 16, seed=12))
+    raw = light_frame(sensor, sky_scene(background_e=150.0), seed=13)
+    return sensor, bias, master, raw
+
+
+def _run(raw, master, bias, decision=None, **kw) -> LightCalibration:
+    kw.setdefault("meta", META)
+    return calibrate_light(raw, kw.pop("meta"), decision or _decision(),
+                           load_master={"m": master}.__getitem__, bias=bias,
+                           index=CalibrationIndex(), config=kw.pop("config", Config()), **kw)  # fmt: skip
+
+
+def test_a_good_light_is_calibrated_with_its_fields(night):
+    _, bias, master, raw = night
+    before = raw.copy()
+    r = _run(raw, master, bias, master_status=MasterStatus.VERIFIED)
+    np.testing.assert_array_equal(raw, before)  # the input is not modified
+    assert r.status == LightStatus.CALIBRATED and r.delivered, r.reasons
+    assert r.response == "none" and r.first_check is r.check
+    assert (r.egain_e_per_adu, r.egain_source) == (GAIN, "header")
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    np.testing.assert_array_equal(r.calibrated.data, raw.astype(np.float32) - model.data)
+    assert np.isfinite(r.calibrated.uncertainty).all()
+    assert r.confidence == round(0.9 * r.check.confidence, 4) == r.fields["confidence"]
+    assert r.fields["status"] == r.status and r.fields["reasons"] == list(r.reasons)
+    assert r.fields["noise_ratio"] == round(r.check.residuals.noise_ratio, 6)
+    assert r.hist_counts == r.check.residuals.hist_counts
+    assert r.fields["scale_mode"] == "none" and r.fields["egain_source"] == "header"
+
+
+def test_a_master_that_is_not_verified_degrades_the_light(night):
+    _, bias, master, raw = night
+    r = _run(raw, master, bias, master_status=MasterStatus.LOW_CONFIDENCE)
+    assert r.status == LightStatus.DEGRADED and r.delivered
+
+
+def test_a_recipe_needing_a_bias_without_one_is_quarantined_before_subtraction(night):
+    _, _, master, raw = night
+    r = _run(raw, master, None, _decision(ScaleMode.EXPOSURE, 0.5))
+    assert r.status == LightStatus.QUARANTINED and not r.delivered
+    assert r.calibrated is None and r.check is None and r.hist_counts is None
+    assert r.fields == {"status": LightStatus.QUARANTINED, "reasons": ["no_bias_for_scaling"]}
+
+
+def test_a_light_of_another_shape_is_quarantined(night):
+    _, bias, master, raw = night
+    r = _run(raw[:-2], master, bias)
+    assert r.status == LightStatus.QUARANTINED and r.reasons == ("shape_mismatch",)
+
+
+def test_without_egain_the_gain_comes_from_the_darks_then_the_light(night):
+    _, bias, master, raw = night
+    meta = META.replace(egain_e_per_adu=None)
+    seen = []
+
+    def from_darks(m):
+        seen.append(m)
+        return 0.55
+
+    r = _run(raw, master, bias, meta=meta, dark_gain=from_darks)
+    assert seen == [master] and (r.egain_e_per_adu, r.egain_source) == (0.55, "darks")
+    assert "egain_estimated" in r.reasons
+    r = _run(raw, master, bias, meta=meta, dark_gain=lambda m: None)
+    assert r.egain_source == "light" and r.egain_e_per_adu > 0
+
+
+def test_an_overscaled_dark_is_rescaled_once_and_the_light_degraded():
+    sensor = make_sensor(4)
+    bias = bias_master(sensor, seed=21)
+    strong = master_of(dark_frames(sensor, 16, seed=22, dark_scale=1.5))  # 1.5x the light's dark
+    raw = light_frame(sensor, sky_scene(background_e=150.0), seed=23)
+    r = _run(raw, strong, bias, master_status=MasterStatus.VERIFIED)
+    assert r.response.startswith("rescale_dark"), (r.response, r.reasons)
+    assert r.first_check is not r.check
+    assert "dark_overscaled" in r.reasons and "dark_rescaled" in r.reasons
+    assert r.status == LightStatus.DEGRADED
+    assert abs(r.check.values["dark_scale_error"]) < abs(r.first_check.values["dark_scale_error"])
+
+
+def test_the_amplitude_limit_leaves_the_light_at_best_degraded(night):
+    _, bias, master, raw = night
+    r = _run(raw, master, bias, master_status=MasterStatus.VERIFIED, amplitude_limit_sigma=5.0)
+    assert r.status == LightStatus.DEGRADED and r.model.notes["amplitude_limit"]["n_capped"] > 0
+
+
+# ----------------------------------------------------------------------------- one step, three callers
+def _same(a: np.ndarray, b: np.ndarray) -> None:
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # NaN where NaN, else equal
+
+
+def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
+    """A simulated light: the pipeline's light job, the explorer's residual metric and the
+    fault benchmark's calibration all give the bytes and numbers of one calibrate_light."""
+    from astropy.io import fits
+
+    from darkflow.catalog import meta_from_row
+    from darkflow.io.fits import read_image
+    from darkflow.pipeline.records import reasons_text
+    from darkflow.results import Workdir
+    from widgets.metrics import MetricContext, decision_from_record
+
+    wd = Workdir(tiny_run[0])
+    fr = wd.frame_report
+    # unscaled single-master recipes: a metadata-only index builds the pipeline's model exactly
+    rows = fr[fr["scale_mode"].isin(["none", "unscaled"]) & fr["noise_ratio"].notna()]
+    assert len(rows) >= 3
+    catalog = wd.catalog.set_index("path", drop=False)
+    bench = benchmark_module("bench_faults")
+    n_files = 0
+    for _, row in rows.iterrows():
+        path, master_id = row["path"], row["master_id"]
+        meta = meta_from_row(catalog.loc[path].to_dict())
+        decision = decision_from_record(wd.decision_for(path))
+        assert decision.master_ids == (master_id,)
+        master = wd.load_master(master_id)
+        bias_id = row["bias_master_id"]
+        bias = wd.load_master(bias_id) if isinstance(bias_id, str) else None
+        status = wd.masters.set_index("master_id").loc[master_id, "status"]
+        data, _ = read_image(path, hdu=meta.hdu_index, dtype="float32")
+        step = calibrate_light(data, meta, decision, load_master={master_id: master}.__getitem__,
+                               bias=bias, index=CalibrationIndex(), config=Config(),
+                               master_status=status)  # fmt: skip
+
+        # the pipeline's light job: its frame-report fields and its calibrated file
+        assert step.status == row["status"]
+        assert row["reasons"].startswith(reasons_text(step.reasons))  # the runner may add notes
+        assert step.confidence == row["confidence"]
+        assert step.fields["noise_ratio"] == row["noise_ratio"]
+        assert step.fields["egain_source"] == (
+            row["egain_source"] if isinstance(row["egain_source"], str) else None
+        )
+        if step.delivered:
+            with fits.open(row["output_path"]) as hdul:
+                _same(hdul[0].data, step.calibrated.data)
+                _same(hdul["UNCERT"].data, step.calibrated.uncertainty)
+                assert hdul[0].header["DFCONF"] == step.confidence
+            n_files += 1
+        else:
+            assert not isinstance(row["output_path"], str)
+
+        # the explorer's residual metric (the light re-calibrated with its own master)
+        ctx = MetricContext(wd, master_id, fr[fr["path"] == path].reset_index(drop=True), 1)
+        (res,) = ctx.residuals(master)
+        np.testing.assert_equal(res.to_dict(), step.check.residuals.to_dict())  # NaN == NaN
+        _same(ctx.calibrate(master, row).calibrated.data, step.calibrated.data)
+
+        # the fault benchmark's calibration
+        got = bench._calibrate(data, meta, decision, masters={master_id: master}, bias=bias,
+                               index=CalibrationIndex(), master_status=status, config=Config())  # fmt: skip
+        _same(got.calibrated.data, step.calibrated.data)
+        _same(got.calibrated.uncertainty, step.calibrated.uncertainty)
+        assert (got.status, got.reasons, got.fields) == (step.status, step.reasons, step.fields)
+    assert n_files >= 2
