@@ -45,7 +45,7 @@ class GateStatus(StrEnum):
 
 
 # Large-sample spreads of robust estimators of a normal sample of size n (sigma = 1):
-# sd(median) = sqrt(pi / 2) / sqrt(n); sd(1.4826 * MAD) / sigma = 1.1664 / sqrt(n)
+# sd(median) = sqrt(pi / 2) / sqrt(n); sd(MAD_TO_STD * MAD) / sigma = 1.1664 / sqrt(n)
 # (asymptotic relative efficiency of the MAD: 36.8 %).
 MEDIAN_SD_FACTOR = math.sqrt(math.pi / 2.0)
 MAD_SIGMA_REL_SD = 1.1664
@@ -79,7 +79,7 @@ def median_sd(sigma: float, n: int | float) -> float:
 
 
 def mad_sigma_rel_sd(n: int | float) -> float:
-    """Relative sampling spread of ``1.4826 * MAD`` as an estimate of sigma (``n`` values)."""
+    """Relative sampling spread of ``MAD_TO_STD * MAD`` as an estimate of sigma (``n`` values)."""
     return MAD_SIGMA_REL_SD / math.sqrt(n) if n > 0 else math.inf
 
 
