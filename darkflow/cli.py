@@ -247,6 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "combine_argv", None) and args.combine_argv[:1] == ["--"]:
         args.combine_argv = args.combine_argv[1:]
     _configure_logging(args.verbose)
+    from darkflow.io.paths import ERRORS
+
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \xNN
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=ERRORS)
     try:
         return args.handler(args)
     except DarkflowError as err:

@@ -39,6 +39,7 @@ from typing import Any
 from darkflow.events import to_jsonable
 from darkflow.exceptions import RegistryError
 from darkflow.hashing import file_hash
+from darkflow.io.paths import from_printable, printable
 
 __all__ = ["ArtifactRow", "Registry"]
 
@@ -209,7 +210,7 @@ class Registry:
         db = self._connect()
         row = db.execute(
             "SELECT hash FROM file_hashes WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
-            (path, st.st_size, st.st_mtime_ns, st.st_ino),
+            (printable(path), st.st_size, st.st_mtime_ns, st.st_ino),
         ).fetchone()
         if row is not None:
             return row[0]
@@ -217,7 +218,7 @@ class Registry:
         with self._tx() as tx:
             tx.execute(
                 "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, hash) VALUES (?,?,?,?,?)",
-                (path, st.st_size, st.st_mtime_ns, st.st_ino, digest),
+                (printable(path), st.st_size, st.st_mtime_ns, st.st_ino, digest),
             )
         return digest
 
@@ -247,7 +248,7 @@ class Registry:
                 full = self.workdir / full
             if not full.exists():
                 raise RegistryError(f"refusing to register {kind} {id}: file {full} does not exist")
-            rel = os.path.relpath(full, self.workdir)
+            rel = printable(os.path.relpath(full, self.workdir))
         now = _now()
         with self._tx() as db:
             db.execute(
@@ -317,14 +318,14 @@ class Registry:
             )
 
     def file_of(self, row: ArtifactRow) -> Path | None:
-        return None if row.path is None else self.workdir / row.path
+        return None if row.path is None else self.workdir / from_printable(row.path)
 
     def verify_files(self) -> list[str]:
         """Drop rows whose artifact file is missing; return their keys."""
         gone = [
             row.key
             for row in self.artifacts()
-            if row.path is not None and not (self.workdir / row.path).exists()
+            if row.path is not None and not self.file_of(row).exists()
         ]
         if gone:
             with self._tx() as db:
@@ -367,7 +368,7 @@ class Registry:
             db.execute(
                 """INSERT INTO jobs (run_id, key, kind, label, started_at, ended_at, duration_s,
                        outcome, cache_hit, failures, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-                (run_id, key, kind, label,
+                (run_id, key, kind, printable(label),
                  datetime.fromtimestamp(started, UTC).isoformat(timespec="microseconds"),
                  datetime.fromtimestamp(ended, UTC).isoformat(timespec="microseconds"),
                  round(ended - started, 6), outcome, int(cache_hit), failures,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from darkflow.exceptions import OutputError
+from darkflow.io import paths
 
 __all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "write_bytes_atomic"]
 
@@ -95,6 +96,8 @@ def atomic_write(
         raise ValueError("atomic_write only writes new files (mode must contain 'w')")
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
+        # file names are bytes: one that is not UTF-8 is written with its stray bytes as \xNN
+        open_kwargs.setdefault("errors", paths.ERRORS)
         open_kwargs.setdefault("newline", "")
     with atomic_path(target, fsync=fsync) as tmp:
         try:

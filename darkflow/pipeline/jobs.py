@@ -26,6 +26,7 @@ import numpy as np
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
 from darkflow.exceptions import DarkflowError
+from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.reasons import LightReason, MasterReason
@@ -36,6 +37,7 @@ __all__ = [
     "LightJobSpec",
     "MasterJobResult",
     "MasterJobSpec",
+    "input_stat_of",
     "job_lock",
     "run_light_job",
     "run_master_job",
@@ -186,6 +188,7 @@ class LightJobSpec:
     config: Config
     index: Any  # the configuration's CalibrationIndex (laws, glow, linearity, biases)
     amplitude_limit_sigma: float | None = None  # conservative alternative (see SubtractConfig)
+    input_stat: tuple[int, int] | None = None  # (size, mtime_ns) of the light when scanned
 
     @property
     def master_path(self) -> Path:
@@ -199,6 +202,24 @@ class LightJobResult:
     hist_counts: list[int] | None
     seconds: float
     computed: bool
+
+
+def input_stat_of(row: dict[str, Any]) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a catalog row: what the light's metadata and cache key describe."""
+    size, mtime = row.get("file_size"), row.get("mtime_ns")
+    try:
+        return int(size), int(mtime)
+    except (TypeError, ValueError):  # missing (NA, None): nothing to compare against
+        return None
+
+
+def _stat_now(path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of ``path`` now; ``None`` when it is gone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 _CACHE: OrderedDict[str, MasterDark] = OrderedDict()
@@ -314,13 +335,27 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         return _quarantine(reasons, LightReason.NO_BIAS_FOR_SCALING)
     if spec.amplitude_limit_sigma is not None:
         model = limit_dark_amplitude(model, bias, spec.amplitude_limit_sigma)
+    before = _stat_now(meta.path)
+    if before is None:
+        log.warning("%s: deleted or moved after the scan", meta.path)
+        return _quarantine(reasons, LightReason.INPUT_VANISHED)
     try:
         data, header = read_image(meta.path, hdu=meta.hdu_index, dtype="float32")
     except DarkflowError as err:
         log.warning("%s", err)
-        return _quarantine(reasons, LightReason.UNREADABLE)
+        gone = _stat_now(meta.path) is None
+        return _quarantine(reasons, LightReason.INPUT_VANISHED if gone else LightReason.UNREADABLE)
+    after = _stat_now(meta.path)
+    # bytes other than the scanned ones (rewritten before or while being read) would be
+    # calibrated under a cache key and metadata that describe the old file
+    if after != before or (spec.input_stat is not None and before != spec.input_stat):
+        log.warning("%s: changed after the scan (size/mtime differ); not calibrated", meta.path)
+        reason = LightReason.INPUT_VANISHED if after is None else LightReason.INPUT_CHANGED
+        return _quarantine(reasons, reason)
     if data.shape != model.data.shape:
         return _quarantine(reasons, LightReason.SHAPE_MISMATCH)
+    if not np.isfinite(data).any():
+        return _quarantine(reasons, LightReason.NO_FINITE_PIXELS)
 
     egain, source = meta.egain_e_per_adu, "header"
     if not egain or egain <= 0:
@@ -428,5 +463,6 @@ def _output_header(header, meta, decision, model, bias_id, confidence, check):
         header["DFMASTR2"] = (decision.secondary_master_id, "second master of the dark model")
     header["HISTORY"] = f"darkflow {__version__}: dark subtracted with master {decision.master_id}"
     header["HISTORY"] = f"darkflow: scale {model.scale_mode} x{model.scale_factor:.6g}"
-    header["HISTORY"] = f"darkflow: input {Path(meta.path).name}"
+    # a FITS card holds printable ASCII only: the name is escaped (\xe8, \xff) to fit
+    header["HISTORY"] = f"darkflow: input {card_text(Path(meta.path).name)}"
     return header

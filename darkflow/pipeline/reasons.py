@@ -18,6 +18,19 @@ class LightReason(ReasonCode):
         "calibration frames (set use_isolated = 'all' to use it anyway).",
     )
     UNREADABLE = ("unreadable", "The light's pixels could not be read.")
+    INPUT_VANISHED = (
+        "input_vanished",
+        "The light was deleted or moved after the scan, before it could be calibrated.",
+    )
+    INPUT_CHANGED = (
+        "input_changed",
+        "The light's file changed (size or modification time) after the scan: it is not "
+        "calibrated from bytes its metadata and cache key do not describe. Run again.",
+    )
+    NO_FINITE_PIXELS = (
+        "no_finite_pixels",
+        "Every pixel of the light is NaN or infinite: there is nothing to calibrate.",
+    )
     SHAPE_MISMATCH = ("shape_mismatch", "The light's image shape differs from the master's.")
     NONFINITE_PIXELS = ("nonfinite_pixels", "The light holds NaN/inf pixels; they stay NaN.")
     EXCESS_NOISE = (
