@@ -8,6 +8,7 @@ an orphan that :func:`remove_stale_temporaries` deletes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -18,7 +19,13 @@ from typing import IO
 from darkflow.exceptions import OutputError
 from darkflow.io import paths
 
-__all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "write_bytes_atomic"]
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "is_disk_full",
+    "remove_stale_temporaries",
+    "write_bytes_atomic",
+]
 
 TMP_SUFFIX = ".tmp"
 
@@ -106,6 +113,23 @@ def atomic_write(
             raise OutputError(f"cannot write {target}: {err.strerror or err}") from err
         with fh:
             yield fh
+
+
+_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
+
+
+def is_disk_full(err: BaseException | None) -> bool:
+    """Whether ``err`` (or an error it was raised from) says the file system is full or over
+    quota: ``ENOSPC``/``EDQUOT``, or SQLite's "database or disk is full"."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            return True
+        if type(err).__name__ == "OperationalError" and "disk is full" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+        seen += 1
+    return False
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:

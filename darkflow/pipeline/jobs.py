@@ -145,12 +145,17 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
                 write_master(master, spec.output)
                 built = True
         assessment = _assess(spec, master) if spec.assess else None
-    except (DarkflowError, OSError, ValueError) as err:
-        log.error("master %s failed: %s", spec.fset.label, err)
+    except Exception as err:  # the batch runner: the failure is recorded against the master
+        _raise_if_disk_full(err)
+        reason = _master_failure(err)
+        if reason == MasterReason.COMBINE_FAILED:
+            log.exception("master %s failed", spec.fset.label)
+        else:
+            log.error("master %s failed (%s): %s", spec.fset.label, reason, err)
         return MasterJobResult(
             key=spec.key, built=False, seconds=time.monotonic() - t0,
-            status=MasterStatus.QUARANTINED, confidence=0.0,
-            reasons=(*reasons, str(MasterReason.COMBINE_FAILED)), error=str(err),
+            status=MasterStatus.FAILED, confidence=0.0,
+            reasons=(*reasons, str(reason)), error=f"{type(err).__name__}: {err}",
         )  # fmt: skip
     if assessment is not None:
         status, confidence = assessment.status, assessment.confidence
@@ -171,6 +176,30 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
         stats=dict(master.stats),
         assessment=None if assessment is None else assessment.to_dict(),
     )
+
+
+def _master_failure(err: Exception) -> MasterReason:
+    """The reason code of a failed master: what went wrong, so triage names the right cause."""
+    from darkflow.exceptions import FitsReadError, IncompatibleFramesError, OutputError
+
+    if isinstance(err, IncompatibleFramesError):
+        return MasterReason.INCONSISTENT_SET
+    if isinstance(err, FitsReadError):
+        return MasterReason.UNREADABLE_FRAME
+    if isinstance(err, OutputError | OSError):
+        return MasterReason.OUTPUT_FAILED
+    return MasterReason.COMBINE_FAILED
+
+
+def _raise_if_disk_full(err: BaseException) -> None:
+    """A full disk fails every later job too: stop the run with one error instead."""
+    from darkflow.exceptions import DiskFullError
+    from darkflow.io.atomic import is_disk_full
+
+    if isinstance(err, DiskFullError):
+        raise err
+    if is_disk_full(err):
+        raise DiskFullError(f"disk full: {err}") from err
 
 
 # ----------------------------------------------------------------------------- lights
@@ -258,6 +287,7 @@ def run_light_job(spec: LightJobSpec) -> LightJobResult:
     try:
         fields, hist = _calibrate(spec)
     except Exception as err:
+        _raise_if_disk_full(err)
         log.exception("light %s failed", spec.meta.path)
         fields = {
             "status": LightStatus.QUARANTINED,
