@@ -470,12 +470,12 @@ def _frame(
             for name in COLUMNS
         }
     )
+    for name in _NULLABLE_INT_COLUMNS:  # directly: through float64 a ns mtime loses its last digits
+        df[name] = pd.array(col[name], dtype="Int64")
     for name in _FLOAT_COLUMNS:
         df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
     for name in _INT_COLUMNS:
         df[name] = df[name].astype("int64")
-    for name in _NULLABLE_INT_COLUMNS:
-        df[name] = df[name].astype("Int64")
     for name in _BOOL_COLUMNS:
         df[name] = df[name].astype(bool)
     df["date_obs"] = pd.to_datetime(df["date_obs"], utc=True).astype("datetime64[ns, UTC]")

@@ -346,6 +346,7 @@ _RULES = (
     ),
     _r("calibration_failed", ERR, {Cause.UNKNOWN: 1}, "See the log for the error and report it."),
     _r("input_vanished", ERR, {MOVED: 3}, *_MOVED),
+    _r("output_failed", ERR, {IO: 4}, *_IO),
     _r("input_changed", ERR, {MOVED: 3}, *_MOVED),
     _r(
         "no_finite_pixels",
@@ -405,7 +406,6 @@ _RULES = (
         "them to their own folder; check the capture program's settings for that sequence.",
     ),
     _r("unreadable_frame", ERR, {FILE: 2, MOVED: 2}, *_MOVED, *_FILE),
-    _r("output_failed", ERR, {IO: 4}, *_IO),
     # ------------------------------------------------------------------ verification: masters
     _r(
         "holdout_residual_excess",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import secrets
@@ -33,11 +34,17 @@ TMP_SUFFIX = ".tmp"
 _TMP_NAME = re.compile(r"\.(\d+)\.[0-9a-f]{8}\.tmp(\.[A-Za-z0-9]+)?$")
 
 
+_MAX_NAME = 255  # bytes in one file name on every common file system
+
+
 def _temp_name(target: Path, keep_suffix: bool = False) -> Path:
     extra = target.suffix if keep_suffix else ""
-    return target.with_name(
-        f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}{extra}"
-    )
+    tail = f".{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}{extra}"
+    name = target.name
+    if len(os.fsencode(f".{name}{tail}")) > _MAX_NAME:  # a long target name still fits
+        digest = hashlib.blake2b(os.fsencode(name), digest_size=4).hexdigest()
+        name = f"{os.fsdecode(os.fsencode(name)[:120])}~{digest}"
+    return target.with_name(f".{name}{tail}")
 
 
 def _fsync_dir(directory: Path) -> None:

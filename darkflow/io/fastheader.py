@@ -329,7 +329,7 @@ class _Reader:
         except gzip.BadGzipFile as err:
             raise _BadFile("not_fits", f"not a valid gzip stream ({err})") from err
         except zlib.error as err:
-            raise _BadFile("unreadable", f"corrupt compressed stream ({err})") from err
+            raise _BadFile("not_fits", f"corrupt compressed stream ({err})") from err
 
 
 _END_CARD = "END" + " " * 77

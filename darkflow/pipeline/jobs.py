@@ -25,7 +25,7 @@ import numpy as np
 
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
-from darkflow.exceptions import DarkflowError
+from darkflow.exceptions import DarkflowError, OutputError
 from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
@@ -288,10 +288,15 @@ def run_light_job(spec: LightJobSpec) -> LightJobResult:
         fields, hist = _calibrate(spec)
     except Exception as err:
         _raise_if_disk_full(err)
-        log.exception("light %s failed", spec.meta.path)
+        if isinstance(err, OutputError):  # the environment, not a bug: no traceback
+            log.error("light %s: %s", spec.meta.path, err)
+            reason = LightReason.OUTPUT_FAILED
+        else:
+            log.exception("light %s failed", spec.meta.path)
+            reason = LightReason.CALIBRATION_FAILED
         fields = {
             "status": LightStatus.QUARANTINED,
-            "reasons": [*map(str, spec.decision.reasons), str(LightReason.CALIBRATION_FAILED)],
+            "reasons": [*map(str, spec.decision.reasons), str(reason)],
             "error": repr(err),
         }
         hist = None

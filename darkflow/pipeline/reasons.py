@@ -27,6 +27,11 @@ class LightReason(ReasonCode):
         "The light's file changed (size or modification time) after the scan: it is not "
         "calibrated from bytes its metadata and cache key do not describe. Run again.",
     )
+    OUTPUT_FAILED = (
+        "output_failed",
+        "The calibrated light could not be written to the work directory (read-only, "
+        "permissions, a name the file system refuses, I/O error).",
+    )
     NO_FINITE_PIXELS = (
         "no_finite_pixels",
         "Every pixel of the light is NaN or infinite: there is nothing to calibrate.",
