@@ -305,6 +305,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # the environment (permissions, a vanished directory): one line
         print(f"darkflow {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        from darkflow.io.atomic import is_disk_full
+
+        if not is_disk_full(err):  # SQLite's "database or disk is full" is not an OSError
+            raise
+        print(f"darkflow {args.command}: error: disk full: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -54,6 +54,21 @@ class LocalExecutor:
         return "LocalExecutor()"
 
 
+def _cancelled_errors() -> tuple[type[BaseException], ...]:
+    import asyncio
+    import concurrent.futures
+
+    return (asyncio.CancelledError, concurrent.futures.CancelledError)
+
+
+_CANCELLED = _cancelled_errors()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
 class DaskExecutor:
     """Run jobs on Dask: an existing scheduler (``address``) or a local cluster of ``workers``.
 
@@ -141,12 +156,15 @@ class DaskExecutor:
                     done, pending = wait(pending, timeout=poll, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     done = set()
-                except OSError as err:
-                    raise self._lost(f"{type(err).__name__}: {err}") from err
+                except (OSError, *_CANCELLED) as err:
+                    raise self._lost(_first_line(err)) from err
                 for future in done:
                     if future.status == "cancelled":
                         raise self._lost("its jobs were cancelled")
-                    results[index[future.key]] = future.result()  # a job's own error: as is
+                    try:
+                        results[index[future.key]] = future.result()  # a job's error: as is
+                    except _CANCELLED as err:
+                        raise self._lost(_first_line(err)) from err
                 progress(stage, len(futures) - len(pending), len(futures))
                 if done or not pending:
                     stalled_since = None

@@ -199,7 +199,18 @@ def _raise_if_disk_full(err: BaseException) -> None:
     if isinstance(err, DiskFullError):
         raise err
     if is_disk_full(err):
-        raise DiskFullError(f"disk full: {err}") from err
+        raise disk_full_error(err) from err
+
+
+def disk_full_error(err: BaseException) -> Exception:
+    """The one message a full disk gives, whichever write hit it first."""
+    from darkflow.exceptions import DiskFullError
+
+    return DiskFullError(
+        f"disk full: {err}. The run stopped early and is marked failed (interrupted if even "
+        "that could not be written); free space on the work directory's disk and run again "
+        "(finished masters and lights are kept)."
+    )
 
 
 # ----------------------------------------------------------------------------- lights

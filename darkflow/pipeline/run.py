@@ -24,7 +24,7 @@ from darkflow.io.atomic import atomic_write, is_disk_full, remove_stale_temporar
 from darkflow.matching import MatchDecision
 from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
 from darkflow.pipeline.executors import Executor, LocalExecutor
-from darkflow.pipeline.jobs import run_light_job, run_master_job
+from darkflow.pipeline.jobs import disk_full_error, run_light_job, run_master_job
 from darkflow.pipeline.lights import plan_lights
 from darkflow.pipeline.plan import (
     LIGHT_SECTIONS,
@@ -219,7 +219,7 @@ def run_night(
         except BaseException as err:
             _record_failure(registry, events, run_id, err)
             if is_disk_full(err) and not isinstance(err, DiskFullError):
-                raise DiskFullError(f"disk full: {err}") from err
+                raise disk_full_error(err) from err
             raise
         result.frame_report = workdir / "frame_report.csv"
         result.masters_csv = workdir / "masters.csv"
@@ -248,14 +248,16 @@ def _record_failure(registry, events, run_id, err: BaseException) -> None:
     interrupted = isinstance(err, KeyboardInterrupt | SystemExit)
     outcome = "interrupted" if interrupted else "failed"
     error = f"{type(err).__name__}: {err}"
+    # a full disk says so once (the caller's error); the run then shows as interrupted
+    quiet = is_disk_full(err)
     try:
         registry.end_run(run_id, outcome=outcome, summary={"error": error})
     except Exception as second:
-        log.error("could not record the run as %s: %s", outcome, second)
+        (log.info if quiet else log.error)("could not record the run as %s: %s", outcome, second)
     try:
         events.emit(f"run_{outcome}", error=error)
     except OSError as second:
-        log.error("could not log the run as %s: %s", outcome, second)
+        (log.info if quiet else log.error)("could not log the run as %s: %s", outcome, second)
 
 
 def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdir, config,
