@@ -50,6 +50,7 @@ from darkflow.headers import (
     normalise,
 )
 from darkflow.io.fastheader import read_header_info
+from darkflow.io.paths import printable
 from darkflow.model import FrameMeta, FrameType, SensorConfig
 
 __all__ = [
@@ -156,6 +157,7 @@ _OPTIONAL_TEXT = frozenset(
 _FILE_REASONS = {
     "empty": IngestReason.EMPTY_FILE,
     "unreadable": IngestReason.UNREADABLE,
+    "not_regular": IngestReason.NOT_REGULAR_FILE,
     "not_fits": IngestReason.NOT_FITS,
     "truncated": IngestReason.TRUNCATED,
     "no_image": IngestReason.NO_IMAGE,
@@ -174,7 +176,8 @@ def find_fits_files(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[
     Directories are walked recursively (symbolic links to directories are not followed);
     hidden directories and directories holding a ``.darkflow-ignore`` marker are skipped, and
     only files with a FITS ending (:data:`darkflow._keywords.FITS_EXTENSIONS`) are taken from
-    them. Explicitly named files are always included, whatever their name; a named path that
+    them (FIFOs, devices, sockets and directories with such a name too: their rows say
+    ``not_regular_file``). Explicitly named files are always included, whatever their name; a named path that
     does not exist is included too (its row says it is unreadable).
     """
     if isinstance(inputs, str | os.PathLike):
@@ -200,6 +203,9 @@ def find_fits_files(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[
             found.update(
                 os.path.join(root, f) for f in files if not f.startswith(".") and _is_fits_name(f)
             )
+            # a directory (or a link to one) with a FITS name gets a row saying what it is;
+            # its contents are scanned like any other directory's
+            found.update(os.path.join(root, d) for d in dirs if _is_fits_name(d))
     return sorted(found)
 
 
@@ -464,12 +470,12 @@ def _frame(
             for name in COLUMNS
         }
     )
+    for name in _NULLABLE_INT_COLUMNS:  # directly: through float64 a ns mtime loses its last digits
+        df[name] = pd.array(col[name], dtype="Int64")
     for name in _FLOAT_COLUMNS:
         df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
     for name in _INT_COLUMNS:
         df[name] = df[name].astype("int64")
-    for name in _NULLABLE_INT_COLUMNS:
-        df[name] = df[name].astype("Int64")
     for name in _BOOL_COLUMNS:
         df[name] = df[name].astype(bool)
     df["date_obs"] = pd.to_datetime(df["date_obs"], utc=True).astype("datetime64[ns, UTC]")
@@ -646,6 +652,8 @@ def _json_value(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str):  # stray file-name bytes as \xNN text: valid JSON, valid UTF-8
+        return printable(value)
     return value
 
 

@@ -2,15 +2,22 @@
 
 Each subcommand is a thin handler over the public API. Heavy modules (numba kernels, holoviews,
 papermill) are imported inside the handlers, so ``darkflow --help`` and ``darkflow scan`` start
-fast. Expected errors (``DarkflowError``) print one line and exit with status 2; logging is
-configured here and nowhere in the library.
+fast. Logging is configured here and nowhere in the library.
+
+Exit statuses (the README lists them too): 0 done; 1 done, but a night or a report failed
+(``nightly``, ``report``); 2 error: bad arguments, input or configuration, a full disk, an
+unreachable or lost Dask cluster (one line on stderr says which; nothing is lost); 3 done, but
+some lights were quarantined (``run``/``nightly --strict``); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM). A run that stops early is recorded ``failed`` or ``interrupted``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -65,18 +72,38 @@ def _cmd_combine(args: argparse.Namespace) -> int:
     return main_combine(args.combine_argv)
 
 
+#: exit status of ``run``/``nightly --strict`` when the run completed but quarantined lights
+EXIT_QUARANTINED = 3
+
+
+def _executor(args: argparse.Namespace, config):
+    from darkflow.pipeline import make_executor
+
+    timeout = getattr(args, "dask_timeout", None) or config.pipeline.dask_timeout_s
+    return make_executor(
+        config.pipeline.executor,
+        scheduler=args.scheduler or config.pipeline.scheduler,
+        workers=args.workers or (config.pipeline.workers if config.pipeline.workers > 1 else None),
+        timeout_s=timeout,
+    )
+
+
+def _strict_status(args: argparse.Namespace, quarantined: int) -> int:
+    if args.strict and quarantined:
+        print(f"--strict: {quarantined} light(s) quarantined", file=sys.stderr)
+        return EXIT_QUARANTINED
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from darkflow.pipeline import make_executor, run_night
+    from darkflow.model import LightStatus
+    from darkflow.pipeline import run_night
     from darkflow.progress import ConsoleProgress
 
     config = _load_config(args)
     if args.memory_limit:
         config = config.with_overrides(combine={"memory_limit": args.memory_limit})
-    executor = make_executor(
-        config.pipeline.executor,
-        scheduler=args.scheduler or config.pipeline.scheduler,
-        workers=args.workers or (config.pipeline.workers if config.pipeline.workers > 1 else None),
-    )
+    executor = _executor(args, config)
     try:
         result = run_night(
             args.inputs,
@@ -88,20 +115,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     print(result.summary())
-    return 0
+    return _strict_status(args, result.lights[LightStatus.QUARANTINED])
 
 
 def _cmd_nightly(args: argparse.Namespace) -> int:
+    from darkflow.model import LightStatus
     from darkflow.nightly import run_nightly
-    from darkflow.pipeline import make_executor
     from darkflow.progress import ConsoleProgress
 
     config = _load_config(args)
-    executor = make_executor(
-        config.pipeline.executor,
-        scheduler=args.scheduler or config.pipeline.scheduler,
-        workers=args.workers or (config.pipeline.workers if config.pipeline.workers > 1 else None),
-    )
+    executor = _executor(args, config)
     try:
         result = run_nightly(
             args.input_root,
@@ -116,7 +139,10 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
         executor.close()
     print(result.summary())
     print(f"\nOpen {result.index} in a browser (works offline).")
-    return 0 if result.ok else 1
+    if not result.ok:
+        return 1
+    runs = [r for r in result.runs.values() if not isinstance(r, str)]
+    return _strict_status(args, sum(r.lights[LightStatus.QUARANTINED] for r in runs))
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -156,6 +182,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
+    p.add_argument("--workers", type=int, help="run jobs on a local Dask cluster of N workers")
+    p.add_argument("--dask-timeout", type=float, metavar="S",
+                   help="seconds to reach the Dask scheduler and for a worker to join, and "
+                        "without scheduler or workers mid-run, before an error "
+                        "(default: [pipeline] dask_timeout_s, 30)")  # fmt: skip
+    p.add_argument("--strict", action="store_true",
+                   help=f"exit with status {EXIT_QUARANTINED} when the run completed but some "
+                        "lights were quarantined")  # fmt: skip
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler's timeout, `kill`) ends the run like Ctrl-C: recorded, not left
+    ``running``."""
+    raise SystemExit(128 + signum)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="darkflow",
@@ -194,8 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="darkflow TOML configuration")
     p.add_argument("--memory-limit", help="memory budget of the master combine, e.g. 1GB")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, help="run jobs on a local Dask cluster of N workers")
+    _add_run_options(p)
 
     p = add(
         "nightly",
@@ -207,8 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--config", type=Path, help="darkflow TOML configuration")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, help="run jobs on a local Dask cluster of N workers")
+    _add_run_options(p)
     p.add_argument("--report-workers", type=int, default=2, help="notebooks run in parallel")
 
     p = add("plan", _cmd_plan, "print the deterministic job plan (keys, inputs, cached or not)")
@@ -247,14 +289,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "combine_argv", None) and args.combine_argv[:1] == ["--"]:
         args.combine_argv = args.combine_argv[1:]
     _configure_logging(args.verbose)
+    from darkflow.io.paths import ERRORS
+
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \xNN
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=ERRORS)
+    previous = None
+    if args.command in ("run", "nightly") and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.handler(args)
     except DarkflowError as err:
         print(f"darkflow {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the environment (permissions, a vanished directory): one line
+        print(f"darkflow {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        from darkflow.io.atomic import is_disk_full
+
+        if not is_disk_full(err):  # SQLite's "database or disk is full" is not an OSError
+            raise
+        print(f"darkflow {args.command}: error: disk full: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -294,6 +294,9 @@ class PipelineConfig:
     executor: str = "local"  # "local" or "dask"
     workers: int = 1
     scheduler: str | None = None
+    # seconds to reach a Dask scheduler, for a worker to join, and without any worker or
+    # scheduler mid-run before the run stops with an error (never a hang)
+    dask_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)

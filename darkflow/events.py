@@ -1,12 +1,15 @@
 """Structured JSON-lines event logs: one JSON object per event, appended and flushed.
 
 Library code logs human-readable lines through ``logging``; decisions and job records that tools
-and reports read back go through an :class:`EventLog`. A crash can at worst leave a partial last
-line, which :func:`read_events` skips.
+and reports read back go through an :class:`EventLog`. Each event is one ``write`` of a whole
+line, cut back if the disk fills; only a crash in the middle of that write (kill -9, power loss)
+can leave a partial last line, which :func:`read_events` skips.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
@@ -50,10 +53,27 @@ class EventLog:
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"ts": datetime.now(UTC).isoformat(), "event": event, **self.context, **fields}
-        line = json.dumps(to_jsonable(record), sort_keys=False, separators=(",", ":"))
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
+        line = json.dumps(to_jsonable(record), sort_keys=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            _append_whole(self.path, line.encode("utf-8"))
+
+
+def _append_whole(path: Path, data: bytes) -> None:
+    """Append ``data`` as one ``write``; if the disk fills (a short or failed write), cut the
+    file back to where it was, so the log only ever holds whole lines, then raise."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, "short write (disk full?)", str(path))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

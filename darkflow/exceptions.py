@@ -15,6 +15,8 @@ __all__ = [
     "ConfigError",
     "DarkflowError",
     "DarkflowWarning",
+    "DiskFullError",
+    "ExecutorError",
     "FitsReadError",
     "HeaderError",
     "IncompatibleFramesError",
@@ -68,6 +70,15 @@ class CalibrationError(DarkflowError, RuntimeError):
 
 class OutputError(DarkflowError, OSError):
     """An output cannot be written (read-only directory, full disk, ...). Nothing partial is left."""
+
+
+class DiskFullError(OutputError):
+    """The work directory's file system is full (or over quota): the run stops at once, marked
+    failed; what was finished is kept and a rerun continues from it."""
+
+
+class ExecutorError(DarkflowError, RuntimeError):
+    """The executor cannot run jobs: a Dask scheduler unreachable, lost, or without workers."""
 
 
 class RegistryError(DarkflowError, RuntimeError):

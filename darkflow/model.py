@@ -62,6 +62,7 @@ class MasterStatus(StrEnum):
     LOW_CONFIDENCE = "low_confidence"
     SUPERSEDED = "superseded"
     QUARANTINED = "quarantined"
+    FAILED = "failed"  # could not be built (masters.csv row with the reason; never registered)
 
 
 class ScaleMode(StrEnum):

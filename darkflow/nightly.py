@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from darkflow.config import Config
-from darkflow.exceptions import DarkflowError
+from darkflow.exceptions import DarkflowError, DiskFullError, ExecutorError
 from darkflow.model import slug
 
 __all__ = ["NightlyResult", "find_nights", "run_nightly"]
@@ -128,6 +128,8 @@ def run_nightly(
         try:
             run = run_night(night_dir, workdir=workdir, config=config, progress=progress,
                             executor=executor)  # fmt: skip
+        except (DiskFullError, ExecutorError):
+            raise  # every later night would fail the same way: stop with this one error
         except DarkflowError as err:
             log.error("night %s failed: %s", night_dir, err)
             result.runs[str(night_dir)] = f"{type(err).__name__}: {err}"

@@ -24,8 +24,10 @@ in its own ``BEGIN IMMEDIATE`` transaction; artifact rows are idempotent (same k
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import uuid
@@ -39,6 +41,7 @@ from typing import Any
 from darkflow.events import to_jsonable
 from darkflow.exceptions import RegistryError
 from darkflow.hashing import file_hash
+from darkflow.io.paths import from_printable, printable
 
 __all__ = ["ArtifactRow", "Registry"]
 
@@ -85,6 +88,8 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TEXT NOT NULL,
     ended_at TEXT,
     pid INTEGER,
+    host TEXT,
+    pid_start TEXT,
     inputs TEXT,
     config TEXT,
     outcome TEXT,
@@ -98,6 +103,28 @@ CREATE TABLE IF NOT EXISTS file_hashes (
     hash TEXT NOT NULL
 );
 """
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of process ``pid`` (clock ticks since boot, from ``/proc``), or ``None``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()  # field 22 of the line; 3..: after "pid (comm)"
+    except (OSError, IndexError):
+        return None
+
+
+def _same_process(pid: int, started: str | None) -> bool:
+    """Whether ``pid`` is alive and (when known) still the process that started the run."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by someone else
+    now = _process_start(pid)
+    return started is None or now is None or now == started
 
 
 def _now() -> str:
@@ -147,6 +174,7 @@ class Registry:
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._connect().executescript(_SCHEMA)  # idempotent; executescript commits by itself
+        self._add_missing_columns("runs", {"host": "TEXT", "pid_start": "TEXT"})
         with self._tx() as db:
             row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
@@ -158,6 +186,15 @@ class Registry:
                 raise RegistryError(
                     f"{self.path} was written by a newer darkflow (schema {row[0]} > {SCHEMA_VERSION})"
                 )
+
+    def _add_missing_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Columns added after a registry was created (older work directories)."""
+        db = self._connect()
+        have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # added by a concurrent run
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     # ------------------------------------------------------------------ connections
     def _connect(self) -> sqlite3.Connection:
@@ -209,7 +246,7 @@ class Registry:
         db = self._connect()
         row = db.execute(
             "SELECT hash FROM file_hashes WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
-            (path, st.st_size, st.st_mtime_ns, st.st_ino),
+            (printable(path), st.st_size, st.st_mtime_ns, st.st_ino),
         ).fetchone()
         if row is not None:
             return row[0]
@@ -217,7 +254,7 @@ class Registry:
         with self._tx() as tx:
             tx.execute(
                 "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, hash) VALUES (?,?,?,?,?)",
-                (path, st.st_size, st.st_mtime_ns, st.st_ino, digest),
+                (printable(path), st.st_size, st.st_mtime_ns, st.st_ino, digest),
             )
         return digest
 
@@ -247,7 +284,7 @@ class Registry:
                 full = self.workdir / full
             if not full.exists():
                 raise RegistryError(f"refusing to register {kind} {id}: file {full} does not exist")
-            rel = os.path.relpath(full, self.workdir)
+            rel = printable(os.path.relpath(full, self.workdir))
         now = _now()
         with self._tx() as db:
             db.execute(
@@ -349,14 +386,14 @@ class Registry:
             )
 
     def file_of(self, row: ArtifactRow) -> Path | None:
-        return None if row.path is None else self.workdir / row.path
+        return None if row.path is None else self.workdir / from_printable(row.path)
 
     def verify_files(self) -> list[str]:
         """Drop rows whose artifact file is missing; return their keys."""
         gone = [
             row.key
             for row in self.artifacts()
-            if row.path is not None and not (self.workdir / row.path).exists()
+            if row.path is not None and not self.file_of(row).exists()
         ]
         if gone:
             with self._tx() as db:
@@ -366,12 +403,42 @@ class Registry:
     # ------------------------------------------------------------------ runs and jobs
     def start_run(self, *, inputs: Iterable[str], config: dict[str, Any]) -> str:
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        pid = os.getpid()
         with self._tx() as db:
             db.execute(
-                "INSERT INTO runs (run_id, started_at, pid, inputs, config, outcome) VALUES (?,?,?,?,?,?)",
-                (run_id, _now(), os.getpid(), _dumps(list(inputs)), _dumps(config), "running"),
-            )
+                """INSERT INTO runs (run_id, started_at, pid, host, pid_start, inputs, config,
+                       outcome) VALUES (?,?,?,?,?,?,?,?)""",
+                (run_id, _now(), pid, socket.gethostname(), _process_start(pid),
+                 _dumps(list(inputs)), _dumps(config), "running"),
+            )  # fmt: skip
         return run_id
+
+    def mark_dead_runs(self) -> list[str]:
+        """Runs still ``running`` whose process is gone (kill -9, power loss, a full disk that
+        stopped even the failure record) become ``interrupted``; returns their ids.
+
+        Only runs of this host can be checked; a pid reused by another process is told apart by
+        the process start time where the system gives it (Linux ``/proc``)."""
+        host = socket.gethostname()
+        rows = (
+            self._connect()
+            .execute("SELECT run_id, pid, host, pid_start FROM runs WHERE outcome='running'")
+            .fetchall()
+        )
+        dead = [
+            r for r in rows
+            if (r["host"] or host) == host and r["pid"] is not None
+            and not _same_process(r["pid"], r["pid_start"])
+        ]  # fmt: skip
+        for r in dead:
+            summary = {"error": f"process {r['pid']} on {host} ended without finishing the run"}
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE runs SET outcome='interrupted', summary=? WHERE run_id=? "
+                    "AND outcome='running'",
+                    (_dumps(summary), r["run_id"]),
+                )
+        return [r["run_id"] for r in dead]
 
     def end_run(self, run_id: str, *, outcome: str, summary: dict[str, Any]) -> None:
         with self._tx() as db:
@@ -399,7 +466,7 @@ class Registry:
             db.execute(
                 """INSERT INTO jobs (run_id, key, kind, label, started_at, ended_at, duration_s,
                        outcome, cache_hit, failures, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-                (run_id, key, kind, label,
+                (run_id, key, kind, printable(label),
                  datetime.fromtimestamp(started, UTC).isoformat(timespec="microseconds"),
                  datetime.fromtimestamp(ended, UTC).isoformat(timespec="microseconds"),
                  round(ended - started, 6), outcome, int(cache_hit), failures,

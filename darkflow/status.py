@@ -19,6 +19,7 @@ def registry_status(workdir: str | Path) -> dict[str, Any]:
             f"{workdir} has no registry (run `darkflow run INPUT --workdir {workdir}`)"
         )
     with Registry(workdir) as reg:
+        reg.mark_dead_runs()  # a run killed (kill -9, power loss) is not running forever
         summary = reg.summary()
         last = summary["runs"][0] if summary["runs"] else None
         jobs = reg.jobs(last["run_id"]) if last else []

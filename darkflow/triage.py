@@ -74,6 +74,18 @@ class Cause(StrEnum):
     FILE_PROBLEM = ("file_problem", "The file is damaged, truncated or not an image.")
     HEADER_PROBLEM = ("header_problem", "Header keywords are missing or inconsistent.")
     ALREADY_PROCESSED = ("already_processed", "The frame was already calibrated or stacked.")
+    IO_FAILURE = (
+        "io_failure",
+        "The work directory could not be written (disk full, read-only, permissions, I/O error).",
+    )
+    INCONSISTENT_SET = (
+        "inconsistent_set",
+        "The calibration set mixes frames that cannot be combined (shape, settings, type).",
+    )
+    INPUT_MOVED = (
+        "input_moved",
+        "An input file was deleted, moved or rewritten while the night was being processed.",
+    )
     UNKNOWN = ("unknown", "No rule for this reason code.")
 
 
@@ -111,6 +123,7 @@ BIAS, FEW, UNST = Cause.BIAS_DRIFT, Cause.TOO_FEW_DARKS, Cause.UNSTABLE_DARK_SET
 NOISE, SENS, LIT = Cause.NOISE_MODEL, Cause.SENSOR_CHANGE, Cause.DARKS_CONTAIN_LIGHT
 MISS, FILE, HDR = Cause.MISSING_CALIBRATION, Cause.FILE_PROBLEM, Cause.HEADER_PROBLEM
 DONE, OFFS = Cause.ALREADY_PROCESSED, Cause.OFFSET_TOO_LOW
+IO, ODD, MOVED = Cause.IO_FAILURE, Cause.INCONSISTENT_SET, Cause.INPUT_MOVED
 INFO, WARN, ERR = Severity.INFO, Severity.WARNING, Severity.ERROR
 
 # Checklists shared by several rules
@@ -163,6 +176,14 @@ _HEADER = (
     "instrument, time).",
     "Fix the header in the source files or set the value in the capture profile.",
 )
+_MOVED = (
+    "Do not move, delete or rewrite frames while darkflow runs (e.g. a sync or a capture "
+    "program still writing into the folder); run again once the folder is complete.",
+)
+_IO = (
+    "Free space on the work directory's disk (or raise the quota) and check it is writable "
+    "by the user running darkflow; run again: finished work is kept.",
+)
 _NONE: tuple[str, ...] = ()
 
 
@@ -174,6 +195,12 @@ _RULES = (
     # ------------------------------------------------------------------ ingestion
     _r("empty_file", ERR, {FILE: 3}, *_FILE),
     _r("unreadable", ERR, {FILE: 3}, *_FILE),
+    _r(
+        "not_regular_file",
+        ERR,
+        {FILE: 3},
+        "A FIFO, device, socket or directory carries a FITS name: rename or remove it.",
+    ),
     _r("not_fits", ERR, {FILE: 3}, *_FILE),
     _r("truncated", ERR, {FILE: 3}, *_FILE),
     _r("no_image", ERR, {FILE: 3}, *_FILE),
@@ -318,6 +345,22 @@ _RULES = (
         "Take bias frames (or short darks) with the same settings so darks can be scaled.",
     ),
     _r("calibration_failed", ERR, {Cause.UNKNOWN: 1}, "See the log for the error and report it."),
+    _r("input_vanished", ERR, {MOVED: 3}, *_MOVED),
+    _r("output_failed", ERR, {IO: 4}, *_IO),
+    _r("input_changed", ERR, {MOVED: 3}, *_MOVED),
+    _r(
+        "no_finite_pixels",
+        ERR,
+        {FILE: 3},
+        "Every pixel is NaN: check the capture program's output and the transfer.",
+        *_FILE,
+    ),
+    _r(
+        "master_failed",
+        ERR,
+        {MISS: 1},
+        "See the failed master's row in masters.csv (reasons, error) and its checklist.",
+    ),
     _r("egain_estimated", INFO, {NOISE: 1}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("no_gain", WARN, {NOISE: 2}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("too_few_frames", WARN, {FEW: 3}, *_FEW),
@@ -355,6 +398,14 @@ _RULES = (
         {FILE: 1, Cause.UNKNOWN: 1},
         "See the log; check the darks of the set can all be read.",
     ),
+    _r(
+        "inconsistent_set",
+        ERR,
+        {ODD: 4},
+        "The error in masters.csv names the odd frames: remove them from the set or move "
+        "them to their own folder; check the capture program's settings for that sequence.",
+    ),
+    _r("unreadable_frame", ERR, {FILE: 2, MOVED: 2}, *_MOVED, *_FILE),
     # ------------------------------------------------------------------ verification: masters
     _r(
         "holdout_residual_excess",

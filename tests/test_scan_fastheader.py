@@ -273,14 +273,16 @@ def test_permission_denied_is_unreadable(tmp_path):
 def test_permission_error_from_open_is_unreadable(tmp_path, monkeypatch):
     """Same as above, but works as root: ``open`` itself refuses."""
     path = write_sample(tmp_path / "locked.fits", "nina")
-    real_open = open
+    from darkflow.io import fastheader
 
-    def refuse(file, mode="r", *args, **kwargs):
+    real_open = fastheader.open_regular
+
+    def refuse(file):
         if os.fspath(file) == os.fspath(path):
             raise PermissionError(13, "Permission denied", os.fspath(file))
-        return real_open(file, mode, *args, **kwargs)
+        return real_open(file)
 
-    monkeypatch.setattr("builtins.open", refuse)
+    monkeypatch.setattr(fastheader, "open_regular", refuse)
     info = read_header_info(path)
     assert info.error == "unreadable"
     assert "Permission denied" in info.error_detail

@@ -30,7 +30,16 @@ class IngestReason(ReasonCode):
 
     # ---- the file itself (set by darkflow.catalog.scan)
     EMPTY_FILE = ("empty_file", "Zero-byte file.", _REJECTED)
-    UNREADABLE = ("unreadable", "File cannot be read (permission denied, I/O error).", _REJECTED)
+    UNREADABLE = (
+        "unreadable",
+        "File cannot be read (permission denied, I/O error, dangling or looping link).",
+        _REJECTED,
+    )
+    NOT_REGULAR_FILE = (
+        "not_regular_file",
+        "Not a regular file (a FIFO, device, socket or directory with a FITS name); never opened.",
+        _REJECTED,
+    )
     NOT_FITS = ("not_fits", "Not a FITS file (no SIMPLE = T header, or corrupt).", _REJECTED)
     TRUNCATED = ("truncated", "File is shorter than the data size its header implies.", _REJECTED)
     NO_IMAGE = ("no_image", "No image HDU in the file (NAXIS = 0 everywhere).", _REJECTED)

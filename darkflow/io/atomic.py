@@ -8,6 +8,8 @@ an orphan that :func:`remove_stale_temporaries` deletes.
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import re
 import secrets
@@ -16,8 +18,15 @@ from pathlib import Path
 from typing import IO
 
 from darkflow.exceptions import OutputError
+from darkflow.io import paths
 
-__all__ = ["atomic_path", "atomic_write", "remove_stale_temporaries", "write_bytes_atomic"]
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "is_disk_full",
+    "remove_stale_temporaries",
+    "write_bytes_atomic",
+]
 
 TMP_SUFFIX = ".tmp"
 
@@ -25,11 +34,17 @@ TMP_SUFFIX = ".tmp"
 _TMP_NAME = re.compile(r"\.(\d+)\.[0-9a-f]{8}\.tmp(\.[A-Za-z0-9]+)?$")
 
 
+_MAX_NAME = 255  # bytes in one file name on every common file system
+
+
 def _temp_name(target: Path, keep_suffix: bool = False) -> Path:
     extra = target.suffix if keep_suffix else ""
-    return target.with_name(
-        f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}{extra}"
-    )
+    tail = f".{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}{extra}"
+    name = target.name
+    if len(os.fsencode(f".{name}{tail}")) > _MAX_NAME:  # a long target name still fits
+        digest = hashlib.blake2b(os.fsencode(name), digest_size=4).hexdigest()
+        name = f"{os.fsdecode(os.fsencode(name)[:120])}~{digest}"
+    return target.with_name(f".{name}{tail}")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -95,6 +110,8 @@ def atomic_write(
         raise ValueError("atomic_write only writes new files (mode must contain 'w')")
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
+        # file names are bytes: one that is not UTF-8 is written with its stray bytes as \xNN
+        open_kwargs.setdefault("errors", paths.ERRORS)
         open_kwargs.setdefault("newline", "")
     with atomic_path(target, fsync=fsync) as tmp:
         try:
@@ -103,6 +120,23 @@ def atomic_write(
             raise OutputError(f"cannot write {target}: {err.strerror or err}") from err
         with fh:
             yield fh
+
+
+_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e)
+
+
+def is_disk_full(err: BaseException | None) -> bool:
+    """Whether ``err`` (or an error it was raised from) says the file system is full or over
+    quota: ``ENOSPC``/``EDQUOT``, or SQLite's "database or disk is full"."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            return True
+        if type(err).__name__ == "OperationalError" and "disk is full" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+        seen += 1
+    return False
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:

@@ -9,7 +9,7 @@ so a truncated file is reported without reading its pixels.
 
 Nothing here raises on a bad file: :func:`read_header_info` returns a :class:`HeaderInfo` whose
 ``error`` names the problem (``"empty"``, ``"unreadable"``, ``"not_fits"``, ``"truncated"``,
-``"no_image"``, ``"not_2d"``). Files are only ever opened for reading, and their timestamps are
+``"no_image"``, ``"not_2d"``, ``"not_regular"`` for a FIFO, device, socket or directory). Files are only ever opened for reading, and their timestamps are
 left alone.
 
 Parsing rules: strings with ``''`` escapes and ``CONTINUE`` long strings; ``HIERARCH`` keys;
@@ -20,11 +20,15 @@ here; :mod:`darkflow.headers` converts them.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
+import stat
 import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
+
+from darkflow.io.paths import NotRegularFileError, file_kind, open_regular
 
 __all__ = [
     "BLOCK",
@@ -325,7 +329,7 @@ class _Reader:
         except gzip.BadGzipFile as err:
             raise _BadFile("not_fits", f"not a valid gzip stream ({err})") from err
         except zlib.error as err:
-            raise _BadFile("unreadable", f"corrupt compressed stream ({err})") from err
+            raise _BadFile("not_fits", f"corrupt compressed stream ({err})") from err
 
 
 _END_CARD = "END" + " " * 77
@@ -452,16 +456,9 @@ def read_header_info(
     """
     spath = os.fspath(path)
     try:
-        fh = open(spath, "rb")  # read only; never written, mtime untouched
+        fh = open_regular(spath)  # read only; never written, mtime untouched; never a FIFO
     except OSError as err:
-        try:
-            st = os.stat(spath)
-            size, mtime = st.st_size, st.st_mtime_ns
-        except OSError:
-            size = mtime = None
-        return HeaderInfo(
-            spath, size, mtime, error="unreadable", error_detail=err.strerror or str(err)
-        )
+        return _unopenable(spath, err)
     with fh:
         st = os.fstat(fh.fileno())
         size, mtime = st.st_size, st.st_mtime_ns
@@ -513,6 +510,24 @@ def read_header_info(
             return HeaderInfo(
                 spath, size, mtime, error="unreadable", error_detail=err.strerror or str(err)
             )
+
+
+def _unopenable(path: str, err: OSError) -> HeaderInfo:
+    """Why a file could not be opened: not a regular file, a dangling or looping link, ..."""
+    try:
+        st = os.stat(path)
+        size, mtime = st.st_size, st.st_mtime_ns
+    except OSError:
+        st = size = mtime = None
+    if isinstance(err, NotRegularFileError) or (st is not None and not stat.S_ISREG(st.st_mode)):
+        kind = file_kind(st.st_mode) if st is not None else "not a regular file"
+        return HeaderInfo(path, None, mtime, error="not_regular", error_detail=kind)
+    detail = err.strerror or str(err)
+    if err.errno == errno.ELOOP:
+        detail = "symbolic link loop"
+    elif isinstance(err, FileNotFoundError) and os.path.islink(path):
+        detail = f"dangling symbolic link to {os.readlink(path)!r}"
+    return HeaderInfo(path, size, mtime, error="unreadable", error_detail=detail)
 
 
 def _walk(

@@ -183,7 +183,8 @@ def combine_files(
     FitsReadError
         A file is missing, truncated or corrupt (unless ``skip_unreadable``).
     IncompatibleFramesError
-        Frames differ in shape, dtype, binning, gain, offset, readout mode or exposure.
+        Frames differ in shape, binning, gain, offset, readout mode or exposure (a stored
+        dtype that differs is read in the working dtype).
     InsufficientFramesError
         Fewer than ``config.min_frames`` frames and not ``allow_few``.
     """
@@ -205,9 +206,10 @@ def combine_files(
         layouts = reader.layouts
         sat = config.saturation_adu
         sat_level = float(sat) if sat is not None else min(lay.saturation for lay in layouts)
-        quantum = (
-            max(lay.bscale for lay in layouts) if all(lay.bitpix > 0 for lay in layouts) else 0.0
-        )
+        # integer frames are quantised in steps of BSCALE; a float frame among them (the same
+        # values saved by another program) does not make the set's quantisation go away
+        integer = [lay.bscale for lay in layouts if lay.bitpix > 0]
+        quantum = max(integer) if integer else 0.0
         egain = used_metas[0].egain_e_per_adu
         result = run_engine(
             reader,

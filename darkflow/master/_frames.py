@@ -124,16 +124,15 @@ def check_frames(
 ) -> FrameType:
     """Raise :class:`IncompatibleFramesError` naming the odd frames; return the frame kind.
 
-    Shape and stored dtype come from the files when ``layouts`` is given (the truth), else from
-    ``metas``. Binning, gain, offset, readout mode, e-/ADU, instrument and camera must agree,
+    Shape comes from the files when ``layouts`` is given (the truth), else from ``metas``. The
+    stored dtype may differ (a dark saved as float32 by another program among uint16 ones):
+    every frame is read in the working dtype, which holds any of them exactly. Binning, gain, offset, readout mode, e-/ADU, instrument and camera must agree,
     exposures within 1% or 1 ms (not checked for biases). All frames must be darks or all biases (unknown types are accepted).
     """
     names = [m.path for m in metas]
     shapes = [lay.shape for lay in layouts] if layouts else [m.shape for m in metas]
-    dtypes = [lay.stored_dtype for lay in layouts] if layouts else [m.dtype for m in metas]
     odd: list[tuple[str, str]] = []
     odd += _odd_ones(names, shapes, "shape")
-    odd += _odd_ones(names, dtypes, "dtype")
     odd += _odd_ones(names, [(m.xbin, m.ybin) for m in metas], "binning")
     for attr in ("gain_setting", "offset", "readout_mode", "instrument", "camera_id"):
         odd += _odd_ones(names, [getattr(m, attr) for m in metas], attr)

@@ -26,7 +26,8 @@ import numpy as np
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.calibrate import limit_dark_amplitude  # noqa: F401  (its former home)
 from darkflow.config import Config
-from darkflow.exceptions import DarkflowError
+from darkflow.exceptions import DarkflowError, OutputError
+from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.reasons import LightReason, MasterReason
@@ -37,6 +38,7 @@ __all__ = [
     "LightJobSpec",
     "MasterJobResult",
     "MasterJobSpec",
+    "input_stat_of",
     "job_lock",
     "run_light_job",
     "run_master_job",
@@ -127,13 +129,18 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
                 write_master(master, spec.output)
                 built = True
         judged = _assess(spec, master) if spec.assess else None
-    except (DarkflowError, OSError, ValueError) as err:
-        log.error("master %s failed: %s", spec.fset.label, err)
+    except Exception as err:  # the batch runner: the failure is recorded against the master
+        _raise_if_disk_full(err)
+        reason = _master_failure(err)
+        if reason == MasterReason.COMBINE_FAILED:
+            log.exception("master %s failed", spec.fset.label)
+        else:
+            log.error("master %s failed (%s): %s", spec.fset.label, reason, err)
         return MasterJobResult(
             key=spec.key, built=False, seconds=time.monotonic() - t0,
-            status=MasterStatus.QUARANTINED, confidence=0.0,
-            reasons=(*([str(MasterReason.TOO_FEW_FRAMES)] if few else []),
-                     str(MasterReason.COMBINE_FAILED)), error=str(err),
+            status=MasterStatus.FAILED, confidence=0.0,
+            reasons=(*([str(MasterReason.TOO_FEW_FRAMES)] if few else []), str(reason)),
+            error=f"{type(err).__name__}: {err}",
         )  # fmt: skip
     if judged is not None:
         status, confidence, reasons = judged.status, judged.confidence, judged.reasons
@@ -156,6 +163,41 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
     )
 
 
+def _master_failure(err: Exception) -> MasterReason:
+    """The reason code of a failed master: what went wrong, so triage names the right cause."""
+    from darkflow.exceptions import FitsReadError, IncompatibleFramesError, OutputError
+
+    if isinstance(err, IncompatibleFramesError):
+        return MasterReason.INCONSISTENT_SET
+    if isinstance(err, FitsReadError):
+        return MasterReason.UNREADABLE_FRAME
+    if isinstance(err, OutputError | OSError):
+        return MasterReason.OUTPUT_FAILED
+    return MasterReason.COMBINE_FAILED
+
+
+def _raise_if_disk_full(err: BaseException) -> None:
+    """A full disk fails every later job too: stop the run with one error instead."""
+    from darkflow.exceptions import DiskFullError
+    from darkflow.io.atomic import is_disk_full
+
+    if isinstance(err, DiskFullError):
+        raise err
+    if is_disk_full(err):
+        raise disk_full_error(err) from err
+
+
+def disk_full_error(err: BaseException) -> Exception:
+    """The one message a full disk gives, whichever write hit it first."""
+    from darkflow.exceptions import DiskFullError
+
+    return DiskFullError(
+        f"disk full: {err}. The run stopped early and is marked failed (interrupted if even "
+        "that could not be written); free space on the work directory's disk and run again "
+        "(finished masters and lights are kept)."
+    )
+
+
 # ----------------------------------------------------------------------------- lights
 @dataclass(frozen=True)
 class LightJobSpec:
@@ -171,6 +213,7 @@ class LightJobSpec:
     config: Config
     index: Any  # the configuration's CalibrationIndex (laws, glow, linearity, biases)
     amplitude_limit_sigma: float | None = None  # conservative alternative (see SubtractConfig)
+    input_stat: tuple[int, int] | None = None  # (size, mtime_ns) of the light when scanned
 
     @property
     def master_path(self) -> Path:
@@ -184,6 +227,24 @@ class LightJobResult:
     hist_counts: list[int] | None
     seconds: float
     computed: bool
+
+
+def input_stat_of(row: dict[str, Any]) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a catalog row: what the light's metadata and cache key describe."""
+    size, mtime = row.get("file_size"), row.get("mtime_ns")
+    try:
+        return int(size), int(mtime)
+    except (TypeError, ValueError):  # missing (NA, None): nothing to compare against
+        return None
+
+
+def _stat_now(path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of ``path`` now; ``None`` when it is gone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 _CACHE: OrderedDict[str, MasterDark] = OrderedDict()
@@ -222,10 +283,16 @@ def run_light_job(spec: LightJobSpec) -> LightJobResult:
     try:
         fields, hist = _calibrate(spec)
     except Exception as err:
-        log.exception("light %s failed", spec.meta.path)
+        _raise_if_disk_full(err)
+        if isinstance(err, OutputError):  # the environment, not a bug: no traceback
+            log.error("light %s: %s", spec.meta.path, err)
+            reason = LightReason.OUTPUT_FAILED
+        else:
+            log.exception("light %s failed", spec.meta.path)
+            reason = LightReason.CALIBRATION_FAILED
         fields = {
             "status": LightStatus.QUARANTINED,
-            "reasons": [*map(str, spec.decision.reasons), str(LightReason.CALIBRATION_FAILED)],
+            "reasons": [*map(str, spec.decision.reasons), str(reason)],
             "error": repr(err),
         }
         hist = None
@@ -242,11 +309,26 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     from darkflow.io.fits import read_image, write_image
 
     meta, decision, config = spec.meta, spec.decision, spec.config
+    before = _stat_now(meta.path)
+    if before is None:
+        log.warning("%s: deleted or moved after the scan", meta.path)
+        return _quarantine(list(decision.reasons), LightReason.INPUT_VANISHED)
     try:
         data, header = read_image(meta.path, hdu=meta.hdu_index, dtype="float32")
     except DarkflowError as err:
         log.warning("%s", err)
-        return _quarantine(list(decision.reasons), LightReason.UNREADABLE)
+        gone = _stat_now(meta.path) is None
+        reason = LightReason.INPUT_VANISHED if gone else LightReason.UNREADABLE
+        return _quarantine(list(decision.reasons), reason)
+    after = _stat_now(meta.path)
+    # bytes other than the scanned ones (rewritten before or while being read) would be
+    # calibrated under a cache key and metadata that describe the old file
+    if after != before or (spec.input_stat is not None and before != spec.input_stat):
+        log.warning("%s: changed after the scan (size/mtime differ); not calibrated", meta.path)
+        reason = LightReason.INPUT_VANISHED if after is None else LightReason.INPUT_CHANGED
+        return _quarantine(list(decision.reasons), reason)
+    if not np.isfinite(data).any():
+        return _quarantine(list(decision.reasons), LightReason.NO_FINITE_PIXELS)
     result = calibrate_light(
         data, meta, decision,
         load_master=lambda master_id: _load(spec.master_paths[master_id]),
@@ -293,5 +375,6 @@ def _output_header(header, meta, decision, model, bias_id, confidence, check):
         header["DFMASTR2"] = (decision.secondary_master_id, "second master of the dark model")
     header["HISTORY"] = f"darkflow {__version__}: dark subtracted with master {decision.master_id}"
     header["HISTORY"] = f"darkflow: scale {model.scale_mode} x{model.scale_factor:.6g}"
-    header["HISTORY"] = f"darkflow: input {Path(meta.path).name}"
+    # a FITS card holds printable ASCII only: the name is escaped (\xe8, \xff) to fit
+    header["HISTORY"] = f"darkflow: input {card_text(Path(meta.path).name)}"
     return header

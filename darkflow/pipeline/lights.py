@@ -34,6 +34,7 @@ from darkflow.pipeline.plan import (
     output_params,
     output_paths,
 )
+from darkflow.pipeline.reasons import LightReason
 from darkflow.pipeline.sets import provisional_meta
 from darkflow.registry import Registry
 from darkflow.thermal import ThermalProfileStore, session_context
@@ -220,8 +221,15 @@ def plan_lights(
         sig = meta.config_signature
         if sig not in fingerprints:
             fingerprints[sig] = index_fingerprint(index, sig)
+        try:
+            content = registry.content_hash(meta.path)
+        except OSError as err:  # deleted or made unreadable since the scan: the night goes on
+            log.warning("light %s vanished after the scan: %s", meta.path, err)
+            plan.notes.setdefault(row["path"], []).append(str(LightReason.INPUT_VANISHED))
+            plan.unmatched.append((row, decision))
+            continue
         key = light_key(
-            registry.content_hash(meta.path), recipe=recipe, bias=bias.key if bias else None,
+            content, recipe=recipe, bias=bias.key if bias else None,
             decision=decision, index_fingerprint=fingerprints[sig], config=config,
         )  # fmt: skip
         job = LightJob(key, row, meta, decision, recipe, bias.key if bias else None,

@@ -30,7 +30,7 @@ from darkflow.config import Config
 from darkflow.hashing import job_key, short
 from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
-from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec
+from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
 from darkflow.pipeline.sets import FrameSet, provisional_meta
 from darkflow.registry import ArtifactRow, Registry
 
@@ -200,6 +200,7 @@ class LightJob:
             bias_id=short(self.bias_key) if self.bias_key else None, output=self.output,
             workdir=Path(workdir), config=config, index=self.index,
             amplitude_limit_sigma=self.amplitude_limit_sigma,
+            input_stat=input_stat_of(self.row),
         )  # fmt: skip
 
 

@@ -18,6 +18,24 @@ class LightReason(ReasonCode):
         "calibration frames (set use_isolated = 'all' to use it anyway).",
     )
     UNREADABLE = ("unreadable", "The light's pixels could not be read.")
+    INPUT_VANISHED = (
+        "input_vanished",
+        "The light was deleted or moved after the scan, before it could be calibrated.",
+    )
+    INPUT_CHANGED = (
+        "input_changed",
+        "The light's file changed (size or modification time) after the scan: it is not "
+        "calibrated from bytes its metadata and cache key do not describe. Run again.",
+    )
+    OUTPUT_FAILED = (
+        "output_failed",
+        "The calibrated light could not be written to the work directory (read-only, "
+        "permissions, a name the file system refuses, I/O error).",
+    )
+    NO_FINITE_PIXELS = (
+        "no_finite_pixels",
+        "Every pixel of the light is NaN or infinite: there is nothing to calibrate.",
+    )
     SHAPE_MISMATCH = ("shape_mismatch", "The light's image shape differs from the master's.")
     NONFINITE_PIXELS = ("nonfinite_pixels", "The light holds NaN/inf pixels; they stay NaN.")
     EXCESS_NOISE = (
@@ -57,6 +75,11 @@ class LightReason(ReasonCode):
         "The header gives no e-/ADU (EGAIN); it was measured by photon transfer on the dark "
         "stack (egain_source=darks, typically within 5-25%) or, failing that, on the light.",
     )
+    MASTER_FAILED = (
+        "master_failed",
+        "Tonight's master of the light's configuration could not be built (masters.csv has its "
+        "row with status failed and the reason); no other master would do.",
+    )
     NO_GAIN = (
         "no_gain",
         "No e-/ADU in the header and too little signal to measure it: the uncertainty holds "
@@ -70,3 +93,17 @@ class MasterReason(ReasonCode):
         "Fewer darks than combine.min_frames: no outlier rejection is possible.",
     )
     COMBINE_FAILED = ("combine_failed", "The combine failed; see the log for the error.")
+    INCONSISTENT_SET = (
+        "inconsistent_set",
+        "The frames of the set cannot be combined: they differ in shape, settings or frame "
+        "type (the error names the odd frames).",
+    )
+    UNREADABLE_FRAME = (
+        "unreadable_frame",
+        "A frame of the set could not be read (deleted, truncated or corrupt since the scan).",
+    )
+    OUTPUT_FAILED = (
+        "output_failed",
+        "The master could not be written to the work directory (read-only, permissions, I/O "
+        "error).",
+    )

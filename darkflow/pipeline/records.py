@@ -110,6 +110,7 @@ MASTERS_EXTRA = [
     "top_cause",
     # acceptance metrics (issue 6)
     *MASTER_VALUE_COLUMNS,
+    "error",  # why a master with status failed could not be built
 ]
 
 

@@ -18,13 +18,13 @@ from typing import Any
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
 from darkflow.events import EventLog, to_jsonable
-from darkflow.exceptions import DarkflowError
+from darkflow.exceptions import DarkflowError, DiskFullError
 from darkflow.hashing import short
-from darkflow.io.atomic import atomic_write, remove_stale_temporaries
+from darkflow.io.atomic import atomic_write, is_disk_full, remove_stale_temporaries
 from darkflow.matching import MatchDecision
 from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
 from darkflow.pipeline.executors import Executor, LocalExecutor
-from darkflow.pipeline.jobs import run_light_job, run_master_job
+from darkflow.pipeline.jobs import disk_full_error, run_light_job, run_master_job
 from darkflow.pipeline.lights import plan_lights
 from darkflow.pipeline.plan import (
     LIGHT_SECTIONS,
@@ -46,7 +46,7 @@ from darkflow.pipeline.records import (
     write_csv,
     write_qa,
 )
-from darkflow.pipeline.sets import accepted_isolated, build_frame_sets
+from darkflow.pipeline.sets import accepted_isolated, build_frame_sets, provisional_meta
 from darkflow.registry import Registry
 from darkflow.thermal import ThermalProfileStore
 
@@ -190,6 +190,7 @@ def run_night(
 
     with Registry(workdir) as registry:
         registry.verify_files()
+        registry.mark_dead_runs()
         run_id = registry.start_run(inputs=[str(p) for p in paths], config=config.to_dict())
         events = EventLog(workdir / "logs" / f"{nights[0]}.jsonl", run_id=run_id,
                           darkflow=__version__)  # fmt: skip
@@ -202,8 +203,8 @@ def run_night(
                 _frame_sets(scanned, config), registry=registry, workdir=workdir, config=config,
                 progress=tick,
             )  # fmt: skip
-            _execute_masters(master_jobs, registry, executor, events, result, run_id,
-                             workdir=workdir, config=config, progress=tick)  # fmt: skip
+            failed = _execute_masters(master_jobs, registry, executor, events, result, run_id,
+                                      workdir=workdir, config=config, progress=tick)  # fmt: skip
             store = ThermalProfileStore(workdir / "thermal_profiles.json")
             plan, decisions, index, contexts = plan_lights(
                 scanned.rows, scanned.metas, scanned.usable, registry, master_jobs,
@@ -211,13 +212,14 @@ def run_night(
             )  # fmt: skip
             report_rows, hists = _execute_lights(plan, registry, executor, events, result, run_id,
                                                  workdir=workdir, config=config, progress=tick,
-                                                 usable=scanned.usable)  # fmt: skip
+                                                 usable=scanned.usable, failed=failed)  # fmt: skip
             _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists,
-                           scanned)  # fmt: skip
+                           scanned, failed)  # fmt: skip
             _learn_thermal(store, index, contexts)
         except BaseException as err:
-            registry.end_run(run_id, outcome="failed", summary={"error": repr(err)})
-            events.emit("run_failed", error=repr(err))
+            _record_failure(registry, events, run_id, err)
+            if is_disk_full(err) and not isinstance(err, DiskFullError):
+                raise disk_full_error(err) from err
             raise
         result.frame_report = workdir / "frame_report.csv"
         result.masters_csv = workdir / "masters.csv"
@@ -240,10 +242,31 @@ def run_night(
     return result
 
 
+def _record_failure(registry, events, run_id, err: BaseException) -> None:
+    """Mark the run failed (or interrupted) and log it, never hiding ``err`` behind a second
+    failure: with a full disk, the registry and the log may not be writable either."""
+    interrupted = isinstance(err, KeyboardInterrupt | SystemExit)
+    outcome = "interrupted" if interrupted else "failed"
+    error = f"{type(err).__name__}: {err}"
+    # a full disk says so once (the caller's error); the run then shows as interrupted
+    quiet = is_disk_full(err)
+    try:
+        registry.end_run(run_id, outcome=outcome, summary={"error": error})
+    except Exception as second:
+        (log.info if quiet else log.error)("could not record the run as %s: %s", outcome, second)
+    try:
+        events.emit(f"run_{outcome}", error=error)
+    except OSError as second:
+        (log.info if quiet else log.error)("could not log the run as %s: %s", outcome, second)
+
+
 def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdir, config,
-                     progress) -> None:  # fmt: skip
-    """Biases first (darks are assessed against them), then darks; register in plan order."""
+                     progress) -> dict[str, tuple[MasterJob, Any]]:  # fmt: skip
+    """Biases first (darks are assessed against them), then darks; register in plan order.
+
+    Returns the masters that could not be built (key -> job, result)."""
     started = time.time()
+    failed: dict[str, tuple[MasterJob, Any]] = {}
     by_key = {}
     for stage, kind in (("biases", FrameType.BIAS), ("masters", FrameType.DARK)):
         todo = [j for j in jobs if not j.cached and j.fset.kind == kind]
@@ -265,6 +288,7 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
         if out.error is not None:
             result.masters_failed += 1
             outcome = "failed"
+            failed[job.key] = (job, out)
         else:
             result.masters_built += int(out.built)
             result.masters_reused += int(not out.built)
@@ -293,6 +317,36 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
                     config_signature=sig, outcome=outcome, cache_hit=not out.built,
                     seconds=round(out.seconds, 3), confidence=out.confidence,
                     status=str(out.status), error=out.error)  # fmt: skip
+    return failed
+
+
+def _failed_master_rows(failed) -> list[dict[str, Any]]:
+    """masters.csv rows of the masters that could not be built: status failed, the reason."""
+    rows = []
+    for job, out in failed.values():
+        meta = provisional_meta(job.fset)
+        rows.append({
+            "master_id": job.master_id, "config_signature": job.fset.config_signature,
+            "exptime_s": meta.exptime_s, "temp_c": meta.temp_c, "n_frames": meta.n_frames,
+            "status": str(MasterStatus.FAILED), "confidence": 0.0, "path": None,
+            "kind": "bias" if job.fset.kind == FrameType.BIAS else "dark",
+            "night": job.fset.night, "instrument": meta.instrument,
+            "set_temp_c": meta.set_temp_c, "reasons": ";".join(out.reasons), "cached": False,
+            "top_cause": _top_cause(out.reasons), "error": out.error,
+        })  # fmt: skip
+    return rows
+
+
+def _failed_master_reasons(row, failed) -> list[str]:
+    """Why a light has no master when tonight's master of its configuration failed."""
+    codes: list[str] = []
+    for job, out in failed.values():
+        fs = job.fset
+        if (fs.kind, fs.night, fs.config_signature) == (
+            FrameType.DARK, row.get("night"), row.get("config_signature"),
+        ):  # fmt: skip
+            codes += [str(LightReason.MASTER_FAILED), *out.reasons]
+    return codes
 
 
 def _supersede(registry: Registry, job: MasterJob) -> None:
@@ -388,7 +442,7 @@ def _learn_thermal(store: ThermalProfileStore, index, contexts) -> None:
 
 
 def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir, config,
-                    progress, usable):  # fmt: skip
+                    progress, usable, failed):  # fmt: skip
     metas_by_id: dict[str, Any] = {}
 
     def meta_of_master(master_id: str):
@@ -462,8 +516,12 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             reasons.append(LightReason.NOT_ELIGIBLE)
         elif not usable(r):
             reasons.append(LightReason.ISOLATED_UNUSED)
+        broken = _failed_master_reasons(r, failed) if usable(r) else []
         if decision is not None and not decision.matched:  # why no master would do
-            reasons.extend(decision.reasons)
+            # a master that failed to build explains the missing candidate better than
+            # temperature or exposure: triage must not send the operator to take new darks
+            reasons.extend(x for x in decision.reasons if not broken or x != "no_candidate")
+        reasons.extend(broken)
         reasons.extend(plan.notes.get(r["path"], []))
         row["reasons"] = reasons_text(reasons)
         rows[r["path"]] = row
@@ -475,7 +533,8 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
     return ordered, hists
 
 
-def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists, scanned):
+def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists, scanned,
+                   failed):  # fmt: skip
     """The run's reports at the top of the work directory, and per night under ``nights/``.
 
     Top level: this run (the contract files). ``nights/<night>/``: the same files restricted to one
@@ -509,6 +568,7 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
             "top_cause": _top_cause(art.record.get("reasons", [])),
             **_metric_values((art.record.get("assessment") or {}).get("values") or {}),
         })  # fmt: skip
+    master_rows += _failed_master_rows(failed)
     by_path = {r["path"]: r for r in scanned.rows}
     decision_records = [
         {"night": by_path.get(p, {}).get("night"), "session": by_path.get(p, {}).get("session"),

@@ -375,6 +375,11 @@ def _response(failing: set, alpha: float, bg_level: float, pix_sigma: float) -> 
             note=f"rescale the dark signal of the model by {factor:g} (hot-pixel fit), check again",
         )  # fmt: skip
     negative = {VerifyReason.NEGATIVE_BACKGROUND, VerifyReason.NEGATIVE_CLIPPING} & failing
+    if negative and not math.isfinite(bg_level + pix_sigma):
+        # no background measured (a saturated or blank frame): no pedestal can be derived
+        return Response(ResponseAction.USE_PREVIOUS_MASTER, reason=negative.pop(),
+                        note="over-subtracted, background not measurable: use the previous "
+                        "verified master")  # fmt: skip
     if negative:
         pedestal = float(math.ceil(max(-bg_level, 0.0) + 3.0 * pix_sigma))
         return Response(
