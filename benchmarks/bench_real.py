@@ -26,7 +26,8 @@ Scores per light (``realdata``'s functions): residual of the *stable hot pixels*
 dark of the largest dark stack of the light's configuration and set-point, the same pixels for
 every tool) against the 8-neighbour median, where the raw light's neighbourhood is quiet (no
 star or line) and the light is below 59000 ADU: RMS and 90th percentile of the absolute value,
-also on the raw light;
+also on the raw light; the fraction of the expected hot-pixel dark signal the raw light holds
+(``dark_signal_fraction``: ~1 for a raw light, ~0 for one dark-subtracted before it was saved);
 background noise (robust sigma of the neighbour-median residual); the median level of lights
 whose truth is zero (held-out darks); the answer-key difference (``+ pedestal``) where the capture
 program left its own dark-subtracted copy; and darkflow minus ccdproc pixel by pixel.
@@ -422,7 +423,7 @@ def report_run(
     rows = {}
     if not df.lights.empty:
         rows = {Path(r["path"]): r for _, r in df.lights.iterrows()}
-    hot_cache: dict[tuple[Path, ...], np.ndarray] = {}
+    hot_cache: dict[tuple[Path, ...], tuple[np.ndarray, np.ndarray, float]] = {}
     plan_of = {p.light.path: p for p in plans}
     lines = [f"### {label}", "", f"{rs.summary}. Camera: {rs.camera}.", ""]
     status = Counter(str(r.get("status")) for r in rows.values())
@@ -446,15 +447,16 @@ def report_run(
             )
     verdict = ["", "| light | exp s | T °C | exact dark | truth 0 | status | conf | reasons | top cause |",
                "|---|---:|---:|---|---|---|---:|---|---|"]  # fmt: skip
-    resid = ["", "| light | baseline dark | hot px (darks) | hot RMS (p90) raw | darkflow | ccdproc | Siril | "
+    resid = ["", "| light | baseline dark | hot px (darks) | dark in light | hot RMS (p90) raw | darkflow | ccdproc | Siril | "
              "noise darkflow | ccdproc | Siril | level (truth 0) d / c / S | darkflow − ccdproc med / RMS |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
     answer = [
         "",
         "| light | answer key: darkflow med / RMS | ccdproc | Siril |",
         "|---|---|---|---|",
     ]
-    summary: dict[str, object] = {"label": label, "status": status, "exact": [0, 0], "hot": []}
+    summary: dict[str, object] = {"label": label, "status": status, "exact": [0, 0], "hot": [],
+                                  "output": 0, "reasons": Counter()}  # fmt: skip
     for case in rd.light_cases(rs):
         row = rows.get(case.path)
         info = next(i for i in infos if i.path == case.path)
@@ -464,25 +466,34 @@ def report_run(
             f"| {name} | {info.exptime:g} | {_f(info.ccd_temp, 1)} | {'yes' if case.exact_dark else ''} "
             f"| {'yes' if case.truth_zero else ''} | {st}"
             + (" (pre-calibrated)" if case.precalibrated else "")
+            + (" (no dark signal)" if case.no_dark_signal else "")
             + f" | {_f(row['confidence'] if row is not None else math.nan)} "
             f"| {_short(row.get('reasons') if row is not None else '')} "
             f"| {row.get('top_cause') if row is not None and isinstance(row.get('top_cause'), str) else ''} |"
         )
+        if row is not None and isinstance(row.get("output_path"), str):
+            summary["output"] += 1
         if case.exact_dark and not case.precalibrated:
             summary["exact"][1] += 1
             ok = st == "calibrated" and not isinstance(row.get("reasons"), str)  # no flag
             summary["exact"][0] += int(ok)
+            if row is not None and isinstance(row.get("reasons"), str):
+                summary["reasons"].update(row["reasons"].split(";"))
         plan = plan_of.get(case.path)
         if plan is None or not plan.darks:
             continue
         ref = reference_darks(info, infos)
         if ref not in hot_cache:
             darks = [read_adu(p) for p in ref]
-            hot_cache[ref] = rd.stable_hot_pixels(darks) & (
+            stable = rd.stable_hot_pixels(darks) & (
                 np.max(darks, axis=0) < rd.SATURATION_ADU
             )  # a pixel saturated in a dark has no dark model to check
+            ref_exp = next(i.exptime for i in infos if i.path == ref[0])
+            hot_cache[ref] = (stable, rd.excess(np.mean(darks, axis=0)), ref_exp)
+        stable, ref_excess, ref_exp = hot_cache[ref]
         raw = read_adu(case.path)
-        hot = rd.scored_hot_pixels(hot_cache[ref], raw)
+        hot = rd.scored_hot_pixels(stable, raw)
+        in_light = rd.dark_signal_fraction(raw, ref_excess * info.exptime / ref_exp, hot)
         images = {"darkflow": _darkflow_image(row), "ccdproc": ccd.get(case.path),
                   "siril": sir.get(case.path)}  # fmt: skip
         sc = {t: score(images[t], hot, case, rs.pedestal, raw) for t in TOOLS}
@@ -496,7 +507,7 @@ def report_run(
             " scaled" if plan.scaled else "" if plan.exact else " as is"
         )
         resid.append(
-            f"| {name} | {base} | {raw_hot.n} ({len(ref)}) | {_hot(raw_hot)} | "
+            f"| {name} | {base} | {raw_hot.n} ({len(ref)}) | {_f(in_light)} | {_hot(raw_hot)} | "
             + " | ".join(_hot(sc[t].hot) for t in TOOLS)
             + " | "
             + " | ".join(_f(sc[t].noise) for t in TOOLS)
@@ -524,9 +535,10 @@ def report_run(
 
 
 def _summary(summaries: list[dict[str, object]]) -> list[str]:
-    out = ["#### Summary", "", "| set (run) | calibrated / degraded / quarantined | exact-dark lights "
-           "calibrated without a flag | hot RMS darkflow ≤ ccdproc | median hot RMS darkflow / ccdproc |",
-           "|---|---|---|---|---|"]  # fmt: skip
+    out = ["#### Summary", "", "| set (run) | calibrated / degraded / quarantined | with output | "
+           "exact-dark lights calibrated without a flag | their reasons (count) | "
+           "hot RMS darkflow ≤ ccdproc | median hot RMS darkflow / ccdproc |",
+           "|---|---|---:|---|---|---|---|"]  # fmt: skip
     for s in summaries:
         st = s["status"]
         hot = s["hot"]
@@ -534,7 +546,9 @@ def _summary(summaries: list[dict[str, object]]) -> list[str]:
         ratio = np.median([d / c for d, c in hot if c > 0]) if hot else math.nan
         out.append(
             f"| {s['label']} | {st['calibrated']} / {st['degraded']} / {st['quarantined']} | "
-            f"{s['exact'][0]} / {s['exact'][1]} | {better} / {len(hot)} | {_f(ratio)} |"
+            f"{s['output']} | {s['exact'][0]} / {s['exact'][1]} | "
+            + ", ".join(f"{r} ({n})" for r, n in s["reasons"].most_common(4))
+            + f" | {better} / {len(hot)} | {_f(ratio)} |"
         )
     return [*out, ""]
 

@@ -173,6 +173,7 @@ class Frame:
     truth_zero: bool = False  # after bias and dark removal the true signal is zero
     answer: str = ""  # the file name in answer/ of this light's reference calibration
     precalibrated: bool = False  # the capture program already subtracted a dark (keep it out)
+    no_dark_signal: bool = False  # holds no dark signal though no header says so (see docs)
     implied: tuple[str, str] = ()  # (raw src, calibrated src): dark = raw - calibrated + pedestal
 
     @property
@@ -221,8 +222,9 @@ def _ast443_stl() -> tuple[RealSet, RealSet]:
         for s in (10, 20, 30, 60, 150, 300)
     ]
     flats = [
-        Frame(f"flat-expos23s-Neg5-Vis.{i:08d}.FIT", Role.LIGHT, n) for i in range(10)
-    ]  # IMAGETYP='Light Frame': darkflow must take them for lights
+        Frame(f"flat-expos23s-Neg5-Vis.{i:08d}.FIT", Role.LIGHT, n, no_dark_signal=True)
+        for i in range(10)
+    ]  # IMAGETYP='Light Frame', yet dark-subtracted already: no hot pixel of the darks is in them
     as_given = RealSet(
         "ast443-stl1001e",
         "ast443",
@@ -230,7 +232,8 @@ def _ast443_stl() -> tuple[RealSet, RealSet]:
         "SBIG STL-1001E, 1024x1024, CCDSoft 5, EGAIN 2.06",
         "one night as the students left it: 10+10 biases (-10/-5 C), 10 x 60 s darks at -5 C "
         "(named 'expos1'), one dark each of 10-300 s at -5 and -10 C, 10 x 23 s dome flats "
-        "recorded as IMAGETYP='Light Frame' (no 23 s dark: interpolation or scaling)",
+        "recorded as IMAGETYP='Light Frame' that hold no dark signal (dark-subtracted before "
+        "they were saved, though no header says so; no 23 s dark either)",
         tuple(
             biases
             + [Frame(p, Role.DARK, n) for p in series60]
@@ -239,7 +242,7 @@ def _ast443_stl() -> tuple[RealSet, RealSet]:
         ),
         notes=(
             "file names lie: darks-expos1-* are 60 s (EXPTIME), not 1 s",
-            "the 23 s flats are IMAGETYP='Light Frame'",
+            "the 23 s flats are IMAGETYP='Light Frame' and hold no dark signal (no HISTORY)",
             "BIAS=100 and CBLACK/CWHITE (display levels) are CCDSoft keywords, not a pedestal",
             "CCD-TEMP quantised in 0.41 C steps (-4.82 / -5.23 around SET-TEMP -5)",
         ),
@@ -276,11 +279,15 @@ def _ast443_st402() -> RealSet:
     fr += [
         Frame(f"L2-flat-hg-360.{i:08d}.FIT", Role.LIGHT, lights, exact_dark=True) for i in range(4)
     ]
-    fr += [Frame(f"L2-flat-red-180.{i:08d}.FIT", Role.LIGHT, lights) for i in range(1, 5)]
+    fr += [
+        Frame(f"L2-flat-red-180.{i:08d}.FIT", Role.LIGHT, lights, no_dark_signal=True)
+        for i in range(1, 5)
+    ]  # no HISTORY, but no dark signal either: dark-subtracted like the first one of the series
+    fr += [Frame("L2-flat-red-180.00000000.FIT", Role.LIGHT, lights, precalibrated=True,
+                 no_dark_signal=True)]  # fmt: skip
     fr += [
         Frame(p, Role.LIGHT, lights, precalibrated=True)
         for p in (
-            "L2-flat-red-180.00000000.FIT",
             "L2-star-hg-10.00000000.FIT",
             "L2-star-neon-40.00000000.FIT",
             "L2-arc-hg-10.00000000.FIT",
@@ -294,12 +301,14 @@ def _ast443_st402() -> RealSet:
         "SBIG ST-402, binned 1x2 (765x255), -15 C, CCDSoft 5, EGAIN 1.49",
         "long-slit spectra over two nights, no bias: lights (Hg 240 s, Ne 1200 s science, Hg 360 s "
         "and red 180 s flats, 10/40 s star and 10/60 s arc frames) on 2017-10-17, darks of 240, "
-        "360 and 1200 s (5 each) on the next night; 14 lights have exact darks, 4 (180 s) need "
-        "a model, 5 were dark-subtracted by CCDSoft already (HISTORY 'Auto-Dark Subtraction')",
+        "360 and 1200 s (5 each) on the next night; 14 lights have exact darks; the 5 red flats "
+        "of 180 s hold no dark signal (one says HISTORY 'Auto-Dark Subtraction', the others "
+        "nothing); both star and both arc frames say 'Auto-Dark Subtraction' too",
         tuple(fr),
         notes=(
             "no bias frames: exposure scaling needs a per-pixel two-point (intercept, rate) model",
             "5 lights are CCDSoft auto-dark-subtracted (no raw kept): they must not be calibrated",
+            "4 more (red flats) hold no dark signal without a header saying so",
             "darks taken the night after the lights (the set is a two-night tree)",
             "flats and arcs are IMAGETYP='Light Frame'; spectra have no stars",
             "YBINNING=2, XBINNING=1 (non-square binning)",
@@ -547,6 +556,7 @@ def extract_set(
             "exact_dark": f.exact_dark,
             "truth_zero": f.truth_zero,
             "precalibrated": f.precalibrated,
+            "no_dark_signal": f.no_dark_signal,
             "answer": f"answer/{f.answer}" if f.answer else "",
         }
         if f.implied:
@@ -638,6 +648,7 @@ class LightCase:
     truth_zero: bool
     answer: Path | None
     precalibrated: bool = False
+    no_dark_signal: bool = False
 
 
 def light_cases(rs: RealSet, cache: str | Path | None = None) -> list[LightCase]:
@@ -649,6 +660,7 @@ def light_cases(rs: RealSet, cache: str | Path | None = None) -> list[LightCase]
             f.truth_zero,
             root / "answer" / f.answer if f.answer else None,
             f.precalibrated,
+            f.no_dark_signal,
         )
         for f in rs.lights
     ]
@@ -766,6 +778,25 @@ def background_noise(image: np.ndarray, hot: np.ndarray | None = None, *, border
     if hot is not None:
         keep &= ~hot
     return _robust_std(resid[keep])
+
+
+def dark_signal_fraction(light: np.ndarray, expected: np.ndarray, hot: np.ndarray) -> float:
+    """How much of the expected hot-pixel dark signal a light holds (1: all of it, 0: none).
+
+    Least-squares slope, over ``hot``, of the light's excess above its 8 neighbours on
+    ``expected``, the excess the light should hold (e.g. a dark master's excess scaled to the
+    light's exposure). Near 0 the light was dark-subtracted before it was saved.
+    """
+    r = (np.asarray(light, float) - _local_background(light))[hot]
+    e = np.asarray(expected, float)[hot]
+    keep = np.isfinite(r) & np.isfinite(e)
+    denom = float(np.sum(e[keep] ** 2))
+    return float(np.sum(r[keep] * e[keep]) / denom) if denom > 0 else float("nan")
+
+
+def excess(image: np.ndarray) -> np.ndarray:
+    """``image`` minus the median of each pixel's 8 neighbours (what a hot pixel adds)."""
+    return np.asarray(image, float) - _local_background(image)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ def test_set_descriptions_are_consistent(name):
         assert f.role is rd.Role.LIGHT or not (f.exact_dark or f.truth_zero or f.answer)
         assert (f.role is rd.Role.ANSWER) == (f.folder == "")
         assert not f.relabel or f.truth_zero, "a relabelled dark is a light of zero truth"
+        assert f.role is rd.Role.LIGHT or not (f.precalibrated or f.no_dark_signal)
         if f.answer:
             assert f.answer in answers
         if f.implied:
@@ -273,6 +274,18 @@ def test_background_noise_scales_with_the_noise_and_ignores_the_scene():
     assert rd.background_noise(scene + 3 * base) == pytest.approx(three, rel=0.05)
 
 
+def test_dark_signal_fraction_tells_raw_from_dark_subtracted_lights():
+    rng = np.random.default_rng(8)
+    darks = _dark_stack(rng, hot=[(y, x) for y in range(5, 60, 9) for x in range(4, 60, 11)])
+    stable = rd.stable_hot_pixels(darks)
+    expected = rd.excess(np.mean(darks, axis=0)) * 0.5  # a light of half the darks' exposure
+    sky = 3000.0 + rng.normal(0.0, 5.0, (64, 64))
+    raw = sky + 200.0 * stable  # half of the darks' 400 ADU
+    assert rd.dark_signal_fraction(raw, expected, stable) == pytest.approx(1.0, abs=0.05)
+    assert rd.dark_signal_fraction(sky, expected, stable) == pytest.approx(0.0, abs=0.05)
+    assert np.isnan(rd.dark_signal_fraction(sky, expected, np.zeros_like(stable)))
+
+
 def test_answer_key_difference_with_pedestal_clipping_and_saturation():
     rng = np.random.default_rng(7)
     truth = rng.normal(50.0, 10.0, (40, 40))
@@ -374,3 +387,27 @@ def test_scores_on_a_real_held_out_dark():
     before, after = rd.hot_pixel_residual(raw, hot), rd.hot_pixel_residual(calibrated, hot)
     assert after.p90 < before.p90 / 5
     assert abs(np.median(calibrated)) < 2.0  # truth zero: no level left
+
+
+@pytest.mark.slow
+def test_the_lights_without_dark_signal_are_the_flagged_ones():
+    """The 23 s flats of 2017-09-08 and the red flats hold none of the darks' hot pixels."""
+    for name in ("ast443-stl1001e", "ast443-st402-spectra"):
+        rs = _extracted(name)
+        root = rd.set_dir(rs)
+        darks = {}
+        for f in rs.by_role(rd.Role.DARK):
+            h = fits.getheader(root / f.rel_path)
+            darks.setdefault(h["EXPTIME"], []).append(fits.getdata(root / f.rel_path).astype(float))
+        t_ref = max(darks, key=lambda t: (len(darks[t]), t))
+        stack = darks[t_ref]
+        stable = rd.stable_hot_pixels(stack)
+        ref = rd.excess(np.mean(stack, axis=0))
+        for f in rs.lights:
+            if f.precalibrated and not f.no_dark_signal:
+                continue  # star and arc frames: too short to tell
+            raw = fits.getdata(root / f.rel_path).astype(float)
+            t = fits.getheader(root / f.rel_path)["EXPTIME"]
+            hot = rd.scored_hot_pixels(stable, raw)
+            frac = rd.dark_signal_fraction(raw, ref * t / t_ref, hot)
+            assert (frac < 0.1) == f.no_dark_signal, (f.rel_path, frac)
