@@ -22,7 +22,7 @@ the nearest SET-TEMP):
   correction whenever a dark is given: the master dark's deviant pixels are replaced by their
   neighbours in the output.
 
-Scores per light (``realdata``'s functions): residual of the *stable hot pixels* (hot in every
+Scores per light (``realscores``' functions): residual of the *stable hot pixels* (hot in every
 dark of the largest dark stack of the light's configuration and set-point, the same pixels for
 every tool) against the 8-neighbour median, where the raw light's neighbourhood is quiet (no
 star or line) and the light is below 59000 ADU: RMS and 90th percentile of the absolute value,
@@ -58,6 +58,7 @@ from astropy.io import fits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import realdata as rd
+import realscores as sc
 
 from darkflow.config import Config
 from darkflow.io.atomic import atomic_write
@@ -341,10 +342,10 @@ def run_siril(plans: list[Plan], work: Path) -> tuple[dict[Path, np.ndarray], st
 # ----------------------------------------------------------------------------- scoring
 @dataclasses.dataclass
 class Scores:
-    hot: rd.HotResidual | None = None
+    hot: sc.HotResidual | None = None
     noise: float = math.nan
     level: float = math.nan
-    answer: rd.Difference | None = None
+    answer: sc.Difference | None = None
 
 
 def score(
@@ -352,11 +353,11 @@ def score(
 ) -> Scores:
     if image is None:
         return Scores()
-    s = Scores(rd.hot_pixel_residual(image, hot), rd.background_noise(image, hot))
+    s = Scores(sc.hot_pixel_residual(image, hot), sc.background_noise(image, hot))
     if case.truth_zero:
         s.level = float(np.nanmedian(image))
     if case.answer is not None:
-        s.answer = rd.answer_key_difference(
+        s.answer = sc.answer_key_difference(
             image, read_adu(case.answer), pedestal=pedestal, raw=raw
         )
     return s
@@ -372,7 +373,7 @@ def _f(x: float, nd: int = 2) -> str:
     return "" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
 
 
-def _hot(h: rd.HotResidual | None) -> str:
+def _hot(h: sc.HotResidual | None) -> str:
     return "" if h is None or not h.n else f"{h.rms:.1f} ({h.p90:.1f})"
 
 
@@ -485,21 +486,21 @@ def report_run(
         ref = reference_darks(info, infos)
         if ref not in hot_cache:
             darks = [read_adu(p) for p in ref]
-            stable = rd.stable_hot_pixels(darks) & (
-                np.max(darks, axis=0) < rd.SATURATION_ADU
+            stable = sc.stable_hot_pixels(darks) & (
+                np.max(darks, axis=0) < sc.SATURATION_ADU
             )  # a pixel saturated in a dark has no dark model to check
             ref_exp = next(i.exptime for i in infos if i.path == ref[0])
-            hot_cache[ref] = (stable, rd.excess(np.mean(darks, axis=0)), ref_exp)
+            hot_cache[ref] = (stable, sc.excess(np.mean(darks, axis=0)), ref_exp)
         stable, ref_excess, ref_exp = hot_cache[ref]
         raw = read_adu(case.path)
-        hot = rd.scored_hot_pixels(stable, raw)
-        in_light = rd.dark_signal_fraction(raw, ref_excess * info.exptime / ref_exp, hot)
+        hot = sc.scored_hot_pixels(stable, raw)
+        in_light = sc.dark_signal_fraction(raw, ref_excess * info.exptime / ref_exp, hot)
         images = {"darkflow": _darkflow_image(row), "ccdproc": ccd.get(case.path),
                   "siril": sir.get(case.path)}  # fmt: skip
-        sc = {t: score(images[t], hot, case, rs.pedestal, raw) for t in TOOLS}
-        raw_hot = rd.hot_pixel_residual(raw, hot)
+        by_tool = {t: score(images[t], hot, case, rs.pedestal, raw) for t in TOOLS}
+        raw_hot = sc.hot_pixel_residual(raw, hot)
         diff = (
-            rd.image_difference(images["darkflow"], images["ccdproc"])
+            sc.image_difference(images["darkflow"], images["ccdproc"])
             if images["darkflow"] is not None and images["ccdproc"] is not None
             else None
         )
@@ -508,11 +509,11 @@ def report_run(
         )
         resid.append(
             f"| {name} | {base} | {raw_hot.n} ({len(ref)}) | {_f(in_light)} | {_hot(raw_hot)} | "
-            + " | ".join(_hot(sc[t].hot) for t in TOOLS)
+            + " | ".join(_hot(by_tool[t].hot) for t in TOOLS)
             + " | "
-            + " | ".join(_f(sc[t].noise) for t in TOOLS)
+            + " | ".join(_f(by_tool[t].noise) for t in TOOLS)
             + " | "
-            + (" / ".join(_f(sc[t].level) for t in TOOLS) if case.truth_zero else "")
+            + (" / ".join(_f(by_tool[t].level) for t in TOOLS) if case.truth_zero else "")
             + " | "
             + (f"{_f(diff.median, 3)} / {_f(diff.rms, 3)}" if diff else "")
             + " |"
@@ -521,15 +522,15 @@ def report_run(
             answer.append(
                 f"| {name} | "
                 + " | ".join(
-                    f"{_f(sc[t].answer.median, 3)} / {_f(sc[t].answer.rms, 3)}"
-                    if sc[t].answer
+                    f"{_f(by_tool[t].answer.median, 3)} / {_f(by_tool[t].answer.rms, 3)}"
+                    if by_tool[t].answer
                     else ""
                     for t in TOOLS
                 )
                 + " |"
             )
-        if sc["darkflow"].hot and sc["ccdproc"].hot:
-            summary["hot"].append((sc["darkflow"].hot.rms, sc["ccdproc"].hot.rms))
+        if by_tool["darkflow"].hot and by_tool["ccdproc"].hot:
+            summary["hot"].append((by_tool["darkflow"].hot.rms, by_tool["ccdproc"].hot.rms))
     lines += verdict + resid + (answer if len(answer) > 4 else []) + [""]
     return lines, summary
 

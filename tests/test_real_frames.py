@@ -1,4 +1,4 @@
-"""The real-frame test bed (benchmarks/realdata.py): set descriptions, extraction, layout, scores.
+"""The real-frame test bed (benchmarks/realdata.py, realscores.py): sets, extraction, layout, scores.
 
 The scores and the extraction are checked on synthetic cases (always run); the extracted public
 frames are checked when the cache exists (``$DARKFLOW_REAL_DATA`` or ``~/.cache/darkflow/real``,
@@ -20,17 +20,18 @@ import pytest
 from astropy.io import fits
 
 
-def _realdata():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "realdata.py"
-    if "realdata" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("realdata", path)
+def _bench_module(name: str):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules["realdata"] = module
+        sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules["realdata"]
+    return sys.modules[name]
 
 
-rd = _realdata()
+rd = _bench_module("realdata")
+sc = _bench_module("realscores")
 
 
 def _fits_bytes(data: np.ndarray, **cards) -> bytes:
@@ -227,7 +228,7 @@ def test_stable_hot_pixels_need_every_frame():
     darks = _dark_stack(rng)
     darks[2][33, 33] += 5000.0  # a cosmic ray in one frame only
     darks[0][1, 1] += 5000.0  # a hot pixel on the border
-    hot = rd.stable_hot_pixels(darks)
+    hot = sc.stable_hot_pixels(darks)
     assert {tuple(p) for p in np.argwhere(hot)} == {(10, 10), (20, 30), (40, 50)}
 
 
@@ -236,18 +237,18 @@ def test_hot_pixel_residual_measures_what_is_left():
     hot = np.zeros((64, 64), bool)
     hot[[10, 20, 40], [10, 30, 50]] = True
     flat = np.full((64, 64), 500.0)
-    exact = rd.hot_pixel_residual(flat, hot)
+    exact = sc.hot_pixel_residual(flat, hot)
     assert exact.rms == 0.0 and exact.median == 0.0 and exact.n == 3
     left = flat.copy()
     left[10, 10] += 30.0  # under-subtracted
     left[20, 30] -= 40.0  # over-subtracted
-    r = rd.hot_pixel_residual(left, hot)
+    r = sc.hot_pixel_residual(left, hot)
     assert r.rms == pytest.approx(np.sqrt((30.0**2 + 40.0**2) / 3))
     assert r.median == 0.0 and r.p90 == pytest.approx(np.percentile([30, 40, 0], 90))
     noisy = flat + rng.normal(0.0, 1.0, flat.shape)  # a gradient and noise are not residual
     noisy += np.linspace(0.0, 50.0, 64)[None, :]
-    assert rd.hot_pixel_residual(noisy, hot).rms < 3.0
-    assert rd.hot_pixel_residual(flat, np.zeros_like(hot)).n == 0
+    assert sc.hot_pixel_residual(noisy, hot).rms < 3.0
+    assert sc.hot_pixel_residual(flat, np.zeros_like(hot)).n == 0
 
 
 def test_quiet_and_scored_pixels_drop_stars_and_saturation():
@@ -258,32 +259,32 @@ def test_quiet_and_scored_pixels_drop_stars_and_saturation():
     raw[hot] += 300.0
     raw[29:32, 31:34] += 5000.0  # a star right beside the hot pixel (30, 30)
     raw[50, 50] = 65535.0  # saturated in the light
-    quiet = rd.quiet_pixels(raw, hot)
+    quiet = sc.quiet_pixels(raw, hot)
     assert quiet[10, 10] and not quiet[30, 30]
-    scored = rd.scored_hot_pixels(hot, raw)
+    scored = sc.scored_hot_pixels(hot, raw)
     assert {tuple(p) for p in np.argwhere(scored)} == {(10, 10)}
 
 
 def test_background_noise_scales_with_the_noise_and_ignores_the_scene():
     rng = np.random.default_rng(6)
     base = rng.normal(0.0, 1.0, (200, 200))
-    one, three = rd.background_noise(1000.0 + base), rd.background_noise(1000.0 + 3 * base)
+    one, three = sc.background_noise(1000.0 + base), sc.background_noise(1000.0 + 3 * base)
     assert three / one == pytest.approx(3.0, rel=1e-5)
     assert 1.0 < one < 1.2  # the neighbour median adds ~6% (the same for every tool)
     scene = 1000.0 + np.linspace(0.0, 100.0, 200)[None, :] + np.linspace(0.0, 50.0, 200)[:, None]
-    assert rd.background_noise(scene + 3 * base) == pytest.approx(three, rel=0.05)
+    assert sc.background_noise(scene + 3 * base) == pytest.approx(three, rel=0.05)
 
 
 def test_dark_signal_fraction_tells_raw_from_dark_subtracted_lights():
     rng = np.random.default_rng(8)
     darks = _dark_stack(rng, hot=[(y, x) for y in range(5, 60, 9) for x in range(4, 60, 11)])
-    stable = rd.stable_hot_pixels(darks)
-    expected = rd.excess(np.mean(darks, axis=0)) * 0.5  # a light of half the darks' exposure
+    stable = sc.stable_hot_pixels(darks)
+    expected = sc.excess(np.mean(darks, axis=0)) * 0.5  # a light of half the darks' exposure
     sky = 3000.0 + rng.normal(0.0, 5.0, (64, 64))
     raw = sky + 200.0 * stable  # half of the darks' 400 ADU
-    assert rd.dark_signal_fraction(raw, expected, stable) == pytest.approx(1.0, abs=0.05)
-    assert rd.dark_signal_fraction(sky, expected, stable) == pytest.approx(0.0, abs=0.05)
-    assert np.isnan(rd.dark_signal_fraction(sky, expected, np.zeros_like(stable)))
+    assert sc.dark_signal_fraction(raw, expected, stable) == pytest.approx(1.0, abs=0.05)
+    assert sc.dark_signal_fraction(sky, expected, stable) == pytest.approx(0.0, abs=0.05)
+    assert np.isnan(sc.dark_signal_fraction(sky, expected, np.zeros_like(stable)))
 
 
 def test_answer_key_difference_with_pedestal_clipping_and_saturation():
@@ -296,11 +297,11 @@ def test_answer_key_difference_with_pedestal_clipping_and_saturation():
     image = truth + 0.5
     image[0, :5] = -1e4  # whatever a tool did where the key is clipped does not count
     image[1, :3] = 1e4
-    d = rd.answer_key_difference(image, key, pedestal=100.0, raw=raw)
+    d = sc.answer_key_difference(image, key, pedestal=100.0, raw=raw)
     assert d.median == pytest.approx(0.5) and d.rms == pytest.approx(0.5)
     assert d.n == 40 * 40 - 5 - 3
-    assert rd.answer_key_difference(truth, key, pedestal=100.0).rms == pytest.approx(0.0, abs=1e-9)
-    same = rd.image_difference(image, image)
+    assert sc.answer_key_difference(truth, key, pedestal=100.0).rms == pytest.approx(0.0, abs=1e-9)
+    same = sc.image_difference(image, image)
     assert same.median == 0.0 and same.rms == 0.0 and same.n == image.size
 
 
@@ -381,10 +382,10 @@ def test_scores_on_a_real_held_out_dark():
     darks = [fits.getdata(root / f.rel_path).astype(float) for f in rs.by_role(rd.Role.DARK)]
     light = next(f for f in rs.lights if f.exact_dark)
     raw = fits.getdata(root / light.rel_path).astype(float)
-    hot = rd.scored_hot_pixels(rd.stable_hot_pixels(darks), raw)
+    hot = sc.scored_hot_pixels(sc.stable_hot_pixels(darks), raw)
     assert hot.sum() > 1000
     calibrated = raw - np.mean(darks, axis=0)
-    before, after = rd.hot_pixel_residual(raw, hot), rd.hot_pixel_residual(calibrated, hot)
+    before, after = sc.hot_pixel_residual(raw, hot), sc.hot_pixel_residual(calibrated, hot)
     assert after.p90 < before.p90 / 5
     assert abs(np.median(calibrated)) < 2.0  # truth zero: no level left
 
@@ -401,13 +402,13 @@ def test_the_lights_without_dark_signal_are_the_flagged_ones():
             darks.setdefault(h["EXPTIME"], []).append(fits.getdata(root / f.rel_path).astype(float))
         t_ref = max(darks, key=lambda t: (len(darks[t]), t))
         stack = darks[t_ref]
-        stable = rd.stable_hot_pixels(stack)
-        ref = rd.excess(np.mean(stack, axis=0))
+        stable = sc.stable_hot_pixels(stack)
+        ref = sc.excess(np.mean(stack, axis=0))
         for f in rs.lights:
             if f.precalibrated and not f.no_dark_signal:
                 continue  # star and arc frames: too short to tell
             raw = fits.getdata(root / f.rel_path).astype(float)
             t = fits.getheader(root / f.rel_path)["EXPTIME"]
-            hot = rd.scored_hot_pixels(stable, raw)
-            frac = rd.dark_signal_fraction(raw, ref * t / t_ref, hot)
+            hot = sc.scored_hot_pixels(stable, raw)
+            frac = sc.dark_signal_fraction(raw, ref * t / t_ref, hot)
             assert (frac < 0.1) == f.no_dark_signal, (f.rel_path, frac)
