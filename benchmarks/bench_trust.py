@@ -444,6 +444,14 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
         f"{_pct(det, len(faulty))} (target >= 95%), right top cause {_pct(right, len(faulty))} "
         f"(target >= 90%)." + (f" Runs that failed: {len(errors)}." if errors else ""),
         "",
+        "How to read: the truth (`zoo_truth.json`) says per light which dark model exists "
+        "(`provable`: exact, exact on another night with biases, or interpolated between two "
+        "exposures; `usable`: also extrapolated, scaled with biases, uncorrected level or "
+        "thermally scaled). Nights with 3-5 darks count as clean. A fault is *detected* when "
+        "the faulted master or a light using it is flagged, whatever the reason, so detection "
+        "is only meaningful together with the right top cause while clean nights still carry "
+        "false flags.",
+        "",
         "### Clean nights per family",
         "",
         *clean_table(ok, lambda s: s.family),
