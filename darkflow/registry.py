@@ -295,6 +295,8 @@ class Registry:
                 content_hash = file_hash(full)
         now = _now()
         with self._tx() as db:
+            if rel is not None:  # a file belongs to one artifact: older rows lose their claim
+                db.execute("DELETE FROM artifacts WHERE path=? AND key<>?", (rel, key))
             db.execute(
                 """INSERT INTO artifacts (key, id, kind, path, content_hash, config_signature, night,
                        session, status, confidence, created_at, updated_at, run_id, provenance, record)
@@ -393,6 +395,16 @@ class Registry:
             args.append(_dumps(record))
         with self._tx() as db:
             db.execute(f"UPDATE artifacts SET {', '.join(sets)} WHERE key=?", (*args, key))
+
+    @_guarded
+    def check_database(self) -> None:
+        """Read every page of the database (``PRAGMA quick_check``); raise if it is damaged."""
+        problems = [r[0] for r in self._connect().execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise _registry_error(
+                self.path, sqlite3.DatabaseError(f"database disk image is malformed: "
+                                                 f"{'; '.join(problems[:3])}"), "check it",
+            )  # fmt: skip
 
     @_guarded
     def forget(self, keys: Iterable[str]) -> None:
