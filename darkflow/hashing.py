@@ -29,6 +29,7 @@ import numpy as np
 __all__ = [
     "HashingReader",
     "code_fingerprint",
+    "exact_json",
     "file_hash",
     "fingerprint",
     "job_key",
@@ -225,13 +226,18 @@ def code_fingerprint(*modules: str) -> str:
     return h.hexdigest()[:16]
 
 
+def exact_json(obj: Any) -> Any:
+    """``json.dumps`` ``default=``: what JSON cannot hold goes in as its exact fingerprint."""
+    return {"~fingerprint": fingerprint(obj)}
+
+
 def job_key(kind: str, inputs: Iterable[str], params: Mapping[str, Any], algorithm: str) -> str:
     """Deterministic key of a job: kind + input hashes (order-free) + parameters + algorithm."""
     blob = json.dumps(
         {"kind": kind, "inputs": sorted(inputs), "params": params, "algorithm": algorithm},
         sort_keys=True,
         separators=(",", ":"),
-        default=str,
+        default=exact_json,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -290,3 +290,50 @@ def test_kernel_constants_travel_as_arguments(monkeypatch):
     before = kept()
     monkeypatch.setattr(_numba, "MAD_TO_STD", 0.5)
     assert (kept() < before).any()
+
+
+def test_work_directory_of_an_older_darkflow_is_adopted(night, tmp_path):
+    """Rows without content hashes and with absolute output paths (written before this version):
+    nothing is rebuilt, the hashes are recorded, the paths become relative."""
+    w = tmp_path / "w"
+    first = run_night(night, workdir=w)
+    before = outputs(w)
+    db = sqlite3.connect(w / "registry.sqlite")
+    rows = db.execute("SELECT key, record FROM artifacts WHERE kind='calibrated_light'").fetchall()
+    for key, record in rows:
+        rec = json.loads(record)
+        if rec.get("output_path"):
+            rec["output_path"] = str(w / rec["output_path"])
+            rec.pop("output_inode")
+        db.execute("UPDATE artifacts SET record=?, content_hash=NULL WHERE key=?",
+                   (json.dumps(rec), key))  # fmt: skip
+    db.execute("UPDATE artifacts SET content_hash=NULL")
+    db.commit()
+    db.close()
+    forget_loaded_masters()
+    again = run_night(night, workdir=w)
+    assert again.masters_built == 0 and again.lights_computed == 0
+    assert again.lights_reused == first.lights_computed
+    assert outputs(w) == before
+    with Registry(w) as reg:
+        for row in reg.artifacts():
+            if row.path is not None:
+                assert row.content_hash == file_hash(w / row.path)
+            if row.kind == "calibrated_light" and row.record.get("output_path"):
+                assert not Path(row.record["output_path"]).is_absolute()
+
+
+def test_recalibration_with_another_configuration_takes_over_the_output(night, tmp_path, capsys):
+    """One output file per light: the row of the older calibration goes with its bytes."""
+    from darkflow.config import Config
+
+    w = tmp_path / "w"
+    first = run_night(night, workdir=w)
+    changed = Config().with_overrides(subtract={"pedestal_adu": 100.0})
+    assert run_night(night, workdir=w, config=changed).lights_computed == first.lights_computed
+    with Registry(w) as reg:
+        paths = [r.path for r in reg.artifacts(kind="calibrated_light") if r.path]
+    assert len(paths) == len(set(paths)) == first.lights_computed
+    assert main(["verify", str(w)]) == 0, capsys.readouterr().out
+    back = run_night(night, workdir=w)  # the first configuration again: computed again
+    assert back.lights_computed == first.lights_computed

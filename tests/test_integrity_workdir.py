@@ -159,3 +159,22 @@ def test_one_frame_from_1926_does_not_name_the_log(tiny_night, tmp_path):
     run_night(night, workdir=w)
     logs = sorted(p.name for p in (w / "logs").glob("*.jsonl"))
     assert logs == [f"{NIGHT}.jsonl"]
+
+
+@pytest.mark.slow
+def test_nightly_with_two_folders_of_one_night(tiny_night, tmp_path):
+    """`darkflow nightly` over two session folders of the same date: one night, reported whole."""
+    from darkflow.nightly import run_nightly
+    from darkflow.results import Workdir
+
+    root = tmp_path / "root"
+    camera_night(tiny_night, tmp_path / "x", CAM_A, CAM_B)
+    shutil.move(tmp_path / "x" / NIGHT / CAM_A, root / f"{NIGHT}-dusk" / CAM_A)
+    shutil.move(tmp_path / "x" / NIGHT / CAM_B, root / f"{NIGHT}-late" / CAM_B)
+    result = run_nightly(root, workdir=tmp_path / "w", reports=tmp_path / "reports", workers=1)
+    assert result.ok, result.summary()
+    lights = Workdir(tmp_path / "w").lights(night=NIGHT)
+    assert lights["path"].str.contains(CAM_A).sum() == 3
+    assert lights["path"].str.contains(CAM_B).sum() == 3
+    queue = quarantine_queue(tmp_path / "w", night=NIGHT)
+    assert {CAM_A, CAM_B} <= {p.split("/")[-3] for p in queue.lights["path"]}

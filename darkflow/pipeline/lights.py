@@ -25,7 +25,14 @@ from typing import Any
 from darkflow._version import ALGORITHM_VERSION
 from darkflow.config import Config
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError
-from darkflow.hashing import code_fingerprint, file_hash, fingerprint, job_key, short
+from darkflow.hashing import (
+    code_fingerprint,
+    exact_json,
+    file_hash,
+    fingerprint,
+    job_key,
+    short,
+)
 from darkflow.io.atomic import atomic_path
 from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision, build_index, match_light
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterStatus
@@ -136,7 +143,7 @@ def _cached_index(
         "index",
         [f"{k.key}:{k.status}:{k.confidence}" for k in darks] + [b.key for b in biases.values()],
         {"config": output_params(config, "matching", "scaling"),
-         "stored_laws": json.loads(json.dumps(laws, default=str)),
+         "stored_laws": json.loads(json.dumps(laws, default=exact_json)),
          "version": index_cache_version()},
         ALGORITHM_VERSION,
     )  # fmt: skip

@@ -32,7 +32,7 @@ from typing import Any
 
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.config import Config
-from darkflow.hashing import job_key, short
+from darkflow.hashing import exact_json, job_key, short
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
 from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec
@@ -100,7 +100,7 @@ def light_key(
         "index": index_fingerprint,
         "config": output_params(config, *LIGHT_SECTIONS),
     }
-    return job_key("light", [light_hash], json.loads(json.dumps(params, default=str)),
+    return job_key("light", [light_hash], json.loads(json.dumps(params, default=exact_json)),
                    ALGORITHM_VERSION)  # fmt: skip
 
 
