@@ -32,6 +32,7 @@ __all__ = [
     "discard_corrupt",
     "format_verify",
     "mark_work_directory",
+    "scan_exclusions",
     "set_aside",
     "verify_workdir",
 ]
@@ -46,13 +47,27 @@ _MARKER_TEXT = (
 )
 
 
-def mark_work_directory(workdir: Path) -> None:
+def _is_input(workdir: Path, inputs: Iterable[str | os.PathLike[str]]) -> bool:
+    return any(os.path.abspath(os.fspath(p)) == os.path.abspath(workdir) for p in inputs)
+
+
+def scan_exclusions(workdir: Path, inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """What a scan of ``inputs`` must not walk into: the work directory, or, when the work
+    directory is itself an input folder (outputs written beside the frames), its output folders."""
+    workdir = Path(workdir)
+    if _is_input(workdir, inputs):
+        return [workdir / sub for sub in (*ARTIFACT_DIRS, CORRUPT_DIR)]
+    return [workdir]
+
+
+def mark_work_directory(workdir: Path, inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
     """Put the ``.darkflow-ignore`` marker in a work directory, so that a scan of an input tree
-    holding it (``darkflow scan``, ``darkflow nightly``) never takes its outputs for inputs."""
+    holding it (``darkflow scan``, ``darkflow nightly``) never takes its outputs for inputs.
+    A work directory that is itself an input folder is not marked (its frames are inputs)."""
     from darkflow.catalog import IGNORE_MARKER
 
     marker = Path(workdir) / IGNORE_MARKER
-    if not marker.exists():
+    if not marker.exists() and not _is_input(workdir, inputs):
         write_bytes_atomic(marker, _MARKER_TEXT)
 
 

@@ -109,6 +109,16 @@ def test_work_directory_inside_the_input_tree_is_not_scanned(tiny_night, tmp_pat
     assert again.lights_computed == 0 and again.masters_built == 0
 
 
+def test_work_directory_that_is_the_input_folder(tiny_night, tmp_path):
+    """Outputs written beside the frames: the frames are scanned, the outputs are not."""
+    night = camera_night(tiny_night, tmp_path / "night", CAM_A)
+    w = night / NIGHT / CAM_A
+    first = run_night(w, workdir=w)
+    again = run_night(w, workdir=w)
+    assert first.lights_computed > 0 and again.n_files == first.n_files
+    assert again.lights_computed == 0 and again.masters_built == 0
+
+
 @pytest.mark.parametrize("how", ["copy", "move"])
 def test_copied_or_moved_work_directory_reuses_its_cache(tiny_night, tmp_path, how):
     night = camera_night(tiny_night, tmp_path / "night", CAM_A)

@@ -24,7 +24,7 @@ from darkflow.config import Config
 from darkflow.events import EventLog, to_jsonable
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError
 from darkflow.hashing import short
-from darkflow.integrity import discard_corrupt, mark_work_directory
+from darkflow.integrity import discard_corrupt, mark_work_directory, scan_exclusions
 from darkflow.io.atomic import atomic_write, remove_stale_temporaries
 from darkflow.matching import MatchDecision
 from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
@@ -121,7 +121,8 @@ def _scan(inputs: Sequence[Path], config: Config, workdir: Path | None = None) -
     if missing:
         raise DarkflowError(f"input does not exist: {', '.join(missing)}")
     # a work directory inside the input tree holds outputs, not inputs
-    catalog = scan(list(inputs), config=config.ingest, exclude=[workdir] if workdir else ())
+    exclude = scan_exclusions(workdir, inputs) if workdir else ()
+    catalog = scan(list(inputs), config=config.ingest, exclude=exclude)
     rows = catalog.to_dict("records")
     metas: dict[str, FrameMeta] = {}
     for r in rows:
@@ -238,7 +239,7 @@ def run_night(
     paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
 
     remove_stale_temporaries(workdir)
-    mark_work_directory(workdir)
+    mark_work_directory(workdir, paths)
     scanned = _scan(paths, config, workdir)
     with atomic_write(workdir / "catalog.csv") as fh:
         fh.write(scanned.catalog_csv)
