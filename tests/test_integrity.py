@@ -337,3 +337,43 @@ def test_recalibration_with_another_configuration_takes_over_the_output(night, t
     assert main(["verify", str(w)]) == 0, capsys.readouterr().out
     back = run_night(night, workdir=w)  # the first configuration again: computed again
     assert back.lights_computed == first.lights_computed
+
+
+def test_master_damaged_in_its_header_is_corrupt_not_merely_unreadable(night, tmp_path):
+    from darkflow.exceptions import ArtifactCorruptError
+    from darkflow.master import read_master
+
+    w = tmp_path / "w"
+    run_night(night, workdir=w)
+    master = _used_master(w)
+    recorded = file_hash(master)
+    with open(master, "r+b") as fh:  # the DFMETA card, where the metadata lives
+        text = fh.read(2880 * 3)
+        fh.seek(text.index(b"DFMETA"))
+        fh.write(b"XXXXXX")
+    with pytest.raises(ArtifactCorruptError) as err:
+        read_master(master, content_hash=recorded)
+    assert err.value.expected == recorded and err.value.found == file_hash(master)
+
+
+@pytest.mark.parametrize("order", ["file order", "headers first", "last plane only"])
+def test_hashing_reader_hashes_every_byte_once_whatever_astropy_reads(tmp_path, order):
+    from astropy.io import fits
+
+    from darkflow.hashing import HashingReader
+
+    path = tmp_path / "x.fits"
+    planes = [fits.ImageHDU(np.arange(i * 700, dtype=np.float32).reshape(-1, 7)) for i in (1, 3)]
+    fits.HDUList([fits.PrimaryHDU(np.zeros((5, 9), np.uint16)), *planes]).writeto(path)
+    reader = HashingReader(path)
+    with fits.open(reader, memmap=False) as hdul:
+        if order == "file order":
+            [hdu.data for hdu in hdul]
+        elif order == "headers first":
+            [hdu.header for hdu in hdul]
+            [hdu.data for hdu in hdul]
+        else:
+            assert hdul[-1].data.shape == (300, 7)
+    assert reader.hexdigest() == file_hash(path)
+    if order == "file order":
+        assert reader.tail < 3 * 2880  # only the padding after each data section

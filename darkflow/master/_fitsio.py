@@ -33,7 +33,7 @@ from astropy.io.fits.verify import VerifyWarning
 
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.exceptions import ArtifactCorruptError, FitsReadError
-from darkflow.hashing import HashingReader, file_hash
+from darkflow.hashing import HashingReader
 from darkflow.io.fits import write_image
 from darkflow.master._combine import _clean
 from darkflow.model import FrameType, MasterDark, MasterMeta
@@ -217,7 +217,7 @@ def _check_hash(path: Path, expected: str | None, reader: HashingReader, err: Ex
     if expected is None:
         return
     try:
-        found = reader.hexdigest() if not reader.closed else file_hash(path)
+        found = reader.hexdigest()  # complete: closing the reader hashed what was left
     except OSError:
         return
     if found != expected:
