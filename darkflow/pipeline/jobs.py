@@ -169,7 +169,7 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
                 master, digest = _build(spec)
         assessment = _assess(spec, master) if spec.assess else None
     except ArtifactCorruptError as err:  # the bias or previous master it is assessed with
-        log.error("master %s: %s", spec.fset.label, err)
+        log.warning("master %s waits for a damaged master to be rebuilt: %s", spec.fset.label, err)
         return MasterJobResult(
             key=spec.key, built=False, seconds=time.monotonic() - t0,
             status=MasterStatus.QUARANTINED, confidence=0.0, reasons=tuple(reasons),
@@ -287,7 +287,7 @@ def run_light_job(spec: LightJobSpec) -> LightJobResult:
     try:
         fields, hist = _calibrate(spec)
     except ArtifactCorruptError as err:  # not calibrated: the driver rebuilds the master first
-        log.error("light %s: %s", spec.meta.path, err)
+        log.warning("light %s waits for a damaged master to be rebuilt: %s", spec.meta.path, err)
         fields = {
             "status": LightStatus.QUARANTINED,
             "reasons": [*map(str, spec.decision.reasons), str(LightReason.CALIBRATION_FAILED)],
