@@ -42,9 +42,9 @@ def _events(workdir: Path, name: str) -> list[dict]:
             if e["event"] == name]  # fmt: skip
 
 
-def _used_master(workdir: Path) -> Path:
+def _used_master(workdir: Path, column: str = "master_id") -> Path:
     report = pd.read_csv(workdir / "frame_report.csv")
-    master_id = report["master_id"].dropna().iloc[0]
+    master_id = report[column].dropna().iloc[0]
     with Registry(workdir) as reg:
         return reg.file_of(reg.get_by_id(master_id))
 
@@ -65,11 +65,17 @@ def test_every_artifact_has_its_content_hash(night, tmp_path):
         assert row.content_hash == file_hash(w / row.path), row.id
 
 
-@pytest.mark.parametrize("restore_mtime", [False, True], ids=["mtime-changed", "mtime-restored"])
-def test_tampered_master_is_rebuilt_before_a_new_light_uses_it(night, tmp_path, restore_mtime):
+@pytest.mark.parametrize(
+    ("restore_mtime", "column"),
+    [(False, "master_id"), (True, "master_id"), (True, "bias_master_id")],
+    ids=["dark-mtime-changed", "dark-mtime-restored", "bias-mtime-restored"],
+)
+def test_tampered_master_is_rebuilt_before_a_new_light_uses_it(
+    night, tmp_path, restore_mtime, column
+):
     w = tmp_path / "w"
     run_night(night, workdir=w)
-    master = _used_master(w)
+    master = _used_master(w, column)
     genuine = master.read_bytes()
     flip_bytes(master, restore_mtime=restore_mtime)
     new_light(night / LIGHT_DIR / "NGC 7000_30sec_1x1_frame1.fit", "NGC 7000_30sec_1x1_frame9.fit")
@@ -377,3 +383,23 @@ def test_hashing_reader_hashes_every_byte_once_whatever_astropy_reads(tmp_path, 
     assert reader.hexdigest() == file_hash(path)
     if order == "file order":
         assert reader.tail < 3 * 2880  # only the padding after each data section
+
+
+def test_tampered_master_found_while_the_index_is_built(night, tmp_path, caplog):
+    """The index reads the masters in the driver: a damaged one is rebuilt, never summarised."""
+    from darkflow.config import Config
+
+    w = tmp_path / "w"
+    run_night(night, workdir=w)
+    master = _used_master(w)
+    genuine = master.read_bytes()
+    flip_bytes(master, restore_mtime=True)
+    forget_loaded_masters()
+    changed = Config().with_overrides(scaling={"hot_sigma": 25.0})  # a new index, same masters
+    result = run_night(night, workdir=w, config=changed)
+    assert master.read_bytes() == genuine and result.masters_built == 1
+    assert "waits for a damaged master" not in caplog.text  # no job ever got to read it
+    assert [e["path"] for e in _events(w, "artifact_mismatch")] == [str(master.relative_to(w))]
+    reference = tmp_path / "reference"
+    run_night(night, workdir=reference, config=changed)
+    assert outputs(w) == outputs(reference)
