@@ -46,6 +46,7 @@ from typing import Any
 from darkflow.events import to_jsonable
 from darkflow.exceptions import RegistryError
 from darkflow.hashing import file_hash
+from darkflow.io.atomic import disk_full_error, is_disk_full
 from darkflow.io.paths import from_printable, printable
 
 __all__ = ["ArtifactRow", "Registry"]
@@ -138,7 +139,9 @@ def _damaged(err: sqlite3.Error) -> bool:
     return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or type(err) is sqlite3.DatabaseError
 
 
-def _registry_error(path: Path, err: sqlite3.Error, doing: str) -> RegistryError:
+def _registry_error(path: Path, err: sqlite3.Error, doing: str) -> Exception:
+    if is_disk_full(err):  # not the registry's fault: the one message a full disk gives
+        return disk_full_error(err)
     if _damaged(err):
         return RegistryError(
             f"the registry {path} is damaged ({err}). Its artifacts are intact on disk: move it "

@@ -31,6 +31,7 @@ from darkflow.config import Config
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, OutputError
 from darkflow.hashing import file_hash
 from darkflow.integrity import set_aside
+from darkflow.io.atomic import disk_full_error
 from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
@@ -220,17 +221,6 @@ def _raise_if_disk_full(err: BaseException) -> None:
         raise err
     if is_disk_full(err):
         raise disk_full_error(err) from err
-
-
-def disk_full_error(err: BaseException) -> Exception:
-    """The one message a full disk gives, whichever write hit it first."""
-    from darkflow.exceptions import DiskFullError
-
-    return DiskFullError(
-        f"disk full: {err}. The run stopped early and is marked failed (interrupted if even "
-        "that could not be written); free space on the work directory's disk and run again "
-        "(finished masters and lights are kept)."
-    )
 
 
 # ----------------------------------------------------------------------------- lights

@@ -23,6 +23,7 @@ import pandas as pd
 
 from darkflow.events import read_events, to_jsonable
 from darkflow.io.atomic import atomic_write
+from darkflow.io.paths import ERRORS
 from darkflow.pipeline.records import (
     FRAME_REPORT_COLUMNS,
     FRAME_REPORT_EXTRA,
@@ -50,8 +51,9 @@ def _text_table(rows: Sequence[dict[str, Any]], columns: list[str]) -> pd.DataFr
     """Rows as the CSV text they are written as (so kept rows and new rows compare as text)."""
     buf = io.StringIO()
     pd.DataFrame(list(rows), columns=columns).to_csv(buf, index=False, lineterminator="\n")
-    buf.seek(0)
-    return pd.read_csv(buf, dtype=str, keep_default_na=False)
+    # as the file holds it: stray file-name bytes written as \xNN (darkflow.io.paths)
+    text = buf.getvalue().encode("utf-8", ERRORS).decode("utf-8")
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from typing import Any
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.config import Config
 from darkflow.hashing import exact_json, job_key, short
+from darkflow.io.paths import printable
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
 from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
@@ -110,15 +111,23 @@ def output_path(workdir: Path, row: Mapping[str, Any], content_hash: str) -> Pat
     ``calibrated/<night>/<session>/<stem>-<hash10>.fits``: the file's name without its FITS or
     compression suffixes, then the first ten hex digits of its content hash (two different
     lights of one session may share a name, e.g. SharpCap's ``Light_00001.fits`` of two
-    targets; identical files are rejected as duplicates by the scan).
+    targets; identical files are rejected as duplicates by the scan). Stray name bytes are
+    written as ``\\xNN`` (:func:`darkflow.io.paths.printable`) and a long stem is cut to
+    :data:`MAX_STEM_BYTES` so the name stays within every file system's 255-byte limit.
     """
     night = slug(row.get("night") or "unknown")
     session = slug(row.get("session") or "unknown")
     name = Path(row["path"]).name
     for suffix in (".fz", ".gz"):
         name = name.removesuffix(suffix)
-    stem = Path(name).stem
+    stem = printable(Path(name).stem)
+    stem = stem.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore")
     return Path(workdir) / "calibrated" / night / session / f"{stem}-{content_hash[:10]}.fits"
+
+
+# bytes of a light's name kept in its output name (the rest: "-<hash10>.fits" and room for the
+# temporary name an atomic write uses)
+MAX_STEM_BYTES = 200
 
 
 def master_path(workdir: Path, fset: FrameSet, key: str) -> Path:

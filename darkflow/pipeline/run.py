@@ -25,11 +25,16 @@ from darkflow.events import EventLog, to_jsonable
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, DiskFullError
 from darkflow.hashing import short
 from darkflow.integrity import discard_corrupt, mark_work_directory, scan_exclusions
-from darkflow.io.atomic import atomic_write, is_disk_full, remove_stale_temporaries
+from darkflow.io.atomic import (
+    atomic_write,
+    disk_full_error,
+    is_disk_full,
+    remove_stale_temporaries,
+)
 from darkflow.matching import MatchDecision
 from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
 from darkflow.pipeline.executors import Executor, LocalExecutor
-from darkflow.pipeline.jobs import disk_full_error, run_light_job, run_master_job
+from darkflow.pipeline.jobs import run_light_job, run_master_job
 from darkflow.pipeline.lights import plan_lights
 from darkflow.pipeline.nights import Scope, write_night
 from darkflow.pipeline.plan import (
