@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EventLog", "read_events", "to_jsonable"]
+__all__ = ["EventLog", "dumps", "read_events", "to_jsonable"]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -42,6 +42,36 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def _default(obj: Any) -> Any:
+    """What the JSON encoder cannot write itself, as :func:`to_jsonable` converts it."""
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, set | frozenset):
+        return list(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def dumps(obj: Any, *, sort_keys: bool = False) -> str:
+    """One compact JSON text of ``obj``, with the conversions of :func:`to_jsonable`.
+
+    The C encoder writes the plain values in one pass and calls back only for the others
+    (enums, datetimes, paths, numpy scalars); a value it would write differently from
+    :func:`to_jsonable` (a NaN or an infinity, a key that is not a string) sends the whole
+    object through :func:`to_jsonable` instead, so the text is the same either way.
+    """
+    try:
+        return json.dumps(obj, default=_default, allow_nan=False, sort_keys=sort_keys,
+                          separators=(",", ":"), check_circular=False)  # fmt: skip
+    except (ValueError, TypeError, RecursionError):
+        return json.dumps(to_jsonable(obj), sort_keys=sort_keys, separators=(",", ":"))
+
+
 class EventLog:
     """Append JSON lines to ``path``; thread-safe, flushed after every event."""
 
@@ -53,7 +83,7 @@ class EventLog:
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"ts": datetime.now(UTC).isoformat(), "event": event, **self.context, **fields}
-        line = json.dumps(to_jsonable(record), sort_keys=False, separators=(",", ":")) + "\n"
+        line = dumps(record) + "\n"
         with self._lock:
             _append_whole(self.path, line.encode("utf-8"))
 

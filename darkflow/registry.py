@@ -13,8 +13,21 @@ Tables
 ``runs``
     One row per ``darkflow run``: inputs, configuration, outcome, summary.
 ``file_hashes``
-    Content hashes of input files, keyed by path and checked against size, mtime and inode, so a
-    rerun does not re-read unchanged files.
+    Content hashes of input files, keyed by path and checked against size, mtime and inode (like
+    a git index), so a rerun reads no byte of an unchanged file.
+``file_nights``
+    The observing night of each input file (from its header, under one ingest configuration),
+    checked the same way, so ``darkflow nightly`` finds the nights of an unchanged archive
+    without reading a header.
+``nights``
+    One row per night ``darkflow nightly`` calibrated: the fingerprints of its inputs, of the
+    configuration and of its results, the results its reports were built from, its light counts
+    and the masters its lights used; what makes a night new or changed.
+
+Every query that ``plan``, ``status``, ``quarantine`` and ``nightly`` make is served by an index
+(created when a registry written by an older darkflow is opened). A ``generation`` counter in
+``meta``, kept by triggers, changes with every write to ``artifacts`` (whichever darkflow wrote
+it), so a run can tell that nothing changed since the previous one.
 
 Every path stored here is relative to the work directory (input paths excepted), so a work
 directory can be copied or moved. A damaged database file gives a :class:`RegistryError` that
@@ -36,14 +49,14 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from darkflow.events import to_jsonable
+from darkflow.events import dumps
 from darkflow.exceptions import RegistryError
 from darkflow.hashing import file_hash
 from darkflow.io.atomic import disk_full_error, is_disk_full
@@ -74,6 +87,9 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 CREATE INDEX IF NOT EXISTS artifacts_lookup ON artifacts (kind, config_signature, status);
 CREATE INDEX IF NOT EXISTS artifacts_id ON artifacts (id);
+CREATE INDEX IF NOT EXISTS artifacts_id_updated ON artifacts (id, updated_at);
+CREATE INDEX IF NOT EXISTS artifacts_path ON artifacts (path, updated_at);
+CREATE INDEX IF NOT EXISTS artifacts_night ON artifacts (kind, config_signature, night);
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
@@ -101,6 +117,8 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT,
     summary TEXT
 );
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE INDEX IF NOT EXISTS runs_outcome ON runs (outcome);
 CREATE TABLE IF NOT EXISTS file_hashes (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -108,6 +126,32 @@ CREATE TABLE IF NOT EXISTS file_hashes (
     inode INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS file_nights (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    ingest TEXT NOT NULL,
+    night TEXT
+);
+CREATE TABLE IF NOT EXISTS nights (
+    night TEXT PRIMARY KEY,
+    inputs TEXT,
+    config TEXT,
+    results TEXT,
+    reports TEXT,
+    counts TEXT,
+    masters TEXT,
+    n_files INTEGER,
+    run_id TEXT,
+    updated_at TEXT
+);
+CREATE TRIGGER IF NOT EXISTS artifacts_generation_insert AFTER INSERT ON artifacts BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS artifacts_generation_update AFTER UPDATE ON artifacts BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS artifacts_generation_delete AFTER DELETE ON artifacts BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
 """
 
 
@@ -169,7 +213,7 @@ def _now() -> str:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    return dumps(obj, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -212,7 +256,10 @@ class Registry:
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._connect().executescript(_SCHEMA)  # idempotent; executescript commits by itself
-        self._add_missing_columns("runs", {"host": "TEXT", "pid_start": "TEXT"})
+        self._add_missing_columns(
+            "runs", {"host": "TEXT", "pid_start": "TEXT", "fingerprint": "TEXT", "state": "TEXT"}
+        )
+        self._hashes: dict[str, tuple[int, int, int, str]] = {}  # path -> stat and hash
         with self._tx() as db:
             row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
@@ -220,7 +267,9 @@ class Registry:
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
-            elif int(row[0]) > SCHEMA_VERSION:
+            if db.execute("SELECT 1 FROM meta WHERE key='generation'").fetchone() is None:
+                db.execute("INSERT INTO meta (key, value) VALUES ('generation', '0')")
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise RegistryError(
                     f"{self.path} was written by a newer darkflow (schema {row[0]} > {SCHEMA_VERSION})"
                 )
@@ -282,22 +331,138 @@ class Registry:
     @_guarded
     def content_hash(self, path: str | Path) -> str:
         """Content hash of an input file, from the cache when size, mtime and inode match."""
-        path = str(path)
-        st = os.stat(path)
+        return self.content_hashes([path])[str(path)]
+
+    @_guarded
+    def content_hashes(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, str]:
+        """Content hashes of input files (path -> hash), like a git index.
+
+        A file whose size, mtime and inode are those recorded when it was hashed is not read;
+        the others are hashed (``progress("hashing", done, total)`` counts them) and recorded in
+        one transaction. The lookups go by primary key, a few hundred paths a query.
+
+        Raises
+        ------
+        OSError
+            A file cannot be read (deleted, no permission).
+        """
+        paths = [str(p) for p in paths]
+        stats = {p: os.stat(p) for p in dict.fromkeys(paths)}
+        known = self._known_hashes([p for p in stats if p not in self._hashes])
+        self._hashes.update(known)
+        out: dict[str, str] = {}
+        todo = []
+        for p, st in stats.items():
+            ident = (st.st_size, st.st_mtime_ns, st.st_ino)
+            cached = self._hashes.get(p)
+            if cached is not None and cached[:3] == ident:
+                out[p] = cached[3]
+            else:
+                todo.append((p, ident))
+        fresh = []
+        for i, (p, ident) in enumerate(todo):
+            if progress is not None:
+                progress("hashing", i, len(todo))
+            digest = file_hash(p)
+            out[p] = digest
+            self._hashes[p] = (*ident, digest)
+            fresh.append((printable(p), *ident, digest))
+        if progress is not None and todo:
+            progress("hashing", len(todo), len(todo))
+        if fresh:
+            with self._tx() as tx:
+                tx.executemany(
+                    "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, hash) "
+                    "VALUES (?,?,?,?,?)",
+                    fresh,
+                )
+        return out
+
+    def _known_hashes(self, paths: list[str]) -> dict[str, tuple[int, int, int, str]]:
         db = self._connect()
-        row = db.execute(
-            "SELECT hash FROM file_hashes WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
-            (printable(path), st.st_size, st.st_mtime_ns, st.st_ino),
-        ).fetchone()
-        if row is not None:
-            return row[0]
-        digest = file_hash(path)
-        with self._tx() as tx:
-            tx.execute(
-                "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, hash) VALUES (?,?,?,?,?)",
-                (printable(path), st.st_size, st.st_mtime_ns, st.st_ino, digest),
+        by_name = {printable(p): p for p in paths}
+        names = list(by_name)
+        found = {}
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            rows = db.execute(
+                "SELECT path, size, mtime_ns, inode, hash FROM file_hashes WHERE path IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
             )
-        return digest
+            for r in rows:
+                found[by_name[r[0]]] = (r[1], r[2], r[3], r[4])
+        return found
+
+    # ------------------------------------------------------------------ file nights
+    @_guarded
+    def file_nights(self, stats: dict[str, tuple[int, int, int]], ingest: str) -> dict[str, Any]:
+        """Recorded nights of these files (path -> night or ``None``), for the files whose
+        (size, mtime_ns, inode) and ingest configuration are those recorded."""
+        db = self._connect()
+        by_name = {printable(p): p for p in stats}
+        names = list(by_name)
+        found: dict[str, Any] = {}
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            rows = db.execute(
+                "SELECT path, size, mtime_ns, inode, ingest, night FROM file_nights WHERE path "
+                f"IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for r in rows:
+                path = by_name[r[0]]
+                if (r[1], r[2], r[3]) == tuple(stats[path]) and r[4] == ingest:
+                    found[path] = r[5]
+        return found
+
+    @_guarded
+    def record_file_nights(
+        self, nights: dict[str, Any], stats: dict[str, tuple[int, int, int]], ingest: str
+    ) -> None:
+        """Record the night of each file (read from its header) under its stat identity."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO file_nights (path, size, mtime_ns, inode, ingest, night) "
+                "VALUES (?,?,?,?,?,?)",
+                [(printable(p), *stats[p], ingest, n) for p, n in nights.items()],
+            )
+
+    # ------------------------------------------------------------------ nights
+    @_guarded
+    def night_records(self) -> dict[str, dict[str, Any]]:
+        """Every night ``darkflow nightly`` recorded (night -> its row, JSON decoded)."""
+        out = {}
+        for r in self._connect().execute("SELECT * FROM nights ORDER BY night"):
+            row = dict(r)
+            for name in ("counts", "masters"):
+                row[name] = json.loads(row[name]) if row[name] else None
+            out[row["night"]] = row
+        return out
+
+    @_guarded
+    def record_night(self, night: str, **values: Any) -> None:
+        """Insert or update a night's row (``counts`` and ``masters`` are JSON-encoded)."""
+        values = {k: (_dumps(v) if k in ("counts", "masters") else v) for k, v in values.items()}
+        values["updated_at"] = _now()
+        names = list(values)
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO nights (night) VALUES (?)", (night,))
+            db.execute(
+                f"UPDATE nights SET {', '.join(f'{n}=?' for n in names)} WHERE night=?",
+                (*[values[n] for n in names], night),
+            )
+
+    @_guarded
+    def generation(self) -> int:
+        """Changes whenever an artifact row is written, updated or dropped (by any darkflow)."""
+        row = self._connect().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
 
     # ------------------------------------------------------------------ artifacts
     @_guarded

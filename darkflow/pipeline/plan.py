@@ -342,26 +342,47 @@ def plan_masters(
     progress: Callable[[str, int, int], None],
 ) -> list[MasterJob]:
     """Master jobs (biases first): keys, the bias and previous master each is assessed with,
-    and whether the registry already holds the master with a current assessment."""
+    and whether the registry already holds the master with a current assessment.
+
+    The assessment inputs are resolved against the registry as it is now; a run resolves them
+    again, wave by wave (:func:`master_waves`), as the masters of earlier nights are judged.
+    """
     jobs = []
-    total = sum(len(f.metas) for f in fsets)
-    done = 0
+    paths = [m.path for fset in fsets for m in fset.metas]
+    hashes_of = registry.content_hashes(paths, progress=progress)
     for fset in fsets:
-        hashes = []
-        for m in fset.metas:
-            hashes.append(registry.content_hash(m.path))
-            done += 1
-            progress("hashing", done, total)
+        hashes = [hashes_of[m.path] for m in fset.metas]
         key = master_key(fset, hashes, config)
         jobs.append(MasterJob(key, fset, master_path(workdir, fset, key), tuple(hashes)))
-    progress("hashing", total, total)
     jobs.sort(key=lambda j: (j.fset.kind != FrameType.BIAS, j.fset.config_signature, j.key))
+    resolve_assessment(jobs, jobs, registry=registry, config=config)
+    return jobs
+
+
+def resolve_assessment(
+    jobs: Sequence[MasterJob],
+    planned: Sequence[MasterJob],
+    *,
+    registry: Registry,
+    config: Config,
+) -> None:
+    """Set each job's bias, previous master, assessment key and ``cached`` from the registry.
+
+    ``planned`` are all the master jobs of the run: a dark is assessed with tonight's bias job
+    even before that bias is built. A master is cached whatever its verdict (verified,
+    low_confidence, quarantined) while its file and its assessment inputs are unchanged: a
+    verdict is an artifact like the master itself.
+    """
     tonight_bias = {
-        (j.fset.config_signature, j.fset.night): j for j in jobs if j.fset.kind == FrameType.BIAS
+        (j.fset.config_signature, j.fset.night): j
+        for j in planned
+        if j.fset.kind == FrameType.BIAS
     }
     verify_params = output_params(config, "verify")
     for job in jobs:
         sig, night = job.fset.config_signature, job.fset.night
+        job.bias_key = job.bias_file = job.bias_hash = None
+        job.previous_key = job.previous_file = job.previous_hash = None
         if job.fset.kind == FrameType.DARK:
             bias = tonight_bias.get((sig, night))
             if bias is not None:  # its hash is known once it is built (or from its row)
@@ -387,12 +408,44 @@ def plan_masters(
             row is not None
             and row.content_hash is not None  # verified whenever it is read
             and job.output.exists()
-            and row.status != MasterStatus.QUARANTINED
             and bool(row.record)
             and row.record.get("assess_key") == job.assess_key
         )
         job.row = row if job.cached else None
-    return jobs
+
+
+def master_waves(jobs: Sequence[MasterJob]) -> list[list[MasterJob]]:
+    """The master jobs in waves that can run together, earlier nights first.
+
+    A master's verdict depends on the masters judged before it: the previous verified master of
+    its kind and configuration (an earlier night) and, for a dark, the bias of its night or the
+    latest earlier one. Running in waves makes a run of many nights judge each master exactly
+    as a night-by-night history would, so a rerun finds every verdict current (nothing is
+    judged twice) whatever order the nights were first calibrated in. Jobs of other
+    configurations do not wait for each other.
+    """
+    level: dict[str, int] = {}
+    # per configuration: the highest wave of its biases / of all its masters, of the nights
+    # before the current one and of the current night
+    seen: dict[str, dict[str, Any]] = {}
+    for job in sorted(jobs, key=lambda j: (j.fset.night, j.fset.kind != FrameType.BIAS)):
+        is_bias = job.fset.kind == FrameType.BIAS
+        st = seen.setdefault(job.fset.config_signature, {"night": None, "bias_before": -1,
+                             "all_before": -1, "bias_now": -1, "all_now": -1})  # fmt: skip
+        if st["night"] != job.fset.night:
+            st["bias_before"] = max(st["bias_before"], st["bias_now"])
+            st["all_before"] = max(st["all_before"], st["all_now"])
+            st["bias_now"] = st["all_now"] = -1
+            st["night"] = job.fset.night
+        after = st["bias_before"] if is_bias else max(st["all_before"], st["bias_now"])
+        level[job.key] = after + 1
+        if is_bias:
+            st["bias_now"] = max(st["bias_now"], after + 1)
+        st["all_now"] = max(st["all_now"], after + 1)
+    waves: list[list[MasterJob]] = [[] for _ in range(1 + max(level.values(), default=-1))]
+    for job in jobs:  # plan order inside a wave
+        waves[level[job.key]].append(job)
+    return waves
 
 
 def _usable_rows(registry: Registry, kind: str, sig: str) -> list[ArtifactRow]:

@@ -9,7 +9,6 @@ event in the log.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
-from darkflow.events import EventLog, to_jsonable
+from darkflow.events import EventLog, dumps
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, DiskFullError
 from darkflow.hashing import short
 from darkflow.integrity import discard_corrupt, mark_work_directory, scan_exclusions
@@ -43,7 +42,9 @@ from darkflow.pipeline.plan import (
     MasterJob,
     master_meta_from_dict,
     master_meta_to_dict,
+    master_waves,
     plan_masters,
+    resolve_assessment,
 )
 from darkflow.pipeline.reasons import LightReason
 from darkflow.pipeline.records import (
@@ -78,6 +79,7 @@ class RunResult:
     lights: Counter = field(default_factory=Counter)
     masters_built: int = 0
     masters_reused: int = 0
+    masters_judged: int = 0  # found on disk, assessed again (their assessment inputs changed)
     masters_failed: int = 0
     lights_computed: int = 0
     lights_reused: int = 0
@@ -95,7 +97,9 @@ class RunResult:
             f"darkflow run: {self.n_files} files scanned in {self.seconds:.1f}s "
             f"({self.n_rejected} rejected, {self.n_isolated} isolated), "
             f"{len(self.sessions)} session(s)",
-            f"  masters: {self.masters_built} built, {self.masters_reused} reused"
+            f"  masters: {self.masters_built} built, "
+            + (f"{self.masters_judged} judged again, " if self.masters_judged else "")
+            + f"{self.masters_reused} reused"
             + (f", {self.masters_failed} failed" if self.masters_failed else "")
             + f"  -> {self.masters_csv}",
             f"  lights:  {total} total: {self.lights[LightStatus.CALIBRATED]} calibrated, "
@@ -197,16 +201,18 @@ class _RunState:
     corrupt: list[str] = field(default_factory=list)  # artifact paths that failed verification
 
     def note(self, key: str, stage: str, outcome: str) -> None:
-        """``stage`` master or light; ``outcome`` built, reused or failed."""
+        """``stage`` master or light; ``outcome`` built, judged (a master assessed again, not
+        combined), reused or failed. What a job did in an earlier pass of the run counts."""
         if not (outcome == "reused" and self.built(key)):
             self.outcomes[key] = (stage, outcome)
 
     def built(self, key: str) -> bool:
-        return self.outcomes.get(key, ("", ""))[1] == "built"
+        return self.outcomes.get(key, ("", ""))[1] in ("built", "judged")
 
     def count(self, result: RunResult) -> None:
         n = Counter(self.outcomes.values())
         result.masters_built, result.masters_reused = n["master", "built"], n["master", "reused"]
+        result.masters_judged = n["master", "judged"]
         result.masters_failed = n["master", "failed"]
         result.lights_computed, result.lights_reused = n["light", "built"], n["light", "reused"]
 
@@ -317,6 +323,7 @@ def run_night(
             "lights": {str(k): v for k, v in result.lights.items()},
             "masters_built": result.masters_built,
             "masters_reused": result.masters_reused,
+            "masters_judged": result.masters_judged,
             "masters_failed": result.masters_failed,
             "lights_computed": result.lights_computed,
             "lights_reused": result.lights_reused,
@@ -347,20 +354,35 @@ def _record_failure(registry, events, run_id, err: BaseException) -> None:
 
 def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdir, config,
                      progress, state) -> dict[str, tuple[MasterJob, Any]]:  # fmt: skip
-    """Biases first (darks are assessed against them), then darks; register in plan order.
+    """Masters in waves, earlier nights first (:func:`master_waves`); in each wave biases
+    first (darks are assessed against them), then darks; register in plan order.
 
-    Returns the masters that could not be built (key -> job, result)."""
-    started = time.time()
+    Before a wave runs, its jobs' assessment inputs are resolved again against the registry,
+    which by then holds the verdicts of the earlier waves. Returns the masters that could not be
+    built (key -> job, result)."""
     failed: dict[str, tuple[MasterJob, Any]] = {}
+    for wave in master_waves(jobs):
+        resolve_assessment(wave, jobs, registry=registry, config=config)
+        _execute_wave(wave, registry, executor, events, result, run_id, workdir=workdir,
+                      config=config, progress=progress, state=state, failed=failed)  # fmt: skip
+        if state.corrupt:  # the repair pass plans again from the start
+            break
+    return failed
+
+
+def _execute_wave(jobs, registry, executor, events, result, run_id, *, workdir, config,
+                  progress, state, failed) -> None:  # fmt: skip
+    started = time.time()
     by_key = {}
     for stage, kind in (("biases", FrameType.BIAS), ("masters", FrameType.DARK)):
         todo = [j for j in jobs if not j.cached and j.fset.kind == kind]
         for j in todo:  # a bias built just now is verified with the hash it was written with
             if j.bias_key in by_key and j.bias_hash is None:
                 j.bias_hash = by_key[j.bias_key].content_hash
-        outcomes = executor.map(run_master_job, [j.spec(workdir, config) for j in todo],
-                                stage=stage, progress=progress)  # fmt: skip
-        by_key.update({o.key: o for o in outcomes})
+        if todo:
+            outcomes = executor.map(run_master_job, [j.spec(workdir, config) for j in todo],
+                                    stage=stage, progress=progress)  # fmt: skip
+            by_key.update({o.key: o for o in outcomes})
     for job in jobs:
         sig = job.fset.config_signature
         if job.cached:
@@ -386,8 +408,10 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
             outcome = "failed"
             failed[job.key] = (job, out)
         else:
-            state.note(job.key, "master", "built" if out.built else "reused")
-            outcome = "built" if out.built else "cached"
+            # a master found on disk (built by an earlier run or a concurrent one) was only
+            # judged again: its assessment inputs changed
+            outcome = "built" if out.built else "judged"
+            state.note(job.key, "master", outcome)
             record = {
                 "meta": master_meta_to_dict(out.meta), "stats": out.stats,
                 "reasons": list(out.reasons), "set_id": job.fset.identity,
@@ -412,7 +436,6 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
                     config_signature=sig, outcome=outcome, cache_hit=not out.built,
                     seconds=round(out.seconds, 3), confidence=out.confidence,
                     status=str(out.status), error=out.error)  # fmt: skip
-    return failed
 
 
 def _failed_master_rows(failed) -> list[dict[str, Any]]:
@@ -536,6 +559,18 @@ def _learn_thermal(store: ThermalProfileStore, index, contexts) -> None:
         store.update_law(sig, law)
 
 
+#: outcomes of a light job that say nothing about the light: they are not kept, so the next
+#: run tries again (the file came back, the disk has room, a bug was fixed)
+TRANSIENT_REASONS = frozenset(map(str, (
+    LightReason.INPUT_VANISHED, LightReason.INPUT_CHANGED, LightReason.OUTPUT_FAILED,
+    LightReason.CALIBRATION_FAILED, LightReason.UNREADABLE,
+)))  # fmt: skip
+
+
+def _transient(fields: dict[str, Any]) -> bool:
+    return not TRANSIENT_REASONS.isdisjoint(map(str, fields.get("reasons") or ()))
+
+
 def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir, config,
                     progress, usable, state, failed):  # fmt: skip
     metas_by_id: dict[str, Any] = {}
@@ -552,6 +587,7 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
         result.artifacts_repaired += 1
         events.emit("artifact_mismatch", **mismatch, action="rebuild")
     todo = [j for j in plan.lights if not j.cached]
+    light_params = {s: config.to_dict()[s] for s in LIGHT_SECTIONS}
     started = time.time()
     outcomes = executor.map(run_light_job, [j.spec(workdir, config) for j in todo],
                             stage="lights", progress=progress)  # fmt: skip
@@ -577,6 +613,7 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             seconds, cache_hit = out.seconds, False
             state.note(job.key, "light", "built")
             fields["hist_counts"] = out.hist_counts
+        if not job.cached and not _transient(fields):  # a verdict, whatever it is, is kept
             registry.put_artifact(
                 key=job.key, id=short(job.key), kind="calibrated_light",
                 status=str(fields["status"]),
@@ -585,13 +622,13 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
                     "master": job.master_key, "masters": [key for _, key, _, _ in job.recipe],
                     "bias": job.bias_key,
                     "decision": job.decision.to_dict(),
-                    "parameters": {s: config.to_dict()[s] for s in LIGHT_SECTIONS},
+                    "parameters": light_params,
                     "algorithm": ALGORITHM_VERSION, "darkflow": __version__,
                 },
                 path=fields.get("output_path"), content_hash=fields.get("output_hash"),
                 config_signature=job.meta.config_signature,
                 night=job.row.get("night"), session=job.row.get("session"),
-                confidence=fields.get("confidence"), run_id=run_id, record=to_jsonable(fields),
+                confidence=fields.get("confidence"), run_id=run_id, record=fields,
             )  # fmt: skip
         hist = fields.pop("hist_counts", None)
         if hist:
@@ -698,5 +735,5 @@ def _write_outputs(dest, report_rows, master_rows, decision_records, rows, metas
     write_csv(dest / "masters.csv", master_rows, MASTERS_COLUMNS + MASTERS_EXTRA)
     with atomic_write(dest / "decisions.jsonl") as fh:
         for record in decision_records:
-            fh.write(json.dumps(to_jsonable(record), separators=(",", ":")) + "\n")
+            fh.write(dumps(record) + "\n")
     write_qa(dest, rows, metas, hists)
