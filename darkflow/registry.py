@@ -655,11 +655,8 @@ class Registry:
     @_guarded
     def verify_files(self) -> list[str]:
         """Drop rows whose artifact file is missing; return their keys."""
-        gone = [
-            row.key
-            for row in self.artifacts()
-            if row.path is not None and not self.file_of(row).exists()
-        ]
+        rows = self._connect().execute("SELECT key, path FROM artifacts WHERE path IS NOT NULL")
+        gone = [key for key, path in rows if not (self.workdir / from_printable(path)).exists()]
         if gone:
             with self._tx() as db:
                 db.executemany("DELETE FROM artifacts WHERE key=?", [(k,) for k in gone])
@@ -706,6 +703,21 @@ class Registry:
                     (_dumps(summary), r["run_id"]),
                 )
         return [r["run_id"] for r in dead]
+
+    @_guarded
+    def last_finished_run(self) -> dict[str, Any] | None:
+        """The latest run that is not running any more (its row), or ``None``."""
+        row = self._connect().execute(
+            "SELECT * FROM runs WHERE outcome<>'running' ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+        return dict(row) if row else None
+
+    @_guarded
+    def set_run_memo(self, run_id: str, *, fingerprint: str, state: str) -> None:
+        """What a run saw (its inputs' fingerprint) and left (the work directory's state)."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET fingerprint=?, state=? WHERE run_id=?",
+                       (fingerprint, state, run_id))  # fmt: skip
 
     @_guarded
     def end_run(self, run_id: str, *, outcome: str, summary: dict[str, Any]) -> None:

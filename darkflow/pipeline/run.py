@@ -9,6 +9,7 @@ event in the log.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -35,6 +36,7 @@ from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, Maste
 from darkflow.pipeline.executors import Executor, LocalExecutor
 from darkflow.pipeline.jobs import run_light_job, run_master_job
 from darkflow.pipeline.lights import plan_lights
+from darkflow.pipeline.memo import config_fingerprint, input_fingerprint, workdir_state
 from darkflow.pipeline.nights import Scope, write_night
 from darkflow.pipeline.plan import (
     LIGHT_SECTIONS,
@@ -90,13 +92,19 @@ class RunResult:
     run_id: str = ""
     executor: str = "local"
     artifacts_repaired: int = 0  # found damaged (content hash mismatch) and rebuilt
+    unchanged_since: str | None = None  # nothing changed since this run: its results are ours
 
     def summary(self) -> str:
         total = sum(self.lights.values())
-        lines = [
+        head = (
+            f"darkflow run: {self.n_files} files unchanged since run {self.unchanged_since} "
+            f"(checked in {self.seconds:.1f}s): nothing to compute, its results stand"
+            if self.unchanged_since else
             f"darkflow run: {self.n_files} files scanned in {self.seconds:.1f}s "
-            f"({self.n_rejected} rejected, {self.n_isolated} isolated), "
-            f"{len(self.sessions)} session(s)",
+            f"({self.n_rejected} rejected, {self.n_isolated} isolated)"
+        )  # fmt: skip
+        lines = [
+            f"{head}, {len(self.sessions)} session(s)",
             f"  masters: {self.masters_built} built, "
             + (f"{self.masters_judged} judged again, " if self.masters_judged else "")
             + f"{self.masters_reused} reused"
@@ -199,6 +207,7 @@ class _RunState:
 
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (stage, outcome)
     corrupt: list[str] = field(default_factory=list)  # artifact paths that failed verification
+    transient: int = 0  # lights whose outcome a later run would try again (not cached)
 
     def note(self, key: str, stage: str, outcome: str) -> None:
         """``stage`` master or light; ``outcome`` built, judged (a master assessed again, not
@@ -239,8 +248,15 @@ def run_night(
     config: Config | None = None,
     progress: ProgressFn | None = None,
     executor: Executor | None = None,
+    force: bool = False,
 ) -> RunResult:
-    """Calibrate every light found under ``inputs``; results and reports go to ``workdir``."""
+    """Calibrate every light found under ``inputs``; results and reports go to ``workdir``.
+
+    When nothing changed since the last run into ``workdir`` (:mod:`darkflow.pipeline.memo`:
+    the same input files by path, size, mtime and inode, the same configuration, the work
+    directory as that run left it), its results are returned without reading a frame;
+    ``force`` runs the pipeline anyway (its jobs are still cached one by one).
+    """
     t_start = time.monotonic()
     config = config or Config()
     workdir = Path(workdir).absolute()  # artifact paths are registered relative to it
@@ -251,6 +267,11 @@ def run_night(
 
     remove_stale_temporaries(workdir)
     mark_work_directory(workdir, paths)
+    fingerprint = _input_fingerprint(paths, config, workdir)
+    if not force and fingerprint is not None:
+        unchanged = _unchanged_run(paths, workdir, config, fingerprint, executor, t_start)
+        if unchanged is not None:
+            return unchanged
     scanned = _scan(paths, config, workdir)
     with atomic_write(workdir / "catalog.csv") as fh:
         fh.write(scanned.catalog_csv)
@@ -271,6 +292,7 @@ def run_night(
             # a pass finding a damaged artifact sets it aside and plans again (it is rebuilt)
             for attempt in range(MAX_REPAIR_PASSES + 1):
                 state.corrupt.clear()
+                state.transient = 0
                 result.lights.clear()
                 master_jobs = plan_masters(
                     _frame_sets(scanned, config), registry=registry, workdir=workdir,
@@ -329,8 +351,71 @@ def run_night(
             "lights_reused": result.lights_reused,
             "artifacts_repaired": result.artifacts_repaired,
         }
+        summary["sessions"] = list(result.sessions)
+        summary["n_files"] = result.n_files
+        summary["log"] = events.path.name
+        summary["retry"] = state.transient + result.masters_failed
         registry.end_run(run_id, outcome="ok", summary=summary)
         events.emit("run_end", **summary)
+        if fingerprint is not None:  # what the next run compares itself with
+            registry.set_run_memo(run_id, fingerprint=fingerprint,
+                                  state=workdir_state(workdir, registry.generation()))  # fmt: skip
+    return result
+
+
+def _input_fingerprint(paths: Sequence[Path], config: Config, workdir: Path) -> str | None:
+    """The run's inputs (paths and stat identities) and configuration, or ``None`` when an
+    input is missing (the scan then says so)."""
+    from darkflow.catalog import find_fits_files
+
+    if not all(p.exists() for p in paths):
+        return None
+    files = find_fits_files(paths, exclude=scan_exclusions(workdir, paths))
+    return f"{input_fingerprint(files)}-{config_fingerprint(config)}"
+
+
+def _unchanged_run(paths, workdir, config, fingerprint, executor, t_start) -> RunResult | None:
+    """The last run's result when nothing changed since it (recorded as a run of its own)."""
+    if not (workdir / "registry.sqlite").is_file():
+        return None
+    with Registry(workdir) as registry:
+        registry.mark_dead_runs()
+        last = registry.last_finished_run()
+        if last is None or last["outcome"] != "ok" or last.get("fingerprint") != fingerprint:
+            return None
+        before = json.loads(last["summary"] or "{}")
+        if before.get("retry", 1) or "log" not in before:  # failures a run would try again
+            return None
+        state = workdir_state(workdir, registry.generation())
+        if state != last.get("state"):
+            return None
+        run_id = registry.start_run(inputs=[str(p) for p in paths], config=config.to_dict())
+        events = EventLog(workdir / "logs" / before["log"], run_id=run_id, darkflow=__version__)
+        n_files = int(before.get("n_files", 0))
+        events.emit("run_start", inputs=[str(p) for p in paths], n_files=n_files,
+                    executor=getattr(executor, "name", "local"))  # fmt: skip
+        result = RunResult(
+            workdir=workdir, n_files=n_files, n_rejected=0, n_isolated=0, run_id=run_id,
+            executor=getattr(executor, "name", "local"),
+            lights=Counter({LightStatus(k): v for k, v in before.get("lights", {}).items()}),
+            masters_reused=sum(before.get(k, 0) for k in
+                               ("masters_built", "masters_judged", "masters_reused")),
+            lights_reused=before.get("lights_computed", 0) + before.get("lights_reused", 0),
+            frame_report=workdir / "frame_report.csv", masters_csv=workdir / "masters.csv",
+            sessions=tuple(before.get("sessions", ())), unchanged_since=last["run_id"],
+        )  # fmt: skip
+        result.seconds = time.monotonic() - t_start
+        summary = {
+            "seconds": round(result.seconds, 3), "unchanged_since": last["run_id"],
+            "lights": before.get("lights", {}), "masters_built": 0, "masters_judged": 0,
+            "masters_reused": result.masters_reused, "masters_failed": 0,
+            "lights_computed": 0, "lights_reused": result.lights_reused,
+            "artifacts_repaired": 0, "sessions": list(result.sessions), "n_files": n_files,
+            "log": before["log"], "retry": 0,
+        }  # fmt: skip
+        registry.end_run(run_id, outcome="ok", summary=summary)
+        events.emit("run_end", **summary)
+        registry.set_run_memo(run_id, fingerprint=fingerprint, state=state)
     return result
 
 
@@ -613,7 +698,9 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             seconds, cache_hit = out.seconds, False
             state.note(job.key, "light", "built")
             fields["hist_counts"] = out.hist_counts
-        if not job.cached and not _transient(fields):  # a verdict, whatever it is, is kept
+        if _transient(fields):
+            state.transient += 1
+        elif not job.cached:  # a verdict, whatever it is, is kept
             registry.put_artifact(
                 key=job.key, id=short(job.key), kind="calibrated_light",
                 status=str(fields["status"]),
@@ -662,6 +749,8 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             reasons.extend(x for x in decision.reasons if not broken or x != "no_candidate")
         reasons.extend(broken)
         reasons.extend(plan.notes.get(r["path"], []))
+        if not TRANSIENT_REASONS.isdisjoint(map(str, reasons)):
+            state.transient += 1
         row["reasons"] = reasons_text(reasons)
         rows[r["path"]] = row
         events.emit("light", path=r["path"], outcome="quarantined", reasons=row["reasons"],

@@ -1,0 +1,96 @@
+"""Nothing new since the last run: told from file metadata alone, answered from that run.
+
+A run's results are a function of its inputs' bytes, the configuration, the algorithm and
+what the work directory held when it started (the registry's artifacts, the thermal profiles,
+the night files). Runs are idempotent: a second run over the same state recomputes nothing and
+writes the same files. So when
+
+* the input files are the same paths with the same (size, mtime_ns, inode), the identity the
+  input hash cache trusts (:func:`input_fingerprint`; no header or pixel byte is read),
+* the configuration and darkflow's versions are the same, and
+* the work directory is as the last run left it: no artifact row written since (the registry's
+  generation counter) and every file under it (but the logs, locks and caches) with the size,
+  mtime and inode it had when that run ended (:func:`workdir_state`),
+
+the last run's results are this run's, and nothing needs to be read or written but the run's
+record and its two log lines. Anything else (a new file, a touched one, another run into the
+same work directory, a file deleted from it, a failure the last run would retry) runs the
+pipeline, whose jobs are cached one by one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
+from darkflow.io.paths import printable
+
+__all__ = ["config_fingerprint", "input_fingerprint", "stat_identity", "workdir_state"]
+
+#: Folders and files of a work directory that do not hold results (or are tracked otherwise).
+_NOT_STATE_DIRS = frozenset({"logs", "locks", "cache", "corrupt"})
+_NOT_STATE_FILES = ("registry.sqlite", ".darkflow-ignore")
+
+
+def config_fingerprint(config: Any, *, release: bool = True) -> str:
+    """Hash of the configuration and the algorithm version (and the darkflow release, with
+    ``release``: a new release may write its files differently)."""
+    blob = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    versions = [ALGORITHM_VERSION, ASSESSMENT_VERSION] + ([__version__] if release else [])
+    return hashlib.sha256(f"{blob}\0{versions}".encode()).hexdigest()[:32]
+
+
+def stat_identity(path: str) -> tuple[int, int, int] | None:
+    """(size, mtime_ns, inode) of a file, ``None`` when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def input_fingerprint(
+    files: Iterable[str], stats: dict[str, tuple[int, int, int] | None] | None = None
+) -> str:
+    """Hash of the files' paths and (size, mtime_ns, inode): what the hash cache trusts."""
+    h = hashlib.sha256()
+    for path in sorted(files):
+        ident = stats[path] if stats is not None and path in stats else stat_identity(path)
+        h.update(f"{printable(path)}\0{ident}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def workdir_state(workdir: Path, generation: int) -> str:
+    """Hash of the registry's generation and of every result file under ``workdir`` (relative
+    path, size, mtime_ns, inode); logs, locks, caches and the registry file are left out."""
+    h = hashlib.sha256(f"generation {generation}\n".encode())
+    entries = []
+    stack = [Path(workdir)]
+    while stack:
+        folder = stack.pop()
+        try:
+            listing = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in listing:
+            rel = os.path.relpath(entry.path, workdir)
+            if entry.is_dir(follow_symlinks=False):
+                if folder == Path(workdir) and entry.name in _NOT_STATE_DIRS:
+                    continue
+                stack.append(Path(entry.path))
+                continue
+            if folder == Path(workdir) and entry.name.startswith(_NOT_STATE_FILES):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            entries.append(f"{printable(rel)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n")
+    for line in sorted(entries):
+        h.update(line.encode())
+    return h.hexdigest()[:32]
