@@ -134,6 +134,8 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
             progress=None if args.quiet else ConsoleProgress(sys.stderr),
             executor=executor,
             workers=args.report_workers,
+            force=args.force,
+            nights=args.night,
         )
     finally:
         executor.close()
@@ -253,13 +255,20 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_nightly,
         "calibrate every night under INPUT_ROOT and write the nightly HTML reports",
     )
-    p.add_argument("input_root", type=Path, help="a night directory, or a folder of nights")
+    p.add_argument("input_root", type=Path,
+                   help="a camera folder, a night folder or an archive of nights: nights come "
+                   "from the frames' dates; only new or changed nights are calibrated")  # fmt: skip
     p.add_argument("--workdir", "-w", type=Path, required=True, help="work directory")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--config", type=Path, help="darkflow TOML configuration")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_run_options(p)
     p.add_argument("--report-workers", type=int, default=2, help="notebooks run in parallel")
+    p.add_argument("--force", action="store_true",
+                   help="calibrate the nights again even when nothing changed (cached jobs are "
+                   "still reused; `darkflow verify` checks artifacts)")  # fmt: skip
+    p.add_argument("--night", action="append", metavar="YYYY-MM-DD",
+                   help="only this night (repeatable; default: every night under INPUT_ROOT)")
 
     p = add("plan", _cmd_plan, "print the deterministic job plan (keys, inputs, cached or not)")
     p.add_argument("inputs", nargs="+", type=Path, help="files or directories of a night")

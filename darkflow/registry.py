@@ -533,6 +533,21 @@ class Registry:
         )
         return ArtifactRow.from_sql(row) if row else None
 
+    @_guarded
+    def statuses_by_id(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        """The statuses of the rows of each artifact id (an empty list: no such artifact)."""
+        ids = sorted(set(ids))
+        out: dict[str, list[str]] = {i: [] for i in ids}
+        db = self._connect()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for aid, status in db.execute(
+                f"SELECT id, status FROM artifacts WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                out[aid].append(status)
+        return out
+
     @staticmethod
     def read_artifact(workdir: str | Path, artifact_id: str) -> ArtifactRow | None:
         """The latest row of an artifact id, read without writing to the work directory.
