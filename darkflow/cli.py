@@ -136,6 +136,7 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
             workers=args.report_workers,
             force=args.force,
             nights=args.night,
+            write_reports=not args.no_reports,
         )
     finally:
         executor.close()
@@ -267,8 +268,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="calibrate the nights again even when nothing changed (cached jobs are "
                    "still reused; `darkflow verify` checks artifacts)")  # fmt: skip
-    p.add_argument("--night", action="append", metavar="YYYY-MM-DD",
-                   help="only this night (repeatable; default: every night under INPUT_ROOT)")
+    p.add_argument(
+        "--no-reports",
+        action="store_true",
+        help="calibrate only (and write the index); a later pass builds the reports",
+    )
+    p.add_argument(
+        "--night",
+        action="append",
+        metavar="YYYY-MM-DD",
+        help="only this night (repeatable; default: every night under INPUT_ROOT)",
+    )
 
     p = add("plan", _cmd_plan, "print the deterministic job plan (keys, inputs, cached or not)")
     p.add_argument("inputs", nargs="+", type=Path, help="files or directories of a night")

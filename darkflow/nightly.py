@@ -279,6 +279,7 @@ def run_nightly(
     workers: int = 2,
     force: bool = False,
     nights: Iterable[str] | None = None,
+    write_reports: bool = True,
 ) -> NightlyResult:
     """Calibrate the new or changed nights under ``root`` and write their HTML reports.
 
@@ -289,6 +290,9 @@ def run_nightly(
         one by one: ``darkflow verify`` is the check for damaged artifacts).
     nights
         Only these nights (``YYYY-MM-DD``); default every night under ``root``.
+    write_reports
+        ``False``: calibrate and write the index only; a later pass with reports builds the
+        reports of every night that has none yet.
 
     Raises
     ------
@@ -337,7 +341,8 @@ def run_nightly(
                                  executor=executor)  # fmt: skip
             records = registry.night_records()
         result.unchanged = [n for n in groups if n not in done]
-        _write_reports(result, registry, workdir=workdir, reports=reports, workers=workers)
+        _write_reports(result, registry, workdir=workdir, reports=reports, workers=workers,
+                       build=write_reports)  # fmt: skip
     return result
 
 
@@ -363,7 +368,7 @@ def _calibrate_night(night, files, fp, cfp, registry, result, *, workdir, config
 
 
 def _write_reports(result: NightlyResult, registry, *, workdir: Path, reports: Path,
-                   workers: int) -> None:  # fmt: skip
+                   workers: int, build: bool = True) -> None:  # fmt: skip
     """Reports of the nights whose results changed since their reports were built (or whose
     reports are missing); the index of every night of the work directory."""
     from darkflow.report import write_index
@@ -376,7 +381,7 @@ def _write_reports(result: NightlyResult, registry, *, workdir: Path, reports: P
         if records[night]["results"] != results:  # written since by another run (darkflow run)
             registry.record_night(night, results=results, counts=_night_counts(workdir, night))
         built = records[night]["reports"] == results
-        if built and (reports / slug(night) / "index.html").exists():
+        if not build or (built and (reports / slug(night) / "index.html").exists()):
             continue
         info = _night_reports(night, workdir=workdir, reports=reports, workers=workers)
         result.nights[night] = info

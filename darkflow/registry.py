@@ -722,9 +722,11 @@ class Registry:
     @_guarded
     def last_finished_run(self) -> dict[str, Any] | None:
         """The latest run that is not running any more (its row), or ``None``."""
-        row = self._connect().execute(
-            "SELECT * FROM runs WHERE outcome<>'running' ORDER BY started_at DESC LIMIT 1"
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute("SELECT * FROM runs WHERE outcome<>'running' ORDER BY started_at DESC LIMIT 1")
+            .fetchone()
+        )
         return dict(row) if row else None
 
     @_guarded

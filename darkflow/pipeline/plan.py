@@ -374,9 +374,7 @@ def resolve_assessment(
     verdict is an artifact like the master itself.
     """
     tonight_bias = {
-        (j.fset.config_signature, j.fset.night): j
-        for j in planned
-        if j.fset.kind == FrameType.BIAS
+        (j.fset.config_signature, j.fset.night): j for j in planned if j.fset.kind == FrameType.BIAS
     }
     verify_params = output_params(config, "verify")
     for job in jobs:
