@@ -16,6 +16,8 @@ Nothing is modified; the queue is a view of the work directory.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,8 +26,9 @@ from typing import Any
 
 import pandas as pd
 
+from darkflow.events import read_events
 from darkflow.matching import merge_advisories
-from darkflow.model import LightStatus, MasterStatus
+from darkflow.model import LightStatus, MasterStatus, slug
 from darkflow.results import Workdir
 from darkflow.triage import Cause, Finding, Severity, rank_causes, triage
 
@@ -99,6 +102,10 @@ def quarantine_queue(
 ) -> QuarantineQueue:
     """Gather the queue of one night (or of every night the work directory has calibrated).
 
+    Each night's files are read once with the ``csv`` module and only the rows in the queue are
+    kept (and typed, by pandas, at the end), so the queue of a year of nights costs a few
+    milliseconds a night; decisions are read only for nights with lights in the queue.
+
     Raises
     ------
     DarkflowError
@@ -107,34 +114,42 @@ def quarantine_queue(
     from darkflow.exceptions import DarkflowError
 
     wd = Workdir(workdir)
-    nights = wd.nights()
+    tables = _night_tables(wd)
+    nights = sorted(tables)
     if night is not None:
-        if night not in nights:
+        if night not in tables:
             raise DarkflowError(f"no night {night!r} in {wd.path}; have {nights}")
         nights = [night]
     wanted = {str(LightStatus.QUARANTINED)}
     if include_degraded:
         wanted.add(str(LightStatus.DEGRADED))
-    lights, masters, advisories = [], [], []
+    light_rows: list[dict[str, str]] = []
+    master_rows: list[dict[str, str]] = []
+    advisories = []
     for n in nights:
-        fr = wd.lights(night=n)
-        queued = fr[fr["status"].astype(str).isin(wanted)].copy()
-        by_light = {}
-        for d in wd.decisions(n):
-            if d.get("advisory"):
-                by_light[d.get("light_path")] = d["advisory"]
-        queued["advisory"] = [by_light.get(p, {}).get("text", "") for p in queued["path"]]
-        queued["top_cause"] = [_top_cause(r) for r in queued["reasons"]]
-        advisories += [by_light[p] for p in queued["path"] if p in by_light]
-        lights.append(queued.reindex(columns=QUEUE_COLUMNS))
-        ms = wd.masters_of(n)
-        bad = ms[ms["status"].astype(str) != str(MasterStatus.VERIFIED)].copy()
-        if "night" not in bad or bad["night"].isna().all():
-            bad["night"] = n
-        bad["top_cause"] = [_top_cause(r) for r in bad.get("reasons", pd.Series(dtype=object))]
-        masters.append(bad.reindex(columns=_MASTER_COLUMNS))
-    light_df = _concat(lights, QUEUE_COLUMNS).sort_values(["night", "session", "path"])
-    master_df = _concat(masters, _MASTER_COLUMNS).drop_duplicates("master_id")
+        where = tables[n]
+        queued = [r for r in _rows(where / "frame_report.csv")
+                  if r.get("night") == n and r.get("status") in wanted]  # fmt: skip
+        if queued:
+            by_light = {}
+            for d in read_events(where / "decisions.jsonl"):
+                if d.get("advisory"):
+                    by_light[d.get("light_path")] = d["advisory"]
+            for r in queued:
+                r["advisory"] = by_light.get(r["path"], {}).get("text", "")
+                r["top_cause"] = _top_cause(r.get("reasons"))
+            advisories += [by_light[r["path"]] for r in queued if r["path"] in by_light]
+            light_rows += queued
+        for m in _rows(where / "masters.csv"):
+            if m.get("status") == str(MasterStatus.VERIFIED):
+                continue
+            m["night"] = m.get("night") or n
+            m["top_cause"] = _top_cause(m.get("reasons"))
+            if m.get("path"):  # stored relative to the work directory (it may move)
+                m["path"] = str(wd.path.absolute() / m["path"])
+            master_rows.append(m)
+    light_df = _typed(light_rows, QUEUE_COLUMNS).sort_values(["night", "session", "path"])
+    master_df = _typed(master_rows, _MASTER_COLUMNS).drop_duplicates("master_id")
     reasons = [*light_df["reasons"].map(_split), *master_df["reasons"].map(_split)]
     findings = triage(code for rs in reasons for code in rs)
     causes = Counter(light_df["top_cause"][light_df["top_cause"] != ""])
@@ -146,6 +161,51 @@ def quarantine_queue(
         causes=[(Cause(c), k) for c, k in causes.most_common()],
         advisories=merge_advisories(advisories),
     )
+
+
+def _night_tables(wd: Workdir) -> dict[str, Path]:
+    """Every night of the work directory and the folder holding its files: ``nights/<night>/``
+    (every run of the night), else the top level (an older work directory)."""
+    tables: dict[str, Path] = {}
+    folder = wd.path / "nights"
+    if folder.is_dir():
+        for sub in sorted(folder.iterdir()):
+            for row in _rows(sub / "frame_report.csv", columns=("night",)):
+                if row["night"] and slug(row["night"]) == sub.name:
+                    tables.setdefault(row["night"], sub)
+    for row in _rows(wd.path / "frame_report.csv", columns=("night",)):
+        if row["night"] and row["night"] not in tables:
+            tables[row["night"]] = wd.path
+    return tables
+
+
+def _rows(path: Path, columns: tuple[str, ...] | None = None) -> list[dict[str, str]]:
+    """The rows of a CSV file as text (``columns``: only these), ``[]`` when it is missing."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            reader = csv.DictReader(fh)
+            if columns is None:
+                return list(reader)
+            return [{c: r.get(c) or "" for c in columns} for r in reader]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _typed(rows: list[dict[str, str]], columns: list[str]) -> pd.DataFrame:
+    """The text rows as the table pandas reads from a CSV file (numbers typed, blanks NaN)."""
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    buf.seek(0)
+    text = {"night": str, "session": str, "master_id": str, "advisory": str, "top_cause": str}
+    table = pd.read_csv(buf, dtype={c: t for c, t in text.items() if c in columns})
+    for column in ("advisory", "top_cause"):
+        if column in table:
+            table[column] = table[column].fillna("")
+    return table
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
