@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 START = dt.date(2026, 1, 1)
 
 
-def night_spec(index: int):
+def night_spec(index: int, frames: int = 10):
     """One night of the archive: the demo's cooled mono camera, 10 biases, 10 darks, 10 lights.
 
     The seed is the same every night (the camera keeps its hot pixels and glow) and the session
@@ -51,8 +51,8 @@ def night_spec(index: int):
     demo = get_preset("demo")
     session = demo.sessions[0].replace(
         name=f"nina_{index:04d}",
-        blocks=(Block("bias", ZWO_BIAS_S, 10), Block("dark", 120.0, 10),
-                Block("light", 120.0, 10, filter="L")),
+        blocks=(Block("bias", ZWO_BIAS_S, frames), Block("dark", 120.0, frames),
+                Block("light", 120.0, frames, filter="L")),
         broken=(),
     )  # fmt: skip
     return demo.replace(sessions=(session,))
@@ -62,14 +62,18 @@ def night_date(index: int) -> str:
     return (START + dt.timedelta(days=index)).isoformat()
 
 
-def simulate_archive(root: Path, nights: range | list[int], *, shape=(96, 96), seed=2026) -> Path:
-    """Write the nights ``nights`` (indices) under ``root/<YYYY-MM-DD>/...``; returns ``root``."""
+def simulate_archive(
+    root: Path, nights: range | list[int], *, shape=(96, 96), seed=2026, frames: int = 10
+) -> Path:
+    """Write the nights ``nights`` (indices) under ``root/<YYYY-MM-DD>/...``; returns ``root``.
+
+    ``frames`` biases, darks and lights a night; another ``seed`` is another camera."""
     from darkflow.simulate import simulate_night
 
     root.mkdir(parents=True, exist_ok=True)
     for i in nights:
         tmp = root.parent / f".{root.name}-{i}"
-        simulate_night(tmp, night_spec(i), seed=seed, date=night_date(i), shape=shape,
+        simulate_night(tmp, night_spec(i, frames), seed=seed, date=night_date(i), shape=shape,
                        write_sky_truth=False, overwrite=True)  # fmt: skip
         for item in tmp.iterdir():
             if not item.name.startswith("_"):  # the ground truth is not an input

@@ -15,17 +15,35 @@ the content hashes that verify every artifact, and ``nights/<night>/`` (every ru
 ``plan_night`` shows the plan without running it.
 """
 
-from darkflow.pipeline.executors import DaskExecutor, LocalExecutor, make_executor
-from darkflow.pipeline.plan import JobPlan, LightJob, MasterJob, light_key, master_key
-from darkflow.pipeline.reasons import LightReason, MasterReason
-from darkflow.pipeline.records import (
-    FRAME_REPORT_COLUMNS,
-    FRAME_REPORT_EXTRA,
-    MASTERS_COLUMNS,
-    MASTERS_EXTRA,
-)
-from darkflow.pipeline.run import RunResult, plan_night, run_night
-from darkflow.pipeline.sets import FrameSet, accepted_isolated, build_frame_sets
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Imported on first use: ``import darkflow.pipeline`` (or one of its light modules) does not pay
+# for numba, scipy and the matching code until a run needs them.
+_HOMES = {
+    "DaskExecutor": "executors",
+    "LocalExecutor": "executors",
+    "make_executor": "executors",
+    "JobPlan": "plan",
+    "LightJob": "plan",
+    "MasterJob": "plan",
+    "light_key": "plan",
+    "master_key": "plan",
+    "LightReason": "reasons",
+    "MasterReason": "reasons",
+    "FRAME_REPORT_COLUMNS": "records",
+    "FRAME_REPORT_EXTRA": "records",
+    "MASTERS_COLUMNS": "records",
+    "MASTERS_EXTRA": "records",
+    "RunResult": "run",
+    "plan_night": "run",
+    "run_night": "run",
+    "FrameSet": "sets",
+    "accepted_isolated": "sets",
+    "build_frame_sets": "sets",
+}
 
 __all__ = [
     "FRAME_REPORT_COLUMNS",
@@ -49,3 +67,15 @@ __all__ = [
     "plan_night",
     "run_night",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f"darkflow.pipeline.{_HOMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'darkflow.pipeline' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
