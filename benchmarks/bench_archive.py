@@ -82,10 +82,13 @@ def simulate_archive(
     return root
 
 
+ENV = dict(os.environ)
+
+
 def timed(cmd: list[str]) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MB) and exit status of one process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -151,7 +154,12 @@ def main(argv=None) -> int:
     p.add_argument("--big", action="store_true", help="N = 365 (a year of nights)")
     p.add_argument("--no-nightly", action="store_true", help="skip the nightly passes")
     p.add_argument("--dir", type=Path, help="keep data and work directories here")
+    p.add_argument("--threading-layer", help="NUMBA_THREADING_LAYER of the measured processes "
+                   "(e.g. omp: with the system's TBB, a process can spin for minutes at exit in "
+                   "TBB's finalisation on a loaded machine, numba issue 10556)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.threading_layer:
+        ENV["NUMBA_THREADING_LAYER"] = args.threading_layer
     sizes = [365] if args.big else args.nights
     load = os.getloadavg()
     print(

@@ -8,7 +8,9 @@ unchanged archive is grouped into nights without reading a header.
 
 A night is calibrated when it is **new or changed**: its files (paths and stat identities), the
 configuration or the algorithm version differ from those recorded when it was last calibrated,
-its results are missing, or a master its lights used is no longer current (superseded or gone).
+its results are missing, a master its lights used is no longer current (superseded or gone), or
+the masters of an earlier night of its configuration changed in this pass (its own masters are
+judged against them).
 The other nights are left as they are (``force`` or ``--force`` calibrates them anyway,
 ``nights`` / ``--night`` picks some). Each night is one ``run_night`` into the shared work
 directory (the registry is a dark library across nights), earliest first.
@@ -319,6 +321,8 @@ def run_nightly(
         cfp = config_fingerprint(config, release=False)
         fps = {n: input_fingerprint(files, stats) for n, files in groups.items()}
         done: set[str] = set()
+        changed_sigs: set[str | None] = set()  # configurations whose masters changed, and
+        changed_from: str | None = None  # the earliest night where they did
         while True:  # a night calibrated again may change a master a later night used
             used = [m for n in groups if n not in done for m in (records.get(n) or {}).get(
                 "masters") or ()]  # fmt: skip
@@ -329,6 +333,10 @@ def run_nightly(
                     continue
                 why = "forced" if force else _why(night, fps[night], cfp, records.get(night),
                                                   workdir, current)  # fmt: skip
+                if why is None and changed_from is not None and night > changed_from:
+                    sigs = {sig for _, sig in registry.masters_of_night(night).values()}
+                    if sigs & changed_sigs:
+                        why = "an earlier night's masters changed"
                 if why is not None:
                     todo[night] = why
             if not todo:
@@ -336,9 +344,14 @@ def run_nightly(
             for night, why in todo.items():
                 done.add(night)
                 result.why[night] = why
+                before = registry.masters_of_night(night)
                 _calibrate_night(night, groups[night], fps[night], cfp, registry, result,
                                  workdir=workdir, config=config, progress=progress,
                                  executor=executor)  # fmt: skip
+                after = registry.masters_of_night(night)
+                if after != before:  # later nights' masters are judged against these
+                    changed_sigs.update(sig for _, sig in {**before, **after}.values())
+                    changed_from = min(changed_from or night, night)
             records = registry.night_records()
         result.unchanged = [n for n in groups if n not in done]
         _write_reports(result, registry, workdir=workdir, reports=reports, workers=workers,

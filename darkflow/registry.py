@@ -90,6 +90,7 @@ CREATE INDEX IF NOT EXISTS artifacts_id ON artifacts (id);
 CREATE INDEX IF NOT EXISTS artifacts_id_updated ON artifacts (id, updated_at);
 CREATE INDEX IF NOT EXISTS artifacts_path ON artifacts (path, updated_at);
 CREATE INDEX IF NOT EXISTS artifacts_night ON artifacts (kind, config_signature, night);
+CREATE INDEX IF NOT EXISTS artifacts_by_night ON artifacts (night, kind);
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
@@ -547,6 +548,16 @@ class Registry:
             ):
                 out[aid].append(status)
         return out
+
+    @_guarded
+    def masters_of_night(self, night: str) -> dict[str, tuple[str, str | None]]:
+        """The masters registered for a night: key -> (status, configuration signature)."""
+        rows = self._connect().execute(
+            "SELECT key, status, config_signature FROM artifacts WHERE night=? AND kind IN "
+            "('master_dark', 'master_bias')",
+            (night,),
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     @staticmethod
     def read_artifact(workdir: str | Path, artifact_id: str) -> ArtifactRow | None:
