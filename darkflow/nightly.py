@@ -323,26 +323,24 @@ def run_nightly(
         done: set[str] = set()
         changed_sigs: set[str | None] = set()  # configurations whose masters changed, and
         changed_from: str | None = None  # the earliest night where they did
-        while True:  # a night calibrated again may change a master a later night used
-            used = [m for n in groups if n not in done for m in (records.get(n) or {}).get(
-                "masters") or ()]  # fmt: skip
-            current = _current_masters(registry, used)
-            todo = {}
+        progressed = True
+        while progressed:  # earliest night first; again when a night changed a master that an
+            progressed = False  # earlier night's lights used (the library serves every night)
             for night in groups:
                 if night in done:
                     continue
-                why = "forced" if force else _why(night, fps[night], cfp, records.get(night),
-                                                  workdir, current)  # fmt: skip
+                record = records.get(night)
+                current = _current_masters(registry, (record or {}).get("masters") or ())
+                why = "forced" if force else _why(night, fps[night], cfp, record, workdir,
+                                                  current)  # fmt: skip
                 if why is None and changed_from is not None and night > changed_from:
                     sigs = {sig for _, sig in registry.masters_of_night(night).values()}
                     if sigs & changed_sigs:
                         why = "an earlier night's masters changed"
-                if why is not None:
-                    todo[night] = why
-            if not todo:
-                break
-            for night, why in todo.items():
+                if why is None:
+                    continue
                 done.add(night)
+                progressed = True
                 result.why[night] = why
                 before = registry.masters_of_night(night)
                 _calibrate_night(night, groups[night], fps[night], cfp, registry, result,

@@ -550,6 +550,29 @@ class Registry:
         return out
 
     @_guarded
+    def latest_before(
+        self,
+        *,
+        kind: str,
+        config_signature: str,
+        status: Iterable[str],
+        night: str,
+        inclusive: bool = False,
+    ) -> Iterator[ArtifactRow]:
+        """Artifacts of a kind and configuration from nights before ``night`` (or on it, with
+        ``inclusive``), latest night first (then by key, descending), read as they are needed."""
+        statuses = list(status)
+        rows = self._connect().execute(
+            f"""SELECT * FROM artifacts WHERE kind=? AND config_signature=?
+                AND night {"<=" if inclusive else "<"} ?
+                AND status IN ({",".join("?" * len(statuses))})
+                ORDER BY night DESC, key DESC""",
+            (kind, config_signature, night, *statuses),
+        )
+        for row in rows:
+            yield ArtifactRow.from_sql(row)
+
+    @_guarded
     def masters_of_night(self, night: str) -> dict[str, tuple[str, str | None]]:
         """The masters registered for a night: key -> (status, configuration signature)."""
         rows = self._connect().execute(
@@ -598,8 +621,12 @@ class Registry:
         kind: str | None = None,
         config_signature: str | None = None,
         status: str | Iterable[str] | None = None,
+        night: str | None = None,
     ) -> list[ArtifactRow]:
         where, args = [], []
+        if night is not None:
+            where.append("night=?")
+            args.append(night)
         if kind is not None:
             where.append("kind=?")
             args.append(kind)

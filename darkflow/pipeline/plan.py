@@ -446,34 +446,35 @@ def master_waves(jobs: Sequence[MasterJob]) -> list[list[MasterJob]]:
     return waves
 
 
-def _usable_rows(registry: Registry, kind: str, sig: str) -> list[ArtifactRow]:
-    rows = registry.artifacts(
-        kind=kind, config_signature=sig, status=[MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE]
-    )
-    return [r for r in rows if r.path and (registry.workdir / r.path).exists() and r.record]
+def _usable(registry: Registry, row: ArtifactRow) -> bool:
+    return bool(row.path and row.record and (registry.workdir / row.path).exists())
 
 
 def _latest(
     registry: Registry, kind: str, sig: str, *, before: str, inclusive: bool = False
 ) -> ArtifactRow | None:
-    rows = [
-        r for r in _usable_rows(registry, kind, sig)
-        if r.night is not None and (r.night < before or (inclusive and r.night == before))
-    ]  # fmt: skip
-    return max(rows, key=lambda r: (r.night, r.key)) if rows else None
+    """The usable master of the latest night before ``before`` (an indexed query: the rows of
+    earlier nights are not read)."""
+    rows = registry.latest_before(
+        kind=kind, config_signature=sig, night=before, inclusive=inclusive,
+        status=[MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE],
+    )  # fmt: skip
+    return next((r for r in rows if _usable(registry, r)), None)
 
 
 def _previous_verified(registry: Registry, job: MasterJob) -> ArtifactRow | None:
     """The verified master of the same kind and configuration from the latest earlier night,
     closest in exposure (fixed-pattern stability is judged against it)."""
-    rows = [
-        r for r in _usable_rows(registry, job.kind, job.fset.config_signature)
-        if r.status == MasterStatus.VERIFIED and r.night is not None and r.night < job.fset.night
-    ]  # fmt: skip
+    latest, rows = None, []
+    for r in registry.latest_before(kind=job.kind, config_signature=job.fset.config_signature,
+                                    night=job.fset.night, status=[MasterStatus.VERIFIED]):  # fmt: skip
+        if latest is not None and r.night != latest:
+            break
+        if _usable(registry, r):
+            latest = r.night
+            rows.append(r)
     if not rows:
         return None
-    latest = max(r.night for r in rows)
-    rows = [r for r in rows if r.night == latest]
 
     def exposure_distance(r: ArtifactRow) -> float:
         t = (r.record.get("meta") or {}).get("exptime_s") or 0.0
@@ -503,16 +504,22 @@ def known_masters(
     """Masters of these configurations: registered ones (this and earlier runs) + pending jobs."""
     wanted = set(signatures)
     known: dict[str, _Known] = {}
-    for kind in MASTER_KINDS.values():
-        for row in registry.artifacts(kind=kind):
-            if row.config_signature not in wanted or not row.record or "meta" not in row.record:
-                continue
-            path = registry.file_of(row)
-            if path is None or not path.exists():
-                continue
-            known[row.key] = _Known(row.key, kind, master_meta_from_dict(row.record["meta"]),
-                                    path, MasterStatus(row.status), row.confidence or 0.0,
-                                    row.content_hash)  # fmt: skip
+    rows = [
+        row
+        for kind in MASTER_KINDS.values()
+        for sig in sorted(s for s in wanted if s)
+        for row in registry.artifacts(kind=kind, config_signature=sig)  # indexed
+    ]
+    for row in rows:
+        kind = row.kind
+        if not row.record or "meta" not in row.record:
+            continue
+        path = registry.file_of(row)
+        if path is None or not path.exists():
+            continue
+        known[row.key] = _Known(row.key, kind, master_meta_from_dict(row.record["meta"]),
+                                path, MasterStatus(row.status), row.confidence or 0.0,
+                                row.content_hash)  # fmt: skip
     for job in pending:
         if job.key not in known and job.fset.config_signature in wanted:
             known[job.key] = _Known(job.key, job.kind, provisional_meta(job.fset), job.output,

@@ -554,7 +554,9 @@ def _failed_master_reasons(row, failed) -> list[str]:
 
 def _supersede(registry: Registry, job: MasterJob) -> None:
     """A new master of the same frame set (e.g. a dark was added) supersedes the older ones."""
-    for row in registry.artifacts(kind=job.kind, config_signature=job.fset.config_signature):
+    # a frame set's identity includes its night: only that night's rows are read
+    for row in registry.artifacts(kind=job.kind, config_signature=job.fset.config_signature,
+                                  night=job.fset.night):  # fmt: skip
         if row.key == job.key or not row.record or row.record.get("set_id") != job.fset.identity:
             continue
         if row.status in (MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE):
