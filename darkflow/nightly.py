@@ -13,7 +13,8 @@ the masters of an earlier night of its configuration changed in this pass (its o
 judged against them).
 The other nights are left as they are (``force`` or ``--force`` calibrates them anyway,
 ``nights`` / ``--night`` picks some). Each night is one ``run_night`` into the shared work
-directory (the registry is a dark library across nights), earliest first.
+directory (the registry is a dark library across nights), earliest first, so a night is judged
+after the nights it is judged against, as a night-by-night history would.
 
 Reports are rebuilt only for nights whose results changed since their reports were built
 (:func:`night_fingerprint` over ``nights/<night>/``), or whose reports are missing; the index of

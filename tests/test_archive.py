@@ -121,6 +121,17 @@ def test_a_touched_input_is_hashed_again_and_nothing_recomputed(calibrated, arch
     assert run_night(archive, workdir=workdir).unchanged_since == result.run_id
 
 
+def test_a_verify_change_judges_masters_again_and_says_so(calibrated, archive):
+    workdir, _ = calibrated
+    stricter = Config().with_overrides(verify={"max_fpn_ratio": 1.9})
+    result = run_night(archive, workdir=workdir, config=stricter)
+    assert (result.masters_built, result.masters_judged, result.masters_reused) == (0, 6, 0)
+    assert "0 built, 6 judged again, 0 reused" in result.summary()
+    again = run_night(archive, workdir=workdir, config=stricter, force=True)
+    assert (again.masters_built, again.masters_judged, again.masters_reused) == (0, 0, 6)
+    run_night(archive, workdir=workdir)  # back to the defaults: the module's other tests
+
+
 def test_a_file_deleted_from_the_work_directory_is_not_trusted(calibrated, archive):
     workdir, _ = calibrated
     output = sorted((workdir / "calibrated").rglob("*.fits"))[0]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkflow.events import read_events, to_jsonable
+from darkflow.events import dumps, read_events, to_jsonable
 from darkflow.io.atomic import atomic_write
 from darkflow.io.paths import ERRORS
 from darkflow.pipeline.records import (
@@ -145,7 +145,7 @@ def write_night(
     master_table = _merge_masters(dest, masters, report, scope, registry)
     old_decisions = list(read_events(dest / "decisions.jsonl"))
     decision_records = _merge_records(
-        old_decisions, [to_jsonable(d) for d in decisions],
+        old_decisions, [json.loads(dumps(d)) for d in decisions],  # the C encoder, both ways
         key=lambda d: d.get("light_path") or "", paths=lambda d: [d.get("light_path")],
         scope=scope,
     )  # fmt: skip
