@@ -69,6 +69,14 @@ def _frame_report_counts(workdir: Path) -> dict[str, int]:
     return counts
 
 
+def _unchanged_since(run: dict[str, Any]) -> str | None:
+    """The run whose results a run reused because nothing had changed (``None``: it ran)."""
+    try:
+        return json.loads(run.get("summary") or "{}").get("unchanged_since")
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 def format_status(workdir: str | Path, *, fmt: str = "table") -> str:
     status = registry_status(workdir)
     if fmt == "json":
@@ -96,10 +104,13 @@ def format_status(workdir: str | Path, *, fmt: str = "table") -> str:
     last = status["last_run"]
     if last:
         lj = status["last_run_jobs"]
+        since = _unchanged_since(last)
         lines.append(
+            f"  last run {last['run_id']} ({last['outcome']}): nothing changed since run {since}"
+            if since else
             f"  last run {last['run_id']} ({last['outcome']}): {lj['total']} jobs, "
             f"{lj['cache_hits']} cached, {lj['failed']} failed, {lj['seconds']:.1f}s in jobs"
-        )
+        )  # fmt: skip
         for key, n in sorted(lj["by_outcome"].items()):
             lines.append(f"    {key:<34} {n}")
         lines.append("  recent runs:")

@@ -106,6 +106,9 @@ def test_rerun_recomputes_and_reads_nothing(calibrated, archive, monkeypatch):
     assert memo.lights == again.lights and memo.lights_reused == 15
     assert "unchanged since run" in memo.summary()
     assert hashed == [] and headers == [] and opened == []
+    from darkflow.status import format_status
+
+    assert f"nothing changed since run {again.run_id}" in format_status(workdir)
 
 
 def test_a_touched_input_is_hashed_again_and_nothing_recomputed(calibrated, archive, monkeypatch):
