@@ -52,11 +52,15 @@ def _add_dark(src: Path) -> Path:
 def test_nothing_changed_recomputes_nothing(night, tmp_path):
     w = tmp_path / "w"
     first = run_night(night, workdir=w)
-    again = run_night(night, workdir=w)
+    again = run_night(night, workdir=w, force=True)  # through the pipeline: every job cached
     assert first.masters_built > 0 and first.lights_computed > 0
     assert again.masters_built == 0 and again.lights_computed == 0
     assert again.lights_reused == first.lights_computed
     assert pd.read_csv(w / "frame_report.csv")["cached"].dropna().all()
+    report = (w / "frame_report.csv").read_bytes()
+    memo = run_night(night, workdir=w)  # nothing changed: the last run's results stand
+    assert memo.unchanged_since == again.run_id and memo.lights_reused == again.lights_reused
+    assert (w / "frame_report.csv").read_bytes() == report
 
 
 def test_one_new_dark_recomputes_its_master_and_its_lights_only(night, tmp_path):
