@@ -127,10 +127,13 @@ _FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None
 
 def is_disk_full(err: BaseException | None) -> bool:
     """Whether ``err`` (or an error it was raised from) says the file system is full or over
-    quota: ``ENOSPC``/``EDQUOT``, or SQLite's "database or disk is full"."""
+    quota: ``ENOSPC``/``EDQUOT``, SQLite's "database or disk is full", or astropy's free-space
+    check (an ``OSError`` without errno, raised over a short write)."""
     seen = 0
     while err is not None and seen < 10:
         if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            return True
+        if isinstance(err, OSError) and "Not enough space on disk" in str(err):
             return True
         if type(err).__name__ == "OperationalError" and "disk is full" in str(err):
             return True
