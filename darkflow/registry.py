@@ -181,6 +181,8 @@ def _same_process(pid: int, started: str | None) -> bool:
 def _damaged(err: sqlite3.Error) -> bool:
     """A malformed database file (not a lock, a full disk or a bad statement)."""
     name = getattr(err, "sqlite_errorname", "")
+    if "Could not decode to UTF-8" in str(err):  # bytes overwritten inside a stored record
+        return True
     return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or type(err) is sqlite3.DatabaseError
 
 

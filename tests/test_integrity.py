@@ -231,7 +231,7 @@ def test_index_cache_is_versioned_with_the_code_that_pickles_it(night, tmp_path,
     first = sorted((w / "cache").glob("index-*.pkl"))
     assert len(first) == 1
     monkeypatch.setattr(lights, "index_cache_version", lambda: "some-other-code")
-    run_night(night, workdir=w, config=None)
+    run_night(night, workdir=w, config=None, force=True)  # the pipeline, not its memo
     assert len(sorted((w / "cache").glob("index-*.pkl"))) == 2  # not the old pickle
 
 

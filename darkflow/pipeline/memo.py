@@ -7,7 +7,7 @@ writes the same files. So when
 
 * the input files are the same paths with the same (size, mtime_ns, inode), the identity the
   input hash cache trusts (:func:`input_fingerprint`; no header or pixel byte is read),
-* the configuration and darkflow's versions are the same, and
+* the configuration, darkflow's versions and its source files (by stat) are the same, and
 * the work directory is as the last run left it: no artifact row written since (the registry's
   generation counter) and every file under it (but the logs, locks and caches) with the size,
   mtime and inode it had when that run ended (:func:`workdir_state`),
@@ -41,8 +41,23 @@ def config_fingerprint(config: Any, *, release: bool = True) -> str:
     """Hash of the configuration and the algorithm version (and the darkflow release, with
     ``release``: a new release may write its files differently)."""
     blob = json.dumps(config.to_dict(), sort_keys=True, default=str)
-    versions = [ALGORITHM_VERSION, ASSESSMENT_VERSION] + ([__version__] if release else [])
+    versions = [ALGORITHM_VERSION, ASSESSMENT_VERSION]
+    if release:  # and the sources: an edited source tree never reuses the last run's results
+        versions += [__version__, source_identity()]
     return hashlib.sha256(f"{blob}\0{versions}".encode()).hexdigest()[:32]
+
+
+def source_identity() -> str:
+    """Paths, sizes and mtimes of darkflow's own ``.py`` files (stat only, no byte read)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        h.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def stat_identity(path: str) -> tuple[int, int, int] | None:
