@@ -26,7 +26,6 @@ from typing import Any
 
 import pandas as pd
 
-from darkflow.events import read_events
 from darkflow.matching import merge_advisories
 from darkflow.model import LightStatus, MasterStatus, slug
 from darkflow.results import Workdir
@@ -131,10 +130,7 @@ def quarantine_queue(
         queued = [r for r in _rows(where / "frame_report.csv")
                   if r.get("night") == n and r.get("status") in wanted]  # fmt: skip
         if queued:
-            by_light = {}
-            for d in read_events(where / "decisions.jsonl"):
-                if d.get("advisory"):
-                    by_light[d.get("light_path")] = d["advisory"]
+            by_light = _advisories(where / "decisions.jsonl", {r["path"] for r in queued})
             for r in queued:
                 r["advisory"] = by_light.get(r["path"], {}).get("text", "")
                 r["top_cause"] = _top_cause(r.get("reasons"))
@@ -161,6 +157,29 @@ def quarantine_queue(
         causes=[(Cause(c), k) for c, k in causes.most_common()],
         advisories=merge_advisories(advisories),
     )
+
+
+def _advisories(path: Path, lights: set[str]) -> dict[str, Any]:
+    """The advisories of these lights in a decisions file. A decision lists every candidate
+    master (the whole dark library of its configuration): only the lines of the queued lights
+    are parsed."""
+    wanted = {json.dumps(p): p for p in lights}
+    found: dict[str, Any] = {}
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return found
+    with fh:
+        for line in fh:
+            if '"advisory":null' in line or not any(key in line for key in wanted):
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line
+                continue
+            if d.get("advisory") and d.get("light_path") in lights:
+                found[d["light_path"]] = d["advisory"]
+    return found
 
 
 def _night_tables(wd: Workdir) -> dict[str, Path]:
