@@ -710,7 +710,10 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
                     "input": {"path": job.meta.path, "config_signature": job.meta.config_signature},
                     "master": job.master_key, "masters": [key for _, key, _, _ in job.recipe],
                     "bias": job.bias_key,
-                    "decision": job.decision.to_dict(),
+                    # without the candidates (every master of the configuration: the whole
+                    # dark library); the full decision is in the night's decisions.jsonl
+                    "decision": {k: v for k, v in job.decision.to_dict().items()
+                                 if k not in ("candidates", "options")},
                     "parameters": light_params,
                     "algorithm": ALGORITHM_VERSION, "darkflow": __version__,
                 },
