@@ -23,14 +23,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.io.paths import printable
 
-__all__ = ["config_fingerprint", "input_fingerprint", "stat_identity", "workdir_state"]
+__all__ = [
+    "config_fingerprint",
+    "input_fingerprint",
+    "run_fingerprint",
+    "stat_identity",
+    "unchanged_run",
+    "workdir_state",
+]
 
 #: Folders and files of a work directory that do not hold results (or are tracked otherwise).
 _NOT_STATE_DIRS = frozenset({"logs", "locks", "cache", "corrupt"})
@@ -109,3 +118,66 @@ def workdir_state(workdir: Path, generation: int) -> str:
     for line in sorted(entries):
         h.update(line.encode())
     return h.hexdigest()[:32]
+
+
+def run_fingerprint(paths: Sequence[Path], config: Any, workdir: Path) -> str | None:
+    """The run's inputs (paths and stat identities) and configuration, or ``None`` when an
+    input is missing (the scan then says so)."""
+    from darkflow.catalog import find_fits_files
+    from darkflow.integrity import scan_exclusions
+
+    if not all(p.exists() for p in paths):
+        return None
+    files = find_fits_files(paths, exclude=scan_exclusions(workdir, paths))
+    return f"{input_fingerprint(files)}-{config_fingerprint(config)}"
+
+
+def unchanged_run(paths, workdir, config, fingerprint, executor, t_start):
+    """The last run's :class:`~darkflow.pipeline.run.RunResult` when nothing changed since it
+    (recorded as a run of its own), else ``None``."""
+    from darkflow.events import EventLog
+    from darkflow.model import LightStatus
+    from darkflow.pipeline.run import RunResult
+    from darkflow.registry import Registry
+
+    if not (workdir / "registry.sqlite").is_file():
+        return None
+    with Registry(workdir) as registry:
+        registry.mark_dead_runs()
+        last = registry.last_finished_run()
+        if last is None or last["outcome"] != "ok" or last.get("fingerprint") != fingerprint:
+            return None
+        before = json.loads(last["summary"] or "{}")
+        if before.get("retry", 1) or "log" not in before:  # failures a run would try again
+            return None
+        state = workdir_state(workdir, registry.generation())
+        if state != last.get("state"):
+            return None
+        run_id = registry.start_run(inputs=[str(p) for p in paths], config=config.to_dict())
+        events = EventLog(workdir / "logs" / before["log"], run_id=run_id, darkflow=__version__)
+        n_files = int(before.get("n_files", 0))
+        events.emit("run_start", inputs=[str(p) for p in paths], n_files=n_files,
+                    executor=getattr(executor, "name", "local"))  # fmt: skip
+        result = RunResult(
+            workdir=workdir, n_files=n_files, n_rejected=0, n_isolated=0, run_id=run_id,
+            executor=getattr(executor, "name", "local"),
+            lights=Counter({LightStatus(k): v for k, v in before.get("lights", {}).items()}),
+            masters_reused=sum(before.get(k, 0) for k in
+                               ("masters_built", "masters_judged", "masters_reused")),
+            lights_reused=before.get("lights_computed", 0) + before.get("lights_reused", 0),
+            frame_report=workdir / "frame_report.csv", masters_csv=workdir / "masters.csv",
+            sessions=tuple(before.get("sessions", ())), unchanged_since=last["run_id"],
+        )  # fmt: skip
+        result.seconds = time.monotonic() - t_start
+        summary = {
+            "seconds": round(result.seconds, 3), "unchanged_since": last["run_id"],
+            "lights": before.get("lights", {}), "masters_built": 0, "masters_judged": 0,
+            "masters_reused": result.masters_reused, "masters_failed": 0,
+            "lights_computed": 0, "lights_reused": result.lights_reused,
+            "artifacts_repaired": 0, "sessions": list(result.sessions), "n_files": n_files,
+            "log": before["log"], "retry": 0,
+        }  # fmt: skip
+        registry.end_run(run_id, outcome="ok", summary=summary)
+        events.emit("run_end", **summary)
+        registry.set_run_memo(run_id, fingerprint=fingerprint, state=state)
+    return result

@@ -9,7 +9,6 @@ event in the log.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -36,7 +35,7 @@ from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, Maste
 from darkflow.pipeline.executors import Executor, LocalExecutor
 from darkflow.pipeline.jobs import run_light_job, run_master_job
 from darkflow.pipeline.lights import plan_lights
-from darkflow.pipeline.memo import config_fingerprint, input_fingerprint, workdir_state
+from darkflow.pipeline.memo import run_fingerprint, unchanged_run, workdir_state
 from darkflow.pipeline.nights import Scope, write_night
 from darkflow.pipeline.plan import (
     LIGHT_SECTIONS,
@@ -267,9 +266,9 @@ def run_night(
 
     remove_stale_temporaries(workdir)
     mark_work_directory(workdir, paths)
-    fingerprint = _input_fingerprint(paths, config, workdir)
+    fingerprint = run_fingerprint(paths, config, workdir)
     if not force and fingerprint is not None:
-        unchanged = _unchanged_run(paths, workdir, config, fingerprint, executor, t_start)
+        unchanged = unchanged_run(paths, workdir, config, fingerprint, executor, t_start)
         if unchanged is not None:
             return unchanged
     scanned = _scan(paths, config, workdir)
@@ -360,62 +359,6 @@ def run_night(
         if fingerprint is not None:  # what the next run compares itself with
             registry.set_run_memo(run_id, fingerprint=fingerprint,
                                   state=workdir_state(workdir, registry.generation()))  # fmt: skip
-    return result
-
-
-def _input_fingerprint(paths: Sequence[Path], config: Config, workdir: Path) -> str | None:
-    """The run's inputs (paths and stat identities) and configuration, or ``None`` when an
-    input is missing (the scan then says so)."""
-    from darkflow.catalog import find_fits_files
-
-    if not all(p.exists() for p in paths):
-        return None
-    files = find_fits_files(paths, exclude=scan_exclusions(workdir, paths))
-    return f"{input_fingerprint(files)}-{config_fingerprint(config)}"
-
-
-def _unchanged_run(paths, workdir, config, fingerprint, executor, t_start) -> RunResult | None:
-    """The last run's result when nothing changed since it (recorded as a run of its own)."""
-    if not (workdir / "registry.sqlite").is_file():
-        return None
-    with Registry(workdir) as registry:
-        registry.mark_dead_runs()
-        last = registry.last_finished_run()
-        if last is None or last["outcome"] != "ok" or last.get("fingerprint") != fingerprint:
-            return None
-        before = json.loads(last["summary"] or "{}")
-        if before.get("retry", 1) or "log" not in before:  # failures a run would try again
-            return None
-        state = workdir_state(workdir, registry.generation())
-        if state != last.get("state"):
-            return None
-        run_id = registry.start_run(inputs=[str(p) for p in paths], config=config.to_dict())
-        events = EventLog(workdir / "logs" / before["log"], run_id=run_id, darkflow=__version__)
-        n_files = int(before.get("n_files", 0))
-        events.emit("run_start", inputs=[str(p) for p in paths], n_files=n_files,
-                    executor=getattr(executor, "name", "local"))  # fmt: skip
-        result = RunResult(
-            workdir=workdir, n_files=n_files, n_rejected=0, n_isolated=0, run_id=run_id,
-            executor=getattr(executor, "name", "local"),
-            lights=Counter({LightStatus(k): v for k, v in before.get("lights", {}).items()}),
-            masters_reused=sum(before.get(k, 0) for k in
-                               ("masters_built", "masters_judged", "masters_reused")),
-            lights_reused=before.get("lights_computed", 0) + before.get("lights_reused", 0),
-            frame_report=workdir / "frame_report.csv", masters_csv=workdir / "masters.csv",
-            sessions=tuple(before.get("sessions", ())), unchanged_since=last["run_id"],
-        )  # fmt: skip
-        result.seconds = time.monotonic() - t_start
-        summary = {
-            "seconds": round(result.seconds, 3), "unchanged_since": last["run_id"],
-            "lights": before.get("lights", {}), "masters_built": 0, "masters_judged": 0,
-            "masters_reused": result.masters_reused, "masters_failed": 0,
-            "lights_computed": 0, "lights_reused": result.lights_reused,
-            "artifacts_repaired": 0, "sessions": list(result.sessions), "n_files": n_files,
-            "log": before["log"], "retry": 0,
-        }  # fmt: skip
-        registry.end_run(run_id, outcome="ok", summary=summary)
-        events.emit("run_end", **summary)
-        registry.set_run_memo(run_id, fingerprint=fingerprint, state=state)
     return result
 
 
