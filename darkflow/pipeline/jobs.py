@@ -29,7 +29,7 @@ from darkflow.config import Config
 from darkflow.exceptions import DarkflowError, OutputError
 from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
-from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
+from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.reasons import LightReason, MasterReason
 from darkflow.pipeline.sets import FrameSet
 
@@ -267,7 +267,7 @@ def _load(path: Path) -> MasterDark:
     return master
 
 
-def _gain_of(path: Path, master: MasterDark, clip_sigma: float) -> float | None:
+def _gain_of(path: Path, master: MasterDark, clip_sigma: float) -> GainEstimate | None:
     """The photon-transfer gain of a dark master, computed once per file and process."""
     from darkflow.calibrate import gain_from_darks
 

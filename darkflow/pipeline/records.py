@@ -62,6 +62,7 @@ FRAME_REPORT_EXTRA = [
     "bias_master_id",
     "egain_e_per_adu",
     "egain_source",
+    "egain_sigma",
     "job_key",
     "cached",
     # matching (issue 5)
@@ -160,6 +161,7 @@ def light_row(row: dict[str, Any]) -> dict[str, Any]:
         "bias_master_id": None,
         "egain_e_per_adu": fmt(row.get("egain_e_per_adu")),
         "egain_source": None,
+        "egain_sigma": None,
         "job_key": None,
         "cached": None,
     }

@@ -145,11 +145,14 @@ def band_energies(
 
 @dataclass(frozen=True)
 class ScaleFit:
-    """``target_hf ~ alpha * template_hf`` over hot pixels: ``alpha``, its 1-sigma, pixels used."""
+    """``target_hf ~ alpha * template_hf`` over hot pixels: ``alpha``, its 1-sigma, pixels used
+    and the reduced chi-square of the kept pixels (above 1: the noise model understates the
+    scatter, and ``sigma`` with it)."""
 
     alpha: float
     sigma: float
     n: int
+    red_chi2: float = math.nan
 
 
 def hot_scale_fit(
@@ -200,4 +203,6 @@ def hot_scale_fit(
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return ScaleFit(alpha, err, int(np.count_nonzero(keep)))
+    kept = int(np.count_nonzero(keep))
+    red = float(np.sum(((y - alpha * x) / w)[keep] ** 2)) / (kept - 1) if kept > 1 else math.nan
+    return ScaleFit(alpha, err, kept, red)
