@@ -2,15 +2,20 @@
 
 The index (per-configuration dark-current laws, amp glow, linearity, master summaries) is built
 from every registered master of the lights' configurations, this night's and earlier nights'
-(the registry is a dark library), and cached under a key of its inputs, so a rerun does not read
-the masters again. Matching runs here, in the driver; executors only subtract.
+(the registry is a dark library), and cached under a key of its inputs and of the code that
+builds and pickles it, so a rerun does not read the masters again. Matching runs here, in the
+driver; executors only subtract.
+
+A cached light is trusted while its output file keeps the size, mtime and inode recorded when it
+was written; when any of them differs the file is hashed again, and a content mismatch makes the
+light be recomputed (``darkflow verify`` re-hashes everything, whatever the file metadata says).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import os
 import pickle
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -19,8 +24,15 @@ from typing import Any
 
 from darkflow._version import ALGORITHM_VERSION
 from darkflow.config import Config
-from darkflow.exceptions import DarkflowError
-from darkflow.hashing import job_key, short
+from darkflow.exceptions import ArtifactCorruptError, DarkflowError
+from darkflow.hashing import (
+    code_fingerprint,
+    exact_json,
+    file_hash,
+    fingerprint,
+    job_key,
+    short,
+)
 from darkflow.io.atomic import atomic_path
 from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision, build_index, match_light
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterStatus
@@ -32,7 +44,7 @@ from darkflow.pipeline.plan import (
     known_masters,
     light_key,
     output_params,
-    output_paths,
+    output_path,
 )
 from darkflow.pipeline.reasons import LightReason
 from darkflow.pipeline.sets import provisional_meta
@@ -45,18 +57,38 @@ __all__ = ["index_fingerprint", "plan_lights"]
 log = logging.getLogger(__name__)
 
 
-class _LRU:
-    """Masters by id, a few at a time (build_index reads each once)."""
+# Bump when the pickled index changes in a way its modules' sources do not show.
+INDEX_CACHE_FORMAT = 2
+_INDEX_MODULES = ("darkflow.matching", "darkflow.scaling", "darkflow.thermal", "darkflow.model")
 
-    def __init__(self, paths: Mapping[str, Path], size: int = 3):
-        self.paths, self.size = paths, size
+
+def index_cache_version() -> str:
+    """The index cache's version: its format and the code that builds and unpickles it."""
+    return f"{INDEX_CACHE_FORMAT}-{code_fingerprint(*_INDEX_MODULES)}"
+
+
+class _LRU:
+    """Masters by id, a few at a time (build_index reads each once), verified as they are read.
+
+    ``build_index`` leaves an unreadable master out of the index; a corrupt one is remembered in
+    ``corrupt`` so the caller rebuilds it instead of caching an index without it.
+    """
+
+    def __init__(self, known: Mapping[str, _Known], size: int = 3):
+        self.known, self.size = known, size
         self._items: OrderedDict[str, MasterDark] = OrderedDict()
+        self.corrupt: list[ArtifactCorruptError] = []
 
     def __call__(self, master_id: str) -> MasterDark:
         from darkflow.master import read_master
 
         if master_id not in self._items:
-            self._items[master_id] = read_master(self.paths[master_id])
+            k = self.known[master_id]
+            try:
+                self._items[master_id] = read_master(k.path, content_hash=k.content_hash)
+            except ArtifactCorruptError as err:
+                self.corrupt.append(err)
+                raise
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         self._items.move_to_end(master_id)
@@ -81,14 +113,12 @@ def _choose_biases(known: Sequence[_Known], nights: set[str]) -> dict[str, _Know
 
 
 def index_fingerprint(index: CalibrationIndex, signature: str) -> str:
-    """Hash of what the index knows about one configuration (laws, glow, linearity, bias)."""
-    parts = [
-        repr(index.laws.get(signature)),
-        repr(index.glow.get(signature)),
-        repr(index.linearity.get(signature)),
-        repr(index.biases.get(signature)),
-    ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    """Exact hash of what the index knows about one configuration (laws, glow, linearity, bias):
+    every digit of every number, every pixel of the glow grid."""
+    return fingerprint(
+        [index.laws.get(signature), index.glow.get(signature),
+         index.linearity.get(signature), index.biases.get(signature)]
+    )[:16]  # fmt: skip
 
 
 def _cached_index(
@@ -99,38 +129,57 @@ def _cached_index(
     config: Config,
     store: ThermalProfileStore,
 ) -> CalibrationIndex:
+    """The index of these masters, from ``cache/`` when it was built before with the same code.
+
+    Raises
+    ------
+    ArtifactCorruptError
+        A master read for the index is not the file the registry recorded (nothing is cached).
+    """
+    from darkflow.master import read_master
+
     sigs = sorted({k.meta.config_signature for k in darks})
     laws = {s: (store.law(s).to_dict() if store.law(s) else None) for s in sigs}
     key = job_key(
         "index",
         [f"{k.key}:{k.status}:{k.confidence}" for k in darks] + [b.key for b in biases.values()],
         {"config": output_params(config, "matching", "scaling"),
-         "stored_laws": json.loads(json.dumps(laws, default=str))},
+         "stored_laws": json.loads(json.dumps(laws, default=exact_json)),
+         "version": index_cache_version()},
         ALGORITHM_VERSION,
     )  # fmt: skip
     path = workdir / "cache" / f"index-{short(key)}.pkl"
     if path.exists():
         try:
             with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as err:
+                cached = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+                TypeError, ValueError) as err:  # fmt: skip
             log.warning("index cache %s unreadable (%s); rebuilding", path, err)
-    from darkflow.master import read_master
+        else:
+            if isinstance(cached, CalibrationIndex):
+                return cached
+            log.warning("index cache %s holds a %s; rebuilding", path, type(cached).__name__)
 
-    load = _LRU({short(k.key): k.path for k in darks})
+    load = _LRU({short(k.key): k for k in darks})
     bias_masters = {}
     for sig, b in biases.items():
         try:
-            bias_masters[sig] = read_master(b.path)
+            bias_masters[sig] = read_master(b.path, content_hash=b.content_hash)
+        except ArtifactCorruptError:
+            raise
         except (DarkflowError, OSError) as err:
             log.warning("bias %s unusable: %s", short(b.key), err)
     entries = [
-        MasterEntry(master_id=short(k.key), meta=k.meta, path=str(k.path), status=k.status,
-                    confidence=k.confidence, scalable=k.meta.config_signature in bias_masters)
+        MasterEntry(master_id=short(k.key), meta=k.meta, path=os.path.relpath(k.path, workdir),
+                    status=k.status, confidence=k.confidence,
+                    scalable=k.meta.config_signature in bias_masters)
         for k in darks
     ]  # fmt: skip
     index = build_index(entries, load_master=load, biases=bias_masters, config=config,
                         thermal_profiles=store)  # fmt: skip
+    if load.corrupt:
+        raise load.corrupt[0]
     with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
         pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return index
@@ -156,7 +205,6 @@ def plan_lights(
     darks = [k for k in known if k.kind == "master_dark"]
     index = _cached_index(darks, biases, workdir=workdir, config=config, store=store)
     by_id = {short(k.key): k for k in known}
-    outputs = output_paths(light_rows, workdir)
     plan = JobPlan(masters=list(master_jobs))
     decisions: dict[str, MatchDecision] = {}
 
@@ -222,21 +270,24 @@ def plan_lights(
         if sig not in fingerprints:
             fingerprints[sig] = index_fingerprint(index, sig)
         try:
-            content = registry.content_hash(meta.path)
+            light_hash = registry.content_hash(meta.path)
         except OSError as err:  # deleted or made unreadable since the scan: the night goes on
             log.warning("light %s vanished after the scan: %s", meta.path, err)
             plan.notes.setdefault(row["path"], []).append(str(LightReason.INPUT_VANISHED))
             plan.unmatched.append((row, decision))
             continue
         key = light_key(
-            content, recipe=recipe, bias=bias.key if bias else None,
+            light_hash, recipe=recipe, bias=bias.key if bias else None,
             decision=decision, index_fingerprint=fingerprints[sig], config=config,
         )  # fmt: skip
         job = LightJob(key, row, meta, decision, recipe, bias.key if bias else None,
-                       bias.path if bias else None, outputs[row["path"]], index=index,
+                       bias.path if bias else None, output_path(workdir, row, light_hash),
+                       index=index,
                        amplitude_limit_sigma=(config.subtract.conservative_amplitude_sigma
-                                              if conservative else None))  # fmt: skip
-        job.cached_record = _cached_record(registry, key)
+                                              if conservative else None),
+                       hashes={mid: by_id[mid].content_hash for mid in decision.master_ids},
+                       bias_hash=bias.content_hash if bias else None)  # fmt: skip
+        job.cached_record = _cached_record(registry, key, plan.mismatches)
         plan.lights.append(job)
     return plan, decisions, index, list(contexts.items())
 
@@ -286,8 +337,15 @@ def _conservative_decision(
     )
 
 
-def _cached_record(registry: Registry, key: str) -> dict[str, Any] | None:
-    """The registered result of a light job, if its output is still the file it wrote."""
+def _cached_record(
+    registry: Registry, key: str, mismatches: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The registered result of a light job, if its output is still the file it wrote.
+
+    Trusted on (size, mtime, inode); when any differs the file is hashed: the same bytes (a
+    copied work directory, a touched file) refresh the record, other bytes are a mismatch
+    (appended to ``mismatches``) and the light is recomputed.
+    """
     cached = registry.get(key)
     if cached is None or cached.record is None:
         return None
@@ -295,10 +353,26 @@ def _cached_record(registry: Registry, key: str) -> dict[str, Any] | None:
     out = rec.get("output_path")
     if out is None:
         return rec
+    full = registry.workdir / out  # relative to the work directory (older records: absolute)
     try:
-        st = Path(out).stat()
+        st = full.stat()
     except OSError:
         return None
-    if st.st_size == rec.get("output_size") and st.st_mtime_ns == rec.get("output_mtime_ns"):
+    stat = {"output_size": st.st_size, "output_mtime_ns": st.st_mtime_ns,
+            "output_inode": st.st_ino}  # fmt: skip
+    if cached.content_hash is not None and all(rec.get(k) == v for k, v in stat.items()):
         return rec
+    found = file_hash(full)
+    legacy = cached.content_hash is None  # written before hashes were recorded
+    if legacy and (rec.get("output_size"), rec.get("output_mtime_ns")) != (
+        st.st_size,
+        st.st_mtime_ns,
+    ):
+        return None  # nothing to check it against: recompute
+    if legacy or found == cached.content_hash:
+        rec = {**rec, **stat, "output_path": os.path.relpath(full, registry.workdir)}
+        registry.refresh(key, content_hash=found, record=rec)
+        return rec
+    mismatches.append({"kind": cached.kind, "id": cached.id, "path": cached.path,
+                       "expected": cached.content_hash, "found": found})  # fmt: skip
     return None

@@ -12,7 +12,12 @@ So a new dark changes one master's key and, through it, only the lights that use
 master-only parameter changes every master key and so every light; a light-only parameter changes
 only light keys. Masters are stored under their key
 (``artifacts/masters/<instrument>/<signature>/<key16>.fits``), so finding finished work needs no
-scan of the artifact store: a job is cached when its file exists and the registry knows it.
+scan of the artifact store: a job is cached when its file exists and the registry knows it with
+the content hash it was written with (a master is verified against it whenever it is read).
+
+Calibrated lights are named after the input's own identity, never after the other files of a
+run: ``calibrated/<night>/<session>/<stem>-<hash10>.fits`` with the first ten hex digits of the
+input's content hash, so adding files renames nothing and no light can overwrite another's output.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from typing import Any
 
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.config import Config
-from darkflow.hashing import job_key, short
-from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision
+from darkflow.hashing import exact_json, job_key, short
+from darkflow.io.paths import printable
+from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
 from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
 from darkflow.pipeline.sets import FrameSet, provisional_meta
@@ -95,8 +101,33 @@ def light_key(
         "index": index_fingerprint,
         "config": output_params(config, *LIGHT_SECTIONS),
     }
-    return job_key("light", [light_hash], json.loads(json.dumps(params, default=str)),
+    return job_key("light", [light_hash], json.loads(json.dumps(params, default=exact_json)),
                    ALGORITHM_VERSION)  # fmt: skip
+
+
+def output_path(workdir: Path, row: Mapping[str, Any], content_hash: str) -> Path:
+    """Where a light's calibrated output goes: a function of the light alone.
+
+    ``calibrated/<night>/<session>/<stem>-<hash10>.fits``: the file's name without its FITS or
+    compression suffixes, then the first ten hex digits of its content hash (two different
+    lights of one session may share a name, e.g. SharpCap's ``Light_00001.fits`` of two
+    targets; identical files are rejected as duplicates by the scan). Stray name bytes are
+    written as ``\\xNN`` (:func:`darkflow.io.paths.printable`) and a long stem is cut to
+    :data:`MAX_STEM_BYTES` so the name stays within every file system's 255-byte limit.
+    """
+    night = slug(row.get("night") or "unknown")
+    session = slug(row.get("session") or "unknown")
+    name = Path(row["path"]).name
+    for suffix in (".fz", ".gz"):
+        name = name.removesuffix(suffix)
+    stem = printable(Path(name).stem)
+    stem = stem.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore")
+    return Path(workdir) / "calibrated" / night / session / f"{stem}-{content_hash[:10]}.fits"
+
+
+# bytes of a light's name kept in its output name (the rest: "-<hash10>.fits" and room for the
+# temporary name an atomic write uses)
+MAX_STEM_BYTES = 200
 
 
 def master_path(workdir: Path, fset: FrameSet, key: str) -> Path:
@@ -120,6 +151,9 @@ class MasterJob:
     bias_file: Path | None = None
     previous_key: str | None = None
     previous_file: Path | None = None
+    output_hash: str | None = None  # recorded content hash of an existing output
+    bias_hash: str | None = None
+    previous_hash: str | None = None
 
     @property
     def master_id(self) -> str:
@@ -133,7 +167,8 @@ class MasterJob:
         return MasterJobSpec(
             self.key, self.fset, self.output, Path(workdir), config, assess=True,
             bias_path=self.bias_file, previous_path=self.previous_file,
-            input_hashes=self.input_hashes,
+            input_hashes=self.input_hashes, output_hash=self.output_hash,
+            bias_hash=self.bias_hash, previous_hash=self.previous_hash,
         )  # fmt: skip
 
     def provenance(self, config: Config, meta: MasterMeta | None) -> dict[str, Any]:
@@ -179,6 +214,8 @@ class LightJob:
     index: Any = None  # CalibrationIndex the decision was made with
     cached_record: dict[str, Any] | None = None
     amplitude_limit_sigma: float | None = None  # conservative alternative: limit the dark signal
+    hashes: dict[str, str | None] = field(default_factory=dict)  # master id -> content hash
+    bias_hash: str | None = None
 
     @property
     def cached(self) -> bool:
@@ -199,8 +236,8 @@ class LightJob:
             master_status=self.recipe[0][3], bias_path=self.bias_file,
             bias_id=short(self.bias_key) if self.bias_key else None, output=self.output,
             workdir=Path(workdir), config=config, index=self.index,
-            amplitude_limit_sigma=self.amplitude_limit_sigma,
-            input_stat=input_stat_of(self.row),
+            amplitude_limit_sigma=self.amplitude_limit_sigma, master_hashes=dict(self.hashes),
+            bias_hash=self.bias_hash, input_stat=input_stat_of(self.row),
         )  # fmt: skip
 
 
@@ -210,6 +247,8 @@ class JobPlan:
     lights: list[LightJob] = field(default_factory=list)
     unmatched: list[tuple[dict[str, Any], MatchDecision | None]] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)  # light path -> extra reasons
+    # cached lights whose file no longer has its recorded content hash (recomputed)
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
 
     def format(self, fmt: str = "table", config: Config | None = None) -> str:
         records = []
@@ -325,22 +364,28 @@ def plan_masters(
         sig, night = job.fset.config_signature, job.fset.night
         if job.fset.kind == FrameType.DARK:
             bias = tonight_bias.get((sig, night))
-            if bias is not None:
+            if bias is not None:  # its hash is known once it is built (or from its row)
                 job.bias_key, job.bias_file = bias.key, bias.output
+                bias_row = registry.get(bias.key)
+                job.bias_hash = bias_row.content_hash if bias_row else None
             else:
                 row = _latest(registry, "master_bias", sig, before=night, inclusive=True)
                 if row is not None:
                     job.bias_key, job.bias_file = row.key, registry.file_of(row)
+                    job.bias_hash = row.content_hash
         prev = _previous_verified(registry, job)
         if prev is not None:
             job.previous_key, job.previous_file = prev.key, registry.file_of(prev)
+            job.previous_hash = prev.content_hash
         job.assess_key = job_key(
             "assess", [job.key, job.bias_key or "", job.previous_key or ""], verify_params,
             f"{ALGORITHM_VERSION}/{ASSESSMENT_VERSION}",
         )  # fmt: skip
         row = registry.get(job.key)
+        job.output_hash = row.content_hash if row is not None else None
         job.cached = (
             row is not None
+            and row.content_hash is not None  # verified whenever it is read
             and job.output.exists()
             and row.status != MasterStatus.QUARANTINED
             and bool(row.record)
@@ -396,6 +441,7 @@ class _Known:
     path: Path
     status: MasterStatus
     confidence: float
+    content_hash: str | None = None  # None: built by this run's plan, not yet written
 
 
 def known_masters(
@@ -414,63 +460,10 @@ def known_masters(
             if path is None or not path.exists():
                 continue
             known[row.key] = _Known(row.key, kind, master_meta_from_dict(row.record["meta"]),
-                                    path, MasterStatus(row.status), row.confidence or 0.0)  # fmt: skip
+                                    path, MasterStatus(row.status), row.confidence or 0.0,
+                                    row.content_hash)  # fmt: skip
     for job in pending:
         if job.key not in known and job.fset.config_signature in wanted:
             known[job.key] = _Known(job.key, job.kind, provisional_meta(job.fset), job.output,
                                     MasterStatus.VERIFIED, 1.0)  # fmt: skip
     return sorted(known.values(), key=lambda k: k.key)
-
-
-def build_index(known: Sequence[_Known]) -> tuple[CalibrationIndex, dict[str, list[_Known]]]:
-    biases: dict[str, list[_Known]] = {}
-    for k in known:
-        if k.kind == "master_bias" and k.status in (
-            MasterStatus.VERIFIED,
-            MasterStatus.LOW_CONFIDENCE,
-        ):
-            biases.setdefault(k.meta.config_signature, []).append(k)
-    index = CalibrationIndex.from_entries(
-        MasterEntry(master_id=short(k.key), meta=k.meta, path=str(k.path), status=k.status,
-                    confidence=k.confidence, scalable=k.meta.config_signature in biases)
-        for k in known
-        if k.kind == "master_dark"
-    )  # fmt: skip
-    return index, biases
-
-
-def nearest_bias(candidates: Sequence[_Known], meta: FrameMeta) -> _Known | None:
-    if not candidates:
-        return None
-
-    def distance(k: _Known) -> float:
-        start = k.meta.date_start_utc
-        if meta.date_obs_utc is None or start is None:
-            return math.inf
-        return abs((meta.date_obs_utc - start).total_seconds())
-
-    return min(candidates, key=lambda k: (distance(k), k.key))
-
-
-def output_paths(rows: Sequence[dict[str, Any]], workdir: Path) -> dict[str, Path]:
-    """Deterministic calibrated-light paths: ``calibrated/<night>/<session>/<name>.fits``.
-
-    A name used twice in one session (e.g. SharpCap's ``Light_00001.fits`` in two targets) gets
-    a short hash of its input path.
-    """
-    out: dict[str, Path] = {}
-    taken: dict[tuple[str, str], set[str]] = {}
-    for row in sorted(rows, key=lambda r: r["path"]):
-        night = slug(row.get("night") or "unknown")
-        session = slug(row.get("session") or "unknown")
-        name = Path(row["path"]).name
-        for suffix in (".fz", ".gz"):
-            name = name.removesuffix(suffix)
-        stem = Path(name).stem
-        candidate = f"{stem}.fits"
-        used = taken.setdefault((night, session), set())
-        if candidate in used:
-            candidate = f"{stem}-{short(job_key('name', [row['path']], {}, ''), 8)}.fits"
-        used.add(candidate)
-        out[row["path"]] = Path(workdir) / "calibrated" / night / session / candidate
-    return out
