@@ -9,11 +9,13 @@ pixel's own noise ``sigma_p`` (hot pixels, flickering pixels, a non-Gaussian sha
 by ``a_f = sqrt(1 +- 1/n_p)`` both follow the same distribution. So the held-out frames are
 judged against the training frames measured the same way, not against a noise model:
 
-* **width**: the robust width (MAD) of ``u_f = r_f / (a_f s(M))`` per frame, ``s(M)`` a smooth
-  noise-by-level curve that only weights pixels equally (it cancels in the ratio); the statistic
-  is ``mean_held(W) / mean_train(W)``, 1 when all is well. Each frame's width has a sampling
-  variance measured from the scatter of the widths of 16 horizontal strips (row-correlated
-  noise included), at least the MAD's own ``(1.1664 W)² / N``;
+* **width**: the standard deviation of ``u_f = r_f / (a_f s(M))`` within 5 robust sigmas (a
+  MAD of integer data saved in steps of 4 or 16 ADU jumps between lattice values) per frame,
+  ``s(M)`` a smooth noise-by-level curve that only weights pixels equally (it cancels in the
+  ratio); the statistic is ``mean_held(W) / mean_train(W)``, 1 when all is well. Each frame's
+  width has a sampling variance measured from the scatter of the widths of 16 horizontal
+  strips (row-correlated noise included), at least ``W² / 2N``; training frames whose widths
+  differ beyond that add their scatter (Student t);
 * **shift**: the mean residual ``m_f`` (ADU, values beyond 5 widths left out). Frames' levels
   jitter on real sensors (bias
   level, offset): the training medians measure it, ``s² = sum_t m_t² / (T - 1)``, and a held-out
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from darkflow.stats import mad_std
-from darkflow.verify._gate import MAD_SIGMA_REL_SD, z_threshold
+from darkflow.verify._gate import z_threshold
 from darkflow.verify._metrics import Metric, VerifyReason, not_measured, significance_gate
 from darkflow.verify._nulls import binomial_upper_spread
 
@@ -49,6 +51,7 @@ OUTLIER_SIGMA = 6.0
 # reaches it, while a cosmic ray's core (hundreds of electrons and more) does
 TRANSIENT_SIGMA = 10.0
 LEVEL_CLIP = 5.0
+WIDTH_CLIP = 5.0
 N_STRIPS = 16
 
 
@@ -65,6 +68,24 @@ class FrameResidual:
     up: int = 0  # events above the clipped master (cosmic rays, flicker "on")
     down: int = 0  # events below it (flicker "off", noise tails)
     level_var: float = 0.0  # sampling variance of level_adu (from its strips: row noise in)
+
+
+def _width(values: np.ndarray) -> float:
+    """Standard deviation of the values within 5 robust sigmas of their median (cosmic rays
+    out). Not a MAD: on integer data a few ADU apart (12- and 14-bit cameras save steps of 16
+    or 4 ADU) a MAD jumps between lattice values and differs between held-out and training
+    residuals; a variance is additive whatever the distribution (quantisation included)."""
+    v = values[np.isfinite(values)]
+    if v.size < 2:
+        return math.nan
+    centre = float(np.median(v))
+    s0 = float(mad_std(v, center=centre))
+    if not s0 > 0:
+        s0 = float(np.std(v))
+    if not s0 > 0:
+        return 0.0
+    kept = v[np.abs(v - centre) <= WIDTH_CLIP * s0]
+    return float(np.std(kept, dtype=np.float64))
 
 
 def _events(mask: np.ndarray) -> int:
@@ -100,7 +121,7 @@ def frame_residual(
     resid = x - mean
     u = resid / (a * scale)
     uf = u[ok]
-    width = float(mad_std(uf))
+    width = _width(uf)
     # strips of rows: their spread of widths includes row-correlated noise
     rows = np.nonzero(ok.any(axis=1))[0]
     strips, levels = [], []
@@ -110,11 +131,11 @@ def frame_residual(
             continue
         part = u[chunk][ok[chunk]]
         if part.size >= 50:
-            strips.append((float(mad_std(part)), part.size))
+            strips.append((_width(part), part.size))
             core_part = resid[chunk][ok[chunk] & (np.abs(u[chunk]) <= limit)]
             if core_part.size:
                 levels.append((float(np.mean(core_part, dtype=np.float64)), core_part.size))
-    floor = (MAD_SIGMA_REL_SD * width) ** 2 / n_pix
+    floor = width**2 / (2.0 * n_pix)  # a standard deviation's sampling variance (Gaussian)
     width_var = floor
     if len(strips) >= 4:
         w = np.array([s for s, _ in strips])

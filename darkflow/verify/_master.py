@@ -219,6 +219,19 @@ def _crop(master: MasterDark, rows: slice) -> MasterDark:
 
 
 # ----------------------------------------------------------------------------- hold-out
+def value_lattice(frame: np.ndarray, sample: int = 20_000) -> tuple[float, float]:
+    """Origin and step of integer data saved in steps of a few ADU (a 12-bit ADC scaled to 16
+    bits saves multiples of 16): the greatest common divisor of a deterministic sample of
+    value differences; ``(0, 0)`` for data that are not integers."""
+    v = np.asarray(frame, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)][:: max(1, v.size // sample)]
+    if v.size < 2 or not np.all(v == np.round(v)):
+        return 0.0, 0.0
+    origin = float(v.min())
+    step = int(np.gcd.reduce((v - origin).astype(np.int64)))
+    return (origin, float(step)) if step > 1 else (0.0, 0.0)
+
+
 def _frames_of(source: FrameSource | None) -> Iterable[np.ndarray]:
     if source is None:
         return ()
@@ -234,7 +247,7 @@ def _holdout_metrics(
     var: np.ndarray,
     sigma_frame: float,
     config: VerifyConfig,
-) -> tuple[list[Metric], dict[str, float | None], list]:
+) -> tuple[list[Metric], dict[str, float | None], list, tuple[float, float]]:
     band = frame_rows if frame_rows is not None else rows
     if band.start < rows.start or band.stop > rows.stop:
         raise ConfigError("holdout_rows must lie inside the analysed band of rows")
@@ -271,8 +284,11 @@ def _holdout_metrics(
     # each of them into every residual of its pixel); noise never reaches that far
     total = np.zeros(m.shape, np.float64)
     count = np.zeros(m.shape, np.int32)
+    lattice = (0.0, 0.0)
     if training is not None:
-        for part in bands(training):
+        for i, part in enumerate(bands(training)):
+            if i == 0:
+                lattice = value_lattice(part)
             with np.errstate(invalid="ignore"):
                 keep = np.isfinite(part) & (np.abs(part - m) <= EXTREME_SIGMA * scale)
             total += np.where(keep, part, 0.0)
@@ -292,7 +308,8 @@ def _holdout_metrics(
         residuals, sigma_frame=sigma_frame, false_alarm=config.gate_false_alarm,
         jitter_materiality=config.max_noise_inflation - 1.0,
     )  # fmt: skip
-    return metrics, values, residuals
+    values["adc_step_adu"] = lattice[1]
+    return metrics, values, residuals, lattice
 
 
 # ----------------------------------------------------------------------------- combine
@@ -419,6 +436,7 @@ def _variance_metric(
     typical: np.ndarray,
     gain: GainEstimate,
     config: VerifyConfig,
+    step: float = 0.0,
 ) -> tuple[list[Metric], dict[str, float | None]]:
     """Per-frame pixel variance of the darks against read noise (the biases') + shot noise.
 
@@ -427,7 +445,8 @@ def _variance_metric(
     empirical standard errors of both mean variances, the accuracy of a variance restored from
     a sigma-clipped stack (:data:`CLIPPED_VARIANCE_REL_SD`), the gain's uncertainty on the shot
     term and the uncertainty of the dark level (the two sets' level jitter over their frame
-    counts).
+    counts). Values saved in steps of ``step`` ADU add ``step²/12`` to both variances, exactly
+    only while the noise spans several steps; half of it is counted as uncertainty of each.
     """
     bias_var = _frame_variance(bias, rows)
     ok = typical & np.isfinite(bias_var) & np.isfinite(var)
@@ -456,8 +475,8 @@ def _variance_metric(
     rel = combine_spread(
         sd_d / v_d_pix,
         sd_b / predicted,
-        CLIPPED_VARIANCE_REL_SD * v_d / v_d_pix,
-        CLIPPED_VARIANCE_REL_SD * v_b / predicted,
+        combine_spread(CLIPPED_VARIANCE_REL_SD * v_d, step**2 / 24.0) / v_d_pix,
+        combine_spread(CLIPPED_VARIANCE_REL_SD * v_b, step**2 / 24.0) / predicted,
         shot * gain.rel_sigma / predicted,
         sd_level / gain.value / predicted if level > 0 else 0.0,
     )
@@ -569,7 +588,7 @@ def assess_master(
         previous_bias = None
 
     # hold-out validation
-    hold, hold_values, residuals = _holdout_metrics(
+    hold, hold_values, residuals, lattice = _holdout_metrics(
         master, holdout, training, rows, holdout_rows, var, sigma_frame, config
     )
     metrics += hold
@@ -614,7 +633,7 @@ def assess_master(
     # noise model: variance vs read + shot noise, column banding against the bias
     if is_dark and bias is not None and master.meta.includes_bias:
         if g is not None:
-            vm, vv = _variance_metric(master, bias, rows, var, typical, g, config)
+            vm, vv = _variance_metric(master, bias, rows, var, typical, g, config, lattice[1])
             metrics += vm
             values.update(vv)
         diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
@@ -628,7 +647,7 @@ def assess_master(
         metrics.append(not_measured("dark_scale_change", VerifyReason.NO_PREVIOUS))
     else:
         prev, prev_values = previous_gates(
-            master, previous, bias, rows, config, previous_bias=previous_bias
+            master, previous, bias, rows, config, previous_bias=previous_bias, lattice=lattice
         )
         metrics += prev
         values.update(prev_values)

@@ -25,9 +25,9 @@ __all__ = [
 ]
 
 # sd of log(row or column ratio) of band_energies on white noise, times sqrt(profile length):
-# the ratio of two MAD-based variance estimates (first differences of the profile / even-odd
-# split), Monte Carlo over 3000 white-noise images of 64..384 pixels (3.5 +- 0.05; the 1 % and
-# 0.1 % upper tails sit at 2.3 and 3.1 of these sds). docs/verification.md.
+# the ratio of two MAD-based variance estimates (first differences of the interquartile-mean
+# profile / even-odd split), Monte Carlo over 3000 white-noise images of 64..384 pixels: 3.5
+# (mean 0.08); above 2.33 and 3.09 of 3.7 lie 0.7 % and 0.07 % (docs/verification.md).
 BAND_LOG_SD = 3.7
 
 

@@ -19,11 +19,11 @@ from darkflow.config import VerifyConfig
 from darkflow.exceptions import IncompatibleFramesError
 from darkflow.model import MasterDark
 from darkflow.stats import robust_std
-from darkflow.verify._fpn import band_energies, hot_scale_fit, tile_medians
+from darkflow.verify._fpn import band_energies, hot_scale_fit, iq_mean
 from darkflow.verify._gate import combine_spread, median_sd
 from darkflow.verify._metrics import Metric, VerifyReason, not_measured, significance_gate
 from darkflow.verify._nulls import band_ratio_spread, f_upper_spread
-from darkflow.verify._residuals import nanmedian_along, neighbour_median
+from darkflow.verify._residuals import neighbour_median
 
 __all__ = ["frame_jitter", "previous_gates"]
 
@@ -96,18 +96,36 @@ def _tile_flat(values: np.ndarray) -> np.ndarray:
     return values.ravel()
 
 
-def _tile_split(image: np.ndarray, tile: int) -> np.ndarray:
-    """Per tile: median of its even rows minus median of its odd rows (flattened, NaN where a
-    half is empty). Four times the variance of the tile's median from pixel and row noise;
-    smooth structure cancels."""
+def _tiles(image: np.ndarray, tile: int) -> np.ndarray | None:
+    """The whole ``tile x tile`` tiles of ``image``: ``(ty, tx, tile, tile)``."""
     img = np.asarray(image, dtype=np.float32)
     ny, nx = img.shape
     ty, tx = ny // tile, nx // tile
     if ty == 0 or tx == 0:
-        return np.zeros(0, np.float32)
-    grid = img[: ty * tile, : tx * tile].reshape(ty, tile, tx, tile).transpose(0, 2, 1, 3)
-    even = nanmedian_along(grid[:, :, 0::2, :].reshape(ty, tx, -1), 2)
-    odd = nanmedian_along(grid[:, :, 1::2, :].reshape(ty, tx, -1), 2)
+        return None
+    return img[: ty * tile, : tx * tile].reshape(ty, tile, tx, tile).transpose(0, 2, 1, 3)
+
+
+def _tile_levels(image: np.ndarray, tile: int) -> np.ndarray:
+    """Interquartile mean of every whole tile (robust like a median, continuous on lattice
+    data): the low-frequency map."""
+    grid = _tiles(image, tile)
+    if grid is None:
+        return np.zeros((0, 0))
+    ty, tx = grid.shape[:2]
+    return iq_mean(grid.reshape(ty, tx, -1), 2)
+
+
+def _tile_split(image: np.ndarray, tile: int) -> np.ndarray:
+    """Per tile: the level of its even rows minus that of its odd rows (flattened, NaN where a
+    half is empty). Four times the variance of the tile's level from pixel and row noise;
+    smooth structure cancels."""
+    grid = _tiles(image, tile)
+    if grid is None:
+        return np.zeros(0)
+    ty, tx = grid.shape[:2]
+    even = iq_mean(grid[:, :, 0::2, :].reshape(ty, tx, -1), 2)
+    odd = iq_mean(grid[:, :, 1::2, :].reshape(ty, tx, -1), 2)
     return (even - odd).ravel()
 
 
@@ -139,21 +157,31 @@ def _stable_probability(n: int, p: np.ndarray) -> np.ndarray:
     return binom.sf(need - 1, n, p)
 
 
-def _hot_margins(master: MasterDark) -> tuple[float, int] | None:
+def _hot_margins(master: MasterDark, lattice: tuple[float, float]) -> tuple[float, int] | None:
     """The combine's hot threshold above each frame's level (ADU; their mean) and the frames
-    behind the persistence; ``None`` when the master does not record them."""
+    behind the persistence; ``None`` when the master does not record them. On integer data
+    saved in steps of ``step`` ADU (``lattice = (origin, step)``) a value exceeds a threshold
+    when it reaches the next lattice point: the continuous equivalent is half a step below it."""
     prov = master.provenance or {}
     levels = np.array([v if v is not None else np.nan for v in prov.get("frame_levels") or []])
     thr = np.array([v if v is not None else np.nan for v in prov.get("hot_thresholds") or []])
     if levels.size == 0 or levels.size != thr.size:
         return None
+    origin, step = lattice
+    if step > 0:
+        thr = origin + step * np.floor((thr - origin) / step) + 0.5 * step
     margin = thr - levels
     margin = margin[np.isfinite(margin)]
     return (float(np.mean(margin)), int(margin.size)) if margin.size else None
 
 
 def _hot_overlap_gate(
-    master: MasterDark, previous: MasterDark, rows: slice, s: float, config: VerifyConfig
+    master: MasterDark,
+    previous: MasterDark,
+    rows: slice,
+    s: float,
+    config: VerifyConfig,
+    lattice: tuple[float, float] = (0.0, 0.0),
 ):
     """Jaccard overlap of the stable hot pixels against its expectation under "same pattern".
 
@@ -164,7 +192,7 @@ def _hot_overlap_gate(
     90 % of its frames) follows, and the overlap's expectation and spread (Bernoulli
     variances, delta method).
     """
-    m_new, m_old = _hot_margins(master), _hot_margins(previous)
+    m_new, m_old = _hot_margins(master, lattice), _hot_margins(previous, lattice)
     h_new = master.hot_persistence[rows]
     h_old = previous.hot_persistence[rows]
     stable_new, stable_old = h_new >= HOT_PERSISTENT, h_old >= HOT_PERSISTENT
@@ -186,8 +214,9 @@ def _hot_overlap_gate(
     var_old = np.square(previous.uncertainty[rows][some].astype(np.float64)) * np.maximum(
         previous.n_used[rows][some], 1
     )
-    sd_new = np.sqrt(np.maximum(var_new, 1e-12))
-    sd_old = np.sqrt(np.maximum(var_old, 1e-12))
+    quant = lattice[1] ** 2 / 12.0  # the lattice's own noise is in the variances
+    sd_new = np.sqrt(np.maximum(var_new - quant, 0.25 * var_new + 1e-12))
+    sd_old = np.sqrt(np.maximum(var_old - quant, 0.25 * var_old + 1e-12))
     from scipy.stats import norm
 
     pn = _stable_probability(n_new, norm.sf((marg_new - excess) / sd_new))
@@ -216,8 +245,11 @@ def previous_gates(
     config: VerifyConfig,
     *,
     previous_bias: MasterDark | None = None,
+    lattice: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[list[Metric], dict[str, float | None]]:
-    """Fixed-pattern stability gates of ``master`` against ``previous`` (module docstring)."""
+    """Fixed-pattern stability gates of ``master`` against ``previous`` (module docstring);
+    ``lattice``: origin and step of the raw values (integer data saved in steps of a few ADU),
+    ``(0, 0)`` when unknown."""
     if previous.shape != master.shape:
         raise IncompatibleFramesError(
             f"previous master shape {previous.shape} != master shape {master.shape}"
@@ -286,10 +318,11 @@ def previous_gates(
         s * _clip_bias(previous, rows),
     )
     metrics.append(significance_gate(
-        "level_shift_sigma", level, expected=0.0, spread=level_spread,
-        reason=VerifyReason.LEVEL_SHIFT, false_alarm=p,
+        "level_shift_sigma", level / level_spread if level_spread > 0 else math.nan,
+        expected=0.0, spread=1.0, reason=VerifyReason.LEVEL_SHIFT, false_alarm=p,
         detail=("bias removed" if with_bias else "raw levels (no bias)")
-        + f"; {level:+.3g} ADU, frame jitter {j_new:.2g} / {j_old:.2g} ADU",
+        + f"; {level:+.3g} ADU against a spread of {level_spread:.2g} ADU, frame jitter "
+        f"{j_new:.2g} / {j_old:.2g} ADU",
     ))  # fmt: skip
 
     # low frequencies: RMS of the tile-median map (after c + g x the previous master's smooth
@@ -297,9 +330,9 @@ def previous_gates(
     # uncertainty in the tile (glow corners are noisier), its scale from the medians of each
     # tile's even and odd rows (pixel and row noise, no smooth structure); an F test (the MAD of
     # the split differences has ~37 % efficiency)
-    tiles = tile_medians(clean, TILE)
-    ref = tile_medians(_hot_free(old_scaled), TILE)
-    shape = np.sqrt(tile_medians(np.where(np.isfinite(clean), noise * noise, np.nan), TILE))
+    tiles = _tile_levels(clean, TILE)
+    ref = _tile_levels(_hot_free(old_scaled), TILE)
+    shape = np.sqrt(_tile_levels(np.where(np.isfinite(clean), noise * noise, np.nan), TILE))
     split = _tile_split(clean, TILE) / _tile_flat(shape)
     ok = np.isfinite(tiles) & np.isfinite(ref) & np.isfinite(shape) & (shape > 0)
     n_tiles = int(np.count_nonzero(ok))
@@ -326,7 +359,7 @@ def previous_gates(
                              "column band of the change"))  # fmt: skip
 
     if abs(math.log(max(s, 1e-6))) <= 0.1:
-        hot, overlap = _hot_overlap_gate(master, previous, rows, s, config)
+        hot, overlap = _hot_overlap_gate(master, previous, rows, s, config, lattice)
     else:  # the persistence threshold is relative to each frame's noise: other populations
         hot = not_measured("hot_overlap", None, f"previous master scaled x{s:.3g}")
         overlap = None

@@ -50,9 +50,11 @@ def assess_clean_sets(
     exptime: float = 300.0,
     seed0: int = 0,
     fault: Callable[[list[np.ndarray], np.random.Generator], list[np.ndarray]] | None = None,
+    **changes,
 ) -> GateTally:
-    """Judge ``trials`` seeded masters; ``fault`` (frames, rng) -> frames alters the darks."""
-    model = SENSOR_PRESETS[camera].replace(ny=size, nx=size)
+    """Judge ``trials`` seeded masters; ``fault`` (frames, rng) -> frames alters the darks;
+    ``changes`` alter the camera preset (e.g. ``adc_bits=12``)."""
+    model = SENSOR_PRESETS[camera].replace(ny=size, nx=size, **changes)
     tally = GateTally()
     for trial in range(trials):
         seed = seed0 + trial
