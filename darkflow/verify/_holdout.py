@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darkflow.stats import mad_std
 from darkflow.verify._gate import z_threshold
 from darkflow.verify._metrics import Metric, VerifyReason, not_measured, significance_gate
 from darkflow.verify._nulls import binomial_upper_spread
@@ -71,21 +70,25 @@ class FrameResidual:
 
 
 def _width(values: np.ndarray) -> float:
-    """Standard deviation of the values within 5 robust sigmas of their median (cosmic rays
-    out). Not a MAD: on integer data a few ADU apart (12- and 14-bit cameras save steps of 16
+    """Standard deviation of the values within 5 of their own standard deviations of their
+    median, iterated (cosmic rays out). Not a MAD: on integer data a few ADU apart (12- and 14-bit cameras save steps of 16
     or 4 ADU) a MAD jumps between lattice values and differs between held-out and training
     residuals; a variance is additive whatever the distribution (quantisation included)."""
     v = values[np.isfinite(values)]
     if v.size < 2:
         return math.nan
     centre = float(np.median(v))
-    s0 = float(mad_std(v, center=centre))
-    if not s0 > 0:
-        s0 = float(np.std(v))
-    if not s0 > 0:
-        return 0.0
-    kept = v[np.abs(v - centre) <= WIDTH_CLIP * s0]
-    return float(np.std(kept, dtype=np.float64))
+    dev = np.abs(v - centre)
+    # iterated from the plain standard deviation (a MAD start would itself be quantised and
+    # could clip the noise); cosmic rays fall out within a few rounds
+    s = float(np.std(v, dtype=np.float64))
+    for _ in range(6):
+        kept = v[dev <= WIDTH_CLIP * s]
+        new = float(np.std(kept, dtype=np.float64)) if kept.size >= 2 else s
+        if not new > 0 or new == s:
+            break
+        s = new
+    return s
 
 
 def _events(mask: np.ndarray) -> int:
@@ -297,10 +300,22 @@ def holdout_gates(
     mean, spread_c = binomial_upper_spread(c_h + c_t, share, p)
     if c_h + c_t == 0:
         spread_c = 1.0 / z_threshold(p, sides=1)
+    # frames whose rates differ beyond Poisson (a warming uncooled camera brightens its hot
+    # pixels frame by frame) are all-is-well too: the training frames' dispersion (Pearson
+    # chi-square per dof) widens the spread, with Student's t on T - 1 dof
+    rate_t = c_t / n_t
+    dispersion = 1.0
+    if c_t > 0 and t >= 3:
+        chi2_t = sum((f.outliers - rate_t * f.n) ** 2 / (rate_t * f.n) for f in train)
+        dispersion = max(chi2_t / (t - 1), 1.0)
+    if dispersion > 1.0:
+        t_fac = float(student.isf(p, t - 1)) / z_threshold(p, sides=1)
+        spread_c *= math.sqrt(dispersion) * t_fac
     outliers = significance_gate(
         "holdout_outlier_frac", c_h / n_h, expected=mean / n_h, spread=spread_c / n_h,
         reason=VerifyReason.HOLDOUT_OUTLIERS, false_alarm=p, side="upper",
-        detail=f"{c_h} outlier events held out, {c_t} in training ({c_t / n_t:.2g} per pixel)",
+        detail=f"{c_h} outlier events held out, {c_t} in training ({c_t / n_t:.2g} per pixel; "
+        f"dispersion between frames {dispersion:.3g})",
     )  # fmt: skip
     values.update(
         holdout_width_ratio=ratio,
@@ -311,5 +326,6 @@ def holdout_gates(
         frame_level_jitter_adu=jitter,
         holdout_outlier_frac=c_h / n_h,
         train_outlier_frac=c_t / n_t,
+        outlier_dispersion=dispersion,
     )
     return [width, shift, outliers, *metrics], values

@@ -285,12 +285,15 @@ def _holdout_metrics(
     total = np.zeros(m.shape, np.float64)
     count = np.zeros(m.shape, np.int32)
     lattice = (0.0, 0.0)
+    # the pixel's own scatter where it exceeds the smooth curve (hot, flickering pixels)
+    own = np.sqrt(np.where(np.isfinite(var[sub]), var[sub], 0.0)).astype(np.float32)
+    extreme = EXTREME_SIGMA * np.maximum(scale, own)
     if training is not None:
         for i, part in enumerate(bands(training)):
             if i == 0:
                 lattice = value_lattice(part)
             with np.errstate(invalid="ignore"):
-                keep = np.isfinite(part) & (np.abs(part - m) <= EXTREME_SIGMA * scale)
+                keep = np.isfinite(part) & (np.abs(part - m) <= extreme)
             total += np.where(keep, part, 0.0)
             count += keep
     with np.errstate(invalid="ignore", divide="ignore"):
