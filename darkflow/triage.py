@@ -437,9 +437,9 @@ _RULES = (
         "frame_level_jitter",
         INFO,
         {BIAS: 2, LIT: 1},
-        "The darks' levels jump between frames (values in masters.csv and the gate's detail): "
-        "check that the camera's bias is stable (warm-up, power) and that no light reaches "
-        "the sensor during some darks.",
+        "The darks' levels differ between frames (values in masters.csv and the gate's "
+        "detail): check that the camera's bias is stable (warm-up, power), that no light "
+        "reaches the sensor during some darks, and that the sensor's temperature is steady.",
     ),
     _r("variance_excess", ERR, {G: 2, R: 1, NOISE: 1}, *_GAIN, *_READOUT[:1]),
     _r("level_excess", ERR, {BIAS: 2, R: 1}, *_BIAS, *_READOUT[:1]),

@@ -9,10 +9,11 @@ pixel's own noise ``sigma_p`` (hot pixels, flickering pixels, a non-Gaussian sha
 by ``a_f = sqrt(1 +- 1/n_p)`` both follow the same distribution. So the held-out frames are
 judged against the training frames measured the same way, not against a noise model:
 
-* **width**: the standard deviation of ``u_f = r_f / (a_f s(M))`` within 5 robust sigmas (a
-  MAD of integer data saved in steps of 4 or 16 ADU jumps between lattice values) per frame,
-  ``s(M)`` a smooth noise-by-level curve that only weights pixels equally (it cancels in the
-  ratio); the statistic is ``mean_held(W) / mean_train(W)``, 1 when all is well. Each frame's
+* **width**: the standard deviation of ``r_f / a_f`` (ADU) within 5 of its own sigmas (a MAD of
+  integer data saved in steps of 4 or 16 ADU jumps between lattice values) per frame; the
+  statistic is ``mean_held(W) / mean_train(W)``, 1 when all is well. (Weighting pixels by a
+  smooth noise-by-level curve ``s(M)`` would expose populations whose noise the curve misses;
+  ``u_f = r_f / (a_f s(M))`` only sets the thresholds below.) Each frame's
   width has a sampling variance measured from the scatter of the widths of 16 horizontal
   strips (row-correlated noise included), at least ``W² / 2N``; training frames whose widths
   differ beyond that add their scatter (Student t);
@@ -122,17 +123,21 @@ def frame_residual(
     n = np.maximum(n_mean, 2).astype(np.float32)  # invalid pixels (fewer) are masked out
     a = np.sqrt(1.0 + 1.0 / n) if held else np.sqrt(np.maximum(1.0 - 1.0 / n, 1e-6))
     resid = x - mean
-    u = resid / (a * scale)
-    uf = u[ok]
-    width = _width(uf)
+    # the width is judged on the plain residuals (ADU): weighting pixels by a smooth
+    # noise-by-level curve exposes populations whose noise the curve misses, and a clipped
+    # width of those differs between the two kinds of frame; thresholds use the weighted u
+    plain = resid / a
+    u = plain / scale
+    width = _width(plain[ok])
+    w_u = _width(u[ok])
     # strips of rows: their spread of widths includes row-correlated noise
     rows = np.nonzero(ok.any(axis=1))[0]
     strips, levels = [], []
-    limit = LEVEL_CLIP * width
+    limit = LEVEL_CLIP * w_u
     for chunk in np.array_split(rows, min(N_STRIPS, max(2, rows.size // 4))):
         if chunk.size == 0:
             continue
-        part = u[chunk][ok[chunk]]
+        part = plain[chunk][ok[chunk]]
         if part.size >= 50:
             strips.append((_width(part), part.size))
             core_part = resid[chunk][ok[chunk] & (np.abs(u[chunk]) <= limit)]
@@ -146,7 +151,7 @@ def frame_residual(
         # variance of the full-frame width: strip variance scaled by strip size / all pixels
         strip_var = float(np.sum(m * (w - np.average(w, weights=m)) ** 2)) / (len(w) - 1)
         width_var = max(floor, strip_var / n_pix)
-    outliers = _events(ok & (u > OUTLIER_SIGMA * width))
+    outliers = _events(ok & (u > OUTLIER_SIGMA * w_u))
     # the level: a mean (a median of skewed Poisson residuals sits below it, and by a different
     # amount for training and held-out frames), outliers beyond LEVEL_CLIP widths left out
     core = ok & (np.abs(u) <= limit)
@@ -162,8 +167,8 @@ def frame_residual(
         # against the clipped master (which rejected this frame's cosmic rays), in the training
         # frames' own units: a symmetric noise (flicker, tails) gives as many events each way
         v = (x - master) / (a * scale)
-        up = _events(ok & (v > TRANSIENT_SIGMA * width))
-        down = _events(ok & (v < -TRANSIENT_SIGMA * width))
+        up = _events(ok & (v > TRANSIENT_SIGMA * w_u))
+        down = _events(ok & (v < -TRANSIENT_SIGMA * w_u))
     return FrameResidual(held, width, width_var, level, n_pix, outliers, up, down, level_var)
 
 
@@ -172,7 +177,8 @@ def _jitter_advisory(
 ) -> tuple[Metric | None, dict[str, float | None]]:
     """The training frames' levels against their own sampling noise: under "no jitter"
     ``sum m_t² / floor²`` is chi-square with ``T - 1`` dof. A significant jitter is real (a
-    bias level jumping, stray light in some frames) and the user should know it when it
+    bias level jumping, stray light in some frames, an uncooled sensor warming) and the user
+    should know it when it
     matters: when its variance exceeds ``materiality`` (``verify.max_noise_inflation - 1``,
     a quarter) of a frame's pixel variance, the master's level error (``jitter / sqrt(T)``)
     weighs in its error budget as much as the noise a user tolerates from it. It is an
@@ -193,7 +199,7 @@ def _jitter_advisory(
     levels = ", ".join(f"{f.level_adu:+.3g}" for f in train)
     metric = Metric(
         "frame_level_jitter", round(excess, 6), "advisory", 1.0, VerifyReason.LEVEL_JITTER,
-        f"expected error: frame levels jump by {excess:.3g} ADU rms beyond their noise "
+        f"expected error: frame levels differ by {excess:.3g} ADU rms beyond their noise "
         f"({levels} ADU in the training frames); the master's level is uncertain by "
         f"{excess / math.sqrt(t):.3g} ADU and the lights share the jitter",
     )  # fmt: skip

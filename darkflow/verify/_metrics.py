@@ -43,9 +43,9 @@ class VerifyReason(ReasonCode):
     )
     LEVEL_JITTER = (
         "frame_level_jitter",
-        "Advisory: the darks' levels jump between frames beyond their noise (a bias level "
-        "that is not stable, or stray light in some frames; not dark current): the master's "
-        "level carries that uncertainty and the lights share the jitter.",
+        "Advisory: the darks' levels differ between frames beyond their noise (a bias level "
+        "that is not stable, stray light in some frames, or a sensor warming during the "
+        "sequence): the master's level carries that uncertainty and the lights share it.",
     )
     HOLDOUT_UNAVAILABLE = (
         "holdout_unavailable",

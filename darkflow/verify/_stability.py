@@ -29,6 +29,8 @@ __all__ = ["frame_jitter", "previous_gates"]
 
 TILE = 32
 HOT_PERSISTENT = 0.9
+# |ln s| up to which two masters count as the same exposure and temperature (10 %)
+SAME_SCALE = 0.1
 
 
 def frame_jitter(master: MasterDark) -> float:
@@ -73,6 +75,18 @@ def _expected_scale(master: MasterDark, previous: MasterDark, config: VerifyConf
     ln2 = math.log(2.0)
     rel = combine_spread(ln2 / d * sigma_t, ln2 * abs(dt) / d**2 * config.doubling_temp_sigma_c)
     return _Scale(t_ratio * 2.0 ** (dt / d), rel)
+
+
+def _level_gate(
+    level: float, spread: float, with_bias: bool, j_new: float, j_old: float, p: float
+) -> Metric:
+    return significance_gate(
+        "level_shift_sigma", level / spread if spread > 0 else math.nan,
+        expected=0.0, spread=1.0, reason=VerifyReason.LEVEL_SHIFT, false_alarm=p,
+        detail=("bias removed" if with_bias else "raw levels (no bias)")
+        + f"; {level:+.3g} ADU against a spread of {spread:.2g} ADU, frame jitter "
+        f"{j_new:.2g} / {j_old:.2g} ADU",
+    )  # fmt: skip
 
 
 def _clip_bias(master: MasterDark, rows: slice) -> float:
@@ -317,15 +331,18 @@ def previous_gates(
         _clip_bias(master, rows),
         s * _clip_bias(previous, rows),
     )
-    metrics.append(significance_gate(
-        "level_shift_sigma", level / level_spread if level_spread > 0 else math.nan,
-        expected=0.0, spread=1.0, reason=VerifyReason.LEVEL_SHIFT, false_alarm=p,
-        detail=("bias removed" if with_bias else "raw levels (no bias)")
-        + f"; {level:+.3g} ADU against a spread of {level_spread:.2g} ADU, frame jitter "
-        f"{j_new:.2g} / {j_old:.2g} ADU",
-    ))  # fmt: skip
+    if abs(math.log(max(s, 1e-6))) > SAME_SCALE:
+        # the typical level holds signal that does not follow the dark-current law (amp glow
+        # with temperature, a dark-vs-bias offset with exposure): at another scale its change
+        # cannot be told from a shift (the hot-pixel scale above is the comparison that holds)
+        metrics.append(not_measured(
+            "level_shift_sigma", None,
+            f"previous master scaled x{s:.3g}: the typical level mixes thermal and other signal",
+        ))  # fmt: skip
+    else:
+        metrics.append(_level_gate(level, level_spread, with_bias, j_new, j_old, p))
 
-    # low frequencies: RMS of the tile-median map (after c + g x the previous master's smooth
+    # low frequencies: RMS of the tile-level map (after c + g x the previous master's smooth
     # structure) against the noise of each tile median: its shape from the masters' own
     # uncertainty in the tile (glow corners are noisier), its scale from the medians of each
     # tile's even and odd rows (pixel and row noise, no smooth structure); an F test (the MAD of
@@ -358,7 +375,7 @@ def previous_gates(
     metrics.append(band_gate("column_change_ratio", bands.column_ratio, clean.shape[1], config,
                              "column band of the change"))  # fmt: skip
 
-    if abs(math.log(max(s, 1e-6))) <= 0.1:
+    if abs(math.log(max(s, 1e-6))) <= SAME_SCALE:
         hot, overlap = _hot_overlap_gate(master, previous, rows, s, config, lattice)
     else:  # the persistence threshold is relative to each frame's noise: other populations
         hot = not_measured("hot_overlap", None, f"previous master scaled x{s:.3g}")
