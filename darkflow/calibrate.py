@@ -12,8 +12,10 @@ The rules, in order:
    needs a bias without one quarantines the light (``no_bias_for_scaling``); the conservative
    alternative limits the model's dark amplitude (:func:`limit_dark_amplitude`);
 2. the light must have the model's shape (``shape_mismatch``);
-3. e-/ADU: the header's ``EGAIN``, else photon transfer on the dark stack
-   (:func:`gain_from_darks`), else on the light itself; ``egain_estimated`` or ``no_gain``;
+3. e-/ADU with its uncertainty (:class:`~darkflow.model.GainEstimate`, :mod:`darkflow.gain`):
+   the header's ``EGAIN``, else the night's measurement (``gain``: frame pairs, flats) combined
+   with photon transfer on the dark stack (:func:`gain_from_darks`) and, when those are absent
+   or loose, on the light itself; ``egain_estimated`` or ``no_gain``;
 4. the noise model (read noise, the dark's shot noise), subtraction with the configured pedestal
    and the light checks (:func:`darkflow.verify.check_light`);
 5. one corrective response (rescale the dark, or add a pedestal), then the checks again; the
@@ -35,7 +37,7 @@ import numpy as np
 
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
-from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
+from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.stats import mad_std
 
 if TYPE_CHECKING:
@@ -47,8 +49,8 @@ __all__ = ["LightCalibration", "calibrate_light", "gain_from_darks", "limit_dark
 
 log = logging.getLogger(__name__)
 
-# a photon-transfer fit on the darks is trusted above this R^2
-MIN_DARK_GAIN_R2 = 0.8
+# a measured gain looser than this (relative 1-sigma) is combined with the light's own estimate
+LOOSE_GAIN_REL_SIGMA = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +77,7 @@ class LightCalibration:
     egain_e_per_adu: float | None = None
     egain_source: str | None = None
     response: str = "none"
+    gain: GainEstimate | None = None
 
     @property
     def delivered(self) -> bool:
@@ -87,12 +90,20 @@ class LightCalibration:
         return None if res is None else res.hist_counts
 
 
-def gain_from_darks(master: MasterDark, *, clip_sigma: float | None) -> float | None:
-    """e-/ADU by photon transfer on a dark master, when the fit is trustworthy (else ``None``)."""
-    from darkflow.subtract import estimate_gain_from_dark
+def gain_from_darks(master: MasterDark, *, clip_sigma: float | None) -> GainEstimate | None:
+    """e-/ADU by photon transfer on a dark master, with its uncertainty (``None`` without a
+    lever arm): :func:`darkflow.gain.gain_from_dark_stack`."""
+    from darkflow.gain import gain_from_dark_stack
 
-    fit = estimate_gain_from_dark(master, clip_sigma=clip_sigma)
-    return fit[0] if fit and fit[1] > MIN_DARK_GAIN_R2 else None
+    return gain_from_dark_stack(master, clip_sigma=clip_sigma)
+
+
+def _as_estimate(value: GainEstimate | float | None, source: str) -> GainEstimate | None:
+    """A caller's gain (an estimate, or a bare number of unknown precision)."""
+    if value is None or isinstance(value, GainEstimate):
+        return value
+    g = float(value)
+    return GainEstimate(g, g, source, 0) if g > 0 else None  # a bare number: 100 % uncertain
 
 
 def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) -> DarkModel:
@@ -147,7 +158,8 @@ def calibrate_light(
     config: Config,
     master_status: MasterAssessment | MasterStatus | str | None = None,
     amplitude_limit_sigma: float | None = None,
-    dark_gain: Callable[[MasterDark], float | None] | None = None,
+    dark_gain: Callable[[MasterDark], GainEstimate | float | None] | None = None,
+    gain: GainEstimate | None = None,
 ) -> LightCalibration:
     """Subtract the decision's dark model from one light, check it, respond once, judge it.
 
@@ -177,8 +189,11 @@ def calibrate_light(
         Limit the dark amplitude (the conservative alternative, see
         ``subtract.conservative_amplitude_sigma``); the light is then at best ``degraded``.
     dark_gain
-        ``master -> e-/ADU or None``: the photon-transfer gain on the darks, for callers that
-        cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
+        ``master -> GainEstimate or None``: the photon-transfer gain on the darks, for callers
+        that cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
+    gain
+        The night's own gain measurement (frame pairs, flats: :mod:`darkflow.gain`), used when
+        the header has no usable EGAIN.
 
     Returns
     -------
@@ -188,7 +203,6 @@ def calibrate_light(
     from darkflow.subtract import (
         dark_model_for,
         dark_shot_variance,
-        estimate_gain,
         noise_model_variance,
         subtract_dark,
     )
@@ -209,16 +223,10 @@ def calibrate_light(
     if data.shape != model.data.shape:
         return _quarantined(reasons, LightReason.SHAPE_MISMATCH)
 
-    egain, source = meta.egain_e_per_adu, "header"
-    if not egain or egain <= 0:
-        if dark_gain is None:
-            egain = gain_from_darks(master, clip_sigma=config.combine.sigma_high)
-        else:
-            egain = dark_gain(master)
-        source = "darks"
-        if egain is None:
-            read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
-            egain, source = estimate_gain(data - model.data, read_only), "light"
+    estimate = _light_gain(data, meta, master, bias, model, config, dark_gain, gain)
+    egain = None if estimate is None else estimate.value
+    source = None if estimate is None else estimate.source
+    if estimate is None or estimate.source != "header":
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
 
     def subtract_and_check(model: DarkModel, pedestal: float):
@@ -281,6 +289,7 @@ def calibrate_light(
         "background_adu": None if res is None else round(res.background_adu, 3),
         "egain_e_per_adu": None if egain is None else round(float(egain), 4),
         "egain_source": source if egain else None,
+        "egain_sigma": None if estimate is None else round(float(estimate.sigma), 4),
         "scale_mode": str(model.scale_mode),
         "response": applied,
         "top_cause": str(causes[0][0]) if causes else None,
@@ -298,4 +307,36 @@ def calibrate_light(
         egain_e_per_adu=None if egain is None else float(egain),
         egain_source=source if egain else None,
         response=applied,
+        gain=estimate,
     )
+
+
+def _light_gain(
+    data: np.ndarray,
+    meta: FrameMeta,
+    master: MasterDark,
+    bias: MasterDark | None,
+    model: DarkModel,
+    config: Config,
+    dark_gain: Callable[[MasterDark], GainEstimate | float | None] | None,
+    night: GainEstimate | None,
+) -> GainEstimate | None:
+    """The light's gain: the header's EGAIN (trusted to ``verify.header_gain_rel_sigma``), else
+    the night's and the darks' measurements; the light's own estimate joins them when they are
+    absent or looser than :data:`LOOSE_GAIN_REL_SIGMA`."""
+    from darkflow.gain import combine_gains, gain_for_light, gain_from_light, header_gain
+    from darkflow.subtract import noise_model_variance
+
+    rel = config.verify.header_gain_rel_sigma
+    if header_gain(meta, rel_sigma=rel) is not None:
+        return gain_for_light(meta, header_rel_sigma=rel)
+    if dark_gain is None:
+        darks = gain_from_darks(master, clip_sigma=config.combine.sigma_high)
+    else:
+        darks = _as_estimate(dark_gain(master), "darks")
+    measured = combine_gains([night, darks])
+    if measured is None or measured.rel_sigma > LOOSE_GAIN_REL_SIGMA:
+        read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
+        light = gain_from_light(data - model.data, read_only)
+        measured = combine_gains([measured, light])
+    return measured

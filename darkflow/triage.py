@@ -234,6 +234,13 @@ _RULES = (
     _r("missing_date", WARN, {HDR: 2}, *_HEADER),
     _r("inconsistent_time", WARN, {HDR: 2}, "Check the capture computer's clock and time zone."),
     _r("invalid_value", WARN, {HDR: 2}, *_HEADER),
+    _r(
+        "egain_unusable",
+        INFO,
+        {NOISE: 1},
+        "EGAIN holds a gain setting's name or no number: the gain is measured from the frames "
+        "(egain_source, egain_sigma in the frame report); let the program write e-/ADU.",
+    ),
     _r("already_calibrated", INFO, {DONE: 3}, "Use the raw frame instead; never calibrate twice."),
     _r("stacked", INFO, {DONE: 3}, "Calibrate the individual sub-frames, not the stack."),
     # ------------------------------------------------------------------ matching
@@ -426,6 +433,14 @@ _RULES = (
     _r("holdout_unavailable", INFO, {FEW: 1}, *_FEW[:1]),
     _r("high_rejection_rate", WARN, {C: 3}, *_COSMIC),
     _r("master_noise_inflation", WARN, {FEW: 3}, *_FEW),
+    _r(
+        "frame_level_jitter",
+        INFO,
+        {BIAS: 2, LIT: 1},
+        "The darks' levels differ between frames (values in masters.csv and the gate's "
+        "detail): check that the camera's bias is stable (warm-up, power), that no light "
+        "reaches the sensor during some darks, and that the sensor's temperature is steady.",
+    ),
     _r("variance_excess", ERR, {G: 2, R: 1, NOISE: 1}, *_GAIN, *_READOUT[:1]),
     _r("level_excess", ERR, {BIAS: 2, R: 1}, *_BIAS, *_READOUT[:1]),
     _r(

@@ -222,7 +222,7 @@ def test_light_status_policy(setup):
     sensor, bias, master, _, raw = setup
     model, cal = _calibrate(raw, master, bias)
     ok = check_light(raw, cal, model, meta=META, bias=bias)
-    weak_master = assess_master(master_of(dark_frames(sensor, 3, seed=20)))
+    weak_master = assess_master(master_of(dark_frames(sensor, 12, seed=20, gain=0.2)))
     assert light_status(ok, master=weak_master)[0] == LightStatus.DEGRADED
     bad = _calibrate(raw, master, bias, _scaled_model(master, bias, 3.0))
     worst = check_light(raw, bad[1], bad[0], meta=META, bias=bias)

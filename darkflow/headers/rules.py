@@ -303,8 +303,10 @@ def _gain(
         if status == "ok" and number > 0:
             egain = number
             break
-        if status == "invalid":
-            problems.add(IngestReason.INVALID_VALUE, f"{key}={cards.values.get(key)!r}")
+        if status == "invalid" or (status == "ok" and number <= 0):
+            # e.g. QSI's EGAIN = 'High' (a gain setting's name): the gain is unknown and is
+            # estimated from the frames; the frame stays usable
+            problems.add(IngestReason.EGAIN_UNUSABLE, f"{key}={cards.values.get(key)!r}")
     if egain is None and rule.egain_adc is not None:
         adc_egain, s1 = parse_number(cards.values.get(rule.egain_adc[0]))
         bits, s2 = parse_number(cards.values.get(rule.egain_adc[1]))

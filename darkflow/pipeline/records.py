@@ -64,6 +64,7 @@ FRAME_REPORT_EXTRA = [
     "bias_master_id",
     "egain_e_per_adu",
     "egain_source",
+    "egain_sigma",
     "job_key",
     "cached",
     # matching (issue 5)
@@ -162,6 +163,7 @@ def light_row(row: dict[str, Any]) -> dict[str, Any]:
         "bias_master_id": None,
         "egain_e_per_adu": fmt(row.get("egain_e_per_adu")),
         "egain_source": None,
+        "egain_sigma": None,
         "job_key": None,
         "cached": None,
     }

@@ -10,6 +10,7 @@ from darkflow.model import ReasonCode
 from darkflow.verify._gate import GateStatus, gate_confidence, z_threshold
 
 __all__ = [
+    "ADVISORY",
     "LIGHT_VALUE_COLUMNS",
     "MASTER_VALUE_COLUMNS",
     "Metric",
@@ -40,6 +41,12 @@ class VerifyReason(ReasonCode):
         "Many held-out dark pixels lie far above the master: frequent cosmic-ray hits or "
         "flickering pixels in the darks.",
     )
+    LEVEL_JITTER = (
+        "frame_level_jitter",
+        "Advisory: the darks' levels differ between frames beyond their noise (a bias level "
+        "that is not stable, stray light in some frames, or a sensor warming during the "
+        "sequence): the master's level carries that uncertainty and the lights share it.",
+    )
     HOLDOUT_UNAVAILABLE = (
         "holdout_unavailable",
         "No held-out darks (too few frames for a validation split): the master is not "
@@ -53,7 +60,8 @@ class VerifyReason(ReasonCode):
     )
     NOISE_INFLATION = (
         "master_noise_inflation",
-        "The master's own noise adds too much to every calibrated light: too few darks.",
+        "Advisory: the master's own noise adds a large share of a dark frame's variance to "
+        "every calibrated light (an expected error, not a fault): take more darks.",
     )
     VARIANCE_EXCESS = (
         "variance_excess",
@@ -201,6 +209,7 @@ MASTER_VALUE_COLUMNS = (
     "holdout_shift_sigma",
     "holdout_outlier_frac",
     "high_reject_excess",
+    "transient_excess",
     "noise_inflation",
     "master_variance_ratio",
     "gain_deviation",
@@ -224,6 +233,10 @@ LIGHT_VALUE_COLUMNS = (
     "flux_ratio",
 )
 
+
+# Advisories: a stated expected error (recorded with the value), never a failure; they lower
+# neither the status nor the confidence, but name something the user can improve.
+ADVISORY = frozenset({VerifyReason.NOISE_INFLATION, VerifyReason.LEVEL_JITTER})
 
 # Reasons that describe missing evidence rather than a failure: they never fail a gate.
 INFORMATIONAL = frozenset(
@@ -281,7 +294,16 @@ class Metric:
 
     @property
     def failed(self) -> bool:
-        return self.reason is not None and self.reason not in INFORMATIONAL
+        return (
+            self.reason is not None
+            and self.reason not in INFORMATIONAL
+            and self.reason not in ADVISORY
+        )
+
+    @property
+    def advisory(self) -> bool:
+        """The metric carries an advisory: an expected error stated, not a failure."""
+        return self.reason is not None and self.reason in ADVISORY
 
     @property
     def status(self) -> GateStatus:
