@@ -12,21 +12,28 @@ The rules, in order:
    needs a bias without one quarantines the light (``no_bias_for_scaling``); the conservative
    alternative limits the model's dark amplitude (:func:`limit_dark_amplitude`);
 2. the light must have the model's shape (``shape_mismatch``);
-3. e-/ADU: the header's ``EGAIN``, else photon transfer on the dark stack
-   (:func:`gain_from_darks`), else on the light itself; ``egain_estimated`` or ``no_gain``;
-4. the noise model (read noise, the dark's shot noise), subtraction with the configured pedestal
-   and the light checks (:func:`darkflow.verify.check_light`);
+3. e-/ADU as a :class:`~darkflow.model.GainEstimate` (value and 1-sigma): the header's
+   ``EGAIN``, else photon transfer on the dark stack (:func:`gain_from_darks`), else on the
+   light itself; ``egain_estimated`` or ``no_gain``;
+4. the noise model (read noise, the dark's shot noise) and what it is made of
+   (:func:`darkflow.verify.noise_budget`), subtraction with the configured pedestal and the
+   light checks (:func:`darkflow.verify.check_light`);
 5. one corrective response (rescale the dark, or add a pedestal), then the checks again; the
-   first findings stay on record;
-6. the status: :func:`darkflow.verify.light_status`, degraded by non-finite pixels, a degraded
-   match, an applied response or the amplitude limit; the confidence is the decision's times
-   the checks'.
+   first findings stay on record. A light that holds no dark signal (``no_dark_signal``: most
+   likely dark-subtracted already) gets no response;
+6. the status: :func:`darkflow.verify.light_status` (quarantined only where subtraction does
+   more harm than good), degraded by non-finite pixels, an applied response, the amplitude
+   limit, or a degraded match whose risk no measured check covered (the dark scale not
+   measured); a light that passes every measured check is calibrated. The confidence is the
+   checks' (:func:`darkflow.verify.overall_confidence`: the weakest measured gate's), at most
+   the decision's for the amplitude-limited alternative.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,7 +42,7 @@ import numpy as np
 
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
-from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
+from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.stats import mad_std
 
 if TYPE_CHECKING:
@@ -49,6 +56,10 @@ log = logging.getLogger(__name__)
 
 # a photon-transfer fit on the darks is trusted above this R^2
 MIN_DARK_GAIN_R2 = 0.8
+# Relative 1-sigma of an e-/ADU measured without EGAIN (photon transfer on the darks or on the
+# light): the spread those estimators showed on the simulator (docs/verification.md: "typically
+# within 5-25 %"). The gain estimators with their own measured uncertainty replace it.
+ESTIMATED_GAIN_REL_SIGMA = 0.25
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +137,27 @@ def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) ->
                                dark_signal=dark_signal, notes=notes)  # fmt: skip
 
 
+def _unchecked_risk(decision: MatchDecision, check: LightAssessment) -> bool:
+    """A degraded match whose risk no measured check covered.
+
+    The match's degrading reasons (an unproven exposure law or interpolation, an unscaled
+    exposure, a widened search) are risks to the dark scale, which the light's hot-pixel fit
+    measures: when that gate was measured and passed, the risk did not materialise. A master
+    that is not verified always degrades the light.
+    """
+    from darkflow.matching import MatchReason
+
+    if not decision.degraded:
+        return False
+    if MatchReason.LOW_CONFIDENCE_MASTER in decision.reasons:
+        return True
+    try:
+        scale = check.metric("dark_scale_error")
+    except KeyError:
+        return True
+    return scale.value is None or scale.confidence is None
+
+
 def _quarantined(reasons: list[object], extra: object) -> LightCalibration:
     codes = (*map(str, reasons), str(extra))
     return LightCalibration(
@@ -193,7 +225,13 @@ def calibrate_light(
         subtract_dark,
     )
     from darkflow.triage import rank_causes
-    from darkflow.verify import ResponseAction, apply_response, check_light, light_status
+    from darkflow.verify import (
+        ResponseAction,
+        apply_response,
+        check_light,
+        light_status,
+        noise_budget,
+    )
 
     reasons: list[object] = list(decision.reasons)
     master = load_master(decision.master_id)
@@ -210,6 +248,7 @@ def calibrate_light(
         return _quarantined(reasons, LightReason.SHAPE_MISMATCH)
 
     egain, source = meta.egain_e_per_adu, "header"
+    gain_sigma = 0.0
     if not egain or egain <= 0:
         if dark_gain is None:
             egain = gain_from_darks(master, clip_sigma=config.combine.sigma_high)
@@ -220,6 +259,9 @@ def calibrate_light(
             read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
             egain, source = estimate_gain(data - model.data, read_only), "light"
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
+        gain_sigma = ESTIMATED_GAIN_REL_SIGMA * egain if egain else 0.0
+    gain = GainEstimate(float(egain), float(gain_sigma), source) if egain else None
+    scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
 
     def subtract_and_check(model: DarkModel, pedestal: float):
         read_var, shot = noise_model_variance(
@@ -231,8 +273,10 @@ def calibrate_light(
             data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
             dark_shot_variance_adu2=shot, pedestal_adu=pedestal,
         )  # fmt: skip
+        budget = noise_budget(master, bias=bias, read_var=read_var, gain=gain,
+                              scale_factor=model.scale_factor, scale_rel_sigma=scale_rel)  # fmt: skip
         check = check_light(data, cal, model, meta=meta, config=config.verify, bias=bias,
-                            pedestal_adu=pedestal)  # fmt: skip
+                            pedestal_adu=pedestal, noise=budget)  # fmt: skip
         return cal, check
 
     pedestal = config.subtract.pedestal_adu
@@ -254,7 +298,7 @@ def calibrate_light(
         reasons.append(LightReason.PEDESTAL_ADDED)
     elif response.action != ResponseAction.NONE:
         applied = f"suggested: {response.action}"
-    status, _failed = light_status(check, master=master_status, config=config.verify)
+    status, _failed = light_status(check, master=master_status)
     if applied != "none":
         reasons.extend(first_findings)
     reasons.extend(check.reasons)
@@ -263,12 +307,15 @@ def calibrate_light(
         if status == LightStatus.CALIBRATED:
             status = LightStatus.DEGRADED
     if status == LightStatus.CALIBRATED and (
-        decision.degraded
+        _unchecked_risk(decision, check)
         or applied.startswith(("rescale_dark", "add_pedestal"))
         or amplitude_limit_sigma is not None
     ):
         status = LightStatus.DEGRADED  # calibrated, with a degraded expectation (reasons say why)
-    confidence = round(float(decision.confidence * check.confidence), 4)
+    confidence = float(check.confidence)
+    if amplitude_limit_sigma is not None:  # the configured alternative's stated ceiling
+        confidence = min(confidence, float(decision.confidence))
+    confidence = round(confidence, 4)
     causes = rank_causes(reasons)
     res = check.residuals
     codes = tuple(str(r) for r in reasons)

@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -227,7 +228,6 @@ class VerifyConfig:
 
     holdout_fraction: float = 0.2
     max_residual_width_ratio: float = 1.25  # measured / predicted residual width
-    max_variance_ratio: float = 1.3  # light background variance / predicted
     max_fpn_ratio: float = 2.0
     # --- added for the acceptance gates and light checks (darkflow.verify)
     min_train_frames: int = 3  # hold-out split: never leave fewer frames to combine
@@ -242,14 +242,7 @@ class VerifyConfig:
     max_level_shift_sigma: float = 0.5  # unexplained level change vs previous / frame noise
     max_low_freq_sigma: float = 1.0  # smooth structure change vs previous / frame noise
     min_hot_overlap: float = 0.5  # Jaccard overlap of stable hot pixels with the previous master
-    max_dark_scale_error: float = 0.15  # |alpha|: light's hot pixels vs the dark model's
-    min_scale_significance: float = 5.0  # alpha must also be this many sigma from zero
-    max_negative_frac: float = 0.001  # background pixels below -5 sigma
-    max_negative_background_sigma: float = 0.5  # median background below -k pixel sigma
-    max_centroid_shift_px: float = 0.1  # median star centroid shift raw vs calibrated
-    max_flux_change: float = 0.02  # |median star flux ratio calibrated / raw - 1|
-    min_stars: int = 5  # fewer detected stars: photometric check not available
-    quarantine_confidence: float = 0.2  # lights below this overall confidence are quarantined
+    min_stars: int = 5  # fewer real stars (at least 4): photometric gates not measured
     max_analysis_pixels: int = 2_000_000  # larger frames: a central band of rows is analysed
     doubling_temp_c: float = 6.0  # dark-current doubling temperature (previous-master scaling)
     # False-alarm probability of each statistical gate (darkflow.verify.significance_gate):
@@ -374,8 +367,36 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+# Keys that no longer mean anything: files that still set them load, with a warning. The light
+# checks became statistical tests (verify.gate_false_alarm) and the light status a rule
+# (quarantined only where subtraction does more harm than good): docs/verification.md.
+DEPRECATED_KEYS: dict[str, frozenset[str]] = {
+    "verify": frozenset(
+        {
+            "max_variance_ratio",
+            "max_dark_scale_error",
+            "min_scale_significance",
+            "max_negative_frac",
+            "max_negative_background_sigma",
+            "max_centroid_shift_px",
+            "max_flux_change",
+            "quarantine_confidence",
+        }
+    ),
+}
+
+
 def _build_section(section_type: type, name: str, values: dict[str, Any]) -> Any:
     hints = get_type_hints(section_type)
+    old = set(values) & DEPRECATED_KEYS.get(name, frozenset()) - set(hints)
+    if old:
+        warnings.warn(
+            f"[{name}] {', '.join(sorted(old))}: no longer used (the checks are statistical "
+            "tests at verify.gate_false_alarm, see docs/verification.md); ignored",
+            FutureWarning,
+            stacklevel=4,
+        )
+        values = {k: v for k, v in values.items() if k not in old}
     unknown = set(values) - set(hints)
     if unknown:
         raise ConfigError(

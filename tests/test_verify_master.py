@@ -213,8 +213,8 @@ def test_verify_config_validation():
         VerifyConfig(min_master_variance_ratio=1.2)
     from darkflow.config import Config
 
-    cfg = Config.from_dict({"verify": {"max_dark_scale_error": 0.1, "min_stars": 3}})
-    assert cfg.verify.max_dark_scale_error == 0.1 and cfg.verify.min_stars == 3
+    cfg = Config.from_dict({"verify": {"gate_false_alarm": 1e-3, "min_stars": 3}})
+    assert cfg.verify.gate_false_alarm == 1e-3 and cfg.verify.min_stars == 3
 
 
 def test_master_verdict_caps_a_set_of_too_few_frames():

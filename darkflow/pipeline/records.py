@@ -81,6 +81,8 @@ FRAME_REPORT_EXTRA = [
     *LIGHT_VALUE_COLUMNS,
     "response",
     "top_cause",
+    # colour sensors: the Bayer pattern the light's checks used (the contract catalog.csv has none)
+    "bayer_pattern",
 ]
 MASTERS_COLUMNS = [
     "master_id",
@@ -162,6 +164,7 @@ def light_row(row: dict[str, Any]) -> dict[str, Any]:
         "egain_source": None,
         "job_key": None,
         "cached": None,
+        "bayer_pattern": row.get("bayer_pattern"),
     }
 
 

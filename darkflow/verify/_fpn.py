@@ -145,11 +145,17 @@ def band_energies(
 
 @dataclass(frozen=True)
 class ScaleFit:
-    """``target_hf ~ alpha * template_hf`` over hot pixels: ``alpha``, its 1-sigma, pixels used."""
+    """``target_hf ~ alpha * template_hf`` over hot pixels: ``alpha``, its 1-sigma, pixels used.
+
+    ``chi2_red``: the fit's reduced chi-square (scatter of the kept pixels about the fit in
+    units of their predicted noise); above 1 the pixels scatter more than predicted (flickering
+    hot pixels) and ``sigma`` understates the error of ``alpha`` by its square root.
+    """
 
     alpha: float
     sigma: float
     n: int
+    chi2_red: float = math.nan
 
 
 def hot_scale_fit(
@@ -200,4 +206,6 @@ def hot_scale_fit(
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return ScaleFit(alpha, err, int(np.count_nonzero(keep)))
+    n_kept = int(np.count_nonzero(keep))
+    chi2 = float(np.sum(resid[keep] ** 2)) / max(n_kept - 1, 1)
+    return ScaleFit(alpha, err, n_kept, chi2)
