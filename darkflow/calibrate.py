@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from darkflow.cfa import is_cfa
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
@@ -261,6 +262,7 @@ def calibrate_light(
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
         gain_sigma = ESTIMATED_GAIN_REL_SIGMA * egain if egain else 0.0
     gain = GainEstimate(float(egain), float(gain_sigma), source) if egain else None
+    colour = is_cfa(meta.bayer_pattern)
     scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
 
     def subtract_and_check(model: DarkModel, pedestal: float):
@@ -271,7 +273,7 @@ def calibrate_light(
             shot = dark_shot_variance(model, egain)
         cal = subtract_dark(
             data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
-            dark_shot_variance_adu2=shot, pedestal_adu=pedestal,
+            dark_shot_variance_adu2=shot, pedestal_adu=pedestal, cfa=colour,
         )  # fmt: skip
         budget = noise_budget(master, bias=bias, read_var=read_var, gain=gain,
                               scale_factor=model.scale_factor, scale_rel_sigma=scale_rel)  # fmt: skip

@@ -17,7 +17,6 @@ and one with wrongly scaled hot pixels moves the centroids of stars that sit on 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -163,9 +162,9 @@ def _fill(cut: np.ndarray, bad: np.ndarray) -> np.ndarray:
     padded[1:-1, 1:-1] = np.where(bad, np.nan, cut)
     ys, xs = np.nonzero(bad)
     window = np.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # no good neighbour: NaN
-        out[ys, xs] = np.nanmedian(window, axis=0)
+    from darkflow.verify._residuals import nanmedian_along  # one sort; no good neighbour: NaN
+
+    out[ys, xs] = nanmedian_along(window, 0)
     return out
 
 
@@ -258,53 +257,79 @@ class PhotometryComparison:
         return asdict(self)
 
 
-def _model_flux(
+@dataclass(frozen=True)
+class _ModelEffect:
+    flux: float  # the star's flux change: minus what the model holds above its local plane
+    flux_sigma: float
+    dy: float  # the centroid shift that subtracting the model causes (px)
+    dx: float
+
+
+def _model_effect(
+    raw: np.ndarray,
     model: np.ndarray,
     variance: np.ndarray | None,
     stars: list[Star],
+    before: list[StarMeasurement],
     bad: np.ndarray | None,
     r_aperture: float = 4.0,
     r_inner: float = 7.0,
     r_outer: float = 11.0,
-) -> list[tuple[float, float]]:
-    """What a dark model removes from each star's aperture above its annulus, and its spread.
+) -> list[_ModelEffect | None]:
+    """What subtracting ``model`` does to each star, from the model alone (linearised).
 
-    ``sum(model in aperture) - n_aperture * mean(model in annulus)`` (bad pixels filled as in
-    :func:`measure`): a *mean* in the annulus, so a model whose pixel distribution is skewed
-    (warm pixels) removes nothing on average from a star it does not hold. Spread:
-    ``sqrt(sum(var in aperture) + n_aperture**2 * mean(var in annulus) / n_annulus)``.
+    The model in the star's window, bad pixels filled as in :func:`measure`, minus the plane
+    fitted to it in the annulus (a level and a gradient such as amp glow: removing them is
+    calibration, not a change of the star): ``m``. Flux change ``-sum(m in aperture)``, spread
+    ``sqrt(sum(var in aperture) + n_aperture**2 * mean(var in annulus) / n_annulus)``;
+    centroid shift ``-sum((r - c) m) / F`` over the aperture pixels where the raw star is above
+    its annulus median (its weights, ``F`` their sum, ``c`` its centroid before). The light's
+    own noise is in both measurements alike and cancels.
     """
     img = np.asarray(model, dtype=np.float64)
+    src = np.asarray(raw, dtype=np.float64)
     var = None if variance is None else np.asarray(variance, dtype=np.float64)
     ny, nx = img.shape
     half = math.ceil(r_outer)
-    dy, dx = np.mgrid[-half : half + 1, -half : half + 1]
+    dy, dx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
     rr = np.hypot(dy, dx)
     ann, ap = (rr >= r_inner) & (rr <= r_outer), rr <= r_aperture
-    out = []
-    for s in stars:
+    n_ap = int(np.count_nonzero(ap))
+    out: list[_ModelEffect | None] = []
+    for s, mb in zip(stars, before, strict=True):
         cy, cx = round(s.y), round(s.x)
-        if not (half <= cy < ny - half and half <= cx < nx - half):
-            out.append((math.nan, math.nan))
+        if not (half <= cy < ny - half and half <= cx < nx - half) or not math.isfinite(mb.y):
+            out.append(None)
             continue
         win = (slice(cy - half, cy + half + 1), slice(cx - half, cx + half + 1))
-        cut = img[win]
+        cut, raw_cut = img[win], src[win]
         if bad is not None and bad[win].any():
-            cut = _fill(cut, bad[win])
+            cut, raw_cut = _fill(cut, bad[win]), _fill(raw_cut, bad[win])
         a_ok = ann & np.isfinite(cut)
-        p_ok = ap & np.isfinite(cut)
-        if not a_ok.any() or not p_ok.any():
-            out.append((math.nan, math.nan))
+        p_ok = ap & np.isfinite(cut) & np.isfinite(raw_cut)
+        if np.count_nonzero(a_ok) < 4 or not p_ok.any():
+            out.append(None)
             continue
-        n_ap = int(np.count_nonzero(ap))
-        removed = float(cut[p_ok].sum()) - n_ap * float(cut[a_ok].mean())
+        design = np.column_stack([np.ones(np.count_nonzero(a_ok)), dy[a_ok], dx[a_ok]])
+        coef, *_ = np.linalg.lstsq(design, cut[a_ok], rcond=None)
+        m = cut - (coef[0] + coef[1] * dy + coef[2] * dx)
+        flux = -float(m[p_ok].sum())
         sigma = math.nan
         if var is not None:
             v = var[win]
             sigma = math.sqrt(
                 float(np.nansum(v[ap])) + n_ap * n_ap * float(np.nanmean(v[ann])) / a_ok.sum()
             )
-        out.append((removed, sigma))
+        w = np.where(p_ok, raw_cut - mb.annulus_median, 0.0)
+        sel = p_ok & (w > 0)
+        total = float(w[sel].sum())
+        if total <= 0:
+            out.append(_ModelEffect(flux, sigma, math.nan, math.nan))
+            continue
+        ry, rx = cy + dy - mb.y, cx + dx - mb.x
+        shift_y = -float((ry[sel] * m[sel]).sum()) / total
+        shift_x = -float((rx[sel] * m[sel]).sum()) / total
+        out.append(_ModelEffect(flux, sigma, shift_y, shift_x))
     return out
 
 
@@ -328,14 +353,19 @@ def compare_photometry(
     calibration; the annulus scatter by default) sets what "below zero" means for an annulus
     background: more than three standard errors of its median.
 
-    With ``model`` (the dark model subtracted, ``before - after``) each star's flux change is
-    what the model removed from its aperture above the model's annulus mean (the light's own
-    noise is the same in both measurements and cancels); ``model_variance`` gives its spread.
-    Without it the change is ``flux after - flux before``.
+    With ``model`` (the dark model subtracted, ``before - after``) each star's flux and
+    centroid changes are computed from the model alone (:func:`_model_effect`, linearised: what
+    the model holds in the aperture beyond its local level and gradient); the light's own noise
+    is the same in both measurements and cancels. ``model_variance`` gives the flux change's
+    spread. Without a model the changes are ``after - before`` as measured.
     """
     b = measure(before, stars, bad=bad, **radii)
     a = measure(after, stars, bad=bad, **radii)
-    removed = _model_flux(model, model_variance, stars, bad, **radii) if model is not None else None
+    effects = (
+        _model_effect(before, model, model_variance, stars, b, bad, **radii)
+        if model is not None
+        else None
+    )
     shifts, ratios, noise, lev_b, lev_a, negative = [], [], [], [], [], []
     dys, dxs, fb, dfs, sds = [], [], [], [], []
     for k, (mb, ma) in enumerate(zip(b, a, strict=True)):
@@ -343,16 +373,21 @@ def compare_photometry(
             continue
         if mb.flux <= 0:
             continue
-        change, sigma = (ma.flux - mb.flux, math.nan) if removed is None else (
-            -removed[k][0], removed[k][1])  # fmt: skip
-        if not math.isfinite(change):
+        if effects is None:
+            change, sigma, sy, sx = ma.flux - mb.flux, math.nan, ma.y - mb.y, ma.x - mb.x
+        elif effects[k] is None:
             continue
-        dys.append(ma.y - mb.y)
-        dxs.append(ma.x - mb.x)
+        else:
+            e = effects[k]
+            change, sigma, sy, sx = e.flux, e.flux_sigma, e.dy, e.dx
+        if not all(math.isfinite(v) for v in (change, sy, sx)):
+            continue
+        dys.append(sy)
+        dxs.append(sx)
         fb.append(mb.flux)
         dfs.append(change)
         sds.append(sigma)
-        shifts.append(math.hypot(ma.y - mb.y, ma.x - mb.x))
+        shifts.append(math.hypot(sy, sx))
         ratios.append((mb.flux + change) / mb.flux)
         if mb.annulus_sigma > 0:
             noise.append(ma.annulus_sigma / mb.annulus_sigma)

@@ -358,8 +358,16 @@ def check_light(
         values["above_range_frac"] = above / max(n_finite, 1)
 
     # 6. photometric integrity: the same real stars before and after calibration
+    # the model's hot pixels (their removal is calibration, so both measurements fill them
+    # alike): above the sky's noise (not each pixel's own, which a star's shot noise raises)
+    # and isolated, i.e. their 8 neighbours hold less than half of their excess (a star in the
+    # model is not a hot pixel: it is what the flux gate looks for)
+    u_sky = float(np.median(u[valid])) if valid.any() else np.inf
+    near = template_local if not colour else neighbour_median(template)
+    level = float(np.nanmedian(template))
     with np.errstate(invalid="ignore"):
-        hot = (template - template_local) > 3.0 * u
+        excess = template - near
+        hot = (excess > np.float32(3.0 * u_sky)) & ((near - np.float32(level)) < 0.5 * excess)
     phot_metrics, found, phot = photometry_gates(
         r, c, mdl, mvar, u, parts.background, hot, sat, colour=colour,
         min_stars=config.min_stars, false_alarm=p,

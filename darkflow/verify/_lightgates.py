@@ -628,8 +628,12 @@ def photometry_gates(
     else:
         img_c, img_r, img_m, var_m, bg, sig, bad, raw_max = c, raw, model, model_var, \
             background, u, hot, raw  # fmt: skip
+    # superpixels are 2 sensor pixels wide: star sizes, borders and isolation halve
+    geometry = {"border": 8, "isolation_px": 8.0} if colour else {}
+    radii = {"r_aperture": 3.0, "r_inner": 5.0, "r_outer": 8.0} if colour else {}
     stars = detect_stars(img_c, background=bg, sigma=sig, raw=raw_max,
-                         saturation=None if saturation is None else 0.95 * saturation)  # fmt: skip
+                         saturation=None if saturation is None else 0.95 * saturation,
+                         **geometry)  # fmt: skip
     ny, nx = bad.shape
     real = []
     for s in stars:
@@ -641,7 +645,8 @@ def photometry_gates(
     if len(real) < need:
         why = f"{len(real)} stars ({len(stars) - len(real)} candidates on hot pixels)"
         return [not_measured("flux_ratio", R.FEW_STARS, why)], values, None
-    phot = compare_photometry(img_r, img_c, real, bad=bad, model=img_m, model_variance=var_m)
+    phot = compare_photometry(img_r, img_c, real, bad=bad, model=img_m, model_variance=var_m,
+                              **radii)  # fmt: skip
     values.update(n_stars=float(phot.n_stars), centroid_shift_px=phot.centroid_shift_px,
                   annulus_noise_ratio=phot.annulus_noise_ratio,
                   negative_annulus_frac=phot.negative_annulus_frac)  # fmt: skip
