@@ -320,7 +320,7 @@ def calibrate_light(
     confidence = round(confidence, 4)
     causes = rank_causes(reasons)
     res = check.residuals
-    codes = tuple(str(r) for r in reasons)
+    codes = tuple(dict.fromkeys(str(r) for r in reasons))  # each once, in order
     fields: dict[str, Any] = {
         "status": status,
         "confidence": confidence,

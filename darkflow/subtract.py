@@ -453,22 +453,36 @@ def shot_signal(
     positive half of the noise counts as signal: +30% variance on a frame without sky). The
     smooth background (sigma-clipped tile levels, interpolated) estimates the local signal
     without that bias; a pixel more than 3 sigma above it (stars, bright nebulosity) keeps its
-    own value. ``cfa``: a colour (Bayer) frame, whose background is per colour phase (a red
-    pixel under a green sky collects less than its green neighbours).
+    own value. Between the two, where the median of the pixel's 8 neighbours (which holds no
+    noise of the pixel itself) lies significantly above the smooth background (3 of its own
+    sigmas, ``0.41`` of a pixel's), that median is the signal: the wings of stars and spectral
+    lines, the edge of a slit, nebulosity finer than the background tiles. ``cfa``: a colour
+    (Bayer) frame, whose background and neighbours are per colour phase (a red pixel under a
+    green sky collects less than its green neighbours).
     """
-    from darkflow.verify import background_map
+    from darkflow.verify import background_map, neighbour_median
 
     if cfa:
         from darkflow.cfa import per_plane
 
         smooth = per_plane(lambda d: background_map(d, tile=16), calibrated)
+        local = per_plane(neighbour_median, calibrated)
     else:
         smooth = background_map(calibrated)
+        local = neighbour_median(calibrated)
     smooth = np.where(np.isfinite(smooth), smooth, calibrated)
     # the pixel's expected noise if it held only the smooth signal (its shot noise included)
     noise = np.sqrt(np.maximum(base_variance + np.maximum(smooth, 0.0) / egain_e_per_adu, 1e-12))
     own = calibrated - smooth > 3.0 * noise
-    return np.maximum(np.where(own, calibrated, smooth), 0.0).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        structure = local - smooth > np.float32(3.0 * _NEIGHBOUR_MEDIAN_SD) * noise
+    signal = np.where(own, calibrated, np.where(structure, local, smooth))
+    return np.maximum(signal, 0.0).astype(np.float32)
+
+
+# spread of the median of a pixel's 8 neighbours, in units of one pixel's (white noise):
+# sqrt(NEIGHBOUR_VAR_FACTOR - 1) of darkflow.verify
+_NEIGHBOUR_MEDIAN_SD = 0.409
 
 
 def read_variance(master: MasterDark) -> float:

@@ -193,6 +193,14 @@ def hot_scale_fit(
         sel &= mask
     y, x, w = t_hf[sel].astype(np.float64), h_hf[sel].astype(np.float64), s[sel].astype(np.float64)
     keep = np.ones(y.size, dtype=bool)
+    if y.size >= 5:
+        # start from the median ratio: a few very bright template pixels that the target lacks
+        # (cosmic rays left in a master of one dark) would otherwise pull the first weighted fit
+        # to themselves and clip the real hot pixels as outliers
+        start = float(np.median(y / x))
+        keep = np.abs(y - start * x) / w <= clip
+        if np.count_nonzero(keep) < 5:
+            keep = np.ones(y.size, dtype=bool)
     alpha, err = math.nan, math.nan
     for _ in range(iters + 1):
         if np.count_nonzero(keep) < 5:

@@ -302,7 +302,8 @@ def check_light(
         scale_mask &= budget.stable_hot[rows]  # hot in (nearly) every dark: a light holds it too
     fit = hot_scale_fit(c, template, u, mask=scale_mask, target_local=local,
                         template_local=template_local)  # fmt: skip
-    scale_metrics, scale_sigma = scale_gates(fit, budget, false_alarm=p)
+    provable = noise is None or budget.stable_hot is not None
+    scale_metrics, scale_sigma = scale_gates(fit, budget, false_alarm=p, provable=provable)
     metrics.extend(scale_metrics)
     values.update(dark_scale_error=fit.alpha, dark_scale_error_sigma=scale_sigma,
                   dark_scale_pixels=float(fit.n), dark_scale_chi2=fit.chi2_red)  # fmt: skip
@@ -341,9 +342,12 @@ def check_light(
     from scipy.special import ndtr
 
     with np.errstate(invalid="ignore", divide="ignore"):
+        # the raw level a pixel expects is the model plus a sky of at least zero; sources sit
+        # far above it (their own noise would otherwise make the floor look reachable)
+        quiet = finite & ~parts.sources
         sky = np.maximum(np.nan_to_num(parts.background, nan=0.0), 0.0)
-        level = (mdl + sky)[finite].astype(np.float64)
-        spread = np.maximum(width * u[finite].astype(np.float64), 1e-12)
+        level = (mdl + sky)[quiet].astype(np.float64)
+        spread = np.maximum(width * u[quiet].astype(np.float64), 1e-12)
         at_zero = int(np.count_nonzero(r[finite] <= 0))
         mu_zero = float(np.sum(ndtr(-level / spread)))
     metrics.append(count_gate("raw_floor_frac", at_zero, mu_zero, n_finite, R.RAW_AT_FLOOR,
@@ -393,7 +397,7 @@ def check_light(
     if math.isfinite(scale_sigma):
         values["dark_residual_frac"] = abs(fit.alpha)
     failing = {m.reason for m in metrics if m.failed}
-    response = _response(failing, fit.alpha, values.get("background_adu"), pix)
+    response = _response(failing, fit.alpha, values.get("background_adu"), pix, provable)
     reasons = tuple(dict.fromkeys(m.reason for m in metrics if m.reason is not None))
     clean = dict.fromkeys(LIGHT_VALUE_COLUMNS)
     clean.update({k: (None if v is None or not math.isfinite(v) else round(float(v), 6))
@@ -415,7 +419,11 @@ _SCALE_REASONS = frozenset({R.DARK_OVERSCALED, R.DARK_UNDERSCALED, R.NO_DARK_SIG
 
 
 def _response(
-    failing: set, alpha: float, bg_level: float | None, pix_sigma: float | None
+    failing: set,
+    alpha: float,
+    bg_level: float | None,
+    pix_sigma: float | None,
+    provable: bool = True,
 ) -> Response:
     bg_level = math.nan if bg_level is None else bg_level
     pix_sigma = math.nan if pix_sigma is None else pix_sigma
@@ -426,6 +434,12 @@ def _response(
             "already, e.g. by the capture program): it is not calibrated again",
         )  # fmt: skip
     scale = {VerifyReason.DARK_OVERSCALED, VerifyReason.DARK_UNDERSCALED} & failing
+    if scale and not provable:
+        return Response(
+            ResponseAction.USE_PREVIOUS_MASTER, reason=scale.pop(),
+            note="the master has too few darks to tell its hot pixels from cosmic rays: no "
+            "rescaling; use the previous verified master",
+        )  # fmt: skip
     if scale:
         factor = round(1.0 + alpha, 4)
         return Response(

@@ -23,6 +23,7 @@ import numpy as np
 
 from darkflow import cfa
 from darkflow.model import GainEstimate, MasterDark
+from darkflow.stats import mad_std
 from darkflow.verify._gate import (
     chi2_deviate,
     combine_spread,
@@ -46,6 +47,7 @@ HOLE_SIGMA = 5.0  # a background pixel this far below its same-colour neighbours
 DEEP_SIGMA = 5.0  # a pixel this far below zero (in a negative neighbourhood) is deep
 MIN_BATCH = 50  # values per batch of the batch-means standard errors
 STABLE_PERSISTENCE = 0.9  # a master's pixel high in this share of its darks is a stable hot pixel
+MIN_PROVABLE_FRAMES = 3  # fewer darks: a cosmic ray of one frame looks like a stable hot pixel
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,9 @@ class NoiseBudget:
     jitter of the light, the master and the bias); ``stable_hot``: the master's pixels that were
     high in nearly every dark (``hot_persistence >= 0.9``), the only ones a light must hold too
     (a pixel high in some darks only is a cosmic ray, a flickering pixel or a defect of a few
-    frames).
+    frames); ``None`` when the master has fewer than 3 darks: its hot pixels cannot be told
+    from the cosmic rays of one frame, so whether the light holds the dark signal is not
+    provable (no ``no_dark_signal``, no rescaling).
     """
 
     read_var: float = 0.0
@@ -173,7 +177,11 @@ def noise_budget(
         frame_variance=pf.astype(np.float32),
         scale_rel_sigma=float(scale_rel_sigma),
         level_sigma=math.sqrt(level_var),
-        stable_hot=np.asarray(master.hot_persistence) >= STABLE_PERSISTENCE,
+        stable_hot=(
+            np.asarray(master.hot_persistence) >= STABLE_PERSISTENCE
+            if master.meta.n_frames >= MIN_PROVABLE_FRAMES
+            else None
+        ),
     )
 
 
@@ -210,7 +218,7 @@ def variance_gate(
     from ``n`` frames (``sqrt(2 / (n - 1))``). Without a gain the prediction holds no shot noise:
     only a too *low* noise is judged.
     """
-    zv = vertical_residual(c, u, valid, cfa=colour)
+    zv = _without_structured_rows(vertical_residual(c, u, valid, cfa=colour))
     log_var, se, n, batches = batch_log_variance(zv, min_per_batch=MIN_BATCH)
     values: dict[str, float] = {"variance_pixels": float(n)}
     if not math.isfinite(log_var) or not math.isfinite(se):
@@ -263,8 +271,38 @@ def variance_gate(
     return metric, values
 
 
+def _without_structured_rows(z: np.ndarray, limit: float = 5.0) -> np.ndarray:
+    """``z`` without the rows whose mean residual is an outlier among the rows' means.
+
+    A sharp edge of the scene along a row (the edge of a slit, a spectral line across the
+    frame) shifts the vertical residuals of the rows next to it all together, like no noise
+    does: row noise shifts rows too, but by a Gaussian amount that the other rows share.
+    Rows whose mean lies more than ``limit`` robust sigmas from the median of the row means
+    hold structure of the scene, not noise, and are left out.
+    """
+    finite = np.isfinite(z)
+    n = np.count_nonzero(finite, axis=1)
+    rows = n >= 8
+    if np.count_nonzero(rows) < 8:
+        return z
+    with np.errstate(invalid="ignore"):
+        means = np.where(rows, np.nansum(np.where(finite, z, 0.0), axis=1) / np.maximum(n, 1), 0)
+    centre = float(np.median(means[rows]))
+    spread = mad_std(means[rows], center=centre)
+    if not spread > 0:
+        return z
+    odd = rows & (np.abs(means - centre) > limit * spread)
+    if not odd.any():
+        return z
+    out = z.copy()
+    out[odd] = np.nan
+    return out
+
+
 # ----------------------------------------------------------------------------- dark scale
-def scale_gates(fit, budget: NoiseBudget, *, false_alarm: float) -> tuple[list[Metric], float]:
+def scale_gates(
+    fit, budget: NoiseBudget, *, false_alarm: float, provable: bool = True
+) -> tuple[list[Metric], float]:
     """The model's dark-signal scale from the light's hot pixels; whether it holds any.
 
     ``alpha`` (light's hot-pixel excess over the model's, minus 1) has the fit's 1-sigma scaled
@@ -273,7 +311,8 @@ def scale_gates(fit, budget: NoiseBudget, *, false_alarm: float) -> tuple[list[M
     dark signal at all) would be within the threshold. When ``alpha`` fails low and the fraction
     of the model's dark signal present, ``1 + alpha``, is not significantly above 0, the light
     holds no dark signal (``no_dark_signal``); significantly below -1/2 (more over-subtracted
-    than the dark signal it removes), ``harmful_subtraction``.
+    than the dark signal it removes), ``harmful_subtraction``. Neither is concluded unless the
+    hot pixels are ``provable`` (stable in the master's darks).
     Returns the gates and the fit's total 1-sigma (NaN when not measured).
     """
     thr = z_threshold(false_alarm)
@@ -290,7 +329,7 @@ def scale_gates(fit, budget: NoiseBudget, *, false_alarm: float) -> tuple[list[M
     )  # fmt: skip
     out = [scale]
     fraction = 1.0 + fit.alpha
-    if scale.failed and fit.alpha < 0:
+    if scale.failed and fit.alpha < 0 and provable:
         # one-sided: is any dark signal present at all?
         none = significance_gate(
             "dark_signal_fraction", fraction, expected=0.0, spread=total, reason=R.NO_DARK_SIGNAL,
@@ -509,6 +548,20 @@ def _column_chi2(resid: np.ndarray, min_rows: int = 8) -> tuple[float, float, fl
     keep = n >= min_rows
     if np.count_nonzero(keep) < 5:
         return 0.0, 0.0, 0.0, 0
+    with np.errstate(invalid="ignore"):
+        means = np.where(keep, np.nansum(np.nan_to_num(resid), axis=0) / np.maximum(n, 1), np.nan)
+    # a few columns far outside the spread of all column means hold structure of the scene (a
+    # spectral line along the columns, the edge of a slit), with their neighbours; a column
+    # pattern of the readout moves every column and stays in
+    centre = float(np.nanmedian(means))
+    spread = mad_std(means[keep], center=centre)
+    if spread > 0:
+        odd = keep & (np.abs(means - centre) > 5.0 * spread)
+        if odd.any():
+            odd = np.convolve(odd, np.ones(5), mode="same") > 0
+            keep &= ~odd
+    if np.count_nonzero(keep) < 5:
+        return 0.0, 0.0, 0.0, 0
     r = resid[:, keep].astype(np.float64)
     nk = n[keep].astype(np.float64)
     mean = np.nanmean(r, axis=0)
@@ -548,7 +601,10 @@ def banding_gate(
         resid = np.where(valid & (np.abs((c - background) / u) <= 5.0), c - background, np.nan)
     totals = {"col": [0.0, 0.0, 0.0, 0], "row": [0.0, 0.0, 0.0, 0]}
     for m in _plane_views(resid, colour):
-        for key, arr in (("col", m), ("row", m.T)):
+        # each row (column) centred on its own median: the background model's errors that
+        # vary from row to row (the edge of a slit, sources masking some rows of a column but
+        # not of the next) and the readout's random row offsets leave the column means
+        for key, arr in (("col", _centred(m)), ("row", _centred(m.T))):
             q, tr, tr2, k = _column_chi2(arr)
             t = totals[key]
             t[0] += q
@@ -570,6 +626,14 @@ def banding_gate(
         deviate=chi2_deviate(q, a, nu), detail=f"{k} column differences, {nu:.0f} dof",
     )  # fmt: skip
     return metric, values
+
+
+def _centred(a: np.ndarray) -> np.ndarray:
+    """Each row of ``a`` (NaN = masked) minus the median of its values."""
+    from darkflow.verify._residuals import nanmedian_along
+
+    med = nanmedian_along(a, 1)
+    return a - np.where(np.isfinite(med), med, 0.0)[:, None]
 
 
 def _plane_views(a: np.ndarray, colour: bool) -> list[np.ndarray]:

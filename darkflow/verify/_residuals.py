@@ -91,10 +91,9 @@ class ResidualStats:
 # (tests/test_verify.py measures it on 4 million pixels).
 NEIGHBOUR_VAR_FACTOR = 1.1673
 
-# var(x - median of the 4 pixels 1 and 2 rows above and below) / var(x) for independent Gaussian
-# pixels: 1 + var(median of 4 standard normals) = 1 + 0.2977 (the squared robust width of the
-# residual agrees within 0.05 %: tests/test_verify_residuals.py measures both).
-VERTICAL_VAR_FACTOR = 1.2977
+# var(x - (4 (x[-1] + x[+1]) - (x[-2] + x[+2])) / 6) / var(x) for independent pixels of equal
+# variance: 1 + (16 + 16 + 1 + 1) / 36 (exact; the residual of Gaussian pixels is Gaussian).
+VERTICAL_VAR_FACTOR = 1.0 + 34.0 / 36.0
 
 
 # Batcher's odd-even merge sort of 8 values (19 compare-exchanges); positions 3 and 4 of the
@@ -216,35 +215,37 @@ def _cfa_residual_parts(
 def vertical_residual(
     data: np.ndarray, uncertainty: np.ndarray, valid: np.ndarray, *, cfa: bool = False
 ) -> np.ndarray:
-    """Each pixel minus the median of the 4 pixels 1 and 2 rows above and below, over its
-    predicted spread ``uncertainty * sqrt(VERTICAL_VAR_FACTOR)``; NaN where the pixel or one of
-    those 4 is not ``valid`` (near the edges, sources, non-finite values).
+    """Each pixel minus its prediction from the pixels 1 and 2 rows above and below, over the
+    predicted spread of that difference; NaN where the pixel or one of those 4 is not ``valid``
+    (near the edges, sources, non-finite values).
 
+    The prediction ``(4 (x[-1] + x[+1]) - (x[-2] + x[+2])) / 6`` is exact for any cubic along
+    the column, so gradients and the curvature of nebulosity cancel; its spread is
+    ``sqrt(u² + (16 (u[-1]² + u[+1]²) + u[-2]² + u[+2]²) / 36)``, exact for independent pixels.
     Why vertical only: the pixels of one column are independent of each other even when every
     row of a frame carries its own random offset (the row noise of CMOS readout), so row noise
-    enters this residual exactly as white noise does, and the predicted uncertainty (which holds
-    it, from the per-pixel scatter of the calibration frames) is compared like for like. A
-    neighbour median over the 8 neighbours removes part of it (two of them share the row). Linear
-    gradients cancel. ``cfa``: the same colour's rows, 2 and 4 rows away.
+    enters this residual exactly as white noise does and the predicted uncertainty (which holds
+    it, from the per-pixel scatter of the calibration frames) is compared like for like; two of
+    a pixel's 8 neighbours share its row. ``cfa``: the same colour's rows, 2 and 4 rows away.
     """
     step = 2 if cfa else 1
     x = np.where(valid, np.asarray(data, dtype=np.float32), np.float32(np.nan))
+    u2 = np.square(np.asarray(uncertainty, dtype=np.float32))
     ny = x.shape[0]
     out = np.full(x.shape, np.nan, dtype=np.float32)
     k = 2 * step
     if ny <= 2 * k:
         return out
-    centre = x[k : ny - k]
-    nb = np.stack([x[k + o : ny - k + o] for o in (-2 * step, -step, step, 2 * step)])
-    s = np.sort(nb, axis=0)  # NaN sorts last: a NaN among the 4 leaves s[3] NaN
-    med = (s[1] + s[2]) / np.float32(2)
+
+    def at(a: np.ndarray, o: int) -> np.ndarray:
+        return a[k + o : ny - k + o]
+
+    near = at(x, -step) + at(x, step)
+    far = at(x, -2 * step) + at(x, 2 * step)
+    var = at(u2, 0) + (16.0 * (at(u2, -step) + at(u2, step)) + at(u2, -2 * step)
+                       + at(u2, 2 * step)) / np.float32(36.0)  # fmt: skip
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (centre - med) / (
-            np.asarray(uncertainty, dtype=np.float32)[k : ny - k]
-            * np.float32(math.sqrt(VERTICAL_VAR_FACTOR))
-        )
-    r[np.isnan(s[3])] = np.nan
-    out[k : ny - k] = r
+        out[k : ny - k] = (at(x, 0) - (4.0 * near - far) / np.float32(6.0)) / np.sqrt(var)
     return out
 
 
