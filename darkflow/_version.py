@@ -11,7 +11,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.1.0+src"
 
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"  # 2: calibrated lights' uncertainty follows fine structure and colour
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.

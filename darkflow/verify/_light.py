@@ -29,6 +29,7 @@ from darkflow.model import (
 from darkflow.photometry import PhotometryComparison
 from darkflow.subtract import FLAG_LIMITED, DarkModel
 from darkflow.verify._fpn import hot_scale_fit, row_window
+from darkflow.verify._gate import z_threshold
 from darkflow.verify._lightgates import (
     NoiseBudget,
     banding_gate,
@@ -302,7 +303,13 @@ def check_light(
         scale_mask &= budget.stable_hot[rows]  # hot in (nearly) every dark: a light holds it too
     fit = hot_scale_fit(c, template, u, mask=scale_mask, target_local=local,
                         template_local=template_local)  # fmt: skip
-    provable = noise is None or budget.stable_hot is not None
+    # whether the fitted pixels are hot pixels of the sensor: stable in the master's darks, or
+    # (a master of one or two darks, where a cosmic ray looks stable) one population following
+    # one scale (a chi-square within its own sampling spread)
+    homogeneous = fit.n >= 5 and fit.chi2_red <= 1.0 + z_threshold(p, sides=1) * math.sqrt(
+        2.0 / max(fit.n - 1, 1)
+    )
+    provable = noise is None or budget.stable_hot is not None or bool(homogeneous)
     scale_metrics, scale_sigma = scale_gates(fit, budget, false_alarm=p, provable=provable)
     metrics.extend(scale_metrics)
     values.update(dark_scale_error=fit.alpha, dark_scale_error_sigma=scale_sigma,

@@ -66,8 +66,9 @@ class NoiseBudget:
     high in nearly every dark (``hot_persistence >= 0.9``), the only ones a light must hold too
     (a pixel high in some darks only is a cosmic ray, a flickering pixel or a defect of a few
     frames); ``None`` when the master has fewer than 3 darks: its hot pixels cannot be told
-    from the cosmic rays of one frame, so whether the light holds the dark signal is not
-    provable (no ``no_dark_signal``, no rescaling).
+    from the cosmic rays of one frame, and whether the light holds the dark signal is then
+    provable only when the fitted pixels follow one scale (no ``no_dark_signal``, no rescaling
+    otherwise).
     """
 
     read_var: float = 0.0
