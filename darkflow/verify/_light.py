@@ -272,14 +272,7 @@ def check_light(
     values: dict[str, float | None] = {}
     values.update(noise_ratio=res.noise_ratio, source_frac=res.source_frac)
 
-    # 1. background noise against the propagated uncertainty
-    metric, found = variance_gate(c, u, valid, mvar, budget, colour=colour, false_alarm=p)
-    metrics.append(metric)
-    values.update(found)
-    ratio = values.get("light_variance_ratio")
-
-    # 2. dark scale: the light's hot pixels against the model's. Sources are masked from the
-    #    neighbour median, so an under-subtracted hot pixel (a lone bright pixel) stays in.
+    # the model's dark signal (bias removed when known): the hot-pixel template
     signal = getattr(model, "dark_signal", None)
     if signal is not None and signal.shape == model.data.shape:
         template = signal[rows].astype(np.float32)
@@ -287,6 +280,17 @@ def check_light(
         template = mdl - bias.data[rows].astype(np.float32)
     else:
         template = mdl
+    known_signal = template if (signal is not None or bias is not None) else None
+
+    # 1. background noise against the propagated uncertainty
+    metric, found = variance_gate(c, u, valid, mvar, budget, colour=colour, false_alarm=p,
+                                  dark_signal=known_signal)  # fmt: skip
+    metrics.append(metric)
+    values.update(found)
+    ratio = values.get("light_variance_ratio")
+
+    # 2. dark scale: the light's hot pixels against the model's. Sources are masked from the
+    #    neighbour median, so an under-subtracted hot pixel (a lone bright pixel) stays in.
     local = parts.local if parts.local is not None else neighbour_median(c)
     template_local = (
         cfa_per_plane(neighbour_median, template) if colour else neighbour_median(template)
@@ -340,7 +344,8 @@ def check_light(
     values.update(found)
 
     # 5. plausibility: no sky is negative, nothing sits at the ADC zero or above its range
-    metric, found = level_gate(c, u, valid, budget, colour=colour, false_alarm=p)
+    metric, found = level_gate(c, u, valid, budget, colour=colour, false_alarm=p,
+                               dark_signal=known_signal)  # fmt: skip
     metrics.append(metric)
     values.update(found)
     finite = np.isfinite(c) & np.isfinite(u)
@@ -445,6 +450,12 @@ def _response(
         return Response(
             ResponseAction.USE_PREVIOUS_MASTER, reason=scale.pop(),
             note="the master has too few darks to tell its hot pixels from cosmic rays: no "
+            "rescaling; use the previous verified master",
+        )  # fmt: skip
+    if scale and not 0.0 < 1.0 + alpha < 100.0:
+        return Response(
+            ResponseAction.USE_PREVIOUS_MASTER, reason=scale.pop(),
+            note=f"the light holds {1.0 + alpha:.3g}x the model's dark signal: beyond any "
             "rescaling; use the previous verified master",
         )  # fmt: skip
     if scale:

@@ -207,13 +207,15 @@ def variance_gate(
     *,
     colour: bool,
     false_alarm: float,
+    dark_signal: np.ndarray | None = None,
 ) -> tuple[Metric, dict[str, float]]:
     """Measured background noise against the propagated uncertainty (log of the variance ratio).
 
     Statistic ``T = log(w²)``, ``w`` the robust width of the vertical residuals
     (:func:`~darkflow.verify._residuals.vertical_residual`) over the background pixels.
-    Expected ``log(1 - common_var / u²)`` (the frame-level jitter in the read variance is not
-    in any local residual). Spread: batch-means standard error (Student-t widened for the
+    Expected ``log(1 - (common_var + (s S)²) / u²)`` (median over the pixels): the frame-level
+    jitter in the read variance and the model's stated scale uncertainty ``s`` times its dark
+    signal ``S`` are in ``u`` but common to all pixels, so no local residual sees them. Spread: batch-means standard error (Student-t widened for the
     number of batches), plus the shares of the prediction times their relative uncertainty:
     shot noise x gain, read noise x its estimate, and the master's per-pixel variance estimated
     from ``n`` frames (``sqrt(2 / (n - 1))``). Without a gain the prediction holds no shot noise:
@@ -233,7 +235,11 @@ def variance_gate(
     shot_share = float(np.median(shot / u2))
     read_share = float(np.median(np.minimum(read / u2, 1.0)))
     master_share = float(np.median(mvar / u2))
-    common = float(np.median(np.minimum(budget.common_var / u2, 0.9)))
+    systematic = np.full(u2.shape, budget.common_var, dtype=np.float64)
+    if dark_signal is not None and budget.scale_rel_sigma > 0:
+        sv = np.asarray(dark_signal[valid], dtype=np.float64)[ok]
+        systematic += np.square(budget.scale_rel_sigma * np.nan_to_num(sv))
+    common = float(np.median(np.minimum(systematic / u2, 0.9)))
     expected = math.log(1.0 - common)
     gain = budget.gain
     n_m = budget.master_frames or 0
@@ -505,16 +511,24 @@ def level_gate(
     *,
     colour: bool,
     false_alarm: float,
+    dark_signal: np.ndarray | None = None,
 ) -> tuple[Metric, dict[str, float]]:
     """No sky is negative: the background level of each colour against zero (one-sided).
 
     Statistic: median of the background pixels of each colour phase (one for mono). Spread:
-    its batch-means standard error (Student-t widened) and ``level_sigma``, the frame-to-frame
-    level jitter that separates the light's level from the model's. The weakest colour is
+    its batch-means standard error (Student-t widened), ``level_sigma``, the frame-to-frame
+    level jitter that separates the light's level from the model's, and the model's stated
+    scale uncertainty times its typical dark signal. The weakest colour is
     reported, each tested at ``p / colours``.
     """
     masks = _phase_masks(c.shape, colour)
     p = false_alarm / len(masks)
+    # the model's stated scale uncertainty moves the level by that share of its dark signal
+    scale_level = (
+        budget.scale_rel_sigma * abs(float(np.nanmedian(dark_signal[valid])))
+        if dark_signal is not None and valid.any()
+        else 0.0
+    )
     worst: Metric | None = None
     level_all = float(np.median(c[valid])) if valid.any() else math.nan
     pix = float(np.median(u[valid])) if valid.any() else math.nan
@@ -522,7 +536,9 @@ def level_gate(
         level, se, batches = _batch_median(c[valid & m])
         if not math.isfinite(level):
             continue
-        spread = combine_spread(se * t_inflation(batches - 1, p, sides=1), budget.level_sigma)
+        spread = combine_spread(
+            se * t_inflation(batches - 1, p, sides=1), budget.level_sigma, scale_level
+        )
         metric = significance_gate(
             "background_level_adu", level, expected=0.0, spread=spread,
             reason=R.NEGATIVE_BACKGROUND, side="lower", false_alarm=p,
@@ -667,8 +683,8 @@ def photometry_gates(
     """Flux and centroids of the same real stars before and after calibration.
 
     Stars are found on the calibrated frame (superpixel luminance for a colour sensor); a
-    candidate with a hot pixel of the dark model in its 3x3 core is dark structure, not a star,
-    and is left out. Each star's flux change is what the model removed from its aperture above
+    candidate that peaks on a hot pixel of the dark model is dark structure, not a star, and is
+    left out. Each star's flux change is what the model removed from its aperture above
     the model's annulus mean, with its spread from the model's variance
     (:func:`~darkflow.photometry.compare_photometry`). Gates: the weighted mean relative flux
     change (Birge-scaled spread, Student-t tail; :func:`~darkflow.photometry.flux_change_test`)
@@ -699,12 +715,7 @@ def photometry_gates(
     stars = detect_stars(img_c, background=bg, sigma=sig, raw=raw_max,
                          saturation=None if saturation is None else 0.95 * saturation,
                          **geometry)  # fmt: skip
-    ny, nx = bad.shape
-    real = []
-    for s in stars:
-        y, x = round(s.y), round(s.x)
-        if not bad[max(y - 1, 0) : min(y + 2, ny), max(x - 1, 0) : min(x + 2, nx)].any():
-            real.append(s)
+    real = [s for s in stars if not bad[round(s.y), round(s.x)]]
     need = max(min_stars, 4)
     values: dict[str, float] = {"n_stars": float(len(real)), "star_candidates": float(len(stars))}
     if len(real) < need:
