@@ -339,7 +339,9 @@ def check_light(
     values.update(negative_frac=deep, floor_pileup_frac=piled)
 
     # 4. fixed-pattern banding left in the background (columns; rows as a value)
-    metric, found = banding_gate(c, parts.background, u, valid, colour=colour, false_alarm=p)
+    ratio = values.get("light_variance_ratio")
+    metric, found = banding_gate(c, parts.background, u, valid, colour=colour, false_alarm=p,
+                                 noise_ratio=math.sqrt(ratio) if ratio else 1.0)  # fmt: skip
     metrics.append(metric)
     values.update(found)
 

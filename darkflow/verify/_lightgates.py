@@ -557,10 +557,12 @@ def level_gate(
 
 
 # ----------------------------------------------------------------------------- banding
-def _column_chi2(resid: np.ndarray, min_rows: int = 8) -> tuple[float, float, float, int]:
+def _column_chi2(
+    resid: np.ndarray, var: np.ndarray, min_rows: int = 8
+) -> tuple[float, float, float, int]:
     """Second differences of the column means of ``resid`` (NaN = masked): ``Q = sum d²`` with
     ``tr(C)`` and ``tr(C²)`` of their covariance under white noise (each column mean's variance
-    from its own pixels). Returns ``(Q, trC, trC2, columns)``."""
+    from its pixels' noise variances ``var``). Returns ``(Q, trC, trC2, columns)``."""
     n = np.count_nonzero(np.isfinite(resid), axis=0)
     keep = n >= min_rows
     if np.count_nonzero(keep) < 5:
@@ -582,8 +584,8 @@ def _column_chi2(resid: np.ndarray, min_rows: int = 8) -> tuple[float, float, fl
     r = resid[:, keep].astype(np.float64)
     nk = n[keep].astype(np.float64)
     mean = np.nanmean(r, axis=0)
-    var = np.nansum((r - mean) ** 2, axis=0) / (nk - 1.0)
-    s = var / nk  # variance of each column mean
+    pix = np.where(np.isfinite(r), var[:, keep], 0.0)
+    s = np.sum(pix, axis=0) / (nk * nk)  # variance of each column mean
     d = mean[:-2] - 2.0 * mean[1:-1] + mean[2:]
     q = float(np.sum(d * d))
     c0 = s[:-2] + 4.0 * s[1:-1] + s[2:]
@@ -602,11 +604,13 @@ def banding_gate(
     *,
     colour: bool,
     false_alarm: float,
+    noise_ratio: float = 1.0,
 ) -> tuple[Metric, dict[str, float]]:
     """Column banding left in the background: a chi-square of column means under white noise.
 
     Per colour phase, the mean of each column's background residual (``c - background``;
-    values beyond 5 sigma left out), its variance from the column's own pixels, and the second
+    values beyond 5 sigma left out), its variance from its pixels' noise (``u²`` times the
+    light's measured noise ratio ``w²``: a scene's structure is not noise), and the second
     differences of the column profile (smooth background errors and gradients cancel). Under
     white noise ``Q = sum d²`` has mean ``tr(C)`` and variance ``2 tr(C²)``; ``Q / a ~ chi2(nu)``
     with ``a = tr(C²) / tr(C)``, ``nu = tr(C)² / tr(C²)`` (summed over the colours). The rows get
@@ -617,12 +621,14 @@ def banding_gate(
     with np.errstate(invalid="ignore", divide="ignore"):
         resid = np.where(valid & (np.abs((c - background) / u) <= 5.0), c - background, np.nan)
     totals = {"col": [0.0, 0.0, 0.0, 0], "row": [0.0, 0.0, 0.0, 0]}
-    for m in _plane_views(resid, colour):
+    w2 = noise_ratio * noise_ratio if math.isfinite(noise_ratio) and noise_ratio > 0 else 1.0
+    var = np.square(u, dtype=np.float64) * w2
+    for m, v in zip(_plane_views(resid, colour), _plane_views(var, colour), strict=True):
         # each row (column) centred on its own median: the background model's errors that
         # vary from row to row (the edge of a slit, sources masking some rows of a column but
         # not of the next) and the readout's random row offsets leave the column means
-        for key, arr in (("col", _centred(m)), ("row", _centred(m.T))):
-            q, tr, tr2, k = _column_chi2(arr)
+        for key, arr, pv in (("col", _centred(m), v), ("row", _centred(m.T), v.T)):
+            q, tr, tr2, k = _column_chi2(arr, pv)
             t = totals[key]
             t[0] += q
             t[1] += tr
