@@ -169,6 +169,7 @@ def hot_scale_fit(
     iters: int = 3,
     target_local: np.ndarray | None = None,
     template_local: np.ndarray | None = None,
+    robust_start: bool = False,
 ) -> ScaleFit:
     """How much of the template's pixel-scale pattern (hot pixels) is present in the target.
 
@@ -178,6 +179,7 @@ def hot_scale_fit(
     with ``clip``-sigma rejection of outliers (cosmic rays, stars). ``alpha = 0`` means the
     target holds none of the template's hot-pixel pattern. ``target_local`` and
     ``template_local``: their neighbour medians, when the caller already has them.
+    ``robust_start``: begin from the median ratio instead of the first weighted fit.
     """
     if target_local is None:
         target_local = neighbour_median(target)
@@ -193,7 +195,7 @@ def hot_scale_fit(
         sel &= mask
     y, x, w = t_hf[sel].astype(np.float64), h_hf[sel].astype(np.float64), s[sel].astype(np.float64)
     keep = np.ones(y.size, dtype=bool)
-    if y.size >= 5:
+    if robust_start and y.size >= 5:
         # start from the median ratio: a few very bright template pixels that the target lacks
         # (cosmic rays left in a master of one dark) would otherwise pull the first weighted fit
         # to themselves and clip the real hot pixels as outliers

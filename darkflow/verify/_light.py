@@ -306,7 +306,7 @@ def check_light(
     if budget.stable_hot is not None and budget.stable_hot.shape == model.data.shape:
         scale_mask &= budget.stable_hot[rows]  # hot in (nearly) every dark: a light holds it too
     fit = hot_scale_fit(c, template, u, mask=scale_mask, target_local=local,
-                        template_local=template_local)  # fmt: skip
+                        template_local=template_local, robust_start=True)  # fmt: skip
     # whether the fitted pixels are hot pixels of the sensor: stable in the master's darks, or
     # (a master of one or two darks, where a cosmic ray looks stable) one population following
     # one scale (a chi-square within its own sampling spread)
