@@ -264,6 +264,9 @@ def calibrate_light(
     gain = GainEstimate(float(egain), float(gain_sigma), source) if egain else None
     colour = is_cfa(meta.bayer_pattern)
     scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
+    others = tuple(
+        load_master(i) for i in dict.fromkeys(decision.master_ids) if i != decision.master_id
+    )
 
     def subtract_and_check(model: DarkModel, pedestal: float):
         read_var, shot = noise_model_variance(
@@ -276,7 +279,8 @@ def calibrate_light(
             dark_shot_variance_adu2=shot, pedestal_adu=pedestal, cfa=colour,
         )  # fmt: skip
         budget = noise_budget(master, bias=bias, read_var=read_var, gain=gain,
-                              scale_factor=model.scale_factor, scale_rel_sigma=scale_rel)  # fmt: skip
+                              scale_factor=model.scale_factor, scale_rel_sigma=scale_rel,
+                              others=others)  # fmt: skip
         check = check_light(data, cal, model, meta=meta, config=config.verify, bias=bias,
                             pedestal_adu=pedestal, noise=budget)  # fmt: skip
         return cal, check

@@ -46,8 +46,12 @@ _NORMAL = NormalDist()
 HOLE_SIGMA = 5.0  # a background pixel this far below its same-colour neighbours is a hole
 DEEP_SIGMA = 5.0  # a pixel this far below zero (in a negative neighbourhood) is deep
 MIN_BATCH = 50  # values per batch of the batch-means standard errors
+# Pixel response non-uniformity of astronomical sensors (flat-field structure), an upper bound:
+# the sky's pixel-to-pixel pattern is in a dark-calibrated light, in no noise model, and one
+# light cannot tell it from noise; the noise gate allows it
+PRNU_MAX = 0.01
 STABLE_PERSISTENCE = 0.9  # a master's pixel high in this share of its darks is a stable hot pixel
-MIN_PROVABLE_FRAMES = 3  # fewer darks: a cosmic ray of one frame looks like a stable hot pixel
+MIN_PROVABLE_FRAMES = 2  # one dark: a cosmic ray of its frame looks like a stable hot pixel
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,10 @@ class NoiseBudget:
     jitter of the light, the master and the bias); ``stable_hot``: the master's pixels that were
     high in nearly every dark (``hot_persistence >= 0.9``), the only ones a light must hold too
     (a pixel high in some darks only is a cosmic ray, a flickering pixel or a defect of a few
-    frames); ``None`` when the master has fewer than 3 darks: its hot pixels cannot be told
-    from the cosmic rays of one frame, and whether the light holds the dark signal is then
-    provable only when the fitted pixels follow one scale (no ``no_dark_signal``, no rescaling
-    otherwise).
+    frames, in each master of the recipe); ``None`` from a single dark: its hot pixels cannot
+    be told from the cosmic rays of its frame, and whether the light holds the dark signal is
+    then provable only when the fitted pixels follow one scale (no ``no_dark_signal``, no
+    rescaling otherwise).
     """
 
     read_var: float = 0.0
@@ -150,12 +154,16 @@ def noise_budget(
     gain: GainEstimate | None,
     scale_factor: float = 1.0,
     scale_rel_sigma: float = 0.0,
+    others: tuple[MasterDark, ...] = (),
 ) -> NoiseBudget:
     """The :class:`NoiseBudget` of a light calibrated with ``master`` (and ``bias``).
 
     The read variance comes from the bias when there is one (else from the dark master, as
     :func:`darkflow.subtract.noise_model_variance` does); its frame-level jitter from the
-    masters' recorded frame levels (``provenance["frame_levels"]``).
+    masters' recorded frame levels (``provenance["frame_levels"]``). ``others``: the recipe's
+    other masters (an interpolation's second master): a stable hot pixel is stable in each of
+    them, and their frames count towards the 2 independent darks that tell a hot pixel from a
+    cosmic ray.
     """
     from darkflow.subtract import per_frame_sigma
 
@@ -178,12 +186,20 @@ def noise_budget(
         frame_variance=pf.astype(np.float32),
         scale_rel_sigma=float(scale_rel_sigma),
         level_sigma=math.sqrt(level_var),
-        stable_hot=(
-            np.asarray(master.hot_persistence) >= STABLE_PERSISTENCE
-            if master.meta.n_frames >= MIN_PROVABLE_FRAMES
-            else None
-        ),
+        stable_hot=_stable_hot((master, *others)),
     )
+
+
+def _stable_hot(masters: tuple[MasterDark, ...]) -> np.ndarray | None:
+    """Pixels high in nearly every dark of every master; ``None`` from fewer than 2 darks."""
+    shape = masters[0].data.shape
+    use = [m for m in masters if m.hot_persistence.shape == shape]
+    if sum(m.meta.n_frames for m in use) < MIN_PROVABLE_FRAMES:
+        return None
+    stable = np.ones(shape, dtype=bool)
+    for m in use:
+        stable &= np.asarray(m.hot_persistence) >= STABLE_PERSISTENCE
+    return stable
 
 
 def _phase_masks(shape: tuple[int, int], colour: bool) -> list[np.ndarray]:
@@ -253,6 +269,10 @@ def variance_gate(
         side = "lower"  # the prediction lacks the shot noise: an excess is not evidence
     else:
         terms.append(shot_share * gain.rel_sigma)
+        # the sky's pixel response non-uniformity is in every light and in no noise model
+        signal = shot * gain.value  # ADU of signal behind the shot noise
+        prnu_share = float(np.median(np.square(PRNU_MAX * signal) / u2))
+        terms.append(math.log1p(prnu_share))
     spread = combine_spread(*terms)
     values.update(
         light_variance_ratio=math.exp(log_var),
