@@ -327,7 +327,10 @@ def check_light(
         if g is not None and g.value > 0 and signal is not None:
             shot = np.maximum(signal[rows], 0.0) / np.float32(g.value)
         extra = np.maximum(budget.frame_variance[rows] - np.float32(budget.read_var) - shot, 0)
-    metric, found = hole_gate(parts.z, valid, u, res.noise_ratio, extra, false_alarm=p)
+    with np.errstate(invalid="ignore"):  # where the model removed a pixel-scale excess
+        model_hot = (template - template_local) > 3.0 * u
+    metric, found = hole_gate(parts.z, valid, u, res.noise_ratio, extra, false_alarm=p,
+                              model_hot=model_hot)  # fmt: skip
     metrics.append(metric)
     values.update(found)
     metric, deep = deep_negative_gate(c, u, local, parts.background, valid, res.noise_ratio,
@@ -341,7 +344,8 @@ def check_light(
     # 4. fixed-pattern banding left in the background (columns; rows as a value)
     ratio = values.get("light_variance_ratio")
     metric, found = banding_gate(c, parts.background, u, valid, colour=colour, false_alarm=p,
-                                 noise_ratio=math.sqrt(ratio) if ratio else 1.0)  # fmt: skip
+                                 noise_ratio=math.sqrt(ratio) if ratio else 1.0,
+                                 sources=parts.sources)  # fmt: skip
     metrics.append(metric)
     values.update(found)
 

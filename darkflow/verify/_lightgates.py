@@ -396,22 +396,35 @@ def hole_gate(
     extra_var: np.ndarray | None,
     *,
     false_alarm: float,
+    model_hot: np.ndarray | None = None,
 ) -> tuple[Metric, dict[str, float]]:
     """Background pixels far below their same-colour neighbours, against the Gaussian tail.
 
     Count ``K`` of background pixels with ``z < -5`` (``z``: neighbour-median residual over its
-    predicted spread). Expected ``mu = sum_i Phi(-5 / s_i)``: ``s_i`` the measured width ``w``
-    of ``z``, widened where the darks show a pixel scattering more than its predicted noise
-    (``extra_var``: flickering hot pixels; the light's pixel then scatters as much). Under "all
-    is well" ``K ~ Poisson(mu)``; the gate is the Poisson tail ``P(X >= K)``.
+    predicted spread) among those where the dark model removed a pixel-scale excess
+    (``model_hot``: its hot pixels, a cosmic ray left in a master): the holes a dark model
+    makes. A pixel that responds less than its neighbours (a cold pixel, dust in a bright sky
+    or a flat) is a hole too, but of the scene, wherever the model is smooth. Expected
+    ``mu = sum_i Phi(-5 / s_i)``: ``s_i`` the measured width ``w`` of ``z``, widened where the
+    darks show a pixel scattering more than its predicted noise (``extra_var``: flickering hot
+    pixels; the light's pixel then scatters as much). Under "all is well" ``K ~ Poisson(mu)``;
+    the gate is the Poisson tail ``P(X >= K)``. ``neg_tail_frac`` (all background pixels)
+    stays a value.
     """
+    zz_all = z[valid]
+    n_all = zz_all.size
+    if n_all < MIN_BATCH:
+        return not_measured("hole_count", R.FEW_BACKGROUND_PIXELS, f"{n_all} pixels"), {}
+    tail_frac = float(np.count_nonzero(zz_all < -HOLE_SIGMA)) / n_all
+    if model_hot is not None:
+        valid = valid & model_hot
     zz = z[valid]
     n = zz.size
-    if n < MIN_BATCH:
-        return not_measured("hole_count", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), {}
     k = int(np.count_nonzero(zz < -HOLE_SIGMA))
     w = width if math.isfinite(width) and width > 0 else 1.0
-    if extra_var is None:
+    if n == 0:
+        mu = 0.0
+    elif extra_var is None:
         mu = n * _NORMAL.cdf(-HOLE_SIGMA / w)
     else:
         u2 = np.square(u[valid], dtype=np.float64)
@@ -431,7 +444,7 @@ def hole_gate(
         reason=R.HOT_PIXEL_HOLES, side="upper", false_alarm=false_alarm,
         deviate=poisson_deviate(k, mu), detail=f"{k} of {n} below -{HOLE_SIGMA:g} sigma",
     )  # fmt: skip
-    return metric, {"hole_count": float(k), "hole_expected": mu, "neg_tail_frac": k / n}
+    return metric, {"hole_count": float(k), "hole_expected": mu, "neg_tail_frac": tail_frac}
 
 
 def deep_negative_gate(
@@ -625,6 +638,7 @@ def banding_gate(
     colour: bool,
     false_alarm: float,
     noise_ratio: float = 1.0,
+    sources: np.ndarray | None = None,
 ) -> tuple[Metric, dict[str, float]]:
     """Column banding left in the background: a chi-square of column means under white noise.
 
@@ -643,6 +657,8 @@ def banding_gate(
     totals = {"col": [0.0, 0.0, 0.0, 0], "row": [0.0, 0.0, 0.0, 0]}
     w2 = noise_ratio * noise_ratio if math.isfinite(noise_ratio) and noise_ratio > 0 else 1.0
     var = np.square(u, dtype=np.float64) * w2
+    if sources is not None:
+        resid = np.where(_source_columns(sources, colour)[None, :], np.nan, resid)
     for m, v in zip(_plane_views(resid, colour), _plane_views(var, colour), strict=True):
         # each row (column) centred on its own median: the background model's errors that
         # vary from row to row (the edge of a slit, sources masking some rows of a column but
@@ -669,6 +685,17 @@ def banding_gate(
         deviate=chi2_deviate(q, a, nu), detail=f"{k} column differences, {nu:.0f} dof",
     )  # fmt: skip
     return metric, values
+
+
+def _source_columns(sources: np.ndarray, colour: bool) -> np.ndarray:
+    """Columns (with 3 on each side) holding far more source pixels than the others: a spectral
+    line or a lamp's emission along the columns, whose unmasked wings are scene, not pattern."""
+    counts = np.count_nonzero(sources, axis=0).astype(np.float64)
+    centre = float(np.median(counts))
+    spread = max(mad_std(counts, center=centre), 1.0)
+    odd = counts > centre + 5.0 * spread
+    width = 7 if not colour else 9  # the colour phases' columns are 2 apart
+    return np.convolve(odd, np.ones(width), mode="same") > 0
 
 
 def _centred(a: np.ndarray) -> np.ndarray:
