@@ -329,8 +329,10 @@ def check_light(
         extra = np.maximum(budget.frame_variance[rows] - np.float32(budget.read_var) - shot, 0)
     with np.errstate(invalid="ignore"):  # where the model removed a pixel-scale excess
         model_hot = (template - template_local) > 3.0 * u
+    frames = budget.master_frames
     metric, found = hole_gate(parts.z, valid, u, res.noise_ratio, extra, false_alarm=p,
-                              model_hot=model_hot)  # fmt: skip
+                              model_hot=model_hot,
+                              dof=frames - 1 if frames and frames > 1 else None)  # fmt: skip
     metrics.append(metric)
     values.update(found)
     metric, deep = deep_negative_gate(c, u, local, parts.background, valid, res.noise_ratio,

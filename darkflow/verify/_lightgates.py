@@ -397,8 +397,9 @@ def hole_gate(
     *,
     false_alarm: float,
     model_hot: np.ndarray | None = None,
+    dof: int | None = None,
 ) -> tuple[Metric, dict[str, float]]:
-    """Background pixels far below their same-colour neighbours, against the Gaussian tail.
+    """Background pixels far below their same-colour neighbours, against the expected tail.
 
     Count ``K`` of background pixels with ``z < -5`` (``z``: neighbour-median residual over its
     predicted spread) among those where the dark model removed a pixel-scale excess
@@ -407,9 +408,11 @@ def hole_gate(
     or a flat) is a hole too, but of the scene, wherever the model is smooth. Expected
     ``mu = sum_i Phi(-5 / s_i)``: ``s_i`` the measured width ``w`` of ``z``, widened where the
     darks show a pixel scattering more than its predicted noise (``extra_var``: flickering hot
-    pixels; the light's pixel then scatters as much). Under "all is well" ``K ~ Poisson(mu)``;
-    the gate is the Poisson tail ``P(X >= K)``. ``neg_tail_frac`` (all background pixels)
-    stays a value.
+    pixels; the light's pixel then scatters as much). A hot pixel's own scatter is known from
+    the master's ``dof + 1`` darks only: its standardised residual then has the tails of a
+    Student t with ``dof`` degrees of freedom (Gaussian without ``dof``), which ``mu`` uses.
+    Under "all is well" ``K ~ Poisson(mu)``; the gate is the Poisson tail ``P(X >= K)``.
+    ``neg_tail_frac`` (all background pixels) stays a value.
     """
     zz_all = z[valid]
     n_all = zz_all.size
@@ -422,10 +425,16 @@ def hole_gate(
     n = zz.size
     k = int(np.count_nonzero(zz < -HOLE_SIGMA))
     w = width if math.isfinite(width) and width > 0 else 1.0
+    from scipy.special import ndtr
+    from scipy.stats import t as student
+
+    def tail(x: np.ndarray | float) -> np.ndarray | float:
+        return student.cdf(x, dof) if dof is not None and dof >= 1 else ndtr(x)
+
     if n == 0:
         mu = 0.0
     elif extra_var is None:
-        mu = n * _NORMAL.cdf(-HOLE_SIGMA / w)
+        mu = n * float(tail(-HOLE_SIGMA / w))
     else:
         u2 = np.square(u[valid], dtype=np.float64)
         ev = np.asarray(extra_var[valid], dtype=np.float64)
@@ -436,9 +445,7 @@ def hole_gate(
         with np.errstate(invalid="ignore", divide="ignore"):
             s = np.sqrt((w * w * u2 * NEIGHBOUR_VAR_FACTOR + ev) / (NEIGHBOUR_VAR_FACTOR * u2))
         s = np.where(np.isfinite(s) & (s > 0), s, w)
-        from scipy.special import ndtr
-
-        mu = float(np.sum(ndtr(-HOLE_SIGMA / s)))
+        mu = float(np.sum(tail(-HOLE_SIGMA / s)))
     metric = significance_gate(
         "hole_count", float(k), expected=mu, spread=math.sqrt(max(mu, 1e-12)),
         reason=R.HOT_PIXEL_HOLES, side="upper", false_alarm=false_alarm,
