@@ -16,25 +16,32 @@ The rules, in order:
    the header's ``EGAIN``, else the night's measurement (``gain``: frame pairs, flats) combined
    with photon transfer on the dark stack (:func:`gain_from_darks`) and, when those are absent
    or loose, on the light itself; ``egain_estimated`` or ``no_gain``;
-4. the noise model (read noise, the dark's shot noise), subtraction with the configured pedestal
-   and the light checks (:func:`darkflow.verify.check_light`);
+4. the noise model (read noise, the dark's shot noise) and what it is made of
+   (:func:`darkflow.verify.noise_budget`), subtraction with the configured pedestal and the
+   light checks (:func:`darkflow.verify.check_light`);
 5. one corrective response (rescale the dark, or add a pedestal), then the checks again; the
-   first findings stay on record;
-6. the status: :func:`darkflow.verify.light_status`, degraded by non-finite pixels, a degraded
-   match, an applied response or the amplitude limit; the confidence is the decision's times
-   the checks'.
+   first findings stay on record. A light that holds no dark signal (``no_dark_signal``: most
+   likely dark-subtracted already) gets no response;
+6. the status: :func:`darkflow.verify.light_status` (quarantined only where subtraction does
+   more harm than good), degraded by non-finite pixels, an applied response, the amplitude
+   limit, or a degraded match whose risk no measured check covered (the dark scale not
+   measured); a light that passes every measured check is calibrated. The confidence is the
+   checks' (:func:`darkflow.verify.overall_confidence`: the weakest measured gate's), at most
+   the decision's for the amplitude-limited alternative.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from darkflow.cfa import is_cfa
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
@@ -137,6 +144,27 @@ def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) ->
                                dark_signal=dark_signal, notes=notes)  # fmt: skip
 
 
+def _unchecked_risk(decision: MatchDecision, check: LightAssessment) -> bool:
+    """A degraded match whose risk no measured check covered.
+
+    The match's degrading reasons (an unproven exposure law or interpolation, an unscaled
+    exposure, a widened search) are risks to the dark scale, which the light's hot-pixel fit
+    measures: when that gate was measured and passed, the risk did not materialise. A master
+    that is not verified always degrades the light.
+    """
+    from darkflow.matching import MatchReason
+
+    if not decision.degraded:
+        return False
+    if MatchReason.LOW_CONFIDENCE_MASTER in decision.reasons:
+        return True
+    try:
+        scale = check.metric("dark_scale_error")
+    except KeyError:
+        return True
+    return scale.value is None or scale.confidence is None
+
+
 def _quarantined(reasons: list[object], extra: object) -> LightCalibration:
     codes = (*map(str, reasons), str(extra))
     return LightCalibration(
@@ -207,7 +235,13 @@ def calibrate_light(
         subtract_dark,
     )
     from darkflow.triage import rank_causes
-    from darkflow.verify import ResponseAction, apply_response, check_light, light_status
+    from darkflow.verify import (
+        ResponseAction,
+        apply_response,
+        check_light,
+        light_status,
+        noise_budget,
+    )
 
     reasons: list[object] = list(decision.reasons)
     master = load_master(decision.master_id)
@@ -228,6 +262,11 @@ def calibrate_light(
     source = None if estimate is None else estimate.source
     if estimate is None or estimate.source != "header":
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
+    colour = is_cfa(meta.bayer_pattern)
+    scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
+    others = tuple(
+        load_master(i) for i in dict.fromkeys(decision.master_ids) if i != decision.master_id
+    )
 
     def subtract_and_check(model: DarkModel, pedestal: float):
         read_var, shot = noise_model_variance(
@@ -237,10 +276,13 @@ def calibrate_light(
             shot = dark_shot_variance(model, egain)
         cal = subtract_dark(
             data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
-            dark_shot_variance_adu2=shot, pedestal_adu=pedestal,
+            dark_shot_variance_adu2=shot, pedestal_adu=pedestal, cfa=colour,
         )  # fmt: skip
+        budget = noise_budget(master, bias=bias, read_var=read_var, gain=estimate,
+                              scale_factor=model.scale_factor, scale_rel_sigma=scale_rel,
+                              others=others)  # fmt: skip
         check = check_light(data, cal, model, meta=meta, config=config.verify, bias=bias,
-                            pedestal_adu=pedestal)  # fmt: skip
+                            pedestal_adu=pedestal, noise=budget)  # fmt: skip
         return cal, check
 
     pedestal = config.subtract.pedestal_adu
@@ -262,7 +304,7 @@ def calibrate_light(
         reasons.append(LightReason.PEDESTAL_ADDED)
     elif response.action != ResponseAction.NONE:
         applied = f"suggested: {response.action}"
-    status, _failed = light_status(check, master=master_status, config=config.verify)
+    status, _failed = light_status(check, master=master_status)
     if applied != "none":
         reasons.extend(first_findings)
     reasons.extend(check.reasons)
@@ -271,15 +313,18 @@ def calibrate_light(
         if status == LightStatus.CALIBRATED:
             status = LightStatus.DEGRADED
     if status == LightStatus.CALIBRATED and (
-        decision.degraded
+        _unchecked_risk(decision, check)
         or applied.startswith(("rescale_dark", "add_pedestal"))
         or amplitude_limit_sigma is not None
     ):
         status = LightStatus.DEGRADED  # calibrated, with a degraded expectation (reasons say why)
-    confidence = round(float(decision.confidence * check.confidence), 4)
+    confidence = float(check.confidence)
+    if amplitude_limit_sigma is not None:  # the configured alternative's stated ceiling
+        confidence = min(confidence, float(decision.confidence))
+    confidence = round(confidence, 4)
     causes = rank_causes(reasons)
     res = check.residuals
-    codes = tuple(str(r) for r in reasons)
+    codes = tuple(dict.fromkeys(str(r) for r in reasons))  # each once, in order
     fields: dict[str, Any] = {
         "status": status,
         "confidence": confidence,

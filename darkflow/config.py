@@ -229,7 +229,6 @@ class VerifyConfig:
     """
 
     holdout_fraction: float = 0.2
-    max_variance_ratio: float = 1.3  # light background variance / predicted
     max_fpn_ratio: float = 2.0
     # --- added for the acceptance gates and light checks (darkflow.verify)
     min_train_frames: int = 3  # hold-out split: never leave fewer frames to combine
@@ -244,14 +243,7 @@ class VerifyConfig:
     cosmic_readout_s: float = 10.0  # exposure to cosmic rays during a readout (biases)
     doubling_temp_sigma_c: float = 1.0  # prior 1-sigma of doubling_temp_c (previous-master scaling)
     temp_reading_sigma_c: float = 0.2  # 1-sigma of one sensor temperature reading
-    max_dark_scale_error: float = 0.15  # |alpha|: light's hot pixels vs the dark model's
-    min_scale_significance: float = 5.0  # alpha must also be this many sigma from zero
-    max_negative_frac: float = 0.001  # background pixels below -5 sigma
-    max_negative_background_sigma: float = 0.5  # median background below -k pixel sigma
-    max_centroid_shift_px: float = 0.1  # median star centroid shift raw vs calibrated
-    max_flux_change: float = 0.02  # |median star flux ratio calibrated / raw - 1|
-    min_stars: int = 5  # fewer detected stars: photometric check not available
-    quarantine_confidence: float = 0.2  # lights below this overall confidence are quarantined
+    min_stars: int = 5  # fewer real stars (at least 4): photometric gates not measured
     max_analysis_pixels: int = 2_000_000  # larger frames: a central band of rows is analysed
     doubling_temp_c: float = 6.0  # dark-current doubling temperature (previous-master scaling)
     # False-alarm probability of each statistical gate (darkflow.verify.significance_gate):
@@ -388,17 +380,24 @@ class DeprecatedSettingWarning(DarkflowWarning, FutureWarning):
     """A configuration key that no longer has an effect (kept loadable, ignored)."""
 
 
+_GATES = "the checks are statistical tests at verify.gate_false_alarm (docs/verification.md)"
 # Keys that used to exist: a TOML file setting them still loads (with a warning), the value is
-# ignored. The verify tolerances became statistical gates (docs/verification.md).
+# ignored. The verify tolerances became statistical gates and the light status a rule
+# (quarantined only where subtraction does more harm than good): docs/verification.md.
 DEPRECATED_KEYS: dict[str, dict[str, str]] = {
     "verify": dict.fromkeys(
         (
+            # master gates
             "max_residual_width_ratio", "max_holdout_shift_sigma", "max_holdout_outlier_frac",
             "max_high_reject_excess", "min_master_variance_ratio", "max_master_variance_ratio",
             "max_gain_deviation", "max_dark_scale_change", "max_level_shift_sigma",
             "max_low_freq_sigma", "min_hot_overlap",
+            # light checks
+            "max_variance_ratio", "max_dark_scale_error", "min_scale_significance",
+            "max_negative_frac", "max_negative_background_sigma", "max_centroid_shift_px",
+            "max_flux_change", "quarantine_confidence",
         ),
-        "master gates are statistical tests at verify.gate_false_alarm",
+        _GATES,
     ),
 }  # fmt: skip
 

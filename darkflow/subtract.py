@@ -325,7 +325,11 @@ def dark_shot_variance(model: DarkModel, egain_e_per_adu: float | None) -> np.nd
 
 
 def shot_signal(
-    calibrated: np.ndarray, base_variance: np.ndarray | float, egain_e_per_adu: float
+    calibrated: np.ndarray,
+    base_variance: np.ndarray | float,
+    egain_e_per_adu: float,
+    *,
+    cfa: bool = False,
 ) -> np.ndarray:
     """The signal (ADU) whose Poisson noise a calibrated pixel carries, estimated without bias.
 
@@ -333,16 +337,36 @@ def shot_signal(
     positive half of the noise counts as signal: +30% variance on a frame without sky). The
     smooth background (sigma-clipped tile levels, interpolated) estimates the local signal
     without that bias; a pixel more than 3 sigma above it (stars, bright nebulosity) keeps its
-    own value.
+    own value. Between the two, where the median of the pixel's 8 neighbours (which holds no
+    noise of the pixel itself) lies significantly above the smooth background (3 of its own
+    sigmas, ``0.41`` of a pixel's), that median is the signal: the wings of stars and spectral
+    lines, the edge of a slit, nebulosity finer than the background tiles. ``cfa``: a colour
+    (Bayer) frame, whose background and neighbours are per colour phase (a red pixel under a
+    green sky collects less than its green neighbours).
     """
-    from darkflow.verify import background_map
+    from darkflow.verify import background_map, neighbour_median
 
-    smooth = background_map(calibrated)
+    if cfa:
+        from darkflow.cfa import per_plane
+
+        smooth = per_plane(lambda d: background_map(d, tile=16), calibrated)
+        local = per_plane(neighbour_median, calibrated)
+    else:
+        smooth = background_map(calibrated)
+        local = neighbour_median(calibrated)
     smooth = np.where(np.isfinite(smooth), smooth, calibrated)
     # the pixel's expected noise if it held only the smooth signal (its shot noise included)
     noise = np.sqrt(np.maximum(base_variance + np.maximum(smooth, 0.0) / egain_e_per_adu, 1e-12))
     own = calibrated - smooth > 3.0 * noise
-    return np.maximum(np.where(own, calibrated, smooth), 0.0).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        structure = local - smooth > np.float32(3.0 * _NEIGHBOUR_MEDIAN_SD) * noise
+    signal = np.where(own, calibrated, np.where(structure, local, smooth))
+    return np.maximum(signal, 0.0).astype(np.float32)
+
+
+# spread of the median of a pixel's 8 neighbours, in units of one pixel's (white noise):
+# sqrt(NEIGHBOUR_VAR_FACTOR - 1) of darkflow.verify
+_NEIGHBOUR_MEDIAN_SD = 0.409
 
 
 def read_variance(master: MasterDark) -> float:
@@ -418,8 +442,12 @@ def subtract_dark(
     read_variance_adu2: float,
     dark_shot_variance_adu2: np.ndarray | float = 0.0,
     pedestal_adu: float = 0.0,
+    cfa: bool = False,
 ) -> CalibratedFrame:
-    """Subtract the dark model from a light; the light array is not modified."""
+    """Subtract the dark model from a light; the light array is not modified.
+
+    ``cfa``: a colour (Bayer) light: the sky's shot noise is estimated per colour phase.
+    """
     if light.shape != model.data.shape:
         raise CalibrationError(f"light shape {light.shape} != dark model shape {model.data.shape}")
     light32 = np.asarray(light, dtype=np.float32)
@@ -427,7 +455,7 @@ def subtract_dark(
     gain = egain_e_per_adu if egain_e_per_adu and egain_e_per_adu > 0 else None
     var = np.float32(read_variance_adu2) + model.variance + dark_shot_variance_adu2
     if gain is not None:
-        var = var + shot_signal(calibrated, var, gain) / np.float32(gain)
+        var = var + shot_signal(calibrated, var, gain, cfa=cfa) / np.float32(gain)
     if pedestal_adu:
         calibrated += np.float32(pedestal_adu)
     finite = np.isfinite(calibrated)

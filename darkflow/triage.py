@@ -548,6 +548,28 @@ _RULES = (
         "Inspect the darks one by one for sky images (a light saved as dark).",
         *_LEAK[:1],
     ),
+    _r(
+        "no_dark_signal",
+        ERR,
+        {DONE: 4},
+        "Check whether the capture program subtracted a dark already (auto-dark, "
+        "'dark-subtracted' options; a pedestal such as 100 ADU): such frames are calibrated.",
+        "Use the frame as it is, or its raw copy (without the capture program's dark) here.",
+    ),
+    _r(
+        "harmful_subtraction",
+        ERR,
+        {T: 2, G: 1, EXP: 1},
+        "Do not use this light's calibrated frame: use the previous verified master, or take "
+        "darks at the lights' temperature, gain and exposure.",
+        *_THERMAL[:1],
+    ),
+    _r(
+        "few_background_pixels",
+        INFO,
+        {},
+        "Nothing to do: too few background pixels (a frame filled by sources) for that check.",
+    ),
     _r("few_stars", INFO, {}, "Nothing to do: the photometric check needs isolated stars."),
     _r(
         "dark_scale_unmeasured",

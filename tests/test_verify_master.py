@@ -291,12 +291,13 @@ def test_verify_config_validation():
         VerifyConfig(cosmic_rate_px_s=-1.0)
     from darkflow.config import Config, DeprecatedSettingWarning
 
-    cfg = Config.from_dict({"verify": {"max_dark_scale_error": 0.1, "min_stars": 3}})
-    assert cfg.verify.max_dark_scale_error == 0.1 and cfg.verify.min_stars == 3
-    # the fixed master tolerances are gone: a file that still sets them loads, with a warning
-    with pytest.warns(DeprecatedSettingWarning, match="max_gain_deviation"):
-        old = Config.from_dict({"verify": {"max_gain_deviation": 0.2, "min_stars": 4}})
-    assert old.verify.min_stars == 4 and not hasattr(old.verify, "max_gain_deviation")
+    cfg = Config.from_dict({"verify": {"gate_false_alarm": 1e-3, "min_stars": 3}})
+    assert cfg.verify.gate_false_alarm == 1e-3 and cfg.verify.min_stars == 3
+    # the fixed tolerances are gone: a file that still sets them loads, with a warning
+    for key in ("max_gain_deviation", "max_dark_scale_error"):
+        with pytest.warns(DeprecatedSettingWarning, match=key):
+            old = Config.from_dict({"verify": {key: 0.2, "min_stars": 4}})
+        assert old.verify.min_stars == 4 and not hasattr(old.verify, key)
     with pytest.raises(ConfigError):
         Config.from_dict({"verify": {"max_gain_deviatoin": 0.2}})  # a typo is still an error
 

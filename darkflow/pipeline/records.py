@@ -84,6 +84,8 @@ FRAME_REPORT_EXTRA = [
     *LIGHT_VALUE_COLUMNS,
     "response",
     "top_cause",
+    # colour sensors: the Bayer pattern the light's checks used (the contract catalog.csv has none)
+    "bayer_pattern",
 ]
 MASTERS_COLUMNS = [
     "master_id",
@@ -166,6 +168,7 @@ def light_row(row: dict[str, Any]) -> dict[str, Any]:
         "egain_sigma": None,
         "job_key": None,
         "cached": None,
+        "bayer_pattern": row.get("bayer_pattern"),
     }
 
 

@@ -168,14 +168,22 @@ def band_energies(
 
 @dataclass(frozen=True)
 class ScaleFit:
-    """``target_hf ~ alpha * template_hf`` over hot pixels: ``alpha``, its 1-sigma, pixels used
-    and the reduced chi-square of the kept pixels (above 1: the noise model understates the
-    scatter, and ``sigma`` with it)."""
+    """``target_hf ~ alpha * template_hf`` over hot pixels: ``alpha``, its 1-sigma, pixels used.
+
+    ``chi2_red``: the fit's reduced chi-square (scatter of the kept pixels about the fit in
+    units of their predicted noise); above 1 the pixels scatter more than predicted (flickering
+    hot pixels) and ``sigma`` understates the error of ``alpha`` by its square root.
+    """
 
     alpha: float
     sigma: float
     n: int
-    red_chi2: float = math.nan
+    chi2_red: float = math.nan
+
+    @property
+    def red_chi2(self) -> float:
+        """The same as :attr:`chi2_red` (the master gates' name for it)."""
+        return self.chi2_red
 
 
 def hot_scale_fit(
@@ -189,6 +197,7 @@ def hot_scale_fit(
     iters: int = 3,
     target_local: np.ndarray | None = None,
     template_local: np.ndarray | None = None,
+    robust_start: bool = False,
 ) -> ScaleFit:
     """How much of the template's pixel-scale pattern (hot pixels) is present in the target.
 
@@ -198,6 +207,7 @@ def hot_scale_fit(
     with ``clip``-sigma rejection of outliers (cosmic rays, stars). ``alpha = 0`` means the
     target holds none of the template's hot-pixel pattern. ``target_local`` and
     ``template_local``: their neighbour medians, when the caller already has them.
+    ``robust_start``: begin from the median ratio instead of the first weighted fit.
     """
     if target_local is None:
         target_local = neighbour_median(target)
@@ -213,6 +223,14 @@ def hot_scale_fit(
         sel &= mask
     y, x, w = t_hf[sel].astype(np.float64), h_hf[sel].astype(np.float64), s[sel].astype(np.float64)
     keep = np.ones(y.size, dtype=bool)
+    if robust_start and y.size >= 5:
+        # start from the median ratio: a few very bright template pixels that the target lacks
+        # (cosmic rays left in a master of one dark) would otherwise pull the first weighted fit
+        # to themselves and clip the real hot pixels as outliers
+        start = float(np.median(y / x))
+        keep = np.abs(y - start * x) / w <= clip
+        if np.count_nonzero(keep) < 5:
+            keep = np.ones(y.size, dtype=bool)
     alpha, err = math.nan, math.nan
     for _ in range(iters + 1):
         if np.count_nonzero(keep) < 5:
@@ -226,6 +244,6 @@ def hot_scale_fit(
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    kept = int(np.count_nonzero(keep))
-    red = float(np.sum(((y - alpha * x) / w)[keep] ** 2)) / (kept - 1) if kept > 1 else math.nan
-    return ScaleFit(alpha, err, kept, red)
+    n_kept = int(np.count_nonzero(keep))
+    chi2 = float(np.sum(resid[keep] ** 2)) / (n_kept - 1) if n_kept > 1 else math.nan
+    return ScaleFit(alpha, err, n_kept, chi2)

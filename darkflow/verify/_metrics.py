@@ -183,6 +183,22 @@ class VerifyReason(ReasonCode):
         "dark_scale_unmeasured",
         "Too few hot pixels above the light's noise to measure the dark model's scale.",
     )
+    NO_DARK_SIGNAL = (
+        "no_dark_signal",
+        "The light holds none of the dark model's hot-pixel signal: it was most likely "
+        "dark-subtracted already (by the capture program, without a header saying so). "
+        "Subtracting a dark again only adds error: the light is not calibrated.",
+    )
+    HARMFUL_SUBTRACTION = (
+        "harmful_subtraction",
+        "After subtraction the light's hot pixels are over-subtracted by more than half their "
+        "dark signal: the subtraction leaves a larger error than it removes.",
+    )
+    FEW_BACKGROUND_PIXELS = (
+        "few_background_pixels",
+        "Too few background pixels (the frame is filled by sources, or too small) to measure "
+        "a background statistic: that check is not measured.",
+    )
     # ---- configuration diagnostics (why no master of the light's configuration exists)
     CONFIG_GAIN_DIFFERS = (
         "config_gain_differs",
@@ -231,6 +247,8 @@ LIGHT_VALUE_COLUMNS = (
     "n_stars",
     "centroid_shift_px",
     "flux_ratio",
+    "expected_noise_adu",
+    "dark_residual_frac",
 )
 
 
@@ -246,6 +264,7 @@ INFORMATIONAL = frozenset(
         VerifyReason.PREVIOUS_NOT_COMPARABLE,
         VerifyReason.FEW_STARS,
         VerifyReason.SCALE_UNMEASURED,
+        VerifyReason.FEW_BACKGROUND_PIXELS,
     }
 )
 
@@ -363,6 +382,7 @@ def significance_gate(
     materiality: float = 0.0,
     not_measured_reason: VerifyReason | None = None,
     detail: str = "",
+    deviate: float | None = None,
 ) -> Metric:
     """A gate as a test: ``value`` against ``expected`` in units of its null ``spread``.
 
@@ -388,6 +408,12 @@ def significance_gate(
     not_measured_reason
         Informational reason recorded when the gate cannot be evaluated (value or spread not
         finite, spread not positive); the metric is then ``not_measured``.
+    deviate
+        For an exact test (a count against its Poisson expectation, a chi-square): the
+        statistic's tail probability as a standard-normal deviate (:func:`~darkflow.verify.
+        poisson_deviate`, :func:`~darkflow.verify.chi2_deviate`); it replaces
+        ``(value - expected) / spread`` as ``z`` (``value``, ``expected`` and ``spread`` are
+        then shown as they are, for people).
     """
     if side not in ("both", "upper", "lower"):
         raise ValueError(f"side must be 'both', 'upper' or 'lower', got {side!r}")
@@ -401,6 +427,11 @@ def significance_gate(
     delta = value - expected
     z = delta / spread if spread > 0 else math.copysign(math.inf, delta) if delta else 0.0
     allowed = thr * spread + materiality
+    if deviate is not None and math.isfinite(deviate):
+        # the exact test's deviate, in the statistic's units for the excess below
+        z = float(deviate)
+        delta = z * spread if spread > 0 else z
+        allowed = thr * (spread if spread > 0 else 1.0) + materiality
     if side == "upper":
         excess = max(delta, 0.0) / allowed
     elif side == "lower":
