@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +148,9 @@ def calibrate_light(
     master_status: MasterAssessment | MasterStatus | str | None = None,
     amplitude_limit_sigma: float | None = None,
     dark_gain: Callable[[MasterDark], float | None] | None = None,
+    master_biases: Mapping[str, MasterDark | None] | None = None,
+    bias_level_sigma_adu: float = 0.0,
+    master_bias_sigmas: Mapping[str, float] | None = None,
 ) -> LightCalibration:
     """Subtract the decision's dark model from one light, check it, respond once, judge it.
 
@@ -179,6 +182,9 @@ def calibrate_light(
     dark_gain
         ``master -> e-/ADU or None``: the photon-transfer gain on the darks, for callers that
         cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
+    master_biases, bias_level_sigma_adu, master_bias_sigmas
+        Passed to :func:`darkflow.subtract.dark_model_for`: the own bias of masters of
+        another night, and the level uncertainty of a bias borrowed from another night.
 
     Returns
     -------
@@ -200,7 +206,11 @@ def calibrate_light(
     if bias is not None and bias.data.shape != master.data.shape:
         bias = None
     try:
-        model = dark_model_for(decision, load_master=load_master, bias=bias, index=index)
+        model = dark_model_for(
+            decision, load_master=load_master, bias=bias, index=index,
+            master_biases=master_biases, bias_level_sigma_adu=bias_level_sigma_adu,
+            master_bias_sigmas=master_bias_sigmas,
+        )  # fmt: skip
     except CalibrationError as err:
         log.warning("%s: %s", meta.path, err)
         return _quarantined(reasons, LightReason.NO_BIAS_FOR_SCALING)

@@ -67,6 +67,8 @@ class CalibrationIndex:
     unusable: set[str] = field(default_factory=set)  # master ids that could not be read
     multi_master: bool = False
     block_px: int = 16  # block size of the smooth-level maps (scaling.block_px)
+    master_bias: dict[str, str] = field(default_factory=dict)  # master id -> its bias's id
+    bias_levels: dict[str, float] = field(default_factory=dict)  # bias id -> median level
 
     @classmethod
     def from_entries(cls, entries: Iterable[MasterEntry]) -> CalibrationIndex:

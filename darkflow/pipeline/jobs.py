@@ -150,6 +150,10 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
         status, confidence, reasons = master_verdict(
             None, n_frames=len(spec.fset.metas), min_frames=spec.config.combine.min_frames
         )
+    if spec.fset.notes:  # findings about the set itself (a bias level jump): not verified
+        reasons = (*reasons, *(n for n in spec.fset.notes if n not in reasons))
+        if status == MasterStatus.VERIFIED:
+            status = MasterStatus.LOW_CONFIDENCE
     return MasterJobResult(
         key=spec.key,
         built=built,
@@ -214,6 +218,10 @@ class LightJobSpec:
     index: Any  # the configuration's CalibrationIndex (laws, glow, linearity, biases)
     amplitude_limit_sigma: float | None = None  # conservative alternative (see SubtractConfig)
     input_stat: tuple[int, int] | None = None  # (size, mtime_ns) of the light when scanned
+    # masters of another night keep their own night's bias; a borrowed bias's level uncertainty
+    master_bias_paths: dict[str, Path] = field(default_factory=dict)
+    bias_level_sigma_adu: float = 0.0
+    master_bias_sigmas: dict[str, float] = field(default_factory=dict)
 
     @property
     def master_path(self) -> Path:
@@ -336,6 +344,9 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         index=spec.index, config=config, master_status=spec.master_status,
         amplitude_limit_sigma=spec.amplitude_limit_sigma,
         dark_gain=lambda master: _gain_of(spec.master_path, master, config.combine.sigma_high),
+        master_biases={mid: _load(path) for mid, path in spec.master_bias_paths.items()},
+        bias_level_sigma_adu=spec.bias_level_sigma_adu,
+        master_bias_sigmas=spec.master_bias_sigmas,
     )  # fmt: skip
     fields = dict(result.fields)
     if not result.delivered:  # quarantined: no calibrated file
