@@ -60,6 +60,7 @@ from darkflow.matching._records import (
     MatchReason,
     ModelTerm,
     dark_current_ratio,
+    mid_time,
     temperature_gate_c,
 )
 
@@ -86,5 +87,6 @@ __all__ = [
     "dark_current_ratio",
     "match_light",
     "merge_advisories",
+    "mid_time",
     "temperature_gate_c",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "MatchReason",
     "ModelTerm",
     "dark_current_ratio",
+    "mid_time",
     "temperature_gate_c",
 ]
 
@@ -199,6 +200,14 @@ LOST_INVALID = "master_invalid_exposure"
 LOST_SCORE = "higher_score"
 
 
+def mid_time(meta: MasterMeta) -> datetime | None:
+    """The middle of a master's acquisition (its start or end when only one is known)."""
+    start, end = meta.date_start_utc, meta.date_end_utc
+    if start is None or end is None:
+        return start or end
+    return start + (end - start) / 2
+
+
 def dark_current_ratio(delta_temp_c: float, doubling_temp_c: float) -> float:
     """Ratio of dark currents for a temperature difference (light minus master)."""
     return 2.0 ** (delta_temp_c / doubling_temp_c)
@@ -225,10 +234,7 @@ class MasterEntry:
 
     @property
     def mid_time(self) -> datetime | None:
-        start, end = self.meta.date_start_utc, self.meta.date_end_utc
-        if start is None or end is None:
-            return start or end
-        return start + (end - start) / 2
+        return mid_time(self.meta)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from darkflow.matching import (
     ModelTerm,
     build_index,
     match_light,
+    mid_time,
 )
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterStatus
 from darkflow.pipeline.plan import (
@@ -95,11 +96,8 @@ def _bias_choices(known: Sequence[_Known]) -> dict[str, list[BiasChoice]]:
 
 def _bias_of_master(choices: Mapping[str, Sequence[BiasChoice]], k: _Known) -> BiasChoice | None:
     m = k.meta
-    when = m.date_start_utc
-    if m.date_start_utc is not None and m.date_end_utc is not None:
-        when = m.date_start_utc + (m.date_end_utc - m.date_start_utc) / 2
     return choose_bias(choices.get(m.config_signature, ()), night=k.night,
-                       set_temp_c=m.set_temp_c, temp_c=m.temp_c, when=when)  # fmt: skip
+                       set_temp_c=m.set_temp_c, temp_c=m.temp_c, when=mid_time(m))  # fmt: skip
 
 
 def index_fingerprint(index: CalibrationIndex, signature: str) -> str:

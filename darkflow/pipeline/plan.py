@@ -32,7 +32,7 @@ from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.config import Config
 from darkflow.exceptions import DarkflowError
 from darkflow.hashing import job_key, short
-from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision
+from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision, mid_time
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
 from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
 from darkflow.pipeline.sets import FrameSet, provisional_meta, split_level_jumps
@@ -344,8 +344,7 @@ def plan_masters(
         if job.fset.kind == FrameType.DARK:
             meta = provisional_meta(job.fset)
             bias = choose_bias(candidates.get(sig, ()), night=night, set_temp_c=meta.set_temp_c,
-                               temp_c=meta.temp_c, when=_mid(meta.date_start_utc,
-                                                             meta.date_end_utc))  # fmt: skip
+                               temp_c=meta.temp_c, when=mid_time(meta))  # fmt: skip
             if bias is not None:
                 job.bias_key, job.bias_file = bias.key, bias.path
         prev = _previous_verified(registry, job)
@@ -576,10 +575,7 @@ class BiasChoice:
 
     @property
     def mid_time(self) -> datetime | None:
-        start, end = self.meta.date_start_utc, self.meta.date_end_utc
-        if start is None or end is None:
-            return start or end
-        return start + (end - start) / 2
+        return mid_time(self.meta)
 
 
 SETPOINT_MATCH_C = 0.5  # bias sets are split by set-point in 0.5 °C bins
@@ -630,12 +626,6 @@ def choose_bias(
         return None
     return min(candidates, key=lambda b: bias_rank(b, night=night, set_temp_c=set_temp_c,
                                                    temp_c=temp_c, when=when))  # fmt: skip
-
-
-def _mid(start: datetime | None, end: datetime | None) -> datetime | None:
-    if start is None or end is None:
-        return start or end
-    return start + (end - start) / 2
 
 
 def output_paths(rows: Sequence[dict[str, Any]], workdir: Path) -> dict[str, Path]:
