@@ -150,7 +150,6 @@ def calibrate_light(
     dark_gain: Callable[[MasterDark], float | None] | None = None,
     master_biases: Mapping[str, MasterDark | None] | None = None,
     bias_level_sigma_adu: float = 0.0,
-    master_bias_sigmas: Mapping[str, float] | None = None,
 ) -> LightCalibration:
     """Subtract the decision's dark model from one light, check it, respond once, judge it.
 
@@ -182,9 +181,9 @@ def calibrate_light(
     dark_gain
         ``master -> e-/ADU or None``: the photon-transfer gain on the darks, for callers that
         cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
-    master_biases, bias_level_sigma_adu, master_bias_sigmas
+    master_biases, bias_level_sigma_adu
         Passed to :func:`darkflow.subtract.dark_model_for`: the own bias of masters of
-        another night, and the level uncertainty of a bias borrowed from another night.
+        another night, and the level uncertainty of biases borrowed from other nights.
 
     Returns
     -------
@@ -209,7 +208,6 @@ def calibrate_light(
         model = dark_model_for(
             decision, load_master=load_master, bias=bias, index=index,
             master_biases=master_biases, bias_level_sigma_adu=bias_level_sigma_adu,
-            master_bias_sigmas=master_bias_sigmas,
         )  # fmt: skip
     except CalibrationError as err:
         log.warning("%s: %s", meta.path, err)
@@ -292,6 +290,7 @@ def calibrate_light(
         "egain_e_per_adu": None if egain is None else round(float(egain), 4),
         "egain_source": source if egain else None,
         "scale_mode": str(model.scale_mode),
+        "dark_level_sigma_adu": round(float(model.notes.get("level_sigma_adu", 0.0)), 4),
         "response": applied,
         "top_cause": str(causes[0][0]) if causes else None,
         **{k: (None if v is None else round(float(v), 6)) for k, v in check.values.items()},

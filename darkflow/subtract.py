@@ -121,7 +121,6 @@ class _Term:
     temp_factor: float
     glow: np.ndarray | None = None
     bias: MasterDark | None = None  # the master's own bias (its night), when not the model's
-    bias_level_sigma_adu: float = 0.0  # level uncertainty of that bias for this master
 
 
 def _linear_model(
@@ -143,8 +142,10 @@ def _linear_model(
     not given) and the model gains ``bias`` once: a master of another night keeps the level
     of its own night out of the light's. Coefficients of one bias object add up, so a single
     bias with weights summing to one cancels (a plain interpolation needs no bias).
-    ``level_sigma_adu`` and each bias's level uncertainty times its coefficient add a uniform
-    variance.
+    ``level_sigma_adu`` and ``bias_level_sigma_adu`` (the level uncertainty of biases
+    borrowed from other nights, their coefficients included) are a *uniform* error, the same
+    for every pixel: stated in ``notes["level_sigma_adu"]``, not added to the per-pixel
+    variance (which the light's checks compare with the pixel-to-pixel scatter).
     """
     shape = terms[0].master.data.shape
     for t in terms:
@@ -154,34 +155,32 @@ def _linear_model(
     a = [t.weight * t.exposure_factor * t.temp_factor for t in terms]
     g = [t.weight * t.exposure_factor * (1.0 - t.temp_factor) for t in terms]
     beta = [1.0 if t.master.meta.includes_bias else 0.0 for t in terms]
-    uses: dict[int | None, list] = {}  # bias object -> [bias, coefficient, level sigma]
+    uses: dict[int | None, list] = {}  # bias object -> [bias, coefficient]
 
-    def use(obj: MasterDark | None, c: float, sigma: float) -> None:
+    def use(obj: MasterDark | None, c: float) -> None:
         key = None if obj is None else id(obj)
         if key in uses:
             uses[key][1] += c
-            uses[key][2] = max(uses[key][2], sigma)
         else:
-            uses[key] = [obj, c, sigma]
+            uses[key] = [obj, c]
 
-    use(bias, 1.0, bias_level_sigma_adu)
+    use(bias, 1.0)
     own_bias = []
     for t, ak, bk in zip(terms, a, beta, strict=True):
         own = t.bias if (t.bias is not None and bias is not None) else bias
-        sigma = t.bias_level_sigma_adu if own is not bias else bias_level_sigma_adu
         own_bias.append(own)
         if bk:
-            use(own, -ak, sigma)
+            use(own, -ak)
     c_b = uses[None if bias is None else id(bias)][1]
     needs_bias = any(
-        abs(c) > 1e-9 for key, (_, c, _) in uses.items() if key is not None or bias is None
+        abs(c) > 1e-9 for key, (_, c) in uses.items() if key is not None or bias is None
     ) or any(abs(x) > 1e-9 for x in g)
     if bias is None and (abs(c_b) > 1e-9 or any(abs(x) > 1e-9 for x in g)):
         raise CalibrationError(
             f"scale mode {scale_mode} needs a master bias of the configuration "
             "(bias/dark separation), none was given"
         )
-    for obj, _, _ in uses.values():
+    for obj, _ in uses.values():
         if obj is not None and obj.data.shape != shape:
             raise CalibrationError(f"master bias shape {obj.data.shape} != master shape {shape}")
     b = np.asarray(bias.data, dtype=np.float32) if bias is not None else None
@@ -205,21 +204,18 @@ def _linear_model(
         dark += np.float32(ak) * cur
         if t.master.saturated is not None:
             flags |= np.where(t.master.saturated.astype(bool), FLAG_SATURATED, 0).astype(np.uint8)
-    level_var = float(level_sigma_adu) ** 2
-    for obj, c, sigma in uses.values():
+    level_var = float(level_sigma_adu) ** 2 + float(bias_level_sigma_adu) ** 2
+    for obj, c in uses.values():
         if obj is None or abs(c) <= 1e-12:
             continue
         model += np.float32(c) * np.asarray(obj.data, dtype=np.float32)
         var += np.float32(c * c) * np.square(obj.uncertainty, dtype=np.float32)
-        level_var += (c * sigma) ** 2
     signal = model - b if b is not None else None
     above = signal if signal is not None else dark
     if dark_rel_sigma:
         var += np.square(np.float32(dark_rel_sigma) * dark)
     if exposure_rel_sigma:
         var += np.square(np.float32(exposure_rel_sigma) * above)
-    if level_var:
-        var += np.float32(level_var)
     scaled = any(abs(t.exposure_factor - 1.0) > 1e-9 for t in terms)
     if nonlinear_above_adu is not None and scaled:
         nonlinear = above > np.float32(nonlinear_above_adu)
@@ -293,7 +289,6 @@ def dark_model_for(
     index: CalibrationIndex,
     master_biases: Mapping[str, MasterDark | None] | None = None,
     bias_level_sigma_adu: float = 0.0,
-    master_bias_sigmas: Mapping[str, float] | None = None,
 ) -> DarkModel:
     """The dark model of a :class:`~darkflow.matching.MatchDecision`, for every scale mode.
 
@@ -312,10 +307,9 @@ def dark_model_for(
         ``master_id -> bias`` of each master's own night, when it is not ``bias`` (the
         light's): the master's dark signal is measured against its own bias, the light's bias
         is added once.
-    bias_level_sigma_adu, master_bias_sigmas
-        Level uncertainty (ADU) of ``bias`` for the light and of each master's bias for that
-        master (a bias of another night): times the bias's coefficient in the recipe, a
-        uniform variance of the model.
+    bias_level_sigma_adu
+        The uniform level uncertainty (ADU) of the model from biases borrowed from other
+        nights (their level differences times their coefficients in the recipe).
 
     Returns
     -------
@@ -353,7 +347,7 @@ def dark_model_for(
             glow = glow_map(master, own if own is not None else bias, glow_model=glow_model,
                             bias_exptime_s=index.bias_exptime(sig), block=block)  # fmt: skip
         built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow,
-                           own, (master_bias_sigmas or {}).get(term.master_id, 0.0)))  # fmt: skip
+                           own))  # fmt: skip
     model = _linear_model(
         built,
         bias,

@@ -309,9 +309,9 @@ class MatchDecision:
     (``exposure_factor * temp_factor`` for one master); ``terms`` give the exact recipe, and
     ``dark_rel_sigma`` / ``exposure_rel_sigma`` the relative 1-sigma errors of the recipe's
     dark-current and exposure factors that :func:`~darkflow.subtract.dark_model_for` adds to
-    the model variance, ``level_sigma_adu`` a uniform level uncertainty it adds too (the
-    normal pixels' level offset an exposure scaling carries, the bias level difference of
-    another night's bias). ``predicted_error`` is the winning option's predicted RMS error
+    the model variance, ``level_sigma_adu`` a uniform level uncertainty the model states
+    beside its per-pixel variance (the normal pixels' level offset an exposure scaling
+    carries). ``predicted_error`` is the winning option's predicted RMS error
     relative to the light's dark signal (the score without the confidence penalty).
     """
 

@@ -221,7 +221,6 @@ class LightJobSpec:
     # masters of another night keep their own night's bias; a borrowed bias's level uncertainty
     master_bias_paths: dict[str, Path] = field(default_factory=dict)
     bias_level_sigma_adu: float = 0.0
-    master_bias_sigmas: dict[str, float] = field(default_factory=dict)
 
     @property
     def master_path(self) -> Path:
@@ -346,7 +345,6 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         dark_gain=lambda master: _gain_of(spec.master_path, master, config.combine.sigma_high),
         master_biases={mid: _load(path) for mid, path in spec.master_bias_paths.items()},
         bias_level_sigma_adu=spec.bias_level_sigma_adu,
-        master_bias_sigmas=spec.master_bias_sigmas,
     )  # fmt: skip
     fields = dict(result.fields)
     if not result.delivered:  # quarantined: no calibrated file
@@ -384,6 +382,9 @@ def _output_header(header, meta, decision, model, bias_id, confidence, check):
     header["DFWEIGHT"] = (float(f"{weight:.6g}"), "stacking weight 1/(u_bg^2 max(1, ratio^2))")
     if decision.secondary_master_id:
         header["DFMASTR2"] = (decision.secondary_master_id, "second master of the dark model")
+    level = float(model.notes.get("level_sigma_adu", 0.0) or 0.0)
+    if level:
+        header["DFLVLSIG"] = (round(level, 4), "[adu] uniform level uncertainty of the dark")
     header["HISTORY"] = f"darkflow {__version__}: dark subtracted with master {decision.master_id}"
     header["HISTORY"] = f"darkflow: scale {model.scale_mode} x{model.scale_factor:.6g}"
     # a FITS card holds printable ASCII only: the name is escaped (\xe8, \xff) to fit

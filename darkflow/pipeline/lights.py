@@ -16,7 +16,7 @@ import math
 import pickle
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -262,27 +262,6 @@ class _NightOffsets:
         return None
 
 
-def _bias_coefficients(decision: MatchDecision, index: CalibrationIndex,
-                       bias_key: str | None, bias_of_id: Mapping[str, str | None]):  # fmt: skip
-    """The recipe's coefficient of the light's bias and of each master's own bias (when it is
-    another bias): ``c_L = 1 - sum a_k b_k`` over masters sharing the light's bias."""
-    terms = decision.terms or (
-        ModelTerm(decision.master_id, 1.0, decision.exposure_factor, decision.temp_factor),
-    )
-    c_light, others = 1.0, {}
-    for t in terms:
-        entry = index.entry(t.master_id)
-        if entry is None or not entry.meta.includes_bias:
-            continue
-        a = t.weight * t.exposure_factor * t.temp_factor
-        own = bias_of_id.get(t.master_id)
-        if own is None or own == bias_key:
-            c_light -= a
-        else:
-            others[t.master_id] = others.get(t.master_id, 0.0) - a
-    return c_light, others
-
-
 def plan_lights(
     rows: Sequence[dict[str, Any]],
     metas: Mapping[str, FrameMeta],
@@ -385,15 +364,14 @@ def plan_lights(
             content, recipe=recipe, bias=bias.key if bias else None,
             decision=decision, index_fingerprint=fingerprints[sig], config=config,
             master_biases={mid: k for mid, (k, _) in plan_bias.master_biases.items()},
-            bias_levels=plan_bias.levels(),
+            bias_level_sigma_adu=plan_bias.level_sigma_adu,
         )  # fmt: skip
         job = LightJob(key, row, meta, decision, recipe, bias.key if bias else None,
                        bias.path if bias else None, outputs[row["path"]], index=index,
                        amplitude_limit_sigma=(config.subtract.conservative_amplitude_sigma
                                               if conservative else None),
                        master_biases=plan_bias.master_biases,
-                       bias_level_sigma_adu=plan_bias.light_sigma,
-                       master_bias_sigmas=plan_bias.master_sigmas)  # fmt: skip
+                       bias_level_sigma_adu=plan_bias.level_sigma_adu)  # fmt: skip
         job.cached_record = _cached_record(registry, key)
         plan.lights.append(job)
     return plan, decisions, index, list(contexts.items())
@@ -405,53 +383,55 @@ class _PlannedBias:
     master_biases: dict[
         str, tuple[str, Path]
     ]  # master id -> (bias key, file), when not the light's
-    light_sigma: float = 0.0
-    master_sigmas: dict[str, float] = field(default_factory=dict)
-
-    def levels(self) -> dict[str, float]:
-        out = {"": round(self.light_sigma, 4)} if self.light_sigma else {}
-        out.update({k: round(v, 4) for k, v in self.master_sigmas.items() if v})
-        return out
+    level_sigma_adu: float = 0.0
 
 
 def _plan_biases(decision, index, bias, bias_of, by_id, night, offsets) -> _PlannedBias:
     """Which bias each master of the recipe keeps (its own night's, when not the light's) and
-    the level uncertainty of a bias borrowed from another night, with its reason."""
-    own: dict[str, BiasChoice | None] = {}
-    for mid in decision.master_ids:
-        k = by_id.get(mid)
-        own[mid] = bias_of.get(k.key) if k is not None else None
-    bias_key = bias.key if bias is not None else None
-    ids = {mid: (b.key if b is not None else None) for mid, b in own.items()}
-    c_light, others = _bias_coefficients(decision, index, bias_key, ids)
-    master_biases = {
-        mid: (b.key, b.path) for mid, b in own.items()
-        if bias is not None and b is not None and b.key != bias_key and mid in others
-    }  # fmt: skip
-    reasons: list[MatchReason] = []
-    light_sigma = 0.0
-    sig = decision.config_signature
-    if bias is not None and bias.night != night and abs(c_light) > 1e-6:
-        measured = offsets(sig, night, bias)
+    the level uncertainty the recipe carries from biases borrowed from other nights.
+
+    The model is ``B_L + sum_k a_k (M_k - b_k B_k)``: the light's bias enters once, each
+    bias-holding master's own bias with ``-a_k``. A bias used for a frame of another night is
+    off by that night's level difference (:class:`_NightOffsets`); uses of one bias for frames
+    of one night share it (their coefficients add: the night's offset cancels for a plain
+    interpolation), uses for different nights do not. The carried uncertainty is
+    ``sqrt(sum_g (c_g sigma_g)²)`` over those (bias, night) groups.
+    """
+    terms = decision.terms or (
+        ModelTerm(decision.master_id, 1.0, decision.exposure_factor, decision.temp_factor),
+    )
+    groups: dict[tuple[str, str | None], list] = {}  # (bias key, night) -> [bias, coefficient]
+
+    def use(b: BiasChoice | None, frame_night: str | None, c: float) -> None:
+        if b is None:
+            return
+        groups.setdefault((b.key, frame_night), [b, 0.0])[1] += c
+
+    use(bias, night, 1.0)
+    master_biases: dict[str, tuple[str, Path]] = {}
+    for t in terms:
+        k, entry = by_id.get(t.master_id), index.entry(t.master_id)
+        if k is None or entry is None or not entry.meta.includes_bias:
+            continue
+        own = bias_of.get(k.key)
+        if bias is not None and own is not None and own.key != bias.key:
+            master_biases[t.master_id] = (own.key, own.path)
+        use(own if own is not None and bias is not None else bias, k.night,
+            -t.weight * t.exposure_factor * t.temp_factor)  # fmt: skip
+    var, reasons = 0.0, []
+    for (_, frame_night), (b, c) in groups.items():
+        if abs(c) <= 1e-6 or b.night == frame_night:
+            continue
+        measured = offsets(decision.config_signature, frame_night, b)
         if measured is None:
             reasons.append(MatchReason.BIAS_LEVEL_UNKNOWN)
         else:
-            light_sigma = measured[0]
+            var += (c * measured[0]) ** 2
             reasons.append(MatchReason.BIAS_OTHER_NIGHT)
-    master_sigmas: dict[str, float] = {}
-    for mid in master_biases:
-        b, k = own[mid], by_id.get(mid)
-        if b is not None and k is not None and b.night != k.night:
-            measured = offsets(sig, k.night, b)
-            if measured is None:
-                reasons.append(MatchReason.BIAS_LEVEL_UNKNOWN)
-            else:
-                master_sigmas[mid] = measured[0]
-                reasons.append(MatchReason.BIAS_OTHER_NIGHT)
     if reasons:
         new = tuple(dict.fromkeys((*decision.reasons, *reasons)))
         decision = dataclasses.replace(decision, reasons=new)
-    return _PlannedBias(decision, master_biases, light_sigma, master_sigmas)
+    return _PlannedBias(decision, master_biases, math.sqrt(var))
 
 
 def _conservative_decision(

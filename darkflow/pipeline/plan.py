@@ -86,7 +86,7 @@ def light_key(
     index_fingerprint: str,
     config: Config,
     master_biases: Mapping[str, str] | None = None,
-    bias_levels: Mapping[str, float] | None = None,
+    bias_level_sigma_adu: float = 0.0,
 ) -> str:
     """Everything that shapes a calibrated light: its bytes, the masters and bias of its dark
     model (with their status, which sets the light's), the bias each master keeps when it is
@@ -106,8 +106,8 @@ def light_key(
     }
     if master_biases:  # only when some master keeps its own bias: other keys stay as they were
         params["master_biases"] = dict(sorted(master_biases.items()))
-    if bias_levels:
-        params["bias_levels"] = dict(sorted(bias_levels.items()))
+    if bias_level_sigma_adu:
+        params["bias_level_sigma_adu"] = round(float(bias_level_sigma_adu), 4)
     return job_key("light", [light_hash], json.loads(json.dumps(params, default=str)),
                    ALGORITHM_VERSION)  # fmt: skip
 
@@ -193,8 +193,7 @@ class LightJob:
     cached_record: dict[str, Any] | None = None
     amplitude_limit_sigma: float | None = None  # conservative alternative: limit the dark signal
     master_biases: dict[str, tuple[str, Path]] = field(default_factory=dict)  # own, not the light's
-    bias_level_sigma_adu: float = 0.0  # level uncertainty of a bias borrowed from another night
-    master_bias_sigmas: dict[str, float] = field(default_factory=dict)
+    bias_level_sigma_adu: float = 0.0  # level uncertainty of biases borrowed from other nights
 
     @property
     def cached(self) -> bool:
@@ -219,7 +218,6 @@ class LightJob:
             input_stat=input_stat_of(self.row),
             master_bias_paths={mid: path for mid, (_, path) in self.master_biases.items()},
             bias_level_sigma_adu=self.bias_level_sigma_adu,
-            master_bias_sigmas=dict(self.master_bias_sigmas),
         )  # fmt: skip
 
 
