@@ -124,7 +124,7 @@ def test_level_jump_false_alarms_stay_within_their_rate():
     of 1 %, the number of sets whose significance test fires stays within the binomial bound."""
     rng = np.random.default_rng(7)
     alpha, trials, fired = 0.01, 400, 0
-    for k in range(trials):
+    for _ in range(trials):
         n = int(rng.integers(5, 41))
         levels = 1000.0 + rng.normal(0.0, rng.uniform(0.05, 2.0), n)
         jump = find_level_jump(levels, 0.0, false_alarm=alpha)  # no materiality: the test only
@@ -198,7 +198,7 @@ def three_nights(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_every_master_and_light_uses_the_bias_of_its_night(three_nights):
-    root, work = three_nights
+    _, work = three_nights
     masters = pd.read_csv(work / "masters.csv", dtype={"night": str})
     bias_night = {r.master_id: r.night for r in masters.itertuples() if r.kind == "bias"}
     assert sorted(bias_night.values()) == ["2026-02-10", "2026-02-12"]
