@@ -31,6 +31,7 @@ class Stack:
     temp_sigma_c: float = 0.2
     response: Callable[[np.ndarray], np.ndarray] | None = None  # ADU of signal -> ADU read
     changes: dict = field(default_factory=dict)
+    signature: str = ""  # the masters' configuration signature (default: made up)
 
     def __post_init__(self):
         self.model = SENSOR_PRESETS[self.key].replace(
@@ -40,7 +41,7 @@ class Stack:
         self.gain = float(self.model.egain_e_per_adu)
         self.read_adu = float(self.model.read_noise_e) / self.gain
         self.rng = np.random.default_rng(self.seed + 1000)
-        self.signature = f"stack_{self.key}_{self.shape[0]}x{self.shape[1]}"
+        self.signature = self.signature or f"stack_{self.key}_{self.shape[0]}x{self.shape[1]}"
 
     def signal(self, exptime: float, temp: float) -> np.ndarray:
         """The true dark signal (bias removed) in ADU, through the response."""
