@@ -13,20 +13,23 @@ exposure law of a configuration allows:
 * :func:`block_grid` / :func:`upsample_grid` — the smooth level of an image (medians of
   ``block_px`` blocks, bilinear back to full size); hot pixels are the *excess* over it, the
   amp-glow region the blocks well above the flat dark-current level;
-* :func:`choose_reference` — the configuration's hot-pixel set (pixels standing out of their
-  5x5 neighbourhood) and glow cells, taken once from its strongest master so every master is
-  measured on the same pixels;
-* :func:`summarize_master` — per-master levels (:class:`MasterSummary`);
+* :func:`choose_reference` — the configuration's hot- and warm-pixel sets (pixels standing out
+  of their 5x5 neighbourhood) and glow cells, taken once from its strongest master so every
+  master is measured on the same pixels;
+* :func:`summarize_master` — per-master levels (:class:`MasterSummary`) with their standard
+  errors;
 * :func:`fit_glow_model` / :func:`glow_map` — the glow separated from the dark current, from
   masters at several temperatures (per block: ``level / t = glow + D * 2**(T / T_d)``) or, with
   one temperature, as the excess of the glow blocks over the flat level;
-* :func:`measure_linearity` — the exposure law per population (:class:`LinearityReport`):
-  *proportional* through the bias (exposure scaling demonstrated), *affine* (linear with an
-  offset: interpolation between bracketing bins demonstrated, scaling not), *nonlinear*, or
-  *unproven* (one exposure bin, or no bias to test against). A deviation counts only when it
-  exceeds both ``linearity_tolerance`` of the signal and the per-pixel noise of the master. The
-  hot pixels are also binned by signal to find a level above which the response stops being
-  linear (``nonlinear_above_adu``): pixels above it are flagged and never trusted when scaled.
+* :func:`measure_linearity` — the exposure law as a statistical test (:class:`LinearityReport`):
+  each population's level per exposure bin with its uncertainty (sampling, temperature
+  correction, bias level), the proportional law (an offset within the bias uncertainty
+  allowed) and the affine law tested by a generalised chi-square at ``gate_false_alarm``. The
+  populations with signal that hold no bias (hot and warm pixels, the amp glow) decide; the
+  faint normal pixels only when none exists, otherwise only through a curvature (their offset
+  is a level offset). The hot pixels are also binned by signal to find a level above which
+  the response stops being linear (``nonlinear_above_adu``): pixels above it are flagged and
+  never trusted when scaled. ``docs/matching.md`` derives it.
 """
 
 from __future__ import annotations
