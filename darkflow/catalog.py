@@ -170,21 +170,30 @@ def _is_fits_name(name: str) -> bool:
     return name.lower().endswith(kw.FITS_EXTENSIONS)
 
 
-def find_fits_files(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
+def find_fits_files(
+    inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    exclude: Iterable[str | os.PathLike[str]] = (),
+) -> list[str]:
     """Absolute paths of the FITS files named by ``inputs``, sorted and unique.
 
     Directories are walked recursively (symbolic links to directories are not followed);
-    hidden directories and directories holding a ``.darkflow-ignore`` marker are skipped, and
-    only files with a FITS ending (:data:`darkflow._keywords.FITS_EXTENSIONS`) are taken from
-    them (FIFOs, devices, sockets and directories with such a name too: their rows say
-    ``not_regular_file``). Explicitly named files are always included, whatever their name; a named path that
-    does not exist is included too (its row says it is unreadable).
+    hidden directories, directories holding a ``.darkflow-ignore`` marker and the directories
+    in ``exclude`` (e.g. a work directory inside the input tree) are skipped, and only files
+    with a FITS ending (:data:`darkflow._keywords.FITS_EXTENSIONS`) are taken from them (FIFOs,
+    devices, sockets and directories with such a name too: their rows say
+    ``not_regular_file``). Explicitly named files are always included, whatever their name; a
+    named path that does not exist is included too (its row says it is unreadable).
     """
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
+    skip = {os.path.abspath(os.fspath(p)) for p in exclude}
     found: set[str] = set()
     for item in inputs:
         top = os.path.abspath(os.fspath(item))
+        if top in skip:
+            log.info("skipping %s (excluded)", top)
+            continue
         if not os.path.isdir(top):
             if not os.path.exists(top):
                 log.warning("input %s does not exist", top)
@@ -199,6 +208,7 @@ def find_fits_files(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[
                 for d in dirs
                 if not d.startswith(".")
                 and not os.path.exists(os.path.join(root, d, IGNORE_MARKER))
+                and os.path.join(root, d) not in skip
             ]
             found.update(
                 os.path.join(root, f) for f in files if not f.startswith(".") and _is_fits_name(f)
@@ -489,6 +499,7 @@ def scan(
     *,
     config: IngestConfig | None = None,
     workers: int | None = None,
+    exclude: Iterable[str | os.PathLike[str]] = (),
 ) -> pd.DataFrame:
     """Scan FITS files (headers only) into a catalog DataFrame.
 
@@ -503,6 +514,8 @@ def scan(
     workers
         Reader threads (IO overlap); ``None`` picks a small default, ``1`` reads serially. The
         result does not depend on it.
+    exclude
+        Directories not to walk into (``darkflow run`` passes its work directory).
 
     Returns
     -------
@@ -520,7 +533,7 @@ def scan(
         workers = 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
-    paths = find_fits_files(inputs)
+    paths = find_fits_files(inputs, exclude=exclude)
     if workers == 1 or len(paths) < 8:
         entries = [_read_one(p, config) for p in paths]
     else:

@@ -161,6 +161,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from darkflow.integrity import format_verify, verify_workdir
+
+    report = verify_workdir(args.workdir, repair=not args.dry_run)
+    sys.stdout.write(format_verify(report, args.format))
+    return report.exit_status
+
+
 def _cmd_quarantine(args: argparse.Namespace) -> int:
     from darkflow.quarantine import format_queue, quarantine_queue
 
@@ -261,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("status", _cmd_status, "summarise the registry of a work directory")
     p.add_argument("workdir", type=Path)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = add("verify", _cmd_verify,
+            "re-hash every artifact of a work directory against its registry; set aside and "
+            "forget the damaged ones (the next run rebuilds them). Exit status: 0 intact, "
+            "1 problems found, 2 error")  # fmt: skip
+    p.add_argument("workdir", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="report only, change nothing")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = add("quarantine", _cmd_quarantine,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "ArtifactCorruptError",
     "CalibrationError",
     "ConfigError",
     "DarkflowError",
@@ -42,6 +43,22 @@ class FitsReadError(DarkflowError, OSError):
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+
+
+class ArtifactCorruptError(FitsReadError):
+    """An artifact's bytes differ from the content hash recorded when it was written.
+
+    ``expected`` is the recorded hash, ``found`` the hash of the bytes read. The artifact must
+    not be used; the pipeline rebuilds it (``darkflow verify`` finds every such file).
+    """
+
+    def __init__(self, path: str, expected: str, found: str):
+        super().__init__(
+            path, f"content hash {found[:16]} differs from the recorded {expected[:16]} "
+            "(the file was changed after darkflow wrote it)",
+        )  # fmt: skip
+        self.expected = expected
+        self.found = found
 
 
 class HeaderError(DarkflowError, ValueError):

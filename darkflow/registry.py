@@ -16,6 +16,10 @@ Tables
     Content hashes of input files, keyed by path and checked against size, mtime and inode, so a
     rerun does not re-read unchanged files.
 
+Every path stored here is relative to the work directory (input paths excepted), so a work
+directory can be copied or moved. A damaged database file gives a :class:`RegistryError` that
+says what to do, never a raw ``sqlite3`` error.
+
 Crash safety: an artifact file is written atomically first and only then registered, so a row
 never points at a missing or half-written file; :meth:`Registry.verify_files` removes rows whose
 file vanished (e.g. deleted by hand). Concurrency: WAL journal, ``busy_timeout``, and every write
@@ -25,6 +29,7 @@ in its own ``BEGIN IMMEDIATE`` transaction; artifact rows are idempotent (same k
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -41,6 +46,7 @@ from typing import Any
 from darkflow.events import to_jsonable
 from darkflow.exceptions import RegistryError
 from darkflow.hashing import file_hash
+from darkflow.io.atomic import disk_full_error, is_disk_full
 from darkflow.io.paths import from_printable, printable
 
 __all__ = ["ArtifactRow", "Registry"]
@@ -127,6 +133,37 @@ def _same_process(pid: int, started: str | None) -> bool:
     return started is None or now is None or now == started
 
 
+def _damaged(err: sqlite3.Error) -> bool:
+    """A malformed database file (not a lock, a full disk or a bad statement)."""
+    name = getattr(err, "sqlite_errorname", "")
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or type(err) is sqlite3.DatabaseError
+
+
+def _registry_error(path: Path, err: sqlite3.Error, doing: str) -> Exception:
+    if is_disk_full(err):  # not the registry's fault: the one message a full disk gives
+        return disk_full_error(err)
+    if _damaged(err):
+        return RegistryError(
+            f"the registry {path} is damaged ({err}). Its artifacts are intact on disk: move it "
+            f"aside (mv {path.name} {path.name}.damaged) and run the night again; darkflow then "
+            "builds a new registry, reusing the masters it finds and recalibrating the lights"
+        )
+    return RegistryError(f"registry {path}: cannot {doing}: {err}")
+
+
+def _guarded(method):
+    """Turn sqlite errors of a registry method into a :class:`RegistryError`."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise _registry_error(self.path, err, method.__name__.strip("_")) from err
+
+    return wrapper
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -167,6 +204,7 @@ class Registry:
     One ``Registry`` may be shared by threads; each thread gets its own connection.
     """
 
+    @_guarded
     def __init__(self, workdir: str | Path, *, timeout_s: float = 60.0):
         self.workdir = Path(workdir).absolute()
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -207,7 +245,7 @@ class Registry:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
             except sqlite3.Error as err:
-                raise RegistryError(f"cannot open registry {self.path}: {err}") from err
+                raise _registry_error(self.path, err, "open it") from err
             self._local.db = db
         return db
 
@@ -217,6 +255,8 @@ class Registry:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as err:
+            if _damaged(err):
+                raise _registry_error(self.path, err, "write") from err
             raise RegistryError(f"registry {self.path} is locked or unreadable: {err}") from err
         try:
             yield db
@@ -239,6 +279,7 @@ class Registry:
         self.close()
 
     # ------------------------------------------------------------------ file hashes
+    @_guarded
     def content_hash(self, path: str | Path) -> str:
         """Content hash of an input file, from the cache when size, mtime and inode match."""
         path = str(path)
@@ -259,6 +300,7 @@ class Registry:
         return digest
 
     # ------------------------------------------------------------------ artifacts
+    @_guarded
     def put_artifact(
         self,
         *,
@@ -276,7 +318,11 @@ class Registry:
         run_id: str | None = None,
         record: dict[str, Any] | None = None,
     ) -> None:
-        """Register (or refresh) an artifact. Call only after its file is completely written."""
+        """Register (or refresh) an artifact. Call only after its file is completely written.
+
+        ``content_hash`` is the hash of the file as written (the writer knows it); without it the
+        file is hashed here.
+        """
         rel = None
         if path is not None:
             full = Path(path)
@@ -285,8 +331,12 @@ class Registry:
             if not full.exists():
                 raise RegistryError(f"refusing to register {kind} {id}: file {full} does not exist")
             rel = printable(os.path.relpath(full, self.workdir))
+            if content_hash is None:
+                content_hash = file_hash(full)
         now = _now()
         with self._tx() as db:
+            if rel is not None:  # a file belongs to one artifact: older rows lose their claim
+                db.execute("DELETE FROM artifacts WHERE path=? AND key<>?", (rel, key))
             db.execute(
                 """INSERT INTO artifacts (key, id, kind, path, content_hash, config_signature, night,
                        session, status, confidence, created_at, updated_at, run_id, provenance, record)
@@ -301,10 +351,12 @@ class Registry:
                  _dumps(record) if record is not None else None),
             )  # fmt: skip
 
+    @_guarded
     def get(self, key: str) -> ArtifactRow | None:
         row = self._connect().execute("SELECT * FROM artifacts WHERE key=?", (key,)).fetchone()
         return ArtifactRow.from_sql(row) if row else None
 
+    @_guarded
     def get_by_id(self, artifact_id: str) -> ArtifactRow | None:
         row = (
             self._connect()
@@ -348,6 +400,7 @@ class Registry:
         except (sqlite3.Error, ValueError, TypeError) as err:
             raise RegistryError(f"cannot read {artifact_id} from registry {path}: {err}") from err
 
+    @_guarded
     def artifacts(
         self,
         *,
@@ -370,6 +423,7 @@ class Registry:
         sql += " ORDER BY created_at, key"
         return [ArtifactRow.from_sql(r) for r in self._connect().execute(sql, args)]
 
+    @_guarded
     def set_status(self, key: str, status: str, *, reason: str | None = None) -> None:
         with self._tx() as db:
             row = db.execute("SELECT provenance FROM artifacts WHERE key=?", (key,)).fetchone()
@@ -385,9 +439,55 @@ class Registry:
                 (status, _now(), _dumps(prov), key),
             )
 
+    @_guarded
+    def artifact_at(self, path: str | Path) -> ArtifactRow | None:
+        """The artifact whose file is ``path`` (absolute, or relative to the work directory)."""
+        full = Path(path) if Path(path).is_absolute() else self.workdir / path
+        rel = printable(os.path.relpath(full, self.workdir))
+        row = (
+            self._connect()
+            .execute(
+                "SELECT * FROM artifacts WHERE path=? ORDER BY updated_at DESC LIMIT 1", (rel,)
+            )
+            .fetchone()
+        )
+        return ArtifactRow.from_sql(row) if row else None
+
+    @_guarded
+    def refresh(
+        self, key: str, *, content_hash: str | None = None, record: dict[str, Any] | None = None
+    ) -> None:
+        """Update an artifact's content hash and/or record (its file was checked again)."""
+        sets, args = ["updated_at=?"], [_now()]
+        if content_hash is not None:
+            sets.append("content_hash=?")
+            args.append(content_hash)
+        if record is not None:
+            sets.append("record=?")
+            args.append(_dumps(record))
+        with self._tx() as db:
+            db.execute(f"UPDATE artifacts SET {', '.join(sets)} WHERE key=?", (*args, key))
+
+    @_guarded
+    def check_database(self) -> None:
+        """Read every page of the database (``PRAGMA quick_check``); raise if it is damaged."""
+        problems = [r[0] for r in self._connect().execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise _registry_error(
+                self.path, sqlite3.DatabaseError(f"database disk image is malformed: "
+                                                 f"{'; '.join(problems[:3])}"), "check it",
+            )  # fmt: skip
+
+    @_guarded
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop these artifact rows (their files are gone or not to be trusted): rebuilt next run."""
+        with self._tx() as db:
+            db.executemany("DELETE FROM artifacts WHERE key=?", [(k,) for k in keys])
+
     def file_of(self, row: ArtifactRow) -> Path | None:
         return None if row.path is None else self.workdir / from_printable(row.path)
 
+    @_guarded
     def verify_files(self) -> list[str]:
         """Drop rows whose artifact file is missing; return their keys."""
         gone = [
@@ -401,6 +501,7 @@ class Registry:
         return gone
 
     # ------------------------------------------------------------------ runs and jobs
+    @_guarded
     def start_run(self, *, inputs: Iterable[str], config: dict[str, Any]) -> str:
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         pid = os.getpid()
@@ -413,6 +514,7 @@ class Registry:
             )  # fmt: skip
         return run_id
 
+    @_guarded
     def mark_dead_runs(self) -> list[str]:
         """Runs still ``running`` whose process is gone (kill -9, power loss, a full disk that
         stopped even the failure record) become ``interrupted``; returns their ids.
@@ -440,6 +542,7 @@ class Registry:
                 )
         return [r["run_id"] for r in dead]
 
+    @_guarded
     def end_run(self, run_id: str, *, outcome: str, summary: dict[str, Any]) -> None:
         with self._tx() as db:
             db.execute(
@@ -447,6 +550,7 @@ class Registry:
                 (_now(), outcome, _dumps(summary), run_id),
             )
 
+    @_guarded
     def record_job(
         self,
         *,
@@ -473,18 +577,21 @@ class Registry:
                  _dumps(detail) if detail else None),
             )  # fmt: skip
 
+    @_guarded
     def jobs(self, run_id: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM jobs", []
         if run_id:
             sql, args = sql + " WHERE run_id=?", [run_id]
         return [dict(r) for r in self._connect().execute(sql + " ORDER BY seq", args)]
 
+    @_guarded
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self._connect().execute(
             "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
         )
         return [dict(r) for r in rows]
 
+    @_guarded
     def summary(self) -> dict[str, Any]:
         db = self._connect()
         by_kind_status = [

@@ -22,8 +22,12 @@ from darkflow.triage import reason_texts
 __all__ = ["Workdir", "reason_texts"]
 
 
+# Columns holding paths of work-directory files (relative in the CSVs, absolute from here).
+_WORKDIR_PATHS = {"frame_report.csv": ("output_path",), "masters.csv": ("path",)}
+
+
 class Workdir:
-    """A darkflow work directory, read-only.
+    """A darkflow work directory, read-only. Paths of its files come back absolute.
 
     >>> wd = Workdir("demo/work")                               # doctest: +SKIP
     >>> wd.sessions()                                           # doctest: +SKIP
@@ -55,9 +59,14 @@ class Workdir:
         where = self._dir(night)
         key = (str(where), name)
         if key not in self._tables:
-            self._tables[key] = pd.read_csv(
+            table = pd.read_csv(
                 where / name, dtype={"night": str, "session": str, "master_id": str}
             )
+            for column in _WORKDIR_PATHS.get(name, ()):
+                if column in table:  # stored relative to the work directory (it may move)
+                    table[column] = [p if pd.isna(p) else str(self.path.absolute() / str(p))
+                                     for p in table[column]]  # fmt: skip
+            self._tables[key] = table
         return self._tables[key]
 
     @property

@@ -34,8 +34,8 @@ def test_conservative_fallback_is_degraded_and_amplitude_limited(warm_night, tmp
     assert set(report["status"]) == {"degraded"}
     assert report["reasons"].str.contains("conservative_fallback").all()
     assert (report["confidence"] <= 0.3 + 1e-9).all()
-    for path in report["output_path"]:
-        with fits.open(path) as hdul:
+    for path in report["output_path"]:  # relative to the work directory
+        with fits.open(tmp_path / "w" / path) as hdul:
             assert hdul[0].header["DFCONF"] <= 0.3
 
 

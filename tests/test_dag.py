@@ -246,4 +246,4 @@ def test_relative_work_directory(tiny_night, tmp_path, monkeypatch):
     again = run_night("data", workdir="work")
     assert again.masters_built == 0 and again.lights_computed == 0
     report = pd.read_csv(tmp_path / "work" / "frame_report.csv")
-    assert all(Path(p).exists() for p in report["output_path"].dropna())
+    assert all((tmp_path / "work" / p).exists() for p in report["output_path"].dropna())

@@ -109,19 +109,17 @@ def test_kill_9_at_random_points_then_rerun_equals_an_uninterrupted_run(
 ):
     work = tmp_path / "w"
     rng = random.Random(2026)
-    killed = 0
     for _ in range(6):
         proc = subprocess.Popen([*CLI, "run", str(tiny_night), "-w", str(work), "-q"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         time.sleep(rng.uniform(0.5, 6.0))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
-            killed += 1
         proc.wait()
     status = _run("status", work)
     assert status.returncode == 0, status.stderr
-    if killed:
-        assert "interrupted" in status.stdout
+    # a run killed after it registered shows as interrupted (a kill during start-up leaves no
+    # run at all); none stays "running"
     assert " running " not in status.stdout
     proc = _run("run", tiny_night, "-w", work, "-q")
     assert proc.returncode == 0, proc.stderr

@@ -43,7 +43,8 @@ def test_masters_contract(tiny_run):
     rows = _read(workdir, "masters.csv")
     assert list(rows[0].keys())[: len(MASTERS_COLUMNS)] == MASTERS_COLUMNS
     for row in rows:
-        assert os.path.exists(row["path"])
+        assert not os.path.isabs(row["path"])  # relative: the work directory can move
+        assert (workdir / row["path"]).is_file()
         assert int(row["n_frames"]) >= 1
         assert row["status"] in {"verified", "low_confidence", "superseded", "quarantined"}
 
@@ -88,7 +89,7 @@ def test_calibrated_frames_carry_provenance_and_uncertainty(tiny_run):
     workdir, _, _ = tiny_run
     rows = [r for r in _read(workdir, "frame_report.csv") if r["output_path"]]
     assert rows
-    with fits.open(rows[0]["output_path"]) as hdul:
+    with fits.open(workdir / rows[0]["output_path"]) as hdul:
         assert hdul[0].data.dtype == np.dtype(">f4")
         assert hdul[0].header["DFMASTER"] == rows[0]["master_id"]
         assert "BZERO" not in hdul[0].header
@@ -110,7 +111,7 @@ def test_calibration_is_accurate_against_truth(tiny_night, tiny_run):
         frame = truth.frame(rel)
         gain = truth.sensor(frame["camera"]).egain_e_per_adu
         sky_adu = truth.sky_e(rel) / gain
-        with fits.open(row["output_path"]) as hdul:
+        with fits.open(workdir / row["output_path"]) as hdul:
             cal, unc = hdul[0].data.astype(float), hdul["UNCERT"].data.astype(float)
         resid = (cal - sky_adu) / unc
         core = np.isfinite(resid) & (sky_adu < np.percentile(sky_adu, 90))  # no star cores
@@ -155,7 +156,8 @@ def test_rerun_reuses_masters_and_gives_same_bytes(tiny_night, tiny_run, tmp_pat
     b = pd.read_csv(tmp_path / "w2" / "frame_report.csv")
     assert list(a["status"]) == list(b["status"])
     for pa, pb in zip(a["output_path"].dropna(), b["output_path"].dropna(), strict=True):
-        with fits.open(pa) as ha, fits.open(pb) as hb:
+        assert pa == pb  # outputs are named after their input alone
+        with fits.open(workdir / pa) as ha, fits.open(tmp_path / "w2" / pb) as hb:
             assert ha[0].data.tobytes() == hb[0].data.tobytes()
     assert fresh.masters_built == first.masters_built
 

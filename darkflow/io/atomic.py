@@ -139,6 +139,17 @@ def is_disk_full(err: BaseException | None) -> bool:
     return False
 
 
+def disk_full_error(err: BaseException) -> Exception:
+    """The one message a full disk gives, whichever write hit it first."""
+    from darkflow.exceptions import DiskFullError
+
+    return DiskFullError(
+        f"disk full: {err}. The run stopped early and is marked failed (interrupted if even "
+        "that could not be written); free space on the work directory's disk and run again "
+        "(finished masters and lights are kept)."
+    )
+
+
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:
     mode = "wb" if isinstance(data, bytes) else "w"
     with atomic_write(target, mode) as fh:

@@ -21,7 +21,7 @@ Algorithm, noise model, outputs and file layout: ``docs/master.md``.
 from darkflow.master._bias import load_bias, make_dark_current_master
 from darkflow.master._cli import main_combine
 from darkflow.master._combine import combine_arrays, combine_files
-from darkflow.master._fitsio import NotAMasterError, read_master, write_master
+from darkflow.master._fitsio import NotAMasterError, read_master, read_master_hashed, write_master
 from darkflow.master._update import merge_gates, merge_masters, update_master
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "merge_gates",
     "merge_masters",
     "read_master",
+    "read_master_hashed",
     "update_master",
     "write_master",
 ]

@@ -32,12 +32,13 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
 from darkflow._version import ALGORITHM_VERSION, __version__
-from darkflow.exceptions import FitsReadError
+from darkflow.exceptions import ArtifactCorruptError, FitsReadError
+from darkflow.hashing import HashingReader
 from darkflow.io.fits import write_image
 from darkflow.master._combine import _clean
 from darkflow.model import FrameType, MasterDark, MasterMeta
 
-__all__ = ["NotAMasterError", "read_master", "write_master"]
+__all__ = ["NotAMasterError", "read_master", "read_master_hashed", "write_master"]
 
 FORMAT_VERSION = 1
 _PLANES = (
@@ -168,37 +169,82 @@ def _native(array: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("="))
 
 
-def read_master(path: str | os.PathLike[str]) -> MasterDark:
+def read_master(path: str | os.PathLike[str], *, content_hash: str | None = None) -> MasterDark:
     """Read a master written by :func:`write_master` (planes, ``MasterMeta``, stats, provenance).
+
+    With ``content_hash`` (recorded when the master was written) the bytes are verified as they
+    are read, in one pass over the file.
 
     Raises
     ------
     FitsReadError
         The file cannot be read; :class:`NotAMasterError` (a subclass) when it is a FITS image
-        but not a darkflow master.
+        but not a darkflow master; :class:`~darkflow.exceptions.ArtifactCorruptError` (a
+        subclass) when its bytes differ from ``content_hash``.
     """
+    return read_master_hashed(path, content_hash=content_hash)[0]
+
+
+def read_master_hashed(
+    path: str | os.PathLike[str], *, content_hash: str | None = None
+) -> tuple[MasterDark, str]:
+    """:func:`read_master` that also returns the content hash of the bytes it read."""
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", VerifyWarning)
-            with fits.open(path, memmap=False) as hdul:
-                header = hdul[0].header
-                if "DFMETA" not in header:
-                    raise NotAMasterError(str(path), "not a darkflow master (no DFMETA card)")
-                blob = json.loads(header["DFMETA"])
-                names = {h.name for h in hdul[1:]}
-                missing = [name for name, *_ in _PLANES if name not in names]
-                if missing or hdul[0].data is None:
-                    raise FitsReadError(str(path), f"master planes missing: {missing or 'PRIMARY'}")
-                planes = {attr: _native(hdul[name].data, dt) for name, attr, dt, _ in _PLANES}
-                data = _native(hdul[0].data, np.float32)
-                saturated = hdul["SATUR"].data.astype(bool) if "SATUR" in names else None
-    except FitsReadError:
-        raise
+        reader = HashingReader(path)
     except FileNotFoundError as err:
         raise FitsReadError(str(path), "file not found") from err
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+    except OSError as err:
         raise FitsReadError(str(path), f"unreadable master ({err})") from err
+    try:
+        with reader:
+            master = _read_planes(path, reader)
+            found = reader.hexdigest()
+    except FitsReadError as err:
+        _check_hash(path, content_hash, reader, err)
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        failure = FitsReadError(str(path), f"unreadable master ({err})")
+        _check_hash(path, content_hash, reader, failure)
+        raise failure from err
+    if content_hash is not None and found != content_hash:
+        raise ArtifactCorruptError(str(path), content_hash, found)
+    return master, found
+
+
+def _check_hash(path: Path, expected: str | None, reader: HashingReader, err: Exception) -> None:
+    """A master that fails to parse and is not the recorded bytes is corrupt, not unreadable."""
+    if expected is None:
+        return
+    try:
+        found = reader.hexdigest()  # complete: closing the reader hashed what was left
+    except OSError:
+        return
+    if found != expected:
+        raise ArtifactCorruptError(str(path), expected, found) from err
+
+
+def _read_planes(path: Path, reader: HashingReader) -> MasterDark:
+    # HDUs are visited in file order, each one's data right after its header, so the file is
+    # read (and hashed) once from start to end
+    arrays: dict[str, np.ndarray] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VerifyWarning)
+        with fits.open(reader, memmap=False, lazy_load_hdus=True) as hdul:
+            for i, hdu in enumerate(hdul):
+                if i == 0:
+                    header = hdu.header
+                    if "DFMETA" not in header:
+                        raise NotAMasterError(str(path), "not a darkflow master (no DFMETA card)")
+                    blob = json.loads(header["DFMETA"])
+                if hdu.data is not None:
+                    arrays[hdu.name if i else "PRIMARY"] = hdu.data
+            missing = [name for name, *_ in _PLANES if name not in arrays]
+            if missing or "PRIMARY" not in arrays:
+                raise FitsReadError(str(path), f"master planes missing: {missing or 'PRIMARY'}")
+            planes = {attr: _native(arrays[name], dt) for name, attr, dt, _ in _PLANES}
+            data = _native(arrays["PRIMARY"], np.float32)
+            saturated = arrays["SATUR"].astype(bool) if "SATUR" in arrays else None
     try:
         meta = _meta_from_json(blob["meta"])
     except (KeyError, TypeError, ValueError) as err:

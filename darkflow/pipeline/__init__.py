@@ -7,7 +7,10 @@ artifact with its provenance, and writes ``frame_report.csv``, ``masters.csv``, 
 
     <workdir>/registry.sqlite
     <workdir>/artifacts/masters/<instrument>/<config-signature>/<key16>.fits
-    <workdir>/calibrated/<night>/<session>/<light-name>.fits
+    <workdir>/calibrated/<night>/<session>/<light-name>-<content-hash10>.fits
+
+Paths inside the work directory are relative to it; ``docs/pipeline.md`` describes the layout,
+the content hashes that verify every artifact, and ``nights/<night>/`` (every run of a night).
 
 ``plan_night`` shows the plan without running it.
 """

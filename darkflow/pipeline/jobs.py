@@ -1,8 +1,10 @@
 """The two job kinds, as picklable specs and module-level functions.
 
 Executors (in-process or Dask workers) run :func:`run_master_job` and :func:`run_light_job`.
-Jobs write their artifact atomically and return a plain result; only the driver talks to the
-registry, so workers never open SQLite. A per-artifact file lock (``<workdir>/locks``) lets two
+Jobs write their artifact atomically and return a plain result with the artifact's content hash;
+only the driver talks to the registry, so workers never open SQLite. Every master a job reads is
+verified against the content hash the driver passes (hashed as it is read); a mismatch comes
+back in the result's ``corrupt`` paths, never as a calibration with a damaged master. A per-artifact file lock (``<workdir>/locks``) lets two
 runs on one work directory share the work instead of doing it twice: the second waits, then finds
 the finished artifact.
 """
@@ -26,7 +28,10 @@ import numpy as np
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.calibrate import limit_dark_amplitude  # noqa: F401  (its former home)
 from darkflow.config import Config
-from darkflow.exceptions import DarkflowError, OutputError
+from darkflow.exceptions import ArtifactCorruptError, DarkflowError, OutputError
+from darkflow.hashing import file_hash
+from darkflow.integrity import set_aside
+from darkflow.io.atomic import disk_full_error
 from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
@@ -73,6 +78,9 @@ class MasterJobSpec:
     bias_path: Path | None = None  # master bias of the configuration (assessment only)
     previous_path: Path | None = None  # previous verified master of the configuration
     input_hashes: tuple[str, ...] = ()  # content hashes of fset.paths (the hold-out split's keys)
+    output_hash: str | None = None  # recorded content hash of an existing output
+    bias_hash: str | None = None
+    previous_hash: str | None = None
 
     @property
     def master_id(self) -> str:
@@ -91,6 +99,9 @@ class MasterJobResult:
     stats: dict[str, Any] = field(default_factory=dict)
     assessment: dict[str, Any] | None = None
     error: str | None = None
+    content_hash: str | None = None  # of the master file as written (or as read, when it existed)
+    corrupt: tuple[str, ...] = ()  # artifacts read by the job whose bytes are not the recorded ones
+    replaced: str | None = None  # hash of a damaged existing output that was rebuilt
 
 
 def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
@@ -104,31 +115,54 @@ def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
         config=spec.config.verify,
         keys=spec.input_hashes or None,
         metas={m.path: m for m in spec.fset.metas},
-        previous=_load(spec.previous_path) if spec.previous_path else None,
-        bias=_load(spec.bias_path) if spec.bias_path else None,
+        previous=_load(spec.previous_path, spec.previous_hash) if spec.previous_path else None,
+        bias=_load(spec.bias_path, spec.bias_hash) if spec.bias_path else None,
     )
 
 
+def _build(spec: MasterJobSpec) -> Any:
+    from darkflow.master import combine_files, write_master
+
+    master = combine_files(
+        list(spec.fset.paths), config=spec.config.combine, allow_few=True,
+        metas=list(spec.fset.metas),
+    )  # fmt: skip
+    write_master(master, spec.output)
+    return master, file_hash(spec.output)  # just written: read back from the page cache
+
+
 def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
-    """Combine the set into a master (unless the file already exists) and assess it."""
-    from darkflow.master import combine_files, read_master, write_master
+    """Combine the set into a master (unless the file already exists) and assess it.
+
+    An existing output is verified against its recorded hash as it is read; a damaged one is set
+    aside and rebuilt (``replaced`` says so).
+    """
+    from darkflow.master import read_master_hashed
 
     t0 = time.monotonic()
     few = len(spec.fset.metas) < spec.config.combine.min_frames
+    replaced = None
     try:
         with job_lock(spec.workdir, spec.key):
-            if spec.output.exists():
-                master, built = read_master(spec.output), False
-            else:
-                master = combine_files(
-                    list(spec.fset.paths),
-                    config=spec.config.combine,
-                    allow_few=True,
-                    metas=list(spec.fset.metas),
-                )
-                write_master(master, spec.output)
-                built = True
+            built = not spec.output.exists()
+            if not built:
+                try:
+                    master, digest = read_master_hashed(spec.output, content_hash=spec.output_hash)
+                except ArtifactCorruptError as err:
+                    log.warning("master %s is damaged (%s); rebuilding it", spec.output, err)
+                    set_aside(spec.workdir, spec.output)
+                    replaced, built = err.found, True
+            if built:
+                master, digest = _build(spec)
         judged = _assess(spec, master) if spec.assess else None
+    except ArtifactCorruptError as err:  # the bias or previous master it is assessed with
+        log.warning("master %s waits for a damaged master to be rebuilt: %s", spec.fset.label, err)
+        return MasterJobResult(
+            key=spec.key, built=False, seconds=time.monotonic() - t0,
+            status=MasterStatus.QUARANTINED, confidence=0.0,
+            reasons=(str(MasterReason.TOO_FEW_FRAMES),) if few else (),
+            error=str(err), corrupt=(err.path,),
+        )  # fmt: skip
     except Exception as err:  # the batch runner: the failure is recorded against the master
         _raise_if_disk_full(err)
         reason = _master_failure(err)
@@ -164,6 +198,8 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
         meta=master.meta,
         stats=dict(master.stats),
         assessment=None if judged is None else judged.assessment.to_dict(),
+        content_hash=digest,
+        replaced=replaced,
     )
 
 
@@ -191,17 +227,6 @@ def _raise_if_disk_full(err: BaseException) -> None:
         raise disk_full_error(err) from err
 
 
-def disk_full_error(err: BaseException) -> Exception:
-    """The one message a full disk gives, whichever write hit it first."""
-    from darkflow.exceptions import DiskFullError
-
-    return DiskFullError(
-        f"disk full: {err}. The run stopped early and is marked failed (interrupted if even "
-        "that could not be written); free space on the work directory's disk and run again "
-        "(finished masters and lights are kept)."
-    )
-
-
 # ----------------------------------------------------------------------------- lights
 @dataclass(frozen=True)
 class LightJobSpec:
@@ -218,8 +243,11 @@ class LightJobSpec:
     index: Any  # the configuration's CalibrationIndex (laws, glow, linearity, biases)
     amplitude_limit_sigma: float | None = None  # conservative alternative (see SubtractConfig)
     input_stat: tuple[int, int] | None = None  # (size, mtime_ns) of the light when scanned
+    master_hashes: dict[str, str | None] = field(default_factory=dict)  # master id -> content hash
+    bias_hash: str | None = None
     # masters of another night keep their own night's bias; a borrowed bias's level uncertainty
     master_bias_paths: dict[str, Path] = field(default_factory=dict)
+    master_bias_hashes: dict[str, str | None] = field(default_factory=dict)
     bias_level_sigma_adu: float = 0.0
 
     @property
@@ -234,6 +262,7 @@ class LightJobResult:
     hist_counts: list[int] | None
     seconds: float
     computed: bool
+    corrupt: tuple[str, ...] = ()  # masters whose bytes are not the recorded ones (not used)
 
 
 def input_stat_of(row: dict[str, Any]) -> tuple[int, int] | None:
@@ -254,31 +283,44 @@ def _stat_now(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-_CACHE: OrderedDict[str, MasterDark] = OrderedDict()
-_GAINS: dict[str, float | None] = {}
+_CACHE: OrderedDict[tuple, MasterDark] = OrderedDict()
+_GAINS: dict[tuple, float | None] = {}
 _CACHE_SIZE = 4
 
 
-def _load(path: Path) -> MasterDark:
-    """Masters are read once per process (a few kept, least recently used dropped)."""
+def _load(path: Path, content_hash: str | None = None) -> MasterDark:
+    """Masters are read (and verified) once per process, a few kept, least recently used dropped.
+
+    Kept under the file's identity (size, mtime, inode) and its recorded hash: a file replaced
+    or rewritten since is read and verified again.
+    """
     from darkflow.master import read_master
 
-    key = str(path)
+    key = _identity(path, content_hash)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    master = read_master(path)
-    _CACHE[key] = master
+    master = read_master(path, content_hash=content_hash)
+    if key is not None:
+        _CACHE[key] = master
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return master
+
+
+def _identity(path: Path, content_hash: str | None) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (str(path), content_hash, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _gain_of(path: Path, master: MasterDark, clip_sigma: float) -> float | None:
     """The photon-transfer gain of a dark master, computed once per file and process."""
     from darkflow.calibrate import gain_from_darks
 
-    key = str(path)
+    key = _identity(path, None)
     if key not in _GAINS:
         _GAINS[key] = gain_from_darks(master, clip_sigma=clip_sigma)
     return _GAINS[key]
@@ -289,6 +331,14 @@ def run_light_job(spec: LightJobSpec) -> LightJobResult:
     t0 = time.monotonic()
     try:
         fields, hist = _calibrate(spec)
+    except ArtifactCorruptError as err:  # not calibrated: the driver rebuilds the master first
+        log.warning("light %s waits for a damaged master to be rebuilt: %s", spec.meta.path, err)
+        fields = {
+            "status": LightStatus.QUARANTINED,
+            "reasons": [*map(str, spec.decision.reasons), str(LightReason.CALIBRATION_FAILED)],
+            "error": str(err),
+        }
+        return LightJobResult(spec.key, fields, None, time.monotonic() - t0, True, (err.path,))
     except Exception as err:
         _raise_if_disk_full(err)
         if isinstance(err, OutputError):  # the environment, not a bug: no traceback
@@ -338,12 +388,15 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         return _quarantine(list(decision.reasons), LightReason.NO_FINITE_PIXELS)
     result = calibrate_light(
         data, meta, decision,
-        load_master=lambda master_id: _load(spec.master_paths[master_id]),
-        bias=_load(spec.bias_path) if spec.bias_path else None,
+        load_master=lambda master_id: _load(
+            spec.master_paths[master_id], spec.master_hashes.get(master_id)
+        ),
+        bias=_load(spec.bias_path, spec.bias_hash) if spec.bias_path else None,
         index=spec.index, config=config, master_status=spec.master_status,
         amplitude_limit_sigma=spec.amplitude_limit_sigma,
         dark_gain=lambda master: _gain_of(spec.master_path, master, config.combine.sigma_high),
-        master_biases={mid: _load(path) for mid, path in spec.master_bias_paths.items()},
+        master_biases={mid: _load(path, spec.master_bias_hashes.get(mid))
+                       for mid, path in spec.master_bias_paths.items()},
         bias_level_sigma_adu=spec.bias_level_sigma_adu,
     )  # fmt: skip
     fields = dict(result.fields)
@@ -354,8 +407,10 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     cal = result.calibrated
     write_image(spec.output, cal.data, header, extensions={"UNCERT": cal.uncertainty})
     st = os.stat(spec.output)
-    fields.update(output_path=str(spec.output), output_size=st.st_size,
-                  output_mtime_ns=st.st_mtime_ns)  # fmt: skip
+    # recorded relative to the work directory (it may be moved), with what identifies the file
+    fields.update(output_path=os.path.relpath(spec.output, spec.workdir), output_size=st.st_size,
+                  output_mtime_ns=st.st_mtime_ns, output_inode=st.st_ino,
+                  output_hash=file_hash(spec.output))  # fmt: skip
     return fields, result.hist_counts
 
 

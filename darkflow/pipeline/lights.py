@@ -2,17 +2,22 @@
 
 The index (per-configuration dark-current laws, amp glow, linearity, master summaries) is built
 from every registered master of the lights' configurations, this night's and earlier nights'
-(the registry is a dark library), and cached under a key of its inputs, so a rerun does not read
-the masters again. Matching runs here, in the driver; executors only subtract.
+(the registry is a dark library), and cached under a key of its inputs and of the code that
+builds and pickles it, so a rerun does not read the masters again. Matching runs here, in the
+driver; executors only subtract.
+
+A cached light is trusted while its output file keeps the size, mtime and inode recorded when it
+was written; when any of them differs the file is hashed again, and a content mismatch makes the
+light be recomputed (``darkflow verify`` re-hashes everything, whatever the file metadata says).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
+import os
 import pickle
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -24,8 +29,15 @@ import numpy as np
 
 from darkflow._version import ALGORITHM_VERSION
 from darkflow.config import Config
-from darkflow.exceptions import DarkflowError
-from darkflow.hashing import job_key, short
+from darkflow.exceptions import ArtifactCorruptError, DarkflowError
+from darkflow.hashing import (
+    code_fingerprint,
+    exact_json,
+    file_hash,
+    fingerprint,
+    job_key,
+    short,
+)
 from darkflow.io.atomic import atomic_path
 from darkflow.matching import (
     CalibrationIndex,
@@ -48,7 +60,7 @@ from darkflow.pipeline.plan import (
     known_masters,
     light_key,
     output_params,
-    output_paths,
+    output_path,
 )
 from darkflow.pipeline.reasons import LightReason
 from darkflow.pipeline.sets import provisional_meta
@@ -61,18 +73,38 @@ __all__ = ["index_fingerprint", "plan_lights"]
 log = logging.getLogger(__name__)
 
 
-class _LRU:
-    """Masters by id, a few at a time (build_index reads each once)."""
+# Bump when the pickled index changes in a way its modules' sources do not show.
+INDEX_CACHE_FORMAT = 2
+_INDEX_MODULES = ("darkflow.matching", "darkflow.scaling", "darkflow.thermal", "darkflow.model")
 
-    def __init__(self, paths: Mapping[str, Path], size: int = 3):
-        self.paths, self.size = paths, size
+
+def index_cache_version() -> str:
+    """The index cache's version: its format and the code that builds and unpickles it."""
+    return f"{INDEX_CACHE_FORMAT}-{code_fingerprint(*_INDEX_MODULES)}"
+
+
+class _LRU:
+    """Masters by id, a few at a time (build_index reads each once), verified as they are read.
+
+    ``build_index`` leaves an unreadable master out of the index; a corrupt one is remembered in
+    ``corrupt`` so the caller rebuilds it instead of caching an index without it.
+    """
+
+    def __init__(self, known: Mapping[str, _Known], size: int = 3):
+        self.known, self.size = known, size
         self._items: OrderedDict[str, MasterDark] = OrderedDict()
+        self.corrupt: list[ArtifactCorruptError] = []
 
     def __call__(self, master_id: str) -> MasterDark:
         from darkflow.master import read_master
 
         if master_id not in self._items:
-            self._items[master_id] = read_master(self.paths[master_id])
+            k = self.known[master_id]
+            try:
+                self._items[master_id] = read_master(k.path, content_hash=k.content_hash)
+            except ArtifactCorruptError as err:
+                self.corrupt.append(err)
+                raise
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         self._items.move_to_end(master_id)
@@ -89,7 +121,9 @@ def _bias_choices(known: Sequence[_Known]) -> dict[str, list[BiasChoice]]:
         ):
             continue
         out.setdefault(k.meta.config_signature, []).append(
-            BiasChoice(k.key, k.path, k.night, k.meta, k.status == MasterStatus.VERIFIED)
+            BiasChoice(
+                k.key, k.path, k.night, k.meta, k.status == MasterStatus.VERIFIED, k.content_hash
+            )
         )
     return out
 
@@ -101,14 +135,12 @@ def _bias_of_master(choices: Mapping[str, Sequence[BiasChoice]], k: _Known) -> B
 
 
 def index_fingerprint(index: CalibrationIndex, signature: str) -> str:
-    """Hash of what the index knows about one configuration (laws, glow, linearity, bias)."""
-    parts = [
-        repr(index.laws.get(signature)),
-        repr(index.glow.get(signature)),
-        repr(index.linearity.get(signature)),
-        repr(index.biases.get(signature)),
-    ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    """Exact hash of what the index knows about one configuration (laws, glow, linearity, bias):
+    every digit of every number, every pixel of the glow grid."""
+    return fingerprint(
+        [index.laws.get(signature), index.glow.get(signature),
+         index.linearity.get(signature), index.biases.get(signature)]
+    )[:16]  # fmt: skip
 
 
 def _cached_index(
@@ -119,8 +151,16 @@ def _cached_index(
     config: Config,
     store: ThermalProfileStore,
 ) -> CalibrationIndex:
-    """The index, each master measured against its own bias (``bias_of``: dark key -> bias);
-    cached under a key of its inputs."""
+    """The index, each master measured against its own bias (``bias_of``: dark key -> bias),
+    from ``cache/`` when it was built before with the same inputs and code.
+
+    Raises
+    ------
+    ArtifactCorruptError
+        A master read for the index is not the file the registry recorded (nothing is cached).
+    """
+    from darkflow.master import read_master
+
     sigs = sorted({k.meta.config_signature for k in darks})
     laws = {s: (store.law(s).to_dict() if store.law(s) else None) for s in sigs}
     pairs = [f"{k.key}:{k.status}:{k.confidence}:{b.key if (b := bias_of.get(k.key)) else ''}"
@@ -128,23 +168,30 @@ def _cached_index(
     key = job_key(
         "index", pairs,
         {"config": output_params(config, "matching", "scaling", "verify"),
-         "stored_laws": json.loads(json.dumps(laws, default=str))},
+         "stored_laws": json.loads(json.dumps(laws, default=exact_json)),
+         "version": index_cache_version()},
         ALGORITHM_VERSION,
     )  # fmt: skip
     path = workdir / "cache" / f"index-{short(key)}.pkl"
     if path.exists():
         try:
             with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as err:
+                cached = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+                TypeError, ValueError) as err:  # fmt: skip
             log.warning("index cache %s unreadable (%s); rebuilding", path, err)
-    from darkflow.master import read_master
+        else:
+            if isinstance(cached, CalibrationIndex):
+                return cached
+            log.warning("index cache %s holds a %s; rebuilding", path, type(cached).__name__)
 
-    load = _LRU({short(k.key): k.path for k in darks})
+    load = _LRU({short(k.key): k for k in darks})
     loaded: dict[str, MasterDark] = {}
     for b in {b.key: b for b in bias_of.values() if b is not None}.values():
         try:
-            loaded[b.key] = read_master(b.path)
+            loaded[b.key] = read_master(b.path, content_hash=b.content_hash)
+        except ArtifactCorruptError:
+            raise
         except (DarkflowError, OSError) as err:
             log.warning("bias %s unusable: %s", short(b.key), err)
     master_biases: dict[str, MasterDark | None] = {}
@@ -161,13 +208,16 @@ def _cached_index(
     # the configuration's bias for matching (exposure of a bias proxy, its noise): the most used
     biases = {sig: loaded[c.most_common(1)[0][0]] for sig, c in usage.items()}
     entries = [
-        MasterEntry(master_id=short(k.key), meta=k.meta, path=str(k.path), status=k.status,
-                    confidence=k.confidence, scalable=master_biases.get(short(k.key)) is not None)
+        MasterEntry(master_id=short(k.key), meta=k.meta, path=os.path.relpath(k.path, workdir),
+                    status=k.status, confidence=k.confidence,
+                    scalable=master_biases.get(short(k.key)) is not None)
         for k in darks
     ]  # fmt: skip
     index = build_index(entries, load_master=load, biases=biases, config=config,
                         thermal_profiles=store, master_biases=master_biases,
                         level_sigmas=level_sigmas)  # fmt: skip
+    if load.corrupt:
+        raise load.corrupt[0]
     for k in darks:
         b = bias_of.get(k.key)
         if b is not None and b.key in loaded:
@@ -283,7 +333,6 @@ def plan_lights(
     index = _cached_index(darks, bias_of, workdir=workdir, config=config, store=store)
     offsets = _NightOffsets(index, darks, bias_of, choices, config)
     by_id = {short(k.key): k for k in known}
-    outputs = output_paths(light_rows, workdir)
     plan = JobPlan(masters=list(master_jobs))
     decisions: dict[str, MatchDecision] = {}
 
@@ -354,25 +403,28 @@ def plan_lights(
         if sig not in fingerprints:
             fingerprints[sig] = index_fingerprint(index, sig)
         try:
-            content = registry.content_hash(meta.path)
+            light_hash = registry.content_hash(meta.path)
         except OSError as err:  # deleted or made unreadable since the scan: the night goes on
             log.warning("light %s vanished after the scan: %s", meta.path, err)
             plan.notes.setdefault(row["path"], []).append(str(LightReason.INPUT_VANISHED))
             plan.unmatched.append((row, decision))
             continue
         key = light_key(
-            content, recipe=recipe, bias=bias.key if bias else None,
+            light_hash, recipe=recipe, bias=bias.key if bias else None,
             decision=decision, index_fingerprint=fingerprints[sig], config=config,
-            master_biases={mid: k for mid, (k, _) in plan_bias.master_biases.items()},
+            master_biases={mid: k for mid, (k, _, _) in plan_bias.master_biases.items()},
             bias_level_sigma_adu=plan_bias.level_sigma_adu,
         )  # fmt: skip
         job = LightJob(key, row, meta, decision, recipe, bias.key if bias else None,
-                       bias.path if bias else None, outputs[row["path"]], index=index,
+                       bias.path if bias else None, output_path(workdir, row, light_hash),
+                       index=index,
                        amplitude_limit_sigma=(config.subtract.conservative_amplitude_sigma
                                               if conservative else None),
+                       hashes={mid: by_id[mid].content_hash for mid in decision.master_ids},
+                       bias_hash=bias.content_hash if bias else None,
                        master_biases=plan_bias.master_biases,
                        bias_level_sigma_adu=plan_bias.level_sigma_adu)  # fmt: skip
-        job.cached_record = _cached_record(registry, key)
+        job.cached_record = _cached_record(registry, key, plan.mismatches)
         plan.lights.append(job)
     return plan, decisions, index, list(contexts.items())
 
@@ -408,14 +460,14 @@ def _plan_biases(decision, index, bias, bias_of, by_id, night, offsets) -> _Plan
         groups.setdefault((b.key, frame_night), [b, 0.0])[1] += c
 
     use(bias, night, 1.0)
-    master_biases: dict[str, tuple[str, Path]] = {}
+    master_biases: dict[str, tuple[str, Path, str | None]] = {}
     for t in terms:
         k, entry = by_id.get(t.master_id), index.entry(t.master_id)
         if k is None or entry is None or not entry.meta.includes_bias:
             continue
         own = bias_of.get(k.key)
         if bias is not None and own is not None and own.key != bias.key:
-            master_biases[t.master_id] = (own.key, own.path)
+            master_biases[t.master_id] = (own.key, own.path, own.content_hash)
         use(own if own is not None and bias is not None else bias, k.night,
             -t.weight * t.exposure_factor * t.temp_factor)  # fmt: skip
     var, reasons = 0.0, []
@@ -479,8 +531,15 @@ def _conservative_decision(
     )
 
 
-def _cached_record(registry: Registry, key: str) -> dict[str, Any] | None:
-    """The registered result of a light job, if its output is still the file it wrote."""
+def _cached_record(
+    registry: Registry, key: str, mismatches: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The registered result of a light job, if its output is still the file it wrote.
+
+    Trusted on (size, mtime, inode); when any differs the file is hashed: the same bytes (a
+    copied work directory, a touched file) refresh the record, other bytes are a mismatch
+    (appended to ``mismatches``) and the light is recomputed.
+    """
     cached = registry.get(key)
     if cached is None or cached.record is None:
         return None
@@ -488,10 +547,26 @@ def _cached_record(registry: Registry, key: str) -> dict[str, Any] | None:
     out = rec.get("output_path")
     if out is None:
         return rec
+    full = registry.workdir / out  # relative to the work directory (older records: absolute)
     try:
-        st = Path(out).stat()
+        st = full.stat()
     except OSError:
         return None
-    if st.st_size == rec.get("output_size") and st.st_mtime_ns == rec.get("output_mtime_ns"):
+    stat = {"output_size": st.st_size, "output_mtime_ns": st.st_mtime_ns,
+            "output_inode": st.st_ino}  # fmt: skip
+    if cached.content_hash is not None and all(rec.get(k) == v for k, v in stat.items()):
         return rec
+    found = file_hash(full)
+    legacy = cached.content_hash is None  # written before hashes were recorded
+    if legacy and (rec.get("output_size"), rec.get("output_mtime_ns")) != (
+        st.st_size,
+        st.st_mtime_ns,
+    ):
+        return None  # nothing to check it against: recompute
+    if legacy or found == cached.content_hash:
+        rec = {**rec, **stat, "output_path": os.path.relpath(full, registry.workdir)}
+        registry.refresh(key, content_hash=found, record=rec)
+        return rec
+    mismatches.append({"kind": cached.kind, "id": cached.id, "path": cached.path,
+                       "expected": cached.content_hash, "found": found})  # fmt: skip
     return None

@@ -12,7 +12,12 @@ So a new dark changes one master's key and, through it, only the lights that use
 master-only parameter changes every master key and so every light; a light-only parameter changes
 only light keys. Masters are stored under their key
 (``artifacts/masters/<instrument>/<signature>/<key16>.fits``), so finding finished work needs no
-scan of the artifact store: a job is cached when its file exists and the registry knows it.
+scan of the artifact store: a job is cached when its file exists and the registry knows it with
+the content hash it was written with (a master is verified against it whenever it is read).
+
+Calibrated lights are named after the input's own identity, never after the other files of a
+run: ``calibrated/<night>/<session>/<stem>-<hash10>.fits`` with the first ten hex digits of the
+input's content hash, so adding files renames nothing and no light can overwrite another's output.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ import numpy as np
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.config import Config
 from darkflow.exceptions import DarkflowError
-from darkflow.hashing import job_key, short
-from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision, mid_time
+from darkflow.hashing import exact_json, job_key, short
+from darkflow.io.paths import printable
+from darkflow.matching import MatchDecision, mid_time
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
 from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
 from darkflow.pipeline.sets import FrameSet, provisional_meta, split_level_jumps
@@ -108,8 +114,33 @@ def light_key(
         params["master_biases"] = dict(sorted(master_biases.items()))
     if bias_level_sigma_adu:
         params["bias_level_sigma_adu"] = round(float(bias_level_sigma_adu), 4)
-    return job_key("light", [light_hash], json.loads(json.dumps(params, default=str)),
+    return job_key("light", [light_hash], json.loads(json.dumps(params, default=exact_json)),
                    ALGORITHM_VERSION)  # fmt: skip
+
+
+def output_path(workdir: Path, row: Mapping[str, Any], content_hash: str) -> Path:
+    """Where a light's calibrated output goes: a function of the light alone.
+
+    ``calibrated/<night>/<session>/<stem>-<hash10>.fits``: the file's name without its FITS or
+    compression suffixes, then the first ten hex digits of its content hash (two different
+    lights of one session may share a name, e.g. SharpCap's ``Light_00001.fits`` of two
+    targets; identical files are rejected as duplicates by the scan). Stray name bytes are
+    written as ``\\xNN`` (:func:`darkflow.io.paths.printable`) and a long stem is cut to
+    :data:`MAX_STEM_BYTES` so the name stays within every file system's 255-byte limit.
+    """
+    night = slug(row.get("night") or "unknown")
+    session = slug(row.get("session") or "unknown")
+    name = Path(row["path"]).name
+    for suffix in (".fz", ".gz"):
+        name = name.removesuffix(suffix)
+    stem = printable(Path(name).stem)
+    stem = stem.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore")
+    return Path(workdir) / "calibrated" / night / session / f"{stem}-{content_hash[:10]}.fits"
+
+
+# bytes of a light's name kept in its output name (the rest: "-<hash10>.fits" and room for the
+# temporary name an atomic write uses)
+MAX_STEM_BYTES = 200
 
 
 def master_path(workdir: Path, fset: FrameSet, key: str) -> Path:
@@ -133,6 +164,9 @@ class MasterJob:
     bias_file: Path | None = None
     previous_key: str | None = None
     previous_file: Path | None = None
+    output_hash: str | None = None  # recorded content hash of an existing output
+    bias_hash: str | None = None
+    previous_hash: str | None = None
 
     @property
     def master_id(self) -> str:
@@ -146,7 +180,8 @@ class MasterJob:
         return MasterJobSpec(
             self.key, self.fset, self.output, Path(workdir), config, assess=True,
             bias_path=self.bias_file, previous_path=self.previous_file,
-            input_hashes=self.input_hashes,
+            input_hashes=self.input_hashes, output_hash=self.output_hash,
+            bias_hash=self.bias_hash, previous_hash=self.previous_hash,
         )  # fmt: skip
 
     def provenance(self, config: Config, meta: MasterMeta | None) -> dict[str, Any]:
@@ -192,7 +227,10 @@ class LightJob:
     index: Any = None  # CalibrationIndex the decision was made with
     cached_record: dict[str, Any] | None = None
     amplitude_limit_sigma: float | None = None  # conservative alternative: limit the dark signal
-    master_biases: dict[str, tuple[str, Path]] = field(default_factory=dict)  # own, not the light's
+    hashes: dict[str, str | None] = field(default_factory=dict)  # master id -> content hash
+    bias_hash: str | None = None
+    # master id -> (bias key, file, content hash) of a master keeping its own night's bias
+    master_biases: dict[str, tuple[str, Path, str | None]] = field(default_factory=dict)
     bias_level_sigma_adu: float = 0.0  # level uncertainty of biases borrowed from other nights
 
     @property
@@ -214,9 +252,10 @@ class LightJob:
             master_status=self.recipe[0][3], bias_path=self.bias_file,
             bias_id=short(self.bias_key) if self.bias_key else None, output=self.output,
             workdir=Path(workdir), config=config, index=self.index,
-            amplitude_limit_sigma=self.amplitude_limit_sigma,
-            input_stat=input_stat_of(self.row),
-            master_bias_paths={mid: path for mid, (_, path) in self.master_biases.items()},
+            amplitude_limit_sigma=self.amplitude_limit_sigma, master_hashes=dict(self.hashes),
+            bias_hash=self.bias_hash, input_stat=input_stat_of(self.row),
+            master_bias_paths={mid: path for mid, (_, path, _) in self.master_biases.items()},
+            master_bias_hashes={mid: h for mid, (_, _, h) in self.master_biases.items()},
             bias_level_sigma_adu=self.bias_level_sigma_adu,
         )  # fmt: skip
 
@@ -227,6 +266,8 @@ class JobPlan:
     lights: list[LightJob] = field(default_factory=list)
     unmatched: list[tuple[dict[str, Any], MatchDecision | None]] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)  # light path -> extra reasons
+    # cached lights whose file no longer has its recorded content hash (recomputed)
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
 
     def format(self, fmt: str = "table", config: Config | None = None) -> str:
         records = []
@@ -343,18 +384,23 @@ def plan_masters(
             meta = provisional_meta(job.fset)
             bias = choose_bias(candidates.get(sig, ()), night=night, set_temp_c=meta.set_temp_c,
                                temp_c=meta.temp_c, when=mid_time(meta))  # fmt: skip
-            if bias is not None:
+            if bias is not None:  # a bias of this run has its hash once it is built
                 job.bias_key, job.bias_file = bias.key, bias.path
+                bias_row = registry.get(bias.key)
+                job.bias_hash = bias_row.content_hash if bias_row else None
         prev = _previous_verified(registry, job)
         if prev is not None:
             job.previous_key, job.previous_file = prev.key, registry.file_of(prev)
+            job.previous_hash = prev.content_hash
         job.assess_key = job_key(
             "assess", [job.key, job.bias_key or "", job.previous_key or "", *job.fset.notes],
             verify_params, f"{ALGORITHM_VERSION}/{ASSESSMENT_VERSION}",
         )  # fmt: skip
         row = registry.get(job.key)
+        job.output_hash = row.content_hash if row is not None else None
         job.cached = (
             row is not None
+            and row.content_hash is not None  # verified whenever it is read
             and job.output.exists()
             and row.status != MasterStatus.QUARANTINED
             and bool(row.record)
@@ -482,6 +528,7 @@ def _bias_candidates(jobs: Sequence[MasterJob], registry: Registry) -> dict[str,
             out.setdefault(sig, {})[row.key] = BiasChoice(
                 row.key, registry.file_of(row), row.night,
                 master_meta_from_dict(row.record["meta"]), row.status == MasterStatus.VERIFIED,
+                row.content_hash,
             )  # fmt: skip
     return {sig: list(v.values()) for sig, v in out.items()}
 
@@ -515,6 +562,7 @@ class _Known:
     path: Path
     status: MasterStatus
     confidence: float
+    content_hash: str | None = None  # None: built by this run's plan, not yet written
     night: str | None = None
 
 
@@ -535,30 +583,13 @@ def known_masters(
                 continue
             known[row.key] = _Known(row.key, kind, master_meta_from_dict(row.record["meta"]),
                                     path, MasterStatus(row.status), row.confidence or 0.0,
-                                    row.night)  # fmt: skip
+                                    row.content_hash, row.night)  # fmt: skip
     for job in pending:
         if job.key not in known and job.fset.config_signature in wanted:
             status = MasterStatus.LOW_CONFIDENCE if job.fset.notes else MasterStatus.VERIFIED
             known[job.key] = _Known(job.key, job.kind, provisional_meta(job.fset), job.output,
-                                    status, 1.0, job.fset.night)  # fmt: skip
+                                    status, 1.0, None, job.fset.night)  # fmt: skip
     return sorted(known.values(), key=lambda k: k.key)
-
-
-def build_index(known: Sequence[_Known]) -> tuple[CalibrationIndex, dict[str, list[_Known]]]:
-    biases: dict[str, list[_Known]] = {}
-    for k in known:
-        if k.kind == "master_bias" and k.status in (
-            MasterStatus.VERIFIED,
-            MasterStatus.LOW_CONFIDENCE,
-        ):
-            biases.setdefault(k.meta.config_signature, []).append(k)
-    index = CalibrationIndex.from_entries(
-        MasterEntry(master_id=short(k.key), meta=k.meta, path=str(k.path), status=k.status,
-                    confidence=k.confidence, scalable=k.meta.config_signature in biases)
-        for k in known
-        if k.kind == "master_dark"
-    )  # fmt: skip
-    return index, biases
 
 
 @dataclass(frozen=True)
@@ -570,6 +601,7 @@ class BiasChoice:
     night: str | None
     meta: MasterMeta
     verified: bool
+    content_hash: str | None = None  # recorded hash of the file (None: built by this run)
 
     @property
     def mid_time(self) -> datetime | None:
@@ -624,27 +656,3 @@ def choose_bias(
         return None
     return min(candidates, key=lambda b: bias_rank(b, night=night, set_temp_c=set_temp_c,
                                                    temp_c=temp_c, when=when))  # fmt: skip
-
-
-def output_paths(rows: Sequence[dict[str, Any]], workdir: Path) -> dict[str, Path]:
-    """Deterministic calibrated-light paths: ``calibrated/<night>/<session>/<name>.fits``.
-
-    A name used twice in one session (e.g. SharpCap's ``Light_00001.fits`` in two targets) gets
-    a short hash of its input path.
-    """
-    out: dict[str, Path] = {}
-    taken: dict[tuple[str, str], set[str]] = {}
-    for row in sorted(rows, key=lambda r: r["path"]):
-        night = slug(row.get("night") or "unknown")
-        session = slug(row.get("session") or "unknown")
-        name = Path(row["path"]).name
-        for suffix in (".fz", ".gz"):
-            name = name.removesuffix(suffix)
-        stem = Path(name).stem
-        candidate = f"{stem}.fits"
-        used = taken.setdefault((night, session), set())
-        if candidate in used:
-            candidate = f"{stem}-{short(job_key('name', [row['path']], {}, ''), 8)}.fits"
-        used.add(candidate)
-        out[row["path"]] = Path(workdir) / "calibrated" / night / session / candidate
-    return out

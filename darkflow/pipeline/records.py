@@ -28,8 +28,10 @@ __all__ = [
     "MASTERS_EXTRA",
     "light_row",
     "reasons_text",
+    "thermal_entries",
     "write_csv",
     "write_qa",
+    "write_qa_files",
 ]
 
 FRAME_REPORT_COLUMNS = [
@@ -173,13 +175,10 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Pat
     return path
 
 
-def write_qa(
-    workdir: Path,
-    rows: list[dict[str, Any]],
-    metas: dict[str, FrameMeta],
-    hists: dict[str, list[int]],
-) -> None:
-    """Thermal drift fits per night/session/configuration and residual histograms."""
+def thermal_entries(
+    rows: list[dict[str, Any]], metas: dict[str, FrameMeta]
+) -> list[dict[str, Any]]:
+    """Thermal drift fits of the lights, per night, session and configuration (sorted)."""
     groups: dict[tuple[str, str, str], list[FrameMeta]] = {}
     for r in rows:
         meta = metas.get(r["path"])
@@ -207,6 +206,22 @@ def write_qa(
                 ],
             }
         )
+    return thermal
+
+
+def write_qa(
+    workdir: Path,
+    rows: list[dict[str, Any]],
+    metas: dict[str, FrameMeta],
+    hists: dict[str, list[int]],
+) -> None:
+    """Thermal drift fits per night/session/configuration and residual histograms."""
+    write_qa_files(workdir, thermal_entries(rows, metas), hists)
+
+
+def write_qa_files(
+    workdir: Path, thermal: list[dict[str, Any]], hists: dict[str, list[int]]
+) -> None:
     qa = workdir / "qa"
     with atomic_write(qa / "thermal.json") as fh:
         json.dump(to_jsonable(thermal), fh, indent=1)

@@ -2,12 +2,16 @@
 
 The driver (this module) scans, plans, matches and talks to the registry; executors only run
 jobs. Every light ends in exactly one state (calibrated, degraded, quarantined) with its reasons.
+An artifact found damaged while it is read (its bytes differ from the content hash recorded when
+it was written) is set aside and rebuilt within the same run, with an ``artifact_mismatch``
+event in the log.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,14 +22,21 @@ from typing import Any
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
 from darkflow.events import EventLog, to_jsonable
-from darkflow.exceptions import DarkflowError, DiskFullError
+from darkflow.exceptions import ArtifactCorruptError, DarkflowError, DiskFullError
 from darkflow.hashing import short
-from darkflow.io.atomic import atomic_write, is_disk_full, remove_stale_temporaries
+from darkflow.integrity import discard_corrupt, mark_work_directory, scan_exclusions
+from darkflow.io.atomic import (
+    atomic_write,
+    disk_full_error,
+    is_disk_full,
+    remove_stale_temporaries,
+)
 from darkflow.matching import MatchDecision
 from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
 from darkflow.pipeline.executors import Executor, LocalExecutor
-from darkflow.pipeline.jobs import disk_full_error, run_light_job, run_master_job
+from darkflow.pipeline.jobs import run_light_job, run_master_job
 from darkflow.pipeline.lights import plan_lights
+from darkflow.pipeline.nights import Scope, write_night
 from darkflow.pipeline.plan import (
     LIGHT_SECTIONS,
     JobPlan,
@@ -43,6 +54,7 @@ from darkflow.pipeline.records import (
     fmt,
     light_row,
     reasons_text,
+    thermal_entries,
     write_csv,
     write_qa,
 )
@@ -50,7 +62,7 @@ from darkflow.pipeline.sets import accepted_isolated, build_frame_sets, provisio
 from darkflow.registry import Registry
 from darkflow.thermal import ThermalProfileStore
 
-__all__ = ["RunResult", "plan_night", "run_night"]
+__all__ = ["RunResult", "log_night", "plan_night", "run_night"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +87,7 @@ class RunResult:
     sessions: tuple[str, ...] = ()
     run_id: str = ""
     executor: str = "local"
+    artifacts_repaired: int = 0  # found damaged (content hash mismatch) and rebuilt
 
     def summary(self) -> str:
         total = sum(self.lights.values())
@@ -91,6 +104,9 @@ class RunResult:
             f"({self.lights_computed} computed, {self.lights_reused} reused)  -> {self.frame_report}",
             f"  calibrated frames: {self.workdir / 'calibrated'}",
         ]
+        if self.artifacts_repaired:
+            lines.append(f"  repaired: {self.artifacts_repaired} damaged artifact(s) rebuilt "
+                         f"(damaged files moved to {self.workdir / 'corrupt'})")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -103,13 +119,15 @@ class _Scanned:
     catalog_csv: str
 
 
-def _scan(inputs: Sequence[Path], config: Config) -> _Scanned:
+def _scan(inputs: Sequence[Path], config: Config, workdir: Path | None = None) -> _Scanned:
     from darkflow.catalog import meta_from_row, scan, to_contract_csv
 
     missing = [str(p) for p in inputs if not Path(p).exists()]
     if missing:
         raise DarkflowError(f"input does not exist: {', '.join(missing)}")
-    catalog = scan(list(inputs), config=config.ingest)
+    # a work directory inside the input tree holds outputs, not inputs
+    exclude = scan_exclusions(workdir, inputs) if workdir else ()
+    catalog = scan(list(inputs), config=config.ingest, exclude=exclude)
     rows = catalog.to_dict("records")
     metas: dict[str, FrameMeta] = {}
     for r in rows:
@@ -151,7 +169,7 @@ def plan_night(
     workdir = Path(workdir).absolute()  # artifact paths are registered relative to it
     tick = progress or (lambda stage, done, total: None)
     paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
-    scanned = _scan(paths, config)
+    scanned = _scan(paths, config, workdir)
     with Registry(workdir) as registry:
         master_jobs = plan_masters(
             _frame_sets(scanned, config), registry=registry, workdir=workdir, config=config,
@@ -164,6 +182,50 @@ def plan_night(
 
 
 # ----------------------------------------------------------------------------- run
+MAX_REPAIR_PASSES = 2
+
+
+@dataclass
+class _RunState:
+    """What the passes of one run share: each job's outcome, the damaged files found.
+
+    A repair pass plans everything again: a job built by an earlier pass is then cached, and
+    still counts as built by this run.
+    """
+
+    outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (stage, outcome)
+    corrupt: list[str] = field(default_factory=list)  # artifact paths that failed verification
+
+    def note(self, key: str, stage: str, outcome: str) -> None:
+        """``stage`` master or light; ``outcome`` built, reused or failed."""
+        if not (outcome == "reused" and self.built(key)):
+            self.outcomes[key] = (stage, outcome)
+
+    def built(self, key: str) -> bool:
+        return self.outcomes.get(key, ("", ""))[1] == "built"
+
+    def count(self, result: RunResult) -> None:
+        n = Counter(self.outcomes.values())
+        result.masters_built, result.masters_reused = n["master", "built"], n["master", "reused"]
+        result.masters_failed = n["master", "failed"]
+        result.lights_computed, result.lights_reused = n["light", "built"], n["light", "reused"]
+
+
+def log_night(rows: Sequence[dict[str, Any]]) -> str:
+    """The night that names a run's log: the night of most of its lights (else of its files).
+
+    A single frame with a wrong clock (DATE-OBS in 1926) must not name the log of a whole run.
+    """
+    lights = [r.get("night") for r in rows if r.get("frame_type") == FrameType.LIGHT]
+    nights = [n for n in lights if isinstance(n, str)] or [
+        r["night"] for r in rows if isinstance(r.get("night"), str)
+    ]
+    if not nights:
+        return "unknown"
+    counts = Counter(nights)
+    return max(counts, key=lambda n: (counts[n], n))
+
+
 def run_night(
     inputs: str | Path | Sequence[str | Path],
     *,
@@ -182,39 +244,61 @@ def run_night(
     paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
 
     remove_stale_temporaries(workdir)
-    scanned = _scan(paths, config)
+    mark_work_directory(workdir, paths)
+    scanned = _scan(paths, config, workdir)
     with atomic_write(workdir / "catalog.csv") as fh:
         fh.write(scanned.catalog_csv)
     rows = scanned.rows
-    nights = sorted({r["night"] for r in rows if isinstance(r.get("night"), str)}) or ["unknown"]
 
     with Registry(workdir) as registry:
         registry.verify_files()
         registry.mark_dead_runs()
         run_id = registry.start_run(inputs=[str(p) for p in paths], config=config.to_dict())
-        events = EventLog(workdir / "logs" / f"{nights[0]}.jsonl", run_id=run_id,
+        events = EventLog(workdir / "logs" / f"{slug(log_night(rows))}.jsonl", run_id=run_id,
                           darkflow=__version__)  # fmt: skip
         events.emit("run_start", inputs=[str(p) for p in paths], n_files=len(rows),
                     executor=getattr(executor, "name", "local"))  # fmt: skip
         result = RunResult(workdir=workdir, n_files=len(rows), n_rejected=0, n_isolated=0,
                            run_id=run_id, executor=getattr(executor, "name", "local"))  # fmt: skip
+        state = _RunState()
         try:
-            master_jobs = plan_masters(
-                _frame_sets(scanned, config), registry=registry, workdir=workdir, config=config,
-                progress=tick,
-            )  # fmt: skip
-            failed = _execute_masters(master_jobs, registry, executor, events, result, run_id,
-                                      workdir=workdir, config=config, progress=tick)  # fmt: skip
-            store = ThermalProfileStore(workdir / "thermal_profiles.json")
-            plan, decisions, index, contexts = plan_lights(
-                scanned.rows, scanned.metas, scanned.usable, registry, master_jobs,
-                workdir=workdir, config=config, store=store,
-            )  # fmt: skip
-            report_rows, hists = _execute_lights(plan, registry, executor, events, result, run_id,
-                                                 workdir=workdir, config=config, progress=tick,
-                                                 usable=scanned.usable, failed=failed)  # fmt: skip
+            # a pass finding a damaged artifact sets it aside and plans again (it is rebuilt)
+            for attempt in range(MAX_REPAIR_PASSES + 1):
+                state.corrupt.clear()
+                result.lights.clear()
+                master_jobs = plan_masters(
+                    _frame_sets(scanned, config), registry=registry, workdir=workdir,
+                    config=config, progress=tick,
+                )  # fmt: skip
+                failed = _execute_masters(master_jobs, registry, executor, events, result,
+                                          run_id, workdir=workdir, config=config, progress=tick,
+                                          state=state)  # fmt: skip
+                store = ThermalProfileStore(workdir / "thermal_profiles.json")
+                if not state.corrupt:
+                    try:
+                        plan, decisions, index, contexts = plan_lights(
+                            scanned.rows, scanned.metas, scanned.usable, registry, master_jobs,
+                            workdir=workdir, config=config, store=store,
+                        )  # fmt: skip
+                    except ArtifactCorruptError as err:  # a master read for the index
+                        state.corrupt.append(err.path)
+                if not state.corrupt:
+                    report_rows, hists = _execute_lights(
+                        plan, registry, executor, events, result, run_id, workdir=workdir,
+                        config=config, progress=tick, usable=scanned.usable, state=state,
+                        failed=failed,
+                    )  # fmt: skip
+                if not state.corrupt:
+                    break
+                if attempt == MAX_REPAIR_PASSES:
+                    raise DarkflowError(
+                        f"artifacts still fail verification after {attempt} rebuilds "
+                        f"({', '.join(sorted(set(state.corrupt)))}): check the disk of {workdir}"
+                    )
+                result.artifacts_repaired += discard_corrupt(registry, state.corrupt, events)
+            state.count(result)
             _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists,
-                           scanned, failed)  # fmt: skip
+                           scanned, failed, Scope(paths))  # fmt: skip
             _learn_thermal(store, index, contexts)
         except BaseException as err:
             _record_failure(registry, events, run_id, err)
@@ -236,6 +320,7 @@ def run_night(
             "masters_failed": result.masters_failed,
             "lights_computed": result.lights_computed,
             "lights_reused": result.lights_reused,
+            "artifacts_repaired": result.artifacts_repaired,
         }
         registry.end_run(run_id, outcome="ok", summary=summary)
         events.emit("run_end", **summary)
@@ -261,7 +346,7 @@ def _record_failure(registry, events, run_id, err: BaseException) -> None:
 
 
 def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdir, config,
-                     progress) -> dict[str, tuple[MasterJob, Any]]:  # fmt: skip
+                     progress, state) -> dict[str, tuple[MasterJob, Any]]:  # fmt: skip
     """Biases first (darks are assessed against them), then darks; register in plan order.
 
     Returns the masters that could not be built (key -> job, result)."""
@@ -270,13 +355,16 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
     by_key = {}
     for stage, kind in (("biases", FrameType.BIAS), ("masters", FrameType.DARK)):
         todo = [j for j in jobs if not j.cached and j.fset.kind == kind]
+        for j in todo:  # a bias built just now is verified with the hash it was written with
+            if j.bias_key in by_key and j.bias_hash is None:
+                j.bias_hash = by_key[j.bias_key].content_hash
         outcomes = executor.map(run_master_job, [j.spec(workdir, config) for j in todo],
                                 stage=stage, progress=progress)  # fmt: skip
         by_key.update({o.key: o for o in outcomes})
     for job in jobs:
         sig = job.fset.config_signature
         if job.cached:
-            result.masters_reused += 1
+            state.note(job.key, "master", "reused")
             registry.record_job(run_id=run_id, key=job.key, kind=job.kind, label=job.fset.label,
                                 started=time.time(), ended=time.time(), outcome="cached",
                                 cache_hit=True)  # fmt: skip
@@ -285,13 +373,20 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
                         confidence=job.row.confidence if job.row else None)  # fmt: skip
             continue
         out = by_key[job.key]
+        if out.corrupt:  # assessed with a damaged master: set aside, then built again
+            state.corrupt.extend(out.corrupt)
+            continue
+        if out.replaced:
+            result.artifacts_repaired += 1
+            events.emit("artifact_mismatch", kind=job.kind, id=job.master_id,
+                        path=os.path.relpath(job.output, workdir), expected=job.output_hash,
+                        found=out.replaced, action="rebuild")  # fmt: skip
         if out.error is not None:
-            result.masters_failed += 1
+            state.note(job.key, "master", "failed")
             outcome = "failed"
             failed[job.key] = (job, out)
         else:
-            result.masters_built += int(out.built)
-            result.masters_reused += int(not out.built)
+            state.note(job.key, "master", "built" if out.built else "reused")
             outcome = "built" if out.built else "cached"
             record = {
                 "meta": master_meta_to_dict(out.meta), "stats": out.stats,
@@ -304,8 +399,8 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
             registry.put_artifact(
                 key=job.key, id=job.master_id, kind=job.kind, status=str(out.status),
                 provenance=job.provenance(config, out.meta), path=job.output,
-                config_signature=sig, night=job.fset.night, confidence=out.confidence,
-                run_id=run_id, record=record,
+                content_hash=out.content_hash, config_signature=sig, night=job.fset.night,
+                confidence=out.confidence, run_id=run_id, record=record,
             )  # fmt: skip
             job.row = registry.get(job.key)
             _supersede(registry, job)
@@ -442,7 +537,7 @@ def _learn_thermal(store: ThermalProfileStore, index, contexts) -> None:
 
 
 def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir, config,
-                    progress, usable, failed):  # fmt: skip
+                    progress, usable, state, failed):  # fmt: skip
     metas_by_id: dict[str, Any] = {}
 
     def meta_of_master(master_id: str):
@@ -453,6 +548,9 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             )
         return metas_by_id[master_id]
 
+    for mismatch in plan.mismatches:  # cached lights whose file changed: recomputed below
+        result.artifacts_repaired += 1
+        events.emit("artifact_mismatch", **mismatch, action="rebuild")
     todo = [j for j in plan.lights if not j.cached]
     started = time.time()
     outcomes = executor.map(run_light_job, [j.spec(workdir, config) for j in todo],
@@ -468,13 +566,16 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
         fallback = _fallback_reason(job, plan.masters, registry)
         if job.cached:
             fields = dict(job.cached_record)
-            result.lights_reused += 1
-            seconds, cache_hit = 0.0, True
+            seconds, cache_hit = 0.0, not state.built(job.key)
+            state.note(job.key, "light", "reused")
         else:
             out = by_key[job.key]
+            if out.corrupt:  # its master is damaged: rebuilt, then this light is computed
+                state.corrupt.extend(out.corrupt)
+                continue
             fields = dict(out.fields)
             seconds, cache_hit = out.seconds, False
-            result.lights_computed += 1
+            state.note(job.key, "light", "built")
             fields["hist_counts"] = out.hist_counts
             registry.put_artifact(
                 key=job.key, id=short(job.key), kind="calibrated_light",
@@ -487,14 +588,15 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
                     "parameters": {s: config.to_dict()[s] for s in LIGHT_SECTIONS},
                     "algorithm": ALGORITHM_VERSION, "darkflow": __version__,
                 },
-                path=fields.get("output_path"), config_signature=job.meta.config_signature,
+                path=fields.get("output_path"), content_hash=fields.get("output_hash"),
+                config_signature=job.meta.config_signature,
                 night=job.row.get("night"), session=job.row.get("session"),
                 confidence=fields.get("confidence"), run_id=run_id, record=to_jsonable(fields),
             )  # fmt: skip
         hist = fields.pop("hist_counts", None)
         if hist:
             hists[job.meta.path] = hist
-        for k in ("output_size", "output_mtime_ns", "error"):
+        for k in ("output_size", "output_mtime_ns", "output_inode", "output_hash", "error"):
             fields.pop(k, None)
         notes = plan.notes.get(job.meta.path, [])
         fields["reasons"] = reasons_text([*(fields.get("reasons") or []), *fallback, *notes])
@@ -534,11 +636,12 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
 
 
 def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists, scanned,
-                   failed):  # fmt: skip
+                   failed, scope):  # fmt: skip
     """The run's reports at the top of the work directory, and per night under ``nights/``.
 
-    Top level: this run (the contract files). ``nights/<night>/``: the same files restricted to one
-    night, kept across runs of other nights, so reports of earlier nights stay readable.
+    Top level: this run (the contract files). ``nights/<night>/``: every run's rows of one night,
+    merged (:mod:`darkflow.pipeline.nights`), so a night calibrated in parts is reported whole.
+    Paths of work-directory files are relative to the work directory.
     """
     used = {j.master_key for j in plan.lights} | {j.bias_key for j in plan.lights if j.bias_key}
     keys = [j.key for j in master_jobs] + sorted(used - {j.key for j in master_jobs})
@@ -549,12 +652,11 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
         if art is None or not art.record:
             continue
         meta = art.record["meta"]
-        path = registry.file_of(art)
         master_rows.append({
             "master_id": art.id, "config_signature": art.config_signature,
             "exptime_s": meta["exptime_s"], "temp_c": meta.get("temp_c"),
             "n_frames": meta["n_frames"], "status": art.status, "confidence": art.confidence,
-            "path": str(path), "kind": str(meta.get("frame_kind", "dark")),
+            "path": art.path, "kind": str(meta.get("frame_kind", "dark")),
             "night": art.night, "instrument": meta.get("instrument"),
             "set_temp_c": meta.get("set_temp_c"), "temp_min_c": meta.get("temp_min_c"),
             "temp_max_c": meta.get("temp_max_c"), "date_start_utc": meta.get("date_start_utc"),
@@ -577,16 +679,17 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
     ]  # fmt: skip
     _write_outputs(workdir, report_rows, master_rows, decision_records, scanned.rows,
                    scanned.metas, hists)  # fmt: skip
+    thermal = thermal_entries(scanned.rows, scanned.metas)
     for night in sorted({r.get("night") for r in report_rows if r.get("night")}):
         lights = [r for r in report_rows if r.get("night") == night]
         used_ids = {r["master_id"] for r in lights} | {r["bias_master_id"] for r in lights}
         masters = [m for m in master_rows if m["night"] == night or m["master_id"] in used_ids]
         paths = {r["path"] for r in lights}
-        _write_outputs(
-            workdir / "nights" / slug(night), lights, masters,
-            [d for d in decision_records if d["night"] == night],
-            [r for r in scanned.rows if r.get("night") == night], scanned.metas,
-            {p: h for p, h in hists.items() if p in paths},
+        write_night(
+            workdir / "nights" / slug(night), lights=lights, masters=masters,
+            decisions=[d for d in decision_records if d["night"] == night],
+            thermal=[e for e in thermal if e["night"] == night],
+            hists={p: h for p, h in hists.items() if p in paths}, scope=scope, registry=registry,
         )  # fmt: skip
 
 

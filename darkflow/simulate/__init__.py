@@ -12,6 +12,8 @@ SharpCap, Ekos/INDI, ASIAIR), with its ground truth under ``OUT/_truth/``::
 
 Everything is deterministic for a given ``seed``. See ``docs/simulator.md`` for the physics,
 the header styles, the deliberately broken frames and the truth format.
+:mod:`darkflow.simulate.zoo` draws randomized families of nights (the camera zoo) with the
+verdicts a correct pipeline should reach.
 """
 
 from darkflow.simulate.cli import cli_simulate, main
@@ -35,7 +37,7 @@ from darkflow.simulate.physics import (
 )
 from darkflow.simulate.presets import PRESETS, get_preset
 from darkflow.simulate.sensors import SENSOR_PRESETS, SensorKind, SensorModel, get_sensor
-from darkflow.simulate.sky import SkySpec
+from darkflow.simulate.sky import SkyColour, SkySpec, SpectrumSpec
 from darkflow.simulate.spec import (
     Block,
     Breakage,
@@ -75,7 +77,9 @@ __all__ = [
     "SessionManifest",
     "SessionSpec",
     "Site",
+    "SkyColour",
     "SkySpec",
+    "SpectrumSpec",
     "TemperatureOffset",
     "TemperatureReadout",
     "ThermalTrace",

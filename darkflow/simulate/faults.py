@@ -9,6 +9,7 @@ the verification benchmark (``benchmarks/bench_faults.py``):
 :class:`CosmicRayShower`     extra cosmic-ray hits (heavy contamination)
 :class:`BiasDrift`           the bias level of some frames shifted by a constant (ADU)
 :class:`ReadoutModeChange`   another readout mode: bias level, column pattern, read noise
+:class:`EgainKeyword`        the header's e-/ADU (``EGAIN``) removed or wrong (all frames)
 ``TemperatureOffset``        (spec) frames taken warmer than the cooler trace says
 ``LightLeak``                (spec) stray light on the sensor
 ===========================  ==========================================================
@@ -83,6 +84,7 @@ __all__ = [
     "AduFault",
     "BiasDrift",
     "CosmicRayShower",
+    "EgainKeyword",
     "ReadoutModeChange",
     "WrongGain",
     "fault_night",
@@ -237,6 +239,34 @@ class CosmicRayShower(Fault):
             inside = (ys >= 0) & (ys < ny) & (xs >= 0) & (xs < nx)
             np.add.at(out, (ys[inside], xs[inside]), es[inside])
         return out
+
+
+@dataclass(frozen=True)
+class EgainKeyword(Fault):
+    """The e-/ADU keywords of frames of ``kinds`` removed (``factor=None``) or scaled by ``factor``.
+
+    Many drivers write no ``EGAIN`` (ASIAIR, INDI); a wrong one comes from a copied header
+    template or a driver reporting the value of another gain. SharpCap's ``EGAIN`` (ADC depth)
+    and ``EGAINSAV`` (saved depth) are changed together; the pixels are not touched.
+    """
+
+    factor: float | None = None
+    kinds: tuple[str, ...] = ("light", "dark", "bias", "flat")
+    code: str = "egain_keyword"
+
+    def applies(self, frame: FramePlan) -> bool:
+        return frame.kind in self.kinds
+
+    def header(self, header: Any, frame: FramePlan) -> Any:
+        for key in ("EGAIN", "EGAINSAV"):
+            if key not in header:
+                continue
+            if self.factor is None:
+                del header[key]
+            else:
+                value = float(header[key]) * self.factor
+                header[key] = (float(f"{value:.6g}"), header.comments[key])
+        return header
 
 
 class AduFault(Fault):

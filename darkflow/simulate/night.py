@@ -30,7 +30,7 @@ from darkflow.exceptions import ConfigError, OutputError
 from darkflow.io.atomic import atomic_write
 from darkflow.simulate.physics import SensorTruth, expose_detailed, make_sensor_truth
 from darkflow.simulate.sensors import SensorModel
-from darkflow.simulate.sky import TargetField, make_target_field, render_sky
+from darkflow.simulate.sky import ColourFilter, TargetField, make_target_field, render_sky
 from darkflow.simulate.spec import Breakage, FramePlan, NightSpec, SessionSpec
 from darkflow.simulate.styles import StyleContext, get_style
 from darkflow.simulate.thermal import ThermalTrace, simulate_thermal
@@ -214,12 +214,23 @@ class _Caches:
     seed: int
     cameras: dict[str, SensorTruth] = field(default_factory=dict)
     fields: dict[tuple[Any, ...], TargetField] = field(default_factory=dict)
+    filters: dict[str, ColourFilter | None] = field(default_factory=dict)
 
     def camera(self, key: str) -> SensorTruth:
         if key not in self.cameras:
             model = self.spec.cameras[key]
             self.cameras[key] = make_sensor_truth(model, keyed_rng(self.seed, _CAMERA, key))
         return self.cameras[key]
+
+    def colour_filter(self, key: str) -> ColourFilter | None:
+        """The filter array a colour camera images the sky through (``None``: colour-blind)."""
+        if key not in self.filters:
+            model = self.spec.cameras[key]
+            cfa = None
+            if model.bayer_pattern and model.cfa_response is not None:
+                cfa = ColourFilter(model.cfa_channels(), model.cfa_response)
+            self.filters[key] = cfa
+        return self.filters[key]
 
     def target_field(self, session: SessionSpec, target: str) -> TargetField:
         model = self.spec.cameras[session.camera]
@@ -271,6 +282,7 @@ def render_frame(plan: NightPlan, frame: FramePlan, caches: _Caches | None = Non
             frame.exptime_s,
             keyed_rng(seed, _SKY, frame.session, frame.block, frame.index),
             progress=frame.progress,
+            cfa=caches.colour_filter(frame.camera),
         )
     signal = sky
     for fault in session.faults:

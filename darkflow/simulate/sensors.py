@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+
 from darkflow.exceptions import ConfigError
+from darkflow.simulate._serial import OMIT_AT_DEFAULT, omitted
 
 __all__ = ["SENSOR_PRESETS", "SensorKind", "SensorModel", "get_sensor"]
 
@@ -53,6 +57,16 @@ class SensorModel:
     fraction ``hot_fraction`` whose median is ``hot_factor`` times higher. Amp glow is a radial
     e-/s map peaking at ``amp_glow_e_per_s`` in ``amp_glow_corner``; it grows linearly with
     exposure and does not depend on temperature.
+
+    Colour sensors: ``bayer_pattern`` is what the header's ``BAYERPAT`` says and
+    ``bayer_offset`` the ``(XBAYROFF, YBAYROFF)`` written with it; the pattern of the stored
+    array starts at that offset (:attr:`stored_bayer_pattern`, read as darkflow's ingestion and
+    Siril read it). With ``cfa_response`` set, the sky is imaged through the colour filter array:
+    the ``(R, G, B)`` factors multiply the photo-electrons of each colour's pixels (the sky rates
+    of :class:`~darkflow.simulate.SkySpec` are those of a green pixel, so G is usually 1), on top
+    of the colour of each source. ``None`` keeps the colour-blind sky of truth format 1 (every
+    pixel sees the same sky, as the ``demo`` night does). Darks and biases see no light, so
+    neither field changes them.
     """
 
     name: str
@@ -109,8 +123,17 @@ class SensorModel:
     self_heating_c: float = 0.0  # uncooled sensors: warming over a continuous sequence
     self_heating_tau_s: float = 1800.0
     electronics_warm_c: float = 2.0  # sensor above ambient when the cooler is off
+    # --- colour filter array (added after truth format 1: written to the truth only when set)
+    cfa_response: tuple[float, float, float] | None = field(
+        default=None, metadata=OMIT_AT_DEFAULT
+    )  # R, G, B pixel response to the same light; None: colour-blind sky
+    bayer_offset: tuple[int, int] = field(default=(0, 0), metadata=OMIT_AT_DEFAULT)  # X, Y
 
     def __post_init__(self) -> None:
+        # JSON gives lists; keep tuples so models compare and hash the same after a round trip
+        if self.cfa_response is not None:
+            object.__setattr__(self, "cfa_response", tuple(float(v) for v in self.cfa_response))
+        object.__setattr__(self, "bayer_offset", tuple(int(v) for v in self.bayer_offset))
         problems = []
         if self.ny < 8 or self.nx < 8:
             problems.append(f"shape ({self.ny}, {self.nx}) is too small (minimum 8x8)")
@@ -128,6 +151,15 @@ class SensorModel:
             problems.append("nonlinearity_start must be in (0, 1]")
         if self.amp_glow_corner not in _CORNERS:
             problems.append(f"amp_glow_corner must be one of {sorted(_CORNERS)}")
+        if self.bayer_pattern is not None and not _BAYER.match(self.bayer_pattern):
+            problems.append(f"bayer_pattern must be 4 of R/G/B letters, got {self.bayer_pattern!r}")
+        if len(self.bayer_offset) != 2 or min(self.bayer_offset) < 0:
+            problems.append("bayer_offset must be two integers >= 0 (XBAYROFF, YBAYROFF)")
+        if self.cfa_response is not None:
+            if self.bayer_pattern is None:
+                problems.append("cfa_response needs a bayer_pattern")
+            if len(self.cfa_response) != 3 or min(self.cfa_response) <= 0:
+                problems.append("cfa_response must be three positive factors (R, G, B)")
         if problems:
             raise ConfigError(f"invalid sensor model {self.name!r}: " + "; ".join(problems))
 
@@ -165,6 +197,28 @@ class SensorModel:
 
         return slug(self.name)
 
+    @property
+    def stored_bayer_pattern(self) -> str | None:
+        """Colour pattern of the stored array's first 2x2 pixels (``BAYERPAT`` shifted by the
+        offsets: an odd X offset swaps the columns, an odd Y offset the rows)."""
+        p = self.bayer_pattern
+        if p is None:
+            return None
+        if self.bayer_offset[0] % 2:
+            p = p[1] + p[0] + p[3] + p[2]
+        if self.bayer_offset[1] % 2:
+            p = p[2:] + p[:2]
+        return p
+
+    def cfa_channels(self) -> np.ndarray:
+        """Colour of every stored pixel, ``(ny, nx)`` int8: 0 red, 1 green, 2 blue."""
+        p = self.stored_bayer_pattern
+        if p is None:
+            raise ConfigError(f"{self.name} is a monochrome sensor (no bayer_pattern)")
+        cell = np.array([["RGB".index(c) for c in p[:2]], ["RGB".index(c) for c in p[2:]]])
+        reps = ((self.ny + 1) // 2, (self.nx + 1) // 2)
+        return np.tile(cell, reps)[: self.ny, : self.nx].astype(np.int8)
+
     def dark_scale(self, temp_c: float) -> float:
         """Dark-current multiplier at ``temp_c`` relative to ``ref_temp_c``."""
         return 2.0 ** ((temp_c - self.ref_temp_c) / self.doubling_temp_c)
@@ -193,7 +247,11 @@ class SensorModel:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of every parameter plus the derived values."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not omitted(f, getattr(self, f.name))
+        }
         out["kind"] = str(self.kind)
         out.update(
             shape=[self.ny, self.nx],
@@ -213,6 +271,7 @@ class SensorModel:
 
 
 _CORNERS = {"top-left", "top-right", "bottom-left", "bottom-right"}
+_BAYER = re.compile(r"^[RGB]{4}$")
 
 _ASI2600MM = SensorModel(
     name="ZWO ASI2600MM Pro",

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from darkflow.exceptions import ConfigError
+from darkflow.simulate._serial import omitted
 from darkflow.simulate.physics import FRAME_KINDS
 from darkflow.simulate.sensors import SensorModel
 from darkflow.simulate.sky import SkySpec
@@ -364,7 +365,11 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Fault):
         return obj.to_dict()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: _jsonable(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not omitted(f, getattr(obj, f.name))
+        }
     if isinstance(obj, Mapping):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

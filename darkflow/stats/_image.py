@@ -137,7 +137,7 @@ def _mad_sorted(v: np.ndarray, lo: int, hi: int, med: float) -> float:
 
 
 @nb.njit(cache=True)
-def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int) -> float:
+def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int, mad_to_std: float) -> float:
     """Sigma-clipped (median/MAD) values, then the mode estimate 2.5 med - 1.5 mean."""
     if n == 0:
         return np.nan
@@ -149,7 +149,7 @@ def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int) -> float:
         if m < 4:
             break
         med = _median_sorted(v[lo:hi], m)
-        s = MAD_TO_STD * _mad_sorted(v, lo, hi, med)
+        s = mad_to_std * _mad_sorted(v, lo, hi, med)
         if s == 0.0:
             break
         new_lo, new_hi = lo, hi
@@ -178,7 +178,9 @@ def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int) -> float:
 
 
 @nb.njit(parallel=True, cache=True)
-def _tile_levels(data: np.ndarray, tile: int, sigma: float, iters: int, grid: np.ndarray) -> None:
+def _tile_levels(
+    data: np.ndarray, tile: int, sigma: float, iters: int, grid: np.ndarray, mad_to_std: float
+) -> None:
     ny, nx = data.shape
     ty, tx = grid.shape
     for k in nb.prange(ty * tx):
@@ -191,7 +193,7 @@ def _tile_levels(data: np.ndarray, tile: int, sigma: float, iters: int, grid: np
                 if not math.isnan(v) and not math.isinf(v):
                     buf[n] = v
                     n += 1
-        grid[j, i] = _tile_level(buf, n, sigma, iters)
+        grid[j, i] = _tile_level(buf, n, sigma, iters, mad_to_std)
 
 
 def tile_levels(data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int = 5) -> np.ndarray:
@@ -199,7 +201,7 @@ def tile_levels(data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int =
     data = np.ascontiguousarray(data, dtype=np.float32)
     ty, tx = max(1, math.ceil(data.shape[0] / tile)), max(1, math.ceil(data.shape[1] / tile))
     grid = np.empty((ty, tx), dtype=np.float64)
-    _tile_levels(data, int(tile), float(sigma), int(iters), grid)
+    _tile_levels(data, int(tile), float(sigma), int(iters), grid, MAD_TO_STD)
     return grid
 
 

@@ -114,8 +114,12 @@ def decode_be16(
 
 # --------------------------------------------------------------------------- combine
 # Scalar parameters travel in two small arrays (index names below) to keep signatures short.
-_F_SAT, _F_SLO, _F_SHI, _F_SIG0SQ, _F_LEVEL0, _F_INVGAIN, _F_BSCALE, _F_BZERO = range(8)
+# numba freezes the globals a kernel reads into its on-disk cache and invalidates that cache only
+# when this file changes: constants defined elsewhere (MAD_TO_STD, the public MODE_* codes) reach
+# the kernels as arguments (fpar) or are translated to the kernel's own codes (_K_*) in _params.
+_F_SAT, _F_SLO, _F_SHI, _F_SIG0SQ, _F_LEVEL0, _F_INVGAIN, _F_BSCALE, _F_BZERO, _F_MADSTD = range(9)
 _I_MODE, _I_MAXITERS, _I_BLANK, _I_HASBLANK = range(4)
+_K_MAD, _K_STD, _K_NOISE, _K_NOISE_MAD = range(4)
 
 
 @njit(cache=True, fastmath=False, nogil=True, error_model="numpy", inline="always")
@@ -167,9 +171,9 @@ def _clip_pixel(work, p, lo, hi, nv, iters, mode, fpar, off):  # pragma: no cove
             (np.float64(work[lo + (m - 1) // 2, p]) + off)
             + (np.float64(work[lo + m // 2, p]) + off)
         )
-        if mode == MODE_MAD:
-            scale = MAD_TO_STD * _mad_sorted(work, p, lo, hi, med, off)
-        elif mode == MODE_STD:
+        if mode == _K_MAD:
+            scale = fpar[_F_MADSTD] * _mad_sorted(work, p, lo, hi, med, off)
+        elif mode == _K_STD:
             acc = 0.0
             for k in range(lo, hi):
                 acc += np.float64(work[k, p]) + off
@@ -179,12 +183,13 @@ def _clip_pixel(work, p, lo, hi, nv, iters, mode, fpar, off):  # pragma: no cove
                 d = (np.float64(work[k, p]) + off) - mean
                 acc += d * d
             scale = np.sqrt(acc / m)
-        elif mode == MODE_NOISE:
+        elif mode == _K_NOISE:
             scale = np.sqrt(fpar[_F_SIG0SQ] + max(med - fpar[_F_LEVEL0], 0.0) * fpar[_F_INVGAIN])
         else:
             if frozen < 0.0:
                 frozen = max(
-                    np.sqrt(fpar[_F_SIG0SQ]), MAD_TO_STD * _mad_sorted(work, p, lo, hi, med, off)
+                    np.sqrt(fpar[_F_SIG0SQ]),
+                    fpar[_F_MADSTD] * _mad_sorted(work, p, lo, hi, med, off),
                 )
             scale = frozen
         lower = med - scale * fpar[_F_SLO]
@@ -236,7 +241,7 @@ def _finish_block(  # pragma: no cover - compiled
             wj[p] = v if a < v else a
     mode = ipar[_I_MODE]
     iters = ipar[_I_MAXITERS]
-    if mode == MODE_NOISE and iters > 0:
+    if mode == _K_NOISE and iters > 0:
         # first iteration for all pixels at once (no outlier: the common case stops here)
         full = True
         for p in range(bw):
@@ -494,6 +499,14 @@ def _combine_raw16_nb(
         _chunk_raw16(addrs, nx, b0, b1, nbx, width, ci, cj, hot_key, fpar, ipar, outs, row0)
 
 
+_KERNEL_MODE = {
+    MODE_MAD: _K_MAD,
+    MODE_STD: _K_STD,
+    MODE_NOISE: _K_NOISE,
+    MODE_NOISE_MAD: _K_NOISE_MAD,
+}
+
+
 def _params(mode, sigma_low, sigma_high, max_iters, sig0_sq, level0, inv_gain, sat_level, raw16):
     bscale, bzero, blank = raw16 if raw16 is not None else (1.0, 0.0, None)
     if raw16 is not None and not raw16_exact(bscale, bzero):
@@ -501,14 +514,15 @@ def _params(mode, sigma_low, sigma_high, max_iters, sig0_sq, level0, inv_gain, s
     if blank is not None and not -32768 <= int(blank) <= 32767:
         blank = None  # cannot occur in 16-bit data
     fpar = np.array(
-        [sat_level, sigma_low, sigma_high, sig0_sq, level0, inv_gain, bscale, bzero],
+        [sat_level, sigma_low, sigma_high, sig0_sq, level0, inv_gain, bscale, bzero, MAD_TO_STD],
         dtype=np.float64,
     )
-    ipar = np.array(
-        [mode, max_iters, 0 if blank is None else int(blank), blank is not None], dtype=np.int64
-    )
-    if mode not in (MODE_MAD, MODE_STD, MODE_NOISE, MODE_NOISE_MAD):
+    if mode not in _KERNEL_MODE:
         raise ValueError(f"unknown clipping mode {mode!r}")
+    ipar = np.array(
+        [_KERNEL_MODE[mode], max_iters, 0 if blank is None else int(blank), blank is not None],
+        dtype=np.int64,
+    )
     if mode in (MODE_NOISE, MODE_NOISE_MAD) and not np.isfinite(sig0_sq):
         raise ValueError("the noise model needs a finite sig0_sq")
     if max_iters < 0:

@@ -101,8 +101,8 @@ class EkosStyle(CaptureStyle):
             c.append(_str("FILTER", ctx.filter, "Filter"))
         if m.bayer_pattern:
             c += [
-                _raw("XBAYROFF", "0", "X offset of Bayer array"),
-                _raw("YBAYROFF", "0", "Y offset of Bayer array"),
+                _raw("XBAYROFF", str(m.bayer_offset[0]), "X offset of Bayer array"),
+                _raw("YBAYROFF", str(m.bayer_offset[1]), "Y offset of Bayer array"),
                 _str("BAYERPAT", m.bayer_pattern, "Bayer color pattern"),
             ]
         c += [

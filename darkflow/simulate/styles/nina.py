@@ -72,8 +72,8 @@ class NinaStyle(CaptureStyle):
         if m.bayer_pattern:
             c += [
                 _str("BAYERPAT", m.bayer_pattern, "Sensor Bayer pattern"),
-                _raw("XBAYROFF", "0", "Bayer pattern X axis offset"),
-                _raw("YBAYROFF", "0", "Bayer pattern Y axis offset"),
+                _raw("XBAYROFF", str(m.bayer_offset[0]), "Bayer pattern X axis offset"),
+                _raw("YBAYROFF", str(m.bayer_offset[1]), "Bayer pattern Y axis offset"),
             ]
         c.append(_raw("USBLIMIT", "40", "Camera-specific USB setting"))
         c += [

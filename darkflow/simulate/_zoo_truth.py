@@ -1,0 +1,296 @@
+"""What a correct pipeline should conclude on a zoo night (``zoo_truth.json``).
+
+Built from the planned frames of the night *as designed* (without the injected fault), so the
+expectation does not depend on what the fault did to the headers. Every dark exposure of a night
+is one dark *source* (a master a pipeline would build); a light's dark model is classified by
+what the sources of its configuration offer, in this order:
+
+``exact``
+    darks of the light's exposure, on its night, within :data:`TEMP_TOLERANCE_C`.
+``exact_other_night``
+    the same on another night, both nights with biases (the bias level is corrected).
+``interpolated``
+    darks at two exposures bracketing the light's, on its night (a per-pixel intercept and rate
+    need no bias) or on nights whose bias level is known (biases on both nights).
+
+These three are *provable*: the right verdict is ``calibrated``. Then, *usable* (``calibrated``
+or ``degraded`` with an expected error are both right):
+
+``extrapolated``
+    two or more exposures (on the light's night, or bias-corrected) that do not bracket it.
+``scaled``
+    one exposure, with biases on its night and the light's (dark signal scaled by exposure).
+``uncorrected``
+    a model from another night (the light's exposure, or two exposures) without biases to
+    correct the level: a few ADU off.
+``thermal_scaled``
+    one of the above exists only with darks outside the temperature tolerance.
+
+``none``: nothing usable; the right verdict is ``quarantined``. A light whose sources include
+the faulted dark set is ``affected_by_fault``: anything but a silent ``calibrated`` is right.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from darkflow._version import __version__
+from darkflow.exceptions import ConfigError
+
+__all__ = [
+    "DARK_FAULTS",
+    "PROVABLE",
+    "TEMP_TOLERANCE_C",
+    "TRUTH_FILE",
+    "USABLE",
+    "build_truth",
+    "load_zoo_truth",
+]
+
+TRUTH_FILE = "zoo_truth.json"
+FORMAT_VERSION = 1
+TEMP_TOLERANCE_C = 0.5  # dark current changes by 2**(0.5/6) - 1 = 6 % at most
+PROVABLE = ("exact", "exact_other_night", "interpolated")
+USABLE = ("uncorrected", "extrapolated", "scaled", "thermal_scaled")
+DARK_FAULTS = (
+    "wrong_gain", "wrong_gain_recorded", "warm_darks", "warm_darks_recorded", "light_leak",
+    "cosmic_rays", "bias_drift", "readout_mode",
+)  # fmt: skip
+
+
+def _source_id(night: int, exptime_s: float) -> str:
+    return f"night-{night + 1}/dark/{exptime_s:g}s"
+
+
+def _sources(params, clean_plans) -> list[dict[str, Any]]:
+    out = []
+    for k, plan in enumerate(clean_plans):
+        groups: dict[float, list] = {}
+        for f in plan.frames:
+            if f.kind == "dark":
+                groups.setdefault(f.exptime_s, []).append(f)
+        for t, frames in sorted(groups.items()):
+            faulty = (
+                params.fault in DARK_FAULTS
+                and k == params.fault_night
+                and t == params.fault_exposure
+            )
+            out.append(
+                {
+                    "id": _source_id(k, t),
+                    "kind": "dark",
+                    "night_index": k,
+                    "night": plan.spec.date,
+                    "exptime_s": t,
+                    "set_temp_c": frames[0].set_temp_c,
+                    "temp_c": round(float(np.mean([f.true_temp_c for f in frames])), 3),
+                    "n_frames": len(frames),
+                    "gain_setting": frames[0].gain_setting,
+                    "clean": not faulty,
+                    "fault": params.fault if faulty else None,
+                }
+            )
+    return out
+
+
+def _bias_sets(params, clean_plans) -> list[dict[str, Any]]:
+    out = []
+    for k, plan in enumerate(clean_plans):
+        n = sum(f.kind == "bias" for f in plan.frames)
+        if n:
+            jump = params.fault == "bias_jump" and k == params.fault_night
+            out.append(
+                {
+                    "id": f"night-{k + 1}/bias",
+                    "kind": "bias",
+                    "night_index": k,
+                    "night": plan.spec.date,
+                    "exptime_s": next(f.exptime_s for f in plan.frames if f.kind == "bias"),
+                    "n_frames": n,
+                    "clean": not jump,
+                    "fault": "bias_jump" if jump else None,
+                }
+            )
+    return out
+
+
+def _model(
+    night: int, t: float, sources: list[dict], bias_nights: set[int]
+) -> tuple[str, list[str]] | None:
+    def corrected(s: dict) -> bool:
+        return s["night_index"] == night or (
+            s["night_index"] in bias_nights and night in bias_nights
+        )
+
+    same = [s for s in sources if s["night_index"] == night and s["exptime_s"] == t]
+    if same:
+        return "exact", [s["id"] for s in same]
+    other = [s for s in sources if s["exptime_s"] == t and corrected(s)]
+    if other:
+        return "exact_other_night", [other[0]["id"]]
+    ok = [s for s in sources if corrected(s)]
+    below = sorted((s for s in ok if s["exptime_s"] < t), key=lambda s: (-s["exptime_s"], s["id"]))
+    above = sorted((s for s in ok if s["exptime_s"] > t), key=lambda s: (s["exptime_s"], s["id"]))
+    if below and above:
+        return "interpolated", [below[0]["id"], above[0]["id"]]
+    nearest = sorted(ok, key=lambda s: (abs(s["exptime_s"] - t), s["id"]))
+    exposures = list(dict.fromkeys(s["exptime_s"] for s in nearest))
+    if len(exposures) >= 2:
+        used = [next(s for s in nearest if s["exptime_s"] == e) for e in exposures[:2]]
+        return "extrapolated", [s["id"] for s in used]
+    if nearest and night in bias_nights:
+        return "scaled", [nearest[0]["id"]]
+    for s in sorted(sources, key=lambda s: s["id"]):  # a model of another night, level unknown
+        twin = [o for o in sources if o["night_index"] == s["night_index"]
+                and o["exptime_s"] != s["exptime_s"]]  # fmt: skip
+        if s["exptime_s"] == t or twin:
+            return "uncorrected", [s["id"], *(o["id"] for o in twin[:1] if s["exptime_s"] != t)]
+    return None
+
+
+def classify_light(
+    night: int, exptime_s: float, temp_c: float, sources: list[dict], bias_nights: set[int]
+) -> tuple[str, list[str]]:
+    """The dark model category of one light and the sources it uses (see the module doc)."""
+    near = [s for s in sources if abs(s["temp_c"] - temp_c) <= TEMP_TOLERANCE_C]
+    found = _model(night, float(exptime_s), near, bias_nights)
+    if found is not None:
+        return found
+    found = _model(night, float(exptime_s), sources, bias_nights)
+    if found is not None:
+        return "thermal_scaled", found[1]
+    return "none", []
+
+
+def _expected(category: str, affected: bool) -> list[str]:
+    if affected:
+        return ["degraded", "quarantined"]
+    if category in PROVABLE:
+        return ["calibrated"]
+    if category in USABLE:
+        return ["calibrated", "degraded"]
+    return ["quarantined"]
+
+
+def build_truth(params, plans, clean_plans, *, expected_cause: dict[str, str]) -> dict[str, Any]:
+    """The ``zoo_truth.json`` content of a zoo night (``plans``: as written, one per night)."""
+    sources = _sources(params, clean_plans)
+    biases = _bias_sets(params, clean_plans)
+    bias_nights = {b["night_index"] for b in biases}
+    faulty = {s["id"] for s in sources if not s["clean"]}
+    lights = []
+    for k, (plan, clean) in enumerate(zip(plans, clean_plans, strict=True)):
+        written = {(f.session, f.block, f.index): f for f in plan.frames}
+        for f in clean.frames:
+            if f.kind != "light":
+                continue
+            category, used = classify_light(k, f.exptime_s, f.true_temp_c, sources, bias_nights)
+            affected = bool(faulty & set(used))
+            if params.fault == "wrong_egain" or (
+                params.fault == "bias_jump" and k == params.fault_night
+            ):
+                affected = True
+            path = f"night-{k + 1}/{written[(f.session, f.block, f.index)].relpath}"
+            lights.append(
+                {
+                    "path": path,
+                    "night_index": k,
+                    "night": plan.spec.date,
+                    "exptime_s": f.exptime_s,
+                    "temp_c": round(f.true_temp_c, 3),
+                    "scene": params.scene,
+                    "dark_model": category,
+                    "sources": used,
+                    "provable": category in PROVABLE,
+                    "usable": category in PROVABLE or category in USABLE,
+                    "affected_by_fault": affected,
+                    "expected_status": _expected(category, affected),
+                }
+            )
+    cam = params.camera
+    header_egain = {
+        "present": cam.egain_e_per_adu,
+        "absent": None,
+        "wrong": cam.egain_e_per_adu * params.egain_factor,
+    }[params.egain]
+    fault = None
+    if params.fault is not None:
+        target: dict[str, Any] = {"kind": "all"}
+        if params.fault in DARK_FAULTS:
+            target = {
+                "kind": "dark",
+                "id": _source_id(params.fault_night, float(params.fault_exposure)),
+                "night": params.nights[params.fault_night].date,
+                "exptime_s": params.fault_exposure,
+            }
+        elif params.fault == "bias_jump":
+            target = {
+                "kind": "bias",
+                "id": f"night-{params.fault_night + 1}/bias",
+                "night": params.nights[params.fault_night].date,
+            }
+        codes = sorted(
+            {c for plan in plans for f in plan.frames for c in f.faults} - {"egain_keyword"}
+        )
+        if params.fault == "wrong_egain":
+            codes = ["egain_keyword"]
+        fault = {
+            "kind": params.fault,
+            "codes": codes,
+            "magnitude": params.fault_magnitude,
+            "target": target,
+            "expected_cause": expected_cause[params.fault],
+        }
+    categories: dict[str, int] = {}
+    for light in lights:
+        categories[light["dark_model"]] = categories.get(light["dark_model"], 0) + 1
+    return {
+        "generator": "darkflow.simulate.zoo",
+        "format_version": FORMAT_VERSION,
+        "darkflow_version": __version__,
+        "family": params.family,
+        "seed": params.seed,
+        "name": params.name,
+        "description": params.description,
+        "clean": params.fault is None,
+        "params": params.to_dict(),
+        "nights": [
+            {
+                "dir": f"night-{k + 1}",
+                "date": plan.spec.date,
+                "bias_offset_adu": params.nights[k].bias_offset_adu,
+                "n_files": len(plan.frames),
+            }
+            for k, plan in enumerate(plans)
+        ],
+        "egain": {
+            "header": params.egain,
+            "true_e_per_adu": cam.egain_e_per_adu,
+            "header_e_per_adu": header_egain,
+        },
+        "bayer_pattern": cam.bayer_pattern,
+        "stored_bayer_pattern": cam.stored_bayer_pattern,
+        "fault": fault,
+        "masters": [*biases, *sources],
+        "lights": lights,
+        "dark_models": dict(sorted(categories.items())),
+        "temp_tolerance_c": TEMP_TOLERANCE_C,
+    }
+
+
+def load_zoo_truth(root: str | Path) -> dict[str, Any]:
+    """Read ``zoo_truth.json`` of a zoo night (``root``: the tree or the file itself)."""
+    path = Path(root)
+    if path.is_dir():
+        path = path / TRUTH_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read the zoo truth {path}: {err}") from err
+    if data.get("generator") != "darkflow.simulate.zoo":
+        raise ConfigError(f"{path} is not a zoo truth file")
+    return data
