@@ -162,6 +162,13 @@ def test_pixel_fit_inside_the_bins_and_its_limits():
     model = dark_model_for(d, load_master=masters.__getitem__, bias=None, index=index)
     pulls = (model.data - stack.true_dark(240.0, -10.0)) / np.sqrt(model.variance)
     assert float(np.std(pulls)) == pytest.approx(1.0, abs=0.1)
-    # far beyond the bins (every master more than max_exptime_ratio away): no pixel fit
-    d = match_light(_light(stack.shape, 1500.0), index, Config())
+    # far beyond the bins (every master more than max_exptime_ratio away): no pixel fit ...
+    strict = Config.from_dict({"matching": {"expansion_exptime_ratio": []}})
+    d = match_light(_light(stack.shape, 1500.0), index, strict)
     assert d.scale_mode != ScaleMode.PIXEL_FIT
+    # ... unless the search is widened: then degraded, with its (larger) stated error
+    d = match_light(_light(stack.shape, 1500.0), index, Config())
+    assert d.degraded and MatchReason.EXPANDED_SEARCH in d.reasons
+    model = dark_model_for(d, load_master=masters.__getitem__, bias=None, index=index)
+    pulls = (model.data - stack.true_dark(1500.0, -10.0)) / np.sqrt(model.variance)
+    assert float(np.std(pulls)) < 1.1

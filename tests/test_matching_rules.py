@@ -230,7 +230,10 @@ def test_expansion_of_the_exposure_ratio():
         and len(d.expansions) == 1
         and "max_exptime_ratio=10" in (d.expansions[0])
     )
-    assert match_light(light(), index_of(far, multi=False)).master_id is None
+    strict = MatchingConfig(expansion_exptime_ratio=())
+    assert match_light(light(), index_of(far, multi=False), strict).master_id is None
+    d = match_light(light(), index_of(far, multi=False))  # the default widens to 10, then 30
+    assert d.master_id == "far" and d.degraded and "max_exptime_ratio=10" in d.expansions[0]
 
 
 def test_advisory_follows_the_real_temperature_and_merges():

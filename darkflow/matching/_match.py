@@ -26,6 +26,7 @@ from darkflow.matching._options import (
 from darkflow.matching._pairs import PairOptions
 from darkflow.matching._records import (
     LOST_EXPOSURE,
+    LOST_HARM,
     LOST_INVALID,
     LOST_LINEARITY,
     LOST_NOT_SCALABLE,
@@ -265,6 +266,8 @@ class _Evaluator(PairOptions):
                 if level and self.signal_rms:
                     e_n = math.hypot(e_n, level / self.signal_rms)
                 lost = lost_x + lost_t
+                if key == "scale" and e_n >= 1.0:  # the scaled noise exceeds the dark signal
+                    lost += (LOST_HARM,)
                 out.append(_Option(
                     mode=mode,
                     terms=(ModelTerm(e.master_id, 1.0, f_e, f_t),),

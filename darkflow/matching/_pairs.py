@@ -12,7 +12,7 @@ from darkflow.matching._options import (
     _Master,
     _Option,
 )
-from darkflow.matching._records import LOST_NOT_SCALABLE, LOST_TEMPERATURE, ModelTerm
+from darkflow.matching._records import LOST_HARM, LOST_NOT_SCALABLE, LOST_TEMPERATURE, ModelTerm
 from darkflow.model import ScaleMode
 
 
@@ -197,8 +197,10 @@ class PairOptions:
             lost = []
             if e_t > self.step.max_mismatch or e_s > self.step.max_mismatch:
                 lost.append(LOST_TEMPERATURE)
-            if e_x > self.step.max_mismatch or e_n >= 1.0:
+            if e_x > self.step.max_mismatch:
                 lost.append(LOST_NOT_SCALABLE)
+            if e_n >= 1.0:
+                lost.append(LOST_HARM)
             conf = min(m.entry.confidence for m in ms)
             out.append(_Option(
                 mode=ScaleMode.PIXEL_FIT,

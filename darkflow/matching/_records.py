@@ -14,6 +14,7 @@ __all__ = [
     "DEGRADING_REASONS",
     "LOST_CONFIG",
     "LOST_EXPOSURE",
+    "LOST_HARM",
     "LOST_INVALID",
     "LOST_LINEARITY",
     "LOST_NOT_SCALABLE",
@@ -198,6 +199,7 @@ LOST_TIME = "time_window"
 LOST_STATUS = "master_unusable"
 LOST_INVALID = "master_invalid_exposure"
 LOST_SCORE = "higher_score"
+LOST_HARM = "model_noise_exceeds_signal"  # subtracting it would add more noise than it removes
 
 
 def mid_time(meta: MasterMeta) -> datetime | None:
