@@ -61,21 +61,37 @@ class PairOptions:
         scfg, law = self.scfg, self.law
         if not scfg.allow_interpolation:
             return []
-        # the exposure ratio is a hard constraint for every master of a recipe
-        pool = [m for m in pool if 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio]
-        lower = [m for m in pool if not m.same_exposure and m.entry.meta.exptime_s < self.t_light]
-        upper = [m for m in pool if not m.same_exposure and m.entry.meta.exptime_s > self.t_light]
-        if not lower or not upper:
+        # The exposure ratio is a hard constraint for every master of a recipe, and the bins
+        # may be at most max_interpolation_ratio apart: unless the linear law is demonstrated
+        # on both bins (the statistical test, over exactly those exposures), which bounds the
+        # interpolation's error by the measured deviation whatever their distance.
+        lower_all = [m for m in pool if not m.same_exposure
+                     and m.entry.meta.exptime_s < self.t_light]  # fmt: skip
+        upper_all = [m for m in pool if not m.same_exposure
+                     and m.entry.meta.exptime_s > self.t_light]  # fmt: skip
+        if not lower_all or not upper_all:
             return []
-        t_a = max(m.entry.meta.exptime_s for m in lower)
-        t_b = min(m.entry.meta.exptime_s for m in upper)
-        if t_b / t_a > scfg.max_interpolation_ratio:
-            return []
+        lin = self.lin
+        t_a = max(m.entry.meta.exptime_s for m in lower_all)
+        t_b = min(m.entry.meta.exptime_s for m in upper_all)
+        shown = lin is not None and lin.interpolation_demonstrated(t_a, t_b)
+        if not shown:
+            pool = [m for m in pool
+                    if 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio]  # fmt: skip
+            lower = [m for m in lower_all if m in pool]
+            upper = [m for m in upper_all if m in pool]
+            if not lower or not upper:
+                return []
+            t_a = max(m.entry.meta.exptime_s for m in lower)
+            t_b = min(m.entry.meta.exptime_s for m in upper)
+            if t_b / t_a > scfg.max_interpolation_ratio:
+                return []
+            shown = lin is not None and lin.interpolation_demonstrated(t_a, t_b)
+        else:
+            lower, upper = lower_all, upper_all
         tol = self.mcfg.exptime_rel_tol
         bin_a = [m for m in lower if m.entry.meta.exptime_s >= t_a * (1 - tol)]
         bin_b = [m for m in upper if m.entry.meta.exptime_s <= t_b * (1 + tol)]
-        lin = self.lin
-        shown = lin is not None and lin.interpolation_demonstrated(t_a, t_b)
         if not shown and scfg.unproven_linearity == "reject":
             return []
         # bracketed: an offset (affine law) cancels and the error is bounded by the bins
