@@ -13,7 +13,8 @@ sensor, independent noise), whose master is the *previous verified master*.
 
 **Function level**: headers are normalised, darks split into training and hold-out frames
 (:func:`holdout_split`), the master combined from the training frames (:func:`combine_arrays`),
-judged by :func:`assess_master` (with the session's master bias when it has the darks'
+judged by :func:`assess_master` against the held-out and training frames (with the session's
+master bias when it has the darks'
 configuration, and the previous master), entered in a calibration index with its status, and
 every light matched (:func:`match_light`) and calibrated by the pipeline's own step
 (:func:`darkflow.calibrate.calibrate_light`: header gain, noise model, subtraction, checks, one
@@ -198,7 +199,7 @@ def build_library(seed: int, shape: tuple[int, int]) -> Library:
     bias = _combine(_frames(rendered, "bias", "library"), FrameType.BIAS)
     darks = _frames(rendered, "dark", "library")
     master = _combine(darks, FrameType.DARK)
-    return Library(master, bias, assess_master(master, bias=bias))
+    return Library(master, bias, assess_master(master, training=darks.data, bias=bias))
 
 
 def _calibrate(
@@ -265,7 +266,8 @@ def run_scenario(
     previous = library.master if with_previous else None
     if previous is not None and previous.meta.config_signature != signature:
         previous = None
-    assessment = assess_master(master, holdout=[darks.data[pick[n]] for n in hold],
+    assessment = assess_master(master, holdout=[darks.data[pick[n]] for n in hold] or None,
+                               training=[darks.data[pick[n]] for n in train],
                                previous=previous, bias=m_bias, config=vcfg)  # fmt: skip
     index = _index("new", master, assessment)
     previous_index = _index("previous", library.master, library.assessment)

@@ -69,7 +69,7 @@ SECTION = "## Real frames (`bench_real.py`)"
 
 # Extra darkflow runs with a non-default configuration, reported beside the default run.
 VARIANTS: dict[str, dict[str, dict[str, str]]] = {
-    # every QSI frame is isolated (EGAIN='High' is invalid_value): the default run builds nothing
+    # the QSI biases are isolated (no INSTRUME, no DATE-OBS); EGAIN='High' is an unknown gain
     "mdm-qsi583": {"use_isolated=all": {"use_isolated": "all"}},
 }
 

@@ -11,8 +11,10 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.1.0+src"
 
-ALGORITHM_VERSION = "1"
+# 2: the gain of lights without EGAIN (darkflow.gain) enters their uncertainty;
+# 3: calibrated lights' uncertainty follows fine structure and colour
+ALGORITHM_VERSION = "3"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
-ASSESSMENT_VERSION = "2"  # 2: hold-out split ranked by content hash, not by path
+ASSESSMENT_VERSION = "3"  # 3: master gates as statistical tests (2: split by content hash)

@@ -12,30 +12,39 @@ The rules, in order:
    needs a bias without one quarantines the light (``no_bias_for_scaling``); the conservative
    alternative limits the model's dark amplitude (:func:`limit_dark_amplitude`);
 2. the light must have the model's shape (``shape_mismatch``);
-3. e-/ADU: the header's ``EGAIN``, else photon transfer on the dark stack
-   (:func:`gain_from_darks`), else on the light itself; ``egain_estimated`` or ``no_gain``;
-4. the noise model (read noise, the dark's shot noise), subtraction with the configured pedestal
-   and the light checks (:func:`darkflow.verify.check_light`);
+3. e-/ADU with its uncertainty (:class:`~darkflow.model.GainEstimate`, :mod:`darkflow.gain`):
+   the header's ``EGAIN``, else the night's measurement (``gain``: frame pairs, flats) combined
+   with photon transfer on the dark stack (:func:`gain_from_darks`) and, when those are absent
+   or loose, on the light itself; ``egain_estimated`` or ``no_gain``;
+4. the noise model (read noise, the dark's shot noise) and what it is made of
+   (:func:`darkflow.verify.noise_budget`), subtraction with the configured pedestal and the
+   light checks (:func:`darkflow.verify.check_light`);
 5. one corrective response (rescale the dark, or add a pedestal), then the checks again; the
-   first findings stay on record;
-6. the status: :func:`darkflow.verify.light_status`, degraded by non-finite pixels, a degraded
-   match, an applied response or the amplitude limit; the confidence is the decision's times
-   the checks'.
+   first findings stay on record. A light that holds no dark signal (``no_dark_signal``: most
+   likely dark-subtracted already) gets no response;
+6. the status: :func:`darkflow.verify.light_status` (quarantined only where subtraction does
+   more harm than good), degraded by non-finite pixels, an applied response, the amplitude
+   limit, or a degraded match whose risk no measured check covered (the dark scale not
+   measured); a light that passes every measured check is calibrated. The confidence is the
+   checks' (:func:`darkflow.verify.overall_confidence`: the weakest measured gate's), at most
+   the decision's for the amplitude-limited alternative.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from darkflow.cfa import is_cfa
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
-from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
+from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.stats import mad_std
 
 if TYPE_CHECKING:
@@ -47,8 +56,8 @@ __all__ = ["LightCalibration", "calibrate_light", "gain_from_darks", "limit_dark
 
 log = logging.getLogger(__name__)
 
-# a photon-transfer fit on the darks is trusted above this R^2
-MIN_DARK_GAIN_R2 = 0.8
+# a measured gain looser than this (relative 1-sigma) is combined with the light's own estimate
+LOOSE_GAIN_REL_SIGMA = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +84,7 @@ class LightCalibration:
     egain_e_per_adu: float | None = None
     egain_source: str | None = None
     response: str = "none"
+    gain: GainEstimate | None = None
 
     @property
     def delivered(self) -> bool:
@@ -87,12 +97,20 @@ class LightCalibration:
         return None if res is None else res.hist_counts
 
 
-def gain_from_darks(master: MasterDark, *, clip_sigma: float | None) -> float | None:
-    """e-/ADU by photon transfer on a dark master, when the fit is trustworthy (else ``None``)."""
-    from darkflow.subtract import estimate_gain_from_dark
+def gain_from_darks(master: MasterDark, *, clip_sigma: float | None) -> GainEstimate | None:
+    """e-/ADU by photon transfer on a dark master, with its uncertainty (``None`` without a
+    lever arm): :func:`darkflow.gain.gain_from_dark_stack`."""
+    from darkflow.gain import gain_from_dark_stack
 
-    fit = estimate_gain_from_dark(master, clip_sigma=clip_sigma)
-    return fit[0] if fit and fit[1] > MIN_DARK_GAIN_R2 else None
+    return gain_from_dark_stack(master, clip_sigma=clip_sigma)
+
+
+def _as_estimate(value: GainEstimate | float | None, source: str) -> GainEstimate | None:
+    """A caller's gain (an estimate, or a bare number of unknown precision)."""
+    if value is None or isinstance(value, GainEstimate):
+        return value
+    g = float(value)
+    return GainEstimate(g, g, source, 0) if g > 0 else None  # a bare number: 100 % uncertain
 
 
 def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) -> DarkModel:
@@ -126,6 +144,27 @@ def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) ->
                                dark_signal=dark_signal, notes=notes)  # fmt: skip
 
 
+def _unchecked_risk(decision: MatchDecision, check: LightAssessment) -> bool:
+    """A degraded match whose risk no measured check covered.
+
+    The match's degrading reasons (an unproven exposure law or interpolation, an unscaled
+    exposure, a widened search) are risks to the dark scale, which the light's hot-pixel fit
+    measures: when that gate was measured and passed, the risk did not materialise. A master
+    that is not verified always degrades the light.
+    """
+    from darkflow.matching import MatchReason
+
+    if not decision.degraded:
+        return False
+    if MatchReason.LOW_CONFIDENCE_MASTER in decision.reasons:
+        return True
+    try:
+        scale = check.metric("dark_scale_error")
+    except KeyError:
+        return True
+    return scale.value is None or scale.confidence is None
+
+
 def _quarantined(reasons: list[object], extra: object) -> LightCalibration:
     codes = (*map(str, reasons), str(extra))
     return LightCalibration(
@@ -147,7 +186,8 @@ def calibrate_light(
     config: Config,
     master_status: MasterAssessment | MasterStatus | str | None = None,
     amplitude_limit_sigma: float | None = None,
-    dark_gain: Callable[[MasterDark], float | None] | None = None,
+    dark_gain: Callable[[MasterDark], GainEstimate | float | None] | None = None,
+    gain: GainEstimate | None = None,
     master_biases: Mapping[str, MasterDark | None] | None = None,
     bias_level_sigma_adu: float = 0.0,
 ) -> LightCalibration:
@@ -179,8 +219,11 @@ def calibrate_light(
         Limit the dark amplitude (the conservative alternative, see
         ``subtract.conservative_amplitude_sigma``); the light is then at best ``degraded``.
     dark_gain
-        ``master -> e-/ADU or None``: the photon-transfer gain on the darks, for callers that
-        cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
+        ``master -> GainEstimate or None``: the photon-transfer gain on the darks, for callers
+        that cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
+    gain
+        The night's own gain measurement (frame pairs, flats: :mod:`darkflow.gain`), used when
+        the header has no usable EGAIN.
     master_biases, bias_level_sigma_adu
         Passed to :func:`darkflow.subtract.dark_model_for`: the own bias of masters of
         another night, and the level uncertainty of biases borrowed from other nights.
@@ -193,12 +236,17 @@ def calibrate_light(
     from darkflow.subtract import (
         dark_model_for,
         dark_shot_variance,
-        estimate_gain,
         noise_model_variance,
         subtract_dark,
     )
     from darkflow.triage import rank_causes
-    from darkflow.verify import ResponseAction, apply_response, check_light, light_status
+    from darkflow.verify import (
+        ResponseAction,
+        apply_response,
+        check_light,
+        light_status,
+        noise_budget,
+    )
 
     reasons: list[object] = list(decision.reasons)
     master = load_master(decision.master_id)
@@ -217,17 +265,16 @@ def calibrate_light(
     if data.shape != model.data.shape:
         return _quarantined(reasons, LightReason.SHAPE_MISMATCH)
 
-    egain, source = meta.egain_e_per_adu, "header"
-    if not egain or egain <= 0:
-        if dark_gain is None:
-            egain = gain_from_darks(master, clip_sigma=config.combine.sigma_high)
-        else:
-            egain = dark_gain(master)
-        source = "darks"
-        if egain is None:
-            read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
-            egain, source = estimate_gain(data - model.data, read_only), "light"
+    estimate = _light_gain(data, meta, master, bias, model, config, dark_gain, gain)
+    egain = None if estimate is None else estimate.value
+    source = None if estimate is None else estimate.source
+    if estimate is None or estimate.source != "header":
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
+    colour = is_cfa(meta.bayer_pattern)
+    scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
+    others = tuple(
+        load_master(i) for i in dict.fromkeys(decision.master_ids) if i != decision.master_id
+    )
 
     def subtract_and_check(model: DarkModel, pedestal: float):
         read_var, shot = noise_model_variance(
@@ -237,10 +284,13 @@ def calibrate_light(
             shot = dark_shot_variance(model, egain)
         cal = subtract_dark(
             data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
-            dark_shot_variance_adu2=shot, pedestal_adu=pedestal,
+            dark_shot_variance_adu2=shot, pedestal_adu=pedestal, cfa=colour,
         )  # fmt: skip
+        budget = noise_budget(master, bias=bias, read_var=read_var, gain=estimate,
+                              scale_factor=model.scale_factor, scale_rel_sigma=scale_rel,
+                              others=others)  # fmt: skip
         check = check_light(data, cal, model, meta=meta, config=config.verify, bias=bias,
-                            pedestal_adu=pedestal)  # fmt: skip
+                            pedestal_adu=pedestal, noise=budget)  # fmt: skip
         return cal, check
 
     pedestal = config.subtract.pedestal_adu
@@ -262,7 +312,7 @@ def calibrate_light(
         reasons.append(LightReason.PEDESTAL_ADDED)
     elif response.action != ResponseAction.NONE:
         applied = f"suggested: {response.action}"
-    status, _failed = light_status(check, master=master_status, config=config.verify)
+    status, _failed = light_status(check, master=master_status)
     if applied != "none":
         reasons.extend(first_findings)
     reasons.extend(check.reasons)
@@ -271,15 +321,18 @@ def calibrate_light(
         if status == LightStatus.CALIBRATED:
             status = LightStatus.DEGRADED
     if status == LightStatus.CALIBRATED and (
-        decision.degraded
+        _unchecked_risk(decision, check)
         or applied.startswith(("rescale_dark", "add_pedestal"))
         or amplitude_limit_sigma is not None
     ):
         status = LightStatus.DEGRADED  # calibrated, with a degraded expectation (reasons say why)
-    confidence = round(float(decision.confidence * check.confidence), 4)
+    confidence = float(check.confidence)
+    if amplitude_limit_sigma is not None:  # the configured alternative's stated ceiling
+        confidence = min(confidence, float(decision.confidence))
+    confidence = round(confidence, 4)
     causes = rank_causes(reasons)
     res = check.residuals
-    codes = tuple(str(r) for r in reasons)
+    codes = tuple(dict.fromkeys(str(r) for r in reasons))  # each once, in order
     fields: dict[str, Any] = {
         "status": status,
         "confidence": confidence,
@@ -289,6 +342,7 @@ def calibrate_light(
         "background_adu": None if res is None else round(res.background_adu, 3),
         "egain_e_per_adu": None if egain is None else round(float(egain), 4),
         "egain_source": source if egain else None,
+        "egain_sigma": None if estimate is None else round(float(estimate.sigma), 4),
         "scale_mode": str(model.scale_mode),
         "dark_level_sigma_adu": round(float(model.notes.get("level_sigma_adu", 0.0)), 4),
         "response": applied,
@@ -307,4 +361,36 @@ def calibrate_light(
         egain_e_per_adu=None if egain is None else float(egain),
         egain_source=source if egain else None,
         response=applied,
+        gain=estimate,
     )
+
+
+def _light_gain(
+    data: np.ndarray,
+    meta: FrameMeta,
+    master: MasterDark,
+    bias: MasterDark | None,
+    model: DarkModel,
+    config: Config,
+    dark_gain: Callable[[MasterDark], GainEstimate | float | None] | None,
+    night: GainEstimate | None,
+) -> GainEstimate | None:
+    """The light's gain: the header's EGAIN (trusted to ``verify.header_gain_rel_sigma``), else
+    the night's and the darks' measurements; the light's own estimate joins them when they are
+    absent or looser than :data:`LOOSE_GAIN_REL_SIGMA`."""
+    from darkflow.gain import combine_gains, gain_for_light, gain_from_light, header_gain
+    from darkflow.subtract import noise_model_variance
+
+    rel = config.verify.header_gain_rel_sigma
+    if header_gain(meta, rel_sigma=rel) is not None:
+        return gain_for_light(meta, header_rel_sigma=rel)
+    if dark_gain is None:
+        darks = gain_from_darks(master, clip_sigma=config.combine.sigma_high)
+    else:
+        darks = _as_estimate(dark_gain(master), "darks")
+    measured = combine_gains([night, darks])
+    if measured is None or measured.rel_sigma > LOOSE_GAIN_REL_SIGMA:
+        read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
+        light = gain_from_light(data - model.data, read_only)
+        measured = combine_gains([measured, light])
+    return measured

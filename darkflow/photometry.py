@@ -4,7 +4,9 @@ Not a photometry package: just enough to prove that dark subtraction removed str
 without removing signal. :func:`detect_stars` finds isolated, unsaturated, extended sources;
 :func:`measure` gives each one's centroid, annulus background (median and robust scatter) and
 background-subtracted aperture flux on an image; :func:`compare_photometry` measures the same
-stars before (raw) and after (calibrated) calibration.
+stars before (raw) and after (calibrated) calibration, star by star, and
+:func:`flux_change_test` / :func:`centroid_shift_test` turn the pairs into tests with their own
+spread.
 
 A correct dark model is smooth at the scale of a star once its hot pixels are gone, so the
 centroids agree to a small fraction of a pixel and the fluxes to well under a percent; a master
@@ -15,7 +17,6 @@ and one with wrongly scaled hot pixels moves the centroids of stars that sit on 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,11 +27,14 @@ from darkflow.exceptions import ConfigError
 from darkflow.stats import robust_std
 
 __all__ = [
+    "PairTest",
     "PhotometryComparison",
     "Star",
     "StarMeasurement",
+    "centroid_shift_test",
     "compare_photometry",
     "detect_stars",
+    "flux_change_test",
     "measure",
 ]
 
@@ -158,9 +162,9 @@ def _fill(cut: np.ndarray, bad: np.ndarray) -> np.ndarray:
     padded[1:-1, 1:-1] = np.where(bad, np.nan, cut)
     ys, xs = np.nonzero(bad)
     window = np.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # no good neighbour: NaN
-        out[ys, xs] = np.nanmedian(window, axis=0)
+    from darkflow.verify._residuals import nanmedian_along  # one sort; no good neighbour: NaN
+
+    out[ys, xs] = nanmedian_along(window, 0)
     return out
 
 
@@ -226,7 +230,13 @@ def measure(
 
 @dataclass(frozen=True)
 class PhotometryComparison:
-    """The same stars measured before and after calibration (medians over stars)."""
+    """The same stars measured before and after calibration.
+
+    Summaries over the stars (medians) and, per star kept (``n_stars``, in the order of the
+    star list), the pairs the tests use: ``dy``/``dx`` (centroid after minus before, px),
+    ``flux_before`` (ADU), ``flux_change`` (after minus before, ADU) and ``flux_change_sigma``
+    (its 1-sigma spread from the dark model's noise; NaN without a model variance).
+    """
 
     n_stars: int
     centroid_shift_px: float  # median |centroid after - centroid before|
@@ -237,9 +247,90 @@ class PhotometryComparison:
     annulus_level_after: float
     annulus_noise_ratio: float  # median annulus sigma after / before (< 1: structure removed)
     negative_annulus_frac: float  # stars whose annulus background is below zero after
+    dy: tuple[float, ...] = ()
+    dx: tuple[float, ...] = ()
+    flux_before: tuple[float, ...] = ()
+    flux_change: tuple[float, ...] = ()
+    flux_change_sigma: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class _ModelEffect:
+    flux: float  # the star's flux change: minus what the model holds above its local plane
+    flux_sigma: float
+    dy: float  # the centroid shift that subtracting the model causes (px)
+    dx: float
+
+
+def _model_effect(
+    raw: np.ndarray,
+    model: np.ndarray,
+    variance: np.ndarray | None,
+    stars: list[Star],
+    before: list[StarMeasurement],
+    bad: np.ndarray | None,
+    r_aperture: float = 4.0,
+    r_inner: float = 7.0,
+    r_outer: float = 11.0,
+) -> list[_ModelEffect | None]:
+    """What subtracting ``model`` does to each star, from the model alone (linearised).
+
+    The model in the star's window, bad pixels filled as in :func:`measure`, minus the plane
+    fitted to it in the annulus (a level and a gradient such as amp glow: removing them is
+    calibration, not a change of the star): ``m``. Flux change ``-sum(m in aperture)``, spread
+    ``sqrt(sum(var in aperture) + n_aperture**2 * mean(var in annulus) / n_annulus)``;
+    centroid shift ``-sum((r - c) m) / F`` over the aperture pixels where the raw star is above
+    its annulus median (its weights, ``F`` their sum, ``c`` its centroid before). The light's
+    own noise is in both measurements alike and cancels.
+    """
+    img = np.asarray(model, dtype=np.float64)
+    src = np.asarray(raw, dtype=np.float64)
+    var = None if variance is None else np.asarray(variance, dtype=np.float64)
+    ny, nx = img.shape
+    half = math.ceil(r_outer)
+    dy, dx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
+    rr = np.hypot(dy, dx)
+    ann, ap = (rr >= r_inner) & (rr <= r_outer), rr <= r_aperture
+    n_ap = int(np.count_nonzero(ap))
+    out: list[_ModelEffect | None] = []
+    for s, mb in zip(stars, before, strict=True):
+        cy, cx = round(s.y), round(s.x)
+        if not (half <= cy < ny - half and half <= cx < nx - half) or not math.isfinite(mb.y):
+            out.append(None)
+            continue
+        win = (slice(cy - half, cy + half + 1), slice(cx - half, cx + half + 1))
+        cut, raw_cut = img[win], src[win]
+        if bad is not None and bad[win].any():
+            cut, raw_cut = _fill(cut, bad[win]), _fill(raw_cut, bad[win])
+        a_ok = ann & np.isfinite(cut)
+        p_ok = ap & np.isfinite(cut) & np.isfinite(raw_cut)
+        if np.count_nonzero(a_ok) < 4 or not p_ok.any():
+            out.append(None)
+            continue
+        design = np.column_stack([np.ones(np.count_nonzero(a_ok)), dy[a_ok], dx[a_ok]])
+        coef, *_ = np.linalg.lstsq(design, cut[a_ok], rcond=None)
+        m = cut - (coef[0] + coef[1] * dy + coef[2] * dx)
+        flux = -float(m[p_ok].sum())
+        sigma = math.nan
+        if var is not None:
+            v = var[win]
+            sigma = math.sqrt(
+                float(np.nansum(v[ap])) + n_ap * n_ap * float(np.nanmean(v[ann])) / a_ok.sum()
+            )
+        w = np.where(p_ok, raw_cut - mb.annulus_median, 0.0)
+        sel = p_ok & (w > 0)
+        total = float(w[sel].sum())
+        if total <= 0:
+            out.append(_ModelEffect(flux, sigma, math.nan, math.nan))
+            continue
+        ry, rx = cy + dy - mb.y, cx + dx - mb.x
+        shift_y = -float((ry[sel] * m[sel]).sum()) / total
+        shift_x = -float((rx[sel] * m[sel]).sum()) / total
+        out.append(_ModelEffect(flux, sigma, shift_y, shift_x))
+    return out
 
 
 def compare_photometry(
@@ -249,26 +340,55 @@ def compare_photometry(
     *,
     after_sigma: float | None = None,
     bad: np.ndarray | None = None,
+    model: np.ndarray | None = None,
+    model_variance: np.ndarray | None = None,
     **radii: float,
 ) -> PhotometryComparison:
     """Measure ``stars`` on the raw (``before``) and calibrated (``after``) frame and compare.
 
-    ``bad`` masks pixels (hot pixels of the dark model) in both measurements: dark structure
-    that calibration is *meant* to remove then does not count as a change, while structure at
-    the scale of a star (stars or light in the darks) still does. ``after_sigma`` (the typical
-    per-pixel uncertainty after calibration; the annulus scatter by default) sets what "below
-    zero" means for an annulus background: more than three standard errors of its median.
+    The *same* stars are measured on both frames, star by star. ``bad`` masks pixels (hot
+    pixels of the dark model) in both measurements: dark structure that calibration is *meant*
+    to remove then does not count as a change, while structure at the scale of a star (stars or
+    light in the darks) still does. ``after_sigma`` (the typical per-pixel uncertainty after
+    calibration; the annulus scatter by default) sets what "below zero" means for an annulus
+    background: more than three standard errors of its median.
+
+    With ``model`` (the dark model subtracted, ``before - after``) each star's flux and
+    centroid changes are computed from the model alone (:func:`_model_effect`, linearised: what
+    the model holds in the aperture beyond its local level and gradient); the light's own noise
+    is the same in both measurements and cancels. ``model_variance`` gives the flux change's
+    spread. Without a model the changes are ``after - before`` as measured.
     """
     b = measure(before, stars, bad=bad, **radii)
     a = measure(after, stars, bad=bad, **radii)
+    effects = (
+        _model_effect(before, model, model_variance, stars, b, bad, **radii)
+        if model is not None
+        else None
+    )
     shifts, ratios, noise, lev_b, lev_a, negative = [], [], [], [], [], []
-    for mb, ma in zip(b, a, strict=True):
+    dys, dxs, fb, dfs, sds = [], [], [], [], []
+    for k, (mb, ma) in enumerate(zip(b, a, strict=True)):
         if not all(math.isfinite(v) for v in (mb.y, mb.x, ma.y, ma.x, mb.flux, ma.flux)):
             continue
         if mb.flux <= 0:
             continue
-        shifts.append(math.hypot(ma.y - mb.y, ma.x - mb.x))
-        ratios.append(ma.flux / mb.flux)
+        if effects is None:
+            change, sigma, sy, sx = ma.flux - mb.flux, math.nan, ma.y - mb.y, ma.x - mb.x
+        elif effects[k] is None:
+            continue
+        else:
+            e = effects[k]
+            change, sigma, sy, sx = e.flux, e.flux_sigma, e.dy, e.dx
+        if not all(math.isfinite(v) for v in (change, sy, sx)):
+            continue
+        dys.append(sy)
+        dxs.append(sx)
+        fb.append(mb.flux)
+        dfs.append(change)
+        sds.append(sigma)
+        shifts.append(math.hypot(sy, sx))
+        ratios.append((mb.flux + change) / mb.flux)
         if mb.annulus_sigma > 0:
             noise.append(ma.annulus_sigma / mb.annulus_sigma)
         lev_b.append(mb.annulus_median)
@@ -290,4 +410,104 @@ def compare_photometry(
         annulus_level_after=float(np.median(lev_a)),
         annulus_noise_ratio=float(np.median(noise)) if noise else math.nan,
         negative_annulus_frac=float(np.count_nonzero(negative)) / n,
+        dy=tuple(dys),
+        dx=tuple(dxs),
+        flux_before=tuple(fb),
+        flux_change=tuple(dfs),
+        flux_change_sigma=tuple(sds),
     )
+
+
+@dataclass(frozen=True)
+class PairTest:
+    """A test on the star pairs: ``value`` (the statistic), ``spread`` (its 1-sigma spread when
+    all is well), ``deviate`` (its tail probability as a standard-normal deviate, upper side),
+    ``n`` (stars used) and ``dof`` (degrees of freedom of the spread)."""
+
+    value: float
+    spread: float
+    deviate: float
+    n: int
+    dof: float
+
+
+def flux_change_test(comparison: PhotometryComparison, *, clip: float = 5.0) -> PairTest:
+    """Weighted mean relative flux change of the stars, with its spread (two-sided deviate).
+
+    Each star's ``delta = flux_change / flux_before`` has the spread ``sigma`` of its flux
+    change over its flux (the dark model's noise in its aperture and annulus); without that
+    spread (no model variance), ``1 / flux`` weights and the scatter alone. The weighted mean's
+    spread is ``1 / sqrt(sum w)`` scaled by the Birge ratio ``sqrt(chi2 / (n - 1))`` when the
+    stars scatter more than their errors say (fixed-pattern structure of the model that the
+    raw light held too), with ``n - 1`` degrees of freedom; stars beyond ``clip`` of those
+    spreads are left out (one pass). ``value`` is ``1 + mean``: the flux ratio after/before.
+    """
+    fb = np.asarray(comparison.flux_before, dtype=np.float64)
+    df = np.asarray(comparison.flux_change, dtype=np.float64)
+    sd = np.asarray(comparison.flux_change_sigma, dtype=np.float64)
+    ok = np.isfinite(fb) & np.isfinite(df) & (fb > 0)
+    if sd.size == fb.size and np.isfinite(sd[ok]).all() and (sd[ok] > 0).all():
+        weights_known = True
+    else:
+        weights_known = False
+        sd = 1.0 / np.where(fb > 0, np.sqrt(fb), np.inf)
+    delta, sig = df[ok] / fb[ok], sd[ok] / fb[ok]
+    keep = np.ones(delta.size, dtype=bool)
+    mean = spread = math.nan
+    for _ in range(2):
+        n = int(np.count_nonzero(keep))
+        if n < 2:
+            return PairTest(math.nan, math.nan, math.nan, n, 0.0)
+        w = 1.0 / sig[keep] ** 2
+        mean = float(np.sum(w * delta[keep]) / np.sum(w))
+        chi2 = float(np.sum(w * (delta[keep] - mean) ** 2))
+        birge = chi2 / (n - 1)
+        scale = max(birge, 1.0) if weights_known else birge
+        spread = math.sqrt(scale / float(np.sum(w)))
+        new = np.abs(delta - mean) <= clip * sig * math.sqrt(max(scale, 1e-300))
+        if np.array_equal(new, keep) or np.count_nonzero(new) < 2:
+            break
+        keep = new
+    n = int(np.count_nonzero(keep))
+    dev = _t_deviate(abs(mean) / spread, n - 1) if spread > 0 else math.nan
+    return PairTest(1.0 + mean, spread, dev, n, float(n - 1))
+
+
+def _t_deviate(t_abs: float, dof: float) -> float:
+    """Two-sided Student-t tail of ``|t|`` as the deviate of the same two-sided normal tail."""
+    from scipy.stats import norm, t
+
+    if not math.isfinite(t_abs):
+        return math.inf
+    p = 2.0 * float(t.sf(t_abs, dof))
+    return float(norm.isf(max(p, 1e-300) / 2.0))
+
+
+def centroid_shift_test(comparison: PhotometryComparison) -> PairTest:
+    """Whether the centroids moved *together*: Hotelling's T² of the mean shift vector.
+
+    The centroid shifts a correct dark model causes are the noise and fixed pattern it holds at
+    each star: zero on average, in no common direction. A model holding a dithered copy of the
+    field (a light among the darks) moves every star the same way. ``T² = n m^T S^-1 m`` (``m``
+    the mean shift vector, ``S`` the stars' shift covariance) gives
+    ``F = T² (n - 2) / (2 (n - 1)) ~ F(2, n - 2)``; ``value`` is ``|m|`` in pixels, ``spread``
+    its 1-sigma scale ``sqrt(trace(S) / (2 n))``, ``deviate`` the normal deviate of the F tail.
+    """
+    d = np.column_stack([comparison.dy, comparison.dx]).astype(np.float64)
+    d = d[np.isfinite(d).all(axis=1)] if d.size else np.zeros((0, 2))
+    n = d.shape[0]
+    if n < 4:
+        return PairTest(math.nan, math.nan, math.nan, n, 0.0)
+    m = d.mean(axis=0)
+    cov = np.cov(d, rowvar=False)
+    spread = math.sqrt(max(float(np.trace(cov)), 0.0) / (2.0 * n))
+    try:
+        t2 = float(n * m @ np.linalg.solve(cov, m))
+    except np.linalg.LinAlgError:
+        return PairTest(float(np.hypot(*m)), spread, math.nan, n, float(n - 2))
+    from scipy.stats import f as fdist
+    from scipy.stats import norm
+
+    stat = t2 * (n - 2) / (2.0 * (n - 1))
+    p = float(fdist.sf(stat, 2, n - 2)) if math.isfinite(stat) else 0.0
+    return PairTest(float(np.hypot(*m)), spread, float(norm.isf(max(p, 1e-300))), n, float(n - 2))

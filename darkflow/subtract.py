@@ -43,7 +43,6 @@ collected (the dark model scaled, bias removed, over the gain): see :func:`noise
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,8 +51,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from darkflow.exceptions import CalibrationError
+from darkflow.gain import clip_variance_factor
 from darkflow.model import MasterDark, ScaleMode
-from darkflow.stats import mad_std
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
@@ -68,8 +67,6 @@ __all__ = [
     "build_dark_model",
     "dark_model_for",
     "dark_shot_variance",
-    "estimate_gain",
-    "estimate_gain_from_dark",
     "noise_model_variance",
     "subtract_dark",
 ]
@@ -379,121 +376,12 @@ def dark_shot_variance(model: DarkModel, egain_e_per_adu: float | None) -> np.nd
     return (np.maximum(model.dark_signal, 0.0) / np.float32(egain_e_per_adu)).astype(np.float32)
 
 
-def _clip_variance_factor(k: float) -> float:
-    """Fraction of a Gaussian's variance kept by symmetric clipping at +-k sigma."""
-    phi = math.exp(-0.5 * k * k) / math.sqrt(2 * math.pi)
-    inside = math.erf(k / math.sqrt(2))
-    return 1.0 - 2.0 * k * phi / inside
-
-
-def estimate_gain_from_dark(
-    master: MasterDark, *, clip_sigma: float | None = 3.0, n_bins: int = 24
-) -> tuple[float, float] | None:
-    """e-/ADU by photon transfer on a dark stack: (gain, fit R^2), or None.
-
-    Per pixel the master holds the mean dark level ``D`` and the per-frame variance
-    ``uncertainty^2 * n_used``, which is ``read_var + (D - bias) / gain``. Pixels are binned by
-    ``D`` over the upper half of the distribution (the hot-pixel tail gives the lever arm); a
-    trimmed mean variance per bin (flickering pixels removed) is fitted by
-    ``var = a + D / gain + c * D^2``: the quadratic term absorbs frame-to-frame changes of the
-    dark level proportional to it (sensor temperature drifting during the dark sequence), so the
-    linear term stays the shot noise. The variance lost to clipping at ``clip_sigma`` is restored. Needs a dark
-    signal range of at least ~20x the read noise; no sky, no dithering, no bias frame involved.
-    """
-    n = master.n_used.astype(np.float64)
-    d = master.data.astype(np.float64)
-    var = np.square(master.uncertainty.astype(np.float64)) * n
-    valid = np.isfinite(d) & np.isfinite(var) & (n >= max(5, 0.5 * master.meta.n_frames))
-    if master.saturated is not None:
-        valid &= ~master.saturated.astype(bool)
-    if np.count_nonzero(valid) < 100:
-        return None
-    d, var = d[valid], var[valid]
-    lo = np.percentile(d, 50.0)
-    hi = np.percentile(d, 99.99)
-    read_sigma = math.sqrt(float(np.median(var)))
-    if not hi - lo > 20.0 * read_sigma:
-        return None
-    # bins equally spaced in log(D - lo) so the sparse hot tail gets bins of its own
-    edges = lo + np.geomspace(read_sigma, hi - lo, n_bins + 1)
-    xs, ys, ws = [], [], []
-    for a, b in itertools.pairwise(edges):
-        sel = (d >= a) & (d < b)
-        if np.count_nonzero(sel) < 8:
-            continue
-        v = np.sort(var[sel])
-        k = max(1, int(0.05 * v.size))
-        trimmed = v[k:-k] if v.size > 2 * k + 2 else v
-        xs.append(float(np.mean(d[sel])))
-        ys.append(float(np.mean(trimmed)))
-        ws.append(float(np.count_nonzero(sel)))
-    if len(xs) < 4:
-        return None
-    x, y, m = np.array(xs) - lo, np.array(ys), np.array(ws)
-    # statistical weight of a bin: its mean of m sample variances has sd y * sqrt(2 / (m (N-1)))
-    frames = max(float(np.median(n[valid])), 2.0)
-    w = 1.0 / (y * np.sqrt(2.0 / (m * (frames - 1.0))))
-
-    def fit(deg: int) -> tuple[np.ndarray, float]:
-        coef = np.polyfit(x, y, deg, w=w)
-        chi2 = float(np.sum((w * (y - np.polyval(coef, x))) ** 2))
-        return coef, chi2
-
-    (slope, intercept), chi2_line = fit(1)
-    quad_coef, chi2_quad = fit(2)
-    # keep the quadratic term only when it is needed (a strong improvement, BIC-like margin)
-    if chi2_line - chi2_quad > 2.0 * math.log(len(x)) + 10.0 and len(x) >= 6:
-        _, slope, intercept = quad_coef
-        pred = np.polyval(quad_coef, x)
-    else:
-        pred = intercept + slope * x
-    if clip_sigma:
-        slope /= _clip_variance_factor(clip_sigma)
-    if not slope > 0:
-        return None
-    r2 = 1.0 - float(
-        np.sum(w**2 * (y - pred) ** 2) / np.sum(w**2 * (y - np.average(y, weights=w**2)) ** 2)
-    )
-    return float(1.0 / slope), r2
-
-
-def estimate_gain(
-    calibrated: np.ndarray, read_variance_adu2: float, *, tile: int = 16, min_tiles: int = 8
-) -> float | None:
-    """Estimate e-/ADU from one dark-subtracted frame (photon transfer within the frame).
-
-    In each tile, the per-pixel variance comes from differences of pixels two columns apart
-    (same colour on a Bayer sensor; smooth sky and nebulosity cancel), robustly (MAD), and the
-    signal from the tile median: ``gain = signal / (variance - read variance)``. The median over
-    tiles with enough signal is returned, or ``None`` when the frame holds too little signal.
-    """
-    data = np.asarray(calibrated, dtype=np.float64)
-    ny, nx = data.shape
-    if nx < 4:
-        return None
-    diff = data[:, 2:] - data[:, :-2]
-    gains = []
-    floor = 5.0 * np.sqrt(max(read_variance_adu2, 1e-12))
-    for y0 in range(0, ny - tile + 1, tile):
-        for x0 in range(0, nx - 2 - tile + 1, tile):
-            block = data[y0 : y0 + tile, x0 : x0 + tile]
-            dblock = diff[y0 : y0 + tile, x0 : x0 + tile]
-            finite = np.isfinite(dblock)
-            if finite.sum() < tile * tile // 2:
-                continue
-            level = float(np.nanmedian(block))
-            d = dblock[finite]
-            var = mad_std(d) ** 2 / 2.0
-            excess = var - read_variance_adu2
-            if level > floor and excess > 0.1 * var:
-                gains.append(level / excess)
-    if len(gains) < min_tiles:
-        return None
-    return float(np.median(gains))
-
-
 def shot_signal(
-    calibrated: np.ndarray, base_variance: np.ndarray | float, egain_e_per_adu: float
+    calibrated: np.ndarray,
+    base_variance: np.ndarray | float,
+    egain_e_per_adu: float,
+    *,
+    cfa: bool = False,
 ) -> np.ndarray:
     """The signal (ADU) whose Poisson noise a calibrated pixel carries, estimated without bias.
 
@@ -501,16 +389,36 @@ def shot_signal(
     positive half of the noise counts as signal: +30% variance on a frame without sky). The
     smooth background (sigma-clipped tile levels, interpolated) estimates the local signal
     without that bias; a pixel more than 3 sigma above it (stars, bright nebulosity) keeps its
-    own value.
+    own value. Between the two, where the median of the pixel's 8 neighbours (which holds no
+    noise of the pixel itself) lies significantly above the smooth background (3 of its own
+    sigmas, ``0.41`` of a pixel's), that median is the signal: the wings of stars and spectral
+    lines, the edge of a slit, nebulosity finer than the background tiles. ``cfa``: a colour
+    (Bayer) frame, whose background and neighbours are per colour phase (a red pixel under a
+    green sky collects less than its green neighbours).
     """
-    from darkflow.verify import background_map
+    from darkflow.verify import background_map, neighbour_median
 
-    smooth = background_map(calibrated)
+    if cfa:
+        from darkflow.cfa import per_plane
+
+        smooth = per_plane(lambda d: background_map(d, tile=16), calibrated)
+        local = per_plane(neighbour_median, calibrated)
+    else:
+        smooth = background_map(calibrated)
+        local = neighbour_median(calibrated)
     smooth = np.where(np.isfinite(smooth), smooth, calibrated)
     # the pixel's expected noise if it held only the smooth signal (its shot noise included)
     noise = np.sqrt(np.maximum(base_variance + np.maximum(smooth, 0.0) / egain_e_per_adu, 1e-12))
     own = calibrated - smooth > 3.0 * noise
-    return np.maximum(np.where(own, calibrated, smooth), 0.0).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        structure = local - smooth > np.float32(3.0 * _NEIGHBOUR_MEDIAN_SD) * noise
+    signal = np.where(own, calibrated, np.where(structure, local, smooth))
+    return np.maximum(signal, 0.0).astype(np.float32)
+
+
+# spread of the median of a pixel's 8 neighbours, in units of one pixel's (white noise):
+# sqrt(NEIGHBOUR_VAR_FACTOR - 1) of darkflow.verify
+_NEIGHBOUR_MEDIAN_SD = 0.409
 
 
 def read_variance(master: MasterDark) -> float:
@@ -526,7 +434,7 @@ def read_variance(master: MasterDark) -> float:
     var = np.sort(var)[: max(1, int(var.size * 0.995))]
     params = master.provenance.get("params", {}) if master.provenance else {}
     k = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
-    factor = _clip_variance_factor(k) if math.isfinite(k) else 1.0
+    factor = clip_variance_factor(k) if math.isfinite(k) else 1.0
     return float(np.mean(var)) / factor
 
 
@@ -586,8 +494,12 @@ def subtract_dark(
     read_variance_adu2: float,
     dark_shot_variance_adu2: np.ndarray | float = 0.0,
     pedestal_adu: float = 0.0,
+    cfa: bool = False,
 ) -> CalibratedFrame:
-    """Subtract the dark model from a light; the light array is not modified."""
+    """Subtract the dark model from a light; the light array is not modified.
+
+    ``cfa``: a colour (Bayer) light: the sky's shot noise is estimated per colour phase.
+    """
     if light.shape != model.data.shape:
         raise CalibrationError(f"light shape {light.shape} != dark model shape {model.data.shape}")
     light32 = np.asarray(light, dtype=np.float32)
@@ -595,7 +507,7 @@ def subtract_dark(
     gain = egain_e_per_adu if egain_e_per_adu and egain_e_per_adu > 0 else None
     var = np.float32(read_variance_adu2) + model.variance + dark_shot_variance_adu2
     if gain is not None:
-        var = var + shot_signal(calibrated, var, gain) / np.float32(gain)
+        var = var + shot_signal(calibrated, var, gain, cfa=cfa) / np.float32(gain)
     if pedestal_adu:
         calibrated += np.float32(pedestal_adu)
     finite = np.isfinite(calibrated)

@@ -234,6 +234,13 @@ _RULES = (
     _r("missing_date", WARN, {HDR: 2}, *_HEADER),
     _r("inconsistent_time", WARN, {HDR: 2}, "Check the capture computer's clock and time zone."),
     _r("invalid_value", WARN, {HDR: 2}, *_HEADER),
+    _r(
+        "egain_unusable",
+        INFO,
+        {NOISE: 1},
+        "EGAIN holds a gain setting's name or no number: the gain is measured from the frames "
+        "(egain_source, egain_sigma in the frame report); let the program write e-/ADU.",
+    ),
     _r("already_calibrated", INFO, {DONE: 3}, "Use the raw frame instead; never calibrate twice."),
     _r("stacked", INFO, {DONE: 3}, "Calibrate the individual sub-frames, not the stack."),
     # ------------------------------------------------------------------ matching
@@ -469,6 +476,14 @@ _RULES = (
     _r("holdout_unavailable", INFO, {FEW: 1}, *_FEW[:1]),
     _r("high_rejection_rate", WARN, {C: 3}, *_COSMIC),
     _r("master_noise_inflation", WARN, {FEW: 3}, *_FEW),
+    _r(
+        "frame_level_jitter",
+        INFO,
+        {BIAS: 2, LIT: 1},
+        "The darks' levels differ between frames (values in masters.csv and the gate's "
+        "detail): check that the camera's bias is stable (warm-up, power), that no light "
+        "reaches the sensor during some darks, and that the sensor's temperature is steady.",
+    ),
     _r("variance_excess", ERR, {G: 2, R: 1, NOISE: 1}, *_GAIN, *_READOUT[:1]),
     _r("level_excess", ERR, {BIAS: 2, R: 1}, *_BIAS, *_READOUT[:1]),
     _r(
@@ -575,6 +590,28 @@ _RULES = (
         {LIT: 3, LEAK: 1},
         "Inspect the darks one by one for sky images (a light saved as dark).",
         *_LEAK[:1],
+    ),
+    _r(
+        "no_dark_signal",
+        ERR,
+        {DONE: 4},
+        "Check whether the capture program subtracted a dark already (auto-dark, "
+        "'dark-subtracted' options; a pedestal such as 100 ADU): such frames are calibrated.",
+        "Use the frame as it is, or its raw copy (without the capture program's dark) here.",
+    ),
+    _r(
+        "harmful_subtraction",
+        ERR,
+        {T: 2, G: 1, EXP: 1},
+        "Do not use this light's calibrated frame: use the previous verified master, or take "
+        "darks at the lights' temperature, gain and exposure.",
+        *_THERMAL[:1],
+    ),
+    _r(
+        "few_background_pixels",
+        INFO,
+        {},
+        "Nothing to do: too few background pixels (a frame filled by sources) for that check.",
     ),
     _r("few_stars", INFO, {}, "Nothing to do: the photometric check needs isolated stars."),
     _r(

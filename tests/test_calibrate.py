@@ -18,7 +18,7 @@ from conftest_verify import (
 from darkflow.calibrate import LightCalibration, calibrate_light
 from darkflow.config import Config
 from darkflow.matching import CalibrationIndex, MatchDecision
-from darkflow.model import FrameMeta, FrameType, LightStatus, MasterStatus, ScaleMode
+from darkflow.model import FrameMeta, FrameType, GainEstimate, LightStatus, MasterStatus, ScaleMode
 from darkflow.subtract import build_dark_model
 
 META = FrameMeta(path="light.fits", frame_type=FrameType.LIGHT, exptime_s=300.0,
@@ -58,7 +58,8 @@ def test_a_good_light_is_calibrated_with_its_fields(night):
     model = build_dark_model(master, scale_mode=ScaleMode.NONE)
     np.testing.assert_array_equal(r.calibrated.data, raw.astype(np.float32) - model.data)
     assert np.isfinite(r.calibrated.uncertainty).all()
-    assert r.confidence == round(0.9 * r.check.confidence, 4) == r.fields["confidence"]
+    # the confidence is the checks' (the weakest measured gate), not a product with the match's
+    assert r.confidence == round(r.check.confidence, 4) == r.fields["confidence"] == 1.0
     assert r.fields["status"] == r.status and r.fields["reasons"] == list(r.reasons)
     assert r.fields["noise_ratio"] == round(r.check.residuals.noise_ratio, 6)
     assert r.hist_counts == r.check.residuals.hist_counts
@@ -92,13 +93,29 @@ def test_without_egain_the_gain_comes_from_the_darks_then_the_light(night):
 
     def from_darks(m):
         seen.append(m)
-        return 0.55
+        return GainEstimate(0.55, 0.01, "darks", 12)
 
     r = _run(raw, master, bias, meta=meta, dark_gain=from_darks)
     assert seen == [master] and (r.egain_e_per_adu, r.egain_source) == (0.55, "darks")
+    assert r.gain == GainEstimate(0.55, 0.01, "darks", 12) and r.fields["egain_sigma"] == 0.01
     assert "egain_estimated" in r.reasons
     r = _run(raw, master, bias, meta=meta, dark_gain=lambda m: None)
-    assert r.egain_source == "light" and r.egain_e_per_adu > 0
+    assert r.egain_source == "light" and r.egain_e_per_adu > 0 and r.gain.sigma > 0
+    # a loose measurement of the darks is combined with the light's own, by their weights
+    r = _run(raw, master, bias, meta=meta,
+             dark_gain=lambda m: GainEstimate(0.55, 0.2, "darks", 3))  # fmt: skip
+    assert r.egain_source == "darks+light" and r.gain.sigma < 0.2
+    # the night's measurement (pairs, flats) joins the darks'
+    r = _run(raw, master, bias, meta=meta, dark_gain=from_darks,
+             gain=GainEstimate(0.57, 0.01, "flats", 4))  # fmt: skip
+    assert r.egain_source == "flats+darks" and r.egain_e_per_adu == pytest.approx(0.56)
+
+
+def test_a_header_egain_is_kept_with_its_stated_trust(night):
+    _, bias, master, raw = night
+    r = _run(raw, master, bias, gain=GainEstimate(0.3, 0.01, "flats", 4))
+    assert r.egain_source == "header" and r.gain.rel_sigma == pytest.approx(0.05)
+    assert "egain_estimated" not in r.reasons
 
 
 def test_an_overscaled_dark_is_rescaled_once_and_the_light_degraded():
@@ -147,6 +164,8 @@ def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
     for _, row in rows.iterrows():
         path, master_id = row["path"], row["master_id"]
         meta = meta_from_row(catalog.loc[path].to_dict())
+        if isinstance(row["bayer_pattern"], str):  # the contract catalog has no Bayer pattern
+            meta = meta.replace(bayer_pattern=row["bayer_pattern"])
         decision = decision_from_record(wd.decision_for(path))
         assert decision.master_ids == (master_id,)
         master = wd.load_master(master_id)

@@ -79,3 +79,17 @@ def test_config_is_frozen():
     cfg = Config()
     with pytest.raises(AttributeError):
         cfg.combine.sigma_low = 1.0  # type: ignore[misc]
+
+
+def test_removed_light_tolerances_still_load_with_a_warning(tmp_path):
+    """Fixed light tolerances became statistical gates: old files load, the keys are ignored."""
+    path = tmp_path / "old.toml"
+    path.write_text(
+        "[verify]\nquarantine_confidence = 0.3\nmax_flux_change = 0.05\nmin_stars = 7\n"
+    )
+    with pytest.warns(FutureWarning, match="max_flux_change, quarantine_confidence"):
+        cfg = Config.from_toml(path)
+    assert cfg.verify.min_stars == 7
+    assert not hasattr(cfg.verify, "quarantine_confidence")
+    with pytest.raises(ConfigError):  # a key that never existed is still an error
+        Config.from_dict({"verify": {"max_flux_changes": 0.05}})

@@ -457,6 +457,11 @@ def test_date_loc_is_kept_naive():
         ({"BAYERPAT": "RGGB", "XBAYROFF": 1}, "GRBG"),
         ({"BAYERPAT": "RGGB", "YBAYROFF": 1}, "GBRG"),
         ({"BAYERPAT": "RGGB", "XBAYROFF": 1, "YBAYROFF": 1}, "BGGR"),
+        # ROWORDER: a bottom-up file stores the readout's last row first (8 rows: odd phase)
+        ({"BAYERPAT": "RGGB", "ROWORDER": "TOP-DOWN"}, "RGGB"),
+        ({"BAYERPAT": "RGGB", "ROWORDER": "BOTTOM-UP"}, "GBRG"),
+        ({"BAYERPAT": "RGGB", "ROWORDER": "BOTTOM-UP", "NAXIS2": 7}, "RGGB"),
+        ({"BAYERPAT": "GRBG", "ROWORDER": "BOTTOM-UP", "YBAYROFF": 1}, "GRBG"),
         ({"CFAIMAGE": "no"}, None),
         ({"COLORTYP": "RGB"}, None),
     ],

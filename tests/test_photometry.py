@@ -105,3 +105,59 @@ def test_degenerate_inputs():
         measure(np.zeros((50, 50)), [], r_aperture=5, r_inner=4, r_outer=8)
     empty = compare_photometry(np.zeros((50, 50)), np.zeros((50, 50)), [])
     assert empty.n_stars == 0 and math.isnan(empty.flux_ratio)
+
+
+def _field(seed: int, n: int = 30, shape=(200, 240)):
+    """A field of ``n`` isolated stars (their truth) and a noisy image of it."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    truth = np.full(shape, 100.0)
+    placed: list[tuple[float, float]] = []
+    while len(placed) < n:
+        y0, x0 = rng.uniform(15, shape[0] - 15), rng.uniform(15, shape[1] - 15)
+        if all(math.hypot(y0 - y, x0 - x) > 16 for y, x in placed):
+            placed.append((y0, x0))
+            f = rng.uniform(5e3, 5e4)
+            truth += (
+                f
+                / (2 * math.pi * 1.4**2)
+                * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * 1.4**2))
+            )
+    return truth, truth + rng.normal(0.0, 5.0, shape)
+
+
+def test_the_same_stars_with_a_noisy_model_pass_both_tests():
+    """A model of noise and a gradient (amp glow): removed from every star, a change of none."""
+    from darkflow.photometry import centroid_shift_test, flux_change_test
+
+    _, img = _field(1)
+    rng = np.random.default_rng(2)
+    xx = np.mgrid[:200, :240][1]
+    model = 500.0 + 0.2 * xx + rng.normal(0.0, 1.5, img.shape)
+    raw = img + model
+    stars = detect_stars(img, background=100.0, sigma=5.0)
+    assert len(stars) >= 20
+    pairs = compare_photometry(raw, raw - model, stars, model=model,
+                               model_variance=np.full(img.shape, 1.5**2))  # fmt: skip
+    assert len(pairs.dy) == pairs.n_stars == len(pairs.flux_change)
+    flux, moved = flux_change_test(pairs), centroid_shift_test(pairs)
+    assert abs(flux.value - 1.0) < 4 * flux.spread and abs(flux.deviate) < 3.9
+    assert moved.deviate < 3.7 and moved.n == pairs.n_stars
+
+
+def test_stars_in_the_model_are_a_flux_change_and_a_shifted_copy_a_centroid_shift():
+    from darkflow.photometry import centroid_shift_test, flux_change_test
+
+    truth, img = _field(3)
+    stars = detect_stars(img, background=100.0, sigma=5.0)
+    var = np.full(img.shape, 1.0)
+    leak = 0.05 * (truth - 100.0)  # 5 % of the field among the darks
+    raw = img + 500.0 + leak
+    pairs = compare_photometry(raw, raw - 500.0 - leak, stars, model=500.0 + leak,
+                               model_variance=var)  # fmt: skip
+    flux = flux_change_test(pairs)
+    assert flux.value == pytest.approx(0.95, abs=0.01) and flux.deviate > 10
+    dithered = 0.05 * (np.roll(truth, 2, axis=1) - 100.0)
+    pairs = compare_photometry(raw, raw - 500.0 - dithered, stars, model=500.0 + dithered,
+                               model_variance=var)  # fmt: skip
+    assert centroid_shift_test(pairs).deviate > 10

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from darkflow.gain import gain_from_dark_stack, gain_from_light
 from darkflow.model import FrameType, MasterDark, MasterMeta
-from darkflow.subtract import estimate_gain, estimate_gain_from_dark
 from darkflow.verify import NEIGHBOUR_VAR_FACTOR, neighbour_median, residual_analysis, robust_std
 
 
@@ -58,8 +58,10 @@ def test_gain_within_frame_on_smooth_sky():
     g, rn = 0.25, 3.5
     sky_e = 150 + 100 * np.linspace(0, 1, 300)[None, :] * np.ones((200, 1))
     frame = (rng.poisson(sky_e) + rng.normal(0, rn, sky_e.shape)) / g
-    assert estimate_gain(frame, (rn / g) ** 2) == pytest.approx(g, rel=0.05)
-    assert estimate_gain(np.zeros((200, 300)), 1.0) is None
+    est = gain_from_light(frame, (rn / g) ** 2)
+    assert est.value == pytest.approx(g, rel=0.05) and est.source == "light"
+    assert abs(est.value - g) < 4 * est.sigma
+    assert gain_from_light(np.zeros((200, 300)), 1.0) is None
 
 
 def _dark_master(rng, gain, *, n=20, drift=0.0):
@@ -87,15 +89,17 @@ def _dark_master(rng, gain, *, n=20, drift=0.0):
 @pytest.mark.parametrize("gain", [0.25, 1.0, 2.5])
 def test_gain_from_dark_stack(gain):
     rng = np.random.default_rng(5)
-    fit = estimate_gain_from_dark(_dark_master(rng, gain), clip_sigma=None)
-    assert fit is not None and fit[0] == pytest.approx(gain, rel=0.08) and fit[1] > 0.9
+    fit = gain_from_dark_stack(_dark_master(rng, gain), clip_sigma=None)
+    assert fit is not None and fit.value == pytest.approx(gain, rel=0.08)
+    assert abs(fit.value - gain) < 4 * fit.sigma and fit.rel_sigma < 0.05
 
 
 def test_gain_from_dark_stack_with_thermal_drift_between_frames():
     """Dark level changing by 3% rms between frames adds variance ~ D^2; the fit separates it."""
     rng = np.random.default_rng(6)
-    fit = estimate_gain_from_dark(_dark_master(rng, 0.5, drift=0.03), clip_sigma=None)
-    assert fit is not None and fit[0] == pytest.approx(0.5, rel=0.15)
+    fit = gain_from_dark_stack(_dark_master(rng, 0.5, drift=0.03), clip_sigma=None)
+    assert fit is not None and fit.value == pytest.approx(0.5, rel=0.15)
+    assert abs(fit.value - 0.5) < 4 * fit.sigma
 
 
 # ----------------------------------------------------------------------------- FPN bands

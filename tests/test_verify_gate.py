@@ -121,3 +121,29 @@ def test_spread_helpers_match_simulation():
     logvar = np.log(np.var(draws, axis=1, ddof=1) / 4.0)
     assert np.std(logvar) == pytest.approx(log_variance_sd(n - 1), rel=0.05)
     assert combine_spread(3.0, 4.0, None) == pytest.approx(5.0)
+
+
+def test_exact_tails_as_normal_deviates():
+    from scipy.stats import norm, poisson
+
+    from darkflow.verify import chi2_deviate, deviate_of_p, poisson_deviate, t_inflation
+
+    assert deviate_of_p(0.05) == pytest.approx(norm.isf(0.05))
+    # a count at its expectation is no excess; a count far above it is
+    assert poisson_deviate(3, 3.0) <= 0.0
+    assert poisson_deviate(12, 3.0) == pytest.approx(norm.isf(poisson.sf(11, 3.0)))
+    assert poisson_deviate(0, 0.0) == 0.0 and poisson_deviate(1, 0.0) > 30
+    assert chi2_deviate(100.0, 1.0, 100.0) == pytest.approx(0.0, abs=0.1)
+    assert chi2_deviate(200.0, 1.0, 100.0) > 5
+    assert t_inflation(float("inf"), 1e-4) == 1.0 and t_inflation(10, 1e-4) > 1.5
+
+
+def test_a_gate_with_an_exact_deviate():
+    from darkflow.verify import VerifyReason, significance_gate
+
+    m = significance_gate("holes", 0.01, expected=1e-3, spread=1e-3, reason=VerifyReason.HOT_PIXEL_HOLES,
+                          side="upper", false_alarm=1e-4, deviate=5.0)  # fmt: skip
+    assert m.failed and m.z == 5.0
+    m = significance_gate("holes", 0.01, expected=1e-3, spread=1e-3, reason=VerifyReason.HOT_PIXEL_HOLES,
+                          side="upper", false_alarm=1e-4, deviate=1.0)  # fmt: skip
+    assert not m.failed and m.z == 1.0 and m.confidence == 1.0

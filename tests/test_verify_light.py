@@ -113,7 +113,8 @@ def test_uniform_oversubtraction_is_negative_background_not_a_scale_error(setup)
     assert not failed & {R.DARK_OVERSCALED, R.DARK_UNDERSCALED}
     assert a.response.action == ResponseAction.USE_PREVIOUS_MASTER
     assert a.response.alternative == ResponseAction.ADD_PEDESTAL and a.response.pedestal_adu > 40
-    assert light_status(a)[0] == LightStatus.QUARANTINED
+    # the hot pixels are right: subtraction does more good than harm, the light is degraded
+    assert light_status(a)[0] == LightStatus.DEGRADED
 
 
 def test_clipped_negative_values_are_a_pile_up(setup):
@@ -222,14 +223,21 @@ def test_light_status_policy(setup):
     sensor, bias, master, _, raw = setup
     model, cal = _calibrate(raw, master, bias)
     ok = check_light(raw, cal, model, meta=META, bias=bias)
-    weak_master = assess_master(master_of(dark_frames(sensor, 3, seed=20)))
+    weak_master = assess_master(master_of(dark_frames(sensor, 12, seed=20, gain=0.2)))
     assert light_status(ok, master=weak_master)[0] == LightStatus.DEGRADED
+    # 1.5x the dark signal: over-subtracted, but by less than the half it removes: degraded
+    over = _calibrate(raw, master, bias, _scaled_model(master, bias, 1.5))
+    worse = check_light(raw, over[1], over[0], meta=META, bias=bias)
+    status, reasons = light_status(worse, config=VerifyConfig())
+    assert status == LightStatus.DEGRADED and R.DARK_OVERSCALED in reasons
+    # 3x: the light holds a third of what was subtracted, subtraction did more harm than good
     bad = _calibrate(raw, master, bias, _scaled_model(master, bias, 3.0))
     worst = check_light(raw, bad[1], bad[0], meta=META, bias=bias)
-    status, reasons = light_status(worst, config=VerifyConfig())
-    assert status == LightStatus.QUARANTINED and R.DARK_OVERSCALED in reasons
-    lenient = VerifyConfig(quarantine_confidence=0.0)
-    assert light_status(worst, config=lenient)[0] == LightStatus.DEGRADED
+    status, reasons = light_status(worst)
+    assert status == LightStatus.QUARANTINED
+    assert {R.DARK_OVERSCALED, R.HARMFUL_SUBTRACTION} <= set(reasons)
+    assert R.NO_DARK_SIGNAL not in reasons  # it holds some: the rescale response can fix it
+    assert worst.response.action == ResponseAction.RESCALE_DARK
 
 
 def test_config_differences_name_the_setting():

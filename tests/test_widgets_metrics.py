@@ -172,10 +172,9 @@ def test_rerun_panel_shows_both_acceptances(wd, clipped_master):
     assert t.loc["overall", "original"] == before.confidence == row["confidence"]
     assert t.loc["overall", "rerun"] == after.confidence
     assert t.loc["overall", "status"] == f"{row['status']} → {after.status}"
-    if row["high_reject_excess"] > VerifyConfig().max_high_reject_excess:
-        assert t.loc["high_reject_excess", "status"] == "fail → pass"
-        assert "high_rejection_rate" not in after.reasons
-    assert "fail → pass" in panel.table_area.value and name in panel.table_area.value
+    # the clipping counts are recorded; the transients are judged on the frames themselves
+    assert t.loc["high_reject_excess", "status"] == "unavailable → unavailable"
+    assert name in panel.table_area.value
     assert f"→ {after.status}" in panel.status.value
     # the gates table is not repeated in the other metrics table
     assert "high_reject_excess" not in set(panel.tables["acceptance metrics: original vs re-run"]["metric"])  # fmt: skip
@@ -201,15 +200,16 @@ def test_too_few_darks_say_the_holdout_is_unavailable(wd):
     hold = table.loc["holdout_width_ratio"]
     assert hold["result"] == "unavailable" and hold["reason"] == "holdout_unavailable"
     assert math.isnan(hold["value"]) and "No held-out darks" in hold["detail"]
-    assert table.loc["n_frames", "result"] == "fail"
+    # too few frames is an advisory (no rejection possible: an expected error), not a fault
+    assert table.loc["n_frames", "result"] == "advisory"
     assert table.loc["n_frames", "reason"] == "too_few_frames"
-    assert table.loc["overall", "result"] == "low_confidence"
-    assert table.loc["overall", "confidence"] <= 0.5
+    assert table.loc["overall", "result"] == row["status"]
+    assert "too_few_frames" in table.loc["overall", "reason"]
 
     # a bare list of darks, down to one: no crash, the same clear row
     one = acceptance(master_inputs(wd, row["master_id"])[:1], wd).set_index("metric")
     assert one.loc["holdout_width_ratio", "result"] == "unavailable"
-    assert one.loc["overall", "result"] == "low_confidence"
+    assert one.loc["n_frames", "result"] == "advisory"
 
 
 def test_missing_inputs_are_a_clear_error(wd, clipped_master, monkeypatch):

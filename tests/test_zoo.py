@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 
 from darkflow.exceptions import ConfigError
 from darkflow.headers import normalise

@@ -164,14 +164,23 @@ def _catalog_metas(wd: Workdir, paths: list[str]) -> dict[str, Any]:
     from darkflow.catalog import meta_from_row
 
     cat = wd.catalog.set_index("path", drop=False)
+    # the contract catalog.csv has no Bayer pattern: the frame report carries the lights'
+    fr = wd.frame_report
+    bayer = {}
+    if "bayer_pattern" in fr.columns:
+        bayer = {p: b for p, b in zip(fr["path"], fr["bayer_pattern"], strict=True)
+                 if isinstance(b, str) and b}  # fmt: skip
     metas = {}
     for p in paths:
         if p not in cat.index:
             continue
         try:
-            metas[p] = meta_from_row(cat.loc[p].to_dict())
+            meta = meta_from_row(cat.loc[p].to_dict())
         except DarkflowError:
             continue
+        if meta.bayer_pattern is None and p in bayer:
+            meta = meta.replace(bayer_pattern=bayer[p])
+        metas[p] = meta
     return metas
 
 

@@ -427,6 +427,7 @@ GATE_METRICS: tuple[tuple[str, str | None, str], ...] = (
     ("holdout_shift_sigma", None, "held-out darks minus the master: median / frame noise"),
     ("holdout_outlier_frac", "lower", "held-out pixels > 6 sigma above the master"),
     ("high_reject_excess", "lower", "pixel-frames clipped high minus clipped low (cosmics)"),
+    ("transient_excess", "lower", "events above minus below the master per pixel and frame"),
     ("noise_inflation", "lower", "(frame var + master var) / frame var"),
     ("master_variance_ratio", "unity", "per-frame variance / (bias var + signal / egain)"),
     ("bias_column_ratio", "lower", "column banding of master - master bias"),
@@ -454,7 +455,8 @@ class AcceptanceResult:
     """The pipeline's acceptance gates for one set of darks and combine settings.
 
     ``table`` has one row per gated metric (:data:`ACCEPTANCE_COLUMNS`: ``result`` is ``pass``,
-    ``fail`` or ``unavailable``), a row ``n_frames`` (the pipeline's too-few-frames rule) and a
+    ``fail``, ``advisory`` or ``unavailable``), a row ``n_frames`` (the pipeline's too-few-frames
+    advisory) and a
     last row ``overall`` (``value``/``confidence``: the overall confidence, ``result``: the
     status, ``reason``: every reason code, ``;``-joined).
     """
@@ -639,7 +641,14 @@ def _table(
 ) -> pd.DataFrame:  # fmt: skip
     rows = []
     for m in a.metrics:
-        result = "fail" if m.failed else ("unavailable" if m.value is None else "pass")
+        if m.failed:
+            result = "fail"
+        elif m.advisory:
+            result = "advisory"
+        elif str(m.status) == "not_measured":
+            result = "unavailable"
+        else:
+            result = "pass"
         reason = "" if m.reason is None else str(m.reason)
         detail = m.detail
         if result == "unavailable":
@@ -655,10 +664,10 @@ def _table(
     few = n_frames < min_frames
     rows.append({
         "metric": "n_frames", "value": float(n_frames), "tolerance": f">= {min_frames}",
-        "confidence": 0.5 if few else 1.0, "result": "fail" if few else "pass",
+        "confidence": 1.0, "result": "advisory" if few else "pass",
         "reason": "too_few_frames" if few else "",
         "detail": f"{n_train} combined, {n_held} held out"
-        + ("; confidence capped at 0.5" if few else ""),
+        + ("; no outlier rejection possible (an expected error, not a fault)" if few else ""),
     })  # fmt: skip
     rows.append({
         "metric": "overall", "value": confidence, "tolerance": "", "confidence": confidence,
@@ -685,7 +694,7 @@ def assess_acceptance(
     combined from the training frames with ``combine_config`` and judged against the held-out
     frames, else the master of all inputs is judged (no hold-out metrics: the row
     ``holdout_width_ratio`` says they are unavailable); fewer inputs than
-    ``combine_config.min_frames`` cap the confidence at 0.5 (low confidence).
+    ``combine_config.min_frames`` add the advisory ``too_few_frames``.
 
     Parameters
     ----------

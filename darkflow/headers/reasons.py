@@ -89,6 +89,12 @@ class IngestReason(ReasonCode):
         "A keyword holds NaN or an unparseable value (or an impossible temperature); "
         "the value is ignored.",
     )
+    EGAIN_UNUSABLE = (
+        "egain_unusable",
+        "EGAIN holds no e-/ADU (text such as 'High', NaN, zero): the gain is unknown and is "
+        "estimated from the frames.",
+        Eligibility.ELIGIBLE,
+    )
     ALREADY_CALIBRATED = (
         "already_calibrated",
         "Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): "

@@ -303,8 +303,10 @@ def _gain(
         if status == "ok" and number > 0:
             egain = number
             break
-        if status == "invalid":
-            problems.add(IngestReason.INVALID_VALUE, f"{key}={cards.values.get(key)!r}")
+        if status == "invalid" or (status == "ok" and number <= 0):
+            # e.g. QSI's EGAIN = 'High' (a gain setting's name): the gain is unknown and is
+            # estimated from the frames; the frame stays usable
+            problems.add(IngestReason.EGAIN_UNUSABLE, f"{key}={cards.values.get(key)!r}")
     if egain is None and rule.egain_adc is not None:
         adc_egain, s1 = parse_number(cards.values.get(rule.egain_adc[0]))
         bits, s2 = parse_number(cards.values.get(rule.egain_adc[1]))
@@ -384,7 +386,13 @@ def _date_obs(
 _BAYER = re.compile(r"^[RGB]{4}$")
 
 
-def _bayer(cards: _Cards) -> str | None:
+def _bayer(cards: _Cards, shape: tuple[int, int] | None) -> str | None:
+    """The colour pattern of the stored array's first 2x2 cell.
+
+    ``BAYERPAT`` is read from the sensor's first pixel in readout (top-down) order, shifted by
+    ``XBAYROFF``/``YBAYROFF``; a ``ROWORDER = 'BOTTOM-UP'`` file stores that readout's last row
+    first, so with an even number of rows its first stored row has the other row colours.
+    """
     text = _text_field(cards, "bayer_pattern")
     if not text or not _BAYER.match(text.upper()):
         return None
@@ -394,6 +402,9 @@ def _bayer(cards: _Cards) -> str | None:
     if xoff is not None and xoff.is_integer() and int(xoff) % 2:
         pattern = pattern[1] + pattern[0] + pattern[3] + pattern[2]
     if yoff is not None and yoff.is_integer() and int(yoff) % 2:
+        pattern = pattern[2:] + pattern[:2]
+    order = (_text_field(cards, "row_order") or "").upper().replace("_", "-")
+    if order == "BOTTOM-UP" and shape is not None and shape[0] % 2 == 0:
         pattern = pattern[2:] + pattern[:2]
     return pattern
 
@@ -539,7 +550,7 @@ def normalise(
         date_obs_utc=date,
         shape=shape,
         dtype=dtype,
-        bayer_pattern=_bayer(cards),
+        bayer_pattern=_bayer(cards, shape),
         source_program=program,
         calibrated=calibrated,
         pedestal=pedestal,

@@ -34,7 +34,7 @@ from darkflow.integrity import set_aside
 from darkflow.io.atomic import disk_full_error
 from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
-from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterStatus
+from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.reasons import LightReason, MasterReason
 from darkflow.pipeline.sets import FrameSet
 
@@ -316,7 +316,7 @@ def _identity(path: Path, content_hash: str | None) -> tuple | None:
     return (str(path), content_hash, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _gain_of(path: Path, master: MasterDark, clip_sigma: float) -> float | None:
+def _gain_of(path: Path, master: MasterDark, clip_sigma: float) -> GainEstimate | None:
     """The photon-transfer gain of a dark master, computed once per file and process."""
     from darkflow.calibrate import gain_from_darks
 

@@ -72,8 +72,9 @@ class LightReason(ReasonCode):
     )
     GAIN_ESTIMATED = (
         "egain_estimated",
-        "The header gives no e-/ADU (EGAIN); it was measured by photon transfer on the dark "
-        "stack (egain_source=darks, typically within 5-25%) or, failing that, on the light.",
+        "The header gives no usable e-/ADU (EGAIN); it was measured (darkflow.gain: photon "
+        "transfer on the dark stack, frame pairs, the light itself; egain_source says which, "
+        "egain_sigma its 1-sigma uncertainty).",
     )
     MASTER_FAILED = (
         "master_failed",

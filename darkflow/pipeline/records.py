@@ -64,6 +64,7 @@ FRAME_REPORT_EXTRA = [
     "bias_master_id",
     "egain_e_per_adu",
     "egain_source",
+    "egain_sigma",
     "job_key",
     "cached",
     # matching (issue 5)
@@ -84,6 +85,8 @@ FRAME_REPORT_EXTRA = [
     *LIGHT_VALUE_COLUMNS,
     "response",
     "top_cause",
+    # colour sensors: the Bayer pattern the light's checks used (the contract catalog.csv has none)
+    "bayer_pattern",
 ]
 MASTERS_COLUMNS = [
     "master_id",
@@ -163,8 +166,10 @@ def light_row(row: dict[str, Any]) -> dict[str, Any]:
         "bias_master_id": None,
         "egain_e_per_adu": fmt(row.get("egain_e_per_adu")),
         "egain_source": None,
+        "egain_sigma": None,
         "job_key": None,
         "cached": None,
+        "bayer_pattern": row.get("bayer_pattern"),
     }
 
 

@@ -34,14 +34,19 @@ from darkflow.verify._fpn import (
 )
 from darkflow.verify._gate import (
     GateStatus,
+    chi2_deviate,
     combine_spread,
+    deviate_of_p,
     gate_confidence,
     log_variance_sd,
     mad_sigma_rel_sd,
     median_sd,
+    poisson_deviate,
+    t_inflation,
     z_threshold,
 )
 from darkflow.verify._light import (
+    HARMFUL,
     LightAssessment,
     Response,
     ResponseAction,
@@ -51,6 +56,7 @@ from darkflow.verify._light import (
     frame_weight,
     light_status,
 )
+from darkflow.verify._lightgates import NoiseBudget, noise_budget
 from darkflow.verify._master import MasterAssessment, assess_master, holdout_split
 from darkflow.verify._metrics import (
     INFORMATIONAL,
@@ -65,28 +71,34 @@ from darkflow.verify._metrics import (
 from darkflow.verify._residuals import (
     HIST_EDGES,
     NEIGHBOUR_VAR_FACTOR,
+    VERTICAL_VAR_FACTOR,
     ResidualParts,
     ResidualStats,
     background_map,
+    batch_log_variance,
     neighbour_median,
     residual_analysis,
     residual_parts,
     robust_std,
+    vertical_residual,
 )
 from darkflow.verify._set import MasterSetAssessment, assess_master_set, master_verdict
 
 __all__ = [
+    "HARMFUL",
     "HIST_EDGES",
     "INFORMATIONAL",
     "LIGHT_VALUE_COLUMNS",
     "MASTER_VALUE_COLUMNS",
     "NEIGHBOUR_VAR_FACTOR",
+    "VERTICAL_VAR_FACTOR",
     "BandEnergies",
     "GateStatus",
     "LightAssessment",
     "MasterAssessment",
     "MasterSetAssessment",
     "Metric",
+    "NoiseBudget",
     "ResidualParts",
     "ResidualStats",
     "Response",
@@ -98,9 +110,12 @@ __all__ = [
     "background_map",
     "band_confidence",
     "band_energies",
+    "batch_log_variance",
     "check_light",
+    "chi2_deviate",
     "combine_spread",
     "config_differences",
+    "deviate_of_p",
     "frame_weight",
     "gate_confidence",
     "holdout_split",
@@ -111,12 +126,16 @@ __all__ = [
     "master_verdict",
     "median_sd",
     "neighbour_median",
+    "noise_budget",
     "not_measured",
+    "poisson_deviate",
     "residual_analysis",
     "residual_parts",
     "robust_std",
     "row_window",
     "significance_gate",
+    "t_inflation",
     "tile_medians",
+    "vertical_residual",
     "z_threshold",
 ]

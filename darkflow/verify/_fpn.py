@@ -4,13 +4,14 @@ An image (a master's dark signal, the difference of two masters, the background 
 calibrated light) is split into the frequency bands where calibration errors live:
 
 * **row band** (power on the ``k_x = 0`` axis): structure constant along rows, i.e. the row
-  profile. Its white part is measured robustly: the median of every row, then the variance of
-  first differences of that profile (smooth trends cancel), from the MAD so a few defect rows
-  do not dominate. Its noise expectation comes from the same image: the medians of the even
-  and of the odd columns of each row share any row pattern, so a quarter of the variance of
-  their difference is what the row median scatters by noise alone (whatever the distribution
-  of the values in a row);
-* **column band** (``k_y = 0``): the same on column medians (bias column pattern, readout mode);
+  profile. Its white part is measured robustly: the interquartile mean of every row (as robust
+  as a median, but continuous on integer data saved in steps of a few ADU, where a median snaps
+  to the lattice), then the variance of first differences of that profile (smooth trends
+  cancel), from the MAD so a few defect rows do not dominate. Its noise expectation comes from
+  the same image: the profiles of the even and of the odd columns of each row share any row
+  pattern, so a quarter of the variance of their difference is what the row profile scatters
+  by noise alone (whatever the distribution of the values in a row);
+* **column band** (``k_y = 0``): the same on columns (bias column pattern, readout mode);
 * **low-frequency band** (``|k| < 1 / tile``): medians of ``tile x tile`` tiles (glow, stray
   light, gradients); reported as a peak-to-peak (5th to 95th percentile) amplitude in ADU,
   optionally after removing a scaled reference structure;
@@ -32,7 +33,14 @@ import numpy as np
 from darkflow.stats import robust_std
 from darkflow.verify._residuals import NEIGHBOUR_VAR_FACTOR, nanmedian_along, neighbour_median
 
-__all__ = ["BandEnergies", "band_energies", "hot_scale_fit", "row_window", "tile_medians"]
+__all__ = [
+    "BandEnergies",
+    "band_energies",
+    "hot_scale_fit",
+    "iq_mean",
+    "row_window",
+    "tile_medians",
+]
 
 
 def row_window(shape: tuple[int, int], max_pixels: int) -> slice:
@@ -51,6 +59,23 @@ def _nanmedian(a: np.ndarray, axis: int | None = None) -> np.ndarray | float:
     if axis is None:
         return float(nanmedian_along(np.ravel(a), 0))
     return nanmedian_along(a, axis)
+
+
+def iq_mean(a: np.ndarray, axis: int) -> np.ndarray:
+    """Interquartile mean along ``axis`` (NaN-aware; all-NaN slices give NaN): the mean of the
+    central half of the values. As robust as a median to hot pixels and cosmic rays, but
+    continuous: a median of integer data saved in steps of 4 or 16 ADU (or of a master from
+    them) snaps to their lattice, and profiles of such medians show a pattern that is not there.
+    """
+    s = np.sort(np.moveaxis(np.asarray(a, dtype=np.float64), axis, -1), axis=-1)
+    n = np.count_nonzero(~np.isnan(s), axis=-1)
+    lo, hi = n // 4, n - n // 4
+    csum = np.concatenate([np.zeros((*s.shape[:-1], 1)), np.nancumsum(s, axis=-1)], axis=-1)
+    top = np.take_along_axis(csum, hi[..., None], axis=-1)[..., 0]
+    bottom = np.take_along_axis(csum, lo[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (top - bottom) / (hi - lo)
+    return np.where(hi > lo, out, np.nan)
 
 
 @dataclass(frozen=True)
@@ -78,10 +103,8 @@ def _profile_white(profile: np.ndarray) -> float:
 
 
 def _split_noise(img: np.ndarray) -> float:
-    """Noise variance of the row medians of ``img``: from even- vs odd-column medians."""
-    diff = np.asarray(_nanmedian(img[:, 0::2], axis=1)) - np.asarray(
-        _nanmedian(img[:, 1::2], axis=1)
-    )
+    """Noise variance of the row profile of ``img``: from even- vs odd-column profiles."""
+    diff = iq_mean(img[:, 0::2], axis=1) - iq_mean(img[:, 1::2], axis=1)
     s = _mad_sigma(diff)
     return s * s / 4.0 if math.isfinite(s) else math.nan
 
@@ -124,8 +147,8 @@ def band_energies(
     hf = img - neighbour_median(img)
     pix = _mad_sigma(hf)
     pix_var = pix * pix / NEIGHBOUR_VAR_FACTOR if math.isfinite(pix) else math.nan
-    row_var = _profile_white(np.asarray(_nanmedian(img, axis=1)))
-    col_var = _profile_white(np.asarray(_nanmedian(img, axis=0)))
+    row_var = _profile_white(iq_mean(img, axis=1))
+    col_var = _profile_white(iq_mean(img, axis=0))
     expect_row = _split_noise(img)
     expect_col = _split_noise(img.T)
     ref = None if low_reference is None else tile_medians(low_reference, tile)
@@ -145,11 +168,22 @@ def band_energies(
 
 @dataclass(frozen=True)
 class ScaleFit:
-    """``target_hf ~ alpha * template_hf`` over hot pixels: ``alpha``, its 1-sigma, pixels used."""
+    """``target_hf ~ alpha * template_hf`` over hot pixels: ``alpha``, its 1-sigma, pixels used.
+
+    ``chi2_red``: the fit's reduced chi-square (scatter of the kept pixels about the fit in
+    units of their predicted noise); above 1 the pixels scatter more than predicted (flickering
+    hot pixels) and ``sigma`` understates the error of ``alpha`` by its square root.
+    """
 
     alpha: float
     sigma: float
     n: int
+    chi2_red: float = math.nan
+
+    @property
+    def red_chi2(self) -> float:
+        """The same as :attr:`chi2_red` (the master gates' name for it)."""
+        return self.chi2_red
 
 
 def hot_scale_fit(
@@ -163,6 +197,7 @@ def hot_scale_fit(
     iters: int = 3,
     target_local: np.ndarray | None = None,
     template_local: np.ndarray | None = None,
+    robust_start: bool = False,
 ) -> ScaleFit:
     """How much of the template's pixel-scale pattern (hot pixels) is present in the target.
 
@@ -172,6 +207,7 @@ def hot_scale_fit(
     with ``clip``-sigma rejection of outliers (cosmic rays, stars). ``alpha = 0`` means the
     target holds none of the template's hot-pixel pattern. ``target_local`` and
     ``template_local``: their neighbour medians, when the caller already has them.
+    ``robust_start``: begin from the median ratio instead of the first weighted fit.
     """
     if target_local is None:
         target_local = neighbour_median(target)
@@ -187,6 +223,14 @@ def hot_scale_fit(
         sel &= mask
     y, x, w = t_hf[sel].astype(np.float64), h_hf[sel].astype(np.float64), s[sel].astype(np.float64)
     keep = np.ones(y.size, dtype=bool)
+    if robust_start and y.size >= 5:
+        # start from the median ratio: a few very bright template pixels that the target lacks
+        # (cosmic rays left in a master of one dark) would otherwise pull the first weighted fit
+        # to themselves and clip the real hot pixels as outliers
+        start = float(np.median(y / x))
+        keep = np.abs(y - start * x) / w <= clip
+        if np.count_nonzero(keep) < 5:
+            keep = np.ones(y.size, dtype=bool)
     alpha, err = math.nan, math.nan
     for _ in range(iters + 1):
         if np.count_nonzero(keep) < 5:
@@ -200,4 +244,6 @@ def hot_scale_fit(
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return ScaleFit(alpha, err, int(np.count_nonzero(keep)))
+    n_kept = int(np.count_nonzero(keep))
+    chi2 = float(np.sum(resid[keep] ** 2)) / (n_kept - 1) if n_kept > 1 else math.nan
+    return ScaleFit(alpha, err, n_kept, chi2)

@@ -27,11 +27,15 @@ __all__ = [
     "MAD_SIGMA_REL_SD",
     "MEDIAN_SD_FACTOR",
     "GateStatus",
+    "chi2_deviate",
     "combine_spread",
+    "deviate_of_p",
     "gate_confidence",
     "log_variance_sd",
     "mad_sigma_rel_sd",
     "median_sd",
+    "poisson_deviate",
+    "t_inflation",
     "z_threshold",
 ]
 
@@ -87,6 +91,52 @@ def log_variance_sd(dof: int | float) -> float:
     """Spread of ``log(s^2 / sigma^2)`` for a normal sample variance with ``dof`` degrees of
     freedom: ``sqrt(2 / dof)`` (large-sample; ``dof = n - 1``)."""
     return math.sqrt(2.0 / dof) if dof > 0 else math.inf
+
+
+def t_inflation(dof: int | float, false_alarm: float, *, sides: int = 2) -> float:
+    """Factor on a spread estimated with ``dof`` degrees of freedom so that the normal threshold
+    keeps the false-alarm probability: ``t_dof quantile / normal quantile`` (>= 1; 1 for
+    ``dof = inf``)."""
+    if not math.isfinite(dof):
+        return 1.0
+    if dof < 1:
+        return math.inf
+    from scipy.stats import t
+
+    q = 1.0 - false_alarm / sides
+    return float(t.ppf(q, dof)) / z_threshold(false_alarm, sides=sides)
+
+
+def deviate_of_p(p: float) -> float:
+    """The standard-normal deviate exceeded with one-sided probability ``p`` (exact tests:
+    a count's or a chi-square's p-value on the scale of :func:`z_threshold`)."""
+    from scipy.stats import norm
+
+    p = min(max(float(p), 1e-300), 1.0)
+    return float(norm.isf(p))
+
+
+def poisson_deviate(observed: int | float, expected: float) -> float:
+    """One-sided (excess) deviate of a count: ``P(X >= observed)`` for ``X ~ Poisson(expected)``
+    as a normal deviate (:func:`deviate_of_p`). A count at or below its expectation is not an
+    excess: the deviate is then at most 0."""
+    from scipy.stats import poisson
+
+    k = round(float(observed))
+    if expected <= 0:
+        return 0.0 if k <= 0 else 40.0
+    if k <= expected:
+        return min(0.0, deviate_of_p(float(poisson.sf(k - 1, expected))))
+    return deviate_of_p(float(poisson.sf(k - 1, expected)))
+
+
+def chi2_deviate(q: float, scale: float, dof: float) -> float:
+    """Deviate of a quadratic form ``q ~ scale * chi2(dof)`` (Satterthwaite), upper tail."""
+    from scipy.stats import chi2
+
+    if not (scale > 0 and dof > 0 and math.isfinite(q)):
+        return math.nan
+    return deviate_of_p(float(chi2.sf(q / scale, dof)))
 
 
 def gate_confidence(excess: float) -> float:

@@ -14,20 +14,40 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from darkflow.cfa import is_cfa
+from darkflow.cfa import per_plane as cfa_per_plane
 from darkflow.config import VerifyConfig
 from darkflow.exceptions import CalibrationError, IncompatibleFramesError
-from darkflow.model import FrameMeta, LightStatus, MasterDark, MasterMeta, MasterStatus
-from darkflow.photometry import PhotometryComparison, compare_photometry, detect_stars
+from darkflow.model import (
+    FrameMeta,
+    GainEstimate,
+    LightStatus,
+    MasterDark,
+    MasterMeta,
+    MasterStatus,
+)
+from darkflow.photometry import PhotometryComparison
 from darkflow.subtract import FLAG_LIMITED, DarkModel
-from darkflow.verify._fpn import band_energies, hot_scale_fit, row_window
+from darkflow.verify._fpn import hot_scale_fit, row_window
+from darkflow.verify._gate import z_threshold
+from darkflow.verify._lightgates import (
+    NoiseBudget,
+    banding_gate,
+    count_gate,
+    deep_negative_gate,
+    hole_gate,
+    level_gate,
+    photometry_gates,
+    pileup_gate,
+    scale_gates,
+    variance_gate,
+)
 from darkflow.verify._master import MasterAssessment
 from darkflow.verify._metrics import (
     LIGHT_VALUE_COLUMNS,
     Metric,
     VerifyReason,
-    gated,
     overall_confidence,
-    unavailable,
 )
 from darkflow.verify._residuals import (
     ResidualStats,
@@ -38,6 +58,7 @@ from darkflow.verify._residuals import (
 )
 
 __all__ = [
+    "HARMFUL",
     "LightAssessment",
     "Response",
     "ResponseAction",
@@ -47,6 +68,8 @@ __all__ = [
     "frame_weight",
     "light_status",
 ]
+
+R = VerifyReason
 
 
 class CalibratedLike(Protocol):
@@ -160,12 +183,16 @@ def _saturation(meta: FrameMeta, raw: np.ndarray, saturation_adu: float | None) 
     return float(np.iinfo(dtype).max) if dtype.kind in "ui" else None
 
 
-def _variance_metric(ratio: float, limit: float) -> Metric:
-    if ratio >= 1.0 or not math.isfinite(ratio):
-        return gated("light_variance_ratio", ratio, ratio - 1.0, limit - 1.0,
-                     VerifyReason.LIGHT_VARIANCE_EXCESS, f"1/{limit:g}..{limit:g}")  # fmt: skip
-    return gated("light_variance_ratio", ratio, 1.0 / ratio - 1.0, limit - 1.0,
-                 VerifyReason.LIGHT_VARIANCE_LOW, f"1/{limit:g}..{limit:g}")  # fmt: skip
+def _analysis_rows(shape: tuple[int, int], max_pixels: int, colour: bool) -> slice:
+    rows = row_window(shape, max_pixels)
+    if colour and rows.start % 2:  # keep the colour phases of the full frame
+        rows = slice(rows.start - 1, rows.stop - 1)
+    return rows
+
+
+def _header_gain(meta: FrameMeta) -> GainEstimate | None:
+    g = meta.egain_e_per_adu
+    return GainEstimate(float(g), 0.0, "header") if g and g > 0 else None
 
 
 def check_light(
@@ -178,8 +205,16 @@ def check_light(
     bias: MasterDark | None = None,
     pedestal_adu: float = 0.0,
     saturation_adu: float | None = None,
+    noise: NoiseBudget | None = None,
 ) -> LightAssessment:
-    """Check one calibrated light: noise model, dark scale, banding, plausibility, photometry.
+    """Check one calibrated light: noise level, dark scale, tails, banding, level, photometry.
+
+    Every check is a statistical test (``docs/verification.md``, "Light gates"): its statistic
+    against the value it takes when the calibration is right, in units of its spread then, at
+    the false-alarm probability ``config.gate_false_alarm``. A check that cannot be measured
+    (no stars, too few background pixels or hot pixels) is ``not_measured`` and changes nothing.
+    A colour frame (``meta.bayer_pattern``) is analysed per colour phase, its stars on
+    superpixel luminance (:mod:`darkflow.cfa`).
 
     Parameters
     ----------
@@ -190,15 +225,19 @@ def check_light(
     model
         The dark model that was subtracted (bias included).
     meta
-        The light's normalised header (storage type for the saturation level).
+        The light's normalised header (gain, storage type, Bayer pattern).
     config
-        Tolerance bands.
+        ``gate_false_alarm``, ``min_stars``, ``max_analysis_pixels``.
     bias
         The master bias, when one was used (sharpens the dark-scale fit and the rescaling).
     pedestal_adu
         Pedestal added after subtraction (removed before the plausibility checks).
     saturation_adu
         ADC saturation of the raw data; by default the maximum of its integer type.
+    noise
+        What the uncertainty is made of and how well each part is known
+        (:func:`~darkflow.verify.noise_budget`); by default the header's gain, taken as exact,
+        and nothing else known.
 
     Returns
     -------
@@ -210,35 +249,30 @@ def check_light(
         Raw, calibrated, uncertainty and model shapes differ.
     """
     config = config or VerifyConfig()
+    p = config.gate_false_alarm
     raw = np.asarray(raw)
     shapes = {raw.shape, calibrated.data.shape, calibrated.uncertainty.shape, model.data.shape}
     if len(shapes) != 1 or raw.ndim != 2:
         raise IncompatibleFramesError(f"light check: shapes differ or not 2-D: {sorted(shapes)}")
-    rows = row_window(raw.shape, config.max_analysis_pixels)
+    colour = is_cfa(meta.bayer_pattern)
+    budget = noise if noise is not None else NoiseBudget(gain=_header_gain(meta))
+    rows = _analysis_rows(raw.shape, config.max_analysis_pixels, colour)
     c = calibrated.data[rows].astype(np.float32) - np.float32(pedestal_adu)
     u = calibrated.uncertainty[rows].astype(np.float32)
     r = raw[rows].astype(np.float32)
     mdl = model.data[rows].astype(np.float32)
+    mvar = model.variance[rows].astype(np.float32)
     sat = _saturation(meta, raw, saturation_adu)
-    parts = residual_parts(c, u)
+    parts = residual_parts(c, u, cfa=colour)
     res = stats_from_parts(parts)
     valid = parts.valid
     if sat is not None:
         valid = valid & (r < sat)
     metrics: list[Metric] = []
     values: dict[str, float | None] = {}
+    values.update(noise_ratio=res.noise_ratio, source_frac=res.source_frac)
 
-    # 1. background noise against the propagated uncertainty; isolated holes
-    ratio = res.noise_ratio**2
-    metrics.append(_variance_metric(ratio, config.max_variance_ratio))
-    metrics.append(gated("neg_tail_frac", res.neg_tail_frac, res.neg_tail_frac,
-                         config.max_negative_frac, VerifyReason.HOT_PIXEL_HOLES,
-                         f"<= {config.max_negative_frac:g}"))  # fmt: skip
-    values.update(noise_ratio=res.noise_ratio, light_variance_ratio=ratio,
-                  neg_tail_frac=res.neg_tail_frac, source_frac=res.source_frac)  # fmt: skip
-
-    # 2. dark scale: the light's hot pixels against the model's. Sources are masked from the
-    #    neighbour median, so an under-subtracted hot pixel (a lone bright pixel) stays in.
+    # the model's dark signal (bias removed when known): the hot-pixel template
     signal = getattr(model, "dark_signal", None)
     if signal is not None and signal.shape == model.data.shape:
         template = signal[rows].astype(np.float32)
@@ -246,8 +280,21 @@ def check_light(
         template = mdl - bias.data[rows].astype(np.float32)
     else:
         template = mdl
+    known_signal = template if (signal is not None or bias is not None) else None
+
+    # 1. background noise against the propagated uncertainty
+    metric, found = variance_gate(c, u, valid, mvar, budget, colour=colour, false_alarm=p,
+                                  dark_signal=known_signal)  # fmt: skip
+    metrics.append(metric)
+    values.update(found)
+    ratio = values.get("light_variance_ratio")
+
+    # 2. dark scale: the light's hot pixels against the model's. Sources are masked from the
+    #    neighbour median, so an under-subtracted hot pixel (a lone bright pixel) stays in.
     local = parts.local if parts.local is not None else neighbour_median(c)
-    template_local = neighbour_median(template)
+    template_local = (
+        cfa_per_plane(neighbour_median, template) if colour else neighbour_median(template)
+    )
     with np.errstate(invalid="ignore"):
         extended = (local - parts.background) > 2.5 * u
     scale_mask = np.isfinite(c) & np.isfinite(u) & ~_dilate(extended, 2)
@@ -256,99 +303,121 @@ def check_light(
         scale_mask &= (flags[rows] & FLAG_LIMITED) == 0  # deliberately under-corrected
     if sat is not None:
         scale_mask &= r < sat
+    if budget.stable_hot is not None and budget.stable_hot.shape == model.data.shape:
+        scale_mask &= budget.stable_hot[rows]  # hot in (nearly) every dark: a light holds it too
     fit = hot_scale_fit(c, template, u, mask=scale_mask, target_local=local,
-                        template_local=template_local)  # fmt: skip
-    tol = config.max_dark_scale_error
-    if math.isfinite(fit.alpha) and fit.sigma < tol / 2:
-        significant = abs(fit.alpha) >= config.min_scale_significance * fit.sigma
-        reason = VerifyReason.DARK_OVERSCALED if fit.alpha < 0 else VerifyReason.DARK_UNDERSCALED
-        metrics.append(gated("dark_scale_error", fit.alpha, abs(fit.alpha) if significant else 0.0,
-                             tol, reason, f"|x| <= {tol:g}",
-                             f"{fit.n} hot pixels, sigma {fit.sigma:.3f}"))  # fmt: skip
-    else:
-        metrics.append(unavailable("dark_scale_error", VerifyReason.SCALE_UNMEASURED,
-                                   f"{fit.n} hot pixels"))  # fmt: skip
-    values.update(dark_scale_error=fit.alpha, dark_scale_error_sigma=fit.sigma,
-                  dark_scale_pixels=float(fit.n))  # fmt: skip
+                        template_local=template_local, robust_start=True)  # fmt: skip
+    # whether the fitted pixels are hot pixels of the sensor: stable in the master's darks, or
+    # (a master of one or two darks, where a cosmic ray looks stable) one population following
+    # one scale (a chi-square within its own sampling spread)
+    homogeneous = fit.n >= 5 and fit.chi2_red <= 1.0 + z_threshold(p, sides=1) * math.sqrt(
+        2.0 / max(fit.n - 1, 1)
+    )
+    provable = noise is None or budget.stable_hot is not None or bool(homogeneous)
+    scale_metrics, scale_sigma = scale_gates(fit, budget, false_alarm=p, provable=provable)
+    metrics.extend(scale_metrics)
+    values.update(dark_scale_error=fit.alpha, dark_scale_error_sigma=scale_sigma,
+                  dark_scale_pixels=float(fit.n), dark_scale_chi2=fit.chi2_red)  # fmt: skip
 
-    # 3. fixed-pattern energy left in the background
-    resid = np.where(valid, c - parts.background, np.nan).astype(np.float32)
-    bands = band_energies(resid)
-    metrics.append(gated("column_ratio", bands.column_ratio, max(bands.column_ratio - 1.0, 0.0),
-                         config.max_fpn_ratio - 1.0, VerifyReason.LIGHT_BANDING,
-                         f"<= {config.max_fpn_ratio:g}"))  # fmt: skip
-    values.update(row_ratio=bands.row_ratio, column_ratio=bands.column_ratio,
-                  low_freq_adu=bands.low_amplitude)  # fmt: skip
+    # 3. isolated holes and the deep negative tail
+    extra = None
+    if budget.frame_variance is not None and budget.frame_variance.shape == model.data.shape:
+        shot = np.float32(0.0)
+        g = budget.gain
+        if g is not None and g.value > 0 and signal is not None:
+            shot = np.maximum(signal[rows], 0.0) / np.float32(g.value)
+        extra = np.maximum(budget.frame_variance[rows] - np.float32(budget.read_var) - shot, 0)
+    with np.errstate(invalid="ignore"):  # where the model removed a pixel-scale excess
+        model_hot = (template - template_local) > 3.0 * u
+    frames = budget.master_frames
+    metric, found = hole_gate(parts.z, valid, u, res.noise_ratio, extra, false_alarm=p,
+                              model_hot=model_hot,
+                              dof=frames - 1 if frames and frames > 1 else None)  # fmt: skip
+    metrics.append(metric)
+    values.update(found)
+    metric, deep = deep_negative_gate(c, u, local, parts.background, valid, res.noise_ratio,
+                                      false_alarm=p)  # fmt: skip
+    metrics.append(metric)
+    pile, piled = pileup_gate(c, false_alarm=p)
+    if pile is not None:
+        metrics.append(pile)
+    values.update(negative_frac=deep, floor_pileup_frac=piled)
 
-    # 4. plausibility: no sky is negative, nothing piles up at a floor or exceeds the ADC
-    n_valid = max(int(np.count_nonzero(valid)), 1)
-    bg_level = float(np.median(parts.background[valid])) if valid.any() else math.nan
-    pix_sigma = float(np.median(u[valid])) if valid.any() else math.nan
-    bg_sigma = bg_level / pix_sigma if pix_sigma > 0 else math.nan
-    lim = config.max_negative_background_sigma
-    metrics.append(gated("background_sigma", bg_sigma, max(-bg_sigma, 0.0), lim,
-                         VerifyReason.NEGATIVE_BACKGROUND, f">= -{lim:g}"))  # fmt: skip
-    with np.errstate(invalid="ignore"):  # far below zero where the neighbourhood is too
-        deep = float(np.count_nonzero(valid & (c < -5.0 * u) & (local < 0))) / n_valid
-    finite_c = c[np.isfinite(c)]
-    floor = float(finite_c.min()) if finite_c.size else math.nan
-    piled = float(np.count_nonzero(c == floor)) / max(finite_c.size, 1) if floor <= 0 else 0.0
-    piled = piled if piled > 1e-3 else 0.0  # a single minimum is no pile-up
-    negative = max(deep, piled)
-    metrics.append(gated("negative_frac", negative, negative, config.max_negative_frac,
-                         VerifyReason.NEGATIVE_CLIPPING, f"<= {config.max_negative_frac:g}"))  # fmt: skip
-    at_zero = float(np.count_nonzero(r <= 0)) / r.size
-    metrics.append(gated("raw_floor_frac", at_zero, at_zero, config.max_negative_frac,
-                         VerifyReason.RAW_AT_FLOOR, f"<= {config.max_negative_frac:g}"))  # fmt: skip
-    values.update(background_adu=bg_level, background_sigma=bg_sigma, negative_frac=negative,
-                  raw_floor_frac=at_zero, pixel_sigma_adu=pix_sigma)  # fmt: skip
+    # 4. fixed-pattern banding left in the background (columns; rows as a value)
+    ratio = values.get("light_variance_ratio")
+    metric, found = banding_gate(c, parts.background, u, valid, colour=colour, false_alarm=p,
+                                 noise_ratio=math.sqrt(ratio) if ratio else 1.0,
+                                 sources=parts.sources)  # fmt: skip
+    metrics.append(metric)
+    values.update(found)
+
+    # 5. plausibility: no sky is negative, nothing sits at the ADC zero or above its range
+    metric, found = level_gate(c, u, valid, budget, colour=colour, false_alarm=p,
+                               dark_signal=known_signal)  # fmt: skip
+    metrics.append(metric)
+    values.update(found)
+    finite = np.isfinite(c) & np.isfinite(u)
+    n_finite = int(np.count_nonzero(finite))
+    width = res.noise_ratio if math.isfinite(res.noise_ratio) and res.noise_ratio > 0 else 1.0
+    from scipy.special import ndtr
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # the raw level a pixel expects is the model plus a sky of at least zero; sources sit
+        # far above it (their own noise would otherwise make the floor look reachable)
+        quiet = finite & ~parts.sources
+        sky = np.maximum(np.nan_to_num(parts.background, nan=0.0), 0.0)
+        level = (mdl + sky)[quiet].astype(np.float64)
+        spread = np.maximum(width * u[quiet].astype(np.float64), 1e-12)
+        at_zero = int(np.count_nonzero(r[finite] <= 0))
+        mu_zero = float(np.sum(ndtr(-level / spread)))
+    metrics.append(count_gate("raw_floor_frac", at_zero, mu_zero, n_finite, R.RAW_AT_FLOOR,
+                              false_alarm=p))  # fmt: skip
+    values["raw_floor_frac"] = at_zero / max(n_finite, 1)
     if sat is not None:
         with np.errstate(invalid="ignore"):
-            above = float(np.count_nonzero(c > sat - mdl + 5.0 * u)) / c.size
-        metrics.append(gated("above_range_frac", above, above, config.max_negative_frac,
-                             VerifyReason.IMPLAUSIBLE_VALUES,
-                             f"<= {config.max_negative_frac:g}"))  # fmt: skip
-        values["above_range_frac"] = above
+            above = int(np.count_nonzero(finite & (c > sat - mdl + 5.0 * u)))
+        mu_above = n_finite * float(ndtr(-5.0))
+        metrics.append(count_gate("above_range_frac", above, mu_above, n_finite,
+                                  R.IMPLAUSIBLE_VALUES, false_alarm=p))  # fmt: skip
+        values["above_range_frac"] = above / max(n_finite, 1)
 
-    # 5. photometric integrity: the same stars before and after calibration
-    stars = detect_stars(c, background=parts.background, sigma=u, raw=r,
-                         saturation=None if sat is None else 0.95 * sat)  # fmt: skip
-    phot = None
-    if len(stars) < max(config.min_stars, 1):
-        metrics.append(unavailable("centroid_shift_px", VerifyReason.FEW_STARS,
-                                   f"{len(stars)} stars"))  # fmt: skip
-    else:
-        # the model's hot pixels are meant to change: mask them in both measurements
-        with np.errstate(invalid="ignore"):
-            hot = (template - template_local) > 3.0 * u
-        phot = compare_photometry(r, c, stars, bad=hot)
-        lim = config.max_centroid_shift_px
-        metrics.append(gated("centroid_shift_px", phot.centroid_shift_px, phot.centroid_shift_px,
-                             lim, VerifyReason.CENTROID_SHIFT, f"<= {lim:g}",
-                             f"{phot.n_stars} stars"))  # fmt: skip
-        lim = config.max_flux_change
-        metrics.append(gated("flux_ratio", phot.flux_ratio, abs(phot.flux_ratio - 1.0), lim,
-                             VerifyReason.FLUX_CHANGE, f"1 +- {lim:g}"))  # fmt: skip
-        values.update(n_stars=float(phot.n_stars), centroid_shift_px=phot.centroid_shift_px,
-                      flux_ratio=phot.flux_ratio, annulus_noise_ratio=phot.annulus_noise_ratio,
-                      negative_annulus_frac=phot.negative_annulus_frac)  # fmt: skip
+    # 6. photometric integrity: the same real stars before and after calibration
+    # the model's hot pixels (their removal is calibration, so both measurements fill them
+    # alike): above the sky's noise (not each pixel's own, which a star's shot noise raises)
+    # and isolated, i.e. their 8 neighbours hold less than half of their excess (a star in the
+    # model is not a hot pixel: it is what the flux gate looks for)
+    u_sky = float(np.median(u[valid])) if valid.any() else np.inf
+    near = template_local if not colour else neighbour_median(template)
+    level = float(np.nanmedian(template))
+    with np.errstate(invalid="ignore"):
+        excess = template - near
+        hot = (excess > np.float32(3.0 * u_sky)) & ((near - np.float32(level)) < 0.5 * excess)
+    phot_metrics, found, phot = photometry_gates(
+        r, c, mdl, mvar, u, parts.background, hot, sat, colour=colour,
+        min_stars=config.min_stars, false_alarm=p,
+    )  # fmt: skip
+    metrics.extend(phot_metrics)
+    values.update(found)
 
     # over-subtraction with well-matched hot pixels: not dark current (thermal, gain, exposure)
     failing = {m.reason for m in metrics if m.failed}
-    scale_ok = (
-        math.isfinite(fit.alpha)
-        and fit.sigma < tol / 2
-        and not (failing & {VerifyReason.DARK_OVERSCALED, VerifyReason.DARK_UNDERSCALED})
-    )
-    if scale_ok and failing & {VerifyReason.NEGATIVE_BACKGROUND, VerifyReason.NEGATIVE_CLIPPING}:
+    scale_ok = math.isfinite(scale_sigma) and not (failing & _SCALE_REASONS)
+    if scale_ok and failing & {R.NEGATIVE_BACKGROUND, R.NEGATIVE_CLIPPING}:
         metrics.append(Metric("oversubtraction_kind", round(fit.alpha, 6), "", None,
-                              VerifyReason.SMOOTH_OVERSUBTRACTION,
+                              R.SMOOTH_OVERSUBTRACTION,
                               "hot-pixel scale matches; the excess is smooth"))  # fmt: skip
 
-    weight = frame_weight(u, valid, res.noise_ratio)
+    noise_ratio = math.sqrt(ratio) if ratio is not None and math.isfinite(ratio) else math.nan
+    weight = frame_weight(u, valid, noise_ratio if math.isfinite(noise_ratio) else 1.0)
     values["weight"] = weight
+    pix = values.get("pixel_sigma_adu")
+    if pix is not None and math.isfinite(pix):
+        excess = max(ratio, 1.0) if ratio is not None and math.isfinite(ratio) else 1.0
+        values["expected_noise_adu"] = pix * math.sqrt(excess)
+    if math.isfinite(scale_sigma):
+        values["dark_residual_frac"] = abs(fit.alpha)
     failing = {m.reason for m in metrics if m.failed}
-    response = _response(failing, fit.alpha, bg_level, pix_sigma)
+    response = _response(failing, fit.alpha, values.get("background_adu"), pix, provable)
     reasons = tuple(dict.fromkeys(m.reason for m in metrics if m.reason is not None))
     clean = dict.fromkeys(LIGHT_VALUE_COLUMNS)
     clean.update({k: (None if v is None or not math.isfinite(v) else round(float(v), 6))
@@ -365,8 +434,38 @@ def check_light(
     )
 
 
-def _response(failing: set, alpha: float, bg_level: float, pix_sigma: float) -> Response:
+_SCALE_REASONS = frozenset({R.DARK_OVERSCALED, R.DARK_UNDERSCALED, R.NO_DARK_SIGNAL,
+                            R.HARMFUL_SUBTRACTION})  # fmt: skip
+
+
+def _response(
+    failing: set,
+    alpha: float,
+    bg_level: float | None,
+    pix_sigma: float | None,
+    provable: bool = True,
+) -> Response:
+    bg_level = math.nan if bg_level is None else bg_level
+    pix_sigma = math.nan if pix_sigma is None else pix_sigma
+    if VerifyReason.NO_DARK_SIGNAL in failing:
+        return Response(
+            ResponseAction.NONE, reason=VerifyReason.NO_DARK_SIGNAL,
+            note="the light holds none of the model's dark signal (most likely dark-subtracted "
+            "already, e.g. by the capture program): it is not calibrated again",
+        )  # fmt: skip
     scale = {VerifyReason.DARK_OVERSCALED, VerifyReason.DARK_UNDERSCALED} & failing
+    if scale and not provable:
+        return Response(
+            ResponseAction.USE_PREVIOUS_MASTER, reason=scale.pop(),
+            note="the master has too few darks to tell its hot pixels from cosmic rays: no "
+            "rescaling; use the previous verified master",
+        )  # fmt: skip
+    if scale and not 0.0 < 1.0 + alpha < 100.0:
+        return Response(
+            ResponseAction.USE_PREVIOUS_MASTER, reason=scale.pop(),
+            note=f"the light holds {1.0 + alpha:.3g}x the model's dark signal: beyond any "
+            "rescaling; use the previous verified master",
+        )  # fmt: skip
     if scale:
         factor = round(1.0 + alpha, 4)
         return Response(
@@ -407,6 +506,9 @@ def apply_response(
     bias is known: the typical dark level then stays as it was) is multiplied by
     ``response.factor``; its variance by ``factor**2``. Other actions need the pipeline (another
     master, a pedestal in ``subtract_dark``): the model is returned unchanged.
+    :func:`check_light` only suggests a factor significantly above 0 (a light without dark
+    signal gets ``no_dark_signal`` instead); a factor outside ``(0, 100)`` given by hand raises
+    :class:`~darkflow.exceptions.CalibrationError`.
     """
     if response.action != ResponseAction.RESCALE_DARK or response.factor is None:
         return model
@@ -438,18 +540,25 @@ def light_status(
 ) -> tuple[LightStatus, tuple[VerifyReason, ...]]:
     """Recommended final state of a light from its checks (and its master's verdict).
 
-    ``quarantined`` below ``verify.quarantine_confidence``; ``degraded`` when any check failed
-    or the master (its assessment or registry status) is not verified; ``calibrated``
-    otherwise. Returns the failing reasons.
+    ``quarantined`` only where subtracting the dark model does more harm than good: the light
+    holds none of its dark signal (``no_dark_signal``) or stays over-subtracted by more than
+    half of it (``harmful_subtraction``); ``degraded`` when a measured check failed or the
+    master (its assessment or registry status) is not verified; ``calibrated`` otherwise (a
+    check that was not measured changes nothing). Returns the failing reasons. ``config`` is
+    accepted for compatibility; no threshold of it is used.
     """
-    config = config or VerifyConfig()
+    del config
     reasons = light.failed_reasons
     status = master.status if isinstance(master, MasterAssessment) else master
-    if light.confidence < config.quarantine_confidence:
+    if set(reasons) & HARMFUL:
         return LightStatus.QUARANTINED, reasons
     if reasons or (status is not None and status != MasterStatus.VERIFIED):
         return LightStatus.DEGRADED, reasons
     return LightStatus.CALIBRATED, reasons
+
+
+HARMFUL = frozenset({VerifyReason.NO_DARK_SIGNAL, VerifyReason.HARMFUL_SUBTRACTION})
+"""Reasons that mean subtraction did more harm than good: the light is quarantined."""
 
 
 def config_differences(light: FrameMeta, masters: Iterable[MasterMeta]) -> tuple[VerifyReason, ...]:

@@ -1,6 +1,10 @@
 """Acceptance gates for master darks: hold-out validation, noise model, fixed-pattern stability.
 
-See :func:`assess_master` and ``docs/verification.md`` for the metrics and their tolerances.
+Every gate is a statistical test (:func:`darkflow.verify.significance_gate`): its statistic,
+the statistic's spread under "all is well" for the actual numbers of pixels and frames and the
+uncertainty of the inputs (gain, bias level, frame-level jitter), and the false-alarm
+probability ``verify.gate_false_alarm``. See :func:`assess_master` and ``docs/verification.md``
+for each derivation.
 """
 
 from __future__ import annotations
@@ -17,24 +21,37 @@ import numpy as np
 
 from darkflow.config import VerifyConfig
 from darkflow.exceptions import ConfigError, IncompatibleFramesError
-from darkflow.model import FrameType, MasterDark, MasterStatus
-from darkflow.verify._fpn import band_energies, hot_scale_fit, row_window
+from darkflow.gain import clip_variance_factor, gain_from_dark_stack, header_gain
+from darkflow.model import FrameType, GainEstimate, MasterDark, MasterStatus
+from darkflow.verify._fpn import band_energies, row_window
+from darkflow.verify._gate import combine_spread, median_sd, z_threshold
+from darkflow.verify._holdout import frame_residual, holdout_gates, transient_gate
 from darkflow.verify._metrics import (
     MASTER_VALUE_COLUMNS,
     Metric,
     VerifyReason,
-    gated,
+    not_measured,
     overall_confidence,
-    unavailable,
+    significance_gate,
 )
-from darkflow.verify._residuals import neighbour_median, robust_std
+from darkflow.verify._stability import _hot_free, band_gate, frame_jitter, previous_gates
 
 __all__ = ["MasterAssessment", "assess_master", "holdout_split"]
 
-HoldoutSource = Sequence[np.ndarray] | Callable[[], Iterable[np.ndarray]]
+FrameSource = Sequence[np.ndarray] | Callable[[], Iterable[np.ndarray]]
 
-# confidence multiplier when no hold-out frames validate the master
-NO_HOLDOUT_PENALTY = 0.9
+# Relative accuracy (1 sigma) of a per-frame variance restored from a sigma-clipped stack
+# (uncertainty² x n_used / Gaussian clip factor) against the stack's plain variance: -3 % with
+# 3 frames (the clip's centre is a noisy median), -1.4 % for Poisson-skewed pixels of a few
+# electrons, within 0.5 % for Gaussian stacks of 10+ frames (docs/verification.md)
+CLIPPED_VARIANCE_REL_SD = 0.03
+# clipped values of one cosmic-ray hit (a track across a few pixels), and the share of clipped
+# values by which the combine's clipping may differ high/low on a clean Gaussian stack
+PIXELS_PER_HIT = 5.0
+# values this many (smooth-curve) noise sigmas from the clipped master are transients
+EXTREME_SIGMA = 10.0
+KERNEL_ASYMMETRY = 0.3
+HoldoutSource = FrameSource  # the name of the older API
 
 
 def holdout_split(
@@ -81,7 +98,10 @@ class MasterAssessment:
     """Verdict on one master: metrics, confidences, status and reasons.
 
     ``values`` holds every measured number (also those without a gate), flat, for
-    ``masters.csv``; ``metrics`` the gated metrics with their confidence.
+    ``masters.csv``; ``metrics`` the gates with their statistic, expectation, spread and
+    false-alarm probability. ``reasons`` lists failing gates first, then advisories (stated
+    expected errors that do not lower the status, e.g. ``master_noise_inflation``), then the
+    informational reasons of gates that could not be measured.
     """
 
     status: MasterStatus
@@ -89,6 +109,7 @@ class MasterAssessment:
     metrics: tuple[Metric, ...]
     reasons: tuple[VerifyReason, ...]
     values: dict[str, float | None] = field(default_factory=dict)
+    gain: GainEstimate | None = None
 
     @property
     def verified(self) -> bool:
@@ -101,12 +122,14 @@ class MasterAssessment:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
+        g = self.gain
         return {
             "status": str(self.status),
             "confidence": self.confidence,
             "reasons": [str(r) for r in self.reasons],
             "metrics": [m.to_dict() for m in self.metrics],
             "values": dict(self.values),
+            "gain": None if g is None else dataclasses.asdict(g),
         }
 
     def __repr__(self) -> str:
@@ -114,33 +137,30 @@ class MasterAssessment:
         return f"<MasterAssessment {self.status} conf={self.confidence:.2f} [{why}]>"
 
 
-def _clip_variance_factor(k: float) -> float:
-    """Fraction of a Gaussian's variance kept by symmetric clipping at +-k sigma."""
-    phi = math.exp(-0.5 * k * k) / math.sqrt(2 * math.pi)
-    return 1.0 - 2.0 * k * phi / math.erf(k / math.sqrt(2))
-
-
-def _clip_factor(master: MasterDark) -> float:
+# ----------------------------------------------------------------------------- planes
+def _clip_k(master: MasterDark) -> float | None:
     params = (master.provenance or {}).get("params") or {}
     try:
         k = min(float(params.get("sigma_low", 3.0)), float(params.get("sigma_high", 3.0)))
     except (TypeError, ValueError):
         k = 3.0
-    return _clip_variance_factor(k) if k > 0 and params.get("max_iters", 5) else 1.0
+    return k if k > 0 and params.get("max_iters", 5) else None
 
 
 def _frame_variance(master: MasterDark, rows: slice) -> np.ndarray:
-    """Per-frame variance of each pixel (the clipped sample variance), NaN where undefined."""
+    """Per-frame variance of each pixel (the clipped sample variance, restored for what the
+    clipping removed), NaN where undefined."""
     n = master.n_used[rows].astype(np.float64)
     var = np.square(master.uncertainty[rows].astype(np.float64)) * n
-    return np.where(n >= 2, var, np.nan) / _clip_factor(master)
+    return np.where(n >= 2, var, np.nan) / clip_variance_factor(_clip_k(master))
 
 
-def _trimmed_mean(values: np.ndarray, top: float = 0.005) -> float:
-    values = np.sort(values[np.isfinite(values)])
-    if values.size == 0:
-        return math.nan
-    return float(np.mean(values[: max(1, int(values.size * (1.0 - top)))]))
+def _mean_sd(values: np.ndarray) -> tuple[float, float]:
+    """Mean of the finite values and its standard error (empirical)."""
+    v = values[np.isfinite(values)]
+    if v.size < 2:
+        return math.nan, math.nan
+    return float(np.mean(v)), float(np.std(v, ddof=1)) / math.sqrt(v.size)
 
 
 def _typical(master: MasterDark, rows: slice) -> np.ndarray:
@@ -157,7 +177,8 @@ def _typical(master: MasterDark, rows: slice) -> np.ndarray:
 
 
 def _variance_curve(master: MasterDark, rows: slice, var: np.ndarray):
-    """Per-frame variance as a function of the master level (binned, interpolated)."""
+    """Per-frame variance as a function of the master level (binned medians, interpolated):
+    a smooth noise-by-level scale that weights pixels equally in the hold-out residuals."""
     data = master.data[rows].astype(np.float64)
     ok = np.isfinite(data) & np.isfinite(var)
     d, v = data[ok], var[ok]
@@ -169,186 +190,15 @@ def _variance_curve(master: MasterDark, rows: slice, var: np.ndarray):
         sel = (d >= a) & (d <= b)
         if np.count_nonzero(sel) >= 10:
             xs.append(float(np.median(d[sel])))
-            ys.append(_trimmed_mean(v[sel], 0.02))
+            ys.append(float(np.median(v[sel])))
     if not xs:
         return None
-    xs_a, ys_a = np.array(xs), np.array(ys)
+    xs_a, ys_a = np.array(xs), np.maximum(np.array(ys), 1e-12)
 
     def curve(level: np.ndarray) -> np.ndarray:
         return np.interp(level, xs_a, ys_a)
 
     return curve
-
-
-def _holdout_frames(holdout: HoldoutSource | None) -> Iterable[np.ndarray]:
-    if holdout is None:
-        return ()
-    return holdout() if callable(holdout) else holdout
-
-
-def _holdout_metrics(
-    master: MasterDark,
-    holdout: HoldoutSource | None,
-    rows: slice,
-    holdout_rows: slice | None,
-    var: np.ndarray,
-    sigma_frame: float,
-    config: VerifyConfig,
-) -> tuple[list[Metric], dict[str, float | None]]:
-    curve = _variance_curve(master, rows, var)
-    widths, shifts, outliers = [], [], []
-    data = master.data[rows].astype(np.float32)
-    unc2 = np.square(master.uncertainty[rows].astype(np.float32))
-    sat = master.saturated[rows].astype(bool) if master.saturated is not None else None
-    for frame in _holdout_frames(holdout):
-        frame = np.asarray(frame)
-        if frame.ndim != 2 or frame.shape[1] != master.shape[1]:
-            raise IncompatibleFramesError(
-                f"held-out frame of shape {frame.shape} for a master of shape {master.shape}"
-            )
-        if holdout_rows is not None:
-            part = frame  # already the rows [holdout_rows] of a full frame
-            sub = slice(holdout_rows.start - rows.start, holdout_rows.stop - rows.start)
-            if sub.start < 0 or sub.stop > data.shape[0] or part.shape[0] != sub.stop - sub.start:
-                raise ConfigError("holdout_rows must lie inside the analysed band of rows")
-        elif frame.shape == master.shape:
-            part, sub = frame[rows], slice(0, data.shape[0])
-        else:
-            raise IncompatibleFramesError(
-                f"held-out frame of shape {frame.shape} for a master of shape {master.shape} "
-                "(pass holdout_rows for a band of rows)"
-            )
-        if curve is None:
-            break
-        m = data[sub]
-        resid = part.astype(np.float32) - m
-        pred = np.sqrt(curve(m) + unc2[sub])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = resid / pred
-        ok = np.isfinite(z)
-        if sat is not None:
-            ok &= ~sat[sub]
-        zf = z[ok]
-        if zf.size < 100:
-            continue
-        widths.append(robust_std(zf))
-        shifts.append(float(np.median(resid[ok])) / sigma_frame)
-        outliers.append(float(np.count_nonzero(zf > 6.0)) / zf.size)
-    values: dict[str, float | None] = {"holdout_n": float(len(widths))}
-    if not widths:
-        return [unavailable("holdout_width_ratio", VerifyReason.HOLDOUT_UNAVAILABLE)], values
-    width = float(np.sqrt(np.mean(np.square(widths))))
-    shift = float(max(shifts, key=abs))
-    outlier = float(np.mean(outliers))
-    values.update(
-        holdout_width_ratio=width, holdout_shift_sigma=shift, holdout_outlier_frac=outlier
-    )
-    lim_w = config.max_residual_width_ratio
-    return [
-        gated("holdout_width_ratio", width, max(width - 1.0, 0.0), lim_w - 1.0,
-              VerifyReason.HOLDOUT_WIDTH, f"<= {lim_w:g}"),
-        gated("holdout_shift_sigma", shift, abs(shift), config.max_holdout_shift_sigma,
-              VerifyReason.HOLDOUT_SHIFT, f"|x| <= {config.max_holdout_shift_sigma:g}"),
-        gated("holdout_outlier_frac", outlier, outlier, config.max_holdout_outlier_frac,
-              VerifyReason.HOLDOUT_OUTLIERS, f"<= {config.max_holdout_outlier_frac:g}"),
-    ], values  # fmt: skip
-
-
-def _dark_signal(master: MasterDark, bias: MasterDark | None) -> np.ndarray | None:
-    """Dark signal (bias removed) of a master, or None when no bias is known."""
-    if not master.meta.includes_bias:
-        return master.data.astype(np.float32)
-    if bias is None:
-        return None
-    return master.data.astype(np.float32) - bias.data.astype(np.float32)
-
-
-def _expected_scale(master: MasterDark, previous: MasterDark, doubling: float) -> float:
-    m, p = master.meta, previous.meta
-    t_ratio = 1.0
-    if m.exptime_s and p.exptime_s and math.isfinite(m.exptime_s) and math.isfinite(p.exptime_s):
-        t_new = m.exptime_s - (m.bias_exptime_s or 0.0)
-        t_old = p.exptime_s - (p.bias_exptime_s or 0.0)
-        t_ratio = t_new / t_old if t_old > 0 else 1.0
-    if m.temp_c is not None and p.temp_c is not None:
-        return t_ratio * 2.0 ** ((m.temp_c - p.temp_c) / doubling)
-    return t_ratio
-
-
-def _previous_metrics(
-    master: MasterDark,
-    previous: MasterDark,
-    bias: MasterDark | None,
-    rows: slice,
-    sigma_frame: float,
-    config: VerifyConfig,
-) -> tuple[list[Metric], dict[str, float | None]]:
-    if previous.shape != master.shape:
-        raise IncompatibleFramesError(
-            f"previous master shape {previous.shape} != master shape {master.shape}"
-        )
-    s = _expected_scale(master, previous, config.doubling_temp_c)
-    new_d = _dark_signal(master, bias)
-    old_d = _dark_signal(previous, bias)
-    values: dict[str, float | None] = {"previous_expected_scale": s}
-    if new_d is None or old_d is None:
-        if abs(s - 1.0) > 0.02 or not (master.meta.includes_bias and previous.meta.includes_bias):
-            return [unavailable("dark_scale_change", VerifyReason.PREVIOUS_NOT_COMPARABLE)], values
-        new_d, old_d, with_bias = master.data.astype(np.float32), previous.data, False
-    else:
-        with_bias = True
-    new_d, old_scaled = new_d[rows], (np.float32(s) * old_d[rows]).astype(np.float32)
-    delta = new_d - old_scaled
-    noise = np.sqrt(
-        np.square(master.uncertainty[rows])
-        + np.float32(s * s) * np.square(previous.uncertainty[rows])
-    )
-    fit = hot_scale_fit(delta, old_scaled, noise)
-    beta = fit.alpha if math.isfinite(fit.alpha) else 0.0
-    old_hf_removed = delta - np.float32(beta) * (old_scaled - neighbour_median(old_scaled))
-    # the smooth part of the previous master may scale differently (amp glow does not follow
-    # the dark-current law): only structure unlike it counts as a low-frequency change
-    bands = band_energies(_hot_free(old_hf_removed), low_reference=_hot_free(old_scaled))
-    level = float(np.nanmedian(delta))
-    if with_bias:
-        level -= beta * float(np.nanmedian(old_scaled))
-    hot_new = master.hot_persistence >= 0.9
-    hot_old = previous.hot_persistence >= 0.9
-    union = np.count_nonzero(hot_new | hot_old)
-    overlap = np.count_nonzero(hot_new & hot_old) / union if union else 1.0
-    values.update(
-        dark_scale_change=fit.alpha if math.isfinite(fit.alpha) else None,
-        dark_scale_change_sigma=fit.sigma if math.isfinite(fit.sigma) else None,
-        level_shift_adu=level,
-        level_shift_sigma=level / sigma_frame,
-        low_freq_change_adu=bands.low_amplitude,
-        row_change_ratio=bands.row_ratio,
-        column_change_ratio=bands.column_ratio,
-        hot_overlap=overlap,
-    )
-    metrics: list[Metric] = []
-    lim = config.max_dark_scale_change
-    if math.isfinite(fit.alpha) and fit.sigma < lim / 2:
-        metrics.append(gated("dark_scale_change", fit.alpha, abs(fit.alpha), lim,
-                             VerifyReason.DARK_SCALE_CHANGED, f"|x| <= {lim:g}",
-                             f"{fit.n} hot pixels, expected scale {s:.3f}"))  # fmt: skip
-    lim = config.max_level_shift_sigma
-    metrics.append(gated("level_shift_sigma", level / sigma_frame, abs(level) / sigma_frame, lim,
-                         VerifyReason.LEVEL_SHIFT, f"|x| <= {lim:g}",
-                         "bias removed" if with_bias else "raw levels (no bias)"))  # fmt: skip
-    low = bands.low_amplitude / sigma_frame
-    metrics.append(gated("low_freq_change_sigma", low, low, config.max_low_freq_sigma,
-                         VerifyReason.LOW_FREQUENCY_CHANGED,
-                         f"<= {config.max_low_freq_sigma:g}"))  # fmt: skip
-    band = bands.column_ratio
-    metrics.append(gated("column_change_ratio", band, max(band - 1.0, 0.0),
-                         config.max_fpn_ratio - 1.0, VerifyReason.BANDING_CHANGED,
-                         f"<= {config.max_fpn_ratio:g}"))  # fmt: skip
-    if master.meta.n_frames >= 5 and previous.meta.n_frames >= 5:
-        metrics.append(gated("hot_overlap", overlap, max(1.0 - overlap, 0.0),
-                             1.0 - config.min_hot_overlap, VerifyReason.HOT_PIXELS_CHANGED,
-                             f">= {config.min_hot_overlap:g}"))  # fmt: skip
-    return metrics, values
 
 
 def _crop(master: MasterDark, rows: slice) -> MasterDark:
@@ -368,75 +218,322 @@ def _crop(master: MasterDark, rows: slice) -> MasterDark:
     )
 
 
-def _hot_free(image: np.ndarray, k: float = 6.0) -> np.ndarray:
-    """``image`` with pixel-scale outliers (residual hot pixels, cosmics) set to NaN."""
-    hf = image - neighbour_median(image)
-    s = robust_std(hf)
-    out = image.astype(np.float32, copy=True)
-    if math.isfinite(s) and s > 0:
-        with np.errstate(invalid="ignore"):
-            out[np.abs(hf) > k * s] = np.nan
-    return out
+# ----------------------------------------------------------------------------- hold-out
+def value_lattice(frame: np.ndarray, sample: int = 20_000) -> tuple[float, float]:
+    """Origin and step of integer data saved in steps of a few ADU (a 12-bit ADC scaled to 16
+    bits saves multiples of 16): the greatest common divisor of a deterministic sample of
+    value differences; ``(0, 0)`` for data that are not integers."""
+    v = np.asarray(frame, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)][:: max(1, v.size // sample)]
+    if v.size < 2 or not np.all(v == np.round(v)):
+        return 0.0, 0.0
+    origin = float(v.min())
+    step = int(np.gcd.reduce((v - origin).astype(np.int64)))
+    return (origin, float(step)) if step > 1 else (0.0, 0.0)
 
 
-def _noise_metrics(
+def _frames_of(source: FrameSource | None) -> Iterable[np.ndarray]:
+    if source is None:
+        return ()
+    return source() if callable(source) else source
+
+
+def _holdout_metrics(
+    master: MasterDark,
+    holdout: FrameSource | None,
+    training: FrameSource | None,
+    rows: slice,
+    frame_rows: slice | None,
+    var: np.ndarray,
+    sigma_frame: float,
+    config: VerifyConfig,
+) -> tuple[list[Metric], dict[str, float | None], list, tuple[float, float]]:
+    band = frame_rows if frame_rows is not None else rows
+    if band.start < rows.start or band.stop > rows.stop:
+        raise ConfigError("holdout_rows must lie inside the analysed band of rows")
+    sub = slice(band.start - rows.start, band.stop - rows.start)
+    curve = _variance_curve(master, rows, var)
+    m = master.data[rows][sub].astype(np.float32)
+    n_used = master.n_used[rows][sub]
+    valid = np.isfinite(m) & (n_used >= 2)
+    if master.saturated is not None:
+        valid &= ~master.saturated[rows][sub].astype(bool)
+    scale = np.sqrt(curve(m)).astype(np.float32) if curve is not None else np.ones_like(m)
+
+    def bands(source: FrameSource | None) -> Iterable[np.ndarray]:
+        for frame in _frames_of(source):
+            frame = np.asarray(frame)
+            if frame.ndim != 2 or frame.shape[1] != master.shape[1]:
+                raise IncompatibleFramesError(
+                    f"frame of shape {frame.shape} for a master of shape {master.shape}"
+                )
+            if frame_rows is not None:
+                if frame.shape[0] != band.stop - band.start:
+                    raise ConfigError("frames must hold exactly the rows holdout_rows")
+                yield frame
+            elif frame.shape == master.shape:
+                yield frame[band]
+            else:
+                raise IncompatibleFramesError(
+                    f"frame of shape {frame.shape} for a master of shape {master.shape} "
+                    "(pass holdout_rows for a band of rows)"
+                )
+
+    # the plain mean of the training frames (first pass; the residual law needs it), without
+    # values beyond EXTREME_SIGMA of the clipped master (cosmic rays: a plain mean would carry
+    # each of them into every residual of its pixel); noise never reaches that far
+    total = np.zeros(m.shape, np.float64)
+    count = np.zeros(m.shape, np.int32)
+    lattice = (0.0, 0.0)
+    # the pixel's own scatter where it exceeds the smooth curve (hot, flickering pixels)
+    own = np.sqrt(np.where(np.isfinite(var[sub]), var[sub], 0.0)).astype(np.float32)
+    extreme = EXTREME_SIGMA * np.maximum(scale, own)
+    if training is not None:
+        for i, part in enumerate(bands(training)):
+            if i == 0:
+                lattice = value_lattice(part)
+            with np.errstate(invalid="ignore"):
+                keep = np.isfinite(part) & (np.abs(part - m) <= extreme)
+            total += np.where(keep, part, 0.0)
+            count += keep
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (total / count).astype(np.float32)
+    valid &= count >= 2
+    residuals = []
+    if training is not None and valid.any():
+        for held, source in ((False, training), (True, holdout)):
+            for part in bands(source):
+                res = frame_residual(part, mean, scale, count, valid, held=held,
+                                     master=None if held else m)  # fmt: skip
+                if res is not None:
+                    residuals.append(res)
+    metrics, values = holdout_gates(
+        residuals, sigma_frame=sigma_frame, false_alarm=config.gate_false_alarm,
+        jitter_materiality=config.max_noise_inflation - 1.0,
+    )  # fmt: skip
+    values["adc_step_adu"] = lattice[1]
+    return metrics, values, residuals, lattice
+
+
+# ----------------------------------------------------------------------------- combine
+def _mean_skewness(
     master: MasterDark,
     bias: MasterDark | None,
     rows: slice,
     var: np.ndarray,
+    g: GainEstimate | None,
+) -> float | None:
+    """Mean standardised skewness of the pixels' frame-to-frame noise: Poisson noise of a
+    signal ``S`` ADU (``S g`` electrons) has third cumulant ``S / g²`` ADU³. ``S`` is the master
+    minus the bias; without a bias, ``g`` times the variance above its 5th percentile (the read
+    floor). ``None`` without a gain."""
+    if g is None or not g.value > 0:
+        return None
+    data = master.data[rows].astype(np.float64)
+    if not master.meta.includes_bias:
+        signal = data
+    elif bias is not None:
+        signal = data - bias.data[rows]
+    else:
+        floor = float(np.nanpercentile(var, 5)) if np.isfinite(var).any() else 0.0
+        signal = (var - floor) * g.value
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gamma = np.maximum(signal, 0.0) / g.value**2 / np.power(var, 1.5)
+    gamma = gamma[np.isfinite(gamma)]
+    return float(np.mean(gamma)) if gamma.size else None
+
+
+def _rejection_metric(
+    master: MasterDark, config: VerifyConfig, skewness: float | None
+) -> tuple[Metric, dict[str, Any]]:
+    """Values clipped high beyond those clipped low: one-sided transients (cosmic rays).
+
+    Under "all is well" the difference has a binomial spread and an expected value from two
+    sources: the skewness ``gamma`` of Poisson noise (Edgeworth: a ``k``-sigma clip keeps
+    ``gamma/6 (k² - 1) phi(k)`` more on the high side, per side; 30 % of it counted as its
+    uncertainty) and a frame-level jitter of the inputs (a frame offset by ``d`` noise sigmas is
+    clipped high ``Q(k - d) - Q(k)`` more often). The materiality is the highest cosmic-ray
+    rate of a healthy sensor for the exposure plus its readout (hits x :data:`PIXELS_PER_HIT`
+    clipped values each). Used only without the frames themselves (:func:`transient_gate` counts
+    events in the training frames).
+    """
+    n_high = float(master.n_high.sum(dtype=np.int64))
+    n_low = float(master.n_low.sum(dtype=np.int64))
+    total = n_high + n_low + float(master.n_used.sum(dtype=np.int64))
+    if total <= 0:
+        return not_measured("high_reject_excess", None, "no values"), {}
+    rate = (n_high - n_low) / total
+    clipped = n_high + n_low
+    spread = math.sqrt(max(clipped - (n_high - n_low) ** 2 / total, 1.0)) / total
+    prov = master.provenance or {}
+    params = prov.get("params") or {}
+    sig0 = (prov.get("noise") or {}).get("sig0_adu")
+    levels = np.array([v for v in prov.get("frame_levels") or [] if v is not None], float)
+    jitter_term = skew_term = 0.0
+    clipping = bool(params.get("max_iters", 5))
+    k_hi = float(params.get("sigma_high", 3.0))
+    k_lo = float(params.get("sigma_low", 3.0))
+    if clipping:
+        from scipy.stats import norm
+
+        if sig0 and sig0 > 0 and levels.size >= 2:
+            d = (levels - np.median(levels)) / float(sig0)
+            base = norm.sf(k_hi) - norm.sf(k_lo)
+            jitter_term = float(np.mean(norm.sf(k_hi - d) - norm.sf(k_lo + d)) - base)
+        if skewness:
+            edge = (k_hi**2 - 1) * norm.pdf(k_hi) + (k_lo**2 - 1) * norm.pdf(k_lo)
+            skew_term = skewness / 6.0 * edge
+    expected = jitter_term + skew_term
+    # the noise-model clip of the combine is not exactly symmetric on Gaussian stacks (up to
+    # ~0.3 of the clipped values' share, measured on 5-12 frames): counted as uncertainty
+    spread = combine_spread(spread, 0.3 * skew_term, KERNEL_ASYMMETRY * clipped / total)
+    exposure = max(master.meta.exptime_s or 0.0, 0.0) + config.cosmic_readout_s
+    cosmic = config.cosmic_rate_px_s * PIXELS_PER_HIT * exposure
+    gate = significance_gate(
+        "high_reject_excess", rate, expected=expected, spread=spread, materiality=cosmic,
+        reason=VerifyReason.HIGH_REJECTIONS, false_alarm=config.gate_false_alarm, side="upper",
+        detail=f"{int(n_high)} high, {int(n_low)} low of {int(total)} values; "
+        f"cosmic-ray allowance {cosmic:.2g} for {exposure:g} s",
+    )  # fmt: skip
+    return gate, {"high_reject_excess": rate, "high_reject_expected": expected,
+                  "noise_skewness": skewness, "cosmic_allowance": cosmic}  # fmt: skip
+
+
+def _noise_inflation(
+    master: MasterDark, rows: slice, typical: np.ndarray, frame_var: float, config: VerifyConfig
+) -> tuple[Metric, dict[str, float | None]]:
+    """What the master's own noise adds to a light without sky: a stated expected error.
+
+    ``1 + mean(unc²) / mean(frame variance)`` ≈ ``1 + 1/N``. Not a fault (a master from few
+    darks is noisy but unbiased): above ``verify.max_noise_inflation`` it is an *advisory*
+    (``master_noise_inflation``: take more darks), which never lowers the status.
+    """
+    unc2 = np.square(master.uncertainty[rows].astype(np.float64))[typical]
+    n_eff = float(np.mean(master.n_used[rows][typical])) if typical.any() else math.nan
+    if not (frame_var > 0 and unc2.size):
+        return not_measured("noise_inflation", None, "no typical pixels"), {}
+    value = 1.0 + float(np.mean(unc2)) / frame_var
+    advisory = value > config.max_noise_inflation
+    detail = (
+        f"expected error: the master adds {100 * (value - 1):.0f} % of a dark frame's variance "
+        f"to every light ({n_eff:.1f} frames per pixel)"
+    )
+    metric = Metric(
+        "noise_inflation",
+        round(value, 6),
+        f"advisory above {config.max_noise_inflation:g}",
+        1.0,
+        VerifyReason.NOISE_INFLATION if advisory else None,
+        detail,
+        expected=round(1.0 + 1.0 / n_eff, 6) if n_eff > 0 else None,
+    )
+    return metric, {"noise_inflation": value, "n_used_mean": n_eff}
+
+
+# ----------------------------------------------------------------------------- noise model
+def _variance_metric(
+    master: MasterDark,
+    bias: MasterDark,
+    rows: slice,
+    var: np.ndarray,
     typical: np.ndarray,
+    gain: GainEstimate,
     config: VerifyConfig,
+    step: float = 0.0,
 ) -> tuple[list[Metric], dict[str, float | None]]:
-    metrics: list[Metric] = []
+    """Per-frame pixel variance of the darks against read noise (the biases') + shot noise.
+
+    Frame-level jitter (the level of a whole frame moving, measured by the combine) is in each
+    pixel's temporal variance but not in its noise: it is removed from both. Spread: the
+    empirical standard errors of both mean variances, the accuracy of a variance restored from
+    a sigma-clipped stack (:data:`CLIPPED_VARIANCE_REL_SD`), the gain's uncertainty on the shot
+    term and the uncertainty of the dark level (the two sets' level jitter over their frame
+    counts). Values saved in steps of ``step`` ADU add ``step²/12`` to both variances, exactly
+    only while the noise spans several steps; half of it is counted as uncertainty of each.
+    """
+    bias_var = _frame_variance(bias, rows)
+    ok = typical & np.isfinite(bias_var) & np.isfinite(var)
+    if np.count_nonzero(ok) < 100:
+        return [not_measured("master_variance_ratio", None, "fewer than 100 typical pixels")], {}
+    v_d, sd_d = _mean_sd(var[ok])
+    v_b, sd_b = _mean_sd(bias_var[ok])
+    j_d, j_b = frame_jitter(master), frame_jitter(bias)
+    n_d, n_b = max(master.meta.n_frames, 2), max(bias.meta.n_frames, 2)
+    v_d_pix, v_b_pix = v_d - j_d**2, v_b - j_b**2
+    sd_d = combine_spread(sd_d, j_d**2 * math.sqrt(2.0 / (n_d - 1)))
+    sd_b = combine_spread(sd_b, j_b**2 * math.sqrt(2.0 / (n_b - 1)))
+    signal = (master.data[rows] - bias.data[rows])[ok].astype(np.float64)
+    level = float(np.mean(signal))  # the variance is linear in the level: its mean, not median
+    shot = max(level, 0.0) / gain.value
+    predicted = v_b_pix + shot
+    values: dict[str, float | None] = {
+        "dark_signal_adu": level, "frame_var_adu2": v_d, "bias_var_adu2": v_b,
+        "dark_jitter_adu": j_d, "bias_jitter_adu": j_b,
+    }  # fmt: skip
+    if not (predicted > 0 and v_d_pix > 0):
+        return [not_measured("master_variance_ratio", None, "no positive variance")], values
+    ratio = v_d_pix / predicted
+    sd_level = combine_spread(j_d / math.sqrt(n_d), j_b / math.sqrt(n_b),
+                              median_sd(math.sqrt(v_d), signal.size))  # fmt: skip
+    rel = combine_spread(
+        sd_d / v_d_pix,
+        sd_b / predicted,
+        combine_spread(CLIPPED_VARIANCE_REL_SD * v_d, step**2 / 24.0) / v_d_pix,
+        combine_spread(CLIPPED_VARIANCE_REL_SD * v_b, step**2 / 24.0) / predicted,
+        shot * gain.rel_sigma / predicted,
+        sd_level / gain.value / predicted if level > 0 else 0.0,
+    )
+    values["master_variance_ratio"] = ratio
+    metric = significance_gate(
+        "master_variance_ratio", ratio, expected=1.0, spread=ratio * rel,
+        reason=VerifyReason.VARIANCE_EXCESS, reason_low=VerifyReason.LEVEL_EXCESS,
+        false_alarm=config.gate_false_alarm,
+        detail=f"dark signal {level:.3g} ADU, gain {gain.value:.3g} +- {gain.sigma:.2g} "
+        f"({gain.source})",
+    )  # fmt: skip
+    return [metric], values
+
+
+def _gain_metric(
+    header: GainEstimate | None, ptc: GainEstimate | None, config: VerifyConfig
+) -> tuple[Metric, dict[str, float | None]]:
+    """Header EGAIN against the darks' photon transfer, in units of both uncertainties.
+
+    Not measured without both, or when the estimate is too noisy to see the effect looked for:
+    a gain wrong by a factor of two (``z* x sigma > 1``).
+    """
     values: dict[str, float | None] = {}
-    g = master.meta.egain_e_per_adu
-    is_dark = master.meta.frame_kind != FrameType.BIAS
-    if is_dark and bias is not None and g and g > 0 and master.meta.includes_bias:
-        if bias.shape != master.shape:
-            raise IncompatibleFramesError(
-                f"master bias shape {bias.shape} != master shape {master.shape}"
-            )
-        bias_var = _frame_variance(bias, rows)
-        ok = typical & np.isfinite(bias_var)
-        if np.count_nonzero(ok) >= 100:
-            v_d = _trimmed_mean(var[ok])
-            v_b = _trimmed_mean(bias_var[ok])
-            level = float(np.median((master.data[rows] - bias.data[rows])[ok]))
-            predicted = v_b + max(level, 0.0) / g
-            ratio = v_d / predicted if predicted > 0 else math.nan
-            values.update(dark_signal_adu=level, frame_var_adu2=v_d, bias_var_adu2=v_b,
-                          master_variance_ratio=ratio)  # fmt: skip
-            lo, hi = config.min_master_variance_ratio, config.max_master_variance_ratio
-            reason = VerifyReason.VARIANCE_EXCESS if ratio > 1 else VerifyReason.LEVEL_EXCESS
-            limit = math.log(hi) if ratio > 1 else -math.log(lo)
-            metrics.append(gated("master_variance_ratio", ratio, abs(math.log(ratio)), limit,
-                                 reason, f"{lo:g}..{hi:g}"))  # fmt: skip
-        bands = band_energies(_hot_free((master.data[rows] - bias.data[rows]).astype(np.float32)))
-        band = bands.column_ratio
-        values.update(bias_row_ratio=bands.row_ratio, bias_column_ratio=band)
-        metrics.append(gated("bias_column_ratio", band, max(band - 1.0, 0.0),
-                             config.max_fpn_ratio - 1.0, VerifyReason.BANDING_CHANGED,
-                             f"<= {config.max_fpn_ratio:g}"))  # fmt: skip
-    if is_dark and g and g > 0:
-        from darkflow.subtract import estimate_gain_from_dark
-
-        k = min(float((master.provenance.get("params") or {}).get("sigma_high", 3.0)), 10.0)
-        fit = estimate_gain_from_dark(_crop(master, rows), clip_sigma=k)
-        if fit is not None and fit[1] > 0.8:
-            dev = g / fit[0] - 1.0
-            values.update(ptc_egain=fit[0], ptc_r2=fit[1], gain_deviation=dev)
-            metrics.append(gated("gain_deviation", dev, abs(dev), config.max_gain_deviation,
-                                 VerifyReason.GAIN_MISMATCH,
-                                 f"|x| <= {config.max_gain_deviation:g}"))  # fmt: skip
-    return metrics, values
+    if ptc is not None:
+        values.update(ptc_egain=ptc.value, ptc_egain_sigma=ptc.sigma)
+    if header is None or ptc is None:
+        why = "no header EGAIN" if header is None else "no photon-transfer estimate (no lever arm)"
+        return not_measured("gain_deviation", None, why), values
+    dev = header.value / ptc.value - 1.0
+    rel = combine_spread(header.rel_sigma, ptc.rel_sigma)
+    values["gain_deviation"] = dev
+    if z_threshold(config.gate_false_alarm) * rel > 1.0:
+        # recorded, not judged: the deviation is shown with why it cannot be judged
+        why = (f"photon-transfer estimate +-{100 * ptc.rel_sigma:.0f} %: too noisy to see a "
+               "gain wrong by a factor of two")  # fmt: skip
+        return Metric("gain_deviation", round(dev, 6), "", None, None, why), values
+    metric = significance_gate(
+        "gain_deviation", dev, expected=0.0, spread=(1.0 + dev) * rel,
+        reason=VerifyReason.GAIN_MISMATCH, false_alarm=config.gate_false_alarm,
+        detail=f"header {header.value:.4g}, photon transfer {ptc.value:.4g} +- {ptc.sigma:.2g}",
+    )  # fmt: skip
+    return metric, values
 
 
+# ----------------------------------------------------------------------------- assessment
 def assess_master(
     master: MasterDark,
     *,
-    holdout: HoldoutSource | None = None,
+    holdout: FrameSource | None = None,
+    training: FrameSource | None = None,
     previous: MasterDark | None = None,
     bias: MasterDark | None = None,
+    previous_bias: MasterDark | None = None,
+    gain: GainEstimate | None = None,
     config: VerifyConfig | None = None,
     holdout_rows: slice | None = None,
 ) -> MasterAssessment:
@@ -446,83 +543,124 @@ def assess_master(
     ----------
     master
         The master to judge (built from the *training* frames when ``holdout`` is given).
-    holdout
-        Held-out raw frames of the same set (arrays, or a callable returning an iterable of
-        them, read lazily); full frames, or the rows ``holdout_rows`` of each frame.
+    holdout, training
+        Held-out raw frames of the same set and the training frames ``master`` was combined
+        from (arrays, or callables returning an iterable of them, read lazily); full frames,
+        or the rows ``holdout_rows`` of each frame. The hold-out gates compare the two.
     previous
         The previous verified master of the same configuration (fixed-pattern stability).
     bias
         A master bias of the same configuration taken with the lights (noise-model and
         bias-level checks; scaling of ``previous`` to this master's exposure/temperature).
+    previous_bias
+        The master bias of ``previous``'s night (default ``bias``): a bias drift between the
+        two nights then is not taken for a dark-level change.
+    gain
+        e-/ADU the noise model is judged with (default: the header's EGAIN, trusted to
+        ``verify.header_gain_rel_sigma``; else the darks' own photon transfer).
     config
-        Tolerance bands (``VerifyConfig``).
+        ``VerifyConfig``: ``gate_false_alarm`` and the physical allowances.
     holdout_rows
-        Which rows the held-out arrays hold (a band inside the analysed window), for big frames.
+        Which rows the frame arrays hold (a band inside the analysed window), for big frames.
 
     Returns
     -------
     MasterAssessment
-        ``VERIFIED`` when every available gated metric is inside its band, else
-        ``LOW_CONFIDENCE``; ``confidence`` is the weakest metric's (x0.9 without hold-out).
+        ``VERIFIED`` unless a gate fails (``LOW_CONFIDENCE``); the confidence is the weakest
+        measured gate's. Gates that cannot be measured and advisories change neither.
 
     Raises
     ------
     IncompatibleFramesError
-        A held-out frame, the bias or the previous master does not match the master's shape.
+        A frame, the bias or the previous master does not match the master's shape.
     """
     config = config or VerifyConfig()
     rows = row_window(master.shape, config.max_analysis_pixels)
     var = _frame_variance(master, rows)
     typical = _typical(master, rows)
-    frame_var = _trimmed_mean(var[typical]) if typical.any() else math.nan
+    frame_var = _mean_sd(var[typical])[0] if typical.any() else math.nan
     sigma_frame = math.sqrt(frame_var) if frame_var > 0 else 1.0
     metrics: list[Metric] = []
     values: dict[str, float | None] = {"n_frames": float(master.meta.n_frames),
                                        "frame_sigma_adu": sigma_frame}  # fmt: skip
+    if bias is not None and bias.shape != master.shape:
+        raise IncompatibleFramesError(
+            f"master bias shape {bias.shape} != master shape {master.shape}"
+        )
+    if previous_bias is not None and previous_bias.shape != master.shape:
+        previous_bias = None
 
     # hold-out validation
-    hold, hold_values = _holdout_metrics(
-        master, holdout, rows, holdout_rows, var, sigma_frame, config
+    hold, hold_values, residuals, lattice = _holdout_metrics(
+        master, holdout, training, rows, holdout_rows, var, sigma_frame, config
     )
     metrics += hold
     values.update(hold_values)
 
-    # combine statistics: cosmic-ray contamination, master noise
-    n_high = float(master.n_high.sum(dtype=np.int64))
-    n_low = float(master.n_low.sum(dtype=np.int64))
-    total = n_high + n_low + float(master.n_used.sum(dtype=np.int64))
-    # values clipped high beyond those clipped low: one-sided transients (cosmic rays)
-    rate = (n_high - n_low) / total if total else math.nan
-    lim = config.max_high_reject_excess
-    metrics.append(gated("high_reject_excess", rate, max(rate, 0.0), lim,
-                         VerifyReason.HIGH_REJECTIONS, f"<= {lim:g}"))  # fmt: skip
-    unc2 = np.square(master.uncertainty[rows].astype(np.float64))
-    inflation = 1.0 + _trimmed_mean(unc2[typical]) / frame_var if frame_var > 0 else math.nan
-    lim = config.max_noise_inflation
-    metrics.append(gated("noise_inflation", inflation, max(inflation - 1.0, 0.0), lim - 1.0,
-                         VerifyReason.NOISE_INFLATION, f"<= {lim:g}"))  # fmt: skip
-    values.update(high_reject_excess=rate, noise_inflation=inflation,
-                  n_hot_stable=float(np.count_nonzero(master.hot_persistence >= 0.9)))  # fmt: skip
+    # the gain of the noise model: header (trusted to header_gain_rel_sigma), else photon
+    # transfer on the darks; the header is checked against photon transfer
+    is_dark = master.meta.frame_kind != FrameType.BIAS
+    header = header_gain(master.meta, rel_sigma=config.header_gain_rel_sigma)
+    ptc = None
+    if is_dark:
+        k = min(float((master.provenance.get("params") or {}).get("sigma_high", 3.0)), 10.0)
+        ptc = gain_from_dark_stack(_crop(master, rows), clip_sigma=k)
+        gate, gvalues = _gain_metric(header, ptc, config)
+        metrics.append(gate)
+        values.update(gvalues)
+    g = gain or header or ptc
+    if g is not None:
+        values.update(gain_e_per_adu=g.value, gain_sigma=g.sigma)
 
-    # noise model: variance vs level (with a bias), photon-transfer gain
-    noise, noise_values = _noise_metrics(master, bias, rows, var, typical, config)
-    metrics += noise
-    values.update(noise_values)
+    # combine statistics: transients, the master's own noise (an expected error)
+    skew = _mean_skewness(master, bias if is_dark else None, rows, var, g) if is_dark else 0.0
+    exposure = max(master.meta.exptime_s or 0.0, 0.0) + config.cosmic_readout_s
+    transient = transient_gate(
+        residuals, allowance=config.cosmic_rate_px_s * exposure,
+        false_alarm=config.gate_false_alarm,
+    )  # fmt: skip
+    rejection, rej_values = _rejection_metric(master, config, skew)
+    if transient is not None:  # the frames themselves: the clipping counts are recorded only
+        rejection = Metric(
+            "high_reject_excess", rejection.value, "", None, None,
+            "recorded; judged on the training frames' transient events (transient_excess)",
+        )  # fmt: skip
+        metrics.append(transient[0])
+        rej_values.update(transient[1])
+    inflation, infl_values = _noise_inflation(master, rows, typical, frame_var, config)
+    metrics += [rejection, inflation]
+    values.update(rej_values)
+    values.update(infl_values)
+    values["n_hot_stable"] = float(np.count_nonzero(master.hot_persistence >= 0.9))
+
+    # noise model: variance vs read + shot noise, column banding against the bias
+    if is_dark and bias is not None and master.meta.includes_bias:
+        if g is not None:
+            vm, vv = _variance_metric(master, bias, rows, var, typical, g, config, lattice[1])
+            metrics += vm
+            values.update(vv)
+        diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
+        bands = band_energies(diff)
+        values.update(bias_row_ratio=bands.row_ratio, bias_column_ratio=bands.column_ratio)
+        metrics.append(band_gate("bias_column_ratio", bands.column_ratio, diff.shape[1],
+                                 config, "column band of master - bias"))  # fmt: skip
 
     # fixed-pattern stability against the previous verified master
     if previous is None:
-        metrics.append(unavailable("dark_scale_change", VerifyReason.NO_PREVIOUS))
+        metrics.append(not_measured("dark_scale_change", VerifyReason.NO_PREVIOUS))
     else:
-        prev, prev_values = _previous_metrics(master, previous, bias, rows, sigma_frame, config)
+        prev, prev_values = previous_gates(
+            master, previous, bias, rows, config, previous_bias=previous_bias, lattice=lattice
+        )
         metrics += prev
         values.update(prev_values)
 
-    reasons = tuple(dict.fromkeys(m.reason for m in metrics if m.reason is not None))
-    failed = any(m.failed for m in metrics)
-    have_holdout = any(m.name == "holdout_width_ratio" and m.value is not None for m in metrics)
-    confidence = overall_confidence(metrics, 1.0 if have_holdout else NO_HOLDOUT_PENALTY)
-    status = MasterStatus.LOW_CONFIDENCE if failed else MasterStatus.VERIFIED
+    failing = [m.reason for m in metrics if m.failed]
+    advisory = [m.reason for m in metrics if m.reason is not None and m.advisory]
+    info = [m.reason for m in metrics if m.reason is not None and not m.failed and not m.advisory]
+    reasons = tuple(dict.fromkeys([*failing, *advisory, *info]))
+    status = MasterStatus.LOW_CONFIDENCE if failing else MasterStatus.VERIFIED
     clean = dict.fromkeys(MASTER_VALUE_COLUMNS)
     clean.update({k: (None if v is None or not math.isfinite(v) else round(float(v), 6))
                   for k, v in values.items()})  # fmt: skip
-    return MasterAssessment(status, confidence, tuple(metrics), reasons, clean)
+    return MasterAssessment(status, overall_confidence(metrics), tuple(metrics), reasons, clean, g)

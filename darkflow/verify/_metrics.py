@@ -10,6 +10,7 @@ from darkflow.model import ReasonCode
 from darkflow.verify._gate import GateStatus, gate_confidence, z_threshold
 
 __all__ = [
+    "ADVISORY",
     "LIGHT_VALUE_COLUMNS",
     "MASTER_VALUE_COLUMNS",
     "Metric",
@@ -40,6 +41,12 @@ class VerifyReason(ReasonCode):
         "Many held-out dark pixels lie far above the master: frequent cosmic-ray hits or "
         "flickering pixels in the darks.",
     )
+    LEVEL_JITTER = (
+        "frame_level_jitter",
+        "Advisory: the darks' levels differ between frames beyond their noise (a bias level "
+        "that is not stable, stray light in some frames, or a sensor warming during the "
+        "sequence): the master's level carries that uncertainty and the lights share it.",
+    )
     HOLDOUT_UNAVAILABLE = (
         "holdout_unavailable",
         "No held-out darks (too few frames for a validation split): the master is not "
@@ -53,7 +60,8 @@ class VerifyReason(ReasonCode):
     )
     NOISE_INFLATION = (
         "master_noise_inflation",
-        "The master's own noise adds too much to every calibrated light: too few darks.",
+        "Advisory: the master's own noise adds a large share of a dark frame's variance to "
+        "every calibrated light (an expected error, not a fault): take more darks.",
     )
     VARIANCE_EXCESS = (
         "variance_excess",
@@ -175,6 +183,22 @@ class VerifyReason(ReasonCode):
         "dark_scale_unmeasured",
         "Too few hot pixels above the light's noise to measure the dark model's scale.",
     )
+    NO_DARK_SIGNAL = (
+        "no_dark_signal",
+        "The light holds none of the dark model's hot-pixel signal: it was most likely "
+        "dark-subtracted already (by the capture program, without a header saying so). "
+        "Subtracting a dark again only adds error: the light is not calibrated.",
+    )
+    HARMFUL_SUBTRACTION = (
+        "harmful_subtraction",
+        "After subtraction the light's hot pixels are over-subtracted by more than half their "
+        "dark signal: the subtraction leaves a larger error than it removes.",
+    )
+    FEW_BACKGROUND_PIXELS = (
+        "few_background_pixels",
+        "Too few background pixels (the frame is filled by sources, or too small) to measure "
+        "a background statistic: that check is not measured.",
+    )
     # ---- configuration diagnostics (why no master of the light's configuration exists)
     CONFIG_GAIN_DIFFERS = (
         "config_gain_differs",
@@ -201,6 +225,7 @@ MASTER_VALUE_COLUMNS = (
     "holdout_shift_sigma",
     "holdout_outlier_frac",
     "high_reject_excess",
+    "transient_excess",
     "noise_inflation",
     "master_variance_ratio",
     "gain_deviation",
@@ -222,8 +247,14 @@ LIGHT_VALUE_COLUMNS = (
     "n_stars",
     "centroid_shift_px",
     "flux_ratio",
+    "expected_noise_adu",
+    "dark_residual_frac",
 )
 
+
+# Advisories: a stated expected error (recorded with the value), never a failure; they lower
+# neither the status nor the confidence, but name something the user can improve.
+ADVISORY = frozenset({VerifyReason.NOISE_INFLATION, VerifyReason.LEVEL_JITTER})
 
 # Reasons that describe missing evidence rather than a failure: they never fail a gate.
 INFORMATIONAL = frozenset(
@@ -233,6 +264,7 @@ INFORMATIONAL = frozenset(
         VerifyReason.PREVIOUS_NOT_COMPARABLE,
         VerifyReason.FEW_STARS,
         VerifyReason.SCALE_UNMEASURED,
+        VerifyReason.FEW_BACKGROUND_PIXELS,
     }
 )
 
@@ -281,7 +313,16 @@ class Metric:
 
     @property
     def failed(self) -> bool:
-        return self.reason is not None and self.reason not in INFORMATIONAL
+        return (
+            self.reason is not None
+            and self.reason not in INFORMATIONAL
+            and self.reason not in ADVISORY
+        )
+
+    @property
+    def advisory(self) -> bool:
+        """The metric carries an advisory: an expected error stated, not a failure."""
+        return self.reason is not None and self.reason in ADVISORY
 
     @property
     def status(self) -> GateStatus:
@@ -341,6 +382,7 @@ def significance_gate(
     materiality: float = 0.0,
     not_measured_reason: VerifyReason | None = None,
     detail: str = "",
+    deviate: float | None = None,
 ) -> Metric:
     """A gate as a test: ``value`` against ``expected`` in units of its null ``spread``.
 
@@ -366,6 +408,12 @@ def significance_gate(
     not_measured_reason
         Informational reason recorded when the gate cannot be evaluated (value or spread not
         finite, spread not positive); the metric is then ``not_measured``.
+    deviate
+        For an exact test (a count against its Poisson expectation, a chi-square): the
+        statistic's tail probability as a standard-normal deviate (:func:`~darkflow.verify.
+        poisson_deviate`, :func:`~darkflow.verify.chi2_deviate`); it replaces
+        ``(value - expected) / spread`` as ``z`` (``value``, ``expected`` and ``spread`` are
+        then shown as they are, for people).
     """
     if side not in ("both", "upper", "lower"):
         raise ValueError(f"side must be 'both', 'upper' or 'lower', got {side!r}")
@@ -379,6 +427,11 @@ def significance_gate(
     delta = value - expected
     z = delta / spread if spread > 0 else math.copysign(math.inf, delta) if delta else 0.0
     allowed = thr * spread + materiality
+    if deviate is not None and math.isfinite(deviate):
+        # the exact test's deviate, in the statistic's units for the excess below
+        z = float(deviate)
+        delta = z * spread if spread > 0 else z
+        allowed = thr * (spread if spread > 0 else 1.0) + materiality
     if side == "upper":
         excess = max(delta, 0.0) / allowed
     elif side == "lower":

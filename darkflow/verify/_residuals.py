@@ -20,11 +20,14 @@ from darkflow.stats import robust_std
 __all__ = [
     "HIST_EDGES",
     "NEIGHBOUR_VAR_FACTOR",
+    "VERTICAL_VAR_FACTOR",
     "ResidualStats",
     "background_map",
+    "batch_log_variance",
     "neighbour_median",
     "residual_analysis",
     "robust_std",
+    "vertical_residual",
 ]
 
 HIST_EDGES = np.linspace(-6.0, 6.0, 61)
@@ -88,6 +91,10 @@ class ResidualStats:
 # (tests/test_verify.py measures it on 4 million pixels).
 NEIGHBOUR_VAR_FACTOR = 1.1673
 
+# var(x - (4 (x[-1] + x[+1]) - (x[-2] + x[+2])) / 6) / var(x) for independent pixels of equal
+# variance: 1 + (16 + 16 + 1 + 1) / 36 (exact; the residual of Gaussian pixels is Gaussian).
+VERTICAL_VAR_FACTOR = 1.0 + 34.0 / 36.0
+
 
 # Batcher's odd-even merge sort of 8 values (19 compare-exchanges); positions 3 and 4 of the
 # sorted values give the median of the 8 neighbours
@@ -144,19 +151,36 @@ def neighbour_median_reference(data: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class ResidualParts:
-    """What :func:`residual_analysis` computes on the way (reused by the light checks)."""
+    """What :func:`residual_analysis` computes on the way (reused by the light checks).
+
+    With ``cfa`` (a colour sensor) the background, the neighbour median ``local`` and ``z`` were
+    computed per colour phase (:mod:`darkflow.cfa`): every pixel against pixels of its own
+    colour only; the source mask is their union over each 2x2 cell.
+    """
 
     background: np.ndarray  # smooth background model (ADU)
     sources: np.ndarray  # bool: masked as source (dilated)
     valid: np.ndarray  # bool: background pixel with finite values
     z: np.ndarray  # neighbour-median residual / predicted sigma (unit Gaussian when right)
     local: np.ndarray | None = None  # the neighbour median of the data (reused by the checks)
+    cfa: bool = False
 
 
 def residual_parts(
-    data: np.ndarray, uncertainty: np.ndarray, *, tile: int = 32, source_sigma: float = 4.0
+    data: np.ndarray,
+    uncertainty: np.ndarray,
+    *,
+    tile: int = 32,
+    source_sigma: float = 4.0,
+    cfa: bool = False,
 ) -> ResidualParts:
-    """Background model, source mask and normalised residuals (see :func:`residual_analysis`)."""
+    """Background model, source mask and normalised residuals (see :func:`residual_analysis`).
+
+    ``cfa``: a colour (Bayer) frame, analysed per colour phase (same-colour neighbours, a
+    background per colour on tiles of the same size in sensor pixels).
+    """
+    if cfa:
+        return _cfa_residual_parts(data, uncertainty, tile=tile, source_sigma=source_sigma)
     bg = background_map(data, tile=tile)
     local = neighbour_median(data)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -165,6 +189,88 @@ def residual_parts(
     finite = np.isfinite(z) & np.isfinite(z_bg)
     sources = _dilate(finite & (z_bg > source_sigma), 2)
     return ResidualParts(bg, sources, finite & ~sources, z, local)
+
+
+def _cfa_residual_parts(
+    data: np.ndarray, uncertainty: np.ndarray, *, tile: int, source_sigma: float
+) -> ResidualParts:
+    from darkflow import cfa
+
+    data = np.asarray(data, dtype=np.float32)
+    unc = np.asarray(uncertainty, dtype=np.float32)
+    half = max(tile // 2, 4)
+    bg = cfa.per_plane(lambda d: background_map(d, tile=half), data)
+    local = cfa.per_plane(neighbour_median, data)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_bg = (data - bg) / unc
+        z = (data - local) / (unc * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR)))
+    finite = np.isfinite(z) & np.isfinite(z_bg)
+    # a source in any colour masks its whole 2x2 cell (a red star is still a star in green),
+    # dilated by one cell and by the mono path's 2 pixels
+    cells = _dilate(cfa.superpixel_any(finite & (z_bg > source_sigma)), 1)
+    sources = _dilate(cfa.upsample_superpixel(cells, data.shape), 1)
+    return ResidualParts(bg, sources, finite & ~sources, z, local, cfa=True)
+
+
+def vertical_residual(
+    data: np.ndarray, uncertainty: np.ndarray, valid: np.ndarray, *, cfa: bool = False
+) -> np.ndarray:
+    """Each pixel minus its prediction from the pixels 1 and 2 rows above and below, over the
+    predicted spread of that difference; NaN where the pixel or one of those 4 is not ``valid``
+    (near the edges, sources, non-finite values).
+
+    The prediction ``(4 (x[-1] + x[+1]) - (x[-2] + x[+2])) / 6`` is exact for any cubic along
+    the column, so gradients and the curvature of nebulosity cancel; its spread is
+    ``sqrt(u² + (16 (u[-1]² + u[+1]²) + u[-2]² + u[+2]²) / 36)``, exact for independent pixels.
+    Why vertical only: the pixels of one column are independent of each other even when every
+    row of a frame carries its own random offset (the row noise of CMOS readout), so row noise
+    enters this residual exactly as white noise does and the predicted uncertainty (which holds
+    it, from the per-pixel scatter of the calibration frames) is compared like for like; two of
+    a pixel's 8 neighbours share its row. ``cfa``: the same colour's rows, 2 and 4 rows away.
+    """
+    step = 2 if cfa else 1
+    x = np.where(valid, np.asarray(data, dtype=np.float32), np.float32(np.nan))
+    u2 = np.square(np.asarray(uncertainty, dtype=np.float32))
+    ny = x.shape[0]
+    out = np.full(x.shape, np.nan, dtype=np.float32)
+    k = 2 * step
+    if ny <= 2 * k:
+        return out
+
+    def at(a: np.ndarray, o: int) -> np.ndarray:
+        return a[k + o : ny - k + o]
+
+    near = at(x, -step) + at(x, step)
+    far = at(x, -2 * step) + at(x, 2 * step)
+    var = at(u2, 0) + (16.0 * (at(u2, -step) + at(u2, step)) + at(u2, -2 * step)
+                       + at(u2, 2 * step)) / np.float32(36.0)  # fmt: skip
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[k : ny - k] = (at(x, 0) - (4.0 * near - far) / np.float32(6.0)) / np.sqrt(var)
+    return out
+
+
+def batch_log_variance(
+    z: np.ndarray, *, n_batches: int = 32, min_per_batch: int = 50
+) -> tuple[float, float, int, int]:
+    """``log`` of the squared robust width of the finite values of ``z`` and its standard error.
+
+    Returns ``(log_var, se, n, batches)``. The standard error comes from batch means: the finite
+    values in raster order are cut into up to ``n_batches`` equal groups (contiguous rows), the
+    statistic is computed in each, and ``se = sd(batch values) / sqrt(batches)``. Unlike the
+    large-sample ``2 * 1.1664 / sqrt(n)`` it holds whatever the correlation between pixels
+    (row noise shared along a row, neighbouring residuals sharing pixels). NaN when fewer than
+    two batches of ``min_per_batch`` values exist.
+    """
+    v = np.asarray(z, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    n = v.size
+    batches = min(n_batches, n // max(min_per_batch, 1))
+    if batches < 2:
+        return math.nan, math.nan, n, batches
+    total = robust_std(v)
+    logs = [2.0 * math.log(robust_std(part)) for part in np.array_split(v, batches)]
+    se = float(np.std(logs, ddof=1)) / math.sqrt(batches)
+    return 2.0 * math.log(total) if total > 0 else math.nan, se, n, batches
 
 
 def stats_from_parts(parts: ResidualParts) -> ResidualStats:

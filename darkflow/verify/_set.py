@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from darkflow.config import CombineConfig, VerifyConfig
-from darkflow.model import FrameMeta, MasterDark, MasterStatus
+from darkflow.model import FrameMeta, GainEstimate, MasterDark, MasterStatus
+from darkflow.verify._fpn import row_window
 from darkflow.verify._master import MasterAssessment, assess_master, holdout_split
 
 __all__ = ["MasterSetAssessment", "assess_master_set", "master_verdict"]
 
 # the reason code of a set smaller than combine.min_frames (darkflow.pipeline.MasterReason)
 TOO_FEW_FRAMES = "too_few_frames"
-# the most confidence a master of too few frames gets
-FEW_FRAMES_CONFIDENCE = 0.5
 
 
 def master_verdict(
@@ -26,9 +27,12 @@ def master_verdict(
 ) -> tuple[MasterStatus, float, tuple[str, ...]]:
     """Final status, confidence (4 decimals) and reasons of a master from its assessment.
 
-    Fewer than ``min_frames`` inputs (no outlier rejection possible) make it
-    ``low_confidence`` with at most :data:`FEW_FRAMES_CONFIDENCE` and the reason
-    ``too_few_frames`` first. Without an assessment the master counts as verified.
+    Fewer than ``min_frames`` inputs put the advisory ``too_few_frames`` first: no outlier
+    rejection was possible, so a cosmic ray or a flickering pixel of a dark stays in the master
+    (the lights' hole and residual checks see whether it matters), and the master's noise adds
+    ``1/N`` of a frame's variance to every light (recorded as ``noise_inflation``). That is an
+    expected error, not evidence of a fault: the status and confidence are the gates'. Without
+    an assessment the master counts as verified.
     """
     if assessment is None:
         status, confidence, reasons = MasterStatus.VERIFIED, 1.0, []
@@ -36,8 +40,6 @@ def master_verdict(
         status, confidence = assessment.status, float(assessment.confidence)
         reasons = [str(r) for r in assessment.reasons]
     if n_frames < min_frames:
-        status = MasterStatus.LOW_CONFIDENCE
-        confidence = min(confidence, FEW_FRAMES_CONFIDENCE)
         reasons.insert(0, TOO_FEW_FRAMES)
     return status, round(float(confidence), 4), tuple(dict.fromkeys(reasons))
 
@@ -73,13 +75,16 @@ def assess_master_set(
     metas: Mapping[str, FrameMeta] | None = None,
     previous: MasterDark | None = None,
     bias: MasterDark | None = None,
+    previous_bias: MasterDark | None = None,
+    gain: GainEstimate | None = None,
 ) -> MasterSetAssessment:
     """Judge the master of ``paths``: hold-out split, training combine, :func:`assess_master`.
 
     The frames are split by :func:`holdout_split` (``config.holdout_fraction``, seed 0,
     ``config.min_train_frames``, keyed by ``keys``). When frames are held out, a master is
-    combined from the training frames with ``combine_config`` and judged against the held-out
-    frames (read lazily); otherwise the master of all inputs is judged. ``previous`` and
+    combined from the training frames with ``combine_config`` and the held-out frames are
+    judged against the training frames (both read lazily, one at a time, only the analysed
+    band of rows); otherwise the master of all inputs is judged. ``previous`` and
     ``bias`` of another shape than the judged master are left out.
 
     Parameters
@@ -99,13 +104,16 @@ def assess_master_set(
         Normalised headers by path (used for the combine when every training frame has one).
     previous, bias
         The previous verified master and the master bias of the configuration.
+    previous_bias
+        The master bias of ``previous``'s night (default: ``bias``).
+    gain
+        e-/ADU of the noise-model gates (default: the header's EGAIN, else photon transfer).
 
     Raises
     ------
     DarkflowError
         The frames cannot be read or combined.
     """
-    from darkflow.io.fits import read_image
     from darkflow.master import combine_files
 
     paths = [str(p) for p in paths]
@@ -124,16 +132,17 @@ def assess_master_set(
     if judged is None:
         judged = combine(train)
 
-    def holdout() -> Iterator:
-        for path in held:
-            yield read_image(path, dtype="float32")[0]
-
     shape = judged.data.shape
+    rows = row_window(shape, config.max_analysis_pixels)
     previous = previous if previous is not None and previous.data.shape == shape else None
     bias = bias if bias is not None and bias.data.shape == shape else None
     assessment = assess_master(
-        judged, holdout=holdout if held else None, previous=previous, bias=bias, config=config
-    )
+        judged,
+        holdout=_band_reader(held, rows) if held else None,
+        training=_band_reader(train, rows) if len(train) >= 2 else None,
+        previous=previous, bias=bias, previous_bias=previous_bias, gain=gain, config=config,
+        holdout_rows=rows,
+    )  # fmt: skip
     status, confidence, reasons = master_verdict(
         assessment, n_frames=len(paths), min_frames=combine_config.min_frames
     )
@@ -141,3 +150,18 @@ def assess_master_set(
         status, confidence, reasons, assessment, tuple(train), tuple(held), judged,
         previous, bias,
     )  # fmt: skip
+
+
+def _band_reader(paths: Sequence[str], rows: slice) -> Callable[[], Iterator[np.ndarray]]:
+    """Frames read lazily, one at a time, only the analysed band of rows."""
+
+    def frames() -> Iterator[np.ndarray]:
+        from darkflow.io.bands import FrameSource
+
+        for path in paths:
+            with FrameSource(path) as src:
+                out = np.empty((rows.stop - rows.start, src.shape[1]), dtype=np.float32)
+                src.read_rows(rows.start, rows.stop, out)
+            yield out
+
+    return frames

@@ -207,6 +207,7 @@ def make_master_spectra(spectra: pd.DataFrame):
 # ----------------------------------------------------------------------------- acceptance
 ACCEPTANCE_COLUMNS = (
     "holdout_width_ratio", "holdout_shift_sigma", "holdout_outlier_frac", "high_reject_excess",
+    "transient_excess",
     "noise_inflation", "master_variance_ratio", "gain_deviation", "bias_column_ratio",
     "dark_scale_change", "level_shift_sigma", "low_freq_change_adu", "column_change_ratio",
     "hot_overlap",

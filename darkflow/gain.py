@@ -1,0 +1,422 @@
+"""e-/ADU with an honest uncertainty: every estimator returns a :class:`GainEstimate`.
+
+The conversion gain ``g`` (electrons per saved ADU) enters every noise model: a pixel holding
+``S`` ADU of signal has a Poisson variance of ``S / g`` ADU². A header's ``EGAIN`` is one
+source (trusted to :data:`HEADER_REL_SIGMA` unless configured otherwise); without it, or to
+check it, the night offers several measurements, each with its own 1-sigma uncertainty:
+
+``ptc_gain(level, variance, dof)``
+    photon transfer over pixels: the per-pixel temporal variance across a stack of frames
+    against the pixel's mean level. Pixels are binned by level (log-spaced over the hot tail,
+    which gives the lever arm); in each bin a trimmed mean of the sample variances, corrected
+    for the trimming of a chi-square distribution with ``dof`` degrees of freedom, is fitted
+    by ``var = a + (level - lo) / g`` (a quadratic term is added when it is clearly needed: dark
+    level drifting during the sequence). The uncertainty is the larger of the fit's covariance
+    (weights from each bin's own scatter, inflated by the reduced chi-square when above 1) and
+    a jackknife over the bins (model misfit, a few dominant bins).
+:func:`gain_from_dark_stack`
+    ``ptc_gain`` on a master's planes (mean, per-frame variance = ``uncertainty² × n_used``,
+    corrected for the variance the combine's sigma clipping took away).
+:func:`gain_from_pairs`
+    Janesick's mean-variance method on frame pairs of one illumination (flats, or darks with
+    enough signal) and a pair of biases: ``g = (mean(a + b)/2 - bias) / (var(a - b)/2 -
+    var(b1 - b2)/2)``, summed over tiles (illumination gradients cancel in the differences);
+    the uncertainty is a jackknife over the tiles.
+:func:`gain_from_light`
+    one calibrated light: per tile the variance of pixel differences two columns apart (same CFA
+    colour; smooth sky cancels) against the tile's signal; the median of the tile gains, its
+    uncertainty from their robust scatter.
+:func:`combine_gains`
+    the inverse-variance mean of consistent estimates (the uncertainty inflated by the reduced
+    chi-square of their disagreement).
+
+Validation (``tests/test_gain.py``, ``docs/verification.md``): on simulated cameras the pulls
+``(estimate - truth) / sigma`` have unit width.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from darkflow.model import FrameMeta, GainEstimate, MasterDark
+from darkflow.stats import mad_std
+
+__all__ = [
+    "HEADER_REL_SIGMA",
+    "GainEstimate",
+    "clip_variance_factor",
+    "combine_gains",
+    "gain_for_light",
+    "gain_from_dark_stack",
+    "gain_from_light",
+    "gain_from_pairs",
+    "header_gain",
+    "ptc_gain",
+    "trimmed_chi2_factor",
+]
+
+HEADER_REL_SIGMA = 0.05
+"""Default trust of a header EGAIN (1 sigma, relative): a capture program writes the
+manufacturer's per-model value for the gain setting, while the conversion gain of one unit
+differs from its model's curve by a few percent (and drivers round it)."""
+
+HEADER = "header"
+DARKS = "darks"
+PAIRS = "pairs"
+FLATS = "flats"
+LIGHT = "light"
+
+# relative accuracy of a per-frame variance restored from a sigma-clipped stack (-3 % with 3
+# frames, -1.4 % for Poisson-skewed pixels of a few electrons; docs/verification.md): a
+# systematic part of a photon-transfer gain measured on a master's planes
+CLIPPED_VARIANCE_REL_SD = 0.02
+
+_MIN_BIN_PIXELS = 8
+_TRIM = 0.05  # fraction trimmed at each end of a bin's sample variances (flickering, cosmics)
+
+
+def clip_variance_factor(k: float | None) -> float:
+    """Fraction of a Gaussian's variance kept by symmetric clipping at ``+-k`` sigma (1 for
+    no clipping)."""
+    if k is None or not math.isfinite(k) or k <= 0:
+        return 1.0
+    phi = math.exp(-0.5 * k * k) / math.sqrt(2 * math.pi)
+    return 1.0 - 2.0 * k * phi / math.erf(k / math.sqrt(2))
+
+
+def trimmed_chi2_factor(dof: float, trim: float = _TRIM) -> float:
+    """Mean of the ``trim``-trimmed (each end) distribution of ``chi2(dof) / dof``.
+
+    The trimmed mean of sample variances with ``dof`` degrees of freedom is biased low by this
+    factor (the chi-square distribution is skewed: its upper tail holds more of the mean);
+    uses ``int_a^b x f_k(x) dx = k (F_{k+2}(b) - F_{k+2}(a))``.
+    """
+    from scipy.stats import chi2
+
+    if not trim:
+        return 1.0
+    a, b = chi2.ppf(trim, dof), chi2.ppf(1.0 - trim, dof)
+    inside = chi2.cdf(b, dof + 2) - chi2.cdf(a, dof + 2)
+    return float(inside / (1.0 - 2.0 * trim))
+
+
+def header_gain(
+    meta: FrameMeta | None, *, rel_sigma: float = HEADER_REL_SIGMA
+) -> GainEstimate | None:
+    """The header's EGAIN as an estimate (``None`` when absent or not a positive number)."""
+    g = None if meta is None else meta.egain_e_per_adu
+    if g is None or not math.isfinite(g) or g <= 0:
+        return None
+    return GainEstimate(float(g), float(g) * rel_sigma, HEADER, 1)
+
+
+# ----------------------------------------------------------------------------- photon transfer
+def _wls(x: np.ndarray, y: np.ndarray, w: np.ndarray, deg: int):
+    """Weighted least squares ``y ~ poly(x, deg)`` (weights ``1 / sd``): coefficients (highest
+    first), their covariance (from the weights) and the chi-square."""
+    a = np.vander(x, deg + 1) * w[:, None]
+    b = y * w
+    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
+    cov = np.linalg.pinv(a.T @ a)
+    chi2 = float(np.sum((b - a @ coef) ** 2))
+    return coef, cov, chi2
+
+
+def _ptc_slope(x: np.ndarray, y: np.ndarray, w: np.ndarray, deg: int) -> float:
+    coef, _, _ = _wls(x, y, w, deg)
+    return float(coef[-2])
+
+
+def ptc_gain(
+    level: np.ndarray,
+    variance: np.ndarray,
+    dof: float,
+    *,
+    clip_factor: float = 1.0,
+    n_bins: int = 24,
+    n_frames: int = 0,
+    source: str = DARKS,
+) -> GainEstimate | None:
+    """Photon transfer over pixels: e-/ADU from per-pixel variance against mean level.
+
+    Parameters
+    ----------
+    level, variance
+        Per-pixel mean level (ADU) and per-frame sample variance (ADU², ``dof`` degrees of
+        freedom), any shape; non-finite values are ignored.
+    dof
+        Degrees of freedom of each sample variance (frames - 1).
+    clip_factor
+        Fraction of the variance the inputs' sigma clipping kept (1 for unclipped variances).
+    n_frames
+        Frames behind the variances (recorded as ``n``).
+
+    Returns ``None`` when the levels span less than ~20 read sigmas above their median (no
+    lever arm: a cold short dark) or too few bins are populated.
+    """
+    d = np.asarray(level, dtype=np.float64).ravel()
+    var = np.asarray(variance, dtype=np.float64).ravel()
+    ok = np.isfinite(d) & np.isfinite(var)
+    d, var = d[ok], var[ok]
+    if d.size < 100 or dof < 1:
+        return None
+    lo = float(np.percentile(d, 50.0))
+    hi = float(np.percentile(d, 99.99))
+    read_sigma = math.sqrt(max(float(np.median(var)), 1e-12))
+    if not hi - lo > 20.0 * read_sigma:
+        return None
+    correction = trimmed_chi2_factor(dof)
+    # bins equally spaced in log(D - lo) so the sparse hot tail gets bins of its own
+    edges = lo + np.geomspace(read_sigma, hi - lo, n_bins + 1)
+    order = np.argsort(d, kind="stable")
+    d_sorted, v_sorted = d[order], var[order]
+    cuts = np.searchsorted(d_sorted, edges, side="left")
+    xs, ys, sds = [], [], []
+    for a, b in itertools.pairwise(cuts):
+        if b - a < _MIN_BIN_PIXELS:
+            continue
+        v = np.sort(v_sorted[a:b])
+        k = int(_TRIM * v.size)
+        kept = v[k : v.size - k] if k else v
+        wins = np.clip(v, kept[0], kept[-1])  # winsorised: the trimmed mean's standard error
+        mean = float(np.mean(kept)) / correction
+        sd = float(np.std(wins, ddof=1)) / ((1.0 - 2.0 * k / v.size) * math.sqrt(v.size))
+        sd = max(sd / correction, mean * math.sqrt(2.0 / (dof * v.size)) * 0.5)
+        xs.append(float(np.mean(d_sorted[a:b])) - lo)
+        ys.append(mean)
+        sds.append(sd)
+    if len(xs) < 4:
+        return None
+    x, y, w = np.array(xs), np.array(ys), 1.0 / np.array(sds)
+    coef1, cov1, chi2_1 = _wls(x, y, w, 1)
+    deg, coef, cov, chi2 = 1, coef1, cov1, chi2_1
+    if len(x) >= 6:
+        coef2, cov2, chi2_2 = _wls(x, y, w, 2)
+        # the quadratic term only when clearly needed (BIC-like margin): a dark level drifting
+        # during the sequence adds variance proportional to the level squared
+        if chi2_1 - chi2_2 > 2.0 * math.log(len(x)) + 10.0:
+            deg, coef, cov, chi2 = 2, coef2, cov2, chi2_2
+    slope = float(coef[-2])
+    if not slope > 0:
+        return None
+    dof_fit = len(x) - (deg + 1)
+    red = chi2 / dof_fit if dof_fit > 0 else 1.0
+    sd_cov = math.sqrt(max(float(cov[-2, -2]), 0.0) * max(red, 1.0))
+    # jackknife over the bins: a few bins (the hot tail) can carry the whole lever arm
+    jack = []
+    for i in range(len(x)):
+        keep = np.arange(len(x)) != i
+        if np.count_nonzero(keep) >= deg + 2:
+            jack.append(_ptc_slope(x[keep], y[keep], w[keep], deg))
+    sd_jack = 0.0
+    if len(jack) >= 3:
+        j = np.array(jack)
+        sd_jack = math.sqrt((len(j) - 1) / len(j) * float(np.sum((j - j.mean()) ** 2)))
+    sd_slope = max(sd_cov, sd_jack)
+    slope_c = slope / clip_factor
+    g = 1.0 / slope_c
+    rel = sd_slope / slope
+    if clip_factor < 1.0:  # variances restored from a clipped stack: 1-3 % accurate
+        rel = math.hypot(rel, CLIPPED_VARIANCE_REL_SD)
+    return GainEstimate(g, g * rel, source, int(n_frames))
+
+
+def gain_from_dark_stack(
+    master: MasterDark, *, clip_sigma: float | None = 3.0, n_bins: int = 24
+) -> GainEstimate | None:
+    """Photon transfer on a dark master's planes (see :func:`ptc_gain`).
+
+    Per pixel the master holds the mean dark level and the per-frame variance
+    ``uncertainty² × n_used`` of the values the combine kept; only pixels with every frame kept
+    enter (one number of degrees of freedom), and the variance the ``clip_sigma`` clipping took
+    away is restored. Needs a dark-signal range of ~20x the read noise (hot pixels of a long or
+    warm dark); no bias is involved.
+    """
+    n = master.n_used
+    full = int(np.max(n)) if n.size else 0
+    if full < 2:
+        return None
+    valid = n == full
+    if master.saturated is not None:
+        valid &= ~master.saturated.astype(bool)
+    if np.count_nonzero(valid) < 100:
+        return None
+    var = np.square(master.uncertainty[valid].astype(np.float64)) * full
+    return ptc_gain(
+        master.data[valid], var, full - 1, clip_factor=clip_variance_factor(clip_sigma),
+        n_bins=n_bins, n_frames=int(master.meta.n_frames), source=DARKS,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- frame pairs
+def _clipped_var(values: np.ndarray, k: float = 4.0) -> tuple[float, int]:
+    """Variance after one ``k``-sigma clip around the median (robust scale), restored for the
+    Gaussian variance the clip removed; and the number of values kept."""
+    v = values[np.isfinite(values)]
+    if v.size < 16:
+        return math.nan, 0
+    centre = float(np.median(v))
+    s = mad_std(v, center=centre)
+    if not s > 0:
+        return float(np.var(v, ddof=1)), int(v.size)
+    kept = v[np.abs(v - centre) <= k * s]
+    return float(np.var(kept, ddof=1)) / clip_variance_factor(k), int(kept.size)
+
+
+def gain_from_pairs(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    bias_pairs: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+    *,
+    bias_level: float | np.ndarray | None = None,
+    read_variance: float | None = None,
+    tile: int = 64,
+    source: str = FLATS,
+) -> GainEstimate | None:
+    """Janesick's mean-variance gain from pairs of frames of one illumination each.
+
+    ``pairs``: frames taken in pairs at the same exposure (flats; darks when their signal is
+    well above the read noise). ``bias_pairs`` give the bias level and the read variance (the
+    variance of their difference / 2); ``bias_level`` / ``read_variance`` stand in for them.
+    Per tile and pair: signal ``S = mean((a + b) / 2) - bias``, variance ``V = var(a - b) / 2``
+    (clipped at 4 sigma: cosmic rays, hot pixels), read variance ``R`` likewise from the
+    biases; ``g = sum S / sum (V - R)`` over tiles and pairs. The fixed pattern (PRNU, DSNU,
+    bias pattern, illumination gradients) cancels in the differences. The uncertainty is a
+    jackknife over the tiles.
+    """
+    if not pairs:
+        return None
+    shape = np.shape(pairs[0][0])
+    if len(shape) != 2:
+        return None
+    ny, nx = shape
+    # at least ~36 tiles: the jackknife over tiles is the uncertainty
+    t = max(8, min(tile, ny, nx, int(math.sqrt(ny * nx / 36.0))))
+    ty, tx = ny // t, nx // t
+    if ty * tx < 4:
+        return None
+    if bias_pairs:
+        bias_mean = np.mean(
+            [np.asarray(b, np.float64) for pair in bias_pairs for b in pair], axis=0
+        )
+    elif bias_level is not None:
+        bias_mean = np.broadcast_to(np.asarray(bias_level, np.float64), shape)
+    else:
+        return None
+    signal = np.zeros((ty, tx))
+    excess = np.zeros((ty, tx))
+    for a, b in pairs:
+        a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        mean = 0.5 * (a64 + b64) - bias_mean
+        diff = a64 - b64
+        bdiffs = [np.asarray(p, np.float64) - np.asarray(q, np.float64) for p, q in bias_pairs]
+        for iy, ix in itertools.product(range(ty), range(tx)):
+            sl = np.s_[iy * t : (iy + 1) * t, ix * t : (ix + 1) * t]
+            v, _ = _clipped_var(diff[sl].ravel())
+            if bdiffs:
+                r = float(np.mean([_clipped_var(bd[sl].ravel())[0] for bd in bdiffs])) / 2.0
+            else:
+                r = float(read_variance or 0.0)
+            s = float(np.median(mean[sl])) if np.isfinite(mean[sl]).any() else math.nan
+            signal[iy, ix] += s
+            excess[iy, ix] += 0.5 * v - r
+    s_flat, e_flat = signal.ravel(), excess.ravel()
+    ok = np.isfinite(s_flat) & np.isfinite(e_flat)
+    s_flat, e_flat = s_flat[ok], e_flat[ok]
+    if s_flat.size < 4 or not np.sum(e_flat) > 0 or not np.sum(s_flat) > 0:
+        return None
+    g = float(np.sum(s_flat) / np.sum(e_flat))
+    total_s, total_e = float(np.sum(s_flat)), float(np.sum(e_flat))
+    jack = (total_s - s_flat) / (total_e - e_flat)
+    jack = jack[np.isfinite(jack)]
+    m = jack.size
+    sd = math.sqrt((m - 1) / m * float(np.sum((jack - jack.mean()) ** 2))) if m >= 3 else math.inf
+    return GainEstimate(g, sd, source, 2 * len(pairs))
+
+
+# ----------------------------------------------------------------------------- one light
+def gain_from_light(
+    calibrated: np.ndarray, read_variance: float, *, tile: int = 16, min_tiles: int = 8
+) -> GainEstimate | None:
+    """e-/ADU from one dark-subtracted frame (photon transfer within the frame).
+
+    In each tile, the per-pixel variance comes from differences of pixels two columns apart
+    (same colour on a Bayer sensor; smooth sky and nebulosity cancel), robustly (MAD), and the
+    signal from the tile median: ``gain = signal / (variance - read variance)``. The median of
+    the tiles with enough signal is the estimate; its uncertainty ``1.2533 x`` their robust
+    scatter over ``sqrt(tiles)``. ``None`` when the frame holds too little signal.
+    """
+    data = np.asarray(calibrated, dtype=np.float64)
+    ny, nx = data.shape
+    if nx < 4:
+        return None
+    diff = data[:, 2:] - data[:, :-2]
+    gains = []
+    floor = 5.0 * math.sqrt(max(read_variance, 1e-12))
+    for y0 in range(0, ny - tile + 1, tile):
+        for x0 in range(0, nx - 2 - tile + 1, tile):
+            block = data[y0 : y0 + tile, x0 : x0 + tile]
+            dblock = diff[y0 : y0 + tile, x0 : x0 + tile]
+            finite = np.isfinite(dblock)
+            if finite.sum() < tile * tile // 2:
+                continue
+            level = float(np.nanmedian(block))
+            var = mad_std(dblock[finite]) ** 2 / 2.0
+            excess = var - read_variance
+            if level > floor and excess > 0.1 * var:
+                gains.append(level / excess)
+    if len(gains) < min_tiles:
+        return None
+    g = np.array(gains)
+    value = float(np.median(g))
+    sd = 1.2533 * mad_std(g, center=value) / math.sqrt(g.size)
+    return GainEstimate(value, sd, LIGHT, 1)
+
+
+# ----------------------------------------------------------------------------- choosing
+def combine_gains(estimates: Iterable[GainEstimate | None]) -> GainEstimate | None:
+    """Inverse-variance mean of the usable estimates (``None`` when there is none).
+
+    When they disagree beyond their uncertainties (reduced chi-square above 1) the combined
+    uncertainty is inflated by its square root: the estimates are not telling the same story.
+    """
+    good = [
+        e for e in estimates
+        if e is not None and math.isfinite(e.value) and e.value > 0
+        and math.isfinite(e.sigma) and e.sigma > 0
+    ]  # fmt: skip
+    if not good:
+        return None
+    if len(good) == 1:
+        return good[0]
+    w = np.array([1.0 / e.sigma**2 for e in good])
+    v = np.array([e.value for e in good])
+    mean = float(np.sum(w * v) / np.sum(w))
+    sd = 1.0 / math.sqrt(float(np.sum(w)))
+    red = float(np.sum(w * (v - mean) ** 2)) / (len(good) - 1)
+    sd *= math.sqrt(max(red, 1.0))
+    return GainEstimate(mean, sd, "+".join(e.source for e in good), sum(e.n for e in good))
+
+
+def gain_for_light(
+    meta: FrameMeta | None,
+    *,
+    night: GainEstimate | None = None,
+    darks: GainEstimate | None = None,
+    light: GainEstimate | None = None,
+    header_rel_sigma: float = HEADER_REL_SIGMA,
+) -> GainEstimate | None:
+    """The gain a light is calibrated with: the header's EGAIN when usable, else the combined
+    measurements of the night (pairs, flats), the darks' photon transfer and the light itself.
+
+    A header value is kept even where a measurement disagrees with it: the master's gates
+    compare the two and say so (``gain_mismatch``); a light never silently changes its noise
+    model behind the header's back.
+    """
+    head = header_gain(meta, rel_sigma=header_rel_sigma)
+    if head is not None:
+        return head
+    return combine_gains([night, darks, light])

@@ -1,0 +1,807 @@
+"""The light checks as statistical tests: each statistic with its spread when all is well.
+
+Every function here takes the arrays of one calibrated light (already cut to the analysed rows)
+and returns :class:`~darkflow.verify.Metric` gates built by
+:func:`~darkflow.verify.significance_gate`, plus the numbers for the frame report. What each
+statistic is, what it is when the calibration is right, and how much it scatters then, for the
+actual numbers of pixels, columns and stars and the uncertainty of the inputs (gain, read noise,
+the master's noise, the levels of the frames): ``docs/verification.md``, "Light gates".
+
+:class:`NoiseBudget` carries what the predicted uncertainty of the light is made of and how well
+each part is known; :func:`noise_budget` builds it from the masters the light was calibrated
+with.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from darkflow import cfa
+from darkflow.model import GainEstimate, MasterDark
+from darkflow.stats import mad_std
+from darkflow.verify._gate import (
+    chi2_deviate,
+    combine_spread,
+    poisson_deviate,
+    t_inflation,
+    z_threshold,
+)
+from darkflow.verify._metrics import (
+    Metric,
+    VerifyReason,
+    not_measured,
+    significance_gate,
+)
+from darkflow.verify._residuals import NEIGHBOUR_VAR_FACTOR, batch_log_variance, vertical_residual
+
+__all__ = ["NoiseBudget", "noise_budget"]
+
+R = VerifyReason
+_NORMAL = NormalDist()
+HOLE_SIGMA = 5.0  # a background pixel this far below its same-colour neighbours is a hole
+DEEP_SIGMA = 5.0  # a pixel this far below zero (in a negative neighbourhood) is deep
+MIN_BATCH = 50  # values per batch of the batch-means standard errors
+# Pixel response non-uniformity of astronomical sensors (flat-field structure), an upper bound:
+# the sky's pixel-to-pixel pattern is in a dark-calibrated light, in no noise model, and one
+# light cannot tell it from noise; the noise gate allows it
+PRNU_MAX = 0.01
+STABLE_PERSISTENCE = 0.9  # a master's pixel high in this share of its darks is a stable hot pixel
+MIN_PROVABLE_FRAMES = 2  # one dark: a cosmic ray of its frame looks like a stable hot pixel
+
+
+@dataclass(frozen=True)
+class NoiseBudget:
+    """What a calibrated light's predicted uncertainty is made of, and how well it is known.
+
+    ``read_var``: the read variance (ADU²) in the uncertainty, with its relative 1-sigma
+    ``read_rel_sigma``; ``common_var``: the part of it that is the frame-to-frame level jitter
+    of the frames it was measured on (no local residual can see it); ``gain``: e-/ADU with its
+    uncertainty (``None``: no shot noise in the prediction); ``master_frames``: frames behind
+    the master's per-pixel variance; ``frame_variance``: per-pixel variance of one dark frame,
+    scaled like the model (flickering hot pixels scatter more than their shot noise);
+    ``scale_rel_sigma``: the relative uncertainty the match states for the model's dark signal;
+    ``level_sigma``: 1-sigma (ADU) of the light's level against the model's (frame-level
+    jitter of the light, the master and the bias); ``stable_hot``: the master's pixels that were
+    high in nearly every dark (``hot_persistence >= 0.9``), the only ones a light must hold too
+    (a pixel high in some darks only is a cosmic ray, a flickering pixel or a defect of a few
+    frames, in each master of the recipe); ``None`` from a single dark: its hot pixels cannot
+    be told from the cosmic rays of its frame, and whether the light holds the dark signal is
+    then provable only when the fitted pixels follow one scale (no ``no_dark_signal``, no
+    rescaling otherwise).
+    """
+
+    read_var: float = 0.0
+    read_rel_sigma: float = 0.0
+    common_var: float = 0.0
+    gain: GainEstimate | None = None
+    master_frames: int | None = None
+    frame_variance: np.ndarray | None = None
+    scale_rel_sigma: float = 0.0
+    level_sigma: float = 0.0
+    stable_hot: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        g = self.gain
+        return {
+            "read_var": self.read_var,
+            "read_rel_sigma": self.read_rel_sigma,
+            "common_var": self.common_var,
+            "gain": None if g is None else {"value": g.value, "sigma": g.sigma, "source": g.source},
+            "master_frames": self.master_frames,
+            "scale_rel_sigma": self.scale_rel_sigma,
+            "level_sigma": self.level_sigma,
+        }
+
+
+def _frame_level_var(master: MasterDark | None) -> tuple[float, int]:
+    """Variance (ADU²) of a master's input frame levels beyond their sampling, and frame count."""
+    if master is None:
+        return 0.0, 0
+    prov = master.provenance or {}
+    levels = np.asarray([v for v in prov.get("frame_levels") or () if v is not None], float)
+    levels = levels[np.isfinite(levels)]
+    if levels.size < 2:
+        return 0.0, int(levels.size)
+    spreads = np.asarray([v for v in prov.get("frame_spreads") or () if v is not None], float)
+    spreads = spreads[np.isfinite(spreads)]
+    n_pix = max(len(prov.get("sample_rows") or ()), 1) * master.data.shape[1]
+    sampling = float(np.mean(spreads**2)) * (math.pi / 2) / n_pix if spreads.size else 0.0
+    return max(float(np.var(levels, ddof=1)) - sampling, 0.0), int(levels.size)
+
+
+def _read_rel_sigma(source: MasterDark | None, read_var: float) -> float:
+    """How well the read variance is known: the disagreement of two consistent estimators.
+
+    ``read_var`` is a trimmed mean of per-pixel sample variances; their median, corrected by the
+    median of ``chi2(n-1) / (n-1)``, estimates the same number when every pixel has the same read
+    noise. The relative difference measures the pixel-to-pixel spread of the read noise (and of
+    any other per-pixel term) that one number stands for, plus the sampling of both.
+    """
+    if source is None or not read_var > 0:
+        return 0.0
+    from scipy.stats import chi2
+
+    from darkflow.subtract import per_frame_sigma
+
+    n = np.asarray(source.n_used)
+    var = np.square(per_frame_sigma(source), dtype=np.float64)
+    ok = np.isfinite(var) & (n >= 2)
+    if np.count_nonzero(ok) < 100:
+        return 0.0
+    k = float(np.median(n[ok]))
+    factor = float(chi2.ppf(0.5, k - 1.0)) / (k - 1.0)
+    params = (source.provenance or {}).get("params", {})
+    clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
+    if math.isfinite(clip):
+        from darkflow.subtract import _clip_variance_factor
+
+        factor *= _clip_variance_factor(clip)
+    median_est = float(np.median(var[ok])) / factor
+    sampling = math.sqrt(2.0 / ((k - 1.0) * np.count_nonzero(ok)))
+    return math.hypot(abs(math.log(median_est / read_var)), sampling)
+
+
+def noise_budget(
+    master: MasterDark,
+    *,
+    bias: MasterDark | None,
+    read_var: float,
+    gain: GainEstimate | None,
+    scale_factor: float = 1.0,
+    scale_rel_sigma: float = 0.0,
+    others: tuple[MasterDark, ...] = (),
+) -> NoiseBudget:
+    """The :class:`NoiseBudget` of a light calibrated with ``master`` (and ``bias``).
+
+    The read variance comes from the bias when there is one (else from the dark master, as
+    :func:`darkflow.subtract.noise_model_variance` does); its frame-level jitter from the
+    masters' recorded frame levels (``provenance["frame_levels"]``). ``others``: the recipe's
+    other masters (an interpolation's second master): a stable hot pixel is stable in each of
+    them, and their frames count towards the 2 independent darks that tell a hot pixel from a
+    cosmic ray.
+    """
+    from darkflow.subtract import per_frame_sigma
+
+    source = bias if bias is not None else master
+    common, _ = _frame_level_var(source)
+    dark_jitter, n_dark = _frame_level_var(master)
+    bias_jitter, n_bias = _frame_level_var(bias)
+    light_jitter = dark_jitter if n_dark >= 2 else bias_jitter
+    level_var = light_jitter
+    level_var += dark_jitter / n_dark if n_dark else 0.0
+    level_var += bias_jitter / n_bias if n_bias else 0.0
+    frames = int(np.median(master.n_used)) if master.n_used.size else None
+    pf = np.square(per_frame_sigma(master)) * np.float32(scale_factor * scale_factor)
+    return NoiseBudget(
+        read_var=float(read_var),
+        read_rel_sigma=_read_rel_sigma(source, read_var),
+        common_var=min(common, 0.9 * read_var) if read_var > 0 else 0.0,
+        gain=gain,
+        master_frames=frames,
+        frame_variance=pf.astype(np.float32),
+        scale_rel_sigma=float(scale_rel_sigma),
+        level_sigma=math.sqrt(level_var),
+        stable_hot=_stable_hot((master, *others)),
+    )
+
+
+def _stable_hot(masters: tuple[MasterDark, ...]) -> np.ndarray | None:
+    """Pixels high in nearly every dark of every master; ``None`` from fewer than 2 darks."""
+    shape = masters[0].data.shape
+    use = [m for m in masters if m.hot_persistence.shape == shape]
+    if sum(m.meta.n_frames for m in use) < MIN_PROVABLE_FRAMES:
+        return None
+    stable = np.ones(shape, dtype=bool)
+    for m in use:
+        stable &= np.asarray(m.hot_persistence) >= STABLE_PERSISTENCE
+    return stable
+
+
+def _phase_masks(shape: tuple[int, int], colour: bool) -> list[np.ndarray]:
+    if not colour:
+        return [np.ones(shape, dtype=bool)]
+    out = []
+    for dy, dx in cfa.PHASES:
+        m = np.zeros(shape, dtype=bool)
+        m[dy::2, dx::2] = True
+        out.append(m)
+    return out
+
+
+# ----------------------------------------------------------------------------- noise level
+def variance_gate(
+    c: np.ndarray,
+    u: np.ndarray,
+    valid: np.ndarray,
+    model_var: np.ndarray,
+    budget: NoiseBudget,
+    *,
+    colour: bool,
+    false_alarm: float,
+    dark_signal: np.ndarray | None = None,
+) -> tuple[Metric, dict[str, float]]:
+    """Measured background noise against the propagated uncertainty (log of the variance ratio).
+
+    Statistic ``T = log(w²)``, ``w`` the robust width of the vertical residuals
+    (:func:`~darkflow.verify._residuals.vertical_residual`) over the background pixels.
+    Expected ``log(1 - (common_var + (s S)²) / u²)`` (median over the pixels): the frame-level
+    jitter in the read variance and the model's stated scale uncertainty ``s`` times its dark
+    signal ``S`` are in ``u`` but common to all pixels, so no local residual sees them. Spread: batch-means standard error (Student-t widened for the
+    number of batches), plus the shares of the prediction times their relative uncertainty:
+    shot noise x gain, read noise x its estimate, and the master's per-pixel variance estimated
+    from ``n`` frames (``sqrt(2 / (n - 1))``). Without a gain the prediction holds no shot noise:
+    only a too *low* noise is judged.
+    """
+    zv = _without_structured_rows(vertical_residual(c, u, valid, cfa=colour))
+    log_var, se, n, batches = batch_log_variance(zv, min_per_batch=MIN_BATCH)
+    values: dict[str, float] = {"variance_pixels": float(n)}
+    if not math.isfinite(log_var) or not math.isfinite(se):
+        return not_measured("log_variance_ratio", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), values
+    u2 = np.square(u[valid], dtype=np.float64)
+    ok = u2 > 0
+    u2 = u2[ok]
+    mvar = np.asarray(model_var[valid], dtype=np.float64)[ok]
+    read = budget.read_var
+    shot = np.maximum(u2 - read - mvar, 0.0)
+    shot_share = float(np.median(shot / u2))
+    read_share = float(np.median(np.minimum(read / u2, 1.0)))
+    master_share = float(np.median(mvar / u2))
+    systematic = np.full(u2.shape, budget.common_var, dtype=np.float64)
+    if dark_signal is not None and budget.scale_rel_sigma > 0:
+        sv = np.asarray(dark_signal[valid], dtype=np.float64)[ok]
+        systematic += np.square(budget.scale_rel_sigma * np.nan_to_num(sv))
+    common = float(np.median(np.minimum(systematic / u2, 0.9)))
+    expected = math.log(1.0 - common)
+    gain = budget.gain
+    n_m = budget.master_frames or 0
+    terms = [
+        se * t_inflation(batches - 1, false_alarm),
+        read_share * budget.read_rel_sigma,
+        master_share * math.sqrt(2.0 / (n_m - 1)) if n_m > 1 else master_share,
+    ]
+    side = "both"
+    if gain is None:
+        side = "lower"  # the prediction lacks the shot noise: an excess is not evidence
+    else:
+        terms.append(shot_share * gain.rel_sigma)
+        # the sky's pixel response non-uniformity is in every light and in no noise model
+        signal = shot * gain.value  # ADU of signal behind the shot noise
+        prnu_share = float(np.median(np.square(PRNU_MAX * signal) / u2))
+        terms.append(math.log1p(prnu_share))
+    spread = combine_spread(*terms)
+    values.update(
+        light_variance_ratio=math.exp(log_var),
+        variance_expected=math.exp(expected),
+        shot_share=shot_share,
+        read_share=read_share,
+        master_share=master_share,
+    )
+    detail = (
+        f"{n} px in {batches} batches; shares shot {shot_share:.2f} read {read_share:.2f} "
+        f"master {master_share:.2f}"
+    )
+    metric = significance_gate(
+        "log_variance_ratio", log_var, expected=expected, spread=spread,
+        reason=R.LIGHT_VARIANCE_EXCESS, reason_low=R.LIGHT_VARIANCE_LOW, side=side,
+        false_alarm=false_alarm, not_measured_reason=R.FEW_BACKGROUND_PIXELS, detail=detail,
+    )  # fmt: skip
+    if side == "lower" and metric.failed:
+        metric = significance_gate(
+            "log_variance_ratio", log_var, expected=expected, spread=spread,
+            reason=R.LIGHT_VARIANCE_LOW, side="lower", false_alarm=false_alarm, detail=detail,
+        )  # fmt: skip
+    return metric, values
+
+
+def _without_structured_rows(z: np.ndarray, limit: float = 5.0) -> np.ndarray:
+    """``z`` without the rows whose mean residual is an outlier among the rows' means.
+
+    A sharp edge of the scene along a row (the edge of a slit, a spectral line across the
+    frame) shifts the vertical residuals of the rows next to it all together, like no noise
+    does: row noise shifts rows too, but by a Gaussian amount that the other rows share.
+    Rows whose mean lies more than ``limit`` robust sigmas from the median of the row means
+    hold structure of the scene, not noise, and are left out.
+    """
+    finite = np.isfinite(z)
+    n = np.count_nonzero(finite, axis=1)
+    rows = n >= 8
+    if np.count_nonzero(rows) < 8:
+        return z
+    with np.errstate(invalid="ignore"):
+        means = np.where(rows, np.nansum(np.where(finite, z, 0.0), axis=1) / np.maximum(n, 1), 0)
+    centre = float(np.median(means[rows]))
+    spread = mad_std(means[rows], center=centre)
+    if not spread > 0:
+        return z
+    odd = rows & (np.abs(means - centre) > limit * spread)
+    if not odd.any():
+        return z
+    out = z.copy()
+    out[odd] = np.nan
+    return out
+
+
+# ----------------------------------------------------------------------------- dark scale
+def scale_gates(
+    fit, budget: NoiseBudget, *, false_alarm: float, provable: bool = True
+) -> tuple[list[Metric], float]:
+    """The model's dark-signal scale from the light's hot pixels; whether it holds any.
+
+    ``alpha`` (light's hot-pixel excess over the model's, minus 1) has the fit's 1-sigma scaled
+    by the Birge ratio ``sqrt(max(1, chi2_red))``, combined with the relative uncertainty the
+    match states for the model (``scale_rel_sigma``). Not measured when even ``alpha = -1`` (no
+    dark signal at all) would be within the threshold. When ``alpha`` fails low and the fraction
+    of the model's dark signal present, ``1 + alpha``, is not significantly above 0, the light
+    holds no dark signal (``no_dark_signal``); significantly below -1/2 (more over-subtracted
+    than the dark signal it removes), ``harmful_subtraction``. Neither is concluded unless the
+    hot pixels are ``provable`` (stable in the master's darks).
+    Returns the gates and the fit's total 1-sigma (NaN when not measured).
+    """
+    thr = z_threshold(false_alarm)
+    sigma = fit.sigma * math.sqrt(max(1.0, fit.chi2_red if math.isfinite(fit.chi2_red) else 1.0))
+    total = combine_spread(sigma, budget.scale_rel_sigma)
+    if not (math.isfinite(fit.alpha) and math.isfinite(total)) or thr * total >= 1.0:
+        why = f"{fit.n} hot pixels" + (f", sigma {total:.3g}" if math.isfinite(total) else "")
+        return [not_measured("dark_scale_error", R.SCALE_UNMEASURED, why)], math.nan
+    detail = f"{fit.n} hot pixels, fit sigma {sigma:.3g}, model {budget.scale_rel_sigma:.3g}"
+    scale = significance_gate(
+        "dark_scale_error", fit.alpha, expected=0.0, spread=total,
+        reason=R.DARK_UNDERSCALED, reason_low=R.DARK_OVERSCALED, false_alarm=false_alarm,
+        detail=detail,
+    )  # fmt: skip
+    out = [scale]
+    fraction = 1.0 + fit.alpha
+    if scale.failed and fit.alpha < 0 and provable:
+        # one-sided: is any dark signal present at all?
+        none = significance_gate(
+            "dark_signal_fraction", fraction, expected=0.0, spread=total, reason=R.NO_DARK_SIGNAL,
+            side="upper", false_alarm=false_alarm, detail=detail,
+        )  # fmt: skip
+        present = none.failed  # significantly above zero
+        out.append(
+            Metric(
+                "dark_signal_fraction",
+                none.value,
+                none.limit,
+                1.0 if present else 0.0,
+                None if present else R.NO_DARK_SIGNAL,
+                detail,
+                expected=0.0,
+                spread=none.spread,
+                z=none.z,
+                threshold=none.threshold,
+                false_alarm=false_alarm,
+            )
+        )
+        if present:
+            out.append(significance_gate(
+                "harmful_subtraction", fit.alpha, expected=-0.5, spread=total,
+                reason=R.HARMFUL_SUBTRACTION, side="lower", false_alarm=false_alarm,
+                detail="over-subtraction beyond half the dark signal",
+            ))  # fmt: skip
+    return out, total
+
+
+# ----------------------------------------------------------------------------- tails
+def hole_gate(
+    z: np.ndarray,
+    valid: np.ndarray,
+    u: np.ndarray,
+    width: float,
+    extra_var: np.ndarray | None,
+    *,
+    false_alarm: float,
+    model_hot: np.ndarray | None = None,
+    dof: int | None = None,
+) -> tuple[Metric, dict[str, float]]:
+    """Background pixels far below their same-colour neighbours, against the expected tail.
+
+    Count ``K`` of background pixels with ``z < -5`` (``z``: neighbour-median residual over its
+    predicted spread) among those where the dark model removed a pixel-scale excess
+    (``model_hot``: its hot pixels, a cosmic ray left in a master): the holes a dark model
+    makes. A pixel that responds less than its neighbours (a cold pixel, dust in a bright sky
+    or a flat) is a hole too, but of the scene, wherever the model is smooth. Expected
+    ``mu = sum_i Phi(-5 / s_i)``: ``s_i`` the measured width ``w`` of ``z``, widened where the
+    darks show a pixel scattering more than its predicted noise (``extra_var``: flickering hot
+    pixels; the light's pixel then scatters as much). A hot pixel's own scatter is known from
+    the master's ``dof + 1`` darks only: its standardised residual then has the tails of a
+    Student t with ``dof`` degrees of freedom (Gaussian without ``dof``), which ``mu`` uses.
+    Under "all is well" ``K ~ Poisson(mu)``; the gate is the Poisson tail ``P(X >= K)``.
+    ``neg_tail_frac`` (all background pixels) stays a value.
+    """
+    zz_all = z[valid]
+    n_all = zz_all.size
+    if n_all < MIN_BATCH:
+        return not_measured("hole_count", R.FEW_BACKGROUND_PIXELS, f"{n_all} pixels"), {}
+    tail_frac = float(np.count_nonzero(zz_all < -HOLE_SIGMA)) / n_all
+    if model_hot is not None:
+        valid = valid & model_hot
+    zz = z[valid]
+    n = zz.size
+    k = int(np.count_nonzero(zz < -HOLE_SIGMA))
+    w = width if math.isfinite(width) and width > 0 else 1.0
+    from scipy.special import ndtr
+    from scipy.stats import t as student
+
+    def tail(x: np.ndarray | float) -> np.ndarray | float:
+        return student.cdf(x, dof) if dof is not None and dof >= 1 else ndtr(x)
+
+    if n == 0:
+        mu = 0.0
+    elif extra_var is None:
+        mu = n * float(tail(-HOLE_SIGMA / w))
+    else:
+        u2 = np.square(u[valid], dtype=np.float64)
+        ev = np.asarray(extra_var[valid], dtype=np.float64)
+        ev = np.where(np.isfinite(ev), ev, 0.0)
+        # the typical pixel's part is in the measured width already: only what a pixel's darks
+        # scatter beyond the typical pixel's widens its own tail
+        ev = np.maximum(ev - float(np.median(ev)), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = np.sqrt((w * w * u2 * NEIGHBOUR_VAR_FACTOR + ev) / (NEIGHBOUR_VAR_FACTOR * u2))
+        s = np.where(np.isfinite(s) & (s > 0), s, w)
+        mu = float(np.sum(tail(-HOLE_SIGMA / s)))
+    metric = significance_gate(
+        "hole_count", float(k), expected=mu, spread=math.sqrt(max(mu, 1e-12)),
+        reason=R.HOT_PIXEL_HOLES, side="upper", false_alarm=false_alarm,
+        deviate=poisson_deviate(k, mu), detail=f"{k} of {n} below -{HOLE_SIGMA:g} sigma",
+    )  # fmt: skip
+    return metric, {"hole_count": float(k), "hole_expected": mu, "neg_tail_frac": tail_frac}
+
+
+def deep_negative_gate(
+    c: np.ndarray,
+    u: np.ndarray,
+    local: np.ndarray,
+    background: np.ndarray,
+    valid: np.ndarray,
+    width: float,
+    *,
+    false_alarm: float,
+) -> tuple[Metric, float]:
+    """Pixels far below zero where their neighbourhood is below zero too: over-subtraction.
+
+    Count of background pixels with ``c < -5 u`` and a negative same-colour neighbour median.
+    No sky is negative: with the sky ``b_i = max(background, 0)`` the expected count is
+    ``sum_i Phi(-(5 u_i + b_i) / (w u_i)) Phi(-b_i / (0.409 w u_i))`` (the neighbour median of 8
+    scatters by ``sqrt(0.1673)`` of a pixel); Poisson tail.
+    """
+    n = int(np.count_nonzero(valid))
+    if n < MIN_BATCH:
+        return not_measured("negative_frac", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), math.nan
+    w = width if math.isfinite(width) and width > 0 else 1.0
+    cv, uv, lv = c[valid], u[valid].astype(np.float64), local[valid]
+    bv = np.maximum(np.nan_to_num(background[valid].astype(np.float64), nan=0.0), 0.0)
+    with np.errstate(invalid="ignore"):
+        k = int(np.count_nonzero((cv < -DEEP_SIGMA * uv) & (lv < 0)))
+    from scipy.special import ndtr
+
+    su = np.maximum(w * uv, 1e-12)
+    mu = float(np.sum(ndtr(-(DEEP_SIGMA * uv + bv) / su) * ndtr(-bv / (math.sqrt(
+        NEIGHBOUR_VAR_FACTOR - 1.0) * su))))  # fmt: skip
+    metric = significance_gate(
+        "negative_frac", k / n, expected=mu / n, spread=math.sqrt(max(mu, 1e-12)) / n,
+        reason=R.NEGATIVE_CLIPPING, side="upper", false_alarm=false_alarm,
+        deviate=poisson_deviate(k, mu), detail=f"{k} deep negative pixels, {mu:.3g} expected",
+    )  # fmt: skip
+    return metric, k / n
+
+
+def pileup_gate(c: np.ndarray, *, false_alarm: float) -> tuple[Metric | None, float]:
+    """Values piled up at a floor at or below zero (clipped data): the count at the minimum
+    against the count at the next value above it. A tail falls towards its end, so at most half
+    of the two counts can be at the minimum; binomial tail ``P(X >= K_min | K_min + K_next, 1/2)``.
+    """
+    finite = c[np.isfinite(c)]
+    if finite.size < 2:
+        return None, 0.0
+    floor = float(finite.min())
+    if floor > 0:
+        return None, 0.0
+    k_min = int(np.count_nonzero(finite == floor))
+    above = finite[finite > floor]
+    k_next = int(np.count_nonzero(above == above.min())) if above.size else 0
+    from scipy.stats import binom
+
+    from darkflow.verify._gate import deviate_of_p
+
+    p = float(binom.sf(k_min - 1, k_min + k_next, 0.5))
+    frac = k_min / finite.size
+    metric = significance_gate(
+        "floor_pileup_frac", frac, expected=0.0, spread=1.0 / finite.size,
+        reason=R.NEGATIVE_CLIPPING, side="upper", false_alarm=false_alarm,
+        deviate=deviate_of_p(p), detail=f"{k_min} values at the floor {floor:.4g}, {k_next} next",
+    )  # fmt: skip
+    return metric, frac
+
+
+def count_gate(
+    name: str, observed: int, expected: float, n: int, reason: VerifyReason, *, false_alarm: float
+) -> Metric:
+    """A count of impossible values against its Poisson expectation (fraction shown)."""
+    n = max(n, 1)
+    return significance_gate(
+        name, observed / n, expected=expected / n, spread=math.sqrt(max(expected, 1e-12)) / n,
+        reason=reason, side="upper", false_alarm=false_alarm,
+        deviate=poisson_deviate(observed, expected), detail=f"{observed} pixels, "
+        f"{expected:.3g} expected",
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- level
+def _batch_median(values: np.ndarray) -> tuple[float, float, int]:
+    v = values[np.isfinite(values)]
+    batches = min(32, v.size // MIN_BATCH)
+    if batches < 2:
+        return math.nan, math.nan, batches
+    meds = [float(np.median(p)) for p in np.array_split(v, batches)]
+    return float(np.median(v)), float(np.std(meds, ddof=1)) / math.sqrt(batches), batches
+
+
+def level_gate(
+    c: np.ndarray,
+    u: np.ndarray,
+    valid: np.ndarray,
+    budget: NoiseBudget,
+    *,
+    colour: bool,
+    false_alarm: float,
+    dark_signal: np.ndarray | None = None,
+) -> tuple[Metric, dict[str, float]]:
+    """No sky is negative: the background level of each colour against zero (one-sided).
+
+    Statistic: median of the background pixels of each colour phase (one for mono). Spread:
+    its batch-means standard error (Student-t widened), ``level_sigma``, the frame-to-frame
+    level jitter that separates the light's level from the model's, and the model's stated
+    scale uncertainty times its typical dark signal. The weakest colour is
+    reported, each tested at ``p / colours``.
+    """
+    masks = _phase_masks(c.shape, colour)
+    p = false_alarm / len(masks)
+    # the model's stated scale uncertainty moves the level by that share of its dark signal
+    scale_level = (
+        budget.scale_rel_sigma * abs(float(np.nanmedian(dark_signal[valid])))
+        if dark_signal is not None and valid.any()
+        else 0.0
+    )
+    worst: Metric | None = None
+    level_all = float(np.median(c[valid])) if valid.any() else math.nan
+    pix = float(np.median(u[valid])) if valid.any() else math.nan
+    for m in masks:
+        level, se, batches = _batch_median(c[valid & m])
+        if not math.isfinite(level):
+            continue
+        spread = combine_spread(
+            se * t_inflation(batches - 1, p, sides=1), budget.level_sigma, scale_level
+        )
+        metric = significance_gate(
+            "background_level_adu", level, expected=0.0, spread=spread,
+            reason=R.NEGATIVE_BACKGROUND, side="lower", false_alarm=p,
+            detail=f"level {level:.3g} ADU, spread {spread:.3g} ({len(masks)} colours)",
+        )  # fmt: skip
+        if worst is None or (metric.z is not None and (worst.z is None or metric.z < worst.z)):
+            worst = metric
+    values = {
+        "background_adu": level_all,
+        "pixel_sigma_adu": pix,
+        "background_sigma": level_all / pix if pix > 0 else math.nan,
+    }
+    if worst is None:
+        return not_measured("background_level_adu", R.FEW_BACKGROUND_PIXELS), values
+    return worst, values
+
+
+# ----------------------------------------------------------------------------- banding
+def _column_chi2(
+    resid: np.ndarray, var: np.ndarray, min_rows: int = 8
+) -> tuple[float, float, float, int]:
+    """Second differences of the column means of ``resid`` (NaN = masked): ``Q = sum d²`` with
+    ``tr(C)`` and ``tr(C²)`` of their covariance under white noise (each column mean's variance
+    from its pixels' noise variances ``var``). Returns ``(Q, trC, trC2, columns)``."""
+    n = np.count_nonzero(np.isfinite(resid), axis=0)
+    keep = n >= min_rows
+    if np.count_nonzero(keep) < 5:
+        return 0.0, 0.0, 0.0, 0
+    with np.errstate(invalid="ignore"):
+        means = np.where(keep, np.nansum(np.nan_to_num(resid), axis=0) / np.maximum(n, 1), np.nan)
+    # a few columns far outside the spread of all column means hold structure of the scene (a
+    # spectral line along the columns, the edge of a slit), with their neighbours; a column
+    # pattern of the readout moves every column and stays in
+    centre = float(np.nanmedian(means))
+    spread = mad_std(means[keep], center=centre)
+    if spread > 0:
+        odd = keep & (np.abs(means - centre) > 5.0 * spread)
+        if odd.any():
+            odd = np.convolve(odd, np.ones(5), mode="same") > 0
+            keep &= ~odd
+    if np.count_nonzero(keep) < 5:
+        return 0.0, 0.0, 0.0, 0
+    r = resid[:, keep].astype(np.float64)
+    nk = n[keep].astype(np.float64)
+    mean = np.nanmean(r, axis=0)
+    pix = np.where(np.isfinite(r), var[:, keep], 0.0)
+    s = np.sum(pix, axis=0) / (nk * nk)  # variance of each column mean
+    d = mean[:-2] - 2.0 * mean[1:-1] + mean[2:]
+    q = float(np.sum(d * d))
+    c0 = s[:-2] + 4.0 * s[1:-1] + s[2:]
+    c1 = -2.0 * s[1:-2] - 2.0 * s[2:-1]  # cov(d_j, d_j+1)
+    c2 = s[2:-2]  # cov(d_j, d_j+2)
+    tr = float(np.sum(c0))
+    tr2 = float(np.sum(c0 * c0) + 2.0 * np.sum(c1 * c1) + 2.0 * np.sum(c2 * c2))
+    return q, tr, tr2, int(d.size)
+
+
+def banding_gate(
+    c: np.ndarray,
+    background: np.ndarray,
+    u: np.ndarray,
+    valid: np.ndarray,
+    *,
+    colour: bool,
+    false_alarm: float,
+    noise_ratio: float = 1.0,
+    sources: np.ndarray | None = None,
+) -> tuple[Metric, dict[str, float]]:
+    """Column banding left in the background: a chi-square of column means under white noise.
+
+    Per colour phase, the mean of each column's background residual (``c - background``;
+    values beyond 5 sigma left out), its variance from its pixels' noise (``u²`` times the
+    light's measured noise ratio ``w²``: a scene's structure is not noise), and the second
+    differences of the column profile (smooth background errors and gradients cancel). Under
+    white noise ``Q = sum d²`` has mean ``tr(C)`` and variance ``2 tr(C²)``; ``Q / a ~ chi2(nu)``
+    with ``a = tr(C²) / tr(C)``, ``nu = tr(C)² / tr(C²)`` (summed over the colours). The rows get
+    the same number (``row_ratio``) but no gate: the random row offsets of every readout (CMOS
+    row noise) are noise, not a calibration error, and one light cannot tell them apart from a
+    row pattern.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        resid = np.where(valid & (np.abs((c - background) / u) <= 5.0), c - background, np.nan)
+    totals = {"col": [0.0, 0.0, 0.0, 0], "row": [0.0, 0.0, 0.0, 0]}
+    w2 = noise_ratio * noise_ratio if math.isfinite(noise_ratio) and noise_ratio > 0 else 1.0
+    var = np.square(u, dtype=np.float64) * w2
+    if sources is not None:
+        resid = np.where(_source_columns(sources, colour)[None, :], np.nan, resid)
+    for m, v in zip(_plane_views(resid, colour), _plane_views(var, colour), strict=True):
+        # each row (column) centred on its own median: the background model's errors that
+        # vary from row to row (the edge of a slit, sources masking some rows of a column but
+        # not of the next) and the readout's random row offsets leave the column means
+        for key, arr, pv in (("col", _centred(m), v), ("row", _centred(m.T), v.T)):
+            q, tr, tr2, k = _column_chi2(arr, pv)
+            t = totals[key]
+            t[0] += q
+            t[1] += tr
+            t[2] += tr2
+            t[3] += k
+    values: dict[str, float] = {}
+    q, tr, tr2, k = totals["row"]
+    values["row_ratio"] = q / tr if tr > 0 else math.nan
+    q, tr, tr2, k = totals["col"]
+    if k < 5 or not (tr > 0 and tr2 > 0):
+        values["column_ratio"] = math.nan
+        return not_measured("column_ratio", R.FEW_BACKGROUND_PIXELS, f"{k} columns"), values
+    a, nu = tr2 / tr, tr * tr / tr2
+    values["column_ratio"] = q / tr
+    metric = significance_gate(
+        "column_ratio", q / tr, expected=1.0, spread=math.sqrt(2.0 / nu),
+        reason=R.LIGHT_BANDING, side="upper", false_alarm=false_alarm,
+        deviate=chi2_deviate(q, a, nu), detail=f"{k} column differences, {nu:.0f} dof",
+    )  # fmt: skip
+    return metric, values
+
+
+def _source_columns(sources: np.ndarray, colour: bool) -> np.ndarray:
+    """Columns (with 3 on each side) holding far more source pixels than the others: a spectral
+    line or a lamp's emission along the columns, whose unmasked wings are scene, not pattern."""
+    counts = np.count_nonzero(sources, axis=0).astype(np.float64)
+    centre = float(np.median(counts))
+    spread = max(mad_std(counts, center=centre), 1.0)
+    odd = counts > centre + 5.0 * spread
+    width = 7 if not colour else 9  # the colour phases' columns are 2 apart
+    return np.convolve(odd, np.ones(width), mode="same") > 0
+
+
+def _centred(a: np.ndarray) -> np.ndarray:
+    """Each row of ``a`` (NaN = masked) minus the median of its values."""
+    from darkflow.verify._residuals import nanmedian_along
+
+    med = nanmedian_along(a, 1)
+    return a - np.where(np.isfinite(med), med, 0.0)[:, None]
+
+
+def _plane_views(a: np.ndarray, colour: bool) -> list[np.ndarray]:
+    return cfa.planes(a) if colour else [a]
+
+
+# ----------------------------------------------------------------------------- photometry
+def _cell_max(a: np.ndarray) -> np.ndarray:
+    e = np.asarray(a, dtype=np.float64)
+    e = e[: e.shape[0] - e.shape[0] % 2, : e.shape[1] - e.shape[1] % 2]
+    return np.maximum(
+        np.maximum(e[0::2, 0::2], e[0::2, 1::2]), np.maximum(e[1::2, 0::2], e[1::2, 1::2])
+    )
+
+
+def photometry_gates(
+    raw: np.ndarray,
+    c: np.ndarray,
+    model: np.ndarray,
+    model_var: np.ndarray,
+    u: np.ndarray,
+    background: np.ndarray,
+    hot: np.ndarray,
+    saturation: float | None,
+    *,
+    colour: bool,
+    min_stars: int,
+    false_alarm: float,
+):
+    """Flux and centroids of the same real stars before and after calibration.
+
+    Stars are found on the calibrated frame (superpixel luminance for a colour sensor); a
+    candidate that peaks on a hot pixel of the dark model is dark structure, not a star, and is
+    left out. Each star's flux change is what the model removed from its aperture above
+    the model's annulus mean, with its spread from the model's variance
+    (:func:`~darkflow.photometry.compare_photometry`). Gates: the weighted mean relative flux
+    change (Birge-scaled spread, Student-t tail; :func:`~darkflow.photometry.flux_change_test`)
+    and a common centroid shift (Hotelling's T², :func:`~darkflow.photometry.centroid_shift_test`).
+    Fewer than ``max(min_stars, 4)`` stars: not measured (``few_stars``).
+    Returns ``(metrics, values, comparison)``.
+    """
+    from darkflow.photometry import (
+        centroid_shift_test,
+        compare_photometry,
+        detect_stars,
+        flux_change_test,
+    )
+
+    if colour:
+        img_c, img_r = cfa.superpixel(c), cfa.superpixel(raw)
+        img_m, var_m = cfa.superpixel(model), cfa.superpixel(model_var)
+        bg = cfa.superpixel(background)
+        sig = np.sqrt(cfa.superpixel(np.square(u, dtype=np.float64)))
+        bad = cfa.superpixel_any(hot)
+        raw_max = _cell_max(raw)
+    else:
+        img_c, img_r, img_m, var_m, bg, sig, bad, raw_max = c, raw, model, model_var, \
+            background, u, hot, raw  # fmt: skip
+    # superpixels are 2 sensor pixels wide: star sizes, borders and isolation halve
+    geometry = {"border": 8, "isolation_px": 8.0} if colour else {}
+    radii = {"r_aperture": 3.0, "r_inner": 5.0, "r_outer": 8.0} if colour else {}
+    stars = detect_stars(img_c, background=bg, sigma=sig, raw=raw_max,
+                         saturation=None if saturation is None else 0.95 * saturation,
+                         **geometry)  # fmt: skip
+    real = [s for s in stars if not bad[round(s.y), round(s.x)]]
+    need = max(min_stars, 4)
+    values: dict[str, float] = {"n_stars": float(len(real)), "star_candidates": float(len(stars))}
+    if len(real) < need:
+        why = f"{len(real)} stars ({len(stars) - len(real)} candidates on hot pixels)"
+        return [not_measured("flux_ratio", R.FEW_STARS, why)], values, None
+    phot = compare_photometry(img_r, img_c, real, bad=bad, model=img_m, model_variance=var_m,
+                              **radii)  # fmt: skip
+    values.update(n_stars=float(phot.n_stars), centroid_shift_px=phot.centroid_shift_px,
+                  annulus_noise_ratio=phot.annulus_noise_ratio,
+                  negative_annulus_frac=phot.negative_annulus_frac)  # fmt: skip
+    if phot.n_stars < need:
+        return [not_measured("flux_ratio", R.FEW_STARS, f"{phot.n_stars} measured")], values, phot
+    ft = flux_change_test(phot)
+    ct = centroid_shift_test(phot)
+    values.update(flux_ratio=ft.value, flux_ratio_sigma=ft.spread, centroid_mean_shift_px=ct.value)
+    metrics = [
+        significance_gate(
+            "flux_ratio", ft.value, expected=1.0, spread=ft.spread, reason=R.FLUX_CHANGE,
+            false_alarm=false_alarm, deviate=math.copysign(ft.deviate, ft.value - 1.0),
+            not_measured_reason=R.FEW_STARS,
+            detail=f"{ft.n} stars, weighted mean",
+        ),
+        significance_gate(
+            "centroid_mean_shift_px", ct.value, expected=0.0, spread=ct.spread,
+            reason=R.CENTROID_SHIFT, side="upper", false_alarm=false_alarm, deviate=ct.deviate,
+            not_measured_reason=R.FEW_STARS, detail=f"{ct.n} stars, Hotelling T2",
+        ),
+    ]  # fmt: skip
+    return metrics, values, phot

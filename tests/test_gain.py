@@ -1,0 +1,178 @@
+"""Gain estimators (darkflow.gain): each returns e-/ADU with a 1-sigma uncertainty that is right.
+
+Validated against the simulator's truth across its cameras: the pulls ``(estimate - truth) /
+sigma`` must be centred with unit width (the slow test measures 60 stacks); EGAIN that is not a
+number (QSI's 'High') is an unknown gain with a note, never an isolated frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from darkflow.gain import (
+    GainEstimate,
+    combine_gains,
+    gain_for_light,
+    gain_from_dark_stack,
+    gain_from_light,
+    gain_from_pairs,
+    header_gain,
+    ptc_gain,
+    trimmed_chi2_factor,
+)
+from darkflow.master import combine_arrays
+from darkflow.model import FrameMeta, FrameType, MasterMeta
+from darkflow.simulate.physics import expose, make_sensor_truth
+from darkflow.simulate.sensors import SENSOR_PRESETS
+
+
+def _stack_pull(camera: str, n: int, exptime: float, temp: float, size: int, seed: int):
+    model = SENSOR_PRESETS[camera].replace(ny=size, nx=size)
+    rng = np.random.default_rng(seed)
+    truth = make_sensor_truth(model, np.random.default_rng(seed + 7))
+    frames = [expose(truth, "dark", exptime, temp, rng) for _ in range(n)]
+    meta = MasterMeta(config_signature="s", instrument="s", exptime_s=exptime, temp_c=temp,
+                      set_temp_c=temp, n_frames=n, egain_e_per_adu=model.egain_e_per_adu,
+                      frame_kind=FrameType.DARK)  # fmt: skip
+    est = gain_from_dark_stack(combine_arrays(frames, meta=meta, allow_few=True))
+    if est is None:
+        return None
+    assert est.source == "darks" and est.n == n and est.sigma > 0
+    return (est.value - model.egain_e_per_adu) / est.sigma
+
+
+def _pulls(cases):
+    pulls = [p for c in cases if (p := _stack_pull(*c)) is not None]
+    return np.array(pulls)
+
+
+def test_trimmed_chi2_factor():
+    rng = np.random.default_rng(0)
+    for dof in (2, 4, 11):
+        v = np.sort(rng.chisquare(dof, 400_000) / dof)
+        k = int(0.05 * v.size)
+        assert np.mean(v[k:-k]) == pytest.approx(trimmed_chi2_factor(dof), rel=0.005)
+    assert trimmed_chi2_factor(4, 0.0) == 1.0
+
+
+def test_photon_transfer_pulls_on_simulated_cameras():
+    cases = [
+        ("zwo-asi2600mm-pro", 8, 300.0, -5.0, 192, 1),
+        ("zwo-asi294mc-pro", 5, 600.0, 0.0, 192, 2),
+        ("sbig-stf-8300m", 12, 300.0, -7.0, 192, 3),
+        ("canon-eos-6d", 10, 120.0, 3.0, 192, 4),
+        ("zwo-asi533mc-pro", 12, 300.0, 8.0, 192, 5),
+        ("sbig-stf-8300m", 5, 600.0, -15.0, 192, 6),
+    ]
+    pulls = _pulls(cases)
+    assert len(pulls) >= 5
+    assert np.all(np.abs(pulls) < 4.0), pulls
+
+
+@pytest.mark.slow
+def test_photon_transfer_pulls_have_unit_width():
+    rng = np.random.default_rng(11)
+    cams = list(SENSOR_PRESETS)
+    cases = [
+        (cams[i % len(cams)], int(rng.choice([3, 5, 8, 12, 20])),
+         float(rng.choice([60, 120, 300, 600])), float(rng.uniform(-15, 10)),
+         int(rng.choice([128, 256])), 100 + i)
+        for i in range(60)
+    ]  # fmt: skip
+    pulls = _pulls(cases)
+    assert len(pulls) >= 45
+    assert abs(float(np.mean(pulls))) < 0.35, pulls
+    assert 0.7 < float(np.std(pulls)) < 1.35, pulls
+
+
+def test_photon_transfer_needs_a_lever_arm():
+    rng = np.random.default_rng(1)
+    level = rng.normal(500.0, 1.0, 10_000)
+    var = rng.normal(36.0, 1.0, 10_000)
+    assert ptc_gain(level, var, 9) is None  # no dark signal beyond the read noise
+
+
+def _flat_pairs(gain: float, levels: list[float], seed: int, shape=(256, 256)):
+    rng = np.random.default_rng(seed)
+    prnu = 1.0 + rng.normal(0.0, 0.01, shape)
+    ramp = np.linspace(0.8, 1.2, shape[1])[None, :]
+    bias = 500.0 + rng.normal(0.0, 2.0, shape)
+
+    def frame(e_mean: float) -> np.ndarray:
+        e = rng.poisson(e_mean * prnu * ramp) + rng.normal(0.0, 5.0, shape)
+        return np.rint(bias + e / gain)
+
+    pairs = [(frame(lv), frame(lv)) for lv in levels]
+    biases = [(frame(0.0), frame(0.0))]
+    return pairs, biases
+
+
+@pytest.mark.parametrize("gain", [0.3, 1.2, 3.0])
+def test_gain_from_flat_pairs_with_its_uncertainty(gain):
+    pairs, biases = _flat_pairs(gain, [5000.0, 12000.0], seed=int(gain * 10))
+    est = gain_from_pairs(pairs, biases)
+    assert est.source == "flats" and est.n == 4
+    assert abs(est.value - gain) < 4 * est.sigma and est.rel_sigma < 0.03
+    pulls = []
+    for seed in range(12):
+        e = gain_from_pairs(*_flat_pairs(gain, [8000.0], seed=100 + seed))
+        pulls.append((e.value - gain) / e.sigma)
+    assert abs(np.mean(pulls)) < 1.0 and 0.4 < np.std(pulls) < 1.8, pulls
+    assert gain_from_pairs([]) is None
+    assert gain_from_pairs(pairs) is None  # neither biases nor a bias level
+
+
+def test_gain_from_light():
+    rng = np.random.default_rng(2)
+    g, rn = 0.8, 4.0
+    sky = 800.0 * (1 + 0.2 * np.linspace(0, 1, 300))[None, :] * np.ones((200, 1))
+    frame = (rng.poisson(sky) + rng.normal(0, rn, sky.shape)) / g
+    est = gain_from_light(frame, (rn / g) ** 2)
+    assert est.source == "light" and abs(est.value - g) < 4 * est.sigma
+    assert gain_from_light(np.zeros((200, 300)), 1.0) is None
+
+
+def test_combining_estimates_by_their_uncertainties():
+    a = GainEstimate(1.0, 0.1, "darks", 10)
+    b = GainEstimate(1.2, 0.05, "flats", 4)
+    c = combine_gains([a, None, b])
+    assert c.value == pytest.approx((1.0 / 0.01 + 1.2 / 0.0025) / (1 / 0.01 + 1 / 0.0025))
+    assert c.source == "darks+flats" and c.n == 14
+    # they disagree by 1.8 sigma: the uncertainty is inflated by sqrt(chi2 / dof)
+    assert c.sigma == pytest.approx(math.sqrt(1 / (1 / 0.01 + 1 / 0.0025)) * math.sqrt(3.2))
+    assert combine_gains([None]) is None and combine_gains([a]) is a
+
+
+def test_header_gain_and_the_light_gain_choice():
+    meta = FrameMeta(path="x", egain_e_per_adu=0.5)
+    h = header_gain(meta, rel_sigma=0.05)
+    assert h == GainEstimate(0.5, 0.025, "header", 1)
+    assert gain_for_light(meta, darks=GainEstimate(0.3, 0.01, "darks", 9)) == h
+    unknown = FrameMeta(path="x")
+    assert header_gain(unknown) is None
+    g = gain_for_light(unknown, darks=GainEstimate(0.3, 0.01, "darks", 9))
+    assert g.source == "darks"
+    assert gain_for_light(unknown) is None
+
+
+def test_an_egain_text_is_an_unknown_gain_not_an_isolated_frame():
+    from astropy.io import fits
+
+    from darkflow.headers import IngestReason, normalise
+    from darkflow.model import Eligibility
+
+    h = fits.Header()
+    for k, v in {"IMAGETYP": "Dark Frame", "EXPTIME": 5.0, "CCD-TEMP": -7.0,
+                 "INSTRUME": "QSI 583ws", "DATE-OBS": "2020-04-17T20:00:00", "NAXIS": 2,
+                 "NAXIS1": 64, "NAXIS2": 48, "BITPIX": 16, "EGAIN": "High",
+                 "SWCREATE": "TheSkyX Version 10.5.0"}.items():  # fmt: skip
+        h[k] = v
+    n = normalise(h, "dark.fit")
+    assert n.eligibility == Eligibility.ELIGIBLE
+    assert n.reasons == (IngestReason.EGAIN_UNUSABLE,) and n.meta.egain_e_per_adu is None
+    assert "EGAIN='High'" in n.details[0]
+    h["EGAIN"] = 0.0
+    assert normalise(h, "dark.fit").reasons == (IngestReason.EGAIN_UNUSABLE,)
