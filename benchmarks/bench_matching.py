@@ -259,13 +259,14 @@ def details(results: list[dict]) -> str:
     return "\n".join(out)
 
 
-def write_results(text: str) -> None:
+def write_results(text: str, section: str = SECTION) -> None:
+    """Replace (or append) ``section`` of ``RESULTS.md`` with ``text``."""
     existing = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = existing.find(SECTION)
+    start = existing.find(section)
     if start < 0:
         updated = existing.rstrip("\n") + "\n\n" + text + "\n"
     else:
-        nxt = existing.find("\n## ", start + len(SECTION))
+        nxt = existing.find("\n## ", start + len(section))
         end = len(existing) if nxt < 0 else nxt + 1
         updated = existing[:start] + text + "\n" + ("\n" + existing[end:] if nxt >= 0 else "")
     from darkflow.io.atomic import atomic_write

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -188,6 +188,8 @@ def calibrate_light(
     amplitude_limit_sigma: float | None = None,
     dark_gain: Callable[[MasterDark], GainEstimate | float | None] | None = None,
     gain: GainEstimate | None = None,
+    master_biases: Mapping[str, MasterDark | None] | None = None,
+    bias_level_sigma_adu: float = 0.0,
 ) -> LightCalibration:
     """Subtract the decision's dark model from one light, check it, respond once, judge it.
 
@@ -222,6 +224,9 @@ def calibrate_light(
     gain
         The night's own gain measurement (frame pairs, flats: :mod:`darkflow.gain`), used when
         the header has no usable EGAIN.
+    master_biases, bias_level_sigma_adu
+        Passed to :func:`darkflow.subtract.dark_model_for`: the own bias of masters of
+        another night, and the level uncertainty of biases borrowed from other nights.
 
     Returns
     -------
@@ -248,7 +253,10 @@ def calibrate_light(
     if bias is not None and bias.data.shape != master.data.shape:
         bias = None
     try:
-        model = dark_model_for(decision, load_master=load_master, bias=bias, index=index)
+        model = dark_model_for(
+            decision, load_master=load_master, bias=bias, index=index,
+            master_biases=master_biases, bias_level_sigma_adu=bias_level_sigma_adu,
+        )  # fmt: skip
     except CalibrationError as err:
         log.warning("%s: %s", meta.path, err)
         return _quarantined(reasons, LightReason.NO_BIAS_FOR_SCALING)
@@ -336,6 +344,7 @@ def calibrate_light(
         "egain_source": source if egain else None,
         "egain_sigma": None if estimate is None else round(float(estimate.sigma), 4),
         "scale_mode": str(model.scale_mode),
+        "dark_level_sigma_adu": round(float(model.notes.get("level_sigma_adu", 0.0)), 4),
         "response": applied,
         "top_cause": str(causes[0][0]) if causes else None,
         **{k: (None if v is None else round(float(v), 6)) for k, v in check.values.items()},

@@ -157,7 +157,9 @@ class MatchingConfig:
     min_thermal_pair_span_c: float = 1.0  # thermal interpolation needs masters this far apart
     max_thermal_extrapolation: float = 0.25  # thermal weights allowed in [-x, 1 + x]
     thermal_group_gap_h: float = 1.0  # darks further apart in time form separate masters
-    expansion_exptime_ratio: tuple[float, ...] = ()  # optional widening of max_exptime_ratio
+    # widening of max_exptime_ratio by the expansion steps: a scaled model with its stated
+    # error (degraded) rather than no output, while its noise stays below the signal it removes
+    expansion_exptime_ratio: tuple[float, ...] = (10.0, 30.0)
     advisory_n_frames: int = 20  # darks to take, in an acquisition advisory
 
     def __post_init__(self) -> None:

@@ -77,6 +77,8 @@ class ScaleMode(StrEnum):
     # added for issue 5 (darkflow.matching, docs/matching.md)
     INTERPOLATE_TEMPERATURE = "interpolate+temperature"  # both bins scaled to the light's T
     THERMAL_INTERPOLATE = "thermal-interpolate"  # between two masters bracketing the light's T
+    # per pixel, intercept and rate fitted on two or more exposure bins (no bias needed)
+    PIXEL_FIT = "pixel-fit"
 
 
 class ReasonCode(StrEnum):

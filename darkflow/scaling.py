@@ -13,20 +13,23 @@ exposure law of a configuration allows:
 * :func:`block_grid` / :func:`upsample_grid` — the smooth level of an image (medians of
   ``block_px`` blocks, bilinear back to full size); hot pixels are the *excess* over it, the
   amp-glow region the blocks well above the flat dark-current level;
-* :func:`choose_reference` — the configuration's hot-pixel set (pixels standing out of their
-  5x5 neighbourhood) and glow cells, taken once from its strongest master so every master is
-  measured on the same pixels;
-* :func:`summarize_master` — per-master levels (:class:`MasterSummary`);
+* :func:`choose_reference` — the configuration's hot- and warm-pixel sets (pixels standing out
+  of their 5x5 neighbourhood) and glow cells, taken once from its strongest master so every
+  master is measured on the same pixels;
+* :func:`summarize_master` — per-master levels (:class:`MasterSummary`) with their standard
+  errors;
 * :func:`fit_glow_model` / :func:`glow_map` — the glow separated from the dark current, from
   masters at several temperatures (per block: ``level / t = glow + D * 2**(T / T_d)``) or, with
   one temperature, as the excess of the glow blocks over the flat level;
-* :func:`measure_linearity` — the exposure law per population (:class:`LinearityReport`):
-  *proportional* through the bias (exposure scaling demonstrated), *affine* (linear with an
-  offset: interpolation between bracketing bins demonstrated, scaling not), *nonlinear*, or
-  *unproven* (one exposure bin, or no bias to test against). A deviation counts only when it
-  exceeds both ``linearity_tolerance`` of the signal and the per-pixel noise of the master. The
-  hot pixels are also binned by signal to find a level above which the response stops being
-  linear (``nonlinear_above_adu``): pixels above it are flagged and never trusted when scaled.
+* :func:`measure_linearity` — the exposure law as a statistical test (:class:`LinearityReport`):
+  each population's level per exposure bin with its uncertainty (sampling, temperature
+  correction, bias level), the proportional law (an offset within the bias uncertainty
+  allowed) and the affine law tested by a generalised chi-square at ``gate_false_alarm``. The
+  populations with signal that hold no bias (hot and warm pixels, the amp glow) decide; the
+  faint normal pixels only when none exists, otherwise only through a curvature (their offset
+  is a level offset). The hot pixels are also binned by signal to find a level above which
+  the response stops being linear (``nonlinear_above_adu``): pixels above it are flagged and
+  never trusted when scaled. ``docs/matching.md`` derives it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from darkflow.exceptions import IncompatibleFramesError
 from darkflow.model import MasterDark
 from darkflow.stats import mad_std
 from darkflow.thermal import DarkCurrentLaw
+from darkflow.verify._gate import mad_sigma_rel_sd, median_sd
 
 __all__ = [
     "GlowModel",
@@ -65,6 +69,19 @@ __all__ = [
     "summarize_master",
     "upsample_grid",
 ]
+
+
+WARM_SIGMA = 5.0
+"""Lower edge of the warm-pixel set in robust sigmas of the excess: a normal pixel exceeds
+5 sigma with probability 3e-7, fewer than one per 3 megapixels."""
+MIN_POPULATION_PIXELS = 10
+"""A hot or warm set of fewer pixels is not tested (its median's spread is not estimable)."""
+WARM_MIN_SNR = 30.0
+"""A warm pixel's excess in the reference master must also be this many of its own standard
+errors: pixels are *selected* on that master, so those picked near a threshold are picked for
+their upward noise and their ratio to the other masters is biased low; at 30 standard errors
+that bias stays below about 1 % of the pixel's signal (measured on simulated cameras: the
+selection bias of a 5-sigma warm set without it reached 16-80 %)."""
 
 
 class LinearityStatus(StrEnum):
@@ -183,6 +200,7 @@ class Reference:
     hot_index: np.ndarray  # flat indices of the hot-pixel set
     glow_cells: np.ndarray  # bool grid: the amp-glow region
     master_id: str = ""
+    warm_index: np.ndarray | None = None  # flat indices of the warm-pixel set
 
     def glow_pixels(self) -> np.ndarray:
         """The glow cells as a full-size pixel mask (edge pixels take their nearest cell)."""
@@ -195,6 +213,7 @@ class Reference:
     def __repr__(self) -> str:
         return (
             f"<Reference {self.shape} block={self.block} hot={self.hot_index.size} "
+            f"warm={0 if self.warm_index is None else self.warm_index.size} "
             f"glow_cells={int(self.glow_cells.sum())}/{self.glow_cells.size}>"
         )
 
@@ -228,11 +247,13 @@ def choose_reference(
     master: MasterDark, bias: MasterDark | None, config: ScalingConfig | None = None,
     *, master_id: str = "",
 ) -> Reference:  # fmt: skip
-    """Hot-pixel set and glow cells of a configuration, measured on ``master``.
+    """Hot- and warm-pixel sets and glow cells of a configuration, measured on ``master``.
 
-    Hot pixels: excess over the smooth level above ``hot_sigma`` robust sigmas, not near
-    saturation, stable (``hot_persistence >= 0.5`` when the plane is filled); at most
-    ``max_hot_pixels`` of them, evenly spread over the candidates.
+    Hot pixels: excess over the smooth level above ``hot_sigma`` robust sigmas; warm pixels:
+    between :data:`WARM_SIGMA` and ``hot_sigma`` robust sigmas. Both: not near saturation,
+    stable (``hot_persistence >= 0.5`` when the plane is filled), standing out of their 5x5
+    neighbourhood (not a glow slope); at most ``max_hot_pixels`` of each, evenly spread over
+    the candidates.
     """
     cfg = config or ScalingConfig()
     signal, removed = dark_signal(master, bias)
@@ -241,18 +262,33 @@ def choose_reference(
     excess = signal - upsample_grid(grid, signal.shape, block)
     ok = _unsaturated(master)
     sigma = _robust_sigma(excess[ok])
-    threshold = max(cfg.hot_sigma * sigma, 1e-6)
-    cand = ok & (excess > threshold)
     persistence = master.hot_persistence
+    stable = ok
     if persistence is not None and np.any(persistence > 0):
-        cand &= persistence >= 0.5
-    idx = np.flatnonzero(cand)
-    if idx.size:  # keep pixels that stand out of their 5x5 neighbourhood (not a glow slope)
-        local = signal.reshape(-1)[idx] - local_median(signal, idx)
-        idx = idx[local > threshold]
-    if idx.size > cfg.max_hot_pixels:
-        idx = idx[np.linspace(0, idx.size - 1, cfg.max_hot_pixels).astype(np.int64)]
-    return Reference(signal.shape, block, idx, _glow_cells(grid, removed), master_id)
+        stable = ok & (persistence >= 0.5)
+    hot_thr = max(cfg.hot_sigma * sigma, 1e-6)
+    warm_thr = max(min(WARM_SIGMA, cfg.hot_sigma) * sigma, 1e-6)
+
+    unc = np.asarray(master.uncertainty, dtype=np.float32).reshape(-1)
+
+    def pick(lo: float, hi: float, snr: float = 0.0) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            idx = np.flatnonzero(stable & (excess > lo) & (excess <= hi))
+        if idx.size:  # keep pixels that stand out of their 5x5 neighbourhood
+            local = signal.reshape(-1)[idx] - local_median(signal, idx)
+            keep = local > lo
+            if snr:
+                with np.errstate(invalid="ignore"):
+                    keep &= local >= snr * unc[idx]
+            idx = idx[keep]
+        if idx.size > cfg.max_hot_pixels:
+            idx = idx[np.linspace(0, idx.size - 1, cfg.max_hot_pixels).astype(np.int64)]
+        return idx
+
+    hot = pick(hot_thr, np.inf)
+    warm = (pick(warm_thr, hot_thr, WARM_MIN_SNR) if warm_thr < hot_thr
+            else np.zeros(0, np.int64))  # fmt: skip
+    return Reference(signal.shape, block, hot, _glow_cells(grid, removed), master_id, warm)
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -286,11 +322,20 @@ class MasterSummary:
     transient_rms_adu: float = 0.0
     grid: np.ndarray | None = field(default=None, repr=False)  # glow_block grid of the signal
     hot_values: np.ndarray | None = field(default=None, repr=False)
+    warm_values: np.ndarray | None = field(default=None, repr=False)
+    warm_excess_adu: float | None = None
+    n_warm: int = 0
+    level_sigma_adu: float | None = None  # uncertainty of the bias level under level_adu
+    n_level_pixels: int = 0  # pixels averaged into level_adu
+    n_glow_pixels: int = 0  # pixels averaged into glow_adu
+    level_se_adu: float | None = None  # standard error of level_adu (the master's noise)
+    glow_se_adu: float | None = None  # standard error of glow_adu
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("master_id", "exptime_s", "temp_c", "n_frames", "bias_removed", "noise_adu",
                 "level_adu", "glow_adu", "hot_excess_adu", "signal_rms_adu",
-                "saturated_fraction", "n_hot", "n_glow_cells", "transient_rms_adu")  # fmt: skip
+                "saturated_fraction", "n_hot", "n_glow_cells", "transient_rms_adu",
+                "warm_excess_adu", "n_warm", "level_sigma_adu")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
 
@@ -322,14 +367,30 @@ def summarize_master(
     glow_px = reference.glow_pixels()
     flat = steady & ~glow_px
     level = _mean(signal, flat if flat.any() else finite)
-    glow = None
+    unc_plane = np.asarray(master.uncertainty, dtype=np.float64)
+    if removed and bias is not None and master.meta.includes_bias:
+        unc_plane = np.hypot(unc_plane, np.asarray(bias.uncertainty, dtype=np.float64))
+
+    def mean_se(mask: np.ndarray) -> float:
+        u = unc_plane[mask & np.isfinite(unc_plane)]
+        return float(np.sqrt(np.sum(np.square(u))) / u.size) if u.size else 0.0
+
+    level_mask = flat if flat.any() else finite
+    level_se = mean_se(level_mask)
+    glow = glow_se = None
     if reference.glow_cells.any() and (steady & glow_px).any():
         glow = _mean(signal, steady & glow_px) - level
+        glow_se = math.hypot(mean_se(steady & glow_px), level_se)
     hot_values = hot = None
     if reference.hot_index.size:
         local = local_median(signal, reference.hot_index)
         hot_values = signal.reshape(-1)[reference.hot_index].astype(np.float64) - local
         hot = float(np.median(hot_values))
+    warm_values = warm = None
+    if reference.warm_index is not None and reference.warm_index.size:
+        local = local_median(signal, reference.warm_index)
+        warm_values = signal.reshape(-1)[reference.warm_index].astype(np.float64) - local
+        warm = float(np.median(warm_values))
     centred = signal[finite] if removed else signal[finite] - level
     rms = float(np.sqrt(np.mean(np.square(centred, dtype=np.float64)))) if centred.size else 0.0
     unc = master.uncertainty[np.isfinite(master.uncertainty)]
@@ -352,6 +413,13 @@ def summarize_master(
         transient_rms_adu=transient,
         grid=block_grid(signal, glow_block(reference.block)),
         hot_values=hot_values,
+        warm_values=warm_values,
+        warm_excess_adu=warm,
+        n_warm=0 if warm_values is None else int(warm_values.size),
+        n_level_pixels=int(np.count_nonzero(flat if flat.any() else finite)),
+        n_glow_pixels=0 if glow is None else int(np.count_nonzero(steady & glow_px)),
+        level_se_adu=level_se,
+        glow_se_adu=glow_se,
     )
 
 
@@ -435,45 +503,89 @@ def glow_map(
 # ----------------------------------------------------------------------------- linearity
 @dataclass(frozen=True)
 class PopulationLinearity:
-    """Exposure law of one pixel population (levels temperature-corrected to ``temp_c``)."""
+    """Exposure law of one pixel population (levels temperature-corrected to ``temp_c``).
 
-    name: str  # normal | hot | glow | raw
+    ``levels_adu`` per exposure bin with their independent 1-sigma ``sigmas_adu`` (the level's
+    own sampling spread, the temperature correction's uncertainty, the bias-level jitter);
+    ``offset_sigma_adu`` the common offset the bias uncertainty allows. ``chi2``/``dof``/
+    ``p_value`` test the proportional law (through the bias, that offset allowed),
+    ``affine_*`` the affine law (a free offset, >= 3 bins). ``informative``: the population's
+    signal stands out of its uncertainty (a population without signal proves nothing).
+    ``role``: ``verdict`` (decides the status), ``level`` (the normal pixels when a population
+    with signal exists: only a curvature counts, an offset is a level offset) or ``info``.
+    """
+
+    name: str  # hot | warm | glow | normal | raw
     exposures_s: tuple[float, ...]
     levels_adu: tuple[float, ...]
     status: LinearityStatus
-    deviation: float | None  # largest relevant deviation from the proportional law
+    deviation: float | None  # largest relative deviation from the proportional law
     affine_deviation: float | None  # ... from the affine law (>= 3 bins)
     offset_adu: float | None  # intercept of the affine fit
+    sigmas_adu: tuple[float, ...] = ()
+    offset_sigma_adu: float = 0.0
+    chi2: float | None = None
+    dof: int = 0
+    p_value: float | None = None
+    affine_chi2: float | None = None
+    affine_dof: int = 0
+    affine_p_value: float | None = None
+    offset_fit_sigma_adu: float | None = None  # 1-sigma of the fitted intercept
+    informative: bool = False
+    role: str = "info"
 
     def to_dict(self) -> dict[str, Any]:
+        def r(x: float | None, nd: int = 6) -> float | None:
+            return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
         return {
             "name": self.name,
             "exposures_s": list(self.exposures_s),
             "levels_adu": [round(v, 4) for v in self.levels_adu],
+            "sigmas_adu": [r(v, 5) for v in self.sigmas_adu],
             "status": str(self.status),
             "deviation": self.deviation,
             "affine_deviation": self.affine_deviation,
             "offset_adu": self.offset_adu,
+            "offset_fit_sigma_adu": r(self.offset_fit_sigma_adu),
+            "offset_sigma_adu": r(self.offset_sigma_adu),
+            "chi2": r(self.chi2),
+            "dof": self.dof,
+            "p_value": r(self.p_value, 8),
+            "affine_chi2": r(self.affine_chi2),
+            "affine_dof": self.affine_dof,
+            "affine_p_value": r(self.affine_p_value, 8),
+            "informative": self.informative,
+            "role": self.role,
         }
 
 
 _ORDER = [LinearityStatus.PROPORTIONAL, LinearityStatus.AFFINE, LinearityStatus.UNPROVEN,
           LinearityStatus.AFFINE_UNPROVEN, LinearityStatus.NONLINEAR]  # fmt: skip
+SIGNAL_POPULATIONS = ("hot", "warm", "glow")  # excess over a local level: no bias in them
 
 
 @dataclass(frozen=True)
 class LinearityReport:
-    """What the exposure law of a configuration allows (see the module docs)."""
+    """What the exposure law of a configuration allows (see the module docs).
+
+    ``offset_adu``/``offset_sigma_adu``: the normal pixels' level offset (the affine intercept
+    over the bias, and its 1-sigma including the bias-level uncertainty) that exposure scaling
+    carries as a uniform level error, ``|1 - f| * hypot(offset, sigma)``.
+    """
 
     config_signature: str
     status: LinearityStatus
     exposures_s: tuple[float, ...]
     bias_available: bool
     populations: tuple[PopulationLinearity, ...] = ()
-    deviation: float | None = None  # largest proportional deviation over populations
+    deviation: float | None = None  # largest proportional deviation over verdict populations
     nonlinear_above_adu: float | None = None
     temp_c: float | None = None  # common temperature the levels were corrected to
     reasons: tuple[str, ...] = ()
+    offset_adu: float | None = None
+    offset_sigma_adu: float | None = None
+    false_alarm: float | None = None
 
     @property
     def scaling_demonstrated(self) -> bool:
@@ -486,6 +598,13 @@ class LinearityReport:
             LinearityStatus.PROPORTIONAL,
             LinearityStatus.UNPROVEN,
         )
+
+    @property
+    def level_error_adu(self) -> float:
+        """The normal pixels' level offset and its uncertainty (0 when not measured)."""
+        if self.offset_adu is None:
+            return 0.0
+        return math.hypot(self.offset_adu, self.offset_sigma_adu or 0.0)
 
     def interpolation_demonstrated(self, t1: float, t2: float) -> bool:
         """Linear behaviour shown between the bins ``t1`` and ``t2`` (both measured)."""
@@ -504,6 +623,9 @@ class LinearityReport:
             "nonlinear_above_adu": self.nonlinear_above_adu,
             "temp_c": self.temp_c,
             "reasons": list(self.reasons),
+            "offset_adu": self.offset_adu,
+            "offset_sigma_adu": self.offset_sigma_adu,
+            "false_alarm": self.false_alarm,
             "populations": [p.to_dict() for p in self.populations],
         }
 
@@ -519,27 +641,119 @@ def _bins(values: Sequence[float], rel_tol: float) -> list[list[int]]:
     return out
 
 
-def _population(name, t, s, floor, tol, proportional_possible) -> PopulationLinearity:
-    t, s, floor = np.asarray(t), np.asarray(s), np.asarray(floor)
-    scale = np.maximum(np.abs(s), floor)
-    dev = aff = offset = None
-    if len(t) >= 2 and proportional_possible:
-        rate = float(np.sum(s * t) / np.sum(t * t))
-        dev = float(np.max(np.abs(s - rate * t) / scale))
-    if len(t) >= 3:
-        coef = np.polyfit(t, s, 1)
+def _gls(design: np.ndarray, y: np.ndarray, cov: np.ndarray):
+    """Generalised least squares: (coefficients, chi-square, coefficient covariance)."""
+    from scipy.linalg import solve_triangular
+
+    chol = np.linalg.cholesky(cov)
+    xw = solve_triangular(chol, design, lower=True)
+    yw = solve_triangular(chol, y, lower=True)
+    coef, *_ = np.linalg.lstsq(xw, yw, rcond=None)
+    resid = yw - xw @ coef
+    try:
+        ccov = np.linalg.inv(xw.T @ xw)
+    except np.linalg.LinAlgError:
+        ccov = np.full((design.shape[1], design.shape[1]), np.inf)
+    return coef, float(resid @ resid), ccov
+
+
+def _chi2_sf(chi2: float, dof: int) -> float:
+    from scipy.stats import chi2 as chi2_dist
+
+    return float(chi2_dist.sf(chi2, dof))
+
+
+@dataclass
+class _Series:
+    """One population's levels per exposure bin, before the test."""
+
+    name: str
+    x: np.ndarray  # effective exposures (s)
+    y: np.ndarray  # levels (ADU)
+    var: np.ndarray  # independent variance per bin (ADU²)
+    offset_var: float  # variance of the offset the bias uncertainty allows (ADU²)
+    proportional_possible: bool
+    exposures: tuple[float, ...]
+
+    def snr(self) -> float:
+        sd = np.sqrt(self.var + self.offset_var)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.abs(self.y) / sd
+        r = r[np.isfinite(r)]
+        return float(r.max()) if r.size else math.inf
+
+
+def _test_series(series: _Series, alpha: float, role: str, informative: bool):
+    x, y = series.x, series.y
+    n = len(x)
+    # a numerical floor only (a zero variance would make any rounding a deviation)
+    var = np.maximum(series.var, (1e-9 * np.maximum(np.abs(y), 1e-6)) ** 2)
+    scale = np.maximum(np.abs(y), np.sqrt(var))
+    sig = tuple(float(v) for v in np.sqrt(series.var))
+    chi2 = p = aff_chi2 = aff_p = dev = aff = offset = off_sd = None
+    dof = aff_dof = 0
+    if n >= 2 and series.proportional_possible:
+        cov = np.diag(var) + series.offset_var
+        coef, chi2, _ = _gls(x[:, None], y, cov)
+        dof = n - 1
+        p = _chi2_sf(chi2, dof)
+        dev = float(np.max(np.abs(y - coef[0] * x) / scale))
+    if n >= 2:
+        design = np.column_stack([x, np.ones(n)])
+        coef, c2, ccov = _gls(design, y, np.diag(var))
         offset = float(coef[1])
-        aff = float(np.max(np.abs(s - np.polyval(coef, t)) / scale))
-    if dev is not None and dev <= tol:
+        off_sd = float(math.sqrt(max(ccov[1, 1], 0.0))) if np.isfinite(ccov[1, 1]) else None
+        if n >= 3:
+            aff_chi2, aff_dof = c2, n - 2
+            aff_p = _chi2_sf(c2, aff_dof)
+            aff = float(np.max(np.abs(y - design @ coef) / scale))
+    if p is not None and p >= alpha:
         status = LinearityStatus.PROPORTIONAL
-    elif aff is not None:
-        status = LinearityStatus.AFFINE if aff <= tol else LinearityStatus.NONLINEAR
-    elif dev is not None:
+    elif aff_p is not None:
+        status = LinearityStatus.AFFINE if aff_p >= alpha else LinearityStatus.NONLINEAR
+    elif p is not None:
         status = LinearityStatus.AFFINE_UNPROVEN
     else:
         status = LinearityStatus.UNPROVEN
-    return PopulationLinearity(name, tuple(map(float, t)), tuple(map(float, s)), status, dev,
-                               aff, offset)  # fmt: skip
+    return PopulationLinearity(
+        series.name, series.exposures, tuple(float(v) for v in y), status, dev, aff, offset,
+        sigmas_adu=sig, offset_sigma_adu=math.sqrt(series.offset_var), chi2=chi2, dof=dof,
+        p_value=p, affine_chi2=aff_chi2, affine_dof=aff_dof, affine_p_value=aff_p,
+        offset_fit_sigma_adu=off_sd, informative=informative, role=role,
+    )  # fmt: skip
+
+
+def _ratio_levels(use: Sequence[MasterSummary], attr: str):
+    """Per master: (level, standard error) of a fixed pixel set, from per-pixel ratios.
+
+    The median of per-pixel ratios to the strongest master times that master's median level
+    (a ratio of medians would pick different pixels at different exposures); its standard
+    error ``sqrt(pi/2) * sigma(ratio) / sqrt(N)`` with the ratio's robust sigma, widened by
+    the relative uncertainty of that sigma (a t-like correction for small sets). ``None``
+    without pixel vectors, ``{}`` with fewer than :data:`MIN_POPULATION_PIXELS` pixels.
+    """
+    vectors = [getattr(s, attr) for s in use]
+    if not use or any(v is None for v in vectors) or len({v.size for v in vectors}) != 1:
+        return None
+    if vectors[0].size < MIN_POPULATION_PIXELS:
+        return {}
+    ref = max(use, key=lambda s: s.exptime_s)
+    ref_vec = getattr(ref, attr)
+    ref_level = float(np.median(ref_vec))
+    out = {}
+    with np.errstate(all="ignore"):
+        for s, vec in zip(use, vectors, strict=True):
+            ratio = vec / ref_vec
+            ok = np.isfinite(ratio) & (ref_vec > 0)
+            if ok.sum() < MIN_POPULATION_PIXELS:
+                return {}
+            r = ratio[ok]
+            med = float(np.median(r))
+            se = 0.0
+            if s is not ref:
+                se = median_sd(mad_std(r, center=med), r.size) * (1.0 + mad_sigma_rel_sd(r.size))
+            out[id(s)] = (med * ref_level, se * abs(ref_level))
+    return out
 
 
 def measure_linearity(
@@ -552,12 +766,29 @@ def measure_linearity(
     bias_exptime_s: float = 0.0,
     exptime_rel_tol: float = 0.01,
     temp_window_c: float | None = None,
+    false_alarm: float = 1e-4,
+    temp_sigma_c: float = 0.2,
+    unknown_temp_sigma_c: float = 1.5,
 ) -> LinearityReport:
-    """The exposure law of one configuration from its master summaries (see module docs).
+    """The exposure law of one configuration from its master summaries: a statistical test.
+
+    Each population's level per exposure bin carries its uncertainty: its own sampling spread
+    (per-pixel ratios for the hot and warm sets, the master's noise over the pixels of a
+    level), the temperature correction's (``temp_sigma_c / sqrt(n_frames)`` per master reading,
+    ``unknown_temp_sigma_c`` without one, and the doubling temperature's uncertainty times the
+    correction), and for the normal pixels the bias level's (``level_sigma_adu``), which also
+    allows a common offset. The proportional law is tested with a generalised chi-square
+    (``dof = bins - 1``), the affine law with a free offset (``bins - 2``); a law is rejected
+    when its p-value is below ``false_alarm`` divided by the number of tests (Bonferroni).
+
+    The status is decided by the populations *with signal* whose level is an excess over a
+    local level (hot and warm pixels, the amp glow: bias drift cannot move them); the faint
+    normal population decides only when none of them is measurable, and otherwise counts only
+    through a curvature its affine law cannot absorb (>= 3 bins): its offset is a level offset,
+    reported in ``offset_adu``, not a non-linearity.
 
     With ``temp_window_c``, only masters within that window of one common temperature are
-    compared (the temperature covering the most exposure bins, then the most frames), so the
-    law's uncertainty over a wide temperature range cannot fake a non-linearity; small
+    compared (the temperature covering the most exposure bins, then the most frames); small
     differences inside the window are corrected with ``law``.
     """
     cfg = config or ScalingConfig()
@@ -586,59 +817,121 @@ def measure_linearity(
             return 1.0
         return law.factor(t0 - s.temp_c)
 
+    def corr_rel_sigma(s: MasterSummary) -> float:
+        if s.temp_c is None or t0 is None:
+            return law.factor_rel_sigma(0.0, unknown_temp_sigma_c)
+        return law.factor_rel_sigma(t0 - s.temp_c, temp_sigma_c / math.sqrt(max(s.n_frames, 1)))
+
     groups = _bins([s.exptime_s for s in use], exptime_rel_tol)
     exposures = tuple(float(np.mean([use[i].exptime_s for i in g])) for g in groups)
     if len(groups) < 2:
         reasons.append("single_exposure" if groups else "no_exposure")
+    removed = bias_available and bool(use) and all(s.bias_removed for s in use)
+    x_eff = np.array([t - (bias_exptime_s if removed else 0.0) for t in exposures])
 
-    def agg(g: list[int], value) -> float | None:
-        vals = [value(use[i]) for i in g]
-        if any(v is None for v in vals):
+    def series(name, value, *, temp=True, offset_var=0.0, members=None, possible=True):
+        """Bin the per-master (level, sigma) values; ``None`` when a master has none."""
+        ys, vs = [], []
+        for g in groups:
+            idx = [i for i in g if members is None or i in members]
+            vals = [value(use[i]) for i in idx]
+            if not idx or any(v is None for v in vals):
+                return None
+            w = np.array([use[i].n_frames for i in idx], dtype=float)
+            y = np.array(
+                [v[0] * (corr(use[i]) if temp else 1.0) for v, i in zip(vals, idx, strict=True)]
+            )
+            sd2 = np.array([v[1] ** 2 + ((corr_rel_sigma(use[i]) * y_k) if temp else 0.0) ** 2
+                            for v, i, y_k in zip(vals, idx, y, strict=True)])  # fmt: skip
+            ys.append(float(np.sum(w * y) / np.sum(w)))
+            vs.append(float(np.sum(w * w * sd2) / np.sum(w) ** 2))
+        if not np.all(np.isfinite(vs)):
             return None
-        w = np.array([use[i].n_frames for i in g], dtype=float)
-        return float(np.average(vals, weights=w))
+        return _Series(name, x_eff, np.array(ys), np.array(vs), offset_var, possible, exposures)
 
-    t_eff = [t - bias_exptime_s for t in exposures]
-    pops: list[PopulationLinearity] = []
-    noise = [agg(g, lambda s: s.noise_adu) or 0.0 for g in groups]
-    removed = bias_available and all(use[i].bias_removed for g in groups for i in g)
-    hot_level = {id(s): s.hot_excess_adu for s in use}
-    vectors = [s.hot_values for s in use if s.hot_values is not None]
-    if use and len(vectors) == len(use) and len({v.size for v in vectors}) == 1 and vectors[0].size:
-        # the same hot pixels in every master: the median of per-pixel ratios to the strongest
-        # master (a ratio of medians would pick different pixels at different exposures)
-        ref = max(use, key=lambda s: s.exptime_s)
-        ref_level = float(np.median(ref.hot_values))
-        with np.errstate(all="ignore"):
-            for s in use:
-                ratio = s.hot_values / ref.hot_values
-                ok = np.isfinite(ratio) & (ref.hot_values > 0)
-                if ok.any():
-                    hot_level[id(s)] = float(np.median(ratio[ok])) * ref_level
-    series = {
-        "normal": lambda s: s.level_adu * corr(s) if removed else None,
-        "hot": lambda s: None if hot_level[id(s)] is None else hot_level[id(s)] * corr(s),
-        "glow": lambda s: s.glow_adu if removed else None,
-        "raw": lambda s: None if removed else s.level_adu,
-    }
-    for name, value in series.items():
-        levels = [agg(g, value) for g in groups]
-        if not groups or any(v is None for v in levels):
-            continue
-        if name == "glow" and max(abs(v) for v in levels) <= 3 * max(noise):
-            continue  # no measurable glow
-        floor = list(noise) if name != "hot" else [0.0] * len(noise)
-        # hot and raw: proportionality is tested relative to the local level / needs no bias
-        proportional_possible = name in ("normal", "glow", "hot") and (removed or name == "hot")
-        tt = t_eff if name != "hot" else list(exposures)
-        pops.append(_population(name, tt, levels, floor, tol, proportional_possible))
-    if pops and len(groups) >= 2:
-        status = max((p.status for p in pops), key=_ORDER.index)
-        if not removed and status == LinearityStatus.PROPORTIONAL:
-            status = LinearityStatus.UNPROVEN  # without a bias the dark current is not isolated
+    candidates: list[tuple[_Series, bool]] = []
+    for attr, name, excess in (("hot_values", "hot", "hot_excess_adu"),
+                               ("warm_values", "warm", "warm_excess_adu")):  # fmt: skip
+        ratio = _ratio_levels(use, attr)
+        if ratio == {}:
+            continue  # too few pixels to test
+        if ratio is not None:
+            s = series(name, lambda m, r=ratio: r[id(m)])
+        else:
+            s = series(name, lambda m, a=excess: None if getattr(m, a) is None
+                       else (getattr(m, a), 0.0))  # fmt: skip
+        if s is not None:
+            candidates.append((s, True))
+    noise = [max((use[i].noise_adu for i in g), default=0.0) for g in groups]
+    if removed:
+
+        def glow_value(m):
+            if m.glow_adu is None:
+                return None
+            if m.glow_se_adu is not None:
+                return m.glow_adu, m.glow_se_adu
+            return m.glow_adu, m.noise_adu / math.sqrt(max(m.n_glow_pixels, m.n_glow_cells, 1))
+
+        g = series("glow", glow_value, temp=False)
+        if g is not None and groups and max(abs(v) for v in g.y) > 3 * max(noise):
+            candidates.append((g, True))
+        own = {
+            i
+            for i, m in enumerate(use)
+            if m.level_sigma_adu is None or math.isfinite(m.level_sigma_adu)
+        }  # masters with a bias of their night
+
+        def normal_value(m):
+            lev = m.level_sigma_adu or 0.0
+            stat = m.noise_adu / math.sqrt(max(m.n_level_pixels, 1))
+            return m.level_adu, math.hypot(stat, lev)
+
+        common = max((use[i].level_sigma_adu or 0.0 for i in own), default=0.0)
+        nrm = series("normal", normal_value, offset_var=common**2, members=own)
+        if nrm is not None:
+            candidates.append((nrm, True))
     else:
-        status = LinearityStatus.UNPROVEN
-    devs = [p.deviation for p in pops if p.deviation is not None]
+        raw = series("raw", lambda m: (m.level_adu, 0.0), temp=False, possible=False)
+        if raw is not None:
+            candidates.append((raw, False))
+
+    z_signal = _z(false_alarm)
+    informative = {c.name: c.snr() >= z_signal for c, _ in candidates}
+    verdict = [c for c, _ in candidates if c.name in SIGNAL_POPULATIONS and informative[c.name]]
+    normal = next((c for c, _ in candidates if c.name == "normal"), None)
+    normal_role = "info"
+    if normal is not None and informative["normal"]:
+        normal_role = "verdict" if not verdict else "level"
+    if normal_role == "verdict":
+        verdict = [normal]
+    n_tests = len(verdict) + (1 if normal_role == "level" and len(groups) >= 3 else 0)
+    alpha = false_alarm / max(n_tests, 1)
+    pops: list[PopulationLinearity] = []
+    for c, _ in candidates:
+        if c in verdict:
+            role = "verdict"
+        elif c is normal and normal_role == "level":
+            role = "level"
+        else:
+            role = "info"
+        pops.append(_test_series(c, alpha, role, informative[c.name]))
+    status = LinearityStatus.UNPROVEN
+    if len(groups) >= 2:
+        judged = [p for p in pops if p.role == "verdict"]
+        if judged:
+            status = max((p.status for p in judged), key=_ORDER.index)
+        else:
+            reasons.append("no_population_with_signal")
+        level = next((p for p in pops if p.role == "level"), None)
+        if level is not None and level.status == LinearityStatus.NONLINEAR:
+            status = LinearityStatus.NONLINEAR
+            reasons.append("normal_pixels_curved")
+    devs = [p.deviation for p in pops if p.role == "verdict" and p.deviation is not None]
+    offset = offset_sd = None
+    npop = next((p for p in pops if p.name == "normal"), None)
+    if npop is not None and npop.offset_adu is not None and npop.informative:
+        offset = npop.offset_adu
+        offset_sd = math.hypot(npop.offset_fit_sigma_adu or 0.0, npop.offset_sigma_adu)
     return LinearityReport(
         config_signature=config_signature,
         status=status,
@@ -646,14 +939,33 @@ def measure_linearity(
         bias_available=bias_available,
         populations=tuple(pops),
         deviation=max(devs) if devs else None,
-        nonlinear_above_adu=_nonlinear_onset(use, groups, corr, tol),
+        nonlinear_above_adu=_nonlinear_onset(use, groups, corr, tol, false_alarm),
         temp_c=t0,
         reasons=tuple(reasons),
+        offset_adu=offset,
+        offset_sigma_adu=offset_sd,
+        false_alarm=false_alarm,
     )
 
 
-def _nonlinear_onset(use, groups, corr, tol: float, min_pixels: int = 20) -> float | None:
-    """Lowest hot-pixel signal (ADU) above which the exposure response departs from linear."""
+def _z(false_alarm: float, sides: int = 1) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(1.0 - false_alarm / sides)
+
+
+def _nonlinear_onset(
+    use, groups, corr, tol: float, false_alarm: float, min_pixels: int = 20
+) -> float | None:
+    """Lowest hot-pixel signal (ADU) above which the exposure response departs from linear.
+
+    Per pair of exposure bins, the hot pixels' exposure-normalised ratios ``q`` are binned by
+    signal; from the top down, a signal bin counts when its median ``q`` departs from the
+    median over all hot pixels (a common temperature or exposure error cancels) by more than
+    its sampling spread allows (``false_alarm`` over the bins tested) *and* by more than
+    ``linearity_tolerance`` (the materiality: a pixel flagged non-linear gets 10 % of its
+    signal as extra uncertainty, more than a smaller deviation would justify).
+    """
     if len(groups) < 2:
         return None
     best = None
@@ -673,11 +985,19 @@ def _nonlinear_onset(use, groups, corr, tol: float, min_pixels: int = 20) -> flo
             if ok.sum() < 2 * min_pixels:
                 continue
             q, level = q[ok], level[ok]
-            edges = np.quantile(level, np.linspace(0, 1, max(2, min(8, q.size // min_pixels)) + 1))
+            q_all = float(np.median(q))
+            n_bins = max(2, min(8, q.size // min_pixels))
+            z = _z(false_alarm / n_bins, sides=2)
+            edges = np.quantile(level, np.linspace(0, 1, n_bins + 1))
             onset = None
             for lo, hi in zip(edges[-2::-1], edges[:0:-1], strict=True):  # from the top down
                 sel = (level >= lo) & (level <= hi)
-                if sel.sum() >= min_pixels and abs(float(np.median(q[sel])) - 1.0) > tol:
+                n = int(sel.sum())
+                if n < min_pixels:
+                    break
+                qm = float(np.median(q[sel]))
+                se = math.sqrt(math.pi / 2) * mad_std(q[sel], center=qm) / math.sqrt(n)
+                if abs(qm - q_all) > z * se and abs(qm / q_all - 1.0) > tol:
                     onset = float(lo)
                 else:
                     break

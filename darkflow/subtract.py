@@ -44,7 +44,7 @@ collected (the dark model scaled, bias removed, over the gain): see :func:`noise
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +117,7 @@ class _Term:
     exposure_factor: float
     temp_factor: float
     glow: np.ndarray | None = None
+    bias: MasterDark | None = None  # the master's own bias (its night), when not the model's
 
 
 def _linear_model(
@@ -129,8 +130,20 @@ def _linear_model(
     dark_rel_sigma: float = 0.0,
     exposure_rel_sigma: float = 0.0,
     nonlinear_above_adu: float | None = None,
+    level_sigma_adu: float = 0.0,
+    bias_level_sigma_adu: float = 0.0,
 ) -> DarkModel:
-    """The recipe of the module docstring, evaluated (float32, inputs untouched)."""
+    """The recipe of the module docstring, evaluated (float32, inputs untouched).
+
+    Each bias-holding master loses its own bias (``_Term.bias``, the model's ``bias`` when
+    not given) and the model gains ``bias`` once: a master of another night keeps the level
+    of its own night out of the light's. Coefficients of one bias object add up, so a single
+    bias with weights summing to one cancels (a plain interpolation needs no bias).
+    ``level_sigma_adu`` and ``bias_level_sigma_adu`` (the level uncertainty of biases
+    borrowed from other nights, their coefficients included) are a *uniform* error, the same
+    for every pixel: stated in ``notes["level_sigma_adu"]``, not added to the per-pixel
+    variance (which the light's checks compare with the pixel-to-pixel scatter).
+    """
     shape = terms[0].master.data.shape
     for t in terms:
         if t.master.data.shape != shape:
@@ -139,26 +152,45 @@ def _linear_model(
     a = [t.weight * t.exposure_factor * t.temp_factor for t in terms]
     g = [t.weight * t.exposure_factor * (1.0 - t.temp_factor) for t in terms]
     beta = [1.0 if t.master.meta.includes_bias else 0.0 for t in terms]
-    c_b = 1.0 - sum(ak * bk for ak, bk in zip(a, beta, strict=True))
-    needs_bias = abs(c_b) > 1e-9 or any(abs(x) > 1e-9 for x in g)
-    if needs_bias and bias is None:
+    uses: dict[int | None, list] = {}  # bias object -> [bias, coefficient]
+
+    def use(obj: MasterDark | None, c: float) -> None:
+        key = None if obj is None else id(obj)
+        if key in uses:
+            uses[key][1] += c
+        else:
+            uses[key] = [obj, c]
+
+    use(bias, 1.0)
+    own_bias = []
+    for t, ak, bk in zip(terms, a, beta, strict=True):
+        own = t.bias if (t.bias is not None and bias is not None) else bias
+        own_bias.append(own)
+        if bk:
+            use(own, -ak)
+    c_b = uses[None if bias is None else id(bias)][1]
+    needs_bias = any(
+        abs(c) > 1e-9 for key, (_, c) in uses.items() if key is not None or bias is None
+    ) or any(abs(x) > 1e-9 for x in g)
+    if bias is None and (abs(c_b) > 1e-9 or any(abs(x) > 1e-9 for x in g)):
         raise CalibrationError(
             f"scale mode {scale_mode} needs a master bias of the configuration "
             "(bias/dark separation), none was given"
         )
-    if bias is not None and bias.data.shape != shape:
-        raise CalibrationError(f"master bias shape {bias.data.shape} != master shape {shape}")
+    for obj, _ in uses.values():
+        if obj is not None and obj.data.shape != shape:
+            raise CalibrationError(f"master bias shape {obj.data.shape} != master shape {shape}")
     b = np.asarray(bias.data, dtype=np.float32) if bias is not None else None
     model = np.zeros(shape, np.float32)
     var = np.zeros(shape, np.float32)
     dark = np.zeros(shape, np.float32)
     flags = np.zeros(shape, np.uint8)
-    for t, ak, gk, bk in zip(terms, a, g, beta, strict=True):
+    for t, ak, gk, bk, own in zip(terms, a, g, beta, own_bias, strict=True):
         m = np.asarray(t.master.data, dtype=np.float32)
         model += np.float32(ak) * m
         var += np.float32(ak * ak) * np.square(t.master.uncertainty, dtype=np.float32)
-        if b is not None:
-            cur = m - np.float32(bk) * b
+        if own is not None:
+            cur = m - np.float32(bk) * np.asarray(own.data, dtype=np.float32)
         else:
             cur = m - np.float32(np.nanmedian(m))  # no bias: the structure above the level
         if t.glow is not None:
@@ -169,12 +201,13 @@ def _linear_model(
         dark += np.float32(ak) * cur
         if t.master.saturated is not None:
             flags |= np.where(t.master.saturated.astype(bool), FLAG_SATURATED, 0).astype(np.uint8)
-    signal = None
-    if b is not None:
-        if c_b:
-            model += np.float32(c_b) * b
-            var += np.float32(c_b * c_b) * np.square(bias.uncertainty, dtype=np.float32)
-        signal = model - b
+    level_var = float(level_sigma_adu) ** 2 + float(bias_level_sigma_adu) ** 2
+    for obj, c in uses.values():
+        if obj is None or abs(c) <= 1e-12:
+            continue
+        model += np.float32(c) * np.asarray(obj.data, dtype=np.float32)
+        var += np.float32(c * c) * np.square(obj.uncertainty, dtype=np.float32)
+    signal = model - b if b is not None else None
     above = signal if signal is not None else dark
     if dark_rel_sigma:
         var += np.square(np.float32(dark_rel_sigma) * dark)
@@ -194,7 +227,11 @@ def _linear_model(
         flags=flags,
         dark_signal=signal,
         weights=tuple(float(t.weight) for t in terms),
-        notes={"bias_coefficient": c_b, "needs_bias": needs_bias},
+        notes={
+            "bias_coefficient": c_b,
+            "needs_bias": needs_bias,
+            "level_sigma_adu": math.sqrt(level_var),
+        },
     )
 
 
@@ -247,6 +284,8 @@ def dark_model_for(
     load_master: Callable[[str], MasterDark],
     bias: MasterDark | None,
     index: CalibrationIndex,
+    master_biases: Mapping[str, MasterDark | None] | None = None,
+    bias_level_sigma_adu: float = 0.0,
 ) -> DarkModel:
     """The dark model of a :class:`~darkflow.matching.MatchDecision`, for every scale mode.
 
@@ -261,6 +300,13 @@ def dark_model_for(
         recipes that scale the dark current or the glow need it.
     index
         The calibration index (glow model and exposure-law limits of the configuration).
+    master_biases
+        ``master_id -> bias`` of each master's own night, when it is not ``bias`` (the
+        light's): the master's dark signal is measured against its own bias, the light's bias
+        is added once.
+    bias_level_sigma_adu
+        The uniform level uncertainty (ADU) of the model from biases borrowed from other
+        nights (their level differences times their coefficients in the recipe).
 
     Returns
     -------
@@ -290,11 +336,15 @@ def dark_model_for(
         if term.master_id not in loaded:
             loaded[term.master_id] = load_master(term.master_id)
         master = loaded[term.master_id]
+        own = (master_biases or {}).get(term.master_id)
+        if own is not None and own.data.shape != master.data.shape:
+            own = None
         glow = None
         if abs(term.temp_factor - 1.0) > 1e-9 and bias is not None:
-            glow = glow_map(master, bias, glow_model=glow_model,
+            glow = glow_map(master, own if own is not None else bias, glow_model=glow_model,
                             bias_exptime_s=index.bias_exptime(sig), block=block)  # fmt: skip
-        built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow))
+        built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow,
+                           own))  # fmt: skip
     model = _linear_model(
         built,
         bias,
@@ -304,6 +354,8 @@ def dark_model_for(
         dark_rel_sigma=decision.dark_rel_sigma,
         exposure_rel_sigma=decision.exposure_rel_sigma,
         nonlinear_above_adu=lin.nonlinear_above_adu if lin is not None else None,
+        level_sigma_adu=getattr(decision, "level_sigma_adu", 0.0),
+        bias_level_sigma_adu=bias_level_sigma_adu,
     )
     model.notes.update(
         glow="model" if glow_model is not None else "measured",

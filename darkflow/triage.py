@@ -328,6 +328,41 @@ _RULES = (
         *_BIAS[:1],
     ),
     _r("setpoint_not_reached", WARN, {T: 2}, *_THERMAL),
+    _r(
+        "exposure_fitted",
+        INFO,
+        {},
+        "Nothing to do; darks at the lights' exposure avoid the per-pixel fit.",
+    ),
+    _r(
+        "exposure_extrapolated",
+        WARN,
+        {EXP: 1},
+        "Take darks whose exposures bracket the lights' (or at the lights' exposure): the "
+        "per-pixel model was extrapolated, its expected error is in predicted_dark_error.",
+    ),
+    _r(
+        "exposure_law_nonlinear",
+        WARN,
+        {EXP: 2},
+        "Take darks at the lights' exposure: this configuration's dark signal is not "
+        "proportional to exposure, the scaled dark carries the measured deviation.",
+    ),
+    _r(
+        "bias_other_night",
+        INFO,
+        {BIAS: 1},
+        "Take biases in every session, at the lights' set-point: another night's bias level "
+        "was used, its difference carried as an uncertainty.",
+    ),
+    _r(
+        "bias_level_unknown",
+        WARN,
+        {BIAS: 1, MISS: 1},
+        "Take biases (or darks) in the lights' session: the bias level difference to the night "
+        "whose bias was used could not be measured.",
+        *_BIAS[:1],
+    ),
     # ------------------------------------------------------------------ pipeline
     _r("not_eligible", ERR, {}, "See the ingestion reasons of the frame."),
     _r(
@@ -371,6 +406,14 @@ _RULES = (
     _r("egain_estimated", INFO, {NOISE: 1}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("no_gain", WARN, {NOISE: 2}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("too_few_frames", WARN, {FEW: 3}, *_FEW),
+    _r(
+        "bias_level_jump",
+        WARN,
+        {BIAS: 3},
+        "Look for a camera reset, a driver or offset change, or an electronics warm-up between "
+        "the bias frames; take biases before and after the lights.",
+        *_BIAS,
+    ),
     _r(
         "dark_rescaled",
         WARN,

@@ -139,7 +139,13 @@ def test_single_exposure_dark_set_scales_only_with_lowered_confidence():
 def test_detected_nonlinearity_disables_scaling():
     m60, m180 = entry("m60", exptime=60.0), entry("m180", exptime=180.0)
     nonlinear = lin_report(LinearityStatus.AFFINE, exposures=(60.0, 180.0, 300.0))
+    # one master: scaled anyway (a model with its error beats no output), degraded, the
+    # deviation carried as the exposure error
     d = match_light(light(exptime_s=90.0), index_of(m60, lin=nonlinear, bias=True))
+    assert d.scale_mode == ScaleMode.EXPOSURE and R.EXPOSURE_LAW_NONLINEAR in d.reasons
+    assert d.degraded and d.exposure_rel_sigma == pytest.approx(0.05 * math.log2(1.5))
+    strict = Config.from_dict({"scaling": {"unproven_linearity": "reject"}})
+    d = match_light(light(exptime_s=90.0), index_of(m60, lin=nonlinear, bias=True), strict)
     assert d.master_id is None or d.scale_mode == ScaleMode.UNSCALED
     assert LOST_LINEARITY in d.candidates[0].lost_because or d.scale_mode == ScaleMode.UNSCALED
     d = match_light(light(), index_of(m60, m180, lin=nonlinear, bias=True))
@@ -224,7 +230,10 @@ def test_expansion_of_the_exposure_ratio():
         and len(d.expansions) == 1
         and "max_exptime_ratio=10" in (d.expansions[0])
     )
-    assert match_light(light(), index_of(far, multi=False)).master_id is None
+    strict = MatchingConfig(expansion_exptime_ratio=())
+    assert match_light(light(), index_of(far, multi=False), strict).master_id is None
+    d = match_light(light(), index_of(far, multi=False))  # the default widens to 10, then 30
+    assert d.master_id == "far" and d.degraded and "max_exptime_ratio=10" in d.expansions[0]
 
 
 def test_advisory_follows_the_real_temperature_and_merges():

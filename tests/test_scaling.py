@@ -85,12 +85,13 @@ def test_summary_levels_and_transient_residue(cam):
     assert s2.level_adu == pytest.approx(s.level_adu + 5000.0 / n_flat, rel=1e-3)
 
 
-def _summary(t, level, *, hot=None, glow=None, temp=-10.0, noise=0.1, bias=True, n=10, hv=None):
+def _summary(t, level, *, hot=None, glow=None, temp=-10.0, noise=0.1, bias=True, n=10, hv=None,
+             level_sigma=None):  # fmt: skip
     return MasterSummary(
         master_id=f"m{t:g}_{temp}", exptime_s=t, temp_c=temp, n_frames=n, bias_removed=bias,
         noise_adu=noise, level_adu=level, glow_adu=glow, hot_excess_adu=hot,
         signal_rms_adu=level, saturated_fraction=0.0, n_hot=0 if hv is None else hv.size,
-        n_glow_cells=0, hot_values=hv,
+        n_glow_cells=0, hot_values=hv, level_sigma_adu=level_sigma, n_level_pixels=5000,
     )  # fmt: skip
 
 
@@ -98,29 +99,55 @@ def _lin(summaries, bias=True, **kw):
     return measure_linearity("sig", summaries, LAW, ScalingConfig(), bias_available=bias, **kw)
 
 
+def _pop(report, name):
+    return {p.name: p for p in report.populations}[name]
+
+
 def test_linearity_statuses():
     prop = [_summary(t, 0.1 * t, hot=5.0 * t) for t in (60.0, 180.0, 300.0)]
     r = _lin(prop)
     assert r.status == LinearityStatus.PROPORTIONAL and r.scaling_demonstrated
     assert r.interpolation_demonstrated(60.0, 180.0) and not r.interpolation_demonstrated(60, 90)
+    assert _pop(r, "hot").role == "verdict" and _pop(r, "normal").role == "level"
+    assert _pop(r, "hot").p_value > 0.5 and r.false_alarm == 1e-4
+    # the hot pixels scale: an offset of the faint normal pixels is a level offset, carried
     offset = [_summary(t, 20.0 + 0.1 * t, hot=5.0 * t) for t in (60.0, 180.0, 300.0)]
-    r = _lin(offset)  # a constant per-readout signal: interpolation yes, scaling no
+    r = _lin(offset)
+    assert r.status == LinearityStatus.PROPORTIONAL and r.scaling_possible
+    assert r.offset_adu == pytest.approx(20.0, abs=0.5) and r.level_error_adu >= 20.0
+    assert _pop(r, "normal").status == LinearityStatus.AFFINE
+    # ... it decides only when no population with signal exists
+    r = _lin([_summary(t, 20.0 + 0.1 * t) for t in (60.0, 180.0, 300.0)])
     assert r.status == LinearityStatus.AFFINE and not r.scaling_possible
-    assert r.interpolation_demonstrated(60.0, 180.0)
-    assert {p.name: p.status for p in r.populations}["normal"] == LinearityStatus.AFFINE
+    # an offset within the bias level's uncertainty is no non-linearity
+    r = _lin([_summary(t, 0.5 + 0.1 * t, level_sigma=0.5) for t in (60.0, 180.0, 300.0)])
+    assert r.status == LinearityStatus.PROPORTIONAL
+    # a curvature of the normal pixels no offset can absorb is a non-linearity
     curved = [_summary(t, 0.1 * t + 1e-4 * t * t, hot=5.0 * t) for t in (60.0, 180.0, 300.0)]
-    assert _lin(curved).status == LinearityStatus.NONLINEAR
-    two = [_summary(t, 20.0 + 0.1 * t) for t in (60.0, 300.0)]
+    r = _lin(curved)
+    assert r.status == LinearityStatus.NONLINEAR and "normal_pixels_curved" in r.reasons
+    hot_curved = [_summary(t, 0.1 * t, hot=5.0 * t + 6e-3 * t * t) for t in (60.0, 180.0, 300.0)]
+    assert _lin(hot_curved).status == LinearityStatus.NONLINEAR
+    two = [_summary(t, 0.1 * t, hot=20.0 + 5.0 * t) for t in (60.0, 300.0)]
     assert _lin(two).status == LinearityStatus.AFFINE_UNPROVEN
     one = _lin([_summary(120.0, 12.0)])
     assert one.status == LinearityStatus.UNPROVEN and "single_exposure" in one.reasons
     assert one.scaling_possible and not one.scaling_demonstrated  # possible, with degrade
-    raw = [_summary(t, 500.0 + 0.1 * t, bias=False) for t in (60.0, 180.0, 300.0)]
-    r = _lin(raw, bias=False)  # no bias: only the affine law of the raw level is testable
-    assert r.status == LinearityStatus.AFFINE and not r.scaling_possible
-    # deviations below the noise of a pixel do not count
-    tiny = [_summary(t, 0.001 * t + (0.05 if t == 180 else 0.0), noise=1.0) for t in (60.0, 180.0)]
-    assert _lin(tiny).status == LinearityStatus.PROPORTIONAL
+    # no bias: the hot pixels (an excess over their neighbours) still show the law ...
+    raw = [_summary(t, 500.0 + 0.1 * t, hot=5.0 * t, bias=False) for t in (60.0, 180.0, 300.0)]
+    r = _lin(raw, bias=False)
+    assert r.status == LinearityStatus.PROPORTIONAL and not r.scaling_possible
+    assert r.interpolation_demonstrated(60.0, 300.0) and _pop(r, "raw").role == "info"
+    # ... the raw level alone proves nothing
+    r = _lin([_summary(t, 500.0 + 0.1 * t, bias=False) for t in (60.0, 180.0)], bias=False)
+    assert r.status == LinearityStatus.UNPROVEN and "no_population_with_signal" in r.reasons
+    # a deviation within the temperature readings' uncertainty (single frames: 0.2 °C, 2.3 %)
+    wobble = [_summary(t, 0.1 * t, hot=5.0 * t * (1.02 if t == 180 else 1.0), n=1)
+              for t in (60.0, 180.0, 300.0)]  # fmt: skip
+    assert _lin(wobble).status == LinearityStatus.PROPORTIONAL
+    many = [_summary(t, 0.1 * t, hot=5.0 * t * (1.02 if t == 180 else 1.0), n=400)
+            for t in (60.0, 180.0, 300.0)]  # fmt: skip
+    assert _lin(many).status != LinearityStatus.PROPORTIONAL  # 20 averaged readings: resolved
 
 
 def test_linearity_compares_masters_at_one_temperature():

@@ -47,6 +47,7 @@ from darkflow.matching._records import (
     DEGRADING_REASONS,
     LOST_CONFIG,
     LOST_EXPOSURE,
+    LOST_HARM,
     LOST_INVALID,
     LOST_LINEARITY,
     LOST_NOT_SCALABLE,
@@ -60,6 +61,7 @@ from darkflow.matching._records import (
     MatchReason,
     ModelTerm,
     dark_current_ratio,
+    mid_time,
     temperature_gate_c,
 )
 
@@ -67,6 +69,7 @@ __all__ = [
     "DEGRADING_REASONS",
     "LOST_CONFIG",
     "LOST_EXPOSURE",
+    "LOST_HARM",
     "LOST_INVALID",
     "LOST_LINEARITY",
     "LOST_NOT_SCALABLE",
@@ -86,5 +89,6 @@ __all__ = [
     "dark_current_ratio",
     "match_light",
     "merge_advisories",
+    "mid_time",
     "temperature_gate_c",
 ]

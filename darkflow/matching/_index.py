@@ -67,6 +67,8 @@ class CalibrationIndex:
     unusable: set[str] = field(default_factory=set)  # master ids that could not be read
     multi_master: bool = False
     block_px: int = 16  # block size of the smooth-level maps (scaling.block_px)
+    master_bias: dict[str, str] = field(default_factory=dict)  # master id -> its bias's id
+    bias_levels: dict[str, float] = field(default_factory=dict)  # bias id -> median level
 
     @classmethod
     def from_entries(cls, entries: Iterable[MasterEntry]) -> CalibrationIndex:
@@ -116,6 +118,41 @@ class CalibrationIndex:
             f"laws={sum(law.source == 'fitted' for law in self.laws.values())} fitted "
             f"multi_master={self.multi_master}>"
         )
+
+
+def _frame_level_sd(master: MasterDark | None) -> float | None:
+    """Frame-to-frame scatter of a master's input levels (ADU), from its provenance."""
+    if master is None or not isinstance(master.provenance, dict):
+        return None
+    levels = master.provenance.get("frame_levels")
+    if levels is None:
+        return None
+    values = np.asarray(levels, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size < 3:
+        return None
+    # the standard deviation, not a MAD: frame levels of integer data are quantised medians,
+    # whose MAD is often 0
+    return float(np.std(values, ddof=1))
+
+
+def level_jitter(master: MasterDark, bias: MasterDark | None) -> float:
+    """1-sigma of the bias level under a bias-subtracted master (ADU).
+
+    Both averages carry the frame-to-frame jitter of the bias level ``s``: the bias master
+    ``s / sqrt(n_bias)``, the dark master ``s / sqrt(n_dark)``; ``s`` from the bias frames'
+    levels (else the dark frames', which add their dark signal's own scatter: an upper bound);
+    0 when neither has three frames.
+    """
+    if bias is None or not master.meta.includes_bias:
+        return 0.0
+    jitter = _frame_level_sd(bias)
+    if jitter is None:
+        jitter = _frame_level_sd(master)
+    if jitter is None:
+        return 0.0
+    n_b, n_d = max(bias.meta.n_frames, 1), max(master.meta.n_frames, 1)
+    return jitter * math.sqrt(1.0 / n_b + 1.0 / n_d)
 
 
 def _usable(entry: MasterEntry) -> bool:
@@ -168,6 +205,8 @@ def build_index(
     biases: Mapping[str, MasterDark],
     config: Config,
     thermal_profiles: ThermalProfileStore | None = None,
+    master_biases: Mapping[str, MasterDark | None] | None = None,
+    level_sigmas: Mapping[str, float] | None = None,
 ) -> CalibrationIndex:
     """Build the calibration index with per-configuration laws, reading each master once.
 
@@ -182,6 +221,14 @@ def build_index(
     biases
         ``config_signature -> master bias`` (may be empty): the dark signal, the glow and the
         exposure law are measured with the bias removed.
+    master_biases
+        ``master_id -> master bias`` (or ``None``): the bias of each master's own night and
+        set-point, used instead of ``biases`` for the masters it names (a multi-night library
+        measured with one bias would show the nights' bias drift as non-linearity).
+    level_sigmas
+        ``master_id -> ADU``: an extra uncertainty of the bias level under a master (its bias
+        is another night's: the measured or assumed level difference; ``inf`` when unknown,
+        which keeps the master out of the normal-pixel exposure law).
     config
         The full configuration (``matching`` and ``scaling`` sections).
     thermal_profiles
@@ -203,6 +250,9 @@ def build_index(
     gate = temperature_gate_c(mcfg.max_dark_mismatch, mcfg.doubling_temp_c)
     for sig, bucket in index.entries.items():
         bias = biases.get(sig)
+        if bias is None and master_biases:
+            own = [master_biases.get(e.master_id) for e in bucket]
+            bias = next((b for b in own if b is not None), None)
         bias_t = 0.0
         if bias is not None:
             bias_t = float(bias.meta.exptime_s) if math.isfinite(bias.meta.exptime_s) else 0.0
@@ -234,14 +284,18 @@ def build_index(
         for e in order:
             try:
                 master = load_master(e.master_id)
-                use_bias = (
-                    bias if bias is not None and bias.data.shape == master.data.shape else None
-                )
+                own = bias
+                if master_biases is not None and e.master_id in master_biases:
+                    own = master_biases[e.master_id]
+                use_bias = own if own is not None and own.data.shape == master.data.shape else None
                 if reference is None:
                     reference = choose_reference(master, use_bias, scfg, master_id=e.master_id)
+                summary = summarize_master(master, use_bias, reference, master_id=e.master_id)
+                extra = (level_sigmas or {}).get(e.master_id, 0.0)
                 summaries.append(
-                    summarize_master(master, use_bias, reference, master_id=e.master_id)
-                )
+                    replace(summary, level_sigma_adu=math.hypot(
+                        level_jitter(master, use_bias), extra))
+                )  # fmt: skip
             except (DarkflowError, OSError) as err:
                 log.warning("master %s left out of the index: %s", e.master_id, err)
                 index.unusable.add(e.master_id)
@@ -270,9 +324,12 @@ def build_index(
             bias_available=bias is not None, bias_exptime_s=bias_t,
             exptime_rel_tol=mcfg.exptime_rel_tol,
             temp_window_c=temperature_gate_c(mcfg.max_dark_mismatch, law.doubling_temp_c),
+            false_alarm=config.verify.gate_false_alarm, temp_sigma_c=mcfg.temp_reading_sigma_c,
+            unknown_temp_sigma_c=mcfg.setpoint_sigma_c,
         )  # fmt: skip
         for s in summaries:  # keep the scalars, drop the pixel vectors
-            index.summaries[s.master_id] = replace(s, grid=None, hot_values=None)
+            index.summaries[s.master_id] = replace(s, grid=None, hot_values=None,
+                                                   warm_values=None)  # fmt: skip
         log.info("index %s: %d masters, law %s Td=%.2f±%.2f, linearity %s", sig, len(bucket),
                  law.source, law.doubling_temp_c, law.sigma_doubling_c,
                  index.linearity[sig].status)  # fmt: skip

@@ -26,6 +26,7 @@ from darkflow.matching._options import (
 from darkflow.matching._pairs import PairOptions
 from darkflow.matching._records import (
     LOST_EXPOSURE,
+    LOST_HARM,
     LOST_INVALID,
     LOST_LINEARITY,
     LOST_NOT_SCALABLE,
@@ -203,6 +204,15 @@ class _Evaluator(PairOptions):
                     exposures.append(("scale", f_e, err, reasons, ()))
             if forbidden:
                 exposures.append(("none", 1.0, 0.0, (), (LOST_LINEARITY,)))
+                if (scfg.allow_exposure_scaling and has_bias and t_m - t_b > 0
+                        and scfg.unproven_linearity == "degrade"):  # fmt: skip
+                    # a usable model with its measured error beats no output: scaled, with
+                    # the deviation from proportionality carried as the exposure error
+                    f_e = (self.t_light - t_b) / (t_m - t_b)
+                    dev = max(lin.deviation or 0.0, scfg.unproven_error)
+                    err = dev * min(1.0, abs(math.log(f_e)) / LN2)
+                    exposures.append(("scale", f_e, err,
+                                      (R.EXPOSURE_SCALED, R.EXPOSURE_LAW_NONLINEAR), ()))  # fmt: skip
             if scfg.allow_unscaled:
                 err = abs(1.0 / mm.ratio - 1.0)
                 lost = () if err <= self.step.max_mismatch else (LOST_NOT_SCALABLE,)
@@ -252,7 +262,12 @@ class _Evaluator(PairOptions):
                 beta = 1.0 if e.meta.includes_bias else 0.0
                 uses_bias = a != 1.0 or beta == 0.0
                 e_n = self._noise([(a, mm.noise_adu)], (1.0 - a * beta) if uses_bias else 0.0)
+                level = self._level_sigma(a) if key == "scale" or scaled else 0.0
+                if level and self.signal_rms:
+                    e_n = math.hypot(e_n, level / self.signal_rms)
                 lost = lost_x + lost_t
+                if key == "scale" and e_n >= 1.0:  # the scaled noise exceeds the dark signal
+                    lost += (LOST_HARM,)
                 out.append(_Option(
                     mode=mode,
                     terms=(ModelTerm(e.master_id, 1.0, f_e, f_t),),
@@ -261,11 +276,20 @@ class _Evaluator(PairOptions):
                     penalty=0.5 * (1.0 - conf),
                     reasons=r_x + r_t,
                     confidence_factor=_MODE_CONFIDENCE[mode] * (
-                        0.85 if R.EXPOSURE_LINEARITY_UNPROVEN in r_x else 1.0),
+                        0.85 if R.EXPOSURE_LINEARITY_UNPROVEN in r_x
+                        or R.EXPOSURE_LAW_NONLINEAR in r_x else 1.0),
                     scale_factor=a, exposure_factor=f_e, temp_factor=f_t,
-                    passed=not lost, lost=lost,
+                    passed=not lost, lost=lost, level_sigma_adu=level,
                 ))  # fmt: skip
         return out
+
+    def _level_sigma(self, a: float) -> float:
+        """Uniform level error (ADU) of scaling a master's dark signal by ``a``: the normal
+        pixels' level offset over the bias (and its uncertainty) scales with it."""
+        lin = self.lin
+        if lin is None or not lin.bias_available:
+            return 0.0
+        return abs(a - 1.0) * lin.level_error_adu
 
     def _lost_option(self, mm: _Master, lost: tuple[str, ...]) -> _Option:
         return _Option(ScaleMode.NONE, (ModelTerm(mm.entry.master_id, 1.0),), math.inf, 0, 0, 0,
@@ -433,6 +457,7 @@ def match_light(
         terms=best.terms,
         dark_rel_sigma=dark_rel_sigma,
         exposure_rel_sigma=best.e_exposure,
+        level_sigma_adu=best.level_sigma_adu,
         predicted_error=best.error,
         options=tuple(o.to_dict() for o in sorted(
             (o for o in options if len(o.terms) > 1 or o.passed), key=lambda o: o.score)[:12]),

@@ -22,6 +22,7 @@ _MODE_CONFIDENCE = {
     ScaleMode.INTERPOLATE_TEMPERATURE: 0.95,
     ScaleMode.THERMAL_INTERPOLATE: 0.98,
     ScaleMode.UNSCALED: 0.7,
+    ScaleMode.PIXEL_FIT: 0.95,
 }
 _SOURCE_CONFIDENCE = {"header": 1.0, "session_fit": 0.95, "profile": 0.8, "setpoint": 0.8,
                       "none": 0.8}  # fmt: skip
@@ -74,6 +75,7 @@ class _Option:
     temp_factor: float
     passed: bool
     lost: tuple[str, ...] = ()
+    level_sigma_adu: float = 0.0  # uniform level uncertainty the recipe carries (ADU)
 
     @property
     def error(self) -> float:

@@ -12,8 +12,29 @@ from darkflow.matching._options import (
     _Master,
     _Option,
 )
-from darkflow.matching._records import LOST_TEMPERATURE, ModelTerm
+from darkflow.matching._records import LOST_HARM, LOST_NOT_SCALABLE, LOST_TEMPERATURE, ModelTerm
 from darkflow.model import ScaleMode
+
+
+def fit_coefficients(
+    exposures: Sequence[float], noise: Sequence[float], t: float
+) -> tuple[float, ...]:
+    """Weights ``c_k`` of the weighted least-squares line through ``(t_k, M_k)`` evaluated at
+    ``t``: ``sum_k c_k M_k`` per pixel, with ``sum c_k = 1`` and ``sum c_k t_k = t``.
+
+    Weights ``w_k = 1 / noise_k²``; ``c_k = w_k (S2 - S1 t_k + t (S0 t_k - S1)) / D`` with
+    ``S_j = sum w t^j``, ``D = S0 S2 - S1²``. Two bins give the exact two-point line.
+    """
+    ts = [float(v) for v in exposures]
+    w = [1.0 / max(float(u), 1e-12) ** 2 for u in noise]
+    s0 = sum(w)
+    s1 = sum(wk * tk for wk, tk in zip(w, ts, strict=True))
+    s2 = sum(wk * tk * tk for wk, tk in zip(w, ts, strict=True))
+    det = s0 * s2 - s1 * s1
+    if not det > 0:
+        raise ValueError("a per-pixel linear fit needs two distinct exposures")
+    return tuple(wk * (s2 - s1 * tk + t * (s0 * tk - s1)) / det
+                 for wk, tk in zip(w, ts, strict=True))  # fmt: skip
 
 
 class PairOptions:
@@ -24,6 +45,7 @@ class PairOptions:
             return []
         pool = [m for m in masters if not m.hard_lost]
         out = self._exposure_pairs(pool)
+        out += self._fit_options(pool)
         out += self._thermal_pairs([m for m in pool if m.same_exposure])
         return out
 
@@ -39,21 +61,37 @@ class PairOptions:
         scfg, law = self.scfg, self.law
         if not scfg.allow_interpolation:
             return []
-        # the exposure ratio is a hard constraint for every master of a recipe
-        pool = [m for m in pool if 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio]
-        lower = [m for m in pool if not m.same_exposure and m.entry.meta.exptime_s < self.t_light]
-        upper = [m for m in pool if not m.same_exposure and m.entry.meta.exptime_s > self.t_light]
-        if not lower or not upper:
+        # The exposure ratio is a hard constraint for every master of a recipe, and the bins
+        # may be at most max_interpolation_ratio apart: unless the linear law is demonstrated
+        # on both bins (the statistical test, over exactly those exposures), which bounds the
+        # interpolation's error by the measured deviation whatever their distance.
+        lower_all = [m for m in pool if not m.same_exposure
+                     and m.entry.meta.exptime_s < self.t_light]  # fmt: skip
+        upper_all = [m for m in pool if not m.same_exposure
+                     and m.entry.meta.exptime_s > self.t_light]  # fmt: skip
+        if not lower_all or not upper_all:
             return []
-        t_a = max(m.entry.meta.exptime_s for m in lower)
-        t_b = min(m.entry.meta.exptime_s for m in upper)
-        if t_b / t_a > scfg.max_interpolation_ratio:
-            return []
+        lin = self.lin
+        t_a = max(m.entry.meta.exptime_s for m in lower_all)
+        t_b = min(m.entry.meta.exptime_s for m in upper_all)
+        shown = lin is not None and lin.interpolation_demonstrated(t_a, t_b)
+        if not shown:
+            pool = [m for m in pool
+                    if 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio]  # fmt: skip
+            lower = [m for m in lower_all if m in pool]
+            upper = [m for m in upper_all if m in pool]
+            if not lower or not upper:
+                return []
+            t_a = max(m.entry.meta.exptime_s for m in lower)
+            t_b = min(m.entry.meta.exptime_s for m in upper)
+            if t_b / t_a > scfg.max_interpolation_ratio:
+                return []
+            shown = lin is not None and lin.interpolation_demonstrated(t_a, t_b)
+        else:
+            lower, upper = lower_all, upper_all
         tol = self.mcfg.exptime_rel_tol
         bin_a = [m for m in lower if m.entry.meta.exptime_s >= t_a * (1 - tol)]
         bin_b = [m for m in upper if m.entry.meta.exptime_s <= t_b * (1 + tol)]
-        lin = self.lin
-        shown = lin is not None and lin.interpolation_demonstrated(t_a, t_b)
         if not shown and scfg.unproven_linearity == "reject":
             return []
         # bracketed: an offset (affine law) cancels and the error is bounded by the bins
@@ -103,6 +141,96 @@ class PairOptions:
                         r_x + r_t, lost, scale=self.t_light / ta * (
                             fa if mode == ScaleMode.INTERPOLATE_TEMPERATURE else 1.0),
                     ))  # fmt: skip
+        return out
+
+    def _fit_options(self, pool: Sequence[_Master]) -> list[_Option]:
+        """The per-pixel linear model: intercept and rate fitted on two or more exposure bins.
+
+        Per pixel, ``M(t) = a + b t`` by weighted least squares over one master per bin
+        (weights ``1 / noise_k²``), evaluated at the light's exposure: the model is the linear
+        combination ``sum_k c_k M_k`` with ``sum c_k = 1`` (intercept: bias, offset and any
+        per-readout signal, exact without a bias) and ``sum c_k t_k = t_L``. Offered when it
+        extrapolates (the light outside the bins) or fits three or more bins (two bracketing
+        bins are ``interpolate``). The exposure-law error grows with the extrapolation
+        distance ``x`` (in units of the bins' span): ``dev * (1/4 + x)``; the option passes
+        while that stays within the gate and the fit's noise stays below the dark signal it
+        removes (beyond, subtraction would add more noise than it takes away).
+        """
+        scfg, law, cfg = self.scfg, self.law, self.mcfg
+        if not scfg.allow_interpolation:
+            return []
+        pool = [m for m in pool if not m.same_exposure
+                and 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio]  # fmt: skip
+        by_bin: dict[float, list[_Master]] = {}
+        for m in sorted(pool, key=lambda m: m.entry.meta.exptime_s):
+            t = m.entry.meta.exptime_s
+            key = next((k for k in by_bin if abs(t - k) <= cfg.exptime_rel_tol * max(t, k)), t)
+            by_bin.setdefault(key, []).append(m)
+        if len(by_bin) < 2:
+            return []
+        bins = {k: self._nearest_in_temp(v, 1)[0] for k, v in by_bin.items()}
+        times = sorted(bins)
+        inside = times[0] < self.t_light < times[-1]
+        sets = []
+        if not inside:  # the two nearest bins, and all of them when there are more
+            near = sorted(times, key=lambda t: (abs(math.log(t / self.t_light)), t))[:2]
+            sets.append(sorted(near))
+        if len(times) >= 3:
+            sets.append(times)
+        lin = self.lin
+        out = []
+        for chosen in sets:
+            ms = [bins[t] for t in chosen]
+            shown = lin is not None and all(
+                lin.interpolation_demonstrated(chosen[0], t) for t in chosen[1:]
+            )
+            if not shown and scfg.unproven_linearity == "reject":
+                continue
+            coefs = fit_coefficients([m.entry.meta.exptime_s for m in ms],
+                                     [m.noise_adu or 1.0 for m in ms], self.t_light)  # fmt: skip
+            lo, hi = min(chosen), max(chosen)
+            x_out = max(lo - self.t_light, self.t_light - hi, 0.0) / (hi - lo)
+            dev = max(lin.deviation or 0.0, EXPOSURE_ERROR_FLOOR) if shown else \
+                scfg.unproven_error  # fmt: skip
+            e_x = dev * (0.25 + x_out)
+            reasons = [R.EXPOSURE_FITTED]
+            if x_out > 0:
+                reasons.append(R.EXPOSURE_EXTRAPOLATED)
+            if not shown:
+                reasons.append(R.INTERPOLATION_UNPROVEN)
+            if all(m.delta_temp_c is not None for m in ms):
+                blend = sum(c * m.entry.meta.exptime_s / law.factor(m.delta_temp_c)
+                            for c, m in zip(coefs, ms, strict=True)) / self.t_light  # fmt: skip
+                e_t = abs(blend - 1.0)
+                sig = math.hypot(self.temp.sigma_c or 0.0, max(m.temp_sigma_c for m in ms))
+                dt = sum(c * m.delta_temp_c for c, m in zip(coefs, ms, strict=True))
+                e_s = law.factor_rel_sigma(dt, sig)
+            else:
+                e_t, e_s = cfg.unknown_temp_error, 0.0
+                reasons.append(R.MASTER_NO_TEMPERATURE if self.temp.known
+                               else R.LIGHT_NO_TEMPERATURE)  # fmt: skip
+            e_n = self._noise([(c, m.noise_adu) for c, m in zip(coefs, ms, strict=True)], 0.0)
+            lost = []
+            if e_t > self.step.max_mismatch or e_s > self.step.max_mismatch:
+                lost.append(LOST_TEMPERATURE)
+            if e_x > self.step.max_mismatch:
+                lost.append(LOST_NOT_SCALABLE)
+            if e_n >= 1.0:
+                lost.append(LOST_HARM)
+            conf = min(m.entry.confidence for m in ms)
+            out.append(_Option(
+                mode=ScaleMode.PIXEL_FIT,
+                terms=tuple(ModelTerm(m.entry.master_id, c, 1.0, 1.0)
+                            for c, m in zip(coefs, ms, strict=True)),
+                e_thermal=e_t, e_sigma=e_s, e_exposure=e_x, e_noise=e_n,
+                e_time=self._time_error(*(m.delta_time_h for m in ms)),
+                penalty=0.5 * (1.0 - conf), reasons=tuple(reasons),
+                confidence_factor=_MODE_CONFIDENCE[ScaleMode.PIXEL_FIT]
+                * (0.9 if x_out > 0 else 1.0) * (1.0 if shown else 0.85),
+                scale_factor=self.t_light / ms[0].entry.meta.exptime_s,
+                exposure_factor=self.t_light / ms[0].entry.meta.exptime_s, temp_factor=1.0,
+                passed=not lost, lost=tuple(lost),
+            ))  # fmt: skip
         return out
 
     def _thermal_pairs(self, same: Sequence[_Master]) -> list[_Option]:

@@ -14,6 +14,7 @@ __all__ = [
     "DEGRADING_REASONS",
     "LOST_CONFIG",
     "LOST_EXPOSURE",
+    "LOST_HARM",
     "LOST_INVALID",
     "LOST_LINEARITY",
     "LOST_NOT_SCALABLE",
@@ -27,6 +28,7 @@ __all__ = [
     "MatchReason",
     "ModelTerm",
     "dark_current_ratio",
+    "mid_time",
     "temperature_gate_c",
 ]
 
@@ -137,6 +139,35 @@ class MatchReason(ReasonCode):
         "The exposure law of this configuration is not proportional (offset or non-linear): "
         "exposure scaling was disabled.",
     )
+    EXPOSURE_FITTED = (
+        "exposure_fitted",
+        "No master at the light's exposure; per pixel, an intercept and a rate were fitted on "
+        "two or more exposure bins (weighted least squares) and evaluated at the light's "
+        "exposure: no bias needed, the fit's variance is in the light's uncertainty.",
+    )
+    EXPOSURE_EXTRAPOLATED = (
+        "exposure_extrapolated",
+        "The light's exposure lies outside the masters' exposures: the per-pixel linear model "
+        "was extrapolated (within the range its fit uncertainty allows); the expected error is "
+        "stated in predicted_dark_error and in the light's uncertainty.",
+    )
+    EXPOSURE_LAW_NONLINEAR = (
+        "exposure_law_nonlinear",
+        "The exposure law is not proportional (statistically rejected on the hot/warm pixels "
+        "or the glow), and no better model exists: the master was scaled anyway, with the "
+        "measured deviation carried as the model's error (degraded expectation).",
+    )
+    BIAS_OTHER_NIGHT = (
+        "bias_other_night",
+        "The light's night has no bias of its set-point: the nearest night's was used, the bias "
+        "level difference between the nights (measured on the darks, or the scatter of the "
+        "nights' bias levels) carried as a uniform uncertainty of the dark model.",
+    )
+    BIAS_LEVEL_UNKNOWN = (
+        "bias_level_unknown",
+        "The light's dark model uses the bias of another night whose level difference could "
+        "not be measured (no darks on the light's night, a single night of biases).",
+    )
     SETPOINT_NOT_REACHED = (
         "setpoint_not_reached",
         "The master's measured temperature differs from its set-point keyword; the measured "
@@ -151,6 +182,9 @@ DEGRADING_REASONS = frozenset(
         MatchReason.LOW_CONFIDENCE_MASTER,
         MatchReason.EXPOSURE_LINEARITY_UNPROVEN,
         MatchReason.INTERPOLATION_UNPROVEN,
+        MatchReason.EXPOSURE_EXTRAPOLATED,
+        MatchReason.EXPOSURE_LAW_NONLINEAR,
+        MatchReason.BIAS_LEVEL_UNKNOWN,
     }
 )
 """Reasons after which a calibrated light should be reported as ``degraded``."""
@@ -165,6 +199,15 @@ LOST_TIME = "time_window"
 LOST_STATUS = "master_unusable"
 LOST_INVALID = "master_invalid_exposure"
 LOST_SCORE = "higher_score"
+LOST_HARM = "model_noise_exceeds_signal"  # subtracting it would add more noise than it removes
+
+
+def mid_time(meta: MasterMeta) -> datetime | None:
+    """The middle of a master's acquisition (its start or end when only one is known)."""
+    start, end = meta.date_start_utc, meta.date_end_utc
+    if start is None or end is None:
+        return start or end
+    return start + (end - start) / 2
 
 
 def dark_current_ratio(delta_temp_c: float, doubling_temp_c: float) -> float:
@@ -193,10 +236,7 @@ class MasterEntry:
 
     @property
     def mid_time(self) -> datetime | None:
-        start, end = self.meta.date_start_utc, self.meta.date_end_utc
-        if start is None or end is None:
-            return start or end
-        return start + (end - start) / 2
+        return mid_time(self.meta)
 
 
 @dataclass(frozen=True)
@@ -271,7 +311,9 @@ class MatchDecision:
     (``exposure_factor * temp_factor`` for one master); ``terms`` give the exact recipe, and
     ``dark_rel_sigma`` / ``exposure_rel_sigma`` the relative 1-sigma errors of the recipe's
     dark-current and exposure factors that :func:`~darkflow.subtract.dark_model_for` adds to
-    the model variance. ``predicted_error`` is the winning option's predicted RMS error
+    the model variance, ``level_sigma_adu`` a uniform level uncertainty the model states
+    beside its per-pixel variance (the normal pixels' level offset an exposure scaling
+    carries). ``predicted_error`` is the winning option's predicted RMS error
     relative to the light's dark signal (the score without the confidence penalty).
     """
 
@@ -299,6 +341,7 @@ class MatchDecision:
     dark_law: DarkCurrentLaw | None = None
     linearity_status: str | None = None
     options: tuple[dict[str, Any], ...] = ()
+    level_sigma_adu: float = 0.0  # uniform level uncertainty of the model (ADU, 1 sigma)
 
     @property
     def matched(self) -> bool:
@@ -343,6 +386,7 @@ class MatchDecision:
             "terms": [t.to_dict() for t in self.terms],
             "dark_rel_sigma": self.dark_rel_sigma,
             "exposure_rel_sigma": self.exposure_rel_sigma,
+            "level_sigma_adu": self.level_sigma_adu,
             "reasons": [str(r) for r in self.reasons],
             "expansions": list(self.expansions),
             "advisory": self.advisory,

@@ -184,6 +184,10 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
         status, confidence, reasons = master_verdict(
             None, n_frames=len(spec.fset.metas), min_frames=spec.config.combine.min_frames
         )
+    if spec.fset.notes:  # findings about the set itself (a bias level jump): not verified
+        reasons = (*reasons, *(n for n in spec.fset.notes if n not in reasons))
+        if status == MasterStatus.VERIFIED:
+            status = MasterStatus.LOW_CONFIDENCE
     return MasterJobResult(
         key=spec.key,
         built=built,
@@ -241,6 +245,10 @@ class LightJobSpec:
     input_stat: tuple[int, int] | None = None  # (size, mtime_ns) of the light when scanned
     master_hashes: dict[str, str | None] = field(default_factory=dict)  # master id -> content hash
     bias_hash: str | None = None
+    # masters of another night keep their own night's bias; a borrowed bias's level uncertainty
+    master_bias_paths: dict[str, Path] = field(default_factory=dict)
+    master_bias_hashes: dict[str, str | None] = field(default_factory=dict)
+    bias_level_sigma_adu: float = 0.0
 
     @property
     def master_path(self) -> Path:
@@ -387,6 +395,9 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         index=spec.index, config=config, master_status=spec.master_status,
         amplitude_limit_sigma=spec.amplitude_limit_sigma,
         dark_gain=lambda master: _gain_of(spec.master_path, master, config.combine.sigma_high),
+        master_biases={mid: _load(path, spec.master_bias_hashes.get(mid))
+                       for mid, path in spec.master_bias_paths.items()},
+        bias_level_sigma_adu=spec.bias_level_sigma_adu,
     )  # fmt: skip
     fields = dict(result.fields)
     if not result.delivered:  # quarantined: no calibrated file
@@ -426,6 +437,9 @@ def _output_header(header, meta, decision, model, bias_id, confidence, check):
     header["DFWEIGHT"] = (float(f"{weight:.6g}"), "stacking weight 1/(u_bg^2 max(1, ratio^2))")
     if decision.secondary_master_id:
         header["DFMASTR2"] = (decision.secondary_master_id, "second master of the dark model")
+    level = float(model.notes.get("level_sigma_adu", 0.0) or 0.0)
+    if level:
+        header["DFLVLSIG"] = (round(level, 4), "[adu] uniform level uncertainty of the dark")
     header["HISTORY"] = f"darkflow {__version__}: dark subtracted with master {decision.master_id}"
     header["HISTORY"] = f"darkflow: scale {model.scale_mode} x{model.scale_factor:.6g}"
     # a FITS card holds printable ASCII only: the name is escaped (\xe8, \xff) to fit

@@ -13,14 +13,19 @@ light be recomputed (``darkflow verify`` re-hashes everything, whatever the file
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import math
 import os
 import pickle
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from darkflow._version import ALGORITHM_VERSION
 from darkflow.config import Config
@@ -34,13 +39,24 @@ from darkflow.hashing import (
     short,
 )
 from darkflow.io.atomic import atomic_path
-from darkflow.matching import CalibrationIndex, MasterEntry, MatchDecision, build_index, match_light
+from darkflow.matching import (
+    CalibrationIndex,
+    MasterEntry,
+    MatchDecision,
+    MatchReason,
+    ModelTerm,
+    build_index,
+    match_light,
+    mid_time,
+)
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterStatus
 from darkflow.pipeline.plan import (
+    BiasChoice,
     JobPlan,
     LightJob,
     MasterJob,
     _Known,
+    choose_bias,
     known_masters,
     light_key,
     output_params,
@@ -95,21 +111,27 @@ class _LRU:
         return self._items[master_id]
 
 
-def _choose_biases(known: Sequence[_Known], nights: set[str]) -> dict[str, _Known]:
-    """One master bias per configuration: from this run's latest night, else the latest."""
-    best: dict[str, _Known] = {}
+def _bias_choices(known: Sequence[_Known]) -> dict[str, list[BiasChoice]]:
+    """Usable master biases per configuration (every night and set-point)."""
+    out: dict[str, list[BiasChoice]] = {}
     for k in known:
         if k.kind != "master_bias" or k.status not in (
             MasterStatus.VERIFIED,
             MasterStatus.LOW_CONFIDENCE,
         ):
             continue
-        sig = k.meta.config_signature
-        start = k.meta.date_start_utc.isoformat() if k.meta.date_start_utc else ""
-        rank = (k.status == MasterStatus.VERIFIED, start, k.key)
-        if sig not in best or rank > best[sig][0]:
-            best[sig] = (rank, k)
-    return {sig: k for sig, (_, k) in best.items()}
+        out.setdefault(k.meta.config_signature, []).append(
+            BiasChoice(
+                k.key, k.path, k.night, k.meta, k.status == MasterStatus.VERIFIED, k.content_hash
+            )
+        )
+    return out
+
+
+def _bias_of_master(choices: Mapping[str, Sequence[BiasChoice]], k: _Known) -> BiasChoice | None:
+    m = k.meta
+    return choose_bias(choices.get(m.config_signature, ()), night=k.night,
+                       set_temp_c=m.set_temp_c, temp_c=m.temp_c, when=mid_time(m))  # fmt: skip
 
 
 def index_fingerprint(index: CalibrationIndex, signature: str) -> str:
@@ -123,13 +145,14 @@ def index_fingerprint(index: CalibrationIndex, signature: str) -> str:
 
 def _cached_index(
     darks: Sequence[_Known],
-    biases: Mapping[str, _Known],
+    bias_of: Mapping[str, BiasChoice | None],
     *,
     workdir: Path,
     config: Config,
     store: ThermalProfileStore,
 ) -> CalibrationIndex:
-    """The index of these masters, from ``cache/`` when it was built before with the same code.
+    """The index, each master measured against its own bias (``bias_of``: dark key -> bias),
+    from ``cache/`` when it was built before with the same inputs and code.
 
     Raises
     ------
@@ -140,10 +163,11 @@ def _cached_index(
 
     sigs = sorted({k.meta.config_signature for k in darks})
     laws = {s: (store.law(s).to_dict() if store.law(s) else None) for s in sigs}
+    pairs = [f"{k.key}:{k.status}:{k.confidence}:{b.key if (b := bias_of.get(k.key)) else ''}"
+             for k in darks]  # fmt: skip
     key = job_key(
-        "index",
-        [f"{k.key}:{k.status}:{k.confidence}" for k in darks] + [b.key for b in biases.values()],
-        {"config": output_params(config, "matching", "scaling"),
+        "index", pairs,
+        {"config": output_params(config, "matching", "scaling", "verify"),
          "stored_laws": json.loads(json.dumps(laws, default=exact_json)),
          "version": index_cache_version()},
         ALGORITHM_VERSION,
@@ -162,27 +186,130 @@ def _cached_index(
             log.warning("index cache %s holds a %s; rebuilding", path, type(cached).__name__)
 
     load = _LRU({short(k.key): k for k in darks})
-    bias_masters = {}
-    for sig, b in biases.items():
+    loaded: dict[str, MasterDark] = {}
+    for b in {b.key: b for b in bias_of.values() if b is not None}.values():
         try:
-            bias_masters[sig] = read_master(b.path, content_hash=b.content_hash)
+            loaded[b.key] = read_master(b.path, content_hash=b.content_hash)
         except ArtifactCorruptError:
             raise
         except (DarkflowError, OSError) as err:
             log.warning("bias %s unusable: %s", short(b.key), err)
+    master_biases: dict[str, MasterDark | None] = {}
+    level_sigmas: dict[str, float] = {}
+    usage: dict[str, Counter] = {}
+    for k in darks:
+        b = bias_of.get(k.key)
+        mid = short(k.key)
+        master_biases[mid] = loaded.get(b.key) if b is not None else None
+        if b is not None and b.key in loaded:
+            usage.setdefault(k.meta.config_signature, Counter())[b.key] += 1
+            if b.night != k.night:  # another night's bias: the level under it is unknown here
+                level_sigmas[mid] = math.inf
+    # the configuration's bias for matching (exposure of a bias proxy, its noise): the most used
+    biases = {sig: loaded[c.most_common(1)[0][0]] for sig, c in usage.items()}
     entries = [
         MasterEntry(master_id=short(k.key), meta=k.meta, path=os.path.relpath(k.path, workdir),
                     status=k.status, confidence=k.confidence,
-                    scalable=k.meta.config_signature in bias_masters)
+                    scalable=master_biases.get(short(k.key)) is not None)
         for k in darks
     ]  # fmt: skip
-    index = build_index(entries, load_master=load, biases=bias_masters, config=config,
-                        thermal_profiles=store)  # fmt: skip
+    index = build_index(entries, load_master=load, biases=biases, config=config,
+                        thermal_profiles=store, master_biases=master_biases,
+                        level_sigmas=level_sigmas)  # fmt: skip
     if load.corrupt:
         raise load.corrupt[0]
+    for k in darks:
+        b = bias_of.get(k.key)
+        if b is not None and b.key in loaded:
+            index.master_bias[short(k.key)] = short(b.key)
+    for bkey, bias in loaded.items():
+        finite = bias.data[np.isfinite(bias.data)]
+        if finite.size:
+            index.bias_levels[short(bkey)] = float(np.median(finite))
     with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
         pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return index
+
+
+class _NightOffsets:
+    """The bias level of a night without its own bias, relative to the bias it borrows.
+
+    Measured on the night's dark masters (their flat level minus that bias): the dark signal
+    expected at their exposure and temperature, from masters of the configuration measured
+    against their own night's bias (same exposure preferred, so a level offset of the law
+    cancels; temperature-corrected with the law), leaves the level difference ``delta`` with
+    the spread of those predictions and their temperature uncertainty. Without such masters,
+    the scatter of the configuration's bias levels over the nights (two nights or more) stands
+    in; otherwise the difference is unknown (``None``). The value carried is
+    ``hypot(delta, sigma)``.
+    """
+
+    def __init__(self, index: CalibrationIndex, darks: Sequence[_Known],
+                 bias_of: Mapping[str, BiasChoice | None], choices, config: Config):  # fmt: skip
+        self.index, self.darks, self.bias_of, self.config = index, darks, bias_of, config
+        self.choices = choices
+        self._cache: dict[tuple[str, str | None, str], tuple[float, bool] | None] = {}
+
+    def __call__(self, sig: str, night: str | None, bias: BiasChoice) -> tuple[float, bool] | None:
+        key = (sig, night, bias.key)
+        if key not in self._cache:
+            self._cache[key] = self._measure(sig, night, bias)
+        return self._cache[key]
+
+    def _measure(self, sig, night, bias) -> tuple[float, bool] | None:
+        index, mcfg = self.index, self.config.matching
+        law = index.law_for(sig, mcfg)
+        bias_t = index.bias_exptime(sig)
+
+        def summary(k):
+            s = index.summaries.get(short(k.key))
+            ok = s is not None and s.bias_removed and s.exptime_s - bias_t > 0
+            return s if ok and math.isfinite(s.level_adu) else None
+
+        here, refs = [], []
+        for k in self.darks:
+            b = self.bias_of.get(k.key)
+            if k.meta.config_signature != sig or b is None or summary(k) is None:
+                continue
+            if k.night == night and b.key == bias.key:
+                here.append(summary(k))
+            elif b.night == k.night:
+                refs.append(summary(k))
+        if here and refs:
+            deltas, sigmas = [], []
+            for s in here:
+                same = [r for r in refs if abs(r.exptime_s - s.exptime_s)
+                        <= mcfg.exptime_rel_tol * s.exptime_s] or refs  # fmt: skip
+                preds, errs = [], []
+                for r in same:
+                    f = (s.exptime_s - bias_t) / (r.exptime_s - bias_t)
+                    dt = (s.temp_c - r.temp_c) if s.temp_c is not None and \
+                        r.temp_c is not None else 0.0  # fmt: skip
+                    pred = r.level_adu * f * law.factor(dt)
+                    sig_t = mcfg.temp_reading_sigma_c * math.sqrt(
+                        1.0 / max(s.n_frames, 1) + 1.0 / max(r.n_frames, 1)
+                    )
+                    preds.append(pred)
+                    errs.append(abs(pred) * law.factor_rel_sigma(dt, sig_t))
+                pred = float(np.median(preds))
+                spread = float(np.std(preds, ddof=1)) if len(preds) > 1 else 0.0
+                deltas.append(s.level_adu - pred)
+                sigmas.append(math.hypot(float(np.median(errs)), spread))
+            delta = float(np.mean(deltas))
+            sigma = math.sqrt(float(np.mean(np.square(sigmas)))) / math.sqrt(len(deltas))
+            return math.hypot(delta, sigma), True
+        levels: dict[str | None, float] = {}
+        for b in self.choices.get(sig, ()):
+            lev = index.bias_levels.get(short(b.key))
+            if lev is not None and (
+                b.meta.set_temp_c is None
+                or bias.meta.set_temp_c is None
+                or abs(b.meta.set_temp_c - bias.meta.set_temp_c) <= 0.5
+            ):
+                levels.setdefault(b.night, lev)
+        if len(levels) >= 2:
+            return float(np.std(list(levels.values()), ddof=1)), True
+        return None
 
 
 def plan_lights(
@@ -200,10 +327,11 @@ def plan_lights(
     light_rows = [r for r in rows if r["frame_type"] in (FrameType.LIGHT, FrameType.UNKNOWN)]
     signatures = {r.get("config_signature") for r in light_rows if r.get("config_signature")}
     known = known_masters(registry, signatures, pending=[j for j in master_jobs if not j.cached])
-    nights = {r.get("night") for r in light_rows if r.get("night")}
-    biases = _choose_biases(known, nights)
+    choices = _bias_choices(known)
     darks = [k for k in known if k.kind == "master_dark"]
-    index = _cached_index(darks, biases, workdir=workdir, config=config, store=store)
+    bias_of = {k.key: _bias_of_master(choices, k) for k in darks}
+    index = _cached_index(darks, bias_of, workdir=workdir, config=config, store=store)
+    offsets = _NightOffsets(index, darks, bias_of, choices, config)
     by_id = {short(k.key): k for k in known}
     plan = JobPlan(masters=list(master_jobs))
     decisions: dict[str, MatchDecision] = {}
@@ -265,8 +393,13 @@ def plan_lights(
             (mid, by_id[mid].key, by_id[mid].path, str(by_id[mid].status))
             for mid in decision.master_ids
         )
-        bias = biases.get(meta.config_signature)
         sig = meta.config_signature
+        night = row.get("night") or None
+        bias = choose_bias(choices.get(sig, ()), night=night, set_temp_c=meta.set_temp_c,
+                           temp_c=meta.ccd_temp_c, when=meta.date_obs_utc)  # fmt: skip
+        plan_bias = _plan_biases(decision, index, bias, bias_of, by_id, night, offsets)
+        decision = plan_bias.decision
+        decisions[row["path"]] = decision
         if sig not in fingerprints:
             fingerprints[sig] = index_fingerprint(index, sig)
         try:
@@ -279,6 +412,8 @@ def plan_lights(
         key = light_key(
             light_hash, recipe=recipe, bias=bias.key if bias else None,
             decision=decision, index_fingerprint=fingerprints[sig], config=config,
+            master_biases={mid: k for mid, (k, _, _) in plan_bias.master_biases.items()},
+            bias_level_sigma_adu=plan_bias.level_sigma_adu,
         )  # fmt: skip
         job = LightJob(key, row, meta, decision, recipe, bias.key if bias else None,
                        bias.path if bias else None, output_path(workdir, row, light_hash),
@@ -286,10 +421,69 @@ def plan_lights(
                        amplitude_limit_sigma=(config.subtract.conservative_amplitude_sigma
                                               if conservative else None),
                        hashes={mid: by_id[mid].content_hash for mid in decision.master_ids},
-                       bias_hash=bias.content_hash if bias else None)  # fmt: skip
+                       bias_hash=bias.content_hash if bias else None,
+                       master_biases=plan_bias.master_biases,
+                       bias_level_sigma_adu=plan_bias.level_sigma_adu)  # fmt: skip
         job.cached_record = _cached_record(registry, key, plan.mismatches)
         plan.lights.append(job)
     return plan, decisions, index, list(contexts.items())
+
+
+@dataclass
+class _PlannedBias:
+    decision: MatchDecision
+    master_biases: dict[
+        str, tuple[str, Path]
+    ]  # master id -> (bias key, file), when not the light's
+    level_sigma_adu: float = 0.0
+
+
+def _plan_biases(decision, index, bias, bias_of, by_id, night, offsets) -> _PlannedBias:
+    """Which bias each master of the recipe keeps (its own night's, when not the light's) and
+    the level uncertainty the recipe carries from biases borrowed from other nights.
+
+    The model is ``B_L + sum_k a_k (M_k - b_k B_k)``: the light's bias enters once, each
+    bias-holding master's own bias with ``-a_k``. A bias used for a frame of another night is
+    off by that night's level difference (:class:`_NightOffsets`); uses of one bias for frames
+    of one night share it (their coefficients add: the night's offset cancels for a plain
+    interpolation), uses for different nights do not. The carried uncertainty is
+    ``sqrt(sum_g (c_g sigma_g)²)`` over those (bias, night) groups.
+    """
+    terms = decision.terms or (
+        ModelTerm(decision.master_id, 1.0, decision.exposure_factor, decision.temp_factor),
+    )
+    groups: dict[tuple[str, str | None], list] = {}  # (bias key, night) -> [bias, coefficient]
+
+    def use(b: BiasChoice | None, frame_night: str | None, c: float) -> None:
+        if b is None:
+            return
+        groups.setdefault((b.key, frame_night), [b, 0.0])[1] += c
+
+    use(bias, night, 1.0)
+    master_biases: dict[str, tuple[str, Path, str | None]] = {}
+    for t in terms:
+        k, entry = by_id.get(t.master_id), index.entry(t.master_id)
+        if k is None or entry is None or not entry.meta.includes_bias:
+            continue
+        own = bias_of.get(k.key)
+        if bias is not None and own is not None and own.key != bias.key:
+            master_biases[t.master_id] = (own.key, own.path, own.content_hash)
+        use(own if own is not None and bias is not None else bias, k.night,
+            -t.weight * t.exposure_factor * t.temp_factor)  # fmt: skip
+    var, reasons = 0.0, []
+    for (_, frame_night), (b, c) in groups.items():
+        if abs(c) <= 1e-6 or b.night == frame_night:
+            continue
+        measured = offsets(decision.config_signature, frame_night, b)
+        if measured is None:
+            reasons.append(MatchReason.BIAS_LEVEL_UNKNOWN)
+        else:
+            var += (c * measured[0]) ** 2
+            reasons.append(MatchReason.BIAS_OTHER_NIGHT)
+    if reasons:
+        new = tuple(dict.fromkeys((*decision.reasons, *reasons)))
+        decision = dataclasses.replace(decision, reasons=new)
+    return _PlannedBias(decision, master_biases, math.sqrt(var))
 
 
 def _conservative_decision(

@@ -23,6 +23,7 @@ input's content hash, so adding files renames nothing and no light can overwrite
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +31,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.config import Config
+from darkflow.exceptions import DarkflowError
 from darkflow.hashing import exact_json, job_key, short
 from darkflow.io.paths import printable
-from darkflow.matching import MatchDecision
+from darkflow.matching import MatchDecision, mid_time
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
 from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
-from darkflow.pipeline.sets import FrameSet, provisional_meta
+from darkflow.pipeline.sets import FrameSet, provisional_meta, split_level_jumps
 from darkflow.registry import ArtifactRow, Registry
 
 __all__ = [
@@ -49,6 +53,8 @@ __all__ = [
     "light_key",
     "master_key",
 ]
+
+log = logging.getLogger(__name__)
 
 MASTER_SECTIONS = ("combine",)
 LIGHT_SECTIONS = ("matching", "scaling", "subtract", "verify")
@@ -85,10 +91,13 @@ def light_key(
     decision: MatchDecision,
     index_fingerprint: str,
     config: Config,
+    master_biases: Mapping[str, str] | None = None,
+    bias_level_sigma_adu: float = 0.0,
 ) -> str:
     """Everything that shapes a calibrated light: its bytes, the masters and bias of its dark
-    model (with their status, which sets the light's), the decision, the configuration's laws in
-    the index, and the light-side configuration."""
+    model (with their status, which sets the light's), the bias each master keeps when it is
+    not the light's (another night's master) and the level uncertainty of a borrowed bias, the
+    decision, the configuration's laws in the index, and the light-side configuration."""
     essentials = {
         k: v
         for k, v in decision.to_dict().items()
@@ -101,6 +110,10 @@ def light_key(
         "index": index_fingerprint,
         "config": output_params(config, *LIGHT_SECTIONS),
     }
+    if master_biases:  # only when some master keeps its own bias: other keys stay as they were
+        params["master_biases"] = dict(sorted(master_biases.items()))
+    if bias_level_sigma_adu:
+        params["bias_level_sigma_adu"] = round(float(bias_level_sigma_adu), 4)
     return job_key("light", [light_hash], json.loads(json.dumps(params, default=exact_json)),
                    ALGORITHM_VERSION)  # fmt: skip
 
@@ -216,6 +229,9 @@ class LightJob:
     amplitude_limit_sigma: float | None = None  # conservative alternative: limit the dark signal
     hashes: dict[str, str | None] = field(default_factory=dict)  # master id -> content hash
     bias_hash: str | None = None
+    # master id -> (bias key, file, content hash) of a master keeping its own night's bias
+    master_biases: dict[str, tuple[str, Path, str | None]] = field(default_factory=dict)
+    bias_level_sigma_adu: float = 0.0  # level uncertainty of biases borrowed from other nights
 
     @property
     def cached(self) -> bool:
@@ -238,6 +254,9 @@ class LightJob:
             workdir=Path(workdir), config=config, index=self.index,
             amplitude_limit_sigma=self.amplitude_limit_sigma, master_hashes=dict(self.hashes),
             bias_hash=self.bias_hash, input_stat=input_stat_of(self.row),
+            master_bias_paths={mid: path for mid, (_, path, _) in self.master_biases.items()},
+            master_bias_hashes={mid: h for mid, (_, _, h) in self.master_biases.items()},
+            bias_level_sigma_adu=self.bias_level_sigma_adu,
         )  # fmt: skip
 
 
@@ -348,6 +367,7 @@ def plan_masters(
     again, wave by wave (:func:`master_waves`), as the masters of earlier nights are judged.
     """
     jobs = []
+    fsets = split_bias_sets(fsets, registry=registry, workdir=workdir, config=config)
     paths = [m.path for fset in fsets for m in fset.metas]
     hashes_of = registry.content_hashes(paths, progress=progress)
     for fset in fsets:
@@ -373,32 +393,27 @@ def resolve_assessment(
     low_confidence, quarantined) while its file and its assessment inputs are unchanged: a
     verdict is an artifact like the master itself.
     """
-    tonight_bias = {
-        (j.fset.config_signature, j.fset.night): j for j in planned if j.fset.kind == FrameType.BIAS
-    }
+    candidates = _bias_candidates(planned, registry)
     verify_params = output_params(config, "verify")
     for job in jobs:
         sig, night = job.fset.config_signature, job.fset.night
         job.bias_key = job.bias_file = job.bias_hash = None
         job.previous_key = job.previous_file = job.previous_hash = None
         if job.fset.kind == FrameType.DARK:
-            bias = tonight_bias.get((sig, night))
-            if bias is not None:  # its hash is known once it is built (or from its row)
-                job.bias_key, job.bias_file = bias.key, bias.output
+            meta = provisional_meta(job.fset)
+            bias = choose_bias(candidates.get(sig, ()), night=night, set_temp_c=meta.set_temp_c,
+                               temp_c=meta.temp_c, when=mid_time(meta))  # fmt: skip
+            if bias is not None:  # a bias of this run has its hash once it is built
+                job.bias_key, job.bias_file = bias.key, bias.path
                 bias_row = registry.get(bias.key)
                 job.bias_hash = bias_row.content_hash if bias_row else None
-            else:
-                row = _latest(registry, "master_bias", sig, before=night, inclusive=True)
-                if row is not None:
-                    job.bias_key, job.bias_file = row.key, registry.file_of(row)
-                    job.bias_hash = row.content_hash
         prev = _previous_verified(registry, job)
         if prev is not None:
             job.previous_key, job.previous_file = prev.key, registry.file_of(prev)
             job.previous_hash = prev.content_hash
         job.assess_key = job_key(
-            "assess", [job.key, job.bias_key or "", job.previous_key or ""], verify_params,
-            f"{ALGORITHM_VERSION}/{ASSESSMENT_VERSION}",
+            "assess", [job.key, job.bias_key or "", job.previous_key or "", *job.fset.notes],
+            verify_params, f"{ALGORITHM_VERSION}/{ASSESSMENT_VERSION}",
         )  # fmt: skip
         row = registry.get(job.key)
         job.output_hash = row.content_hash if row is not None else None
@@ -450,16 +465,127 @@ def _usable(registry: Registry, row: ArtifactRow) -> bool:
     return bool(row.path and row.record and (registry.workdir / row.path).exists())
 
 
-def _latest(
-    registry: Registry, kind: str, sig: str, *, before: str, inclusive: bool = False
-) -> ArtifactRow | None:
-    """The usable master of the latest night before ``before`` (an indexed query: the rows of
-    earlier nights are not read)."""
-    rows = registry.latest_before(
-        kind=kind, config_signature=sig, night=before, inclusive=inclusive,
-        status=[MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE],
-    )  # fmt: skip
-    return next((r for r in rows if _usable(registry, r)), None)
+def _usable_rows(registry: Registry, kind: str, sig: str) -> list[ArtifactRow]:
+    rows = registry.artifacts(
+        kind=kind, config_signature=sig, status=[MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE]
+    )  # indexed
+    return [r for r in rows if _usable(registry, r)]
+
+
+def split_bias_sets(
+    fsets: Sequence[FrameSet], *, registry: Registry, workdir: Path, config: Config
+) -> list[FrameSet]:
+    """Bias sets split where their frames' levels jump (:func:`~darkflow.pipeline.sets.
+    split_level_jumps`, at ``verify.gate_false_alarm``); each frame's level is read once and
+    kept in ``cache/bias_levels.json`` under the set's content."""
+    out: list[FrameSet] = []
+    cache_path = Path(workdir) / "cache" / "bias_levels.json"
+    cache: dict[str, Any] | None = None
+    for fset in fsets:
+        if fset.kind != FrameType.BIAS or len(fset.metas) < 4:
+            out.append(fset)
+            continue
+        if cache is None:
+            cache = _read_json(cache_path)
+        try:
+            hashes = [registry.content_hash(m.path) for m in fset.metas]
+        except OSError as err:  # vanished since the scan: the master job reports it
+            log.warning("bias set %s: %s", fset.label, err)
+            out.append(fset)
+            continue
+        key = short(job_key("bias-levels", sorted(hashes), {}, ALGORITHM_VERSION))
+        if key not in cache:
+            measured = _frame_levels(fset)
+            if measured is None:
+                out.append(fset)
+                continue
+            cache[key] = {"levels": dict(zip(hashes, measured[0], strict=True)),
+                          "noise": measured[1]}  # fmt: skip
+            _write_json(cache_path, cache)
+        entry = cache[key]
+        levels = [entry["levels"][h] for h in hashes]
+        parts = split_level_jumps(fset, levels, float(entry["noise"]),
+                                  false_alarm=config.verify.gate_false_alarm)  # fmt: skip
+        if len(parts) > 1 or parts[0].notes != fset.notes:
+            log.info("bias set %s: level jump, %d part(s)", fset.label, len(parts))
+        out.extend(parts)
+    return out
+
+
+MAX_LEVEL_PIXELS = 250_000  # a regular subsample of each frame is plenty for its level
+MAX_NOISE_PAIRS = 4
+
+
+def _frame_levels(fset: FrameSet) -> tuple[list[float], float] | None:
+    """Per frame its level (mean after 5-sigma clipping around the median, over a regular
+    subsample) and the temporal noise of one frame (the clipped spread of consecutive frame
+    differences over sqrt 2, median over a few pairs)."""
+    from darkflow.io.fits import read_image
+    from darkflow.stats import robust_std
+
+    levels: list[float] = []
+    noise: list[float] = []
+    previous = None
+    for m in fset.metas:
+        try:
+            data, _ = read_image(m.path, hdu=m.hdu_index, dtype="float32")
+        except (DarkflowError, OSError) as err:
+            log.warning("bias frame %s unreadable for its level: %s", m.path, err)
+            return None
+        step = max(1, math.ceil(math.sqrt(data.size / MAX_LEVEL_PIXELS)))
+        sub = np.asarray(data[::step, ::step], dtype=np.float64)
+        values = sub[np.isfinite(sub)]
+        if values.size == 0:
+            return None
+        centre = float(np.median(values))
+        spread = robust_std(values)
+        kept = values[np.abs(values - centre) <= 5.0 * spread] if spread > 0 else values
+        levels.append(float(np.mean(kept)))
+        if previous is not None and previous.shape == sub.shape and len(noise) < MAX_NOISE_PAIRS:
+            diff = previous - sub
+            diff = diff[np.isfinite(diff)]
+            if diff.size:
+                noise.append(robust_std(diff) / math.sqrt(2.0))
+        previous = sub
+    return levels, float(np.median(noise)) if noise else 0.0
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    from darkflow.io.atomic import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(data, sort_keys=True))
+
+
+def _bias_candidates(jobs: Sequence[MasterJob], registry: Registry) -> dict[str, list[BiasChoice]]:
+    """The master biases a dark set may be assessed with: this run's (every night and
+    set-point) and the registry's verified or low-confidence ones, per configuration."""
+    out: dict[str, dict[str, BiasChoice]] = {}
+    for j in jobs:
+        if j.fset.kind != FrameType.BIAS:
+            continue
+        sig = j.fset.config_signature
+        out.setdefault(sig, {})[j.key] = BiasChoice(
+            j.key, j.output, j.fset.night, provisional_meta(j.fset), not j.fset.notes
+        )
+    for sig in {j.fset.config_signature for j in jobs}:
+        for row in _usable_rows(registry, "master_bias", sig):
+            if row.key in out.get(sig, {}) or "meta" not in row.record:
+                continue
+            out.setdefault(sig, {})[row.key] = BiasChoice(
+                row.key, registry.file_of(row), row.night,
+                master_meta_from_dict(row.record["meta"]), row.status == MasterStatus.VERIFIED,
+                row.content_hash,
+            )  # fmt: skip
+    return {sig: list(v.values()) for sig, v in out.items()}
 
 
 def _previous_verified(registry: Registry, job: MasterJob) -> ArtifactRow | None:
@@ -494,6 +620,7 @@ class _Known:
     status: MasterStatus
     confidence: float
     content_hash: str | None = None  # None: built by this run's plan, not yet written
+    night: str | None = None
 
 
 def known_masters(
@@ -519,9 +646,76 @@ def known_masters(
             continue
         known[row.key] = _Known(row.key, kind, master_meta_from_dict(row.record["meta"]),
                                 path, MasterStatus(row.status), row.confidence or 0.0,
-                                row.content_hash)  # fmt: skip
+                                row.content_hash, row.night)  # fmt: skip
     for job in pending:
         if job.key not in known and job.fset.config_signature in wanted:
+            status = MasterStatus.LOW_CONFIDENCE if job.fset.notes else MasterStatus.VERIFIED
             known[job.key] = _Known(job.key, job.kind, provisional_meta(job.fset), job.output,
-                                    MasterStatus.VERIFIED, 1.0)  # fmt: skip
+                                    status, 1.0, None, job.fset.night)  # fmt: skip
     return sorted(known.values(), key=lambda k: k.key)
+
+
+@dataclass(frozen=True)
+class BiasChoice:
+    """A master bias as the bias choice sees it (a registered master or a planned one)."""
+
+    key: str
+    path: Path | None
+    night: str | None
+    meta: MasterMeta
+    verified: bool
+    content_hash: str | None = None  # recorded hash of the file (None: built by this run)
+
+    @property
+    def mid_time(self) -> datetime | None:
+        return mid_time(self.meta)
+
+
+SETPOINT_MATCH_C = 0.5  # bias sets are split by set-point in 0.5 °C bins
+MEASURED_MATCH_C = 2.0  # without set-points: measured temperatures this close match
+
+
+def bias_rank(
+    bias: BiasChoice,
+    *,
+    night: str | None,
+    set_temp_c: float | None,
+    temp_c: float | None,
+    when: datetime | None,
+) -> tuple:
+    """Sort key of a bias for a frame (lower is better): the bias of the frame's set-point,
+    then of its night, then verified, then nearest in time, then the most frames.
+
+    The set-point comes first: a CCD's bias level moves with its temperature (the STL-1001E
+    reads 1000 ADU at 0 °C and 1028 ADU at +10 °C), more than it drifts between nights.
+    """
+    m = bias.meta
+    if set_temp_c is not None and m.set_temp_c is not None:
+        dt = abs(set_temp_c - m.set_temp_c)
+        off_temp = dt > SETPOINT_MATCH_C
+    elif temp_c is not None and m.temp_c is not None:
+        dt = abs(temp_c - m.temp_c)
+        off_temp = dt > MEASURED_MATCH_C
+    else:
+        dt, off_temp = 0.0, False
+    mid = bias.mid_time
+    hours = abs((when - mid).total_seconds()) / 3600.0 if when and mid else math.inf
+    return (off_temp, bias.night != night, dt if off_temp else 0.0, not bias.verified, hours,
+            -m.n_frames, bias.key)  # fmt: skip
+
+
+def choose_bias(
+    candidates: Sequence[BiasChoice],
+    *,
+    night: str | None,
+    set_temp_c: float | None,
+    temp_c: float | None,
+    when: datetime | None,
+) -> BiasChoice | None:
+    """The bias a frame (light or dark master) is calibrated or assessed with: see
+    :func:`bias_rank`. Every frame gets its own night's and set-point's bias, nearest in time;
+    never one bias for a whole multi-night run."""
+    if not candidates:
+        return None
+    return min(candidates, key=lambda b: bias_rank(b, night=night, set_temp_c=set_temp_c,
+                                                   temp_c=temp_c, when=when))  # fmt: skip

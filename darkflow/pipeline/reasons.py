@@ -108,3 +108,10 @@ class MasterReason(ReasonCode):
         "The master could not be written to the work directory (read-only, permissions, I/O "
         "error).",
     )
+    BIAS_LEVEL_JUMP = (
+        "bias_level_jump",
+        "The frames of this bias set jump in level by more than their jitter allows and more "
+        "than the master's per-pixel noise: the set was split at the jump (each part its own "
+        "master, each frame calibrated with the part nearest in time), or kept whole when a "
+        "part would hold a single frame.",
+    )

@@ -79,6 +79,7 @@ FRAME_REPORT_EXTRA = [
     "dark_law_source",
     "linearity_status",
     "predicted_dark_error",
+    "dark_level_sigma_adu",
     "n_expansions",
     # verification (issue 6)
     *LIGHT_VALUE_COLUMNS,

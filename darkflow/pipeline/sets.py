@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,18 @@ from darkflow.model import Eligibility, FrameMeta, FrameType, MasterMeta
 from darkflow.thermal import thermal_groups
 
 __all__ = [
+    "BIAS_LEVEL_JUMP",
     "SYSTEMIC_REASONS",
     "FrameSet",
+    "LevelJump",
     "accepted_isolated",
     "build_frame_sets",
+    "find_level_jump",
     "provisional_meta",
+    "split_level_jumps",
 ]
+
+BIAS_LEVEL_JUMP = "bias_level_jump"  # note of a bias set whose frame levels jump
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class FrameSet:
     exptime_s: float
     set_temp_c: float | None
     metas: tuple[FrameMeta, ...]
+    notes: tuple[str, ...] = ()  # findings about the set itself (e.g. a bias level jump)
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -87,6 +94,8 @@ def build_frame_sets(
 ) -> list[FrameSet]:
     """Group eligible darks and biases by configuration, night, exposure and temperature.
 
+    Biases form one set per configuration, night and set-point (a level jump inside a set is
+    found on the pixels: :func:`split_level_jumps`, called by the planner).
     Exposures within ``matching.exptime_rel_tol`` form one set; darks are then split into thermal
     groups (:func:`darkflow.thermal.thermal_groups`: time gaps over
     ``matching.thermal_group_gap_h``, set-point changes, and drift beyond the temperature gate),
@@ -115,7 +124,14 @@ def build_frame_sets(
             by_exp.setdefault(label, []).append(meta)
         for members in by_exp.values():
             if kind == FrameType.BIAS:
-                parts = [sorted(members, key=_time_key)]
+                # one bias master per set-point: the bias level moves with the sensor's
+                # temperature (a -10 and a -5 °C set merged would fit neither)
+                by_set: dict[float | None, list[FrameMeta]] = {}
+                for m in members:
+                    key = None if m.set_temp_c is None else round(m.set_temp_c * 2) / 2
+                    by_set.setdefault(key, []).append(m)
+                parts = [sorted(v, key=_time_key) for _, v in
+                         sorted(by_set.items(), key=lambda kv: (kv[0] is None, kv[0] or 0.0))]  # fmt: skip
             else:
                 # time gaps, set-point changes and drift split a dark series into thermal groups
                 parts = thermal_groups(
@@ -155,6 +171,116 @@ def _temperature_key(metas: Sequence[FrameMeta]) -> float | None:
         return round(float(np.median(sets)) * 2) / 2
     temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
     return round(float(np.median(temps)), 1) if temps else None
+
+
+@dataclass(frozen=True)
+class LevelJump:
+    """The most significant single step in a series of frame levels (time order).
+
+    ``at``: the first frame after the step; ``delta`` the difference of the two parts' mean
+    levels (ADU); ``z`` in units of its standard error from the frame-to-frame jitter;
+    ``threshold`` the value ``z`` must exceed (the false-alarm probability over the ``n - 1``
+    possible positions, Student t with the jitter's degrees of freedom); ``material`` the
+    smallest level error that matters (the per-pixel noise of the set's master,
+    ``sigma / sqrt(n)``), compared with the error the jump leaves in a master of the whole set
+    for the frames of its larger part, ``|delta| * n_smaller / n``.
+    """
+
+    at: int
+    n: int
+    delta: float
+    z: float
+    threshold: float
+    jitter: float
+    material: float
+
+    @property
+    def mixing_error(self) -> float:
+        return abs(self.delta) * min(self.at, self.n - self.at) / self.n
+
+    @property
+    def significant(self) -> bool:
+        return self.z > self.threshold and self.mixing_error > self.material
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: round(float(getattr(self, k)), 4) for k in
+                ("at", "n", "delta", "z", "threshold", "jitter", "material")}  # fmt: skip
+
+
+def find_level_jump(
+    levels: Sequence[float], frame_noise: float, *, false_alarm: float
+) -> LevelJump | None:
+    """The best single split of a level series and whether it is a real, material jump.
+
+    Frame levels scatter by a jitter ``s`` (read-out electronics, not the pixel noise, which
+    averages out over a frame): ``s`` is estimated from consecutive differences, the largest
+    left out (it holds the step, if any): ``s² = mean(d²) / 2``, ``n - 2`` degrees of freedom.
+    For each split ``k`` the two parts' means differ by ``delta_k`` with standard error
+    ``s sqrt(1/k + 1/(n-k))``; the largest ``z`` is compared with the Student-t quantile of
+    ``false_alarm / (n - 1)`` (two-sided, Bonferroni over the positions). A step is material
+    when the error it leaves in a master of the whole set, for the frames of its larger part
+    (``|delta| * n_smaller / n``), exceeds the per-pixel noise ``frame_noise / sqrt(n)`` of
+    that master: below it, mixing the two levels changes no pixel more than the master's own
+    noise does, and a split would leave each part with a noisier master (a single frame off by
+    a few ADU in ten is no jump). ``None`` with fewer than 4 frames.
+    """
+    from scipy.stats import t as student_t
+
+    y = np.asarray(levels, dtype=float)
+    n = y.size
+    if n < 4 or not np.all(np.isfinite(y)):
+        return None
+    d = np.diff(y)
+    keep = np.ones(d.size, bool)
+    keep[int(np.argmax(np.abs(d)))] = False
+    jitter = math.sqrt(float(np.mean(np.square(d[keep]))) / 2.0) if keep.any() else 0.0
+    jitter = max(jitter, 1e-6)
+    best = None
+    for k in range(1, n):
+        delta = float(np.mean(y[k:]) - np.mean(y[:k]))
+        z = abs(delta) / (jitter * math.sqrt(1.0 / k + 1.0 / (n - k)))
+        if best is None or z > best[1]:
+            best = (k, z, delta)
+    k, z, delta = best
+    threshold = float(student_t.isf(false_alarm / (2.0 * (n - 1)), n - 2))
+    material = frame_noise / math.sqrt(n) if frame_noise > 0 else 0.0
+    return LevelJump(k, n, delta, z, threshold, jitter, material)
+
+
+def split_level_jumps(
+    fset: FrameSet,
+    levels: Sequence[float],
+    frame_noise: float,
+    *,
+    false_alarm: float,
+    min_part: int = 2,
+    depth: int = 3,
+) -> list[FrameSet]:
+    """Split a bias set at significant, material level jumps (:func:`find_level_jump`).
+
+    ``levels`` are the frames' levels in the order of ``fset.metas``; the series is taken in
+    time order. Each part (at least ``min_part`` frames) becomes its own set with the note
+    :data:`BIAS_LEVEL_JUMP`, and is searched again (``depth`` times at most); a jump that would
+    leave a part smaller than ``min_part`` cannot be split: the set is kept whole, with the
+    note.
+    """
+    order = sorted(range(len(fset.metas)), key=lambda i: (_time_key(fset.metas[i]), i))
+    metas = [fset.metas[i] for i in order]
+    ys = [float(levels[i]) for i in order]
+    jump = find_level_jump(ys, frame_noise, false_alarm=false_alarm)
+    if jump is None or not jump.significant:
+        return [fset]
+    note = tuple(dict.fromkeys((*fset.notes, BIAS_LEVEL_JUMP)))
+    if min(jump.at, len(metas) - jump.at) < min_part or depth <= 0:
+        return [replace(fset, notes=note)]
+    out = []
+    for part, part_levels in ((metas[: jump.at], ys[: jump.at]), (metas[jump.at :], ys[jump.at :])):
+        sub = replace(fset, metas=tuple(sorted(part, key=lambda m: m.path)), notes=note)
+        by_path = dict(zip((m.path for m in part), part_levels, strict=True))
+        out.extend(split_level_jumps(sub, [by_path[m.path] for m in sub.metas], frame_noise,
+                                     false_alarm=false_alarm, min_part=min_part,
+                                     depth=depth - 1))  # fmt: skip
+    return out
 
 
 # Isolation reasons that can be a property of a camera or capture program rather than a fault.
