@@ -83,7 +83,7 @@ def _executor(args: argparse.Namespace, config):
     return make_executor(
         config.pipeline.executor,
         scheduler=args.scheduler or config.pipeline.scheduler,
-        workers=args.workers or (config.pipeline.workers if config.pipeline.workers > 1 else None),
+        workers=args.workers or config.pipeline.workers or None,
         timeout_s=timeout,
     )
 
@@ -192,7 +192,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, help="run jobs on a local Dask cluster of N workers")
+    p.add_argument("--workers", type=int,
+                   help="calibrate lights in N parallel processes (default: one per core; same "
+                        "bytes whatever N); with [pipeline] executor = 'dask': a local Dask "
+                        "cluster of N workers")  # fmt: skip
     p.add_argument("--dask-timeout", type=float, metavar="S",
                    help="seconds to reach the Dask scheduler and for a worker to join, and "
                         "without scheduler or workers mid-run, before an error "

@@ -71,7 +71,9 @@ __all__ = [
     "estimate_gain",
     "estimate_gain_from_dark",
     "noise_model_variance",
+    "rebuild_uncertainty",
     "subtract_dark",
+    "uncertainty_cards",
 ]
 
 FLAG_SATURATED = 1  # saturated in a master used by the model
@@ -348,6 +350,8 @@ def estimate_gain_from_dark(
     linear term stays the shot noise. The variance lost to clipping at ``clip_sigma`` is restored. Needs a dark
     signal range of at least ~20x the read noise; no sky, no dithering, no bias frame involved.
     """
+    if master.provenance.get("planes", {}).get("uncertainty") == "scalar":
+        return None  # its uncertainty is rebuilt from a noise model: photon transfer is circular
     n = master.n_used.astype(np.float64)
     d = master.data.astype(np.float64)
     var = np.square(master.uncertainty.astype(np.float64)) * n
@@ -556,3 +560,60 @@ def subtract_dark(
     return CalibratedFrame(
         calibrated.astype(np.float32, copy=False), np.sqrt(var).astype(np.float32), stats
     )
+
+
+# ----------------------------------------------------------------------------- scalar uncertainty
+# A calibrated light written with ``[output] light_uncertainty = "scalar"`` keeps its uncertainty
+# as header cards; the plane is rebuilt from them with the noise model of subtract_dark.
+
+
+def uncertainty_cards(
+    calibrated: np.ndarray,
+    uncertainty: np.ndarray,
+    *,
+    egain_e_per_adu: float | None,
+    pedestal_adu: float,
+) -> dict[str, tuple[Any, str]]:
+    """Header cards that summarise a calibrated light's uncertainty plane.
+
+    ``DFUNCMED``: the median uncertainty; ``DFUNV0``: the median of ``uncertainty^2`` minus the
+    light's own shot noise (:func:`shot_signal` over the gain): read noise, the dark's shot
+    noise and the dark model's variance at a typical pixel; ``DFUNGAIN``: the e-/ADU of the
+    noise model; ``DFPEDEST``: the pedestal added after subtraction.
+    """
+    cards: dict[str, tuple[Any, str]] = {
+        "DFPEDEST": (float(f"{pedestal_adu:.6g}"), "[adu] pedestal added after subtraction"),
+    }
+    unc = np.asarray(uncertainty, dtype=np.float64)
+    ok = np.isfinite(unc) & np.isfinite(calibrated)
+    if not ok.any():
+        return cards
+    var = np.square(unc)
+    cards["DFUNCMED"] = (float(f"{np.median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
+    base = var
+    if egain_e_per_adu and egain_e_per_adu > 0:
+        signal = shot_signal(np.asarray(calibrated, np.float32) - np.float32(pedestal_adu),
+                             float(np.median(var[ok])), egain_e_per_adu)  # fmt: skip
+        base = var - signal / egain_e_per_adu
+        cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
+    cards["DFUNV0"] = (float(f"{np.median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
+    return cards
+
+
+def rebuild_uncertainty(calibrated: np.ndarray, cards: Any) -> np.ndarray:
+    """The 1-sigma plane of a light whose uncertainty was written as header cards.
+
+    ``sqrt(DFUNV0 + shot_signal(calibrated - DFPEDEST) / DFUNGAIN)``: the light's own read and
+    shot noise as :func:`subtract_dark` computed them; the dark's shot noise and the dark
+    model's variance at their typical value, so hot pixels get too small an uncertainty.
+    ``DFUNCMED`` everywhere when there was no gain.
+    """
+    data = np.asarray(calibrated, dtype=np.float32)
+    gain, v0 = cards.get("DFUNGAIN"), cards.get("DFUNV0")
+    if not gain or v0 is None:
+        unc = np.full(data.shape, float(cards.get("DFUNCMED", np.nan)), np.float32)
+    else:
+        signal = shot_signal(data - np.float32(cards.get("DFPEDEST", 0.0)), float(v0), float(gain))
+        unc = np.sqrt(np.maximum(float(v0) + signal / np.float32(gain), 0.0)).astype(np.float32)
+    unc[~np.isfinite(data)] = np.nan
+    return unc
