@@ -17,7 +17,8 @@ Every tool runs as a whole process (start-up, imports and all) on the same files
 into a fresh output directory, interleaved (A B C D, A B C D, ...) so a change of the machine's
 load hits every tool alike; after one untimed warm-up of each (page cache, numba cache). Reported:
 the median and range of the wall time, the peak RSS (``ru_maxrss`` of the process from
-``os.wait4``), the bytes the tool wrote, and the load: the 1-minute load average and the CPU the
+``os.wait4``; with worker processes, also the peak of the summed RSS of the process tree,
+sampled every 0.1 s), the bytes the tool wrote, and the load: the 1-minute load average and the CPU the
 *other* processes used while the tool ran (busy time of the machine from ``/proc/stat`` minus the
 tool's own CPU time, in cores).
 
@@ -95,15 +96,24 @@ def night_spec(shape: tuple[int, int], n: int):
 
 
 def simulate(data: Path, size: int) -> dict:
-    """Simulate the night of ``size`` into ``data`` (once); returns its file lists."""
+    """The night of ``size`` in ``data`` (simulated once, in a child process: this process stays
+    small, since a forked child starts with its parent's resident memory in its peak RSS)."""
+    shape, n = SHAPES[size], COUNTS[size]
+    done = data / f"{shape[0]}x{shape[1]}-{n}-seed{SEED}" / "files.json"
+    if not done.exists():
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "simulate",
+                        str(data), str(size)], check=True)  # fmt: skip
+    return json.loads(done.read_text())
+
+
+def simulate_child(data: Path, size: int) -> int:
     from astropy.io import fits
+
+    from darkflow.simulate import simulate_night
 
     shape, n = SHAPES[size], COUNTS[size]
     root = data / f"{shape[0]}x{shape[1]}-{n}-seed{SEED}"
     done = root / "files.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    from darkflow.simulate import simulate_night
 
     shutil.rmtree(root, ignore_errors=True)
     t0 = time.perf_counter()
@@ -115,7 +125,7 @@ def simulate(data: Path, size: int) -> dict:
     files = {"night": str(manifest.night_dir), "darks": sorted(darks), "lights": sorted(lights),
              "shape": list(shape), "simulated_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
     done.write_text(json.dumps(files, indent=1))
-    return files
+    return 0
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -131,6 +141,47 @@ def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def _tree_rss(root: int) -> int:
+    """Summed resident memory (bytes) of a process and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)  # fields[1]: the parent's pid
+        rss[pid] = int(fields[21]) * page
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+class _TreeSampler(threading.Thread):
+    """Peak of the summed RSS of a process tree (worker processes included), every 0.1 s."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, _tree_rss(self.pid))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self.join()
+        return self.peak
+
+
 def measure(cmd: list[str], *, log: Path, out: Path, cwd: Path | None = None,
             env: dict | None = None, timeout: float | None = None) -> dict:  # fmt: skip
     """Run ``cmd`` as a whole process: wall time, peak RSS, CPU, others' load, bytes written."""
@@ -140,10 +191,13 @@ def measure(cmd: list[str], *, log: Path, out: Path, cwd: Path | None = None,
     t0 = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        sampler = _TreeSampler(proc.pid)
+        sampler.start()
         timer = threading.Timer(timeout, proc.kill) if timeout else None
         if timer:
             timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        tree = sampler.stop()
         if timer:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -153,6 +207,7 @@ def measure(cmd: list[str], *, log: Path, out: Path, cwd: Path | None = None,
     return {
         "wall_s": wall,
         "rss_mb": usage.ru_maxrss / 1024,
+        "tree_mb": tree / 2**20,
         "cpu_s": cpu,
         "others_cores": others,
         "load1": (load0 + os.getloadavg()[0]) / 2,
@@ -469,9 +524,9 @@ def table(results: list[dict], args) -> str:
         "peak RSS, bytes written; load: 1-minute load average and the cores other processes "
         "used meanwhile (median over the repetitions).",
         "",
-        "| night | tool | wall s (median) | range | vs Siril | vs floor | peak RSS MB | CPU s | "
-        "written MB | load avg | others' cores | ok |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| night | tool | wall s (median) | range | vs Siril | vs floor | peak RSS MB | "
+        "tree RSS MB | CPU s | written MB | load avg | others' cores | ok |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         shape = r["files"]["shape"]
@@ -483,7 +538,9 @@ def table(results: list[dict], args) -> str:
             w = [m["wall_s"] for m in ms]
             lines.append(
                 f"| {night} | {tool} | {walls[tool]:.2f} | {min(w):.2f}-{max(w):.2f} | "
-                f"{_ratio(walls, tool, 'siril')} | {_ratio(walls, tool, 'floor')} | {_median([m['rss_mb'] for m in ms]):.0f} | "
+                f"{_ratio(walls, tool, 'siril')} | {_ratio(walls, tool, 'floor')} | "
+                f"{_median([m['rss_mb'] for m in ms]):.0f} | "
+                f"{_median([m.get('tree_mb', 0) for m in ms]):.0f} | "
                 f"{_median([m['cpu_s'] for m in ms]):.1f} | "
                 f"{_median([m['bytes'] for m in ms]) / 1e6:.0f} | "
                 f"{_median([m['load1'] for m in ms]):.2f} | "
@@ -568,6 +625,8 @@ def write_section(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["--child", "simulate"]:
+        return simulate_child(Path(argv[2]), int(argv[3]))
     if argv[:1] == ["--child"]:
         tool, listing, out = argv[1], Path(argv[2]), Path(argv[3])
         if tool == "profile":

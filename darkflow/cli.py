@@ -178,11 +178,13 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from darkflow.progress import ConsoleProgress
     from darkflow.report import build_reports
 
     reports = build_reports(
-        args.workdir, output=args.output, sessions=args.session, workers=args.workers
-    )
+        args.workdir, output=args.output, sessions=args.session, workers=args.workers,
+        force=args.force, progress=None if args.quiet else ConsoleProgress(sys.stderr),
+    )  # fmt: skip
     print(reports.summary())
     if reports.index is not None:
         print(f"\nOpen {reports.index} in a browser (works offline).")
@@ -294,7 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workdir", type=Path)
     p.add_argument("--output", "-o", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--session", action="append", help="only this session (repeatable)")
-    p.add_argument("--workers", type=int, default=2, help="notebooks executed in parallel")
+    p.add_argument("--workers", type=int, default=2, help="pages rendered in parallel")
+    p.add_argument("--force", action="store_true",
+                   help="render every page, also those whose inputs did not change")  # fmt: skip
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return parser
 
 
