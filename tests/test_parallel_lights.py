@@ -71,3 +71,25 @@ def test_workers_mean_local_processes_unless_dask_is_asked_for():
     assert isinstance(make_executor(workers=2), LocalExecutor)
     assert make_executor(workers=2).workers == 2
     assert make_executor().workers is None
+
+
+def _die(spec: int) -> int:
+    """A light job whose worker process dies (killed, out of memory)."""
+    import os
+
+    if spec == 1:
+        os._exit(9)
+    return spec
+
+
+def _square(spec: int) -> int:
+    return spec * spec
+
+
+def test_a_dead_worker_is_one_clear_error():
+    from darkflow.exceptions import ExecutorError
+
+    executor = LocalExecutor(workers=2)
+    assert executor.map(_square, [1, 2, 3], stage="lights", progress=lambda *a: None) == [1, 4, 9]
+    with pytest.raises(ExecutorError, match="worker process calibrating lights died"):
+        executor.map(_die, [0, 1, 2], stage="lights", progress=lambda *a: None)

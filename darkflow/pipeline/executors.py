@@ -18,11 +18,13 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 from darkflow.exceptions import ConfigError, ExecutorError, MissingDependencyError
@@ -86,7 +88,9 @@ def auto_workers(job_bytes: int = 0, *, cpus: int | None = None, memory: int | N
 
 
 def _worker_start(level: int, handlers: bool, numba_threads: int) -> None:
-    """Each worker logs like the driver (to stderr) and shares the cores with the others."""
+    """Each worker logs like the driver (to stderr) and shares the cores with the others; a
+    Ctrl-C is the driver's to handle (it stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -170,10 +174,20 @@ class LocalExecutor:
             while pending:
                 done, pending = wait_futures(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    results[futures[future]] = future.result()  # a job's error: as is
+                    try:
+                        results[futures[future]] = future.result()  # a job's error: as is
+                    except BrokenProcessPool as err:
+                        raise ExecutorError(
+                            f"a worker process calibrating lights died ({err}); out of memory? "
+                            "Run again with fewer workers (--workers 1: none)"
+                        ) from err
                 progress(stage, len(specs) - len(pending), len(specs))
         except BaseException:
+            # interrupted, or a job raised: no worker goes on writing after this run ended
             pool.shutdown(wait=False, cancel_futures=True)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    process.terminate()
             raise
         pool.shutdown(wait=True)
         return results
