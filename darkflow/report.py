@@ -307,9 +307,11 @@ def _audit(event: str, args: tuple) -> None:
     if not _reads:
         return
     if event == "open":
-        path, mode = args[0], args[1]
+        path, mode, flags = args[0], args[1], args[2] if len(args) > 2 else 0
         if isinstance(mode, str) and any(c in mode for c in "wax+"):
             return
+        if mode is None and isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR):
+            return  # os.open for writing
         if isinstance(path, str | bytes | os.PathLike) and not isinstance(path, int):
             _reads[-1].add(os.fsdecode(path))
     elif event in ("os.listdir", "os.scandir") and args and args[0] is not None:

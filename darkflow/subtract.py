@@ -567,6 +567,10 @@ def subtract_dark(
 # as header cards; the plane is rebuilt from them with the noise model of subtract_dark.
 
 
+#: at most this many pixels (every k-th) enter the summary medians of a light's uncertainty
+UNCERTAINTY_SAMPLES = 1 << 20
+
+
 def uncertainty_cards(
     calibrated: np.ndarray,
     uncertainty: np.ndarray,
@@ -576,27 +580,30 @@ def uncertainty_cards(
 ) -> dict[str, tuple[Any, str]]:
     """Header cards that summarise a calibrated light's uncertainty plane.
 
-    ``DFUNCMED``: the median uncertainty; ``DFUNV0``: the median of ``uncertainty^2`` minus the
-    light's own shot noise (:func:`shot_signal` over the gain): read noise, the dark's shot
-    noise and the dark model's variance at a typical pixel; ``DFUNGAIN``: the e-/ADU of the
-    noise model; ``DFPEDEST``: the pedestal added after subtraction.
+    ``DFUNCMED``: the median uncertainty; ``DFUNV0``: the median ``uncertainty^2`` less the shot
+    noise of the median sky (``max(median(calibrated - pedestal), 0) / gain``): read noise, the
+    dark's shot noise and the dark model's variance at a typical pixel; ``DFUNGAIN``: the e-/ADU
+    of the noise model; ``DFPEDEST``: the pedestal added after subtraction. The medians are
+    taken over every k-th pixel, at most :data:`UNCERTAINTY_SAMPLES` of them (cheap for any
+    frame; their relative error is ~0.1%).
     """
     cards: dict[str, tuple[Any, str]] = {
         "DFPEDEST": (float(f"{pedestal_adu:.6g}"), "[adu] pedestal added after subtraction"),
     }
-    unc = np.asarray(uncertainty, dtype=np.float64)
-    ok = np.isfinite(unc) & np.isfinite(calibrated)
+    step = max(1, np.size(calibrated) // UNCERTAINTY_SAMPLES)
+    cal = np.asarray(calibrated).ravel()[::step].astype(np.float64)
+    unc = np.asarray(uncertainty).ravel()[::step].astype(np.float64)
+    ok = np.isfinite(unc) & np.isfinite(cal)
     if not ok.any():
         return cards
-    var = np.square(unc)
-    cards["DFUNCMED"] = (float(f"{np.median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
-    base = var
+    cal, unc = cal[ok], unc[ok]
+    cards["DFUNCMED"] = (float(f"{np.median(unc):.6g}"), "[adu] median 1-sigma uncertainty")
+    base = float(np.median(np.square(unc)))
     if egain_e_per_adu and egain_e_per_adu > 0:
-        signal = shot_signal(np.asarray(calibrated, np.float32) - np.float32(pedestal_adu),
-                             float(np.median(var[ok])), egain_e_per_adu)  # fmt: skip
-        base = var - signal / egain_e_per_adu
+        sky = max(float(np.median(cal)) - pedestal_adu, 0.0)
+        base -= sky / egain_e_per_adu
         cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
-    cards["DFUNV0"] = (float(f"{np.median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
+    cards["DFUNV0"] = (float(f"{base:.6g}"), "[adu2] uncertainty^2 less the sky's shot noise")
     return cards
 
 
