@@ -37,8 +37,8 @@ tool's own CPU time, in cores).
   light and one for the master, each atomically with fsync as darkflow writes: the least any
   calibration must read and write.
 
-``--profile`` runs ``darkflow.pipeline.run_night`` once more in a fresh process with a timer
-around each stage (scan, hashing, master combine, master write, master assessment, planning and
+``--profile`` runs ``darkflow run --workers 1`` once more in a fresh process with a timer
+around each stage (lights one after the other in that process, so each is timed) (scan, hashing, master combine, master write, master assessment, planning and
 index, per-light read, dark model, subtraction, checks, light write, CSV/night reports) and
 prints where the time goes (each stage's own time: a stage called inside another is not counted
 twice; with parallel lights, the per-light stages are summed over workers), plus ``darkflow
@@ -322,6 +322,9 @@ STAGES = (
     ("darkflow.verify", "check_light", "light checks"),
     ("darkflow.calibrate", "calibrate_light", "calibrate (other)"),
     ("darkflow.io.fits", "write_image", "light write"),
+    ("darkflow.io.fits", "write_calibrated", "light write"),
+    ("darkflow.subtract", "uncertainty_cards", "light write"),
+    ("darkflow.master", "read_master_hashed", "master read (after write, cached)"),
     ("darkflow.pipeline.run", "_write_reports", "reports (CSV, nights/)"),
     ("darkflow.pipeline.run", "_execute_lights", "lights (executor, registry)"),
     ("darkflow.pipeline.run", "_execute_masters", "masters (executor, registry)"),
@@ -329,7 +332,8 @@ STAGES = (
 # A generic IO call made inside one of these stages belongs to that stage (a master's planes are
 # written by write_image, the assessment reads its frames).
 BELONGS = {
-    "light write": ("master write",),
+    "light write": ("master write", "light write"),
+    "master read (after write, cached)": ("master write",),
     "light read": ("master assessment", "master combine"),
 }
 
@@ -413,7 +417,10 @@ def profile_child(files: dict, out: Path, extra: list[str]) -> int:
     from darkflow.cli import main
 
     t1 = time.perf_counter()
-    rc = main(["run", files["night"], "--workdir", str(out), *extra])
+    # lights in this process, so that their stages are timed (the run's parallel wall time is
+    # the table's); a --workers in the extra arguments wins
+    workers = [] if "--workers" in extra else ["--workers", "1"]
+    rc = main(["run", files["night"], "--workdir", str(out), *workers, *extra])
     wall = time.perf_counter() - t1
     print(json.dumps({"imports_s": t_import, "run_s": wall, "rc": rc, "totals": timer.totals,
                       "calls": timer.calls, "missing": timer.missing}))  # fmt: skip

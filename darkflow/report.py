@@ -547,8 +547,14 @@ atexit.register(close_report_workers)
 
 def _render_all(tasks: list[tuple], *, workers: int, progress: ProgressFn | None,
                 done: int = 0, total: int | None = None) -> list[ReportResult]:  # fmt: skip
-    """Render ``tasks`` in the worker processes, in order; ``progress('reports', n, total)``."""
+    """Render ``tasks`` in the worker processes, in order; ``progress('reports', n, total)``.
+
+    When the workers die (a process that cannot start them, e.g. a script read from stdin, or a
+    crash), the pool is dropped and the pages left are rendered in this process if it runs no
+    IPython shell of its own, else they fail with the reason.
+    """
     from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     total = len(tasks) + done if total is None else total
     tick = progress or (lambda stage, n, of: None)
@@ -557,6 +563,7 @@ def _render_all(tasks: list[tuple], *, workers: int, progress: ProgressFn | None
     pool = _workers(max(1, min(workers, len(tasks))))
     futures = {pool.submit(_render_task, t): i for i, t in enumerate(tasks)}
     results: list[Any] = [None] * len(tasks)
+    broken: list[tuple[int, BaseException]] = []
     pending = set(futures)
     try:
         while pending:
@@ -565,18 +572,34 @@ def _render_all(tasks: list[tuple], *, workers: int, progress: ProgressFn | None
                 i = futures[future]
                 try:
                     results[i] = future.result()
-                except Exception as err:  # the worker died: the page says so, the others go on
-                    html = tasks[i][1]
-                    log.error("report %s could not be rendered: %s", html, err)
-                    results[i] = ReportResult(Path(html), Path(html).with_suffix(".ipynb"),
-                                              False, f"{type(err).__name__}: {err}")  # fmt: skip
+                except BrokenProcessPool as err:
+                    broken.append((i, err))
+                    continue
                 done += 1
                 tick("reports", done, total)
     except BaseException:
         for future in pending:
             future.cancel()
         raise
+    if broken:
+        close_report_workers()
+    for i, err in sorted(broken):
+        results[i] = _render_here(tasks[i], err)
+        done += 1
+        tick("reports", done, total)
     return results
+
+
+def _render_here(task: tuple, err: BaseException) -> ReportResult:
+    """A page whose worker died: rendered in this process when it can be, else failed."""
+    from IPython import get_ipython
+
+    html = Path(task[1])
+    if get_ipython() is None:
+        log.warning("report workers unavailable (%s); rendering %s in this process", err, html)
+        return _render_task(task)
+    log.error("report %s could not be rendered: %s", html, err)
+    return ReportResult(html, html.with_suffix(".ipynb"), False, f"{type(err).__name__}: {err}")
 
 
 def run_report(
