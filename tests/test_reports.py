@@ -747,7 +747,7 @@ def test_night_fingerprint_is_a_shortcut(tmp_path, monkeypatch):
     watched = tmp_path / "table.csv"
     watched.write_text("a,b\n1,2\n")
     params = {"workdir": str(tmp_path)}
-    report._write_fingerprint(html, source, params, ok=True, reads={str(watched)},
+    report.write_fingerprint(html, source, params, ok=True, reads={str(watched)},
                               workdir=tmp_path, bokeh_js=None, night_fingerprint="n1")  # fmt: skip
     assert not report.page_is_stale(html, source=source, parameters=params)
     watched.write_text("a,b\n1,3\n")
