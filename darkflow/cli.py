@@ -83,7 +83,7 @@ def _executor(args: argparse.Namespace, config):
     return make_executor(
         config.pipeline.executor,
         scheduler=args.scheduler or config.pipeline.scheduler,
-        workers=args.workers or (config.pipeline.workers if config.pipeline.workers > 1 else None),
+        workers=args.workers or config.pipeline.workers or None,
         timeout_s=timeout,
     )
 
@@ -181,11 +181,13 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from darkflow.progress import ConsoleProgress
     from darkflow.report import build_reports
 
     reports = build_reports(
-        args.workdir, output=args.output, sessions=args.session, workers=args.workers
-    )
+        args.workdir, output=args.output, sessions=args.session, workers=args.workers,
+        force=args.force, progress=None if args.quiet else ConsoleProgress(sys.stderr),
+    )  # fmt: skip
     print(reports.summary())
     if reports.index is not None:
         print(f"\nOpen {reports.index} in a browser (works offline).")
@@ -195,7 +197,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, help="run jobs on a local Dask cluster of N workers")
+    p.add_argument("--workers", type=int,
+                   help="calibrate lights in N parallel processes (default: one per core; same "
+                        "bytes whatever N); with [pipeline] executor = 'dask': a local Dask "
+                        "cluster of N workers")  # fmt: skip
     p.add_argument("--dask-timeout", type=float, metavar="S",
                    help="seconds to reach the Dask scheduler and for a worker to join, and "
                         "without scheduler or workers mid-run, before an error "
@@ -310,7 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workdir", type=Path)
     p.add_argument("--output", "-o", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--session", action="append", help="only this session (repeatable)")
-    p.add_argument("--workers", type=int, default=2, help="notebooks executed in parallel")
+    p.add_argument("--workers", type=int, default=2, help="pages rendered in parallel")
+    p.add_argument("--force", action="store_true",
+                   help="render every page, also those whose inputs did not change")  # fmt: skip
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return parser
 
 

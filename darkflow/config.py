@@ -35,6 +35,7 @@ __all__ = [
     "DeprecatedSettingWarning",
     "IngestConfig",
     "MatchingConfig",
+    "OutputConfig",
     "PipelineConfig",
     "ScalingConfig",
     "SubtractConfig",
@@ -293,14 +294,66 @@ class SubtractConfig:
             raise ConfigError("subtract.conservative_confidence must be in [0, 1]")
 
 
+PLANE_MODES = ("full", "compressed", "scalar")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """How the master's auxiliary planes and each light's uncertainty are written.
+
+    Each is ``full`` (the plane as it is), ``compressed`` (a tile-compressed image HDU of the same
+    name: lossless for the count, persistence and saturation planes; the uncertainty quantised
+    to 1/``quantize_level`` of its own pixel-to-pixel scatter) or ``scalar`` (no plane: header
+    values from which readers rebuild an approximate one). The master's own pixels are always
+    written in full. Defaults: what stacking programs downstream read (the master image, and
+    ccdproc's ``UNCERT`` extension), see ``docs/master.md``. These settings are part of the
+    master's and the light's content keys.
+    """
+
+    uncertainty: str = "compressed"  # the master's UNCERT plane
+    n_used: str = "compressed"
+    n_low: str = "compressed"
+    n_high: str = "compressed"
+    hot_persistence: str = "compressed"
+    saturated: str = "compressed"
+    light_uncertainty: str = "scalar"  # a calibrated light's UNCERT plane
+    quantize_level: float = 16.0  # compressed uncertainty: steps per unit of its own scatter
+
+    def __post_init__(self) -> None:
+        for name in MASTER_PLANE_KEYS + LIGHT_PLANE_KEYS:
+            if getattr(self, name) not in PLANE_MODES:
+                raise ConfigError(
+                    f"output.{name} must be one of {', '.join(PLANE_MODES)}, "
+                    f"got {getattr(self, name)!r}"
+                )
+        if not self.quantize_level > 0:
+            raise ConfigError("output.quantize_level must be positive")
+
+    def master_planes(self) -> dict[str, str]:
+        """Mode of each auxiliary master plane, by ``MasterDark`` attribute."""
+        return {name: getattr(self, name) for name in MASTER_PLANE_KEYS}
+
+
+MASTER_PLANE_KEYS = ("uncertainty", "n_used", "n_low", "n_high", "hot_persistence", "saturated")
+LIGHT_PLANE_KEYS = ("light_uncertainty",)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     executor: str = "local"  # "local" or "dask"
-    workers: int = 1
+    # local: processes calibrating lights in parallel (0: one per core, fewer when memory is
+    # short; 1: everything in the driver process); dask: workers of a local cluster (0: 2)
+    workers: int = 0
     scheduler: str | None = None
     # seconds to reach a Dask scheduler, for a worker to join, and without any worker or
     # scheduler mid-run before the run stops with an error (never a hang)
     dask_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ConfigError(
+                f"pipeline.workers must be >= 0 (0: one per core), got {self.workers}"
+            )
 
 
 @dataclass(frozen=True)
@@ -312,6 +365,7 @@ class Config:
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     subtract: SubtractConfig = field(default_factory=SubtractConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
 
     # ------------------------------------------------------------------ construction
     @classmethod

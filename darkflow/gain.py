@@ -234,8 +234,12 @@ def gain_from_dark_stack(
     ``uncertainty² × n_used`` of the values the combine kept; only pixels with every frame kept
     enter (one number of degrees of freedom), and the variance the ``clip_sigma`` clipping took
     away is restored. Needs a dark-signal range of ~20x the read noise (hot pixels of a long or
-    warm dark); no bias is involved.
+    warm dark); no bias is involved. A master stored with a scalar uncertainty plane
+    (``[output]``) has its uncertainty rebuilt from a noise model: photon transfer on it would
+    be circular, so there is no estimate.
     """
+    if master.provenance.get("planes", {}).get("uncertainty") == "scalar":
+        return None
     n = master.n_used
     full = int(np.max(n)) if n.size else 0
     if full < 2:

@@ -1,39 +1,76 @@
-"""Execute report notebooks with papermill and export them as self-contained, offline HTML.
+"""Report pages: notebooks run without a kernel, exported as offline HTML, rebuilt when stale.
+
+A page is one of the report notebooks (``notebooks/session_report.ipynb``,
+``night_overview.ipynb``) executed with its parameters and exported by nbconvert. Pages are
+rendered in worker processes that are kept for the life of this process (the nightly command
+renders every page of every night in them): each runs the notebook's code cells in an in-process
+IPython shell (:mod:`darkflow._render`), so no kernel starts and holoviews, bokeh and panel are
+imported once per worker, not once per page. :func:`execute_notebook` (papermill, a real
+kernel) stays available.
 
 The HTML opens with no network: the ``offline`` nbconvert template (``darkflow/templates``) drops
-require.js, MathJax, mermaid and the widget manager; BokehJS is embedded by
-``hv.extension('bokeh', inline=True)``; and the few stylesheets panel references on its CDN are
-replaced by inline copies of panel's own local files (:func:`inline_panel_stylesheets`). Code
-cells are hidden. A notebook that fails still yields a report: papermill keeps the executed part
-and marks the failing cell, and the HTML says what failed.
+require.js, MathJax, mermaid and the widget manager; BokehJS (with panel's JavaScript, ~3 MB) is
+written once per report folder as ``bokeh-<versions>-<hash>.js`` and referenced relatively by
+every page of the folder; the few stylesheets panel references on its CDN are replaced by inline
+copies of panel's own local files (:func:`inline_panel_stylesheets`). Code cells are hidden. A
+notebook that fails still yields a page: the executed part, the failing cell marked, and what
+failed.
+
+Each page records beside it (``.<page>.fingerprint.json``) what it was rendered from: the
+notebook, template, parameters and darkflow version, and a digest of every work-directory file
+its code read. :func:`page_is_stale` compares them with the files as they are now; an up-to-date
+page is not rendered again.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
+import hashlib
 import html as html_lib
 import json
 import logging
+import os
 import re
-from collections.abc import Iterable, Mapping
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from darkflow._page_inputs import (
+    IGNORED_COLUMNS,
+    RENDER_VERSION,
+    fingerprint_path,
+    page_is_stale,
+    record_reads,
+    stop_recording,
+    write_fingerprint,
+)
 from darkflow.exceptions import DarkflowError, MissingDependencyError
 from darkflow.io.atomic import atomic_path, write_bytes_atomic
 
 __all__ = [
+    "IGNORED_COLUMNS",
+    "RENDER_VERSION",
     "ReportResult",
     "ReportSet",
     "build_reports",
+    "close_report_workers",
     "execute_notebook",
     "export_html",
+    "fingerprint_path",
     "inline_panel_stylesheets",
     "notebook_path",
+    "page_is_stale",
+    "render_page",
+    "run_report",
 ]
+
+ProgressFn = Callable[[str, int, int], None]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +102,8 @@ class ReportResult:
     notebook: Path
     ok: bool
     error: str | None = None
+    rendered: bool = True  # False: the page was up to date (its inputs had not changed)
+    seconds: float = 0.0
 
 
 def execute_notebook(
@@ -153,12 +192,33 @@ def inline_panel_stylesheets(page: str) -> str:
     return _IMPORTED.sub(replace, page)
 
 
-def export_html(notebook: str | Path, html: str | Path, *, title: str | None = None) -> Path:
-    """Convert an executed notebook to offline HTML with the code cells hidden (atomic write)."""
-    import nbformat
+@lru_cache(maxsize=1)
+def _exporter():
+    """One HTML exporter per process: its Jinja templates are compiled once."""
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(str(notebook), as_version=4)
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)])
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    return exporter
+
+
+def export_html(
+    notebook: Any, html: str | Path, *, title: str | None = None, shared_js: bool = True
+) -> Path:
+    """Convert an executed notebook (a path or a notebook node) to offline HTML with the code
+    cells hidden (atomic write).
+
+    With ``shared_js`` BokehJS goes to one file beside the page (:func:`share_bokeh_js`)."""
+    import copy
+
+    import nbformat
+
+    if isinstance(notebook, str | os.PathLike):
+        nb = nbformat.read(str(notebook), as_version=4)
+    else:
+        nb = copy.deepcopy(notebook)
     if title:
         nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)  # no widget manager in static reports
@@ -169,14 +229,225 @@ def export_html(notebook: str | Path, html: str | Path, *, title: str | None = N
                 for o in cell.outputs
                 if o.get("output_type") not in ("display_data",) or o.get("data")
             ]
-    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)])
-    exporter.exclude_input = True
-    exporter.exclude_input_prompt = True
-    exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nb)
+    if shared_js:
+        share_bokeh_js(nb, Path(html).parent)
+    body, _ = _exporter().from_notebook_node(nb)
     body = inline_panel_stylesheets(body)
     write_bytes_atomic(html, body.encode("utf-8"))
     return Path(html)
+
+
+# ----------------------------------------------------------------------------- shared BokehJS
+LOAD_MIME = "application/vnd.holoviews_load.v0+json"
+_BUNDLE_MARK = "/* BEGIN bokeh.min.js */"
+_bundle: dict[str, str] = {}  # this process's full BokehJS loader, once a page has shown it
+
+
+def _js_text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def bokeh_js_name(js: str) -> str:
+    """File name of a BokehJS bundle: the versions it loads and a digest of its bytes."""
+    import bokeh
+
+    digest = hashlib.sha256(js.encode("utf-8")).hexdigest()[:12]
+    return f"bokeh-{bokeh.__version__}-{digest}.js"
+
+
+def share_bokeh_js(nb: Any, folder: Path) -> str | None:
+    """Move the BokehJS loader out of a page into ``folder/bokeh-<version>-<hash>.js``.
+
+    The loader holoviews displays (BokehJS, its widgets, tables, GL and panel, ~3 MB) becomes a
+    ``<script src>`` to one file per folder, written once (atomically; the name changes with
+    its content). A page whose notebook ran after another in the same process shows a shorter
+    reload loader instead; it gets the same file, so every page stands alone. Returns the file's
+    name (``None``: no loader in the page, nothing changed).
+    """
+    name = None
+    for cell in nb.cells:
+        kept = []
+        for out in cell.get("outputs", []):
+            data = out.get("data") or {}
+            js = _js_text(data.get("application/javascript", ""))
+            if LOAD_MIME not in data or "load_libs(" not in js:
+                kept.append(out)
+                continue
+            if _BUNDLE_MARK in js:
+                _bundle.setdefault("js", js)
+            if "js" not in _bundle:  # no full loader seen in this process: keep it inline
+                kept.append(out)
+                continue
+            if name is None:
+                name = bokeh_js_name(_bundle["js"])
+                target = folder / name
+                if not target.is_file():
+                    write_bytes_atomic(target, _bundle["js"].encode("utf-8"))
+                out = {"output_type": "display_data", "metadata": {},
+                       "data": {"text/html": f'<script src="{name}"></script>'}}  # fmt: skip
+                kept.append(_as_output(out))
+            # a second loader in one page: dropped, the file is loaded once
+        if "outputs" in cell:
+            cell.outputs = kept
+    return name
+
+
+def _as_output(out: dict[str, Any]) -> Any:
+    from nbformat import from_dict
+
+    return from_dict(out)
+
+
+# ----------------------------------------------------------------------------- rendering
+def render_page(
+    source: str | Path,
+    html: str | Path,
+    parameters: Mapping[str, Any],
+    *,
+    title: str,
+    keep_notebook: str | Path | None = None,
+    night_fingerprint: str | None = None,
+) -> ReportResult:
+    """Run a report notebook in this process (no kernel) and export it; record its inputs.
+
+    Runs in the report worker processes (:func:`run_report` and :func:`build_reports` send
+    pages there); it also works in any process that is not itself a Jupyter kernel.
+    """
+    import nbformat
+
+    from darkflow._render import run_notebook
+
+    t0 = time.monotonic()
+    source, html = Path(source), Path(html)
+    executed = Path(keep_notebook) if keep_notebook else html.with_suffix(".ipynb")
+    workdir = parameters.get("workdir")
+    reads = record_reads()
+    try:
+        nb, error = run_notebook(source, parameters)
+    finally:
+        stop_recording(reads)
+    bokeh_js = share_bokeh_js(nb, html.parent)
+    with atomic_path(executed, fsync=False, keep_suffix=True) as tmp:
+        nbformat.write(nb, str(tmp))
+    export_html(nb, html, title=title, shared_js=False)
+    ok = error is None
+    message = None if ok else f"{error.ename}: {error.evalue}"
+    if not ok:
+        log.error("report %s failed: %s", html, message)
+    write_fingerprint(html, source, parameters, ok=ok, reads=reads,
+                       workdir=Path(workdir) if workdir else None, bokeh_js=bokeh_js,
+                       night_fingerprint=night_fingerprint)  # fmt: skip
+    return ReportResult(html=html, notebook=executed, ok=ok, error=message, rendered=True,
+                        seconds=time.monotonic() - t0)  # fmt: skip
+
+
+def _render_task(task: tuple) -> ReportResult:
+    """Worker-process entry point (module level so it pickles)."""
+    source, html, parameters, title, keep, night = task
+    return render_page(source, html, parameters, title=title, keep_notebook=keep,
+                       night_fingerprint=night)  # fmt: skip
+
+
+_pool: Any = None
+_pool_size = 0
+
+
+def _worker_start() -> None:
+    """A report worker: the darkflow logger on stderr, like the command that started it."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("darkflow")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.WARNING)
+
+
+def _workers(n: int):
+    """The report worker processes, started on first use and kept for this process's life.
+
+    Separate processes, not threads: a page's code runs in an IPython shell (one per process)
+    and exporting compiles Jinja templates, which CPython 3.11's compiler does not do safely
+    in threads; processes also render in parallel for real. ``spawn``: a worker never inherits
+    a Jupyter kernel's shell from the process that asks for reports.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _pool, _pool_size
+    if _pool is None or _pool_size < n:
+        close_report_workers()
+        _pool = ProcessPoolExecutor(max_workers=n, initializer=_worker_start,
+                                    mp_context=multiprocessing.get_context("spawn"))  # fmt: skip
+        _pool_size = n
+    return _pool
+
+
+def close_report_workers() -> None:
+    """Stop the report worker processes (they are started again when needed)."""
+    global _pool, _pool_size
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+    _pool, _pool_size = None, 0
+
+
+atexit.register(close_report_workers)
+
+
+def _render_all(tasks: list[tuple], *, workers: int, progress: ProgressFn | None,
+                done: int = 0, total: int | None = None) -> list[ReportResult]:  # fmt: skip
+    """Render ``tasks`` in the worker processes, in order; ``progress('reports', n, total)``.
+
+    When the workers die (a process that cannot start them, e.g. a script read from stdin, or a
+    crash), the pool is dropped and the pages left are rendered in this process if it runs no
+    IPython shell of its own, else they fail with the reason.
+    """
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    total = len(tasks) + done if total is None else total
+    tick = progress or (lambda stage, n, of: None)
+    if not tasks:
+        return []
+    pool = _workers(max(1, min(workers, len(tasks))))
+    futures = {pool.submit(_render_task, t): i for i, t in enumerate(tasks)}
+    results: list[Any] = [None] * len(tasks)
+    broken: list[tuple[int, BaseException]] = []
+    pending = set(futures)
+    try:
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool as err:
+                    broken.append((i, err))
+                    continue
+                done += 1
+                tick("reports", done, total)
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+    if broken:
+        close_report_workers()
+    for i, err in sorted(broken):
+        results[i] = _render_here(tasks[i], err)
+        done += 1
+        tick("reports", done, total)
+    return results
+
+
+def _render_here(task: tuple, err: BaseException) -> ReportResult:
+    """A page whose worker died: rendered in this process when it can be, else failed."""
+    from IPython import get_ipython
+
+    html = Path(task[1])
+    if get_ipython() is None:
+        log.warning("report workers unavailable (%s); rendering %s in this process", err, html)
+        return _render_task(task)
+    log.error("report %s could not be rendered: %s", html, err)
+    return ReportResult(html, html.with_suffix(".ipynb"), False, f"{type(err).__name__}: {err}")
 
 
 def run_report(
@@ -186,16 +457,25 @@ def run_report(
     *,
     title: str,
     keep_notebook: str | Path | None = None,
+    force: bool = False,
+    night_fingerprint: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> ReportResult:
-    """Execute and export one report; a failing notebook still gives an HTML saying what failed."""
+    """Render one report page unless it is up to date (:func:`page_is_stale`).
+
+    A failing notebook still gives an HTML page saying what failed (``ok`` False).
+    """
     html = Path(html)
     executed = Path(keep_notebook) if keep_notebook else html.with_suffix(".ipynb")
-    with atomic_path(executed, fsync=False, keep_suffix=True) as tmp_nb:
-        ok, error = execute_notebook(notebook, tmp_nb, parameters)
-    export_html(executed, html, title=title)
-    if not ok:
-        log.error("report %s failed: %s", html, error)
-    return ReportResult(html=html, notebook=executed, ok=ok, error=error)
+    if not force and not page_is_stale(html, source=notebook, parameters=parameters,
+                                       night_fingerprint=night_fingerprint):  # fmt: skip
+        if progress:
+            progress("reports", 1, 1)
+        return ReportResult(html=html, notebook=executed, ok=True, rendered=False)
+    task = (str(notebook), str(html), dict(parameters), title,
+            str(keep_notebook) if keep_notebook else None, night_fingerprint)  # fmt: skip
+    (result,) = _render_all([task], workers=1, progress=progress)
+    return result
 
 
 # ----------------------------------------------------------------------------- index pages
@@ -262,13 +542,6 @@ class ReportSet:
         return "\n".join(lines)
 
 
-def _report_task(args: tuple) -> tuple[str, bool, str | None]:
-    """Process-pool entry point: one session report (module level so it pickles)."""
-    source, html, parameters, title, keep = args
-    result = run_report(source, html, parameters, title=title, keep_notebook=keep)
-    return str(result.html), result.ok, result.error
-
-
 def build_reports(
     workdir: str | Path,
     *,
@@ -278,15 +551,18 @@ def build_reports(
     notebook: str | Path | None = None,
     workers: int | None = None,
     index: bool = True,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+    night_fingerprint: Callable[[Path, str], str] | None = None,
 ) -> ReportSet:
     """Write ``<output>/<night>/<session>.html`` for each session of ``workdir`` and an index.
 
-    Sessions run in parallel processes (``workers``, default 2); a failing session still gets a
-    report saying what failed, and the others go on.
+    Pages whose inputs did not change since they were written are kept (:func:`page_is_stale`;
+    ``force`` renders them all); the others are rendered in ``workers`` processes (default 2),
+    ``progress("reports", done, total)`` after each. A failing session still gets a page saying
+    what failed, and the others go on. ``night_fingerprint(workdir, night)``, when given, lets
+    an unchanged night skip comparing each page's files.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from darkflow.results import Workdir
 
     wd = Workdir(workdir)
@@ -300,30 +576,38 @@ def build_reports(
         if (not wanted or session in wanted or f"{night}/{session}" in wanted)
         and (not wanted_nights or night in wanted_nights)
     ]
-    tasks = []
+    night_prints: dict[str, str | None] = {}
+    tasks, stale, results = [], [], {}
     for night, session in todo:
         html = output / night / f"{session}.html"
         parameters = {"workdir": str(Path(workdir).resolve()), "night": night,
                       "session": session, "output": str(html.resolve())}  # fmt: skip
         keep = Path(workdir) / "reports" / night / f"{session}.ipynb"
-        tasks.append(
-            (str(source), str(html), parameters, f"darkflow · {night} · {session}", str(keep))
-        )
-    # Separate processes, not threads: exporting compiles Jinja templates, and CPython 3.11's
-    # compiler is not thread-safe; processes also export in parallel for real.
-    n_workers = max(1, min(workers or 2, len(tasks)))
-    if n_workers == 1:
-        outcomes = [_report_task(t) for t in tasks]
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
-            outcomes = list(pool.map(_report_task, tasks))
+        if night not in night_prints:
+            night_prints[night] = (
+                night_fingerprint(Path(workdir), night) if night_fingerprint else None
+            )
+        task = (str(source), str(html), parameters, f"darkflow · {night} · {session}", str(keep),
+                night_prints[night])  # fmt: skip
+        tasks.append(task)
+        if force or page_is_stale(html, source=source, parameters=parameters,
+                                  night_fingerprint=night_prints[night]):  # fmt: skip
+            stale.append(task)
+        else:
+            results[str(html)] = ReportResult(html, keep, True, rendered=False)
+    if progress and todo:
+        progress("reports", len(results), len(todo))
+    for task, result in zip(stale, _render_all(stale, workers=workers or 2, progress=progress,
+                                               done=len(results), total=len(todo)), strict=True):  # fmt: skip
+        results[task[1]] = result
     rows = []
-    for (night, session), (html, ok, error) in zip(todo, outcomes, strict=True):
+    for (night, session), task in zip(todo, tasks, strict=True):
+        r = results[task[1]]
         rows.append({
             "night": night, "session": session, "session_href": f"{night}/{session}.html",
-            "html": html, **wd.status_counts(night=night, session=session), "ok": ok,
-            "error": error, "report": "ok" if ok else f"failed: {error}", "failed": not ok,
+            "html": str(r.html), **wd.status_counts(night=night, session=session), "ok": r.ok,
+            "error": r.error, "report": "ok" if r.ok else f"failed: {r.error}",
+            "failed": not r.ok, "rendered": r.rendered, "seconds": round(r.seconds, 2),
         })  # fmt: skip
     index_path = None
     if rows and index:

@@ -156,18 +156,25 @@ class Workdir:
         return next((d for d in self.decisions(night) if d.get("light_path") == light_path), None)
 
     # ------------------------------------------------------------------ artifacts
-    def master_path(self, master_id: str) -> Path:
-        for night in [None, *self.nights()]:
-            table = self.masters_of(night)
+    def master_path(self, master_id: str, *, night: str | None = None) -> Path:
+        """The file of a master; with ``night``, that night's table is looked at first (a
+        report of one night then reads nothing of the other nights)."""
+        for where in [night] if night is not None else []:
+            table = self.masters_of(where)
+            rows = table[table["master_id"] == master_id]
+            if not rows.empty:
+                return Path(rows.iloc[0]["path"])
+        for where in [None, *self.nights()]:
+            table = self.masters_of(where)
             rows = table[table["master_id"] == master_id]
             if not rows.empty:
                 return Path(rows.iloc[0]["path"])
         raise DarkflowError(f"no master {master_id} in {self.path}")
 
-    def load_master(self, master_id: str) -> MasterDark:
+    def load_master(self, master_id: str, *, night: str | None = None) -> MasterDark:
         from darkflow.master import read_master
 
-        return read_master(self.master_path(master_id))
+        return read_master(self.master_path(master_id, night=night))
 
     def masters_used(self, *, night: str | None = None, session: str | None = None) -> list[str]:
         ids = self.lights(night=night, session=session)["master_id"].dropna().astype(str)

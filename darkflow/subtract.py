@@ -68,7 +68,9 @@ __all__ = [
     "dark_model_for",
     "dark_shot_variance",
     "noise_model_variance",
+    "rebuild_uncertainty",
     "subtract_dark",
+    "uncertainty_cards",
 ]
 
 FLAG_SATURATED = 1  # saturated in a master used by the model
@@ -520,3 +522,71 @@ def subtract_dark(
     return CalibratedFrame(
         calibrated.astype(np.float32, copy=False), np.sqrt(var).astype(np.float32), stats
     )
+
+
+# ----------------------------------------------------------------------------- scalar uncertainty
+# A calibrated light written with ``[output] light_uncertainty = "scalar"`` keeps its uncertainty
+# as header cards; the plane is rebuilt from them with the noise model of subtract_dark.
+
+
+#: the summary of a light's uncertainty is measured on a central band of at most this many pixels
+UNCERTAINTY_SAMPLES = 1 << 20
+
+
+def uncertainty_cards(
+    calibrated: np.ndarray,
+    uncertainty: np.ndarray,
+    *,
+    egain_e_per_adu: float | None,
+    pedestal_adu: float,
+) -> dict[str, tuple[Any, str]]:
+    """Header cards that summarise a calibrated light's uncertainty plane.
+
+    ``DFUNCMED``: the median uncertainty; ``DFUNV0``: the median of ``uncertainty^2`` less the
+    light's own shot noise (:func:`shot_signal` over the gain, as :func:`subtract_dark` adds
+    it): read noise, the dark's shot noise and the dark model's variance at a typical pixel;
+    ``DFUNGAIN``: the e-/ADU of the noise model; ``DFPEDEST``: the pedestal added after
+    subtraction. Measured on a central band of rows of at most :data:`UNCERTAINTY_SAMPLES`
+    pixels, so its cost does not grow with the frame.
+    """
+    cards: dict[str, tuple[Any, str]] = {
+        "DFPEDEST": (float(f"{pedestal_adu:.6g}"), "[adu] pedestal added after subtraction"),
+    }
+    cal = np.asarray(calibrated)
+    ny, nx = cal.shape
+    rows = min(ny, max(16, UNCERTAINTY_SAMPLES // max(nx, 1)))
+    top = (ny - rows) // 2
+    cal = cal[top : top + rows].astype(np.float32)
+    unc = np.asarray(uncertainty)[top : top + rows]
+    var = np.square(unc, dtype=np.float64)
+    ok = np.isfinite(var) & np.isfinite(cal)
+    if not ok.any():
+        return cards
+    cards["DFUNCMED"] = (float(f"{np.median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
+    base = var
+    if egain_e_per_adu and egain_e_per_adu > 0:
+        signal = shot_signal(cal - np.float32(pedestal_adu), float(np.median(var[ok])),
+                             egain_e_per_adu)  # fmt: skip
+        base = var - signal / egain_e_per_adu
+        cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
+    cards["DFUNV0"] = (float(f"{np.median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
+    return cards
+
+
+def rebuild_uncertainty(calibrated: np.ndarray, cards: Any) -> np.ndarray:
+    """The 1-sigma plane of a light whose uncertainty was written as header cards.
+
+    ``sqrt(DFUNV0 + shot_signal(calibrated - DFPEDEST) / DFUNGAIN)``: the light's own read and
+    shot noise as :func:`subtract_dark` computed them; the dark's shot noise and the dark
+    model's variance at their typical value, so hot pixels get too small an uncertainty.
+    ``DFUNCMED`` everywhere when there was no gain.
+    """
+    data = np.asarray(calibrated, dtype=np.float32)
+    gain, v0 = cards.get("DFUNGAIN"), cards.get("DFUNV0")
+    if not gain or v0 is None:
+        unc = np.full(data.shape, float(cards.get("DFUNCMED", np.nan)), np.float32)
+    else:
+        signal = shot_signal(data - np.float32(cards.get("DFPEDEST", 0.0)), float(v0), float(gain))
+        unc = np.sqrt(np.maximum(float(v0) + signal / np.float32(gain), 0.0)).astype(np.float32)
+    unc[~np.isfinite(data)] = np.nan
+    return unc

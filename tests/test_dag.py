@@ -129,12 +129,15 @@ def test_provenance_is_complete(night, tmp_path):
         expected = dict(Config().to_dict()["combine"])
         expected.pop("memory_limit")  # sets the band height only: not part of the output
         assert p["parameters"]["combine"] == expected
+        # how its planes are written is part of a master; a light's uncertainty is not
+        assert "uncertainty" in p["parameters"]["output"]
+        assert "light_uncertainty" not in p["parameters"]["output"]
         assert "temp_mean_c" in p["environment"] and p["environment"]["time_start_utc"]
         assert (w / m.path).exists()
     for light in lights:
         p = light.provenance
         assert p["master"] and p["decision"]["master_id"] and p["input"]["path"]
-        assert set(p["parameters"]) == {"matching", "scaling", "subtract", "verify"}
+        assert set(p["parameters"]) == {"matching", "scaling", "subtract", "verify", "output"}
 
 
 def _run_cli(night, workdir, *extra):

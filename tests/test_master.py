@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 from conftest_master import PLANE_ATTRS, header, planes_bytes, write_darks, write_u16
 
-from darkflow.config import CombineConfig
+from darkflow.config import MASTER_PLANE_KEYS, CombineConfig, OutputConfig
 from darkflow.exceptions import (
     FitsReadError,
     IncompatibleFramesError,
@@ -194,10 +194,13 @@ def test_progress_reports_rows(darks):
 
 def test_write_read_round_trip(darks, tmp_path):
     m = combine_files(darks.paths)
-    path = write_master(m, tmp_path / "sub" / "master.fits")
+    full = OutputConfig(**dict.fromkeys(MASTER_PLANE_KEYS, "full"))
+    path = write_master(m, tmp_path / "sub" / "master.fits", output=full)
     assert [p.name for p in path.parent.iterdir()] == ["master.fits"]  # no temporaries left
     r = read_master(path)
     written = {k: v for k, v in m.provenance.items() if k != "execution"}  # how it ran: not saved
+    planes = r.provenance.pop("planes")
+    assert planes == dict.fromkeys(MASTER_PLANE_KEYS, "full")
     assert r.meta == m.meta and r.stats == m.stats and r.provenance == written
     assert "execution" in m.provenance and "band_rows" in m.provenance["execution"]
     for attr in PLANE_ATTRS:

@@ -42,6 +42,8 @@ def test_combine_writes_the_master(darks, tmp_path):
         "3",
         "--max-iters",
         "5",
+        "--planes",
+        "full",
     )
     assert res.returncode == 0, res.stderr
     assert str(out) in res.stdout and "5 frames" in res.stdout
@@ -58,6 +60,8 @@ def test_options_reach_the_engine(darks, tmp_path):
     assert res.returncode == 0 and res.stdout == ""
     params = read_master(out).provenance["params"]
     assert (params["scale"], params["sigma_high"], params["max_iters"]) == ("mad", 2.5, 2)
+    # the default [output]: auxiliary planes compressed
+    assert read_master(out).provenance["planes"]["n_used"] == "compressed"
 
 
 def test_bias_option(darks, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest_master import header, planes_bytes, write_darks
 
-from darkflow.config import CombineConfig
+from darkflow.config import MASTER_PLANE_KEYS, CombineConfig, OutputConfig
 from darkflow.exceptions import ConfigError, IncompatibleFramesError
 from darkflow.master import (
     combine_arrays,
@@ -66,8 +66,10 @@ def test_dark_current_master_with_propagated_uncertainty(lab, tmp_path):
     assert dc.n_used is dark.n_used and "bias" in dc.provenance
     assert abs(np.median(dc.data - (lab["a"].truth - 500.0))) < 0.5  # dark current only
     np.testing.assert_array_equal(dark.data, combine_files(lab["a"].paths).data)  # input untouched
-    # the same through combine_files(bias=path), reading the bias from disk
-    bias_path = write_master(bias, tmp_path / "bias.fits")
+    # the same through combine_files(bias=path), reading the bias from disk (written losslessly:
+    # the default [output] quantises its uncertainty, which the dark's then carries)
+    full = OutputConfig(**dict.fromkeys(MASTER_PLANE_KEYS, "full"))
+    bias_path = write_master(bias, tmp_path / "bias.fits", output=full)
     dc2 = combine_files(lab["a"].paths, bias=bias_path)
     assert planes_bytes(dc2) == planes_bytes(dc)
     assert dc2.provenance["bias"]["path"] == str(bias_path)

@@ -10,6 +10,7 @@ import pytest
 from astropy.io import fits
 from conftest import snapshot
 
+from darkflow.io.fits import read_calibrated
 from darkflow.pipeline import FRAME_REPORT_COLUMNS, MASTERS_COLUMNS
 from darkflow.simulate import load_truth
 from darkflow.stats import mad_std
@@ -94,8 +95,11 @@ def test_calibrated_frames_carry_provenance_and_uncertainty(tiny_run):
         assert hdul[0].header["DFMASTER"] == rows[0]["master_id"]
         assert "BZERO" not in hdul[0].header
         assert any("darkflow" in str(h) for h in hdul[0].header["HISTORY"])
-        assert hdul["UNCERT"].data.shape == hdul[0].data.shape
-        assert np.all(hdul["UNCERT"].data[np.isfinite(hdul["UNCERT"].data)] > 0)
+    # the default [output] light_uncertainty = "scalar": header cards, rebuilt when read
+    planes = read_calibrated(workdir / rows[0]["output_path"])
+    assert planes.uncertainty_mode == "scalar"
+    assert planes.uncertainty.shape == planes.data.shape
+    assert np.all(planes.uncertainty[np.isfinite(planes.uncertainty)] > 0)
 
 
 def test_calibration_is_accurate_against_truth(tiny_night, tiny_run):
@@ -111,8 +115,8 @@ def test_calibration_is_accurate_against_truth(tiny_night, tiny_run):
         frame = truth.frame(rel)
         gain = truth.sensor(frame["camera"]).egain_e_per_adu
         sky_adu = truth.sky_e(rel) / gain
-        with fits.open(workdir / row["output_path"]) as hdul:
-            cal, unc = hdul[0].data.astype(float), hdul["UNCERT"].data.astype(float)
+        planes = read_calibrated(workdir / row["output_path"])
+        cal, unc = planes.data.astype(float), planes.uncertainty.astype(float)
         resid = (cal - sky_adu) / unc
         core = np.isfinite(resid) & (sky_adu < np.percentile(sky_adu, 90))  # no star cores
         assert abs(np.median(resid[core])) < 0.1
@@ -182,7 +186,7 @@ def test_cli_run_and_summary(tiny_night, tmp_path):
 
 @pytest.mark.browser
 def test_report_notebook_and_offline_html(tiny_run, tmp_path):
-    """The session notebook runs under papermill, and its HTML draws its plots with no network."""
+    """The session notebook runs (no kernel), and its HTML draws its plots with no network."""
     from darkflow.browser import check_page
     from darkflow.report import build_reports
 

@@ -1,11 +1,12 @@
 """The nightly HTML reports, read as a user would: every dashboard there, offline, interactive.
 
-One papermill execution of each report notebook on the tiny night (``tiny_run``), the way
-``darkflow nightly`` runs them (:func:`darkflow.report.build_reports` for the session,
-:func:`darkflow.report.run_report` for the night overview), exported to offline HTML. The static
-tests parse that HTML; the browser tests open it in headless Chromium and, with a small probe
-script added to a copy of the page (as :mod:`darkflow.browser` does), move the sliders and click
-a table header, then read back what the page shows.
+One rendering of each report notebook on the tiny night (``tiny_run``), the way ``darkflow
+nightly`` renders them (:func:`darkflow.report.build_reports` for the session,
+:func:`darkflow.report.run_report` for the night overview: the notebooks' code in the report
+worker processes, no kernel), exported to offline HTML. The static tests parse that HTML; the
+browser tests open it in headless Chromium and, with a small probe script added to a copy of
+the page beside it (as :mod:`darkflow.browser` does), move the sliders and click a table header,
+then read back what the page shows.
 
 What ``test_pipeline_e2e.py::test_report_notebook_and_offline_html`` and ``test_nightly.py``
 already check (the notebook runs, the index pages, a failing notebook still gives a report) is
@@ -274,9 +275,15 @@ def test_reports_are_static_and_self_contained(reports, session_page, overview_p
     assert not [
         lk["href"] for lk in page.soup.find_all("link", href=True) if lk["href"].startswith(remote)
     ]
+    # BokehJS: one file per report folder, loaded by a relative <script src> of every page
+    (src,) = [s["src"] for s in page.soup.find_all("script", src=True)]
+    assert "/" not in src and src.startswith(f"bokeh-{bokeh.__version__}-") and src.endswith(".js")
+    js = (path.parent / src).read_text(encoding="utf-8")
     for lib in ("bokeh", "bokeh-widgets", "bokeh-tables", "panel"):
-        assert f"/* BEGIN {lib}.min.js */" in text, lib
-    assert f'version="{bokeh.__version__}"' in text  # the inline BokehJS matches the documents
+        assert f"/* BEGIN {lib}.min.js */" in js, lib
+        assert f"/* BEGIN {lib}.min.js */" not in text, lib  # not embedded in the page
+    assert f'version="{bokeh.__version__}"' in js  # the BokehJS matches the documents
+    assert len(text) < 1_500_000  # the page without its 3 MB of BokehJS
     imported = r'"name":"ImportedStyleSheet","id":"[^"]+","attributes":\{"url":"http'
     assert not re.search(imported, text)  # panel's CDN stylesheets were inlined
     docs = [d for outs in page.sections.values() for o in outs for d in documents(o)]
@@ -593,7 +600,7 @@ def run_probe(chromium: str, page: Path, args: dict[str, Any], tmp: Path) -> dic
 
     source = page.read_text(encoding="utf-8")
     end = source.rfind("</body>")
-    probe = tmp / f"{page.stem}.probe.html"
+    probe = page.with_name(f".{page.stem}.probe.html")  # beside it: its BokehJS file is there
     probe.write_text(
         source[:end] + _PROBE.replace("__ARGS__", json.dumps(args)) + source[end:], encoding="utf-8"
     )
@@ -606,7 +613,10 @@ def run_probe(chromium: str, page: Path, args: dict[str, Any], tmp: Path) -> dic
         "--dump-dom",
         probe.as_uri(),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        probe.unlink(missing_ok=True)
     match = re.search(r'<pre id="dfprobe">(.*?)</pre>', done.stdout, re.S)
     assert match, f"the probe did not report (exit {done.returncode}): {done.stderr[-2000:]}"
     result = json.loads(html_lib.unescape(match.group(1)))
@@ -672,3 +682,78 @@ def test_sliders_and_table_sorter_work_offline(reports, session_page, chromium, 
         assert sorted(map(json.dumps, state["rows"])) == sorted(map(json.dumps, initial["rows"]))
         for status, row in zip(_column(state, "status"), state["rows"], strict=True):
             assert row["colour"] == rgb(viz.STATUS_COLORS[status])
+
+
+# ----------------------------------------------------------------------------- incremental
+def test_pages_are_rendered_again_only_when_their_inputs_change(tiny_run, tmp_path):
+    import shutil
+
+    from darkflow.report import build_reports, fingerprint_path, page_is_stale
+
+    workdir = tmp_path / "work"
+    shutil.copytree(tiny_run[0], workdir)
+    session = "sbig-stf-8300m"
+    out = tmp_path / "reports"
+    ticks = []
+
+    def build():
+        built = build_reports(workdir, output=out, sessions=[session], workers=1, index=False,
+                              progress=lambda *a: ticks.append(a))  # fmt: skip
+        ((row),) = built.sessions
+        assert row["ok"], row["error"]
+        return row
+
+    assert build()["rendered"] is True
+    assert ticks[-1] == ("reports", 1, 1)
+    html = Path(build()["html"])  # nothing changed: kept
+    assert build()["rendered"] is False
+    night = html.parent.name
+    record = json.loads(fingerprint_path(html).read_text())
+    read = set(record["files"])
+    report = workdir / "nights" / night / "frame_report.csv"
+    assert str(report.resolve()) in read  # what the page's code opened
+    assert not any("/nights/" in p and f"/nights/{night}/" not in p for p in read)
+    assert str((workdir / "frame_report.csv").resolve()) not in read  # no other night's files
+
+    # a run's bookkeeping (`cached`) flips on a rerun: not shown, so the page stays
+    import pandas as pd
+
+    table = pd.read_csv(report, dtype=str, keep_default_na=False)
+    table["cached"] = ["True" if v == "False" else "False" for v in table["cached"]]
+    table.to_csv(report, index=False)
+    assert build()["rendered"] is False
+    # a value the page shows changes: rendered again
+    table.loc[table["session"] == session, "confidence"] = "0.123"
+    table.to_csv(report, index=False)
+    params = record["identity"]["parameters"]
+    source = Path(__file__).parents[1] / "notebooks" / "session_report.ipynb"
+    assert page_is_stale(html, source=source, parameters=params)
+    assert build()["rendered"] is True
+    # one BokehJS file for the folder, referenced by the page
+    (js,) = html.parent.glob("bokeh-*.js")
+    assert f'src="{js.name}"' in html.read_text(encoding="utf-8")
+    # the page without its BokehJS file is stale (it could not draw)
+    js.unlink()
+    assert page_is_stale(html, source=source, parameters=params)
+
+
+def test_night_fingerprint_is_a_shortcut(tmp_path, monkeypatch):
+    from darkflow import report
+
+    html = tmp_path / "page.html"
+    html.write_text("<html></html>")
+    source = tmp_path / "nb.ipynb"
+    source.write_text("{}")
+    watched = tmp_path / "table.csv"
+    watched.write_text("a,b\n1,2\n")
+    params = {"workdir": str(tmp_path)}
+    report.write_fingerprint(html, source, params, ok=True, reads={str(watched)},
+                              workdir=tmp_path, bokeh_js=None, night_fingerprint="n1")  # fmt: skip
+    assert not report.page_is_stale(html, source=source, parameters=params)
+    watched.write_text("a,b\n1,3\n")
+    assert report.page_is_stale(html, source=source, parameters=params)
+    assert not report.page_is_stale(html, source=source, parameters=params, night_fingerprint="n1")
+    assert report.page_is_stale(html, source=source, parameters=params, night_fingerprint="n2")
+    assert report.page_is_stale(html, source=source, parameters={**params, "night": "x"})
+    source.write_text('{"cells": []}')  # the notebook changed
+    assert report.page_is_stale(html, source=source, parameters=params, night_fingerprint="n1")

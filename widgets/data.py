@@ -26,7 +26,7 @@ import pandas as pd
 
 from darkflow.config import CombineConfig
 from darkflow.exceptions import DarkflowError, FitsReadError, InsufficientFramesError
-from darkflow.io.fits import read_image
+from darkflow.io.fits import read_calibrated
 from darkflow.model import MasterDark
 from darkflow.results import Workdir, reason_texts
 from darkflow.verify import HIST_EDGES, ResidualStats, residual_analysis
@@ -242,7 +242,7 @@ def rerun_master(
     FitsReadError, IncompatibleFramesError
         From :func:`darkflow.master.combine_files`.
     """
-    from darkflow.master import combine_files
+    from darkflow.master import as_written, combine_files, output_of
 
     original = wd.load_master(master_id)
     inputs = master_inputs(wd, master_id)
@@ -251,8 +251,9 @@ def rerun_master(
     t0 = time.perf_counter()
     rerun = combine_files(inputs, config=config, allow_few=True, metas=metas)
     seconds = time.perf_counter() - t0
-    # the re-run models the same thing as the original (keep its metadata for the dark model)
-    rerun = dataclasses.replace(rerun, meta=original.meta)
+    # the re-run models the same thing as the original (keep its metadata for the dark model),
+    # with its planes as the original's file holds them ([output]: quantised, rebuilt)
+    rerun = as_written(dataclasses.replace(rerun, meta=original.meta), output_of(original))
     ctx = MetricContext.for_master(wd, master_id, max_lights=max_lights)
     before = compute_metrics(original, ctx, metrics)
     after = compute_metrics(rerun, ctx, metrics)
@@ -345,15 +346,11 @@ _CANDIDATE_COLUMNS = [
 ]  # fmt: skip
 
 
-def _read_calibrated(path: str) -> tuple[np.ndarray, np.ndarray] | None:
-    data, _ = read_image(path, hdu=0, dtype="float32")
-    try:
-        unc, header = read_image(path, hdu=1, dtype="float32")
-    except FitsReadError:
-        return None
-    if str(header.get("EXTNAME", "")).upper() != "UNCERT":
-        return None
-    return data, unc
+def _read_calibrated(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels and uncertainty of a calibrated light, whatever ``[output] light_uncertainty``
+    was (a ``scalar`` uncertainty is rebuilt from the header's noise model)."""
+    planes = read_calibrated(path)
+    return planes.data, planes.uncertainty
 
 
 def inspect_light(wd: Workdir, light_path: str) -> LightInspection:

@@ -338,28 +338,49 @@ def _n_input(master: MasterDark) -> float:
     return float(max(master.meta.n_frames, 1) * master.data.size)
 
 
-def _clipped_low(master: MasterDark, ctx: MetricContext) -> float:
+def _stored(master: MasterDark, plane: str) -> bool:
+    """The plane was written as a plane (full or compressed), not rebuilt from a header value
+    (``[output] <plane> = "scalar"``, see docs/master.md)."""
+    return (master.provenance.get("planes") or {}).get(plane) != "scalar"
+
+
+def _clipped_low(master: MasterDark, ctx: MetricContext) -> float | None:
+    if not _stored(master, "n_low"):
+        return None
     return float(master.n_low.sum()) / _n_input(master)
 
 
-def _clipped_high(master: MasterDark, ctx: MetricContext) -> float:
+def _clipped_high(master: MasterDark, ctx: MetricContext) -> float | None:
+    if not _stored(master, "n_high"):
+        return None
     return float(master.n_high.sum()) / _n_input(master)
 
 
-def _hot_stable(master: MasterDark, ctx: MetricContext) -> float:
+def _hot_stable(master: MasterDark, ctx: MetricContext) -> float | None:
+    if not _stored(master, "hot_persistence"):
+        value = master.stats.get("n_hot_stable")
+        return None if value is None else float(value)
     return float(np.count_nonzero(master.hot_persistence >= 0.9))
 
 
-def _hot_transient(master: MasterDark, ctx: MetricContext) -> float:
+def _hot_transient(master: MasterDark, ctx: MetricContext) -> float | None:
+    if not _stored(master, "hot_persistence"):
+        value = master.stats.get("n_hot_transient")
+        return None if value is None else float(value)
     hp = master.hot_persistence
     return float(np.count_nonzero((hp > 0) & (hp < 0.5)))
 
 
-def _median_unc(master: MasterDark, ctx: MetricContext) -> float:
+def _median_unc(master: MasterDark, ctx: MetricContext) -> float | None:
+    if not _stored(master, "uncertainty"):
+        value = master.stats.get("median_uncertainty")
+        return None if value is None else float(value)
     return float(np.nanmedian(master.uncertainty))
 
 
-def _min_used(master: MasterDark, ctx: MetricContext) -> float:
+def _min_used(master: MasterDark, ctx: MetricContext) -> float | None:
+    if not _stored(master, "n_used"):
+        return None
     return float(np.min(master.n_used))
 
 
@@ -368,7 +389,7 @@ def _noise_outliers(master: MasterDark, ctx: MetricContext) -> float | None:
     noise = master.provenance.get("noise") or {}
     sig0, level0 = noise.get("sig0_adu"), noise.get("level0_adu")
     gain = noise.get("egain_e_per_adu") or master.meta.egain_e_per_adu
-    if sig0 is None or level0 is None:
+    if sig0 is None or level0 is None or not _stored(master, "uncertainty"):
         return None
     signal = np.maximum(master.data.astype(np.float64) - level0, 0.0)
     predicted = np.sqrt(sig0**2 + (signal / gain if gain else 0.0))

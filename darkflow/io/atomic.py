@@ -137,6 +137,10 @@ def is_disk_full(err: BaseException | None) -> bool:
             return True
         if type(err).__name__ == "OperationalError" and "disk is full" in str(err):
             return True
+        # astropy re-raises a failed write without its errno (numpy's "N requested and M
+        # written" has none either), saying so in words when the disk has no room left
+        if isinstance(err, OSError) and "Not enough space on disk" in str(err):
+            return True
         err = err.__cause__ or err.__context__
         seen += 1
     return False

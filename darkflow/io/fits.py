@@ -3,6 +3,12 @@
 Reading keeps unsigned 16-bit data unsigned (BITPIX=16 with BZERO=32768 → ``uint16``, never
 wrapped), finds the first HDU holding a 2-D image, and turns every astropy/OS failure into a
 :class:`~darkflow.exceptions.FitsReadError` that says what is wrong. Writing is atomic.
+
+A calibrated light (:func:`write_calibrated`, :func:`read_calibrated`) is the float32 image in
+the primary HDU and its 1-sigma uncertainty, written as ``[output] light_uncertainty`` says:
+``full`` (an ``UNCERT`` image extension, which ccdproc's ``CCDData.read`` takes as its
+uncertainty), ``compressed`` (the same extension tile-compressed, quantised) or ``scalar`` (no
+extension: header cards from which :func:`read_calibrated` rebuilds the plane).
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -18,8 +26,16 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from darkflow.exceptions import FitsReadError
 from darkflow.io.atomic import atomic_path
+from darkflow.io.planes import plane_hdu, plane_mode_of
 
-__all__ = ["find_image_hdu", "read_image", "write_image"]
+__all__ = [
+    "CalibratedPlanes",
+    "find_image_hdu",
+    "read_calibrated",
+    "read_image",
+    "write_calibrated",
+    "write_image",
+]
 
 
 def find_image_hdu(hdul: fits.HDUList) -> int:
@@ -105,3 +121,81 @@ def write_image(
     with atomic_path(path) as tmp:
         fits.HDUList(hdus).writeto(tmp, output_verify="silentfix", checksum=False)
     return path
+
+
+# ----------------------------------------------------------------------------- calibrated lights
+@dataclass(frozen=True, eq=False)
+class CalibratedPlanes:
+    """A calibrated light as read: pixels, 1-sigma uncertainty, and how the latter was stored
+    (``full``, ``compressed``, or ``scalar``: rebuilt from the header's noise model)."""
+
+    data: np.ndarray
+    uncertainty: np.ndarray
+    uncertainty_mode: str
+    header: fits.Header = field(repr=False)
+
+
+def write_calibrated(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    uncertainty: np.ndarray,
+    header: fits.Header,
+    *,
+    mode: str = "full",
+    cards: Mapping[str, tuple[Any, str]] | None = None,
+    quantize_level: float = 16.0,
+) -> Path:
+    """Write a calibrated light atomically: float32 pixels, the uncertainty as ``mode`` says.
+
+    ``cards`` (:func:`darkflow.subtract.uncertainty_cards`) summarise the uncertainty in the
+    header, so that a ``scalar`` one can be rebuilt; ``DFUMODE`` says how it was written.
+    """
+    header = header.copy()
+    for key in ("BZERO", "BSCALE", "BLANK"):  # integer scaling does not apply to float data
+        header.remove(key, ignore_missing=True, remove_all=True)
+    for key, card in (cards or {}).items():
+        header[key] = card
+    header["DFUMODE"] = (mode, "UNCERT plane: full, compressed or scalar")
+    ext = fits.Header()
+    ext["COMMENT"] = "1-sigma uncertainty of the calibrated light (ADU)"
+    hdus = [fits.PrimaryHDU(data=np.asarray(data, dtype=np.float32), header=header)]
+    unc = plane_hdu(np.asarray(uncertainty, dtype=np.float32), "UNCERT", mode, header=ext,
+                    quantize_level=quantize_level, lossless=False)  # fmt: skip
+    if unc is not None:
+        hdus.append(unc)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp, output_verify="silentfix", checksum=False)
+    return path
+
+
+def read_calibrated(path: str | os.PathLike[str]) -> CalibratedPlanes:
+    """Read a calibrated light written by darkflow with its uncertainty, whatever its mode.
+
+    A ``scalar`` uncertainty is rebuilt per pixel from the header's noise model
+    (:func:`darkflow.subtract.rebuild_uncertainty`).
+
+    Raises
+    ------
+    FitsReadError
+        Unreadable, or neither an ``UNCERT`` extension nor the header cards to rebuild it.
+    """
+    path = Path(path)
+    data, header = read_image(path, hdu=0, dtype="float32")
+    mode = str(header.get("DFUMODE", "full"))
+    if mode != "scalar":
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                hdu = hdul["UNCERT"]
+                unc = np.array(hdu.data, dtype=np.float32)
+                stored = plane_mode_of(hdu)
+        except KeyError as err:
+            raise FitsReadError(str(path), "no UNCERT extension (not a calibrated light?)") from err
+        except (OSError, ValueError, TypeError) as err:
+            raise FitsReadError(str(path), f"unreadable UNCERT extension ({err})") from err
+        return CalibratedPlanes(data, unc, stored, header)
+    if "DFUNV0" not in header and "DFUNCMED" not in header:
+        raise FitsReadError(str(path), "DFUMODE = 'scalar' without DFUNV0 / DFUNCMED cards")
+    from darkflow.subtract import rebuild_uncertainty  # the noise model lives there
+
+    return CalibratedPlanes(data, rebuild_uncertainty(data, header), "scalar", header)

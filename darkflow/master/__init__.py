@@ -21,11 +21,19 @@ Algorithm, noise model, outputs and file layout: ``docs/master.md``.
 from darkflow.master._bias import load_bias, make_dark_current_master
 from darkflow.master._cli import main_combine
 from darkflow.master._combine import combine_arrays, combine_files
-from darkflow.master._fitsio import NotAMasterError, read_master, read_master_hashed, write_master
+from darkflow.master._fitsio import (
+    NotAMasterError,
+    as_written,
+    output_of,
+    read_master,
+    read_master_hashed,
+    write_master,
+)
 from darkflow.master._update import merge_gates, merge_masters, update_master
 
 __all__ = [
     "NotAMasterError",
+    "as_written",
     "combine_arrays",
     "combine_files",
     "load_bias",
@@ -33,6 +41,7 @@ __all__ = [
     "make_dark_current_master",
     "merge_gates",
     "merge_masters",
+    "output_of",
     "read_master",
     "read_master_hashed",
     "update_master",

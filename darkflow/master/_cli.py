@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from darkflow.config import CombineConfig, parse_size
+from darkflow.config import MASTER_PLANE_KEYS, PLANE_MODES, CombineConfig, OutputConfig, parse_size
 from darkflow.exceptions import DarkflowError
 
 __all__ = ["build_parser", "main_combine"]
@@ -40,6 +40,11 @@ def build_parser(prog: str = "darkflow combine") -> argparse.ArgumentParser:
     )
     p.add_argument("--bias", metavar="MASTER_BIAS", help="subtract this master bias")
     p.add_argument(
+        "--planes", choices=PLANE_MODES, default=None,
+        help="how the uncertainty, count, persistence and saturation planes are written "
+        "(default: as [output] defaults: compressed; docs/master.md)",
+    )  # fmt: skip
+    p.add_argument(
         "--allow-few", action="store_true", help=f"allow fewer than {d.min_frames} frames"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -68,7 +73,10 @@ def main_combine(argv: Sequence[str] | None = None) -> int:
         )
         t0 = time.perf_counter()
         master = combine_files(args.files, config=config, bias=args.bias, allow_few=args.allow_few)
-        out = write_master(master, args.output)
+        planes = (
+            OutputConfig(**dict.fromkeys(MASTER_PLANE_KEYS, args.planes)) if args.planes else None
+        )
+        out = write_master(master, args.output, output=planes)
     except DarkflowError as err:
         print(f"{parser.prog}: error: {err}".splitlines()[0] + _more(err), file=sys.stderr)
         return 2

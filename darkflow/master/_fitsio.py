@@ -10,6 +10,15 @@ Layout (see ``docs/master.md``)::
     HDU 5  HOTPERS  float32  fraction of valid frames in which the pixel was high
     HDU 6  SATUR    uint8    1 where every valid frame was saturated (only when known)
 
+The primary image is always written in full. Each other plane is written as configured in
+``[output]`` (:class:`~darkflow.config.OutputConfig`): ``full``, ``compressed`` (a tile-compressed
+HDU of the same name; lossless, except the uncertainty, which is quantised; a compressed
+``HOTPERS`` holds the count of frames in which the pixel was high, ``uint16``, divided by
+``NUSED + NLOW + NHIGH`` when read) or ``scalar`` (no HDU; :func:`read_master` rebuilds an
+approximate plane from header values, see :data:`SCALAR_RULES`). ``DFPLxxxx`` cards say how
+each plane was written, and a master read from a file says it in
+``provenance["planes"]`` (``{"uncertainty": "compressed", ...}``).
+
 The primary header carries readable cards (IMAGETYP, EXPTIME, CCD-TEMP, NCOMBINE, the clipping
 parameters, summary statistics, one ``DFINnnnn`` card per input with its size and fingerprint,
 HISTORY) and ``DFMETA``, a JSON long string (CONTINUE cards) holding ``MasterMeta``, ``stats``
@@ -32,15 +41,25 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
 from darkflow._version import ALGORITHM_VERSION, __version__
+from darkflow.config import MASTER_PLANE_KEYS, OutputConfig
 from darkflow.exceptions import ArtifactCorruptError, FitsReadError
 from darkflow.hashing import HashingReader
-from darkflow.io.fits import write_image
+from darkflow.io.atomic import atomic_path
+from darkflow.io.planes import plane_hdu, plane_mode_of
 from darkflow.master._combine import _clean
 from darkflow.model import FrameType, MasterDark, MasterMeta
 
-__all__ = ["NotAMasterError", "read_master", "read_master_hashed", "write_master"]
+__all__ = [
+    "SCALAR_RULES",
+    "NotAMasterError",
+    "as_written",
+    "output_of",
+    "read_master",
+    "read_master_hashed",
+    "write_master",
+]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: planes full, compressed or scalar ([output]); 1: every plane full
 _PLANES = (
     ("UNCERT", "uncertainty", np.float32, "standard error of the master (ADU)"),
     ("NUSED", "n_used", np.uint16, "frames kept per pixel"),
@@ -48,6 +67,25 @@ _PLANES = (
     ("NHIGH", "n_high", np.uint16, "frames clipped above per pixel"),
     ("HOTPERS", "hot_persistence", np.float32, "fraction of frames with the pixel high"),
 )
+_SATUR_COMMENT = "1 where the pixel was saturated in every valid frame"
+# header card saying how each plane was written
+_MODE_CARDS = {"uncertainty": "DFPLUNC", "n_used": "DFPLNUSE", "n_low": "DFPLNLOW",
+               "n_high": "DFPLNHIG", "hot_persistence": "DFPLHOT", "saturated": "DFPLSAT"}  # fmt: skip
+_HOT_COUNT = "count"  # DFENCODE of a HOTPERS plane holding counts of frames
+
+#: How :func:`read_master` rebuilds a plane written as ``scalar`` (the header values named).
+SCALAR_RULES = {
+    "uncertainty": "sqrt((DFUNV0 + max(master - DFMEDIAN, 0) / EGAIN) / n_used): the shot "
+    "noise of the dark signal above the median level when EGAIN is known, and DFUNV0 chosen so "
+    "that the frame's mean per-frame variance (the read noise the noise model takes from a "
+    "master) is kept; photon transfer on it would be circular, so darkflow does not estimate "
+    "the gain from such a master",
+    "n_used": "DFNUSED (the median frames kept) everywhere",
+    "n_low": "zero everywhere; DFNLOWT is the total",
+    "n_high": "zero everywhere; DFNHIGHT is the total",
+    "hot_persistence": "1 where the master is above DFMEDIAN + HOTSIGMA x NOISEADU, else 0",
+    "saturated": "master >= SATLEVEL - 0.5 (none when DFNSAT is 0)",
+}
 
 
 class NotAMasterError(FitsReadError):
@@ -141,28 +179,144 @@ def _header(master: MasterDark) -> fits.Header:
     return h
 
 
-def write_master(master: MasterDark, path: str | os.PathLike[str]) -> Path:
-    """Write ``master`` to ``path`` atomically (layout in the module docstring); return the path."""
-    planes = [
-        (name, np.ascontiguousarray(getattr(master, attr), dtype=dt))
-        for name, attr, dt, _ in _PLANES
-    ]
-    ext_headers = {}
-    for name, _, _, comment in _PLANES:
+def write_master(
+    master: MasterDark, path: str | os.PathLike[str], *, output: OutputConfig | None = None
+) -> Path:
+    """Write ``master`` to ``path`` atomically; return the path.
+
+    ``output`` says how each auxiliary plane is written (default: ``OutputConfig()``, see the
+    module docstring); the primary image is always written in full.
+    """
+
+    modes = (output or OutputConfig()).master_planes()
+    quantize = (output or OutputConfig()).quantize_level
+    planes = {attr: np.ascontiguousarray(getattr(master, attr), dtype=dt)
+              for _, attr, dt, _ in _PLANES}  # fmt: skip
+    header = _header(master)
+    _plane_cards(header, master, planes, modes, quantize)
+    hdus: list[Any] = [fits.PrimaryHDU(data=np.ascontiguousarray(master.data, dtype=np.float32),
+                                       header=header)]  # fmt: skip
+    counts_stored = all(modes[a] != "scalar" for a in ("n_used", "n_low", "n_high"))
+    for name, attr, _, comment in _PLANES:
         eh = fits.Header()
         eh["COMMENT"] = comment
-        ext_headers[name] = eh
+        data, lossless = planes[attr], attr != "uncertainty"
+        if attr == "hot_persistence" and modes[attr] == "compressed" and counts_stored:
+            counts = _hot_counts(planes)
+            if counts is not None:  # exact: stored as integers, which compress far better
+                data = counts
+                eh["DFENCODE"] = (_HOT_COUNT, "frames high; / (NUSED + NLOW + NHIGH) when read")
+        hdu = plane_hdu(data, name, modes[attr], header=eh, quantize_level=quantize,
+                        lossless=lossless)  # fmt: skip
+        if hdu is not None:
+            hdus.append(hdu)
     if master.saturated is not None:
-        planes.append(("SATUR", master.saturated.astype(np.uint8)))
         eh = fits.Header()
-        eh["COMMENT"] = "1 where the pixel was saturated in every valid frame"
-        ext_headers["SATUR"] = eh
-    data = np.ascontiguousarray(master.data, dtype=np.float32)
+        eh["COMMENT"] = _SATUR_COMMENT
+        hdu = plane_hdu(master.saturated.astype(np.uint8), "SATUR", modes["saturated"], header=eh)
+        if hdu is not None:
+            hdus.append(hdu)
+    path = Path(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", VerifyWarning)
-        return write_image(
-            path, data, _header(master), extensions=planes, extension_headers=ext_headers
+        with atomic_path(path) as tmp:
+            fits.HDUList(hdus).writeto(tmp, output_verify="silentfix", checksum=False)
+    return path
+
+
+def _trimmed_mean(values: np.ndarray) -> float:
+    """Mean of the lowest 99.5% (darkflow.subtract.read_variance's trimming)."""
+    values = np.sort(values)
+    return float(np.mean(values[: max(1, int(values.size * 0.995))]))
+
+
+def _level(master: MasterDark) -> float:
+    """The typical level of a master (``DFMEDIAN``), as the reader takes it."""
+    median = master.stats.get("median")
+    return float(median) if median is not None else float(np.nanmedian(master.data))
+
+
+def _excess_shot(data: np.ndarray, level: float, gain: float | None) -> np.ndarray:
+    """Per-frame shot-noise variance of the dark signal above the typical level (ADU²)."""
+    if not gain or gain <= 0:
+        return np.zeros(data.shape, np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.maximum(data.astype(np.float64) - level, 0.0) / gain
+
+
+def _hot_counts(planes: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The hot-persistence plane as integer counts, if that reproduces it bit for bit."""
+    valid = (planes["n_used"].astype(np.int32) + planes["n_low"] + planes["n_high"]).astype(
+        np.float64
+    )
+    hot = planes["hot_persistence"]
+    counts = np.rint(hot.astype(np.float64) * valid)
+    if counts.max(initial=0) > np.iinfo(np.uint16).max or counts.min(initial=0) < 0:
+        return None
+    counts = counts.astype(np.uint16)
+    if not np.array_equal(_hot_from_counts(counts, valid), hot):
+        return None
+    return counts
+
+
+def _hot_from_counts(counts: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    # the combine's own formula: count / float64(valid frames), stored as float32
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid > 0, counts / valid, 0.0).astype(np.float32)
+
+
+def _plane_cards(header: fits.Header, master: MasterDark, planes, modes, quantize) -> None:
+    """How each plane was written, and the values a reader rebuilds ``scalar`` planes from."""
+    for attr, key in _MODE_CARDS.items():
+        if attr == "saturated" and master.saturated is None:
+            continue
+        _set(header, key, modes[attr], f"{attr}: full, compressed or scalar")
+    if modes["uncertainty"] == "compressed":
+        _set(header, "DFQLEVEL", quantize, "UNCERT quantised to its scatter / DFQLEVEL")
+    n_used = planes["n_used"]
+    n_typ = float(np.median(n_used)) if n_used.size else 0.0
+    if modes["uncertainty"] == "scalar":
+        # chosen so that the rebuilt plane keeps the mean per-frame variance of the frame (top
+        # 0.5% left out): what the noise model takes from a master as its read noise
+        # (darkflow.subtract.read_variance)
+        var = np.square(planes["uncertainty"], dtype=np.float64) * n_used
+        excess = _excess_shot(master.data, _level(master), master.meta.egain_e_per_adu)
+        ok = np.isfinite(var) & (n_used >= 2)
+        # adding a constant keeps the order, so the rebuilt plane's trimmed mean is exactly
+        # DFUNV0 + the trimmed mean of the excess
+        v0 = _trimmed_mean(var[ok]) - _trimmed_mean(excess[ok]) if ok.any() else math.nan
+        _set(header, "DFUNV0", v0, "[adu2] per-frame variance less excess shot noise")
+    if modes["n_used"] == "scalar":
+        _set(header, "DFNUSED", round(n_typ), "median frames kept per pixel")
+    if modes["n_low"] == "scalar":
+        _set(header, "DFNLOWT", int(planes["n_low"].sum(dtype=np.int64)), "values clipped below")
+    if modes["n_high"] == "scalar":
+        _set(header, "DFNHIGHT", int(planes["n_high"].sum(dtype=np.int64)), "values clipped above")
+    if modes["saturated"] == "scalar" and master.saturated is not None:
+        _set(
+            header,
+            "DFNSAT",
+            int(np.count_nonzero(master.saturated)),
+            "pixels saturated in every frame",
         )
+
+
+def output_of(master: MasterDark) -> OutputConfig:
+    """The ``[output]`` settings a master read from a file was written with (defaults for the
+    planes of a master that was never written)."""
+    planes = master.provenance.get("planes") or {}
+    modes = {k: v for k, v in planes.items() if k in MASTER_PLANE_KEYS}
+    level = master.provenance.get("quantize_level", OutputConfig.quantize_level)
+    return OutputConfig(**modes, quantize_level=level)
+
+
+def as_written(master: MasterDark, output: OutputConfig | None = None) -> MasterDark:
+    """``master`` as a file written with ``output`` gives it back (quantised, rebuilt planes):
+    what a freshly combined master is compared with when the other one was read from a file."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="darkflow-master-") as tmp:
+        return read_master(write_master(master, Path(tmp) / "master.fits", output=output))
 
 
 def _native(array: np.ndarray, dtype) -> np.ndarray:
@@ -228,28 +382,55 @@ def _read_planes(path: Path, reader: HashingReader) -> MasterDark:
     # HDUs are visited in file order, each one's data right after its header, so the file is
     # read (and hashed) once from start to end
     arrays: dict[str, np.ndarray] = {}
+    stored: dict[str, str] = {}
+    hot_encoding = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", VerifyWarning)
         with fits.open(reader, memmap=False, lazy_load_hdus=True) as hdul:
             for i, hdu in enumerate(hdul):
                 if i == 0:
-                    header = hdu.header
+                    header = hdu.header.copy()
                     if "DFMETA" not in header:
                         raise NotAMasterError(str(path), "not a darkflow master (no DFMETA card)")
                     blob = json.loads(header["DFMETA"])
                 if hdu.data is not None:
-                    arrays[hdu.name if i else "PRIMARY"] = hdu.data
-            missing = [name for name, *_ in _PLANES if name not in arrays]
-            if missing or "PRIMARY" not in arrays:
-                raise FitsReadError(str(path), f"master planes missing: {missing or 'PRIMARY'}")
-            planes = {attr: _native(arrays[name], dt) for name, attr, dt, _ in _PLANES}
+                    name = hdu.name if i else "PRIMARY"
+                    arrays[name] = hdu.data
+                    stored[name] = plane_mode_of(hdu)
+                    if name == "HOTPERS":
+                        hot_encoding = hdu.header.get("DFENCODE")
+            if "PRIMARY" not in arrays:
+                raise FitsReadError(str(path), "master planes missing: PRIMARY")
             data = _native(arrays["PRIMARY"], np.float32)
+            modes = {attr: header.get(_MODE_CARDS[attr], "full") for attr in _MODE_CARDS}
+            missing = [name for name, attr, *_ in _PLANES
+                       if name not in arrays and modes[attr] != "scalar"]  # fmt: skip
+            if missing:
+                raise FitsReadError(str(path), f"master planes missing: {missing}")
+            planes = {attr: _native(arrays[name], np.uint16 if name == "HOTPERS" and
+                                    hot_encoding == _HOT_COUNT else dt)
+                      for name, attr, dt, _ in _PLANES if name in arrays}  # fmt: skip
             saturated = arrays["SATUR"].astype(bool) if "SATUR" in arrays else None
     try:
         meta = _meta_from_json(blob["meta"])
     except (KeyError, TypeError, ValueError) as err:
         raise FitsReadError(str(path), f"corrupt DFMETA card ({err})") from err
+    _rebuild(planes, data, header, meta)
+    if hot_encoding == _HOT_COUNT:
+        valid = planes["n_used"].astype(np.int32) + planes["n_low"] + planes["n_high"]
+        planes["hot_persistence"] = _hot_from_counts(planes["hot_persistence"],
+                                                     valid.astype(np.float64))  # fmt: skip
+    if saturated is None and modes["saturated"] == "scalar" and "DFPLSAT" in header:
+        saturated = _rebuild_saturated(data, header)
     provenance = dict(blob.get("provenance", {}))
+    provenance["planes"] = {}
+    if "DFQLEVEL" in header:
+        provenance["quantize_level"] = float(header["DFQLEVEL"])
+    for name, attr in (*((n, a) for n, a, *_ in _PLANES), ("SATUR", "saturated")):
+        if name in stored:
+            provenance["planes"][attr] = stored[name]
+        elif modes[attr] == "scalar" and (attr != "saturated" or saturated is not None):
+            provenance["planes"][attr] = "scalar"
     return MasterDark(
         data=data,
         meta=meta,
@@ -258,3 +439,39 @@ def _read_planes(path: Path, reader: HashingReader) -> MasterDark:
         provenance=provenance,
         **planes,
     )
+
+
+def _rebuild(planes: dict[str, np.ndarray], data: np.ndarray, header: fits.Header,
+             meta: MasterMeta) -> None:  # fmt: skip
+    """Approximate planes for the ones written as ``scalar`` (:data:`SCALAR_RULES`)."""
+    shape = data.shape
+    if "n_used" not in planes:
+        n = int(header.get("DFNUSED", meta.n_frames))
+        planes["n_used"] = np.full(shape, n, np.uint16)
+    for attr in ("n_low", "n_high"):
+        if attr not in planes:
+            planes[attr] = np.zeros(shape, np.uint16)
+    level = float(header.get("DFMEDIAN", np.nanmedian(data)))
+    if "uncertainty" not in planes:
+        var = float(header.get("DFUNV0", math.nan)) + _excess_shot(
+            data, level, meta.egain_e_per_adu
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            unc = np.sqrt(var / np.maximum(planes["n_used"], 1))
+        planes["uncertainty"] = unc.astype(np.float32)
+    if "hot_persistence" not in planes:
+        noise = header.get("NOISEADU")
+        hot_sigma = header.get("HOTSIGMA")
+        hot = np.zeros(shape, np.float32)
+        if noise is not None and hot_sigma is not None:
+            with np.errstate(invalid="ignore"):
+                hot[data > level + float(hot_sigma) * float(noise)] = 1.0
+        planes["hot_persistence"] = hot
+
+
+def _rebuild_saturated(data: np.ndarray, header: fits.Header) -> np.ndarray:
+    level = header.get("SATLEVEL")
+    if level is None or header.get("DFNSAT", 1) == 0:
+        return np.zeros(data.shape, bool)
+    with np.errstate(invalid="ignore"):
+        return data >= float(level) - 0.5

@@ -1,21 +1,35 @@
-"""Where jobs run: in this process (default) or on a Dask distributed cluster.
+"""Where jobs run: on this machine (default) or on a Dask distributed cluster.
 
-Both return results in the order of the specs. Outputs do not depend on the executor: a job's
-bytes depend only on its inputs and configuration (the master kernels are deterministic for any
-thread count), and every result is registered by the driver in plan order.
+Both return results in the order of the specs. Outputs do not depend on the executor or on the
+number of workers: a job's bytes depend only on its inputs and configuration (the kernels are
+deterministic for any thread count), and every result is registered by the driver in plan order.
+
+The local executor runs the lights of a night in parallel worker processes (one light per
+process at a time, as many processes as cores, fewer when the machine's free memory would not
+hold that many lights) and everything else, the masters included, one job after the other in
+this process, where the combine kernels already use every core and stay within the memory limit.
+Processes rather than threads: the light checks hold the GIL in places, and Python's warning
+filters (``warnings.catch_warnings``) are process-global, so threads could garble each other's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 from darkflow.exceptions import ConfigError, ExecutorError, MissingDependencyError
 
-__all__ = ["DaskExecutor", "Executor", "LocalExecutor", "make_executor"]
+__all__ = ["DaskExecutor", "Executor", "LocalExecutor", "auto_workers", "make_executor"]
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +48,155 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+#: stages the local executor runs in parallel processes (masters: one at a time, each combine
+#: already uses every core within the memory limit)
+PARALLEL_STAGES = ("lights",)
+#: share of the machine's available memory the parallel light jobs may take together
+MEMORY_SHARE = 0.5
+#: below this much work (summed working sets of a stage's jobs, ~8 Mpixel of lights) starting
+#: worker processes costs more than it saves: the stage runs in this process (``workers=None``)
+MIN_PARALLEL_BYTES = 640_000_000
+#: modules the worker processes start with (forked from a server that imported them once)
+_PRELOAD = ("darkflow.pipeline.jobs", "darkflow.calibrate", "darkflow.verify", "darkflow.subtract",
+            "darkflow.master", "darkflow.io.fits")  # fmt: skip
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can give without swapping (``MemAvailable``), if known."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def auto_workers(job_bytes: int = 0, *, cpus: int | None = None, memory: int | None = None) -> int:
+    """Worker processes for parallel jobs: one per core, no more than ``MEMORY_SHARE`` of the
+    available memory holds (``job_bytes`` each), at least one."""
+    cpus = cpus or os.cpu_count() or 1
+    n = cpus
+    memory = available_memory() if memory is None else memory
+    if job_bytes > 0 and memory:
+        n = min(n, int(MEMORY_SHARE * memory // job_bytes))
+    return max(1, n)
+
+
+def _worker_start(level: int, handlers: bool, numba_threads: int) -> None:
+    """Each worker logs like the driver (to stderr) and shares the cores with the others; a
+    Ctrl-C is the driver's to handle (it stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("darkflow")
+        root.handlers[:] = [handler]
+        root.propagate = False
+    logging.getLogger("darkflow").setLevel(level)
+    try:
+        import numba
+
+        numba.set_num_threads(max(1, min(numba_threads, numba.config.NUMBA_NUM_THREADS)))
+    except (ImportError, ValueError):
+        pass
+
+
+def _pool_context():
+    """``forkserver`` where there is one: workers fork from a clean server process that imported
+    the job modules once (no fork of a driver with threads running); else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(list(_PRELOAD))
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 class LocalExecutor:
-    """Run jobs one after the other in this process (the numba kernels use all cores)."""
+    """Jobs on this machine: lights in ``workers`` parallel processes, the rest in this process.
+
+    Parameters
+    ----------
+    workers
+        Worker processes for the lights; ``None`` or 0: one per core, fewer when the available
+        memory would not hold that many lights at once (:func:`auto_workers`), none for a few
+        small lights (:data:`MIN_PARALLEL_BYTES`); 1: every job in this process, one after the
+        other.
+    """
 
     name = "local"
 
+    def __init__(self, workers: int | None = None):
+        if workers is not None and workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {workers}")
+        self.workers = workers or None
+
+    def n_workers(self, specs: Sequence[Any], stage: str) -> int:
+        """How many processes run ``specs`` of ``stage`` (1: in this process)."""
+        if stage not in PARALLEL_STAGES or len(specs) < 2:
+            return 1
+        if self.workers is not None:
+            return min(self.workers, len(specs))
+        sizes = [int(getattr(s, "working_set_bytes", 0) or 0) for s in specs]
+        if sum(sizes) < MIN_PARALLEL_BYTES:
+            return 1
+        return min(auto_workers(max(sizes)), len(specs))
+
     def map(self, fn, specs, *, stage, progress):
-        results = []
-        for i, spec in enumerate(specs):
-            progress(stage, i, len(specs))
-            results.append(fn(spec))
-        progress(stage, len(specs), len(specs))
+        n = self.n_workers(specs, stage)
+        if n <= 1:
+            results = []
+            for i, spec in enumerate(specs):
+                progress(stage, i, len(specs))
+                results.append(fn(spec))
+            progress(stage, len(specs), len(specs))
+            return results
+        return self._map_parallel(fn, list(specs), n, stage=stage, progress=progress)
+
+    def _map_parallel(self, fn, specs, n, *, stage, progress):
+        log.debug("%s: %d jobs in %d worker processes", stage, len(specs), n)
+        logger = logging.getLogger("darkflow")
+        cpus = os.cpu_count() or 1
+        pool = ProcessPoolExecutor(
+            max_workers=n, mp_context=_pool_context(), initializer=_worker_start,
+            initargs=(logger.getEffectiveLevel(), bool(logger.handlers), max(1, cpus // n)),
+        )  # fmt: skip
+        results: list[Any] = [None] * len(specs)
+        try:
+            futures: dict[Future, int] = {pool.submit(fn, s): i for i, s in enumerate(specs)}
+            pending = set(futures)
+            progress(stage, 0, len(specs))
+            while pending:
+                done, pending = wait_futures(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    try:
+                        results[futures[future]] = future.result()  # a job's error: as is
+                    except BrokenProcessPool as err:
+                        raise ExecutorError(
+                            f"a worker process calibrating lights died ({err}); out of memory? "
+                            "Run again with fewer workers (--workers 1: none)"
+                        ) from err
+                progress(stage, len(specs) - len(pending), len(specs))
+        except BaseException:
+            # interrupted, or a job raised: no worker goes on writing after this run ended
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    process.terminate()
+            raise
+        pool.shutdown(wait=True)
         return results
 
     def close(self) -> None:
         pass
 
     def __repr__(self) -> str:
-        return "LocalExecutor()"
+        return f"LocalExecutor(workers={self.workers or 'auto'})"
 
 
 def _cancelled_errors() -> tuple[type[BaseException], ...]:
@@ -203,9 +348,10 @@ def make_executor(
     workers: int | None = None,
     timeout_s: float = 30.0,
 ):
-    """``local`` or ``dask`` (with a scheduler address or a number of local workers)."""
-    if scheduler or kind == "dask" or (workers and workers > 1):
+    """``local`` (lights in ``workers`` processes, default one per core) or ``dask`` (with a
+    scheduler address, or a local cluster of ``workers``)."""
+    if scheduler or kind == "dask":
         return DaskExecutor(scheduler, workers=workers, timeout_s=timeout_s)
     if kind != "local":
         raise ConfigError(f"unknown executor {kind!r} (local or dask)")
-    return LocalExecutor()
+    return LocalExecutor(workers=workers)

@@ -127,8 +127,15 @@ def _build(spec: MasterJobSpec) -> Any:
         list(spec.fset.paths), config=spec.config.combine, allow_few=True,
         metas=list(spec.fset.metas),
     )  # fmt: skip
-    write_master(master, spec.output)
-    return master, file_hash(spec.output)  # just written: read back from the page cache
+    output = spec.config.output
+    write_master(master, spec.output, output=output)
+    if all(mode == "full" for mode in output.master_planes().values()):
+        return master, file_hash(spec.output)  # just written: read back from the page cache
+    # a quantised or rebuilt plane: assess what the file holds, what every light will use
+    # (and what a later run reads back), hashing it in the same pass
+    from darkflow.master import read_master_hashed
+
+    return read_master_hashed(spec.output)
 
 
 def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
@@ -228,6 +235,11 @@ def _raise_if_disk_full(err: BaseException) -> None:
 
 
 # ----------------------------------------------------------------------------- lights
+#: peak memory of one light job per pixel, measured (benchmarks/bench_night.py): the light, its
+#: uncertainty and the dark model's planes in float32/float64 while it is checked
+LIGHT_BYTES_PER_PIXEL = 80
+
+
 @dataclass(frozen=True)
 class LightJobSpec:
     key: str
@@ -253,6 +265,13 @@ class LightJobSpec:
     @property
     def master_path(self) -> Path:
         return self.master_paths[self.decision.master_id]
+
+    @property
+    def working_set_bytes(self) -> int:
+        """Memory one light job needs at its peak (pixels, uncertainty, model, check planes):
+        how many the local executor runs at once."""
+        shape = self.meta.shape
+        return int(shape[0] * shape[1] * LIGHT_BYTES_PER_PIXEL) if shape else 0
 
 
 @dataclass(frozen=True)
@@ -363,7 +382,8 @@ def _quarantine(reasons: list[object], extra: object) -> tuple[dict[str, Any], N
 def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     """IO around :func:`darkflow.calibrate.calibrate_light`: read the light, write the result."""
     from darkflow.calibrate import calibrate_light
-    from darkflow.io.fits import read_image, write_image
+    from darkflow.io.fits import read_image, write_calibrated
+    from darkflow.subtract import uncertainty_cards
 
     meta, decision, config = spec.meta, spec.decision, spec.config
     before = _stat_now(meta.path)
@@ -405,7 +425,14 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     header = _output_header(header, meta, decision, result.model, spec.bias_id,
                             result.confidence, result.check)  # fmt: skip
     cal = result.calibrated
-    write_image(spec.output, cal.data, header, extensions={"UNCERT": cal.uncertainty})
+    pedestal = config.subtract.pedestal_adu
+    if result.response.startswith("add_pedestal") and result.first_check is not None:
+        pedestal += float(result.first_check.response.pedestal_adu or 0.0)
+    cards = uncertainty_cards(cal.data, cal.uncertainty, egain_e_per_adu=result.egain_e_per_adu,
+                              pedestal_adu=pedestal)  # fmt: skip
+    write_calibrated(spec.output, cal.data, cal.uncertainty, header, cards=cards,
+                     mode=config.output.light_uncertainty,
+                     quantize_level=config.output.quantize_level)  # fmt: skip
     st = os.stat(spec.output)
     # recorded relative to the work directory (it may be moved), with what identifies the file
     fields.update(output_path=os.path.relpath(spec.output, spec.workdir), output_size=st.st_size,

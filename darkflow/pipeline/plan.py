@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
-from darkflow.config import Config
+from darkflow.config import LIGHT_PLANE_KEYS, MASTER_PLANE_KEYS, Config
 from darkflow.exceptions import DarkflowError
 from darkflow.hashing import exact_json, job_key, short
 from darkflow.io.paths import printable
@@ -56,29 +56,32 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MASTER_SECTIONS = ("combine",)
-LIGHT_SECTIONS = ("matching", "scaling", "subtract", "verify")
+MASTER_SECTIONS = ("combine", "output")
+LIGHT_SECTIONS = ("matching", "scaling", "subtract", "verify", "output")
 MASTER_KINDS = {FrameType.DARK: "master_dark", FrameType.BIAS: "master_bias"}
 
 
 # Keys of a section that change how a job runs, not what it produces.
 EXECUTION_ONLY = {"combine": ("memory_limit",)}
+# [output] keys that shape the other kind's files only (a light's uncertainty never changes a
+# master; a master's planes reach a light through the master's key)
+OTHER_KIND = {"master": {"output": LIGHT_PLANE_KEYS}, "light": {"output": MASTER_PLANE_KEYS}}
 
 
-def output_params(config: Config, *sections: str) -> dict[str, Any]:
-    """The configuration a job's output depends on (execution-only keys removed)."""
+def output_params(config: Config, *sections: str, kind: str | None = None) -> dict[str, Any]:
+    """The configuration a job's output depends on (execution-only keys, and with ``kind``
+    (``master`` or ``light``) the other kind's keys, removed)."""
     full = config.to_dict()
-    return {
-        s: {k: v for k, v in full[s].items() if k not in EXECUTION_ONLY.get(s, ())}
-        for s in sections
-    }
+    skip = {s: (*EXECUTION_ONLY.get(s, ()), *OTHER_KIND.get(kind or "", {}).get(s, ()))
+            for s in sections}  # fmt: skip
+    return {s: {k: v for k, v in full[s].items() if k not in skip[s]} for s in sections}
 
 
 def master_key(fset: FrameSet, input_hashes: Iterable[str], config: Config) -> str:
     return job_key(
         f"master-{fset.kind}",
         input_hashes,
-        output_params(config, *MASTER_SECTIONS),
+        output_params(config, *MASTER_SECTIONS, kind="master"),
         ALGORITHM_VERSION,
     )
 
@@ -108,7 +111,7 @@ def light_key(
         "bias": bias or "",
         "decision": essentials,
         "index": index_fingerprint,
-        "config": output_params(config, *LIGHT_SECTIONS),
+        "config": output_params(config, *LIGHT_SECTIONS, kind="light"),
     }
     if master_biases:  # only when some master keeps its own bias: other keys stay as they were
         params["master_biases"] = dict(sorted(master_biases.items()))
@@ -197,7 +200,7 @@ class MasterJob:
                  "date_obs_utc": m.date_obs_utc.isoformat() if m.date_obs_utc else None}
                 for m, h in zip(metas, self.input_hashes, strict=True)
             ],
-            "parameters": output_params(config, *MASTER_SECTIONS),
+            "parameters": output_params(config, *MASTER_SECTIONS, kind="master"),
             "environment": {
                 "temp_min_c": min(temps) if temps else None,
                 "temp_max_c": max(temps) if temps else None,
