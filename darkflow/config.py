@@ -461,9 +461,11 @@ DEPRECATED_KEYS: dict[str, dict[str, str]] = {
 def _build_section(section_type: type, name: str, values: dict[str, Any]) -> Any:
     hints = get_type_hints(section_type)
     gone = DEPRECATED_KEYS.get(name, {})
-    for key in sorted(set(values) & set(gone) - set(hints)):
+    old = sorted(set(values) & set(gone) - set(hints))
+    if old:  # one warning for the file's section, every stale key named
+        why = "; ".join(dict.fromkeys(gone[key] for key in old))
         warnings.warn(
-            f"[{name}] {key} is no longer used and is ignored ({gone[key]})",
+            f"[{name}] {', '.join(old)}: no longer used, ignored ({why})",
             DeprecatedSettingWarning,
             stacklevel=4,
         )

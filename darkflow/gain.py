@@ -349,29 +349,50 @@ def gain_from_light(
 
     In each tile, the per-pixel variance comes from differences of pixels two columns apart
     (same colour on a Bayer sensor; smooth sky and nebulosity cancel), robustly (MAD), and the
-    signal from the tile median: ``gain = signal / (variance - read variance)``. The median of
-    the tiles with enough signal is the estimate; its uncertainty ``1.2533 x`` their robust
-    scatter over ``sqrt(tiles)``. ``None`` when the frame holds too little signal.
+    signal from the tile median: ``gain = signal / (variance - read variance)``. Sources are
+    left out first: pixels more than 4 sigma above their tile's level, grown by 2 pixels (a
+    star's wings are steep gradients that the differences would count as noise, biasing the
+    gain low). The median of the tiles with enough signal is the estimate; its uncertainty
+    ``1.2533 x`` their robust scatter over ``sqrt(tiles)``. ``None`` when the frame holds too
+    little signal.
     """
+    from scipy.ndimage import binary_dilation
+
     data = np.asarray(calibrated, dtype=np.float64)
     ny, nx = data.shape
     if nx < 4:
         return None
     diff = data[:, 2:] - data[:, :-2]
+    tiles = [
+        (y0, x0)
+        for y0 in range(0, ny - tile + 1, tile)
+        for x0 in range(0, nx - 2 - tile + 1, tile)
+    ]
+    source = np.zeros(data.shape, dtype=bool)
+    for y0, x0 in tiles:  # sources: far above their tile's level in its own pixel noise
+        block = data[y0 : y0 + tile, x0 : x0 + tile]
+        dblock = diff[y0 : y0 + tile, x0 : x0 + tile]
+        finite = np.isfinite(dblock)
+        if finite.sum() < tile * tile // 2 or not np.isfinite(block).any():
+            continue
+        sigma = mad_std(dblock[finite]) / math.sqrt(2.0)
+        with np.errstate(invalid="ignore"):
+            source[y0 : y0 + tile, x0 : x0 + tile] = block > np.nanmedian(block) + 4.0 * sigma
+    source = binary_dilation(source, iterations=2)
+    bad = source[:, 2:] | source[:, :-2]
     gains = []
     floor = 5.0 * math.sqrt(max(read_variance, 1e-12))
-    for y0 in range(0, ny - tile + 1, tile):
-        for x0 in range(0, nx - 2 - tile + 1, tile):
-            block = data[y0 : y0 + tile, x0 : x0 + tile]
-            dblock = diff[y0 : y0 + tile, x0 : x0 + tile]
-            finite = np.isfinite(dblock)
-            if finite.sum() < tile * tile // 2:
-                continue
-            level = float(np.nanmedian(block))
-            var = mad_std(dblock[finite]) ** 2 / 2.0
-            excess = var - read_variance
-            if level > floor and excess > 0.1 * var:
-                gains.append(level / excess)
+    for y0, x0 in tiles:
+        block = data[y0 : y0 + tile, x0 : x0 + tile]
+        dblock = diff[y0 : y0 + tile, x0 : x0 + tile]
+        use = np.isfinite(dblock) & ~bad[y0 : y0 + tile, x0 : x0 + tile]
+        if use.sum() < tile * tile // 2:
+            continue
+        level = float(np.nanmedian(np.where(source[y0 : y0 + tile, x0 : x0 + tile], np.nan, block)))
+        var = mad_std(dblock[use]) ** 2 / 2.0
+        excess = var - read_variance
+        if level > floor and excess > 0.1 * var:
+            gains.append(level / excess)
     if len(gains) < min_tiles:
         return None
     g = np.array(gains)

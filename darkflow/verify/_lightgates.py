@@ -138,9 +138,9 @@ def _read_rel_sigma(source: MasterDark | None, read_var: float) -> float:
     params = (source.provenance or {}).get("params", {})
     clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
     if math.isfinite(clip):
-        from darkflow.subtract import _clip_variance_factor
+        from darkflow.gain import clip_variance_factor
 
-        factor *= _clip_variance_factor(clip)
+        factor *= clip_variance_factor(clip)
     median_est = float(np.median(var[ok])) / factor
     sampling = math.sqrt(2.0 / ((k - 1.0) * np.count_nonzero(ok)))
     return math.hypot(abs(math.log(median_est / read_var)), sampling)
