@@ -364,9 +364,7 @@ def gain_from_light(
         return None
     diff = data[:, 2:] - data[:, :-2]
     tiles = [
-        (y0, x0)
-        for y0 in range(0, ny - tile + 1, tile)
-        for x0 in range(0, nx - 2 - tile + 1, tile)
+        (y0, x0) for y0 in range(0, ny - tile + 1, tile) for x0 in range(0, nx - 2 - tile + 1, tile)
     ]
     source = np.zeros(data.shape, dtype=bool)
     for y0, x0 in tiles:  # sources: far above their tile's level in its own pixel noise
