@@ -12,8 +12,9 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.1.0+src"
 
 # 2: the gain of lights without EGAIN (darkflow.gain) enters their uncertainty;
-# 3: calibrated lights' uncertainty follows fine structure and colour
-ALGORITHM_VERSION = "3"
+# 3: calibrated lights' uncertainty follows fine structure and colour;
+# 4: bias per night and set-point, per-pixel fitted models, colour-aware scalar uncertainty cards
+ALGORITHM_VERSION = "4"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.

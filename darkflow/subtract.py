@@ -539,6 +539,7 @@ def uncertainty_cards(
     *,
     egain_e_per_adu: float | None,
     pedestal_adu: float,
+    cfa: bool = False,
 ) -> dict[str, tuple[Any, str]]:
     """Header cards that summarise a calibrated light's uncertainty plane.
 
@@ -547,15 +548,18 @@ def uncertainty_cards(
     it): read noise, the dark's shot noise and the dark model's variance at a typical pixel;
     ``DFUNGAIN``: the e-/ADU of the noise model; ``DFPEDEST``: the pedestal added after
     subtraction. Measured on a central band of rows of at most :data:`UNCERTAINTY_SAMPLES`
-    pixels, so its cost does not grow with the frame.
+    pixels, so its cost does not grow with the frame. ``cfa``: a colour (Bayer) frame, whose
+    shot signal is estimated per colour phase (``DFUNCFA``, as :func:`subtract_dark` did).
     """
     cards: dict[str, tuple[Any, str]] = {
         "DFPEDEST": (float(f"{pedestal_adu:.6g}"), "[adu] pedestal added after subtraction"),
     }
+    if cfa:
+        cards["DFUNCFA"] = (True, "shot signal estimated per colour phase")
     cal = np.asarray(calibrated)
     ny, nx = cal.shape
     rows = min(ny, max(16, UNCERTAINTY_SAMPLES // max(nx, 1)))
-    top = (ny - rows) // 2
+    top = (ny - rows) // 2 // 2 * 2  # even: the band keeps the Bayer phase of the frame
     cal = cal[top : top + rows].astype(np.float32)
     unc = np.asarray(uncertainty)[top : top + rows]
     var = np.square(unc, dtype=np.float64)
@@ -566,7 +570,7 @@ def uncertainty_cards(
     base = var
     if egain_e_per_adu and egain_e_per_adu > 0:
         signal = shot_signal(cal - np.float32(pedestal_adu), float(np.median(var[ok])),
-                             egain_e_per_adu)  # fmt: skip
+                             egain_e_per_adu, cfa=cfa)  # fmt: skip
         base = var - signal / egain_e_per_adu
         cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
     cards["DFUNV0"] = (float(f"{np.median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
@@ -579,14 +583,15 @@ def rebuild_uncertainty(calibrated: np.ndarray, cards: Any) -> np.ndarray:
     ``sqrt(DFUNV0 + shot_signal(calibrated - DFPEDEST) / DFUNGAIN)``: the light's own read and
     shot noise as :func:`subtract_dark` computed them; the dark's shot noise and the dark
     model's variance at their typical value, so hot pixels get too small an uncertainty.
-    ``DFUNCMED`` everywhere when there was no gain.
+    ``DFUNCMED`` everywhere when there was no gain; per colour phase when ``DFUNCFA``.
     """
     data = np.asarray(calibrated, dtype=np.float32)
     gain, v0 = cards.get("DFUNGAIN"), cards.get("DFUNV0")
     if not gain or v0 is None:
         unc = np.full(data.shape, float(cards.get("DFUNCMED", np.nan)), np.float32)
     else:
-        signal = shot_signal(data - np.float32(cards.get("DFPEDEST", 0.0)), float(v0), float(gain))
+        signal = shot_signal(data - np.float32(cards.get("DFPEDEST", 0.0)), float(v0), float(gain),
+                             cfa=bool(cards.get("DFUNCFA", False)))  # fmt: skip
         unc = np.sqrt(np.maximum(float(v0) + signal / np.float32(gain), 0.0)).astype(np.float32)
     unc[~np.isfinite(data)] = np.nan
     return unc

@@ -316,7 +316,9 @@ def test_light_panel_calibrated_and_quarantined(explorer, wd):
     done = lights.dropna(subset=["noise_ratio"]).iloc[0]
     panel.light.value = done["path"]
     assert panel.error is None
-    assert panel.result.residuals.noise_ratio == pytest.approx(done["noise_ratio"], abs=2e-3)
+    # the file's uncertainty is rebuilt from header values (``[output] light_uncertainty =
+    # "scalar"``): the dark's per-pixel variance at its typical value, a stated approximation
+    assert panel.result.residuals.noise_ratio == pytest.approx(done["noise_ratio"], abs=1e-2)
     assert {"residuals", "calibrated"} <= set(panel.views)
     cands = panel.tables["match candidates (lowest score wins)"]
     recipe = {done["master_id"], done.get("secondary_master_id")} - {None}

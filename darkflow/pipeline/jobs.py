@@ -382,6 +382,7 @@ def _quarantine(reasons: list[object], extra: object) -> tuple[dict[str, Any], N
 def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     """IO around :func:`darkflow.calibrate.calibrate_light`: read the light, write the result."""
     from darkflow.calibrate import calibrate_light
+    from darkflow.cfa import is_cfa
     from darkflow.io.fits import read_image, write_calibrated
     from darkflow.subtract import uncertainty_cards
 
@@ -429,7 +430,7 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     if result.response.startswith("add_pedestal") and result.first_check is not None:
         pedestal += float(result.first_check.response.pedestal_adu or 0.0)
     cards = uncertainty_cards(cal.data, cal.uncertainty, egain_e_per_adu=result.egain_e_per_adu,
-                              pedestal_adu=pedestal)  # fmt: skip
+                              pedestal_adu=pedestal, cfa=is_cfa(meta.bayer_pattern))  # fmt: skip
     write_calibrated(spec.output, cal.data, cal.uncertainty, header, cards=cards,
                      mode=config.output.light_uncertainty,
                      quantize_level=config.output.quantize_level)  # fmt: skip
