@@ -173,7 +173,7 @@ def make_decisions(prepared: pd.DataFrame):
         fontsize={"legend": 9},
     )  # fmt: skip
     panels = [used]
-    for col, label, span in (("delta_temp_c", "Δ temp. (°C)", 1.0),
+    for col, label, span in (("delta_temp_c", "Δ temperature (°C)", 1.0),
                              ("delta_exptime_s", "Δ exposure (s)", 10.0),
                              ("delta_time_h", "Δ time (h)", 0.5)):  # fmt: skip
         if col not in data or data[col].isna().all():
@@ -189,7 +189,7 @@ def make_decisions(prepared: pd.DataFrame):
         panels.append(
             (hv.Overlay(pts) * hv.HLine(0).opts(color="gray", line_width=1)).opts(
                 width=1150,
-                height=170,
+                height=190,
                 xlabel="UTC",
                 ylabel=label,
                 show_legend=False,
