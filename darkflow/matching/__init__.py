@@ -41,7 +41,13 @@ See ``docs/matching.md`` for the whole story.
 """
 
 from darkflow.matching._advisory import acquisition_advisory, merge_advisories
-from darkflow.matching._index import BiasInfo, CalibrationIndex, build_index
+from darkflow.matching._index import (
+    BiasInfo,
+    CalibrationIndex,
+    IndexMemo,
+    LazyMaster,
+    build_index,
+)
 from darkflow.matching._match import match_light
 from darkflow.matching._records import (
     DEGRADING_REASONS,
@@ -80,6 +86,8 @@ __all__ = [
     "BiasInfo",
     "CalibrationIndex",
     "Candidate",
+    "IndexMemo",
+    "LazyMaster",
     "MasterEntry",
     "MatchDecision",
     "MatchReason",
