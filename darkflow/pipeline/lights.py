@@ -3,8 +3,9 @@
 The index (per-configuration dark-current laws, amp glow, linearity, master summaries) is built
 from every registered master of the lights' configurations, this night's and earlier nights'
 (the registry is a dark library), and cached under a key of its inputs and of the code that
-builds and pickles it, so a rerun does not read the masters again. Matching runs here, in the
-driver; executors only subtract.
+builds and pickles it, so a rerun does not read the masters again; what it measures on each
+master is kept apart (:mod:`darkflow.pipeline.indexparts`), so a new night reads its own
+masters only. Matching runs here, in the driver; executors only subtract.
 
 A cached light is trusted while its output file keeps the size, mtime and inode recorded when it
 was written; when any of them differs the file is hashed again, and a content mismatch makes the
