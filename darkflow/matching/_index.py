@@ -303,8 +303,8 @@ def build_index(
         loaded (a :class:`~darkflow.exceptions.DarkflowError` or ``OSError``) is recorded in
         ``index.unusable`` with a note, never raised.
     biases
-        ``config_signature -> master bias`` (a :class:`LazyMaster` or not; may be empty): the dark signal, the glow and the
-        exposure law are measured with the bias removed.
+        ``config_signature -> master bias`` (a :class:`LazyMaster` or not; may be empty): the
+        dark signal, the glow and the exposure law are measured with the bias removed.
     master_biases
         ``master_id -> master bias`` (or ``None``): the bias of each master's own night and
         set-point, used instead of ``biases`` for the masters it names (a multi-night library
