@@ -323,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from darkflow._threads import prefer_safe_threading_layer
+
+    prefer_safe_threading_layer()  # before numba is imported: TBB can spin at exit
     argv = list(sys.argv[1:] if argv is None else argv)
     # `combine` owns its own option parser (darkflow.master.main_combine); pass everything through.
     if argv and argv[0] == "combine":
