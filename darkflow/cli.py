@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from darkflow._version import __version__
-from darkflow.exceptions import DarkflowError
+from darkflow.exceptions import ConfigError, DarkflowError
 
 __all__ = ["build_parser", "main"]
 
@@ -50,10 +50,6 @@ def _load_config(args: argparse.Namespace):
     return Config.load(getattr(args, "config", None))
 
 
-class UsageError(DarkflowError):
-    """A command-line argument names something that cannot be used (exit status 2)."""
-
-
 def _progress(args: argparse.Namespace):
     """The progress display the options ask for, or None (``-q``, ``--progress never``)."""
     from darkflow.progress import ConsoleProgress
@@ -67,18 +63,18 @@ def _progress(args: argparse.Namespace):
 
 def _check_workdir(path: Path, *, option: str = "--workdir", must_exist: bool = False) -> None:
     if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} {path} is a file, not a directory")
+        raise ConfigError(f"{option} {path} is a file, not a directory")
     if must_exist and not path.exists():
-        raise UsageError(f"{path} does not exist")
+        raise ConfigError(f"{path} does not exist")
 
 
 def _check_inputs(paths: Sequence[Path], *, frames_only: bool) -> None:
     """Every input exists; with ``frames_only``, a file must be a FITS frame."""
     for path in paths:
         if not path.exists():
-            raise UsageError(f"{path} does not exist")
+            raise ConfigError(f"{path} does not exist")
         if frames_only and path.is_file() and not _is_fits(path):
-            raise UsageError(f"{path} is neither a FITS frame nor a folder of frames")
+            raise ConfigError(f"{path} is neither a FITS frame nor a folder of frames")
 
 
 def _is_fits(path: Path) -> bool:
@@ -263,7 +259,7 @@ def _check_sessions(workdir: Path, wanted: Sequence[str]) -> None:
     unknown = [w for w in wanted if w not in names]
     if unknown:
         listed = ", ".join(f"{n}/{s}" for n, s in known) or "none"
-        raise UsageError(
+        raise ConfigError(
             f"no session {', '.join(map(repr, unknown))} in {workdir}; sessions: {listed}"
         )
 
