@@ -479,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from darkflow._threads import prefer_safe_threading_layer
+
+    prefer_safe_threading_layer()  # before numba is imported: TBB can spin at exit
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -184,6 +184,8 @@ class MasterPanel(_Panel):
         value = self.master.value if self.master.value in {o[1] for o in options} else None
         self.master.options = options
         self.master.value = value or _most_used_dark(masters)
+        if not self.master.value:  # no change event when it was empty already: clear the views
+            self.refresh()
 
     def refresh(self) -> None:
         master_id = self.master.value

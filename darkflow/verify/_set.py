@@ -77,6 +77,8 @@ def assess_master_set(
     bias: MasterDark | None = None,
     previous_bias: MasterDark | None = None,
     gain: GainEstimate | None = None,
+    bias_own_night: bool = True,
+    previous_level_known: bool = True,
 ) -> MasterSetAssessment:
     """Judge the master of ``paths``: hold-out split, training combine, :func:`assess_master`.
 
@@ -108,6 +110,9 @@ def assess_master_set(
         The master bias of ``previous``'s night (default: ``bias``).
     gain
         e-/ADU of the noise-model gates (default: the header's EGAIN, else photon transfer).
+    bias_own_night, previous_level_known
+        Whether ``bias`` is of the master's night and ``previous`` has its own night's bias
+        (:func:`assess_master`: level gates are not measured across an unknown bias drift).
 
     Raises
     ------
@@ -141,7 +146,8 @@ def assess_master_set(
         holdout=_band_reader(held, rows) if held else None,
         training=_band_reader(train, rows) if len(train) >= 2 else None,
         previous=previous, bias=bias, previous_bias=previous_bias, gain=gain, config=config,
-        holdout_rows=rows,
+        holdout_rows=rows, bias_own_night=bias_own_night,
+        previous_level_known=previous_level_known,
     )  # fmt: skip
     status, confidence, reasons = master_verdict(
         assessment, n_frames=len(paths), min_frames=combine_config.min_frames
