@@ -174,8 +174,8 @@ def test_layout_probe_finds_what_a_reader_cannot_see(tmp_path):
 
 # ----------------------------------------------------------------------------- explorer
 def test_explorer_first_render_is_consistent(tiny_run):
-    from widgets import Explorer
-    from widgets.data import configurations, lights_for, masters_for
+    from darkflow_widgets import Explorer
+    from darkflow_widgets.data import configurations, lights_for, masters_for
 
     ex = Explorer(tiny_run[0])
     night, session = ex.night.value, ex.session.value

@@ -1,7 +1,7 @@
 """The acceptance of a master from its input frames: hold-out split, training combine, gates.
 
 :func:`assess_master_set` is the one place that decides how a master is judged; the pipeline's
-master job and the explorer (``widgets.metrics``) both call it, so their verdicts agree.
+master job and the explorer (``darkflow_widgets.metrics``) both call it, so their verdicts agree.
 """
 
 from __future__ import annotations
