@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -15,13 +14,12 @@ import pandas as pd
 
 from darkflow.config import (
     MASTER_PLANE_KEYS,
-    PLANE_MODES,
     CombineConfig,
-    MatchingConfig,
     OutputConfig,
     parse_size,
 )
 from darkflow.exceptions import DarkflowError, IncompatibleFramesError, OutputError
+from darkflow.master_args import add_combine_arguments, temperature_tolerance_c
 
 __all__ = [
     "add_combine_arguments",
@@ -38,45 +36,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def add_combine_arguments(p: argparse.ArgumentParser, *, quiet: bool = True) -> None:
-    """The options of ``darkflow combine`` (``quiet=False`` where the caller has a global -q)."""
-    p.add_argument("files", nargs="+", metavar="FILE", help="input FITS frames")
-    p.add_argument("-o", "--output", required=True, help="output master FITS file")
-    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    d = CombineConfig()
-    p.add_argument(
-        "--memory-limit", default=d.memory_limit, help="e.g. 64MB, 1GB (default %(default)s)"
-    )
-    p.add_argument("--sigma-low", type=float, default=d.sigma_low, help="default %(default)s")
-    p.add_argument("--sigma-high", type=float, default=d.sigma_high, help="default %(default)s")
-    p.add_argument("--max-iters", type=int, default=d.max_iters, help="default %(default)s")
-    p.add_argument(
-        "--scale", choices=("noise", "mad", "std"), default=d.scale, help="default %(default)s"
-    )
-    p.add_argument("--bias", metavar="MASTER_BIAS", help="subtract this master bias")
-    p.add_argument(
-        "--planes", choices=PLANE_MODES, default=None,
-        help="how the uncertainty, count, persistence and saturation planes are written "
-        "(default: as [output] defaults: compressed; docs/master.md)",
-    )  # fmt: skip
-    p.add_argument(
-        "--allow-few", action="store_true", help=f"allow fewer than {d.min_frames} frames"
-    )
-    p.add_argument(
-        "--allow-mixed-temperature", action="store_true",
-        help="combine frames of different set-points, or sensor temperatures further from their "
-        f"median than {temperature_tolerance_c():.1f} °C (refused by default: their dark current "
-        "differs by more than the matching gate accepts)",
-    )  # fmt: skip
-    p.add_argument(
-        "--allow-duplicates", action="store_true",
-        help="combine even when a file is given twice or two files have the same content "
-        "(refused by default: a repeated frame is counted as independent evidence)",
-    )  # fmt: skip
-    if quiet:
-        p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
 def build_parser(prog: str = "darkflow combine") -> argparse.ArgumentParser:
@@ -98,16 +57,6 @@ def main_combine(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     return run_combine(args, prog=parser.prog)
-
-
-def temperature_tolerance_c(matching: MatchingConfig | None = None) -> float:
-    """Largest distance of a frame's sensor temperature from the set's median for one master.
-
-    The dark-current mismatch the matching gate accepts (``max_dark_mismatch`` at the doubling
-    temperature) plus three standard deviations of one temperature reading.
-    """
-    m = matching or MatchingConfig()
-    return m.doubling_temp_c * math.log2(1 + m.max_dark_mismatch) + 3 * m.temp_reading_sigma_c
 
 
 def check_combine_inputs(
