@@ -311,6 +311,8 @@ STAGES = (
     ("darkflow.hashing", "file_hash", "hashing"),
     ("darkflow.registry:Registry", "content_hash", "hashing"),
     ("darkflow.master", "combine_files", "master combine"),
+    # with the hold-out training master of the analysed rows in the same pass
+    ("darkflow.master", "combine_files_with_training", "master combine"),
     ("darkflow.master", "write_master", "master write"),
     ("darkflow.pipeline.jobs", "_assess", "master assessment"),
     ("darkflow.pipeline.run", "plan_masters", "planning (masters)"),

@@ -98,3 +98,20 @@ def test_no_training_frames_no_band(darks):
     master, trained = combine_files_with_training(darks, (), _rows, config=CombineConfig())
     assert trained is None
     assert planes_bytes(master) == planes_bytes(combine_files(darks))
+
+
+def test_the_same_pass_master_spares_the_second_combine(darks, monkeypatch):
+    import darkflow.master
+
+    config = CombineConfig()
+    train, _ = split_set(darks, VERIFY)
+    master, trained = combine_files_with_training(darks, train, _rows, config=config)
+
+    def no_combine(*args, **kwargs):
+        raise AssertionError("the training frames were combined again")
+
+    monkeypatch.setattr(darkflow.master, "combine_files", no_combine)
+    judged = assess_master_set(
+        darks, master=master, combine_config=config, config=VERIFY, trained=trained
+    )
+    assert judged.judged is trained
