@@ -146,13 +146,11 @@ def assess_master_set(
             judged = band_master(judged, analysis_rows(judged.shape, config))
 
     band = judged.provenance.get("rows") if held else None
-    if band is not None:
+    if band is not None:  # rows of the full frames; ``local``: the same rows of the band
         rows = slice(int(band[0]), int(band[1]))
-        shape = (None, judged.shape[1])  # full frames: the band is cropped from them
         local = slice(0, rows.stop - rows.start)
     else:
-        shape = judged.data.shape
-        rows = local = row_window(shape, config.max_analysis_pixels)
+        rows = local = row_window(judged.data.shape, config.max_analysis_pixels)
 
     def fit(other: MasterDark | None) -> MasterDark | None:
         if other is None or other.shape[1] != judged.shape[1]:
