@@ -124,7 +124,8 @@ def bench(n: int, base: Path, nightly: bool) -> list[tuple[str, float, float]]:
     measure("run ARCHIVE: first run", [*darkflow, "run", str(archive), "-w", str(w), "-q"])
     measure("run ARCHIVE: no-change rerun", [*darkflow, "run", str(archive), "-w", str(w), "-q"])
     measure("run ARCHIVE: rerun through the pipeline (force; every job cached)",
-            [py, "-c", "import sys; from darkflow.pipeline import run_night; "
+            [py, "-c", "from darkflow._threads import prefer_safe_threading_layer as p; p(); "
+             "from darkflow.pipeline import run_night; "
              f"run_night({str(archive)!r}, workdir={str(w)!r}, force=True)"])  # fmt: skip
     measure("status W", [*darkflow, "status", str(w)])
     measure("quarantine W", [*darkflow, "quarantine", str(w)])
@@ -155,8 +156,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-nightly", action="store_true", help="skip the nightly passes")
     p.add_argument("--dir", type=Path, help="keep data and work directories here")
     p.add_argument("--threading-layer", help="NUMBA_THREADING_LAYER of the measured processes "
-                   "(e.g. omp: with the system's TBB, a process can spin for minutes at exit in "
-                   "TBB's finalisation on a loaded machine, numba issue 10556)")  # fmt: skip
+                   "(default: darkflow's choice, OpenMP then workqueue, see darkflow._threads)")  # fmt: skip
     args = p.parse_args(argv)
     if args.threading_layer:
         ENV["NUMBA_THREADING_LAYER"] = args.threading_layer

@@ -187,7 +187,12 @@ def run_darkflow(rs: rd.RealSet, workdir: Path, overrides: dict[str, str]) -> Da
     except Exception as err:  # a crash is a result here: report it, go on with the others
         return DarkflowRun(pd.DataFrame(), pd.DataFrame(), time.perf_counter() - t0, repr(err))
     seconds = time.perf_counter() - t0
-    return DarkflowRun(pd.read_csv(result.frame_report), pd.read_csv(result.masters_csv), seconds)
+    lights = pd.read_csv(result.frame_report)
+    if "output_path" in lights:  # recorded relative to the work directory (it may be moved)
+        lights["output_path"] = [
+            str(workdir / p) if isinstance(p, str) else p for p in lights["output_path"]
+        ]
+    return DarkflowRun(lights, pd.read_csv(result.masters_csv), seconds)
 
 
 # ----------------------------------------------------------------------------- ccdproc

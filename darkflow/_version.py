@@ -4,12 +4,8 @@ Bump ``ALGORITHM_VERSION`` whenever a change alters the bytes of a master or cal
 cached artifacts made by the old algorithm are recomputed.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("darkflow")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.1.0+src"
+#: The package version: the only place it is written (pyproject.toml reads it from here).
+__version__ = "0.1.0"
 
 # 2: the gain of lights without EGAIN (darkflow.gain) enters their uncertainty;
 # 3: calibrated lights' uncertainty follows fine structure and colour;

@@ -4,11 +4,12 @@ Used by the tests (and to take the README's screenshots): the page is loaded fro
 browser's own background traffic disabled and a network log recorded, so any request the page
 makes (a CDN script, a stylesheet, a font) is listed. A probe script, added to a temporary copy of
 the page, counts the bokeh plots that actually drew a canvas (bokeh renders into shadow roots,
-which ``--dump-dom`` does not show) and writes the count into the page title.
+which ``--dump-dom`` does not show), measures the page and its layout, and writes what it found into the page.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -46,18 +47,85 @@ _BROWSER_HOSTS = re.compile(
 _PROBE = """
 <script>
 (function () {
+  function walk(root, visit) {
+    for (const el of root.querySelectorAll('*')) {
+      visit(el);
+      if (el.shadowRoot) { walk(el.shadowRoot, visit); }
+    }
+  }
+  function label(el) {
+    const text = (el.textContent || '').trim().replace(/\\s+/g, ' ');
+    return el.tagName.toLowerCase() + (el.className && typeof el.className === 'string'
+      ? '.' + el.className.trim().split(/\\s+/).join('.') : '') + ': ' + text.slice(0, 80);
+  }
+  function scrolls(el) {  // can the reader scroll this element sideways?
+    const o = getComputedStyle(el).overflowX;
+    return o === 'auto' || o === 'scroll';
+  }
+  function layout() {
+    const problems = [];
+    const page = document.documentElement;
+    if (page.scrollWidth > page.clientWidth + 1) {
+      problems.push('page wider than the window: ' + page.scrollWidth + ' > ' + page.clientWidth);
+    }
+    // a table wider than its container is only readable when a container scrolls sideways
+    for (const table of document.querySelectorAll('table')) {
+      const right = table.getBoundingClientRect().right;
+      let el = table.parentElement, ok = right <= page.clientWidth + 1;
+      while (el && !ok) {
+        if (scrolls(el)) { ok = true; break; }
+        if (el.getBoundingClientRect().right < right - 1 &&
+            getComputedStyle(el).overflowX !== 'visible') { break; }
+        el = el.parentElement;
+      }
+      if (!ok) { problems.push('table overflows: ' + label(table)); }
+    }
+    // table cells a reader should never see: text cut by pandas ("..."), "NaN", a raw index
+    for (const cell of document.querySelectorAll('td, th')) {
+      const text = cell.textContent.trim();
+      if (/(\\.\\.\\.|\u2026)$/.test(text)) { problems.push('cell text cut: ' + label(cell)); }
+      if (/^(nan|NaN|None|<NA>|NaT)$/.test(text)) { problems.push('missing value shown as ' + text + ': ' + label(cell)); }
+    }
+    const indexed = new Set();
+    for (const th of document.querySelectorAll('tbody tr > th:first-child')) {
+      if (/^\\d+$/.test(th.textContent.trim())) { indexed.add(th.closest('table')); }
+    }
+    indexed.forEach(t => problems.push('raw index column: ' + label(t)));
+    // text cut: an ellipsis, or a clipping element whose own text is wider than it is
+    walk(document, function (el) {
+      const style = getComputedStyle(el);
+      if (el.clientWidth === 0 || style.display === 'none' || style.visibility === 'hidden') {
+        return;
+      }
+      const own = Array.from(el.childNodes).some(
+        n => n.nodeType === 3 && n.textContent.trim() !== '');
+      if (!own || scrolls(el)) { return; }
+      const wide = el.scrollWidth > el.clientWidth + 1;
+      if (style.textOverflow === 'ellipsis' && wide) {
+        problems.push('text cut with an ellipsis: ' + label(el));
+      } else if (wide && (style.overflowX === 'hidden' || style.overflowX === 'clip')) {
+        problems.push('text clipped: ' + label(el));
+      }
+    });
+    return problems;
+  }
   function canvases(root) {
     let n = 0;
-    for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot) { n += canvases(el.shadowRoot); }
-      if (el.tagName === 'CANVAS' && el.width > 0 && el.height > 0) { n += 1; }
-    }
+    walk(root, function (el) { if (el.tagName === 'CANVAS' && el.width > 0 && el.height > 0) { n += 1; } });
     return n;
   }
   window.addEventListener('load', function () {
     setTimeout(function () {
-      const roots = document.querySelectorAll('.bk-root, [data-root-id]').length;
-      document.title = 'DFPROBE canvases=' + canvases(document) + ' roots=' + roots;
+      const result = {
+        canvases: canvases(document),
+        roots: document.querySelectorAll('.bk-root, [data-root-id]').length,
+        height: Math.ceil(document.documentElement.scrollHeight),
+        layout: layout(),
+      };
+      const pre = document.createElement('pre');
+      pre.id = 'dfprobe';
+      pre.textContent = JSON.stringify(result);
+      document.body.appendChild(pre);
     }, 2500);
   });
 })();
@@ -83,6 +151,8 @@ class BrowserCheck:
     roots: int  # bokeh/panel roots found in the page
     requests: tuple[str, ...]  # network requests the page made (browser's own traffic excluded)
     screenshot: Path | None
+    height: int = 0  # height of the whole page (px) at the window's width
+    layout: tuple[str, ...] = ()  # tables wider than the page, text cut by an ellipsis or clipped
     console: str = field(default="", repr=False)
 
     @property
@@ -114,8 +184,15 @@ def check_page(
     height: int = 2400,
     budget_ms: int = 8000,
     timeout_s: float = 120.0,
+    full_page: bool = False,
 ) -> BrowserCheck:
-    """Load ``html`` in headless Chromium with no network and report what it drew and fetched."""
+    """Load ``html`` in headless Chromium with no network and report what it drew and fetched.
+
+    ``full_page``: the screenshot is as tall as the page (measured first), not ``height``.
+    The layout probe lists what a reader cannot see: a table wider than the window with no
+    sideways scroll in any container, and text cut with an ellipsis or clipped by its box
+    (elements in bokeh's shadow roots included; text drawn on a canvas cannot be seen).
+    """
     exe = find_chromium()
     html = Path(html).resolve()
     with tempfile.TemporaryDirectory(prefix="darkflow-browser-") as tmp:
@@ -138,8 +215,13 @@ def check_page(
                 timeout=timeout_s,
                 check=False,
             )
+            match = re.search(r'<pre id="dfprobe">(.*?)</pre>', dom.stdout, re.S)
+            probe = json.loads(html_lib.unescape(match.group(1))) if match else {}
             shot_path = None
             if screenshot is not None:
+                if full_page and probe.get("height"):
+                    size = f"--window-size={width},{probe['height']}"
+                    base = [size if a.startswith("--window-size=") else a for a in base]
                 shot_path = Path(screenshot).resolve()
                 shot_path.parent.mkdir(parents=True, exist_ok=True)
                 subprocess.run(
@@ -150,8 +232,6 @@ def check_page(
                 )
         finally:
             probe_page.unlink(missing_ok=True)
-        match = re.search(r"DFPROBE canvases=(\d+) roots=(\d+)", dom.stdout)
-        canvases, roots = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
         urls = [
             u
             for u in _netlog_urls(netlog)
@@ -160,9 +240,11 @@ def check_page(
         ]
     return BrowserCheck(
         page=html,
-        canvases=canvases,
-        roots=roots,
+        canvases=int(probe.get("canvases", 0)),
+        roots=int(probe.get("roots", 0)),
         requests=tuple(urls),
         screenshot=shot_path if screenshot is not None and shot_path.exists() else None,
         console=dom.stderr[-4000:],
+        height=int(probe.get("height", 0)),
+        layout=tuple(probe.get("layout", ())),
     )

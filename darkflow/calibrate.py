@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +103,53 @@ def gain_from_darks(master: MasterDark, *, clip_sigma: float | None) -> GainEsti
     from darkflow.gain import gain_from_dark_stack
 
     return gain_from_dark_stack(master, clip_sigma=clip_sigma)
+
+
+def _light_noise_floor(
+    masters: Sequence[MasterDark], bias: MasterDark | None, model: DarkModel, exptime_s: float
+) -> float:
+    """Every variance of a dark-subtracted light's pixel but its sky's shot noise, for photon
+    transfer on the light (:func:`darkflow.gain.gain_from_light`).
+
+    The read noise and the dark current's shot noise at the light's exposure come from the
+    darks' own per-frame variance at the typical pixel (a median: the light's differences are
+    judged by their MAD, which warm pixels do not move), so no bias level enters and a bias
+    of another night cannot bias it (less the frames' level jitter): interpolated linearly in exposure between the model's
+    masters, or, for one master scaled by ``s``, ``R + s (V - R)`` with the bias's read
+    variance ``R``. The subtracted model's own noise (its masters' typical variance, by their
+    weights) is added.
+    """
+    from darkflow.subtract import median_frame_variance, read_variance
+    from darkflow.verify._stability import frame_jitter
+
+    points = []
+    for m in masters:
+        v, _, _ = median_frame_variance(m)
+        if not math.isfinite(v):
+            v = read_variance(m)
+        # a whole frame's level moving between the darks is in each pixel's temporal variance
+        # but not in a light's pixel-to-pixel noise
+        points.append((float(m.meta.exptime_s or 0.0), max(v - frame_jitter(m) ** 2, 0.0)))
+    times = {t for t, _ in points}
+    if len(times) >= 2 and exptime_s > 0:
+        t, v = np.array(points).T
+        slope, intercept = np.polyfit(t, v, 1)
+        floor = float(intercept + slope * exptime_s)
+    else:
+        floor = points[0][1]
+        s = float(model.scale_factor or 1.0)
+        if bias is not None and abs(s - 1.0) > 1e-6:
+            r = read_variance(bias)
+            floor = r + s * (floor - r)
+    # the model's own noise (its masters' uncertainty), not its systematic terms (a scale or
+    # level error moves the whole pattern, it is not pixel-to-pixel noise of the light)
+    weights = model.weights if len(model.weights) == len(masters) else (model.scale_factor,)
+    model_var = 0.0
+    for w, m in zip(weights, masters, strict=False):
+        unc = m.uncertainty[np.isfinite(m.uncertainty)]
+        if unc.size:
+            model_var += float(w) ** 2 * float(np.median(np.square(unc, dtype=np.float64)))
+    return max(floor, 0.0) + model_var
 
 
 def _as_estimate(value: GainEstimate | float | None, source: str) -> GainEstimate | None:
@@ -265,16 +312,16 @@ def calibrate_light(
     if data.shape != model.data.shape:
         return _quarantined(reasons, LightReason.SHAPE_MISMATCH)
 
-    estimate = _light_gain(data, meta, master, bias, model, config, dark_gain, gain)
+    others = tuple(
+        load_master(i) for i in dict.fromkeys(decision.master_ids) if i != decision.master_id
+    )
+    estimate = _light_gain(data, meta, master, bias, model, config, dark_gain, gain, others)
     egain = None if estimate is None else estimate.value
     source = None if estimate is None else estimate.source
     if estimate is None or estimate.source != "header":
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
     colour = is_cfa(meta.bayer_pattern)
     scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
-    others = tuple(
-        load_master(i) for i in dict.fromkeys(decision.master_ids) if i != decision.master_id
-    )
 
     def subtract_and_check(model: DarkModel, pedestal: float):
         read_var, shot = noise_model_variance(
@@ -374,12 +421,12 @@ def _light_gain(
     config: Config,
     dark_gain: Callable[[MasterDark], GainEstimate | float | None] | None,
     night: GainEstimate | None,
+    others: Sequence[MasterDark] = (),
 ) -> GainEstimate | None:
     """The light's gain: the header's EGAIN (trusted to ``verify.header_gain_rel_sigma``), else
     the night's and the darks' measurements; the light's own estimate joins them when they are
     absent or looser than :data:`LOOSE_GAIN_REL_SIGMA`."""
     from darkflow.gain import combine_gains, gain_for_light, gain_from_light, header_gain
-    from darkflow.subtract import noise_model_variance
 
     rel = config.verify.header_gain_rel_sigma
     if header_gain(meta, rel_sigma=rel) is not None:
@@ -390,7 +437,8 @@ def _light_gain(
         darks = _as_estimate(dark_gain(master), "darks")
     measured = combine_gains([night, darks])
     if measured is None or measured.rel_sigma > LOOSE_GAIN_REL_SIGMA:
-        read_only, _ = noise_model_variance(master, bias=bias, egain_e_per_adu=None)
-        light = gain_from_light(data - model.data, read_only)
+        masters = [master, *(m for m in others if m.data.shape == master.data.shape)]
+        base = _light_noise_floor(masters, bias, model, float(meta.exptime_s or 0.0))
+        light = gain_from_light(data - model.data, base, cfa=is_cfa(meta.bayer_pattern))
         measured = combine_gains([measured, light])
     return measured

@@ -4,6 +4,9 @@ Each subcommand is a thin handler over the public API. Heavy modules (numba kern
 papermill) are imported inside the handlers, so ``darkflow --help`` and ``darkflow scan`` start
 fast. Logging is configured here and nowhere in the library.
 
+Global options (``-v``, ``-q``, ``--progress``) are accepted before or after the subcommand.
+Bad input is found before any work starts and reported in one line with exit status 2.
+
 Exit statuses (the README lists them too): 0 done; 1 done, but a night or a report failed
 (``nightly``, ``report``); 2 error: bad arguments, input or configuration, a full disk, an
 unreachable or lost Dask cluster (one line on stderr says which; nothing is lost); 3 done, but
@@ -22,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from darkflow._version import __version__
-from darkflow.exceptions import DarkflowError
+from darkflow.exceptions import ConfigError, DarkflowError
 
 __all__ = ["build_parser", "main"]
 
@@ -32,7 +35,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * verbosity
+    level = min(logging.WARNING - 10 * verbosity, logging.ERROR)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("darkflow")
@@ -45,6 +48,47 @@ def _load_config(args: argparse.Namespace):
     from darkflow.config import Config
 
     return Config.load(getattr(args, "config", None))
+
+
+def _progress(args: argparse.Namespace):
+    """The progress display the options ask for, or None (``-q``, ``--progress never``)."""
+    from darkflow.progress import ConsoleProgress
+
+    if args.quiet or args.progress == "never":
+        return None
+    return ConsoleProgress(
+        sys.stderr, summary_only=args.progress == "auto" and not sys.stderr.isatty()
+    )
+
+
+def _check_workdir(path: Path, *, option: str = "--workdir", must_exist: bool = False) -> None:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file, not a directory")
+    if must_exist and not path.exists():
+        raise ConfigError(f"{path} does not exist")
+
+
+def _check_inputs(paths: Sequence[Path], *, frames_only: bool) -> None:
+    """Every input exists; with ``frames_only``, a file must be a FITS frame."""
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"{path} does not exist")
+        if frames_only and path.is_file() and not _is_fits(path):
+            raise ConfigError(f"{path} is neither a FITS frame nor a folder of frames")
+
+
+def _is_fits(path: Path) -> bool:
+    import gzip
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+        if head[:2] == b"\x1f\x8b":  # a gzipped FITS file
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(9)
+    except OSError:
+        return True  # unreadable: the scan records why
+    return head == b"SIMPLE  ="
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -61,15 +105,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_scan(args: argparse.Namespace) -> int:
     from darkflow.catalog import format_catalog, scan
 
+    _check_inputs(args.inputs, frames_only=False)
     catalog = scan(args.inputs, config=_load_config(args).ingest)
     sys.stdout.write(format_catalog(catalog, args.format))
     return 0
 
 
 def _cmd_combine(args: argparse.Namespace) -> int:
-    from darkflow.master import main_combine
+    from darkflow.master._cli import run_combine
 
-    return main_combine(args.combine_argv)
+    return run_combine(args)
 
 
 #: exit status of ``run``/``nightly --strict`` when the run completed but quarantined lights
@@ -98,8 +143,9 @@ def _strict_status(args: argparse.Namespace, quarantined: int) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from darkflow.model import LightStatus
     from darkflow.pipeline import run_night
-    from darkflow.progress import ConsoleProgress
 
+    _check_workdir(args.workdir)
+    _check_inputs(args.inputs, frames_only=True)
     config = _load_config(args)
     if args.memory_limit:
         config = config.with_overrides(combine={"memory_limit": args.memory_limit})
@@ -109,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.inputs,
             workdir=args.workdir,
             config=config,
-            progress=None if args.quiet else ConsoleProgress(sys.stderr),
+            progress=_progress(args),
             executor=executor,
         )
     finally:
@@ -121,8 +167,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_nightly(args: argparse.Namespace) -> int:
     from darkflow.model import LightStatus
     from darkflow.nightly import run_nightly
-    from darkflow.progress import ConsoleProgress
 
+    _check_workdir(args.workdir)
+    _check_workdir(args.reports, option="--reports")
+    _check_inputs([args.input_root], frames_only=True)
     config = _load_config(args)
     executor = _executor(args, config)
     try:
@@ -131,7 +179,7 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
             workdir=args.workdir,
             reports=args.reports,
             config=config,
-            progress=None if args.quiet else ConsoleProgress(sys.stderr),
+            progress=_progress(args),
             executor=executor,
             workers=args.report_workers,
             force=args.force,
@@ -151,6 +199,8 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from darkflow.pipeline import plan_night
 
+    _check_workdir(args.workdir)
+    _check_inputs(args.inputs, frames_only=True)
     config = _load_config(args)
     plan = plan_night(args.inputs, workdir=args.workdir, config=config)
     sys.stdout.write(plan.format(args.format, config))
@@ -160,6 +210,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from darkflow.status import format_status
 
+    _check_workdir(args.workdir, option="work directory", must_exist=True)
     sys.stdout.write(format_status(args.workdir, fmt=args.format))
     return 0
 
@@ -167,6 +218,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from darkflow.integrity import format_verify, verify_workdir
 
+    _check_workdir(args.workdir, option="work directory", must_exist=True)
     report = verify_workdir(args.workdir, repair=not args.dry_run)
     sys.stdout.write(format_verify(report, args.format))
     return report.exit_status
@@ -175,18 +227,22 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_quarantine(args: argparse.Namespace) -> int:
     from darkflow.quarantine import format_queue, quarantine_queue
 
+    _check_workdir(args.workdir, option="work directory", must_exist=True)
     queue = quarantine_queue(args.workdir, night=args.night, include_degraded=args.degraded)
     sys.stdout.write(format_queue(queue, fmt=args.format))
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from darkflow.progress import ConsoleProgress
     from darkflow.report import build_reports
 
+    _check_workdir(args.workdir, option="work directory", must_exist=True)
+    _check_workdir(args.output, option="--output")
+    if args.session:
+        _check_sessions(args.workdir, args.session)
     reports = build_reports(
         args.workdir, output=args.output, sessions=args.session, workers=args.workers,
-        force=args.force, progress=None if args.quiet else ConsoleProgress(sys.stderr),
+        force=args.force, progress=_progress(args),
     )  # fmt: skip
     print(reports.summary())
     if reports.index is not None:
@@ -194,14 +250,102 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0 if all(s["ok"] for s in reports.sessions) else 1
 
 
+def _check_sessions(workdir: Path, wanted: Sequence[str]) -> None:
+    """Each ``--session`` names a session (or ``night/session``) of the work directory."""
+    from darkflow.results import Workdir
+
+    known = Workdir(workdir).sessions()
+    names = {s for _, s in known} | {f"{n}/{s}" for n, s in known}
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        listed = ", ".join(f"{n}/{s}" for n, s in known) or "none"
+        raise ConfigError(
+            f"no session {', '.join(map(repr, unknown))} in {workdir}; sessions: {listed}"
+        )
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from darkflow.config_defaults import format_defaults
+
+    if args.defaults:
+        sys.stdout.write(format_defaults())
+        return 0
+    config = _load_config(args)  # the effective configuration: validated, defaults filled in
+    sys.stdout.write(_as_toml(config.to_dict()))
+    return 0
+
+
+def _as_toml(sections: dict) -> str:
+    from darkflow.config_defaults import _toml_value
+
+    lines = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        for key, value in values.items():
+            lines.append(
+                f"# {key} =  (unset)" if value is None else f"{key} = {_toml_value(value)}"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- parser
+def _count(text: str) -> int:
+    """A count of things that must be at least one (``--workers``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _global_options(*, after: bool) -> argparse.ArgumentParser:
+    """-v/-q/--progress, accepted before the subcommand and after it.
+
+    After the subcommand they go to other attributes (``argparse`` would otherwise let the
+    subcommand's defaults overwrite what was given before it); :func:`main` adds them up.
+    """
+    g = argparse.ArgumentParser(add_help=False)
+    sfx = "_after" if after else ""
+    opts = g.add_argument_group("global options (before or after the command)")
+    opts.add_argument("-v", "--verbose", action="count", default=0, dest="verbose" + sfx,
+                      help="more log output (-vv: debug)")  # fmt: skip
+    opts.add_argument("-q", "--quiet", action="count", default=0, dest="quiet" + sfx,
+                      help="no progress output (-qq: errors only)")  # fmt: skip
+    opts.add_argument("--progress", choices=("auto", "always", "never"),
+                      default=argparse.SUPPRESS if after else "auto", dest="progress",
+                      help="progress lines: 'auto' (default) updates one line per stage on a "
+                      "terminal and prints one line per finished stage otherwise (a pipe, a log "
+                      "file); 'always' also prints every 10%% to a pipe; 'never'")  # fmt: skip
+    return g
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors end with a pointer to --help (status 2, one line)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int,
+    p.add_argument("--workers", type=_count,
                    help="calibrate lights in N parallel processes (default: one per core; same "
                         "bytes whatever N); with [pipeline] executor = 'dask': a local Dask "
                         "cluster of N workers")  # fmt: skip
-    p.add_argument("--dask-timeout", type=float, metavar="S",
+    p.add_argument("--dask-timeout", type=_seconds, metavar="S",
                    help="seconds to reach the Dask scheduler and for a worker to join, and "
                         "without scheduler or workers mid-run, before an error "
                         "(default: [pipeline] dask_timeout_s, 30)")  # fmt: skip
@@ -217,16 +361,18 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="darkflow",
         description="Automated, measurable, auditable dark-frame calibration.",
+        parents=[_global_options(after=False)],
     )
     parser.add_argument("--version", action="version", version=f"darkflow {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)  # fmt: skip
+    after = _global_options(after=True)
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[after])
         p.set_defaults(handler=handler)
         return p
 
@@ -246,14 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_combine,
         "combine darks (or biases) into a master: darkflow combine FILE... -o master.fits",
     )
-    p.add_argument("combine_argv", nargs=argparse.REMAINDER, help="see darkflow combine --help")
+    from darkflow.master._cli import add_combine_arguments
 
-    p = add("run", _cmd_run, "calibrate a night: scan, masters, match, subtract, reports")
+    add_combine_arguments(p, quiet=False)
+
+    p = add("run", _cmd_run,
+            "calibrate a night: scan, build masters, match, subtract, check; writes the "
+            "calibrated frames and frame_report.csv, masters.csv, catalog.csv in the work "
+            "directory (HTML reports: `darkflow report` or `darkflow nightly`)")  # fmt: skip
     p.add_argument("inputs", nargs="+", type=Path, help="files or directories of a night")
     p.add_argument("--workdir", "-w", type=Path, required=True, help="work directory")
     p.add_argument("--config", type=Path, help="darkflow TOML configuration")
     p.add_argument("--memory-limit", help="memory budget of the master combine, e.g. 1GB")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_run_options(p)
 
     p = add(
@@ -267,9 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", "-w", type=Path, required=True, help="work directory")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--config", type=Path, help="darkflow TOML configuration")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_run_options(p)
-    p.add_argument("--report-workers", type=int, default=2, help="notebooks run in parallel")
+    p.add_argument("--report-workers", type=_count, default=2, help="notebooks run in parallel")
     p.add_argument("--force", action="store_true",
                    help="calibrate the nights again even when nothing changed (cached jobs are "
                    "still reused; `darkflow verify` checks artifacts)")  # fmt: skip
@@ -315,23 +464,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workdir", type=Path)
     p.add_argument("--output", "-o", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--session", action="append", help="only this session (repeatable)")
-    p.add_argument("--workers", type=int, default=2, help="pages rendered in parallel")
+    p.add_argument("--workers", type=_count, default=2, help="pages rendered in parallel")
     p.add_argument("--force", action="store_true",
                    help="render every page, also those whose inputs did not change")  # fmt: skip
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+    p = add("config", _cmd_config,
+            "print the configuration: every key with its default and what it means "
+            "(--defaults), or the effective configuration of --config FILE")  # fmt: skip
+    p.add_argument("--defaults", action="store_true",
+                   help="every key with its default value and a comment, as a darkflow.toml "
+                   "(docs/darkflow.example.toml)")  # fmt: skip
+    p.add_argument("--config", type=Path, help="darkflow TOML configuration to check and show")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from darkflow._threads import prefer_safe_threading_layer
+
+    prefer_safe_threading_layer()  # before numba is imported: TBB can spin at exit
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `combine` owns its own option parser (darkflow.master.main_combine); pass everything through.
-    if argv and argv[0] == "combine":
-        argv = ["combine", "--", *argv[1:]] if "--" not in argv[1:2] else argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "combine_argv", None) and args.combine_argv[:1] == ["--"]:
-        args.combine_argv = args.combine_argv[1:]
-    _configure_logging(args.verbose)
+    args.verbose += args.verbose_after
+    args.quiet += args.quiet_after
+    _configure_logging(args.verbose - max(args.quiet - 1, 0))
     from darkflow.io.paths import ERRORS
 
     for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \xNN

@@ -71,7 +71,7 @@ def parse_size(text: str | int | float) -> int:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    infer_type_from_path: bool = True
+    infer_type_from_path: bool = True  # no IMAGETYP: take the frame type from folder/file names
     night_offset_h: float = -12.0  # night = date of (local solar time + offset)
     session_gap_h: float = 4.0  # lights of one instrument further apart start a new session
     # what GAIN means when the capture program does not say: "auto" (decide per program and
@@ -100,12 +100,12 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class CombineConfig:
-    sigma_low: float = 3.0
-    sigma_high: float = 3.0
-    max_iters: int = 5
+    sigma_low: float = 3.0  # clip pixels this many noise sigmas below the robust level
+    sigma_high: float = 3.0  # clip pixels this many noise sigmas above it (cosmic rays)
+    max_iters: int = 5  # clipping iterations at most
     scale: str = "noise"  # "noise" (read + shot noise through the gain) or "mad" (robust)
-    memory_limit: str = "1GB"
-    min_frames: int = 3
+    memory_limit: str = "1GB"  # memory budget of one combine ("512MB", "2GiB")
+    min_frames: int = 3  # fewer frames: no master (darkflow combine --allow-few overrides)
     hot_sigma: float = 5.0  # a pixel is "high" in a frame above frame level + hot_sigma * noise
     read_noise_e: float | None = None  # None: estimated from the data
     # added for darkflow.master (see docs/master.md): "std" = classical (ccdproc/astropy) scale
@@ -194,9 +194,9 @@ class MatchingConfig:
 
 @dataclass(frozen=True)
 class ScalingConfig:
-    allow_exposure_scaling: bool = True
-    allow_interpolation: bool = True
-    allow_temperature_scaling: bool = True
+    allow_exposure_scaling: bool = True  # scale a master to a light's exposure
+    allow_interpolation: bool = True  # interpolate between two masters
+    allow_temperature_scaling: bool = True  # scale a master along the thermal law
     linearity_tolerance: float = 0.05  # relative deviation from a linear dark-signal law
     # --- added for issue 5 (docs/matching.md)
     unproven_linearity: str = "degrade"  # "degrade" (use, lower confidence) or "reject"
@@ -231,8 +231,8 @@ class VerifyConfig:
     trusted, the cosmic-ray rate of a healthy sensor) or light-check tolerances.
     """
 
-    holdout_fraction: float = 0.2
-    max_fpn_ratio: float = 2.0
+    holdout_fraction: float = 0.2  # darks held out of a master to check it against
+    max_fpn_ratio: float = 2.0  # not read by any gate any more (the gates are statistical tests)
     # --- added for the acceptance gates and light checks (darkflow.verify)
     min_train_frames: int = 3  # hold-out split: never leave fewer frames to combine
     # advisory (never a failure): the master's noise adds more than this to a light's variance
@@ -311,11 +311,11 @@ class OutputConfig:
     """
 
     uncertainty: str = "compressed"  # the master's UNCERT plane
-    n_used: str = "compressed"
-    n_low: str = "compressed"
-    n_high: str = "compressed"
-    hot_persistence: str = "compressed"
-    saturated: str = "compressed"
+    n_used: str = "compressed"  # the master's plane of frames used per pixel
+    n_low: str = "compressed"  # ... of frames clipped low per pixel
+    n_high: str = "compressed"  # ... of frames clipped high per pixel
+    hot_persistence: str = "compressed"  # ... of how often each pixel was hot
+    saturated: str = "compressed"  # ... of saturated frames per pixel
     light_uncertainty: str = "scalar"  # a calibrated light's UNCERT plane
     quantize_level: float = 16.0  # compressed uncertainty: steps per unit of its own scatter
 
@@ -344,7 +344,7 @@ class PipelineConfig:
     # local: processes calibrating lights in parallel (0: one per core, fewer when memory is
     # short; 1: everything in the driver process); dask: workers of a local cluster (0: 2)
     workers: int = 0
-    scheduler: str | None = None
+    scheduler: str | None = None  # address of a Dask scheduler ("tcp://host:8786")
     # seconds to reach a Dask scheduler, for a worker to join, and without any worker or
     # scheduler mid-run before the run stops with an error (never a hang)
     dask_timeout_s: float = 30.0

@@ -8,7 +8,8 @@ Only the batch runner catches broadly, and it records the failure against the fr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 __all__ = [
     "ArtifactCorruptError",
@@ -25,6 +26,7 @@ __all__ = [
     "MissingDependencyError",
     "OutputError",
     "RegistryError",
+    "odd_frames",
 ]
 
 
@@ -68,13 +70,45 @@ class HeaderError(DarkflowError, ValueError):
 class IncompatibleFramesError(DarkflowError, ValueError):
     """Frames that must agree (shape, dtype, binning, configuration) do not.
 
-    ``odd_frames`` names the frames that differ from the majority, with what differs.
+    ``odd_frames`` names the frames that differ from the others (:func:`odd_frames`), with what
+    differs.
     """
 
     def __init__(self, message: str, odd_frames: Iterable[tuple[str, str]] = ()):
         self.odd_frames = list(odd_frames)
         detail = "".join(f"\n  {path}: {why}" for path, why in self.odd_frames)
         super().__init__(message + detail)
+
+
+def odd_frames(
+    names: Sequence[str],
+    values: Sequence[Hashable],
+    what: str,
+    same: Callable[[object, object], bool] = lambda a, b: a == b,
+) -> list[tuple[str, str]]:
+    """The frames whose ``what`` differs from the most common value, each with the reason.
+
+    A value held by more than half of the frames is "the majority"; without one (a 3-3 split, or
+    three values among five frames) no side is called right: every frame off the most common value
+    is named, and the reason counts each value.
+    """
+    counts = Counter(values)
+    (common, n_common), *others = counts.most_common()
+    if all(same(value, common) for value in values):
+        return []
+    if 2 * n_common > len(values):
+        note = f"majority {common!r}"
+    else:
+        note = "no majority: " + ", ".join(f"{n} x {v!r}" for v, n in counts.most_common())
+    if others and others[0][1] == n_common:  # a tie: name every frame, no side is the reference
+        return [
+            (name, f"{what}={value!r} ({note})") for name, value in zip(names, values, strict=True)
+        ]
+    return [
+        (name, f"{what}={value!r} ({note})")
+        for name, value in zip(names, values, strict=True)
+        if not same(value, common)
+    ]
 
 
 class InsufficientFramesError(DarkflowError, ValueError):

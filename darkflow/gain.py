@@ -343,7 +343,13 @@ def gain_from_pairs(
 
 # ----------------------------------------------------------------------------- one light
 def gain_from_light(
-    calibrated: np.ndarray, read_variance: float, *, tile: int = 16, min_tiles: int = 8
+    calibrated: np.ndarray,
+    read_variance: float,
+    *,
+    tile: int = 16,
+    min_tiles: int = 8,
+    dark_level: float = 0.0,
+    cfa: bool = False,
 ) -> GainEstimate | None:
     """e-/ADU from one dark-subtracted frame (photon transfer within the frame).
 
@@ -352,19 +358,47 @@ def gain_from_light(
     signal from the tile median: ``gain = signal / (variance - read variance)``. Sources are
     left out first: pixels more than 4 sigma above their tile's level, grown by 2 pixels (a
     star's wings are steep gradients that the differences would count as noise, biasing the
-    gain low). The median of the tiles with enough signal is the estimate; its uncertainty
-    ``1.2533 x`` their robust scatter over ``sqrt(tiles)``. ``None`` when the frame holds too
-    little signal.
+    gain low). ``read_variance``: every variance of a pixel but the sky's shot noise (read
+    noise, the dark current's shot noise, the subtracted model's noise); ``dark_level``: dark
+    signal whose shot noise the light holds but ``read_variance`` leaves out (it joins the
+    tile levels; left out, a long exposure's dark current would bias the gain low by
+    ``D / (S + D)``). ``cfa``: a colour (Bayer) frame, measured per colour phase (a tile's
+    median and MAD over four colours of different sky levels are not a level and its noise).
+    The median of the tiles with enough signal is the estimate; its uncertainty ``1.2533 x``
+    their robust scatter over ``sqrt(tiles)``. ``None`` when the frame holds too little signal.
     """
+    data = np.asarray(calibrated, dtype=np.float64)
+    if cfa:
+        gains = []
+        for dy in (0, 1):
+            for dx in (0, 1):
+                gains += _tile_gains(data[dy::2, dx::2], 1, max(tile // 2, 4), read_variance,
+                                     dark_level)  # fmt: skip
+    else:
+        gains = _tile_gains(data, 2, tile, read_variance, dark_level)
+    if len(gains) < min_tiles:
+        return None
+    g = np.array(gains)
+    value = float(np.median(g))
+    sd = 1.2533 * mad_std(g, center=value) / math.sqrt(g.size)
+    return GainEstimate(value, sd, LIGHT, 1)
+
+
+def _tile_gains(
+    data: np.ndarray, step: int, tile: int, read_variance: float, dark_level: float
+) -> list[float]:
+    """Per tile ``level / (variance - read_variance)`` of one colour plane (differences
+    ``step`` columns apart), sources left out (:func:`gain_from_light`)."""
     from scipy.ndimage import binary_dilation
 
-    data = np.asarray(calibrated, dtype=np.float64)
     ny, nx = data.shape
-    if nx < 4:
-        return None
-    diff = data[:, 2:] - data[:, :-2]
+    if nx <= step + 1:
+        return []
+    diff = data[:, step:] - data[:, :-step]
     tiles = [
-        (y0, x0) for y0 in range(0, ny - tile + 1, tile) for x0 in range(0, nx - 2 - tile + 1, tile)
+        (y0, x0)
+        for y0 in range(0, ny - tile + 1, tile)
+        for x0 in range(0, nx - step - tile + 1, tile)
     ]
     source = np.zeros(data.shape, dtype=bool)
     for y0, x0 in tiles:  # sources: far above their tile's level in its own pixel noise
@@ -377,7 +411,7 @@ def gain_from_light(
         with np.errstate(invalid="ignore"):
             source[y0 : y0 + tile, x0 : x0 + tile] = block > np.nanmedian(block) + 4.0 * sigma
     source = binary_dilation(source, iterations=2)
-    bad = source[:, 2:] | source[:, :-2]
+    bad = source[:, step:] | source[:, :-step]
     gains = []
     floor = 5.0 * math.sqrt(max(read_variance, 1e-12))
     for y0, x0 in tiles:
@@ -386,17 +420,13 @@ def gain_from_light(
         use = np.isfinite(dblock) & ~bad[y0 : y0 + tile, x0 : x0 + tile]
         if use.sum() < tile * tile // 2:
             continue
-        level = float(np.nanmedian(np.where(source[y0 : y0 + tile, x0 : x0 + tile], np.nan, block)))
+        sky = np.where(source[y0 : y0 + tile, x0 : x0 + tile], np.nan, block)
+        level = float(np.nanmedian(sky)) + dark_level
         var = mad_std(dblock[use]) ** 2 / 2.0
         excess = var - read_variance
         if level > floor and excess > 0.1 * var:
             gains.append(level / excess)
-    if len(gains) < min_tiles:
-        return None
-    g = np.array(gains)
-    value = float(np.median(g))
-    sd = 1.2533 * mad_std(g, center=value) / math.sqrt(g.size)
-    return GainEstimate(value, sd, LIGHT, 1)
+    return gains
 
 
 # ----------------------------------------------------------------------------- choosing

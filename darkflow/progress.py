@@ -18,11 +18,24 @@ class Progress(Protocol):
 
 
 class ConsoleProgress:
-    """One updating line per stage on a terminal; a line every 10% (and the last) otherwise."""
+    """One updating line per stage on a terminal; a line every 10% (and the last) otherwise.
 
-    def __init__(self, stream: TextIO | None = None, *, min_interval_s: float = 0.2):
+    With ``summary_only`` (the CLI's choice when the stream is not a terminal: a pipe, a log
+    file) only one line per finished stage is written, and stages with nothing to do (``0/0``)
+    or that end exactly like the previous one (a second pass of ``hashing 142/142``) not at all.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        min_interval_s: float = 0.2,
+        summary_only: bool = False,
+    ):
         self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) and not summary_only
+        self.summary_only = summary_only
+        self._finished: tuple[str, int] | None = None
         self.min_interval_s = min_interval_s
         self._stage: str | None = None
         self._last = 0.0
@@ -45,6 +58,14 @@ class ConsoleProgress:
                 self._last = now
                 if finished:
                     self._stage = None
+            return
+        if self.summary_only:
+            if finished and self._finished != (stage, total):
+                self.stream.write(f"{stage:<12} {done:>6}/{total:<6} {elapsed:6.1f}s\n")
+                self.stream.flush()
+                self._finished = (stage, total)
+            if finished:
+                self._stage = None
             return
         decile = int(10 * done / total) if total else 10
         if decile > self._last_decile or finished:

@@ -12,6 +12,10 @@ Reads what the runs wrote into a work directory (every night's ``frame_report.cs
 * the masters that are not verified (``low_confidence`` or ``quarantined``) with their reasons.
 
 Nothing is modified; the queue is a view of the work directory.
+
+``darkflow quarantine W`` (the table) runs on the text rows and imports neither pandas nor the
+matching and scaling code: at a year of nights the imports were most of its time. The tables
+``QuarantineQueue.lights`` and ``masters`` are built with pandas on first use (JSON and CSV).
 """
 
 from __future__ import annotations
@@ -22,14 +26,13 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from darkflow.matching import merge_advisories
 from darkflow.model import LightStatus, MasterStatus, slug
-from darkflow.results import Workdir
 from darkflow.triage import Cause, Finding, Severity, rank_causes, triage
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["QUEUE_COLUMNS", "QuarantineQueue", "format_queue", "quarantine_queue"]
 
@@ -46,18 +49,49 @@ _MASTER_COLUMNS = [
 
 @dataclass
 class QuarantineQueue:
-    """What a work directory could not calibrate well, and what to do about it."""
+    """What a work directory could not calibrate well, and what to do about it.
+
+    ``light_rows`` and ``master_rows`` hold the rows as the files' text (lights sorted by
+    night, session and path; masters once each); ``lights`` and ``masters`` are the same rows as
+    typed tables (as pandas reads the CSV files), built on first use.
+    """
 
     workdir: Path
-    lights: pd.DataFrame  # QUEUE_COLUMNS
-    masters: pd.DataFrame  # masters not verified
+    light_rows: list[dict[str, str]]  # QUEUE_COLUMNS
+    master_rows: list[dict[str, str]]  # masters not verified
     findings: list[Finding] = field(default_factory=list)
     causes: list[tuple[Cause, int]] = field(default_factory=list)  # cause -> lights
     advisories: list[dict[str, Any]] = field(default_factory=list)
+    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def lights(self) -> pd.DataFrame:
+        """The lights of the queue (QUEUE_COLUMNS)."""
+        if "lights" not in self._tables:
+            table = _typed(self.light_rows, QUEUE_COLUMNS)
+            self._tables["lights"] = table.sort_values(["night", "session", "path"]).reset_index(
+                drop=True
+            )
+        return self._tables["lights"]
+
+    @lights.setter
+    def lights(self, table: pd.DataFrame) -> None:
+        self._tables["lights"], self.light_rows = table, _text_rows(table)
+
+    @property
+    def masters(self) -> pd.DataFrame:
+        """The masters that are not verified."""
+        if "masters" not in self._tables:
+            self._tables["masters"] = _typed(self.master_rows, _MASTER_COLUMNS)
+        return self._tables["masters"]
+
+    @masters.setter
+    def masters(self, table: pd.DataFrame) -> None:
+        self._tables["masters"], self.master_rows = table, _text_rows(table)
 
     @property
     def empty(self) -> bool:
-        return self.lights.empty and self.masters.empty
+        return not self.light_rows and not self.master_rows
 
     def to_dict(self) -> dict[str, Any]:
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -83,6 +117,23 @@ class QuarantineQueue:
             ],
             "advisories": self.advisories,
         }
+
+
+# what pandas reads as a missing value (``pandas._libs.parsers.STR_NA_VALUES``): the table shows
+# these cells as pandas did, "nan"
+_NA_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                      "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                      "nan", "null"})  # fmt: skip
+
+
+def _shown(text: str | None) -> str:
+    """A text cell as the table printed it when read by pandas (a missing value is "nan")."""
+    return "nan" if text is None or text in _NA_TEXT else text
+
+
+def _sort_key(text: str | None) -> tuple[bool, str]:
+    """Order of a text column as pandas sorts it: missing values last."""
+    return (True, "") if text is None or text in _NA_TEXT else (False, text)
 
 
 def _split(reasons: Any) -> list[str]:
@@ -112,12 +163,17 @@ def quarantine_queue(
     """
     from darkflow.exceptions import DarkflowError
 
-    wd = Workdir(workdir)
-    tables = _night_tables(wd)
+    path = Path(workdir)
+    if not (path / "frame_report.csv").is_file():  # what darkflow.results.Workdir checks
+        raise DarkflowError(
+            f"{path} is not a darkflow work directory (no frame_report.csv); "
+            "run `darkflow run INPUT --workdir DIR` first"
+        )
+    tables = _night_tables(path)
     nights = sorted(tables)
     if night is not None:
         if night not in tables:
-            raise DarkflowError(f"no night {night!r} in {wd.path}; have {nights}")
+            raise DarkflowError(f"no night {night!r} in {path}; have {nights}")
         nights = [night]
     wanted = {str(LightStatus.QUARANTINED)}
     if include_degraded:
@@ -142,20 +198,32 @@ def quarantine_queue(
             m["night"] = m.get("night") or n
             m["top_cause"] = _top_cause(m.get("reasons"))
             if m.get("path"):  # stored relative to the work directory (it may move)
-                m["path"] = str(wd.path.absolute() / m["path"])
+                m["path"] = str(path.absolute() / m["path"])
             master_rows.append(m)
-    light_df = _typed(light_rows, QUEUE_COLUMNS).sort_values(["night", "session", "path"])
-    master_df = _typed(master_rows, _MASTER_COLUMNS).drop_duplicates("master_id")
-    reasons = [*light_df["reasons"].map(_split), *master_df["reasons"].map(_split)]
+    light_rows = [{c: r.get(c) or "" for c in QUEUE_COLUMNS} for r in light_rows]
+    light_rows.sort(key=lambda r: (_sort_key(r["night"]), _sort_key(r["session"]),
+                                   _sort_key(r["path"])))  # fmt: skip
+    seen: set[str | None] = set()
+    unique = []
+    for m in master_rows:  # once each, the first kept (a missing id counts as one id)
+        mid = None if m.get("master_id") in _NA_TEXT else m.get("master_id")
+        if mid not in seen:
+            seen.add(mid)
+            unique.append({c: m.get(c) or "" for c in _MASTER_COLUMNS})
+    reasons = [_split(r["reasons"]) for r in (*light_rows, *unique)]
     findings = triage(code for rs in reasons for code in rs)
-    causes = Counter(light_df["top_cause"][light_df["top_cause"] != ""])
+    causes = Counter(r["top_cause"] for r in light_rows if r["top_cause"])
+    if advisories:  # the matching package is slow to import and only this needs it
+        from darkflow.matching import merge_advisories
+
+        advisories = merge_advisories(advisories)
     return QuarantineQueue(
-        workdir=wd.path,
-        lights=light_df.reset_index(drop=True),
-        masters=master_df.reset_index(drop=True),
+        workdir=path,
+        light_rows=light_rows,
+        master_rows=unique,
         findings=findings,
         causes=[(Cause(c), k) for c, k in causes.most_common()],
-        advisories=merge_advisories(advisories),
+        advisories=advisories,
     )
 
 
@@ -182,19 +250,19 @@ def _advisories(path: Path, lights: set[str]) -> dict[str, Any]:
     return found
 
 
-def _night_tables(wd: Workdir) -> dict[str, Path]:
+def _night_tables(workdir: Path) -> dict[str, Path]:
     """Every night of the work directory and the folder holding its files: ``nights/<night>/``
     (every run of the night), else the top level (an older work directory)."""
     tables: dict[str, Path] = {}
-    folder = wd.path / "nights"
+    folder = workdir / "nights"
     if folder.is_dir():
         for sub in sorted(folder.iterdir()):
             for row in _rows(sub / "frame_report.csv", columns=("night",)):
                 if row["night"] and slug(row["night"]) == sub.name:
                     tables.setdefault(row["night"], sub)
-    for row in _rows(wd.path / "frame_report.csv", columns=("night",)):
+    for row in _rows(workdir / "frame_report.csv", columns=("night",)):
         if row["night"] and row["night"] not in tables:
-            tables[row["night"]] = wd.path
+            tables[row["night"]] = workdir
     return tables
 
 
@@ -212,6 +280,8 @@ def _rows(path: Path, columns: tuple[str, ...] | None = None) -> list[dict[str, 
 
 def _typed(rows: list[dict[str, str]], columns: list[str]) -> pd.DataFrame:
     """The text rows as the table pandas reads from a CSV file (numbers typed, blanks NaN)."""
+    import pandas as pd
+
     if not rows:
         return pd.DataFrame(columns=columns)
     buf = io.StringIO()
@@ -227,9 +297,18 @@ def _typed(rows: list[dict[str, str]], columns: list[str]) -> pd.DataFrame:
     return table
 
 
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+def _text_rows(table: pd.DataFrame) -> list[dict[str, str]]:
+    """A typed table back as text rows (as in the files)."""
+    text = table.to_csv(index=False, lineterminator="\n")
+    return list(csv.DictReader(io.StringIO(text))) if len(table) else []
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return None if value != value else value
 
 
 def format_queue(queue: QuarantineQueue, *, fmt: str = "table") -> str:
@@ -240,32 +319,38 @@ def format_queue(queue: QuarantineQueue, *, fmt: str = "table") -> str:
         return queue.lights.to_csv(index=False, lineterminator="\n")
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r} (table, json or csv)")
-    lights, masters = queue.lights, queue.masters
+    lights, masters = queue.light_rows, queue.master_rows
     out = [f"darkflow quarantine: {queue.workdir}"]
     if queue.empty:
         out.append("  the queue is empty: every light was calibrated and every master verified")
         return "\n".join(out) + "\n"
-    counts = lights["status"].value_counts()
-    parts = [f"{int(counts[s])} {s}" for s in (LightStatus.QUARANTINED, LightStatus.DEGRADED)
-             if str(s) in counts]  # fmt: skip
-    out.append(f"  lights:  {', '.join(parts) or 'none'} in {lights['night'].nunique()} night(s)")
+    counts = Counter(r["status"] for r in lights)
+    parts = [f"{counts[str(s)]} {s}" for s in (LightStatus.QUARANTINED, LightStatus.DEGRADED)
+             if counts[str(s)]]  # fmt: skip
+    n_nights = len({r["night"] for r in lights if r["night"] not in _NA_TEXT})
+    out.append(f"  lights:  {', '.join(parts) or 'none'} in {n_nights} night(s)")
     out.append(f"  masters: {len(masters)} not verified")
     if queue.causes:
         out += ["", "Top causes (lights):"]
         out += [f"  {n:>4}  {c}: {c.description}" for c, n in queue.causes]
-    if len(lights):
+    if lights:
         out += ["", "Lights:"]
-        for (night, session), group in lights.groupby(["night", "session"], dropna=False):
-            out.append(f"  {night} / {session}")
-            for row in group.itertuples():
-                name = Path(str(row.path)).name
-                cause = f"  [{row.top_cause}]" if row.top_cause else ""
-                out.append(f"    {row.status:<11} {name}: {row.reasons}{cause}")
-    if len(masters):
+        group = None
+        for row in lights:  # sorted by night and session: groups are runs of rows
+            key = (_shown(row["night"]), _shown(row["session"]))
+            if key != group:
+                group = key
+                out.append(f"  {key[0]} / {key[1]}")
+            name = Path(_shown(row["path"])).name
+            cause = f"  [{row['top_cause']}]" if row["top_cause"] else ""
+            out.append(f"    {_shown(row['status']):<11} {name}: {_shown(row['reasons'])}{cause}")
+    if masters:
         out += ["", "Masters not verified:"]
-        for row in masters.itertuples():
-            conf = "" if pd.isna(row.confidence) else f" conf {float(row.confidence):.2f}"
-            out.append(f"  {row.master_id} {row.kind} {row.status}{conf}: {row.reasons}")
+        for row in masters:
+            confidence = _number(row["confidence"])
+            conf = "" if confidence is None else f" conf {confidence:.2f}"
+            out.append(f"  {_shown(row['master_id'])} {_shown(row['kind'])} "
+                       f"{_shown(row['status'])}{conf}: {_shown(row['reasons'])}")  # fmt: skip
     if queue.advisories:
         out += ["", "Acquisition advisories (darks to take):"]
         out += [f"  - {a['text']} ({a['n_lights']} light(s))" for a in queue.advisories]

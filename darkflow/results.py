@@ -19,11 +19,31 @@ from darkflow.exceptions import DarkflowError
 from darkflow.model import LightStatus, MasterDark, slug
 from darkflow.triage import reason_texts
 
-__all__ = ["Workdir", "reason_texts"]
+__all__ = ["Workdir", "find_workdir", "reason_texts"]
 
 
 # Columns holding paths of work-directory files (relative in the CSVs, absolute from here).
 _WORKDIR_PATHS = {"frame_report.csv": ("output_path",), "masters.csv": ("path",)}
+
+
+def find_workdir(path: str | Path, *, start: str | Path | None = None) -> Path:
+    """Where a relative work directory is: from ``start`` (the current directory) or above it.
+
+    A notebook's kernel runs in the notebook's folder (``notebooks/``), while the README's
+    ``demo/work`` is relative to the project: a relative path that is not a work directory
+    here is looked up in the parent directories, nearest first. Absolute paths, and paths
+    found nowhere, come back as given (the caller says what is missing).
+    """
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    if start is None and (path / "frame_report.csv").is_file():
+        return path  # found where it was said to be: left as given
+    here = Path(start).resolve() if start is not None else Path.cwd()
+    for base in (here, *here.parents):
+        if (base / path / "frame_report.csv").is_file():
+            return base / path
+    return path
 
 
 class Workdir:
@@ -35,11 +55,11 @@ class Workdir:
     """
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = find_workdir(path)
         self._tables: dict[tuple[str, str], pd.DataFrame] = {}
         if not (self.path / "frame_report.csv").is_file():
             raise DarkflowError(
-                f"{self.path} is not a darkflow work directory (no frame_report.csv); "
+                f"{path} is not a darkflow work directory (no frame_report.csv); "
                 "run `darkflow run INPUT --workdir DIR` first"
             )
 

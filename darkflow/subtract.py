@@ -440,6 +440,31 @@ def read_variance(master: MasterDark) -> float:
     return float(np.mean(var)) / factor
 
 
+def median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
+    """Per-frame variance of a master's inputs at its typical pixel, robust to warm and
+    flickering pixels: the median of the per-pixel sample variances over the median of
+    ``chi2(n-1) / (n-1)`` (times the share of variance sigma clipping keeps).
+
+    Returns ``(variance, pixels, frames)``; ``(nan, 0, 0)`` with fewer than 100 pixels of two
+    frames or more.
+    """
+    from scipy.stats import chi2
+
+    n = np.asarray(master.n_used)
+    var = np.square(per_frame_sigma(master), dtype=np.float64)
+    ok = np.isfinite(var) & (n >= 2)
+    count = int(np.count_nonzero(ok))
+    if count < 100:
+        return math.nan, 0, 0.0
+    k = float(np.median(n[ok]))
+    factor = float(chi2.ppf(0.5, k - 1.0)) / (k - 1.0)
+    params = (master.provenance or {}).get("params", {})
+    clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
+    if math.isfinite(clip):
+        factor *= clip_variance_factor(clip)
+    return float(np.median(var[ok])) / factor, count, k
+
+
 def per_frame_sigma(master: MasterDark) -> np.ndarray:
     """Per-pixel scatter of one input frame: standard error times sqrt(frames used)."""
     n = np.maximum(master.n_used, 1).astype(np.float32)

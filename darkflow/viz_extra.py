@@ -302,10 +302,10 @@ def make_spectra(spectra: pd.DataFrame, *, title: str = "Fixed-pattern spectra",
                 title=f"{title}: {axis_name} profile (dashed: white floor)",
                 logy=True,
                 width=width,
-                height=300,
+                height=340,
                 xlabel="frequency (cycles / pixel)",
                 ylabel="power (ADU²)",
-                legend_position="top_right",
+                legend_position="bottom",  # below the axes: a spectrum fills its whole frame
                 fontsize={"title": 10, "legend": 8},
             )
         )

@@ -151,7 +151,7 @@ def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
     from darkflow.io.fits import read_image
     from darkflow.pipeline.records import reasons_text
     from darkflow.results import Workdir
-    from widgets.metrics import MetricContext, decision_from_record
+    from darkflow_widgets.metrics import MetricContext, decision_from_record
 
     wd = Workdir(tiny_run[0])
     fr = wd.frame_report

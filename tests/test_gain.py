@@ -176,3 +176,26 @@ def test_an_egain_text_is_an_unknown_gain_not_an_isolated_frame():
     assert "EGAIN='High'" in n.details[0]
     h["EGAIN"] = 0.0
     assert normalise(h, "dark.fit").reasons == (IngestReason.EGAIN_UNUSABLE,)
+
+
+@pytest.mark.parametrize("pattern", [None, "RGGB"])
+def test_light_gain_with_stars_and_colour(pattern):
+    """Photon transfer on one light: stars left out, a Bayer frame measured per colour phase
+    (a tile's median and MAD over four colours are not a level and its noise)."""
+    from darkflow.gain import gain_from_light
+
+    rng = np.random.default_rng(3)
+    g, read = 0.8, 3.0  # e-/ADU, ADU
+    ny, nx = 256, 256
+    sky_e = np.full((ny, nx), 900.0)
+    if pattern:  # red and blue skies far from green
+        sky_e[0::2, 0::2] *= 0.35
+        sky_e[1::2, 1::2] *= 0.6
+    yy, xx = np.mgrid[:ny, :nx]
+    for _ in range(60):  # bright stars with wide wings
+        y0, x0 = rng.uniform(0, ny), rng.uniform(0, nx)
+        sky_e += rng.uniform(2e4, 2e5) * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * 1.8**2))
+    data = rng.poisson(sky_e) / g + rng.normal(0.0, read, (ny, nx))
+    est = gain_from_light(data, read**2, cfa=pattern is not None)
+    assert est is not None
+    assert abs(est.value - g) <= 3.0 * est.sigma + 0.02 * g, (est, g)

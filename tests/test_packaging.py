@@ -1,5 +1,6 @@
 """pyproject.toml and environment.yml list the same dependencies with the same lower bounds."""
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -67,11 +68,57 @@ def test_design_card_layout():
 
 
 def test_widgets_and_darkflow_are_installed_packages():
+    """The top-level widgets/ folder is the package ``darkflow_widgets`` (setup.py maps it)."""
     import darkflow
-    import widgets
+    import darkflow_widgets
 
     assert Path(darkflow.__file__).parent == ROOT / "darkflow"
-    assert Path(widgets.__file__).parent == ROOT / "widgets"
+    assert Path(darkflow_widgets.__file__).parent == ROOT / "widgets"
+
+
+def test_nothing_imports_the_widgets_folder_by_its_folder_name():
+    """``import widgets`` works only by accident from the repository root (and not at all from a
+    wheel); everything imports ``darkflow_widgets``."""
+    pattern = re.compile(r"^\s*(from\s+widgets(\.|\s)|import\s+widgets\b)", re.M)
+    offenders = []
+    for path in [
+        *ROOT.glob("*/**/*.py"),
+        *ROOT.glob("notebooks/**/*.ipynb"),
+        *ROOT.glob("docs/*.md"),
+    ]:
+        if ".venv" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".ipynb":
+            cells = json.loads(text)["cells"]
+            text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        if pattern.search(text):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, offenders
+
+
+def test_one_version_source():
+    """The version is written once, in darkflow/_version.py; pyproject.toml reads it."""
+    import darkflow
+    from darkflow import _version
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in data["project"]
+    assert "version" in data["project"]["dynamic"]
+    assert data["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "darkflow._version.__version__"
+    }
+    assert re.fullmatch(r"\d+\.\d+\.\d+([.a-z0-9+]*)?", darkflow.__version__)
+    assert darkflow.__version__ == _version.__version__
+
+
+def test_license_file_matches_the_declared_license():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert data["project"]["license"] == "BSD-3-Clause"
+    assert data["project"]["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("BSD 3-Clause License")
+    assert "Neither the name of the copyright holder" in text
 
 
 def test_core_import_is_light():
@@ -124,7 +171,7 @@ def test_every_third_party_import_is_a_declared_runtime_dependency():
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top in sys.stdlib_module_names or top in ("darkflow", "widgets"):
+                if top in sys.stdlib_module_names or top in ("darkflow", "darkflow_widgets"):
                     continue
                 owners = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
                 if not owners & installed:

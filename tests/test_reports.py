@@ -757,3 +757,14 @@ def test_night_fingerprint_is_a_shortcut(tmp_path, monkeypatch):
     assert report.page_is_stale(html, source=source, parameters={**params, "night": "x"})
     source.write_text('{"cells": []}')  # the notebook changed
     assert report.page_is_stale(html, source=source, parameters=params, night_fingerprint="n1")
+
+
+@pytest.mark.browser
+def test_no_table_overflows_and_no_text_is_cut(reports, chromium):
+    """Every table fits its page or scrolls sideways in its container; no text is cut."""
+    from darkflow.browser import check_page
+
+    for page in (reports.session, reports.overview):
+        check = check_page(page)
+        assert check.layout == (), (page.name, check.layout)
+        assert check.height > 2400  # the probe measured the whole page

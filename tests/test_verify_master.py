@@ -186,6 +186,28 @@ def test_small_bias_drift_is_seen_against_the_previous_master_only(sensor, bias,
     assert clean.confidence > 0.5
 
 
+def test_levels_are_not_judged_across_an_unknown_bias_drift(sensor, bias, previous):
+    """A bias of another night (or a previous master without its own night's bias) sits at an
+    unknown offset: the level gates say so instead of calling the drift a fault."""
+    frames = dark_frames(sensor, 14, seed=1, offset_adu=10.0)
+    master = master_of(frames[:12])
+    kwargs = dict(holdout=frames[12:], training=frames[:12], previous=previous, bias=bias)
+    seen = assess_master(master, **kwargs)
+    assert R.LEVEL_SHIFT in seen.reasons  # the same bias for both: measured, and failing
+    borrowed = assess_master(master, **kwargs, bias_own_night=False)
+    metrics = {m.name: m for m in borrowed.metrics}
+    assert metrics["master_variance_ratio"].status == "not_measured"
+    assert "another night" in metrics["master_variance_ratio"].detail
+    assert metrics["level_shift_sigma"].status == "not_measured"
+    assert R.LEVEL_SHIFT not in borrowed.reasons and R.LEVEL_EXCESS not in borrowed.reasons
+    unknown_prev = assess_master(master, **kwargs, previous_level_known=False)
+    metrics = {m.name: m for m in unknown_prev.metrics}
+    assert metrics["level_shift_sigma"].status == "not_measured"
+    assert metrics["master_variance_ratio"].status != "not_measured"  # its own night's bias
+    # what does not depend on a level stays measured
+    assert metrics["dark_scale_change"].status != "not_measured"
+
+
 def test_previous_at_other_temperature_is_scaled_with_the_bias(sensor, bias):
     warm = master_of(dark_frames(sensor, 12, seed=6, dark_scale=2.0), temp_c=-4.0)
     cold = master_of(dark_frames(sensor, 12, seed=7), temp_c=-10.0)  # 6 degC: factor 2

@@ -37,7 +37,7 @@ def wd(tiny_run) -> Workdir:
 @pytest.fixture(scope="module")
 def session_with_choice(wd) -> tuple[str, str]:
     """A session whose configuration has at least two dark masters and a calibrated light."""
-    from widgets.data import configurations, masters_for
+    from darkflow_widgets.data import configurations, masters_for
 
     for night, session in wd.sessions():
         for sig in configurations(wd, night, session):
@@ -61,7 +61,7 @@ def rich_master(wd) -> tuple[str, str, str]:
 
 @pytest.fixture
 def explorer(wd, session_with_choice):
-    from widgets import Explorer
+    from darkflow_widgets import Explorer
 
     night, session = session_with_choice
     return Explorer(wd, night=night, session=session, max_lights=2)
@@ -70,7 +70,7 @@ def explorer(wd, session_with_choice):
 # ----------------------------------------------------------------------------- imports
 def test_import_widgets_is_light():
     code = (
-        "import sys, widgets, widgets.data, widgets.metrics;"
+        "import sys, darkflow_widgets, darkflow_widgets.data, darkflow_widgets.metrics;"
         "print(','.join(m for m in ('ipywidgets', 'holoviews', 'bokeh') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -80,11 +80,11 @@ def test_import_widgets_is_light():
 def test_explorer_without_ipywidgets_says_what_is_missing():
     code = (
         "import sys; sys.modules['ipywidgets'] = None\n"
-        "import widgets\n"
+        "import darkflow_widgets\n"
         "from darkflow.exceptions import MissingDependencyError\n"
-        "try:\n    widgets.Explorer\nexcept MissingDependencyError as err:\n"
+        "try:\n    darkflow_widgets.Explorer\nexcept MissingDependencyError as err:\n"
         "    print('OK', err.package, err)\n"
-        "import widgets.data  # the prepare layer works without it\n"
+        "import darkflow_widgets.data  # the prepare layer works without it\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("OK ipywidgets"), out.stdout + out.stderr
@@ -92,16 +92,16 @@ def test_explorer_without_ipywidgets_says_what_is_missing():
 
 
 def test_unknown_attribute():
-    import widgets
+    import darkflow_widgets
 
     with pytest.raises(AttributeError):
-        widgets.NoSuchThing  # noqa: B018
-    assert "Explorer" in dir(widgets)
+        darkflow_widgets.NoSuchThing  # noqa: B018
+    assert "Explorer" in dir(darkflow_widgets)
 
 
 # ----------------------------------------------------------------------------- pickers
 def test_explorer_cascade(explorer, wd, session_with_choice):
-    from widgets.data import configurations
+    from darkflow_widgets.data import configurations
 
     night, session = session_with_choice
     assert explorer.night.value == night and explorer.session.value == session
@@ -143,8 +143,8 @@ def test_master_panel_metrics_follow_selection(explorer, wd):
 
 # ----------------------------------------------------------------------------- re-run
 def test_rerun_changes_the_metrics_and_writes_nothing(wd, rich_master):
-    from widgets import Explorer
-    from widgets.metrics import metric_names
+    from darkflow_widgets import Explorer
+    from darkflow_widgets.metrics import metric_names
 
     night, session, master_id = rich_master
     explorer = Explorer(wd, night=night, session=session, max_lights=2)
@@ -185,7 +185,7 @@ def test_rerun_changes_the_metrics_and_writes_nothing(wd, rich_master):
 
 
 def test_rerun_with_the_same_settings_reproduces_the_master(wd):
-    from widgets.data import combine_config_of, rerun_master
+    from darkflow_widgets.data import combine_config_of, rerun_master
 
     master_id = wd.masters.query("kind == 'dark'")["master_id"].iloc[0]
     result = rerun_master(wd, master_id, combine_config_of(wd.load_master(master_id)))
@@ -196,7 +196,7 @@ def test_rerun_with_the_same_settings_reproduces_the_master(wd):
 
 def test_residual_metric_matches_the_pipeline(wd):
     """Re-subtracting a light with its own master gives the frame report's noise ratio."""
-    from widgets.metrics import MetricContext
+    from darkflow_widgets.metrics import MetricContext
 
     fr = wd.frame_report.dropna(subset=["noise_ratio", "master_id"])
     master_id = fr["master_id"].value_counts().index[0]
@@ -208,7 +208,7 @@ def test_residual_metric_matches_the_pipeline(wd):
 
 
 def test_rerun_error_is_shown_not_raised(explorer, monkeypatch):
-    import widgets.data as data
+    import darkflow_widgets.data as data
 
     def gone(wd, master_id):
         raise InsufficientFramesError(f"master {master_id}: none of its input darks can be found")
@@ -224,7 +224,7 @@ def test_rerun_error_is_shown_not_raised(explorer, monkeypatch):
 def test_master_inputs_fall_back_to_the_catalog(wd, tmp_path):
     """A master whose provenance paths are gone finds its darks in the catalog."""
     from darkflow.master import write_master
-    from widgets.data import master_inputs
+    from darkflow_widgets.data import master_inputs
 
     row = wd.masters.query("kind == 'dark'").iloc[0]
     master = wd.load_master(row["master_id"])
@@ -252,8 +252,8 @@ def test_master_inputs_fall_back_to_the_catalog(wd, tmp_path):
 
 # ----------------------------------------------------------------------------- metrics
 def test_metric_registry_is_pluggable(wd):
-    from widgets.data import rerun_master
-    from widgets.metrics import compute_metrics, register_metric, unregister_metric
+    from darkflow_widgets.data import rerun_master
+    from darkflow_widgets.metrics import compute_metrics, register_metric, unregister_metric
 
     master_id = wd.masters.query("kind == 'dark'")["master_id"].iloc[0]
     register_metric("p99_adu", lambda m, ctx: float(np.percentile(m.data, 99)), better=None)
@@ -275,7 +275,7 @@ def test_metric_registry_is_pluggable(wd):
 
 def test_failing_metric_gives_nan(wd):
     from darkflow.exceptions import DarkflowError
-    from widgets.metrics import compute_metrics, register_metric, unregister_metric
+    from darkflow_widgets.metrics import compute_metrics, register_metric, unregister_metric
 
     def broken(master, ctx):
         raise DarkflowError("cannot compute")
@@ -340,7 +340,7 @@ def test_light_panel_calibrated_and_quarantined(explorer, wd):
 
 def test_inspect_unknown_light_is_a_clear_error(wd):
     from darkflow.exceptions import DarkflowError
-    from widgets.data import inspect_light
+    from darkflow_widgets.data import inspect_light
 
     with pytest.raises(DarkflowError, match="is not a light"):
         inspect_light(wd, "/nowhere/light.fits")
@@ -375,7 +375,7 @@ def test_explorer_page_draws_offline(explorer, tmp_path):
 
 
 def test_tables_render_html():
-    from widgets.explorer import table_html
+    from darkflow_widgets.explorer import table_html
 
     html = table_html(pd.DataFrame({"a": [1.234567, float("nan")], "b": ["<x>", "y"]}), title="t")
     assert "1.235" in html and "&lt;x&gt;" in html and "<caption>t</caption>" in html

@@ -54,7 +54,7 @@ def _num(v) -> float | None:
 
 def _check_reproduces(wd: Workdir) -> int:
     """Every master's acceptance with its own settings equals what masters.csv records."""
-    from widgets.metrics import acceptance, assess_acceptance
+    from darkflow_widgets.metrics import acceptance, assess_acceptance
 
     n_holdout = 0
     for _, row in wd.masters.iterrows():
@@ -90,7 +90,7 @@ def test_acceptance_reproduces_the_pipeline(wd):
 
 def test_acceptance_reproduces_the_holdout_split(holdout_wd):
     """With hold-out frames (and [verify] settings read back from the run): the same numbers."""
-    from widgets.metrics import assess_acceptance
+    from darkflow_widgets.metrics import assess_acceptance
 
     assert _check_reproduces(holdout_wd) >= 3
     row = holdout_wd.masters.query("n_frames == 3").iloc[0]
@@ -104,7 +104,12 @@ def test_acceptance_reproduces_the_holdout_split(holdout_wd):
 
 def test_acceptance_is_cached_and_registered(wd, clipped_master, monkeypatch):
     import darkflow.master
-    from widgets.metrics import GATE_NAMES, MetricContext, assess_acceptance, compute_metrics
+    from darkflow_widgets.metrics import (
+        GATE_NAMES,
+        MetricContext,
+        assess_acceptance,
+        compute_metrics,
+    )
 
     master_id = clipped_master[2]
     first = assess_acceptance(master_id, wd)
@@ -128,8 +133,8 @@ def test_acceptance_is_cached_and_registered(wd, clipped_master, monkeypatch):
 
 # ----------------------------------------------------------------------------- (b) settings
 def test_clipping_settings_move_the_gates(wd, clipped_master):
-    from widgets.data import combine_config_of
-    from widgets.metrics import assess_acceptance
+    from darkflow_widgets.data import combine_config_of
+    from darkflow_widgets.metrics import assess_acceptance
 
     master_id = clipped_master[2]
     own = combine_config_of(wd.load_master(master_id))
@@ -145,8 +150,8 @@ def test_clipping_settings_move_the_gates(wd, clipped_master):
 
 
 def test_rerun_panel_shows_both_acceptances(wd, clipped_master):
-    from widgets import Explorer
-    from widgets.metrics import assess_acceptance
+    from darkflow_widgets import Explorer
+    from darkflow_widgets.metrics import assess_acceptance
 
     night, session, master_id = clipped_master
     explorer = Explorer(wd, night=night, session=session, max_lights=1)
@@ -192,8 +197,8 @@ def test_rerun_panel_shows_both_acceptances(wd, clipped_master):
 
 # ----------------------------------------------------------------------------- (c) no hold-out
 def test_too_few_darks_say_the_holdout_is_unavailable(wd):
-    from widgets.data import master_inputs
-    from widgets.metrics import acceptance
+    from darkflow_widgets.data import master_inputs
+    from darkflow_widgets.metrics import acceptance
 
     row = wd.masters.query("kind == 'dark' and n_frames == 2").iloc[0]
     table = acceptance(row["master_id"], wd).set_index("metric")
@@ -213,9 +218,9 @@ def test_too_few_darks_say_the_holdout_is_unavailable(wd):
 
 
 def test_missing_inputs_are_a_clear_error(wd, clipped_master, monkeypatch):
-    import widgets.data as data
-    from widgets.explorer import MasterPanel
-    from widgets.metrics import acceptance, clear_acceptance_cache
+    import darkflow_widgets.data as data
+    from darkflow_widgets.explorer import MasterPanel
+    from darkflow_widgets.metrics import acceptance, clear_acceptance_cache
 
     def gone(wd, master_id):
         raise InsufficientFramesError(f"master {master_id}: none of its input darks can be found")
@@ -236,7 +241,7 @@ def test_missing_inputs_are_a_clear_error(wd, clipped_master, monkeypatch):
 
 
 def test_acceptance_arguments(wd, clipped_master):
-    from widgets.metrics import assess_acceptance
+    from darkflow_widgets.metrics import assess_acceptance
 
     with pytest.raises(DarkflowError, match="no input frames"):
         assess_acceptance([], wd)
@@ -247,7 +252,7 @@ def test_acceptance_arguments(wd, clipped_master):
 
 def test_without_recorded_columns_the_pipeline_rule_picks_bias_and_previous(wd, tmp_path):
     """Older masters.csv (no previous/bias columns): the pipeline's rule on masters.csv."""
-    from widgets.metrics import assess_acceptance
+    from darkflow_widgets.metrics import assess_acceptance
 
     darks = wd.masters.query("kind == 'dark'")
     pair = darks[darks.duplicated("config_signature", keep=False)].sort_values("master_id")

@@ -1,17 +1,22 @@
 """ipywidgets explorers for JupyterLab, built on darkflow's public API and the work directory.
 
-ipywidgets is imported lazily: ``import widgets`` works without it, and using an explorer without
+The folder is ``widgets/`` in the repository (the design card's layout) but the package installs as
+``darkflow_widgets`` (a top-level ``widgets`` would collide with other distributions); import it by
+that name everywhere, also in the source tree and the tests. Inside the package, imports are relative,
+so the code does not depend on the name it is imported under.
+
+ipywidgets is imported lazily: ``import darkflow_widgets`` works without it, and using an explorer without
 it gives a clear :class:`darkflow.exceptions.MissingDependencyError`.
 
 In a notebook::
 
-    from widgets import Explorer
+    from darkflow_widgets import Explorer
     Explorer("demo/work", session="zwo-asi2600mm-pro")
 
-Layers: :mod:`widgets.data` prepares (pandas/numpy, no ipywidgets: re-run a master, compare two
-masters, inspect a light), :mod:`widgets.metrics` holds the pluggable acceptance metrics,
+Layers: :mod:`darkflow_widgets.data` prepares (pandas/numpy, no ipywidgets: re-run a master, compare two
+masters, inspect a light), :mod:`darkflow_widgets.metrics` holds the pluggable acceptance metrics,
 :mod:`darkflow.viz` / :mod:`darkflow.viz_extra` make the holoviews elements and
-:mod:`widgets.explorer` shows them (``Explorer`` and its panels ``MasterPanel``, ``RerunPanel``,
+:mod:`darkflow_widgets.explorer` shows them (``Explorer`` and its panels ``MasterPanel``, ``RerunPanel``,
 ``ComparePanel``, ``LightPanel``).
 """
 
@@ -21,16 +26,16 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "Explorer": "widgets.explorer",
-    "MasterPanel": "widgets.explorer",
-    "RerunPanel": "widgets.explorer",
-    "ComparePanel": "widgets.explorer",
-    "LightPanel": "widgets.explorer",
-    "compare_masters": "widgets.data",
-    "inspect_light": "widgets.data",
-    "rerun_master": "widgets.data",
-    "register_metric": "widgets.metrics",
-    "compute_metrics": "widgets.metrics",
+    "Explorer": ".explorer",
+    "MasterPanel": ".explorer",
+    "RerunPanel": ".explorer",
+    "ComparePanel": ".explorer",
+    "LightPanel": ".explorer",
+    "compare_masters": ".data",
+    "inspect_light": ".data",
+    "rerun_master": ".data",
+    "register_metric": ".metrics",
+    "compute_metrics": ".metrics",
 }
 
 __all__ = sorted(_LAZY)
@@ -39,8 +44,8 @@ __all__ = sorted(_LAZY)
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'widgets' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
 
 
 def __dir__() -> list[str]:

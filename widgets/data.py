@@ -31,7 +31,8 @@ from darkflow.model import MasterDark
 from darkflow.results import Workdir, reason_texts
 from darkflow.verify import HIST_EDGES, ResidualStats, residual_analysis
 from darkflow.viz_extra import Difference, prepare_difference
-from widgets.metrics import MetricContext, compute_metrics
+
+from .metrics import MetricContext, compute_metrics
 
 __all__ = [
     "LightInspection",

@@ -1,4 +1,4 @@
-"""The explorer apps (the *show* layer): ipywidgets controls over :mod:`widgets.data`.
+"""The explorer apps (the *show* layer): ipywidgets controls over :mod:`darkflow_widgets.data`.
 
 Each panel keeps what it shows as plain state, so it can be driven and checked without a
 browser: ``panel.tables`` (name → DataFrame), ``panel.views`` (name → holoviews object),
@@ -27,7 +27,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised in a subprocess by the tests
     raise MissingDependencyError("ipywidgets", "the darkflow explorer widgets") from err
 
-from widgets import data as D
+from . import data as D
 
 __all__ = ["ComparePanel", "Explorer", "LightPanel", "MasterPanel", "RerunPanel"]
 
@@ -98,7 +98,7 @@ _GATES_RERUN = "acceptance gates: original vs re-run"
 
 def _other_metrics() -> list[str]:
     """Registered metrics other than the acceptance gates (shown in their own table)."""
-    from widgets.metrics import GATE_NAMES, metric_names
+    from .metrics import GATE_NAMES, metric_names
 
     return [n for n in metric_names() if n not in GATE_NAMES]
 
@@ -184,6 +184,8 @@ class MasterPanel(_Panel):
         value = self.master.value if self.master.value in {o[1] for o in options} else None
         self.master.options = options
         self.master.value = value or _most_used_dark(masters)
+        if not self.master.value:  # no change event when it was empty already: clear the views
+            self.refresh()
 
     def refresh(self) -> None:
         master_id = self.master.value
@@ -193,7 +195,8 @@ class MasterPanel(_Panel):
             return
         try:
             from darkflow import viz
-            from widgets.metrics import MetricContext, compute_metrics
+
+            from .metrics import MetricContext, compute_metrics
 
             master = self.wd.load_master(master_id)
             ctx = MetricContext.for_master(self.wd, master_id, max_lights=self.max_lights)
@@ -223,7 +226,7 @@ class MasterPanel(_Panel):
 
     def _gates(self, master_id: str, master: Any) -> tuple[pd.DataFrame, list[str], str]:
         """The pipeline's acceptance gates of the master as built (table, colours, verdict)."""
-        from widgets.metrics import assess_acceptance
+        from .metrics import assess_acceptance
 
         try:
             acc = assess_acceptance(master_id, self.wd, master=master)
@@ -358,7 +361,7 @@ class RerunPanel(_Panel):
 
     def _gates(self, result: D.RerunResult) -> tuple[pd.DataFrame, list[str], str]:
         """The pipeline's acceptance gates with the original and the re-run settings."""
-        from widgets.metrics import assess_acceptance, compare_acceptance
+        from .metrics import assess_acceptance, compare_acceptance
 
         self.acceptance = None
         try:
@@ -507,7 +510,7 @@ class Explorer:
 
     Examples
     --------
-    >>> from widgets import Explorer                                   # doctest: +SKIP
+    >>> from darkflow_widgets import Explorer                          # doctest: +SKIP
     >>> ex = Explorer("demo/work", session="zwo-asi2600mm-pro")        # doctest: +SKIP
     >>> ex                                                             # doctest: +SKIP
     """

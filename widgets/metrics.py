@@ -4,7 +4,7 @@ The explorer shows every registered metric for the original master and for a re-
 clipping settings. A metric is a function ``fn(master, context) -> float | None``; register more
 with :func:`register_metric`::
 
-    from widgets.metrics import register_metric
+    from darkflow_widgets.metrics import register_metric
     register_metric("p99_adu", lambda m, ctx: float(np.percentile(m.data, 99)),
                     description="99th percentile of the master", better=None)
 
@@ -209,7 +209,8 @@ class MetricContext:
         """
         from darkflow.calibrate import calibrate_light
         from darkflow.matching import CalibrationIndex
-        from widgets.data import _catalog_metas, combine_config_of
+
+        from .data import _catalog_metas, combine_config_of
 
         if self.workdir is None:
             raise DarkflowError("re-calibrating a light needs the work directory")
@@ -710,7 +711,7 @@ def assess_acceptance(
     """The pipeline's acceptance gates of a master, for any combine (clipping) settings.
 
     Calls :func:`darkflow.verify.assess_master_set`, as the pipeline's master job does: the
-    master's input darks (:func:`widgets.data.master_inputs`, keyed by their content hashes)
+    master's input darks (:func:`darkflow_widgets.data.master_inputs`, keyed by their content hashes)
     are split into training and hold-out frames; when frames are held out, a master is
     combined from the training frames with ``combine_config`` and judged against the held-out
     frames, else the master of all inputs is judged (no hold-out metrics: the row
@@ -749,7 +750,7 @@ def assess_acceptance(
     DarkflowError
         The inputs cannot be found or combined (e.g. ``InsufficientFramesError``).
     """
-    from widgets.data import open_workdir
+    from .data import open_workdir
 
     wd = open_workdir(workdir)
     row: dict[str, Any] | None = None
@@ -807,7 +808,7 @@ def _inputs_of(m: MasterDark | None) -> set[str] | None:
 def _master_info(wd: Workdir, master_id: str) -> tuple[tuple[str, ...], CombineConfig]:
     """A master's input darks and the combine settings it was built with (cached: reading a
     big master for every metric would be slow)."""
-    from widgets.data import combine_config_of, master_inputs
+    from .data import combine_config_of, master_inputs
 
     key = (str(wd.path), master_id)
     if key not in _INFO:
@@ -817,7 +818,7 @@ def _master_info(wd: Workdir, master_id: str) -> tuple[tuple[str, ...], CombineC
 
 
 def _is_master_of(m: MasterDark | None, inputs: tuple[str, ...], cfg: CombineConfig) -> bool:
-    from widgets.data import combine_config_of
+    from .data import combine_config_of
 
     return (
         m is not None
@@ -838,7 +839,8 @@ def _assess(
     master: MasterDark | None,
 ) -> AcceptanceResult:
     from darkflow.hashing import file_hash
-    from widgets.data import _catalog_metas
+
+    from .data import _catalog_metas
 
     t0 = time.perf_counter()
 
@@ -921,7 +923,7 @@ def _context_acceptance(master: MasterDark, ctx: MetricContext) -> AcceptanceRes
     """The acceptance of ``master``'s settings for the master of ``ctx`` (None without one)."""
     if ctx.workdir is None or not ctx.master_id:
         return None
-    from widgets.data import combine_config_of
+    from .data import combine_config_of
 
     return assess_acceptance(ctx.master_id, ctx.workdir, combine_config_of(master), master=master)
 

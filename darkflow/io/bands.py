@@ -38,7 +38,7 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 
-from darkflow.exceptions import FitsReadError, IncompatibleFramesError
+from darkflow.exceptions import FitsReadError, IncompatibleFramesError, odd_frames
 from darkflow.stats import decode_be16, raw16_exact
 
 __all__ = ["BandReader", "FrameSource", "ImageLayout", "rows_for_budget"]
@@ -487,16 +487,11 @@ class BandReader:
         if not sources:
             raise ValueError("BandReader needs at least one file")
         shapes = [s.shape for s in sources]
-        majority = max(set(shapes), key=shapes.count)
-        odd = [
-            (s.path, f"shape {s.shape} (majority {majority})")
-            for s in sources
-            if s.shape != majority
-        ]
+        odd = odd_frames([s.path for s in sources], shapes, "shape")
         if odd:
             self.close()
             raise IncompatibleFramesError("frames of different shape in one combine", odd)
-        self.shape = majority
+        self.shape = shapes[0]
         params = {s.layout.raw16_params for s in sources}
         self.raw16: tuple[float, float, int | None] | None = (
             params.pop() if len(params) == 1 and None not in params else None

@@ -21,7 +21,7 @@ Algorithm, noise model, outputs and file layout: ``docs/master.md``.
 """
 
 from darkflow.master._bias import load_bias, make_dark_current_master
-from darkflow.master._cli import main_combine
+from darkflow.master._cli import main_combine, temperature_tolerance_c
 from darkflow.master._combine import combine_arrays, combine_files, combine_files_with_training
 from darkflow.master._fitsio import (
     NotAMasterError,
@@ -47,6 +47,7 @@ __all__ = [
     "output_of",
     "read_master",
     "read_master_hashed",
+    "temperature_tolerance_c",
     "update_master",
     "write_master",
 ]

@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
-from darkflow.config import MASTER_PLANE_KEYS, PLANE_MODES, CombineConfig, OutputConfig, parse_size
-from darkflow.exceptions import DarkflowError
+import pandas as pd
 
-__all__ = ["build_parser", "main_combine"]
+from darkflow.config import (
+    MASTER_PLANE_KEYS,
+    PLANE_MODES,
+    CombineConfig,
+    MatchingConfig,
+    OutputConfig,
+    parse_size,
+)
+from darkflow.exceptions import DarkflowError, IncompatibleFramesError, OutputError
+
+__all__ = [
+    "add_combine_arguments",
+    "build_parser",
+    "check_combine_inputs",
+    "main_combine",
+    "run_combine",
+    "temperature_tolerance_c",
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,14 +40,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser(prog: str = "darkflow combine") -> argparse.ArgumentParser:
-    """The argument parser of ``darkflow combine`` (the maintainer's CLI may reuse it)."""
-    p = _Parser(
-        prog=prog,
-        description="Combine dark (or bias) frames into a robust master, streaming row bands.",
-    )
+def add_combine_arguments(p: argparse.ArgumentParser, *, quiet: bool = True) -> None:
+    """The options of ``darkflow combine`` (``quiet=False`` where the caller has a global -q)."""
     p.add_argument("files", nargs="+", metavar="FILE", help="input FITS frames")
     p.add_argument("-o", "--output", required=True, help="output master FITS file")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     d = CombineConfig()
     p.add_argument(
         "--memory-limit", default=d.memory_limit, help="e.g. 64MB, 1GB (default %(default)s)"
@@ -47,7 +64,28 @@ def build_parser(prog: str = "darkflow combine") -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-few", action="store_true", help=f"allow fewer than {d.min_frames} frames"
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument(
+        "--allow-mixed-temperature", action="store_true",
+        help="combine frames of different set-points, or sensor temperatures further from their "
+        f"median than {temperature_tolerance_c():.1f} °C (refused by default: their dark current "
+        "differs by more than the matching gate accepts)",
+    )  # fmt: skip
+    p.add_argument(
+        "--allow-duplicates", action="store_true",
+        help="combine even when a file is given twice or two files have the same content "
+        "(refused by default: a repeated frame is counted as independent evidence)",
+    )  # fmt: skip
+    if quiet:
+        p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
+def build_parser(prog: str = "darkflow combine") -> argparse.ArgumentParser:
+    """The argument parser of ``darkflow combine`` run on its own (``python -m darkflow.master``)."""
+    p = _Parser(
+        prog=prog,
+        description="Combine dark (or bias) frames into a robust master, streaming row bands.",
+    )
+    add_combine_arguments(p)
     return p
 
 
@@ -59,11 +97,99 @@ def main_combine(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
+    return run_combine(args, prog=parser.prog)
+
+
+def temperature_tolerance_c(matching: MatchingConfig | None = None) -> float:
+    """Largest distance of a frame's sensor temperature from the set's median for one master.
+
+    The dark-current mismatch the matching gate accepts (``max_dark_mismatch`` at the doubling
+    temperature) plus three standard deviations of one temperature reading.
+    """
+    m = matching or MatchingConfig()
+    return m.doubling_temp_c * math.log2(1 + m.max_dark_mismatch) + 3 * m.temp_reading_sigma_c
+
+
+def check_combine_inputs(
+    files: Sequence[str], *, allow_duplicates: bool = False, allow_mixed: bool = False
+) -> None:
+    """Refuse a set that is not one master's worth of frames, naming the frames.
+
+    Raises :class:`IncompatibleFramesError` for a file given twice or two files of identical
+    content (unless ``allow_duplicates``), and for different set-points or a sensor temperature
+    further than :func:`temperature_tolerance_c` from the median (unless ``allow_mixed``).
+    Files that cannot be read are left to the combine, which names them.
+    """
+    from darkflow.catalog import scan
+    from darkflow.hashing import file_hash
+
+    paths = [Path(f) for f in files]
+    if not allow_duplicates:
+        seen: dict[str, Path] = {}
+        dup: list[tuple[str, str]] = []
+        for path in paths:
+            try:
+                key = file_hash(path)
+            except OSError:
+                continue
+            if key not in seen:
+                seen[key] = path
+            elif os.path.realpath(path) == os.path.realpath(seen[key]):
+                dup.append((str(path), "the same file again"))
+            else:
+                dup.append((str(path), f"the same bytes as {seen[key]}"))
+        if dup:
+            raise IncompatibleFramesError(
+                f"{len(dup)} duplicate frame(s) among {len(paths)} (--allow-duplicates keeps them)",
+                dup,
+            )
+    if allow_mixed:
+        return
+    cat = scan([p for p in paths if p.is_file()], workers=1)
+    if cat.empty:
+        return
+    names = [str(p) for p in cat["path"]]
+    sets = Counter(round(float(v), 1) for v in cat["set_temp_c"] if pd.notna(v))
+    if len(sets) > 1:
+        counts = ", ".join(f"{n} at {v:g} °C" for v, n in sorted(sets.items()))
+        raise IncompatibleFramesError(
+            f"frames of {len(sets)} set-points ({counts}): one master is one set-point; combine "
+            "each set on its own (--allow-mixed-temperature combines them anyway)"
+        )
+    temps = pd.to_numeric(cat["ccd_temp_c"], errors="coerce")
+    if temps.notna().sum() >= 2:
+        median, tol = float(temps.median()), temperature_tolerance_c()
+        far = [
+            (name, f"sensor {t:.1f} °C, median {median:.1f} °C")
+            for name, t in zip(names, temps, strict=True)
+            if pd.notna(t) and abs(t - median) > tol
+        ]
+        if far:
+            raise IncompatibleFramesError(
+                f"sensor temperatures {temps.min():.1f} to {temps.max():.1f} °C: {len(far)} frame(s)"
+                f" more than {tol:.1f} °C from the median (--allow-mixed-temperature combines "
+                "them anyway)",
+                far,
+            )
+
+
+def run_combine(args: argparse.Namespace, *, prog: str = "darkflow combine") -> int:
+    """Combine ``args.files`` into ``args.output`` as the command line asked; the exit code."""
     from darkflow.master._combine import combine_files
     from darkflow.master._fitsio import write_master
 
     try:
         parse_size(args.memory_limit)
+        out_path = Path(args.output)
+        if out_path.exists() and not args.overwrite:
+            raise OutputError(f"{out_path} exists (--overwrite replaces it)")
+        if any(Path(f).resolve() == out_path.resolve() for f in args.files):
+            raise OutputError(f"{out_path} is one of the input frames")
+        check_combine_inputs(
+            args.files,
+            allow_duplicates=args.allow_duplicates,
+            allow_mixed=args.allow_mixed_temperature,
+        )
         config = CombineConfig(
             sigma_low=args.sigma_low,
             sigma_high=args.sigma_high,
@@ -78,7 +204,7 @@ def main_combine(argv: Sequence[str] | None = None) -> int:
         )
         out = write_master(master, args.output, output=planes)
     except DarkflowError as err:
-        print(f"{parser.prog}: error: {err}".splitlines()[0] + _more(err), file=sys.stderr)
+        print(f"{prog}: error: {err}".splitlines()[0] + _more(err), file=sys.stderr)
         return 2
     if not args.quiet:
         st, m = master.stats, master.meta

@@ -18,7 +18,7 @@ import numpy as np
 
 from darkflow import stats as K
 from darkflow.config import CombineConfig
-from darkflow.exceptions import IncompatibleFramesError
+from darkflow.exceptions import IncompatibleFramesError, odd_frames
 from darkflow.io.bands import rows_for_budget
 
 __all__ = [
@@ -63,15 +63,10 @@ class ArraySource:
         if any(len(s) != 2 for s in shapes):
             raise IncompatibleFramesError("every frame must be a 2-D image")
         if arrays:
-            majority = max(set(shapes), key=shapes.count)
-            odd = [
-                (f"frame {i}", f"shape {s} (majority {majority})")
-                for i, s in enumerate(shapes)
-                if s != majority
-            ]
+            odd = odd_frames([f"frame {i}" for i in range(len(shapes))], shapes, "shape")
             if odd:
                 raise IncompatibleFramesError("frames of different shape in one combine", odd)
-            self.shape = majority
+            self.shape = shapes[0]
         else:
             self.shape = (0, 0)
         kinds = {a.dtype for a in arrays}

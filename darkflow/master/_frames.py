@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from darkflow.exceptions import IncompatibleFramesError
+from darkflow.exceptions import IncompatibleFramesError, odd_frames
 from darkflow.io.bands import ImageLayout
 from darkflow.model import FrameMeta, FrameType, MasterMeta
 
@@ -101,13 +100,7 @@ def meta_from_header(layout: ImageLayout) -> FrameMeta:
 def _odd_ones(
     names: Sequence[str], values: Sequence[Any], what: str, same=lambda a, b: a == b
 ) -> list[tuple[str, str]]:
-    counts = Counter(values)
-    majority = counts.most_common(1)[0][0]
-    return [
-        (name, f"{what}={value!r} (majority {majority!r})")
-        for name, value in zip(names, values, strict=True)
-        if not same(value, majority)
-    ]
+    return odd_frames(names, values, what, same)
 
 
 def _close(rel: float, absolute: float = 0.0):

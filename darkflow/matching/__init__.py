@@ -40,9 +40,9 @@ advisory (:func:`acquisition_advisory`, merged per run by :func:`merge_advisorie
 See ``docs/matching.md`` for the whole story.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from darkflow.matching._advisory import acquisition_advisory, merge_advisories
-from darkflow.matching._index import BiasInfo, CalibrationIndex, build_index
-from darkflow.matching._match import match_light
 from darkflow.matching._records import (
     DEGRADING_REASONS,
     LOST_CONFIG,
@@ -65,6 +65,42 @@ from darkflow.matching._records import (
     temperature_gate_c,
 )
 
+if TYPE_CHECKING:
+    from darkflow.matching._index import (
+        BiasInfo,
+        CalibrationIndex,
+        IndexMemo,
+        LazyMaster,
+        build_index,
+    )
+    from darkflow.matching._match import match_light
+
+# The index and the matcher pull in scaling, verify and scipy: loaded on first use, so what
+# needs only the records and advisories (``darkflow quarantine``) starts fast.
+_HOMES = {
+    "BiasInfo": "_index",
+    "CalibrationIndex": "_index",
+    "IndexMemo": "_index",
+    "LazyMaster": "_index",
+    "build_index": "_index",
+    "match_light": "_match",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        import importlib
+
+        value = getattr(importlib.import_module(f"darkflow.matching.{_HOMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
+
+
 __all__ = [
     "DEGRADING_REASONS",
     "LOST_CONFIG",
@@ -80,6 +116,8 @@ __all__ = [
     "BiasInfo",
     "CalibrationIndex",
     "Candidate",
+    "IndexMemo",
+    "LazyMaster",
     "MasterEntry",
     "MatchDecision",
     "MatchReason",

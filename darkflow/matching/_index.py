@@ -6,6 +6,8 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -17,6 +19,7 @@ from darkflow.scaling import (
     GlowModel,
     LinearityReport,
     MasterSummary,
+    Reference,
     choose_reference,
     fit_glow_model,
     measure_linearity,
@@ -30,7 +33,7 @@ from darkflow.thermal import (
     fit_dark_current_law,
 )
 
-__all__ = ["BiasInfo", "CalibrationIndex", "build_index"]
+__all__ = ["BiasInfo", "CalibrationIndex", "IndexMemo", "LazyMaster", "build_index"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,58 @@ def level_jitter(master: MasterDark, bias: MasterDark | None) -> float:
     return jitter * math.sqrt(1.0 / n_b + 1.0 / n_d)
 
 
+_T = TypeVar("_T")
+
+
+class IndexMemo(Protocol):
+    """Where :func:`build_index` keeps what it measured on each master's pixels between builds.
+
+    ``recall(kind, parts, compute)`` returns what ``compute()`` returned for the same ``kind``
+    and ``parts`` (content keys of the masters involved, their ids), calling it only when
+    nothing is kept. A memo's own context (configuration, code version) is its business.
+    """
+
+    def recall(self, kind: str, parts: tuple[str, ...], compute: Callable[[], _T]) -> _T: ...
+
+
+@dataclass(eq=False)
+class LazyMaster:
+    """A master (a bias here) read on first use; ``key`` names its content for an
+    :class:`IndexMemo`, so a memo that knows it never has it read."""
+
+    key: str
+    loader: Callable[[], MasterDark]
+    _master: MasterDark | None = field(default=None, repr=False)
+
+    def get(self) -> MasterDark:
+        if self._master is None:
+            self._master = self.loader()
+        return self._master
+
+
+def _resolve(master: MasterDark | LazyMaster | None) -> MasterDark | None:
+    return master.get() if isinstance(master, LazyMaster) else master
+
+
+def _content_key(master: Any) -> str | None:
+    return master.key if isinstance(master, LazyMaster) else None
+
+
+def bias_info(bias: MasterDark) -> BiasInfo:
+    """What matching keeps of a configuration's master bias (its exposure and noise)."""
+    bias_t = float(bias.meta.exptime_s) if math.isfinite(bias.meta.exptime_s) else 0.0
+    unc = bias.uncertainty[np.isfinite(bias.uncertainty)]
+    return BiasInfo(
+        exptime_s=bias_t,
+        noise_adu=float(np.median(unc)) if unc.size else 0.0,
+        proxy=bias.meta.frame_kind != FrameType.BIAS,
+    )
+
+
+def _bias_info_of(bias: MasterDark | LazyMaster) -> BiasInfo:
+    return bias_info(_resolve(bias))
+
+
 def _usable(entry: MasterEntry) -> bool:
     t = entry.meta.exptime_s
     return (
@@ -198,6 +253,33 @@ def _law_points(summaries: Sequence[MasterSummary]):
     return temps, ys, sigmas
 
 
+class _Measure:
+    """One master's measurements, its pixels (and its bias's) read on first need."""
+
+    def __init__(self, master_id: str, load_master: Callable[[str], MasterDark],
+                 own_bias: MasterDark | LazyMaster | None):  # fmt: skip
+        self.master_id, self.load_master, self.own_bias = master_id, load_master, own_bias
+        self._read: tuple[MasterDark, MasterDark | None] | None = None
+
+    def _pixels(self) -> tuple[MasterDark, MasterDark | None]:
+        if self._read is None:  # the master is loaded once even when it is also the reference
+            master = self.load_master(self.master_id)
+            own = _resolve(self.own_bias)
+            use_bias = own if own is not None and own.data.shape == master.data.shape else None
+            self._read = master, use_bias
+        return self._read
+
+    def reference(self, scfg) -> Reference:
+        master, use_bias = self._pixels()
+        return choose_reference(master, use_bias, scfg, master_id=self.master_id)
+
+    def summary(self, reference: Reference) -> tuple[MasterSummary, float]:
+        """The summary (with its pixel vectors; no level sigma) and the level jitter."""
+        master, use_bias = self._pixels()
+        summary = summarize_master(master, use_bias, reference, master_id=self.master_id)
+        return summary, level_jitter(master, use_bias)
+
+
 def build_index(
     entries: Sequence[MasterEntry],
     *,
@@ -207,6 +289,8 @@ def build_index(
     thermal_profiles: ThermalProfileStore | None = None,
     master_biases: Mapping[str, MasterDark | None] | None = None,
     level_sigmas: Mapping[str, float] | None = None,
+    memo: IndexMemo | None = None,
+    master_keys: Mapping[str, str] | None = None,
 ) -> CalibrationIndex:
     """Build the calibration index with per-configuration laws, reading each master once.
 
@@ -219,8 +303,8 @@ def build_index(
         loaded (a :class:`~darkflow.exceptions.DarkflowError` or ``OSError``) is recorded in
         ``index.unusable`` with a note, never raised.
     biases
-        ``config_signature -> master bias`` (may be empty): the dark signal, the glow and the
-        exposure law are measured with the bias removed.
+        ``config_signature -> master bias`` (a :class:`LazyMaster` or not; may be empty): the
+        dark signal, the glow and the exposure law are measured with the bias removed.
     master_biases
         ``master_id -> master bias`` (or ``None``): the bias of each master's own night and
         set-point, used instead of ``biases`` for the masters it names (a multi-night library
@@ -234,6 +318,13 @@ def build_index(
     thermal_profiles
         Optional store: a law fitted on earlier sessions is used when this index cannot fit
         one that supports scaling. Nothing is written to the store here.
+    memo, master_keys
+        Optional: what is measured on a master's pixels (its summary with the pixel vectors
+        the laws, glow and linearity are fitted on, its level jitter, the reference pixel sets,
+        a bias's noise) is recalled from ``memo`` under the content keys of the masters
+        involved (``master_keys``: master id -> content key; biases as :class:`LazyMaster`),
+        so only masters the memo does not know are read. The index is the same either way.
+        A master without a content key, or a bias that is not lazy, is always measured.
 
     Returns
     -------
@@ -242,6 +333,12 @@ def build_index(
         and ``multi_master=True``.
     """
     mcfg, scfg = config.matching, config.scaling
+
+    def recall(kind: str, parts: tuple[str | None, ...], compute: Callable[[], _T]) -> _T:
+        if memo is None or any(p is None for p in parts):
+            return compute()
+        return memo.recall(kind, parts, compute)  # type: ignore[arg-type]
+
     index = CalibrationIndex(multi_master=True, block_px=scfg.block_px)
     for entry in entries:
         if entry.meta.frame_kind == FrameType.BIAS:
@@ -255,13 +352,9 @@ def build_index(
             bias = next((b for b in own if b is not None), None)
         bias_t = 0.0
         if bias is not None:
-            bias_t = float(bias.meta.exptime_s) if math.isfinite(bias.meta.exptime_s) else 0.0
-            unc = bias.uncertainty[np.isfinite(bias.uncertainty)]
-            index.biases[sig] = BiasInfo(
-                exptime_s=bias_t,
-                noise_adu=float(np.median(unc)) if unc.size else 0.0,
-                proxy=bias.meta.frame_kind != FrameType.BIAS,
-            )
+            info = recall("bias_info", (_content_key(bias),), partial(_bias_info_of, bias))
+            index.biases[sig] = info
+            bias_t = info.exptime_s
         for e in bucket:
             notes = []
             m = e.meta
@@ -279,23 +372,24 @@ def build_index(
             (e for e in bucket if _usable(e)),
             key=lambda e: (-_expected_signal(e, mcfg.doubling_temp_c), e.master_id),
         )
-        reference = None
+        reference: Reference | None = None
+        ref_parts: tuple[str | None, ...] = ()
         summaries: list[MasterSummary] = []
         for e in order:
             try:
-                master = load_master(e.master_id)
                 own = bias
                 if master_biases is not None and e.master_id in master_biases:
                     own = master_biases[e.master_id]
-                use_bias = own if own is not None and own.data.shape == master.data.shape else None
+                measure = _Measure(e.master_id, load_master, own)
+                mkey = (master_keys or {}).get(e.master_id)
+                parts = (e.master_id, mkey, "-" if own is None else _content_key(own))
                 if reference is None:
-                    reference = choose_reference(master, use_bias, scfg, master_id=e.master_id)
-                summary = summarize_master(master, use_bias, reference, master_id=e.master_id)
+                    reference = recall("reference", parts, partial(measure.reference, scfg))
+                    ref_parts = parts
+                summary, jitter = recall("summary", (*parts, *ref_parts),
+                                         partial(measure.summary, reference))  # fmt: skip
                 extra = (level_sigmas or {}).get(e.master_id, 0.0)
-                summaries.append(
-                    replace(summary, level_sigma_adu=math.hypot(
-                        level_jitter(master, use_bias), extra))
-                )  # fmt: skip
+                summaries.append(replace(summary, level_sigma_adu=math.hypot(jitter, extra)))
             except (DarkflowError, OSError) as err:
                 log.warning("master %s left out of the index: %s", e.master_id, err)
                 index.unusable.add(e.master_id)

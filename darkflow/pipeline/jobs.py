@@ -81,6 +81,9 @@ class MasterJobSpec:
     output_hash: str | None = None  # recorded content hash of an existing output
     bias_hash: str | None = None
     previous_hash: str | None = None
+    bias_own_night: bool = True  # the bias was taken on the master's night
+    previous_bias_path: Path | None = None  # the bias of the previous master's night
+    previous_bias_hash: str | None = None
 
     @property
     def master_id(self) -> str:
@@ -119,7 +122,13 @@ def _assess(spec: MasterJobSpec, master: MasterDark, trained: MasterDark | None 
         metas={m.path: m for m in spec.fset.metas},
         previous=_load(spec.previous_path, spec.previous_hash) if spec.previous_path else None,
         bias=_load(spec.bias_path, spec.bias_hash) if spec.bias_path else None,
-    )
+        previous_bias=(_load(spec.previous_bias_path, spec.previous_bias_hash)
+                       if spec.previous_bias_path else None),
+        bias_own_night=spec.bias_own_night,
+        # a level is known against each night's own bias; without biases, within one night
+        previous_level_known=spec.previous_bias_path is not None
+        or (spec.bias_path is None and spec.previous_path is None),
+    )  # fmt: skip
 
 
 def _build(spec: MasterJobSpec) -> Any:

@@ -3,8 +3,9 @@
 The index (per-configuration dark-current laws, amp glow, linearity, master summaries) is built
 from every registered master of the lights' configurations, this night's and earlier nights'
 (the registry is a dark library), and cached under a key of its inputs and of the code that
-builds and pickles it, so a rerun does not read the masters again. Matching runs here, in the
-driver; executors only subtract.
+builds and pickles it, so a rerun does not read the masters again; what it measures on each
+master is kept apart (:mod:`darkflow.pipeline.indexparts`), so a new night reads its own
+masters only. Matching runs here, in the driver; executors only subtract.
 
 A cached light is trusted while its output file keeps the size, mtime and inode recorded when it
 was written; when any of them differs the file is hashed again, and a content mismatch makes the
@@ -22,6 +23,7 @@ import pickle
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from darkflow.hashing import (
 from darkflow.io.atomic import atomic_path
 from darkflow.matching import (
     CalibrationIndex,
+    LazyMaster,
     MasterEntry,
     MatchDecision,
     MatchReason,
@@ -50,6 +53,7 @@ from darkflow.matching import (
     mid_time,
 )
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterStatus
+from darkflow.pipeline.indexparts import IndexParts
 from darkflow.pipeline.plan import (
     BiasChoice,
     JobPlan,
@@ -128,6 +132,24 @@ def _bias_choices(known: Sequence[_Known]) -> dict[str, list[BiasChoice]]:
     return out
 
 
+def _read_bias(bias: BiasChoice, corrupt: list[ArtifactCorruptError]) -> MasterDark:
+    """The bias's master, verified against its recorded hash (a corrupt one is remembered)."""
+    from darkflow.master import read_master
+
+    try:
+        return read_master(bias.path, content_hash=bias.content_hash)
+    except ArtifactCorruptError as err:
+        corrupt.append(err)
+        raise
+
+
+def _bias_level(bias: LazyMaster) -> float | None:
+    """Median level of a master bias (``None`` without a finite pixel)."""
+    data = bias.get().data
+    finite = data[np.isfinite(data)]
+    return float(np.median(finite)) if finite.size else None
+
+
 def _bias_of_master(choices: Mapping[str, Sequence[BiasChoice]], k: _Known) -> BiasChoice | None:
     m = k.meta
     return choose_bias(choices.get(m.config_signature, ()), night=k.night,
@@ -152,14 +174,15 @@ def _cached_index(
     store: ThermalProfileStore,
 ) -> CalibrationIndex:
     """The index, each master measured against its own bias (``bias_of``: dark key -> bias),
-    from ``cache/`` when it was built before with the same inputs and code.
+    from ``cache/`` when it was built before with the same inputs and code. Otherwise it is
+    assembled from what was measured on each master (``cache/index-parts/``, see
+    :mod:`darkflow.pipeline.indexparts`): only masters measured for no earlier index are read.
 
     Raises
     ------
     ArtifactCorruptError
         A master read for the index is not the file the registry recorded (nothing is cached).
     """
-    from darkflow.master import read_master
 
     sigs = sorted({k.meta.config_signature for k in darks})
     laws = {s: (store.law(s).to_dict() if store.law(s) else None) for s in sigs}
@@ -185,28 +208,43 @@ def _cached_index(
                 return cached
             log.warning("index cache %s holds a %s; rebuilding", path, type(cached).__name__)
 
+    parts = IndexParts(
+        workdir / "cache" / "index-parts",
+        {"config": output_params(config, "matching", "scaling", "verify"),
+         "version": index_cache_version()},
+    )  # fmt: skip
     load = _LRU({short(k.key): k for k in darks})
-    loaded: dict[str, MasterDark] = {}
+    # a bias is read only when a part of the index measured against it is not kept: its level
+    # kept under its content hash says it was read and verified with that content before
+    handles: dict[str, LazyMaster] = {}
+    levels: dict[str, float | None] = {}
     for b in {b.key: b for b in bias_of.values() if b is not None}.values():
+        handle = LazyMaster(b.content_hash or "", partial(_read_bias, b, load.corrupt))
         try:
-            loaded[b.key] = read_master(b.path, content_hash=b.content_hash)
+            levels[b.key] = parts.recall("bias_level", (b.content_hash,),
+                                         partial(_bias_level, handle))  # fmt: skip
         except ArtifactCorruptError:
             raise
         except (DarkflowError, OSError) as err:
             log.warning("bias %s unusable: %s", short(b.key), err)
-    master_biases: dict[str, MasterDark | None] = {}
+            continue
+        if b.content_hash is None:  # not written yet: no key a memo could trust
+            handles[b.key] = handle.get()  # type: ignore[assignment]
+        else:
+            handles[b.key] = handle
+    master_biases: dict[str, MasterDark | LazyMaster | None] = {}
     level_sigmas: dict[str, float] = {}
     usage: dict[str, Counter] = {}
     for k in darks:
         b = bias_of.get(k.key)
         mid = short(k.key)
-        master_biases[mid] = loaded.get(b.key) if b is not None else None
-        if b is not None and b.key in loaded:
+        master_biases[mid] = handles.get(b.key) if b is not None else None
+        if b is not None and b.key in handles:
             usage.setdefault(k.meta.config_signature, Counter())[b.key] += 1
             if b.night != k.night:  # another night's bias: the level under it is unknown here
                 level_sigmas[mid] = math.inf
     # the configuration's bias for matching (exposure of a bias proxy, its noise): the most used
-    biases = {sig: loaded[c.most_common(1)[0][0]] for sig, c in usage.items()}
+    biases = {sig: handles[c.most_common(1)[0][0]] for sig, c in usage.items()}
     entries = [
         MasterEntry(master_id=short(k.key), meta=k.meta, path=os.path.relpath(k.path, workdir),
                     status=k.status, confidence=k.confidence,
@@ -215,17 +253,19 @@ def _cached_index(
     ]  # fmt: skip
     index = build_index(entries, load_master=load, biases=biases, config=config,
                         thermal_profiles=store, master_biases=master_biases,
-                        level_sigmas=level_sigmas)  # fmt: skip
+                        level_sigmas=level_sigmas, memo=parts,
+                        master_keys={short(k.key): k.content_hash for k in darks
+                                     if k.content_hash})  # fmt: skip
     if load.corrupt:
         raise load.corrupt[0]
     for k in darks:
         b = bias_of.get(k.key)
-        if b is not None and b.key in loaded:
+        if b is not None and b.key in handles:
             index.master_bias[short(k.key)] = short(b.key)
-    for bkey, bias in loaded.items():
-        finite = bias.data[np.isfinite(bias.data)]
-        if finite.size:
-            index.bias_levels[short(bkey)] = float(np.median(finite))
+    for bkey in handles:
+        if levels[bkey] is not None:
+            index.bias_levels[short(bkey)] = levels[bkey]  # type: ignore[assignment]
+    log.info("index parts: %d kept, %d measured", parts.hits, parts.misses)
     with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
         pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return index

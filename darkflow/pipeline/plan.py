@@ -170,6 +170,10 @@ class MasterJob:
     output_hash: str | None = None  # recorded content hash of an existing output
     bias_hash: str | None = None
     previous_hash: str | None = None
+    bias_own_night: bool = True
+    previous_bias_key: str | None = None  # the bias of the previous master's own night
+    previous_bias_file: Path | None = None
+    previous_bias_hash: str | None = None
 
     @property
     def master_id(self) -> str:
@@ -185,6 +189,8 @@ class MasterJob:
             bias_path=self.bias_file, previous_path=self.previous_file,
             input_hashes=self.input_hashes, output_hash=self.output_hash,
             bias_hash=self.bias_hash, previous_hash=self.previous_hash,
+            bias_own_night=self.bias_own_night, previous_bias_path=self.previous_bias_file,
+            previous_bias_hash=self.previous_bias_hash,
         )  # fmt: skip
 
     def provenance(self, config: Config, meta: MasterMeta | None) -> dict[str, Any]:
@@ -402,20 +408,41 @@ def resolve_assessment(
         sig, night = job.fset.config_signature, job.fset.night
         job.bias_key = job.bias_file = job.bias_hash = None
         job.previous_key = job.previous_file = job.previous_hash = None
-        if job.fset.kind == FrameType.DARK:
+        job.previous_bias_key = job.previous_bias_file = job.previous_bias_hash = None
+        job.bias_own_night = True
+        is_dark = job.fset.kind == FrameType.DARK
+        if is_dark:
             meta = provisional_meta(job.fset)
             bias = choose_bias(candidates.get(sig, ()), night=night, set_temp_c=meta.set_temp_c,
                                temp_c=meta.temp_c, when=mid_time(meta))  # fmt: skip
             if bias is not None:  # a bias of this run has its hash once it is built
                 job.bias_key, job.bias_file = bias.key, bias.path
-                bias_row = registry.get(bias.key)
-                job.bias_hash = bias_row.content_hash if bias_row else None
+                job.bias_hash = _recorded_hash(registry, bias.key)
+                job.bias_own_night = bias.night == night
         prev = _previous_verified(registry, job)
         if prev is not None:
             job.previous_key, job.previous_file = prev.key, registry.file_of(prev)
             job.previous_hash = prev.content_hash
+            own = [b for b in candidates.get(sig, ()) if b.night == prev.night]
+            pmeta = master_meta_from_dict(prev.record["meta"]) if "meta" in prev.record else None
+            pbias = (
+                choose_bias(
+                    own,
+                    night=prev.night,
+                    set_temp_c=pmeta.set_temp_c,
+                    temp_c=pmeta.temp_c,
+                    when=mid_time(pmeta),
+                )
+                if is_dark and own and pmeta is not None
+                else None
+            )
+            if pbias is not None:
+                job.previous_bias_key, job.previous_bias_file = pbias.key, pbias.path
+                job.previous_bias_hash = _recorded_hash(registry, pbias.key)
         job.assess_key = job_key(
-            "assess", [job.key, job.bias_key or "", job.previous_key or "", *job.fset.notes],
+            "assess",
+            [job.key, job.bias_key or "", job.previous_key or "", *job.fset.notes,
+             job.previous_bias_key or "", "" if job.bias_own_night else "bias-borrowed"],
             verify_params, f"{ALGORITHM_VERSION}/{ASSESSMENT_VERSION}",
         )  # fmt: skip
         row = registry.get(job.key)
@@ -428,6 +455,12 @@ def resolve_assessment(
             and row.record.get("assess_key") == job.assess_key
         )
         job.row = row if job.cached else None
+
+
+def _recorded_hash(registry: Registry, key: str) -> str | None:
+    """The recorded content hash of a master (``None``: built by this run, not yet written)."""
+    row = registry.get(key)
+    return row.content_hash if row else None
 
 
 def master_waves(jobs: Sequence[MasterJob]) -> list[list[MasterJob]]:

@@ -92,6 +92,11 @@ class RunResult:
     executor: str = "local"
     artifacts_repaired: int = 0  # found damaged (content hash mismatch) and rebuilt
     unchanged_since: str | None = None  # nothing changed since this run: its results are ours
+    # wall-clock seconds of each stage (scan, masters, lights, outputs), summed over repair passes
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def _timed(self, stage: str, t0: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.monotonic() - t0
 
     def summary(self) -> str:
         total = sum(self.lights.values())
@@ -99,11 +104,15 @@ class RunResult:
             f"darkflow run: {self.n_files} files unchanged since run {self.unchanged_since} "
             f"(checked in {self.seconds:.1f}s): nothing to compute, its results stand"
             if self.unchanged_since else
-            f"darkflow run: {self.n_files} files scanned in {self.seconds:.1f}s "
-            f"({self.n_rejected} rejected, {self.n_isolated} isolated)"
+            f"darkflow run: {self.n_files} files ({self.n_rejected} rejected, "
+            f"{self.n_isolated} isolated)"
         )  # fmt: skip
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stage_seconds.items())
+        timing = (
+            f"; {stages}; {self.seconds:.1f}s in all" if stages and not self.unchanged_since else ""
+        )
         lines = [
-            f"{head}, {len(self.sessions)} session(s)",
+            f"{head}, {len(self.sessions)} session(s){timing}",
             f"  masters: {self.masters_built} built, "
             + (f"{self.masters_judged} judged again, " if self.masters_judged else "")
             + f"{self.masters_reused} reused"
@@ -271,10 +280,12 @@ def run_night(
         unchanged = unchanged_run(paths, workdir, config, fingerprint, executor, t_start)
         if unchanged is not None:
             return unchanged
+    t_scan = time.monotonic()
     scanned = _scan(paths, config, workdir)
     with atomic_write(workdir / "catalog.csv") as fh:
         fh.write(scanned.catalog_csv)
     rows = scanned.rows
+    scan_seconds = time.monotonic() - t_scan
 
     with Registry(workdir) as registry:
         registry.verify_files()
@@ -285,7 +296,8 @@ def run_night(
         events.emit("run_start", inputs=[str(p) for p in paths], n_files=len(rows),
                     executor=getattr(executor, "name", "local"))  # fmt: skip
         result = RunResult(workdir=workdir, n_files=len(rows), n_rejected=0, n_isolated=0,
-                           run_id=run_id, executor=getattr(executor, "name", "local"))  # fmt: skip
+                           run_id=run_id, executor=getattr(executor, "name", "local"),
+                           stage_seconds={"scan": scan_seconds})  # fmt: skip
         state = _RunState()
         try:
             # a pass finding a damaged artifact sets it aside and plans again (it is rebuilt)
@@ -293,6 +305,7 @@ def run_night(
                 state.corrupt.clear()
                 state.transient = 0
                 result.lights.clear()
+                t0 = time.monotonic()
                 master_jobs = plan_masters(
                     _frame_sets(scanned, config), registry=registry, workdir=workdir,
                     config=config, progress=tick,
@@ -301,6 +314,8 @@ def run_night(
                                           run_id, workdir=workdir, config=config, progress=tick,
                                           state=state)  # fmt: skip
                 store = ThermalProfileStore(workdir / "thermal_profiles.json")
+                result._timed("masters", t0)
+                t0 = time.monotonic()
                 if not state.corrupt:
                     try:
                         plan, decisions, index, contexts = plan_lights(
@@ -315,6 +330,7 @@ def run_night(
                         config=config, progress=tick, usable=scanned.usable, state=state,
                         failed=failed,
                     )  # fmt: skip
+                result._timed("lights", t0)
                 if not state.corrupt:
                     break
                 if attempt == MAX_REPAIR_PASSES:
@@ -324,9 +340,11 @@ def run_night(
                     )
                 result.artifacts_repaired += discard_corrupt(registry, state.corrupt, events)
             state.count(result)
+            t0 = time.monotonic()
             _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists,
                            scanned, failed, Scope(paths))  # fmt: skip
             _learn_thermal(store, index, contexts)
+            result._timed("outputs", t0)
         except BaseException as err:
             _record_failure(registry, events, run_id, err)
             if is_disk_full(err) and not isinstance(err, DiskFullError):

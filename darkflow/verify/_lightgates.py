@@ -124,25 +124,12 @@ def _read_rel_sigma(source: MasterDark | None, read_var: float) -> float:
     """
     if source is None or not read_var > 0:
         return 0.0
-    from scipy.stats import chi2
+    from darkflow.subtract import median_frame_variance
 
-    from darkflow.subtract import per_frame_sigma
-
-    n = np.asarray(source.n_used)
-    var = np.square(per_frame_sigma(source), dtype=np.float64)
-    ok = np.isfinite(var) & (n >= 2)
-    if np.count_nonzero(ok) < 100:
+    median_est, count, k = median_frame_variance(source)
+    if count == 0:
         return 0.0
-    k = float(np.median(n[ok]))
-    factor = float(chi2.ppf(0.5, k - 1.0)) / (k - 1.0)
-    params = (source.provenance or {}).get("params", {})
-    clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
-    if math.isfinite(clip):
-        from darkflow.gain import clip_variance_factor
-
-        factor *= clip_variance_factor(clip)
-    median_est = float(np.median(var[ok])) / factor
-    sampling = math.sqrt(2.0 / ((k - 1.0) * np.count_nonzero(ok)))
+    sampling = math.sqrt(2.0 / ((k - 1.0) * count))
     return math.hypot(abs(math.log(median_est / read_var)), sampling)
 
 

@@ -536,6 +536,8 @@ def assess_master(
     gain: GainEstimate | None = None,
     config: VerifyConfig | None = None,
     holdout_rows: slice | None = None,
+    bias_own_night: bool = True,
+    previous_level_known: bool = True,
 ) -> MasterAssessment:
     """Acceptance gates of a master dark (or bias): metrics, confidences, status, reasons.
 
@@ -562,6 +564,15 @@ def assess_master(
         ``VerifyConfig``: ``gate_false_alarm`` and the physical allowances.
     holdout_rows
         Which rows the frame arrays hold (a band inside the analysed window), for big frames.
+    bias_own_night
+        ``bias`` was taken on the master's own night. A bias borrowed from another night sits
+        at an unknown offset from the darks' (the bias level drifts between nights): the gates
+        that depend on the dark level above it (the noise model's shot term, the level
+        change against ``previous``) are then not measured.
+    previous_level_known
+        ``previous`` has its own night's bias (``previous_bias``), or no bias is involved
+        within one night: else a level change between the two nights cannot be told from
+        bias drift and the level-shift gate is not measured.
 
     Returns
     -------
@@ -635,7 +646,12 @@ def assess_master(
 
     # noise model: variance vs read + shot noise, column banding against the bias
     if is_dark and bias is not None and master.meta.includes_bias:
-        if g is not None:
+        if g is not None and not bias_own_night:
+            metrics.append(not_measured(
+                "master_variance_ratio", None,
+                "bias of another night: the dark level under it (the shot term) is unknown",
+            ))  # fmt: skip
+        elif g is not None:
             vm, vv = _variance_metric(master, bias, rows, var, typical, g, config, lattice[1])
             metrics += vm
             values.update(vv)
@@ -650,7 +666,14 @@ def assess_master(
         metrics.append(not_measured("dark_scale_change", VerifyReason.NO_PREVIOUS))
     else:
         prev, prev_values = previous_gates(
-            master, previous, bias, rows, config, previous_bias=previous_bias, lattice=lattice
+            master,
+            previous,
+            bias,
+            rows,
+            config,
+            previous_bias=previous_bias,
+            lattice=lattice,
+            level_known=bias_own_night and previous_level_known,
         )
         metrics += prev
         values.update(prev_values)

@@ -1,7 +1,7 @@
 """The acceptance of a master from its input frames: hold-out split, training combine, gates.
 
 :func:`assess_master_set` is the one place that decides how a master is judged; the pipeline's
-master job and the explorer (``widgets.metrics``) both call it, so their verdicts agree.
+master job and the explorer (``darkflow_widgets.metrics``) both call it, so their verdicts agree.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ def assess_master_set(
     previous_bias: MasterDark | None = None,
     gain: GainEstimate | None = None,
     trained: MasterDark | None = None,
+    bias_own_night: bool = True,
+    previous_level_known: bool = True,
 ) -> MasterSetAssessment:
     """Judge the master of ``paths``: hold-out split, training master, :func:`assess_master`.
 
@@ -119,6 +121,9 @@ def assess_master_set(
         The master bias of ``previous``'s night (default: ``bias``).
     gain
         e-/ADU of the noise-model gates (default: the header's EGAIN, else photon transfer).
+    bias_own_night, previous_level_known
+        Whether ``bias`` is of the master's night and ``previous`` has its own night's bias
+        (:func:`assess_master`: level gates are not measured across an unknown bias drift).
 
     Raises
     ------
@@ -165,7 +170,8 @@ def assess_master_set(
         holdout=_band_reader(held, rows) if held else None,
         training=_band_reader(train, rows) if len(train) >= 2 else None,
         previous=previous, bias=bias, previous_bias=previous_bias, gain=gain, config=config,
-        holdout_rows=local,
+        holdout_rows=local, bias_own_night=bias_own_night,
+        previous_level_known=previous_level_known,
     )  # fmt: skip
     status, confidence, reasons = master_verdict(
         assessment, n_frames=len(paths), min_frames=combine_config.min_frames

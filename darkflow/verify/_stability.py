@@ -260,10 +260,13 @@ def previous_gates(
     *,
     previous_bias: MasterDark | None = None,
     lattice: tuple[float, float] = (0.0, 0.0),
+    level_known: bool = True,
 ) -> tuple[list[Metric], dict[str, float | None]]:
     """Fixed-pattern stability gates of ``master`` against ``previous`` (module docstring);
     ``lattice``: origin and step of the raw values (integer data saved in steps of a few ADU),
-    ``(0, 0)`` when unknown."""
+    ``(0, 0)`` when unknown. ``level_known``: each master's level is measured against its own
+    night's bias (else the level change between the nights holds the bias drift, which is not
+    a fault, and the level-shift gate is not measured)."""
     if previous.shape != master.shape:
         raise IncompatibleFramesError(
             f"previous master shape {previous.shape} != master shape {master.shape}"
@@ -331,7 +334,13 @@ def previous_gates(
         _clip_bias(master, rows),
         s * _clip_bias(previous, rows),
     )
-    if abs(math.log(max(s, 1e-6))) > SAME_SCALE:
+    if not level_known:
+        metrics.append(not_measured(
+            "level_shift_sigma", None,
+            "no bias of each master's own night: a level change between nights cannot be told "
+            "from bias drift",
+        ))  # fmt: skip
+    elif abs(math.log(max(s, 1e-6))) > SAME_SCALE:
         # the typical level holds signal that does not follow the dark-current law (amp glow
         # with temperature, a dark-vs-bias offset with exposure): at another scale its change
         # cannot be told from a shift (the hot-pixel scale above is the comparison that holds)

@@ -16,6 +16,8 @@ MASTER_STATUS_COLORS = {
     "low_confidence": "#fff1c2",
     "quarantined": "#f9d0d0",
 }
+# Row colours by severity (triage findings, causes of the night): the report template's own.
+SEVERITY_COLORS = {"error": "#fbe3e3", "warning": "#fff6d6", "info": "#f4f4f4"}
 # Marker colours of the plots, by light status.
 STATUS_MARKERS = {"calibrated": "#2ca02c", "degraded": "#e6a700", "quarantined": "#d62728"}
 # Class of tables the offline report template makes sortable (click a column header).
@@ -35,6 +37,31 @@ def setup_notebook(*, inline: bool = True):
     hv = _hv()
     hv.extension("bokeh", inline=inline, logo=False)
     return hv
+
+
+def message(text: str, *, width: int = 900):
+    """A one-line note in place of a plot: as tall as its text, not a plot's default 300 px."""
+    hv = _hv()
+    return hv.Div(f"<p style='margin:4px 0;font-size:13px'>{text}</p>").opts(
+        width=width, height=32 + 18 * (len(text) // 120)
+    )
+
+
+def padded_range(values, *, pad: float = 0.08, min_span: float = 0.2) -> tuple[float, float]:
+    """An axis range around ``values`` (NaN ignored) with a margin, never narrower than ``min_span``.
+
+    A range of one value (or of values equal to the last bit) would otherwise get ticks of
+    ``1e-15``: the axis then shows nonsense instead of "nothing varies here".
+    """
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return (0.0, 1.0)
+    lo, hi = float(v.min()), float(v.max())
+    span = max(hi - lo, min_span)
+    mid = (lo + hi) / 2
+    half = span * (0.5 + pad)
+    return (mid - half, mid + half)
 
 
 def short_path(path: Any) -> str:
@@ -72,6 +99,21 @@ def fmt_number(value: Any) -> str:
     if isinstance(value, float | np.floating):
         return "" if math.isnan(value) else f"{float(value):.4g}"
     return "" if value is None else str(value)
+
+
+def wrap_text(styler, columns, *, min_width: str = "16em"):
+    """Let the long text columns of a table wrap (left-aligned) so the table fits its page.
+
+    The sortable tables keep numbers on one line; a sentence on one line makes the table wider
+    than the page and pushes the rightmost columns out of view.
+    """
+    present = [c for c in columns if c in styler.data.columns]
+    if not present:
+        return styler
+    return styler.set_properties(
+        subset=present,
+        **{"white-space": "normal", "text-align": "left", "min-width": min_width},
+    )
 
 
 def row_colours(statuses, palette: dict[str, str], n_columns: int) -> list[list[str]]:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from darkflow.exceptions import DarkflowError
-from darkflow.viz._common import _hv, central_rows, is_missing
+from darkflow.viz._common import _hv, central_rows, is_missing, message
 
 log = logging.getLogger(__name__)
 
@@ -228,11 +228,12 @@ def prepare_dark_law(
         darks = masters[(masters["config_signature"] == sig) & (kinds == "dark")]
         darks = darks.drop_duplicates("master_id")
         measured = dict(signals) if signals is not None else _csv_signals(darks, masters)
-        rows, skipped = [], 0
+        rows, skipped, no_temp = [], 0, 0
         for _, m in darks.iterrows():
             s = measured.get(str(m["master_id"]))
             if s is None or is_missing(m.get("temp_c")) or not s["seconds"] > 0:
                 skipped += 1
+                no_temp += is_missing(m.get("temp_c"))
                 continue
             for series, key in ((TYPICAL, "typical"), (HOT, "hot")):
                 value = s[key] / s["seconds"]
@@ -265,6 +266,8 @@ def prepare_dark_law(
             "law": law,
             "lights_temp": lights_temp,
             "skipped": skipped,
+            "skipped_no_temp": no_temp,
+            "n_darks": len(darks),
         }
     return out
 
@@ -281,6 +284,24 @@ def describe_law(law: Mapping[str, Any]) -> str:
     elif law.get("reasons"):
         notes.append("no scaling: " + ", ".join(map(str, law["reasons"])))
     return f"{text} °C ({'; '.join(notes)})"
+
+
+def _why_no_law(prepared: Mapping[str, Mapping[str, Any]]) -> str:
+    """Why no configuration has a point: said for this session's camera, not in general."""
+    entries = list(prepared.values())
+    head = "The dark current cannot be plotted against temperature: "
+    if not entries or not sum(e.get("n_darks", 1) for e in entries):
+        return head + "no dark master of this session's configuration."
+    cooled = any(e.get("lights_temp") for e in entries)
+    no_temp = sum(e.get("skipped_no_temp", 0) for e in entries)
+    if not cooled and no_temp:
+        return head + "the camera records no sensor temperature (uncooled camera)."
+    if no_temp >= sum(e.get("skipped", 0) for e in entries):
+        return head + "its dark masters have no sensor temperature."
+    return head + (
+        "no master bias of this configuration, so the dark signal cannot be separated from "
+        "the offset (take bias frames with the darks)."
+    )
 
 
 def make_dark_law(prepared: Mapping[str, Mapping[str, Any]]):
@@ -313,19 +334,15 @@ def make_dark_law(prepared: Mapping[str, Mapping[str, Any]]):
                                     label=str(series)).opts(size=7, color=colour,
                                                             tools=["hover"]))  # fmt: skip
         overlay = hv.Overlay(layers).opts(
-            title=f"{sig} — {describe_law(law)}", width=900, height=300, logy=True,
+            title=sig, width=900, height=300, logy=True,
             xlabel="sensor °C (band: this session's lights)", ylabel="dark current (ADU/s)",
-            legend_position="bottom_right", fontsize={"title": 10},
+            legend_position="right", fontsize={"title": 10},
         )  # fmt: skip
         residuals = (hv.Overlay(resid) * hv.HLine(0).opts(color="gray")).opts(
-            width=900, height=160, xlabel="sensor °C", ylabel="residual from law (%)",
-            show_legend=False,
+            width=900, height=170, xlabel="sensor °C", ylabel="residual from law (%)",
+            show_legend=False, title=f"law: {describe_law(law)}", fontsize={"title": 9}, yticks=4,
         )  # fmt: skip
         panels += [overlay, residuals]
     if not panels:
-        return hv.Div(
-            "<p>No dark master with a sensor temperature and its bias removed: the dark "
-            "current cannot be plotted against temperature (uncooled camera, or no bias "
-            "frames).</p>"
-        )
+        return message(_why_no_law(prepared))
     return hv.Layout(panels).cols(1).opts(shared_axes=False)

@@ -66,10 +66,14 @@ def _persistence_elements(persistence: np.ndarray, title: str, max_size: int, st
         title=f"{title} (block max ×{prep['factor']})" if prep["factor"] > 1 else title,
     )  # fmt: skip
     edges, counts = prep["hist"]
-    hist = hv.Histogram(
-        (edges, np.maximum(counts, 0.5)), kdims=["persistence"], vdims=["pixels"]
-    ).opts(
-        logy=True, width=380, height=300, tools=["hover"], color="#d62728",
+    # bars only for the bins that hold pixels: on a log axis an empty bin has no height to draw
+    full = counts > 0
+    bars = pd.DataFrame({"x0": edges[:-1][full], "y0": 0.5, "x1": edges[1:][full],
+                         "pixels": counts[full], "persistence": edges[:-1][full]})  # fmt: skip
+    hist = hv.Rectangles(bars, ["x0", "y0", "x1", "pixels"], ["persistence"]).opts(
+        logy=True, width=380, height=300, tools=["hover"], color="#d62728", line_color="black",
+        xlim=(-0.02, 1.02), ylim=(0.5, max(2.0, float(counts.max(initial=1)) * 2)),
+        xlabel="persistence", ylabel="pixels",
         title=f"{prep['n_stable']} stable hot, {prep['n_transient']} transient",
     )  # fmt: skip
     return image, hist, prep

@@ -15,8 +15,10 @@ from darkflow.viz._common import (
     fmt_number,
     is_missing,
     light_name,
+    padded_range,
     row_colours,
     short_path,
+    wrap_text,
 )
 
 TABLE_COLUMNS = [
@@ -45,7 +47,28 @@ def confidence_table(lights: pd.DataFrame, columns: Sequence[str] = TABLE_COLUMN
     table["path"] = table["path"].map(short_path)
     table = table.sort_values(["status", "confidence", "path"], ascending=[True, False, True])
     table = table.reset_index(drop=True)
-    return _styled(table, table["status"], "df-confidence")
+    return wrap_text(
+        _styled(table, table["status"], "df-confidence"), ["reasons"], min_width="12em"
+    )
+
+
+def text_table(table: pd.DataFrame, *, wrap: Sequence[str] = (), css_class: str = "df-text"):
+    """A plain table for a report: no index column, a dash for a missing value, long text wrapped.
+
+    Nothing is cut: a sentence is shown whole (pandas would cut it at 50 characters with
+    "..."), wrapping inside its column.
+    """
+
+    def cell(value: Any) -> str:
+        return "—" if is_missing(value) else fmt_number(value)
+
+    styler = (
+        table.reset_index(drop=True)
+        .style.format(cell)
+        .hide(axis="index")
+        .set_table_attributes(f'class="{css_class}"')
+    )
+    return wrap_text(styler, wrap)
 
 
 def quarantine_table(
@@ -146,14 +169,17 @@ def make_decisions(prepared: pd.DataFrame):
     n_masters = data["master"].nunique() + (second["master"].nunique() if len(second) else 0)
     used = hv.Overlay(layers).opts(
         title="Master used by each light (colour: scale mode)", width=1150,
-        height=max(190, 90 + 32 * n_masters), xlabel="UTC", ylabel="", legend_position="top",
-        legend_cols=6, fontsize={"legend": 9},
+        height=max(150, 80 + 32 * n_masters), xlabel="UTC", ylabel="", legend_position="right",
+        fontsize={"legend": 9},
     )  # fmt: skip
     panels = [used]
-    for col, label in (("delta_temp_c", "Δ temperature (°C)"),
-                       ("delta_exptime_s", "Δ exposure (s)"), ("delta_time_h", "Δ time (h)")):  # fmt: skip
+    for col, label, span in (("delta_temp_c", "Δ temperature (°C)", 1.0),
+                             ("delta_exptime_s", "Δ exposure (s)", 10.0),
+                             ("delta_time_h", "Δ time (h)", 0.5)):  # fmt: skip
         if col not in data or data[col].isna().all():
             continue
+        # zero (the reference line) on the axis, and a sensible span when nothing varies
+        ylim = padded_range([*data[col], 0.0], min_span=span)
         pts = [
             hv.Scatter(part, "time", [col, "light", "master"], label=status).opts(
                 color=STATUS_MARKERS.get(status, "#555"), size=6, tools=["hover"]
@@ -162,7 +188,14 @@ def make_decisions(prepared: pd.DataFrame):
         ]
         panels.append(
             (hv.Overlay(pts) * hv.HLine(0).opts(color="gray", line_width=1)).opts(
-                width=1150, height=150, xlabel="UTC", ylabel=label, show_legend=False, title=""
+                width=1150,
+                height=190,
+                xlabel="UTC",
+                ylabel=label,
+                show_legend=False,
+                title="",
+                ylim=ylim,
+                yticks=4,
             )
         )
     return hv.Layout(panels).cols(1).opts(shared_axes=True)
@@ -176,6 +209,51 @@ def decisions_table(prepared: pd.DataFrame):
 
 
 # ----------------------------------------------------------------------------- night overview
+SESSION_GOOD_SHARE = 0.9  # share of lights calibrated for a session to read as a good one
+SESSION_USABLE_SHARE = 0.5  # share of lights calibrated or degraded below which it failed
+
+
+def session_label(session: str, instrument: Any = None) -> str:
+    """A session's name for a reader: ``ZWO ASI533MC Pro, camera 112e9005`` for
+    ``zwo-asi533mc-pro-112e900511080900`` (the file name keeps the full camera id, which
+    tells two cameras of one model apart; a title needs only its first characters)."""
+    from darkflow.model import slug
+
+    if is_missing(instrument):
+        return str(session)
+    base = slug(instrument)
+    rest = str(session)[len(base) :].strip("-") if str(session).startswith(base) else ""
+    if not rest:
+        return str(instrument)
+    camera, _, split = rest.partition("-")  # "-2", "-3": a session split by a gap
+    parts = []
+    if camera and not camera.isdigit():
+        parts.append(f"camera {camera[:8]}")
+    if camera.isdigit():
+        split = camera
+    if split:
+        parts.append(f"part {split}")
+    return f"{instrument}, {', '.join(parts)}" if parts else str(instrument)
+
+
+def session_status(counts: Mapping[str, Any]) -> str:
+    """A session's colour by the share of its lights calibrated, not by its worst light.
+
+    One quarantined light out of twenty (a truncated file) leaves a good session:
+    ``calibrated`` when at least 90 % of its lights are calibrated, ``quarantined`` (red) when
+    fewer than half are usable (calibrated or degraded), ``degraded`` (yellow) in between.
+    """
+    n = int(counts.get("lights") or 0)
+    if n == 0:
+        return "quarantined"
+    calibrated, degraded = int(counts.get("calibrated") or 0), int(counts.get("degraded") or 0)
+    if calibrated >= SESSION_GOOD_SHARE * n:
+        return "calibrated"
+    if calibrated + degraded >= SESSION_USABLE_SHARE * n:
+        return "degraded"
+    return "quarantined"
+
+
 def session_table(lights: pd.DataFrame, *, link_reports: bool = True):
     """One row per session: counts by status, median confidence and noise ratio, report link."""
     if lights.empty:
@@ -194,10 +272,7 @@ def session_table(lights: pd.DataFrame, *, link_reports: bool = True):
     ).reset_index()
 
     def colour(row: pd.Series) -> list[str]:
-        worst = (
-            "quarantined" if row["quarantined"] else "degraded" if row["degraded"] else "calibrated"
-        )
-        return [f"background-color: {STATUS_COLORS[worst]}"] * len(row)
+        return [f"background-color: {STATUS_COLORS[session_status(row)]}"] * len(row)
 
     styler = (
         table.style.apply(colour, axis=1)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from darkflow.thermal import DriftFit
-from darkflow.viz._common import _hv
+from darkflow.viz._common import _hv, message, padded_range
 
 
 # ----------------------------------------------------------------------------- drift
@@ -69,26 +69,51 @@ def make_drift_dashboard(entries: Sequence[dict[str, Any]]):
             continue
         pts, curve = prepared[sig], prepared[sig + "::model"]
         fit = entry["fit"]
-        title = sig  # the fit's description titles the residual panel (bokeh titles don't wrap)
+        setpoint = fit.get("set_temp_c")
+        # the set-point belongs on the axis even when the cooler missed it by many degrees
+        ylim = padded_range([*pts["temp_c"], *curve["model_c"], setpoint], min_span=0.5)
+        xlim = _time_range(pts["time"])
         measured = hv.Scatter(pts, "time", ["temp_c", "path"], label="measured").opts(
             size=6, tools=["hover"], color="#1f77b4"
         )
-        model = hv.Curve(curve, "time", "model_c", label="fitted model").opts(color="#d62728")
-        overlay = measured * model
-        if fit.get("set_temp_c") is not None:
-            overlay = overlay * hv.HLine(fit["set_temp_c"]).opts(color="gray", line_dash="dashed")
+        overlay = measured
+        if len(pts) >= 3:  # a drift fitted through one or two points is not worth drawing
+            overlay = overlay * hv.Curve(curve, "time", "model_c", label="fitted model").opts(
+                color="#d62728"
+            )
+        if setpoint is not None:
+            overlay = overlay * hv.Curve(
+                pd.DataFrame({"time": list(xlim), "model_c": [setpoint] * 2}),
+                "time", "model_c", label=f"set-point {setpoint:g} °C",
+            ).opts(color="gray", line_dash="dashed")  # fmt: skip
         overlay = overlay.opts(
-            title=title, width=900, height=280, ylabel="sensor °C", xlabel="UTC",
-            legend_position="top_left", fontsize={"title": 10},
+            title=sig, width=900, height=280, ylabel="sensor °C", xlabel="UTC",
+            legend_position="right", fontsize={"title": 10}, ylim=ylim, xlim=xlim, yticks=6,
         )  # fmt: skip
+        panels.append(overlay)
+        if len(pts) < 3:
+            n = len(pts)
+            panels.append(
+                message(f"{n} light{'s' * (n != 1)} with a temperature: too few to fit a drift.")
+            )
+            continue
         resid = hv.Scatter(pts, "time", ["residual_c", "path"]).opts(
-            width=900, height=160, size=4, color="#555", tools=["hover"], ylabel="residual °C",
+            width=900, height=170, size=4, color="#555", tools=["hover"], ylabel="residual °C",
             xlabel="UTC", title=f"fit: {describe_drift(fit)}", fontsize={"title": 9},
+            ylim=padded_range([*pts["residual_c"], 0.0], min_span=0.05), xlim=xlim, yticks=4,
         )  # fmt: skip
-        panels.extend([overlay, resid * hv.HLine(0).opts(color="gray")])
+        panels.append(resid * hv.HLine(0).opts(color="gray"))
     if not panels:
-        return hv.Div("<p>No sensor temperatures recorded for this session (uncooled camera?).</p>")
+        return message("No sensor temperatures recorded for this session (uncooled camera?).")
     return hv.Layout(panels).cols(1).opts(shared_axes=False)
+
+
+def _time_range(times: pd.Series) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The lights' time span with a margin; at least half an hour (one light: centred on it)."""
+    lo, hi = times.min(), times.max()
+    span = max(hi - lo, pd.Timedelta(minutes=30))
+    mid = lo + (hi - lo) / 2
+    return (mid - span * 0.55, mid + span * 0.55)
 
 
 def make_night_thermal(entries: Sequence[dict[str, Any]]):
@@ -106,7 +131,7 @@ def make_night_thermal(entries: Sequence[dict[str, Any]]):
             * hv.Scatter(pts, "time", "temp_c", label=label).opts(size=4)
         )
     if not curves:
-        return hv.Div("<p>No sensor temperatures recorded this night.</p>")
+        return message("No sensor temperatures recorded this night (uncooled cameras only).")
     return hv.Overlay(curves).opts(
         width=900, height=320, ylabel="sensor °C", xlabel="UTC", legend_position="right",
         title="Sensor temperature of every session",

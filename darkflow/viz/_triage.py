@@ -65,7 +65,9 @@ def triage_html(lights: pd.DataFrame, statuses: Sequence[str] = PROBLEM_STATUSES
             f"<details class='df-group df-status-{html.escape(g['status'])}' open>"
             f"<summary><b>{g['n']} {html.escape(g['status'])}</b> · {codes}</summary>"
             f"<p class='df-lights'><small>{names}</small></p>"
-            f"<div class='df-triage'>{render_html(triage(g['codes']), title=None)}</div>"
+            # every light of the group carries each code: n counts lights, as the overview does
+            f"<div class='df-triage'>{render_html(triage(list(g['codes']) * g['n']), title=None)}"
+            "</div>"
             "</details>"
         )
     parts.append("</div>")
@@ -82,7 +84,7 @@ def triage_markdown(lights: pd.DataFrame, statuses: Sequence[str] = PROBLEM_STAT
     out = []
     for _, g in groups.iterrows():
         title = f"{g['n']} {g['status']}: {', '.join(g['codes']) or 'no reason code'}"
-        out.append(render_markdown(triage(g["codes"]), title=title))
+        out.append(render_markdown(triage(list(g["codes"]) * g["n"]), title=title))
         out.append(f"Lights: {', '.join(g['lights'])}\n")
     return "\n".join(out)
 
@@ -146,21 +148,27 @@ def night_causes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> p
 
 def night_causes_table(lights: pd.DataFrame, masters: pd.DataFrame | None = None):
     """:func:`night_causes` as a sortable table (pandas Styler), problem causes highlighted."""
-    from darkflow.viz._common import SORTABLE, STATUS_COLORS
+    from darkflow.viz._common import SEVERITY_COLORS, SORTABLE, wrap_text
 
     table = night_causes(lights, masters)
 
     def colour(row: pd.Series) -> list[str]:
-        status = (
-            "quarantined" if row["quarantined"] else "degraded" if row["degraded"] else "calibrated"
-        )
-        return [f"background-color: {STATUS_COLORS[status]}"] * len(row)
+        # by what the cause cost: lights lost (red), lights or masters degraded by it (yellow),
+        # a symptom on calibrated lights only (yellow too: worth a look, never "all good")
+        if row["quarantined"]:
+            shade = SEVERITY_COLORS["error"]
+        elif row["degraded"] or row["masters"] or row["calibrated"]:
+            shade = SEVERITY_COLORS["warning"]
+        else:
+            shade = SEVERITY_COLORS["info"]
+        return [f"background-color: {shade}"] * len(row)
 
-    return (
+    styler = (
         table.style.apply(colour, axis=1)
         .hide(axis="index")
         .set_table_attributes(f'class="df-causes {SORTABLE}"')
     )
+    return wrap_text(styler, ["description", "example"])
 
 
 def night_reason_codes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> list[str]:
