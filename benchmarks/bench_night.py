@@ -311,6 +311,8 @@ STAGES = (
     ("darkflow.hashing", "file_hash", "hashing"),
     ("darkflow.registry:Registry", "content_hash", "hashing"),
     ("darkflow.master", "combine_files", "master combine"),
+    # with the hold-out training master of the analysed rows in the same pass
+    ("darkflow.master", "combine_files_with_training", "master combine"),
     ("darkflow.master", "write_master", "master write"),
     ("darkflow.pipeline.jobs", "_assess", "master assessment"),
     ("darkflow.pipeline.run", "plan_masters", "planning (masters)"),
@@ -486,7 +488,7 @@ def bench_size(size: int, args, data: Path, work: Path) -> dict:
         return child_cmd(tool, files, out)
 
     runs: dict[str, list[dict]] = {t: [] for t in tools}
-    for rep in range(-1, args.reps):  # rep -1: the untimed warm-up
+    for rep in range(-1 if args.warmup else 0, args.reps):  # rep -1: the untimed warm-up
         for tool in tools:
             out = work / f"{size}-{tool}-{rep + 1}"
             shutil.rmtree(out, ignore_errors=True)
@@ -527,7 +529,9 @@ def table(results: list[dict], args) -> str:
         "",
         f"One session: N darks then N lights of {EXPTIME_S:.0f} s (cooled CMOS, N.I.N.A. "
         f"style, seed {SEED}, no bias), uint16 FITS in the page cache. Whole processes, "
-        f"interleaved, {args.reps} repetitions after one warm-up; median wall time (range), "
+        f"interleaved, {args.reps} repetitions after "
+        f"{'one warm-up' if args.warmup else 'no warm-up (caches warm from earlier runs)'}; "
+        "median wall time (range), "
         "peak RSS, bytes written; load: 1-minute load average and the cores other processes "
         "used meanwhile (median over the repetitions).",
         "",
@@ -644,6 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="2048,4096", help="comma list of 2048, 4096, 6388")
     p.add_argument("--big", action="store_true", help="also 6388x9576")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="no untimed warm-up round (page cache and numba cache already warm)",
+    )
     p.add_argument("--tools", default=",".join(TOOLS))
     p.add_argument("--darkflow-args", default="", help="extra arguments of `darkflow run`")
     p.add_argument("--darkflow-workers", default="", help="also darkflow with --workers N,...")

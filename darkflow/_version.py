@@ -14,4 +14,5 @@ ALGORITHM_VERSION = "4"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
-ASSESSMENT_VERSION = "3"  # 3: master gates as statistical tests (2: split by content hash)
+# 4: the training master is judged over the analysed band only (derived in the combine's pass)
+ASSESSMENT_VERSION = "4"  # 3: master gates as statistical tests (2: split by content hash)

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from darkflow.stats._image import (
+    grid_interp,
+    grid_interp_reference,
     neighbour_median8,
     neighbour_median8_reference,
     tile_levels,
@@ -60,3 +62,24 @@ def test_verify_uses_kernels_equal_to_its_numpy_versions():
     np.testing.assert_allclose(neighbour_median(data), neighbour_median_reference(data), atol=1e-4)
     np.testing.assert_allclose(tile_levels(data, 32), tile_levels_reference(data, 32), rtol=1e-9)
     assert background_map(data).shape == data.shape
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (64, 80), (257, 129)])
+def test_neighbour_median_inside_without_nan_matches_reference(shape):
+    # the branch-free path of the kernel (every neighbour finite), ties and infinities included
+    rng = np.random.default_rng(shape[1])
+    data = np.round(rng.normal(100, 3, shape)).astype(np.float32)
+    data.ravel()[:: max(1, data.size // 7)] = np.inf
+    data.ravel()[3 :: max(1, data.size // 5)] = -np.inf
+    np.testing.assert_array_equal(neighbour_median8(data), neighbour_median8_reference(data))
+
+
+@pytest.mark.parametrize(
+    ("shape", "tile"), [((1, 1), 32), ((5, 7), 32), ((100, 130), 32), ((33, 64), 16), ((96, 40), 8)]
+)
+def test_grid_interp_matches_reference(shape, tile):
+    ty, tx = -(-shape[0] // tile), -(-shape[1] // tile)
+    grid = np.random.default_rng(tile).normal(100, 5, (ty, tx))
+    np.testing.assert_array_equal(
+        grid_interp(grid, tile, shape), grid_interp_reference(grid, tile, shape)
+    )

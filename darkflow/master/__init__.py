@@ -4,6 +4,8 @@ Public API
 ----------
 combine_files(paths, *, config, bias, allow_few, metas, progress, ...) -> MasterDark
     Stream row bands of the files (each opened once) through the numba kernels.
+combine_files_with_training(paths, train, rows, ...) -> (MasterDark, MasterDark | None)
+    The same, plus the master of the training frames over a band of rows, in the same pass.
 combine_arrays(frames, *, config, meta, egain, ...) -> MasterDark
     The same kernels on in-memory frames (tests, notebooks, teaching).
 write_master(master, path) -> Path / read_master(path) -> MasterDark
@@ -20,7 +22,7 @@ Algorithm, noise model, outputs and file layout: ``docs/master.md``.
 
 from darkflow.master._bias import load_bias, make_dark_current_master
 from darkflow.master._cli import main_combine, temperature_tolerance_c
-from darkflow.master._combine import combine_arrays, combine_files
+from darkflow.master._combine import combine_arrays, combine_files, combine_files_with_training
 from darkflow.master._fitsio import (
     NotAMasterError,
     as_written,
@@ -36,6 +38,7 @@ __all__ = [
     "as_written",
     "combine_arrays",
     "combine_files",
+    "combine_files_with_training",
     "load_bias",
     "main_combine",
     "make_dark_current_master",

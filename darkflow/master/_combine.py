@@ -16,11 +16,17 @@ from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import CombineConfig
 from darkflow.exceptions import ConfigError, FitsReadError, InsufficientFramesError
 from darkflow.io.bands import BandReader, FrameSource
-from darkflow.master._engine import ArraySource, EngineResult, run_engine, summary_stats
+from darkflow.master._engine import (
+    ArraySource,
+    EngineResult,
+    Subset,
+    run_engine,
+    summary_stats,
+)
 from darkflow.master._frames import check_frames, master_meta, meta_from_header
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterMeta
 
-__all__ = ["combine_arrays", "combine_files"]
+__all__ = ["combine_arrays", "combine_files", "combine_files_with_training"]
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +194,57 @@ def combine_files(
     InsufficientFramesError
         Fewer than ``config.min_frames`` frames and not ``allow_few``.
     """
+    return _combine_files(
+        paths, config=config, bias=bias, allow_few=allow_few, metas=metas, progress=progress,
+        frame_kind=frame_kind, skip_unreadable=skip_unreadable, band_rows=band_rows,
+    )[0]  # fmt: skip
+
+
+def combine_files_with_training(
+    paths: Sequence[str | os.PathLike[str]],
+    train: Sequence[str | os.PathLike[str]],
+    rows: Callable[[tuple[int, int]], slice],
+    *,
+    config: CombineConfig | None = None,
+    metas: Sequence[FrameMeta] | None = None,
+    allow_few: bool = False,
+    progress: Progress | None = None,
+    band_rows: int | None = None,
+) -> tuple[MasterDark, MasterDark | None]:
+    """:func:`combine_files`, and in the same pass the master of the frames ``train`` alone
+    over the band ``rows(shape)`` of rows (a :class:`MasterDark` of that band's shape).
+
+    The band master equals those rows of ``combine_files(train)`` pixel for pixel (see
+    :class:`~darkflow.master._engine.Subset`); its ``provenance["rows"]`` holds ``[start,
+    stop]`` and its ``stats`` are the band's. It is ``None`` when it could not be derived
+    exactly in this pass (a training frame unreadable or decoded in another precision than
+    the set): then combine the training frames themselves. The master of ``paths`` has the
+    same bytes as :func:`combine_files` gives.
+    """
+    return _combine_files(
+        paths, config=config, allow_few=allow_few, metas=metas, progress=progress,
+        band_rows=band_rows, train=[str(p) for p in train], window=rows,
+    )  # fmt: skip
+
+
+def _combine_files(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    config: CombineConfig | None = None,
+    bias: MasterDark | str | os.PathLike[str] | None = None,
+    allow_few: bool = False,
+    metas: Sequence[FrameMeta] | None = None,
+    train: Sequence[str] | None = None,
+    window: Callable[[tuple[int, int]], slice] | None = None,
+    **options: Any,
+) -> tuple[MasterDark, MasterDark | None]:
+    """:func:`combine_files` (``options``: its ``progress``, ``frame_kind``,
+    ``skip_unreadable``, ``band_rows``), with the training band of
+    :func:`combine_files_with_training` when ``train`` and ``window`` are given."""
+    progress = options.get("progress")
+    frame_kind = options.get("frame_kind")
+    skip_unreadable = bool(options.get("skip_unreadable", False))
+    band_rows = options.get("band_rows")
     config = config or CombineConfig()
     paths = [str(p) for p in paths]
     if metas is not None and len(metas) != len(paths):
@@ -211,6 +268,9 @@ def combine_files(
         integer = [lay.bscale for lay in layouts if lay.bitpix > 0]
         quantum = max(integer) if integer else 0.0
         egain = used_metas[0].egain_e_per_adu
+        subset = None
+        if train is not None and window is not None:
+            subset = _subset(sources, used_metas, train, window(reader.shape), reader, config)
         result = run_engine(
             reader,
             config=config,
@@ -219,6 +279,7 @@ def combine_files(
             quantum=quantum,
             progress=progress,
             band_rows=band_rows,
+            subset=subset,
         )
         inputs = [
             {
@@ -235,6 +296,15 @@ def combine_files(
     meta = master_meta(used_metas, frame_kind or kind)
     prov: dict[str, Any] = {"inputs": inputs, "rejected": rejected, "source": "files"}
     master = _assemble(result, meta, config, prov)
+    trained = None
+    if subset is not None and result.subset is not None:
+        idx = subset.frames
+        t_metas = [used_metas[k] for k in idx]
+        t_prov = {"inputs": [inputs[k] for k in idx], "rejected": [], "source": "files",
+                  "rows": [subset.rows.start, subset.rows.stop],
+                  "full_rows": reader.shape[0]}  # fmt: skip
+        trained = _assemble(result.subset, master_meta(t_metas, frame_kind or kind), config,
+                            t_prov)  # fmt: skip
     log.info(
         "combined %d frames %s in %.2fs (%d bands of %d rows)",
         meta.n_frames,
@@ -247,7 +317,31 @@ def combine_files(
         from darkflow.master._bias import load_bias, make_dark_current_master
 
         master = make_dark_current_master(master, load_bias(bias))
-    return master
+    return master, trained
+
+
+def _subset(sources, metas, train, rows: slice, reader: BandReader, config) -> Subset | None:
+    """The training frames of a same-pass combine (:class:`Subset`), with the saturation
+    level, quantisation and gain :func:`combine_files` would derive from them alone; ``None``
+    when their combine could differ from the band's (another working precision)."""
+    index = {s.path: k for k, s in enumerate(sources)}
+    if len(set(train)) != len(train) or any(p not in index for p in train) or not train:
+        return None
+    idx = tuple(index[p] for p in train)
+    layouts = [sources[k].layout for k in idx]
+    wide = any(lay.work_dtype == np.float64 for lay in layouts)
+    if np.dtype(np.float64 if wide else np.float32) != reader.work_dtype:
+        return None
+    sat = config.saturation_adu
+    sat_level = float(sat) if sat is not None else min(lay.saturation for lay in layouts)
+    integer = [lay.bscale for lay in layouts if lay.bitpix > 0]
+    return Subset(
+        frames=idx,
+        rows=rows,
+        egain=metas[idx[0]].egain_e_per_adu,
+        sat_level=sat_level,
+        quantum=max(integer) if integer else 0.0,
+    )
 
 
 def combine_arrays(

@@ -21,7 +21,15 @@ from darkflow.config import CombineConfig
 from darkflow.exceptions import IncompatibleFramesError, odd_frames
 from darkflow.io.bands import rows_for_budget
 
-__all__ = ["ArraySource", "EngineResult", "FrameStats", "frame_stats", "run_engine", "sample_rows"]
+__all__ = [
+    "ArraySource",
+    "EngineResult",
+    "FrameStats",
+    "Subset",
+    "frame_stats",
+    "run_engine",
+    "sample_rows",
+]
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +192,26 @@ def frame_stats(sample: np.ndarray, rows: Sequence[int], quantum: float = 0.0) -
     return FrameStats(levels, spreads, sig0, level0, tuple(rows), len(pair_sig))
 
 
+@dataclass(frozen=True)
+class Subset:
+    """A second combine of some of the frames over a band of rows, in the same pass.
+
+    The combine of ``frames`` (indices into the source) restricted to ``rows`` equals, pixel
+    for pixel, the rows ``rows`` of a combine of those frames alone: its frame statistics come
+    from the same row subsample (the subset of the frames already read), its noise model and
+    hot thresholds from those, and each pixel's result depends only on its own values and these
+    parameters. The hold-out assessment judges this training master without reading or
+    combining the frames again. ``egain``, ``sat_level`` and ``quantum`` are the subset's own
+    (as :func:`~darkflow.master.combine_files` would derive them from those frames alone).
+    """
+
+    frames: tuple[int, ...]
+    rows: slice
+    egain: float | None
+    sat_level: float
+    quantum: float
+
+
 @dataclass
 class EngineResult:
     planes: dict[str, np.ndarray]
@@ -194,6 +222,7 @@ class EngineResult:
     sat_level: float
     seconds: float
     hot_thr: np.ndarray = field(repr=False)
+    subset: EngineResult | None = field(default=None, repr=False)  # see :class:`Subset`
 
 
 def noise_model(
@@ -254,53 +283,91 @@ def run_engine(
     quantum: float,
     progress: Callable[[int, int], None] | None = None,
     band_rows: int | None = None,
+    subset: Subset | None = None,
 ) -> EngineResult:
-    """Combine every band of ``source`` into the output planes (see :mod:`darkflow.stats`)."""
+    """Combine every band of ``source`` into the output planes (see :mod:`darkflow.stats`);
+    with ``subset``, also that combine of some frames over some rows (``result.subset``)."""
     t0 = time.perf_counter()
     n = source.n
     ny, nx = source.shape
     rows = sample_rows(ny)
     step = max(1, nx // SAMPLE_COLUMNS)
-    stats = frame_stats(source.read_rows(rows)[:, :, ::step], rows, quantum)
-    mode, noise = noise_model(config, stats, egain)
-    floor = math.sqrt(noise["sig0_sq"]) if math.isfinite(noise["sig0_sq"]) else 0.0
-    spreads = np.where(np.isfinite(stats.spreads), np.maximum(stats.spreads, floor), np.inf)
-    hot_thr = np.where(np.isfinite(stats.levels), stats.levels + config.hot_sigma * spreads, np.inf)
+    sample = source.read_rows(rows)[:, :, ::step]
+    main = _Combine(config, frame_stats(sample, rows, quantum), egain, sat_level)
+    side = None
+    if subset is not None:
+        idx = np.asarray(subset.frames, dtype=np.intp)
+        sub_stats = frame_stats(np.ascontiguousarray(sample[idx]), rows, subset.quantum)
+        side = _Combine(config, sub_stats, subset.egain, subset.sat_level)
+        w0, w1, _ = subset.rows.indices(ny)
+        side_planes = K.empty_planes((max(w1 - w0, 0), nx))
     if band_rows is None:
         band_rows = band_rows_for(config, n, (ny, nx), source.band_itemsize)
     band_rows = max(1, min(int(band_rows), ny))
     planes = K.empty_planes((ny, nx))
     n_bands = 0
     for r0, r1, stack in source.bands(band_rows):
+        main.run(stack, planes, r1 - r0, r0, source.raw16)
+        if side is not None and max(r0, w0) < min(r1, w1):
+            a, b = max(r0, w0) - r0, min(r1, w1) - r0
+            if source.raw16 is not None:  # views of the mapped rows: nothing copied
+                part = [stack[k][a:b] for k in subset.frames]
+            else:
+                part = np.ascontiguousarray(stack[idx, a:b])
+            side.run(part, side_planes, b - a, r0 + a - w0, source.raw16)
+        n_bands += 1
+        if progress is not None:
+            progress(r1, ny)
+    seconds = time.perf_counter() - t0
+    sub = None
+    if side is not None:
+        sub = side.result(side_planes, band_rows, n_bands, seconds)
+    return main.result(planes, band_rows, n_bands, seconds, subset=sub)
+
+
+class _Combine:
+    """Noise model, hot thresholds and kernel parameters of one combine."""
+
+    def __init__(self, config: CombineConfig, stats: FrameStats, egain, sat_level: float):
+        self.config, self.stats, self.sat_level = config, stats, sat_level
+        self.mode, self.noise = noise_model(config, stats, egain)
+        floor = math.sqrt(self.noise["sig0_sq"]) if math.isfinite(self.noise["sig0_sq"]) else 0.0
+        spreads = np.where(np.isfinite(stats.spreads), np.maximum(stats.spreads, floor), np.inf)
+        self.hot_thr = np.where(
+            np.isfinite(stats.levels), stats.levels + config.hot_sigma * spreads, np.inf
+        )
+
+    def run(self, stack, planes, nrows: int, row0: int, raw16) -> None:
+        config, noise = self.config, self.noise
         K.combine_band(
             stack,
             planes,
-            hot_thr=hot_thr,
-            nrows=r1 - r0,
-            row0=r0,
-            sat_level=sat_level,
-            mode=mode,
+            hot_thr=self.hot_thr,
+            nrows=nrows,
+            row0=row0,
+            sat_level=self.sat_level,
+            mode=self.mode,
             sigma_low=config.sigma_low,
             sigma_high=config.sigma_high,
             max_iters=config.max_iters,
             sig0_sq=noise["sig0_sq"],
             level0=noise["level0_adu"] if math.isfinite(noise["level0_adu"]) else 0.0,
             inv_gain=noise["inv_gain"],
-            raw16=source.raw16,
+            raw16=raw16,
         )
-        n_bands += 1
-        if progress is not None:
-            progress(r1, ny)
-    return EngineResult(
-        planes=planes,
-        stats=stats,
-        noise=noise,
-        band_rows=band_rows,
-        n_bands=n_bands,
-        sat_level=sat_level,
-        seconds=time.perf_counter() - t0,
-        hot_thr=hot_thr,
-    )
+
+    def result(self, planes, band_rows, n_bands, seconds, subset=None) -> EngineResult:
+        return EngineResult(
+            planes=planes,
+            stats=self.stats,
+            noise=self.noise,
+            band_rows=band_rows,
+            n_bands=n_bands,
+            sat_level=self.sat_level,
+            seconds=seconds,
+            hot_thr=self.hot_thr,
+            subset=subset,
+        )
 
 
 def summary_stats(planes: dict[str, np.ndarray], n_frames: int) -> dict[str, Any]:

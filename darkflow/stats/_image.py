@@ -15,6 +15,8 @@ from darkflow.stats._common import MAD_TO_STD
 from darkflow.stats._robust import mad_std
 
 __all__ = [
+    "grid_interp",
+    "grid_interp_reference",
     "neighbour_median8",
     "neighbour_median8_reference",
     "tile_levels",
@@ -43,12 +45,50 @@ def _reflect(i: int, n: int) -> int:
     return i
 
 
+@nb.njit(cache=True, inline="always")
+def _median8(a0, a1, a2, a3, a4, a5, a6, a7) -> float:  # pragma: no cover (numba)
+    """Mean of the 4th and 5th smallest of 8 finite values: Batcher's odd-even merge sort
+    (19 compare-exchanges, branch-free min/max), the same two values an insertion sort finds."""
+    a0, a1 = min(a0, a1), max(a0, a1)
+    a2, a3 = min(a2, a3), max(a2, a3)
+    a4, a5 = min(a4, a5), max(a4, a5)
+    a6, a7 = min(a6, a7), max(a6, a7)
+    a0, a2 = min(a0, a2), max(a0, a2)
+    a1, a3 = min(a1, a3), max(a1, a3)
+    a4, a6 = min(a4, a6), max(a4, a6)
+    a5, a7 = min(a5, a7), max(a5, a7)
+    a1, a2 = min(a1, a2), max(a1, a2)
+    a5, a6 = min(a5, a6), max(a5, a6)
+    a0, a4 = min(a0, a4), max(a0, a4)
+    a1, a5 = min(a1, a5), max(a1, a5)
+    a2, a6 = min(a2, a6), max(a2, a6)
+    a3, a7 = min(a3, a7), max(a3, a7)
+    a2, a4 = min(a2, a4), max(a2, a4)
+    a3, a5 = min(a3, a5), max(a3, a5)
+    a1, a2 = min(a1, a2), max(a1, a2)
+    a3, a4 = min(a3, a4), max(a3, a4)
+    a5, a6 = min(a5, a6), max(a5, a6)
+    return 0.5 * (a3 + a4)
+
+
 @nb.njit(parallel=True, cache=True)
 def _neighbour_median8(data: np.ndarray, out: np.ndarray) -> None:
     ny, nx = data.shape
     for y in nb.prange(ny):
         buf = np.empty(8, dtype=np.float64)
         for x in range(nx):
+            if 0 < y < ny - 1 and 0 < x < nx - 1:  # inside: no reflection; all finite: no sort
+                a0 = np.float64(data[y - 1, x - 1])
+                a1 = np.float64(data[y - 1, x])
+                a2 = np.float64(data[y - 1, x + 1])
+                a3 = np.float64(data[y, x - 1])
+                a4 = np.float64(data[y, x + 1])
+                a5 = np.float64(data[y + 1, x - 1])
+                a6 = np.float64(data[y + 1, x])
+                a7 = np.float64(data[y + 1, x + 1])
+                if not math.isnan(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7):
+                    out[y, x] = _median8(a0, a1, a2, a3, a4, a5, a6, a7)
+                    continue
             n = 0
             for dy in range(-1, 2):
                 yy = _reflect(y + dy, ny)
@@ -239,3 +279,86 @@ def tile_levels_reference(
                 2.5 * med - 1.5 * mean if spread > 0 and abs(mean - med) / spread < 0.3 else med
             )
     return grid
+
+
+# ----------------------------------------------------------------------------- grid interpolation
+@nb.njit(cache=True)
+def _interp_index(n: int, centres: np.ndarray, index: np.ndarray) -> None:  # pragma: no cover
+    """For each position ``0 .. n-1``: the interval ``j`` of ``centres`` holding it
+    (``centres[j] <= p < centres[j+1]``), -1 left of the first, -2 at or right of the last."""
+    m = centres.size
+    j = 0
+    for p in range(n):
+        if p < centres[0]:
+            index[p] = -1
+        elif p >= centres[m - 1]:
+            index[p] = -2
+        else:
+            while centres[j + 1] <= p:
+                j += 1
+            index[p] = j
+
+
+@nb.njit(cache=True, inline="always")
+def _interp_at(p, j, centres, a, b, first, last):  # pragma: no cover (numba)
+    """``np.interp`` at position ``p`` of interval ``j`` between values ``a`` (at
+    ``centres[j]``) and ``b``; ``first``/``last``: the end values (outside the centres)."""
+    if j == -1:
+        return first
+    if j == -2:
+        return last
+    slope = (b - a) / (centres[j + 1] - centres[j])
+    return slope * (p - centres[j]) + a
+
+
+@nb.njit(parallel=True, cache=True)
+def _grid_interp(grid, yc, xc, iy, ix, out):  # pragma: no cover (numba)
+    ty, tx = grid.shape
+    ny, nx = out.shape
+    rows = np.empty((ty, nx), dtype=np.float64)
+    for j in nb.prange(ty):
+        for x in range(nx):
+            k = ix[x]
+            b = grid[j, k + 1] if k >= 0 else 0.0
+            a = grid[j, k] if k >= 0 else 0.0
+            rows[j, x] = _interp_at(np.float64(x), k, xc, a, b, grid[j, 0], grid[j, tx - 1])
+    for y in nb.prange(ny):
+        k = iy[y]
+        for x in range(nx):
+            b = rows[k + 1, x] if k >= 0 else 0.0
+            a = rows[k, x] if k >= 0 else 0.0
+            v = _interp_at(np.float64(y), k, yc, a, b, rows[0, x], rows[ty - 1, x])
+            out[y, x] = np.float32(v)
+
+
+def _centres(n: int, tile: int) -> np.ndarray:
+    return (np.arange(n) + 0.5) * tile - 0.5
+
+
+def grid_interp(grid: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
+    """A grid of tile values (centres at ``(j + 0.5) tile - 0.5``) interpolated to every pixel
+    of ``shape`` (float32): ``np.interp`` along the rows of the grid, then along the columns
+    (constant beyond the outer centres). Parallel over grid rows, then image rows."""
+    grid = np.ascontiguousarray(grid, dtype=np.float64)
+    ny, nx = shape
+    ty, tx = grid.shape
+    yc, xc = _centres(ty, tile), _centres(tx, tile)
+    iy, ix = np.empty(ny, np.int64), np.empty(nx, np.int64)
+    _interp_index(ny, yc, iy)
+    _interp_index(nx, xc, ix)
+    out = np.empty((ny, nx), dtype=np.float32)
+    if out.size:
+        _grid_interp(grid, yc, xc, iy, ix, out)
+    return out
+
+
+def grid_interp_reference(grid: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
+    """numpy reference of :func:`grid_interp` (``np.interp`` per grid row, then per column)."""
+    ny, nx = shape
+    ty, tx = grid.shape
+    yc, xc = _centres(ty, tile), _centres(tx, tile)
+    rows = np.array([np.interp(np.arange(nx), xc, grid[j]) for j in range(ty)])
+    out = np.empty((ny, nx))
+    for i in range(nx):
+        out[:, i] = np.interp(np.arange(ny), yc, rows[:, i])
+    return out.astype(np.float32)

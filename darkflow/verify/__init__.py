@@ -82,7 +82,14 @@ from darkflow.verify._residuals import (
     robust_std,
     vertical_residual,
 )
-from darkflow.verify._set import MasterSetAssessment, assess_master_set, master_verdict
+from darkflow.verify._set import (
+    MasterSetAssessment,
+    analysis_rows,
+    assess_master_set,
+    band_master,
+    master_verdict,
+    split_set,
+)
 
 __all__ = [
     "HARMFUL",
@@ -104,12 +111,14 @@ __all__ = [
     "Response",
     "ResponseAction",
     "VerifyReason",
+    "analysis_rows",
     "apply_response",
     "assess_master",
     "assess_master_set",
     "background_map",
     "band_confidence",
     "band_energies",
+    "band_master",
     "batch_log_variance",
     "check_light",
     "chi2_deviate",
@@ -134,6 +143,7 @@ __all__ = [
     "robust_std",
     "row_window",
     "significance_gate",
+    "split_set",
     "t_inflation",
     "tile_medians",
     "vertical_residual",

@@ -16,7 +16,14 @@ from darkflow.model import FrameMeta, GainEstimate, MasterDark, MasterStatus
 from darkflow.verify._fpn import row_window
 from darkflow.verify._master import MasterAssessment, assess_master, holdout_split
 
-__all__ = ["MasterSetAssessment", "assess_master_set", "master_verdict"]
+__all__ = [
+    "MasterSetAssessment",
+    "analysis_rows",
+    "assess_master_set",
+    "band_master",
+    "master_verdict",
+    "split_set",
+]
 
 # the reason code of a set smaller than combine.min_frames (darkflow.pipeline.MasterReason)
 TOO_FEW_FRAMES = "too_few_frames"
@@ -77,17 +84,21 @@ def assess_master_set(
     bias: MasterDark | None = None,
     previous_bias: MasterDark | None = None,
     gain: GainEstimate | None = None,
+    trained: MasterDark | None = None,
     bias_own_night: bool = True,
     previous_level_known: bool = True,
 ) -> MasterSetAssessment:
-    """Judge the master of ``paths``: hold-out split, training combine, :func:`assess_master`.
+    """Judge the master of ``paths``: hold-out split, training master, :func:`assess_master`.
 
     The frames are split by :func:`holdout_split` (``config.holdout_fraction``, seed 0,
-    ``config.min_train_frames``, keyed by ``keys``). When frames are held out, a master is
-    combined from the training frames with ``combine_config`` and the held-out frames are
-    judged against the training frames (both read lazily, one at a time, only the analysed
-    band of rows); otherwise the master of all inputs is judged. ``previous`` and
-    ``bias`` of another shape than the judged master are left out.
+    ``config.min_train_frames``, keyed by ``keys``). When frames are held out, the master of
+    the training frames over the analysed band of rows (:func:`analysis_rows`) is judged, and
+    the held-out frames against the training frames (both read lazily, one at a time, only
+    that band); otherwise the master of all inputs is judged. The training master is
+    ``trained`` when it is that band's (:func:`darkflow.master.combine_files_with_training`
+    derives it in the pass that combines the set), else it is combined here from the training
+    frames and cropped to the band: the same pixels either way, so the verdict does not depend
+    on which. ``previous`` and ``bias`` of another shape than the master are left out.
 
     Parameters
     ----------
@@ -122,9 +133,7 @@ def assess_master_set(
     from darkflow.master import combine_files
 
     paths = [str(p) for p in paths]
-    train, held = holdout_split(paths, config.holdout_fraction, seed=0,
-                                min_train=config.min_train_frames,
-                                keys=list(keys) if keys else None)  # fmt: skip
+    train, held = split_set(paths, config, keys)
 
     def combine(frames: Sequence[str]) -> MasterDark:
         known = [metas[p] for p in frames if p in metas] if metas is not None else []
@@ -134,19 +143,34 @@ def assess_master_set(
     judged = None
     if not held:
         judged = master() if callable(master) else master
+    elif trained is not None and _is_band_of(trained, train, config):
+        judged = trained
     if judged is None:
         judged = combine(train)
+        if held:
+            judged = band_master(judged, analysis_rows(judged.shape, config))
 
-    shape = judged.data.shape
-    rows = row_window(shape, config.max_analysis_pixels)
-    previous = previous if previous is not None and previous.data.shape == shape else None
-    bias = bias if bias is not None and bias.data.shape == shape else None
+    band = judged.provenance.get("rows") if held else None
+    if band is not None:  # rows of the full frames; ``local``: the same rows of the band
+        rows = slice(int(band[0]), int(band[1]))
+        local = slice(0, rows.stop - rows.start)
+    else:
+        rows = local = row_window(judged.data.shape, config.max_analysis_pixels)
+
+    def fit(other: MasterDark | None) -> MasterDark | None:
+        if other is None or other.shape[1] != judged.shape[1]:
+            return None
+        if band is None:
+            return other if other.shape == judged.shape else None
+        return band_master(other, rows) if other.shape[0] >= rows.stop else None
+
+    previous, bias, previous_bias = fit(previous), fit(bias), fit(previous_bias)
     assessment = assess_master(
         judged,
         holdout=_band_reader(held, rows) if held else None,
         training=_band_reader(train, rows) if len(train) >= 2 else None,
         previous=previous, bias=bias, previous_bias=previous_bias, gain=gain, config=config,
-        holdout_rows=rows, bias_own_night=bias_own_night,
+        holdout_rows=local, bias_own_night=bias_own_night,
         previous_level_known=previous_level_known,
     )  # fmt: skip
     status, confidence, reasons = master_verdict(
@@ -156,6 +180,51 @@ def assess_master_set(
         status, confidence, reasons, assessment, tuple(train), tuple(held), judged,
         previous, bias,
     )  # fmt: skip
+
+
+def split_set(
+    paths: Sequence[str], config: VerifyConfig, keys: Sequence[str] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The training and held-out frames of a master's inputs, as :func:`assess_master_set`
+    splits them (:func:`holdout_split` with seed 0, keyed by the content hashes ``keys``)."""
+    return holdout_split([str(p) for p in paths], config.holdout_fraction, seed=0,
+                         min_train=config.min_train_frames,
+                         keys=list(keys) if keys else None)  # fmt: skip
+
+
+def analysis_rows(shape: tuple[int, int], config: VerifyConfig) -> slice:
+    """The band of rows a master's gates analyse (a central band of big frames)."""
+    return row_window(tuple(shape), config.max_analysis_pixels)
+
+
+def band_master(master: MasterDark, rows: slice) -> MasterDark:
+    """A full-frame ``master`` restricted to a band of rows (views); its provenance records
+    the band (``rows``: ``[start, stop]``; ``full_rows``: the frame's height).
+
+    A band master is judged as the full master would be over that band; the gates that count
+    values over the whole master (``n_hot_stable``, the clipping counts of
+    ``high_reject_excess``) count them in the band.
+    """
+    import dataclasses
+
+    from darkflow.verify._master import _crop
+
+    prov = {**(master.provenance or {}), "rows": [rows.start, rows.stop],
+            "full_rows": master.shape[0]}  # fmt: skip
+    return dataclasses.replace(_crop(master, rows), provenance=prov)
+
+
+def _is_band_of(trained: MasterDark, train: Sequence[str], config: VerifyConfig) -> bool:
+    """``trained`` is the master of exactly the frames ``train`` over the analysed band."""
+    prov = trained.provenance or {}
+    band = prov.get("rows")
+    names = [str(i.get("path")) for i in prov.get("inputs") or []]
+    if band is None or names != [str(p) for p in train]:
+        return False
+    full = (int(prov.get("full_rows", 0)) or None, trained.shape[1])
+    if full[0] is None:
+        return False
+    return analysis_rows(full, config) == slice(int(band[0]), int(band[1]))
 
 
 def _band_reader(paths: Sequence[str], rows: slice) -> Callable[[], Iterator[np.ndarray]]:

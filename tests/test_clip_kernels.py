@@ -1,0 +1,41 @@
+"""The clipped-width kernel of the master hold-out gates against its numpy twin."""
+
+import math
+
+import numpy as np
+import pytest
+
+from darkflow.stats._clip import clipped_width, clipped_width_reference
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 11, 1000, 200_001])
+@pytest.mark.parametrize("kind", ["gaussian", "lattice", "cosmics", "nan"])
+def test_clipped_width_matches_reference(n, kind):
+    rng = np.random.default_rng(n)
+    v = rng.normal(800.0, 6.0, n).astype(np.float32)
+    if kind == "lattice":  # a 12-bit camera saved in steps of 16 ADU
+        v = (np.round(v / 16.0) * 16.0).astype(np.float32)
+    elif kind == "cosmics":
+        v[:: max(2, n // 50)] += 3000.0
+    elif kind == "nan":
+        v[::7] = np.nan
+        v[1::11] = np.inf
+    want = clipped_width_reference(v)
+    got = clipped_width(v)
+    if math.isnan(want):
+        assert math.isnan(got)
+    else:
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_clipped_width_of_too_few_values_is_nan():
+    assert math.isnan(clipped_width(np.array([1.0], np.float32)))
+    assert math.isnan(clipped_width(np.array([np.nan, np.inf, 3.0], np.float32)))
+
+
+def test_clipped_width_leaves_cosmic_rays_out():
+    rng = np.random.default_rng(0)
+    v = rng.normal(0.0, 2.0, 100_000).astype(np.float32)
+    v[::100] = 5000.0
+    assert clipped_width(v) == pytest.approx(2.0, rel=0.02)
+    assert float(np.std(v)) > 100.0

@@ -1,0 +1,117 @@
+"""The hold-out training master derived in the combine's own pass equals a second combine.
+
+``combine_files_with_training`` runs the clipping kernel over the training frames of the rows
+the master gates analyse, in the pass that combines the whole set: those rows must equal, bit
+for bit, a combine of the training frames alone (whatever the band height), the master of the
+set must keep its bytes, and the assessment must not depend on which of the two was judged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from conftest_master import PLANE_ATTRS, make_frames, planes_bytes, write_darks
+
+from darkflow.config import CombineConfig, VerifyConfig
+from darkflow.master import combine_files, combine_files_with_training
+from darkflow.verify import analysis_rows, assess_master_set, band_master, split_set
+
+SHAPE = (300, 64)  # 19 200 pixels: a central band of 156 rows is analysed
+VERIFY = VerifyConfig(max_analysis_pixels=10_000)
+
+
+def _float_darks(tmp, n=10):
+    frames, *_ = make_frames(n, SHAPE, seed=3)
+    paths = []
+    for k in range(n):
+        path = tmp / f"f{k:02d}.fits"
+        fits.PrimaryHDU(frames[k].astype(np.float32)).writeto(path)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(params=["uint16", "float32"])
+def darks(request, tmp_path):
+    if request.param == "float32":
+        return _float_darks(tmp_path)
+    return [str(p) for p in write_darks(tmp_path, n=10, shape=SHAPE, seed=2).paths]
+
+
+def _rows(shape):
+    return analysis_rows(shape, VERIFY)
+
+
+@pytest.mark.parametrize("band_rows", [None, 7, 64, 300])
+def test_training_band_equals_a_combine_of_the_training_frames(darks, band_rows):
+    config = CombineConfig()
+    train, held = split_set(darks, VERIFY)
+    assert held and len(train) >= 3
+    master, trained = combine_files_with_training(
+        darks, train, _rows, config=config, band_rows=band_rows, allow_few=True
+    )
+    assert planes_bytes(master) == planes_bytes(combine_files(darks, config=config))
+    rows = _rows(SHAPE)
+    assert 0 < rows.start and rows.stop < SHAPE[0]  # a band, not the whole frame
+    expected = band_master(combine_files(train, config=config), rows)
+    assert trained is not None and trained.shape == (rows.stop - rows.start, SHAPE[1])
+    assert trained.provenance["rows"] == [rows.start, rows.stop]
+    assert trained.provenance["full_rows"] == SHAPE[0]
+    assert trained.meta.n_frames == len(train)
+    for attr in PLANE_ATTRS:
+        got, want = getattr(trained, attr), getattr(expected, attr)
+        assert (got is None) == (want is None), attr
+        if got is not None:
+            np.testing.assert_array_equal(got, want, err_msg=attr)
+    for key in ("frame_levels", "frame_spreads", "hot_thresholds", "noise", "params"):
+        assert trained.provenance[key] == expected.provenance[key], key
+
+
+def test_assessment_is_the_same_from_either_training_master(darks):
+    config = CombineConfig()
+    train, _ = split_set(darks, VERIFY)
+    master, trained = combine_files_with_training(darks, train, _rows, config=config)
+    kw = dict(master=master, combine_config=config, config=VERIFY)
+    same_pass = assess_master_set(darks, trained=trained, **kw)
+    recombined = assess_master_set(darks, **kw)
+    assert same_pass.assessment.to_dict() == recombined.assessment.to_dict()
+    assert (same_pass.status, same_pass.confidence, same_pass.reasons) == (
+        recombined.status, recombined.confidence, recombined.reasons,
+    )  # fmt: skip
+    assert same_pass.judged.provenance["rows"] == recombined.judged.provenance["rows"]
+
+
+def test_a_training_master_of_other_frames_is_not_used(darks):
+    config = CombineConfig()
+    train, _ = split_set(darks, VERIFY)
+    other = [p for p in darks if p not in train][:1] + list(train[1:])
+    _, wrong = combine_files_with_training(darks, other, _rows, config=config)
+    master = combine_files(darks, config=config)
+    kw = dict(master=master, combine_config=config, config=VERIFY)
+    assert (
+        assess_master_set(darks, trained=wrong, **kw).assessment.to_dict()
+        == assess_master_set(darks, **kw).assessment.to_dict()
+    )
+
+
+def test_no_training_frames_no_band(darks):
+    master, trained = combine_files_with_training(darks, (), _rows, config=CombineConfig())
+    assert trained is None
+    assert planes_bytes(master) == planes_bytes(combine_files(darks))
+
+
+def test_the_same_pass_master_spares_the_second_combine(darks, monkeypatch):
+    import darkflow.master
+
+    config = CombineConfig()
+    train, _ = split_set(darks, VERIFY)
+    master, trained = combine_files_with_training(darks, train, _rows, config=config)
+
+    def no_combine(*args, **kwargs):
+        raise AssertionError("the training frames were combined again")
+
+    monkeypatch.setattr(darkflow.master, "combine_files", no_combine)
+    judged = assess_master_set(
+        darks, master=master, combine_config=config, config=VERIFY, trained=trained
+    )
+    assert judged.judged is trained
