@@ -44,6 +44,7 @@ collected (the dark model scaled, bias removed, over the gain): see :func:`noise
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -440,14 +441,26 @@ def read_variance(master: MasterDark) -> float:
     return float(np.mean(var)) / factor
 
 
+# per master object (immutable, loaded once per process and kept): every light calibrated with
+# a master asks for the same full-frame median
+_MEDIAN_FRAME_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
     """Per-frame variance of a master's inputs at its typical pixel, robust to warm and
     flickering pixels: the median of the per-pixel sample variances over the median of
     ``chi2(n-1) / (n-1)`` (times the share of variance sigma clipping keeps).
 
     Returns ``(variance, pixels, frames)``; ``(nan, 0, 0)`` with fewer than 100 pixels of two
-    frames or more.
+    frames or more. Computed once per master object.
     """
+    cached = _MEDIAN_FRAME_VARIANCE.get(master)
+    if cached is None:
+        cached = _MEDIAN_FRAME_VARIANCE[master] = _median_frame_variance(master)
+    return cached
+
+
+def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
     from scipy.stats import chi2
 
     n = np.asarray(master.n_used)
