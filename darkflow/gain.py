@@ -348,7 +348,6 @@ def gain_from_light(
     *,
     tile: int = 16,
     min_tiles: int = 8,
-    dark_level: float = 0.0,
     cfa: bool = False,
 ) -> GainEstimate | None:
     """e-/ADU from one dark-subtracted frame (photon transfer within the frame).
@@ -359,10 +358,8 @@ def gain_from_light(
     left out first: pixels more than 4 sigma above their tile's level, grown by 2 pixels (a
     star's wings are steep gradients that the differences would count as noise, biasing the
     gain low). ``read_variance``: every variance of a pixel but the sky's shot noise (read
-    noise, the dark current's shot noise, the subtracted model's noise); ``dark_level``: dark
-    signal whose shot noise the light holds but ``read_variance`` leaves out (it joins the
-    tile levels; left out, a long exposure's dark current would bias the gain low by
-    ``D / (S + D)``). ``cfa``: a colour (Bayer) frame, measured per colour phase (a tile's
+    noise, the dark current's shot noise at the light's exposure, the subtracted model's noise;
+    a dark current left out of it would bias the gain low by ``D / (S + D)``). ``cfa``: a colour (Bayer) frame, measured per colour phase (a tile's
     median and MAD over four colours of different sky levels are not a level and its noise).
     The median of the tiles with enough signal is the estimate; its uncertainty ``1.2533 x``
     their robust scatter over ``sqrt(tiles)``. ``None`` when the frame holds too little signal.
@@ -372,10 +369,9 @@ def gain_from_light(
         gains = []
         for dy in (0, 1):
             for dx in (0, 1):
-                gains += _tile_gains(data[dy::2, dx::2], 1, max(tile // 2, 4), read_variance,
-                                     dark_level)  # fmt: skip
+                gains += _tile_gains(data[dy::2, dx::2], 1, max(tile // 2, 4), read_variance)
     else:
-        gains = _tile_gains(data, 2, tile, read_variance, dark_level)
+        gains = _tile_gains(data, 2, tile, read_variance)
     if len(gains) < min_tiles:
         return None
     g = np.array(gains)
@@ -384,9 +380,7 @@ def gain_from_light(
     return GainEstimate(value, sd, LIGHT, 1)
 
 
-def _tile_gains(
-    data: np.ndarray, step: int, tile: int, read_variance: float, dark_level: float
-) -> list[float]:
+def _tile_gains(data: np.ndarray, step: int, tile: int, read_variance: float) -> list[float]:
     """Per tile ``level / (variance - read_variance)`` of one colour plane (differences
     ``step`` columns apart), sources left out (:func:`gain_from_light`)."""
     from scipy.ndimage import binary_dilation
@@ -421,7 +415,7 @@ def _tile_gains(
         if use.sum() < tile * tile // 2:
             continue
         sky = np.where(source[y0 : y0 + tile, x0 : x0 + tile], np.nan, block)
-        level = float(np.nanmedian(sky)) + dark_level
+        level = float(np.nanmedian(sky))
         var = mad_std(dblock[use]) ** 2 / 2.0
         excess = var - read_variance
         if level > floor and excess > 0.1 * var:
