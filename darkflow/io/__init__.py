@@ -7,8 +7,7 @@ not pay for astropy.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from darkflow._lazy import lazy_names
 
 __all__ = [
     "atomic_path",
@@ -21,23 +20,14 @@ __all__ = [
 ]
 
 _HOMES = {
-    "atomic_path": "darkflow.io.atomic",
-    "atomic_write": "darkflow.io.atomic",
-    "remove_stale_temporaries": "darkflow.io.atomic",
-    "write_bytes_atomic": "darkflow.io.atomic",
-    "find_image_hdu": "darkflow.io.fits",
-    "read_image": "darkflow.io.fits",
-    "write_image": "darkflow.io.fits",
+    "atomic_path": "atomic",
+    "atomic_write": "atomic",
+    "remove_stale_temporaries": "atomic",
+    "write_bytes_atomic": "atomic",
+    "find_image_hdu": "fits",
+    "read_image": "fits",
+    "write_image": "fits",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        value = getattr(importlib.import_module(_HOMES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'darkflow.io' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals(), __all__)

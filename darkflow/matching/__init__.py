@@ -40,8 +40,9 @@ advisory (:func:`acquisition_advisory`, merged per run by :func:`merge_advisorie
 See ``docs/matching.md`` for the whole story.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from darkflow._lazy import lazy_names
 from darkflow.matching._advisory import acquisition_advisory, merge_advisories
 from darkflow.matching._records import (
     DEGRADING_REASONS,
@@ -87,20 +88,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        import importlib
-
-        value = getattr(importlib.import_module(f"darkflow.matching.{_HOMES[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
-
-
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals(), ())
 __all__ = [
     "DEGRADING_REASONS",
     "LOST_CONFIG",

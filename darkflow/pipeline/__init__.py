@@ -17,8 +17,7 @@ the content hashes that verify every artifact, and ``nights/<night>/`` (every ru
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from darkflow._lazy import lazy_names
 
 # Imported on first use: ``import darkflow.pipeline`` (or one of its light modules) does not pay
 # for numba, scipy and the matching code until a run needs them.
@@ -69,13 +68,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        value = getattr(importlib.import_module(f"darkflow.pipeline.{_HOMES[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'darkflow.pipeline' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals(), __all__)
