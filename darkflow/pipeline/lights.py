@@ -427,6 +427,11 @@ def plan_lights(
                 decision, conservative = fallback, True
         decisions[row["path"]] = decision
         if not decision.matched:
+            if MatchReason.NO_CANDIDATE in decision.reasons and row["path"] not in plan.notes:
+                same_camera = tonight.get((row.get("night") or "", meta.instrument or "unknown"))
+                differences = config_differences(meta, same_camera or (), unmatched=True)
+                if differences:
+                    plan.notes[row["path"]] = [str(r) for r in differences]
             plan.unmatched.append((row, decision))
             continue
         recipe = tuple(

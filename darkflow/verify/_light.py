@@ -561,15 +561,24 @@ HARMFUL = frozenset({VerifyReason.NO_DARK_SIGNAL, VerifyReason.HARMFUL_SUBTRACTI
 """Reasons that mean subtraction did more harm than good: the light is quarantined."""
 
 
-def config_differences(light: FrameMeta, masters: Iterable[MasterMeta]) -> tuple[VerifyReason, ...]:
+def config_differences(
+    light: FrameMeta, masters: Iterable[MasterMeta], *, unmatched: bool = False
+) -> tuple[VerifyReason, ...]:
     """Why masters of the light's camera do not fit its configuration (gain, offset, mode...).
 
-    Only masters of the same instrument are considered; empty when one of them has the light's
-    configuration signature or none is of the same instrument.
+    Only masters of the same instrument are considered; empty when none is of the same
+    instrument or, unless ``unmatched``, when one of them has the light's configuration
+    signature. A light that found no dark model (``unmatched``) learns what differs in the
+    masters of another configuration even when its own configuration has some masters (those
+    of other exposures): darks of its exposure taken at another gain are the likely reason.
     """
     same = [m for m in masters if m.instrument == (light.instrument or "unknown")]
-    if not same or any(m.config_signature == light.config_signature for m in same):
+    if not same:
         return ()
+    if any(m.config_signature == light.config_signature for m in same):
+        if not unmatched:
+            return ()
+        same = [m for m in same if m.config_signature != light.config_signature]
     out: list[VerifyReason] = []
     for m in same:
         if m.gain_setting != light.gain_setting:
