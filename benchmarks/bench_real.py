@@ -63,6 +63,7 @@ import realscores as sc
 from darkflow.config import Config
 from darkflow.io.atomic import atomic_write
 from darkflow.pipeline import run_night
+from darkflow.triage import TRIAGE_TABLE, Severity
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Real frames (`bench_real.py`)"
@@ -462,7 +463,8 @@ def report_run(
         "|---|---|---|---|",
     ]
     summary: dict[str, object] = {"label": label, "status": status, "exact": [0, 0], "hot": [],
-                                  "output": 0, "reasons": Counter()}  # fmt: skip
+                                  "output": 0, "reasons": Counter(),
+                                  "notes": Counter()}  # fmt: skip
     for case in rd.light_cases(rs):
         row = rows.get(case.path)
         info = next(i for i in infos if i.path == case.path)
@@ -481,10 +483,13 @@ def report_run(
             summary["output"] += 1
         if case.exact_dark and not case.precalibrated:
             summary["exact"][1] += 1
-            ok = st == "calibrated" and not isinstance(row.get("reasons"), str)  # no flag
-            summary["exact"][0] += int(ok)
-            if row is not None and isinstance(row.get("reasons"), str):
-                summary["reasons"].update(row["reasons"].split(";"))
+            codes = _codes(row.get("reasons") if row is not None else None)
+            flags = [c for c in codes if _severity(c) != Severity.INFO]
+            # a flag is a warning or an error; notes (a check not measured, a temperature read
+            # from the session's fit) ask nothing of the user and are listed apart
+            summary["exact"][0] += int(st == "calibrated" and not flags)
+            summary["reasons"].update(flags)
+            summary["notes"].update(c for c in codes if c not in flags)
         plan = plan_of.get(case.path)
         if plan is None or not plan.darks:
             continue
@@ -540,11 +545,24 @@ def report_run(
     return lines, summary
 
 
+def _codes(reasons: object) -> list[str]:
+    """The reason codes of a ``frame_report.csv`` cell (``;``-separated, empty when NaN)."""
+    if not isinstance(reasons, str):
+        return []
+    return [c.strip() for c in reasons.split(";") if c.strip()]
+
+
+def _severity(code: str) -> Severity:
+    """A code's triage severity (an unknown code counts as a warning)."""
+    rule = TRIAGE_TABLE.get(code)
+    return rule.severity if rule is not None else Severity.WARNING
+
+
 def _summary(summaries: list[dict[str, object]]) -> list[str]:
     out = ["#### Summary", "", "| set (run) | calibrated / degraded / quarantined | with output | "
-           "exact-dark lights calibrated without a flag | their reasons (count) | "
-           "hot RMS darkflow ≤ ccdproc | median hot RMS darkflow / ccdproc |",
-           "|---|---|---:|---|---|---|---|"]  # fmt: skip
+           "exact-dark lights calibrated without a flag | their flags (count) | their notes "
+           "(count) | hot RMS darkflow ≤ ccdproc | median hot RMS darkflow / ccdproc |",
+           "|---|---|---:|---|---|---|---|---|"]  # fmt: skip
     for s in summaries:
         st = s["status"]
         hot = s["hot"]
@@ -554,6 +572,8 @@ def _summary(summaries: list[dict[str, object]]) -> list[str]:
             f"| {s['label']} | {st['calibrated']} / {st['degraded']} / {st['quarantined']} | "
             f"{s['output']} | {s['exact'][0]} / {s['exact'][1]} | "
             + ", ".join(f"{r} ({n})" for r, n in s["reasons"].most_common(4))
+            + " | "
+            + ", ".join(f"{r} ({n})" for r, n in s["notes"].most_common(4))
             + f" | {better} / {len(hot)} | {_f(ratio)} |"
         )
     return [*out, ""]
