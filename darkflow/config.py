@@ -162,6 +162,11 @@ class MatchingConfig:
     # error (degraded) rather than no output, while its noise stays below the signal it removes
     expansion_exptime_ratio: tuple[float, ...] = (10.0, 30.0)
     advisory_n_frames: int = 20  # darks to take, in an acquisition advisory
+    # the last resort before no output: a master of the light's configuration at another
+    # temperature, scaled by the configured law (doubling_temp_c +- doubling_temp_sigma_c in
+    # its stated error) when the darks give no fitted law; the light ends `degraded` unless
+    # its own dark-scale check passes
+    assume_dark_law: bool = True
 
     def __post_init__(self) -> None:
         positive = (

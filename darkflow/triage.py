@@ -294,6 +294,14 @@ _RULES = (
     ),
     _r("thermal_interpolated", INFO, {}, "Nothing to do."),
     _r(
+        "dark_law_assumed",
+        WARN,
+        {T: 1},
+        "Take darks at the lights' temperature, or at two or more temperatures so the "
+        "sensor's own dark-current law is fitted (the assumed doubling temperature's "
+        "uncertainty is in the stated error).",
+    ),
+    _r(
         "thermal_extrapolated",
         WARN,
         {T: 1},

@@ -20,15 +20,38 @@ def warm_night(tmp_path_factory):
     return root
 
 
-def test_without_the_option_the_lights_are_quarantined(warm_night, tmp_path):
-    run_night(warm_night, workdir=tmp_path / "w")
+NO_ASSUMED_LAW = {"assume_dark_law": False}
+
+
+def test_without_the_options_the_lights_are_quarantined(warm_night, tmp_path):
+    config = Config().with_overrides(matching=NO_ASSUMED_LAW)
+    run_night(warm_night, workdir=tmp_path / "w", config=config)
     report = pd.read_csv(tmp_path / "w" / "frame_report.csv")
     assert set(report["status"]) == {"quarantined"}
     assert report["reasons"].str.contains("no_candidate").all()
 
 
+def test_by_default_the_configured_law_scales_the_warm_darks(warm_night, tmp_path):
+    """Darks of one temperature give no fitted law: the configured one scales them, with its
+    prior uncertainty in the stated error, rather than leaving the lights without output."""
+    run_night(warm_night, workdir=tmp_path / "w")
+    report = pd.read_csv(tmp_path / "w" / "frame_report.csv")
+    assert "quarantined" not in set(report["status"])
+    assert report["reasons"].str.contains("dark_law_assumed").all()
+    assert report["reasons"].str.contains("temperature_scaled").all()
+    decisions = pd.read_json(next((tmp_path / "w").rglob("decisions.jsonl")), lines=True)
+    # 8 °C at doubling 6 +- 1 °C: ln2 * 8 / 36 = 15 % from the doubling temperature alone
+    err = decisions["dark_rel_sigma"].to_numpy()
+    assert np.all((err > 0.10) & (err < 0.6))
+    assert (decisions["temp_factor"] < 0.5).all()  # the darks are warmer: scaled down
+    for path in report["output_path"]:
+        assert (tmp_path / "w" / path).is_file()
+
+
 def test_conservative_fallback_is_degraded_and_amplitude_limited(warm_night, tmp_path):
-    config = Config().with_overrides(subtract={"conservative_fallback": True})
+    config = Config().with_overrides(
+        subtract={"conservative_fallback": True}, matching=NO_ASSUMED_LAW
+    )
     run_night(warm_night, workdir=tmp_path / "w", config=config)
     report = pd.read_csv(tmp_path / "w" / "frame_report.csv")
     assert set(report["status"]) == {"degraded"}

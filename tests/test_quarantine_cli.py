@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from darkflow.cli import main
+from darkflow.config import Config
 from darkflow.exceptions import DarkflowError
 from darkflow.pipeline import run_night
 from darkflow.quarantine import QUEUE_COLUMNS, format_queue, quarantine_queue
@@ -63,7 +64,9 @@ def test_unknown_night_is_a_clear_error(tiny_run):
 def test_unmatched_lights_carry_an_acquisition_advisory(tmp_path):
     root = tmp_path / "data"
     simulate_faulted_night(root, fault_night("warm_darks_recorded", seed=4, shape=(60, 80)), 4)
-    run_night(root, workdir=tmp_path / "w")
+    # without the assumed dark-current law the warm darks are no model for the lights
+    config = Config.from_dict({"matching": {"assume_dark_law": False}})
+    run_night(root, workdir=tmp_path / "w", config=config)
     queue = quarantine_queue(tmp_path / "w")
     assert len(queue.lights) > 0 and (queue.lights["advisory"] != "").all()
     assert queue.advisories and queue.advisories[0]["n_lights"] == len(queue.lights)

@@ -65,6 +65,14 @@ def _steps(cfg: MatchingConfig) -> list[_Step]:
         if ratio != cfg.max_exptime_ratio:
             label += f", max_exptime_ratio={ratio:g}"
         steps.append(_Step(mm, th, ratio, label))
+    if not cfg.assume_dark_law:
+        return steps
+    last = steps[-1]
+    steps.append(replace(
+        last, assume_law=True,
+        label=f"step{len(steps)}: the configured dark-current law assumed "
+        f"(doubling {cfg.doubling_temp_c:g} +- {cfg.doubling_temp_sigma_c:g} °C)",
+    ))  # fmt: skip
     return steps
 
 
@@ -239,6 +247,20 @@ class _Evaluator(PairOptions):
                 e_model = cfg.temp_model_error_per_c * abs(dt)
                 lost = () if e_sig <= self.step.max_mismatch else (LOST_TEMPERATURE,)
                 temps.append((True, law.factor(dt), e_model, e_sig, (R.TEMPERATURE_SCALED,), lost))
+            elif (
+                self.step.assume_law and raw > self.step.max_mismatch
+                and not law.supports_scaling
+                and scfg.allow_temperature_scaling and self.has_bias
+                and 0.05 <= abs(dt) <= cfg.max_temp_scaling_c
+            ):  # fmt: skip
+                # the last resort before no output: the configured law (its doubling
+                # temperature's prior uncertainty in the stated error) scales the master to the
+                # light's temperature; a usable model with a stated error beats none, and the
+                # light's own dark-scale check measures what the prior got wrong
+                e_model = cfg.temp_model_error_per_c * abs(dt)
+                lost = () if e_sig <= self.step.max_mismatch else (LOST_TEMPERATURE,)
+                temps.append((True, law.factor(dt), e_model, e_sig,
+                              (R.TEMPERATURE_SCALED, R.DARK_LAW_ASSUMED), lost))  # fmt: skip
         out = []
         for key, f_e, e_x, r_x, lost_x in exposures:
             for scaled, f_t, e_t, e_s, r_t, lost_t in temps:

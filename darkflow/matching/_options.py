@@ -39,6 +39,7 @@ class _Step:
     max_time_h: float
     max_ratio: float
     label: str | None
+    assume_law: bool = False  # the last resort: scale by the configured dark-current law
 
 
 @dataclass(frozen=True)

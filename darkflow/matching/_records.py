@@ -91,6 +91,12 @@ class MatchReason(ReasonCode):
         "Interpolated between two masters at the light's exposure whose temperatures bracket "
         "the light's (weights from the dark-current law).",
     )
+    DARK_LAW_ASSUMED = (
+        "dark_law_assumed",
+        "The master was scaled to the light's temperature with the configured dark-current "
+        "law (matching.doubling_temp_c and its prior uncertainty), not one fitted on this "
+        "sensor: the darks of the configuration were taken at a single temperature.",
+    )
     THERMAL_EXTRAPOLATED = (
         "thermal_extrapolated",
         "The light's temperature lies slightly outside the two masters' temperatures; the "
@@ -179,6 +185,7 @@ DEGRADING_REASONS = frozenset(
     {
         MatchReason.EXPANDED_SEARCH,
         MatchReason.EXPOSURE_UNSCALED,
+        MatchReason.DARK_LAW_ASSUMED,
         MatchReason.LOW_CONFIDENCE_MASTER,
         MatchReason.EXPOSURE_LINEARITY_UNPROVEN,
         MatchReason.INTERPOLATION_UNPROVEN,
