@@ -823,7 +823,10 @@ def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
     """
     scores: dict[Cause, float] = {}
     for code in dict.fromkeys(_codes(reasons)):
-        for cause, weight in TRIAGE_TABLE.get(code, _UNKNOWN_RULE).causes:
+        rule = TRIAGE_TABLE.get(code, _UNKNOWN_RULE)
+        if rule.severity == INFO:  # a note (a check not measured, a normal event) is no evidence
+            continue
+        for cause, weight in rule.causes:
             scores[cause] = scores.get(cause, 0.0) + weight
     order = list(Cause)
     return sorted(scores.items(), key=lambda cw: (-cw[1], order.index(cw[0])))

@@ -91,6 +91,10 @@ def test_ranking_counts_each_code_once_and_ignores_information():
     once = rank_causes(["dark_overscaled"])
     assert rank_causes(["dark_overscaled"] * 5) == once
     assert rank_causes(["no_previous_master", "few_stars", "exposure_scaled"]) == []
+    # informational codes with causes (the gain estimated without EGAIN, a bias of another
+    # night) say how the result was made, not that something is wrong: no evidence either
+    assert rank_causes(["egain_estimated", "bias_other_night", "frame_level_jitter"]) == []
+    assert rank_causes(["egain_estimated", "dark_overscaled"]) == once
     assert rank_causes(["no_such_code"]) == [(Cause.UNKNOWN, 1.0)]
     assert rank_causes(["hot_pixel_holes;dark_overscaled"]) == rank_causes(
         ["hot_pixel_holes", "dark_overscaled"]
