@@ -376,14 +376,19 @@ def plan_lights(
     plan = JobPlan(masters=list(master_jobs))
     decisions: dict[str, MatchDecision] = {}
 
-    # thermal context per session and configuration, from earlier sessions' profiles only
-    groups: dict[tuple[str, str, str], list[FrameMeta]] = {}
+    # thermal context per session, configuration and cooler set-point (readings of two
+    # set-points are two temperature series, not one noisy one), from earlier sessions'
+    # profiles only
+    def context_key(r: dict[str, Any], meta: FrameMeta) -> tuple[str, str, str, str]:
+        setpoint = "" if meta.set_temp_c is None else f"{meta.set_temp_c:g}"
+        return (r.get("night") or "", r.get("session") or "", meta.config_signature, setpoint)
+
+    groups: dict[tuple[str, str, str, str], list[FrameMeta]] = {}
     for r in light_rows:
         meta = metas.get(r["path"])
         if meta is not None and r["frame_type"] == FrameType.LIGHT and usable(r):
-            key = (r.get("night") or "", r.get("session") or "", meta.config_signature)
-            groups.setdefault(key, []).append(meta)
-    contexts: dict[tuple[str, str, str], Any] = {}
+            groups.setdefault(context_key(r, meta), []).append(meta)
+    contexts: dict[tuple[str, str, str, str], Any] = {}
     for key, members in sorted(groups.items()):
         times = [m.date_obs_utc for m in members if m.date_obs_utc is not None]
         view = store.earlier_than(min(times)) if times else store
@@ -416,9 +421,7 @@ def plan_lights(
                 decisions[row["path"]] = decision  # recorded: its advisory says what to take
             plan.unmatched.append((row, decision))
             continue
-        ctx = contexts.get(
-            (row.get("night") or "", row.get("session") or "", meta.config_signature)
-        )
+        ctx = contexts.get(context_key(row, meta))
         decision = match_light(meta, index, config, session_context=ctx)
         conservative = False
         if not decision.matched and config.subtract.conservative_fallback:

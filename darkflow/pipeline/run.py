@@ -600,9 +600,10 @@ def _round(value: Any, ndigits: int) -> Any:
 
 def _learn_thermal(store: ThermalProfileStore, index, contexts) -> None:
     """Keep this run's session drift fits and fitted dark-current laws for later sessions."""
-    for (night, session, _sig), ctx in contexts:
+    for (night, session, _sig, setpoint), ctx in contexts:
         if ctx.drift is not None and ctx.drift.ok and ctx.instrument:
-            store.update(ctx.instrument, ctx.drift, session=f"{night}/{session}")
+            name = f"{night}/{session}" + (f"@{setpoint}" if setpoint else "")
+            store.update(ctx.instrument, ctx.drift, session=name)
     for sig, law in sorted(index.laws.items()):
         store.update_law(sig, law)
 
