@@ -336,7 +336,8 @@ def check_light(
     metrics.append(metric)
     values.update(found)
     metric, deep = deep_negative_gate(c, u, local, parts.background, valid, res.noise_ratio,
-                                      false_alarm=p)  # fmt: skip
+                                      false_alarm=p, model_hot=model_hot,
+                                      extra_var=extra)  # fmt: skip
     metrics.append(metric)
     pile, piled = pileup_gate(c, false_alarm=p)
     if pile is not None:

@@ -450,14 +450,23 @@ def deep_negative_gate(
     width: float,
     *,
     false_alarm: float,
+    model_hot: np.ndarray | None = None,
+    extra_var: np.ndarray | None = None,
 ) -> tuple[Metric, float]:
     """Pixels far below zero where their neighbourhood is below zero too: over-subtraction.
 
     Count of background pixels with ``c < -5 u`` and a negative same-colour neighbour median.
     No sky is negative: with the sky ``b_i = max(background, 0)`` the expected count is
     ``sum_i Phi(-(5 u_i + b_i) / (w u_i)) Phi(-b_i / (0.409 w u_i))`` (the neighbour median of 8
-    scatters by ``sqrt(0.1673)`` of a pixel); Poisson tail.
+    scatters by ``sqrt(0.1673)`` of a pixel); Poisson tail. Pixels where the model removed a
+    pixel-scale excess (``model_hot``: hot and flickering pixels, whose scatter is known only
+    from the darks) are the hole gate's, with their own tails, and are not counted here.
+    ``extra_var`` (ADU², what a pixel's darks scatter beyond its predicted noise, as in the
+    hole gate: random-telegraph and flickering pixels of a real sensor) widens that pixel's
+    expected scatter: ``w u_i`` becomes ``sqrt(w² u_i² + extra_i)``.
     """
+    if model_hot is not None:
+        valid = valid & ~model_hot
     n = int(np.count_nonzero(valid))
     if n < MIN_BATCH:
         return not_measured("negative_frac", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), math.nan
@@ -468,7 +477,13 @@ def deep_negative_gate(
         k = int(np.count_nonzero((cv < -DEEP_SIGMA * uv) & (lv < 0)))
     from scipy.special import ndtr
 
-    su = np.maximum(w * uv, 1e-12)
+    su = w * uv
+    if extra_var is not None:
+        ev = np.asarray(extra_var[valid], dtype=np.float64)
+        ev = np.where(np.isfinite(ev), ev, 0.0)
+        ev = np.maximum(ev - float(np.median(ev)), 0.0)  # the typical pixel's is in w already
+        su = np.sqrt(su * su + ev)
+    su = np.maximum(su, 1e-12)
     mu = float(np.sum(ndtr(-(DEEP_SIGMA * uv + bv) / su) * ndtr(-bv / (math.sqrt(
         NEIGHBOUR_VAR_FACTOR - 1.0) * su))))  # fmt: skip
     metric = significance_gate(
