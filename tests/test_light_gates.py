@@ -75,7 +75,7 @@ def _run(specs: list[NightSpec]):
 
 
 def _assert_bounds(tried: Counter, failed: Counter, strict: Counter, statuses: Counter) -> None:
-    assert tried["log_variance_ratio"] and tried["column_ratio"] and tried["hole_count"]
+    assert tried["log_variance_ratio"] and tried["column_pattern_z"] and tried["hole_count"]
     for name, n in tried.items():
         assert failed[name] <= _max_failures(n, P), (name, failed[name], n, dict(failed))
         assert strict[name] <= _max_failures(n, 1e-4), (name, strict[name], n)

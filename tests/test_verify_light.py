@@ -150,6 +150,23 @@ def test_column_pattern_of_another_readout_mode_is_banding(setup):
     a = check_light(raw, cal, model, meta=META, bias=bias)
     assert R.LIGHT_BANDING in a.failed_reasons
     assert a.values["column_ratio"] > 3
+    assert a.values["column_pattern_z"] < -5  # minus the darks' extra pattern is left
+
+
+def test_column_structure_of_the_scene_is_not_banding(setup):
+    """A slit spectrum's continuum and lines run along the columns: structure in every column
+    mean, but not the dark model's pattern, so the light's banding check passes (the
+    white-noise column ratio, recorded as a value, sees it and was the gate before)."""
+    _, bias, master, _, raw = setup
+    rng = np.random.default_rng(5)
+    spectrum = np.maximum(40.0 + 15.0 * rng.normal(size=SHAPE[1]), 0.0)  # e- per pixel
+    scene = rng.poisson(np.broadcast_to(spectrum, SHAPE)) / GAIN  # ADU, with its shot noise
+    lit = np.clip(raw.astype(np.float64) + scene, 0, 65535).astype(np.uint16)
+    model, cal = _calibrate(lit, master, bias)
+    a = check_light(lit, cal, model, meta=META, bias=bias)
+    assert a.values["column_ratio"] > 3  # the scene's columns
+    assert R.LIGHT_BANDING not in a.failed_reasons
+    assert abs(a.values["column_pattern_z"]) < 3.9
 
 
 @pytest.mark.parametrize(("factor", "reason"), [(0.7, R.LIGHT_VARIANCE_EXCESS),

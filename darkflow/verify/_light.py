@@ -348,7 +348,8 @@ def check_light(
     ratio = values.get("light_variance_ratio")
     metric, found = banding_gate(c, parts.background, u, valid, colour=colour, false_alarm=p,
                                  noise_ratio=math.sqrt(ratio) if ratio else 1.0,
-                                 sources=parts.sources)  # fmt: skip
+                                 sources=parts.sources, model=mdl,
+                                 model_var=mvar)  # fmt: skip
     metrics.append(metric)
     values.update(found)
 

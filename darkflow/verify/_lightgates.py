@@ -23,7 +23,7 @@ import numpy as np
 
 from darkflow import cfa
 from darkflow.model import GainEstimate, MasterDark
-from darkflow.stats import mad_std
+from darkflow.stats import mad_std, robust_std
 from darkflow.verify._gate import (
     chi2_deviate,
     combine_spread,
@@ -37,7 +37,12 @@ from darkflow.verify._metrics import (
     not_measured,
     significance_gate,
 )
-from darkflow.verify._residuals import NEIGHBOUR_VAR_FACTOR, batch_log_variance, vertical_residual
+from darkflow.verify._residuals import (
+    NEIGHBOUR_VAR_FACTOR,
+    batch_log_variance,
+    neighbour_median,
+    vertical_residual,
+)
 
 __all__ = ["NoiseBudget", "noise_budget"]
 
@@ -599,21 +604,23 @@ def level_gate(
 
 
 # ----------------------------------------------------------------------------- banding
-def _column_chi2(
+def _column_profile(
     resid: np.ndarray, var: np.ndarray, min_rows: int = 8
-) -> tuple[float, float, float, int]:
-    """Second differences of the column means of ``resid`` (NaN = masked): ``Q = sum d²`` with
-    ``tr(C)`` and ``tr(C²)`` of their covariance under white noise (each column mean's variance
-    from its pixels' noise variances ``var``). Returns ``(Q, trC, trC2, columns)``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Column means of ``resid`` (NaN = masked), the variance of each from its pixels' noise
+    variances ``var``, and which columns were kept; ``None`` with fewer than 5 columns.
+
+    Columns with fewer than ``min_rows`` values are left out, and so are a few columns far
+    outside the spread of all column means (with their neighbours): they hold structure of
+    the scene (a spectral line along the columns, the edge of a slit), while a column pattern
+    of the readout moves every column and stays in.
+    """
     n = np.count_nonzero(np.isfinite(resid), axis=0)
     keep = n >= min_rows
     if np.count_nonzero(keep) < 5:
-        return 0.0, 0.0, 0.0, 0
+        return None
     with np.errstate(invalid="ignore"):
         means = np.where(keep, np.nansum(np.nan_to_num(resid), axis=0) / np.maximum(n, 1), np.nan)
-    # a few columns far outside the spread of all column means hold structure of the scene (a
-    # spectral line along the columns, the edge of a slit), with their neighbours; a column
-    # pattern of the readout moves every column and stays in
     centre = float(np.nanmedian(means))
     spread = mad_std(means[keep], center=centre)
     if spread > 0:
@@ -622,20 +629,82 @@ def _column_chi2(
             odd = np.convolve(odd, np.ones(5), mode="same") > 0
             keep &= ~odd
     if np.count_nonzero(keep) < 5:
-        return 0.0, 0.0, 0.0, 0
-    r = resid[:, keep].astype(np.float64)
+        return None
     nk = n[keep].astype(np.float64)
-    mean = np.nanmean(r, axis=0)
-    pix = np.where(np.isfinite(r), var[:, keep], 0.0)
-    s = np.sum(pix, axis=0) / (nk * nk)  # variance of each column mean
-    d = mean[:-2] - 2.0 * mean[1:-1] + mean[2:]
-    q = float(np.sum(d * d))
+    pix = np.where(np.isfinite(resid[:, keep]), var[:, keep], 0.0)
+    return means[keep].astype(np.float64), np.sum(pix, axis=0) / (nk * nk), keep
+
+
+def _second_differences(means: np.ndarray, s: np.ndarray):
+    """Second differences of a column profile and their covariance under white noise: the
+    diagonal ``c0``, the first and second off-diagonals ``c1``, ``c2`` (``s``: each column
+    mean's variance)."""
+    d = means[:-2] - 2.0 * means[1:-1] + means[2:]
     c0 = s[:-2] + 4.0 * s[1:-1] + s[2:]
     c1 = -2.0 * s[1:-2] - 2.0 * s[2:-1]  # cov(d_j, d_j+1)
     c2 = s[2:-2]  # cov(d_j, d_j+2)
+    return d, c0, c1, c2
+
+
+def _column_chi2(
+    resid: np.ndarray, var: np.ndarray, min_rows: int = 8
+) -> tuple[float, float, float, int]:
+    """Second differences of the column means of ``resid`` (NaN = masked): ``Q = sum d²`` with
+    ``tr(C)`` and ``tr(C²)`` of their covariance under white noise (each column mean's variance
+    from its pixels' noise variances ``var``). Returns ``(Q, trC, trC2, columns)``."""
+    profile = _column_profile(resid, var, min_rows)
+    if profile is None:
+        return 0.0, 0.0, 0.0, 0
+    d, c0, c1, c2 = _second_differences(*profile[:2])
+    q = float(np.sum(d * d))
     tr = float(np.sum(c0))
     tr2 = float(np.sum(c0 * c0) + 2.0 * np.sum(c1 * c1) + 2.0 * np.sum(c2 * c2))
     return q, tr, tr2, int(d.size)
+
+
+def _lag_sum(a: np.ndarray, b: np.ndarray) -> float:
+    """``sum_j a_j b_j + 2 sum_j a_j b_j+1 + 2 sum_j a_j b_j+2`` (a banded quadratic form)."""
+    return float(np.sum(a * b) + np.sum(a[:-1] * b[1:]) + np.sum(a[1:] * b[:-1])
+                 + np.sum(a[:-2] * b[2:]) + np.sum(a[2:] * b[:-2]))  # fmt: skip
+
+
+def _column_projection(
+    resid: np.ndarray, model: np.ndarray, var: np.ndarray, model_var: np.ndarray
+) -> tuple[float, float, float, int]:
+    """How much of the subtracted model's column pattern is left in (or missing from) the light.
+
+    ``T = sum d_c d_m`` over the second differences of the column profiles of the residual
+    (``d_c``) and of the dark model (``d_m``, same pixels). When the model's pattern is the
+    light's, ``d_c`` holds scene, the light's noise and minus the model's noise: ``E[T] =
+    -tr(C_m)`` (the model's own column noise, from ``model_var``). Its variance: a sandwich
+    over ``d_m e`` at lags 0-2, with ``e`` the residual of the regression of ``d_c`` on
+    ``d_m`` (the scene's columns are not white noise; a strong pattern does not inflate its
+    own spread), at least the white-noise value ``d_m' C d_m``. Returns ``(T, E[T], Var T,
+    columns)``.
+    """
+    profile = _column_profile(resid, var)
+    if profile is None:
+        return 0.0, 0.0, 0.0, 0
+    means, s, keep = profile
+    masked = np.where(np.isfinite(resid), model, np.nan)[:, keep]
+    n = np.count_nonzero(np.isfinite(masked), axis=0).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        m_means = np.nansum(np.nan_to_num(masked), axis=0) / np.maximum(n, 1.0)
+    mv = np.where(np.isfinite(masked), model_var[:, keep], 0.0)
+    s_m = np.sum(mv, axis=0) / np.maximum(n * n, 1.0)
+    d_c, c0, c1, c2 = _second_differences(means, s)
+    d_m, c0_m, _, _ = _second_differences(m_means, s_m)
+    t = float(np.sum(d_c * d_m))
+    expected = -float(np.sum(c0_m))
+    # the regression of d_c on d_m: its residual holds the scene and the noise whatever the
+    # pattern's strength (a heteroskedasticity- and autocorrelation-consistent variance)
+    mm = float(np.sum(d_m * d_m))
+    beta = (t - expected) / mm if mm > 0 else 0.0
+    g = d_m * (d_c - beta * d_m)
+    sandwich = _lag_sum(g, g)
+    white = float(np.sum(d_m * d_m * c0) + 2.0 * np.sum(d_m[:-1] * d_m[1:] * c1)
+                  + 2.0 * np.sum(d_m[:-2] * d_m[2:] * c2))  # fmt: skip
+    return t, expected, max(sandwich, white), int(d_c.size)
 
 
 def banding_gate(
@@ -648,8 +717,20 @@ def banding_gate(
     false_alarm: float,
     noise_ratio: float = 1.0,
     sources: np.ndarray | None = None,
+    model: np.ndarray | None = None,
+    model_var: np.ndarray | None = None,
 ) -> tuple[Metric, dict[str, float]]:
-    """Column banding left in the background: a chi-square of column means under white noise.
+    """Column banding the dark model left in the background (or put there).
+
+    With the subtracted ``model`` (and its variance ``model_var``) the gate asks the question
+    dark calibration answers for: is the model's column pattern the light's? It tests the
+    projection of the residual's column profile on the model's (:func:`_column_projection`,
+    summed over the colours): a pattern of another readout mode or gain in the darks leaves
+    minus that pattern, a mis-scaled pattern a share of it, while the scene's columns (a
+    spectrum's lines, a nebula) and the sky's flat-field pattern are not the dark's and do not
+    correlate with it. ``column_pattern_z`` is that statistic in units of its spread. The
+    chi-square of the column means under white noise (below) is recorded as ``column_ratio``;
+    it is the gate only without a model.
 
     Per colour phase, the mean of each column's background residual (``c - background``;
     values beyond 5 sigma left out), its variance from its pixels' noise (``u²`` times the
@@ -668,17 +749,35 @@ def banding_gate(
     var = np.square(u, dtype=np.float64) * w2
     if sources is not None:
         resid = np.where(_source_columns(sources, colour)[None, :], np.nan, resid)
-    for m, v in zip(_plane_views(resid, colour), _plane_views(var, colour), strict=True):
+    projection = [0.0, 0.0, 0.0, 0]
+    with_model = model is not None and model_var is not None
+    models = _plane_views(model, colour) if with_model else None
+    model_vars = _plane_views(model_var, colour) if with_model else None
+    for i, (m, v) in enumerate(zip(_plane_views(resid, colour), _plane_views(var, colour),
+                                   strict=True)):  # fmt: skip
         # each row (column) centred on its own median: the background model's errors that
         # vary from row to row (the edge of a slit, sources masking some rows of a column but
         # not of the next) and the readout's random row offsets leave the column means
-        for key, arr, pv in (("col", _centred(m), v), ("row", _centred(m.T), v.T)):
+        centred = _centred(m)
+        for key, arr, pv in (("col", centred, v), ("row", _centred(m.T), v.T)):
             q, tr, tr2, k = _column_chi2(arr, pv)
             t = totals[key]
             t[0] += q
             t[1] += tr
             t[2] += tr2
             t[3] += k
+        if models is not None and model_vars is not None:
+            # the model's hot pixels are the dark-scale check's: their shot noise and any
+            # scale error would swamp the column pattern, so they are left out of both profiles
+            plane = models[i].astype(np.float64)
+            hf = plane - neighbour_median(plane)
+            spread = robust_std(hf)
+            hot = np.abs(hf) > 5.0 * spread if math.isfinite(spread) and spread > 0 else False
+            kept = np.where(hot, np.nan, m)
+            mp = _centred(np.where(np.isfinite(kept), plane, np.nan))
+            found = _column_projection(_centred(kept), mp, v, model_vars[i].astype(np.float64))
+            for j in range(4):
+                projection[j] += found[j]
     values: dict[str, float] = {}
     q, tr, tr2, k = totals["row"]
     values["row_ratio"] = q / tr if tr > 0 else math.nan
@@ -688,6 +787,20 @@ def banding_gate(
         return not_measured("column_ratio", R.FEW_BACKGROUND_PIXELS, f"{k} columns"), values
     a, nu = tr2 / tr, tr * tr / tr2
     values["column_ratio"] = q / tr
+    if with_model:
+        t, expected, var_t, k_p = projection
+        if k_p < 5 or not var_t > 0:
+            values["column_pattern_z"] = math.nan
+            return not_measured("column_pattern_z", R.FEW_BACKGROUND_PIXELS,
+                                f"{k_p} columns"), values  # fmt: skip
+        z = (t - expected) / math.sqrt(var_t)
+        values["column_pattern_z"] = z
+        metric = significance_gate(
+            "column_pattern_z", z, expected=0.0, spread=1.0, reason=R.LIGHT_BANDING,
+            false_alarm=false_alarm,
+            detail=f"{k_p} column differences; white-noise column ratio {q / tr:.3g}",
+        )  # fmt: skip
+        return metric, values
     metric = significance_gate(
         "column_ratio", q / tr, expected=1.0, spread=math.sqrt(2.0 / nu),
         reason=R.LIGHT_BANDING, side="upper", false_alarm=false_alarm,

@@ -241,6 +241,7 @@ LIGHT_VALUE_COLUMNS = (
     "light_variance_ratio",
     "dark_scale_error",
     "column_ratio",
+    "column_pattern_z",
     "background_sigma",
     "negative_frac",
     "raw_floor_frac",
