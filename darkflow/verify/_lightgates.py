@@ -775,7 +775,9 @@ def banding_gate(
             hot = np.abs(hf) > 5.0 * spread if math.isfinite(spread) and spread > 0 else False
             kept = np.where(hot, np.nan, m)
             mp = _centred(np.where(np.isfinite(kept), plane, np.nan))
-            found = _column_projection(_centred(kept), mp, v, model_vars[i].astype(np.float64))
+            # the model's variance as the light's: scaled by the measured noise ratio
+            found = _column_projection(_centred(kept), mp, v,
+                                       model_vars[i].astype(np.float64) * w2)  # fmt: skip
             for j in range(4):
                 projection[j] += found[j]
     values: dict[str, float] = {}
