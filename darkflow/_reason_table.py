@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('headers/reasons.py', 'matching/_records.py', 'pipeline/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = '33baca648ea11907'
+FINGERPRINT = '381fc01396d58f55'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',

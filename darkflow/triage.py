@@ -494,10 +494,13 @@ _RULES = (
     ),
     _r("variance_excess", ERR, {G: 2, R: 1, NOISE: 1}, *_GAIN, *_READOUT[:1]),
     _r("level_excess", ERR, {BIAS: 2, R: 1}, *_BIAS, *_READOUT[:1]),
+    # the header's EGAIN against the darks' own photon transfer: either the darks were taken
+    # at another gain or the header is wrong; the code alone cannot tell, the lights do (a dark
+    # scale off in the lights for the first, their noise off the model for the second)
     _r(
         "gain_mismatch",
         ERR,
-        {G: 3, NOISE: 1},
+        {G: 2, NOISE: 2},
         *_GAIN,
         "If the darks are right, correct EGAIN in the header or the capture profile.",
     ),
@@ -830,6 +833,16 @@ def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
             scores[cause] = scores.get(cause, 0.0) + weight
     order = list(Cause)
     return sorted(scores.items(), key=lambda cw: (-cw[1], order.index(cw[0])))
+
+
+def markdown_table() -> str:
+    """The triage table as ``docs/verification.md`` shows it: code, severity, causes (weight)."""
+    lines = ["| code | severity | likely causes (weight) |", "|---|---|---|"]
+    for code, rule in TRIAGE_TABLE.items():
+        ranked = sorted(rule.causes, key=lambda cw: -cw[1])
+        causes = ", ".join(f"{c} ({w:g})" for c, w in ranked) or "-"
+        lines.append(f"| `{code}` | {rule.severity} | {causes} |")
+    return "\n".join(lines)
 
 
 def triage_rows() -> list[dict[str, str]]:

@@ -129,3 +129,14 @@ def test_renderings_escape_and_summarise():
     for row in render_markdown(findings).splitlines():
         if row.startswith("| `"):
             assert row.count(" | ") == 3
+
+
+def test_the_documented_table_is_the_rule_table():
+    """docs/verification.md shows every rule with its severity and weights (regenerate with
+    ``darkflow.triage.markdown_table()`` after changing a rule)."""
+    from pathlib import Path
+
+    from darkflow.triage import markdown_table
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "verification.md").read_text()
+    assert markdown_table() in doc
