@@ -201,4 +201,5 @@ def test_report_notebook_and_offline_html(tiny_run, tmp_path):
     assert check.requests == ()
     assert check.canvases >= 4, check  # drift, residuals, hot-pixel map and histogram at least
     assert check.screenshot is not None and check.screenshot.stat().st_size > 10_000
-    assert (tmp_path / "reports" / "index.html").exists()
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert "2026-11-23" in index  # the top index lists the night of the report
