@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import benchmark_module
-from conftest_verify import (
+from helpers.verify import (
     GAIN,
     bias_master,
     dark_frames,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from conftest_ingest import SAMPLES, card, write_cards, write_sample
+from helpers.ingest import SAMPLES, card, write_cards, write_sample
 
 from darkflow.catalog import (
     COLUMNS,

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import benchmark_module
-from conftest_integrity import forget_loaded_masters, outputs
-from conftest_match import T0, Camera, library
+from helpers.integrity import forget_loaded_masters, outputs
+from helpers.match import T0, Camera, library
 
 from darkflow.config import Config
 from darkflow.matching import LazyMaster, build_index

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_integrity import (
+from helpers.integrity import (
     NIGHT,
     camera_night,
     flip_bytes,

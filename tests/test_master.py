@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest_master import PLANE_ATTRS, header, planes_bytes, write_darks, write_u16
+from helpers.darks import PLANE_ATTRS, header, planes_bytes, write_darks, write_u16
 from helpers.threads import numba_threads, thread_counts
 
 from darkflow.config import MASTER_PLANE_KEYS, CombineConfig, OutputConfig

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest_ingest import SAMPLES, card, fits_bytes, pixels, structural, write_sample
+from helpers.ingest import SAMPLES, card, fits_bytes, pixels, structural, write_sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -301,7 +301,7 @@ def test_parser_never_raises_on_random_text(text):
     # every keyword comes from a value card (or a HIERARCH card) of the part read
     named = {c[:8].rstrip().upper() for c in read if c[8] == "="}
     hierarch = " ".join(" ".join(c[9:].split()).upper() for c in read if c[:8] == "HIERARCH")
-    assert all(k in named or k in hierarch for k in header), (set(header) - named)
+    assert all(k in named or k in hierarch for k in header), set(header) - named
 
 
 @settings(max_examples=60, deadline=None)

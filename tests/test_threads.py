@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest_integrity import camera_night, outputs
+from helpers.integrity import camera_night, outputs
 
 from darkflow._threads import PRIORITY, prefer_safe_threading_layer
 

@@ -1,42 +1,85 @@
 """Helpers of the verification tests: synthetic dark stacks, masters and lights with known truth.
 
-Import explicitly: ``from conftest_verify import ...``. Everything is drawn from seeded
-generators; the frames are small so every test stays fast.
+The sensor is :mod:`darkflow.simulate`'s physics (:func:`~darkflow.simulate.make_sensor_truth`
+and :func:`~darkflow.simulate.expose`) with a model of its own: 0.5 e-/ADU, 3 e- read noise, a
+bias of 500 ADU with a fixed column and pixel pattern, a log-normal dark current with 1 % hot
+pixels, and nothing else (no glow, banding, flicker or cosmic rays unless asked), so a test
+sees each effect it injects alone. Import explicitly: ``from helpers.verify import ...``.
+Everything is drawn from seeded generators; the frames are small so every test stays fast.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from darkflow.master import combine_arrays
 from darkflow.model import FrameType, MasterDark, MasterMeta
+from darkflow.simulate import SensorModel, SensorTruth, expose, make_sensor_truth
 
 SHAPE = (160, 200)
 GAIN = 0.5  # e-/ADU
 READ_E = 3.0
 BIAS_ADU = 500.0
 EXPTIME = 300.0
+TEMP_C = -10.0  # the darks' and lights' sensor temperature (the model's reference)
+
+
+def sensor_model(shape: tuple[int, int] = SHAPE) -> SensorModel:
+    """The verification tests' camera: 20 e- of dark signal per exposure, 1 % hot pixels."""
+    return SensorModel(
+        name="synthetic",
+        ny=shape[0],
+        nx=shape[1],
+        gain_setting=None,
+        offset_setting=None,
+        egain_e_per_adu=GAIN,
+        read_noise_e=READ_E,
+        bias_adu=BIAS_ADU,
+        full_well_e=1e7,
+        column_pattern_adu=1.5,
+        pixel_pattern_adu=0.5,
+        row_banding_adu=0.0,
+        dark_current_e_per_s=20.0 / EXPTIME,
+        dark_sigma_log=0.3,
+        ref_temp_c=TEMP_C,
+        hot_fraction=0.01,
+        hot_factor=40.0,
+        hot_sigma_log=0.6,
+        amp_glow_e_per_s=0.0,
+        cosmic_rate_per_cm2_s=0.0,
+        flicker_pixels=0,
+    )
 
 
 @dataclass(frozen=True)
 class Sensor:
-    """Fixed maps of a synthetic sensor (ADU unless noted)."""
+    """Fixed maps of a synthetic sensor (ADU unless noted) and the simulator's truth."""
 
-    bias: np.ndarray  # bias level with a fixed column pattern and pixel pattern
-    dark_e: np.ndarray  # dark electrons per exposure (lognormal + 1% hot pixels)
-    hot: np.ndarray  # bool map of the hot pixels
+    truth: SensorTruth
+
+    @property
+    def bias(self) -> np.ndarray:
+        """Bias level with a fixed column pattern and pixel pattern."""
+        return self.truth.bias_adu.astype(np.float64)
+
+    @property
+    def dark_e(self) -> np.ndarray:
+        """Dark electrons per exposure (log-normal, hot pixels included)."""
+        return self.truth.dark_electrons(EXPTIME, TEMP_C)
+
+    @property
+    def hot(self) -> np.ndarray:
+        """Bool map of the hot pixels."""
+        hot = np.zeros(self.truth.shape, bool)
+        hot[tuple(self.truth.hot_pixels.T)] = True
+        return hot
 
 
 def make_sensor(seed: int = 0, shape: tuple[int, int] = SHAPE) -> Sensor:
-    rng = np.random.default_rng(seed)
-    _ny, nx = shape
-    bias = BIAS_ADU + rng.normal(0, 1.5, nx)[None, :] + rng.normal(0, 0.5, shape)
-    dark = rng.lognormal(np.log(20.0), 0.3, shape)
-    hot = rng.random(shape) < 0.01
-    dark[hot] *= rng.lognormal(np.log(40.0), 0.6, int(hot.sum()))
-    return Sensor(bias, dark, hot)
+    return Sensor(make_sensor_truth(sensor_model(shape), np.random.default_rng(seed)))
 
 
 def dark_frames(
@@ -52,18 +95,24 @@ def dark_frames(
     column_adu: np.ndarray | float = 0.0,
     cosmic_frac: float = 0.0,
 ) -> list[np.ndarray]:
-    """``n`` uint16 darks: bias (+ offset, + column pattern) + Poisson(dark * scale + extra) / gain."""
+    """``n`` uint16 darks exposed by the simulator, with the faults a test asks for.
+
+    ``gain``/``read_e``: the camera's real conversion and read noise (the header keeps
+    :data:`GAIN`); ``dark_scale`` multiplies the dark signal, ``extra_e`` adds electrons (a
+    light leak), ``offset_adu``/``column_adu`` shift the bias, and ``cosmic_frac`` is about the
+    fraction of pixels hit by cosmic rays in each frame.
+    """
+    model = sensor.truth.model.replace(egain_e_per_adu=gain, read_noise_e=read_e)
+    if cosmic_frac:  # hits of ~3 pixels each during the exposure and the readout
+        window = EXPTIME + model.cosmic_readout_s
+        rate = cosmic_frac * model.ny * model.nx / 3 / (model.area_cm2 * window)
+        model = model.replace(cosmic_rate_per_cm2_s=rate)
+    truth = dataclasses.replace(
+        sensor.truth, model=model, bias_adu=sensor.truth.bias_adu + offset_adu + column_adu
+    )
+    extra = sensor.dark_e * (dark_scale - 1.0) + extra_e  # on top of the dark signal
     rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        e = rng.poisson(sensor.dark_e * dark_scale + extra_e).astype(np.float64)
-        e += rng.normal(0.0, read_e, e.shape)
-        if cosmic_frac:
-            hit = rng.random(e.shape) < cosmic_frac
-            e[hit] += rng.uniform(500.0, 5000.0, int(hit.sum()))
-        adu = sensor.bias + offset_adu + column_adu + e / gain
-        out.append(np.clip(np.rint(adu), 0, 65535).astype(np.uint16))
-    return out
+    return [expose(truth, "dark", EXPTIME, TEMP_C, rng, extra) for _ in range(n)]
 
 
 def master_of(
@@ -88,8 +137,8 @@ def master_of(
 
 
 def bias_master(sensor: Sensor, *, seed: int = 99, n: int = 15) -> MasterDark:
-    zero = Sensor(sensor.bias, np.zeros_like(sensor.dark_e), sensor.hot)
-    return master_of(dark_frames(zero, n, seed=seed), kind=FrameType.BIAS, temp_c=None)
+    frames = dark_frames(sensor, n, seed=seed, dark_scale=0.0)
+    return master_of(frames, kind=FrameType.BIAS, temp_c=None)
 
 
 def sky_scene(shape: tuple[int, int] = SHAPE, *, seed: int = 5, background_e: float = 200.0,
@@ -116,6 +165,8 @@ def sky_scene(shape: tuple[int, int] = SHAPE, *, seed: int = 5, background_e: fl
 
 
 def light_frame(sensor: Sensor, sky_e: np.ndarray, *, seed: int, gain: float = GAIN) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    e = rng.poisson(sensor.dark_e + sky_e).astype(np.float64) + rng.normal(0.0, READ_E, sky_e.shape)
-    return np.clip(np.rint(sensor.bias + e / gain), 0, 65535).astype(np.uint16)
+    """A light of ``sky_e`` electrons (noiseless scene) exposed by the simulator."""
+    truth = dataclasses.replace(
+        sensor.truth, model=sensor.truth.model.replace(egain_e_per_adu=gain)
+    )
+    return expose(truth, "light", EXPTIME, TEMP_C, np.random.default_rng(seed), sky_e)
