@@ -28,9 +28,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "darkflow"))
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
-    """A test that drives a browser runs a whole report: it is an integration test too."""
+    """A test on the calibrated tiny night (``tiny_run``) or driving a browser (a whole report)
+    is an integration test, whether or not it says so."""
     for item in items:
-        if "browser" in item.keywords and "integration" not in item.keywords:
+        heavy = "browser" in item.keywords or "tiny_run" in getattr(item, "fixturenames", ())
+        if heavy and "integration" not in item.keywords:
             item.add_marker(pytest.mark.integration)
 
 

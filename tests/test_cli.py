@@ -2,6 +2,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.integration  # the command line in a new process, on a night
 
 SCAN_COLUMNS = (
     "path,frame_type,exptime_s,ccd_temp_c,set_temp_c,gain_setting,egain_e_per_adu,offset,xbin,ybin,"

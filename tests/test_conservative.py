@@ -20,6 +20,7 @@ def warm_night(tmp_path_factory):
     return root
 
 
+@pytest.mark.integration
 def test_without_the_option_the_lights_are_quarantined(warm_night, tmp_path):
     run_night(warm_night, workdir=tmp_path / "w")
     report = pd.read_csv(tmp_path / "w" / "frame_report.csv")
@@ -27,6 +28,7 @@ def test_without_the_option_the_lights_are_quarantined(warm_night, tmp_path):
     assert report["reasons"].str.contains("no_candidate").all()
 
 
+@pytest.mark.integration
 def test_conservative_fallback_is_degraded_and_amplitude_limited(warm_night, tmp_path):
     config = Config().with_overrides(subtract={"conservative_fallback": True})
     run_night(warm_night, workdir=tmp_path / "w", config=config)

@@ -144,6 +144,7 @@ def _archive(root: Path, nights) -> Path:
     return bench.simulate_archive(root, nights, shape=(40, 48), seed=2026, frames=5)
 
 
+@pytest.mark.integration
 def test_a_new_night_reads_only_its_own_masters(tmp_path, monkeypatch):
     """Adding a night to an archive: the index is assembled from the earlier masters' parts,
     and every output is byte-identical to the one from an index measured on all pixels."""

@@ -14,6 +14,8 @@ from helpers.integrity import NIGHT, camera_night, new_light, outputs
 from darkflow.pipeline import run_night
 from darkflow.quarantine import quarantine_queue
 
+pytestmark = pytest.mark.integration  # every test runs whole nights
+
 CAM_A, CAM_B = "sgp_asi294mc", "maxim_stf8300"
 
 

@@ -36,6 +36,7 @@ def test_headline():
     )
 
 
+@pytest.mark.integration
 @pytest.mark.browser
 def test_nightly_reports(two_nights, tmp_path):
     from darkflow.browser import check_page
@@ -62,6 +63,7 @@ def test_nightly_reports(two_nights, tmp_path):
     assert check.requests == () and check.canvases >= 2
 
 
+@pytest.mark.integration
 def test_failing_session_notebook_still_gives_a_report(tiny_run, tmp_path):
     """A notebook that raises yields an HTML saying what failed; the other sessions go on."""
     import nbformat

@@ -15,6 +15,8 @@ from darkflow.pipeline import FRAME_REPORT_COLUMNS, MASTERS_COLUMNS
 from darkflow.simulate import load_truth
 from darkflow.stats import mad_std
 
+pytestmark = pytest.mark.integration  # a whole night, its CLI and its report
+
 CONTRACT_STATUSES = {"calibrated", "degraded", "quarantined"}
 
 

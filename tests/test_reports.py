@@ -29,6 +29,8 @@ import pytest
 
 from darkflow import viz
 
+pytestmark = pytest.mark.integration  # renders the report notebooks of a calibrated night
+
 SESSION = "zwo-asi2600mm-pro"  # tiny preset: degraded and quarantined lights, two residual frames
 
 # Section headings of the notebooks (markdown cells): the dashboards a reader looks for.

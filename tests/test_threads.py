@@ -58,6 +58,7 @@ def test_numba_takes_a_layer_other_than_tbb():
     assert chosen.stdout.strip() == "workqueue"
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_outputs_do_not_depend_on_the_threading_layer(tiny_night, tmp_path):
     night = camera_night(tiny_night, tmp_path / "night", "sgp_asi294mc")
