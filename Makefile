@@ -1,6 +1,7 @@
 # darkflow: the two set-up commands of the README, and a few helpers.
 #   make demo   simulate a night, calibrate it, write the HTML report (creates .venv if missing)
 #   make test   run the test suite (creates .venv with the dev extras if missing)
+#   make unit   the unit loop: no whole nights, notebooks, browsers or slow cases (about a minute)
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -16,11 +17,13 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: demo test test-slow lint bench clean-demo help
+.PHONY: demo test unit test-slow lint bench clean-demo help
 
 help:
 	@echo "make demo   simulate a night, run darkflow on it, write the HTML report"
-	@echo "make test   run the test suite"
+	@echo "make test   run the test suite (all but the slow cases)"
+	@echo "make unit   the unit loop: no integration or slow tests"
+	@echo "make test-slow / make lint   the slow cases / ruff check and format check"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then echo "darkflow needs Python 3.11 or newer on PATH" >&2; exit 1; fi
@@ -43,12 +46,15 @@ demo: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+unit: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
+
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check darkflow widgets tests benchmarks
-	$(BIN)/ruff format --check darkflow widgets tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean-demo:
 	rm -rf demo $(DEMO_REPORTS)/*/ $(DEMO_REPORTS)/index.html

@@ -2,7 +2,7 @@
 
 Three parts (each skipped with a message when its inputs are missing):
 
-* **linearity verdicts on linear cameras** — simulated masters (``tests/conftest_laws.Stack``:
+* **linearity verdicts on linear cameras** — simulated masters (``helpers/laws.py``, ``Stack``:
   the simulator's sensor maps, combine-like noise, temperature readings off by their stated
   0.2 °C) of a CCD and two CMOS cameras with 2, 3 and 6 exposure bins; the fraction of
   verdicts that are not ``proportional`` with the exposure-law test of this tree and with the
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from conftest_laws import T0, Stack  # noqa: E402
+from helpers.laws import T0, Stack  # noqa: E402
 
 from darkflow.config import Config, ScalingConfig  # noqa: E402
 from darkflow.matching import MasterEntry, build_index, match_light  # noqa: E402

@@ -82,6 +82,7 @@ def _fits_opened(monkeypatch, root: Path) -> list[str]:
     return opened
 
 
+@pytest.mark.integration
 def test_rerun_recomputes_and_reads_nothing(calibrated, archive, monkeypatch):
     workdir, first = calibrated
     assert first.masters_built == 6 and first.lights_computed == 15
@@ -111,6 +112,7 @@ def test_rerun_recomputes_and_reads_nothing(calibrated, archive, monkeypatch):
     assert f"nothing changed since run {again.run_id}" in format_status(workdir)
 
 
+@pytest.mark.integration
 def test_a_touched_input_is_hashed_again_and_nothing_recomputed(calibrated, archive, monkeypatch):
     workdir, _ = calibrated
     light = sorted(archive.rglob("LIGHT/*.fits"))[0]
@@ -124,6 +126,7 @@ def test_a_touched_input_is_hashed_again_and_nothing_recomputed(calibrated, arch
     assert run_night(archive, workdir=workdir).unchanged_since == result.run_id
 
 
+@pytest.mark.integration
 def test_a_verify_change_judges_masters_again_and_says_so(calibrated, archive):
     workdir, _ = calibrated
     stricter = Config().with_overrides(verify={"max_fpn_ratio": 1.9})
@@ -135,6 +138,7 @@ def test_a_verify_change_judges_masters_again_and_says_so(calibrated, archive):
     run_night(archive, workdir=workdir)  # back to the defaults: the module's other tests
 
 
+@pytest.mark.integration
 def test_a_file_deleted_from_the_work_directory_is_not_trusted(calibrated, archive):
     workdir, _ = calibrated
     output = sorted((workdir / "calibrated").rglob("*.fits"))[0]
@@ -144,6 +148,7 @@ def test_a_file_deleted_from_the_work_directory_is_not_trusted(calibrated, archi
     assert output.exists()
 
 
+@pytest.mark.integration
 def test_low_confidence_verdicts_are_cached(tmp_path):
     """Another camera the next night: its masters are judged against the first night's
     (low confidence) and that verdict is reused, not judged again on every rerun."""
@@ -161,6 +166,7 @@ def test_low_confidence_verdicts_are_cached(tmp_path):
     assert again.lights == first.lights
 
 
+@pytest.mark.integration
 def test_masters_judged_at_once_as_night_by_night(archive, calibrated, tmp_path):
     """Waves: one run over three nights judges each master as three runs in order do."""
     at_once, _ = calibrated
@@ -189,6 +195,7 @@ def no_reports(monkeypatch):
     return built
 
 
+@pytest.mark.integration
 def test_nightly_calibrates_new_or_changed_nights_only(archive, tmp_path, no_reports):
     root = tmp_path / "root"
     shutil.copytree(archive, root, ignore=shutil.ignore_patterns("2026-01-03"))
@@ -229,6 +236,7 @@ def test_nightly_calibrates_new_or_changed_nights_only(archive, tmp_path, no_rep
     assert len(other.why) == 3
 
 
+@pytest.mark.integration
 def test_nightly_nights_come_from_dates_not_folders(archive, calibrated, tmp_path, no_reports):
     """A camera folder, a night folder or the archive: the same nights, the same results."""
     camera = next((archive / "2026-01-02").iterdir())
@@ -256,6 +264,7 @@ def test_night_files_read_no_header_twice(archive, tmp_path, monkeypatch):
     assert again == first and headers == []
 
 
+@pytest.mark.integration
 def test_night_fingerprint_ignores_how_rows_were_obtained(calibrated, archive, tmp_path):
     workdir, _ = calibrated
     before = night_fingerprint(workdir, "2026-01-02")

@@ -197,6 +197,7 @@ def three_nights(tmp_path_factory) -> tuple[Path, Path]:
     return root, work
 
 
+@pytest.mark.integration
 def test_every_master_and_light_uses_the_bias_of_its_night(three_nights):
     _, work = three_nights
     masters = pd.read_csv(work / "masters.csv", dtype={"night": str})

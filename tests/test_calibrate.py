@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import benchmark_module
-from conftest_verify import (
+from helpers.verify import (
     GAIN,
     bias_master,
     dark_frames,
@@ -142,6 +142,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> None:
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # NaN where NaN, else equal
 
 
+@pytest.mark.integration
 def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
     """A simulated light: the pipeline's light job, the explorer's residual metric and the
     fault benchmark's calibration all give the bytes and numbers of one calibrate_light."""

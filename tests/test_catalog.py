@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from conftest_ingest import SAMPLES, card, write_cards, write_sample
+from helpers.ingest import SAMPLES, card, write_cards, write_sample
 
 from darkflow.catalog import (
     COLUMNS,
@@ -98,9 +98,14 @@ def test_meta_from_row_round_trip_for_series_and_dict(library):
 
 
 def test_meta_from_row_without_datetime_column(library):
-    df = scan(library).drop(columns=["date_obs"])
-    record = df.to_dict("records")[0]
-    assert meta_from_row(record).date_obs_utc is not None
+    """Without the parsed column the ISO text gives the header's own instant."""
+    records = scan(library).drop(columns=["date_obs"]).to_dict("records")
+    dated = [r for r in records if isinstance(r["date_obs_utc"], str)]
+    assert dated
+    for record in dated:
+        header = read_header_info(record["path"]).header
+        expected = normalise(header, record["path"]).meta.date_obs_utc
+        assert expected is not None and meta_from_row(record).date_obs_utc == expected
 
 
 def test_meta_from_row_bad_row_raises_named_error():

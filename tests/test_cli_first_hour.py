@@ -74,6 +74,7 @@ def test_workdir_commands_on_a_file(capsys, tmp_path, cmd):
     assert "--workdir" not in err
 
 
+@pytest.mark.integration
 def test_report_of_an_unknown_session(capsys, tiny_run, tmp_path):
     code, _out, err = run_cli(capsys, "report", tiny_run[0], "--session", "nosuch",
                              "-o", tmp_path / "r")  # fmt: skip
@@ -264,6 +265,7 @@ def test_piped_progress_prints_one_line_per_finished_stage():
     assert lines[0].split()[1] == "142/142"
 
 
+@pytest.mark.integration
 def test_run_summary_times_each_stage(capsys, tiny_night, tmp_path):
     code, out, err = run_cli(capsys, "run", tiny_night, "-w", tmp_path / "w", "--workers", "1",
                              "--progress", "auto")  # fmt: skip
@@ -279,6 +281,7 @@ def test_run_summary_times_each_stage(capsys, tiny_night, tmp_path):
 
 
 # ----------------------------------------------------------------------------- nightly layouts
+@pytest.mark.integration
 def test_nightly_gives_the_same_result_on_a_camera_a_night_and_an_archive(
     capsys, tiny_night, tmp_path
 ):

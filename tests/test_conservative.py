@@ -23,6 +23,7 @@ def warm_night(tmp_path_factory):
 NO_ASSUMED_LAW = {"assume_dark_law": False}
 
 
+@pytest.mark.integration
 def test_without_the_options_the_lights_are_quarantined(warm_night, tmp_path):
     config = Config().with_overrides(matching=NO_ASSUMED_LAW)
     run_night(warm_night, workdir=tmp_path / "w", config=config)
@@ -31,6 +32,7 @@ def test_without_the_options_the_lights_are_quarantined(warm_night, tmp_path):
     assert report["reasons"].str.contains("no_candidate").all()
 
 
+@pytest.mark.integration
 def test_by_default_the_configured_law_scales_the_warm_darks(warm_night, tmp_path):
     """Darks of one temperature give no fitted law: the configured one scales them, with its
     prior uncertainty in the stated error, rather than leaving the lights without output."""
@@ -48,6 +50,7 @@ def test_by_default_the_configured_law_scales_the_warm_darks(warm_night, tmp_pat
         assert (tmp_path / "w" / path).is_file()
 
 
+@pytest.mark.integration
 def test_conservative_fallback_is_degraded_and_amplitude_limited(warm_night, tmp_path):
     config = Config().with_overrides(
         subtract={"conservative_fallback": True}, matching=NO_ASSUMED_LAW

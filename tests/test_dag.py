@@ -19,6 +19,8 @@ from darkflow.hashing import file_hash
 from darkflow.pipeline import run_night
 from darkflow.registry import Registry
 
+pytestmark = pytest.mark.integration  # every test runs whole nights
+
 
 @pytest.fixture
 def night(tiny_night, tmp_path):

@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import nbformat
+import pytest
+
+pytestmark = pytest.mark.integration  # executes the explorer notebook on a calibrated night
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest_laws import T0, Stack, power_law
+from helpers.laws import T0, Stack, power_law
 from scipy.stats import binom
 
 from darkflow.config import Config, ScalingConfig

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from astropy.io import fits
-from conftest_ingest import card, header_text, sample_header, structural
+from helpers.ingest import card, header_text, sample_header, structural
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -56,11 +56,13 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.integration
 def test_the_generator_makes_at_least_sixty_bad_inputs(hostile):
     assert len(hostile.cases) >= 60
     assert len({c.name for c in hostile.cases}) == len(hostile.cases)
 
 
+@pytest.mark.integration
 def test_every_hostile_input_has_a_catalog_row_with_its_reason(hostile):
     rows = {r["path"]: r for r in scan(hostile.root).to_dict("records")}
     for case in hostile.cases:
@@ -78,6 +80,7 @@ def test_every_hostile_input_has_a_catalog_row_with_its_reason(hostile):
             assert row["reasons"], case.name
 
 
+@pytest.mark.integration
 def test_the_hostile_night_runs_to_the_end_without_a_traceback(hostile, hostile_run):
     workdir, result, records, before = hostile_run
     tracebacks = [r for r in records if r.exc_info]
@@ -105,6 +108,7 @@ def test_the_hostile_night_runs_to_the_end_without_a_traceback(hostile, hostile_
     assert sum(result.lights.values()) == len(report)
 
 
+@pytest.mark.integration
 def test_a_name_that_is_not_utf8_survives_escaped(hostile, hostile_run):
     workdir, *_ = hostile_run
     case = hostile.by_name()["invalid_utf8_name"]
@@ -123,6 +127,7 @@ def test_a_name_that_is_not_utf8_survives_escaped(hostile, hostile_run):
     assert "Androm\\xe8de_0002.fits" in history
 
 
+@pytest.mark.integration
 def test_a_master_that_fails_has_its_row_and_its_lights_say_why(hostile_run):
     from darkflow.triage import rank_causes
 
@@ -140,6 +145,7 @@ def test_a_master_that_fails_has_its_row_and_its_lights_say_why(hostile_run):
     assert light["top_cause"] != "thermal_mismatch"
 
 
+@pytest.mark.integration
 def test_strict_exits_3_when_lights_were_quarantined(hostile, hostile_run):
     workdir, *_ = hostile_run
     base = [*CLI, "run", str(hostile.root), "--workdir", str(workdir), "--quiet"]
@@ -150,6 +156,7 @@ def test_strict_exits_3_when_lights_were_quarantined(hostile, hostile_run):
     assert "quarantined" in strict.stderr and "Traceback" not in strict.stderr
 
 
+@pytest.mark.integration
 def test_a_light_deleted_or_changed_after_the_scan_gets_a_reason(hostile, tmp_path):
     from darkflow.pipeline import run_night
 
@@ -216,6 +223,7 @@ def test_the_event_log_keeps_whole_lines_when_the_disk_fills(tmp_path, monkeypat
     assert [json.loads(x)["event"] for x in lines] == ["first"]
 
 
+@pytest.mark.integration
 def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
     pytest.importorskip("distributed")
     import socket
@@ -230,6 +238,7 @@ def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
         DaskExecutor(f"tcp://127.0.0.1:{port}", timeout_s=2)
 
 
+@pytest.mark.integration
 def test_cli_error_for_an_unreachable_scheduler_is_one_line(tiny_night, tmp_path):
     pytest.importorskip("distributed")
     proc = subprocess.run(

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # whole runs under a full disk, kill -9, lost schedulers
+
 CLI = [sys.executable, "-m", "darkflow.cli"]
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers.threads import numba_threads, thread_counts
 
 from darkflow.stats._image import (
     grid_interp,
@@ -39,17 +40,46 @@ def test_tile_levels_match_reference(shape, tile):
     )
 
 
-def test_tile_levels_deterministic_and_nan_for_empty():
+def test_tile_levels_nan_for_empty_and_the_same_for_any_thread_count():
     data = np.full((40, 40), np.nan, np.float32)
     data[:20, :20] = 3.0
     grid = tile_levels(data, 20)
     assert grid[0, 0] == 3.0 and np.isnan(grid[1, 1])
     rng = np.random.default_rng(0)
     big = rng.normal(0, 1, (300, 300)).astype(np.float32)
-    assert tile_levels(big, 32).tobytes() == tile_levels(big, 32).tobytes()
+    reference = tile_levels_reference(big, 32)
+    for threads in thread_counts():
+        with numba_threads(threads):
+            got = tile_levels(big, 32)
+        np.testing.assert_allclose(got, reference, rtol=1e-9)
+        assert got.tobytes() == tile_levels(big, 32).tobytes()
 
 
-def test_verify_uses_kernels_equal_to_its_numpy_versions():
+def test_neighbour_median_by_hand():
+    data = np.arange(9, dtype=np.float32).reshape(3, 3)  # 0 1 2 / 3 4 5 / 6 7 8
+    out = neighbour_median8(data)
+    # centre: neighbours 0 1 2 3 5 6 7 8, median (3 + 5) / 2; corner (0, 0), edges reflected:
+    # neighbours 4 3 4 1 1 4 3 4 -> sorted 1 1 3 3 4 4 4 4, median (3 + 4) / 2
+    assert out[1, 1] == 4.0 and out[0, 0] == 3.5
+    data[0, 1] = np.nan  # a NaN neighbour is left out: 7 values, the middle one
+    assert neighbour_median8(data)[1, 1] == 5.0  # 0 2 3 5 6 7 8
+
+
+def test_tile_level_is_the_background_of_noise_with_stars():
+    """On Gaussian noise the clipped mode is the mean within its sampling spread; a few bright
+    stars (1 % of the pixels) move it by much less than the noise."""
+    rng = np.random.default_rng(11)
+    tile, sigma = 64, 10.0
+    data = rng.normal(500.0, sigma, (tile * 4, tile * 4))
+    data.ravel()[rng.choice(data.size, data.size // 100, replace=False)] += 3000.0
+    grid = tile_levels(data.astype(np.float32), tile)
+    # the mode estimator 2.5 med - 1.5 mean is noisier than the mean: ~ 2 sigma / sqrt(n)
+    spread = 2.0 * sigma / tile
+    assert np.all(np.abs(grid - 500.0) < 5 * spread)
+    assert np.all(tile_levels(np.full((64, 64), 7.5, np.float32), 32) == 7.5)
+
+
+def test_background_map_is_the_kernels_and_follows_a_gradient():
     from darkflow.verify._residuals import (
         background_map,
         neighbour_median,
@@ -57,11 +87,27 @@ def test_verify_uses_kernels_equal_to_its_numpy_versions():
     )
 
     rng = np.random.default_rng(5)
-    data = rng.normal(300, 12, (90, 130)).astype(np.float32)
-    data[10:14, 20:24] += 4000
+    ny, nx, tile = 96, 160, 32
+    yy, xx = np.mgrid[:ny, :nx]
+    truth = 300.0 + 0.5 * xx + 0.25 * yy  # a linear sky gradient (ADU)
+    data = (truth + rng.normal(0, 3.0, (ny, nx))).astype(np.float32)
+    data[10:14, 20:24] += 4000  # a star
     np.testing.assert_allclose(neighbour_median(data), neighbour_median_reference(data), atol=1e-4)
-    np.testing.assert_allclose(tile_levels(data, 32), tile_levels_reference(data, 32), rtol=1e-9)
-    assert background_map(data).shape == data.shape
+    # the map is the tile levels of the kernel, interpolated by the grid kernel
+    expected = grid_interp_reference(tile_levels_reference(data, tile), tile, (ny, nx))
+    got = background_map(data, tile=tile)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # bilinear between tile centres reproduces a linear gradient up to each tile's noise
+    inner = (slice(tile // 2, ny - tile // 2), slice(tile // 2, nx - tile // 2))
+    assert np.max(np.abs(got[inner] - truth[inner])) < 5 * 2.0 * 3.0 / tile + 0.01
+    # a tile with no finite pixel takes the median of the others
+    holed = data.copy()
+    holed[:tile, :tile] = np.nan
+    grid = tile_levels_reference(holed, tile)
+    grid[0, 0] = np.nanmedian(grid)
+    np.testing.assert_allclose(
+        background_map(holed, tile=tile), grid_interp_reference(grid, tile, (ny, nx)), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("shape", [(3, 3), (64, 80), (257, 129)])

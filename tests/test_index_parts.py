@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import benchmark_module
-from conftest_integrity import forget_loaded_masters, outputs
-from conftest_match import T0, Camera, library
+from helpers.integrity import forget_loaded_masters, outputs
+from helpers.match import T0, Camera, library
 
 from darkflow.config import Config
 from darkflow.matching import LazyMaster, build_index
@@ -144,6 +144,7 @@ def _archive(root: Path, nights) -> Path:
     return bench.simulate_archive(root, nights, shape=(40, 48), seed=2026, frames=5)
 
 
+@pytest.mark.integration
 def test_a_new_night_reads_only_its_own_masters(tmp_path, monkeypatch):
     """Adding a night to an archive: the index is assembled from the earlier masters' parts,
     and every output is byte-identical to the one from an index measured on all pixels."""

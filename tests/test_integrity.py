@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_integrity import (
+from helpers.integrity import (
     NIGHT,
     camera_night,
     flip_bytes,
@@ -55,6 +55,7 @@ def _delivered(workdir: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- content hashes
+@pytest.mark.integration
 def test_every_artifact_has_its_content_hash(night, tmp_path):
     w = tmp_path / "w"
     run_night(night, workdir=w)
@@ -70,6 +71,7 @@ def test_every_artifact_has_its_content_hash(night, tmp_path):
     [(False, "master_id"), (True, "master_id"), (True, "bias_master_id")],
     ids=["dark-mtime-changed", "dark-mtime-restored", "bias-mtime-restored"],
 )
+@pytest.mark.integration
 def test_tampered_master_is_rebuilt_before_a_new_light_uses_it(
     night, tmp_path, restore_mtime, column
 ):
@@ -97,6 +99,7 @@ def test_tampered_master_is_rebuilt_before_a_new_light_uses_it(
     pd.testing.assert_frame_equal(report[cols], fresh[cols])
 
 
+@pytest.mark.integration
 def test_tampered_cached_light_is_recomputed(night, tmp_path):
     w = tmp_path / "w"
     run_night(night, workdir=w)
@@ -110,6 +113,7 @@ def test_tampered_cached_light_is_recomputed(night, tmp_path):
     assert [e["path"] for e in events] == [str(light.relative_to(w))]
 
 
+@pytest.mark.integration
 def test_light_with_restored_mtime_is_found_by_verify(night, tmp_path, capsys):
     """A cached light is trusted on (size, mtime, inode); `darkflow verify` re-hashes it all."""
     w = tmp_path / "w"
@@ -138,6 +142,7 @@ def test_light_with_restored_mtime_is_found_by_verify(night, tmp_path, capsys):
     assert "intact" in capsys.readouterr().out
 
 
+@pytest.mark.integration
 def test_verify_reports_missing_and_unregistered_files(night, tmp_path, capsys):
     w = tmp_path / "w"
     run_night(night, workdir=w)
@@ -223,6 +228,7 @@ def test_fingerprint_refuses_objects_it_cannot_see_into():
         fingerprint(Opaque())
 
 
+@pytest.mark.integration
 def test_index_cache_is_versioned_with_the_code_that_pickles_it(night, tmp_path, monkeypatch):
     from darkflow.pipeline import lights
 
@@ -235,6 +241,7 @@ def test_index_cache_is_versioned_with_the_code_that_pickles_it(night, tmp_path,
     assert len(sorted((w / "cache").glob("index-*.pkl"))) == 2  # not the old pickle
 
 
+@pytest.mark.integration
 def test_unreadable_or_foreign_index_cache_is_rebuilt(night, tmp_path):
     w = tmp_path / "w"
     run_night(night, workdir=w)
@@ -298,6 +305,7 @@ def test_kernel_constants_travel_as_arguments(monkeypatch):
     assert (kept() < before).any()
 
 
+@pytest.mark.integration
 def test_work_directory_of_an_older_darkflow_is_adopted(night, tmp_path):
     """Rows without content hashes and with absolute output paths (written before this version):
     nothing is rebuilt, the hashes are recorded, the paths become relative."""
@@ -329,6 +337,7 @@ def test_work_directory_of_an_older_darkflow_is_adopted(night, tmp_path):
                 assert not Path(row.record["output_path"]).is_absolute()
 
 
+@pytest.mark.integration
 def test_recalibration_with_another_configuration_takes_over_the_output(night, tmp_path, capsys):
     """One output file per light: the row of the older calibration goes with its bytes."""
     from darkflow.config import Config
@@ -345,6 +354,7 @@ def test_recalibration_with_another_configuration_takes_over_the_output(night, t
     assert back.lights_computed == first.lights_computed
 
 
+@pytest.mark.integration
 def test_master_damaged_in_its_header_is_corrupt_not_merely_unreadable(night, tmp_path):
     from darkflow.exceptions import ArtifactCorruptError
     from darkflow.master import read_master
@@ -385,6 +395,7 @@ def test_hashing_reader_hashes_every_byte_once_whatever_astropy_reads(tmp_path, 
         assert reader.tail < 3 * 2880  # only the padding after each data section
 
 
+@pytest.mark.integration
 def test_tampered_master_found_while_the_index_is_built(night, tmp_path, monkeypatch):
     """The index reads the masters in the driver: a damaged one is rebuilt, never summarised."""
     from darkflow.config import Config

@@ -9,10 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from astropy.io import fits
-from conftest_integrity import NIGHT, camera_night, new_light, outputs
+from helpers.integrity import NIGHT, camera_night, new_light, outputs
 
 from darkflow.pipeline import run_night
 from darkflow.quarantine import quarantine_queue
+
+pytestmark = pytest.mark.integration  # every test runs whole nights
 
 CAM_A, CAM_B = "sgp_asi294mc", "maxim_stf8300"
 

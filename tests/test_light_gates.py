@@ -1,6 +1,6 @@
 """The light gates know their own noise: false alarms on clean lights at the stated probability.
 
-Clean simulated nights (``conftest_lights``: exact darks, mono and every Bayer pattern, with and
+Clean simulated nights (``helpers.lights``: exact darks, mono and every Bayer pattern, with and
 without EGAIN, with and without stars, several sizes) are calibrated by ``calibrate_light`` with
 ``verify.gate_false_alarm = 0.05``, a probability high enough that the failures of each gate
 can be counted. Each gate's failures must stay within a binomial bound of its stated
@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest_lights import NightSpec, clean_night
+from helpers.lights import NightSpec, clean_night
 from scipy.stats import binom
 
 from darkflow.model import FrameMeta, FrameType, LightStatus

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest_master import PLANE_ATTRS, header, planes_bytes, write_darks, write_u16
+from helpers.darks import PLANE_ATTRS, header, planes_bytes, write_darks, write_u16
+from helpers.threads import numba_threads, thread_counts
 
 from darkflow.config import MASTER_PLANE_KEYS, CombineConfig, OutputConfig
 from darkflow.exceptions import (
@@ -25,14 +25,10 @@ def darks(tmp_path_factory):
 
 def test_bytes_identical_for_any_band_height_and_thread_count(darks):
     ref = planes_bytes(combine_files(darks.paths))
-    before = numba.get_num_threads()
-    try:
-        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
-            numba.set_num_threads(threads)
+    for threads in thread_counts():
+        with numba_threads(threads):
             for rows in (1, 4, 13, 37):
                 assert planes_bytes(combine_files(darks.paths, band_rows=rows)) == ref
-    finally:
-        numba.set_num_threads(before)
     tiny = CombineConfig(memory_limit="20kB")  # budget-driven band height, 1-row bands
     assert planes_bytes(combine_files(darks.paths, config=tiny)) == ref
 
@@ -259,11 +255,7 @@ def test_compressed_and_wide_inputs_give_the_same_master(darks, tmp_path):
 def test_large_frames_bytes_identical_across_bands_and_threads(tmp_path):
     ds = write_darks(tmp_path, n=12, shape=(700, 1100), seed=21, n_cosmics=400)
     ref = planes_bytes(combine_files(ds.paths))
-    before = numba.get_num_threads()
-    try:
-        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
-            numba.set_num_threads(threads)
+    for threads in thread_counts():
+        with numba_threads(threads):
             for rows in (1, 33, 256):
                 assert planes_bytes(combine_files(ds.paths, band_rows=rows)) == ref
-    finally:
-        numba.set_num_threads(before)

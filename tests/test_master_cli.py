@@ -7,10 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest_master import header, planes_bytes, write_darks
+from helpers.darks import header, planes_bytes, write_darks
 
 from darkflow.config import CombineConfig
 from darkflow.master import combine_files, main_combine, read_master, write_master
+
+pytestmark = pytest.mark.integration  # the command line in a new process, on files
 
 
 def run(*args, cwd=None):

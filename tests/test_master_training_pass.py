@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest_master import PLANE_ATTRS, make_frames, planes_bytes, write_darks
+from helpers.darks import PLANE_ATTRS, make_frames, planes_bytes, write_darks
 
 from darkflow.config import CombineConfig, VerifyConfig
 from darkflow.master import combine_files, combine_files_with_training

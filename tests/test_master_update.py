@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest_master import header, planes_bytes, write_darks
+from helpers.darks import header, planes_bytes, write_darks
 
 from darkflow.config import MASTER_PLANE_KEYS, CombineConfig, OutputConfig
 from darkflow.exceptions import ConfigError, IncompatibleFramesError

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest_match import T0, Camera, library
+from helpers.match import T0, Camera, library
 
 from darkflow.config import Config
 from darkflow.exceptions import FitsReadError

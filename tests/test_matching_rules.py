@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest_match import T0, entry, light
+from helpers.match import T0, entry, light
 
 from darkflow.config import Config, MatchingConfig
 from darkflow.events import to_jsonable

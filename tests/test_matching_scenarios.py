@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest_match import rms
+from helpers.match import rms
 
 from darkflow.catalog import meta_from_row, scan
 from darkflow.config import Config

@@ -36,6 +36,7 @@ def test_headline():
     )
 
 
+@pytest.mark.integration
 @pytest.mark.browser
 def test_nightly_reports(two_nights, tmp_path):
     from darkflow.browser import check_page
@@ -51,14 +52,18 @@ def test_nightly_reports(two_nights, tmp_path):
         assert len(wd.lights(night=night)) > 0
         sessions = {s for n, s in wd.sessions(night)}
         for session in sessions:
-            assert (reports / night / f"{session}.html").exists()
-        assert (reports / night / "index.html").exists()
+            page = (reports / night / f"{session}.html").read_text()
+            assert session in page and night in page and "Traceback" not in page
+        overview = (reports / night / "index.html").read_text()
+        assert night in overview and "Traceback" not in overview
     top = (reports / "index.html").read_text()
     assert "2026-11-20" in top and "2026-11-21" in top and "calibrated" in top
+    assert all(f'href="{night}/index.html"' in top for night in result.nights)
     check = check_page(reports / "2026-11-21" / "index.html")
     assert check.requests == () and check.canvases >= 2
 
 
+@pytest.mark.integration
 def test_failing_session_notebook_still_gives_a_report(tiny_run, tmp_path):
     """A notebook that raises yields an HTML saying what failed; the other sessions go on."""
     import nbformat

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest_master import write_darks
+from helpers.darks import write_darks
 
 from darkflow.config import MASTER_PLANE_KEYS, Config, OutputConfig
 from darkflow.exceptions import ConfigError, FitsReadError

@@ -135,18 +135,20 @@ def test_core_import_is_light():
     assert out.stdout.strip() == ""
 
 
-def test_every_third_party_import_is_a_declared_runtime_dependency():
-    """A module darkflow or widgets imports must be installed by `pip install .` (no dev extras):
-    `make demo` runs on exactly that."""
+def _undeclared(
+    requirements: list[str], folders: tuple[str, ...], *, transitive: bool = True
+) -> dict[str, list[str]]:
+    """Third-party modules imported by the ``.py`` files of ``folders`` that none of the
+    ``requirements`` installs: module -> files. With ``transitive`` what the requirements pull
+    in themselves counts too; without, only what they name (``dask[distributed]``: both)."""
     import ast
     import sys
     from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    declared = {_parse(r)[0].split("[")[0] for r in data["project"]["dependencies"]}
-    # what the declared distributions pull in themselves is installed too
+    names = [_parse(r)[0] for r in requirements]
+    declared = {n.split("[")[0] for n in names} | {c for n in names for c in CONDA_NAME.get(n, [])}
     installed = set(declared)
-    pending = list(declared)
+    pending = list(declared) if transitive else []
     while pending:
         try:
             reqs = requires(pending.pop()) or []
@@ -160,8 +162,10 @@ def test_every_third_party_import_is_a_declared_runtime_dependency():
                 installed.add(name)
                 pending.append(name)
     dists = packages_distributions()
-    missing = {}
-    for path in [*(ROOT / "darkflow").rglob("*.py"), *(ROOT / "widgets").rglob("*.py")]:
+    local = {p.stem for folder in folders for p in (ROOT / folder).rglob("*.py")}
+    local |= {p.name for folder in folders for p in (ROOT / folder).rglob("*") if p.is_dir()}
+    missing: dict[str, list[str]] = {}
+    for path in [p for folder in folders for p in (ROOT / folder).rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -173,7 +177,26 @@ def test_every_third_party_import_is_a_declared_runtime_dependency():
                 top = name.split(".")[0]
                 if top in sys.stdlib_module_names or top in ("darkflow", "darkflow_widgets"):
                     continue
+                if top in local:  # a test helper or benchmark script imported by name
+                    continue
                 owners = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
                 if not owners & installed:
                     missing.setdefault(top, []).append(str(path.relative_to(ROOT)))
+    return missing
+
+
+def test_every_third_party_import_is_a_declared_runtime_dependency():
+    """A module darkflow or widgets imports must be installed by `pip install .` (no dev extras):
+    `make demo` runs on exactly that."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    missing = _undeclared(data["project"]["dependencies"], ("darkflow", "widgets"))
     assert not missing, f"imported but not a runtime dependency: {missing}"
+
+
+def test_every_third_party_import_of_the_tests_is_declared():
+    """The tests and benchmarks import only what the dependencies and the dev extras name: a
+    module that merely comes with another package breaks the day that package drops it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    missing = _undeclared(reqs, ("tests", "benchmarks"), transitive=False)
+    assert not missing, f"imported by tests or benchmarks but not declared: {missing}"

@@ -23,6 +23,7 @@ def _results(workdir: Path) -> dict[str, bytes]:
     return out
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_one_two_three_workers_give_identical_bytes(tiny_night, tmp_path):
     runs = {}
@@ -37,6 +38,7 @@ def test_one_two_three_workers_give_identical_bytes(tiny_night, tmp_path):
         assert runs[3][name] == runs[1][name], name
 
 
+@pytest.mark.integration
 def test_two_workers_give_the_serial_bytes(tiny_run, tiny_night, tmp_path):
     """The default suite's version: the tiny night's default (serial) run against 2 workers."""
     serial, _, _ = tiny_run

@@ -15,6 +15,8 @@ from darkflow.pipeline import FRAME_REPORT_COLUMNS, MASTERS_COLUMNS
 from darkflow.simulate import load_truth
 from darkflow.stats import mad_std
 
+pytestmark = pytest.mark.integration  # a whole night, its CLI and its report
+
 CONTRACT_STATUSES = {"calibrated", "degraded", "quarantined"}
 
 
@@ -201,4 +203,5 @@ def test_report_notebook_and_offline_html(tiny_run, tmp_path):
     assert check.requests == ()
     assert check.canvases >= 4, check  # drift, residuals, hot-pixel map and histogram at least
     assert check.screenshot is not None and check.screenshot.stat().st_size > 10_000
-    assert (tmp_path / "reports" / "index.html").exists()
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert "2026-11-23" in index  # the top index lists the night of the report

@@ -15,6 +15,8 @@ from darkflow.quarantine import QUEUE_COLUMNS, format_queue, quarantine_queue
 from darkflow.simulate.faults import fault_night, simulate_faulted_night
 from darkflow.triage import triage
 
+pytestmark = pytest.mark.integration  # on a calibrated night
+
 
 def test_queue_matches_the_frame_report(tiny_run):
     workdir, _, _ = tiny_run

@@ -132,6 +132,7 @@ def test_padded_range_never_degenerate():
     assert viz.padded_range([np.nan, None]) == (0.0, 1.0)
 
 
+@pytest.mark.integration
 def test_workdir_found_from_the_notebooks_folder(tiny_run, tmp_path, monkeypatch):
     import shutil
 
@@ -158,6 +159,7 @@ white-space:nowrap">a title much longer than eighty pixels</span>
 </tbody></table></body></html>"""
 
 
+@pytest.mark.integration
 @pytest.mark.browser
 def test_layout_probe_finds_what_a_reader_cannot_see(tmp_path):
     from darkflow.browser import check_page
@@ -173,6 +175,7 @@ def test_layout_probe_finds_what_a_reader_cannot_see(tmp_path):
 
 
 # ----------------------------------------------------------------------------- explorer
+@pytest.mark.integration
 def test_explorer_first_render_is_consistent(tiny_run):
     from darkflow_widgets import Explorer
     from darkflow_widgets.data import configurations, lights_for, masters_for

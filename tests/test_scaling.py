@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest_match import Camera
+from helpers.match import Camera
 
 from darkflow.config import ScalingConfig
 from darkflow.scaling import (

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest_ingest import SAMPLES, card, fits_bytes, pixels, structural, write_sample
+from helpers.ingest import SAMPLES, card, fits_bytes, pixels, structural, write_sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -293,8 +293,15 @@ def test_permission_error_from_open_is_unreadable(tmp_path, monkeypatch):
 @given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=2000))
 def test_parser_never_raises_on_random_text(text):
     text = text + " " * (-len(text) % 80)
-    header, _ = parse_header_text(text)
-    assert all(isinstance(k, str) for k in header)
+    header, ended = parse_header_text(text)
+    cards = [text[i : i + 80] for i in range(0, len(text), 80)]
+    end = [i for i, c in enumerate(cards) if c[:8].rstrip() == "END" and not c[8:].strip()]
+    assert ended == bool(end)
+    read = cards[: end[0]] if end else cards  # nothing after END is read
+    # every keyword comes from a value card (or a HIERARCH card) of the part read
+    named = {c[:8].rstrip().upper() for c in read if c[8] == "="}
+    hierarch = " ".join(" ".join(c[9:].split()).upper() for c in read if c[:8] == "HIERARCH")
+    assert all(k in named or k in hierarch for k in header), set(header) - named
 
 
 @settings(max_examples=60, deadline=None)

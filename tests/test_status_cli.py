@@ -3,10 +3,12 @@
 import json
 
 import pandas as pd
+import pytest
 
 from darkflow.cli import main
 
 
+@pytest.mark.integration
 def test_status_table_and_json(tiny_run, capsys):
     workdir, result, _ = tiny_run
     assert main(["status", str(workdir), "--format", "json"]) == 0

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest_match import T0, Camera, library, rms
+from helpers.match import T0, Camera, library, rms
 
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError

@@ -121,6 +121,7 @@ def test_notebook_is_clean_and_parameterised(path):
 
 
 # ----------------------------------------------------------------------------- execution
+@pytest.mark.integration
 def test_notebooks_run_quickly_and_cleanly(executed):
     for name, run in executed.items():
         assert run["seconds"] < 120, (name, run["seconds"])
@@ -132,6 +133,7 @@ def test_notebooks_run_quickly_and_cleanly(executed):
         assert all(math.isfinite(v) for v in run["results"].values()), name
 
 
+@pytest.mark.integration
 def test_why_darks(executed):
     r = executed["01_why_darks"]["results"]
     assert r["dark_rate_measured_e_s"] == pytest.approx(r["dark_rate_truth_e_s"], rel=0.05)
@@ -144,6 +146,7 @@ def test_why_darks(executed):
     assert r["bias_only_noise_adu"] > r["dark_noise_adu"]
 
 
+@pytest.mark.integration
 def test_robust_statistics(executed):
     r = executed["02_robust_statistics"]["results"]
     floor = r["floor_adu"]
@@ -157,6 +160,7 @@ def test_robust_statistics(executed):
     assert r["darkflow_over_floor_at_max_n"] < 1.1
 
 
+@pytest.mark.integration
 def test_temperature_matching(executed):
     r = executed["03_temperature_matching"]["results"]
     assert r["doubling_fit_hot_c"] == pytest.approx(r["doubling_truth_c"], abs=0.6)
@@ -174,6 +178,7 @@ def test_temperature_matching(executed):
     assert r["n_candidates_lost_to_gate"] >= 4
 
 
+@pytest.mark.integration
 def test_scaling_limits(executed):
     r = executed["04_scaling_limits"]["results"]
     assert r["rms_scaled_f4_adu"] > 2 * r["rms_direct_f4_adu"]  # noise times f
@@ -190,6 +195,7 @@ def test_scaling_limits(executed):
     assert abs(r["temp_scaled_hot_rel_err_td_minus_1"]) > 2 * abs(r["temp_scaled_hot_rel_err"])
 
 
+@pytest.mark.integration
 def test_verifying_calibration(executed):
     r = executed["05_verifying_calibration"]["results"]
     assert r["good_noise_ratio"] == pytest.approx(1.0, abs=0.08)

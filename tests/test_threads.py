@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest_integrity import camera_night, outputs
+from helpers.integrity import camera_night, outputs
 
 from darkflow._threads import PRIORITY, prefer_safe_threading_layer
 
@@ -58,6 +58,7 @@ def test_numba_takes_a_layer_other_than_tbb():
     assert chosen.stdout.strip() == "workqueue"
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_outputs_do_not_depend_on_the_threading_layer(tiny_night, tmp_path):
     night = camera_night(tiny_night, tmp_path / "night", "sgp_asi294mc")

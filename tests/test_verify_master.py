@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest_verify import (
+from helpers.verify import (
     SHAPE,
     bias_master,
     dark_frames,

@@ -100,6 +100,7 @@ def test_unknown_attribute():
 
 
 # ----------------------------------------------------------------------------- pickers
+@pytest.mark.integration
 def test_explorer_cascade(explorer, wd, session_with_choice):
     from darkflow_widgets.data import configurations
 
@@ -125,6 +126,7 @@ def test_explorer_cascade(explorer, wd, session_with_choice):
     assert explorer.light_panel.light.value in set(wd.lights(night=night, session=other)["path"])
 
 
+@pytest.mark.integration
 def test_master_panel_metrics_follow_selection(explorer, wd):
     panel = explorer.masters_panel
     ids = [v for _, v in panel.master.options]
@@ -142,6 +144,7 @@ def test_master_panel_metrics_follow_selection(explorer, wd):
 
 
 # ----------------------------------------------------------------------------- re-run
+@pytest.mark.integration
 def test_rerun_changes_the_metrics_and_writes_nothing(wd, rich_master):
     from darkflow_widgets import Explorer
     from darkflow_widgets.metrics import metric_names
@@ -184,6 +187,7 @@ def test_rerun_changes_the_metrics_and_writes_nothing(wd, rich_master):
     assert _tree(wd.path) == before_work  # nothing written to the work directory
 
 
+@pytest.mark.integration
 def test_rerun_with_the_same_settings_reproduces_the_master(wd):
     from darkflow_widgets.data import combine_config_of, rerun_master
 
@@ -194,6 +198,7 @@ def test_rerun_with_the_same_settings_reproduces_the_master(wd):
     assert (result.metrics["change"].fillna(0) == 0).all()
 
 
+@pytest.mark.integration
 def test_residual_metric_matches_the_pipeline(wd):
     """Re-subtracting a light with its own master gives the frame report's noise ratio."""
     from darkflow_widgets.metrics import MetricContext
@@ -207,6 +212,7 @@ def test_residual_metric_matches_the_pipeline(wd):
     np.testing.assert_allclose([r.noise_ratio for r in res], expected, atol=2e-3)
 
 
+@pytest.mark.integration
 def test_rerun_error_is_shown_not_raised(explorer, monkeypatch):
     import darkflow_widgets.data as data
 
@@ -221,6 +227,7 @@ def test_rerun_error_is_shown_not_raised(explorer, monkeypatch):
     assert "⚠" in panel.status.value and panel.tables == {}
 
 
+@pytest.mark.integration
 def test_master_inputs_fall_back_to_the_catalog(wd, tmp_path):
     """A master whose provenance paths are gone finds its darks in the catalog."""
     from darkflow.master import write_master
@@ -251,6 +258,7 @@ def test_master_inputs_fall_back_to_the_catalog(wd, tmp_path):
 
 
 # ----------------------------------------------------------------------------- metrics
+@pytest.mark.integration
 def test_metric_registry_is_pluggable(wd):
     from darkflow_widgets.data import rerun_master
     from darkflow_widgets.metrics import compute_metrics, register_metric, unregister_metric
@@ -273,6 +281,7 @@ def test_metric_registry_is_pluggable(wd):
         unregister_metric("p99_adu")
 
 
+@pytest.mark.integration
 def test_failing_metric_gives_nan(wd):
     from darkflow.exceptions import DarkflowError
     from darkflow_widgets.metrics import compute_metrics, register_metric, unregister_metric
@@ -292,6 +301,7 @@ def test_failing_metric_gives_nan(wd):
 
 
 # ----------------------------------------------------------------------------- compare, light
+@pytest.mark.integration
 def test_compare_masters(explorer, wd):
     panel = explorer.compare_panel
     ids = [v for _, v in panel.a.options]
@@ -310,6 +320,7 @@ def test_compare_masters(explorer, wd):
     assert panel.result.stats["robust_std_adu"] == 0 and panel.result.stats["z_width"] == 0
 
 
+@pytest.mark.integration
 def test_light_panel_calibrated_and_quarantined(explorer, wd):
     panel = explorer.light_panel
     lights = wd.lights(night=explorer.night.value, session=explorer.session.value)
@@ -338,6 +349,7 @@ def test_light_panel_calibrated_and_quarantined(explorer, wd):
     assert panel.status.value.startswith("quarantined")
 
 
+@pytest.mark.integration
 def test_inspect_unknown_light_is_a_clear_error(wd):
     from darkflow.exceptions import DarkflowError
     from darkflow_widgets.data import inspect_light
@@ -347,6 +359,7 @@ def test_inspect_unknown_light_is_a_clear_error(wd):
 
 
 # ----------------------------------------------------------------------------- static page
+@pytest.mark.integration
 def test_to_html_is_self_contained(explorer, tmp_path):
     explorer.rerun_panel.run()
     page = explorer.to_html(tmp_path / "explorer.html")
@@ -360,6 +373,7 @@ def test_to_html_is_self_contained(explorer, tmp_path):
     assert explorer.session.value in text
 
 
+@pytest.mark.integration
 @pytest.mark.browser
 def test_explorer_page_draws_offline(explorer, tmp_path):
     from darkflow.browser import check_page
@@ -381,6 +395,7 @@ def test_tables_render_html():
     assert "1.235" in html and "&lt;x&gt;" in html and "<caption>t</caption>" in html
 
 
+@pytest.mark.integration
 def test_every_session_and_configuration_opens(explorer, wd):
     for night, session in wd.sessions():
         explorer.night.value = night

@@ -13,6 +13,8 @@ from darkflow.config import Config, VerifyConfig
 from darkflow.exceptions import DarkflowError, InsufficientFramesError
 from darkflow.results import Workdir
 
+pytestmark = pytest.mark.integration  # on a calibrated night
+
 GATE_COLUMNS = [  # gate values masters.csv records, by the name the acceptance table uses
     "holdout_width_ratio", "holdout_shift_sigma", "holdout_outlier_frac", "high_reject_excess",
     "noise_inflation", "master_variance_ratio", "gain_deviation", "bias_column_ratio",

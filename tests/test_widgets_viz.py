@@ -81,6 +81,15 @@ def test_block_mean_and_limits():
     assert hi > lo
 
 
+def _rendered(element) -> dict[str, list]:
+    """Title -> glyph renderers of every bokeh plot the element renders to."""
+    import holoviews as hv
+    from bokeh.models import Plot
+
+    model = hv.render(element, backend="bokeh")
+    return {p.title.text: list(p.renderers) for p in model.select({"type": Plot})}
+
+
 def test_builders_render_with_bokeh(rng):
     hv = pytest.importorskip("holoviews")
     hv.extension("bokeh")
@@ -88,13 +97,32 @@ def test_builders_render_with_bokeh(rng):
     d = vx.prepare_difference(img, img * 0.5, ua=np.ones(img.shape), ub=np.ones(img.shape))
     edges = np.linspace(-6, 6, 61)
     counts = np.histogram(rng.normal(size=5000), edges)[0]
-    for element in (
-        vx.make_image(img, title="t"),
-        vx.make_image(np.abs(img) + 1, logz=True),
-        vx.make_spectra(d.spectra),
-        vx.make_difference_view(d),
-        vx.make_difference_view(d, show_z=False),
-        vx.make_z_histogram(edges, {"a": counts, "empty": np.zeros(60)}),
-    ):
-        hv.render(element, backend="bokeh")
+
+    (image,) = _rendered(vx.make_image(img, title="t"))["t"]
+    np.testing.assert_array_equal(image.data_source.data["image"][0], img)  # row 0 at y = 0
+    (logged,) = _rendered(vx.make_image(np.abs(img) + 1, logz=True, title="log")).pop("log")
+    assert type(logged.glyph.color_mapper).__name__ == "LogColorMapper"
+
+    spectra = _rendered(vx.make_spectra(d.spectra))
+    assert sorted(spectra) == [
+        f"Fixed-pattern spectra: {axis} profile (dashed: white floor)" for axis in ("column", "row")
+    ]
+    for glyphs in spectra.values():  # each label's spectrum and its dashed white floor
+        assert sorted(str(g.name) for g in glyphs if g.glyph.y == "power") == ["a", "a − b", "b"]
+        assert sum(g.glyph.y == "floor" and g.glyph.line_dash == [6] for g in glyphs) == 3
+
+    z_title = f"z width {d.stats['z_width']:.2f}"
+    assert set(_rendered(vx.make_difference_view(d))) == {"difference", z_title}
+    assert set(_rendered(vx.make_difference_view(d, show_z=False))) == {"difference"}
+
+    hist = _rendered(vx.make_z_histogram(edges, {"a": counts, "empty": np.zeros(60)}))
+    (lines,) = hist.values()
+    assert [g.name for g in lines] == ["a", "N(0,1)"]  # an empty histogram draws nothing
+    data, gauss = (
+        {k: np.asarray(g.data_source.data[k], float) for k in ("z", "density")} for g in lines
+    )
+    expected = counts[counts > 0] / counts.sum() / np.diff(edges)[0]  # per unit z
+    shown = data["density"][np.isfinite(data["density"])]  # steps: each bin's level drawn twice
+    np.testing.assert_allclose(np.unique(shown.round(9)), np.unique(expected.round(9)))
+    assert np.sum(gauss["density"]) * np.diff(gauss["z"])[0] == pytest.approx(1.0, rel=0.01)
     assert isinstance(vx.make_spectra(d.spectra.iloc[:0]), hv.Div)

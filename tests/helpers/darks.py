@@ -1,17 +1,26 @@
 """Helpers of the master/kernel/band tests: small dark frames with known truth, in several formats.
 
-Import explicitly: ``from conftest_master import ...``.
+The frames are exposed by :mod:`darkflow.simulate` (:func:`~darkflow.simulate.expose`) on a
+plain sensor (a flat bias, a log-normal dark current, shot and read noise, quantisation; no
+pattern, glow, banding, flicker or random cosmic rays) with hot pixels, cosmic-ray hits and a
+saturated pixel planted at known places, so each test can find them. Import explicitly:
+``from helpers.darks import ...``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from darkflow.simulate import SensorModel, expose, make_sensor_truth
+
 PLANE_ATTRS = ("data", "uncertainty", "n_used", "n_low", "n_high", "hot_persistence", "saturated")
+EXPTIME_S = 60.0  # the exposure of the default header
+TEMP_C = -10.0
 
 
 @dataclass
@@ -43,19 +52,43 @@ def make_frames(
 ) -> tuple[np.ndarray, np.ndarray, list, list, list]:
     """Float frames ``(n, ny, nx)``: bias + dark current (with hot pixels) + shot + read noise.
 
-    The dark-current map comes from ``truth_seed`` (default ``seed``), the noise from ``seed``.
+    ``read_noise``, ``dark`` and ``hot_level`` are in ADU (``dark``: the median pixel's dark
+    signal per frame). The dark-current map comes from ``truth_seed`` (default ``seed``), the
+    noise from ``seed``. Cosmic-ray hits are added after readout and the saturated pixel is set
+    to 70000 (beyond the 16-bit range, clipped when written as integers).
     """
-    rng = np.random.default_rng(seed)
     ny, nx = shape
-    dc = np.random.default_rng(seed if truth_seed is None else truth_seed).exponential(dark, shape)
+    model = SensorModel(
+        name="darks",
+        ny=ny,
+        nx=nx,
+        egain_e_per_adu=egain,
+        read_noise_e=read_noise * egain,
+        bias_adu=bias,
+        full_well_e=1e7,
+        column_pattern_adu=0.0,
+        pixel_pattern_adu=0.0,
+        row_banding_adu=0.0,
+        dark_current_e_per_s=dark * egain / EXPTIME_S,
+        dark_sigma_log=0.5,
+        ref_temp_c=TEMP_C,
+        hot_fraction=0.0,
+        amp_glow_e_per_s=0.0,
+        cosmic_rate_per_cm2_s=0.0,
+        flicker_pixels=0,
+    )
+    map_seed = seed if truth_seed is None else truth_seed
+    truth = make_sensor_truth(model, np.random.default_rng((map_seed, 1)))
+    rate = truth.dark_current_e_per_s.copy()
     hot = []
     for i in range(n_hot):
         y, x = 3 + 7 * i % (ny - 6), 5 + 11 * i % (nx - 10)
-        dc[y, x] = hot_level * (1 + i)
+        rate[y, x] = hot_level * (1 + i) * egain / EXPTIME_S
         hot.append((y, x))
-    truth = bias + dc
-    frames = rng.poisson(dc * egain, (n, ny, nx)) / egain + bias
-    frames = frames + rng.normal(0.0, read_noise, (n, ny, nx))
+    truth = dataclasses.replace(truth, dark_current_e_per_s=rate)
+    rng = np.random.default_rng(seed)
+    frames = np.array([expose(truth, "dark", EXPTIME_S, TEMP_C, rng) for _ in range(n)], float)
+    level = truth.true_dark_adu(EXPTIME_S, TEMP_C)
     cosmics = []
     for i in range(n_cosmics):
         k, y, x = i % n, 1 + 5 * i % (ny - 2), 2 + 13 * i % (nx - 4)
@@ -67,7 +100,7 @@ def make_frames(
     if saturate:
         frames[:, ny - 2, nx - 3] = 70000.0
         sat.append((ny - 2, nx - 3))
-    return frames, truth, hot, cosmics, sat
+    return frames, level, hot, cosmics, sat
 
 
 def header(exptime: float = 60.0, temp: float = -10.0, **extra) -> fits.Header:

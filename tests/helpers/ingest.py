@@ -5,7 +5,7 @@ Each sample follows the keyword set and value style that program documents or re
 SBFITSEXT, SharpCap 4.x, ZWO ASIAIR, INDI ``CCD::addFITSKeywords`` (old: FRAME only; new:
 FRAME + IMAGETYP), an observatory pipeline). They are card images (80-column text), not one
 template with different values, so quoting, padding and number spelling differ like in real
-files. Import explicitly: ``from conftest_ingest import ...``.
+files. Import explicitly: ``from helpers.ingest import ...``.
 """
 
 from __future__ import annotations
