@@ -284,6 +284,7 @@ def calibrate_light(
         dark_model_for,
         dark_shot_variance,
         noise_model_variance,
+        read_variance,
         subtract_dark,
     )
     from darkflow.triage import rank_causes
@@ -324,11 +325,15 @@ def calibrate_light(
     scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
 
     def subtract_and_check(model: DarkModel, pedestal: float):
-        read_var, shot = noise_model_variance(
-            master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
-        )
         if model.dark_signal is not None and egain:
+            # the model's own dark signal gives the shot variance: only the read variance of
+            # noise_model_variance is needed (its per-pixel shot estimate would be discarded)
+            read_var = read_variance(bias) if bias is not None else read_variance(master)
             shot = dark_shot_variance(model, egain)
+        else:
+            read_var, shot = noise_model_variance(
+                master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
+            )
         cal = subtract_dark(
             data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
             dark_shot_variance_adu2=shot, pedestal_adu=pedestal, cfa=colour,

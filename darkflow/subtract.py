@@ -424,12 +424,25 @@ def shot_signal(
 _NEIGHBOUR_MEDIAN_SD = 0.409
 
 
+# per master object (immutable, loaded once per process and kept): every light calibrated with
+# a master asks for the same full-frame statistics of it
+_READ_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def read_variance(master: MasterDark) -> float:
     """Per-frame variance of a master's inputs (ADU²) at its typical pixel: the read noise.
 
     The trimmed mean (top 0.5% of pixels, hot and flickering, removed) of the unbiased per-pixel
-    sample variances, corrected for the variance that sigma clipping took away.
+    sample variances, corrected for the variance that sigma clipping took away. Computed once
+    per master object.
     """
+    cached = _READ_VARIANCE.get(master)
+    if cached is None:
+        cached = _READ_VARIANCE[master] = _read_variance(master)
+    return cached
+
+
+def _read_variance(master: MasterDark) -> float:
     var = np.square(per_frame_sigma(master), dtype=np.float64)
     var = var[np.isfinite(var) & (master.n_used >= 2)]
     if var.size == 0:
@@ -441,8 +454,6 @@ def read_variance(master: MasterDark) -> float:
     return float(np.mean(var)) / factor
 
 
-# per master object (immutable, loaded once per process and kept): every light calibrated with
-# a master asks for the same full-frame median
 _MEDIAN_FRAME_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
