@@ -123,6 +123,19 @@ class _Term:
     bias: MasterDark | None = None  # the master's own bias (its night), when not the model's
 
 
+# master -> the median of its data (float32), the same for every light of the master
+_MASTER_LEVEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _master_level(master: MasterDark) -> np.float32:
+    level = _MASTER_LEVEL.get(master)
+    if level is None:
+        level = _MASTER_LEVEL[master] = np.float32(
+            np.nanmedian(np.asarray(master.data, dtype=np.float32))
+        )
+    return level
+
+
 def _linear_model(
     terms: Sequence[_Term],
     bias: MasterDark | None,
@@ -195,7 +208,7 @@ def _linear_model(
         if own is not None:
             cur = m - np.float32(bk) * np.asarray(own.data, dtype=np.float32)
         else:
-            cur = m - np.float32(np.nanmedian(m))  # no bias: the structure above the level
+            cur = m - _master_level(t.master)  # no bias: the structure above the level
         if t.glow is not None:
             cur = cur - t.glow
             flags |= np.where(t.glow > 0, FLAG_GLOW, 0).astype(np.uint8)
@@ -513,10 +526,24 @@ def noise_model_variance(
     scale the dark shot variance by ``scale_factor``.
     """
 
-    with_bias = bias is not None and master.meta.includes_bias
     read_var = read_variance(bias) if bias is not None else read_variance(master)
     if not egain_e_per_adu or egain_e_per_adu <= 0:
         return read_var, 0.0
+    shot = _dark_shot_signal(master, bias) * np.float32(scale_factor / egain_e_per_adu)
+    return read_var, shot.astype(np.float32)
+
+
+# master -> (its bias (weak) or None, the dark signal of noise_model_variance): the same for
+# every light of the master
+_DARK_SHOT_SIGNAL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _dark_shot_signal(master: MasterDark, bias: MasterDark | None) -> np.ndarray:
+    """The dark signal (ADU, >= 0) whose shot noise :func:`noise_model_variance` adds."""
+    cached = _DARK_SHOT_SIGNAL.get(master)
+    if cached is not None and (cached[0]() if cached[0] is not None else None) is bias:
+        return cached[1]
+    with_bias = bias is not None and master.meta.includes_bias
     if with_bias:
         signal = master.data - bias.data
         sigma = np.sqrt(np.square(master.uncertainty) + np.square(bias.uncertainty))
@@ -533,8 +560,10 @@ def noise_model_variance(
         estimate = np.float32(level) + np.where(significant, deviation, 0.0)
     else:  # no bias: the typical dark shot noise is already in read_var; hot excess only
         estimate = np.where(significant & (deviation > 0), deviation, 0.0)
-    shot = np.maximum(estimate, 0.0) * np.float32(scale_factor / egain_e_per_adu)
-    return read_var, shot.astype(np.float32)
+    signal = np.maximum(estimate, 0.0)
+    signal.flags.writeable = False  # shared by the lights of the master
+    _DARK_SHOT_SIGNAL[master] = (None if bias is None else weakref.ref(bias), signal)
+    return signal
 
 
 def subtract_dark(
