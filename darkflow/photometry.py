@@ -188,7 +188,7 @@ def measure(
     """
     if not 0 < r_aperture < r_inner < r_outer:
         raise ConfigError("need 0 < r_aperture < r_inner < r_outer")
-    img = np.asarray(image, dtype=np.float64)
+    img = np.asarray(image)  # float64 cut-outs: the whole frame is never converted
     ny, nx = img.shape
     if bad is not None and bad.shape != img.shape:
         raise ConfigError(f"bad-pixel mask shape {bad.shape} != image shape {img.shape}")
@@ -203,7 +203,7 @@ def measure(
         if not (half <= cy < ny - half and half <= cx < nx - half):
             out.append(StarMeasurement(math.nan, math.nan, math.nan, math.nan, math.nan, 0))
             continue
-        cut = img[cy - half : cy + half + 1, cx - half : cx + half + 1]
+        cut = img[cy - half : cy + half + 1, cx - half : cx + half + 1].astype(np.float64)
         if bad is not None:
             bad_cut = bad[cy - half : cy + half + 1, cx - half : cx + half + 1]
             if bad_cut.any():
@@ -285,9 +285,9 @@ def _model_effect(
     its annulus median (its weights, ``F`` their sum, ``c`` its centroid before). The light's
     own noise is in both measurements alike and cancels.
     """
-    img = np.asarray(model, dtype=np.float64)
-    src = np.asarray(raw, dtype=np.float64)
-    var = None if variance is None else np.asarray(variance, dtype=np.float64)
+    # float64 cut-outs: the whole frames are never converted
+    img, src = np.asarray(model), np.asarray(raw)
+    var = None if variance is None else np.asarray(variance)
     ny, nx = img.shape
     half = math.ceil(r_outer)
     dy, dx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
@@ -301,7 +301,7 @@ def _model_effect(
             out.append(None)
             continue
         win = (slice(cy - half, cy + half + 1), slice(cx - half, cx + half + 1))
-        cut, raw_cut = img[win], src[win]
+        cut, raw_cut = img[win].astype(np.float64), src[win].astype(np.float64)
         if bad is not None and bad[win].any():
             cut, raw_cut = _fill(cut, bad[win]), _fill(raw_cut, bad[win])
         a_ok = ann & np.isfinite(cut)
@@ -315,7 +315,7 @@ def _model_effect(
         flux = -float(m[p_ok].sum())
         sigma = math.nan
         if var is not None:
-            v = var[win]
+            v = var[win].astype(np.float64)
             sigma = math.sqrt(
                 float(np.nansum(v[ap])) + n_ap * n_ap * float(np.nanmean(v[ann])) / a_ok.sum()
             )
