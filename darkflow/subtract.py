@@ -412,6 +412,7 @@ def shot_signal(
     (Bayer) frame, whose background and neighbours are per colour phase (a red pixel under a
     green sky collects less than its green neighbours).
     """
+    from darkflow.stats._shot import shot_signal_of
     from darkflow.verify import background_map, neighbour_median
 
     if cfa:
@@ -422,14 +423,11 @@ def shot_signal(
     else:
         smooth = background_map(calibrated)
         local = neighbour_median(calibrated)
-    smooth = np.where(np.isfinite(smooth), smooth, calibrated)
-    # the pixel's expected noise if it held only the smooth signal (its shot noise included)
-    noise = np.sqrt(np.maximum(base_variance + np.maximum(smooth, 0.0) / egain_e_per_adu, 1e-12))
-    own = calibrated - smooth > 3.0 * noise
-    with np.errstate(invalid="ignore"):
-        structure = local - smooth > np.float32(3.0 * _NEIGHBOUR_MEDIAN_SD) * noise
-    signal = np.where(own, calibrated, np.where(structure, local, smooth))
-    return np.maximum(signal, 0.0).astype(np.float32)
+    # the pixel's expected noise if it held only the smooth signal (its shot noise included),
+    # then the choice between its own value, the neighbours' median and the background: one
+    # numba pass (numpy twin: darkflow.stats._shot.shot_signal_of_reference)
+    return shot_signal_of(calibrated, smooth, local, base_variance, egain_e_per_adu,
+                          _NEIGHBOUR_MEDIAN_SD)  # fmt: skip
 
 
 # spread of the median of a pixel's 8 neighbours, in units of one pixel's (white noise):
