@@ -54,6 +54,8 @@ import numpy as np
 from darkflow.exceptions import CalibrationError
 from darkflow.gain import clip_variance_factor
 from darkflow.model import MasterDark, ScaleMode
+from darkflow.stats._robust import median as _median
+from darkflow.stats._robust import nanmedian as _nanmedian
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
@@ -131,7 +133,7 @@ def _master_level(master: MasterDark) -> np.float32:
     level = _MASTER_LEVEL.get(master)
     if level is None:
         level = _MASTER_LEVEL[master] = np.float32(
-            np.nanmedian(np.asarray(master.data, dtype=np.float32))
+            _nanmedian(np.asarray(master.data, dtype=np.float32))
         )
     return level
 
@@ -497,7 +499,7 @@ def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
     clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
     if math.isfinite(clip):
         factor *= clip_variance_factor(clip)
-    return float(np.median(var[ok])) / factor, count, k
+    return float(_median(var[ok])) / factor, count, k
 
 
 def per_frame_sigma(master: MasterDark) -> np.ndarray:
@@ -549,7 +551,7 @@ def _dark_shot_signal(master: MasterDark, bias: MasterDark | None) -> np.ndarray
         signal = master.data  # bias-free master: dark signal; bias-including: level unknown
         sigma = master.uncertainty
     finite = signal[np.isfinite(signal)]
-    level = float(np.median(finite)) if finite.size else 0.0  # the typical pixel
+    level = float(_median(finite)) if finite.size else 0.0  # the typical pixel
     deviation = signal - np.float32(level)
     # typical pixels: the mean dark level (their own noisy value would bias the variance up);
     # a pixel far from it (> 3 sigma, hot pixels) keeps its own level
@@ -591,8 +593,8 @@ def subtract_dark(
     finite = np.isfinite(calibrated)
     stats = {
         "n_nonfinite": int(calibrated.size - np.count_nonzero(finite)),
-        "median_adu": float(np.median(calibrated[finite])) if finite.any() else math.nan,
-        "dark_model_median_adu": float(np.median(model.data)),
+        "median_adu": float(_median(calibrated[finite])) if finite.any() else math.nan,
+        "dark_model_median_adu": float(_median(model.data)),
         "shot_noise_included": gain is not None,
     }
     return CalibratedFrame(
@@ -642,14 +644,14 @@ def uncertainty_cards(
     ok = np.isfinite(var) & np.isfinite(cal)
     if not ok.any():
         return cards
-    cards["DFUNCMED"] = (float(f"{np.median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
+    cards["DFUNCMED"] = (float(f"{_median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
     base = var
     if egain_e_per_adu and egain_e_per_adu > 0:
-        signal = shot_signal(cal - np.float32(pedestal_adu), float(np.median(var[ok])),
+        signal = shot_signal(cal - np.float32(pedestal_adu), float(_median(var[ok])),
                              egain_e_per_adu, cfa=cfa)  # fmt: skip
         base = var - signal / egain_e_per_adu
         cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
-    cards["DFUNV0"] = (float(f"{np.median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
+    cards["DFUNV0"] = (float(f"{_median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
     return cards
 
 

@@ -37,6 +37,7 @@ from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.reasons import LightReason, MasterReason
 from darkflow.pipeline.sets import FrameSet
+from darkflow.stats._robust import median as _median
 
 __all__ = [
     "LightJobResult",
@@ -468,7 +469,7 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
 def _output_header(header, meta, decision, model, bias_id, confidence, check, dark_median=None):
     # dark_median: np.median(model.data) when the subtraction already measured it
     if dark_median is None:
-        dark_median = float(np.median(model.data))
+        dark_median = float(_median(model.data))
     header = header.copy()
     header["CALSTAT"] = ("BD", "darkflow: bias and dark subtracted")
     header["DFVERS"] = (__version__, "darkflow version")
@@ -481,7 +482,7 @@ def _output_header(header, meta, decision, model, bias_id, confidence, check, da
     header["DFCONF"] = (round(confidence, 4), "calibration confidence 0..1")
     header["DFDKMED"] = (round(float(dark_median), 3), "[adu] median dark model")
     header["DFDKSIG"] = (
-        round(float(np.sqrt(np.median(model.variance))), 4),
+        round(float(np.sqrt(_median(model.variance))), 4),
         "[adu] median dark model uncertainty",
     )
     res = check.residuals

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from darkflow.stats import robust_std
+from darkflow.stats._robust import nanmedian as _nanmedian
 
 __all__ = [
     "HIST_EDGES",
@@ -46,7 +47,7 @@ def background_map(data: np.ndarray, *, tile: int = 32) -> np.ndarray:
     grid = tile_levels(data, tile)
     if np.isnan(grid).all():
         return np.full(data.shape, np.nan, dtype=np.float32)
-    fill = np.nanmedian(grid)
+    fill = _nanmedian(grid)
     grid = np.where(np.isnan(grid), fill, grid)
     # bilinear between tile centres: a numba kernel (numpy twin: grid_interp_reference)
     return grid_interp(grid, tile, (ny, nx))
@@ -278,7 +279,7 @@ def stats_from_parts(parts: ResidualParts) -> ResidualStats:
         neg_tail_frac=float(np.count_nonzero(zb < -6.0)) / n,
         source_frac=float(np.count_nonzero(parts.sources)) / size,
         background_frac=float(zb.size) / size,
-        background_adu=float(np.nanmedian(parts.background)),
+        background_adu=float(_nanmedian(parts.background)),
         hist_counts=counts.astype(int).tolist(),
     )
 
