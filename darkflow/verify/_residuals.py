@@ -104,7 +104,9 @@ def nanmedian_along(a: np.ndarray, axis: int) -> np.ndarray:
 
     Several times faster than ``np.nanmedian`` on large arrays and silent on empty slices.
     """
-    s = np.sort(np.moveaxis(np.asarray(a), axis, -1), axis=-1)
+    # sorted as a contiguous copy: numpy's vectorised sort takes contiguous lines only (the
+    # columns of a frame sort ~2x faster copied first)
+    s = np.sort(np.ascontiguousarray(np.moveaxis(np.asarray(a), axis, -1)), axis=-1)
     n = np.count_nonzero(~np.isnan(s), axis=-1)
     lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
     hi = np.take_along_axis(s, np.maximum(n // 2, 0)[..., None], axis=-1)[..., 0]
