@@ -46,6 +46,8 @@ from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.stats import mad_std
+from darkflow.stats._robust import median as _median
+from darkflow.stats._robust import nanmedian as _nanmedian
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
@@ -148,7 +150,7 @@ def _light_noise_floor(
     for w, m in zip(weights, masters, strict=False):
         unc = m.uncertainty[np.isfinite(m.uncertainty)]
         if unc.size:
-            model_var += float(w) ** 2 * float(np.median(np.square(unc, dtype=np.float64)))
+            model_var += float(w) ** 2 * float(_median(np.square(unc, dtype=np.float64)))
     return max(floor, 0.0) + model_var
 
 
@@ -167,14 +169,12 @@ def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) ->
     :data:`~darkflow.subtract.FLAG_LIMITED` and kept out of the hot-pixel scale check."""
     from darkflow.subtract import FLAG_LIMITED
 
-    base = (
-        bias.data.astype(np.float32) if bias is not None else np.float32(np.nanmedian(model.data))
-    )
+    base = bias.data.astype(np.float32) if bias is not None else np.float32(_nanmedian(model.data))
     signal = model.data - base
     finite = signal[np.isfinite(signal)]
     if finite.size == 0:
         return model
-    level = float(np.median(finite))
+    level = float(_median(finite))
     spread = mad_std(finite, center=level)
     lo, hi = level - k * spread, level + k * spread
     with np.errstate(invalid="ignore"):
@@ -284,6 +284,7 @@ def calibrate_light(
         dark_model_for,
         dark_shot_variance,
         noise_model_variance,
+        read_variance,
         subtract_dark,
     )
     from darkflow.triage import rank_causes
@@ -324,11 +325,15 @@ def calibrate_light(
     scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
 
     def subtract_and_check(model: DarkModel, pedestal: float):
-        read_var, shot = noise_model_variance(
-            master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
-        )
         if model.dark_signal is not None and egain:
+            # the model's own dark signal gives the shot variance: only the read variance of
+            # noise_model_variance is needed (its per-pixel shot estimate would be discarded)
+            read_var = read_variance(bias) if bias is not None else read_variance(master)
             shot = dark_shot_variance(model, egain)
+        else:
+            read_var, shot = noise_model_variance(
+                master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
+            )
         cal = subtract_dark(
             data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
             dark_shot_variance_adu2=shot, pedestal_adu=pedestal, cfa=colour,

@@ -115,24 +115,21 @@ def detect_stars(
         return []
     # only regions big enough to be a star are looked at (a light holds thousands of hot-pixel
     # singletons): their slices, peak (first maximum in raster order) and saturation
+    from darkflow.stats._stars import local_max5_at, region_peaks
+
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    objects = ndimage.find_objects(labels)
+    # per region: its peak (first maximum of the box signal in raster order) and the highest
+    # finite value of its pixels in ``raw`` (numba, one pass; twin: find_objects and argmax)
     ny, nx = img.shape
-    sat_src = np.asarray(raw, dtype=np.float64) if raw is not None else img
+    sat_src = (raw if raw is not None else img) if saturation is not None else None
+    peak_y, peak_x, sat_max = region_peaks(labels, box, sat_src, n)
     cands = []
     for lab in np.flatnonzero(sizes[1:] >= min_pixels) + 1:
-        sl = objects[lab - 1]
-        region = labels[sl] == lab
-        k = int(np.argmax(np.where(region, box[sl], -np.inf)))
-        py, px = divmod(k, region.shape[1])
-        py, px = py + sl[0].start, px + sl[1].start
+        py, px = int(peak_y[lab - 1]), int(peak_x[lab - 1])
         if not (border <= py < ny - border and border <= px < nx - border):
             continue
-        if saturation is not None:
-            sat_vals = sat_src[sl][region]
-            sat_vals = sat_vals[np.isfinite(sat_vals)]
-            if sat_vals.size and sat_vals.max() >= saturation:
-                continue
+        if saturation is not None and sat_max[lab - 1] >= saturation:
+            continue
         signal = float(box[py, px] * 9.0)
         peak = float(resid[py, px])
         if not signal > 0 or peak >= 0.5 * signal:  # a single hot pixel or a cosmic-ray hit
@@ -144,8 +141,10 @@ def detect_stars(
     # region; rejected sources such as saturated neighbours count too)
     from scipy.spatial import cKDTree
 
-    local_max = det & (box == ndimage.maximum_filter(box, size=5, mode="nearest"))
-    tree = cKDTree(np.argwhere(local_max).astype(np.float64))
+    # det & (box == ndimage.maximum_filter(box, 5, mode="nearest")), looked at on det only
+    ys, xs = np.nonzero(det)
+    peak = local_max5_at(box, ys, xs)
+    tree = cKDTree(np.column_stack([ys[peak], xs[peak]]).astype(np.float64))
     near = tree.query_ball_point(
         [(s.y, s.x) for s in cands], r=np.nextafter(isolation_px, 0.0), return_length=True
     )  # strictly closer than isolation_px
@@ -189,7 +188,7 @@ def measure(
     """
     if not 0 < r_aperture < r_inner < r_outer:
         raise ConfigError("need 0 < r_aperture < r_inner < r_outer")
-    img = np.asarray(image, dtype=np.float64)
+    img = np.asarray(image)  # float64 cut-outs: the whole frame is never converted
     ny, nx = img.shape
     if bad is not None and bad.shape != img.shape:
         raise ConfigError(f"bad-pixel mask shape {bad.shape} != image shape {img.shape}")
@@ -204,7 +203,7 @@ def measure(
         if not (half <= cy < ny - half and half <= cx < nx - half):
             out.append(StarMeasurement(math.nan, math.nan, math.nan, math.nan, math.nan, 0))
             continue
-        cut = img[cy - half : cy + half + 1, cx - half : cx + half + 1]
+        cut = img[cy - half : cy + half + 1, cx - half : cx + half + 1].astype(np.float64)
         if bad is not None:
             bad_cut = bad[cy - half : cy + half + 1, cx - half : cx + half + 1]
             if bad_cut.any():
@@ -286,9 +285,9 @@ def _model_effect(
     its annulus median (its weights, ``F`` their sum, ``c`` its centroid before). The light's
     own noise is in both measurements alike and cancels.
     """
-    img = np.asarray(model, dtype=np.float64)
-    src = np.asarray(raw, dtype=np.float64)
-    var = None if variance is None else np.asarray(variance, dtype=np.float64)
+    # float64 cut-outs: the whole frames are never converted
+    img, src = np.asarray(model), np.asarray(raw)
+    var = None if variance is None else np.asarray(variance)
     ny, nx = img.shape
     half = math.ceil(r_outer)
     dy, dx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
@@ -302,7 +301,7 @@ def _model_effect(
             out.append(None)
             continue
         win = (slice(cy - half, cy + half + 1), slice(cx - half, cx + half + 1))
-        cut, raw_cut = img[win], src[win]
+        cut, raw_cut = img[win].astype(np.float64), src[win].astype(np.float64)
         if bad is not None and bad[win].any():
             cut, raw_cut = _fill(cut, bad[win]), _fill(raw_cut, bad[win])
         a_ok = ann & np.isfinite(cut)
@@ -316,7 +315,7 @@ def _model_effect(
         flux = -float(m[p_ok].sum())
         sigma = math.nan
         if var is not None:
-            v = var[win]
+            v = var[win].astype(np.float64)
             sigma = math.sqrt(
                 float(np.nansum(v[ap])) + n_ap * n_ap * float(np.nanmean(v[ann])) / a_ok.sum()
             )

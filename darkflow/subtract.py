@@ -54,6 +54,8 @@ import numpy as np
 from darkflow.exceptions import CalibrationError
 from darkflow.gain import clip_variance_factor
 from darkflow.model import MasterDark, ScaleMode
+from darkflow.stats._robust import median as _median
+from darkflow.stats._robust import nanmedian as _nanmedian
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
@@ -121,6 +123,19 @@ class _Term:
     temp_factor: float
     glow: np.ndarray | None = None
     bias: MasterDark | None = None  # the master's own bias (its night), when not the model's
+
+
+# master -> the median of its data (float32), the same for every light of the master
+_MASTER_LEVEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _master_level(master: MasterDark) -> np.float32:
+    level = _MASTER_LEVEL.get(master)
+    if level is None:
+        level = _MASTER_LEVEL[master] = np.float32(
+            _nanmedian(np.asarray(master.data, dtype=np.float32))
+        )
+    return level
 
 
 def _linear_model(
@@ -195,7 +210,7 @@ def _linear_model(
         if own is not None:
             cur = m - np.float32(bk) * np.asarray(own.data, dtype=np.float32)
         else:
-            cur = m - np.float32(np.nanmedian(m))  # no bias: the structure above the level
+            cur = m - _master_level(t.master)  # no bias: the structure above the level
         if t.glow is not None:
             cur = cur - t.glow
             flags |= np.where(t.glow > 0, FLAG_GLOW, 0).astype(np.uint8)
@@ -399,6 +414,7 @@ def shot_signal(
     (Bayer) frame, whose background and neighbours are per colour phase (a red pixel under a
     green sky collects less than its green neighbours).
     """
+    from darkflow.stats._shot import shot_signal_of
     from darkflow.verify import background_map, neighbour_median
 
     if cfa:
@@ -409,14 +425,11 @@ def shot_signal(
     else:
         smooth = background_map(calibrated)
         local = neighbour_median(calibrated)
-    smooth = np.where(np.isfinite(smooth), smooth, calibrated)
-    # the pixel's expected noise if it held only the smooth signal (its shot noise included)
-    noise = np.sqrt(np.maximum(base_variance + np.maximum(smooth, 0.0) / egain_e_per_adu, 1e-12))
-    own = calibrated - smooth > 3.0 * noise
-    with np.errstate(invalid="ignore"):
-        structure = local - smooth > np.float32(3.0 * _NEIGHBOUR_MEDIAN_SD) * noise
-    signal = np.where(own, calibrated, np.where(structure, local, smooth))
-    return np.maximum(signal, 0.0).astype(np.float32)
+    # the pixel's expected noise if it held only the smooth signal (its shot noise included),
+    # then the choice between its own value, the neighbours' median and the background: one
+    # numba pass (numpy twin: darkflow.stats._shot.shot_signal_of_reference)
+    return shot_signal_of(calibrated, smooth, local, base_variance, egain_e_per_adu,
+                          _NEIGHBOUR_MEDIAN_SD)  # fmt: skip
 
 
 # spread of the median of a pixel's 8 neighbours, in units of one pixel's (white noise):
@@ -424,12 +437,25 @@ def shot_signal(
 _NEIGHBOUR_MEDIAN_SD = 0.409
 
 
+# per master object (immutable, loaded once per process and kept): every light calibrated with
+# a master asks for the same full-frame statistics of it
+_READ_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def read_variance(master: MasterDark) -> float:
     """Per-frame variance of a master's inputs (ADU²) at its typical pixel: the read noise.
 
     The trimmed mean (top 0.5% of pixels, hot and flickering, removed) of the unbiased per-pixel
-    sample variances, corrected for the variance that sigma clipping took away.
+    sample variances, corrected for the variance that sigma clipping took away. Computed once
+    per master object.
     """
+    cached = _READ_VARIANCE.get(master)
+    if cached is None:
+        cached = _READ_VARIANCE[master] = _read_variance(master)
+    return cached
+
+
+def _read_variance(master: MasterDark) -> float:
     var = np.square(per_frame_sigma(master), dtype=np.float64)
     var = var[np.isfinite(var) & (master.n_used >= 2)]
     if var.size == 0:
@@ -441,8 +467,6 @@ def read_variance(master: MasterDark) -> float:
     return float(np.mean(var)) / factor
 
 
-# per master object (immutable, loaded once per process and kept): every light calibrated with
-# a master asks for the same full-frame median
 _MEDIAN_FRAME_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -475,7 +499,7 @@ def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
     clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
     if math.isfinite(clip):
         factor *= clip_variance_factor(clip)
-    return float(np.median(var[ok])) / factor, count, k
+    return float(_median(var[ok])) / factor, count, k
 
 
 def per_frame_sigma(master: MasterDark) -> np.ndarray:
@@ -502,10 +526,24 @@ def noise_model_variance(
     scale the dark shot variance by ``scale_factor``.
     """
 
-    with_bias = bias is not None and master.meta.includes_bias
     read_var = read_variance(bias) if bias is not None else read_variance(master)
     if not egain_e_per_adu or egain_e_per_adu <= 0:
         return read_var, 0.0
+    shot = _dark_shot_signal(master, bias) * np.float32(scale_factor / egain_e_per_adu)
+    return read_var, shot.astype(np.float32)
+
+
+# master -> (its bias (weak) or None, the dark signal of noise_model_variance): the same for
+# every light of the master
+_DARK_SHOT_SIGNAL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _dark_shot_signal(master: MasterDark, bias: MasterDark | None) -> np.ndarray:
+    """The dark signal (ADU, >= 0) whose shot noise :func:`noise_model_variance` adds."""
+    cached = _DARK_SHOT_SIGNAL.get(master)
+    if cached is not None and (cached[0]() if cached[0] is not None else None) is bias:
+        return cached[1]
+    with_bias = bias is not None and master.meta.includes_bias
     if with_bias:
         signal = master.data - bias.data
         sigma = np.sqrt(np.square(master.uncertainty) + np.square(bias.uncertainty))
@@ -513,7 +551,7 @@ def noise_model_variance(
         signal = master.data  # bias-free master: dark signal; bias-including: level unknown
         sigma = master.uncertainty
     finite = signal[np.isfinite(signal)]
-    level = float(np.median(finite)) if finite.size else 0.0  # the typical pixel
+    level = float(_median(finite)) if finite.size else 0.0  # the typical pixel
     deviation = signal - np.float32(level)
     # typical pixels: the mean dark level (their own noisy value would bias the variance up);
     # a pixel far from it (> 3 sigma, hot pixels) keeps its own level
@@ -522,8 +560,10 @@ def noise_model_variance(
         estimate = np.float32(level) + np.where(significant, deviation, 0.0)
     else:  # no bias: the typical dark shot noise is already in read_var; hot excess only
         estimate = np.where(significant & (deviation > 0), deviation, 0.0)
-    shot = np.maximum(estimate, 0.0) * np.float32(scale_factor / egain_e_per_adu)
-    return read_var, shot.astype(np.float32)
+    signal = np.maximum(estimate, 0.0)
+    signal.flags.writeable = False  # shared by the lights of the master
+    _DARK_SHOT_SIGNAL[master] = (None if bias is None else weakref.ref(bias), signal)
+    return signal
 
 
 def subtract_dark(
@@ -553,8 +593,8 @@ def subtract_dark(
     finite = np.isfinite(calibrated)
     stats = {
         "n_nonfinite": int(calibrated.size - np.count_nonzero(finite)),
-        "median_adu": float(np.median(calibrated[finite])) if finite.any() else math.nan,
-        "dark_model_median_adu": float(np.median(model.data)),
+        "median_adu": float(_median(calibrated[finite])) if finite.any() else math.nan,
+        "dark_model_median_adu": float(_median(model.data)),
         "shot_noise_included": gain is not None,
     }
     return CalibratedFrame(
@@ -604,14 +644,14 @@ def uncertainty_cards(
     ok = np.isfinite(var) & np.isfinite(cal)
     if not ok.any():
         return cards
-    cards["DFUNCMED"] = (float(f"{np.median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
+    cards["DFUNCMED"] = (float(f"{_median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
     base = var
     if egain_e_per_adu and egain_e_per_adu > 0:
-        signal = shot_signal(cal - np.float32(pedestal_adu), float(np.median(var[ok])),
+        signal = shot_signal(cal - np.float32(pedestal_adu), float(_median(var[ok])),
                              egain_e_per_adu, cfa=cfa)  # fmt: skip
         base = var - signal / egain_e_per_adu
         cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
-    cards["DFUNV0"] = (float(f"{np.median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
+    cards["DFUNV0"] = (float(f"{_median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
     return cards
 
 

@@ -129,3 +129,32 @@ def test_grid_interp_matches_reference(shape, tile):
     np.testing.assert_array_equal(
         grid_interp(grid, tile, shape), grid_interp_reference(grid, tile, shape)
     )
+
+
+def test_tile_levels_of_negative_values_and_zeros_match_reference():
+    # the radix sort of the tiles orders float bit patterns: negatives, -0.0 and +0.0, ties
+    rng = np.random.default_rng(11)
+    data = np.round(rng.normal(-3, 4, (70, 90))).astype(np.float32)
+    data[::7, ::5] = -0.0
+    data[3::9, ::4] = np.inf
+    data[5::11, 2::3] = -np.inf
+    data[:16, :16] = rng.normal(-1e6, 1e-3, (16, 16)).astype(np.float32)
+    for tile in (8, 16, 32):
+        np.testing.assert_allclose(
+            tile_levels(data, tile), tile_levels_reference(data, tile), rtol=1e-9
+        )
+
+
+@pytest.mark.parametrize("n", [1, 2, 255, 256, 1024])
+def test_radix_sort_of_float_keys_equals_np_sort(n):
+    from darkflow.stats._image import _radix_sort_keys
+
+    rng = np.random.default_rng(n)
+    values = rng.normal(0, 1e3, n).astype(np.float32)
+    values[:: max(1, n // 5)] = 0.0
+    values[1 :: max(2, n // 3)] = -0.0
+    bits = values.view(np.uint32)
+    keys = np.where(bits & 0x80000000, ~bits, bits | 0x80000000).astype(np.uint32)
+    _radix_sort_keys(keys, np.empty_like(keys), n, np.empty(256, np.int64))
+    back = np.where(keys & 0x80000000, keys & 0x7FFFFFFF, ~keys).astype(np.uint32)
+    np.testing.assert_array_equal(back.view(np.float32), np.sort(values))

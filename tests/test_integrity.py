@@ -259,7 +259,7 @@ def test_unreadable_or_foreign_index_cache_is_rebuilt(night, tmp_path):
     )
 
 
-KERNEL_MODULES = ["darkflow.stats._numba", "darkflow.stats._image"]
+KERNEL_MODULES = ["darkflow.stats._numba", "darkflow.stats._image", "darkflow.stats._stars"]
 
 
 @pytest.mark.parametrize("name", KERNEL_MODULES)

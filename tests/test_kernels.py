@@ -83,19 +83,20 @@ def test_combine_band_raw16_matches_reference(n, mode, scaling):
         np.testing.assert_array_equal(out["n_used"] + out["n_low"] + out["n_high"], nv)
 
 
-def test_decode_be16_matches_reference():
+@pytest.mark.parametrize("shape", [(6, 11), (130, 2049)])  # the serial and the threaded kernel
+def test_decode_be16_matches_reference(shape):
     rng = np.random.default_rng(3)
-    stored = rng.integers(-32768, 32768, (6, 11)).astype(">i2")
+    stored = rng.integers(-32768, 32768, shape).astype(">i2")
     stored[0, 0] = 5
     raw = stored.view(np.uint16)
     for scaling in [(1.0, 32768.0, None), (2.0, -3.0, 5)]:
-        a = np.empty((6, 11), np.float32)
-        b = np.empty((6, 11), np.float32)
+        a = np.empty(shape, np.float32)
+        b = np.empty(shape, np.float32)
         K.decode_be16(raw, a, bscale=scaling[0], bzero=scaling[1], blank=scaling[2])
         K.decode_be16_reference(raw, b, bscale=scaling[0], bzero=scaling[1], blank=scaling[2])
         np.testing.assert_array_equal(a, b)
     expected = stored.astype(np.float64) + 32768.0
-    a = np.empty((6, 11), np.float64)
+    a = np.empty(shape, np.float64)
     K.decode_be16(raw, a, bzero=32768.0)
     np.testing.assert_array_equal(a, expected)
     assert np.isnan(b[0, 0])

@@ -56,9 +56,11 @@ MEMORY_SHARE = 0.5
 #: below this much work (summed working sets of a stage's jobs, ~8 Mpixel of lights) starting
 #: worker processes costs more than it saves: the stage runs in this process (``workers=None``)
 MIN_PARALLEL_BYTES = 640_000_000
-#: modules the worker processes start with (forked from a server that imported them once)
+#: modules the worker processes start with (forked from a server that imported them once); the
+#: light checks' scipy modules are imported inside functions, which every worker paid again
 _PRELOAD = ("darkflow.pipeline.jobs", "darkflow.calibrate", "darkflow.verify", "darkflow.subtract",
-            "darkflow.master", "darkflow.io.fits")  # fmt: skip
+            "darkflow.master", "darkflow.io.fits", "scipy.stats", "scipy.special",
+            "scipy.spatial")  # fmt: skip
 
 
 def available_memory() -> int | None:

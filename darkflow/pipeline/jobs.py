@@ -37,6 +37,7 @@ from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.reasons import LightReason, MasterReason
 from darkflow.pipeline.sets import FrameSet
+from darkflow.stats._robust import median as _median
 
 __all__ = [
     "LightJobResult",
@@ -446,7 +447,8 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     if not result.delivered:  # quarantined: no calibrated file
         return fields, result.hist_counts
     header = _output_header(header, meta, decision, result.model, spec.bias_id,
-                            result.confidence, result.check)  # fmt: skip
+                            result.confidence, result.check,
+                            dark_median=result.calibrated.stats.get("dark_model_median_adu"))  # fmt: skip
     cal = result.calibrated
     pedestal = config.subtract.pedestal_adu
     if result.response.startswith("add_pedestal") and result.first_check is not None:
@@ -464,7 +466,10 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     return fields, result.hist_counts
 
 
-def _output_header(header, meta, decision, model, bias_id, confidence, check):
+def _output_header(header, meta, decision, model, bias_id, confidence, check, dark_median=None):
+    # dark_median: np.median(model.data) when the subtraction already measured it
+    if dark_median is None:
+        dark_median = float(_median(model.data))
     header = header.copy()
     header["CALSTAT"] = ("BD", "darkflow: bias and dark subtracted")
     header["DFVERS"] = (__version__, "darkflow version")
@@ -475,9 +480,9 @@ def _output_header(header, meta, decision, model, bias_id, confidence, check):
     header["DFSCMODE"] = (str(model.scale_mode), "dark scale mode")
     header["DFSCALE"] = (round(model.scale_factor, 6), "dark scale factor")
     header["DFCONF"] = (round(confidence, 4), "calibration confidence 0..1")
-    header["DFDKMED"] = (round(float(np.median(model.data)), 3), "[adu] median dark model")
+    header["DFDKMED"] = (round(float(dark_median), 3), "[adu] median dark model")
     header["DFDKSIG"] = (
-        round(float(np.sqrt(np.median(model.variance))), 4),
+        round(float(np.sqrt(_median(model.variance))), 4),
         "[adu] median dark model uncertainty",
     )
     res = check.residuals

@@ -71,7 +71,7 @@ from darkflow.stats._reference import (
     decode_be16_reference,
     sort_columns_reference,
 )
-from darkflow.stats._robust import mad_std, robust_std
+from darkflow.stats._robust import mad_std, median, nanmedian, robust_std
 
 __all__ = [
     "MAD_TO_STD",
@@ -87,6 +87,8 @@ __all__ = [
     "decode_be16_reference",
     "empty_planes",
     "mad_std",
+    "median",
+    "nanmedian",
     "raw16_exact",
     "robust_std",
     "sort_columns",

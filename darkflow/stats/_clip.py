@@ -15,6 +15,8 @@ import math
 import numba as nb
 import numpy as np
 
+from darkflow.stats._robust import median as _median
+
 __all__ = ["clipped_width", "clipped_width_reference"]
 
 
@@ -68,7 +70,7 @@ def clipped_width(values: np.ndarray, clip: float = 5.0, iters: int = 6) -> floa
     v = np.ascontiguousarray(_finite32(values))
     if v.size < 2:
         return math.nan
-    return float(_clip_rounds(v, np.float32(np.median(v)), float(clip), int(iters)))
+    return float(_clip_rounds(v, np.float32(_median(v)), float(clip), int(iters)))
 
 
 def clipped_width_reference(values: np.ndarray, clip: float = 5.0, iters: int = 6) -> float:

@@ -177,12 +177,11 @@ def _mad_sorted(v: np.ndarray, lo: int, hi: int, med: float) -> float:
 
 
 @nb.njit(cache=True)
-def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int, mad_to_std: float) -> float:
-    """Sigma-clipped (median/MAD) values, then the mode estimate 2.5 med - 1.5 mean."""
+def _tile_level_sorted(v: np.ndarray, n: int, sigma: float, iters: int, mad_to_std: float) -> float:
+    """Sigma-clipped (median/MAD) values of the sorted ``v[:n]``, then the mode estimate
+    2.5 med - 1.5 mean."""
     if n == 0:
         return np.nan
-    v = values[:n]
-    v.sort()
     lo, hi = 0, n  # kept values: v[lo:hi] (clipping keeps a contiguous range of sorted values)
     for _ in range(iters):
         m = hi - lo
@@ -217,23 +216,71 @@ def _tile_level(values: np.ndarray, n: int, sigma: float, iters: int, mad_to_std
     return med
 
 
+@nb.njit(cache=True)
+def _radix_sort_keys(keys: np.ndarray, tmp: np.ndarray, n: int, count: np.ndarray) -> None:
+    """Sort ``keys[:n]`` (uint32) in place: least significant byte first, 4 counting passes
+    (a pass whose byte is the same in every key is skipped). ``tmp``: scratch of ``n``."""
+    src, dst = keys, tmp
+    swapped = False
+    for shift in range(0, 32, 8):
+        count[:] = 0
+        for i in range(n):
+            count[(src[i] >> shift) & 0xFF] += 1
+        if count[(src[0] >> shift) & 0xFF] == n:  # one byte value: the order stands
+            continue
+        total = 0
+        for b in range(256):
+            c = count[b]
+            count[b] = total
+            total += c
+        for i in range(n):
+            k = src[i]
+            b = (k >> shift) & 0xFF
+            dst[count[b]] = k
+            count[b] += 1
+        src, dst = dst, src
+        swapped = not swapped
+    if swapped:
+        for i in range(n):
+            keys[i] = src[i]
+
+
 @nb.njit(parallel=True, cache=True)
 def _tile_levels(
-    data: np.ndarray, tile: int, sigma: float, iters: int, grid: np.ndarray, mad_to_std: float
+    bits: np.ndarray, tile: int, sigma: float, iters: int, grid: np.ndarray, mad_to_std: float
 ) -> None:
-    ny, nx = data.shape
+    # ``bits``: the float32 frame's bit patterns. A float's bits, sign bit flipped (all bits
+    # flipped for negatives), sort as unsigned integers in the order of the floats, so the tile
+    # is sorted with a radix sort (no comparisons); the sorted values are those np.sort gives
+    # (-0.0 before +0.0, numerically equal).
+    ny, nx = bits.shape
     ty, tx = grid.shape
     for k in nb.prange(ty * tx):
         j, i = k // tx, k % tx
-        buf = np.empty(tile * tile, dtype=np.float64)
+        keys = np.empty(tile * tile, dtype=np.uint32)
+        tmp = np.empty(tile * tile, dtype=np.uint32)
+        count = np.empty(256, dtype=np.int64)
         n = 0
         for y in range(j * tile, min((j + 1) * tile, ny)):
             for x in range(i * tile, min((i + 1) * tile, nx)):
-                v = data[y, x]
-                if not math.isnan(v) and not math.isinf(v):
-                    buf[n] = v
-                    n += 1
-        grid[j, i] = _tile_level(buf, n, sigma, iters, mad_to_std)
+                b = bits[y, x]
+                if (b & np.uint32(0x7F800000)) == np.uint32(0x7F800000):  # NaN or +-inf
+                    continue
+                if b & np.uint32(0x80000000):
+                    keys[n] = ~b
+                else:
+                    keys[n] = b | np.uint32(0x80000000)
+                n += 1
+        v = np.empty(max(n, 1), dtype=np.float64)
+        if n:
+            _radix_sort_keys(keys, tmp, n, count)
+            f = tmp[:n].view(np.float32)
+            for m in range(n):
+                kk = keys[m]
+                tmp[m] = kk & np.uint32(0x7FFFFFFF) if kk & np.uint32(0x80000000) else ~kk
+            for m in range(n):
+                v[m] = f[m]
+        grid[j, i] = _tile_level_sorted(v, n, sigma, iters, mad_to_std)
 
 
 def tile_levels(data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int = 5) -> np.ndarray:
@@ -241,7 +288,7 @@ def tile_levels(data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int =
     data = np.ascontiguousarray(data, dtype=np.float32)
     ty, tx = max(1, math.ceil(data.shape[0] / tile)), max(1, math.ceil(data.shape[1] / tile))
     grid = np.empty((ty, tx), dtype=np.float64)
-    _tile_levels(data, int(tile), float(sigma), int(iters), grid, MAD_TO_STD)
+    _tile_levels(data.view(np.uint32), int(tile), float(sigma), int(iters), grid, MAD_TO_STD)
     return grid
 
 

@@ -72,19 +72,36 @@ def sort_columns(values: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- decoding
+@njit(cache=True, fastmath=False, nogil=True, error_model="numpy", inline="always")
+def _decode_one(u, bscale, bzero, blank, has_blank):  # pragma: no cover - compiled
+    s = np.int32(((u & 0xFF) << 8) | (u >> 8))
+    if s >= 32768:
+        s -= 65536
+    if has_blank and s == blank:
+        return np.nan
+    return np.float64(s) * bscale + bzero
+
+
 @njit(**_JIT)
 def _decode_be16_nb(raw, nrows, bscale, bzero, blank, has_blank, out):  # pragma: no cover
     nx = raw.shape[1]
     for r in prange(nrows):
         for x in range(nx):
-            u = raw[r, x]
-            s = np.int32(((u & 0xFF) << 8) | (u >> 8))
-            if s >= 32768:
-                s -= 65536
-            if has_blank and s == blank:
-                out[r, x] = np.nan
-            else:
-                out[r, x] = np.float64(s) * bscale + bzero
+            out[r, x] = _decode_one(raw[r, x], bscale, bzero, blank, has_blank)
+
+
+@njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def _decode_be16_serial(raw, nrows, bscale, bzero, blank, has_blank, out):  # pragma: no cover
+    # _decode_be16_nb without threads, for a few rows: a parallel region costs more than their
+    # decoding, and on a loaded machine it waits for a second core (ms per call)
+    nx = raw.shape[1]
+    for r in range(nrows):
+        for x in range(nx):
+            out[r, x] = _decode_one(raw[r, x], bscale, bzero, blank, has_blank)
+
+
+#: inputs of fewer values than this are decoded without threads
+_DECODE_PARALLEL_MIN = 1 << 18
 
 
 def decode_be16(
@@ -101,7 +118,8 @@ def decode_be16(
     to ``blank`` (the stored integer, before scaling) become NaN. ``out`` must have the same
     shape; it is written in place.
     """
-    _decode_be16_nb(
+    kernel = _decode_be16_nb if raw.size >= _DECODE_PARALLEL_MIN else _decode_be16_serial
+    kernel(
         raw,
         raw.shape[0],
         float(bscale),

@@ -14,7 +14,41 @@ import numpy as np
 
 from darkflow.stats._common import MAD_TO_STD
 
-__all__ = ["mad_std", "robust_std"]
+__all__ = ["mad_std", "median", "nanmedian", "robust_std"]
+
+
+def median(values: Any) -> Any:
+    """``np.median(values)`` (all axes), the same value and type, with one selection.
+
+    numpy's median partitions around two or three positions at once (the middle ones and the
+    last, for its NaN check), which its vectorised single-position selection does not cover:
+    about 10x slower on a frame. Here: one partition around the upper middle, the lower middle
+    as the largest value below it, their ``np.mean`` as numpy takes it. Arrays with NaN, empty
+    or not floating point: ``np.median`` itself.
+    """
+    v = np.asarray(values)
+    if v.dtype.kind != "f" or v.size == 0 or np.isnan(v).any():
+        return np.median(v)
+    v = v.ravel()
+    k = v.size // 2
+    part = np.partition(v, k)
+    if v.size % 2:
+        return np.mean(part[k : k + 1])
+    return np.mean(np.array([part[:k].max(), part[k]], dtype=v.dtype))
+
+
+def nanmedian(values: Any) -> Any:
+    """``np.nanmedian(values)`` (all axes), the same value and type: :func:`median` of the
+    values that are not NaN (no such value, empty or not floating point: numpy's own)."""
+    v = np.asarray(values)
+    if v.dtype.kind != "f" or v.size == 0:
+        return np.nanmedian(v)
+    v = v.ravel()
+    nan = np.isnan(v)
+    if not nan.any():
+        return median(v)
+    keep = v[~nan]
+    return median(keep) if keep.size else np.nanmedian(v)
 
 
 def mad_std(
@@ -37,13 +71,14 @@ def mad_std(
     -------
     float, or an array when ``axis`` is given.
     """
-    median = np.nanmedian if ignore_nan else np.median
     v = np.asarray(values)
     if axis is None:
-        c = median(v) if center is None else center
-        return float(MAD_TO_STD * median(np.abs(v - c)))
-    c = median(v, axis=axis, keepdims=True) if center is None else center
-    return MAD_TO_STD * median(np.abs(v - c), axis=axis, keepdims=keepdims)
+        med = np.nanmedian if ignore_nan else median
+        c = med(v) if center is None else center
+        return float(MAD_TO_STD * med(np.abs(v - c)))
+    med = np.nanmedian if ignore_nan else np.median
+    c = med(v, axis=axis, keepdims=True) if center is None else center
+    return MAD_TO_STD * med(np.abs(v - c), axis=axis, keepdims=keepdims)
 
 
 def robust_std(values: Any, *, min_size: int = 1) -> float:

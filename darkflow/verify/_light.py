@@ -27,6 +27,8 @@ from darkflow.model import (
     MasterStatus,
 )
 from darkflow.photometry import PhotometryComparison
+from darkflow.stats._robust import median as _median
+from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.subtract import FLAG_LIMITED, DarkModel
 from darkflow.verify._fpn import hot_scale_fit, row_window
 from darkflow.verify._gate import z_threshold
@@ -169,7 +171,7 @@ def frame_weight(uncertainty: np.ndarray, background: np.ndarray, noise_ratio: f
     if var.size == 0:
         return 0.0
     excess = noise_ratio**2 if math.isfinite(noise_ratio) else 1.0
-    return float(1.0 / (float(np.median(var)) * max(1.0, excess)))
+    return float(1.0 / (float(_median(var)) * max(1.0, excess)))
 
 
 def _saturation(meta: FrameMeta, raw: np.ndarray, saturation_adu: float | None) -> float | None:
@@ -388,9 +390,9 @@ def check_light(
     # alike): above the sky's noise (not each pixel's own, which a star's shot noise raises)
     # and isolated, i.e. their 8 neighbours hold less than half of their excess (a star in the
     # model is not a hot pixel: it is what the flux gate looks for)
-    u_sky = float(np.median(u[valid])) if valid.any() else np.inf
+    u_sky = float(_median(u[valid])) if valid.any() else np.inf
     near = template_local if not colour else neighbour_median(template)
-    level = float(np.nanmedian(template))
+    level = float(_nanmedian(template))
     with np.errstate(invalid="ignore"):
         excess = template - near
         hot = (excess > np.float32(3.0 * u_sky)) & ((near - np.float32(level)) < 0.5 * excess)
@@ -522,7 +524,7 @@ def apply_response(
             raise CalibrationError("master bias shape differs from the dark model")
         base = bias.data.astype(np.float32)
     else:
-        base = np.float32(np.nanmedian(model.data))
+        base = np.float32(_nanmedian(model.data))
     data = (base + f * (model.data - base)).astype(np.float32)
     changes: dict[str, Any] = {
         "data": data,

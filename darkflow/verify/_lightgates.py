@@ -24,6 +24,8 @@ import numpy as np
 from darkflow import cfa
 from darkflow.model import GainEstimate, MasterDark
 from darkflow.stats import mad_std, robust_std
+from darkflow.stats._robust import median as _median
+from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.verify._gate import (
     chi2_deviate,
     combine_spread,
@@ -240,14 +242,14 @@ def variance_gate(
     mvar = np.asarray(model_var[valid], dtype=np.float64)[ok]
     read = budget.read_var
     shot = np.maximum(u2 - read - mvar, 0.0)
-    shot_share = float(np.median(shot / u2))
-    read_share = float(np.median(np.minimum(read / u2, 1.0)))
-    master_share = float(np.median(mvar / u2))
+    shot_share = float(_median(shot / u2))
+    read_share = float(_median(np.minimum(read / u2, 1.0)))
+    master_share = float(_median(mvar / u2))
     systematic = np.full(u2.shape, budget.common_var, dtype=np.float64)
     if dark_signal is not None and budget.scale_rel_sigma > 0:
         sv = np.asarray(dark_signal[valid], dtype=np.float64)[ok]
         systematic += np.square(budget.scale_rel_sigma * np.nan_to_num(sv))
-    common = float(np.median(np.minimum(systematic / u2, 0.9)))
+    common = float(_median(np.minimum(systematic / u2, 0.9)))
     expected = math.log(1.0 - common)
     gain = budget.gain
     n_m = budget.master_frames or 0
@@ -263,7 +265,7 @@ def variance_gate(
         terms.append(shot_share * gain.rel_sigma)
         # the sky's pixel response non-uniformity is in every light and in no noise model
         signal = shot * gain.value  # ADU of signal behind the shot noise
-        prnu_share = float(np.median(np.square(PRNU_MAX * signal) / u2))
+        prnu_share = float(_median(np.square(PRNU_MAX * signal) / u2))
         terms.append(math.log1p(prnu_share))
     spread = combine_spread(*terms)
     values.update(
@@ -306,7 +308,7 @@ def _without_structured_rows(z: np.ndarray, limit: float = 5.0) -> np.ndarray:
         return z
     with np.errstate(invalid="ignore"):
         means = np.where(rows, np.nansum(np.where(finite, z, 0.0), axis=1) / np.maximum(n, 1), 0)
-    centre = float(np.median(means[rows]))
+    centre = float(_median(means[rows]))
     spread = mad_std(means[rows], center=centre)
     if not spread > 0:
         return z
@@ -433,7 +435,7 @@ def hole_gate(
         ev = np.where(np.isfinite(ev), ev, 0.0)
         # the typical pixel's part is in the measured width already: only what a pixel's darks
         # scatter beyond the typical pixel's widens its own tail
-        ev = np.maximum(ev - float(np.median(ev)), 0.0)
+        ev = np.maximum(ev - float(_median(ev)), 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             s = np.sqrt((w * w * u2 * NEIGHBOUR_VAR_FACTOR + ev) / (NEIGHBOUR_VAR_FACTOR * u2))
         s = np.where(np.isfinite(s) & (s > 0), s, w)
@@ -546,8 +548,8 @@ def _batch_median(values: np.ndarray) -> tuple[float, float, int]:
     batches = min(32, v.size // MIN_BATCH)
     if batches < 2:
         return math.nan, math.nan, batches
-    meds = [float(np.median(p)) for p in np.array_split(v, batches)]
-    return float(np.median(v)), float(np.std(meds, ddof=1)) / math.sqrt(batches), batches
+    meds = [float(_median(p)) for p in np.array_split(v, batches)]
+    return float(_median(v)), float(np.std(meds, ddof=1)) / math.sqrt(batches), batches
 
 
 def level_gate(
@@ -572,13 +574,13 @@ def level_gate(
     p = false_alarm / len(masks)
     # the model's stated scale uncertainty moves the level by that share of its dark signal
     scale_level = (
-        budget.scale_rel_sigma * abs(float(np.nanmedian(dark_signal[valid])))
+        budget.scale_rel_sigma * abs(float(_nanmedian(dark_signal[valid])))
         if dark_signal is not None and valid.any()
         else 0.0
     )
     worst: Metric | None = None
-    level_all = float(np.median(c[valid])) if valid.any() else math.nan
-    pix = float(np.median(u[valid])) if valid.any() else math.nan
+    level_all = float(_median(c[valid])) if valid.any() else math.nan
+    pix = float(_median(u[valid])) if valid.any() else math.nan
     for m in masks:
         level, se, batches = _batch_median(c[valid & m])
         if not math.isfinite(level):
@@ -621,7 +623,7 @@ def _column_profile(
         return None
     with np.errstate(invalid="ignore"):
         means = np.where(keep, np.nansum(np.nan_to_num(resid), axis=0) / np.maximum(n, 1), np.nan)
-    centre = float(np.nanmedian(means))
+    centre = float(_nanmedian(means))
     spread = mad_std(means[keep], center=centre)
     if spread > 0:
         odd = keep & (np.abs(means - centre) > 5.0 * spread)

@@ -23,6 +23,7 @@ from darkflow.config import VerifyConfig
 from darkflow.exceptions import ConfigError, IncompatibleFramesError
 from darkflow.gain import clip_variance_factor, gain_from_dark_stack, header_gain
 from darkflow.model import FrameType, GainEstimate, MasterDark, MasterStatus
+from darkflow.stats._robust import median as _median
 from darkflow.verify._fpn import band_energies, row_window
 from darkflow.verify._gate import combine_spread, median_sd, z_threshold
 from darkflow.verify._holdout import frame_residual, holdout_gates, transient_gate
@@ -189,8 +190,8 @@ def _variance_curve(master: MasterDark, rows: slice, var: np.ndarray):
     for a, b in itertools.pairwise(edges):
         sel = (d >= a) & (d <= b)
         if np.count_nonzero(sel) >= 10:
-            xs.append(float(np.median(d[sel])))
-            ys.append(float(np.median(v[sel])))
+            xs.append(float(_median(d[sel])))
+            ys.append(float(_median(v[sel])))
     if not xs:
         return None
     xs_a, ys_a = np.array(xs), np.maximum(np.array(ys), 1e-12)

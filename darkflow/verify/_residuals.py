@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from darkflow.stats import robust_std
+from darkflow.stats._robust import nanmedian as _nanmedian
 
 __all__ = [
     "HIST_EDGES",
@@ -46,7 +47,7 @@ def background_map(data: np.ndarray, *, tile: int = 32) -> np.ndarray:
     grid = tile_levels(data, tile)
     if np.isnan(grid).all():
         return np.full(data.shape, np.nan, dtype=np.float32)
-    fill = np.nanmedian(grid)
+    fill = _nanmedian(grid)
     grid = np.where(np.isnan(grid), fill, grid)
     # bilinear between tile centres: a numba kernel (numpy twin: grid_interp_reference)
     return grid_interp(grid, tile, (ny, nx))
@@ -103,7 +104,9 @@ def nanmedian_along(a: np.ndarray, axis: int) -> np.ndarray:
 
     Several times faster than ``np.nanmedian`` on large arrays and silent on empty slices.
     """
-    s = np.sort(np.moveaxis(np.asarray(a), axis, -1), axis=-1)
+    # sorted as a contiguous copy: numpy's vectorised sort takes contiguous lines only (the
+    # columns of a frame sort ~2x faster copied first)
+    s = np.sort(np.ascontiguousarray(np.moveaxis(np.asarray(a), axis, -1)), axis=-1)
     n = np.count_nonzero(~np.isnan(s), axis=-1)
     lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
     hi = np.take_along_axis(s, np.maximum(n // 2, 0)[..., None], axis=-1)[..., 0]
@@ -278,7 +281,7 @@ def stats_from_parts(parts: ResidualParts) -> ResidualStats:
         neg_tail_frac=float(np.count_nonzero(zb < -6.0)) / n,
         source_frac=float(np.count_nonzero(parts.sources)) / size,
         background_frac=float(zb.size) / size,
-        background_adu=float(np.nanmedian(parts.background)),
+        background_adu=float(_nanmedian(parts.background)),
         hist_counts=counts.astype(int).tolist(),
     )
 
