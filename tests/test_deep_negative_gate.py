@@ -41,3 +41,16 @@ def test_a_real_over_subtraction_is_still_found_with_the_extra_scatter():
     metric, frac = deep_negative_gate(shifted, u, local, bg, valid, 1.0, false_alarm=1e-4,
                                       extra_var=extra)  # fmt: skip
     assert metric.failed and frac > 0.01
+
+
+def test_read_noise_spread_of_a_coarsely_quantised_master(monkeypatch):
+    """A master whose pixels read the same value in every frame (median per-pixel variance 0)
+    states only the sampling of the read variance (it crashed every light of such a night)."""
+    import math
+
+    import darkflow.subtract as subtract
+    from darkflow.verify import _lightgates
+
+    monkeypatch.setattr(subtract, "median_frame_variance", lambda master: (0.0, 1000, 5.0))
+    rel = _lightgates._read_rel_sigma(object(), read_var=2.0)
+    assert rel == math.sqrt(2.0 / (4.0 * 1000))

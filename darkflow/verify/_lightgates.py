@@ -134,9 +134,13 @@ def _read_rel_sigma(source: MasterDark | None, read_var: float) -> float:
     from darkflow.subtract import median_frame_variance
 
     median_est, count, k = median_frame_variance(source)
-    if count == 0:
+    if count == 0 or not k > 1:
         return 0.0
     sampling = math.sqrt(2.0 / ((k - 1.0) * count))
+    if not (math.isfinite(median_est) and median_est > 0):
+        # most pixels read the same value in every frame (coarse steps of the raw data): the
+        # median says nothing about the read variance, only the sampling is stated
+        return sampling
     return math.hypot(abs(math.log(median_est / read_var)), sampling)
 
 
