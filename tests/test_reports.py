@@ -292,6 +292,23 @@ def test_reports_are_static_and_self_contained(reports, session_page, overview_p
     assert docs and {d["version"] for d in docs} == {bokeh.__version__}
 
 
+def test_report_notebooks_fetch_nothing_when_opened_in_jupyterlab(reports):
+    """The executed notebooks kept beside the reports show their plots offline in JupyterLab."""
+    import nbformat
+    from helpers.offline import displayed_outputs, remote_resources, text_of
+
+    kept = (
+        reports.workdir / "reports" / reports.night / f"{SESSION}.ipynb",
+        reports.overview.parent.parent / "notebooks" / "index.ipynb",
+    )
+    for path in kept:
+        nb = nbformat.read(path, as_version=4)
+        html = [text_of(o["data"]["text/html"]) for o in displayed_outputs(nb)
+                if "text/html" in o.get("data", {})]  # fmt: skip
+        assert any('"name":"InlineStyleSheet"' in h for h in html), path.name  # panel's css
+        assert remote_resources(nb) == {}, path.name
+
+
 def test_session_thermal_and_dark_law_dashboards(session_page):
     drift = bokeh_models(session_page.outputs("Thermal drift"))
     assert len(session_page.roots("Thermal drift")) == 1

@@ -134,6 +134,19 @@ def test_notebooks_run_quickly_and_cleanly(executed):
 
 
 @pytest.mark.integration
+def test_notebooks_fetch_nothing_in_jupyterlab(executed):
+    """No network at the observatory: the plots' BokehJS and panel stylesheets are inline."""
+    from helpers.offline import displayed_outputs, remote_resources, text_of
+
+    for name, run in executed.items():
+        nb = nbformat.read(run["output"], as_version=4)
+        html = [text_of(o["data"]["text/html"]) for o in displayed_outputs(nb)
+                if "text/html" in o.get("data", {})]  # fmt: skip
+        assert any('"name":"InlineStyleSheet"' in h for h in html), name  # plots, css inline
+        assert remote_resources(nb) == {}, name
+
+
+@pytest.mark.integration
 def test_why_darks(executed):
     r = executed["01_why_darks"]["results"]
     assert r["dark_rate_measured_e_s"] == pytest.approx(r["dark_rate_truth_e_s"], rel=0.05)

@@ -33,10 +33,60 @@ def _hv():
 
 
 def setup_notebook(*, inline: bool = True):
-    """Load the bokeh backend with BokehJS embedded (reports must open offline); returns hv."""
+    """Load the bokeh backend with BokehJS embedded (reports must open offline); returns hv.
+
+    ``inline`` also makes every plot and panel pane this kernel displays carry panel's
+    stylesheets inline (:func:`offline_displays`): a notebook or the explorer in JupyterLab
+    then requests nothing from a network either.
+    """
     hv = _hv()
     hv.extension("bokeh", inline=inline, logo=False)
+    offline_displays(inline)
     return hv
+
+
+def _offline_mimebundle(obj: Any):
+    """``obj``'s own mime bundle with panel's CDN stylesheets replaced by inline copies."""
+    from darkflow.report import inline_panel_stylesheets
+
+    bundle = obj._repr_mimebundle_()
+    if bundle is None:  # e.g. a panel object before its extension loaded: the usual fallback
+        return None
+    data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+    if isinstance(data.get("text/html"), str):
+        data = {**data, "text/html": inline_panel_stylesheets(data["text/html"])}
+    return data, metadata
+
+
+def offline_displays(enable: bool = True) -> bool:
+    """Display holoviews objects and panel panes with panel's stylesheets inline (or undo it).
+
+    Even with BokehJS inline, every plot holoviews or panel renders references four stylesheets
+    of panel on ``cdn.holoviz.org`` (theme, list layout, loading spinner) that JupyterLab and the
+    classic notebook then fetch: at an observatory with no network the fetch fails. Each
+    displayed bundle's HTML is rewritten as the report export does it
+    (:func:`darkflow.report.inline_panel_stylesheets`, the spinner's SVGs as data URIs);
+    ``pn.config.inline`` would not do: the plots holoviews displays never pass through panel's
+    own inlining. Registers (or removes) mime-bundle printers on the running IPython shell;
+    False when there is none.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - holoviews needs IPython
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    from holoviews.core.dimension import Dimensioned
+    from panel.viewable import Viewable
+
+    formatter = shell.display_formatter.mimebundle_formatter
+    for cls in (Dimensioned, Viewable):
+        if enable:
+            formatter.for_type(cls, _offline_mimebundle)
+        elif formatter.type_printers.get(cls) is _offline_mimebundle:
+            formatter.pop(cls)
+    return True
 
 
 def message(text: str, *, width: int = 900):
