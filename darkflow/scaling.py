@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -641,6 +641,50 @@ def _bins(values: Sequence[float], rel_tol: float) -> list[list[int]]:
     return out
 
 
+def _window_coverage(
+    use: Sequence[MasterSummary], window_c: float, rel_tol: float
+) -> Callable[[float], tuple[int, int]]:
+    """``tc -> (exposure bins, frames)`` of the masters within ``window_c`` of ``tc``.
+
+    Computed for every temperature of ``use`` in one sweep over the masters sorted by
+    temperature (each enters and leaves the window once; the bins of a window depend only on
+    its distinct exposures, counted once per distinct set), so a library of a year of nights
+    costs milliseconds: asking each temperature about every master was quadratic. The window
+    is exactly the masters with ``abs(temp_c - tc) <= window_c``: a contiguous run of the
+    sorted masters, since a rounded difference grows with its operands."""
+
+    def direct(tc: float) -> tuple[int, int]:
+        near = [s for s in use if abs(s.temp_c - tc) <= window_c]
+        return len(_bins([s.exptime_s for s in near], rel_tol)), sum(s.n_frames for s in near)
+
+    if not window_c >= 0 or any(math.isnan(s.temp_c) for s in use):
+        return direct  # no window, or no order to sweep in
+    ordered = sorted(use, key=lambda s: s.temp_c)
+    out: dict[float, tuple[int, int]] = {}
+    bins_of: dict[tuple[float, ...], int] = {}
+    counts: dict[float, int] = {}
+    lo = hi = frames = 0
+    for tc in sorted({s.temp_c for s in use}):
+        while hi < len(ordered) and (
+            ordered[hi].temp_c <= tc or abs(ordered[hi].temp_c - tc) <= window_c
+        ):
+            counts[ordered[hi].exptime_s] = counts.get(ordered[hi].exptime_s, 0) + 1
+            frames += ordered[hi].n_frames
+            hi += 1
+        while lo < hi and ordered[lo].temp_c < tc and abs(ordered[lo].temp_c - tc) > window_c:
+            t = ordered[lo].exptime_s
+            counts[t] -= 1
+            if not counts[t]:
+                del counts[t]
+            frames -= ordered[lo].n_frames
+            lo += 1
+        distinct = tuple(sorted(counts))
+        if distinct not in bins_of:
+            bins_of[distinct] = len(_bins(distinct, rel_tol))
+        out[tc] = (bins_of[distinct], frames)
+    return lambda tc: out[tc] if tc in out else direct(tc)
+
+
 def _gls(design: np.ndarray, y: np.ndarray, cov: np.ndarray):
     """Generalised least squares: (coefficients, chi-square, coefficient covariance)."""
     from scipy.linalg import solve_triangular
@@ -801,13 +845,8 @@ def measure_linearity(
     t0 = None
     if temps and temp_window_c is not None:
         use = [s for s in use if s.temp_c is not None]
-
-        def coverage(tc: float) -> tuple[int, int, float]:
-            near = [s for s in use if abs(s.temp_c - tc) <= temp_window_c]
-            n_bins = len(_bins([s.exptime_s for s in near], exptime_rel_tol))
-            return n_bins, sum(s.n_frames for s in near), -tc
-
-        t0 = float(max(temps, key=coverage))
+        cover = _window_coverage(use, temp_window_c, exptime_rel_tol)
+        t0 = float(max(temps, key=lambda tc: (*cover(tc), -tc)))
         use = [s for s in use if abs(s.temp_c - t0) <= temp_window_c]
     elif temps:
         t0 = float(np.median(temps))

@@ -169,16 +169,19 @@ def remove_stale_temporaries(
     """Delete temporaries left below ``root`` by dead processes; return how many were removed."""
     alive = is_alive or _pid_alive
     removed = 0
-    for path in Path(root).rglob(f".*{TMP_SUFFIX}*"):
-        match = _TMP_NAME.search(path.name)
-        if not match:
-            continue
-        pid = int(match.group(1))
-        if alive(pid):  # includes this process: its writers may be busy
-            continue
-        with contextlib.suppress(OSError):
-            path.unlink()
-            removed += 1
+    # one os.walk on strings (every run walks its whole work directory: a year of nights is
+    # some ten thousand files); symlinked folders are not followed, as Path.rglob does not
+    for folder, dirs, files in os.walk(root):
+        for name in (*files, *dirs):
+            match = _TMP_NAME.search(name) if name.startswith(".") else None
+            if not match:
+                continue
+            pid = int(match.group(1))
+            if alive(pid):  # includes this process: its writers may be busy
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
     return removed
 
 

@@ -76,14 +76,21 @@ class CalibrationIndex:
     @classmethod
     def from_entries(cls, entries: Iterable[MasterEntry]) -> CalibrationIndex:
         index = cls()
-        for entry in entries:
-            index.add(entry)
+        index.extend(entries)
         return index
 
     def add(self, entry: MasterEntry) -> None:
-        bucket = self.entries.setdefault(entry.meta.config_signature, [])
-        bucket.append(entry)
-        bucket.sort(key=lambda e: (e.meta.exptime_s, e.meta.temp_c or 0.0, e.master_id))
+        self.extend([entry])
+
+    def extend(self, entries: Iterable[MasterEntry]) -> None:
+        """Add entries, each configuration's sorted once (as adding them one by one would)."""
+        touched = set()
+        for entry in entries:
+            self.entries.setdefault(entry.meta.config_signature, []).append(entry)
+            touched.add(entry.meta.config_signature)
+        for sig in touched:
+            self.entries[sig].sort(key=lambda e: (e.meta.exptime_s, e.meta.temp_c or 0.0,
+                                                  e.master_id))  # fmt: skip
 
     def for_config(self, signature: str) -> Sequence[MasterEntry]:
         return self.entries.get(signature, ())
@@ -340,10 +347,7 @@ def build_index(
         return memo.recall(kind, parts, compute)  # type: ignore[arg-type]
 
     index = CalibrationIndex(multi_master=True, block_px=scfg.block_px)
-    for entry in entries:
-        if entry.meta.frame_kind == FrameType.BIAS:
-            continue
-        index.add(entry)
+    index.extend(e for e in entries if e.meta.frame_kind != FrameType.BIAS)
     gate = temperature_gate_c(mcfg.max_dark_mismatch, mcfg.doubling_temp_c)
     for sig, bucket in index.entries.items():
         bias = biases.get(sig)

@@ -91,32 +91,39 @@ def input_fingerprint(
 
 def workdir_state(workdir: Path, generation: int) -> str:
     """Hash of the registry's generation and of every result file under ``workdir`` (relative
-    path, size, mtime_ns, inode); logs, locks, caches and the registry file are left out."""
+    path, size, mtime_ns, inode); logs, locks, caches and the registry file are left out.
+
+    Every run ends with it, so it is one ``os.scandir`` pass on strings: a year of nights is
+    some ten thousand files, each one ``stat``, and no path object or ``relpath`` each."""
     h = hashlib.sha256(f"generation {generation}\n".encode())
     entries = []
-    stack = [Path(workdir)]
+    stack = [("", os.fspath(workdir))]  # (path relative to workdir with its separator, folder)
     while stack:
-        folder = stack.pop()
+        prefix, folder = stack.pop()
         try:
-            listing = list(os.scandir(folder))
+            listing = os.scandir(folder)
         except OSError:
             continue
-        for entry in listing:
-            rel = os.path.relpath(entry.path, workdir)
-            if entry.is_dir(follow_symlinks=False):
-                if folder == Path(workdir) and entry.name in _NOT_STATE_DIRS:
+        with listing:
+            for entry in listing:
+                rel = prefix + entry.name
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
                     continue
-                stack.append(Path(entry.path))
-                continue
-            if folder == Path(workdir) and entry.name.startswith(_NOT_STATE_FILES):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            entries.append(f"{printable(rel)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n")
-    for line in sorted(entries):
-        h.update(line.encode())
+                if is_dir:
+                    if prefix or entry.name not in _NOT_STATE_DIRS:
+                        stack.append((rel + os.sep, entry.path))
+                    continue
+                if not prefix and entry.name.startswith(_NOT_STATE_FILES):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                entries.append(f"{printable(rel)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n")
+    entries.sort()
+    h.update("".join(entries).encode())
     return h.hexdigest()[:32]
 
 

@@ -129,6 +129,29 @@ def _merge_records(
     return sorted([*kept, *new], key=key)
 
 
+def _merge_decisions(
+    path: Path, decisions: Sequence[dict[str, Any]], texts: Sequence[str], scope: Scope
+) -> list[str]:
+    """The night's decision lines: this run's (``texts``, the records as
+    :func:`darkflow.events.dumps` writes them), and the file's others about no file of this
+    run's inputs, one line per light in the order of their paths.
+
+    A run's lines are written as they were encoded, never decoded and encoded again: a
+    decision lists every master of its configuration (~130 KB a light at a year of nights)."""
+
+    def key(d: dict[str, Any]) -> str:
+        return d.get("light_path") or ""
+
+    new = [(key(d), text) for d, text in zip(decisions, texts, strict=True)]
+    new_keys = {k for k, _ in new}
+    kept = [
+        (key(r), json.dumps(r, separators=(",", ":")))
+        for r in read_events(path)
+        if key(r) not in new_keys and r.get("light_path") not in scope
+    ]  # fmt: skip
+    return [text for _, text in sorted([*kept, *new], key=lambda item: item[0])]
+
+
 def write_night(
     dest: Path,
     *,
@@ -139,16 +162,16 @@ def write_night(
     hists: dict[str, list[int]],
     scope: Scope,
     registry: Registry,
+    decision_texts: Sequence[str] | None = None,
 ) -> None:
-    """Merge one run's rows of a night into ``dest`` (``nights/<night>/``)."""
+    """Merge one run's rows of a night into ``dest`` (``nights/<night>/``).
+
+    ``decision_texts``: the JSON texts of ``decisions`` (:func:`darkflow.events.dumps`), when
+    the caller has them."""
     report = _merge_lights(dest, lights, scope)
     master_table = _merge_masters(dest, masters, report, scope, registry)
-    old_decisions = list(read_events(dest / "decisions.jsonl"))
-    decision_records = _merge_records(
-        old_decisions, [json.loads(dumps(d)) for d in decisions],  # the C encoder, both ways
-        key=lambda d: d.get("light_path") or "", paths=lambda d: [d.get("light_path")],
-        scope=scope,
-    )  # fmt: skip
+    texts = decision_texts if decision_texts is not None else [dumps(d) for d in decisions]
+    decision_lines = _merge_decisions(dest / "decisions.jsonl", decisions, texts, scope)
     thermal_path = dest / "qa" / "thermal.json"
     old_thermal = json.loads(thermal_path.read_text()) if thermal_path.is_file() else []
     thermal_records = _merge_records(
@@ -164,6 +187,5 @@ def write_night(
     _write_table(dest / "frame_report.csv", report)
     _write_table(dest / "masters.csv", master_table)
     with atomic_write(dest / "decisions.jsonl") as fh:
-        for record in decision_records:
-            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        fh.writelines(line + "\n" for line in decision_lines)
     write_qa_files(dest, thermal_records, dict(sorted(merged_hists.items())))

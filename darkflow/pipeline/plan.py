@@ -22,9 +22,11 @@ input's content hash, so adding files renames nothing and no light can overwrite
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,7 +44,7 @@ from darkflow.matching import MatchDecision, mid_time
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
 from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
 from darkflow.pipeline.sets import FrameSet, provisional_meta, split_level_jumps
-from darkflow.registry import ArtifactRow, Registry
+from darkflow.registry import ArtifactRow, MasterRow, Registry
 
 __all__ = [
     "LIGHT_SECTIONS",
@@ -402,7 +404,7 @@ def resolve_assessment(
     low_confidence, quarantined) while its file and its assessment inputs are unchanged: a
     verdict is an artifact like the master itself.
     """
-    candidates = _bias_candidates(planned, registry)
+    pool = _BiasPool(planned, registry)
     verify_params = output_params(config, "verify")
     for job in jobs:
         sig, night = job.fset.config_signature, job.fset.night
@@ -413,7 +415,7 @@ def resolve_assessment(
         is_dark = job.fset.kind == FrameType.DARK
         if is_dark:
             meta = provisional_meta(job.fset)
-            bias = choose_bias(candidates.get(sig, ()), night=night, set_temp_c=meta.set_temp_c,
+            bias = pool.choose(sig, night=night, set_temp_c=meta.set_temp_c,
                                temp_c=meta.temp_c, when=mid_time(meta))  # fmt: skip
             if bias is not None:  # a bias of this run has its hash once it is built
                 job.bias_key, job.bias_file = bias.key, bias.path
@@ -423,7 +425,7 @@ def resolve_assessment(
         if prev is not None:
             job.previous_key, job.previous_file = prev.key, registry.file_of(prev)
             job.previous_hash = prev.content_hash
-            own = [b for b in candidates.get(sig, ()) if b.night == prev.night]
+            own = pool.of_night(sig, prev.night) if is_dark else []
             pmeta = master_meta_from_dict(prev.record["meta"]) if "meta" in prev.record else None
             pbias = (
                 choose_bias(
@@ -501,11 +503,21 @@ def _usable(registry: Registry, row: ArtifactRow) -> bool:
     return bool(row.path and row.record and (registry.workdir / row.path).exists())
 
 
-def _usable_rows(registry: Registry, kind: str, sig: str) -> list[ArtifactRow]:
-    rows = registry.artifacts(
-        kind=kind, config_signature=sig, status=[MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE]
+def _usable_rows(
+    registry: Registry, kind: str, sig: str, night: str | None = None
+) -> list[MasterRow]:
+    rows = registry.master_rows(
+        kind=kind,
+        config_signature=sig,
+        night=night,
+        status=[MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE],
     )  # indexed
-    return [r for r in rows if _usable(registry, r)]
+    return [r for r in rows if r.path and _exists(registry.workdir, r.path)]
+
+
+def _exists(workdir: Path, rel: str) -> bool:
+    """``workdir / rel`` exists (os.path on strings: a run asks this of every master)."""
+    return os.path.exists(os.path.join(workdir, rel))
 
 
 def split_bias_sets(
@@ -513,16 +525,14 @@ def split_bias_sets(
 ) -> list[FrameSet]:
     """Bias sets split where their frames' levels jump (:func:`~darkflow.pipeline.sets.
     split_level_jumps`, at ``verify.gate_false_alarm``); each frame's level is read once and
-    kept in ``cache/bias_levels.json`` under the set's content."""
+    kept in ``cache/bias-levels/<key>.json`` under the set's content (one file a set: a new
+    night reads and writes its own sets only)."""
     out: list[FrameSet] = []
-    cache_path = Path(workdir) / "cache" / "bias_levels.json"
-    cache: dict[str, Any] | None = None
+    cache = _BiasLevels(Path(workdir) / "cache")
     for fset in fsets:
         if fset.kind != FrameType.BIAS or len(fset.metas) < 4:
             out.append(fset)
             continue
-        if cache is None:
-            cache = _read_json(cache_path)
         try:
             hashes = [registry.content_hash(m.path) for m in fset.metas]
         except OSError as err:  # vanished since the scan: the master job reports it
@@ -530,15 +540,15 @@ def split_bias_sets(
             out.append(fset)
             continue
         key = short(job_key("bias-levels", sorted(hashes), {}, ALGORITHM_VERSION))
-        if key not in cache:
+        entry = cache.get(key)
+        if entry is None or not all(h in entry["levels"] for h in hashes):
             measured = _frame_levels(fset)
             if measured is None:
                 out.append(fset)
                 continue
-            cache[key] = {"levels": dict(zip(hashes, measured[0], strict=True)),
-                          "noise": measured[1]}  # fmt: skip
-            _write_json(cache_path, cache)
-        entry = cache[key]
+            entry = {"levels": dict(zip(hashes, measured[0], strict=True)),
+                     "noise": measured[1]}  # fmt: skip
+            cache.put(key, entry)
         levels = [entry["levels"][h] for h in hashes]
         parts = split_level_jumps(fset, levels, float(entry["noise"]),
                                   false_alarm=config.verify.gate_false_alarm)  # fmt: skip
@@ -588,40 +598,117 @@ def _frame_levels(fset: FrameSet) -> tuple[list[float], float] | None:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     from darkflow.io.atomic import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as fh:
+    with atomic_write(path, fsync=False) as fh:  # a cache: a lost file is measured again
         fh.write(json.dumps(data, sort_keys=True))
 
 
-def _bias_candidates(jobs: Sequence[MasterJob], registry: Registry) -> dict[str, list[BiasChoice]]:
-    """The master biases a dark set may be assessed with: this run's (every night and
-    set-point) and the registry's verified or low-confidence ones, per configuration."""
-    out: dict[str, dict[str, BiasChoice]] = {}
-    for j in jobs:
-        if j.fset.kind != FrameType.BIAS:
-            continue
-        sig = j.fset.config_signature
-        out.setdefault(sig, {})[j.key] = BiasChoice(
-            j.key, j.output, j.fset.night, provisional_meta(j.fset), not j.fset.notes
-        )
-    for sig in {j.fset.config_signature for j in jobs}:
-        for row in _usable_rows(registry, "master_bias", sig):
-            if row.key in out.get(sig, {}) or "meta" not in row.record:
-                continue
-            out.setdefault(sig, {})[row.key] = BiasChoice(
-                row.key, registry.file_of(row), row.night,
-                master_meta_from_dict(row.record["meta"]), row.status == MasterStatus.VERIFIED,
-                row.content_hash,
-            )  # fmt: skip
-    return {sig: list(v.values()) for sig, v in out.items()}
+class _BiasLevels:
+    """The bias frames' levels of each set, one file a set under ``cache/bias-levels/``.
+
+    A work directory written by an older darkflow keeps them all in one file,
+    ``cache/bias_levels.json``, which every new night read and wrote whole; its sets are
+    moved into their own files the first time it is found (then it is removed)."""
+
+    def __init__(self, cache: Path):
+        self.dir = cache / "bias-levels"
+        self.legacy = cache / "bias_levels.json"
+        self._migrated = False
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        self._migrate()
+        entry = _read_json(self.dir / f"{key}.json")
+        ok = isinstance(entry.get("levels"), dict) and isinstance(entry.get("noise"), float | int)
+        return entry if ok else None
+
+    def put(self, key: str, entry: dict[str, Any]) -> bool:
+        try:
+            _write_json(self.dir / f"{key}.json", entry)
+        except OSError as err:  # a cache: measured again next time
+            log.warning("bias levels of %s not kept: %s", key, err)
+            return False
+        return True
+
+    def _migrate(self) -> None:
+        if self._migrated:
+            return
+        self._migrated = True
+        if not self.legacy.is_file():
+            return
+        moved = [
+            (self.dir / f"{key}.json").exists() or self.put(key, entry)
+            for key, entry in _read_json(self.legacy).items()
+        ]
+        if all(moved):
+            with contextlib.suppress(OSError):
+                self.legacy.unlink()
+
+
+class _BiasPool:
+    """The master biases a dark set may be assessed with, per configuration: this run's
+    (every night and set-point) and the registry's verified or low-confidence ones.
+
+    The registry's are read a night at a time, as they are asked for: a dark is assessed with
+    its own night's bias whenever that night has one at its temperature (:func:`bias_rank`),
+    so a new night reads its own biases and those of its previous master's night, and the
+    whole library only for a night without one."""
+
+    def __init__(self, jobs: Sequence[MasterJob], registry: Registry):
+        self.registry = registry
+        self.planned: dict[str, dict[str, BiasChoice]] = {}
+        for j in jobs:
+            if j.fset.kind == FrameType.BIAS:
+                self.planned.setdefault(j.fset.config_signature, {})[j.key] = BiasChoice(
+                    j.key, j.output, j.fset.night, provisional_meta(j.fset), not j.fset.notes
+                )  # fmt: skip
+        self._all: dict[str, list[BiasChoice]] = {}
+        self._nights: dict[tuple[str, str], list[BiasChoice]] = {}
+
+    def _with_registry(self, sig: str, rows: Iterable[MasterRow], planned) -> list[BiasChoice]:
+        out = dict(planned)
+        for row in rows:
+            if row.key not in self.planned.get(sig, {}):
+                out[row.key] = BiasChoice(
+                    row.key, self.registry.file_of(row), row.night,
+                    master_meta_from_dict(row.meta), row.status == MasterStatus.VERIFIED,
+                    row.content_hash,
+                )  # fmt: skip
+        return list(out.values())
+
+    def all(self, sig: str) -> list[BiasChoice]:
+        if sig not in self._all:
+            self._all[sig] = self._with_registry(
+                sig, _usable_rows(self.registry, "master_bias", sig), self.planned.get(sig, {})
+            )
+        return self._all[sig]
+
+    def of_night(self, sig: str, night: str | None) -> list[BiasChoice]:
+        """Those of ``night``: the same as ``[b for b in self.all(sig) if b.night == night]``."""
+        if night is None or sig in self._all:
+            return [b for b in self.all(sig) if b.night == night]
+        if (sig, night) not in self._nights:
+            planned = {k: b for k, b in self.planned.get(sig, {}).items() if b.night == night}
+            rows = _usable_rows(self.registry, "master_bias", sig, night=night)
+            self._nights[sig, night] = self._with_registry(sig, rows, planned)
+        return self._nights[sig, night]
+
+    def choose(self, sig: str, **frame: Any) -> BiasChoice | None:
+        """:func:`choose_bias` among all of ``sig`` for a frame (``night``, ``set_temp_c``,
+        ``temp_c``, ``when``), from its night's alone when one of them is at its temperature
+        (it then ranks before every other)."""
+        best = choose_bias(self.of_night(sig, frame["night"]), **frame)
+        if best is not None and not bias_rank(best, **frame)[0]:
+            return best
+        return choose_bias(self.all(sig), **frame)
 
 
 def _previous_verified(registry: Registry, job: MasterJob) -> ArtifactRow | None:
@@ -671,16 +758,13 @@ def known_masters(
         row
         for kind in MASTER_KINDS.values()
         for sig in sorted(s for s in wanted if s)
-        for row in registry.artifacts(kind=kind, config_signature=sig)  # indexed
+        for row in registry.master_rows(kind=kind, config_signature=sig)  # indexed
     ]
     for row in rows:
-        kind = row.kind
-        if not row.record or "meta" not in row.record:
-            continue
         path = registry.file_of(row)
-        if path is None or not path.exists():
+        if path is None or not _exists(registry.workdir, str(path)):
             continue
-        known[row.key] = _Known(row.key, kind, master_meta_from_dict(row.record["meta"]),
+        known[row.key] = _Known(row.key, row.kind, master_meta_from_dict(row.meta),
                                 path, MasterStatus(row.status), row.confidence or 0.0,
                                 row.content_hash, row.night)  # fmt: skip
     for job in pending:
@@ -753,5 +837,16 @@ def choose_bias(
     never one bias for a whole multi-night run."""
     if not candidates:
         return None
-    return min(candidates, key=lambda b: bias_rank(b, night=night, set_temp_c=set_temp_c,
-                                                   temp_c=temp_c, when=when))  # fmt: skip
+
+    def rank(b: BiasChoice) -> tuple:
+        return bias_rank(b, night=night, set_temp_c=set_temp_c, temp_c=temp_c, when=when)
+
+    # A bias of the frame's night at its temperature ranks before every other, so when the
+    # night has one, the night's biases decide: a dark library of a year is not ranked for
+    # each of its masters (the same choice as ranking all, at a few comparisons a candidate).
+    own = [b for b in candidates if b.night == night]
+    if own:
+        best = min(own, key=rank)
+        if not rank(best)[0]:
+            return best
+    return min(candidates, key=rank)

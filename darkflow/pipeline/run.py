@@ -770,7 +770,10 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
          **decisions[p].to_dict()}
         for p in sorted(decisions)
     ]  # fmt: skip
-    _write_outputs(workdir, report_rows, master_rows, decision_records, scanned.rows,
+    # each decision encoded once (a light's lists every master of its configuration: at a
+    # year of nights ~130 KB), for the run's file and its night's
+    decision_texts = [dumps(record) for record in decision_records]
+    _write_outputs(workdir, report_rows, master_rows, decision_texts, scanned.rows,
                    scanned.metas, hists)  # fmt: skip
     thermal = thermal_entries(scanned.rows, scanned.metas)
     for night in sorted({r.get("night") for r in report_rows if r.get("night")}):
@@ -781,15 +784,16 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
         write_night(
             workdir / "nights" / slug(night), lights=lights, masters=masters,
             decisions=[d for d in decision_records if d["night"] == night],
+            decision_texts=[t for d, t in zip(decision_records, decision_texts, strict=True)
+                            if d["night"] == night],
             thermal=[e for e in thermal if e["night"] == night],
             hists={p: h for p, h in hists.items() if p in paths}, scope=scope, registry=registry,
         )  # fmt: skip
 
 
-def _write_outputs(dest, report_rows, master_rows, decision_records, rows, metas, hists) -> None:
+def _write_outputs(dest, report_rows, master_rows, decision_texts, rows, metas, hists) -> None:
     write_csv(dest / "frame_report.csv", report_rows, FRAME_REPORT_COLUMNS + FRAME_REPORT_EXTRA)
     write_csv(dest / "masters.csv", master_rows, MASTERS_COLUMNS + MASTERS_EXTRA)
     with atomic_write(dest / "decisions.jsonl") as fh:
-        for record in decision_records:
-            fh.write(dumps(record) + "\n")
+        fh.writelines(text + "\n" for text in decision_texts)
     write_qa(dest, rows, metas, hists)
