@@ -516,10 +516,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every night's score to this file")
     parser.add_argument("--tmp", help="directory for the temporary nights (default: system)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
-    parser.add_argument("--only", nargs="*", metavar="NAME",
-                        help="run only these zoo nights of the sample (names as in the table)")
-    parser.add_argument("--faulty", action="store_true",
-                        help="run only the sample's nights with a fault (to study causes)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        metavar="NAME",
+        help="run only these zoo nights of the sample (names as in the table)",
+    )
+    parser.add_argument(
+        "--faulty",
+        action="store_true",
+        help="run only the sample's nights with a fault (to study causes)",
+    )
     args = parser.parse_args(argv)
     n = 20 if args.quick and args.n == 200 else args.n
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # one core per night: --jobs sets the load
