@@ -59,7 +59,11 @@ def test_a_good_light_is_calibrated_with_its_fields(night):
     np.testing.assert_array_equal(r.calibrated.data, raw.astype(np.float32) - model.data)
     assert np.isfinite(r.calibrated.uncertainty).all()
     # the confidence is the checks' (the weakest measured gate), not a product with the match's
-    assert r.confidence == round(r.check.confidence, 4) == r.fields["confidence"] == 1.0
+    # (0.9): a clean light's gates sit at random z, the weakest lowers it a little (here the
+    # banding projection at z = 2.4, a 2 % event under "all is well")
+    assert r.confidence == round(r.check.confidence, 4) == r.fields["confidence"]
+    weakest = min(m.confidence for m in r.check.metrics if m.confidence is not None)
+    assert r.check.confidence == weakest and r.confidence > 0.8
     assert r.fields["status"] == r.status and r.fields["reasons"] == list(r.reasons)
     assert r.fields["noise_ratio"] == round(r.check.residuals.noise_ratio, 6)
     assert r.hist_counts == r.check.residuals.hist_counts
