@@ -17,15 +17,26 @@ EXEC_MIME = "application/vnd.holoviews_exec.v0+json"
 def executed(tiny_run, tmp_path_factory):
     """The explorer notebook run once in a real kernel (papermill keeps the widgets' state)."""
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
 
     workdir, _, _ = tiny_run
     tmp = tmp_path_factory.mktemp("explorer_nb")
     out = tmp / "explorer.ipynb"
-    pm.execute_notebook(
-        str(ROOT / "notebooks" / "explorer.ipynb"), str(out),
-        parameters={"workdir": str(workdir)}, kernel_name="python3", progress_bar=False,
-        cwd=str(tmp), extra_arguments=["--IPKernelApp.log_level=ERROR"],
-    )  # fmt: skip
+
+    def run():
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "explorer.ipynb"), str(out),
+            parameters={"workdir": str(workdir)}, kernel_name="python3", progress_bar=False,
+            cwd=str(tmp), extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            execution_timeout=300,
+        )  # fmt: skip
+
+    # Now and then ipykernel 7 leaves an execute request unread (the kernel sits idle, the client
+    # waits for its reply for ever; ipykernel#1554): a bounded wait, then a fresh kernel, once.
+    try:
+        run()
+    except CellTimeoutError:
+        run()
     return nbformat.read(out, as_version=4)
 
 
