@@ -138,6 +138,9 @@ def test_master_panel_metrics_follow_selection(explorer, wd):
         assert metrics["n_hot_stable"] == np.count_nonzero(master.hot_persistence >= 0.9)
         assert metrics["min_n_used"] == master.n_used.min()
         assert master_id in panel.status.value
+        # a master is named as a reader names it, never as a Python repr
+        assert "<MasterDark" not in panel.status.value
+        assert f"{master.meta.n_frames} frames" in panel.status.value
     assert panel.master.value in ids[:2]
     if panel.master.value in {v for _, v in explorer.rerun_panel.master.options}:
         assert explorer.rerun_panel.master.value == panel.master.value  # the re-run tab follows

@@ -221,7 +221,7 @@ class MasterPanel(_Panel):
         except DarkflowError as err:
             self._fail(err)
             return
-        self._ok(f"{master_id}: {master!r}{verdict}")
+        self._ok(f"{master_id}: {_master_label(master)}{verdict}")
         self._render()
 
     def _gates(self, master_id: str, master: Any) -> tuple[pd.DataFrame, list[str], str]:
@@ -643,3 +643,21 @@ class Explorer:
         with atomic_write(path) as fh:
             fh.write(page)
         return path
+
+
+def _master_label(master: Any) -> str:
+    """A master as a reader names it: kind, exposure, temperature, frames (not a Python repr)."""
+    meta = getattr(master, "meta", None)
+    if meta is None:
+        return "master"
+    parts = [str(getattr(meta, "frame_kind", "") or "master")]
+    exptime = getattr(meta, "exptime_s", None)
+    if exptime is not None:
+        parts.append(f"{exptime:g} s")
+    temp = getattr(meta, "temp_c", None)
+    if temp is not None:
+        parts.append(f"{temp:.1f} °C")
+    frames = getattr(meta, "n_frames", None)
+    if frames:
+        parts.append(f"{frames} frames")
+    return ", ".join(parts)
