@@ -49,17 +49,29 @@ def _run(nb: Path, out_dir: Path) -> dict:
 
     results = out_dir / f"{nb.stem}.json"
     params = {**SMALL.get(nb.stem, {}), "results_path": str(results)}
+    from nbclient.exceptions import CellTimeoutError
+
     t0 = time.perf_counter()
-    pm.execute_notebook(
-        str(nb),
-        str(out_dir / nb.name),
-        parameters=params,
-        kernel_name="python3",
-        progress_bar=False,
-        request_save_on_cell_execute=False,  # the output holds BokehJS: save it once
-        cwd=str(out_dir),
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
-    )
+
+    def run() -> None:
+        pm.execute_notebook(
+            str(nb),
+            str(out_dir / nb.name),
+            parameters=params,
+            kernel_name="python3",
+            progress_bar=False,
+            request_save_on_cell_execute=False,  # the output holds BokehJS: save it once
+            cwd=str(out_dir),
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            execution_timeout=300,
+        )
+
+    # now and then ipykernel 7 leaves an execute request unread and the client waits for ever
+    # (ipykernel#1554): a bounded wait per cell, then once more with a fresh kernel
+    try:
+        run()
+    except CellTimeoutError:
+        run()
     return {
         "results": json.loads(results.read_text()),
         "seconds": time.perf_counter() - t0,
