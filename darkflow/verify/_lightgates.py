@@ -435,11 +435,7 @@ def hole_gate(
         mu = n * float(tail(-HOLE_SIGMA / w))
     else:
         u2 = np.square(u[valid], dtype=np.float64)
-        ev = np.asarray(extra_var[valid], dtype=np.float64)
-        ev = np.where(np.isfinite(ev), ev, 0.0)
-        # the typical pixel's part is in the measured width already: only what a pixel's darks
-        # scatter beyond the typical pixel's widens its own tail
-        ev = np.maximum(ev - float(_median(ev)), 0.0)
+        ev = _excess_scatter(extra_var, valid)
         with np.errstate(invalid="ignore", divide="ignore"):
             s = np.sqrt((w * w * u2 * NEIGHBOUR_VAR_FACTOR + ev) / (NEIGHBOUR_VAR_FACTOR * u2))
         s = np.where(np.isfinite(s) & (s > 0), s, w)
@@ -450,6 +446,15 @@ def hole_gate(
         deviate=poisson_deviate(k, mu), detail=f"{k} of {n} below -{HOLE_SIGMA:g} sigma",
     )  # fmt: skip
     return metric, {"hole_count": float(k), "hole_expected": mu, "neg_tail_frac": tail_frac}
+
+
+def _excess_scatter(extra_var: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """What each valid pixel's darks scatter beyond the typical pixel's (ADU², >= 0): the
+    typical pixel's part is in the measured width already, only the excess widens a pixel's
+    own tail."""
+    ev = np.asarray(extra_var[valid], dtype=np.float64)
+    ev = np.where(np.isfinite(ev), ev, 0.0)
+    return np.maximum(ev - float(_median(ev)), 0.0)
 
 
 def deep_negative_gate(
@@ -490,9 +495,7 @@ def deep_negative_gate(
 
     su = w * uv
     if extra_var is not None:
-        ev = np.asarray(extra_var[valid], dtype=np.float64)
-        ev = np.where(np.isfinite(ev), ev, 0.0)
-        ev = np.maximum(ev - float(np.median(ev)), 0.0)  # the typical pixel's is in w already
+        ev = _excess_scatter(extra_var, valid)
         su = np.sqrt(su * su + ev)
     su = np.maximum(su, 1e-12)
     mu = float(np.sum(ndtr(-(DEEP_SIGMA * uv + bv) / su) * ndtr(-bv / (math.sqrt(
