@@ -99,12 +99,17 @@ class LightCalibration:
         return None if res is None else res.hist_counts
 
 
-def gain_from_darks(master: MasterDark, *, clip_sigma: float | None) -> GainEstimate | None:
+def gain_from_darks(
+    master: MasterDark, *, clip_sigma: float | None, bias: MasterDark | None = None
+) -> GainEstimate | None:
     """e-/ADU by photon transfer on a dark master, with its uncertainty (``None`` without a
-    lever arm): :func:`darkflow.gain.gain_from_dark_stack`."""
-    from darkflow.gain import gain_from_dark_stack
+    lever arm): :func:`darkflow.gain.gain_from_dark_stack`; ``bias`` (the master bias) lets a
+    common per-frame change of the dark signal be told from shot noise."""
+    from darkflow.gain import dark_bias_level, gain_from_dark_stack
 
-    return gain_from_dark_stack(master, clip_sigma=clip_sigma)
+    return gain_from_dark_stack(
+        master, clip_sigma=clip_sigma, bias_level=dark_bias_level(master, bias)
+    )
 
 
 def _light_noise_floor(
@@ -437,7 +442,7 @@ def _light_gain(
     if header_gain(meta, rel_sigma=rel) is not None:
         return gain_for_light(meta, header_rel_sigma=rel)
     if dark_gain is None:
-        darks = gain_from_darks(master, clip_sigma=config.combine.sigma_high)
+        darks = gain_from_darks(master, clip_sigma=config.combine.sigma_high, bias=bias)
     else:
         darks = _as_estimate(dark_gain(master), "darks")
     measured = combine_gains([night, darks])

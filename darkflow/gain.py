@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -50,6 +50,8 @@ __all__ = [
     "GainEstimate",
     "clip_variance_factor",
     "combine_gains",
+    "dark_bias_level",
+    "frame_level_variance",
     "gain_for_light",
     "gain_from_dark_stack",
     "gain_from_light",
@@ -158,17 +160,34 @@ def ptc_gain(
     Returns ``None`` when the levels span less than ~20 read sigmas above their median (no
     lever arm: a cold short dark) or too few bins are populated.
     """
+    est, _ = _ptc_fit(level, variance, dof, clip_factor=clip_factor, n_bins=n_bins,
+                      n_frames=n_frames, source=source)  # fmt: skip
+    return est
+
+
+def _ptc_fit(
+    level: np.ndarray,
+    variance: np.ndarray,
+    dof: float,
+    *,
+    clip_factor: float = 1.0,
+    n_bins: int = 24,
+    n_frames: int = 0,
+    source: str = DARKS,
+    max_deg: int = 2,
+) -> tuple[GainEstimate | None, float]:
+    """:func:`ptc_gain` and the fit's chi-square (``(None, inf)`` without a fit)."""
     d = np.asarray(level, dtype=np.float64).ravel()
     var = np.asarray(variance, dtype=np.float64).ravel()
     ok = np.isfinite(d) & np.isfinite(var)
     d, var = d[ok], var[ok]
     if d.size < 100 or dof < 1:
-        return None
+        return None, math.inf
     lo = float(np.percentile(d, 50.0))
     hi = float(np.percentile(d, 99.99))
     read_sigma = math.sqrt(max(float(np.median(var)), 1e-12))
     if not hi - lo > 20.0 * read_sigma:
-        return None
+        return None, math.inf
     correction = trimmed_chi2_factor(dof)
     # bins equally spaced in log(D - lo) so the sparse hot tail gets bins of its own
     edges = lo + np.geomspace(read_sigma, hi - lo, n_bins + 1)
@@ -190,11 +209,11 @@ def ptc_gain(
         ys.append(mean)
         sds.append(sd)
     if len(xs) < 4:
-        return None
+        return None, math.inf
     x, y, w = np.array(xs), np.array(ys), 1.0 / np.array(sds)
     coef1, cov1, chi2_1 = _wls(x, y, w, 1)
     deg, coef, cov, chi2 = 1, coef1, cov1, chi2_1
-    if len(x) >= 6:
+    if len(x) >= 6 and max_deg >= 2:
         coef2, cov2, chi2_2 = _wls(x, y, w, 2)
         # the quadratic term only when clearly needed (BIC-like margin): a dark level drifting
         # during the sequence adds variance proportional to the level squared
@@ -202,7 +221,7 @@ def ptc_gain(
             deg, coef, cov, chi2 = 2, coef2, cov2, chi2_2
     slope = float(coef[-2])
     if not slope > 0:
-        return None
+        return None, math.inf
     dof_fit = len(x) - (deg + 1)
     red = chi2 / dof_fit if dof_fit > 0 else 1.0
     sd_cov = math.sqrt(max(float(cov[-2, -2]), 0.0) * max(red, 1.0))
@@ -222,11 +241,15 @@ def ptc_gain(
     rel = sd_slope / slope
     if clip_factor < 1.0:  # variances restored from a clipped stack: 1-3 % accurate
         rel = math.hypot(rel, CLIPPED_VARIANCE_REL_SD)
-    return GainEstimate(g, g * rel, source, int(n_frames))
+    return GainEstimate(g, g * rel, source, int(n_frames)), chi2
 
 
 def gain_from_dark_stack(
-    master: MasterDark, *, clip_sigma: float | None = 3.0, n_bins: int = 24
+    master: MasterDark,
+    *,
+    clip_sigma: float | None = 3.0,
+    n_bins: int = 24,
+    bias_level: float | None = None,
 ) -> GainEstimate | None:
     """Photon transfer on a dark master's planes (see :func:`ptc_gain`).
 
@@ -237,6 +260,21 @@ def gain_from_dark_stack(
     warm dark); no bias is involved. A master stored with a scalar uncertainty plane
     (``[output]``) has its uncertainty rebuilt from a noise model: photon transfer on it would
     be circular, so there is no estimate.
+
+    A sensor warming or cooling during the dark sequence (an uncooled camera) scales every
+    pixel's dark signal ``D`` by a common factor ``f_k`` per frame: its variance gains
+    ``D² var(f)``, which steepens the photon-transfer slope and makes the gain too low. With the
+    ``bias_level`` known, ``var(f)`` is read from the frames' recorded levels
+    (:func:`frame_level_variance`: ``var(f) = var(levels) / D0²``, ``D0`` the master's median
+    dark signal) and its share is removed before the fit. A drift of the *bias* moves the levels
+    as well but adds to every pixel alike: the two readings (straight lines through the
+    variances with and without the common factor's share) are told apart by their reduced
+    chi-square, and the estimate's uncertainty holds the difference the recorded levels' own
+    uncertainty makes. Without a master bias, ``B`` is the level at which the common factor's
+    share fits the variances best (:func:`_profile_bias_level`). Amp glow that does not follow the temperature sits in ``D0`` without
+    varying: where it is a large part of the median dark signal the share removed is too small
+    and the gain stays somewhat low (a 2 °C warming of a DSLR over 14 darks: within 2 sigma of
+    the truth, against 15 sigma low uncorrected; ``tests/test_gain.py``).
     """
     if master.provenance.get("planes", {}).get("uncertainty") == "scalar":
         return None
@@ -249,11 +287,133 @@ def gain_from_dark_stack(
         valid &= ~master.saturated.astype(bool)
     if np.count_nonzero(valid) < 100:
         return None
+    level = master.data[valid].astype(np.float64)
     var = np.square(master.uncertainty[valid].astype(np.float64)) * full
-    return ptc_gain(
-        master.data[valid], var, full - 1, clip_factor=clip_variance_factor(clip_sigma),
-        n_bins=n_bins, n_frames=int(master.meta.n_frames), source=DARKS,
-    )  # fmt: skip
+    cf = clip_variance_factor(clip_sigma)
+
+    def fit(v: np.ndarray, max_deg: int = 2) -> tuple[GainEstimate | None, float]:
+        return _ptc_fit(level, v, full - 1, clip_factor=cf, n_bins=n_bins,
+                        n_frames=int(master.meta.n_frames), source=DARKS,
+                        max_deg=max_deg)  # fmt: skip
+
+    plain, _ = fit(var)
+    s2, n_levels = frame_level_variance(master)
+    median = float(np.median(master.data))
+    if n_levels < 3 or not s2 > 0:
+        return plain
+    # a bias level read from the photon transfer itself is one more fitted number: the
+    # common factor must then improve the fit beyond chance (chi-square, 1 dof, p = 1e-3)
+    margin = 0.0
+    if bias_level is None:
+        bias_level = _profile_bias_level(level, var, median, s2, lambda v: fit(v, 1)[1], cf)
+        margin = _PROFILE_MARGIN
+    common = _common_factor_variance(master, bias_level)
+    if common is None:
+        return plain
+    c, c_sd = common
+    signal2 = np.square(level - float(bias_level))  # type: ignore[arg-type]
+    # both readings as straight lines (chi-squares of the same bins' count, near enough): the
+    # common factor's share is known, not fitted
+    _, additive_chi2 = fit(var, max_deg=1)
+    scaled, scaled_chi2 = fit(var - cf * c * signal2, max_deg=1)
+    if scaled is None or not scaled_chi2 + margin < additive_chi2:
+        return plain
+    other, _ = fit(var - cf * (c + c_sd) * signal2, max_deg=1)
+    if other is not None:  # the recorded levels' uncertainty, carried into the gain's
+        scaled = GainEstimate(scaled.value, math.hypot(scaled.sigma, other.value - scaled.value),
+                              scaled.source, scaled.n)  # fmt: skip
+    return scaled
+
+
+_PROFILE_PIXELS = 200_000
+_PROFILE_MARGIN = 10.83  # chi-square with 1 degree of freedom exceeded with probability 1e-3
+
+
+def _profile_bias_level(
+    level: np.ndarray,
+    var: np.ndarray,
+    median: float,
+    s2: float,
+    chi2_of: Callable[[np.ndarray], float],
+    cf: float,
+) -> float | None:
+    """The bias level under a dark without a master bias, from the curvature of its photon
+    transfer: the common factor's share ``s² ((L - B) / (median - B))²`` fits the variances
+    best at the true ``B``. ``B`` is searched on a log grid of the median's dark signal ``D0 =
+    median - B`` (1 ADU to the median itself), then refined; ``None`` when no grid point fits.
+    Large masters are profiled on every pixel above the 99th level percentile (the lever arm)
+    and an even subsample of the rest."""
+    if level.size > _PROFILE_PIXELS:
+        cut = float(np.percentile(level, 99.0))
+        rest = np.flatnonzero(level <= cut)
+        step = max(rest.size // _PROFILE_PIXELS, 1)
+        keep = np.sort(np.concatenate([np.flatnonzero(level > cut), rest[::step]]))
+        level, var = level[keep], var[keep]
+
+    def chi2(d0: float) -> float:
+        b = median - d0
+        with np.errstate(all="ignore"):  # a far-off ``B`` overflows; its fit is just bad
+            return chi2_of(var - cf * s2 / d0**2 * np.square(level - b))
+
+    top = max(median, 2.0)
+    grid = np.geomspace(1.0, top, 24)
+    scores = [chi2(float(d)) for d in grid]
+    best = int(np.argmin(scores))
+    if not math.isfinite(scores[best]):
+        return None
+    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
+    fine = np.geomspace(lo, hi, 9)
+    fine_scores = [chi2(float(d)) for d in fine]
+    return median - float(fine[int(np.argmin(fine_scores))])
+
+
+def dark_bias_level(master: MasterDark, bias: MasterDark | None) -> float | None:
+    """The bias level under a raw dark master's signal: the master bias's median, ``None``
+    without a bias of the master's shape or for a master stored bias-subtracted."""
+    if bias is None or master.meta.bias_subtracted or bias.data.shape != master.data.shape:
+        return None
+    level = float(np.median(bias.data))
+    return level if math.isfinite(level) else None
+
+
+def frame_level_variance(master: MasterDark | None) -> tuple[float, int]:
+    """Variance (ADU²) of a master's input frame levels beyond their sampling, and frame count.
+
+    ``provenance["frame_levels"]`` holds each input frame's median over the sampled rows
+    (``sample_rows``); their sampling variance (``pi/2 x spread² / pixels``) is subtracted.
+    """
+    if master is None:
+        return 0.0, 0
+    prov = master.provenance or {}
+    levels = np.asarray([v for v in prov.get("frame_levels") or () if v is not None], float)
+    levels = levels[np.isfinite(levels)]
+    if levels.size < 2:
+        return 0.0, int(levels.size)
+    spreads = np.asarray([v for v in prov.get("frame_spreads") or () if v is not None], float)
+    spreads = spreads[np.isfinite(spreads)]
+    n_pix = max(len(prov.get("sample_rows") or ()), 1) * master.data.shape[1]
+    sampling = float(np.mean(spreads**2)) * (math.pi / 2) / n_pix if spreads.size else 0.0
+    return max(float(np.var(levels, ddof=1)) - sampling, 0.0), int(levels.size)
+
+
+def _common_factor_variance(
+    master: MasterDark, bias_level: float | None
+) -> tuple[float, float] | None:
+    """``var(f)`` of a common per-frame factor on the dark signal, and its 1-sigma uncertainty.
+
+    ``None`` without a bias level, fewer than 3 recorded frame levels, no dark signal above the
+    bias or no variance beyond the levels' sampling. The uncertainty is that of a sample
+    variance of ``n`` values rounded to whole ADU (the recorded medians of integer data):
+    ``2 sqrt(s² q / (n - 1)) + q``, ``q = 1/12``.
+    """
+    if bias_level is None or not math.isfinite(bias_level):
+        return None
+    s2, n = frame_level_variance(master)
+    d0 = float(np.median(master.data)) - float(bias_level)
+    if n < 3 or not s2 > 0 or not d0 > 0:
+        return None
+    q = 1.0 / 12.0
+    return s2 / d0**2, (2.0 * math.sqrt(s2 * q / (n - 1)) + q) / d0**2
 
 
 # ----------------------------------------------------------------------------- frame pairs

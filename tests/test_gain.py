@@ -199,3 +199,45 @@ def test_light_gain_with_stars_and_colour(pattern):
     est = gain_from_light(data, read**2, cfa=pattern is not None)
     assert est is not None
     assert abs(est.value - g) <= 3.0 * est.sigma + 0.02 * g, (est, g)
+
+
+def _warming_stack(seed: int, drift_c: float):
+    """An uncooled camera's darks while the sensor warms by ``drift_c`` over the sequence, and
+    the master bias of the same sensor."""
+    model = SENSOR_PRESETS["canon-eos-6d"].replace(ny=160, nx=192)
+    rng = np.random.default_rng(seed)
+    truth = make_sensor_truth(model, np.random.default_rng(seed + 7))
+    temps = 15.0 + np.linspace(0.0, drift_c, 14)
+    frames = [expose(truth, "dark", 120.0, float(t), rng) for t in temps]
+    biases = [expose(truth, "bias", 0.0, 15.0, rng) for _ in range(15)]
+    kw = dict(config_signature="s", instrument="s", egain_e_per_adu=None, temp_c=None,
+              set_temp_c=None)  # fmt: skip
+    dark = combine_arrays(frames, meta=MasterMeta(**kw, exptime_s=120.0, n_frames=14,
+                                                  frame_kind=FrameType.DARK))  # fmt: skip
+    bias = combine_arrays(biases, meta=MasterMeta(**kw, exptime_s=0.0, n_frames=15,
+                                                  frame_kind=FrameType.BIAS))  # fmt: skip
+    return model.egain_e_per_adu, dark, bias
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_photon_transfer_through_a_warming_dark_sequence(seed):
+    """The common per-frame change of the dark signal (the sensor warming) is removed with the
+    frames' recorded levels, under the master bias's level or, without one, the level the
+    photon transfer's curvature points to; plain photon transfer reads the gain low."""
+    from darkflow.gain import clip_variance_factor, dark_bias_level
+
+    truth, dark, bias = _warming_stack(seed, drift_c=2.0)
+    full = int(dark.n_used.max())
+    kept = dark.n_used == full
+    plain = ptc_gain(dark.data[kept], np.square(dark.uncertainty[kept]) * full, full - 1,
+                     clip_factor=clip_variance_factor(3.0))  # fmt: skip
+    assert plain is not None and (plain.value - truth) / plain.sigma < -3.0
+    level = dark_bias_level(dark, bias)
+    assert level is not None
+    for est in (gain_from_dark_stack(dark, bias_level=level), gain_from_dark_stack(dark)):
+        assert est is not None and abs(est.value - truth) / est.sigma < 3.0, (est, truth)
+    # a steady sensor: the correction finds nothing to remove and changes nothing material
+    truth, dark, bias = _warming_stack(seed, drift_c=0.0)
+    for est in (gain_from_dark_stack(dark, bias_level=dark_bias_level(dark, bias)),
+                gain_from_dark_stack(dark)):  # fmt: skip
+        assert est is not None and abs(est.value - truth) / est.sigma < 3.0, (est, truth)

@@ -358,13 +358,20 @@ def _identity(path: Path, content_hash: str | None) -> tuple | None:
     return (str(path), content_hash, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _gain_of(path: Path, master: MasterDark, clip_sigma: float) -> GainEstimate | None:
-    """The photon-transfer gain of a dark master, computed once per file and process."""
+def _gain_of(
+    path: Path,
+    master: MasterDark,
+    clip_sigma: float,
+    bias_path: Path | None,
+    bias: MasterDark | None,
+) -> GainEstimate | None:
+    """The photon-transfer gain of a dark master (with the light's master bias), computed once
+    per pair of files and process."""
     from darkflow.calibrate import gain_from_darks
 
-    key = _identity(path, None)
+    key = (_identity(path, None), None if bias_path is None else _identity(bias_path, None))
     if key not in _GAINS:
-        _GAINS[key] = gain_from_darks(master, clip_sigma=clip_sigma)
+        _GAINS[key] = gain_from_darks(master, clip_sigma=clip_sigma, bias=bias)
     return _GAINS[key]
 
 
@@ -430,15 +437,16 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         return _quarantine(list(decision.reasons), reason)
     if not np.isfinite(data).any():
         return _quarantine(list(decision.reasons), LightReason.NO_FINITE_PIXELS)
+    bias = _load(spec.bias_path, spec.bias_hash) if spec.bias_path else None
     result = calibrate_light(
         data, meta, decision,
         load_master=lambda master_id: _load(
             spec.master_paths[master_id], spec.master_hashes.get(master_id)
         ),
-        bias=_load(spec.bias_path, spec.bias_hash) if spec.bias_path else None,
-        index=spec.index, config=config, master_status=spec.master_status,
+        bias=bias, index=spec.index, config=config, master_status=spec.master_status,
         amplitude_limit_sigma=spec.amplitude_limit_sigma,
-        dark_gain=lambda master: _gain_of(spec.master_path, master, config.combine.sigma_high),
+        dark_gain=lambda master: _gain_of(spec.master_path, master, config.combine.sigma_high,
+                                          spec.bias_path, bias),
         master_biases={mid: _load(path, spec.master_bias_hashes.get(mid))
                        for mid, path in spec.master_bias_paths.items()},
         bias_level_sigma_adu=spec.bias_level_sigma_adu,

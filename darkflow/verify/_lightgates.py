@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from darkflow import cfa
+from darkflow.gain import frame_level_variance
 from darkflow.model import GainEstimate, MasterDark
 from darkflow.stats import mad_std, robust_std
 from darkflow.stats._robust import median as _median
@@ -105,22 +106,6 @@ class NoiseBudget:
         }
 
 
-def _frame_level_var(master: MasterDark | None) -> tuple[float, int]:
-    """Variance (ADU²) of a master's input frame levels beyond their sampling, and frame count."""
-    if master is None:
-        return 0.0, 0
-    prov = master.provenance or {}
-    levels = np.asarray([v for v in prov.get("frame_levels") or () if v is not None], float)
-    levels = levels[np.isfinite(levels)]
-    if levels.size < 2:
-        return 0.0, int(levels.size)
-    spreads = np.asarray([v for v in prov.get("frame_spreads") or () if v is not None], float)
-    spreads = spreads[np.isfinite(spreads)]
-    n_pix = max(len(prov.get("sample_rows") or ()), 1) * master.data.shape[1]
-    sampling = float(np.mean(spreads**2)) * (math.pi / 2) / n_pix if spreads.size else 0.0
-    return max(float(np.var(levels, ddof=1)) - sampling, 0.0), int(levels.size)
-
-
 def _read_rel_sigma(source: MasterDark | None, read_var: float) -> float:
     """How well the read variance is known: the disagreement of two consistent estimators.
 
@@ -166,9 +151,9 @@ def noise_budget(
     from darkflow.subtract import per_frame_sigma
 
     source = bias if bias is not None else master
-    common, _ = _frame_level_var(source)
-    dark_jitter, n_dark = _frame_level_var(master)
-    bias_jitter, n_bias = _frame_level_var(bias)
+    common, _ = frame_level_variance(source)
+    dark_jitter, n_dark = frame_level_variance(master)
+    bias_jitter, n_bias = frame_level_variance(bias)
     light_jitter = dark_jitter if n_dark >= 2 else bias_jitter
     level_var = light_jitter
     level_var += dark_jitter / n_dark if n_dark else 0.0

@@ -21,7 +21,12 @@ import numpy as np
 
 from darkflow.config import VerifyConfig
 from darkflow.exceptions import ConfigError, IncompatibleFramesError
-from darkflow.gain import clip_variance_factor, gain_from_dark_stack, header_gain
+from darkflow.gain import (
+    clip_variance_factor,
+    dark_bias_level,
+    gain_from_dark_stack,
+    header_gain,
+)
 from darkflow.model import FrameType, GainEstimate, MasterDark, MasterStatus
 from darkflow.stats._robust import median as _median
 from darkflow.verify._fpn import band_energies, row_window
@@ -616,7 +621,9 @@ def assess_master(
     ptc = None
     if is_dark:
         k = min(float((master.provenance.get("params") or {}).get("sigma_high", 3.0)), 10.0)
-        ptc = gain_from_dark_stack(_crop(master, rows), clip_sigma=k)
+        cropped = _crop(master, rows)
+        level = dark_bias_level(master, bias)
+        ptc = gain_from_dark_stack(cropped, clip_sigma=k, bias_level=level)
         gate, gvalues = _gain_metric(header, ptc, config)
         metrics.append(gate)
         values.update(gvalues)
