@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from darkflow.config import Config, MatchingConfig, ScalingConfig
 from darkflow.matching._advisory import acquisition_advisory
 from darkflow.matching._index import CalibrationIndex
@@ -99,7 +101,8 @@ class _Evaluator(PairOptions):
         self.has_bias = index.has_bias(sig)
         self.bias_t = index.bias_exptime(sig)
         self.bias_noise = index.biases[sig].noise_adu if sig in index.biases else None
-        self.signal_rms = None
+        self._rms_first: float | None = None  # the first master's RMS, scaled to the light
+        self._rms_points: dict[str, tuple[float, float]] = {}  # without a bias: (t / f, rms)
 
     # ------------------------------------------------------------------ per master
     def master(self, entry: MasterEntry) -> _Master:
@@ -135,9 +138,12 @@ class _Evaluator(PairOptions):
             lost.append(LOST_TIME)
         same = valid_t and abs(self.t_light - t_m) <= cfg.exptime_rel_tol * max(self.t_light, t_m)
         summary = self.index.summaries.get(entry.master_id)
-        if summary is not None and self.signal_rms is None and valid_t:
-            scale = self.t_light / t_m * self.law.factor(d_temp or 0.0)
-            self.signal_rms = max(summary.signal_rms_adu * scale, 1e-9)
+        if summary is not None and valid_t:
+            factor = self.law.factor(d_temp or 0.0)
+            if self._rms_first is None:
+                self._rms_first = max(summary.signal_rms_adu * self.t_light / t_m * factor, 1e-9)
+            if not summary.bias_removed:
+                self._rms_points[entry.master_id] = (t_m / factor, summary.signal_rms_adu)
         return _Master(
             entry=entry,
             temp_c=temp,
@@ -153,6 +159,31 @@ class _Evaluator(PairOptions):
             else None,
             notes=tuple(notes),
         )
+
+    @property
+    def signal_rms(self) -> float | None:
+        """The light's RMS dark structure (ADU) that a model removes.
+
+        With a bias removed it is the master's RMS dark signal scaled to the light's exposure
+        and temperature. Without one, a master's RMS deviation from its flat level holds the
+        bias's fixed pattern ``A`` too, which does not scale: over masters of at least two
+        effective exposures ``x = t / f`` (``f`` the dark-current law's factor to the light's
+        temperature), ``rms² = A + r² x²`` is fitted (both terms non-negative) and evaluated at
+        the light's exposure; a single exposure falls back to scaling it all.
+        """
+        pts = list(self._rms_points.values())
+        xs = [x for x, _ in pts]
+        if len(pts) < 2 or max(xs) < 1.2 * min(xs):
+            return self._rms_first
+        x2 = np.square(np.asarray(xs, dtype=np.float64))
+        y = np.square(np.asarray([r for _, r in pts], dtype=np.float64))
+        design = np.column_stack([np.ones_like(x2), x2])
+        (a, b), *_ = np.linalg.lstsq(design, y, rcond=None)
+        if b < 0:  # no exposure-dependent part at all: the pattern is fixed
+            a, b = float(np.mean(y)), 0.0
+        elif a < 0:  # no fixed pattern: the RMS is dark signal, proportional to exposure
+            a, b = 0.0, float(np.sum(x2 * y) / np.sum(x2 * x2))
+        return max(math.sqrt(a + b * self.t_light**2), 1e-9)
 
     def _raw_mismatch(self, mm: _Master) -> float | None:
         if mm.delta_temp_c is None:
