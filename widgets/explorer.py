@@ -70,8 +70,12 @@ _TABLE_CSS = (
     "table.df-explorer{border-collapse:collapse;font-size:12px;margin:4px 0 10px}"
     "table.df-explorer caption{text-align:left;font-weight:bold;padding:2px 0}"
     "table.df-explorer th,table.df-explorer td{padding:2px 8px;border-bottom:1px solid #ddd;"
-    "text-align:right}table.df-explorer th{background:#f3f3f3}"
-    "table.df-explorer td:last-child{text-align:left}"
+    "text-align:right;white-space:nowrap;vertical-align:top}"
+    "table.df-explorer th{background:#f3f3f3}"
+    # the last column holds the prose (a gate's detail): it wraps, never squeezed to a sliver
+    "table.df-explorer td:last-child,table.df-explorer th:last-child{text-align:left;"
+    "white-space:normal;min-width:22em}"
+    "div.df-explorer-scroll{overflow-x:auto;max-width:100%}"
 )
 
 
@@ -86,8 +90,8 @@ def table_html(df: pd.DataFrame, *, title: str = "", colours: list[str] | None =
     caption = f"<caption>{html.escape(title)}</caption>" if title else ""
     return (
         f"<style>{_TABLE_CSS}</style>"
-        '<table class="df-explorer">'
-        f"{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        '<div class="df-explorer-scroll"><table class="df-explorer">'
+        f"{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
