@@ -291,8 +291,10 @@ def gain_from_dark_stack(
     var = np.square(master.uncertainty[valid].astype(np.float64)) * full
     cf = clip_variance_factor(clip_sigma)
 
-    def fit(v: np.ndarray, max_deg: int = 2) -> tuple[GainEstimate | None, float]:
-        return _ptc_fit(level, v, full - 1, clip_factor=cf, n_bins=n_bins,
+    def fit(
+        v: np.ndarray, max_deg: int = 2, lv: np.ndarray | None = None
+    ) -> tuple[GainEstimate | None, float]:
+        return _ptc_fit(level if lv is None else lv, v, full - 1, clip_factor=cf, n_bins=n_bins,
                         n_frames=int(master.meta.n_frames), source=DARKS,
                         max_deg=max_deg)  # fmt: skip
 
@@ -305,7 +307,7 @@ def gain_from_dark_stack(
     # common factor must then improve the fit beyond chance (chi-square, 1 dof, p = 1e-3)
     margin = 0.0
     if bias_level is None:
-        bias_level = _profile_bias_level(level, var, median, s2, lambda v: fit(v, 1)[1], cf)
+        bias_level = _profile_bias_level(level, var, median, s2, lambda lv, v: fit(v, 1, lv)[1], cf)
         margin = _PROFILE_MARGIN
     common = _common_factor_variance(master, bias_level)
     if common is None:
@@ -334,7 +336,7 @@ def _profile_bias_level(
     var: np.ndarray,
     median: float,
     s2: float,
-    chi2_of: Callable[[np.ndarray], float],
+    chi2_of: Callable[[np.ndarray, np.ndarray], float],
     cf: float,
 ) -> float | None:
     """The bias level under a dark without a master bias, from the curvature of its photon
@@ -353,7 +355,7 @@ def _profile_bias_level(
     def chi2(d0: float) -> float:
         b = median - d0
         with np.errstate(all="ignore"):  # a far-off ``B`` overflows; its fit is just bad
-            return chi2_of(var - cf * s2 / d0**2 * np.square(level - b))
+            return chi2_of(level, var - cf * s2 / d0**2 * np.square(level - b))
 
     top = max(median, 2.0)
     grid = np.geomspace(1.0, top, 24)

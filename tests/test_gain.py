@@ -241,3 +241,15 @@ def test_photon_transfer_through_a_warming_dark_sequence(seed):
     for est in (gain_from_dark_stack(dark, bias_level=dark_bias_level(dark, bias)),
                 gain_from_dark_stack(dark)):  # fmt: skip
         assert est is not None and abs(est.value - truth) / est.sigma < 3.0, (est, truth)
+
+
+def test_the_bias_level_profile_on_a_subsample_of_a_large_master(monkeypatch):
+    """Large masters are profiled on the hot tail and a subsample of the rest (the same fit)."""
+    import darkflow.gain as gain_module
+
+    truth, dark, _ = _warming_stack(1, drift_c=2.0)
+    full = gain_from_dark_stack(dark)
+    monkeypatch.setattr(gain_module, "_PROFILE_PIXELS", 5000)
+    sub = gain_from_dark_stack(dark)
+    assert full is not None and sub is not None
+    assert abs(sub.value - truth) / sub.sigma < 3.0 and abs(sub.value - full.value) < sub.sigma
