@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from darkflow.cfa import is_cfa
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.stats import mad_std
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats.cfa import is_cfa
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from darkflow.exceptions import DarkflowError
-from darkflow.hashing import file_hash
 from darkflow.io.atomic import write_bytes_atomic
+from darkflow.io.hashing import file_hash
 from darkflow.registry import Registry
 
 __all__ = [

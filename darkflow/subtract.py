@@ -418,7 +418,7 @@ def shot_signal(
     from darkflow.verify import background_map, neighbour_median
 
     if cfa:
-        from darkflow.cfa import per_plane
+        from darkflow.stats.cfa import per_plane
 
         smooth = per_plane(lambda d: background_map(d, tile=16), calibrated)
         local = per_plane(neighbour_median, calibrated)

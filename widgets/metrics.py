@@ -838,7 +838,7 @@ def _assess(
     bias_id: str | None,
     master: MasterDark | None,
 ) -> AcceptanceResult:
-    from darkflow.hashing import file_hash
+    from darkflow.io.hashing import file_hash
 
     from .data import _catalog_metas
 

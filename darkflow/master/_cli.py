@@ -70,7 +70,7 @@ def check_combine_inputs(
     Files that cannot be read are left to the combine, which names them.
     """
     from darkflow.catalog import scan
-    from darkflow.hashing import file_hash
+    from darkflow.io.hashing import file_hash
 
     paths = [Path(f) for f in files]
     if not allow_duplicates:

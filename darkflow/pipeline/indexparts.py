@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from darkflow.hashing import fingerprint
 from darkflow.io.atomic import atomic_path
+from darkflow.io.hashing import fingerprint
 from darkflow.matching._index import BiasInfo
 from darkflow.scaling import MasterSummary, Reference
 

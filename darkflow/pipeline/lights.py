@@ -32,7 +32,8 @@ import numpy as np
 from darkflow._version import ALGORITHM_VERSION
 from darkflow.config import Config
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError
-from darkflow.hashing import (
+from darkflow.io.atomic import atomic_path
+from darkflow.io.hashing import (
     code_fingerprint,
     exact_json,
     file_hash,
@@ -40,7 +41,6 @@ from darkflow.hashing import (
     job_key,
     short,
 )
-from darkflow.io.atomic import atomic_path
 from darkflow.matching import (
     CalibrationIndex,
     LazyMaster,

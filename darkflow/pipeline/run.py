@@ -22,7 +22,6 @@ from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
 from darkflow.events import EventLog, dumps
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, DiskFullError
-from darkflow.hashing import short
 from darkflow.integrity import discard_corrupt, mark_work_directory, scan_exclusions
 from darkflow.io.atomic import (
     atomic_write,
@@ -30,6 +29,7 @@ from darkflow.io.atomic import (
     is_disk_full,
     remove_stale_temporaries,
 )
+from darkflow.io.hashing import short
 from darkflow.matching import MatchDecision
 from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
 from darkflow.pipeline.executors import Executor, LocalExecutor

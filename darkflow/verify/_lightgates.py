@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from darkflow import cfa
 from darkflow.model import GainEstimate, MasterDark
-from darkflow.stats import mad_std, robust_std
+from darkflow.stats import cfa, mad_std, robust_std
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.verify._gate import (

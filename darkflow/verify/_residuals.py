@@ -151,7 +151,7 @@ class ResidualParts:
     """What :func:`residual_analysis` computes on the way (reused by the light checks).
 
     With ``cfa`` (a colour sensor) the background, the neighbour median ``local`` and ``z`` were
-    computed per colour phase (:mod:`darkflow.cfa`): every pixel against pixels of its own
+    computed per colour phase (:mod:`darkflow.stats.cfa`): every pixel against pixels of its own
     colour only; the source mask is their union over each 2x2 cell.
     """
 
@@ -191,7 +191,7 @@ def residual_parts(
 def _cfa_residual_parts(
     data: np.ndarray, uncertainty: np.ndarray, *, tile: int, source_sigma: float
 ) -> ResidualParts:
-    from darkflow import cfa
+    from darkflow.stats import cfa
 
     data = np.asarray(data, dtype=np.float32)
     unc = np.asarray(uncertainty, dtype=np.float32)
