@@ -215,7 +215,7 @@ def _combine(paths, *, dark: bool = False):
     """A master of ``paths``; ``dark``: held-out darks relabelled as lights count as darks."""
     from astropy.io import fits
 
-    from darkflow.headers.rules import normalise
+    from darkflow.ingest.headers.rules import normalise
     from darkflow.master import combine_files
 
     metas = [normalise(fits.getheader(p), p).meta for p in paths]

@@ -21,6 +21,9 @@ __all__ = ["MOVED", "install"]
 MOVED: dict[str, str] = {
     "darkflow.hashing": "darkflow.io.hashing",
     "darkflow.cfa": "darkflow.stats.cfa",
+    "darkflow._keywords": "darkflow.ingest._keywords",
+    "darkflow.headers": "darkflow.ingest.headers",
+    "darkflow.catalog": "darkflow.ingest.catalog",
 }
 """Old module (or package) name -> new name; a package's submodules follow it."""
 

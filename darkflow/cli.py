@@ -103,7 +103,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from darkflow.catalog import format_catalog, scan
+    from darkflow.ingest.catalog import format_catalog, scan
 
     _check_inputs(args.inputs, frames_only=False)
     catalog = scan(args.inputs, config=_load_config(args).ingest)

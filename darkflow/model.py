@@ -2,7 +2,7 @@
 
 Statuses and kinds are ``StrEnum`` members: they compare equal to their string values, which are
 what CSV files, the registry and reports show. Reason codes live beside the stage that raises them
-(``darkflow.catalog.IngestReason`` ...); every reason enum subclasses :class:`ReasonCode` so a
+(``darkflow.ingest.catalog.IngestReason`` ...); every reason enum subclasses :class:`ReasonCode` so a
 code carries its one-line description and the reports can explain it.
 """
 

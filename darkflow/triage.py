@@ -653,8 +653,8 @@ _SEVERITY_ORDER = {ERR: 0, WARN: 1, INFO: 2}
 
 # Modules that define reason enums; imported on demand so their codes can be explained.
 _REASON_MODULES = (
-    "darkflow.catalog",
-    "darkflow.headers",
+    "darkflow.ingest.catalog",
+    "darkflow.ingest.headers",
     "darkflow.matching",
     "darkflow.pipeline.reasons",
     "darkflow.verify",

@@ -88,7 +88,7 @@ def test_rerun_recomputes_and_reads_nothing(calibrated, archive, monkeypatch):
     assert first.masters_built == 6 and first.lights_computed == 15
 
     hashed = _counting(monkeypatch, "darkflow.registry.file_hash")
-    headers = _counting(monkeypatch, "darkflow.catalog.read_header_info")
+    headers = _counting(monkeypatch, "darkflow.ingest.catalog.read_header_info")
     again = run_night(archive, workdir=workdir, force=True)  # through the whole pipeline
     assert (again.masters_built, again.masters_judged, again.lights_computed) == (0, 0, 0)
     assert again.masters_reused == 6 and again.lights_reused == 15
@@ -259,7 +259,7 @@ def test_nightly_nights_come_from_dates_not_folders(archive, calibrated, tmp_pat
 def test_night_files_read_no_header_twice(archive, tmp_path, monkeypatch):
     with Registry(tmp_path / "w") as reg:
         first, _ = night_files(archive, workdir=tmp_path / "w", config=Config(), registry=reg)
-        headers = _counting(monkeypatch, "darkflow.catalog.read_header_info")
+        headers = _counting(monkeypatch, "darkflow.ingest.catalog.read_header_info")
         again, _ = night_files(archive, workdir=tmp_path / "w", config=Config(), registry=reg)
     assert again == first and headers == []
 

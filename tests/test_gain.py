@@ -161,7 +161,7 @@ def test_header_gain_and_the_light_gain_choice():
 def test_an_egain_text_is_an_unknown_gain_not_an_isolated_frame():
     from astropy.io import fits
 
-    from darkflow.headers import IngestReason, normalise
+    from darkflow.ingest.headers import IngestReason, normalise
     from darkflow.model import Eligibility
 
     h = fits.Header()

@@ -17,7 +17,7 @@ from astropy.io import fits
 from conftest import snapshot
 from helpers.hostile import make_hostile_night
 
-from darkflow.catalog import scan
+from darkflow.ingest.catalog import scan
 from darkflow.io.paths import printable
 
 CLI = [sys.executable, "-m", "darkflow.cli"]

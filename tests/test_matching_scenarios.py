@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from helpers.match import rms
 
-from darkflow.catalog import meta_from_row, scan
 from darkflow.config import Config
 from darkflow.events import to_jsonable
+from darkflow.ingest.catalog import meta_from_row, scan
 from darkflow.master import combine_files
 from darkflow.matching import MasterEntry, build_index, match_light, temperature_gate_c
 from darkflow.model import FrameType, ScaleMode

@@ -162,7 +162,7 @@ def master_inputs(wd: Workdir, master_id: str) -> list[str]:
 
 def _catalog_metas(wd: Workdir, paths: list[str]) -> dict[str, Any]:
     """Normalised headers of ``paths`` from the catalog, by path (those that can be rebuilt)."""
-    from darkflow.catalog import meta_from_row
+    from darkflow.ingest.catalog import meta_from_row
 
     cat = wd.catalog.set_index("path", drop=False)
     # the contract catalog.csv has no Bayer pattern: the frame report carries the lights'

@@ -69,7 +69,7 @@ def check_combine_inputs(
     further than :func:`temperature_tolerance_c` from the median (unless ``allow_mixed``).
     Files that cannot be read are left to the combine, which names them.
     """
-    from darkflow.catalog import scan
+    from darkflow.ingest.catalog import scan
     from darkflow.io.hashing import file_hash
 
     paths = [Path(f) for f in files]

@@ -71,7 +71,7 @@ def _date(text: str | None) -> datetime | None:
 def meta_from_header(layout: ImageLayout) -> FrameMeta:
     """Minimal :class:`FrameMeta` from the few header keywords a combine needs.
 
-    Used only when the caller passes no normalised metadata (``darkflow.headers.normalise``
+    Used only when the caller passes no normalised metadata (``darkflow.ingest.headers.normalise``
     does the full job, capture-program quirks included).
     """
     h = layout  # image HDU keywords first, then the primary header's (extension images)

@@ -130,7 +130,7 @@ def workdir_state(workdir: Path, generation: int) -> str:
 def run_fingerprint(paths: Sequence[Path], config: Any, workdir: Path) -> str | None:
     """The run's inputs (paths and stat identities) and configuration, or ``None`` when an
     input is missing (the scan then says so)."""
-    from darkflow.catalog import find_fits_files
+    from darkflow.ingest.catalog import find_fits_files
     from darkflow.integrity import scan_exclusions
 
     if not all(p.exists() for p in paths):

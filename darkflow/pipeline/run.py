@@ -140,7 +140,7 @@ class _Scanned:
 
 
 def _scan(inputs: Sequence[Path], config: Config, workdir: Path | None = None) -> _Scanned:
-    from darkflow.catalog import meta_from_row, scan, to_contract_csv
+    from darkflow.ingest.catalog import meta_from_row, scan, to_contract_csv
 
     missing = [str(p) for p in inputs if not Path(p).exists()]
     if missing:
