@@ -24,6 +24,7 @@ MOVED: dict[str, str] = {
     "darkflow._keywords": "darkflow.ingest._keywords",
     "darkflow.headers": "darkflow.ingest.headers",
     "darkflow.catalog": "darkflow.ingest.catalog",
+    "darkflow.scaling": "darkflow.exposure.laws",
 }
 """Old module (or package) name -> new name; a package's submodules follow it."""
 

@@ -336,8 +336,8 @@ def dark_model_for(
     CalibrationError
         The decision is unmatched, the recipe needs a bias and none is given, or shapes differ.
     """
+    from darkflow.exposure.laws import glow_map
     from darkflow.matching import ModelTerm
-    from darkflow.scaling import glow_map
 
     if not decision.matched or decision.scale_mode is None:
         raise CalibrationError(f"{decision.light_path}: no master was matched, no dark model")

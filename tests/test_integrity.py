@@ -200,9 +200,9 @@ def test_registry_that_is_not_a_database(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- cache keys
 def test_index_fingerprint_sees_every_digit_of_the_glow_model():
+    from darkflow.exposure.laws import GlowModel
     from darkflow.matching import CalibrationIndex
     from darkflow.pipeline.lights import index_fingerprint
-    from darkflow.scaling import GlowModel
 
     def index(rate: float) -> CalibrationIndex:
         glow = GlowModel(rate_grid=np.full((3, 4), rate), block=16, shape=(48, 64),

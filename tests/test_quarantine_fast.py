@@ -39,7 +39,7 @@ def test_quarantine_imports_no_heavy_module(tiny_run):
         f"    assert main(['quarantine', {str(workdir)!r}]) == 0\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('pandas', 'scipy', 'astropy')\n"
         "         or m.startswith(('darkflow.matching._index', 'darkflow.matching._match',\n"
-        "                          'darkflow.scaling', 'darkflow.pipeline', 'darkflow.verify'))]\n"
+        "                          'darkflow.exposure.laws', 'darkflow.pipeline', 'darkflow.verify'))]\n"
         "print(sorted(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -79,7 +79,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the pickled index changes in a way its modules' sources do not show.
 INDEX_CACHE_FORMAT = 2
-_INDEX_MODULES = ("darkflow.matching", "darkflow.scaling", "darkflow.thermal", "darkflow.model")
+_INDEX_MODULES = ("darkflow.matching", "darkflow.exposure.laws", "darkflow.thermal", "darkflow.model")
 
 
 def index_cache_version() -> str:
