@@ -25,6 +25,7 @@ MOVED: dict[str, str] = {
     "darkflow.headers": "darkflow.ingest.headers",
     "darkflow.catalog": "darkflow.ingest.catalog",
     "darkflow.scaling": "darkflow.exposure.laws",
+    "darkflow.gain": "darkflow.subtract.gain",
 }
 """Old module (or package) name -> new name; a package's submodules follow it."""
 

@@ -52,10 +52,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from darkflow.exceptions import CalibrationError
-from darkflow.gain import clip_variance_factor
 from darkflow.model import MasterDark, ScaleMode
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.subtract.gain import clip_variance_factor
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
