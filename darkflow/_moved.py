@@ -26,6 +26,10 @@ MOVED: dict[str, str] = {
     "darkflow.catalog": "darkflow.ingest.catalog",
     "darkflow.scaling": "darkflow.exposure.laws",
     "darkflow.gain": "darkflow.subtract.gain",
+    "darkflow.photometry": "darkflow.verify.photometry",
+    "darkflow.viz_extra": "darkflow.viz.extra",
+    "darkflow.master_args": "darkflow.master._args",
+    "darkflow.progress": "darkflow.pipeline.progress",
 }
 """Old module (or package) name -> new name; a package's submodules follow it."""
 

@@ -52,7 +52,7 @@ def _load_config(args: argparse.Namespace):
 
 def _progress(args: argparse.Namespace):
     """The progress display the options ask for, or None (``-q``, ``--progress never``)."""
-    from darkflow.progress import ConsoleProgress
+    from darkflow.pipeline.progress import ConsoleProgress
 
     if args.quiet or args.progress == "never":
         return None
@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_combine,
         "combine darks (or biases) into a master: darkflow combine FILE... -o master.fits",
     )
-    from darkflow.master_args import add_combine_arguments
+    from darkflow.master._args import add_combine_arguments
 
     add_combine_arguments(p, quiet=False)
 

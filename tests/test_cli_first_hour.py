@@ -253,7 +253,7 @@ def test_config_shows_the_effective_configuration(capsys, tmp_path):
 
 # ----------------------------------------------------------------------------- output
 def test_piped_progress_prints_one_line_per_finished_stage():
-    from darkflow.progress import ConsoleProgress
+    from darkflow.pipeline.progress import ConsoleProgress
 
     stream = io.StringIO()
     progress = ConsoleProgress(stream, summary_only=True)

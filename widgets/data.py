@@ -30,7 +30,7 @@ from darkflow.io.fits import read_calibrated
 from darkflow.model import MasterDark
 from darkflow.results import Workdir, reason_texts
 from darkflow.verify import HIST_EDGES, ResidualStats, residual_analysis
-from darkflow.viz_extra import Difference, prepare_difference
+from darkflow.viz.extra import Difference, prepare_difference
 
 from .metrics import MetricContext, compute_metrics
 

@@ -209,7 +209,7 @@ class MasterPanel(_Panel):
                 ],
             }
             self.colours = {_GATES: colours}
-            from darkflow.viz_extra import make_image
+            from darkflow.viz.extra import make_image
 
             _hv()
             self.views = {
@@ -327,7 +327,7 @@ class RerunPanel(_Panel):
             self._fail(err)
             return None
         from darkflow import viz
-        from darkflow.viz_extra import make_difference_view
+        from darkflow.viz.extra import make_difference_view
 
         _hv()
         self.result = result
@@ -423,7 +423,7 @@ class ComparePanel(_Panel):
         except DarkflowError as err:
             self._fail(err)
             return
-        from darkflow.viz_extra import make_difference_view, make_spectra
+        from darkflow.viz.extra import make_difference_view, make_spectra
 
         _hv()
         self.result = result
@@ -467,7 +467,7 @@ class LightPanel(_Panel):
         except DarkflowError as err:
             self._fail(err)
             return
-        from darkflow.viz_extra import make_image, make_z_histogram
+        from darkflow.viz.extra import make_image, make_z_histogram
 
         _hv()
         self.result = result

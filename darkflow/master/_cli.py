@@ -19,7 +19,7 @@ from darkflow.config import (
     parse_size,
 )
 from darkflow.exceptions import DarkflowError, IncompatibleFramesError, OutputError
-from darkflow.master_args import add_combine_arguments, temperature_tolerance_c
+from darkflow.master._args import add_combine_arguments, temperature_tolerance_c
 
 __all__ = [
     "add_combine_arguments",

@@ -24,7 +24,6 @@ from darkflow.model import (
     MasterMeta,
     MasterStatus,
 )
-from darkflow.photometry import PhotometryComparison
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.stats.cfa import is_cfa
@@ -58,6 +57,7 @@ from darkflow.verify._residuals import (
     residual_parts,
     stats_from_parts,
 )
+from darkflow.verify.photometry import PhotometryComparison
 
 __all__ = [
     "HARMFUL",
