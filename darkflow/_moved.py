@@ -30,6 +30,8 @@ MOVED: dict[str, str] = {
     "darkflow.viz_extra": "darkflow.viz.extra",
     "darkflow.master_args": "darkflow.master._args",
     "darkflow.progress": "darkflow.pipeline.progress",
+    "darkflow.events": "darkflow.registry.events",
+    "darkflow.integrity": "darkflow.registry.integrity",
 }
 """Old module (or package) name -> new name; a package's submodules follow it."""
 

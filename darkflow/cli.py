@@ -216,7 +216,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from darkflow.integrity import format_verify, verify_workdir
+    from darkflow.registry.integrity import format_verify, verify_workdir
 
     _check_workdir(args.workdir, option="work directory", must_exist=True)
     report = verify_workdir(args.workdir, repair=not args.dry_run)

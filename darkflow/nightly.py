@@ -106,8 +106,8 @@ def night_files(
     broken frame stays with its night), else the :data:`UNKNOWN_NIGHT` group.
     """
     from darkflow.ingest.catalog import find_fits_files, scan
-    from darkflow.integrity import scan_exclusions
     from darkflow.pipeline.memo import stat_identity
+    from darkflow.registry.integrity import scan_exclusions
 
     root = Path(root)
     if not root.exists():

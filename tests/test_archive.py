@@ -327,8 +327,8 @@ def test_events_dumps_as_to_jsonable():
 
     import numpy as np
 
-    from darkflow.events import dumps, to_jsonable
     from darkflow.model import LightStatus
+    from darkflow.registry.events import dumps, to_jsonable
 
     values = [
         {"a": 1, "b": [1.5, "x", None, True], "c": (1, 2), "s": LightStatus.CALIBRATED},

@@ -205,7 +205,7 @@ def test_a_dead_run_shows_interrupted(tmp_path):
 
 
 def test_the_event_log_keeps_whole_lines_when_the_disk_fills(tmp_path, monkeypatch):
-    from darkflow import events
+    from darkflow.registry import events
 
     log = events.EventLog(tmp_path / "e.jsonl", run="r")
     log.emit("first", n=1)

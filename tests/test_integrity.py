@@ -22,11 +22,11 @@ from helpers.integrity import (
 )
 
 from darkflow.cli import main
-from darkflow.events import read_events
 from darkflow.exceptions import RegistryError
 from darkflow.io.hashing import file_hash
 from darkflow.pipeline import run_night
 from darkflow.registry import Registry
+from darkflow.registry.events import read_events
 
 CAMERA = "sgp_asi294mc"
 LIGHT_DIR = f"{NIGHT}/{CAMERA}/NGC 7000"

@@ -29,7 +29,6 @@ from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.calibrate import limit_dark_amplitude  # noqa: F401  (its former home)
 from darkflow.config import Config
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, OutputError
-from darkflow.integrity import set_aside
 from darkflow.io.atomic import disk_full_error
 from darkflow.io.hashing import file_hash
 from darkflow.io.paths import card_text
@@ -37,6 +36,7 @@ from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.reasons import LightReason, MasterReason
 from darkflow.pipeline.sets import FrameSet
+from darkflow.registry.integrity import set_aside
 from darkflow.stats._robust import median as _median
 
 __all__ = [

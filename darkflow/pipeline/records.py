@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkflow.events import to_jsonable
 from darkflow.io.atomic import atomic_write
 from darkflow.model import FrameMeta, FrameType, LightStatus
+from darkflow.registry.events import to_jsonable
 from darkflow.thermal import fit_temperature_drift
 from darkflow.verify import HIST_EDGES, LIGHT_VALUE_COLUMNS, MASTER_VALUE_COLUMNS
 

@@ -20,9 +20,7 @@ from typing import Any
 
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
-from darkflow.events import EventLog, dumps
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, DiskFullError
-from darkflow.integrity import discard_corrupt, mark_work_directory, scan_exclusions
 from darkflow.io.atomic import (
     atomic_write,
     disk_full_error,
@@ -62,6 +60,8 @@ from darkflow.pipeline.records import (
 )
 from darkflow.pipeline.sets import accepted_isolated, build_frame_sets, provisional_meta
 from darkflow.registry import Registry
+from darkflow.registry.events import EventLog, dumps
+from darkflow.registry.integrity import discard_corrupt, mark_work_directory, scan_exclusions
 from darkflow.thermal import ThermalProfileStore
 
 __all__ = ["RunResult", "log_night", "plan_night", "run_night"]
