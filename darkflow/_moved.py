@@ -32,6 +32,12 @@ MOVED: dict[str, str] = {
     "darkflow.progress": "darkflow.pipeline.progress",
     "darkflow.events": "darkflow.registry.events",
     "darkflow.integrity": "darkflow.registry.integrity",
+    "darkflow._render": "darkflow.report._render",
+    "darkflow._page_inputs": "darkflow.report._page_inputs",
+    "darkflow.results": "darkflow.report.results",
+    "darkflow.nightly": "darkflow.report.nightly",
+    "darkflow.status": "darkflow.report.status",
+    "darkflow.quarantine": "darkflow.report.quarantine",
 }
 """Old module (or package) name -> new name; a package's submodules follow it."""
 

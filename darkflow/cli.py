@@ -166,7 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_nightly(args: argparse.Namespace) -> int:
     from darkflow.model import LightStatus
-    from darkflow.nightly import run_nightly
+    from darkflow.report.nightly import run_nightly
 
     _check_workdir(args.workdir)
     _check_workdir(args.reports, option="--reports")
@@ -208,7 +208,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from darkflow.status import format_status
+    from darkflow.report.status import format_status
 
     _check_workdir(args.workdir, option="work directory", must_exist=True)
     sys.stdout.write(format_status(args.workdir, fmt=args.format))
@@ -225,7 +225,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_quarantine(args: argparse.Namespace) -> int:
-    from darkflow.quarantine import format_queue, quarantine_queue
+    from darkflow.report.quarantine import format_queue, quarantine_queue
 
     _check_workdir(args.workdir, option="work directory", must_exist=True)
     queue = quarantine_queue(args.workdir, night=args.night, include_degraded=args.degraded)
@@ -252,7 +252,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _check_sessions(workdir: Path, wanted: Sequence[str]) -> None:
     """Each ``--session`` names a session (or ``night/session``) of the work directory."""
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     known = Workdir(workdir).sessions()
     names = {s for _, s in known} | {f"{n}/{s}" for n, s in known}

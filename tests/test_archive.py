@@ -12,9 +12,9 @@ import pytest
 from conftest import benchmark_module
 
 from darkflow.config import Config
-from darkflow.nightly import night_files, night_fingerprint, run_nightly
 from darkflow.pipeline import run_night
 from darkflow.registry import Registry
+from darkflow.report.nightly import night_files, night_fingerprint, run_nightly
 
 
 def _archive(root: Path, nights, *, seed: int = 2026) -> Path:
@@ -107,7 +107,7 @@ def test_rerun_recomputes_and_reads_nothing(calibrated, archive, monkeypatch):
     assert memo.lights == again.lights and memo.lights_reused == 15
     assert "unchanged since run" in memo.summary()
     assert hashed == [] and headers == [] and opened == []
-    from darkflow.status import format_status
+    from darkflow.report.status import format_status
 
     assert f"nothing changed since run {again.run_id}" in format_status(workdir)
 
@@ -191,7 +191,7 @@ def no_reports(monkeypatch):
         return {"headline": "", "counts": {}, "n_sessions": 1, "index": html,
                 "reports_ok": True, "failed": []}  # fmt: skip
 
-    monkeypatch.setattr("darkflow.nightly._night_reports", fake)
+    monkeypatch.setattr("darkflow.report.nightly._night_reports", fake)
     return built
 
 

@@ -155,7 +155,7 @@ def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
     from darkflow.ingest.catalog import meta_from_row
     from darkflow.io.fits import read_image
     from darkflow.pipeline.records import reasons_text
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
     from darkflow_widgets.metrics import MetricContext, decision_from_record
 
     wd = Workdir(tiny_run[0])

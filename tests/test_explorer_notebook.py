@@ -142,7 +142,7 @@ def test_setup_notebook_inlines_what_holoviews_and_panel_display(tmp_path):
     source, out = tmp_path / "nb.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, source)
     script = (
-        "import sys, nbformat\nfrom darkflow._render import run_notebook\n"
+        "import sys, nbformat\nfrom darkflow.report._render import run_notebook\n"
         "nb, error = run_notebook(sys.argv[1], {})\nassert error is None, error\n"
         "nbformat.write(nb, sys.argv[2])"
     )

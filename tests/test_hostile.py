@@ -188,7 +188,7 @@ def test_a_light_deleted_or_changed_after_the_scan_gets_a_reason(hostile, tmp_pa
 
 def test_a_dead_run_shows_interrupted(tmp_path):
     from darkflow.registry import Registry
-    from darkflow.status import registry_status
+    from darkflow.report.status import registry_status
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from darkflow import triage
-from darkflow.quarantine import format_queue, quarantine_queue
+from darkflow.report.quarantine import format_queue, quarantine_queue
 
 
 def test_reason_table_is_current():

@@ -71,7 +71,7 @@ class Reports:
 @pytest.fixture(scope="module")
 def reports(tiny_run, tmp_path_factory) -> Reports:
     from darkflow.report import build_reports, notebook_path, run_report
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     workdir, _, _ = tiny_run
     wd = Workdir(workdir)
@@ -233,7 +233,7 @@ def residual_frames(reports: Reports) -> list[tuple[int, str]]:
     """(frame number, file name) of the session's lights with a residual histogram."""
     import numpy as np
 
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     _, hists = Workdir(reports.workdir).residual_hists(reports.night)
     order = viz.light_order(reports.lights)

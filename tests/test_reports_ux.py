@@ -136,7 +136,7 @@ def test_padded_range_never_degenerate():
 def test_workdir_found_from_the_notebooks_folder(tiny_run, tmp_path, monkeypatch):
     import shutil
 
-    from darkflow.results import Workdir, find_workdir
+    from darkflow.report.results import Workdir, find_workdir
 
     project = tmp_path / "project"
     shutil.copytree(tiny_run[0], project / "demo" / "work")

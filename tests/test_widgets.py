@@ -16,7 +16,7 @@ import pytest
 
 from darkflow.config import CombineConfig
 from darkflow.exceptions import ConfigError, InsufficientFramesError
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 

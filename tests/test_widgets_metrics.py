@@ -11,7 +11,7 @@ import pytest
 
 from darkflow.config import Config, VerifyConfig
 from darkflow.exceptions import DarkflowError, InsufficientFramesError
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
 
 pytestmark = pytest.mark.integration  # on a calibrated night
 

@@ -28,7 +28,7 @@ from darkflow.config import CombineConfig
 from darkflow.exceptions import DarkflowError, FitsReadError, InsufficientFramesError
 from darkflow.io.fits import read_calibrated
 from darkflow.model import MasterDark
-from darkflow.results import Workdir, reason_texts
+from darkflow.report.results import Workdir, reason_texts
 from darkflow.verify import HIST_EDGES, ResidualStats, residual_analysis
 from darkflow.viz.extra import Difference, prepare_difference
 
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 def open_workdir(workdir: str | Path | Workdir) -> Workdir:
-    """A :class:`~darkflow.results.Workdir` from a path (or the object itself)."""
+    """A :class:`~darkflow.report.results.Workdir` from a path (or the object itself)."""
     return workdir if isinstance(workdir, Workdir) else Workdir(workdir)
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from darkflow.config import CombineConfig
 from darkflow.exceptions import DarkflowError, MissingDependencyError
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
 
 try:
     import ipywidgets as W
@@ -502,7 +502,7 @@ class Explorer:
     Parameters
     ----------
     workdir
-        A darkflow work directory (path or :class:`~darkflow.results.Workdir`).
+        A darkflow work directory (path or :class:`~darkflow.report.results.Workdir`).
     night, session
         Initial selection (default: the first session).
     max_lights

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from darkflow.matching import MatchDecision
 from darkflow.pipeline.reasons import LightReason
 from darkflow.registry import Registry
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
 from darkflow.verify import (
     MasterAssessment,
     ResidualStats,
@@ -723,7 +723,7 @@ def assess_acceptance(
     master_id_or_inputs
         A master id of ``masters.csv`` or the paths of dark (or bias) frames.
     workdir
-        The work directory (path or :class:`~darkflow.results.Workdir`).
+        The work directory (path or :class:`~darkflow.report.results.Workdir`).
     combine_config
         The combine settings (default: those the master was built with, from its provenance).
     verify_config
