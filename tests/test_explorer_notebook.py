@@ -78,7 +78,7 @@ def test_explorer_in_jupyterlab_fetches_nothing(executed):
 @pytest.mark.browser
 def test_explorer_outputs_draw_with_no_network(executed, tmp_path):
     """The explorer's outputs, shown as JupyterLab shows them, in Chromium: no request at all."""
-    from darkflow.browser import check_page
+    from helpers.browser import check_page
 
     page = tmp_path / "explorer-outputs.html"
     page.write_text(page_of(executed, "darkflow explorer"), encoding="utf-8")

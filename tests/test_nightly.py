@@ -39,7 +39,8 @@ def test_headline():
 @pytest.mark.integration
 @pytest.mark.browser
 def test_nightly_reports(two_nights, tmp_path):
-    from darkflow.browser import check_page
+    from helpers.browser import check_page
+
     from darkflow.report.results import Workdir
 
     reports = tmp_path / "reports"
