@@ -38,6 +38,8 @@ MOVED: dict[str, str] = {
     "darkflow.nightly": "darkflow.report.nightly",
     "darkflow.status": "darkflow.report.status",
     "darkflow.quarantine": "darkflow.report.quarantine",
+    "darkflow._reason_table": "darkflow.triage._table",
+    "darkflow.pipeline.reasons": "darkflow.triage.reasons",
 }
 """Old module (or package) name -> new name; a package's submodules follow it."""
 

@@ -279,7 +279,6 @@ def calibrate_light(
     -------
     LightCalibration
     """
-    from darkflow.pipeline.reasons import LightReason
     from darkflow.subtract import (
         dark_model_for,
         dark_shot_variance,
@@ -288,6 +287,7 @@ def calibrate_light(
         subtract_dark,
     )
     from darkflow.triage import rank_causes
+    from darkflow.triage.reasons import LightReason
     from darkflow.verify import (
         ResponseAction,
         apply_response,

@@ -9,16 +9,16 @@ from darkflow.report.quarantine import format_queue, quarantine_queue
 
 
 def test_reason_table_is_current():
-    path = Path(triage.__file__).with_name("_reason_table.py")
+    path = Path(triage.__file__).with_name("_table.py")
     assert path.read_text(encoding="utf-8") == triage.reason_table_source(), (
-        "darkflow/_reason_table.py is stale: run "
+        "darkflow/triage/_table.py is stale: run "
         "python -c 'import darkflow.triage as t; t.write_reason_table()'"
     )
     assert set(triage._table_texts()) == set(triage.reason_texts())
 
 
 def test_a_stale_table_is_not_used(monkeypatch):
-    from darkflow import _reason_table
+    from darkflow.triage import _table as _reason_table
 
     monkeypatch.setattr(_reason_table, "FINGERPRINT", "0" * 16)
     assert triage._table_texts() is None

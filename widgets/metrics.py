@@ -45,9 +45,9 @@ from darkflow.model import MasterDark, MasterStatus, ScaleMode
 if TYPE_CHECKING:
     from darkflow.calibrate import LightCalibration
     from darkflow.matching import MatchDecision
-from darkflow.pipeline.reasons import LightReason
 from darkflow.registry import Registry
 from darkflow.report.results import Workdir
+from darkflow.triage.reasons import LightReason
 from darkflow.verify import (
     MasterAssessment,
     ResidualStats,

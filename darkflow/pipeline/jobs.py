@@ -34,10 +34,10 @@ from darkflow.io.hashing import file_hash
 from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
-from darkflow.pipeline.reasons import LightReason, MasterReason
 from darkflow.pipeline.sets import FrameSet
 from darkflow.registry.integrity import set_aside
 from darkflow.stats._robust import median as _median
+from darkflow.triage.reasons import LightReason, MasterReason
 
 __all__ = [
     "LightJobResult",

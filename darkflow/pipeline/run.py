@@ -45,7 +45,6 @@ from darkflow.pipeline.plan import (
     plan_masters,
     resolve_assessment,
 )
-from darkflow.pipeline.reasons import LightReason
 from darkflow.pipeline.records import (
     FRAME_REPORT_COLUMNS,
     FRAME_REPORT_EXTRA,
@@ -63,6 +62,7 @@ from darkflow.registry import Registry
 from darkflow.registry.events import EventLog, dumps
 from darkflow.registry.integrity import discard_corrupt, mark_work_directory, scan_exclusions
 from darkflow.thermal import ThermalProfileStore
+from darkflow.triage.reasons import LightReason
 
 __all__ = ["RunResult", "log_night", "plan_night", "run_night"]
 
