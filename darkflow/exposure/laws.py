@@ -48,7 +48,7 @@ from darkflow.exceptions import IncompatibleFramesError
 from darkflow.model import MasterDark
 from darkflow.stats import mad_std
 from darkflow.thermal import DarkCurrentLaw
-from darkflow.verify._gate import mad_sigma_rel_sd, median_sd
+from darkflow.stats.spread import mad_sigma_rel_sd, median_sd
 
 __all__ = [
     "GlowModel",
