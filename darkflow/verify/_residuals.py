@@ -17,6 +17,7 @@ import numpy as np
 
 from darkflow.stats import robust_std
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats.maps import background_map, neighbour_median
 
 __all__ = [
     "HIST_EDGES",
@@ -32,25 +33,6 @@ __all__ = [
 ]
 
 HIST_EDGES = np.linspace(-6.0, 6.0, 61)
-
-
-def background_map(data: np.ndarray, *, tile: int = 32) -> np.ndarray:
-    """Smooth background: sigma-clipped modes on a tile grid, bilinearly interpolated.
-
-    The tile levels (sigma-clipped, then the SExtractor mode ``2.5 median - 1.5 mean``) come
-    from the numba kernel :func:`darkflow.stats._image.tile_levels` (its numpy reference:
-    :func:`~darkflow.stats._image.tile_levels_reference`).
-    """
-    from darkflow.stats._image import grid_interp, tile_levels
-
-    ny, nx = data.shape
-    grid = tile_levels(data, tile)
-    if np.isnan(grid).all():
-        return np.full(data.shape, np.nan, dtype=np.float32)
-    fill = _nanmedian(grid)
-    grid = np.where(np.isnan(grid), fill, grid)
-    # bilinear between tile centres: a numba kernel (numpy twin: grid_interp_reference)
-    return grid_interp(grid, tile, (ny, nx))
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -112,17 +94,6 @@ def nanmedian_along(a: np.ndarray, axis: int) -> np.ndarray:
     hi = np.take_along_axis(s, np.maximum(n // 2, 0)[..., None], axis=-1)[..., 0]
     out = (lo + hi) / 2
     return np.where(n > 0, out, np.nan).astype(s.dtype, copy=False)
-
-
-def neighbour_median(data: np.ndarray) -> np.ndarray:
-    """Median of the 8 neighbours of every pixel (edges reflected); NaN-aware.
-
-    A numba kernel (:func:`darkflow.stats._image.neighbour_median8`), one pixel per thread;
-    :func:`neighbour_median_reference` is the numpy version the tests compare it with.
-    """
-    from darkflow.stats._image import neighbour_median8
-
-    return neighbour_median8(data)
 
 
 def neighbour_median_reference(data: np.ndarray) -> np.ndarray:
