@@ -46,7 +46,7 @@ from darkflow.exceptions import ArtifactCorruptError, FitsReadError
 from darkflow.io.atomic import atomic_path
 from darkflow.io.hashing import HashingReader
 from darkflow.io.planes import plane_hdu, plane_mode_of
-from darkflow.master._combine import _clean
+from darkflow.master._frames import _clean
 from darkflow.model import FrameType, MasterDark, MasterMeta
 
 __all__ = [

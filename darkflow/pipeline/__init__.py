@@ -36,7 +36,7 @@ _HOMES = {
     "FRAME_REPORT_EXTRA": "records",
     "MASTERS_COLUMNS": "records",
     "MASTERS_EXTRA": "records",
-    "RunResult": "run",
+    "RunResult": "result",
     "plan_night": "run",
     "run_night": "run",
     "FrameSet": "sets",

@@ -140,10 +140,10 @@ def run_fingerprint(paths: Sequence[Path], config: Any, workdir: Path) -> str | 
 
 
 def unchanged_run(paths, workdir, config, fingerprint, executor, t_start):
-    """The last run's :class:`~darkflow.pipeline.run.RunResult` when nothing changed since it
+    """The last run's :class:`~darkflow.pipeline.result.RunResult` when nothing changed since it
     (recorded as a run of its own), else ``None``."""
     from darkflow.model import LightStatus
-    from darkflow.pipeline.run import RunResult
+    from darkflow.pipeline.result import RunResult
     from darkflow.registry import Registry
     from darkflow.registry.events import EventLog
 
