@@ -20,7 +20,9 @@ def test_old_path_is_the_new_module(old):
 
 
 def test_from_import_of_an_old_path():
-    code = "from darkflow.cfa import is_cfa; import darkflow.stats.cfa as c; print(is_cfa is c.is_cfa)"
+    code = (
+        "from darkflow.cfa import is_cfa; import darkflow.stats.cfa as c; print(is_cfa is c.is_cfa)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
 

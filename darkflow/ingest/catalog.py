@@ -13,7 +13,7 @@ The first columns are the CSV contract (:data:`CONTRACT_COLUMNS`, written by
 :class:`~darkflow.model.FrameMeta`, :func:`group_frames` splits a catalog by configuration
 signature, and :func:`format_catalog` renders ``table``, ``csv`` or ``json``.
 
-Run ``python -m darkflow.ingest.catalog DIR [--format table|csv|json]`` for the same output as
+Run ``python -m darkflow.catalog DIR [--format table|csv|json]`` for the same output as
 ``darkflow scan``.
 """
 
@@ -744,9 +744,9 @@ def format_catalog(df: pd.DataFrame, fmt: str) -> str:
 
 # --------------------------------------------------------------------------- command line
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m darkflow.ingest.catalog DIR... [--format table|csv|json]``; returns the exit code."""
+    """``python -m darkflow.catalog DIR... [--format table|csv|json]``; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m darkflow.ingest.catalog", description="Scan FITS headers and print the catalog."
+        prog="python -m darkflow.catalog", description="Scan FITS headers and print the catalog."
     )
     parser.add_argument("inputs", nargs="+", help="FITS files or directories")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")

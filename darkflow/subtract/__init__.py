@@ -395,8 +395,6 @@ def dark_shot_variance(model: DarkModel, egain_e_per_adu: float | None) -> np.nd
     return (np.maximum(model.dark_signal, 0.0) / np.float32(egain_e_per_adu)).astype(np.float32)
 
 
-
-
 # per master object (immutable, loaded once per process and kept): every light calibrated with
 # a master asks for the same full-frame statistics of it
 _READ_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
