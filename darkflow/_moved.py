@@ -28,7 +28,7 @@ MOVED: dict[str, str] = {
     "darkflow.gain": "darkflow.subtract.gain",
     "darkflow.photometry": "darkflow.verify.photometry",
     "darkflow.viz_extra": "darkflow.viz.extra",
-    "darkflow.master_args": "darkflow.master._args",
+    "darkflow.master_args": "darkflow.config_args",
     "darkflow.progress": "darkflow.pipeline.progress",
     "darkflow.events": "darkflow.registry.events",
     "darkflow.integrity": "darkflow.registry.integrity",

@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_combine,
         "combine darks (or biases) into a master: darkflow combine FILE... -o master.fits",
     )
-    from darkflow.master._args import add_combine_arguments
+    from darkflow.config_args import add_combine_arguments
 
     add_combine_arguments(p, quiet=False)
 

@@ -33,7 +33,9 @@ from darkflow.verify import HIST_EDGES, ResidualStats, residual_analysis
 from darkflow.viz.extra import Difference, prepare_difference
 
 from .metrics import MetricContext, compute_metrics
-from .workdir import _catalog_metas, master_inputs, open_workdir
+
+# re-exported: the explorer and notebooks import them from here
+from .workdir import _catalog_metas, combine_config_of, master_inputs, open_workdir  # noqa: F401
 
 __all__ = [
     "LightInspection",

@@ -18,8 +18,8 @@ from darkflow.config import (
     OutputConfig,
     parse_size,
 )
+from darkflow.config_args import add_combine_arguments, temperature_tolerance_c
 from darkflow.exceptions import DarkflowError, IncompatibleFramesError, OutputError
-from darkflow.master._args import add_combine_arguments, temperature_tolerance_c
 
 __all__ = [
     "add_combine_arguments",
