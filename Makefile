@@ -23,7 +23,7 @@ help:
 	@echo "make demo   simulate a night, run darkflow on it, write the HTML report"
 	@echo "make test   run the test suite (all but the slow cases)"
 	@echo "make unit   the unit loop: no integration or slow tests"
-	@echo "make test-slow / make lint   the slow cases / ruff check and format check"
+	@echo "make test-slow / make lint   the slow cases / ruff check, format check and import layers"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then echo "darkflow needs Python 3.11 or newer on PATH" >&2; exit 1; fi
@@ -55,6 +55,7 @@ test-slow: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean-demo:
 	rm -rf demo $(DEMO_REPORTS)/*/ $(DEMO_REPORTS)/index.html

@@ -18,7 +18,7 @@ setup(
     ],
     package_dir={"darkflow.notebooks": "notebooks", "darkflow_widgets": "widgets"},
     package_data={
-        "darkflow": ["templates/**/*"],
+        "darkflow.report": ["templates/**/*"],
         "darkflow.notebooks": ["*.ipynb"],
         "darkflow.notebooks.teaching": ["*.ipynb"],
     },

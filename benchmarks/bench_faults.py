@@ -46,7 +46,7 @@ import numpy as np
 
 from darkflow.calibrate import LightCalibration, calibrate_light
 from darkflow.config import CombineConfig, Config
-from darkflow.headers import normalise
+from darkflow.ingest.headers import normalise
 from darkflow.master import combine_arrays
 from darkflow.matching import (
     CalibrationIndex,

@@ -9,7 +9,7 @@ files in the page cache:
 * reading every HDU with astropy (``memmap=False``): the floor of any master read;
 * ``darkflow.master.read_master(path)`` and ``read_master(path, content_hash=...)``: the read
   hashes the bytes as astropy consumes them (one pass; only FITS padding is read twice);
-* ``darkflow.hashing.file_hash``: a separate re-read and hash, what verification would cost
+* ``darkflow.io.hashing.file_hash``: a separate re-read and hash, what verification would cost
   without hashing on read (and what ``darkflow verify`` pays per file);
 * writing the light file, and hashing it just after (what each calibrated light adds).
 
@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from astropy.io import fits  # noqa: E402
 
-from darkflow.hashing import HashingReader, file_hash  # noqa: E402
 from darkflow.io.fits import write_image  # noqa: E402
+from darkflow.io.hashing import HashingReader, file_hash  # noqa: E402
 from darkflow.master import combine_arrays, read_master, write_master  # noqa: E402
 
 

@@ -61,9 +61,9 @@ GRIDS = (
 
 
 def _old_scaling(rev: str):
-    """The ``darkflow/scaling.py`` of git revision ``rev`` as a module (None if unavailable)."""
+    """The ``darkflow/exposure/laws.py`` of git revision ``rev`` as a module (None if unavailable)."""
     try:
-        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:darkflow/scaling.py"],
+        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:darkflow/exposure/laws.py"],
                               check=True, capture_output=True, text=True).stdout  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -86,7 +86,7 @@ def _verdict(scaling, masters, bias, *, alpha=None):
 
 
 def linearity_part(trials: int, old) -> list[str]:
-    import darkflow.scaling as new
+    import darkflow.exposure.laws as new
 
     alpha = Config().verify.gate_false_alarm
     rows = ["| camera | bins (s) | frames | trials | not proportional: before | after |",
@@ -215,7 +215,7 @@ def _combine(paths, *, dark: bool = False):
     """A master of ``paths``; ``dark``: held-out darks relabelled as lights count as darks."""
     from astropy.io import fits
 
-    from darkflow.headers.rules import normalise
+    from darkflow.ingest.headers.rules import normalise
     from darkflow.master import combine_files
 
     metas = [normalise(fits.getheader(p), p).meta for p in paths]

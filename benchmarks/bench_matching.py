@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from darkflow.catalog import meta_from_row, scan
 from darkflow.config import Config
+from darkflow.ingest.catalog import meta_from_row, scan
 from darkflow.master import combine_files
 from darkflow.matching import (
     MasterEntry,

@@ -308,7 +308,7 @@ def child(tool: str, listing: Path, out: Path) -> int:
 # timed call counts for the inner one only. Targets renamed by later work are skipped (listed).
 STAGES = (
     ("darkflow.pipeline.run", "_scan", "scan (headers, catalog)"),
-    ("darkflow.hashing", "file_hash", "hashing"),
+    ("darkflow.io.hashing", "file_hash", "hashing"),
     ("darkflow.registry:Registry", "content_hash", "hashing"),
     ("darkflow.master", "combine_files", "master combine"),
     # with the hold-out training master of the analysed rows in the same pass
@@ -396,7 +396,7 @@ class StageTimer:
                 continue
             wrapped = self.wrap(fn, stage)
             setattr(owner, attr, wrapped)
-            # names imported at module level elsewhere (``from darkflow.hashing import file_hash``)
+            # names imported at module level elsewhere (``from darkflow.io.hashing import file_hash``)
             for mod in list(sys.modules.values()):
                 if getattr(mod, "__name__", "").startswith("darkflow") and mod is not owner:
                     if getattr(mod, attr, None) is fn:

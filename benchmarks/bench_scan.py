@@ -4,7 +4,7 @@ Generates N (default 5,000) small FITS files (64x64 uint16) with realistic heade
 styles of several capture programs (N.I.N.A., SGP, MaxIm DL, SharpCap, ASIAIR, INDI/Ekos) into
 ``benchmarks/data/scan/`` (git-ignored; reused when already complete), then times, in one run:
 
-* ``darkflow.catalog.scan(folder)`` (fast header reader + normalisation + duplicates + nights);
+* ``darkflow.ingest.catalog.scan(folder)`` (fast header reader + normalisation + duplicates + nights);
 * ``ccdproc.ImageFileCollection(folder)`` (default: all keywords of every header);
 
 each ``--repeat`` times (files are in the page cache for both), and prints a markdown table of
@@ -225,7 +225,7 @@ def run(n: int, repeat: int, workers: int | None) -> tuple[str, dict]:
     sys.path.insert(0, str(ROOT.parent))
     from ccdproc import ImageFileCollection
 
-    from darkflow.catalog import scan
+    from darkflow.ingest.catalog import scan
 
     generate(DATA, n)
     folder = str(DATA)

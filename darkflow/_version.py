@@ -7,7 +7,7 @@ cached artifacts made by the old algorithm are recomputed.
 #: The package version: the only place it is written (pyproject.toml reads it from here).
 __version__ = "0.1.0"
 
-# 2: the gain of lights without EGAIN (darkflow.gain) enters their uncertainty;
+# 2: the gain of lights without EGAIN (darkflow.subtract.gain) enters their uncertainty;
 # 3: calibrated lights' uncertainty follows fine structure and colour;
 # 4: bias per night and set-point, per-pixel fitted models, colour-aware scalar uncertainty cards
 ALGORITHM_VERSION = "4"

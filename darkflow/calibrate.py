@@ -12,7 +12,7 @@ The rules, in order:
    needs a bias without one quarantines the light (``no_bias_for_scaling``); the conservative
    alternative limits the model's dark amplitude (:func:`limit_dark_amplitude`);
 2. the light must have the model's shape (``shape_mismatch``);
-3. e-/ADU with its uncertainty (:class:`~darkflow.model.GainEstimate`, :mod:`darkflow.gain`):
+3. e-/ADU with its uncertainty (:class:`~darkflow.model.GainEstimate`, :mod:`darkflow.subtract.gain`):
    the header's ``EGAIN``, else the night's measurement (``gain``: frame pairs, flats) combined
    with photon transfer on the dark stack (:func:`gain_from_darks`) and, when those are absent
    or loose, on the light itself; ``egain_estimated`` or ``no_gain``;
@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from darkflow.cfa import is_cfa
 from darkflow.config import Config
 from darkflow.exceptions import CalibrationError
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.stats import mad_std
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats.cfa import is_cfa
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
@@ -103,9 +103,9 @@ def gain_from_darks(
     master: MasterDark, *, clip_sigma: float | None, bias: MasterDark | None = None
 ) -> GainEstimate | None:
     """e-/ADU by photon transfer on a dark master, with its uncertainty (``None`` without a
-    lever arm): :func:`darkflow.gain.gain_from_dark_stack`; ``bias`` (the master bias) lets a
+    lever arm): :func:`darkflow.subtract.gain.gain_from_dark_stack`; ``bias`` (the master bias) lets a
     common per-frame change of the dark signal be told from shot noise."""
-    from darkflow.gain import dark_bias_level, gain_from_dark_stack
+    from darkflow.subtract.gain import dark_bias_level, gain_from_dark_stack
 
     return gain_from_dark_stack(
         master, clip_sigma=clip_sigma, bias_level=dark_bias_level(master, bias)
@@ -116,7 +116,7 @@ def _light_noise_floor(
     masters: Sequence[MasterDark], bias: MasterDark | None, model: DarkModel, exptime_s: float
 ) -> float:
     """Every variance of a dark-subtracted light's pixel but its sky's shot noise, for photon
-    transfer on the light (:func:`darkflow.gain.gain_from_light`).
+    transfer on the light (:func:`darkflow.subtract.gain.gain_from_light`).
 
     The read noise and the dark current's shot noise at the light's exposure come from the
     darks' own per-frame variance at the typical pixel (a median: the light's differences are
@@ -274,7 +274,7 @@ def calibrate_light(
         ``master -> GainEstimate or None``: the photon-transfer gain on the darks, for callers
         that cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
     gain
-        The night's own gain measurement (frame pairs, flats: :mod:`darkflow.gain`), used when
+        The night's own gain measurement (frame pairs, flats: :mod:`darkflow.subtract.gain`), used when
         the header has no usable EGAIN.
     master_biases, bias_level_sigma_adu
         Passed to :func:`darkflow.subtract.dark_model_for`: the own bias of masters of
@@ -284,7 +284,6 @@ def calibrate_light(
     -------
     LightCalibration
     """
-    from darkflow.pipeline.reasons import LightReason
     from darkflow.subtract import (
         dark_model_for,
         dark_shot_variance,
@@ -293,6 +292,7 @@ def calibrate_light(
         subtract_dark,
     )
     from darkflow.triage import rank_causes
+    from darkflow.triage.reasons import LightReason
     from darkflow.verify import (
         ResponseAction,
         apply_response,
@@ -436,7 +436,7 @@ def _light_gain(
     """The light's gain: the header's EGAIN (trusted to ``verify.header_gain_rel_sigma``), else
     the night's and the darks' measurements; the light's own estimate joins them when they are
     absent or looser than :data:`LOOSE_GAIN_REL_SIGMA`."""
-    from darkflow.gain import combine_gains, gain_for_light, gain_from_light, header_gain
+    from darkflow.subtract.gain import combine_gains, gain_for_light, gain_from_light, header_gain
 
     rel = config.verify.header_gain_rel_sigma
     if header_gain(meta, rel_sigma=rel) is not None:

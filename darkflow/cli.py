@@ -52,7 +52,7 @@ def _load_config(args: argparse.Namespace):
 
 def _progress(args: argparse.Namespace):
     """The progress display the options ask for, or None (``-q``, ``--progress never``)."""
-    from darkflow.progress import ConsoleProgress
+    from darkflow.pipeline.progress import ConsoleProgress
 
     if args.quiet or args.progress == "never":
         return None
@@ -103,7 +103,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from darkflow.catalog import format_catalog, scan
+    from darkflow.ingest.catalog import format_catalog, scan
 
     _check_inputs(args.inputs, frames_only=False)
     catalog = scan(args.inputs, config=_load_config(args).ingest)
@@ -166,7 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_nightly(args: argparse.Namespace) -> int:
     from darkflow.model import LightStatus
-    from darkflow.nightly import run_nightly
+    from darkflow.report.nightly import run_nightly
 
     _check_workdir(args.workdir)
     _check_workdir(args.reports, option="--reports")
@@ -208,7 +208,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from darkflow.status import format_status
+    from darkflow.report.status import format_status
 
     _check_workdir(args.workdir, option="work directory", must_exist=True)
     sys.stdout.write(format_status(args.workdir, fmt=args.format))
@@ -216,7 +216,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from darkflow.integrity import format_verify, verify_workdir
+    from darkflow.registry.integrity import format_verify, verify_workdir
 
     _check_workdir(args.workdir, option="work directory", must_exist=True)
     report = verify_workdir(args.workdir, repair=not args.dry_run)
@@ -225,7 +225,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_quarantine(args: argparse.Namespace) -> int:
-    from darkflow.quarantine import format_queue, quarantine_queue
+    from darkflow.report.quarantine import format_queue, quarantine_queue
 
     _check_workdir(args.workdir, option="work directory", must_exist=True)
     queue = quarantine_queue(args.workdir, night=args.night, include_degraded=args.degraded)
@@ -252,7 +252,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _check_sessions(workdir: Path, wanted: Sequence[str]) -> None:
     """Each ``--session`` names a session (or ``night/session``) of the work directory."""
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     known = Workdir(workdir).sessions()
     names = {s for _, s in known} | {f"{n}/{s}" for n, s in known}
@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_combine,
         "combine darks (or biases) into a master: darkflow combine FILE... -o master.fits",
     )
-    from darkflow.master_args import add_combine_arguments
+    from darkflow.config_args import add_combine_arguments
 
     add_combine_arguments(p, quiet=False)
 

@@ -141,7 +141,7 @@ class MatchingConfig:
     expansion_mismatch: tuple[float, ...] = (0.3, 0.6)
     expansion_time_h: tuple[float, ...] = (24.0 * 90, 24.0 * 365)
     expansion_confidence_penalty: float = 0.2
-    # --- added for issue 5 (matching, thermal drift, exposure decisions; docs/matching.md)
+    # --- thermal drift and exposure decisions (docs/matching.md)
     doubling_temp_sigma_c: float = 1.0  # 1-sigma of the default doubling temperature
     temp_reading_sigma_c: float = 0.2  # 1-sigma of one sensor temperature reading
     noisy_reading_c: float = 0.5  # session drift-fit RMS above this: readings are noisy
@@ -203,7 +203,7 @@ class ScalingConfig:
     allow_interpolation: bool = True  # interpolate between two masters
     allow_temperature_scaling: bool = True  # scale a master along the thermal law
     linearity_tolerance: float = 0.05  # relative deviation from a linear dark-signal law
-    # --- added for issue 5 (docs/matching.md)
+    # --- exposure laws (docs/matching.md)
     unproven_linearity: str = "degrade"  # "degrade" (use, lower confidence) or "reject"
     unproven_error: float = 0.05  # relative error assumed for an exposure law not demonstrated
     allow_unscaled: bool = True  # an exposure mismatch inside the gate may be subtracted as is

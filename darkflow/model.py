@@ -2,7 +2,7 @@
 
 Statuses and kinds are ``StrEnum`` members: they compare equal to their string values, which are
 what CSV files, the registry and reports show. Reason codes live beside the stage that raises them
-(``darkflow.catalog.IngestReason`` ...); every reason enum subclasses :class:`ReasonCode` so a
+(``darkflow.ingest.headers.IngestReason`` ...); every reason enum subclasses :class:`ReasonCode` so a
 code carries its one-line description and the reports can explain it.
 """
 
@@ -74,7 +74,7 @@ class ScaleMode(StrEnum):
     TEMPERATURE = "temperature"  # dark current scaled to the light's temperature
     EXPOSURE_TEMPERATURE = "exposure+temperature"
     UNSCALED = "unscaled"  # exposures differ but scaling is not supported: subtracted as is
-    # added for issue 5 (darkflow.matching, docs/matching.md)
+    # interpolations and temperature scaling chosen by darkflow.matching (docs/matching.md)
     INTERPOLATE_TEMPERATURE = "interpolate+temperature"  # both bins scaled to the light's T
     THERMAL_INTERPOLATE = "thermal-interpolate"  # between two masters bracketing the light's T
     # per pixel, intercept and rate fitted on two or more exposure bins (no bias needed)

@@ -37,8 +37,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 def find_browser() -> str | None:
-    """Path of headless Chromium (as :func:`darkflow.browser.find_chromium` finds it), or None."""
-    from darkflow.browser import find_chromium
+    """Path of headless Chromium (as :func:`helpers.browser.find_chromium` finds it), or None."""
+    from helpers.browser import find_chromium
+
     from darkflow.exceptions import MissingDependencyError
 
     try:

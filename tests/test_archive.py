@@ -12,9 +12,9 @@ import pytest
 from conftest import benchmark_module
 
 from darkflow.config import Config
-from darkflow.nightly import night_files, night_fingerprint, run_nightly
 from darkflow.pipeline import run_night
 from darkflow.registry import Registry
+from darkflow.report.nightly import night_files, night_fingerprint, run_nightly
 
 
 def _archive(root: Path, nights, *, seed: int = 2026) -> Path:
@@ -88,7 +88,7 @@ def test_rerun_recomputes_and_reads_nothing(calibrated, archive, monkeypatch):
     assert first.masters_built == 6 and first.lights_computed == 15
 
     hashed = _counting(monkeypatch, "darkflow.registry.file_hash")
-    headers = _counting(monkeypatch, "darkflow.catalog.read_header_info")
+    headers = _counting(monkeypatch, "darkflow.ingest.catalog.read_header_info")
     again = run_night(archive, workdir=workdir, force=True)  # through the whole pipeline
     assert (again.masters_built, again.masters_judged, again.lights_computed) == (0, 0, 0)
     assert again.masters_reused == 6 and again.lights_reused == 15
@@ -107,7 +107,7 @@ def test_rerun_recomputes_and_reads_nothing(calibrated, archive, monkeypatch):
     assert memo.lights == again.lights and memo.lights_reused == 15
     assert "unchanged since run" in memo.summary()
     assert hashed == [] and headers == [] and opened == []
-    from darkflow.status import format_status
+    from darkflow.report.status import format_status
 
     assert f"nothing changed since run {again.run_id}" in format_status(workdir)
 
@@ -191,7 +191,7 @@ def no_reports(monkeypatch):
         return {"headline": "", "counts": {}, "n_sessions": 1, "index": html,
                 "reports_ok": True, "failed": []}  # fmt: skip
 
-    monkeypatch.setattr("darkflow.nightly._night_reports", fake)
+    monkeypatch.setattr("darkflow.report.nightly._night_reports", fake)
     return built
 
 
@@ -259,7 +259,7 @@ def test_nightly_nights_come_from_dates_not_folders(archive, calibrated, tmp_pat
 def test_night_files_read_no_header_twice(archive, tmp_path, monkeypatch):
     with Registry(tmp_path / "w") as reg:
         first, _ = night_files(archive, workdir=tmp_path / "w", config=Config(), registry=reg)
-        headers = _counting(monkeypatch, "darkflow.catalog.read_header_info")
+        headers = _counting(monkeypatch, "darkflow.ingest.catalog.read_header_info")
         again, _ = night_files(archive, workdir=tmp_path / "w", config=Config(), registry=reg)
     assert again == first and headers == []
 
@@ -327,8 +327,8 @@ def test_events_dumps_as_to_jsonable():
 
     import numpy as np
 
-    from darkflow.events import dumps, to_jsonable
     from darkflow.model import LightStatus
+    from darkflow.registry.events import dumps, to_jsonable
 
     values = [
         {"a": 1, "b": [1.5, "x", None, True], "c": (1, 2), "s": LightStatus.CALIBRATED},

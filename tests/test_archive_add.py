@@ -18,7 +18,7 @@ import pytest
 from astropy.io import fits
 from conftest import benchmark_module
 
-from darkflow.events import dumps
+from darkflow.exposure.laws import _bins, _window_coverage
 from darkflow.io.paths import printable
 from darkflow.matching import CalibrationIndex, MasterEntry
 from darkflow.model import FrameType, MasterMeta
@@ -34,7 +34,7 @@ from darkflow.pipeline.plan import (
     split_bias_sets,
 )
 from darkflow.registry import Registry
-from darkflow.scaling import _bins, _window_coverage
+from darkflow.registry.events import dumps
 
 T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
 SIG = "testcam_b1x1_g100_o50_rm-default_40x48"

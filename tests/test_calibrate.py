@@ -152,10 +152,10 @@ def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
     fault benchmark's calibration all give the bytes and numbers of one calibrate_light."""
     from astropy.io import fits
 
-    from darkflow.catalog import meta_from_row
+    from darkflow.ingest.catalog import meta_from_row
     from darkflow.io.fits import read_image
     from darkflow.pipeline.records import reasons_text
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
     from darkflow_widgets.metrics import MetricContext, decision_from_record
 
     wd = Workdir(tiny_run[0])

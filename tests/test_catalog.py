@@ -19,7 +19,9 @@ import pytest
 from astropy.io import fits
 from helpers.ingest import SAMPLES, card, write_cards, write_sample
 
-from darkflow.catalog import (
+from darkflow.config import IngestConfig
+from darkflow.exceptions import ConfigError, HeaderError
+from darkflow.ingest.catalog import (
     COLUMNS,
     CONTRACT_COLUMNS,
     EXTRA_COLUMNS,
@@ -30,9 +32,7 @@ from darkflow.catalog import (
     scan,
     to_contract_csv,
 )
-from darkflow.config import IngestConfig
-from darkflow.exceptions import ConfigError, HeaderError
-from darkflow.headers import normalise
+from darkflow.ingest.headers import normalise
 from darkflow.io.fastheader import read_header_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -321,7 +321,7 @@ def test_internal_error_is_recorded_not_raised(tmp_path, monkeypatch):
             raise RuntimeError("simulated bug")
         return normalise(header, path, config=config)
 
-    monkeypatch.setattr("darkflow.catalog.normalise", boom)
+    monkeypatch.setattr("darkflow.ingest.catalog.normalise", boom)
     df = scan(tmp_path)
     assert df["status"].tolist() == ["rejected", "eligible"]
     assert df["reasons"].iloc[0] == "internal_error"
@@ -403,7 +403,7 @@ def test_header_hash_is_stable_and_path_independent(tmp_path):
 # --------------------------------------------------------------------------- command line
 def test_command_line_csv(library):
     result = subprocess.run(
-        [sys.executable, "-m", "darkflow.catalog", str(library), "--format", "csv"],
+        [sys.executable, "-m", "darkflow.ingest.catalog", str(library), "--format", "csv"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -417,7 +417,7 @@ def test_command_line_csv(library):
 def test_command_line_table_and_json(library):
     for fmt in ("table", "json"):
         result = subprocess.run(
-            [sys.executable, "-m", "darkflow.catalog", str(library), "--format", fmt],
+            [sys.executable, "-m", "darkflow.ingest.catalog", str(library), "--format", fmt],
             capture_output=True,
             text=True,
             cwd=ROOT,
@@ -430,7 +430,7 @@ def test_command_line_table_and_json(library):
 
 def test_command_line_bad_format_exits_nonzero(library):
     result = subprocess.run(
-        [sys.executable, "-m", "darkflow.catalog", str(library), "--format", "xml"],
+        [sys.executable, "-m", "darkflow.ingest.catalog", str(library), "--format", "xml"],
         capture_output=True,
         text=True,
         cwd=ROOT,

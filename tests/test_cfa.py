@@ -1,11 +1,11 @@
-"""darkflow.cfa: colour phases of a Bayer frame, their names and superpixels."""
+"""darkflow.stats.cfa: colour phases of a Bayer frame, their names and superpixels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from darkflow import cfa
+from darkflow.stats import cfa
 from darkflow.verify import residual_parts
 
 

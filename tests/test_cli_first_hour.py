@@ -253,7 +253,7 @@ def test_config_shows_the_effective_configuration(capsys, tmp_path):
 
 # ----------------------------------------------------------------------------- output
 def test_piped_progress_prints_one_line_per_finished_stage():
-    from darkflow.progress import ConsoleProgress
+    from darkflow.pipeline.progress import ConsoleProgress
 
     stream = io.StringIO()
     progress = ConsoleProgress(stream, summary_only=True)
@@ -290,7 +290,7 @@ def test_nightly_gives_the_same_result_on_a_camera_a_night_and_an_archive(
     nights calibrate the same lights the same way, and like `darkflow run`."""
     import pandas as pd
 
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     archive = tmp_path / "archive"
     night = archive / "2026-11-23"

@@ -15,7 +15,7 @@ import pytest
 from astropy.io import fits
 
 from darkflow.config import Config
-from darkflow.hashing import file_hash
+from darkflow.io.hashing import file_hash
 from darkflow.pipeline import run_night
 from darkflow.registry import Registry
 

@@ -78,7 +78,7 @@ def test_explorer_in_jupyterlab_fetches_nothing(executed):
 @pytest.mark.browser
 def test_explorer_outputs_draw_with_no_network(executed, tmp_path):
     """The explorer's outputs, shown as JupyterLab shows them, in Chromium: no request at all."""
-    from darkflow.browser import check_page
+    from helpers.browser import check_page
 
     page = tmp_path / "explorer-outputs.html"
     page.write_text(page_of(executed, "darkflow explorer"), encoding="utf-8")
@@ -142,7 +142,7 @@ def test_setup_notebook_inlines_what_holoviews_and_panel_display(tmp_path):
     source, out = tmp_path / "nb.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, source)
     script = (
-        "import sys, nbformat\nfrom darkflow._render import run_notebook\n"
+        "import sys, nbformat\nfrom darkflow.report._render import run_notebook\n"
         "nb, error = run_notebook(sys.argv[1], {})\nassert error is None, error\n"
         "nbformat.write(nb, sys.argv[2])"
     )

@@ -12,11 +12,11 @@ from helpers.laws import T0, Stack, power_law
 from scipy.stats import binom
 
 from darkflow.config import Config, ScalingConfig
+from darkflow.exposure.laws import LinearityStatus, choose_reference, measure_linearity
+from darkflow.exposure.laws import summarize_master as summarize
 from darkflow.matching import MasterEntry, MatchReason, build_index, match_light
 from darkflow.matching._pairs import fit_coefficients
 from darkflow.model import FrameMeta, FrameType, ScaleMode
-from darkflow.scaling import LinearityStatus, choose_reference, measure_linearity
-from darkflow.scaling import summarize_master as summarize
 from darkflow.subtract import dark_model_for
 from darkflow.thermal import default_law
 
@@ -86,7 +86,7 @@ def test_linearity_detects_a_nonlinear_camera():
 def test_the_real_ccd_ratios_are_linear():
     """The issue's CCD: hot pixels 2.03x from 30 to 60 s and 4.85x from 60 to 300 s, single
     darks read at 0.41 °C steps. Within the temperature readings' uncertainty: linear."""
-    from darkflow.scaling import MasterSummary
+    from darkflow.exposure.laws import MasterSummary
 
     hot = {30.0: 100.0, 60.0: 203.0, 300.0: 203.0 * 4.85}
     sums = [

@@ -12,9 +12,9 @@ from astropy.io import fits
 from conftest import benchmark_module
 
 from darkflow.exceptions import ConfigError
-from darkflow.headers import normalise
+from darkflow.ingest.headers import normalise
 from darkflow.pipeline import run_night
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
 from darkflow.simulate import plan_night, sensor_truth, simulate_night
 from darkflow.simulate.faults import (
     CAMERA,

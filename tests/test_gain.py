@@ -1,4 +1,4 @@
-"""Gain estimators (darkflow.gain): each returns e-/ADU with a 1-sigma uncertainty that is right.
+"""Gain estimators (darkflow.subtract.gain): each returns e-/ADU with a 1-sigma uncertainty that is right.
 
 Validated against the simulator's truth across its cameras: the pulls ``(estimate - truth) /
 sigma`` must be centred with unit width (the slow test measures 60 stacks); EGAIN that is not a
@@ -12,7 +12,11 @@ import math
 import numpy as np
 import pytest
 
-from darkflow.gain import (
+from darkflow.master import combine_arrays
+from darkflow.model import FrameMeta, FrameType, MasterMeta
+from darkflow.simulate.physics import expose, make_sensor_truth
+from darkflow.simulate.sensors import SENSOR_PRESETS
+from darkflow.subtract.gain import (
     GainEstimate,
     combine_gains,
     gain_for_light,
@@ -23,10 +27,6 @@ from darkflow.gain import (
     ptc_gain,
     trimmed_chi2_factor,
 )
-from darkflow.master import combine_arrays
-from darkflow.model import FrameMeta, FrameType, MasterMeta
-from darkflow.simulate.physics import expose, make_sensor_truth
-from darkflow.simulate.sensors import SENSOR_PRESETS
 
 
 def _stack_pull(camera: str, n: int, exptime: float, temp: float, size: int, seed: int):
@@ -161,7 +161,7 @@ def test_header_gain_and_the_light_gain_choice():
 def test_an_egain_text_is_an_unknown_gain_not_an_isolated_frame():
     from astropy.io import fits
 
-    from darkflow.headers import IngestReason, normalise
+    from darkflow.ingest.headers import IngestReason, normalise
     from darkflow.model import Eligibility
 
     h = fits.Header()
@@ -182,7 +182,7 @@ def test_an_egain_text_is_an_unknown_gain_not_an_isolated_frame():
 def test_light_gain_with_stars_and_colour(pattern):
     """Photon transfer on one light: stars left out, a Bayer frame measured per colour phase
     (a tile's median and MAD over four colours are not a level and its noise)."""
-    from darkflow.gain import gain_from_light
+    from darkflow.subtract.gain import gain_from_light
 
     rng = np.random.default_rng(3)
     g, read = 0.8, 3.0  # e-/ADU, ADU
@@ -224,7 +224,7 @@ def test_photon_transfer_through_a_warming_dark_sequence(seed):
     """The common per-frame change of the dark signal (the sensor warming) is removed with the
     frames' recorded levels, under the master bias's level or, without one, the level the
     photon transfer's curvature points to; plain photon transfer reads the gain low."""
-    from darkflow.gain import clip_variance_factor, dark_bias_level
+    from darkflow.subtract.gain import clip_variance_factor, dark_bias_level
 
     truth, dark, bias = _warming_stack(seed, drift_c=2.0)
     full = int(dark.n_used.max())
@@ -245,7 +245,7 @@ def test_photon_transfer_through_a_warming_dark_sequence(seed):
 
 def test_the_bias_level_profile_on_a_subsample_of_a_large_master(monkeypatch):
     """Large masters are profiled on the hot tail and a subsample of the rest (the same fit)."""
-    import darkflow.gain as gain_module
+    import darkflow.subtract.gain as gain_module
 
     truth, dark, _ = _warming_stack(1, drift_c=2.0)
     full = gain_from_dark_stack(dark)

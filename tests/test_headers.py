@@ -13,10 +13,10 @@ from helpers.ingest import card, header_text, sample_header, structural
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from darkflow import _keywords as kw
 from darkflow.config import IngestConfig
 from darkflow.exceptions import ConfigError
-from darkflow.headers import (
+from darkflow.ingest import _keywords as kw
+from darkflow.ingest.headers import (
     IngestReason,
     NormalisedHeader,
     eligibility_of,

@@ -17,7 +17,7 @@ from astropy.io import fits
 from conftest import snapshot
 from helpers.hostile import make_hostile_night
 
-from darkflow.catalog import scan
+from darkflow.ingest.catalog import scan
 from darkflow.io.paths import printable
 
 CLI = [sys.executable, "-m", "darkflow.cli"]
@@ -188,7 +188,7 @@ def test_a_light_deleted_or_changed_after_the_scan_gets_a_reason(hostile, tmp_pa
 
 def test_a_dead_run_shows_interrupted(tmp_path):
     from darkflow.registry import Registry
-    from darkflow.status import registry_status
+    from darkflow.report.status import registry_status
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -205,7 +205,7 @@ def test_a_dead_run_shows_interrupted(tmp_path):
 
 
 def test_the_event_log_keeps_whole_lines_when_the_disk_fills(tmp_path, monkeypatch):
-    from darkflow import events
+    from darkflow.registry import events
 
     log = events.EventLog(tmp_path / "e.jsonl", run="r")
     log.emit("first", n=1)

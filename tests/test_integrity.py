@@ -22,11 +22,11 @@ from helpers.integrity import (
 )
 
 from darkflow.cli import main
-from darkflow.events import read_events
 from darkflow.exceptions import RegistryError
-from darkflow.hashing import file_hash
+from darkflow.io.hashing import file_hash
 from darkflow.pipeline import run_night
 from darkflow.registry import Registry
+from darkflow.registry.events import read_events
 
 CAMERA = "sgp_asi294mc"
 LIGHT_DIR = f"{NIGHT}/{CAMERA}/NGC 7000"
@@ -200,9 +200,9 @@ def test_registry_that_is_not_a_database(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- cache keys
 def test_index_fingerprint_sees_every_digit_of_the_glow_model():
+    from darkflow.exposure.laws import GlowModel
     from darkflow.matching import CalibrationIndex
     from darkflow.pipeline.lights import index_fingerprint
-    from darkflow.scaling import GlowModel
 
     def index(rate: float) -> CalibrationIndex:
         glow = GlowModel(rate_grid=np.full((3, 4), rate), block=16, shape=(48, 64),
@@ -216,7 +216,7 @@ def test_index_fingerprint_sees_every_digit_of_the_glow_model():
 
 
 def test_fingerprint_refuses_objects_it_cannot_see_into():
-    from darkflow.hashing import fingerprint
+    from darkflow.io.hashing import fingerprint
 
     class Opaque:
         pass
@@ -376,7 +376,7 @@ def test_master_damaged_in_its_header_is_corrupt_not_merely_unreadable(night, tm
 def test_hashing_reader_hashes_every_byte_once_whatever_astropy_reads(tmp_path, order):
     from astropy.io import fits
 
-    from darkflow.hashing import HashingReader
+    from darkflow.io.hashing import HashingReader
 
     path = tmp_path / "x.fits"
     planes = [fits.ImageHDU(np.arange(i * 700, dtype=np.float32).reshape(-1, 7)) for i in (1, 3)]

@@ -12,7 +12,7 @@ from astropy.io import fits
 from helpers.integrity import NIGHT, camera_night, new_light, outputs
 
 from darkflow.pipeline import run_night
-from darkflow.quarantine import quarantine_queue
+from darkflow.report.quarantine import quarantine_queue
 
 pytestmark = pytest.mark.integration  # every test runs whole nights
 
@@ -147,7 +147,7 @@ def test_copied_or_moved_work_directory_reuses_its_cache(tiny_night, tmp_path, h
 
 
 def test_results_api_resolves_work_directory_paths(tiny_night, tmp_path):
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     night = camera_night(tiny_night, tmp_path / "night", CAM_A)
     w = tmp_path / "w"
@@ -176,8 +176,8 @@ def test_one_frame_from_1926_does_not_name_the_log(tiny_night, tmp_path):
 @pytest.mark.slow
 def test_nightly_with_two_folders_of_one_night(tiny_night, tmp_path):
     """`darkflow nightly` over two session folders of the same date: one night, reported whole."""
-    from darkflow.nightly import run_nightly
-    from darkflow.results import Workdir
+    from darkflow.report.nightly import run_nightly
+    from darkflow.report.results import Workdir
 
     root = tmp_path / "root"
     camera_night(tiny_night, tmp_path / "x", CAM_A, CAM_B)

@@ -10,9 +10,9 @@ from helpers.match import T0, Camera, library
 
 from darkflow.config import Config
 from darkflow.exceptions import FitsReadError
+from darkflow.exposure.laws import LinearityStatus
 from darkflow.matching import MasterEntry, build_index, match_light
 from darkflow.model import FrameType
-from darkflow.scaling import LinearityStatus
 from darkflow.thermal import ThermalProfileStore
 
 H = timedelta(hours=1)

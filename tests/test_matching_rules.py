@@ -11,7 +11,7 @@ import pytest
 from helpers.match import T0, entry, light
 
 from darkflow.config import Config, MatchingConfig
-from darkflow.events import to_jsonable
+from darkflow.exposure.laws import LinearityReport, LinearityStatus
 from darkflow.matching import (
     LOST_INVALID,
     LOST_LINEARITY,
@@ -24,7 +24,7 @@ from darkflow.matching import (
     merge_advisories,
 )
 from darkflow.model import MasterStatus, ScaleMode
-from darkflow.scaling import LinearityReport, LinearityStatus
+from darkflow.registry.events import to_jsonable
 from darkflow.thermal import DarkCurrentLaw, ThermalProfileStore, session_context
 
 H = timedelta(hours=1)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from helpers.match import rms
 
-from darkflow.catalog import meta_from_row, scan
 from darkflow.config import Config
-from darkflow.events import to_jsonable
+from darkflow.ingest.catalog import meta_from_row, scan
 from darkflow.master import combine_files
 from darkflow.matching import MasterEntry, build_index, match_light, temperature_gate_c
 from darkflow.model import FrameType, ScaleMode
+from darkflow.registry.events import to_jsonable
 from darkflow.simulate import PRESETS, TemperatureReadout, load_truth, simulate_night
 from darkflow.simulate.presets import SCENARIOS
 from darkflow.subtract import dark_model_for

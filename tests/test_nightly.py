@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from darkflow.nightly import find_nights, headline, run_nightly
+from darkflow.report.nightly import find_nights, headline, run_nightly
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,9 @@ def test_headline():
 @pytest.mark.integration
 @pytest.mark.browser
 def test_nightly_reports(two_nights, tmp_path):
-    from darkflow.browser import check_page
-    from darkflow.results import Workdir
+    from helpers.browser import check_page
+
+    from darkflow.report.results import Workdir
 
     reports = tmp_path / "reports"
     result = run_nightly(two_nights, workdir=tmp_path / "w", reports=reports, workers=2)

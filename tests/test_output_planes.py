@@ -9,10 +9,10 @@ from helpers.darks import write_darks
 
 from darkflow.config import MASTER_PLANE_KEYS, Config, OutputConfig
 from darkflow.exceptions import ConfigError, FitsReadError
-from darkflow.gain import gain_from_dark_stack
 from darkflow.io.fits import read_calibrated, write_calibrated
 from darkflow.master import combine_files, read_master, write_master
 from darkflow.subtract import read_variance, uncertainty_cards
+from darkflow.subtract.gain import gain_from_dark_stack
 
 LOSSLESS = ("n_used", "n_low", "n_high", "hot_persistence", "saturated")
 

@@ -1,4 +1,4 @@
-"""Star detection, centroids, annulus background and before/after comparison (darkflow.photometry)."""
+"""Star detection, centroids, annulus background and before/after comparison (darkflow.verify.photometry)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from darkflow.exceptions import ConfigError
-from darkflow.photometry import compare_photometry, detect_stars, measure
+from darkflow.verify.photometry import compare_photometry, detect_stars, measure
 
 
 def _scene(
@@ -128,7 +128,7 @@ def _field(seed: int, n: int = 30, shape=(200, 240)):
 
 def test_the_same_stars_with_a_noisy_model_pass_both_tests():
     """A model of noise and a gradient (amp glow): removed from every star, a change of none."""
-    from darkflow.photometry import centroid_shift_test, flux_change_test
+    from darkflow.verify.photometry import centroid_shift_test, flux_change_test
 
     _, img = _field(1)
     rng = np.random.default_rng(2)
@@ -146,7 +146,7 @@ def test_the_same_stars_with_a_noisy_model_pass_both_tests():
 
 
 def test_stars_in_the_model_are_a_flux_change_and_a_shifted_copy_a_centroid_shift():
-    from darkflow.photometry import centroid_shift_test, flux_change_test
+    from darkflow.verify.photometry import centroid_shift_test, flux_change_test
 
     truth, img = _field(3)
     stars = detect_stars(img, background=100.0, sigma=5.0)

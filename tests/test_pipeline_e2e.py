@@ -189,7 +189,8 @@ def test_cli_run_and_summary(tiny_night, tmp_path):
 @pytest.mark.browser
 def test_report_notebook_and_offline_html(tiny_run, tmp_path):
     """The session notebook runs (no kernel), and its HTML draws its plots with no network."""
-    from darkflow.browser import check_page
+    from helpers.browser import check_page
+
     from darkflow.report import build_reports
 
     workdir, _, _ = tiny_run

@@ -11,7 +11,7 @@ from darkflow.cli import main
 from darkflow.config import Config
 from darkflow.exceptions import DarkflowError
 from darkflow.pipeline import run_night
-from darkflow.quarantine import QUEUE_COLUMNS, format_queue, quarantine_queue
+from darkflow.report.quarantine import QUEUE_COLUMNS, format_queue, quarantine_queue
 from darkflow.simulate.faults import fault_night, simulate_faulted_night
 from darkflow.triage import triage
 

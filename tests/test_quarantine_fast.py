@@ -5,20 +5,20 @@ import sys
 from pathlib import Path
 
 from darkflow import triage
-from darkflow.quarantine import format_queue, quarantine_queue
+from darkflow.report.quarantine import format_queue, quarantine_queue
 
 
 def test_reason_table_is_current():
-    path = Path(triage.__file__).with_name("_reason_table.py")
+    path = Path(triage.__file__).with_name("_table.py")
     assert path.read_text(encoding="utf-8") == triage.reason_table_source(), (
-        "darkflow/_reason_table.py is stale: run "
+        "darkflow/triage/_table.py is stale: run "
         "python -c 'import darkflow.triage as t; t.write_reason_table()'"
     )
     assert set(triage._table_texts()) == set(triage.reason_texts())
 
 
 def test_a_stale_table_is_not_used(monkeypatch):
-    from darkflow import _reason_table
+    from darkflow.triage import _table as _reason_table
 
     monkeypatch.setattr(_reason_table, "FINGERPRINT", "0" * 16)
     assert triage._table_texts() is None
@@ -39,7 +39,7 @@ def test_quarantine_imports_no_heavy_module(tiny_run):
         f"    assert main(['quarantine', {str(workdir)!r}]) == 0\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('pandas', 'scipy', 'astropy')\n"
         "         or m.startswith(('darkflow.matching._index', 'darkflow.matching._match',\n"
-        "                          'darkflow.scaling', 'darkflow.pipeline', 'darkflow.verify'))]\n"
+        "                          'darkflow.exposure.laws', 'darkflow.pipeline', 'darkflow.verify'))]\n"
         "print(sorted(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

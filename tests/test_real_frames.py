@@ -349,7 +349,7 @@ def test_cached_files_have_their_sha256(name):
 @pytest.mark.parametrize("name", sorted(rd.SETS))
 def test_darkflow_reads_the_layout_as_described(name):
     """Headers only: frame types, nights (from DATE-OBS) and the pre-calibrated frames."""
-    from darkflow.catalog import scan
+    from darkflow.ingest.catalog import scan
 
     rs = _extracted(name)
     root = rd.set_dir(rs)

@@ -5,7 +5,7 @@ nightly`` renders them (:func:`darkflow.report.build_reports` for the session,
 :func:`darkflow.report.run_report` for the night overview: the notebooks' code in the report
 worker processes, no kernel), exported to offline HTML. The static tests parse that HTML; the
 browser tests open it in headless Chromium and, with a small probe script added to a copy of
-the page beside it (as :mod:`darkflow.browser` does), move the sliders and click a table header,
+the page beside it (as :mod:`helpers.browser` does), move the sliders and click a table header,
 then read back what the page shows.
 
 What ``test_pipeline_e2e.py::test_report_notebook_and_offline_html`` and ``test_nightly.py``
@@ -71,7 +71,7 @@ class Reports:
 @pytest.fixture(scope="module")
 def reports(tiny_run, tmp_path_factory) -> Reports:
     from darkflow.report import build_reports, notebook_path, run_report
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     workdir, _, _ = tiny_run
     wd = Workdir(workdir)
@@ -233,7 +233,7 @@ def residual_frames(reports: Reports) -> list[tuple[int, str]]:
     """(frame number, file name) of the session's lights with a residual histogram."""
     import numpy as np
 
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     _, hists = Workdir(reports.workdir).residual_hists(reports.night)
     order = viz.light_order(reports.lights)
@@ -496,7 +496,7 @@ def test_night_overview_tables(reports, overview_page):
 # ----------------------------------------------------------------------------- in Chromium
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    from darkflow.browser import find_chromium
+    from helpers.browser import find_chromium
 
     # without Chromium the browser tests never get here: conftest skips them, or fails on CI
     return find_chromium()
@@ -508,7 +508,7 @@ def plot_roots(page: Page, sections) -> list[str]:
 
 @pytest.mark.browser
 def test_session_report_in_chromium(reports, session_page, chromium, tmp_path):
-    from darkflow.browser import check_page
+    from helpers.browser import check_page
 
     plots = plot_roots(session_page, SESSION_SECTIONS)
     assert len(plots) >= len(SESSION_SECTIONS) - 2  # every section but the two of tables
@@ -612,7 +612,7 @@ _PROBE = """
 
 def run_probe(chromium: str, page: Path, args: dict[str, Any], tmp: Path) -> dict[str, Any]:
     """Open a copy of ``page`` with the probe added, offline; return what the probe reported."""
-    from darkflow.browser import _FLAGS  # the same offline browser flags as check_page
+    from helpers.browser import _FLAGS  # the same offline browser flags as check_page
 
     source = page.read_text(encoding="utf-8")
     end = source.rfind("</body>")
@@ -778,7 +778,7 @@ def test_night_fingerprint_is_a_shortcut(tmp_path, monkeypatch):
 @pytest.mark.browser
 def test_no_table_overflows_and_no_text_is_cut(reports, chromium):
     """Every table fits its page or scrolls sideways in its container; no text is cut."""
-    from darkflow.browser import check_page
+    from helpers.browser import check_page
 
     for page in (reports.session, reports.overview):
         check = check_page(page)

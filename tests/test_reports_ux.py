@@ -1,7 +1,7 @@
 """What a reader of the reports meets: colours, labels, axes and tables that do not mislead.
 
 Unit checks of the dashboard builders (no browser), a browser check that the probe of
-:func:`darkflow.browser.check_page` finds cut text and overflowing tables, and the explorer's
+:func:`helpers.browser.check_page` finds cut text and overflowing tables, and the explorer's
 first render.
 """
 
@@ -136,7 +136,7 @@ def test_padded_range_never_degenerate():
 def test_workdir_found_from_the_notebooks_folder(tiny_run, tmp_path, monkeypatch):
     import shutil
 
-    from darkflow.results import Workdir, find_workdir
+    from darkflow.report.results import Workdir, find_workdir
 
     project = tmp_path / "project"
     shutil.copytree(tiny_run[0], project / "demo" / "work")
@@ -162,7 +162,7 @@ white-space:nowrap">a title much longer than eighty pixels</span>
 @pytest.mark.integration
 @pytest.mark.browser
 def test_layout_probe_finds_what_a_reader_cannot_see(tmp_path):
-    from darkflow.browser import check_page
+    from helpers.browser import check_page
 
     page = tmp_path / "bad.html"
     page.write_text(_BAD_PAGE, encoding="utf-8")

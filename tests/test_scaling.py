@@ -1,11 +1,11 @@
-"""darkflow.scaling: smooth levels, hot pixels and glow, and the exposure law per population."""
+"""darkflow.exposure.laws: smooth levels, hot pixels and glow, and the exposure law per population."""
 
 import numpy as np
 import pytest
 from helpers.match import Camera
 
 from darkflow.config import ScalingConfig
-from darkflow.scaling import (
+from darkflow.exposure.laws import (
     LinearityStatus,
     MasterSummary,
     block_grid,

@@ -12,7 +12,7 @@ from helpers.ingest import SAMPLES, card, fits_bytes, pixels, structural, write_
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from darkflow.headers import WANTED_KEYWORDS
+from darkflow.ingest.headers import WANTED_KEYWORDS
 from darkflow.io.fastheader import parse_header_text, read_header_info, stored_dtype
 
 

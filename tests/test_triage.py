@@ -18,7 +18,7 @@ from darkflow.triage import (
     triage_rows,
 )
 
-REASON_MODULES = ("darkflow.catalog", "darkflow.headers", "darkflow.matching",
+REASON_MODULES = ("darkflow.ingest.catalog", "darkflow.ingest.headers", "darkflow.matching",
                   "darkflow.pipeline", "darkflow.verify")  # fmt: skip
 
 

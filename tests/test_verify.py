@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from darkflow.gain import gain_from_dark_stack, gain_from_light
 from darkflow.model import FrameType, MasterDark, MasterMeta
+from darkflow.subtract.gain import gain_from_dark_stack, gain_from_light
 from darkflow.verify import NEIGHBOUR_VAR_FACTOR, neighbour_median, residual_analysis, robust_std
 
 

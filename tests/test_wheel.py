@@ -74,7 +74,7 @@ def test_report_and_teaching_notebooks_are_inside_the_package(names):
 
 
 def test_templates_are_inside_the_package(names):
-    templates = [p for p in (ROOT / "darkflow" / "templates").rglob("*") if p.is_file()]
+    templates = [p for p in (ROOT / "darkflow" / "report" / "templates").rglob("*") if p.is_file()]
     assert templates
     for path in templates:
         assert path.relative_to(ROOT).as_posix() in names, path

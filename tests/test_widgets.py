@@ -16,7 +16,7 @@ import pytest
 
 from darkflow.config import CombineConfig
 from darkflow.exceptions import ConfigError, InsufficientFramesError
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -379,7 +379,7 @@ def test_to_html_is_self_contained(explorer, tmp_path):
 @pytest.mark.integration
 @pytest.mark.browser
 def test_explorer_page_draws_offline(explorer, tmp_path):
-    from darkflow.browser import check_page
+    from helpers.browser import check_page
 
     explorer.rerun_panel.max_iters.value = 0
     explorer.rerun_panel.run()

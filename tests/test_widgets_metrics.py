@@ -11,7 +11,7 @@ import pytest
 
 from darkflow.config import Config, VerifyConfig
 from darkflow.exceptions import DarkflowError, InsufficientFramesError
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
 
 pytestmark = pytest.mark.integration  # on a calibrated night
 
@@ -220,7 +220,7 @@ def test_too_few_darks_say_the_holdout_is_unavailable(wd):
 
 
 def test_missing_inputs_are_a_clear_error(wd, clipped_master, monkeypatch):
-    import darkflow_widgets.data as data
+    import darkflow_widgets.workdir as workdir
     from darkflow_widgets.explorer import MasterPanel
     from darkflow_widgets.metrics import acceptance, clear_acceptance_cache
 
@@ -228,7 +228,7 @@ def test_missing_inputs_are_a_clear_error(wd, clipped_master, monkeypatch):
         raise InsufficientFramesError(f"master {master_id}: none of its input darks can be found")
 
     clear_acceptance_cache()
-    monkeypatch.setattr(data, "master_inputs", gone)
+    monkeypatch.setattr(workdir, "master_inputs", gone)
     try:
         with pytest.raises(DarkflowError, match="input darks"):
             acceptance(clipped_master[2], wd)

@@ -1,12 +1,12 @@
-"""darkflow.viz_extra: fixed-pattern spectra, differences and the holoviews builders."""
+"""darkflow.viz.extra: fixed-pattern spectra, differences and the holoviews builders."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from darkflow import viz_extra as vx
 from darkflow.exceptions import IncompatibleFramesError
+from darkflow.viz import extra as vx
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from darkflow.exceptions import ConfigError
-from darkflow.headers import normalise
+from darkflow.ingest.headers import normalise
 from darkflow.simulate import PRESETS, SENSOR_PRESETS, plan_night, render_frame
 from darkflow.simulate._zoo_truth import classify_light
 from darkflow.simulate.faults import EgainKeyword, plan_faulted, render_faulted

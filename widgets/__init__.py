@@ -15,7 +15,7 @@ In a notebook::
 
 Layers: :mod:`darkflow_widgets.data` prepares (pandas/numpy, no ipywidgets: re-run a master, compare two
 masters, inspect a light), :mod:`darkflow_widgets.metrics` holds the pluggable acceptance metrics,
-:mod:`darkflow.viz` / :mod:`darkflow.viz_extra` make the holoviews elements and
+:mod:`darkflow.viz` / :mod:`darkflow.viz.extra` make the holoviews elements and
 :mod:`darkflow_widgets.explorer` shows them (``Explorer`` and its panels ``MasterPanel``, ``RerunPanel``,
 ``ComparePanel``, ``LightPanel``).
 """

@@ -25,14 +25,17 @@ import numpy as np
 import pandas as pd
 
 from darkflow.config import CombineConfig
-from darkflow.exceptions import DarkflowError, FitsReadError, InsufficientFramesError
+from darkflow.exceptions import DarkflowError, FitsReadError
 from darkflow.io.fits import read_calibrated
 from darkflow.model import MasterDark
-from darkflow.results import Workdir, reason_texts
+from darkflow.report.results import Workdir, reason_texts
 from darkflow.verify import HIST_EDGES, ResidualStats, residual_analysis
-from darkflow.viz_extra import Difference, prepare_difference
+from darkflow.viz.extra import Difference, prepare_difference
 
 from .metrics import MetricContext, compute_metrics
+
+# re-exported: the explorer and notebooks import them from here
+from .workdir import _catalog_metas, combine_config_of, master_inputs, open_workdir  # noqa: F401
 
 __all__ = [
     "LightInspection",
@@ -49,11 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def open_workdir(workdir: str | Path | Workdir) -> Workdir:
-    """A :class:`~darkflow.results.Workdir` from a path (or the object itself)."""
-    return workdir if isinstance(workdir, Workdir) else Workdir(workdir)
 
 
 # ----------------------------------------------------------------------------- pickers
@@ -114,77 +112,6 @@ def master_label(row: pd.Series | dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- re-run
-def master_inputs(wd: Workdir, master_id: str) -> list[str]:
-    """Input files of a master: from its provenance, else from the catalog.
-
-    The catalog fallback takes the frames of the master's configuration and kind whose exposure
-    is within 1% of the master's and whose time lies within the master's time span.
-
-    Raises
-    ------
-    InsufficientFramesError
-        No input file of the master exists any more.
-    """
-    master = wd.load_master(master_id)
-    paths = [
-        str(item["path"])
-        for item in master.provenance.get("inputs", [])
-        if isinstance(item, dict) and item.get("path")
-    ]
-    existing = [p for p in paths if Path(p).is_file()]
-    if existing:
-        if len(existing) < len(paths):
-            log.warning(
-                "%d input(s) of master %s are missing", len(paths) - len(existing), master_id
-            )
-        return existing
-    row = wd.masters[wd.masters["master_id"] == master_id].iloc[0]
-    cat = wd.catalog
-    kind = str(row.get("kind", "dark"))
-    sel = (cat["config_signature"] == row["config_signature"]) & (cat["frame_type"] == kind)
-    exptime = float(row["exptime_s"])
-    sel &= (pd.to_numeric(cat["exptime_s"], errors="coerce") - exptime).abs() <= 0.01 * max(
-        exptime, 1e-6
-    )
-    times = pd.to_datetime(cat["date_obs_utc"], utc=True, errors="coerce", format="ISO8601")
-    start = pd.to_datetime(row.get("date_start_utc"), utc=True, errors="coerce")
-    end = pd.to_datetime(row.get("date_end_utc"), utc=True, errors="coerce")
-    if pd.notna(start) and pd.notna(end):
-        sel &= (times >= start) & (times <= end)
-    found = [p for p in cat.loc[sel, "path"].astype(str) if Path(p).is_file()]
-    if not found:
-        raise InsufficientFramesError(
-            f"master {master_id}: none of its input darks can be found "
-            f"({len(paths)} in its provenance, none in the catalog)"
-        )
-    return sorted(found)
-
-
-def _catalog_metas(wd: Workdir, paths: list[str]) -> dict[str, Any]:
-    """Normalised headers of ``paths`` from the catalog, by path (those that can be rebuilt)."""
-    from darkflow.catalog import meta_from_row
-
-    cat = wd.catalog.set_index("path", drop=False)
-    # the contract catalog.csv has no Bayer pattern: the frame report carries the lights'
-    fr = wd.frame_report
-    bayer = {}
-    if "bayer_pattern" in fr.columns:
-        bayer = {p: b for p, b in zip(fr["path"], fr["bayer_pattern"], strict=True)
-                 if isinstance(b, str) and b}  # fmt: skip
-    metas = {}
-    for p in paths:
-        if p not in cat.index:
-            continue
-        try:
-            meta = meta_from_row(cat.loc[p].to_dict())
-        except DarkflowError:
-            continue
-        if meta.bayer_pattern is None and p in bayer:
-            meta = meta.replace(bayer_pattern=bayer[p])
-        metas[p] = meta
-    return metas
-
-
 @dataclass(frozen=True, eq=False)
 class RerunResult:
     """A master combined again with other settings, with the metrics of both versions."""
@@ -212,16 +139,6 @@ class RerunResult:
             else:
                 out[r["metric"]] = bool(abs(b - 1) < abs(a - 1))
         return out
-
-
-def combine_config_of(master: MasterDark) -> CombineConfig:
-    """The combine settings recorded in a master's provenance (defaults for unknown keys)."""
-    params = master.provenance.get("params") or {}
-    known = {f.name for f in dataclasses.fields(CombineConfig)}
-    try:
-        return CombineConfig(**{k: v for k, v in params.items() if k in known})
-    except (TypeError, DarkflowError):
-        return CombineConfig()
 
 
 def rerun_master(

@@ -20,7 +20,7 @@ import pandas as pd
 
 from darkflow.config import CombineConfig
 from darkflow.exceptions import DarkflowError, MissingDependencyError
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
 
 try:
     import ipywidgets as W
@@ -213,7 +213,7 @@ class MasterPanel(_Panel):
                 ],
             }
             self.colours = {_GATES: colours}
-            from darkflow.viz_extra import make_image
+            from darkflow.viz.extra import make_image
 
             _hv()
             self.views = {
@@ -331,7 +331,7 @@ class RerunPanel(_Panel):
             self._fail(err)
             return None
         from darkflow import viz
-        from darkflow.viz_extra import make_difference_view
+        from darkflow.viz.extra import make_difference_view
 
         _hv()
         self.result = result
@@ -427,7 +427,7 @@ class ComparePanel(_Panel):
         except DarkflowError as err:
             self._fail(err)
             return
-        from darkflow.viz_extra import make_difference_view, make_spectra
+        from darkflow.viz.extra import make_difference_view, make_spectra
 
         _hv()
         self.result = result
@@ -471,7 +471,7 @@ class LightPanel(_Panel):
         except DarkflowError as err:
             self._fail(err)
             return
-        from darkflow.viz_extra import make_image, make_z_histogram
+        from darkflow.viz.extra import make_image, make_z_histogram
 
         _hv()
         self.result = result
@@ -506,7 +506,7 @@ class Explorer:
     Parameters
     ----------
     workdir
-        A darkflow work directory (path or :class:`~darkflow.results.Workdir`).
+        A darkflow work directory (path or :class:`~darkflow.report.results.Workdir`).
     night, session
         Initial selection (default: the first session).
     max_lights

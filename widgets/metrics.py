@@ -45,9 +45,9 @@ from darkflow.model import MasterDark, MasterStatus, ScaleMode
 if TYPE_CHECKING:
     from darkflow.calibrate import LightCalibration
     from darkflow.matching import MatchDecision
-from darkflow.pipeline.reasons import LightReason
 from darkflow.registry import Registry
-from darkflow.results import Workdir
+from darkflow.report.results import Workdir
+from darkflow.triage.reasons import LightReason
 from darkflow.verify import (
     MasterAssessment,
     ResidualStats,
@@ -210,7 +210,7 @@ class MetricContext:
         from darkflow.calibrate import calibrate_light
         from darkflow.matching import CalibrationIndex
 
-        from .data import _catalog_metas, combine_config_of
+        from .workdir import _catalog_metas, combine_config_of
 
         if self.workdir is None:
             raise DarkflowError("re-calibrating a light needs the work directory")
@@ -711,7 +711,7 @@ def assess_acceptance(
     """The pipeline's acceptance gates of a master, for any combine (clipping) settings.
 
     Calls :func:`darkflow.verify.assess_master_set`, as the pipeline's master job does: the
-    master's input darks (:func:`darkflow_widgets.data.master_inputs`, keyed by their content hashes)
+    master's input darks (:func:`darkflow_widgets.workdir.master_inputs`, keyed by their content hashes)
     are split into training and hold-out frames; when frames are held out, a master is
     combined from the training frames with ``combine_config`` and judged against the held-out
     frames, else the master of all inputs is judged (no hold-out metrics: the row
@@ -723,7 +723,7 @@ def assess_acceptance(
     master_id_or_inputs
         A master id of ``masters.csv`` or the paths of dark (or bias) frames.
     workdir
-        The work directory (path or :class:`~darkflow.results.Workdir`).
+        The work directory (path or :class:`~darkflow.report.results.Workdir`).
     combine_config
         The combine settings (default: those the master was built with, from its provenance).
     verify_config
@@ -750,7 +750,7 @@ def assess_acceptance(
     DarkflowError
         The inputs cannot be found or combined (e.g. ``InsufficientFramesError``).
     """
-    from .data import open_workdir
+    from .workdir import open_workdir
 
     wd = open_workdir(workdir)
     row: dict[str, Any] | None = None
@@ -808,7 +808,7 @@ def _inputs_of(m: MasterDark | None) -> set[str] | None:
 def _master_info(wd: Workdir, master_id: str) -> tuple[tuple[str, ...], CombineConfig]:
     """A master's input darks and the combine settings it was built with (cached: reading a
     big master for every metric would be slow)."""
-    from .data import combine_config_of, master_inputs
+    from .workdir import combine_config_of, master_inputs
 
     key = (str(wd.path), master_id)
     if key not in _INFO:
@@ -818,7 +818,7 @@ def _master_info(wd: Workdir, master_id: str) -> tuple[tuple[str, ...], CombineC
 
 
 def _is_master_of(m: MasterDark | None, inputs: tuple[str, ...], cfg: CombineConfig) -> bool:
-    from .data import combine_config_of
+    from .workdir import combine_config_of
 
     return (
         m is not None
@@ -838,9 +838,9 @@ def _assess(
     bias_id: str | None,
     master: MasterDark | None,
 ) -> AcceptanceResult:
-    from darkflow.hashing import file_hash
+    from darkflow.io.hashing import file_hash
 
-    from .data import _catalog_metas
+    from .workdir import _catalog_metas
 
     t0 = time.perf_counter()
 
@@ -923,7 +923,7 @@ def _context_acceptance(master: MasterDark, ctx: MetricContext) -> AcceptanceRes
     """The acceptance of ``master``'s settings for the master of ``ctx`` (None without one)."""
     if ctx.workdir is None or not ctx.master_id:
         return None
-    from .data import combine_config_of
+    from .workdir import combine_config_of
 
     return assess_acceptance(ctx.master_id, ctx.workdir, combine_config_of(master), master=master)
 

@@ -15,7 +15,7 @@ left alone.
 Parsing rules: strings with ``''`` escapes and ``CONTINUE`` long strings; ``HIERARCH`` keys;
 ``T``/``F`` logicals; integers; floats (also Fortran ``D`` exponents); blank values as ``None``;
 anything else is kept as its text. Quoted numbers such as ``'6.00000000000E+001'`` stay strings
-here; :mod:`darkflow.headers` converts them.
+here; :mod:`darkflow.ingest.headers` converts them.
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ def read_calibrated(path: str | os.PathLike[str]) -> CalibratedPlanes:
     """Read a calibrated light written by darkflow with its uncertainty, whatever its mode.
 
     A ``scalar`` uncertainty is rebuilt per pixel from the header's noise model
-    (:func:`darkflow.subtract.rebuild_uncertainty`).
+    (:func:`darkflow.stats.noise.rebuild_uncertainty`).
 
     Raises
     ------
@@ -196,6 +196,6 @@ def read_calibrated(path: str | os.PathLike[str]) -> CalibratedPlanes:
         return CalibratedPlanes(data, unc, stored, header)
     if "DFUNV0" not in header and "DFUNCMED" not in header:
         raise FitsReadError(str(path), "DFUMODE = 'scalar' without DFUNV0 / DFUNCMED cards")
-    from darkflow.subtract import rebuild_uncertainty  # the noise model lives there
+    from darkflow.stats.noise import rebuild_uncertainty  # the noise model of the cards
 
     return CalibratedPlanes(data, rebuild_uncertainty(data, header), "scalar", header)

@@ -18,8 +18,8 @@ from darkflow.config import (
     OutputConfig,
     parse_size,
 )
+from darkflow.config_args import add_combine_arguments, temperature_tolerance_c
 from darkflow.exceptions import DarkflowError, IncompatibleFramesError, OutputError
-from darkflow.master_args import add_combine_arguments, temperature_tolerance_c
 
 __all__ = [
     "add_combine_arguments",
@@ -69,8 +69,8 @@ def check_combine_inputs(
     further than :func:`temperature_tolerance_c` from the median (unless ``allow_mixed``).
     Files that cannot be read are left to the combine, which names them.
     """
-    from darkflow.catalog import scan
-    from darkflow.hashing import file_hash
+    from darkflow.ingest.catalog import scan
+    from darkflow.io.hashing import file_hash
 
     paths = [Path(f) for f in files]
     if not allow_duplicates:

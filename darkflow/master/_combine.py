@@ -23,7 +23,7 @@ from darkflow.master._engine import (
     run_engine,
     summary_stats,
 )
-from darkflow.master._frames import check_frames, master_meta, meta_from_header
+from darkflow.master._frames import _clean, check_frames, master_meta, meta_from_header
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterMeta
 
 __all__ = ["combine_arrays", "combine_files", "combine_files_with_training"]
@@ -64,21 +64,6 @@ def master_from_planes(
         stats=_clean(stats),
         provenance=_clean(provenance),
     )
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy (NaN/inf → None, numpy scalars → Python)."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_clean(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _assemble(

@@ -113,7 +113,7 @@ class FrameStats:
     """Per-frame robust level and spread, and the temporal noise, from the row subsample."""
 
     levels: np.ndarray  # median of each frame (ADU)
-    spreads: np.ndarray  # 1.4826 × MAD of each frame (ADU), spatial
+    spreads: np.ndarray  # MAD_TO_STD × MAD of each frame (ADU), spatial
     sig0: float  # temporal noise at the typical level (ADU), from frame-pair differences
     level0: float  # median of the frame levels (ADU)
     rows: tuple[int, ...]
@@ -250,7 +250,7 @@ def noise_model(
             log.warning("no noise estimate (no valid samples): falling back to the MAD scale")
             mode, info["scale"] = K.MODE_MAD, "mad"
         elif not gain_ok:
-            log.info("egain unknown: noise scale = max(temporal noise, 1.4826 MAD) per pixel")
+            log.info("egain unknown: noise scale = max(temporal noise, robust sigma) per pixel")
             mode, info["scale"] = K.MODE_NOISE_MAD, "noise+mad"
     info["sig0_sq"] = sig0 * sig0 if math.isfinite(sig0) else math.nan
     info["inv_gain"] = 1.0 / egain if gain_ok else 0.0

@@ -43,10 +43,10 @@ from astropy.io.fits.verify import VerifyWarning
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import MASTER_PLANE_KEYS, OutputConfig
 from darkflow.exceptions import ArtifactCorruptError, FitsReadError
-from darkflow.hashing import HashingReader
 from darkflow.io.atomic import atomic_path
+from darkflow.io.hashing import HashingReader
 from darkflow.io.planes import plane_hdu, plane_mode_of
-from darkflow.master._combine import _clean
+from darkflow.master._frames import _clean
 from darkflow.model import FrameType, MasterDark, MasterMeta
 
 __all__ = [

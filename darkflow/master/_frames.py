@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from darkflow.exceptions import IncompatibleFramesError, odd_frames
 from darkflow.io.bands import ImageLayout
 from darkflow.model import FrameMeta, FrameType, MasterMeta
@@ -71,7 +73,7 @@ def _date(text: str | None) -> datetime | None:
 def meta_from_header(layout: ImageLayout) -> FrameMeta:
     """Minimal :class:`FrameMeta` from the few header keywords a combine needs.
 
-    Used only when the caller passes no normalised metadata (``darkflow.headers.normalise``
+    Used only when the caller passes no normalised metadata (``darkflow.ingest.headers.normalise``
     does the full job, capture-program quirks included).
     """
     h = layout  # image HDU keywords first, then the primary header's (extension images)
@@ -190,3 +192,18 @@ def master_meta(metas: Sequence[FrameMeta], kind: FrameType) -> MasterMeta:
         bias_subtracted=False,
         frame_kind=kind,
     )
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy (NaN/inf → None, numpy scalars → Python)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

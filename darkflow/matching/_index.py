@@ -13,9 +13,7 @@ import numpy as np
 
 from darkflow.config import Config, MatchingConfig
 from darkflow.exceptions import DarkflowError
-from darkflow.matching._records import MasterEntry, temperature_gate_c
-from darkflow.model import FrameType, MasterDark, MasterStatus
-from darkflow.scaling import (
+from darkflow.exposure.laws import (
     GlowModel,
     LinearityReport,
     MasterSummary,
@@ -25,6 +23,8 @@ from darkflow.scaling import (
     measure_linearity,
     summarize_master,
 )
+from darkflow.matching._records import MasterEntry, temperature_gate_c
+from darkflow.model import FrameType, MasterDark, MasterStatus
 from darkflow.stats import mad_std
 from darkflow.thermal import (
     DarkCurrentLaw,

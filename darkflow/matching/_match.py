@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from darkflow.config import Config, MatchingConfig, ScalingConfig
+from darkflow.exposure.laws import LinearityReport
 from darkflow.matching._advisory import acquisition_advisory
 from darkflow.matching._index import CalibrationIndex
 from darkflow.matching._options import (
@@ -44,7 +45,6 @@ from darkflow.matching._records import (
     temperature_gate_c,
 )
 from darkflow.model import FrameMeta, MasterStatus, ScaleMode
-from darkflow.scaling import LinearityReport
 from darkflow.thermal import DarkCurrentLaw, SessionContext, TempEstimate
 
 __all__ = ["match_light"]

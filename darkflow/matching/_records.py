@@ -75,7 +75,7 @@ class MatchReason(ReasonCode):
         "invalid_exposure",
         "The light's exposure is missing, zero, negative or not a number.",
     )
-    # --- added for issue 5
+    # --- thermal and exposure decisions (docs/matching.md)
     TEMPERATURE_SCALED = (
         "temperature_scaled",
         "The master's dark current (not its bias or amp glow) was scaled to the light's "
@@ -336,7 +336,7 @@ class MatchDecision:
     advisory: dict[str, Any] | None = None
     chosen: Candidate | None = None
     temperature_gate_c: float | None = None
-    # --- added for issue 5
+    # --- decisions between two masters, and the scale factors applied
     secondary_master_id: str | None = None
     exposure_factor: float = 1.0
     temp_factor: float = 1.0

@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from darkflow.hashing import fingerprint
+from darkflow.exposure.laws import MasterSummary, Reference
 from darkflow.io.atomic import atomic_path
+from darkflow.io.hashing import fingerprint
 from darkflow.matching._index import BiasInfo
-from darkflow.scaling import MasterSummary, Reference
 
 __all__ = ["IndexParts"]
 

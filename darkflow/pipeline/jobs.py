@@ -29,15 +29,15 @@ from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.calibrate import limit_dark_amplitude  # noqa: F401  (its former home)
 from darkflow.config import Config
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, OutputError
-from darkflow.hashing import file_hash
-from darkflow.integrity import set_aside
 from darkflow.io.atomic import disk_full_error
+from darkflow.io.hashing import file_hash
 from darkflow.io.paths import card_text
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
-from darkflow.pipeline.reasons import LightReason, MasterReason
 from darkflow.pipeline.sets import FrameSet
+from darkflow.registry.integrity import set_aside
 from darkflow.stats._robust import median as _median
+from darkflow.triage.reasons import LightReason, MasterReason
 
 __all__ = [
     "LightJobResult",
@@ -412,8 +412,8 @@ def _quarantine(reasons: list[object], extra: object) -> tuple[dict[str, Any], N
 def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     """IO around :func:`darkflow.calibrate.calibrate_light`: read the light, write the result."""
     from darkflow.calibrate import calibrate_light
-    from darkflow.cfa import is_cfa
     from darkflow.io.fits import read_image, write_calibrated
+    from darkflow.stats.cfa import is_cfa
     from darkflow.subtract import uncertainty_cards
 
     meta, decision, config = spec.meta, spec.decision, spec.config

@@ -32,7 +32,8 @@ import numpy as np
 from darkflow._version import ALGORITHM_VERSION
 from darkflow.config import Config
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError
-from darkflow.hashing import (
+from darkflow.io.atomic import atomic_path
+from darkflow.io.hashing import (
     code_fingerprint,
     exact_json,
     file_hash,
@@ -40,7 +41,6 @@ from darkflow.hashing import (
     job_key,
     short,
 )
-from darkflow.io.atomic import atomic_path
 from darkflow.matching import (
     CalibrationIndex,
     LazyMaster,
@@ -66,10 +66,10 @@ from darkflow.pipeline.plan import (
     output_params,
     output_path,
 )
-from darkflow.pipeline.reasons import LightReason
 from darkflow.pipeline.sets import provisional_meta
 from darkflow.registry import Registry
 from darkflow.thermal import ThermalProfileStore, session_context
+from darkflow.triage.reasons import LightReason
 from darkflow.verify import config_differences
 
 __all__ = ["index_fingerprint", "plan_lights"]
@@ -79,7 +79,12 @@ log = logging.getLogger(__name__)
 
 # Bump when the pickled index changes in a way its modules' sources do not show.
 INDEX_CACHE_FORMAT = 2
-_INDEX_MODULES = ("darkflow.matching", "darkflow.scaling", "darkflow.thermal", "darkflow.model")
+_INDEX_MODULES = (
+    "darkflow.matching",
+    "darkflow.exposure.laws",
+    "darkflow.thermal",
+    "darkflow.model",
+)
 
 
 def index_cache_version() -> str:
@@ -543,7 +548,7 @@ def _conservative_decision(
 
     from darkflow.matching import MatchReason
     from darkflow.model import ScaleMode
-    from darkflow.pipeline.reasons import LightReason
+    from darkflow.triage.reasons import LightReason
 
     if MatchReason.NO_CANDIDATE not in decision.reasons or not meta.exptime_s:
         return None

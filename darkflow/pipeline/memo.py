@@ -130,8 +130,8 @@ def workdir_state(workdir: Path, generation: int) -> str:
 def run_fingerprint(paths: Sequence[Path], config: Any, workdir: Path) -> str | None:
     """The run's inputs (paths and stat identities) and configuration, or ``None`` when an
     input is missing (the scan then says so)."""
-    from darkflow.catalog import find_fits_files
-    from darkflow.integrity import scan_exclusions
+    from darkflow.ingest.catalog import find_fits_files
+    from darkflow.registry.integrity import scan_exclusions
 
     if not all(p.exists() for p in paths):
         return None
@@ -140,12 +140,12 @@ def run_fingerprint(paths: Sequence[Path], config: Any, workdir: Path) -> str | 
 
 
 def unchanged_run(paths, workdir, config, fingerprint, executor, t_start):
-    """The last run's :class:`~darkflow.pipeline.run.RunResult` when nothing changed since it
+    """The last run's :class:`~darkflow.pipeline.result.RunResult` when nothing changed since it
     (recorded as a run of its own), else ``None``."""
-    from darkflow.events import EventLog
     from darkflow.model import LightStatus
-    from darkflow.pipeline.run import RunResult
+    from darkflow.pipeline.result import RunResult
     from darkflow.registry import Registry
+    from darkflow.registry.events import EventLog
 
     if not (workdir / "registry.sqlite").is_file():
         return None

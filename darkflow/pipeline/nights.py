@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkflow.events import dumps, read_events, to_jsonable
 from darkflow.io.atomic import atomic_write
 from darkflow.io.paths import ERRORS
 from darkflow.pipeline.records import (
@@ -32,6 +31,7 @@ from darkflow.pipeline.records import (
     write_qa_files,
 )
 from darkflow.registry import Registry
+from darkflow.registry.events import dumps, read_events, to_jsonable
 
 __all__ = ["Scope", "write_night"]
 
@@ -133,7 +133,7 @@ def _merge_decisions(
     path: Path, decisions: Sequence[dict[str, Any]], texts: Sequence[str], scope: Scope
 ) -> list[str]:
     """The night's decision lines: this run's (``texts``, the records as
-    :func:`darkflow.events.dumps` writes them), and the file's others about no file of this
+    :func:`darkflow.registry.events.dumps` writes them), and the file's others about no file of this
     run's inputs, one line per light in the order of their paths.
 
     A run's lines are written as they were encoded, never decoded and encoded again: a
@@ -166,7 +166,7 @@ def write_night(
 ) -> None:
     """Merge one run's rows of a night into ``dest`` (``nights/<night>/``).
 
-    ``decision_texts``: the JSON texts of ``decisions`` (:func:`darkflow.events.dumps`), when
+    ``decision_texts``: the JSON texts of ``decisions`` (:func:`darkflow.registry.events.dumps`), when
     the caller has them."""
     report = _merge_lights(dest, lights, scope)
     master_table = _merge_masters(dest, masters, report, scope, registry)

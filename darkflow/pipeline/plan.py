@@ -38,7 +38,7 @@ import numpy as np
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
 from darkflow.config import LIGHT_PLANE_KEYS, MASTER_PLANE_KEYS, Config
 from darkflow.exceptions import DarkflowError
-from darkflow.hashing import exact_json, job_key, short
+from darkflow.io.hashing import exact_json, job_key, short
 from darkflow.io.paths import printable
 from darkflow.matching import MatchDecision, mid_time
 from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug

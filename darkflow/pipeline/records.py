@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkflow.events import to_jsonable
 from darkflow.io.atomic import atomic_write
 from darkflow.model import FrameMeta, FrameType, LightStatus
+from darkflow.registry.events import to_jsonable
 from darkflow.thermal import fit_temperature_drift
 from darkflow.verify import HIST_EDGES, LIGHT_VALUE_COLUMNS, MASTER_VALUE_COLUMNS
 
@@ -67,7 +67,7 @@ FRAME_REPORT_EXTRA = [
     "egain_sigma",
     "job_key",
     "cached",
-    # matching (issue 5)
+    # matching
     "secondary_master_id",
     "interp_weight",
     "exposure_factor",
@@ -81,7 +81,7 @@ FRAME_REPORT_EXTRA = [
     "predicted_dark_error",
     "dark_level_sigma_adu",
     "n_expansions",
-    # verification (issue 6)
+    # verification
     *LIGHT_VALUE_COLUMNS,
     "response",
     "top_cause",
@@ -114,7 +114,7 @@ MASTERS_EXTRA = [
     "previous_master_id",
     "bias_master_id",
     "top_cause",
-    # acceptance metrics (issue 6)
+    # acceptance metrics
     *MASTER_VALUE_COLUMNS,
     "error",  # why a master with status failed could not be built
 ]

@@ -20,16 +20,14 @@ from typing import Any
 
 from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import Config
-from darkflow.events import EventLog, dumps
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, DiskFullError
-from darkflow.hashing import short
-from darkflow.integrity import discard_corrupt, mark_work_directory, scan_exclusions
 from darkflow.io.atomic import (
     atomic_write,
     disk_full_error,
     is_disk_full,
     remove_stale_temporaries,
 )
+from darkflow.io.hashing import short
 from darkflow.matching import MatchDecision
 from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
 from darkflow.pipeline.executors import Executor, LocalExecutor
@@ -47,7 +45,6 @@ from darkflow.pipeline.plan import (
     plan_masters,
     resolve_assessment,
 )
-from darkflow.pipeline.reasons import LightReason
 from darkflow.pipeline.records import (
     FRAME_REPORT_COLUMNS,
     FRAME_REPORT_EXTRA,
@@ -60,74 +57,19 @@ from darkflow.pipeline.records import (
     write_csv,
     write_qa,
 )
+from darkflow.pipeline.result import RunResult
 from darkflow.pipeline.sets import accepted_isolated, build_frame_sets, provisional_meta
 from darkflow.registry import Registry
+from darkflow.registry.events import EventLog, dumps
+from darkflow.registry.integrity import discard_corrupt, mark_work_directory, scan_exclusions
 from darkflow.thermal import ThermalProfileStore
+from darkflow.triage.reasons import LightReason
 
 __all__ = ["RunResult", "log_night", "plan_night", "run_night"]
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]
-
-
-@dataclass
-class RunResult:
-    workdir: Path
-    n_files: int
-    n_rejected: int
-    n_isolated: int
-    lights: Counter = field(default_factory=Counter)
-    masters_built: int = 0
-    masters_reused: int = 0
-    masters_judged: int = 0  # found on disk, assessed again (their assessment inputs changed)
-    masters_failed: int = 0
-    lights_computed: int = 0
-    lights_reused: int = 0
-    frame_report: Path | None = None
-    masters_csv: Path | None = None
-    seconds: float = 0.0
-    sessions: tuple[str, ...] = ()
-    run_id: str = ""
-    executor: str = "local"
-    artifacts_repaired: int = 0  # found damaged (content hash mismatch) and rebuilt
-    unchanged_since: str | None = None  # nothing changed since this run: its results are ours
-    # wall-clock seconds of each stage (scan, masters, lights, outputs), summed over repair passes
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-
-    def _timed(self, stage: str, t0: float) -> None:
-        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.monotonic() - t0
-
-    def summary(self) -> str:
-        total = sum(self.lights.values())
-        head = (
-            f"darkflow run: {self.n_files} files unchanged since run {self.unchanged_since} "
-            f"(checked in {self.seconds:.1f}s): nothing to compute, its results stand"
-            if self.unchanged_since else
-            f"darkflow run: {self.n_files} files ({self.n_rejected} rejected, "
-            f"{self.n_isolated} isolated)"
-        )  # fmt: skip
-        stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stage_seconds.items())
-        timing = (
-            f"; {stages}; {self.seconds:.1f}s in all" if stages and not self.unchanged_since else ""
-        )
-        lines = [
-            f"{head}, {len(self.sessions)} session(s){timing}",
-            f"  masters: {self.masters_built} built, "
-            + (f"{self.masters_judged} judged again, " if self.masters_judged else "")
-            + f"{self.masters_reused} reused"
-            + (f", {self.masters_failed} failed" if self.masters_failed else "")
-            + f"  -> {self.masters_csv}",
-            f"  lights:  {total} total: {self.lights[LightStatus.CALIBRATED]} calibrated, "
-            f"{self.lights[LightStatus.DEGRADED]} degraded, "
-            f"{self.lights[LightStatus.QUARANTINED]} quarantined "
-            f"({self.lights_computed} computed, {self.lights_reused} reused)  -> {self.frame_report}",
-            f"  calibrated frames: {self.workdir / 'calibrated'}",
-        ]
-        if self.artifacts_repaired:
-            lines.append(f"  repaired: {self.artifacts_repaired} damaged artifact(s) rebuilt "
-                         f"(damaged files moved to {self.workdir / 'corrupt'})")  # fmt: skip
-        return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- shared steps
@@ -140,7 +82,7 @@ class _Scanned:
 
 
 def _scan(inputs: Sequence[Path], config: Config, workdir: Path | None = None) -> _Scanned:
-    from darkflow.catalog import meta_from_row, scan, to_contract_csv
+    from darkflow.ingest.catalog import meta_from_row, scan, to_contract_csv
 
     missing = [str(p) for p in inputs if not Path(p).exists()]
     if missing:

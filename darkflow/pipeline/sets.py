@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from darkflow.config import Config
-from darkflow.hashing import job_key, short
+from darkflow.io.hashing import job_key, short
 from darkflow.model import Eligibility, FrameMeta, FrameType, MasterMeta
 from darkflow.thermal import thermal_groups
 

@@ -19,11 +19,11 @@ Sigma clipping then works on the sorted values: the kept set is always a contigu
 and each iteration only moves ``lo`` up and ``hi`` down. Per iteration: centre = median of the
 kept values; scale =
 
-* ``MODE_MAD``: 1.482602218505602 × MAD (astropy ``mad_std``),
+* ``MODE_MAD``: ``MAD_TO_STD`` × MAD (astropy ``mad_std``),
 * ``MODE_STD``: standard deviation (ddof=0) of the kept values (astropy ``std``),
 * ``MODE_NOISE``: ``sqrt(sig0_sq + max(median - level0, 0) * inv_gain)``, the noise model
   (temporal noise at the typical level plus the pixel's own shot noise in ADU),
-* ``MODE_NOISE_MAD``: ``max(sqrt(sig0_sq), 1.482602218505602 × MAD)`` with the MAD of the first
+* ``MODE_NOISE_MAD``: ``max(sqrt(sig0_sq), MAD_TO_STD × MAD)`` with the MAD of the first
   iteration, kept fixed (noise model without a known gain: the pixel's own spread stands in
   for its shot noise; freezing it avoids the shrinking-MAD cascade of small stacks);
 

@@ -1,8 +1,8 @@
 """The robust standard deviation of darkflow: ``MAD_TO_STD x median absolute deviation``.
 
 Every robust sigma in darkflow (residual widths, tile clipping, gain and law fits, plots) comes
-from here, with the one constant :data:`~darkflow.stats.MAD_TO_STD` = 1 / Phi^-1(3/4) =
-1.482602218505602 (astropy's ``mad_std``). Numba kernels import that constant.
+from here, with the one constant :data:`~darkflow.stats.MAD_TO_STD` = 1 / Phi^-1(3/4)
+(astropy's ``mad_std``), defined once in ``stats/_common.py``. Numba kernels import that constant.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Kernels of star detection (:func:`darkflow.photometry.detect_stars`) and their scipy twins.
+"""Kernels of star detection (:func:`darkflow.verify.photometry.detect_stars`) and their scipy twins.
 
 Each numba kernel gives exactly (bit for bit) what its ``*_reference`` twin computes with
 ``scipy.ndimage``; tests compare them. They run on one thread (a frame's detection is one

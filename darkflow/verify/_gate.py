@@ -23,6 +23,8 @@ import math
 from enum import StrEnum
 from statistics import NormalDist
 
+from darkflow.stats.spread import MAD_SIGMA_REL_SD, MEDIAN_SD_FACTOR, mad_sigma_rel_sd, median_sd
+
 __all__ = [
     "MAD_SIGMA_REL_SD",
     "MEDIAN_SD_FACTOR",
@@ -48,13 +50,6 @@ class GateStatus(StrEnum):
     NOT_MEASURED = "not_measured"
 
 
-# Large-sample spreads of robust estimators of a normal sample of size n (sigma = 1):
-# sd(median) = sqrt(pi / 2) / sqrt(n); sd(MAD_TO_STD * MAD) / sigma = 1.1664 / sqrt(n)
-# (asymptotic relative efficiency of the MAD: 36.8 %).
-MEDIAN_SD_FACTOR = math.sqrt(math.pi / 2.0)
-MAD_SIGMA_REL_SD = 1.1664
-
-
 def z_threshold(false_alarm: float, *, sides: int = 2) -> float:
     """The standard-normal quantile exceeded with probability ``false_alarm`` under the null.
 
@@ -75,16 +70,6 @@ def combine_spread(*terms: float | None) -> float:
             continue
         total += float(t) * float(t)
     return math.sqrt(total)
-
-
-def median_sd(sigma: float, n: int | float) -> float:
-    """Sampling spread of the median of ``n`` normal values of spread ``sigma``."""
-    return MEDIAN_SD_FACTOR * sigma / math.sqrt(n) if n > 0 else math.inf
-
-
-def mad_sigma_rel_sd(n: int | float) -> float:
-    """Relative sampling spread of ``MAD_TO_STD * MAD`` as an estimate of sigma (``n`` values)."""
-    return MAD_SIGMA_REL_SD / math.sqrt(n) if n > 0 else math.inf
 
 
 def log_variance_sd(dof: int | float) -> float:

@@ -14,8 +14,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from darkflow.cfa import is_cfa
-from darkflow.cfa import per_plane as cfa_per_plane
 from darkflow.config import VerifyConfig
 from darkflow.exceptions import CalibrationError, IncompatibleFramesError
 from darkflow.model import (
@@ -26,9 +24,10 @@ from darkflow.model import (
     MasterMeta,
     MasterStatus,
 )
-from darkflow.photometry import PhotometryComparison
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats.cfa import is_cfa
+from darkflow.stats.cfa import per_plane as cfa_per_plane
 from darkflow.subtract import FLAG_LIMITED, DarkModel
 from darkflow.verify._fpn import hot_scale_fit, row_window
 from darkflow.verify._gate import z_threshold
@@ -58,6 +57,7 @@ from darkflow.verify._residuals import (
     residual_parts,
     stats_from_parts,
 )
+from darkflow.verify.photometry import PhotometryComparison
 
 __all__ = [
     "HARMFUL",
@@ -216,7 +216,7 @@ def check_light(
     the false-alarm probability ``config.gate_false_alarm``. A check that cannot be measured
     (no stars, too few background pixels or hot pixels) is ``not_measured`` and changes nothing.
     A colour frame (``meta.bayer_pattern``) is analysed per colour phase, its stars on
-    superpixel luminance (:mod:`darkflow.cfa`).
+    superpixel luminance (:mod:`darkflow.stats.cfa`).
 
     Parameters
     ----------

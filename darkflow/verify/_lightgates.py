@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from darkflow import cfa
-from darkflow.gain import frame_level_variance
 from darkflow.model import GainEstimate, MasterDark
-from darkflow.stats import mad_std, robust_std
+from darkflow.stats import cfa, mad_std, robust_std
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.subtract.gain import frame_level_variance
 from darkflow.verify._gate import (
     chi2_deviate,
     combine_spread,
@@ -857,13 +856,13 @@ def photometry_gates(
     candidate that peaks on a hot pixel of the dark model is dark structure, not a star, and is
     left out. Each star's flux change is what the model removed from its aperture above
     the model's annulus mean, with its spread from the model's variance
-    (:func:`~darkflow.photometry.compare_photometry`). Gates: the weighted mean relative flux
-    change (Birge-scaled spread, Student-t tail; :func:`~darkflow.photometry.flux_change_test`)
-    and a common centroid shift (Hotelling's T², :func:`~darkflow.photometry.centroid_shift_test`).
+    (:func:`~darkflow.verify.photometry.compare_photometry`). Gates: the weighted mean relative flux
+    change (Birge-scaled spread, Student-t tail; :func:`~darkflow.verify.photometry.flux_change_test`)
+    and a common centroid shift (Hotelling's T², :func:`~darkflow.verify.photometry.centroid_shift_test`).
     Fewer than ``max(min_stars, 4)`` stars: not measured (``few_stars``).
     Returns ``(metrics, values, comparison)``.
     """
-    from darkflow.photometry import (
+    from darkflow.verify.photometry import (
         centroid_shift_test,
         compare_photometry,
         detect_stars,

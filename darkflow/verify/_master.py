@@ -21,14 +21,14 @@ import numpy as np
 
 from darkflow.config import VerifyConfig
 from darkflow.exceptions import ConfigError, IncompatibleFramesError
-from darkflow.gain import (
+from darkflow.model import FrameType, GainEstimate, MasterDark, MasterStatus
+from darkflow.stats._robust import median as _median
+from darkflow.subtract.gain import (
     clip_variance_factor,
     dark_bias_level,
     gain_from_dark_stack,
     header_gain,
 )
-from darkflow.model import FrameType, GainEstimate, MasterDark, MasterStatus
-from darkflow.stats._robust import median as _median
 from darkflow.verify._fpn import band_energies, row_window
 from darkflow.verify._gate import combine_spread, median_sd, z_threshold
 from darkflow.verify._holdout import frame_residual, holdout_gates, transient_gate

@@ -17,6 +17,7 @@ import numpy as np
 
 from darkflow.stats import robust_std
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats.maps import background_map, neighbour_median
 
 __all__ = [
     "HIST_EDGES",
@@ -32,25 +33,6 @@ __all__ = [
 ]
 
 HIST_EDGES = np.linspace(-6.0, 6.0, 61)
-
-
-def background_map(data: np.ndarray, *, tile: int = 32) -> np.ndarray:
-    """Smooth background: sigma-clipped modes on a tile grid, bilinearly interpolated.
-
-    The tile levels (sigma-clipped, then the SExtractor mode ``2.5 median - 1.5 mean``) come
-    from the numba kernel :func:`darkflow.stats._image.tile_levels` (its numpy reference:
-    :func:`~darkflow.stats._image.tile_levels_reference`).
-    """
-    from darkflow.stats._image import grid_interp, tile_levels
-
-    ny, nx = data.shape
-    grid = tile_levels(data, tile)
-    if np.isnan(grid).all():
-        return np.full(data.shape, np.nan, dtype=np.float32)
-    fill = _nanmedian(grid)
-    grid = np.where(np.isnan(grid), fill, grid)
-    # bilinear between tile centres: a numba kernel (numpy twin: grid_interp_reference)
-    return grid_interp(grid, tile, (ny, nx))
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -114,17 +96,6 @@ def nanmedian_along(a: np.ndarray, axis: int) -> np.ndarray:
     return np.where(n > 0, out, np.nan).astype(s.dtype, copy=False)
 
 
-def neighbour_median(data: np.ndarray) -> np.ndarray:
-    """Median of the 8 neighbours of every pixel (edges reflected); NaN-aware.
-
-    A numba kernel (:func:`darkflow.stats._image.neighbour_median8`), one pixel per thread;
-    :func:`neighbour_median_reference` is the numpy version the tests compare it with.
-    """
-    from darkflow.stats._image import neighbour_median8
-
-    return neighbour_median8(data)
-
-
 def neighbour_median_reference(data: np.ndarray) -> np.ndarray:
     """numpy version of :func:`neighbour_median` (sorting network; one sort when NaN)."""
     arr = np.asarray(data, dtype=np.float32)
@@ -151,7 +122,7 @@ class ResidualParts:
     """What :func:`residual_analysis` computes on the way (reused by the light checks).
 
     With ``cfa`` (a colour sensor) the background, the neighbour median ``local`` and ``z`` were
-    computed per colour phase (:mod:`darkflow.cfa`): every pixel against pixels of its own
+    computed per colour phase (:mod:`darkflow.stats.cfa`): every pixel against pixels of its own
     colour only; the source mask is their union over each 2x2 cell.
     """
 
@@ -191,7 +162,7 @@ def residual_parts(
 def _cfa_residual_parts(
     data: np.ndarray, uncertainty: np.ndarray, *, tile: int, source_sigma: float
 ) -> ResidualParts:
-    from darkflow import cfa
+    from darkflow.stats import cfa
 
     data = np.asarray(data, dtype=np.float32)
     unc = np.asarray(uncertainty, dtype=np.float32)

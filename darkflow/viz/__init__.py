@@ -1,6 +1,6 @@
 """Dashboards in three layers: prepare data (pandas) → make holoviews elements → lay them out.
 
-``prepare_*`` functions turn what :class:`darkflow.results.Workdir` returns into tidy DataFrames
+``prepare_*`` functions turn what :class:`darkflow.report.results.Workdir` returns into tidy DataFrames
 (no plotting imports); ``make_*`` functions build holoviews elements (or, for the linked
 hot-pixel threshold, a bokeh layout in a panel pane) from them; notebooks and widgets lay the
 elements out. holoviews, bokeh and panel are imported lazily, so the core package works headless

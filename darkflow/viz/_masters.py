@@ -170,7 +170,7 @@ def prepare_master_spectra(
     Frames above ``max_pixels`` are analysed on a central band of rows (the column profile
     then averages fewer rows; its white floor says so). Images that are too small are left out.
     """
-    from darkflow.viz_extra import fixed_pattern_spectra
+    from darkflow.viz.extra import fixed_pattern_spectra
 
     parts = []
     for label, image in images.items():
@@ -203,7 +203,7 @@ def spectra_summary(spectra: pd.DataFrame) -> pd.DataFrame:
 
 def make_master_spectra(spectra: pd.DataFrame):
     """Fixed-pattern spectra of the masters (column and row profiles, white floors dashed)."""
-    from darkflow.viz_extra import make_spectra
+    from darkflow.viz.extra import make_spectra
 
     return make_spectra(spectra, title="Masters", width=520)
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
 
-from darkflow import _keywords as kw
 from darkflow.config import IngestConfig
-from darkflow.headers.reasons import IngestReason, NormalisedHeader, eligibility_of
-from darkflow.headers.values import (
+from darkflow.ingest import _keywords as kw
+from darkflow.ingest.headers.reasons import IngestReason, NormalisedHeader, eligibility_of
+from darkflow.ingest.headers.values import (
     _lon,
     _mjd_datetime,
     _text,

@@ -651,16 +651,6 @@ _UNKNOWN_RULE = TriageRule(
 _SEVERITY_ORDER = {ERR: 0, WARN: 1, INFO: 2}
 
 
-# Modules that define reason enums; imported on demand so their codes can be explained.
-_REASON_MODULES = (
-    "darkflow.catalog",
-    "darkflow.headers",
-    "darkflow.matching",
-    "darkflow.pipeline.reasons",
-    "darkflow.verify",
-)
-
-
 def reason_texts() -> dict[str, str]:
     """Every reason code darkflow can attach, with its one-line description."""
     return dict(_imported_reason_texts())
@@ -677,15 +667,15 @@ def _reason_texts() -> dict[str, str]:
 
 @functools.cache
 def _imported_reason_texts() -> dict[str, str]:
-    import importlib
-
+    # the stages below that define reason enums, imported here (not at the top) because they
+    # pull in pandas, scipy and astropy, which ``darkflow quarantine`` does without; the order
+    # is the order their enums are defined in, which decides the few codes two stages share
+    import darkflow.ingest.headers.reasons
+    import darkflow.matching._records
+    import darkflow.triage.reasons
+    import darkflow.verify._metrics  # noqa: F401
     from darkflow.model import ReasonCode
 
-    for name in _REASON_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
     out: dict[str, str] = {}
     pending = list(ReasonCode.__subclasses__())
     while pending:
@@ -700,7 +690,7 @@ def _sources_fingerprint(files: Iterable[str]) -> str | None:
     import hashlib
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parent.parent  # darkflow/: FILES are relative to it
     h = hashlib.sha256()
     for name in files:
         try:
@@ -712,7 +702,7 @@ def _sources_fingerprint(files: Iterable[str]) -> str | None:
 
 def _table_texts() -> dict[str, str] | None:
     try:
-        from darkflow import _reason_table as table
+        from darkflow.triage import _table as table
     except ImportError:
         return None
     if _sources_fingerprint(table.FILES) != table.FINGERPRINT:
@@ -721,7 +711,7 @@ def _table_texts() -> dict[str, str] | None:
 
 
 def reason_table_source() -> str:
-    """The text of ``darkflow/_reason_table.py`` for the code as it is now."""
+    """The text of ``darkflow/triage/_table.py`` for the code as it is now."""
     import inspect
     import json
     import subprocess
@@ -733,12 +723,12 @@ def reason_table_source() -> str:
     # in a new process importing what ``darkflow quarantine`` imported before it read the
     # table: a few codes have one description per stage (``invalid_exposure``, ``unreadable``,
     # ``output_failed``) and which one wins depends on the order the enums were defined in
-    code = ("import json, sys, darkflow.matching, darkflow.results, darkflow.triage as t; "
+    code = ("import json, sys, darkflow.matching, darkflow.report.results, darkflow.triage as t; "
             "json.dump(t._imported_reason_texts(), sys.stdout)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     texts = json.loads(out.stdout)
     _imported_reason_texts()
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parent.parent
     files: set[str] = set()
     pending = list(ReasonCode.__subclasses__())
     while pending:
@@ -764,12 +754,12 @@ def reason_table_source() -> str:
 
 
 def write_reason_table() -> None:
-    """(Re)write ``darkflow/_reason_table.py`` from the reason enums."""
+    """(Re)write ``darkflow/triage/_table.py`` from the reason enums."""
     from pathlib import Path
 
     from darkflow.io.atomic import atomic_path
 
-    path = Path(__file__).resolve().parent / "_reason_table.py"
+    path = Path(__file__).resolve().parent / "_table.py"
     with atomic_path(path) as tmp:
         tmp.write_text(reason_table_source(), encoding="utf-8")
 

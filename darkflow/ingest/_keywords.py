@@ -2,7 +2,7 @@
 
 Every normalised field lists the FITS keywords that may hold it, in priority order; the first
 usable one wins, and keywords that must agree with each other are checked by
-:mod:`darkflow.headers`. Frame-type values, capture-program signatures, path tokens and
+:mod:`darkflow.ingest.headers`. Frame-type values, capture-program signatures, path tokens and
 "already calibrated" markers live here too, so supporting a new program means adding rows here
 (and a test sample), never an ``if``-chain. ``docs/ingestion.md`` shows the same table; a test
 checks that every keyword below is documented there.

@@ -52,10 +52,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from darkflow.exceptions import CalibrationError
-from darkflow.gain import clip_variance_factor
 from darkflow.model import MasterDark, ScaleMode
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats.noise import rebuild_uncertainty, shot_signal
+from darkflow.subtract.gain import clip_variance_factor
 
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
@@ -336,8 +337,8 @@ def dark_model_for(
     CalibrationError
         The decision is unmatched, the recipe needs a bias and none is given, or shapes differ.
     """
+    from darkflow.exposure.laws import glow_map
     from darkflow.matching import ModelTerm
-    from darkflow.scaling import glow_map
 
     if not decision.matched or decision.scale_mode is None:
         raise CalibrationError(f"{decision.light_path}: no master was matched, no dark model")
@@ -392,49 +393,6 @@ def dark_shot_variance(model: DarkModel, egain_e_per_adu: float | None) -> np.nd
     if model.dark_signal is None or not egain_e_per_adu or egain_e_per_adu <= 0:
         return 0.0
     return (np.maximum(model.dark_signal, 0.0) / np.float32(egain_e_per_adu)).astype(np.float32)
-
-
-def shot_signal(
-    calibrated: np.ndarray,
-    base_variance: np.ndarray | float,
-    egain_e_per_adu: float,
-    *,
-    cfa: bool = False,
-) -> np.ndarray:
-    """The signal (ADU) whose Poisson noise a calibrated pixel carries, estimated without bias.
-
-    ``max(pixel, 0)`` of a noisy pixel overstates the signal where there is little of it (the
-    positive half of the noise counts as signal: +30% variance on a frame without sky). The
-    smooth background (sigma-clipped tile levels, interpolated) estimates the local signal
-    without that bias; a pixel more than 3 sigma above it (stars, bright nebulosity) keeps its
-    own value. Between the two, where the median of the pixel's 8 neighbours (which holds no
-    noise of the pixel itself) lies significantly above the smooth background (3 of its own
-    sigmas, ``0.41`` of a pixel's), that median is the signal: the wings of stars and spectral
-    lines, the edge of a slit, nebulosity finer than the background tiles. ``cfa``: a colour
-    (Bayer) frame, whose background and neighbours are per colour phase (a red pixel under a
-    green sky collects less than its green neighbours).
-    """
-    from darkflow.stats._shot import shot_signal_of
-    from darkflow.verify import background_map, neighbour_median
-
-    if cfa:
-        from darkflow.cfa import per_plane
-
-        smooth = per_plane(lambda d: background_map(d, tile=16), calibrated)
-        local = per_plane(neighbour_median, calibrated)
-    else:
-        smooth = background_map(calibrated)
-        local = neighbour_median(calibrated)
-    # the pixel's expected noise if it held only the smooth signal (its shot noise included),
-    # then the choice between its own value, the neighbours' median and the background: one
-    # numba pass (numpy twin: darkflow.stats._shot.shot_signal_of_reference)
-    return shot_signal_of(calibrated, smooth, local, base_variance, egain_e_per_adu,
-                          _NEIGHBOUR_MEDIAN_SD)  # fmt: skip
-
-
-# spread of the median of a pixel's 8 neighbours, in units of one pixel's (white noise):
-# sqrt(NEIGHBOUR_VAR_FACTOR - 1) of darkflow.verify
-_NEIGHBOUR_MEDIAN_SD = 0.409
 
 
 # per master object (immutable, loaded once per process and kept): every light calibrated with
@@ -653,23 +611,3 @@ def uncertainty_cards(
         cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
     cards["DFUNV0"] = (float(f"{_median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")
     return cards
-
-
-def rebuild_uncertainty(calibrated: np.ndarray, cards: Any) -> np.ndarray:
-    """The 1-sigma plane of a light whose uncertainty was written as header cards.
-
-    ``sqrt(DFUNV0 + shot_signal(calibrated - DFPEDEST) / DFUNGAIN)``: the light's own read and
-    shot noise as :func:`subtract_dark` computed them; the dark's shot noise and the dark
-    model's variance at their typical value, so hot pixels get too small an uncertainty.
-    ``DFUNCMED`` everywhere when there was no gain; per colour phase when ``DFUNCFA``.
-    """
-    data = np.asarray(calibrated, dtype=np.float32)
-    gain, v0 = cards.get("DFUNGAIN"), cards.get("DFUNV0")
-    if not gain or v0 is None:
-        unc = np.full(data.shape, float(cards.get("DFUNCMED", np.nan)), np.float32)
-    else:
-        signal = shot_signal(data - np.float32(cards.get("DFPEDEST", 0.0)), float(v0), float(gain),
-                             cfa=bool(cards.get("DFUNCFA", False)))  # fmt: skip
-        unc = np.sqrt(np.maximum(float(v0) + signal / np.float32(gain), 0.0)).astype(np.float32)
-    unc[~np.isfinite(data)] = np.nan
-    return unc

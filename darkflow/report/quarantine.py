@@ -1,7 +1,7 @@
 """``darkflow quarantine W``: the queue of lights and masters that could not be calibrated well.
 
 Reads what the runs wrote into a work directory (every night's ``frame_report.csv``,
-``masters.csv`` and ``decisions.jsonl``, see :class:`darkflow.results.Workdir`) and gathers:
+``masters.csv`` and ``decisions.jsonl``, see :class:`darkflow.report.results.Workdir`) and gathers:
 
 * the quarantined lights (optionally the degraded ones too) of every night, with their reasons
   and the most likely cause (:func:`darkflow.triage.rank_causes`);
@@ -164,7 +164,7 @@ def quarantine_queue(
     from darkflow.exceptions import DarkflowError
 
     path = Path(workdir)
-    if not (path / "frame_report.csv").is_file():  # what darkflow.results.Workdir checks
+    if not (path / "frame_report.csv").is_file():  # what darkflow.report.results.Workdir checks
         raise DarkflowError(
             f"{path} is not a darkflow work directory (no frame_report.csv); "
             "run `darkflow run INPUT --workdir DIR` first"

@@ -4,11 +4,11 @@ A page is one of the report notebooks (``notebooks/session_report.ipynb``,
 ``night_overview.ipynb``) executed with its parameters and exported by nbconvert. Pages are
 rendered in worker processes that are kept for the life of this process (the nightly command
 renders every page of every night in them): each runs the notebook's code cells in an in-process
-IPython shell (:mod:`darkflow._render`), so no kernel starts and holoviews, bokeh and panel are
+IPython shell (:mod:`darkflow.report._render`), so no kernel starts and holoviews, bokeh and panel are
 imported once per worker, not once per page. :func:`execute_notebook` (papermill, a real
 kernel) stays available.
 
-The HTML opens with no network: the ``offline`` nbconvert template (``darkflow/templates``) drops
+The HTML opens with no network: the ``offline`` nbconvert template (``darkflow/report/templates``) drops
 require.js, MathJax, mermaid and the widget manager; BokehJS (with panel's JavaScript, ~3 MB) is
 written once per report folder as ``bokeh-<versions>-<hash>.js`` and referenced relatively by
 every page of the folder; the few stylesheets panel references on its CDN are replaced by inline
@@ -41,7 +41,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from darkflow._page_inputs import (
+from darkflow.exceptions import DarkflowError, MissingDependencyError
+from darkflow.io.atomic import atomic_path, write_bytes_atomic
+from darkflow.report._page_inputs import (
     IGNORED_COLUMNS,
     RENDER_VERSION,
     fingerprint_path,
@@ -50,8 +52,6 @@ from darkflow._page_inputs import (
     stop_recording,
     write_fingerprint,
 )
-from darkflow.exceptions import DarkflowError, MissingDependencyError
-from darkflow.io.atomic import atomic_path, write_bytes_atomic
 
 __all__ = [
     "IGNORED_COLUMNS",
@@ -75,6 +75,7 @@ ProgressFn = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
+_PACKAGE = Path(__file__).resolve().parent.parent  # darkflow/: notebooks/ beside it when installed
 SESSION_NOTEBOOK = "session_report.ipynb"
 
 
@@ -85,8 +86,8 @@ class ReportError(DarkflowError, RuntimeError):
 def notebook_path(name: str) -> Path:
     """Locate a report notebook: the package's copy, else the source tree's ``notebooks/``."""
     candidates = [
-        Path(__file__).parent / "notebooks" / name,
-        Path(__file__).resolve().parent.parent / "notebooks" / name,
+        _PACKAGE / "notebooks" / name,
+        _PACKAGE.parent / "notebooks" / name,
     ]
     for path in candidates:
         if path.is_file():
@@ -315,7 +316,7 @@ def render_page(
     """
     import nbformat
 
-    from darkflow._render import run_notebook
+    from darkflow.report._render import run_notebook
 
     t0 = time.monotonic()
     source, html = Path(source), Path(html)
@@ -563,7 +564,7 @@ def build_reports(
     what failed, and the others go on. ``night_fingerprint(workdir, night)``, when given, lets
     an unchanged night skip comparing each page's files.
     """
-    from darkflow.results import Workdir
+    from darkflow.report.results import Workdir
 
     wd = Workdir(workdir)
     output = Path(output)

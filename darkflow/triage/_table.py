@@ -4,8 +4,8 @@ modules that define them. Generated: regenerate with
 ``FINGERPRINT`` matches the files ``FILES``."""
 
 # fmt: off
-FILES = ('headers/reasons.py', 'matching/_records.py', 'pipeline/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = '381fc01396d58f55'
+FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
+FINGERPRINT = '3c414ccc52f8adfc'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',

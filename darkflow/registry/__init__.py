@@ -57,11 +57,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from darkflow.events import dumps
 from darkflow.exceptions import RegistryError
-from darkflow.hashing import file_hash
 from darkflow.io.atomic import disk_full_error, is_disk_full
+from darkflow.io.hashing import file_hash
 from darkflow.io.paths import from_printable, printable
+from darkflow.registry.events import dumps
 
 __all__ = ["ArtifactRow", "MasterRow", "Registry"]
 

@@ -28,7 +28,7 @@ class IngestReason(ReasonCode):
         obj.consequence = Eligibility(consequence)
         return obj
 
-    # ---- the file itself (set by darkflow.catalog.scan)
+    # ---- the file itself (set by darkflow.ingest.catalog.scan)
     EMPTY_FILE = ("empty_file", "Zero-byte file.", _REJECTED)
     UNREADABLE = (
         "unreadable",

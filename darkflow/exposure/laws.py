@@ -47,8 +47,8 @@ from darkflow.config import ScalingConfig
 from darkflow.exceptions import IncompatibleFramesError
 from darkflow.model import MasterDark
 from darkflow.stats import mad_std
+from darkflow.stats.spread import mad_sigma_rel_sd, median_sd
 from darkflow.thermal import DarkCurrentLaw
-from darkflow.verify._gate import mad_sigma_rel_sd, median_sd
 
 __all__ = [
     "GlowModel",

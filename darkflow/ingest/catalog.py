@@ -2,7 +2,7 @@
 
 :func:`scan` walks files and directories (recursively; hidden directories and directories
 holding a ``.darkflow-ignore`` marker are skipped), reads each header with the fast reader of
-:mod:`darkflow.io.fastheader`, normalises it with :func:`darkflow.headers.normalise`, marks
+:mod:`darkflow.io.fastheader`, normalises it with :func:`darkflow.ingest.headers.normalise`, marks
 duplicate files, and assigns each frame its observing night and session. Every file found gets
 exactly one row, including unreadable ones, sorted by path. A bad file never stops the scan and
 no file is ever opened for writing.
@@ -39,10 +39,10 @@ from typing import Any
 
 import pandas as pd
 
-from darkflow import _keywords as kw
 from darkflow.config import IngestConfig
 from darkflow.exceptions import ConfigError, DarkflowError
-from darkflow.headers import (
+from darkflow.ingest import _keywords as kw
+from darkflow.ingest.headers import (
     WANTED_KEYWORDS,
     IngestReason,
     NormalisedHeader,
@@ -180,7 +180,7 @@ def find_fits_files(
     Directories are walked recursively (symbolic links to directories are not followed);
     hidden directories, directories holding a ``.darkflow-ignore`` marker and the directories
     in ``exclude`` (e.g. a work directory inside the input tree) are skipped, and only files
-    with a FITS ending (:data:`darkflow._keywords.FITS_EXTENSIONS`) are taken from them (FIFOs,
+    with a FITS ending (:data:`darkflow.ingest._keywords.FITS_EXTENSIONS`) are taken from them (FIFOs,
     devices, sockets and directories with such a name too: their rows say
     ``not_regular_file``). Explicitly named files are always included, whatever their name; a
     named path that does not exist is included too (its row says it is unreadable).

@@ -105,9 +105,9 @@ def night_files(
     their header read. A file without a night joins the night most common in its folder (a
     broken frame stays with its night), else the :data:`UNKNOWN_NIGHT` group.
     """
-    from darkflow.catalog import find_fits_files, scan
-    from darkflow.integrity import scan_exclusions
+    from darkflow.ingest.catalog import find_fits_files, scan
     from darkflow.pipeline.memo import stat_identity
+    from darkflow.registry.integrity import scan_exclusions
 
     root = Path(root)
     if not root.exists():

@@ -268,12 +268,13 @@ def gain_from_dark_stack(
     (:func:`frame_level_variance`: ``var(f) = var(levels) / D0²``, ``D0`` the master's median
     dark signal) and its share is removed before the fit. A drift of the *bias* moves the levels
     as well but adds to every pixel alike: the two readings (straight lines through the
-    variances with and without the common factor's share) are told apart by their reduced
-    chi-square, and the estimate's uncertainty holds the difference the recorded levels' own
-    uncertainty makes. Without a master bias, ``B`` is the level at which the common factor's
-    share fits the variances best (:func:`_profile_bias_level`). Amp glow that does not follow the temperature sits in ``D0`` without
-    varying: where it is a large part of the median dark signal the share removed is too small
-    and the gain stays somewhat low (a 2 °C warming of a DSLR over 14 darks: within 2 sigma of
+    variances with and without the common factor's share) are told apart by their chi-square,
+    and the estimate's uncertainty holds the difference the recorded levels' own uncertainty
+    makes. Without a master bias, ``B`` is the level at which the common factor's share fits
+    the variances best (:func:`_profile_bias_level`), kept only when it improves the fit beyond
+    chance. Amp glow that does not follow the temperature sits in ``D0`` without varying:
+    where it is a large part of the median dark signal the share removed is too small and the
+    gain stays somewhat low (a 2 °C warming of a DSLR over 14 darks: within 2 sigma of
     the truth, against 15 sigma low uncorrected; ``tests/test_gain.py``).
     """
     if master.provenance.get("planes", {}).get("uncertainty") == "scalar":

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkflow.events import read_events
 from darkflow.exceptions import DarkflowError
 from darkflow.model import LightStatus, MasterDark, slug
+from darkflow.registry.events import read_events
 from darkflow.triage import reason_texts
 
 __all__ = ["Workdir", "find_workdir", "reason_texts"]

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from darkflow.exceptions import DarkflowError
-from darkflow.hashing import file_hash
 from darkflow.io.atomic import write_bytes_atomic
+from darkflow.io.hashing import file_hash
 from darkflow.registry import Registry
 
 __all__ = [
@@ -64,7 +64,7 @@ def mark_work_directory(workdir: Path, inputs: Iterable[str | os.PathLike[str]] 
     """Put the ``.darkflow-ignore`` marker in a work directory, so that a scan of an input tree
     holding it (``darkflow scan``, ``darkflow nightly``) never takes its outputs for inputs.
     A work directory that is itself an input folder is not marked (its frames are inputs)."""
-    from darkflow.catalog import IGNORE_MARKER
+    from darkflow.ingest.catalog import IGNORE_MARKER
 
     marker = Path(workdir) / IGNORE_MARKER
     if not marker.exists() and not _is_input(workdir, inputs):

@@ -1,0 +1,7 @@
+"""``python -m darkflow``: the ``darkflow`` command."""
+
+import sys
+
+from darkflow.cli import main
+
+sys.exit(main())
