@@ -277,3 +277,55 @@ def test_hard_constraints_hold_for_random_libraries(seed):
             assert e.status not in (MasterStatus.QUARANTINED, MasterStatus.SUPERSEDED)
         if not d.matched:
             assert d.reasons and (d.advisory or R.INVALID_EXPOSURE in d.reasons)
+
+
+def _summary(master_id: str, exptime: float, *, rms: float, noise: float, bias_removed: bool):
+    from darkflow.exposure.laws import MasterSummary
+
+    return MasterSummary(master_id=master_id, exptime_s=exptime, temp_c=-10.0, n_frames=8,
+                         bias_removed=bias_removed, noise_adu=noise, level_adu=0.0,
+                         glow_adu=None, hot_excess_adu=None, signal_rms_adu=rms,
+                         saturated_fraction=0.0, n_hot=0, n_glow_cells=0)  # fmt: skip
+
+
+def test_the_harm_of_a_scaled_dark_is_judged_beyond_the_bias_it_subtracts_anyway():
+    """A short light, one longer dark and a bias of 8 frames each: the scaled model's noise is
+    mostly the bias's, which every light carries with or without a dark. Its dark part adds
+    less than the (small) dark signal it removes, so the model is used, not refused."""
+    m30 = entry("m30", exptime=30.0, scalable=True, n=8)
+    unproven = lin_report(LinearityStatus.UNPROVEN, exposures=(30.0,), deviation=None)
+    index = index_of(m30, lin=unproven, bias=True)
+    index.biases[SIG] = BiasInfo(exptime_s=0.0, noise_adu=0.35)
+    index.summaries["m30"] = _summary("m30", 30.0, rms=0.6, noise=0.35, bias_removed=True)
+    d = match_light(light(exptime_s=10.0), index)
+    assert d.master_id == "m30" and d.scale_mode == ScaleMode.EXPOSURE
+    # the same model judged by its whole noise (as before) was refused as harmful
+    e_n = math.hypot(0.35 / 3, 0.35 * 2 / 3) / (0.6 / 3)
+    assert e_n >= 1.0
+    # a dark whose own noise exceeds what it removes is still refused
+    index.summaries["m30"] = _summary("m30", 30.0, rms=0.6, noise=3.0, bias_removed=True)
+    refused = match_light(light(exptime_s=10.0), index)
+    assert refused.scale_mode != ScaleMode.EXPOSURE
+
+
+def test_without_a_bias_the_fixed_pattern_is_not_scaled_with_the_exposure():
+    """Masters at 120 and 300 s without a bias: their RMS structure is a fixed bias pattern plus
+    dark signal; at 30 s the fixed pattern is still there for the model to remove."""
+    from darkflow.matching._match import _Evaluator, _steps
+    from darkflow.thermal import SessionContext
+
+    m120, m300 = entry("m120", exptime=120.0), entry("m300", exptime=300.0)
+    index = index_of(m120, m300)
+    a, r2 = 10.0, 0.005  # rms² = A + r² t²
+    for e in (m120, m300):
+        t = e.meta.exptime_s
+        index.summaries[e.master_id] = _summary(e.master_id, t, rms=math.sqrt(a + r2 * t * t),
+                                                noise=3.0, bias_removed=False)  # fmt: skip
+    lt = light(exptime_s=30.0)
+    law = index.law_for(SIG, MatchingConfig())
+    temp = SessionContext().estimate(lt, MatchingConfig())
+    ev = _Evaluator(lt, temp, index, SIG, law, None, MatchingConfig(),
+                    Config().scaling, _steps(MatchingConfig())[0])  # fmt: skip
+    for e in (m120, m300):
+        ev.master(e)
+    assert ev.signal_rms == pytest.approx(math.sqrt(a + r2 * 30.0**2), rel=1e-6)

@@ -185,6 +185,20 @@ class _Evaluator(PairOptions):
             a, b = 0.0, float(np.sum(x2 * y) / np.sum(x2 * x2))
         return max(math.sqrt(a + b * self.t_light**2), 1e-9)
 
+    def _harmful(self, e_n: float, uses_bias: bool) -> bool:
+        """Would the model's dark part add more noise than the dark signal it removes?
+
+        ``e_n`` is the whole model's noise over the light's dark signal. A model that subtracts
+        the master bias anyway is judged by what its dark part adds beyond the bias's own noise
+        (``e_n² - (bias noise / S)²``): the bias is subtracted from every light, with or without
+        a dark, so its noise is no cost of the dark. A scaled model of a longer dark can even be
+        quieter than the bias alone (it averages the bias through both masters).
+        """
+        if uses_bias and self.bias_noise is not None and self.signal_rms:
+            e_bias = self.bias_noise / self.signal_rms
+            return e_n * e_n - e_bias * e_bias >= 1.0
+        return e_n >= 1.0
+
     def _raw_mismatch(self, mm: _Master) -> float | None:
         if mm.delta_temp_c is None:
             return None
@@ -319,7 +333,7 @@ class _Evaluator(PairOptions):
                 if level and self.signal_rms:
                     e_n = math.hypot(e_n, level / self.signal_rms)
                 lost = lost_x + lost_t
-                if key == "scale" and e_n >= 1.0:  # the scaled noise exceeds the dark signal
+                if key == "scale" and self._harmful(e_n, uses_bias):
                     lost += (LOST_HARM,)
                 out.append(_Option(
                     mode=mode,
