@@ -93,10 +93,11 @@ def test_paths_match_without_root(bench):
 
 
 def test_faulty_night_detection_and_cause(bench):
-    fault = {"kind": "bias_drift", "expected_cause": "bias_drift",
-             "target": {"kind": "dark", "id": "night-1/dark/300s"}}  # fmt: skip
+    fault = {"kind": "bias_drift", "expected_cause": "bias_drift", "effect_sigma": 1.5,
+             "level_effect": True, "target": {"kind": "dark", "id": "night-1/dark/300s"}}  # fmt: skip
     s = bench.score_night(_truth(fault), FRAMES, MASTERS, root=ROOT)
     assert s.detected and s.top_cause == "bias_drift" and s.right_cause
+    assert s.effect_sigma == 1.5 and s.level_effect
     assert s.flag_reasons == {}  # false flags are counted on clean nights only
     assert s.quarantined_usable == 1  # the affected light 2 is not a false flag
     # the same night where the faulted master passed and its light was calibrated: missed
@@ -122,6 +123,19 @@ def test_summary_tables_and_results_section(bench, tmp_path):
     assert "| light_leak (expect light_leak) | 1 | 1/1 (100%) | 0/1 (0%) |" in text
     assert "| `level_excess` | error | 1/4 (25%) | 1/3 (33%) | 2 |" in text
     assert "`x-1`: RuntimeError: boom" in text
+    # the fault's size from the truth: below 1 sigma of the lights' noise it does not matter
+    small = dataclasses.replace(faulty, effect_sigma=0.4, level_effect=True, detected=False,
+                                right_cause=False)  # fmt: skip
+    big = dataclasses.replace(faulty, name="f-2", effect_sigma=3.0, level_effect=True)
+    noisy = dataclasses.replace(faulty, name="f-3", effect_sigma=None, level_effect=False)
+    assert not bench.matters(small) and bench.matters(big) and bench.matters(noisy)
+    text = bench.summary([small, big, noisy], [])
+    assert "detected 2/3 (67%)" in text
+    assert "Faults that matter (2 nights" in text and "detected 2/2 (100%), right" in text
+    assert (
+        "| light_leak (expect light_leak) | 3 | 2/3 (67%) | 0/3 (0%) | 1.7 | 2 | 2/2 (100%) |"
+        in text
+    )
     results = tmp_path / "RESULTS.md"
     results.write_text("# Benchmark results\n\n## Other\n\nkeep me\n")
     bench.write_section("first", results)

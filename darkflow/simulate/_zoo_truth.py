@@ -33,6 +33,7 @@ the faulted dark set is ``affected_by_fault``: anything but a silent ``calibrate
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,14 @@ from darkflow.exceptions import ConfigError
 
 __all__ = [
     "DARK_FAULTS",
+    "LEVEL_FAULTS",
     "PROVABLE",
     "TEMP_TOLERANCE_C",
     "TRUTH_FILE",
     "USABLE",
     "build_truth",
+    "fault_effect_adu",
+    "light_sigma_adu",
     "load_zoo_truth",
 ]
 
@@ -166,6 +170,54 @@ def classify_light(
     return "none", []
 
 
+_PATTERN_ADU = 3.0  # ReadoutModeChange's default column pattern rms (ADU)
+LEVEL_FAULTS = ("bias_drift", "bias_jump", "readout_mode", "light_leak", "warm_darks",
+                "warm_darks_recorded", "wrong_gain", "wrong_gain_recorded")  # fmt: skip
+"""Faults that change the calibrated lights' pixel values (``fault_effect`` gives their size);
+``cosmic_rays`` (hits the combine rejects) and ``wrong_egain`` (pixels untouched, only the
+stated uncertainty wrong) are not level effects."""
+
+
+def light_sigma_adu(params, exptime_s: float, temp_c: float) -> float:
+    """The noise of a calibrated light's typical background pixel (ADU): sky, dark current and
+    read noise of the light, plus the master's own noise (``n_darks`` frames)."""
+    cam = params.camera
+    dark_e = cam.dark_current_e_per_s * cam.dark_scale(temp_c) * exptime_s
+    sky_e = params.sky.background_e_per_s * exptime_s
+    n = max(int(params.n_darks), 1)
+    var_e = sky_e + dark_e + cam.read_noise_e**2 + (dark_e + cam.read_noise_e**2) / n
+    return math.sqrt(var_e) / cam.egain_e_per_adu
+
+
+def fault_effect_adu(params, exptime_s: float, temp_c: float) -> float | None:
+    """What the injected fault changes in a typical pixel of a light calibrated with the faulted
+    master at the light's exposure (ADU), ``None`` for faults that are not level effects.
+
+    A bias offset (``bias_drift``; ``readout_mode``: its offset and column pattern;
+    ``bias_jump``: half the jump, the master bias sitting between the two levels) passes into
+    the light as it is; a signal in the darks (stray light, extra dark current of warmer darks,
+    the dark signal read at another gain) scales with the light's exposure. Hot pixels are
+    hit much harder than the typical pixel by the last two: this is the smallest effect.
+    """
+    kind, mag, cam = params.fault, float(params.fault_magnitude or 0.0), params.camera
+    if kind not in LEVEL_FAULTS:
+        return None
+    dark_e = cam.dark_current_e_per_s * cam.dark_scale(temp_c) * exptime_s
+    if kind == "bias_drift":
+        return abs(mag)
+    if kind == "bias_jump":
+        return abs(mag) / 2.0
+    if kind == "readout_mode":
+        return math.hypot(mag, _PATTERN_ADU)
+    if kind == "light_leak":
+        rate = max(mag, 10.0 / float(params.fault_exposure or 1.0))  # as _zoo_spec injects it
+        return rate * exptime_s / cam.egain_e_per_adu
+    if kind.startswith("warm_darks"):
+        return (2.0 ** (mag / cam.doubling_temp_c) - 1.0) * dark_e / cam.egain_e_per_adu
+    k = cam.egain_e_per_adu / cam.at_gain(mag).egain_e_per_adu  # ADU per e- ratio
+    return abs(k - 1.0) * dark_e / cam.egain_e_per_adu
+
+
 def _expected(category: str, affected: bool) -> list[str]:
     if affected:
         return ["degraded", "quarantined"]
@@ -195,6 +247,8 @@ def build_truth(params, plans, clean_plans, *, expected_cause: dict[str, str]) -
             ):
                 affected = True
             path = f"night-{k + 1}/{written[(f.session, f.block, f.index)].relpath}"
+            effect = fault_effect_adu(params, f.exptime_s, f.true_temp_c) if affected else None
+            sigma = light_sigma_adu(params, f.exptime_s, f.true_temp_c)
             lights.append(
                 {
                     "path": path,
@@ -209,6 +263,8 @@ def build_truth(params, plans, clean_plans, *, expected_cause: dict[str, str]) -
                     "usable": category in PROVABLE or category in USABLE,
                     "affected_by_fault": affected,
                     "expected_status": _expected(category, affected),
+                    "noise_adu": round(sigma, 4),
+                    "fault_effect_adu": None if effect is None else round(effect, 4),
                 }
             )
     cam = params.camera
@@ -238,8 +294,17 @@ def build_truth(params, plans, clean_plans, *, expected_cause: dict[str, str]) -
         )
         if params.fault == "wrong_egain":
             codes = ["egain_keyword"]
+        effects = [
+            light["fault_effect_adu"] / light["noise_adu"]
+            for light in lights
+            if light["fault_effect_adu"] is not None and light["noise_adu"] > 0
+        ]
         fault = {
             "kind": params.fault,
+            # the fault's change of an affected light's typical pixel in units of its noise
+            # (median over the affected lights; None: not a level effect, or no light affected)
+            "effect_sigma": round(float(np.median(effects)), 4) if effects else None,
+            "level_effect": params.fault in LEVEL_FAULTS,
             "codes": codes,
             "magnitude": params.fault_magnitude,
             "target": target,
