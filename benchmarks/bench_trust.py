@@ -21,7 +21,10 @@ right verdict is ``calibrated``); masters (dark and bias) ``low_confidence`` or
 carrying it) and how many false flags it was part of. **Faulty nights**: *detected* when the
 faulted master is not ``verified`` or a light calibrated with it is not ``calibrated``;
 *right cause* when :func:`darkflow.triage.rank_causes` over the reasons of those masters and
-lights puts the expected cause first.
+lights puts the expected cause first. Beside these raw rates, the same rates among the faults
+that *matter*: a fault that changes the affected lights' typical pixel by less than
+:data:`MATTERS_SIGMA` of their own noise (the truth's ``effect_sigma``, from
+:func:`darkflow.simulate._zoo_truth.fault_effect_adu`) cannot be seen on them and need not be.
 
 :func:`score_night` only needs the truth and the two CSV tables, so the scoring is tested
 without running the pipeline (``tests/test_zoo_bench.py``).
