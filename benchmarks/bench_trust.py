@@ -481,8 +481,8 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
         f"quarantined {_pct(mf, nm)} (target 0). **Faulty nights ({len(faulty)}):** detected "
         f"{_pct(det, len(faulty))} (target >= 95%), right top cause {_pct(right, len(faulty))} "
         f"(target >= 90%). Faults that matter ({len(big)} nights: the fault changes the "
-        f"affected lights' typical pixel by >= {MATTERS_SIGMA:g} sigma of their noise, or is "
-        f"not a level effect): detected {_pct(det_big, len(big))}, right top cause "
+        f"affected lights by >= {MATTERS_SIGMA:g} sigma of their noise, or is not a level "
+        f"effect): detected {_pct(det_big, len(big))}, right top cause "
         f"{_pct(right_big, len(big))}." + (f" Runs that failed: {len(errors)}." if errors else ""),
         "",
         "How to read: the truth (`zoo_truth.json`) says per light which dark model exists "
@@ -491,11 +491,13 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
         "thermally scaled). Nights with 3-5 darks count as clean. A fault is *detected* when "
         "the faulted master or a light using it is flagged, whatever the reason, so detection "
         "is only meaningful together with the right top cause while clean nights still carry "
-        "false flags. *Effect*: what the fault changes in a typical pixel of an affected "
-        "light calibrated with the faulted master, in units of that light's noise (sky, dark "
-        "current, read noise and the master's own; `darkflow.simulate._zoo_truth."
-        "fault_effect_adu`, median over the affected lights); hot pixels are hit harder by "
-        "warm darks and a wrong gain, so this is the smallest effect.",
+        "false flags. *Effect*: what the fault changes in an affected light, in units of "
+        "that light's noise (sky, dark current, read noise and the master's own): the faulted "
+        "master's error times its weight in the light's dark model, on the typical pixel (for "
+        "warm darks and another gain the median hot pixel's when larger; `darkflow.simulate."
+        "_zoo_truth.fault_effect_sigma`, median over the affected lights). A uniform offset that "
+        "keeps the background positive cannot be told from sky without a bias of its night, "
+        "whatever its size.",
         "",
         "### Clean nights per family",
         "",

@@ -162,3 +162,44 @@ def test_harness_runs_zoo_nights(bench, tmp_path):
     strip = [dataclasses.replace(s, seconds=0.0) for s in scores[:2]]
     assert [dataclasses.replace(s, seconds=0.0) for s in again] == strip
     assert "Clean nights per family" in bench.summary(scores, [])
+
+
+def test_fault_effect_sizes_follow_the_dark_model():
+    """The truth's effect of a fault on a light: the faulted master's error times its weight in
+    the light's model, in units of the light's noise."""
+    from darkflow.simulate._zoo_truth import (
+        fault_effect_adu,
+        fault_effect_sigma,
+        fault_weight,
+        light_sigma_adu,
+    )
+    from darkflow.simulate.zoo import zoo_params
+
+    sources = [{"id": "a", "exptime_s": 60.0, "clean": False},
+               {"id": "b", "exptime_s": 120.0, "clean": True}]  # fmt: skip
+    assert fault_weight(60.0, ["a"], sources) == 1.0
+    assert fault_weight(90.0, ["a", "b"], sources) == pytest.approx(0.5)
+    assert fault_weight(120.0, ["a"], sources) == pytest.approx(2.0)  # scaled with a bias
+    assert fault_weight(120.0, ["b"], sources) == 0.0
+    drift = zoo_params("mono_cmos", 3, fault="bias_drift")
+    t = float(drift.fault_exposure)
+    assert fault_effect_adu(drift, t, -10.0, weight=1.0) == pytest.approx(
+        abs(drift.fault_magnitude)
+    )
+    assert fault_effect_adu(drift, t, -10.0, weight=0.5) == pytest.approx(
+        abs(drift.fault_magnitude) / 2
+    )
+    assert fault_effect_sigma(drift, t, -10.0, weight=1.0) == pytest.approx(
+        abs(drift.fault_magnitude) / light_sigma_adu(drift, t, -10.0)
+    )
+    leak = zoo_params("ccd", 5, fault="light_leak")
+    t = float(leak.fault_exposure)
+    rate = max(leak.fault_magnitude, 10.0 / t)
+    assert fault_effect_adu(leak, t, -10.0, weight=1.0) == pytest.approx(
+        rate * t / leak.camera.egain_e_per_adu
+    )
+    warm = zoo_params("mono_cmos", 4, fault="warm_darks")
+    t = float(warm.fault_exposure)
+    typical = fault_effect_adu(warm, t, -10.0, weight=1.0) / light_sigma_adu(warm, t, -10.0)
+    assert fault_effect_sigma(warm, t, -10.0, weight=1.0) > typical  # the hot pixels show it
+    assert fault_effect_adu(zoo_params("ccd", 5, fault="cosmic_rays"), 60.0, -10.0) is None
