@@ -671,8 +671,10 @@ SYMPTOMS: dict[str, tuple[str, ...]] = {
     # the calibrated background below what any sky allows (``smooth_oversubtraction`` is not
     # in it: it adds a second measurement, the hot pixels matching the model)
     "background_below_zero": ("negative_background", "negative_clipping", "pedestal_added"),
-    # the calibrated background's scatter against its propagated uncertainty
-    "light_noise": ("light_variance_excess", "light_variance_low", "excess_residual_noise"),
+    # the calibrated background's scatter against its propagated uncertainty, and the one
+    # known reason it lacks a term (no gain: no shot noise in it)
+    "light_noise": ("light_variance_excess", "light_variance_low", "excess_residual_noise",
+                    "no_gain"),
     # the darks' variance against read + shot noise of their level (two sides of one gate)
     "dark_noise_model": ("variance_excess", "level_excess"),
     # the dark signal against exposure
