@@ -21,7 +21,10 @@ right verdict is ``calibrated``); masters (dark and bias) ``low_confidence`` or
 carrying it) and how many false flags it was part of. **Faulty nights**: *detected* when the
 faulted master is not ``verified`` or a light calibrated with it is not ``calibrated``;
 *right cause* when :func:`darkflow.triage.rank_causes` over the reasons of those masters and
-lights puts the expected cause first.
+lights puts the expected cause first. Beside these raw rates, the same rates among the faults
+that *matter*: a fault that changes the affected lights' typical pixel by less than
+:data:`MATTERS_SIGMA` of their own noise (the truth's ``effect_sigma``, from
+:func:`darkflow.simulate._zoo_truth.fault_effect_adu`) cannot be seen on them and need not be.
 
 :func:`score_night` only needs the truth and the two CSV tables, so the scoring is tested
 without running the pipeline (``tests/test_zoo_bench.py``).
@@ -87,6 +90,10 @@ class NightScore:
     top_cause: str | None = None
     right_cause: bool | None = None
     causes: list[tuple[str, float]] = field(default_factory=list)
+    # the fault's change of an affected light's typical pixel in units of its noise (truth);
+    # None: not a level effect (cosmic rays the combine rejects, a wrong EGAIN) or unknown
+    effect_sigma: float | None = None
+    level_effect: bool | None = None
     seconds: float = 0.0
     error: str | None = None
 
@@ -236,6 +243,8 @@ def _score_fault(score: NightScore, truth, masters: pd.DataFrame, affected_rows)
         reasons += codes
         flagged |= status != "calibrated"
     ranked = [(str(c), float(w)) for c, w in rank_causes(reasons) if w > 0]
+    score.effect_sigma = truth["fault"].get("effect_sigma")
+    score.level_effect = truth["fault"].get("level_effect")
     score.detected = flagged
     score.causes = ranked[:3]
     score.top_cause = ranked[0][0] if ranked else None
@@ -357,6 +366,27 @@ def clean_table(scores: list[NightScore], key) -> list[str]:
     return lines
 
 
+MATTERS_SIGMA = 1.0
+"""A level fault *matters* when it changes an affected light's typical pixel by at least this
+many of the light's own noise sigmas (below, no check on the lights can see it and no user
+would); faults that are not level effects (cosmic rays, a wrong EGAIN) always count."""
+
+
+def matters(s: NightScore) -> bool:
+    """The fault changes the affected lights by >= MATTERS_SIGMA of their noise (or is not a
+    level effect, or its size is unknown)."""
+    return not s.level_effect or s.effect_sigma is None or s.effect_sigma >= MATTERS_SIGMA
+
+
+def _median(values: list[float]) -> str:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return "-"
+    n = len(values)
+    mid = values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+    return f"{mid:.2g}"
+
+
 def fault_table(scores: list[NightScore], key) -> list[str]:
     """Faulty nights grouped by ``key(score)``: detection, right top cause, what came first."""
     groups: dict[str, list[NightScore]] = {}
@@ -364,15 +394,20 @@ def fault_table(scores: list[NightScore], key) -> list[str]:
         if not s.clean and s.error is None:
             groups.setdefault(key(s), []).append(s)
     lines = [
-        "| group | nights | detected | right top cause | top causes seen |",
-        "|---|---:|---:|---:|---|",
+        "| group | nights | detected | right top cause | effect (median, sigma) | matters "
+        "(>= 1 sigma) | detected (matters) | right top cause (matters) | top causes seen |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name in sorted(groups):
         g = groups[name]
+        m = [s for s in g if matters(s)]
         seen = Counter(s.top_cause or "none" for s in g)
         lines.append(
             f"| {name} | {len(g)} | {_pct(sum(bool(s.detected) for s in g), len(g))} | "
             f"{_pct(sum(bool(s.right_cause) for s in g), len(g))} | "
+            f"{_median([s.effect_sigma for s in g])} | {len(m)} | "
+            f"{_pct(sum(bool(s.detected) for s in m), len(m))} | "
+            f"{_pct(sum(bool(s.right_cause) for s in m), len(m))} | "
             f"{', '.join(f'{c} {n}' for c, n in seen.most_common(3))} |"
         )
     return lines
@@ -436,13 +471,19 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
     nm = sum(s.n_masters for s in clean)
     det = sum(bool(s.detected) for s in faulty)
     right = sum(bool(s.right_cause) for s in faulty)
+    big = [s for s in faulty if matters(s)]
+    det_big = sum(bool(s.detected) for s in big)
+    right_big = sum(bool(s.right_cause) for s in big)
     out = [
         f"**Clean nights ({len(clean)}):** lights quarantined although a usable dark model "
         f"exists {_pct(q, nu)} (target 0); lights degraded although an exact or provably "
         f"scalable dark exists {_pct(d, npv)} (target <= 1%); masters low_confidence or "
         f"quarantined {_pct(mf, nm)} (target 0). **Faulty nights ({len(faulty)}):** detected "
         f"{_pct(det, len(faulty))} (target >= 95%), right top cause {_pct(right, len(faulty))} "
-        f"(target >= 90%)." + (f" Runs that failed: {len(errors)}." if errors else ""),
+        f"(target >= 90%). Faults that matter ({len(big)} nights: the fault changes the "
+        f"affected lights by >= {MATTERS_SIGMA:g} sigma of their noise, or is not a level "
+        f"effect): detected {_pct(det_big, len(big))}, right top cause "
+        f"{_pct(right_big, len(big))}." + (f" Runs that failed: {len(errors)}." if errors else ""),
         "",
         "How to read: the truth (`zoo_truth.json`) says per light which dark model exists "
         "(`provable`: exact, exact on another night with biases, or interpolated between two "
@@ -450,7 +491,13 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
         "thermally scaled). Nights with 3-5 darks count as clean. A fault is *detected* when "
         "the faulted master or a light using it is flagged, whatever the reason, so detection "
         "is only meaningful together with the right top cause while clean nights still carry "
-        "false flags.",
+        "false flags. *Effect*: what the fault changes in an affected light, in units of "
+        "that light's noise (sky, dark current, read noise and the master's own): the faulted "
+        "master's error times its weight in the light's dark model, on the typical pixel (for "
+        "warm darks and another gain the median hot pixel's when larger; `darkflow.simulate."
+        "_zoo_truth.fault_effect_sigma`, median over the affected lights). A uniform offset that "
+        "keeps the background positive cannot be told from sky without a bias of its night, "
+        "whatever its size.",
         "",
         "### Clean nights per family",
         "",

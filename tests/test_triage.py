@@ -71,7 +71,28 @@ def test_rules_are_complete_data():
         (["dark_level_shift", "low_frequency_changed", "negative_background"], Cause.LIGHT_LEAK),
         (["negative_background", "negative_clipping", "smooth_oversubtraction"], Cause.LIGHT_LEAK),
         (["holdout_outliers", "high_rejection_rate"], Cause.COSMIC_RAYS),
-        (["master_noise_inflation", "holdout_unavailable"], Cause.TOO_FEW_DARKS),
+        (["too_few_frames", "holdout_unavailable"], Cause.TOO_FEW_DARKS),
+        # the header's EGAIN wrong for every frame: the darks disagree with it and the lights'
+        # noise is off its model, their hot pixels on scale
+        (["gain_mismatch", "light_variance_low"], Cause.NOISE_MODEL),
+        (["gain_mismatch", "variance_excess", "light_variance_excess"], Cause.NOISE_MODEL),
+        (["gain_mismatch"], Cause.NOISE_MODEL),
+        # darks at another gain: the same disagreement, and the lights' hot pixels off scale
+        (
+            ["gain_mismatch", "dark_overscaled", "dark_rescaled", "hot_pixel_holes"],
+            Cause.GAIN_MISMATCH,
+        ),
+        # no EGAIN: the lights' gain is the darks', so their noise is off too
+        (
+            ["dark_overscaled", "dark_rescaled", "hot_pixel_holes", "light_variance_low"],
+            Cause.GAIN_MISMATCH,
+        ),
+        (["dark_overscaled", "dark_rescaled", "hot_pixel_holes"], Cause.THERMAL_MISMATCH),
+        # an uncooled light without temperature holding too little of a warm dark's signal
+        (["light_no_temperature", "dark_overscaled", "no_dark_signal"], Cause.THERMAL_MISMATCH),
+        (["dark_overscaled", "no_dark_signal"], Cause.ALREADY_PROCESSED),
+        (["dark_below_bias", "variance_excess"], Cause.BIAS_DRIFT),
+        (["light_banding", "negative_background", "negative_clipping"], Cause.READOUT_MODE),
         (["level_excess", "dark_level_shift"], Cause.BIAS_DRIFT),
         (["level_excess"], Cause.BIAS_DRIFT),
         (["level_excess", "banding_changed", "dark_level_shift"], Cause.READOUT_MODE),
@@ -85,6 +106,24 @@ def test_rules_are_complete_data():
 def test_evidence_combines_into_the_right_cause(reasons, cause):
     ranked = rank_causes(reasons)
     assert ranked[0][0] == cause, ranked
+
+
+def test_codes_of_one_symptom_count_once():
+    """Three codes reporting the hot-pixel scale are one symptom, not three."""
+    from darkflow.triage import JOINT_RULES, SYMPTOMS, TRIAGE_TABLE
+
+    one = dict(rank_causes(["dark_overscaled"]))
+    assert dict(rank_causes(["dark_overscaled", "dark_rescaled", "harmful_subtraction"])) == {
+        c: max(dict(TRIAGE_TABLE[k].causes).get(c, 0.0)
+               for k in ("dark_overscaled", "dark_rescaled", "harmful_subtraction"))
+        for c in {**one, **dict(TRIAGE_TABLE["dark_rescaled"].causes)}
+    }  # fmt: skip
+    seen = [code for codes in SYMPTOMS.values() for code in codes]
+    assert len(seen) == len(set(seen)), "a code belongs to one symptom at most"
+    assert all(code in TRIAGE_TABLE for code in seen)
+    for joint in JOINT_RULES:
+        assert all(codes and codes <= set(TRIAGE_TABLE) for codes in joint.symptoms)
+        assert joint.why
 
 
 def test_ranking_counts_each_code_once_and_ignores_information():

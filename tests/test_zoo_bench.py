@@ -93,10 +93,11 @@ def test_paths_match_without_root(bench):
 
 
 def test_faulty_night_detection_and_cause(bench):
-    fault = {"kind": "bias_drift", "expected_cause": "bias_drift",
-             "target": {"kind": "dark", "id": "night-1/dark/300s"}}  # fmt: skip
+    fault = {"kind": "bias_drift", "expected_cause": "bias_drift", "effect_sigma": 1.5,
+             "level_effect": True, "target": {"kind": "dark", "id": "night-1/dark/300s"}}  # fmt: skip
     s = bench.score_night(_truth(fault), FRAMES, MASTERS, root=ROOT)
     assert s.detected and s.top_cause == "bias_drift" and s.right_cause
+    assert s.effect_sigma == 1.5 and s.level_effect
     assert s.flag_reasons == {}  # false flags are counted on clean nights only
     assert s.quarantined_usable == 1  # the affected light 2 is not a false flag
     # the same night where the faulted master passed and its light was calibrated: missed
@@ -122,6 +123,19 @@ def test_summary_tables_and_results_section(bench, tmp_path):
     assert "| light_leak (expect light_leak) | 1 | 1/1 (100%) | 0/1 (0%) |" in text
     assert "| `level_excess` | error | 1/4 (25%) | 1/3 (33%) | 2 |" in text
     assert "`x-1`: RuntimeError: boom" in text
+    # the fault's size from the truth: below 1 sigma of the lights' noise it does not matter
+    small = dataclasses.replace(faulty, effect_sigma=0.4, level_effect=True, detected=False,
+                                right_cause=False)  # fmt: skip
+    big = dataclasses.replace(faulty, name="f-2", effect_sigma=3.0, level_effect=True)
+    noisy = dataclasses.replace(faulty, name="f-3", effect_sigma=None, level_effect=False)
+    assert not bench.matters(small) and bench.matters(big) and bench.matters(noisy)
+    text = bench.summary([small, big, noisy], [])
+    assert "detected 2/3 (67%)" in text
+    assert "Faults that matter (2 nights" in text and "detected 2/2 (100%), right" in text
+    assert (
+        "| light_leak (expect light_leak) | 3 | 2/3 (67%) | 0/3 (0%) | 1.7 | 2 | 2/2 (100%) |"
+        in text
+    )
     results = tmp_path / "RESULTS.md"
     results.write_text("# Benchmark results\n\n## Other\n\nkeep me\n")
     bench.write_section("first", results)
@@ -148,3 +162,44 @@ def test_harness_runs_zoo_nights(bench, tmp_path):
     strip = [dataclasses.replace(s, seconds=0.0) for s in scores[:2]]
     assert [dataclasses.replace(s, seconds=0.0) for s in again] == strip
     assert "Clean nights per family" in bench.summary(scores, [])
+
+
+def test_fault_effect_sizes_follow_the_dark_model():
+    """The truth's effect of a fault on a light: the faulted master's error times its weight in
+    the light's model, in units of the light's noise."""
+    from darkflow.simulate._zoo_truth import (
+        fault_effect_adu,
+        fault_effect_sigma,
+        fault_weight,
+        light_sigma_adu,
+    )
+    from darkflow.simulate.zoo import zoo_params
+
+    sources = [{"id": "a", "exptime_s": 60.0, "clean": False},
+               {"id": "b", "exptime_s": 120.0, "clean": True}]  # fmt: skip
+    assert fault_weight(60.0, ["a"], sources) == 1.0
+    assert fault_weight(90.0, ["a", "b"], sources) == pytest.approx(0.5)
+    assert fault_weight(120.0, ["a"], sources) == pytest.approx(2.0)  # scaled with a bias
+    assert fault_weight(120.0, ["b"], sources) == 0.0
+    drift = zoo_params("mono_cmos", 3, fault="bias_drift")
+    t = float(drift.fault_exposure)
+    assert fault_effect_adu(drift, t, -10.0, weight=1.0) == pytest.approx(
+        abs(drift.fault_magnitude)
+    )
+    assert fault_effect_adu(drift, t, -10.0, weight=0.5) == pytest.approx(
+        abs(drift.fault_magnitude) / 2
+    )
+    assert fault_effect_sigma(drift, t, -10.0, weight=1.0) == pytest.approx(
+        abs(drift.fault_magnitude) / light_sigma_adu(drift, t, -10.0)
+    )
+    leak = zoo_params("ccd", 5, fault="light_leak")
+    t = float(leak.fault_exposure)
+    rate = max(leak.fault_magnitude, 10.0 / t)
+    assert fault_effect_adu(leak, t, -10.0, weight=1.0) == pytest.approx(
+        rate * t / leak.camera.egain_e_per_adu
+    )
+    warm = zoo_params("mono_cmos", 4, fault="warm_darks")
+    t = float(warm.fault_exposure)
+    typical = fault_effect_adu(warm, t, -10.0, weight=1.0) / light_sigma_adu(warm, t, -10.0)
+    assert fault_effect_sigma(warm, t, -10.0, weight=1.0) > typical  # the hot pixels show it
+    assert fault_effect_adu(zoo_params("ccd", 5, fault="cosmic_rays"), 60.0, -10.0) is None

@@ -33,6 +33,7 @@ the faulted dark set is ``affected_by_fault``: anything but a silent ``calibrate
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,16 @@ from darkflow.exceptions import ConfigError
 
 __all__ = [
     "DARK_FAULTS",
+    "LEVEL_FAULTS",
     "PROVABLE",
     "TEMP_TOLERANCE_C",
     "TRUTH_FILE",
     "USABLE",
     "build_truth",
+    "fault_effect_adu",
+    "fault_effect_sigma",
+    "fault_weight",
+    "light_sigma_adu",
     "load_zoo_truth",
 ]
 
@@ -166,6 +172,103 @@ def classify_light(
     return "none", []
 
 
+_PATTERN_ADU = 3.0  # ReadoutModeChange's default column pattern rms (ADU)
+LEVEL_FAULTS = ("bias_drift", "bias_jump", "readout_mode", "light_leak", "warm_darks",
+                "warm_darks_recorded", "wrong_gain", "wrong_gain_recorded")  # fmt: skip
+"""Faults that change the calibrated lights' pixel values (``fault_effect`` gives their size);
+``cosmic_rays`` (hits the combine rejects) and ``wrong_egain`` (pixels untouched, only the
+stated uncertainty wrong) are not level effects."""
+
+
+def light_sigma_adu(params, exptime_s: float, temp_c: float, *, hot: bool = False) -> float:
+    """The noise of a calibrated light's typical background pixel (ADU): sky (with the nebula's
+    peak in a nebula-filled field), dark current and read noise of the light, plus the master's own noise (``n_darks`` frames); ``hot``: of the
+    median hot pixel."""
+    cam = params.camera
+    dark_e = cam.dark_current_e_per_s * cam.dark_scale(temp_c) * exptime_s
+    dark_e *= cam.hot_factor if hot else 1.0
+    sky = params.sky.background_e_per_s
+    if params.scene == "nebula":  # a nebula-filled field: the nebula is the background
+        sky += params.sky.nebula_e_per_s
+    sky_e = sky * exptime_s
+    n = max(int(params.n_darks), 1)
+    var_e = sky_e + dark_e + cam.read_noise_e**2 + (dark_e + cam.read_noise_e**2) / n
+    return math.sqrt(var_e) / cam.egain_e_per_adu
+
+
+def fault_effect_sigma(
+    params, exptime_s: float, temp_c: float, *, weight: float | None = None
+) -> float | None:
+    """:func:`fault_effect_adu` in units of the light's noise; for faults that scale the dark
+    signal (warm darks, another gain) the larger of the typical pixel's and the median hot
+    pixel's (where they show: over- or under-subtracted hot pixels)."""
+    typical = fault_effect_adu(params, exptime_s, temp_c, weight=weight)
+    if typical is None:
+        return None
+    ratio = typical / light_sigma_adu(params, exptime_s, temp_c)
+    if params.fault.startswith(("warm_darks", "wrong_gain")):
+        hot = fault_effect_adu(params, exptime_s, temp_c, hot=True, weight=weight) or 0.0
+        ratio = max(ratio, hot / light_sigma_adu(params, exptime_s, temp_c, hot=True))
+    return ratio
+
+
+def fault_effect_adu(
+    params, exptime_s: float, temp_c: float, *, hot: bool = False, weight: float | None = None
+) -> float | None:
+    """What the injected fault changes in a typical pixel of a light (``exptime_s``,
+    ``temp_c``) calibrated with the faulted master (ADU); ``None`` for faults that are not
+    level effects.
+
+    The faulted master is off by ``e_D`` at its own exposure ``t_D``: a bias offset as it is
+    (``bias_drift``; ``readout_mode``: its offset and column pattern), a signal in the darks
+    (stray light, the extra dark current of warmer darks, the dark signal read at another
+    gain) as its electrons at ``t_D``. The light gets ``weight x e_D``: the weight of the
+    faulted master in the light's dark model (1 at the same exposure, ``t_L / t_D`` scaled with
+    a bias, the two-point weight ``(t_o - t_L) / (t_o - t_D)`` with a master at ``t_o``);
+    default ``t_L / t_D``. ``bias_jump``: half the jump (the master bias sits between the two
+    levels). Hot pixels are hit much harder than the typical pixel by warm darks and another
+    gain (``hot``: the median hot pixel's).
+    """
+    kind, mag, cam = params.fault, float(params.fault_magnitude or 0.0), params.camera
+    if kind not in LEVEL_FAULTS:
+        return None
+    if kind == "bias_jump":
+        return abs(mag) / 2.0
+    t_d = float(params.fault_exposure or exptime_s)
+    w = abs(exptime_s / t_d if weight is None else weight)
+    dark_e = cam.dark_current_e_per_s * cam.dark_scale(temp_c) * t_d
+    dark_e *= cam.hot_factor if hot else 1.0
+    if kind == "bias_drift":
+        return w * abs(mag)
+    if kind == "readout_mode":
+        return w * math.hypot(mag, _PATTERN_ADU)
+    if kind == "light_leak":
+        rate = max(mag, 10.0 / t_d)  # as _zoo_spec injects it
+        return w * rate * t_d / cam.egain_e_per_adu
+    if kind.startswith("warm_darks"):
+        return w * (2.0 ** (mag / cam.doubling_temp_c) - 1.0) * dark_e / cam.egain_e_per_adu
+    k = cam.egain_e_per_adu / cam.at_gain(mag).egain_e_per_adu  # ADU per e- ratio
+    return w * abs(k - 1.0) * dark_e / cam.egain_e_per_adu
+
+
+def fault_weight(exptime_s: float, used: list[str], sources: list[dict]) -> float:
+    """The weight of the faulted master in a light's dark model (see :func:`fault_effect_adu`):
+    0 when the model does not use it."""
+    by_id = {s["id"]: s for s in sources}
+    models = [by_id[i] for i in used if i in by_id]
+    bad = [s for s in models if not s["clean"]]
+    if not bad:
+        return 0.0
+    t_d = float(bad[0]["exptime_s"])
+    if t_d == exptime_s:
+        return 1.0
+    other = [s for s in models if s["clean"] and float(s["exptime_s"]) != t_d]
+    if other:
+        t_o = float(other[0]["exptime_s"])
+        return (t_o - exptime_s) / (t_o - t_d)
+    return exptime_s / t_d
+
+
 def _expected(category: str, affected: bool) -> list[str]:
     if affected:
         return ["degraded", "quarantined"]
@@ -195,6 +298,12 @@ def build_truth(params, plans, clean_plans, *, expected_cause: dict[str, str]) -
             ):
                 affected = True
             path = f"night-{k + 1}/{written[(f.session, f.block, f.index)].relpath}"
+            sigma = light_sigma_adu(params, f.exptime_s, f.true_temp_c)
+            effect = ratio = None
+            if affected:
+                w = fault_weight(f.exptime_s, used, sources) if faulty & set(used) else None
+                effect = fault_effect_adu(params, f.exptime_s, f.true_temp_c, weight=w)
+                ratio = fault_effect_sigma(params, f.exptime_s, f.true_temp_c, weight=w)
             lights.append(
                 {
                     "path": path,
@@ -209,6 +318,9 @@ def build_truth(params, plans, clean_plans, *, expected_cause: dict[str, str]) -
                     "usable": category in PROVABLE or category in USABLE,
                     "affected_by_fault": affected,
                     "expected_status": _expected(category, affected),
+                    "noise_adu": round(sigma, 4),
+                    "fault_effect_adu": None if effect is None else round(effect, 4),
+                    "fault_effect_sigma": None if ratio is None else round(ratio, 4),
                 }
             )
     cam = params.camera
@@ -238,8 +350,17 @@ def build_truth(params, plans, clean_plans, *, expected_cause: dict[str, str]) -
         )
         if params.fault == "wrong_egain":
             codes = ["egain_keyword"]
+        effects = [
+            light["fault_effect_sigma"]
+            for light in lights
+            if light["fault_effect_sigma"] is not None
+        ]
         fault = {
             "kind": params.fault,
+            # the fault's change of an affected light's pixels in units of their noise
+            # (fault_effect_sigma, median over the affected lights; None: not a level effect)
+            "effect_sigma": round(float(np.median(effects)), 4) if effects else None,
+            "level_effect": params.fault in LEVEL_FAULTS,
             "codes": codes,
             "magnitude": params.fault_magnitude,
             "target": target,

@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "JOINT_RULES",
+    "SYMPTOMS",
     "TRIAGE_TABLE",
     "Cause",
     "Finding",
+    "JointRule",
     "Severity",
     "TriageRule",
     "rank_causes",
@@ -330,7 +333,7 @@ _RULES = (
     _r(
         "nonlinear_dark",
         WARN,
-        {EXP: 2, BIAS: 1},
+        {EXP: 2, BIAS: 1, LEAK: 1},
         "Take darks at the lights' exposure: this configuration's dark signal is not "
         "proportional to exposure.",
         *_BIAS[:1],
@@ -352,7 +355,7 @@ _RULES = (
     _r(
         "exposure_law_nonlinear",
         WARN,
-        {EXP: 2},
+        {EXP: 2, BIAS: 1, LEAK: 1},
         "Take darks at the lights' exposure: this configuration's dark signal is not "
         "proportional to exposure, the scaled dark carries the measured deviation.",
     ),
@@ -483,7 +486,9 @@ _RULES = (
     _r("holdout_outliers", WARN, {C: 2}, *_COSMIC),
     _r("holdout_unavailable", INFO, {FEW: 1}, *_FEW[:1]),
     _r("high_rejection_rate", WARN, {C: 3}, *_COSMIC),
-    _r("master_noise_inflation", WARN, {FEW: 3}, *_FEW),
+    # an advisory (an expected error stated, lowering neither status nor confidence): no
+    # evidence of a fault, like frame_level_jitter; too_few_frames is the evidence
+    _r("master_noise_inflation", INFO, {FEW: 3}, *_FEW),
     _r(
         "frame_level_jitter",
         INFO,
@@ -494,13 +499,17 @@ _RULES = (
     ),
     _r("variance_excess", ERR, {G: 2, R: 1, NOISE: 1}, *_GAIN, *_READOUT[:1]),
     _r("level_excess", ERR, {BIAS: 2, R: 1}, *_BIAS, *_READOUT[:1]),
-    # the header's EGAIN against the darks' own photon transfer: either the darks were taken
-    # at another gain or the header is wrong; the code alone cannot tell, the lights do (a dark
-    # scale off in the lights for the first, their noise off the model for the second)
+    # no dark current is negative: only the bias level moving between the two sets puts the
+    # darks below their night's bias (another readout mode or offset would too, recorded or not)
+    _r("dark_below_bias", ERR, {BIAS: 3, R: 1}, *_BIAS, *_READOUT[:1]),
+    # the header's EGAIN against the darks' own photon transfer: it shows that the gain the
+    # noise model was given does not describe the darks (noise_model); that the darks were taken
+    # at another gain than the lights only the lights can add (their hot pixels off scale: the
+    # joint rule below), the lights' noise off its model adds to the first
     _r(
         "gain_mismatch",
         ERR,
-        {G: 2, NOISE: 2},
+        {NOISE: 3, G: 1},
         *_GAIN,
         "If the darks are right, correct EGAIN in the header or the capture profile.",
     ),
@@ -529,10 +538,13 @@ _RULES = (
         "Provide a master bias so masters of other exposures/temperatures can be compared.",
     ),
     # ------------------------------------------------------------------ verification: lights
+    # the background's scatter against the propagated uncertainty (gain, read noise and the
+    # master's own measured noise): a wrong noise model first; cosmic rays left in the master
+    # or too few darks only where the master's noise is not what its uncertainty says
     _r(
         "light_variance_excess",
         WARN,
-        {C: 1, FEW: 1, NOISE: 1},
+        {NOISE: 2, C: 1, FEW: 1},
         *_FEW,
         "Check EGAIN and the read noise of the master bias.",
     ),
@@ -560,11 +572,18 @@ _RULES = (
     ),
     _r("hot_pixel_holes", WARN, {T: 1, G: 1, C: 1}, *_THERMAL[:1], *_COSMIC[:1]),
     _r("light_banding", ERR, {R: 2, G: 1}, *_READOUT, *_GAIN[:1]),
-    _r("negative_background", ERR, {LEAK: 1, BIAS: 1, T: 1}, *_LEAK[:1], *_BIAS[:1], *_THERMAL[:1]),
+    _r(
+        "negative_background",
+        ERR,
+        {LEAK: 1, BIAS: 1, T: 1, R: 1},
+        *_LEAK[:1],
+        *_BIAS[:1],
+        *_THERMAL[:1],
+    ),
     _r(
         "negative_clipping",
         ERR,
-        {LEAK: 1, BIAS: 1, T: 1},
+        {LEAK: 1, BIAS: 1, T: 1, R: 1},
         "Never clip calibrated values at zero; add a pedestal (subtract.pedestal_adu).",
         *_LEAK[:1],
         *_BIAS[:1],
@@ -572,7 +591,7 @@ _RULES = (
     _r(
         "smooth_oversubtraction",
         ERR,
-        {LEAK: 3, BIAS: 2},
+        {LEAK: 3, BIAS: 2, R: 1},
         *_LEAK[:1],
         *_BIAS[:1],
         "Use the previous verified master until new darks are taken.",
@@ -644,6 +663,70 @@ _RULES = (
 
 TRIAGE_TABLE: dict[str, TriageRule] = {rule.code: rule for rule in _RULES}
 """Reason code -> :class:`TriageRule`; ``docs/verification.md`` shows it as a table."""
+
+SYMPTOMS: dict[str, tuple[str, ...]] = {
+    # the light's hot pixels against the model's (one fit, its response and its verdicts)
+    "hot_pixel_scale": ("dark_overscaled", "dark_underscaled", "dark_rescaled",
+                        "harmful_subtraction", "no_dark_signal", "oversubtracted"),
+    # the calibrated background below what any sky allows (``smooth_oversubtraction`` is not
+    # in it: it adds a second measurement, the hot pixels matching the model)
+    "background_below_zero": ("negative_background", "negative_clipping", "pedestal_added"),
+    # the calibrated background's scatter against its propagated uncertainty, and the one
+    # known reason it lacks a term (no gain: no shot noise in it)
+    "light_noise": ("light_variance_excess", "light_variance_low", "excess_residual_noise",
+                    "no_gain"),
+    # the darks' variance against read + shot noise of their level (two sides of one gate)
+    "dark_noise_model": ("variance_excess", "level_excess"),
+    # the dark signal against exposure
+    "exposure_law": ("nonlinear_dark", "exposure_law_nonlinear", "interpolation_unproven",
+                     "exposure_linearity_unproven", "exposure_unscaled"),
+    # no measured temperature for the light
+    "light_temperature": ("light_no_temperature", "light_temperature_from_setpoint",
+                          "light_temperature_from_profile", "timing_interpolated"),
+}  # fmt: skip
+"""Reason codes that report one measurement (or its direct consequences) form one *symptom*:
+its evidence counts once, each cause with the largest weight any of its codes gives it, so a
+symptom seen by three codes does not outweigh two independent symptoms."""
+
+_SYMPTOM_OF = {code: name for name, codes in SYMPTOMS.items() for code in codes}
+
+
+@dataclass(frozen=True)
+class JointRule:
+    """Two independent symptoms that together name a cause neither names alone."""
+
+    symptoms: tuple[frozenset[str], frozenset[str]]  # a code of each set must be present
+    causes: tuple[tuple[Cause, float], ...]
+    why: str
+
+
+def _codes_of(*names: str) -> frozenset[str]:
+    return frozenset(c for n in names for c in SYMPTOMS.get(n, (n,)))
+
+
+JOINT_RULES = (
+    JointRule(
+        (_codes_of("gain_mismatch"), _codes_of("hot_pixel_scale")),
+        ((G, 3),),
+        "the darks' photon transfer disagrees with EGAIN and the lights' hot pixels are off "
+        "the model's scale: the darks' ADU per electron differs from the lights'",
+    ),
+    JointRule(
+        (_codes_of("hot_pixel_scale"), _codes_of("light_noise")),
+        ((G, 3),),
+        "the lights' hot pixels off scale and their noise off the model: a dark set at another "
+        "gain (without EGAIN the lights' gain is measured on the darks, so both are off); warmer "
+        "darks change the scale, not the gain",
+    ),
+    JointRule(
+        (frozenset({"no_dark_signal"}), _codes_of("light_temperature")),
+        ((T, 3),),
+        "a light without a temperature holding too little of the model's dark signal to show "
+        "it: darks warmer than the light (uncooled cameras) explain it as well as a hidden "
+        "in-camera dark subtraction",
+    ),
+)
+"""Combinations of symptoms with a weight of their own (3: together they establish the cause)."""
 
 _UNKNOWN_RULE = TriageRule(
     "", WARN, ((Cause.UNKNOWN, 1.0),), ("No triage rule for this code: see its description.",)
@@ -810,17 +893,30 @@ def triage(reasons: Iterable[object]) -> list[Finding]:
 
 
 def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
-    """Likely causes ranked by evidence: rule weights summed over the *distinct* reason codes.
+    """Likely causes ranked by evidence: rule weights summed over the distinct *symptoms*.
 
+    Codes of one symptom (:data:`SYMPTOMS`) count once, with each cause's largest weight among
+    them; a :class:`JointRule` whose symptoms are both present adds its weights.
     Informational codes carry no weight. Ties keep the order of the :class:`Cause` enum.
     """
-    scores: dict[Cause, float] = {}
+    evidence: dict[str, dict[Cause, float]] = {}  # symptom (or lone code) -> cause weights
+    present = set()
     for code in dict.fromkeys(_codes(reasons)):
         rule = TRIAGE_TABLE.get(code, _UNKNOWN_RULE)
         if rule.severity == INFO:  # a note (a check not measured, a normal event) is no evidence
             continue
+        present.add(code)
+        symptom = evidence.setdefault(_SYMPTOM_OF.get(code, code), {})
         for cause, weight in rule.causes:
+            symptom[cause] = max(symptom.get(cause, 0.0), weight)
+    scores: dict[Cause, float] = {}
+    for symptom in evidence.values():
+        for cause, weight in symptom.items():
             scores[cause] = scores.get(cause, 0.0) + weight
+    for joint in JOINT_RULES:
+        if all(present & codes for codes in joint.symptoms):
+            for cause, weight in joint.causes:
+                scores[cause] = scores.get(cause, 0.0) + weight
     order = list(Cause)
     return sorted(scores.items(), key=lambda cw: (-cw[1], order.index(cw[0])))
 

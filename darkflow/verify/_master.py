@@ -32,6 +32,7 @@ from darkflow.subtract.gain import (
 from darkflow.verify._fpn import band_energies, row_window
 from darkflow.verify._gate import combine_spread, median_sd, z_threshold
 from darkflow.verify._holdout import frame_residual, holdout_gates, transient_gate
+from darkflow.verify._level import dark_level_gate
 from darkflow.verify._metrics import (
     MASTER_VALUE_COLUMNS,
     Metric,
@@ -663,6 +664,10 @@ def assess_master(
             vm, vv = _variance_metric(master, bias, rows, var, typical, g, config, lattice[1])
             metrics += vm
             values.update(vv)
+        if bias_own_night:  # a bias of another night sits at an unknown level
+            level, level_values = dark_level_gate(master, bias, rows, typical, frame_var, config)
+            metrics.append(level)
+            values.update(level_values)
         diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
         bands = band_energies(diff)
         values.update(bias_row_ratio=bands.row_ratio, bias_column_ratio=bands.column_ratio)

@@ -74,6 +74,12 @@ class VerifyReason(ReasonCode):
         "The darks sit above the master bias by more than their shot noise allows: an offset "
         "without photons (bias drift, another readout mode or offset).",
     )
+    DARK_BELOW_BIAS = (
+        "dark_below_bias",
+        "The darks' typical pixels sit below the master bias of their night by more than the "
+        "levels' noise and the master's own: dark current is never negative, the bias level "
+        "moved between the bias frames and the darks (bias drift, reset, another offset).",
+    )
     GAIN_MISMATCH = (
         "gain_mismatch",
         "Photon transfer on the dark stack gives an e-/ADU different from the header's EGAIN: "
