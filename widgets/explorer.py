@@ -49,13 +49,13 @@ def _hv():
     """holoviews with the bokeh backend loaded (BokehJS inline in a notebook, once)."""
     global _BACKEND_READY
     from darkflow import viz
+    from darkflow.viz._common import _hv as import_hv
 
     if not _BACKEND_READY:
-        viz.setup_notebook(inline=True)
+        hv = viz.setup_notebook(inline=True)
         _BACKEND_READY = True
-    import holoviews as hv
-
-    return hv
+        return hv
+    return import_hv()
 
 
 def _fmt(value: Any) -> str:

@@ -57,6 +57,7 @@ from darkflow.verify import (
 
 __all__ = [
     "ACCEPTANCE_COLUMNS",
+    "ACCEPTANCE_TABLE_COLUMNS",
     "GATE_METRICS",
     "METRICS",
     "AcceptanceResult",
@@ -460,7 +461,18 @@ GATE_METRICS: tuple[tuple[str, str | None, str], ...] = (
     ("column_change_ratio", "lower", "column banding change vs the previous master"),
     ("hot_overlap", "higher", "overlap of stable hot pixels with the previous master"),
 )
-ACCEPTANCE_COLUMNS = ["metric", "value", "tolerance", "confidence", "result", "reason", "detail"]
+# Columns of AcceptanceResult.table (one row per gate); the gates' own list is verify's
+# MASTER_VALUE_COLUMNS. ACCEPTANCE_COLUMNS is this table's old name.
+ACCEPTANCE_TABLE_COLUMNS = [
+    "metric",
+    "value",
+    "tolerance",
+    "confidence",
+    "result",
+    "reason",
+    "detail",
+]
+ACCEPTANCE_COLUMNS = ACCEPTANCE_TABLE_COLUMNS
 _CACHE_SIZE = 64
 
 
@@ -476,7 +488,7 @@ AUTO: Any = _Auto()  # previous/bias: the one the pipeline used (see assess_acce
 class AcceptanceResult:
     """The pipeline's acceptance gates for one set of darks and combine settings.
 
-    ``table`` has one row per gated metric (:data:`ACCEPTANCE_COLUMNS`: ``result`` is ``pass``,
+    ``table`` has one row per gated metric (:data:`ACCEPTANCE_TABLE_COLUMNS`: ``result`` is ``pass``,
     ``fail``, ``advisory`` or ``unavailable``), a row ``n_frames`` (the pipeline's too-few-frames
     advisory) and a
     last row ``overall`` (``value``/``confidence``: the overall confidence, ``result``: the
@@ -695,7 +707,7 @@ def _table(
         "metric": "overall", "value": confidence, "tolerance": "", "confidence": confidence,
         "result": status, "reason": ";".join(reasons), "detail": note,
     })  # fmt: skip
-    return pd.DataFrame(rows, columns=ACCEPTANCE_COLUMNS)
+    return pd.DataFrame(rows, columns=ACCEPTANCE_TABLE_COLUMNS)
 
 
 def assess_acceptance(

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from darkflow.exceptions import IncompatibleFramesError
+from darkflow.verify import MASTER_VALUE_COLUMNS
 from darkflow.viz._common import (
     MASTER_STATUS_COLORS,
     SORTABLE,
@@ -209,13 +210,8 @@ def make_master_spectra(spectra: pd.DataFrame):
 
 
 # ----------------------------------------------------------------------------- acceptance
-ACCEPTANCE_COLUMNS = (
-    "holdout_width_ratio", "holdout_shift_sigma", "holdout_outlier_frac", "high_reject_excess",
-    "transient_excess",
-    "noise_inflation", "master_variance_ratio", "gain_deviation", "bias_column_ratio",
-    "dark_scale_change", "level_shift_sigma", "low_freq_change_adu", "column_change_ratio",
-    "hot_overlap",
-)  # fmt: skip
+# The masters' acceptance metrics (columns of ``masters.csv``): verify owns the list.
+ACCEPTANCE_COLUMNS = MASTER_VALUE_COLUMNS
 MASTER_ID_COLUMNS = (
     "master_id", "kind", "instrument", "exptime_s", "temp_c", "n_frames", "status",
     "confidence", "top_cause",

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from darkflow.exceptions import IncompatibleFramesError, MissingDependencyError
+from darkflow.exceptions import IncompatibleFramesError
 from darkflow.stats import mad_std, robust_std
+from darkflow.viz._common import _hv
 
 __all__ = [
     "Difference",
@@ -43,14 +44,6 @@ __all__ = [
     "prepare_difference",
     "robust_limits",
 ]
-
-
-def _hv():
-    try:
-        import holoviews as hv
-    except ImportError as err:
-        raise MissingDependencyError("holoviews", "darkflow dashboards") from err
-    return hv
 
 
 # ----------------------------------------------------------------------------- numbers
