@@ -67,7 +67,9 @@ from darkflow.simulate.faults import (
 from darkflow.triage import Cause, rank_causes
 from darkflow.verify import (
     INFORMATIONAL,
+    AppliedResponse,
     MasterAssessment,
+    ResponseAction,
     assess_master,
     config_differences,
     holdout_split,
@@ -225,10 +227,12 @@ def _index(master_id: str, master: MasterDark, assessment: MasterAssessment) -> 
     return CalibrationIndex.from_entries([entry])
 
 
-def _response_action(applied: str) -> str:
-    if applied.startswith("rescale_dark"):
+def _response_action(applied: AppliedResponse | None) -> str:
+    if applied is None or not applied.applied:
+        return ""
+    if applied.action == ResponseAction.RESCALE_DARK:
         return "rescale dark (response)"
-    if applied.startswith("add_pedestal"):
+    if applied.action == ResponseAction.ADD_PEDESTAL:
         return "add pedestal (response)"
     return ""
 
@@ -317,7 +321,7 @@ def run_scenario(
                 result.action = "fallback to previous master"
             else:
                 status2 = cal.status
-                result.action = result.action or _response_action(cal.response)
+                result.action = result.action or _response_action(cal.applied)
             result.final[status2] += 1
     result.causes = rank_causes([*result.master_reasons, *result.light_reasons])
     result.causes = [(c, w) for c, w in result.causes if w > 0]

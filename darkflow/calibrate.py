@@ -52,7 +52,7 @@ from darkflow.stats.cfa import is_cfa
 if TYPE_CHECKING:
     from darkflow.matching import CalibrationIndex, MatchDecision
     from darkflow.subtract import CalibratedFrame, DarkModel
-    from darkflow.verify import LightAssessment, MasterAssessment
+    from darkflow.verify import AppliedResponse, LightAssessment, MasterAssessment
 
 __all__ = ["LightCalibration", "calibrate_light", "gain_from_darks", "limit_dark_amplitude"]
 
@@ -87,6 +87,7 @@ class LightCalibration:
     egain_source: str | None = None
     response: str = "none"
     gain: GainEstimate | None = None
+    applied: AppliedResponse | None = None  # ``response`` as a record (None before subtraction)
 
     @property
     def delivered(self) -> bool:
@@ -294,6 +295,7 @@ def calibrate_light(
     from darkflow.triage import rank_causes
     from darkflow.triage.reasons import LightReason
     from darkflow.verify import (
+        AppliedResponse,
         ResponseAction,
         apply_response,
         check_light,
@@ -354,23 +356,23 @@ def calibrate_light(
     calibrated, check = subtract_and_check(model, pedestal)
     first_check = check
     response = check.response
-    applied = "none"
+    applied = AppliedResponse()
     first_findings = check.failed_reasons  # the evidence behind a response stays on record
     # one corrective response, then check again (recorded either way)
     if response.action == ResponseAction.RESCALE_DARK and response.factor:
         model = apply_response(model, response, bias=bias)
         calibrated, check = subtract_and_check(model, pedestal)
-        applied = f"rescale_dark x{response.factor:.4g}"
+        applied = AppliedResponse(ResponseAction.RESCALE_DARK, True, response.factor)
         reasons.append(LightReason.DARK_RESCALED)
     elif response.action == ResponseAction.ADD_PEDESTAL and response.pedestal_adu:
         pedestal += float(response.pedestal_adu)
         calibrated, check = subtract_and_check(model, pedestal)
-        applied = f"add_pedestal {response.pedestal_adu:.4g}"
+        applied = AppliedResponse(ResponseAction.ADD_PEDESTAL, True, response.pedestal_adu)
         reasons.append(LightReason.PEDESTAL_ADDED)
     elif response.action != ResponseAction.NONE:
-        applied = f"suggested: {response.action}"
+        applied = AppliedResponse(response.action)
     status, _failed = light_status(check, master=master_status)
-    if applied != "none":
+    if applied.action != ResponseAction.NONE:
         reasons.extend(first_findings)
     reasons.extend(check.reasons)
     if calibrated.stats["n_nonfinite"]:
@@ -378,9 +380,7 @@ def calibrate_light(
         if status == LightStatus.CALIBRATED:
             status = LightStatus.DEGRADED
     if status == LightStatus.CALIBRATED and (
-        _unchecked_risk(decision, check)
-        or applied.startswith(("rescale_dark", "add_pedestal"))
-        or amplitude_limit_sigma is not None
+        _unchecked_risk(decision, check) or applied.applied or amplitude_limit_sigma is not None
     ):
         status = LightStatus.DEGRADED  # calibrated, with a degraded expectation (reasons say why)
     confidence = float(check.confidence)
@@ -402,7 +402,7 @@ def calibrate_light(
         "egain_sigma": None if estimate is None else round(float(estimate.sigma), 4),
         "scale_mode": str(model.scale_mode),
         "dark_level_sigma_adu": round(float(model.notes.get("level_sigma_adu", 0.0)), 4),
-        "response": applied,
+        "response": str(applied),
         "top_cause": str(causes[0][0]) if causes else None,
         **{k: (None if v is None else round(float(v), 6)) for k, v in check.values.items()},
     }
@@ -417,8 +417,9 @@ def calibrate_light(
         model=model,
         egain_e_per_adu=None if egain is None else float(egain),
         egain_source=source if egain else None,
-        response=applied,
+        response=str(applied),
         gain=estimate,
+        applied=applied,
     )
 
 

@@ -20,6 +20,7 @@ from darkflow.config import Config
 from darkflow.matching import CalibrationIndex, MatchDecision
 from darkflow.model import FrameMeta, FrameType, GainEstimate, LightStatus, MasterStatus, ScaleMode
 from darkflow.subtract import build_dark_model
+from darkflow.verify import AppliedResponse, ResponseAction
 
 META = FrameMeta(path="light.fits", frame_type=FrameType.LIGHT, exptime_s=300.0,
                  egain_e_per_adu=GAIN, dtype="uint16")  # fmt: skip
@@ -129,6 +130,8 @@ def test_an_overscaled_dark_is_rescaled_once_and_the_light_degraded():
     raw = light_frame(sensor, sky_scene(background_e=150.0), seed=23)
     r = _run(raw, strong, bias, master_status=MasterStatus.VERIFIED)
     assert r.response.startswith("rescale_dark"), (r.response, r.reasons)
+    assert r.applied == AppliedResponse(ResponseAction.RESCALE_DARK, True, r.applied.value)
+    assert r.response == f"rescale_dark x{r.applied.value:.4g}"
     assert r.first_check is not r.check
     assert "dark_overscaled" in r.reasons and "dark_rescaled" in r.reasons
     assert r.status == LightStatus.DEGRADED
@@ -216,3 +219,18 @@ def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
         _same(got.calibrated.uncertainty, step.calibrated.uncertainty)
         assert (got.status, got.reasons, got.fields) == (step.status, step.reasons, step.fields)
     assert n_files >= 2
+
+
+def test_the_recorded_response_text_is_the_one_frame_reports_always_had():
+    """``frame_report.csv`` keeps its ``response`` strings; readers use the record instead."""
+    assert str(AppliedResponse()) == "none"
+    assert (
+        str(AppliedResponse(ResponseAction.RESCALE_DARK, True, 0.912345)) == "rescale_dark x0.9123"
+    )
+    assert str(AppliedResponse(ResponseAction.ADD_PEDESTAL, True, np.float64(12.5))) == (
+        "add_pedestal 12.5"
+    )
+    assert str(AppliedResponse(ResponseAction.USE_PREVIOUS_MASTER)) == (
+        "suggested: use_previous_master"
+    )
+    assert str(AppliedResponse(ResponseAction.RESCALE_DARK)) == "suggested: rescale_dark"

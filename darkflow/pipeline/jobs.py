@@ -415,6 +415,7 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
     from darkflow.io.fits import read_image, write_calibrated
     from darkflow.stats.cfa import is_cfa
     from darkflow.subtract import uncertainty_cards
+    from darkflow.verify import ResponseAction
 
     meta, decision, config = spec.meta, spec.decision, spec.config
     before = _stat_now(meta.path)
@@ -459,8 +460,9 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
                             dark_median=result.calibrated.stats.get("dark_model_median_adu"))  # fmt: skip
     cal = result.calibrated
     pedestal = config.subtract.pedestal_adu
-    if result.response.startswith("add_pedestal") and result.first_check is not None:
-        pedestal += float(result.first_check.response.pedestal_adu or 0.0)
+    applied = result.applied
+    if applied is not None and applied.applied and applied.action == ResponseAction.ADD_PEDESTAL:
+        pedestal += float(applied.value or 0.0)
     cards = uncertainty_cards(cal.data, cal.uncertainty, egain_e_per_adu=result.egain_e_per_adu,
                               pedestal_adu=pedestal, cfa=is_cfa(meta.bayer_pattern))  # fmt: skip
     write_calibrated(spec.output, cal.data, cal.uncertainty, header, cards=cards,

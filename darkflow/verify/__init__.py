@@ -47,6 +47,7 @@ from darkflow.verify._gate import (
 )
 from darkflow.verify._light import (
     HARMFUL,
+    AppliedResponse,
     LightAssessment,
     Response,
     ResponseAction,
@@ -99,6 +100,7 @@ __all__ = [
     "MASTER_VALUE_COLUMNS",
     "NEIGHBOUR_VAR_FACTOR",
     "VERTICAL_VAR_FACTOR",
+    "AppliedResponse",
     "BandEnergies",
     "GateStatus",
     "LightAssessment",

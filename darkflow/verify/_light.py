@@ -61,6 +61,7 @@ from darkflow.verify.photometry import PhotometryComparison
 
 __all__ = [
     "HARMFUL",
+    "AppliedResponse",
     "LightAssessment",
     "Response",
     "ResponseAction",
@@ -108,6 +109,29 @@ class Response:
             "alternative": str(self.alternative),
             "note": self.note,
         }
+
+
+@dataclass(frozen=True)
+class AppliedResponse:
+    """The corrective response a light got: its action, whether it was applied or only
+    suggested, and its parameter (the dark's factor or the added pedestal, ADU).
+
+    ``str()`` is the recorded form (``frame_report.csv`` ``response``): ``none``,
+    ``rescale_dark x<factor>``, ``add_pedestal <ADU>`` or ``suggested: <action>``.
+    """
+
+    action: ResponseAction = ResponseAction.NONE
+    applied: bool = False
+    value: float | None = None
+
+    def __str__(self) -> str:
+        if self.action == ResponseAction.NONE:
+            return "none"
+        if not self.applied:
+            return f"suggested: {self.action}"
+        if self.action == ResponseAction.RESCALE_DARK:
+            return f"rescale_dark x{self.value:.4g}"
+        return f"add_pedestal {self.value:.4g}"
 
 
 @dataclass(frozen=True)
