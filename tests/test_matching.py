@@ -141,3 +141,18 @@ def test_decision_serialises():
     d = match_light(light(), CalibrationIndex.from_entries([entry("a")]))
     out = d.to_dict()
     assert out["master_id"] == "a" and out["candidates"][0]["lost_because"] == []
+
+
+def test_lost_reasons_are_an_enum_written_as_their_stable_strings():
+    """The decision log keeps its strings; the aliases are the members."""
+    import json
+
+    from darkflow import matching
+
+    assert {getattr(matching, f"LOST_{m.name}") for m in matching.LostReason} == set(
+        matching.LostReason
+    )
+    cand = matching.Candidate("m1", 60.0, -10.0, 0.0, 0.0, 1.0, 0.0, None,
+                              lost_because=(matching.LOST_TIME, matching.LOST_HARM))  # fmt: skip
+    text = json.dumps(cand.to_dict()["lost_because"])
+    assert text == '["time_window", "model_noise_exceeds_signal"]'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from darkflow.model import MasterMeta, MasterStatus, ReasonCode, ScaleMode
@@ -23,6 +24,7 @@ __all__ = [
     "LOST_TEMPERATURE",
     "LOST_TIME",
     "Candidate",
+    "LostReason",
     "MasterEntry",
     "MatchDecision",
     "MatchReason",
@@ -196,17 +198,33 @@ DEGRADING_REASONS = frozenset(
 )
 """Reasons after which a calibrated light should be reported as ``degraded``."""
 
-# A candidate loses for one or more of these (strings in the decision log, stable names).
-LOST_CONFIG = "config_mismatch"
-LOST_EXPOSURE = "exposure_out_of_range"
-LOST_NOT_SCALABLE = "exposure_differs_not_scalable"
-LOST_LINEARITY = "exposure_law_not_linear"
-LOST_TEMPERATURE = "temperature_gate"
-LOST_TIME = "time_window"
-LOST_STATUS = "master_unusable"
-LOST_INVALID = "master_invalid_exposure"
-LOST_SCORE = "higher_score"
-LOST_HARM = "model_noise_exceeds_signal"  # subtracting it would add more noise than it removes
+
+class LostReason(StrEnum):
+    """Why a candidate lost (one or more; strings in the decision log, stable names)."""
+
+    CONFIG = "config_mismatch"
+    EXPOSURE = "exposure_out_of_range"
+    NOT_SCALABLE = "exposure_differs_not_scalable"
+    LINEARITY = "exposure_law_not_linear"
+    TEMPERATURE = "temperature_gate"
+    TIME = "time_window"
+    STATUS = "master_unusable"
+    INVALID = "master_invalid_exposure"
+    SCORE = "higher_score"
+    HARM = "model_noise_exceeds_signal"  # subtracting it would add more noise than it removes
+
+
+# The names the matching code and its callers use.
+LOST_CONFIG = LostReason.CONFIG
+LOST_EXPOSURE = LostReason.EXPOSURE
+LOST_NOT_SCALABLE = LostReason.NOT_SCALABLE
+LOST_LINEARITY = LostReason.LINEARITY
+LOST_TEMPERATURE = LostReason.TEMPERATURE
+LOST_TIME = LostReason.TIME
+LOST_STATUS = LostReason.STATUS
+LOST_INVALID = LostReason.INVALID
+LOST_SCORE = LostReason.SCORE
+LOST_HARM = LostReason.HARM
 
 
 def mid_time(meta: MasterMeta) -> datetime | None:
