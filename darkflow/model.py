@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ArtifactKind",
     "Eligibility",
     "FrameMeta",
     "FrameType",
@@ -63,6 +64,14 @@ class MasterStatus(StrEnum):
     SUPERSEDED = "superseded"
     QUARANTINED = "quarantined"
     FAILED = "failed"  # could not be built (masters.csv row with the reason; never registered)
+
+
+class ArtifactKind(StrEnum):
+    """What a registry artifact is (the registry's ``kind`` column)."""
+
+    MASTER_DARK = "master_dark"
+    MASTER_BIAS = "master_bias"
+    CALIBRATED_LIGHT = "calibrated_light"
 
 
 class ScaleMode(StrEnum):

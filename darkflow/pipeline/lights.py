@@ -52,7 +52,7 @@ from darkflow.matching import (
     match_light,
     mid_time,
 )
-from darkflow.model import FrameMeta, FrameType, MasterDark, MasterStatus
+from darkflow.model import ArtifactKind, FrameMeta, FrameType, MasterDark, MasterStatus
 from darkflow.pipeline.indexparts import IndexParts
 from darkflow.pipeline.plan import (
     BiasChoice,
@@ -124,7 +124,7 @@ def _bias_choices(known: Sequence[_Known]) -> dict[str, list[BiasChoice]]:
     """Usable master biases per configuration (every night and set-point)."""
     out: dict[str, list[BiasChoice]] = {}
     for k in known:
-        if k.kind != "master_bias" or k.status not in (
+        if k.kind != ArtifactKind.MASTER_BIAS or k.status not in (
             MasterStatus.VERIFIED,
             MasterStatus.LOW_CONFIDENCE,
         ):
@@ -373,7 +373,7 @@ def plan_lights(
     signatures = {r.get("config_signature") for r in light_rows if r.get("config_signature")}
     known = known_masters(registry, signatures, pending=[j for j in master_jobs if not j.cached])
     choices = _bias_choices(known)
-    darks = [k for k in known if k.kind == "master_dark"]
+    darks = [k for k in known if k.kind == ArtifactKind.MASTER_DARK]
     bias_of = {k.key: _bias_of_master(choices, k) for k in darks}
     index = _cached_index(darks, bias_of, workdir=workdir, config=config, store=store)
     offsets = _NightOffsets(index, darks, bias_of, choices, config)

@@ -41,7 +41,7 @@ from darkflow.exceptions import DarkflowError
 from darkflow.io.hashing import exact_json, job_key, short
 from darkflow.io.paths import printable
 from darkflow.matching import MatchDecision, mid_time
-from darkflow.model import FrameMeta, FrameType, MasterMeta, MasterStatus, slug
+from darkflow.model import ArtifactKind, FrameMeta, FrameType, MasterMeta, MasterStatus, slug
 from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
 from darkflow.pipeline.sets import FrameSet, provisional_meta, split_level_jumps
 from darkflow.registry import ArtifactRow, MasterRow, Registry
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 MASTER_SECTIONS = ("combine", "output")
 LIGHT_SECTIONS = ("matching", "scaling", "subtract", "verify", "output")
-MASTER_KINDS = {FrameType.DARK: "master_dark", FrameType.BIAS: "master_bias"}
+MASTER_KINDS = {FrameType.DARK: ArtifactKind.MASTER_DARK, FrameType.BIAS: ArtifactKind.MASTER_BIAS}
 
 
 # Keys of a section that change how a job runs, not what it produces.
@@ -293,7 +293,7 @@ class JobPlan:
             })  # fmt: skip
         for job in self.lights:
             records.append({
-                "kind": "calibrated_light", "id": short(job.key), "key": job.key,
+                "kind": ArtifactKind.CALIBRATED_LIGHT, "id": short(job.key), "key": job.key,
                 "inputs": [{"path": job.meta.path}]
                 + [{"master": short(key)} for _, key, _, _ in job.recipe]
                 + ([{"bias": short(job.bias_key)}] if job.bias_key else []),
@@ -687,7 +687,9 @@ class _BiasPool:
     def all(self, sig: str) -> list[BiasChoice]:
         if sig not in self._all:
             self._all[sig] = self._with_registry(
-                sig, _usable_rows(self.registry, "master_bias", sig), self.planned.get(sig, {})
+                sig,
+                _usable_rows(self.registry, ArtifactKind.MASTER_BIAS, sig),
+                self.planned.get(sig, {}),
             )
         return self._all[sig]
 
@@ -697,7 +699,7 @@ class _BiasPool:
             return [b for b in self.all(sig) if b.night == night]
         if (sig, night) not in self._nights:
             planned = {k: b for k, b in self.planned.get(sig, {}).items() if b.night == night}
-            rows = _usable_rows(self.registry, "master_bias", sig, night=night)
+            rows = _usable_rows(self.registry, ArtifactKind.MASTER_BIAS, sig, night=night)
             self._nights[sig, night] = self._with_registry(sig, rows, planned)
         return self._nights[sig, night]
 

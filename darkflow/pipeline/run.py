@@ -29,7 +29,15 @@ from darkflow.io.atomic import (
 )
 from darkflow.io.hashing import short
 from darkflow.matching import MatchDecision
-from darkflow.model import Eligibility, FrameMeta, FrameType, LightStatus, MasterStatus, slug
+from darkflow.model import (
+    ArtifactKind,
+    Eligibility,
+    FrameMeta,
+    FrameType,
+    LightStatus,
+    MasterStatus,
+    slug,
+)
 from darkflow.pipeline.executors import Executor, LocalExecutor
 from darkflow.pipeline.jobs import run_light_job, run_master_job
 from darkflow.pipeline.lights import plan_lights
@@ -608,7 +616,7 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             state.transient += 1
         elif not job.cached:  # a verdict, whatever it is, is kept
             registry.put_artifact(
-                key=job.key, id=short(job.key), kind="calibrated_light",
+                key=job.key, id=short(job.key), kind=ArtifactKind.CALIBRATED_LIGHT,
                 status=str(fields["status"]),
                 provenance={
                     "input": {"path": job.meta.path, "config_signature": job.meta.config_signature},
@@ -636,11 +644,11 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
         row.update(fields)
         row["cached"] = cache_hit
         rows[job.meta.path] = row
-        registry.record_job(run_id=run_id, key=job.key, kind="calibrated_light",
+        registry.record_job(run_id=run_id, key=job.key, kind=ArtifactKind.CALIBRATED_LIGHT,
                             label=Path(job.meta.path).name, started=started,
                             ended=started + seconds, outcome=str(row["status"]),
                             cache_hit=cache_hit)  # fmt: skip
-        events.emit("job", kind="calibrated_light", id=short(job.key), path=job.meta.path,
+        events.emit("job", kind=ArtifactKind.CALIBRATED_LIGHT, id=short(job.key), path=job.meta.path,
                     config_signature=job.meta.config_signature, master_id=row["master_id"],
                     outcome=str(row["status"]), cache_hit=cache_hit, seconds=round(seconds, 3),
                     confidence=row["confidence"], reasons=row["reasons"])  # fmt: skip

@@ -61,6 +61,7 @@ from darkflow.exceptions import RegistryError
 from darkflow.io.atomic import disk_full_error, is_disk_full
 from darkflow.io.hashing import file_hash
 from darkflow.io.paths import from_printable, printable
+from darkflow.model import ArtifactKind
 from darkflow.registry.events import dumps
 
 __all__ = ["ArtifactRow", "MasterRow", "Registry"]
@@ -608,9 +609,8 @@ class Registry:
     def masters_of_night(self, night: str) -> dict[str, tuple[str, str | None]]:
         """The masters registered for a night: key -> (status, configuration signature)."""
         rows = self._connect().execute(
-            "SELECT key, status, config_signature FROM artifacts WHERE night=? AND kind IN "
-            "('master_dark', 'master_bias')",
-            (night,),
+            "SELECT key, status, config_signature FROM artifacts WHERE night=? AND kind IN (?, ?)",
+            (night, ArtifactKind.MASTER_DARK, ArtifactKind.MASTER_BIAS),
         )
         return {r[0]: (r[1], r[2]) for r in rows}
 

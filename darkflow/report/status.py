@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from darkflow.exceptions import DarkflowError
+from darkflow.model import ArtifactKind
 from darkflow.registry import Registry
 
 __all__ = ["format_status", "registry_status"]
@@ -26,9 +27,11 @@ def registry_status(workdir: str | Path) -> dict[str, Any]:
     masters: dict[str, int] = {}
     lights: dict[str, int] = {}
     for row in summary["artifacts"]:
-        target = lights if row["kind"] == "calibrated_light" else masters
+        target = lights if row["kind"] == ArtifactKind.CALIBRATED_LIGHT else masters
         key = (
-            row["status"] if row["kind"] == "calibrated_light" else f"{row['kind']}:{row['status']}"
+            row["status"]
+            if row["kind"] == ArtifactKind.CALIBRATED_LIGHT
+            else f"{row['kind']}:{row['status']}"
         )
         target[key] = target.get(key, 0) + row["n"]
     last_jobs = {
