@@ -51,7 +51,7 @@ from darkflow.ingest.headers import (
 )
 from darkflow.io.fastheader import read_header_info
 from darkflow.io.paths import printable
-from darkflow.model import FrameMeta, FrameType, SensorConfig
+from darkflow.model import Eligibility, FrameMeta, FrameType, SensorConfig
 
 __all__ = [
     "COLUMNS",
@@ -716,8 +716,10 @@ def _to_table(df: pd.DataFrame) -> str:
             cells.append(text.rjust(width) if right else text.ljust(width))
         lines.append("  ".join(cells).rstrip())
     counts = df["status"].value_counts().to_dict() if len(df) else {}
-    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("eligible", "isolated", "rejected"))
-    groups = df.loc[df["status"] == "eligible", "config_signature"].nunique() if len(df) else 0
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in Eligibility)
+    groups = (
+        df.loc[df["status"] == Eligibility.ELIGIBLE, "config_signature"].nunique() if len(df) else 0
+    )
     lines.append("")
     lines.append(f"{len(df)} files: {summary}; {groups} eligible configuration group(s)")
     if common:

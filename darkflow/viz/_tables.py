@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from darkflow.model import LightStatus
 from darkflow.viz._common import (
     SORTABLE,
     STATUS_COLORS,
@@ -75,7 +76,7 @@ def quarantine_table(
     lights: pd.DataFrame, reason_text: dict[str, str] | None = None
 ) -> pd.DataFrame:
     """The quarantined lights with their reasons spelled out."""
-    q = lights[lights["status"] == "quarantined"][["path", "reasons"]].copy()
+    q = lights[lights["status"] == LightStatus.QUARANTINED][["path", "reasons"]].copy()
     q["path"] = q["path"].map(short_path)
     if reason_text:
         q["why"] = (

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from darkflow.model import LightStatus, MasterStatus
 from darkflow.viz._common import is_missing, light_name, reason_codes
 
 PROBLEM_STATUSES = ("quarantined", "degraded")
@@ -122,13 +123,14 @@ def night_causes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> p
             continue
         e = entry(cause)
         status = str(row.get("status"))
-        if status in ("quarantined", "degraded", "calibrated"):
+        if status in (LightStatus.QUARANTINED, LightStatus.DEGRADED, LightStatus.CALIBRATED):
             e[status] += 1
-        rank = 1 if status == "calibrated" else 0  # prefer a light with a problem as example
+        # prefer a light with a problem as example
+        rank = 1 if status == LightStatus.CALIBRATED else 0
         if not e["example"] or rank < e["_rank"]:
             e["example"], e["_rank"] = light_name(row["path"]), rank
     if masters is not None and len(masters) and "status" in masters:
-        for _, row in masters[masters["status"].astype(str) != "verified"].iterrows():
+        for _, row in masters[masters["status"].astype(str) != MasterStatus.VERIFIED].iterrows():
             cause = _top_cause(row)
             if cause is not None:
                 entry(cause)["masters"] += 1
@@ -178,7 +180,7 @@ def night_reason_codes(lights: pd.DataFrame, masters: pd.DataFrame | None = None
     for value in problem.get("reasons", []):
         codes.extend(reason_codes(value))
     if masters is not None and len(masters) and "status" in masters:
-        for value in masters.loc[masters["status"].astype(str) != "verified", "reasons"]:
+        for value in masters.loc[masters["status"].astype(str) != MasterStatus.VERIFIED, "reasons"]:
             codes.extend(reason_codes(value))
     return codes
 
