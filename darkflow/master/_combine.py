@@ -16,6 +16,7 @@ from darkflow._version import ALGORITHM_VERSION, __version__
 from darkflow.config import CombineConfig
 from darkflow.exceptions import ConfigError, FitsReadError, InsufficientFramesError
 from darkflow.io.bands import BandReader, FrameSource
+from darkflow.io.jsonsafe import to_jsonable
 from darkflow.master._engine import (
     ArraySource,
     EngineResult,
@@ -23,7 +24,7 @@ from darkflow.master._engine import (
     run_engine,
     summary_stats,
 )
-from darkflow.master._frames import _clean, check_frames, master_meta, meta_from_header
+from darkflow.master._frames import check_frames, master_meta, meta_from_header
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterMeta
 
 __all__ = ["combine_arrays", "combine_files", "combine_files_with_training"]
@@ -61,8 +62,8 @@ def master_from_planes(
         hot_persistence=planes["hot"],
         meta=meta,
         saturated=saturated,
-        stats=_clean(stats),
-        provenance=_clean(provenance),
+        stats=to_jsonable(stats),
+        provenance=to_jsonable(provenance),
     )
 
 

@@ -45,8 +45,8 @@ from darkflow.config import MASTER_PLANE_KEYS, OutputConfig
 from darkflow.exceptions import ArtifactCorruptError, FitsReadError
 from darkflow.io.atomic import atomic_path
 from darkflow.io.hashing import HashingReader
+from darkflow.io.jsonsafe import to_jsonable
 from darkflow.io.planes import plane_hdu, plane_mode_of
-from darkflow.master._frames import _clean
 from darkflow.model import FrameType, MasterDark, MasterMeta
 
 __all__ = [
@@ -103,7 +103,7 @@ def _meta_to_json(meta: MasterMeta) -> dict[str, Any]:
             out[key] = value.isoformat()
         elif isinstance(value, FrameType):
             out[key] = value.value
-    return _clean(out)
+    return to_jsonable(out)
 
 
 def _meta_from_json(data: dict[str, Any]) -> MasterMeta:
@@ -175,7 +175,7 @@ def _header(master: MasterDark) -> fits.Header:
     for line in prov.get("history", []):
         h.add_history(_ascii(line, 1000))
     blob = {"format": FORMAT_VERSION, "meta": _meta_to_json(m), "stats": st, "provenance": prov}
-    h["DFMETA"] = (json.dumps(_clean(blob), ensure_ascii=True, sort_keys=True), "")
+    h["DFMETA"] = (json.dumps(to_jsonable(blob), ensure_ascii=True, sort_keys=True), "")
     return h
 
 

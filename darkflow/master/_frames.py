@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from darkflow.exceptions import IncompatibleFramesError, odd_frames
 from darkflow.io.bands import ImageLayout
 from darkflow.model import FrameMeta, FrameType, MasterMeta
@@ -192,18 +190,3 @@ def master_meta(metas: Sequence[FrameMeta], kind: FrameType) -> MasterMeta:
         bias_subtracted=False,
         frame_kind=kind,
     )
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy (NaN/inf → None, numpy scalars → Python)."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_clean(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -33,8 +33,9 @@ import numpy as np
 
 from darkflow.config import CombineConfig
 from darkflow.exceptions import IncompatibleFramesError
+from darkflow.io.jsonsafe import to_jsonable
 from darkflow.master._bias import bias_for_update
-from darkflow.master._combine import Progress, _clean, combine_files, master_from_planes
+from darkflow.master._combine import Progress, combine_files, master_from_planes
 from darkflow.master._engine import summary_stats
 from darkflow.model import FrameMeta, MasterDark, MasterMeta
 from darkflow.stats import mad_std
@@ -130,7 +131,7 @@ def merge_gates(
             config.merge_max_z_spread,
             "per-pixel residuals exceed the noise (robust std of z)",
         )
-    return _clean(gates)
+    return to_jsonable(gates)
 
 
 def _meta_union(a: MasterMeta, b: MasterMeta) -> MasterMeta:
@@ -295,4 +296,4 @@ def update_master(
         "update_gates": gates,
         "history": [*result.provenance.get("history", []), f"update: {mode} ({reason})"],
     }
-    return dataclasses.replace(result, provenance=_clean(prov))
+    return dataclasses.replace(result, provenance=to_jsonable(prov))

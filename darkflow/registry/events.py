@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -20,38 +19,21 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from darkflow.io.jsonsafe import to_jsonable
+
 __all__ = ["EventLog", "dumps", "read_events", "to_jsonable"]
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert dataclass dicts, enums, datetimes, numpy scalars and NaN to plain JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Enum):
-        return obj.value
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _default(obj: Any) -> Any:
     """What the JSON encoder cannot write itself, as :func:`to_jsonable` converts it."""
-    if isinstance(obj, Enum):
-        return obj.value
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
+    if isinstance(obj, Enum | datetime | Path):
+        return to_jsonable(obj)
     if isinstance(obj, set | frozenset):
         return list(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
         return obj.item()
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
