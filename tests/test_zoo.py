@@ -335,3 +335,22 @@ def test_classify_light(sources, bias, night, t, expected):
     category, used = classify_light(night, float(t), -10.0, sources, bias)
     assert category == expected
     assert bool(used) == (expected != "none")
+
+
+@pytest.mark.integration
+def test_lights_learn_that_their_only_darks_were_taken_at_another_gain(tmp_path):
+    """Darks recorded at another gain than the lights build no master (no light of their
+    configuration): the lights that find no dark model still learn why (config_gain_differs)."""
+    import pandas as pd
+
+    from darkflow.config import Config
+    from darkflow.pipeline import run_night
+
+    params = small(zoo_params("mono_cmos", 0, fault="wrong_gain_recorded"))
+    zoo_night(tmp_path / "data", params=params)
+    run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
+    reasons = pd.read_csv(tmp_path / "work" / "frame_report.csv")["reasons"].fillna("")
+    unmatched = [set(r.split(";")) for r in reasons
+                 if {"no_master_for_config", "no_candidate"} & set(r.split(";"))]  # fmt: skip
+    assert unmatched, "the night should leave lights without a dark model"
+    assert all("config_gain_differs" in r for r in unmatched), unmatched

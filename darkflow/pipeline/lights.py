@@ -406,6 +406,17 @@ def plan_lights(
         if job.fset.kind == FrameType.DARK:
             meta = provisional_meta(job.fset)
             tonight.setdefault((job.fset.night, meta.instrument), []).append(meta)
+    # darks that built no master (no light of their configuration: isolated) say so too: a
+    # set taken at another gain than the lights is the commonest reason nothing matches
+    built = {(k, m.config_signature) for k, ms in tonight.items() for m in ms}
+    for r in rows:
+        dark = metas.get(r["path"]) if r["frame_type"] == FrameType.DARK else None
+        if dark is None:
+            continue
+        key = (r.get("night") or "", dark.instrument or "unknown")
+        if (key, dark.config_signature) not in built:
+            built.add((key, dark.config_signature))
+            tonight.setdefault(key, []).append(dark)
     plan.notes = {}
     for row in light_rows:
         meta = metas.get(row["path"])
