@@ -365,14 +365,17 @@ def _worker_start() -> None:
     root.propagate = False
     root.setLevel(logging.WARNING)
     try:
+        from darkflow._render import report_shell
+
+        # the shell first: holoviews and panel look for a running IPython when imported (and
+        # load their notebook extension only then)
+        report_shell()
         import holoviews.plotting.bokeh  # noqa: F401
         import nbformat
 
         import darkflow.results
         import darkflow.viz  # noqa: F401
-        from darkflow._render import report_shell
 
-        report_shell()
         _exporter().from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
     except Exception:  # a missing extra or a broken import: the first page reports it
         log.debug("report worker warm-up failed", exc_info=True)
