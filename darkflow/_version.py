@@ -15,4 +15,6 @@ ALGORITHM_VERSION = "4"
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
 # 4: the training master is judged over the analysed band only (derived in the combine's pass)
-ASSESSMENT_VERSION = "5"  # 5: dark_level_above_bias; 3: gates as statistical tests; 2: by hash
+# 5: the master of every input is judged over the analysed band (no training master)
+# 6: dark_level_above_bias (darks below their night's bias)
+ASSESSMENT_VERSION = "6"  # 3: master gates as statistical tests (2: split by content hash)

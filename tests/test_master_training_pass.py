@@ -1,9 +1,10 @@
-"""The hold-out training master derived in the combine's own pass equals a second combine.
+"""The hold-out assessment judges the master of the set, combined once.
 
-``combine_files_with_training`` runs the clipping kernel over the training frames of the rows
-the master gates analyse, in the pass that combines the whole set: those rows must equal, bit
-for bit, a combine of the training frames alone (whatever the band height), the master of the
-set must keep its bytes, and the assessment must not depend on which of the two was judged.
+``combine_files_with_training`` (public API) runs the clipping kernel over the training frames
+of the rows the master gates analyse, in the pass that combines the whole set: those rows must
+equal, bit for bit, a combine of the training frames alone (whatever the band height), and the
+master of the set must keep its bytes. The assessment itself no longer needs that training
+master: it judges the master of every input over the analysed band and combines nothing more.
 """
 
 from __future__ import annotations
@@ -67,51 +68,47 @@ def test_training_band_equals_a_combine_of_the_training_frames(darks, band_rows)
         assert trained.provenance[key] == expected.provenance[key], key
 
 
-def test_assessment_is_the_same_from_either_training_master(darks):
+def test_the_master_of_every_input_is_judged_over_the_analysed_band(darks):
     config = CombineConfig()
-    train, _ = split_set(darks, VERIFY)
-    master, trained = combine_files_with_training(darks, train, _rows, config=config)
-    kw = dict(master=master, combine_config=config, config=VERIFY)
-    same_pass = assess_master_set(darks, trained=trained, **kw)
-    recombined = assess_master_set(darks, **kw)
-    assert same_pass.assessment.to_dict() == recombined.assessment.to_dict()
-    assert (same_pass.status, same_pass.confidence, same_pass.reasons) == (
-        recombined.status, recombined.confidence, recombined.reasons,
-    )  # fmt: skip
-    assert same_pass.judged.provenance["rows"] == recombined.judged.provenance["rows"]
-
-
-def test_a_training_master_of_other_frames_is_not_used(darks):
-    config = CombineConfig()
-    train, _ = split_set(darks, VERIFY)
-    other = [p for p in darks if p not in train][:1] + list(train[1:])
-    _, wrong = combine_files_with_training(darks, other, _rows, config=config)
+    train, held = split_set(darks, VERIFY)
     master = combine_files(darks, config=config)
-    kw = dict(master=master, combine_config=config, config=VERIFY)
-    assert (
-        assess_master_set(darks, trained=wrong, **kw).assessment.to_dict()
-        == assess_master_set(darks, **kw).assessment.to_dict()
-    )
+    judged = assess_master_set(darks, master=master, combine_config=config, config=VERIFY)
+    rows = _rows(master.shape)
+    assert judged.train == tuple(train) and judged.held == tuple(held)
+    assert judged.judged.provenance["rows"] == [rows.start, rows.stop]
+    assert judged.judged.meta.n_frames == len(darks)
+    band = band_master(master, rows)
+    for attr in PLANE_ATTRS:
+        got, want = getattr(judged.judged, attr), getattr(band, attr)
+        if got is not None:
+            np.testing.assert_array_equal(got, want, err_msg=attr)
+    assert judged.assessment.values["holdout_n"] == len(held)
+    assert judged.assessment.values["train_n"] == len(train)
+
+
+def test_the_set_is_combined_once(darks, monkeypatch):
+    """Without a master at hand the assessment combines every input once, not the training
+    frames besides; with one it combines nothing."""
+    import darkflow.master
+
+    config = CombineConfig()
+    calls = []
+    real = darkflow.master.combine_files
+
+    def counting(paths, **kw):
+        calls.append(list(paths))
+        return real(paths, **kw)
+
+    monkeypatch.setattr(darkflow.master, "combine_files", counting)
+    master = real(darks, config=config)
+    with_master = assess_master_set(darks, master=master, combine_config=config, config=VERIFY)
+    assert calls == []
+    without = assess_master_set(darks, master=None, combine_config=config, config=VERIFY)
+    assert calls == [list(darks)]
+    assert with_master.assessment.to_dict() == without.assessment.to_dict()
 
 
 def test_no_training_frames_no_band(darks):
     master, trained = combine_files_with_training(darks, (), _rows, config=CombineConfig())
     assert trained is None
     assert planes_bytes(master) == planes_bytes(combine_files(darks))
-
-
-def test_the_same_pass_master_spares_the_second_combine(darks, monkeypatch):
-    import darkflow.master
-
-    config = CombineConfig()
-    train, _ = split_set(darks, VERIFY)
-    master, trained = combine_files_with_training(darks, train, _rows, config=config)
-
-    def no_combine(*args, **kwargs):
-        raise AssertionError("the training frames were combined again")
-
-    monkeypatch.setattr(darkflow.master, "combine_files", no_combine)
-    judged = assess_master_set(
-        darks, master=master, combine_config=config, config=VERIFY, trained=trained
-    )
-    assert judged.judged is trained

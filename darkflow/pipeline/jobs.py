@@ -108,14 +108,12 @@ class MasterJobResult:
     replaced: str | None = None  # hash of a damaged existing output that was rebuilt
 
 
-def _assess(spec: MasterJobSpec, master: MasterDark, trained: MasterDark | None = None) -> Any:
-    """Acceptance gates: a master from the training frames against the held-out frames
-    (``trained``: that master over the analysed rows, from the combine's own pass)."""
+def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
+    """Acceptance gates: the master, and the held-out frames against the training frames."""
     from darkflow.verify import assess_master_set
 
     return assess_master_set(
         spec.fset.paths,
-        trained=trained,
         master=master,
         combine_config=spec.config.combine,
         config=spec.config.verify,
@@ -133,31 +131,24 @@ def _assess(spec: MasterJobSpec, master: MasterDark, trained: MasterDark | None 
 
 
 def _build(spec: MasterJobSpec) -> Any:
-    """Combine, write and return ``(master, content hash, trained)``: ``trained`` is the
-    master of the hold-out training frames over the analysed rows, from the same pass over
-    the darks (``None`` when not assessed)."""
-    from darkflow.master import combine_files_with_training, write_master
-    from darkflow.verify import analysis_rows, split_set
+    """Combine, write and return ``(master, content hash)``; the frames are combined once (the
+    hold-out assessment needs no master of the training frames)."""
+    from darkflow.master import combine_files, write_master
 
-    verify = spec.config.verify
-    paths = list(spec.fset.paths)
-    train, held = split_set(paths, verify, spec.input_hashes or None) if spec.assess else ((), ())
-    if not held:  # the master of all frames is judged: no training master to derive
-        train = ()
-    master, trained = combine_files_with_training(
-        paths, train, lambda shape: analysis_rows(shape, verify), config=spec.config.combine,
-        allow_few=True, metas=list(spec.fset.metas),
+    master = combine_files(
+        list(spec.fset.paths), config=spec.config.combine, allow_few=True,
+        metas=list(spec.fset.metas),
     )  # fmt: skip
     output = spec.config.output
     write_master(master, spec.output, output=output)
     if all(mode == "full" for mode in output.master_planes().values()):
         # just written: read back from the page cache
-        return master, file_hash(spec.output), trained
+        return master, file_hash(spec.output)
     # a quantised or rebuilt plane: assess what the file holds, what every light will use
     # (and what a later run reads back), hashing it in the same pass
     from darkflow.master import read_master_hashed
 
-    return (*read_master_hashed(spec.output), trained)
+    return read_master_hashed(spec.output)
 
 
 def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
@@ -174,7 +165,6 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
     try:
         with job_lock(spec.workdir, spec.key):
             built = not spec.output.exists()
-            trained = None
             if not built:
                 try:
                     master, digest = read_master_hashed(spec.output, content_hash=spec.output_hash)
@@ -183,8 +173,8 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
                     set_aside(spec.workdir, spec.output)
                     replaced, built = err.found, True
             if built:
-                master, digest, trained = _build(spec)
-        judged = _assess(spec, master, trained) if spec.assess else None
+                master, digest = _build(spec)
+        judged = _assess(spec, master) if spec.assess else None
     except ArtifactCorruptError as err:  # the bias or previous master it is assessed with
         log.warning("master %s waits for a damaged master to be rebuilt: %s", spec.fset.label, err)
         return MasterJobResult(

@@ -66,6 +66,7 @@ __all__ = [
     "inline_panel_stylesheets",
     "notebook_path",
     "page_is_stale",
+    "prestart_report_workers",
     "render_page",
     "run_report",
 ]
@@ -354,13 +355,43 @@ _pool_size = 0
 
 
 def _worker_start() -> None:
-    """A report worker: the darkflow logger on stderr, like the command that started it."""
+    """A report worker: the darkflow logger on stderr, like the command that started it; then
+    what every page needs (holoviews, bokeh, panel, the shell, the export templates: ~3 s of
+    CPU), so a worker started ahead (:func:`prestart_report_workers`) has it done before its
+    first page."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("darkflow")
     root.handlers[:] = [handler]
     root.propagate = False
     root.setLevel(logging.WARNING)
+    try:
+        from darkflow._render import report_shell
+
+        # the shell first: holoviews and panel look for a running IPython when imported (and
+        # load their notebook extension only then)
+        report_shell()
+        import holoviews.plotting.bokeh  # noqa: F401
+        import nbformat
+
+        import darkflow.results
+        import darkflow.viz  # noqa: F401
+
+        _exporter().from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
+    except Exception:  # a missing extra or a broken import: the first page reports it
+        log.debug("report worker warm-up failed", exc_info=True)
+
+
+def _ready() -> bool:
+    return True
+
+
+def prestart_report_workers(n: int = 2) -> None:
+    """Start ``n`` report workers now (they import what pages need in the background), e.g.
+    while a night is calibrated: its pages then find them ready. Idempotent."""
+    pool = _workers(max(1, n))
+    for _ in range(max(1, n)):  # each submission starts a worker process while none is idle
+        pool.submit(_ready)
 
 
 def _workers(n: int):

@@ -343,6 +343,10 @@ def run_nightly(
                 done.add(night)
                 progressed = True
                 result.why[night] = why
+                if write_reports:  # its pages follow: the report workers start up meanwhile
+                    from darkflow.report import prestart_report_workers
+
+                    prestart_report_workers(workers)
                 before = registry.masters_of_night(night)
                 _calibrate_night(night, groups[night], fps[night], cfp, registry, result,
                                  workdir=workdir, config=config, progress=progress,

@@ -1,9 +1,11 @@
 """Robust per-pixel statistics: numba kernels, each with a plain-numpy reference implementation.
 
 The kernels take plain arrays and scalars only (no FITS, no config objects). Every kernel is
-compiled with ``parallel=True, cache=True, fastmath=False``; each output pixel is computed by
-one thread from its own inputs in a fixed order, so the results are bit-identical for any band
-height and any thread count. Tests compare each kernel with its ``*_reference`` twin.
+serial and ``nogil`` (``cache=True, fastmath=False``) over a range of independent items;
+``_common.in_threads`` runs the ranges in threads (numba's thread count), so no kernel pays
+numba's parallel lowering at its first compile. Each output pixel is computed by one thread
+from its own inputs in a fixed order, so the results are bit-identical for any band height and
+any thread count. Tests compare each kernel with its ``*_reference`` twin.
 
 Combine of one band (``combine_band``)
 --------------------------------------

@@ -15,6 +15,8 @@ __all__ = [
     "PLANES",
     "block_width",
     "empty_planes",
+    "in_threads",
+    "kernel_threads",
     "raw16_exact",
     "sorting_network",
 ]
@@ -68,6 +70,45 @@ def block_width(n: int) -> int:
 
 PLANES = ("mean", "uncertainty", "n_used", "n_low", "n_high", "hot", "saturated")
 _PLANE_DTYPES = (np.float32, np.float32, np.uint16, np.uint16, np.uint16, np.float32, np.bool_)
+
+
+def kernel_threads() -> int:
+    """Threads a kernel call may use: numba's setting for this thread (``numba.set_num_threads``,
+    as the worker processes and the tests set it), without starting numba's thread pool when
+    nothing ever set it (then ``NUMBA_NUM_THREADS``, one per core by default)."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    if getattr(parallel, "_is_initialized", True):
+        return max(1, int(numba.get_num_threads()))
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+
+
+def in_threads(run, n: int, *, min_items: int = 1, threads: int | None = None) -> None:
+    """Call ``run(lo, hi)`` on contiguous ranges covering ``0 .. n``, one per thread.
+
+    The kernels are serial, ``nogil`` numba functions over a range of independent items (rows,
+    tiles, pixel blocks): each item's result depends on its own inputs only, so the output is
+    the same for any number of threads. Python threads rather than ``parallel=True``: numba's
+    parallel lowering roughly doubles a kernel's first-run compile time (outlined gufunc, and
+    every callee optimised again inside it), paid on every fresh install. Ranges of fewer than
+    ``min_items`` items are not split.
+    """
+    if n <= 0:
+        return
+    t = kernel_threads() if threads is None else max(1, int(threads))
+    t = max(1, min(t, n // max(1, min_items)))
+    if t == 1:
+        run(0, n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = [n * k // t for k in range(t + 1)]
+    with ThreadPoolExecutor(max_workers=t - 1) as pool:
+        futures = [pool.submit(run, bounds[k], bounds[k + 1]) for k in range(1, t)]
+        run(bounds[0], bounds[1])
+        for future in futures:
+            future.result()
 
 
 def raw16_exact(bscale: float, bzero: float) -> bool:

@@ -11,7 +11,7 @@ import math
 import numba as nb
 import numpy as np
 
-from darkflow.stats._common import MAD_TO_STD
+from darkflow.stats._common import MAD_TO_STD, in_threads
 from darkflow.stats._robust import mad_std
 
 __all__ = [
@@ -24,8 +24,17 @@ __all__ = [
 ]
 
 
+#: pixels per thread below which a kernel call is not split between threads
+_MIN_PIXELS = 1 << 16
+
+
+def _min_rows(width: int) -> int:
+    """Rows of ``width`` pixels a thread gets at least (small frames: one thread)."""
+    return max(1, _MIN_PIXELS // max(1, width))
+
+
 # ----------------------------------------------------------------------------- neighbour median
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _insertion_sort(buf: np.ndarray, n: int) -> None:
     for i in range(1, n):
         v = buf[i]
@@ -45,7 +54,7 @@ def _reflect(i: int, n: int) -> int:
     return i
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _median8(a0, a1, a2, a3, a4, a5, a6, a7) -> float:  # pragma: no cover (numba)
     """Mean of the 4th and 5th smallest of 8 finite values: Batcher's odd-even merge sort
     (19 compare-exchanges, branch-free min/max), the same two values an insertion sort finds."""
@@ -71,10 +80,10 @@ def _median8(a0, a1, a2, a3, a4, a5, a6, a7) -> float:  # pragma: no cover (numb
     return 0.5 * (a3 + a4)
 
 
-@nb.njit(parallel=True, cache=True)
-def _neighbour_median8(data: np.ndarray, out: np.ndarray) -> None:
+@nb.njit(cache=True, nogil=True)
+def _neighbour_median8(data: np.ndarray, out: np.ndarray, y0: int, y1: int) -> None:
     ny, nx = data.shape
-    for y in nb.prange(ny):
+    for y in range(y0, y1):
         buf = np.empty(8, dtype=np.float64)
         for x in range(nx):
             if 0 < y < ny - 1 and 0 < x < nx - 1:  # inside: no reflection; all finite: no sort
@@ -89,7 +98,7 @@ def _neighbour_median8(data: np.ndarray, out: np.ndarray) -> None:
                 if not math.isnan(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7):
                     out[y, x] = _median8(a0, a1, a2, a3, a4, a5, a6, a7)
                     continue
-            n = 0
+            n = np.int64(0)  # not a literal 0: one signature of _insertion_sort
             for dy in range(-1, 2):
                 yy = _reflect(y + dy, ny)
                 for dx in range(-1, 2):
@@ -114,7 +123,8 @@ def neighbour_median8(data: np.ndarray) -> np.ndarray:
     data = np.ascontiguousarray(data, dtype=np.float32)
     out = np.empty(data.shape, dtype=np.float32)
     if data.size:
-        _neighbour_median8(data, out)
+        in_threads(lambda y0, y1: _neighbour_median8(data, out, y0, y1), data.shape[0],
+                   min_items=_min_rows(data.shape[1]))  # fmt: skip
     return out
 
 
@@ -182,7 +192,9 @@ def _tile_level_sorted(v: np.ndarray, n: int, sigma: float, iters: int, mad_to_s
     2.5 med - 1.5 mean."""
     if n == 0:
         return np.nan
-    lo, hi = 0, n  # kept values: v[lo:hi] (clipping keeps a contiguous range of sorted values)
+    # kept values: v[lo:hi] (clipping keeps a contiguous range of sorted values); int64, not a
+    # literal 0, so each helper is compiled for one signature
+    lo, hi = np.int64(0), np.int64(n)
     for _ in range(iters):
         m = hi - lo
         if m < 4:
@@ -245,22 +257,23 @@ def _radix_sort_keys(keys: np.ndarray, tmp: np.ndarray, n: int, count: np.ndarra
             keys[i] = src[i]
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True, nogil=True)
 def _tile_levels(
-    bits: np.ndarray, tile: int, sigma: float, iters: int, grid: np.ndarray, mad_to_std: float
-) -> None:
+    bits: np.ndarray, tile: int, sigma: float, iters: int, grid: np.ndarray, mad_to_std: float,
+    k0: int, k1: int,
+) -> None:  # fmt: skip
     # ``bits``: the float32 frame's bit patterns. A float's bits, sign bit flipped (all bits
     # flipped for negatives), sort as unsigned integers in the order of the floats, so the tile
     # is sorted with a radix sort (no comparisons); the sorted values are those np.sort gives
     # (-0.0 before +0.0, numerically equal).
     ny, nx = bits.shape
-    ty, tx = grid.shape
-    for k in nb.prange(ty * tx):
+    tx = grid.shape[1]
+    for k in range(k0, k1):
         j, i = k // tx, k % tx
         keys = np.empty(tile * tile, dtype=np.uint32)
         tmp = np.empty(tile * tile, dtype=np.uint32)
         count = np.empty(256, dtype=np.int64)
-        n = 0
+        n = np.int64(0)  # not a literal 0: one signature of the helpers it is passed to
         for y in range(j * tile, min((j + 1) * tile, ny)):
             for x in range(i * tile, min((i + 1) * tile, nx)):
                 b = bits[y, x]
@@ -288,7 +301,9 @@ def tile_levels(data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int =
     data = np.ascontiguousarray(data, dtype=np.float32)
     ty, tx = max(1, math.ceil(data.shape[0] / tile)), max(1, math.ceil(data.shape[1] / tile))
     grid = np.empty((ty, tx), dtype=np.float64)
-    _tile_levels(data.view(np.uint32), int(tile), float(sigma), int(iters), grid, MAD_TO_STD)
+    bits, tile, sigma, iters = data.view(np.uint32), int(tile), float(sigma), int(iters)
+    in_threads(lambda k0, k1: _tile_levels(bits, tile, sigma, iters, grid, MAD_TO_STD, k0, k1),
+               ty * tx, min_items=max(1, _min_rows(tile * tile)))  # fmt: skip
     return grid
 
 
@@ -346,7 +361,7 @@ def _interp_index(n: int, centres: np.ndarray, index: np.ndarray) -> None:  # pr
             index[p] = j
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _interp_at(p, j, centres, a, b, first, last):  # pragma: no cover (numba)
     """``np.interp`` at position ``p`` of interval ``j`` between values ``a`` (at
     ``centres[j]``) and ``b``; ``first``/``last``: the end values (outside the centres)."""
@@ -358,18 +373,25 @@ def _interp_at(p, j, centres, a, b, first, last):  # pragma: no cover (numba)
     return slope * (p - centres[j]) + a
 
 
-@nb.njit(parallel=True, cache=True)
-def _grid_interp(grid, yc, xc, iy, ix, out):  # pragma: no cover (numba)
+@nb.njit(cache=True, nogil=True)
+def _grid_interp_rows(grid, xc, ix, rows):  # pragma: no cover (numba)
+    """``np.interp`` along each row of the grid, to every column."""
     ty, tx = grid.shape
-    ny, nx = out.shape
-    rows = np.empty((ty, nx), dtype=np.float64)
-    for j in nb.prange(ty):
+    nx = rows.shape[1]
+    for j in range(ty):
         for x in range(nx):
             k = ix[x]
             b = grid[j, k + 1] if k >= 0 else 0.0
             a = grid[j, k] if k >= 0 else 0.0
             rows[j, x] = _interp_at(np.float64(x), k, xc, a, b, grid[j, 0], grid[j, tx - 1])
-    for y in nb.prange(ny):
+
+
+@nb.njit(cache=True, nogil=True)
+def _grid_interp(rows, yc, iy, out, y0, y1):  # pragma: no cover (numba)
+    """Then along the columns, for the image rows ``y0 .. y1``."""
+    ty = rows.shape[0]
+    nx = out.shape[1]
+    for y in range(y0, y1):
         k = iy[y]
         for x in range(nx):
             b = rows[k + 1, x] if k >= 0 else 0.0
@@ -385,7 +407,7 @@ def _centres(n: int, tile: int) -> np.ndarray:
 def grid_interp(grid: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
     """A grid of tile values (centres at ``(j + 0.5) tile - 0.5``) interpolated to every pixel
     of ``shape`` (float32): ``np.interp`` along the rows of the grid, then along the columns
-    (constant beyond the outer centres). Parallel over grid rows, then image rows."""
+    (constant beyond the outer centres). Threads over image rows."""
     grid = np.ascontiguousarray(grid, dtype=np.float64)
     ny, nx = shape
     ty, tx = grid.shape
@@ -395,7 +417,10 @@ def grid_interp(grid: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarr
     _interp_index(nx, xc, ix)
     out = np.empty((ny, nx), dtype=np.float32)
     if out.size:
-        _grid_interp(grid, yc, xc, iy, ix, out)
+        rows = np.empty((ty, nx), dtype=np.float64)
+        _grid_interp_rows(grid, xc, ix, rows)
+        in_threads(lambda y0, y1: _grid_interp(rows, yc, iy, out, y0, y1), ny,
+                   min_items=_min_rows(nx))  # fmt: skip
     return out
 
 

@@ -1,4 +1,4 @@
-"""The numba kernels (``parallel=True, cache=True, fastmath=False``) and their wrappers.
+"""The numba kernels (serial, ``nogil``, ``cache=True, fastmath=False``) and their wrappers.
 
 Each public function here has a plain-numpy twin in :mod:`darkflow.stats._reference` that the
 tests compare it with. See the package docstring for the algorithm.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import carray, njit, prange
+from numba import carray, njit
 from numba.core import types as _nbt
 from numba.extending import intrinsic
 
@@ -22,13 +22,15 @@ from darkflow.stats._common import (
     MODE_STD,
     PLANES,
     block_width,
+    in_threads,
     raw16_exact,
     sorting_network,
 )
 
 __all__ = ["combine_band", "decode_be16", "sort_columns"]
 
-_JIT = {"parallel": True, "cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}
+# serial kernels over a range of independent items, run in threads by ``in_threads``
+_JIT = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}
 
 
 @intrinsic
@@ -43,10 +45,9 @@ def _u16_ptr(typingctx, address):  # pragma: no cover - compiled
 
 
 @njit(**_JIT)
-def _sort_columns_nb(work, ci, cj):  # pragma: no cover - compiled
+def _sort_columns_nb(work, ci, cj, b0, b1):  # pragma: no cover - compiled
     width = work.shape[1]
-    nblk = (width + 127) // 128
-    for b in prange(nblk):
+    for b in range(b0, b1):
         x0 = b * 128
         x1 = min(width, x0 + 128)
         for c in range(ci.shape[0]):
@@ -67,12 +68,12 @@ def sort_columns(values: np.ndarray) -> np.ndarray:
     work = np.where(np.isfinite(values), values, np.inf).astype(values.dtype)
     work = np.ascontiguousarray(work)
     ci, cj = sorting_network(max(work.shape[0], 1))
-    _sort_columns_nb(work, ci, cj)
+    in_threads(lambda b0, b1: _sort_columns_nb(work, ci, cj, b0, b1), (work.shape[1] + 127) // 128)
     return work
 
 
 # --------------------------------------------------------------------------- decoding
-@njit(cache=True, fastmath=False, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 def _decode_one(u, bscale, bzero, blank, has_blank):  # pragma: no cover - compiled
     s = np.int32(((u & 0xFF) << 8) | (u >> 8))
     if s >= 32768:
@@ -83,19 +84,9 @@ def _decode_one(u, bscale, bzero, blank, has_blank):  # pragma: no cover - compi
 
 
 @njit(**_JIT)
-def _decode_be16_nb(raw, nrows, bscale, bzero, blank, has_blank, out):  # pragma: no cover
+def _decode_be16_nb(raw, r0, r1, bscale, bzero, blank, has_blank, out):  # pragma: no cover
     nx = raw.shape[1]
-    for r in prange(nrows):
-        for x in range(nx):
-            out[r, x] = _decode_one(raw[r, x], bscale, bzero, blank, has_blank)
-
-
-@njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
-def _decode_be16_serial(raw, nrows, bscale, bzero, blank, has_blank, out):  # pragma: no cover
-    # _decode_be16_nb without threads, for a few rows: a parallel region costs more than their
-    # decoding, and on a loaded machine it waits for a second core (ms per call)
-    nx = raw.shape[1]
-    for r in range(nrows):
+    for r in range(r0, r1):
         for x in range(nx):
             out[r, x] = _decode_one(raw[r, x], bscale, bzero, blank, has_blank)
 
@@ -118,15 +109,12 @@ def decode_be16(
     to ``blank`` (the stored integer, before scaling) become NaN. ``out`` must have the same
     shape; it is written in place.
     """
-    kernel = _decode_be16_nb if raw.size >= _DECODE_PARALLEL_MIN else _decode_be16_serial
-    kernel(
-        raw,
+    # a few rows are decoded without threads: starting them costs more than their decoding
+    args = (float(bscale), float(bzero), int(blank if blank is not None else 0), blank is not None)
+    in_threads(
+        lambda r0, r1: _decode_be16_nb(raw, r0, r1, *args, out),
         raw.shape[0],
-        float(bscale),
-        float(bzero),
-        int(blank if blank is not None else 0),
-        blank is not None,
-        out,
+        threads=None if raw.size >= _DECODE_PARALLEL_MIN else 1,
     )
 
 
@@ -138,9 +126,11 @@ def decode_be16(
 _F_SAT, _F_SLO, _F_SHI, _F_SIG0SQ, _F_LEVEL0, _F_INVGAIN, _F_BSCALE, _F_BZERO, _F_MADSTD = range(9)
 _I_MODE, _I_MAXITERS, _I_BLANK, _I_HASBLANK = range(4)
 _K_MAD, _K_STD, _K_NOISE, _K_NOISE_MAD = range(4)
+#: pixel blocks per thread below which a band is not split between threads
+_MIN_BLOCKS = 16
 
 
-@njit(cache=True, fastmath=False, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 def _mad_sorted(work, p, lo, hi, med, off):  # pragma: no cover - compiled
     """MAD of the sorted kept values ``work[lo:hi, p]`` around ``med`` (merge walk outwards)."""
     m = hi - lo
@@ -170,7 +160,7 @@ def _mad_sorted(work, p, lo, hi, med, off):  # pragma: no cover - compiled
     return 0.5 * (d1 + d2)
 
 
-@njit(cache=True, fastmath=False, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 def _clip_pixel(work, p, lo, hi, nv, iters, mode, fpar, off):  # pragma: no cover - compiled
     """Up to ``iters`` clipping iterations of the sorted kept values ``work[lo:hi, p]``.
 
@@ -306,7 +296,8 @@ def _finish_block(  # pragma: no cover - compiled
             lo = lo_a[p]
             hi = nv - hi_a[p]
             if hi > lo and (lo > 0 or hi < nv):
-                lo, hi = _clip_pixel(work, p, lo, hi, nv, iters - 1, mode, fpar, off)
+                lo, hi = _clip_pixel(work, p, np.int64(lo), np.int64(hi), np.int64(nv),
+                                     iters - 1, mode, fpar, off)  # fmt: skip
             else:
                 lo = 0
                 hi = nv
@@ -314,7 +305,8 @@ def _finish_block(  # pragma: no cover - compiled
             hi_a[p] = hi
     else:
         for p in range(bw):
-            lo, hi = _clip_pixel(work, p, 0, nvalid[p], nvalid[p], iters, mode, fpar, off)
+            nv = np.int64(nvalid[p])  # one signature for both calls (one compile)
+            lo, hi = _clip_pixel(work, p, np.int64(0), nv, nv, iters, mode, fpar, off)
             lo_a[p] = lo
             hi_a[p] = hi
     # shifted one-pass sums over the kept range, in ascending order for every pixel
@@ -370,7 +362,7 @@ def _finish_block(  # pragma: no cover - compiled
         osat[p] = (nvalid[p] > 0) & ((np.float64(w0[p]) + off) >= sat)
 
 
-@njit(cache=True, fastmath=False, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 def _scratch(n, width, dtype):  # pragma: no cover - compiled
     work = np.empty((n, width), dtype=dtype)
     ints = np.empty((4, width), dtype=np.int32)
@@ -476,45 +468,12 @@ def _chunk_raw16(
         )  # fmt: skip
 
 
-@njit(**_JIT)
-def _combine_float_nb(
-    stack, nrows, row0, width, ci, cj, hot_thr, fpar, ipar, outs
-):  # pragma: no cover
-    """Parallel over chunks of pixel blocks; each pixel's result depends on its values only."""
-    nbx = (stack.shape[2] + width - 1) // width
-    nblocks = nrows * nbx
-    nchunks = min(nblocks, 256)
-    for c in prange(nchunks):
-        b0 = c * nblocks // nchunks
-        b1 = (c + 1) * nblocks // nchunks
-        _chunk_float(stack, b0, b1, nbx, width, ci, cj, hot_thr, fpar, ipar, outs, row0)
-
-
-@njit(**_JIT)
-def _combine_raw16_nb(
-    addrs, nrows, nx, row0, width, ci, cj, hot_thr, fpar, ipar, outs
-):  # pragma: no cover
-    """Raw big-endian 16-bit input, read in place; the sort works on unsigned keys.
-
-    ``addrs[k]`` is the address of row 0 of frame ``k`` (C-contiguous rows of ``nx`` values,
-    e.g. a memory-mapped band of the file: no copy). The keys ``s + 32768`` keep the order of
-    the values (BSCALE is 1) and the value is ``key + off`` exactly (``off = BZERO - 32768``),
-    so every result equals the float path bit for bit; integer keys sort twice as fast as
-    float32 (twice the SIMD lanes).
-    """
-    n = addrs.shape[0]
-    nbx = (nx + width - 1) // width
-    nblocks = nrows * nbx
-    nchunks = min(nblocks, 256)
-    off = fpar[_F_BZERO] - 32768.0
-    hot_key = np.empty(n, dtype=np.int32)  # value > thr  <=>  key > floor(thr - off)
-    for k in range(n):
-        t = hot_thr[k] - off
-        hot_key[k] = np.int32(min(max(np.floor(t), -1.0), 65535.0)) if t == t else np.int32(65535)
-    for c in prange(nchunks):
-        b0 = c * nblocks // nchunks
-        b1 = (c + 1) * nblocks // nchunks
-        _chunk_raw16(addrs, nx, b0, b1, nbx, width, ci, cj, hot_key, fpar, ipar, outs, row0)
+def _hot_keys(hot_thr: np.ndarray, off: float) -> np.ndarray:
+    """Per-frame thresholds as integer keys: value > thr  <=>  key > floor(thr - off)."""
+    t = hot_thr - off
+    with np.errstate(invalid="ignore"):
+        keys = np.clip(np.floor(t), -1.0, 65535.0)
+    return np.where(np.isnan(t), 65535.0, keys).astype(np.int32)
 
 
 _KERNEL_MODE = {
@@ -565,7 +524,7 @@ def combine_band(
     inv_gain: float = 0.0,
     raw16: tuple[float, float, int | None] | None = None,
 ) -> None:
-    """Robust per-pixel combine of the band ``stack[:, :nrows, :]`` (numba, parallel).
+    """Robust per-pixel combine of the band ``stack[:, :nrows, :]`` (numba, in threads).
 
     Parameters
     ----------
@@ -604,14 +563,32 @@ def combine_band(
     ci, cj = sorting_network(n)
     outs = tuple(outputs[name] for name in PLANES)
     width = block_width(n)
+    nbx = (nx + width - 1) // width
+    row0 = int(row0)
+    # blocks of pixels split between threads; each pixel's result depends on its values only
     if raw16 is None:
-        _combine_float_nb(stack, nrows, int(row0), width, ci, cj, hot_thr, fpar, ipar, outs)
+
+        def run(b0: int, b1: int) -> None:
+            _chunk_float(stack, b0, b1, nbx, width, ci, cj, hot_thr, fpar, ipar, outs, row0)
+
+        in_threads(run, nrows * nbx, min_items=_MIN_BLOCKS)
         return
     if frames is None:
         frames = list(stack)
+    # Raw big-endian 16-bit input, read in place; the sort works on unsigned keys.
+    # ``addrs[k]`` is the address of row 0 of frame ``k`` (C-contiguous rows of ``nx`` values,
+    # e.g. a memory-mapped band of the file: no copy). The keys ``s + 32768`` keep the order of
+    # the values (BSCALE is 1) and the value is ``key + off`` exactly (``off = BZERO - 32768``),
+    # so every result equals the float path bit for bit; integer keys sort twice as fast as
+    # float32 (twice the SIMD lanes). ``frames`` stays referenced until the kernel returns: the
+    # addresses remain valid.
     addrs = np.array([f.ctypes.data for f in frames], dtype=np.uint64)
-    # ``frames`` stays referenced until the kernel returns: the addresses remain valid
-    _combine_raw16_nb(addrs, nrows, nx, int(row0), width, ci, cj, hot_thr, fpar, ipar, outs)
+    hot_key = _hot_keys(hot_thr, fpar[_F_BZERO] - 32768.0)
+
+    def run16(b0: int, b1: int) -> None:
+        _chunk_raw16(addrs, nx, b0, b1, nbx, width, ci, cj, hot_key, fpar, ipar, outs, row0)
+
+    in_threads(run16, nrows * nbx, min_items=_MIN_BLOCKS)
     del frames
 
 

@@ -16,10 +16,12 @@ import math
 import numba as nb
 import numpy as np
 
+from darkflow.stats._common import in_threads
+
 __all__ = ["shot_signal_of", "shot_signal_of_reference"]
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def _max0(v):  # pragma: no cover (numba)
     """``np.maximum(v, 0)`` of a float32 (NaN stays NaN)."""
     if math.isnan(v) or v >= np.float32(0.0):
@@ -27,17 +29,20 @@ def _max0(v):  # pragma: no cover (numba)
     return np.float32(0.0)
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
-def _shot_signal(cal, smooth, local, base, gain, k_own, k_local, floor, out):
-    # pragma: no cover (numba); base, gain, k_own, k_local, floor: of the noise's dtype
-    ny, nx = cal.shape
-    for y in nb.prange(ny):
+@nb.njit(cache=True, nogil=True)
+def _shot_signal(cal, smooth, local, base, gain, k_own, k_local, floor, out, y0, y1):
+    # pragma: no cover (numba); base, gain, k_own, k_local, floor: of the noise's dtype;
+    # ``base`` is per pixel or of shape (1, 1) (one value for every pixel)
+    nx = cal.shape[1]
+    by = 1 if base.shape[0] > 1 else 0
+    bx = 1 if base.shape[1] > 1 else 0
+    for y in range(y0, y1):
         for x in range(nx):
             c = cal[y, x]
             s = smooth[y, x]
             if math.isnan(s) or math.isinf(s):
                 s = c
-            v = base[y, x] + _max0(s) / gain
+            v = base[y * by, x * bx] + _max0(s) / gain
             if not (math.isnan(v) or v >= floor):
                 v = floor
             noise = np.sqrt(v)
@@ -73,11 +78,15 @@ def shot_signal_of(
     # gain is a float64 array or numpy scalar (Python numbers adapt to float32)
     dt = np.result_type(np.float32, base_variance, egain_e_per_adu)
     base = np.asarray(base_variance, dtype=dt)
-    base = np.broadcast_to(base, cal.shape) if base.shape != cal.shape else base
+    if base.shape != cal.shape:  # one value (or a broadcast row/column: expanded)
+        base = base.reshape(1, 1) if base.size == 1 else np.broadcast_to(base, cal.shape)
+    base = np.ascontiguousarray(base)  # one array layout: one compiled signature
     out = np.empty(cal.shape, dtype=np.float32)
     if cal.size:
-        _shot_signal(cal, sm, loc, base, dt.type(egain_e_per_adu), dt.type(3.0),
-                     dt.type(np.float32(3.0 * local_sd)), dt.type(1e-12), out)  # fmt: skip
+        args = (dt.type(egain_e_per_adu), dt.type(3.0), dt.type(np.float32(3.0 * local_sd)),
+                dt.type(1e-12))  # fmt: skip
+        in_threads(lambda y0, y1: _shot_signal(cal, sm, loc, base, *args, out, y0, y1),
+                   cal.shape[0], min_items=max(1, (1 << 16) // max(1, cal.shape[1])))  # fmt: skip
     return out
 
 

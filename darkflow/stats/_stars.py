@@ -98,7 +98,8 @@ def region_peaks(
     py, px = np.empty(n, np.int64), np.empty(n, np.int64)
     sat_max = np.empty(n, np.float64)
     use = sat is not None
-    sat_a = np.ascontiguousarray(sat) if use else np.zeros((1, 1), np.float64)
+    # the placeholder has the light's dtype: one compiled signature for both uses
+    sat_a = np.ascontiguousarray(sat) if use else np.zeros((1, 1), np.float32)
     _region_peaks(labels, box, sat_a, use, n, py, px, sat_max)
     return py, px, sat_max
 

@@ -1,4 +1,4 @@
-"""The acceptance of a master from its input frames: hold-out split, training combine, gates.
+"""The acceptance of a master from its input frames: hold-out split, gates.
 
 :func:`assess_master_set` is the one place that decides how a master is judged; the pipeline's
 master job and the explorer (``darkflow_widgets.metrics``) both call it, so their verdicts agree.
@@ -56,8 +56,9 @@ class MasterSetAssessment:
     """The verdict on a master from its inputs (see :func:`assess_master_set`).
 
     ``status``, ``confidence`` and ``reasons`` are final (:func:`master_verdict`);
-    ``assessment`` holds the gates; ``judged`` is the master that was judged (combined from
-    ``train`` when frames were held out); ``previous`` and ``bias`` are what the gates used
+    ``assessment`` holds the gates; ``judged`` is the master that was judged (the master of
+    every input, over the analysed band when frames were held out); ``previous`` and ``bias``
+    are what the gates used
     (``None`` when absent or of another shape).
     """
 
@@ -88,17 +89,16 @@ def assess_master_set(
     bias_own_night: bool = True,
     previous_level_known: bool = True,
 ) -> MasterSetAssessment:
-    """Judge the master of ``paths``: hold-out split, training master, :func:`assess_master`.
+    """Judge the master of ``paths``: hold-out split, :func:`assess_master`.
 
     The frames are split by :func:`holdout_split` (``config.holdout_fraction``, seed 0,
-    ``config.min_train_frames``, keyed by ``keys``). When frames are held out, the master of
-    the training frames over the analysed band of rows (:func:`analysis_rows`) is judged, and
-    the held-out frames against the training frames (both read lazily, one at a time, only
-    that band); otherwise the master of all inputs is judged. The training master is
-    ``trained`` when it is that band's (:func:`darkflow.master.combine_files_with_training`
-    derives it in the pass that combines the set), else it is combined here from the training
-    frames and cropped to the band: the same pixels either way, so the verdict does not depend
-    on which. ``previous`` and ``bias`` of another shape than the master are left out.
+    ``config.min_train_frames``, keyed by ``keys``). The master of all inputs is judged; when
+    frames are held out, over the analysed band of rows (:func:`analysis_rows`), and the
+    held-out frames against the training frames (both read lazily, one at a time, only that
+    band): each frame's residual from the plain mean of the training frames, held-out and
+    training frames measured alike (``darkflow.verify._holdout``), so no master of the
+    training frames is combined. ``previous`` and ``bias`` of another shape than the master
+    are left out.
 
     Parameters
     ----------
@@ -106,7 +106,7 @@ def assess_master_set(
         The master's input frames.
     master
         The master of all inputs with ``combine_config`` (or a function returning it, or
-        ``None``; called only when nothing is held out). Without one it is combined here.
+        ``None``). Without one it is combined here.
     combine_config
         Combine settings of the training master (and ``min_frames`` of :func:`master_verdict`).
     config
@@ -121,6 +121,9 @@ def assess_master_set(
         The master bias of ``previous``'s night (default: ``bias``).
     gain
         e-/ADU of the noise-model gates (default: the header's EGAIN, else photon transfer).
+    trained
+        Accepted for compatibility and not used: the master of all inputs is judged (a
+        master of the training frames used to be, see docs/verification.md).
     bias_own_night, previous_level_known
         Whether ``bias`` is of the master's night and ``previous`` has its own night's bias
         (:func:`assess_master`: level gates are not measured across an unknown bias drift).
@@ -140,15 +143,14 @@ def assess_master_set(
         return combine_files(list(frames), config=combine_config, allow_few=True,
                              metas=known if len(known) == len(frames) else None)  # fmt: skip
 
-    judged = None
-    if not held:
-        judged = master() if callable(master) else master
-    elif trained is not None and _is_band_of(trained, train, config):
-        judged = trained
+    # the master of all inputs is judged (over the analysed band when frames are held out):
+    # the hold-out residuals compare each frame with the plain mean of the training frames,
+    # which needs no master of the training frames (the master is combined once)
+    judged = master() if callable(master) else master
     if judged is None:
-        judged = combine(train)
-        if held:
-            judged = band_master(judged, analysis_rows(judged.shape, config))
+        judged = combine(paths)
+    if held:
+        judged = band_master(judged, analysis_rows(judged.shape, config))
 
     band = judged.provenance.get("rows") if held else None
     if band is not None:  # rows of the full frames; ``local``: the same rows of the band
@@ -212,19 +214,6 @@ def band_master(master: MasterDark, rows: slice) -> MasterDark:
     prov = {**(master.provenance or {}), "rows": [rows.start, rows.stop],
             "full_rows": master.shape[0]}  # fmt: skip
     return dataclasses.replace(_crop(master, rows), provenance=prov)
-
-
-def _is_band_of(trained: MasterDark, train: Sequence[str], config: VerifyConfig) -> bool:
-    """``trained`` is the master of exactly the frames ``train`` over the analysed band."""
-    prov = trained.provenance or {}
-    band = prov.get("rows")
-    names = [str(i.get("path")) for i in prov.get("inputs") or []]
-    if band is None or names != [str(p) for p in train]:
-        return False
-    full = (int(prov.get("full_rows", 0)) or None, trained.shape[1])
-    if full[0] is None:
-        return False
-    return analysis_rows(full, config) == slice(int(band[0]), int(band[1]))
 
 
 def _band_reader(paths: Sequence[str], rows: slice) -> Callable[[], Iterator[np.ndarray]]:
