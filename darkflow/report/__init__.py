@@ -366,20 +366,26 @@ def _worker_start() -> None:
     root.propagate = False
     root.setLevel(logging.WARNING)
     try:
-        from darkflow._render import report_shell
+        from darkflow.report._render import report_shell
 
         # the shell first: holoviews and panel look for a running IPython when imported (and
         # load their notebook extension only then)
         report_shell()
-        import holoviews.plotting.bokeh  # noqa: F401
+        import importlib
+
         import nbformat
 
-        import darkflow.results
-        import darkflow.viz  # noqa: F401
-
+        # what the pages' notebooks import, loaded before the first page: names (data), not a
+        # dependency of this package on the layers above it (viz draws what report runs)
+        for name in _PAGE_MODULES:
+            importlib.import_module(name)
         _exporter().from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
     except Exception:  # a missing extra or a broken import: the first page reports it
         log.debug("report worker warm-up failed", exc_info=True)
+
+
+_PAGE_MODULES = ("holoviews.plotting.bokeh", "darkflow.report.results", "darkflow.viz")
+"""Modules the report notebooks import (``notebooks/*.ipynb``), warmed up in every worker."""
 
 
 def _ready() -> bool:
