@@ -486,9 +486,10 @@ _RULES = (
     _r("holdout_outliers", WARN, {C: 2}, *_COSMIC),
     _r("holdout_unavailable", INFO, {FEW: 1}, *_FEW[:1]),
     _r("high_rejection_rate", WARN, {C: 3}, *_COSMIC),
-    # an advisory (an expected error stated, lowering neither status nor confidence): no
-    # evidence of a fault, like frame_level_jitter; too_few_frames is the evidence
-    _r("master_noise_inflation", INFO, {FEW: 3}, *_FEW),
+    # an advisory (an expected error stated, lowering neither status nor confidence), yet the
+    # one sign of a master of few darks (at min_frames no gate fails): weak evidence, weight 1,
+    # that any measured symptom of another cause outweighs
+    _r("master_noise_inflation", WARN, {FEW: 1}, *_FEW),
     _r(
         "frame_level_jitter",
         INFO,
