@@ -304,28 +304,51 @@ def gain_from_dark_stack(
     median = float(np.median(master.data))
     if n_levels < 3 or not s2 > 0:
         return plain
+    # the choices (the bias level, which reading fits) on a subsample of a large master, the
+    # estimate and its sensitivity to the recorded levels on every pixel
+    sub = _profile_sample(level)
+    lv_s, var_s = level[sub], var[sub]
     # a bias level read from the photon transfer itself is one more fitted number: the
     # common factor must then improve the fit beyond chance (chi-square, 1 dof, p = 1e-3)
     margin = 0.0
     if bias_level is None:
-        bias_level = _profile_bias_level(level, var, median, s2, lambda lv, v: fit(v, 1, lv)[1], cf)
+        bias_level = _profile_bias_level(
+            lv_s, var_s, median, s2, lambda lv, v: fit(v, 1, lv)[1], cf
+        )
         margin = _PROFILE_MARGIN
     common = _common_factor_variance(master, bias_level)
     if common is None:
         return plain
     c, c_sd = common
-    signal2 = np.square(level - float(bias_level))  # type: ignore[arg-type]
+    b = float(bias_level)  # type: ignore[arg-type]
     # both readings as straight lines (chi-squares of the same bins' count, near enough): the
     # common factor's share is known, not fitted
-    _, additive_chi2 = fit(var, max_deg=1)
-    scaled, scaled_chi2 = fit(var - cf * c * signal2, max_deg=1)
-    if scaled is None or not scaled_chi2 + margin < additive_chi2:
+    sig2_s = np.square(lv_s - b)
+    _, additive_chi2 = fit(var_s, 1, lv_s)
+    scaled_s, scaled_chi2 = fit(var_s - cf * c * sig2_s, 1, lv_s)
+    if scaled_s is None or not scaled_chi2 + margin < additive_chi2:
+        return plain
+    signal2 = np.square(level - b)
+    whole = isinstance(sub, slice)  # the sample is every pixel: the fit is already done
+    scaled = scaled_s if whole else fit(var - cf * c * signal2, max_deg=1)[0]
+    if scaled is None:
         return plain
     other, _ = fit(var - cf * (c + c_sd) * signal2, max_deg=1)
     if other is not None:  # the recorded levels' uncertainty, carried into the gain's
         scaled = GainEstimate(scaled.value, math.hypot(scaled.sigma, other.value - scaled.value),
                               scaled.source, scaled.n)  # fmt: skip
     return scaled
+
+
+def _profile_sample(level: np.ndarray) -> np.ndarray | slice:
+    """Every pixel of a master up to :data:`_PROFILE_PIXELS`; of a larger one, every pixel above
+    the 99th level percentile (the lever arm) and an even subsample of the rest."""
+    if level.size <= _PROFILE_PIXELS:
+        return slice(None)
+    cut = float(np.percentile(level, 99.0))
+    rest = np.flatnonzero(level <= cut)
+    step = max(rest.size // _PROFILE_PIXELS, 1)
+    return np.sort(np.concatenate([np.flatnonzero(level > cut), rest[::step]]))
 
 
 _PROFILE_PIXELS = 200_000
@@ -344,14 +367,7 @@ def _profile_bias_level(
     transfer: the common factor's share ``s² ((L - B) / (median - B))²`` fits the variances
     best at the true ``B``. ``B`` is searched on a log grid of the median's dark signal ``D0 =
     median - B`` (1 ADU to the median itself), then refined; ``None`` when no grid point fits.
-    Large masters are profiled on every pixel above the 99th level percentile (the lever arm)
-    and an even subsample of the rest."""
-    if level.size > _PROFILE_PIXELS:
-        cut = float(np.percentile(level, 99.0))
-        rest = np.flatnonzero(level <= cut)
-        step = max(rest.size // _PROFILE_PIXELS, 1)
-        keep = np.sort(np.concatenate([np.flatnonzero(level > cut), rest[::step]]))
-        level, var = level[keep], var[keep]
+    Large masters come as :func:`_profile_sample`."""
 
     def chi2(d0: float) -> float:
         b = median - d0
