@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from astropy.stats import sigma_clip
@@ -205,3 +207,20 @@ def test_bad_arguments(change, match):
     raw = np.zeros((3, 3, 5), np.uint16)
     with pytest.raises(ValueError, match="BSCALE"):
         K.combine_band(raw, K.empty_planes((3, 5)), raw16=(0.5, 0.0, None), **params(0, n=3))
+
+
+def test_temporal_noise_of_coarse_integer_steps_is_not_selected_away():
+    """Frames saved in steps of 4 ADU with 1.7 ADU of noise: selecting typical pixels by the
+    pair's own mean would keep only differences of 0 and +-8 (a pair's sum and difference share
+    their parity) and read a fraction of the noise; a third frame's level keeps it unbiased."""
+    from darkflow.master._engine import frame_stats, sample_rows
+
+    rng = np.random.default_rng(5)
+    ny, nx, sigma = 64, 400, 1.7
+    offset = 100.0 + rng.normal(0.0, 1.0, (ny, nx))  # fixed pattern
+    frames = np.stack([4.0 * np.rint((offset + rng.normal(0, sigma, (ny, nx))) / 4.0)
+                       for _ in range(4)])  # fmt: skip
+    rows = sample_rows(ny)
+    sig0 = frame_stats(frames[:, list(rows), :], rows, 4.0).sig0
+    expected = math.sqrt(sigma**2 + 16.0 / 12.0)  # noise plus quantisation (Sheppard)
+    assert abs(sig0 / expected - 1.0) < 0.1, (sig0, expected)

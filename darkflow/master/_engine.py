@@ -151,8 +151,8 @@ def frame_stats(sample: np.ndarray, rows: Sequence[int], quantum: float = 0.0) -
     """Robust per-frame statistics of the subsample ``sample`` (``(n, rows, nx)``).
 
     The temporal noise ``sig0`` is the median over up to :data:`MAX_NOISE_PAIRS` frame pairs
-    (0,1), (2,3), ... of ``σ(a - b) / sqrt(2)`` over the pixels whose pair mean lies
-    between the 40th and 60th percentile (the noise *at the typical level* ``level0``; with a
+    (0,1), (2,3), ... of ``σ(a - b) / sqrt(2)`` over the pixels whose value in a third frame
+    (the pair's mean with two frames only) lies between the 40th and 60th percentile (the noise *at the typical level* ``level0``; with a
     skewed dark-current distribution all pixels together would understate it), where ``σ`` is
     the standard deviation after iterative 4-sigma clipping (a MAD of integer data is quantised
     too coarsely): fixed pattern cancels in the difference, the clipping drops hot pixels and
@@ -175,7 +175,20 @@ def frame_stats(sample: np.ndarray, rows: Sequence[int], quantum: float = 0.0) -
         ok = np.isfinite(fa) & np.isfinite(fb)
         if not ok.any():
             continue
-        mid = 0.5 * (fa[ok] + fb[ok])
+        # the typical level is judged on a third frame when there is one: on integer data
+        # saved in steps (a 14-bit ADC times 4), a pair's sum and difference share their
+        # parity, so selecting pixels by the pair's own mean in a window narrower than a few
+        # steps selects their difference too (only 0 and +-2 steps pass, the noise reads a
+        # fraction of itself); a third frame's value is independent of the pair's noise
+        c = a + 2 if a + 2 < n else a - 1
+        if 0 <= c < n:
+            fc = sample[c].astype(np.float64).ravel()
+            ok &= np.isfinite(fc)
+            mid = fc[ok]
+        else:
+            mid = 0.5 * (fa[ok] + fb[ok])
+        if not ok.any():
+            continue
         lo, hi = np.percentile(mid, [TYPICAL_LOW, TYPICAL_HIGH])
         typical = (mid >= lo) & (mid <= hi)  # pixels at the typical level only
         s = _clipped_std((fa[ok] - fb[ok])[typical]) / math.sqrt(2.0)
