@@ -101,3 +101,16 @@ def test_simulated_faults_are_detected(fault, reason):
     assert all(reason in a.reasons for a in tally.assessments), [
         a.reasons for a in tally.assessments
     ]
+
+
+def test_coarse_steps_and_few_frames_raise_no_gate():
+    """A 14-bit ADC scaled to 16 bits (steps of 4 ADU) with a read noise under one step, three
+    darks: the combine's temporal noise, the bias-column and hold-out nulls and the transient
+    events all see the lattice as the noise it is (a pixel whose three values agree sits on
+    the lattice with no variance of its own; the gates' curves and selections must not read
+    that as the noise of its level)."""
+    tally = assess_clean_sets(
+        "zwo-asi2600mm-pro", 3, 128, 12, config=VerifyConfig(), seed0=200,
+        adc_bits=14, read_noise_e=0.4, dark_current_e_per_s=0.002,
+    )  # fmt: skip
+    assert sum(tally.failed.values()) == 0, dict(tally.failed)

@@ -102,10 +102,14 @@ def frame_residual(
     *,
     held: bool,
     master: np.ndarray | None = None,
+    event_scale: np.ndarray | None = None,
 ) -> FrameResidual | None:
     """Residual statistics of one frame against the plain mean ``mean`` of ``n_mean`` training
     frames; all arrays: one band of rows. With the clipped ``master`` (training frames), also
-    the transient events above and below it (cosmic rays: only above)."""
+    the transient events above and below it (cosmic rays: only above), in units of
+    ``event_scale`` (default ``scale``): the larger of the curve and the pixel's own clipped
+    scatter, as the mean's extreme values are judged, so a hot pixel whose signal follows a
+    warming sensor from frame to frame (hundreds of ADU, in its own scatter) is no event."""
     x = np.asarray(frame, dtype=np.float32)
     ok = valid & np.isfinite(x)
     n_pix = int(np.count_nonzero(ok))
@@ -157,7 +161,7 @@ def frame_residual(
     if master is not None:
         # against the clipped master (which rejected this frame's cosmic rays), in the training
         # frames' own units: a symmetric noise (flicker, tails) gives as many events each way
-        v = (x - master) / (a * scale)
+        v = (x - master) / (a * (scale if event_scale is None else event_scale))
         up = _events(ok & (v > TRANSIENT_SIGMA * w_u))
         down = _events(ok & (v < -TRANSIENT_SIGMA * w_u))
     return FrameResidual(held, width, width_var, level, n_pix, outliers, up, down, level_var)

@@ -183,15 +183,29 @@ def _typical(master: MasterDark, rows: slice) -> np.ndarray:
     return ok & (data >= lo) & (data <= hi)
 
 
-def _variance_curve(master: MasterDark, rows: slice, var: np.ndarray):
+def _variance_curve(master: MasterDark, rows: slice, var: np.ndarray, min_width: float = 0.0):
     """Per-frame variance as a function of the master level (binned medians, interpolated):
-    a smooth noise-by-level scale that weights pixels equally in the hold-out residuals."""
+    a smooth noise-by-level scale that weights pixels equally in the hold-out residuals.
+
+    ``min_width``: the narrowest bin of levels. On integer data saved in steps of ``q`` ADU a
+    pixel's level (the mean of its frames) and its sample variance are not independent: the
+    pixels whose frames all read one value sit exactly on the lattice with variance 0, so a bin
+    holding one lattice level reads no noise at all. Bins at least three steps wide hold every
+    residue of the lattice.
+    """
     data = master.data[rows].astype(np.float64)
     ok = np.isfinite(data) & np.isfinite(var)
     d, v = data[ok], var[ok]
     if d.size < 50:
         return None
     edges = np.unique(np.percentile(d, np.linspace(0, 100, 21)))
+    if min_width > 0 and edges.size > 2:
+        kept = [edges[0]]
+        for e in edges[1:-1]:
+            if e - kept[-1] >= min_width and edges[-1] - e >= min_width:
+                kept.append(e)
+        kept.append(edges[-1])
+        edges = np.array(kept)
     xs, ys = [], []
     for a, b in itertools.pairwise(edges):
         sel = (d >= a) & (d <= b)
@@ -259,13 +273,11 @@ def _holdout_metrics(
     if band.start < rows.start or band.stop > rows.stop:
         raise ConfigError("holdout_rows must lie inside the analysed band of rows")
     sub = slice(band.start - rows.start, band.stop - rows.start)
-    curve = _variance_curve(master, rows, var)
     m = master.data[rows][sub].astype(np.float32)
     n_used = master.n_used[rows][sub]
     valid = np.isfinite(m) & (n_used >= 2)
     if master.saturated is not None:
         valid &= ~master.saturated[rows][sub].astype(bool)
-    scale = np.sqrt(curve(m)).astype(np.float32) if curve is not None else np.ones_like(m)
 
     def bands(source: FrameSource | None) -> Iterable[np.ndarray]:
         for frame in _frames_of(source):
@@ -291,14 +303,18 @@ def _holdout_metrics(
     # each of them into every residual of its pixel); noise never reaches that far
     total = np.zeros(m.shape, np.float64)
     count = np.zeros(m.shape, np.int32)
-    lattice = (0.0, 0.0)
+    # the raw values' lattice (first training frame) sets the noise curve's narrowest bin
+    train_frames = iter(bands(training)) if training is not None else iter(())
+    first = next(train_frames, None)
+    lattice = value_lattice(first) if first is not None else (0.0, 0.0)
+    curve = _variance_curve(master, rows, var, min_width=3.0 * lattice[1])
+    scale = np.sqrt(curve(m)).astype(np.float32) if curve is not None else np.ones_like(m)
     # the pixel's own scatter where it exceeds the smooth curve (hot, flickering pixels)
     own = np.sqrt(np.where(np.isfinite(var[sub]), var[sub], 0.0)).astype(np.float32)
-    extreme = EXTREME_SIGMA * np.maximum(scale, own)
-    if training is not None:
-        for i, part in enumerate(bands(training)):
-            if i == 0:
-                lattice = value_lattice(part)
+    own = np.maximum(scale, own)
+    extreme = EXTREME_SIGMA * own
+    if first is not None:
+        for part in itertools.chain((first,), train_frames):
             with np.errstate(invalid="ignore"):
                 keep = np.isfinite(part) & (np.abs(part - m) <= extreme)
             total += np.where(keep, part, 0.0)
@@ -311,7 +327,8 @@ def _holdout_metrics(
         for held, source in ((False, training), (True, holdout)):
             for part in bands(source):
                 res = frame_residual(part, mean, scale, count, valid, held=held,
-                                     master=None if held else m)  # fmt: skip
+                                     master=None if held else m,
+                                     event_scale=own)  # fmt: skip
                 if res is not None:
                     residuals.append(res)
     metrics, values = holdout_gates(
