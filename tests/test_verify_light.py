@@ -275,3 +275,16 @@ def test_config_differences_name_the_setting():
     assert config_differences(light, [master(shape=(5, 5))]) == (R.CONFIG_OTHER_DIFFERS,)
     assert config_differences(light, [master(), master(gain_setting=0.0)]) == ()
     assert config_differences(light, []) == ()
+
+
+def test_a_sky_piled_up_at_the_clip_is_not_too_little_noise(setup):
+    """A light whose sky reaches the camera's clip below the storage type's maximum (a 12-bit
+    ADC scaled to 16 bits, a full well): the pixels at and near the clip have a cut
+    distribution, so they are no background for the noise check; the rest is judged."""
+    _, bias, master, _, raw = setup
+    clip = float(np.percentile(raw, 60))  # 40 % of the pixels pile up at the clip
+    clipped = np.minimum(raw, clip).astype(raw.dtype)
+    model, cal = _calibrate(clipped, master, bias)
+    a = check_light(clipped, cal, model, meta=META, bias=bias)
+    assert not a.failed_reasons, a.failed_reasons  # the unclipped pixels are a clean light
+    assert a.values["variance_pixels"] < 0.6 * raw.size

@@ -198,7 +198,19 @@ def frame_weight(uncertainty: np.ndarray, background: np.ndarray, noise_ratio: f
     return float(1.0 / (float(_median(var)) * max(1.0, excess)))
 
 
-def _saturation(meta: FrameMeta, raw: np.ndarray, saturation_adu: float | None) -> float | None:
+PILE_UP_MIN_PIXELS = 16  # pixels at the frame's maximum that mark it as the clip level
+
+
+def _saturation(
+    meta: FrameMeta, raw: np.ndarray, saturation_adu: float | None, sample: np.ndarray
+) -> float | None:
+    """The raw level at which the light clips.
+
+    The given level, else the storage type's maximum, lowered to the sample's maximum when
+    pixels pile up there: an ADC of fewer bits scaled to 16 (a 12-bit value times 16 clips
+    at 65520) or a camera's own full-well clip never reaches the type's maximum, and a
+    distribution cut at the clip would read as too little noise.
+    """
     if saturation_adu is not None:
         return float(saturation_adu)
     name = meta.dtype or raw.dtype.name
@@ -206,7 +218,14 @@ def _saturation(meta: FrameMeta, raw: np.ndarray, saturation_adu: float | None) 
         dtype = np.dtype(name)
     except TypeError:
         return None
-    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else None
+    if dtype.kind not in "ui":
+        return None
+    sat = float(np.iinfo(dtype).max)
+    if sample.size:
+        top = float(np.max(sample))
+        if top < sat and np.count_nonzero(sample >= top) >= PILE_UP_MIN_PIXELS:
+            sat = top
+    return sat
 
 
 def _analysis_rows(shape: tuple[int, int], max_pixels: int, colour: bool) -> slice:
@@ -288,12 +307,15 @@ def check_light(
     r = raw[rows].astype(np.float32)
     mdl = model.data[rows].astype(np.float32)
     mvar = model.variance[rows].astype(np.float32)
-    sat = _saturation(meta, raw, saturation_adu)
+    sat = _saturation(meta, raw, saturation_adu, r)
     parts = residual_parts(c, u, cfa=colour)
     res = stats_from_parts(parts)
     valid = parts.valid
     if sat is not None:
-        valid = valid & (r < sat)
+        # a pixel whose expected raw level lies within 3 sigma of the clip has a cut
+        # distribution (too little noise, a biased mean): not background for any gate
+        with np.errstate(invalid="ignore"):
+            valid = valid & (r < sat) & (parts.background + (r - c) + 3.0 * u < sat)
     metrics: list[Metric] = []
     values: dict[str, float | None] = {}
     values.update(noise_ratio=res.noise_ratio, source_frac=res.source_frac)
