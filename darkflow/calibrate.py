@@ -451,5 +451,28 @@ def _light_gain(
         masters = [master, *(m for m in others if m.data.shape == master.data.shape)]
         base = _light_noise_floor(masters, bias, model, float(meta.exptime_s or 0.0))
         light = gain_from_light(data - model.data, base, cfa=is_cfa(meta.bayer_pattern))
+        if _scene_biased(light, measured, config.verify.gate_false_alarm):
+            return measured
         measured = combine_gains([measured, light])
     return measured
+
+
+def _scene_biased(
+    light: GainEstimate | None, measured: GainEstimate | None, false_alarm: float
+) -> bool:
+    """Is the light's own gain significantly below the darks' and the night's?
+
+    Structure of the scene (a slit's edges, spectral lines, nebulosity) adds variance to the
+    light's pixel differences that no shot noise explains, so it can only bias that estimate
+    low; the darks hold no scene. A light estimate below the measured one by more than the
+    one-sided gate at ``false_alarm`` (their uncertainties combined) is scene, not gain, and is
+    left out rather than averaged in.
+    """
+    from darkflow.verify._gate import z_threshold
+
+    if light is None or measured is None:
+        return False
+    spread = math.hypot(light.sigma, measured.sigma)
+    if not (spread > 0 and math.isfinite(spread)):
+        return False
+    return (measured.value - light.value) / spread > z_threshold(false_alarm, sides=1)

@@ -253,3 +253,30 @@ def test_the_bias_level_profile_on_a_subsample_of_a_large_master(monkeypatch):
     sub = gain_from_dark_stack(dark)
     assert full is not None and sub is not None
     assert abs(sub.value - truth) / sub.sigma < 3.0 and abs(sub.value - full.value) < sub.sigma
+
+
+def test_light_gain_sees_row_noise_as_the_darks_do():
+    """The read variance of the darks holds the readout's row noise (one offset per row and
+    frame); the light's differences are taken down the columns, where that noise is seen too,
+    so the gain is not biased high by a read term the differences would not contain."""
+    rng = np.random.default_rng(11)
+    g, white, row = 0.87, 1.4, 1.2  # e-/ADU, ADU, ADU
+    ny, nx = 256, 256
+    sky_e = np.full((ny, nx), 22.0)  # faint sky: the read term matters
+    pulls = []
+    for _ in range(4):
+        data = rng.poisson(sky_e) / g + rng.normal(0.0, white, (ny, nx))
+        data += rng.normal(0.0, row, (ny, 1))  # row noise
+        est = gain_from_light(data, white**2 + row**2)  # what the darks' variance holds
+        pulls.append((est.value - g) / est.sigma)
+    assert abs(float(np.mean(pulls))) < 3.0, pulls
+
+
+def test_a_light_gain_far_below_the_darks_is_scene_not_gain():
+    from darkflow.calibrate import _scene_biased
+
+    darks = GainEstimate(2.2, 0.37, "darks", 13)
+    assert _scene_biased(GainEstimate(0.02, 0.015, "light", 1), darks, 1e-4)
+    assert not _scene_biased(GainEstimate(2.0, 0.1, "light", 1), darks, 1e-4)
+    assert not _scene_biased(GainEstimate(4.0, 0.1, "light", 1), darks, 1e-4)  # not low
+    assert not _scene_biased(None, darks, 1e-4) and not _scene_biased(darks, None, 1e-4)

@@ -531,8 +531,9 @@ def gain_from_light(
 ) -> GainEstimate | None:
     """e-/ADU from one dark-subtracted frame (photon transfer within the frame).
 
-    In each tile, the per-pixel variance comes from differences of pixels two columns apart
-    (same colour on a Bayer sensor; smooth sky and nebulosity cancel), robustly (MAD), and the
+    In each tile, the per-pixel variance comes from differences of pixels two rows apart
+    (same colour on a Bayer sensor; smooth sky and nebulosity cancel; the row noise of the
+    readout, in the darks' variance, is seen as there), robustly (MAD), and the
     signal from the tile median: ``gain = signal / (variance - read variance)``. Sources are
     left out first: pixels more than 4 sigma above their tile's level, grown by 2 pixels (a
     star's wings are steep gradients that the differences would count as noise, biasing the
@@ -561,17 +562,20 @@ def gain_from_light(
 
 def _tile_gains(data: np.ndarray, step: int, tile: int, read_variance: float) -> list[float]:
     """Per tile ``level / (variance - read_variance)`` of one colour plane (differences
-    ``step`` columns apart), sources left out (:func:`gain_from_light`)."""
+    ``step`` rows apart), sources left out (:func:`gain_from_light`)."""
     from scipy.ndimage import binary_dilation
 
     ny, nx = data.shape
-    if nx <= step + 1:
+    if ny <= step + 1:
         return []
-    diff = data[:, step:] - data[:, :-step]
+    # differences down the columns: the darks' per-pixel variance that ``read_variance``
+    # stands for holds the readout's row noise (a whole row offset per frame), which pixels of
+    # one row share and differences along a row would cancel; rows apart see it as the darks do
+    diff = data[step:, :] - data[:-step, :]
     tiles = [
         (y0, x0)
-        for y0 in range(0, ny - tile + 1, tile)
-        for x0 in range(0, nx - step - tile + 1, tile)
+        for y0 in range(0, ny - step - tile + 1, tile)
+        for x0 in range(0, nx - tile + 1, tile)
     ]
     source = np.zeros(data.shape, dtype=bool)
     for y0, x0 in tiles:  # sources: far above their tile's level in its own pixel noise
@@ -584,7 +588,7 @@ def _tile_gains(data: np.ndarray, step: int, tile: int, read_variance: float) ->
         with np.errstate(invalid="ignore"):
             source[y0 : y0 + tile, x0 : x0 + tile] = block > np.nanmedian(block) + 4.0 * sigma
     source = binary_dilation(source, iterations=2)
-    bad = source[:, step:] | source[:, :-step]
+    bad = source[step:, :] | source[:-step, :]
     gains = []
     floor = 5.0 * math.sqrt(max(read_variance, 1e-12))
     for y0, x0 in tiles:
