@@ -172,3 +172,21 @@ def test_pixel_fit_inside_the_bins_and_its_limits():
     model = dark_model_for(d, load_master=masters.__getitem__, bias=None, index=index)
     pulls = (model.data - stack.true_dark(1500.0, -10.0)) / np.sqrt(model.variance)
     assert float(np.std(pulls)) < 1.1
+
+
+def test_a_noisy_pixel_fit_without_a_bias_is_used_with_its_noise_stated():
+    """Darks at 120 and 300 s of a cold CMOS (little dark signal), few of them, no bias, lights
+    at 30 s: the line through the two masters adds more noise than the dark structure it
+    removes, but it is the only estimate of the offset every light must lose, so the light is
+    calibrated with it (degraded, dark_model_noisy), never quarantined as harmful."""
+    stack, masters, index = _no_bias_library(
+        "zwo-asi2600mm-pro", (96, 128), (120.0, 300.0), seed=6, n=5,
+        changes={"dark_current_e_per_s": 0.002, "hot_fraction": 0.0005},
+    )  # fmt: skip
+    d = match_light(_light(stack.shape, 30.0), index, Config())
+    assert d.scale_mode == ScaleMode.PIXEL_FIT and d.degraded, d.reasons
+    assert MatchReason.DARK_MODEL_NOISY in d.reasons
+    model = dark_model_for(d, load_master=masters.__getitem__, bias=None, index=index)
+    truth = stack.true_dark(30.0, -10.0)
+    offset = abs(float(np.median(truth)))  # what no output would leave in the light
+    assert float(np.sqrt(np.mean((model.data - truth) ** 2))) < 0.1 * offset

@@ -216,7 +216,14 @@ class PairOptions:
             if e_x > self.step.max_mismatch:
                 lost.append(LOST_NOT_SCALABLE)
             if e_n >= 1.0:
-                lost.append(LOST_HARM)
+                if self.has_bias:  # the bias alone is the alternative: judged beyond its noise
+                    if self._harmful(e_n, True):
+                        lost.append(LOST_HARM)
+                else:
+                    # without a bias the fit's intercept is the only estimate of the offset
+                    # (hundreds of ADU) every light needs removed: no output is worse, so the
+                    # model is used and its noise stated (degraded), never judged as harm
+                    reasons.append(R.DARK_MODEL_NOISY)
             conf = min(m.entry.confidence for m in ms)
             out.append(_Option(
                 mode=ScaleMode.PIXEL_FIT,

@@ -176,6 +176,13 @@ class MatchReason(ReasonCode):
         "The light's dark model uses the bias of another night whose level difference could "
         "not be measured (no darks on the light's night, a single night of biases).",
     )
+    DARK_MODEL_NOISY = (
+        "dark_model_noisy",
+        "The per-pixel dark model adds more noise than the dark structure it removes, but no "
+        "bias exists for the configuration: it is the only estimate of the offset the light "
+        "must lose, so it is used, its noise in the light's uncertainty (degraded expectation; "
+        "more darks at the light's exposure, or biases, fix it).",
+    )
     SETPOINT_NOT_REACHED = (
         "setpoint_not_reached",
         "The master's measured temperature differs from its set-point keyword; the measured "
@@ -194,6 +201,7 @@ DEGRADING_REASONS = frozenset(
         MatchReason.EXPOSURE_EXTRAPOLATED,
         MatchReason.EXPOSURE_LAW_NONLINEAR,
         MatchReason.BIAS_LEVEL_UNKNOWN,
+        MatchReason.DARK_MODEL_NOISY,
     }
 )
 """Reasons after which a calibrated light should be reported as ``degraded``."""

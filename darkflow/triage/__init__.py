@@ -340,6 +340,14 @@ _RULES = (
     ),
     _r("setpoint_not_reached", WARN, {T: 2}, *_THERMAL),
     _r(
+        "dark_model_noisy",
+        WARN,
+        {FEW: 2, MISS: 1},
+        "Take more darks (or darks at the lights' exposure, or biases): the per-pixel model "
+        "from few darks adds more noise than the dark structure it removes; it is used because "
+        "without a bias it is the only estimate of the offset, its noise stated.",
+    ),
+    _r(
         "exposure_fitted",
         INFO,
         {},
