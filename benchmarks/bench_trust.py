@@ -487,8 +487,9 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
         "",
         "How to read: the truth (`zoo_truth.json`) says per light which dark model exists "
         "(`provable`: exact, exact on another night with biases, or interpolated between two "
-        "exposures; `usable`: also extrapolated, scaled with biases, uncorrected level or "
-        "thermally scaled). Nights with 3-5 darks count as clean. A fault is *detected* when "
+        "exposures where linearity can be shown, with a bias or three exposures; `usable`: also "
+        "interpolated between only two exposures without a bias, extrapolated, scaled with "
+        "biases, uncorrected level or thermally scaled). Nights with 3-5 darks count as clean. A fault is *detected* when "
         "the faulted master or a light using it is flagged, whatever the reason, so detection "
         "is only meaningful together with the right top cause while clean nights still carry "
         "false flags. *Effect*: what the fault changes in an affected light, in units of "

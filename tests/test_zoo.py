@@ -292,7 +292,7 @@ def test_scenarios_plan_as_described(name):
         assert models == {"exact": 5} and not any(m["kind"] == "bias" for m in truth["masters"])
         assert [m["n_frames"] for m in truth["masters"]] == [11]
     else:
-        assert models == {"interpolated": 3, "extrapolated": 3}
+        assert models == {"interpolated_unproven": 3, "extrapolated": 3}
         assert {m["exptime_s"] for m in truth["masters"]} == {300.0, 900.0}
 
 
@@ -320,7 +320,9 @@ def _src(night, t, temp=-10.0):
         ([_src(0, 300)], set(), 0, 300, "exact"),
         ([_src(1, 300)], {0, 1}, 0, 300, "exact_other_night"),
         ([_src(1, 300)], {1}, 0, 300, "uncorrected"),
-        ([_src(0, 60), _src(0, 300)], set(), 0, 120, "interpolated"),
+        ([_src(0, 60), _src(0, 300)], set(), 0, 120, "interpolated_unproven"),
+        ([_src(0, 60), _src(0, 300)], {0}, 0, 120, "interpolated"),
+        ([_src(0, 60), _src(0, 300), _src(0, 600)], set(), 0, 120, "interpolated"),
         ([_src(1, 60), _src(1, 300)], set(), 0, 120, "uncorrected"),
         ([_src(0, 60), _src(1, 300)], set(), 0, 120, "none"),
         ([_src(1, 60), _src(1, 300)], {0, 1}, 0, 120, "interpolated"),

@@ -11,10 +11,17 @@ what the sources of its configuration offer, in this order:
     the same on another night, both nights with biases (the bias level is corrected).
 ``interpolated``
     darks at two exposures bracketing the light's, on its night (a per-pixel intercept and rate
-    need no bias) or on nights whose bias level is known (biases on both nights).
+    need no bias) or on nights whose bias level is known (biases on both nights), where the
+    data can show the dark signal linear in exposure: biases on the light's night (the rate
+    through the bias is tested on two exposures) or three or more exposures (a line is tested
+    on three points).
 
 These three are *provable*: the right verdict is ``calibrated``. Then, *usable* (``calibrated``
 or ``degraded`` with an expected error are both right):
+
+``interpolated_unproven``
+    bracketing darks at only two exposures and no bias: two points always fit a line, so no
+    data can show the interpolation right (a pipeline states its expected error instead).
 
 ``extrapolated``
     two or more exposures (on the light's night, or bias-corrected) that do not bracket it.
@@ -61,7 +68,7 @@ TRUTH_FILE = "zoo_truth.json"
 FORMAT_VERSION = 1
 TEMP_TOLERANCE_C = 0.5  # dark current changes by 2**(0.5/6) - 1 = 6 % at most
 PROVABLE = ("exact", "exact_other_night", "interpolated")
-USABLE = ("uncorrected", "extrapolated", "scaled", "thermal_scaled")
+USABLE = ("interpolated_unproven", "uncorrected", "extrapolated", "scaled", "thermal_scaled")
 DARK_FAULTS = (
     "wrong_gain", "wrong_gain_recorded", "warm_darks", "warm_darks_recorded", "light_leak",
     "cosmic_rays", "bias_drift", "readout_mode",
@@ -142,7 +149,9 @@ def _model(
     below = sorted((s for s in ok if s["exptime_s"] < t), key=lambda s: (-s["exptime_s"], s["id"]))
     above = sorted((s for s in ok if s["exptime_s"] > t), key=lambda s: (s["exptime_s"], s["id"]))
     if below and above:
-        return "interpolated", [below[0]["id"], above[0]["id"]]
+        used = [below[0]["id"], above[0]["id"]]
+        shown = night in bias_nights or len({s["exptime_s"] for s in ok}) >= 3
+        return ("interpolated" if shown else "interpolated_unproven"), used
     nearest = sorted(ok, key=lambda s: (abs(s["exptime_s"] - t), s["id"]))
     exposures = list(dict.fromkeys(s["exptime_s"] for s in nearest))
     if len(exposures) >= 2:
