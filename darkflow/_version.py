@@ -9,12 +9,15 @@ __version__ = "0.1.0"
 
 # 2: the gain of lights without EGAIN (darkflow.subtract.gain) enters their uncertainty;
 # 3: calibrated lights' uncertainty follows fine structure and colour;
-# 4: bias per night and set-point, per-pixel fitted models, colour-aware scalar uncertainty cards
-ALGORITHM_VERSION = "4"
+# 4: bias per night and set-point, per-pixel fitted models, colour-aware scalar uncertainty cards;
+# 5: the combine's temporal noise selects typical pixels on a third frame (lattice data); a
+# light's own gain from differences two rows apart (row noise seen as in the darks)
+ALGORITHM_VERSION = "5"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
 # 4: the training master is judged over the analysed band only (derived in the combine's pass)
 # 5: the master of every input is judged over the analysed band (no training master)
 # 6: dark_level_above_bias (darks below their night's bias)
-ASSESSMENT_VERSION = "6"  # 3: master gates as statistical tests (2: split by content hash)
+# 7: the hold-out noise curve's bins span the raw values' lattice (3 steps at least)
+ASSESSMENT_VERSION = "7"  # 3: master gates as statistical tests (2: split by content hash)
