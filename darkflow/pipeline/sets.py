@@ -330,30 +330,8 @@ def provisional_meta(fset: FrameSet) -> MasterMeta:
 
     Used to plan matches before a master is built; replaced by the built master's own meta.
     """
-    metas = fset.metas
-    temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
-    sets = [m.set_temp_c for m in metas if m.set_temp_c is not None]
-    times = sorted(m.date_obs_utc for m in metas if m.date_obs_utc is not None)
-    first = metas[0]
+    # the combine's own builder, so a plan and its master agree; imported here because the
+    # master package loads numba, which planning from headers alone does not need
+    from darkflow.master._frames import master_meta
 
-    def common(values: list[Any]) -> Any:
-        values = [v for v in values if v is not None]
-        return values[0] if values and all(v == values[0] for v in values) else None
-
-    return MasterMeta(
-        config_signature=fset.config_signature,
-        instrument=first.instrument or "unknown",
-        exptime_s=fset.exptime_s,
-        temp_c=float(np.mean(temps)) if temps else None,
-        set_temp_c=float(np.median(sets)) if sets else None,
-        n_frames=len(metas),
-        egain_e_per_adu=common([m.egain_e_per_adu for m in metas]),
-        gain_setting=first.gain_setting,
-        offset=first.offset,
-        readout_mode=first.readout_mode,
-        date_start_utc=times[0] if times else None,
-        date_end_utc=times[-1] if times else None,
-        temp_min_c=min(temps) if temps else None,
-        temp_max_c=max(temps) if temps else None,
-        frame_kind=fset.kind,
-    )
+    return master_meta(fset.metas, fset.kind)
