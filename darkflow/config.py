@@ -30,6 +30,7 @@ from typing import Any, get_type_hints
 from darkflow.exceptions import ConfigError, DarkflowWarning
 
 __all__ = [
+    "DARK_LAW_KEYS",
     "CombineConfig",
     "Config",
     "DeprecatedSettingWarning",
@@ -130,9 +131,16 @@ class CombineConfig:
         return parse_size(self.memory_limit)
 
 
+# The dark-current law's prior and the noise of a temperature reading: owned by [matching],
+# read by matching, thermal grouping and the previous-master gate of verify alike.
+DARK_LAW_KEYS = ("doubling_temp_c", "doubling_temp_sigma_c", "temp_reading_sigma_c")
+
+
 @dataclass(frozen=True)
 class MatchingConfig:
-    doubling_temp_c: float = 6.0  # default dark-current doubling temperature
+    # default dark-current doubling temperature (matching, thermal groups, and the scaling of a
+    # previous master to a new one's temperature in verify)
+    doubling_temp_c: float = 6.0
     max_dark_mismatch: float = 0.15  # temperature gate: accepted dark-current mismatch fraction
     max_exptime_ratio: float = 4.0  # exposure deviation limit for scaling (either direction)
     exptime_rel_tol: float = 0.01  # exposures within 1% count as equal
@@ -233,7 +241,9 @@ class VerifyConfig:
 
     Every gate is a statistical test at the false-alarm probability ``gate_false_alarm``; the
     other keys are physical inputs of the gates' null hypotheses (how far a header EGAIN is
-    trusted, the cosmic-ray rate of a healthy sensor) or light-check tolerances.
+    trusted, the cosmic-ray rate of a healthy sensor) or light-check tolerances. The dark-current
+    law that scales a previous master to a new one's temperature is ``[matching]``'s
+    (``DARK_LAW_KEYS``).
     """
 
     holdout_fraction: float = 0.2  # darks held out of a master to check it against
@@ -249,11 +259,8 @@ class VerifyConfig:
     # pixel (docs/verification.md)
     cosmic_rate_px_s: float = 2.5e-6
     cosmic_readout_s: float = 10.0  # exposure to cosmic rays during a readout (biases)
-    doubling_temp_sigma_c: float = 1.0  # prior 1-sigma of doubling_temp_c (previous-master scaling)
-    temp_reading_sigma_c: float = 0.2  # 1-sigma of one sensor temperature reading
     min_stars: int = 5  # fewer real stars (at least 4): photometric gates not measured
     max_analysis_pixels: int = 2_000_000  # larger frames: a central band of rows is analysed
-    doubling_temp_c: float = 6.0  # dark-current doubling temperature (previous-master scaling)
     # False-alarm probability of each statistical gate (darkflow.verify.significance_gate):
     # the chance that one gate fails a master or light when all is well.
     gate_false_alarm: float = 1e-4
@@ -267,12 +274,6 @@ class VerifyConfig:
             raise ConfigError("verify.min_train_frames must be >= 1 and min_stars >= 0")
         if self.max_analysis_pixels < 10_000:
             raise ConfigError("verify.max_analysis_pixels must be >= 10000")
-        if (
-            self.doubling_temp_c <= 0
-            or self.doubling_temp_sigma_c < 0
-            or self.temp_reading_sigma_c < 0
-        ):
-            raise ConfigError("verify.doubling_temp_c must be positive (its sigma >= 0)")
         if self.header_gain_rel_sigma < 0 or self.cosmic_rate_px_s < 0 or self.cosmic_readout_s < 0:
             raise ConfigError(
                 "verify.header_gain_rel_sigma, cosmic_rate_px_s and cosmic_readout_s must be >= 0"
@@ -375,7 +376,7 @@ class Config:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Config:
-        data = dict(data or {})
+        data = _move_keys(dict(data or {}))
         sections: dict[str, Any] = {}
         hints = get_type_hints(cls)
         for name, value in data.items():
@@ -438,7 +439,8 @@ def _jsonable(obj: Any) -> Any:
 
 
 class DeprecatedSettingWarning(DarkflowWarning, FutureWarning):
-    """A configuration key that no longer has an effect (kept loadable, ignored)."""
+    """A configuration key that no longer has an effect where it is (kept loadable, ignored):
+    gone, or moved to another section."""
 
 
 _GATES = "the checks are statistical tests at verify.gate_false_alarm (docs/verification.md)"
@@ -461,6 +463,37 @@ DEPRECATED_KEYS: dict[str, dict[str, str]] = {
         _GATES,
     ),
 }  # fmt: skip
+# Keys that moved to another section: a TOML file setting them in the old one still loads (with
+# a warning); the new section's value is the one used.
+MOVED_KEYS: dict[str, dict[str, str]] = {"verify": dict.fromkeys(DARK_LAW_KEYS, "matching")}
+
+
+def _move_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the moved keys of their old sections, one warning per section."""
+    out = dict(data)
+    sections = get_type_hints(Config)
+    for old, moved in MOVED_KEYS.items():
+        values = out.get(old)
+        if not isinstance(values, dict) or not set(values) & set(moved):
+            continue
+        keys = sorted(set(values) & set(moved))
+        out[old] = {k: v for k, v in values.items() if k not in moved}
+        notes = []
+        for key in keys:
+            new = moved[key]
+            target = out.get(new) if isinstance(out.get(new), dict) else {}
+            default = getattr(sections[new](), key)
+            used = target.get(key, default)
+            same = values[key] == used
+            notes.append(
+                f"{key} -> [{new}] {key}" + ("" if same else f" (its value {used!r} is used)")
+            )
+        warnings.warn(
+            f"[{old}] {', '.join(keys)}: moved, ignored here ({'; '.join(notes)})",
+            DeprecatedSettingWarning,
+            stacklevel=4,
+        )
+    return out
 
 
 def _build_section(section_type: type, name: str, values: dict[str, Any]) -> Any:

@@ -117,6 +117,7 @@ def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
         master=master,
         combine_config=spec.config.combine,
         config=spec.config.verify,
+        dark_law=spec.config.matching,
         keys=spec.input_hashes or None,
         metas={m.path: m for m in spec.fset.metas},
         previous=_load(spec.previous_path, spec.previous_hash) if spec.previous_path else None,

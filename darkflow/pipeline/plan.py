@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
-from darkflow.config import LIGHT_PLANE_KEYS, MASTER_PLANE_KEYS, Config
+from darkflow.config import DARK_LAW_KEYS, LIGHT_PLANE_KEYS, MASTER_PLANE_KEYS, Config
 from darkflow.exceptions import DarkflowError
 from darkflow.io.hashing import exact_json, job_key, short
 from darkflow.io.paths import printable
@@ -405,7 +405,9 @@ def resolve_assessment(
     verdict is an artifact like the master itself.
     """
     pool = _BiasPool(planned, registry)
-    verify_params = output_params(config, "verify")
+    # the previous-master gate scales by [matching]'s dark-current law: a verdict depends on it
+    verify_params = {**output_params(config, "verify"),
+                     "dark_law": {k: getattr(config.matching, k) for k in DARK_LAW_KEYS}}  # fmt: skip
     for job in jobs:
         sig, night = job.fset.config_signature, job.fset.night
         job.bias_key = job.bias_file = job.bias_hash = None
