@@ -72,6 +72,9 @@ def parse_size(text: str | int | float) -> int:
 
 @dataclass(frozen=True)
 class IngestConfig:
+    """Settings of ingestion (``darkflow scan``): frame types from paths, nights, sessions, what GAIN
+    means."""
+
     infer_type_from_path: bool = True  # no IMAGETYP: take the frame type from folder/file names
     night_offset_h: float = -12.0  # night = date of (local solar time + offset)
     session_gap_h: float = 4.0  # lights of one instrument further apart start a new session
@@ -101,6 +104,8 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class CombineConfig:
+    """Settings of the master combine: sigma clipping, noise scale, memory budget, saturation."""
+
     sigma_low: float = 3.0  # clip pixels this many noise sigmas below the robust level
     sigma_high: float = 3.0  # clip pixels this many noise sigmas above it (cosmic rays)
     max_iters: int = 5  # clipping iterations at most
@@ -128,6 +133,7 @@ class CombineConfig:
 
     @property
     def memory_limit_bytes(self) -> int:
+        """``memory_limit`` in bytes."""
         return parse_size(self.memory_limit)
 
 
@@ -138,6 +144,9 @@ DARK_LAW_KEYS = ("doubling_temp_c", "doubling_temp_sigma_c", "temp_reading_sigma
 
 @dataclass(frozen=True)
 class MatchingConfig:
+    """Settings of matching: the temperature and exposure gates, the dark-current law's prior and the
+    scoring of candidate masters (``docs/matching.md``)."""
+
     # default dark-current doubling temperature (matching, thermal groups, and the scaling of a
     # previous master to a new one's temperature in verify)
     doubling_temp_c: float = 6.0
@@ -207,6 +216,8 @@ class MatchingConfig:
 
 @dataclass(frozen=True)
 class ScalingConfig:
+    """Settings of the exposure laws: which scalings are allowed and how linearity is tested."""
+
     allow_exposure_scaling: bool = True  # scale a master to a light's exposure
     allow_interpolation: bool = True  # interpolate between two masters
     allow_temperature_scaling: bool = True  # scale a master along the thermal law
@@ -284,6 +295,8 @@ class VerifyConfig:
 
 @dataclass(frozen=True)
 class SubtractConfig:
+    """Settings of subtraction: the pedestal and the conservative fallback for lights no master passes."""
+
     pedestal_adu: float = 0.0  # added after subtraction (keeps noise above zero; never clipped)
     # The conservative alternative for lights no master passes the gates for: the latest
     # verified master of the configuration (proven fixed-pattern stability), its dark signal
@@ -346,6 +359,8 @@ LIGHT_PLANE_KEYS = ("light_uncertainty",)
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """Settings of a run: the executor, its workers and the Dask scheduler."""
+
     executor: str = "local"  # "local" or "dask"
     # local: processes calibrating lights in parallel (0: one per core, fewer when memory is
     # short; 1: everything in the driver process); dask: workers of a local cluster (0: 2)
@@ -364,6 +379,8 @@ class PipelineConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration, one frozen section per stage (each stage reads only its own)."""
+
     ingest: IngestConfig = field(default_factory=IngestConfig)
     combine: CombineConfig = field(default_factory=CombineConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
@@ -376,6 +393,8 @@ class Config:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Config:
+        """Build a configuration from nested dicts (a parsed TOML file); unknown sections and keys
+        raise :class:`ConfigError`."""
         data = _move_keys(dict(data or {}))
         sections: dict[str, Any] = {}
         hints = get_type_hints(cls)
@@ -391,6 +410,7 @@ class Config:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:
+        """Read a TOML configuration file (see :meth:`from_dict`)."""
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
@@ -417,6 +437,7 @@ class Config:
 
     # ------------------------------------------------------------------ views
     def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The configuration as plain nested dicts of JSON values, one per section."""
         return {
             f.name: _jsonable(dataclasses.asdict(getattr(self, f.name)))
             for f in dataclasses.fields(self)

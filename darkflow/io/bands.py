@@ -278,6 +278,7 @@ class FrameSource:
     # ------------------------------------------------------------------ reading
     @property
     def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of the image."""
         return self.layout.shape
 
     def _row_bytes(self) -> int:
@@ -391,6 +392,7 @@ class FrameSource:
         out[...] = values
 
     def close(self) -> None:
+        """Close the file handles (safe to call twice)."""
         for attr in ("_gz", "_fh", "_hdul"):
             obj = getattr(self, attr, None)
             if obj is not None:
@@ -474,10 +476,12 @@ class BandReader:
 
     @property
     def n(self) -> int:
+        """The number of frames."""
         return len(self.sources)
 
     @property
     def layouts(self) -> list[ImageLayout]:
+        """The image layout of each frame, in order."""
         return [s.layout for s in self.sources]
 
     @property
@@ -523,6 +527,7 @@ class BandReader:
             yield r0, r1, stack
 
     def close(self) -> None:
+        """Close every frame's file."""
         for src in self.sources:
             src.close()
 

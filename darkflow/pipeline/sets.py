@@ -51,6 +51,7 @@ class FrameSet:
 
     @property
     def paths(self) -> tuple[str, ...]:
+        """The paths of the set's frames."""
         return tuple(m.path for m in self.metas)
 
     @property
@@ -72,6 +73,7 @@ class FrameSet:
 
     @property
     def label(self) -> str:
+        """A one-line description of the set for logs and reports."""
         temp = "" if self.set_temp_c is None else f" @ {self.set_temp_c:g}°C"
         return f"{self.kind} {self.config_signature} {self.exptime_s:g}s{temp} ({len(self.metas)})"
 
@@ -196,13 +198,16 @@ class LevelJump:
 
     @property
     def mixing_error(self) -> float:
+        """The level error a master of both sides would carry: the jump times the smaller side's share."""
         return abs(self.delta) * min(self.at, self.n - self.at) / self.n
 
     @property
     def significant(self) -> bool:
+        """Whether the jump is both beyond the false-alarm threshold and large enough to matter."""
         return self.z > self.threshold and self.mixing_error > self.material
 
     def to_dict(self) -> dict[str, Any]:
+        """The jump's numbers, rounded, for the set's notes."""
         return {k: round(float(getattr(self, k)), 4) for k in
                 ("at", "n", "delta", "z", "threshold", "jitter", "material")}  # fmt: skip
 

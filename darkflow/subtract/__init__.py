@@ -111,6 +111,9 @@ class DarkModel:
 
 @dataclass(frozen=True, eq=False)
 class CalibratedFrame:
+    """A calibrated frame: the light minus its dark model, its 1-sigma uncertainty and the
+    subtraction's statistics."""
+
     data: np.ndarray  # float32
     uncertainty: np.ndarray  # float32, 1-sigma ADU
     stats: dict[str, Any] = field(default_factory=dict)

@@ -42,6 +42,7 @@ class Cause(StrEnum):
     """A likely root cause of failing checks, with a one-line description."""
 
     def __new__(cls, value: str, description: str = ""):
+        """A member with its one-line ``description``."""
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.description = description
@@ -93,6 +94,9 @@ class Cause(StrEnum):
 
 
 class Severity(StrEnum):
+    """How bad a cause is: missing evidence (info), a weaker result (warning), a wrong or missing one
+    (error)."""
+
     INFO = "info"  # missing evidence or a normal event, nothing to fix
     WARNING = "warning"  # the result is usable but weaker than it should be
     ERROR = "error"  # the result is wrong or missing
