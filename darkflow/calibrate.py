@@ -91,6 +91,7 @@ class LightCalibration:
 
     @property
     def delivered(self) -> bool:
+        """Whether the light gets a calibrated file: not quarantined, and subtraction ran."""
         return self.status != LightStatus.QUARANTINED and self.calibrated is not None
 
     @property

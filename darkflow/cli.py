@@ -361,6 +361,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``darkflow`` command, every subcommand included."""
     parser = _Parser(
         prog="darkflow",
         description="Automated, measurable, auditable dark-frame calibration.",
@@ -479,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``darkflow`` command with ``argv`` (default: the process arguments); return its exit
+    status."""
     from darkflow._threads import prefer_safe_threading_layer
 
     prefer_safe_threading_layer()  # before numba is imported: TBB can spin at exit

@@ -30,6 +30,7 @@ from typing import Any, get_type_hints
 from darkflow.exceptions import ConfigError, DarkflowWarning
 
 __all__ = [
+    "DARK_LAW_KEYS",
     "CombineConfig",
     "Config",
     "DeprecatedSettingWarning",
@@ -71,6 +72,9 @@ def parse_size(text: str | int | float) -> int:
 
 @dataclass(frozen=True)
 class IngestConfig:
+    """Settings of ingestion (``darkflow scan``): frame types from paths, nights, sessions, what GAIN
+    means."""
+
     infer_type_from_path: bool = True  # no IMAGETYP: take the frame type from folder/file names
     night_offset_h: float = -12.0  # night = date of (local solar time + offset)
     session_gap_h: float = 4.0  # lights of one instrument further apart start a new session
@@ -100,6 +104,8 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class CombineConfig:
+    """Settings of the master combine: sigma clipping, noise scale, memory budget, saturation."""
+
     sigma_low: float = 3.0  # clip pixels this many noise sigmas below the robust level
     sigma_high: float = 3.0  # clip pixels this many noise sigmas above it (cosmic rays)
     max_iters: int = 5  # clipping iterations at most
@@ -127,12 +133,23 @@ class CombineConfig:
 
     @property
     def memory_limit_bytes(self) -> int:
+        """``memory_limit`` in bytes."""
         return parse_size(self.memory_limit)
+
+
+# The dark-current law's prior and the noise of a temperature reading: owned by [matching],
+# read by matching, thermal grouping and the previous-master gate of verify alike.
+DARK_LAW_KEYS = ("doubling_temp_c", "doubling_temp_sigma_c", "temp_reading_sigma_c")
 
 
 @dataclass(frozen=True)
 class MatchingConfig:
-    doubling_temp_c: float = 6.0  # default dark-current doubling temperature
+    """Settings of matching: the temperature and exposure gates, the dark-current law's prior and the
+    scoring of candidate masters (``docs/matching.md``)."""
+
+    # default dark-current doubling temperature (matching, thermal groups, and the scaling of a
+    # previous master to a new one's temperature in verify)
+    doubling_temp_c: float = 6.0
     max_dark_mismatch: float = 0.15  # temperature gate: accepted dark-current mismatch fraction
     max_exptime_ratio: float = 4.0  # exposure deviation limit for scaling (either direction)
     exptime_rel_tol: float = 0.01  # exposures within 1% count as equal
@@ -199,6 +216,8 @@ class MatchingConfig:
 
 @dataclass(frozen=True)
 class ScalingConfig:
+    """Settings of the exposure laws: which scalings are allowed and how linearity is tested."""
+
     allow_exposure_scaling: bool = True  # scale a master to a light's exposure
     allow_interpolation: bool = True  # interpolate between two masters
     allow_temperature_scaling: bool = True  # scale a master along the thermal law
@@ -233,7 +252,9 @@ class VerifyConfig:
 
     Every gate is a statistical test at the false-alarm probability ``gate_false_alarm``; the
     other keys are physical inputs of the gates' null hypotheses (how far a header EGAIN is
-    trusted, the cosmic-ray rate of a healthy sensor) or light-check tolerances.
+    trusted, the cosmic-ray rate of a healthy sensor) or light-check tolerances. The dark-current
+    law that scales a previous master to a new one's temperature is ``[matching]``'s
+    (``DARK_LAW_KEYS``).
     """
 
     holdout_fraction: float = 0.2  # darks held out of a master to check it against
@@ -249,11 +270,8 @@ class VerifyConfig:
     # pixel (docs/verification.md)
     cosmic_rate_px_s: float = 2.5e-6
     cosmic_readout_s: float = 10.0  # exposure to cosmic rays during a readout (biases)
-    doubling_temp_sigma_c: float = 1.0  # prior 1-sigma of doubling_temp_c (previous-master scaling)
-    temp_reading_sigma_c: float = 0.2  # 1-sigma of one sensor temperature reading
     min_stars: int = 5  # fewer real stars (at least 4): photometric gates not measured
     max_analysis_pixels: int = 2_000_000  # larger frames: a central band of rows is analysed
-    doubling_temp_c: float = 6.0  # dark-current doubling temperature (previous-master scaling)
     # False-alarm probability of each statistical gate (darkflow.verify.significance_gate):
     # the chance that one gate fails a master or light when all is well.
     gate_false_alarm: float = 1e-4
@@ -267,12 +285,6 @@ class VerifyConfig:
             raise ConfigError("verify.min_train_frames must be >= 1 and min_stars >= 0")
         if self.max_analysis_pixels < 10_000:
             raise ConfigError("verify.max_analysis_pixels must be >= 10000")
-        if (
-            self.doubling_temp_c <= 0
-            or self.doubling_temp_sigma_c < 0
-            or self.temp_reading_sigma_c < 0
-        ):
-            raise ConfigError("verify.doubling_temp_c must be positive (its sigma >= 0)")
         if self.header_gain_rel_sigma < 0 or self.cosmic_rate_px_s < 0 or self.cosmic_readout_s < 0:
             raise ConfigError(
                 "verify.header_gain_rel_sigma, cosmic_rate_px_s and cosmic_readout_s must be >= 0"
@@ -283,6 +295,8 @@ class VerifyConfig:
 
 @dataclass(frozen=True)
 class SubtractConfig:
+    """Settings of subtraction: the pedestal and the conservative fallback for lights no master passes."""
+
     pedestal_adu: float = 0.0  # added after subtraction (keeps noise above zero; never clipped)
     # The conservative alternative for lights no master passes the gates for: the latest
     # verified master of the configuration (proven fixed-pattern stability), its dark signal
@@ -345,6 +359,8 @@ LIGHT_PLANE_KEYS = ("light_uncertainty",)
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """Settings of a run: the executor, its workers and the Dask scheduler."""
+
     executor: str = "local"  # "local" or "dask"
     # local: processes calibrating lights in parallel (0: one per core, fewer when memory is
     # short; 1: everything in the driver process); dask: workers of a local cluster (0: 2)
@@ -363,6 +379,8 @@ class PipelineConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration, one frozen section per stage (each stage reads only its own)."""
+
     ingest: IngestConfig = field(default_factory=IngestConfig)
     combine: CombineConfig = field(default_factory=CombineConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
@@ -375,7 +393,9 @@ class Config:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Config:
-        data = dict(data or {})
+        """Build a configuration from nested dicts (a parsed TOML file); unknown sections and keys
+        raise :class:`ConfigError`."""
+        data = _move_keys(dict(data or {}))
         sections: dict[str, Any] = {}
         hints = get_type_hints(cls)
         for name, value in data.items():
@@ -390,6 +410,7 @@ class Config:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:
+        """Read a TOML configuration file (see :meth:`from_dict`)."""
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
@@ -416,6 +437,7 @@ class Config:
 
     # ------------------------------------------------------------------ views
     def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The configuration as plain nested dicts of JSON values, one per section."""
         return {
             f.name: _jsonable(dataclasses.asdict(getattr(self, f.name)))
             for f in dataclasses.fields(self)
@@ -438,7 +460,8 @@ def _jsonable(obj: Any) -> Any:
 
 
 class DeprecatedSettingWarning(DarkflowWarning, FutureWarning):
-    """A configuration key that no longer has an effect (kept loadable, ignored)."""
+    """A configuration key that no longer has an effect where it is (kept loadable, ignored):
+    gone, or moved to another section."""
 
 
 _GATES = "the checks are statistical tests at verify.gate_false_alarm (docs/verification.md)"
@@ -461,6 +484,37 @@ DEPRECATED_KEYS: dict[str, dict[str, str]] = {
         _GATES,
     ),
 }  # fmt: skip
+# Keys that moved to another section: a TOML file setting them in the old one still loads (with
+# a warning); the new section's value is the one used.
+MOVED_KEYS: dict[str, dict[str, str]] = {"verify": dict.fromkeys(DARK_LAW_KEYS, "matching")}
+
+
+def _move_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the moved keys of their old sections, one warning per section."""
+    out = dict(data)
+    sections = get_type_hints(Config)
+    for old, moved in MOVED_KEYS.items():
+        values = out.get(old)
+        if not isinstance(values, dict) or not set(values) & set(moved):
+            continue
+        keys = sorted(set(values) & set(moved))
+        out[old] = {k: v for k, v in values.items() if k not in moved}
+        notes = []
+        for key in keys:
+            new = moved[key]
+            target = out.get(new) if isinstance(out.get(new), dict) else {}
+            default = getattr(sections[new](), key)
+            used = target.get(key, default)
+            same = values[key] == used
+            notes.append(
+                f"{key} -> [{new}] {key}" + ("" if same else f" (its value {used!r} is used)")
+            )
+        warnings.warn(
+            f"[{old}] {', '.join(keys)}: moved, ignored here ({'; '.join(notes)})",
+            DeprecatedSettingWarning,
+            stacklevel=4,
+        )
+    return out
 
 
 def _build_section(section_type: type, name: str, values: dict[str, Any]) -> Any:

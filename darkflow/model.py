@@ -34,6 +34,8 @@ __all__ = [
 
 
 class FrameType(StrEnum):
+    """What a frame is, from its header or (inferred) its path."""
+
     LIGHT = "light"
     DARK = "dark"
     BIAS = "bias"
@@ -59,6 +61,8 @@ class LightStatus(StrEnum):
 
 
 class MasterStatus(StrEnum):
+    """State of a master in the registry: verified, low confidence, superseded, quarantined or failed."""
+
     VERIFIED = "verified"
     LOW_CONFIDENCE = "low_confidence"
     SUPERSEDED = "superseded"
@@ -94,6 +98,7 @@ class ReasonCode(StrEnum):
     """Base of the reason enums. Subclasses define members as ``NAME = ("code", "description")``."""
 
     def __new__(cls, value: str, description: str = ""):
+        """A member with its one-line ``description`` (shown in reports and ``darkflow quarantine``)."""
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.description = description
@@ -152,16 +157,21 @@ class FrameMeta:
 
     @property
     def config(self) -> SensorConfig:
+        """The sensor configuration the frame was taken in (camera, binning, gain, offset, mode,
+        shape)."""
         return SensorConfig.from_meta(self)
 
     @property
     def config_signature(self) -> str:
+        """The configuration's readable signature: frames of one signature can share masters."""
         return self.config.signature
 
     def replace(self, **changes: Any) -> FrameMeta:
+        """A copy with some fields changed."""
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict (values unchanged)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -180,6 +190,7 @@ class SensorConfig:
 
     @classmethod
     def from_meta(cls, meta: FrameMeta) -> SensorConfig:
+        """The sensor configuration of a frame's normalised header."""
         return cls(
             instrument=meta.instrument or "unknown",
             camera_id=meta.camera_id,
@@ -193,6 +204,7 @@ class SensorConfig:
 
     @property
     def instrument_slug(self) -> str:
+        """Filesystem-safe name of the instrument (and camera id when known)."""
         inst = slug(self.instrument)
         return f"{inst}-{slug(self.camera_id)}" if self.camera_id else inst
 
@@ -258,6 +270,7 @@ class MasterDark:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of the master."""
         return self.data.shape
 
     def __repr__(self) -> str:
@@ -285,6 +298,7 @@ class GainEstimate:
 
     @property
     def rel_sigma(self) -> float:
+        """The relative 1-sigma uncertainty (infinite for a non-positive value)."""
         return self.sigma / self.value if self.value > 0 else float("inf")
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 import pytest
 
-from darkflow.config import Config, parse_size
+from darkflow.config import DARK_LAW_KEYS, Config, DeprecatedSettingWarning, parse_size
 from darkflow.exceptions import ConfigError
 
 
@@ -93,3 +93,41 @@ def test_removed_light_tolerances_still_load_with_a_warning(tmp_path):
     assert not hasattr(cfg.verify, "quarantine_confidence")
     with pytest.raises(ConfigError):  # a key that never existed is still an error
         Config.from_dict({"verify": {"max_flux_changes": 0.05}})
+
+
+def test_dark_law_keys_have_one_owner_and_the_old_verify_keys_still_load(tmp_path):
+    """The dark-current law lives in [matching]; a file setting it in [verify] (the old place)
+    loads with a warning naming the new place and which value is used."""
+    assert not any(hasattr(Config().verify, k) for k in DARK_LAW_KEYS)
+    path = tmp_path / "old.toml"
+    path.write_text(
+        "[matching]\ndoubling_temp_c = 5.5\n"
+        "[verify]\ndoubling_temp_c = 5.5\ntemp_reading_sigma_c = 0.3\nmin_stars = 7\n"
+    )
+    with pytest.warns(DeprecatedSettingWarning, match=r"doubling_temp_c, temp_reading_sigma_c"):
+        cfg = Config.from_toml(path)
+    assert cfg.verify.min_stars == 7
+    assert cfg.matching.doubling_temp_c == 5.5 and cfg.matching.temp_reading_sigma_c == 0.2
+    with pytest.warns(DeprecatedSettingWarning, match=r"its value 0\.2 is used"):
+        Config.from_dict({"verify": {"temp_reading_sigma_c": 0.3}})
+    with pytest.warns(DeprecatedSettingWarning, match=r"moved"):  # overrides too
+        cfg = Config().with_overrides(verify={"doubling_temp_sigma_c": 1.0})
+    assert cfg == Config()
+
+
+def test_a_verdict_depends_on_the_dark_law_it_scales_a_previous_master_with():
+    """Changing the law in [matching] changes the expected scale of the previous-master gate."""
+    from darkflow.config import MatchingConfig
+    from darkflow.model import MasterMeta
+    from darkflow.verify._stability import _expected_scale
+
+    new, old = (MasterMeta("s", "cam", 60.0, t, None, 20) for t in (-5.0, -11.0))
+
+    class _M:  # _expected_scale reads the metadata only
+        def __init__(self, meta):
+            self.meta = meta
+
+    a = _expected_scale(_M(new), _M(old), MatchingConfig())
+    b = _expected_scale(_M(new), _M(old), MatchingConfig(doubling_temp_c=3.0))
+    assert a.value == pytest.approx(2.0) and b.value == pytest.approx(4.0)
+    assert b.rel_sigma > a.rel_sigma > 0

@@ -259,3 +259,26 @@ def test_large_frames_bytes_identical_across_bands_and_threads(tmp_path):
         with numba_threads(threads):
             for rows in (1, 33, 256):
                 assert planes_bytes(combine_files(ds.paths, band_rows=rows)) == ref
+
+
+def test_one_egain_rule_for_a_master_and_its_plan(darks):
+    """The combine and the pipeline's plan take a master's e-/ADU from the same rule: the first
+    known value when all known values agree within the combine's tolerance, else none."""
+    from darkflow.master._frames import frames_egain, master_meta
+    from darkflow.pipeline.sets import FrameSet, provisional_meta
+
+    def meta(i, egain):
+        return FrameMeta(path=f"/d/{i}.fits", frame_type=FrameType.DARK, exptime_s=30.0,
+                         ccd_temp_c=-5.0 + 0.1 * i, egain_e_per_adu=egain, instrument="cam",
+                         shape=(37, 41))  # fmt: skip
+
+    assert frames_egain([meta(0, 1.0), meta(1, 1.0004)]) == 1.0  # within 1e-3: the first
+    assert frames_egain([meta(0, 1.0), meta(1, 1.01)]) is None  # no one gain
+    assert frames_egain([meta(0, None), meta(1, 0.8)]) == 0.8  # unknown ones do not vote
+    assert frames_egain([meta(0, None)]) is None
+    metas = tuple(meta(i, 1.0 + 1e-4 * i) for i in range(4))
+    fset = FrameSet(FrameType.DARK, metas[0].config_signature, "cam", "n1", 30.0, -5.0, metas)
+    assert provisional_meta(fset) == master_meta(metas, FrameType.DARK)
+    assert provisional_meta(fset).egain_e_per_adu == 1.0
+    files = [meta(i, 1.0 + 1e-4 * i).replace(path=str(p)) for i, p in enumerate(darks.paths)]
+    assert combine_files(darks.paths, metas=files).meta.egain_e_per_adu == 1.0

@@ -363,3 +363,19 @@ def test_a_bias_of_another_night_is_not_compared(sensor, bias):
     a = assess_master(master_of(frames), bias=bias, bias_own_night=False)
     assert all(m.name != "dark_level_above_bias" for m in a.metrics)
     assert R.DARK_BELOW_BIAS not in a.reasons
+
+
+def test_the_gate_list_names_the_gates_assess_master_runs(sensor, bias, previous):
+    """``MASTER_GATES`` (the list CSVs, viz and the explorer take) names real metrics and values
+    of a full assessment (hold-out, bias and previous master given), each once."""
+    from darkflow.verify import MASTER_GATES, MASTER_VALUE_COLUMNS
+
+    _master, a = _assess(sensor, bias, previous)
+    names = {m.name for m in a.metrics}
+    assert {g.metric for g in MASTER_GATES} <= names
+    assert set(MASTER_VALUE_COLUMNS) <= set(a.values)
+    assert len({g.metric for g in MASTER_GATES}) == len(MASTER_GATES)
+    assert MASTER_VALUE_COLUMNS == tuple(g.column for g in MASTER_GATES)
+    assert all(
+        g.better in (None, "lower", "higher", "unity") and g.description for g in MASTER_GATES
+    )

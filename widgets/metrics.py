@@ -49,6 +49,7 @@ from darkflow.registry import Registry
 from darkflow.report.results import Workdir
 from darkflow.triage.reasons import LightReason
 from darkflow.verify import (
+    MASTER_GATES,
     MasterAssessment,
     ResidualStats,
     VerifyReason,
@@ -444,22 +445,9 @@ for _name, _fn, _desc, _better in (
 
 
 # ----------------------------------------------------------------------------- acceptance gates
-# The gated metrics of darkflow.verify.assess_master (the names it gives them), in its order.
-GATE_METRICS: tuple[tuple[str, str | None, str], ...] = (
-    ("holdout_width_ratio", "unity", "held-out darks minus the master: width / predicted"),
-    ("holdout_shift_sigma", None, "held-out darks minus the master: median / frame noise"),
-    ("holdout_outlier_frac", "lower", "held-out pixels > 6 sigma above the master"),
-    ("high_reject_excess", "lower", "pixel-frames clipped high minus clipped low (cosmics)"),
-    ("transient_excess", "lower", "events above minus below the master per pixel and frame"),
-    ("noise_inflation", "lower", "(frame var + master var) / frame var"),
-    ("master_variance_ratio", "unity", "per-frame variance / (bias var + signal / egain)"),
-    ("bias_column_ratio", "lower", "column banding of master - master bias"),
-    ("gain_deviation", None, "header e-/ADU / photon-transfer e-/ADU - 1"),
-    ("dark_scale_change", None, "hot-pixel scale vs the previous verified master - 1"),
-    ("level_shift_sigma", None, "unexplained level change vs previous / frame noise"),
-    ("low_freq_change_sigma", "lower", "smooth structure change vs previous / frame noise"),
-    ("column_change_ratio", "lower", "column banding change vs the previous master"),
-    ("hot_overlap", "higher", "overlap of stable hot pixels with the previous master"),
+# The gated metrics of darkflow.verify.assess_master (the names it gives them): verify's list.
+GATE_METRICS: tuple[tuple[str, str | None, str], ...] = tuple(
+    (g.metric, g.better, g.description) for g in MASTER_GATES
 )
 # Columns of AcceptanceResult.table (one row per gate); the gates' own list is verify's
 # MASTER_VALUE_COLUMNS. ACCEPTANCE_COLUMNS is this table's old name.

@@ -158,6 +158,7 @@ def disk_full_error(err: BaseException) -> Exception:
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes | str) -> None:
+    """Write ``data`` (bytes, or text as UTF-8) to ``target`` atomically (see :func:`atomic_write`)."""
     mode = "wb" if isinstance(data, bytes) else "w"
     with atomic_write(target, mode) as fh:
         fh.write(data)

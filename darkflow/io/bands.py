@@ -39,15 +39,13 @@ from astropy.io.fits.verify import VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 
 from darkflow.exceptions import FitsReadError, IncompatibleFramesError, odd_frames
+from darkflow.io.fastheader import BLOCK, data_size, find_end, read_header_bytes, stored_dtype
 from darkflow.stats import decode_be16, raw16_exact
 
 __all__ = ["BandReader", "FrameSource", "ImageLayout", "rows_for_budget"]
 
 log = logging.getLogger(__name__)
 
-_BLOCK = 2880
-_CARD = 80
-_END = b"END" + b" " * 77
 _RAW_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
@@ -77,14 +75,9 @@ class ImageLayout:
 
     @property
     def stored_dtype(self) -> str:
-        """numpy dtype name of the scaled values, e.g. ``uint16`` for BITPIX=16, BZERO=32768."""
-        if self.bitpix < 0:
-            return "float32" if self.bitpix == -32 else "float64"
-        if self.bscale == 1.0 and self.bitpix > 8 and self.bzero == 2 ** (self.bitpix - 1):
-            return f"uint{self.bitpix}"
-        if self.bscale == 1.0 and self.bzero == 0.0:
-            return "uint8" if self.bitpix == 8 else f"int{self.bitpix}"
-        return "float32" if self.bitpix <= 16 else "float64"
+        """numpy dtype name of the scaled values, e.g. ``uint16`` for BITPIX=16, BZERO=32768,
+        ``int8`` for BITPIX=8, BZERO=-128 (:func:`~darkflow.io.fastheader.stored_dtype`)."""
+        return stored_dtype(self.bitpix, self.bzero, self.bscale) or "float64"
 
     @property
     def work_dtype(self) -> np.dtype:
@@ -113,24 +106,20 @@ class ImageLayout:
         return None
 
 
-def _read_header_blocks(fh, path: str, first: bool) -> bytes:
-    blocks = []
-    while True:
-        block = fh.read(_BLOCK)
-        if not block:
-            if blocks:
-                raise FitsReadError(path, "truncated header (no END card)")
-            raise FitsReadError(path, "empty file" if first else "no image HDU found")
-        if first and not blocks and not block.startswith(b"SIMPLE  ="):
-            raise FitsReadError(path, "not a FITS file (no SIMPLE card)")
-        if len(block) < _BLOCK:
-            raise FitsReadError(path, "truncated header block")
-        blocks.append(block)
-        for i in range(0, _BLOCK, _CARD):
-            if block[i : i + _CARD] == _END or block[i : i + 8] == b"END     ":
-                return b"".join(blocks)
-        if len(blocks) > 10_000:
-            raise FitsReadError(path, "header without END card")
+def _read_header_blocks(fh, path: str, offset: int, first: bool) -> bytes:
+    """The header blocks of the HDU at byte ``offset`` of the open stream ``fh``."""
+
+    def read_at(pos: int, n: int) -> bytes:
+        fh.seek(pos)
+        return fh.read(n)
+
+    head = read_at(offset, 80)
+    if not head:
+        raise FitsReadError(path, "empty file" if first else "no image HDU found")
+    if first and not head.startswith(b"SIMPLE  ="):
+        raise FitsReadError(path, "not a FITS file (no SIMPLE card)")
+    # one block at a time: a gzip stream is never read past the header and sought back
+    return read_header_bytes(read_at, offset, chunk=BLOCK, path=path)
 
 
 def _parse_header(raw: bytes, path: str) -> fits.Header:
@@ -154,28 +143,14 @@ def _int_card(header: fits.Header, key: str, path: str, default: int | None = No
     return int(value)
 
 
-def _data_size(header: fits.Header, path: str) -> int:
-    naxis = _int_card(header, "NAXIS", path)
-    if naxis == 0:
-        return 0
-    bitpix = _int_card(header, "BITPIX", path)
-    count = 1
-    for i in range(1, naxis + 1):
-        count *= _int_card(header, f"NAXIS{i}", path)
-    count += _int_card(header, "PCOUNT", path, 0)
-    count *= _int_card(header, "GCOUNT", path, 1)
-    nbytes = abs(bitpix) // 8 * count
-    return (nbytes + _BLOCK - 1) // _BLOCK * _BLOCK
-
-
 def _scan_layout(fh, path: str, compression: str) -> ImageLayout:
     """Walk the HDUs of an open stream to the first 2-D image and describe it."""
     offset = 0
     index = 0
     primary = None
     while True:
-        raw = _read_header_blocks(fh, path, index == 0)
-        header = _parse_header(raw, path)
+        raw = _read_header_blocks(fh, path, offset, index == 0)
+        header = _parse_header(raw[: find_end(raw)], path)  # the cards before END only
         primary = header if index == 0 else primary
         offset += len(raw)
         naxis = header.get("NAXIS", 0)
@@ -213,9 +188,7 @@ def _scan_layout(fh, path: str, compression: str) -> ImageLayout:
                 compression=compression,
                 primary_header=primary if index > 0 else None,
             )
-        skip = _data_size(header, path)
-        fh.seek(offset + skip)
-        offset += skip
+        offset += -(-data_size(header, index == 0, path) // BLOCK) * BLOCK
         index += 1
 
 
@@ -305,6 +278,7 @@ class FrameSource:
     # ------------------------------------------------------------------ reading
     @property
     def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of the image."""
         return self.layout.shape
 
     def _row_bytes(self) -> int:
@@ -418,6 +392,7 @@ class FrameSource:
         out[...] = values
 
     def close(self) -> None:
+        """Close the file handles (safe to call twice)."""
         for attr in ("_gz", "_fh", "_hdul"):
             obj = getattr(self, attr, None)
             if obj is not None:
@@ -501,10 +476,12 @@ class BandReader:
 
     @property
     def n(self) -> int:
+        """The number of frames."""
         return len(self.sources)
 
     @property
     def layouts(self) -> list[ImageLayout]:
+        """The image layout of each frame, in order."""
         return [s.layout for s in self.sources]
 
     @property
@@ -550,6 +527,7 @@ class BandReader:
             yield r0, r1, stack
 
     def close(self) -> None:
+        """Close every frame's file."""
         for src in self.sources:
             src.close()
 

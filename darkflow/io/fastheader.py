@@ -25,16 +25,23 @@ import gzip
 import os
 import stat
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from darkflow.exceptions import FitsReadError
 from darkflow.io.paths import NotRegularFileError, file_kind, open_regular
 
 __all__ = [
     "BLOCK",
+    "MAX_HEADER_BLOCKS",
     "FastHeader",
+    "FitsHeaderError",
     "HeaderInfo",
+    "data_size",
+    "find_end",
     "parse_header_text",
+    "read_header_bytes",
     "read_header_info",
     "stored_dtype",
 ]
@@ -42,7 +49,7 @@ __all__ = [
 BLOCK = 2880
 CARD = 80
 _FIRST_READ = BLOCK * 4
-_MAX_HEADER_BLOCKS = 2000  # 5.7 MB of header: anything longer is not a sane FITS header
+MAX_HEADER_BLOCKS = 2000  # 5.7 MB of header: anything longer is not a sane FITS header
 _ALWAYS = frozenset(("COMMENT", "HISTORY", "", "CONTINUE", "HIERARCH", "END"))
 _AXES = ("NAXIS", "ZNAXIS")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -115,11 +122,21 @@ class _Crc:
         return f"{self.value:08x}"
 
 
-class _BadFile(Exception):
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
+class FitsHeaderError(FitsReadError):
+    """The structure of a FITS file is broken where its headers are walked: no ``END`` card
+    (the file ends first, or none within ``MAX_HEADER_BLOCKS``), an impossible BITPIX/NAXIS.
+
+    ``code`` is the name :class:`HeaderInfo` reports (``"truncated"``, ``"not_fits"``),
+    ``detail`` the human-readable reason; ``path`` is empty when the walker was not given it.
+    """
+
+    def __init__(self, code: str, detail: str, path: str = ""):
+        super().__init__(path, detail)
         self.code = code
         self.detail = detail
+
+
+_BadFile = FitsHeaderError  # this module's name for it: a file the scan reports, never raises
 
 
 # --------------------------------------------------------------------------- card parsing
@@ -208,7 +225,7 @@ def parse_header_text(text: str, keys: frozenset[str] | None = None) -> tuple[Fa
                 long_key = key
             continue
         card = text[start : start + CARD]
-        if key == "END" and not card[8:].strip():
+        if key == "END":  # the rule of find_end: the keyword alone decides
             return header, True
         if key == "CONTINUE" and long_key is not None:
             value, comment = _parse_value(card[8:])
@@ -275,21 +292,28 @@ def _int(header: FastHeader, key: str, default: int | None = None) -> int | None
     return default
 
 
-def _data_size(header: FastHeader, primary: bool) -> int:
-    """Bytes of data following ``header`` (unpadded), per the FITS standard."""
+def data_size(header: Any, primary: bool, path: str = "") -> int:
+    """Bytes of data following ``header`` (any mapping of its keywords; unpadded), per the FITS
+    standard: random groups, and PCOUNT/GCOUNT of extensions only.
+
+    Raises
+    ------
+    FitsHeaderError
+        ``not_fits``: BITPIX, NAXIS or an axis length is missing or impossible.
+    """
     bitpix = _int(header, "BITPIX")
     naxis = _int(header, "NAXIS")
     if bitpix is None or bitpix not in (8, 16, 32, 64, -32, -64):
-        raise _BadFile("not_fits", f"invalid BITPIX {header.get('BITPIX')!r}")
+        raise _BadFile("not_fits", f"invalid BITPIX {header.get('BITPIX')!r}", path)
     if naxis is None or not 0 <= naxis <= 999:
-        raise _BadFile("not_fits", f"invalid NAXIS {header.get('NAXIS')!r}")
+        raise _BadFile("not_fits", f"invalid NAXIS {header.get('NAXIS')!r}", path)
     if naxis == 0:
         return 0
     dims = []
     for i in range(1, naxis + 1):
         n = _int(header, f"NAXIS{i}")
         if n is None or n < 0:
-            raise _BadFile("not_fits", f"invalid NAXIS{i} {header.get(f'NAXIS{i}')!r}")
+            raise _BadFile("not_fits", f"invalid NAXIS{i} {header.get(f'NAXIS{i}')!r}", path)
         dims.append(n)
     groups = primary and header.get("GROUPS") is True and dims[0] == 0
     if groups:
@@ -332,46 +356,68 @@ class _Reader:
             raise _BadFile("not_fits", f"corrupt compressed stream ({err})") from err
 
 
-_END_CARD = "END" + " " * 77
+_END_KEY = b"END     "
 
 
-def _find_end(text: str) -> int:
-    """Offset of the END card (80-aligned) in ``text``, or -1."""
-    start = text.find(_END_CARD)
-    while start >= 0:
-        if start % CARD == 0:
-            return start
-        start = text.find(_END_CARD, start + 1)
+def find_end(buf: bytes, start: int = 0) -> int:
+    """Offset of the END card in ``buf`` (searched from ``start``, a card boundary), or -1.
+
+    The END card is the first card whose keyword field (columns 1-8) is ``END``; what follows
+    it on the card is not looked at (astropy reads such files too).
+    """
+    at = buf.find(_END_KEY, start)
+    while at >= 0:
+        if at % CARD == 0:
+            return at
+        at = buf.find(_END_KEY, at + 1)
     return -1
+
+
+def read_header_bytes(
+    read_at: Callable[[int, int], bytes], pos: int, *, chunk: int = _FIRST_READ, path: str = ""
+) -> bytes:
+    """The header blocks of the HDU starting at byte ``pos``, through the block of its END card.
+
+    ``read_at(offset, n)`` returns up to ``n`` bytes at ``offset`` (fewer at the end of the
+    file); it is asked for ``chunk`` bytes (whole blocks) at a time.
+
+    Raises
+    ------
+    FitsHeaderError
+        ``truncated``: the file ends before the END card (or holds less than one block at
+        ``pos``); ``not_fits``: no END card within ``MAX_HEADER_BLOCKS`` blocks.
+    """
+    buf = b""
+    while True:
+        got = read_at(pos + len(buf), chunk)
+        usable = len(got) - len(got) % BLOCK
+        if usable == 0:
+            if buf:
+                raise _BadFile("truncated", "truncated header: the file ends before its END card",
+                               path)  # fmt: skip
+            raise _BadFile("truncated", f"truncated header: less than one 2880-byte block at "
+                           f"byte {pos}", path)  # fmt: skip
+        searched = len(buf)  # a card never spans two blocks: search the new blocks only
+        buf += got[:usable]
+        end = find_end(buf, searched)
+        if end >= 0:
+            return buf[: _padded(end + CARD)]
+        if len(got) < chunk:
+            raise _BadFile("truncated", "truncated header: the file ends before its END card",
+                           path)  # fmt: skip
+        if len(buf) >= MAX_HEADER_BLOCKS * BLOCK:
+            raise _BadFile("not_fits", f"no END card within the first {MAX_HEADER_BLOCKS} "
+                           "header blocks", path)  # fmt: skip
 
 
 def _read_header(
     reader: _Reader, pos: int, digest: Any, keys: frozenset[str] | None
 ) -> tuple[FastHeader, int]:
     """Parse the header starting at ``pos``; return it and its length in bytes."""
-    chunk = reader.read_at(pos, _FIRST_READ)
-    length = len(chunk) - len(chunk) % BLOCK
-    if length == 0:
-        raise _BadFile("truncated", f"header at byte {pos} is shorter than one 2880-byte block")
-    buf = chunk[:length]
-    while True:
-        text = buf.decode("latin-1")
-        end = _find_end(text)
-        if end >= 0:
-            header_len = _padded(end + CARD)
-            digest.update(buf[:header_len])
-            header, _ = parse_header_text(text[: end + CARD], keys)
-            return header, header_len
-        if len(chunk) < _FIRST_READ and len(buf) == length:
-            raise _BadFile("truncated", "file ends before the END card of a header")
-        if len(buf) >= _MAX_HEADER_BLOCKS * BLOCK:
-            raise _BadFile("not_fits", "no END card within the first 2000 header blocks")
-        more = reader.read_at(pos + len(buf), _FIRST_READ)
-        usable = len(more) - len(more) % BLOCK
-        if usable == 0:
-            raise _BadFile("truncated", "file ends before the END card of a header")
-        buf += more[:usable]
-        chunk = more
+    raw = read_header_bytes(reader.read_at, pos)
+    digest.update(raw)
+    header, _ = parse_header_text(raw.decode("latin-1"), keys)
+    return header, len(raw)
 
 
 _STRUCTURE = frozenset(
@@ -542,7 +588,7 @@ def _walk(
     header, hlen, pos, index = primary, plen, 0, 0
     saw_cube: tuple[int, ...] | None = None
     while True:
-        data = _data_size(header, primary=index == 0)
+        data = data_size(header, primary=index == 0)
         image = _image_of(header, index)
         if image is not None:
             kind, dims, dtype = image

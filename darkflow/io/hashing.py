@@ -86,6 +86,7 @@ class HashingReader:
         self._fh.seek(pos)
 
     def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all when negative), hashing whatever had not been hashed yet."""
         pos = self._fh.tell()
         self._catch_up(pos)
         data = self._fh.read(size)
@@ -96,30 +97,38 @@ class HashingReader:
         return data
 
     def readinto(self, buffer: Any) -> int:
+        """Read into ``buffer`` (see :meth:`read`); return the number of bytes read."""
         data = self.read(len(memoryview(buffer).cast("B")))
         memoryview(buffer).cast("B")[: len(data)] = data
         return len(data)
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move the read position (the hash catches up on the next read)."""
         return self._fh.seek(offset, whence)
 
     def tell(self) -> int:
+        """The current read position."""
         return self._fh.tell()
 
     def readable(self) -> bool:
+        """Always true: the file is read."""
         return True
 
     def seekable(self) -> bool:
+        """Always true: readers may seek (the hash stays in file order)."""
         return True
 
     def writable(self) -> bool:
+        """Always false: the file is never written."""
         return False
 
     def flush(self) -> None:
+        """Nothing to flush (read only)."""
         pass
 
     @property
     def closed(self) -> bool:
+        """Whether the underlying file is closed."""
         return self._fh.closed
 
     def hexdigest(self) -> str:
@@ -243,4 +252,5 @@ def job_key(kind: str, inputs: Iterable[str], params: Mapping[str, Any], algorit
 
 
 def short(key: str, n: int = 16) -> str:
+    """The first ``n`` characters of a key: the id shown in reports and file names."""
     return key[:n]

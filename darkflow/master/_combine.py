@@ -24,7 +24,7 @@ from darkflow.master._engine import (
     run_engine,
     summary_stats,
 )
-from darkflow.master._frames import check_frames, master_meta, meta_from_header
+from darkflow.master._frames import check_frames, frames_egain, master_meta, meta_from_header
 from darkflow.model import FrameMeta, FrameType, MasterDark, MasterMeta
 
 __all__ = ["combine_arrays", "combine_files", "combine_files_with_training"]
@@ -253,7 +253,7 @@ def _combine_files(
         # values saved by another program) does not make the set's quantisation go away
         integer = [lay.bscale for lay in layouts if lay.bitpix > 0]
         quantum = max(integer) if integer else 0.0
-        egain = used_metas[0].egain_e_per_adu
+        egain = frames_egain(used_metas)
         subset = None
         if train is not None and window is not None:
             subset = _subset(sources, used_metas, train, window(reader.shape), reader, config)
@@ -324,7 +324,7 @@ def _subset(sources, metas, train, rows: slice, reader: BandReader, config) -> S
     return Subset(
         frames=idx,
         rows=rows,
-        egain=metas[idx[0]].egain_e_per_adu,
+        egain=frames_egain([metas[k] for k in idx]),
         sat_level=sat_level,
         quantum=max(integer) if integer else 0.0,
     )

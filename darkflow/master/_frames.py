@@ -13,7 +13,7 @@ from darkflow.exceptions import IncompatibleFramesError, odd_frames
 from darkflow.io.bands import ImageLayout
 from darkflow.model import FrameMeta, FrameType, MasterMeta
 
-__all__ = ["check_frames", "master_meta", "meta_from_header"]
+__all__ = ["check_frames", "frames_egain", "master_meta", "meta_from_header"]
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,24 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(statistics.fmean(got)) if got else None
 
 
+def frames_egain(metas: Sequence[FrameMeta]) -> float | None:
+    """The e-/ADU of a master combined from ``metas``: the first known value, when every known
+    value agrees with it within ``EGAIN_REL_TOL`` (the rule :func:`check_frames` enforces on a
+    combine), else ``None`` (frames that disagree have no one gain)."""
+    known = [m.egain_e_per_adu for m in metas if m.egain_e_per_adu is not None]
+    if not known:
+        return None
+    same = _close(EGAIN_REL_TOL)
+    return known[0] if all(same(known[0], g) for g in known) else None
+
+
 def master_meta(metas: Sequence[FrameMeta], kind: FrameType) -> MasterMeta:
-    """The :class:`MasterMeta` of a master combined from frames described by ``metas``."""
+    """The :class:`MasterMeta` of a master combined from frames described by ``metas``.
+
+    The one builder of a master's metadata: the combine calls it on the frames it read, and the
+    pipeline on a planned frame set before the master exists (``provisional_meta``), so a plan
+    and the master it builds agree on exposure, temperatures, times and e-/ADU.
+    """
     first = metas[0]
     temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
     sets = [m.set_temp_c for m in metas if m.set_temp_c is not None]
@@ -178,7 +194,7 @@ def master_meta(metas: Sequence[FrameMeta], kind: FrameType) -> MasterMeta:
         temp_c=_mean(temps),
         set_temp_c=float(statistics.median(sets)) if sets else None,
         n_frames=len(metas),
-        egain_e_per_adu=first.egain_e_per_adu,
+        egain_e_per_adu=frames_egain(metas),
         gain_setting=first.gain_setting,
         offset=first.offset,
         readout_mode=first.readout_mode,

@@ -39,13 +39,18 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 class Executor(Protocol):
+    """What runs the jobs of a stage: in this process, in local worker processes, or on Dask."""
+
     name: str
 
     def map(
         self, fn: Callable[[S], R], specs: Sequence[S], *, stage: str, progress: ProgressFn
-    ) -> list[R]: ...
+    ) -> list[R]:
+        """``fn`` applied to every spec, results in the specs' order; ``progress`` is told of each one
+        done."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the workers."""
 
 
 #: stages the local executor runs in parallel processes (masters: one at a time, each combine
@@ -150,6 +155,8 @@ class LocalExecutor:
         return min(auto_workers(max(sizes)), len(specs))
 
     def map(self, fn, specs, *, stage, progress):
+        """``fn`` applied to every spec in worker processes when the stage runs in parallel, else in
+        order here; results in the specs' order."""
         n = self.n_workers(specs, stage)
         if n <= 1:
             results = []
@@ -195,6 +202,7 @@ class LocalExecutor:
         return results
 
     def close(self) -> None:
+        """Nothing to release: the pool lives only during :meth:`map`."""
         pass
 
     def __repr__(self) -> str:
@@ -283,6 +291,8 @@ class DaskExecutor:
         return len(info.get("workers", {}))
 
     def map(self, fn, specs, *, stage, progress):
+        """``fn`` applied to every spec on the Dask cluster; results in the specs' order (a lost
+        cluster is an :class:`ExecutorError`)."""
         from distributed import wait
 
         if not specs:
@@ -331,6 +341,7 @@ class DaskExecutor:
         return results
 
     def close(self) -> None:
+        """Close the client and the local cluster, without raising or hanging on a lost scheduler."""
         # a lost scheduler must not turn closing into a second error or a hang
         if self.client is not None:
             with contextlib.suppress(Exception):

@@ -68,6 +68,7 @@ class IndexParts:
         self.misses = 0
 
     def path(self, kind: str, parts: tuple[str, ...]) -> Path:
+        """The file of one part: its kind and a hash of the context and the content keys."""
         blob = json.dumps([self.context, kind, list(parts)], separators=(",", ":"))
         return self.directory / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:40]}.part"
 

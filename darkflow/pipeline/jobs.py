@@ -70,6 +70,8 @@ def job_lock(workdir: Path, key: str) -> Iterator[None]:
 # ----------------------------------------------------------------------------- masters
 @dataclass(frozen=True)
 class MasterJobSpec:
+    """Everything a worker needs to build (or reuse) and assess one master."""
+
     key: str
     fset: FrameSet
     output: Path
@@ -88,11 +90,14 @@ class MasterJobSpec:
 
     @property
     def master_id(self) -> str:
+        """The short id of the master (the first 16 characters of its key)."""
         return self.key[:16]
 
 
 @dataclass(frozen=True)
 class MasterJobResult:
+    """What a master job did: built or found, its verdict, its assessment values, any error."""
+
     key: str
     built: bool  # False: another run (or an earlier one) had already written it
     seconds: float
@@ -117,6 +122,7 @@ def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
         master=master,
         combine_config=spec.config.combine,
         config=spec.config.verify,
+        dark_law=spec.config.matching,
         keys=spec.input_hashes or None,
         metas={m.path: m for m in spec.fset.metas},
         previous=_load(spec.previous_path, spec.previous_hash) if spec.previous_path else None,
@@ -255,6 +261,8 @@ LIGHT_BYTES_PER_PIXEL = 80
 
 @dataclass(frozen=True)
 class LightJobSpec:
+    """Everything a worker needs to calibrate one light."""
+
     key: str
     meta: FrameMeta
     decision: MatchDecision
@@ -277,6 +285,7 @@ class LightJobSpec:
 
     @property
     def master_path(self) -> Path:
+        """The file of the primary master of the light's decision."""
         return self.master_paths[self.decision.master_id]
 
     @property
@@ -289,6 +298,8 @@ class LightJobSpec:
 
 @dataclass(frozen=True)
 class LightJobResult:
+    """What a light job gives back: its frame-report fields, residual histogram and timing."""
+
     key: str
     fields: dict[str, Any]  # frame-report fields computed by the job
     hist_counts: list[int] | None

@@ -81,7 +81,7 @@ log = logging.getLogger(__name__)
 INDEX_CACHE_FORMAT = 2
 _INDEX_MODULES = (
     "darkflow.matching",
-    "darkflow.exposure.laws",
+    "darkflow.exposure",
     "darkflow.thermal",
     "darkflow.model",
 )

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from darkflow._version import ALGORITHM_VERSION, ASSESSMENT_VERSION, __version__
-from darkflow.config import LIGHT_PLANE_KEYS, MASTER_PLANE_KEYS, Config
+from darkflow.config import DARK_LAW_KEYS, LIGHT_PLANE_KEYS, MASTER_PLANE_KEYS, Config
 from darkflow.exceptions import DarkflowError
 from darkflow.io.hashing import exact_json, job_key, short
 from darkflow.io.paths import printable
@@ -80,6 +80,8 @@ def output_params(config: Config, *sections: str, kind: str | None = None) -> di
 
 
 def master_key(fset: FrameSet, input_hashes: Iterable[str], config: Config) -> str:
+    """The content key of a master: its kind, the content hashes of its inputs and the configuration
+    its file depends on."""
     return job_key(
         f"master-{fset.kind}",
         input_hashes,
@@ -158,6 +160,9 @@ def master_path(workdir: Path, fset: FrameSet, key: str) -> Path:
 # ----------------------------------------------------------------------------- jobs
 @dataclass
 class MasterJob:
+    """One master of the plan: its frame set, output file, bias and previous master for its assessment,
+    and whether it is cached."""
+
     key: str
     fset: FrameSet
     output: Path
@@ -179,13 +184,16 @@ class MasterJob:
 
     @property
     def master_id(self) -> str:
+        """The short id of the master."""
         return short(self.key)
 
     @property
     def kind(self) -> str:
+        """The registry kind of the master (``master_dark`` or ``master_bias``)."""
         return MASTER_KINDS[self.fset.kind]
 
     def spec(self, workdir: Path, config: Config) -> MasterJobSpec:
+        """The job's :class:`MasterJobSpec` for a worker."""
         return MasterJobSpec(
             self.key, self.fset, self.output, Path(workdir), config, assess=True,
             bias_path=self.bias_file, previous_path=self.previous_file,
@@ -196,6 +204,8 @@ class MasterJob:
         )  # fmt: skip
 
     def provenance(self, config: Config, meta: MasterMeta | None) -> dict[str, Any]:
+        """The provenance recorded with the master in the registry: its set, inputs, temperatures,
+        times and configuration."""
         metas = self.fset.metas
         temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
         times = sorted(m.date_obs_utc.isoformat() for m in metas if m.date_obs_utc)
@@ -227,6 +237,8 @@ class MasterJob:
 
 @dataclass
 class LightJob:
+    """One light of the plan: its decision, the masters of its recipe, its output file and its key."""
+
     key: str
     row: dict[str, Any]
     meta: FrameMeta
@@ -246,17 +258,21 @@ class LightJob:
 
     @property
     def cached(self) -> bool:
+        """Whether a previous run's result of this very job can stand."""
         return self.cached_record is not None
 
     @property
     def master_key(self) -> str:
+        """The content key of the primary master."""
         return self.recipe[0][1]
 
     @property
     def master_file(self) -> Path:
+        """The file of the primary master."""
         return self.recipe[0][2]
 
     def spec(self, workdir: Path, config: Config) -> LightJobSpec:
+        """The job's :class:`LightJobSpec` for a worker."""
         return LightJobSpec(
             key=self.key, meta=self.meta, decision=self.decision,
             master_paths={mid: path for mid, _, path, _ in self.recipe},
@@ -273,6 +289,8 @@ class LightJob:
 
 @dataclass
 class JobPlan:
+    """The jobs of a night: masters, lights, unmatched lights and extra reasons (``darkflow plan``)."""
+
     masters: list[MasterJob] = field(default_factory=list)
     lights: list[LightJob] = field(default_factory=list)
     unmatched: list[tuple[dict[str, Any], MatchDecision | None]] = field(default_factory=list)
@@ -281,6 +299,8 @@ class JobPlan:
     mismatches: list[dict[str, Any]] = field(default_factory=list)
 
     def format(self, fmt: str = "table", config: Config | None = None) -> str:
+        """The plan as text: ``table`` (one line per job) or ``json`` (records with their inputs and
+        configuration hashes)."""
         records = []
         cfg = config or Config()
         for job in self.masters:
@@ -405,7 +425,9 @@ def resolve_assessment(
     verdict is an artifact like the master itself.
     """
     pool = _BiasPool(planned, registry)
-    verify_params = output_params(config, "verify")
+    # the previous-master gate scales by [matching]'s dark-current law: a verdict depends on it
+    verify_params = {**output_params(config, "verify"),
+                     "dark_law": {k: getattr(config.matching, k) for k in DARK_LAW_KEYS}}  # fmt: skip
     for job in jobs:
         sig, night = job.fset.config_signature, job.fset.night
         job.bias_key = job.bias_file = job.bias_hash = None

@@ -14,7 +14,10 @@ __all__ = ["ConsoleProgress", "Progress"]
 
 
 class Progress(Protocol):
-    def __call__(self, stage: str, done: int, total: int) -> None: ...
+    """A progress callback: ``done`` of ``total`` items of ``stage`` are finished."""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` items of ``stage``."""
 
 
 class ConsoleProgress:
@@ -43,6 +46,7 @@ class ConsoleProgress:
         self._t0 = time.monotonic()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        """Update the stage's line (a new line when the stage changes)."""
         now = time.monotonic()
         if stage != self._stage:
             if self._stage is not None and self.tty:

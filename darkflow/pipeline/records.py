@@ -174,6 +174,7 @@ def light_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
+    """Write ``rows`` as a CSV with exactly ``columns``, atomically; return ``path``."""
     frame = pd.DataFrame(rows, columns=columns)
     with atomic_write(path) as fh:
         frame.to_csv(fh, index=False, lineterminator="\n")
@@ -227,6 +228,8 @@ def write_qa(
 def write_qa_files(
     workdir: Path, thermal: list[dict[str, Any]], hists: dict[str, list[int]]
 ) -> None:
+    """Write ``qa/thermal.json`` (temperature traces) and ``qa/residual_hists.json`` (residual
+    histograms) atomically."""
     qa = workdir / "qa"
     with atomic_write(qa / "thermal.json") as fh:
         json.dump(to_jsonable(thermal), fh, indent=1)

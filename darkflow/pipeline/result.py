@@ -16,6 +16,8 @@ __all__ = ["RunResult"]
 
 @dataclass
 class RunResult:
+    """What a run did: files, light statuses, masters, timings and the work directory."""
+
     workdir: Path
     n_files: int
     n_rejected: int
@@ -42,6 +44,8 @@ class RunResult:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.monotonic() - t0
 
     def summary(self) -> str:
+        """A few lines for the terminal: files, lights by status, masters built or reused, the time
+        taken."""
         total = sum(self.lights.values())
         head = (
             f"darkflow run: {self.n_files} files unchanged since run {self.unchanged_since} "

@@ -51,6 +51,7 @@ class FrameSet:
 
     @property
     def paths(self) -> tuple[str, ...]:
+        """The paths of the set's frames."""
         return tuple(m.path for m in self.metas)
 
     @property
@@ -72,6 +73,7 @@ class FrameSet:
 
     @property
     def label(self) -> str:
+        """A one-line description of the set for logs and reports."""
         temp = "" if self.set_temp_c is None else f" @ {self.set_temp_c:g}°C"
         return f"{self.kind} {self.config_signature} {self.exptime_s:g}s{temp} ({len(self.metas)})"
 
@@ -196,13 +198,16 @@ class LevelJump:
 
     @property
     def mixing_error(self) -> float:
+        """The level error a master of both sides would carry: the jump times the smaller side's share."""
         return abs(self.delta) * min(self.at, self.n - self.at) / self.n
 
     @property
     def significant(self) -> bool:
+        """Whether the jump is both beyond the false-alarm threshold and large enough to matter."""
         return self.z > self.threshold and self.mixing_error > self.material
 
     def to_dict(self) -> dict[str, Any]:
+        """The jump's numbers, rounded, for the set's notes."""
         return {k: round(float(getattr(self, k)), 4) for k in
                 ("at", "n", "delta", "z", "threshold", "jitter", "material")}  # fmt: skip
 
@@ -330,30 +335,8 @@ def provisional_meta(fset: FrameSet) -> MasterMeta:
 
     Used to plan matches before a master is built; replaced by the built master's own meta.
     """
-    metas = fset.metas
-    temps = [m.ccd_temp_c for m in metas if m.ccd_temp_c is not None]
-    sets = [m.set_temp_c for m in metas if m.set_temp_c is not None]
-    times = sorted(m.date_obs_utc for m in metas if m.date_obs_utc is not None)
-    first = metas[0]
+    # the combine's own builder, so a plan and its master agree; imported here because the
+    # master package loads numba, which planning from headers alone does not need
+    from darkflow.master._frames import master_meta
 
-    def common(values: list[Any]) -> Any:
-        values = [v for v in values if v is not None]
-        return values[0] if values and all(v == values[0] for v in values) else None
-
-    return MasterMeta(
-        config_signature=fset.config_signature,
-        instrument=first.instrument or "unknown",
-        exptime_s=fset.exptime_s,
-        temp_c=float(np.mean(temps)) if temps else None,
-        set_temp_c=float(np.median(sets)) if sets else None,
-        n_frames=len(metas),
-        egain_e_per_adu=common([m.egain_e_per_adu for m in metas]),
-        gain_setting=first.gain_setting,
-        offset=first.offset,
-        readout_mode=first.readout_mode,
-        date_start_utc=times[0] if times else None,
-        date_end_utc=times[-1] if times else None,
-        temp_min_c=min(temps) if temps else None,
-        temp_max_c=max(temps) if temps else None,
-        frame_kind=fset.kind,
-    )
+    return master_meta(fset.metas, fset.kind)

@@ -236,6 +236,8 @@ def _dumps(obj: Any) -> str:
 
 @dataclass(frozen=True)
 class ArtifactRow:
+    """One row of the registry's ``artifacts`` table."""
+
     key: str
     id: str
     kind: str
@@ -254,6 +256,7 @@ class ArtifactRow:
 
     @classmethod
     def from_sql(cls, row: sqlite3.Row) -> ArtifactRow:
+        """The row of a SQLite query result (JSON columns decoded)."""
         values = dict(row)
         values["provenance"] = json.loads(values["provenance"] or "{}")
         values["record"] = json.loads(values["record"]) if values["record"] else None
@@ -350,6 +353,7 @@ class Registry:
             db.execute("COMMIT")
 
     def close(self) -> None:
+        """Close this thread's database connection."""
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
@@ -552,11 +556,13 @@ class Registry:
 
     @_guarded
     def get(self, key: str) -> ArtifactRow | None:
+        """The artifact of content key ``key``, or ``None``."""
         row = self._connect().execute("SELECT * FROM artifacts WHERE key=?", (key,)).fetchone()
         return ArtifactRow.from_sql(row) if row else None
 
     @_guarded
     def get_by_id(self, artifact_id: str) -> ArtifactRow | None:
+        """The newest artifact of short id ``artifact_id``, or ``None``."""
         row = (
             self._connect()
             .execute(
@@ -655,6 +661,7 @@ class Registry:
         status: str | Iterable[str] | None = None,
         night: str | None = None,
     ) -> list[ArtifactRow]:
+        """Artifacts filtered by kind, configuration signature, status and night."""
         where, args = [], []
         if night is not None:
             where.append("night=?")
@@ -719,6 +726,8 @@ class Registry:
 
     @_guarded
     def set_status(self, key: str, status: str, *, reason: str | None = None) -> None:
+        """Set an artifact's status (and the reason, kept in its provenance); an unknown key raises
+        :class:`RegistryError`."""
         with self._tx() as db:
             row = db.execute("SELECT provenance FROM artifacts WHERE key=?", (key,)).fetchone()
             if row is None:
@@ -779,6 +788,7 @@ class Registry:
             db.executemany("DELETE FROM artifacts WHERE key=?", [(k,) for k in keys])
 
     def file_of(self, row: ArtifactRow | MasterRow) -> Path | None:
+        """The artifact's file in the work directory, or ``None`` when it has none."""
         return None if row.path is None else self.workdir / from_printable(row.path)
 
     @_guarded
@@ -795,6 +805,7 @@ class Registry:
     # ------------------------------------------------------------------ runs and jobs
     @_guarded
     def start_run(self, *, inputs: Iterable[str], config: dict[str, Any]) -> str:
+        """Record the start of a run (its inputs and configuration); return its id."""
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         pid = os.getpid()
         with self._tx() as db:
@@ -853,6 +864,7 @@ class Registry:
 
     @_guarded
     def end_run(self, run_id: str, *, outcome: str, summary: dict[str, Any]) -> None:
+        """Record the end of run ``run_id`` with its outcome and summary."""
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET ended_at=?, outcome=?, summary=? WHERE run_id=?",
@@ -888,6 +900,7 @@ class Registry:
 
     @_guarded
     def jobs(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """The jobs recorded (of one run, or of all), in the order they ran."""
         sql, args = "SELECT * FROM jobs", []
         if run_id:
             sql, args = sql + " WHERE run_id=?", [run_id]
@@ -895,6 +908,7 @@ class Registry:
 
     @_guarded
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The ``limit`` most recent runs, newest first."""
         rows = self._connect().execute(
             "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
         )
@@ -902,6 +916,7 @@ class Registry:
 
     @_guarded
     def summary(self) -> dict[str, Any]:
+        """Counts of artifacts by kind and status, and the latest runs (``darkflow status``)."""
         db = self._connect()
         by_kind_status = [
             dict(r)

@@ -64,6 +64,7 @@ class EventLog:
         self._lock = threading.Lock()
 
     def emit(self, event: str, **fields: Any) -> None:
+        """Append one event (a JSON line with a timestamp, the logger's context and ``fields``)."""
         record = {"ts": datetime.now(UTC).isoformat(), "event": event, **self.context, **fields}
         line = dumps(record) + "\n"
         with self._lock:

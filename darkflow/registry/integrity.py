@@ -129,13 +129,16 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """Whether no problem was found."""
         return not self.problems
 
     @property
     def exit_status(self) -> int:
+        """The exit status of ``darkflow verify``: 0 when all is well, else 1."""
         return 0 if self.ok else 1
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON values (``darkflow verify --format json``)."""
         return {
             "workdir": str(self.workdir),
             "dry_run": self.dry_run,

@@ -100,6 +100,9 @@ def notebook_path(name: str) -> Path:
 
 @dataclass(frozen=True)
 class ReportResult:
+    """One rendered report page: its HTML and notebook, whether it succeeded, and whether it was
+    rendered anew."""
+
     html: Path
     notebook: Path
     ok: bool
@@ -567,9 +570,11 @@ class ReportSet:
 
     @property
     def paths(self) -> list[Path]:
+        """Every page written: the sessions' and the index."""
         return [Path(s["html"]) for s in self.sessions] + ([self.index] if self.index else [])
 
     def summary(self) -> str:
+        """A few lines for the terminal: each session's page (and failures), then the index."""
         lines = [f"reports: {len(self.sessions)} session(s) -> {self.index}"]
         for s in self.sessions:
             flag = "" if s["ok"] else f"  REPORT FAILED: {s['error']}"

@@ -197,6 +197,9 @@ def _masters_used(workdir: Path, night: str) -> list[str]:
 
 @dataclass
 class NightlyResult:
+    """What ``darkflow nightly`` did: the runs of each night, their reports, and which nights were
+    unchanged."""
+
     workdir: Path
     reports: Path
     runs: dict[str, Any] = field(default_factory=dict)  # night -> RunResult or error
@@ -207,10 +210,12 @@ class NightlyResult:
 
     @property
     def ok(self) -> bool:
+        """Whether every run and every report succeeded."""
         runs_ok = all(not isinstance(r, str) for r in self.runs.values())
         return runs_ok and all(n["reports_ok"] for n in self.nights.values())
 
     def summary(self) -> str:
+        """A few lines for the terminal: nights run or unchanged, lights by status, report pages."""
         n_new = sum(w == "new" for w in self.why.values())
         lines = [
             f"darkflow nightly: {len(self.runs) + len(self.unchanged)} night(s) -> {self.workdir}: "

@@ -91,9 +91,12 @@ class QuarantineQueue:
 
     @property
     def empty(self) -> bool:
+        """Whether nothing is quarantined."""
         return not self.light_rows and not self.master_rows
 
     def to_dict(self) -> dict[str, Any]:
+        """The quarantined lights and masters as JSON records (``darkflow quarantine --format json``)."""
+
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
             return json.loads(df.to_json(orient="records"))
 

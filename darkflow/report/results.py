@@ -100,6 +100,7 @@ class Workdir:
         return self._table(None, "masters.csv")
 
     def masters_of(self, night: str | None = None) -> pd.DataFrame:
+        """The ``masters.csv`` table of a night (of the work directory without ``night``)."""
         return self._table(night, "masters.csv")
 
     def nights(self) -> list[str]:
@@ -138,6 +139,7 @@ class Workdir:
         raise DarkflowError(f"no session {night}/{session} in {self.path}; have {options}")
 
     def lights(self, *, night: str | None = None, session: str | None = None) -> pd.DataFrame:
+        """The ``frame_report.csv`` rows, of one night and one session when given."""
         fr = self._table(night, "frame_report.csv")
         if night is not None:
             fr = fr[fr["night"] == night]
@@ -148,11 +150,13 @@ class Workdir:
     def status_counts(
         self, *, night: str | None = None, session: str | None = None
     ) -> dict[str, int]:
+        """The number of lights of each status, of one night and one session when given."""
         counts = self.lights(night=night, session=session)["status"].value_counts()
         return {str(s): int(counts.get(str(s), 0)) for s in LightStatus}
 
     # ------------------------------------------------------------------ QA
     def thermal(self, *, night: str | None = None, session: str | None = None) -> list[dict]:
+        """The temperature traces of ``qa/thermal.json``, of one night and one session when given."""
         path = self._dir(night) / "qa" / "thermal.json"
         entries = json.loads(path.read_text()) if path.exists() else []
         return [
@@ -163,6 +167,8 @@ class Workdir:
         ]
 
     def residual_hists(self, night: str | None = None) -> tuple[np.ndarray, dict[str, list[int]]]:
+        """The bin edges and, per light, the histogram of normalised background residuals
+        (``qa/residual_hists.json``)."""
         path = self._dir(night) / "qa" / "residual_hists.json"
         if not path.exists():
             return np.linspace(-6, 6, 61), {}
@@ -170,9 +176,11 @@ class Workdir:
         return np.asarray(data["edges"]), data["lights"]
 
     def decisions(self, night: str | None = None) -> list[dict[str, Any]]:
+        """The match decisions of ``decisions.jsonl``, one dict per light."""
         return list(read_events(self._dir(night) / "decisions.jsonl"))
 
     def decision_for(self, light_path: str, night: str | None = None) -> dict[str, Any] | None:
+        """The match decision of one light, or ``None``."""
         return next((d for d in self.decisions(night) if d.get("light_path") == light_path), None)
 
     # ------------------------------------------------------------------ artifacts
@@ -192,11 +200,13 @@ class Workdir:
         raise DarkflowError(f"no master {master_id} in {self.path}")
 
     def load_master(self, master_id: str, *, night: str | None = None) -> MasterDark:
+        """Read the master of id ``master_id``."""
         from darkflow.master import read_master
 
         return read_master(self.master_path(master_id, night=night))
 
     def masters_used(self, *, night: str | None = None, session: str | None = None) -> list[str]:
+        """The ids of the masters the lights used, sorted."""
         ids = self.lights(night=night, session=session)["master_id"].dropna().astype(str)
         return sorted(set(ids))
 

@@ -14,6 +14,8 @@ __all__ = ["format_status", "registry_status"]
 
 
 def registry_status(workdir: str | Path) -> dict[str, Any]:
+    """The registry's counts by kind and status and its latest runs; a work directory without a
+    registry raises :class:`DarkflowError`."""
     workdir = Path(workdir)
     if not (workdir / "registry.sqlite").exists():
         raise DarkflowError(
@@ -81,6 +83,7 @@ def _unchanged_since(run: dict[str, Any]) -> str | None:
 
 
 def format_status(workdir: str | Path, *, fmt: str = "table") -> str:
+    """:func:`registry_status` as ``table`` text or ``json`` (``darkflow status``)."""
     status = registry_status(workdir)
     if fmt == "json":
         return json.dumps(status, indent=1, default=str) + "\n"

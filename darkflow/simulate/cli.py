@@ -52,6 +52,7 @@ def cli_simulate(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m darkflow.simulate``."""
     from darkflow.simulate.presets import PRESETS
 
     parser = argparse.ArgumentParser(

@@ -144,6 +144,7 @@ class WrongGain(Fault):
     code: str = "wrong_gain"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the frame is of one of the faulted kinds."""
         return frame.kind in self.kinds
 
     def _models(self) -> tuple[SensorModel, SensorModel]:
@@ -156,6 +157,7 @@ class WrongGain(Fault):
         return model, model.at_gain(self.gain_setting)
 
     def plan(self, frame: FramePlan) -> FramePlan:
+        """Record the wrong gain setting in the frame's plan when the header shows it."""
         self._models()  # fail at planning time, not in the middle of writing
         return frame.replace(gain_setting=self.gain_setting) if self.recorded else frame
 
@@ -168,6 +170,8 @@ class WrongGain(Fault):
     def electrons(
         self, frame: FramePlan, shape: tuple[int, int], rng: np.random.Generator
     ) -> np.ndarray | None:
+        """The extra electrons, and the extra noise, that make the frame read as the other gain would
+        digitise it."""
         model, other = self._models()
         if shape != self.truth.shape:  # type: ignore[union-attr]
             raise ConfigError(f"WrongGain truth has shape {self.truth.shape}, frame {shape}")  # type: ignore[union-attr]
@@ -183,12 +187,14 @@ class WrongGain(Fault):
         return extra
 
     def header(self, header: Any, frame: FramePlan) -> Any:
+        """Write the other gain's e-/ADU in the header when the fault is recorded."""
         if self.recorded and "EGAIN" in header:
             _, other = self._models()
             header["EGAIN"] = (round(other.egain_e_per_adu, 6), "[e-/ADU] Electrons per A/D unit")
         return header
 
     def to_dict(self) -> dict[str, Any]:
+        """The fault's parameters as JSON values (``frames.csv`` and the truth files)."""
         return _jsonable_fault(self)
 
 
@@ -207,11 +213,13 @@ class CosmicRayShower(Fault):
     code: str = "cosmic_ray_shower"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the frame is of one of the faulted kinds."""
         return frame.kind in self.kinds
 
     def electrons(
         self, frame: FramePlan, shape: tuple[int, int], rng: np.random.Generator
     ) -> np.ndarray | None:
+        """The expected electrons of the extra hits (seeded by ``rng``)."""
         ny, nx = shape
         area = ny * nx * (self.pixel_size_um * 1e-4) ** 2
         n_hits = int(rng.poisson(self.rate_per_cm2_s * area * (frame.exptime_s + 2.0)))
@@ -255,9 +263,11 @@ class EgainKeyword(Fault):
     code: str = "egain_keyword"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the frame is of one of the faulted kinds."""
         return frame.kind in self.kinds
 
     def header(self, header: Any, frame: FramePlan) -> Any:
+        """Remove or scale the e-/ADU keywords of the header."""
         for key in ("EGAIN", "EGAINSAV"):
             if key not in header:
                 continue
@@ -279,6 +289,8 @@ class AduFault(Fault):
     """
 
     def plan(self, frame: FramePlan) -> FramePlan:
+        """Refuse a night rendered without ADU faults enabled (see the error's message), else leave the
+        plan as it is."""
         if not getattr(_ALLOW_ADU, "on", False):
             raise ConfigError(
                 f"{type(self).__name__} acts on ADU values: plan and render the night with "
@@ -294,6 +306,7 @@ class AduFault(Fault):
         return data
 
     def to_dict(self) -> dict[str, Any]:
+        """The fault's parameters as JSON values (``frames.csv`` and the truth files)."""
         return _jsonable_fault(self)
 
 
@@ -309,11 +322,13 @@ class BiasDrift(AduFault):
     code: str = "bias_drift"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the frame is of one of the faulted kinds."""
         return frame.kind in self.kinds
 
     def adu(
         self, frame: FramePlan, data: np.ndarray, truth: SensorTruth, rng: np.random.Generator
     ) -> np.ndarray:
+        """The digitised frame ``delta_adu`` higher, requantised to the camera's ADU steps."""
         return _requantise(data.astype(np.float64) + self.delta_adu, truth.model, data)
 
 
@@ -338,11 +353,13 @@ class ReadoutModeChange(AduFault):
     code: str = "readout_mode_change"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the frame is of one of the faulted kinds."""
         return frame.kind in self.kinds
 
     def adu(
         self, frame: FramePlan, data: np.ndarray, truth: SensorTruth, rng: np.random.Generator
     ) -> np.ndarray:
+        """The digitised frame with the other mode's bias level and column pattern."""
         model = truth.model
         nx = data.shape[1]
         columns = np.random.default_rng(self.pattern_seed).normal(
@@ -356,6 +373,7 @@ class ReadoutModeChange(AduFault):
         return _requantise(out, model, data)
 
     def header(self, header: Any, frame: FramePlan) -> Any:
+        """Write the other readout mode in the header when the fault is recorded."""
         if self.recorded:
             header["READOUTM"] = (self.mode, "Sensor readout mode")
         return header

@@ -90,6 +90,7 @@ class NightPlan:
     block_starts: dict[tuple[str, int], datetime]
 
     def session(self, name: str) -> SessionSpec:
+        """The session spec of name ``name`` (:class:`KeyError` when there is none)."""
         for s in self.spec.sessions:
             if s.name == name:
                 return s
@@ -368,10 +369,12 @@ class NightManifest:
 
     @property
     def night_dir(self) -> Path:
+        """The directory of the night's frames."""
         return self.out_dir / self.night_date
 
     @property
     def n_files(self) -> int:
+        """The number of files written."""
         return len(self.paths)
 
     def summary(self) -> str:

@@ -72,6 +72,7 @@ class SensorTruth:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of the sensor."""
         return self.model.shape
 
     def dark_current_at(self, temp_c: float) -> np.ndarray:

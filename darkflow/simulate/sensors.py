@@ -166,6 +166,7 @@ class SensorModel:
     # ------------------------------------------------------------------ derived values
     @property
     def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of the sensor."""
         return (self.ny, self.nx)
 
     @property
@@ -189,10 +190,12 @@ class SensorModel:
 
     @property
     def area_cm2(self) -> float:
+        """The sensor's area in cm² (cosmic-ray rates are per cm²)."""
         return self.ny * self.nx * (self.pixel_size_um * 1e-4) ** 2
 
     @property
     def slug(self) -> str:
+        """Filesystem-safe name of the camera."""
         from darkflow.model import slug
 
         return slug(self.name)
@@ -264,6 +267,7 @@ class SensorModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SensorModel:
+        """The model written by ``to_dict`` (unknown keys ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["kind"] = SensorKind(kwargs.get("kind", "cmos"))

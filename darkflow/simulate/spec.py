@@ -155,6 +155,7 @@ class FramePlan:
     seed_key: tuple[int, ...] = ()
 
     def replace(self, **changes: Any) -> FramePlan:
+        """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
 
@@ -171,9 +172,11 @@ class Fault:
     code: str = "fault"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the fault acts on this frame (default: every frame)."""
         return True
 
     def plan(self, frame: FramePlan) -> FramePlan:
+        """The frame's plan changed before exposure (default: unchanged)."""
         return frame
 
     def electrons(
@@ -183,9 +186,11 @@ class Fault:
         return None
 
     def header(self, header: Any, frame: FramePlan) -> Any:
+        """The written header changed (default: unchanged)."""
         return header
 
     def to_dict(self) -> dict[str, Any]:
+        """The fault's code, class and parameters as JSON values."""
         out = {"code": self.code, "class": type(self).__name__}
         if dataclasses.is_dataclass(self):
             out.update(dataclasses.asdict(self))
@@ -206,9 +211,11 @@ class TemperatureOffset(Fault):
     code: str = "temperature_offset"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the frame is of one of the faulted kinds."""
         return frame.kind in self.kinds
 
     def plan(self, frame: FramePlan) -> FramePlan:
+        """The frame taken ``delta_c`` warmer; the header reading too when the fault is recorded."""
         measured = frame.measured_temp_c
         if self.recorded and measured is not None:
             measured = round(measured + self.delta_c, 6)
@@ -232,9 +239,11 @@ class TemperatureReadout(Fault):
     code: str = "temperature_readout"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the frame is of one of the kinds and has no reading yet."""
         return frame.kind in self.kinds and frame.measured_temp_c is None
 
     def plan(self, frame: FramePlan) -> FramePlan:
+        """A noisy, quantised reading of the sensor's true temperature (seeded per frame)."""
         rng = np.random.default_rng(np.random.SeedSequence([*frame.seed_key, 0x7E6D]))
         value = frame.true_temp_c + rng.normal(0.0, self.noise_c)
         step = self.resolution_c if self.resolution_c > 0 else 1e-6
@@ -250,11 +259,14 @@ class LightLeak(Fault):
     code: str = "light_leak"
 
     def applies(self, frame: FramePlan) -> bool:
+        """Whether the frame is of one of the faulted kinds."""
         return frame.kind in self.kinds
 
     def electrons(
         self, frame: FramePlan, shape: tuple[int, int], rng: np.random.Generator
     ) -> np.ndarray | None:
+        """The stray light's expected electrons: ``e_per_s`` times the exposure, across a left-to-right
+        ramp (0.5 to 1.5)."""
         ny, nx = shape
         ramp = np.linspace(0.5, 1.5, nx)[None, :] * np.ones((ny, 1))
         return self.e_per_s * frame.exptime_s * ramp
@@ -307,10 +319,12 @@ class SessionSpec:
                 raise ConfigError(f"session {self.name}: only lights can be pre-calibrated")
 
     def replace(self, **changes: Any) -> SessionSpec:
+        """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
     @property
     def n_frames(self) -> int:
+        """The number of frames of the session."""
         return sum(b.count for b in self.blocks)
 
 
@@ -343,6 +357,7 @@ class NightSpec:
                 )
 
     def replace(self, **changes: Any) -> NightSpec:
+        """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
     def with_shape(self, ny: int, nx: int) -> NightSpec:
@@ -352,6 +367,7 @@ class NightSpec:
 
     @property
     def n_frames(self) -> int:
+        """The number of frames of the night."""
         return sum(s.n_frames for s in self.sessions)
 
     def to_dict(self) -> dict[str, Any]:

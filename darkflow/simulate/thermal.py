@@ -52,6 +52,7 @@ class ThermalTrace:
         return float(np.interp(t_s, self.t_s, self.sensor_c))
 
     def ambient_at(self, t_s: float) -> float:
+        """The ambient temperature at ``t_s`` seconds (interpolated in the trace)."""
         return float(np.interp(t_s, self.t_s, self.ambient_c))
 
     def sensor_mean(self, t0_s: float, t1_s: float) -> float:

@@ -252,10 +252,12 @@ class Truth:
 
     @property
     def truth_dir(self) -> Path:
+        """The directory of the ground-truth files."""
         return self.out_dir / TRUTH_DIR
 
     @property
     def cameras(self) -> list[str]:
+        """The cameras with a recorded sensor model, sorted."""
         return sorted(p.name for p in self.truth_dir.iterdir() if (p / "sensor.json").is_file())
 
     def _camera_key(self, camera: str) -> str:

@@ -558,6 +558,7 @@ class ZooNight:
 
     @property
     def n_files(self) -> int:
+        """The number of files of every night of the family."""
         return sum(m.n_files for m in self.manifests)
 
     def __repr__(self) -> str:

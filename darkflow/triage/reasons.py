@@ -89,6 +89,8 @@ class LightReason(ReasonCode):
 
 
 class MasterReason(ReasonCode):
+    """Reason codes of the master stage of a run (too few frames, a build that failed, ...)."""
+
     TOO_FEW_FRAMES = (
         "too_few_frames",
         "Fewer darks than combine.min_frames: no outlier rejection is possible.",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from darkflow.config import VerifyConfig
+from darkflow.config import MatchingConfig, VerifyConfig
 from darkflow.exceptions import ConfigError, IncompatibleFramesError
 from darkflow.model import FrameType, GainEstimate, MasterDark, MasterStatus
 from darkflow.stats._robust import median as _median
@@ -562,6 +562,7 @@ def assess_master(
     holdout_rows: slice | None = None,
     bias_own_night: bool = True,
     previous_level_known: bool = True,
+    dark_law: MatchingConfig | None = None,
 ) -> MasterAssessment:
     """Acceptance gates of a master dark (or bias): metrics, confidences, status, reasons.
 
@@ -597,6 +598,9 @@ def assess_master(
         ``previous`` has its own night's bias (``previous_bias``), or no bias is involved
         within one night: else a level change between the two nights cannot be told from
         bias drift and the level-shift gate is not measured.
+    dark_law
+        ``[matching]``'s dark-current law and temperature reading noise, which scale
+        ``previous`` to this master's temperature (their defaults when ``None``).
 
     Returns
     -------
@@ -704,6 +708,7 @@ def assess_master(
             previous_bias=previous_bias,
             lattice=lattice,
             level_known=bias_own_night and previous_level_known,
+            dark_law=dark_law,
         )
         metrics += prev
         values.update(prev_values)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from darkflow.config import CombineConfig, VerifyConfig
+from darkflow.config import CombineConfig, MatchingConfig, VerifyConfig
 from darkflow.model import FrameMeta, GainEstimate, MasterDark, MasterStatus
 from darkflow.verify._fpn import row_window
 from darkflow.verify._master import MasterAssessment, assess_master, holdout_split
@@ -88,6 +88,7 @@ def assess_master_set(
     trained: MasterDark | None = None,
     bias_own_night: bool = True,
     previous_level_known: bool = True,
+    dark_law: MatchingConfig | None = None,
 ) -> MasterSetAssessment:
     """Judge the master of ``paths``: hold-out split, :func:`assess_master`.
 
@@ -127,6 +128,10 @@ def assess_master_set(
     bias_own_night, previous_level_known
         Whether ``bias`` is of the master's night and ``previous`` has its own night's bias
         (:func:`assess_master`: level gates are not measured across an unknown bias drift).
+    dark_law
+        ``[matching]``: the dark-current law (``doubling_temp_c`` +- ``doubling_temp_sigma_c``)
+        and ``temp_reading_sigma_c`` that scale ``previous`` to this master's temperature
+        (their defaults when ``None``).
 
     Raises
     ------
@@ -173,7 +178,7 @@ def assess_master_set(
         training=_band_reader(train, rows) if len(train) >= 2 else None,
         previous=previous, bias=bias, previous_bias=previous_bias, gain=gain, config=config,
         holdout_rows=local, bias_own_night=bias_own_night,
-        previous_level_known=previous_level_known,
+        previous_level_known=previous_level_known, dark_law=dark_law,
     )  # fmt: skip
     status, confidence, reasons = master_verdict(
         assessment, n_frames=len(paths), min_frames=combine_config.min_frames

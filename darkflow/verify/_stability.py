@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darkflow.config import VerifyConfig
+from darkflow.config import MatchingConfig, VerifyConfig
 from darkflow.exceptions import IncompatibleFramesError
 from darkflow.model import MasterDark
 from darkflow.stats import robust_std
@@ -56,10 +56,11 @@ class _Scale:
     rel_sigma: float
 
 
-def _expected_scale(master: MasterDark, previous: MasterDark, config: VerifyConfig) -> _Scale:
+def _expected_scale(master: MasterDark, previous: MasterDark, law: MatchingConfig) -> _Scale:
     """``s`` and its relative uncertainty: each set's mean temperature reading (one reading's
-    ``verify.temp_reading_sigma_c`` over the frames' count), and the doubling temperature's
-    prior when the temperatures differ."""
+    ``matching.temp_reading_sigma_c`` over the frames' count), and the doubling temperature's
+    prior (``matching.doubling_temp_c`` +- ``doubling_temp_sigma_c``) when the temperatures
+    differ."""
     m, p = master.meta, previous.meta
     t_ratio = 1.0
     if m.exptime_s and p.exptime_s and math.isfinite(m.exptime_s) and math.isfinite(p.exptime_s):
@@ -68,12 +69,12 @@ def _expected_scale(master: MasterDark, previous: MasterDark, config: VerifyConf
         t_ratio = t_new / t_old if t_old > 0 else 1.0
     if m.temp_c is None or p.temp_c is None:
         return _Scale(t_ratio, 0.0)
-    d = config.doubling_temp_c
+    d = law.doubling_temp_c
     dt = m.temp_c - p.temp_c
-    reading = config.temp_reading_sigma_c
+    reading = law.temp_reading_sigma_c
     sigma_t = reading * math.sqrt(1.0 / max(m.n_frames, 1) + 1.0 / max(p.n_frames, 1))
     ln2 = math.log(2.0)
-    rel = combine_spread(ln2 / d * sigma_t, ln2 * abs(dt) / d**2 * config.doubling_temp_sigma_c)
+    rel = combine_spread(ln2 / d * sigma_t, ln2 * abs(dt) / d**2 * law.doubling_temp_sigma_c)
     return _Scale(t_ratio * 2.0 ** (dt / d), rel)
 
 
@@ -261,18 +262,20 @@ def previous_gates(
     previous_bias: MasterDark | None = None,
     lattice: tuple[float, float] = (0.0, 0.0),
     level_known: bool = True,
+    dark_law: MatchingConfig | None = None,
 ) -> tuple[list[Metric], dict[str, float | None]]:
     """Fixed-pattern stability gates of ``master`` against ``previous`` (module docstring);
     ``lattice``: origin and step of the raw values (integer data saved in steps of a few ADU),
     ``(0, 0)`` when unknown. ``level_known``: each master's level is measured against its own
     night's bias (else the level change between the nights holds the bias drift, which is not
-    a fault, and the level-shift gate is not measured)."""
+    a fault, and the level-shift gate is not measured). ``dark_law``: the configured dark-current
+    law and temperature reading noise of ``[matching]`` (its defaults when ``None``)."""
     if previous.shape != master.shape:
         raise IncompatibleFramesError(
             f"previous master shape {previous.shape} != master shape {master.shape}"
         )
     p = config.gate_false_alarm
-    scale = _expected_scale(master, previous, config)
+    scale = _expected_scale(master, previous, dark_law or MatchingConfig())
     s = scale.value
     new_d = _dark_signal(master, bias)
     old_d = _dark_signal(previous, previous_bias if previous_bias is not None else bias)

@@ -253,6 +253,7 @@ class PhotometryComparison:
     flux_change_sigma: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict of JSON values."""
         return asdict(self)
 
 

@@ -15,8 +15,8 @@ import pandas as pd
 from darkflow.model import LightStatus, MasterStatus
 from darkflow.viz._common import is_missing, light_name, reason_codes
 
-PROBLEM_STATUSES = ("quarantined", "degraded")
-_STATUS_ORDER = {"quarantined": 0, "degraded": 1, "calibrated": 2}
+PROBLEM_STATUSES = (LightStatus.QUARANTINED, LightStatus.DEGRADED)  # worst first
+_STATUS_ORDER = {s: i for i, s in enumerate((*PROBLEM_STATUSES, LightStatus.CALIBRATED))}
 
 
 def triage_groups(lights: pd.DataFrame, statuses: Sequence[str] = PROBLEM_STATUSES) -> pd.DataFrame:

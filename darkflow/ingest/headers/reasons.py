@@ -22,6 +22,7 @@ class IngestReason(ReasonCode):
     """Why a frame is not (fully) eligible. Members are ``(code, description, consequence)``."""
 
     def __new__(cls, value: str, description: str = "", consequence: str = _ISOLATED):
+        """A member with its ``description`` and the eligibility it gives a frame (``consequence``)."""
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.description = description

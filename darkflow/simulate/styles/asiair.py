@@ -29,6 +29,8 @@ __all__ = ["AsiairStyle"]
 
 
 class AsiairStyle(CaptureStyle):
+    """Headers, folders and file names as ASIAIR writes them."""
+
     program = Program.ASIAIR
     display_name = "ASIAIR"
     default_version = "ZWO ASIAIR Plus"
@@ -41,9 +43,11 @@ class AsiairStyle(CaptureStyle):
     }
 
     def temperature_card(self, ctx: StyleContext, value: float) -> fits.Card:
+        """The sensor-temperature card as ASIAIR writes it."""
         return _raw("CCD-TEMP", g15(value), "sensor temperature in C")
 
     def cards(self, ctx: StyleContext) -> list[fits.Card]:
+        """The header cards of one frame, in ASIAIR's order and formats."""
         p, s, m = ctx.plan, ctx.session, ctx.sensor
         b = str(ctx.xbin)
         exp = _exptime(ctx, f"{p.exptime_s:g}" + ("." if float(p.exptime_s).is_integer() else ""))
@@ -100,6 +104,7 @@ class AsiairStyle(CaptureStyle):
         return c
 
     def relpath(self, ctx: StyleContext) -> str:
+        """The frame's path below the night directory, as ASIAIR names it."""
         p, m = ctx.plan, ctx.sensor
         word = self.type_words[p.kind]
         short = m.name.removeprefix("ZWO ASI").removesuffix(" Pro").replace(" ", "")

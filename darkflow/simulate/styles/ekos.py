@@ -35,6 +35,8 @@ __all__ = ["EkosStyle"]
 
 
 class EkosStyle(CaptureStyle):
+    """Headers, folders and file names as Ekos/INDI writes them."""
+
     program = Program.EKOS
     display_name = "Ekos/INDI"
     default_version = "KStars 3.7.3 / INDI 2.0.9"
@@ -53,6 +55,7 @@ class EkosStyle(CaptureStyle):
     }
 
     def instrument(self, ctx: StyleContext) -> str:
+        """The INSTRUME value as the INDI drivers report the camera."""
         m = ctx.sensor
         if m.kind is SensorKind.DSLR:
             return f"Canon DSLR {m.name.removeprefix('Canon ')}"
@@ -61,9 +64,11 @@ class EkosStyle(CaptureStyle):
         return m.name
 
     def temperature_card(self, ctx: StyleContext, value: float) -> fits.Card:
+        """The sensor-temperature card as INDI writes it."""
         return _raw("CCD-TEMP", cfitsio(value, 3), "CCD Temperature (Celsius)")
 
     def cards(self, ctx: StyleContext) -> list[fits.Card]:
+        """The header cards of one frame, in Ekos/INDI's order and formats."""
         p, s, m = ctx.plan, ctx.session, ctx.sensor
         if ctx.quirk("exptime_string"):
             exp_card = _str("EXPTIME", exp3(p.exptime_s), "Total Exposure Time (s)")
@@ -156,6 +161,7 @@ class EkosStyle(CaptureStyle):
         return c
 
     def relpath(self, ctx: StyleContext) -> str:
+        """The frame's path below the night directory, as Ekos names it."""
         p = ctx.plan
         word = self.frame_words[p.kind]
         stamp = f"{ctx.local:%Y-%m-%dT%H-%M-%S}"

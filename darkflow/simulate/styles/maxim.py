@@ -32,6 +32,8 @@ __all__ = ["MaximStyle"]
 
 
 class MaximStyle(CaptureStyle):
+    """Headers, folders and file names as MaxIm DL writes them."""
+
     program = Program.MAXIM
     display_name = "MaxIm DL"
     default_version = "6.40 230107 27YT7"
@@ -44,9 +46,11 @@ class MaximStyle(CaptureStyle):
     }
 
     def temperature_card(self, ctx: StyleContext, value: float) -> fits.Card:
+        """The sensor-temperature card as MaxIm DL writes it."""
         return _raw("CCD-TEMP", maxim17(value), "CCD temperature at start of exposure in C", "/")
 
     def cards(self, ctx: StyleContext) -> list[fits.Card]:
+        """The header cards of one frame, in MaxIm DL's order and formats."""
         p, s, m = ctx.plan, ctx.session, ctx.sensor
         exp = _exptime(ctx, maxim17(p.exptime_s))
         pix = maxim17(self._pix(ctx))
@@ -129,6 +133,7 @@ class MaximStyle(CaptureStyle):
         return c
 
     def header(self, ctx: StyleContext) -> fits.Header:
+        """The frame's header, with MaxIm's calibration HISTORY on frames it calibrated."""
         header = super().header(ctx)
         if ctx.plan.calibrated:
             temp = ctx.plan.set_temp_c if ctx.plan.set_temp_c is not None else 0.0
@@ -145,6 +150,7 @@ class MaximStyle(CaptureStyle):
         return header
 
     def relpath(self, ctx: StyleContext) -> str:
+        """The frame's path below the night directory, as MaxIm DL users name it."""
         p = ctx.plan
         if ctx.is_light:
             t = ctx.target.replace(" ", "")

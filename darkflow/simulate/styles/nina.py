@@ -31,6 +31,8 @@ __all__ = ["NinaStyle"]
 
 
 class NinaStyle(CaptureStyle):
+    """Headers, folders and file names as N.I.N.A. writes them."""
+
     program = Program.NINA
     display_name = "N.I.N.A."
     default_version = "3.1.2.9001"
@@ -42,6 +44,7 @@ class NinaStyle(CaptureStyle):
     }
 
     def cards(self, ctx: StyleContext) -> list[fits.Card]:
+        """The header cards of one frame, in N.I.N.A.'s order and formats."""
         p, s, m = ctx.plan, ctx.session, ctx.sensor
         exp = _exptime(ctx, g15(p.exptime_s))
         c = [
@@ -129,6 +132,7 @@ class NinaStyle(CaptureStyle):
         return c
 
     def relpath(self, ctx: StyleContext) -> str:
+        """The frame's path below the night directory, from N.I.N.A.'s file pattern."""
         p = ctx.plan
         folder = ctx.target if ctx.is_light else "Calibration"
         temp = p.measured_temp_c if p.measured_temp_c is not None else 0.0

@@ -32,6 +32,8 @@ __all__ = ["SgpStyle"]
 
 
 class SgpStyle(CaptureStyle):
+    """Headers, folders and file names as Sequence Generator Pro writes them."""
+
     program = Program.SGP
     display_name = "Sequence Generator Pro"
     default_version = "4.2.0.1024"
@@ -44,9 +46,11 @@ class SgpStyle(CaptureStyle):
     }
 
     def temperature_card(self, ctx: StyleContext, value: float) -> fits.Card:
+        """The sensor-temperature card as SGP writes it (.NET number format)."""
         return _raw("CCD-TEMP", dotnet(value), "Camera cooler temperature")
 
     def cards(self, ctx: StyleContext) -> list[fits.Card]:
+        """The header cards of one frame, in SGP's order and formats."""
         p, s, m = ctx.plan, ctx.session, ctx.sensor
         c = []
         if ctx.is_light:
@@ -124,6 +128,7 @@ class SgpStyle(CaptureStyle):
         return c
 
     def relpath(self, ctx: StyleContext) -> str:
+        """The frame's path below the night directory, as SGP names it."""
         p = ctx.plan
         b = f"{ctx.xbin}x{ctx.xbin}"
         exp = f"{p.exptime_s:g}sec"

@@ -32,6 +32,8 @@ __all__ = ["SharpCapStyle"]
 
 
 class SharpCapStyle(CaptureStyle):
+    """Headers, folders and file names as SharpCap writes them."""
+
     program = Program.SHARPCAP
     display_name = "SharpCap"
     default_version = "4.1.13007.0, 64 bit"
@@ -44,9 +46,11 @@ class SharpCapStyle(CaptureStyle):
     }
 
     def temperature_card(self, ctx: StyleContext, value: float) -> fits.Card:
+        """The sensor-temperature card as SharpCap writes it."""
         return _raw("CCD-TEMP", dotnet(value), "C")
 
     def cards(self, ctx: StyleContext) -> list[fits.Card]:
+        """The header cards of one frame, in SharpCap's order and formats."""
         p, s, m = ctx.plan, ctx.session, ctx.sensor
         end = p.start_utc + timedelta(seconds=p.exptime_s)
         mid = p.start_utc + timedelta(seconds=p.exptime_s / 2)
@@ -108,6 +112,7 @@ class SharpCapStyle(CaptureStyle):
         return c
 
     def relpath(self, ctx: StyleContext) -> str:
+        """The frame's path below the night directory, as SharpCap names it."""
         p = ctx.plan
         day = f"{ctx.block_local:%Y-%m-%d}"
         stamp = f"{ctx.block_local:%H_%M_%S}"

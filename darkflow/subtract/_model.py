@@ -1,0 +1,319 @@
+"""The dark model of a light: the recipe of masters, bias and glow with its variance (the formulas
+are in :mod:`darkflow.subtract`).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from darkflow.exceptions import CalibrationError
+from darkflow.model import MasterDark, ScaleMode
+from darkflow.stats._robust import nanmedian as _nanmedian
+
+if TYPE_CHECKING:
+    from darkflow.matching import CalibrationIndex, MatchDecision
+
+
+FLAG_SATURATED = 1  # saturated in a master used by the model
+FLAG_NONLINEAR = 2  # predicted dark signal above the measured linear range (not trusted)
+FLAG_GLOW = 4  # amp-glow region (glow kept out of the temperature scaling)
+FLAG_LIMITED = 8  # dark signal capped by the conservative alternative (left under-corrected)
+
+
+@dataclass(frozen=True, eq=False)
+class DarkModel:
+    """The dark signal (bias included) expected in a light, with its variance.
+
+    ``flags`` (uint8, optional) marks pixels with :data:`FLAG_SATURATED`,
+    :data:`FLAG_NONLINEAR`, :data:`FLAG_GLOW`, :data:`FLAG_LIMITED`; ``dark_signal`` is the model minus the bias
+    (when a bias was used); ``weights`` the recipe weights of ``master_ids``.
+    """
+
+    data: np.ndarray  # float32, ADU, bias included
+    variance: np.ndarray  # float32, ADU^2
+    scale_mode: ScaleMode
+    scale_factor: float
+    master_ids: tuple[str, ...]
+    flags: np.ndarray | None = None
+    dark_signal: np.ndarray | None = None
+    weights: tuple[float, ...] = ()
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"<DarkModel {self.scale_mode} x{self.scale_factor:.4g} masters={self.master_ids} "
+            f"shape={self.data.shape}>"
+        )
+
+
+@dataclass(frozen=True)
+class _Term:
+    master: MasterDark
+    weight: float
+    exposure_factor: float
+    temp_factor: float
+    glow: np.ndarray | None = None
+    bias: MasterDark | None = None  # the master's own bias (its night), when not the model's
+
+
+# master -> the median of its data (float32), the same for every light of the master
+_MASTER_LEVEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _master_level(master: MasterDark) -> np.float32:
+    level = _MASTER_LEVEL.get(master)
+    if level is None:
+        level = _MASTER_LEVEL[master] = np.float32(
+            _nanmedian(np.asarray(master.data, dtype=np.float32))
+        )
+    return level
+
+
+def _linear_model(
+    terms: Sequence[_Term],
+    bias: MasterDark | None,
+    *,
+    scale_mode: ScaleMode,
+    scale_factor: float,
+    master_ids: tuple[str, ...],
+    dark_rel_sigma: float = 0.0,
+    exposure_rel_sigma: float = 0.0,
+    nonlinear_above_adu: float | None = None,
+    level_sigma_adu: float = 0.0,
+    bias_level_sigma_adu: float = 0.0,
+) -> DarkModel:
+    """The recipe of the module docstring, evaluated (float32, inputs untouched).
+
+    Each bias-holding master loses its own bias (``_Term.bias``, the model's ``bias`` when
+    not given) and the model gains ``bias`` once: a master of another night keeps the level
+    of its own night out of the light's. Coefficients of one bias object add up, so a single
+    bias with weights summing to one cancels (a plain interpolation needs no bias).
+    ``level_sigma_adu`` and ``bias_level_sigma_adu`` (the level uncertainty of biases
+    borrowed from other nights, their coefficients included) are a *uniform* error, the same
+    for every pixel: stated in ``notes["level_sigma_adu"]``, not added to the per-pixel
+    variance (which the light's checks compare with the pixel-to-pixel scatter).
+    """
+    shape = terms[0].master.data.shape
+    for t in terms:
+        if t.master.data.shape != shape:
+            raise CalibrationError(f"masters of one model differ in shape: {t.master.data.shape} "
+                                   f"!= {shape}")  # fmt: skip
+    a = [t.weight * t.exposure_factor * t.temp_factor for t in terms]
+    g = [t.weight * t.exposure_factor * (1.0 - t.temp_factor) for t in terms]
+    beta = [1.0 if t.master.meta.includes_bias else 0.0 for t in terms]
+    uses: dict[int | None, list] = {}  # bias object -> [bias, coefficient]
+
+    def use(obj: MasterDark | None, c: float) -> None:
+        key = None if obj is None else id(obj)
+        if key in uses:
+            uses[key][1] += c
+        else:
+            uses[key] = [obj, c]
+
+    use(bias, 1.0)
+    own_bias = []
+    for t, ak, bk in zip(terms, a, beta, strict=True):
+        own = t.bias if (t.bias is not None and bias is not None) else bias
+        own_bias.append(own)
+        if bk:
+            use(own, -ak)
+    c_b = uses[None if bias is None else id(bias)][1]
+    needs_bias = any(
+        abs(c) > 1e-9 for key, (_, c) in uses.items() if key is not None or bias is None
+    ) or any(abs(x) > 1e-9 for x in g)
+    if bias is None and (abs(c_b) > 1e-9 or any(abs(x) > 1e-9 for x in g)):
+        raise CalibrationError(
+            f"scale mode {scale_mode} needs a master bias of the configuration "
+            "(bias/dark separation), none was given"
+        )
+    for obj, _ in uses.values():
+        if obj is not None and obj.data.shape != shape:
+            raise CalibrationError(f"master bias shape {obj.data.shape} != master shape {shape}")
+    b = np.asarray(bias.data, dtype=np.float32) if bias is not None else None
+    model = np.zeros(shape, np.float32)
+    var = np.zeros(shape, np.float32)
+    dark = np.zeros(shape, np.float32)
+    flags = np.zeros(shape, np.uint8)
+    for t, ak, gk, bk, own in zip(terms, a, g, beta, own_bias, strict=True):
+        m = np.asarray(t.master.data, dtype=np.float32)
+        model += np.float32(ak) * m
+        var += np.float32(ak * ak) * np.square(t.master.uncertainty, dtype=np.float32)
+        if own is not None:
+            cur = m - np.float32(bk) * np.asarray(own.data, dtype=np.float32)
+        else:
+            cur = m - _master_level(t.master)  # no bias: the structure above the level
+        if t.glow is not None:
+            cur = cur - t.glow
+            flags |= np.where(t.glow > 0, FLAG_GLOW, 0).astype(np.uint8)
+            if gk:
+                model += np.float32(gk) * t.glow
+        dark += np.float32(ak) * cur
+        if t.master.saturated is not None:
+            flags |= np.where(t.master.saturated.astype(bool), FLAG_SATURATED, 0).astype(np.uint8)
+    level_var = float(level_sigma_adu) ** 2 + float(bias_level_sigma_adu) ** 2
+    for obj, c in uses.values():
+        if obj is None or abs(c) <= 1e-12:
+            continue
+        model += np.float32(c) * np.asarray(obj.data, dtype=np.float32)
+        var += np.float32(c * c) * np.square(obj.uncertainty, dtype=np.float32)
+    signal = model - b if b is not None else None
+    above = signal if signal is not None else dark
+    if dark_rel_sigma:
+        var += np.square(np.float32(dark_rel_sigma) * dark)
+    if exposure_rel_sigma:
+        var += np.square(np.float32(exposure_rel_sigma) * above)
+    scaled = any(abs(t.exposure_factor - 1.0) > 1e-9 for t in terms)
+    if nonlinear_above_adu is not None and scaled:
+        nonlinear = above > np.float32(nonlinear_above_adu)
+        flags |= np.where(nonlinear, FLAG_NONLINEAR, 0).astype(np.uint8)
+        var += np.where(nonlinear, np.square(np.float32(0.1) * above), 0).astype(np.float32)
+    return DarkModel(
+        model,
+        var.astype(np.float32),
+        scale_mode,
+        float(scale_factor),
+        master_ids,
+        flags=flags,
+        dark_signal=signal,
+        weights=tuple(float(t.weight) for t in terms),
+        notes={
+            "bias_coefficient": c_b,
+            "needs_bias": needs_bias,
+            "level_sigma_adu": math.sqrt(level_var),
+        },
+    )
+
+
+def build_dark_model(
+    master: MasterDark,
+    *,
+    scale_mode: ScaleMode,
+    scale_factor: float = 1.0,
+    bias: MasterDark | None = None,
+    master_id: str = "",
+    temp_factor: float = 1.0,
+    glow: np.ndarray | None = None,
+) -> DarkModel:
+    """The dark signal (bias included) expected in a light, from one master (and a master bias).
+
+    ``scale_factor`` is the exposure factor for ``exposure`` and ``exposure+temperature``;
+    ``temp_factor`` the dark-current factor for ``temperature`` and ``exposure+temperature``
+    (for ``temperature`` alone ``scale_factor`` is taken as the temperature factor when
+    ``temp_factor`` is left at 1). ``glow`` (ADU, bias removed) is kept out of the temperature
+    scaling; without it the whole dark signal is scaled. Two-master modes need
+    :func:`dark_model_for`.
+    """
+    if scale_mode in (ScaleMode.NONE, ScaleMode.UNSCALED):
+        f_e, f_t = 1.0, 1.0
+    elif scale_mode == ScaleMode.EXPOSURE:
+        f_e, f_t = float(scale_factor), 1.0
+    elif scale_mode == ScaleMode.TEMPERATURE:
+        f_e, f_t = 1.0, float(temp_factor if temp_factor != 1.0 else scale_factor)
+    elif scale_mode == ScaleMode.EXPOSURE_TEMPERATURE:
+        f_e, f_t = float(scale_factor), float(temp_factor)
+    else:
+        raise CalibrationError(
+            f"scale mode {scale_mode} combines two masters: use darkflow.subtract.dark_model_for"
+        )
+    if scale_mode != ScaleMode.NONE and scale_mode != ScaleMode.UNSCALED and bias is None:
+        raise CalibrationError(f"{scale_mode} scaling needs a master bias (bias/dark separation)")
+    model = _linear_model(
+        [_Term(master, 1.0, f_e, f_t, glow if f_t != 1.0 else None)],
+        bias,
+        scale_mode=scale_mode,
+        scale_factor=f_e * f_t,
+        master_ids=(master_id,),
+    )
+    return model
+
+
+def dark_model_for(
+    decision: MatchDecision,
+    *,
+    load_master: Callable[[str], MasterDark],
+    bias: MasterDark | None,
+    index: CalibrationIndex,
+    master_biases: Mapping[str, MasterDark | None] | None = None,
+    bias_level_sigma_adu: float = 0.0,
+) -> DarkModel:
+    """The dark model of a :class:`~darkflow.matching.MatchDecision`, for every scale mode.
+
+    Parameters
+    ----------
+    decision
+        A matched decision (``decision.matched``); its ``terms`` give the recipe.
+    load_master
+        ``master_id -> MasterDark`` (each master of the recipe is loaded once).
+    bias
+        The configuration's master bias (the one the index was built with), or ``None``:
+        recipes that scale the dark current or the glow need it.
+    index
+        The calibration index (glow model and exposure-law limits of the configuration).
+    master_biases
+        ``master_id -> bias`` of each master's own night, when it is not ``bias`` (the
+        light's): the master's dark signal is measured against its own bias, the light's bias
+        is added once.
+    bias_level_sigma_adu
+        The uniform level uncertainty (ADU) of the model from biases borrowed from other
+        nights (their level differences times their coefficients in the recipe).
+
+    Returns
+    -------
+    DarkModel
+        ``data`` and ``variance`` per the module docstring, ``flags``, ``dark_signal``.
+
+    Raises
+    ------
+    CalibrationError
+        The decision is unmatched, the recipe needs a bias and none is given, or shapes differ.
+    """
+    from darkflow.exposure.laws import glow_map
+    from darkflow.matching import ModelTerm
+
+    if not decision.matched or decision.scale_mode is None:
+        raise CalibrationError(f"{decision.light_path}: no master was matched, no dark model")
+    terms = decision.terms or (
+        ModelTerm(decision.master_id, 1.0, decision.exposure_factor, decision.temp_factor),
+    )
+    sig = decision.config_signature
+    glow_model = index.glow.get(sig)
+    block = getattr(index, "block_px", 16)
+    lin = index.linearity.get(sig)
+    built = []
+    loaded: dict[str, MasterDark] = {}
+    for term in terms:
+        if term.master_id not in loaded:
+            loaded[term.master_id] = load_master(term.master_id)
+        master = loaded[term.master_id]
+        own = (master_biases or {}).get(term.master_id)
+        if own is not None and own.data.shape != master.data.shape:
+            own = None
+        glow = None
+        if abs(term.temp_factor - 1.0) > 1e-9 and bias is not None:
+            glow = glow_map(master, own if own is not None else bias, glow_model=glow_model,
+                            bias_exptime_s=index.bias_exptime(sig), block=block)  # fmt: skip
+        built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow,
+                           own))  # fmt: skip
+    model = _linear_model(
+        built,
+        bias,
+        scale_mode=decision.scale_mode,
+        scale_factor=decision.scale_factor,
+        master_ids=tuple(t.master_id for t in terms),
+        dark_rel_sigma=decision.dark_rel_sigma,
+        exposure_rel_sigma=decision.exposure_rel_sigma,
+        nonlinear_above_adu=lin.nonlinear_above_adu if lin is not None else None,
+        level_sigma_adu=getattr(decision, "level_sigma_adu", 0.0),
+        bias_level_sigma_adu=bias_level_sigma_adu,
+    )
+    model.notes.update(
+        glow="model" if glow_model is not None else "measured",
+        confidence=decision.confidence,
+    )
+    return model

@@ -1,0 +1,160 @@
+"""Read noise and the light's noise model: the per-frame variance of a master's inputs, the dark
+current's shot noise, the variance of a calibrated pixel.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from darkflow.model import MasterDark
+from darkflow.stats._robust import median as _median
+from darkflow.subtract._model import DarkModel
+from darkflow.subtract.gain import clip_variance_factor
+
+if TYPE_CHECKING:
+    pass
+
+
+def dark_shot_variance(model: DarkModel, egain_e_per_adu: float | None) -> np.ndarray | float:
+    """Poisson variance (ADU²) of the dark signal the light itself collected: ``max(S, 0) / g``.
+
+    ``S`` is ``model.dark_signal`` (the model minus the bias); 0 without a gain or without a
+    bias-separated model. For models from :func:`dark_model_for` this replaces the
+    ``dark_shot_variance_adu2`` of :func:`noise_model_variance` (which assumes one master).
+    """
+    if model.dark_signal is None or not egain_e_per_adu or egain_e_per_adu <= 0:
+        return 0.0
+    return (np.maximum(model.dark_signal, 0.0) / np.float32(egain_e_per_adu)).astype(np.float32)
+
+
+# per master object (immutable, loaded once per process and kept): every light calibrated with
+# a master asks for the same full-frame statistics of it
+_READ_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def read_variance(master: MasterDark) -> float:
+    """Per-frame variance of a master's inputs (ADU²) at its typical pixel: the read noise.
+
+    The trimmed mean (top 0.5% of pixels, hot and flickering, removed) of the unbiased per-pixel
+    sample variances, corrected for the variance that sigma clipping took away. Computed once
+    per master object.
+    """
+    cached = _READ_VARIANCE.get(master)
+    if cached is None:
+        cached = _READ_VARIANCE[master] = _read_variance(master)
+    return cached
+
+
+def _read_variance(master: MasterDark) -> float:
+    var = np.square(per_frame_sigma(master), dtype=np.float64)
+    var = var[np.isfinite(var) & (master.n_used >= 2)]
+    if var.size == 0:
+        return 0.0
+    var = np.sort(var)[: max(1, int(var.size * 0.995))]
+    params = master.provenance.get("params", {}) if master.provenance else {}
+    k = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
+    factor = clip_variance_factor(k) if math.isfinite(k) else 1.0
+    return float(np.mean(var)) / factor
+
+
+_MEDIAN_FRAME_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
+    """Per-frame variance of a master's inputs at its typical pixel, robust to warm and
+    flickering pixels: the median of the per-pixel sample variances over the median of
+    ``chi2(n-1) / (n-1)`` (times the share of variance sigma clipping keeps).
+
+    Returns ``(variance, pixels, frames)``; ``(nan, 0, 0)`` with fewer than 100 pixels of two
+    frames or more. Computed once per master object.
+    """
+    cached = _MEDIAN_FRAME_VARIANCE.get(master)
+    if cached is None:
+        cached = _MEDIAN_FRAME_VARIANCE[master] = _median_frame_variance(master)
+    return cached
+
+
+def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
+    from scipy.stats import chi2
+
+    n = np.asarray(master.n_used)
+    var = np.square(per_frame_sigma(master), dtype=np.float64)
+    ok = np.isfinite(var) & (n >= 2)
+    count = int(np.count_nonzero(ok))
+    if count < 100:
+        return math.nan, 0, 0.0
+    k = float(np.median(n[ok]))
+    factor = float(chi2.ppf(0.5, k - 1.0)) / (k - 1.0)
+    params = (master.provenance or {}).get("params", {})
+    clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
+    if math.isfinite(clip):
+        factor *= clip_variance_factor(clip)
+    return float(_median(var[ok])) / factor, count, k
+
+
+def per_frame_sigma(master: MasterDark) -> np.ndarray:
+    """Per-pixel scatter of one input frame: standard error times sqrt(frames used)."""
+    n = np.maximum(master.n_used, 1).astype(np.float32)
+    return master.uncertainty.astype(np.float32) * np.sqrt(n)
+
+
+def noise_model_variance(
+    master: MasterDark,
+    *,
+    bias: MasterDark | None,
+    egain_e_per_adu: float | None,
+    scale_factor: float = 1.0,
+) -> tuple[float, np.ndarray | float]:
+    """Read-noise variance (ADU², scalar) and dark-current shot variance (ADU², per pixel).
+
+    The read variance is the typical per-frame variance of the bias frames
+    (:func:`read_variance`). The dark shot variance is the dark signal (master minus bias) over
+    the gain: the median level for typical pixels, a pixel's own level where it deviates from the
+    median by more than 3 sigma (hot pixels) — a noisy per-pixel value would bias the variance up.
+    Without a bias, the dark master's typical variance stands in for the read noise (it then
+    includes the typical dark shot noise) and only hot pixels' excess adds to it. Scaled models
+    scale the dark shot variance by ``scale_factor``.
+    """
+
+    read_var = read_variance(bias) if bias is not None else read_variance(master)
+    if not egain_e_per_adu or egain_e_per_adu <= 0:
+        return read_var, 0.0
+    shot = _dark_shot_signal(master, bias) * np.float32(scale_factor / egain_e_per_adu)
+    return read_var, shot.astype(np.float32)
+
+
+# master -> (its bias (weak) or None, the dark signal of noise_model_variance): the same for
+# every light of the master
+_DARK_SHOT_SIGNAL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _dark_shot_signal(master: MasterDark, bias: MasterDark | None) -> np.ndarray:
+    """The dark signal (ADU, >= 0) whose shot noise :func:`noise_model_variance` adds."""
+    cached = _DARK_SHOT_SIGNAL.get(master)
+    if cached is not None and (cached[0]() if cached[0] is not None else None) is bias:
+        return cached[1]
+    with_bias = bias is not None and master.meta.includes_bias
+    if with_bias:
+        signal = master.data - bias.data
+        sigma = np.sqrt(np.square(master.uncertainty) + np.square(bias.uncertainty))
+    else:
+        signal = master.data  # bias-free master: dark signal; bias-including: level unknown
+        sigma = master.uncertainty
+    finite = signal[np.isfinite(signal)]
+    level = float(_median(finite)) if finite.size else 0.0  # the typical pixel
+    deviation = signal - np.float32(level)
+    # typical pixels: the mean dark level (their own noisy value would bias the variance up);
+    # a pixel far from it (> 3 sigma, hot pixels) keeps its own level
+    significant = np.abs(deviation) > 3.0 * sigma
+    if with_bias or not master.meta.includes_bias:
+        estimate = np.float32(level) + np.where(significant, deviation, 0.0)
+    else:  # no bias: the typical dark shot noise is already in read_var; hot excess only
+        estimate = np.where(significant & (deviation > 0), deviation, 0.0)
+    signal = np.maximum(estimate, 0.0)
+    signal.flags.writeable = False  # shared by the lights of the master
+    _DARK_SHOT_SIGNAL[master] = (None if bias is None else weakref.ref(bias), signal)
+    return signal
