@@ -58,7 +58,8 @@ def _clip_rounds(v: np.ndarray, centre: np.float32, clip: float, iters: int) -> 
 
 def _finite32(values: np.ndarray) -> np.ndarray:
     v = np.asarray(values, dtype=np.float32).ravel()
-    return v[np.isfinite(v)]
+    finite = np.isfinite(v)
+    return v if finite.all() else v[finite]  # no copy when all are finite (the usual case)
 
 
 def clipped_width(values: np.ndarray, clip: float = 5.0, iters: int = 6) -> float:

@@ -43,7 +43,13 @@ from darkflow.verify._gate import z_threshold
 from darkflow.verify._metrics import Metric, VerifyReason, not_measured, significance_gate
 from darkflow.verify._nulls import binomial_upper_spread
 
-__all__ = ["FrameResidual", "frame_residual", "holdout_gates", "transient_gate"]
+__all__ = [
+    "FrameResidual",
+    "frame_residual",
+    "frame_residual_reference",
+    "holdout_gates",
+    "transient_gate",
+]
 
 OUTLIER_SIGMA = 6.0
 # transient events against the clipped master: far enough out that the Poisson tail of a few
@@ -93,6 +99,28 @@ def _events(mask: np.ndarray) -> int:
     return int(label(mask, structure=np.ones((3, 3), dtype=bool))[1])
 
 
+def _width_var(width: float, n_pix: int, strips: list[tuple[float, int]]) -> float:
+    """Sampling variance of a frame's width: the scatter of its strips' widths (row-correlated
+    noise in) scaled by strip size / all pixels, at least a Gaussian standard deviation's."""
+    floor = width**2 / (2.0 * n_pix)
+    if len(strips) < 4:
+        return floor
+    w = np.array([s for s, _ in strips])
+    m = np.array([c for _, c in strips], dtype=np.float64)
+    strip_var = float(np.sum(m * (w - np.average(w, weights=m)) ** 2)) / (len(w) - 1)
+    return max(floor, strip_var / n_pix)
+
+
+def _level_var(levels: list[tuple[float, int]]) -> float:
+    """Sampling variance of a frame's level from its strips' levels (0 with fewer than 4)."""
+    if len(levels) < 4:
+        return 0.0
+    lv = np.array([v for v, _ in levels])
+    c = np.array([k for _, k in levels], dtype=np.float64)
+    centre = float(np.average(lv, weights=c))
+    return float(np.sum(c**2 * (lv - centre) ** 2) / c.sum() ** 2) * len(lv) / (len(lv) - 1)
+
+
 def frame_residual(
     frame: np.ndarray,
     mean: np.ndarray,
@@ -109,7 +137,65 @@ def frame_residual(
     the transient events above and below it (cosmic rays: only above), in units of
     ``event_scale`` (default ``scale``): the larger of the curve and the pixel's own clipped
     scatter, as the mean's extreme values are judged, so a hot pixel whose signal follows a
-    warming sensor from frame to frame (hundreds of ADU, in its own scatter) is no event."""
+    warming sensor from frame to frame (hundreds of ADU, in its own scatter) is no event.
+
+    The valid pixels' residuals are gathered in one pass (raster order, so a strip of rows is a
+    slice) and the events counted in another (numba, ``darkflow.stats._residual``); the numpy
+    twin :func:`frame_residual_reference` gives the same result."""
+    from darkflow.stats._residual import compact_residuals, outlier_events
+
+    x = np.asarray(frame, dtype=np.float32)
+    plain, u, resid, row_counts = compact_residuals(x, mean, scale, n_mean, valid, held=held)
+    n_pix = int(plain.size)
+    if n_pix < 100:
+        return None
+    # the width is judged on the plain residuals (ADU): weighting pixels by a smooth
+    # noise-by-level curve exposes populations whose noise the curve misses, and a clipped
+    # width of those differs between the two kinds of frame; thresholds use the weighted u
+    width = _width(plain)
+    w_u = _width(u)
+    limit = LEVEL_CLIP * w_u
+    core = np.abs(u) <= limit
+    # strips of rows: their spread of widths includes row-correlated noise
+    rows = np.nonzero(row_counts)[0]
+    offsets = np.concatenate(([0], np.cumsum(row_counts)))
+    strips, levels = [], []
+    for chunk in np.array_split(rows, min(N_STRIPS, max(2, rows.size // 4))):
+        if chunk.size == 0:
+            continue
+        lo, hi = int(offsets[chunk[0]]), int(offsets[chunk[-1] + 1])
+        if hi - lo >= 50:
+            strips.append((_width(plain[lo:hi]), hi - lo))
+            core_part = resid[lo:hi][core[lo:hi]]
+            if core_part.size:
+                levels.append((float(np.mean(core_part, dtype=np.float64)), core_part.size))
+    width_var = _width_var(width, n_pix, strips)
+    # outlying pixels as events; against the clipped master (which rejected this frame's
+    # cosmic rays), in the training frames' own units: a symmetric noise (flicker, tails)
+    # gives as many events each way
+    outliers, up, down = outlier_events(
+        x, mean, scale, n_mean, valid, held=held, t_out=OUTLIER_SIGMA * w_u, master=master,
+        t_up=TRANSIENT_SIGMA * w_u, t_down=-TRANSIENT_SIGMA * w_u, event_scale=event_scale,
+    )  # fmt: skip
+    # the level: a mean (a median of skewed Poisson residuals sits below it, and by a different
+    # amount for training and held-out frames), outliers beyond LEVEL_CLIP widths left out
+    level = float(np.mean(resid[core], dtype=np.float64)) if core.any() else math.nan
+    level_var = _level_var(levels)
+    return FrameResidual(held, width, width_var, level, n_pix, outliers, up, down, level_var)
+
+
+def frame_residual_reference(
+    frame: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    n_mean: np.ndarray,
+    valid: np.ndarray,
+    *,
+    held: bool,
+    master: np.ndarray | None = None,
+    event_scale: np.ndarray | None = None,
+) -> FrameResidual | None:
+    """numpy twin of :func:`frame_residual` (full-band temporaries; the same result)."""
     x = np.asarray(frame, dtype=np.float32)
     ok = valid & np.isfinite(x)
     n_pix = int(np.count_nonzero(ok))
@@ -138,25 +224,13 @@ def frame_residual(
             core_part = resid[chunk][ok[chunk] & (np.abs(u[chunk]) <= limit)]
             if core_part.size:
                 levels.append((float(np.mean(core_part, dtype=np.float64)), core_part.size))
-    floor = width**2 / (2.0 * n_pix)  # a standard deviation's sampling variance (Gaussian)
-    width_var = floor
-    if len(strips) >= 4:
-        w = np.array([s for s, _ in strips])
-        m = np.array([c for _, c in strips], dtype=np.float64)
-        # variance of the full-frame width: strip variance scaled by strip size / all pixels
-        strip_var = float(np.sum(m * (w - np.average(w, weights=m)) ** 2)) / (len(w) - 1)
-        width_var = max(floor, strip_var / n_pix)
+    width_var = _width_var(width, n_pix, strips)
     outliers = _events(ok & (u > OUTLIER_SIGMA * w_u))
     # the level: a mean (a median of skewed Poisson residuals sits below it, and by a different
     # amount for training and held-out frames), outliers beyond LEVEL_CLIP widths left out
     core = ok & (np.abs(u) <= limit)
     level = float(np.mean(resid[core], dtype=np.float64)) if core.any() else math.nan
-    level_var = 0.0
-    if len(levels) >= 4:
-        lv = np.array([v for v, _ in levels])
-        c = np.array([k for _, k in levels], dtype=np.float64)
-        mean = float(np.average(lv, weights=c))
-        level_var = float(np.sum(c**2 * (lv - mean) ** 2) / c.sum() ** 2) * len(lv) / (len(lv) - 1)
+    level_var = _level_var(levels)
     up = down = 0
     if master is not None:
         # against the clipped master (which rejected this frame's cosmic rays), in the training
