@@ -23,6 +23,8 @@ __all__ = ["cross_check_masters"]
 
 log = logging.getLogger(__name__)
 
+_JUDGED = (str(MasterStatus.VERIFIED), str(MasterStatus.LOW_CONFIDENCE))
+
 
 def _load(registry, key: str, cache: dict[str, Any]):
     from darkflow.master import read_master
@@ -38,8 +40,8 @@ def _load(registry, key: str, cache: dict[str, Any]):
 
 
 def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = ()) -> int:
-    """Pair the verified dark masters of each configuration that have a bias of their own
-    night; mark the one holding an excess. Returns how many masters were marked."""
+    """Pair the dark masters of each configuration (verified or low_confidence) that have a
+    bias of their own night; mark the one holding an excess. Returns how many were marked."""
     from darkflow.verify._crossset import exposure_pair_excess
     from darkflow.verify._metrics import VerifyReason
 
@@ -50,7 +52,8 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
         if not job.bias_own_night:
             continue
         row = registry.get(job.key)
-        if row is None or row.status != str(MasterStatus.VERIFIED):
+        # a master already low_confidence still takes part: the comparison adds the cause
+        if row is None or row.status not in _JUDGED:
             continue
         by_sig.setdefault(job.fset.config_signature, []).append(job)
     cache: dict[str, Any] = {}
