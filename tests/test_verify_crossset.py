@@ -75,6 +75,10 @@ def test_not_measured_without_a_common_temperature():
     )
     r = exposure_pair_excess(warm, short, bias, bias, false_alarm=1e-4)
     assert not r.measured and "temperatures" in r.why
+    # no temperature (an uncooled camera): not compared either
+    cold = dataclasses.replace(long, meta=dataclasses.replace(long.meta, temp_c=None))
+    none = dataclasses.replace(short, meta=dataclasses.replace(short.meta, temp_c=None))
+    assert not exposure_pair_excess(cold, none, bias, bias, false_alarm=1e-4).measured
 
 
 @pytest.mark.slow

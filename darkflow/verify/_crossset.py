@@ -30,7 +30,8 @@ Statistics, on the pixels typical in both masters (hot-free, fully combined):
   is evidence for the cause, not a gate of its own.
 
 Temperatures: the comparison holds at one temperature. The masters' recorded temperatures
-must both be known and the dark law's change over their difference (``2^(dT/doubling) - 1``
+must both be known (uncooled cameras without a sensor temperature are not compared: their dark
+sets differ by whatever the night's temperature did) and the dark law's change over their difference (``2^(dT/doubling) - 1``
 of ``b``'s scaled dark level) must lie within the level's spread; otherwise not measured.
 """
 
@@ -131,11 +132,10 @@ def exposure_pair_excess(
     )
     temp_a, temp_b = a.meta.temp_c, b.meta.temp_c
     if temp_a is None or temp_b is None:
-        if not (temp_a is None and temp_b is None):
-            return PairExcess(False, "one master has no temperature", k=k, n_pixels=n)
-        d_t = 0.0  # neither recorded: one camera state assumed, as the matching does
-    else:
-        d_t = float(temp_a) - float(temp_b)
+        # an uncooled camera without a sensor temperature: its dark sets are taken at whatever
+        # temperature the night had, and a thermal change reads as an excess
+        return PairExcess(False, "a master has no temperature", k=k, n_pixels=n)
+    d_t = float(temp_a) - float(temp_b)
     thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * abs(k * float(np.mean(d_b[typical])))
     if thermal > spread:
         return PairExcess(
