@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.lights import _master
 
 from darkflow.model import FrameType
 from darkflow.verify._crossset import exposure_pair_excess
-from tests.helpers.lights import _master
 
 SHAPE = (96, 128)
 BIAS, READ, GAIN = 500.0, 3.0, 1.0
