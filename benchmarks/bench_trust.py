@@ -89,6 +89,11 @@ class NightScore:
     detected: bool | None = None
     top_cause: str | None = None
     right_cause: bool | None = None
+    # a fault the headers record (``*_recorded``) that the pipeline took into account: no
+    # affected light used the faulted master (another configuration), or every one that did
+    # had the recorded quantity modelled and its hot pixels measured on the model's scale
+    handled: bool | None = None
+    handled_how: str | None = None
     causes: list[tuple[str, float]] = field(default_factory=list)
     # the fault's change of an affected light's typical pixel in units of its noise (truth);
     # None: not a level effect (cosmic rays the combine rejects, a wrong EGAIN) or unknown
@@ -196,7 +201,7 @@ def score_night(
         statuses[status] += 1
         light_reasons.update(codes)
         if light["affected_by_fault"]:
-            affected_rows.append((status, codes))
+            affected_rows.append((status, codes, row))
             continue
         false_flag = (light["usable"] and status == "quarantined") or (
             light["provable"] and status == "degraded"
@@ -239,7 +244,7 @@ def _score_fault(score: NightScore, truth, masters: pd.DataFrame, affected_rows)
     for m in hit.to_dict("records"):
         reasons += _codes(m.get("reasons"))
         flagged |= str(m["status"]) != "verified"
-    for status, codes in affected_rows:
+    for status, codes, _row in affected_rows:
         reasons += codes
         flagged |= status != "calibrated"
     ranked = [(str(c), float(w)) for c, w in rank_causes(reasons) if w > 0]
@@ -249,6 +254,46 @@ def _score_fault(score: NightScore, truth, masters: pd.DataFrame, affected_rows)
     score.causes = ranked[:3]
     score.top_cause = ranked[0][0] if ranked else None
     score.right_cause = flagged and score.top_cause == score.expected_cause
+    if str(truth["fault"]["kind"]).endswith("_recorded"):
+        score.handled_how = handled_how(truth["fault"]["kind"], hit, affected_rows)
+        score.handled = score.handled_how is not None
+
+
+#: reasons saying a light's hot pixels are off the model's scale (or were not measured)
+_SCALE_TROUBLE = frozenset({"dark_overscaled", "dark_underscaled", "dark_rescaled",
+                            "harmful_subtraction", "no_dark_signal", "dark_scale_unmeasured"})  # fmt: skip
+
+
+def _ids(value: Any) -> set[str]:
+    return {str(value)} if isinstance(value, str) and value else set()
+
+
+def handled_how(kind: str, hit: pd.DataFrame, affected_rows) -> str | None:
+    """How the pipeline took a fault that the headers record into account, or ``None``.
+
+    ``avoided``: no affected light was calibrated with a faulted master (a dark set whose
+    header shows another gain is another configuration, and is not used for these lights).
+    ``compensated``: the recorded temperature was modelled (``temperature_scaled``) on every
+    affected light that used a faulted master, each calibrated with its hot-pixel scale
+    measured and on the model's. The truth's effect size assumes the master is used as it is,
+    so these nights count as missed by ``detected`` although the verdicts are right.
+    """
+    faulted = set(hit["master_id"].astype(str)) if "master_id" in hit else set()
+    if not faulted or not affected_rows:
+        return None
+    users = []
+    for status, codes, row in affected_rows:
+        used = _ids(row.get("master_id")) | _ids(row.get("secondary_master_id"))
+        if used & faulted:
+            users.append((status, codes, row))
+    if not users:
+        return "avoided"
+    if kind.startswith("warm_darks") and all(
+        status == "calibrated" and "temperature_scaled" in codes
+        and not _SCALE_TROUBLE & set(codes) for status, codes, _ in users
+    ):  # fmt: skip
+        return "compensated"
+    return None
 
 
 # ----------------------------------------------------------------------------- running
@@ -474,6 +519,9 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
     big = [s for s in faulty if matters(s)]
     det_big = sum(bool(s.detected) for s in big)
     right_big = sum(bool(s.right_cause) for s in big)
+    handled = [s for s in faulty if s.handled and not s.detected]
+    how = Counter(s.handled_how for s in handled)
+    seen = det + len(handled)
     out = [
         f"**Clean nights ({len(clean)}):** lights quarantined although a usable dark model "
         f"exists {_pct(q, nu)} (target 0); lights degraded although an exact or provably "
@@ -483,13 +531,21 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
         f"(target >= 90%). Faults that matter ({len(big)} nights: the fault changes the "
         f"affected lights by >= {MATTERS_SIGMA:g} sigma of their noise, or is not a level "
         f"effect): detected {_pct(det_big, len(big))}, right top cause "
-        f"{_pct(right_big, len(big))}." + (f" Runs that failed: {len(errors)}." if errors else ""),
+        f"{_pct(right_big, len(big))}. Recorded faults (`*_recorded`) the pipeline took into "
+        f"account without a flag: {len(handled)}"
+        + (f" ({', '.join(f'{k} {n}' for k, n in sorted(how.items()))})" if how else "")
+        + f"; detected or handled {_pct(seen, len(faulty))}."
+        + (f" Runs that failed: {len(errors)}." if errors else ""),
         "",
         "How to read: the truth (`zoo_truth.json`) says per light which dark model exists "
         "(`provable`: exact, exact on another night with biases, or interpolated between two "
         "exposures where linearity can be shown, with a bias or three exposures; `usable`: also "
         "interpolated between only two exposures without a bias, extrapolated, scaled with "
-        "biases, uncorrected level or thermally scaled). Nights with 3-5 darks count as clean. A fault is *detected* when "
+        "biases, uncorrected level or thermally scaled). Nights with 3-5 darks count as clean. "
+        "A fault the headers record is "
+        "*handled* when no affected light used the faulted master (darks of another recorded "
+        "gain are another configuration) or the recorded temperature was modelled and the "
+        "light's hot pixels measured on the model's scale (`handled_how`). A fault is *detected* when "
         "the faulted master or a light using it is flagged, whatever the reason, so detection "
         "is only meaningful together with the right top cause while clean nights still carry "
         "false flags. *Effect*: what the fault changes in an affected light, in units of "

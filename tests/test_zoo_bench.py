@@ -111,6 +111,37 @@ def test_faulty_night_detection_and_cause(bench):
     assert other.detected and other.top_cause == "noise_model" and not other.right_cause
 
 
+def test_recorded_fault_avoided_or_compensated(bench):
+    """A fault the headers record counts as handled only when the verdicts are right: the
+    faulted master unused by the affected lights, or its recorded temperature modelled with
+    the lights' hot pixels measured on the model's scale."""
+    masters = MASTERS.assign(status="verified", reasons="no_previous_master",
+                             master_id=["b", "d300", "d60"])  # fmt: skip
+    calibrated = FRAMES.assign(status="calibrated", reasons="temperature_scaled",
+                               master_id="d60", secondary_master_id=None)  # fmt: skip
+    gain = {"kind": "wrong_gain_recorded", "expected_cause": "gain_mismatch",
+            "effect_sigma": 3.0, "level_effect": True,
+            "target": {"kind": "dark", "id": "night-1/dark/300s"}}  # fmt: skip
+    s = bench.score_night(_truth(gain), calibrated, masters, root=ROOT)
+    assert s.detected is False and s.handled and s.handled_how == "avoided"
+    # the light used the faulted master: a wrong gain is not compensated by anything
+    used = calibrated.assign(master_id="d300")
+    s = bench.score_night(_truth(gain), used, masters, root=ROOT)
+    assert s.handled is False and s.handled_how is None
+    warm = {**gain, "kind": "warm_darks_recorded", "expected_cause": "thermal_mismatch"}
+    s = bench.score_night(_truth(warm), used, masters, root=ROOT)
+    assert s.handled and s.handled_how == "compensated"
+    # the hot pixels not measured, or the temperature not modelled: not shown to be handled
+    for reasons in ("temperature_scaled;dark_scale_unmeasured", "exposure_scaled"):
+        s = bench.score_night(_truth(warm), used.assign(reasons=reasons), masters, root=ROOT)
+        assert s.handled is False
+    # an unrecorded fault is never "handled": the headers gave the pipeline nothing to model
+    hidden = {**warm, "kind": "warm_darks"}
+    assert bench.score_night(_truth(hidden), used, masters, root=ROOT).handled is None
+    text = bench.summary([bench.score_night(_truth(gain), calibrated, masters, root=ROOT)], [])
+    assert "without a flag: 1 (avoided 1); detected or handled 1/1 (100%)" in text
+
+
 def test_summary_tables_and_results_section(bench, tmp_path):
     clean = bench.score_night(_truth(), FRAMES, MASTERS, root=ROOT)
     fault = {"kind": "light_leak", "expected_cause": "light_leak", "target": {"kind": "all"}}

@@ -38,6 +38,7 @@ from darkflow.model import (
     MasterStatus,
     slug,
 )
+from darkflow.pipeline.crosscheck import cross_check_masters
 from darkflow.pipeline.executors import Executor, LocalExecutor
 from darkflow.pipeline.jobs import run_light_job, run_master_job
 from darkflow.pipeline.lights import plan_lights
@@ -263,6 +264,8 @@ def run_night(
                 failed = _execute_masters(master_jobs, registry, executor, events, result,
                                           run_id, workdir=workdir, config=config, progress=tick,
                                           state=state)  # fmt: skip
+                if not state.corrupt:  # masters of one configuration against each other
+                    cross_check_masters(master_jobs, registry, config, failed=failed)
                 store = ThermalProfileStore(workdir / "thermal_profiles.json")
                 result._timed("masters", t0)
                 t0 = time.monotonic()

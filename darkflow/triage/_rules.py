@@ -485,6 +485,11 @@ _RULES = (
     # no dark current is negative: only the bias level moving between the two sets puts the
     # darks below their night's bias (another readout mode or offset would too, recorded or not)
     _r("dark_below_bias", ERR, {BIAS: 3, R: 1}, *_BIAS, *_READOUT[:1]),
+    # two masters of one configuration, each less its night's bias, that do not scale with
+    # exposure: the excess in one of them varies across the frame (light: a leak's gradient or
+    # vignetting) or is uniform (an offset without photons: the bias level moved)
+    _r("exposure_excess_patterned", ERR, {LEAK: 4}, *_LEAK),
+    _r("exposure_excess_uniform", ERR, {BIAS: 3, R: 1}, *_BIAS, *_READOUT[:1]),
     # the header's EGAIN against the darks' own photon transfer: it shows that the gain the
     # noise model was given does not describe the darks (noise_model); that the darks were taken
     # at another gain than the lights only the lights can add (their hot pixels off scale: the

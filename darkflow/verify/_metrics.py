@@ -82,6 +82,18 @@ class VerifyReason(ReasonCode):
         "levels' noise and the master's own: dark current is never negative, the bias level "
         "moved between the bias frames and the darks (bias drift, reset, another offset).",
     )
+    EXCESS_PATTERNED = (
+        "exposure_excess_patterned",
+        "Against another master of the configuration (exposure-scaled, each less its night's "
+        "bias) the master holds a signal that does not follow the exposure and varies across "
+        "the frame: stray light reached the sensor while its darks were taken.",
+    )
+    EXCESS_UNIFORM = (
+        "exposure_excess_uniform",
+        "Against another master of the configuration (exposure-scaled, each less its night's "
+        "bias) the master holds a uniform level that does not follow the exposure: the bias "
+        "level moved between its darks and their bias (bias drift, reset, another offset).",
+    )
     GAIN_MISMATCH = (
         "gain_mismatch",
         "Photon transfer on the dark stack gives an e-/ADU different from the header's EGAIN: "

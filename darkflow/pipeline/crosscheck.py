@@ -1,0 +1,92 @@
+"""Masters of one configuration judged against each other once all are built.
+
+Each master's own assessment (:func:`darkflow.verify.assess_master`) sees its set alone, or the
+previous verified master of an earlier night. Stray light or a moved bias level in one dark
+set of the night adds a level that the set's own noise, hot pixels and hold-out frames all
+agree with. Two masters of one configuration at one temperature, each less its own night's
+bias, must scale with exposure pixel by pixel (:func:`darkflow.verify._crossset.
+exposure_pair_excess`): the one holding the excess is marked ``low_confidence`` with
+``exposure_excess_patterned`` (a pattern across the frame: stray light) or
+``exposure_excess_uniform`` (a uniform level: the bias moved).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from darkflow.model import FrameType, MasterStatus
+
+__all__ = ["cross_check_masters"]
+
+log = logging.getLogger(__name__)
+
+_JUDGED = (str(MasterStatus.VERIFIED), str(MasterStatus.LOW_CONFIDENCE))
+
+
+def _load(registry, key: str, cache: dict[str, Any]):
+    from darkflow.master import read_master
+
+    if key not in cache:
+        row = registry.get(key)
+        if row is None or row.path is None:
+            cache[key] = None
+        else:
+            path = registry.workdir / row.path
+            cache[key] = read_master(path, content_hash=row.content_hash)
+    return cache[key]
+
+
+def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = ()) -> int:
+    """Pair the dark masters of each configuration (verified or low_confidence) that have a
+    bias of their own night; mark the one holding an excess. Returns how many were marked."""
+    from darkflow.verify._crossset import exposure_pair_excess
+    from darkflow.verify._metrics import VerifyReason
+
+    by_sig: dict[str, list] = {}
+    for job in jobs:
+        if job.fset.kind != FrameType.DARK or job.key in failed or not job.bias_key:
+            continue
+        if not job.bias_own_night:
+            continue
+        row = registry.get(job.key)
+        # a master already low_confidence still takes part: the comparison adds the cause
+        if row is None or row.status not in _JUDGED:
+            continue
+        by_sig.setdefault(job.fset.config_signature, []).append(job)
+    cache: dict[str, Any] = {}
+    marked: dict[str, tuple[str, str]] = {}
+    p = config.verify.gate_false_alarm
+    for sig in sorted(by_sig):
+        group = sorted(by_sig[sig], key=lambda j: j.key)
+        for a, b in itertools.combinations(group, 2):
+            try:
+                ma, mb = _load(registry, a.key, cache), _load(registry, b.key, cache)
+                ba, bb = _load(registry, a.bias_key, cache), _load(registry, b.bias_key, cache)
+            except Exception as err:  # an unreadable master is the repair pass's business
+                log.warning("cross-check of %s: %s", sig, err)
+                continue
+            if ma is None or mb is None or ba is None or bb is None:
+                continue
+            if a.bias_key == b.bias_key:
+                bb = ba
+            r = exposure_pair_excess(ma, mb, ba, bb, false_alarm=p)
+            if not (r.measured and r.failed):
+                continue
+            holder, other = (a, b) if r.level > 0 else (b, a)
+            code = VerifyReason.EXCESS_PATTERNED if r.structured else VerifyReason.EXCESS_UNIFORM
+            marked.setdefault(holder.key, (str(code), other.master_id))
+    for key, (code, other) in sorted(marked.items()):
+        row = registry.get(key)
+        record = dict(row.record or {})
+        reasons = list(dict.fromkeys([code, *record.get("reasons", [])]))
+        record["reasons"] = reasons
+        record["cross_check"] = {"reason": code, "against": other}
+        registry.refresh(key, record=record)
+        registry.set_status(key, str(MasterStatus.LOW_CONFIDENCE), reason=code)
+        for job in jobs:
+            if job.key == key:
+                job.row = registry.get(key)
+    return len(marked)

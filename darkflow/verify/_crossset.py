@@ -1,0 +1,174 @@
+"""Two masters of one configuration against each other: does the dark signal scale with exposure?
+
+A master dark holds its night's bias plus dark signal, and the dark signal of every pixel (amp
+glow and the fixed dark-current pattern included) grows in proportion to the exposure. Two
+masters ``a`` and ``b`` of one configuration and temperature, each with the master bias of its
+own night, therefore satisfy, pixel by pixel,
+
+    E = (M_a - B_a) - k (M_b - B_b) = 0 + noise,   k = t_a / t_b
+
+when all is well. Whatever one set holds that does not follow the exposure leaves ``E != 0``:
+stray light that reached the sensor while one set was taken (a light leak: a smooth pattern,
+the light's own vignetting or a gradient), or a bias level that moved between a dark set and
+its bias (a uniform offset). The hot pixels' own scale cannot see either (they add a few
+electrons to thousands); the typical pixels can.
+
+Statistics, on the pixels typical in both masters (hot-free, fully combined):
+
+* ``level``: the mean of ``E``. Its spread when all is well combines each set's frame-level
+  jitter over its frame count (a level common to one set's frames: ``k`` times for ``b``'s
+  sets), and the sampling spread of the mean of the pixels. The gate fails two-sided at
+  :func:`~darkflow.verify.z_threshold` of ``false_alarm``, beyond the materiality of the
+  master's own per-pixel noise (as :mod:`darkflow.verify._level`): an offset smaller than it
+  hides inside the uncertainty every light already carries. ``level > 0``: ``a`` holds more
+  than ``b``'s rate predicts (or ``b`` less).
+* ``structure``: whether the excess is uniform. The pixels are split into ``blocks x blocks``
+  tiles; ``chi2 = sum((mean_tile - level)^2 / s_tile^2)`` with ``s_tile`` the robust standard
+  deviation of ``E`` over the tile's pixel count, ``blocks^2 - 1`` degrees of freedom; its
+  deviate (:func:`~darkflow.verify._gate.chi2_deviate`) against the one-sided threshold of
+  ``false_alarm``. Structure tells stray light (a pattern) from a bias offset (uniform); it
+  is evidence for the cause, not a gate of its own.
+
+Temperatures: the comparison holds at one temperature. The masters' recorded temperatures
+must both be known (uncooled cameras without a sensor temperature are not compared: their dark
+sets differ by whatever the night's temperature did) and the dark law's change over their difference (``2^(dT/doubling) - 1``
+of ``b``'s scaled dark level) must lie within the level's spread; otherwise not measured.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from darkflow.model import MasterDark
+from darkflow.stats import mad_std
+from darkflow.verify._gate import chi2_deviate, combine_spread, z_threshold
+from darkflow.verify._stability import frame_jitter
+
+__all__ = ["PairExcess", "exposure_pair_excess"]
+
+
+@dataclass(frozen=True)
+class PairExcess:
+    """The outcome of :func:`exposure_pair_excess` (``measured=False``: ``why`` says why)."""
+
+    measured: bool
+    why: str = ""
+    level: float = math.nan  # mean of E (ADU)
+    spread: float = math.nan  # its 1-sigma when all is well (ADU)
+    z: float = math.nan
+    threshold: float = math.nan
+    materiality: float = 0.0
+    failed: bool = False
+    structure_z: float = math.nan  # deviate of the tiles' chi-square
+    structured: bool = False
+    k: float = math.nan
+    n_pixels: int = 0
+
+
+def _typical_both(a: MasterDark, b: MasterDark) -> np.ndarray:
+    ok = np.isfinite(a.data) & np.isfinite(b.data)
+    for m in (a, b):
+        ok &= m.n_used >= max(2, 0.8 * m.meta.n_frames)
+        if m.saturated is not None:
+            ok &= ~m.saturated.astype(bool)
+    if not ok.any():
+        return ok
+    for m in (a, b):  # hot-free in both: the 20th-80th level percentiles of each
+        lo, hi = np.percentile(m.data[ok], [20, 80])
+        ok &= (m.data >= lo) & (m.data <= hi)
+    return ok
+
+
+def exposure_pair_excess(
+    a: MasterDark,
+    b: MasterDark,
+    bias_a: MasterDark,
+    bias_b: MasterDark,
+    *,
+    false_alarm: float,
+    doubling_c: float = 6.3,
+    blocks: int = 4,
+) -> PairExcess:
+    """``E = (a - bias_a) - (t_a / t_b) (b - bias_b)`` on the typical pixels: level and pattern.
+
+    ``bias_a``/``bias_b``: the master biases of each master's own night (the same object when
+    the two share a night). See the module docstring for the statistics and their spreads.
+    """
+    shapes = {m.data.shape for m in (a, b, bias_a, bias_b)}
+    if len(shapes) != 1:
+        return PairExcess(False, "shapes differ")
+    t_a, t_b = float(a.meta.exptime_s or 0.0), float(b.meta.exptime_s or 0.0)
+    if not (t_a > 0 and t_b > 0) or not (a.meta.includes_bias and b.meta.includes_bias):
+        return PairExcess(False, "no exposure or bias-free masters")
+    k = t_a / t_b
+    typical = _typical_both(a, b)
+    n = int(np.count_nonzero(typical))
+    if n < 100 * blocks * blocks:
+        return PairExcess(False, f"{n} typical pixels", k=k, n_pixels=n)
+    d_a = (a.data - bias_a.data).astype(np.float64)
+    d_b = (b.data - bias_b.data).astype(np.float64)
+    e = d_a - k * d_b
+    values = e[typical]
+    level = float(np.mean(values))
+    sd = float(mad_std(values))
+    n_a, n_b = max(a.meta.n_frames, 2), max(b.meta.n_frames, 2)
+    same_bias = bias_a is bias_b
+    bias_terms = (
+        (abs(1.0 - k) * frame_jitter(bias_a) / math.sqrt(max(bias_a.meta.n_frames, 2)),)
+        if same_bias
+        else (
+            frame_jitter(bias_a) / math.sqrt(max(bias_a.meta.n_frames, 2)),
+            k * frame_jitter(bias_b) / math.sqrt(max(bias_b.meta.n_frames, 2)),
+        )
+    )
+    spread = combine_spread(
+        frame_jitter(a) / math.sqrt(n_a),
+        k * frame_jitter(b) / math.sqrt(n_b),
+        *bias_terms,
+        sd / math.sqrt(n),
+    )
+    temp_a, temp_b = a.meta.temp_c, b.meta.temp_c
+    if temp_a is None or temp_b is None:
+        # an uncooled camera without a sensor temperature: its dark sets are taken at whatever
+        # temperature the night had, and a thermal change reads as an excess
+        return PairExcess(False, "a master has no temperature", k=k, n_pixels=n)
+    d_t = float(temp_a) - float(temp_b)
+    thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * abs(k * float(np.mean(d_b[typical])))
+    if thermal > spread:
+        return PairExcess(
+            False, f"temperatures differ by {d_t:.2g} C ({thermal:.2g} ADU of dark law)", k=k,
+            n_pixels=n,
+        )  # fmt: skip
+    thr = z_threshold(false_alarm)
+    # the master's own per-pixel noise (a's frames over their count): below it the offset
+    # hides inside the uncertainty every light carries for the master
+    frame_sd = sd / math.sqrt(1.0 / n_a + k * k / n_b) / math.sqrt(n_a)
+    materiality = frame_sd
+    z = level / spread if spread > 0 else math.inf * np.sign(level)
+    failed = bool(abs(level) > thr * spread + materiality)
+    # the pattern of the excess: tiles' means against their own sampling spread
+    ny, nx = e.shape
+    ys = np.linspace(0, ny, blocks + 1).astype(int)
+    xs = np.linspace(0, nx, blocks + 1).astype(int)
+    chi2, dof = 0.0, -1
+    for i in range(blocks):
+        for j in range(blocks):
+            tile = e[ys[i] : ys[i + 1], xs[j] : xs[j + 1]][
+                typical[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
+            ]
+            if tile.size < 100:
+                continue
+            s = sd / math.sqrt(tile.size)
+            chi2 += ((float(np.mean(tile)) - level) / s) ** 2
+            dof += 1
+    structure_z = chi2_deviate(chi2, 1.0, dof) if dof >= 1 else math.nan
+    structured = bool(failed and math.isfinite(structure_z)
+                      and structure_z > z_threshold(false_alarm, sides=1))  # fmt: skip
+    return PairExcess(
+        True, "", level=level, spread=spread, z=float(z), threshold=thr,
+        materiality=materiality, failed=failed, structure_z=float(structure_z),
+        structured=structured, k=k, n_pixels=n,
+    )  # fmt: skip

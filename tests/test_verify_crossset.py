@@ -1,0 +1,102 @@
+"""Two masters of one configuration against each other (darkflow.verify._crossset)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.lights import _master
+
+from darkflow.model import FrameType
+from darkflow.verify._crossset import exposure_pair_excess
+
+SHAPE = (96, 128)
+BIAS, READ, GAIN = 500.0, 3.0, 1.0
+
+
+def _sensor(seed: int) -> np.ndarray:
+    """Dark current (e-/s) per pixel: a lognormal population with 0.5 % hot pixels and an amp
+    glow in one corner (it grows with the exposure like the rest)."""
+    rng = np.random.default_rng(seed)
+    rate = 0.05 * rng.lognormal(0.0, 0.3, SHAPE)
+    hot = rng.random(SHAPE) < 0.005
+    rate[hot] *= 50.0
+    y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    return rate + 0.3 * np.exp(-np.hypot(y, x) / 15.0)
+
+
+def _frames(rate, t, n, rng, extra=0.0):
+    out = []
+    for _ in range(n):
+        e = rng.poisson(rate * t + extra) + rng.normal(0.0, READ, SHAPE)
+        out.append(np.clip(np.rint(BIAS + e / GAIN), 0, 65535).astype(np.uint16))
+    return out
+
+
+def _night(seed: int, *, leak: float = 0.0, offset: float = 0.0):
+    rng = np.random.default_rng(seed + 1)
+    rate = _sensor(seed)
+    ramp = np.linspace(0.5, 1.5, SHAPE[1])[None, :] * np.ones((SHAPE[0], 1))
+    bias = _master(_frames(rate, 0.0, 15, rng), FrameType.BIAS, 0.0, GAIN)
+    short = _master(_frames(rate, 60.0, 10, rng), FrameType.DARK, 60.0, GAIN)
+    faulted = [f.astype(np.float64) + offset for f in _frames(rate, 300.0, 10, rng, leak * ramp)]
+    long = _master([np.rint(f).astype(np.uint16) for f in faulted], FrameType.DARK, 300.0, GAIN)
+    return long, short, bias
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_clean_pair_passes(seed):
+    long, short, bias = _night(seed)
+    r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    assert r.measured and not r.failed and not r.structured
+    assert abs(r.level) < r.threshold * r.spread + r.materiality
+
+
+def test_light_leak_fails_with_a_pattern():
+    long, short, bias = _night(1, leak=20.0)  # 20 e- of stray light, a ramp across the frame
+    r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    assert r.failed and r.level > 0 and r.structured
+    # the same pair the other way round: the excess is negative (b holds it)
+    back = exposure_pair_excess(short, long, bias, bias, false_alarm=1e-4)
+    assert back.failed and back.level < 0
+
+
+def test_bias_offset_fails_uniform():
+    long, short, bias = _night(2, offset=12.0)  # the long darks' bias 12 ADU higher
+    r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    assert r.failed and r.level == pytest.approx(12.0, abs=1.0) and not r.structured
+
+
+def test_not_measured_without_a_common_temperature():
+    long, short, bias = _night(1)
+    import dataclasses
+
+    warm = dataclasses.replace(
+        long, meta=dataclasses.replace(long.meta, temp_c=long.meta.temp_c + 5)
+    )
+    r = exposure_pair_excess(warm, short, bias, bias, false_alarm=1e-4)
+    assert not r.measured and "temperatures" in r.why
+    # no temperature (an uncooled camera): not compared either
+    cold = dataclasses.replace(long, meta=dataclasses.replace(long.meta, temp_c=None))
+    none = dataclasses.replace(short, meta=dataclasses.replace(short.meta, temp_c=None))
+    assert not exposure_pair_excess(cold, none, bias, bias, false_alarm=1e-4).measured
+
+
+@pytest.mark.slow
+def test_pipeline_marks_the_leaky_master_of_a_zoo_night(tmp_path):
+    """A zoo night with stray light in its 120 s darks (300 s darks and a bias beside them):
+    the run marks the 120 s master, and only it."""
+    import pandas as pd
+
+    from darkflow.config import Config
+    from darkflow.pipeline import run_night
+    from darkflow.simulate.zoo import sample_zoo, zoo_night
+
+    params = next(p for p in sample_zoo(200, 0) if p.name == "mono_cmos-3004197185")
+    assert params.fault == "light_leak" and params.fault_exposure == 120.0
+    zoo_night(tmp_path / "data", params=params)
+    run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
+    masters = pd.read_csv(tmp_path / "work" / "masters.csv")
+    darks = masters[masters["kind"] == "dark"].set_index("exptime_s")
+    assert darks.loc[120.0, "status"] == "low_confidence"
+    assert "exposure_excess_patterned" in darks.loc[120.0, "reasons"]
+    assert darks.loc[300.0, "status"] == "verified"
