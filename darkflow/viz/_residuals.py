@@ -1,4 +1,4 @@
-"""Residual histograms against the predicted noise model: the session, and each light (HoloMap)."""
+"""Residual histograms against the predicted noise model: the session, and each light (slider)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,15 @@ def _light_title(row: pd.Series, n: int) -> str:
     return " · ".join(parts)
 
 
+def _light_bins(edges, hists, lights, max_lights):
+    """Bin edges, centres and widths, and the lights with a histogram in time order (at most
+    ``max_lights``, the first in time)."""
+    edges = np.asarray(edges, dtype=float)
+    order = light_order(lights)
+    order = order[order["path"].isin([p for p, c in hists.items() if np.sum(c) > 0])]
+    return edges, 0.5 * (edges[:-1] + edges[1:]), np.diff(edges), order.head(max_lights)
+
+
 def make_residual_holomap(
     edges: np.ndarray,
     hists: dict[str, list[int]],
@@ -116,14 +125,9 @@ def make_residual_holomap(
     are left out; at most ``max_lights`` frames (the first in time).
     """
     hv = _hv()
-    edges = np.asarray(edges, dtype=float)
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    width = np.diff(edges)
-    order = light_order(lights)
-    order = order[order["path"].isin([p for p, c in hists.items() if np.sum(c) > 0])]
+    edges, centres, width, order = _light_bins(edges, hists, lights, max_lights)
     if order.empty:
         return hv.Div("<p>No calibrated lights in this session.</p>")
-    order = order.head(max_lights)
     total = np.sum([np.asarray(hists[p], dtype=float) for p in order["path"]], axis=0)
     total_density = np.where(total > 0, total / total.sum() / width, np.nan)
     session = hv.Curve((centres, total_density), kdims=["z"], vdims=["density"],
@@ -144,3 +148,87 @@ def make_residual_holomap(
                         legend_position="right", fontsize={"title": 10}),
         hv.opts.Curve(tools=["hover"]),
     )  # fmt: skip
+
+
+_SLIDER_JS = """
+const i = Math.min(Math.round(slider.value), keys.length - 1);
+shown.data = {z: shown.data.z, density: lights.data[keys[i]]};
+fig.title.text = titles[i];
+"""
+
+
+def make_residual_slider(
+    edges: np.ndarray,
+    hists: dict[str, list[int]],
+    lights: pd.DataFrame,
+    *,
+    max_lights: int = 200,
+):
+    """Each light's residual histogram against N(0, 1), one light at a time (a slider).
+
+    One bokeh figure: the session's total (grey), the noise model (dashed) and the light
+    shown (red). The densities of every light are embedded once, one column per light of a
+    ``ColumnDataSource`` (binary, float32); the slider's ``CustomJS`` callback swaps the shown
+    column and the title, so it works in the static HTML report without a kernel, and the
+    page holds one plot instead of one per light (:func:`make_residual_holomap` draws the
+    same as a holoviews ``HoloMap``). The slider steps through the lights in time order; its
+    label gives the light's number (lights without a histogram, the quarantined ones, are
+    skipped); at most ``max_lights`` (the first in time). Returns a bokeh layout.
+    """
+    from bokeh.layouts import column
+    from bokeh.models import (
+        ColumnDataSource,
+        CustomJS,
+        CustomJSTickFormatter,
+        Div,
+        HoverTool,
+        Legend,
+        LegendItem,
+        Range1d,
+        Slider,
+    )
+    from bokeh.plotting import figure
+
+    edges, centres, width, order = _light_bins(edges, hists, lights, max_lights)
+    if order.empty:
+        return Div(text="<p>No calibrated lights in this session.</p>", width=900)
+    n = int(lights.shape[0])
+    keys, titles, columns = [], [], {}
+    total = np.zeros(len(centres))
+    for _, row in order.iterrows():
+        counts = np.asarray(hists[row["path"]], dtype=float)
+        total += counts
+        key = f"light{int(row['frame'])}"
+        keys.append(key)
+        titles.append(_light_title(row, n))
+        columns[key] = np.where(counts > 0, counts / counts.sum() / width, np.nan).astype(
+            np.float32
+        )
+    session = np.where(total > 0, total / total.sum() / width, np.nan)
+    frames = [int(f) for f in order["frame"]]
+    per_light = ColumnDataSource(columns)
+    shown = ColumnDataSource({"z": centres, "density": columns[keys[0]]})
+    z = np.linspace(edges[0], edges[-1], 400)
+    fig = figure(width=900, height=320, y_axis_type="log", title=titles[0],
+                 x_axis_label=_XLABEL, y_axis_label="density", tools="pan,wheel_zoom,box_zoom,save,reset",
+                 y_range=Range1d(1e-6, 1), toolbar_location="right")  # fmt: skip
+    fig.title.text_font_size = "10pt"
+    r_session = fig.step(centres, session, mode="center", color="#bbbbbb", line_width=4)
+    r_model = fig.line(z, np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi), color="black",
+                       line_dash="dashed")  # fmt: skip
+    r_light = fig.step("z", "density", source=shown, mode="center", color="#d62728", line_width=2)
+    fig.add_tools(HoverTool(renderers=[r_light], tooltips=[("z", "@z{0.00}"),
+                                                           ("density", "@density{0.000e}")]))  # fmt: skip
+    fig.add_layout(Legend(items=[LegendItem(label="session", renderers=[r_session]),
+                                 LegendItem(label="noise model N(0,1)", renderers=[r_model]),
+                                 LegendItem(label="this light", renderers=[r_light])]), "right")  # fmt: skip
+    slider = Slider(start=0, end=max(len(keys) - 1, 1), value=0, step=1, title="light", width=420,
+                    format=CustomJSTickFormatter(args={"frames": frames},
+                                                 code="return String(frames[Math.round(tick)])"),
+                    disabled=len(keys) < 2)  # fmt: skip
+    slider.js_on_change("value", CustomJS(
+        args={"slider": slider, "shown": shown, "lights": per_light, "keys": keys,
+              "titles": titles, "fig": fig},
+        code=_SLIDER_JS,
+    ))  # fmt: skip
+    return column(fig, slider)
