@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
-    from darkflow.report import SESSION_NOTEBOOK, _render, notebook_path, render_page
+    from darkflow.report import SESSION_NOTEBOOK, _render, _worker_start, notebook_path, render_page
     from darkflow.report.results import Workdir
 
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-pages-"))
@@ -36,6 +36,7 @@ def main() -> None:
     sessions = [(n, s) for n, s in wd.sessions() if args.night in (None, n)]
     source = notebook_path(SESSION_NOTEBOOK)
     print(f"load before: {os.getloadavg()[0]:.2f}")
+    _worker_start()  # as a report worker starts: imports, shell, templates
 
     # per-cell CPU time: wrap the shell's run_cell
     shell = _render.report_shell()

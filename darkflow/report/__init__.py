@@ -382,6 +382,12 @@ def _worker_start() -> None:
         _exporter().from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
     except Exception:  # a missing extra or a broken import: the first page reports it
         log.debug("report worker warm-up failed", exc_info=True)
+    import gc
+
+    # what the imports made lives as long as the worker: the collector's full passes while
+    # pages are drawn (bokeh models are full of reference cycles) need not walk it every time
+    gc.collect()
+    gc.freeze()
 
 
 _PAGE_MODULES = ("holoviews.plotting.bokeh", "darkflow.report.results", "darkflow.viz")

@@ -80,6 +80,7 @@ from darkflow.viz._tables import (
 from darkflow.viz._thermal import (
     describe_drift,
     make_drift_dashboard,
+    make_drift_figures,
     make_night_thermal,
     prepare_drift,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "make_dark_law",
     "make_decisions",
     "make_drift_dashboard",
+    "make_drift_figures",
     "make_hot_pixel_dashboard",
     "make_hot_pixel_map",
     "make_master_spectra",

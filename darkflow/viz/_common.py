@@ -188,6 +188,35 @@ def central_rows(image: np.ndarray, max_pixels: int) -> np.ndarray:
     return image[start : start + rows]
 
 
+TOOLS = "pan,wheel_zoom,box_zoom,save,reset"
+
+
+def bokeh_figure(*, title: str | None = None, title_size: str = "10pt", **kwargs: Any):
+    """A bokeh figure styled like the holoviews plots of the reports (no grid, no logo, the
+    toolbar at the side): the dashboards a page draws with bokeh directly, where holoviews'
+    plotting machinery cost most of the page's time."""
+    from bokeh.plotting import figure
+
+    fig = figure(tools=TOOLS, toolbar_location="right", title=title, min_border=10, **kwargs)
+    fig.grid.grid_line_color = None
+    fig.toolbar.logo = None
+    if title is not None:
+        fig.title.text_font_size = title_size
+    return fig
+
+
+def add_legend(fig: Any, items: list[tuple[str, list[Any]]], *, place: str = "right",
+               font_size: str | None = None) -> None:  # fmt: skip
+    """A legend of ``(label, renderers)`` outside the plot area (``place``: right, below)."""
+    from bokeh.models import Legend, LegendItem
+
+    legend = Legend(items=[LegendItem(label=label, renderers=r) for label, r in items])
+    legend.click_policy = "mute"
+    if font_size:
+        legend.label_text_font_size = font_size
+    fig.add_layout(legend, place)
+
+
 class BokehView:
     """A bokeh model (or a holoviews object, drawn by holoviews' bokeh backend) displayed as a
     static embed: its document's JSON and the script that draws it, nothing else.

@@ -15,7 +15,9 @@ from darkflow.viz._common import (
     MASTER_STATUS_COLORS,
     SORTABLE,
     _hv,
+    add_legend,
     block_max,
+    bokeh_figure,
     bokeh_pane,
     central_rows,
     fmt_number,
@@ -202,11 +204,41 @@ def spectra_summary(spectra: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def make_master_spectra(spectra: pd.DataFrame):
-    """Fixed-pattern spectra of the masters (column and row profiles, white floors dashed)."""
-    from darkflow.viz.extra import make_spectra
+def make_master_spectra(spectra: pd.DataFrame, *, title: str = "Masters", width: int = 520):
+    """Fixed-pattern spectra of the masters: column and row profiles side by side, every
+    master overlaid, each one's white floor dashed in its colour (what
+    :func:`darkflow.viz.extra.make_spectra` draws with holoviews, here drawn with bokeh
+    directly for the report pages). Returns a bokeh layout."""
+    from bokeh.layouts import row
+    from bokeh.models import Div, HoverTool
 
-    return make_spectra(spectra, title="Masters", width=520)
+    from darkflow.viz.extra import _PALETTE
+
+    panels = []
+    for axis_name in ("column", "row"):
+        sub = spectra[spectra["axis"] == axis_name] if len(spectra) else spectra
+        if sub.empty:
+            continue
+        fig = bokeh_figure(width=width, height=340, y_axis_type="log",
+                           title=f"{title}: {axis_name} profile (dashed: white floor)",
+                           x_axis_label="frequency (cycles / pixel)", y_axis_label="power (ADU²)")  # fmt: skip
+        items, lines = [], []
+        for i, (label, part) in enumerate(sub.groupby("label", sort=False)):
+            name, colour = str(label) or "image", _PALETTE[i % len(_PALETTE)]
+            freq = part["freq"].to_numpy()
+            line = fig.line(freq, part["power"].to_numpy(), line_width=1.5, color=colour)
+            fig.line(freq, part["floor"].to_numpy(), line_width=1.5, color=colour,
+                     line_dash="dashed")  # fmt: skip
+            items.append((name, [line]))
+            lines.append(line)
+        # a spectrum fills its whole frame: the legend goes below the axes
+        add_legend(fig, items, place="below", font_size="8pt")
+        fig.add_tools(HoverTool(renderers=lines, tooltips=[("frequency", "$x{0.000}"),
+                                                           ("power", "$y{0.00e}")]))  # fmt: skip
+        panels.append(fig)
+    if not panels:
+        return Div(text="<p>No spectra.</p>")
+    return row(*panels)
 
 
 # ----------------------------------------------------------------------------- acceptance

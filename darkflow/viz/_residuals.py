@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from darkflow.viz._common import _hv, is_missing, light_name
+from darkflow.viz._common import _hv, add_legend, bokeh_figure, is_missing, light_name
 
 _XLABEL = "(calibrated − background) / predicted σ"
 
@@ -50,32 +50,44 @@ def _gaussian(hv, edges: np.ndarray):
 
 
 def make_residual_histograms(edges: np.ndarray, hists: dict[str, list[int]], lights: pd.DataFrame):
-    """Session-wide residual histogram against the unit Gaussian the noise model predicts."""
-    hv = _hv()
+    """Session-wide residual histogram against the unit Gaussian the noise model predicts, and
+    the three lights of highest noise ratio. Returns a bokeh figure."""
+    from bokeh.models import Div, HoverTool, Range1d
+
     data = prepare_residual_hists(edges, hists, lights)
     if data.empty:
-        return hv.Div("<p>No calibrated lights in this session.</p>")
+        return Div(text="<p>No calibrated lights in this session.</p>", width=900)
+    edges = np.asarray(edges, dtype=float)
+    fig = bokeh_figure(width=1150, height=320, y_axis_type="log", y_range=Range1d(1e-6, 1),
+                       x_axis_label=_XLABEL, y_axis_label="density",
+                       title="Background residuals against the predicted noise model")  # fmt: skip
     total = data[data["light"] == "all"]
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    density = np.where(total["density"].to_numpy() > 0, total["density"].to_numpy(), np.nan)
-    plot = hv.Curve((centres, density), kdims=["z"], vdims=["density"], label="all lights").opts(
-        interpolation="steps-mid", color="#1f77b4", line_width=3
-    )
+    density = total["density"].to_numpy()
+    items = [("all lights", [fig.step(total["z"].to_numpy(), np.where(density > 0, density, np.nan),
+                                      mode="center", color="#1f77b4", line_width=3)])]  # fmt: skip
+    items.append(("noise model N(0,1)", [_gaussian_line(fig, edges)]))
     worst = (
         lights.dropna(subset=["noise_ratio"]).sort_values("noise_ratio", ascending=False).head(3)
     )
-    overlay = plot * _gaussian(hv, edges)
-    for path in worst["path"]:
+    for i, path in enumerate(worst["path"]):
         sub = data[data["light"] == path]
         if not sub.empty:
-            overlay = overlay * hv.Curve(
-                sub, "z", "density", label=f"worst: {light_name(path)}"
-            ).opts(alpha=0.8)
-    return overlay.opts(
-        width=1150, height=320, logy=True, ylim=(1e-6, 1), xlabel=_XLABEL,
-        title="Background residuals against the predicted noise model", legend_position="right",
-        tools=["hover"],
-    )  # fmt: skip
+            d = sub["density"].to_numpy()
+            line = fig.line(sub["z"].to_numpy(), np.where(d > 0, d, np.nan), alpha=0.8,
+                            color=_WORST_COLOURS[i % len(_WORST_COLOURS)])  # fmt: skip
+            items.append((f"worst: {light_name(path)}", [line]))
+    fig.add_tools(HoverTool(tooltips=[("z", "$x{0.00}"), ("density", "$y{0.000e}")]))
+    add_legend(fig, items)
+    return fig
+
+
+_WORST_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd")
+
+
+def _gaussian_line(fig, edges: np.ndarray):
+    z = np.linspace(edges[0], edges[-1], 400)
+    return fig.line(z, np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi), color="black",
+                    line_dash="dashed")  # fmt: skip
 
 
 def light_order(lights: pd.DataFrame) -> pd.DataFrame:
@@ -182,12 +194,9 @@ def make_residual_slider(
         CustomJSTickFormatter,
         Div,
         HoverTool,
-        Legend,
-        LegendItem,
         Range1d,
         Slider,
     )
-    from bokeh.plotting import figure
 
     edges, centres, width, order = _light_bins(edges, hists, lights, max_lights)
     if order.empty:
@@ -208,20 +217,15 @@ def make_residual_slider(
     frames = [int(f) for f in order["frame"]]
     per_light = ColumnDataSource(columns)
     shown = ColumnDataSource({"z": centres, "density": columns[keys[0]]})
-    z = np.linspace(edges[0], edges[-1], 400)
-    fig = figure(width=900, height=320, y_axis_type="log", title=titles[0],
-                 x_axis_label=_XLABEL, y_axis_label="density", tools="pan,wheel_zoom,box_zoom,save,reset",
-                 y_range=Range1d(1e-6, 1), toolbar_location="right")  # fmt: skip
-    fig.title.text_font_size = "10pt"
+    fig = bokeh_figure(width=900, height=320, y_axis_type="log", title=titles[0],
+                       x_axis_label=_XLABEL, y_axis_label="density", y_range=Range1d(1e-6, 1))  # fmt: skip
     r_session = fig.step(centres, session, mode="center", color="#bbbbbb", line_width=4)
-    r_model = fig.line(z, np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi), color="black",
-                       line_dash="dashed")  # fmt: skip
+    r_model = _gaussian_line(fig, edges)
     r_light = fig.step("z", "density", source=shown, mode="center", color="#d62728", line_width=2)
     fig.add_tools(HoverTool(renderers=[r_light], tooltips=[("z", "@z{0.00}"),
                                                            ("density", "@density{0.000e}")]))  # fmt: skip
-    fig.add_layout(Legend(items=[LegendItem(label="session", renderers=[r_session]),
-                                 LegendItem(label="noise model N(0,1)", renderers=[r_model]),
-                                 LegendItem(label="this light", renderers=[r_light])]), "right")  # fmt: skip
+    add_legend(fig, [("session", [r_session]), ("noise model N(0,1)", [r_model]),
+                     ("this light", [r_light])])  # fmt: skip
     slider = Slider(start=0, end=max(len(keys) - 1, 1), value=0, step=1, title="light", width=420,
                     format=CustomJSTickFormatter(args={"frames": frames},
                                                  code="return String(frames[Math.round(tick)])"),
