@@ -212,9 +212,19 @@ def add_legend(fig: Any, items: list[tuple[str, list[Any]]], *, place: str = "ri
 
     legend = Legend(items=[LegendItem(label=label, renderers=r) for label, r in items])
     legend.click_policy = "mute"
+    if place in ("below", "above"):
+        legend.orientation = "horizontal"
     if font_size:
         legend.label_text_font_size = font_size
     fig.add_layout(legend, place)
+
+
+def stack(panels: list[Any], *, ncols: int = 1):
+    """Figures in a grid with one toolbar at its side (as a holoviews layout has it: the small
+    panels would otherwise each show a toolbar cut to a few tools)."""
+    from bokeh.layouts import gridplot
+
+    return gridplot(panels, ncols=ncols, merge_tools=True, toolbar_location="right")
 
 
 class BokehView:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from darkflow.exceptions import DarkflowError
-from darkflow.viz._common import add_legend, bokeh_figure, central_rows, is_missing, message
+from darkflow.viz._common import add_legend, bokeh_figure, central_rows, is_missing, message, stack
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,6 @@ def make_dark_law(prepared: Mapping[str, Mapping[str, Any]]):
     temperatures, and the residuals from the law (percent; hover for °C). Drawn with bokeh
     directly (a column of figures; a note when there is nothing to draw).
     """
-    from bokeh.layouts import column
     from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Span
 
     panels = []
@@ -356,4 +355,4 @@ def make_dark_law(prepared: Mapping[str, Mapping[str, Any]]):
         panels += [fig, resid]
     if not panels:
         return message(_why_no_law(prepared))
-    return column(*panels)
+    return stack(panels)

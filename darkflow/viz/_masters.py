@@ -22,6 +22,7 @@ from darkflow.viz._common import (
     central_rows,
     fmt_number,
     row_colours,
+    stack,
 )
 
 # the persistence of a pixel is k / n_darks, stored as float32: compare with a little slack
@@ -252,7 +253,6 @@ def make_master_spectra(spectra: pd.DataFrame, *, title: str = "Masters", width:
     master overlaid, each one's white floor dashed in its colour (what
     :func:`darkflow.viz.extra.make_spectra` draws with holoviews, here drawn with bokeh
     directly for the report pages). Returns a bokeh layout."""
-    from bokeh.layouts import row
     from bokeh.models import Div, HoverTool
 
     from darkflow.viz.extra import _PALETTE
@@ -281,7 +281,7 @@ def make_master_spectra(spectra: pd.DataFrame, *, title: str = "Masters", width:
         panels.append(fig)
     if not panels:
         return Div(text="<p>No spectra.</p>")
-    return row(*panels)
+    return stack(panels, ncols=len(panels))
 
 
 # ----------------------------------------------------------------------------- acceptance

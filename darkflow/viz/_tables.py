@@ -13,12 +13,15 @@ from darkflow.viz._common import (
     STATUS_COLORS,
     STATUS_MARKERS,
     _hv,
+    add_legend,
+    bokeh_figure,
     fmt_number,
     is_missing,
     light_name,
     padded_range,
     row_colours,
     short_path,
+    stack,
     wrap_text,
 )
 
@@ -151,9 +154,7 @@ def make_decisions(prepared: pd.DataFrame):
     Drawn with bokeh directly (a report page shows it; holoviews' layout machinery cost most
     of its time): a column of figures sharing the time axis. Returns a bokeh layout.
     """
-    from bokeh.layouts import column
-    from bokeh.models import ColumnDataSource, Div, HoverTool, Legend, LegendItem, Range1d, Span
-    from bokeh.plotting import figure
+    from bokeh.models import ColumnDataSource, Div, HoverTool, Range1d, Span
 
     data = prepared.dropna(subset=["time"]).copy()
     if data.empty:
@@ -168,22 +169,22 @@ def make_decisions(prepared: pd.DataFrame):
     if len(second):
         second = second.assign(master=second["secondary_master_id"].astype(str) + " (secondary)")
     factors = sorted(set(data["master"].astype(str)) | set(second["master"] if len(second) else ()))
-    used = figure(width=1150, height=max(150, 80 + 32 * len(factors)), x_axis_type="datetime",
-                  y_range=factors, title="Master used by each light (colour: scale mode)",
-                  x_axis_label="UTC", tools="pan,wheel_zoom,box_zoom,save,reset")  # fmt: skip
+    used = bokeh_figure(width=1150, height=max(150, 80 + 32 * len(factors)), y_range=factors,
+                        x_axis_type="datetime", x_axis_label="UTC",
+                        title="Master used by each light (colour: scale mode)")  # fmt: skip
     items = []
     for i, (mode, part) in enumerate(data.groupby("scale_mode", sort=True)):
         r = used.scatter("time", "master", source=ColumnDataSource(part), size=10,
                          color=_MODE_COLOURS[i % len(_MODE_COLOURS)])  # fmt: skip
-        items.append(LegendItem(label=str(mode), renderers=[r]))
+        items.append((str(mode), [r]))
     if len(second):
         r = used.scatter("time", "master", source=ColumnDataSource(second.reset_index(drop=True)),
                          marker="x", size=10, color="black")  # fmt: skip
-        items.append(LegendItem(label="secondary master", renderers=[r]))
+        items.append(("secondary master", [r]))
     used.add_tools(HoverTool(tooltips=[when, ("master", "@master"), *[(c, f"@{{{c}}}")
                                                                        for c in hover]],
                              formatters={"@time": "datetime"}))  # fmt: skip
-    used.add_layout(Legend(items=items, label_text_font_size="9pt"), "right")
+    add_legend(used, items, font_size="9pt")
     panels = [used]
     for col, label, span in (("delta_temp_c", "Δ temperature (°C)", 1.0),
                              ("delta_exptime_s", "Δ exposure (s)", 10.0),
@@ -192,9 +193,8 @@ def make_decisions(prepared: pd.DataFrame):
             continue
         # zero (the reference line) on the axis, and a sensible span when nothing varies
         ylim = padded_range([*data[col], 0.0], min_span=span)
-        fig = figure(width=1150, height=190, x_axis_type="datetime", x_range=used.x_range,
-                     y_range=Range1d(*ylim), x_axis_label="UTC", y_axis_label=label, title=None,
-                     tools="pan,wheel_zoom,box_zoom,save,reset")  # fmt: skip
+        fig = bokeh_figure(width=1150, height=190, x_axis_type="datetime", x_range=used.x_range,
+                           y_range=Range1d(*ylim), x_axis_label="UTC", y_axis_label=label)  # fmt: skip
         fig.yaxis.ticker.desired_num_ticks = 4
         fig.add_layout(Span(location=0, dimension="width", line_color="gray", line_width=1))
         for status, part in data.dropna(subset=[col]).groupby("status", sort=True):
@@ -204,7 +204,7 @@ def make_decisions(prepared: pd.DataFrame):
                                           ("master", "@master")],
                                 formatters={"@time": "datetime"}))  # fmt: skip
         panels.append(fig)
-    return column(*panels)
+    return stack(panels)
 
 
 def decisions_table(prepared: pd.DataFrame):

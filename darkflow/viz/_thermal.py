@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from darkflow.thermal import DriftFit
-from darkflow.viz._common import _hv, add_legend, bokeh_figure, message, padded_range
+from darkflow.viz._common import _hv, add_legend, bokeh_figure, message, padded_range, stack
 
 
 # ----------------------------------------------------------------------------- drift
@@ -131,7 +131,6 @@ def make_drift_dashboard(entries: Sequence[dict[str, Any]]):
 def make_drift_figures(entries: Sequence[dict[str, Any]]):
     """The drift dashboard (:func:`make_drift_dashboard`) drawn with bokeh directly, as the
     report pages show it: a column of figures (or a note). Returns a bokeh layout."""
-    from bokeh.layouts import column
     from bokeh.models import ColumnDataSource, Div, HoverTool, Range1d, Span
 
     tips = [("UTC", "@time{%F %T}"), ("light", "@path")]
@@ -172,7 +171,7 @@ def make_drift_figures(entries: Sequence[dict[str, Any]]):
         panels.append(resid)
     if not panels:
         return Div(text=f"<p style='margin:4px 0;font-size:13px'>{_NO_DRIFT}</p>", width=900)
-    return column(*panels)
+    return stack(panels)
 
 
 def _time_range(times: pd.Series) -> tuple[pd.Timestamp, pd.Timestamp]:
