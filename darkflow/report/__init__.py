@@ -365,6 +365,11 @@ def _worker_start() -> None:
     root.handlers[:] = [handler]
     root.propagate = False
     root.setLevel(logging.WARNING)
+    # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, only to check
+    # "iri" formats, and that module builds a parser at import: ~1 s of CPU per worker. No
+    # notebook schema uses the format; jsonschema leaves it unchecked without the module.
+    if "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
     try:
         from darkflow.report._render import report_shell
 
