@@ -401,8 +401,8 @@ def _write_reports(result: NightlyResult, registry, *, workdir: Path, reports: P
         built = records[night]["reports"] == results
         if not build or (built and (reports / slug(night) / "index.html").exists()):
             continue
-        info = _night_reports(night, workdir=workdir, reports=reports, workers=workers,
-                              progress=progress)  # fmt: skip
+        shown = {"progress": progress} if progress else {}  # quiet: the plain call
+        info = _night_reports(night, workdir=workdir, reports=reports, workers=workers, **shown)
         result.nights[night] = info
         if info["reports_ok"]:
             registry.record_night(night, reports=results)
