@@ -368,6 +368,11 @@ def _worker_start() -> None:
     root.handlers[:] = [handler]
     root.propagate = False
     root.setLevel(logging.WARNING)
+    # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, only to check
+    # "iri" formats, and that module builds a parser at import: ~1 s of CPU per worker. No
+    # notebook schema uses the format; jsonschema leaves it unchecked without the module.
+    if "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
     try:
         from darkflow.report._render import report_shell
 
@@ -385,6 +390,12 @@ def _worker_start() -> None:
         _exporter().from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
     except Exception:  # a missing extra or a broken import: the first page reports it
         log.debug("report worker warm-up failed", exc_info=True)
+    import gc
+
+    # what the imports made lives as long as the worker: the collector's full passes while
+    # pages are drawn (bokeh models are full of reference cycles) need not walk it every time
+    gc.collect()
+    gc.freeze()
 
 
 _PAGE_MODULES = ("holoviews.plotting.bokeh", "darkflow.report.results", "darkflow.viz")

@@ -363,7 +363,7 @@ def run_nightly(
             records = registry.night_records()
         result.unchanged = [n for n in groups if n not in done]
         _write_reports(result, registry, workdir=workdir, reports=reports, workers=workers,
-                       build=write_reports)  # fmt: skip
+                       build=write_reports, progress=progress)  # fmt: skip
     return result
 
 
@@ -389,9 +389,11 @@ def _calibrate_night(night, files, fp, cfp, registry, result, *, workdir, config
 
 
 def _write_reports(result: NightlyResult, registry, *, workdir: Path, reports: Path,
-                   workers: int, build: bool = True) -> None:  # fmt: skip
+                   workers: int, build: bool = True,
+                   progress: Callable[[str, int, int], None] | None = None) -> None:  # fmt: skip
     """Reports of the nights whose results changed since their reports were built (or whose
-    reports are missing); the index of every night of the work directory."""
+    reports are missing); the index of every night of the work directory. ``progress("reports",
+    done, total)`` after each page of a night (its sessions, then its overview)."""
     from darkflow.report import write_index
 
     records = registry.night_records()
@@ -404,7 +406,8 @@ def _write_reports(result: NightlyResult, registry, *, workdir: Path, reports: P
         built = records[night]["reports"] == results
         if not build or (built and (reports / slug(night) / "index.html").exists()):
             continue
-        info = _night_reports(night, workdir=workdir, reports=reports, workers=workers)
+        shown = {"progress": progress} if progress else {}  # quiet: the plain call
+        info = _night_reports(night, workdir=workdir, reports=reports, workers=workers, **shown)
         result.nights[night] = info
         if info["reports_ok"]:
             registry.record_night(night, reports=results)
@@ -446,11 +449,23 @@ def _all_nights(workdir: Path, records: dict[str, Any]) -> list[str]:
     return sorted(found)
 
 
-def _night_reports(night: str, *, workdir: Path, reports: Path, workers: int) -> dict[str, Any]:
+def _night_reports(night: str, *, workdir: Path, reports: Path, workers: int,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
     from darkflow.report import build_reports, notebook_path, run_report
 
+    pages = {"total": 0}
+
+    def sessions_done(stage: str, done: int, total: int) -> None:  # the overview comes last
+        pages["total"] = total + 1
+        if progress:
+            progress(stage, done, total + 1)
+
+    def overview_done(stage: str, done: int, total: int) -> None:
+        if progress:
+            progress(stage, pages["total"] or 1, pages["total"] or 1)
+
     sessions = build_reports(workdir, output=reports, nights=[night], workers=workers,
-                             index=False)  # fmt: skip
+                             index=False, progress=sessions_done)  # fmt: skip
     html = reports / slug(night) / "index.html"
     over = run_report(
         notebook_path("night_overview.ipynb"),
@@ -458,6 +473,7 @@ def _night_reports(night: str, *, workdir: Path, reports: Path, workers: int) ->
         {"workdir": str(workdir.resolve()), "night": night, "output": str(html.resolve())},
         title=f"darkflow · {night}",
         keep_notebook=workdir / "reports" / night / "index.ipynb",
+        progress=overview_done,
     )
     counts = _night_counts(workdir, night)
     return {

@@ -3,11 +3,13 @@
 ``prepare_*`` functions turn what :class:`darkflow.report.results.Workdir` returns into tidy DataFrames
 (no plotting imports); ``make_*`` functions build holoviews elements (or, for the linked
 hot-pixel threshold, a bokeh layout in a panel pane) from them; notebooks and widgets lay the
-elements out. holoviews, bokeh and panel are imported lazily, so the core package works headless
+elements out; :func:`show` displays an element (or a bokeh model) as a static bokeh embed,
+which is what the report pages use (a fraction of the CPU of panel's notebook display).
+holoviews, bokeh and panel are imported lazily, so the core package works headless
 and a missing plotting stack gives a clear error.
 
-Everything shown in the static HTML reports works without a kernel: sliders are holoviews
-``HoloMap`` s (every frame embedded) or bokeh ``CustomJS`` callbacks, and tables of class
+Everything shown in the static HTML reports works without a kernel: sliders are bokeh
+``CustomJS`` callbacks over data embedded once (or holoviews ``HoloMap`` s, every frame embedded), and tables of class
 ``df-sortable`` are sorted by the report template's inline script. See ``docs/reports.md``.
 
 Modules: :mod:`~darkflow.viz._thermal` (cooler drift), :mod:`~darkflow.viz._darklaw` (dark current
@@ -23,6 +25,7 @@ from darkflow.viz._common import (
     SEVERITY_COLORS,
     SORTABLE,
     STATUS_COLORS,
+    BokehView,
     block_max,
     bokeh_pane,
     message,
@@ -30,6 +33,7 @@ from darkflow.viz._common import (
     padded_range,
     setup_notebook,
     short_path,
+    show,
     wrap_text,
 )
 from darkflow.viz._darklaw import (
@@ -55,6 +59,7 @@ from darkflow.viz._residuals import (
     light_order,
     make_residual_histograms,
     make_residual_holomap,
+    make_residual_slider,
     prepare_residual_hists,
 )
 from darkflow.viz._tables import (
@@ -75,6 +80,7 @@ from darkflow.viz._tables import (
 from darkflow.viz._thermal import (
     describe_drift,
     make_drift_dashboard,
+    make_drift_figures,
     make_night_thermal,
     prepare_drift,
 )
@@ -96,6 +102,7 @@ __all__ = [
     "SORTABLE",
     "STATUS_COLORS",
     "TABLE_COLUMNS",
+    "BokehView",
     "advisories",
     "block_max",
     "bokeh_pane",
@@ -109,12 +116,14 @@ __all__ = [
     "make_dark_law",
     "make_decisions",
     "make_drift_dashboard",
+    "make_drift_figures",
     "make_hot_pixel_dashboard",
     "make_hot_pixel_map",
     "make_master_spectra",
     "make_night_thermal",
     "make_residual_histograms",
     "make_residual_holomap",
+    "make_residual_slider",
     "master_dark_signals",
     "master_images",
     "masters_acceptance_table",
@@ -137,6 +146,7 @@ __all__ = [
     "session_table",
     "setup_notebook",
     "short_path",
+    "show",
     "spectra_summary",
     "stored_laws",
     "text_table",

@@ -188,6 +188,86 @@ def central_rows(image: np.ndarray, max_pixels: int) -> np.ndarray:
     return image[start : start + rows]
 
 
+TOOLS = "pan,wheel_zoom,box_zoom,save,reset"
+
+
+def bokeh_figure(*, title: str | None = None, title_size: str = "10pt", **kwargs: Any):
+    """A bokeh figure styled like the holoviews plots of the reports (no grid, no logo, the
+    toolbar at the side): the dashboards a page draws with bokeh directly, where holoviews'
+    plotting machinery cost most of the page's time."""
+    from bokeh.plotting import figure
+
+    fig = figure(tools=TOOLS, toolbar_location="right", title=title, min_border=10, **kwargs)
+    fig.grid.grid_line_color = None
+    fig.toolbar.logo = None
+    if title is not None:
+        fig.title.text_font_size = title_size
+    return fig
+
+
+def add_legend(fig: Any, items: list[tuple[str, list[Any]]], *, place: str = "right",
+               font_size: str | None = None) -> None:  # fmt: skip
+    """A legend of ``(label, renderers)`` outside the plot area (``place``: right, below)."""
+    from bokeh.models import Legend, LegendItem
+
+    legend = Legend(items=[LegendItem(label=label, renderers=r) for label, r in items])
+    legend.click_policy = "mute"
+    if place in ("below", "above"):
+        legend.orientation = "horizontal"
+    if font_size:
+        legend.label_text_font_size = font_size
+    fig.add_layout(legend, place)
+
+
+def stack(panels: list[Any], *, ncols: int = 1):
+    """Figures in a grid with one toolbar at its side (as a holoviews layout has it: the small
+    panels would otherwise each show a toolbar cut to a few tools)."""
+    from bokeh.layouts import gridplot
+
+    return gridplot(panels, ncols=ncols, merge_tools=True, toolbar_location="right")
+
+
+class BokehView:
+    """A bokeh model (or a holoviews object, drawn by holoviews' bokeh backend) displayed as a
+    static embed: its document's JSON and the script that draws it, nothing else.
+
+    A holoviews object or a panel pane is displayed through panel's notebook machinery (a
+    layout of panes, a comm, the embedded state of its widgets), which costs most of a report
+    page's CPU time; a report page needs only the drawn document. The output is the one panel
+    gives a bokeh model (``panel.io.notebook.render_model``: ``docs_json``, a root per plot,
+    drawn once BokehJS and panel are loaded) with panel's stylesheets inline, so it opens
+    offline in a report and in JupyterLab alike.
+    """
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def model(self) -> Any:
+        from bokeh.model import Model
+
+        if isinstance(self.obj, Model):
+            return self.obj
+        return _hv().render(self.obj, backend="bokeh")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None):
+        from bokeh.document import Document
+        from panel.io.notebook import render_model
+
+        from darkflow.report import inline_panel_stylesheets
+
+        model = self.model()
+        if model.document is None:
+            Document().add_root(model)
+        data, metadata = render_model(model)
+        return {**data, "text/html": inline_panel_stylesheets(data["text/html"])}, metadata
+
+
+def show(obj: Any) -> BokehView:
+    """Display ``obj`` (a holoviews object or a bokeh model) as a static bokeh embed
+    (:class:`BokehView`): what the report pages show, at a fraction of the cost."""
+    return BokehView(obj)
+
+
 def bokeh_pane(model: Any):
     """Wrap a bokeh layout so a notebook displays (and an exported report embeds) it."""
     import panel as pn

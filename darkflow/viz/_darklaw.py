@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from darkflow.exceptions import DarkflowError
-from darkflow.viz._common import _hv, central_rows, is_missing, message
+from darkflow.viz._common import add_legend, bokeh_figure, central_rows, is_missing, message, stack
 
 log = logging.getLogger(__name__)
 
@@ -309,40 +309,50 @@ def make_dark_law(prepared: Mapping[str, Mapping[str, Any]]):
 
     Per configuration: the masters' dark current per second (log scale; blue: typical pixel,
     red: hot pixels), the law through each series, the band of the session's light
-    temperatures, and the residuals from the law (percent; hover for °C).
+    temperatures, and the residuals from the law (percent; hover for °C). Drawn with bokeh
+    directly (a column of figures; a note when there is nothing to draw).
     """
-    hv = _hv()
+    from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Span
+
     panels = []
     for sig, entry in prepared.items():
         pts, law = entry["points"], entry["law"]
         if pts.empty:
             continue
-        layers = []
+        fig = bokeh_figure(width=900, height=300, y_axis_type="log", title=str(sig),
+                           x_axis_label="sensor °C (band: this session's lights)",
+                           y_axis_label="dark current (ADU/s)")  # fmt: skip
+        resid = bokeh_figure(width=900, height=170, title=f"law: {describe_law(law)}",
+                             title_size="9pt", x_axis_label="sensor °C",
+                             y_axis_label="residual from law (%)")  # fmt: skip
+        resid.yaxis.ticker.desired_num_ticks = 4
+        resid.add_layout(Span(location=0, dimension="width", line_color="gray"))
         if entry.get("lights_temp"):
             lo, hi = entry["lights_temp"]
-            layers.append(hv.VSpan(lo - 0.05, hi + 0.05).opts(color="#1f77b4", alpha=0.12))
+            fig.add_layout(BoxAnnotation(left=lo - 0.05, right=hi + 0.05, fill_color="#1f77b4",
+                                         fill_alpha=0.12, line_alpha=0))  # fmt: skip
+        items, dots, rdots = [], [], []
         vdims = ["dark_rate_adu_s", "master_id", "exptime_s", "n_frames", "status", "residual_pct"]
-        resid = []
         for series, part in pts.groupby("series", sort=False):
             colour = _SERIES_COLOURS.get(str(series), "#555")
             curve = entry["curve"][entry["curve"]["series"] == series]
-            layers.append(hv.Curve(curve, "temp_c", "model_adu_s", label=f"law ({series})")
-                          .opts(color=colour, line_dash="dashed"))  # fmt: skip
-            layers.append(hv.Scatter(part, "temp_c", vdims, label=f"{series}")
-                          .opts(size=9, color=colour, tools=["hover"]))  # fmt: skip
-            resid.append(hv.Scatter(part, "temp_c", ["residual_pct", "residual_c", "master_id"],
-                                    label=str(series)).opts(size=7, color=colour,
-                                                            tools=["hover"]))  # fmt: skip
-        overlay = hv.Overlay(layers).opts(
-            title=sig, width=900, height=300, logy=True,
-            xlabel="sensor °C (band: this session's lights)", ylabel="dark current (ADU/s)",
-            legend_position="right", fontsize={"title": 10},
-        )  # fmt: skip
-        residuals = (hv.Overlay(resid) * hv.HLine(0).opts(color="gray")).opts(
-            width=900, height=170, xlabel="sensor °C", ylabel="residual from law (%)",
-            show_legend=False, title=f"law: {describe_law(law)}", fontsize={"title": 9}, yticks=4,
-        )  # fmt: skip
-        panels += [overlay, residuals]
+            law_line = fig.line(curve["temp_c"].to_numpy(), curve["model_adu_s"].to_numpy(),
+                                color=colour, line_dash="dashed")  # fmt: skip
+            source = ColumnDataSource(part[[c for c in ("temp_c", *vdims, "residual_c")
+                                            if c in part]].reset_index(drop=True))  # fmt: skip
+            dot = fig.scatter("temp_c", "dark_rate_adu_s", source=source, size=9, color=colour)
+            rdots.append(resid.scatter("temp_c", "residual_pct", source=source, size=7,
+                                       color=colour))  # fmt: skip
+            items += [(f"law ({series})", [law_line]), (f"{series}", [dot])]
+            dots.append(dot)
+        tips = [("sensor °C", "@temp_c{0.00}")]
+        fig.add_tools(HoverTool(renderers=dots, tooltips=tips + [(c, f"@{{{c}}}") for c in vdims
+                                                                 if c in pts]))  # fmt: skip
+        rtips = [*tips, ("residual %", "@residual_pct{0.0}"), ("residual °C", "@residual_c{0.00}"),
+                 ("master_id", "@master_id")]  # fmt: skip
+        resid.add_tools(HoverTool(renderers=rdots, tooltips=rtips))
+        add_legend(fig, items)
+        panels += [fig, resid]
     if not panels:
         return message(_why_no_law(prepared))
-    return hv.Layout(panels).cols(1).opts(shared_axes=False)
+    return stack(panels)

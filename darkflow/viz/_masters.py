@@ -15,11 +15,14 @@ from darkflow.viz._common import (
     MASTER_STATUS_COLORS,
     SORTABLE,
     _hv,
+    add_legend,
     block_max,
+    bokeh_figure,
     bokeh_pane,
     central_rows,
     fmt_number,
     row_colours,
+    stack,
 )
 
 # the persistence of a pixel is k / n_darks, stored as float32: compare with a little slack
@@ -64,20 +67,67 @@ def _persistence_elements(persistence: np.ndarray, title: str, max_size: int, st
                      vdims=["persistence"]).opts(
         cmap="fire", colorbar=True, clim=(0, 1), width=520, height=int(520 * ny / max(nx, 1)) + 40,
         tools=["hover"], bgcolor="black", clipping_colors={"NaN": (0, 0, 0, 0)},
-        title=f"{title} (block max ×{prep['factor']})" if prep["factor"] > 1 else title,
+        title=_map_title(title, prep),
     )  # fmt: skip
+    bars, top = _hist_bars(prep)
+    hist = hv.Rectangles(bars, ["x0", "y0", "x1", "pixels"], ["persistence"]).opts(
+        logy=True, width=380, height=300, tools=["hover"], color="#d62728", line_color="black",
+        xlim=(-0.02, 1.02), ylim=(0.5, top), xlabel="persistence", ylabel="pixels",
+        title=_hist_title(prep),
+    )  # fmt: skip
+    return image, hist, prep
+
+
+def _map_title(title: str, prep: Mapping[str, Any]) -> str:
+    return f"{title} (block max ×{prep['factor']})" if prep["factor"] > 1 else title
+
+
+def _hist_title(prep: Mapping[str, Any]) -> str:
+    return f"{prep['n_stable']} stable hot, {prep['n_transient']} transient"
+
+
+def _hist_bars(prep: Mapping[str, Any]) -> tuple[pd.DataFrame, float]:
+    """The histogram's bars and the top of its axis."""
     edges, counts = prep["hist"]
     # bars only for the bins that hold pixels: on a log axis an empty bin has no height to draw
     full = counts > 0
     bars = pd.DataFrame({"x0": edges[:-1][full], "y0": 0.5, "x1": edges[1:][full],
                          "pixels": counts[full], "persistence": edges[:-1][full]})  # fmt: skip
-    hist = hv.Rectangles(bars, ["x0", "y0", "x1", "pixels"], ["persistence"]).opts(
-        logy=True, width=380, height=300, tools=["hover"], color="#d62728", line_color="black",
-        xlim=(-0.02, 1.02), ylim=(0.5, max(2.0, float(counts.max(initial=1)) * 2)),
-        xlabel="persistence", ylabel="pixels",
-        title=f"{prep['n_stable']} stable hot, {prep['n_transient']} transient",
-    )  # fmt: skip
-    return image, hist, prep
+    return bars, max(2.0, float(counts.max(initial=1)) * 2)
+
+
+def _persistence_figures(persistence: np.ndarray, title: str, max_size: int, step: float):
+    """The map and the histogram of :func:`_persistence_elements` as bokeh figures (drawn
+    directly: the report pages show them), and the prepared data."""
+    from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, Range1d
+
+    try:
+        from colorcet import fire as palette
+    except ImportError:  # pragma: no cover - holoviews installs colorcet
+        from bokeh.palettes import Inferno256 as palette
+
+    prep = prepare_hot_pixels(persistence, max_size=max_size, step=step)
+    ny, nx = np.shape(persistence)
+    mapper = LinearColorMapper(palette=list(palette), low=0.0, high=1.0, nan_color=(0, 0, 0, 0))
+    fig_img = bokeh_figure(width=520, height=int(520 * ny / max(nx, 1)) + 40,
+                           title=_map_title(title, prep), x_range=Range1d(0, nx),
+                           y_range=Range1d(0, ny), x_axis_label="x", y_axis_label="y")  # fmt: skip
+    fig_img.background_fill_color = "black"
+    # row 0 of the frame at the bottom, as the holoviews map draws it
+    image = np.ascontiguousarray(prep["image"], dtype=np.float32)
+    pix = fig_img.image(image=[image], x=0, y=0, dw=nx, dh=ny, color_mapper=mapper)
+    fig_img.add_layout(ColorBar(color_mapper=mapper), "right")
+    fig_img.add_tools(HoverTool(renderers=[pix], tooltips=[("x", "$x{0}"), ("y", "$y{0}"),
+                                                           ("persistence", "@image{0.00}")]))  # fmt: skip
+    bars, top = _hist_bars(prep)
+    fig_hist = bokeh_figure(width=380, height=300, y_axis_type="log", title=_hist_title(prep),
+                            x_range=Range1d(-0.02, 1.02), y_range=Range1d(0.5, top),
+                            x_axis_label="persistence", y_axis_label="pixels")  # fmt: skip
+    quads = fig_hist.quad(left="x0", right="x1", bottom="y0", top="pixels",
+                          source=ColumnDataSource(bars), color="#d62728", line_color="black")  # fmt: skip
+    fig_hist.add_tools(HoverTool(renderers=[quads], tooltips=[("persistence", "@persistence{0.00}"),
+                                                              ("pixels", "@pixels")]))  # fmt: skip
+    return fig_img, fig_hist, pix.data_source, prep
 
 
 def make_hot_pixel_map(persistence: np.ndarray, *, title: str = "", max_size: int = 400):
@@ -113,14 +163,10 @@ def make_hot_pixel_dashboard(
     in the page, so it works in the static HTML report without a kernel. Returns a panel pane
     (a notebook displays it; ``.object`` is the bokeh layout).
     """
-    hv = _hv()
     from bokeh.layouts import column, row
     from bokeh.models import BoxAnnotation, CustomJS, Slider, Span
 
-    image, hist, prep = _persistence_elements(persistence, title, max_size, step)
-    fig_img = hv.render(image, backend="bokeh")
-    fig_hist = hv.render(hist, backend="bokeh")
-    src = next(r.data_source for r in fig_img.renderers if "image" in r.data_source.data)
+    fig_img, fig_hist, src, prep = _persistence_figures(persistence, title, max_size, step)
     span = Span(location=0.0, dimension="height", line_color="#1f77b4", line_width=2)
     shade = BoxAnnotation(left=0.0, fill_color="#1f77b4", fill_alpha=0.08)
     fig_hist.add_layout(span)
@@ -202,11 +248,40 @@ def spectra_summary(spectra: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def make_master_spectra(spectra: pd.DataFrame):
-    """Fixed-pattern spectra of the masters (column and row profiles, white floors dashed)."""
-    from darkflow.viz.extra import make_spectra
+def make_master_spectra(spectra: pd.DataFrame, *, title: str = "Masters", width: int = 520):
+    """Fixed-pattern spectra of the masters: column and row profiles side by side, every
+    master overlaid, each one's white floor dashed in its colour (what
+    :func:`darkflow.viz.extra.make_spectra` draws with holoviews, here drawn with bokeh
+    directly for the report pages). Returns a bokeh layout."""
+    from bokeh.models import Div, HoverTool
 
-    return make_spectra(spectra, title="Masters", width=520)
+    from darkflow.viz.extra import _PALETTE
+
+    panels = []
+    for axis_name in ("column", "row"):
+        sub = spectra[spectra["axis"] == axis_name] if len(spectra) else spectra
+        if sub.empty:
+            continue
+        fig = bokeh_figure(width=width, height=340, y_axis_type="log",
+                           title=f"{title}: {axis_name} profile (dashed: white floor)",
+                           x_axis_label="frequency (cycles / pixel)", y_axis_label="power (ADU²)")  # fmt: skip
+        items, lines = [], []
+        for i, (label, part) in enumerate(sub.groupby("label", sort=False)):
+            name, colour = str(label) or "image", _PALETTE[i % len(_PALETTE)]
+            freq = part["freq"].to_numpy()
+            line = fig.line(freq, part["power"].to_numpy(), line_width=1.5, color=colour)
+            fig.line(freq, part["floor"].to_numpy(), line_width=1.5, color=colour,
+                     line_dash="dashed")  # fmt: skip
+            items.append((name, [line]))
+            lines.append(line)
+        # a spectrum fills its whole frame: the legend goes below the axes
+        add_legend(fig, items, place="below", font_size="8pt")
+        fig.add_tools(HoverTool(renderers=lines, tooltips=[("frequency", "$x{0.000}"),
+                                                           ("power", "$y{0.00e}")]))  # fmt: skip
+        panels.append(fig)
+    if not panels:
+        return Div(text="<p>No spectra.</p>")
+    return stack(panels, ncols=len(panels))
 
 
 # ----------------------------------------------------------------------------- acceptance

@@ -1,4 +1,4 @@
-"""Residual histograms against the predicted noise model: the session, and each light (HoloMap)."""
+"""Residual histograms against the predicted noise model: the session, and each light (slider)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from darkflow.viz._common import _hv, is_missing, light_name
+from darkflow.viz._common import _hv, add_legend, bokeh_figure, is_missing, light_name
 
 _XLABEL = "(calibrated − background) / predicted σ"
 
@@ -50,32 +50,44 @@ def _gaussian(hv, edges: np.ndarray):
 
 
 def make_residual_histograms(edges: np.ndarray, hists: dict[str, list[int]], lights: pd.DataFrame):
-    """Session-wide residual histogram against the unit Gaussian the noise model predicts."""
-    hv = _hv()
+    """Session-wide residual histogram against the unit Gaussian the noise model predicts, and
+    the three lights of highest noise ratio. Returns a bokeh figure."""
+    from bokeh.models import Div, HoverTool, Range1d
+
     data = prepare_residual_hists(edges, hists, lights)
     if data.empty:
-        return hv.Div("<p>No calibrated lights in this session.</p>")
+        return Div(text="<p>No calibrated lights in this session.</p>", width=900)
+    edges = np.asarray(edges, dtype=float)
+    fig = bokeh_figure(width=1150, height=320, y_axis_type="log", y_range=Range1d(1e-6, 1),
+                       x_axis_label=_XLABEL, y_axis_label="density",
+                       title="Background residuals against the predicted noise model")  # fmt: skip
     total = data[data["light"] == "all"]
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    density = np.where(total["density"].to_numpy() > 0, total["density"].to_numpy(), np.nan)
-    plot = hv.Curve((centres, density), kdims=["z"], vdims=["density"], label="all lights").opts(
-        interpolation="steps-mid", color="#1f77b4", line_width=3
-    )
+    density = total["density"].to_numpy()
+    items = [("all lights", [fig.step(total["z"].to_numpy(), np.where(density > 0, density, np.nan),
+                                      mode="center", color="#1f77b4", line_width=3)])]  # fmt: skip
+    items.append(("noise model N(0,1)", [_gaussian_line(fig, edges)]))
     worst = (
         lights.dropna(subset=["noise_ratio"]).sort_values("noise_ratio", ascending=False).head(3)
     )
-    overlay = plot * _gaussian(hv, edges)
-    for path in worst["path"]:
+    for i, path in enumerate(worst["path"]):
         sub = data[data["light"] == path]
         if not sub.empty:
-            overlay = overlay * hv.Curve(
-                sub, "z", "density", label=f"worst: {light_name(path)}"
-            ).opts(alpha=0.8)
-    return overlay.opts(
-        width=1150, height=320, logy=True, ylim=(1e-6, 1), xlabel=_XLABEL,
-        title="Background residuals against the predicted noise model", legend_position="right",
-        tools=["hover"],
-    )  # fmt: skip
+            d = sub["density"].to_numpy()
+            line = fig.line(sub["z"].to_numpy(), np.where(d > 0, d, np.nan), alpha=0.8,
+                            color=_WORST_COLOURS[i % len(_WORST_COLOURS)])  # fmt: skip
+            items.append((f"worst: {light_name(path)}", [line]))
+    fig.add_tools(HoverTool(tooltips=[("z", "$x{0.00}"), ("density", "$y{0.000e}")]))
+    add_legend(fig, items)
+    return fig
+
+
+_WORST_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd")
+
+
+def _gaussian_line(fig, edges: np.ndarray):
+    z = np.linspace(edges[0], edges[-1], 400)
+    return fig.line(z, np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi), color="black",
+                    line_dash="dashed")  # fmt: skip
 
 
 def light_order(lights: pd.DataFrame) -> pd.DataFrame:
@@ -101,6 +113,15 @@ def _light_title(row: pd.Series, n: int) -> str:
     return " · ".join(parts)
 
 
+def _light_bins(edges, hists, lights, max_lights):
+    """Bin edges, centres and widths, and the lights with a histogram in time order (at most
+    ``max_lights``, the first in time)."""
+    edges = np.asarray(edges, dtype=float)
+    order = light_order(lights)
+    order = order[order["path"].isin([p for p, c in hists.items() if np.sum(c) > 0])]
+    return edges, 0.5 * (edges[:-1] + edges[1:]), np.diff(edges), order.head(max_lights)
+
+
 def make_residual_holomap(
     edges: np.ndarray,
     hists: dict[str, list[int]],
@@ -116,14 +137,9 @@ def make_residual_holomap(
     are left out; at most ``max_lights`` frames (the first in time).
     """
     hv = _hv()
-    edges = np.asarray(edges, dtype=float)
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    width = np.diff(edges)
-    order = light_order(lights)
-    order = order[order["path"].isin([p for p, c in hists.items() if np.sum(c) > 0])]
+    edges, centres, width, order = _light_bins(edges, hists, lights, max_lights)
     if order.empty:
         return hv.Div("<p>No calibrated lights in this session.</p>")
-    order = order.head(max_lights)
     total = np.sum([np.asarray(hists[p], dtype=float) for p in order["path"]], axis=0)
     total_density = np.where(total > 0, total / total.sum() / width, np.nan)
     session = hv.Curve((centres, total_density), kdims=["z"], vdims=["density"],
@@ -144,3 +160,79 @@ def make_residual_holomap(
                         legend_position="right", fontsize={"title": 10}),
         hv.opts.Curve(tools=["hover"]),
     )  # fmt: skip
+
+
+_SLIDER_JS = """
+const i = Math.min(Math.round(slider.value), keys.length - 1);
+shown.data = {z: shown.data.z, density: lights.data[keys[i]]};
+fig.title.text = titles[i];
+"""
+
+
+def make_residual_slider(
+    edges: np.ndarray,
+    hists: dict[str, list[int]],
+    lights: pd.DataFrame,
+    *,
+    max_lights: int = 200,
+):
+    """Each light's residual histogram against N(0, 1), one light at a time (a slider).
+
+    One bokeh figure: the session's total (grey), the noise model (dashed) and the light
+    shown (red). The densities of every light are embedded once, one column per light of a
+    ``ColumnDataSource`` (binary, float32); the slider's ``CustomJS`` callback swaps the shown
+    column and the title, so it works in the static HTML report without a kernel, and the
+    page holds one plot instead of one per light (:func:`make_residual_holomap` draws the
+    same as a holoviews ``HoloMap``). The slider steps through the lights in time order; its
+    label gives the light's number (lights without a histogram, the quarantined ones, are
+    skipped); at most ``max_lights`` (the first in time). Returns a bokeh layout.
+    """
+    from bokeh.layouts import column
+    from bokeh.models import (
+        ColumnDataSource,
+        CustomJS,
+        CustomJSTickFormatter,
+        Div,
+        HoverTool,
+        Range1d,
+        Slider,
+    )
+
+    edges, centres, width, order = _light_bins(edges, hists, lights, max_lights)
+    if order.empty:
+        return Div(text="<p>No calibrated lights in this session.</p>", width=900)
+    n = int(lights.shape[0])
+    keys, titles, columns = [], [], {}
+    total = np.zeros(len(centres))
+    for _, row in order.iterrows():
+        counts = np.asarray(hists[row["path"]], dtype=float)
+        total += counts
+        key = f"light{int(row['frame'])}"
+        keys.append(key)
+        titles.append(_light_title(row, n))
+        columns[key] = np.where(counts > 0, counts / counts.sum() / width, np.nan).astype(
+            np.float32
+        )
+    session = np.where(total > 0, total / total.sum() / width, np.nan)
+    frames = [int(f) for f in order["frame"]]
+    per_light = ColumnDataSource(columns)
+    shown = ColumnDataSource({"z": centres, "density": columns[keys[0]]})
+    fig = bokeh_figure(width=900, height=320, y_axis_type="log", title=titles[0],
+                       x_axis_label=_XLABEL, y_axis_label="density", y_range=Range1d(1e-6, 1))  # fmt: skip
+    r_session = fig.step(centres, session, mode="center", color="#bbbbbb", line_width=4)
+    r_model = _gaussian_line(fig, edges)
+    r_light = fig.step("z", "density", source=shown, mode="center", color="#d62728", line_width=2)
+    fig.add_tools(HoverTool(renderers=[r_light], tooltips=[("z", "@z{0.00}"),
+                                                           ("density", "@density{0.000e}")]))  # fmt: skip
+    add_legend(fig, [("session", [r_session]), ("noise model N(0,1)", [r_model]),
+                     ("this light", [r_light])])  # fmt: skip
+    slider = Slider(start=0, end=max(len(keys) - 1, 1), value=0, step=1, title="light", width=420,
+                    format=CustomJSTickFormatter(args={"frames": frames},
+                                                 code="return String(frames[Math.round(tick)])"),
+                    disabled=len(keys) < 2)  # fmt: skip
+    slider.js_on_change("value", CustomJS(
+        args={"slider": slider, "shown": shown, "lights": per_light, "keys": keys,
+              "titles": titles, "fig": fig},
+        code=_SLIDER_JS,
+    ))  # fmt: skip
+    return column(fig, slider)

@@ -13,12 +13,15 @@ from darkflow.viz._common import (
     STATUS_COLORS,
     STATUS_MARKERS,
     _hv,
+    add_legend,
+    bokeh_figure,
     fmt_number,
     is_missing,
     light_name,
     padded_range,
     row_colours,
     short_path,
+    stack,
     wrap_text,
 )
 
@@ -146,33 +149,42 @@ _MODE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2
 
 
 def make_decisions(prepared: pd.DataFrame):
-    """Which master each light used (by time, coloured by scale mode) and the three deltas."""
-    hv = _hv()
+    """Which master each light used (by time, coloured by scale mode) and the three deltas.
+
+    Drawn with bokeh directly (a report page shows it; holoviews' layout machinery cost most
+    of its time): a column of figures sharing the time axis. Returns a bokeh layout.
+    """
+    from bokeh.models import ColumnDataSource, Div, HoverTool, Range1d, Span
+
     data = prepared.dropna(subset=["time"]).copy()
     if data.empty:
-        return hv.Div("<p>No dated lights in this session.</p>")
+        return Div(text="<p>No dated lights in this session.</p>", width=900)
     data["scale_mode"] = data["scale_mode"].fillna("—") if "scale_mode" in data else "—"
+    data = data.reset_index(drop=True)
     hover = [c for c in ("light", "status", "scale_mode", "scale_factor", "secondary_master_id",
                          "temp_source", "delta_exptime_s", "delta_temp_c", "delta_time_h")
              if c in data]  # fmt: skip
-    layers = []
-    for i, (mode, part) in enumerate(data.groupby("scale_mode", sort=True)):
-        layers.append(
-            hv.Scatter(part, "time", ["master", *hover], label=str(mode)).opts(
-                size=10, color=_MODE_COLOURS[i % len(_MODE_COLOURS)], tools=["hover"]
-            )
-        )
+    when = ("UTC", "@time{%F %T}")
     second = data.dropna(subset=["secondary_master_id"]) if "secondary_master_id" in data else []
     if len(second):
         second = second.assign(master=second["secondary_master_id"].astype(str) + " (secondary)")
-        layers.append(hv.Scatter(second, "time", ["master", *hover], label="secondary master")
-                      .opts(marker="x", size=10, color="black", tools=["hover"]))  # fmt: skip
-    n_masters = data["master"].nunique() + (second["master"].nunique() if len(second) else 0)
-    used = hv.Overlay(layers).opts(
-        title="Master used by each light (colour: scale mode)", width=1150,
-        height=max(150, 80 + 32 * n_masters), xlabel="UTC", ylabel="", legend_position="right",
-        fontsize={"legend": 9},
-    )  # fmt: skip
+    factors = sorted(set(data["master"].astype(str)) | set(second["master"] if len(second) else ()))
+    used = bokeh_figure(width=1150, height=max(150, 80 + 32 * len(factors)), y_range=factors,
+                        x_axis_type="datetime", x_axis_label="UTC",
+                        title="Master used by each light (colour: scale mode)")  # fmt: skip
+    items = []
+    for i, (mode, part) in enumerate(data.groupby("scale_mode", sort=True)):
+        r = used.scatter("time", "master", source=ColumnDataSource(part), size=10,
+                         color=_MODE_COLOURS[i % len(_MODE_COLOURS)])  # fmt: skip
+        items.append((str(mode), [r]))
+    if len(second):
+        r = used.scatter("time", "master", source=ColumnDataSource(second.reset_index(drop=True)),
+                         marker="x", size=10, color="black")  # fmt: skip
+        items.append(("secondary master", [r]))
+    used.add_tools(HoverTool(tooltips=[when, ("master", "@master"), *[(c, f"@{{{c}}}")
+                                                                       for c in hover]],
+                             formatters={"@time": "datetime"}))  # fmt: skip
+    add_legend(used, items, font_size="9pt")
     panels = [used]
     for col, label, span in (("delta_temp_c", "Δ temperature (°C)", 1.0),
                              ("delta_exptime_s", "Δ exposure (s)", 10.0),
@@ -181,25 +193,18 @@ def make_decisions(prepared: pd.DataFrame):
             continue
         # zero (the reference line) on the axis, and a sensible span when nothing varies
         ylim = padded_range([*data[col], 0.0], min_span=span)
-        pts = [
-            hv.Scatter(part, "time", [col, "light", "master"], label=status).opts(
-                color=STATUS_MARKERS.get(status, "#555"), size=6, tools=["hover"]
-            )
-            for status, part in data.dropna(subset=[col]).groupby("status", sort=True)
-        ]
-        panels.append(
-            (hv.Overlay(pts) * hv.HLine(0).opts(color="gray", line_width=1)).opts(
-                width=1150,
-                height=190,
-                xlabel="UTC",
-                ylabel=label,
-                show_legend=False,
-                title="",
-                ylim=ylim,
-                yticks=4,
-            )
-        )
-    return hv.Layout(panels).cols(1).opts(shared_axes=True)
+        fig = bokeh_figure(width=1150, height=190, x_axis_type="datetime", x_range=used.x_range,
+                           y_range=Range1d(*ylim), x_axis_label="UTC", y_axis_label=label)  # fmt: skip
+        fig.yaxis.ticker.desired_num_ticks = 4
+        fig.add_layout(Span(location=0, dimension="width", line_color="gray", line_width=1))
+        for status, part in data.dropna(subset=[col]).groupby("status", sort=True):
+            fig.scatter("time", col, source=ColumnDataSource(part[["time", col, "light", "master"]]),
+                        size=6, color=STATUS_MARKERS.get(status, "#555"))  # fmt: skip
+        fig.add_tools(HoverTool(tooltips=[when, (label, f"@{{{col}}}"), ("light", "@light"),
+                                          ("master", "@master")],
+                                formatters={"@time": "datetime"}))  # fmt: skip
+        panels.append(fig)
+    return stack(panels)
 
 
 def decisions_table(prepared: pd.DataFrame):
