@@ -72,7 +72,9 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
                 continue
             if a.bias_key == b.bias_key:
                 bb = ba
-            r = exposure_pair_excess(ma, mb, ba, bb, false_alarm=p)
+            r = exposure_pair_excess(
+                ma, mb, ba, bb, false_alarm=p, doubling_c=config.matching.doubling_temp_c
+            )
             if not (r.measured and r.failed):
                 continue
             holder, other = (a, b) if r.level > 0 else (b, a)
