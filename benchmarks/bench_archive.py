@@ -56,10 +56,13 @@ def night_spec(index: int, frames: int = 10):
     demo = get_preset("demo")
     session = demo.sessions[0].replace(
         name=f"nina_{index:04d}",
-        blocks=(Block("bias", ZWO_BIAS_S, frames), Block("dark", 120.0, frames),
-                Block("light", 120.0, frames, filter="L")),
+        blocks=(
+            Block("bias", ZWO_BIAS_S, frames),
+            Block("dark", 120.0, frames),
+            Block("light", 120.0, frames, filter="L"),
+        ),
         broken=(),
-    )  # fmt: skip
+    )
     return demo.replace(sessions=(session,))
 
 
@@ -78,8 +81,15 @@ def simulate_archive(
     root.mkdir(parents=True, exist_ok=True)
     for i in nights:
         tmp = root.parent / f".{root.name}-{i}"
-        simulate_night(tmp, night_spec(i, frames), seed=seed, date=night_date(i), shape=shape,
-                       write_sky_truth=False, overwrite=True)  # fmt: skip
+        simulate_night(
+            tmp,
+            night_spec(i, frames),
+            seed=seed,
+            date=night_date(i),
+            shape=shape,
+            write_sky_truth=False,
+            overwrite=True,
+        )
         for item in tmp.iterdir():
             if not item.name.startswith("_"):  # the ground truth is not an input
                 shutil.move(str(item), root / item.name)
@@ -123,8 +133,10 @@ def add_night(base: Path, night: Path, repeat: int, measure) -> None:
             if dest.name == "w-add":
                 shutil.copytree(w, dest, symlinks=True)
             os.sync()
-            measure(f"{label} #{i + 1}" if repeat > 1 else label,
-                    [*darkflow, "run", str(night), "-w", str(dest), "-q"])  # fmt: skip
+            measure(
+                f"{label} #{i + 1}" if repeat > 1 else label,
+                [*darkflow, "run", str(night), "-w", str(dest), "-q"],
+            )
     shutil.rmtree(base / "w-add", ignore_errors=True)
 
 
@@ -138,8 +150,9 @@ def bench(n: int, base: Path, nightly: bool, repeat: int = 1, add_only: bool = F
     def measure(label, cmd):
         wall, rss, _ = timed(cmd)
         rows.append((label, wall, rss))
-        print(f"  {label}: {wall:.2f} s, {rss:.0f} MB, load {os.getloadavg()[0]:.2f}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"  {label}: {wall:.2f} s, {rss:.0f} MB, load {os.getloadavg()[0]:.2f}", file=sys.stderr
+        )
         return wall
 
     night = extra / night_date(n)
@@ -154,14 +167,22 @@ def bench(n: int, base: Path, nightly: bool, repeat: int = 1, add_only: bool = F
     simulate_archive(archive, range(n))
     simulate_archive(extra, [n])
     print(f"N={n}: simulated {n} + 1 nights in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    measure("start-up (import darkflow.cli, darkflow.pipeline)",
-            [py, "-c", "import darkflow.cli, darkflow.pipeline"])  # fmt: skip
+    measure(
+        "start-up (import darkflow.cli, darkflow.pipeline)",
+        [py, "-c", "import darkflow.cli, darkflow.pipeline"],
+    )
     measure("run ARCHIVE: first run", [*darkflow, "run", str(archive), "-w", str(w), "-q"])
     measure("run ARCHIVE: no-change rerun", [*darkflow, "run", str(archive), "-w", str(w), "-q"])
-    measure("run ARCHIVE: rerun through the pipeline (force; every job cached)",
-            [py, "-c", "from darkflow._threads import prefer_safe_threading_layer as p; p(); "
-             "from darkflow.pipeline import run_night; "
-             f"run_night({str(archive)!r}, workdir={str(w)!r}, force=True)"])  # fmt: skip
+    measure(
+        "run ARCHIVE: rerun through the pipeline (force; every job cached)",
+        [
+            py,
+            "-c",
+            "from darkflow._threads import prefer_safe_threading_layer as p; p(); "
+            "from darkflow.pipeline import run_night; "
+            f"run_night({str(archive)!r}, workdir={str(w)!r}, force=True)",
+        ],
+    )
     measure("status W", [*darkflow, "status", str(w)])
     measure("quarantine W", [*darkflow, "quarantine", str(w)])
     add_night(base, night, repeat, measure)
@@ -194,10 +215,16 @@ def main(argv=None) -> int:
         help="add the night K times to the archive and to an empty work directory, "
         "interleaved (medians reported)",
     )
-    p.add_argument("--add-only", action="store_true",
-                   help="with --dir of an earlier run: only the adding of the night")  # fmt: skip
-    p.add_argument("--threading-layer", help="NUMBA_THREADING_LAYER of the measured processes "
-                   "(default: darkflow's choice, OpenMP then workqueue, see darkflow._threads)")  # fmt: skip
+    p.add_argument(
+        "--add-only",
+        action="store_true",
+        help="with --dir of an earlier run: only the adding of the night",
+    )
+    p.add_argument(
+        "--threading-layer",
+        help="NUMBA_THREADING_LAYER of the measured processes "
+        "(default: darkflow's choice, OpenMP then workqueue, see darkflow._threads)",
+    )
     args = p.parse_args(argv)
     if args.threading_layer:
         ENV["NUMBA_THREADING_LAYER"] = args.threading_layer

@@ -206,9 +206,15 @@ def child(method: str, root: Path, opts: dict) -> None:
 
         t0 = time.perf_counter()
         clipped = sigma_clip(
-            stack, sigma=3, maxiters=5, cenfunc="median", stdfunc="mad_std", axis=0,
-            masked=False, copy=False,
-        )  # fmt: skip
+            stack,
+            sigma=3,
+            maxiters=5,
+            cenfunc="median",
+            stdfunc="mad_std",
+            axis=0,
+            masked=False,
+            copy=False,
+        )
         master = np.empty(first.shape, np.float64)
         for r0 in range(0, first.shape[0], 256):  # masked mean in row chunks (bounded memory)
             master[r0 : r0 + 256] = np.nanmean(clipped[:, r0 : r0 + 256], axis=0)
@@ -305,8 +311,17 @@ def agreement(files: list[str], size: int = 256) -> dict:
 def run_child(method: str, root: Path, opts: dict, timeout: float | None) -> dict:
     if method == "darkflow-cli":
         _warm_cli(root)
-        cmd = [sys.executable, "-m", "darkflow.master", *files_of(root), "-o", str(root / "cli_master.fits"),
-               "--memory-limit", opts["memory_limit"], "-q"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "darkflow.master",
+            *files_of(root),
+            "-o",
+            str(root / "cli_master.fits"),
+            "--memory-limit",
+            opts["memory_limit"],
+            "-q",
+        ]
     else:
         cmd = [
             sys.executable,
@@ -504,9 +519,18 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             # in a child: the parent stays small, so forked children do not inherit its RSS
             subprocess.run(
-                [sys.executable, __file__, "--generate", size, "--frames", str(args.frames), "--dir", str(root)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--generate",
+                    size,
+                    "--frames",
+                    str(args.frames),
+                    "--dir",
+                    str(root),
+                ],
                 check=True,
-            )  # fmt: skip
+            )
             print(f"[{size}] data ready ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
             rows = []
             for method in methods:

@@ -216,8 +216,16 @@ def _calibrate(
     config: Config,
 ) -> LightCalibration:
     """The pipeline's own step on one light, with the masters in memory."""
-    return calibrate_light(light, meta, decision, load_master=masters.__getitem__, bias=bias,
-                           index=index, config=config, master_status=master_status)  # fmt: skip
+    return calibrate_light(
+        light,
+        meta,
+        decision,
+        load_master=masters.__getitem__,
+        bias=bias,
+        index=index,
+        config=config,
+        master_status=master_status,
+    )
 
 
 def _index(master_id: str, master: MasterDark, assessment: MasterAssessment) -> CalibrationIndex:
@@ -258,8 +266,9 @@ def run_scenario(
     darks = _frames(rendered, "dark", "calib")
     bias = _combine(bias_frames, FrameType.BIAS)
     names = [m.path for m in darks.metas]
-    train, hold = holdout_split(names, vcfg.holdout_fraction, seed=0,
-                                min_train=vcfg.min_train_frames)  # fmt: skip
+    train, hold = holdout_split(
+        names, vcfg.holdout_fraction, seed=0, min_train=vcfg.min_train_frames
+    )
     pick = {n: i for i, n in enumerate(names)}
     master = _combine(
         Frames([darks.metas[pick[n]] for n in train], [darks.data[pick[n]] for n in train]),
@@ -270,13 +279,23 @@ def run_scenario(
     previous = library.master if with_previous else None
     if previous is not None and previous.meta.config_signature != signature:
         previous = None
-    assessment = assess_master(master, holdout=[darks.data[pick[n]] for n in hold] or None,
-                               training=[darks.data[pick[n]] for n in train],
-                               previous=previous, bias=m_bias, config=vcfg)  # fmt: skip
+    assessment = assess_master(
+        master,
+        holdout=[darks.data[pick[n]] for n in hold] or None,
+        training=[darks.data[pick[n]] for n in train],
+        previous=previous,
+        bias=m_bias,
+        config=vcfg,
+    )
     index = _index("new", master, assessment)
     previous_index = _index("previous", library.master, library.assessment)
-    result = ScenarioResult(kind, with_previous, str(assessment.status), assessment.confidence,
-                            tuple(str(r) for r in assessment.reasons))  # fmt: skip
+    result = ScenarioResult(
+        kind,
+        with_previous,
+        str(assessment.status),
+        assessment.confidence,
+        tuple(str(r) for r in assessment.reasons),
+    )
     can_fall_back = with_previous and library.assessment.verified
     fallback = can_fall_back and not assessment.verified
     fallback = fallback and library.master.meta.config_signature == signature
@@ -286,9 +305,16 @@ def run_scenario(
         decision = match_light(meta, previous_index, config)
         if not decision.matched:
             return LightStatus.QUARANTINED
-        return _calibrate(raw, meta, decision, masters={"previous": library.master},
-                          bias=library.bias, index=previous_index,
-                          master_status=library.assessment, config=config).status  # fmt: skip
+        return _calibrate(
+            raw,
+            meta,
+            decision,
+            masters={"previous": library.master},
+            bias=library.bias,
+            index=previous_index,
+            master_status=library.assessment,
+            config=config,
+        ).status
 
     for session in ("lights_broad", "lights_narrow"):
         lights = _frames(rendered, "light", session)
@@ -305,8 +331,16 @@ def run_scenario(
                     result.action = "previous master of the light's config"
                 result.final[status2] += 1
                 continue
-            cal = _calibrate(raw, meta, decision, masters={"new": master}, bias=m_bias,
-                             index=index, master_status=assessment, config=config)  # fmt: skip
+            cal = _calibrate(
+                raw,
+                meta,
+                decision,
+                masters={"new": master},
+                bias=m_bias,
+                index=index,
+                master_status=assessment,
+                config=config,
+            )
             if cal.first_check is None:  # quarantined before subtraction
                 result.light_reasons.update(cal.reasons)
                 result.first_pass[cal.status] += 1
@@ -406,8 +440,11 @@ def table(results: list[ScenarioResult]) -> str:
     for r in results:
         alarms = ", ".join(f"`{a}`" for a in r.alarms) or "none"
         expected = EXPECTED[r.kind]
-        right = ("yes" if r.correct else "**NO**") if expected is not None else (
-            "no false alarm" if r.correct else "**FALSE ALARM**")  # fmt: skip
+        right = (
+            ("yes" if r.correct else "**NO**")
+            if expected is not None
+            else ("no false alarm" if r.correct else "**FALSE ALARM**")
+        )
         lines.append(
             f"| {LABELS[r.kind]} | {'yes' if r.with_previous else 'no'} | "
             f"{'yes' if r.detected else 'no'} | {r.master_status} ({r.master_confidence:.2f}) | "
@@ -451,11 +488,15 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for with_previous in (True, False):
         for kind in args.kinds:
-            r = run_scenario(kind, seed=args.seed, shape=shape, library=library,
-                             with_previous=with_previous)  # fmt: skip
+            r = run_scenario(
+                kind, seed=args.seed, shape=shape, library=library, with_previous=with_previous
+            )
             results.append(r)
-            print(f"{kind:22s} prev={with_previous!s:5s} detected={r.detected!s:5s} "
-                  f"top={r.top_cause} ok={r.correct} ({r.seconds:.1f}s)", file=sys.stderr)  # fmt: skip
+            print(
+                f"{kind:22s} prev={with_previous!s:5s} detected={r.detected!s:5s} "
+                f"top={r.top_cause} ok={r.correct} ({r.seconds:.1f}s)",
+                file=sys.stderr,
+            )
     wall = time.perf_counter() - t0
     main_rows = [r for r in results if r.with_previous]
     ok = sum(r.correct for r in main_rows)
@@ -488,12 +529,19 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench_faults_") as tmp:
             for with_previous in (True, False):
                 for kind in args.kinds:
-                    r = run_pipeline(kind, seed=args.seed, shape=shape, tmp=Path(tmp),
-                                     with_previous=with_previous)  # fmt: skip
+                    r = run_pipeline(
+                        kind,
+                        seed=args.seed,
+                        shape=shape,
+                        tmp=Path(tmp),
+                        with_previous=with_previous,
+                    )
                     pipe.append(r)
-                    print(f"pipeline {kind:22s} prev={with_previous!s:5s} "
-                          f"detected={r.detected!s:5s} top={r.top_cause} ok={r.correct}",
-                          file=sys.stderr)  # fmt: skip
+                    print(
+                        f"pipeline {kind:22s} prev={with_previous!s:5s} "
+                        f"detected={r.detected!s:5s} top={r.top_cause} ok={r.correct}",
+                        file=sys.stderr,
+                    )
         ok_p = sum(r.correct for r in pipe if r.with_previous)
         ok_pn = sum(r.correct for r in pipe if not r.with_previous)
         n_p = sum(r.with_previous for r in pipe)

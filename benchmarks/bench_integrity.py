@@ -72,12 +72,14 @@ def main(argv=None) -> int:
         rows = [
             ("astropy: read every HDU", astropy_read),
             ("read_master (hashes as it reads)", lambda: read_master(master_path)),
-            ("read_master, verified against the recorded hash",
-             lambda: read_master(master_path, content_hash=recorded)),
+            (
+                "read_master, verified against the recorded hash",
+                lambda: read_master(master_path, content_hash=recorded),
+            ),
             ("file_hash of the master (a separate pass)", lambda: file_hash(master_path)),
             ("write a calibrated light (data + UNCERT)", write_light),
             ("file_hash of that light just after", lambda: file_hash(light_path)),
-        ]  # fmt: skip
+        ]
         rows = [(label, best(fn, args.repeat)) for label, fn in rows]
         reader = HashingReader(master_path)
         with fits.open(reader, memmap=False) as hdul:
@@ -86,17 +88,23 @@ def main(argv=None) -> int:
         reader.close()
         sizes = {"master": master_path.stat().st_size, "light": light_path.stat().st_size}
     mib = {k: v / 2**20 for k, v in sizes.items()}
-    print(f"Shape {shape[0]}x{shape[1]}: master {mib['master']:.1f} MiB, light "
-          f"{mib['light']:.1f} MiB; best of {args.repeat}, files in the page cache.\n")  # fmt: skip
+    print(
+        f"Shape {shape[0]}x{shape[1]}: master {mib['master']:.1f} MiB, light "
+        f"{mib['light']:.1f} MiB; best of {args.repeat}, files in the page cache.\n"
+    )
     print("| step | best s | MiB/s |")
     print("|---|---:|---:|")
     for label, seconds in rows:
         size = mib["light"] if "light" in label else mib["master"]
         print(f"| {label} | {seconds:.3f} | {size / seconds:.0f} |")
-    print(f"\n- Bytes the hashing reader read twice (FITS padding): {reader.tail} "
-          f"({100 * reader.tail / sizes['master']:.3f}% of the master).")  # fmt: skip
-    print(f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}; load average {os.getloadavg()[0]:.2f} at the end.")  # fmt: skip
+    print(
+        f"\n- Bytes the hashing reader read twice (FITS padding): {reader.tail} "
+        f"({100 * reader.tail / sizes['master']:.3f}% of the master)."
+    )
+    print(
+        f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; load average {os.getloadavg()[0]:.2f} at the end."
+    )
     return 0
 
 

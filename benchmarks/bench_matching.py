@@ -111,11 +111,14 @@ def run_scenario(name: str, root: Path, seed: int, config: Config) -> dict:
                 mid = f"{sig[:24]}:{master.meta.exptime_s:g}s:{k}"
                 few = len(members) < config.combine.min_frames
                 masters[mid] = master
-                entries.append(MasterEntry(
-                    mid, master.meta,
-                    status=MasterStatus.LOW_CONFIDENCE if few else MasterStatus.VERIFIED,
-                    confidence=0.5 if few else 1.0,
-                ))  # fmt: skip
+                entries.append(
+                    MasterEntry(
+                        mid,
+                        master.meta,
+                        status=MasterStatus.LOW_CONFIDENCE if few else MasterStatus.VERIFIED,
+                        confidence=0.5 if few else 1.0,
+                    )
+                )
     biases = {}
     for sig in {m.config_signature for m in bias_frames}:
         biases[sig] = _combine([m for m in bias_frames if m.config_signature == sig], config)
@@ -172,8 +175,12 @@ def run_scenario(name: str, root: Path, seed: int, config: Config) -> dict:
             uncal["darkflow"] += 1
             modes["quarantined"] += 1
         # BANZAI: exact exposure, nearest in time
-        exact = [e for e in entries if e.meta.config_signature == sig
-                 and abs(e.meta.exptime_s - light.exptime_s) <= 0.01 * light.exptime_s]  # fmt: skip
+        exact = [
+            e
+            for e in entries
+            if e.meta.config_signature == sig
+            and abs(e.meta.exptime_s - light.exptime_s) <= 0.01 * light.exptime_s
+        ]
         if exact:
             e = min(exact, key=lambda e: abs((e.mid_time - light.date_obs_utc).total_seconds()))
             errors["banzai"].append(_rms(masters[e.master_id].data - true_dark))
@@ -283,8 +290,11 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     config = Config()
-    load_before = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() \
-        else ["?"] * 3  # fmt: skip
+    load_before = (
+        Path("/proc/loadavg").read_text().split()[:3]
+        if Path("/proc/loadavg").exists()
+        else ["?"] * 3
+    )
     with tempfile.TemporaryDirectory(prefix="darkflow-bench-matching-") as tmp:
         root = args.workdir or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
@@ -296,30 +306,34 @@ def main(argv=None) -> int:
         med = {s: float(np.median(r["errors"][s])) for s in STRATEGIES}
         best = all(med["darkflow"] < med[s] for s in STRATEGIES if s != "darkflow")
         ok &= best and not r["violations"]
-        verdicts.append(f"{r['name']}: {'darkflow lowest' if best else 'darkflow NOT lowest'}"
-                        f", {len(r['violations'])} constraint violations")  # fmt: skip
-    text = "\n".join([
-        SECTION,
-        "",
-        f"Scenario nights `{', '.join(r['name'] for r in results)}` "
-        f"(`darkflow.simulate.presets`, seed {args.seed}, 128x192 frames). Per light: RMS over all "
-        "pixels of (subtracted dark model - true dark signal at the light's true exposure-mean "
-        "temperature), ADU. Baselines: `banzai` exact exposure, nearest in time (no exact "
-        "exposure: bias only); `wbpp` masters per exposure and SET-TEMP keyword from all the "
-        "night's darks, closest exposure, as is; `one` one master (all darks of the most common "
-        "dark exposure) for every light. darkflow and banzai use the same masters (darks split "
-        "by time gaps and temperature with `thermal_groups`).",
-        "",
-        table(results),
-        "",
-        details(results),
-        "",
-        "Verdict: " + "; ".join(verdicts) + ".",
-        "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"Python {platform.python_version()}; load before {' '.join(load_before)}, after: "
-        f"`{uptime}` (shared machine, timings indicative only).",
-    ])  # fmt: skip
+        verdicts.append(
+            f"{r['name']}: {'darkflow lowest' if best else 'darkflow NOT lowest'}"
+            f", {len(r['violations'])} constraint violations"
+        )
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"Scenario nights `{', '.join(r['name'] for r in results)}` "
+            f"(`darkflow.simulate.presets`, seed {args.seed}, 128x192 frames). Per light: RMS over all "
+            "pixels of (subtracted dark model - true dark signal at the light's true exposure-mean "
+            "temperature), ADU. Baselines: `banzai` exact exposure, nearest in time (no exact "
+            "exposure: bias only); `wbpp` masters per exposure and SET-TEMP keyword from all the "
+            "night's darks, closest exposure, as is; `one` one master (all darks of the most common "
+            "dark exposure) for every light. darkflow and banzai use the same masters (darks split "
+            "by time gaps and temperature with `thermal_groups`).",
+            "",
+            table(results),
+            "",
+            details(results),
+            "",
+            "Verdict: " + "; ".join(verdicts) + ".",
+            "",
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+            f"Python {platform.python_version()}; load before {' '.join(load_before)}, after: "
+            f"`{uptime}` (shared machine, timings indicative only).",
+        ]
+    )
     print(text)
     if not args.no_write:
         write_results(text)

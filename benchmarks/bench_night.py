@@ -101,8 +101,17 @@ def simulate(data: Path, size: int) -> dict:
     shape, n = SHAPES[size], COUNTS[size]
     done = data / f"{shape[0]}x{shape[1]}-{n}-seed{SEED}" / "files.json"
     if not done.exists():
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "simulate",
-                        str(data), str(size)], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                "simulate",
+                str(data),
+                str(size),
+            ],
+            check=True,
+        )
     return json.loads(done.read_text())
 
 
@@ -122,8 +131,13 @@ def simulate_child(data: Path, size: int) -> int:
     for p in manifest.paths:
         kind = str(fits.getheader(p).get("IMAGETYP", "")).lower()
         (darks if "dark" in kind else lights if "light" in kind else []).append(str(p))
-    files = {"night": str(manifest.night_dir), "darks": sorted(darks), "lights": sorted(lights),
-             "shape": list(shape), "simulated_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    files = {
+        "night": str(manifest.night_dir),
+        "darks": sorted(darks),
+        "lights": sorted(lights),
+        "shape": list(shape),
+        "simulated_s": round(time.perf_counter() - t0, 1),
+    }
     done.write_text(json.dumps(files, indent=1))
     return 0
 
@@ -182,8 +196,15 @@ class _TreeSampler(threading.Thread):
         return self.peak
 
 
-def measure(cmd: list[str], *, log: Path, out: Path, cwd: Path | None = None,
-            env: dict | None = None, timeout: float | None = None) -> dict:  # fmt: skip
+def measure(
+    cmd: list[str],
+    *,
+    log: Path,
+    out: Path,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    timeout: float | None = None,
+) -> dict:
     """Run ``cmd`` as a whole process: wall time, peak RSS, CPU, others' load, bytes written."""
     cwd = cwd or log.parent  # not the source tree: a kernel started there would import it
     load0 = os.getloadavg()[0]
@@ -236,11 +257,15 @@ def siril_cmd(files: dict, out: Path) -> tuple[list[str], Path]:
     proc = out / "proc"
     lines = [
         "requires 1.0.0",
-        f"cd {out / 'darks_in'}", f"convert dark_ -out={proc}", f"cd {proc}",
+        f"cd {out / 'darks_in'}",
+        f"convert dark_ -out={proc}",
+        f"cd {proc}",
         "stack dark_ rej s 3 3 -nonorm -out=master_dark",
-        f"cd {out / 'lights_in'}", f"convert light_ -out={proc}", f"cd {proc}",
+        f"cd {out / 'lights_in'}",
+        f"convert light_ -out={proc}",
+        f"cd {proc}",
         "preprocess light_ -dark=master_dark",
-    ]  # fmt: skip
+    ]
     script = out / "night.ssf"
     script.write_text("\n".join(lines) + "\n")
     return [shutil.which("siril-cli") or "siril-cli", "-s", str(script), "-d", str(out)], proc
@@ -250,8 +275,14 @@ def child_cmd(tool: str, files: dict, out: Path) -> tuple[list[str], Path]:
     listing = out / "files.json"
     out.mkdir(parents=True)
     listing.write_text(json.dumps(files))
-    return [sys.executable, str(Path(__file__).resolve()), "--child", tool, str(listing),
-            str(out / "result")], out / "result"  # fmt: skip
+    return [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        tool,
+        str(listing),
+        str(out / "result"),
+    ], out / "result"
 
 
 def run_ccdproc(files: dict, out: Path) -> None:
@@ -267,10 +298,16 @@ def run_ccdproc(files: dict, out: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         master = ccdproc.combine(
-            files["darks"], method="average", sigma_clip=True, sigma_clip_low_thresh=3,
-            sigma_clip_high_thresh=3, sigma_clip_func=np.ma.median, sigma_clip_dev_func=mad_std,
-            mem_limit=1e9, unit="adu",
-        )  # fmt: skip
+            files["darks"],
+            method="average",
+            sigma_clip=True,
+            sigma_clip_low_thresh=3,
+            sigma_clip_high_thresh=3,
+            sigma_clip_func=np.ma.median,
+            sigma_clip_dev_func=mad_std,
+            mem_limit=1e9,
+            unit="adu",
+        )
         master.data = master.data.astype(np.float32)
         master.write(out / "master_dark.fits")
         for p in files["lights"]:
@@ -424,8 +461,18 @@ def profile_child(files: dict, out: Path, extra: list[str]) -> int:
     workers = [] if "--workers" in extra else ["--workers", "1"]
     rc = main(["run", files["night"], "--workdir", str(out), *workers, *extra])
     wall = time.perf_counter() - t1
-    print(json.dumps({"imports_s": t_import, "run_s": wall, "rc": rc, "totals": timer.totals,
-                      "calls": timer.calls, "missing": timer.missing}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "imports_s": t_import,
+                "run_s": wall,
+                "rc": rc,
+                "totals": timer.totals,
+                "calls": timer.calls,
+                "missing": timer.missing,
+            }
+        )
+    )
     return 0
 
 
@@ -435,8 +482,15 @@ def profile(files: dict, work: Path, extra: list[str], env: dict | None = None) 
     listing = work / "profile-files.json"
     listing.write_text(json.dumps(files))
     log = work / "profile.log"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "profile", str(listing),
-           str(out), *(["--darkflow-args", " ".join(extra)] if extra else [])]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        "profile",
+        str(listing),
+        str(out),
+        *(["--darkflow-args", " ".join(extra)] if extra else []),
+    ]
     m = measure(cmd, log=log, out=out, env=env)
     lines = log.read_text().strip().splitlines()
     try:
@@ -445,8 +499,12 @@ def profile(files: dict, work: Path, extra: list[str], env: dict | None = None) 
         raise RuntimeError(f"profile failed, see {log}") from None
     result["wall_s"] = m["wall_s"]
     html = work / "profile-reports"
-    m = measure([_venv_bin("darkflow"), "report", str(out), "--output", str(html)],
-                log=work / "profile-report.log", out=html, env=env)  # fmt: skip
+    m = measure(
+        [_venv_bin("darkflow"), "report", str(out), "--output", str(html)],
+        log=work / "profile-report.log",
+        out=html,
+        env=env,
+    )
     result["report_s"] = m["wall_s"]
     result["report_rc"] = m["rc"]
     result["report_pages"] = len(list(html.rglob("*.html"))) if html.exists() else 0
@@ -465,8 +523,11 @@ def bench_size(size: int, args, data: Path, work: Path) -> dict:
     files = simulate(data, size)
     n_dark, n_light = len(files["darks"]), len(files["lights"])
     in_bytes = sum(os.path.getsize(p) for p in files["darks"] + files["lights"])
-    print(f"{size}: {n_dark} darks + {n_light} lights of {files['shape']} "
-          f"({in_bytes / 1e6:.0f} MB) in {files['night']}", flush=True)  # fmt: skip
+    print(
+        f"{size}: {n_dark} darks + {n_light} lights of {files['shape']} "
+        f"({in_bytes / 1e6:.0f} MB) in {files['night']}",
+        flush=True,
+    )
     extra = args.darkflow_args.split() if args.darkflow_args else []
     tools = list(args.tools)
     variants = {t: [] for t in tools}
@@ -496,14 +557,22 @@ def bench_size(size: int, args, data: Path, work: Path) -> dict:
                 out.mkdir(parents=True)
             cmd, written = command(tool, out)
             timeout = args.timeout if tool == "ccdproc" else None
-            m = measure(cmd, log=work / f"{size}-{tool}.log", out=written, timeout=timeout,
-                        env=envs.get(tool))  # fmt: skip
+            m = measure(
+                cmd,
+                log=work / f"{size}-{tool}.log",
+                out=written,
+                timeout=timeout,
+                env=envs.get(tool),
+            )
             if m["rc"] != 0:
                 print(f"  {tool} failed (exit {m['rc']}), see {work / f'{size}-{tool}.log'}")
             if rep >= 0:
                 runs[tool].append(m)
-                print(f"  rep {rep + 1} {tool:<12} {m['wall_s']:7.2f} s  {m['rss_mb']:7.0f} MB  "
-                      f"others {m['others_cores']:.2f} cores", flush=True)  # fmt: skip
+                print(
+                    f"  rep {rep + 1} {tool:<12} {m['wall_s']:7.2f} s  {m['rss_mb']:7.0f} MB  "
+                    f"others {m['others_cores']:.2f} cores",
+                    flush=True,
+                )
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
     result = {"size": size, "files": files, "in_bytes": in_bytes, "runs": runs}
@@ -574,22 +643,29 @@ def table(results: list[dict], args) -> str:
 def profile_table(r: dict) -> list[str]:
     """Where darkflow's time goes, with the baseline's column when there is one."""
     shape = r["files"]["shape"]
-    runs = [(name, r[key]) for name, key in (("before", "profile_before"), ("after", "profile"))
-            if r.get(key)]  # fmt: skip
+    runs = [
+        (name, r[key])
+        for name, key in (("before", "profile_before"), ("after", "profile"))
+        if r.get(key)
+    ]
     head = " | ".join(f"{name} s | share" for name, _ in runs) if len(runs) > 1 else "s | share"
     lines = [
         "",
         f"**Where darkflow's time goes** ({shape[0]}x{shape[1]}, one in-process run with a timer "
         "per stage; a stage's own time, calls inside another timed stage counted there; parallel "
         "lights summed over workers): "
-        + "; ".join(f"{name}: run {p['run_s']:.1f} s + imports {p['imports_s']:.1f} s "
-                    f"(whole process {p['wall_s']:.1f} s)" for name, p in runs),
+        + "; ".join(
+            f"{name}: run {p['run_s']:.1f} s + imports {p['imports_s']:.1f} s "
+            f"(whole process {p['wall_s']:.1f} s)"
+            for name, p in runs
+        ),
         "",
         f"| stage | {head} | calls |",
         "|---|" + "---:|---:|" * len(runs) + "---:|",
-    ]  # fmt: skip
-    stages = sorted({s for _, p in runs for s in p["totals"]},
-                    key=lambda s: -runs[-1][1]["totals"].get(s, 0.0))  # fmt: skip
+    ]
+    stages = sorted(
+        {s for _, p in runs for s in p["totals"]}, key=lambda s: -runs[-1][1]["totals"].get(s, 0.0)
+    )
     for stage in [*stages, None]:
         cells = []
         for _, p in runs:
@@ -600,8 +676,9 @@ def profile_table(r: dict) -> list[str]:
                 sec = p["totals"].get(stage, 0.0)
             cells.append(f"{sec:.2f} | {100 * sec / total:.0f}%")
         calls = "" if stage is None else runs[-1][1]["calls"].get(stage, 0)
-        lines.append(f"| {stage or 'other (registry, events, glue)'} | {' | '.join(cells)} | "
-                     f"{calls} |")  # fmt: skip
+        lines.append(
+            f"| {stage or 'other (registry, events, glue)'} | {' | '.join(cells)} | {calls} |"
+        )
     lines.append("")
     for name, p in runs:
         lines.append(
@@ -619,8 +696,9 @@ def profile_table(r: dict) -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _siril_version() -> str:
     try:
-        out = subprocess.run(["siril-cli", "--version"], capture_output=True, text=True,
-                             check=False, timeout=30).stdout  # fmt: skip
+        out = subprocess.run(
+            ["siril-cli", "--version"], capture_output=True, text=True, check=False, timeout=30
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "not installed"
     return out.strip().split()[-1] if out.strip() else "?"
@@ -660,8 +738,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", type=Path, help="source tree of darkflow-before")
     p.add_argument("--profile", action="store_true", help="per-stage profile of darkflow")
     p.add_argument("--timeout", type=float, default=1800.0, help="ccdproc time limit (s)")
-    p.add_argument("--data", type=Path,
-                   default=Path(tempfile.gettempdir()) / "darkflow-bench-night")  # fmt: skip
+    p.add_argument(
+        "--data", type=Path, default=Path(tempfile.gettempdir()) / "darkflow-bench-night"
+    )
     p.add_argument("--keep", action="store_true", help="keep the tools' outputs")
     p.add_argument("--write", action="store_true", help="write the section of RESULTS.md")
     args = p.parse_args(argv)

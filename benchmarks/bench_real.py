@@ -320,8 +320,12 @@ def run_siril(plans: list[Plan], work: Path) -> tuple[dict[Path, np.ndarray], st
         opts = f"-dark={masters[darks, scaled]}" + (
             f" -bias={masters[biases]} -opt" if scaled else ""
         )
-        lines += [f"cd {src}", f"convert {seq} -out={work / 'proc'}", f"cd {work / 'proc'}",
-                  f"preprocess {seq} {opts}"]  # fmt: skip
+        lines += [
+            f"cd {src}",
+            f"convert {seq} -out={work / 'proc'}",
+            f"cd {work / 'proc'}",
+            f"preprocess {seq} {opts}",
+        ]
         for j, plan in enumerate(members, 1):  # convert keeps the order of the file names
             outputs[plan.light.path] = work / "proc" / f"pp_{seq}{j:05d}.fit"
     script = work / "calibrate.ssf"
@@ -404,8 +408,11 @@ class Baselines:
 
 def run_baselines(rs: rd.RealSet, work: Path, args: argparse.Namespace) -> Baselines:
     root = rd.set_dir(rs)
-    infos = [_info(p, f.role) for f, p in ((f, root / f.rel_path) for f in rs.frames)
-             if f.role is not rd.Role.ANSWER]  # fmt: skip
+    infos = [
+        _info(p, f.role)
+        for f, p in ((f, root / f.rel_path) for f in rs.frames)
+        if f.role is not rd.Role.ANSWER
+    ]
     cases = {c.path: c for c in rd.light_cases(rs)}
     plans = [p for p in baseline_plans(infos) if not cases[p.light.path].precalibrated]
     t0 = time.perf_counter()
@@ -452,19 +459,31 @@ def report_run(
                 f"| {m['kind']} {m['exptime_s']:g} s @ {m['temp_c']:.1f} °C | {m['n_frames']} | "
                 f"{m['status']} | {_f(m['confidence'])} | {_short(m.get('reasons'))} |"
             )
-    verdict = ["", "| light | exp s | T °C | exact dark | truth 0 | status | conf | reasons | top cause |",
-               "|---|---:|---:|---|---|---|---:|---|---|"]  # fmt: skip
-    resid = ["", "| light | baseline dark | hot px (darks) | dark in light | hot RMS (p90) raw | darkflow | ccdproc | Siril | "
-             "noise darkflow | ccdproc | Siril | level (truth 0) d / c / S | darkflow − ccdproc med / RMS |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
+    verdict = [
+        "",
+        "| light | exp s | T °C | exact dark | truth 0 | status | conf | reasons | top cause |",
+        "|---|---:|---:|---|---|---|---:|---|---|",
+    ]
+    resid = [
+        "",
+        "| light | baseline dark | hot px (darks) | dark in light | hot RMS (p90) raw | darkflow | ccdproc | Siril | "
+        "noise darkflow | ccdproc | Siril | level (truth 0) d / c / S | darkflow − ccdproc med / RMS |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
     answer = [
         "",
         "| light | answer key: darkflow med / RMS | ccdproc | Siril |",
         "|---|---|---|---|",
     ]
-    summary: dict[str, object] = {"label": label, "status": status, "exact": [0, 0], "hot": [],
-                                  "output": 0, "reasons": Counter(),
-                                  "notes": Counter()}  # fmt: skip
+    summary: dict[str, object] = {
+        "label": label,
+        "status": status,
+        "exact": [0, 0],
+        "hot": [],
+        "output": 0,
+        "reasons": Counter(),
+        "notes": Counter(),
+    }
     for case in rd.light_cases(rs):
         row = rows.get(case.path)
         info = next(i for i in infos if i.path == case.path)
@@ -505,8 +524,11 @@ def report_run(
         raw = read_adu(case.path)
         hot = sc.scored_hot_pixels(stable, raw)
         in_light = sc.dark_signal_fraction(raw, ref_excess * info.exptime / ref_exp, hot)
-        images = {"darkflow": _darkflow_image(row), "ccdproc": ccd.get(case.path),
-                  "siril": sir.get(case.path)}  # fmt: skip
+        images = {
+            "darkflow": _darkflow_image(row),
+            "ccdproc": ccd.get(case.path),
+            "siril": sir.get(case.path),
+        }
         by_tool = {t: score(images[t], hot, case, rs.pedestal, raw) for t in TOOLS}
         raw_hot = sc.hot_pixel_residual(raw, hot)
         diff = (
@@ -559,10 +581,14 @@ def _severity(code: str) -> Severity:
 
 
 def _summary(summaries: list[dict[str, object]]) -> list[str]:
-    out = ["#### Summary", "", "| set (run) | calibrated / degraded / quarantined | with output | "
-           "exact-dark lights calibrated without a flag | their flags (count) | their notes "
-           "(count) | hot RMS darkflow ≤ ccdproc | median hot RMS darkflow / ccdproc |",
-           "|---|---|---:|---|---|---|---|---|"]  # fmt: skip
+    out = [
+        "#### Summary",
+        "",
+        "| set (run) | calibrated / degraded / quarantined | with output | "
+        "exact-dark lights calibrated without a flag | their flags (count) | their notes "
+        "(count) | hot RMS darkflow ≤ ccdproc | median hot RMS darkflow / ccdproc |",
+        "|---|---|---:|---|---|---|---|---|",
+    ]
     for s in summaries:
         st = s["status"]
         hot = s["hot"]

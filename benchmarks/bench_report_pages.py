@@ -54,12 +54,21 @@ def main() -> None:
 
     def page(night: str, session: str) -> tuple[float, float, list[float], int]:
         html = out / night / f"{session}.html"
-        parameters = {"workdir": str(Path(args.workdir).resolve()), "night": night,
-                      "session": session, "output": str(html.resolve())}  # fmt: skip
+        parameters = {
+            "workdir": str(Path(args.workdir).resolve()),
+            "night": night,
+            "session": session,
+            "output": str(html.resolve()),
+        }
         cell_times.clear()
         c0, w0 = time.process_time(), time.perf_counter()
-        result = render_page(source, html, parameters, title=f"{night} {session}",
-                             keep_notebook=out / night / f"{session}.ipynb")  # fmt: skip
+        result = render_page(
+            source,
+            html,
+            parameters,
+            title=f"{night} {session}",
+            keep_notebook=out / night / f"{session}.ipynb",
+        )
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         assert result.ok, result.error
         return cpu, wall, list(cell_times), html.stat().st_size
@@ -69,8 +78,10 @@ def main() -> None:
         for night, session in sessions:
             cpu, wall, cells, size = page(night, session)
             detail = " ".join(f"{c:.2f}" for c in cells)
-            print(f"{session:<40} cpu {cpu:5.2f} s  wall {wall:5.2f} s  "
-                  f"{size / 1e6:5.2f} MB  cells: {detail}")  # fmt: skip
+            print(
+                f"{session:<40} cpu {cpu:5.2f} s  wall {wall:5.2f} s  "
+                f"{size / 1e6:5.2f} MB  cells: {detail}"
+            )
     print(f"load after: {os.getloadavg()[0]:.2f}; pages in {out}")
 
 

@@ -178,11 +178,15 @@ def score_night(
     """
     fault = truth.get("fault")
     score = NightScore(
-        name=truth["name"], family=truth["family"], clean=bool(truth["clean"]),
-        description=truth.get("description", ""), fault=fault["kind"] if fault else None,
-        expected_cause=fault["expected_cause"] if fault else None, attributes=attributes(truth),
+        name=truth["name"],
+        family=truth["family"],
+        clean=bool(truth["clean"]),
+        description=truth.get("description", ""),
+        fault=fault["kind"] if fault else None,
+        expected_cause=fault["expected_cause"] if fault else None,
+        attributes=attributes(truth),
         seconds=seconds,
-    )  # fmt: skip
+    )
     rows = {_rel(r["path"], root): r for r in frames.to_dict("records")}
     statuses: Counter = Counter()
     light_reasons: Counter = Counter()
@@ -260,8 +264,16 @@ def _score_fault(score: NightScore, truth, masters: pd.DataFrame, affected_rows)
 
 
 #: reasons saying a light's hot pixels are off the model's scale (or were not measured)
-_SCALE_TROUBLE = frozenset({"dark_overscaled", "dark_underscaled", "dark_rescaled",
-                            "harmful_subtraction", "no_dark_signal", "dark_scale_unmeasured"})  # fmt: skip
+_SCALE_TROUBLE = frozenset(
+    {
+        "dark_overscaled",
+        "dark_underscaled",
+        "dark_rescaled",
+        "harmful_subtraction",
+        "no_dark_signal",
+        "dark_scale_unmeasured",
+    }
+)
 
 
 def _ids(value: Any) -> set[str]:
@@ -289,9 +301,9 @@ def handled_how(kind: str, hit: pd.DataFrame, affected_rows) -> str | None:
     if not users:
         return "avoided"
     if kind.startswith("warm_darks") and all(
-        status == "calibrated" and "temperature_scaled" in codes
-        and not _SCALE_TROUBLE & set(codes) for status, codes, _ in users
-    ):  # fmt: skip
+        status == "calibrated" and "temperature_scaled" in codes and not _SCALE_TROUBLE & set(codes)
+        for status, codes, _ in users
+    ):
         return "compensated"
     return None
 
@@ -312,14 +324,19 @@ def run_one(params: ZooParams, base: str | None = None) -> NightScore:
         masters = pd.read_csv(tmp / "work" / "masters.csv", dtype={"night": str})
     except Exception as err:  # a crash is a result too: recorded against the night
         return NightScore(
-            name=params.name, family=params.family, clean=params.clean,
-            description=params.description, fault=params.fault,
-            seconds=time.perf_counter() - t0, error=f"{type(err).__name__}: {err}",
-        )  # fmt: skip
+            name=params.name,
+            family=params.family,
+            clean=params.clean,
+            description=params.description,
+            fault=params.fault,
+            seconds=time.perf_counter() - t0,
+            error=f"{type(err).__name__}: {err}",
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return score_night(night.truth, frames, masters, root=tmp / "data",
-                       seconds=time.perf_counter() - t0)  # fmt: skip
+    return score_night(
+        night.truth, frames, masters, root=tmp / "data", seconds=time.perf_counter() - t0
+    )
 
 
 def _worker_init() -> None:
@@ -369,11 +386,18 @@ def run_all(
 def _tick(progress: bool, done: int, total: int, s: NightScore | None) -> None:
     if progress and s is not None:
         st = s.statuses
-        flag = s.error or (f"fault {s.fault}: detected={s.detected} top={s.top_cause}"
-                           if s.fault else f"false flags {s.false_flags}")  # fmt: skip
-        print(f"[{done}/{total}] {s.name:28s} {s.seconds:5.1f}s C/D/Q "
-              f"{st.get('calibrated', 0)}/{st.get('degraded', 0)}/{st.get('quarantined', 0)} "
-              f"{flag}", file=sys.stderr, flush=True)  # fmt: skip
+        flag = s.error or (
+            f"fault {s.fault}: detected={s.detected} top={s.top_cause}"
+            if s.fault
+            else f"false flags {s.false_flags}"
+        )
+        print(
+            f"[{done}/{total}] {s.name:28s} {s.seconds:5.1f}s C/D/Q "
+            f"{st.get('calibrated', 0)}/{st.get('degraded', 0)}/{st.get('quarantined', 0)} "
+            f"{flag}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -571,8 +595,18 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
         "### Clean nights by what the night is",
         "",
     ]
-    for attr in ("camera", "colour", "egain", "bias", "grid", "size", "darks", "scene",
-                 "program", "nights"):  # fmt: skip
+    for attr in (
+        "camera",
+        "colour",
+        "egain",
+        "bias",
+        "grid",
+        "size",
+        "darks",
+        "scene",
+        "program",
+        "nights",
+    ):
         rows = clean_table(ok, lambda s, a=attr: f"{a}: {s.attributes.get(a, '?')}")
         out += rows if attr == "camera" else rows[2:]
     out += [
@@ -586,8 +620,12 @@ def summary(scores: list[NightScore], scenario_scores: list[NightScore]) -> str:
         *reason_table(ok),
     ]
     if scenario_scores:
-        out += ["", "### Named scenarios (`darkflow.simulate.zoo.SCENARIOS`)", "",
-                *scenario_table(scenario_scores)]  # fmt: skip
+        out += [
+            "",
+            "### Named scenarios (`darkflow.simulate.zoo.SCENARIOS`)",
+            "",
+            *scenario_table(scenario_scores),
+        ]
     if errors:
         out += ["", "### Failed runs", ""]
         out += [f"- `{s.name}`: {s.error}" for s in errors]
@@ -635,8 +673,9 @@ def main(argv: list[str] | None = None) -> int:
     n = 20 if args.quick and args.n == 200 else args.n
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # one core per night: --jobs sets the load
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    nights = sample_zoo(n, args.seed, families=args.families,
-                        fault_probability=args.fault_probability)  # fmt: skip
+    nights = sample_zoo(
+        n, args.seed, families=args.families, fault_probability=args.fault_probability
+    )
     if args.only:
         nights = [p for p in nights if p.name in set(args.only)]
     if args.faulty:

@@ -281,8 +281,15 @@ def _ast443_st402() -> RealSet:
         Frame(f"L2-flat-red-180.{i:08d}.FIT", Role.LIGHT, lights, no_dark_signal=True)
         for i in range(1, 5)
     ]  # no HISTORY, but no dark signal either: dark-subtracted like the first one of the series
-    fr += [Frame("L2-flat-red-180.00000000.FIT", Role.LIGHT, lights, precalibrated=True,
-                 no_dark_signal=True)]  # fmt: skip
+    fr += [
+        Frame(
+            "L2-flat-red-180.00000000.FIT",
+            Role.LIGHT,
+            lights,
+            precalibrated=True,
+            no_dark_signal=True,
+        )
+    ]
     fr += [
         Frame(p, Role.LIGHT, lights, precalibrated=True)
         for p in (
@@ -388,13 +395,31 @@ def _mdm_qsi() -> RealSet:
     n = "2020-04-17"
     lib = "Videos/MasterDarkMaker Video Stage/04 Calibration Bias Files/Bias Library"
     darks = {
-        2: ["-9.00C00003219", "-8.20C00003222", "-7.00C00003216", "-7.00C00003225",
-            "-7.00C00003228", "-7.00C00003231", "-7.00C00003234", "-7.00C00003237",
-            "-7.00C00003240", "-7.00C00003243"],
-        3: ["-8.70C00003220", "-7.80C00003223", "-5.30C00003217", "-7.00C00003226",
-            "-7.00C00003229", "-7.00C00003232", "-7.00C00003235", "-7.00C00003238",
-            "-7.00C00003241", "-7.00C00003244"],
-    }  # fmt: skip
+        2: [
+            "-9.00C00003219",
+            "-8.20C00003222",
+            "-7.00C00003216",
+            "-7.00C00003225",
+            "-7.00C00003228",
+            "-7.00C00003231",
+            "-7.00C00003234",
+            "-7.00C00003237",
+            "-7.00C00003240",
+            "-7.00C00003243",
+        ],
+        3: [
+            "-8.70C00003220",
+            "-7.80C00003223",
+            "-5.30C00003217",
+            "-7.00C00003226",
+            "-7.00C00003229",
+            "-7.00C00003232",
+            "-7.00C00003235",
+            "-7.00C00003238",
+            "-7.00C00003241",
+            "-7.00C00003244",
+        ],
+    }
     fr: list[Frame] = []
     for b, tags in darks.items():
         paths = [f"Darks Near -5/DARK_{b}x{b}_5.000secs_{t}.fit" for t in tags]
@@ -676,8 +701,20 @@ def input_files(
 
 
 # ----------------------------------------------------------------------------- CLI
-HEADER_KEYS = ("IMAGETYP", "EXPTIME", "CCD-TEMP", "SET-TEMP", "DATE-OBS", "EGAIN", "XBINNING",
-               "YBINNING", "NAXIS1", "NAXIS2", "BZERO", "INSTRUME")  # fmt: skip
+HEADER_KEYS = (
+    "IMAGETYP",
+    "EXPTIME",
+    "CCD-TEMP",
+    "SET-TEMP",
+    "DATE-OBS",
+    "EGAIN",
+    "XBINNING",
+    "YBINNING",
+    "NAXIS1",
+    "NAXIS2",
+    "BZERO",
+    "INSTRUME",
+)
 
 
 def header_table(rs: RealSet, cache: str | Path | None = None) -> list[dict[str, object]]:

@@ -192,10 +192,22 @@ def limit_dark_amplitude(model: DarkModel, bias: MasterDark | None, k: float) ->
     dark_signal = None
     if model.dark_signal is not None:
         dark_signal = (model.dark_signal - (signal - limited)).astype(np.float32)
-    notes = {**model.notes, "amplitude_limit": {"sigma": k, "level": level, "spread": spread,
-                                                 "n_capped": int(np.count_nonzero(capped))}}  # fmt: skip
-    return dataclasses.replace(model, data=(base + limited).astype(np.float32), flags=flags,
-                               dark_signal=dark_signal, notes=notes)  # fmt: skip
+    notes = {
+        **model.notes,
+        "amplitude_limit": {
+            "sigma": k,
+            "level": level,
+            "spread": spread,
+            "n_capped": int(np.count_nonzero(capped)),
+        },
+    }
+    return dataclasses.replace(
+        model,
+        data=(base + limited).astype(np.float32),
+        flags=flags,
+        dark_signal=dark_signal,
+        notes=notes,
+    )
 
 
 def _unchecked_risk(decision: MatchDecision, check: LightAssessment) -> bool:
@@ -310,9 +322,13 @@ def calibrate_light(
         bias = None
     try:
         model = dark_model_for(
-            decision, load_master=load_master, bias=bias, index=index,
-            master_biases=master_biases, bias_level_sigma_adu=bias_level_sigma_adu,
-        )  # fmt: skip
+            decision,
+            load_master=load_master,
+            bias=bias,
+            index=index,
+            master_biases=master_biases,
+            bias_level_sigma_adu=bias_level_sigma_adu,
+        )
     except CalibrationError as err:
         log.warning("%s: %s", meta.path, err)
         return _quarantined(reasons, LightReason.NO_BIAS_FOR_SCALING)
@@ -343,14 +359,33 @@ def calibrate_light(
                 master, bias=bias, egain_e_per_adu=egain, scale_factor=model.scale_factor
             )
         cal = subtract_dark(
-            data, model, egain_e_per_adu=egain, read_variance_adu2=read_var,
-            dark_shot_variance_adu2=shot, pedestal_adu=pedestal, cfa=colour,
-        )  # fmt: skip
-        budget = noise_budget(master, bias=bias, read_var=read_var, gain=estimate,
-                              scale_factor=model.scale_factor, scale_rel_sigma=scale_rel,
-                              others=others)  # fmt: skip
-        check = check_light(data, cal, model, meta=meta, config=config.verify, bias=bias,
-                            pedestal_adu=pedestal, noise=budget)  # fmt: skip
+            data,
+            model,
+            egain_e_per_adu=egain,
+            read_variance_adu2=read_var,
+            dark_shot_variance_adu2=shot,
+            pedestal_adu=pedestal,
+            cfa=colour,
+        )
+        budget = noise_budget(
+            master,
+            bias=bias,
+            read_var=read_var,
+            gain=estimate,
+            scale_factor=model.scale_factor,
+            scale_rel_sigma=scale_rel,
+            others=others,
+        )
+        check = check_light(
+            data,
+            cal,
+            model,
+            meta=meta,
+            config=config.verify,
+            bias=bias,
+            pedestal_adu=pedestal,
+            noise=budget,
+        )
         return cal, check
 
     pedestal = config.subtract.pedestal_adu

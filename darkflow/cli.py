@@ -241,9 +241,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.session:
         _check_sessions(args.workdir, args.session)
     reports = build_reports(
-        args.workdir, output=args.output, sessions=args.session, workers=args.workers,
-        force=args.force, progress=_progress(args),
-    )  # fmt: skip
+        args.workdir,
+        output=args.output,
+        sessions=args.session,
+        workers=args.workers,
+        force=args.force,
+        progress=_progress(args),
+    )
     print(reports.summary())
     if reports.index is not None:
         print(f"\nOpen {reports.index} in a browser (works offline).")
@@ -320,15 +324,31 @@ def _global_options(*, after: bool) -> argparse.ArgumentParser:
     g = argparse.ArgumentParser(add_help=False)
     sfx = "_after" if after else ""
     opts = g.add_argument_group("global options (before or after the command)")
-    opts.add_argument("-v", "--verbose", action="count", default=0, dest="verbose" + sfx,
-                      help="more log output (-vv: debug)")  # fmt: skip
-    opts.add_argument("-q", "--quiet", action="count", default=0, dest="quiet" + sfx,
-                      help="no progress output (-qq: errors only)")  # fmt: skip
-    opts.add_argument("--progress", choices=("auto", "always", "never"),
-                      default=argparse.SUPPRESS if after else "auto", dest="progress",
-                      help="progress lines: 'auto' (default) updates one line per stage on a "
-                      "terminal and prints one line per finished stage otherwise (a pipe, a log "
-                      "file); 'always' also prints every 10%% to a pipe; 'never'")  # fmt: skip
+    opts.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        dest="verbose" + sfx,
+        help="more log output (-vv: debug)",
+    )
+    opts.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        dest="quiet" + sfx,
+        help="no progress output (-qq: errors only)",
+    )
+    opts.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default=argparse.SUPPRESS if after else "auto",
+        dest="progress",
+        help="progress lines: 'auto' (default) updates one line per stage on a "
+        "terminal and prints one line per finished stage otherwise (a pipe, a log "
+        "file); 'always' also prints every 10%% to a pipe; 'never'",
+    )
     return g
 
 
@@ -341,17 +361,27 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", help="run jobs on this Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=_count,
-                   help="calibrate lights in N parallel processes (default: one per core; same "
-                        "bytes whatever N); with [pipeline] executor = 'dask': a local Dask "
-                        "cluster of N workers")  # fmt: skip
-    p.add_argument("--dask-timeout", type=_seconds, metavar="S",
-                   help="seconds to reach the Dask scheduler and for a worker to join, and "
-                        "without scheduler or workers mid-run, before an error "
-                        "(default: [pipeline] dask_timeout_s, 30)")  # fmt: skip
-    p.add_argument("--strict", action="store_true",
-                   help=f"exit with status {EXIT_QUARANTINED} when the run completed but some "
-                        "lights were quarantined")  # fmt: skip
+    p.add_argument(
+        "--workers",
+        type=_count,
+        help="calibrate lights in N parallel processes (default: one per core; same "
+        "bytes whatever N); with [pipeline] executor = 'dask': a local Dask "
+        "cluster of N workers",
+    )
+    p.add_argument(
+        "--dask-timeout",
+        type=_seconds,
+        metavar="S",
+        help="seconds to reach the Dask scheduler and for a worker to join, and "
+        "without scheduler or workers mid-run, before an error "
+        "(default: [pipeline] dask_timeout_s, 30)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit with status {EXIT_QUARANTINED} when the run completed but some "
+        "lights were quarantined",
+    )
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -368,8 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_global_options(after=False)],
     )
     parser.add_argument("--version", action="version", version=f"darkflow {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
-                                parser_class=_Parser)  # fmt: skip
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
     after = _global_options(after=True)
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
@@ -397,10 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_combine_arguments(p, quiet=False)
 
-    p = add("run", _cmd_run,
-            "calibrate a night: scan, build masters, match, subtract, check; writes the "
-            "calibrated frames and frame_report.csv, masters.csv, catalog.csv in the work "
-            "directory (HTML reports: `darkflow report` or `darkflow nightly`)")  # fmt: skip
+    p = add(
+        "run",
+        _cmd_run,
+        "calibrate a night: scan, build masters, match, subtract, check; writes the "
+        "calibrated frames and frame_report.csv, masters.csv, catalog.csv in the work "
+        "directory (HTML reports: `darkflow report` or `darkflow nightly`)",
+    )
     p.add_argument("inputs", nargs="+", type=Path, help="files or directories of a night")
     p.add_argument("--workdir", "-w", type=Path, required=True, help="work directory")
     p.add_argument("--config", type=Path, help="darkflow TOML configuration")
@@ -412,17 +446,23 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_nightly,
         "calibrate every night under INPUT_ROOT and write the nightly HTML reports",
     )
-    p.add_argument("input_root", type=Path,
-                   help="a camera folder, a night folder or an archive of nights: nights come "
-                   "from the frames' dates; only new or changed nights are calibrated")  # fmt: skip
+    p.add_argument(
+        "input_root",
+        type=Path,
+        help="a camera folder, a night folder or an archive of nights: nights come "
+        "from the frames' dates; only new or changed nights are calibrated",
+    )
     p.add_argument("--workdir", "-w", type=Path, required=True, help="work directory")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--config", type=Path, help="darkflow TOML configuration")
     _add_run_options(p)
     p.add_argument("--report-workers", type=_count, default=2, help="notebooks run in parallel")
-    p.add_argument("--force", action="store_true",
-                   help="calibrate the nights again even when nothing changed (cached jobs are "
-                   "still reused; `darkflow verify` checks artifacts)")  # fmt: skip
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="calibrate the nights again even when nothing changed (cached jobs are "
+        "still reused; `darkflow verify` checks artifacts)",
+    )
     p.add_argument(
         "--no-reports",
         action="store_true",
@@ -445,17 +485,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workdir", type=Path)
     p.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = add("verify", _cmd_verify,
-            "re-hash every artifact of a work directory against its registry; set aside and "
-            "forget the damaged ones (the next run rebuilds them). Exit status: 0 intact, "
-            "1 problems found, 2 error")  # fmt: skip
+    p = add(
+        "verify",
+        _cmd_verify,
+        "re-hash every artifact of a work directory against its registry; set aside and "
+        "forget the damaged ones (the next run rebuilds them). Exit status: 0 intact, "
+        "1 problems found, 2 error",
+    )
     p.add_argument("workdir", type=Path)
     p.add_argument("--dry-run", action="store_true", help="report only, change nothing")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = add("quarantine", _cmd_quarantine,
-            "list the lights and masters that could not be calibrated well, with causes, "
-            "the triage checklist and acquisition advisories")  # fmt: skip
+    p = add(
+        "quarantine",
+        _cmd_quarantine,
+        "list the lights and masters that could not be calibrated well, with causes, "
+        "the triage checklist and acquisition advisories",
+    )
     p.add_argument("workdir", type=Path)
     p.add_argument("--night", help="only this night (default: every night of the work directory)")
     p.add_argument("--degraded", action="store_true", help="include the degraded lights")
@@ -466,15 +512,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--session", action="append", help="only this session (repeatable)")
     p.add_argument("--workers", type=_count, default=2, help="pages rendered in parallel")
-    p.add_argument("--force", action="store_true",
-                   help="render every page, also those whose inputs did not change")  # fmt: skip
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="render every page, also those whose inputs did not change",
+    )
 
-    p = add("config", _cmd_config,
-            "print the configuration: every key with its default and what it means "
-            "(--defaults), or the effective configuration of --config FILE")  # fmt: skip
-    p.add_argument("--defaults", action="store_true",
-                   help="every key with its default value and a comment, as a darkflow.toml "
-                   "(docs/darkflow.example.toml)")  # fmt: skip
+    p = add(
+        "config",
+        _cmd_config,
+        "print the configuration: every key with its default and what it means "
+        "(--defaults), or the effective configuration of --config FILE",
+    )
+    p.add_argument(
+        "--defaults",
+        action="store_true",
+        help="every key with its default value and a comment, as a darkflow.toml "
+        "(docs/darkflow.example.toml)",
+    )
     p.add_argument("--config", type=Path, help="darkflow TOML configuration to check and show")
     return parser
 

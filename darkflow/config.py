@@ -187,12 +187,22 @@ class MatchingConfig:
 
     def __post_init__(self) -> None:
         positive = (
-            "doubling_temp_c", "max_dark_mismatch", "max_exptime_ratio", "max_time_h",
-            "doubling_temp_sigma_c", "temp_reading_sigma_c", "noisy_reading_c",
-            "setpoint_sigma_c", "profile_min_sigma_c", "unknown_temp_error",
-            "max_temp_scaling_c", "law_min_span_c", "law_max_rel_sigma", "law_max_rms_c",
+            "doubling_temp_c",
+            "max_dark_mismatch",
+            "max_exptime_ratio",
+            "max_time_h",
+            "doubling_temp_sigma_c",
+            "temp_reading_sigma_c",
+            "noisy_reading_c",
+            "setpoint_sigma_c",
+            "profile_min_sigma_c",
+            "unknown_temp_error",
+            "max_temp_scaling_c",
+            "law_min_span_c",
+            "law_max_rel_sigma",
+            "law_max_rms_c",
             "thermal_group_gap_h",
-        )  # fmt: skip
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"matching.{name} must be positive, got {getattr(self, name)!r}")
@@ -472,18 +482,30 @@ DEPRECATED_KEYS: dict[str, dict[str, str]] = {
     "verify": dict.fromkeys(
         (
             # master gates
-            "max_residual_width_ratio", "max_holdout_shift_sigma", "max_holdout_outlier_frac",
-            "max_high_reject_excess", "min_master_variance_ratio", "max_master_variance_ratio",
-            "max_gain_deviation", "max_dark_scale_change", "max_level_shift_sigma",
-            "max_low_freq_sigma", "min_hot_overlap",
+            "max_residual_width_ratio",
+            "max_holdout_shift_sigma",
+            "max_holdout_outlier_frac",
+            "max_high_reject_excess",
+            "min_master_variance_ratio",
+            "max_master_variance_ratio",
+            "max_gain_deviation",
+            "max_dark_scale_change",
+            "max_level_shift_sigma",
+            "max_low_freq_sigma",
+            "min_hot_overlap",
             # light checks
-            "max_variance_ratio", "max_dark_scale_error", "min_scale_significance",
-            "max_negative_frac", "max_negative_background_sigma", "max_centroid_shift_px",
-            "max_flux_change", "quarantine_confidence",
+            "max_variance_ratio",
+            "max_dark_scale_error",
+            "min_scale_significance",
+            "max_negative_frac",
+            "max_negative_background_sigma",
+            "max_centroid_shift_px",
+            "max_flux_change",
+            "quarantine_confidence",
         ),
         _GATES,
     ),
-}  # fmt: skip
+}
 # Keys that moved to another section: a TOML file setting them in the old one still loads (with
 # a warning); the new section's value is the one used.
 MOVED_KEYS: dict[str, dict[str, str]] = {"verify": dict.fromkeys(DARK_LAW_KEYS, "matching")}

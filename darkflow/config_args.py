@@ -39,23 +39,27 @@ def add_combine_arguments(p: argparse.ArgumentParser, *, quiet: bool = True) -> 
     )
     p.add_argument("--bias", metavar="MASTER_BIAS", help="subtract this master bias")
     p.add_argument(
-        "--planes", choices=PLANE_MODES, default=None,
+        "--planes",
+        choices=PLANE_MODES,
+        default=None,
         help="how the uncertainty, count, persistence and saturation planes are written "
         "(default: as [output] defaults: compressed; docs/master.md)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--allow-few", action="store_true", help=f"allow fewer than {d.min_frames} frames"
     )
     p.add_argument(
-        "--allow-mixed-temperature", action="store_true",
+        "--allow-mixed-temperature",
+        action="store_true",
         help="combine frames of different set-points, or sensor temperatures further from their "
         f"median than {temperature_tolerance_c():.1f} °C (refused by default: their dark current "
         "differs by more than the matching gate accepts)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--allow-duplicates", action="store_true",
+        "--allow-duplicates",
+        action="store_true",
         help="combine even when a file is given twice or two files have the same content "
         "(refused by default: a repeated frame is counted as independent evidence)",
-    )  # fmt: skip
+    )
     if quiet:
         p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")

@@ -56,9 +56,10 @@ class ArtifactCorruptError(FitsReadError):
 
     def __init__(self, path: str, expected: str, found: str):
         super().__init__(
-            path, f"content hash {found[:16]} differs from the recorded {expected[:16]} "
+            path,
+            f"content hash {found[:16]} differs from the recorded {expected[:16]} "
             "(the file was changed after darkflow wrote it)",
-        )  # fmt: skip
+        )
         self.expected = expected
         self.found = found
 

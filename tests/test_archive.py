@@ -53,10 +53,17 @@ def _counting(monkeypatch, target: str) -> list[str]:
 def _masters(workdir: Path, night: str) -> list[tuple[str, ...]]:
     with open(workdir / "nights" / night / "masters.csv", newline="") as fh:
         return sorted(
-            (r["master_id"], r["status"], r["confidence"], r["reasons"],
-             r["previous_master_id"], r["bias_master_id"])
-            for r in csv.DictReader(fh) if r["night"] == night  # its own masters
-        )  # fmt: skip
+            (
+                r["master_id"],
+                r["status"],
+                r["confidence"],
+                r["reasons"],
+                r["previous_master_id"],
+                r["bias_master_id"],
+            )
+            for r in csv.DictReader(fh)
+            if r["night"] == night  # its own masters
+        )
 
 
 def _fits_opened(monkeypatch, root: Path) -> list[str]:
@@ -188,8 +195,14 @@ def no_reports(monkeypatch):
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text("report")
         built.append(night)
-        return {"headline": "", "counts": {}, "n_sessions": 1, "index": html,
-                "reports_ok": True, "failed": []}  # fmt: skip
+        return {
+            "headline": "",
+            "counts": {},
+            "n_sessions": 1,
+            "index": html,
+            "reports_ok": True,
+            "failed": [],
+        }
 
     monkeypatch.setattr("darkflow.report.nightly._night_reports", fake)
     return built
@@ -250,8 +263,11 @@ def test_nightly_nights_come_from_dates_not_folders(archive, calibrated, tmp_pat
     assert all(len(files) == 15 for files in groups.values())
     whole = run_nightly(archive, workdir=workdir, reports=tmp_path / "r")
     # night 1 came after night 2: night 2's masters are judged again against night 1's
-    assert whole.why == {"2026-01-01": "new", "2026-01-02": "an earlier night's masters changed",
-                         "2026-01-03": "new"}  # fmt: skip
+    assert whole.why == {
+        "2026-01-01": "new",
+        "2026-01-02": "an earlier night's masters changed",
+        "2026-01-03": "new",
+    }
     for night in sorted(groups):  # as if the archive had been calibrated at once
         assert _masters(workdir, night) == _masters(calibrated[0], night)
 
@@ -315,8 +331,9 @@ def test_an_older_registry_gets_its_indexes(tmp_path):
         start = reg.generation()
         path = tmp_path / "a.fits"
         path.write_bytes(b"x")
-        reg.put_artifact(key="k", id="k", kind="master_dark", status="verified",
-                         provenance={}, path=path)  # fmt: skip
+        reg.put_artifact(
+            key="k", id="k", kind="master_dark", status="verified", provenance={}, path=path
+        )
         assert reg.generation() > start
 
 
@@ -332,11 +349,17 @@ def test_events_dumps_as_to_jsonable():
 
     values = [
         {"a": 1, "b": [1.5, "x", None, True], "c": (1, 2), "s": LightStatus.CALIBRATED},
-        {"t": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "p": Path("/x/y"), "n": np.float32(2.5),
-         "i": np.int64(3), "k": np.bool_(True), 5: "int key"},
+        {
+            "t": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            "p": Path("/x/y"),
+            "n": np.float32(2.5),
+            "i": np.int64(3),
+            "k": np.bool_(True),
+            5: "int key",
+        },
         {"nan": math.nan, "inf": [np.float64("inf")], "nested": {"x": np.float32("nan")}},
         {LightStatus.DEGRADED: 1, "set": {3}},
-    ]  # fmt: skip
+    ]
     for value in values:
         for sort_keys in (False, True):
             expected = json.dumps(to_jsonable(value), sort_keys=sort_keys, separators=(",", ":"))

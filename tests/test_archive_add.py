@@ -48,10 +48,17 @@ def _random_biases(rng, n: int, nights: list) -> list[BiasChoice]:
         set_temp = None if rng.random() < 0.2 else float(rng.choice([-10.0, -9.8, -5.0]))
         temp = None if rng.random() < 0.2 else float(rng.normal(-9.0, 2.0))
         start = None if rng.random() < 0.1 else T0 + timedelta(hours=float(rng.uniform(0, 96)))
-        meta = MasterMeta(config_signature=SIG, instrument="cam", exptime_s=0.0, temp_c=temp,
-                          set_temp_c=set_temp, n_frames=int(rng.integers(3, 6)),
-                          date_start_utc=start, date_end_utc=start and start + timedelta(hours=1),
-                          frame_kind=FrameType.BIAS)  # fmt: skip
+        meta = MasterMeta(
+            config_signature=SIG,
+            instrument="cam",
+            exptime_s=0.0,
+            temp_c=temp,
+            set_temp_c=set_temp,
+            n_frames=int(rng.integers(3, 6)),
+            date_start_utc=start,
+            date_end_utc=start and start + timedelta(hours=1),
+            frame_kind=FrameType.BIAS,
+        )
         out.append(BiasChoice(f"k{i:03d}", None, night, meta, bool(rng.random() < 0.8)))
     return out
 
@@ -89,10 +96,17 @@ class _FakeRegistry:
     def master_rows(self, *, kind, config_signature, status=None, night=None):
         self.nights_asked.append(night)
         return [
-            SimpleNamespace(key=b.key, path=f"{b.key}.fits", night=b.night, status="verified",
-                            content_hash="h", meta=_meta_dict(b.meta))
-            for b in self.biases if night is None or b.night == night
-        ]  # fmt: skip
+            SimpleNamespace(
+                key=b.key,
+                path=f"{b.key}.fits",
+                night=b.night,
+                status="verified",
+                content_hash="h",
+                meta=_meta_dict(b.meta),
+            )
+            for b in self.biases
+            if night is None or b.night == night
+        ]
 
     def file_of(self, row):
         return self.workdir / row.path
@@ -123,8 +137,13 @@ def test_bias_pool_reads_the_library_only_for_a_night_without_its_bias(tmp_path)
     # a night with its bias at the dark's set-point reads that night only
     registry = _FakeRegistry(library, tmp_path)
     own = next(b for b in library if b.meta.set_temp_c is not None)
-    _BiasPool([], registry).choose(SIG, night=own.night, set_temp_c=own.meta.set_temp_c,  # type: ignore[arg-type]
-                                   temp_c=None, when=None)  # fmt: skip
+    _BiasPool([], registry).choose(
+        SIG,
+        night=own.night,
+        set_temp_c=own.meta.set_temp_c,  # type: ignore[arg-type]
+        temp_c=None,
+        when=None,
+    )
     assert registry.nights_asked == [own.night]
 
 
@@ -138,15 +157,22 @@ def test_window_coverage_is_the_quadratic_count():
         n = int(rng.integers(1, 40))
         grid = [-10.0, -9.5, -9.0, -5.0, -0.5, 0.0, -0.0, 0.5, 3.5]  # exact window edges
         temps = rng.choice(grid, n) + (rng.normal(0, 0.3, n) if trial % 3 == 2 else 0.0)
-        use = [SimpleNamespace(temp_c=float(t), n_frames=int(rng.integers(1, 30)),
-                               exptime_s=float(rng.choice([60.0, 60.3, 120.0, 300.0, 301.0])))
-               for t in temps]  # fmt: skip
+        use = [
+            SimpleNamespace(
+                temp_c=float(t),
+                n_frames=int(rng.integers(1, 30)),
+                exptime_s=float(rng.choice([60.0, 60.3, 120.0, 300.0, 301.0])),
+            )
+            for t in temps
+        ]
         window = float(rng.choice([0.0, 0.05, 0.5, 1.0, 2.0, 40.0]))
         cover = _window_coverage(use, window, 0.01)
         for tc in {u.temp_c for u in use} | {float(t) for t in temps}:
             near = [s for s in use if abs(s.temp_c - tc) <= window]
-            expected = (len(_bins([s.exptime_s for s in near], 0.01)),
-                        sum(s.n_frames for s in near))  # fmt: skip
+            expected = (
+                len(_bins([s.exptime_s for s in near], 0.01)),
+                sum(s.n_frames for s in near),
+            )
             assert cover(tc) == expected, (trial, tc)
     nan = [SimpleNamespace(temp_c=math.nan, n_frames=1, exptime_s=60.0)]
     assert _window_coverage(nan, 1.0, 0.01)(1.0) == (0, 0)
@@ -156,10 +182,14 @@ def test_index_entries_sorted_once_as_added_one_by_one():
     rng = np.random.default_rng(5)
     entries = []
     for i in range(40):
-        meta = MasterMeta(config_signature=f"sig{i % 3}", instrument="cam",
-                          exptime_s=float(rng.choice([60.0, 120.0])),
-                          temp_c=None if i % 7 == 0 else float(rng.choice([-10.0, -5.0])),
-                          set_temp_c=None, n_frames=5)  # fmt: skip
+        meta = MasterMeta(
+            config_signature=f"sig{i % 3}",
+            instrument="cam",
+            exptime_s=float(rng.choice([60.0, 120.0])),
+            temp_c=None if i % 7 == 0 else float(rng.choice([-10.0, -5.0])),
+            set_temp_c=None,
+            n_frames=5,
+        )
         entries.append(MasterEntry(master_id=f"m{rng.integers(5)}{i:02d}", meta=meta, path=""))
     one_by_one = CalibrationIndex()
     for e in entries:
@@ -174,35 +204,54 @@ def test_index_entries_sorted_once_as_added_one_by_one():
 def _register(reg: Registry, workdir: Path, key: str, night: str, record, status="verified"):
     path = workdir / f"{key}.fits"
     path.write_bytes(key.encode())
-    reg.put_artifact(key=key, id=key[:16], kind="master_bias", status=status, provenance={"x": 1},
-                     path=path, config_signature=SIG, night=night, record=record)  # fmt: skip
+    reg.put_artifact(
+        key=key,
+        id=key[:16],
+        kind="master_bias",
+        status=status,
+        provenance={"x": 1},
+        path=path,
+        config_signature=SIG,
+        night=night,
+        record=record,
+    )
 
 
 def test_master_rows_are_the_artifacts_with_their_meta(tmp_path):
     with Registry(tmp_path) as reg:
-        _register(reg, tmp_path, "a" * 20, "n1", {"meta": {"exptime_s": 0.0, "t": 1e-05},
-                                                   "stats": {"big": list(range(50))}})  # fmt: skip
+        _register(
+            reg,
+            tmp_path,
+            "a" * 20,
+            "n1",
+            {"meta": {"exptime_s": 0.0, "t": 1e-05}, "stats": {"big": list(range(50))}},
+        )
         _register(reg, tmp_path, "b" * 20, "n2", {"meta": {"exptime_s": 0.1}}, "low_confidence")
         _register(reg, tmp_path, "c" * 20, "n2", {"stats": {}})  # no meta: left out
         _register(reg, tmp_path, "d" * 20, "n2", None)  # no record: left out
         _register(reg, tmp_path, "e" * 20, "n3", {"meta": {"nested": {"x": [1, "é"]}}})
 
         def expected(**kw):
-            return [(r.key, r.night, r.status, r.record["meta"]) for r in reg.artifacts(
-                kind="master_bias", config_signature=SIG, **kw) if r.record and "meta" in r.record]  # fmt: skip
+            return [
+                (r.key, r.night, r.status, r.record["meta"])
+                for r in reg.artifacts(kind="master_bias", config_signature=SIG, **kw)
+                if r.record and "meta" in r.record
+            ]
 
         def got(**kw):
             rows = reg.master_rows(kind="master_bias", config_signature=SIG, **kw)
             return [(r.key, r.night, r.status, r.meta) for r in rows]
 
         assert got() == expected() and len(got()) == 3
-        assert got(night="n2") == expected(night="n2") == [("b" * 20, "n2", "low_confidence",
-                                                            {"exptime_s": 0.1})]  # fmt: skip
+        assert (
+            got(night="n2")
+            == expected(night="n2")
+            == [("b" * 20, "n2", "low_confidence", {"exptime_s": 0.1})]
+        )
         assert got(status=["verified"]) == expected(status=["verified"])
         # a record that is not strict JSON (NaN, written by hand or an old tool) is decoded here
         db = sqlite3.connect(tmp_path / "registry.sqlite")
-        db.execute("UPDATE artifacts SET record='{\"meta\": {\"v\": NaN}}' WHERE key=?",
-                   ("e" * 20,))  # fmt: skip
+        db.execute('UPDATE artifacts SET record=\'{"meta": {"v": NaN}}\' WHERE key=?', ("e" * 20,))
         db.commit()
         db.close()
         rows = reg.master_rows(kind="master_bias", config_signature=SIG, night="n3")
@@ -284,8 +333,13 @@ def test_night_decisions_written_as_encoded(tmp_path):
     ]
     kwargs = dict(lights=[], masters=[], thermal=[], hists={}, registry=None)
     write_night(night, decisions=old, scope=Scope([inputs / "other"]), **kwargs)
-    write_night(night, decisions=new, decision_texts=[dumps(d) for d in new],
-                scope=Scope([inputs / "l2.fits", inputs / os.fsdecode(b"l\xff.fits")]), **kwargs)  # fmt: skip
+    write_night(
+        night,
+        decisions=new,
+        decision_texts=[dumps(d) for d in new],
+        scope=Scope([inputs / "l2.fits", inputs / os.fsdecode(b"l\xff.fits")]),
+        **kwargs,
+    )
     got = (night / "decisions.jsonl").read_bytes()
     records = sorted([*old, *[json.loads(dumps(d)) for d in new]], key=lambda d: d["light_path"])
     expected = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
@@ -295,8 +349,10 @@ def test_night_decisions_written_as_encoded(tmp_path):
 def test_bias_levels_kept_per_set_and_moved_from_one_file(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     cache.mkdir()
-    legacy = {"k1": {"levels": {"h1": 100.0}, "noise": 2.0},
-              "k2": {"levels": {"h2": 101.0}, "noise": 2.5}}  # fmt: skip
+    legacy = {
+        "k1": {"levels": {"h1": 100.0}, "noise": 2.0},
+        "k2": {"levels": {"h2": 101.0}, "noise": 2.5},
+    }
     (cache / "bias_levels.json").write_text(json.dumps(legacy))
     levels = _BiasLevels(cache)
     assert levels.get("k2") == legacy["k2"]
@@ -340,10 +396,12 @@ def test_adding_a_night_then_an_old_night_changed(tmp_path, monkeypatch):
     measured: list[str] = []
     hashed: list[str] = []
     real_levels = plan_module._frame_levels
-    monkeypatch.setattr(plan_module, "_frame_levels",
-                        lambda fset: measured.append(fset.night) or real_levels(fset))  # fmt: skip
-    monkeypatch.setattr("darkflow.registry.file_hash",
-                        lambda p: hashed.append(str(p)) or real_hash(p))  # fmt: skip
+    monkeypatch.setattr(
+        plan_module, "_frame_levels", lambda fset: measured.append(fset.night) or real_levels(fset)
+    )
+    monkeypatch.setattr(
+        "darkflow.registry.file_hash", lambda p: hashed.append(str(p)) or real_hash(p)
+    )
     added = run_night(new_night, workdir=workdir)
     assert added.lights_computed == 5 and added.masters_built == 2
     assert measured == ["2026-01-03"]
@@ -387,14 +445,16 @@ def test_split_bias_sets_reads_no_frame_of_a_known_set(tmp_path, monkeypatch):
     config = Config()
     scanned = _scan([root], config, workdir)
     with Registry(workdir) as reg:
-        sets = split_bias_sets(_frame_sets(scanned, config), registry=reg, workdir=workdir,
-                               config=config)  # fmt: skip
+        sets = split_bias_sets(
+            _frame_sets(scanned, config), registry=reg, workdir=workdir, config=config
+        )
     assert any(s.kind == FrameType.BIAS for s in sets)
     shutil.rmtree(workdir / "cache" / "bias-levels")
     monkeypatch.undo()
     with Registry(workdir) as reg:
-        again = split_bias_sets(_frame_sets(scanned, config), registry=reg, workdir=workdir,
-                                config=config)  # fmt: skip
+        again = split_bias_sets(
+            _frame_sets(scanned, config), registry=reg, workdir=workdir, config=config
+        )
     assert [s.identity for s in again] == [s.identity for s in sets]
 
 

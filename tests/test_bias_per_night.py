@@ -32,9 +32,17 @@ SIG = "testcam_b1x1_g100_o50_rm-default_48x64"
 # ----------------------------------------------------------------------------- choice
 def _bias(key, night, *, hours=0.0, set_temp=-10.0, verified=True, n=20) -> BiasChoice:
     start = T0 + timedelta(days=int(night[-1]) - 1, hours=hours)
-    meta = MasterMeta(config_signature=SIG, instrument="cam", exptime_s=0.0, temp_c=set_temp,
-                      set_temp_c=set_temp, n_frames=n, date_start_utc=start,
-                      date_end_utc=start + timedelta(minutes=5), frame_kind=FrameType.BIAS)  # fmt: skip
+    meta = MasterMeta(
+        config_signature=SIG,
+        instrument="cam",
+        exptime_s=0.0,
+        temp_c=set_temp,
+        set_temp_c=set_temp,
+        n_frames=n,
+        date_start_utc=start,
+        date_end_utc=start + timedelta(minutes=5),
+        frame_kind=FrameType.BIAS,
+    )
     return BiasChoice(key, None, night, meta, verified)
 
 
@@ -65,11 +73,17 @@ def test_each_frame_takes_its_nights_bias_nearest_in_time():
 # ----------------------------------------------------------------------------- sets
 def _meta(i, *, kind=FrameType.BIAS, set_temp=-10.0, minutes=None, path=None) -> FrameMeta:
     return FrameMeta(
-        path=path or f"/n/bias_{set_temp:g}_{i:02d}.fits", frame_type=kind, exptime_s=0.0,
-        ccd_temp_c=set_temp, set_temp_c=set_temp, gain_setting=100, offset=50,
-        instrument="cam", shape=(48, 64), date_obs_utc=T0 + timedelta(minutes=i if minutes is None
-                                                                     else minutes),
-    )  # fmt: skip
+        path=path or f"/n/bias_{set_temp:g}_{i:02d}.fits",
+        frame_type=kind,
+        exptime_s=0.0,
+        ccd_temp_c=set_temp,
+        set_temp_c=set_temp,
+        gain_setting=100,
+        offset=50,
+        instrument="cam",
+        shape=(48, 64),
+        date_obs_utc=T0 + timedelta(minutes=i if minutes is None else minutes),
+    )
 
 
 def test_bias_sets_are_split_by_set_point():
@@ -89,8 +103,9 @@ def test_a_level_jump_splits_the_set_in_time_order():
     levels = 1000.0 + rng.normal(0.0, 0.2, 16)
     levels[8:] += 15.0  # the second half jumps 15 ADU (the real CCD)
     order = np.random.default_rng(2).permutation(16)  # levels come in the set's path order
-    shuffled = FrameSet(fset.kind, SIG, "cam", "n1", 0.0, -10.0,
-                        tuple(fset.metas[i] for i in order))  # fmt: skip
+    shuffled = FrameSet(
+        fset.kind, SIG, "cam", "n1", 0.0, -10.0, tuple(fset.metas[i] for i in order)
+    )
     parts = split_level_jumps(shuffled, [levels[i] for i in order], 7.0, false_alarm=1e-4)
     assert len(parts) == 2 and all(p.notes == (BIAS_LEVEL_JUMP,) for p in parts)
     firsts = sorted(min(m.date_obs_utc for m in p.metas) for p in parts)
@@ -146,8 +161,9 @@ class _Camera:
         self.pattern = rng.normal(0.0, 2.0, self.shape)
         self.rng = np.random.default_rng(seed + 1)
 
-    def write(self, path: Path, kind: str, exptime: float, when: datetime, level: float,
-              sky: float = 0.0) -> None:  # fmt: skip
+    def write(
+        self, path: Path, kind: str, exptime: float, when: datetime, level: float, sky: float = 0.0
+    ) -> None:
         data = level + self.pattern + self.rate * exptime + sky * exptime
         data = data + self.rng.normal(0.0, 4.0, self.shape)
         data = data + self.rng.normal(0.0, 1.0, self.shape) * np.sqrt(np.maximum(data - level, 0))
@@ -180,18 +196,39 @@ def three_nights(tmp_path_factory) -> tuple[Path, Path]:
     for k, (night, (level, with_bias)) in enumerate(NIGHTS.items()):
         start = datetime.fromisoformat(night).replace(hour=20, tzinfo=UTC)
         for i in range(5):
-            cam.write(root / night / f"light_{i}.fits", "LIGHT", 120.0,
-                      start + timedelta(minutes=3 * i), level, sky=0.2)  # fmt: skip
+            cam.write(
+                root / night / f"light_{i}.fits",
+                "LIGHT",
+                120.0,
+                start + timedelta(minutes=3 * i),
+                level,
+                sky=0.2,
+            )
         for i in range(8):
-            cam.write(root / night / f"dark60_{i}.fits", "DARK", 60.0,
-                      start + timedelta(hours=1, minutes=2 * i), level)  # fmt: skip
+            cam.write(
+                root / night / f"dark60_{i}.fits",
+                "DARK",
+                60.0,
+                start + timedelta(hours=1, minutes=2 * i),
+                level,
+            )
             if k == 0:
-                cam.write(root / night / f"dark120_{i}.fits", "DARK", 120.0,
-                          start + timedelta(hours=1.5, minutes=3 * i), level)  # fmt: skip
+                cam.write(
+                    root / night / f"dark120_{i}.fits",
+                    "DARK",
+                    120.0,
+                    start + timedelta(hours=1.5, minutes=3 * i),
+                    level,
+                )
         if with_bias:
             for i in range(10):
-                cam.write(root / night / f"bias_{i}.fits", "BIAS", 0.0,
-                          start + timedelta(hours=2, seconds=10 * i), level)  # fmt: skip
+                cam.write(
+                    root / night / f"bias_{i}.fits",
+                    "BIAS",
+                    0.0,
+                    start + timedelta(hours=2, seconds=10 * i),
+                    level,
+                )
     work = root.parent / "work"
     run_night(root, workdir=work)
     return root, work
@@ -234,8 +271,9 @@ def test_the_light_key_names_its_biases():
     recipe = (("m", "key-m", Path("/m.fits"), "verified"),)
 
     def key(**kw):
-        args = dict(recipe=recipe, bias="bias-n1", decision=decision, index_fingerprint="f",
-                    config=Config())  # fmt: skip
+        args = dict(
+            recipe=recipe, bias="bias-n1", decision=decision, index_fingerprint="f", config=Config()
+        )
         return light_key("hash", **{**args, **kw})
 
     base = key()

@@ -22,14 +22,26 @@ from darkflow.model import FrameMeta, FrameType, GainEstimate, LightStatus, Mast
 from darkflow.subtract import build_dark_model
 from darkflow.verify import AppliedResponse, ResponseAction
 
-META = FrameMeta(path="light.fits", frame_type=FrameType.LIGHT, exptime_s=300.0,
-                 egain_e_per_adu=GAIN, dtype="uint16")  # fmt: skip
+META = FrameMeta(
+    path="light.fits",
+    frame_type=FrameType.LIGHT,
+    exptime_s=300.0,
+    egain_e_per_adu=GAIN,
+    dtype="uint16",
+)
 
 
 def _decision(mode: ScaleMode = ScaleMode.NONE, factor: float = 1.0, **kw) -> MatchDecision:
-    return MatchDecision(light_path="light.fits", config_signature="synthetic", master_id="m",
-                         scale_mode=mode, scale_factor=factor, confidence=kw.pop("confidence", 0.9),
-                         exposure_factor=factor, **kw)  # fmt: skip
+    return MatchDecision(
+        light_path="light.fits",
+        config_signature="synthetic",
+        master_id="m",
+        scale_mode=mode,
+        scale_factor=factor,
+        confidence=kw.pop("confidence", 0.9),
+        exposure_factor=factor,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +55,16 @@ def night():
 
 def _run(raw, master, bias, decision=None, **kw) -> LightCalibration:
     kw.setdefault("meta", META)
-    return calibrate_light(raw, kw.pop("meta"), decision or _decision(),
-                           load_master={"m": master}.__getitem__, bias=bias,
-                           index=CalibrationIndex(), config=kw.pop("config", Config()), **kw)  # fmt: skip
+    return calibrate_light(
+        raw,
+        kw.pop("meta"),
+        decision or _decision(),
+        load_master={"m": master}.__getitem__,
+        bias=bias,
+        index=CalibrationIndex(),
+        config=kw.pop("config", Config()),
+        **kw,
+    )
 
 
 def test_a_good_light_is_calibrated_with_its_fields(night):
@@ -107,12 +126,17 @@ def test_without_egain_the_gain_comes_from_the_darks_then_the_light(night):
     r = _run(raw, master, bias, meta=meta, dark_gain=lambda m: None)
     assert r.egain_source == "light" and r.egain_e_per_adu > 0 and r.gain.sigma > 0
     # a loose measurement of the darks is combined with the light's own, by their weights
-    r = _run(raw, master, bias, meta=meta,
-             dark_gain=lambda m: GainEstimate(0.55, 0.2, "darks", 3))  # fmt: skip
+    r = _run(raw, master, bias, meta=meta, dark_gain=lambda m: GainEstimate(0.55, 0.2, "darks", 3))
     assert r.egain_source == "darks+light" and r.gain.sigma < 0.2
     # the night's measurement (pairs, flats) joins the darks'
-    r = _run(raw, master, bias, meta=meta, dark_gain=from_darks,
-             gain=GainEstimate(0.57, 0.01, "flats", 4))  # fmt: skip
+    r = _run(
+        raw,
+        master,
+        bias,
+        meta=meta,
+        dark_gain=from_darks,
+        gain=GainEstimate(0.57, 0.01, "flats", 4),
+    )
     assert r.egain_source == "flats+darks" and r.egain_e_per_adu == pytest.approx(0.56)
 
 
@@ -181,9 +205,16 @@ def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
         bias = wd.load_master(bias_id) if isinstance(bias_id, str) else None
         status = wd.masters.set_index("master_id").loc[master_id, "status"]
         data, _ = read_image(path, hdu=meta.hdu_index, dtype="float32")
-        step = calibrate_light(data, meta, decision, load_master={master_id: master}.__getitem__,
-                               bias=bias, index=CalibrationIndex(), config=Config(),
-                               master_status=status)  # fmt: skip
+        step = calibrate_light(
+            data,
+            meta,
+            decision,
+            load_master={master_id: master}.__getitem__,
+            bias=bias,
+            index=CalibrationIndex(),
+            config=Config(),
+            master_status=status,
+        )
 
         # the pipeline's light job: its frame-report fields and its calibrated file
         assert step.status == row["status"]
@@ -213,8 +244,16 @@ def test_pipeline_widget_and_benchmark_calibrate_a_light_identically(tiny_run):
         _same(ctx.calibrate(master, row).calibrated.data, step.calibrated.data)
 
         # the fault benchmark's calibration
-        got = bench._calibrate(data, meta, decision, masters={master_id: master}, bias=bias,
-                               index=CalibrationIndex(), master_status=status, config=Config())  # fmt: skip
+        got = bench._calibrate(
+            data,
+            meta,
+            decision,
+            masters={master_id: master},
+            bias=bias,
+            index=CalibrationIndex(),
+            master_status=status,
+            config=Config(),
+        )
         _same(got.calibrated.data, step.calibrated.data)
         _same(got.calibrated.uncertainty, step.calibrated.uncertainty)
         assert (got.status, got.reasons, got.fields) == (step.status, step.reasons, step.fields)

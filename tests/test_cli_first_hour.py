@@ -76,8 +76,9 @@ def test_workdir_commands_on_a_file(capsys, tmp_path, cmd):
 
 @pytest.mark.integration
 def test_report_of_an_unknown_session(capsys, tiny_run, tmp_path):
-    code, _out, err = run_cli(capsys, "report", tiny_run[0], "--session", "nosuch",
-                             "-o", tmp_path / "r")  # fmt: skip
+    code, _out, err = run_cli(
+        capsys, "report", tiny_run[0], "--session", "nosuch", "-o", tmp_path / "r"
+    )
     assert code == 2
     one_line_error(err, "no session 'nosuch'", "zwo-asi2600mm-pro")
     assert not (tmp_path / "r").exists()
@@ -148,8 +149,9 @@ def test_combine_refuses_mixed_set_points_without_calling_a_side_the_majority(
     assert code == 2 and not out.exists()
     one_line_error(err, "2 set-points", "3 at -20 °C, 3 at -10 °C", "--allow-mixed-temperature")
     assert "majority" not in err
-    code, _, err = run_cli(capsys, "combine", *nina_darks, "-o", out, "--allow-mixed-temperature",
-                           "-q")  # fmt: skip
+    code, _, err = run_cli(
+        capsys, "combine", *nina_darks, "-o", out, "--allow-mixed-temperature", "-q"
+    )
     assert code == 0, err
     assert out.exists()
 
@@ -162,8 +164,9 @@ def test_combine_refuses_duplicates(capsys, nina_darks, tmp_path):
     code, _, err = run_cli(capsys, "combine", one, one, copy, "-o", out, "--allow-few")
     assert code == 2 and not out.exists()
     one_line_error(err, "2 duplicate frame(s) among 3", "the same file again", "the same bytes as")
-    code, _, err = run_cli(capsys, "combine", one, one, copy, "-o", out, "--allow-few",
-                           "--allow-duplicates", "-q")  # fmt: skip
+    code, _, err = run_cli(
+        capsys, "combine", one, one, copy, "-o", out, "--allow-few", "--allow-duplicates", "-q"
+    )
     assert code == 0, err
 
 
@@ -223,9 +226,8 @@ def test_config_defaults_print_every_key_with_a_comment(capsys, tmp_path):
         for key, value in values.items():
             shown = f"# {key} =  (unset)" if value is None else None
             idx = next(
-                i for i, line in enumerate(lines)
-                if line == shown or line.startswith(f"{key} = ")
-            )  # fmt: skip
+                i for i, line in enumerate(lines) if line == shown or line.startswith(f"{key} = ")
+            )
             assert lines[idx - 1].startswith("# ") and len(lines[idx - 1]) > 4, (section, key)
     path = tmp_path / "darkflow.toml"
     path.write_text(out)
@@ -267,8 +269,9 @@ def test_piped_progress_prints_one_line_per_finished_stage():
 
 @pytest.mark.integration
 def test_run_summary_times_each_stage(capsys, tiny_night, tmp_path):
-    code, out, err = run_cli(capsys, "run", tiny_night, "-w", tmp_path / "w", "--workers", "1",
-                             "--progress", "auto")  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "run", tiny_night, "-w", tmp_path / "w", "--workers", "1", "--progress", "auto"
+    )
     assert code == 0, err
     head = out.splitlines()[0]
     for stage in ("scan", "masters", "lights", "outputs"):
@@ -306,9 +309,19 @@ def test_nightly_gives_the_same_result_on_a_camera_a_night_and_an_archive(
 
     results = {}
     for name, root in [("camera", camera), ("night", night), ("archive", archive)]:
-        code, out, err = run_cli(capsys, "nightly", root, "-w", tmp_path / f"w-{name}",
-                                 "--reports", tmp_path / f"r-{name}", "--no-reports", "-q",
-                                 "--workers", "1")  # fmt: skip
+        code, out, err = run_cli(
+            capsys,
+            "nightly",
+            root,
+            "-w",
+            tmp_path / f"w-{name}",
+            "--reports",
+            tmp_path / f"r-{name}",
+            "--no-reports",
+            "-q",
+            "--workers",
+            "1",
+        )
         assert code == 0, err
         assert "2026-11-23" in out
         results[name] = outcome(tmp_path / f"w-{name}")

@@ -70,8 +70,13 @@ def test_limit_dark_amplitude_caps_hot_pixels_only():
     bias = type("B", (), {"data": np.full((50, 50), 500.0, np.float32)})()
     signal = rng.normal(20, 2, (50, 50)).astype(np.float32)
     signal[10, 10] = 5000.0  # a hot pixel
-    model = DarkModel(data=500 + signal, variance=np.ones((50, 50), np.float32),
-                      scale_mode="none", scale_factor=1.0, master_ids=("m",))  # fmt: skip
+    model = DarkModel(
+        data=500 + signal,
+        variance=np.ones((50, 50), np.float32),
+        scale_mode="none",
+        scale_factor=1.0,
+        master_ids=("m",),
+    )
     limited = limit_dark_amplitude(model, bias, 5.0)
     assert limited.data[10, 10] < 500 + 20 + 5 * 2.5
     typical = np.abs(signal - 20) < 3 * 2

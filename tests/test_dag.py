@@ -144,9 +144,21 @@ def test_provenance_is_complete(night, tmp_path):
 
 def _run_cli(night, workdir, *extra):
     return subprocess.Popen(
-        [sys.executable, "-m", "darkflow.cli", "run", str(night), "--workdir", str(workdir), "-q", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "darkflow.cli",
+            "run",
+            str(night),
+            "--workdir",
+            str(workdir),
+            "-q",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -242,8 +254,10 @@ def test_verdicts_do_not_depend_on_where_the_files_are(tiny_night, tmp_path):
     assert held.any(), "no master held frames out: the test would prove nothing"
     cols = ["status", "confidence", "reasons", "holdout_width_ratio", "gain_deviation"]
     pd.testing.assert_frame_equal(m1[cols].sort_index(), m2.loc[m1.index, cols].sort_index())
-    pd.testing.assert_frame_equal(l1[["status", "confidence", "reasons", "master_id"]],
-                                  l2[["status", "confidence", "reasons", "master_id"]])  # fmt: skip
+    pd.testing.assert_frame_equal(
+        l1[["status", "confidence", "reasons", "master_id"]],
+        l2[["status", "confidence", "reasons", "master_id"]],
+    )
 
 
 def test_relative_work_directory(tiny_night, tmp_path, monkeypatch):

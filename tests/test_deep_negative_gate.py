@@ -38,8 +38,9 @@ def test_flickering_pixels_known_from_the_darks_are_no_over_subtraction():
 def test_a_real_over_subtraction_is_still_found_with_the_extra_scatter():
     c, u, local, bg, valid, extra = _frame(2, n_flicker=200, amplitude=16.0)
     shifted = c - 3.0  # 3 sigma over-subtracted everywhere: many pixels below -5 sigma
-    metric, frac = deep_negative_gate(shifted, u, local, bg, valid, 1.0, false_alarm=1e-4,
-                                      extra_var=extra)  # fmt: skip
+    metric, frac = deep_negative_gate(
+        shifted, u, local, bg, valid, 1.0, false_alarm=1e-4, extra_var=extra
+    )
     assert metric.failed and frac > 0.01
 
 

@@ -25,11 +25,15 @@ def executed(tiny_run, tmp_path_factory):
 
     def run():
         pm.execute_notebook(
-            str(ROOT / "notebooks" / "explorer.ipynb"), str(out),
-            parameters={"workdir": str(workdir)}, kernel_name="python3", progress_bar=False,
-            cwd=str(tmp), extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            str(ROOT / "notebooks" / "explorer.ipynb"),
+            str(out),
+            parameters={"workdir": str(workdir)},
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(tmp),
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             execution_timeout=300,
-        )  # fmt: skip
+        )
 
     # Now and then ipykernel 7 leaves an execute request unread (the kernel sits idle, the client
     # waits for its reply for ever; ipykernel#1554): a bounded wait, then a fresh kernel, once.
@@ -52,9 +56,11 @@ def _plots(nb) -> list[str]:
 def test_explorer_notebook_executes(executed):
     code = [c for c in executed.cells if c.cell_type == "code"]
     widget_views = [
-        o for c in code for o in c.get("outputs", [])
+        o
+        for c in code
+        for o in c.get("outputs", [])
         if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
-    ]  # fmt: skip
+    ]
     assert widget_views, "the explorer cell displays no widget"
     printed = "".join(o.get("text", "") for o in code[-1].get("outputs", []))
     assert "master(s)" in printed
@@ -101,10 +107,16 @@ def test_remote_resources_finds_every_kind_of_reference():
         "<style>@import url(https://fonts.example.org/z.css);</style>" + imported
     )
     loader = 'const js_urls = ["https://cdn.bokeh.org/bokeh/release/bokeh-3.9.2.min.js"];'
-    nb = new_notebook(cells=[new_code_cell(outputs=[
-        new_output("display_data", data={"text/html": html}),
-        new_output("display_data", data={"application/javascript": loader}),
-    ])])  # fmt: skip
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                outputs=[
+                    new_output("display_data", data={"text/html": html}),
+                    new_output("display_data", data={"application/javascript": loader}),
+                ]
+            )
+        ]
+    )
     found = remote_resources(nb)
     assert set(found) == {
         "https://unpkg.com/x.css",
@@ -116,10 +128,22 @@ def test_remote_resources_finds_every_kind_of_reference():
         "(mentions cdn.holoviz.org)",
         "(mentions cdn.bokeh.org)",
     }
-    offline = new_notebook(cells=[new_code_cell(outputs=[
-        new_output("display_data", data={"text/html": imported.replace("Imported", "Inline")
-                                         .replace('"url":"https://cdn.holoviz.org', '"css":"')}),
-    ])])  # fmt: skip
+    offline = new_notebook(
+        cells=[
+            new_code_cell(
+                outputs=[
+                    new_output(
+                        "display_data",
+                        data={
+                            "text/html": imported.replace("Imported", "Inline").replace(
+                                '"url":"https://cdn.holoviz.org', '"css":"'
+                            )
+                        },
+                    ),
+                ]
+            )
+        ]
+    )
     assert remote_resources(offline) == {}
 
 
@@ -131,14 +155,19 @@ def test_setup_notebook_inlines_what_holoviews_and_panel_display(tmp_path):
 
     from nbformat.v4 import new_code_cell, new_notebook
 
-    nb = new_notebook(cells=[new_code_cell(c) for c in (
-        "import numpy as np\nfrom darkflow import viz\nhv = viz.setup_notebook()",
-        "hv.Curve([1, 2, 3])",
-        "viz.make_hot_pixel_dashboard(np.eye(8) * 0.5)",
-        "hv = viz.setup_notebook(inline=False)",
-        "hv.Curve([1, 2, 3])",
-        "viz.make_hot_pixel_dashboard(np.eye(8) * 0.5)",
-    )])  # fmt: skip
+    nb = new_notebook(
+        cells=[
+            new_code_cell(c)
+            for c in (
+                "import numpy as np\nfrom darkflow import viz\nhv = viz.setup_notebook()",
+                "hv.Curve([1, 2, 3])",
+                "viz.make_hot_pixel_dashboard(np.eye(8) * 0.5)",
+                "hv = viz.setup_notebook(inline=False)",
+                "hv.Curve([1, 2, 3])",
+                "viz.make_hot_pixel_dashboard(np.eye(8) * 0.5)",
+            )
+        ]
+    )
     source, out = tmp_path / "nb.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, source)
     script = (
@@ -146,8 +175,13 @@ def test_setup_notebook_inlines_what_holoviews_and_panel_display(tmp_path):
         "nb, error = run_notebook(sys.argv[1], {})\nassert error is None, error\n"
         "nbformat.write(nb, sys.argv[2])"
     )
-    run = subprocess.run([sys.executable, "-c", script, str(source), str(out)],
-                         capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(source), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     results = [  # the value each cell showing a plot or a pane displayed
         text_of(o["data"]["text/html"])

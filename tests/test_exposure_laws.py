@@ -25,12 +25,12 @@ LAW = default_law(6.0, 1.0)
 
 def _linearity(stack: Stack, exposures, n, *, alpha, bias=True, temp=-10.0):
     b = stack.bias() if bias else None
-    masters = sorted((stack.master(t, temp, n) for t in exposures),
-                     key=lambda m: -m.meta.exptime_s)  # fmt: skip
+    masters = sorted((stack.master(t, temp, n) for t in exposures), key=lambda m: -m.meta.exptime_s)
     ref = choose_reference(masters[0], b, ScalingConfig())
     sums = [summarize(m, b, ref, master_id=str(i)) for i, m in enumerate(masters)]
-    return measure_linearity("s", sums, LAW, ScalingConfig(), bias_available=bias,
-                             false_alarm=alpha, temp_window_c=1.2)  # fmt: skip
+    return measure_linearity(
+        "s", sums, LAW, ScalingConfig(), bias_available=bias, false_alarm=alpha, temp_window_c=1.2
+    )
 
 
 CASES = [  # camera, shape, exposure bins, frames per master
@@ -63,9 +63,12 @@ def test_linearity_false_alarms_on_linear_cameras():
 
 @pytest.mark.slow
 def test_linearity_false_alarms_on_linear_cameras_many():
-    cases = [(k, s, e, n) for k in ("sbig-stf-8300m", "zwo-asi294mc-pro", "zwo-asi2600mm-pro")
-             for s in ((64, 96), (160, 200)) for e, n in (((30.0, 60.0, 300.0), 10),
-                                                        ((300.0, 900.0), 5))]  # fmt: skip
+    cases = [
+        (k, s, e, n)
+        for k in ("sbig-stf-8300m", "zwo-asi294mc-pro", "zwo-asi2600mm-pro")
+        for s in ((64, 96), (160, 200))
+        for e, n in (((30.0, 60.0, 300.0), 10), ((300.0, 900.0), 5))
+    ]
     alpha = 0.01
     fired, total, statuses = _false_alarms(cases, 40, alpha)
     assert fired <= binom.ppf(1 - 1e-3, total, alpha), statuses
@@ -90,14 +93,26 @@ def test_the_real_ccd_ratios_are_linear():
 
     hot = {30.0: 100.0, 60.0: 203.0, 300.0: 203.0 * 4.85}
     sums = [
-        MasterSummary(master_id=f"m{t:g}", exptime_s=t, temp_c=temp, n_frames=1,
-                      bias_removed=True, noise_adu=2.0, level_adu=0.1 * t + 1.5,
-                      glow_adu=None, hot_excess_adu=h, signal_rms_adu=h, saturated_fraction=0.0,
-                      n_hot=0, n_glow_cells=0, level_sigma_adu=0.3, n_level_pixels=10**6)
+        MasterSummary(
+            master_id=f"m{t:g}",
+            exptime_s=t,
+            temp_c=temp,
+            n_frames=1,
+            bias_removed=True,
+            noise_adu=2.0,
+            level_adu=0.1 * t + 1.5,
+            glow_adu=None,
+            hot_excess_adu=h,
+            signal_rms_adu=h,
+            saturated_fraction=0.0,
+            n_hot=0,
+            n_glow_cells=0,
+            level_sigma_adu=0.3,
+            n_level_pixels=10**6,
+        )
         for (t, h), temp in zip(hot.items(), (-10.2, -9.8, -10.2), strict=True)
-    ]  # fmt: skip
-    r = measure_linearity("ccd", sums, LAW, ScalingConfig(), bias_available=True,
-                          temp_window_c=1.2)  # fmt: skip
+    ]
+    r = measure_linearity("ccd", sums, LAW, ScalingConfig(), bias_available=True, temp_window_c=1.2)
     assert r.status == LinearityStatus.PROPORTIONAL and r.scaling_possible
     assert r.offset_adu == pytest.approx(1.5, abs=0.3)  # a level offset, carried, not a verdict
 
@@ -114,9 +129,15 @@ def test_fit_coefficients():
 
 def _light(shape, exptime: float, temp: float = -10.0) -> FrameMeta:
     return FrameMeta(
-        path=f"/l{exptime:g}.fits", frame_type=FrameType.LIGHT, exptime_s=exptime,
-        ccd_temp_c=temp, set_temp_c=temp, instrument="Stack", shape=shape, date_obs_utc=T0,
-    )  # fmt: skip
+        path=f"/l{exptime:g}.fits",
+        frame_type=FrameType.LIGHT,
+        exptime_s=exptime,
+        ccd_temp_c=temp,
+        set_temp_c=temp,
+        instrument="Stack",
+        shape=shape,
+        date_obs_utc=T0,
+    )
 
 
 def _no_bias_library(key, shape, exposures, *, seed, n=11, **kw):
@@ -131,8 +152,9 @@ def test_pixel_fit_extrapolates_with_its_stated_error():
     """Darks at 300 and 900 s, no bias, lights at 1200 s (the issue's spectra): the per-pixel
     line through the two masters, degraded with its expected error; its pulls against the
     truth are unit normal, and its hot pixels are far closer to the truth than a master."""
-    stack, masters, index = _no_bias_library("sbig-stf-8300m", (96, 128), (300.0, 900.0),
-                                             seed=4, changes={"hot_fraction": 0.01})  # fmt: skip
+    stack, masters, index = _no_bias_library(
+        "sbig-stf-8300m", (96, 128), (300.0, 900.0), seed=4, changes={"hot_fraction": 0.01}
+    )
     d = match_light(_light(stack.shape, 1200.0), index, Config())
     assert d.scale_mode == ScaleMode.PIXEL_FIT and d.degraded
     assert {MatchReason.EXPOSURE_FITTED, MatchReason.EXPOSURE_EXTRAPOLATED} <= set(d.reasons)
@@ -153,8 +175,9 @@ def test_pixel_fit_extrapolates_with_its_stated_error():
 
 
 def test_pixel_fit_inside_the_bins_and_its_limits():
-    stack, masters, index = _no_bias_library("zwo-asi294mc-pro", (96, 128), (60.0, 180.0, 300.0),
-                                             seed=5)  # fmt: skip
+    stack, masters, index = _no_bias_library(
+        "zwo-asi294mc-pro", (96, 128), (60.0, 180.0, 300.0), seed=5
+    )
     lin = index.linearity[stack.signature]
     assert lin.status == LinearityStatus.PROPORTIONAL and not lin.scaling_possible  # no bias
     d = match_light(_light(stack.shape, 240.0), index, Config())
@@ -180,9 +203,13 @@ def test_a_noisy_pixel_fit_without_a_bias_is_used_with_its_noise_stated():
     removes, but it is the only estimate of the offset every light must lose, so the light is
     calibrated with it (degraded, dark_model_noisy), never quarantined as harmful."""
     stack, masters, index = _no_bias_library(
-        "zwo-asi2600mm-pro", (96, 128), (120.0, 300.0), seed=6, n=5,
+        "zwo-asi2600mm-pro",
+        (96, 128),
+        (120.0, 300.0),
+        seed=6,
+        n=5,
         changes={"dark_current_e_per_s": 0.002, "hot_fraction": 0.0005},
-    )  # fmt: skip
+    )
     d = match_light(_light(stack.shape, 30.0), index, Config())
     assert d.scale_mode == ScaleMode.PIXEL_FIT and d.degraded, d.reasons
     assert MatchReason.DARK_MODEL_NOISY in d.reasons

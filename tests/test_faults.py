@@ -95,9 +95,12 @@ def test_wrong_gain_recorded_changes_the_header_and_the_configuration():
     assert dmeta.gain_setting == 200 and dmeta.egain_e_per_adu == pytest.approx(0.25 / 10**0.5)
     assert dmeta.config_signature != lmeta.config_signature
     with pytest.raises(ConfigError, match="fixed maps"):
-        plan_night(fault_night("clean", **SMALL).replace(
-            sessions=(fault_night("clean", **SMALL).sessions[0].replace(faults=(WrongGain(),)),)
-        ), 0)  # fmt: skip
+        plan_night(
+            fault_night("clean", **SMALL).replace(
+                sessions=(fault_night("clean", **SMALL).sessions[0].replace(faults=(WrongGain(),)),)
+            ),
+            0,
+        )
 
 
 def test_bias_drift_is_an_exact_offset_of_the_darks_only():
@@ -111,8 +114,12 @@ def test_bias_drift_is_an_exact_offset_of_the_darks_only():
 def test_readout_mode_change_is_a_fixed_column_pattern_offset_and_more_noise():
     _, clean = _render("clean")
     _, other = _render("readout_mode")
-    diffs = np.array([b.data.astype(float) - a.data.astype(float)
-                      for a, b in zip(_kind(clean, "dark"), _kind(other, "dark"), strict=True)])  # fmt: skip
+    diffs = np.array(
+        [
+            b.data.astype(float) - a.data.astype(float)
+            for a, b in zip(_kind(clean, "dark"), _kind(other, "dark"), strict=True)
+        ]
+    )
     columns = np.median(diffs, axis=1)  # (frames, nx): the pattern of each frame
     assert np.median(diffs) == pytest.approx(30.0, abs=1.0)
     assert np.std(columns.mean(axis=0)) == pytest.approx(3.0, rel=0.35)
@@ -121,8 +128,10 @@ def test_readout_mode_change_is_a_fixed_column_pattern_offset_and_more_noise():
     assert np.std(diffs - columns[:, None, :]) == pytest.approx(
         read * np.sqrt(1.4**2 - 1), rel=0.15
     )
-    assert all(np.array_equal(a.data, b.data) for a, b in
-               zip(_kind(clean, "bias"), _kind(other, "bias"), strict=True))  # fmt: skip
+    assert all(
+        np.array_equal(a.data, b.data)
+        for a, b in zip(_kind(clean, "bias"), _kind(other, "bias"), strict=True)
+    )
 
 
 def test_cosmic_ray_shower_adds_hits():
@@ -133,8 +142,12 @@ def test_cosmic_ray_shower_adds_hits():
         return sum(int(np.count_nonzero(r.data > 1500)) for r in _kind(frames, "dark"))
 
     assert n_hits(hit) > 5 * max(n_hits(clean), 1)
-    assert CosmicRayShower(rate_per_cm2_s=0.0).electrons(
-        _kind(clean, "dark")[0].plan, (48, 64), np.random.default_rng(0)) is None  # fmt: skip
+    assert (
+        CosmicRayShower(rate_per_cm2_s=0.0).electrons(
+            _kind(clean, "dark")[0].plan, (48, 64), np.random.default_rng(0)
+        )
+        is None
+    )
 
 
 def test_adu_faults_are_refused_by_simulate_night_before_writing(tmp_path):
@@ -166,8 +179,12 @@ def test_simulate_faulted_night_writes_the_same_bytes_and_the_faults(tmp_path):
     assert frames_csv.count("bias_drift") == 10
     with pytest.raises(ConfigError):
         simulate_faulted_night(tmp_path / "c", drift, 5)  # not empty
-    assert BiasDrift(delta_adu=-5.0).to_dict() == {"code": "bias_drift", "class": "BiasDrift",
-                                                    "delta_adu": -5.0, "kinds": ["dark"]}  # fmt: skip
+    assert BiasDrift(delta_adu=-5.0).to_dict() == {
+        "code": "bias_drift",
+        "class": "BiasDrift",
+        "delta_adu": -5.0,
+        "kinds": ["dark"],
+    }
 
 
 # ----------------------------------------------------------------------------- the pipeline

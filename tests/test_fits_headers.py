@@ -69,9 +69,13 @@ def _file(header: bytes, nblocks_data: int = 1) -> bytes:
     return header + b"\0" * (BLOCK * nblocks_data)
 
 
-SIMPLE = ("SIMPLE  =                    T", "BITPIX  =                   16",
-          "NAXIS   =                    2", "NAXIS1  =                    4",
-          "NAXIS2  =                    3")  # fmt: skip
+SIMPLE = (
+    "SIMPLE  =                    T",
+    "BITPIX  =                   16",
+    "NAXIS   =                    2",
+    "NAXIS1  =                    4",
+    "NAXIS2  =                    3",
+)
 
 
 def test_an_end_card_with_text_after_the_keyword_ends_the_header_for_both(tmp_path):

@@ -34,9 +34,16 @@ def _stack_pull(camera: str, n: int, exptime: float, temp: float, size: int, see
     rng = np.random.default_rng(seed)
     truth = make_sensor_truth(model, np.random.default_rng(seed + 7))
     frames = [expose(truth, "dark", exptime, temp, rng) for _ in range(n)]
-    meta = MasterMeta(config_signature="s", instrument="s", exptime_s=exptime, temp_c=temp,
-                      set_temp_c=temp, n_frames=n, egain_e_per_adu=model.egain_e_per_adu,
-                      frame_kind=FrameType.DARK)  # fmt: skip
+    meta = MasterMeta(
+        config_signature="s",
+        instrument="s",
+        exptime_s=exptime,
+        temp_c=temp,
+        set_temp_c=temp,
+        n_frames=n,
+        egain_e_per_adu=model.egain_e_per_adu,
+        frame_kind=FrameType.DARK,
+    )
     est = gain_from_dark_stack(combine_arrays(frames, meta=meta, allow_few=True))
     if est is None:
         return None
@@ -77,11 +84,16 @@ def test_photon_transfer_pulls_have_unit_width():
     rng = np.random.default_rng(11)
     cams = list(SENSOR_PRESETS)
     cases = [
-        (cams[i % len(cams)], int(rng.choice([3, 5, 8, 12, 20])),
-         float(rng.choice([60, 120, 300, 600])), float(rng.uniform(-15, 10)),
-         int(rng.choice([128, 256])), 100 + i)
+        (
+            cams[i % len(cams)],
+            int(rng.choice([3, 5, 8, 12, 20])),
+            float(rng.choice([60, 120, 300, 600])),
+            float(rng.uniform(-15, 10)),
+            int(rng.choice([128, 256])),
+            100 + i,
+        )
         for i in range(60)
-    ]  # fmt: skip
+    ]
     pulls = _pulls(cases)
     assert len(pulls) >= 45
     assert abs(float(np.mean(pulls))) < 0.35, pulls
@@ -165,10 +177,19 @@ def test_an_egain_text_is_an_unknown_gain_not_an_isolated_frame():
     from darkflow.model import Eligibility
 
     h = fits.Header()
-    for k, v in {"IMAGETYP": "Dark Frame", "EXPTIME": 5.0, "CCD-TEMP": -7.0,
-                 "INSTRUME": "QSI 583ws", "DATE-OBS": "2020-04-17T20:00:00", "NAXIS": 2,
-                 "NAXIS1": 64, "NAXIS2": 48, "BITPIX": 16, "EGAIN": "High",
-                 "SWCREATE": "TheSkyX Version 10.5.0"}.items():  # fmt: skip
+    for k, v in {
+        "IMAGETYP": "Dark Frame",
+        "EXPTIME": 5.0,
+        "CCD-TEMP": -7.0,
+        "INSTRUME": "QSI 583ws",
+        "DATE-OBS": "2020-04-17T20:00:00",
+        "NAXIS": 2,
+        "NAXIS1": 64,
+        "NAXIS2": 48,
+        "BITPIX": 16,
+        "EGAIN": "High",
+        "SWCREATE": "TheSkyX Version 10.5.0",
+    }.items():
         h[k] = v
     n = normalise(h, "dark.fit")
     assert n.eligibility == Eligibility.ELIGIBLE
@@ -210,12 +231,15 @@ def _warming_stack(seed: int, drift_c: float):
     temps = 15.0 + np.linspace(0.0, drift_c, 14)
     frames = [expose(truth, "dark", 120.0, float(t), rng) for t in temps]
     biases = [expose(truth, "bias", 0.0, 15.0, rng) for _ in range(15)]
-    kw = dict(config_signature="s", instrument="s", egain_e_per_adu=None, temp_c=None,
-              set_temp_c=None)  # fmt: skip
-    dark = combine_arrays(frames, meta=MasterMeta(**kw, exptime_s=120.0, n_frames=14,
-                                                  frame_kind=FrameType.DARK))  # fmt: skip
-    bias = combine_arrays(biases, meta=MasterMeta(**kw, exptime_s=0.0, n_frames=15,
-                                                  frame_kind=FrameType.BIAS))  # fmt: skip
+    kw = dict(
+        config_signature="s", instrument="s", egain_e_per_adu=None, temp_c=None, set_temp_c=None
+    )
+    dark = combine_arrays(
+        frames, meta=MasterMeta(**kw, exptime_s=120.0, n_frames=14, frame_kind=FrameType.DARK)
+    )
+    bias = combine_arrays(
+        biases, meta=MasterMeta(**kw, exptime_s=0.0, n_frames=15, frame_kind=FrameType.BIAS)
+    )
     return model.egain_e_per_adu, dark, bias
 
 
@@ -229,8 +253,12 @@ def test_photon_transfer_through_a_warming_dark_sequence(seed):
     truth, dark, bias = _warming_stack(seed, drift_c=2.0)
     full = int(dark.n_used.max())
     kept = dark.n_used == full
-    plain = ptc_gain(dark.data[kept], np.square(dark.uncertainty[kept]) * full, full - 1,
-                     clip_factor=clip_variance_factor(3.0))  # fmt: skip
+    plain = ptc_gain(
+        dark.data[kept],
+        np.square(dark.uncertainty[kept]) * full,
+        full - 1,
+        clip_factor=clip_variance_factor(3.0),
+    )
     assert plain is not None and (plain.value - truth) / plain.sigma < -3.0
     level = dark_bias_level(dark, bias)
     assert level is not None
@@ -238,8 +266,10 @@ def test_photon_transfer_through_a_warming_dark_sequence(seed):
         assert est is not None and abs(est.value - truth) / est.sigma < 3.0, (est, truth)
     # a steady sensor: the correction finds nothing to remove and changes nothing material
     truth, dark, bias = _warming_stack(seed, drift_c=0.0)
-    for est in (gain_from_dark_stack(dark, bias_level=dark_bias_level(dark, bias)),
-                gain_from_dark_stack(dark)):  # fmt: skip
+    for est in (
+        gain_from_dark_stack(dark, bias_level=dark_bias_level(dark, bias)),
+        gain_from_dark_stack(dark),
+    ):
         assert est is not None and abs(est.value - truth) / est.sigma < 3.0, (est, truth)
 
 

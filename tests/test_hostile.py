@@ -242,10 +242,22 @@ def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
 def test_cli_error_for_an_unreachable_scheduler_is_one_line(tiny_night, tmp_path):
     pytest.importorskip("distributed")
     proc = subprocess.run(
-        [*CLI, "run", str(tiny_night), "-w", str(tmp_path / "w"), "-q",
-         "--scheduler", "tcp://127.0.0.1:9", "--dask-timeout", "2"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            *CLI,
+            "run",
+            str(tiny_night),
+            "-w",
+            str(tmp_path / "w"),
+            "-q",
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+            "--dask-timeout",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "cannot reach the Dask scheduler" in proc.stderr

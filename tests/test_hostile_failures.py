@@ -59,11 +59,16 @@ def _outputs(work: Path) -> dict[str, bytes]:
 @contextlib.contextmanager
 def _tmpfs(path: Path, size: str):
     path.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill a disk (needs root/CAP_SYS_ADMIN): "
-                    f"{proc.stderr.strip()}")  # fmt: skip
+        pytest.skip(
+            f"cannot mount a tmpfs to fill a disk (needs root/CAP_SYS_ADMIN): {proc.stderr.strip()}"
+        )
     try:
         yield path
     finally:
@@ -112,8 +117,11 @@ def test_kill_9_at_random_points_then_rerun_equals_an_uninterrupted_run(
     work = tmp_path / "w"
     rng = random.Random(2026)
     for _ in range(6):
-        proc = subprocess.Popen([*CLI, "run", str(tiny_night), "-w", str(work), "-q"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [*CLI, "run", str(tiny_night), "-w", str(work), "-q"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.5, 6.0))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
@@ -135,8 +143,12 @@ def test_kill_9_at_random_points_then_rerun_equals_an_uninterrupted_run(
 @pytest.mark.slow
 def test_sigterm_marks_the_run_interrupted(tiny_night, tmp_path):
     work = tmp_path / "w"
-    proc = subprocess.Popen([*CLI, "run", str(tiny_night), "-w", str(work), "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*CLI, "run", str(tiny_night), "-w", str(work), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not (work / "registry.sqlite").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -178,15 +190,35 @@ def test_a_scheduler_lost_mid_run_is_a_clear_error(tmp_path):
         port = s.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "distributed.cli"]
-    scheduler = subprocess.Popen([*dask[:2], "distributed.cli.dask_scheduler", "--host",
-                                  "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    scheduler = subprocess.Popen(
+        [
+            *dask[:2],
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     worker = None
     try:
-        worker = subprocess.Popen([*dask[:2], "distributed.cli.dask_worker", address,
-                                   "--nthreads", "1", "--no-dashboard"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  cwd=tmp_path)  # fmt: skip
+        worker = subprocess.Popen(
+            [
+                *dask[:2],
+                "distributed.cli.dask_worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+        )
         executor = DaskExecutor(address, timeout_s=20)
         executor.timeout_s = 3  # reach it patiently, then lose it quickly
         t0 = time.monotonic()

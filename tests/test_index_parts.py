@@ -23,8 +23,13 @@ from darkflow.pipeline import run_night
 from darkflow.pipeline.indexparts import IndexParts
 
 H = timedelta(hours=1)
-SPECS = [("a", 120.0, -20.0, T0), ("b", 120.0, -14.0, T0), ("c", 120.0, -8.0, T0),
-         ("d", 300.0, -14.0, T0), ("e", 60.0, -14.0, T0 + H)]  # fmt: skip
+SPECS = [
+    ("a", 120.0, -20.0, T0),
+    ("b", 120.0, -14.0, T0),
+    ("c", 120.0, -8.0, T0),
+    ("d", 300.0, -14.0, T0),
+    ("e", 60.0, -14.0, T0 + H),
+]
 
 
 def same(a, b, where="index") -> None:
@@ -71,9 +76,15 @@ def _build(lib, memo=None, load=None):
 
     keys = {mid: f"content-of-{mid}" for mid in masters}
     handle = LazyMaster("content-of-bias", load_bias)  # one handle: the bias is read once
-    index = build_index(entries, load_master=load_master, biases={cam.signature: handle},
-                        master_biases=dict.fromkeys(masters, handle),
-                        config=Config(), memo=memo, master_keys=keys)  # fmt: skip
+    index = build_index(
+        entries,
+        load_master=load_master,
+        biases={cam.signature: handle},
+        master_biases=dict.fromkeys(masters, handle),
+        config=Config(),
+        memo=memo,
+        master_keys=keys,
+    )
     return index, reads
 
 
@@ -111,8 +122,9 @@ def test_a_damaged_part_is_measured_again(lib, tmp_path):
     ctx = {"config": "x"}
     first = IndexParts(tmp_path / "parts", ctx)
     _build(lib, first)
-    summary = first.path("summary", ("c", "content-of-c", "content-of-bias", "d",
-                                     "content-of-d", "content-of-bias"))  # fmt: skip
+    summary = first.path(
+        "summary", ("c", "content-of-c", "content-of-bias", "d", "content-of-d", "content-of-bias")
+    )
     assert summary.exists()  # "d" (the strongest signal) is the reference
     blob = bytearray(summary.read_bytes())
     blob[-5] ^= 0xFF  # a flipped byte: the digest no longer matches
@@ -121,8 +133,9 @@ def test_a_damaged_part_is_measured_again(lib, tmp_path):
     payload = pickle.dumps({"not": "a bias"})  # a valid digest over a foreign payload
     import hashlib
 
-    info.write_bytes(b"darkflow-index-part 1\n" + hashlib.sha256(payload).hexdigest().encode()
-                     + b"\n" + payload)  # fmt: skip
+    info.write_bytes(
+        b"darkflow-index-part 1\n" + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    )
     truncated = first.path("bias_level", ("nothing",))
     truncated.write_bytes(b"darkflow-index-")
     assert (

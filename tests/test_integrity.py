@@ -38,8 +38,12 @@ def night(tiny_night, tmp_path):
 
 
 def _events(workdir: Path, name: str) -> list[dict]:
-    return [e for log in sorted((workdir / "logs").glob("*.jsonl")) for e in read_events(log)
-            if e["event"] == name]  # fmt: skip
+    return [
+        e
+        for log in sorted((workdir / "logs").glob("*.jsonl"))
+        for e in read_events(log)
+        if e["event"] == name
+    ]
 
 
 def _used_master(workdir: Path, column: str = "master_id") -> Path:
@@ -152,8 +156,10 @@ def test_verify_reports_missing_and_unregistered_files(night, tmp_path, capsys):
     stray.write_bytes(b"SIMPLE")
     assert main(["verify", str(w), "--format", "json"]) == 1
     problems = {p["path"]: p["problem"] for p in json.loads(capsys.readouterr().out)["problems"]}
-    assert problems == {str(light.relative_to(w)): "missing",
-                        str(stray.relative_to(w)): "unregistered"}  # fmt: skip
+    assert problems == {
+        str(light.relative_to(w)): "missing",
+        str(stray.relative_to(w)): "unregistered",
+    }
     assert stray.exists()  # not ours to delete: only reported
     result = run_night(night, workdir=w)
     assert result.lights_computed == 1 and light.exists()
@@ -205,8 +211,13 @@ def test_index_fingerprint_sees_every_digit_of_the_glow_model():
     from darkflow.pipeline.lights import index_fingerprint
 
     def index(rate: float) -> CalibrationIndex:
-        glow = GlowModel(rate_grid=np.full((3, 4), rate), block=16, shape=(48, 64),
-                         method="decomposed", n_masters=3)  # fmt: skip
+        glow = GlowModel(
+            rate_grid=np.full((3, 4), rate),
+            block=16,
+            shape=(48, 64),
+            method="decomposed",
+            n_masters=3,
+        )
         return CalibrationIndex(glow={"sig": glow})
 
     a, b = index(0.123456), index(0.123457)
@@ -296,8 +307,9 @@ def test_kernel_constants_travel_as_arguments(monkeypatch):
 
     def kept() -> np.ndarray:
         outs = empty_planes((4, 32))
-        combine_band(stack, outs, hot_thr=np.full(9, np.inf), mode=MODE_MAD, sigma_low=1.5,
-                     sigma_high=1.5)  # fmt: skip
+        combine_band(
+            stack, outs, hot_thr=np.full(9, np.inf), mode=MODE_MAD, sigma_low=1.5, sigma_high=1.5
+        )
         return outs["n_used"].copy()
 
     before = kept()
@@ -319,8 +331,9 @@ def test_work_directory_of_an_older_darkflow_is_adopted(night, tmp_path):
         if rec.get("output_path"):
             rec["output_path"] = str(w / rec["output_path"])
             rec.pop("output_inode")
-        db.execute("UPDATE artifacts SET record=?, content_hash=NULL WHERE key=?",
-                   (json.dumps(rec), key))  # fmt: skip
+        db.execute(
+            "UPDATE artifacts SET record=?, content_hash=NULL WHERE key=?", (json.dumps(rec), key)
+        )
     db.execute("UPDATE artifacts SET content_hash=NULL")
     db.commit()
     db.close()

@@ -28,8 +28,11 @@ def test_same_name_in_another_folder_never_overwrites_an_output(tiny_night, tmp_
     before = pd.read_csv(w / "frame_report.csv").set_index("path")["output_path"].dropna()
     kept = {p: (w / out).read_bytes() for p, out in before.items()}
     # a different light with the same file name, in a folder of the session that sorts first
-    other = new_light(lights / "NGC 7000_30sec_1x1_frame1.fit", "NGC 7000_30sec_1x1_frame1.fit",
-                      folder=night / NIGHT / CAM_A / "A first")  # fmt: skip
+    other = new_light(
+        lights / "NGC 7000_30sec_1x1_frame1.fit",
+        "NGC 7000_30sec_1x1_frame1.fit",
+        folder=night / NIGHT / CAM_A / "A first",
+    )
     run_night(night, workdir=w)
     after = pd.read_csv(w / "frame_report.csv").set_index("path")["output_path"].dropna()
     assert str(other) in after.index

@@ -218,8 +218,9 @@ def test_temporal_noise_of_coarse_integer_steps_is_not_selected_away():
     rng = np.random.default_rng(5)
     ny, nx, sigma = 64, 400, 1.7
     offset = 100.0 + rng.normal(0.0, 1.0, (ny, nx))  # fixed pattern
-    frames = np.stack([4.0 * np.rint((offset + rng.normal(0, sigma, (ny, nx))) / 4.0)
-                       for _ in range(4)])  # fmt: skip
+    frames = np.stack(
+        [4.0 * np.rint((offset + rng.normal(0, sigma, (ny, nx))) / 4.0) for _ in range(4)]
+    )
     rows = sample_rows(ny)
     sig0 = frame_stats(frames[:, list(rows), :], rows, 4.0).sig0
     expected = math.sqrt(sigma**2 + 16.0 / 12.0)  # noise plus quantisation (Sheppard)

@@ -115,10 +115,17 @@ def test_clean_lights_false_alarms_many_sizes(pattern):
     for k, shape in enumerate(((160, 200), (256, 256), (384, 512), (512, 384), (1024, 1024))):
         for egain in (True, False):
             for stars in (True, False):
-                specs.append(NightSpec(seed=int(rng.integers(1 << 30)), shape=shape,
-                                       pattern=pattern, egain_known=egain, stars=stars,
-                                       n_darks=int(rng.integers(3, 25)),
-                                       n_lights=1 if k == 4 else 3))  # fmt: skip
+                specs.append(
+                    NightSpec(
+                        seed=int(rng.integers(1 << 30)),
+                        shape=shape,
+                        pattern=pattern,
+                        egain_known=egain,
+                        stars=stars,
+                        n_darks=int(rng.integers(3, 25)),
+                        n_lights=1 if k == 4 else 3,
+                    )
+                )
     _assert_bounds(*_run(specs))
 
 
@@ -216,8 +223,9 @@ def test_stars_among_the_darks_remove_flux_and_a_dithered_copy_moves_centroids()
 
 
 # EGAIN twice the truth: the predicted shot noise is half of what the light holds
-@pytest.mark.parametrize(("factor", "reason"), [(2.0, "light_variance_excess"),
-                                                (0.5, "light_variance_low")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("factor", "reason"), [(2.0, "light_variance_excess"), (0.5, "light_variance_low")]
+)
 def test_a_wrong_egain_is_a_noise_model_error(factor, reason):
     _, first = _first(clean_night(FIELD, egain_factor=factor))
     assert reason in first

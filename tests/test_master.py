@@ -162,10 +162,18 @@ def test_unreadable_frame_raises_or_is_skipped(darks, tmp_path):
 
 def test_metas_are_used_when_given(darks):
     metas = [
-        FrameMeta(path=str(p), frame_type=FrameType.DARK, exptime_s=30.0, ccd_temp_c=-5.0,
-                  egain_e_per_adu=1.0, instrument="Given", shape=(37, 41), dtype="uint16")
+        FrameMeta(
+            path=str(p),
+            frame_type=FrameType.DARK,
+            exptime_s=30.0,
+            ccd_temp_c=-5.0,
+            egain_e_per_adu=1.0,
+            instrument="Given",
+            shape=(37, 41),
+            dtype="uint16",
+        )
         for p in darks.paths
-    ]  # fmt: skip
+    ]
     m = combine_files(darks.paths, metas=metas)
     assert m.meta.exptime_s == 30.0 and m.meta.temp_c == -5.0 and m.meta.instrument == "Given"
     metas[1] = metas[1].replace(gain_setting=300.0)
@@ -268,9 +276,15 @@ def test_one_egain_rule_for_a_master_and_its_plan(darks):
     from darkflow.pipeline.sets import FrameSet, provisional_meta
 
     def meta(i, egain):
-        return FrameMeta(path=f"/d/{i}.fits", frame_type=FrameType.DARK, exptime_s=30.0,
-                         ccd_temp_c=-5.0 + 0.1 * i, egain_e_per_adu=egain, instrument="cam",
-                         shape=(37, 41))  # fmt: skip
+        return FrameMeta(
+            path=f"/d/{i}.fits",
+            frame_type=FrameType.DARK,
+            exptime_s=30.0,
+            ccd_temp_c=-5.0 + 0.1 * i,
+            egain_e_per_adu=egain,
+            instrument="cam",
+            shape=(37, 41),
+        )
 
     assert frames_egain([meta(0, 1.0), meta(1, 1.0004)]) == 1.0  # within 1e-3: the first
     assert frames_egain([meta(0, 1.0), meta(1, 1.01)]) is None  # no one gain

@@ -53,8 +53,12 @@ def test_clean_masters_fail_each_gate_at_its_stated_rate(camera, n, size, change
     )
     _check_rates(tally, P_TEST)
     # the hold-out, noise-model and stability gates were all exercised
-    assert {"holdout_width_ratio", "master_variance_ratio", "dark_scale_change",
-            "transient_excess"} <= set(tally.measured)  # fmt: skip
+    assert {
+        "holdout_width_ratio",
+        "master_variance_ratio",
+        "dark_scale_change",
+        "transient_excess",
+    } <= set(tally.measured)
 
 
 @pytest.mark.slow
@@ -110,7 +114,14 @@ def test_coarse_steps_and_few_frames_raise_no_gate():
     the lattice with no variance of its own; the gates' curves and selections must not read
     that as the noise of its level)."""
     tally = assess_clean_sets(
-        "zwo-asi2600mm-pro", 3, 128, 12, config=VerifyConfig(), seed0=200,
-        adc_bits=14, read_noise_e=0.4, dark_current_e_per_s=0.002,
-    )  # fmt: skip
+        "zwo-asi2600mm-pro",
+        3,
+        128,
+        12,
+        config=VerifyConfig(),
+        seed0=200,
+        adc_bits=14,
+        read_noise_e=0.4,
+        dark_current_e_per_s=0.002,
+    )
     assert sum(tally.failed.values()) == 0, dict(tally.failed)

@@ -26,10 +26,18 @@ T0 = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
 
 def light(**kw) -> FrameMeta:
     base = dict(
-        path="/n/light.fits", frame_type=FrameType.LIGHT, exptime_s=120.0, ccd_temp_c=-10.0,
-        set_temp_c=-10.0, gain_setting=100, offset=50, instrument="Cam A", shape=(100, 150),
-        date_obs_utc=T0, egain_e_per_adu=0.8,
-    )  # fmt: skip
+        path="/n/light.fits",
+        frame_type=FrameType.LIGHT,
+        exptime_s=120.0,
+        ccd_temp_c=-10.0,
+        set_temp_c=-10.0,
+        gain_setting=100,
+        offset=50,
+        instrument="Cam A",
+        shape=(100, 150),
+        date_obs_utc=T0,
+        egain_e_per_adu=0.8,
+    )
     base.update(kw)
     return FrameMeta(**base)
 
@@ -37,9 +45,15 @@ def light(**kw) -> FrameMeta:
 def entry(master_id, *, exptime=120.0, temp=-10.0, when=T0, scalable=False, sig=None, **kw):
     sig = sig or light().config_signature
     meta = MasterMeta(
-        config_signature=sig, instrument="Cam A", exptime_s=exptime, temp_c=temp, set_temp_c=temp,
-        n_frames=20, date_start_utc=when - timedelta(minutes=10), date_end_utc=when + timedelta(minutes=10),
-    )  # fmt: skip
+        config_signature=sig,
+        instrument="Cam A",
+        exptime_s=exptime,
+        temp_c=temp,
+        set_temp_c=temp,
+        n_frames=20,
+        date_start_utc=when - timedelta(minutes=10),
+        date_end_utc=when + timedelta(minutes=10),
+    )
     return MasterEntry(master_id=master_id, meta=meta, scalable=scalable, **kw)
 
 
@@ -152,7 +166,16 @@ def test_lost_reasons_are_an_enum_written_as_their_stable_strings():
     assert {getattr(matching, f"LOST_{m.name}") for m in matching.LostReason} == set(
         matching.LostReason
     )
-    cand = matching.Candidate("m1", 60.0, -10.0, 0.0, 0.0, 1.0, 0.0, None,
-                              lost_because=(matching.LOST_TIME, matching.LOST_HARM))  # fmt: skip
+    cand = matching.Candidate(
+        "m1",
+        60.0,
+        -10.0,
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        None,
+        lost_because=(matching.LOST_TIME, matching.LOST_HARM),
+    )
     text = json.dumps(cand.to_dict()["lost_because"])
     assert text == '["time_window", "model_noise_exceeds_signal"]'

@@ -34,12 +34,18 @@ def _counting(masters):
 
 
 def test_law_glow_and_linearity_from_a_library(cam):
-    specs = [("a", 120.0, -20.0, T0), ("b", 120.0, -14.0, T0), ("c", 120.0, -8.0, T0),
-             ("d", 300.0, -14.0, T0), ("e", 60.0, -14.0, T0 + H)]  # fmt: skip
+    specs = [
+        ("a", 120.0, -20.0, T0),
+        ("b", 120.0, -14.0, T0),
+        ("c", 120.0, -8.0, T0),
+        ("d", 300.0, -14.0, T0),
+        ("e", 60.0, -14.0, T0 + H),
+    ]
     entries, masters = library(cam, specs)
     load, calls = _counting(masters)
-    index = build_index(entries, load_master=load, biases={cam.signature: cam.bias()},
-                        config=Config())  # fmt: skip
+    index = build_index(
+        entries, load_master=load, biases={cam.signature: cam.bias()}, config=Config()
+    )
     assert set(calls.values()) == {1}  # each master read exactly once
     law = index.laws[cam.signature]
     assert law.source == "fitted" and law.supports_scaling and not law.reasons
@@ -75,8 +81,13 @@ def test_stored_law_is_used_when_this_night_cannot_fit_one(cam, tmp_path):
     store = ThermalProfileStore(tmp_path / "thermal_profiles.json")
     assert store.update_law(cam.signature, fitted)
     entries, masters = library(cam, [("only", 120.0, -10.0, T0)])
-    index = build_index(entries, load_master=masters.__getitem__, biases={}, config=Config(),
-                        thermal_profiles=ThermalProfileStore(store.path))  # fmt: skip
+    index = build_index(
+        entries,
+        load_master=masters.__getitem__,
+        biases={},
+        config=Config(),
+        thermal_profiles=ThermalProfileStore(store.path),
+    )
     law = index.laws[cam.signature]
     assert law.source == "stored" and law.supports_scaling and "stored_law" in law.reasons
 
@@ -98,8 +109,12 @@ def test_bad_masters_are_recorded_not_raised(cam):
             raise FitsReadError("/x/broken.fits", "truncated")
         return masters[mid]
 
-    index = build_index([*entries, zero, bias_entry, warm_set], load_master=load,
-                        biases={cam.signature: cam.bias()}, config=Config())  # fmt: skip
+    index = build_index(
+        [*entries, zero, bias_entry, warm_set],
+        load_master=load,
+        biases={cam.signature: cam.bias()},
+        config=Config(),
+    )
     assert "broken" in index.unusable and "truncated" in index.notes["broken"][-1]
     assert "invalid_exposure" in index.notes["zero"]
     assert "setpoint_not_reached" in index.notes["warmset"]
@@ -112,7 +127,8 @@ def test_bad_masters_are_recorded_not_raised(cam):
 def test_mismatched_bias_shape_is_left_out(cam):
     entries, masters = library(cam, [("a", 120.0, -10.0, T0), ("b", 60.0, -10.0, T0)])
     small = Camera(shape=(32, 48)).bias()
-    index = build_index(entries, load_master=masters.__getitem__,
-                        biases={cam.signature: small}, config=Config())  # fmt: skip
+    index = build_index(
+        entries, load_master=masters.__getitem__, biases={cam.signature: small}, config=Config()
+    )
     assert not index.summaries["a"].bias_removed
     assert np.isfinite(index.summaries["a"].level_adu)

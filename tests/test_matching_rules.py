@@ -95,8 +95,9 @@ def test_thermal_extrapolation_is_bounded():
 def test_timing_interpolation_when_the_temperature_is_unknown():
     before = entry("before", temp=None, when=T0 - H)
     after = entry("after", temp=None, when=T0 + H)
-    d = match_light(light(ccd_temp_c=None, set_temp_c=None, date_obs_utc=T0 + 0.5 * H),
-                    index_of(before, after))  # fmt: skip
+    d = match_light(
+        light(ccd_temp_c=None, set_temp_c=None, date_obs_utc=T0 + 0.5 * H), index_of(before, after)
+    )
     assert d.scale_mode == ScaleMode.THERMAL_INTERPOLATE
     assert d.terms[1].weight == pytest.approx(0.75)
     assert {R.TIME_INTERPOLATED, R.LIGHT_NO_TEMPERATURE} <= set(d.reasons)
@@ -155,8 +156,10 @@ def test_detected_nonlinearity_disables_scaling():
 def test_temperature_sources_from_the_session():
     times = [T0 + i * timedelta(minutes=5) for i in range(24)]
     temps = [-10.0 + 0.05 * i for i in range(24)]
-    lights = [light(path=f"/n/l{i}.fits", date_obs_utc=t, ccd_temp_c=v)
-              for i, (t, v) in enumerate(zip(times, temps, strict=True))]  # fmt: skip
+    lights = [
+        light(path=f"/n/l{i}.fits", date_obs_utc=t, ccd_temp_c=v)
+        for i, (t, v) in enumerate(zip(times, temps, strict=True))
+    ]
     lights[5] = replace(lights[5], ccd_temp_c=None)
     lights[9] = replace(lights[9], ccd_temp_c=+8.0)  # an outlier reading
     ctx = session_context(lights)
@@ -171,8 +174,11 @@ def test_temperature_sources_from_the_session():
     assert d.temperature.temp_c == pytest.approx(temps[9], abs=0.1)
     # noisy readings: the smoothed readings are used
     rng = np.random.default_rng(0)
-    noisy = [replace(x, ccd_temp_c=v + float(rng.normal(0, 1.0)))
-             for x, v in zip(lights, temps, strict=True) if x.ccd_temp_c is not None]  # fmt: skip
+    noisy = [
+        replace(x, ccd_temp_c=v + float(rng.normal(0, 1.0)))
+        for x, v in zip(lights, temps, strict=True)
+        if x.ccd_temp_c is not None
+    ]
     d = match_light(noisy[3], index, session_context=session_context(noisy))
     assert R.NOISY_TEMPERATURE_READINGS in d.reasons
     assert abs(d.temperature.temp_c - temps[3]) < abs(noisy[3].ccd_temp_c - temps[3]) + 0.3
@@ -188,8 +194,9 @@ def test_temperature_from_stored_profiles(tmp_path):
     hours = np.linspace(0, 3, 30)
     for night, offset in enumerate((0.0, 0.4)):
         t0 = T0 - (night + 1) * timedelta(days=1)
-        fit = fit_temperature_drift([t0 + h * H for h in hours], list(-10 + offset + 1.5 * hours),
-                                    set_temp_c=-10.0)  # fmt: skip
+        fit = fit_temperature_drift(
+            [t0 + h * H for h in hours], list(-10 + offset + 1.5 * hours), set_temp_c=-10.0
+        )
         store.update("Cam A", fit, session=f"night{night}")
     first = light(path="/n/first.fits", date_obs_utc=T0, ccd_temp_c=None)
     later = light(path="/n/later.fits", date_obs_utc=T0 + 2 * H, ccd_temp_c=None)
@@ -202,8 +209,9 @@ def test_temperature_from_stored_profiles(tmp_path):
 
 
 def test_bad_masters_are_never_chosen():
-    zero = MasterEntry("zero", entry("x").meta.__class__(**{**entry("x").meta.__dict__,
-                                                             "exptime_s": 0.0}))  # fmt: skip
+    zero = MasterEntry(
+        "zero", entry("x").meta.__class__(**{**entry("x").meta.__dict__, "exptime_s": 0.0})
+    )
     gone = entry("gone")
     index = index_of(zero, gone)
     index.unusable.add("gone")
@@ -221,8 +229,9 @@ def test_master_temperature_from_its_setpoint():
 
 
 def test_expansion_of_the_exposure_ratio():
-    cfg = MatchingConfig(expansion_mismatch=(0.3,), expansion_time_h=(2160.0,),
-                         expansion_exptime_ratio=(10.0,))  # fmt: skip
+    cfg = MatchingConfig(
+        expansion_mismatch=(0.3,), expansion_time_h=(2160.0,), expansion_exptime_ratio=(10.0,)
+    )
     far = entry("far", exptime=1200.0, scalable=True)
     d = match_light(light(), index_of(far, multi=False), cfg)
     assert (
@@ -240,8 +249,10 @@ def test_advisory_follows_the_real_temperature_and_merges():
     cold_target = light(ccd_temp_c=-4.0, set_temp_c=-15.0)  # set-point not reached
     d = match_light(cold_target, CalibrationIndex())
     assert d.advisory["temp_c"] == pytest.approx(-4.0)
-    others = [match_light(light(path=f"/n/{i}.fits", exptime_s=t), CalibrationIndex()).advisory
-              for i, t in enumerate((120.0, 120.0, 300.0))]  # fmt: skip
+    others = [
+        match_light(light(path=f"/n/{i}.fits", exptime_s=t), CalibrationIndex()).advisory
+        for i, t in enumerate((120.0, 120.0, 300.0))
+    ]
     merged = merge_advisories([*others, None])
     assert [(m["exptime_s"], m["n_lights"]) for m in merged] == [(120.0, 2), (300.0, 1)]
 
@@ -258,16 +269,24 @@ def test_hard_constraints_hold_for_random_libraries(seed):
         sig = SIG if rng.random() < 0.8 else "other-config"
         t = float(rng.choice([0.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0]))
         temp = None if rng.random() < 0.15 else float(rng.uniform(-20, 5))
-        entries.append(entry(f"m{i}", exptime=t, temp=temp, sig=sig,
-                             when=T0 + float(rng.uniform(-48, 48)) * H,
-                             status=statuses[int(rng.integers(len(statuses)))],
-                             scalable=bool(rng.random() < 0.5)))  # fmt: skip
+        entries.append(
+            entry(
+                f"m{i}",
+                exptime=t,
+                temp=temp,
+                sig=sig,
+                when=T0 + float(rng.uniform(-48, 48)) * H,
+                status=statuses[int(rng.integers(len(statuses)))],
+                scalable=bool(rng.random() < 0.5),
+            )
+        )
     index = index_of(*entries, law=FITTED if seed % 2 else None, bias=bool(seed % 2))
     by_id = {e.master_id: e for e in entries}
     for _ in range(40):
         exptime = float(rng.choice([-1.0, 0.0, 45.0, 120.0, 240.0, 900.0, math.nan]))
-        lt = light(exptime_s=exptime,
-                   ccd_temp_c=None if rng.random() < 0.2 else float(rng.uniform(-20, 5)))  # fmt: skip
+        lt = light(
+            exptime_s=exptime, ccd_temp_c=None if rng.random() < 0.2 else float(rng.uniform(-20, 5))
+        )
         d = match_light(lt, index, cfg)
         json.dumps(to_jsonable(d.to_dict()))
         for mid in d.master_ids:
@@ -282,10 +301,21 @@ def test_hard_constraints_hold_for_random_libraries(seed):
 def _summary(master_id: str, exptime: float, *, rms: float, noise: float, bias_removed: bool):
     from darkflow.exposure.laws import MasterSummary
 
-    return MasterSummary(master_id=master_id, exptime_s=exptime, temp_c=-10.0, n_frames=8,
-                         bias_removed=bias_removed, noise_adu=noise, level_adu=0.0,
-                         glow_adu=None, hot_excess_adu=None, signal_rms_adu=rms,
-                         saturated_fraction=0.0, n_hot=0, n_glow_cells=0)  # fmt: skip
+    return MasterSummary(
+        master_id=master_id,
+        exptime_s=exptime,
+        temp_c=-10.0,
+        n_frames=8,
+        bias_removed=bias_removed,
+        noise_adu=noise,
+        level_adu=0.0,
+        glow_adu=None,
+        hot_excess_adu=None,
+        signal_rms_adu=rms,
+        saturated_fraction=0.0,
+        n_hot=0,
+        n_glow_cells=0,
+    )
 
 
 def test_the_harm_of_a_scaled_dark_is_judged_beyond_the_bias_it_subtracts_anyway():
@@ -319,13 +349,23 @@ def test_without_a_bias_the_fixed_pattern_is_not_scaled_with_the_exposure():
     a, r2 = 10.0, 0.005  # rms² = A + r² t²
     for e in (m120, m300):
         t = e.meta.exptime_s
-        index.summaries[e.master_id] = _summary(e.master_id, t, rms=math.sqrt(a + r2 * t * t),
-                                                noise=3.0, bias_removed=False)  # fmt: skip
+        index.summaries[e.master_id] = _summary(
+            e.master_id, t, rms=math.sqrt(a + r2 * t * t), noise=3.0, bias_removed=False
+        )
     lt = light(exptime_s=30.0)
     law = index.law_for(SIG, MatchingConfig())
     temp = SessionContext().estimate(lt, MatchingConfig())
-    ev = _Evaluator(lt, temp, index, SIG, law, None, MatchingConfig(),
-                    Config().scaling, _steps(MatchingConfig())[0])  # fmt: skip
+    ev = _Evaluator(
+        lt,
+        temp,
+        index,
+        SIG,
+        law,
+        None,
+        MatchingConfig(),
+        Config().scaling,
+        _steps(MatchingConfig())[0],
+    )
     for e in (m120, m300):
         ev.master(e)
     assert ev.signal_rms == pytest.approx(math.sqrt(a + r2 * 30.0**2), rel=1e-6)

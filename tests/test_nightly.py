@@ -73,12 +73,21 @@ def test_failing_session_notebook_still_gives_a_report(tiny_run, tmp_path):
 
     workdir, _, _ = tiny_run
     nb = nbformat.read(notebook_path("session_report.ipynb"), as_version=4)
-    nb.cells.insert(3, nbformat.v4.new_code_cell(
-        "if session.startswith('zwo-asi294'):\n    raise RuntimeError('boom in ' + session)"))  # fmt: skip
+    nb.cells.insert(
+        3,
+        nbformat.v4.new_code_cell(
+            "if session.startswith('zwo-asi294'):\n    raise RuntimeError('boom in ' + session)"
+        ),
+    )
     broken = tmp_path / "broken.ipynb"
     nbformat.write(nb, broken)
-    reports = build_reports(workdir, output=tmp_path / "r", notebook=broken, workers=2,
-                            sessions=["zwo-asi294mc-pro", "zwo-asi2600mm-pro"])  # fmt: skip
+    reports = build_reports(
+        workdir,
+        output=tmp_path / "r",
+        notebook=broken,
+        workers=2,
+        sessions=["zwo-asi294mc-pro", "zwo-asi2600mm-pro"],
+    )
     by_session = {s["session"]: s for s in reports.sessions}
     assert by_session["zwo-asi294mc-pro"]["ok"] is False
     assert "boom in zwo-asi294mc-pro" in by_session["zwo-asi294mc-pro"]["error"]

@@ -59,8 +59,14 @@ def test_default_master_is_smaller_and_lossless_but_for_the_uncertainty(master, 
     # the names a FITS reader looks for are kept; ccdproc takes UNCERT as its uncertainty
     with fits.open(default) as hdul:
         assert [h.name for h in hdul] == [
-            "PRIMARY", "UNCERT", "NUSED", "NLOW", "NHIGH", "HOTPERS", "SATUR",
-        ]  # fmt: skip
+            "PRIMARY",
+            "UNCERT",
+            "NUSED",
+            "NLOW",
+            "NHIGH",
+            "HOTPERS",
+            "SATUR",
+        ]
         assert hdul[0].header["DFPLUNC"] == "compressed"
         assert isinstance(hdul["UNCERT"], fits.CompImageHDU)
 

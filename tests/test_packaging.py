@@ -62,8 +62,19 @@ def test_environment_installs_the_package_without_deps():
 
 
 def test_design_card_layout():
-    for name in ["pyproject.toml", "environment.yml", "darkflow", "notebooks", "widgets", "tests",
-                 "reports", "README.md", "Makefile", ".ci/run", "benchmarks"]:  # fmt: skip
+    for name in [
+        "pyproject.toml",
+        "environment.yml",
+        "darkflow",
+        "notebooks",
+        "widgets",
+        "tests",
+        "reports",
+        "README.md",
+        "Makefile",
+        ".ci/run",
+        "benchmarks",
+    ]:
         assert (ROOT / name).exists(), name
 
 

@@ -43,8 +43,12 @@ def test_two_workers_give_the_serial_bytes(tiny_run, tiny_night, tmp_path):
     """The default suite's version: the tiny night's default (serial) run against 2 workers."""
     serial, _, _ = tiny_run
     progress = []
-    run_night(tiny_night, workdir=tmp_path / "w2", executor=LocalExecutor(workers=2),
-              progress=lambda stage, done, total: progress.append((stage, done, total)))  # fmt: skip
+    run_night(
+        tiny_night,
+        workdir=tmp_path / "w2",
+        executor=LocalExecutor(workers=2),
+        progress=lambda stage, done, total: progress.append((stage, done, total)),
+    )
     a, b = _results(serial), _results(tmp_path / "w2")
     assert a.keys() == b.keys()
     assert [name for name in a if a[name] != b[name]] == []

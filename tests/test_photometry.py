@@ -70,8 +70,9 @@ def test_compare_identical_and_calibrated_frames():
     after = compare_photometry(img, img - model, stars)
     assert after.flux_ratio == pytest.approx(1.0, abs=1e-3)
     assert after.centroid_shift_px < 0.01
-    assert after.annulus_level_after == pytest.approx(after.annulus_level_before - 80 - 0.05 * 100,
-                                                      abs=4)  # fmt: skip
+    assert after.annulus_level_after == pytest.approx(
+        after.annulus_level_before - 80 - 0.05 * 100, abs=4
+    )
     assert after.negative_annulus_frac == 0.0
     # a model holding half of the stars removes half of their flux
     halved = compare_photometry(img, img - 0.5 * (truth - 100.0), stars)
@@ -137,8 +138,9 @@ def test_the_same_stars_with_a_noisy_model_pass_both_tests():
     raw = img + model
     stars = detect_stars(img, background=100.0, sigma=5.0)
     assert len(stars) >= 20
-    pairs = compare_photometry(raw, raw - model, stars, model=model,
-                               model_variance=np.full(img.shape, 1.5**2))  # fmt: skip
+    pairs = compare_photometry(
+        raw, raw - model, stars, model=model, model_variance=np.full(img.shape, 1.5**2)
+    )
     assert len(pairs.dy) == pairs.n_stars == len(pairs.flux_change)
     flux, moved = flux_change_test(pairs), centroid_shift_test(pairs)
     assert abs(flux.value - 1.0) < 4 * flux.spread and abs(flux.deviate) < 3.9
@@ -153,11 +155,13 @@ def test_stars_in_the_model_are_a_flux_change_and_a_shifted_copy_a_centroid_shif
     var = np.full(img.shape, 1.0)
     leak = 0.05 * (truth - 100.0)  # 5 % of the field among the darks
     raw = img + 500.0 + leak
-    pairs = compare_photometry(raw, raw - 500.0 - leak, stars, model=500.0 + leak,
-                               model_variance=var)  # fmt: skip
+    pairs = compare_photometry(
+        raw, raw - 500.0 - leak, stars, model=500.0 + leak, model_variance=var
+    )
     flux = flux_change_test(pairs)
     assert flux.value == pytest.approx(0.95, abs=0.01) and flux.deviate > 10
     dithered = 0.05 * (np.roll(truth, 2, axis=1) - 100.0)
-    pairs = compare_photometry(raw, raw - 500.0 - dithered, stars, model=500.0 + dithered,
-                               model_variance=var)  # fmt: skip
+    pairs = compare_photometry(
+        raw, raw - 500.0 - dithered, stars, model=500.0 + dithered, model_variance=var
+    )
     assert centroid_shift_test(pairs).deviate > 10

@@ -109,8 +109,9 @@ def test_calibration_is_accurate_against_truth(tiny_night, tiny_run):
     workdir, _, _ = tiny_run
     truth = load_truth(tiny_night)
     # every delivered light (calibrated or degraded: the tiny night's masters have 2-3 darks)
-    rows = [r for r in _read(workdir, "frame_report.csv")
-            if r["output_path"] and "asi294" in r["path"]]  # fmt: skip
+    rows = [
+        r for r in _read(workdir, "frame_report.csv") if r["output_path"] and "asi294" in r["path"]
+    ]
     assert rows
     for row in rows:
         rel = row["path"].split(str(tiny_night) + "/", 1)[1]
@@ -173,15 +174,36 @@ def test_cli_run_and_summary(tiny_night, tmp_path):
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "darkflow.cli", "run", str(tiny_night), "--workdir", str(tmp_path / "w"), "-q"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "darkflow.cli",
+            "run",
+            str(tiny_night),
+            "--workdir",
+            str(tmp_path / "w"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert "calibrated" in out.stdout and "quarantined" in out.stdout and "masters:" in out.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "darkflow.cli", "run", str(tmp_path / "missing"), "--workdir", str(tmp_path / "w3")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "darkflow.cli",
+            "run",
+            str(tmp_path / "missing"),
+            "--workdir",
+            str(tmp_path / "w3"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "does not exist" in bad.stderr
 

@@ -354,8 +354,12 @@ def test_darkflow_reads_the_layout_as_described(name):
     rs = _extracted(name)
     root = rd.set_dir(rs)
     catalog = scan([root / "input"]).set_index("path")
-    want = {rd.Role.BIAS: "bias", rd.Role.DARK: "dark", rd.Role.LIGHT: "light",
-            rd.Role.FLAT: "flat"}  # fmt: skip
+    want = {
+        rd.Role.BIAS: "bias",
+        rd.Role.DARK: "dark",
+        rd.Role.LIGHT: "light",
+        rd.Role.FLAT: "flat",
+    }
     for f in rs.frames:
         if f.role is rd.Role.ANSWER:
             continue

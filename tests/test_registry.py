@@ -13,8 +13,16 @@ def test_artifact_lifecycle(tmp_path):
     f = tmp_path / "artifacts" / "m.fits"
     f.parent.mkdir(parents=True)
     f.write_bytes(b"x" * 10)
-    reg.put_artifact(key="k1", id="k1", kind="master_dark", status="verified", path=f,
-                     provenance={"inputs": ["a", "b"]}, config_signature="sig", confidence=0.9)  # fmt: skip
+    reg.put_artifact(
+        key="k1",
+        id="k1",
+        kind="master_dark",
+        status="verified",
+        path=f,
+        provenance={"inputs": ["a", "b"]},
+        config_signature="sig",
+        confidence=0.9,
+    )
     row = reg.get("k1")
     assert row.path == "artifacts/m.fits" and row.provenance == {"inputs": ["a", "b"]}
     reg.set_status("k1", "superseded", reason="new darks")
@@ -30,8 +38,14 @@ def test_artifact_lifecycle(tmp_path):
 def test_refuses_to_register_missing_file(tmp_path):
     reg = Registry(tmp_path)
     with pytest.raises(RegistryError, match="does not exist"):
-        reg.put_artifact(key="k", id="k", kind="master_dark", status="verified",
-                         path=tmp_path / "nope.fits", provenance={})  # fmt: skip
+        reg.put_artifact(
+            key="k",
+            id="k",
+            kind="master_dark",
+            status="verified",
+            path=tmp_path / "nope.fits",
+            provenance={},
+        )
 
 
 def test_hash_cache_detects_changes(tmp_path):
@@ -48,10 +62,26 @@ def test_hash_cache_detects_changes(tmp_path):
 def test_jobs_runs_and_summary(tmp_path):
     reg = Registry(tmp_path)
     run = reg.start_run(inputs=["x"], config={"a": 1})
-    reg.record_job(run_id=run, key="k", kind="master", label="m", started=1.0, ended=2.5,
-                   outcome="built", cache_hit=False)  # fmt: skip
-    reg.record_job(run_id=run, key="k", kind="master", label="m", started=3.0, ended=3.1,
-                   outcome="cached", cache_hit=True)  # fmt: skip
+    reg.record_job(
+        run_id=run,
+        key="k",
+        kind="master",
+        label="m",
+        started=1.0,
+        ended=2.5,
+        outcome="built",
+        cache_hit=False,
+    )
+    reg.record_job(
+        run_id=run,
+        key="k",
+        kind="master",
+        label="m",
+        started=3.0,
+        ended=3.1,
+        outcome="cached",
+        cache_hit=True,
+    )
     reg.end_run(run, outcome="ok", summary={"lights": 1})
     s = reg.summary()
     assert s["jobs"] == 2 and s["cache_hit_rate"] == 0.5
@@ -62,8 +92,14 @@ def _writer(workdir, start, n):
     reg = Registry(workdir)
     for i in range(start, start + n):
         (workdir / f"f{i}").write_bytes(b"x")
-        reg.put_artifact(key=f"k{i}", id=f"k{i}", kind="calibrated_light", status="calibrated",
-                         path=workdir / f"f{i}", provenance={"i": i})  # fmt: skip
+        reg.put_artifact(
+            key=f"k{i}",
+            id=f"k{i}",
+            kind="calibrated_light",
+            status="calibrated",
+            path=workdir / f"f{i}",
+            provenance={"i": i},
+        )
 
 
 def test_concurrent_writers_do_not_corrupt(tmp_path):
@@ -100,8 +136,14 @@ def test_read_artifact_reads_without_writing(tmp_path):
     f = tmp_path / "m.fits"
     f.write_bytes(b"x")
     with Registry(tmp_path) as reg:
-        reg.put_artifact(key="k1", id="m1", kind="master_dark", status="verified", path=f,
-                         provenance={"assessed_with": {"verify": {"holdout_fraction": 0.3}}})  # fmt: skip
+        reg.put_artifact(
+            key="k1",
+            id="m1",
+            kind="master_dark",
+            status="verified",
+            path=f,
+            provenance={"assessed_with": {"verify": {"holdout_fraction": 0.3}}},
+        )
     for extra in ("registry.sqlite-wal", "registry.sqlite-shm"):
         (tmp_path / extra).unlink(missing_ok=True)  # a finished run: everything merged
     before = sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir())

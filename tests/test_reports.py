@@ -303,8 +303,11 @@ def test_report_notebooks_fetch_nothing_when_opened_in_jupyterlab(reports):
     )
     for path in kept:
         nb = nbformat.read(path, as_version=4)
-        html = [text_of(o["data"]["text/html"]) for o in displayed_outputs(nb)
-                if "text/html" in o.get("data", {})]  # fmt: skip
+        html = [
+            text_of(o["data"]["text/html"])
+            for o in displayed_outputs(nb)
+            if "text/html" in o.get("data", {})
+        ]
         assert any("docs_json" in h for h in html), path.name  # its plots are there
         # panel's stylesheets, where a plot uses them, are inline copies, not CDN links
         assert not any('"name":"ImportedStyleSheet"' in h for h in html), path.name
@@ -715,8 +718,14 @@ def test_pages_are_rendered_again_only_when_their_inputs_change(tiny_run, tmp_pa
     ticks = []
 
     def build():
-        built = build_reports(workdir, output=out, sessions=[session], workers=1, index=False,
-                              progress=lambda *a: ticks.append(a))  # fmt: skip
+        built = build_reports(
+            workdir,
+            output=out,
+            sessions=[session],
+            workers=1,
+            index=False,
+            progress=lambda *a: ticks.append(a),
+        )
         ((row),) = built.sessions
         assert row["ok"], row["error"]
         return row
@@ -765,8 +774,16 @@ def test_night_fingerprint_is_a_shortcut(tmp_path, monkeypatch):
     watched = tmp_path / "table.csv"
     watched.write_text("a,b\n1,2\n")
     params = {"workdir": str(tmp_path)}
-    report.write_fingerprint(html, source, params, ok=True, reads={str(watched)},
-                              workdir=tmp_path, bokeh_js=None, night_fingerprint="n1")  # fmt: skip
+    report.write_fingerprint(
+        html,
+        source,
+        params,
+        ok=True,
+        reads={str(watched)},
+        workdir=tmp_path,
+        bokeh_js=None,
+        night_fingerprint="n1",
+    )
     assert not report.page_is_stale(html, source=source, parameters=params)
     watched.write_text("a,b\n1,3\n")
     assert report.page_is_stale(html, source=source, parameters=params)

@@ -46,11 +46,14 @@ def test_text_table_shows_whole_text_no_index_no_nan():
 
 
 def test_causes_are_shaded_by_severity_never_green():
-    lights = pd.DataFrame({
-        "path": ["a.fits", "b.fits", "c.fits"], "status": ["calibrated", "degraded", "quarantined"],
-        "reasons": ["egain_estimated", "master_noise_inflation", "truncated"],
-        "top_cause": ["noise_model", "too_few_darks", "file_problem"],
-    })  # fmt: skip
+    lights = pd.DataFrame(
+        {
+            "path": ["a.fits", "b.fits", "c.fits"],
+            "status": ["calibrated", "degraded", "quarantined"],
+            "reasons": ["egain_estimated", "master_noise_inflation", "truncated"],
+            "top_cause": ["noise_model", "too_few_darks", "file_problem"],
+        }
+    )
     styler = viz.night_causes_table(lights)
     html = styler.to_html()
     assert viz.STATUS_COLORS["calibrated"] not in html
@@ -67,10 +70,13 @@ def test_causes_are_shaded_by_severity_never_green():
 
 
 def test_triage_group_counts_lights():
-    lights = pd.DataFrame({
-        "path": [f"l{i}.fits" for i in range(6)], "status": ["degraded"] * 6,
-        "reasons": ["light_banding"] * 6,
-    })  # fmt: skip
+    lights = pd.DataFrame(
+        {
+            "path": [f"l{i}.fits" for i in range(6)],
+            "status": ["degraded"] * 6,
+            "reasons": ["light_banding"] * 6,
+        }
+    )
     html = viz.triage_html(lights)
     assert "<b>6 degraded</b>" in html
     assert "<td>6</td>" in html and "<td>1</td>" not in html
@@ -92,11 +98,20 @@ def _drift_entry(n: int, *, setpoint: float = -15.0, level: float = -6.5):
     t0 = pd.Timestamp("2026-11-23T20:00:00Z")
     times = [t0 + pd.Timedelta(minutes=5 * i) for i in range(n)]
     fit = {
-        "n": n, "t0_utc": t0.isoformat(), "tau_h": float("inf"), "t_inf_c": level,
-        "t_start_c": level, "drift_c_per_h": 0.0, "rms_c": 0.01, "r2": None,
-        "set_temp_c": setpoint, "setpoint_offset_c": level - setpoint,
-        "reaches_setpoint": False, "ok": n >= 3, "model": "line",
-    }  # fmt: skip
+        "n": n,
+        "t0_utc": t0.isoformat(),
+        "tau_h": float("inf"),
+        "t_inf_c": level,
+        "t_start_c": level,
+        "drift_c_per_h": 0.0,
+        "rms_c": 0.01,
+        "r2": None,
+        "set_temp_c": setpoint,
+        "setpoint_offset_c": level - setpoint,
+        "reaches_setpoint": False,
+        "ok": n >= 3,
+        "model": "line",
+    }
     points = [
         {"time": t.isoformat(), "temp_c": level, "path": f"l{i}"} for i, t in enumerate(times)
     ]

@@ -18,8 +18,9 @@ def _band(seed, shape=(96, 130), *, invalid_rows=True):
     x = (mean + rng.normal(0.0, 6.0, shape)).astype(np.float32)
     x = np.round(x / 4.0).astype(np.float32) * 4  # a 14-bit camera's steps
     # cosmic rays (tracks of a few pixels), hot pixels, holes
-    for y, c in zip(rng.integers(1, shape[0] - 3, 12), rng.integers(1, shape[1] - 3, 12),
-                    strict=True):  # fmt: skip
+    for y, c in zip(
+        rng.integers(1, shape[0] - 3, 12), rng.integers(1, shape[1] - 3, 12), strict=True
+    ):
         x[y : y + 2, c : c + 3] += 3000.0
     x[rng.random(shape) < 0.002] -= 400.0
     x[5, 7] = np.nan
@@ -43,16 +44,23 @@ def _same_arrays(got, want):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_compact_residuals_match_reference(held, seed):
     x, mean, scale, n_mean, valid, _ = _band(seed)
-    _same_arrays(compact_residuals(x, mean, scale, n_mean, valid, held=held),
-                 compact_residuals_reference(x, mean, scale, n_mean, valid, held=held))  # fmt: skip
+    _same_arrays(
+        compact_residuals(x, mean, scale, n_mean, valid, held=held),
+        compact_residuals_reference(x, mean, scale, n_mean, valid, held=held),
+    )
 
 
 @pytest.mark.parametrize("held", [True, False])
 @pytest.mark.parametrize("with_master", [True, False])
 def test_outlier_events_match_reference(held, with_master):
     x, mean, scale, n_mean, valid, master = _band(3)
-    kw = dict(held=held, t_out=6.0 * 1.03, master=master if with_master else None,
-              t_up=10.0 * 0.9, t_down=-10.0 * 0.9)  # fmt: skip
+    kw = dict(
+        held=held,
+        t_out=6.0 * 1.03,
+        master=master if with_master else None,
+        t_up=10.0 * 0.9,
+        t_down=-10.0 * 0.9,
+    )
     got = outlier_events(x, mean, scale, n_mean, valid, **kw)
     assert got == outlier_events_reference(x, mean, scale, n_mean, valid, **kw)
     assert got[0] > 0
@@ -86,8 +94,9 @@ def test_frame_residual_matches_reference(held, seed):
             assert got is not None and got.outliers > 0
     # the transients are counted in the event scale (and only they)
     narrow = frame_residual(x, mean, scale, n_mean, valid, held=held, master=master)
-    wide = frame_residual(x, mean, scale, n_mean, valid, held=held, master=master,
-                          event_scale=np.float32(1e6) * scale)  # fmt: skip
+    wide = frame_residual(
+        x, mean, scale, n_mean, valid, held=held, master=master, event_scale=np.float32(1e6) * scale
+    )
     assert narrow.up + narrow.down > 0 and wide.up == wide.down == 0
     assert wide.outliers == narrow.outliers
 

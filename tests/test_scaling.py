@@ -33,8 +33,9 @@ def test_smooth_level_round_trip():
     ext = upsample_grid(grid, ramp.shape, 16, extrapolate=True)
     np.testing.assert_allclose(ext, ramp, atol=1e-3)  # ... or continued linearly
     idx = np.array([0, 95, 1000, 64 * 96 - 1])
-    np.testing.assert_allclose(sample_grid(grid, 16, ramp.shape, idx), up.reshape(-1)[idx],
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        sample_grid(grid, 16, ramp.shape, idx), up.reshape(-1)[idx], rtol=1e-6
+    )
     img = np.zeros((9, 9), np.float32)
     img[4, 4] = 100.0
     assert local_median(img, np.array([40, 0])).tolist() == [0.0, 0.0]
@@ -85,14 +86,37 @@ def test_summary_levels_and_transient_residue(cam):
     assert s2.level_adu == pytest.approx(s.level_adu + 5000.0 / n_flat, rel=1e-3)
 
 
-def _summary(t, level, *, hot=None, glow=None, temp=-10.0, noise=0.1, bias=True, n=10, hv=None,
-             level_sigma=None):  # fmt: skip
+def _summary(
+    t,
+    level,
+    *,
+    hot=None,
+    glow=None,
+    temp=-10.0,
+    noise=0.1,
+    bias=True,
+    n=10,
+    hv=None,
+    level_sigma=None,
+):
     return MasterSummary(
-        master_id=f"m{t:g}_{temp}", exptime_s=t, temp_c=temp, n_frames=n, bias_removed=bias,
-        noise_adu=noise, level_adu=level, glow_adu=glow, hot_excess_adu=hot,
-        signal_rms_adu=level, saturated_fraction=0.0, n_hot=0 if hv is None else hv.size,
-        n_glow_cells=0, hot_values=hv, level_sigma_adu=level_sigma, n_level_pixels=5000,
-    )  # fmt: skip
+        master_id=f"m{t:g}_{temp}",
+        exptime_s=t,
+        temp_c=temp,
+        n_frames=n,
+        bias_removed=bias,
+        noise_adu=noise,
+        level_adu=level,
+        glow_adu=glow,
+        hot_excess_adu=hot,
+        signal_rms_adu=level,
+        saturated_fraction=0.0,
+        n_hot=0 if hv is None else hv.size,
+        n_glow_cells=0,
+        hot_values=hv,
+        level_sigma_adu=level_sigma,
+        n_level_pixels=5000,
+    )
 
 
 def _lin(summaries, bias=True, **kw):
@@ -142,11 +166,15 @@ def test_linearity_statuses():
     r = _lin([_summary(t, 500.0 + 0.1 * t, bias=False) for t in (60.0, 180.0)], bias=False)
     assert r.status == LinearityStatus.UNPROVEN and "no_population_with_signal" in r.reasons
     # a deviation within the temperature readings' uncertainty (single frames: 0.2 °C, 2.3 %)
-    wobble = [_summary(t, 0.1 * t, hot=5.0 * t * (1.02 if t == 180 else 1.0), n=1)
-              for t in (60.0, 180.0, 300.0)]  # fmt: skip
+    wobble = [
+        _summary(t, 0.1 * t, hot=5.0 * t * (1.02 if t == 180 else 1.0), n=1)
+        for t in (60.0, 180.0, 300.0)
+    ]
     assert _lin(wobble).status == LinearityStatus.PROPORTIONAL
-    many = [_summary(t, 0.1 * t, hot=5.0 * t * (1.02 if t == 180 else 1.0), n=400)
-            for t in (60.0, 180.0, 300.0)]  # fmt: skip
+    many = [
+        _summary(t, 0.1 * t, hot=5.0 * t * (1.02 if t == 180 else 1.0), n=400)
+        for t in (60.0, 180.0, 300.0)
+    ]
     assert _lin(many).status != LinearityStatus.PROPORTIONAL  # 20 averaged readings: resolved
 
 

@@ -10,14 +10,24 @@ def master(data, sigma, *, n=20, exptime=60.0, kind=FrameType.DARK, includes_bia
     data = np.asarray(data, np.float32)
     shape = data.shape
     meta = MasterMeta(
-        config_signature="sig", instrument="cam", exptime_s=exptime, temp_c=-10.0, set_temp_c=-10.0,
-        n_frames=n, includes_bias=includes_bias, frame_kind=kind,
-    )  # fmt: skip
+        config_signature="sig",
+        instrument="cam",
+        exptime_s=exptime,
+        temp_c=-10.0,
+        set_temp_c=-10.0,
+        n_frames=n,
+        includes_bias=includes_bias,
+        frame_kind=kind,
+    )
     return MasterDark(
-        data=data, uncertainty=np.full(shape, sigma / np.sqrt(n), np.float32),
-        n_used=np.full(shape, n, np.uint16), n_low=np.zeros(shape, np.uint16),
-        n_high=np.zeros(shape, np.uint16), hot_persistence=np.zeros(shape, np.float32), meta=meta,
-    )  # fmt: skip
+        data=data,
+        uncertainty=np.full(shape, sigma / np.sqrt(n), np.float32),
+        n_used=np.full(shape, n, np.uint16),
+        n_low=np.zeros(shape, np.uint16),
+        n_high=np.zeros(shape, np.uint16),
+        hot_persistence=np.zeros(shape, np.float32),
+        meta=meta,
+    )
 
 
 def test_exposure_scaling_scales_dark_current_not_bias():
@@ -49,8 +59,13 @@ def test_subtraction_and_uncertainty_against_simulated_noise():
     before = light.copy()
     model = build_dark_model(dark, scale_mode=ScaleMode.NONE)
     read_var, shot_var = noise_model_variance(dark, bias=bias, egain_e_per_adu=gain)
-    out = subtract_dark(light, model, egain_e_per_adu=gain, read_variance_adu2=read_var,
-                        dark_shot_variance_adu2=shot_var)  # fmt: skip
+    out = subtract_dark(
+        light,
+        model,
+        egain_e_per_adu=gain,
+        read_variance_adu2=read_var,
+        dark_shot_variance_adu2=shot_var,
+    )
     np.testing.assert_array_equal(light, before)  # input untouched
     assert out.data.dtype == np.float32 and out.uncertainty.dtype == np.float32
     assert np.mean(out.data) == pytest.approx(sky_e / gain, rel=0.01)

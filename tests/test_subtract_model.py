@@ -35,22 +35,35 @@ def cam():
 
 def _decision(cam, mode, terms, **kw):
     return MatchDecision(
-        light_path="/l.fits", config_signature=cam.signature, master_id=terms[0].master_id,
-        scale_mode=mode, scale_factor=kw.pop("scale_factor", 1.0), confidence=1.0,
-        terms=tuple(terms), **kw,
-    )  # fmt: skip
+        light_path="/l.fits",
+        config_signature=cam.signature,
+        master_id=terms[0].master_id,
+        scale_mode=mode,
+        scale_factor=kw.pop("scale_factor", 1.0),
+        confidence=1.0,
+        terms=tuple(terms),
+        **kw,
+    )
 
 
 def _index(cam, entries, masters, bias):
-    return build_index(entries, load_master=masters.__getitem__,
-                       biases={cam.signature: bias}, config=Config())  # fmt: skip
+    return build_index(
+        entries, load_master=masters.__getitem__, biases={cam.signature: bias}, config=Config()
+    )
 
 
 def test_interpolations_are_exact_per_pixel_and_need_no_bias(cam):
     """bias + glow * t + D * 2**(T/Td) * t is linear in t and in 2**(T/Td): two masters
     reproduce any light between them exactly, amp glow and hot pixels included."""
-    entries, masters = library(cam, [("a", 60.0, -10.0, T0), ("b", 180.0, -10.0, T0),
-                                     ("c", 120.0, -14.0, T0), ("d", 120.0, -8.0, T0 + H)])  # fmt: skip
+    entries, masters = library(
+        cam,
+        [
+            ("a", 60.0, -10.0, T0),
+            ("b", 180.0, -10.0, T0),
+            ("c", 120.0, -14.0, T0),
+            ("d", 120.0, -8.0, T0 + H),
+        ],
+    )
     index = CalibrationIndex.from_entries(entries)
     w = 0.5  # 120 s between 60 s and 180 s
     d = _decision(cam, ScaleMode.INTERPOLATE, [ModelTerm("a", 1 - w), ModelTerm("b", w)])
@@ -90,8 +103,9 @@ def test_temperature_scaling_leaves_the_glow_alone(cam):
     d = _decision(cam, ScaleMode.TEMPERATURE, [ModelTerm("warm", 1.0, 1.0, f)], scale_factor=f)
     model = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
     truth = cam.true_dark(120.0, -6.0)
-    naive = build_dark_model(masters["warm"], scale_mode=ScaleMode.TEMPERATURE, temp_factor=f,
-                             bias=bias)  # fmt: skip
+    naive = build_dark_model(
+        masters["warm"], scale_mode=ScaleMode.TEMPERATURE, temp_factor=f, bias=bias
+    )
     signal = rms(truth - cam.truth.bias_adu)
     assert rms(model.data - truth) < 0.01 * signal
     assert rms(naive.data - truth) > 5 * rms(model.data - truth)  # the glow matters
@@ -101,8 +115,11 @@ def test_temperature_scaling_leaves_the_glow_alone(cam):
     model = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
     assert rms(model.data - cam.true_dark(60.0, -6.0)) < 0.01 * signal
     fc = 2 ** (9 / 6)
-    d = _decision(cam, ScaleMode.INTERPOLATE_TEMPERATURE,
-                  [ModelTerm("cold", 0.5, 1.0, fc), ModelTerm("warm", 0.5, 1.0, f)])  # fmt: skip
+    d = _decision(
+        cam,
+        ScaleMode.INTERPOLATE_TEMPERATURE,
+        [ModelTerm("cold", 0.5, 1.0, fc), ModelTerm("warm", 0.5, 1.0, f)],
+    )
     model = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
     assert rms(model.data - cam.true_dark(120.0, -6.0)) < 0.02 * signal  # glow error x |1-f|
 
@@ -117,17 +134,22 @@ def test_variance_includes_factor_uncertainty_and_flags(cam):
     plain = dark_model_for(base, load_master=masters.__getitem__, bias=bias, index=index)
     wide = dark_model_for(
         _decision(cam, ScaleMode.NONE, [ModelTerm("m", 1.0)], dark_rel_sigma=0.1),
-        load_master=masters.__getitem__, bias=bias, index=index,
-    )  # fmt: skip
+        load_master=masters.__getitem__,
+        bias=bias,
+        index=index,
+    )
     dark = masters["m"].data - bias.data
-    np.testing.assert_allclose(wide.variance - plain.variance, (0.1 * dark) ** 2, rtol=1e-3,
-                               atol=1e-3)  # fmt: skip
+    np.testing.assert_allclose(
+        wide.variance - plain.variance, (0.1 * dark) ** 2, rtol=1e-3, atol=1e-3
+    )
     assert np.array_equal(plain.flags & FLAG_SATURATED > 0, sat)
     index.linearity[cam.signature] = type("L", (), {"nonlinear_above_adu": 50.0})()
     scaled = dark_model_for(
         _decision(cam, ScaleMode.EXPOSURE, [ModelTerm("m", 1.0, 2.0)], scale_factor=2.0),
-        load_master=masters.__getitem__, bias=bias, index=index,
-    )  # fmt: skip
+        load_master=masters.__getitem__,
+        bias=bias,
+        index=index,
+    )
     flagged = (scaled.flags & FLAG_NONLINEAR) > 0
     assert flagged.any() and np.all(scaled.dark_signal[flagged] > 50.0)
     shot = dark_shot_variance(scaled, 0.25)
@@ -153,8 +175,15 @@ def test_inputs_untouched_and_errors(cam):
 
 def test_match_then_model_end_to_end(cam):
     """The decision's recipe reproduces the truth for lights between masters."""
-    entries, masters = library(cam, [("dusk", 120.0, -10.0, T0), ("dawn", 120.0, -5.0, T0 + 4 * H),
-                                     ("s60", 60.0, -10.0, T0), ("s300", 300.0, -10.0, T0)])  # fmt: skip
+    entries, masters = library(
+        cam,
+        [
+            ("dusk", 120.0, -10.0, T0),
+            ("dawn", 120.0, -5.0, T0 + 4 * H),
+            ("s60", 60.0, -10.0, T0),
+            ("s300", 300.0, -10.0, T0),
+        ],
+    )
     bias = cam.bias()
     index = _index(cam, entries, masters, bias)
     config = Config()

@@ -152,8 +152,11 @@ def test_notebooks_fetch_nothing_in_jupyterlab(executed):
 
     for name, run in executed.items():
         nb = nbformat.read(run["output"], as_version=4)
-        html = [text_of(o["data"]["text/html"]) for o in displayed_outputs(nb)
-                if "text/html" in o.get("data", {})]  # fmt: skip
+        html = [
+            text_of(o["data"]["text/html"])
+            for o in displayed_outputs(nb)
+            if "text/html" in o.get("data", {})
+        ]
         assert any('"name":"InlineStyleSheet"' in h for h in html), name  # plots, css inline
         assert remote_resources(nb) == {}, name
 

@@ -15,9 +15,16 @@ M = timedelta(minutes=1)
 
 
 def frame(i, temp, *, minutes=5.0, set_temp=-10.0, kind=FrameType.LIGHT):
-    return FrameMeta(path=f"/s/f{i:03d}.fits", frame_type=kind, exptime_s=120.0,
-                     ccd_temp_c=temp, set_temp_c=set_temp, date_obs_utc=T0 + i * minutes * M,
-                     instrument="Cam", shape=(10, 10))  # fmt: skip
+    return FrameMeta(
+        path=f"/s/f{i:03d}.fits",
+        frame_type=kind,
+        exptime_s=120.0,
+        ccd_temp_c=temp,
+        set_temp_c=set_temp,
+        date_obs_utc=T0 + i * minutes * M,
+        instrument="Cam",
+        shape=(10, 10),
+    )
 
 
 def curve(i):  # an uncooled night: a curved cooling with the ambient air

@@ -16,8 +16,9 @@ H = timedelta(hours=1)
 def night(day, offset=0.0, set_temp=-10.0, n=30):
     t0 = T0 + day * timedelta(days=1)
     hours = np.linspace(0, 3, n)
-    return fit_temperature_drift([t0 + h * H for h in hours], list(-9.0 + offset + 1.0 * hours),
-                                 set_temp_c=set_temp)  # fmt: skip
+    return fit_temperature_drift(
+        [t0 + h * H for h in hours], list(-9.0 + offset + 1.0 * hours), set_temp_c=set_temp
+    )
 
 
 def test_update_estimate_and_persist(tmp_path):

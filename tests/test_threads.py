@@ -50,11 +50,17 @@ def test_cli_sets_the_priority_before_numba_runs(monkeypatch, tmp_path):
 
 def test_numba_takes_a_layer_other_than_tbb():
     code = "from darkflow._threads import prefer_safe_threading_layer as p; p()\n" + KERNEL
-    out = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() in ("omp", "workqueue")
-    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=_clean_env(NUMBA_THREADING_LAYER="workqueue"), check=True)  # fmt: skip
+    chosen = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_clean_env(NUMBA_THREADING_LAYER="workqueue"),
+        check=True,
+    )
     assert chosen.stdout.strip() == "workqueue"
 
 
@@ -65,8 +71,11 @@ def test_outputs_do_not_depend_on_the_threading_layer(tiny_night, tmp_path):
     got = {}
     for layer in ("omp", "workqueue"):
         w = tmp_path / layer
-        subprocess.run([sys.executable, "-m", "darkflow.cli", "run", str(night), "-w", str(w),
-                        "-q"], env=_clean_env(NUMBA_THREADING_LAYER=layer), check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "darkflow.cli", "run", str(night), "-w", str(w), "-q"],
+            env=_clean_env(NUMBA_THREADING_LAYER=layer),
+            check=True,
+            capture_output=True,
+        )
         got[layer] = outputs(w)
     assert got["omp"] and got["omp"] == got["workqueue"]

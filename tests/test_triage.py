@@ -18,8 +18,13 @@ from darkflow.triage import (
     triage_rows,
 )
 
-REASON_MODULES = ("darkflow.ingest.catalog", "darkflow.ingest.headers", "darkflow.matching",
-                  "darkflow.pipeline", "darkflow.verify")  # fmt: skip
+REASON_MODULES = (
+    "darkflow.ingest.catalog",
+    "darkflow.ingest.headers",
+    "darkflow.matching",
+    "darkflow.pipeline",
+    "darkflow.verify",
+)
 
 
 def _all_reason_codes() -> dict[str, str]:
@@ -114,10 +119,12 @@ def test_codes_of_one_symptom_count_once():
 
     one = dict(rank_causes(["dark_overscaled"]))
     assert dict(rank_causes(["dark_overscaled", "dark_rescaled", "harmful_subtraction"])) == {
-        c: max(dict(TRIAGE_TABLE[k].causes).get(c, 0.0)
-               for k in ("dark_overscaled", "dark_rescaled", "harmful_subtraction"))
+        c: max(
+            dict(TRIAGE_TABLE[k].causes).get(c, 0.0)
+            for k in ("dark_overscaled", "dark_rescaled", "harmful_subtraction")
+        )
         for c in {**one, **dict(TRIAGE_TABLE["dark_rescaled"].causes)}
-    }  # fmt: skip
+    }
     seen = [code for codes in SYMPTOMS.values() for code in codes]
     assert len(seen) == len(set(seen)), "a code belongs to one symptom at most"
     assert all(code in TRIAGE_TABLE for code in seen)
@@ -143,8 +150,16 @@ def test_ranking_counts_each_code_once_and_ignores_information():
 def test_findings_are_ordered_counted_and_explained():
     from darkflow.verify import VerifyReason
 
-    findings = triage(["few_stars", VerifyReason.DARK_OVERSCALED, "hot_pixel_holes;few_stars",
-                       None, "dark_overscaled", "mystery_code"])  # fmt: skip
+    findings = triage(
+        [
+            "few_stars",
+            VerifyReason.DARK_OVERSCALED,
+            "hot_pixel_holes;few_stars",
+            None,
+            "dark_overscaled",
+            "mystery_code",
+        ]
+    )
     codes = [f.code for f in findings]
     assert codes == ["dark_overscaled", "hot_pixel_holes", "mystery_code", "few_stars"]
     first = findings[0]

@@ -76,14 +76,24 @@ def _dark_master(rng, gain, *, n=20, drift=0.0):
         e = rng.poisson(dark_e * scale) + rng.normal(0, 3.0, shape)
         frames.append(500 + e / gain)
     stack = np.array(frames)
-    meta = MasterMeta(config_signature="s", instrument="c", exptime_s=60, temp_c=None,
-                      set_temp_c=None, n_frames=n, frame_kind=FrameType.DARK)  # fmt: skip
+    meta = MasterMeta(
+        config_signature="s",
+        instrument="c",
+        exptime_s=60,
+        temp_c=None,
+        set_temp_c=None,
+        n_frames=n,
+        frame_kind=FrameType.DARK,
+    )
     return MasterDark(
         data=stack.mean(0).astype(np.float32),
         uncertainty=(stack.std(0, ddof=1) / np.sqrt(n)).astype(np.float32),
-        n_used=np.full(shape, n, np.uint16), n_low=np.zeros(shape, np.uint16),
-        n_high=np.zeros(shape, np.uint16), hot_persistence=np.zeros(shape, np.float32), meta=meta,
-    )  # fmt: skip
+        n_used=np.full(shape, n, np.uint16),
+        n_low=np.zeros(shape, np.uint16),
+        n_high=np.zeros(shape, np.uint16),
+        hot_persistence=np.zeros(shape, np.float32),
+        meta=meta,
+    )
 
 
 @pytest.mark.parametrize("gain", [0.25, 1.0, 2.5])
@@ -179,14 +189,26 @@ def test_neighbour_median_equals_numpy_median_of_the_shifted_copies():
     rng = np.random.default_rng(10)
     a = rng.normal(0, 1, (37, 53)).astype(np.float32)
     padded = np.pad(a, 1, mode="reflect")
-    stack = np.stack([padded[1 + dy : 38 + dy, 1 + dx : 54 + dx] for dy in (-1, 0, 1)
-                      for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])  # fmt: skip
+    stack = np.stack(
+        [
+            padded[1 + dy : 38 + dy, 1 + dx : 54 + dx]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if (dy, dx) != (0, 0)
+        ]
+    )
     assert np.array_equal(neighbour_median(a), np.median(stack, axis=0))
     a[rng.random(a.shape) < 0.3] = np.nan
     a[:3, :3] = np.nan
     padded = np.pad(a, 1, mode="reflect")
-    stack = np.stack([padded[1 + dy : 38 + dy, 1 + dx : 54 + dx] for dy in (-1, 0, 1)
-                      for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])  # fmt: skip
+    stack = np.stack(
+        [
+            padded[1 + dy : 38 + dy, 1 + dx : 54 + dx]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if (dy, dx) != (0, 0)
+        ]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         expected = np.nanmedian(stack, axis=0)

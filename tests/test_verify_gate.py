@@ -56,33 +56,45 @@ def test_false_alarm_rate_matches_its_statement(side, sides):
 
 
 def test_direction_and_reasons():
-    up = significance_gate("v", 2.0, expected=1.0, spread=0.1, reason=R, reason_low=R_LOW,
-                           false_alarm=1e-4)  # fmt: skip
-    down = significance_gate("v", 0.5, expected=1.0, spread=0.1, reason=R, reason_low=R_LOW,
-                             false_alarm=1e-4)  # fmt: skip
+    up = significance_gate(
+        "v", 2.0, expected=1.0, spread=0.1, reason=R, reason_low=R_LOW, false_alarm=1e-4
+    )
+    down = significance_gate(
+        "v", 0.5, expected=1.0, spread=0.1, reason=R, reason_low=R_LOW, false_alarm=1e-4
+    )
     assert up.failed and up.reason == R and up.z == pytest.approx(10.0)
     assert down.failed and down.reason == R_LOW and down.z == pytest.approx(-5.0)
     assert up.status == GateStatus.FAIL
-    only_up = significance_gate("v", 0.5, expected=1.0, spread=0.1, reason=R, false_alarm=1e-4,
-                                side="upper")  # fmt: skip
+    only_up = significance_gate(
+        "v", 0.5, expected=1.0, spread=0.1, reason=R, false_alarm=1e-4, side="upper"
+    )
     assert not only_up.failed and only_up.status == GateStatus.PASS
     assert only_up.confidence == 1.0
 
 
 def test_materiality_needs_both_significance_and_size():
     # 10 sigma away but below the smallest departure that matters: passes
-    g = significance_gate("v", 1.01, expected=1.0, spread=0.001, reason=R, false_alarm=1e-4,
-                          materiality=0.05)  # fmt: skip
+    g = significance_gate(
+        "v", 1.01, expected=1.0, spread=0.001, reason=R, false_alarm=1e-4, materiality=0.05
+    )
     assert not g.failed
-    g = significance_gate("v", 1.1, expected=1.0, spread=0.001, reason=R, false_alarm=1e-4,
-                          materiality=0.05)  # fmt: skip
+    g = significance_gate(
+        "v", 1.1, expected=1.0, spread=0.001, reason=R, false_alarm=1e-4, materiality=0.05
+    )
     assert g.failed
 
 
 def test_unmeasurable_is_not_measured_and_changes_nothing():
     for spread in (math.nan, math.inf, 0.0, -1.0):
-        g = significance_gate("v", 5.0, expected=1.0, spread=spread, reason=R, false_alarm=1e-4,
-                              not_measured_reason=VerifyReason.FEW_STARS)  # fmt: skip
+        g = significance_gate(
+            "v",
+            5.0,
+            expected=1.0,
+            spread=spread,
+            reason=R,
+            false_alarm=1e-4,
+            not_measured_reason=VerifyReason.FEW_STARS,
+        )
         assert g.status == GateStatus.NOT_MEASURED
         assert not g.failed and g.confidence is None and g.value is None
         assert g.reason == VerifyReason.FEW_STARS
@@ -141,9 +153,25 @@ def test_exact_tails_as_normal_deviates():
 def test_a_gate_with_an_exact_deviate():
     from darkflow.verify import VerifyReason, significance_gate
 
-    m = significance_gate("holes", 0.01, expected=1e-3, spread=1e-3, reason=VerifyReason.HOT_PIXEL_HOLES,
-                          side="upper", false_alarm=1e-4, deviate=5.0)  # fmt: skip
+    m = significance_gate(
+        "holes",
+        0.01,
+        expected=1e-3,
+        spread=1e-3,
+        reason=VerifyReason.HOT_PIXEL_HOLES,
+        side="upper",
+        false_alarm=1e-4,
+        deviate=5.0,
+    )
     assert m.failed and m.z == 5.0
-    m = significance_gate("holes", 0.01, expected=1e-3, spread=1e-3, reason=VerifyReason.HOT_PIXEL_HOLES,
-                          side="upper", false_alarm=1e-4, deviate=1.0)  # fmt: skip
+    m = significance_gate(
+        "holes",
+        0.01,
+        expected=1e-3,
+        spread=1e-3,
+        reason=VerifyReason.HOT_PIXEL_HOLES,
+        side="upper",
+        false_alarm=1e-4,
+        deviate=1.0,
+    )
     assert not m.failed and m.z == 1.0 and m.confidence == 1.0

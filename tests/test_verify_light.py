@@ -36,8 +36,13 @@ from darkflow.verify import (
 )
 
 R = VerifyReason
-META = FrameMeta(path="light.fits", frame_type=FrameType.LIGHT, exptime_s=300.0,
-                 egain_e_per_adu=GAIN, dtype="uint16")  # fmt: skip
+META = FrameMeta(
+    path="light.fits",
+    frame_type=FrameType.LIGHT,
+    exptime_s=300.0,
+    egain_e_per_adu=GAIN,
+    dtype="uint16",
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +58,14 @@ def setup():
 def _calibrate(raw, master, bias, model=None, *, pedestal=0.0, unc_factor=1.0):
     model = model or build_dark_model(master, scale_mode=ScaleMode.NONE)
     rv, sv = noise_model_variance(master, bias=bias, egain_e_per_adu=GAIN)
-    cal = subtract_dark(raw, model, egain_e_per_adu=GAIN, read_variance_adu2=rv,
-                        dark_shot_variance_adu2=sv, pedestal_adu=pedestal)  # fmt: skip
+    cal = subtract_dark(
+        raw,
+        model,
+        egain_e_per_adu=GAIN,
+        read_variance_adu2=rv,
+        dark_shot_variance_adu2=sv,
+        pedestal_adu=pedestal,
+    )
     if unc_factor != 1.0:
         cal = CalibratedFrame(cal.data, cal.uncertainty * np.float32(unc_factor))
     return model, cal
@@ -169,8 +180,9 @@ def test_column_structure_of_the_scene_is_not_banding(setup):
     assert abs(a.values["column_pattern_z"]) < 3.9
 
 
-@pytest.mark.parametrize(("factor", "reason"), [(0.7, R.LIGHT_VARIANCE_EXCESS),
-                                                (1.5, R.LIGHT_VARIANCE_LOW)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("factor", "reason"), [(0.7, R.LIGHT_VARIANCE_EXCESS), (1.5, R.LIGHT_VARIANCE_LOW)]
+)
 def test_uncertainty_against_measured_noise(setup, factor, reason):
     _, bias, master, _, raw = setup
     model, cal = _calibrate(raw, master, bias, unc_factor=factor)
@@ -258,14 +270,29 @@ def test_light_status_policy(setup):
 
 
 def test_config_differences_name_the_setting():
-    light = FrameMeta(path="l", frame_type=FrameType.LIGHT, instrument="Cam", gain_setting=100.0,
-                      offset=50.0, readout_mode=None, shape=(10, 10))  # fmt: skip
+    light = FrameMeta(
+        path="l",
+        frame_type=FrameType.LIGHT,
+        instrument="Cam",
+        gain_setting=100.0,
+        offset=50.0,
+        readout_mode=None,
+        shape=(10, 10),
+    )
 
     def master(**kw):
         m = light.replace(**kw)
-        return MasterMeta(config_signature=m.config_signature, instrument="Cam", exptime_s=60.0,
-                          temp_c=None, set_temp_c=None, n_frames=10, gain_setting=m.gain_setting,
-                          offset=m.offset, readout_mode=m.readout_mode)  # fmt: skip
+        return MasterMeta(
+            config_signature=m.config_signature,
+            instrument="Cam",
+            exptime_s=60.0,
+            temp_c=None,
+            set_temp_c=None,
+            n_frames=10,
+            gain_setting=m.gain_setting,
+            offset=m.offset,
+            readout_mode=m.readout_mode,
+        )
 
     assert config_differences(light, [master(gain_setting=0.0)]) == (R.CONFIG_GAIN_DIFFERS,)
     assert config_differences(light, [master(offset=10.0), master(readout_mode="HCG")]) == (

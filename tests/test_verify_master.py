@@ -48,9 +48,12 @@ def _assess(sensor, bias, previous, *, n=12, holdout=2, seed=1, **fault):
     frames = dark_frames(sensor, n + holdout, seed=seed, **fault)
     master = master_of(frames[:n])
     return master, assess_master(
-        master, holdout=frames[n:] or None, training=frames[:n] if holdout else None,
-        previous=previous, bias=bias,
-    )  # fmt: skip
+        master,
+        holdout=frames[n:] or None,
+        training=frames[:n] if holdout else None,
+        previous=previous,
+        bias=bias,
+    )
 
 
 def test_clean_master_is_verified_with_ideal_metrics(sensor, bias, previous):
@@ -225,8 +228,12 @@ def test_holdout_band_of_rows_and_shape_errors(sensor, bias):
     frames = dark_frames(sensor, 14, seed=8)
     master = master_of(frames[:12])
     rows = slice(40, 100)
-    a = assess_master(master, holdout=lambda: (f[rows] for f in frames[12:]),
-                      training=lambda: (f[rows] for f in frames[:12]), holdout_rows=rows)  # fmt: skip
+    a = assess_master(
+        master,
+        holdout=lambda: (f[rows] for f in frames[12:]),
+        training=lambda: (f[rows] for f in frames[:12]),
+        holdout_rows=rows,
+    )
     assert a.values["holdout_n"] == 2 and a.values["train_n"] == 12
     assert a.values["holdout_width_ratio"] == pytest.approx(1.0, abs=0.05)
     with pytest.raises(IncompatibleFramesError):
@@ -340,8 +347,7 @@ def _level(a):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_clean_darks_sit_above_their_bias(sensor, bias, seed):
     frames = dark_frames(sensor, 14, seed=seed)
-    a = assess_master(master_of(frames[:12]), holdout=frames[12:], training=frames[:12],
-                      bias=bias)  # fmt: skip
+    a = assess_master(master_of(frames[:12]), holdout=frames[12:], training=frames[:12], bias=bias)
     m = _level(a)
     assert m.status == "pass" and m.false_alarm == 1e-4 and m.spread > 0
     assert R.DARK_BELOW_BIAS not in a.reasons
@@ -349,8 +355,7 @@ def test_clean_darks_sit_above_their_bias(sensor, bias, seed):
 
 def test_darks_below_their_bias_fail_and_upward_drift_is_not_this_gate(sensor, bias):
     frames = dark_frames(sensor, 14, seed=1, offset_adu=-60.0)
-    a = assess_master(master_of(frames[:12]), holdout=frames[12:], training=frames[:12],
-                      bias=bias)  # fmt: skip
+    a = assess_master(master_of(frames[:12]), holdout=frames[12:], training=frames[:12], bias=bias)
     assert a.status == MasterStatus.LOW_CONFIDENCE and R.DARK_BELOW_BIAS in a.reasons
     assert _level(a).failed and a.values["dark_level_above_bias_adu"] < 0
     up = dark_frames(sensor, 14, seed=1, offset_adu=60.0)

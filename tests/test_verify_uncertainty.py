@@ -40,9 +40,16 @@ def night():
 
     def master(kind, frame_kind):
         data = [r.data for r in frames if r.plan.kind == kind]
-        meta = MasterMeta(config_signature="s", instrument="c", exptime_s=300.0, temp_c=None,
-                          set_temp_c=None, n_frames=len(data), egain_e_per_adu=g,
-                          frame_kind=frame_kind)  # fmt: skip
+        meta = MasterMeta(
+            config_signature="s",
+            instrument="c",
+            exptime_s=300.0,
+            temp_c=None,
+            set_temp_c=None,
+            n_frames=len(data),
+            egain_e_per_adu=g,
+            frame_kind=frame_kind,
+        )
         return combine_arrays(data, meta=meta)
 
     bias, dark = master("bias", FrameType.BIAS), master("dark", FrameType.DARK)
@@ -57,8 +64,13 @@ def _calibrate(frame, night):
     _, truth, g, bias, dark, dark_truth = night
     model = build_dark_model(dark, scale_mode=ScaleMode.NONE)
     read_var, shot_var = noise_model_variance(dark, bias=bias, egain_e_per_adu=g)
-    cal = subtract_dark(frame.data, model, egain_e_per_adu=g, read_variance_adu2=read_var,
-                        dark_shot_variance_adu2=shot_var)  # fmt: skip
+    cal = subtract_dark(
+        frame.data,
+        model,
+        egain_e_per_adu=g,
+        read_variance_adu2=read_var,
+        dark_shot_variance_adu2=shot_var,
+    )
     sky = frame.sky_e / g if frame.sky_e is not None else 0.0
     expected = sky + truth.true_dark_adu(300.0, frame.plan.true_temp_c) - dark_truth
     return model, cal, expected
@@ -99,8 +111,7 @@ def test_the_light_check_sees_the_same_agreement(night):
     frames, *_ = night
     frame = next(r for r in frames if r.plan.kind == "light")
     model, cal, _ = _calibrate(frame, night)
-    meta = FrameMeta(path="l", frame_type=FrameType.LIGHT, dtype="uint16",
-                     egain_e_per_adu=night[2])  # fmt: skip
+    meta = FrameMeta(path="l", frame_type=FrameType.LIGHT, dtype="uint16", egain_e_per_adu=night[2])
     a = check_light(frame.data, cal, model, meta=meta, bias=night[3])
     assert a.values["noise_ratio"] == pytest.approx(1.0, abs=0.03)
     assert a.passed

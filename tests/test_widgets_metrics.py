@@ -16,10 +16,19 @@ from darkflow.report.results import Workdir
 pytestmark = pytest.mark.integration  # on a calibrated night
 
 GATE_COLUMNS = [  # gate values masters.csv records, by the name the acceptance table uses
-    "holdout_width_ratio", "holdout_shift_sigma", "holdout_outlier_frac", "high_reject_excess",
-    "noise_inflation", "master_variance_ratio", "gain_deviation", "bias_column_ratio",
-    "dark_scale_change", "level_shift_sigma", "column_change_ratio", "hot_overlap",
-]  # fmt: skip
+    "holdout_width_ratio",
+    "holdout_shift_sigma",
+    "holdout_outlier_frac",
+    "high_reject_excess",
+    "noise_inflation",
+    "master_variance_ratio",
+    "gain_deviation",
+    "bias_column_ratio",
+    "dark_scale_change",
+    "level_shift_sigma",
+    "column_change_ratio",
+    "hot_overlap",
+]
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +180,15 @@ def test_rerun_panel_shows_both_acceptances(wd, clipped_master):
     panel.button.click()
     assert panel.error is None, panel.error
     t = panel.tables[name].set_index("metric")
-    assert list(t.columns) == ["tolerance", "original", "rerun", "change",
-                               "confidence_original", "confidence_rerun", "status"]  # fmt: skip
+    assert list(t.columns) == [
+        "tolerance",
+        "original",
+        "rerun",
+        "change",
+        "confidence_original",
+        "confidence_rerun",
+        "status",
+    ]
     assert t.loc["high_reject_excess", "original"] == pytest.approx(row["high_reject_excess"])
     assert t.loc["high_reject_excess", "rerun"] == 0 and t.loc["high_reject_excess", "change"] < 0
     before, after = panel.acceptance
@@ -184,7 +200,9 @@ def test_rerun_panel_shows_both_acceptances(wd, clipped_master):
     assert name in panel.table_area.value
     assert f"→ {after.status}" in panel.status.value
     # the gates table is not repeated in the other metrics table
-    assert "high_reject_excess" not in set(panel.tables["acceptance metrics: original vs re-run"]["metric"])  # fmt: skip
+    assert "high_reject_excess" not in set(
+        panel.tables["acceptance metrics: original vs re-run"]["metric"]
+    )
 
     panel.max_iters.value, panel.sigma_high.value = 5, 1.5  # tighter clipping: the table follows
     panel.button.click()

@@ -69,8 +69,9 @@ def test_stored_pattern_is_what_ingestion_reads(offset):
 
 
 def test_sky_differs_per_channel_by_the_response_and_colour():
-    sky = SkySpec(background_e_per_s=2.0, nebula_e_per_s=0.0, gradient=0.0,
-                  star_density_per_mpx=100.0)  # fmt: skip
+    sky = SkySpec(
+        background_e_per_s=2.0, nebula_e_per_s=0.0, gradient=0.0, star_density_per_mpx=100.0
+    )
     model = SENSOR_PRESETS["zwo-asi2600mc-pro"].replace(
         ny=96, nx=128, bayer_pattern="BGGR", cfa_response=(0.6, 1.0, 0.7)
     )
@@ -116,10 +117,18 @@ def test_new_fields_stay_out_of_legacy_truth():
     for model in SENSOR_PRESETS.values():
         assert "cfa_response" not in model.to_dict() and "bayer_offset" not in model.to_dict()
     assert set(_jsonable(SkySpec())) == {
-        "background_e_per_s", "star_density_per_mpx", "star_flux_min_e_per_s",
-        "star_flux_max_e_per_s", "star_flux_slope", "fwhm_px", "moffat_beta", "nebula_e_per_s",
-        "nebula_blobs", "gradient", "dither_px",
-    }  # fmt: skip
+        "background_e_per_s",
+        "star_density_per_mpx",
+        "star_flux_min_e_per_s",
+        "star_flux_max_e_per_s",
+        "star_flux_slope",
+        "fwhm_px",
+        "moffat_beta",
+        "nebula_e_per_s",
+        "nebula_blobs",
+        "gradient",
+        "dither_px",
+    }
     model = SENSOR_PRESETS["zwo-asi294mc-pro"].replace(cfa_response=(0.6, 1.0, 0.7))
     assert model.to_dict()["cfa_response"] == (0.6, 1.0, 0.7)
     assert type(model).from_dict(json.loads(json.dumps(model.to_dict()))) == model
@@ -212,8 +221,13 @@ def test_each_family_builds_with_its_truth(family, tmp_path):
     assert len(lights) == n_lights
     for light in truth["lights"]:
         expected = light["expected_status"]
-        assert expected == (["calibrated"] if light["provable"] else
-                            ["calibrated", "degraded"] if light["usable"] else ["quarantined"])  # fmt: skip
+        assert expected == (
+            ["calibrated"]
+            if light["provable"]
+            else ["calibrated", "degraded"]
+            if light["usable"]
+            else ["quarantined"]
+        )
         assert set(light["sources"]) <= {m["id"] for m in truth["masters"]}
     assert all(m["clean"] for m in truth["masters"])
     assert len(truth["nights"]) == len(params.nights)
@@ -230,8 +244,11 @@ def test_zoo_night_is_byte_identical_for_a_seed(tmp_path):
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_each_fault_lands_where_the_truth_says(fault):
-    family = {"wrong_gain": "mono_cmos", "wrong_gain_recorded": "colour_cmos",
-              "wrong_egain": "ccd"}.get(fault, "multi_night")  # fmt: skip
+    family = {
+        "wrong_gain": "mono_cmos",
+        "wrong_gain_recorded": "colour_cmos",
+        "wrong_egain": "ccd",
+    }.get(fault, "multi_night")
     seed = next(s for s in range(200) if _possible(family, s, fault))
     params = small(zoo_params(family, seed, fault=fault))
     from darkflow.simulate._zoo_truth import build_truth
@@ -352,7 +369,10 @@ def test_lights_learn_that_their_only_darks_were_taken_at_another_gain(tmp_path)
     zoo_night(tmp_path / "data", params=params)
     run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
     reasons = pd.read_csv(tmp_path / "work" / "frame_report.csv")["reasons"].fillna("")
-    unmatched = [set(r.split(";")) for r in reasons
-                 if {"no_master_for_config", "no_candidate"} & set(r.split(";"))]  # fmt: skip
+    unmatched = [
+        set(r.split(";"))
+        for r in reasons
+        if {"no_master_for_config", "no_candidate"} & set(r.split(";"))
+    ]
     assert unmatched, "the night should leave lights without a dark model"
     assert all("config_gain_differs" in r for r in unmatched), unmatched

@@ -25,27 +25,42 @@ def bench():
 def _truth(fault=None):
     params = {
         "camera": {"kind": "cmos", "bayer_pattern": "RGGB", "shape": [256, 256]},
-        "egain": "absent", "grid": "mixed", "n_darks": 4, "scene": "stars", "program": "nina",
+        "egain": "absent",
+        "grid": "mixed",
+        "n_darks": 4,
+        "scene": "stars",
+        "program": "nina",
         "nights": [{"n_bias": 10}],
-    }  # fmt: skip
+    }
 
     def light(i, provable, usable, affected=False):
-        return {"path": f"night-1/2026-01-01/n1_lights/L_{i}.fits", "provable": provable,
-                "usable": usable, "affected_by_fault": affected}  # fmt: skip
+        return {
+            "path": f"night-1/2026-01-01/n1_lights/L_{i}.fits",
+            "provable": provable,
+            "usable": usable,
+            "affected_by_fault": affected,
+        }
 
     return {
-        "name": "colour_cmos-7", "family": "colour_cmos", "clean": fault is None,
-        "description": "hand-made", "params": params,
+        "name": "colour_cmos-7",
+        "family": "colour_cmos",
+        "clean": fault is None,
+        "description": "hand-made",
+        "params": params,
         "fault": fault,
-        "lights": [light(1, True, True), light(2, True, True, affected=bool(fault)),
-                   light(3, False, True), light(4, False, False), light(5, True, True)],
+        "lights": [
+            light(1, True, True),
+            light(2, True, True, affected=bool(fault)),
+            light(3, False, True),
+            light(4, False, False),
+            light(5, True, True),
+        ],
         "masters": [
             {"id": "night-1/bias", "kind": "bias", "night": "2026-01-01", "exptime_s": 0.0},
-            {"id": "night-1/dark/300s", "kind": "dark", "night": "2026-01-01",
-             "exptime_s": 300.0},
+            {"id": "night-1/dark/300s", "kind": "dark", "night": "2026-01-01", "exptime_s": 300.0},
             {"id": "night-1/dark/60s", "kind": "dark", "night": "2026-01-01", "exptime_s": 60.0},
         ],
-    }  # fmt: skip
+    }
 
 
 ROOT = Path("/tmp/zoo-x/data")
@@ -53,10 +68,14 @@ FRAMES = pd.DataFrame(
     {
         "path": [f"{ROOT}/night-1/2026-01-01/n1_lights/L_{i}.fits" for i in (1, 2, 3, 4)],
         "status": ["degraded", "quarantined", "quarantined", "calibrated"],
-        "reasons": ["egain_estimated;light_banding", "level_excess;light_variance_excess",
-                    "nonlinear_dark", None],
+        "reasons": [
+            "egain_estimated;light_banding",
+            "level_excess;light_variance_excess",
+            "nonlinear_dark",
+            None,
+        ],
     }
-)  # fmt: skip
+)
 MASTERS = pd.DataFrame(
     {
         "kind": ["bias", "dark", "dark"],
@@ -79,9 +98,13 @@ def test_clean_night_counts_false_flags_and_their_reasons(bench):
     assert (s.n_masters, s.masters_flagged, s.masters_flagged_by_kind) == (3, 1, {"dark": 1})
     assert s.false_flags == 4
     assert s.flag_reasons == {
-        "egain_estimated": 1, "light_banding": 1, "level_excess": 2, "light_variance_excess": 1,
-        "nonlinear_dark": 1, "no_previous_master": 1,
-    }  # fmt: skip
+        "egain_estimated": 1,
+        "light_banding": 1,
+        "level_excess": 2,
+        "light_variance_excess": 1,
+        "nonlinear_dark": 1,
+        "no_previous_master": 1,
+    }
     assert s.light_reasons["level_excess"] == 1 and s.master_reasons["no_previous_master"] == 3
     assert s.detected is None and s.attributes["colour"] == "RGGB"
     assert s.attributes["darks"] == "3-5 darks" and s.attributes["size"] == "<=256x256"
@@ -93,8 +116,13 @@ def test_paths_match_without_root(bench):
 
 
 def test_faulty_night_detection_and_cause(bench):
-    fault = {"kind": "bias_drift", "expected_cause": "bias_drift", "effect_sigma": 1.5,
-             "level_effect": True, "target": {"kind": "dark", "id": "night-1/dark/300s"}}  # fmt: skip
+    fault = {
+        "kind": "bias_drift",
+        "expected_cause": "bias_drift",
+        "effect_sigma": 1.5,
+        "level_effect": True,
+        "target": {"kind": "dark", "id": "night-1/dark/300s"},
+    }
     s = bench.score_night(_truth(fault), FRAMES, MASTERS, root=ROOT)
     assert s.detected and s.top_cause == "bias_drift" and s.right_cause
     assert s.effect_sigma == 1.5 and s.level_effect
@@ -115,13 +143,19 @@ def test_recorded_fault_avoided_or_compensated(bench):
     """A fault the headers record counts as handled only when the verdicts are right: the
     faulted master unused by the affected lights, or its recorded temperature modelled with
     the lights' hot pixels measured on the model's scale."""
-    masters = MASTERS.assign(status="verified", reasons="no_previous_master",
-                             master_id=["b", "d300", "d60"])  # fmt: skip
-    calibrated = FRAMES.assign(status="calibrated", reasons="temperature_scaled",
-                               master_id="d60", secondary_master_id=None)  # fmt: skip
-    gain = {"kind": "wrong_gain_recorded", "expected_cause": "gain_mismatch",
-            "effect_sigma": 3.0, "level_effect": True,
-            "target": {"kind": "dark", "id": "night-1/dark/300s"}}  # fmt: skip
+    masters = MASTERS.assign(
+        status="verified", reasons="no_previous_master", master_id=["b", "d300", "d60"]
+    )
+    calibrated = FRAMES.assign(
+        status="calibrated", reasons="temperature_scaled", master_id="d60", secondary_master_id=None
+    )
+    gain = {
+        "kind": "wrong_gain_recorded",
+        "expected_cause": "gain_mismatch",
+        "effect_sigma": 3.0,
+        "level_effect": True,
+        "target": {"kind": "dark", "id": "night-1/dark/300s"},
+    }
     s = bench.score_night(_truth(gain), calibrated, masters, root=ROOT)
     assert s.detected is False and s.handled and s.handled_how == "avoided"
     # the light used the faulted master: a wrong gain is not compensated by anything
@@ -155,8 +189,9 @@ def test_summary_tables_and_results_section(bench, tmp_path):
     assert "| `level_excess` | error | 1/4 (25%) | 1/3 (33%) | 2 |" in text
     assert "`x-1`: RuntimeError: boom" in text
     # the fault's size from the truth: below 1 sigma of the lights' noise it does not matter
-    small = dataclasses.replace(faulty, effect_sigma=0.4, level_effect=True, detected=False,
-                                right_cause=False)  # fmt: skip
+    small = dataclasses.replace(
+        faulty, effect_sigma=0.4, level_effect=True, detected=False, right_cause=False
+    )
     big = dataclasses.replace(faulty, name="f-2", effect_sigma=3.0, level_effect=True)
     noisy = dataclasses.replace(faulty, name="f-3", effect_sigma=None, level_effect=False)
     assert not bench.matters(small) and bench.matters(big) and bench.matters(noisy)
@@ -206,8 +241,10 @@ def test_fault_effect_sizes_follow_the_dark_model():
     )
     from darkflow.simulate.zoo import zoo_params
 
-    sources = [{"id": "a", "exptime_s": 60.0, "clean": False},
-               {"id": "b", "exptime_s": 120.0, "clean": True}]  # fmt: skip
+    sources = [
+        {"id": "a", "exptime_s": 60.0, "clean": False},
+        {"id": "b", "exptime_s": 120.0, "clean": True},
+    ]
     assert fault_weight(60.0, ["a"], sources) == 1.0
     assert fault_weight(90.0, ["a", "b"], sources) == pytest.approx(0.5)
     assert fault_weight(120.0, ["a"], sources) == pytest.approx(2.0)  # scaled with a bias

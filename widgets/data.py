@@ -259,9 +259,16 @@ class LightInspection:
 
 
 _CANDIDATE_COLUMNS = [
-    "master_id", "exptime_s", "temp_c", "delta_exptime_s", "delta_temp_c", "delta_time_h",
-    "dark_mismatch", "score", "lost_because",
-]  # fmt: skip
+    "master_id",
+    "exptime_s",
+    "temp_c",
+    "delta_exptime_s",
+    "delta_temp_c",
+    "delta_time_h",
+    "dark_mismatch",
+    "score",
+    "lost_because",
+]
 
 
 def _read_calibrated(path: str) -> tuple[np.ndarray, np.ndarray]:

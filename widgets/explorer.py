@@ -370,9 +370,11 @@ class RerunPanel(_Panel):
         self.acceptance = None
         try:
             before = assess_acceptance(
-                result.master_id, self.wd, D.combine_config_of(result.original),
+                result.master_id,
+                self.wd,
+                D.combine_config_of(result.original),
                 master=result.original,
-            )  # fmt: skip
+            )
             after = assess_acceptance(result.master_id, self.wd, result.config, master=result.rerun)
         except DarkflowError as err:
             log.warning("acceptance of %s: %s", result.master_id, err)
@@ -475,8 +477,18 @@ class LightPanel(_Panel):
 
         _hv()
         self.result = result
-        keys = ["status", "confidence", "master_id", "scale_mode", "scale_factor", "delta_exptime_s",
-                "delta_temp_c", "delta_time_h", "noise_ratio", "neg_tail_frac"]  # fmt: skip
+        keys = [
+            "status",
+            "confidence",
+            "master_id",
+            "scale_mode",
+            "scale_factor",
+            "delta_exptime_s",
+            "delta_temp_c",
+            "delta_time_h",
+            "noise_ratio",
+            "neg_tail_frac",
+        ]
         self.tables = {"light": pd.DataFrame([{k: result.row.get(k) for k in keys}])}
         if len(result.reasons):
             self.tables["reasons"] = result.reasons
@@ -539,16 +551,24 @@ class Explorer:
             options=sorted({n for n, _ in sessions}), value=night, description="night"
         )
         self.session = W.Dropdown(description="session", layout=W.Layout(width="420px"))
-        self.config = W.Dropdown(description="configuration", layout=W.Layout(width="620px"),
-                                 style={"description_width": "90px"})  # fmt: skip
+        self.config = W.Dropdown(
+            description="configuration",
+            layout=W.Layout(width="620px"),
+            style={"description_width": "90px"},
+        )
         self.summary = W.HTML()
         self.tabs = W.Tab(children=[p.widget for p in self.panels])
         for i, p in enumerate(self.panels):
             self.tabs.set_title(i, p.title)
-        self.widget = W.VBox([
-            W.HTML(f"<b>darkflow explorer</b> · <code>{html.escape(str(self.wd.path))}</code>"),
-            W.HBox([self.night, self.session]), self.config, self.summary, self.tabs,
-        ])  # fmt: skip
+        self.widget = W.VBox(
+            [
+                W.HTML(f"<b>darkflow explorer</b> · <code>{html.escape(str(self.wd.path))}</code>"),
+                W.HBox([self.night, self.session]),
+                self.config,
+                self.summary,
+                self.tabs,
+            ]
+        )
         self.night.observe(lambda change: self._night_changed(), names="value")
         self.session.observe(lambda change: self._session_changed(), names="value")
         self.config.observe(lambda change: self._config_changed(), names="value")
@@ -636,8 +656,12 @@ class Explorer:
                 table_html(df, title=name, colours=panel.colours.get(name))
                 for name, df in panel.tables.items()
             )
-            items.append(Div(text=f"<h3 style='margin:8px 0 2px'>{html.escape(panel.title)}</h3>{note}{tables}",
-                             width=1200))  # fmt: skip
+            items.append(
+                Div(
+                    text=f"<h3 style='margin:8px 0 2px'>{html.escape(panel.title)}</h3>{note}{tables}",
+                    width=1200,
+                )
+            )
             items.extend(hv.render(view, backend="bokeh") for view in panel.views.values())
         page = file_html(column(*items), resources=INLINE, title="darkflow explorer")
         # panel (imported by holoviews) registers a module-shim script under a server-relative

@@ -235,12 +235,18 @@ class MetricContext:
 
         conservative = str(LightReason.CONSERVATIVE_FALLBACK) in decision.reasons
         return calibrate_light(
-            data, meta, decision, load_master=load, bias=self._load_bias(row.get("bias_master_id")),
-            index=CalibrationIndex(), config=config,
+            data,
+            meta,
+            decision,
+            load_master=load,
+            bias=self._load_bias(row.get("bias_master_id")),
+            index=CalibrationIndex(),
+            config=config,
             master_status=_master_status(self.workdir, decision.master_id),
-            amplitude_limit_sigma=(config.subtract.conservative_amplitude_sigma
-                                   if conservative else None),
-        )  # fmt: skip
+            amplitude_limit_sigma=(
+                config.subtract.conservative_amplitude_sigma if conservative else None
+            ),
+        )
 
     def _load_master(self, master_id: str) -> MasterDark:
         if master_id not in self._masters:
@@ -658,9 +664,17 @@ def _description(code: str | None) -> str:
 
 
 def _table(
-    a: MasterAssessment, *, n_frames: int, min_frames: int, n_train: int, n_held: int,
-    status: str, confidence: float, reasons: Sequence[str], note: str,
-) -> pd.DataFrame:  # fmt: skip
+    a: MasterAssessment,
+    *,
+    n_frames: int,
+    min_frames: int,
+    n_train: int,
+    n_held: int,
+    status: str,
+    confidence: float,
+    reasons: Sequence[str],
+    note: str,
+) -> pd.DataFrame:
     rows = []
     for m in a.metrics:
         if m.failed:
@@ -677,24 +691,41 @@ def _table(
             detail = f"unavailable: {_description(reason)}" + (f" ({detail})" if detail else "")
         elif result == "fail" and not detail:
             detail = _description(reason)
-        rows.append({
-            "metric": m.name, "value": math.nan if m.value is None else float(m.value),
-            "tolerance": m.limit,
-            "confidence": math.nan if m.confidence is None else float(m.confidence),
-            "result": result, "reason": reason, "detail": detail,
-        })  # fmt: skip
+        rows.append(
+            {
+                "metric": m.name,
+                "value": math.nan if m.value is None else float(m.value),
+                "tolerance": m.limit,
+                "confidence": math.nan if m.confidence is None else float(m.confidence),
+                "result": result,
+                "reason": reason,
+                "detail": detail,
+            }
+        )
     few = n_frames < min_frames
-    rows.append({
-        "metric": "n_frames", "value": float(n_frames), "tolerance": f">= {min_frames}",
-        "confidence": 1.0, "result": "advisory" if few else "pass",
-        "reason": "too_few_frames" if few else "",
-        "detail": f"{n_train} combined, {n_held} held out"
-        + ("; no outlier rejection possible (an expected error, not a fault)" if few else ""),
-    })  # fmt: skip
-    rows.append({
-        "metric": "overall", "value": confidence, "tolerance": "", "confidence": confidence,
-        "result": status, "reason": ";".join(reasons), "detail": note,
-    })  # fmt: skip
+    rows.append(
+        {
+            "metric": "n_frames",
+            "value": float(n_frames),
+            "tolerance": f">= {min_frames}",
+            "confidence": 1.0,
+            "result": "advisory" if few else "pass",
+            "reason": "too_few_frames" if few else "",
+            "detail": f"{n_train} combined, {n_held} held out"
+            + ("; no outlier rejection possible (an expected error, not a fault)" if few else ""),
+        }
+    )
+    rows.append(
+        {
+            "metric": "overall",
+            "value": confidence,
+            "tolerance": "",
+            "confidence": confidence,
+            "result": status,
+            "reason": ";".join(reasons),
+            "detail": note,
+        }
+    )
     return pd.DataFrame(rows, columns=ACCEPTANCE_TABLE_COLUMNS)
 
 
@@ -854,10 +885,15 @@ def _assess(
         return None
 
     judged = assess_master_set(
-        inputs, master=full_master, combine_config=cfg, config=verify,
-        keys=[file_hash(p) for p in inputs], metas=_catalog_metas(wd, list(inputs)),
-        previous=_load_optional(wd, prev_id), bias=_load_optional(wd, bias_id),
-    )  # fmt: skip
+        inputs,
+        master=full_master,
+        combine_config=cfg,
+        config=verify,
+        keys=[file_hash(p) for p in inputs],
+        metas=_catalog_metas(wd, list(inputs)),
+        previous=_load_optional(wd, prev_id),
+        bias=_load_optional(wd, bias_id),
+    )
     a, prev, bias_m = judged.assessment, judged.previous, judged.bias
     train, held = judged.train, judged.held
     status, confidence, reasons = str(judged.status), judged.confidence, list(judged.reasons)
@@ -865,14 +901,33 @@ def _assess(
         f"previous master {prev_id if prev is not None else 'none'}, master bias "
         f"{bias_id if bias_m is not None else 'none'}, verify settings: {source}"
     )
-    table = _table(a, n_frames=len(inputs), min_frames=cfg.min_frames, n_train=len(train),
-                   n_held=len(held), status=status, confidence=confidence, reasons=reasons,
-                   note=note)  # fmt: skip
+    table = _table(
+        a,
+        n_frames=len(inputs),
+        min_frames=cfg.min_frames,
+        n_train=len(train),
+        n_held=len(held),
+        status=status,
+        confidence=confidence,
+        reasons=reasons,
+        note=note,
+    )
     return AcceptanceResult(
-        status, confidence, tuple(reasons), table, a, inputs, tuple(train), tuple(held), cfg,
-        verify, source, prev_id if prev is not None else None,
-        bias_id if bias_m is not None else None, time.perf_counter() - t0,
-    )  # fmt: skip
+        status,
+        confidence,
+        tuple(reasons),
+        table,
+        a,
+        inputs,
+        tuple(train),
+        tuple(held),
+        cfg,
+        verify,
+        source,
+        prev_id if prev is not None else None,
+        bias_id if bias_m is not None else None,
+        time.perf_counter() - t0,
+    )
 
 
 def acceptance(
@@ -910,12 +965,18 @@ def compare_acceptance(original: AcceptanceResult, rerun: AcceptanceResult) -> p
         sa = "absent" if ra is None else str(ra["result"])
         sb = "absent" if rb is None else str(rb["result"])
         tol = (rb if rb is not None else ra)["tolerance"]
-        rows.append({
-            "metric": name, "tolerance": tol, "original": va, "rerun": vb, "change": vb - va,
-            "confidence_original": math.nan if ra is None else float(ra["confidence"]),
-            "confidence_rerun": math.nan if rb is None else float(rb["confidence"]),
-            "status": f"{sa} → {sb}",
-        })  # fmt: skip
+        rows.append(
+            {
+                "metric": name,
+                "tolerance": tol,
+                "original": va,
+                "rerun": vb,
+                "change": vb - va,
+                "confidence_original": math.nan if ra is None else float(ra["confidence"]),
+                "confidence_rerun": math.nan if rb is None else float(rb["confidence"]),
+                "status": f"{sa} → {sb}",
+            }
+        )
     return pd.DataFrame(rows)
 
 

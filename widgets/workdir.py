@@ -81,8 +81,11 @@ def _catalog_metas(wd: Workdir, paths: list[str]) -> dict[str, Any]:
     fr = wd.frame_report
     bayer = {}
     if "bayer_pattern" in fr.columns:
-        bayer = {p: b for p, b in zip(fr["path"], fr["bayer_pattern"], strict=True)
-                 if isinstance(b, str) and b}  # fmt: skip
+        bayer = {
+            p: b
+            for p, b in zip(fr["path"], fr["bayer_pattern"], strict=True)
+            if isinstance(b, str) and b
+        }
     metas = {}
     for p in paths:
         if p not in cat.index:

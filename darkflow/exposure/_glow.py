@@ -55,10 +55,13 @@ def fit_glow_model(
     :func:`glow_map`).
     """
     use = [
-        s for s in summaries
-        if s.grid is not None and s.bias_removed and s.temp_c is not None
+        s
+        for s in summaries
+        if s.grid is not None
+        and s.bias_removed
+        and s.temp_c is not None
         and s.exptime_s - bias_exptime_s > 0
-    ]  # fmt: skip
+    ]
     if len(use) < 2:
         return None
     t0 = float(np.median([s.temp_c for s in use]))
@@ -83,9 +86,10 @@ def glow_map(
 ) -> np.ndarray:
     """Amp glow (ADU) contained in ``master`` (bias removed): from the model, else measured."""
     t_eff = float(master.meta.exptime_s) - (
-        float(master.meta.bias_exptime_s or 0.0) if not master.meta.includes_bias
+        float(master.meta.bias_exptime_s or 0.0)
+        if not master.meta.includes_bias
         else bias_exptime_s
-    )  # fmt: skip
+    )
     if glow_model is not None and glow_model.shape == master.data.shape:
         return glow_model.adu(max(t_eff, 0.0))
     signal, removed = dark_signal(master, bias)

@@ -85,8 +85,13 @@ class PopulationLinearity:
         }
 
 
-_ORDER = [LinearityStatus.PROPORTIONAL, LinearityStatus.AFFINE, LinearityStatus.UNPROVEN,
-          LinearityStatus.AFFINE_UNPROVEN, LinearityStatus.NONLINEAR]  # fmt: skip
+_ORDER = [
+    LinearityStatus.PROPORTIONAL,
+    LinearityStatus.AFFINE,
+    LinearityStatus.UNPROVEN,
+    LinearityStatus.AFFINE_UNPROVEN,
+    LinearityStatus.NONLINEAR,
+]
 SIGNAL_POPULATIONS = ("hot", "warm", "glow")  # excess over a local level: no bias in them
 
 
@@ -285,11 +290,25 @@ def _test_series(series: _Series, alpha: float, role: str, informative: bool):
     else:
         status = LinearityStatus.UNPROVEN
     return PopulationLinearity(
-        series.name, series.exposures, tuple(float(v) for v in y), status, dev, aff, offset,
-        sigmas_adu=sig, offset_sigma_adu=math.sqrt(series.offset_var), chi2=chi2, dof=dof,
-        p_value=p, affine_chi2=aff_chi2, affine_dof=aff_dof, affine_p_value=aff_p,
-        offset_fit_sigma_adu=off_sd, informative=informative, role=role,
-    )  # fmt: skip
+        series.name,
+        series.exposures,
+        tuple(float(v) for v in y),
+        status,
+        dev,
+        aff,
+        offset,
+        sigmas_adu=sig,
+        offset_sigma_adu=math.sqrt(series.offset_var),
+        chi2=chi2,
+        dof=dof,
+        p_value=p,
+        affine_chi2=aff_chi2,
+        affine_dof=aff_dof,
+        affine_p_value=aff_p,
+        offset_fit_sigma_adu=off_sd,
+        informative=informative,
+        role=role,
+    )
 
 
 def _ratio_levels(use: Sequence[MasterSummary], attr: str):
@@ -405,8 +424,12 @@ def measure_linearity(
             y = np.array(
                 [v[0] * (corr(use[i]) if temp else 1.0) for v, i in zip(vals, idx, strict=True)]
             )
-            sd2 = np.array([v[1] ** 2 + ((corr_rel_sigma(use[i]) * y_k) if temp else 0.0) ** 2
-                            for v, i, y_k in zip(vals, idx, y, strict=True)])  # fmt: skip
+            sd2 = np.array(
+                [
+                    v[1] ** 2 + ((corr_rel_sigma(use[i]) * y_k) if temp else 0.0) ** 2
+                    for v, i, y_k in zip(vals, idx, y, strict=True)
+                ]
+            )
             ys.append(float(np.sum(w * y) / np.sum(w)))
             vs.append(float(np.sum(w * w * sd2) / np.sum(w) ** 2))
         if not np.all(np.isfinite(vs)):
@@ -414,16 +437,19 @@ def measure_linearity(
         return _Series(name, x_eff, np.array(ys), np.array(vs), offset_var, possible, exposures)
 
     candidates: list[tuple[_Series, bool]] = []
-    for attr, name, excess in (("hot_values", "hot", "hot_excess_adu"),
-                               ("warm_values", "warm", "warm_excess_adu")):  # fmt: skip
+    for attr, name, excess in (
+        ("hot_values", "hot", "hot_excess_adu"),
+        ("warm_values", "warm", "warm_excess_adu"),
+    ):
         ratio = _ratio_levels(use, attr)
         if ratio == {}:
             continue  # too few pixels to test
         if ratio is not None:
             s = series(name, lambda m, r=ratio: r[id(m)])
         else:
-            s = series(name, lambda m, a=excess: None if getattr(m, a) is None
-                       else (getattr(m, a), 0.0))  # fmt: skip
+            s = series(
+                name, lambda m, a=excess: None if getattr(m, a) is None else (getattr(m, a), 0.0)
+            )
         if s is not None:
             candidates.append((s, True))
     noise = [max((use[i].noise_adu for i in g), default=0.0) for g in groups]

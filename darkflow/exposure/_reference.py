@@ -91,9 +91,12 @@ def _unsaturated(master: MasterDark) -> np.ndarray:
 
 
 def choose_reference(
-    master: MasterDark, bias: MasterDark | None, config: ScalingConfig | None = None,
-    *, master_id: str = "",
-) -> Reference:  # fmt: skip
+    master: MasterDark,
+    bias: MasterDark | None,
+    config: ScalingConfig | None = None,
+    *,
+    master_id: str = "",
+) -> Reference:
     """Hot- and warm-pixel sets and glow cells of a configuration, measured on ``master``.
 
     Hot pixels: excess over the smooth level above ``hot_sigma`` robust sigmas; warm pixels:
@@ -133,8 +136,7 @@ def choose_reference(
         return idx
 
     hot = pick(hot_thr, np.inf)
-    warm = (pick(warm_thr, hot_thr, WARM_MIN_SNR) if warm_thr < hot_thr
-            else np.zeros(0, np.int64))  # fmt: skip
+    warm = pick(warm_thr, hot_thr, WARM_MIN_SNR) if warm_thr < hot_thr else np.zeros(0, np.int64)
     return Reference(signal.shape, block, hot, _glow_cells(grid, removed), master_id, warm)
 
 
@@ -179,10 +181,25 @@ class MasterSummary:
     glow_se_adu: float | None = None  # standard error of glow_adu
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("master_id", "exptime_s", "temp_c", "n_frames", "bias_removed", "noise_adu",
-                "level_adu", "glow_adu", "hot_excess_adu", "signal_rms_adu",
-                "saturated_fraction", "n_hot", "n_glow_cells", "transient_rms_adu",
-                "warm_excess_adu", "n_warm", "level_sigma_adu")  # fmt: skip
+        keys = (
+            "master_id",
+            "exptime_s",
+            "temp_c",
+            "n_frames",
+            "bias_removed",
+            "noise_adu",
+            "level_adu",
+            "glow_adu",
+            "hot_excess_adu",
+            "signal_rms_adu",
+            "saturated_fraction",
+            "n_hot",
+            "n_glow_cells",
+            "transient_rms_adu",
+            "warm_excess_adu",
+            "n_warm",
+            "level_sigma_adu",
+        )
         return {k: getattr(self, k) for k in keys}
 
 

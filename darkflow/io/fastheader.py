@@ -393,21 +393,23 @@ def read_header_bytes(
         usable = len(got) - len(got) % BLOCK
         if usable == 0:
             if buf:
-                raise _BadFile("truncated", "truncated header: the file ends before its END card",
-                               path)  # fmt: skip
-            raise _BadFile("truncated", f"truncated header: less than one 2880-byte block at "
-                           f"byte {pos}", path)  # fmt: skip
+                raise _BadFile(
+                    "truncated", "truncated header: the file ends before its END card", path
+                )
+            raise _BadFile(
+                "truncated", f"truncated header: less than one 2880-byte block at byte {pos}", path
+            )
         searched = len(buf)  # a card never spans two blocks: search the new blocks only
         buf += got[:usable]
         end = find_end(buf, searched)
         if end >= 0:
             return buf[: _padded(end + CARD)]
         if len(got) < chunk:
-            raise _BadFile("truncated", "truncated header: the file ends before its END card",
-                           path)  # fmt: skip
+            raise _BadFile("truncated", "truncated header: the file ends before its END card", path)
         if len(buf) >= MAX_HEADER_BLOCKS * BLOCK:
-            raise _BadFile("not_fits", f"no END card within the first {MAX_HEADER_BLOCKS} "
-                           "header blocks", path)  # fmt: skip
+            raise _BadFile(
+                "not_fits", f"no END card within the first {MAX_HEADER_BLOCKS} header blocks", path
+            )
 
 
 def _read_header(

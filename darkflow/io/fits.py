@@ -159,8 +159,14 @@ def write_calibrated(
     ext = fits.Header()
     ext["COMMENT"] = "1-sigma uncertainty of the calibrated light (ADU)"
     hdus = [fits.PrimaryHDU(data=np.asarray(data, dtype=np.float32), header=header)]
-    unc = plane_hdu(np.asarray(uncertainty, dtype=np.float32), "UNCERT", mode, header=ext,
-                    quantize_level=quantize_level, lossless=False)  # fmt: skip
+    unc = plane_hdu(
+        np.asarray(uncertainty, dtype=np.float32),
+        "UNCERT",
+        mode,
+        header=ext,
+        quantize_level=quantize_level,
+        lossless=False,
+    )
     if unc is not None:
         hdus.append(unc)
     path = Path(path)

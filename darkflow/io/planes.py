@@ -55,13 +55,24 @@ def plane_hdu(
             data=data, header=header, name=name, compression_type="RICE_1", tile_shape=tile
         )
     if lossless:
-        return fits.CompImageHDU(data=data, header=header, name=name, compression_type="GZIP_2",
-                                 quantize_level=0.0, tile_shape=tile)  # fmt: skip
+        return fits.CompImageHDU(
+            data=data,
+            header=header,
+            name=name,
+            compression_type="GZIP_2",
+            quantize_level=0.0,
+            tile_shape=tile,
+        )
     return fits.CompImageHDU(
-        data=data, header=header, name=name, compression_type="RICE_1",
-        quantize_level=float(quantize_level), quantize_method=2, dither_seed=DITHER_SEED,
+        data=data,
+        header=header,
+        name=name,
+        compression_type="RICE_1",
+        quantize_level=float(quantize_level),
+        quantize_method=2,
+        dither_seed=DITHER_SEED,
         tile_shape=tile,
-    )  # fmt: skip
+    )
 
 
 def plane_mode_of(hdu: fits.hdu.base.ExtensionHDU | fits.PrimaryHDU) -> str:

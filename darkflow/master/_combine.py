@@ -181,9 +181,16 @@ def combine_files(
         Fewer than ``config.min_frames`` frames and not ``allow_few``.
     """
     return _combine_files(
-        paths, config=config, bias=bias, allow_few=allow_few, metas=metas, progress=progress,
-        frame_kind=frame_kind, skip_unreadable=skip_unreadable, band_rows=band_rows,
-    )[0]  # fmt: skip
+        paths,
+        config=config,
+        bias=bias,
+        allow_few=allow_few,
+        metas=metas,
+        progress=progress,
+        frame_kind=frame_kind,
+        skip_unreadable=skip_unreadable,
+        band_rows=band_rows,
+    )[0]
 
 
 def combine_files_with_training(
@@ -208,9 +215,15 @@ def combine_files_with_training(
     same bytes as :func:`combine_files` gives.
     """
     return _combine_files(
-        paths, config=config, allow_few=allow_few, metas=metas, progress=progress,
-        band_rows=band_rows, train=[str(p) for p in train], window=rows,
-    )  # fmt: skip
+        paths,
+        config=config,
+        allow_few=allow_few,
+        metas=metas,
+        progress=progress,
+        band_rows=band_rows,
+        train=[str(p) for p in train],
+        window=rows,
+    )
 
 
 def _combine_files(
@@ -286,11 +299,14 @@ def _combine_files(
     if subset is not None and result.subset is not None:
         idx = subset.frames
         t_metas = [used_metas[k] for k in idx]
-        t_prov = {"inputs": [inputs[k] for k in idx], "rejected": [], "source": "files",
-                  "rows": [subset.rows.start, subset.rows.stop],
-                  "full_rows": reader.shape[0]}  # fmt: skip
-        trained = _assemble(result.subset, master_meta(t_metas, frame_kind or kind), config,
-                            t_prov)  # fmt: skip
+        t_prov = {
+            "inputs": [inputs[k] for k in idx],
+            "rejected": [],
+            "source": "files",
+            "rows": [subset.rows.start, subset.rows.stop],
+            "full_rows": reader.shape[0],
+        }
+        trained = _assemble(result.subset, master_meta(t_metas, frame_kind or kind), config, t_prov)
     log.info(
         "combined %d frames %s in %.2fs (%d bands of %d rows)",
         meta.n_frames,

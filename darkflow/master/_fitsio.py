@@ -69,8 +69,14 @@ _PLANES = (
 )
 _SATUR_COMMENT = "1 where the pixel was saturated in every valid frame"
 # header card saying how each plane was written
-_MODE_CARDS = {"uncertainty": "DFPLUNC", "n_used": "DFPLNUSE", "n_low": "DFPLNLOW",
-               "n_high": "DFPLNHIG", "hot_persistence": "DFPLHOT", "saturated": "DFPLSAT"}  # fmt: skip
+_MODE_CARDS = {
+    "uncertainty": "DFPLUNC",
+    "n_used": "DFPLNUSE",
+    "n_low": "DFPLNLOW",
+    "n_high": "DFPLNHIG",
+    "hot_persistence": "DFPLHOT",
+    "saturated": "DFPLSAT",
+}
 _HOT_COUNT = "count"  # DFENCODE of a HOTPERS plane holding counts of frames
 
 #: How :func:`read_master` rebuilds a plane written as ``scalar`` (the header values named).
@@ -190,12 +196,14 @@ def write_master(
 
     modes = (output or OutputConfig()).master_planes()
     quantize = (output or OutputConfig()).quantize_level
-    planes = {attr: np.ascontiguousarray(getattr(master, attr), dtype=dt)
-              for _, attr, dt, _ in _PLANES}  # fmt: skip
+    planes = {
+        attr: np.ascontiguousarray(getattr(master, attr), dtype=dt) for _, attr, dt, _ in _PLANES
+    }
     header = _header(master)
     _plane_cards(header, master, planes, modes, quantize)
-    hdus: list[Any] = [fits.PrimaryHDU(data=np.ascontiguousarray(master.data, dtype=np.float32),
-                                       header=header)]  # fmt: skip
+    hdus: list[Any] = [
+        fits.PrimaryHDU(data=np.ascontiguousarray(master.data, dtype=np.float32), header=header)
+    ]
     counts_stored = all(modes[a] != "scalar" for a in ("n_used", "n_low", "n_high"))
     for name, attr, _, comment in _PLANES:
         eh = fits.Header()
@@ -206,8 +214,9 @@ def write_master(
             if counts is not None:  # exact: stored as integers, which compress far better
                 data = counts
                 eh["DFENCODE"] = (_HOT_COUNT, "frames high; / (NUSED + NLOW + NHIGH) when read")
-        hdu = plane_hdu(data, name, modes[attr], header=eh, quantize_level=quantize,
-                        lossless=lossless)  # fmt: skip
+        hdu = plane_hdu(
+            data, name, modes[attr], header=eh, quantize_level=quantize, lossless=lossless
+        )
         if hdu is not None:
             hdus.append(hdu)
     if master.saturated is not None:
@@ -403,13 +412,19 @@ def _read_planes(path: Path, reader: HashingReader) -> MasterDark:
                 raise FitsReadError(str(path), "master planes missing: PRIMARY")
             data = _native(arrays["PRIMARY"], np.float32)
             modes = {attr: header.get(_MODE_CARDS[attr], "full") for attr in _MODE_CARDS}
-            missing = [name for name, attr, *_ in _PLANES
-                       if name not in arrays and modes[attr] != "scalar"]  # fmt: skip
+            missing = [
+                name for name, attr, *_ in _PLANES if name not in arrays and modes[attr] != "scalar"
+            ]
             if missing:
                 raise FitsReadError(str(path), f"master planes missing: {missing}")
-            planes = {attr: _native(arrays[name], np.uint16 if name == "HOTPERS" and
-                                    hot_encoding == _HOT_COUNT else dt)
-                      for name, attr, dt, _ in _PLANES if name in arrays}  # fmt: skip
+            planes = {
+                attr: _native(
+                    arrays[name],
+                    np.uint16 if name == "HOTPERS" and hot_encoding == _HOT_COUNT else dt,
+                )
+                for name, attr, dt, _ in _PLANES
+                if name in arrays
+            }
             saturated = arrays["SATUR"].astype(bool) if "SATUR" in arrays else None
     try:
         meta = _meta_from_json(blob["meta"])
@@ -418,8 +433,9 @@ def _read_planes(path: Path, reader: HashingReader) -> MasterDark:
     _rebuild(planes, data, header, meta)
     if hot_encoding == _HOT_COUNT:
         valid = planes["n_used"].astype(np.int32) + planes["n_low"] + planes["n_high"]
-        planes["hot_persistence"] = _hot_from_counts(planes["hot_persistence"],
-                                                     valid.astype(np.float64))  # fmt: skip
+        planes["hot_persistence"] = _hot_from_counts(
+            planes["hot_persistence"], valid.astype(np.float64)
+        )
     if saturated is None and modes["saturated"] == "scalar" and "DFPLSAT" in header:
         saturated = _rebuild_saturated(data, header)
     provenance = dict(blob.get("provenance", {}))
@@ -441,8 +457,9 @@ def _read_planes(path: Path, reader: HashingReader) -> MasterDark:
     )
 
 
-def _rebuild(planes: dict[str, np.ndarray], data: np.ndarray, header: fits.Header,
-             meta: MasterMeta) -> None:  # fmt: skip
+def _rebuild(
+    planes: dict[str, np.ndarray], data: np.ndarray, header: fits.Header, meta: MasterMeta
+) -> None:
     """Approximate planes for the ones written as ``scalar`` (:data:`SCALAR_RULES`)."""
     shape = data.shape
     if "n_used" not in planes:

@@ -28,8 +28,11 @@ def acquisition_advisory(
     if temp_c is not None and light.set_temp_c is not None and abs(temp_c - light.set_temp_c) > 1:
         target = temp_c  # the set-point was not reached: match the real temperature
     n = cfg.advisory_n_frames
-    where = (f", sensor at {target:.1f} °C" if target is not None
-             else ", at the same ambient temperature as the lights")  # fmt: skip
+    where = (
+        f", sensor at {target:.1f} °C"
+        if target is not None
+        else ", at the same ambient temperature as the lights"
+    )
     return {
         "config_signature": light.config_signature,
         "instrument": light.instrument,
@@ -67,11 +70,15 @@ def merge_advisories(advisories: Iterable[dict[str, Any] | None]) -> list[dict[s
             continue
         for m in merged:
             same_t = (m["temp_c"] is None and adv["temp_c"] is None) or (
-                m["temp_c"] is not None and adv["temp_c"] is not None
+                m["temp_c"] is not None
+                and adv["temp_c"] is not None
                 and abs(m["temp_c"] - adv["temp_c"]) <= m["temp_tolerance_c"]
-            )  # fmt: skip
-            if (m["config_signature"] == adv["config_signature"]
-                    and m["exptime_s"] == adv["exptime_s"] and same_t):  # fmt: skip
+            )
+            if (
+                m["config_signature"] == adv["config_signature"]
+                and m["exptime_s"] == adv["exptime_s"]
+                and same_t
+            ):
                 m["n_lights"] += 1
                 break
         else:

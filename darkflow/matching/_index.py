@@ -89,8 +89,9 @@ class CalibrationIndex:
             self.entries.setdefault(entry.meta.config_signature, []).append(entry)
             touched.add(entry.meta.config_signature)
         for sig in touched:
-            self.entries[sig].sort(key=lambda e: (e.meta.exptime_s, e.meta.temp_c or 0.0,
-                                                  e.master_id))  # fmt: skip
+            self.entries[sig].sort(
+                key=lambda e: (e.meta.exptime_s, e.meta.temp_c or 0.0, e.master_id)
+            )
 
     def for_config(self, signature: str) -> Sequence[MasterEntry]:
         return self.entries.get(signature, ())
@@ -221,8 +222,10 @@ def _usable(entry: MasterEntry) -> bool:
     t = entry.meta.exptime_s
     return (
         entry.status not in (MasterStatus.QUARANTINED, MasterStatus.SUPERSEDED)
-        and t is not None and math.isfinite(t) and t > 0
-    )  # fmt: skip
+        and t is not None
+        and math.isfinite(t)
+        and t > 0
+    )
 
 
 def _expected_signal(entry: MasterEntry, doubling_c: float) -> float:
@@ -233,11 +236,15 @@ def _expected_signal(entry: MasterEntry, doubling_c: float) -> float:
 def _law_points(summaries: Sequence[MasterSummary]):
     """(T, ln level ratio to the reference, sigma) of masters with hot pixels and a temperature."""
     ref = next(
-        (s for s in summaries
-         if s.temp_c is not None and s.hot_values is not None
-         and s.hot_values.size >= MIN_HOT_FOR_LAW),
+        (
+            s
+            for s in summaries
+            if s.temp_c is not None
+            and s.hot_values is not None
+            and s.hot_values.size >= MIN_HOT_FOR_LAW
+        ),
         None,
-    )  # fmt: skip
+    )
     if ref is None:
         return [], [], []
     temps, ys, sigmas = [], [], []
@@ -263,8 +270,12 @@ def _law_points(summaries: Sequence[MasterSummary]):
 class _Measure:
     """One master's measurements, its pixels (and its bias's) read on first need."""
 
-    def __init__(self, master_id: str, load_master: Callable[[str], MasterDark],
-                 own_bias: MasterDark | LazyMaster | None):  # fmt: skip
+    def __init__(
+        self,
+        master_id: str,
+        load_master: Callable[[str], MasterDark],
+        own_bias: MasterDark | LazyMaster | None,
+    ):
         self.master_id, self.load_master, self.own_bias = master_id, load_master, own_bias
         self._read: tuple[MasterDark, MasterDark | None] | None = None
 
@@ -390,8 +401,9 @@ def build_index(
                 if reference is None:
                     reference = recall("reference", parts, partial(measure.reference, scfg))
                     ref_parts = parts
-                summary, jitter = recall("summary", (*parts, *ref_parts),
-                                         partial(measure.summary, reference))  # fmt: skip
+                summary, jitter = recall(
+                    "summary", (*parts, *ref_parts), partial(measure.summary, reference)
+                )
                 extra = (level_sigmas or {}).get(e.master_id, 0.0)
                 summaries.append(replace(summary, level_sigma_adu=math.hypot(jitter, extra)))
             except (DarkflowError, OSError) as err:
@@ -400,14 +412,16 @@ def build_index(
                 index.notes[e.master_id] = (*index.notes.get(e.master_id, ()), f"unusable: {err}")
         temps, ys, sigmas = _law_points(summaries)
         law = fit_dark_current_law(
-            temps, ys, sigmas,
+            temps,
+            ys,
+            sigmas,
             default_doubling_c=mcfg.doubling_temp_c,
             default_sigma_c=mcfg.doubling_temp_sigma_c,
             temp_sigma_c=mcfg.temp_reading_sigma_c,
             min_span_c=mcfg.law_min_span_c,
             max_rel_sigma=mcfg.law_max_rel_sigma,
             max_rms_c=mcfg.law_max_rms_c,
-        )  # fmt: skip
+        )
         if not law.supports_scaling and thermal_profiles is not None:
             stored = thermal_profiles.law(sig)
             if stored is not None and stored.supports_scaling:
@@ -418,17 +432,27 @@ def build_index(
             if glow is not None:
                 index.glow[sig] = glow
         index.linearity[sig] = measure_linearity(
-            sig, summaries, law, scfg,
-            bias_available=bias is not None, bias_exptime_s=bias_t,
+            sig,
+            summaries,
+            law,
+            scfg,
+            bias_available=bias is not None,
+            bias_exptime_s=bias_t,
             exptime_rel_tol=mcfg.exptime_rel_tol,
             temp_window_c=temperature_gate_c(mcfg.max_dark_mismatch, law.doubling_temp_c),
-            false_alarm=config.verify.gate_false_alarm, temp_sigma_c=mcfg.temp_reading_sigma_c,
+            false_alarm=config.verify.gate_false_alarm,
+            temp_sigma_c=mcfg.temp_reading_sigma_c,
             unknown_temp_sigma_c=mcfg.setpoint_sigma_c,
-        )  # fmt: skip
+        )
         for s in summaries:  # keep the scalars, drop the pixel vectors
-            index.summaries[s.master_id] = replace(s, grid=None, hot_values=None,
-                                                   warm_values=None)  # fmt: skip
-        log.info("index %s: %d masters, law %s Td=%.2f±%.2f, linearity %s", sig, len(bucket),
-                 law.source, law.doubling_temp_c, law.sigma_doubling_c,
-                 index.linearity[sig].status)  # fmt: skip
+            index.summaries[s.master_id] = replace(s, grid=None, hot_values=None, warm_values=None)
+        log.info(
+            "index %s: %d masters, law %s Td=%.2f±%.2f, linearity %s",
+            sig,
+            len(bucket),
+            law.source,
+            law.doubling_temp_c,
+            law.sigma_doubling_c,
+            index.linearity[sig].status,
+        )
     return index

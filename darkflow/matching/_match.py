@@ -60,8 +60,11 @@ def _steps(cfg: MatchingConfig) -> list[_Step]:
     steps = [_Step(cfg.max_dark_mismatch, cfg.max_time_h, cfg.max_exptime_ratio, None)]
     pairs = list(zip(cfg.expansion_mismatch, cfg.expansion_time_h, strict=False))
     for i, (mm, th) in enumerate(pairs, start=1):
-        ratio = cfg.expansion_exptime_ratio[i - 1] if i <= len(cfg.expansion_exptime_ratio) \
-            else cfg.max_exptime_ratio  # fmt: skip
+        ratio = (
+            cfg.expansion_exptime_ratio[i - 1]
+            if i <= len(cfg.expansion_exptime_ratio)
+            else cfg.max_exptime_ratio
+        )
         ratio = max(ratio, cfg.max_exptime_ratio)
         label = f"step{i}: max_dark_mismatch={mm:g}, max_time_h={th:g}"
         if ratio != cfg.max_exptime_ratio:
@@ -70,11 +73,14 @@ def _steps(cfg: MatchingConfig) -> list[_Step]:
     if not cfg.assume_dark_law:
         return steps
     last = steps[-1]
-    steps.append(replace(
-        last, assume_law=True,
-        label=f"step{len(steps)}: the configured dark-current law assumed "
-        f"(doubling {cfg.doubling_temp_c:g} +- {cfg.doubling_temp_sigma_c:g} °C)",
-    ))  # fmt: skip
+    steps.append(
+        replace(
+            last,
+            assume_law=True,
+            label=f"step{len(steps)}: the configured dark-current law assumed "
+            f"(doubling {cfg.doubling_temp_c:g} +- {cfg.doubling_temp_sigma_c:g} °C)",
+        )
+    )
     return steps
 
 
@@ -120,8 +126,11 @@ class _Evaluator(PairOptions):
         temp, sigma = m.temp_c, None
         if temp is not None and math.isfinite(temp):
             n = max(m.n_frames, 1)
-            spread = (m.temp_max_c - m.temp_min_c) if m.temp_max_c is not None and \
-                m.temp_min_c is not None else 0.0  # fmt: skip
+            spread = (
+                (m.temp_max_c - m.temp_min_c)
+                if m.temp_max_c is not None and m.temp_min_c is not None
+                else 0.0
+            )
             sigma = cfg.temp_reading_sigma_c / math.sqrt(n) + LN2 * spread**2 / (
                 24 * self.law.doubling_temp_c
             )
@@ -243,8 +252,7 @@ class _Evaluator(PairOptions):
             lin = self.lin
             forbidden = lin is not None and not lin.scaling_possible and lin.bias_available
             has_bias = self.sig in self.index.biases or e.scalable
-            can_scale = (scfg.allow_exposure_scaling and has_bias and not forbidden
-                         and t_m - t_b > 0)  # fmt: skip
+            can_scale = scfg.allow_exposure_scaling and has_bias and not forbidden and t_m - t_b > 0
             if can_scale:
                 f_e = (self.t_light - t_b) / (t_m - t_b)
                 err, shown = self._exposure_error(f_e)
@@ -257,15 +265,20 @@ class _Evaluator(PairOptions):
                     exposures.append(("scale", f_e, err, reasons, ()))
             if forbidden:
                 exposures.append(("none", 1.0, 0.0, (), (LOST_LINEARITY,)))
-                if (scfg.allow_exposure_scaling and has_bias and t_m - t_b > 0
-                        and scfg.unproven_linearity == "degrade"):  # fmt: skip
+                if (
+                    scfg.allow_exposure_scaling
+                    and has_bias
+                    and t_m - t_b > 0
+                    and scfg.unproven_linearity == "degrade"
+                ):
                     # a usable model with its measured error beats no output: scaled, with
                     # the deviation from proportionality carried as the exposure error
                     f_e = (self.t_light - t_b) / (t_m - t_b)
                     dev = max(lin.deviation or 0.0, scfg.unproven_error)
                     err = dev * min(1.0, abs(math.log(f_e)) / LN2)
-                    exposures.append(("scale", f_e, err,
-                                      (R.EXPOSURE_SCALED, R.EXPOSURE_LAW_NONLINEAR), ()))  # fmt: skip
+                    exposures.append(
+                        ("scale", f_e, err, (R.EXPOSURE_SCALED, R.EXPOSURE_LAW_NONLINEAR), ())
+                    )
             if scfg.allow_unscaled:
                 err = abs(1.0 / mm.ratio - 1.0)
                 lost = () if err <= self.step.max_mismatch else (LOST_NOT_SCALABLE,)
@@ -285,35 +298,50 @@ class _Evaluator(PairOptions):
             lost = () if raw <= self.step.max_mismatch else (LOST_TEMPERATURE,)
             temps.append((False, 1.0, raw, e_sig, (), lost))
             if (
-                law.supports_scaling and scfg.allow_temperature_scaling and self.has_bias
-                and abs(dt) >= 0.05 and abs(dt) <= cfg.max_temp_scaling_c
+                law.supports_scaling
+                and scfg.allow_temperature_scaling
+                and self.has_bias
+                and abs(dt) >= 0.05
+                and abs(dt) <= cfg.max_temp_scaling_c
                 and law.covers(self.temp.temp_c, cfg.law_extrapolation_c)
-            ):  # fmt: skip
+            ):
                 e_model = cfg.temp_model_error_per_c * abs(dt)
                 lost = () if e_sig <= self.step.max_mismatch else (LOST_TEMPERATURE,)
                 temps.append((True, law.factor(dt), e_model, e_sig, (R.TEMPERATURE_SCALED,), lost))
             elif (
-                self.step.assume_law and raw > self.step.max_mismatch
+                self.step.assume_law
+                and raw > self.step.max_mismatch
                 and not law.supports_scaling
-                and scfg.allow_temperature_scaling and self.has_bias
+                and scfg.allow_temperature_scaling
+                and self.has_bias
                 and 0.05 <= abs(dt) <= cfg.max_temp_scaling_c
-            ):  # fmt: skip
+            ):
                 # the last resort before no output: the configured law (its doubling
                 # temperature's prior uncertainty in the stated error) scales the master to the
                 # light's temperature; a usable model with a stated error beats none, and the
                 # light's own dark-scale check measures what the prior got wrong
                 e_model = cfg.temp_model_error_per_c * abs(dt)
                 lost = () if e_sig <= self.step.max_mismatch else (LOST_TEMPERATURE,)
-                temps.append((True, law.factor(dt), e_model, e_sig,
-                              (R.TEMPERATURE_SCALED, R.DARK_LAW_ASSUMED), lost))  # fmt: skip
+                temps.append(
+                    (
+                        True,
+                        law.factor(dt),
+                        e_model,
+                        e_sig,
+                        (R.TEMPERATURE_SCALED, R.DARK_LAW_ASSUMED),
+                        lost,
+                    )
+                )
         out = []
         for key, f_e, e_x, r_x, lost_x in exposures:
             for scaled, f_t, e_t, e_s, r_t, lost_t in temps:
                 if key == "unscaled" and scaled:
                     continue
                 if key == "unscaled":  # the combined mismatch must pass the gate too
-                    combined = abs(1.0 / (mm.ratio * (1.0 if scaled else law.factor(
-                        mm.delta_temp_c or 0.0))) - 1.0)  # fmt: skip
+                    combined = abs(
+                        1.0 / (mm.ratio * (1.0 if scaled else law.factor(mm.delta_temp_c or 0.0)))
+                        - 1.0
+                    )
                     if combined > self.step.max_mismatch and not lost_x:
                         lost_x = (LOST_NOT_SCALABLE,)
                 mode = {
@@ -335,19 +363,32 @@ class _Evaluator(PairOptions):
                 lost = lost_x + lost_t
                 if key == "scale" and self._harmful(e_n, uses_bias):
                     lost += (LOST_HARM,)
-                out.append(_Option(
-                    mode=mode,
-                    terms=(ModelTerm(e.master_id, 1.0, f_e, f_t),),
-                    e_thermal=e_t, e_sigma=e_s, e_exposure=e_x, e_noise=e_n,
-                    e_time=self._time_error(mm.delta_time_h),
-                    penalty=0.5 * (1.0 - conf),
-                    reasons=r_x + r_t,
-                    confidence_factor=_MODE_CONFIDENCE[mode] * (
-                        0.85 if R.EXPOSURE_LINEARITY_UNPROVEN in r_x
-                        or R.EXPOSURE_LAW_NONLINEAR in r_x else 1.0),
-                    scale_factor=a, exposure_factor=f_e, temp_factor=f_t,
-                    passed=not lost, lost=lost, level_sigma_adu=level,
-                ))  # fmt: skip
+                out.append(
+                    _Option(
+                        mode=mode,
+                        terms=(ModelTerm(e.master_id, 1.0, f_e, f_t),),
+                        e_thermal=e_t,
+                        e_sigma=e_s,
+                        e_exposure=e_x,
+                        e_noise=e_n,
+                        e_time=self._time_error(mm.delta_time_h),
+                        penalty=0.5 * (1.0 - conf),
+                        reasons=r_x + r_t,
+                        confidence_factor=_MODE_CONFIDENCE[mode]
+                        * (
+                            0.85
+                            if R.EXPOSURE_LINEARITY_UNPROVEN in r_x
+                            or R.EXPOSURE_LAW_NONLINEAR in r_x
+                            else 1.0
+                        ),
+                        scale_factor=a,
+                        exposure_factor=f_e,
+                        temp_factor=f_t,
+                        passed=not lost,
+                        lost=lost,
+                        level_sigma_adu=level,
+                    )
+                )
         return out
 
     def _level_sigma(self, a: float) -> float:
@@ -359,8 +400,23 @@ class _Evaluator(PairOptions):
         return abs(a - 1.0) * lin.level_error_adu
 
     def _lost_option(self, mm: _Master, lost: tuple[str, ...]) -> _Option:
-        return _Option(ScaleMode.NONE, (ModelTerm(mm.entry.master_id, 1.0),), math.inf, 0, 0, 0,
-                       0, 0, (), 0.0, 1.0, 1.0, 1.0, False, lost)  # fmt: skip
+        return _Option(
+            ScaleMode.NONE,
+            (ModelTerm(mm.entry.master_id, 1.0),),
+            math.inf,
+            0,
+            0,
+            0,
+            0,
+            0,
+            (),
+            0.0,
+            1.0,
+            1.0,
+            1.0,
+            False,
+            lost,
+        )
 
 
 # ----------------------------------------------------------------------------- the decision
@@ -430,22 +486,38 @@ def match_light(
     lin = index.linearity.get(sig)
     gate = temperature_gate_c(mcfg.max_dark_mismatch, law.doubling_temp_c)
     base: dict[str, Any] = dict(
-        light_path=light.path, config_signature=sig, temperature_gate_c=gate, dark_law=law,
+        light_path=light.path,
+        config_signature=sig,
+        temperature_gate_c=gate,
+        dark_law=law,
         linearity_status=str(lin.status) if lin else None,
-    )  # fmt: skip
+    )
     t = light.exptime_s
     if t is None or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
-        return MatchDecision(**base, master_id=None, scale_mode=None, scale_factor=math.nan,
-                             confidence=0.0, reasons=(R.INVALID_EXPOSURE,))  # fmt: skip
+        return MatchDecision(
+            **base,
+            master_id=None,
+            scale_mode=None,
+            scale_factor=math.nan,
+            confidence=0.0,
+            reasons=(R.INVALID_EXPOSURE,),
+        )
     context = session_context or SessionContext()
     temp = context.estimate(light, mcfg)
     base["temperature"] = temp
     entries = index.for_config(sig)
     if not entries:
-        return MatchDecision(**base, master_id=None, scale_mode=None, scale_factor=math.nan,
-                             confidence=0.0, reasons=(R.NO_MASTER_FOR_CONFIG,),
-                             advisory=acquisition_advisory(light, mcfg, temp=temp,
-                                                           doubling_temp_c=law.doubling_temp_c))  # fmt: skip
+        return MatchDecision(
+            **base,
+            master_id=None,
+            scale_mode=None,
+            scale_factor=math.nan,
+            confidence=0.0,
+            reasons=(R.NO_MASTER_FOR_CONFIG,),
+            advisory=acquisition_advisory(
+                light, mcfg, temp=temp, doubling_temp_c=law.doubling_temp_c
+            ),
+        )
     expansions: list[str] = []
     candidates: list[Candidate] = []
     options: list[_Option] = []
@@ -461,13 +533,19 @@ def match_light(
             break
     else:
         return MatchDecision(
-            **base, master_id=None, scale_mode=None, scale_factor=math.nan, confidence=0.0,
-            candidates=tuple(candidates), reasons=(*_temp_reasons(light, temp), R.NO_CANDIDATE),
+            **base,
+            master_id=None,
+            scale_mode=None,
+            scale_factor=math.nan,
+            confidence=0.0,
+            candidates=tuple(candidates),
+            reasons=(*_temp_reasons(light, temp), R.NO_CANDIDATE),
             expansions=tuple(expansions),
-            advisory=acquisition_advisory(light, mcfg, temp=temp,
-                                          doubling_temp_c=law.doubling_temp_c),
+            advisory=acquisition_advisory(
+                light, mcfg, temp=temp, doubling_temp_c=law.doubling_temp_c
+            ),
             options=tuple(o.to_dict() for o in options if o.terms and math.isfinite(o.score)),
-        )  # fmt: skip
+        )
     passing = [o for o in options if o.passed]
     best = min(passing, key=lambda o: (o.score, o.ids, str(o.mode)))
     used = set(best.ids)
@@ -485,8 +563,12 @@ def match_light(
     for r in best.reasons:
         if r not in reasons:
             reasons.append(r)
-    if lin is not None and not lin.scaling_possible and lin.bias_available and \
-            best.mode in (ScaleMode.UNSCALED, ScaleMode.INTERPOLATE):  # fmt: skip
+    if (
+        lin is not None
+        and not lin.scaling_possible
+        and lin.bias_available
+        and best.mode in (ScaleMode.UNSCALED, ScaleMode.INTERPOLATE)
+    ):
         reasons.append(R.NONLINEAR_DARK)
     if any("setpoint_not_reached" in index.notes.get(i, ()) for i in best.ids):
         reasons.append(R.SETPOINT_NOT_REACHED)
@@ -495,8 +577,10 @@ def match_light(
     if any(entries_by_id[i].status == MasterStatus.LOW_CONFIDENCE for i in best.ids):
         reasons.append(R.LOW_CONFIDENCE_MASTER)
     weights = [abs(term.weight) for term in best.terms]
-    conf_m = sum(w * entries_by_id[term.master_id].confidence
-                 for w, term in zip(weights, best.terms, strict=True)) / sum(weights)  # fmt: skip
+    conf_m = sum(
+        w * entries_by_id[term.master_id].confidence
+        for w, term in zip(weights, best.terms, strict=True)
+    ) / sum(weights)
     source_factor = _SOURCE_CONFIDENCE.get(temp.source, 0.8)
     if temp.note in ("noisy_readings", "reading_outlier"):
         source_factor = 0.9
@@ -526,9 +610,13 @@ def match_light(
         exposure_rel_sigma=best.e_exposure,
         level_sigma_adu=best.level_sigma_adu,
         predicted_error=best.error,
-        options=tuple(o.to_dict() for o in sorted(
-            (o for o in options if len(o.terms) > 1 or o.passed), key=lambda o: o.score)[:12]),
-    )  # fmt: skip
+        options=tuple(
+            o.to_dict()
+            for o in sorted(
+                (o for o in options if len(o.terms) > 1 or o.passed), key=lambda o: o.score
+            )[:12]
+        ),
+    )
 
 
 def _temp_reasons(light: FrameMeta, temp: TempEstimate) -> tuple[MatchReason, ...]:

@@ -24,13 +24,22 @@ _MODE_CONFIDENCE = {
     ScaleMode.UNSCALED: 0.7,
     ScaleMode.PIXEL_FIT: 0.95,
 }
-_SOURCE_CONFIDENCE = {"header": 1.0, "session_fit": 0.95, "profile": 0.8, "setpoint": 0.8,
-                      "none": 0.8}  # fmt: skip
-_SOURCE_REASON = {"session_fit": R.LIGHT_TEMPERATURE_ESTIMATED,
-                  "profile": R.LIGHT_TEMPERATURE_FROM_PROFILE,
-                  "setpoint": R.LIGHT_TEMPERATURE_FROM_SETPOINT}  # fmt: skip
-_NOTE_REASON = {"noisy_readings": R.NOISY_TEMPERATURE_READINGS,
-                "reading_outlier": R.TEMPERATURE_READING_OUTLIER}  # fmt: skip
+_SOURCE_CONFIDENCE = {
+    "header": 1.0,
+    "session_fit": 0.95,
+    "profile": 0.8,
+    "setpoint": 0.8,
+    "none": 0.8,
+}
+_SOURCE_REASON = {
+    "session_fit": R.LIGHT_TEMPERATURE_ESTIMATED,
+    "profile": R.LIGHT_TEMPERATURE_FROM_PROFILE,
+    "setpoint": R.LIGHT_TEMPERATURE_FROM_SETPOINT,
+}
+_NOTE_REASON = {
+    "noisy_readings": R.NOISY_TEMPERATURE_READINGS,
+    "reading_outlier": R.TEMPERATURE_READING_OUTLIER,
+}
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,13 @@ class _Option:
 
     @property
     def error(self) -> float:
-        return math.sqrt(self.e_thermal**2 + self.e_sigma**2 + self.e_exposure**2
-                         + self.e_noise**2 + self.e_time**2)  # fmt: skip
+        return math.sqrt(
+            self.e_thermal**2
+            + self.e_sigma**2
+            + self.e_exposure**2
+            + self.e_noise**2
+            + self.e_time**2
+        )
 
     @property
     def systematic_error(self) -> float:
@@ -102,11 +116,13 @@ class _Option:
             "terms": [t.to_dict() for t in self.terms],
             "score": _r(self.score),
             "predicted_error": _r(self.error),
-            "components": {k: _r(getattr(self, k)) for k in
-                           ("e_thermal", "e_sigma", "e_exposure", "e_noise", "e_time")},
+            "components": {
+                k: _r(getattr(self, k))
+                for k in ("e_thermal", "e_sigma", "e_exposure", "e_noise", "e_time")
+            },
             "passed": self.passed,
             "lost_because": list(self.lost),
-        }  # fmt: skip
+        }
 
 
 def _r(x: float | None, nd: int = 6) -> float | None:

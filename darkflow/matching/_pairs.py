@@ -33,8 +33,9 @@ def fit_coefficients(
     det = s0 * s2 - s1 * s1
     if not det > 0:
         raise ValueError("a per-pixel linear fit needs two distinct exposures")
-    return tuple(wk * (s2 - s1 * tk + t * (s0 * tk - s1)) / det
-                 for wk, tk in zip(w, ts, strict=True))  # fmt: skip
+    return tuple(
+        wk * (s2 - s1 * tk + t * (s0 * tk - s1)) / det for wk, tk in zip(w, ts, strict=True)
+    )
 
 
 class PairOptions:
@@ -52,8 +53,11 @@ class PairOptions:
     def _nearest_in_temp(self, group: Sequence[_Master], k: int = 2) -> list[_Master]:
         def key(m: _Master):
             dt = abs(m.delta_temp_c) if m.delta_temp_c is not None else math.inf
-            return (dt, m.delta_time_h if m.delta_time_h is not None else math.inf,
-                    m.entry.master_id)  # fmt: skip
+            return (
+                dt,
+                m.delta_time_h if m.delta_time_h is not None else math.inf,
+                m.entry.master_id,
+            )
 
         return sorted(group, key=key)[:k]
 
@@ -65,10 +69,12 @@ class PairOptions:
         # may be at most max_interpolation_ratio apart: unless the linear law is demonstrated
         # on both bins (the statistical test, over exactly those exposures), which bounds the
         # interpolation's error by the measured deviation whatever their distance.
-        lower_all = [m for m in pool if not m.same_exposure
-                     and m.entry.meta.exptime_s < self.t_light]  # fmt: skip
-        upper_all = [m for m in pool if not m.same_exposure
-                     and m.entry.meta.exptime_s > self.t_light]  # fmt: skip
+        lower_all = [
+            m for m in pool if not m.same_exposure and m.entry.meta.exptime_s < self.t_light
+        ]
+        upper_all = [
+            m for m in pool if not m.same_exposure and m.entry.meta.exptime_s > self.t_light
+        ]
         if not lower_all or not upper_all:
             return []
         lin = self.lin
@@ -76,8 +82,7 @@ class PairOptions:
         t_b = min(m.entry.meta.exptime_s for m in upper_all)
         shown = lin is not None and lin.interpolation_demonstrated(t_a, t_b)
         if not shown:
-            pool = [m for m in pool
-                    if 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio]  # fmt: skip
+            pool = [m for m in pool if 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio]
             lower = [m for m in lower_all if m in pool]
             upper = [m for m in upper_all if m in pool]
             if not lower or not upper:
@@ -105,17 +110,22 @@ class PairOptions:
                 w = (self.t_light - ta) / (tb - ta)
                 variants = []
                 if a.delta_temp_c is not None and b.delta_temp_c is not None:
-                    blend = ((1 - w) * ta / law.factor(a.delta_temp_c)
-                             + w * tb / law.factor(b.delta_temp_c)) / self.t_light  # fmt: skip
+                    blend = (
+                        (1 - w) * ta / law.factor(a.delta_temp_c)
+                        + w * tb / law.factor(b.delta_temp_c)
+                    ) / self.t_light
                     sig = math.hypot(self.temp.sigma_c or 0.0, max(a.temp_sigma_c, b.temp_sigma_c))
                     e_s = law.factor_rel_sigma((1 - w) * a.delta_temp_c + w * b.delta_temp_c, sig)
                     variants.append((ScaleMode.INTERPOLATE, 1.0, 1.0, abs(blend - 1.0), e_s, ()))
                     if (
-                        law.supports_scaling and scfg.allow_temperature_scaling and self.has_bias
-                        and max(abs(a.delta_temp_c), abs(b.delta_temp_c)) <= self.mcfg.max_temp_scaling_c
+                        law.supports_scaling
+                        and scfg.allow_temperature_scaling
+                        and self.has_bias
+                        and max(abs(a.delta_temp_c), abs(b.delta_temp_c))
+                        <= self.mcfg.max_temp_scaling_c
                         and max(abs(a.delta_temp_c), abs(b.delta_temp_c)) >= 0.05
                         and law.covers(self.temp.temp_c, self.mcfg.law_extrapolation_c)
-                    ):  # fmt: skip
+                    ):
                         e_s2 = math.hypot(
                             law.factor_rel_sigma(a.delta_temp_c, sig) * (1 - w),
                             law.factor_rel_sigma(b.delta_temp_c, sig) * w,
@@ -123,24 +133,47 @@ class PairOptions:
                         e_m2 = self.mcfg.temp_model_error_per_c * (
                             (1 - w) * abs(a.delta_temp_c) + w * abs(b.delta_temp_c)
                         )
-                        variants.append((ScaleMode.INTERPOLATE_TEMPERATURE,
-                                         law.factor(a.delta_temp_c), law.factor(b.delta_temp_c),
-                                         e_m2, e_s2, (R.TEMPERATURE_SCALED,)))  # fmt: skip
+                        variants.append(
+                            (
+                                ScaleMode.INTERPOLATE_TEMPERATURE,
+                                law.factor(a.delta_temp_c),
+                                law.factor(b.delta_temp_c),
+                                e_m2,
+                                e_s2,
+                                (R.TEMPERATURE_SCALED,),
+                            )
+                        )
                 else:
                     why = R.MASTER_NO_TEMPERATURE if self.temp.known else R.LIGHT_NO_TEMPERATURE
-                    variants.append((ScaleMode.INTERPOLATE, 1.0, 1.0,
-                                     self.mcfg.unknown_temp_error, 0.0, (why,)))  # fmt: skip
+                    variants.append(
+                        (ScaleMode.INTERPOLATE, 1.0, 1.0, self.mcfg.unknown_temp_error, 0.0, (why,))
+                    )
                 for mode, fa, fb, e_t, e_s, r_t in variants:
-                    lost = () if e_t <= self.step.max_mismatch and e_s <= self.step.max_mismatch \
-                        else (LOST_TEMPERATURE,)  # fmt: skip
+                    lost = (
+                        ()
+                        if e_t <= self.step.max_mismatch and e_s <= self.step.max_mismatch
+                        else (LOST_TEMPERATURE,)
+                    )
                     ca, cb = (1 - w) * fa, w * fb
                     bias_coef = 1.0 - ca - cb
-                    out.append(self._pair_option(
-                        mode, a, b, w, (fa, fb), e_t, e_s, e_x,
-                        self._noise([(ca, a.noise_adu), (cb, b.noise_adu)], bias_coef),
-                        r_x + r_t, lost, scale=self.t_light / ta * (
-                            fa if mode == ScaleMode.INTERPOLATE_TEMPERATURE else 1.0),
-                    ))  # fmt: skip
+                    out.append(
+                        self._pair_option(
+                            mode,
+                            a,
+                            b,
+                            w,
+                            (fa, fb),
+                            e_t,
+                            e_s,
+                            e_x,
+                            self._noise([(ca, a.noise_adu), (cb, b.noise_adu)], bias_coef),
+                            r_x + r_t,
+                            lost,
+                            scale=self.t_light
+                            / ta
+                            * (fa if mode == ScaleMode.INTERPOLATE_TEMPERATURE else 1.0),
+                        )
+                    )
         return out
 
     def _fit_options(self, pool: Sequence[_Master]) -> list[_Option]:
@@ -159,8 +192,11 @@ class PairOptions:
         scfg, law, cfg = self.scfg, self.law, self.mcfg
         if not scfg.allow_interpolation:
             return []
-        pool = [m for m in pool if not m.same_exposure
-                and 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio]  # fmt: skip
+        pool = [
+            m
+            for m in pool
+            if not m.same_exposure and 1.0 / self.step.max_ratio <= m.ratio <= self.step.max_ratio
+        ]
         by_bin: dict[float, list[_Master]] = {}
         for m in sorted(pool, key=lambda m: m.entry.meta.exptime_s):
             t = m.entry.meta.exptime_s
@@ -186,12 +222,12 @@ class PairOptions:
             )
             if not shown and scfg.unproven_linearity == "reject":
                 continue
-            coefs = fit_coefficients([m.entry.meta.exptime_s for m in ms],
-                                     [m.noise_adu or 1.0 for m in ms], self.t_light)  # fmt: skip
+            coefs = fit_coefficients(
+                [m.entry.meta.exptime_s for m in ms], [m.noise_adu or 1.0 for m in ms], self.t_light
+            )
             lo, hi = min(chosen), max(chosen)
             x_out = max(lo - self.t_light, self.t_light - hi, 0.0) / (hi - lo)
-            dev = max(lin.deviation or 0.0, EXPOSURE_ERROR_FLOOR) if shown else \
-                scfg.unproven_error  # fmt: skip
+            dev = max(lin.deviation or 0.0, EXPOSURE_ERROR_FLOOR) if shown else scfg.unproven_error
             e_x = dev * (0.25 + x_out)
             reasons = [R.EXPOSURE_FITTED]
             if x_out > 0:
@@ -199,16 +235,22 @@ class PairOptions:
             if not shown:
                 reasons.append(R.INTERPOLATION_UNPROVEN)
             if all(m.delta_temp_c is not None for m in ms):
-                blend = sum(c * m.entry.meta.exptime_s / law.factor(m.delta_temp_c)
-                            for c, m in zip(coefs, ms, strict=True)) / self.t_light  # fmt: skip
+                blend = (
+                    sum(
+                        c * m.entry.meta.exptime_s / law.factor(m.delta_temp_c)
+                        for c, m in zip(coefs, ms, strict=True)
+                    )
+                    / self.t_light
+                )
                 e_t = abs(blend - 1.0)
                 sig = math.hypot(self.temp.sigma_c or 0.0, max(m.temp_sigma_c for m in ms))
                 dt = sum(c * m.delta_temp_c for c, m in zip(coefs, ms, strict=True))
                 e_s = law.factor_rel_sigma(dt, sig)
             else:
                 e_t, e_s = cfg.unknown_temp_error, 0.0
-                reasons.append(R.MASTER_NO_TEMPERATURE if self.temp.known
-                               else R.LIGHT_NO_TEMPERATURE)  # fmt: skip
+                reasons.append(
+                    R.MASTER_NO_TEMPERATURE if self.temp.known else R.LIGHT_NO_TEMPERATURE
+                )
             e_n = self._noise([(c, m.noise_adu) for c, m in zip(coefs, ms, strict=True)], 0.0)
             lost = []
             if e_t > self.step.max_mismatch or e_s > self.step.max_mismatch:
@@ -225,19 +267,30 @@ class PairOptions:
                     # model is used and its noise stated (degraded), never judged as harm
                     reasons.append(R.DARK_MODEL_NOISY)
             conf = min(m.entry.confidence for m in ms)
-            out.append(_Option(
-                mode=ScaleMode.PIXEL_FIT,
-                terms=tuple(ModelTerm(m.entry.master_id, c, 1.0, 1.0)
-                            for c, m in zip(coefs, ms, strict=True)),
-                e_thermal=e_t, e_sigma=e_s, e_exposure=e_x, e_noise=e_n,
-                e_time=self._time_error(*(m.delta_time_h for m in ms)),
-                penalty=0.5 * (1.0 - conf), reasons=tuple(reasons),
-                confidence_factor=_MODE_CONFIDENCE[ScaleMode.PIXEL_FIT]
-                * (0.9 if x_out > 0 else 1.0) * (1.0 if shown else 0.85),
-                scale_factor=self.t_light / ms[0].entry.meta.exptime_s,
-                exposure_factor=self.t_light / ms[0].entry.meta.exptime_s, temp_factor=1.0,
-                passed=not lost, lost=tuple(lost),
-            ))  # fmt: skip
+            out.append(
+                _Option(
+                    mode=ScaleMode.PIXEL_FIT,
+                    terms=tuple(
+                        ModelTerm(m.entry.master_id, c, 1.0, 1.0)
+                        for c, m in zip(coefs, ms, strict=True)
+                    ),
+                    e_thermal=e_t,
+                    e_sigma=e_s,
+                    e_exposure=e_x,
+                    e_noise=e_n,
+                    e_time=self._time_error(*(m.delta_time_h for m in ms)),
+                    penalty=0.5 * (1.0 - conf),
+                    reasons=tuple(reasons),
+                    confidence_factor=_MODE_CONFIDENCE[ScaleMode.PIXEL_FIT]
+                    * (0.9 if x_out > 0 else 1.0)
+                    * (1.0 if shown else 0.85),
+                    scale_factor=self.t_light / ms[0].entry.meta.exptime_s,
+                    exposure_factor=self.t_light / ms[0].entry.meta.exptime_s,
+                    temp_factor=1.0,
+                    passed=not lost,
+                    lost=tuple(lost),
+                )
+            )
         return out
 
     def _thermal_pairs(self, same: Sequence[_Master]) -> list[_Option]:
@@ -271,8 +324,10 @@ class PairOptions:
                     continue
                 # interpolation error if T_d is off by one sigma (central value is exact)
                 e_t = 0.0
-                for td in (law.doubling_temp_c - law.sigma_doubling_c,
-                           law.doubling_temp_c + law.sigma_doubling_c):  # fmt: skip
+                for td in (
+                    law.doubling_temp_c - law.sigma_doubling_c,
+                    law.doubling_temp_c + law.sigma_doubling_c,
+                ):
                     if td > 0:
                         model = (1 - w) * 2 ** (-a.delta_temp_c / td) + w * 2 ** (
                             -b.delta_temp_c / td
@@ -289,32 +344,60 @@ class PairOptions:
                 extrap = not 0.0 <= w <= 1.0
                 reasons = (R.THERMAL_EXTRAPOLATED,) if extrap else (R.THERMAL_INTERPOLATED,)
                 lost = () if e_t <= self.step.max_mismatch else (LOST_TEMPERATURE,)
-                out.append(self._pair_option(
-                    ScaleMode.THERMAL_INTERPOLATE, a, b, w, (1.0, 1.0), e_t, e_s, 0.0,
-                    self._noise([(1 - w, a.noise_adu), (w, b.noise_adu)], 0.0), reasons, lost,
-                    scale=1.0 / ra, factor=0.9 if extrap else 1.0,
-                ))  # fmt: skip
+                out.append(
+                    self._pair_option(
+                        ScaleMode.THERMAL_INTERPOLATE,
+                        a,
+                        b,
+                        w,
+                        (1.0, 1.0),
+                        e_t,
+                        e_s,
+                        0.0,
+                        self._noise([(1 - w, a.noise_adu), (w, b.noise_adu)], 0.0),
+                        reasons,
+                        lost,
+                        scale=1.0 / ra,
+                        factor=0.9 if extrap else 1.0,
+                    )
+                )
         elif self.light.date_obs_utc is not None:  # temperatures unknown: acquisition timing
             when = self.light.date_obs_utc
             timed = [m for m in same if m.entry.mid_time is not None]
-            before = sorted((m for m in timed if m.entry.mid_time <= when),
-                            key=lambda m: (m.entry.mid_time, m.entry.master_id))  # fmt: skip
-            after = sorted((m for m in timed if m.entry.mid_time > when),
-                           key=lambda m: (m.entry.mid_time, m.entry.master_id))  # fmt: skip
+            before = sorted(
+                (m for m in timed if m.entry.mid_time <= when),
+                key=lambda m: (m.entry.mid_time, m.entry.master_id),
+            )
+            after = sorted(
+                (m for m in timed if m.entry.mid_time > when),
+                key=lambda m: (m.entry.mid_time, m.entry.master_id),
+            )
             if before and after:
                 a, b = before[-1], after[0]
                 span = (b.entry.mid_time - a.entry.mid_time).total_seconds()
                 w = (when - a.entry.mid_time).total_seconds() / span if span > 0 else 0.5
-                out.append(self._pair_option(
-                    ScaleMode.THERMAL_INTERPOLATE, a, b, w, (1.0, 1.0),
-                    cfg.unknown_temp_error / 2, 0.0, 0.0,
-                    self._noise([(1 - w, a.noise_adu), (w, b.noise_adu)], 0.0),
-                    (R.TIME_INTERPOLATED,), (), scale=1.0, factor=0.9,
-                ))  # fmt: skip
+                out.append(
+                    self._pair_option(
+                        ScaleMode.THERMAL_INTERPOLATE,
+                        a,
+                        b,
+                        w,
+                        (1.0, 1.0),
+                        cfg.unknown_temp_error / 2,
+                        0.0,
+                        0.0,
+                        self._noise([(1 - w, a.noise_adu), (w, b.noise_adu)], 0.0),
+                        (R.TIME_INTERPOLATED,),
+                        (),
+                        scale=1.0,
+                        factor=0.9,
+                    )
+                )
         return out
 
-    def _pair_option(self, mode, a, b, w, factors, e_t, e_s, e_x, e_n, reasons, lost, *,
-                     scale, factor=1.0) -> _Option:  # fmt: skip
+    def _pair_option(
+        self, mode, a, b, w, factors, e_t, e_s, e_x, e_n, reasons, lost, *, scale, factor=1.0
+    ) -> _Option:
         conf = (
             (1 - w) * a.entry.confidence + w * b.entry.confidence
             if 0 <= w <= 1
@@ -322,14 +405,23 @@ class PairOptions:
         )
         return _Option(
             mode=mode,
-            terms=(ModelTerm(a.entry.master_id, 1.0 - w, 1.0, factors[0]),
-                   ModelTerm(b.entry.master_id, w, 1.0, factors[1])),
-            e_thermal=e_t, e_sigma=e_s, e_exposure=e_x, e_noise=e_n,
+            terms=(
+                ModelTerm(a.entry.master_id, 1.0 - w, 1.0, factors[0]),
+                ModelTerm(b.entry.master_id, w, 1.0, factors[1]),
+            ),
+            e_thermal=e_t,
+            e_sigma=e_s,
+            e_exposure=e_x,
+            e_noise=e_n,
             e_time=self._time_error(a.delta_time_h, b.delta_time_h),
-            penalty=0.5 * (1.0 - conf), reasons=tuple(reasons),
-            confidence_factor=_MODE_CONFIDENCE[mode] * factor * (
-                0.85 if R.INTERPOLATION_UNPROVEN in reasons else 1.0),
-            scale_factor=scale, exposure_factor=self.t_light / a.entry.meta.exptime_s,
+            penalty=0.5 * (1.0 - conf),
+            reasons=tuple(reasons),
+            confidence_factor=_MODE_CONFIDENCE[mode]
+            * factor
+            * (0.85 if R.INTERPOLATION_UNPROVEN in reasons else 1.0),
+            scale_factor=scale,
+            exposure_factor=self.t_light / a.entry.meta.exptime_s,
             temp_factor=factors[0] if mode != ScaleMode.THERMAL_INTERPOLATE else 1.0,
-            passed=not lost, lost=tuple(lost),
-        )  # fmt: skip
+            passed=not lost,
+            lost=tuple(lost),
+        )

@@ -63,9 +63,17 @@ MEMORY_SHARE = 0.5
 MIN_PARALLEL_BYTES = 640_000_000
 #: modules the worker processes start with (forked from a server that imported them once); the
 #: light checks' scipy modules are imported inside functions, which every worker paid again
-_PRELOAD = ("darkflow.pipeline.jobs", "darkflow.calibrate", "darkflow.verify", "darkflow.subtract",
-            "darkflow.master", "darkflow.io.fits", "scipy.stats", "scipy.special",
-            "scipy.spatial")  # fmt: skip
+_PRELOAD = (
+    "darkflow.pipeline.jobs",
+    "darkflow.calibrate",
+    "darkflow.verify",
+    "darkflow.subtract",
+    "darkflow.master",
+    "darkflow.io.fits",
+    "scipy.stats",
+    "scipy.special",
+    "scipy.spatial",
+)
 
 
 def available_memory() -> int | None:
@@ -172,9 +180,11 @@ class LocalExecutor:
         logger = logging.getLogger("darkflow")
         cpus = os.cpu_count() or 1
         pool = ProcessPoolExecutor(
-            max_workers=n, mp_context=_pool_context(), initializer=_worker_start,
+            max_workers=n,
+            mp_context=_pool_context(),
+            initializer=_worker_start,
             initargs=(logger.getEffectiveLevel(), bool(logger.handlers), max(1, cpus // n)),
-        )  # fmt: skip
+        )
         results: list[Any] = [None] * len(specs)
         try:
             futures: dict[Future, int] = {pool.submit(fn, s): i for i, s in enumerate(specs)}

@@ -103,8 +103,14 @@ class IndexParts:
             return _MISSING
         try:
             value = pickle.loads(payload)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
-                ValueError) as err:  # fmt: skip
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            AttributeError,
+            ImportError,
+            TypeError,
+            ValueError,
+        ) as err:
             log.warning("index part %s unreadable (%s); measuring again", path, err)
             return _MISSING
         if not _expected(kind, value):

@@ -127,13 +127,16 @@ def _assess(spec: MasterJobSpec, master: MasterDark) -> Any:
         metas={m.path: m for m in spec.fset.metas},
         previous=_load(spec.previous_path, spec.previous_hash) if spec.previous_path else None,
         bias=_load(spec.bias_path, spec.bias_hash) if spec.bias_path else None,
-        previous_bias=(_load(spec.previous_bias_path, spec.previous_bias_hash)
-                       if spec.previous_bias_path else None),
+        previous_bias=(
+            _load(spec.previous_bias_path, spec.previous_bias_hash)
+            if spec.previous_bias_path
+            else None
+        ),
         bias_own_night=spec.bias_own_night,
         # a level is known against each night's own bias; without biases, within one night
         previous_level_known=spec.previous_bias_path is not None
         or (spec.bias_path is None and spec.previous_path is None),
-    )  # fmt: skip
+    )
 
 
 def _build(spec: MasterJobSpec) -> Any:
@@ -142,9 +145,11 @@ def _build(spec: MasterJobSpec) -> Any:
     from darkflow.master import combine_files, write_master
 
     master = combine_files(
-        list(spec.fset.paths), config=spec.config.combine, allow_few=True,
+        list(spec.fset.paths),
+        config=spec.config.combine,
+        allow_few=True,
         metas=list(spec.fset.metas),
-    )  # fmt: skip
+    )
     output = spec.config.output
     write_master(master, spec.output, output=output)
     if all(mode == "full" for mode in output.master_planes().values()):
@@ -184,11 +189,15 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
     except ArtifactCorruptError as err:  # the bias or previous master it is assessed with
         log.warning("master %s waits for a damaged master to be rebuilt: %s", spec.fset.label, err)
         return MasterJobResult(
-            key=spec.key, built=False, seconds=time.monotonic() - t0,
-            status=MasterStatus.QUARANTINED, confidence=0.0,
+            key=spec.key,
+            built=False,
+            seconds=time.monotonic() - t0,
+            status=MasterStatus.QUARANTINED,
+            confidence=0.0,
             reasons=(str(MasterReason.TOO_FEW_FRAMES),) if few else (),
-            error=str(err), corrupt=(err.path,),
-        )  # fmt: skip
+            error=str(err),
+            corrupt=(err.path,),
+        )
     except Exception as err:  # the batch runner: the failure is recorded against the master
         _raise_if_disk_full(err)
         reason = _master_failure(err)
@@ -197,11 +206,14 @@ def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
         else:
             log.error("master %s failed (%s): %s", spec.fset.label, reason, err)
         return MasterJobResult(
-            key=spec.key, built=False, seconds=time.monotonic() - t0,
-            status=MasterStatus.FAILED, confidence=0.0,
+            key=spec.key,
+            built=False,
+            seconds=time.monotonic() - t0,
+            status=MasterStatus.FAILED,
+            confidence=0.0,
             reasons=(*([str(MasterReason.TOO_FEW_FRAMES)] if few else []), str(reason)),
             error=f"{type(err).__name__}: {err}",
-        )  # fmt: skip
+        )
     if judged is not None:
         status, confidence, reasons = judged.status, judged.confidence, judged.reasons
     else:  # not re-assessed: only the too-few-frames rule
@@ -441,39 +453,69 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         return _quarantine(list(decision.reasons), LightReason.NO_FINITE_PIXELS)
     bias = _load(spec.bias_path, spec.bias_hash) if spec.bias_path else None
     result = calibrate_light(
-        data, meta, decision,
+        data,
+        meta,
+        decision,
         load_master=lambda master_id: _load(
             spec.master_paths[master_id], spec.master_hashes.get(master_id)
         ),
-        bias=bias, index=spec.index, config=config, master_status=spec.master_status,
+        bias=bias,
+        index=spec.index,
+        config=config,
+        master_status=spec.master_status,
         amplitude_limit_sigma=spec.amplitude_limit_sigma,
-        dark_gain=lambda master: _gain_of(spec.master_path, master, config.combine.sigma_high,
-                                          spec.bias_path, bias),
-        master_biases={mid: _load(path, spec.master_bias_hashes.get(mid))
-                       for mid, path in spec.master_bias_paths.items()},
+        dark_gain=lambda master: _gain_of(
+            spec.master_path, master, config.combine.sigma_high, spec.bias_path, bias
+        ),
+        master_biases={
+            mid: _load(path, spec.master_bias_hashes.get(mid))
+            for mid, path in spec.master_bias_paths.items()
+        },
         bias_level_sigma_adu=spec.bias_level_sigma_adu,
-    )  # fmt: skip
+    )
     fields = dict(result.fields)
     if not result.delivered:  # quarantined: no calibrated file
         return fields, result.hist_counts
-    header = _output_header(header, meta, decision, result.model, spec.bias_id,
-                            result.confidence, result.check,
-                            dark_median=result.calibrated.stats.get("dark_model_median_adu"))  # fmt: skip
+    header = _output_header(
+        header,
+        meta,
+        decision,
+        result.model,
+        spec.bias_id,
+        result.confidence,
+        result.check,
+        dark_median=result.calibrated.stats.get("dark_model_median_adu"),
+    )
     cal = result.calibrated
     pedestal = config.subtract.pedestal_adu
     applied = result.applied
     if applied is not None and applied.applied and applied.action == ResponseAction.ADD_PEDESTAL:
         pedestal += float(applied.value or 0.0)
-    cards = uncertainty_cards(cal.data, cal.uncertainty, egain_e_per_adu=result.egain_e_per_adu,
-                              pedestal_adu=pedestal, cfa=is_cfa(meta.bayer_pattern))  # fmt: skip
-    write_calibrated(spec.output, cal.data, cal.uncertainty, header, cards=cards,
-                     mode=config.output.light_uncertainty,
-                     quantize_level=config.output.quantize_level)  # fmt: skip
+    cards = uncertainty_cards(
+        cal.data,
+        cal.uncertainty,
+        egain_e_per_adu=result.egain_e_per_adu,
+        pedestal_adu=pedestal,
+        cfa=is_cfa(meta.bayer_pattern),
+    )
+    write_calibrated(
+        spec.output,
+        cal.data,
+        cal.uncertainty,
+        header,
+        cards=cards,
+        mode=config.output.light_uncertainty,
+        quantize_level=config.output.quantize_level,
+    )
     st = os.stat(spec.output)
     # recorded relative to the work directory (it may be moved), with what identifies the file
-    fields.update(output_path=os.path.relpath(spec.output, spec.workdir), output_size=st.st_size,
-                  output_mtime_ns=st.st_mtime_ns, output_inode=st.st_ino,
-                  output_hash=file_hash(spec.output))  # fmt: skip
+    fields.update(
+        output_path=os.path.relpath(spec.output, spec.workdir),
+        output_size=st.st_size,
+        output_mtime_ns=st.st_mtime_ns,
+        output_inode=st.st_ino,
+        output_hash=file_hash(spec.output),
+    )
     return fields, result.hist_counts
 
 

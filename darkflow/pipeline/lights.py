@@ -157,17 +157,26 @@ def _bias_level(bias: LazyMaster) -> float | None:
 
 def _bias_of_master(choices: Mapping[str, Sequence[BiasChoice]], k: _Known) -> BiasChoice | None:
     m = k.meta
-    return choose_bias(choices.get(m.config_signature, ()), night=k.night,
-                       set_temp_c=m.set_temp_c, temp_c=m.temp_c, when=mid_time(m))  # fmt: skip
+    return choose_bias(
+        choices.get(m.config_signature, ()),
+        night=k.night,
+        set_temp_c=m.set_temp_c,
+        temp_c=m.temp_c,
+        when=mid_time(m),
+    )
 
 
 def index_fingerprint(index: CalibrationIndex, signature: str) -> str:
     """Exact hash of what the index knows about one configuration (laws, glow, linearity, bias):
     every digit of every number, every pixel of the glow grid."""
     return fingerprint(
-        [index.laws.get(signature), index.glow.get(signature),
-         index.linearity.get(signature), index.biases.get(signature)]
-    )[:16]  # fmt: skip
+        [
+            index.laws.get(signature),
+            index.glow.get(signature),
+            index.linearity.get(signature),
+            index.biases.get(signature),
+        ]
+    )[:16]
 
 
 def _cached_index(
@@ -191,22 +200,34 @@ def _cached_index(
 
     sigs = sorted({k.meta.config_signature for k in darks})
     laws = {s: (store.law(s).to_dict() if store.law(s) else None) for s in sigs}
-    pairs = [f"{k.key}:{k.status}:{k.confidence}:{b.key if (b := bias_of.get(k.key)) else ''}"
-             for k in darks]  # fmt: skip
+    pairs = [
+        f"{k.key}:{k.status}:{k.confidence}:{b.key if (b := bias_of.get(k.key)) else ''}"
+        for k in darks
+    ]
     key = job_key(
-        "index", pairs,
-        {"config": output_params(config, "matching", "scaling", "verify"),
-         "stored_laws": json.loads(json.dumps(laws, default=exact_json)),
-         "version": index_cache_version()},
+        "index",
+        pairs,
+        {
+            "config": output_params(config, "matching", "scaling", "verify"),
+            "stored_laws": json.loads(json.dumps(laws, default=exact_json)),
+            "version": index_cache_version(),
+        },
         ALGORITHM_VERSION,
-    )  # fmt: skip
+    )
     path = workdir / "cache" / f"index-{short(key)}.pkl"
     if path.exists():
         try:
             with open(path, "rb") as fh:
                 cached = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-                TypeError, ValueError) as err:  # fmt: skip
+        except (
+            OSError,
+            pickle.UnpicklingError,
+            EOFError,
+            AttributeError,
+            ImportError,
+            TypeError,
+            ValueError,
+        ) as err:
             log.warning("index cache %s unreadable (%s); rebuilding", path, err)
         else:
             if isinstance(cached, CalibrationIndex):
@@ -215,9 +236,11 @@ def _cached_index(
 
     parts = IndexParts(
         workdir / "cache" / "index-parts",
-        {"config": output_params(config, "matching", "scaling", "verify"),
-         "version": index_cache_version()},
-    )  # fmt: skip
+        {
+            "config": output_params(config, "matching", "scaling", "verify"),
+            "version": index_cache_version(),
+        },
+    )
     load = _LRU({short(k.key): k for k in darks})
     # a bias is read only when a part of the index measured against it is not kept: its level
     # kept under its content hash says it was read and verified with that content before
@@ -226,8 +249,9 @@ def _cached_index(
     for b in {b.key: b for b in bias_of.values() if b is not None}.values():
         handle = LazyMaster(b.content_hash or "", partial(_read_bias, b, load.corrupt))
         try:
-            levels[b.key] = parts.recall("bias_level", (b.content_hash,),
-                                         partial(_bias_level, handle))  # fmt: skip
+            levels[b.key] = parts.recall(
+                "bias_level", (b.content_hash,), partial(_bias_level, handle)
+            )
         except ArtifactCorruptError:
             raise
         except (DarkflowError, OSError) as err:
@@ -251,16 +275,27 @@ def _cached_index(
     # the configuration's bias for matching (exposure of a bias proxy, its noise): the most used
     biases = {sig: handles[c.most_common(1)[0][0]] for sig, c in usage.items()}
     entries = [
-        MasterEntry(master_id=short(k.key), meta=k.meta, path=os.path.relpath(k.path, workdir),
-                    status=k.status, confidence=k.confidence,
-                    scalable=master_biases.get(short(k.key)) is not None)
+        MasterEntry(
+            master_id=short(k.key),
+            meta=k.meta,
+            path=os.path.relpath(k.path, workdir),
+            status=k.status,
+            confidence=k.confidence,
+            scalable=master_biases.get(short(k.key)) is not None,
+        )
         for k in darks
-    ]  # fmt: skip
-    index = build_index(entries, load_master=load, biases=biases, config=config,
-                        thermal_profiles=store, master_biases=master_biases,
-                        level_sigmas=level_sigmas, memo=parts,
-                        master_keys={short(k.key): k.content_hash for k in darks
-                                     if k.content_hash})  # fmt: skip
+    ]
+    index = build_index(
+        entries,
+        load_master=load,
+        biases=biases,
+        config=config,
+        thermal_profiles=store,
+        master_biases=master_biases,
+        level_sigmas=level_sigmas,
+        memo=parts,
+        master_keys={short(k.key): k.content_hash for k in darks if k.content_hash},
+    )
     if load.corrupt:
         raise load.corrupt[0]
     for k in darks:
@@ -289,8 +324,14 @@ class _NightOffsets:
     ``hypot(delta, sigma)``.
     """
 
-    def __init__(self, index: CalibrationIndex, darks: Sequence[_Known],
-                 bias_of: Mapping[str, BiasChoice | None], choices, config: Config):  # fmt: skip
+    def __init__(
+        self,
+        index: CalibrationIndex,
+        darks: Sequence[_Known],
+        bias_of: Mapping[str, BiasChoice | None],
+        choices,
+        config: Config,
+    ):
         self.index, self.darks, self.bias_of, self.config = index, darks, bias_of, config
         self.choices = choices
         self._cache: dict[tuple[str, str | None, str], tuple[float, bool] | None] = {}
@@ -323,13 +364,19 @@ class _NightOffsets:
         if here and refs:
             deltas, sigmas = [], []
             for s in here:
-                same = [r for r in refs if abs(r.exptime_s - s.exptime_s)
-                        <= mcfg.exptime_rel_tol * s.exptime_s] or refs  # fmt: skip
+                same = [
+                    r
+                    for r in refs
+                    if abs(r.exptime_s - s.exptime_s) <= mcfg.exptime_rel_tol * s.exptime_s
+                ] or refs
                 preds, errs = [], []
                 for r in same:
                     f = (s.exptime_s - bias_t) / (r.exptime_s - bias_t)
-                    dt = (s.temp_c - r.temp_c) if s.temp_c is not None and \
-                        r.temp_c is not None else 0.0  # fmt: skip
+                    dt = (
+                        (s.temp_c - r.temp_c)
+                        if s.temp_c is not None and r.temp_c is not None
+                        else 0.0
+                    )
                     pred = r.level_adu * f * law.factor(dt)
                     sig_t = mcfg.temp_reading_sigma_c * math.sqrt(
                         1.0 / max(s.n_frames, 1) + 1.0 / max(r.n_frames, 1)
@@ -459,8 +506,13 @@ def plan_lights(
         )
         sig = meta.config_signature
         night = row.get("night") or None
-        bias = choose_bias(choices.get(sig, ()), night=night, set_temp_c=meta.set_temp_c,
-                           temp_c=meta.ccd_temp_c, when=meta.date_obs_utc)  # fmt: skip
+        bias = choose_bias(
+            choices.get(sig, ()),
+            night=night,
+            set_temp_c=meta.set_temp_c,
+            temp_c=meta.ccd_temp_c,
+            when=meta.date_obs_utc,
+        )
         plan_bias = _plan_biases(decision, index, bias, bias_of, by_id, night, offsets)
         decision = plan_bias.decision
         decisions[row["path"]] = decision
@@ -474,20 +526,33 @@ def plan_lights(
             plan.unmatched.append((row, decision))
             continue
         key = light_key(
-            light_hash, recipe=recipe, bias=bias.key if bias else None,
-            decision=decision, index_fingerprint=fingerprints[sig], config=config,
+            light_hash,
+            recipe=recipe,
+            bias=bias.key if bias else None,
+            decision=decision,
+            index_fingerprint=fingerprints[sig],
+            config=config,
             master_biases={mid: k for mid, (k, _, _) in plan_bias.master_biases.items()},
             bias_level_sigma_adu=plan_bias.level_sigma_adu,
-        )  # fmt: skip
-        job = LightJob(key, row, meta, decision, recipe, bias.key if bias else None,
-                       bias.path if bias else None, output_path(workdir, row, light_hash),
-                       index=index,
-                       amplitude_limit_sigma=(config.subtract.conservative_amplitude_sigma
-                                              if conservative else None),
-                       hashes={mid: by_id[mid].content_hash for mid in decision.master_ids},
-                       bias_hash=bias.content_hash if bias else None,
-                       master_biases=plan_bias.master_biases,
-                       bias_level_sigma_adu=plan_bias.level_sigma_adu)  # fmt: skip
+        )
+        job = LightJob(
+            key,
+            row,
+            meta,
+            decision,
+            recipe,
+            bias.key if bias else None,
+            bias.path if bias else None,
+            output_path(workdir, row, light_hash),
+            index=index,
+            amplitude_limit_sigma=(
+                config.subtract.conservative_amplitude_sigma if conservative else None
+            ),
+            hashes={mid: by_id[mid].content_hash for mid in decision.master_ids},
+            bias_hash=bias.content_hash if bias else None,
+            master_biases=plan_bias.master_biases,
+            bias_level_sigma_adu=plan_bias.level_sigma_adu,
+        )
         job.cached_record = _cached_record(registry, key, plan.mismatches)
         plan.lights.append(job)
     return plan, decisions, index, list(contexts.items())
@@ -532,8 +597,11 @@ def _plan_biases(decision, index, bias, bias_of, by_id, night, offsets) -> _Plan
         own = bias_of.get(k.key)
         if bias is not None and own is not None and own.key != bias.key:
             master_biases[t.master_id] = (own.key, own.path, own.content_hash)
-        use(own if own is not None and bias is not None else bias, k.night,
-            -t.weight * t.exposure_factor * t.temp_factor)  # fmt: skip
+        use(
+            own if own is not None and bias is not None else bias,
+            k.night,
+            -t.weight * t.exposure_factor * t.temp_factor,
+        )
     var, reasons = 0.0, []
     for (_, frame_night), (b, c) in groups.items():
         if abs(c) <= 1e-6 or b.night == frame_night:
@@ -564,9 +632,12 @@ def _conservative_decision(
     if MatchReason.NO_CANDIDATE not in decision.reasons or not meta.exptime_s:
         return None
     verified = [
-        e for e in index.for_config(meta.config_signature)
-        if e.status == MasterStatus.VERIFIED and e.meta.exptime_s and e.master_id not in index.unusable
-    ]  # fmt: skip
+        e
+        for e in index.for_config(meta.config_signature)
+        if e.status == MasterStatus.VERIFIED
+        and e.meta.exptime_s
+        and e.master_id not in index.unusable
+    ]
     if not verified:
         return None
     has_bias = meta.config_signature in index.biases
@@ -616,8 +687,7 @@ def _cached_record(
         st = full.stat()
     except OSError:
         return None
-    stat = {"output_size": st.st_size, "output_mtime_ns": st.st_mtime_ns,
-            "output_inode": st.st_ino}  # fmt: skip
+    stat = {"output_size": st.st_size, "output_mtime_ns": st.st_mtime_ns, "output_inode": st.st_ino}
     if cached.content_hash is not None and all(rec.get(k) == v for k, v in stat.items()):
         return rec
     found = file_hash(full)
@@ -631,6 +701,13 @@ def _cached_record(
         rec = {**rec, **stat, "output_path": os.path.relpath(full, registry.workdir)}
         registry.refresh(key, content_hash=found, record=rec)
         return rec
-    mismatches.append({"kind": cached.kind, "id": cached.id, "path": cached.path,
-                       "expected": cached.content_hash, "found": found})  # fmt: skip
+    mismatches.append(
+        {
+            "kind": cached.kind,
+            "id": cached.id,
+            "path": cached.path,
+            "expected": cached.content_hash,
+            "found": found,
+        }
+    )
     return None

@@ -163,27 +163,46 @@ def unchanged_run(paths, workdir, config, fingerprint, executor, t_start):
         run_id = registry.start_run(inputs=[str(p) for p in paths], config=config.to_dict())
         events = EventLog(workdir / "logs" / before["log"], run_id=run_id, darkflow=__version__)
         n_files = int(before.get("n_files", 0))
-        events.emit("run_start", inputs=[str(p) for p in paths], n_files=n_files,
-                    executor=getattr(executor, "name", "local"))  # fmt: skip
+        events.emit(
+            "run_start",
+            inputs=[str(p) for p in paths],
+            n_files=n_files,
+            executor=getattr(executor, "name", "local"),
+        )
         result = RunResult(
-            workdir=workdir, n_files=n_files, n_rejected=0, n_isolated=0, run_id=run_id,
+            workdir=workdir,
+            n_files=n_files,
+            n_rejected=0,
+            n_isolated=0,
+            run_id=run_id,
             executor=getattr(executor, "name", "local"),
             lights=Counter({LightStatus(k): v for k, v in before.get("lights", {}).items()}),
-            masters_reused=sum(before.get(k, 0) for k in
-                               ("masters_built", "masters_judged", "masters_reused")),
+            masters_reused=sum(
+                before.get(k, 0) for k in ("masters_built", "masters_judged", "masters_reused")
+            ),
             lights_reused=before.get("lights_computed", 0) + before.get("lights_reused", 0),
-            frame_report=workdir / "frame_report.csv", masters_csv=workdir / "masters.csv",
-            sessions=tuple(before.get("sessions", ())), unchanged_since=last["run_id"],
-        )  # fmt: skip
+            frame_report=workdir / "frame_report.csv",
+            masters_csv=workdir / "masters.csv",
+            sessions=tuple(before.get("sessions", ())),
+            unchanged_since=last["run_id"],
+        )
         result.seconds = time.monotonic() - t_start
         summary = {
-            "seconds": round(result.seconds, 3), "unchanged_since": last["run_id"],
-            "lights": before.get("lights", {}), "masters_built": 0, "masters_judged": 0,
-            "masters_reused": result.masters_reused, "masters_failed": 0,
-            "lights_computed": 0, "lights_reused": result.lights_reused,
-            "artifacts_repaired": 0, "sessions": list(result.sessions), "n_files": n_files,
-            "log": before["log"], "retry": 0,
-        }  # fmt: skip
+            "seconds": round(result.seconds, 3),
+            "unchanged_since": last["run_id"],
+            "lights": before.get("lights", {}),
+            "masters_built": 0,
+            "masters_judged": 0,
+            "masters_reused": result.masters_reused,
+            "masters_failed": 0,
+            "lights_computed": 0,
+            "lights_reused": result.lights_reused,
+            "artifacts_repaired": 0,
+            "sessions": list(result.sessions),
+            "n_files": n_files,
+            "log": before["log"],
+            "retry": 0,
+        }
         registry.end_run(run_id, outcome="ok", summary=summary)
         events.emit("run_end", **summary)
         registry.set_run_memo(run_id, fingerprint=fingerprint, state=state)

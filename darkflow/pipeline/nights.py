@@ -107,9 +107,7 @@ def _merge_masters(
     )
     new_ids = set(new["master_id"])
     old = _rows(old, [mid not in new_ids for mid in old["master_id"]])
-    keep = [
-        mid in used or _built_elsewhere(registry, mid, scope) for mid in old["master_id"]
-    ]  # fmt: skip
+    keep = [mid in used or _built_elsewhere(registry, mid, scope) for mid in old["master_id"]]
     merged = pd.concat([_rows(old, keep), new], ignore_index=True) if any(keep) else new
     order = merged.assign(_bias=merged["kind"] != "bias")
     order = order.sort_values(["_bias", "config_signature", "master_id"], kind="stable")
@@ -148,7 +146,7 @@ def _merge_decisions(
         (key(r), json.dumps(r, separators=(",", ":")))
         for r in read_events(path)
         if key(r) not in new_keys and r.get("light_path") not in scope
-    ]  # fmt: skip
+    ]
     return [text for _, text in sorted([*kept, *new], key=lambda item: item[0])]
 
 
@@ -175,10 +173,12 @@ def write_night(
     thermal_path = dest / "qa" / "thermal.json"
     old_thermal = json.loads(thermal_path.read_text()) if thermal_path.is_file() else []
     thermal_records = _merge_records(
-        old_thermal, to_jsonable(list(thermal)),
+        old_thermal,
+        to_jsonable(list(thermal)),
         key=lambda e: (e["night"], e["session"], e["config_signature"]),
-        paths=lambda e: [p["path"] for p in e.get("points", [])], scope=scope,
-    )  # fmt: skip
+        paths=lambda e: [p["path"] for p in e.get("points", [])],
+        scope=scope,
+    )
     hist_path = dest / "qa" / "residual_hists.json"
     old_hists = json.loads(hist_path.read_text())["lights"] if hist_path.is_file() else {}
     merged_hists = {p: h for p, h in old_hists.items() if p not in hists and p not in scope}

@@ -74,8 +74,10 @@ def output_params(config: Config, *sections: str, kind: str | None = None) -> di
     """The configuration a job's output depends on (execution-only keys, and with ``kind``
     (``master`` or ``light``) the other kind's keys, removed)."""
     full = config.to_dict()
-    skip = {s: (*EXECUTION_ONLY.get(s, ()), *OTHER_KIND.get(kind or "", {}).get(s, ()))
-            for s in sections}  # fmt: skip
+    skip = {
+        s: (*EXECUTION_ONLY.get(s, ()), *OTHER_KIND.get(kind or "", {}).get(s, ()))
+        for s in sections
+    }
     return {s: {k: v for k, v in full[s].items() if k not in skip[s]} for s in sections}
 
 
@@ -121,8 +123,9 @@ def light_key(
         params["master_biases"] = dict(sorted(master_biases.items()))
     if bias_level_sigma_adu:
         params["bias_level_sigma_adu"] = round(float(bias_level_sigma_adu), 4)
-    return job_key("light", [light_hash], json.loads(json.dumps(params, default=exact_json)),
-                   ALGORITHM_VERSION)  # fmt: skip
+    return job_key(
+        "light", [light_hash], json.loads(json.dumps(params, default=exact_json)), ALGORITHM_VERSION
+    )
 
 
 def output_path(workdir: Path, row: Mapping[str, Any], content_hash: str) -> Path:
@@ -152,9 +155,13 @@ MAX_STEM_BYTES = 200
 
 def master_path(workdir: Path, fset: FrameSet, key: str) -> Path:
     return (
-        Path(workdir) / "artifacts" / "masters" / fset.instrument_slug / fset.config_signature
+        Path(workdir)
+        / "artifacts"
+        / "masters"
+        / fset.instrument_slug
+        / fset.config_signature
         / f"{short(key)}.fits"
-    )  # fmt: skip
+    )
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -195,13 +202,22 @@ class MasterJob:
     def spec(self, workdir: Path, config: Config) -> MasterJobSpec:
         """The job's :class:`MasterJobSpec` for a worker."""
         return MasterJobSpec(
-            self.key, self.fset, self.output, Path(workdir), config, assess=True,
-            bias_path=self.bias_file, previous_path=self.previous_file,
-            input_hashes=self.input_hashes, output_hash=self.output_hash,
-            bias_hash=self.bias_hash, previous_hash=self.previous_hash,
-            bias_own_night=self.bias_own_night, previous_bias_path=self.previous_bias_file,
+            self.key,
+            self.fset,
+            self.output,
+            Path(workdir),
+            config,
+            assess=True,
+            bias_path=self.bias_file,
+            previous_path=self.previous_file,
+            input_hashes=self.input_hashes,
+            output_hash=self.output_hash,
+            bias_hash=self.bias_hash,
+            previous_hash=self.previous_hash,
+            bias_own_night=self.bias_own_night,
+            previous_bias_path=self.previous_bias_file,
             previous_bias_hash=self.previous_bias_hash,
-        )  # fmt: skip
+        )
 
     def provenance(self, config: Config, meta: MasterMeta | None) -> dict[str, Any]:
         """The provenance recorded with the master in the registry: its set, inputs, temperatures,
@@ -213,9 +229,14 @@ class MasterJob:
             "set_id": self.fset.identity,
             "set_label": self.fset.label,
             "inputs": [
-                {"path": m.path, "content_hash": h, "header_signature": m.config_signature,
-                 "exptime_s": m.exptime_s, "ccd_temp_c": m.ccd_temp_c,
-                 "date_obs_utc": m.date_obs_utc.isoformat() if m.date_obs_utc else None}
+                {
+                    "path": m.path,
+                    "content_hash": h,
+                    "header_signature": m.config_signature,
+                    "exptime_s": m.exptime_s,
+                    "ccd_temp_c": m.ccd_temp_c,
+                    "date_obs_utc": m.date_obs_utc.isoformat() if m.date_obs_utc else None,
+                }
                 for m, h in zip(metas, self.input_hashes, strict=True)
             ],
             "parameters": output_params(config, *MASTER_SECTIONS, kind="master"),
@@ -227,12 +248,15 @@ class MasterJob:
                 "time_end_utc": times[-1] if times else None,
             },
             "meta": master_meta_to_dict(meta) if meta else None,
-            "assessed_with": {"bias": self.bias_key, "previous": self.previous_key,
-                              "verify": output_params(config, "verify")["verify"]},
+            "assessed_with": {
+                "bias": self.bias_key,
+                "previous": self.previous_key,
+                "verify": output_params(config, "verify")["verify"],
+            },
             "algorithm": ALGORITHM_VERSION,
             "darkflow": __version__,
             "packages": _package_versions(),
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -274,17 +298,25 @@ class LightJob:
     def spec(self, workdir: Path, config: Config) -> LightJobSpec:
         """The job's :class:`LightJobSpec` for a worker."""
         return LightJobSpec(
-            key=self.key, meta=self.meta, decision=self.decision,
+            key=self.key,
+            meta=self.meta,
+            decision=self.decision,
             master_paths={mid: path for mid, _, path, _ in self.recipe},
-            master_status=self.recipe[0][3], bias_path=self.bias_file,
-            bias_id=short(self.bias_key) if self.bias_key else None, output=self.output,
-            workdir=Path(workdir), config=config, index=self.index,
-            amplitude_limit_sigma=self.amplitude_limit_sigma, master_hashes=dict(self.hashes),
-            bias_hash=self.bias_hash, input_stat=input_stat_of(self.row),
+            master_status=self.recipe[0][3],
+            bias_path=self.bias_file,
+            bias_id=short(self.bias_key) if self.bias_key else None,
+            output=self.output,
+            workdir=Path(workdir),
+            config=config,
+            index=self.index,
+            amplitude_limit_sigma=self.amplitude_limit_sigma,
+            master_hashes=dict(self.hashes),
+            bias_hash=self.bias_hash,
+            input_stat=input_stat_of(self.row),
             master_bias_paths={mid: path for mid, (_, path, _) in self.master_biases.items()},
             master_bias_hashes={mid: h for mid, (_, _, h) in self.master_biases.items()},
             bias_level_sigma_adu=self.bias_level_sigma_adu,
-        )  # fmt: skip
+        )
 
 
 @dataclass
@@ -304,29 +336,50 @@ class JobPlan:
         records = []
         cfg = config or Config()
         for job in self.masters:
-            records.append({
-                "kind": job.kind, "id": job.master_id, "key": job.key,
-                "inputs": [{"path": m.path, "content_hash": h}
-                           for m, h in zip(job.fset.metas, job.input_hashes, strict=True)],
-                "config": {s: cfg.section_hash(s) for s in MASTER_SECTIONS},
-                "cached": job.cached, "label": job.fset.label, "output": str(job.output),
-            })  # fmt: skip
+            records.append(
+                {
+                    "kind": job.kind,
+                    "id": job.master_id,
+                    "key": job.key,
+                    "inputs": [
+                        {"path": m.path, "content_hash": h}
+                        for m, h in zip(job.fset.metas, job.input_hashes, strict=True)
+                    ],
+                    "config": {s: cfg.section_hash(s) for s in MASTER_SECTIONS},
+                    "cached": job.cached,
+                    "label": job.fset.label,
+                    "output": str(job.output),
+                }
+            )
         for job in self.lights:
-            records.append({
-                "kind": ArtifactKind.CALIBRATED_LIGHT, "id": short(job.key), "key": job.key,
-                "inputs": [{"path": job.meta.path}]
-                + [{"master": short(key)} for _, key, _, _ in job.recipe]
-                + ([{"bias": short(job.bias_key)}] if job.bias_key else []),
-                "config": {s: cfg.section_hash(s) for s in LIGHT_SECTIONS},
-                "cached": job.cached, "label": Path(job.meta.path).name,
-                "output": str(job.output),
-            })  # fmt: skip
+            records.append(
+                {
+                    "kind": ArtifactKind.CALIBRATED_LIGHT,
+                    "id": short(job.key),
+                    "key": job.key,
+                    "inputs": [{"path": job.meta.path}]
+                    + [{"master": short(key)} for _, key, _, _ in job.recipe]
+                    + ([{"bias": short(job.bias_key)}] if job.bias_key else []),
+                    "config": {s: cfg.section_hash(s) for s in LIGHT_SECTIONS},
+                    "cached": job.cached,
+                    "label": Path(job.meta.path).name,
+                    "output": str(job.output),
+                }
+            )
         for row, decision in self.unmatched:
             reasons = [str(r) for r in decision.reasons] if decision else []
-            records.append({"kind": "unmatched_light", "id": "", "key": "",
-                            "inputs": [{"path": row["path"]}], "config": {},
-                            "cached": None, "label": Path(row["path"]).name,
-                            "output": ";".join(reasons) or row.get("reasons") or ""})  # fmt: skip
+            records.append(
+                {
+                    "kind": "unmatched_light",
+                    "id": "",
+                    "key": "",
+                    "inputs": [{"path": row["path"]}],
+                    "config": {},
+                    "cached": None,
+                    "label": Path(row["path"]).name,
+                    "output": ";".join(reasons) or row.get("reasons") or "",
+                }
+            )
         if fmt == "json":
             return json.dumps(records, indent=1) + "\n"
         n_m = len(self.masters)
@@ -368,8 +421,11 @@ def master_meta_to_dict(meta: MasterMeta) -> dict[str, Any]:
     out = {}
     for name in MasterMeta.__dataclass_fields__:
         value = getattr(meta, name)
-        out[name] = value.isoformat() if isinstance(value, datetime) else (
-            str(value) if name == "frame_kind" else value)  # fmt: skip
+        out[name] = (
+            value.isoformat()
+            if isinstance(value, datetime)
+            else (str(value) if name == "frame_kind" else value)
+        )
     return out
 
 
@@ -426,8 +482,10 @@ def resolve_assessment(
     """
     pool = _BiasPool(planned, registry)
     # the previous-master gate scales by [matching]'s dark-current law: a verdict depends on it
-    verify_params = {**output_params(config, "verify"),
-                     "dark_law": {k: getattr(config.matching, k) for k in DARK_LAW_KEYS}}  # fmt: skip
+    verify_params = {
+        **output_params(config, "verify"),
+        "dark_law": {k: getattr(config.matching, k) for k in DARK_LAW_KEYS},
+    }
     for job in jobs:
         sig, night = job.fset.config_signature, job.fset.night
         job.bias_key = job.bias_file = job.bias_hash = None
@@ -437,8 +495,13 @@ def resolve_assessment(
         is_dark = job.fset.kind == FrameType.DARK
         if is_dark:
             meta = provisional_meta(job.fset)
-            bias = pool.choose(sig, night=night, set_temp_c=meta.set_temp_c,
-                               temp_c=meta.temp_c, when=mid_time(meta))  # fmt: skip
+            bias = pool.choose(
+                sig,
+                night=night,
+                set_temp_c=meta.set_temp_c,
+                temp_c=meta.temp_c,
+                when=mid_time(meta),
+            )
             if bias is not None:  # a bias of this run has its hash once it is built
                 job.bias_key, job.bias_file = bias.key, bias.path
                 job.bias_hash = _recorded_hash(registry, bias.key)
@@ -465,10 +528,17 @@ def resolve_assessment(
                 job.previous_bias_hash = _recorded_hash(registry, pbias.key)
         job.assess_key = job_key(
             "assess",
-            [job.key, job.bias_key or "", job.previous_key or "", *job.fset.notes,
-             job.previous_bias_key or "", "" if job.bias_own_night else "bias-borrowed"],
-            verify_params, f"{ALGORITHM_VERSION}/{ASSESSMENT_VERSION}",
-        )  # fmt: skip
+            [
+                job.key,
+                job.bias_key or "",
+                job.previous_key or "",
+                *job.fset.notes,
+                job.previous_bias_key or "",
+                "" if job.bias_own_night else "bias-borrowed",
+            ],
+            verify_params,
+            f"{ALGORITHM_VERSION}/{ASSESSMENT_VERSION}",
+        )
         row = registry.get(job.key)
         job.output_hash = row.content_hash if row is not None else None
         job.cached = (
@@ -503,8 +573,10 @@ def master_waves(jobs: Sequence[MasterJob]) -> list[list[MasterJob]]:
     seen: dict[str, dict[str, Any]] = {}
     for job in sorted(jobs, key=lambda j: (j.fset.night, j.fset.kind != FrameType.BIAS)):
         is_bias = job.fset.kind == FrameType.BIAS
-        st = seen.setdefault(job.fset.config_signature, {"night": None, "bias_before": -1,
-                             "all_before": -1, "bias_now": -1, "all_now": -1})  # fmt: skip
+        st = seen.setdefault(
+            job.fset.config_signature,
+            {"night": None, "bias_before": -1, "all_before": -1, "bias_now": -1, "all_now": -1},
+        )
         if st["night"] != job.fset.night:
             st["bias_before"] = max(st["bias_before"], st["bias_now"])
             st["all_before"] = max(st["all_before"], st["all_now"])
@@ -568,12 +640,12 @@ def split_bias_sets(
             if measured is None:
                 out.append(fset)
                 continue
-            entry = {"levels": dict(zip(hashes, measured[0], strict=True)),
-                     "noise": measured[1]}  # fmt: skip
+            entry = {"levels": dict(zip(hashes, measured[0], strict=True)), "noise": measured[1]}
             cache.put(key, entry)
         levels = [entry["levels"][h] for h in hashes]
-        parts = split_level_jumps(fset, levels, float(entry["noise"]),
-                                  false_alarm=config.verify.gate_false_alarm)  # fmt: skip
+        parts = split_level_jumps(
+            fset, levels, float(entry["noise"]), false_alarm=config.verify.gate_false_alarm
+        )
         if len(parts) > 1 or parts[0].notes != fset.notes:
             log.info("bias set %s: level jump, %d part(s)", fset.label, len(parts))
         out.extend(parts)
@@ -691,7 +763,7 @@ class _BiasPool:
             if j.fset.kind == FrameType.BIAS:
                 self.planned.setdefault(j.fset.config_signature, {})[j.key] = BiasChoice(
                     j.key, j.output, j.fset.night, provisional_meta(j.fset), not j.fset.notes
-                )  # fmt: skip
+                )
         self._all: dict[str, list[BiasChoice]] = {}
         self._nights: dict[tuple[str, str], list[BiasChoice]] = {}
 
@@ -700,10 +772,13 @@ class _BiasPool:
         for row in rows:
             if row.key not in self.planned.get(sig, {}):
                 out[row.key] = BiasChoice(
-                    row.key, self.registry.file_of(row), row.night,
-                    master_meta_from_dict(row.meta), row.status == MasterStatus.VERIFIED,
+                    row.key,
+                    self.registry.file_of(row),
+                    row.night,
+                    master_meta_from_dict(row.meta),
+                    row.status == MasterStatus.VERIFIED,
                     row.content_hash,
-                )  # fmt: skip
+                )
         return list(out.values())
 
     def all(self, sig: str) -> list[BiasChoice]:
@@ -739,8 +814,12 @@ def _previous_verified(registry: Registry, job: MasterJob) -> ArtifactRow | None
     """The verified master of the same kind and configuration from the latest earlier night,
     closest in exposure (fixed-pattern stability is judged against it)."""
     latest, rows = None, []
-    for r in registry.latest_before(kind=job.kind, config_signature=job.fset.config_signature,
-                                    night=job.fset.night, status=[MasterStatus.VERIFIED]):  # fmt: skip
+    for r in registry.latest_before(
+        kind=job.kind,
+        config_signature=job.fset.config_signature,
+        night=job.fset.night,
+        status=[MasterStatus.VERIFIED],
+    ):
         if latest is not None and r.night != latest:
             break
         if _usable(registry, r):
@@ -788,14 +867,29 @@ def known_masters(
         path = registry.file_of(row)
         if path is None or not _exists(registry.workdir, str(path)):
             continue
-        known[row.key] = _Known(row.key, row.kind, master_meta_from_dict(row.meta),
-                                path, MasterStatus(row.status), row.confidence or 0.0,
-                                row.content_hash, row.night)  # fmt: skip
+        known[row.key] = _Known(
+            row.key,
+            row.kind,
+            master_meta_from_dict(row.meta),
+            path,
+            MasterStatus(row.status),
+            row.confidence or 0.0,
+            row.content_hash,
+            row.night,
+        )
     for job in pending:
         if job.key not in known and job.fset.config_signature in wanted:
             status = MasterStatus.LOW_CONFIDENCE if job.fset.notes else MasterStatus.VERIFIED
-            known[job.key] = _Known(job.key, job.kind, provisional_meta(job.fset), job.output,
-                                    status, 1.0, None, job.fset.night)  # fmt: skip
+            known[job.key] = _Known(
+                job.key,
+                job.kind,
+                provisional_meta(job.fset),
+                job.output,
+                status,
+                1.0,
+                None,
+                job.fset.night,
+            )
     return sorted(known.values(), key=lambda k: k.key)
 
 
@@ -844,8 +938,15 @@ def bias_rank(
         dt, off_temp = 0.0, False
     mid = bias.mid_time
     hours = abs((when - mid).total_seconds()) / 3600.0 if when and mid else math.inf
-    return (off_temp, bias.night != night, dt if off_temp else 0.0, not bias.verified, hours,
-            -m.n_frames, bias.key)  # fmt: skip
+    return (
+        off_temp,
+        bias.night != night,
+        dt if off_temp else 0.0,
+        not bias.verified,
+        hours,
+        -m.n_frames,
+        bias.key,
+    )
 
 
 def choose_bias(

@@ -50,10 +50,10 @@ class RunResult:
         head = (
             f"darkflow run: {self.n_files} files unchanged since run {self.unchanged_since} "
             f"(checked in {self.seconds:.1f}s): nothing to compute, its results stand"
-            if self.unchanged_since else
-            f"darkflow run: {self.n_files} files ({self.n_rejected} rejected, "
+            if self.unchanged_since
+            else f"darkflow run: {self.n_files} files ({self.n_rejected} rejected, "
             f"{self.n_isolated} isolated)"
-        )  # fmt: skip
+        )
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stage_seconds.items())
         timing = (
             f"; {stages}; {self.seconds:.1f}s in all" if stages and not self.unchanged_since else ""
@@ -72,6 +72,8 @@ class RunResult:
             f"  calibrated frames: {self.workdir / 'calibrated'}",
         ]
         if self.artifacts_repaired:
-            lines.append(f"  repaired: {self.artifacts_repaired} damaged artifact(s) rebuilt "
-                         f"(damaged files moved to {self.workdir / 'corrupt'})")  # fmt: skip
+            lines.append(
+                f"  repaired: {self.artifacts_repaired} damaged artifact(s) rebuilt "
+                f"(damaged files moved to {self.workdir / 'corrupt'})"
+            )
         return "\n".join(lines)

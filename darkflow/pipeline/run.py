@@ -143,12 +143,23 @@ def plan_night(
     scanned = _scan(paths, config, workdir)
     with Registry(workdir) as registry:
         master_jobs = plan_masters(
-            _frame_sets(scanned, config), registry=registry, workdir=workdir, config=config,
+            _frame_sets(scanned, config),
+            registry=registry,
+            workdir=workdir,
+            config=config,
             progress=tick,
-        )  # fmt: skip
+        )
         store = ThermalProfileStore(workdir / "thermal_profiles.json")
-        plan, *_ = plan_lights(scanned.rows, scanned.metas, scanned.usable, registry, master_jobs,
-                               workdir=workdir, config=config, store=store)  # fmt: skip
+        plan, *_ = plan_lights(
+            scanned.rows,
+            scanned.metas,
+            scanned.usable,
+            registry,
+            master_jobs,
+            workdir=workdir,
+            config=config,
+            store=store,
+        )
     return plan
 
 
@@ -242,13 +253,24 @@ def run_night(
         registry.verify_files()
         registry.mark_dead_runs()
         run_id = registry.start_run(inputs=[str(p) for p in paths], config=config.to_dict())
-        events = EventLog(workdir / "logs" / f"{slug(log_night(rows))}.jsonl", run_id=run_id,
-                          darkflow=__version__)  # fmt: skip
-        events.emit("run_start", inputs=[str(p) for p in paths], n_files=len(rows),
-                    executor=getattr(executor, "name", "local"))  # fmt: skip
-        result = RunResult(workdir=workdir, n_files=len(rows), n_rejected=0, n_isolated=0,
-                           run_id=run_id, executor=getattr(executor, "name", "local"),
-                           stage_seconds={"scan": scan_seconds})  # fmt: skip
+        events = EventLog(
+            workdir / "logs" / f"{slug(log_night(rows))}.jsonl", run_id=run_id, darkflow=__version__
+        )
+        events.emit(
+            "run_start",
+            inputs=[str(p) for p in paths],
+            n_files=len(rows),
+            executor=getattr(executor, "name", "local"),
+        )
+        result = RunResult(
+            workdir=workdir,
+            n_files=len(rows),
+            n_rejected=0,
+            n_isolated=0,
+            run_id=run_id,
+            executor=getattr(executor, "name", "local"),
+            stage_seconds={"scan": scan_seconds},
+        )
         state = _RunState()
         try:
             # a pass finding a damaged artifact sets it aside and plans again (it is rebuilt)
@@ -258,12 +280,24 @@ def run_night(
                 result.lights.clear()
                 t0 = time.monotonic()
                 master_jobs = plan_masters(
-                    _frame_sets(scanned, config), registry=registry, workdir=workdir,
-                    config=config, progress=tick,
-                )  # fmt: skip
-                failed = _execute_masters(master_jobs, registry, executor, events, result,
-                                          run_id, workdir=workdir, config=config, progress=tick,
-                                          state=state)  # fmt: skip
+                    _frame_sets(scanned, config),
+                    registry=registry,
+                    workdir=workdir,
+                    config=config,
+                    progress=tick,
+                )
+                failed = _execute_masters(
+                    master_jobs,
+                    registry,
+                    executor,
+                    events,
+                    result,
+                    run_id,
+                    workdir=workdir,
+                    config=config,
+                    progress=tick,
+                    state=state,
+                )
                 if not state.corrupt:  # masters of one configuration against each other
                     cross_check_masters(master_jobs, registry, config, failed=failed)
                 store = ThermalProfileStore(workdir / "thermal_profiles.json")
@@ -272,17 +306,32 @@ def run_night(
                 if not state.corrupt:
                     try:
                         plan, decisions, index, contexts = plan_lights(
-                            scanned.rows, scanned.metas, scanned.usable, registry, master_jobs,
-                            workdir=workdir, config=config, store=store,
-                        )  # fmt: skip
+                            scanned.rows,
+                            scanned.metas,
+                            scanned.usable,
+                            registry,
+                            master_jobs,
+                            workdir=workdir,
+                            config=config,
+                            store=store,
+                        )
                     except ArtifactCorruptError as err:  # a master read for the index
                         state.corrupt.append(err.path)
                 if not state.corrupt:
                     report_rows, hists = _execute_lights(
-                        plan, registry, executor, events, result, run_id, workdir=workdir,
-                        config=config, progress=tick, usable=scanned.usable, state=state,
+                        plan,
+                        registry,
+                        executor,
+                        events,
+                        result,
+                        run_id,
+                        workdir=workdir,
+                        config=config,
+                        progress=tick,
+                        usable=scanned.usable,
+                        state=state,
                         failed=failed,
-                    )  # fmt: skip
+                    )
                 result._timed("lights", t0)
                 if not state.corrupt:
                     break
@@ -294,8 +343,18 @@ def run_night(
                 result.artifacts_repaired += discard_corrupt(registry, state.corrupt, events)
             state.count(result)
             t0 = time.monotonic()
-            _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists,
-                           scanned, failed, Scope(paths))  # fmt: skip
+            _write_reports(
+                workdir,
+                plan,
+                master_jobs,
+                registry,
+                report_rows,
+                decisions,
+                hists,
+                scanned,
+                failed,
+                Scope(paths),
+            )
             _learn_thermal(store, index, contexts)
             result._timed("outputs", t0)
         except BaseException as err:
@@ -307,8 +366,15 @@ def run_night(
         result.masters_csv = workdir / "masters.csv"
         result.n_rejected = sum(r["status"] == Eligibility.REJECTED for r in rows)
         result.n_isolated = sum(r["status"] == Eligibility.ISOLATED for r in rows)
-        result.sessions = tuple(sorted({f"{r['night']}/{r['session']}" for r in rows
-                                        if r["frame_type"] == FrameType.LIGHT and r.get("session")}))  # fmt: skip
+        result.sessions = tuple(
+            sorted(
+                {
+                    f"{r['night']}/{r['session']}"
+                    for r in rows
+                    if r["frame_type"] == FrameType.LIGHT and r.get("session")
+                }
+            )
+        )
         result.seconds = time.monotonic() - t_start
         summary = {
             "seconds": round(result.seconds, 3),
@@ -328,8 +394,9 @@ def run_night(
         registry.end_run(run_id, outcome="ok", summary=summary)
         events.emit("run_end", **summary)
         if fingerprint is not None:  # what the next run compares itself with
-            registry.set_run_memo(run_id, fingerprint=fingerprint,
-                                  state=workdir_state(workdir, registry.generation()))  # fmt: skip
+            registry.set_run_memo(
+                run_id, fingerprint=fingerprint, state=workdir_state(workdir, registry.generation())
+            )
     return result
 
 
@@ -351,8 +418,9 @@ def _record_failure(registry, events, run_id, err: BaseException) -> None:
         (log.info if quiet else log.error)("could not log the run as %s: %s", outcome, second)
 
 
-def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdir, config,
-                     progress, state) -> dict[str, tuple[MasterJob, Any]]:  # fmt: skip
+def _execute_masters(
+    jobs, registry, executor, events, result, run_id, *, workdir, config, progress, state
+) -> dict[str, tuple[MasterJob, Any]]:
     """Masters in waves, earlier nights first (:func:`master_waves`); in each wave biases
     first (darks are assessed against them), then darks; register in plan order.
 
@@ -362,15 +430,27 @@ def _execute_masters(jobs, registry, executor, events, result, run_id, *, workdi
     failed: dict[str, tuple[MasterJob, Any]] = {}
     for wave in master_waves(jobs):
         resolve_assessment(wave, jobs, registry=registry, config=config)
-        _execute_wave(wave, registry, executor, events, result, run_id, workdir=workdir,
-                      config=config, progress=progress, state=state, failed=failed)  # fmt: skip
+        _execute_wave(
+            wave,
+            registry,
+            executor,
+            events,
+            result,
+            run_id,
+            workdir=workdir,
+            config=config,
+            progress=progress,
+            state=state,
+            failed=failed,
+        )
         if state.corrupt:  # the repair pass plans again from the start
             break
     return failed
 
 
-def _execute_wave(jobs, registry, executor, events, result, run_id, *, workdir, config,
-                  progress, state, failed) -> None:  # fmt: skip
+def _execute_wave(
+    jobs, registry, executor, events, result, run_id, *, workdir, config, progress, state, failed
+) -> None:
     started = time.time()
     by_key = {}
     for stage, kind in (("biases", FrameType.BIAS), ("masters", FrameType.DARK)):
@@ -379,19 +459,38 @@ def _execute_wave(jobs, registry, executor, events, result, run_id, *, workdir, 
             if j.bias_key in by_key and j.bias_hash is None:
                 j.bias_hash = by_key[j.bias_key].content_hash
         if todo:
-            outcomes = executor.map(run_master_job, [j.spec(workdir, config) for j in todo],
-                                    stage=stage, progress=progress)  # fmt: skip
+            outcomes = executor.map(
+                run_master_job,
+                [j.spec(workdir, config) for j in todo],
+                stage=stage,
+                progress=progress,
+            )
             by_key.update({o.key: o for o in outcomes})
     for job in jobs:
         sig = job.fset.config_signature
         if job.cached:
             state.note(job.key, "master", "reused")
-            registry.record_job(run_id=run_id, key=job.key, kind=job.kind, label=job.fset.label,
-                                started=time.time(), ended=time.time(), outcome="cached",
-                                cache_hit=True)  # fmt: skip
-            events.emit("job", kind=job.kind, id=job.master_id, label=job.fset.label,
-                        config_signature=sig, outcome="cached", cache_hit=True, seconds=0.0,
-                        confidence=job.row.confidence if job.row else None)  # fmt: skip
+            registry.record_job(
+                run_id=run_id,
+                key=job.key,
+                kind=job.kind,
+                label=job.fset.label,
+                started=time.time(),
+                ended=time.time(),
+                outcome="cached",
+                cache_hit=True,
+            )
+            events.emit(
+                "job",
+                kind=job.kind,
+                id=job.master_id,
+                label=job.fset.label,
+                config_signature=sig,
+                outcome="cached",
+                cache_hit=True,
+                seconds=0.0,
+                confidence=job.row.confidence if job.row else None,
+            )
             continue
         out = by_key[job.key]
         if out.corrupt:  # assessed with a damaged master: set aside, then built again
@@ -399,9 +498,15 @@ def _execute_wave(jobs, registry, executor, events, result, run_id, *, workdir, 
             continue
         if out.replaced:
             result.artifacts_repaired += 1
-            events.emit("artifact_mismatch", kind=job.kind, id=job.master_id,
-                        path=os.path.relpath(job.output, workdir), expected=job.output_hash,
-                        found=out.replaced, action="rebuild")  # fmt: skip
+            events.emit(
+                "artifact_mismatch",
+                kind=job.kind,
+                id=job.master_id,
+                path=os.path.relpath(job.output, workdir),
+                expected=job.output_hash,
+                found=out.replaced,
+                action="rebuild",
+            )
         if out.error is not None:
             state.note(job.key, "master", "failed")
             outcome = "failed"
@@ -412,29 +517,58 @@ def _execute_wave(jobs, registry, executor, events, result, run_id, *, workdir, 
             outcome = "built" if out.built else "judged"
             state.note(job.key, "master", outcome)
             record = {
-                "meta": master_meta_to_dict(out.meta), "stats": out.stats,
-                "reasons": list(out.reasons), "set_id": job.fset.identity,
-                "night": job.fset.night, "label": job.fset.label,
-                "assess_key": job.assess_key, "assessment": out.assessment,
+                "meta": master_meta_to_dict(out.meta),
+                "stats": out.stats,
+                "reasons": list(out.reasons),
+                "set_id": job.fset.identity,
+                "night": job.fset.night,
+                "label": job.fset.label,
+                "assess_key": job.assess_key,
+                "assessment": out.assessment,
                 "previous_master_id": short(job.previous_key) if job.previous_key else None,
                 "bias_master_id": short(job.bias_key) if job.bias_key else None,
-            }  # fmt: skip
+            }
             registry.put_artifact(
-                key=job.key, id=job.master_id, kind=job.kind, status=str(out.status),
-                provenance=job.provenance(config, out.meta), path=job.output,
-                content_hash=out.content_hash, config_signature=sig, night=job.fset.night,
-                confidence=out.confidence, run_id=run_id, record=record,
-            )  # fmt: skip
+                key=job.key,
+                id=job.master_id,
+                kind=job.kind,
+                status=str(out.status),
+                provenance=job.provenance(config, out.meta),
+                path=job.output,
+                content_hash=out.content_hash,
+                config_signature=sig,
+                night=job.fset.night,
+                confidence=out.confidence,
+                run_id=run_id,
+                record=record,
+            )
             job.row = registry.get(job.key)
             _supersede(registry, job)
-        registry.record_job(run_id=run_id, key=job.key, kind=job.kind, label=job.fset.label,
-                            started=started, ended=started + out.seconds, outcome=outcome,
-                            cache_hit=not out.built, failures=int(out.error is not None),
-                            detail={"error": out.error} if out.error else None)  # fmt: skip
-        events.emit("job", kind=job.kind, id=job.master_id, label=job.fset.label,
-                    config_signature=sig, outcome=outcome, cache_hit=not out.built,
-                    seconds=round(out.seconds, 3), confidence=out.confidence,
-                    status=str(out.status), error=out.error)  # fmt: skip
+        registry.record_job(
+            run_id=run_id,
+            key=job.key,
+            kind=job.kind,
+            label=job.fset.label,
+            started=started,
+            ended=started + out.seconds,
+            outcome=outcome,
+            cache_hit=not out.built,
+            failures=int(out.error is not None),
+            detail={"error": out.error} if out.error else None,
+        )
+        events.emit(
+            "job",
+            kind=job.kind,
+            id=job.master_id,
+            label=job.fset.label,
+            config_signature=sig,
+            outcome=outcome,
+            cache_hit=not out.built,
+            seconds=round(out.seconds, 3),
+            confidence=out.confidence,
+            status=str(out.status),
+            error=out.error,
+        )
 
 
 def _failed_master_rows(failed) -> list[dict[str, Any]]:
@@ -442,15 +576,26 @@ def _failed_master_rows(failed) -> list[dict[str, Any]]:
     rows = []
     for job, out in failed.values():
         meta = provisional_meta(job.fset)
-        rows.append({
-            "master_id": job.master_id, "config_signature": job.fset.config_signature,
-            "exptime_s": meta.exptime_s, "temp_c": meta.temp_c, "n_frames": meta.n_frames,
-            "status": str(MasterStatus.FAILED), "confidence": 0.0, "path": None,
-            "kind": "bias" if job.fset.kind == FrameType.BIAS else "dark",
-            "night": job.fset.night, "instrument": meta.instrument,
-            "set_temp_c": meta.set_temp_c, "reasons": ";".join(out.reasons), "cached": False,
-            "top_cause": _top_cause(out.reasons), "error": out.error,
-        })  # fmt: skip
+        rows.append(
+            {
+                "master_id": job.master_id,
+                "config_signature": job.fset.config_signature,
+                "exptime_s": meta.exptime_s,
+                "temp_c": meta.temp_c,
+                "n_frames": meta.n_frames,
+                "status": str(MasterStatus.FAILED),
+                "confidence": 0.0,
+                "path": None,
+                "kind": "bias" if job.fset.kind == FrameType.BIAS else "dark",
+                "night": job.fset.night,
+                "instrument": meta.instrument,
+                "set_temp_c": meta.set_temp_c,
+                "reasons": ";".join(out.reasons),
+                "cached": False,
+                "top_cause": _top_cause(out.reasons),
+                "error": out.error,
+            }
+        )
     return rows
 
 
@@ -460,8 +605,10 @@ def _failed_master_reasons(row, failed) -> list[str]:
     for job, out in failed.values():
         fs = job.fset
         if (fs.kind, fs.night, fs.config_signature) == (
-            FrameType.DARK, row.get("night"), row.get("config_signature"),
-        ):  # fmt: skip
+            FrameType.DARK,
+            row.get("night"),
+            row.get("config_signature"),
+        ):
             codes += [str(LightReason.MASTER_FAILED), *out.reasons]
     return codes
 
@@ -469,13 +616,17 @@ def _failed_master_reasons(row, failed) -> list[str]:
 def _supersede(registry: Registry, job: MasterJob) -> None:
     """A new master of the same frame set (e.g. a dark was added) supersedes the older ones."""
     # a frame set's identity includes its night: only that night's rows are read
-    for row in registry.artifacts(kind=job.kind, config_signature=job.fset.config_signature,
-                                  night=job.fset.night):  # fmt: skip
+    for row in registry.artifacts(
+        kind=job.kind, config_signature=job.fset.config_signature, night=job.fset.night
+    ):
         if row.key == job.key or not row.record or row.record.get("set_id") != job.fset.identity:
             continue
         if row.status in (MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE):
-            registry.set_status(row.key, str(MasterStatus.SUPERSEDED),
-                                reason=f"superseded by {job.master_id} (frame set changed)")  # fmt: skip
+            registry.set_status(
+                row.key,
+                str(MasterStatus.SUPERSEDED),
+                reason=f"superseded by {job.master_id} (frame set changed)",
+            )
 
 
 def _decision_fields(decision: MatchDecision, meta_of_master) -> dict[str, Any]:
@@ -504,12 +655,14 @@ def _decision_fields(decision: MatchDecision, meta_of_master) -> dict[str, Any]:
         "scale_mode": str(decision.scale_mode),
         "scale_factor": round(decision.scale_factor, 6),
         "delta_exptime_s": round(chosen.delta_exptime_s, 6) if chosen else None,
-        "delta_temp_c": None if chosen is None or chosen.delta_temp_c is None
+        "delta_temp_c": None
+        if chosen is None or chosen.delta_temp_c is None
         else round(chosen.delta_temp_c, 3),
-        "delta_time_h": None if chosen is None or chosen.delta_time_h is None
+        "delta_time_h": None
+        if chosen is None or chosen.delta_time_h is None
         else round(chosen.delta_time_h, 4),
         "confidence": round(decision.confidence, 4),
-    }  # fmt: skip
+    }
 
 
 def _fallback_reason(job, master_jobs, registry) -> list[str]:
@@ -563,18 +716,39 @@ def _learn_thermal(store: ThermalProfileStore, index, contexts) -> None:
 
 #: outcomes of a light job that say nothing about the light: they are not kept, so the next
 #: run tries again (the file came back, the disk has room, a bug was fixed)
-TRANSIENT_REASONS = frozenset(map(str, (
-    LightReason.INPUT_VANISHED, LightReason.INPUT_CHANGED, LightReason.OUTPUT_FAILED,
-    LightReason.CALIBRATION_FAILED, LightReason.UNREADABLE,
-)))  # fmt: skip
+TRANSIENT_REASONS = frozenset(
+    map(
+        str,
+        (
+            LightReason.INPUT_VANISHED,
+            LightReason.INPUT_CHANGED,
+            LightReason.OUTPUT_FAILED,
+            LightReason.CALIBRATION_FAILED,
+            LightReason.UNREADABLE,
+        ),
+    )
+)
 
 
 def _transient(fields: dict[str, Any]) -> bool:
     return not TRANSIENT_REASONS.isdisjoint(map(str, fields.get("reasons") or ()))
 
 
-def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir, config,
-                    progress, usable, state, failed):  # fmt: skip
+def _execute_lights(
+    plan,
+    registry,
+    executor,
+    events,
+    result,
+    run_id,
+    *,
+    workdir,
+    config,
+    progress,
+    usable,
+    state,
+    failed,
+):
     metas_by_id: dict[str, Any] = {}
 
     def meta_of_master(master_id: str):
@@ -591,8 +765,9 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
     todo = [j for j in plan.lights if not j.cached]
     light_params = {s: config.to_dict()[s] for s in LIGHT_SECTIONS}
     started = time.time()
-    outcomes = executor.map(run_light_job, [j.spec(workdir, config) for j in todo],
-                            stage="lights", progress=progress)  # fmt: skip
+    outcomes = executor.map(
+        run_light_job, [j.spec(workdir, config) for j in todo], stage="lights", progress=progress
+    )
     by_key = {o.key: o for o in outcomes}
     rows: dict[str, dict[str, Any]] = {}
     hists: dict[str, list[int]] = {}
@@ -619,24 +794,35 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             state.transient += 1
         elif not job.cached:  # a verdict, whatever it is, is kept
             registry.put_artifact(
-                key=job.key, id=short(job.key), kind=ArtifactKind.CALIBRATED_LIGHT,
+                key=job.key,
+                id=short(job.key),
+                kind=ArtifactKind.CALIBRATED_LIGHT,
                 status=str(fields["status"]),
                 provenance={
                     "input": {"path": job.meta.path, "config_signature": job.meta.config_signature},
-                    "master": job.master_key, "masters": [key for _, key, _, _ in job.recipe],
+                    "master": job.master_key,
+                    "masters": [key for _, key, _, _ in job.recipe],
                     "bias": job.bias_key,
                     # without the candidates (every master of the configuration: the whole
                     # dark library); the full decision is in the night's decisions.jsonl
-                    "decision": {k: v for k, v in job.decision.to_dict().items()
-                                 if k not in ("candidates", "options")},
+                    "decision": {
+                        k: v
+                        for k, v in job.decision.to_dict().items()
+                        if k not in ("candidates", "options")
+                    },
                     "parameters": light_params,
-                    "algorithm": ALGORITHM_VERSION, "darkflow": __version__,
+                    "algorithm": ALGORITHM_VERSION,
+                    "darkflow": __version__,
                 },
-                path=fields.get("output_path"), content_hash=fields.get("output_hash"),
+                path=fields.get("output_path"),
+                content_hash=fields.get("output_hash"),
                 config_signature=job.meta.config_signature,
-                night=job.row.get("night"), session=job.row.get("session"),
-                confidence=fields.get("confidence"), run_id=run_id, record=fields,
-            )  # fmt: skip
+                night=job.row.get("night"),
+                session=job.row.get("session"),
+                confidence=fields.get("confidence"),
+                run_id=run_id,
+                record=fields,
+            )
         hist = fields.pop("hist_counts", None)
         if hist:
             hists[job.meta.path] = hist
@@ -647,14 +833,29 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
         row.update(fields)
         row["cached"] = cache_hit
         rows[job.meta.path] = row
-        registry.record_job(run_id=run_id, key=job.key, kind=ArtifactKind.CALIBRATED_LIGHT,
-                            label=Path(job.meta.path).name, started=started,
-                            ended=started + seconds, outcome=str(row["status"]),
-                            cache_hit=cache_hit)  # fmt: skip
-        events.emit("job", kind=ArtifactKind.CALIBRATED_LIGHT, id=short(job.key), path=job.meta.path,
-                    config_signature=job.meta.config_signature, master_id=row["master_id"],
-                    outcome=str(row["status"]), cache_hit=cache_hit, seconds=round(seconds, 3),
-                    confidence=row["confidence"], reasons=row["reasons"])  # fmt: skip
+        registry.record_job(
+            run_id=run_id,
+            key=job.key,
+            kind=ArtifactKind.CALIBRATED_LIGHT,
+            label=Path(job.meta.path).name,
+            started=started,
+            ended=started + seconds,
+            outcome=str(row["status"]),
+            cache_hit=cache_hit,
+        )
+        events.emit(
+            "job",
+            kind=ArtifactKind.CALIBRATED_LIGHT,
+            id=short(job.key),
+            path=job.meta.path,
+            config_signature=job.meta.config_signature,
+            master_id=row["master_id"],
+            outcome=str(row["status"]),
+            cache_hit=cache_hit,
+            seconds=round(seconds, 3),
+            confidence=row["confidence"],
+            reasons=row["reasons"],
+        )
     for r, decision in plan.unmatched:
         row = light_row(r)
         reasons: list[object] = [r.get("reasons") or ""]
@@ -673,16 +874,22 @@ def _execute_lights(plan, registry, executor, events, result, run_id, *, workdir
             state.transient += 1
         row["reasons"] = reasons_text(reasons)
         rows[r["path"]] = row
-        events.emit("light", path=r["path"], outcome="quarantined", reasons=row["reasons"],
-                    advisory=decision.advisory if decision else None)  # fmt: skip
+        events.emit(
+            "light",
+            path=r["path"],
+            outcome="quarantined",
+            reasons=row["reasons"],
+            advisory=decision.advisory if decision else None,
+        )
     ordered = [rows[p] for p in sorted(rows)]
     for row in ordered:
         result.lights[LightStatus(row["status"])] += 1
     return ordered, hists
 
 
-def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions, hists, scanned,
-                   failed, scope):  # fmt: skip
+def _write_reports(
+    workdir, plan, master_jobs, registry, report_rows, decisions, hists, scanned, failed, scope
+):
     """The run's reports at the top of the work directory, and per night under ``nights/``.
 
     Top level: this run (the contract files). ``nights/<night>/``: every run's rows of one night,
@@ -698,36 +905,50 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
         if art is None or not art.record:
             continue
         meta = art.record["meta"]
-        master_rows.append({
-            "master_id": art.id, "config_signature": art.config_signature,
-            "exptime_s": meta["exptime_s"], "temp_c": meta.get("temp_c"),
-            "n_frames": meta["n_frames"], "status": art.status, "confidence": art.confidence,
-            "path": art.path, "kind": str(meta.get("frame_kind", "dark")),
-            "night": art.night, "instrument": meta.get("instrument"),
-            "set_temp_c": meta.get("set_temp_c"), "temp_min_c": meta.get("temp_min_c"),
-            "temp_max_c": meta.get("temp_max_c"), "date_start_utc": meta.get("date_start_utc"),
-            "date_end_utc": meta.get("date_end_utc"),
-            "reasons": ";".join(art.record.get("reasons", [])),
-            "cached": key not in built_now,
-            "n_hot_stable": art.record.get("stats", {}).get("n_hot_stable"),
-            "median_adu": art.record.get("stats", {}).get("median"),
-            "previous_master_id": art.record.get("previous_master_id"),
-            "bias_master_id": art.record.get("bias_master_id"),
-            "top_cause": _top_cause(art.record.get("reasons", [])),
-            **_metric_values((art.record.get("assessment") or {}).get("values") or {}),
-        })  # fmt: skip
+        master_rows.append(
+            {
+                "master_id": art.id,
+                "config_signature": art.config_signature,
+                "exptime_s": meta["exptime_s"],
+                "temp_c": meta.get("temp_c"),
+                "n_frames": meta["n_frames"],
+                "status": art.status,
+                "confidence": art.confidence,
+                "path": art.path,
+                "kind": str(meta.get("frame_kind", "dark")),
+                "night": art.night,
+                "instrument": meta.get("instrument"),
+                "set_temp_c": meta.get("set_temp_c"),
+                "temp_min_c": meta.get("temp_min_c"),
+                "temp_max_c": meta.get("temp_max_c"),
+                "date_start_utc": meta.get("date_start_utc"),
+                "date_end_utc": meta.get("date_end_utc"),
+                "reasons": ";".join(art.record.get("reasons", [])),
+                "cached": key not in built_now,
+                "n_hot_stable": art.record.get("stats", {}).get("n_hot_stable"),
+                "median_adu": art.record.get("stats", {}).get("median"),
+                "previous_master_id": art.record.get("previous_master_id"),
+                "bias_master_id": art.record.get("bias_master_id"),
+                "top_cause": _top_cause(art.record.get("reasons", [])),
+                **_metric_values((art.record.get("assessment") or {}).get("values") or {}),
+            }
+        )
     master_rows += _failed_master_rows(failed)
     by_path = {r["path"]: r for r in scanned.rows}
     decision_records = [
-        {"night": by_path.get(p, {}).get("night"), "session": by_path.get(p, {}).get("session"),
-         **decisions[p].to_dict()}
+        {
+            "night": by_path.get(p, {}).get("night"),
+            "session": by_path.get(p, {}).get("session"),
+            **decisions[p].to_dict(),
+        }
         for p in sorted(decisions)
-    ]  # fmt: skip
+    ]
     # each decision encoded once (a light's lists every master of its configuration: at a
     # year of nights ~130 KB), for the run's file and its night's
     decision_texts = [dumps(record) for record in decision_records]
-    _write_outputs(workdir, report_rows, master_rows, decision_texts, scanned.rows,
-                   scanned.metas, hists)  # fmt: skip
+    _write_outputs(
+        workdir, report_rows, master_rows, decision_texts, scanned.rows, scanned.metas, hists
+    )
     thermal = thermal_entries(scanned.rows, scanned.metas)
     for night in sorted({r.get("night") for r in report_rows if r.get("night")}):
         lights = [r for r in report_rows if r.get("night") == night]
@@ -735,13 +956,20 @@ def _write_reports(workdir, plan, master_jobs, registry, report_rows, decisions,
         masters = [m for m in master_rows if m["night"] == night or m["master_id"] in used_ids]
         paths = {r["path"] for r in lights}
         write_night(
-            workdir / "nights" / slug(night), lights=lights, masters=masters,
+            workdir / "nights" / slug(night),
+            lights=lights,
+            masters=masters,
             decisions=[d for d in decision_records if d["night"] == night],
-            decision_texts=[t for d, t in zip(decision_records, decision_texts, strict=True)
-                            if d["night"] == night],
+            decision_texts=[
+                t
+                for d, t in zip(decision_records, decision_texts, strict=True)
+                if d["night"] == night
+            ],
             thermal=[e for e in thermal if e["night"] == night],
-            hists={p: h for p, h in hists.items() if p in paths}, scope=scope, registry=registry,
-        )  # fmt: skip
+            hists={p: h for p, h in hists.items() if p in paths},
+            scope=scope,
+            registry=registry,
+        )
 
 
 def _write_outputs(dest, report_rows, master_rows, decision_texts, rows, metas, hists) -> None:

@@ -65,11 +65,17 @@ class FrameSet:
             job_key(
                 "frame-set",
                 [],
-                {"kind": str(self.kind), "sig": self.config_signature, "night": self.night,
-                 "exptime": round(self.exptime_s, 4), "temp": temp, "start": start},
+                {
+                    "kind": str(self.kind),
+                    "sig": self.config_signature,
+                    "night": self.night,
+                    "exptime": round(self.exptime_s, 4),
+                    "temp": temp,
+                    "start": start,
+                },
                 "",
             )
-        )  # fmt: skip
+        )
 
     @property
     def label(self) -> str:
@@ -132,8 +138,10 @@ def build_frame_sets(
                 for m in members:
                     key = None if m.set_temp_c is None else round(m.set_temp_c * 2) / 2
                     by_set.setdefault(key, []).append(m)
-                parts = [sorted(v, key=_time_key) for _, v in
-                         sorted(by_set.items(), key=lambda kv: (kv[0] is None, kv[0] or 0.0))]  # fmt: skip
+                parts = [
+                    sorted(v, key=_time_key)
+                    for _, v in sorted(by_set.items(), key=lambda kv: (kv[0] is None, kv[0] or 0.0))
+                ]
             else:
                 # time gaps, set-point changes and drift split a dark series into thermal groups
                 parts = thermal_groups(
@@ -208,8 +216,10 @@ class LevelJump:
 
     def to_dict(self) -> dict[str, Any]:
         """The jump's numbers, rounded, for the set's notes."""
-        return {k: round(float(getattr(self, k)), 4) for k in
-                ("at", "n", "delta", "z", "threshold", "jitter", "material")}  # fmt: skip
+        return {
+            k: round(float(getattr(self, k)), 4)
+            for k in ("at", "n", "delta", "z", "threshold", "jitter", "material")
+        }
 
 
 def find_level_jump(
@@ -282,9 +292,16 @@ def split_level_jumps(
     for part, part_levels in ((metas[: jump.at], ys[: jump.at]), (metas[jump.at :], ys[jump.at :])):
         sub = replace(fset, metas=tuple(sorted(part, key=lambda m: m.path)), notes=note)
         by_path = dict(zip((m.path for m in part), part_levels, strict=True))
-        out.extend(split_level_jumps(sub, [by_path[m.path] for m in sub.metas], frame_noise,
-                                     false_alarm=false_alarm, min_part=min_part,
-                                     depth=depth - 1))  # fmt: skip
+        out.extend(
+            split_level_jumps(
+                sub,
+                [by_path[m.path] for m in sub.metas],
+                frame_noise,
+                false_alarm=false_alarm,
+                min_part=min_part,
+                depth=depth - 1,
+            )
+        )
     return out
 
 

@@ -549,10 +549,24 @@ class Registry:
                        confidence=excluded.confidence, updated_at=excluded.updated_at,
                        run_id=excluded.run_id, provenance=excluded.provenance,
                        record=excluded.record, night=excluded.night, session=excluded.session""",
-                (key, id, kind, rel, content_hash, config_signature, night, session, status,
-                 confidence, now, now, run_id, _dumps(provenance),
-                 _dumps(record) if record is not None else None),
-            )  # fmt: skip
+                (
+                    key,
+                    id,
+                    kind,
+                    rel,
+                    content_hash,
+                    config_signature,
+                    night,
+                    session,
+                    status,
+                    confidence,
+                    now,
+                    now,
+                    run_id,
+                    _dumps(provenance),
+                    _dumps(record) if record is not None else None,
+                ),
+            )
 
     @_guarded
     def get(self, key: str) -> ArtifactRow | None:
@@ -705,9 +719,11 @@ class Registry:
         if statuses is not None:
             where += f" AND status IN ({','.join('?' * len(statuses))})"
             args += statuses
-        sql = (f"SELECT {cols}, json_extract(record, '$.meta') AS meta FROM artifacts "
-               f"WHERE {where} AND json_type(record, '$.meta') = 'object' "
-               "ORDER BY created_at, key")  # fmt: skip
+        sql = (
+            f"SELECT {cols}, json_extract(record, '$.meta') AS meta FROM artifacts "
+            f"WHERE {where} AND json_type(record, '$.meta') = 'object' "
+            "ORDER BY created_at, key"
+        )
         try:
             rows = self._connect().execute(sql, args).fetchall()
         except sqlite3.OperationalError as err:
@@ -777,9 +793,12 @@ class Registry:
         problems = [r[0] for r in self._connect().execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             raise _registry_error(
-                self.path, sqlite3.DatabaseError(f"database disk image is malformed: "
-                                                 f"{'; '.join(problems[:3])}"), "check it",
-            )  # fmt: skip
+                self.path,
+                sqlite3.DatabaseError(
+                    f"database disk image is malformed: {'; '.join(problems[:3])}"
+                ),
+                "check it",
+            )
 
     @_guarded
     def forget(self, keys: Iterable[str]) -> None:
@@ -812,9 +831,17 @@ class Registry:
             db.execute(
                 """INSERT INTO runs (run_id, started_at, pid, host, pid_start, inputs, config,
                        outcome) VALUES (?,?,?,?,?,?,?,?)""",
-                (run_id, _now(), pid, socket.gethostname(), _process_start(pid),
-                 _dumps(list(inputs)), _dumps(config), "running"),
-            )  # fmt: skip
+                (
+                    run_id,
+                    _now(),
+                    pid,
+                    socket.gethostname(),
+                    _process_start(pid),
+                    _dumps(list(inputs)),
+                    _dumps(config),
+                    "running",
+                ),
+            )
         return run_id
 
     @_guarded
@@ -831,10 +858,12 @@ class Registry:
             .fetchall()
         )
         dead = [
-            r for r in rows
-            if (r["host"] or host) == host and r["pid"] is not None
+            r
+            for r in rows
+            if (r["host"] or host) == host
+            and r["pid"] is not None
             and not _same_process(r["pid"], r["pid_start"])
-        ]  # fmt: skip
+        ]
         for r in dead:
             summary = {"error": f"process {r['pid']} on {host} ended without finishing the run"}
             with self._tx() as db:
@@ -859,8 +888,10 @@ class Registry:
     def set_run_memo(self, run_id: str, *, fingerprint: str, state: str) -> None:
         """What a run saw (its inputs' fingerprint) and left (the work directory's state)."""
         with self._tx() as db:
-            db.execute("UPDATE runs SET fingerprint=?, state=? WHERE run_id=?",
-                       (fingerprint, state, run_id))  # fmt: skip
+            db.execute(
+                "UPDATE runs SET fingerprint=?, state=? WHERE run_id=?",
+                (fingerprint, state, run_id),
+            )
 
     @_guarded
     def end_run(self, run_id: str, *, outcome: str, summary: dict[str, Any]) -> None:
@@ -891,12 +922,20 @@ class Registry:
             db.execute(
                 """INSERT INTO jobs (run_id, key, kind, label, started_at, ended_at, duration_s,
                        outcome, cache_hit, failures, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-                (run_id, key, kind, printable(label),
-                 datetime.fromtimestamp(started, UTC).isoformat(timespec="microseconds"),
-                 datetime.fromtimestamp(ended, UTC).isoformat(timespec="microseconds"),
-                 round(ended - started, 6), outcome, int(cache_hit), failures,
-                 _dumps(detail) if detail else None),
-            )  # fmt: skip
+                (
+                    run_id,
+                    key,
+                    kind,
+                    printable(label),
+                    datetime.fromtimestamp(started, UTC).isoformat(timespec="microseconds"),
+                    datetime.fromtimestamp(ended, UTC).isoformat(timespec="microseconds"),
+                    round(ended - started, 6),
+                    outcome,
+                    int(cache_hit),
+                    failures,
+                    _dumps(detail) if detail else None,
+                ),
+            )
 
     @_guarded
     def jobs(self, run_id: str | None = None) -> list[dict[str, Any]]:

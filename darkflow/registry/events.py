@@ -48,8 +48,14 @@ def dumps(obj: Any, *, sort_keys: bool = False) -> str:
     object through :func:`to_jsonable` instead, so the text is the same either way.
     """
     try:
-        return json.dumps(obj, default=_default, allow_nan=False, sort_keys=sort_keys,
-                          separators=(",", ":"), check_circular=False)  # fmt: skip
+        return json.dumps(
+            obj,
+            default=_default,
+            allow_nan=False,
+            sort_keys=sort_keys,
+            separators=(",", ":"),
+            check_circular=False,
+        )
     except (ValueError, TypeError, RecursionError):
         return json.dumps(to_jsonable(obj), sort_keys=sort_keys, separators=(",", ":"))
 

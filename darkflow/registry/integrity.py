@@ -107,10 +107,15 @@ def discard_corrupt(registry: Registry, paths: Iterable[str], events: Any) -> in
         set_aside(registry.workdir, full)
         if row is not None:
             registry.forget([row.key])
-        events.emit("artifact_mismatch", kind=row.kind if row else None,
-                    id=row.id if row else None, path=os.path.relpath(full, registry.workdir),
-                    expected=row.content_hash if row else None, found=found,
-                    action="rebuild")  # fmt: skip
+        events.emit(
+            "artifact_mismatch",
+            kind=row.kind if row else None,
+            id=row.id if row else None,
+            path=os.path.relpath(full, registry.workdir),
+            expected=row.content_hash if row else None,
+            found=found,
+            action="rebuild",
+        )
         n += 1
     return n
 
@@ -151,8 +156,14 @@ class VerifyReport:
 
 
 def _problem(row, path: str, problem: str, action: str, **extra: Any) -> dict[str, Any]:
-    return {"path": path, "kind": row.kind if row else None, "id": row.id if row else None,
-            "problem": problem, "action": action, **extra}  # fmt: skip
+    return {
+        "path": path,
+        "kind": row.kind if row else None,
+        "id": row.id if row else None,
+        "problem": problem,
+        "action": action,
+        **extra,
+    }
 
 
 def verify_workdir(workdir: str | Path, *, repair: bool = True) -> VerifyReport:
@@ -188,8 +199,9 @@ def verify_workdir(workdir: str | Path, *, repair: bool = True) -> VerifyReport:
             claimed.add(os.path.normpath(row.path))
             full = workdir / row.path
             if not full.is_file():
-                report.problems.append(_problem(row, row.path, "missing",
-                                                "forgotten: rebuilt by the next run"))  # fmt: skip
+                report.problems.append(
+                    _problem(row, row.path, "missing", "forgotten: rebuilt by the next run")
+                )
                 forget.append(row.key)
                 continue
             found = file_hash(full)
@@ -200,11 +212,16 @@ def verify_workdir(workdir: str | Path, *, repair: bool = True) -> VerifyReport:
                 if repair:
                     registry.refresh(row.key, content_hash=found)
             elif found != row.content_hash:
-                report.problems.append(_problem(
-                    row, row.path, "content_mismatch",
-                    f"moved to {CORRUPT_DIR}/ and forgotten: rebuilt by the next run",
-                    expected=row.content_hash, found=found,
-                ))  # fmt: skip
+                report.problems.append(
+                    _problem(
+                        row,
+                        row.path,
+                        "content_mismatch",
+                        f"moved to {CORRUPT_DIR}/ and forgotten: rebuilt by the next run",
+                        expected=row.content_hash,
+                        found=found,
+                    )
+                )
                 if repair:
                     set_aside(workdir, full)
                 forget.append(row.key)
@@ -212,8 +229,11 @@ def verify_workdir(workdir: str | Path, *, repair: bool = True) -> VerifyReport:
             for path in sorted((workdir / sub).rglob("*.fits")):
                 rel = os.path.relpath(path, workdir)
                 if rel not in claimed:
-                    report.problems.append(_problem(None, rel, "unregistered",
-                                                    "left in place (not darkflow's to delete)"))  # fmt: skip
+                    report.problems.append(
+                        _problem(
+                            None, rel, "unregistered", "left in place (not darkflow's to delete)"
+                        )
+                    )
         if repair and forget:
             registry.forget(forget)
     if report.dry_run:
@@ -227,8 +247,10 @@ def format_verify(report: VerifyReport, fmt: str = "table") -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=1) + "\n"
     mib = report.bytes_read / 2**20
-    lines = [f"darkflow verify: {report.workdir}",
-             f"  {report.checked} artifact file(s) re-hashed ({mib:.1f} MiB)"]  # fmt: skip
+    lines = [
+        f"darkflow verify: {report.workdir}",
+        f"  {report.checked} artifact file(s) re-hashed ({mib:.1f} MiB)",
+    ]
     if report.hashes_recorded:
         verb = "would record" if report.dry_run else "recorded"
         lines.append(f"  {report.hashes_recorded} artifact(s) had no recorded hash: {verb} now")

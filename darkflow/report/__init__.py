@@ -288,8 +288,11 @@ def share_bokeh_js(nb: Any, folder: Path) -> str | None:
                 target = folder / name
                 if not target.is_file():
                     write_bytes_atomic(target, _bundle["js"].encode("utf-8"))
-                out = {"output_type": "display_data", "metadata": {},
-                       "data": {"text/html": f'<script src="{name}"></script>'}}  # fmt: skip
+                out = {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {"text/html": f'<script src="{name}"></script>'},
+                }
                 kept.append(_as_output(out))
             # a second loader in one page: dropped, the file is loaded once
         if "outputs" in cell:
@@ -339,18 +342,32 @@ def render_page(
     message = None if ok else f"{error.ename}: {error.evalue}"
     if not ok:
         log.error("report %s failed: %s", html, message)
-    write_fingerprint(html, source, parameters, ok=ok, reads=reads,
-                       workdir=Path(workdir) if workdir else None, bokeh_js=bokeh_js,
-                       night_fingerprint=night_fingerprint)  # fmt: skip
-    return ReportResult(html=html, notebook=executed, ok=ok, error=message, rendered=True,
-                        seconds=time.monotonic() - t0)  # fmt: skip
+    write_fingerprint(
+        html,
+        source,
+        parameters,
+        ok=ok,
+        reads=reads,
+        workdir=Path(workdir) if workdir else None,
+        bokeh_js=bokeh_js,
+        night_fingerprint=night_fingerprint,
+    )
+    return ReportResult(
+        html=html,
+        notebook=executed,
+        ok=ok,
+        error=message,
+        rendered=True,
+        seconds=time.monotonic() - t0,
+    )
 
 
 def _render_task(task: tuple) -> ReportResult:
     """Worker-process entry point (module level so it pickles)."""
     source, html, parameters, title, keep, night = task
-    return render_page(source, html, parameters, title=title, keep_notebook=keep,
-                       night_fingerprint=night)  # fmt: skip
+    return render_page(
+        source, html, parameters, title=title, keep_notebook=keep, night_fingerprint=night
+    )
 
 
 _pool: Any = None
@@ -428,8 +445,11 @@ def _workers(n: int):
     global _pool, _pool_size
     if _pool is None or _pool_size < n:
         close_report_workers()
-        _pool = ProcessPoolExecutor(max_workers=n, initializer=_worker_start,
-                                    mp_context=multiprocessing.get_context("spawn"))  # fmt: skip
+        _pool = ProcessPoolExecutor(
+            max_workers=n,
+            initializer=_worker_start,
+            mp_context=multiprocessing.get_context("spawn"),
+        )
         _pool_size = n
     return _pool
 
@@ -445,8 +465,14 @@ def close_report_workers() -> None:
 atexit.register(close_report_workers)
 
 
-def _render_all(tasks: list[tuple], *, workers: int, progress: ProgressFn | None,
-                done: int = 0, total: int | None = None) -> list[ReportResult]:  # fmt: skip
+def _render_all(
+    tasks: list[tuple],
+    *,
+    workers: int,
+    progress: ProgressFn | None,
+    done: int = 0,
+    total: int | None = None,
+) -> list[ReportResult]:
     """Render ``tasks`` in the worker processes, in order; ``progress('reports', n, total)``.
 
     When the workers die (a process that cannot start them, e.g. a script read from stdin, or a
@@ -519,13 +545,20 @@ def run_report(
     """
     html = Path(html)
     executed = Path(keep_notebook) if keep_notebook else html.with_suffix(".ipynb")
-    if not force and not page_is_stale(html, source=notebook, parameters=parameters,
-                                       night_fingerprint=night_fingerprint):  # fmt: skip
+    if not force and not page_is_stale(
+        html, source=notebook, parameters=parameters, night_fingerprint=night_fingerprint
+    ):
         if progress:
             progress("reports", 1, 1)
         return ReportResult(html=html, notebook=executed, ok=True, rendered=False)
-    task = (str(notebook), str(html), dict(parameters), title,
-            str(keep_notebook) if keep_notebook else None, night_fingerprint)  # fmt: skip
+    task = (
+        str(notebook),
+        str(html),
+        dict(parameters),
+        title,
+        str(keep_notebook) if keep_notebook else None,
+        night_fingerprint,
+    )
     (result,) = _render_all([task], workers=1, progress=progress)
     return result
 
@@ -634,35 +667,60 @@ def build_reports(
     tasks, stale, results = [], [], {}
     for night, session in todo:
         html = output / night / f"{session}.html"
-        parameters = {"workdir": str(Path(workdir).resolve()), "night": night,
-                      "session": session, "output": str(html.resolve())}  # fmt: skip
+        parameters = {
+            "workdir": str(Path(workdir).resolve()),
+            "night": night,
+            "session": session,
+            "output": str(html.resolve()),
+        }
         keep = Path(workdir) / "reports" / night / f"{session}.ipynb"
         if night not in night_prints:
             night_prints[night] = (
                 night_fingerprint(Path(workdir), night) if night_fingerprint else None
             )
-        task = (str(source), str(html), parameters, f"darkflow · {night} · {session}", str(keep),
-                night_prints[night])  # fmt: skip
+        task = (
+            str(source),
+            str(html),
+            parameters,
+            f"darkflow · {night} · {session}",
+            str(keep),
+            night_prints[night],
+        )
         tasks.append(task)
-        if force or page_is_stale(html, source=source, parameters=parameters,
-                                  night_fingerprint=night_prints[night]):  # fmt: skip
+        if force or page_is_stale(
+            html, source=source, parameters=parameters, night_fingerprint=night_prints[night]
+        ):
             stale.append(task)
         else:
             results[str(html)] = ReportResult(html, keep, True, rendered=False)
     if progress and todo:
         progress("reports", len(results), len(todo))
-    for task, result in zip(stale, _render_all(stale, workers=workers or 2, progress=progress,
-                                               done=len(results), total=len(todo)), strict=True):  # fmt: skip
+    for task, result in zip(
+        stale,
+        _render_all(
+            stale, workers=workers or 2, progress=progress, done=len(results), total=len(todo)
+        ),
+        strict=True,
+    ):
         results[task[1]] = result
     rows = []
     for (night, session), task in zip(todo, tasks, strict=True):
         r = results[task[1]]
-        rows.append({
-            "night": night, "session": session, "session_href": f"{night}/{session}.html",
-            "html": str(r.html), **wd.status_counts(night=night, session=session), "ok": r.ok,
-            "error": r.error, "report": "ok" if r.ok else f"failed: {r.error}",
-            "failed": not r.ok, "rendered": r.rendered, "seconds": round(r.seconds, 2),
-        })  # fmt: skip
+        rows.append(
+            {
+                "night": night,
+                "session": session,
+                "session_href": f"{night}/{session}.html",
+                "html": str(r.html),
+                **wd.status_counts(night=night, session=session),
+                "ok": r.ok,
+                "error": r.error,
+                "report": "ok" if r.ok else f"failed: {r.error}",
+                "failed": not r.ok,
+                "rendered": r.rendered,
+                "seconds": round(r.seconds, 2),
+            }
+        )
     index_path = None
     if rows and index:
         index_path = write_index(

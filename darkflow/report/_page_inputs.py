@@ -177,9 +177,17 @@ def page_is_stale(
     return any(_digest(Path(p)) != d for p, d in files.items())
 
 
-def write_fingerprint(html: Path, source: Path, parameters: Mapping[str, Any], *, ok: bool,
-                       reads: set[str], workdir: Path | None, bokeh_js: str | None,
-                       night_fingerprint: str | None) -> None:  # fmt: skip
+def write_fingerprint(
+    html: Path,
+    source: Path,
+    parameters: Mapping[str, Any],
+    *,
+    ok: bool,
+    reads: set[str],
+    workdir: Path | None,
+    bokeh_js: str | None,
+    night_fingerprint: str | None,
+) -> None:
     root = workdir.resolve() if workdir is not None else None
     files = {}
     for p in sorted(reads):
@@ -192,6 +200,12 @@ def write_fingerprint(html: Path, source: Path, parameters: Mapping[str, Any], *
         if root is not None and root != full and root not in full.parents:
             continue  # only the work directory's files make a page stale
         files[str(full)] = _digest(full)
-    record = {"format": 1, "ok": ok, "identity": _identity(source, parameters),
-              "bokeh_js": bokeh_js, "night": night_fingerprint, "files": files}  # fmt: skip
+    record = {
+        "format": 1,
+        "ok": ok,
+        "identity": _identity(source, parameters),
+        "bokeh_js": bokeh_js,
+        "night": night_fingerprint,
+        "files": files,
+    }
     write_bytes_atomic(fingerprint_path(html), json.dumps(record, indent=1).encode("utf-8"))

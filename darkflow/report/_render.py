@@ -43,8 +43,9 @@ def _shell_classes():
 
         outputs: list | None = None
 
-        def publish(self, data, metadata=None, source=None, *, transient=None, update=False,
-                    **kwargs):  # fmt: skip
+        def publish(
+            self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs
+        ):
             if self.outputs is None or update:  # a static page shows each output once
                 return
             self.outputs.append(
@@ -65,10 +66,14 @@ def _shell_classes():
 
         def write_format_data(self, format_dict, md_dict=None):
             if self.outputs is not None:
-                self.outputs.append(new_output(
-                    "execute_result", data=dict(format_dict), metadata=dict(md_dict or {}),
-                    execution_count=self.prompt_count,
-                ))  # fmt: skip
+                self.outputs.append(
+                    new_output(
+                        "execute_result",
+                        data=dict(format_dict),
+                        metadata=dict(md_dict or {}),
+                        execution_count=self.prompt_count,
+                    )
+                )
 
         def finish_displayhook(self):
             pass

@@ -159,8 +159,12 @@ def night_fingerprint(workdir: str | Path, night: str) -> str | None:
                 rows = list(csv.reader(fh))
             keep = [i for i, name in enumerate(rows[0] if rows else []) if name != "cached"]
             for row in rows:
-                h.update("\x1f".join(row[i] for i in keep if i < len(row)).encode(
-                    "utf-8", "surrogateescape") + b"\n")  # fmt: skip
+                h.update(
+                    "\x1f".join(row[i] for i in keep if i < len(row)).encode(
+                        "utf-8", "surrogateescape"
+                    )
+                    + b"\n"
+                )
         else:
             h.update(path.read_bytes())
         h.update(b"\0")
@@ -171,8 +175,11 @@ def _night_counts(workdir: Path, night: str) -> dict[str, int]:
     """Lights by status in a night's frame report (csv module: cheap for many nights)."""
     counts: dict[str, int] = {"calibrated": 0, "degraded": 0, "quarantined": 0}
     try:
-        with open(Path(workdir) / "nights" / slug(night) / "frame_report.csv", newline="",
-                  encoding="utf-8") as fh:  # fmt: skip
+        with open(
+            Path(workdir) / "nights" / slug(night) / "frame_report.csv",
+            newline="",
+            encoding="utf-8",
+        ) as fh:
             for row in csv.DictReader(fh):
                 if row.get("night") == night:
                     counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -184,8 +191,11 @@ def _night_counts(workdir: Path, night: str) -> dict[str, int]:
 def _masters_used(workdir: Path, night: str) -> list[str]:
     ids: set[str] = set()
     try:
-        with open(Path(workdir) / "nights" / slug(night) / "frame_report.csv", newline="",
-                  encoding="utf-8") as fh:  # fmt: skip
+        with open(
+            Path(workdir) / "nights" / slug(night) / "frame_report.csv",
+            newline="",
+            encoding="utf-8",
+        ) as fh:
             for row in csv.DictReader(fh):
                 for col in ("master_id", "bias_master_id", "secondary_master_id"):
                     if row.get(col):
@@ -321,8 +331,10 @@ def run_nightly(
             wanted = list(dict.fromkeys(nights))
             absent = [n for n in wanted if n not in groups]
             if absent:
-                raise DarkflowError(f"no frames of night(s) {', '.join(absent)} under {root}; "
-                                    f"nights there: {', '.join(groups) or 'none'}")  # fmt: skip
+                raise DarkflowError(
+                    f"no frames of night(s) {', '.join(absent)} under {root}; "
+                    f"nights there: {', '.join(groups) or 'none'}"
+                )
             groups = {n: groups[n] for n in sorted(wanted)}
         cfp = config_fingerprint(config, release=False)
         fps = {n: input_fingerprint(files, stats) for n, files in groups.items()}
@@ -337,8 +349,7 @@ def run_nightly(
                     continue
                 record = records.get(night)
                 current = _current_masters(registry, (record or {}).get("masters") or ())
-                why = "forced" if force else _why(night, fps[night], cfp, record, workdir,
-                                                  current)  # fmt: skip
+                why = "forced" if force else _why(night, fps[night], cfp, record, workdir, current)
                 if why is None and changed_from is not None and night > changed_from:
                     sigs = {sig for _, sig in registry.masters_of_night(night).values()}
                     if sigs & changed_sigs:
@@ -353,27 +364,43 @@ def run_nightly(
 
                     prestart_report_workers(workers)
                 before = registry.masters_of_night(night)
-                _calibrate_night(night, groups[night], fps[night], cfp, registry, result,
-                                 workdir=workdir, config=config, progress=progress,
-                                 executor=executor)  # fmt: skip
+                _calibrate_night(
+                    night,
+                    groups[night],
+                    fps[night],
+                    cfp,
+                    registry,
+                    result,
+                    workdir=workdir,
+                    config=config,
+                    progress=progress,
+                    executor=executor,
+                )
                 after = registry.masters_of_night(night)
                 if after != before:  # later nights' masters are judged against these
                     changed_sigs.update(sig for _, sig in {**before, **after}.values())
                     changed_from = min(changed_from or night, night)
             records = registry.night_records()
         result.unchanged = [n for n in groups if n not in done]
-        _write_reports(result, registry, workdir=workdir, reports=reports, workers=workers,
-                       build=write_reports, progress=progress)  # fmt: skip
+        _write_reports(
+            result,
+            registry,
+            workdir=workdir,
+            reports=reports,
+            workers=workers,
+            build=write_reports,
+            progress=progress,
+        )
     return result
 
 
-def _calibrate_night(night, files, fp, cfp, registry, result, *, workdir, config, progress,
-                     executor) -> None:  # fmt: skip
+def _calibrate_night(
+    night, files, fp, cfp, registry, result, *, workdir, config, progress, executor
+) -> None:
     from darkflow.pipeline import run_night
 
     try:
-        run = run_night(files, workdir=workdir, config=config, progress=progress,
-                        executor=executor)  # fmt: skip
+        run = run_night(files, workdir=workdir, config=config, progress=progress, executor=executor)
     except (DiskFullError, ExecutorError):
         raise  # every later night would fail the same way: stop with this one error
     except DarkflowError as err:
@@ -382,15 +409,27 @@ def _calibrate_night(night, files, fp, cfp, registry, result, *, workdir, config
         return
     result.runs[night] = run
     registry.record_night(
-        night, inputs=fp, config=cfp, results=night_fingerprint(workdir, night),
-        counts=_night_counts(workdir, night), masters=_masters_used(workdir, night),
-        n_files=len(files), run_id=run.run_id,
-    )  # fmt: skip
+        night,
+        inputs=fp,
+        config=cfp,
+        results=night_fingerprint(workdir, night),
+        counts=_night_counts(workdir, night),
+        masters=_masters_used(workdir, night),
+        n_files=len(files),
+        run_id=run.run_id,
+    )
 
 
-def _write_reports(result: NightlyResult, registry, *, workdir: Path, reports: Path,
-                   workers: int, build: bool = True,
-                   progress: Callable[[str, int, int], None] | None = None) -> None:  # fmt: skip
+def _write_reports(
+    result: NightlyResult,
+    registry,
+    *,
+    workdir: Path,
+    reports: Path,
+    workers: int,
+    build: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> None:
     """Reports of the nights whose results changed since their reports were built (or whose
     reports are missing); the index of every night of the work directory. ``progress("reports",
     done, total)`` after each page of a night (its sessions, then its overview)."""
@@ -418,15 +457,18 @@ def _write_reports(result: NightlyResult, registry, *, workdir: Path, reports: P
         counts = (records.get(night) or {}).get("counts") or _night_counts(workdir, night)
         info = result.nights.get(night)
         exists = (reports / slug(night) / "index.html").exists()
-        rows.append({
-            "night": night,
-            "night_href": f"{slug(night)}/index.html" if exists else None,
-            "status": headline(counts),
-            **counts,
-            "reports": "ok" if info is None or info["reports_ok"] else
-            "failed: " + ", ".join(info["failed"]),
-            "failed": bool(info and not info["reports_ok"]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "night": night,
+                "night_href": f"{slug(night)}/index.html" if exists else None,
+                "status": headline(counts),
+                **counts,
+                "reports": "ok"
+                if info is None or info["reports_ok"]
+                else "failed: " + ", ".join(info["failed"]),
+                "failed": bool(info and not info["reports_ok"]),
+            }
+        )
     result.index = write_index(
         reports / "index.html",
         "darkflow nightly reports",
@@ -449,8 +491,14 @@ def _all_nights(workdir: Path, records: dict[str, Any]) -> list[str]:
     return sorted(found)
 
 
-def _night_reports(night: str, *, workdir: Path, reports: Path, workers: int,
-                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+def _night_reports(
+    night: str,
+    *,
+    workdir: Path,
+    reports: Path,
+    workers: int,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
     from darkflow.report import build_reports, notebook_path, run_report
 
     pages = {"total": 0}
@@ -464,8 +512,14 @@ def _night_reports(night: str, *, workdir: Path, reports: Path, workers: int,
         if progress:
             progress(stage, pages["total"] or 1, pages["total"] or 1)
 
-    sessions = build_reports(workdir, output=reports, nights=[night], workers=workers,
-                             index=False, progress=sessions_done)  # fmt: skip
+    sessions = build_reports(
+        workdir,
+        output=reports,
+        nights=[night],
+        workers=workers,
+        index=False,
+        progress=sessions_done,
+    )
     html = reports / slug(night) / "index.html"
     over = run_report(
         notebook_path("night_overview.ipynb"),

@@ -38,13 +38,35 @@ __all__ = ["QUEUE_COLUMNS", "QuarantineQueue", "format_queue", "quarantine_queue
 
 #: Columns of ``darkflow quarantine W --format csv`` (one row per light in the queue).
 QUEUE_COLUMNS = [
-    "night", "session", "path", "status", "confidence", "reasons", "top_cause",
-    "instrument", "config_signature", "exptime_s", "ccd_temp_c", "date_obs_utc", "advisory",
-]  # fmt: skip
+    "night",
+    "session",
+    "path",
+    "status",
+    "confidence",
+    "reasons",
+    "top_cause",
+    "instrument",
+    "config_signature",
+    "exptime_s",
+    "ccd_temp_c",
+    "date_obs_utc",
+    "advisory",
+]
 _MASTER_COLUMNS = [
-    "night", "master_id", "kind", "status", "confidence", "reasons", "top_cause",
-    "instrument", "config_signature", "exptime_s", "temp_c", "n_frames", "path",
-]  # fmt: skip
+    "night",
+    "master_id",
+    "kind",
+    "status",
+    "confidence",
+    "reasons",
+    "top_cause",
+    "instrument",
+    "config_signature",
+    "exptime_s",
+    "temp_c",
+    "n_frames",
+    "path",
+]
 
 
 @dataclass
@@ -124,9 +146,29 @@ class QuarantineQueue:
 
 # what pandas reads as a missing value (``pandas._libs.parsers.STR_NA_VALUES``): the table shows
 # these cells as pandas did, "nan"
-_NA_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
-                      "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
-                      "nan", "null"})  # fmt: skip
+_NA_TEXT = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 
 
 def _shown(text: str | None) -> str:
@@ -186,8 +228,11 @@ def quarantine_queue(
     advisories = []
     for n in nights:
         where = tables[n]
-        queued = [r for r in _rows(where / "frame_report.csv")
-                  if r.get("night") == n and r.get("status") in wanted]  # fmt: skip
+        queued = [
+            r
+            for r in _rows(where / "frame_report.csv")
+            if r.get("night") == n and r.get("status") in wanted
+        ]
         if queued:
             by_light = _advisories(where / "decisions.jsonl", {r["path"] for r in queued})
             for r in queued:
@@ -204,8 +249,9 @@ def quarantine_queue(
                 m["path"] = str(path.absolute() / m["path"])
             master_rows.append(m)
     light_rows = [{c: r.get(c) or "" for c in QUEUE_COLUMNS} for r in light_rows]
-    light_rows.sort(key=lambda r: (_sort_key(r["night"]), _sort_key(r["session"]),
-                                   _sort_key(r["path"])))  # fmt: skip
+    light_rows.sort(
+        key=lambda r: (_sort_key(r["night"]), _sort_key(r["session"]), _sort_key(r["path"]))
+    )
     seen: set[str | None] = set()
     unique = []
     for m in master_rows:  # once each, the first kept (a missing id counts as one id)
@@ -328,8 +374,11 @@ def format_queue(queue: QuarantineQueue, *, fmt: str = "table") -> str:
         out.append("  the queue is empty: every light was calibrated and every master verified")
         return "\n".join(out) + "\n"
     counts = Counter(r["status"] for r in lights)
-    parts = [f"{counts[str(s)]} {s}" for s in (LightStatus.QUARANTINED, LightStatus.DEGRADED)
-             if counts[str(s)]]  # fmt: skip
+    parts = [
+        f"{counts[str(s)]} {s}"
+        for s in (LightStatus.QUARANTINED, LightStatus.DEGRADED)
+        if counts[str(s)]
+    ]
     n_nights = len({r["night"] for r in lights if r["night"] not in _NA_TEXT})
     out.append(f"  lights:  {', '.join(parts) or 'none'} in {n_nights} night(s)")
     out.append(f"  masters: {len(masters)} not verified")
@@ -352,8 +401,10 @@ def format_queue(queue: QuarantineQueue, *, fmt: str = "table") -> str:
         for row in masters:
             confidence = _number(row["confidence"])
             conf = "" if confidence is None else f" conf {confidence:.2f}"
-            out.append(f"  {_shown(row['master_id'])} {_shown(row['kind'])} "
-                       f"{_shown(row['status'])}{conf}: {_shown(row['reasons'])}")  # fmt: skip
+            out.append(
+                f"  {_shown(row['master_id'])} {_shown(row['kind'])} "
+                f"{_shown(row['status'])}{conf}: {_shown(row['reasons'])}"
+            )
     if queue.advisories:
         out += ["", "Acquisition advisories (darks to take):"]
         out += [f"  - {a['text']} ({a['n_lights']} light(s))" for a in queue.advisories]

@@ -84,8 +84,10 @@ class Workdir:
             )
             for column in _WORKDIR_PATHS.get(name, ()):
                 if column in table:  # stored relative to the work directory (it may move)
-                    table[column] = [p if pd.isna(p) else str(self.path.absolute() / str(p))
-                                     for p in table[column]]  # fmt: skip
+                    table[column] = [
+                        p if pd.isna(p) else str(self.path.absolute() / str(p))
+                        for p in table[column]
+                    ]
             self._tables[key] = table
         return self._tables[key]
 

@@ -113,10 +113,10 @@ def format_status(workdir: str | Path, *, fmt: str = "table") -> str:
         since = _unchanged_since(last)
         lines.append(
             f"  last run {last['run_id']} ({last['outcome']}): nothing changed since run {since}"
-            if since else
-            f"  last run {last['run_id']} ({last['outcome']}): {lj['total']} jobs, "
+            if since
+            else f"  last run {last['run_id']} ({last['outcome']}): {lj['total']} jobs, "
             f"{lj['cache_hits']} cached, {lj['failed']} failed, {lj['seconds']:.1f}s in jobs"
-        )  # fmt: skip
+        )
         for key, n in sorted(lj["by_outcome"].items()):
             lines.append(f"    {key:<34} {n}")
         lines.append("  recent runs:")

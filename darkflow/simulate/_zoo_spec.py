@@ -153,12 +153,19 @@ def _session(
     # the night's air at this session's start: falling from air0 at 17 h local towards air1
     t0 = air1 + (air0 - air1) * math.exp(-max(start_h - 17.0, 0.0) / 4.0)
     return SessionSpec(
-        name=f"n{k + 1}_{name}", camera=params.camera_key, program=Program(params.program),
-        blocks=tuple(blocks), start_h=start_h, set_temp_c=params.set_temp_c,
+        name=f"n{k + 1}_{name}",
+        camera=params.camera_key,
+        program=Program(params.program),
+        blocks=tuple(blocks),
+        start_h=start_h,
+        set_temp_c=params.set_temp_c,
         ambient=AmbientSpec(start_c=t0, end_c=air1, tau_h=4.0, wobble_c=0.2),
-        target=params.target, filter=params.filter, sky=params.sky, cooldown_s=1800.0,
+        target=params.target,
+        filter=params.filter,
+        sky=params.sky,
+        cooldown_s=1800.0,
         faults=faults,
-    )  # fmt: skip
+    )
 
 
 def _night_spec(params: ZooParams, k: int, with_faults: bool) -> NightSpec:
@@ -204,9 +211,13 @@ def _night_spec(params: ZooParams, k: int, with_faults: bool) -> NightSpec:
             sessions.append(_session(params, k, name, t, blocks, faults))
             t += _hours(blocks) + 0.05
     return NightSpec(
-        name=f"zoo-{params.name}-n{k + 1}", date=night.date, cameras=cameras,
-        sessions=tuple(sessions), write_sky_truth=False, description=params.description,
-    )  # fmt: skip
+        name=f"zoo-{params.name}-n{k + 1}",
+        date=night.date,
+        cameras=cameras,
+        sessions=tuple(sessions),
+        write_sky_truth=False,
+        description=params.description,
+    )
 
 
 def zoo_specs(params: ZooParams, *, with_faults: bool = True) -> tuple[NightSpec, ...]:

@@ -70,9 +70,15 @@ TEMP_TOLERANCE_C = 0.5  # dark current changes by 2**(0.5/6) - 1 = 6 % at most
 PROVABLE = ("exact", "exact_other_night", "interpolated")
 USABLE = ("interpolated_unproven", "uncorrected", "extrapolated", "scaled", "thermal_scaled")
 DARK_FAULTS = (
-    "wrong_gain", "wrong_gain_recorded", "warm_darks", "warm_darks_recorded", "light_leak",
-    "cosmic_rays", "bias_drift", "readout_mode",
-)  # fmt: skip
+    "wrong_gain",
+    "wrong_gain_recorded",
+    "warm_darks",
+    "warm_darks_recorded",
+    "light_leak",
+    "cosmic_rays",
+    "bias_drift",
+    "readout_mode",
+)
 
 
 def _source_id(night: int, exptime_s: float) -> str:
@@ -160,8 +166,11 @@ def _model(
     if nearest and night in bias_nights:
         return "scaled", [nearest[0]["id"]]
     for s in sorted(sources, key=lambda s: s["id"]):  # a model of another night, level unknown
-        twin = [o for o in sources if o["night_index"] == s["night_index"]
-                and o["exptime_s"] != s["exptime_s"]]  # fmt: skip
+        twin = [
+            o
+            for o in sources
+            if o["night_index"] == s["night_index"] and o["exptime_s"] != s["exptime_s"]
+        ]
         if s["exptime_s"] == t or twin:
             return "uncorrected", [s["id"], *(o["id"] for o in twin[:1] if s["exptime_s"] != t)]
     return None
@@ -182,8 +191,16 @@ def classify_light(
 
 
 _PATTERN_ADU = 3.0  # ReadoutModeChange's default column pattern rms (ADU)
-LEVEL_FAULTS = ("bias_drift", "bias_jump", "readout_mode", "light_leak", "warm_darks",
-                "warm_darks_recorded", "wrong_gain", "wrong_gain_recorded")  # fmt: skip
+LEVEL_FAULTS = (
+    "bias_drift",
+    "bias_jump",
+    "readout_mode",
+    "light_leak",
+    "warm_darks",
+    "warm_darks_recorded",
+    "wrong_gain",
+    "wrong_gain_recorded",
+)
 """Faults that change the calibrated lights' pixel values (``fault_effect`` gives their size);
 ``cosmic_rays`` (hits the combine rejects) and ``wrong_egain`` (pixels untouched, only the
 stated uncertainty wrong) are not level effects."""

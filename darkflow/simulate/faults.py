@@ -487,17 +487,26 @@ CAMERA = "zwo-asi2600mm-pro"
 _AMBIENT = AmbientSpec(start_c=6.0, end_c=2.0, tau_h=4.0, wobble_c=0.2)
 _SKY_BROAD = SkySpec(background_e_per_s=1.2, nebula_e_per_s=0.6, star_density_per_mpx=1500.0)
 _SKY_NARROW = SkySpec(
-    background_e_per_s=0.05, nebula_e_per_s=0.3, star_density_per_mpx=1500.0,
+    background_e_per_s=0.05,
+    nebula_e_per_s=0.3,
+    star_density_per_mpx=1500.0,
     star_flux_max_e_per_s=3.0e4,
-)  # fmt: skip
+)
 BIAS_S = 0.000032
 
 
 def _session(name: str, start_h: float, blocks: tuple[Block, ...], **kw: Any) -> SessionSpec:
     return SessionSpec(
-        name=name, camera=CAMERA, program=Program.NINA, start_h=start_h, set_temp_c=-10.0,
-        ambient=_AMBIENT, blocks=blocks, target="M 31", **{"filter": "L", **kw},
-    )  # fmt: skip
+        name=name,
+        camera=CAMERA,
+        program=Program.NINA,
+        start_h=start_h,
+        set_temp_c=-10.0,
+        ambient=_AMBIENT,
+        blocks=blocks,
+        target="M 31",
+        **{"filter": "L", **kw},
+    )
 
 
 def _cameras(shape: tuple[int, int]) -> dict[str, SensorModel]:
@@ -516,9 +525,13 @@ def library_night(
         "library", 17.0, (Block("bias", BIAS_S, 15), Block("dark", exptime_s, n_darks))
     )
     return NightSpec(
-        name="fault-library", date="2026-11-22", cameras=_cameras(shape), sessions=(calib,),
-        write_sky_truth=False, description="Dark library of the night before (clean).",
-    )  # fmt: skip
+        name="fault-library",
+        date="2026-11-22",
+        cameras=_cameras(shape),
+        sessions=(calib,),
+        write_sky_truth=False,
+        description="Dark library of the night before (clean).",
+    )
 
 
 def fault_night(
@@ -579,7 +592,10 @@ def fault_night(
         filter="Ha",
     )
     return NightSpec(
-        name=f"fault-{kind}", date="2026-11-23", cameras=cameras,
-        sessions=(calib, broad, narrow), write_sky_truth=False,
+        name=f"fault-{kind}",
+        date="2026-11-23",
+        cameras=cameras,
+        sessions=(calib, broad, narrow),
+        write_sky_truth=False,
         description=f"Fault benchmark night: {kind}.",
-    )  # fmt: skip
+    )

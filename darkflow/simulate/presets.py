@@ -341,9 +341,14 @@ def _drifting_cooler() -> NightSpec:
             Block("dark", 180.0, 10),
         ),
     )
-    return _scenario("drifting-cooler", cam, SENSOR_PRESETS[cam], session,
-                     "ASI294MC (strong amp glow) whose cooler drifts 2 °C/h: darks at dusk and "
-                     "dawn bracket the lights in temperature.")  # fmt: skip
+    return _scenario(
+        "drifting-cooler",
+        cam,
+        SENSOR_PRESETS[cam],
+        session,
+        "ASI294MC (strong amp glow) whose cooler drifts 2 °C/h: darks at dusk and "
+        "dawn bracket the lights in temperature.",
+    )
 
 
 def _warm_night() -> NightSpec:
@@ -367,9 +372,14 @@ def _warm_night() -> NightSpec:
             Block("dark", 300.0, 8),
         ),
     )
-    return _scenario("warm-night", cam, SENSOR_PRESETS[cam], session,
-                     "STF-8300M at a -15 °C set-point it cannot reach: the sensor follows the "
-                     "air from about -7 to -12 °C; every dark says SET-TEMP=-15.")  # fmt: skip
+    return _scenario(
+        "warm-night",
+        cam,
+        SENSOR_PRESETS[cam],
+        session,
+        "STF-8300M at a -15 °C set-point it cannot reach: the sensor follows the "
+        "air from about -7 to -12 °C; every dark says SET-TEMP=-15.",
+    )
 
 
 def _no_exact_dark() -> NightSpec:
@@ -396,9 +406,13 @@ def _no_exact_dark() -> NightSpec:
             Block("light", 600.0, 6, filter="L"),
         ),
     )
-    return _scenario("no-exact-dark", cam, SENSOR_PRESETS[cam], session,
-                     "ASI2600MM with darks at 60, 180 and 300 s and lights at 120, 240, 300 "
-                     "and 600 s.")  # fmt: skip
+    return _scenario(
+        "no-exact-dark",
+        cam,
+        SENSOR_PRESETS[cam],
+        session,
+        "ASI2600MM with darks at 60, 180 and 300 s and lights at 120, 240, 300 and 600 s.",
+    )
 
 
 def _uncooled() -> NightSpec:
@@ -430,9 +444,14 @@ def _uncooled() -> NightSpec:
         ),
         faults=(TemperatureReadout(resolution_c=0.5, noise_c=0.6),),
     )
-    return _scenario("uncooled", cam, model, session,
-                     "Uncooled ASI533MC: sensor at ambient + self-heating, readings rounded to "
-                     "0.5 °C with 0.6 °C noise; darks before and after the lights.")  # fmt: skip
+    return _scenario(
+        "uncooled",
+        cam,
+        model,
+        session,
+        "Uncooled ASI533MC: sensor at ambient + self-heating, readings rounded to "
+        "0.5 °C with 0.6 °C noise; darks before and after the lights.",
+    )
 
 
 SCENARIOS = ("drifting-cooler", "warm-night", "no-exact-dark", "uncooled")

@@ -123,12 +123,15 @@ def _shape(rng: np.random.Generator, large: bool) -> tuple[int, int]:
 _NAMES = {
     "cmos_mono": ("ZWO ASI2600MM Pro", "ZWO ASI1600MM Pro", "ZWO ASI183MM Pro", "QHY268M"),
     "cmos_colour": (
-        "ZWO ASI2600MC Pro", "ZWO ASI294MC Pro", "ZWO ASI533MC Pro", "QHY268C",
+        "ZWO ASI2600MC Pro",
+        "ZWO ASI294MC Pro",
+        "ZWO ASI533MC Pro",
+        "QHY268C",
         "Player One Poseidon-C",
     ),
     "ccd": ("SBIG STF-8300M", "SBIG STL-1001E", "SBIG ST-402ME", "Apogee Alta U16M"),
     "dslr": ("Canon EOS 6D", "Canon EOS 600D", "Canon EOS Ra"),
-}  # fmt: skip
+}
 
 
 def _camera(kind: str, colour: bool, rng: np.random.Generator, shape) -> SensorModel:
@@ -201,9 +204,12 @@ def _camera(kind: str, colour: bool, rng: np.random.Generator, shape) -> SensorM
     name = str(_pick(rng, _NAMES[group]))
     serial = f"ZOO{int(rng.integers(10**8, 10**9))}"
     model = model.replace(
-        name=name, serial=serial, ny=int(ny), nx=int(nx),
+        name=name,
+        serial=serial,
+        ny=int(ny),
+        nx=int(nx),
         cosmic_rate_per_cm2_s=cosmic_rate(float(rng.uniform(0.5, 5.0)), model.pixel_size_um),
-    )  # fmt: skip
+    )
     if colour:
         model = model.replace(
             bayer_pattern=str(_pick(rng, BAYER_PATTERNS)),
@@ -215,9 +221,12 @@ def _camera(kind: str, colour: bool, rng: np.random.Generator, shape) -> SensorM
 def _sky(scene: str, rng: np.random.Generator) -> SkySpec:
     colour = SkyColour(
         background_rgb=(float(rng.uniform(1.0, 1.6)), 1.0, float(rng.uniform(0.6, 1.0))),
-        nebula_rgb=(float(rng.uniform(1.2, 2.5)), float(rng.uniform(0.5, 1.0)),
-                    float(rng.uniform(0.4, 0.9))),
-    )  # fmt: skip
+        nebula_rgb=(
+            float(rng.uniform(1.2, 2.5)),
+            float(rng.uniform(0.5, 1.0)),
+            float(rng.uniform(0.4, 0.9)),
+        ),
+    )
     if scene == "spectra":
         spectrum = SpectrumSpec(
             n_traces=int(rng.integers(1, 5)),
@@ -227,8 +236,9 @@ def _sky(scene: str, rng: np.random.Generator) -> SkySpec:
             sky_line_e_per_s=_loguniform(rng, 0.5, 10.0),
             slit_fraction=float(rng.uniform(0.6, 0.95)),
         )
-        return SkySpec(fwhm_px=float(rng.uniform(2.0, 4.0)), dither_px=1.0, spectrum=spectrum,
-                       colour=colour)  # fmt: skip
+        return SkySpec(
+            fwhm_px=float(rng.uniform(2.0, 4.0)), dither_px=1.0, spectrum=spectrum, colour=colour
+        )
     if scene == "nebula":
         return SkySpec(
             background_e_per_s=_loguniform(rng, 0.2, 2.0),
@@ -306,8 +316,9 @@ def zoo_params(
         "spectra": (None, False, "spectra", 1),
     }[family]
     if kind is None:
-        options = ("cmos", "ccd") if family in ("spectra", "multi_night") else (
-            "cmos", "ccd", "dslr")  # fmt: skip
+        options = (
+            ("cmos", "ccd") if family in ("spectra", "multi_night") else ("cmos", "ccd", "dslr")
+        )
         kind = str(_pick(rng, options))
     if colour is None:
         colour = kind == "dslr" or (kind == "cmos" and rng.random() < 0.5)
@@ -317,8 +328,11 @@ def zoo_params(
             scene = "spectra"
     large = rng.random() < 0.07
     shape = _shape(rng, large)
-    group = "dslr" if kind == "dslr" else ("ccd" if kind == "ccd" else
-                                            ("cmos_colour" if colour else "cmos_mono"))  # fmt: skip
+    group = (
+        "dslr"
+        if kind == "dslr"
+        else ("ccd" if kind == "ccd" else ("cmos_colour" if colour else "cmos_mono"))
+    )
     program = str(_pick(rng, _PROGRAMS[group]))
     camera = _camera(kind, colour, rng, shape)
     if colour and program in ("nina", "ekos") and rng.random() < 0.25:
@@ -363,16 +377,26 @@ def zoo_params(
         )
     is_mono_filter = not colour and scene != "spectra"
     params = ZooParams(
-        family=family, seed=int(seed), camera_key=f"zoo-{kind}", camera=camera, program=program,
-        scene=scene, sky=sky, egain=egain, set_temp_c=set_temp, n_darks=n_darks,
-        n_lights=n_lights, nights=tuple(nights),
-        target="HD 17081" if scene == "spectra" else str(_pick(rng, ("M 31", "NGC 7000", "M 42",
-                                                                     "IC 1805", "M 101"))),
+        family=family,
+        seed=int(seed),
+        camera_key=f"zoo-{kind}",
+        camera=camera,
+        program=program,
+        scene=scene,
+        sky=sky,
+        egain=egain,
+        set_temp_c=set_temp,
+        n_darks=n_darks,
+        n_lights=n_lights,
+        nights=tuple(nights),
+        target="HD 17081"
+        if scene == "spectra"
+        else str(_pick(rng, ("M 31", "NGC 7000", "M 42", "IC 1805", "M 101"))),
         filter=("Ha" if sky.background_e_per_s < 0.2 else "L") if is_mono_filter else None,
         grid=grid,
         description=f"{family}: {kind}{' colour' if colour else ''} {shape[0]}x{shape[1]}, "
         f"{program}, {scene}, {grid} grid, {n_nights} night(s)",
-    )  # fmt: skip
+    )
     if fault is None:
         if rng.random() >= fault_probability:
             return params
@@ -462,14 +486,22 @@ def _osc(shape: tuple[int, int], egain: str, name: str):
         )
         night = ZooNightDesign("2026-11-23", (300.0,), (300.0,), n_bias=20, ambient_c=(6.0, 1.0))
         return ZooParams(
-            family=name, seed=seed, camera_key="zwo-asi2600mc-pro", camera=camera,
-            program="nina", scene="stars",
+            family=name,
+            seed=seed,
+            camera_key="zwo-asi2600mc-pro",
+            camera=camera,
+            program="nina",
+            scene="stars",
             sky=SkySpec(background_e_per_s=0.8, nebula_e_per_s=0.6, gradient=0.3),
-            egain=egain, set_temp_c=-10.0, n_darks=20, n_lights=13, nights=(night,),
+            egain=egain,
+            set_temp_c=-10.0,
+            n_darks=20,
+            n_lights=13,
+            nights=(night,),
             target="NGC 7000",
             description=f"One-shot-colour ASI2600MC (RGGB) at {shape[0]}x{shape[1]}: 13 x 300 s "
             f"lights, 20 exact darks, 20 biases, EGAIN {egain}: a clean night.",
-        )  # fmt: skip
+        )
 
     return make
 
@@ -477,26 +509,44 @@ def _osc(shape: tuple[int, int], egain: str, name: str):
 def _ccd_three_nights(jump: bool, name: str):
     def make(seed: int) -> ZooParams:
         camera = SENSOR_PRESETS["sbig-stf-8300m"].replace(
-            name="SBIG STL-1001E", ny=1024, nx=1024, pixel_size_um=24.0, egain_e_per_adu=1.5,
-            read_noise_e=14.0, bias_adu=110.0, dark_current_e_per_s=0.3, max_delta_c=40.0,
+            name="SBIG STL-1001E",
+            ny=1024,
+            nx=1024,
+            pixel_size_um=24.0,
+            egain_e_per_adu=1.5,
+            read_noise_e=14.0,
+            bias_adu=110.0,
+            dark_current_e_per_s=0.3,
+            max_delta_c=40.0,
             cosmic_rate_per_cm2_s=cosmic_rate(2.0, 24.0),
-        )  # fmt: skip
+        )
         nights = (
             ZooNightDesign("2026-02-10", (30.0,), (30.0, 60.0), 15, 0.0, ambient_c=(4.0, -2.0)),
             ZooNightDesign("2026-02-11", (60.0,), (60.0,), 15, 4.0, ambient_c=(6.0, 0.0)),
             ZooNightDesign("2026-02-12", (600.0,), (300.0,), 16, -3.0, ambient_c=(3.0, -3.0)),
         )
         params = ZooParams(
-            family=name, seed=seed, camera_key="sbig-stl-1001e", camera=camera,
-            program="maxim", scene="stars",
-            sky=SkySpec(background_e_per_s=2.0, nebula_e_per_s=0.5, star_density_per_mpx=800.0,
-                        fwhm_px=2.2),
-            egain="absent", set_temp_c=-10.0, n_darks=10, n_lights=5, nights=nights, target="M 42",
-            filter="L", grid="mixed",
+            family=name,
+            seed=seed,
+            camera_key="sbig-stl-1001e",
+            camera=camera,
+            program="maxim",
+            scene="stars",
+            sky=SkySpec(
+                background_e_per_s=2.0, nebula_e_per_s=0.5, star_density_per_mpx=800.0, fwhm_px=2.2
+            ),
+            egain="absent",
+            set_temp_c=-10.0,
+            n_darks=10,
+            n_lights=5,
+            nights=nights,
+            target="M 42",
+            filter="L",
+            grid="mixed",
             description="CCD, three nights in one tree (1024x1024, no EGAIN): darks at 30/60 s, "
             "60 s and 300 s, lights at 30, 60 and 600 s; bias level +4 and -3 ADU on nights 2 "
             "and 3" + ("; night 3's biases jump 15 ADU half-way" if jump else "") + ".",
-        )  # fmt: skip
+        )
         if jump:
             params = params.replace(fault="bias_jump", fault_night=2, fault_magnitude=15.0)
         return params
@@ -507,24 +557,42 @@ def _ccd_three_nights(jump: bool, name: str):
 def _spectra(light_exps, dark_exps, n_bias: int, name: str, text: str):
     def make(seed: int) -> ZooParams:
         camera = SENSOR_PRESETS["sbig-stf-8300m"].replace(
-            name="SBIG ST-402ME", ny=510, nx=765, pixel_size_um=9.0, egain_e_per_adu=1.4,
-            read_noise_e=15.0, bias_adu=105.0, dark_current_e_per_s=0.2, column_defects=1,
+            name="SBIG ST-402ME",
+            ny=510,
+            nx=765,
+            pixel_size_um=9.0,
+            egain_e_per_adu=1.4,
+            read_noise_e=15.0,
+            bias_adu=105.0,
+            dark_current_e_per_s=0.2,
+            column_defects=1,
             cosmic_rate_per_cm2_s=cosmic_rate(2.0, 9.0),
-        )  # fmt: skip
-        night = ZooNightDesign("2026-03-05", tuple(light_exps), tuple(dark_exps), n_bias,
-                               ambient_c=(8.0, 3.0))  # fmt: skip
+        )
+        night = ZooNightDesign(
+            "2026-03-05", tuple(light_exps), tuple(dark_exps), n_bias, ambient_c=(8.0, 3.0)
+        )
         sky = SkySpec(
             fwhm_px=2.5,
             dither_px=1.0,
             spectrum=SpectrumSpec(n_traces=2, trace_e_per_s=600.0, sky_lines=8),
         )
         return ZooParams(
-            family=name, seed=seed, camera_key="sbig-st-402me", camera=camera, program="maxim",
-            scene="spectra", sky=sky, egain="present", set_temp_c=-10.0, n_darks=11,
-            n_lights=5 if len(light_exps) == 1 else 3, nights=(night,), target="HD 17081",
+            family=name,
+            seed=seed,
+            camera_key="sbig-st-402me",
+            camera=camera,
+            program="maxim",
+            scene="spectra",
+            sky=sky,
+            egain="present",
+            set_temp_c=-10.0,
+            n_darks=11,
+            n_lights=5 if len(light_exps) == 1 else 3,
+            nights=(night,),
+            target="HD 17081",
             grid="exact" if tuple(light_exps) == tuple(dark_exps) else "bracket",
             description=text,
-        )  # fmt: skip
+        )
 
     return make
 
@@ -536,13 +604,22 @@ SCENARIOS = {
     "osc-rggb-256-no-egain": _osc((256, 256), "absent", "osc-rggb-256-no-egain"),
     "ccd-three-nights": _ccd_three_nights(False, "ccd-three-nights"),
     "ccd-three-nights-bias-jump": _ccd_three_nights(True, "ccd-three-nights-bias-jump"),
-    "spectra-120": _spectra((120.0,), (120.0,), 0, "spectra-120",
-                            "CCD slit spectra: 5 x 120 s lights, 11 x 120 s darks, EGAIN, no "
-                            "bias."),
-    "spectra-300-900": _spectra((600.0, 1200.0), (300.0, 900.0), 0, "spectra-300-900",
-                                "CCD slit spectra at 600 and 1200 s with darks only at 300 and "
-                                "900 s (11 each), no bias: a two-point per-pixel model."),
-}  # fmt: skip
+    "spectra-120": _spectra(
+        (120.0,),
+        (120.0,),
+        0,
+        "spectra-120",
+        "CCD slit spectra: 5 x 120 s lights, 11 x 120 s darks, EGAIN, no bias.",
+    ),
+    "spectra-300-900": _spectra(
+        (600.0, 1200.0),
+        (300.0, 900.0),
+        0,
+        "spectra-300-900",
+        "CCD slit spectra at 600 and 1200 s with darks only at 300 and "
+        "900 s (11 each), no bias: a two-point per-pixel model.",
+    ),
+}
 """Named scenarios: ``name -> (seed -> ZooParams)``; the seed only changes noise and maps."""
 
 

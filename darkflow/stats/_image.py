@@ -123,8 +123,11 @@ def neighbour_median8(data: np.ndarray) -> np.ndarray:
     data = np.ascontiguousarray(data, dtype=np.float32)
     out = np.empty(data.shape, dtype=np.float32)
     if data.size:
-        in_threads(lambda y0, y1: _neighbour_median8(data, out, y0, y1), data.shape[0],
-                   min_items=_min_rows(data.shape[1]))  # fmt: skip
+        in_threads(
+            lambda y0, y1: _neighbour_median8(data, out, y0, y1),
+            data.shape[0],
+            min_items=_min_rows(data.shape[1]),
+        )
     return out
 
 
@@ -259,9 +262,15 @@ def _radix_sort_keys(keys: np.ndarray, tmp: np.ndarray, n: int, count: np.ndarra
 
 @nb.njit(cache=True, nogil=True)
 def _tile_levels(
-    bits: np.ndarray, tile: int, sigma: float, iters: int, grid: np.ndarray, mad_to_std: float,
-    k0: int, k1: int,
-) -> None:  # fmt: skip
+    bits: np.ndarray,
+    tile: int,
+    sigma: float,
+    iters: int,
+    grid: np.ndarray,
+    mad_to_std: float,
+    k0: int,
+    k1: int,
+) -> None:
     # ``bits``: the float32 frame's bit patterns. A float's bits, sign bit flipped (all bits
     # flipped for negatives), sort as unsigned integers in the order of the floats, so the tile
     # is sorted with a radix sort (no comparisons); the sorted values are those np.sort gives
@@ -302,8 +311,11 @@ def tile_levels(data: np.ndarray, tile: int, *, sigma: float = 3.0, iters: int =
     ty, tx = max(1, math.ceil(data.shape[0] / tile)), max(1, math.ceil(data.shape[1] / tile))
     grid = np.empty((ty, tx), dtype=np.float64)
     bits, tile, sigma, iters = data.view(np.uint32), int(tile), float(sigma), int(iters)
-    in_threads(lambda k0, k1: _tile_levels(bits, tile, sigma, iters, grid, MAD_TO_STD, k0, k1),
-               ty * tx, min_items=max(1, _min_rows(tile * tile)))  # fmt: skip
+    in_threads(
+        lambda k0, k1: _tile_levels(bits, tile, sigma, iters, grid, MAD_TO_STD, k0, k1),
+        ty * tx,
+        min_items=max(1, _min_rows(tile * tile)),
+    )
     return grid
 
 
@@ -419,8 +431,9 @@ def grid_interp(grid: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarr
     if out.size:
         rows = np.empty((ty, nx), dtype=np.float64)
         _grid_interp_rows(grid, xc, ix, rows)
-        in_threads(lambda y0, y1: _grid_interp(rows, yc, iy, out, y0, y1), ny,
-                   min_items=_min_rows(nx))  # fmt: skip
+        in_threads(
+            lambda y0, y1: _grid_interp(rows, yc, iy, out, y0, y1), ny, min_items=_min_rows(nx)
+        )
     return out
 
 

@@ -296,8 +296,9 @@ def _finish_block(  # pragma: no cover - compiled
             lo = lo_a[p]
             hi = nv - hi_a[p]
             if hi > lo and (lo > 0 or hi < nv):
-                lo, hi = _clip_pixel(work, p, np.int64(lo), np.int64(hi), np.int64(nv),
-                                     iters - 1, mode, fpar, off)  # fmt: skip
+                lo, hi = _clip_pixel(
+                    work, p, np.int64(lo), np.int64(hi), np.int64(nv), iters - 1, mode, fpar, off
+                )
             else:
                 lo = 0
                 hi = nv
@@ -442,9 +443,24 @@ def _chunk_float(
         bw = min(width, nx - x0)
         _gather_float(stack, r, x0, bw, work, nvalid, nhot, hot_thr)
         _finish_block(
-            work, bw, nvalid, nhot, ci, cj, fpar, ipar, lo_a, hi_a,
-            flts[0], flts[1], flts[2], row0 + r, x0, outs, 0.0,
-        )  # fmt: skip
+            work,
+            bw,
+            nvalid,
+            nhot,
+            ci,
+            cj,
+            fpar,
+            ipar,
+            lo_a,
+            hi_a,
+            flts[0],
+            flts[1],
+            flts[2],
+            row0 + r,
+            x0,
+            outs,
+            0.0,
+        )
 
 
 @njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
@@ -463,9 +479,24 @@ def _chunk_raw16(
         bw = min(width, nx - x0)
         _gather_raw16(addrs, nx, r, x0, bw, work, nvalid, nhot, hot_key, blank_key, has_blank)
         _finish_block(
-            work, bw, nvalid, nhot, ci, cj, fpar, ipar, lo_a, hi_a,
-            flts[0], flts[1], flts[2], row0 + r, x0, outs, off,
-        )  # fmt: skip
+            work,
+            bw,
+            nvalid,
+            nhot,
+            ci,
+            cj,
+            fpar,
+            ipar,
+            lo_a,
+            hi_a,
+            flts[0],
+            flts[1],
+            flts[2],
+            row0 + r,
+            x0,
+            outs,
+            off,
+        )
 
 
 def _hot_keys(hot_thr: np.ndarray, off: float) -> np.ndarray:

@@ -220,16 +220,41 @@ def outlier_events(
     the ``event_scale`` (default ``scale``; thresholds compared in float32, as numpy compares
     a float32 array with a Python float). Equal to :func:`outlier_events_reference`."""
     es = scale if event_scale is None else event_scale
-    if not (_fast(x, mean, scale, n_mean, valid, master)
-            and es.dtype == np.float32 and es.shape == x.shape):  # fmt: skip
-        return outlier_events_reference(x, mean, scale, n_mean, valid, held=held, t_out=t_out,
-                                        master=master, t_up=t_up, t_down=t_down,
-                                        event_scale=event_scale)  # fmt: skip
+    if not (
+        _fast(x, mean, scale, n_mean, valid, master)
+        and es.dtype == np.float32
+        and es.shape == x.shape
+    ):
+        return outlier_events_reference(
+            x,
+            mean,
+            scale,
+            n_mean,
+            valid,
+            held=held,
+            t_out=t_out,
+            master=master,
+            t_up=t_up,
+            t_down=t_down,
+            event_scale=event_scale,
+        )
     flags = np.zeros(x.shape, np.uint8)
     with_master = master is not None
-    counts = _mark(x, mean, scale, n_mean, valid, bool(held), master if with_master else x,
-                   with_master, np.float32(t_out), np.float32(t_up), np.float32(t_down),
-                   flags, es)  # fmt: skip
+    counts = _mark(
+        x,
+        mean,
+        scale,
+        n_mean,
+        valid,
+        bool(held),
+        master if with_master else x,
+        with_master,
+        np.float32(t_out),
+        np.float32(t_up),
+        np.float32(t_down),
+        flags,
+        es,
+    )
     return tuple(int(_groups(flags, 1 << j, int(counts[j]))) for j in range(3))  # type: ignore[return-value]
 
 

@@ -69,8 +69,9 @@ def shot_signal_of(
     ``local_sd``: the spread of ``local`` in units of one pixel's."""
     if any(np.asarray(a).dtype != np.float32 for a in (calibrated, smooth, local)):
         # numpy's promotion for other frames (the kernel is float32 frames only)
-        return shot_signal_of_reference(calibrated, smooth, local, base_variance,
-                                        egain_e_per_adu, local_sd)  # fmt: skip
+        return shot_signal_of_reference(
+            calibrated, smooth, local, base_variance, egain_e_per_adu, local_sd
+        )
     cal = np.ascontiguousarray(calibrated, dtype=np.float32)
     sm = np.ascontiguousarray(smooth, dtype=np.float32)
     loc = np.ascontiguousarray(local, dtype=np.float32)
@@ -83,10 +84,17 @@ def shot_signal_of(
     base = np.ascontiguousarray(base)  # one array layout: one compiled signature
     out = np.empty(cal.shape, dtype=np.float32)
     if cal.size:
-        args = (dt.type(egain_e_per_adu), dt.type(3.0), dt.type(np.float32(3.0 * local_sd)),
-                dt.type(1e-12))  # fmt: skip
-        in_threads(lambda y0, y1: _shot_signal(cal, sm, loc, base, *args, out, y0, y1),
-                   cal.shape[0], min_items=max(1, (1 << 16) // max(1, cal.shape[1])))  # fmt: skip
+        args = (
+            dt.type(egain_e_per_adu),
+            dt.type(3.0),
+            dt.type(np.float32(3.0 * local_sd)),
+            dt.type(1e-12),
+        )
+        in_threads(
+            lambda y0, y1: _shot_signal(cal, sm, loc, base, *args, out, y0, y1),
+            cal.shape[0],
+            min_items=max(1, (1 << 16) // max(1, cal.shape[1])),
+        )
     return out
 
 

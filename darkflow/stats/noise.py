@@ -48,8 +48,9 @@ def shot_signal(
     # the pixel's expected noise if it held only the smooth signal (its shot noise included),
     # then the choice between its own value, the neighbours' median and the background: one
     # numba pass (numpy twin: darkflow.stats._shot.shot_signal_of_reference)
-    return shot_signal_of(calibrated, smooth, local, base_variance, egain_e_per_adu,
-                          _NEIGHBOUR_MEDIAN_SD)  # fmt: skip
+    return shot_signal_of(
+        calibrated, smooth, local, base_variance, egain_e_per_adu, _NEIGHBOUR_MEDIAN_SD
+    )
 
 
 # spread of the median of a pixel's 8 neighbours, in units of one pixel's (white noise):
@@ -70,8 +71,12 @@ def rebuild_uncertainty(calibrated: np.ndarray, cards: Any) -> np.ndarray:
     if not gain or v0 is None:
         unc = np.full(data.shape, float(cards.get("DFUNCMED", np.nan)), np.float32)
     else:
-        signal = shot_signal(data - np.float32(cards.get("DFPEDEST", 0.0)), float(v0), float(gain),
-                             cfa=bool(cards.get("DFUNCFA", False)))  # fmt: skip
+        signal = shot_signal(
+            data - np.float32(cards.get("DFPEDEST", 0.0)),
+            float(v0),
+            float(gain),
+            cfa=bool(cards.get("DFUNCFA", False)),
+        )
         unc = np.sqrt(np.maximum(float(v0) + signal / np.float32(gain), 0.0)).astype(np.float32)
     unc[~np.isfinite(data)] = np.nan
     return unc

@@ -102,8 +102,9 @@ def _linear_model(
     shape = terms[0].master.data.shape
     for t in terms:
         if t.master.data.shape != shape:
-            raise CalibrationError(f"masters of one model differ in shape: {t.master.data.shape} "
-                                   f"!= {shape}")  # fmt: skip
+            raise CalibrationError(
+                f"masters of one model differ in shape: {t.master.data.shape} != {shape}"
+            )
     a = [t.weight * t.exposure_factor * t.temp_factor for t in terms]
     g = [t.weight * t.exposure_factor * (1.0 - t.temp_factor) for t in terms]
     beta = [1.0 if t.master.meta.includes_bias else 0.0 for t in terms]
@@ -296,10 +297,14 @@ def dark_model_for(
             own = None
         glow = None
         if abs(term.temp_factor - 1.0) > 1e-9 and bias is not None:
-            glow = glow_map(master, own if own is not None else bias, glow_model=glow_model,
-                            bias_exptime_s=index.bias_exptime(sig), block=block)  # fmt: skip
-        built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow,
-                           own))  # fmt: skip
+            glow = glow_map(
+                master,
+                own if own is not None else bias,
+                glow_model=glow_model,
+                bias_exptime_s=index.bias_exptime(sig),
+                block=block,
+            )
+        built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow, own))
     model = _linear_model(
         built,
         bias,

@@ -110,8 +110,9 @@ def uncertainty_cards(
     cards["DFUNCMED"] = (float(f"{_median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
     base = var
     if egain_e_per_adu and egain_e_per_adu > 0:
-        signal = shot_signal(cal - np.float32(pedestal_adu), float(_median(var[ok])),
-                             egain_e_per_adu, cfa=cfa)  # fmt: skip
+        signal = shot_signal(
+            cal - np.float32(pedestal_adu), float(_median(var[ok])), egain_e_per_adu, cfa=cfa
+        )
         base = var - signal / egain_e_per_adu
         cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
     cards["DFUNV0"] = (float(f"{_median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")

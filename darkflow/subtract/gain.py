@@ -160,8 +160,15 @@ def ptc_gain(
     Returns ``None`` when the levels span less than ~20 read sigmas above their median (no
     lever arm: a cold short dark) or too few bins are populated.
     """
-    est, _ = _ptc_fit(level, variance, dof, clip_factor=clip_factor, n_bins=n_bins,
-                      n_frames=n_frames, source=source)  # fmt: skip
+    est, _ = _ptc_fit(
+        level,
+        variance,
+        dof,
+        clip_factor=clip_factor,
+        n_bins=n_bins,
+        n_frames=n_frames,
+        source=source,
+    )
     return est
 
 
@@ -295,9 +302,16 @@ def gain_from_dark_stack(
     def fit(
         v: np.ndarray, max_deg: int = 2, lv: np.ndarray | None = None
     ) -> tuple[GainEstimate | None, float]:
-        return _ptc_fit(level if lv is None else lv, v, full - 1, clip_factor=cf, n_bins=n_bins,
-                        n_frames=int(master.meta.n_frames), source=DARKS,
-                        max_deg=max_deg)  # fmt: skip
+        return _ptc_fit(
+            level if lv is None else lv,
+            v,
+            full - 1,
+            clip_factor=cf,
+            n_bins=n_bins,
+            n_frames=int(master.meta.n_frames),
+            source=DARKS,
+            max_deg=max_deg,
+        )
 
     plain, _ = fit(var)
     s2, n_levels = frame_level_variance(master)
@@ -335,8 +349,12 @@ def gain_from_dark_stack(
         return plain
     other, _ = fit(var - cf * (c + c_sd) * signal2, max_deg=1)
     if other is not None:  # the recorded levels' uncertainty, carried into the gain's
-        scaled = GainEstimate(scaled.value, math.hypot(scaled.sigma, other.value - scaled.value),
-                              scaled.source, scaled.n)  # fmt: skip
+        scaled = GainEstimate(
+            scaled.value,
+            math.hypot(scaled.sigma, other.value - scaled.value),
+            scaled.source,
+            scaled.n,
+        )
     return scaled
 
 
@@ -614,10 +632,14 @@ def combine_gains(estimates: Iterable[GainEstimate | None]) -> GainEstimate | No
     uncertainty is inflated by its square root: the estimates are not telling the same story.
     """
     good = [
-        e for e in estimates
-        if e is not None and math.isfinite(e.value) and e.value > 0
-        and math.isfinite(e.sigma) and e.sigma > 0
-    ]  # fmt: skip
+        e
+        for e in estimates
+        if e is not None
+        and math.isfinite(e.value)
+        and e.value > 0
+        and math.isfinite(e.sigma)
+        and e.sigma > 0
+    ]
     if not good:
         return None
     if len(good) == 1:

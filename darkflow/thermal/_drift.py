@@ -177,8 +177,19 @@ def fit_temperature_drift(
     else:
         t_inf, amp, drift, curv = coef[0], coef[1], coef[2], 0.0
         t_start = t_inf + amp
-    fit = _finish(n, t0, tau, float(t_inf), float(t_start), float(drift), resid, y, set_temp_c,
-                  setpoint_tolerance_c, ok=True)  # fmt: skip
+    fit = _finish(
+        n,
+        t0,
+        tau,
+        float(t_inf),
+        float(t_start),
+        float(drift),
+        resid,
+        y,
+        set_temp_c,
+        setpoint_tolerance_c,
+        ok=True,
+    )
     return replace(fit, curvature_c_per_h2=float(curv), model=model, span_h=span)
 
 

@@ -156,9 +156,13 @@ def fit_dark_current_law(
     pts = [
         (float(t), float(y), float(s))
         for t, y, s in zip(temps_c, log_levels, log_sigmas, strict=True)
-        if t is not None and y is not None and s is not None
-        and math.isfinite(t) and math.isfinite(y) and math.isfinite(s)
-    ]  # fmt: skip
+        if t is not None
+        and y is not None
+        and s is not None
+        and math.isfinite(t)
+        and math.isfinite(y)
+        and math.isfinite(s)
+    ]
     base = default_law(default_doubling_c, default_sigma_c)
     if not pts:
         return _with(base, reasons=("no_temperatures",))

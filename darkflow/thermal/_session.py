@@ -137,16 +137,18 @@ class SessionContext:
         if reading is not None:
             if pred is not None and light.path in self.outliers:
                 value, sigma = local or (pred, rms)
-                return TempEstimate(value, max(sigma, cfg.temp_reading_sigma_c), "session_fit",
-                                    "reading_outlier")  # fmt: skip
+                return TempEstimate(
+                    value, max(sigma, cfg.temp_reading_sigma_c), "session_fit", "reading_outlier"
+                )
             if pred is not None and rms > cfg.noisy_reading_c:
                 value, sigma = local or (pred, 0.5 * rms)
                 return TempEstimate(value, max(sigma, 0.1), "session_fit", "noisy_readings")
             return TempEstimate(float(reading), max(cfg.temp_reading_sigma_c, rms), "header")
         if pred is not None:
             value, _ = local or (pred, rms)
-            return TempEstimate(value, max(rms, cfg.temp_reading_sigma_c), "session_fit",
-                                "missing_reading")  # fmt: skip
+            return TempEstimate(
+                value, max(rms, cfg.temp_reading_sigma_c), "session_fit", "missing_reading"
+            )
         instrument = light.instrument or self.instrument
         if self.profiles is not None and instrument and light.date_obs_utc is not None:
             est = self.profiles.estimate(
@@ -180,9 +182,10 @@ def session_context(
     reading are ignored by the fit but may be estimated later).
     """
     pts = [
-        m for m in lights
+        m
+        for m in lights
         if m.date_obs_utc is not None and m.ccd_temp_c is not None and math.isfinite(m.ccd_temp_c)
-    ]  # fmt: skip
+    ]
     times = [m.date_obs_utc for m in lights if m.date_obs_utc is not None]
     sets = [m.set_temp_c for m in lights if m.set_temp_c is not None]
     set_temp = float(np.median(sets)) if sets else None
@@ -248,12 +251,17 @@ def thermal_groups(
         t = when(metas[i])
         set_temp = metas[i].set_temp_c
         gap = (
-            last is not None and math.isfinite(t) and math.isfinite(last)
+            last is not None
+            and math.isfinite(t)
+            and math.isfinite(last)
             and t - last > max_gap_h * 3600.0
-        )  # fmt: skip
-        new_set = time_groups and set_temp is not None and last_set is not None and (
-            abs(set_temp - last_set) > 0.25
-        )  # fmt: skip
+        )
+        new_set = (
+            time_groups
+            and set_temp is not None
+            and last_set is not None
+            and (abs(set_temp - last_set) > 0.25)
+        )
         if not time_groups or gap or new_set:
             time_groups.append([])
         time_groups[-1].append(i)

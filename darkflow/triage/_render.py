@@ -72,8 +72,10 @@ def render_html(findings: list[Finding], *, title: str | None = "Triage") -> str
     if top:
         lead = "; ".join(f"<b>{esc(c)}</b> ({esc(c.description)})" for c, _ in top)
         parts.append(f"<p>Most likely cause: {lead}</p>")
-    parts.append("<table><tr><th>finding</th><th>severity</th><th>n</th><th>likely causes</th>"
-                 "<th>checklist</th></tr>")  # fmt: skip
+    parts.append(
+        "<table><tr><th>finding</th><th>severity</th><th>n</th><th>likely causes</th>"
+        "<th>checklist</th></tr>"
+    )
     for f in findings:
         items = "".join(f"<li>{esc(i)}</li>" for i in f.checklist)
         causes = ", ".join(esc(str(c)) for c in f.causes) or "-"

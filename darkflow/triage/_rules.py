@@ -654,24 +654,43 @@ TRIAGE_TABLE: dict[str, TriageRule] = {rule.code: rule for rule in _RULES}
 
 SYMPTOMS: dict[str, tuple[str, ...]] = {
     # the light's hot pixels against the model's (one fit, its response and its verdicts)
-    "hot_pixel_scale": ("dark_overscaled", "dark_underscaled", "dark_rescaled",
-                        "harmful_subtraction", "no_dark_signal", "oversubtracted"),
+    "hot_pixel_scale": (
+        "dark_overscaled",
+        "dark_underscaled",
+        "dark_rescaled",
+        "harmful_subtraction",
+        "no_dark_signal",
+        "oversubtracted",
+    ),
     # the calibrated background below what any sky allows (``smooth_oversubtraction`` is not
     # in it: it adds a second measurement, the hot pixels matching the model)
     "background_below_zero": ("negative_background", "negative_clipping", "pedestal_added"),
     # the calibrated background's scatter against its propagated uncertainty, and the one
     # known reason it lacks a term (no gain: no shot noise in it)
-    "light_noise": ("light_variance_excess", "light_variance_low", "excess_residual_noise",
-                    "no_gain"),
+    "light_noise": (
+        "light_variance_excess",
+        "light_variance_low",
+        "excess_residual_noise",
+        "no_gain",
+    ),
     # the darks' variance against read + shot noise of their level (two sides of one gate)
     "dark_noise_model": ("variance_excess", "level_excess"),
     # the dark signal against exposure
-    "exposure_law": ("nonlinear_dark", "exposure_law_nonlinear", "interpolation_unproven",
-                     "exposure_linearity_unproven", "exposure_unscaled"),
+    "exposure_law": (
+        "nonlinear_dark",
+        "exposure_law_nonlinear",
+        "interpolation_unproven",
+        "exposure_linearity_unproven",
+        "exposure_unscaled",
+    ),
     # no measured temperature for the light
-    "light_temperature": ("light_no_temperature", "light_temperature_from_setpoint",
-                          "light_temperature_from_profile", "timing_interpolated"),
-}  # fmt: skip
+    "light_temperature": (
+        "light_no_temperature",
+        "light_temperature_from_setpoint",
+        "light_temperature_from_profile",
+        "timing_interpolated",
+    ),
+}
 """Reason codes that report one measurement (or its direct consequences) form one *symptom*:
 its evidence counts once, each cause with the largest weight any of its codes gives it, so a
 symptom seen by three codes does not outweigh two independent symptoms."""

@@ -80,8 +80,10 @@ def reason_table_source() -> str:
     # in a new process importing what ``darkflow quarantine`` imported before it read the
     # table: a few codes have one description per stage (``invalid_exposure``, ``unreadable``,
     # ``output_failed``) and which one wins depends on the order the enums were defined in
-    code = ("import json, sys, darkflow.matching, darkflow.report.results, darkflow.triage as t; "
-            "json.dump(t._imported_reason_texts(), sys.stdout)")  # fmt: skip
+    code = (
+        "import json, sys, darkflow.matching, darkflow.report.results, darkflow.triage as t; "
+        "json.dump(t._imported_reason_texts(), sys.stdout)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     texts = json.loads(out.stdout)
     _imported_reason_texts()

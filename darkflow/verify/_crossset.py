@@ -139,9 +139,11 @@ def exposure_pair_excess(
     thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * abs(k * float(np.mean(d_b[typical])))
     if thermal > spread:
         return PairExcess(
-            False, f"temperatures differ by {d_t:.2g} C ({thermal:.2g} ADU of dark law)", k=k,
+            False,
+            f"temperatures differ by {d_t:.2g} C ({thermal:.2g} ADU of dark law)",
+            k=k,
             n_pixels=n,
-        )  # fmt: skip
+        )
     thr = z_threshold(false_alarm)
     # the master's own per-pixel noise (a's frames over their count): below it the offset
     # hides inside the uncertainty every light carries for the master
@@ -165,10 +167,20 @@ def exposure_pair_excess(
             chi2 += ((float(np.mean(tile)) - level) / s) ** 2
             dof += 1
     structure_z = chi2_deviate(chi2, 1.0, dof) if dof >= 1 else math.nan
-    structured = bool(failed and math.isfinite(structure_z)
-                      and structure_z > z_threshold(false_alarm, sides=1))  # fmt: skip
+    structured = bool(
+        failed and math.isfinite(structure_z) and structure_z > z_threshold(false_alarm, sides=1)
+    )
     return PairExcess(
-        True, "", level=level, spread=spread, z=float(z), threshold=thr,
-        materiality=materiality, failed=failed, structure_z=float(structure_z),
-        structured=structured, k=k, n_pixels=n,
-    )  # fmt: skip
+        True,
+        "",
+        level=level,
+        spread=spread,
+        z=float(z),
+        threshold=thr,
+        materiality=materiality,
+        failed=failed,
+        structure_z=float(structure_z),
+        structured=structured,
+        k=k,
+        n_pixels=n,
+    )

@@ -174,9 +174,18 @@ def frame_residual(
     # cosmic rays), in the training frames' own units: a symmetric noise (flicker, tails)
     # gives as many events each way
     outliers, up, down = outlier_events(
-        x, mean, scale, n_mean, valid, held=held, t_out=OUTLIER_SIGMA * w_u, master=master,
-        t_up=TRANSIENT_SIGMA * w_u, t_down=-TRANSIENT_SIGMA * w_u, event_scale=event_scale,
-    )  # fmt: skip
+        x,
+        mean,
+        scale,
+        n_mean,
+        valid,
+        held=held,
+        t_out=OUTLIER_SIGMA * w_u,
+        master=master,
+        t_up=TRANSIENT_SIGMA * w_u,
+        t_down=-TRANSIENT_SIGMA * w_u,
+        event_scale=event_scale,
+    )
     # the level: a mean (a median of skewed Poisson residuals sits below it, and by a different
     # amount for training and held-out frames), outliers beyond LEVEL_CLIP widths left out
     level = float(np.mean(resid[core], dtype=np.float64)) if core.any() else math.nan
@@ -267,11 +276,15 @@ def _jitter_advisory(
         return None, values
     levels = ", ".join(f"{f.level_adu:+.3g}" for f in train)
     metric = Metric(
-        "frame_level_jitter", round(excess, 6), "advisory", 1.0, VerifyReason.LEVEL_JITTER,
+        "frame_level_jitter",
+        round(excess, 6),
+        "advisory",
+        1.0,
+        VerifyReason.LEVEL_JITTER,
         f"expected error: frame levels differ by {excess:.3g} ADU rms beyond their noise "
         f"({levels} ADU in the training frames); the master's level is uncertain by "
         f"{excess / math.sqrt(t):.3g} ADU and the lights share the jitter",
-    )  # fmt: skip
+    )
     return metric, values
 
 
@@ -290,13 +303,23 @@ def transient_gate(
     rate = (up - down) / n
     spread = math.sqrt(max(up + down, 1)) / n
     gate = significance_gate(
-        "transient_excess", rate, expected=0.0, spread=spread, materiality=allowance,
-        reason=VerifyReason.HIGH_REJECTIONS, false_alarm=false_alarm, side="upper",
+        "transient_excess",
+        rate,
+        expected=0.0,
+        spread=spread,
+        materiality=allowance,
+        reason=VerifyReason.HIGH_REJECTIONS,
+        false_alarm=false_alarm,
+        side="upper",
         detail=f"{up} events above, {down} below the master in {len(train)} training frames; "
         f"cosmic-ray allowance {allowance:.2g} per pixel and frame",
-    )  # fmt: skip
-    return gate, {"transient_excess": rate, "transient_up": float(up),
-                  "transient_down": float(down), "cosmic_allowance": allowance}  # fmt: skip
+    )
+    return gate, {
+        "transient_excess": rate,
+        "transient_up": float(up),
+        "transient_down": float(down),
+        "cosmic_allowance": allowance,
+    }
 
 
 def holdout_gates(
@@ -319,8 +342,10 @@ def holdout_gates(
         metrics.append(jitter_metric)
     if not held or len(train) < 2:
         why = "no held-out frames" if not held else "fewer than 2 training frames read"
-        return [not_measured("holdout_width_ratio", VerifyReason.HOLDOUT_UNAVAILABLE, why),
-                *metrics], values  # fmt: skip
+        return [
+            not_measured("holdout_width_ratio", VerifyReason.HOLDOUT_UNAVAILABLE, why),
+            *metrics,
+        ], values
     k, t = len(held), len(train)
     p = false_alarm
 
@@ -344,10 +369,14 @@ def holdout_gates(
         var_h / w_h**2 + var_t / w_t**2 + t_between**2 * between * (1.0 / k + 1.0 / t) / w_t**2
     )
     width = significance_gate(
-        "holdout_width_ratio", ratio, expected=1.0, spread=spread_w,
-        reason=VerifyReason.HOLDOUT_WIDTH, false_alarm=p,
+        "holdout_width_ratio",
+        ratio,
+        expected=1.0,
+        spread=spread_w,
+        reason=VerifyReason.HOLDOUT_WIDTH,
+        false_alarm=p,
         detail=f"{k} held-out vs {t} training frames",
-    )  # fmt: skip
+    )
 
     # shift: each held-out frame's mean residual against the training frames' level jitter
     n_mean = float(np.mean([f.n for f in frames]))
@@ -359,12 +388,15 @@ def holdout_gates(
     worst = max(held, key=lambda f: abs(f.level_adu))
     t_crit = float(student.isf(p / (2.0 * k), t - 1))  # Bonferroni over the held-out frames
     shift = significance_gate(
-        "holdout_shift_sigma", worst.level_adu / scale, expected=0.0,
-        spread=t_crit / z_threshold(p, sides=2), reason=VerifyReason.HOLDOUT_SHIFT,
+        "holdout_shift_sigma",
+        worst.level_adu / scale,
+        expected=0.0,
+        spread=t_crit / z_threshold(p, sides=2),
+        reason=VerifyReason.HOLDOUT_SHIFT,
         false_alarm=p,
         detail=f"{worst.level_adu:+.3g} ADU; frame level jitter {jitter:.3g} ADU from {t} "
         f"training frames (Student t, {t - 1} dof)",
-    )  # fmt: skip
+    )
 
     # outliers: held-out count against the rate the training frames show (binomial)
     c_h = sum(f.outliers for f in held)
@@ -387,11 +419,16 @@ def holdout_gates(
         t_fac = float(student.isf(p, t - 1)) / z_threshold(p, sides=1)
         spread_c *= math.sqrt(dispersion) * t_fac
     outliers = significance_gate(
-        "holdout_outlier_frac", c_h / n_h, expected=mean / n_h, spread=spread_c / n_h,
-        reason=VerifyReason.HOLDOUT_OUTLIERS, false_alarm=p, side="upper",
+        "holdout_outlier_frac",
+        c_h / n_h,
+        expected=mean / n_h,
+        spread=spread_c / n_h,
+        reason=VerifyReason.HOLDOUT_OUTLIERS,
+        false_alarm=p,
+        side="upper",
         detail=f"{c_h} outlier events held out, {c_t} in training ({c_t / n_t:.2g} per pixel; "
         f"dispersion between frames {dispersion:.3g})",
-    )  # fmt: skip
+    )
     values.update(
         holdout_width_ratio=ratio,
         holdout_width_spread=spread_w,

@@ -58,10 +58,15 @@ def dark_level_gate(
     materiality = math.sqrt(frame_var / n_d)
     metric = significance_gate(
         # the null is a set (any level >= 0): z is the distance to its nearest point
-        "dark_level_above_bias", level, expected=max(level, 0.0), spread=spread,
-        reason=VerifyReason.DARK_BELOW_BIAS, side="lower", materiality=materiality,
+        "dark_level_above_bias",
+        level,
+        expected=max(level, 0.0),
+        spread=spread,
+        reason=VerifyReason.DARK_BELOW_BIAS,
+        side="lower",
+        materiality=materiality,
         false_alarm=config.gate_false_alarm,
         detail=f"master dark - bias {level:.3g} ADU +- {spread:.2g}, master noise "
         f"{materiality:.2g} ADU",
-    )  # fmt: skip
+    )
     return metric, {"dark_level_above_bias_adu": level}

@@ -331,8 +331,9 @@ def check_light(
     known_signal = template if (signal is not None or bias is not None) else None
 
     # 1. background noise against the propagated uncertainty
-    metric, found = variance_gate(c, u, valid, mvar, budget, colour=colour, false_alarm=p,
-                                  dark_signal=known_signal)  # fmt: skip
+    metric, found = variance_gate(
+        c, u, valid, mvar, budget, colour=colour, false_alarm=p, dark_signal=known_signal
+    )
     metrics.append(metric)
     values.update(found)
     ratio = values.get("light_variance_ratio")
@@ -353,8 +354,15 @@ def check_light(
         scale_mask &= r < sat
     if budget.stable_hot is not None and budget.stable_hot.shape == model.data.shape:
         scale_mask &= budget.stable_hot[rows]  # hot in (nearly) every dark: a light holds it too
-    fit = hot_scale_fit(c, template, u, mask=scale_mask, target_local=local,
-                        template_local=template_local, robust_start=True)  # fmt: skip
+    fit = hot_scale_fit(
+        c,
+        template,
+        u,
+        mask=scale_mask,
+        target_local=local,
+        template_local=template_local,
+        robust_start=True,
+    )
     # whether the fitted pixels are hot pixels of the sensor: stable in the master's darks, or
     # (a master of one or two darks, where a cosmic ray looks stable) one population following
     # one scale (a chi-square within its own sampling spread)
@@ -364,8 +372,12 @@ def check_light(
     provable = noise is None or budget.stable_hot is not None or bool(homogeneous)
     scale_metrics, scale_sigma = scale_gates(fit, budget, false_alarm=p, provable=provable)
     metrics.extend(scale_metrics)
-    values.update(dark_scale_error=fit.alpha, dark_scale_error_sigma=scale_sigma,
-                  dark_scale_pixels=float(fit.n), dark_scale_chi2=fit.chi2_red)  # fmt: skip
+    values.update(
+        dark_scale_error=fit.alpha,
+        dark_scale_error_sigma=scale_sigma,
+        dark_scale_pixels=float(fit.n),
+        dark_scale_chi2=fit.chi2_red,
+    )
 
     # 3. isolated holes and the deep negative tail
     extra = None
@@ -378,14 +390,29 @@ def check_light(
     with np.errstate(invalid="ignore"):  # where the model removed a pixel-scale excess
         model_hot = (template - template_local) > 3.0 * u
     frames = budget.master_frames
-    metric, found = hole_gate(parts.z, valid, u, res.noise_ratio, extra, false_alarm=p,
-                              model_hot=model_hot,
-                              dof=frames - 1 if frames and frames > 1 else None)  # fmt: skip
+    metric, found = hole_gate(
+        parts.z,
+        valid,
+        u,
+        res.noise_ratio,
+        extra,
+        false_alarm=p,
+        model_hot=model_hot,
+        dof=frames - 1 if frames and frames > 1 else None,
+    )
     metrics.append(metric)
     values.update(found)
-    metric, deep = deep_negative_gate(c, u, local, parts.background, valid, res.noise_ratio,
-                                      false_alarm=p, model_hot=model_hot,
-                                      extra_var=extra)  # fmt: skip
+    metric, deep = deep_negative_gate(
+        c,
+        u,
+        local,
+        parts.background,
+        valid,
+        res.noise_ratio,
+        false_alarm=p,
+        model_hot=model_hot,
+        extra_var=extra,
+    )
     metrics.append(metric)
     pile, piled = pileup_gate(c, false_alarm=p)
     if pile is not None:
@@ -394,16 +421,25 @@ def check_light(
 
     # 4. fixed-pattern banding left in the background (columns; rows as a value)
     ratio = values.get("light_variance_ratio")
-    metric, found = banding_gate(c, parts.background, u, valid, colour=colour, false_alarm=p,
-                                 noise_ratio=math.sqrt(ratio) if ratio else 1.0,
-                                 sources=parts.sources, model=mdl,
-                                 model_var=mvar)  # fmt: skip
+    metric, found = banding_gate(
+        c,
+        parts.background,
+        u,
+        valid,
+        colour=colour,
+        false_alarm=p,
+        noise_ratio=math.sqrt(ratio) if ratio else 1.0,
+        sources=parts.sources,
+        model=mdl,
+        model_var=mvar,
+    )
     metrics.append(metric)
     values.update(found)
 
     # 5. plausibility: no sky is negative, nothing sits at the ADC zero or above its range
-    metric, found = level_gate(c, u, valid, budget, colour=colour, false_alarm=p,
-                               dark_signal=known_signal)  # fmt: skip
+    metric, found = level_gate(
+        c, u, valid, budget, colour=colour, false_alarm=p, dark_signal=known_signal
+    )
     metrics.append(metric)
     values.update(found)
     finite = np.isfinite(c) & np.isfinite(u)
@@ -420,15 +456,19 @@ def check_light(
         spread = np.maximum(width * u[quiet].astype(np.float64), 1e-12)
         at_zero = int(np.count_nonzero(r[finite] <= 0))
         mu_zero = float(np.sum(ndtr(-level / spread)))
-    metrics.append(count_gate("raw_floor_frac", at_zero, mu_zero, n_finite, R.RAW_AT_FLOOR,
-                              false_alarm=p))  # fmt: skip
+    metrics.append(
+        count_gate("raw_floor_frac", at_zero, mu_zero, n_finite, R.RAW_AT_FLOOR, false_alarm=p)
+    )
     values["raw_floor_frac"] = at_zero / max(n_finite, 1)
     if sat is not None:
         with np.errstate(invalid="ignore"):
             above = int(np.count_nonzero(finite & (c > sat - mdl + 5.0 * u)))
         mu_above = n_finite * float(ndtr(-5.0))
-        metrics.append(count_gate("above_range_frac", above, mu_above, n_finite,
-                                  R.IMPLAUSIBLE_VALUES, false_alarm=p))  # fmt: skip
+        metrics.append(
+            count_gate(
+                "above_range_frac", above, mu_above, n_finite, R.IMPLAUSIBLE_VALUES, false_alarm=p
+            )
+        )
         values["above_range_frac"] = above / max(n_finite, 1)
 
     # 6. photometric integrity: the same real stars before and after calibration
@@ -443,9 +483,18 @@ def check_light(
         excess = template - near
         hot = (excess > np.float32(3.0 * u_sky)) & ((near - np.float32(level)) < 0.5 * excess)
     phot_metrics, found, phot = photometry_gates(
-        r, c, mdl, mvar, u, parts.background, hot, sat, colour=colour,
-        min_stars=config.min_stars, false_alarm=p,
-    )  # fmt: skip
+        r,
+        c,
+        mdl,
+        mvar,
+        u,
+        parts.background,
+        hot,
+        sat,
+        colour=colour,
+        min_stars=config.min_stars,
+        false_alarm=p,
+    )
     metrics.extend(phot_metrics)
     values.update(found)
 
@@ -453,9 +502,16 @@ def check_light(
     failing = {m.reason for m in metrics if m.failed}
     scale_ok = math.isfinite(scale_sigma) and not (failing & _SCALE_REASONS)
     if scale_ok and failing & {R.NEGATIVE_BACKGROUND, R.NEGATIVE_CLIPPING}:
-        metrics.append(Metric("oversubtraction_kind", round(fit.alpha, 6), "", None,
-                              R.SMOOTH_OVERSUBTRACTION,
-                              "hot-pixel scale matches; the excess is smooth"))  # fmt: skip
+        metrics.append(
+            Metric(
+                "oversubtraction_kind",
+                round(fit.alpha, 6),
+                "",
+                None,
+                R.SMOOTH_OVERSUBTRACTION,
+                "hot-pixel scale matches; the excess is smooth",
+            )
+        )
 
     noise_ratio = math.sqrt(ratio) if ratio is not None and math.isfinite(ratio) else math.nan
     weight = frame_weight(u, valid, noise_ratio if math.isfinite(noise_ratio) else 1.0)
@@ -470,8 +526,12 @@ def check_light(
     response = _response(failing, fit.alpha, values.get("background_adu"), pix, provable)
     reasons = tuple(dict.fromkeys(m.reason for m in metrics if m.reason is not None))
     clean = dict.fromkeys(LIGHT_VALUE_COLUMNS)
-    clean.update({k: (None if v is None or not math.isfinite(v) else round(float(v), 6))
-                  for k, v in values.items()})  # fmt: skip
+    clean.update(
+        {
+            k: (None if v is None or not math.isfinite(v) else round(float(v), 6))
+            for k, v in values.items()
+        }
+    )
     return LightAssessment(
         confidence=overall_confidence(metrics),
         metrics=tuple(metrics),
@@ -484,8 +544,9 @@ def check_light(
     )
 
 
-_SCALE_REASONS = frozenset({R.DARK_OVERSCALED, R.DARK_UNDERSCALED, R.NO_DARK_SIGNAL,
-                            R.HARMFUL_SUBTRACTION})  # fmt: skip
+_SCALE_REASONS = frozenset(
+    {R.DARK_OVERSCALED, R.DARK_UNDERSCALED, R.NO_DARK_SIGNAL, R.HARMFUL_SUBTRACTION}
+)
 
 
 def _response(
@@ -499,51 +560,61 @@ def _response(
     pix_sigma = math.nan if pix_sigma is None else pix_sigma
     if VerifyReason.NO_DARK_SIGNAL in failing:
         return Response(
-            ResponseAction.NONE, reason=VerifyReason.NO_DARK_SIGNAL,
+            ResponseAction.NONE,
+            reason=VerifyReason.NO_DARK_SIGNAL,
             note="the light holds none of the model's dark signal (most likely dark-subtracted "
             "already, e.g. by the capture program): it is not calibrated again",
-        )  # fmt: skip
+        )
     scale = {VerifyReason.DARK_OVERSCALED, VerifyReason.DARK_UNDERSCALED} & failing
     if scale and not provable:
         return Response(
-            ResponseAction.USE_PREVIOUS_MASTER, reason=scale.pop(),
+            ResponseAction.USE_PREVIOUS_MASTER,
+            reason=scale.pop(),
             note="the master has too few darks to tell its hot pixels from cosmic rays: no "
             "rescaling; use the previous verified master",
-        )  # fmt: skip
+        )
     if scale and not 0.0 < 1.0 + alpha < 100.0:
         return Response(
-            ResponseAction.USE_PREVIOUS_MASTER, reason=scale.pop(),
+            ResponseAction.USE_PREVIOUS_MASTER,
+            reason=scale.pop(),
             note=f"the light holds {1.0 + alpha:.3g}x the model's dark signal: beyond any "
             "rescaling; use the previous verified master",
-        )  # fmt: skip
+        )
     if scale:
         factor = round(1.0 + alpha, 4)
         return Response(
-            ResponseAction.RESCALE_DARK, factor=factor, reason=scale.pop(),
+            ResponseAction.RESCALE_DARK,
+            factor=factor,
+            reason=scale.pop(),
             alternative=ResponseAction.USE_PREVIOUS_MASTER,
             note=f"rescale the dark signal of the model by {factor:g} (hot-pixel fit), check again",
-        )  # fmt: skip
+        )
     negative = {VerifyReason.NEGATIVE_BACKGROUND, VerifyReason.NEGATIVE_CLIPPING} & failing
     if negative and not math.isfinite(bg_level + pix_sigma):
         # no background measured (a saturated or blank frame): no pedestal can be derived
-        return Response(ResponseAction.USE_PREVIOUS_MASTER, reason=negative.pop(),
-                        note="over-subtracted, background not measurable: use the previous "
-                        "verified master")  # fmt: skip
+        return Response(
+            ResponseAction.USE_PREVIOUS_MASTER,
+            reason=negative.pop(),
+            note="over-subtracted, background not measurable: use the previous verified master",
+        )
     if negative:
         pedestal = float(math.ceil(max(-bg_level, 0.0) + 3.0 * pix_sigma))
         return Response(
-            ResponseAction.USE_PREVIOUS_MASTER, pedestal_adu=pedestal, reason=negative.pop(),
+            ResponseAction.USE_PREVIOUS_MASTER,
+            pedestal_adu=pedestal,
+            reason=negative.pop(),
             alternative=ResponseAction.ADD_PEDESTAL,
             note="over-subtracted without a hot-pixel scale error (stray light or a bias offset "
             f"in the darks): use the previous verified master, else add a {pedestal:g} ADU "
             "pedestal so nothing clips",
-        )  # fmt: skip
+        )
     if VerifyReason.LIGHT_BANDING in failing:
         return Response(
-            ResponseAction.USE_PREVIOUS_MASTER, reason=VerifyReason.LIGHT_BANDING,
+            ResponseAction.USE_PREVIOUS_MASTER,
+            reason=VerifyReason.LIGHT_BANDING,
             note="the master's bias pattern does not match the light: use the previous "
             "verified master of the configuration",
-        )  # fmt: skip
+        )
     return Response()
 
 

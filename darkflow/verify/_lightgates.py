@@ -268,15 +268,28 @@ def variance_gate(
         f"master {master_share:.2f}"
     )
     metric = significance_gate(
-        "log_variance_ratio", log_var, expected=expected, spread=spread,
-        reason=R.LIGHT_VARIANCE_EXCESS, reason_low=R.LIGHT_VARIANCE_LOW, side=side,
-        false_alarm=false_alarm, not_measured_reason=R.FEW_BACKGROUND_PIXELS, detail=detail,
-    )  # fmt: skip
+        "log_variance_ratio",
+        log_var,
+        expected=expected,
+        spread=spread,
+        reason=R.LIGHT_VARIANCE_EXCESS,
+        reason_low=R.LIGHT_VARIANCE_LOW,
+        side=side,
+        false_alarm=false_alarm,
+        not_measured_reason=R.FEW_BACKGROUND_PIXELS,
+        detail=detail,
+    )
     if side == "lower" and metric.failed:
         metric = significance_gate(
-            "log_variance_ratio", log_var, expected=expected, spread=spread,
-            reason=R.LIGHT_VARIANCE_LOW, side="lower", false_alarm=false_alarm, detail=detail,
-        )  # fmt: skip
+            "log_variance_ratio",
+            log_var,
+            expected=expected,
+            spread=spread,
+            reason=R.LIGHT_VARIANCE_LOW,
+            side="lower",
+            false_alarm=false_alarm,
+            detail=detail,
+        )
     return metric, values
 
 
@@ -332,18 +345,29 @@ def scale_gates(
         return [not_measured("dark_scale_error", R.SCALE_UNMEASURED, why)], math.nan
     detail = f"{fit.n} hot pixels, fit sigma {sigma:.3g}, model {budget.scale_rel_sigma:.3g}"
     scale = significance_gate(
-        "dark_scale_error", fit.alpha, expected=0.0, spread=total,
-        reason=R.DARK_UNDERSCALED, reason_low=R.DARK_OVERSCALED, false_alarm=false_alarm,
+        "dark_scale_error",
+        fit.alpha,
+        expected=0.0,
+        spread=total,
+        reason=R.DARK_UNDERSCALED,
+        reason_low=R.DARK_OVERSCALED,
+        false_alarm=false_alarm,
         detail=detail,
-    )  # fmt: skip
+    )
     out = [scale]
     fraction = 1.0 + fit.alpha
     if scale.failed and fit.alpha < 0 and provable:
         # one-sided: is any dark signal present at all?
         none = significance_gate(
-            "dark_signal_fraction", fraction, expected=0.0, spread=total, reason=R.NO_DARK_SIGNAL,
-            side="upper", false_alarm=false_alarm, detail=detail,
-        )  # fmt: skip
+            "dark_signal_fraction",
+            fraction,
+            expected=0.0,
+            spread=total,
+            reason=R.NO_DARK_SIGNAL,
+            side="upper",
+            false_alarm=false_alarm,
+            detail=detail,
+        )
         present = none.failed  # significantly above zero
         out.append(
             Metric(
@@ -361,11 +385,18 @@ def scale_gates(
             )
         )
         if present:
-            out.append(significance_gate(
-                "harmful_subtraction", fit.alpha, expected=-0.5, spread=total,
-                reason=R.HARMFUL_SUBTRACTION, side="lower", false_alarm=false_alarm,
-                detail="over-subtraction beyond half the dark signal",
-            ))  # fmt: skip
+            out.append(
+                significance_gate(
+                    "harmful_subtraction",
+                    fit.alpha,
+                    expected=-0.5,
+                    spread=total,
+                    reason=R.HARMFUL_SUBTRACTION,
+                    side="lower",
+                    false_alarm=false_alarm,
+                    detail="over-subtraction beyond half the dark signal",
+                )
+            )
     return out, total
 
 
@@ -425,10 +456,16 @@ def hole_gate(
         s = np.where(np.isfinite(s) & (s > 0), s, w)
         mu = float(np.sum(tail(-HOLE_SIGMA / s)))
     metric = significance_gate(
-        "hole_count", float(k), expected=mu, spread=math.sqrt(max(mu, 1e-12)),
-        reason=R.HOT_PIXEL_HOLES, side="upper", false_alarm=false_alarm,
-        deviate=poisson_deviate(k, mu), detail=f"{k} of {n} below -{HOLE_SIGMA:g} sigma",
-    )  # fmt: skip
+        "hole_count",
+        float(k),
+        expected=mu,
+        spread=math.sqrt(max(mu, 1e-12)),
+        reason=R.HOT_PIXEL_HOLES,
+        side="upper",
+        false_alarm=false_alarm,
+        deviate=poisson_deviate(k, mu),
+        detail=f"{k} of {n} below -{HOLE_SIGMA:g} sigma",
+    )
     return metric, {"hole_count": float(k), "hole_expected": mu, "neg_tail_frac": tail_frac}
 
 
@@ -482,13 +519,23 @@ def deep_negative_gate(
         ev = _excess_scatter(extra_var, valid)
         su = np.sqrt(su * su + ev)
     su = np.maximum(su, 1e-12)
-    mu = float(np.sum(ndtr(-(DEEP_SIGMA * uv + bv) / su) * ndtr(-bv / (math.sqrt(
-        NEIGHBOUR_VAR_FACTOR - 1.0) * su))))  # fmt: skip
+    mu = float(
+        np.sum(
+            ndtr(-(DEEP_SIGMA * uv + bv) / su)
+            * ndtr(-bv / (math.sqrt(NEIGHBOUR_VAR_FACTOR - 1.0) * su))
+        )
+    )
     metric = significance_gate(
-        "negative_frac", k / n, expected=mu / n, spread=math.sqrt(max(mu, 1e-12)) / n,
-        reason=R.NEGATIVE_CLIPPING, side="upper", false_alarm=false_alarm,
-        deviate=poisson_deviate(k, mu), detail=f"{k} deep negative pixels, {mu:.3g} expected",
-    )  # fmt: skip
+        "negative_frac",
+        k / n,
+        expected=mu / n,
+        spread=math.sqrt(max(mu, 1e-12)) / n,
+        reason=R.NEGATIVE_CLIPPING,
+        side="upper",
+        false_alarm=false_alarm,
+        deviate=poisson_deviate(k, mu),
+        detail=f"{k} deep negative pixels, {mu:.3g} expected",
+    )
     return metric, k / n
 
 
@@ -513,10 +560,16 @@ def pileup_gate(c: np.ndarray, *, false_alarm: float) -> tuple[Metric | None, fl
     p = float(binom.sf(k_min - 1, k_min + k_next, 0.5))
     frac = k_min / finite.size
     metric = significance_gate(
-        "floor_pileup_frac", frac, expected=0.0, spread=1.0 / finite.size,
-        reason=R.NEGATIVE_CLIPPING, side="upper", false_alarm=false_alarm,
-        deviate=deviate_of_p(p), detail=f"{k_min} values at the floor {floor:.4g}, {k_next} next",
-    )  # fmt: skip
+        "floor_pileup_frac",
+        frac,
+        expected=0.0,
+        spread=1.0 / finite.size,
+        reason=R.NEGATIVE_CLIPPING,
+        side="upper",
+        false_alarm=false_alarm,
+        deviate=deviate_of_p(p),
+        detail=f"{k_min} values at the floor {floor:.4g}, {k_next} next",
+    )
     return metric, frac
 
 
@@ -526,11 +579,16 @@ def count_gate(
     """A count of impossible values against its Poisson expectation (fraction shown)."""
     n = max(n, 1)
     return significance_gate(
-        name, observed / n, expected=expected / n, spread=math.sqrt(max(expected, 1e-12)) / n,
-        reason=reason, side="upper", false_alarm=false_alarm,
-        deviate=poisson_deviate(observed, expected), detail=f"{observed} pixels, "
-        f"{expected:.3g} expected",
-    )  # fmt: skip
+        name,
+        observed / n,
+        expected=expected / n,
+        spread=math.sqrt(max(expected, 1e-12)) / n,
+        reason=reason,
+        side="upper",
+        false_alarm=false_alarm,
+        deviate=poisson_deviate(observed, expected),
+        detail=f"{observed} pixels, {expected:.3g} expected",
+    )
 
 
 # ----------------------------------------------------------------------------- level
@@ -580,10 +638,15 @@ def level_gate(
             se * t_inflation(batches - 1, p, sides=1), budget.level_sigma, scale_level
         )
         metric = significance_gate(
-            "background_level_adu", level, expected=0.0, spread=spread,
-            reason=R.NEGATIVE_BACKGROUND, side="lower", false_alarm=p,
+            "background_level_adu",
+            level,
+            expected=0.0,
+            spread=spread,
+            reason=R.NEGATIVE_BACKGROUND,
+            side="lower",
+            false_alarm=p,
             detail=f"level {level:.3g} ADU, spread {spread:.3g} ({len(masks)} colours)",
-        )  # fmt: skip
+        )
         if worst is None or (metric.z is not None and (worst.z is None or metric.z < worst.z)):
             worst = metric
     values = {
@@ -660,8 +723,13 @@ def _column_chi2(
 
 def _lag_sum(a: np.ndarray, b: np.ndarray) -> float:
     """``sum_j a_j b_j + 2 sum_j a_j b_j+1 + 2 sum_j a_j b_j+2`` (a banded quadratic form)."""
-    return float(np.sum(a * b) + np.sum(a[:-1] * b[1:]) + np.sum(a[1:] * b[:-1])
-                 + np.sum(a[:-2] * b[2:]) + np.sum(a[2:] * b[:-2]))  # fmt: skip
+    return float(
+        np.sum(a * b)
+        + np.sum(a[:-1] * b[1:])
+        + np.sum(a[1:] * b[:-1])
+        + np.sum(a[:-2] * b[2:])
+        + np.sum(a[2:] * b[:-2])
+    )
 
 
 def _column_projection(
@@ -699,8 +767,11 @@ def _column_projection(
     beta = (t - expected) / mm if mm > 0 else 0.0
     g = d_m * (d_c - beta * d_m)
     sandwich = _lag_sum(g, g)
-    white = float(np.sum(d_m * d_m * c0) + 2.0 * np.sum(d_m[:-1] * d_m[1:] * c1)
-                  + 2.0 * np.sum(d_m[:-2] * d_m[2:] * c2))  # fmt: skip
+    white = float(
+        np.sum(d_m * d_m * c0)
+        + 2.0 * np.sum(d_m[:-1] * d_m[1:] * c1)
+        + 2.0 * np.sum(d_m[:-2] * d_m[2:] * c2)
+    )
     return t, expected, max(sandwich, white), int(d_c.size)
 
 
@@ -750,8 +821,9 @@ def banding_gate(
     with_model = model is not None and model_var is not None
     models = _plane_views(model, colour) if with_model else None
     model_vars = _plane_views(model_var, colour) if with_model else None
-    for i, (m, v) in enumerate(zip(_plane_views(resid, colour), _plane_views(var, colour),
-                                   strict=True)):  # fmt: skip
+    for i, (m, v) in enumerate(
+        zip(_plane_views(resid, colour), _plane_views(var, colour), strict=True)
+    ):
         # each row (column) centred on its own median: the background model's errors that
         # vary from row to row (the edge of a slit, sources masking some rows of a column but
         # not of the next) and the readout's random row offsets leave the column means
@@ -773,8 +845,7 @@ def banding_gate(
             kept = np.where(hot, np.nan, m)
             mp = _centred(np.where(np.isfinite(kept), plane, np.nan))
             # the model's variance as the light's: scaled by the measured noise ratio
-            found = _column_projection(_centred(kept), mp, v,
-                                       model_vars[i].astype(np.float64) * w2)  # fmt: skip
+            found = _column_projection(_centred(kept), mp, v, model_vars[i].astype(np.float64) * w2)
             for j in range(4):
                 projection[j] += found[j]
     values: dict[str, float] = {}
@@ -790,21 +861,32 @@ def banding_gate(
         t, expected, var_t, k_p = projection
         if k_p < 5 or not var_t > 0:
             values["column_pattern_z"] = math.nan
-            return not_measured("column_pattern_z", R.FEW_BACKGROUND_PIXELS,
-                                f"{k_p} columns"), values  # fmt: skip
+            return not_measured(
+                "column_pattern_z", R.FEW_BACKGROUND_PIXELS, f"{k_p} columns"
+            ), values
         z = (t - expected) / math.sqrt(var_t)
         values["column_pattern_z"] = z
         metric = significance_gate(
-            "column_pattern_z", z, expected=0.0, spread=1.0, reason=R.LIGHT_BANDING,
+            "column_pattern_z",
+            z,
+            expected=0.0,
+            spread=1.0,
+            reason=R.LIGHT_BANDING,
             false_alarm=false_alarm,
             detail=f"{k_p} column differences; white-noise column ratio {q / tr:.3g}",
-        )  # fmt: skip
+        )
         return metric, values
     metric = significance_gate(
-        "column_ratio", q / tr, expected=1.0, spread=math.sqrt(2.0 / nu),
-        reason=R.LIGHT_BANDING, side="upper", false_alarm=false_alarm,
-        deviate=chi2_deviate(q, a, nu), detail=f"{k} column differences, {nu:.0f} dof",
-    )  # fmt: skip
+        "column_ratio",
+        q / tr,
+        expected=1.0,
+        spread=math.sqrt(2.0 / nu),
+        reason=R.LIGHT_BANDING,
+        side="upper",
+        false_alarm=false_alarm,
+        deviate=chi2_deviate(q, a, nu),
+        detail=f"{k} column differences, {nu:.0f} dof",
+    )
     return metric, values
 
 
@@ -881,25 +963,42 @@ def photometry_gates(
         bad = cfa.superpixel_any(hot)
         raw_max = _cell_max(raw)
     else:
-        img_c, img_r, img_m, var_m, bg, sig, bad, raw_max = c, raw, model, model_var, \
-            background, u, hot, raw  # fmt: skip
+        img_c, img_r, img_m, var_m, bg, sig, bad, raw_max = (
+            c,
+            raw,
+            model,
+            model_var,
+            background,
+            u,
+            hot,
+            raw,
+        )
     # superpixels are 2 sensor pixels wide: star sizes, borders and isolation halve
     geometry = {"border": 8, "isolation_px": 8.0} if colour else {}
     radii = {"r_aperture": 3.0, "r_inner": 5.0, "r_outer": 8.0} if colour else {}
-    stars = detect_stars(img_c, background=bg, sigma=sig, raw=raw_max,
-                         saturation=None if saturation is None else 0.95 * saturation,
-                         **geometry)  # fmt: skip
+    stars = detect_stars(
+        img_c,
+        background=bg,
+        sigma=sig,
+        raw=raw_max,
+        saturation=None if saturation is None else 0.95 * saturation,
+        **geometry,
+    )
     real = [s for s in stars if not bad[round(s.y), round(s.x)]]
     need = max(min_stars, 4)
     values: dict[str, float] = {"n_stars": float(len(real)), "star_candidates": float(len(stars))}
     if len(real) < need:
         why = f"{len(real)} stars ({len(stars) - len(real)} candidates on hot pixels)"
         return [not_measured("flux_ratio", R.FEW_STARS, why)], values, None
-    phot = compare_photometry(img_r, img_c, real, bad=bad, model=img_m, model_variance=var_m,
-                              **radii)  # fmt: skip
-    values.update(n_stars=float(phot.n_stars), centroid_shift_px=phot.centroid_shift_px,
-                  annulus_noise_ratio=phot.annulus_noise_ratio,
-                  negative_annulus_frac=phot.negative_annulus_frac)  # fmt: skip
+    phot = compare_photometry(
+        img_r, img_c, real, bad=bad, model=img_m, model_variance=var_m, **radii
+    )
+    values.update(
+        n_stars=float(phot.n_stars),
+        centroid_shift_px=phot.centroid_shift_px,
+        annulus_noise_ratio=phot.annulus_noise_ratio,
+        negative_annulus_frac=phot.negative_annulus_frac,
+    )
     if phot.n_stars < need:
         return [not_measured("flux_ratio", R.FEW_STARS, f"{phot.n_stars} measured")], values, phot
     ft = flux_change_test(phot)
@@ -907,15 +1006,27 @@ def photometry_gates(
     values.update(flux_ratio=ft.value, flux_ratio_sigma=ft.spread, centroid_mean_shift_px=ct.value)
     metrics = [
         significance_gate(
-            "flux_ratio", ft.value, expected=1.0, spread=ft.spread, reason=R.FLUX_CHANGE,
-            false_alarm=false_alarm, deviate=math.copysign(ft.deviate, ft.value - 1.0),
+            "flux_ratio",
+            ft.value,
+            expected=1.0,
+            spread=ft.spread,
+            reason=R.FLUX_CHANGE,
+            false_alarm=false_alarm,
+            deviate=math.copysign(ft.deviate, ft.value - 1.0),
             not_measured_reason=R.FEW_STARS,
             detail=f"{ft.n} stars, weighted mean",
         ),
         significance_gate(
-            "centroid_mean_shift_px", ct.value, expected=0.0, spread=ct.spread,
-            reason=R.CENTROID_SHIFT, side="upper", false_alarm=false_alarm, deviate=ct.deviate,
-            not_measured_reason=R.FEW_STARS, detail=f"{ct.n} stars, Hotelling T2",
+            "centroid_mean_shift_px",
+            ct.value,
+            expected=0.0,
+            spread=ct.spread,
+            reason=R.CENTROID_SHIFT,
+            side="upper",
+            false_alarm=false_alarm,
+            deviate=ct.deviate,
+            not_measured_reason=R.FEW_STARS,
+            detail=f"{ct.n} stars, Hotelling T2",
         ),
-    ]  # fmt: skip
+    ]
     return metrics, values, phot

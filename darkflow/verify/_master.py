@@ -326,15 +326,24 @@ def _holdout_metrics(
     if training is not None and valid.any():
         for held, source in ((False, training), (True, holdout)):
             for part in bands(source):
-                res = frame_residual(part, mean, scale, count, valid, held=held,
-                                     master=None if held else m,
-                                     event_scale=own)  # fmt: skip
+                res = frame_residual(
+                    part,
+                    mean,
+                    scale,
+                    count,
+                    valid,
+                    held=held,
+                    master=None if held else m,
+                    event_scale=own,
+                )
                 if res is not None:
                     residuals.append(res)
     metrics, values = holdout_gates(
-        residuals, sigma_frame=sigma_frame, false_alarm=config.gate_false_alarm,
+        residuals,
+        sigma_frame=sigma_frame,
+        false_alarm=config.gate_false_alarm,
         jitter_materiality=config.max_noise_inflation - 1.0,
-    )  # fmt: skip
+    )
     values["adc_step_adu"] = lattice[1]
     return metrics, values, residuals, lattice
 
@@ -414,13 +423,23 @@ def _rejection_metric(
     exposure = max(master.meta.exptime_s or 0.0, 0.0) + config.cosmic_readout_s
     cosmic = config.cosmic_rate_px_s * PIXELS_PER_HIT * exposure
     gate = significance_gate(
-        "high_reject_excess", rate, expected=expected, spread=spread, materiality=cosmic,
-        reason=VerifyReason.HIGH_REJECTIONS, false_alarm=config.gate_false_alarm, side="upper",
+        "high_reject_excess",
+        rate,
+        expected=expected,
+        spread=spread,
+        materiality=cosmic,
+        reason=VerifyReason.HIGH_REJECTIONS,
+        false_alarm=config.gate_false_alarm,
+        side="upper",
         detail=f"{int(n_high)} high, {int(n_low)} low of {int(total)} values; "
         f"cosmic-ray allowance {cosmic:.2g} for {exposure:g} s",
-    )  # fmt: skip
-    return gate, {"high_reject_excess": rate, "high_reject_expected": expected,
-                  "noise_skewness": skewness, "cosmic_allowance": cosmic}  # fmt: skip
+    )
+    return gate, {
+        "high_reject_excess": rate,
+        "high_reject_expected": expected,
+        "noise_skewness": skewness,
+        "cosmic_allowance": cosmic,
+    }
 
 
 def _noise_inflation(
@@ -491,14 +510,18 @@ def _variance_metric(
     shot = max(level, 0.0) / gain.value
     predicted = v_b_pix + shot
     values: dict[str, float | None] = {
-        "dark_signal_adu": level, "frame_var_adu2": v_d, "bias_var_adu2": v_b,
-        "dark_jitter_adu": j_d, "bias_jitter_adu": j_b,
-    }  # fmt: skip
+        "dark_signal_adu": level,
+        "frame_var_adu2": v_d,
+        "bias_var_adu2": v_b,
+        "dark_jitter_adu": j_d,
+        "bias_jitter_adu": j_b,
+    }
     if not (predicted > 0 and v_d_pix > 0):
         return [not_measured("master_variance_ratio", None, "no positive variance")], values
     ratio = v_d_pix / predicted
-    sd_level = combine_spread(j_d / math.sqrt(n_d), j_b / math.sqrt(n_b),
-                              median_sd(math.sqrt(v_d), signal.size))  # fmt: skip
+    sd_level = combine_spread(
+        j_d / math.sqrt(n_d), j_b / math.sqrt(n_b), median_sd(math.sqrt(v_d), signal.size)
+    )
     rel = combine_spread(
         sd_d / v_d_pix,
         sd_b / predicted,
@@ -509,12 +532,16 @@ def _variance_metric(
     )
     values["master_variance_ratio"] = ratio
     metric = significance_gate(
-        "master_variance_ratio", ratio, expected=1.0, spread=ratio * rel,
-        reason=VerifyReason.VARIANCE_EXCESS, reason_low=VerifyReason.LEVEL_EXCESS,
+        "master_variance_ratio",
+        ratio,
+        expected=1.0,
+        spread=ratio * rel,
+        reason=VerifyReason.VARIANCE_EXCESS,
+        reason_low=VerifyReason.LEVEL_EXCESS,
         false_alarm=config.gate_false_alarm,
         detail=f"dark signal {level:.3g} ADU, gain {gain.value:.3g} +- {gain.sigma:.2g} "
         f"({gain.source})",
-    )  # fmt: skip
+    )
     return [metric], values
 
 
@@ -537,14 +564,20 @@ def _gain_metric(
     values["gain_deviation"] = dev
     if z_threshold(config.gate_false_alarm) * rel > 1.0:
         # recorded, not judged: the deviation is shown with why it cannot be judged
-        why = (f"photon-transfer estimate +-{100 * ptc.rel_sigma:.0f} %: too noisy to see a "
-               "gain wrong by a factor of two")  # fmt: skip
+        why = (
+            f"photon-transfer estimate +-{100 * ptc.rel_sigma:.0f} %: too noisy to see a "
+            "gain wrong by a factor of two"
+        )
         return Metric("gain_deviation", round(dev, 6), "", None, None, why), values
     metric = significance_gate(
-        "gain_deviation", dev, expected=0.0, spread=(1.0 + dev) * rel,
-        reason=VerifyReason.GAIN_MISMATCH, false_alarm=config.gate_false_alarm,
+        "gain_deviation",
+        dev,
+        expected=0.0,
+        spread=(1.0 + dev) * rel,
+        reason=VerifyReason.GAIN_MISMATCH,
+        false_alarm=config.gate_false_alarm,
         detail=f"header {header.value:.4g}, photon transfer {ptc.value:.4g} +- {ptc.sigma:.2g}",
-    )  # fmt: skip
+    )
     return metric, values
 
 
@@ -620,8 +653,10 @@ def assess_master(
     frame_var = _mean_sd(var[typical])[0] if typical.any() else math.nan
     sigma_frame = math.sqrt(frame_var) if frame_var > 0 else 1.0
     metrics: list[Metric] = []
-    values: dict[str, float | None] = {"n_frames": float(master.meta.n_frames),
-                                       "frame_sigma_adu": sigma_frame}  # fmt: skip
+    values: dict[str, float | None] = {
+        "n_frames": float(master.meta.n_frames),
+        "frame_sigma_adu": sigma_frame,
+    }
     if bias is not None and bias.shape != master.shape:
         raise IncompatibleFramesError(
             f"master bias shape {bias.shape} != master shape {master.shape}"
@@ -657,15 +692,20 @@ def assess_master(
     skew = _mean_skewness(master, bias if is_dark else None, rows, var, g) if is_dark else 0.0
     exposure = max(master.meta.exptime_s or 0.0, 0.0) + config.cosmic_readout_s
     transient = transient_gate(
-        residuals, allowance=config.cosmic_rate_px_s * exposure,
+        residuals,
+        allowance=config.cosmic_rate_px_s * exposure,
         false_alarm=config.gate_false_alarm,
-    )  # fmt: skip
+    )
     rejection, rej_values = _rejection_metric(master, config, skew)
     if transient is not None:  # the frames themselves: the clipping counts are recorded only
         rejection = Metric(
-            "high_reject_excess", rejection.value, "", None, None,
+            "high_reject_excess",
+            rejection.value,
+            "",
+            None,
+            None,
             "recorded; judged on the training frames' transient events (transient_excess)",
-        )  # fmt: skip
+        )
         metrics.append(transient[0])
         rej_values.update(transient[1])
     inflation, infl_values = _noise_inflation(master, rows, typical, frame_var, config)
@@ -677,10 +717,13 @@ def assess_master(
     # noise model: variance vs read + shot noise, column banding against the bias
     if is_dark and bias is not None and master.meta.includes_bias:
         if g is not None and not bias_own_night:
-            metrics.append(not_measured(
-                "master_variance_ratio", None,
-                "bias of another night: the dark level under it (the shot term) is unknown",
-            ))  # fmt: skip
+            metrics.append(
+                not_measured(
+                    "master_variance_ratio",
+                    None,
+                    "bias of another night: the dark level under it (the shot term) is unknown",
+                )
+            )
         elif g is not None:
             vm, vv = _variance_metric(master, bias, rows, var, typical, g, config, lattice[1])
             metrics += vm
@@ -692,8 +735,15 @@ def assess_master(
         diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
         bands = band_energies(diff)
         values.update(bias_row_ratio=bands.row_ratio, bias_column_ratio=bands.column_ratio)
-        metrics.append(band_gate("bias_column_ratio", bands.column_ratio, diff.shape[1],
-                                 config, "column band of master - bias"))  # fmt: skip
+        metrics.append(
+            band_gate(
+                "bias_column_ratio",
+                bands.column_ratio,
+                diff.shape[1],
+                config,
+                "column band of master - bias",
+            )
+        )
 
     # fixed-pattern stability against the previous verified master
     if previous is None:
@@ -719,6 +769,10 @@ def assess_master(
     reasons = tuple(dict.fromkeys([*failing, *advisory, *info]))
     status = MasterStatus.LOW_CONFIDENCE if failing else MasterStatus.VERIFIED
     clean = dict.fromkeys(MASTER_VALUE_COLUMNS)
-    clean.update({k: (None if v is None or not math.isfinite(v) else round(float(v), 6))
-                  for k, v in values.items()})  # fmt: skip
+    clean.update(
+        {
+            k: (None if v is None or not math.isfinite(v) else round(float(v), 6))
+            for k, v in values.items()
+        }
+    )
     return MasterAssessment(status, overall_confidence(metrics), tuple(metrics), reasons, clean, g)

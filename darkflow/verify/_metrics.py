@@ -256,35 +256,82 @@ class MasterGate(NamedTuple):
 # The master acceptance gates in their masters.csv column order: the one list a new gate is
 # added to (the CSV columns, viz's acceptance table and the explorer's gate metrics follow it).
 MASTER_GATES: tuple[MasterGate, ...] = (
-    MasterGate("holdout_width_ratio", "holdout_width_ratio", "unity",
-               "held-out darks minus the master: width / predicted"),
-    MasterGate("holdout_shift_sigma", "holdout_shift_sigma", None,
-               "held-out darks minus the master: median / frame noise"),
-    MasterGate("holdout_outlier_frac", "holdout_outlier_frac", "lower",
-               "held-out pixels > 6 sigma above the master"),
-    MasterGate("high_reject_excess", "high_reject_excess", "lower",
-               "pixel-frames clipped high minus clipped low (cosmics)"),
-    MasterGate("transient_excess", "transient_excess", "lower",
-               "events above minus below the master per pixel and frame"),
-    MasterGate("noise_inflation", "noise_inflation", "lower",
-               "(frame var + master var) / frame var"),
-    MasterGate("master_variance_ratio", "master_variance_ratio", "unity",
-               "per-frame variance / (bias var + signal / egain)"),
-    MasterGate("gain_deviation", "gain_deviation", None,
-               "header e-/ADU / photon-transfer e-/ADU - 1"),
-    MasterGate("bias_column_ratio", "bias_column_ratio", "lower",
-               "column banding of master - master bias"),
-    MasterGate("dark_scale_change", "dark_scale_change", None,
-               "hot-pixel scale vs the previous verified master - 1"),
-    MasterGate("level_shift_sigma", "level_shift_sigma", None,
-               "unexplained level change vs previous / frame noise"),
-    MasterGate("low_freq_change_sigma", "low_freq_change_adu", "lower",
-               "smooth structure change vs previous / frame noise"),
-    MasterGate("column_change_ratio", "column_change_ratio", "lower",
-               "column banding change vs the previous master"),
-    MasterGate("hot_overlap", "hot_overlap", "higher",
-               "overlap of stable hot pixels with the previous master"),
-)  # fmt: skip
+    MasterGate(
+        "holdout_width_ratio",
+        "holdout_width_ratio",
+        "unity",
+        "held-out darks minus the master: width / predicted",
+    ),
+    MasterGate(
+        "holdout_shift_sigma",
+        "holdout_shift_sigma",
+        None,
+        "held-out darks minus the master: median / frame noise",
+    ),
+    MasterGate(
+        "holdout_outlier_frac",
+        "holdout_outlier_frac",
+        "lower",
+        "held-out pixels > 6 sigma above the master",
+    ),
+    MasterGate(
+        "high_reject_excess",
+        "high_reject_excess",
+        "lower",
+        "pixel-frames clipped high minus clipped low (cosmics)",
+    ),
+    MasterGate(
+        "transient_excess",
+        "transient_excess",
+        "lower",
+        "events above minus below the master per pixel and frame",
+    ),
+    MasterGate(
+        "noise_inflation", "noise_inflation", "lower", "(frame var + master var) / frame var"
+    ),
+    MasterGate(
+        "master_variance_ratio",
+        "master_variance_ratio",
+        "unity",
+        "per-frame variance / (bias var + signal / egain)",
+    ),
+    MasterGate(
+        "gain_deviation", "gain_deviation", None, "header e-/ADU / photon-transfer e-/ADU - 1"
+    ),
+    MasterGate(
+        "bias_column_ratio", "bias_column_ratio", "lower", "column banding of master - master bias"
+    ),
+    MasterGate(
+        "dark_scale_change",
+        "dark_scale_change",
+        None,
+        "hot-pixel scale vs the previous verified master - 1",
+    ),
+    MasterGate(
+        "level_shift_sigma",
+        "level_shift_sigma",
+        None,
+        "unexplained level change vs previous / frame noise",
+    ),
+    MasterGate(
+        "low_freq_change_sigma",
+        "low_freq_change_adu",
+        "lower",
+        "smooth structure change vs previous / frame noise",
+    ),
+    MasterGate(
+        "column_change_ratio",
+        "column_change_ratio",
+        "lower",
+        "column banding change vs the previous master",
+    ),
+    MasterGate(
+        "hot_overlap",
+        "hot_overlap",
+        "higher",
+        "overlap of stable hot pixels with the previous master",
+    ),
+)
 
 # Keys of MasterAssessment.values / LightAssessment.values recommended as CSV columns
 # (masters.csv / frame_report.csv); every key is always present (None when not measured).

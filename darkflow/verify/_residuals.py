@@ -76,9 +76,26 @@ VERTICAL_VAR_FACTOR = 1.0 + 34.0 / 36.0
 # Batcher's odd-even merge sort of 8 values (19 compare-exchanges); positions 3 and 4 of the
 # sorted values give the median of the 8 neighbours
 SORT8 = (
-    (0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (1, 2), (5, 6),
-    (0, 4), (1, 5), (2, 6), (3, 7), (2, 4), (3, 5), (1, 2), (3, 4), (5, 6),
-)  # fmt: skip
+    (0, 1),
+    (2, 3),
+    (4, 5),
+    (6, 7),
+    (0, 2),
+    (1, 3),
+    (4, 6),
+    (5, 7),
+    (1, 2),
+    (5, 6),
+    (0, 4),
+    (1, 5),
+    (2, 6),
+    (3, 7),
+    (2, 4),
+    (3, 5),
+    (1, 2),
+    (3, 4),
+    (5, 6),
+)
 
 
 def nanmedian_along(a: np.ndarray, axis: int) -> np.ndarray:
@@ -210,8 +227,9 @@ def vertical_residual(
 
     near = at(x, -step) + at(x, step)
     far = at(x, -2 * step) + at(x, 2 * step)
-    var = at(u2, 0) + (16.0 * (at(u2, -step) + at(u2, step)) + at(u2, -2 * step)
-                       + at(u2, 2 * step)) / np.float32(36.0)  # fmt: skip
+    var = at(u2, 0) + (
+        16.0 * (at(u2, -step) + at(u2, step)) + at(u2, -2 * step) + at(u2, 2 * step)
+    ) / np.float32(36.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out[k : ny - k] = (at(x, 0) - (4.0 * near - far) / np.float32(6.0)) / np.sqrt(var)
     return out

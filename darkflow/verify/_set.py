@@ -145,8 +145,12 @@ def assess_master_set(
 
     def combine(frames: Sequence[str]) -> MasterDark:
         known = [metas[p] for p in frames if p in metas] if metas is not None else []
-        return combine_files(list(frames), config=combine_config, allow_few=True,
-                             metas=known if len(known) == len(frames) else None)  # fmt: skip
+        return combine_files(
+            list(frames),
+            config=combine_config,
+            allow_few=True,
+            metas=known if len(known) == len(frames) else None,
+        )
 
     # the master of all inputs is judged (over the analysed band when frames are held out):
     # the hold-out residuals compare each frame with the plain mean of the training frames,
@@ -176,17 +180,30 @@ def assess_master_set(
         judged,
         holdout=_band_reader(held, rows) if held else None,
         training=_band_reader(train, rows) if len(train) >= 2 else None,
-        previous=previous, bias=bias, previous_bias=previous_bias, gain=gain, config=config,
-        holdout_rows=local, bias_own_night=bias_own_night,
-        previous_level_known=previous_level_known, dark_law=dark_law,
-    )  # fmt: skip
+        previous=previous,
+        bias=bias,
+        previous_bias=previous_bias,
+        gain=gain,
+        config=config,
+        holdout_rows=local,
+        bias_own_night=bias_own_night,
+        previous_level_known=previous_level_known,
+        dark_law=dark_law,
+    )
     status, confidence, reasons = master_verdict(
         assessment, n_frames=len(paths), min_frames=combine_config.min_frames
     )
     return MasterSetAssessment(
-        status, confidence, reasons, assessment, tuple(train), tuple(held), judged,
-        previous, bias,
-    )  # fmt: skip
+        status,
+        confidence,
+        reasons,
+        assessment,
+        tuple(train),
+        tuple(held),
+        judged,
+        previous,
+        bias,
+    )
 
 
 def split_set(
@@ -194,9 +211,13 @@ def split_set(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The training and held-out frames of a master's inputs, as :func:`assess_master_set`
     splits them (:func:`holdout_split` with seed 0, keyed by the content hashes ``keys``)."""
-    return holdout_split([str(p) for p in paths], config.holdout_fraction, seed=0,
-                         min_train=config.min_train_frames,
-                         keys=list(keys) if keys else None)  # fmt: skip
+    return holdout_split(
+        [str(p) for p in paths],
+        config.holdout_fraction,
+        seed=0,
+        min_train=config.min_train_frames,
+        keys=list(keys) if keys else None,
+    )
 
 
 def analysis_rows(shape: tuple[int, int], config: VerifyConfig) -> slice:
@@ -216,8 +237,11 @@ def band_master(master: MasterDark, rows: slice) -> MasterDark:
 
     from darkflow.verify._master import _crop
 
-    prov = {**(master.provenance or {}), "rows": [rows.start, rows.stop],
-            "full_rows": master.shape[0]}  # fmt: skip
+    prov = {
+        **(master.provenance or {}),
+        "rows": [rows.start, rows.stop],
+        "full_rows": master.shape[0],
+    }
     return dataclasses.replace(_crop(master, rows), provenance=prov)
 
 

@@ -82,12 +82,16 @@ def _level_gate(
     level: float, spread: float, with_bias: bool, j_new: float, j_old: float, p: float
 ) -> Metric:
     return significance_gate(
-        "level_shift_sigma", level / spread if spread > 0 else math.nan,
-        expected=0.0, spread=1.0, reason=VerifyReason.LEVEL_SHIFT, false_alarm=p,
+        "level_shift_sigma",
+        level / spread if spread > 0 else math.nan,
+        expected=0.0,
+        spread=1.0,
+        reason=VerifyReason.LEVEL_SHIFT,
+        false_alarm=p,
         detail=("bias removed" if with_bias else "raw levels (no bias)")
         + f"; {level:+.3g} ADU against a spread of {spread:.2g} ADU, frame jitter "
         f"{j_new:.2g} / {j_old:.2g} ADU",
-    )  # fmt: skip
+    )
 
 
 def _clip_bias(master: MasterDark, rows: slice) -> float:
@@ -158,10 +162,15 @@ def _hot_free(image: np.ndarray, k: float = 6.0) -> np.ndarray:
 def band_gate(name: str, ratio: float, length: int, config: VerifyConfig, detail: str) -> Metric:
     """A row/column band ratio against 1 (log-normal null, one-sided: extra pattern)."""
     return significance_gate(
-        name, ratio, expected=1.0, spread=band_ratio_spread(length, config.gate_false_alarm),
-        reason=VerifyReason.BANDING_CHANGED, false_alarm=config.gate_false_alarm, side="upper",
+        name,
+        ratio,
+        expected=1.0,
+        spread=band_ratio_spread(length, config.gate_false_alarm),
+        reason=VerifyReason.BANDING_CHANGED,
+        false_alarm=config.gate_false_alarm,
+        side="upper",
         detail=detail,
-    )  # fmt: skip
+    )
 
 
 def _stable_probability(n: int, p: np.ndarray) -> np.ndarray:
@@ -245,10 +254,15 @@ def _hot_overlap_gate(
     cov = float(np.sum(q * (1 - u)))
     var_j = var_i / e_u**2 + e_i**2 * var_u / e_u**4 - 2 * e_i * cov / e_u**3
     gate = significance_gate(
-        "hot_overlap", overlap, expected=j0, spread=math.sqrt(max(var_j, 1e-12)),
-        reason=VerifyReason.HOT_PIXELS_CHANGED, false_alarm=config.gate_false_alarm,
-        side="lower", detail=f"{inter} of {union} stable hot pixels shared, {j0:.3f} expected",
-    )  # fmt: skip
+        "hot_overlap",
+        overlap,
+        expected=j0,
+        spread=math.sqrt(max(var_j, 1e-12)),
+        reason=VerifyReason.HOT_PIXELS_CHANGED,
+        false_alarm=config.gate_false_alarm,
+        side="lower",
+        detail=f"{inter} of {union} stable hot pixels shared, {j0:.3f} expected",
+    )
     return gate, overlap
 
 
@@ -315,13 +329,18 @@ def previous_gates(
         fit.sigma * math.sqrt(max(fit.red_chi2, 1.0)) if math.isfinite(fit.red_chi2) else fit.sigma
     )
     if math.isfinite(fit.alpha) and fit.n >= 5:
-        metrics.append(significance_gate(
-            "dark_scale_change", fit.alpha, expected=0.0,
-            spread=combine_spread(fit_sigma, scale.rel_sigma * (1.0 + fit.alpha)),
-            reason=VerifyReason.DARK_SCALE_CHANGED, false_alarm=p,
-            detail=f"{fit.n} hot pixels, change {beta:+.3g} beyond the expected scale {s:.3f} "
-            f"+- {scale.rel_sigma * s:.2g} (fitted on the weighted mean pattern)",
-        ))  # fmt: skip
+        metrics.append(
+            significance_gate(
+                "dark_scale_change",
+                fit.alpha,
+                expected=0.0,
+                spread=combine_spread(fit_sigma, scale.rel_sigma * (1.0 + fit.alpha)),
+                reason=VerifyReason.DARK_SCALE_CHANGED,
+                false_alarm=p,
+                detail=f"{fit.n} hot pixels, change {beta:+.3g} beyond the expected scale {s:.3f} "
+                f"+- {scale.rel_sigma * s:.2g} (fitted on the weighted mean pattern)",
+            )
+        )
 
     # level: what the hot-pixel scale does not explain, against both masters' level noise
     pix_sigma = (
@@ -338,19 +357,25 @@ def previous_gates(
         s * _clip_bias(previous, rows),
     )
     if not level_known:
-        metrics.append(not_measured(
-            "level_shift_sigma", None,
-            "no bias of each master's own night: a level change between nights cannot be told "
-            "from bias drift",
-        ))  # fmt: skip
+        metrics.append(
+            not_measured(
+                "level_shift_sigma",
+                None,
+                "no bias of each master's own night: a level change between nights cannot be told "
+                "from bias drift",
+            )
+        )
     elif abs(math.log(max(s, 1e-6))) > SAME_SCALE:
         # the typical level holds signal that does not follow the dark-current law (amp glow
         # with temperature, a dark-vs-bias offset with exposure): at another scale its change
         # cannot be told from a shift (the hot-pixel scale above is the comparison that holds)
-        metrics.append(not_measured(
-            "level_shift_sigma", None,
-            f"previous master scaled x{s:.3g}: the typical level mixes thermal and other signal",
-        ))  # fmt: skip
+        metrics.append(
+            not_measured(
+                "level_shift_sigma",
+                None,
+                f"previous master scaled x{s:.3g}: the typical level mixes thermal and other signal",
+            )
+        )
     else:
         metrics.append(_level_gate(level, level_spread, with_bias, j_new, j_old, p))
 
@@ -375,17 +400,30 @@ def previous_gates(
         coef, *_ = np.linalg.lstsq(a * w[:, None], y * w, rcond=None)
         resid = (y - a @ coef) * w
         low_sigma = math.sqrt(float(np.sum(resid**2)) / (n_tiles - 2)) / scale_sd
-        metrics.append(significance_gate(
-            "low_freq_change_sigma", low_sigma, expected=1.0,
-            spread=f_upper_spread(n_tiles - 2, 0.37 * split.size, p),
-            reason=VerifyReason.LOW_FREQUENCY_CHANGED, false_alarm=p, side="upper",
-            detail=f"{n_tiles} tiles; 5-95 % range {bands.low_amplitude:.3g} ADU",
-        ))  # fmt: skip
+        metrics.append(
+            significance_gate(
+                "low_freq_change_sigma",
+                low_sigma,
+                expected=1.0,
+                spread=f_upper_spread(n_tiles - 2, 0.37 * split.size, p),
+                reason=VerifyReason.LOW_FREQUENCY_CHANGED,
+                false_alarm=p,
+                side="upper",
+                detail=f"{n_tiles} tiles; 5-95 % range {bands.low_amplitude:.3g} ADU",
+            )
+        )
     else:
         metrics.append(not_measured("low_freq_change_sigma", None, f"{n_tiles} tiles"))
 
-    metrics.append(band_gate("column_change_ratio", bands.column_ratio, clean.shape[1], config,
-                             "column band of the change"))  # fmt: skip
+    metrics.append(
+        band_gate(
+            "column_change_ratio",
+            bands.column_ratio,
+            clean.shape[1],
+            config,
+            "column band of the change",
+        )
+    )
 
     if abs(math.log(max(s, 1e-6))) <= SAME_SCALE:
         hot, overlap = _hot_overlap_gate(master, previous, rows, s, config, lattice)

@@ -205,8 +205,13 @@ def bokeh_figure(*, title: str | None = None, title_size: str = "10pt", **kwargs
     return fig
 
 
-def add_legend(fig: Any, items: list[tuple[str, list[Any]]], *, place: str = "right",
-               font_size: str | None = None) -> None:  # fmt: skip
+def add_legend(
+    fig: Any,
+    items: list[tuple[str, list[Any]]],
+    *,
+    place: str = "right",
+    font_size: str | None = None,
+) -> None:
     """A legend of ``(label, renderers)`` outside the plot area (``place``: right, below)."""
     from bokeh.models import Legend, LegendItem
 

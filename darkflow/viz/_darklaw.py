@@ -76,8 +76,11 @@ def law_for(
         td = mine["dark_law_doubling_c"].dropna()
         if len(td):
             src = mine.get("dark_law_source", pd.Series(dtype=object)).dropna()
-            return {"doubling_temp_c": float(td.median()), "sigma_doubling_c": None,
-                    "source": str(src.iloc[0]) if len(src) else "frame report"}  # fmt: skip
+            return {
+                "doubling_temp_c": float(td.median()),
+                "sigma_doubling_c": None,
+                "source": str(src.iloc[0]) if len(src) else "frame report",
+            }
     return {"doubling_temp_c": DEFAULT_DOUBLING_C, "sigma_doubling_c": None, "source": "default"}
 
 
@@ -238,12 +241,17 @@ def prepare_dark_law(
             for series, key in ((TYPICAL, "typical"), (HOT, "hot")):
                 value = s[key] / s["seconds"]
                 if math.isfinite(value) and value > 0:
-                    rows.append({
-                        "series": series, "master_id": str(m["master_id"]),
-                        "temp_c": float(m["temp_c"]), "exptime_s": m.get("exptime_s"),
-                        "n_frames": m.get("n_frames"), "status": m.get("status"),
-                        "dark_rate_adu_s": value,
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "series": series,
+                            "master_id": str(m["master_id"]),
+                            "temp_c": float(m["temp_c"]),
+                            "exptime_s": m.get("exptime_s"),
+                            "n_frames": m.get("n_frames"),
+                            "status": m.get("status"),
+                            "dark_rate_adu_s": value,
+                        }
+                    )
         mine = lights[lights["config_signature"] == sig]
         col = "temp_used_c" if "temp_used_c" in mine else "ccd_temp_c"
         temps = pd.to_numeric(mine[col], errors="coerce").dropna() if col in mine else []
@@ -258,8 +266,15 @@ def prepare_dark_law(
             if lights_temp:
                 lo, hi = min(lo, lights_temp[0]), max(hi, lights_temp[1])
             grid = np.linspace(lo - 1.0, hi + 1.0, n_model)
-            curves.append(pd.DataFrame({"series": series, "temp_c": grid,
-                                        "model_adu_s": np.exp(intercept + slope * grid)}))  # fmt: skip
+            curves.append(
+                pd.DataFrame(
+                    {
+                        "series": series,
+                        "temp_c": grid,
+                        "model_adu_s": np.exp(intercept + slope * grid),
+                    }
+                )
+            )
         out[sig] = {
             "points": pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(rows),
             "curve": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
@@ -319,37 +334,67 @@ def make_dark_law(prepared: Mapping[str, Mapping[str, Any]]):
         pts, law = entry["points"], entry["law"]
         if pts.empty:
             continue
-        fig = bokeh_figure(width=900, height=300, y_axis_type="log", title=str(sig),
-                           x_axis_label="sensor °C (band: this session's lights)",
-                           y_axis_label="dark current (ADU/s)")  # fmt: skip
-        resid = bokeh_figure(width=900, height=170, title=f"law: {describe_law(law)}",
-                             title_size="9pt", x_axis_label="sensor °C",
-                             y_axis_label="residual from law (%)")  # fmt: skip
+        fig = bokeh_figure(
+            width=900,
+            height=300,
+            y_axis_type="log",
+            title=str(sig),
+            x_axis_label="sensor °C (band: this session's lights)",
+            y_axis_label="dark current (ADU/s)",
+        )
+        resid = bokeh_figure(
+            width=900,
+            height=170,
+            title=f"law: {describe_law(law)}",
+            title_size="9pt",
+            x_axis_label="sensor °C",
+            y_axis_label="residual from law (%)",
+        )
         resid.yaxis.ticker.desired_num_ticks = 4
         resid.add_layout(Span(location=0, dimension="width", line_color="gray"))
         if entry.get("lights_temp"):
             lo, hi = entry["lights_temp"]
-            fig.add_layout(BoxAnnotation(left=lo - 0.05, right=hi + 0.05, fill_color="#1f77b4",
-                                         fill_alpha=0.12, line_alpha=0))  # fmt: skip
+            fig.add_layout(
+                BoxAnnotation(
+                    left=lo - 0.05,
+                    right=hi + 0.05,
+                    fill_color="#1f77b4",
+                    fill_alpha=0.12,
+                    line_alpha=0,
+                )
+            )
         items, dots, rdots = [], [], []
         vdims = ["dark_rate_adu_s", "master_id", "exptime_s", "n_frames", "status", "residual_pct"]
         for series, part in pts.groupby("series", sort=False):
             colour = _SERIES_COLOURS.get(str(series), "#555")
             curve = entry["curve"][entry["curve"]["series"] == series]
-            law_line = fig.line(curve["temp_c"].to_numpy(), curve["model_adu_s"].to_numpy(),
-                                color=colour, line_dash="dashed")  # fmt: skip
-            source = ColumnDataSource(part[[c for c in ("temp_c", *vdims, "residual_c")
-                                            if c in part]].reset_index(drop=True))  # fmt: skip
+            law_line = fig.line(
+                curve["temp_c"].to_numpy(),
+                curve["model_adu_s"].to_numpy(),
+                color=colour,
+                line_dash="dashed",
+            )
+            source = ColumnDataSource(
+                part[[c for c in ("temp_c", *vdims, "residual_c") if c in part]].reset_index(
+                    drop=True
+                )
+            )
             dot = fig.scatter("temp_c", "dark_rate_adu_s", source=source, size=9, color=colour)
-            rdots.append(resid.scatter("temp_c", "residual_pct", source=source, size=7,
-                                       color=colour))  # fmt: skip
+            rdots.append(
+                resid.scatter("temp_c", "residual_pct", source=source, size=7, color=colour)
+            )
             items += [(f"law ({series})", [law_line]), (f"{series}", [dot])]
             dots.append(dot)
         tips = [("sensor °C", "@temp_c{0.00}")]
-        fig.add_tools(HoverTool(renderers=dots, tooltips=tips + [(c, f"@{{{c}}}") for c in vdims
-                                                                 if c in pts]))  # fmt: skip
-        rtips = [*tips, ("residual %", "@residual_pct{0.0}"), ("residual °C", "@residual_c{0.00}"),
-                 ("master_id", "@master_id")]  # fmt: skip
+        fig.add_tools(
+            HoverTool(renderers=dots, tooltips=tips + [(c, f"@{{{c}}}") for c in vdims if c in pts])
+        )
+        rtips = [
+            *tips,
+            ("residual %", "@residual_pct{0.0}"),
+            ("residual °C", "@residual_c{0.00}"),
+            ("master_id", "@master_id"),
+        ]
         resid.add_tools(HoverTool(renderers=rdots, tooltips=rtips))
         add_legend(fig, items)
         panels += [fig, resid]

@@ -63,18 +63,33 @@ def _persistence_elements(persistence: np.ndarray, title: str, max_size: int, st
     hv = _hv()
     prep = prepare_hot_pixels(persistence, max_size=max_size, step=step)
     ny, nx = np.shape(persistence)
-    image = hv.Image(prep["image"][::-1], bounds=(0, 0, nx, ny), kdims=["x", "y"],
-                     vdims=["persistence"]).opts(
-        cmap="fire", colorbar=True, clim=(0, 1), width=520, height=int(520 * ny / max(nx, 1)) + 40,
-        tools=["hover"], bgcolor="black", clipping_colors={"NaN": (0, 0, 0, 0)},
+    image = hv.Image(
+        prep["image"][::-1], bounds=(0, 0, nx, ny), kdims=["x", "y"], vdims=["persistence"]
+    ).opts(
+        cmap="fire",
+        colorbar=True,
+        clim=(0, 1),
+        width=520,
+        height=int(520 * ny / max(nx, 1)) + 40,
+        tools=["hover"],
+        bgcolor="black",
+        clipping_colors={"NaN": (0, 0, 0, 0)},
         title=_map_title(title, prep),
-    )  # fmt: skip
+    )
     bars, top = _hist_bars(prep)
     hist = hv.Rectangles(bars, ["x0", "y0", "x1", "pixels"], ["persistence"]).opts(
-        logy=True, width=380, height=300, tools=["hover"], color="#d62728", line_color="black",
-        xlim=(-0.02, 1.02), ylim=(0.5, top), xlabel="persistence", ylabel="pixels",
+        logy=True,
+        width=380,
+        height=300,
+        tools=["hover"],
+        color="#d62728",
+        line_color="black",
+        xlim=(-0.02, 1.02),
+        ylim=(0.5, top),
+        xlabel="persistence",
+        ylabel="pixels",
         title=_hist_title(prep),
-    )  # fmt: skip
+    )
     return image, hist, prep
 
 
@@ -91,8 +106,15 @@ def _hist_bars(prep: Mapping[str, Any]) -> tuple[pd.DataFrame, float]:
     edges, counts = prep["hist"]
     # bars only for the bins that hold pixels: on a log axis an empty bin has no height to draw
     full = counts > 0
-    bars = pd.DataFrame({"x0": edges[:-1][full], "y0": 0.5, "x1": edges[1:][full],
-                         "pixels": counts[full], "persistence": edges[:-1][full]})  # fmt: skip
+    bars = pd.DataFrame(
+        {
+            "x0": edges[:-1][full],
+            "y0": 0.5,
+            "x1": edges[1:][full],
+            "pixels": counts[full],
+            "persistence": edges[:-1][full],
+        }
+    )
     return bars, max(2.0, float(counts.max(initial=1)) * 2)
 
 
@@ -109,24 +131,52 @@ def _persistence_figures(persistence: np.ndarray, title: str, max_size: int, ste
     prep = prepare_hot_pixels(persistence, max_size=max_size, step=step)
     ny, nx = np.shape(persistence)
     mapper = LinearColorMapper(palette=list(palette), low=0.0, high=1.0, nan_color=(0, 0, 0, 0))
-    fig_img = bokeh_figure(width=520, height=int(520 * ny / max(nx, 1)) + 40,
-                           title=_map_title(title, prep), x_range=Range1d(0, nx),
-                           y_range=Range1d(0, ny), x_axis_label="x", y_axis_label="y")  # fmt: skip
+    fig_img = bokeh_figure(
+        width=520,
+        height=int(520 * ny / max(nx, 1)) + 40,
+        title=_map_title(title, prep),
+        x_range=Range1d(0, nx),
+        y_range=Range1d(0, ny),
+        x_axis_label="x",
+        y_axis_label="y",
+    )
     fig_img.background_fill_color = "black"
     # row 0 of the frame at the bottom, as the holoviews map draws it
     image = np.ascontiguousarray(prep["image"], dtype=np.float32)
     pix = fig_img.image(image=[image], x=0, y=0, dw=nx, dh=ny, color_mapper=mapper)
     fig_img.add_layout(ColorBar(color_mapper=mapper), "right")
-    fig_img.add_tools(HoverTool(renderers=[pix], tooltips=[("x", "$x{0}"), ("y", "$y{0}"),
-                                                           ("persistence", "@image{0.00}")]))  # fmt: skip
+    fig_img.add_tools(
+        HoverTool(
+            renderers=[pix],
+            tooltips=[("x", "$x{0}"), ("y", "$y{0}"), ("persistence", "@image{0.00}")],
+        )
+    )
     bars, top = _hist_bars(prep)
-    fig_hist = bokeh_figure(width=380, height=300, y_axis_type="log", title=_hist_title(prep),
-                            x_range=Range1d(-0.02, 1.02), y_range=Range1d(0.5, top),
-                            x_axis_label="persistence", y_axis_label="pixels")  # fmt: skip
-    quads = fig_hist.quad(left="x0", right="x1", bottom="y0", top="pixels",
-                          source=ColumnDataSource(bars), color="#d62728", line_color="black")  # fmt: skip
-    fig_hist.add_tools(HoverTool(renderers=[quads], tooltips=[("persistence", "@persistence{0.00}"),
-                                                              ("pixels", "@pixels")]))  # fmt: skip
+    fig_hist = bokeh_figure(
+        width=380,
+        height=300,
+        y_axis_type="log",
+        title=_hist_title(prep),
+        x_range=Range1d(-0.02, 1.02),
+        y_range=Range1d(0.5, top),
+        x_axis_label="persistence",
+        y_axis_label="pixels",
+    )
+    quads = fig_hist.quad(
+        left="x0",
+        right="x1",
+        bottom="y0",
+        top="pixels",
+        source=ColumnDataSource(bars),
+        color="#d62728",
+        line_color="black",
+    )
+    fig_hist.add_tools(
+        HoverTool(
+            renderers=[quads],
+            tooltips=[("persistence", "@persistence{0.00}"), ("pixels", "@pixels")],
+        )
+    )
     return fig_img, fig_hist, pix.data_source, prep
 
 
@@ -171,15 +221,31 @@ def make_hot_pixel_dashboard(
     shade = BoxAnnotation(left=0.0, fill_color="#1f77b4", fill_alpha=0.08)
     fig_hist.add_layout(span)
     fig_hist.add_layout(shade)
-    slider = Slider(start=0.0, end=1.0, step=step, value=0.0, width=520,
-                    title="persistence threshold (show pixels high in at least this fraction "
-                          "of the darks)")  # fmt: skip
-    slider.js_on_change("value", CustomJS(
-        args={"src": src, "slider": slider, "span": span, "shade": shade, "hist": fig_hist,
-              "n_above": [int(v) for v in prep["n_above"]], "step": step,
-              "n_stable": prep["n_stable"], "n_transient": prep["n_transient"]},
-        code=_THRESHOLD_JS,
-    ))  # fmt: skip
+    slider = Slider(
+        start=0.0,
+        end=1.0,
+        step=step,
+        value=0.0,
+        width=520,
+        title="persistence threshold (show pixels high in at least this fraction of the darks)",
+    )
+    slider.js_on_change(
+        "value",
+        CustomJS(
+            args={
+                "src": src,
+                "slider": slider,
+                "span": span,
+                "shade": shade,
+                "hist": fig_hist,
+                "n_above": [int(v) for v in prep["n_above"]],
+                "step": step,
+                "n_stable": prep["n_stable"],
+                "n_transient": prep["n_transient"],
+            },
+            code=_THRESHOLD_JS,
+        ),
+    )
     return bokeh_pane(column(slider, row(fig_img, fig_hist)))
 
 
@@ -262,22 +328,31 @@ def make_master_spectra(spectra: pd.DataFrame, *, title: str = "Masters", width:
         sub = spectra[spectra["axis"] == axis_name] if len(spectra) else spectra
         if sub.empty:
             continue
-        fig = bokeh_figure(width=width, height=340, y_axis_type="log",
-                           title=f"{title}: {axis_name} profile (dashed: white floor)",
-                           x_axis_label="frequency (cycles / pixel)", y_axis_label="power (ADU²)")  # fmt: skip
+        fig = bokeh_figure(
+            width=width,
+            height=340,
+            y_axis_type="log",
+            title=f"{title}: {axis_name} profile (dashed: white floor)",
+            x_axis_label="frequency (cycles / pixel)",
+            y_axis_label="power (ADU²)",
+        )
         items, lines = [], []
         for i, (label, part) in enumerate(sub.groupby("label", sort=False)):
             name, colour = str(label) or "image", _PALETTE[i % len(_PALETTE)]
             freq = part["freq"].to_numpy()
             line = fig.line(freq, part["power"].to_numpy(), line_width=1.5, color=colour)
-            fig.line(freq, part["floor"].to_numpy(), line_width=1.5, color=colour,
-                     line_dash="dashed")  # fmt: skip
+            fig.line(
+                freq, part["floor"].to_numpy(), line_width=1.5, color=colour, line_dash="dashed"
+            )
             items.append((name, [line]))
             lines.append(line)
         # a spectrum fills its whole frame: the legend goes below the axes
         add_legend(fig, items, place="below", font_size="8pt")
-        fig.add_tools(HoverTool(renderers=lines, tooltips=[("frequency", "$x{0.000}"),
-                                                           ("power", "$y{0.00e}")]))  # fmt: skip
+        fig.add_tools(
+            HoverTool(
+                renderers=lines, tooltips=[("frequency", "$x{0.000}"), ("power", "$y{0.00e}")]
+            )
+        )
         panels.append(fig)
     if not panels:
         return Div(text="<p>No spectra.</p>")
@@ -288,9 +363,16 @@ def make_master_spectra(spectra: pd.DataFrame, *, title: str = "Masters", width:
 # The masters' acceptance metrics (columns of ``masters.csv``): verify owns the list.
 ACCEPTANCE_COLUMNS = MASTER_VALUE_COLUMNS
 MASTER_ID_COLUMNS = (
-    "master_id", "kind", "instrument", "exptime_s", "temp_c", "n_frames", "status",
-    "confidence", "top_cause",
-)  # fmt: skip
+    "master_id",
+    "kind",
+    "instrument",
+    "exptime_s",
+    "temp_c",
+    "n_frames",
+    "status",
+    "confidence",
+    "top_cause",
+)
 
 
 def masters_acceptance_table(

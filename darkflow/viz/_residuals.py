@@ -45,8 +45,12 @@ def prepare_residual_hists(
 
 def _gaussian(hv, edges: np.ndarray):
     z = np.linspace(edges[0], edges[-1], 400)
-    return hv.Curve((z, np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)), kdims=["z"], vdims=["density"],
-                    label="noise model N(0,1)").opts(color="black", line_dash="dashed")  # fmt: skip
+    return hv.Curve(
+        (z, np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)),
+        kdims=["z"],
+        vdims=["density"],
+        label="noise model N(0,1)",
+    ).opts(color="black", line_dash="dashed")
 
 
 def make_residual_histograms(edges: np.ndarray, hists: dict[str, list[int]], lights: pd.DataFrame):
@@ -58,13 +62,31 @@ def make_residual_histograms(edges: np.ndarray, hists: dict[str, list[int]], lig
     if data.empty:
         return Div(text="<p>No calibrated lights in this session.</p>", width=900)
     edges = np.asarray(edges, dtype=float)
-    fig = bokeh_figure(width=1150, height=320, y_axis_type="log", y_range=Range1d(1e-6, 1),
-                       x_axis_label=_XLABEL, y_axis_label="density",
-                       title="Background residuals against the predicted noise model")  # fmt: skip
+    fig = bokeh_figure(
+        width=1150,
+        height=320,
+        y_axis_type="log",
+        y_range=Range1d(1e-6, 1),
+        x_axis_label=_XLABEL,
+        y_axis_label="density",
+        title="Background residuals against the predicted noise model",
+    )
     total = data[data["light"] == "all"]
     density = total["density"].to_numpy()
-    items = [("all lights", [fig.step(total["z"].to_numpy(), np.where(density > 0, density, np.nan),
-                                      mode="center", color="#1f77b4", line_width=3)])]  # fmt: skip
+    items = [
+        (
+            "all lights",
+            [
+                fig.step(
+                    total["z"].to_numpy(),
+                    np.where(density > 0, density, np.nan),
+                    mode="center",
+                    color="#1f77b4",
+                    line_width=3,
+                )
+            ],
+        )
+    ]
     items.append(("noise model N(0,1)", [_gaussian_line(fig, edges)]))
     worst = (
         lights.dropna(subset=["noise_ratio"]).sort_values("noise_ratio", ascending=False).head(3)
@@ -73,8 +95,12 @@ def make_residual_histograms(edges: np.ndarray, hists: dict[str, list[int]], lig
         sub = data[data["light"] == path]
         if not sub.empty:
             d = sub["density"].to_numpy()
-            line = fig.line(sub["z"].to_numpy(), np.where(d > 0, d, np.nan), alpha=0.8,
-                            color=_WORST_COLOURS[i % len(_WORST_COLOURS)])  # fmt: skip
+            line = fig.line(
+                sub["z"].to_numpy(),
+                np.where(d > 0, d, np.nan),
+                alpha=0.8,
+                color=_WORST_COLOURS[i % len(_WORST_COLOURS)],
+            )
             items.append((f"worst: {light_name(path)}", [line]))
     fig.add_tools(HoverTool(tooltips=[("z", "$x{0.00}"), ("density", "$y{0.000e}")]))
     add_legend(fig, items)
@@ -86,8 +112,9 @@ _WORST_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd")
 
 def _gaussian_line(fig, edges: np.ndarray):
     z = np.linspace(edges[0], edges[-1], 400)
-    return fig.line(z, np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi), color="black",
-                    line_dash="dashed")  # fmt: skip
+    return fig.line(
+        z, np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi), color="black", line_dash="dashed"
+    )
 
 
 def light_order(lights: pd.DataFrame) -> pd.DataFrame:
@@ -142,9 +169,9 @@ def make_residual_holomap(
         return hv.Div("<p>No calibrated lights in this session.</p>")
     total = np.sum([np.asarray(hists[p], dtype=float) for p in order["path"]], axis=0)
     total_density = np.where(total > 0, total / total.sum() / width, np.nan)
-    session = hv.Curve((centres, total_density), kdims=["z"], vdims=["density"],
-                       label="session").opts(color="#bbbbbb", line_width=4,
-                                             interpolation="steps-mid")  # fmt: skip
+    session = hv.Curve(
+        (centres, total_density), kdims=["z"], vdims=["density"], label="session"
+    ).opts(color="#bbbbbb", line_width=4, interpolation="steps-mid")
     gauss = _gaussian(hv, edges)
     frames = {}
     n = int(lights.shape[0])
@@ -156,10 +183,17 @@ def make_residual_holomap(
             session * gauss * curve.opts(interpolation="steps-mid", color="#d62728", line_width=2)
         ).opts(title=_light_title(row, n))
     return hv.HoloMap(frames, kdims=["light"]).opts(
-        hv.opts.Overlay(width=900, height=320, logy=True, ylim=(1e-6, 1), xlabel=_XLABEL,
-                        legend_position="right", fontsize={"title": 10}),
+        hv.opts.Overlay(
+            width=900,
+            height=320,
+            logy=True,
+            ylim=(1e-6, 1),
+            xlabel=_XLABEL,
+            legend_position="right",
+            fontsize={"title": 10},
+        ),
         hv.opts.Curve(tools=["hover"]),
-    )  # fmt: skip
+    )
 
 
 _SLIDER_JS = """
@@ -217,22 +251,51 @@ def make_residual_slider(
     frames = [int(f) for f in order["frame"]]
     per_light = ColumnDataSource(columns)
     shown = ColumnDataSource({"z": centres, "density": columns[keys[0]]})
-    fig = bokeh_figure(width=900, height=320, y_axis_type="log", title=titles[0],
-                       x_axis_label=_XLABEL, y_axis_label="density", y_range=Range1d(1e-6, 1))  # fmt: skip
+    fig = bokeh_figure(
+        width=900,
+        height=320,
+        y_axis_type="log",
+        title=titles[0],
+        x_axis_label=_XLABEL,
+        y_axis_label="density",
+        y_range=Range1d(1e-6, 1),
+    )
     r_session = fig.step(centres, session, mode="center", color="#bbbbbb", line_width=4)
     r_model = _gaussian_line(fig, edges)
     r_light = fig.step("z", "density", source=shown, mode="center", color="#d62728", line_width=2)
-    fig.add_tools(HoverTool(renderers=[r_light], tooltips=[("z", "@z{0.00}"),
-                                                           ("density", "@density{0.000e}")]))  # fmt: skip
-    add_legend(fig, [("session", [r_session]), ("noise model N(0,1)", [r_model]),
-                     ("this light", [r_light])])  # fmt: skip
-    slider = Slider(start=0, end=max(len(keys) - 1, 1), value=0, step=1, title="light", width=420,
-                    format=CustomJSTickFormatter(args={"frames": frames},
-                                                 code="return String(frames[Math.round(tick)])"),
-                    disabled=len(keys) < 2)  # fmt: skip
-    slider.js_on_change("value", CustomJS(
-        args={"slider": slider, "shown": shown, "lights": per_light, "keys": keys,
-              "titles": titles, "fig": fig},
-        code=_SLIDER_JS,
-    ))  # fmt: skip
+    fig.add_tools(
+        HoverTool(
+            renderers=[r_light], tooltips=[("z", "@z{0.00}"), ("density", "@density{0.000e}")]
+        )
+    )
+    add_legend(
+        fig,
+        [("session", [r_session]), ("noise model N(0,1)", [r_model]), ("this light", [r_light])],
+    )
+    slider = Slider(
+        start=0,
+        end=max(len(keys) - 1, 1),
+        value=0,
+        step=1,
+        title="light",
+        width=420,
+        format=CustomJSTickFormatter(
+            args={"frames": frames}, code="return String(frames[Math.round(tick)])"
+        ),
+        disabled=len(keys) < 2,
+    )
+    slider.js_on_change(
+        "value",
+        CustomJS(
+            args={
+                "slider": slider,
+                "shown": shown,
+                "lights": per_light,
+                "keys": keys,
+                "titles": titles,
+                "fig": fig,
+            },
+            code=_SLIDER_JS,
+        ),
+    )
     return column(fig, slider)

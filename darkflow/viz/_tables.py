@@ -26,9 +26,20 @@ from darkflow.viz._common import (
 )
 
 TABLE_COLUMNS = [
-    "path", "status", "confidence", "weight", "master_id", "scale_mode", "scale_factor",
-    "delta_exptime_s", "delta_temp_c", "delta_time_h", "noise_ratio", "top_cause", "reasons",
-]  # fmt: skip
+    "path",
+    "status",
+    "confidence",
+    "weight",
+    "master_id",
+    "scale_mode",
+    "scale_factor",
+    "delta_exptime_s",
+    "delta_temp_c",
+    "delta_time_h",
+    "noise_ratio",
+    "top_cause",
+    "reasons",
+]
 
 
 def _styled(table: pd.DataFrame, statuses, css_class: str, palette=STATUS_COLORS):
@@ -96,11 +107,26 @@ def quarantine_table(
 
 # ----------------------------------------------------------------------------- match decisions
 DECISION_COLUMNS = [
-    "frame", "light", "time", "status", "master", "master_id", "secondary_master_id",
-    "interp_weight", "scale_mode", "scale_factor", "delta_exptime_s", "delta_temp_c",
-    "delta_time_h", "temp_used_c", "temp_source", "dark_law_doubling_c", "dark_law_source",
-    "n_candidates", "predicted_dark_error",
-]  # fmt: skip
+    "frame",
+    "light",
+    "time",
+    "status",
+    "master",
+    "master_id",
+    "secondary_master_id",
+    "interp_weight",
+    "scale_mode",
+    "scale_factor",
+    "delta_exptime_s",
+    "delta_temp_c",
+    "delta_time_h",
+    "temp_used_c",
+    "temp_source",
+    "dark_law_doubling_c",
+    "dark_law_source",
+    "n_candidates",
+    "predicted_dark_error",
+]
 
 
 def _master_label(master_id: Any, masters: pd.DataFrame) -> str:
@@ -161,48 +187,96 @@ def make_decisions(prepared: pd.DataFrame):
         return Div(text="<p>No dated lights in this session.</p>", width=900)
     data["scale_mode"] = data["scale_mode"].fillna("—") if "scale_mode" in data else "—"
     data = data.reset_index(drop=True)
-    hover = [c for c in ("light", "status", "scale_mode", "scale_factor", "secondary_master_id",
-                         "temp_source", "delta_exptime_s", "delta_temp_c", "delta_time_h")
-             if c in data]  # fmt: skip
+    hover = [
+        c
+        for c in (
+            "light",
+            "status",
+            "scale_mode",
+            "scale_factor",
+            "secondary_master_id",
+            "temp_source",
+            "delta_exptime_s",
+            "delta_temp_c",
+            "delta_time_h",
+        )
+        if c in data
+    ]
     when = ("UTC", "@time{%F %T}")
     second = data.dropna(subset=["secondary_master_id"]) if "secondary_master_id" in data else []
     if len(second):
         second = second.assign(master=second["secondary_master_id"].astype(str) + " (secondary)")
     factors = sorted(set(data["master"].astype(str)) | set(second["master"] if len(second) else ()))
-    used = bokeh_figure(width=1150, height=max(150, 80 + 32 * len(factors)), y_range=factors,
-                        x_axis_type="datetime", x_axis_label="UTC",
-                        title="Master used by each light (colour: scale mode)")  # fmt: skip
+    used = bokeh_figure(
+        width=1150,
+        height=max(150, 80 + 32 * len(factors)),
+        y_range=factors,
+        x_axis_type="datetime",
+        x_axis_label="UTC",
+        title="Master used by each light (colour: scale mode)",
+    )
     items = []
     for i, (mode, part) in enumerate(data.groupby("scale_mode", sort=True)):
-        r = used.scatter("time", "master", source=ColumnDataSource(part), size=10,
-                         color=_MODE_COLOURS[i % len(_MODE_COLOURS)])  # fmt: skip
+        r = used.scatter(
+            "time",
+            "master",
+            source=ColumnDataSource(part),
+            size=10,
+            color=_MODE_COLOURS[i % len(_MODE_COLOURS)],
+        )
         items.append((str(mode), [r]))
     if len(second):
-        r = used.scatter("time", "master", source=ColumnDataSource(second.reset_index(drop=True)),
-                         marker="x", size=10, color="black")  # fmt: skip
+        r = used.scatter(
+            "time",
+            "master",
+            source=ColumnDataSource(second.reset_index(drop=True)),
+            marker="x",
+            size=10,
+            color="black",
+        )
         items.append(("secondary master", [r]))
-    used.add_tools(HoverTool(tooltips=[when, ("master", "@master"), *[(c, f"@{{{c}}}")
-                                                                       for c in hover]],
-                             formatters={"@time": "datetime"}))  # fmt: skip
+    used.add_tools(
+        HoverTool(
+            tooltips=[when, ("master", "@master"), *[(c, f"@{{{c}}}") for c in hover]],
+            formatters={"@time": "datetime"},
+        )
+    )
     add_legend(used, items, font_size="9pt")
     panels = [used]
-    for col, label, span in (("delta_temp_c", "Δ temperature (°C)", 1.0),
-                             ("delta_exptime_s", "Δ exposure (s)", 10.0),
-                             ("delta_time_h", "Δ time (h)", 0.5)):  # fmt: skip
+    for col, label, span in (
+        ("delta_temp_c", "Δ temperature (°C)", 1.0),
+        ("delta_exptime_s", "Δ exposure (s)", 10.0),
+        ("delta_time_h", "Δ time (h)", 0.5),
+    ):
         if col not in data or data[col].isna().all():
             continue
         # zero (the reference line) on the axis, and a sensible span when nothing varies
         ylim = padded_range([*data[col], 0.0], min_span=span)
-        fig = bokeh_figure(width=1150, height=190, x_axis_type="datetime", x_range=used.x_range,
-                           y_range=Range1d(*ylim), x_axis_label="UTC", y_axis_label=label)  # fmt: skip
+        fig = bokeh_figure(
+            width=1150,
+            height=190,
+            x_axis_type="datetime",
+            x_range=used.x_range,
+            y_range=Range1d(*ylim),
+            x_axis_label="UTC",
+            y_axis_label=label,
+        )
         fig.yaxis.ticker.desired_num_ticks = 4
         fig.add_layout(Span(location=0, dimension="width", line_color="gray", line_width=1))
         for status, part in data.dropna(subset=[col]).groupby("status", sort=True):
-            fig.scatter("time", col, source=ColumnDataSource(part[["time", col, "light", "master"]]),
-                        size=6, color=STATUS_MARKERS.get(status, "#555"))  # fmt: skip
-        fig.add_tools(HoverTool(tooltips=[when, (label, f"@{{{col}}}"), ("light", "@light"),
-                                          ("master", "@master")],
-                                formatters={"@time": "datetime"}))  # fmt: skip
+            fig.scatter(
+                "time",
+                col,
+                source=ColumnDataSource(part[["time", col, "light", "master"]]),
+                size=6,
+                color=STATUS_MARKERS.get(status, "#555"),
+            )
+        fig.add_tools(
+            HoverTool(
+                tooltips=[when, (label, f"@{{{col}}}"), ("light", "@light"), ("master", "@master")],
+                formatters={"@time": "datetime"},
+            )
+        )
         panels.append(fig)
     return stack(panels)
 
@@ -300,15 +374,23 @@ def make_confidence_timeline(lights: pd.DataFrame):
     data["time"] = pd.to_datetime(data["date_obs_utc"], utc=True).dt.tz_localize(None)
     data["light"] = data["path"].map(short_path)
     points = [
-        hv.Scatter(data[data["status"] == status], "time", ["confidence", "light", "session", "reasons"],
-                   label=status).opts(color=color, size=7, tools=["hover"])
+        hv.Scatter(
+            data[data["status"] == status],
+            "time",
+            ["confidence", "light", "session", "reasons"],
+            label=status,
+        ).opts(color=color, size=7, tools=["hover"])
         for status, color in STATUS_MARKERS.items()
         if (data["status"] == status).any()
-    ]  # fmt: skip
+    ]
     return hv.Overlay(points).opts(
-        width=900, height=280, ylim=(-0.05, 1.05), xlabel="UTC", legend_position="right",
+        width=900,
+        height=280,
+        ylim=(-0.05, 1.05),
+        xlabel="UTC",
+        legend_position="right",
         title="Confidence of every light",
-    )  # fmt: skip
+    )
 
 
 def advisories(decisions: Sequence[dict[str, Any]]) -> pd.DataFrame:

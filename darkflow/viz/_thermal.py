@@ -71,18 +71,25 @@ def _drift_panels(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         fit = entry["fit"]
         setpoint = fit.get("set_temp_c")
         n = len(pts)
-        panels.append({
-            "sig": sig, "pts": pts, "setpoint": setpoint,
-            # a drift fitted through one or two points is not worth drawing
-            "curve": curve if n >= 3 else None,
-            # the set-point belongs on the axis even when the cooler missed it by many degrees
-            "ylim": padded_range([*pts["temp_c"], *curve["model_c"], setpoint], min_span=0.5),
-            "xlim": _time_range(pts["time"]),
-            "note": (f"{n} light{'s' * (n != 1)} with a temperature: too few to fit a drift."
-                     if n < 3 else None),
-            "fit_title": f"fit: {describe_drift(fit)}",
-            "resid_ylim": padded_range([*pts["residual_c"], 0.0], min_span=0.05),
-        })  # fmt: skip
+        panels.append(
+            {
+                "sig": sig,
+                "pts": pts,
+                "setpoint": setpoint,
+                # a drift fitted through one or two points is not worth drawing
+                "curve": curve if n >= 3 else None,
+                # the set-point belongs on the axis even when the cooler missed it by many degrees
+                "ylim": padded_range([*pts["temp_c"], *curve["model_c"], setpoint], min_span=0.5),
+                "xlim": _time_range(pts["time"]),
+                "note": (
+                    f"{n} light{'s' * (n != 1)} with a temperature: too few to fit a drift."
+                    if n < 3
+                    else None
+                ),
+                "fit_title": f"fit: {describe_drift(fit)}",
+                "resid_ylim": padded_range([*pts["residual_c"], 0.0], min_span=0.05),
+            }
+        )
     return panels
 
 
@@ -107,21 +114,40 @@ def make_drift_dashboard(entries: Sequence[dict[str, Any]]):
         if setpoint is not None:
             overlay = overlay * hv.Curve(
                 pd.DataFrame({"time": list(xlim), "model_c": [setpoint] * 2}),
-                "time", "model_c", label=f"set-point {setpoint:g} °C",
-            ).opts(color="gray", line_dash="dashed")  # fmt: skip
+                "time",
+                "model_c",
+                label=f"set-point {setpoint:g} °C",
+            ).opts(color="gray", line_dash="dashed")
         overlay = overlay.opts(
-            title=p["sig"], width=900, height=280, ylabel="sensor °C", xlabel="UTC",
-            legend_position="right", fontsize={"title": 10}, ylim=p["ylim"], xlim=xlim, yticks=6,
-        )  # fmt: skip
+            title=p["sig"],
+            width=900,
+            height=280,
+            ylabel="sensor °C",
+            xlabel="UTC",
+            legend_position="right",
+            fontsize={"title": 10},
+            ylim=p["ylim"],
+            xlim=xlim,
+            yticks=6,
+        )
         panels.append(overlay)
         if p["note"]:
             panels.append(message(p["note"]))
             continue
         resid = hv.Scatter(pts, "time", ["residual_c", "path"]).opts(
-            width=900, height=170, size=4, color="#555", tools=["hover"], ylabel="residual °C",
-            xlabel="UTC", title=p["fit_title"], fontsize={"title": 9},
-            ylim=p["resid_ylim"], xlim=xlim, yticks=4,
-        )  # fmt: skip
+            width=900,
+            height=170,
+            size=4,
+            color="#555",
+            tools=["hover"],
+            ylabel="residual °C",
+            xlabel="UTC",
+            title=p["fit_title"],
+            fontsize={"title": 9},
+            ylim=p["resid_ylim"],
+            xlim=xlim,
+            yticks=4,
+        )
         panels.append(resid * hv.HLine(0).opts(color="gray"))
     if not panels:
         return message(_NO_DRIFT)
@@ -139,9 +165,16 @@ def make_drift_figures(entries: Sequence[dict[str, Any]]):
     for p in _drift_panels(entries):
         pts, xlim, setpoint = p["pts"], p["xlim"], p["setpoint"]
         source = ColumnDataSource(pts[["time", "temp_c", "residual_c", "path"]])
-        fig = bokeh_figure(width=900, height=280, title=p["sig"], x_axis_type="datetime",
-                           x_range=Range1d(*xlim), y_range=Range1d(*p["ylim"]),
-                           x_axis_label="UTC", y_axis_label="sensor °C")  # fmt: skip
+        fig = bokeh_figure(
+            width=900,
+            height=280,
+            title=p["sig"],
+            x_axis_type="datetime",
+            x_range=Range1d(*xlim),
+            y_range=Range1d(*p["ylim"]),
+            x_axis_label="UTC",
+            y_axis_label="sensor °C",
+        )
         fig.yaxis.ticker.desired_num_ticks = 6
         dots = fig.scatter("time", "temp_c", source=source, size=6, color="#1f77b4")
         items = [("measured", [dots])]
@@ -151,23 +184,37 @@ def make_drift_figures(entries: Sequence[dict[str, Any]]):
         if setpoint is not None:
             line = fig.line(list(xlim), [setpoint] * 2, color="gray", line_dash="dashed")
             items.append((f"set-point {setpoint:g} °C", [line]))
-        fig.add_tools(HoverTool(renderers=[dots], tooltips=[*tips, ("sensor °C", "@temp_c")],
-                                formatters=fmt))  # fmt: skip
+        fig.add_tools(
+            HoverTool(renderers=[dots], tooltips=[*tips, ("sensor °C", "@temp_c")], formatters=fmt)
+        )
         add_legend(fig, items)
         panels.append(fig)
         if p["note"]:
-            panels.append(Div(text=f"<p style='margin:4px 0;font-size:13px'>{p['note']}</p>",
-                              width=900))  # fmt: skip
+            panels.append(
+                Div(text=f"<p style='margin:4px 0;font-size:13px'>{p['note']}</p>", width=900)
+            )
             continue
-        resid = bokeh_figure(width=900, height=170, title=p["fit_title"], title_size="9pt",
-                             x_axis_type="datetime", x_range=Range1d(*xlim),
-                             y_range=Range1d(*p["resid_ylim"]), x_axis_label="UTC",
-                             y_axis_label="residual °C")  # fmt: skip
+        resid = bokeh_figure(
+            width=900,
+            height=170,
+            title=p["fit_title"],
+            title_size="9pt",
+            x_axis_type="datetime",
+            x_range=Range1d(*xlim),
+            y_range=Range1d(*p["resid_ylim"]),
+            x_axis_label="UTC",
+            y_axis_label="residual °C",
+        )
         resid.yaxis.ticker.desired_num_ticks = 4
         resid.add_layout(Span(location=0, dimension="width", line_color="gray"))
         rdots = resid.scatter("time", "residual_c", source=source, size=4, color="#555")
-        resid.add_tools(HoverTool(renderers=[rdots], formatters=fmt,
-                                  tooltips=[*tips, ("residual °C", "@residual_c{0.000}")]))  # fmt: skip
+        resid.add_tools(
+            HoverTool(
+                renderers=[rdots],
+                formatters=fmt,
+                tooltips=[*tips, ("residual °C", "@residual_c{0.000}")],
+            )
+        )
         panels.append(resid)
     if not panels:
         return Div(text=f"<p style='margin:4px 0;font-size:13px'>{_NO_DRIFT}</p>", width=900)
@@ -199,6 +246,10 @@ def make_night_thermal(entries: Sequence[dict[str, Any]]):
     if not curves:
         return message("No sensor temperatures recorded this night (uncooled cameras only).")
     return hv.Overlay(curves).opts(
-        width=900, height=320, ylabel="sensor °C", xlabel="UTC", legend_position="right",
+        width=900,
+        height=320,
+        ylabel="sensor °C",
+        xlabel="UTC",
+        legend_position="right",
         title="Sensor temperature of every session",
-    )  # fmt: skip
+    )

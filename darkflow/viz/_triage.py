@@ -114,8 +114,17 @@ def night_causes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> p
     counts: dict[str, dict[str, Any]] = {}
 
     def entry(cause: str) -> dict[str, Any]:
-        return counts.setdefault(cause, {"quarantined": 0, "degraded": 0, "calibrated": 0,
-                                         "masters": 0, "example": "", "_rank": 9})  # fmt: skip
+        return counts.setdefault(
+            cause,
+            {
+                "quarantined": 0,
+                "degraded": 0,
+                "calibrated": 0,
+                "masters": 0,
+                "example": "",
+                "_rank": 9,
+            },
+        )
 
     for _, row in lights.iterrows():
         cause = _top_cause(row)
@@ -137,14 +146,23 @@ def night_causes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> p
     descriptions = {str(c): c.description for c in Cause}
     rows = [{"cause": c, "description": descriptions.get(c, ""), **v} for c, v in counts.items()]
     table = pd.DataFrame(
-        rows, columns=["cause", "description", "quarantined", "degraded", "calibrated",
-                       "masters", "example"],
-    )  # fmt: skip
+        rows,
+        columns=[
+            "cause",
+            "description",
+            "quarantined",
+            "degraded",
+            "calibrated",
+            "masters",
+            "example",
+        ],
+    )
     if table.empty:
         return table
     table["_key"] = table["quarantined"] + table["degraded"]
-    table = table.sort_values(["_key", "masters", "calibrated", "cause"],
-                              ascending=[False, False, False, True])  # fmt: skip
+    table = table.sort_values(
+        ["_key", "masters", "calibrated", "cause"], ascending=[False, False, False, True]
+    )
     return table.drop(columns="_key").reset_index(drop=True)
 
 

@@ -139,47 +139,105 @@ def make_hostile_night(tiny_night: Path, out: Path) -> HostileNight:
     # ---------------------------------------------------------------- broken files
     raw("empty", "empty.fits", b"", status=REJECTED, reason="empty_file")
     raw("header_cut", "header_cut.fits", good_bytes[:1000], status=REJECTED, reason="truncated")
-    raw("data_cut", "data_cut.fits", good_bytes[: hdr_len + 100], status=REJECTED,
-        reason="truncated")  # fmt: skip
+    raw(
+        "data_cut",
+        "data_cut.fits",
+        good_bytes[: hdr_len + 100],
+        status=REJECTED,
+        reason="truncated",
+    )
     raw("no_end_card", "no_end.fits", good_bytes[:2880], status=REJECTED, reason="truncated")
-    raw("text_file", "notes.fits", b"observing log: clouds at 23h\n" * 10, status=REJECTED,
-        reason="not_fits")  # fmt: skip
-    raw("random_bytes", "noise.fits", np.random.default_rng(1).bytes(5760), status=REJECTED,
-        reason="not_fits")  # fmt: skip
-    raw("png_named_fit", "image.fit", b"\x89PNG\r\n\x1a\n" + b"\0" * 3000, status=REJECTED,
-        reason="not_fits")  # fmt: skip
-    raw("simple_false", "simple_f.fits",
+    raw(
+        "text_file",
+        "notes.fits",
+        b"observing log: clouds at 23h\n" * 10,
+        status=REJECTED,
+        reason="not_fits",
+    )
+    raw(
+        "random_bytes",
+        "noise.fits",
+        np.random.default_rng(1).bytes(5760),
+        status=REJECTED,
+        reason="not_fits",
+    )
+    raw(
+        "png_named_fit",
+        "image.fit",
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 3000,
+        status=REJECTED,
+        reason="not_fits",
+    )
+    raw(
+        "simple_false",
+        "simple_f.fits",
         good_bytes.replace(b"SIMPLE  =                    T", b"SIMPLE  =                    F", 1),
-        status=REJECTED, reason="not_fits")  # fmt: skip
-    raw("corrupt_gzip", "corrupt.fits.gz", b"\x1f\x8b\x08\x00" + b"\xff" * 400, status=REJECTED,
-        reason="not_fits")  # fmt: skip
+        status=REJECTED,
+        reason="not_fits",
+    )
+    raw(
+        "corrupt_gzip",
+        "corrupt.fits.gz",
+        b"\x1f\x8b\x08\x00" + b"\xff" * 400,
+        status=REJECTED,
+        reason="not_fits",
+    )
     raw("truncated_gzip", "cut.fits.gz", gzip.compress(good_bytes)[:600], status=REJECTED)
     raw("bintable_only", "table.fits", _bintable_only(), status=REJECTED, reason="no_image")
-    raw("primary_no_data", "nodata.fits", _image_bytes(None, header), status=REJECTED,
-        reason="no_image")  # fmt: skip
-    raw("cube_rgb", "rgb.fits", _image_bytes(np.zeros((3, 8, 8), np.uint16), header),
-        status=REJECTED, reason="not_2d")  # fmt: skip
-    raw("vector_1d", "vector.fits", _image_bytes(np.zeros(64, np.uint16), header),
-        status=REJECTED, reason="not_2d")  # fmt: skip
-    raw("bitpix_17", "bitpix17.fits",
+    raw(
+        "primary_no_data",
+        "nodata.fits",
+        _image_bytes(None, header),
+        status=REJECTED,
+        reason="no_image",
+    )
+    raw(
+        "cube_rgb",
+        "rgb.fits",
+        _image_bytes(np.zeros((3, 8, 8), np.uint16), header),
+        status=REJECTED,
+        reason="not_2d",
+    )
+    raw(
+        "vector_1d",
+        "vector.fits",
+        _image_bytes(np.zeros(64, np.uint16), header),
+        status=REJECTED,
+        reason="not_2d",
+    )
+    raw(
+        "bitpix_17",
+        "bitpix17.fits",
         good_bytes.replace(b"BITPIX  =                   16", b"BITPIX  =                   17", 1),
-        status=REJECTED)  # fmt: skip
-    raw("naxis_negative", "naxis_neg.fits",
+        status=REJECTED,
+    )
+    raw(
+        "naxis_negative",
+        "naxis_neg.fits",
         good_bytes.replace(b"NAXIS1  =                   64", b"NAXIS1  =                  -64", 1),
-        status=REJECTED)  # fmt: skip
-    raw("naxis_text", "naxis_text.fits",
+        status=REJECTED,
+    )
+    raw(
+        "naxis_text",
+        "naxis_text.fits",
         good_bytes.replace(b"NAXIS1  =                   64", b"NAXIS1  = 'sixty-four'        ", 1),
-        status=REJECTED)  # fmt: skip
-    raw("trailing_garbage", "trailing.fits", _with_date(good_bytes, 1) + b"\0" * 5000,
-        status=ELIGIBLE)  # fmt: skip
+        status=REJECTED,
+    )
+    raw(
+        "trailing_garbage",
+        "trailing.fits",
+        _with_date(good_bytes, 1) + b"\0" * 5000,
+        status=ELIGIBLE,
+    )
 
     # ---------------------------------------------------------------- not regular files
     misc = root / "misc"
     (misc / "folder.fits").mkdir()
     cases.append(Case("directory_named_fits", misc / "folder.fits", REJECTED, "not_regular_file"))
     (misc / "nested.fits" / "inner").mkdir(parents=True)
-    cases.append(Case("directory_tree_named_fits", misc / "nested.fits", REJECTED,
-                      "not_regular_file"))  # fmt: skip
+    cases.append(
+        Case("directory_tree_named_fits", misc / "nested.fits", REJECTED, "not_regular_file")
+    )
     if hasattr(os, "mkfifo"):
         os.mkfifo(misc / "pipe.fits")
         cases.append(Case("fifo", misc / "pipe.fits", REJECTED, "not_regular_file"))
@@ -201,17 +259,22 @@ def make_hostile_night(tiny_night: Path, out: Path) -> HostileNight:
     cases.append(Case("symlink_to_light", misc / "link_to_light.fits", REJECTED, "duplicate"))
     shutil.copy(good, misc / "copy_of_light.fits")
     cases.append(Case("byte_copy", misc / "copy_of_light.fits", REJECTED, "duplicate"))
-    locked = raw("permission_denied", "locked.fits", _with_date(good_bytes, 2),
-                 status=None if ROOT_USER else REJECTED,
-                 reason=None if ROOT_USER else "unreadable",
-                 notes="root reads it anyway")  # fmt: skip
+    locked = raw(
+        "permission_denied",
+        "locked.fits",
+        _with_date(good_bytes, 2),
+        status=None if ROOT_USER else REJECTED,
+        reason=None if ROOT_USER else "unreadable",
+        notes="root reads it anyway",
+    )
     locked.chmod(0)
     (misc / "unlistable").mkdir()
     (misc / "unlistable" / "hidden_light.fits").write_bytes(_with_date(good_bytes, 3))
     (misc / "unlistable").chmod(0)
     if not ROOT_USER:  # root lists it; anyone else must get a warning, not a crash
-        cases.append(Case("unlistable_dir_content", misc / "unlistable" / "hidden_light.fits",
-                          row=False))  # fmt: skip
+        cases.append(
+            Case("unlistable_dir_content", misc / "unlistable" / "hidden_light.fits", row=False)
+        )
 
     # ---------------------------------------------------------------- compressed, but fine
     gz = root / LIGHTS / "compressed_light.fits.gz"
@@ -222,91 +285,235 @@ def make_hostile_night(tiny_night: Path, out: Path) -> HostileNight:
     cases.append(Case("fz_light", fz, ELIGIBLE, light=DELIVERED))
 
     # ---------------------------------------------------------------- broken headers
-    light("no_exptime", "no_exptime.fits", remove=("EXPTIME", "EXPOSURE"), status=REJECTED,
-          reason="missing_exposure", light=QUARANTINED)  # fmt: skip
-    light("exptime_nan_text", "exptime_nan.fits", edit={"EXPTIME": "NaN", "EXPOSURE": "NaN"},
-          status=REJECTED, reason="invalid_exposure", light=QUARANTINED)  # fmt: skip
-    light("exptime_negative", "exptime_neg.fits", edit={"EXPTIME": -60.0, "EXPOSURE": -60.0},
-          status=REJECTED, reason="invalid_exposure")  # fmt: skip
-    light("exptime_text", "exptime_text.fits", edit={"EXPTIME": "sixty", "EXPOSURE": "sixty"},
-          status=REJECTED, reason="invalid_exposure")  # fmt: skip
+    light(
+        "no_exptime",
+        "no_exptime.fits",
+        remove=("EXPTIME", "EXPOSURE"),
+        status=REJECTED,
+        reason="missing_exposure",
+        light=QUARANTINED,
+    )
+    light(
+        "exptime_nan_text",
+        "exptime_nan.fits",
+        edit={"EXPTIME": "NaN", "EXPOSURE": "NaN"},
+        status=REJECTED,
+        reason="invalid_exposure",
+        light=QUARANTINED,
+    )
+    light(
+        "exptime_negative",
+        "exptime_neg.fits",
+        edit={"EXPTIME": -60.0, "EXPOSURE": -60.0},
+        status=REJECTED,
+        reason="invalid_exposure",
+    )
+    light(
+        "exptime_text",
+        "exptime_text.fits",
+        edit={"EXPTIME": "sixty", "EXPOSURE": "sixty"},
+        status=REJECTED,
+        reason="invalid_exposure",
+    )
     light("exptime_unset", "exptime_unset.fits", status=REJECTED, reason="missing_exposure")
     for key in ("EXPTIME", "EXPOSURE"):  # the ASCOM "unset" value overflows a double
         _set_card(cases[-1].path, key, "-1.79769313486232E+308")
-    light("exposure_disagrees", "exp_disagree.fits", edit={"EXPOSURE": 120.0}, status=REJECTED,
-          reason="inconsistent_keys")  # fmt: skip
-    light("imagetyp_missing", "no_type.fits", remove=("IMAGETYP",), status=ISOLATED,
-          reason="frame_type_inferred")  # fmt: skip
-    light("imagetyp_unknown", "odd_type.fits", edit={"IMAGETYP": "Weird"}, folder="misc",
-          status=ISOLATED, reason="unknown_frame_type")  # fmt: skip
-    light("frame_disagrees", "frame_disagree.fits", edit={"FRAME": "Dark"}, status=REJECTED,
-          reason="inconsistent_keys")  # fmt: skip
-    light("no_temperature", "no_temp.fits", remove=("CCD-TEMP",), status=ISOLATED,
-          reason="missing_temperature")  # fmt: skip
-    light("temperature_sentinel", "temp_sentinel.fits", status=ISOLATED,
-          reason="missing_temperature")  # fmt: skip
+    light(
+        "exposure_disagrees",
+        "exp_disagree.fits",
+        edit={"EXPOSURE": 120.0},
+        status=REJECTED,
+        reason="inconsistent_keys",
+    )
+    light(
+        "imagetyp_missing",
+        "no_type.fits",
+        remove=("IMAGETYP",),
+        status=ISOLATED,
+        reason="frame_type_inferred",
+    )
+    light(
+        "imagetyp_unknown",
+        "odd_type.fits",
+        edit={"IMAGETYP": "Weird"},
+        folder="misc",
+        status=ISOLATED,
+        reason="unknown_frame_type",
+    )
+    light(
+        "frame_disagrees",
+        "frame_disagree.fits",
+        edit={"FRAME": "Dark"},
+        status=REJECTED,
+        reason="inconsistent_keys",
+    )
+    light(
+        "no_temperature",
+        "no_temp.fits",
+        remove=("CCD-TEMP",),
+        status=ISOLATED,
+        reason="missing_temperature",
+    )
+    light(
+        "temperature_sentinel", "temp_sentinel.fits", status=ISOLATED, reason="missing_temperature"
+    )
     _set_card(cases[-1].path, "CCD-TEMP", "-1.79769313486232E+308")
-    light("temperature_impossible", "temp_500.fits", edit={"CCD-TEMP": 500.0}, status=ISOLATED,
-          reason="invalid_value")  # fmt: skip
-    light("no_instrument", "no_instrume.fits", remove=("INSTRUME",), status=ISOLATED,
-          reason="missing_instrument")  # fmt: skip
-    light("no_date", "no_date.fits", remove=("DATE-OBS", "DATE-LOC"), status=ISOLATED,
-          reason="missing_date")  # fmt: skip
-    light("date_garbage", "date_garbage.fits", edit={"DATE-OBS": "yesterday evening"},
-          status=ISOLATED)  # fmt: skip
+    light(
+        "temperature_impossible",
+        "temp_500.fits",
+        edit={"CCD-TEMP": 500.0},
+        status=ISOLATED,
+        reason="invalid_value",
+    )
+    light(
+        "no_instrument",
+        "no_instrume.fits",
+        remove=("INSTRUME",),
+        status=ISOLATED,
+        reason="missing_instrument",
+    )
+    light(
+        "no_date",
+        "no_date.fits",
+        remove=("DATE-OBS", "DATE-LOC"),
+        status=ISOLATED,
+        reason="missing_date",
+    )
+    light(
+        "date_garbage", "date_garbage.fits", edit={"DATE-OBS": "yesterday evening"}, status=ISOLATED
+    )
     light(
         "date_1926",
         "date_1926.fits",
         edit={"DATE-OBS": "1926-11-22T20:00:00", "DATE-LOC": "1926-11-22T21:00:00"},
     )
-    light("mjd_disagrees", "mjd_disagree.fits", edit={"MJD-OBS": 50000.0}, status=ISOLATED,
-          reason="inconsistent_time")  # fmt: skip
-    light("binning_zero", "bin0.fits", edit={"XBINNING": 0}, status=REJECTED,
-          reason="invalid_binning")  # fmt: skip
-    light("binning_disagrees", "bin_disagree.fits", edit={"CCDXBIN": 2}, status=REJECTED,
-          reason="inconsistent_keys")  # fmt: skip
-    light("offset_disagrees", "offset_disagree.fits", edit={"BLKLEVEL": 10}, status=REJECTED,
-          reason="inconsistent_keys")  # fmt: skip
-    light("already_calibrated", "calstat.fits", edit={"CALSTAT": "BD"}, status=ISOLATED,
-          reason="already_calibrated", light=QUARANTINED)  # fmt: skip
+    light(
+        "mjd_disagrees",
+        "mjd_disagree.fits",
+        edit={"MJD-OBS": 50000.0},
+        status=ISOLATED,
+        reason="inconsistent_time",
+    )
+    light(
+        "binning_zero", "bin0.fits", edit={"XBINNING": 0}, status=REJECTED, reason="invalid_binning"
+    )
+    light(
+        "binning_disagrees",
+        "bin_disagree.fits",
+        edit={"CCDXBIN": 2},
+        status=REJECTED,
+        reason="inconsistent_keys",
+    )
+    light(
+        "offset_disagrees",
+        "offset_disagree.fits",
+        edit={"BLKLEVEL": 10},
+        status=REJECTED,
+        reason="inconsistent_keys",
+    )
+    light(
+        "already_calibrated",
+        "calstat.fits",
+        edit={"CALSTAT": "BD"},
+        status=ISOLATED,
+        reason="already_calibrated",
+        light=QUARANTINED,
+    )
     light("stacked", "stack.fits", edit={"STACKCNT": 12}, status=ISOLATED, reason="stacked")
-    light("huge_header", "huge_header.fits",
-          edit={f"HIERARCH HOSTILE PAD{i:05d}": "x" * 40 for i in range(6000)},
-          status=ELIGIBLE)  # fmt: skip
-    light("non_ascii_header_text", "latin1_header.fits", edit={"OBSERVER": "Zoe"},
-          status=ELIGIBLE)  # fmt: skip
+    light(
+        "huge_header",
+        "huge_header.fits",
+        edit={f"HIERARCH HOSTILE PAD{i:05d}": "x" * 40 for i in range(6000)},
+        status=ELIGIBLE,
+    )
+    light("non_ascii_header_text", "latin1_header.fits", edit={"OBSERVER": "Zoe"}, status=ELIGIBLE)
     _poke(cases[-1].path, b"Zoe", b"Z\xf6e")  # a byte astropy would refuse to write
     light("gain_nan_text", "gain_nan.fits", edit={"GAIN": "NaN"})
     light("pedestal", "pedestal.fits", edit={"PEDESTAL": 100}, status=ELIGIBLE)
 
     # ---------------------------------------------------------------- odd data
     f32 = data.astype(np.float32)
-    light("all_nan", "all_nan.fits", pixels=np.full_like(f32, np.nan), status=ELIGIBLE,
-          light=QUARANTINED, light_reason="no_finite_pixels")  # fmt: skip
-    light("all_inf", "all_inf.fits", pixels=np.full_like(f32, np.inf), status=ELIGIBLE,
-          light=QUARANTINED, light_reason="no_finite_pixels")  # fmt: skip
+    light(
+        "all_nan",
+        "all_nan.fits",
+        pixels=np.full_like(f32, np.nan),
+        status=ELIGIBLE,
+        light=QUARANTINED,
+        light_reason="no_finite_pixels",
+    )
+    light(
+        "all_inf",
+        "all_inf.fits",
+        pixels=np.full_like(f32, np.inf),
+        status=ELIGIBLE,
+        light=QUARANTINED,
+        light_reason="no_finite_pixels",
+    )
     some_nan = f32.copy()
     some_nan[:5] = np.nan
-    light("some_nan", "some_nan.fits", pixels=some_nan, status=ELIGIBLE,
-          light=DELIVERED | QUARANTINED, light_reason="nonfinite_pixels")  # fmt: skip
-    light("all_zero", "all_zero.fits", pixels=np.zeros_like(data), status=ELIGIBLE,
-          light=DELIVERED | QUARANTINED)  # fmt: skip
-    light("saturated", "saturated.fits", pixels=np.full_like(data, 65535), status=ELIGIBLE,
-          light=DELIVERED | QUARANTINED)  # fmt: skip
+    light(
+        "some_nan",
+        "some_nan.fits",
+        pixels=some_nan,
+        status=ELIGIBLE,
+        light=DELIVERED | QUARANTINED,
+        light_reason="nonfinite_pixels",
+    )
+    light(
+        "all_zero",
+        "all_zero.fits",
+        pixels=np.zeros_like(data),
+        status=ELIGIBLE,
+        light=DELIVERED | QUARANTINED,
+    )
+    light(
+        "saturated",
+        "saturated.fits",
+        pixels=np.full_like(data, 65535),
+        status=ELIGIBLE,
+        light=DELIVERED | QUARANTINED,
+    )
     light("float32_light", "float32.fits", pixels=f32, status=ELIGIBLE, light=DELIVERED)
-    light("float64_light", "float64.fits", pixels=data.astype(np.float64), status=ELIGIBLE,
-          light=DELIVERED)  # fmt: skip
-    light("int16_signed", "int16.fits", pixels=(data.astype(np.int32) - 32768).astype(np.int16),
-          status=ELIGIBLE, light=DELIVERED | QUARANTINED)  # fmt: skip
-    light("int32_light", "int32.fits", pixels=data.astype(np.int32), status=ELIGIBLE,
-          light=DELIVERED)  # fmt: skip
-    light("uint8_light", "uint8.fits", pixels=(data // 256).astype(np.uint8), status=ELIGIBLE,
-          light=DELIVERED | QUARANTINED)  # fmt: skip
-    light("bscale_2", "bscale2.fits", pixels=(data // 2).astype(np.int16), edit={},
-          status=ELIGIBLE, light=DELIVERED | QUARANTINED)  # fmt: skip
+    light(
+        "float64_light",
+        "float64.fits",
+        pixels=data.astype(np.float64),
+        status=ELIGIBLE,
+        light=DELIVERED,
+    )
+    light(
+        "int16_signed",
+        "int16.fits",
+        pixels=(data.astype(np.int32) - 32768).astype(np.int16),
+        status=ELIGIBLE,
+        light=DELIVERED | QUARANTINED,
+    )
+    light(
+        "int32_light", "int32.fits", pixels=data.astype(np.int32), status=ELIGIBLE, light=DELIVERED
+    )
+    light(
+        "uint8_light",
+        "uint8.fits",
+        pixels=(data // 256).astype(np.uint8),
+        status=ELIGIBLE,
+        light=DELIVERED | QUARANTINED,
+    )
+    light(
+        "bscale_2",
+        "bscale2.fits",
+        pixels=(data // 2).astype(np.int16),
+        edit={},
+        status=ELIGIBLE,
+        light=DELIVERED | QUARANTINED,
+    )
     _set_scaling(cases[-1].path, bscale=2, bzero=0)
-    light("wrong_shape", "wrong_shape.fits", pixels=data[:40, :50].copy(), status=ELIGIBLE,
-          light=QUARANTINED)  # fmt: skip
+    light(
+        "wrong_shape",
+        "wrong_shape.fits",
+        pixels=data[:40, :50].copy(),
+        status=ELIGIBLE,
+        light=QUARANTINED,
+    )
 
     # ---------------------------------------------------------------- odd names
     light("non_ascii_name", "M31 Andromède_0002.fits", status=ELIGIBLE, light=DELIVERED)
@@ -343,11 +550,19 @@ def make_hostile_night(tiny_night: Path, out: Path) -> HostileNight:
     hdr = fresh(header)
     hdr["INSTRUME"] = "Hostile Cam B"
     fits.PrimaryHDU(data, hdr).writeto(other / "light_b.fits")
-    cases.append(Case("light_of_inconsistent_set", other / "light_b.fits", ELIGIBLE,
-                      light=QUARANTINED, light_reason="master_failed"))  # fmt: skip
+    cases.append(
+        Case(
+            "light_of_inconsistent_set",
+            other / "light_b.fits",
+            ELIGIBLE,
+            light=QUARANTINED,
+            light_reason="master_failed",
+        )
+    )
     cases.append(Case("dark_with_other_egain", other / "dark_2.fits", ELIGIBLE))
-    cases.append(Case("simulator_truncated_light", truncated, REJECTED, "truncated",
-                      light=QUARANTINED))  # fmt: skip
+    cases.append(
+        Case("simulator_truncated_light", truncated, REJECTED, "truncated", light=QUARANTINED)
+    )
     return night
 
 

@@ -56,11 +56,16 @@ class Stack:
         if temp is not None:
             reading = float(temp + self.rng.normal(0.0, self.temp_sigma_c / np.sqrt(n)))
         return MasterMeta(
-            config_signature=self.signature, instrument="Stack", exptime_s=float(exptime),
-            temp_c=reading, set_temp_c=None if temp is None else float(round(temp)),
-            n_frames=int(n), date_start_utc=when - timedelta(minutes=10),
-            date_end_utc=when + timedelta(minutes=10), frame_kind=kind,
-        )  # fmt: skip
+            config_signature=self.signature,
+            instrument="Stack",
+            exptime_s=float(exptime),
+            temp_c=reading,
+            set_temp_c=None if temp is None else float(round(temp)),
+            n_frames=int(n),
+            date_start_utc=when - timedelta(minutes=10),
+            date_end_utc=when + timedelta(minutes=10),
+            frame_kind=kind,
+        )
 
     def master(self, exptime, temp, n=10, *, when=T0) -> MasterDark:
         signal = self.signal(exptime, temp)
@@ -78,11 +83,14 @@ class Stack:
     def _make(data, sigma, meta, n) -> MasterDark:
         shape = data.shape
         return MasterDark(
-            data=data.astype(np.float32), uncertainty=sigma.astype(np.float32),
-            n_used=np.full(shape, n, np.uint16), n_low=np.zeros(shape, np.uint16),
-            n_high=np.zeros(shape, np.uint16), hot_persistence=np.ones(shape, np.float32),
+            data=data.astype(np.float32),
+            uncertainty=sigma.astype(np.float32),
+            n_used=np.full(shape, n, np.uint16),
+            n_low=np.zeros(shape, np.uint16),
+            n_high=np.zeros(shape, np.uint16),
+            hot_persistence=np.ones(shape, np.float32),
             meta=meta,
-        )  # fmt: skip
+        )
 
 
 def compression(knee_adu: float, slope: float = 0.3) -> Callable[[np.ndarray], np.ndarray]:

@@ -34,10 +34,15 @@ class GateTally:
 
 def _meta(model, exptime: float, n: int, kind=FrameType.DARK) -> MasterMeta:
     return MasterMeta(
-        config_signature="sim", instrument="sim", exptime_s=exptime,
-        temp_c=-10.0 if kind == FrameType.DARK else None, set_temp_c=-10.0, n_frames=n,
-        egain_e_per_adu=model.egain_e_per_adu, frame_kind=kind,
-    )  # fmt: skip
+        config_signature="sim",
+        instrument="sim",
+        exptime_s=exptime,
+        temp_c=-10.0 if kind == FrameType.DARK else None,
+        set_temp_c=-10.0,
+        n_frames=n,
+        egain_e_per_adu=model.egain_e_per_adu,
+        frame_kind=kind,
+    )
 
 
 def assess_clean_sets(
@@ -72,8 +77,14 @@ def assess_clean_sets(
         bias = combine_arrays(
             bias_frames, meta=_meta(model, 0.0, 15, FrameType.BIAS), allow_few=True
         )
-        a = assess_master(master, holdout=held or None, training=train if len(train) >= 2 else None,
-                          previous=previous, bias=bias, config=config)  # fmt: skip
+        a = assess_master(
+            master,
+            holdout=held or None,
+            training=train if len(train) >= 2 else None,
+            previous=previous,
+            bias=bias,
+            config=config,
+        )
         tally.assessments.append(a)
         for m in a.metrics:
             if m.value is None or m.confidence is None or m.advisory:

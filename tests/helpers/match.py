@@ -22,21 +22,34 @@ SIG = "cam-a_b1x1_g100_o50_rm-default_64x96"
 
 def light(**kw) -> FrameMeta:
     base = dict(
-        path="/n/light.fits", frame_type=FrameType.LIGHT, exptime_s=120.0, ccd_temp_c=-10.0,
-        set_temp_c=-10.0, gain_setting=100, offset=50, instrument="Cam A", shape=(64, 96),
-        date_obs_utc=T0, egain_e_per_adu=0.8,
-    )  # fmt: skip
+        path="/n/light.fits",
+        frame_type=FrameType.LIGHT,
+        exptime_s=120.0,
+        ccd_temp_c=-10.0,
+        set_temp_c=-10.0,
+        gain_setting=100,
+        offset=50,
+        instrument="Cam A",
+        shape=(64, 96),
+        date_obs_utc=T0,
+        egain_e_per_adu=0.8,
+    )
     base.update(kw)
     return FrameMeta(**base)
 
 
 def meta(exptime=120.0, temp=-10.0, when=T0, *, sig=None, n=20, set_temp="same", **kw):
     return MasterMeta(
-        config_signature=sig or light().config_signature, instrument="Cam A", exptime_s=exptime,
-        temp_c=temp, set_temp_c=temp if set_temp == "same" else set_temp, n_frames=n,
-        date_start_utc=when - timedelta(minutes=10), date_end_utc=when + timedelta(minutes=10),
+        config_signature=sig or light().config_signature,
+        instrument="Cam A",
+        exptime_s=exptime,
+        temp_c=temp,
+        set_temp_c=temp if set_temp == "same" else set_temp,
+        n_frames=n,
+        date_start_utc=when - timedelta(minutes=10),
+        date_end_utc=when + timedelta(minutes=10),
         **kw,
-    )  # fmt: skip
+    )
 
 
 def entry(master_id, *, exptime=120.0, temp=-10.0, when=T0, scalable=False, sig=None, **kw):
@@ -64,33 +77,58 @@ class Camera:
     def true_dark(self, exptime: float, temp: float) -> np.ndarray:
         return self.truth.true_dark_adu(exptime, temp)
 
-    def master(self, exptime, temp, *, when=T0, n=20, kind=FrameType.DARK, set_temp="same",
-               unc=None, temp_spread=0.0) -> MasterDark:  # fmt: skip
+    def master(
+        self,
+        exptime,
+        temp,
+        *,
+        when=T0,
+        n=20,
+        kind=FrameType.DARK,
+        set_temp="same",
+        unc=None,
+        temp_spread=0.0,
+    ) -> MasterDark:
         data = self.true_dark(exptime, temp if temp is not None else 0.0)
         if self.noise_adu:
             data = data + self._rng.normal(0.0, self.noise_adu, data.shape)
         sigma = unc if unc is not None else max(self.noise_adu, 0.5)
         m = MasterMeta(
-            config_signature=self.signature, instrument="Cam A", exptime_s=exptime,
-            temp_c=temp, set_temp_c=temp if set_temp == "same" else set_temp, n_frames=n,
-            date_start_utc=when - timedelta(minutes=10), date_end_utc=when + timedelta(minutes=10),
+            config_signature=self.signature,
+            instrument="Cam A",
+            exptime_s=exptime,
+            temp_c=temp,
+            set_temp_c=temp if set_temp == "same" else set_temp,
+            n_frames=n,
+            date_start_utc=when - timedelta(minutes=10),
+            date_end_utc=when + timedelta(minutes=10),
             temp_min_c=None if temp is None else temp - temp_spread / 2,
-            temp_max_c=None if temp is None else temp + temp_spread / 2, frame_kind=kind,
-        )  # fmt: skip
+            temp_max_c=None if temp is None else temp + temp_spread / 2,
+            frame_kind=kind,
+        )
         shape = data.shape
         return MasterDark(
-            data=data.astype(np.float32), uncertainty=np.full(shape, sigma, np.float32),
-            n_used=np.full(shape, n, np.uint16), n_low=np.zeros(shape, np.uint16),
-            n_high=np.zeros(shape, np.uint16), hot_persistence=np.zeros(shape, np.float32),
+            data=data.astype(np.float32),
+            uncertainty=np.full(shape, sigma, np.float32),
+            n_used=np.full(shape, n, np.uint16),
+            n_low=np.zeros(shape, np.uint16),
+            n_high=np.zeros(shape, np.uint16),
+            hot_persistence=np.zeros(shape, np.float32),
             meta=m,
-        )  # fmt: skip
+        )
 
     def bias(self, n=30) -> MasterDark:
         return self.master(0.0, None, kind=FrameType.BIAS, n=n, set_temp=None)
 
     def light_meta(self, exptime, temp, *, when=T0, **kw) -> FrameMeta:
-        return light(exptime_s=exptime, ccd_temp_c=temp, set_temp_c=kw.pop("set_temp_c", temp),
-                     shape=self.shape, date_obs_utc=when, **kw)  # fmt: skip
+        return light(
+            exptime_s=exptime,
+            ccd_temp_c=temp,
+            set_temp_c=kw.pop("set_temp_c", temp),
+            shape=self.shape,
+            date_obs_utc=when,
+            **kw,
+        )
 
 
 def library(cam: Camera, specs, *, status=None):

@@ -141,8 +141,9 @@ def bias_master(sensor: Sensor, *, seed: int = 99, n: int = 15) -> MasterDark:
     return master_of(frames, kind=FrameType.BIAS, temp_c=None)
 
 
-def sky_scene(shape: tuple[int, int] = SHAPE, *, seed: int = 5, background_e: float = 200.0,
-              n_stars: int = 40) -> np.ndarray:  # fmt: skip
+def sky_scene(
+    shape: tuple[int, int] = SHAPE, *, seed: int = 5, background_e: float = 200.0, n_stars: int = 40
+) -> np.ndarray:
     """Noiseless sky in electrons: a background with a gradient and isolated Gaussian stars."""
     rng = np.random.default_rng(seed)
     ny, nx = shape
