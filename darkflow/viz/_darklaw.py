@@ -319,6 +319,26 @@ def _why_no_law(prepared: Mapping[str, Mapping[str, Any]]) -> str:
     )
 
 
+def _log_range(fig, *series) -> None:
+    """An explicit log range around the positive values, ticks at 1, 2 and 5 of each decade.
+
+    Bokeh's automatic range on a log axis is computed over every glyph's data; a law curve
+    that reaches zero or below leaves it a range whose ticks crowd into one decade.
+    """
+    from bokeh.models import FixedTicker, PrintfTickFormatter, Range1d
+
+    values = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in series])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return
+    lo, hi = float(values.min()) / 1.5, float(values.max()) * 1.5
+    fig.y_range = Range1d(lo, hi)
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    ticks = [m * 10.0**e for e in decades for m in (1, 2, 5) if lo <= m * 10.0**e <= hi]
+    fig.yaxis.ticker = FixedTicker(ticks=ticks)
+    fig.yaxis.formatter = PrintfTickFormatter(format="%g")
+
+
 def make_dark_law(prepared: Mapping[str, Mapping[str, Any]]):
     """Dark current against temperature with the law and the lights' temperatures, + residuals.
 
@@ -396,6 +416,7 @@ def make_dark_law(prepared: Mapping[str, Mapping[str, Any]]):
             ("master_id", "@master_id"),
         ]
         resid.add_tools(HoverTool(renderers=rdots, tooltips=rtips))
+        _log_range(fig, pts["dark_rate_adu_s"], entry["curve"]["model_adu_s"])
         add_legend(fig, items)
         panels += [fig, resid]
     if not panels:
