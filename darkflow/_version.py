@@ -12,7 +12,10 @@ __version__ = "0.1.0"
 # 4: bias per night and set-point, per-pixel fitted models, colour-aware scalar uncertainty cards;
 # 5: the combine's temporal noise selects typical pixels on a third frame (lattice data); a
 # light's own gain from differences two rows apart (row noise seen as in the darks)
-ALGORITHM_VERSION = "5"
+# 6: without a bias, a pixel's dark shot noise is its level less the read variance's mean level
+# (signed; was the positive excess only, counted twice); the model's stated scale error kept
+# apart from its noise in the light gates
+ALGORITHM_VERSION = "6"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.

@@ -309,3 +309,40 @@ def test_a_colour_light_judged_as_mono_fails_and_per_channel_passes():
     mono_meta = replace(_META, bayer_pattern=None, egain_e_per_adu=light.egain_e_per_adu)
     as_mono = check_light(raw, light.calibrated, light.model, meta=mono_meta)
     assert not as_mono.passed
+
+
+def _banding(share: float, scale_rel_sigma: float, seed: int = 1):
+    from darkflow.verify._lightgates import banding_gate
+
+    rng = np.random.default_rng(seed)
+    ny, nx = 160, 200
+    columns = rng.normal(0.0, 6.0, nx)  # the model's column pattern (ADU)
+    model = (600.0 + np.broadcast_to(columns, (ny, nx))).astype(np.float32)
+    sigma = 10.0
+    c = (rng.normal(0.0, sigma, (ny, nx)) - share * columns[None, :]).astype(np.float32)
+    u = np.full((ny, nx), sigma, np.float32)
+    valid = np.ones((ny, nx), bool)
+    metric, values = banding_gate(
+        c,
+        np.zeros((ny, nx), np.float32),
+        u,
+        valid,
+        colour=False,
+        false_alarm=1e-4,
+        model=model,
+        model_var=np.full((ny, nx), 1.0, np.float32),
+        scale_rel_sigma=scale_rel_sigma,
+    )
+    return metric, values["column_pattern_z"]
+
+
+def test_banding_gate_allows_the_stated_scale_error_of_the_pattern():
+    """A share of the model's column pattern left in the light is banding unless the match
+    stated that much scale uncertainty (a DSLR without temperatures: 15 %)."""
+    exact, z_exact = _banding(0.15, 0.0)
+    assert exact.failed and z_exact < -4
+    allowed, z_allowed = _banding(0.15, 0.15)
+    assert not allowed.failed and -2.0 < z_allowed < 0
+    # a pattern of another readout mode (the whole pattern wrong) is still banding
+    wrong, _ = _banding(1.0, 0.15)
+    assert wrong.failed

@@ -33,6 +33,9 @@ class DarkModel:
     ``flags`` (uint8, optional) marks pixels with :data:`FLAG_SATURATED`,
     :data:`FLAG_NONLINEAR`, :data:`FLAG_GLOW`, :data:`FLAG_LIMITED`; ``dark_signal`` is the model minus the bias
     (when a bias was used); ``weights`` the recipe weights of ``master_ids``.
+    ``systematic_variance`` (float32, optional): the part of ``variance`` that is the
+    recipe's stated scale uncertainty (temperature, exposure, non-linearity) times the dark
+    pattern: one error of scale for the whole light, not noise of its pixels.
     """
 
     data: np.ndarray  # float32, ADU, bias included
@@ -44,6 +47,7 @@ class DarkModel:
     dark_signal: np.ndarray | None = None
     weights: tuple[float, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
+    systematic_variance: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return (
@@ -165,15 +169,22 @@ def _linear_model(
         var += np.float32(c * c) * np.square(obj.uncertainty, dtype=np.float32)
     signal = model - b if b is not None else None
     above = signal if signal is not None else dark
+    # the stated scale uncertainty times the dark pattern: in the variance (the pixel's
+    # error budget), and kept apart (one scale error for the whole light, not pixel noise)
+    systematic = np.zeros(shape, np.float32)
+    parts = []
     if dark_rel_sigma:
-        var += np.square(np.float32(dark_rel_sigma) * dark)
+        parts.append(np.square(np.float32(dark_rel_sigma) * dark))
     if exposure_rel_sigma:
-        var += np.square(np.float32(exposure_rel_sigma) * above)
+        parts.append(np.square(np.float32(exposure_rel_sigma) * above))
     scaled = any(abs(t.exposure_factor - 1.0) > 1e-9 for t in terms)
     if nonlinear_above_adu is not None and scaled:
         nonlinear = above > np.float32(nonlinear_above_adu)
         flags |= np.where(nonlinear, FLAG_NONLINEAR, 0).astype(np.uint8)
-        var += np.where(nonlinear, np.square(np.float32(0.1) * above), 0).astype(np.float32)
+        parts.append(np.where(nonlinear, np.square(np.float32(0.1) * above), 0).astype(np.float32))
+    for part in parts:  # added one by one, in this order: the variance's bytes as before
+        var += part
+        systematic += part
     return DarkModel(
         model,
         var.astype(np.float32),
@@ -188,6 +199,7 @@ def _linear_model(
             "needs_bias": needs_bias,
             "level_sigma_adu": math.sqrt(level_var),
         },
+        systematic_variance=systematic if parts else None,
     )
 
 

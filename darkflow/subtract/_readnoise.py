@@ -124,7 +124,20 @@ def noise_model_variance(
     if not egain_e_per_adu or egain_e_per_adu <= 0:
         return read_var, 0.0
     shot = _dark_shot_signal(master, bias) * np.float32(scale_factor / egain_e_per_adu)
+    if bias is None and master.meta.includes_bias:
+        # signed (below the mean level a pixel has less dark shot noise than read_var holds);
+        # never below the quietest pixels' measured temporal variance
+        floor = _quiet_variance(master) - read_var
+        shot = np.maximum(shot, np.float32(min(floor, 0.0)))
     return read_var, shot.astype(np.float32)
+
+
+def _quiet_variance(master: MasterDark) -> float:
+    """The 1st percentile of a master's per-pixel temporal variances (a floor: the pixels'
+    sample variances scatter, so it lies below the quietest pixels' true variance)."""
+    var = np.square(per_frame_sigma(master), dtype=np.float64)
+    var = var[np.isfinite(var) & (master.n_used >= 2)]
+    return float(np.percentile(var, 1.0)) if var.size else 0.0
 
 
 # master -> (its bias (weak) or None, the dark signal of noise_model_variance): the same for
@@ -132,8 +145,33 @@ def noise_model_variance(
 _DARK_SHOT_SIGNAL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _signal_beyond_read_level(master: MasterDark) -> np.ndarray:
+    """A bias-including master without its bias: each pixel's level less the mean level of
+    the pixels :func:`read_variance` averaged (ADU, either sign).
+
+    :func:`read_variance` is then the mean temporal variance of those pixels, their dark
+    current's shot noise included: ``R + mean(D) / g``. A pixel's own is ``R + D_i / g``, i.e.
+    ``read_variance + (D_i - mean(D)) / g``, below it for pixels darker than the mean. (The
+    former rule added only the positive excess of pixels 3 standard errors above the median:
+    on a sensor whose dark current varies from pixel to pixel, a warm DSLR, that counted the
+    dark shot noise of half the pixels twice and none of it less for the other half.) The
+    master's noise enters the estimate linearly, so it does not bias the variance.
+    """
+    var = np.square(per_frame_sigma(master), dtype=np.float64)
+    data = np.asarray(master.data, dtype=np.float64)
+    ok = np.isfinite(var) & np.isfinite(data) & (master.n_used >= 2)
+    if not ok.any():
+        return np.zeros(master.data.shape, np.float32)
+    kept = var[ok]
+    cut = np.sort(kept)[max(1, int(kept.size * 0.995)) - 1]  # read_variance's selection
+    level = float(np.mean(data[ok][kept <= cut]))
+    out = (data - level).astype(np.float32)
+    return np.where(np.isfinite(out), out, np.float32(0.0)).astype(np.float32)
+
+
 def _dark_shot_signal(master: MasterDark, bias: MasterDark | None) -> np.ndarray:
-    """The dark signal (ADU, >= 0) whose shot noise :func:`noise_model_variance` adds."""
+    """The dark signal (ADU) whose shot noise :func:`noise_model_variance` adds: >= 0, but for
+    a bias-including master without its bias (:func:`_signal_beyond_read_level`)."""
     cached = _DARK_SHOT_SIGNAL.get(master)
     if cached is not None and (cached[0]() if cached[0] is not None else None) is bias:
         return cached[1]
@@ -144,17 +182,17 @@ def _dark_shot_signal(master: MasterDark, bias: MasterDark | None) -> np.ndarray
     else:
         signal = master.data  # bias-free master: dark signal; bias-including: level unknown
         sigma = master.uncertainty
-    finite = signal[np.isfinite(signal)]
-    level = float(_median(finite)) if finite.size else 0.0  # the typical pixel
-    deviation = signal - np.float32(level)
-    # typical pixels: the mean dark level (their own noisy value would bias the variance up);
-    # a pixel far from it (> 3 sigma, hot pixels) keeps its own level
-    significant = np.abs(deviation) > 3.0 * sigma
     if with_bias or not master.meta.includes_bias:
+        finite = signal[np.isfinite(signal)]
+        level = float(_median(finite)) if finite.size else 0.0  # the typical pixel
+        deviation = signal - np.float32(level)
+        # typical pixels: the mean dark level (their own noisy value would bias the variance
+        # up); a pixel far from it (> 3 sigma, hot pixels) keeps its own level
+        significant = np.abs(deviation) > 3.0 * sigma
         estimate = np.float32(level) + np.where(significant, deviation, 0.0)
-    else:  # no bias: the typical dark shot noise is already in read_var; hot excess only
-        estimate = np.where(significant & (deviation > 0), deviation, 0.0)
-    signal = np.maximum(estimate, 0.0)
+        signal = np.maximum(estimate, 0.0)
+    else:
+        signal = _signal_beyond_read_level(master)
     signal.flags.writeable = False  # shared by the lights of the master
     _DARK_SHOT_SIGNAL[master] = (None if bias is None else weakref.ref(bias), signal)
     return signal

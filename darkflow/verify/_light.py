@@ -335,8 +335,17 @@ def check_light(
     known_signal = template if (signal is not None or bias is not None) else None
 
     # 1. background noise against the propagated uncertainty
+    sys_var = getattr(model, "systematic_variance", None)
     metric, found = variance_gate(
-        c, u, valid, mvar, budget, colour=colour, false_alarm=p, dark_signal=known_signal
+        c,
+        u,
+        valid,
+        mvar,
+        budget,
+        colour=colour,
+        false_alarm=p,
+        dark_signal=known_signal,
+        systematic_var=None if sys_var is None else sys_var[rows],
     )
     metrics.append(metric)
     values.update(found)
@@ -435,7 +444,8 @@ def check_light(
         noise_ratio=math.sqrt(ratio) if ratio else 1.0,
         sources=parts.sources,
         model=mdl,
-        model_var=mvar,
+        model_var=mvar if sys_var is None else np.maximum(mvar - sys_var[rows], 0.0),
+        scale_rel_sigma=budget.scale_rel_sigma,
     )
     metrics.append(metric)
     values.update(found)
@@ -652,6 +662,8 @@ def apply_response(
         "variance": (f * f * model.variance).astype(np.float32),
         "scale_factor": model.scale_factor * float(f),
     }
+    if getattr(model, "systematic_variance", None) is not None:
+        changes["systematic_variance"] = (f * f * model.systematic_variance).astype(np.float32)
     if getattr(model, "dark_signal", None) is not None:
         changes["dark_signal"] = (f * model.dark_signal).astype(np.float32)
     return dataclasses.replace(model, **changes)

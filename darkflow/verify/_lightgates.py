@@ -159,9 +159,15 @@ def noise_budget(
     level_var += bias_jitter / n_bias if n_bias else 0.0
     frames = int(np.median(master.n_used)) if master.n_used.size else None
     pf = np.square(per_frame_sigma(master)) * np.float32(scale_factor * scale_factor)
+    read_rel = _read_rel_sigma(source, read_var)
+    if bias is None and scale_rel_sigma > 0:
+        # without a bias the "read" variance is the darks' temporal variance: their dark
+        # current's shot noise at their temperature is in it, and the light's dark signal is
+        # known only to the model's stated scale uncertainty (at most all of it is dark shot)
+        read_rel = math.hypot(read_rel, float(scale_rel_sigma))
     return NoiseBudget(
         read_var=float(read_var),
-        read_rel_sigma=_read_rel_sigma(source, read_var),
+        read_rel_sigma=read_rel,
         common_var=min(common, 0.9 * read_var) if read_var > 0 else 0.0,
         gain=gain,
         master_frames=frames,
@@ -206,6 +212,7 @@ def variance_gate(
     colour: bool,
     false_alarm: float,
     dark_signal: np.ndarray | None = None,
+    systematic_var: np.ndarray | None = None,
 ) -> tuple[Metric, dict[str, float]]:
     """Measured background noise against the propagated uncertainty (log of the variance ratio).
 
@@ -217,7 +224,9 @@ def variance_gate(
     number of batches), plus the shares of the prediction times their relative uncertainty:
     shot noise x gain, read noise x its estimate, and the master's per-pixel variance estimated
     from ``n`` frames (``sqrt(2 / (n - 1))``). Without a gain the prediction holds no shot noise:
-    only a too *low* noise is judged.
+    only a too *low* noise is judged. ``systematic_var``: the model's own record of that scale
+    term per pixel (:attr:`~darkflow.subtract.DarkModel.systematic_variance`, also known
+    without a bias); when given it replaces ``(s S)²`` and leaves the master's share.
     """
     zv = _without_structured_rows(vertical_residual(c, u, valid, cfa=colour))
     log_var, se, n, batches = batch_log_variance(zv, min_per_batch=MIN_BATCH)
@@ -232,9 +241,13 @@ def variance_gate(
     shot = np.maximum(u2 - read - mvar, 0.0)
     shot_share = float(_median(shot / u2))
     read_share = float(_median(np.minimum(read / u2, 1.0)))
-    master_share = float(_median(mvar / u2))
     systematic = np.full(u2.shape, budget.common_var, dtype=np.float64)
-    if dark_signal is not None and budget.scale_rel_sigma > 0:
+    if systematic_var is not None:
+        sys_var = np.asarray(systematic_var[valid], dtype=np.float64)[ok]
+        systematic += sys_var
+        mvar = np.maximum(mvar - sys_var, 0.0)
+    master_share = float(_median(mvar / u2))
+    if systematic_var is None and dark_signal is not None and budget.scale_rel_sigma > 0:
         sv = np.asarray(dark_signal[valid], dtype=np.float64)[ok]
         systematic += np.square(budget.scale_rel_sigma * np.nan_to_num(sv))
     common = float(_median(np.minimum(systematic / u2, 0.9)))
@@ -744,11 +757,11 @@ def _column_projection(
     over ``d_m e`` at lags 0-2, with ``e`` the residual of the regression of ``d_c`` on
     ``d_m`` (the scene's columns are not white noise; a strong pattern does not inflate its
     own spread), at least the white-noise value ``d_m' C d_m``. Returns ``(T, E[T], Var T,
-    columns)``.
+    columns, sum d_m²)``.
     """
     profile = _column_profile(resid, var)
     if profile is None:
-        return 0.0, 0.0, 0.0, 0
+        return 0.0, 0.0, 0.0, 0, 0.0
     means, s, keep = profile
     from darkflow.stats._columns import column_sums
 
@@ -772,7 +785,7 @@ def _column_projection(
         + 2.0 * np.sum(d_m[:-1] * d_m[1:] * c1)
         + 2.0 * np.sum(d_m[:-2] * d_m[2:] * c2)
     )
-    return t, expected, max(sandwich, white), int(d_c.size)
+    return t, expected, max(sandwich, white), int(d_c.size), mm
 
 
 def banding_gate(
@@ -787,6 +800,7 @@ def banding_gate(
     sources: np.ndarray | None = None,
     model: np.ndarray | None = None,
     model_var: np.ndarray | None = None,
+    scale_rel_sigma: float = 0.0,
 ) -> tuple[Metric, dict[str, float]]:
     """Column banding the dark model left in the background (or put there).
 
@@ -798,7 +812,11 @@ def banding_gate(
     spectrum's lines, a nebula) and the sky's flat-field pattern are not the dark's and do not
     correlate with it. ``column_pattern_z`` is that statistic in units of its spread. The
     chi-square of the column means under white noise (below) is recorded as ``column_ratio``;
-    it is the gate only without a model.
+    it is the gate only without a model. ``model_var`` is the model's noise; the scale of its
+    pattern is known to ``scale_rel_sigma`` (the match's stated uncertainty, one error ``e``
+    for the whole light): a share ``e`` of the pattern left adds ``(scale_rel_sigma * M)²`` to
+    the variance of ``T``, ``M`` the pattern's power ``sum d_m²`` (a bound: without a bias
+    the model's columns hold the bias's too, which no scale error moves).
 
     Per colour phase, the mean of each column's background residual (``c - background``;
     values beyond 5 sigma left out), its variance from its pixels' noise (``u²`` times the
@@ -817,7 +835,7 @@ def banding_gate(
     var = np.square(u, dtype=np.float64) * w2
     if sources is not None:
         resid = np.where(_source_columns(sources, colour)[None, :], np.nan, resid)
-    projection = [0.0, 0.0, 0.0, 0]
+    projection = [0.0, 0.0, 0.0, 0, 0.0]
     with_model = model is not None and model_var is not None
     models = _plane_views(model, colour) if with_model else None
     model_vars = _plane_views(model_var, colour) if with_model else None
@@ -846,7 +864,7 @@ def banding_gate(
             mp = _centred(np.where(np.isfinite(kept), plane, np.nan))
             # the model's variance as the light's: scaled by the measured noise ratio
             found = _column_projection(_centred(kept), mp, v, model_vars[i].astype(np.float64) * w2)
-            for j in range(4):
+            for j in range(5):
                 projection[j] += found[j]
     values: dict[str, float] = {}
     q, tr, tr2, k = totals["row"]
@@ -858,7 +876,8 @@ def banding_gate(
     a, nu = tr2 / tr, tr * tr / tr2
     values["column_ratio"] = q / tr
     if with_model:
-        t, expected, var_t, k_p = projection
+        t, expected, var_t, k_p, power = projection
+        var_t += (scale_rel_sigma * power) ** 2
         if k_p < 5 or not var_t > 0:
             values["column_pattern_z"] = math.nan
             return not_measured(
