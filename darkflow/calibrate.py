@@ -407,6 +407,8 @@ def calibrate_light(
         reasons.append(LightReason.PEDESTAL_ADDED)
     elif response.action != ResponseAction.NONE:
         applied = AppliedResponse(response.action)
+    if egain is None and LightReason.NO_GAIN in reasons and _noise_without_shot(check, config):
+        reasons = [LightReason.GAIN_NOT_NEEDED if r == LightReason.NO_GAIN else r for r in reasons]
     status, _failed = light_status(check, master=master_status)
     if applied.action != ResponseAction.NONE:
         reasons.extend(first_findings)
@@ -457,6 +459,21 @@ def calibrate_light(
         gain=estimate,
         applied=applied,
     )
+
+
+def _noise_without_shot(check: LightAssessment, config: Config) -> bool:
+    """Without a gain the noise gate judges only a too low noise; the uncertainty (no shot
+    term) is still complete when the light's noise is not significantly *above* it either
+    (the gate's own spread, at the configured false-alarm probability, one-sided)."""
+    from darkflow.verify._gate import z_threshold
+
+    try:
+        metric = check.metric("log_variance_ratio")
+    except KeyError:
+        return False
+    if metric.z is None or not math.isfinite(metric.z):
+        return False  # not measured: nothing tells whether shot noise is missing
+    return metric.z <= z_threshold(config.verify.gate_false_alarm, sides=1)
 
 
 def _light_gain(

@@ -273,3 +273,33 @@ def test_the_recorded_response_text_is_the_one_frame_reports_always_had():
         "suggested: use_previous_master"
     )
     assert str(AppliedResponse(ResponseAction.RESCALE_DARK)) == "suggested: rescale_dark"
+
+
+def _no_gain_run(raw, master, bias):
+    meta = FrameMeta(path="light.fits", frame_type=FrameType.LIGHT, exptime_s=300.0, dtype="uint16")
+    return _run(raw, master, bias, meta=meta, dark_gain=lambda m: None)
+
+
+def test_no_gain_is_not_a_flag_when_the_light_shows_no_shot_noise(night, monkeypatch):
+    """A light without signal (a held-out dark) calibrated without a bias needs no gain: the
+    darks' temporal variance, its uncertainty, holds the dark current's shot noise. With the
+    bias the uncertainty is read noise only and the dark's shot noise shows: still a flag."""
+    sensor, bias, master, _ = night
+    held_out = dark_frames(sensor, 1, seed=99)[0]
+    r = _no_gain_run(held_out, master, None)
+    assert r.egain_e_per_adu is None
+    assert "gain_not_needed" in r.reasons and "no_gain" not in r.reasons, r.reasons
+    assert r.status == LightStatus.CALIBRATED
+    with_bias = _no_gain_run(held_out, master, bias)
+    assert "no_gain" in with_bias.reasons and "gain_not_needed" not in with_bias.reasons
+
+
+def test_no_gain_stays_a_flag_when_a_sky_shows_shot_noise(night, monkeypatch):
+    """A sky whose shot noise the read-only uncertainty lacks: the light says so."""
+    import darkflow.subtract.gain as gain_module
+
+    _, bias, master, raw = night  # 150 e- of sky
+    monkeypatch.setattr(gain_module, "gain_from_light", lambda *a, **k: None)
+    r = _no_gain_run(raw, master, bias)
+    assert r.egain_e_per_adu is None
+    assert "no_gain" in r.reasons and "gain_not_needed" not in r.reasons, r.reasons

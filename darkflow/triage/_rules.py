@@ -398,6 +398,7 @@ _RULES = (
     ),
     _r("egain_estimated", INFO, {NOISE: 1}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("no_gain", WARN, {NOISE: 2}, "Let the capture program write EGAIN (e-/ADU)."),
+    _r("gain_not_needed", INFO, {NOISE: 1}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("too_few_frames", WARN, {FEW: 3}, *_FEW),
     _r(
         "bias_level_jump",

@@ -86,6 +86,12 @@ class LightReason(ReasonCode):
         "No e-/ADU in the header and too little signal to measure it: the uncertainty holds "
         "read noise and master uncertainty only.",
     )
+    GAIN_NOT_NEEDED = (
+        "gain_not_needed",
+        "No e-/ADU in the header or measurable, and none needed: the light's background noise "
+        "is not significantly above its uncertainty without shot noise (the noise gate, "
+        "judged on both sides), so the missing shot term is within that gate's spread.",
+    )
 
 
 class MasterReason(ReasonCode):
