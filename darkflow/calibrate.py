@@ -340,13 +340,15 @@ def calibrate_light(
     others = tuple(
         load_master(i) for i in dict.fromkeys(decision.master_ids) if i != decision.master_id
     )
-    estimate = _light_gain(data, meta, master, bias, model, config, dark_gain, gain, others)
+    scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
+    estimate = _light_gain(
+        data, meta, master, bias, model, config, dark_gain, gain, others, scale_rel
+    )
     egain = None if estimate is None else estimate.value
     source = None if estimate is None else estimate.source
     if estimate is None or estimate.source != "header":
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
     colour = is_cfa(meta.bayer_pattern)
-    scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
 
     def subtract_and_check(model: DarkModel, pedestal: float):
         if model.dark_signal is not None and egain:
@@ -486,10 +488,15 @@ def _light_gain(
     dark_gain: Callable[[MasterDark], GainEstimate | float | None] | None,
     night: GainEstimate | None,
     others: Sequence[MasterDark] = (),
+    scale_rel_sigma: float = 0.0,
 ) -> GainEstimate | None:
     """The light's gain: the header's EGAIN (trusted to ``verify.header_gain_rel_sigma``), else
     the night's and the darks' measurements; the light's own estimate joins them when they are
-    absent or looser than :data:`LOOSE_GAIN_REL_SIGMA`."""
+    absent or looser than :data:`LOOSE_GAIN_REL_SIGMA`. Its noise floor's dark part (the floor
+    less the bias's read variance; all of it without a bias, a bound) is known to the model's
+    stated scale uncertainty ``scale_rel_sigma`` (a light of unknown temperature: 15 %), and
+    the light's estimate states what that does to it."""
+    from darkflow.subtract import read_variance
     from darkflow.subtract.gain import combine_gains, gain_for_light, gain_from_light, header_gain
 
     rel = config.verify.header_gain_rel_sigma
@@ -503,7 +510,13 @@ def _light_gain(
     if measured is None or measured.rel_sigma > LOOSE_GAIN_REL_SIGMA:
         masters = [master, *(m for m in others if m.data.shape == master.data.shape)]
         base = _light_noise_floor(masters, bias, model, float(meta.exptime_s or 0.0))
-        light = gain_from_light(data - model.data, base, cfa=is_cfa(meta.bayer_pattern))
+        dark_part = max(base - (read_variance(bias) if bias is not None else 0.0), 0.0)
+        light = gain_from_light(
+            data - model.data,
+            base,
+            cfa=is_cfa(meta.bayer_pattern),
+            read_variance_sigma=scale_rel_sigma * dark_part,
+        )
         if _scene_biased(light, measured, config.verify.gate_false_alarm):
             return measured
         measured = combine_gains([measured, light])

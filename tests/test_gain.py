@@ -147,6 +147,24 @@ def test_gain_from_light():
     assert gain_from_light(np.zeros((200, 300)), 1.0) is None
 
 
+def test_gain_from_light_states_what_its_floors_uncertainty_does():
+    """A floor known to +-sigma (the dark current of a light of unknown temperature) moves
+    every tile's gain alike: the estimate's sigma covers the shift a floor off by sigma gives
+    (a faint sky under a strong dark current: the floor's error dominates)."""
+    rng = np.random.default_rng(4)
+    g, rn, dark_e = 0.6, 3.0, 150.0
+    sky = 120.0 * (1 + 0.2 * np.linspace(0, 1, 300))[None, :] * np.ones((200, 1))
+    frame = (rng.poisson(sky + dark_e) - dark_e + rng.normal(0, rn, sky.shape)) / g
+    floor = (rn / g) ** 2 + dark_e / g / g  # read noise and the dark current's shot noise
+    sigma_floor = 0.15 * dark_e / g / g
+    plain = gain_from_light(frame, floor)
+    stated = gain_from_light(frame, floor, read_variance_sigma=sigma_floor)
+    shifted = gain_from_light(frame, floor + sigma_floor)
+    assert stated.value == plain.value
+    assert plain.sigma < 0.2 * abs(shifted.value - plain.value)  # the scatter alone: far too small
+    assert 0.7 < abs(shifted.value - plain.value) / stated.sigma < 1.4
+
+
 def test_combining_estimates_by_their_uncertainties():
     a = GainEstimate(1.0, 0.1, "darks", 10)
     b = GainEstimate(1.2, 0.05, "flats", 4)

@@ -546,6 +546,7 @@ def gain_from_light(
     tile: int = 16,
     min_tiles: int = 8,
     cfa: bool = False,
+    read_variance_sigma: float = 0.0,
 ) -> GainEstimate | None:
     """e-/ADU from one dark-subtracted frame (photon transfer within the frame).
 
@@ -560,27 +561,42 @@ def gain_from_light(
     a dark current left out of it would bias the gain low by ``D / (S + D)``). ``cfa``: a colour (Bayer) frame, measured per colour phase (a tile's
     median and MAD over four colours of different sky levels are not a level and its noise).
     The median of the tiles with enough signal is the estimate; its uncertainty ``1.2533 x``
-    their robust scatter over ``sqrt(tiles)``. ``None`` when the frame holds too little signal.
+    their robust scatter over ``sqrt(tiles)``, combined with what the floor's own uncertainty
+    ``read_variance_sigma`` (ADU², e.g. the dark current's shot noise of a light of unknown
+    temperature) does to every tile alike: ``d gain / d R = gain² / level``, at the tiles'
+    median level. ``None`` when the frame holds too little signal.
     """
     data = np.asarray(calibrated, dtype=np.float64)
+    levels: list[float] = []
     if cfa:
         gains = []
         for dy in (0, 1):
             for dx in (0, 1):
-                gains += _tile_gains(data[dy::2, dx::2], 1, max(tile // 2, 4), read_variance)
+                gains += _tile_gains(
+                    data[dy::2, dx::2], 1, max(tile // 2, 4), read_variance, levels
+                )
     else:
-        gains = _tile_gains(data, 2, tile, read_variance)
+        gains = _tile_gains(data, 2, tile, read_variance, levels)
     if len(gains) < min_tiles:
         return None
     g = np.array(gains)
     value = float(np.median(g))
     sd = 1.2533 * mad_std(g, center=value) / math.sqrt(g.size)
+    if read_variance_sigma > 0:
+        sd = math.hypot(sd, value * value * read_variance_sigma / float(np.median(levels)))
     return GainEstimate(value, sd, LIGHT, 1)
 
 
-def _tile_gains(data: np.ndarray, step: int, tile: int, read_variance: float) -> list[float]:
+def _tile_gains(
+    data: np.ndarray,
+    step: int,
+    tile: int,
+    read_variance: float,
+    levels: list[float] | None = None,
+) -> list[float]:
     """Per tile ``level / (variance - read_variance)`` of one colour plane (differences
-    ``step`` rows apart), sources left out (:func:`gain_from_light`)."""
+    ``step`` rows apart), sources left out (:func:`gain_from_light`); each used tile's level
+    is appended to ``levels`` when given."""
     from scipy.ndimage import binary_dilation
 
     ny, nx = data.shape
@@ -621,6 +637,8 @@ def _tile_gains(data: np.ndarray, step: int, tile: int, read_variance: float) ->
         excess = var - read_variance
         if level > floor and excess > 0.1 * var:
             gains.append(level / excess)
+            if levels is not None:
+                levels.append(level)
     return gains
 
 
