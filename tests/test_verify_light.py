@@ -315,3 +315,21 @@ def test_a_sky_piled_up_at_the_clip_is_not_too_little_noise(setup):
     a = check_light(clipped, cal, model, meta=META, bias=bias)
     assert not a.failed_reasons, a.failed_reasons  # the unclipped pixels are a clean light
     assert a.values["variance_pixels"] < 0.6 * raw.size
+
+
+def test_hot_pixels_saturated_in_light_and_darks_are_no_clipping(setup):
+    """A hot pixel full in the light and in every dark reads exactly 0 after subtraction: many
+    such pixels are a pile-up at 0 but no clipped sky (a warm DSLR's 240 s lights)."""
+    _, bias, master, _, raw = setup
+    full = np.iinfo(raw.dtype).max
+    rng = np.random.default_rng(3)
+    ys, xs = rng.integers(8, raw.shape[0] - 8, 60), rng.integers(8, raw.shape[1] - 8, 60)
+    light = raw.copy()
+    light[ys, xs] = full
+    data = master.data.copy()
+    data[ys, xs] = np.float32(full)
+    hot_master = dataclasses.replace(master, data=data)
+    model, cal = _calibrate(light, hot_master, bias)
+    assert int(np.count_nonzero(cal.data == 0)) >= 50
+    a = check_light(light, cal, model, meta=META, bias=bias)
+    assert R.NEGATIVE_CLIPPING not in a.reasons, a.failed_reasons

@@ -427,7 +427,11 @@ def check_light(
         extra_var=extra,
     )
     metrics.append(metric)
-    pile, piled = pileup_gate(c, false_alarm=p)
+    # a pixel saturated in the raw light (a hot pixel full in light and darks reads exactly 0)
+    # holds no value that could have been clipped
+    pile, piled = pileup_gate(
+        c if sat is None else np.where(r < sat, c, np.float32(np.nan)), false_alarm=p
+    )
     if pile is not None:
         metrics.append(pile)
     values.update(negative_frac=deep, floor_pileup_frac=piled)
