@@ -228,10 +228,15 @@ _RULES = (
         "Take darks (and biases) at the lights' gain, offset, readout mode and binning.",
         "See the config_* findings for which setting differs.",
     ),
+    # no dark model passed the exposure, temperature and time limits: the code establishes the
+    # missing calibration and not which limit failed; a temperature or an exposure beyond reach
+    # is one explanation each, and so is a master set whose exposure law a wrong master broke
+    # (darks of another readout mode or with stray light beside clean ones): the night's
+    # measured symptoms, not this code, name the cause
     _r(
         "no_candidate",
         ERR,
-        {T: 2, EXP: 1, MISS: 1},
+        {MISS: 2, T: 1, EXP: 1},
         "Follow the acquisition advisory in decisions.jsonl (exposure and temperature to take).",
         *_THERMAL,
     ),
@@ -504,7 +509,10 @@ _RULES = (
     _r("dark_scale_changed", ERR, {T: 2, G: 1, EXP: 1}, *_THERMAL, *_GAIN[:1]),
     _r("dark_level_shift", ERR, {BIAS: 2, LEAK: 1, R: 0.5}, *_BIAS, *_LEAK[:1]),
     _r("low_frequency_changed", ERR, {LEAK: 3}, *_LEAK),
-    _r("banding_changed", ERR, {R: 4, G: 1}, *_READOUT, *_GAIN[:1]),
+    # a changed row/column pattern establishes a change of the readout electronics (3), not
+    # the readout mode by definition: another gain changes it too (1), and so does a change of
+    # the electronics' state within a bias set (with ``bias_level_jump``: the joint rule)
+    _r("banding_changed", ERR, {R: 3, G: 1}, *_READOUT, *_GAIN[:1]),
     _r(
         "hot_pixels_changed",
         WARN,
@@ -536,11 +544,15 @@ _RULES = (
         *_FEW,
         "Check EGAIN and the read noise of the master bias.",
     ),
+    # the model's noise too high: its gain or read noise (noise_model 2); the darks' own noise
+    # in the model (stray light's or extra dark current's shot noise, held by darks that also
+    # over-subtract the background) is the joint rule with the background below zero
     _r(
         "light_variance_low",
         WARN,
         {NOISE: 2},
         "Check EGAIN: a too-small gain overstates the shot noise and misweights the frame.",
+        "Check the darks were taken covered: stray light in them adds its noise to the model.",
     ),
     _r(
         "dark_overscaled",
@@ -713,6 +725,24 @@ def _codes_of(*names: str) -> frozenset[str]:
 
 JOINT_RULES = (
     JointRule(
+        (_codes_of("background_below_zero"), frozenset({"light_variance_low"})),
+        ((LEAK, 2), (T, 1), (R, 1)),
+        "the lights over-subtracted and their noise below the model, which holds the darks' "
+        "noise: the darks carry a level with noise of its own that the lights lack, the shot "
+        "noise of stray light (or of warmer darks' extra dark current, or another readout "
+        "mode's higher read noise); a bias offset carries no noise. Warmer darks also put the "
+        "hot pixels off scale and another readout mode leaves its banding, symptoms that add "
+        "to those causes: without them, light",
+    ),
+    JointRule(
+        (frozenset({"bias_level_jump"}), frozenset({"banding_changed"})),
+        ((BIAS, 3),),
+        "a bias set whose level jumped between its frames and whose banding differs from the "
+        "previous master's: the camera's electronics changed state within the set (a reset, "
+        "an offset or driver change, a warm-up), moving level and pattern together; a set "
+        "taken in another readout mode holds one state throughout and shows no jump",
+    ),
+    JointRule(
         (_codes_of("gain_mismatch"), _codes_of("hot_pixel_scale")),
         ((G, 3),),
         "the darks' photon transfer disagrees with EGAIN and the lights' hot pixels are off "
@@ -733,7 +763,8 @@ JOINT_RULES = (
         "in-camera dark subtraction",
     ),
 )
-"""Combinations of symptoms with a weight of their own (3: together they establish the cause)."""
+"""Combinations of symptoms with a weight of their own (3: together they establish the cause;
+2 and 1: the one explanation no further symptom marks, and those that other symptoms confirm)."""
 
 _UNKNOWN_RULE = TriageRule(
     "", WARN, ((Cause.UNKNOWN, 1.0),), ("No triage rule for this code: see its description.",)
