@@ -103,7 +103,7 @@ def test_rules_are_complete_data():
         (["level_excess", "banding_changed", "dark_level_shift"], Cause.READOUT_MODE),
         (["no_master_for_config", "config_gain_differs"], Cause.GAIN_MISMATCH),
         (["no_master_for_config", "config_readout_differs"], Cause.READOUT_MODE),
-        (["no_candidate"], Cause.MISSING_CALIBRATION),
+        (["no_candidate"], Cause.THERMAL_MISMATCH),
         # over-subtracted with less noise than the model holds (the darks' noise in it): the
         # darks carry stray light's shot noise; a bias offset has none
         (["negative_background", "negative_clipping", "light_variance_low"], Cause.LIGHT_LEAK),

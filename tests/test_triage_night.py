@@ -41,13 +41,13 @@ def test_a_symptom_of_few_lights_weighs_by_its_share():
     night = dict(rank_night_causes(lights))
     pooled = dict(rank_causes([c for row in lights for c in row.split(";")]))
     assert night[Cause.READOUT_MODE] == pytest.approx(
-        pooled[Cause.READOUT_MODE] - 2 + 2 / 20  # light_banding: readout_mode 2 on 1/20
+        pooled[Cause.READOUT_MODE] - 3 + 3 / 20  # light_banding: readout_mode 3 on 1/20
     )
     assert _top(rank_night_causes(lights)) == Cause.LIGHT_LEAK
     assert _top(rank_causes([c for row in lights for c in row.split(";")])) != Cause.LIGHT_LEAK
     # lights without a reason are lights the fault did not mark: they dilute the share
-    half = dict(rank_night_causes(["light_banding", None, "", float("nan")]))
-    assert half[Cause.READOUT_MODE] == pytest.approx(2 / 4)
+    quarter = dict(rank_night_causes(["light_banding", None, "", float("nan")]))
+    assert quarter[Cause.READOUT_MODE] == pytest.approx(3 / 4)
 
 
 def test_master_findings_count_in_full_and_once():

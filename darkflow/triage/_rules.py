@@ -228,15 +228,10 @@ _RULES = (
         "Take darks (and biases) at the lights' gain, offset, readout mode and binning.",
         "See the config_* findings for which setting differs.",
     ),
-    # no dark model passed the exposure, temperature and time limits: the code establishes the
-    # missing calibration and not which limit failed; a temperature or an exposure beyond reach
-    # is one explanation each, and so is a master set whose exposure law a wrong master broke
-    # (darks of another readout mode or with stray light beside clean ones): the night's
-    # measured symptoms, not this code, name the cause
     _r(
         "no_candidate",
         ERR,
-        {MISS: 2, T: 1, EXP: 1},
+        {T: 2, EXP: 1, MISS: 1},
         "Follow the acquisition advisory in decisions.jsonl (exposure and temperature to take).",
         *_THERMAL,
     ),
@@ -571,7 +566,9 @@ _RULES = (
         "Check the darks' exposure time equals the lights' (or was scaled correctly).",
     ),
     _r("hot_pixel_holes", WARN, {T: 1, G: 1, C: 1}, *_THERMAL[:1], *_COSMIC[:1]),
-    _r("light_banding", ERR, {R: 2, G: 1}, *_READOUT, *_GAIN[:1]),
+    # the light's column pattern against the model's: the measurement ``banding_changed``
+    # makes between master and bias (or previous master), with its weights
+    _r("light_banding", ERR, {R: 3, G: 1}, *_READOUT, *_GAIN[:1]),
     _r(
         "negative_background",
         ERR,
