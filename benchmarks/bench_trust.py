@@ -20,8 +20,9 @@ right verdict is ``calibrated``); masters (dark and bias) ``low_confidence`` or
 ``quarantined``; and, per reason code, how often it fired (share of lights and of masters
 carrying it) and how many false flags it was part of. **Faulty nights**: *detected* when the
 faulted master is not ``verified`` or a light calibrated with it is not ``calibrated``;
-*right cause* when :func:`darkflow.triage.rank_causes` over the reasons of those masters and
-lights puts the expected cause first. Beside these raw rates, the same rates among the faults
+*right cause* when :func:`darkflow.triage.rank_night_causes` over the reasons of those
+masters and lights puts the expected cause first (each light symptom weighed by the share of
+the affected lights that carry it). Beside these raw rates, the same rates among the faults
 that *matter*: a fault that changes the affected lights' typical pixel by less than
 :data:`MATTERS_SIGMA` of their own noise (the truth's ``effect_sigma``, from
 :func:`darkflow.simulate._zoo_truth.fault_effect_adu`) cannot be seen on them and need not be.
@@ -52,7 +53,7 @@ from typing import Any
 import pandas as pd
 
 from darkflow.simulate.zoo import FAMILIES, SCENARIOS, ZooParams, sample_zoo, zoo_params
-from darkflow.triage import TRIAGE_TABLE, rank_causes
+from darkflow.triage import TRIAGE_TABLE, rank_night_causes
 
 SECTION = "## Trust: verdicts on the camera zoo (`bench_trust.py`)"
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -243,15 +244,21 @@ def _score_fault(score: NightScore, truth, masters: pd.DataFrame, affected_rows)
     else:
         tm = next((m for m in truth["masters"] if m["id"] == target["id"]), None)
         hit = _match_masters(tm, masters) if tm is not None else masters.iloc[0:0]
-    reasons: list[str] = []
+    master_reasons: list[list[str]] = []
     flagged = False
     for m in hit.to_dict("records"):
-        reasons += _codes(m.get("reasons"))
+        master_reasons.append(_codes(m.get("reasons")))
         flagged |= str(m["status"]) != "verified"
+    light_reasons: list[list[str]] = []
     for status, codes, _row in affected_rows:
-        reasons += codes
+        light_reasons.append(codes)
         flagged |= status != "calibrated"
-    ranked = [(str(c), float(w)) for c, w in rank_causes(reasons) if w > 0]
+    # the night's ranking: a symptom weighs by the share of the affected lights carrying it
+    ranked = [
+        (str(c), round(float(w), 3))
+        for c, w in rank_night_causes(light_reasons, master_reasons)
+        if w > 0
+    ]
     score.effect_sigma = truth["fault"].get("effect_sigma")
     score.level_effect = truth["fault"].get("level_effect")
     score.detected = flagged

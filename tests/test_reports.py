@@ -465,6 +465,7 @@ def test_night_overview_tables(reports, overview_page):
     assert headers(causes) == [
         "cause",
         "description",
+        "evidence",
         "quarantined",
         "degraded",
         "calibrated",

@@ -104,6 +104,13 @@ def test_rules_are_complete_data():
         (["no_master_for_config", "config_gain_differs"], Cause.GAIN_MISMATCH),
         (["no_master_for_config", "config_readout_differs"], Cause.READOUT_MODE),
         (["no_candidate"], Cause.THERMAL_MISMATCH),
+        # over-subtracted with less noise than the model holds (the darks' noise in it): the
+        # darks carry stray light's shot noise; a bias offset has none
+        (["negative_background", "negative_clipping", "light_variance_low"], Cause.LIGHT_LEAK),
+        (["negative_background", "light_variance_low", "light_banding"], Cause.READOUT_MODE),
+        # a jump inside the bias set with its banding changed: one change of the electronics
+        (["bias_level_jump", "banding_changed", "negative_background"], Cause.BIAS_DRIFT),
+        (["banding_changed", "negative_background"], Cause.READOUT_MODE),
         (["truncated"], Cause.FILE_PROBLEM),
         (["raw_at_floor"], Cause.OFFSET_TOO_LOW),
     ],

@@ -7,6 +7,8 @@ evidence: each rule gives its causes a weight (how strongly that symptom points 
 and the weights of the *distinct* reasons add up, so a combination of symptoms singles out a
 cause that no single symptom names unambiguously (over-subtracted hot pixels alone: warmer
 darks or another gain; together with excess frame-to-frame variance in the darks: the gain).
+:func:`rank_night_causes` ranks a night's: each light symptom weighed by the share of the lights
+that carry it, the masters' findings in full.
 :func:`render_markdown` and :func:`render_html` write the findings for reports.
 
 Reason codes are matched by their string value, so a rule never imports the module that raises
@@ -23,6 +25,7 @@ from __future__ import annotations
 from darkflow.triage._rank import (  # noqa: F401
     _codes,
     rank_causes,
+    rank_night_causes,
     triage,
 )
 from darkflow.triage._render import (  # noqa: F401
@@ -105,6 +108,7 @@ __all__ = [
     "Severity",
     "TriageRule",
     "rank_causes",
+    "rank_night_causes",
     "render_html",
     "render_markdown",
     "triage",

@@ -57,16 +57,24 @@ def triage(reasons: Iterable[object]) -> list[Finding]:
     return findings
 
 
-def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
-    """Likely causes ranked by evidence: rule weights summed over the distinct *symptoms*.
+def _row_codes(row: object) -> list[str]:
+    """The distinct codes of one frame's reasons: a ``;``-separated string, or codes."""
+    if row is None or isinstance(row, float):  # no reasons (a missing CSV cell reads as NaN)
+        return []
+    if isinstance(row, str):
+        return list(dict.fromkeys(_codes([row])))
+    return list(dict.fromkeys(_codes(row)))  # type: ignore[arg-type]
 
-    Codes of one symptom (:data:`SYMPTOMS`) count once, with each cause's largest weight among
-    them; a :class:`JointRule` whose symptoms are both present adds its weights.
-    Informational codes carry no weight. Ties keep the order of the :class:`Cause` enum.
+
+def _evidence(codes: Iterable[str]) -> tuple[dict[str, dict[Cause, float]], set[str]]:
+    """One frame's evidence: symptom (or lone code) -> cause -> weight, and the codes present.
+
+    Codes of one symptom (:data:`SYMPTOMS`) count once, each cause with its largest weight among
+    them; informational codes are no evidence.
     """
-    evidence: dict[str, dict[Cause, float]] = {}  # symptom (or lone code) -> cause weights
+    evidence: dict[str, dict[Cause, float]] = {}
     present = set()
-    for code in dict.fromkeys(_codes(reasons)):
+    for code in codes:
         rule = TRIAGE_TABLE.get(code, _UNKNOWN_RULE)
         if rule.severity == INFO:  # a note (a check not measured, a normal event) is no evidence
             continue
@@ -74,6 +82,22 @@ def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
         symptom = evidence.setdefault(_SYMPTOM_OF.get(code, code), {})
         for cause, weight in rule.causes:
             symptom[cause] = max(symptom.get(cause, 0.0), weight)
+    return evidence, present
+
+
+def _ranked(scores: dict[Cause, float]) -> list[tuple[Cause, float]]:
+    order = list(Cause)
+    return sorted(scores.items(), key=lambda cw: (-cw[1], order.index(cw[0])))
+
+
+def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
+    """Likely causes ranked by evidence: rule weights summed over the distinct *symptoms*.
+
+    Codes of one symptom (:data:`SYMPTOMS`) count once, with each cause's largest weight among
+    them; a :class:`JointRule` whose symptoms are both present adds its weights.
+    Informational codes carry no weight. Ties keep the order of the :class:`Cause` enum.
+    """
+    evidence, present = _evidence(dict.fromkeys(_codes(reasons)))
     scores: dict[Cause, float] = {}
     for symptom in evidence.values():
         for cause, weight in symptom.items():
@@ -82,5 +106,62 @@ def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
         if all(present & codes for codes in joint.symptoms):
             for cause, weight in joint.causes:
                 scores[cause] = scores.get(cause, 0.0) + weight
-    order = list(Cause)
-    return sorted(scores.items(), key=lambda cw: (-cw[1], order.index(cw[0])))
+    return _ranked(scores)
+
+
+def rank_night_causes(
+    lights: Iterable[object], masters: Iterable[object] = ()
+) -> list[tuple[Cause, float]]:
+    """A night's likely causes, each symptom weighed by the share of the lights that show it.
+
+    ``lights`` and ``masters`` hold one entry per frame: its reasons (a ``;``-separated string
+    or a list of codes; ``None`` for none). The lights are replicates of one calibration: a
+    fault of the calibration shows on (nearly) every light it touched, so a symptom counts with
+    its rule weight times the *fraction* of the lights carrying it (the mean of the per-light
+    evidence), and a symptom of 1 light of 20 (a false alarm at the gates' stated rate, or
+    something of that light alone) weighs 1/20 of one on every light. A master is no replicate
+    but a finding about its own frames, measured on all of them: the masters' symptoms count
+    in full, pooled as :func:`rank_causes` pools codes. A symptom seen both on the lights and
+    on the masters counts once, with the larger of the two. A :class:`JointRule` counts on
+    each light whose own codes, or the masters', hold both of its symptoms (the masters' codes
+    apply to every light: one master calibrates many lights), again as a share of the lights;
+    without lights, on the masters' codes alone.
+
+    One light (or several with the same codes) and one master rank exactly as
+    :func:`rank_causes` of their codes together. Ties keep the order of the :class:`Cause`
+    enum; informational codes carry no weight.
+    """
+    light_rows = [_evidence(_row_codes(row)) for row in lights]
+    master_evidence: dict[str, dict[Cause, float]] = {}
+    master_codes: set[str] = set()
+    for row in masters:
+        evidence, present = _evidence(_row_codes(row))
+        master_codes |= present
+        for name, weights in evidence.items():
+            pooled = master_evidence.setdefault(name, {})
+            for cause, weight in weights.items():
+                pooled[cause] = max(pooled.get(cause, 0.0), weight)
+    symptoms: dict[str, dict[Cause, float]] = {}
+    for evidence, _present in light_rows:
+        for name, weights in evidence.items():
+            total = symptoms.setdefault(name, {})
+            for cause, weight in weights.items():
+                total[cause] = total.get(cause, 0.0) + weight
+    for total in symptoms.values():  # the sums over the lights become means (exact when equal)
+        for cause in total:
+            total[cause] /= len(light_rows)
+    for name, weights in master_evidence.items():
+        merged = symptoms.setdefault(name, {})
+        for cause, weight in weights.items():
+            merged[cause] = max(merged.get(cause, 0.0), weight)
+    scores: dict[Cause, float] = {}
+    for weights in symptoms.values():
+        for cause, weight in weights.items():
+            scores[cause] = scores.get(cause, 0.0) + weight
+    frames = [present | master_codes for _e, present in light_rows] or [master_codes]
+    for joint in JOINT_RULES:
+        share = sum(all(p & codes for codes in joint.symptoms) for p in frames) / len(frames)
+        if share:
+            for cause, weight in joint.causes:
+                scores[cause] = scores.get(cause, 0.0) + weight * share
+    return _ranked(scores)

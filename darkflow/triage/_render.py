@@ -38,13 +38,29 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(findings: list[Finding], *, title: str | None = "Triage") -> str:
-    """Findings as markdown: the most likely cause, then one section per finding."""
+def _lead(
+    findings: list[Finding], causes: list[tuple[Cause, float]] | None
+) -> list[tuple[Cause, float]]:
+    """The two most likely causes: ``causes`` as ranked by the caller (a night's ranking,
+    :func:`~darkflow.triage.rank_night_causes`), else :func:`rank_causes` of the findings."""
+    ranked = rank_causes(f.code for f in findings) if causes is None else causes
+    return [(c, w) for c, w in ranked if c != Cause.UNKNOWN][:2]
+
+
+def render_markdown(
+    findings: list[Finding],
+    *,
+    title: str | None = "Triage",
+    causes: list[tuple[Cause, float]] | None = None,
+) -> str:
+    """Findings as markdown: the most likely cause, then one section per finding.
+
+    ``causes``: the ranking to lead with (default: :func:`rank_causes` of the findings' codes).
+    """
     lines = [f"### {title}", ""] if title else []
     if not findings:
         return "\n".join([*lines, "No findings: every check passed."]) + "\n"
-    ranked = rank_causes(f.code for f in findings)
-    top = [(c, w) for c, w in ranked if c != Cause.UNKNOWN][:2]
+    top = _lead(findings, causes)
     if top:
         lead = "; ".join(f"**{c}** ({c.description})" for c, _ in top)
         lines += [f"Most likely cause: {lead}", ""]
@@ -61,14 +77,22 @@ def render_markdown(findings: list[Finding], *, title: str | None = "Triage") ->
     return "\n".join(lines)
 
 
-def render_html(findings: list[Finding], *, title: str | None = "Triage") -> str:
-    """Findings as a self-contained HTML fragment (no scripts, no external resources)."""
+def render_html(
+    findings: list[Finding],
+    *,
+    title: str | None = "Triage",
+    causes: list[tuple[Cause, float]] | None = None,
+) -> str:
+    """Findings as a self-contained HTML fragment (no scripts, no external resources).
+
+    ``causes``: the ranking to lead with (default: :func:`rank_causes` of the findings' codes).
+    """
     esc = html.escape
     parts = [f"<section class='df-triage'><h3>{esc(title)}</h3>" if title else "<section>"]
     if not findings:
         parts.append("<p>No findings: every check passed.</p></section>")
         return "".join(parts)
-    top = [(c, w) for c, w in rank_causes(f.code for f in findings) if c != Cause.UNKNOWN][:2]
+    top = _lead(findings, causes)
     if top:
         lead = "; ".join(f"<b>{esc(c)}</b> ({esc(c.description)})" for c, _ in top)
         parts.append(f"<p>Most likely cause: {lead}</p>")

@@ -505,7 +505,10 @@ _RULES = (
     _r("dark_scale_changed", ERR, {T: 2, G: 1, EXP: 1}, *_THERMAL, *_GAIN[:1]),
     _r("dark_level_shift", ERR, {BIAS: 2, LEAK: 1, R: 0.5}, *_BIAS, *_LEAK[:1]),
     _r("low_frequency_changed", ERR, {LEAK: 3}, *_LEAK),
-    _r("banding_changed", ERR, {R: 4, G: 1}, *_READOUT, *_GAIN[:1]),
+    # a changed row/column pattern establishes a change of the readout electronics (3), not
+    # the readout mode by definition: another gain changes it too (1), and so does a change of
+    # the electronics' state within a bias set (with ``bias_level_jump``: the joint rule)
+    _r("banding_changed", ERR, {R: 3, G: 1}, *_READOUT, *_GAIN[:1]),
     _r(
         "hot_pixels_changed",
         WARN,
@@ -537,11 +540,15 @@ _RULES = (
         *_FEW,
         "Check EGAIN and the read noise of the master bias.",
     ),
+    # the model's noise too high: its gain or read noise (noise_model 2); the darks' own noise
+    # in the model (stray light's or extra dark current's shot noise, held by darks that also
+    # over-subtract the background) is the joint rule with the background below zero
     _r(
         "light_variance_low",
         WARN,
         {NOISE: 2},
         "Check EGAIN: a too-small gain overstates the shot noise and misweights the frame.",
+        "Check the darks were taken covered: stray light in them adds its noise to the model.",
     ),
     _r(
         "dark_overscaled",
@@ -560,7 +567,9 @@ _RULES = (
         "Check the darks' exposure time equals the lights' (or was scaled correctly).",
     ),
     _r("hot_pixel_holes", WARN, {T: 1, G: 1, C: 1}, *_THERMAL[:1], *_COSMIC[:1]),
-    _r("light_banding", ERR, {R: 2, G: 1}, *_READOUT, *_GAIN[:1]),
+    # the light's column pattern against the model's: the measurement ``banding_changed``
+    # makes between master and bias (or previous master), with its weights
+    _r("light_banding", ERR, {R: 3, G: 1}, *_READOUT, *_GAIN[:1]),
     _r(
         "negative_background",
         ERR,
@@ -714,6 +723,24 @@ def _codes_of(*names: str) -> frozenset[str]:
 
 JOINT_RULES = (
     JointRule(
+        (_codes_of("background_below_zero"), frozenset({"light_variance_low"})),
+        ((LEAK, 2), (T, 1), (R, 1)),
+        "the lights over-subtracted and their noise below the model, which holds the darks' "
+        "noise: the darks carry a level with noise of its own that the lights lack, the shot "
+        "noise of stray light (or of warmer darks' extra dark current, or another readout "
+        "mode's higher read noise); a bias offset carries no noise. Warmer darks also put the "
+        "hot pixels off scale and another readout mode leaves its banding, symptoms that add "
+        "to those causes: without them, light",
+    ),
+    JointRule(
+        (frozenset({"bias_level_jump"}), frozenset({"banding_changed"})),
+        ((BIAS, 3),),
+        "a bias set whose level jumped between its frames and whose banding differs from the "
+        "previous master's: the camera's electronics changed state within the set (a reset, "
+        "an offset or driver change, a warm-up), moving level and pattern together; a set "
+        "taken in another readout mode holds one state throughout and shows no jump",
+    ),
+    JointRule(
         (_codes_of("gain_mismatch"), _codes_of("hot_pixel_scale")),
         ((G, 3),),
         "the darks' photon transfer disagrees with EGAIN and the lights' hot pixels are off "
@@ -734,7 +761,8 @@ JOINT_RULES = (
         "in-camera dark subtraction",
     ),
 )
-"""Combinations of symptoms with a weight of their own (3: together they establish the cause)."""
+"""Combinations of symptoms with a weight of their own (3: together they establish the cause;
+2 and 1: the one explanation no further symptom marks, and those that other symptoms confirm)."""
 
 _UNKNOWN_RULE = TriageRule(
     "", WARN, ((Cause.UNKNOWN, 1.0),), ("No triage rule for this code: see its description.",)

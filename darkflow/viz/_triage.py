@@ -102,14 +102,19 @@ def _top_cause(row: pd.Series) -> str | None:
 
 
 def night_causes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The night's likely causes, ranked by how many lights (and masters) they affect.
+    """The night's likely causes, ranked by the night's evidence, with the lights they cost.
 
-    Each light's cause is its ``top_cause`` (or the best-ranked cause of its reasons); lights
-    with no reason are not counted. Columns: ``cause``, ``description``, ``quarantined``,
-    ``degraded``, ``calibrated`` (calibrated lights that carry the symptom), ``masters``
-    (masters not verified whose top cause it is), ``example`` (one light).
+    ``evidence`` is :func:`darkflow.triage.rank_night_causes` over the reasons of the
+    quarantined and degraded lights and of the masters not verified: each symptom's rule weight
+    times the share of those lights that carry it (a master's findings in full), so a symptom
+    of every problem light outweighs one of a single light. The counts say what each cause
+    cost: ``quarantined``, ``degraded``, ``calibrated`` (calibrated lights that carry the
+    symptom) count the lights whose own ``top_cause`` (or the best-ranked cause of their
+    reasons) it is, ``masters`` the masters not verified whose top cause it is; ``example`` is
+    one such light. A cause with evidence but no light of its own still has its row; causes of
+    equal evidence keep the order of the lights they cost.
     """
-    from darkflow.triage import Cause
+    from darkflow.triage import Cause, rank_night_causes
 
     counts: dict[str, dict[str, Any]] = {}
 
@@ -143,25 +148,35 @@ def night_causes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> p
             cause = _top_cause(row)
             if cause is not None:
                 entry(cause)["masters"] += 1
+    evidence = {
+        str(c): round(w, 3)
+        for c, w in rank_night_causes(*_night_rows(lights, masters))
+        if c != Cause.UNKNOWN or str(c) in counts
+    }
+    for cause in evidence:
+        entry(cause)
     descriptions = {str(c): c.description for c in Cause}
-    rows = [{"cause": c, "description": descriptions.get(c, ""), **v} for c, v in counts.items()]
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "cause",
-            "description",
-            "quarantined",
-            "degraded",
-            "calibrated",
-            "masters",
-            "example",
-        ],
-    )
+    rows = [
+        {"cause": c, "description": descriptions.get(c, ""), "evidence": evidence.get(c, 0.0), **v}
+        for c, v in counts.items()
+    ]
+    columns = [
+        "cause",
+        "description",
+        "evidence",
+        "quarantined",
+        "degraded",
+        "calibrated",
+        "masters",
+        "example",
+    ]
+    table = pd.DataFrame(rows, columns=columns)
     if table.empty:
         return table
     table["_key"] = table["quarantined"] + table["degraded"]
     table = table.sort_values(
-        ["_key", "masters", "calibrated", "cause"], ascending=[False, False, False, True]
+        ["evidence", "_key", "masters", "calibrated", "cause"],
+        ascending=[False, False, False, False, True],
     )
     return table.drop(columns="_key").reset_index(drop=True)
 
@@ -185,27 +200,42 @@ def night_causes_table(lights: pd.DataFrame, masters: pd.DataFrame | None = None
 
     styler = (
         table.style.apply(colour, axis=1)
+        .format(precision=2, subset=["evidence"])
         .hide(axis="index")
         .set_table_attributes(f'class="df-causes {SORTABLE}"')
     )
     return wrap_text(styler, ["description", "example"])
 
 
-def night_reason_codes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> list[str]:
-    """Reason codes of the night's quarantined/degraded lights and unverified masters."""
-    codes: list[str] = []
+def _night_rows(
+    lights: pd.DataFrame, masters: pd.DataFrame | None = None
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Reason codes per quarantined/degraded light and per master not verified."""
     problem = lights[lights["status"].isin(PROBLEM_STATUSES)] if "status" in lights else lights
-    for value in problem.get("reasons", []):
-        codes.extend(reason_codes(value))
+    light_rows = [reason_codes(value) for value in problem.get("reasons", [])]
+    master_rows = []
     if masters is not None and len(masters) and "status" in masters:
         for value in masters.loc[masters["status"].astype(str) != MasterStatus.VERIFIED, "reasons"]:
-            codes.extend(reason_codes(value))
-    return codes
+            master_rows.append(reason_codes(value))
+    return light_rows, master_rows
+
+
+def night_reason_codes(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> list[str]:
+    """Reason codes of the night's quarantined/degraded lights and unverified masters."""
+    light_rows, master_rows = _night_rows(lights, masters)
+    return [code for row in (*light_rows, *master_rows) for code in row]
 
 
 def night_checklist_html(lights: pd.DataFrame, masters: pd.DataFrame | None = None) -> str:
-    """One triage of every problem code of the night (counts per code), as an HTML fragment."""
-    from darkflow.triage import render_html, triage
+    """One triage of every problem code of the night (counts per code), as an HTML fragment.
 
+    Its most likely cause is the night's (:func:`darkflow.triage.rank_night_causes`), as in
+    :func:`night_causes`.
+    """
+    from darkflow.triage import rank_night_causes, render_html, triage
+
+    light_rows, master_rows = _night_rows(lights, masters)
     findings = triage(night_reason_codes(lights, masters))
-    return f"<div class='df-triage'>{render_html(findings, title='Checklist for the night')}</div>"
+    causes = rank_night_causes(light_rows, master_rows)
+    html_ = render_html(findings, title="Checklist for the night", causes=causes)
+    return f"<div class='df-triage'>{html_}</div>"

@@ -1,0 +1,145 @@
+"""The night's ranking of causes: symptoms weighed by the share of the lights that carry them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from darkflow.triage import Cause, rank_causes, rank_night_causes
+
+# a light leak's lights (camera zoo, multi-night CCD without EGAIN): every light's background
+# below zero and its noise below the model, one light with a trace of banding
+LEAK_LIGHT = (
+    "no_gain;light_variance_low;negative_clipping;negative_background;dark_scale_unmeasured"
+)
+
+
+def _top(ranked):
+    return ranked[0][0]
+
+
+def test_one_light_and_one_master_rank_as_their_codes_together():
+    """The night ranking generalises rank_causes: a night of identical lights is one light."""
+    cases = [
+        (["dark_overscaled;hot_pixel_holes"], ["gain_mismatch;variance_excess"]),
+        (["negative_background;light_banding"], []),
+        ([], ["bias_level_jump", "banding_changed"]),
+        (["no_dark_signal;light_no_temperature"], ["no_previous_master"]),
+        (["dark_overscaled"], ["gain_mismatch"]),  # a joint rule across lights and master
+    ]
+    for lights, masters in cases:
+        pooled = [c for row in [*lights, *masters] for c in row.split(";")]
+        assert rank_night_causes(lights * 7, masters) == rank_causes(pooled)
+        if len(masters) <= 1:
+            assert rank_night_causes(lights, masters) == rank_causes(pooled)
+
+
+def test_a_symptom_of_few_lights_weighs_by_its_share():
+    """Banding on 1 light of 20 does not outweigh what every light shows (the old ranking,
+    which counted every distinct code once, let it decide)."""
+    lights = [LEAK_LIGHT] * 19 + [LEAK_LIGHT + ";light_banding"]
+    night = dict(rank_night_causes(lights))
+    pooled = dict(rank_causes([c for row in lights for c in row.split(";")]))
+    assert night[Cause.READOUT_MODE] == pytest.approx(
+        pooled[Cause.READOUT_MODE] - 3 + 3 / 20  # light_banding: readout_mode 3 on 1/20
+    )
+    assert _top(rank_night_causes(lights)) == Cause.LIGHT_LEAK
+    assert _top(rank_causes([c for row in lights for c in row.split(";")])) != Cause.LIGHT_LEAK
+    # lights without a reason are lights the fault did not mark: they dilute the share
+    quarter = dict(rank_night_causes(["light_banding", None, "", float("nan")]))
+    assert quarter[Cause.READOUT_MODE] == pytest.approx(3 / 4)
+
+
+def test_master_findings_count_in_full_and_once():
+    """A master's finding is measured on all its frames: not diluted by how many masters or
+    lights there are; a symptom on lights and masters counts once, with the larger weight."""
+    assert dict(rank_night_causes(["negative_background"] * 10, ["bias_level_jump", ""]))[
+        Cause.BIAS_DRIFT
+    ] == pytest.approx(3 + 1)
+    one = dict(rank_night_causes([], ["no_gain"]))
+    assert dict(rank_night_causes(["no_gain"] * 3, ["no_gain"])) == one
+
+
+def test_joint_rule_across_master_and_lights_weighs_by_the_lights_share():
+    """The darks' photon transfer against EGAIN (a master finding) with the lights' hot pixels
+    off scale names the gain, on the share of the lights that show the hot pixels."""
+    full = dict(rank_night_causes(["dark_overscaled"] * 4, ["gain_mismatch"]))
+    quarter = dict(rank_night_causes(["dark_overscaled", "", "", ""], ["gain_mismatch"]))
+    joint = 3.0  # JOINT_RULES: gain_mismatch with the hot-pixel scale
+    assert full[Cause.GAIN_MISMATCH] - quarter[Cause.GAIN_MISMATCH] == pytest.approx(
+        (1 + joint) * 3 / 4  # dark_overscaled's own gain 1 and the joint's 3, on 3/4 fewer lights
+    )
+
+
+@pytest.mark.parametrize(
+    ("lights", "masters", "cause"),
+    [
+        # camera zoo nights whose top cause the old ranking got wrong (bench_trust --faulty)
+        # multi_night-3323995209, light leak: the darks hold a level and its noise
+        ([LEAK_LIGHT] * 19 + [LEAK_LIGHT + ";light_banding"], ["no_previous_master"], "light_leak"),
+        # spectra-4273225918, darks of another readout mode: their banding on the calibrated
+        # lights; the long lights found no usable model (the broken pair of exposures)
+        (
+            ["no_gain;light_variance_low;light_banding;negative_background;few_stars"] * 7
+            + ["no_candidate"] * 7,
+            ["no_previous_master"],
+            "readout_mode",
+        ),
+        # multi_night-3752830274, a jump inside the bias set: both bias masters show it, one
+        # with its banding changed; the lights over-subtracted
+        (
+            ["negative_clipping;negative_background;dark_scale_unmeasured"] * 10,
+            ["banding_changed;bias_level_jump", "bias_level_jump"],
+            "bias_drift",
+        ),
+    ],
+)
+def test_zoo_nights_rank_the_right_cause(lights, masters, cause):
+    assert str(_top(rank_night_causes(lights, masters))) == cause
+
+
+def test_pooled_evidence_of_these_nights_was_wrong():
+    """The same nights ranked as before (rank_causes over every code once) miss the cause:
+    the ranking, not only the rules, decides."""
+    lights = [LEAK_LIGHT] * 19 + [LEAK_LIGHT + ";light_banding"]
+    assert _top(rank_causes([c for row in lights for c in row.split(";")])) == Cause.READOUT_MODE
+
+
+def test_night_causes_table_is_ordered_by_the_night_evidence():
+    from darkflow.viz import night_causes
+
+    lights = pd.DataFrame(
+        {
+            "path": [f"/n/light_{i}.fits" for i in range(6)],
+            "status": ["degraded"] * 5 + ["quarantined"],
+            "reasons": [LEAK_LIGHT] * 5 + ["light_banding;negative_background"],
+            "top_cause": [None] * 6,
+        }
+    )
+    masters = pd.DataFrame({"status": ["verified"], "reasons": ["no_previous_master"]})
+    table = night_causes(lights, masters)
+    assert table["cause"].iloc[0] == "light_leak"
+    assert list(table["evidence"]) == sorted(table["evidence"], reverse=True)
+    ranked = rank_night_causes(list(lights["reasons"]), [])
+    assert table.set_index("cause")["evidence"].to_dict() == {
+        str(c): round(w, 3) for c, w in ranked
+    } | {c: 0.0 for c in table["cause"] if c not in {str(k) for k, _ in ranked}}
+    # the counts still say what each cause cost: the lights whose own top cause it is
+    assert table["quarantined"].sum() == 1 and table["degraded"].sum() == 5
+
+
+def test_the_night_checklist_leads_with_the_night_cause():
+    from darkflow.viz import night_causes
+    from darkflow.viz._triage import night_checklist_html
+
+    lights = pd.DataFrame(
+        {
+            "path": [f"/n/light_{i}.fits" for i in range(20)],
+            "status": ["degraded"] * 20,
+            "reasons": [LEAK_LIGHT] * 19 + [LEAK_LIGHT + ";light_banding"],
+        }
+    )
+    html = night_checklist_html(lights)
+    lead = html.split("Most likely cause:", 1)[1].split("</p>", 1)[0]
+    assert lead.startswith(" <b>light_leak</b>")
+    assert night_causes(lights)["cause"].iloc[0] == "light_leak"
