@@ -11,8 +11,10 @@ __version__ = "0.1.0"
 # 3: calibrated lights' uncertainty follows fine structure and colour;
 # 4: bias per night and set-point, per-pixel fitted models, colour-aware scalar uncertainty cards;
 # 5: the combine's temporal noise selects typical pixels on a third frame (lattice data); a
-# light's own gain from differences two rows apart (row noise seen as in the darks)
-ALGORITHM_VERSION = "5"
+# light's own gain from differences two rows apart (row noise seen as in the darks);
+# 6: a light of unknown temperature is rescaled when its hot pixels show a material dark-scale
+# error (the assumed thermal mismatch is no longer a spread of the dark-scale gate)
+ALGORITHM_VERSION = "6"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.

@@ -231,6 +231,17 @@ def _unchecked_risk(decision: MatchDecision, check: LightAssessment) -> bool:
     return scale.value is None or scale.confidence is None
 
 
+def _assumed_thermal_rel_sigma(decision: MatchDecision) -> float:
+    """The dark-current mismatch the match assumed, not measured: with the light's or the
+    master's temperature unknown (no temperature difference to the chosen master) its thermal
+    term is ``matching.unknown_temp_error`` (a guess the light's hot pixels replace,
+    :func:`darkflow.verify._lightgates.scale_gates`); 0 when the difference is known."""
+    chosen = decision.chosen
+    if chosen is None or chosen.delta_temp_c is not None:
+        return 0.0
+    return float(decision.dark_rel_sigma)
+
+
 def _quarantined(reasons: list[object], extra: object) -> LightCalibration:
     codes = (*map(str, reasons), str(extra))
     return LightCalibration(
@@ -347,6 +358,7 @@ def calibrate_light(
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
     colour = is_cfa(meta.bayer_pattern)
     scale_rel = math.hypot(decision.dark_rel_sigma, decision.exposure_rel_sigma)
+    assumed_rel = _assumed_thermal_rel_sigma(decision)
 
     def subtract_and_check(model: DarkModel, pedestal: float):
         if model.dark_signal is not None and egain:
@@ -375,6 +387,7 @@ def calibrate_light(
             scale_factor=model.scale_factor,
             scale_rel_sigma=scale_rel,
             others=others,
+            scale_assumed_rel_sigma=assumed_rel,
         )
         check = check_light(
             data,

@@ -381,6 +381,7 @@ def check_light(
         dark_scale_error_sigma=scale_sigma,
         dark_scale_pixels=float(fit.n),
         dark_scale_chi2=fit.chi2_red,
+        dark_scale_pixel_noise=fit.pixel_rel_noise,
     )
 
     # 3. isolated holes and the deep negative tail
