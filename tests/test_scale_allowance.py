@@ -94,3 +94,25 @@ def _decision(delta_temp_c: float | None, dark_rel_sigma: float) -> MatchDecisio
 def test_the_assumed_part_is_the_thermal_term_of_an_unknown_temperature():
     assert _assumed_thermal_rel_sigma(_decision(None, 0.15)) == pytest.approx(0.15)
     assert _assumed_thermal_rel_sigma(_decision(1.5, 0.08)) == 0.0
+
+
+def test_without_a_bias_the_dark_level_is_said_to_be_unmeasured():
+    from helpers.lights import NightSpec, _adu, clean_night
+
+    from darkflow.model import FrameMeta, FrameType
+    from darkflow.verify import check_light
+
+    raws = []
+
+    def keep(raw, _sky):
+        raws.append(_adu(raw))
+        return raw
+
+    light = clean_night(NightSpec(seed=5, n_lights=1), false_alarm=P, light_hook=keep)[0]
+    names = {m.name for m in light.check.metrics}
+    assert "dark_level_offset" not in names  # calibrated with the night's bias
+    meta = FrameMeta(path="light.fits", frame_type=FrameType.LIGHT, exptime_s=120.0, dtype="uint16")
+    check = check_light(raws[0], light.calibrated, light.model, meta=meta, bias=None)
+    level = check.metric("dark_level_offset")
+    assert level.reason == VerifyReason.LEVEL_UNMEASURED and level.confidence is None
+    assert VerifyReason.LEVEL_UNMEASURED not in check.failed_reasons
