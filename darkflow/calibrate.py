@@ -410,6 +410,13 @@ def calibrate_light(
     # one corrective response, then check again (recorded either way)
     if response.action == ResponseAction.RESCALE_DARK and response.factor:
         model = apply_response(model, response, bias=bias)
+        if estimate is None or estimate.source != "header":
+            # the light's own photon transfer judged its variance against the noise floor of
+            # the model it was given (a wrong dark scale moves both): measured again on the
+            # rescaled model, or the re-check sees the first model's error as a noise error
+            estimate = _light_gain(data, meta, master, bias, model, config, dark_gain, gain, others)
+            egain = None if estimate is None else estimate.value
+            source = None if estimate is None else estimate.source
         calibrated, check = subtract_and_check(model, pedestal)
         applied = AppliedResponse(ResponseAction.RESCALE_DARK, True, response.factor)
         reasons.append(LightReason.DARK_RESCALED)

@@ -116,3 +116,29 @@ def test_without_a_bias_the_dark_level_is_said_to_be_unmeasured():
     level = check.metric("dark_level_offset")
     assert level.reason == VerifyReason.LEVEL_UNMEASURED and level.confidence is None
     assert VerifyReason.LEVEL_UNMEASURED not in check.failed_reasons
+
+
+@pytest.mark.slow
+def test_a_dslr_night_with_warm_darks_and_no_temperatures_is_rescaled_and_flagged(tmp_path):
+    """The zoo's nebula-444521638: darks 6.4 C warmer than the lights, no temperature in any
+    header, no EGAIN. Every light was calibrated without a flag; each is now rescaled (its
+    hot pixels measure the scale to ~1 %), degraded with the cause, and its gain measured on
+    the rescaled model (the first model's excess dark noise biased it 13 % low)."""
+    import pandas as pd
+
+    from darkflow.config import Config
+    from darkflow.pipeline import run_night
+    from darkflow.simulate.zoo import sample_zoo, zoo_night
+
+    params = next(p for p in sample_zoo(200, 0) if p.name == "nebula-444521638")
+    zoo_night(tmp_path / "data", params=params)
+    run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
+    frames = pd.read_csv(tmp_path / "work" / "frame_report.csv")
+    assert len(frames) == 9
+    assert (frames["status"] == "degraded").all()
+    for reasons, response in zip(frames["reasons"], frames["response"], strict=True):
+        assert {"dark_rescaled", "dark_overscaled"} <= set(reasons.split(";"))
+        assert "light_variance_low" not in reasons
+        assert response.startswith("rescale_dark x0.")
+    true_gain = params.camera.egain_e_per_adu
+    assert frames["egain_e_per_adu"].between(0.93 * true_gain, 1.07 * true_gain).all()
