@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = '9db268aa53911e1d'
+FINGERPRINT = '7db92ef5dca1d4af'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',
