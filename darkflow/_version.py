@@ -14,7 +14,9 @@ __version__ = "0.1.0"
 # light's own gain from differences two rows apart (row noise seen as in the darks)
 # 6: without a bias, a pixel's dark shot noise is its level less the read variance's mean level
 # (signed; was the positive excess only, counted twice); the model's stated scale error kept
-# apart from its noise in the light gates
+# apart from its noise in the light gates; a light of unknown temperature is rescaled when its
+# hot pixels show a material dark-scale error (the assumed thermal mismatch is no longer a
+# spread of the dark-scale gate)
 ALGORITHM_VERSION = "6"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that

@@ -231,6 +231,17 @@ def _unchecked_risk(decision: MatchDecision, check: LightAssessment) -> bool:
     return scale.value is None or scale.confidence is None
 
 
+def _assumed_thermal_rel_sigma(decision: MatchDecision) -> float:
+    """The dark-current mismatch the match assumed, not measured: with the light's or the
+    master's temperature unknown (no temperature difference to the chosen master) its thermal
+    term is ``matching.unknown_temp_error`` (a guess the light's hot pixels replace,
+    :func:`darkflow.verify._lightgates.scale_gates`); 0 when the difference is known."""
+    chosen = decision.chosen
+    if chosen is None or chosen.delta_temp_c is not None:
+        return 0.0
+    return float(decision.dark_rel_sigma)
+
+
 def _quarantined(reasons: list[object], extra: object) -> LightCalibration:
     codes = (*map(str, reasons), str(extra))
     return LightCalibration(
@@ -349,6 +360,7 @@ def calibrate_light(
     if estimate is None or estimate.source != "header":
         reasons.append(LightReason.GAIN_ESTIMATED if egain else LightReason.NO_GAIN)
     colour = is_cfa(meta.bayer_pattern)
+    assumed_rel = _assumed_thermal_rel_sigma(decision)
 
     def subtract_and_check(model: DarkModel, pedestal: float):
         if model.dark_signal is not None and egain:
@@ -377,6 +389,7 @@ def calibrate_light(
             scale_factor=model.scale_factor,
             scale_rel_sigma=scale_rel,
             others=others,
+            scale_assumed_rel_sigma=assumed_rel,
         )
         check = check_light(
             data,
@@ -399,6 +412,22 @@ def calibrate_light(
     # one corrective response, then check again (recorded either way)
     if response.action == ResponseAction.RESCALE_DARK and response.factor:
         model = apply_response(model, response, bias=bias)
+        if estimate is None or estimate.source != "header":
+            # the light's own photon transfer judged its variance against the noise floor of
+            # the model it was given (a wrong dark scale moves both): measured again on the
+            # rescaled model, or the re-check sees the first model's error as a noise error
+            # the floor's dark part is now known to the measured scale's error, not the guess
+            fit = check.values.get("dark_scale_error_sigma")
+            measured_rel = math.sqrt(max(scale_rel * scale_rel - assumed_rel * assumed_rel, 0.0))
+            if fit is not None and math.isfinite(fit):
+                measured_rel = math.hypot(measured_rel, float(fit))
+            else:
+                measured_rel = scale_rel
+            estimate = _light_gain(
+                data, meta, master, bias, model, config, dark_gain, gain, others, measured_rel
+            )
+            egain = None if estimate is None else estimate.value
+            source = None if estimate is None else estimate.source
         calibrated, check = subtract_and_check(model, pedestal)
         applied = AppliedResponse(ResponseAction.RESCALE_DARK, True, response.factor)
         reasons.append(LightReason.DARK_RESCALED)

@@ -41,7 +41,9 @@ def _fails_at(metric: Metric, p: float) -> bool:
 
 
 def _materiality_factor(metric: Metric) -> float:
-    return 1.0  # no light gate has a materiality
+    # only the dark-scale gate of a light or master without a temperature has a materiality;
+    # these nights' temperatures are known
+    return 1.0
 
 
 def _max_failures(n: int, p: float) -> int:

@@ -643,6 +643,13 @@ _RULES = (
     ),
     _r("few_stars", INFO, {}, "Nothing to do: the photometric check needs isolated stars."),
     _r(
+        "dark_level_unmeasured",
+        INFO,
+        {},
+        "Take biases on the light's night: without them a level offset of the darks that "
+        "leaves the sky positive cannot be told from sky.",
+    ),
+    _r(
         "dark_scale_unmeasured",
         INFO,
         {},

@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = 'a61f11450c647c08'
+FINGERPRINT = 'b5467c8f7124ff3d'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',
@@ -23,6 +23,7 @@ TEXTS = {
     'dark_below_bias': "The darks' typical pixels sit below the master bias of their night by more than the levels' noise and the master's own: dark current is never negative, the bias level moved between the bias frames and the darks (bias drift, reset, another offset).",
     'dark_law_assumed': "The master was scaled to the light's temperature with the configured dark-current law (matching.doubling_temp_c and its prior uncertainty), not one fitted on this sensor: the darks of the configuration were taken at a single temperature.",
     'dark_level_shift': "The master's level changed from the previous verified master by more than its hot-pixel scale explains: an offset (bias drift) or uniform stray light.",
+    'dark_level_unmeasured': "No bias of the light's night: the dark model's level against the light's is seen only where it drives the sky below zero; an offset that leaves the sky positive cannot be told from sky.",
     'dark_model_noisy': "The per-pixel dark model adds more noise than the dark structure it removes, but no bias exists for the configuration: it is the only estimate of the offset the light must lose, so it is used, its noise in the light's uncertainty (degraded expectation; more darks at the light's exposure, or biases, fix it).",
     'dark_overscaled': "The light's hot pixels were over-subtracted: the dark model is too strong (darks warmer, longer or at a higher gain than the light).",
     'dark_rescaled': "The light's check measured a dark-signal scale error; the dark was rescaled once by the measured factor and the light checked again.",

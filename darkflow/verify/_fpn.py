@@ -173,12 +173,16 @@ class ScaleFit:
     ``chi2_red``: the fit's reduced chi-square (scatter of the kept pixels about the fit in
     units of their predicted noise); above 1 the pixels scatter more than predicted (flickering
     hot pixels) and ``sigma`` understates the error of ``alpha`` by its square root.
+    ``pixel_rel_noise``: the median over the kept pixels of each pixel's own noise over its
+    template excess, i.e. the scale error that moves the typical fitted hot pixel by one
+    standard deviation of its noise (NaN when nothing was fitted).
     """
 
     alpha: float
     sigma: float
     n: int
     chi2_red: float = math.nan
+    pixel_rel_noise: float = math.nan
 
     @property
     def red_chi2(self) -> float:
@@ -246,4 +250,7 @@ def hot_scale_fit(
         keep = new_keep
     n_kept = int(np.count_nonzero(keep))
     chi2 = float(np.sum(resid[keep] ** 2)) / (n_kept - 1) if n_kept > 1 else math.nan
-    return ScaleFit(alpha, err, n_kept, chi2)
+    # ``w`` is the noise of a high-passed pixel; the pixel's own noise is that less the
+    # neighbour median's share
+    rel = float(np.median(w[keep] / x[keep])) / math.sqrt(NEIGHBOUR_VAR_FACTOR)
+    return ScaleFit(alpha, err, n_kept, chi2, rel)

@@ -48,6 +48,7 @@ from darkflow.verify._metrics import (
     LIGHT_VALUE_COLUMNS,
     Metric,
     VerifyReason,
+    not_measured,
     overall_confidence,
 )
 from darkflow.verify._residuals import (
@@ -390,6 +391,7 @@ def check_light(
         dark_scale_error_sigma=scale_sigma,
         dark_scale_pixels=float(fit.n),
         dark_scale_chi2=fit.chi2_red,
+        dark_scale_pixel_noise=fit.pixel_rel_noise,
     )
 
     # 3. isolated holes and the deep negative tail
@@ -460,6 +462,17 @@ def check_light(
     )
     metrics.append(metric)
     values.update(found)
+    if bias is None:
+        # without a bias of the night nothing anchors the model's level to the light's but the
+        # sky's sign: a level offset of the darks that leaves the sky positive is sky to any
+        # statistic of the light (the one-sided gate above is all that can be said)
+        metrics.append(
+            not_measured(
+                "dark_level_offset",
+                R.LEVEL_UNMEASURED,
+                "no bias: an offset is seen only where it drives the sky negative",
+            )
+        )
     finite = np.isfinite(c) & np.isfinite(u)
     n_finite = int(np.count_nonzero(finite))
     width = res.noise_ratio if math.isfinite(res.noise_ratio) and res.noise_ratio > 0 else 1.0

@@ -72,6 +72,10 @@ class NoiseBudget:
     the master's per-pixel variance; ``frame_variance``: per-pixel variance of one dark frame,
     scaled like the model (flickering hot pixels scatter more than their shot noise);
     ``scale_rel_sigma``: the relative uncertainty the match states for the model's dark signal;
+    ``scale_assumed_rel_sigma``: the part of it that no measurement stands behind (a dark-current
+    mismatch assumed for a temperature that is not known: ``matching.unknown_temp_error``); the
+    light's hot pixels measure that mismatch, so the dark-scale gate replaces it by what they
+    can resolve (:func:`scale_gates`);
     ``level_sigma``: 1-sigma (ADU) of the light's level against the model's (frame-level
     jitter of the light, the master and the bias); ``stable_hot``: the master's pixels that were
     high in nearly every dark (``hot_persistence >= 0.9``), the only ones a light must hold too
@@ -91,6 +95,16 @@ class NoiseBudget:
     scale_rel_sigma: float = 0.0
     level_sigma: float = 0.0
     stable_hot: np.ndarray | None = None
+    scale_assumed_rel_sigma: float = 0.0
+
+    @property
+    def scale_measured_rel_sigma(self) -> float:
+        """The model's scale uncertainty without its assumed part (a measured law's, an
+        exposure scaling's)."""
+        rest = (
+            self.scale_rel_sigma**2 - min(self.scale_assumed_rel_sigma, self.scale_rel_sigma) ** 2
+        )
+        return math.sqrt(max(rest, 0.0))
 
     def to_dict(self) -> dict[str, Any]:
         g = self.gain
@@ -101,6 +115,7 @@ class NoiseBudget:
             "gain": None if g is None else {"value": g.value, "sigma": g.sigma, "source": g.source},
             "master_frames": self.master_frames,
             "scale_rel_sigma": self.scale_rel_sigma,
+            "scale_assumed_rel_sigma": self.scale_assumed_rel_sigma,
             "level_sigma": self.level_sigma,
         }
 
@@ -137,6 +152,7 @@ def noise_budget(
     scale_factor: float = 1.0,
     scale_rel_sigma: float = 0.0,
     others: tuple[MasterDark, ...] = (),
+    scale_assumed_rel_sigma: float = 0.0,
 ) -> NoiseBudget:
     """The :class:`NoiseBudget` of a light calibrated with ``master`` (and ``bias``).
 
@@ -145,7 +161,8 @@ def noise_budget(
     masters' recorded frame levels (``provenance["frame_levels"]``). ``others``: the recipe's
     other masters (an interpolation's second master): a stable hot pixel is stable in each of
     them, and their frames count towards the 2 independent darks that tell a hot pixel from a
-    cosmic ray.
+    cosmic ray. ``scale_assumed_rel_sigma``: the part of ``scale_rel_sigma`` that is assumed,
+    not measured (see :class:`NoiseBudget`).
     """
     from darkflow.subtract import per_frame_sigma
 
@@ -175,6 +192,7 @@ def noise_budget(
         scale_rel_sigma=float(scale_rel_sigma),
         level_sigma=math.sqrt(level_var),
         stable_hot=_stable_hot((master, *others)),
+        scale_assumed_rel_sigma=float(scale_assumed_rel_sigma),
     )
 
 
@@ -342,21 +360,41 @@ def scale_gates(
 
     ``alpha`` (light's hot-pixel excess over the model's, minus 1) has the fit's 1-sigma scaled
     by the Birge ratio ``sqrt(max(1, chi2_red))``, combined with the relative uncertainty the
-    match states for the model (``scale_rel_sigma``). Not measured when even ``alpha = -1`` (no
-    dark signal at all) would be within the threshold. When ``alpha`` fails low and the fraction
-    of the model's dark signal present, ``1 + alpha``, is not significantly above 0, the light
-    holds no dark signal (``no_dark_signal``); significantly below -1/2 (more over-subtracted
-    than the dark signal it removes), ``harmful_subtraction``. Neither is concluded unless the
-    hot pixels are ``provable`` (stable in the master's darks).
+    match states for the model from measurements (a fitted thermal law, an exposure scaling).
+    A mismatch the match only *assumed* (``budget.scale_assumed_rel_sigma``: the temperature of
+    the light or of the darks is unknown) is no spread of the statistic: the hot pixels measure
+    that mismatch. It becomes the gate's materiality instead, taken from the light itself: the
+    scale error that moves its typical fitted hot pixel by one standard deviation of that
+    pixel's own noise (``fit.pixel_rel_noise``), below which the error leaves nothing a user
+    could see. The gate then fails when ``|alpha| > z* sigma + m`` (false-alarm probability at
+    most ``false_alarm`` for any true error within ``m``).
+    Not measured when even ``alpha = -1`` (no dark signal at all) would be within the
+    threshold. When ``alpha`` fails low and the fraction of the model's dark signal present,
+    ``1 + alpha``, is not significantly above 0, the light holds no dark signal
+    (``no_dark_signal``); significantly below -1/2 (more over-subtracted than the dark signal
+    it removes), ``harmful_subtraction``. Neither is concluded unless the hot pixels are
+    ``provable`` (stable in the master's darks).
     Returns the gates and the fit's total 1-sigma (NaN when not measured).
     """
     thr = z_threshold(false_alarm)
     sigma = fit.sigma * math.sqrt(max(1.0, fit.chi2_red if math.isfinite(fit.chi2_red) else 1.0))
-    total = combine_spread(sigma, budget.scale_rel_sigma)
-    if not (math.isfinite(fit.alpha) and math.isfinite(total)) or thr * total >= 1.0:
+    assumed = budget.scale_assumed_rel_sigma > 0
+    total = combine_spread(
+        sigma, budget.scale_measured_rel_sigma if assumed else budget.scale_rel_sigma
+    )
+    allowance = 0.0
+    if assumed:
+        rel = getattr(fit, "pixel_rel_noise", math.nan)
+        allowance = rel if math.isfinite(rel) and rel > 0 else budget.scale_assumed_rel_sigma
+    if not (math.isfinite(fit.alpha) and math.isfinite(total)) or thr * total + allowance >= 1.0:
         why = f"{fit.n} hot pixels" + (f", sigma {total:.3g}" if math.isfinite(total) else "")
         return [not_measured("dark_scale_error", R.SCALE_UNMEASURED, why)], math.nan
     detail = f"{fit.n} hot pixels, fit sigma {sigma:.3g}, model {budget.scale_rel_sigma:.3g}"
+    if assumed:
+        detail += (
+            f" (assumed {budget.scale_assumed_rel_sigma:.3g}: the temperature is unknown; "
+            f"allowance {allowance:.3g}, one sigma of the typical hot pixel)"
+        )
     scale = significance_gate(
         "dark_scale_error",
         fit.alpha,
@@ -365,6 +403,7 @@ def scale_gates(
         reason=R.DARK_UNDERSCALED,
         reason_low=R.DARK_OVERSCALED,
         false_alarm=false_alarm,
+        materiality=allowance,
         detail=detail,
     )
     out = [scale]

@@ -203,6 +203,12 @@ class VerifyReason(ReasonCode):
         "dark_scale_unmeasured",
         "Too few hot pixels above the light's noise to measure the dark model's scale.",
     )
+    LEVEL_UNMEASURED = (
+        "dark_level_unmeasured",
+        "No bias of the light's night: the dark model's level against the light's is seen only "
+        "where it drives the sky below zero; an offset that leaves the sky positive cannot be "
+        "told from sky.",
+    )
     NO_DARK_SIGNAL = (
         "no_dark_signal",
         "The light holds none of the dark model's hot-pixel signal: it was most likely "
@@ -365,6 +371,7 @@ INFORMATIONAL = frozenset(
         VerifyReason.PREVIOUS_NOT_COMPARABLE,
         VerifyReason.FEW_STARS,
         VerifyReason.SCALE_UNMEASURED,
+        VerifyReason.LEVEL_UNMEASURED,
         VerifyReason.FEW_BACKGROUND_PIXELS,
     }
 )
