@@ -25,6 +25,7 @@ from darkflow.model import GainEstimate, MasterDark
 from darkflow.stats import cfa, mad_std, robust_std
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats._tails import deep_negative_terms
 from darkflow.subtract.gain import frame_level_variance
 from darkflow.verify._gate import (
     chi2_deviate,
@@ -51,7 +52,6 @@ __all__ = ["NoiseBudget", "noise_budget"]
 R = VerifyReason
 _NORMAL = NormalDist()
 HOLE_SIGMA = 5.0  # a background pixel this far below its same-colour neighbours is a hole
-DEEP_SIGMA = 5.0  # a pixel this far below zero (in a negative neighbourhood) is deep
 MIN_BATCH = 50  # values per batch of the batch-means standard errors
 # Pixel response non-uniformity of astronomical sensors (flat-field structure), an upper bound:
 # the sky's pixel-to-pixel pattern is in a dark-calibrated light, in no noise model, and one
@@ -502,29 +502,21 @@ def deep_negative_gate(
     hole gate: random-telegraph and flickering pixels of a real sensor) widens that pixel's
     expected scatter: ``w u_i`` becomes ``sqrt(w² u_i² + extra_i)``.
     """
-    if model_hot is not None:
-        valid = valid & ~model_hot
-    n = int(np.count_nonzero(valid))
+    # the count and its expectation in one pass over the frame (numba; the numpy twin is the
+    # former code, the same values)
+    n, k, mu = deep_negative_terms(
+        c,
+        u,
+        local,
+        background,
+        valid,
+        width,
+        NEIGHBOUR_VAR_FACTOR,
+        model_hot=model_hot,
+        extra_var=extra_var,
+    )
     if n < MIN_BATCH:
         return not_measured("negative_frac", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), math.nan
-    w = width if math.isfinite(width) and width > 0 else 1.0
-    cv, uv, lv = c[valid], u[valid].astype(np.float64), local[valid]
-    bv = np.maximum(np.nan_to_num(background[valid].astype(np.float64), nan=0.0), 0.0)
-    with np.errstate(invalid="ignore"):
-        k = int(np.count_nonzero((cv < -DEEP_SIGMA * uv) & (lv < 0)))
-    from scipy.special import ndtr
-
-    su = w * uv
-    if extra_var is not None:
-        ev = _excess_scatter(extra_var, valid)
-        su = np.sqrt(su * su + ev)
-    su = np.maximum(su, 1e-12)
-    mu = float(
-        np.sum(
-            ndtr(-(DEEP_SIGMA * uv + bv) / su)
-            * ndtr(-bv / (math.sqrt(NEIGHBOUR_VAR_FACTOR - 1.0) * su))
-        )
-    )
     metric = significance_gate(
         "negative_frac",
         k / n,
