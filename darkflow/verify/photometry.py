@@ -96,20 +96,25 @@ def detect_stars(
     sigma
         Per-pixel noise (scalar or map); the robust scatter of ``image - background`` by default.
     """
-    img = np.asarray(image, dtype=np.float64)
+    img = np.asarray(image)
     if img.ndim != 2:
         raise ConfigError(f"detect_stars needs a 2-D image, got shape {img.shape}")
-    finite = np.isfinite(img)
-    if not finite.any():
+    bg, sig = background, sigma
+    if bg is None or sig is None:
+        img = img.astype(np.float64)
+        finite = np.isfinite(img)
+        if not finite.any():
+            return []
+        bg = np.nanmedian(img) if bg is None else bg
+        if sig is None:
+            sig = _robust_sigma(np.where(finite, img - bg, 0.0)[finite])
+    from darkflow.stats._detect import detection_maps
+
+    # the residual, its 3x3 box mean and the threshold in one pass (numba; the twin is the
+    # former numpy/scipy code, the same values)
+    resid, box, det, n_finite = detection_maps(img, bg, sig, threshold)
+    if n_finite == 0:
         return []
-    bg = np.nanmedian(img) if background is None else background
-    resid = np.where(finite, img - bg, 0.0)
-    if sigma is None:
-        sigma = _robust_sigma(resid[finite])
-    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), img.shape)
-    box = ndimage.uniform_filter(resid, size=3, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        det = box / (sig / 3.0) > threshold
     labels, n = ndimage.label(det)
     if n == 0:
         return []
@@ -121,7 +126,9 @@ def detect_stars(
     # per region: its peak (first maximum of the box signal in raster order) and the highest
     # finite value of its pixels in ``raw`` (numba, one pass; twin: find_objects and argmax)
     ny, nx = img.shape
-    sat_src = (raw if raw is not None else img) if saturation is not None else None
+    sat_src = None
+    if saturation is not None:
+        sat_src = raw if raw is not None else np.asarray(img, dtype=np.float64)
     peak_y, peak_x, sat_max = region_peaks(labels, box, sat_src, n)
     cands = []
     for lab in np.flatnonzero(sizes[1:] >= min_pixels) + 1:
@@ -155,16 +162,9 @@ def detect_stars(
 
 def _fill(cut: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """``cut`` with ``bad`` pixels replaced by the median of their good 3x3 neighbours."""
-    out = cut.copy()
-    ny, nx = cut.shape
-    padded = np.full((ny + 2, nx + 2), np.nan)
-    padded[1:-1, 1:-1] = np.where(bad, np.nan, cut)
-    ys, xs = np.nonzero(bad)
-    window = np.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-    from darkflow.verify._residuals import nanmedian_along  # one sort; no good neighbour: NaN
+    from darkflow.verify._photkernels import fill_bad  # numba; twin: the former numpy code
 
-    out[ys, xs] = nanmedian_along(window, 0)
-    return out
+    return fill_bad(cut, bad)
 
 
 def measure(
