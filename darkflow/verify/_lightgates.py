@@ -25,6 +25,7 @@ from darkflow.model import GainEstimate, MasterDark
 from darkflow.stats import cfa, mad_std, robust_std
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats._shares import noise_shares
 from darkflow.stats._tails import deep_negative_terms
 from darkflow.subtract.gain import frame_level_variance
 from darkflow.verify._gate import (
@@ -224,22 +225,25 @@ def variance_gate(
     values: dict[str, float] = {"variance_pixels": float(n)}
     if not math.isfinite(log_var) or not math.isfinite(se):
         return not_measured("log_variance_ratio", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), values
-    u2 = np.square(u[valid], dtype=np.float64)
-    ok = u2 > 0
-    u2 = u2[ok]
-    mvar = np.asarray(model_var[valid], dtype=np.float64)[ok]
-    read = budget.read_var
-    shot = np.maximum(u2 - read - mvar, 0.0)
-    shot_share = float(_median(shot / u2))
-    read_share = float(_median(np.minimum(read / u2, 1.0)))
-    master_share = float(_median(mvar / u2))
-    systematic = np.full(u2.shape, budget.common_var, dtype=np.float64)
-    if dark_signal is not None and budget.scale_rel_sigma > 0:
-        sv = np.asarray(dark_signal[valid], dtype=np.float64)[ok]
-        systematic += np.square(budget.scale_rel_sigma * np.nan_to_num(sv))
-    common = float(_median(np.minimum(systematic / u2, 0.9)))
-    expected = math.log(1.0 - common)
     gain = budget.gain
+    # the shares of every background pixel in one pass (numba; the numpy twin is the former
+    # code, the same values)
+    shares = noise_shares(
+        u,
+        valid,
+        model_var,
+        read_var=budget.read_var,
+        common_var=budget.common_var,
+        dark_signal=dark_signal,
+        scale_rel_sigma=budget.scale_rel_sigma,
+        prnu=PRNU_MAX,
+        gain=None if gain is None else gain.value,
+    )
+    shot_share = float(_median(shares[0]))
+    read_share = float(_median(shares[1]))
+    master_share = float(_median(shares[2]))
+    common = float(_median(shares[3]))
+    expected = math.log(1.0 - common)
     n_m = budget.master_frames or 0
     terms = [
         se * t_inflation(batches - 1, false_alarm),
@@ -252,8 +256,7 @@ def variance_gate(
     else:
         terms.append(shot_share * gain.rel_sigma)
         # the sky's pixel response non-uniformity is in every light and in no noise model
-        signal = shot * gain.value  # ADU of signal behind the shot noise
-        prnu_share = float(_median(np.square(PRNU_MAX * signal) / u2))
+        prnu_share = float(_median(shares[4]))
         terms.append(math.log1p(prnu_share))
     spread = combine_spread(*terms)
     values.update(
