@@ -18,6 +18,8 @@ import math
 import numba as nb
 import numpy as np
 
+from darkflow.stats._tails import nan_to_num64
+
 __all__ = ["noise_shares", "noise_shares_reference"]
 
 
@@ -47,14 +49,7 @@ def _noise_shares(
             out[2, n] = mv / u2
             sys = common_var
             if use_signal:
-                sv = np.float64(signal[y, x])
-                if math.isnan(sv):
-                    sv = 0.0
-                elif sv == math.inf:
-                    sv = 1.7976931348623157e308
-                elif sv == -math.inf:
-                    sv = -1.7976931348623157e308
-                t = scale_rel * sv
+                t = scale_rel * nan_to_num64(np.float64(signal[y, x]))
                 sys = sys + t * t
             s = sys / u2
             if not (s <= 0.9 or math.isnan(s)):

@@ -28,7 +28,18 @@ __all__ = [
 ]
 
 DEEP_SIGMA = 5.0  # a pixel this far below zero (in a negative neighbourhood) is deep
-_F32_MAX = float(np.finfo(np.float32).max)
+
+
+@nb.njit(cache=True, nogil=True)
+def nan_to_num64(v):  # pragma: no cover (numba)
+    """``np.nan_to_num`` of one float64: NaN to 0, infinities to the largest finite values."""
+    if math.isnan(v):
+        return 0.0
+    if v == math.inf:
+        return 1.7976931348623157e308
+    if v == -math.inf:
+        return -1.7976931348623157e308
+    return v
 
 
 @nb.njit(cache=True, nogil=True)
@@ -49,13 +60,7 @@ def _deep_gather(c, u, local, bg, valid, hot, extra, deep, uv, bv, ev):  # pragm
             ui = np.float64(u[y, x])
             if np.float64(c[y, x]) < -deep * ui and local[y, x] < 0:
                 k += 1
-            b = np.float64(bg[y, x])
-            if math.isnan(b):
-                b = 0.0
-            elif b == math.inf:
-                b = 1.7976931348623157e308
-            elif b == -math.inf:
-                b = -1.7976931348623157e308
+            b = nan_to_num64(np.float64(bg[y, x]))
             uv[n] = ui
             bv[n] = b if b >= 0.0 else 0.0
             if use_extra:
