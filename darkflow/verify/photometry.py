@@ -130,18 +130,25 @@ def detect_stars(
     if saturation is not None:
         sat_src = raw if raw is not None else np.asarray(img, dtype=np.float64)
     peak_y, peak_x, sat_max = region_peaks(labels, box, sat_src, n)
-    cands = []
-    for lab in np.flatnonzero(sizes[1:] >= min_pixels) + 1:
-        py, px = int(peak_y[lab - 1]), int(peak_x[lab - 1])
-        if not (border <= py < ny - border and border <= px < nx - border):
-            continue
-        if saturation is not None and sat_max[lab - 1] >= saturation:
-            continue
-        signal = float(box[py, px] * 9.0)
-        peak = float(resid[py, px])
-        if not signal > 0 or peak >= 0.5 * signal:  # a single hot pixel or a cosmic-ray hit
-            continue
-        cands.append(Star(float(py), float(px), peak, signal, int(sizes[lab])))
+    # the candidates' tests on arrays (the former per-region loop's comparisons, elementwise)
+    labs = np.flatnonzero(sizes[1:] >= min_pixels) + 1
+    py = np.asarray(peak_y[labs - 1], dtype=np.int64)
+    px = np.asarray(peak_x[labs - 1], dtype=np.int64)
+    keep = (border <= py) & (py < ny - border) & (border <= px) & (px < nx - border)
+    if saturation is not None:
+        keep &= ~(sat_max[labs - 1] >= saturation)
+    labs, py, px = labs[keep], py[keep], px[keep]
+    signal = box[py, px] * 9.0
+    peak_value = resid[py, px]
+    with np.errstate(invalid="ignore"):
+        # not a single hot pixel or a cosmic-ray hit (NaN fails both, as before)
+        keep = (signal > 0) & ~(peak_value >= 0.5 * signal)
+    cands = [
+        Star(float(y), float(x), float(p), float(g), int(sizes[lab]))
+        for y, x, p, g, lab in zip(
+            py[keep], px[keep], peak_value[keep], signal[keep], labs[keep], strict=True
+        )
+    ]
     if not cands:
         return []
     # isolation against every local maximum above the threshold (blends have two in one
