@@ -26,6 +26,7 @@ from darkflow.model import (
 )
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats._tails import raw_floor_terms
 from darkflow.stats.cfa import is_cfa
 from darkflow.stats.cfa import per_plane as cfa_per_plane
 from darkflow.subtract import FLAG_LIMITED, DarkModel
@@ -473,27 +474,20 @@ def check_light(
                 "no bias: an offset is seen only where it drives the sky negative",
             )
         )
-    finite = np.isfinite(c) & np.isfinite(u)
-    n_finite = int(np.count_nonzero(finite))
     width = res.noise_ratio if math.isfinite(res.noise_ratio) and res.noise_ratio > 0 else 1.0
-    from scipy.special import ndtr
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # the raw level a pixel expects is the model plus a sky of at least zero; sources sit
-        # far above it (their own noise would otherwise make the floor look reachable)
-        quiet = finite & ~parts.sources
-        sky = np.maximum(np.nan_to_num(parts.background, nan=0.0), 0.0)
-        level = (mdl + sky)[quiet].astype(np.float64)
-        spread = np.maximum(width * u[quiet].astype(np.float64), 1e-12)
-        at_zero = int(np.count_nonzero(r[finite] <= 0))
-        mu_zero = float(np.sum(ndtr(-level / spread)))
+    # the raw level a pixel expects is the model plus a sky of at least zero; sources sit far
+    # above it (their own noise would otherwise make the floor look reachable). One pass
+    # (numba; the numpy twin is the former code, the same values)
+    n_finite, at_zero, mu_zero, above = raw_floor_terms(
+        c, u, r, mdl, parts.background, parts.sources, width, sat
+    )
     metrics.append(
         count_gate("raw_floor_frac", at_zero, mu_zero, n_finite, R.RAW_AT_FLOOR, false_alarm=p)
     )
     values["raw_floor_frac"] = at_zero / max(n_finite, 1)
-    if sat is not None:
-        with np.errstate(invalid="ignore"):
-            above = int(np.count_nonzero(finite & (c > sat - mdl + 5.0 * u)))
+    if sat is not None and above is not None:
+        from scipy.special import ndtr
+
         mu_above = n_finite * float(ndtr(-5.0))
         metrics.append(
             count_gate(

@@ -25,6 +25,8 @@ from darkflow.model import GainEstimate, MasterDark
 from darkflow.stats import cfa, mad_std, robust_std
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
+from darkflow.stats._shares import noise_shares
+from darkflow.stats._tails import deep_negative_terms
 from darkflow.subtract.gain import frame_level_variance
 from darkflow.verify._gate import (
     chi2_deviate,
@@ -51,7 +53,6 @@ __all__ = ["NoiseBudget", "noise_budget"]
 R = VerifyReason
 _NORMAL = NormalDist()
 HOLE_SIGMA = 5.0  # a background pixel this far below its same-colour neighbours is a hole
-DEEP_SIGMA = 5.0  # a pixel this far below zero (in a negative neighbourhood) is deep
 MIN_BATCH = 50  # values per batch of the batch-means standard errors
 # Pixel response non-uniformity of astronomical sensors (flat-field structure), an upper bound:
 # the sky's pixel-to-pixel pattern is in a dark-calibrated light, in no noise model, and one
@@ -251,26 +252,26 @@ def variance_gate(
     values: dict[str, float] = {"variance_pixels": float(n)}
     if not math.isfinite(log_var) or not math.isfinite(se):
         return not_measured("log_variance_ratio", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), values
-    u2 = np.square(u[valid], dtype=np.float64)
-    ok = u2 > 0
-    u2 = u2[ok]
-    mvar = np.asarray(model_var[valid], dtype=np.float64)[ok]
-    read = budget.read_var
-    shot = np.maximum(u2 - read - mvar, 0.0)
-    shot_share = float(_median(shot / u2))
-    read_share = float(_median(np.minimum(read / u2, 1.0)))
-    systematic = np.full(u2.shape, budget.common_var, dtype=np.float64)
-    if systematic_var is not None:
-        sys_var = np.asarray(systematic_var[valid], dtype=np.float64)[ok]
-        systematic += sys_var
-        mvar = np.maximum(mvar - sys_var, 0.0)
-    master_share = float(_median(mvar / u2))
-    if systematic_var is None and dark_signal is not None and budget.scale_rel_sigma > 0:
-        sv = np.asarray(dark_signal[valid], dtype=np.float64)[ok]
-        systematic += np.square(budget.scale_rel_sigma * np.nan_to_num(sv))
-    common = float(_median(np.minimum(systematic / u2, 0.9)))
-    expected = math.log(1.0 - common)
     gain = budget.gain
+    # the shares of every background pixel in one pass (numba; the numpy twin is the former
+    # code, the same values)
+    shares = noise_shares(
+        u,
+        valid,
+        model_var,
+        read_var=budget.read_var,
+        common_var=budget.common_var,
+        dark_signal=dark_signal,
+        scale_rel_sigma=budget.scale_rel_sigma,
+        prnu=PRNU_MAX,
+        gain=None if gain is None else gain.value,
+        systematic_var=systematic_var,
+    )
+    shot_share = float(_median(shares[0]))
+    read_share = float(_median(shares[1]))
+    master_share = float(_median(shares[2]))
+    common = float(_median(shares[3]))
+    expected = math.log(1.0 - common)
     n_m = budget.master_frames or 0
     terms = [
         se * t_inflation(batches - 1, false_alarm),
@@ -283,8 +284,7 @@ def variance_gate(
     else:
         terms.append(shot_share * gain.rel_sigma)
         # the sky's pixel response non-uniformity is in every light and in no noise model
-        signal = shot * gain.value  # ADU of signal behind the shot noise
-        prnu_share = float(_median(np.square(PRNU_MAX * signal) / u2))
+        prnu_share = float(_median(shares[4]))
         terms.append(math.log1p(prnu_share))
     spread = combine_spread(*terms)
     values.update(
@@ -554,29 +554,21 @@ def deep_negative_gate(
     hole gate: random-telegraph and flickering pixels of a real sensor) widens that pixel's
     expected scatter: ``w u_i`` becomes ``sqrt(w² u_i² + extra_i)``.
     """
-    if model_hot is not None:
-        valid = valid & ~model_hot
-    n = int(np.count_nonzero(valid))
+    # the count and its expectation in one pass over the frame (numba; the numpy twin is the
+    # former code, the same values)
+    n, k, mu = deep_negative_terms(
+        c,
+        u,
+        local,
+        background,
+        valid,
+        width,
+        NEIGHBOUR_VAR_FACTOR,
+        model_hot=model_hot,
+        extra_var=extra_var,
+    )
     if n < MIN_BATCH:
         return not_measured("negative_frac", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), math.nan
-    w = width if math.isfinite(width) and width > 0 else 1.0
-    cv, uv, lv = c[valid], u[valid].astype(np.float64), local[valid]
-    bv = np.maximum(np.nan_to_num(background[valid].astype(np.float64), nan=0.0), 0.0)
-    with np.errstate(invalid="ignore"):
-        k = int(np.count_nonzero((cv < -DEEP_SIGMA * uv) & (lv < 0)))
-    from scipy.special import ndtr
-
-    su = w * uv
-    if extra_var is not None:
-        ev = _excess_scatter(extra_var, valid)
-        su = np.sqrt(su * su + ev)
-    su = np.maximum(su, 1e-12)
-    mu = float(
-        np.sum(
-            ndtr(-(DEEP_SIGMA * uv + bv) / su)
-            * ndtr(-bv / (math.sqrt(NEIGHBOUR_VAR_FACTOR - 1.0) * su))
-        )
-    )
     metric = significance_gate(
         "negative_frac",
         k / n,

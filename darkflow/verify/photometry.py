@@ -96,20 +96,25 @@ def detect_stars(
     sigma
         Per-pixel noise (scalar or map); the robust scatter of ``image - background`` by default.
     """
-    img = np.asarray(image, dtype=np.float64)
+    img = np.asarray(image)
     if img.ndim != 2:
         raise ConfigError(f"detect_stars needs a 2-D image, got shape {img.shape}")
-    finite = np.isfinite(img)
-    if not finite.any():
+    bg, sig = background, sigma
+    if bg is None or sig is None:
+        img = img.astype(np.float64)
+        finite = np.isfinite(img)
+        if not finite.any():
+            return []
+        bg = np.nanmedian(img) if bg is None else bg
+        if sig is None:
+            sig = _robust_sigma(np.where(finite, img - bg, 0.0)[finite])
+    from darkflow.stats._detect import detection_maps
+
+    # the residual, its 3x3 box mean and the threshold in one pass (numba; the twin is the
+    # former numpy/scipy code, the same values)
+    resid, box, det, n_finite = detection_maps(img, bg, sig, threshold)
+    if n_finite == 0:
         return []
-    bg = np.nanmedian(img) if background is None else background
-    resid = np.where(finite, img - bg, 0.0)
-    if sigma is None:
-        sigma = _robust_sigma(resid[finite])
-    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), img.shape)
-    box = ndimage.uniform_filter(resid, size=3, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        det = box / (sig / 3.0) > threshold
     labels, n = ndimage.label(det)
     if n == 0:
         return []
@@ -121,20 +126,29 @@ def detect_stars(
     # per region: its peak (first maximum of the box signal in raster order) and the highest
     # finite value of its pixels in ``raw`` (numba, one pass; twin: find_objects and argmax)
     ny, nx = img.shape
-    sat_src = (raw if raw is not None else img) if saturation is not None else None
+    sat_src = None
+    if saturation is not None:
+        sat_src = raw if raw is not None else np.asarray(img, dtype=np.float64)
     peak_y, peak_x, sat_max = region_peaks(labels, box, sat_src, n)
-    cands = []
-    for lab in np.flatnonzero(sizes[1:] >= min_pixels) + 1:
-        py, px = int(peak_y[lab - 1]), int(peak_x[lab - 1])
-        if not (border <= py < ny - border and border <= px < nx - border):
-            continue
-        if saturation is not None and sat_max[lab - 1] >= saturation:
-            continue
-        signal = float(box[py, px] * 9.0)
-        peak = float(resid[py, px])
-        if not signal > 0 or peak >= 0.5 * signal:  # a single hot pixel or a cosmic-ray hit
-            continue
-        cands.append(Star(float(py), float(px), peak, signal, int(sizes[lab])))
+    # the candidates' tests on arrays (the former per-region loop's comparisons, elementwise)
+    labs = np.flatnonzero(sizes[1:] >= min_pixels) + 1
+    py = np.asarray(peak_y[labs - 1], dtype=np.int64)
+    px = np.asarray(peak_x[labs - 1], dtype=np.int64)
+    keep = (border <= py) & (py < ny - border) & (border <= px) & (px < nx - border)
+    if saturation is not None:
+        keep &= ~(sat_max[labs - 1] >= saturation)
+    labs, py, px = labs[keep], py[keep], px[keep]
+    signal = box[py, px] * 9.0
+    peak_value = resid[py, px]
+    with np.errstate(invalid="ignore"):
+        # not a single hot pixel or a cosmic-ray hit (NaN fails both, as before)
+        keep = (signal > 0) & ~(peak_value >= 0.5 * signal)
+    cands = [
+        Star(float(y), float(x), float(p), float(g), int(sizes[lab]))
+        for y, x, p, g, lab in zip(
+            py[keep], px[keep], peak_value[keep], signal[keep], labs[keep], strict=True
+        )
+    ]
     if not cands:
         return []
     # isolation against every local maximum above the threshold (blends have two in one
@@ -155,16 +169,9 @@ def detect_stars(
 
 def _fill(cut: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """``cut`` with ``bad`` pixels replaced by the median of their good 3x3 neighbours."""
-    out = cut.copy()
-    ny, nx = cut.shape
-    padded = np.full((ny + 2, nx + 2), np.nan)
-    padded[1:-1, 1:-1] = np.where(bad, np.nan, cut)
-    ys, xs = np.nonzero(bad)
-    window = np.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-    from darkflow.verify._residuals import nanmedian_along  # one sort; no good neighbour: NaN
+    from darkflow.verify._photkernels import fill_bad  # numba; twin: the former numpy code
 
-    out[ys, xs] = nanmedian_along(window, 0)
-    return out
+    return fill_bad(cut, bad)
 
 
 def measure(
@@ -189,7 +196,6 @@ def measure(
     if not 0 < r_aperture < r_inner < r_outer:
         raise ConfigError("need 0 < r_aperture < r_inner < r_outer")
     img = np.asarray(image)  # float64 cut-outs: the whole frame is never converted
-    ny, nx = img.shape
     if bad is not None and bad.shape != img.shape:
         raise ConfigError(f"bad-pixel mask shape {bad.shape} != image shape {img.shape}")
     half = math.ceil(r_outer)
@@ -197,6 +203,42 @@ def measure(
     rr = np.hypot(dy, dx)
     ann = (rr >= r_inner) & (rr <= r_outer)
     ap = rr <= r_aperture
+    from darkflow.stats._common import MAD_TO_STD
+    from darkflow.verify._photkernels import measure_windows
+
+    # every star's window in one numba call (the twin below is the former loop: the same
+    # medians, numpy's pairwise sums, the same values)
+    rows = measure_windows(
+        img,
+        bad,
+        np.array([round(s.y) for s in stars], dtype=np.int64),
+        np.array([round(s.x) for s in stars], dtype=np.int64),
+        half,
+        r_aperture,
+        ann,
+        ap,
+        MAD_TO_STD,
+    )
+    if rows is None:
+        return _measure_reference(img, stars, r_aperture, ann, ap, half, bad)
+    return [
+        StarMeasurement(float(y), float(x), float(f), float(m), float(s), int(n))
+        for y, x, f, m, s, n in rows
+    ]
+
+
+def _measure_reference(
+    img: np.ndarray,
+    stars: list[Star],
+    r_aperture: float,
+    ann: np.ndarray,
+    ap: np.ndarray,
+    half: int,
+    bad: np.ndarray | None,
+) -> list[StarMeasurement]:
+    """numpy twin of :func:`measure`'s kernel (its former loop over the stars)."""
+    ny, nx = img.shape
+    dy, dx = np.mgrid[-half : half + 1, -half : half + 1]
     out = []
     for s in stars:
         cy, cx = round(s.y), round(s.x)
