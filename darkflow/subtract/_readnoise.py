@@ -132,12 +132,19 @@ def noise_model_variance(
     return read_var, shot.astype(np.float32)
 
 
+_QUIET_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _quiet_variance(master: MasterDark) -> float:
     """The 1st percentile of a master's per-pixel temporal variances (a floor: the pixels'
-    sample variances scatter, so it lies below the quietest pixels' true variance)."""
-    var = np.square(per_frame_sigma(master), dtype=np.float64)
-    var = var[np.isfinite(var) & (master.n_used >= 2)]
-    return float(np.percentile(var, 1.0)) if var.size else 0.0
+    sample variances scatter, so it lies below the quietest pixels' true variance). Computed
+    once per master object (every light of the master asks)."""
+    cached = _QUIET_VARIANCE.get(master)
+    if cached is None:
+        var = np.square(per_frame_sigma(master), dtype=np.float64)
+        var = var[np.isfinite(var) & (master.n_used >= 2)]
+        cached = _QUIET_VARIANCE[master] = float(np.percentile(var, 1.0)) if var.size else 0.0
+    return cached
 
 
 # master -> (its bias (weak) or None, the dark signal of noise_model_variance): the same for
