@@ -348,3 +348,33 @@ def test_banding_gate_allows_the_stated_scale_error_of_the_pattern():
     # a pattern of another readout mode (the whole pattern wrong) is still banding
     wrong, _ = _banding(1.0, 0.15)
     assert wrong.failed
+
+
+def test_variance_gate_knows_the_signal_behind_the_shot_noise_to_the_level():
+    """A faint sky measured on a level that is off by a borrowed bias's offset: the shot
+    noise predicted from it is too high, within what the level's uncertainty allows."""
+    from darkflow.model import GainEstimate
+    from darkflow.verify._lightgates import NoiseBudget, variance_gate
+
+    rng = np.random.default_rng(11)
+    shape, g, read_var, sky, offset = (200, 240), 0.6, 3.0, 3.0, 3.0
+    electrons = rng.poisson(sky * g, shape)  # sky in ADU
+    c = (electrons / g + rng.normal(0, np.sqrt(read_var), shape)).astype(np.float32)
+    c += np.float32(offset)  # the level of another night's bias
+    u = np.full(shape, np.sqrt(read_var + (sky + offset) / g), np.float32)
+    valid = np.ones(shape, bool)
+    gain = GainEstimate(g, 0.01 * g, "header")
+
+    def judged(level_sigma):
+        budget = NoiseBudget(
+            read_var=read_var, gain=gain, master_frames=20, level_sigma=level_sigma
+        )
+        metric, values = variance_gate(
+            c, u, valid, np.zeros(shape, np.float32), budget, colour=False, false_alarm=1e-4
+        )
+        return metric, values
+
+    blind, values = judged(0.0)
+    assert blind.failed and values["light_variance_ratio"] < 0.8  # 8 / 13 ADU² expected
+    known, _ = judged(offset)
+    assert not known.failed

@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = 'b5467c8f7124ff3d'
+FINGERPRINT = '19e08c6ffeba6953'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',
@@ -52,7 +52,7 @@ TEXTS = {
     'frame_level_jitter': "Advisory: the darks' levels differ between frames beyond their noise (a bias level that is not stable, stray light in some frames, or a sensor warming during the sequence): the master's level carries that uncertainty and the lights share it.",
     'frame_type_inferred': 'No frame-type keyword (SharpCap); type inferred from the path or file name.',
     'gain_mismatch': "Photon transfer on the dark stack gives an e-/ADU different from the header's EGAIN: the darks were taken at another gain (or the header is wrong).",
-    'gain_not_needed': "No e-/ADU in the header or measurable, and none needed: the light's background noise is not significantly above its uncertainty without shot noise (the noise gate, judged on both sides), so the missing shot term is within that gate's spread.",
+    'gain_not_needed': "No e-/ADU in the header or measurable, and none needed: the light's background noise is within one standard deviation of its uncertainty without shot noise (the noise gate's own spread), or below it: no sign of a missing shot term.",
     'harmful_subtraction': "After subtraction the light's hot pixels are over-subtracted by more than half their dark signal: the subtraction leaves a larger error than it removes.",
     'high_rejection_rate': 'The combine clipped many values high: the darks are contaminated by cosmic rays (or flickering pixels) well above the usual rate.',
     'holdout_level_shift': 'The held-out darks sit at another level than the master: the dark set drifted (temperature, bias level or stray light changed during the sequence).',

@@ -89,8 +89,8 @@ class LightReason(ReasonCode):
     GAIN_NOT_NEEDED = (
         "gain_not_needed",
         "No e-/ADU in the header or measurable, and none needed: the light's background noise "
-        "is not significantly above its uncertainty without shot noise (the noise gate, "
-        "judged on both sides), so the missing shot term is within that gate's spread.",
+        "is within one standard deviation of its uncertainty without shot noise (the noise "
+        "gate's own spread), or below it: no sign of a missing shot term.",
     )
 
 

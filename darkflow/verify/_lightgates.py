@@ -283,6 +283,13 @@ def variance_gate(
         side = "lower"  # the prediction lacks the shot noise: an excess is not evidence
     else:
         terms.append(shot_share * gain.rel_sigma)
+        # the signal behind the shot noise is the light's level above the model's, known to
+        # the level's own uncertainty (a bias of another night: its offset reads as sky)
+        if budget.level_sigma > 0 and shot_share > 0:
+            u2_typ = float(_median(np.square(u[valid], dtype=np.float64)))
+            signal_typ = shot_share * u2_typ * gain.value  # ADU
+            if signal_typ > 0:
+                terms.append(shot_share * min(budget.level_sigma / signal_typ, 1.0))
         # the sky's pixel response non-uniformity is in every light and in no noise model
         prnu_share = float(_median(shares[4]))
         terms.append(math.log1p(prnu_share))
