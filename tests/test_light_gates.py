@@ -370,7 +370,14 @@ def test_variance_gate_knows_the_signal_behind_the_shot_noise_to_the_level():
             read_var=read_var, gain=gain, master_frames=20, level_sigma=level_sigma
         )
         metric, values = variance_gate(
-            c, u, valid, np.zeros(shape, np.float32), budget, colour=False, false_alarm=1e-4
+            c,
+            u,
+            valid,
+            np.zeros(shape, np.float32),
+            budget,
+            colour=False,
+            false_alarm=1e-4,
+            sky_adu=float(np.median(c)),  # the level the light reads: sky and offset
         )
         return metric, values
 

@@ -49,12 +49,18 @@ def read_variance(master: MasterDark) -> float:
     return cached
 
 
+def _typical_count(n: int) -> int:
+    """How many of ``n`` per-pixel variances :func:`read_variance` averages: all but the top
+    0.5 % (hot and flickering pixels)."""
+    return max(1, int(n * 0.995))
+
+
 def _read_variance(master: MasterDark) -> float:
     var = np.square(per_frame_sigma(master), dtype=np.float64)
     var = var[np.isfinite(var) & (master.n_used >= 2)]
     if var.size == 0:
         return 0.0
-    var = np.sort(var)[: max(1, int(var.size * 0.995))]
+    var = np.sort(var)[: _typical_count(var.size)]
     params = master.provenance.get("params", {}) if master.provenance else {}
     k = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
     factor = clip_variance_factor(k) if math.isfinite(k) else 1.0
@@ -170,7 +176,7 @@ def _signal_beyond_read_level(master: MasterDark) -> np.ndarray:
     if not ok.any():
         return np.zeros(master.data.shape, np.float32)
     kept = var[ok]
-    cut = np.sort(kept)[max(1, int(kept.size * 0.995)) - 1]  # read_variance's selection
+    cut = np.sort(kept)[_typical_count(kept.size) - 1]  # read_variance's selection
     level = float(np.mean(data[ok][kept <= cut]))
     out = (data - level).astype(np.float32)
     return np.where(np.isfinite(out), out, np.float32(0.0)).astype(np.float32)

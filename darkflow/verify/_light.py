@@ -348,6 +348,7 @@ def check_light(
         false_alarm=p,
         dark_signal=known_signal,
         systematic_var=None if sys_var is None else sys_var[rows],
+        sky_adu=res.background_adu if math.isfinite(res.background_adu) else None,
     )
     metrics.append(metric)
     values.update(found)

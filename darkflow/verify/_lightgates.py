@@ -232,6 +232,7 @@ def variance_gate(
     false_alarm: float,
     dark_signal: np.ndarray | None = None,
     systematic_var: np.ndarray | None = None,
+    sky_adu: float | None = None,
 ) -> tuple[Metric, dict[str, float]]:
     """Measured background noise against the propagated uncertainty (log of the variance ratio).
 
@@ -246,6 +247,8 @@ def variance_gate(
     only a too *low* noise is judged. ``systematic_var``: the model's own record of that scale
     term per pixel (:attr:`~darkflow.subtract.DarkModel.systematic_variance`, also known
     without a bias); when given it replaces ``(s S)²`` and leaves the master's share.
+    ``sky_adu``: the background's level (the signal behind its shot noise), known to
+    ``budget.level_sigma``: ``shot share x level_sigma / sky_adu`` joins the spread.
     """
     zv = _without_structured_rows(vertical_residual(c, u, valid, cfa=colour))
     log_var, se, n, batches = batch_log_variance(zv, min_per_batch=MIN_BATCH)
@@ -285,11 +288,8 @@ def variance_gate(
         terms.append(shot_share * gain.rel_sigma)
         # the signal behind the shot noise is the light's level above the model's, known to
         # the level's own uncertainty (a bias of another night: its offset reads as sky)
-        if budget.level_sigma > 0 and shot_share > 0:
-            u2_typ = float(_median(np.square(u[valid], dtype=np.float64)))
-            signal_typ = shot_share * u2_typ * gain.value  # ADU
-            if signal_typ > 0:
-                terms.append(shot_share * min(budget.level_sigma / signal_typ, 1.0))
+        if budget.level_sigma > 0 and shot_share > 0 and sky_adu is not None and sky_adu > 0:
+            terms.append(shot_share * min(budget.level_sigma / sky_adu, 1.0))
         # the sky's pixel response non-uniformity is in every light and in no noise model
         prnu_share = float(_median(shares[4]))
         terms.append(math.log1p(prnu_share))
