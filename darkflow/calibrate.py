@@ -20,8 +20,10 @@ The rules, in order:
    (:func:`darkflow.verify.noise_budget`), subtraction with the configured pedestal and the
    light checks (:func:`darkflow.verify.check_light`);
 5. one corrective response (rescale the dark, or add a pedestal), then the checks again; the
-   first findings stay on record. A light that holds no dark signal (``no_dark_signal``: most
-   likely dark-subtracted already) gets no response;
+   first findings stay on record (after a rescale, those of another gate than the scale's that
+   the re-check measured again and passed were the scale error, and are dropped); the rescaled
+   model carries the hot-pixel fit's error of the factor. A light that holds no dark signal
+   (``no_dark_signal``: most likely dark-subtracted already) gets no response;
 6. the status: :func:`darkflow.verify.light_status` (quarantined only where subtraction does
    more harm than good), degraded by non-finite pixels, an applied response, the amplitude
    limit, or a degraded match whose risk no measured check covered (the dark scale not
