@@ -20,8 +20,10 @@ The rules, in order:
    (:func:`darkflow.verify.noise_budget`), subtraction with the configured pedestal and the
    light checks (:func:`darkflow.verify.check_light`);
 5. one corrective response (rescale the dark, or add a pedestal), then the checks again; the
-   first findings stay on record. A light that holds no dark signal (``no_dark_signal``: most
-   likely dark-subtracted already) gets no response;
+   first findings stay on record (after a rescale, those of another gate than the scale's that
+   the re-check measured again and passed were the scale error, and are dropped); the rescaled
+   model carries the hot-pixel fit's error of the factor. A light that holds no dark signal
+   (``no_dark_signal``: most likely dark-subtracted already) gets no response;
 6. the status: :func:`darkflow.verify.light_status` (quarantined only where subtraction does
    more harm than good), degraded by non-finite pixels, an applied response, the amplitude
    limit, or a degraded match whose risk no measured check covered (the dark scale not
@@ -418,20 +420,18 @@ def calibrate_light(
     first_findings = check.failed_reasons  # the evidence behind a response stays on record
     # one corrective response, then check again (recorded either way)
     if response.action == ResponseAction.RESCALE_DARK and response.factor:
-        model = apply_response(model, response, bias=bias)
+        # the light's hot pixels measured the dark's scale: the rescaled model, its variance
+        # and the re-check's budget carry that measurement's error, not the match's stated
+        # (or assumed) scale uncertainty
+        scale_rel = _rescaled_rel_sigma(check, float(response.factor), scale_rel)
+        assumed_rel = 0.0
+        model = apply_response(model, response, bias=bias, scale_rel_sigma=scale_rel)
         if estimate is None or estimate.source != "header":
             # the light's own photon transfer judged its variance against the noise floor of
             # the model it was given (a wrong dark scale moves both): measured again on the
             # rescaled model, or the re-check sees the first model's error as a noise error
-            # the floor's dark part is now known to the measured scale's error, not the guess
-            fit = check.values.get("dark_scale_error_sigma")
-            measured_rel = math.sqrt(max(scale_rel * scale_rel - assumed_rel * assumed_rel, 0.0))
-            if fit is not None and math.isfinite(fit):
-                measured_rel = math.hypot(measured_rel, float(fit))
-            else:
-                measured_rel = scale_rel
             estimate = _light_gain(
-                data, meta, master, bias, model, config, dark_gain, gain, others, measured_rel
+                data, meta, master, bias, model, config, dark_gain, gain, others, scale_rel
             )
             egain = None if estimate is None else estimate.value
             source = None if estimate is None else estimate.source
@@ -448,6 +448,8 @@ def calibrate_light(
     if egain is None and LightReason.NO_GAIN in reasons and _noise_without_shot(check):
         reasons = [LightReason.GAIN_NOT_NEEDED if r == LightReason.NO_GAIN else r for r in reasons]
     status, _failed = light_status(check, master=master_status)
+    if applied.applied and applied.action == ResponseAction.RESCALE_DARK:
+        first_findings = _rescale_evidence(first_check, check)
     if applied.action != ResponseAction.NONE:
         reasons.extend(first_findings)
     reasons.extend(check.reasons)
@@ -497,6 +499,45 @@ def calibrate_light(
         gain=estimate,
         applied=applied,
     )
+
+
+def _rescaled_rel_sigma(check: LightAssessment, factor: float, stated: float) -> float:
+    """The relative 1-sigma of a dark signal rescaled by ``factor`` from the light's hot
+    pixels: the fit's own error of the factor over the factor (``stated``, the match's, when
+    the fit reports none)."""
+    fit = check.values.get("dark_scale_fit_sigma")
+    if fit is None or not math.isfinite(fit) or factor <= 0:
+        return stated
+    return float(fit) / factor
+
+
+def _rescale_evidence(first: LightAssessment, again: LightAssessment) -> tuple[object, ...]:
+    """The first check's findings that stay on record after the dark was rescaled.
+
+    The scale gates' findings are the evidence behind the response and always stay. Every
+    other gate of the first check judged the light against a model whose dark pattern the
+    scale gate found off by many of its sigmas: the pattern left in the light (a share of
+    every hot and warm pixel, of the dark's column structure) shows there as excess noise,
+    holes or banding, the one scale error seen through another statistic. Where the re-check
+    on the rescaled model measured that gate again and it passed, the finding was that
+    error, not a second symptom, and is dropped; where it still fails or could not be
+    measured again, it stays.
+    """
+    from darkflow.verify import GateStatus
+    from darkflow.verify._light import _SCALE_REASONS
+
+    kept = []
+    for m in first.metrics:
+        if not m.failed:
+            continue
+        if m.reason not in _SCALE_REASONS:
+            try:
+                if again.metric(m.name).status == GateStatus.PASS:
+                    continue
+            except KeyError:
+                pass
+        kept.append(m.reason)
+    return tuple(dict.fromkeys(kept))
 
 
 def _noise_without_shot(check: LightAssessment) -> bool:

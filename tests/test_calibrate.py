@@ -162,6 +162,71 @@ def test_an_overscaled_dark_is_rescaled_once_and_the_light_degraded():
     assert abs(r.check.values["dark_scale_error"]) < abs(r.first_check.values["dark_scale_error"])
 
 
+def test_noise_of_the_first_models_scale_error_is_not_a_second_symptom():
+    """A dark 2.8x the light's (warmer darks, no EGAIN): the first check sees the pattern the
+    wrong scale leaves as excess noise; the re-check on the rescaled model measures the noise
+    again and it passes, so the finding was the scale error and only the scale's is kept."""
+    sensor = make_sensor(4)
+    bias = bias_master(sensor, seed=21)
+    strong = master_of(dark_frames(sensor, 16, seed=22, dark_scale=2.8))
+    raw = light_frame(sensor, sky_scene(background_e=150.0), seed=23)
+    meta = META.replace(egain_e_per_adu=None)
+    r = _run(raw, strong, bias, meta=meta, master_status=MasterStatus.VERIFIED)
+    assert r.response.startswith("rescale_dark"), r.reasons
+    assert "light_variance_excess" in r.first_check.failed_reasons
+    assert r.check.metric("log_variance_ratio").status == "pass"
+    assert "dark_overscaled" in r.reasons and "light_variance_excess" not in r.reasons
+
+
+def test_a_finding_the_recheck_still_makes_or_cannot_make_stays():
+    from darkflow.calibrate import _rescale_evidence
+    from darkflow.verify import LightAssessment, Response, VerifyReason
+    from darkflow.verify._metrics import Metric
+
+    def assessment(**status):
+        reasons = {
+            "dark_scale_error": VerifyReason.DARK_OVERSCALED,
+            "log_variance_ratio": VerifyReason.LIGHT_VARIANCE_EXCESS,
+            "column_pattern": VerifyReason.LIGHT_BANDING,
+        }
+        metrics = tuple(
+            Metric(n, 1.0 if s != "nm" else None, "", 0.5 if s != "nm" else None)
+            if s != "fail"
+            else Metric(n, 1.0, "", 0.1, reasons[n])
+            for n, s in status.items()
+        )
+        return LightAssessment(0.5, metrics, (), 1.0, Response())
+
+    first = assessment(dark_scale_error="fail", log_variance_ratio="fail", column_pattern="fail")
+    again = assessment(dark_scale_error="pass", log_variance_ratio="fail", column_pattern="nm")
+    assert _rescale_evidence(first, again) == (
+        VerifyReason.DARK_OVERSCALED,
+        VerifyReason.LIGHT_VARIANCE_EXCESS,
+        VerifyReason.LIGHT_BANDING,
+    )
+    again = assessment(dark_scale_error="pass", log_variance_ratio="pass", column_pattern="pass")
+    assert _rescale_evidence(first, again) == (VerifyReason.DARK_OVERSCALED,)
+
+
+def test_a_rescaled_model_carries_the_measured_scale_error():
+    """A match stating 10 % on the dark scale, a light holding 0.4x of it: after the rescale
+    the model's systematic term is the hot-pixel fit's error of the factor, not the 10 %."""
+    sensor = make_sensor(4)
+    bias = bias_master(sensor, seed=21)
+    strong = master_of(dark_frames(sensor, 16, seed=22, dark_scale=2.5))
+    raw = light_frame(sensor, sky_scene(background_e=150.0), seed=23)
+    r = _run(raw, strong, bias, _decision(dark_rel_sigma=0.1), master_status=MasterStatus.VERIFIED)
+    assert r.response.startswith("rescale_dark"), r.reasons
+    rel = r.first_check.values["dark_scale_fit_sigma"] / r.applied.value
+    assert 0 < rel < 0.05
+    sv, signal = r.model.systematic_variance, r.model.dark_signal
+    np.testing.assert_allclose(sv, np.square(np.float32(rel) * signal), rtol=1e-4, atol=1e-6)
+    # the uncertainty plane carries it: on the hot pixels, where the scale term dominates,
+    # the light's variance is below the stated 10 % term alone
+    hot = signal > np.percentile(signal, 99.5)
+    assert np.median(r.calibrated.uncertainty[hot] ** 2) < np.median(np.square(0.1 * signal[hot]))
+
+
 def test_the_amplitude_limit_leaves_the_light_at_best_degraded(night):
     _, bias, master, raw = night
     r = _run(raw, master, bias, master_status=MasterStatus.VERIFIED, amplitude_limit_sigma=5.0)

@@ -96,6 +96,11 @@ def test_rules_are_complete_data():
         # an uncooled light without temperature holding too little of a warm dark's signal
         (["light_no_temperature", "dark_overscaled", "no_dark_signal"], Cause.THERMAL_MISMATCH),
         (["dark_overscaled", "no_dark_signal"], Cause.ALREADY_PROCESSED),
+        # a missing temperature is a header finding: the mismatch it allows is measured by the
+        # hot pixels, so cosmic rays the master's rejection counted outweigh it
+        (["light_no_temperature"], Cause.HEADER_PROBLEM),
+        (["light_no_temperature", "master_no_temperature"], Cause.HEADER_PROBLEM),
+        (["light_no_temperature", "high_rejection_rate", "hot_pixel_holes"], Cause.COSMIC_RAYS),
         (["dark_below_bias", "variance_excess"], Cause.BIAS_DRIFT),
         (["light_banding", "negative_background", "negative_clipping"], Cause.READOUT_MODE),
         (["level_excess", "dark_level_shift"], Cause.BIAS_DRIFT),

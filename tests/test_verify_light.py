@@ -234,9 +234,54 @@ def test_rescale_without_bias_keeps_the_median_level(setup):
     med = np.median(model.data)
     assert np.median(scaled.data) == pytest.approx(med, abs=0.5)
     hot = model.data > med + 200
-    assert np.allclose(scaled.data[hot] - med, 0.5 * (model.data[hot] - med), rtol=1e-4)
+    base = np.broadcast_to(np.median(model.data, axis=0), model.data.shape)  # column levels
+    assert np.allclose(scaled.data[hot] - base[hot], 0.5 * (model.data - base)[hot], rtol=1e-4)
     assert np.allclose(scaled.variance, 0.25 * model.variance)
     assert scaled.scale_factor == pytest.approx(0.5 * model.scale_factor)
+
+
+def test_rescale_without_bias_keeps_the_column_pattern(setup):
+    """Without a bias the model's column offsets are the readout's, which no dark current
+    moves: a rescale keeps them whole (scaled, they would be left in the light as banding)."""
+    import dataclasses as dc
+
+    _, _, master, _, _ = setup
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    columns = np.random.default_rng(5).normal(0.0, 4.0, model.data.shape[1]).astype(np.float32)
+    striped = dc.replace(model, data=model.data + columns[None, :])
+    response = Response(ResponseAction.RESCALE_DARK, factor=0.4)
+    a, b = apply_response(model, response), apply_response(striped, response)
+    kept = np.median(b.data - a.data, axis=0)
+    np.testing.assert_allclose(kept, columns, atol=0.3)
+
+
+def test_a_measured_rescale_replaces_the_stated_scale_term(setup):
+    """After a rescale the model's scale term is the measured factor's error times the
+    rescaled dark signal, in the variance and its systematic part; a pixel above the linear
+    range keeps its own larger error."""
+    import dataclasses as dc
+
+    from darkflow.subtract import FLAG_NONLINEAR
+
+    _, bias, master, _, _ = setup
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE, bias=bias)
+    stated = np.square(np.float32(0.15) * model.dark_signal)  # an assumed 15 % scale error
+    flags = np.zeros(model.data.shape, np.uint8)
+    flags[0, :4] = FLAG_NONLINEAR
+    model = dc.replace(
+        model, variance=model.variance + stated, systematic_variance=stated, flags=flags
+    )
+    response = Response(ResponseAction.RESCALE_DARK, factor=0.5)
+    out = apply_response(model, response, bias=bias, scale_rel_sigma=0.02)
+    expected = np.square(np.float32(0.02) * out.dark_signal)
+    rest = ~((flags & FLAG_NONLINEAR) != 0)
+    np.testing.assert_allclose(out.systematic_variance[rest], expected[rest], rtol=1e-5)
+    noise = 0.25 * (model.variance - stated)  # the masters' own noise, rescaled
+    np.testing.assert_allclose(out.variance[rest], (noise + expected)[rest], rtol=1e-4)
+    np.testing.assert_allclose(out.systematic_variance[~rest], 0.25 * stated[~rest], rtol=1e-5)
+    # without a measurement the stated term is only rescaled, as before
+    plain = apply_response(model, response, bias=bias)
+    np.testing.assert_allclose(plain.systematic_variance, 0.25 * stated, rtol=1e-6)
 
 
 def test_frame_weight_is_inverse_background_variance():

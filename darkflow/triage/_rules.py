@@ -242,8 +242,12 @@ _RULES = (
         "Add darks closer to the lights' temperature, exposure and date.",
         *_THERMAL[:1],
     ),
-    _r("light_no_temperature", WARN, {HDR: 1, T: 1}, *_THERMAL[:1], *_HEADER[:1]),
-    _r("master_no_temperature", WARN, {HDR: 1, T: 1}, *_THERMAL[:1], *_HEADER[:1]),
+    # a temperature not recorded is a header finding; the thermal mismatch it leaves possible
+    # is measured on the light itself (its hot pixels against the model, the unknown
+    # temperature's assumed error as the gate's materiality), whose findings carry the thermal
+    # weight: the missing keyword alone, present on every night of such a camera, is none
+    _r("light_no_temperature", WARN, {HDR: 1}, *_THERMAL[:1], *_HEADER[:1]),
+    _r("master_no_temperature", WARN, {HDR: 1}, *_THERMAL[:1], *_HEADER[:1]),
     _r("exposure_scaled", INFO, {}, "Nothing to do; darks at the lights' exposure avoid scaling."),
     _r(
         "exposure_unscaled",

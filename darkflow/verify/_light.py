@@ -29,7 +29,7 @@ from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.stats._tails import raw_floor_terms
 from darkflow.stats.cfa import is_cfa
 from darkflow.stats.cfa import per_plane as cfa_per_plane
-from darkflow.subtract import FLAG_LIMITED, DarkModel
+from darkflow.subtract import FLAG_LIMITED, FLAG_NONLINEAR, DarkModel
 from darkflow.verify._fpn import hot_scale_fit, row_window
 from darkflow.verify._gate import z_threshold
 from darkflow.verify._lightgates import (
@@ -37,6 +37,7 @@ from darkflow.verify._lightgates import (
     banding_gate,
     count_gate,
     deep_negative_gate,
+    fit_sigma,
     hole_gate,
     level_gate,
     photometry_gates,
@@ -391,6 +392,7 @@ def check_light(
     values.update(
         dark_scale_error=fit.alpha,
         dark_scale_error_sigma=scale_sigma,
+        dark_scale_fit_sigma=fit_sigma(fit) if fit.n else math.nan,
         dark_scale_pixels=float(fit.n),
         dark_scale_chi2=fit.chi2_red,
         dark_scale_pixel_noise=fit.pixel_rel_noise,
@@ -644,18 +646,48 @@ def _response(
     return Response()
 
 
+def _unbiased_base(data: np.ndarray) -> np.ndarray:
+    """What a dark model without a known bias holds besides its dark signal: each column's
+    median level. A dark's column pattern is the readout's (the bias's fixed column offsets),
+    which no dark current moves; scaled with the dark signal it would leave ``1 - factor`` of
+    it in the light as banding. Each column's typical dark level stays as it was, as the frame's
+    median level did (a column without a finite pixel takes the frame's)."""
+    level = np.float32(_nanmedian(data))
+    finite = np.isfinite(data)
+    columns = np.full(data.shape[1], level, np.float32)
+    has = finite.any(axis=0)
+    if has.any():
+        columns[has] = np.nanmedian(data[:, has], axis=0)
+    return np.broadcast_to(columns[None, :], data.shape)
+
+
 def apply_response(
-    model: DarkModel, response: Response, *, bias: MasterDark | None = None
+    model: DarkModel,
+    response: Response,
+    *,
+    bias: MasterDark | None = None,
+    scale_rel_sigma: float | None = None,
 ) -> DarkModel:
     """A new dark model with a :attr:`ResponseAction.RESCALE_DARK` response applied.
 
-    The dark signal (model minus the master bias, or minus the model's median level when no
-    bias is known: the typical dark level then stays as it was) is multiplied by
-    ``response.factor``; its variance by ``factor**2``. Other actions need the pipeline (another
-    master, a pedestal in ``subtract_dark``): the model is returned unchanged.
+    The dark signal (model minus the master bias, or minus each column's median level when
+    no bias is known (:func:`_unbiased_base`): the typical dark level and the bias's column
+    pattern then stay as they were) is multiplied by ``response.factor``; its variance by
+    ``factor**2``. Other actions need the pipeline (another master, a pedestal in
+    ``subtract_dark``): the model is returned unchanged.
     :func:`check_light` only suggests a factor significantly above 0 (a light without dark
     signal gets ``no_dark_signal`` instead); a factor outside ``(0, 100)`` given by hand raises
     :class:`~darkflow.exceptions.CalibrationError`.
+
+    ``scale_rel_sigma``: the relative 1-sigma of the rescaled dark signal, measured (the
+    hot-pixel fit's error of the factor, over the factor). The model's stated scale uncertainty
+    (:attr:`~darkflow.subtract.DarkModel.systematic_variance`: a temperature assumed or a law
+    fitted, an exposure scaling) described how far its dark signal might be from the light's;
+    the light's hot pixels have now measured that scale, so the term becomes
+    ``(scale_rel_sigma x rescaled dark signal)²``, in the variance and the systematic part
+    alike. Pixels above the measured linear range (:data:`FLAG_NONLINEAR`) keep their own
+    per-pixel error (the larger of the two): a scale measured on the hot pixels says nothing
+    about them. ``None``: the stated term is only multiplied by ``factor**2``.
     """
     if response.action != ResponseAction.RESCALE_DARK or response.factor is None:
         return model
@@ -667,17 +699,28 @@ def apply_response(
             raise CalibrationError("master bias shape differs from the dark model")
         base = bias.data.astype(np.float32)
     else:
-        base = np.float32(_nanmedian(model.data))
+        base = _unbiased_base(model.data)
     data = (base + f * (model.data - base)).astype(np.float32)
     changes: dict[str, Any] = {
         "data": data,
         "variance": (f * f * model.variance).astype(np.float32),
         "scale_factor": model.scale_factor * float(f),
     }
-    if getattr(model, "systematic_variance", None) is not None:
-        changes["systematic_variance"] = (f * f * model.systematic_variance).astype(np.float32)
+    stated = getattr(model, "systematic_variance", None)
+    if stated is not None:
+        changes["systematic_variance"] = (f * f * stated).astype(np.float32)
     if getattr(model, "dark_signal", None) is not None:
         changes["dark_signal"] = (f * model.dark_signal).astype(np.float32)
+    if scale_rel_sigma is not None and math.isfinite(scale_rel_sigma) and scale_rel_sigma >= 0:
+        signal = changes.get("dark_signal", data - base)
+        measured = np.square(np.float32(scale_rel_sigma) * np.nan_to_num(signal))
+        old = np.zeros_like(measured) if stated is None else f * f * stated
+        if model.flags is not None:
+            own = (model.flags & FLAG_NONLINEAR) != 0
+            measured = np.where(own, np.maximum(measured, old), measured)
+        variance = np.maximum(changes["variance"] - old, 0.0) + measured
+        changes["variance"] = variance.astype(np.float32)
+        changes["systematic_variance"] = measured.astype(np.float32)
     return dataclasses.replace(model, **changes)
 
 

@@ -360,6 +360,12 @@ def _without_structured_rows(z: np.ndarray, limit: float = 5.0) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- dark scale
+def fit_sigma(fit) -> float:
+    """The hot-pixel fit's own 1-sigma of ``alpha``: its formal error scaled by the Birge ratio
+    ``sqrt(max(1, chi2_red))`` (pixels scattering more than their noise widen it)."""
+    return fit.sigma * math.sqrt(max(1.0, fit.chi2_red if math.isfinite(fit.chi2_red) else 1.0))
+
+
 def scale_gates(
     fit, budget: NoiseBudget, *, false_alarm: float, provable: bool = True
 ) -> tuple[list[Metric], float]:
@@ -384,7 +390,7 @@ def scale_gates(
     Returns the gates and the fit's total 1-sigma (NaN when not measured).
     """
     thr = z_threshold(false_alarm)
-    sigma = fit.sigma * math.sqrt(max(1.0, fit.chi2_red if math.isfinite(fit.chi2_red) else 1.0))
+    sigma = fit_sigma(fit)
     assumed = budget.scale_assumed_rel_sigma > 0
     total = combine_spread(
         sigma, budget.scale_measured_rel_sigma if assumed else budget.scale_rel_sigma
