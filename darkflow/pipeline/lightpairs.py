@@ -2,8 +2,9 @@
 
 Once a night's lights are calibrated, the lights of one session, configuration, exposure and
 dark model (master, scale) are taken in a stable order (``DATE-OBS``, then the file name) and
-paired one after the other (1-2, 3-4, ...: independent pairs; a light whose sky level differs
-from the next one's by more than :data:`MAX_LEVEL_RATIO` waits for the following one). Each
+paired one after the other (1-2, 3-4, ...: independent pairs, at most :data:`MAX_PAIRS`; a
+light whose sky level differs from the next one's by more than :data:`MAX_LEVEL_RATIO` gives
+way to the following one). Each
 pair's difference gives per-tile photon-transfer sums (:func:`darkflow.subtract.lightpair.
 pair_tiles`, on the calibrated pixels less their pedestal: the same model subtracted from both,
 so the difference is the raw lights' difference and the model's noise cancels); the session's
@@ -41,6 +42,11 @@ log = logging.getLogger(__name__)
 MAX_LEVEL_RATIO = 1.5
 """Two lights pair when their sky levels are within this factor: the level scaling cancels a
 fixed pattern that follows the level, not a change of the scene's make-up (moonlight)."""
+
+MAX_PAIRS = 4
+"""Pairs measured per session (the first in order): four pairs of even a 256x256 frame give
+the gain to ~1 %, and reading every light of a long session again would cost more than it
+tells."""
 
 PAIR_COLUMNS = ["pair_gain_e_per_adu", "pair_gain_sigma", "pair_gain_z", "pair_gain_check"]
 """Frame-report columns of the check: the session's light-pair gain, its 1-sigma uncertainty,
@@ -101,6 +107,8 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]]):
     tiles = []
     prev: tuple[dict[str, Any], np.ndarray, float] | None = None
     for row, floor in zip(rows, floors, strict=True):
+        if len(tiles) >= MAX_PAIRS:
+            break
         sky = _read_sky(workdir, row)
         if sky is None:
             continue

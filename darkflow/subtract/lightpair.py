@@ -68,6 +68,9 @@ MIN_SHOT_SHARE = 0.5
 """Least share of the difference's variance that must be the sky's shot noise: below it the
 estimate is mostly a statement about ``R``."""
 
+MAX_TILES = 512
+"""Tiles measured per colour plane and pair, evenly spread over the frame."""
+
 _FIT_TERMS = 6  # quadratic surface per tile
 _DETECT = 5.0
 
@@ -119,7 +122,8 @@ def _sources(plane: np.ndarray, tiles: list[tuple[int, int]], tile: int) -> np.n
 
     finite = np.isfinite(plane)
     fill = float(np.median(plane[finite])) if finite.any() else 0.0
-    smooth = uniform_filter(np.where(finite, plane, fill), size=3, mode="nearest")
+    filled = np.where(finite, plane, fill)
+    smooth = uniform_filter(filled, size=3, mode="nearest")
     design = _quadratic_design(tile)
     source = np.zeros(plane.shape, dtype=bool)
     for y0, x0 in tiles:
@@ -127,14 +131,14 @@ def _sources(plane: np.ndarray, tiles: list[tuple[int, int]], tile: int) -> np.n
         # the pixels' noise from differences of neighbouring rows (structure cancels), a 3x3
         # mean's a third of it: nebulosity that the surface does not follow must not raise
         # the threshold and hide the faint stars on it
-        rows = np.diff(np.where(finite, plane, fill)[sl], axis=0)
+        rows = np.diff(filled[sl], axis=0)
         s = mad_std(rows.ravel()) / math.sqrt(2.0) / 3.0
         if not s > 0:
             continue
         v = smooth[sl].ravel()
         use = np.ones(v.size, dtype=bool)
         for _ in range(2):  # a fit, then again without what stands out of it
-            coef, *_ = np.linalg.lstsq(design[use], v[use], rcond=None)
+            coef = _fit(design, v, use)
             r = v - design @ coef
             use = np.abs(r) < 3.0 * s
             if np.count_nonzero(use) < _FIT_TERMS * 4:
@@ -143,11 +147,27 @@ def _sources(plane: np.ndarray, tiles: list[tuple[int, int]], tile: int) -> np.n
     return binary_dilation(source, iterations=3) | ~finite
 
 
+def _fit(design: np.ndarray, v: np.ndarray, use: np.ndarray | None = None) -> np.ndarray:
+    """Least-squares coefficients of ``v ~ design`` (rows ``use``), by the normal equations
+    (the design's centred, scaled terms keep them well conditioned; a LAPACK least-squares
+    call per tile costs more than the tile's arithmetic)."""
+    if use is not None:
+        design, v = design[use], v[use]
+    try:
+        return np.linalg.solve(design.T @ design, design.T @ v)
+    except np.linalg.LinAlgError:  # a degenerate set of pixels
+        return np.linalg.lstsq(design, v, rcond=None)[0]
+
+
 def _tiles_of(shape: tuple[int, ...], tile: int) -> list[tuple[int, int]]:
+    """The tiles of a plane, at most :data:`MAX_TILES` of them evenly spread (large frames: the
+    estimate's precision does not need every tile, and the cost grows with them)."""
     ny, nx = shape
-    return [
+    tiles = [
         (y0, x0) for y0 in range(0, ny - tile + 1, tile) for x0 in range(0, nx - tile + 1, tile)
     ]
+    step = -(-len(tiles) // MAX_TILES)
+    return tiles[::step]
 
 
 def _pair_sources(a: np.ndarray, b: np.ndarray, tile: int) -> np.ndarray:
@@ -184,7 +204,7 @@ def _plane_tiles(
             continue
         k = sa / sb
         d = ta - k * tb
-        coef, *_ = np.linalg.lstsq(design[keep], d, rcond=None)
+        coef = _fit(design[keep], d)
         v, kept = _clipped_var(d - design[keep] @ coef)
         if kept < tile * tile // 2 or not math.isfinite(v):
             continue
