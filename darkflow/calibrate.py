@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,14 @@ def gain_from_darks(
 def _light_noise_floor(
     masters: Sequence[MasterDark], bias: MasterDark | None, model: DarkModel, exptime_s: float
 ) -> float:
+    """:func:`_light_noise_parts` summed: the floor of one calibrated light."""
+    floor, model_var = _light_noise_parts(masters, bias, model, exptime_s)
+    return floor + model_var
+
+
+def _light_noise_parts(
+    masters: Sequence[MasterDark], bias: MasterDark | None, model: DarkModel, exptime_s: float
+) -> tuple[float, float]:
     """Every variance of a dark-subtracted light's pixel but its sky's shot noise, for photon
     transfer on the light (:func:`darkflow.subtract.gain.gain_from_light`).
 
@@ -128,7 +137,9 @@ def _light_noise_floor(
     of another night cannot bias it (less the frames' level jitter): interpolated linearly in exposure between the model's
     masters, or, for one master scaled by ``s``, ``R + s (V - R)`` with the bias's read
     variance ``R``. The subtracted model's own noise (its masters' typical variance, by their
-    weights) is added.
+    weights) is the second number: it is in one calibrated light's noise, and cancels in the
+    difference of two lights calibrated with the same model
+    (:mod:`darkflow.subtract.lightpair`).
     """
     from darkflow.subtract import median_frame_variance, read_variance
     from darkflow.verify._stability import frame_jitter
@@ -157,10 +168,22 @@ def _light_noise_floor(
     weights = model.weights if len(model.weights) == len(masters) else (model.scale_factor,)
     model_var = 0.0
     for w, m in zip(weights, masters, strict=False):
-        unc = m.uncertainty[np.isfinite(m.uncertainty)]
-        if unc.size:
-            model_var += float(w) ** 2 * float(_median(np.square(unc, dtype=np.float64)))
-    return max(floor, 0.0) + model_var
+        model_var += float(w) ** 2 * _typical_uncertainty_variance(m)
+    return max(floor, 0.0), model_var
+
+
+_UNCERTAINTY_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _typical_uncertainty_variance(master: MasterDark) -> float:
+    """The median of a master's squared uncertainty (0 without finite values), once per
+    master object."""
+    cached = _UNCERTAINTY_VARIANCE.get(master)
+    if cached is None:
+        unc = master.uncertainty[np.isfinite(master.uncertainty)]
+        cached = float(_median(np.square(unc, dtype=np.float64))) if unc.size else 0.0
+        _UNCERTAINTY_VARIANCE[master] = cached
+    return cached
 
 
 def _as_estimate(value: GainEstimate | float | None, source: str) -> GainEstimate | None:
@@ -468,6 +491,14 @@ def calibrate_light(
     causes = rank_causes(reasons)
     res = check.residuals
     codes = tuple(dict.fromkeys(str(r) for r in reasons))  # each once, in order
+    # the light's noise but its sky's shot noise, split into the per-frame part and the
+    # model's: photon transfer on pairs of lights (pipeline/lightpairs.py) needs them apart
+    floor, model_var = _light_noise_parts(
+        [master, *(m for m in others if m.data.shape == master.data.shape)],
+        bias,
+        model,
+        float(meta.exptime_s or 0.0),
+    )
     fields: dict[str, Any] = {
         "status": status,
         "confidence": confidence,
@@ -482,6 +513,8 @@ def calibrate_light(
         "dark_level_sigma_adu": round(float(model.notes.get("level_sigma_adu", 0.0)), 4),
         "response": str(applied),
         "top_cause": str(causes[0][0]) if causes else None,
+        "read_dark_variance_adu2": round(floor, 6),
+        "model_variance_adu2": round(model_var, 6),
         **{k: (None if v is None else round(float(v), 6)) for k, v in check.values.items()},
     }
     return LightCalibration(

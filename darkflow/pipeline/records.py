@@ -65,6 +65,11 @@ FRAME_REPORT_EXTRA = [
     "egain_e_per_adu",
     "egain_source",
     "egain_sigma",
+    # the header's EGAIN against photon transfer on pairs of the session's lights
+    "pair_gain_e_per_adu",
+    "pair_gain_sigma",
+    "pair_gain_z",
+    "pair_gain_check",
     "job_key",
     "cached",
     # matching

@@ -41,6 +41,7 @@ from darkflow.model import (
 from darkflow.pipeline.crosscheck import cross_check_masters
 from darkflow.pipeline.executors import Executor, LocalExecutor
 from darkflow.pipeline.jobs import run_light_job, run_master_job
+from darkflow.pipeline.lightpairs import check_light_pairs
 from darkflow.pipeline.lights import plan_lights
 from darkflow.pipeline.memo import run_fingerprint, unchanged_run, workdir_state
 from darkflow.pipeline.nights import Scope, write_night
@@ -882,6 +883,14 @@ def _execute_lights(
             advisory=decision.advisory if decision else None,
         )
     ordered = [rows[p] for p in sorted(rows)]
+    # the header's EGAIN against the lights' own photon transfer, per session (degrades)
+    check_light_pairs(
+        ordered,
+        workdir=workdir,
+        false_alarm=config.verify.gate_false_alarm,
+        header_rel_sigma=config.verify.header_gain_rel_sigma,
+        top_cause=_top_cause,
+    )
     for row in ordered:
         result.lights[LightStatus(row["status"])] += 1
     return ordered, hists

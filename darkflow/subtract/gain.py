@@ -58,6 +58,7 @@ __all__ = [
     "gain_from_pairs",
     "header_gain",
     "ptc_gain",
+    "source_mask",
     "trimmed_chi2_factor",
 ]
 
@@ -587,6 +588,40 @@ def gain_from_light(
     return GainEstimate(value, sd, LIGHT, 1)
 
 
+def _tiles(ny: int, nx: int, step: int, tile: int) -> list[tuple[int, int]]:
+    return [
+        (y0, x0)
+        for y0 in range(0, ny - step - tile + 1, tile)
+        for x0 in range(0, nx - tile + 1, tile)
+    ]
+
+
+def source_mask(data: np.ndarray, step: int, tile: int) -> np.ndarray:
+    """Sources of one colour plane: pixels more than 4 sigma above their tile's level, sigma
+    from differences ``step`` rows apart (smooth sky and nebulosity cancel), grown by 2 pixels
+    (a star's wings are steep gradients that differences would count as noise)."""
+    from scipy.ndimage import binary_dilation
+
+    ny, nx = data.shape
+    source = np.zeros(data.shape, dtype=bool)
+    if ny <= step + 1:
+        return source
+    # differences down the columns: the darks' per-pixel variance that a read variance
+    # stands for holds the readout's row noise (a whole row offset per frame), which pixels of
+    # one row share and differences along a row would cancel; rows apart see it as the darks do
+    diff = data[step:, :] - data[:-step, :]
+    for y0, x0 in _tiles(ny, nx, step, tile):
+        block = data[y0 : y0 + tile, x0 : x0 + tile]
+        dblock = diff[y0 : y0 + tile, x0 : x0 + tile]
+        finite = np.isfinite(dblock)
+        if finite.sum() < tile * tile // 2 or not np.isfinite(block).any():
+            continue
+        sigma = mad_std(dblock[finite]) / math.sqrt(2.0)
+        with np.errstate(invalid="ignore"):
+            source[y0 : y0 + tile, x0 : x0 + tile] = block > np.nanmedian(block) + 4.0 * sigma
+    return binary_dilation(source, iterations=2)
+
+
 def _tile_gains(
     data: np.ndarray,
     step: int,
@@ -597,31 +632,12 @@ def _tile_gains(
     """Per tile ``level / (variance - read_variance)`` of one colour plane (differences
     ``step`` rows apart), sources left out (:func:`gain_from_light`); each used tile's level
     is appended to ``levels`` when given."""
-    from scipy.ndimage import binary_dilation
-
     ny, nx = data.shape
     if ny <= step + 1:
         return []
-    # differences down the columns: the darks' per-pixel variance that ``read_variance``
-    # stands for holds the readout's row noise (a whole row offset per frame), which pixels of
-    # one row share and differences along a row would cancel; rows apart see it as the darks do
     diff = data[step:, :] - data[:-step, :]
-    tiles = [
-        (y0, x0)
-        for y0 in range(0, ny - step - tile + 1, tile)
-        for x0 in range(0, nx - tile + 1, tile)
-    ]
-    source = np.zeros(data.shape, dtype=bool)
-    for y0, x0 in tiles:  # sources: far above their tile's level in its own pixel noise
-        block = data[y0 : y0 + tile, x0 : x0 + tile]
-        dblock = diff[y0 : y0 + tile, x0 : x0 + tile]
-        finite = np.isfinite(dblock)
-        if finite.sum() < tile * tile // 2 or not np.isfinite(block).any():
-            continue
-        sigma = mad_std(dblock[finite]) / math.sqrt(2.0)
-        with np.errstate(invalid="ignore"):
-            source[y0 : y0 + tile, x0 : x0 + tile] = block > np.nanmedian(block) + 4.0 * sigma
-    source = binary_dilation(source, iterations=2)
+    tiles = _tiles(ny, nx, step, tile)
+    source = source_mask(data, step, tile)
     bad = source[step:, :] | source[:-step, :]
     gains = []
     floor = 5.0 * math.sqrt(max(read_variance, 1e-12))

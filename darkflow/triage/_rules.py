@@ -403,6 +403,16 @@ _RULES = (
     _r("egain_estimated", INFO, {NOISE: 1}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("no_gain", WARN, {NOISE: 2}, "Let the capture program write EGAIN (e-/ADU)."),
     _r("gain_not_needed", INFO, {NOISE: 1}, "Let the capture program write EGAIN (e-/ADU)."),
+    # the lights' own photon transfer against their header: no dark frame is involved, so it
+    # says nothing of the darks' gain; the header (or the capture profile) is wrong
+    _r(
+        "egain_pair_mismatch",
+        ERR,
+        {NOISE: 3},
+        "Correct EGAIN (e-/ADU) in the capture profile for this gain setting: the frame report's "
+        "pair_gain_e_per_adu is the measured value.",
+        "Check that the camera's gain setting is the one the profile's EGAIN belongs to.",
+    ),
     _r("too_few_frames", WARN, {FEW: 3}, *_FEW),
     _r(
         "bias_level_jump",

@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = '19e08c6ffeba6953'
+FINGERPRINT = '0dcf91fbebbdb9ee'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',
@@ -32,6 +32,7 @@ TEXTS = {
     'dark_underscaled': "The light's hot pixels were under-subtracted: the dark model is too weak (darks colder, shorter or at a lower gain than the light).",
     'duplicate': 'Same bytes as an earlier path (see duplicate_of); only the first path is used.',
     'egain_estimated': 'The header gives no usable e-/ADU (EGAIN); it was measured (darkflow.gain: photon transfer on the dark stack, frame pairs, the light itself; egain_source says which, egain_sigma its 1-sigma uncertainty).',
+    'egain_pair_mismatch': "Photon transfer on the differences of consecutive lights of the session (the fixed pattern, nebulosity and response non-uniformity cancel) gives an e-/ADU that differs from the header's EGAIN beyond both uncertainties (pair_gain_e_per_adu, pair_gain_sigma, pair_gain_z in the frame report): the header's gain is wrong, so the calibrated light's shot-noise uncertainty is too.",
     'egain_unusable': "EGAIN holds no e-/ADU (text such as 'High', NaN, zero): the gain is unknown and is estimated from the frames.",
     'empty_file': 'Zero-byte file.',
     'excess_residual_noise': "Background residual noise is above the noise model's prediction (variance ratio gate).",

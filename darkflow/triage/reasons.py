@@ -92,6 +92,14 @@ class LightReason(ReasonCode):
         "is within one standard deviation of its uncertainty without shot noise (the noise "
         "gate's own spread), or below it: no sign of a missing shot term.",
     )
+    EGAIN_PAIR_MISMATCH = (
+        "egain_pair_mismatch",
+        "Photon transfer on the differences of consecutive lights of the session (the fixed "
+        "pattern, nebulosity and response non-uniformity cancel) gives an e-/ADU that differs "
+        "from the header's EGAIN beyond both uncertainties (pair_gain_e_per_adu, "
+        "pair_gain_sigma, pair_gain_z in the frame report): the header's gain is wrong, so the "
+        "calibrated light's shot-noise uncertainty is too.",
+    )
 
 
 class MasterReason(ReasonCode):
