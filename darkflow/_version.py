@@ -17,7 +17,10 @@ __version__ = "0.1.0"
 # apart from its noise in the light gates; a light of unknown temperature is rescaled when its
 # hot pixels show a material dark-scale error (the assumed thermal mismatch is no longer a
 # spread of the dark-scale gate)
-ALGORITHM_VERSION = "6"
+# 7: a rescaled dark carries the hot-pixel fit's error in the light's uncertainty (not the stated
+# scale term) and, without a bias, scales each column's level apart; the light record keeps its
+# noise floor apart from the model's noise (the light-pair gain check reads it)
+ALGORITHM_VERSION = "7"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.

@@ -266,3 +266,38 @@ def test_session_check_not_measured_changes_nothing(tmp_path):
         for row in rows:
             assert row["pair_gain_check"] == f"not_measured:{why}", row
             assert row["status"] == "calibrated" and row["reasons"] == ""
+
+
+def test_the_registry_status_follows_the_session_verdict(tmp_path):
+    """A light degraded by the pair check is counted degraded by ``darkflow status`` too, and
+    goes back to its own verdict when a later run's check passes."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from darkflow.io.hashing import short
+    from darkflow.pipeline.run import _sync_pair_verdicts
+    from darkflow.registry import Registry
+
+    rows = _rows(tmp_path, _lights(25, n=2), egain=1.7)
+    keys = {r["path"]: hashlib.sha256(r["path"].encode()).hexdigest() for r in rows}
+    plan = SimpleNamespace(
+        lights=[SimpleNamespace(meta=SimpleNamespace(path=p), key=k) for p, k in keys.items()]
+    )
+    with Registry(tmp_path) as reg:
+        for row in rows:
+            reg.put_artifact(
+                key=keys[row["path"]],
+                id=short(keys[row["path"]]),
+                kind="calibrated_light",
+                status="calibrated",
+                path=tmp_path / row["output_path"],
+                provenance={},
+            )
+        rows[0]["status"], rows[0]["pair_gain_check"] = "degraded", "fail"
+        _sync_pair_verdicts(reg, plan, rows)
+        assert [reg.get(keys[r["path"]]).status for r in rows] == ["degraded", "calibrated"]
+        history = reg.get(keys[rows[0]["path"]]).provenance["status_history"]
+        assert history[-1]["reason"] == "light-pair gain check: fail"
+        rows[0]["status"], rows[0]["pair_gain_check"] = "calibrated", "pass"
+        _sync_pair_verdicts(reg, plan, rows)
+        assert [reg.get(keys[r["path"]]).status for r in rows] == ["calibrated", "calibrated"]

@@ -20,7 +20,8 @@ single light, no header gain, a sky too faint for its shot noise to dominate the
 too few tiles) the frame report says why in ``pair_gain_check`` and nothing changes.
 
 The calibrated files are not rewritten: their uncertainty planes keep the header's gain, and
-the frame report states the measured one.
+the frame report states the measured one. The registry's status of a light follows the verdict
+(``darkflow.pipeline.run._sync_pair_verdicts``).
 """
 
 from __future__ import annotations

@@ -891,9 +891,42 @@ def _execute_lights(
         header_rel_sigma=config.verify.header_gain_rel_sigma,
         top_cause=_top_cause,
     )
+    _sync_pair_verdicts(registry, plan, ordered)
     for row in ordered:
         result.lights[LightStatus(row["status"])] += 1
     return ordered, hists
+
+
+def _sync_pair_verdicts(registry, plan, ordered) -> None:
+    """The registry's status of each calibrated light as this run's verdict on it.
+
+    The light-pair gain check judges a session, not a light's inputs: it may degrade a light
+    whose artifact was kept as ``calibrated`` (or pass one an earlier run degraded, when the
+    session's pairs changed). The artifact's stored record keeps the light's own verdict, which
+    every run starts from; its status column follows the latest run, so ``darkflow status``
+    counts what the frame report says.
+    """
+    keys = {j.meta.path: j.key for j in plan.lights}
+    wanted = {}
+    for row in ordered:
+        key = keys.get(row.get("path"))
+        if (
+            key
+            and row.get("output_path")
+            and str(row.get("status"))
+            in (
+                str(LightStatus.CALIBRATED),
+                str(LightStatus.DEGRADED),
+            )
+        ):
+            wanted[short(key)] = (key, str(row["status"]), row.get("pair_gain_check"))
+    if not wanted:
+        return
+    current = registry.statuses_by_id(wanted)
+    for aid, (key, status, check) in sorted(wanted.items()):
+        have = current.get(aid) or []
+        if have and status not in have:
+            registry.set_status(key, status, reason=f"light-pair gain check: {check}")
 
 
 def _write_reports(
