@@ -344,8 +344,15 @@ def test_levels_of_the_subtraction_give_the_checks_their_own_values(setup):
     from darkflow.verify._residuals import residual_parts
 
     _, bias, master, _, raw = setup
-    model, cal = _calibrate(raw, master, bias)
+    model, plain = _calibrate(raw, master, bias)
+    assert plain.levels is None  # not kept unless asked for
+    rv, sv = noise_model_variance(master, bias=bias, egain_e_per_adu=GAIN)
+    kw = {"egain_e_per_adu": GAIN, "read_variance_adu2": rv, "dark_shot_variance_adu2": sv}
+    cal = subtract_dark(raw, model, keep_levels=True, **kw)
     assert cal.levels is not None
+    assert np.array_equal(cal.data, plain.data) and np.array_equal(
+        cal.uncertainty, plain.uncertainty
+    )
     with_levels = check_light(raw, cal, model, meta=META, bias=bias)
     without = check_light(
         raw, CalibratedFrame(cal.data, cal.uncertainty), model, meta=META, bias=bias
@@ -364,5 +371,4 @@ def test_levels_of_the_subtraction_give_the_checks_their_own_values(setup):
     assert _known_levels(cal, slice(1, ny), 0.0, False) is None  # a band of rows
     assert _known_levels(cal, slice(0, ny), 100.0, False) is None  # a pedestal in between
     assert _known_levels(cal, slice(0, ny), 0.0, True) is None  # other colour handling
-    _, with_pedestal = _calibrate(raw, master, bias, pedestal=100.0)
-    assert with_pedestal.levels is None
+    assert subtract_dark(raw, model, keep_levels=True, pedestal_adu=100.0, **kw).levels is None

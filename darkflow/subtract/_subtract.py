@@ -42,10 +42,13 @@ def subtract_dark(
     dark_shot_variance_adu2: np.ndarray | float = 0.0,
     pedestal_adu: float = 0.0,
     cfa: bool = False,
+    keep_levels: bool = False,
 ) -> CalibratedFrame:
     """Subtract the dark model from a light; the light array is not modified.
 
     ``cfa``: a colour (Bayer) light: the sky's shot noise is estimated per colour phase.
+    ``keep_levels``: the result keeps the background and neighbours' median the noise model
+    measured (``CalibratedFrame.levels``, two more planes) for light checks of the whole frame.
     """
     if light.shape != model.data.shape:
         raise CalibrationError(f"light shape {light.shape} != dark model shape {model.data.shape}")
@@ -58,7 +61,7 @@ def subtract_dark(
         smooth, local = local_levels(calibrated, cfa=cfa)
         signal = shot_signal(calibrated, var, gain, cfa=cfa, levels=(smooth, local))
         var = var + signal / np.float32(gain)
-        if not pedestal_adu:  # the levels are of the calibrated values as returned
+        if keep_levels and not pedestal_adu:  # the levels of the values as returned
             levels = (smooth, local, cfa)
     if pedestal_adu:
         calibrated += np.float32(pedestal_adu)
