@@ -358,8 +358,8 @@ def _in_order(fn, items: Iterable[tuple], *, ahead: int = 2) -> list:
     """``[fn(*item) for item in items]``, up to ``ahead`` items at once in threads (the frames'
     residual statistics are numba ``nogil`` passes and numpy selections, which let go of the
     GIL; each frame's result depends on its own inputs only, so the list is the serial one).
-    At most ``ahead + 1`` items are taken from ``items`` (frames read from disk) before
-    their results are collected: memory stays bounded."""
+    At most ``ahead`` items (frames read from disk, each with its temporaries) are in flight
+    at once: memory stays bounded."""
     from concurrent.futures import ThreadPoolExecutor
 
     from darkflow.stats._common import kernel_threads
@@ -372,7 +372,7 @@ def _in_order(fn, items: Iterable[tuple], *, ahead: int = 2) -> list:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for item in items:
             pending.append(pool.submit(fn, *item))
-            if len(pending) > workers:
+            if len(pending) >= workers:
                 out.append(pending.pop(0).result())
         out.extend(f.result() for f in pending)
     return out
