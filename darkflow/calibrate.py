@@ -387,6 +387,13 @@ def calibrate_light(
     colour = is_cfa(meta.bayer_pattern)
     assumed_rel = _assumed_thermal_rel_sigma(decision)
 
+    # the checks analyse the whole frame (not a central band of rows): they take the noise
+    # model's background and neighbours' median of it (otherwise not worth keeping in memory)
+    from darkflow.verify._fpn import row_window
+
+    band = row_window(data.shape, config.verify.max_analysis_pixels)
+    whole_frame = band.start == 0 and band.stop >= data.shape[0]
+
     def subtract_and_check(model: DarkModel, pedestal: float):
         if model.dark_signal is not None and egain:
             # the model's own dark signal gives the shot variance: only the read variance of
@@ -405,6 +412,7 @@ def calibrate_light(
             dark_shot_variance_adu2=shot,
             pedestal_adu=pedestal,
             cfa=colour,
+            keep_levels=whole_frame,
         )
         budget = noise_budget(
             master,

@@ -99,3 +99,24 @@ def test_a_dead_worker_is_one_clear_error():
     assert executor.map(_square, [1, 2, 3], stage="lights", progress=lambda *a: None) == [1, 4, 9]
     with pytest.raises(ExecutorError, match="worker process calibrating lights died"):
         executor.map(_die, [0, 1, 2], stage="lights", progress=lambda *a: None)
+
+
+def test_warm_up_starts_the_server_the_lights_then_use():
+    """The worker processes' server is started before the lights (its imports overlap the
+    masters) only when the lights will run in parallel, and the lights' pool forks from it."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    big = [MIN_PARALLEL_BYTES] * 4
+    assert LocalExecutor(workers=1).warm_up(big) is False
+    assert LocalExecutor().warm_up([1000] * 4) is False  # a few small lights: serial
+    assert LocalExecutor(workers=2).warm_up([1000]) is False  # one light
+    executor = LocalExecutor(workers=2)
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        assert executor.warm_up(big) is False
+        return
+    assert executor.warm_up(big) is True
+    server = forkserver._forkserver._forkserver_pid
+    assert server is not None
+    assert executor.map(_square, [1, 2, 3], stage="lights", progress=lambda *a: None) == [1, 4, 9]
+    assert forkserver._forkserver._forkserver_pid == server

@@ -378,3 +378,42 @@ def test_hot_pixels_saturated_in_light_and_darks_are_no_clipping(setup):
     assert int(np.count_nonzero(cal.data == 0)) >= 50
     a = check_light(light, cal, model, meta=META, bias=bias)
     assert R.NEGATIVE_CLIPPING not in a.reasons, a.failed_reasons
+
+
+def test_levels_of_the_subtraction_give_the_checks_their_own_values(setup):
+    """The background and neighbours' median the noise model measured are reused by the light
+    checks: the very values the checks compute without them (mono, and a Bayer frame per
+    colour phase); not reused where they are not those of the analysed pixels."""
+    from darkflow.stats.noise import local_levels
+    from darkflow.verify._light import _known_levels
+    from darkflow.verify._residuals import residual_parts
+
+    _, bias, master, _, raw = setup
+    model, plain = _calibrate(raw, master, bias)
+    assert plain.levels is None  # not kept unless asked for
+    rv, sv = noise_model_variance(master, bias=bias, egain_e_per_adu=GAIN)
+    kw = {"egain_e_per_adu": GAIN, "read_variance_adu2": rv, "dark_shot_variance_adu2": sv}
+    cal = subtract_dark(raw, model, keep_levels=True, **kw)
+    assert cal.levels is not None
+    assert np.array_equal(cal.data, plain.data) and np.array_equal(
+        cal.uncertainty, plain.uncertainty
+    )
+    with_levels = check_light(raw, cal, model, meta=META, bias=bias)
+    without = check_light(
+        raw, CalibratedFrame(cal.data, cal.uncertainty), model, meta=META, bias=bias
+    )
+    assert json.dumps(with_levels.to_dict(), sort_keys=True) == json.dumps(
+        without.to_dict(), sort_keys=True
+    )
+    for cfa in (False, True):
+        smooth, local = local_levels(cal.data, cfa=cfa)
+        a = residual_parts(cal.data, cal.uncertainty, cfa=cfa, levels=(smooth, local))
+        b = residual_parts(cal.data, cal.uncertainty, cfa=cfa)
+        for name in ("background", "sources", "valid", "z", "local"):
+            assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+    ny = cal.data.shape[0]
+    assert _known_levels(cal, slice(0, ny), 0.0, False) is not None
+    assert _known_levels(cal, slice(1, ny), 0.0, False) is None  # a band of rows
+    assert _known_levels(cal, slice(0, ny), 100.0, False) is None  # a pedestal in between
+    assert _known_levels(cal, slice(0, ny), 0.0, True) is None  # other colour handling
+    assert subtract_dark(raw, model, keep_levels=True, pedestal_adu=100.0, **kw).levels is None

@@ -384,3 +384,32 @@ def test_the_gate_list_names_the_gates_assess_master_runs(sensor, bias, previous
     assert all(
         g.better in (None, "lower", "higher", "unity") and g.description for g in MASTER_GATES
     )
+
+
+def test_frames_in_threads_keep_their_order_and_take_few_ahead():
+    """The hold-out residuals of the frames computed in threads: the serial list, in order,
+    with at most a few frames read ahead of the results."""
+    import threading
+    import time
+
+    from darkflow.verify._master import _in_order
+
+    taken = []
+    lock = threading.Lock()
+    done = []
+
+    def items():
+        for i in range(12):
+            with lock:
+                taken.append(i)
+                assert len(taken) - len(done) <= 2  # at most ahead (2) in flight
+            yield (i, i % 3)
+
+    def fn(i, j):
+        time.sleep(0.002 * (3 - j))  # later items may finish first
+        with lock:
+            done.append(i)
+        return (i, j, i * i)
+
+    assert _in_order(fn, items()) == [(i, i % 3, i * i) for i in range(12)]
+    assert _in_order(fn, iter(())) == []

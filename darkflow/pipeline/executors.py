@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
+from types import SimpleNamespace
 from typing import Any, Protocol, TypeVar
 
 from darkflow.exceptions import ConfigError, ExecutorError, MissingDependencyError
@@ -161,6 +162,22 @@ class LocalExecutor:
         if sum(sizes) < MIN_PARALLEL_BYTES:
             return 1
         return min(auto_workers(max(sizes)), len(specs))
+
+    def warm_up(self, working_sets: Sequence[int], *, stage: str = "lights") -> bool:
+        """Start the worker processes' server now when ``stage`` will run jobs of these working
+        sets (bytes) in parallel: its imports (darkflow, scipy: about 2 s of one core) then
+        overlap the work before that stage (the masters) instead of delaying its first job.
+        The jobs' results do not depend on it. True when a server was started or is running."""
+        sized = [SimpleNamespace(working_set_bytes=int(b)) for b in working_sets]
+        if self.n_workers(sized, stage) <= 1:
+            return False
+        ctx = _pool_context()
+        if ctx.get_start_method() != "forkserver":
+            return False
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+        return True
 
     def map(self, fn, specs, *, stage, progress):
         """``fn`` applied to every spec in worker processes when the stage runs in parallel, else in

@@ -40,7 +40,7 @@ from darkflow.model import (
 )
 from darkflow.pipeline.crosscheck import cross_check_masters
 from darkflow.pipeline.executors import Executor, LocalExecutor
-from darkflow.pipeline.jobs import run_light_job, run_master_job
+from darkflow.pipeline.jobs import LIGHT_BYTES_PER_PIXEL, run_light_job, run_master_job
 from darkflow.pipeline.lightpairs import check_light_pairs
 from darkflow.pipeline.lights import plan_lights
 from darkflow.pipeline.memo import run_fingerprint, unchanged_run, workdir_state
@@ -113,6 +113,17 @@ def _scan(inputs: Sequence[Path], config: Config, workdir: Path | None = None) -
         return r["path"] in metas and (r["status"] == Eligibility.ELIGIBLE or r["path"] in accepted)
 
     return _Scanned(rows, metas, usable, to_contract_csv(catalog))
+
+
+def _light_working_sets(scanned: _Scanned) -> list[int]:
+    """Memory of a light job (:attr:`LightJobSpec.working_set_bytes`) for each usable light."""
+    return [
+        int(m.shape[0] * m.shape[1] * LIGHT_BYTES_PER_PIXEL)
+        for r in scanned.rows
+        if scanned.usable(r)
+        and (m := scanned.metas[r["path"]]).frame_type == FrameType.LIGHT
+        and m.shape
+    ]
 
 
 def _frame_sets(scanned: _Scanned, config: Config):
@@ -249,6 +260,10 @@ def run_night(
         fh.write(scanned.catalog_csv)
     rows = scanned.rows
     scan_seconds = time.monotonic() - t_scan
+    # parallel lights: their worker processes' imports overlap the masters
+    warm_up = getattr(executor, "warm_up", None)
+    if warm_up is not None:
+        warm_up(_light_working_sets(scanned))
 
     with Registry(workdir) as registry:
         registry.verify_files()

@@ -12,7 +12,7 @@ import numpy as np
 
 from darkflow.stats.maps import background_map, neighbour_median
 
-__all__ = ["rebuild_uncertainty", "shot_signal"]
+__all__ = ["local_levels", "rebuild_uncertainty", "shot_signal"]
 
 
 def shot_signal(
@@ -21,6 +21,7 @@ def shot_signal(
     egain_e_per_adu: float,
     *,
     cfa: bool = False,
+    levels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The signal (ADU) whose Poisson noise a calibrated pixel carries, estimated without bias.
 
@@ -33,24 +34,32 @@ def shot_signal(
     sigmas, ``0.41`` of a pixel's), that median is the signal: the wings of stars and spectral
     lines, the edge of a slit, nebulosity finer than the background tiles. ``cfa``: a colour
     (Bayer) frame, whose background and neighbours are per colour phase (a red pixel under a
-    green sky collects less than its green neighbours).
+    green sky collects less than its green neighbours). ``levels``: :func:`local_levels` of
+    ``calibrated`` (with the same ``cfa``), when the caller has them.
     """
     from darkflow.stats._shot import shot_signal_of  # numba: compiled on first use
 
-    if cfa:
-        from darkflow.stats.cfa import per_plane
-
-        smooth = per_plane(lambda d: background_map(d, tile=16), calibrated)
-        local = per_plane(neighbour_median, calibrated)
-    else:
-        smooth = background_map(calibrated)
-        local = neighbour_median(calibrated)
+    smooth, local = local_levels(calibrated, cfa=cfa) if levels is None else levels
     # the pixel's expected noise if it held only the smooth signal (its shot noise included),
     # then the choice between its own value, the neighbours' median and the background: one
     # numba pass (numpy twin: darkflow.stats._shot.shot_signal_of_reference)
     return shot_signal_of(
         calibrated, smooth, local, base_variance, egain_e_per_adu, _NEIGHBOUR_MEDIAN_SD
     )
+
+
+def local_levels(calibrated: np.ndarray, *, cfa: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(smooth background, median of the 8 neighbours)`` of an image, as :func:`shot_signal`
+    takes them: tiles of 32 pixels, or per colour phase (``cfa``) tiles of 16 and same-colour
+    neighbours. The light checks' residuals (``darkflow.verify._residuals.residual_parts``)
+    take the same two levels of the same calibrated values, so a light computes them once."""
+    if cfa:
+        from darkflow.stats.cfa import per_plane
+
+        smooth = per_plane(lambda d: background_map(d, tile=16), calibrated)
+        local = per_plane(neighbour_median, calibrated)
+        return smooth, local
+    return background_map(calibrated), neighbour_median(calibrated)
 
 
 # spread of the median of a pixel's 8 neighbours, in units of one pixel's (white noise):

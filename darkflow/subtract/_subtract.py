@@ -12,7 +12,7 @@ import numpy as np
 
 from darkflow.exceptions import CalibrationError
 from darkflow.stats._robust import median as _median
-from darkflow.stats.noise import shot_signal
+from darkflow.stats.noise import local_levels, shot_signal
 from darkflow.subtract._model import DarkModel
 
 if TYPE_CHECKING:
@@ -27,6 +27,10 @@ class CalibratedFrame:
     data: np.ndarray  # float32
     uncertainty: np.ndarray  # float32, 1-sigma ADU
     stats: dict[str, Any] = field(default_factory=dict)
+    # (smooth background, neighbours' median, cfa) of ``data`` as the noise model measured them
+    # (:func:`darkflow.stats.noise.local_levels`), for the light checks; None when not measured
+    # or when a pedestal was added after them
+    levels: tuple[np.ndarray, np.ndarray, bool] | None = field(default=None, repr=False)
 
 
 def subtract_dark(
@@ -38,10 +42,13 @@ def subtract_dark(
     dark_shot_variance_adu2: np.ndarray | float = 0.0,
     pedestal_adu: float = 0.0,
     cfa: bool = False,
+    keep_levels: bool = False,
 ) -> CalibratedFrame:
     """Subtract the dark model from a light; the light array is not modified.
 
     ``cfa``: a colour (Bayer) light: the sky's shot noise is estimated per colour phase.
+    ``keep_levels``: the result keeps the background and neighbours' median the noise model
+    measured (``CalibratedFrame.levels``, two more planes) for light checks of the whole frame.
     """
     if light.shape != model.data.shape:
         raise CalibrationError(f"light shape {light.shape} != dark model shape {model.data.shape}")
@@ -49,8 +56,13 @@ def subtract_dark(
     calibrated = light32 - model.data
     gain = egain_e_per_adu if egain_e_per_adu and egain_e_per_adu > 0 else None
     var = np.float32(read_variance_adu2) + model.variance + dark_shot_variance_adu2
+    levels = None
     if gain is not None:
-        var = var + shot_signal(calibrated, var, gain, cfa=cfa) / np.float32(gain)
+        smooth, local = local_levels(calibrated, cfa=cfa)
+        signal = shot_signal(calibrated, var, gain, cfa=cfa, levels=(smooth, local))
+        var = var + signal / np.float32(gain)
+        if keep_levels and not pedestal_adu:  # the levels of the values as returned
+            levels = (smooth, local, cfa)
     if pedestal_adu:
         calibrated += np.float32(pedestal_adu)
     finite = np.isfinite(calibrated)
@@ -61,7 +73,7 @@ def subtract_dark(
         "shot_noise_included": gain is not None,
     }
     return CalibratedFrame(
-        calibrated.astype(np.float32, copy=False), np.sqrt(var).astype(np.float32), stats
+        calibrated.astype(np.float32, copy=False), np.sqrt(var).astype(np.float32), stats, levels
     )
 
 

@@ -238,6 +238,23 @@ def _analysis_rows(shape: tuple[int, int], max_pixels: int, colour: bool) -> sli
     return rows
 
 
+def _known_levels(
+    calibrated: CalibratedLike, rows: slice, pedestal_adu: float, colour: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The background and neighbours' median the subtraction measured on the calibrated values
+    (``CalibratedFrame.levels``), when they are those of the analysed pixels: every row, no
+    pedestal in between (``x + p - p`` may round), the same colour handling."""
+    levels = getattr(calibrated, "levels", None)
+    ny = calibrated.data.shape[0]
+    if levels is None or pedestal_adu or levels[2] != colour:
+        return None
+    if (rows.start or 0) != 0 or (rows.stop if rows.stop is not None else ny) < ny:
+        return None
+    if rows.step not in (None, 1):
+        return None
+    return levels[0], levels[1]
+
+
 def _header_gain(meta: FrameMeta) -> GainEstimate | None:
     g = meta.egain_e_per_adu
     return GainEstimate(float(g), 0.0, "header") if g and g > 0 else None
@@ -311,7 +328,9 @@ def check_light(
     mdl = model.data[rows].astype(np.float32)
     mvar = model.variance[rows].astype(np.float32)
     sat = _saturation(meta, raw, saturation_adu, r)
-    parts = residual_parts(c, u, cfa=colour)
+    parts = residual_parts(
+        c, u, cfa=colour, levels=_known_levels(calibrated, rows, pedestal_adu, colour)
+    )
     res = stats_from_parts(parts)
     valid = parts.valid
     if sat is not None:

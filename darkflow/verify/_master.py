@@ -324,20 +324,26 @@ def _holdout_metrics(
     valid &= count >= 2
     residuals = []
     if training is not None and valid.any():
-        for held, source in ((False, training), (True, holdout)):
-            for part in bands(source):
-                res = frame_residual(
-                    part,
-                    mean,
-                    scale,
-                    count,
-                    valid,
-                    held=held,
-                    master=None if held else m,
-                    event_scale=own,
-                )
-                if res is not None:
-                    residuals.append(res)
+
+        def one(held: bool, part: np.ndarray):
+            return frame_residual(
+                part,
+                mean,
+                scale,
+                count,
+                valid,
+                held=held,
+                master=None if held else m,
+                event_scale=own,
+            )
+
+        frames = (
+            (held, part)
+            for held, source in ((False, training), (True, holdout))
+            for part in bands(source)
+        )
+        found = _in_order(one, frames)
+        residuals = [res for res in found if res is not None]
     metrics, values = holdout_gates(
         residuals,
         sigma_frame=sigma_frame,
@@ -346,6 +352,30 @@ def _holdout_metrics(
     )
     values["adc_step_adu"] = lattice[1]
     return metrics, values, residuals, lattice
+
+
+def _in_order(fn, items: Iterable[tuple], *, ahead: int = 2) -> list:
+    """``[fn(*item) for item in items]``, up to ``ahead`` items at once in threads (the frames'
+    residual statistics are numba ``nogil`` passes and numpy selections, which let go of the
+    GIL; each frame's result depends on its own inputs only, so the list is the serial one).
+    At most ``ahead`` items (frames read from disk, each with its temporaries) are in flight
+    at once: memory stays bounded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from darkflow.stats._common import kernel_threads
+
+    workers = max(1, min(ahead, kernel_threads()))
+    if workers == 1:
+        return [fn(*item) for item in items]
+    out: list = []
+    pending: list = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for item in items:
+            pending.append(pool.submit(fn, *item))
+            if len(pending) >= workers:
+                out.append(pending.pop(0).result())
+        out.extend(f.result() for f in pending)
+    return out
 
 
 # ----------------------------------------------------------------------------- combine

@@ -158,16 +158,24 @@ def residual_parts(
     tile: int = 32,
     source_sigma: float = 4.0,
     cfa: bool = False,
+    levels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ResidualParts:
     """Background model, source mask and normalised residuals (see :func:`residual_analysis`).
 
     ``cfa``: a colour (Bayer) frame, analysed per colour phase (same-colour neighbours, a
-    background per colour on tiles of the same size in sensor pixels).
+    background per colour on tiles of the same size in sensor pixels). ``levels``: the
+    background and neighbours' median of ``data`` as :func:`darkflow.stats.noise.local_levels`
+    gives them (the same maps as computed here with the default ``tile``), when known.
     """
+    if levels is not None and tile != 32:
+        raise ValueError("levels are those of tiles of 32 pixels")
     if cfa:
-        return _cfa_residual_parts(data, uncertainty, tile=tile, source_sigma=source_sigma)
-    bg = background_map(data, tile=tile)
-    local = neighbour_median(data)
+        return _cfa_residual_parts(
+            data, uncertainty, tile=tile, source_sigma=source_sigma, levels=levels
+        )
+    bg, local = levels if levels is not None else (background_map(data, tile=tile), None)
+    if local is None:
+        local = neighbour_median(data)
     with np.errstate(invalid="ignore", divide="ignore"):
         z_bg = (data - bg) / uncertainty
         z = (data - local) / (uncertainty * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR)))
@@ -177,15 +185,23 @@ def residual_parts(
 
 
 def _cfa_residual_parts(
-    data: np.ndarray, uncertainty: np.ndarray, *, tile: int, source_sigma: float
+    data: np.ndarray,
+    uncertainty: np.ndarray,
+    *,
+    tile: int,
+    source_sigma: float,
+    levels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ResidualParts:
     from darkflow.stats import cfa
 
     data = np.asarray(data, dtype=np.float32)
     unc = np.asarray(uncertainty, dtype=np.float32)
     half = max(tile // 2, 4)
-    bg = cfa.per_plane(lambda d: background_map(d, tile=half), data)
-    local = cfa.per_plane(neighbour_median, data)
+    if levels is not None:
+        bg, local = levels
+    else:
+        bg = cfa.per_plane(lambda d: background_map(d, tile=half), data)
+        local = cfa.per_plane(neighbour_median, data)
     with np.errstate(invalid="ignore", divide="ignore"):
         z_bg = (data - bg) / unc
         z = (data - local) / (unc * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR)))
