@@ -301,3 +301,16 @@ def test_the_registry_status_follows_the_session_verdict(tmp_path):
         rows[0]["status"], rows[0]["pair_gain_check"] = "calibrated", "pass"
         _sync_pair_verdicts(reg, plan, rows)
         assert [reg.get(keys[r["path"]]).status for r in rows] == ["calibrated", "calibrated"]
+
+
+def test_pairs_stop_once_the_gain_is_known_well_enough(tmp_path):
+    """More pairs only where the gate needs them: the stop looks at the uncertainty alone."""
+    from darkflow.pipeline.lightpairs import MAX_PAIRS, _measure
+
+    rows = _rows(tmp_path, _lights(26, n=2 * MAX_PAIRS), egain=1.7)
+    every, _, tiles_all = _measure(tmp_path, rows)
+    first, _, tiles_one = _measure(tmp_path, rows, enough_rel=1.0)
+    assert every.n == 2 * MAX_PAIRS and first.n == 2
+    assert tiles_one < tiles_all and first.sigma > every.sigma
+    # a stop the pooled estimate never reaches measures every pair
+    assert _measure(tmp_path, rows, enough_rel=every.sigma / every.value / 2)[0].n == every.n

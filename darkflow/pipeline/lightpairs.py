@@ -2,7 +2,8 @@
 
 Once a night's lights are calibrated, the lights of one session, configuration, exposure and
 dark model (master, scale) are taken in a stable order (``DATE-OBS``, then the file name) and
-paired one after the other (1-2, 3-4, ...: independent pairs, at most :data:`MAX_PAIRS`; a
+paired one after the other (1-2, 3-4, ...: independent pairs, at most :data:`MAX_PAIRS`, fewer
+once the gain is known to a third of the header's stated trust; a
 light whose sky level differs from the next one's by more than :data:`MAX_LEVEL_RATIO` gives
 way to the following one). Each
 pair's difference gives per-tile photon-transfer sums (:func:`darkflow.subtract.lightpair.
@@ -95,8 +96,14 @@ def _number(row: dict[str, Any], key: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _measure(workdir: Path, rows: Sequence[dict[str, Any]]):
-    """The session's light-pair gain: ``(estimate, not-measured reason, tiles)``."""
+def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 0.0):
+    """The session's light-pair gain: ``(estimate, not-measured reason, tiles)``.
+
+    Pairs are added until the estimate's relative uncertainty is at most ``enough_rel`` (or
+    :data:`MAX_PAIRS` are measured): the gate's spread is this uncertainty and the header's
+    stated trust in quadrature, and a third of the latter adds less than 6 % to it. The stop
+    depends on the uncertainty only, never on the gain's value, so the test keeps its size.
+    """
     from darkflow.stats.cfa import is_cfa
     from darkflow.subtract.lightpair import gain_from_light_pairs, pair_tiles
 
@@ -135,6 +142,9 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]]):
                     )
                 )
                 prev = None
+                est = gain_from_light_pairs(tiles)[0]
+                if est is not None and est.sigma <= enough_rel * est.value:
+                    break
                 continue
         prev = (row, sky, level)
     if not tiles:
@@ -172,7 +182,7 @@ def check_light_pairs(
         if header is None:
             measured[key] = (None, "no_header_gain", 0, None)
             continue
-        est, why, n_tiles = _measure(workdir, members)
+        est, why, n_tiles = _measure(workdir, members, header_rel_sigma / 3.0)
         measured[key] = (est, why, n_tiles, header)
     tested = sum(1 for est, _, _, _ in measured.values() if est is not None)
     p = false_alarm / max(tested, 1)
