@@ -417,3 +417,34 @@ def test_levels_of_the_subtraction_give_the_checks_their_own_values(setup):
     assert _known_levels(cal, slice(0, ny), 100.0, False) is None  # a pedestal in between
     assert _known_levels(cal, slice(0, ny), 0.0, True) is None  # other colour handling
     assert subtract_dark(raw, model, keep_levels=True, pedestal_adu=100.0, **kw).levels is None
+
+
+def test_config_differences_at_the_lights_exposure():
+    """Darks of the light's exposure taken at another gain are named even when darks of the
+    light's own gain (of other exposures) calibrated it; darks of its exposure and gain, or
+    other-gain darks of other exposures only, say nothing."""
+    light = FrameMeta(
+        path="l", frame_type=FrameType.LIGHT, instrument="Cam", gain_setting=100.0, exptime_s=300.0
+    )
+
+    def master(exptime_s, **kw):
+        m = light.replace(**kw)
+        return MasterMeta(
+            config_signature=m.config_signature,
+            instrument="Cam",
+            exptime_s=exptime_s,
+            temp_c=None,
+            set_temp_c=None,
+            n_frames=10,
+            gain_setting=m.gain_setting,
+        )
+
+    own_120, other_300 = master(120.0), master(300.0, gain_setting=0.0)
+    tol = {"exptime_rel_tol": 0.01}
+    assert config_differences(light, [own_120, other_300]) == ()  # without the exposure: as before
+    assert config_differences(light, [own_120, other_300], **tol) == (R.CONFIG_GAIN_DIFFERS,)
+    assert config_differences(light, [own_120, master(299.0, gain_setting=0.0)], **tol) == (
+        R.CONFIG_GAIN_DIFFERS,
+    )
+    assert config_differences(light, [own_120, other_300, master(300.0)], **tol) == ()
+    assert config_differences(light, [own_120, master(120.0, gain_setting=0.0)], **tol) == ()

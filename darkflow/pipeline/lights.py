@@ -470,7 +470,9 @@ def plan_lights(
         if meta is None or row["frame_type"] != FrameType.LIGHT:
             continue
         same_camera = tonight.get((row.get("night") or "", meta.instrument or "unknown"), [])
-        differences = config_differences(meta, same_camera)
+        differences = config_differences(
+            meta, same_camera, exptime_rel_tol=config.matching.exptime_rel_tol
+        )
         if differences:
             plan.notes[row["path"]] = [str(r) for r in differences]
 

@@ -773,7 +773,11 @@ HARMFUL = frozenset({VerifyReason.NO_DARK_SIGNAL, VerifyReason.HARMFUL_SUBTRACTI
 
 
 def config_differences(
-    light: FrameMeta, masters: Iterable[MasterMeta], *, unmatched: bool = False
+    light: FrameMeta,
+    masters: Iterable[MasterMeta],
+    *,
+    unmatched: bool = False,
+    exptime_rel_tol: float | None = None,
 ) -> tuple[VerifyReason, ...]:
     """Why masters of the light's camera do not fit its configuration (gain, offset, mode...).
 
@@ -782,14 +786,29 @@ def config_differences(
     signature. A light that found no dark model (``unmatched``) learns what differs in the
     masters of another configuration even when its own configuration has some masters (those
     of other exposures): darks of its exposure taken at another gain are the likely reason.
+    With ``exptime_rel_tol``, a matched light whose configuration has masters, but none at its
+    exposure (within that relative tolerance), learns what differs in the masters of another
+    configuration that are at its exposure: its model was scaled, interpolated or borrowed
+    because the darks taken for it are of another setting.
     """
     same = [m for m in masters if m.instrument == (light.instrument or "unknown")]
     if not same:
         return ()
     if any(m.config_signature == light.config_signature for m in same):
-        if not unmatched:
+        own = light.config_signature
+        if unmatched:
+            same = [m for m in same if m.config_signature != own]
+        elif exptime_rel_tol is not None and light.exptime_s:
+
+            def at_exposure(m) -> bool:
+                e = m.exptime_s
+                return bool(e) and abs(e - light.exptime_s) <= exptime_rel_tol * light.exptime_s
+
+            if any(m.config_signature == own and at_exposure(m) for m in same):
+                return ()
+            same = [m for m in same if m.config_signature != own and at_exposure(m)]
+        else:
             return ()
-        same = [m for m in same if m.config_signature != light.config_signature]
     out: list[VerifyReason] = []
     for m in same:
         if m.gain_setting != light.gain_setting:
