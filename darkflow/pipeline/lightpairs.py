@@ -37,7 +37,7 @@ import numpy as np
 
 from darkflow.model import GainEstimate, LightStatus
 
-__all__ = ["MAX_LEVEL_RATIO", "PAIR_COLUMNS", "check_light_pairs"]
+__all__ = ["DELIVERED", "MAX_LEVEL_RATIO", "PAIR_COLUMNS", "check_light_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ PAIR_COLUMNS = ["pair_gain_e_per_adu", "pair_gain_sigma", "pair_gain_z", "pair_g
 """Frame-report columns of the check: the session's light-pair gain, its 1-sigma uncertainty,
 the gate's statistic and ``pass``, ``fail`` or ``not_measured:<reason>``."""
 
-_DELIVERED = (str(LightStatus.CALIBRATED), str(LightStatus.DEGRADED))
+DELIVERED = (str(LightStatus.CALIBRATED), str(LightStatus.DEGRADED))
+"""Statuses of a light with an output: the ones the check reads (and the registry follows)."""
 
 
 def _session_key(row: dict[str, Any]) -> tuple:
@@ -169,7 +170,7 @@ def check_light_pairs(
 
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        if str(row.get("status")) in _DELIVERED and row.get("output_path"):
+        if str(row.get("status")) in DELIVERED and row.get("output_path"):
             groups.setdefault(_session_key(row), []).append(row)
     measured = {}
     for key in sorted(groups, key=str):

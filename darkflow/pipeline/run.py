@@ -41,7 +41,7 @@ from darkflow.model import (
 from darkflow.pipeline.crosscheck import cross_check_masters
 from darkflow.pipeline.executors import Executor, LocalExecutor
 from darkflow.pipeline.jobs import LIGHT_BYTES_PER_PIXEL, run_light_job, run_master_job
-from darkflow.pipeline.lightpairs import check_light_pairs
+from darkflow.pipeline.lightpairs import DELIVERED, check_light_pairs
 from darkflow.pipeline.lights import plan_lights
 from darkflow.pipeline.memo import run_fingerprint, unchanged_run, workdir_state
 from darkflow.pipeline.nights import Scope, write_night
@@ -925,15 +925,7 @@ def _sync_pair_verdicts(registry, plan, ordered) -> None:
     wanted = {}
     for row in ordered:
         key = keys.get(row.get("path"))
-        if (
-            key
-            and row.get("output_path")
-            and str(row.get("status"))
-            in (
-                str(LightStatus.CALIBRATED),
-                str(LightStatus.DEGRADED),
-            )
-        ):
+        if key and row.get("output_path") and str(row.get("status")) in DELIVERED:
             wanted[short(key)] = (key, str(row["status"]), row.get("pair_gain_check"))
     if not wanted:
         return
