@@ -250,14 +250,6 @@ def frame_residual_reference(
     return FrameResidual(held, width, width_var, level, n_pix, outliers, up, down, level_var)
 
 
-def _t_isf(q: float, dof: int) -> float:
-    """``scipy.stats.t.isf(q, dof)`` for ``0 < q < 1`` and ``dof >= 1``: the function it calls
-    (``scipy.stats`` itself takes ~0.8 s to import, in the driver of every night)."""
-    from scipy.special import stdtrit
-
-    return float(-stdtrit(dof, q))
-
-
 def _jitter_advisory(
     train: list[FrameResidual], false_alarm: float, sigma_frame: float, materiality: float
 ) -> tuple[Metric | None, dict[str, float | None]]:
@@ -269,8 +261,7 @@ def _jitter_advisory(
     a quarter) of a frame's pixel variance, the master's level error (``jitter / sqrt(T)``)
     weighs in its error budget as much as the noise a user tolerates from it. It is an
     expected error, not a fault of the master (the lights share the jitter): an advisory."""
-    # chi2.sf of scipy.stats is this function (scipy.stats itself takes ~0.8 s to import)
-    from scipy.special import chdtrc
+    from darkflow.stats._dist import chi2_sf  # scipy.stats' chi2.sf, without its import
 
     t = len(train)
     if t < 3:
@@ -281,7 +272,7 @@ def _jitter_advisory(
     q = sum(f.level_adu**2 for f in train) / floor2
     excess = math.sqrt(max(sum(f.level_adu**2 for f in train) / (t - 1) - floor2, 0.0))
     values = {"frame_jitter_adu": excess, "master_level_sigma_adu": excess / math.sqrt(t)}
-    if chdtrc(t - 1, q) >= false_alarm or excess**2 <= materiality * sigma_frame**2:
+    if chi2_sf(q, t - 1) >= false_alarm or excess**2 <= materiality * sigma_frame**2:
         return None, values
     levels = ", ".join(f"{f.level_adu:+.3g}" for f in train)
     metric = Metric(
@@ -370,7 +361,9 @@ def holdout_gates(
         - float(np.mean([f.width_var for f in train])),
         0.0,
     )
-    t_between = _t_isf(p / 2.0, t - 1) / z_threshold(p, sides=2)
+    from darkflow.stats._dist import t_isf  # scipy.stats' t.isf, without its import
+
+    t_between = t_isf(p / 2.0, t - 1) / z_threshold(p, sides=2)
     ratio = w_h / w_t
     spread_w = ratio * math.sqrt(
         var_h / w_h**2 + var_t / w_t**2 + t_between**2 * between * (1.0 / k + 1.0 / t) / w_t**2
@@ -393,7 +386,7 @@ def holdout_gates(
     jitter = math.sqrt(jitter2 + floor**2)
     scale = jitter * math.sqrt(1.0 + 1.0 / t)
     worst = max(held, key=lambda f: abs(f.level_adu))
-    t_crit = _t_isf(p / (2.0 * k), t - 1)  # Bonferroni over the held-out frames
+    t_crit = t_isf(p / (2.0 * k), t - 1)  # Bonferroni over the held-out frames
     shift = significance_gate(
         "holdout_shift_sigma",
         worst.level_adu / scale,
@@ -423,7 +416,7 @@ def holdout_gates(
         chi2_t = sum((f.outliers - rate_t * f.n) ** 2 / (rate_t * f.n) for f in train)
         dispersion = max(chi2_t / (t - 1), 1.0)
     if dispersion > 1.0:
-        t_fac = _t_isf(p, t - 1) / z_threshold(p, sides=1)
+        t_fac = t_isf(p, t - 1) / z_threshold(p, sides=1)
         spread_c *= math.sqrt(dispersion) * t_fac
     outliers = significance_gate(
         "holdout_outlier_frac",
