@@ -158,3 +158,81 @@ def test_radix_sort_of_float_keys_equals_np_sort(n):
     _radix_sort_keys(keys, np.empty_like(keys), n, np.empty(256, np.int64))
     back = np.where(keys & 0x80000000, keys & 0x7FFFFFFF, ~keys).astype(np.uint32)
     np.testing.assert_array_equal(back.view(np.float32), np.sort(values))
+
+
+# ----------------------------------------------------------------------------- row medians
+def _rows_with_gaps(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0.0, 5.0, shape)
+    a[: shape[0] // 3] = np.round(a[: shape[0] // 3])  # ties (integer data)
+    a[rng.random(shape) < 0.1] = np.nan
+    if shape[0] > 3:
+        a[1] = np.nan  # a row without values
+        a[2, :3] = np.inf  # infinities are values
+    return a.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 1), (5, 17), (33, 64), (70, 301)])
+def test_row_medians_equal_a_sort_of_every_row(shape, dtype):
+    from darkflow.stats._image import (
+        centre_rows,
+        centre_rows_reference,
+        row_medians,
+        row_medians_reference,
+    )
+    from darkflow.verify._residuals import nanmedian_along
+
+    a = _rows_with_gaps(shape, dtype, sum(shape))
+    np.testing.assert_array_equal(row_medians(a), nanmedian_along(a, 1))
+    np.testing.assert_array_equal(row_medians_reference(a), nanmedian_along(a, 1))
+    for arr in (a, a.T):  # a transposed view: the same values and the same memory layout
+        got, ref = centre_rows(arr), centre_rows_reference(arr)
+        assert got.dtype == ref.dtype and got.strides == ref.strides
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_row_medians_the_same_for_any_thread_count():
+    from darkflow.stats._image import row_medians
+
+    a = _rows_with_gaps((700, 200), np.float32, 5)  # rows for 2 threads at least
+    reference = row_medians(a)
+    for threads in thread_counts():
+        with numba_threads(threads):
+            assert row_medians(a).tobytes() == reference.tobytes()
+
+
+def test_row_median_by_hand():
+    from darkflow.stats._image import row_medians
+
+    a = np.array([[3.0, np.nan, 1.0, 2.0], [4.0, 1.0, np.nan, np.nan], [np.nan] * 4])
+    np.testing.assert_array_equal(row_medians(a), [2.0, 2.5, np.nan])
+
+
+# ----------------------------------------------------------------------------- residual summary
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_residual_summary_equals_numpy_histogram(dtype):
+    from darkflow.stats._image import residual_summary, residual_summary_reference
+    from darkflow.verify._residuals import HIST_EDGES
+
+    rng = np.random.default_rng(7)
+    z = rng.normal(0.0, 2.5, (120, 170)).astype(dtype)
+    z[0, : HIST_EDGES.size] = HIST_EDGES.astype(dtype)  # values on the edges
+    z[1, :6] = [6.0, -6.0, 7.5, -9.0, np.nextafter(6.0, 0.0), np.nextafter(-6.0, 0.0)]
+    valid = rng.random(z.shape) < 0.7
+    valid[:2] = True
+    got = residual_summary(z, valid, HIST_EDGES, -6.0)
+    ref = residual_summary_reference(z, valid, HIST_EDGES, -6.0)
+    assert got[0].tobytes() == ref[0].tobytes() and got[1] == ref[1]
+    np.testing.assert_array_equal(got[2], ref[2])
+    assert got[2].sum() == np.count_nonzero(valid)
+
+
+def test_residual_summary_leaves_nan_to_the_reference():
+    from darkflow.stats._image import residual_summary
+
+    z = np.zeros((4, 4), np.float32)
+    z[0, 0] = np.nan
+    valid = np.ones(z.shape, bool)
+    values, below, counts = residual_summary(z, valid, np.linspace(-1.0, 1.0, 5), -0.5)
+    assert values.size == 16 and below == 0 and counts.sum() == 15  # numpy drops the NaN

@@ -15,10 +15,16 @@ from darkflow.stats._common import MAD_TO_STD, in_threads
 from darkflow.stats._robust import mad_std
 
 __all__ = [
+    "centre_rows",
+    "centre_rows_reference",
     "grid_interp",
     "grid_interp_reference",
     "neighbour_median8",
     "neighbour_median8_reference",
+    "residual_summary",
+    "residual_summary_reference",
+    "row_medians",
+    "row_medians_reference",
     "tile_levels",
     "tile_levels_reference",
 ]
@@ -447,3 +453,192 @@ def grid_interp_reference(grid: np.ndarray, tile: int, shape: tuple[int, int]) -
     for i in range(nx):
         out[:, i] = np.interp(np.arange(ny), yc, rows[:, i])
     return out.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- row medians
+@nb.njit(cache=True)
+def _select(buf: np.ndarray, n: int, k: int) -> None:  # pragma: no cover (numba)
+    """Partially order ``buf[:n]`` so that ``buf[k]`` is its k-th smallest value (0-based),
+    smaller or equal values before it, larger or equal after it (no NaN in ``buf[:n]``).
+    Quickselect with the median of three as pivot and a branch-free partition (values below
+    the pivot to the front, then those equal to it), insertion sort below 17 values."""
+    lo, hi = 0, n  # the k-th value is in buf[lo:hi]
+    while hi - lo > 16:
+        a, b, c = buf[lo], buf[(lo + hi) >> 1], buf[hi - 1]
+        if a > b:
+            a, b = b, a
+        if b > c:
+            b = c
+            if a > b:
+                b = a
+        pivot = b
+        j = lo
+        for i in range(lo, hi):
+            v = buf[i]
+            buf[i] = buf[j]
+            buf[j] = v
+            j += v < pivot
+        if k < j:  # buf[lo:j] < pivot <= buf[j:hi]
+            hi = j
+            continue
+        e = j
+        for i in range(j, hi):
+            v = buf[i]
+            buf[i] = buf[e]
+            buf[e] = v
+            e += v == pivot
+        if k < e:  # buf[j:e] == pivot (the pivot is one of the values: e > j)
+            return
+        lo = e
+    for i in range(lo + 1, hi):
+        v = buf[i]
+        j = i - 1
+        while j >= lo and buf[j] > v:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = v
+
+
+@nb.njit(cache=True, nogil=True)
+def _row_medians(a, half, med, y0, y1):  # pragma: no cover (numba)
+    """Rows ``y0 .. y1``: the median of each row's values that are not NaN (NaN for none),
+    ``(lo + hi) * half`` in the array's dtype, ``lo`` and ``hi`` the middle order statistics
+    as a sort gives them."""
+    nx = a.shape[1]
+    buf = np.empty(nx, dtype=a.dtype)
+    for y in range(y0, y1):
+        n = 0
+        for x in range(nx):
+            v = a[y, x]
+            if not math.isnan(v):
+                buf[n] = v
+                n += 1
+        if n == 0:
+            med[y] = np.nan
+            continue
+        k = (n - 1) // 2
+        _select(buf, n, k)
+        lo = buf[k]
+        hi = lo
+        if n % 2 == 0:
+            hi = buf[k + 1]
+            for i in range(k + 2, n):
+                if buf[i] < hi:
+                    hi = buf[i]
+        med[y] = (lo + hi) * half
+
+
+def row_medians(a: np.ndarray) -> np.ndarray:
+    """The median of each row of the 2-D float array ``a`` ignoring NaN (NaN for a row without
+    values), in ``a``'s dtype: the values of a sort of every row
+    (:func:`darkflow.verify._residuals.nanmedian_along` ``(a, 1)``), by a selection per row."""
+    a = np.asarray(a)
+    if a.ndim != 2 or a.dtype not in (np.float32, np.float64) or a.size == 0:
+        return row_medians_reference(a)
+    a = np.ascontiguousarray(a)
+    med = np.empty(a.shape[0], dtype=a.dtype)
+    half = a.dtype.type(0.5)
+    in_threads(
+        lambda y0, y1: _row_medians(a, half, med, y0, y1),
+        a.shape[0],
+        min_items=_min_rows(a.shape[1]),
+    )
+    return med
+
+
+def centre_rows(a: np.ndarray) -> np.ndarray:
+    """Each row of the 2-D float array ``a`` (NaN = masked) minus the median of its values
+    (rows without a finite median unchanged), the difference taken as numpy takes it (the
+    result's memory layout follows ``a``'s): equal to :func:`centre_rows_reference`, the
+    medians by selection (:func:`row_medians`) instead of a sort of every row."""
+    med = row_medians(a)
+    return a - np.where(np.isfinite(med), med, 0.0)[:, None]
+
+
+def row_medians_reference(a: np.ndarray) -> np.ndarray:
+    """numpy reference of :func:`row_medians` (a sort of every row, NaN sorted last)."""
+    s = np.sort(np.asarray(a), axis=1)
+    n = np.count_nonzero(~np.isnan(s), axis=1)
+    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(s, np.maximum(n // 2, 0)[:, None], axis=1)[:, 0]
+    return np.where(n > 0, (lo + hi) / 2, np.nan).astype(s.dtype, copy=False)
+
+
+def centre_rows_reference(a: np.ndarray) -> np.ndarray:
+    """numpy reference of :func:`centre_rows` (the banding gate's former code)."""
+    med = row_medians_reference(a)
+    return a - np.where(np.isfinite(med), med, 0.0)[:, None]
+
+
+# ----------------------------------------------------------------------------- residual summary
+@nb.njit(cache=True, nogil=True)
+def _residual_summary(z, valid, edges, tail, values, counts):  # pragma: no cover (numba)
+    """``z[valid]`` in raster order into ``values``; the histogram of those values clipped to
+    the outer edges (bins ``[e_i, e_i+1)``, the last one closed, compared in float64 as
+    numpy's histogram does); returns ``(n, below)``, ``below`` the count under ``tail``."""
+    ny, nx = z.shape
+    m = edges.shape[0]
+    first, last = edges[0], edges[m - 1]
+    scale = (m - 1) / (last - first)
+    n = 0
+    below = 0
+    for y in range(ny):
+        for x in range(nx):
+            if not valid[y, x]:
+                continue
+            v = z[y, x]
+            values[n] = v
+            n += 1
+            f = np.float64(v)
+            if f < tail:
+                below += 1
+            if f < first:
+                f = first
+            elif f > last:
+                f = last
+            if f == last:
+                counts[m - 2] += 1
+                continue
+            # the bin of f: a guess from the mean bin width, then moved to where
+            # edges[i] <= f < edges[i + 1] (the edges decide, as in numpy)
+            i = min(max(int((f - first) * scale), 0), m - 2)
+            while i > 0 and f < edges[i]:
+                i -= 1
+            while i < m - 2 and f >= edges[i + 1]:
+                i += 1
+            counts[i] += 1
+    return n, below
+
+
+def residual_summary(
+    z: np.ndarray, valid: np.ndarray, edges: np.ndarray, tail: float
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """``(z[valid], count of z[valid] < tail, histogram of z[valid] clipped to the outer
+    edges over edges)`` in one pass; equal to :func:`residual_summary_reference` (for finite
+    ``z[valid]``; NaN goes to the reference)."""
+    edges = np.asarray(edges, dtype=np.float64)
+    if not (
+        isinstance(z, np.ndarray)
+        and z.ndim == 2
+        and z.dtype in (np.float32, np.float64)
+        and valid.shape == z.shape
+        and edges.ndim == 1
+        and edges.size >= 2
+        and bool(np.all(np.diff(edges) > 0))
+    ):
+        return residual_summary_reference(z, valid, edges, tail)
+    values = np.empty(int(np.count_nonzero(valid)), z.dtype)
+    counts = np.zeros(edges.size - 1, np.int64)
+    n, below = _residual_summary(z, np.asarray(valid, np.bool_), edges, float(tail), values, counts)
+    if not np.isfinite(values).all():
+        return residual_summary_reference(z, valid, edges, tail)
+    return values[:n], int(below), counts
+
+
+def residual_summary_reference(
+    z: np.ndarray, valid: np.ndarray, edges: np.ndarray, tail: float
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """numpy twin of :func:`residual_summary` (the former code of the residual statistics)."""
+    zb = z[valid]
+    counts, _ = np.histogram(np.clip(zb, edges[0], edges[-1]), bins=edges)
+    return zb, int(np.count_nonzero(zb < tail)), counts.astype(np.int64)

@@ -98,12 +98,13 @@ def trimmed_chi2_factor(dof: float, trim: float = _TRIM) -> float:
     factor (the chi-square distribution is skewed: its upper tail holds more of the mean);
     uses ``int_a^b x f_k(x) dx = k (F_{k+2}(b) - F_{k+2}(a))``.
     """
-    from scipy.stats import chi2
+    # scipy.stats' chi2.ppf and chi2.cdf, without its import (~0.8 s in every night's driver)
+    from darkflow.stats._dist import chi2_cdf, chi2_ppf
 
     if not trim:
         return 1.0
-    a, b = chi2.ppf(trim, dof), chi2.ppf(1.0 - trim, dof)
-    inside = chi2.cdf(b, dof + 2) - chi2.cdf(a, dof + 2)
+    a, b = chi2_ppf(trim, dof), chi2_ppf(1.0 - trim, dof)
+    inside = chi2_cdf(b, dof + 2) - chi2_cdf(a, dof + 2)
     return float(inside / (1.0 - 2.0 * trim))
 
 

@@ -261,7 +261,7 @@ def _jitter_advisory(
     a quarter) of a frame's pixel variance, the master's level error (``jitter / sqrt(T)``)
     weighs in its error budget as much as the noise a user tolerates from it. It is an
     expected error, not a fault of the master (the lights share the jitter): an advisory."""
-    from scipy.stats import chi2
+    from darkflow.stats._dist import chi2_sf  # scipy.stats' chi2.sf, without its import
 
     t = len(train)
     if t < 3:
@@ -272,7 +272,7 @@ def _jitter_advisory(
     q = sum(f.level_adu**2 for f in train) / floor2
     excess = math.sqrt(max(sum(f.level_adu**2 for f in train) / (t - 1) - floor2, 0.0))
     values = {"frame_jitter_adu": excess, "master_level_sigma_adu": excess / math.sqrt(t)}
-    if chi2.sf(q, t - 1) >= false_alarm or excess**2 <= materiality * sigma_frame**2:
+    if chi2_sf(q, t - 1) >= false_alarm or excess**2 <= materiality * sigma_frame**2:
         return None, values
     levels = ", ".join(f"{f.level_adu:+.3g}" for f in train)
     metric = Metric(
@@ -361,9 +361,9 @@ def holdout_gates(
         - float(np.mean([f.width_var for f in train])),
         0.0,
     )
-    from scipy.stats import t as student
+    from darkflow.stats._dist import t_isf  # scipy.stats' t.isf, without its import
 
-    t_between = float(student.isf(p / 2.0, t - 1)) / z_threshold(p, sides=2)
+    t_between = t_isf(p / 2.0, t - 1) / z_threshold(p, sides=2)
     ratio = w_h / w_t
     spread_w = ratio * math.sqrt(
         var_h / w_h**2 + var_t / w_t**2 + t_between**2 * between * (1.0 / k + 1.0 / t) / w_t**2
@@ -386,7 +386,7 @@ def holdout_gates(
     jitter = math.sqrt(jitter2 + floor**2)
     scale = jitter * math.sqrt(1.0 + 1.0 / t)
     worst = max(held, key=lambda f: abs(f.level_adu))
-    t_crit = float(student.isf(p / (2.0 * k), t - 1))  # Bonferroni over the held-out frames
+    t_crit = t_isf(p / (2.0 * k), t - 1)  # Bonferroni over the held-out frames
     shift = significance_gate(
         "holdout_shift_sigma",
         worst.level_adu / scale,
@@ -416,7 +416,7 @@ def holdout_gates(
         chi2_t = sum((f.outliers - rate_t * f.n) ** 2 / (rate_t * f.n) for f in train)
         dispersion = max(chi2_t / (t - 1), 1.0)
     if dispersion > 1.0:
-        t_fac = float(student.isf(p, t - 1)) / z_threshold(p, sides=1)
+        t_fac = t_isf(p, t - 1) / z_threshold(p, sides=1)
         spread_c *= math.sqrt(dispersion) * t_fac
     outliers = significance_gate(
         "holdout_outlier_frac",

@@ -523,7 +523,7 @@ def check_light(
     # alike): above the sky's noise (not each pixel's own, which a star's shot noise raises)
     # and isolated, i.e. their 8 neighbours hold less than half of their excess (a star in the
     # model is not a hot pixel: it is what the flux gate looks for)
-    u_sky = float(_median(u[valid])) if valid.any() else np.inf
+    u_sky = float(values["pixel_sigma_adu"] or 0.0) if valid.any() else np.inf  # level gate's
     near = template_local if not colour else neighbour_median(template)
     level = float(_nanmedian(template))
     with np.errstate(invalid="ignore"):

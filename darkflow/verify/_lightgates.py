@@ -649,13 +649,21 @@ def count_gate(
 
 
 # ----------------------------------------------------------------------------- level
-def _batch_median(values: np.ndarray) -> tuple[float, float, int]:
+def _batch_median(
+    values: np.ndarray, known: tuple[np.ndarray, float] | None = None
+) -> tuple[float, float, int]:
+    """Median of the finite ``values`` and its batch-means standard error. ``known``: an array
+    and its median, taken when the finite values are that array (the same values, in order)."""
     v = values[np.isfinite(values)]
     batches = min(32, v.size // MIN_BATCH)
     if batches < 2:
         return math.nan, math.nan, batches
     meds = [float(_median(p)) for p in np.array_split(v, batches)]
-    return float(_median(v)), float(np.std(meds, ddof=1)) / math.sqrt(batches), batches
+    if known is not None and known[0].shape == v.shape and np.array_equal(known[0], v):
+        level = known[1]
+    else:
+        level = float(_median(v))
+    return level, float(np.std(meds, ddof=1)) / math.sqrt(batches), batches
 
 
 def level_gate(
@@ -685,10 +693,14 @@ def level_gate(
         else 0.0
     )
     worst: Metric | None = None
-    level_all = float(_median(c[valid])) if valid.any() else math.nan
+    background = c[valid]
+    level_all = float(_median(background)) if valid.any() else math.nan
     pix = float(_median(u[valid])) if valid.any() else math.nan
     for m in masks:
-        level, se, batches = _batch_median(c[valid & m])
+        # one colour: its pixels are the background's, whose median is known
+        level, se, batches = _batch_median(
+            background if len(masks) == 1 else c[valid & m], known=(background, level_all)
+        )
         if not math.isfinite(level):
             continue
         spread = combine_spread(
@@ -965,11 +977,11 @@ def _source_columns(sources: np.ndarray, colour: bool) -> np.ndarray:
 
 
 def _centred(a: np.ndarray) -> np.ndarray:
-    """Each row of ``a`` (NaN = masked) minus the median of its values."""
-    from darkflow.verify._residuals import nanmedian_along
+    """Each row of ``a`` (NaN = masked) minus the median of its values (numba, a selection
+    per row; its numpy twin sorts every row: the same values)."""
+    from darkflow.stats._image import centre_rows
 
-    med = nanmedian_along(a, 1)
-    return a - np.where(np.isfinite(med), med, 0.0)[:, None]
+    return centre_rows(a)
 
 
 def _plane_views(a: np.ndarray, colour: bool) -> list[np.ndarray]:

@@ -437,14 +437,15 @@ def _rejection_metric(
     k_hi = float(params.get("sigma_high", 3.0))
     k_lo = float(params.get("sigma_low", 3.0))
     if clipping:
-        from scipy.stats import norm
+        # scipy.stats' norm.sf and norm.pdf, without its import
+        from darkflow.stats._dist import norm_pdf, norm_sf
 
         if sig0 and sig0 > 0 and levels.size >= 2:
             d = (levels - np.median(levels)) / float(sig0)
-            base = norm.sf(k_hi) - norm.sf(k_lo)
-            jitter_term = float(np.mean(norm.sf(k_hi - d) - norm.sf(k_lo + d)) - base)
+            base = norm_sf(k_hi) - norm_sf(k_lo)
+            jitter_term = float(np.mean(norm_sf(k_hi - d) - norm_sf(k_lo + d)) - base)
         if skewness:
-            edge = (k_hi**2 - 1) * norm.pdf(k_hi) + (k_lo**2 - 1) * norm.pdf(k_lo)
+            edge = (k_hi**2 - 1) * norm_pdf(k_hi) + (k_lo**2 - 1) * norm_pdf(k_lo)
             skew_term = skewness / 6.0 * edge
     expected = jitter_term + skew_term
     # the noise-model clip of the combine is not exactly symmetric on Gaussian stacks (up to

@@ -49,12 +49,12 @@ def binomial_upper_spread(trials: int, p: float, false_alarm: float) -> tuple[fl
     ``X ~ Binomial(trials, p)``; the spread is ``(c - 0.5 - mean) / z*`` (continuity: a count of
     ``c`` fails, ``c - 1`` passes).
     """
-    from scipy.stats import binom
+    from darkflow.stats._dist import binom_isf  # scipy.stats' binom.isf, without its import
 
     mean = trials * p
     if trials <= 0:
         return mean, math.inf
-    c = int(binom.isf(false_alarm, trials, p)) + 1  # P(X > c - 1) <= false_alarm
+    c = int(binom_isf(false_alarm, trials, p)) + 1  # P(X > c - 1) <= false_alarm
     z = z_threshold(false_alarm, sides=1)
     return mean, max(c - 0.5 - mean, 0.5) / z
 

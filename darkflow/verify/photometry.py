@@ -143,13 +143,8 @@ def detect_stars(
     with np.errstate(invalid="ignore"):
         # not a single hot pixel or a cosmic-ray hit (NaN fails both, as before)
         keep = (signal > 0) & ~(peak_value >= 0.5 * signal)
-    cands = [
-        Star(float(y), float(x), float(p), float(g), int(sizes[lab]))
-        for y, x, p, g, lab in zip(
-            py[keep], px[keep], peak_value[keep], signal[keep], labs[keep], strict=True
-        )
-    ]
-    if not cands:
+    py, px, peak_value, signal, labs = (a[keep] for a in (py, px, peak_value, signal, labs))
+    if not py.size:
         return []
     # isolation against every local maximum above the threshold (blends have two in one
     # region; rejected sources such as saturated neighbours count too)
@@ -160,9 +155,19 @@ def detect_stars(
     peak = local_max5_at(box, ys, xs)
     tree = cKDTree(np.column_stack([ys[peak], xs[peak]]).astype(np.float64))
     near = tree.query_ball_point(
-        [(s.y, s.x) for s in cands], r=np.nextafter(isolation_px, 0.0), return_length=True
+        np.column_stack([py, px]).astype(np.float64),
+        r=np.nextafter(isolation_px, 0.0),
+        return_length=True,
     )  # strictly closer than isolation_px
-    stars = [s for s, k in zip(cands, near, strict=True) if k <= 1]
+    # the isolated candidates only become stars (brightest first; the sort is stable, so
+    # the order among equal signals is the candidates' raster order as before)
+    alone = np.asarray(near) <= 1
+    stars = [
+        Star(float(y), float(x), float(p), float(g), int(sizes[lab]))
+        for y, x, p, g, lab in zip(
+            py[alone], px[alone], peak_value[alone], signal[alone], labs[alone], strict=True
+        )
+    ]
     stars.sort(key=lambda s: -s.signal)
     return stars[:max_stars]
 

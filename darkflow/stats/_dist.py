@@ -1,0 +1,83 @@
+"""A few ``scipy.stats`` distribution functions as the ``scipy.special`` functions they call.
+
+``import scipy.stats`` takes ~0.8 s (it builds every distribution's docstring), paid by the
+driver of every night for a handful of tail probabilities of the master checks. Each function
+here is the one ``scipy.stats`` evaluates for the same arguments (its ``_sf``, ``_isf``,
+``_cdf``, ``_ppf``, ``_pdf`` with ``loc = 0``, ``scale = 1``), inside the domain noted; the
+values are equal (tests/test_dist.py compares them with ``scipy.stats``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "binom_isf",
+    "chi2_cdf",
+    "chi2_ppf",
+    "chi2_sf",
+    "norm_isf",
+    "norm_pdf",
+    "norm_sf",
+    "t_isf",
+]
+
+
+def norm_sf(x):
+    """``scipy.stats.norm.sf(x)`` (floats or arrays)."""
+    from scipy.special import ndtr
+
+    return ndtr(-np.asarray(x, dtype=np.float64))
+
+
+def norm_isf(q: float) -> float:
+    """``scipy.stats.norm.isf(q)`` for ``0 < q < 1``."""
+    from scipy.special import ndtri
+
+    return float(-ndtri(q))
+
+
+def norm_pdf(x: float) -> float:
+    """``scipy.stats.norm.pdf(x)`` of one float."""
+    v = np.asarray([x], dtype=np.float64)
+    return float((np.exp(-(v**2) / 2.0) / np.sqrt(2 * np.pi))[0])
+
+
+def chi2_sf(x: float, dof: float) -> float:
+    """``scipy.stats.chi2.sf(x, dof)`` for ``x >= 0``, ``dof > 0``."""
+    from scipy.special import chdtrc
+
+    return float(chdtrc(dof, x))
+
+
+def chi2_cdf(x, dof):
+    """``scipy.stats.chi2.cdf(x, dof)`` for ``x >= 0``, ``dof > 0`` (floats or arrays)."""
+    from scipy.special import chdtr
+
+    return chdtr(dof, x)
+
+
+def chi2_ppf(q, dof):
+    """``scipy.stats.chi2.ppf(q, dof)`` for ``0 < q < 1``, ``dof > 0``."""
+    from scipy.special import gammaincinv
+
+    return 2 * gammaincinv(dof / 2, q)
+
+
+def t_isf(q: float, dof: float) -> float:
+    """``scipy.stats.t.isf(q, dof)`` for ``0 < q < 1``, ``dof > 0``."""
+    from scipy.special import stdtrit
+
+    return float(-stdtrit(dof, q))
+
+
+def binom_isf(q: float, n: int, p: float) -> float:
+    """``scipy.stats.binom.isf(q, n, p)`` for ``0 < q < 1``, integer ``n >= 0``,
+    ``0 <= p <= 1``."""
+    from scipy.special import _ufuncs
+
+    if not (0.0 < q < 1.0 and n >= 0 and 0.0 <= p <= 1.0 and math.isfinite(p)):
+        raise ValueError(f"binom_isf({q!r}, {n!r}, {p!r}) outside its domain")
+    return float(_ufuncs._binom_isf(q, n, p))
