@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from darkflow.stats import MAD_TO_STD, _robust, _select
-from darkflow.stats._robust import mad_std, median, nanmedian, robust_std
+from darkflow.stats._robust import (
+    finite_median,
+    mad_std,
+    median,
+    median_and_squared,
+    nanmedian,
+    robust_std,
+)
 
 
 def _ref_median(v):
@@ -100,6 +107,26 @@ def _arrays(draw):
 def test_the_kernel_equals_numpy_on_any_array(v):
     with _small_kernel():
         _check_all(v)
+
+
+@settings(max_examples=200, deadline=None)
+@given(v=_arrays())
+def test_finite_median_and_squared_median_equal_numpy(v):
+    with _small_kernel(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level, n = finite_median(v)
+        keep = v[np.isfinite(v)]
+        assert n == keep.size
+        assert _same(level, _ref_median(keep)) if keep.size else math.isnan(level)
+        u = np.abs(v) if draw_abs(v) else v
+        got = median_and_squared(u)
+        want = (_ref_median(u), _ref_median(np.square(u, dtype=np.float64)))
+        assert _same(got[0], want[0]) and _same(got[1], want[1])
+
+
+def draw_abs(v):
+    """Half the cases with no negative value (the one-selection path)."""
+    return v.size % 2 == 0
 
 
 @settings(max_examples=60, deadline=None)

@@ -14,7 +14,14 @@ import numpy as np
 
 from darkflow.stats._common import MAD_TO_STD
 
-__all__ = ["mad_std", "median", "nanmedian", "robust_std"]
+__all__ = [
+    "finite_median",
+    "mad_std",
+    "median",
+    "median_and_squared",
+    "nanmedian",
+    "robust_std",
+]
 
 # darkflow.stats._select's MIN_SIZE and SKIP_* codes, repeated here so that importing this
 # module does not load numba (tests/test_select_kernel.py checks they agree)
@@ -82,6 +89,31 @@ def nanmedian(values: Any) -> Any:
         return median(v)
     keep = v[~nan]
     return median(keep) if keep.size else np.nanmedian(v)
+
+
+def finite_median(values: Any) -> tuple[Any, int]:
+    """``(median of the finite values, their number)``: :func:`median` of
+    ``values[np.isfinite(values)]`` (NaN when there is none) without the copy."""
+    v = np.asarray(values).ravel()
+    if v.dtype.kind == "f":
+        found = _selected(v, skip=_SKIP_NONFINITE)
+        if found is not None:
+            return np.mean(found[0]), found[1]
+    keep = v[np.isfinite(v)]
+    return (median(keep) if keep.size else math.nan), int(keep.size)
+
+
+def median_and_squared(values: Any) -> tuple[Any, Any]:
+    """``(median(values), median(np.square(values, dtype=np.float64)))`` with one selection
+    when no value is negative or NaN: squaring keeps the order of such values (exactly in
+    float64 for float32 values, monotonically for float64), so the squares' middle values are
+    the squares of the middle values, and their ``np.mean`` is the squares' median."""
+    v = np.asarray(values).ravel()
+    if v.dtype.kind != "f" or v.size == 0 or not v.min() >= 0:
+        return median(v), median(np.square(v, dtype=np.float64))
+    found = _selected(v)
+    middle = found[0] if found is not None else _partition_middle(v)
+    return np.mean(middle), np.mean(np.square(middle, dtype=np.float64))
 
 
 def mad_std(
