@@ -63,8 +63,8 @@ def _kept(x, skip):  # pragma: no cover (numba)
 
 @nb.njit(**_JIT)
 def _sample(v, m, centre, absdev, skip):  # pragma: no cover (numba)
-    """``m`` values of ``v`` (one per stride, jittered inside it), transformed, sorted; the ones
-    left out by ``skip`` dropped; NaN sort last."""
+    """``m`` values of ``v`` (one per stride, jittered inside it), transformed; the ones left
+    out by ``skip`` dropped."""
     n = v.size
     step = n // m
     out = np.empty(m, v.dtype)
@@ -74,7 +74,7 @@ def _sample(v, m, centre, absdev, skip):  # pragma: no cover (numba)
         if _kept(x, skip):
             out[j] = _value(x, centre, absdev)
             j += 1
-    return np.sort(out[:j])
+    return out[:j]
 
 
 @nb.njit(**_JIT)
@@ -135,7 +135,7 @@ def select_middle(values: np.ndarray, *, centre=None, skip: int = SKIP_NONE):
     absdev = centre is not None
     c = v.dtype.type(centre if absdev else 0)
     taken = min(SAMPLE, v.size)
-    sample = _sample(v, taken, c, absdev, skip)
+    sample = np.sort(_sample(v, taken, c, absdev, skip))  # numpy's sort: NaN last
     m = sample.size
     if m == 0 or (skip == SKIP_NONE and np.isnan(sample[-1])):
         return None
@@ -176,7 +176,18 @@ def select_middle(values: np.ndarray, *, centre=None, skip: int = SKIP_NONE):
     return middle, n
 
 
-def _both_zeros(v: np.ndarray) -> bool:
+@nb.njit(**_JIT)
+def _both_zeros(v):  # pragma: no cover (numba)
     """Whether ``v`` holds both a -0.0 and a 0.0 (numpy's selection picks one of them)."""
-    zeros = np.signbit(v[v == 0])
-    return bool(zeros.any()) and not bool(zeros.all())
+    neg = False
+    pos = False
+    for i in range(v.size):
+        x = v[i]
+        if x == 0:
+            if np.signbit(x):
+                neg = True
+            else:
+                pos = True
+            if neg and pos:
+                return True
+    return False
