@@ -15,6 +15,7 @@ from hypothesis.extra import numpy as hnp
 from darkflow.stats import MAD_TO_STD, _robust, _select
 from darkflow.stats._robust import (
     finite_median,
+    finite_squared_median,
     mad_std,
     median,
     median_and_squared,
@@ -122,6 +123,10 @@ def test_finite_median_and_squared_median_equal_numpy(v):
         got = median_and_squared(u)
         want = (_ref_median(u), _ref_median(np.square(u, dtype=np.float64)))
         assert _same(got[0], want[0]) and _same(got[1], want[1])
+        squares = np.square(u.astype(np.float64))
+        squares = squares[np.isfinite(squares)]
+        want = _ref_median(squares) if squares.size else math.nan
+        assert _same(finite_squared_median(u), want)
 
 
 def draw_abs(v):

@@ -16,6 +16,7 @@ from darkflow.stats._common import MAD_TO_STD
 
 __all__ = [
     "finite_median",
+    "finite_squared_median",
     "mad_std",
     "median",
     "median_and_squared",
@@ -114,6 +115,20 @@ def median_and_squared(values: Any) -> tuple[Any, Any]:
     found = _selected(v)
     middle = found[0] if found is not None else _partition_middle(v)
     return np.mean(middle), np.mean(np.square(middle, dtype=np.float64))
+
+
+def finite_squared_median(values: Any) -> Any:
+    """``median(s[np.isfinite(s)])`` of ``s = np.square(values.astype(np.float64))`` (NaN when
+    no square is finite): for float32 values none of which is negative, the squares of the
+    middle finite values (one selection, no array of squares)."""
+    v = np.asarray(values).ravel()
+    if v.dtype == np.float32 and v.size >= _SELECT_MIN and not (v < 0).any():
+        found = _selected(v, skip=_SKIP_NONFINITE)
+        if found is not None:
+            return np.mean(np.square(found[0], dtype=np.float64))
+    s = np.square(v.astype(np.float64))
+    s = s[np.isfinite(s)]
+    return median(s) if s.size else math.nan
 
 
 def mad_std(
