@@ -14,7 +14,20 @@ import numpy as np
 
 from darkflow.stats._common import MAD_TO_STD
 
-__all__ = ["mad_std", "median", "nanmedian", "robust_std"]
+__all__ = [
+    "finite_median",
+    "finite_squared_median",
+    "mad_std",
+    "median",
+    "median_and_squared",
+    "nanmedian",
+    "robust_std",
+]
+
+# darkflow.stats._select's MIN_SIZE and SKIP_* codes, repeated here so that importing this
+# module does not load numba (tests/test_select_kernel.py checks they agree)
+_SELECT_MIN = 1 << 14
+_SKIP_NAN, _SKIP_NONFINITE = 1, 2
 
 
 def median(values: Any) -> Any:
@@ -22,27 +35,44 @@ def median(values: Any) -> Any:
 
     numpy's median partitions around two or three positions at once (the middle ones and the
     last, for its NaN check), which its vectorised single-position selection does not cover:
-    about 10x slower on a frame. Here: one partition around the upper middle, the lower middle
-    as the largest value below it, their ``np.mean`` as numpy takes it. Arrays with NaN, empty
-    or not floating point: ``np.median`` itself.
+    about 10x slower on a frame. Here: a bracketed selection for large float arrays
+    (:mod:`darkflow.stats._select`, numba, ten times faster than numpy's partition on a frame),
+    otherwise one partition around the upper middle, the lower middle as the largest value
+    below it, their ``np.mean`` as numpy takes it. Arrays with NaN, empty or not floating
+    point: ``np.median`` itself.
     """
     v = np.asarray(values)
-    if v.dtype.kind != "f" or v.size == 0 or np.isnan(v).any():
+    if v.dtype.kind != "f" or v.size == 0:
         return np.median(v)
     v = v.ravel()
-    if v.size >= (1 << 16):
-        # many ties at the median slow numpy's selection down five- to tenfold: a bracketed
-        # selection then (numba, the same value; None where numpy's is as fast)
-        from darkflow.stats._select import window_median
+    found = _selected(v)
+    if found is not None:
+        return np.mean(found[0])
+    if np.isnan(v).any():
+        return np.median(v)
+    return np.mean(_partition_middle(v))
 
-        found = window_median(v)
-        if found is not None:
-            return found
+
+def _selected(v: np.ndarray, centre: Any = None, skip: int = 0) -> Any:
+    """:func:`~darkflow.stats._select.select_middle` for large arrays (numba loaded only
+    then): ``(middle values, number of values)``; None for small ones or when numpy's path
+    must be taken."""
+    if v.size < _SELECT_MIN:
+        return None
+    from darkflow.stats._select import select_middle
+
+    return select_middle(v, centre=centre, skip=skip)
+
+
+def _partition_middle(v: np.ndarray) -> np.ndarray:
+    """The middle value(s) of the 1-D float array ``v`` without NaN (not empty) by
+    ``np.partition`` (their ``np.mean`` is the median): the reference of the bracketed
+    selection."""
     k = v.size // 2
     part = np.partition(v, k)
     if v.size % 2:
-        return np.mean(part[k : k + 1])
-    return np.mean(np.array([part[:k].max(), part[k]], dtype=v.dtype))
+        return part[k : k + 1]
+    return np.array([part[:k].max(), part[k]], dtype=v.dtype)
 
 
 def nanmedian(values: Any) -> Any:
@@ -52,11 +82,53 @@ def nanmedian(values: Any) -> Any:
     if v.dtype.kind != "f" or v.size == 0:
         return np.nanmedian(v)
     v = v.ravel()
+    found = _selected(v, skip=_SKIP_NAN)
+    if found is not None:
+        return np.mean(found[0])
     nan = np.isnan(v)
     if not nan.any():
         return median(v)
     keep = v[~nan]
     return median(keep) if keep.size else np.nanmedian(v)
+
+
+def finite_median(values: Any) -> tuple[Any, int]:
+    """``(median of the finite values, their number)``: :func:`median` of
+    ``values[np.isfinite(values)]`` (NaN when there is none) without the copy."""
+    v = np.asarray(values).ravel()
+    if v.dtype.kind == "f":
+        found = _selected(v, skip=_SKIP_NONFINITE)
+        if found is not None:
+            return np.mean(found[0]), found[1]
+    keep = v[np.isfinite(v)]
+    return (median(keep) if keep.size else math.nan), int(keep.size)
+
+
+def median_and_squared(values: Any) -> tuple[Any, Any]:
+    """``(median(values), median(np.square(values, dtype=np.float64)))`` with one selection
+    when no value is negative or NaN: squaring keeps the order of such values (exactly in
+    float64 for float32 values, monotonically for float64), so the squares' middle values are
+    the squares of the middle values, and their ``np.mean`` is the squares' median."""
+    v = np.asarray(values).ravel()
+    if v.dtype.kind != "f" or v.size == 0 or not v.min() >= 0:
+        return median(v), median(np.square(v, dtype=np.float64))
+    found = _selected(v)
+    middle = found[0] if found is not None else _partition_middle(v)
+    return np.mean(middle), np.mean(np.square(middle, dtype=np.float64))
+
+
+def finite_squared_median(values: Any) -> Any:
+    """``median(s[np.isfinite(s)])`` of ``s = np.square(values.astype(np.float64))`` (NaN when
+    no square is finite): for float32 values none of which is negative, the squares of the
+    middle finite values (one selection, no array of squares)."""
+    v = np.asarray(values).ravel()
+    if v.dtype == np.float32 and v.size >= _SELECT_MIN and not (v < 0).any():
+        found = _selected(v, skip=_SKIP_NONFINITE)
+        if found is not None:
+            return np.mean(np.square(found[0], dtype=np.float64))
+    s = np.square(v.astype(np.float64))
+    s = s[np.isfinite(s)]
+    return median(s) if s.size else math.nan
 
 
 def mad_std(
@@ -81,6 +153,12 @@ def mad_std(
     """
     v = np.asarray(values)
     if axis is None:
+        if not ignore_nan and v.dtype.kind == "f" and v.size >= _SELECT_MIN:
+            # large arrays: the deviations' median without the array of deviations
+            c = median(v) if center is None else _same_type(center, v.dtype)
+            found = None if c is None else _selected(v.ravel(), c)
+            if found is not None:
+                return float(MAD_TO_STD * np.mean(found[0]))
         med = np.nanmedian if ignore_nan else median
         c = med(v) if center is None else center
         return float(MAD_TO_STD * med(np.abs(v - c)))
@@ -89,10 +167,32 @@ def mad_std(
     return MAD_TO_STD * med(np.abs(v - c), axis=axis, keepdims=keepdims)
 
 
+def _same_type(center: Any, dtype: np.dtype) -> Any:
+    """``center`` as a scalar of ``dtype`` when ``values - center`` is computed in ``dtype``
+    with exactly that scalar (numpy's rules: a scalar of that dtype, or a Python number the
+    dtype holds exactly); otherwise None."""
+    if isinstance(center, np.generic):
+        return center if center.dtype == dtype else None
+    if isinstance(center, (float, int)) and not isinstance(center, bool):
+        c = dtype.type(center)
+        return c if float(c) == center else None
+    return None
+
+
 def robust_std(values: Any, *, min_size: int = 1) -> float:
     """:func:`mad_std` of the finite values; NaN when fewer than ``min_size`` (at least 1)
     remain."""
     v = np.asarray(values)
+    if v.dtype.kind == "f" and v.size >= _SELECT_MIN:
+        # large arrays: the median of the finite values and of their deviations, no copies
+        flat = v.ravel()
+        found = _selected(flat, skip=_SKIP_NONFINITE)
+        if found is not None:
+            if found[1] < max(min_size, 1):
+                return math.nan
+            mad = _selected(flat, np.mean(found[0]), _SKIP_NONFINITE)
+            if mad is not None:
+                return float(MAD_TO_STD * np.mean(mad[0]))
     v = v[np.isfinite(v)]
     if v.size < max(min_size, 1):
         return math.nan

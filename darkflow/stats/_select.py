@@ -1,19 +1,32 @@
-"""The median of a large float array by a sampled window (numba), numpy's partition its twin.
+"""The median of a large float array by a bracketed selection (numba), numpy's partition its twin.
 
-numpy's selection (``np.partition``, introselect) slows down five- to tenfold on arrays with
-many equal values: the light checks' noise shares clipped at 0 or 1, the excess scatter of
-pixels that scatter no more than the typical one (mostly exact zeros). Here the wanted rank is
-bracketed first (only when a strided sample shows many ties at the median): two values of a strided sample of 4096 (a fixed, deterministic sample),
-chosen some standard deviations of the sample's rank on either side of the median, then one
-pass counts the values below the lower one and equal to either, and keeps the values strictly
-between (a few per cent of them). The middle ranks then are one of the two bracket values
-(ties: no selection at all) or a selection among the kept values. When the bracket misses the
-rank (a sample that misleads, very rare), numpy's partition of everything is taken instead.
+``np.partition`` of a 2048x2048 frame costs about 40 ms (a copy and an introselect that slows
+down five- to tenfold on many equal values). Here, for float32/float64 arrays of at least
+:data:`MIN_SIZE` values:
+
+1. a fixed, deterministic sample of :data:`SAMPLE` values (one per stride, at a position inside
+   the stride that varies from stride to stride, so image columns do not alias) is sorted, and
+   two of its values, ``lo`` and ``hi``, are taken :data:`SPREAD` standard deviations of the
+   sample's rank on either side of the wanted rank;
+2. one vectorised pass counts the values below ``lo``, equal to ``lo``, strictly between,
+   equal to ``hi`` (and the NaNs, or the values left out);
+3. a second pass copies the values strictly between (a few per cent) into a buffer, and the
+   wanted ranks are ``lo``, ``hi`` or a selection (``np.partition``) in that buffer.
+
+A rank's value does not depend on how it was found, so the result is the partition's, bit for
+bit (tests/test_select_kernel.py). The function returns ``None`` (the caller then takes numpy's
+path) when the bracket misses the rank (a misleading sample: very rare), when NaN are present
+and not skipped (numpy's median returns NaN), and when the middle value is a zero and the array
+holds zeros of both signs (numpy treats -0.0 and 0.0 as equal and returns one of them by its
+own selection order).
+
+The same passes give the median of ``|x - centre|`` (the MAD of :func:`~darkflow.stats.mad_std`)
+without the intermediate array: ``x - centre`` and its absolute value are computed in the
+array's dtype, as numpy computes them when ``centre`` has that dtype. ``skip`` leaves out the
+NaN (``nanmedian``) or every non-finite value (``robust_std``), judged on ``x``.
 
 The median is taken as :func:`darkflow.stats._robust.median` takes it: the middle value, or
-``np.mean`` of the two middle values, in the array's dtype. A rank's value does not depend on
-how it was found, so the result equals the partition's (tests/test_select_kernel.py), a zero's
-sign aside (numpy treats -0.0 and 0.0 as equal and may return either).
+``np.mean`` of the two middle values, in the array's dtype.
 """
 
 from __future__ import annotations
@@ -23,79 +36,158 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["window_median"]
+__all__ = ["MIN_SIZE", "SKIP_NAN", "SKIP_NONE", "SKIP_NONFINITE", "select_middle"]
 
-MIN_SIZE = 1 << 16  # smaller arrays: numpy's partition is as fast
+MIN_SIZE = 1 << 14  # smaller arrays: numpy's partition is as fast
 SAMPLE = 4096
-TIES = 20  # the middle value held by 1/TIES of the sample or more: many ties
 SPREAD = 5.0  # the bracket: this many standard deviations of the sample rank of the median
+SKIP_NONE, SKIP_NAN, SKIP_NONFINITE = 0, 1, 2
+
+_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
 
-@nb.njit(cache=True, nogil=True)
-def _bracket(v, lo, hi, buf):  # pragma: no cover (numba)
-    """Values below ``lo``, equal to ``lo``, strictly between (kept in ``buf`` while it has
-    room: its last slot takes the overflow) and equal to ``hi`` (when ``hi != lo``). Without
-    branches: on random data a mispredicted comparison per value cost more than the pass."""
+@nb.njit(inline="always")
+def _value(x, centre, absdev):  # pragma: no cover (numba)
+    return abs(x - centre) if absdev else x
+
+
+@nb.njit(inline="always")
+def _kept(x, skip):  # pragma: no cover (numba)
+    """Whether ``x`` takes part: always, not NaN, or finite (NaN compare false)."""
+    if skip == 0:
+        return True
+    if skip == 1:
+        return x == x
+    return abs(x) < np.inf
+
+
+@nb.njit(**_JIT)
+def _sample(v, m, centre, absdev, skip):  # pragma: no cover (numba)
+    """``m`` values of ``v`` (one per stride, jittered inside it), transformed; the ones left
+    out by ``skip`` dropped."""
+    n = v.size
+    step = n // m
+    out = np.empty(m, v.dtype)
+    j = 0
+    for i in range(m):
+        x = v[i * step + (i * 2654435761) % step]
+        if _kept(x, skip):
+            out[j] = _value(x, centre, absdev)
+            j += 1
+    return out[:j]
+
+
+@nb.njit(**_JIT)
+def _count(v, lo, hi, centre, absdev, skip):  # pragma: no cover (numba)
+    """Values below ``lo``, equal to ``lo``, strictly between, equal to ``hi`` (when
+    ``hi != lo``), and the NaN (``skip`` 0) or the values left out (``skip`` 1, 2)."""
     below = 0
     eq_lo = 0
     mid = 0
     eq_hi = 0
-    last = buf.size - 1
+    other = 0
     distinct = hi != lo
     for i in range(v.size):
         x = v[i]
-        below += x < lo
-        eq_lo += x == lo
-        eq_hi += (x == hi) & distinct
-        buf[min(mid, last)] = x
-        mid += (x > lo) & (x < hi)
-    return below, eq_lo, mid, eq_hi
+        y = _value(x, centre, absdev)
+        ok = _kept(x, skip)
+        below += (y < lo) & ok
+        eq_lo += (y == lo) & ok
+        eq_hi += (y == hi) & distinct & ok
+        mid += (y > lo) & (y < hi) & ok
+        other += (y != y) if skip == 0 else not ok
+    return below, eq_lo, mid, eq_hi, other
 
 
-def window_median(values: np.ndarray):
-    """The median of ``values`` (float32 or float64 without NaN, at least 2**16 of them) as
-    :func:`darkflow.stats._robust.median` gives it (value and type); ``None`` for other
-    arrays, for arrays without many ties at the median (numpy's selection is as fast there)
-    and when the bracket misses: the caller takes numpy's path then."""
-    v = np.asarray(values)
-    if v.dtype not in (np.float32, np.float64) or v.size < MIN_SIZE:
-        return None
-    v = v.ravel()
-    n = v.size
+@nb.njit(**_JIT)
+def _gather(v, lo, hi, centre, absdev, skip, buf):  # pragma: no cover (numba)
+    """Copy the values strictly between ``lo`` and ``hi`` into ``buf`` (one slot more than
+    there are such values: the store has no branch, the last slot takes the rest)."""
+    j = 0
+    for i in range(v.size):
+        x = v[i]
+        y = _value(x, centre, absdev)
+        buf[j] = y
+        j += (y > lo) & (y < hi) & _kept(x, skip)
+    return j
+
+
+def _ranks(n: int) -> list[int]:
     k = n // 2
-    ranks = [k] if n % 2 else [k - 1, k]
-    step = n // SAMPLE
-    sample = np.sort(v[::step])
+    return [k] if n % 2 else [k - 1, k]
+
+
+def select_middle(values: np.ndarray, *, centre=None, skip: int = SKIP_NONE):
+    """The middle value(s) of the 1-D float32/float64 array ``values`` (of ``|values - centre|``
+    when ``centre`` is given, a scalar of the array's dtype), leaving out what ``skip`` says:
+    ``(middle, n)``, ``middle`` an array of the array's dtype holding the value of rank
+    ``n // 2`` (``n`` odd) or of ranks ``n // 2 - 1`` and ``n // 2`` (``n`` even) among the
+    ``n`` values taken. The median is ``np.mean(middle)``, as
+    :func:`darkflow.stats._robust.median` of those values gives it (value and type).
+
+    ``None`` when numpy's path must be taken: fewer than :data:`MIN_SIZE` values, NaN with
+    ``skip = SKIP_NONE``, no value left, a bracket that misses, a zero median among zeros of
+    both signs (see the module docstring).
+    """
+    v = values
+    if v.dtype not in (np.float32, np.float64) or v.ndim != 1 or v.size < MIN_SIZE:
+        return None
+    absdev = centre is not None
+    c = v.dtype.type(centre if absdev else 0)
+    taken = min(SAMPLE, v.size)
+    sample = np.sort(_sample(v, taken, c, absdev, skip))  # numpy's sort: NaN last
     m = sample.size
-    centre = k * m / n
-    reach = SPREAD * 0.5 * math.sqrt(m)
-    lo = sample[max(int(centre - reach), 0)]
-    hi = sample[min(int(centre + reach) + 1, m - 1)]
-    # numpy's selection is as fast on arrays without a value repeated many times near the
-    # median: only those (a twentieth of the sample or more on the bracket's ends or middle)
-    # come here
-    middle = sample[min(int(centre), m - 1)]
-    if max(np.count_nonzero(sample == x) for x in (lo, middle, hi)) * TIES < m:
+    if m == 0 or (skip == SKIP_NONE and np.isnan(sample[-1])):
         return None
-    buf = np.empty(max(n // 8, 1024) + 1, v.dtype)
-    below, eq_lo, mid, eq_hi = _bracket(v, lo, hi, buf)
-    if mid >= buf.size:
+    # the wanted ranks among the kept values are not known before the pass: the sample's share
+    # of kept values estimates their number
+    n_est = max(v.size * m // taken, 1)
+    ks = _ranks(n_est)
+    reach = SPREAD * 0.5 * math.sqrt(m) + 1.0
+    lo = sample[max(int(ks[0] * m / n_est - reach), 0)]
+    hi = sample[min(int(ks[-1] * m / n_est + reach) + 1, m - 1)]
+    below, eq_lo, mid, eq_hi, other = _count(v, lo, hi, c, absdev, skip)
+    if skip == SKIP_NONE and other:
         return None
-    found = []
-    for r in ranks:
+    n = v.size - (other if skip != SKIP_NONE else 0)
+    if n == 0:
+        return None
+    ranks = _ranks(n)
+    middle = np.empty(len(ranks), v.dtype)
+    inside = {}  # slot of ``middle`` -> rank among the values strictly between
+    for s, r in enumerate(ranks):
         r -= below
-        if r < 0:
+        if 0 <= r < eq_lo:
+            middle[s] = lo
+        elif 0 <= r - eq_lo < mid:
+            inside[s] = r - eq_lo
+        elif 0 <= r - eq_lo - mid < eq_hi:
+            middle[s] = hi
+        else:  # the bracket missed the rank
             return None
-        if r < eq_lo:
-            found.append(lo)
-            continue
-        r -= eq_lo
-        if r < mid:
-            found.append(np.partition(buf[:mid], r)[r])
-            continue
-        r -= mid
-        if r < eq_hi:
-            found.append(hi)
-            continue
+    if inside:
+        buf = np.empty(mid + 1, v.dtype)
+        _gather(v, lo, hi, c, absdev, skip, buf)
+        part = np.partition(buf[:mid], sorted(set(inside.values())))
+        for s, r in inside.items():
+            middle[s] = part[r]
+    if not absdev and not middle.all() and _both_zeros(v):
         return None
-    return np.mean(np.array(found, dtype=v.dtype))
+    return middle, n
+
+
+@nb.njit(**_JIT)
+def _both_zeros(v):  # pragma: no cover (numba)
+    """Whether ``v`` holds both a -0.0 and a 0.0 (numpy's selection picks one of them)."""
+    neg = False
+    pos = False
+    for i in range(v.size):
+        x = v[i]
+        if x == 0:
+            if np.signbit(x):
+                neg = True
+            else:
+                pos = True
+            if neg and pos:
+                return True
+    return False

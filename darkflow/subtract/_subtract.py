@@ -4,13 +4,13 @@ uncertainty written as header cards.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from darkflow.exceptions import CalibrationError
+from darkflow.stats._robust import finite_median, median_and_squared
 from darkflow.stats._robust import median as _median
 from darkflow.stats.noise import local_levels, shot_signal
 from darkflow.subtract._model import DarkModel
@@ -65,10 +65,10 @@ def subtract_dark(
             levels = (smooth, local, cfa)
     if pedestal_adu:
         calibrated += np.float32(pedestal_adu)
-    finite = np.isfinite(calibrated)
+    level, n_finite = finite_median(calibrated)
     stats = {
-        "n_nonfinite": int(calibrated.size - np.count_nonzero(finite)),
-        "median_adu": float(_median(calibrated[finite])) if finite.any() else math.nan,
+        "n_nonfinite": int(calibrated.size - n_finite),
+        "median_adu": float(level),
         "dark_model_median_adu": float(_median(model.data)),
         "shot_noise_included": gain is not None,
     }
@@ -119,11 +119,13 @@ def uncertainty_cards(
     ok = np.isfinite(var) & np.isfinite(cal)
     if not ok.any():
         return cards
-    cards["DFUNCMED"] = (float(f"{_median(unc[ok]):.6g}"), "[adu] median 1-sigma uncertainty")
+    # the median of var = unc**2 (float64) comes with the median of unc: one selection
+    unc_median, var_median = median_and_squared(unc[ok])
+    cards["DFUNCMED"] = (float(f"{unc_median:.6g}"), "[adu] median 1-sigma uncertainty")
     base = var
     if egain_e_per_adu and egain_e_per_adu > 0:
         signal = shot_signal(
-            cal - np.float32(pedestal_adu), float(_median(var[ok])), egain_e_per_adu, cfa=cfa
+            cal - np.float32(pedestal_adu), float(var_median), egain_e_per_adu, cfa=cfa
         )
         base = var - signal / egain_e_per_adu
         cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")

@@ -24,6 +24,7 @@ from darkflow.model import (
     MasterMeta,
     MasterStatus,
 )
+from darkflow.stats._robust import finite_squared_median
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.stats._tails import raw_floor_terms
@@ -193,12 +194,11 @@ def frame_weight(uncertainty: np.ndarray, background: np.ndarray, noise_ratio: f
     one target and exposure are weighted relative to each other; the absolute scale is
     irrelevant to a weighted mean.
     """
-    var = np.square(uncertainty[background].astype(np.float64))
-    var = var[np.isfinite(var)]
-    if var.size == 0:
+    typical = float(finite_squared_median(uncertainty[background]))
+    if math.isnan(typical):  # no finite value
         return 0.0
     excess = noise_ratio**2 if math.isfinite(noise_ratio) else 1.0
-    return float(1.0 / (float(_median(var)) * max(1.0, excess)))
+    return float(1.0 / (typical * max(1.0, excess)))
 
 
 PILE_UP_MIN_PIXELS = 16  # pixels at the frame's maximum that mark it as the clip level
