@@ -608,6 +608,15 @@ _RULES = (
         *_BIAS[:1],
         "Use the previous verified master until new darks are taken.",
     ),
+    # the over-subtraction's deficit without the shot noise stray light would carry (the
+    # light's noise against the darks' own, no bias): an offset, measured (3: establishes it)
+    _r(
+        "photonless_oversubtraction",
+        ERR,
+        {BIAS: 3, R: 1},
+        *_BIAS,
+        *_READOUT[:1],
+    ),
     _r(
         "raw_at_floor",
         ERR,
