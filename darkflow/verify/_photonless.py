@@ -12,9 +12,11 @@ light's measured variance is *below* it by ``|c| / g``, its ratio to the predict
     rho_leak = 1 - |c| / (g V)        (V the predicted variance of a background pixel)
 
 at most. An offset ``delta`` carries no noise: the darks' variance is ``r + D / g`` and the
-light's ratio is ``1 + S / (g V) >= 1``. The statistic is the variance gate's log ratio less its
-expected value (:func:`~darkflow.verify._lightgates.variance_gate`), against ``log(rho_leak)``;
-its spread is the gate's with the uncertainty of ``rho_leak`` (the gain's and the level's). A
+light's ratio is ``1 + S / (g V) >= 1``. The statistic is the variance gate's ratio over its
+expected value (:func:`~darkflow.verify._lightgates.variance_gate`), against ``rho_leak``; its
+spread is the gate's (on the ratio's scale) with the uncertainty of ``rho_leak`` (the gain's and
+the level's). A deficit beyond the whole prediction (``rho_leak <= 0``) leaves stray light no
+noise to have carried: the light's own noise refutes it. A
 departure above ``z* x spread`` (one-sided at the gates' false-alarm probability) says the
 deficit carried no photons: ``photonless_oversubtraction``, evidence of a bias offset. Not
 evaluated with a master bias (the model's dark signal, offset included, is then counted as
@@ -30,10 +32,6 @@ from darkflow.verify._lightgates import NoiseBudget
 from darkflow.verify._metrics import Metric, VerifyReason
 
 __all__ = ["photonless_gate"]
-
-MAX_SHORTFALL = 0.9
-"""Largest ``|c| / (g V)`` judged: beyond it the leak's expected ratio is near zero and its log
-hangs on the clipped shot term's details."""
 
 
 def photonless_gate(
@@ -63,17 +61,18 @@ def photonless_gate(
     deficit = max(-background_adu, 0.0)
     pred = pixel_sigma_adu**2
     x = deficit / (g.value * pred)
-    if x > MAX_SHORTFALL:
-        return None
     level_sd = combine_spread(
         budget.level_sigma, pixel_sigma_adu / math.sqrt(max(n_pixels or 1.0, 1.0))
     )
     x_sd = combine_spread(x * g.rel_sigma, level_sd / (g.value * pred) if deficit > 0 else 0.0)
-    expected = variance.expected + math.log1p(-x)
-    spread = combine_spread(variance.spread, x_sd / (1.0 - x))
+    # on the ratio's own scale: a deficit beyond the whole predicted variance (x >= 1) leaves
+    # stray light no shot noise to have carried, and the light's positive noise refutes it
+    ratio = math.exp(variance.value - variance.expected)
+    expected = 1.0 - x
+    spread = combine_spread(ratio * variance.spread, x_sd)
     if not spread > 0:
         return None
-    z = (variance.value - expected) / spread
+    z = (ratio - expected) / spread
     thr = z_threshold(false_alarm, sides=1)
     failed = z > thr
     return Metric(
@@ -82,7 +81,7 @@ def photonless_gate(
         f"z <= {thr:.3g}",
         None,
         VerifyReason.PHOTONLESS_OVERSUBTRACTION if failed else None,
-        f"log variance ratio {variance.value:.3g} against {expected:.3g} if the "
+        f"variance ratio {ratio:.3g} against {expected:.3g} if the "
         f"{deficit:.3g} ADU deficit were stray light (shot {deficit / g.value:.3g} ADU2 of "
         f"{pred:.3g})",
         expected=round(expected, 6),
