@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from helpers.lights import _master
@@ -32,15 +34,23 @@ def _frames(rate, t, n, rng, extra=0.0):
     return out
 
 
-def _night(seed: int, *, leak: float = 0.0, offset: float = 0.0):
+def _night(seed: int, *, leak: float = 0.0, offset: float = 0.0, warm: float = 1.0):
+    """Long (300 s) and short (60 s) masters and a bias; ``warm`` scales the long darks' dark
+    current (amp glow included): a sensor at another temperature."""
     rng = np.random.default_rng(seed + 1)
     rate = _sensor(seed)
     ramp = np.linspace(0.5, 1.5, SHAPE[1])[None, :] * np.ones((SHAPE[0], 1))
     bias = _master(_frames(rate, 0.0, 15, rng), FrameType.BIAS, 0.0, GAIN)
     short = _master(_frames(rate, 60.0, 10, rng), FrameType.DARK, 60.0, GAIN)
-    faulted = [f.astype(np.float64) + offset for f in _frames(rate, 300.0, 10, rng, leak * ramp)]
+    faulted = [
+        f.astype(np.float64) + offset for f in _frames(rate * warm, 300.0, 10, rng, leak * ramp)
+    ]
     long = _master([np.rint(f).astype(np.uint16) for f in faulted], FrameType.DARK, 300.0, GAIN)
     return long, short, bias
+
+
+def _no_temperature(m):
+    return dataclasses.replace(m, meta=dataclasses.replace(m.meta, temp_c=None))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -68,17 +78,29 @@ def test_bias_offset_fails_uniform():
 
 def test_not_measured_without_a_common_temperature():
     long, short, bias = _night(1)
-    import dataclasses
-
     warm = dataclasses.replace(
         long, meta=dataclasses.replace(long.meta, temp_c=long.meta.temp_c + 5)
     )
     r = exposure_pair_excess(warm, short, bias, bias, false_alarm=1e-4)
     assert not r.measured and "temperatures" in r.why
-    # no temperature (an uncooled camera): not compared either
-    cold = dataclasses.replace(long, meta=dataclasses.replace(long.meta, temp_c=None))
-    none = dataclasses.replace(short, meta=dataclasses.replace(short.meta, temp_c=None))
-    assert not exposure_pair_excess(cold, none, bias, bias, false_alarm=1e-4).measured
+
+
+@pytest.mark.parametrize("warm", [0.8, 1.3])
+@pytest.mark.parametrize(
+    ("fault", "failed", "structured"),
+    [({}, False, False), ({"leak": 20.0}, True, True), ({"offset": 12.0}, True, False)],
+)
+def test_uncooled_sets_are_compared_on_their_hot_pixels_scale(warm, fault, failed, structured):
+    """Without temperatures (an uncooled camera, the long darks' dark current x ``warm``) the
+    scale between the sets is read on the hot pixels: a clean pair passes, stray light fails
+    with a pattern, a bias offset uniform."""
+    long, short, bias = (_no_temperature(m) for m in _night(1, warm=warm, **fault))
+    r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    assert r.measured and r.thermal_fitted, r.why
+    assert r.k == pytest.approx(5.0 * warm, rel=0.02)
+    assert r.failed is failed and r.structured is structured, r
+    if "offset" in fault:
+        assert r.level == pytest.approx(12.0, abs=1.5)
 
 
 @pytest.mark.slow

@@ -29,10 +29,17 @@ Statistics, on the pixels typical in both masters (hot-free, fully combined):
   ``false_alarm``. Structure tells stray light (a pattern) from a bias offset (uniform); it
   is evidence for the cause, not a gate of its own.
 
-Temperatures: the comparison holds at one temperature. The masters' recorded temperatures
-must both be known (uncooled cameras without a sensor temperature are not compared: their dark
-sets differ by whatever the night's temperature did) and the dark law's change over their difference (``2^(dT/doubling) - 1``
-of ``b``'s scaled dark level) must lie within the level's spread; otherwise not measured.
+Temperatures: the comparison holds at one temperature. With both masters' temperatures
+recorded the dark law's change over their difference (``2^(dT/doubling) - 1`` of ``b``'s scaled
+dark level) must lie within the level's spread; otherwise not measured. Without a temperature
+(an uncooled camera: its dark sets differ by whatever the night's temperature did) ``k`` is the
+dark current's scale between the sets read on their common hot pixels (the median ratio of
+their excesses over their neighbourhoods, whose level neither stray light nor an offset moves),
+its standard error carried into the level's spread (times ``b``'s mean level) and each tile's
+(times the tile's departure from it: amp glow); ``thermal_fitted`` says so. Amp glow that does
+not follow the sensor's temperature like the dark current leaves a share of its pattern the
+fit cannot see: such a comparison names the cause of a failure the master's own gates found
+(:mod:`darkflow.pipeline.crosscheck`), it lowers no status by itself.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ class PairExcess:
     structured: bool = False
     k: float = math.nan
     n_pixels: int = 0
+    thermal_fitted: bool = False  # no temperature: ``k`` read on the hot pixels
 
 
 def _typical_both(a: MasterDark, b: MasterDark) -> np.ndarray:
@@ -103,13 +111,28 @@ def exposure_pair_excess(
     t_a, t_b = float(a.meta.exptime_s or 0.0), float(b.meta.exptime_s or 0.0)
     if not (t_a > 0 and t_b > 0) or not (a.meta.includes_bias and b.meta.includes_bias):
         return PairExcess(False, "no exposure or bias-free masters")
-    k = t_a / t_b
     typical = _typical_both(a, b)
     n = int(np.count_nonzero(typical))
     if n < 100 * blocks * blocks:
-        return PairExcess(False, f"{n} typical pixels", k=k, n_pixels=n)
+        return PairExcess(False, f"{n} typical pixels", k=t_a / t_b, n_pixels=n)
     d_a = (a.data - bias_a.data).astype(np.float64)
     d_b = (b.data - bias_b.data).astype(np.float64)
+    mean_b = float(np.mean(d_b[typical]))
+    temp_a, temp_b = a.meta.temp_c, b.meta.temp_c
+    k, k_sd = t_a / t_b, 0.0
+    fitted = temp_a is None or temp_b is None
+    if fitted:
+        # an uncooled camera without a sensor temperature: its dark sets are taken at whatever
+        # temperature the night had. The dark current's scale between them (exposure and
+        # temperature together) is read on the hot pixels, whose own level no offset or stray
+        # light moves; its uncertainty joins the level's spread and the tiles'
+        ratio = _hot_pixel_ratio(a, b, d_a, d_b)
+        if ratio is None:
+            return PairExcess(False, "no temperature and too few hot pixels", k=k, n_pixels=n)
+        k, k_sd = ratio
+    else:
+        d_t = float(temp_a) - float(temp_b)
+        thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * abs(k * mean_b)
     e = d_a - k * d_b
     values = e[typical]
     level = float(np.mean(values))
@@ -129,15 +152,9 @@ def exposure_pair_excess(
         k * frame_jitter(b) / math.sqrt(n_b),
         *bias_terms,
         sd / math.sqrt(n),
+        k_sd * abs(mean_b),
     )
-    temp_a, temp_b = a.meta.temp_c, b.meta.temp_c
-    if temp_a is None or temp_b is None:
-        # an uncooled camera without a sensor temperature: its dark sets are taken at whatever
-        # temperature the night had, and a thermal change reads as an excess
-        return PairExcess(False, "a master has no temperature", k=k, n_pixels=n)
-    d_t = float(temp_a) - float(temp_b)
-    thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * abs(k * float(np.mean(d_b[typical])))
-    if thermal > spread:
+    if not fitted and thermal > spread:
         return PairExcess(
             False,
             f"temperatures differ by {d_t:.2g} C ({thermal:.2g} ADU of dark law)",
@@ -163,7 +180,9 @@ def exposure_pair_excess(
             ]
             if tile.size < 100:
                 continue
-            s = sd / math.sqrt(tile.size)
+            # the fitted scale's error leaves its share of b's own pattern (amp glow)
+            glow = k_sd * (float(np.mean(d_b[ys[i] : ys[i + 1], xs[j] : xs[j + 1]])) - mean_b)
+            s = math.hypot(sd / math.sqrt(tile.size), glow)
             chi2 += ((float(np.mean(tile)) - level) / s) ** 2
             dof += 1
     structure_z = chi2_deviate(chi2, 1.0, dof) if dof >= 1 else math.nan
@@ -183,4 +202,36 @@ def exposure_pair_excess(
         structured=structured,
         k=k,
         n_pixels=n,
+        thermal_fitted=fitted,
     )
+
+
+def _hot_pixel_ratio(
+    a: MasterDark, b: MasterDark, d_a: np.ndarray, d_b: np.ndarray, min_pixels: int = 20
+) -> tuple[float, float] | None:
+    """The dark-current scale of ``a`` against ``b`` on their common hot pixels: the median of
+    the ratio of each one's excess over its 5x5 neighbourhood, and that median's standard
+    error (``1.2533`` robust sigmas over the root of the count); ``None`` with fewer than
+    ``min_pixels`` pixels hot in every dark of both sets and 10 sigmas above their
+    neighbourhoods in both masters (a selection on both sides, far above the noise, that
+    leaves the ratio unbiased)."""
+    from scipy.ndimage import median_filter
+
+    ok = np.isfinite(d_a) & np.isfinite(d_b)
+    for m in (a, b):
+        ok &= m.n_used >= max(2, 0.8 * m.meta.n_frames)
+        ok &= np.asarray(m.hot_persistence) >= 0.9
+        if m.saturated is not None:
+            ok &= ~m.saturated.astype(bool)
+    if np.count_nonzero(ok) < min_pixels:
+        return None
+    ex_a = d_a - median_filter(d_a, size=5, mode="nearest")
+    ex_b = d_b - median_filter(d_b, size=5, mode="nearest")
+    with np.errstate(invalid="ignore"):
+        ok &= (ex_a > 10.0 * a.uncertainty) & (ex_b > 10.0 * b.uncertainty)
+    if np.count_nonzero(ok) < min_pixels:
+        return None
+    ratios = ex_a[ok] / ex_b[ok]
+    k = float(np.median(ratios))
+    k_sd = 1.2533 * float(mad_std(ratios)) / math.sqrt(ratios.size)
+    return k, k_sd
