@@ -103,21 +103,28 @@ def test_uncooled_sets_are_compared_on_their_hot_pixels_scale(warm, fault, faile
         assert r.level == pytest.approx(12.0, abs=1.5)
 
 
-@pytest.mark.slow
-def test_pipeline_marks_the_leaky_master_of_a_zoo_night(tmp_path):
-    """A zoo night with stray light in its 120 s darks (300 s darks and a bias beside them):
-    the run marks the 120 s master, and only it."""
+def _leaky_zoo_night(tmp_path, name: str, exposure: float):
+    """Run the zoo night ``name`` (stray light in its darks of ``exposure``): its masters and
+    lights (``masters.csv``, ``frame_report.csv``)."""
     import pandas as pd
 
     from darkflow.config import Config
     from darkflow.pipeline import run_night
     from darkflow.simulate.zoo import sample_zoo, zoo_night
 
-    params = next(p for p in sample_zoo(200, 0) if p.name == "mono_cmos-3004197185")
-    assert params.fault == "light_leak" and params.fault_exposure == 120.0
+    params = next(p for p in sample_zoo(200, 0) if p.name == name)
+    assert params.fault == "light_leak" and params.fault_exposure == exposure
     zoo_night(tmp_path / "data", params=params)
     run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
     masters = pd.read_csv(tmp_path / "work" / "masters.csv")
+    return masters, pd.read_csv(tmp_path / "work" / "frame_report.csv")
+
+
+@pytest.mark.slow
+def test_pipeline_marks_the_leaky_master_of_a_zoo_night(tmp_path):
+    """A zoo night with stray light in its 120 s darks (300 s darks and a bias beside them):
+    the run marks the 120 s master, and only it."""
+    masters, _ = _leaky_zoo_night(tmp_path, "mono_cmos-3004197185", 120.0)
     darks = masters[masters["kind"] == "dark"].set_index("exptime_s")
     assert darks.loc[120.0, "status"] == "low_confidence"
     assert "exposure_excess_patterned" in darks.loc[120.0, "reasons"]
@@ -129,21 +136,11 @@ def test_pipeline_names_stray_light_on_an_uncooled_zoo_night(tmp_path):
     """A DSLR zoo night (no sensor temperature, no EGAIN) with stray light in its 30 s darks,
     180 s darks and a bias beside them: the 30 s master, low_confidence by its own noise gate,
     gets the cross-check's pattern; the 180 s master stays verified; the night's cause is light."""
-    import pandas as pd
-
-    from darkflow.config import Config
-    from darkflow.pipeline import run_night
-    from darkflow.simulate.zoo import sample_zoo, zoo_night
     from darkflow.triage import rank_night_causes
 
-    params = next(p for p in sample_zoo(200, 0) if p.name == "dslr-954163146")
-    assert params.fault == "light_leak" and params.fault_exposure == 30.0
-    zoo_night(tmp_path / "data", params=params)
-    run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
-    masters = pd.read_csv(tmp_path / "work" / "masters.csv")
+    masters, lights = _leaky_zoo_night(tmp_path, "dslr-954163146", 30.0)
     darks = masters[masters["kind"] == "dark"].set_index("exptime_s")
     assert "exposure_excess_patterned" in darks.loc[30.0, "reasons"]
     assert darks.loc[180.0, "status"] == "verified"
-    lights = pd.read_csv(tmp_path / "work" / "frame_report.csv")
     causes = rank_night_causes(lights["reasons"], masters["reasons"])
     assert str(causes[0][0]) == "light_leak", causes
