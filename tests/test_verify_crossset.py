@@ -34,16 +34,20 @@ def _frames(rate, t, n, rng, extra=0.0):
     return out
 
 
-def _night(seed: int, *, leak: float = 0.0, offset: float = 0.0, warm: float = 1.0):
+def _night(
+    seed: int, *, leak: float = 0.0, offset: float = 0.0, warm: float = 1.0, columns: float = 0.0
+):
     """Long (300 s) and short (60 s) masters and a bias; ``warm`` scales the long darks' dark
-    current (amp glow included): a sensor at another temperature."""
+    current (amp glow included): a sensor at another temperature; ``columns``: the rms (ADU) of
+    a column pattern of the long darks' own (another readout mode, with ``offset``)."""
     rng = np.random.default_rng(seed + 1)
     rate = _sensor(seed)
     ramp = np.linspace(0.5, 1.5, SHAPE[1])[None, :] * np.ones((SHAPE[0], 1))
     bias = _master(_frames(rate, 0.0, 15, rng), FrameType.BIAS, 0.0, GAIN)
     short = _master(_frames(rate, 60.0, 10, rng), FrameType.DARK, 60.0, GAIN)
+    pattern = offset + columns * np.random.default_rng(seed + 2).standard_normal(SHAPE[1])
     faulted = [
-        f.astype(np.float64) + offset for f in _frames(rate * warm, 300.0, 10, rng, leak * ramp)
+        f.astype(np.float64) + pattern for f in _frames(rate * warm, 300.0, 10, rng, leak * ramp)
     ]
     long = _master([np.rint(f).astype(np.uint16) for f in faulted], FrameType.DARK, 300.0, GAIN)
     return long, short, bias
@@ -68,6 +72,13 @@ def test_light_leak_fails_with_a_pattern():
     # the same pair the other way round: the excess is negative (b holds it)
     back = exposure_pair_excess(short, long, bias, bias, false_alarm=1e-4)
     assert back.failed and back.level < 0
+
+
+def test_another_readout_mode_fails_uniform():
+    """An offset with a column pattern of its own: no large-scale structure, not light."""
+    long, short, bias = _night(2, offset=12.0, columns=3.0)
+    r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    assert r.failed and r.level == pytest.approx(12.0, abs=1.0) and not r.structured
 
 
 def test_bias_offset_fails_uniform():

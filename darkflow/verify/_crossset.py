@@ -26,7 +26,10 @@ Statistics, on the pixels typical in both masters (hot-free, fully combined):
   tiles; ``chi2 = sum((mean_tile - level)^2 / s_tile^2)`` with ``s_tile`` the robust standard
   deviation of ``E`` over the tile's pixel count, ``blocks^2 - 1`` degrees of freedom; its
   deviate (:func:`~darkflow.verify._gate.chi2_deviate`) against the one-sided threshold of
-  ``false_alarm``. Structure tells stray light (a pattern) from a bias offset (uniform); it
+  ``false_alarm``; ``s_tile`` also holds the column and row patterns' own variance (half the
+  robust variance of neighbouring lines' mean differences, less the pixels' noise) over the
+  tile's columns and rows: another readout mode's own column pattern, white from line to
+  line, is no large-scale structure. Structure tells stray light (a pattern) from a bias offset (uniform); it
   is evidence for the cause, not a gate of its own.
 
 Temperatures: the comparison holds at one temperature. With both masters' temperatures
@@ -168,7 +171,11 @@ def exposure_pair_excess(
     materiality = frame_sd
     z = level / spread if spread > 0 else math.inf * np.sign(level)
     failed = bool(abs(level) > thr * spread + materiality)
-    # the pattern of the excess: tiles' means against their own sampling spread
+    # the pattern of the excess: tiles' means against their own sampling spread, which holds
+    # the column and row patterns' scatter (another readout mode's own column pattern, white
+    # from line to line, is no large-scale structure; stray light's gradient or vignetting is)
+    col_var = _line_variance(e, typical, 0, sd)
+    row_var = _line_variance(e, typical, 1, sd)
     ny, nx = e.shape
     ys = np.linspace(0, ny, blocks + 1).astype(int)
     xs = np.linspace(0, nx, blocks + 1).astype(int)
@@ -182,7 +189,12 @@ def exposure_pair_excess(
                 continue
             # the fitted scale's error leaves its share of b's own pattern (amp glow)
             glow = k_sd * (float(np.mean(d_b[ys[i] : ys[i + 1], xs[j] : xs[j + 1]])) - mean_b)
-            s = math.hypot(sd / math.sqrt(tile.size), glow)
+            s = math.sqrt(
+                sd * sd / tile.size
+                + col_var / max(xs[j + 1] - xs[j], 1)
+                + row_var / max(ys[i + 1] - ys[i], 1)
+                + glow * glow
+            )
             chi2 += ((float(np.mean(tile)) - level) / s) ** 2
             dof += 1
     structure_z = chi2_deviate(chi2, 1.0, dof) if dof >= 1 else math.nan
@@ -204,6 +216,22 @@ def exposure_pair_excess(
         n_pixels=n,
         thermal_fitted=fitted,
     )
+
+
+def _line_variance(e: np.ndarray, typical: np.ndarray, axis: int, sd: float) -> float:
+    """The variance of a line pattern of ``e`` (columns: ``axis=0``; rows: 1) beyond the
+    pixels' noise: half the robust variance of the differences of neighbouring lines' means
+    (a smooth gradient barely moves them), less the pixels' share of each mean (``sd²`` over
+    its typical pixels)."""
+    count = typical.sum(axis=axis)
+    total = np.where(typical, e, 0.0).sum(axis=axis)
+    use = count >= 10
+    if np.count_nonzero(use) < 10:
+        return 0.0
+    mean = total[use] / count[use]
+    diff_var = float(mad_std(np.diff(mean))) ** 2 / 2.0
+    noise = sd * sd * float(np.mean(1.0 / count[use]))
+    return max(diff_var - noise, 0.0)
 
 
 def _hot_pixel_ratio(
