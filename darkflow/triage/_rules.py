@@ -782,6 +782,16 @@ JOINT_RULES = (
         "taken in another readout mode holds one state throughout and shows no jump",
     ),
     JointRule(
+        (
+            frozenset({"exposure_excess_uniform", "level_excess", "dark_below_bias"}),
+            frozenset({"banding_changed", "light_banding"}),
+        ),
+        ((R, 3),),
+        "a master's level moved without photons (uniform, or above its shot noise, or below "
+        "its bias) and its column pattern changed: another readout mode brings its own offset "
+        "and its own pattern together; a bias drift moves the level alone",
+    ),
+    JointRule(
         (_codes_of("gain_mismatch", "estimated_gain_pair_mismatch"), _codes_of("hot_pixel_scale")),
         ((G, 3),),
         "the darks' photon transfer disagrees with EGAIN and the lights' hot pixels are off "
