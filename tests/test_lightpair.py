@@ -10,7 +10,9 @@ from scipy.stats import binom
 
 from darkflow.model import GainEstimate
 from darkflow.subtract.lightpair import (
+    MIN_TILES,
     SYSTEMATIC_REL,
+    _cfa_tiles,
     check_header_gain,
     gain_from_light_pairs,
     pair_tiles,
@@ -188,6 +190,21 @@ def test_not_measured_cases():
     assert not check.measured and check.reason == "no_header_gain"
     # frames of different shapes give no tiles
     assert pair_tiles(np.ones((64, 64)), np.ones((32, 32)), read_variance=1.0).signal.size == 0
+
+
+def test_small_crowded_colour_pairs_are_measured_with_smaller_tiles():
+    """A 96x96 Bayer pair crowded with stars keeps too few 16-pixel tiles free of sources;
+    tiles sized down to the usable area measure it, the pulls centred with unit width."""
+    pulls, retried = [], 0
+    for seed in range(12):
+        a, b = _lights(500 + seed, shape=(96, 96), bayer=True, nebula=False)
+        retried += _cfa_tiles(a, b, 16, _read_variance(1.7), 0.0).signal.size < MIN_TILES
+        est, _why, _ = _estimate([a, b], 1.7, bayer=True)
+        if est is not None:
+            pulls.append((est.value - 1.7) / est.sigma)
+    assert retried >= 8  # most pairs keep fewer than MIN_TILES tiles of 16 px per colour
+    assert len(pulls) >= 10
+    assert abs(np.mean(pulls)) < 0.8 and 0.5 < np.std(pulls) < 1.5, pulls
 
 
 def _rows(tmp_path, frames, *, egain, pedestal=100.0, source="header"):

@@ -76,6 +76,24 @@ def test_rules_are_complete_data():
         (["dark_level_shift", "low_frequency_changed", "negative_background"], Cause.LIGHT_LEAK),
         (["negative_background", "negative_clipping", "smooth_oversubtraction"], Cause.LIGHT_LEAK),
         (["holdout_outliers", "high_rejection_rate"], Cause.COSMIC_RAYS),
+        # an offset without photons: a bias drift alone, another readout mode with its pattern
+        (["exposure_excess_uniform", "level_excess", "exposure_law_nonlinear"], Cause.BIAS_DRIFT),
+        (
+            [
+                "exposure_excess_uniform",
+                "level_excess",
+                "exposure_law_nonlinear",
+                "banding_changed",
+            ],
+            Cause.READOUT_MODE,
+        ),
+        # stray light's pattern against the two sets' dark-current scale
+        (["exposure_excess_patterned", "level_excess", "nonlinear_dark"], Cause.LIGHT_LEAK),
+        # without a bias, an over-subtraction whose deficit left the light's noise intact
+        (
+            ["negative_background", "smooth_oversubtraction", "photonless_oversubtraction"],
+            Cause.BIAS_DRIFT,
+        ),
         (["too_few_frames", "holdout_unavailable"], Cause.TOO_FEW_DARKS),
         # the header's EGAIN wrong for every frame: the darks disagree with it and the lights'
         # noise is off its model, their hot pixels on scale

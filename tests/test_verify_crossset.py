@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from helpers.lights import _master
@@ -32,15 +34,27 @@ def _frames(rate, t, n, rng, extra=0.0):
     return out
 
 
-def _night(seed: int, *, leak: float = 0.0, offset: float = 0.0):
+def _night(
+    seed: int, *, leak: float = 0.0, offset: float = 0.0, warm: float = 1.0, columns: float = 0.0
+):
+    """Long (300 s) and short (60 s) masters and a bias; ``warm`` scales the long darks' dark
+    current (amp glow included): a sensor at another temperature; ``columns``: the rms (ADU) of
+    a column pattern of the long darks' own (another readout mode, with ``offset``)."""
     rng = np.random.default_rng(seed + 1)
     rate = _sensor(seed)
     ramp = np.linspace(0.5, 1.5, SHAPE[1])[None, :] * np.ones((SHAPE[0], 1))
     bias = _master(_frames(rate, 0.0, 15, rng), FrameType.BIAS, 0.0, GAIN)
     short = _master(_frames(rate, 60.0, 10, rng), FrameType.DARK, 60.0, GAIN)
-    faulted = [f.astype(np.float64) + offset for f in _frames(rate, 300.0, 10, rng, leak * ramp)]
+    pattern = offset + columns * np.random.default_rng(seed + 2).standard_normal(SHAPE[1])
+    faulted = [
+        f.astype(np.float64) + pattern for f in _frames(rate * warm, 300.0, 10, rng, leak * ramp)
+    ]
     long = _master([np.rint(f).astype(np.uint16) for f in faulted], FrameType.DARK, 300.0, GAIN)
     return long, short, bias
+
+
+def _no_temperature(m):
+    return dataclasses.replace(m, meta=dataclasses.replace(m.meta, temp_c=None))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -60,6 +74,13 @@ def test_light_leak_fails_with_a_pattern():
     assert back.failed and back.level < 0
 
 
+def test_another_readout_mode_fails_uniform():
+    """An offset with a column pattern of its own: no large-scale structure, not light."""
+    long, short, bias = _night(2, offset=12.0, columns=3.0)
+    r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    assert r.failed and r.level == pytest.approx(12.0, abs=1.0) and not r.structured
+
+
 def test_bias_offset_fails_uniform():
     long, short, bias = _night(2, offset=12.0)  # the long darks' bias 12 ADU higher
     r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
@@ -68,35 +89,69 @@ def test_bias_offset_fails_uniform():
 
 def test_not_measured_without_a_common_temperature():
     long, short, bias = _night(1)
-    import dataclasses
-
     warm = dataclasses.replace(
         long, meta=dataclasses.replace(long.meta, temp_c=long.meta.temp_c + 5)
     )
     r = exposure_pair_excess(warm, short, bias, bias, false_alarm=1e-4)
     assert not r.measured and "temperatures" in r.why
-    # no temperature (an uncooled camera): not compared either
-    cold = dataclasses.replace(long, meta=dataclasses.replace(long.meta, temp_c=None))
-    none = dataclasses.replace(short, meta=dataclasses.replace(short.meta, temp_c=None))
-    assert not exposure_pair_excess(cold, none, bias, bias, false_alarm=1e-4).measured
 
 
-@pytest.mark.slow
-def test_pipeline_marks_the_leaky_master_of_a_zoo_night(tmp_path):
-    """A zoo night with stray light in its 120 s darks (300 s darks and a bias beside them):
-    the run marks the 120 s master, and only it."""
+@pytest.mark.parametrize("warm", [0.8, 1.3])
+@pytest.mark.parametrize(
+    ("fault", "failed", "structured"),
+    [({}, False, False), ({"leak": 20.0}, True, True), ({"offset": 12.0}, True, False)],
+)
+def test_uncooled_sets_are_compared_on_their_hot_pixels_scale(warm, fault, failed, structured):
+    """Without temperatures (an uncooled camera, the long darks' dark current x ``warm``) the
+    scale between the sets is read on the hot pixels: a clean pair passes, stray light fails
+    with a pattern, a bias offset uniform."""
+    long, short, bias = (_no_temperature(m) for m in _night(1, warm=warm, **fault))
+    r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    assert r.measured and r.thermal_fitted, r.why
+    assert r.k == pytest.approx(5.0 * warm, rel=0.02)
+    assert r.failed is failed and r.structured is structured, r
+    if "offset" in fault:
+        assert r.level == pytest.approx(12.0, abs=1.5)
+
+
+def _leaky_zoo_night(tmp_path, name: str, exposure: float):
+    """Run the zoo night ``name`` (stray light in its darks of ``exposure``): its masters and
+    lights (``masters.csv``, ``frame_report.csv``)."""
     import pandas as pd
 
     from darkflow.config import Config
     from darkflow.pipeline import run_night
     from darkflow.simulate.zoo import sample_zoo, zoo_night
 
-    params = next(p for p in sample_zoo(200, 0) if p.name == "mono_cmos-3004197185")
-    assert params.fault == "light_leak" and params.fault_exposure == 120.0
+    params = next(p for p in sample_zoo(200, 0) if p.name == name)
+    assert params.fault == "light_leak" and params.fault_exposure == exposure
     zoo_night(tmp_path / "data", params=params)
     run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
     masters = pd.read_csv(tmp_path / "work" / "masters.csv")
+    return masters, pd.read_csv(tmp_path / "work" / "frame_report.csv")
+
+
+@pytest.mark.slow
+def test_pipeline_marks_the_leaky_master_of_a_zoo_night(tmp_path):
+    """A zoo night with stray light in its 120 s darks (300 s darks and a bias beside them):
+    the run marks the 120 s master, and only it."""
+    masters, _ = _leaky_zoo_night(tmp_path, "mono_cmos-3004197185", 120.0)
     darks = masters[masters["kind"] == "dark"].set_index("exptime_s")
     assert darks.loc[120.0, "status"] == "low_confidence"
     assert "exposure_excess_patterned" in darks.loc[120.0, "reasons"]
     assert darks.loc[300.0, "status"] == "verified"
+
+
+@pytest.mark.slow
+def test_pipeline_names_stray_light_on_an_uncooled_zoo_night(tmp_path):
+    """A DSLR zoo night (no sensor temperature, no EGAIN) with stray light in its 30 s darks,
+    180 s darks and a bias beside them: the 30 s master, low_confidence by its own noise gate,
+    gets the cross-check's pattern; the 180 s master stays verified; the night's cause is light."""
+    from darkflow.triage import rank_night_causes
+
+    masters, lights = _leaky_zoo_night(tmp_path, "dslr-954163146", 30.0)
+    darks = masters[masters["kind"] == "dark"].set_index("exptime_s")
+    assert "exposure_excess_patterned" in darks.loc[30.0, "reasons"]
+    assert darks.loc[180.0, "status"] == "verified"
+    causes = rank_night_causes(lights["reasons"], masters["reasons"])
+    assert str(causes[0][0]) == "light_leak", causes

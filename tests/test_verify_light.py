@@ -448,3 +448,15 @@ def test_config_differences_at_the_lights_exposure():
     )
     assert config_differences(light, [own_120, other_300, master(300.0)], **tol) == ()
     assert config_differences(light, [own_120, master(120.0, gain_setting=0.0)], **tol) == ()
+
+
+# ---- over-subtraction by stray light or by a bias offset, told apart by the light's noise
+# (darkflow.verify._photonless), without a master bias
+def _check_no_bias(darks, raw):
+    master = master_of(darks)
+    model = build_dark_model(master, scale_mode=ScaleMode.NONE)
+    rv, sv = noise_model_variance(master, bias=None, egain_e_per_adu=GAIN)
+    cal = subtract_dark(
+        raw, model, egain_e_per_adu=GAIN, read_variance_adu2=rv, dark_shot_variance_adu2=sv
+    )
+    return check_light(raw, cal, model, meta=META)

@@ -7,7 +7,9 @@ agree with. Two masters of one configuration at one temperature, each less its o
 bias, must scale with exposure pixel by pixel (:func:`darkflow.verify._crossset.
 exposure_pair_excess`): the one holding the excess is marked ``low_confidence`` with
 ``exposure_excess_patterned`` (a pattern across the frame: stray light) or
-``exposure_excess_uniform`` (a uniform level: the bias moved).
+``exposure_excess_uniform`` (a uniform level: the bias moved). Masters without a temperature
+(an uncooled camera) are compared with their dark current's scale read on the hot pixels: that
+comparison only names the cause on a master its own gates already made ``low_confidence``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
             if not (r.measured and r.failed):
                 continue
             holder, other = (a, b) if r.level > 0 else (b, a)
+            if r.thermal_fitted and registry.get(holder.key).status != MasterStatus.LOW_CONFIDENCE:
+                # the scale read on the hot pixels (no temperature): the cause of a failure
+                # the master's own gates found, never a verdict of its own
+                continue
             code = VerifyReason.EXCESS_PATTERNED if r.structured else VerifyReason.EXCESS_UNIFORM
             marked.setdefault(holder.key, (str(code), other.master_id))
     for key, (code, other) in sorted(marked.items()):

@@ -68,6 +68,11 @@ MIN_SHOT_SHARE = 0.5
 """Least share of the difference's variance that must be the sky's shot noise: below it the
 estimate is mostly a statement about ``R``."""
 
+MIN_CFA_TILE = 8
+"""Smallest tile edge (pixels of a colour plane) of a Bayer pair: a pair with fewer than
+:data:`MIN_TILES` usable tiles is measured again with tiles half the size, down to this (64
+pixels, 6 of them spent on the tile's quadratic surface)."""
+
 MAX_TILES = 512
 """Tiles measured per colour plane and pair, evenly spread over the frame."""
 
@@ -230,7 +235,8 @@ def pair_tiles(
     the dark current's shot noise at the lights' exposure, ADU²), *not* the subtracted model's
     noise, which cancels in the difference; ``model_variance``: that model noise (its
     ``(1 - k)²`` share is added back). ``cfa``: measured per colour phase, tiles of
-    ``tile // 2``.
+    ``tile // 2`` (halved down to :data:`MIN_CFA_TILE` while fewer than :data:`MIN_TILES` are
+    usable: a small frame crowded with sources).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -241,11 +247,25 @@ def pair_tiles(
         # understates the spread of a ratio: 9 % false alarms at a stated 5 % with 14 tiles)
         t = max(16, min(tile, math.isqrt(a.size // 36)))
         return _plane_tiles(a, b, t, read_variance, model_variance)
+    # a small colour frame crowded with stars (or nebulosity) leaves few tiles with half their
+    # pixels free: smaller tiles fit between the sources. The size depends on how many tiles
+    # are usable, never on the gain they give, so the estimate's spread is what it states
+    half = max(tile // 2, MIN_CFA_TILE)
+    while True:
+        out = _cfa_tiles(a, b, half, read_variance, model_variance)
+        if out.signal.size >= MIN_TILES or half // 2 < MIN_CFA_TILE:
+            return out
+        half //= 2
+
+
+def _cfa_tiles(
+    a: np.ndarray, b: np.ndarray, half: int, read_variance: float, model_variance: float
+) -> PairTiles:
+    """:class:`PairTiles` of the four colour phases of a Bayer pair, tiles of ``half``."""
     # sources found on superpixels (the four colours summed): a faint star's light falls on
     # one or two pixels of a colour plane, below any per-plane detection, and its move
     # between the frames would count as noise
     ny, nx = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
-    half = max(tile // 2, 8)
 
     def superpixels(f: np.ndarray) -> np.ndarray:
         f = f[:ny, :nx]

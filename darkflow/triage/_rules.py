@@ -608,6 +608,15 @@ _RULES = (
         *_BIAS[:1],
         "Use the previous verified master until new darks are taken.",
     ),
+    # the over-subtraction's deficit without the shot noise stray light would carry (the
+    # light's noise against the darks' own, no bias): an offset, measured (3: establishes it)
+    _r(
+        "photonless_oversubtraction",
+        ERR,
+        {BIAS: 3, R: 1},
+        *_BIAS,
+        *_READOUT[:1],
+    ),
     _r(
         "raw_at_floor",
         ERR,
@@ -760,6 +769,16 @@ JOINT_RULES = (
         "previous master's: the camera's electronics changed state within the set (a reset, "
         "an offset or driver change, a warm-up), moving level and pattern together; a set "
         "taken in another readout mode holds one state throughout and shows no jump",
+    ),
+    JointRule(
+        (
+            frozenset({"exposure_excess_uniform", "level_excess", "dark_below_bias"}),
+            frozenset({"banding_changed", "light_banding"}),
+        ),
+        ((R, 3),),
+        "a master's level moved without photons (uniform, or above its shot noise, or below "
+        "its bias) and its column pattern changed: another readout mode brings its own offset "
+        "and its own pattern together; a bias drift moves the level alone",
     ),
     JointRule(
         (_codes_of("gain_mismatch"), _codes_of("hot_pixel_scale")),

@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = '0dcf91fbebbdb9ee'
+FINGERPRINT = '4bada49905d21ef7'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',
@@ -111,6 +111,7 @@ TEXTS = {
     'output_failed': 'The master could not be written to the work directory (read-only, permissions, I/O error).',
     'oversubtracted': 'Too many background pixels far below the background: the dark model is too strong.',
     'pedestal_added': 'Over-subtracted values would go negative; a pedestal was added instead of clipping.',
+    'photonless_oversubtraction': "Over-subtracted, yet the light's noise has not lost the shot noise the excess would carry if it were light: the darks' noise (the model's read variance, without a bias) holds no photons for the excess, which is an offset (the bias level moved).",
     'previous_not_comparable': 'The previous master differs in exposure or temperature and no master bias is available to scale it: fixed-pattern stability not checked.',
     'raw_at_floor': 'Raw light pixels at the ADC zero: the offset is too low and the noise floor is clipped.',
     'setpoint_not_reached': "The master's measured temperature differs from its set-point keyword; the measured temperature was used.",

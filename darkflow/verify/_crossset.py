@@ -26,13 +26,23 @@ Statistics, on the pixels typical in both masters (hot-free, fully combined):
   tiles; ``chi2 = sum((mean_tile - level)^2 / s_tile^2)`` with ``s_tile`` the robust standard
   deviation of ``E`` over the tile's pixel count, ``blocks^2 - 1`` degrees of freedom; its
   deviate (:func:`~darkflow.verify._gate.chi2_deviate`) against the one-sided threshold of
-  ``false_alarm``. Structure tells stray light (a pattern) from a bias offset (uniform); it
+  ``false_alarm``; ``s_tile`` also holds the column and row patterns' own variance (half the
+  robust variance of neighbouring lines' mean differences, less the pixels' noise) over the
+  tile's columns and rows: another readout mode's own column pattern, white from line to
+  line, is no large-scale structure. Structure tells stray light (a pattern) from a bias offset (uniform); it
   is evidence for the cause, not a gate of its own.
 
-Temperatures: the comparison holds at one temperature. The masters' recorded temperatures
-must both be known (uncooled cameras without a sensor temperature are not compared: their dark
-sets differ by whatever the night's temperature did) and the dark law's change over their difference (``2^(dT/doubling) - 1``
-of ``b``'s scaled dark level) must lie within the level's spread; otherwise not measured.
+Temperatures: the comparison holds at one temperature. With both masters' temperatures
+recorded the dark law's change over their difference (``2^(dT/doubling) - 1`` of ``b``'s scaled
+dark level) must lie within the level's spread; otherwise not measured. Without a temperature
+(an uncooled camera: its dark sets differ by whatever the night's temperature did) ``k`` is the
+dark current's scale between the sets read on their common hot pixels (the median ratio of
+their excesses over their neighbourhoods, whose level neither stray light nor an offset moves),
+its standard error carried into the level's spread (times ``b``'s mean level) and each tile's
+(times the tile's departure from it: amp glow); ``thermal_fitted`` says so. Amp glow that does
+not follow the sensor's temperature like the dark current leaves a share of its pattern the
+fit cannot see: such a comparison names the cause of a failure the master's own gates found
+(:mod:`darkflow.pipeline.crosscheck`), it lowers no status by itself.
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ class PairExcess:
     structured: bool = False
     k: float = math.nan
     n_pixels: int = 0
+    thermal_fitted: bool = False  # no temperature: ``k`` read on the hot pixels
 
 
 def _typical_both(a: MasterDark, b: MasterDark) -> np.ndarray:
@@ -103,13 +114,28 @@ def exposure_pair_excess(
     t_a, t_b = float(a.meta.exptime_s or 0.0), float(b.meta.exptime_s or 0.0)
     if not (t_a > 0 and t_b > 0) or not (a.meta.includes_bias and b.meta.includes_bias):
         return PairExcess(False, "no exposure or bias-free masters")
-    k = t_a / t_b
     typical = _typical_both(a, b)
     n = int(np.count_nonzero(typical))
     if n < 100 * blocks * blocks:
-        return PairExcess(False, f"{n} typical pixels", k=k, n_pixels=n)
+        return PairExcess(False, f"{n} typical pixels", k=t_a / t_b, n_pixels=n)
     d_a = (a.data - bias_a.data).astype(np.float64)
     d_b = (b.data - bias_b.data).astype(np.float64)
+    mean_b = float(np.mean(d_b[typical]))
+    temp_a, temp_b = a.meta.temp_c, b.meta.temp_c
+    k, k_sd = t_a / t_b, 0.0
+    fitted = temp_a is None or temp_b is None
+    if fitted:
+        # an uncooled camera without a sensor temperature: its dark sets are taken at whatever
+        # temperature the night had. The dark current's scale between them (exposure and
+        # temperature together) is read on the hot pixels, whose own level no offset or stray
+        # light moves; its uncertainty joins the level's spread and the tiles'
+        ratio = _hot_pixel_ratio(a, b, d_a, d_b)
+        if ratio is None:
+            return PairExcess(False, "no temperature and too few hot pixels", k=k, n_pixels=n)
+        k, k_sd = ratio
+    else:
+        d_t = float(temp_a) - float(temp_b)
+        thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * abs(k * mean_b)
     e = d_a - k * d_b
     values = e[typical]
     level = float(np.mean(values))
@@ -129,15 +155,9 @@ def exposure_pair_excess(
         k * frame_jitter(b) / math.sqrt(n_b),
         *bias_terms,
         sd / math.sqrt(n),
+        k_sd * abs(mean_b),
     )
-    temp_a, temp_b = a.meta.temp_c, b.meta.temp_c
-    if temp_a is None or temp_b is None:
-        # an uncooled camera without a sensor temperature: its dark sets are taken at whatever
-        # temperature the night had, and a thermal change reads as an excess
-        return PairExcess(False, "a master has no temperature", k=k, n_pixels=n)
-    d_t = float(temp_a) - float(temp_b)
-    thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * abs(k * float(np.mean(d_b[typical])))
-    if thermal > spread:
+    if not fitted and thermal > spread:
         return PairExcess(
             False,
             f"temperatures differ by {d_t:.2g} C ({thermal:.2g} ADU of dark law)",
@@ -151,7 +171,11 @@ def exposure_pair_excess(
     materiality = frame_sd
     z = level / spread if spread > 0 else math.inf * np.sign(level)
     failed = bool(abs(level) > thr * spread + materiality)
-    # the pattern of the excess: tiles' means against their own sampling spread
+    # the pattern of the excess: tiles' means against their own sampling spread, which holds
+    # the column and row patterns' scatter (another readout mode's own column pattern, white
+    # from line to line, is no large-scale structure; stray light's gradient or vignetting is)
+    col_var = _line_variance(e, typical, 0, sd)
+    row_var = _line_variance(e, typical, 1, sd)
     ny, nx = e.shape
     ys = np.linspace(0, ny, blocks + 1).astype(int)
     xs = np.linspace(0, nx, blocks + 1).astype(int)
@@ -163,7 +187,14 @@ def exposure_pair_excess(
             ]
             if tile.size < 100:
                 continue
-            s = sd / math.sqrt(tile.size)
+            # the fitted scale's error leaves its share of b's own pattern (amp glow)
+            glow = k_sd * (float(np.mean(d_b[ys[i] : ys[i + 1], xs[j] : xs[j + 1]])) - mean_b)
+            s = math.sqrt(
+                sd * sd / tile.size
+                + col_var / max(xs[j + 1] - xs[j], 1)
+                + row_var / max(ys[i + 1] - ys[i], 1)
+                + glow * glow
+            )
             chi2 += ((float(np.mean(tile)) - level) / s) ** 2
             dof += 1
     structure_z = chi2_deviate(chi2, 1.0, dof) if dof >= 1 else math.nan
@@ -183,4 +214,52 @@ def exposure_pair_excess(
         structured=structured,
         k=k,
         n_pixels=n,
+        thermal_fitted=fitted,
     )
+
+
+def _line_variance(e: np.ndarray, typical: np.ndarray, axis: int, sd: float) -> float:
+    """The variance of a line pattern of ``e`` (columns: ``axis=0``; rows: 1) beyond the
+    pixels' noise: half the robust variance of the differences of neighbouring lines' means
+    (a smooth gradient barely moves them), less the pixels' share of each mean (``sd²`` over
+    its typical pixels)."""
+    count = typical.sum(axis=axis)
+    total = np.where(typical, e, 0.0).sum(axis=axis)
+    use = count >= 10
+    if np.count_nonzero(use) < 10:
+        return 0.0
+    mean = total[use] / count[use]
+    diff_var = float(mad_std(np.diff(mean))) ** 2 / 2.0
+    noise = sd * sd * float(np.mean(1.0 / count[use]))
+    return max(diff_var - noise, 0.0)
+
+
+def _hot_pixel_ratio(
+    a: MasterDark, b: MasterDark, d_a: np.ndarray, d_b: np.ndarray, min_pixels: int = 20
+) -> tuple[float, float] | None:
+    """The dark-current scale of ``a`` against ``b`` on their common hot pixels: the median of
+    the ratio of each one's excess over its 5x5 neighbourhood, and that median's standard
+    error (``1.2533`` robust sigmas over the root of the count); ``None`` with fewer than
+    ``min_pixels`` pixels hot in every dark of both sets and 10 sigmas above their
+    neighbourhoods in both masters (a selection on both sides, far above the noise, that
+    leaves the ratio unbiased)."""
+    from scipy.ndimage import median_filter
+
+    ok = np.isfinite(d_a) & np.isfinite(d_b)
+    for m in (a, b):
+        ok &= m.n_used >= max(2, 0.8 * m.meta.n_frames)
+        ok &= np.asarray(m.hot_persistence) >= 0.9
+        if m.saturated is not None:
+            ok &= ~m.saturated.astype(bool)
+    if np.count_nonzero(ok) < min_pixels:
+        return None
+    ex_a = d_a - median_filter(d_a, size=5, mode="nearest")
+    ex_b = d_b - median_filter(d_b, size=5, mode="nearest")
+    with np.errstate(invalid="ignore"):
+        ok &= (ex_a > 10.0 * a.uncertainty) & (ex_b > 10.0 * b.uncertainty)
+    if np.count_nonzero(ok) < min_pixels:
+        return None
+    ratios = ex_a[ok] / ex_b[ok]
+    k = float(np.median(ratios))
+    k_sd = 1.2533 * float(mad_std(ratios)) / math.sqrt(ratios.size)
+    return k, k_sd

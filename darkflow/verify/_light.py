@@ -54,6 +54,7 @@ from darkflow.verify._metrics import (
     not_measured,
     overall_confidence,
 )
+from darkflow.verify._photonless import photonless_gate
 from darkflow.verify._residuals import (
     ResidualStats,
     _dilate,
@@ -372,6 +373,7 @@ def check_light(
     )
     metrics.append(metric)
     values.update(found)
+    variance_metric = metric
     ratio = values.get("light_variance_ratio")
 
     # 2. dark scale: the light's hot pixels against the model's. Sources are masked from the
@@ -559,6 +561,18 @@ def check_light(
                 "hot-pixel scale matches; the excess is smooth",
             )
         )
+        if bias is None and known_signal is None:
+            # the model's read variance is its darks' own: does the excess carry photons?
+            kind = photonless_gate(
+                variance_metric,
+                background_adu=values.get("background_adu"),
+                pixel_sigma_adu=values.get("pixel_sigma_adu"),
+                n_pixels=values.get("variance_pixels"),
+                budget=budget,
+                false_alarm=p,
+            )
+            if kind is not None:
+                metrics.append(kind)
 
     noise_ratio = math.sqrt(ratio) if ratio is not None and math.isfinite(ratio) else math.nan
     weight = frame_weight(u, valid, noise_ratio if math.isfinite(noise_ratio) else 1.0)

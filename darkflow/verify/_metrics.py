@@ -177,6 +177,12 @@ class VerifyReason(ReasonCode):
         "Over-subtracted although the hot pixels match the dark model: the darks hold a "
         "smooth excess that is not dark current (stray light, or a bias offset).",
     )
+    PHOTONLESS_OVERSUBTRACTION = (
+        "photonless_oversubtraction",
+        "Over-subtracted, yet the light's noise has not lost the shot noise the excess would "
+        "carry if it were light: the darks' noise (the model's read variance, without a bias) "
+        "holds no photons for the excess, which is an offset (the bias level moved).",
+    )
     RAW_AT_FLOOR = (
         "raw_at_floor",
         "Raw light pixels at the ADC zero: the offset is too low and the noise floor is clipped.",
