@@ -236,3 +236,65 @@ def test_residual_summary_leaves_nan_to_the_reference():
     valid = np.ones(z.shape, bool)
     values, below, counts = residual_summary(z, valid, np.linspace(-1.0, 1.0, 5), -0.5)
     assert values.size == 16 and below == 0 and counts.sum() == 15  # numpy drops the NaN
+
+
+def test_content_cache_reuses_results_of_equal_inputs_only():
+    from darkflow.stats._image import ContentCache
+
+    calls = []
+
+    def fn(a):
+        calls.append(a.copy())
+        return neighbour_median8(a)
+
+    cache = ContentCache(2)
+    rng = np.random.default_rng(3)
+    a = rng.normal(100, 10, (40, 30)).astype(np.float32)
+    a[5, 7] = np.nan
+    first = cache.get("nm", a, fn)
+    again = cache.get("nm", a.copy(), fn)  # another array, the same bytes: reused
+    assert again is first and len(calls) == 1
+    assert not first.flags.writeable  # a caller cannot change what the next one gets
+    np.testing.assert_array_equal(first, neighbour_median8(a))
+    b = a.copy()
+    b[-1, -1] += 1  # one value differs (not among the sampled ones): computed anew
+    np.testing.assert_array_equal(cache.get("nm", b, fn), neighbour_median8(b))
+    assert len(calls) == 2
+    assert cache.get("other", a, fn) is not first and len(calls) == 3  # tags apart
+    cache.get("nm", a.astype(np.float64), fn)  # same values, another dtype: not the same input
+    assert len(calls) == 4
+    a[0, 0] += 1  # the caller changes its array afterwards: the cache kept its own copy
+    cache.get("nm", a, fn)
+    assert len(calls) == 5
+    # bounded: two inputs per tag; the least recently used is dropped
+    assert len(cache._entries["nm"]) == 2
+    cache.get("nm", b, fn)
+    assert len(calls) == 6  # b was dropped by the two later inputs
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_model_results_shared_between_equal_models_are_the_computed_ones(colour):
+    from darkflow.stats import cfa, robust_std
+    from darkflow.stats._robust import nanmedian
+    from darkflow.verify._lightgates import _MODEL_RESULTS, model_hot_planes, template_levels
+
+    rng = np.random.default_rng(11)
+    model = rng.normal(50, 2, (64, 48)).astype(np.float32)
+    model.ravel()[rng.choice(model.size, 40, replace=False)] += 500  # hot pixels
+    _MODEL_RESULTS.clear()
+    for _ in range(2):  # computed, then shared: the same values both times
+        local, near, level = template_levels(model.copy(), colour)
+        want_near = neighbour_median8(model)
+        want_local = cfa.per_plane(neighbour_median8, model) if colour else want_near
+        np.testing.assert_array_equal(near, want_near)
+        np.testing.assert_array_equal(local, want_local)
+        assert level == float(nanmedian(model))
+        hots = model_hot_planes(model.copy(), colour)
+        planes = cfa.planes(model) if colour else [model]
+        assert len(hots) == len(planes)
+        for hot, plane in zip(hots, planes, strict=True):
+            hf = plane.astype(np.float64) - neighbour_median8(plane)
+            spread = robust_std(hf)
+            assert np.count_nonzero(hot) > 0
+            np.testing.assert_array_equal(hot, np.abs(hf) > 5.0 * spread)
+    _MODEL_RESULTS.clear()

@@ -98,3 +98,17 @@ def test_raw_floor_terms_of_float64_inputs_go_to_the_twin():
     c, u, _, bg, _, _, _, mdl, r, sources = _light((50, 60), seed=9)
     args = (c.astype(np.float64), u, r, mdl, bg, sources, 1.0, 700.0)
     _equal(raw_floor_terms(*args), raw_floor_terms_reference(*args))
+
+
+def test_deep_negative_terms_do_not_depend_on_the_thread_count():
+    from helpers.threads import numba_threads, thread_counts
+
+    c, u, local, bg, valid, hot, extra, *_ = _light((700, 400), seed=9)
+    kw = {"model_hot": hot, "extra_var": extra}
+    found = []
+    for n in thread_counts():
+        with numba_threads(n):
+            found.append(deep_negative_terms(c, u, local, bg, valid, 1.1, FACTOR, **kw))
+    want = deep_negative_terms_reference(c, u, local, bg, valid, 1.1, FACTOR, **kw)
+    for got in found:
+        _equal(got, want)

@@ -7,6 +7,9 @@ Both are deterministic: every output pixel or tile is computed by one thread fro
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -15,6 +18,7 @@ from darkflow.stats._common import MAD_TO_STD, in_threads
 from darkflow.stats._robust import mad_std
 
 __all__ = [
+    "ContentCache",
     "centre_rows",
     "centre_rows_reference",
     "grid_interp",
@@ -155,6 +159,67 @@ def neighbour_median8_reference(data: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(shifted, axis=0).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- shared results
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` and ``b`` hold the same bytes (shape and dtype included; NaN equals itself)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    fa, fb = a.reshape(-1), b.reshape(-1)
+    step = max(1, fa.size // 64)  # a few samples first: a different input is told in microseconds
+    if fa.dtype.itemsize in (1, 2, 4, 8):
+        kind = f"u{fa.dtype.itemsize}"
+        fa, fb = fa.view(kind), fb.view(kind)
+        return bool(np.array_equal(fa[::step], fb[::step]) and np.array_equal(fa, fb))
+    return fa.tobytes() == fb.tobytes()
+
+
+class ContentCache:
+    """``fn(data)`` for the last ``size`` distinct inputs of each ``tag``, found by content.
+
+    The light checks compute the same things of the dark model for every light that uses the
+    same model (the neighbour medians of its dark signal, its hot pixels): equal models (the
+    same masters, scales and biases) give byte-equal arrays, whose results are then computed
+    once per process. An input is recognised by its bytes (compared with a kept copy, a few
+    milliseconds for a 2048² frame), never by the identity of an array, so a result is reused
+    only for an equal input and is the one ``fn`` computes. Results are kept read-only (a
+    caller writing into one would change what the next light gets). ``size`` entries per tag at
+    most: memory stays bounded (each entry keeps its input and result).
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = max(1, int(size))
+        self._entries: dict[str, list[tuple[np.ndarray, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tag: str, data: np.ndarray, fn: Callable[[np.ndarray], Any]) -> Any:
+        data = np.ascontiguousarray(data)
+        with self._lock:
+            entries = self._entries.setdefault(tag, [])
+            for i, (kept, result) in enumerate(entries):
+                if _same_bytes(kept, data):
+                    entries.insert(0, entries.pop(i))  # most recently used first
+                    return result
+        result = fn(data)
+        _read_only(result)
+        with self._lock:
+            entries = self._entries.setdefault(tag, [])
+            entries.insert(0, (data.copy(), result))
+            del entries[self.size :]
+        return result
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _read_only(result: Any) -> None:
+    if isinstance(result, np.ndarray):
+        result.flags.writeable = False
+    elif isinstance(result, (tuple, list)):
+        for item in result:
+            _read_only(item)
 
 
 # ----------------------------------------------------------------------------- tile levels

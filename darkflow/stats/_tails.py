@@ -18,6 +18,7 @@ import math
 import numba as nb
 import numpy as np
 
+from darkflow.stats._common import in_threads
 from darkflow.stats._robust import median as _median
 
 __all__ = [
@@ -143,8 +144,9 @@ def deep_negative_terms(
         ev = ev[:n]
         med = float(_median(ev))
     w = width if math.isfinite(width) and width > 0 else 1.0
-    a1 = np.empty(n, np.float64)
-    a2 = np.empty(n, np.float64)
+    # the arguments overwrite the gathered values (each pixel's own, read before written):
+    # no fresh arrays of every background pixel
+    a1, a2 = uv, bv
     _deep_arguments(
         uv,
         bv,
@@ -157,9 +159,13 @@ def deep_negative_terms(
         a1,
         a2,
     )
-    ndtr(a1, out=a1)
-    ndtr(a2, out=a2)
-    np.multiply(a1, a2, out=a1)
+
+    def terms(lo: int, hi: int) -> None:  # elementwise ufuncs (no GIL): the values of one call
+        ndtr(a1[lo:hi], out=a1[lo:hi])
+        ndtr(a2[lo:hi], out=a2[lo:hi])
+        np.multiply(a1[lo:hi], a2[lo:hi], out=a1[lo:hi])
+
+    in_threads(terms, n, min_items=1 << 16)
     return n, k, float(np.sum(a1))
 
 

@@ -29,7 +29,6 @@ from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.stats._tails import raw_floor_terms
 from darkflow.stats.cfa import is_cfa
-from darkflow.stats.cfa import per_plane as cfa_per_plane
 from darkflow.subtract import FLAG_LIMITED, FLAG_NONLINEAR, DarkModel
 from darkflow.verify._fpn import hot_scale_fit, row_window
 from darkflow.verify._gate import z_threshold
@@ -44,6 +43,7 @@ from darkflow.verify._lightgates import (
     photometry_gates,
     pileup_gate,
     scale_gates,
+    template_levels,
     variance_gate,
 )
 from darkflow.verify._master import MasterAssessment
@@ -379,9 +379,7 @@ def check_light(
     # 2. dark scale: the light's hot pixels against the model's. Sources are masked from the
     #    neighbour median, so an under-subtracted hot pixel (a lone bright pixel) stays in.
     local = parts.local if parts.local is not None else neighbour_median(c)
-    template_local = (
-        cfa_per_plane(neighbour_median, template) if colour else neighbour_median(template)
-    )
+    template_local, near, level = template_levels(template, colour)  # shared: equal models
     with np.errstate(invalid="ignore"):
         extended = (local - parts.background) > 2.5 * u
     scale_mask = np.isfinite(c) & np.isfinite(u) & ~_dilate(extended, 2)
@@ -526,8 +524,6 @@ def check_light(
     # and isolated, i.e. their 8 neighbours hold less than half of their excess (a star in the
     # model is not a hot pixel: it is what the flux gate looks for)
     u_sky = float(values["pixel_sigma_adu"] or 0.0) if valid.any() else np.inf  # level gate's
-    near = template_local if not colour else neighbour_median(template)
-    level = float(_nanmedian(template))
     with np.errstate(invalid="ignore"):
         excess = template - near
         hot = (excess > np.float32(3.0 * u_sky)) & ((near - np.float32(level)) < 0.5 * excess)

@@ -23,6 +23,7 @@ import numpy as np
 
 from darkflow.model import GainEstimate, MasterDark
 from darkflow.stats import cfa, mad_std, robust_std
+from darkflow.stats._image import ContentCache
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.stats._shares import noise_shares
@@ -894,6 +895,7 @@ def banding_gate(
     projection = [0.0, 0.0, 0.0, 0, 0.0]
     with_model = model is not None and model_var is not None
     models = _plane_views(model, colour) if with_model else None
+    hots = model_hot_planes(model, colour) if with_model else None
     model_vars = _plane_views(model_var, colour) if with_model else None
     for i, (m, v) in enumerate(
         zip(_plane_views(resid, colour), _plane_views(var, colour), strict=True)
@@ -913,9 +915,7 @@ def banding_gate(
             # the model's hot pixels are the dark-scale check's: their shot noise and any
             # scale error would swamp the column pattern, so they are left out of both profiles
             plane = models[i].astype(np.float64)
-            hf = plane - neighbour_median(plane)
-            spread = robust_std(hf)
-            hot = np.abs(hf) > 5.0 * spread if math.isfinite(spread) and spread > 0 else False
+            hot = hots[i]
             kept = np.where(hot, np.nan, m)
             mp = _centred(np.where(np.isfinite(kept), plane, np.nan))
             # the model's variance as the light's: scaled by the measured noise ratio
@@ -986,6 +986,45 @@ def _centred(a: np.ndarray) -> np.ndarray:
 
 def _plane_views(a: np.ndarray, colour: bool) -> list[np.ndarray]:
     return cfa.planes(a) if colour else [a]
+
+
+# the light checks' results that depend on the dark model alone, shared by the lights whose
+# models are equal (the same masters and scales): found by content, the last two models kept
+_MODEL_RESULTS = ContentCache(2)
+
+
+def _hot_planes(model: np.ndarray, colour: bool) -> list[np.ndarray | bool]:
+    out: list[np.ndarray | bool] = []
+    for plane in _plane_views(model, colour):
+        plane = plane.astype(np.float64)
+        hf = plane - neighbour_median(plane)
+        spread = robust_std(hf)
+        out.append(np.abs(hf) > 5.0 * spread if math.isfinite(spread) and spread > 0 else False)
+    return out
+
+
+def model_hot_planes(model: np.ndarray, colour: bool) -> list[np.ndarray | bool]:
+    """The banding gate's hot pixels of the model, per colour phase (``False``: none found):
+    beyond 5 robust sigmas of their plane's high band (the plane minus its neighbours'
+    median). Computed once per distinct model (:class:`~darkflow.stats._image.ContentCache`)."""
+    tag = f"hot_planes:{bool(colour)}"
+    return _MODEL_RESULTS.get(tag, model, lambda m: _hot_planes(m, colour))
+
+
+def _template_levels(template: np.ndarray, colour: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    near = neighbour_median(template)
+    local = cfa.per_plane(neighbour_median, template) if colour else near
+    return local, near, float(_nanmedian(template))
+
+
+def template_levels(template: np.ndarray, colour: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(same-colour, all)`` neighbours' medians of the model's dark signal ``template`` (one
+    array for a monochrome frame; the dark-scale fit's and the photometry's hot pixels') and
+    its median level. Computed once per distinct template
+    (:class:`~darkflow.stats._image.ContentCache`)."""
+    return _MODEL_RESULTS.get(
+        f"template_levels:{bool(colour)}", template, lambda t: _template_levels(t, colour)
+    )
 
 
 # ----------------------------------------------------------------------------- photometry
