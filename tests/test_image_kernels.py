@@ -270,6 +270,11 @@ def test_content_cache_reuses_results_of_equal_inputs_only():
     assert len(cache._entries["nm"]) == 2
     cache.get("nm", b, fn)
     assert len(calls) == 6  # b was dropped by the two later inputs
+    # inputs beyond the byte bound are computed each time and never kept
+    small = ContentCache(2, max_bytes=a.nbytes - 1)
+    small.get("nm", a, fn)
+    small.get("nm", a, fn)
+    assert len(calls) == 8 and not small._entries.get("nm")
 
 
 @pytest.mark.parametrize("colour", [False, True])

@@ -185,16 +185,21 @@ class ContentCache:
     milliseconds for a 2048² frame), never by the identity of an array, so a result is reused
     only for an equal input and is the one ``fn`` computes. Results are kept read-only (a
     caller writing into one would change what the next light gets). ``size`` entries per tag at
-    most: memory stays bounded (each entry keeps its input and result).
+    most, and only inputs of at most ``max_bytes`` are kept (a larger one is computed each
+    time): each entry keeps its input and its result, so the cache holds at most about
+    ``size * (max_bytes + its results)`` per tag, whatever the frame size.
     """
 
-    def __init__(self, size: int = 2) -> None:
+    def __init__(self, size: int = 2, max_bytes: int | None = None) -> None:
         self.size = max(1, int(size))
+        self.max_bytes = None if max_bytes is None else int(max_bytes)
         self._entries: dict[str, list[tuple[np.ndarray, Any]]] = {}
         self._lock = threading.Lock()
 
     def get(self, tag: str, data: np.ndarray, fn: Callable[[np.ndarray], Any]) -> Any:
         data = np.ascontiguousarray(data)
+        if self.max_bytes is not None and data.nbytes > self.max_bytes:
+            return fn(data)  # too large to keep a copy of: within the memory bound
         with self._lock:
             entries = self._entries.setdefault(tag, [])
             for i, (kept, result) in enumerate(entries):

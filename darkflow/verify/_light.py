@@ -25,7 +25,6 @@ from darkflow.model import (
     MasterStatus,
 )
 from darkflow.stats._robust import finite_squared_median
-from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.stats._tails import raw_floor_terms
 from darkflow.stats.cfa import is_cfa

@@ -989,8 +989,11 @@ def _plane_views(a: np.ndarray, colour: bool) -> list[np.ndarray]:
 
 
 # the light checks' results that depend on the dark model alone, shared by the lights whose
-# models are equal (the same masters and scales): found by content, the last two models kept
-_MODEL_RESULTS = ContentCache(2)
+# models are equal (the same masters and scales): found by content, the last model of each kind
+# kept, and only up to 32 MiB (a 2048x2048 float64 plane; larger frames compute them each time,
+# so a worker's memory grows by at most ~2 x (32 MiB + results), not with the frame size)
+MODEL_CACHE_MAX_BYTES = 32 << 20
+_MODEL_RESULTS = ContentCache(1, max_bytes=MODEL_CACHE_MAX_BYTES)
 
 
 def _hot_planes(model: np.ndarray, colour: bool) -> list[np.ndarray | bool]:
