@@ -20,7 +20,10 @@ __version__ = "0.1.0"
 # 7: a rescaled dark carries the hot-pixel fit's error in the light's uncertainty (not the stated
 # scale term) and, without a bias, scales each column's level apart; the light record keeps its
 # noise floor apart from the model's noise (the light-pair gain check reads it)
-ALGORITHM_VERSION = "7"
+# 8: (verdicts, not bytes) a light over-subtracted without a bias is judged for the shot noise
+# stray light would have taken away (photonless_oversubtraction); the light-pair gain on small
+# colour frames halves its tiles
+ALGORITHM_VERSION = "8"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
@@ -28,4 +31,6 @@ ALGORITHM_VERSION = "7"
 # 5: the master of every input is judged over the analysed band (no training master)
 # 6: dark_level_above_bias (darks below their night's bias)
 # 7: the hold-out noise curve's bins span the raw values' lattice (3 steps at least)
-ASSESSMENT_VERSION = "7"  # 3: master gates as statistical tests (2: split by content hash)
+# 8: the exposure cross-check reads uncooled sets' scale on their common hot pixels and each
+# tile's spread holds the column and row patterns' variance
+ASSESSMENT_VERSION = "8"  # 3: master gates as statistical tests (2: split by content hash)
