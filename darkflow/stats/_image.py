@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 
 from darkflow.stats._common import MAD_TO_STD, in_threads
-from darkflow.stats._robust import mad_std
+from darkflow.stats._robust import mad_std, nanmedian_along
 
 __all__ = [
     "ContentCache",
@@ -601,7 +601,7 @@ def _row_medians(a, half, med, y0, y1):  # pragma: no cover (numba)
 def row_medians(a: np.ndarray) -> np.ndarray:
     """The median of each row of the 2-D float array ``a`` ignoring NaN (NaN for a row without
     values), in ``a``'s dtype: the values of a sort of every row
-    (:func:`darkflow.verify._residuals.nanmedian_along` ``(a, 1)``), by a selection per row."""
+    (:func:`darkflow.stats._robust.nanmedian_along` ``(a, 1)``), by a selection per row."""
     a = np.asarray(a)
     if a.ndim != 2 or a.dtype not in (np.float32, np.float64) or a.size == 0:
         return row_medians_reference(a)
@@ -626,12 +626,8 @@ def centre_rows(a: np.ndarray) -> np.ndarray:
 
 
 def row_medians_reference(a: np.ndarray) -> np.ndarray:
-    """numpy reference of :func:`row_medians` (a sort of every row, NaN sorted last)."""
-    s = np.sort(np.asarray(a), axis=1)
-    n = np.count_nonzero(~np.isnan(s), axis=1)
-    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[:, None], axis=1)[:, 0]
-    hi = np.take_along_axis(s, np.maximum(n // 2, 0)[:, None], axis=1)[:, 0]
-    return np.where(n > 0, (lo + hi) / 2, np.nan).astype(s.dtype, copy=False)
+    """numpy reference of :func:`row_medians`: a sort of every row (NaN sorted last)."""
+    return nanmedian_along(np.asarray(a), 1)
 
 
 def centre_rows_reference(a: np.ndarray) -> np.ndarray:

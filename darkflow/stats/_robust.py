@@ -21,6 +21,7 @@ __all__ = [
     "median",
     "median_and_squared",
     "nanmedian",
+    "nanmedian_along",
     "robust_std",
 ]
 
@@ -197,3 +198,18 @@ def robust_std(values: Any, *, min_size: int = 1) -> float:
     if v.size < max(min_size, 1):
         return math.nan
     return mad_std(v)
+
+
+def nanmedian_along(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian(a, axis)`` by one sort (NaN sorts last); all-NaN slices give NaN.
+
+    Several times faster than ``np.nanmedian`` on large arrays and silent on empty slices.
+    """
+    # sorted as a contiguous copy: numpy's vectorised sort takes contiguous lines only (the
+    # columns of a frame sort ~2x faster copied first)
+    s = np.sort(np.ascontiguousarray(np.moveaxis(np.asarray(a), axis, -1)), axis=-1)
+    n = np.count_nonzero(~np.isnan(s), axis=-1)
+    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.maximum(n // 2, 0)[..., None], axis=-1)[..., 0]
+    out = (lo + hi) / 2
+    return np.where(n > 0, out, np.nan).astype(s.dtype, copy=False)
