@@ -388,7 +388,9 @@ def calibrate_light(
     assumed_rel = _assumed_thermal_rel_sigma(decision)
 
     # the checks analyse the whole frame (not a central band of rows): they take the noise
-    # model's background and neighbours' median of it (otherwise not worth keeping in memory)
+    # model's background and neighbours' median of it (otherwise not worth keeping in memory);
+    # a band of rows (the checks', the uncertainty cards') takes its levels from the frame's
+    # neighbours' median and tile levels (``band_levels``)
     from darkflow.verify._fpn import row_window
 
     band = row_window(data.shape, config.verify.max_analysis_pixels)
@@ -413,6 +415,7 @@ def calibrate_light(
             pedestal_adu=pedestal,
             cfa=colour,
             keep_levels=whole_frame,
+            keep_band_levels=True,
         )
         budget = noise_budget(
             master,

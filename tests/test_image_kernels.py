@@ -155,9 +155,27 @@ def test_radix_sort_of_float_keys_equals_np_sort(n):
     values[1 :: max(2, n // 3)] = -0.0
     bits = values.view(np.uint32)
     keys = np.where(bits & 0x80000000, ~bits, bits | 0x80000000).astype(np.uint32)
-    _radix_sort_keys(keys, np.empty_like(keys), n, np.empty(256, np.int64))
+    _radix_sort_keys(keys, np.empty_like(keys), n, np.empty((4, 256), np.int64))
     back = np.where(keys & 0x80000000, keys & 0x7FFFFFFF, ~keys).astype(np.uint32)
     np.testing.assert_array_equal(back.view(np.float32), np.sort(values))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mad_of_sorted_values_is_the_median_of_the_deviations(seed):
+    # the bisection over the two sorted runs of deviations finds the values a sort gives,
+    # ties (integer data) and ranges inside the array included
+    from darkflow.stats._image import _mad_sorted
+
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        v = rng.integers(-3, 4, n).astype(np.float64) if seed % 2 else rng.normal(0, 1, n)
+        v.sort()
+        lo = int(rng.integers(0, n))
+        hi = int(rng.integers(lo + 1, n + 1))
+        med = float(np.median(v[lo:hi]))
+        expected = float(np.median(np.sort(np.abs(v[lo:hi] - med))))
+        assert _mad_sorted(v, lo, hi, med) == expected
 
 
 # ----------------------------------------------------------------------------- row medians

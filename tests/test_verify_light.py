@@ -417,6 +417,22 @@ def test_levels_of_the_subtraction_give_the_checks_their_own_values(setup):
     assert _known_levels(cal, slice(0, ny), 100.0, False) is None  # a pedestal in between
     assert _known_levels(cal, slice(0, ny), 0.0, True) is None  # other colour handling
     assert subtract_dark(raw, model, keep_levels=True, pedestal_adu=100.0, **kw).levels is None
+    # a central band of rows: its levels come from the frame's (band_levels), the same values
+    ny, nx = raw.shape
+    for cfa in (False, True):
+        banded = subtract_dark(raw, model, keep_band_levels=True, cfa=cfa, **kw)
+        assert banded.levels is None and banded.band_levels is not None
+        plain = CalibratedFrame(banded.data, banded.uncertainty)
+        meta = dataclasses.replace(META, bayer_pattern="RGGB" if cfa else None)
+        for rows in (ny // 3, ny // 2, ny - 64):  # tiles of the frame's or not
+            config = VerifyConfig(max_analysis_pixels=max(rows * nx, 10_000))
+            got = check_light(raw, banded, model, meta=meta, bias=bias, config=config)
+            want = check_light(raw, plain, model, meta=meta, bias=bias, config=config)
+            assert json.dumps(got.to_dict(), sort_keys=True) == json.dumps(
+                want.to_dict(), sort_keys=True
+            )
+    with_pedestal = subtract_dark(raw, model, keep_band_levels=True, pedestal_adu=1.0, **kw)
+    assert with_pedestal.band_levels is None
 
 
 def test_config_differences_at_the_lights_exposure():

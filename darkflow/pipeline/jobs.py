@@ -497,6 +497,7 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         egain_e_per_adu=result.egain_e_per_adu,
         pedestal_adu=pedestal,
         cfa=is_cfa(meta.bayer_pattern),
+        levels=cal.band_levels,
     )
     write_calibrated(
         spec.output,

@@ -236,9 +236,50 @@ def _median_sorted(v: np.ndarray, n: int) -> float:
 
 
 @nb.njit(cache=True)
+def _deviation(v: np.ndarray, a: int, med: float, t: int, below: bool) -> float:
+    """The ``t``-th smallest deviation from ``med`` on one side of the sorted ``v`` (``a``: the
+    first index with ``v >= med``): ``med - v[a-1-t]`` below, ``v[a+t] - med`` above."""
+    if below:
+        return med - v[a - 1 - t]
+    return v[a + t] - med
+
+
+@nb.njit(cache=True)
+def _kth_deviation(v: np.ndarray, a: int, n_below: int, n_above: int, med: float, k: int) -> float:
+    """The ``k``-th smallest (0-based) of the deviations from ``med`` of both sides: the two
+    sorted runs' ``k``-th merged element, found by bisection on how many come from below (the
+    value a merge of the runs puts at ``k``)."""
+    i_lo, i_hi = max(0, k + 1 - n_above), min(k + 1, n_below)
+    while True:
+        i = (i_lo + i_hi) // 2  # taken from below; k + 1 - i from above
+        j = k + 1 - i
+        if (
+            i < n_below
+            and j > 0
+            and _deviation(v, a, med, i, True) < _deviation(v, a, med, j - 1, False)
+        ):
+            i_lo = i + 1
+        elif (
+            i > 0
+            and j < n_above
+            and _deviation(v, a, med, i - 1, True) > _deviation(v, a, med, j, False)
+        ):
+            i_hi = i - 1
+        else:
+            break
+    out = -np.inf
+    if i > 0:
+        out = _deviation(v, a, med, i - 1, True)
+    if j > 0:
+        out = max(out, _deviation(v, a, med, j - 1, False))
+    return out
+
+
+@nb.njit(cache=True)
 def _mad_sorted(v: np.ndarray, lo: int, hi: int, med: float) -> float:
-    """Median of ``|v[lo:hi] - med|`` for sorted ``v``, in O(n): the deviations below and above
-    ``med`` are two sorted runs, merged only up to the middle element(s)."""
+    """Median of ``|v[lo:hi] - med|`` for sorted ``v``, in O(log n): the deviations below and
+    above ``med`` are two sorted runs, whose middle merged element(s) are found by bisection
+    (:func:`_kth_deviation`; the values a merge of the runs gives)."""
     m = hi - lo
     a, b = lo, hi  # first index with v >= med, by bisection
     while a < b:
@@ -247,22 +288,11 @@ def _mad_sorted(v: np.ndarray, lo: int, hi: int, med: float) -> float:
             a = c + 1
         else:
             b = c
-    left, right = a - 1, a  # next deviation below (walking down) and above (walking up)
     want = m // 2  # index of the (upper) middle deviation
-    prev = cur = 0.0
-    for k in range(want + 1):
-        if left >= lo and (right >= hi or med - v[left] <= v[right] - med):
-            d = med - v[left]
-            left -= 1
-        else:
-            d = v[right] - med
-            right += 1
-        prev, cur = cur, d
-        if k == want:
-            break
+    cur = _kth_deviation(v, a, a - lo, hi - a, med, want)
     if m % 2:
         return cur
-    return 0.5 * (prev + cur)
+    return 0.5 * (_kth_deviation(v, a, a - lo, hi - a, med, want - 1) + cur)
 
 
 @nb.njit(cache=True)
@@ -310,25 +340,31 @@ def _tile_level_sorted(v: np.ndarray, n: int, sigma: float, iters: int, mad_to_s
 @nb.njit(cache=True)
 def _radix_sort_keys(keys: np.ndarray, tmp: np.ndarray, n: int, count: np.ndarray) -> None:
     """Sort ``keys[:n]`` (uint32) in place: least significant byte first, 4 counting passes
-    (a pass whose byte is the same in every key is skipped). ``tmp``: scratch of ``n``."""
+    (a pass whose byte is the same in every key is skipped). ``tmp``: scratch of ``n``;
+    ``count``: scratch of ``(4, 256)`` (the 4 bytes' histograms, counted in one pass)."""
+    count[:, :] = 0
+    for i in range(n):
+        k = keys[i]
+        count[0, k & 0xFF] += 1
+        count[1, (k >> 8) & 0xFF] += 1
+        count[2, (k >> 16) & 0xFF] += 1
+        count[3, k >> 24] += 1
     src, dst = keys, tmp
     swapped = False
-    for shift in range(0, 32, 8):
-        count[:] = 0
-        for i in range(n):
-            count[(src[i] >> shift) & 0xFF] += 1
-        if count[(src[0] >> shift) & 0xFF] == n:  # one byte value: the order stands
+    for p in range(4):
+        shift = 8 * p
+        if count[p, (src[0] >> shift) & 0xFF] == n:  # one byte value: the order stands
             continue
         total = 0
         for b in range(256):
-            c = count[b]
-            count[b] = total
+            c = count[p, b]
+            count[p, b] = total
             total += c
         for i in range(n):
             k = src[i]
             b = (k >> shift) & 0xFF
-            dst[count[b]] = k
-            count[b] += 1
+            dst[count[p, b]] = k
+            count[p, b] += 1
         src, dst = dst, src
         swapped = not swapped
     if swapped:
@@ -353,11 +389,13 @@ def _tile_levels(
     # (-0.0 before +0.0, numerically equal).
     ny, nx = bits.shape
     tx = grid.shape[1]
+    keys = np.empty(tile * tile, dtype=np.uint32)
+    tmp = np.empty(tile * tile, dtype=np.uint32)
+    count = np.empty((4, 256), dtype=np.int64)
+    v = np.empty(max(tile * tile, 1), dtype=np.float64)
+    f = tmp.view(np.float32)
     for k in range(k0, k1):
         j, i = k // tx, k % tx
-        keys = np.empty(tile * tile, dtype=np.uint32)
-        tmp = np.empty(tile * tile, dtype=np.uint32)
-        count = np.empty(256, dtype=np.int64)
         n = np.int64(0)  # not a literal 0: one signature of the helpers it is passed to
         for y in range(j * tile, min((j + 1) * tile, ny)):
             for x in range(i * tile, min((i + 1) * tile, nx)):
@@ -369,14 +407,11 @@ def _tile_levels(
                 else:
                     keys[n] = b | np.uint32(0x80000000)
                 n += 1
-        v = np.empty(max(n, 1), dtype=np.float64)
         if n:
             _radix_sort_keys(keys, tmp, n, count)
-            f = tmp[:n].view(np.float32)
             for m in range(n):
                 kk = keys[m]
                 tmp[m] = kk & np.uint32(0x7FFFFFFF) if kk & np.uint32(0x80000000) else ~kk
-            for m in range(n):
                 v[m] = f[m]
         grid[j, i] = _tile_level_sorted(v, n, sigma, iters, mad_to_std)
 

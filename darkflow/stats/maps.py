@@ -10,17 +10,21 @@ from darkflow.stats._robust import nanmedian as _nanmedian
 __all__ = ["background_map", "neighbour_median"]
 
 
-def background_map(data: np.ndarray, *, tile: int = 32) -> np.ndarray:
+def background_map(
+    data: np.ndarray, *, tile: int = 32, grid: np.ndarray | None = None
+) -> np.ndarray:
     """Smooth background: sigma-clipped modes on a tile grid, bilinearly interpolated.
 
     The tile levels (sigma-clipped, then the SExtractor mode ``2.5 median - 1.5 mean``) come
     from the numba kernel :func:`darkflow.stats._image.tile_levels` (its numpy reference:
-    :func:`~darkflow.stats._image.tile_levels_reference`).
+    :func:`~darkflow.stats._image.tile_levels_reference`). ``grid``: those tile levels of
+    ``data``, when the caller has them (the rows of tiles a larger frame's grid holds).
     """
     from darkflow.stats._image import grid_interp, tile_levels
 
     ny, nx = data.shape
-    grid = tile_levels(data, tile)
+    if grid is None:
+        grid = tile_levels(data, tile)
     if np.isnan(grid).all():
         return np.full(data.shape, np.nan, dtype=np.float32)
     fill = _nanmedian(grid)

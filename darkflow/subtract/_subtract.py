@@ -12,7 +12,7 @@ import numpy as np
 from darkflow.exceptions import CalibrationError
 from darkflow.stats._robust import finite_median, median_and_squared
 from darkflow.stats._robust import median as _median
-from darkflow.stats.noise import local_levels, shot_signal
+from darkflow.stats.noise import FrameLevels, frame_levels, shot_signal
 from darkflow.subtract._model import DarkModel
 
 if TYPE_CHECKING:
@@ -31,6 +31,9 @@ class CalibratedFrame:
     # (:func:`darkflow.stats.noise.local_levels`), for the light checks; None when not measured
     # or when a pedestal was added after them
     levels: tuple[np.ndarray, np.ndarray, bool] | None = field(default=None, repr=False)
+    # the same measurement kept for a band of rows (the light checks' and the uncertainty
+    # cards'): :meth:`darkflow.stats.noise.FrameLevels.band`; None as ``levels``
+    band_levels: FrameLevels | None = field(default=None, repr=False)
 
 
 def subtract_dark(
@@ -43,12 +46,15 @@ def subtract_dark(
     pedestal_adu: float = 0.0,
     cfa: bool = False,
     keep_levels: bool = False,
+    keep_band_levels: bool = False,
 ) -> CalibratedFrame:
     """Subtract the dark model from a light; the light array is not modified.
 
     ``cfa``: a colour (Bayer) light: the sky's shot noise is estimated per colour phase.
     ``keep_levels``: the result keeps the background and neighbours' median the noise model
     measured (``CalibratedFrame.levels``, two more planes) for light checks of the whole frame.
+    ``keep_band_levels``: the result keeps what bands of its rows need of them
+    (``CalibratedFrame.band_levels``: the neighbours' median plane and the tile levels).
     """
     if light.shape != model.data.shape:
         raise CalibrationError(f"light shape {light.shape} != dark model shape {model.data.shape}")
@@ -56,13 +62,16 @@ def subtract_dark(
     calibrated = light32 - model.data
     gain = egain_e_per_adu if egain_e_per_adu and egain_e_per_adu > 0 else None
     var = np.float32(read_variance_adu2) + model.variance + dark_shot_variance_adu2
-    levels = None
+    levels = band_levels = None
     if gain is not None:
-        smooth, local = local_levels(calibrated, cfa=cfa)
+        measured = frame_levels(calibrated, cfa=cfa)
+        smooth, local = measured.smooth, measured.local
         signal = shot_signal(calibrated, var, gain, cfa=cfa, levels=(smooth, local))
         var = var + signal / np.float32(gain)
         if keep_levels and not pedestal_adu:  # the levels of the values as returned
             levels = (smooth, local, cfa)
+        if keep_band_levels and not pedestal_adu:
+            band_levels = FrameLevels(local, measured.grids, cfa, smooth if keep_levels else None)
     if pedestal_adu:
         calibrated += np.float32(pedestal_adu)
     level, n_finite = finite_median(calibrated)
@@ -73,7 +82,11 @@ def subtract_dark(
         "shot_noise_included": gain is not None,
     }
     return CalibratedFrame(
-        calibrated.astype(np.float32, copy=False), np.sqrt(var).astype(np.float32), stats, levels
+        calibrated.astype(np.float32, copy=False),
+        np.sqrt(var).astype(np.float32),
+        stats,
+        levels,
+        band_levels,
     )
 
 
@@ -93,6 +106,7 @@ def uncertainty_cards(
     egain_e_per_adu: float | None,
     pedestal_adu: float,
     cfa: bool = False,
+    levels: FrameLevels | None = None,
 ) -> dict[str, tuple[Any, str]]:
     """Header cards that summarise a calibrated light's uncertainty plane.
 
@@ -103,6 +117,9 @@ def uncertainty_cards(
     subtraction. Measured on a central band of rows of at most :data:`UNCERTAINTY_SAMPLES`
     pixels, so its cost does not grow with the frame. ``cfa``: a colour (Bayer) frame, whose
     shot signal is estimated per colour phase (``DFUNCFA``, as :func:`subtract_dark` did).
+    ``levels``: the noise model's :class:`~darkflow.stats.noise.FrameLevels` of ``calibrated``
+    (``CalibratedFrame.band_levels``), whose band gives the shot signal's local levels (used
+    without a pedestal, with the same colour handling).
     """
     cards: dict[str, tuple[Any, str]] = {
         "DFPEDEST": (float(f"{pedestal_adu:.6g}"), "[adu] pedestal added after subtraction"),
@@ -124,9 +141,11 @@ def uncertainty_cards(
     cards["DFUNCMED"] = (float(f"{unc_median:.6g}"), "[adu] median 1-sigma uncertainty")
     base = var
     if egain_e_per_adu and egain_e_per_adu > 0:
-        signal = shot_signal(
-            cal - np.float32(pedestal_adu), float(var_median), egain_e_per_adu, cfa=cfa
-        )
+        data = cal - np.float32(pedestal_adu)
+        known = None
+        if levels is not None and not pedestal_adu and levels.cfa == cfa:
+            known = levels.band(slice(top, top + rows), data)
+        signal = shot_signal(data, float(var_median), egain_e_per_adu, cfa=cfa, levels=known)
         base = var - signal / egain_e_per_adu
         cards["DFUNGAIN"] = (float(f"{egain_e_per_adu:.6g}"), "[e-/adu] gain of the noise model")
     cards["DFUNV0"] = (float(f"{_median(base[ok]):.6g}"), "[adu2] uncertainty^2 less shot noise")

@@ -239,20 +239,30 @@ def _analysis_rows(shape: tuple[int, int], max_pixels: int, colour: bool) -> sli
 
 
 def _known_levels(
-    calibrated: CalibratedLike, rows: slice, pedestal_adu: float, colour: bool
+    calibrated: CalibratedLike,
+    rows: slice,
+    pedestal_adu: float,
+    colour: bool,
+    data: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The background and neighbours' median the subtraction measured on the calibrated values
     (``CalibratedFrame.levels``), when they are those of the analysed pixels: every row, no
-    pedestal in between (``x + p - p`` may round), the same colour handling."""
+    pedestal in between (``x + p - p`` may round), the same colour handling. A band of rows
+    gets its own from what was measured on the frame (``CalibratedFrame.band_levels``);
+    ``data``: the band's float32 values, when the caller has them."""
     levels = getattr(calibrated, "levels", None)
     ny = calibrated.data.shape[0]
-    if levels is None or pedestal_adu or levels[2] != colour:
+    if pedestal_adu or rows.step not in (None, 1):
         return None
-    if (rows.start or 0) != 0 or (rows.stop if rows.stop is not None else ny) < ny:
+    whole = (rows.start or 0) == 0 and (rows.stop if rows.stop is not None else ny) >= ny
+    if whole and levels is not None and levels[2] == colour:
+        return levels[0], levels[1]
+    band = getattr(calibrated, "band_levels", None)
+    if band is None or band.cfa != colour or band.local.shape != calibrated.data.shape:
         return None
-    if rows.step not in (None, 1):
-        return None
-    return levels[0], levels[1]
+    if data is None:
+        data = calibrated.data[rows].astype(np.float32)
+    return band.band(rows, data)
 
 
 def _header_gain(meta: FrameMeta) -> GainEstimate | None:
@@ -329,7 +339,7 @@ def check_light(
     mvar = model.variance[rows].astype(np.float32)
     sat = _saturation(meta, raw, saturation_adu, r)
     parts = residual_parts(
-        c, u, cfa=colour, levels=_known_levels(calibrated, rows, pedestal_adu, colour)
+        c, u, cfa=colour, levels=_known_levels(calibrated, rows, pedestal_adu, colour, c)
     )
     res = stats_from_parts(parts)
     valid = parts.valid

@@ -215,26 +215,9 @@ def vertical_residual(
     it, from the per-pixel scatter of the calibration frames) is compared like for like; two of
     a pixel's 8 neighbours share its row. ``cfa``: the same colour's rows, 2 and 4 rows away.
     """
-    step = 2 if cfa else 1
-    x = np.where(valid, np.asarray(data, dtype=np.float32), np.float32(np.nan))
-    u2 = np.square(np.asarray(uncertainty, dtype=np.float32))
-    ny = x.shape[0]
-    out = np.full(x.shape, np.nan, dtype=np.float32)
-    k = 2 * step
-    if ny <= 2 * k:
-        return out
+    from darkflow.stats._vertical import vertical_residual_of  # numba; twin: the former code
 
-    def at(a: np.ndarray, o: int) -> np.ndarray:
-        return a[k + o : ny - k + o]
-
-    near = at(x, -step) + at(x, step)
-    far = at(x, -2 * step) + at(x, 2 * step)
-    var = at(u2, 0) + (
-        16.0 * (at(u2, -step) + at(u2, step)) + at(u2, -2 * step) + at(u2, 2 * step)
-    ) / np.float32(36.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[k : ny - k] = (at(x, 0) - (4.0 * near - far) / np.float32(6.0)) / np.sqrt(var)
-    return out
+    return vertical_residual_of(data, uncertainty, valid, 2 if cfa else 1)
 
 
 def batch_log_variance(
