@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from darkflow.model import MasterDark
+from darkflow.stats._dist import chi2_ppf
 from darkflow.stats._robust import median as _median
 from darkflow.subtract._model import DarkModel
 from darkflow.subtract.gain import clip_variance_factor
@@ -85,8 +86,6 @@ def median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
 
 
 def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
-    from scipy.stats import chi2
-
     n = np.asarray(master.n_used)
     var = np.square(per_frame_sigma(master), dtype=np.float64)
     ok = np.isfinite(var) & (n >= 2)
@@ -94,7 +93,7 @@ def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
     if count < 100:
         return math.nan, 0, 0.0
     k = float(np.median(n[ok]))
-    factor = float(chi2.ppf(0.5, k - 1.0)) / (k - 1.0)
+    factor = float(chi2_ppf(0.5, k - 1.0)) / (k - 1.0)
     params = (master.provenance or {}).get("params", {})
     clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
     if math.isfinite(clip):
