@@ -18,6 +18,7 @@ def test_chi2_and_t(dof):
     np.testing.assert_array_equal(_dist.chi2_cdf(xs, dof + 2), stats.chi2.cdf(xs, dof + 2))
     for q in QS:
         assert _dist.t_isf(q, dof) == float(stats.t.isf(q, dof))
+        assert _dist.t_ppf(q, dof) == float(stats.t.ppf(q, dof))
         assert _dist.chi2_ppf(q, dof) == stats.chi2.ppf(q, dof)
 
 
@@ -29,6 +30,13 @@ def test_norm():
         assert _dist.norm_pdf(float(x)) == stats.norm.pdf(float(x))
     for q in QS:
         assert _dist.norm_isf(q) == float(stats.norm.isf(q))
+
+
+@pytest.mark.parametrize("mu", [1e-3, 0.4, 1.0, 7.5, 300.0, 1e5])
+def test_poisson_sf(mu):
+    for k in (-5, -1, 0, 1, 2, 7, 30, 301, 100_500):
+        assert _dist.poisson_sf(k, mu) == float(stats.poisson.sf(k, mu)), (k, mu)
+        assert _dist.poisson_sf(k + 0.5, mu) == float(stats.poisson.sf(k + 0.5, mu)), (k, mu)
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 60, 12345, 4_000_000])

@@ -10,6 +10,7 @@ from helpers.threads import numba_threads, thread_counts
 
 from darkflow.config import MASTER_PLANE_KEYS, CombineConfig, OutputConfig
 from darkflow.exceptions import (
+    ArtifactCorruptError,
     FitsReadError,
     IncompatibleFramesError,
     InsufficientFramesError,
@@ -224,6 +225,23 @@ def test_write_read_round_trip(darks, tmp_path):
         assert h["DFIN0001"] == darks.paths[0].name and h["CLIPSCAL"] == "noise"
         assert h["DFALGO"] and h["DFVERS"] and "combine: 9 frames" in str(h["HISTORY"])
         assert hdul[0].data.dtype.name.endswith("float32") and hdul["NUSED"].data.dtype == np.uint16
+
+
+def test_read_master_cached_reads_once_and_again_after_a_rewrite(darks, tmp_path):
+    from darkflow.master import forget_masters, read_master_cached, read_master_hashed
+
+    forget_masters()
+    path = write_master(combine_files(darks.paths), tmp_path / "master.fits")
+    digest = read_master_hashed(path)[1]
+    first = read_master_cached(path, content_hash=digest)
+    assert read_master_cached(path, content_hash=digest) is first
+    assert read_master_cached(path) is not first  # kept under the hash it was verified against
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data[:-2880] + bytes(2880))  # another file (inode, bytes) at the same path
+    with pytest.raises(ArtifactCorruptError):
+        read_master_cached(path, content_hash=digest)
+    forget_masters()
 
 
 def test_read_master_rejects_other_files(tmp_path):

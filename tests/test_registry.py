@@ -59,6 +59,23 @@ def test_hash_cache_detects_changes(tmp_path):
     assert reg.content_hash(f) != h1
 
 
+def test_hashes_in_threads_are_the_files_hashes(tmp_path):
+    from darkflow.io.hashing import file_hash
+
+    paths = []
+    for i in range(9):
+        p = tmp_path / f"f{i}.bin"
+        p.write_bytes(os.urandom(1000 + 300_000 * i))
+        paths.append(str(p))
+    seen = []
+    reg = Registry(tmp_path / "r.sqlite")
+    got = reg.content_hashes(paths, progress=lambda what, i, n: seen.append((i, n)))
+    assert got == {p: file_hash(p) for p in paths}
+    assert seen == [(i, 9) for i in range(10)]
+    with pytest.raises(OSError):
+        reg.content_hashes([*paths, str(tmp_path / "gone.bin")])
+
+
 def test_jobs_runs_and_summary(tmp_path):
     reg = Registry(tmp_path)
     run = reg.start_run(inputs=["x"], config={"a": 1})

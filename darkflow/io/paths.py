@@ -26,6 +26,7 @@ __all__ = [
     "NotRegularFileError",
     "card_text",
     "check_regular",
+    "file_identity",
     "file_kind",
     "from_printable",
     "open_regular",
@@ -140,3 +141,13 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def file_identity(path: str | os.PathLike[str]) -> tuple[str, int, int, int] | None:
+    """``(path, size, mtime_ns, inode)``: what tells a file replaced or rewritten since it was
+    read from the same file (``None`` when it is gone)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino)

@@ -26,9 +26,12 @@ from darkflow.master._combine import combine_arrays, combine_files, combine_file
 from darkflow.master._fitsio import (
     NotAMasterError,
     as_written,
+    forget_masters,
     output_of,
     read_master,
+    read_master_cached,
     read_master_hashed,
+    remember_master,
     write_master,
 )
 from darkflow.master._update import merge_gates, merge_masters, update_master
@@ -39,6 +42,7 @@ __all__ = [
     "combine_arrays",
     "combine_files",
     "combine_files_with_training",
+    "forget_masters",
     "load_bias",
     "main_combine",
     "make_dark_current_master",
@@ -46,7 +50,9 @@ __all__ = [
     "merge_masters",
     "output_of",
     "read_master",
+    "read_master_cached",
     "read_master_hashed",
+    "remember_master",
     "temperature_tolerance_c",
     "update_master",
     "write_master",

@@ -30,7 +30,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +48,7 @@ from darkflow.exceptions import ArtifactCorruptError, FitsReadError
 from darkflow.io.atomic import atomic_path
 from darkflow.io.hashing import HashingReader
 from darkflow.io.jsonsafe import to_jsonable
+from darkflow.io.paths import file_identity
 from darkflow.io.planes import plane_hdu, plane_mode_of
 from darkflow.model import FrameType, MasterDark, MasterMeta
 
@@ -373,6 +376,60 @@ def read_master_hashed(
     if content_hash is not None and found != content_hash:
         raise ArtifactCorruptError(str(path), content_hash, found)
     return master, found
+
+
+# masters read (and verified) in this process, by file identity and recorded hash, a few kept
+_READ: OrderedDict[tuple, MasterDark] = OrderedDict()
+_READ_SIZE = 4
+_READ_LOCK = threading.Lock()
+
+
+def _identity(path: str | os.PathLike[str], content_hash: str | None) -> tuple | None:
+    ident = file_identity(path)
+    return None if ident is None else (content_hash, *ident)
+
+
+def read_master_cached(
+    path: str | os.PathLike[str], *, content_hash: str | None = None
+) -> MasterDark:
+    """:func:`read_master`, once per process: a few masters are kept (least recently used
+    dropped) under the file's identity (size, mtime, inode) and the hash it was verified
+    against; a file replaced or rewritten since is read and verified again. The planes are
+    shared: callers never write to them."""
+    key = _identity(path, content_hash)
+    with _READ_LOCK:
+        if key in _READ:
+            _READ.move_to_end(key)
+            return _READ[key]
+    master = read_master(path, content_hash=content_hash)
+    if key is not None:
+        remember_master(path, content_hash, master, identity=key)
+    return master
+
+
+def remember_master(
+    path: str | os.PathLike[str],
+    content_hash: str | None,
+    master: MasterDark,
+    *,
+    identity: tuple | None = None,
+) -> None:
+    """Keep ``master``, just read from ``path`` and hashed to ``content_hash`` (the bytes it was
+    read from), for :func:`read_master_cached`."""
+    key = identity or _identity(path, content_hash)
+    if key is None:
+        return
+    with _READ_LOCK:
+        _READ[key] = master
+        _READ.move_to_end(key)
+        while len(_READ) > _READ_SIZE:
+            _READ.popitem(last=False)
+
+
+def forget_masters() -> None:
+    """Drop the masters :func:`read_master_cached` keeps (their memory goes back)."""
+    with _READ_LOCK:
+        _READ.clear()
 
 
 def _check_hash(path: Path, expected: str | None, reader: HashingReader, err: Exception) -> None:

@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from darkflow.config import Config
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, OutputError
 from darkflow.io.atomic import disk_full_error
 from darkflow.io.hashing import file_hash
-from darkflow.io.paths import card_text
+from darkflow.io.paths import card_text, file_identity
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.sets import FrameSet
@@ -157,9 +156,11 @@ def _build(spec: MasterJobSpec) -> Any:
         return master, file_hash(spec.output)
     # a quantised or rebuilt plane: assess what the file holds, what every light will use
     # (and what a later run reads back), hashing it in the same pass
-    from darkflow.master import read_master_hashed
+    from darkflow.master import read_master_hashed, remember_master
 
-    return read_master_hashed(spec.output)
+    master, digest = read_master_hashed(spec.output)
+    remember_master(spec.output, digest, master)  # the lights' planning reads it next
+    return master, digest
 
 
 def run_master_job(spec: MasterJobSpec) -> MasterJobResult:
@@ -338,37 +339,17 @@ def _stat_now(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-_CACHE: OrderedDict[tuple, MasterDark] = OrderedDict()
 _GAINS: dict[tuple, float | None] = {}
-_CACHE_SIZE = 4
 
 
 def _load(path: Path, content_hash: str | None = None) -> MasterDark:
-    """Masters are read (and verified) once per process, a few kept, least recently used dropped.
+    """Masters are read (and verified) once per process, a few kept, least recently used dropped
+    (:func:`darkflow.master.read_master_cached`): kept under the file's identity (size, mtime,
+    inode) and its recorded hash, so a file replaced or rewritten since is read and verified
+    again."""
+    from darkflow.master import read_master_cached
 
-    Kept under the file's identity (size, mtime, inode) and its recorded hash: a file replaced
-    or rewritten since is read and verified again.
-    """
-    from darkflow.master import read_master
-
-    key = _identity(path, content_hash)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    master = read_master(path, content_hash=content_hash)
-    if key is not None:
-        _CACHE[key] = master
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return master
-
-
-def _identity(path: Path, content_hash: str | None) -> tuple | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (str(path), content_hash, st.st_size, st.st_mtime_ns, st.st_ino)
+    return read_master_cached(path, content_hash=content_hash)
 
 
 def _gain_of(
@@ -382,7 +363,7 @@ def _gain_of(
     per pair of files and process."""
     from darkflow.calibrate import gain_from_darks
 
-    key = (_identity(path, None), None if bias_path is None else _identity(bias_path, None))
+    key = (file_identity(path), None if bias_path is None else file_identity(bias_path))
     if key not in _GAINS:
         _GAINS[key] = gain_from_darks(master, clip_sigma=clip_sigma, bias=bias)
     return _GAINS[key]

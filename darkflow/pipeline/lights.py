@@ -105,12 +105,12 @@ class _LRU:
         self.corrupt: list[ArtifactCorruptError] = []
 
     def __call__(self, master_id: str) -> MasterDark:
-        from darkflow.master import read_master
+        from darkflow.master import read_master_cached
 
         if master_id not in self._items:
             k = self.known[master_id]
             try:
-                self._items[master_id] = read_master(k.path, content_hash=k.content_hash)
+                self._items[master_id] = read_master_cached(k.path, content_hash=k.content_hash)
             except ArtifactCorruptError as err:
                 self.corrupt.append(err)
                 raise
@@ -477,6 +477,7 @@ def plan_lights(
             plan.notes[row["path"]] = [str(r) for r in differences]
 
     fingerprints: dict[str, str] = {}
+    _hash_lights(registry, [r for r in light_rows if _light_of(r, metas) and usable(r)])
     for row in light_rows:
         meta = metas.get(row["path"])
         if meta is None or row["frame_type"] != FrameType.LIGHT or not usable(row):
@@ -713,3 +714,16 @@ def _cached_record(
         }
     )
     return None
+
+
+def _light_of(row: dict[str, Any], metas: Mapping[str, FrameMeta]) -> bool:
+    return metas.get(row["path"]) is not None and row["frame_type"] == FrameType.LIGHT
+
+
+def _hash_lights(registry: Registry, rows: Sequence[dict[str, Any]]) -> None:
+    """Hash the lights to key at once (in threads): the registry then knows each light's hash
+    when its job is keyed. A light that cannot be read now is left to its own lookup."""
+    try:
+        registry.content_hashes([r["path"] for r in rows])
+    except OSError:
+        pass

@@ -781,9 +781,13 @@ def _execute_lights(
     todo = [j for j in plan.lights if not j.cached]
     light_params = {s: config.to_dict()[s] for s in LIGHT_SECTIONS}
     started = time.time()
-    outcomes = executor.map(
-        run_light_job, [j.spec(workdir, config) for j in todo], stage="lights", progress=progress
-    )
+    specs = [j.spec(workdir, config) for j in todo]
+    n_workers = getattr(executor, "n_workers", None)
+    if n_workers is None or n_workers(specs, "lights") > 1:
+        from darkflow.master import forget_masters
+
+        forget_masters()  # the workers read their own: this process keeps no planes meanwhile
+    outcomes = executor.map(run_light_job, specs, stage="lights", progress=progress)
     by_key = {o.key: o for o in outcomes}
     rows: dict[str, dict[str, Any]] = {}
     hists: dict[str, list[int]] = {}

@@ -239,7 +239,7 @@ def find_level_jump(
     noise does, and a split would leave each part with a noisier master (a single frame off by
     a few ADU in ten is no jump). ``None`` with fewer than 4 frames.
     """
-    from scipy.stats import t as student_t
+    from darkflow.stats._dist import t_isf  # scipy.stats' t.isf, without its import
 
     y = np.asarray(levels, dtype=float)
     n = y.size
@@ -257,7 +257,7 @@ def find_level_jump(
         if best is None or z > best[1]:
             best = (k, z, delta)
     k, z, delta = best
-    threshold = float(student_t.isf(false_alarm / (2.0 * (n - 1)), n - 2))
+    threshold = t_isf(false_alarm / (2.0 * (n - 1)), n - 2)
     material = frame_noise / math.sqrt(n) if frame_noise > 0 else 0.0
     return LevelJump(k, n, delta, z, threshold, jitter, material)
 

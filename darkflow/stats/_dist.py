@@ -21,7 +21,9 @@ __all__ = [
     "norm_isf",
     "norm_pdf",
     "norm_sf",
+    "poisson_sf",
     "t_isf",
+    "t_ppf",
 ]
 
 
@@ -71,6 +73,21 @@ def t_isf(q: float, dof: float) -> float:
     from scipy.special import stdtrit
 
     return float(-stdtrit(dof, q))
+
+
+def t_ppf(q: float, dof: float) -> float:
+    """``scipy.stats.t.ppf(q, dof)`` for ``0 < q < 1``, ``dof > 0``."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(dof, q))
+
+
+def poisson_sf(k: float, mu: float) -> float:
+    """``scipy.stats.poisson.sf(k, mu)`` for ``mu > 0`` and finite ``k`` (1 below 0)."""
+    from scipy.special import pdtrc
+
+    k = math.floor(k)
+    return 1.0 if k < 0 else float(pdtrc(k, mu))
 
 
 def binom_isf(q: float, n: int, p: float) -> float:

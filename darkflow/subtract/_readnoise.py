@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from darkflow.model import MasterDark
+from darkflow.stats._dist import chi2_ppf
 from darkflow.stats._robust import median as _median
 from darkflow.subtract._model import DarkModel
 from darkflow.subtract.gain import clip_variance_factor
@@ -85,8 +86,6 @@ def median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
 
 
 def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
-    from scipy.stats import chi2
-
     n = np.asarray(master.n_used)
     var = np.square(per_frame_sigma(master), dtype=np.float64)
     ok = np.isfinite(var) & (n >= 2)
@@ -94,7 +93,7 @@ def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
     if count < 100:
         return math.nan, 0, 0.0
     k = float(np.median(n[ok]))
-    factor = float(chi2.ppf(0.5, k - 1.0)) / (k - 1.0)
+    factor = float(chi2_ppf(0.5, k - 1.0)) / (k - 1.0)
     params = (master.provenance or {}).get("params", {})
     clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
     if math.isfinite(clip):
@@ -176,7 +175,8 @@ def _signal_beyond_read_level(master: MasterDark) -> np.ndarray:
     if not ok.any():
         return np.zeros(master.data.shape, np.float32)
     kept = var[ok]
-    cut = np.sort(kept)[_typical_count(kept.size) - 1]  # read_variance's selection
+    m = _typical_count(kept.size)
+    cut = np.partition(kept, m - 1)[m - 1]  # read_variance's selection (its largest value)
     level = float(np.mean(data[ok][kept <= cut]))
     out = (data - level).astype(np.float32)
     return np.where(np.isfinite(out), out, np.float32(0.0)).astype(np.float32)

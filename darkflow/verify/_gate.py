@@ -86,42 +86,43 @@ def t_inflation(dof: int | float, false_alarm: float, *, sides: int = 2) -> floa
         return 1.0
     if dof < 1:
         return math.inf
-    from scipy.stats import t
+    from darkflow.stats._dist import t_ppf  # scipy.stats' t.ppf, without its import
 
     q = 1.0 - false_alarm / sides
-    return float(t.ppf(q, dof)) / z_threshold(false_alarm, sides=sides)
+    return t_ppf(q, dof) / z_threshold(false_alarm, sides=sides)
 
 
 def deviate_of_p(p: float) -> float:
     """The standard-normal deviate exceeded with one-sided probability ``p`` (exact tests:
     a count's or a chi-square's p-value on the scale of :func:`z_threshold`)."""
-    from scipy.stats import norm
+    from darkflow.stats._dist import norm_isf  # scipy.stats' norm.isf, without its import
 
     p = min(max(float(p), 1e-300), 1.0)
-    return float(norm.isf(p))
+    return norm_isf(p)
 
 
 def poisson_deviate(observed: int | float, expected: float) -> float:
     """One-sided (excess) deviate of a count: ``P(X >= observed)`` for ``X ~ Poisson(expected)``
     as a normal deviate (:func:`deviate_of_p`). A count at or below its expectation is not an
     excess: the deviate is then at most 0."""
-    from scipy.stats import poisson
+    from darkflow.stats._dist import poisson_sf  # scipy.stats' poisson.sf, without its import
 
     k = round(float(observed))
     if expected <= 0:
         return 0.0 if k <= 0 else 40.0
     if k <= expected:
-        return min(0.0, deviate_of_p(float(poisson.sf(k - 1, expected))))
-    return deviate_of_p(float(poisson.sf(k - 1, expected)))
+        return min(0.0, deviate_of_p(poisson_sf(k - 1, expected)))
+    return deviate_of_p(poisson_sf(k - 1, expected))
 
 
 def chi2_deviate(q: float, scale: float, dof: float) -> float:
     """Deviate of a quadratic form ``q ~ scale * chi2(dof)`` (Satterthwaite), upper tail."""
-    from scipy.stats import chi2
+    from darkflow.stats._dist import chi2_sf  # scipy.stats' chi2.sf, without its import
 
     if not (scale > 0 and dof > 0 and math.isfinite(q)):
         return math.nan
-    return deviate_of_p(float(chi2.sf(q / scale, dof)))
+    # chi2.sf is 1 below 0, as at 0
+    return deviate_of_p(chi2_sf(max(q / scale, 0.0), dof))
 
 
 def gate_confidence(excess: float) -> float:

@@ -60,7 +60,8 @@ def outputs(workdir: Path) -> dict[str, bytes]:
 
 def forget_loaded_masters() -> None:
     """What a new process starts with: no master kept in memory from an earlier run."""
+    from darkflow.master import forget_masters
     from darkflow.pipeline import jobs
 
-    jobs._CACHE.clear()
+    forget_masters()
     jobs._GAINS.clear()
