@@ -49,3 +49,53 @@ def test_binom_isf(n):
 def test_binom_isf_outside_its_domain():
     with pytest.raises(ValueError):
         _dist.binom_isf(0.0, 10, 0.5)
+
+
+@pytest.mark.parametrize("dof", DOFS)
+def test_t_tails_and_chi2_isf(dof):
+    xs = np.array([-40.0, -5.0, -3.1, -1.0, -0.0, 0.0, 0.4, 2.0, 7.0, 40.0, np.inf, -np.inf])
+    np.testing.assert_array_equal(_dist.t_cdf(xs, dof), stats.t.cdf(xs, dof))
+    np.testing.assert_array_equal(_dist.t_sf(xs, dof), stats.t.sf(xs, dof))
+    # float32 input: scipy.stats works in float64, so does the scipy.special form
+    np.testing.assert_array_equal(
+        _dist.t_cdf(xs.astype(np.float32), dof), stats.t.cdf(xs.astype(np.float32), dof)
+    )
+    for x in xs:
+        assert _dist.t_sf(float(x), dof) == stats.t.sf(float(x), dof)
+    for q in QS:
+        assert _dist.chi2_isf(q, dof) == float(stats.chi2.isf(q, dof))
+
+
+@pytest.mark.parametrize(("dfn", "dfd"), [(1, 1), (2, 2), (2, 17), (5, 40.5), (40, 1000)])
+def test_f(dfn, dfd):
+    for x in (-1.0, 0.0, 1e-4, 0.5, 1.0, 3.7, 50.0, 1e6):
+        assert _dist.f_sf(x, dfn, dfd) == float(stats.f.sf(x, dfn, dfd)), x
+    for q in QS:
+        assert _dist.f_isf(q, dfn, dfd) == float(stats.f.isf(q, dfn, dfd)), q
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 17, 200])
+def test_binom_sf(n):
+    ps = np.array([0.0, 1e-9, 0.1, 0.5, 0.9, 1.0])
+    for k in range(-2, n + 2):
+        for p in ps:
+            assert _dist.binom_sf(k, n, float(p)) == float(stats.binom.sf(k, n, p)), (k, p)
+        assert _dist.binom_sf(k + 0.5, n, 0.3) == float(stats.binom.sf(k + 0.5, n, 0.3))
+        np.testing.assert_array_equal(_dist.binom_sf(k, n, ps), stats.binom.sf(k, n, ps))
+
+
+def test_night_never_imports_scipy_stats(tiny_night, tmp_path):
+    """A whole night (driver, masters, light checks, in this one process) calls only the
+    scipy.special forms: ``import scipy.stats`` costs ~0.8 s in every process that does it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from darkflow.pipeline import run_night; "
+        "from darkflow.pipeline.executors import LocalExecutor; "
+        f"run_night({str(tiny_night)!r}, workdir={str(tmp_path / 'work')!r}, "
+        "executor=LocalExecutor(workers=1)); "
+        "print('scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]

@@ -232,9 +232,9 @@ def _gls(design: np.ndarray, y: np.ndarray, cov: np.ndarray):
 
 
 def _chi2_sf(chi2: float, dof: int) -> float:
-    from scipy.stats import chi2 as chi2_dist
+    from darkflow.stats._dist import chi2_sf as sf  # scipy.stats' chi2.sf, without its import
 
-    return float(chi2_dist.sf(chi2, dof))
+    return sf(chi2, dof)
 
 
 @dataclass

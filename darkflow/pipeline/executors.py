@@ -71,7 +71,6 @@ _PRELOAD = (
     "darkflow.subtract",
     "darkflow.master",
     "darkflow.io.fits",
-    "scipy.stats",
     "scipy.special",
     "scipy.spatial",
 )

@@ -15,15 +15,21 @@ import numpy as np
 
 __all__ = [
     "binom_isf",
+    "binom_sf",
     "chi2_cdf",
+    "chi2_isf",
     "chi2_ppf",
     "chi2_sf",
+    "f_isf",
+    "f_sf",
     "norm_isf",
     "norm_pdf",
     "norm_sf",
     "poisson_sf",
+    "t_cdf",
     "t_isf",
     "t_ppf",
+    "t_sf",
 ]
 
 
@@ -61,11 +67,46 @@ def chi2_cdf(x, dof):
     return chdtr(dof, x)
 
 
+def chi2_isf(q: float, dof: float) -> float:
+    """``scipy.stats.chi2.isf(q, dof)`` for ``0 < q < 1``, ``dof > 0``."""
+    from scipy.special import chdtri
+
+    return float(chdtri(dof, q))
+
+
 def chi2_ppf(q, dof):
     """``scipy.stats.chi2.ppf(q, dof)`` for ``0 < q < 1``, ``dof > 0``."""
     from scipy.special import gammaincinv
 
     return 2 * gammaincinv(dof / 2, q)
+
+
+def t_cdf(x, dof: float):
+    """``scipy.stats.t.cdf(x, dof)`` for ``dof > 0`` (floats or arrays; float64 like scipy.stats)."""
+    from scipy.special import stdtr
+
+    return stdtr(dof, np.asarray(x, dtype=np.float64))
+
+
+def t_sf(x, dof: float):
+    """``scipy.stats.t.sf(x, dof)`` for ``dof > 0`` (floats or arrays)."""
+    from scipy.special import stdtr
+
+    return stdtr(dof, -np.asarray(x, dtype=np.float64))
+
+
+def f_sf(x: float, dfn: float, dfd: float) -> float:
+    """``scipy.stats.f.sf(x, dfn, dfd)`` for ``dfn, dfd > 0`` (1 at ``x <= 0``)."""
+    from scipy.special import fdtrc
+
+    return 1.0 if x <= 0 else float(fdtrc(dfn, dfd, x))
+
+
+def f_isf(q: float, dfn: float, dfd: float) -> float:
+    """``scipy.stats.f.isf(q, dfn, dfd)`` for ``0 < q < 1``, ``dfn, dfd > 0``."""
+    from scipy.special import fdtri
+
+    return float(fdtri(dfn, dfd, 1.0 - q))
 
 
 def t_isf(q: float, dof: float) -> float:
@@ -98,3 +139,19 @@ def binom_isf(q: float, n: int, p: float) -> float:
     if not (0.0 < q < 1.0 and n >= 0 and 0.0 <= p <= 1.0 and math.isfinite(p)):
         raise ValueError(f"binom_isf({q!r}, {n!r}, {p!r}) outside its domain")
     return float(_ufuncs._binom_isf(q, n, p))
+
+
+def binom_sf(k: float, n: int, p):
+    """``scipy.stats.binom.sf(k, n, p)`` for integer ``n >= 0`` and ``0 <= p <= 1`` (``p`` a
+    float or an array): 1 below 0, 0 from ``n`` on."""
+    from scipy.special import _ufuncs
+
+    k = math.floor(k)
+    p = np.asarray(p, dtype=np.float64)
+    if k < 0:
+        out = np.ones_like(p)
+    elif k >= n:
+        out = np.zeros_like(p)
+    else:
+        out = np.asarray(_ufuncs._binom_sf(k, n, p), dtype=np.float64)
+    return out if out.ndim else float(out)

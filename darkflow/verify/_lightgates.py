@@ -505,10 +505,11 @@ def hole_gate(
     k = int(np.count_nonzero(zz < -HOLE_SIGMA))
     w = width if math.isfinite(width) and width > 0 else 1.0
     from scipy.special import ndtr
-    from scipy.stats import t as student
+
+    from darkflow.stats._dist import t_cdf  # scipy.stats' t.cdf, without its import
 
     def tail(x: np.ndarray | float) -> np.ndarray | float:
-        return student.cdf(x, dof) if dof is not None and dof >= 1 else ndtr(x)
+        return t_cdf(x, dof) if dof is not None and dof >= 1 else ndtr(x)
 
     if n == 0:
         mu = 0.0
@@ -611,11 +612,10 @@ def pileup_gate(c: np.ndarray, *, false_alarm: float) -> tuple[Metric | None, fl
     k_min = int(np.count_nonzero(finite == floor))
     above = finite[finite > floor]
     k_next = int(np.count_nonzero(above == above.min())) if above.size else 0
-    from scipy.stats import binom
-
+    from darkflow.stats._dist import binom_sf  # scipy.stats' binom.sf, without its import
     from darkflow.verify._gate import deviate_of_p
 
-    p = float(binom.sf(k_min - 1, k_min + k_next, 0.5))
+    p = float(binom_sf(k_min - 1, k_min + k_next, 0.5))
     frac = k_min / finite.size
     metric = significance_gate(
         "floor_pileup_frac",

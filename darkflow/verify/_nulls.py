@@ -34,12 +34,12 @@ BAND_LOG_SD = 3.7
 def student_spread(scale: float, dof: float, false_alarm: float, *, sides: int = 2) -> float:
     """Equivalent spread of ``t x scale`` with ``t`` Student-distributed (``dof`` degrees of
     freedom): ``scale x t_q / z_q`` at the quantile of ``false_alarm``."""
-    from scipy.stats import t as student
+    from darkflow.stats._dist import t_ppf  # scipy.stats' t.ppf, without its import
 
     if not dof > 0 or not math.isfinite(scale):
         return math.inf
     q = 1.0 - false_alarm / sides
-    return scale * float(student.ppf(q, dof)) / z_threshold(false_alarm, sides=sides)
+    return scale * t_ppf(q, dof) / z_threshold(false_alarm, sides=sides)
 
 
 def binomial_upper_spread(trials: int, p: float, false_alarm: float) -> tuple[float, float]:
@@ -62,22 +62,22 @@ def binomial_upper_spread(trials: int, p: float, false_alarm: float) -> tuple[fl
 def chi2_upper_spread(dof: int, false_alarm: float) -> float:
     """Equivalent spread of ``sqrt(chi2(dof) / dof)`` (an RMS in units of its expected noise)
     around 1, one-sided."""
-    from scipy.stats import chi2
+    from darkflow.stats._dist import chi2_isf  # scipy.stats' chi2.isf, without its import
 
     if dof <= 0:
         return math.inf
-    crit = math.sqrt(float(chi2.isf(false_alarm, dof)) / dof)
+    crit = math.sqrt(chi2_isf(false_alarm, dof) / dof)
     return (crit - 1.0) / z_threshold(false_alarm, sides=1)
 
 
 def f_upper_spread(dof_num: float, dof_den: float, false_alarm: float) -> float:
     """Equivalent spread around 1 of ``sqrt(F(dof_num, dof_den))`` (an RMS over a noise
     estimated with ``dof_den`` degrees of freedom), one-sided."""
-    from scipy.stats import f as fisher
+    from darkflow.stats._dist import f_isf  # scipy.stats' f.isf, without its import
 
     if dof_num <= 0 or dof_den <= 0:
         return math.inf
-    crit = math.sqrt(float(fisher.isf(false_alarm, dof_num, dof_den)))
+    crit = math.sqrt(f_isf(false_alarm, dof_num, dof_den))
     return (crit - 1.0) / z_threshold(false_alarm, sides=1)
 
 

@@ -175,10 +175,10 @@ def band_gate(name: str, ratio: float, length: int, config: VerifyConfig, detail
 
 def _stable_probability(n: int, p: np.ndarray) -> np.ndarray:
     """P(hot in at least 90 % of ``n`` frames) for per-frame probabilities ``p``."""
-    from scipy.stats import binom
+    from darkflow.stats._dist import binom_sf  # scipy.stats' binom.sf, without its import
 
     need = math.ceil(HOT_PERSISTENT * n - 1e-9)
-    return binom.sf(need - 1, n, p)
+    return binom_sf(need - 1, n, p)
 
 
 def _hot_margins(master: MasterDark, lattice: tuple[float, float]) -> tuple[float, int] | None:
@@ -241,10 +241,10 @@ def _hot_overlap_gate(
     quant = lattice[1] ** 2 / 12.0  # the lattice's own noise is in the variances
     sd_new = np.sqrt(np.maximum(var_new - quant, 0.25 * var_new + 1e-12))
     sd_old = np.sqrt(np.maximum(var_old - quant, 0.25 * var_old + 1e-12))
-    from scipy.stats import norm
+    from darkflow.stats._dist import norm_sf  # scipy.stats' norm.sf, without its import
 
-    pn = _stable_probability(n_new, norm.sf((marg_new - excess) / sd_new))
-    po = _stable_probability(n_old, norm.sf((marg_old - excess / s) / sd_old))
+    pn = _stable_probability(n_new, norm_sf((marg_new - excess) / sd_new))
+    po = _stable_probability(n_old, norm_sf((marg_old - excess / s) / sd_old))
     q, u = pn * po, pn + po - pn * po
     e_i, e_u = float(q.sum()), float(u.sum())
     if e_u < 5:

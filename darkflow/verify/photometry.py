@@ -522,12 +522,12 @@ def flux_change_test(comparison: PhotometryComparison, *, clip: float = 5.0) -> 
 
 def _t_deviate(t_abs: float, dof: float) -> float:
     """Two-sided Student-t tail of ``|t|`` as the deviate of the same two-sided normal tail."""
-    from scipy.stats import norm, t
+    from darkflow.stats._dist import norm_isf, t_sf  # scipy.stats' forms, without its import
 
     if not math.isfinite(t_abs):
         return math.inf
-    p = 2.0 * float(t.sf(t_abs, dof))
-    return float(norm.isf(max(p, 1e-300) / 2.0))
+    p = 2.0 * float(t_sf(t_abs, dof))
+    return norm_isf(max(p, 1e-300) / 2.0)
 
 
 def centroid_shift_test(comparison: PhotometryComparison) -> PairTest:
@@ -552,9 +552,8 @@ def centroid_shift_test(comparison: PhotometryComparison) -> PairTest:
         t2 = float(n * m @ np.linalg.solve(cov, m))
     except np.linalg.LinAlgError:
         return PairTest(float(np.hypot(*m)), spread, math.nan, n, float(n - 2))
-    from scipy.stats import f as fdist
-    from scipy.stats import norm
+    from darkflow.stats._dist import f_sf, norm_isf  # scipy.stats' forms, without its import
 
     stat = t2 * (n - 2) / (2.0 * (n - 1))
-    p = float(fdist.sf(stat, 2, n - 2)) if math.isfinite(stat) else 0.0
-    return PairTest(float(np.hypot(*m)), spread, float(norm.isf(max(p, 1e-300))), n, float(n - 2))
+    p = f_sf(stat, 2, n - 2) if math.isfinite(stat) else 0.0
+    return PairTest(float(np.hypot(*m)), spread, norm_isf(max(p, 1e-300)), n, float(n - 2))
