@@ -76,8 +76,10 @@ def _order(row: dict[str, Any]) -> tuple[str, str]:
     return (str(row.get("date_obs_utc") or ""), Path(str(row["path"])).name)
 
 
-def _read_sky(workdir: Path, row: dict[str, Any]) -> np.ndarray | None:
-    """The calibrated light less its pedestal (``None`` when unreadable)."""
+def _read_sky(workdir: Path, row: dict[str, Any]) -> tuple[np.ndarray, float | None] | None:
+    """The calibrated light less its pedestal and the raw clip level on its scale (the raw
+    light's saturation less the dark model's median level, ``None`` when either is unknown);
+    ``None`` when unreadable."""
     from darkflow.exceptions import DarkflowError
     from darkflow.io.fits import read_image
 
@@ -86,7 +88,37 @@ def _read_sky(workdir: Path, row: dict[str, Any]) -> np.ndarray | None:
     except (DarkflowError, OSError) as err:
         log.warning("light-pair gain: %s: %s", row["path"], err)
         return None
-    return data.astype(np.float64) - float(header.get("DFPEDEST", 0.0) or 0.0)
+    dark = header.get("DFDKMED")
+    sat = _raw_saturation(Path(str(row["path"])))
+    clip = None if sat is None or dark is None else sat - float(dark)
+    return data.astype(np.float64) - float(header.get("DFPEDEST", 0.0) or 0.0), clip
+
+
+def _raw_saturation(path: Path) -> float | None:
+    """The raw light's clip level: its header's ``SATURATE`` or ``DATAMAX``, else the largest
+    value its integer storage holds (``BITPIX`` with ``BZERO``); ``None`` for floating-point
+    data without either keyword, or an unreadable header."""
+    from astropy.io import fits
+
+    from darkflow.io.fits import find_image_hdu
+
+    try:
+        with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+            header = hdul[find_image_hdu(hdul)].header
+            for key in ("SATURATE", "DATAMAX"):
+                value = _number({key: header.get(key)}, key)
+                if value is not None and value > 0:
+                    return value
+            bitpix = int(header.get("ZBITPIX", header.get("BITPIX", 0)) or 0)
+            bzero = float(header.get("BZERO", 0.0) or 0.0)
+    except (OSError, ValueError, IndexError, TypeError) as err:
+        log.warning("light-pair gain: %s: %s", path, err)
+        return None
+    if bitpix == 8:
+        return 255.0 + bzero
+    if bitpix > 8:
+        return float(2 ** (bitpix - 1) - 1) + bzero
+    return None
 
 
 def _number(row: dict[str, Any], key: str) -> float | None:
@@ -114,16 +146,17 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
     if any(f is None for f in floors):
         return None, "no_noise_floor", 0
     tiles = []
-    prev: tuple[dict[str, Any], np.ndarray, float] | None = None
+    prev: tuple[dict[str, Any], np.ndarray, float, float | None] | None = None
     for row, floor in zip(rows, floors, strict=True):
         if len(tiles) >= MAX_PAIRS:
             break
-        sky = _read_sky(workdir, row)
-        if sky is None:
+        read = _read_sky(workdir, row)
+        if read is None:
             continue
-        level = float(np.nanmedian(sky))
+        sky, clip = read
+        level = float(np.nanmean(sky))  # a median sits on the lattice of coarse ADC steps
         if prev is not None:
-            p_row, p_sky, p_level = prev
+            p_row, p_sky, p_level, p_clip = prev
             if (
                 level > 0
                 and p_level > 0
@@ -140,6 +173,7 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
                         ),
                         model_variance=float(_number(row, "model_variance_adu2") or 0.0),
                         cfa=is_cfa(row.get("bayer_pattern") or None),
+                        clip=None if clip is None or p_clip is None else min(clip, p_clip),
                     )
                 )
                 prev = None
@@ -147,7 +181,7 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
                 if est is not None and est.sigma <= enough_rel * est.value:
                     break
                 continue
-        prev = (row, sky, level)
+        prev = (row, sky, level, clip)
     if not tiles:
         return None, "no_pair_of_close_sky_levels", 0
     return gain_from_light_pairs(tiles)
