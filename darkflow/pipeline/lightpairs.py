@@ -105,28 +105,22 @@ def _read_sky(workdir: Path, row: dict[str, Any]) -> tuple[np.ndarray, float | N
 def _raw_saturation(path: Path) -> float | None:
     """The raw light's clip level: its header's ``SATURATE`` or ``DATAMAX``, else the largest
     value its integer storage holds (``BITPIX`` with ``BZERO``); ``None`` for floating-point
-    data without either keyword, or an unreadable header."""
-    from astropy.io import fits
+    data without either keyword, or a header that cannot be read (a header-only read that
+    never raises)."""
+    from darkflow.io.fastheader import read_header_info
 
-    from darkflow.io.fits import find_image_hdu
-
-    try:
-        with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
-            header = hdul[find_image_hdu(hdul)].header
-            for key in ("SATURATE", "DATAMAX"):
-                value = _number({key: header.get(key)}, key)
-                if value is not None and value > 0:
-                    return value
-            bitpix = int(header.get("ZBITPIX", header.get("BITPIX", 0)) or 0)
-            bzero = float(header.get("BZERO", 0.0) or 0.0)
-    except (OSError, ValueError, IndexError, TypeError) as err:
-        log.warning("light-pair gain: %s: %s", path, err)
+    info = read_header_info(path, keys=frozenset({"SATURATE", "DATAMAX"}))
+    if info.header is None or info.error is not None:
         return None
-    if bitpix == 8:
-        return 255.0 + bzero
-    if bitpix > 8:
-        return float(2 ** (bitpix - 1) - 1) + bzero
-    return None
+    for key in ("SATURATE", "DATAMAX"):
+        value = _number(info.header, key)
+        if value is not None and value > 0:
+            return value
+    try:
+        dtype = np.dtype(info.dtype or "")
+    except TypeError:
+        return None
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else None
 
 
 def _number(row: dict[str, Any], key: str) -> float | None:
