@@ -54,9 +54,16 @@ MAX_PAIRS = 4
 the gain to ~1 %, and reading every light of a long session again would cost more than it
 tells."""
 
-PAIR_COLUMNS = ["pair_gain_e_per_adu", "pair_gain_sigma", "pair_gain_z", "pair_gain_check"]
+PAIR_COLUMNS = [
+    "pair_gain_e_per_adu",
+    "pair_gain_sigma",
+    "pair_gain_z",
+    "pair_gain_check",
+    "pair_gain_saturated_tiles",
+]
 """Frame-report columns of the check: the session's light-pair gain, its 1-sigma uncertainty,
-the gate's statistic and ``pass``, ``fail`` or ``not_measured:<reason>``."""
+the gate's statistic, ``pass``, ``fail`` or ``not_measured:<reason>``, and the tiles left out
+for their raw level's nearness to the clip."""
 
 DELIVERED = (str(LightStatus.CALIBRATED), str(LightStatus.DEGRADED))
 """Statuses of a light with an output: the ones the check reads (and the registry follows)."""
@@ -132,7 +139,8 @@ def _number(row: dict[str, Any], key: str) -> float | None:
 
 
 def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 0.0):
-    """The session's light-pair gain: ``(estimate, not-measured reason, tiles)``.
+    """The session's light-pair gain: ``(estimate, not-measured reason, tiles, tiles left out
+    near the clip)``.
 
     Pairs are added until the estimate's relative uncertainty is at most ``enough_rel`` (or
     :data:`MAX_PAIRS` are measured): the gate's spread is this uncertainty and the header's
@@ -143,10 +151,10 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
     from darkflow.subtract.lightpair import gain_from_light_pairs, pair_tiles
 
     if len(rows) < 2:
-        return None, "one_light", 0
+        return None, "one_light", 0, 0
     floors = [_number(r, "read_dark_variance_adu2") for r in rows]
     if any(f is None for f in floors):
-        return None, "no_noise_floor", 0
+        return None, "no_noise_floor", 0, 0
     tiles = []
     prev: tuple[dict[str, Any], np.ndarray, float, float | None] | None = None
     for row, floor in zip(rows, floors, strict=True):
@@ -185,8 +193,8 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
                 continue
         prev = (row, sky, level, clip)
     if not tiles:
-        return None, "no_pair_of_close_sky_levels", 0
-    return gain_from_light_pairs(tiles)
+        return None, "no_pair_of_close_sky_levels", 0, 0
+    return (*gain_from_light_pairs(tiles), sum(t.saturated for t in tiles))
 
 
 def _median_gain_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -237,14 +245,14 @@ def check_light_pairs(
         members = sorted(groups[key], key=_order)
         header = _reference_gain(_median_gain_row(members), header_rel_sigma)
         if header is None:
-            measured[key] = (None, "no_header_gain", 0, None)
+            measured[key] = (None, "no_header_gain", 0, None, None)
             continue
-        est, why, n_tiles = _measure(workdir, members, header.rel_sigma / 3.0)
-        measured[key] = (est, why, n_tiles, header)
-    tested = sum(1 for est, _, _, _ in measured.values() if est is not None)
+        est, why, n_tiles, saturated = _measure(workdir, members, header.rel_sigma / 3.0)
+        measured[key] = (est, why, n_tiles, header, saturated)
+    tested = sum(1 for est, *_ in measured.values() if est is not None)
     p = false_alarm / max(tested, 1)
     flagged = 0
-    for key, (est, why, n_tiles, header) in measured.items():
+    for key, (est, why, n_tiles, header, saturated) in measured.items():
         check = check_header_gain(header, est, n_tiles, false_alarm=p, not_measured=why)
         text = (
             ("fail" if check.failed else "pass")
@@ -257,6 +265,7 @@ def check_light_pairs(
             row["pair_gain_sigma"] = None if est is None else round(est.sigma, 4)
             row["pair_gain_z"] = check.z
             row["pair_gain_check"] = text
+            row["pair_gain_saturated_tiles"] = saturated
             if not check.failed:
                 continue
             from_header = header.source == "header"

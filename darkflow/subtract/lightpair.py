@@ -8,7 +8,8 @@ difference keeps their noise and little else.
 
 The inputs are the two lights less their dark models (the calibrated lights without their
 pedestal): ``a = sky_a + n_a``, ``b = sky_b + n_b``. Per tile, with the sources of either frame
-left out, ``b`` is scaled to ``a``'s level (``k = S_a / S_b``, the tiles' median sky levels), so
+left out, ``b`` is scaled to ``a``'s level (``k = S_a / S_b``, the tiles' sky levels: clipped
+means, :func:`_level`), so
 a fixed pattern that follows the level (response non-uniformity, nebulosity dimmed by
 transparency) cancels; a quadratic surface fitted to ``a - k b`` in the tile takes away what
 follows neither (a sky gradient growing between the frames, the slight shift of smooth
@@ -25,6 +26,11 @@ single calibrated light. Only the ``(1 - k)`` part of the model that the level s
 is added back. The gain is ``sum (S_a + k² S_b) / sum (V - (1 + k²) R - (1 - k)² M)`` over the
 tiles (and pairs), its uncertainty a jackknife over the tiles. A colour (Bayer) frame is
 measured per colour phase (each phase's tiles join the sums).
+
+Tiles whose raw level is within :data:`SATURATION_MARGIN` sigmas of the clip are left out
+(``clip``); the quantization of the stored values adds a systematic (:func:`lattice_rel`); a
+dark model whose level is off shows as the intercept of the tiles' excess against their
+signal, and then the slope gives the gain (:func:`_offset_fit`).
 
 The estimate is *not measured* (``None`` with a reason) when the pair has too few usable tiles
 or the sky's shot noise is less than half the difference's variance (a faint sky: the result
