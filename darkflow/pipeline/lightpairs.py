@@ -15,8 +15,7 @@ The gate compares the header's EGAIN (with its stated trust, ``verify.header_gai
 with that gain: ``z = |ln(g_hdr / g_pair)| / sigma``; without EGAIN, the run's estimated gain
 (``egain_source``: from the darks, biases or lights) with its own uncertainty
 (``egain_sigma``) in place of the header's, a flagged session's lights getting
-``estimated_gain_pair_mismatch`` instead (a cause named, no status lowered: see
-:func:`check_light_pairs`); two-sided at ``verify.gate_false_alarm``
+``estimated_gain_pair_mismatch`` instead; two-sided at ``verify.gate_false_alarm``
 for the whole run, shared among the sessions tested (Bonferroni): the probability that any
 session of the run is flagged when every header is right is at most ``gate_false_alarm``. A
 flagged session's lights get ``egain_pair_mismatch`` and, when calibrated, become ``degraded``
@@ -268,17 +267,13 @@ def check_light_pairs(
             row["pair_gain_saturated_tiles"] = saturated
             if not check.failed:
                 continue
-            from_header = header.source == "header"
             code = (
                 LightReason.EGAIN_PAIR_MISMATCH
-                if from_header
+                if header.source == "header"
                 else LightReason.ESTIMATED_GAIN_PAIR_MISMATCH
             )
             row["reasons"] = reasons_text([row.get("reasons") or "", code])
-            # against an estimate the mismatch names a cause and lowers no status: the pair
-            # gain's own error in a faint sky is not all in its uncertainty yet (a clean zoo
-            # night, colour, 10 s, sky ~6 ADU: 0.95 +- 0.02 against a true 0.64)
-            if from_header and str(row["status"]) == str(LightStatus.CALIBRATED):
+            if str(row["status"]) == str(LightStatus.CALIBRATED):
                 row["status"] = LightStatus.DEGRADED
             row["top_cause"] = top_cause([row["reasons"]])
     return flagged

@@ -418,7 +418,7 @@ _RULES = (
     # electron differ from the lights' (with the lights' hot pixels off scale: the joint rule)
     _r(
         "estimated_gain_pair_mismatch",
-        WARN,
+        ERR,
         {NOISE: 2, G: 1},
         "Let the capture program write EGAIN (e-/ADU): the frame report's "
         "pair_gain_e_per_adu is the lights' measured value.",

@@ -108,8 +108,7 @@ class LightReason(ReasonCode):
         "of consecutive lights gives, beyond both uncertainties (egain_sigma, "
         "pair_gain_e_per_adu, pair_gain_sigma, pair_gain_z in the frame report): the estimate "
         "is wrong (or the darks it came from were taken at another gain), so the calibrated "
-        "light's shot-noise uncertainty is too. Evidence for the cause: it lowers no status "
-        "(the pair gain's own error in a faint sky is not all in its stated uncertainty).",
+        "light's shot-noise uncertainty is too.",
     )
 
 
