@@ -239,50 +239,26 @@ def _rows(tmp_path, frames, *, egain, pedestal=100.0, source="header"):
     return rows
 
 
-def _session_check(rows, workdir) -> int:
+@pytest.mark.parametrize(("egain", "flagged"), [(1.7, False), (1.7 * 1.8, True)])
+def test_session_check_degrades_lights_of_a_wrong_header(tmp_path, egain, flagged):
     from darkflow.pipeline.lightpairs import check_light_pairs
     from darkflow.triage import rank_causes
 
-    return check_light_pairs(
+    rows = _rows(tmp_path, _lights(21, n=4), egain=egain)
+    n = check_light_pairs(
         rows,
-        workdir=workdir,
+        workdir=tmp_path,
         false_alarm=1e-4,
         header_rel_sigma=0.05,
         top_cause=lambda r: str(rank_causes(r)[0][0]),
     )
-
-
-@pytest.mark.parametrize(("egain", "flagged"), [(1.7, False), (1.7 * 1.8, True)])
-def test_session_check_degrades_lights_of_a_wrong_header(tmp_path, egain, flagged):
-    rows = _rows(tmp_path, _lights(21, n=4), egain=egain)
-    assert _session_check(rows, tmp_path) == int(flagged)
+    assert n == int(flagged)
     for row in rows:
         assert abs(row["pair_gain_e_per_adu"] - 1.7) < 4 * row["pair_gain_sigma"], row
         assert row["pair_gain_check"] == ("fail" if flagged else "pass")
         assert row["status"] == ("degraded" if flagged else "calibrated")
         assert row["pair_gain_saturated_tiles"] == 0
         assert ("egain_pair_mismatch" in row["reasons"]) is flagged
-        if flagged:
-            assert row["top_cause"] == "noise_model"
-
-
-@pytest.mark.parametrize(
-    ("egain", "rel_sigma", "flagged"),
-    [(1.7, 0.1, False), (1.7 * 1.8, 0.1, True), (1.7 * 1.8, 0.5, False)],
-)
-def test_session_check_judges_an_estimated_gain_with_its_uncertainty(
-    tmp_path, egain, rel_sigma, flagged
-):
-    rows = _rows(tmp_path, _lights(21, n=4), egain=egain, source="darks+light")
-    for i, row in enumerate(rows):  # each light its own estimate: one session all the same
-        row["egain_e_per_adu"] = egain * (1.0 + 0.01 * (i - 1.5))
-        row["egain_sigma"] = rel_sigma * egain
-    assert _session_check(rows, tmp_path) == int(flagged)
-    for row in rows:
-        assert row["pair_gain_check"] == ("fail" if flagged else "pass")
-        assert row["status"] == ("degraded" if flagged else "calibrated")
-        assert ("estimated_gain_pair_mismatch" in row["reasons"]) is flagged
-        assert "egain_pair_mismatch" not in row["reasons"].split(";")
         if flagged:
             assert row["top_cause"] == "noise_model"
 

@@ -12,15 +12,12 @@ so the difference is the raw lights' difference and the model's noise cancels); 
 tiles together give its gain with a jackknife uncertainty over the tiles.
 
 The gate compares the header's EGAIN (with its stated trust, ``verify.header_gain_rel_sigma``)
-with that gain: ``z = |ln(g_hdr / g_pair)| / sigma``; without EGAIN, the run's estimated gain
-(``egain_source``: from the darks, biases or lights) with its own uncertainty
-(``egain_sigma``) in place of the header's, a flagged session's lights getting
-``estimated_gain_pair_mismatch`` instead; two-sided at ``verify.gate_false_alarm``
+with that gain: ``z = |ln(g_hdr / g_pair)| / sigma``, two-sided at ``verify.gate_false_alarm``
 for the whole run, shared among the sessions tested (Bonferroni): the probability that any
 session of the run is flagged when every header is right is at most ``gate_false_alarm``. A
 flagged session's lights get ``egain_pair_mismatch`` and, when calibrated, become ``degraded``
 (their shot-noise uncertainty comes from the wrong gain). Where no measurement is possible (a
-single light, no gain at all, a sky too faint for its shot noise to dominate the difference,
+single light, no header gain, a sky too faint for its shot noise to dominate the difference,
 too few tiles) the frame report says why in ``pair_gain_check`` and nothing changes.
 
 The calibrated files are not rewritten: their uncertainty planes keep the header's gain, and
@@ -78,11 +75,7 @@ def _session_key(row: dict[str, Any]) -> tuple:
         str(row.get("secondary_master_id") or ""),
         str(row.get("scale_mode") or ""),
         str(row.get("scale_factor")),
-        # a header's gain is the session's; an estimate is each light's own (its darks' and its
-        # own photon transfer): the session is one, judged on its median estimate
-        str(row.get("egain_e_per_adu"))
-        if row.get("egain_source") == "header"
-        else f"estimated:{row.get('egain_source') or ''}",
+        str(row.get("egain_e_per_adu")),
     )
 
 
@@ -196,30 +189,6 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
     return (*gain_from_light_pairs(tiles), sum(t.saturated for t in tiles))
 
 
-def _median_gain_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The row whose gain is the median of the session's (the lower middle one; rows of one
-    header gain are all alike)."""
-    ranked = sorted(rows, key=lambda r: (_number(r, "egain_e_per_adu") or 0.0, _order(r)))
-    return ranked[(len(ranked) - 1) // 2]
-
-
-def _reference_gain(row: dict[str, Any], header_rel_sigma: float) -> GainEstimate | None:
-    """The gain the session's lights were calibrated with, as the check's reference: the
-    header's EGAIN (trusted to ``header_rel_sigma``), or the run's estimate (from the darks,
-    biases or lights: ``egain_source``) with its own 1-sigma ``egain_sigma``; ``None`` without
-    either."""
-    egain = _number(row, "egain_e_per_adu")
-    if not (egain and egain > 0):
-        return None
-    source = str(row.get("egain_source") or "")
-    if source == "header":
-        return GainEstimate(egain, egain * header_rel_sigma, "header", 1)
-    sigma = _number(row, "egain_sigma")
-    if not source or sigma is None or not sigma > 0:
-        return None
-    return GainEstimate(egain, sigma, source, 1)
-
-
 def check_light_pairs(
     rows: Sequence[dict[str, Any]],
     *,
@@ -242,11 +211,15 @@ def check_light_pairs(
     measured = {}
     for key in sorted(groups, key=str):
         members = sorted(groups[key], key=_order)
-        header = _reference_gain(_median_gain_row(members), header_rel_sigma)
+        head = members[0]
+        egain = _number(head, "egain_e_per_adu")
+        header = None
+        if head.get("egain_source") == "header" and egain:
+            header = GainEstimate(egain, egain * header_rel_sigma, "header", 1)
         if header is None:
             measured[key] = (None, "no_header_gain", 0, None, None)
             continue
-        est, why, n_tiles, saturated = _measure(workdir, members, header.rel_sigma / 3.0)
+        est, why, n_tiles, saturated = _measure(workdir, members, header_rel_sigma / 3.0)
         measured[key] = (est, why, n_tiles, header, saturated)
     tested = sum(1 for est, *_ in measured.values() if est is not None)
     p = false_alarm / max(tested, 1)
@@ -267,12 +240,9 @@ def check_light_pairs(
             row["pair_gain_saturated_tiles"] = saturated
             if not check.failed:
                 continue
-            code = (
-                LightReason.EGAIN_PAIR_MISMATCH
-                if header.source == "header"
-                else LightReason.ESTIMATED_GAIN_PAIR_MISMATCH
+            row["reasons"] = reasons_text(
+                [row.get("reasons") or "", LightReason.EGAIN_PAIR_MISMATCH]
             )
-            row["reasons"] = reasons_text([row.get("reasons") or "", code])
             if str(row["status"]) == str(LightStatus.CALIBRATED):
                 row["status"] = LightStatus.DEGRADED
             row["top_cause"] = top_cause([row["reasons"]])

@@ -413,17 +413,6 @@ _RULES = (
         "pair_gain_e_per_adu is the measured value.",
         "Check that the camera's gain setting is the one the profile's EGAIN belongs to.",
     ),
-    # the run's estimated gain against the lights' own photon transfer: the estimate came
-    # mostly from the darks, so either it is biased (noise_model) or the darks' ADU per
-    # electron differ from the lights' (with the lights' hot pixels off scale: the joint rule)
-    _r(
-        "estimated_gain_pair_mismatch",
-        ERR,
-        {NOISE: 2, G: 1},
-        "Let the capture program write EGAIN (e-/ADU): the frame report's "
-        "pair_gain_e_per_adu is the lights' measured value.",
-        *_GAIN[:1],
-    ),
     _r("too_few_frames", WARN, {FEW: 3}, *_FEW),
     _r(
         "bias_level_jump",
@@ -792,7 +781,7 @@ JOINT_RULES = (
         "and its own pattern together; a bias drift moves the level alone",
     ),
     JointRule(
-        (_codes_of("gain_mismatch", "estimated_gain_pair_mismatch"), _codes_of("hot_pixel_scale")),
+        (_codes_of("gain_mismatch"), _codes_of("hot_pixel_scale")),
         ((G, 3),),
         "the darks' photon transfer disagrees with EGAIN and the lights' hot pixels are off "
         "the model's scale: the darks' ADU per electron differs from the lights'",

@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = '2ae354e33cbda960'
+FINGERPRINT = '4bada49905d21ef7'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',
@@ -35,7 +35,6 @@ TEXTS = {
     'egain_pair_mismatch': "Photon transfer on the differences of consecutive lights of the session (the fixed pattern, nebulosity and response non-uniformity cancel) gives an e-/ADU that differs from the header's EGAIN beyond both uncertainties (pair_gain_e_per_adu, pair_gain_sigma, pair_gain_z in the frame report): the header's gain is wrong, so the calibrated light's shot-noise uncertainty is too.",
     'egain_unusable': "EGAIN holds no e-/ADU (text such as 'High', NaN, zero): the gain is unknown and is estimated from the frames.",
     'empty_file': 'Zero-byte file.',
-    'estimated_gain_pair_mismatch': "No EGAIN in the header: the gain the run estimated (egain_source: the darks' photon transfer, biases, the light) differs from the one photon transfer on the differences of consecutive lights gives, beyond both uncertainties (egain_sigma, pair_gain_e_per_adu, pair_gain_sigma, pair_gain_z in the frame report): the estimate is wrong (or the darks it came from were taken at another gain), so the calibrated light's shot-noise uncertainty is too.",
     'excess_residual_noise': "Background residual noise is above the noise model's prediction (variance ratio gate).",
     'expanded_search': 'No master passed the configured gates; one was found after widening them (lower confidence).',
     'exposure_excess_patterned': "Against another master of the configuration (exposure-scaled, each less its night's bias) the master holds a signal that does not follow the exposure and varies across the frame: stray light reached the sensor while its darks were taken.",

@@ -101,16 +101,6 @@ class LightReason(ReasonCode):
         "calibrated light's shot-noise uncertainty is too.",
     )
 
-    ESTIMATED_GAIN_PAIR_MISMATCH = (
-        "estimated_gain_pair_mismatch",
-        "No EGAIN in the header: the gain the run estimated (egain_source: the darks' photon "
-        "transfer, biases, the light) differs from the one photon transfer on the differences "
-        "of consecutive lights gives, beyond both uncertainties (egain_sigma, "
-        "pair_gain_e_per_adu, pair_gain_sigma, pair_gain_z in the frame report): the estimate "
-        "is wrong (or the darks it came from were taken at another gain), so the calibrated "
-        "light's shot-noise uncertainty is too.",
-    )
-
 
 class MasterReason(ReasonCode):
     """Reason codes of the master stage of a run (too few frames, a build that failed, ...)."""
