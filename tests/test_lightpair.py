@@ -257,6 +257,7 @@ def test_session_check_degrades_lights_of_a_wrong_header(tmp_path, egain, flagge
         assert abs(row["pair_gain_e_per_adu"] - 1.7) < 4 * row["pair_gain_sigma"], row
         assert row["pair_gain_check"] == ("fail" if flagged else "pass")
         assert row["status"] == ("degraded" if flagged else "calibrated")
+        assert row["pair_gain_saturated_tiles"] == 0
         assert ("egain_pair_mismatch" in row["reasons"]) is flagged
         if flagged:
             assert row["top_cause"] == "noise_model"
@@ -325,8 +326,8 @@ def test_pairs_stop_once_the_gain_is_known_well_enough(tmp_path):
     from darkflow.pipeline.lightpairs import MAX_PAIRS, _measure
 
     rows = _rows(tmp_path, _lights(26, n=2 * MAX_PAIRS), egain=1.7)
-    every, _, tiles_all = _measure(tmp_path, rows)
-    first, _, tiles_one = _measure(tmp_path, rows, enough_rel=1.0)
+    every, _, tiles_all, _ = _measure(tmp_path, rows)
+    first, _, tiles_one, _ = _measure(tmp_path, rows, enough_rel=1.0)
     assert every.n == 2 * MAX_PAIRS and first.n == 2
     assert tiles_one < tiles_all and first.sigma > every.sigma
     # a stop the pooled estimate never reaches measures every pair

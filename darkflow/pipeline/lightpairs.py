@@ -50,9 +50,16 @@ MAX_PAIRS = 4
 the gain to ~1 %, and reading every light of a long session again would cost more than it
 tells."""
 
-PAIR_COLUMNS = ["pair_gain_e_per_adu", "pair_gain_sigma", "pair_gain_z", "pair_gain_check"]
+PAIR_COLUMNS = [
+    "pair_gain_e_per_adu",
+    "pair_gain_sigma",
+    "pair_gain_z",
+    "pair_gain_check",
+    "pair_gain_saturated_tiles",
+]
 """Frame-report columns of the check: the session's light-pair gain, its 1-sigma uncertainty,
-the gate's statistic and ``pass``, ``fail`` or ``not_measured:<reason>``."""
+the gate's statistic, ``pass``, ``fail`` or ``not_measured:<reason>``, and the tiles left out
+for their raw level's nearness to the clip."""
 
 DELIVERED = (str(LightStatus.CALIBRATED), str(LightStatus.DEGRADED))
 """Statuses of a light with an output: the ones the check reads (and the registry follows)."""
@@ -76,8 +83,10 @@ def _order(row: dict[str, Any]) -> tuple[str, str]:
     return (str(row.get("date_obs_utc") or ""), Path(str(row["path"])).name)
 
 
-def _read_sky(workdir: Path, row: dict[str, Any]) -> np.ndarray | None:
-    """The calibrated light less its pedestal (``None`` when unreadable)."""
+def _read_sky(workdir: Path, row: dict[str, Any]) -> tuple[np.ndarray, float | None] | None:
+    """The calibrated light less its pedestal and the raw clip level on its scale (the raw
+    light's saturation less the dark model's median level, ``None`` when either is unknown);
+    ``None`` when unreadable."""
     from darkflow.exceptions import DarkflowError
     from darkflow.io.fits import read_image
 
@@ -86,7 +95,31 @@ def _read_sky(workdir: Path, row: dict[str, Any]) -> np.ndarray | None:
     except (DarkflowError, OSError) as err:
         log.warning("light-pair gain: %s: %s", row["path"], err)
         return None
-    return data.astype(np.float64) - float(header.get("DFPEDEST", 0.0) or 0.0)
+    dark = header.get("DFDKMED")
+    sat = _raw_saturation(Path(str(row["path"])))
+    clip = None if sat is None or dark is None else sat - float(dark)
+    return data.astype(np.float64) - float(header.get("DFPEDEST", 0.0) or 0.0), clip
+
+
+def _raw_saturation(path: Path) -> float | None:
+    """The raw light's clip level: its header's ``SATURATE`` or ``DATAMAX``, else the largest
+    value its integer storage holds (``BITPIX`` with ``BZERO``); ``None`` for floating-point
+    data without either keyword, or a header that cannot be read (a header-only read that
+    never raises)."""
+    from darkflow.io.fastheader import read_header_info
+
+    info = read_header_info(path, keys=frozenset({"SATURATE", "DATAMAX"}))
+    if info.header is None or info.error is not None:
+        return None
+    for key in ("SATURATE", "DATAMAX"):
+        value = _number(info.header, key)
+        if value is not None and value > 0:
+            return value
+    try:
+        dtype = np.dtype(info.dtype or "")
+    except TypeError:
+        return None
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else None
 
 
 def _number(row: dict[str, Any], key: str) -> float | None:
@@ -98,7 +131,8 @@ def _number(row: dict[str, Any], key: str) -> float | None:
 
 
 def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 0.0):
-    """The session's light-pair gain: ``(estimate, not-measured reason, tiles)``.
+    """The session's light-pair gain: ``(estimate, not-measured reason, tiles, tiles left out
+    near the clip)``.
 
     Pairs are added until the estimate's relative uncertainty is at most ``enough_rel`` (or
     :data:`MAX_PAIRS` are measured): the gate's spread is this uncertainty and the header's
@@ -109,21 +143,22 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
     from darkflow.subtract.lightpair import gain_from_light_pairs, pair_tiles
 
     if len(rows) < 2:
-        return None, "one_light", 0
+        return None, "one_light", 0, 0
     floors = [_number(r, "read_dark_variance_adu2") for r in rows]
     if any(f is None for f in floors):
-        return None, "no_noise_floor", 0
+        return None, "no_noise_floor", 0, 0
     tiles = []
-    prev: tuple[dict[str, Any], np.ndarray, float] | None = None
+    prev: tuple[dict[str, Any], np.ndarray, float, float | None] | None = None
     for row, floor in zip(rows, floors, strict=True):
         if len(tiles) >= MAX_PAIRS:
             break
-        sky = _read_sky(workdir, row)
-        if sky is None:
+        read = _read_sky(workdir, row)
+        if read is None:
             continue
-        level = float(np.nanmedian(sky))
+        sky, clip = read
+        level = float(np.nanmean(sky))  # a median sits on the lattice of coarse ADC steps
         if prev is not None:
-            p_row, p_sky, p_level = prev
+            p_row, p_sky, p_level, p_clip = prev
             if (
                 level > 0
                 and p_level > 0
@@ -140,6 +175,7 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
                         ),
                         model_variance=float(_number(row, "model_variance_adu2") or 0.0),
                         cfa=is_cfa(row.get("bayer_pattern") or None),
+                        clip=None if clip is None or p_clip is None else min(clip, p_clip),
                     )
                 )
                 prev = None
@@ -147,10 +183,10 @@ def _measure(workdir: Path, rows: Sequence[dict[str, Any]], enough_rel: float = 
                 if est is not None and est.sigma <= enough_rel * est.value:
                     break
                 continue
-        prev = (row, sky, level)
+        prev = (row, sky, level, clip)
     if not tiles:
-        return None, "no_pair_of_close_sky_levels", 0
-    return gain_from_light_pairs(tiles)
+        return None, "no_pair_of_close_sky_levels", 0, 0
+    return (*gain_from_light_pairs(tiles), sum(t.saturated for t in tiles))
 
 
 def check_light_pairs(
@@ -181,14 +217,14 @@ def check_light_pairs(
         if head.get("egain_source") == "header" and egain:
             header = GainEstimate(egain, egain * header_rel_sigma, "header", 1)
         if header is None:
-            measured[key] = (None, "no_header_gain", 0, None)
+            measured[key] = (None, "no_header_gain", 0, None, None)
             continue
-        est, why, n_tiles = _measure(workdir, members, header_rel_sigma / 3.0)
-        measured[key] = (est, why, n_tiles, header)
-    tested = sum(1 for est, _, _, _ in measured.values() if est is not None)
+        est, why, n_tiles, saturated = _measure(workdir, members, header_rel_sigma / 3.0)
+        measured[key] = (est, why, n_tiles, header, saturated)
+    tested = sum(1 for est, *_ in measured.values() if est is not None)
     p = false_alarm / max(tested, 1)
     flagged = 0
-    for key, (est, why, n_tiles, header) in measured.items():
+    for key, (est, why, n_tiles, header, saturated) in measured.items():
         check = check_header_gain(header, est, n_tiles, false_alarm=p, not_measured=why)
         text = (
             ("fail" if check.failed else "pass")
@@ -201,6 +237,7 @@ def check_light_pairs(
             row["pair_gain_sigma"] = None if est is None else round(est.sigma, 4)
             row["pair_gain_z"] = check.z
             row["pair_gain_check"] = text
+            row["pair_gain_saturated_tiles"] = saturated
             if not check.failed:
                 continue
             row["reasons"] = reasons_text(

@@ -70,6 +70,7 @@ FRAME_REPORT_EXTRA = [
     "pair_gain_sigma",
     "pair_gain_z",
     "pair_gain_check",
+    "pair_gain_saturated_tiles",
     "job_key",
     "cached",
     # matching

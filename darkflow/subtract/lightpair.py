@@ -8,7 +8,8 @@ difference keeps their noise and little else.
 
 The inputs are the two lights less their dark models (the calibrated lights without their
 pedestal): ``a = sky_a + n_a``, ``b = sky_b + n_b``. Per tile, with the sources of either frame
-left out, ``b`` is scaled to ``a``'s level (``k = S_a / S_b``, the tiles' median sky levels), so
+left out, ``b`` is scaled to ``a``'s level (``k = S_a / S_b``, the tiles' sky levels: clipped
+means, :func:`_level`), so
 a fixed pattern that follows the level (response non-uniformity, nebulosity dimmed by
 transparency) cancels; a quadratic surface fitted to ``a - k b`` in the tile takes away what
 follows neither (a sky gradient growing between the frames, the slight shift of smooth
@@ -25,6 +26,11 @@ single calibrated light. Only the ``(1 - k)`` part of the model that the level s
 is added back. The gain is ``sum (S_a + k² S_b) / sum (V - (1 + k²) R - (1 - k)² M)`` over the
 tiles (and pairs), its uncertainty a jackknife over the tiles. A colour (Bayer) frame is
 measured per colour phase (each phase's tiles join the sums).
+
+Tiles whose raw level is within :data:`SATURATION_MARGIN` sigmas of the clip are left out
+(``clip``); the quantization of the stored values adds a systematic (:func:`lattice_rel`); a
+dark model whose level is off shows as the intercept of the tiles' excess against their
+signal, and then the slope gives the gain (:func:`_offset_fit`).
 
 The estimate is *not measured* (``None`` with a reason) when the pair has too few usable tiles
 or the sky's shot noise is less than half the difference's variance (a faint sky: the result
@@ -76,6 +82,28 @@ pixels, 6 of them spent on the tile's quadratic surface)."""
 MAX_TILES = 512
 """Tiles measured per colour plane and pair, evenly spread over the frame."""
 
+SATURATION_MARGIN = 4.0
+"""A tile whose raw level plus this many of its pixels' sigmas reaches the light's clip level
+(the ADC's full scale, ``SATURATE``) is left out: its top is cut, its variance too low (a
+sky near full scale read 0.058 e-/ADU against a true 0.020). Above 4 sigma less than 3e-5 of
+a Gaussian's pixels are cut, a variance loss under 1e-3."""
+
+LATTICE_STEPS = (64, 32, 16, 8, 4, 2)
+"""Quantization steps looked for in a pair's difference (an ADC of 10 to 15 bits scaled to
+16: its stored values are multiples of the step, and so is the raw difference)."""
+
+OFFSET_SIGMA = 3.0
+"""An intercept of the tiles' excess against their signal beyond this many of its sigmas
+shows an offset of the dark-subtracted sky level (:func:`_offset_fit`)."""
+
+JACKKNIFE_GROUPS = 32
+"""Groups of tiles of the slope's jackknife (delete one group)."""
+
+_LINE_TERMS = 2
+
+LEVEL_CLIP = 5.0
+"""Half-width (sigmas) of the symmetric clip of a tile's level (:func:`_level`)."""
+
 _FIT_TERMS = 6  # quadratic surface per tile
 _DETECT = 5.0
 
@@ -83,11 +111,16 @@ _DETECT = 5.0
 @dataclass(frozen=True)
 class PairTiles:
     """Per-tile sums of one pair: ``signal`` (``S_a + k² S_b``), ``excess`` (the variance of
-    the difference less the read and model terms) and ``variance`` (the difference's)."""
+    the difference less the read and model terms) and ``variance`` (the difference's);
+    ``saturated``: tiles left out for their raw level's nearness to the clip
+    (:data:`SATURATION_MARGIN`); ``lattice_rel``: the relative systematic uncertainty of the
+    gain from the quantization of the stored values (:func:`lattice_rel`)."""
 
     signal: np.ndarray
     excess: np.ndarray
     variance: np.ndarray
+    saturated: int = 0
+    lattice_rel: float = 0.0
 
     @classmethod
     def empty(cls) -> PairTiles:
@@ -100,6 +133,8 @@ class PairTiles:
             np.concatenate([self.signal, other.signal]),
             np.concatenate([self.excess, other.excess]),
             np.concatenate([self.variance, other.variance]),
+            self.saturated + other.saturated,
+            max(self.lattice_rel, other.lattice_rel),
         )
 
 
@@ -164,6 +199,29 @@ def _fit(design: np.ndarray, v: np.ndarray, use: np.ndarray | None = None) -> np
         return np.linalg.lstsq(design, v, rcond=None)[0]
 
 
+def _level(values: np.ndarray, k: float = LEVEL_CLIP) -> float:
+    """A tile's sky level: the mean after a symmetric ``k``-sigma clip around the mean.
+
+    Not the median: on coarsely quantized pixels (an ADC of 12 or 14 bits scaled to 16, a
+    faint sky of a few steps) the median sits on the lattice of the stored values, off the
+    level by up to half a step; the mean of the quantized values is the level (the noise
+    dithers the lattice, see :func:`lattice_bias`). The clip is symmetric and wide, so a
+    Poisson sky loses nothing of its mean and a cosmic-ray hit or hot pixel left unmasked
+    does not move it.
+    """
+    v = values
+    for _ in range(2):
+        centre = float(np.mean(v))
+        s = float(np.std(v))
+        if not s > 0:
+            return centre
+        kept = v[np.abs(v - centre) <= k * s]
+        if kept.size == v.size:
+            break
+        v = kept
+    return float(np.mean(v))
+
+
 def _tiles_of(shape: tuple[int, ...], tile: int) -> list[tuple[int, int]]:
     """The tiles of a plane, at most :data:`MAX_TILES` of them evenly spread (large frames: the
     estimate's precision does not need every tile, and the cost grows with them)."""
@@ -188,15 +246,18 @@ def _plane_tiles(
     read_variance: float,
     model_variance: float,
     mask: np.ndarray | None = None,
+    clip: float | None = None,
 ) -> PairTiles:
     """:class:`PairTiles` of one colour plane of a pair (see the module docstring); ``mask``:
-    the sources, when found elsewhere (on superpixels)."""
+    the sources, when found elsewhere (on superpixels); ``clip``: the raw clip level on the
+    scale of ``a`` and ``b`` (tiles near it are left out and counted)."""
     tiles = _tiles_of(a.shape, tile)
     if mask is None:
         mask = _pair_sources(a, b, tile)
     mask = mask | ~(np.isfinite(a) & np.isfinite(b))
     design = _quadratic_design(tile)
     sig, exc, var = [], [], []
+    saturated = 0
     for y0, x0 in tiles:
         sl = np.s_[y0 : y0 + tile, x0 : x0 + tile]
         keep = ~mask[sl].ravel()
@@ -204,8 +265,11 @@ def _plane_tiles(
         if n < tile * tile // 2:
             continue
         ta, tb = a[sl].ravel()[keep], b[sl].ravel()[keep]
-        sa, sb = float(np.median(ta)), float(np.median(tb))
+        sa, sb = _level(ta), _level(tb)
         if not (sa > 0 and sb > 0):
+            continue
+        if clip is not None and _near_clip(ta, tb, sa, sb, clip):
+            saturated += 1
             continue
         k = sa / sb
         d = ta - k * tb
@@ -217,7 +281,57 @@ def _plane_tiles(
         sig.append(sa + k * k * sb)
         var.append(v)
         exc.append(v - (1.0 + k * k) * read_variance - (1.0 - k) ** 2 * model_variance)
-    return PairTiles(np.array(sig), np.array(exc), np.array(var))
+    return PairTiles(np.array(sig), np.array(exc), np.array(var), saturated)
+
+
+def _near_clip(ta: np.ndarray, tb: np.ndarray, sa: float, sb: float, clip: float) -> bool:
+    """Whether either frame's tile level plus :data:`SATURATION_MARGIN` of its spread reaches
+    the clip (the spread of the tile's pixels: its noise and what the sky's structure adds)."""
+    top = max(
+        sa + SATURATION_MARGIN * float(np.std(ta)), sb + SATURATION_MARGIN * float(np.std(tb))
+    )
+    return top >= clip or max(float(np.max(ta)), float(np.max(tb))) >= clip
+
+
+def lattice_step(a: np.ndarray, b: np.ndarray) -> int:
+    """The quantization step of a pair's stored values, read on their difference.
+
+    Two lights less one dark model differ by their raw difference, a multiple of the step of
+    the stored values (float32 rounding aside); the largest of :data:`LATTICE_STEPS` that 99 %
+    of the finite differences are multiples of, else 1.
+    """
+    d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    if d.size < 64:
+        return 1
+    d = d[:: max(d.size // 20000, 1)]  # a sample is enough
+    tol = 1e-3 * (1.0 + np.abs(d))
+    for step in LATTICE_STEPS:
+        off = np.abs(d / step - np.rint(d / step)) * step
+        if np.mean(off <= tol) >= 0.99:
+            return step
+    return 1
+
+
+def lattice_rel(step: int, level: float, excess: float, light_var: float, read_var: float) -> float:
+    """Relative uncertainty of the gain from a quantization step ``step`` (ADU).
+
+    A Gaussian of width ``s`` quantized with step ``D`` has a mean and a variance off the
+    analogue ones (``+ D²/12``) by at most ``(D/pi) exp(-2 pi² s² / D²)`` and
+    ``(D²/pi²) exp(-2 pi² s² / D²)`` (the first Fourier term of the lattice; Widrow's
+    quantization theorem): nothing once the noise is half a step wide, a bias when it is much
+    narrower. The light's own noise (``light_var``, per frame) and the darks' (``read_var``)
+    each carry their terms: the sky level (per frame ``level``) is off by both means' errors,
+    the shot-noise excess of the difference (``excess``) by twice both variances'.
+    """
+    if step <= 1 or not (level > 0 and excess > 0):
+        return 0.0
+    q = step * step / 12.0
+    terms = [
+        math.exp(-2.0 * math.pi**2 * max(v - q, 0.0) / (step * step)) for v in (light_var, read_var)
+    ]
+    d_level = step / math.pi * sum(terms)
+    d_excess = 2.0 * (step / math.pi) ** 2 * sum(terms)
+    return math.hypot(d_level / level, d_excess / excess)
 
 
 def pair_tiles(
@@ -228,6 +342,7 @@ def pair_tiles(
     model_variance: float = 0.0,
     cfa: bool = False,
     tile: int = 32,
+    clip: float | None = None,
 ) -> PairTiles:
     """Per-tile photon-transfer sums of one pair of dark-subtracted lights (pedestal removed).
 
@@ -236,7 +351,11 @@ def pair_tiles(
     noise, which cancels in the difference; ``model_variance``: that model noise (its
     ``(1 - k)²`` share is added back). ``cfa``: measured per colour phase, tiles of
     ``tile // 2`` (halved down to :data:`MIN_CFA_TILE` while fewer than :data:`MIN_TILES` are
-    usable: a small frame crowded with sources).
+    usable: a small frame crowded with sources). ``clip``: the raw clip level (saturation) on
+    the scale of ``a`` and ``b`` (the clip less the dark model's level): tiles within
+    :data:`SATURATION_MARGIN` sigmas of it are left out (``saturated`` counts them). The
+    quantization step of the stored values (:func:`lattice_step`) gives the estimate a
+    systematic uncertainty (``lattice_rel``) where the noise is narrower than the step.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -246,20 +365,43 @@ def pair_tiles(
         # at least ~36 tiles where the frame allows (the jackknife over a dozen tiles
         # understates the spread of a ratio: 9 % false alarms at a stated 5 % with 14 tiles)
         t = max(16, min(tile, math.isqrt(a.size // 36)))
-        return _plane_tiles(a, b, t, read_variance, model_variance)
-    # a small colour frame crowded with stars (or nebulosity) leaves few tiles with half their
-    # pixels free: smaller tiles fit between the sources. The size depends on how many tiles
-    # are usable, never on the gain they give, so the estimate's spread is what it states
-    half = max(tile // 2, MIN_CFA_TILE)
-    while True:
-        out = _cfa_tiles(a, b, half, read_variance, model_variance)
-        if out.signal.size >= MIN_TILES or half // 2 < MIN_CFA_TILE:
-            return out
-        half //= 2
+        out = _plane_tiles(a, b, t, read_variance, model_variance, clip=clip)
+    else:
+        # a small colour frame crowded with stars (or nebulosity) leaves few tiles with half
+        # their pixels free: smaller tiles fit between the sources. The size depends on how
+        # many tiles are usable, never on the gain they give, so the estimate's spread is
+        # what it states
+        half = max(tile // 2, MIN_CFA_TILE)
+        while True:
+            out = _cfa_tiles(a, b, half, read_variance, model_variance, clip)
+            if out.signal.size >= MIN_TILES or half // 2 < MIN_CFA_TILE:
+                break
+            half //= 2
+    return _with_lattice(out, lattice_step(a, b), read_variance)
+
+
+def _with_lattice(out: PairTiles, step: int, read_variance: float) -> PairTiles:
+    """``out`` with the lattice's relative systematic of its tiles (pooled sums)."""
+    if step <= 1 or out.signal.size == 0:
+        return out
+    n = out.signal.size
+    rel = lattice_rel(
+        step,
+        float(np.sum(out.signal)) / (2.0 * n),
+        float(np.sum(out.excess)) / n,
+        float(np.sum(out.variance)) / (2.0 * n),
+        read_variance,
+    )
+    return PairTiles(out.signal, out.excess, out.variance, out.saturated, rel)
 
 
 def _cfa_tiles(
-    a: np.ndarray, b: np.ndarray, half: int, read_variance: float, model_variance: float
+    a: np.ndarray,
+    b: np.ndarray,
+    half: int,
+    read_variance: float,
+    model_variance: float,
+    clip: float | None = None,
 ) -> PairTiles:
     """:class:`PairTiles` of the four colour phases of a Bayer pair, tiles of ``half``."""
     # sources found on superpixels (the four colours summed): a faint star's light falls on
@@ -282,6 +424,7 @@ def _cfa_tiles(
                 read_variance,
                 model_variance,
                 mask,
+                clip,
             )
     return out
 
@@ -294,10 +437,12 @@ def gain_from_light_pairs(
 ) -> tuple[GainEstimate | None, str | None, int]:
     """The gain of the pooled tiles of ``pairs`` (:func:`pair_tiles`), its uncertainty (the
     jackknife over the tiles and ``systematic_rel`` in quadrature), and the number of tiles; or
-    ``None`` with the reason it is not measured (``too_few_tiles``, ``sky_too_faint``)."""
+    ``None`` with the reason it is not measured (``too_few_tiles``, ``sky_too_faint``). The
+    quantization's systematic (``lattice_rel`` of the pairs, the largest) joins in quadrature."""
     tiles = PairTiles.empty()
     for p in pairs:
         tiles = tiles + p
+    systematic_rel = math.hypot(systematic_rel, tiles.lattice_rel)
     s, e, v = tiles.signal, tiles.excess, tiles.variance
     ok = np.isfinite(s) & np.isfinite(e) & np.isfinite(v)
     s, e, v = s[ok], e[ok], v[ok]
@@ -310,8 +455,54 @@ def gain_from_light_pairs(
     jack = (total_s - s) / (total_e - e)
     sd = math.sqrt((m - 1) / m * float(np.sum((jack - jack.mean()) ** 2)))
     g = total_s / total_e
+    offset = _offset_fit(s, e)
+    if offset is not None:
+        g, sd = offset
     sd = math.hypot(sd, systematic_rel * g)
     return GainEstimate(g, sd, LIGHT_PAIRS, 2 * len(pairs)), None, m
+
+
+def _line(s: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept of ``e ~ s``."""
+    sc = s - s.mean()
+    slope = float(np.sum(sc * (e - e.mean())) / np.sum(sc * sc))
+    return slope, float(e.mean() - slope * s.mean())
+
+
+def _offset_fit(s: np.ndarray, e: np.ndarray) -> tuple[float, float] | None:
+    """The gain from the slope of the tiles' excess against their signal, with its
+    uncertainty (a grouped jackknife), where the intercept shows an offset of the sky level;
+    ``None`` where it does not (the ratio of the sums stands).
+
+    The ratio ``sum S / sum E`` takes the dark-subtracted level for the sky: a dark model whose
+    level is off (another night's bias, a few ADU; dark current at another temperature) moves
+    ``S`` and not ``E``, and under a faint sky the ratio then misses by far more than its
+    spread (a zoo night's 30 s colour lights, bias 2-4 ADU off under a 38 ADU sky: 0.38
+    against a true 0.43, 10 sigma). ``E = S / g + c`` with ``c = -(1 + k²) offset / g`` is
+    what the tiles follow. The intercept is tested with the jackknife's spread (at
+    :data:`OFFSET_SIGMA`); where it stands out, the slope's ``1 / g`` is the estimate, with
+    the larger uncertainty that the sky's range of levels (gradient, colour phases, nebula)
+    allows.
+    """
+    m = s.size
+    groups = min(m, JACKKNIFE_GROUPS)
+    if m < 2 * _LINE_TERMS or not float(np.ptp(s)) > 0:
+        return None
+    slope, intercept = _line(s, e)
+    if not slope > 0:
+        return None
+    labels = np.arange(m) % groups
+    parts = np.array([_line(s[labels != j], e[labels != j]) for j in range(groups)])
+    scale = (groups - 1) / groups
+    sd_c = math.sqrt(scale * float(np.sum((parts[:, 1] - parts[:, 1].mean()) ** 2)))
+    if not (sd_c > 0 and abs(intercept) > OFFSET_SIGMA * sd_c):
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gains = 1.0 / parts[:, 0]
+    if not np.all(np.isfinite(gains) & (gains > 0)):
+        return None
+    sd = math.sqrt(scale * float(np.sum((gains - gains.mean()) ** 2)))
+    return 1.0 / slope, sd
 
 
 @dataclass(frozen=True)
