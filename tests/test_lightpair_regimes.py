@@ -79,23 +79,27 @@ def _estimate(model, sky_e, seed, **kwargs):
     return gain_from_light_pairs(tiles), tiles
 
 
+def _faint_colour_camera(**extra):
+    """A 14-bit RGGB camera (stored values in steps of 4 ADU) at 0.64 e-/ADU, 256x256."""
+    return _camera(
+        bayer_pattern="RGGB",
+        cfa_response=(0.46, 1.0, 0.78),
+        adc_bits=14,
+        egain_e_per_adu=0.64,
+        read_noise_e=1.14,
+        ny=256,
+        nx=256,
+        **extra,
+    )
+
+
 def test_faint_colour_sky_with_a_dark_level_off_by_a_bias_drift():
     """A 14-bit colour camera (stored values in steps of 4 ADU) at 0.64 e-/ADU under a sky of
     ~6 ADU (green), calibrated with darks of another night whose bias was 1.4 ADU lower (a
     multi-night zoo tree: 0.95 +- 0.02 against a true 0.64). The level offset moves the sky's
     signal, not its noise: the ratio of sums was off by 10 sigma; the intercept of the
     tiles' excess against their signal shows the offset and the slope gives the gain."""
-    model = _camera(
-        bayer_pattern="RGGB",
-        cfa_response=(0.46, 1.0, 0.78),
-        adc_bits=14,
-        egain_e_per_adu=0.64,
-        read_noise_e=1.14,
-        bias_adu=248.0,
-        dark_current_e_per_s=0.007,
-        ny=256,
-        nx=256,
-    )
+    model = _faint_colour_camera(bias_adu=248.0, dark_current_e_per_s=0.007)
     (est, why, _), _ = _estimate(model, 4.0, 3, exptime=1.0, level_offset=-1.4)
     assert est is not None, why
     # the ratio of sums read 0.813 +- 0.010 here (17 sigma); the slope 0.702 +- 0.019
@@ -106,15 +110,7 @@ def test_faint_colour_sky_with_a_dark_level_off_by_a_bias_drift():
 def test_faint_colour_sky_on_a_coarse_adc():
     """The same camera and sky with the right dark level: the tile means (not medians, which
     sit on the lattice of the stored values) give the truth."""
-    model = _camera(
-        bayer_pattern="RGGB",
-        cfa_response=(0.46, 1.0, 0.78),
-        adc_bits=14,
-        egain_e_per_adu=0.64,
-        read_noise_e=1.14,
-        ny=256,
-        nx=256,
-    )
+    model = _faint_colour_camera()
     (est, why, _), _ = _estimate(model, 4.0, 4, exptime=1.0)
     assert est is not None, why
     assert abs(est.value - 0.64) < 3.0 * est.sigma, est
