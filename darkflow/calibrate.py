@@ -113,7 +113,7 @@ def gain_from_darks(
     from darkflow.subtract.gain import dark_bias_level, gain_from_dark_stack
 
     return gain_from_dark_stack(
-        master, clip_sigma=clip_sigma, bias_level=dark_bias_level(master, bias)
+        master, clip_sigma=clip_sigma, bias_level=dark_bias_level(master, bias), bias=bias
     )
 
 

@@ -184,12 +184,19 @@ def _ptc_fit(
     n_frames: int = 0,
     source: str = DARKS,
     max_deg: int = 2,
+    level_error: np.ndarray | float = 0.0,
 ) -> tuple[GainEstimate | None, float]:
-    """:func:`ptc_gain` and the fit's chi-square (``(None, inf)`` without a fit)."""
+    """:func:`ptc_gain` and the fit's chi-square (``(None, inf)`` without a fit).
+
+    ``level_error``: variance (ADU², per pixel or one number) of each level beyond its own
+    frames' noise ``variance / (dof + 1)`` (the noise of a subtracted bias pattern), for the
+    errors-in-level shift of the bins (:func:`_level_shift`).
+    """
     d = np.asarray(level, dtype=np.float64).ravel()
     var = np.asarray(variance, dtype=np.float64).ravel()
-    ok = np.isfinite(d) & np.isfinite(var)
-    d, var = d[ok], var[ok]
+    extra = np.broadcast_to(np.asarray(level_error, dtype=np.float64), np.shape(level)).ravel()
+    ok = np.isfinite(d) & np.isfinite(var) & np.isfinite(extra)
+    d, var, extra = d[ok], var[ok], extra[ok]
     if d.size < 100 or dof < 1:
         return None, math.inf
     lo = float(np.percentile(d, 50.0))
@@ -201,12 +208,13 @@ def _ptc_fit(
     # bins equally spaced in log(D - lo) so the sparse hot tail gets bins of its own
     edges = lo + np.geomspace(read_sigma, hi - lo, n_bins + 1)
     order = np.argsort(d, kind="stable")
-    d_sorted, v_sorted = d[order], var[order]
+    d_sorted, v_sorted, e_sorted = d[order], var[order], extra[order]
     cuts = np.searchsorted(d_sorted, edges, side="left")
-    xs, ys, sds = [], [], []
-    for a, b in itertools.pairwise(cuts):
+    xs, ys, sds, density, level_var = [], [], [], [], []
+    for j, (a, b) in enumerate(itertools.pairwise(cuts)):
         if b - a < _MIN_BIN_PIXELS:
             continue
+        density.append((b - a) / (edges[j + 1] - edges[j]))
         v = np.sort(v_sorted[a:b])
         k = int(_TRIM * v.size)
         kept = v[k : v.size - k] if k else v
@@ -217,9 +225,16 @@ def _ptc_fit(
         xs.append(float(np.mean(d_sorted[a:b])) - lo)
         ys.append(mean)
         sds.append(sd)
+        level_var.append(mean / (dof + 1.0) + float(np.mean(e_sorted[a:b])))
     if len(xs) < 4:
         return None, math.inf
-    x, y, w = np.array(xs), np.array(ys), 1.0 / np.array(sds)
+    x, y, sd_y = np.array(xs), np.array(ys), np.array(sds)
+    shift = _level_shift(x, np.array(density), np.array(level_var))
+    x = x + shift
+    w = 1.0 / sd_y
+    for _ in range(2):  # the shift's own size, through the slope, as each bin's systematic
+        slope0 = max(float(_wls(x, y, w, 1)[0][-2]), 0.0)
+        w = 1.0 / np.hypot(sd_y, slope0 * shift)
     coef1, cov1, chi2_1 = _wls(x, y, w, 1)
     deg, coef, cov, chi2 = 1, coef1, cov1, chi2_1
     if len(x) >= 6 and max_deg >= 2:
@@ -253,14 +268,44 @@ def _ptc_fit(
     return GainEstimate(g, g * rel, source, int(n_frames)), chi2
 
 
+def _level_shift(x: np.ndarray, density: np.ndarray, level_var: np.ndarray) -> np.ndarray:
+    """How far each bin's true mean level lies from its measured one (errors in the level).
+
+    A pixel is binned by its measured level ``m``, the mean of its frames, whose own noise has
+    the variance ``s² = variance / frames``. Where the density ``p`` of measured levels falls
+    steeply (above the median of a short or cold dark, ``s`` comparable to the spread of true
+    levels) a bin holds pixels scattered into it from the bulk: their true level is lower,
+    and they are the noisier ones (a larger variance scatters farther). To first order in
+    ``s²`` (Tweedie's formula) ``E[L | m] = m + s² d ln p / dm``; ``d ln p / dm`` from the bins'
+    densities (count per ADU of level) between neighbouring bins. Without it the variance
+    near the median rises with the measured level more slowly than with the true one and the
+    gain comes out high (a 4-frame 60 s DSLR dark: 3.12 +- 0.19 against 2.42).
+    """
+    if x.size < 3:
+        return np.zeros_like(x)
+    with np.errstate(divide="ignore"):
+        lnp = np.log(np.maximum(density, 1e-300))
+    slope = np.gradient(lnp, x)
+    return np.where(np.isfinite(slope), level_var * slope, 0.0)
+
+
 def gain_from_dark_stack(
     master: MasterDark,
     *,
     clip_sigma: float | None = 3.0,
     n_bins: int = 24,
     bias_level: float | None = None,
+    bias: MasterDark | None = None,
 ) -> GainEstimate | None:
     """Photon transfer on a dark master's planes (see :func:`ptc_gain`).
+
+    Each pixel is binned by its level, which holds the bias's fixed pattern (column and pixel
+    pattern, a few ADU) beside the dark signal: near the median of a short or cold dark that
+    pattern, not the dark signal, sorts the pixels into bins, and their variances rise with
+    the level more slowly than the shot noise does (the low bins then pin the line's intercept
+    and tilt its slope). With a master ``bias`` of the same shape its pattern (the bias less
+    its median) is taken out of the levels and its noise (the bias's uncertainty) joins the
+    level's own in the errors-in-level shift of the bins (:func:`_level_shift`).
 
     Per pixel the master holds the mean dark level and the per-frame variance
     ``uncertainty² × n_used`` of the values the combine kept; only pixels with every frame kept
@@ -300,6 +345,11 @@ def gain_from_dark_stack(
     level = master.data[valid].astype(np.float64)
     var = np.square(master.uncertainty[valid].astype(np.float64)) * full
     cf = clip_variance_factor(clip_sigma)
+    err: np.ndarray | float = 0.0
+    pattern = _bias_pattern(master, bias)
+    if pattern is not None:  # the level's fixed pattern out, its noise in
+        level = level - pattern[0][valid]
+        err = pattern[1][valid]
 
     def fit(
         v: np.ndarray, max_deg: int = 2, lv: np.ndarray | None = None
@@ -313,6 +363,7 @@ def gain_from_dark_stack(
             n_frames=int(master.meta.n_frames),
             source=DARKS,
             max_deg=max_deg,
+            level_error=err if lv is None or np.ndim(err) == 0 else err[sub],
         )
 
     plain, _ = fit(var)
@@ -358,6 +409,23 @@ def gain_from_dark_stack(
             scaled.n,
         )
     return scaled
+
+
+def _bias_pattern(
+    master: MasterDark, bias: MasterDark | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A raw dark master's bias pattern (the master bias less its median) and that pattern's
+    noise variance per pixel; ``None`` without a usable bias of the master's shape or for a
+    master stored bias-subtracted."""
+    if bias is None or master.meta.bias_subtracted or bias.data.shape != master.data.shape:
+        return None
+    data = bias.data.astype(np.float64)
+    err = np.square(bias.uncertainty.astype(np.float64))
+    ok = np.isfinite(data) & np.isfinite(err)
+    if np.count_nonzero(ok) < 100:
+        return None
+    pattern = np.where(ok, data - float(np.median(data[ok])), 0.0)
+    return pattern, np.where(ok, err, 0.0)
 
 
 def _profile_sample(level: np.ndarray) -> np.ndarray | slice:

@@ -711,7 +711,12 @@ def assess_master(
         k = min(float((master.provenance.get("params") or {}).get("sigma_high", 3.0)), 10.0)
         cropped = _crop(master, rows)
         level = dark_bias_level(master, bias)
-        ptc = gain_from_dark_stack(cropped, clip_sigma=k, bias_level=level)
+        ptc = gain_from_dark_stack(
+            cropped,
+            clip_sigma=k,
+            bias_level=level,
+            bias=None if bias is None else _crop(bias, rows),
+        )
         gate, gvalues = _gain_metric(header, ptc, config)
         metrics.append(gate)
         values.update(gvalues)
