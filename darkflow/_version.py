@@ -23,7 +23,9 @@ __version__ = "0.1.0"
 # 8: (verdicts, not bytes) a light over-subtracted without a bias is judged for the shot noise
 # stray light would have taken away (photonless_oversubtraction); the light-pair gain on small
 # colour frames halves its tiles
-ALGORITHM_VERSION = "8"
+# 9: the darks' photon-transfer gain (lights without EGAIN: their uncertainty and checks) takes
+# the master bias's pattern out of the levels and moves each bin to its true level
+ALGORITHM_VERSION = "9"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
@@ -33,4 +35,5 @@ ALGORITHM_VERSION = "8"
 # 7: the hold-out noise curve's bins span the raw values' lattice (3 steps at least)
 # 8: the exposure cross-check reads uncooled sets' scale on their common hot pixels and each
 # tile's spread holds the column and row patterns' variance
-ASSESSMENT_VERSION = "8"  # 3: master gates as statistical tests (2: split by content hash)
+# 9: the master's gain check on levels without the bias pattern, bins at their true level
+ASSESSMENT_VERSION = "9"  # 3: master gates as statistical tests (2: split by content hash)
