@@ -480,9 +480,9 @@ def plan_lights(
     _hash_lights(registry, [r for r in light_rows if _light_of(r, metas) and usable(r)])
     for row in light_rows:
         meta = metas.get(row["path"])
-        if meta is None or row["frame_type"] != FrameType.LIGHT or not usable(row):
+        if not (_light_of(row, metas) and usable(row)):
             decision = None
-            if meta is not None and row["frame_type"] == FrameType.LIGHT:
+            if _light_of(row, metas):
                 decision = match_light(meta, index, config)  # what it would have been
                 decisions[row["path"]] = decision  # recorded: its advisory says what to take
             plan.unmatched.append((row, decision))
