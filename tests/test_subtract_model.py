@@ -198,3 +198,51 @@ def test_match_then_model_end_to_end(cam):
         assert d.scale_mode in modes, d.to_dict()["options"][:3]
         model = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
         assert rms(model.data - cam.true_dark(exptime, temp)) < 0.02 * signal
+
+
+def test_a_recipe_repeated_shares_the_model_planes_and_not_the_notes(cam):
+    """The lights of one recipe get the planes of the previous light's model (computed once),
+    equal to a fresh evaluation; another scale, another master object or a glow map computes
+    anew; each light's notes are its own."""
+    from darkflow.subtract import _model
+
+    entries, masters = library(cam, [("m", 60.0, -10.0, T0), ("n", 120.0, -10.0, T0)])
+    bias = cam.bias()
+    index = CalibrationIndex.from_entries(entries)
+    d = _decision(cam, ScaleMode.EXPOSURE, [ModelTerm("m", 1.0, 3.0, 1.0)], scale_factor=3.0)
+    _model.RECENT.clear()
+    first = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
+    again = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
+    assert again.data is first.data and again.variance is first.variance
+    assert again.notes == first.notes and again.notes is not first.notes
+    shot = dark_shot_variance(first, 1.5)
+    assert dark_shot_variance(again, 1.5) is shot and not shot.flags.writeable
+    np.testing.assert_array_equal(shot, np.maximum(first.dark_signal, 0) / np.float32(1.5))
+    _model.RECENT.clear()
+    fresh = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
+    assert fresh.data is not first.data
+    for name in ("data", "variance", "flags", "dark_signal"):
+        np.testing.assert_array_equal(getattr(fresh, name), getattr(first, name))
+    other = _decision(cam, ScaleMode.EXPOSURE, [ModelTerm("m", 1.0, 2.0, 1.0)], scale_factor=2.0)
+    scaled = dark_model_for(other, load_master=masters.__getitem__, bias=bias, index=index)
+    assert scaled.data is not fresh.data
+    assert not np.array_equal(scaled.data, fresh.data)
+    # the same recipe with another master object (a master read again): computed anew
+    copy = dict(masters)
+    copy["m"] = type(masters["m"])(**masters["m"].__dict__)
+    d2 = _decision(cam, ScaleMode.EXPOSURE, [ModelTerm("m", 1.0, 3.0, 1.0)], scale_factor=3.0)
+    dark_model_for(d2, load_master=masters.__getitem__, bias=bias, index=index)
+    moved = dark_model_for(d2, load_master=copy.__getitem__, bias=bias, index=index)
+    assert moved.data is not fresh.data
+    np.testing.assert_array_equal(moved.data, fresh.data)
+
+
+def test_plane_median_is_the_median_once_per_array():
+    from darkflow.stats._robust import median
+    from darkflow.subtract._model import plane_median
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(300, 301)).astype(np.float32)
+    b = a + np.float32(1.0)
+    assert plane_median(a) == median(a) and type(plane_median(a)) is type(median(a))
+    assert plane_median(b) == median(b) != plane_median(a)

@@ -4,7 +4,9 @@ are in :mod:`darkflow.subtract`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -203,6 +205,79 @@ def _linear_model(
     )
 
 
+class _Recent:
+    """The last result of each function that uses it (one entry per ``key[0]``), for the next
+    light with the same inputs: the lights of a night mostly share one master, bias, recipe and
+    gain. Its masters and arrays (``objects``) are held weakly and compared by identity (a
+    master read again is another object: computed anew), its scalars (``key``) by value. The
+    result is shared, so its arrays are made read-only."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple] = {}
+
+    def get(self, key: tuple, objects: tuple):
+        with self._lock:
+            entry = self._entries.get(key[0])
+        if entry is None or entry[0] != key or len(entry[1]) != len(objects):
+            return None
+        for ref, obj in zip(entry[1], objects, strict=True):
+            if (ref() if ref is not None else None) is not obj:
+                return None
+        return entry[2]
+
+    def put(self, key: tuple, objects: tuple, value: Any) -> Any:
+        for plane in value.__dict__.values() if hasattr(value, "__dict__") else (value,):
+            if isinstance(plane, np.ndarray):
+                plane.flags.writeable = False
+        refs = tuple(None if o is None else weakref.ref(o) for o in objects)
+        with self._lock:
+            self._entries[key[0]] = (key, refs, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+RECENT = _Recent()
+
+
+def _recent_key(terms: Sequence[_Term], bias: MasterDark | None, kwargs: dict):
+    """``(key, objects)`` of a recipe for :data:`RECENT`; ``None`` with a glow map (measured
+    per call, not compared here)."""
+    if any(t.glow is not None for t in terms):
+        return None
+    scalars = tuple((t.weight, t.exposure_factor, t.temp_factor) for t in terms)
+    key = ("dark_model", scalars, tuple(sorted(kwargs.items(), key=lambda kv: kv[0])))
+    return key, (bias, *(x for t in terms for x in (t.master, t.bias)))
+
+
+_MEDIANS: dict[int, tuple] = {}  # id(array) -> (weakref to it, its median)
+_MEDIANS_KEPT = 8
+
+
+def plane_median(plane: np.ndarray) -> Any:
+    """The median of a dark model's plane (:func:`darkflow.stats._robust.median`), computed once
+    per array object: the lights of one recipe share the model's planes (:class:`_RecentModel`)
+    and each asks for their medians (the header's ``DFDKMED`` and ``DFDKSIG``). The value and
+    type of ``median(plane)``."""
+    from darkflow.stats._robust import median
+
+    entry = _MEDIANS.get(id(plane))
+    if entry is not None and entry[0]() is plane:
+        return entry[1]
+    value = median(plane)
+    try:
+        ref = weakref.ref(plane)
+    except TypeError:  # not an ndarray (a scalar, a list): nothing to keep
+        return value
+    if len(_MEDIANS) >= _MEDIANS_KEPT:
+        _MEDIANS.pop(next(iter(_MEDIANS)), None)
+    _MEDIANS[id(plane)] = (ref, value)
+    return value
+
+
 def build_dark_model(
     master: MasterDark,
     *,
@@ -317,18 +392,24 @@ def dark_model_for(
                 block=block,
             )
         built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow, own))
-    model = _linear_model(
-        built,
-        bias,
-        scale_mode=decision.scale_mode,
-        scale_factor=decision.scale_factor,
-        master_ids=tuple(t.master_id for t in terms),
-        dark_rel_sigma=decision.dark_rel_sigma,
-        exposure_rel_sigma=decision.exposure_rel_sigma,
-        nonlinear_above_adu=lin.nonlinear_above_adu if lin is not None else None,
-        level_sigma_adu=getattr(decision, "level_sigma_adu", 0.0),
-        bias_level_sigma_adu=bias_level_sigma_adu,
-    )
+    kwargs = {
+        "scale_mode": decision.scale_mode,
+        "scale_factor": decision.scale_factor,
+        "master_ids": tuple(t.master_id for t in terms),
+        "dark_rel_sigma": decision.dark_rel_sigma,
+        "exposure_rel_sigma": decision.exposure_rel_sigma,
+        "nonlinear_above_adu": lin.nonlinear_above_adu if lin is not None else None,
+        "level_sigma_adu": getattr(decision, "level_sigma_adu", 0.0),
+        "bias_level_sigma_adu": bias_level_sigma_adu,
+    }
+    recent = _recent_key(built, bias, kwargs)
+    model = RECENT.get(*recent) if recent is not None else None
+    if model is None:
+        model = _linear_model(built, bias, **kwargs)
+        if recent is not None:
+            RECENT.put(*recent, model)
+    # the arrays are shared with the lights of the same recipe, the notes are the light's own
+    model = dataclasses.replace(model, notes=dict(model.notes))
     model.notes.update(
         glow="model" if glow_model is not None else "measured",
         confidence=decision.confidence,
