@@ -202,39 +202,55 @@ def test_match_then_model_end_to_end(cam):
 
 def test_a_recipe_repeated_shares_the_model_planes_and_not_the_notes(cam):
     """The lights of one recipe get the planes of the previous light's model (computed once),
-    equal to a fresh evaluation; another scale, another master object or a glow map computes
-    anew; each light's notes are its own."""
+    equal to a fresh evaluation; the stated scale uncertainty is the light's own; another
+    scale or another master object (a master read again) computes anew; notes are each
+    light's own."""
     from darkflow.subtract import _model
 
     entries, masters = library(cam, [("m", 60.0, -10.0, T0), ("n", 120.0, -10.0, T0)])
     bias = cam.bias()
     index = CalibrationIndex.from_entries(entries)
-    d = _decision(cam, ScaleMode.EXPOSURE, [ModelTerm("m", 1.0, 3.0, 1.0)], scale_factor=3.0)
+
+    def model_of(terms, load=masters.__getitem__, **kw):
+        d = _decision(cam, ScaleMode.EXPOSURE, terms, scale_factor=terms[0].exposure_factor, **kw)
+        return dark_model_for(d, load_master=load, bias=bias, index=index)
+
+    def same(a, b):
+        for name in ("data", "variance", "flags", "dark_signal", "systematic_variance"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert (x is None) == (y is None)
+            if x is not None:
+                np.testing.assert_array_equal(x, y)
+        assert a.notes == b.notes
+
+    term = [ModelTerm("m", 1.0, 3.0, 1.0)]
     _model.RECENT.clear()
-    first = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
-    again = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
+    first = model_of(term)
+    again = model_of(term)
     assert again.data is first.data and again.variance is first.variance
     assert again.notes == first.notes and again.notes is not first.notes
+    assert not first.data.flags.writeable
     shot = dark_shot_variance(first, 1.5)
     assert dark_shot_variance(again, 1.5) is shot and not shot.flags.writeable
     np.testing.assert_array_equal(shot, np.maximum(first.dark_signal, 0) / np.float32(1.5))
+    wide = model_of(term, dark_rel_sigma=0.05)  # the same planes, its own scale error
+    assert wide.data is first.data
     _model.RECENT.clear()
-    fresh = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
+    fresh = model_of(term)
     assert fresh.data is not first.data
-    for name in ("data", "variance", "flags", "dark_signal"):
-        np.testing.assert_array_equal(getattr(fresh, name), getattr(first, name))
-    other = _decision(cam, ScaleMode.EXPOSURE, [ModelTerm("m", 1.0, 2.0, 1.0)], scale_factor=2.0)
-    scaled = dark_model_for(other, load_master=masters.__getitem__, bias=bias, index=index)
-    assert scaled.data is not fresh.data
-    assert not np.array_equal(scaled.data, fresh.data)
+    same(fresh, first)
+    _model.RECENT.clear()
+    same(model_of(term, dark_rel_sigma=0.05), wide)
+    assert wide.systematic_variance is not None and wide.systematic_variance.any()
+    scaled = model_of([ModelTerm("m", 1.0, 2.0, 1.0)])
+    assert scaled.data is not fresh.data and not np.array_equal(scaled.data, fresh.data)
     # the same recipe with another master object (a master read again): computed anew
     copy = dict(masters)
     copy["m"] = type(masters["m"])(**masters["m"].__dict__)
-    d2 = _decision(cam, ScaleMode.EXPOSURE, [ModelTerm("m", 1.0, 3.0, 1.0)], scale_factor=3.0)
-    dark_model_for(d2, load_master=masters.__getitem__, bias=bias, index=index)
-    moved = dark_model_for(d2, load_master=copy.__getitem__, bias=bias, index=index)
+    model_of(term)
+    moved = model_of(term, load=copy.__getitem__)
     assert moved.data is not fresh.data
-    np.testing.assert_array_equal(moved.data, fresh.data)
+    same(moved, fresh)
 
 
 def test_plane_median_is_the_median_once_per_array():
