@@ -81,9 +81,11 @@ def subtract_dark(
         "dark_model_median_adu": float(plane_median(model.data)),
         "shot_noise_included": gain is not None,
     }
+    # ``var`` is this call's own array (a sum): a float32 one takes its square root in place
+    own = isinstance(var, np.ndarray) and var.dtype == np.float32 and var.ndim
     return CalibratedFrame(
         calibrated.astype(np.float32, copy=False),
-        np.sqrt(var).astype(np.float32),
+        np.sqrt(var, out=var) if own else np.sqrt(var).astype(np.float32),
         stats,
         levels,
         band_levels,
