@@ -315,11 +315,10 @@ def _holdout_metrics(
     own = np.maximum(scale, own)
     extreme = EXTREME_SIGMA * own
     if first is not None:
+        from darkflow.stats._accumulate import add_within  # numba: loaded when needed
+
         for part in itertools.chain((first,), train_frames):
-            with np.errstate(invalid="ignore"):
-                keep = np.isfinite(part) & (np.abs(part - m) <= extreme)
-            total += np.where(keep, part, 0.0)
-            count += keep
+            add_within(part, m, extreme, total, count)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (total / count).astype(np.float32)
     valid &= count >= 2
