@@ -85,3 +85,24 @@ def test_nan_pixels_stay_nan_and_are_counted():
     light[1, 2] = np.nan
     out = subtract_dark(light, model, egain_e_per_adu=1.0, read_variance_adu2=1.0)
     assert out.stats["n_nonfinite"] == 1 and np.isnan(out.data[1, 2])
+
+
+def test_noise_model_variance_repeated_is_the_same_read_only_plane():
+    """The lights of one master ask for the same dark shot plane: the previous one is given
+    again (read-only), equal to a fresh computation; another gain or scale computes anew."""
+    from darkflow.subtract import _readnoise
+
+    rng = np.random.default_rng(5)
+    dark = master(500.0 + rng.gamma(2.0, 5.0, (60, 70)), 3.0)
+    _readnoise._RECENT.clear()
+    r1, s1 = noise_model_variance(dark, bias=None, egain_e_per_adu=1.5)
+    r2, s2 = noise_model_variance(dark, bias=None, egain_e_per_adu=1.5)
+    assert s2 is s1 and r2 == r1 and not s1.flags.writeable
+    _readnoise._RECENT.clear()
+    _, fresh = noise_model_variance(dark, bias=None, egain_e_per_adu=1.5)
+    assert fresh is not s1
+    np.testing.assert_array_equal(fresh, s1)
+    _, other = noise_model_variance(dark, bias=None, egain_e_per_adu=1.5, scale_factor=2.0)
+    assert other is not fresh and not np.array_equal(other, fresh)
+    _, gained = noise_model_variance(dark, bias=None, egain_e_per_adu=3.0)
+    assert not np.array_equal(gained, fresh)

@@ -198,3 +198,67 @@ def test_match_then_model_end_to_end(cam):
         assert d.scale_mode in modes, d.to_dict()["options"][:3]
         model = dark_model_for(d, load_master=masters.__getitem__, bias=bias, index=index)
         assert rms(model.data - cam.true_dark(exptime, temp)) < 0.02 * signal
+
+
+def test_a_recipe_repeated_shares_the_model_planes_and_not_the_notes(cam):
+    """The lights of one recipe get the planes of the previous light's model (computed once),
+    equal to a fresh evaluation; the stated scale uncertainty is the light's own; another
+    scale or another master object (a master read again) computes anew; notes are each
+    light's own."""
+    from darkflow.subtract import _model
+
+    entries, masters = library(cam, [("m", 60.0, -10.0, T0), ("n", 120.0, -10.0, T0)])
+    bias = cam.bias()
+    index = CalibrationIndex.from_entries(entries)
+
+    def model_of(terms, load=masters.__getitem__, **kw):
+        d = _decision(cam, ScaleMode.EXPOSURE, terms, scale_factor=terms[0].exposure_factor, **kw)
+        return dark_model_for(d, load_master=load, bias=bias, index=index)
+
+    def same(a, b):
+        for name in ("data", "variance", "flags", "dark_signal", "systematic_variance"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert (x is None) == (y is None)
+            if x is not None:
+                np.testing.assert_array_equal(x, y)
+        assert a.notes == b.notes
+
+    term = [ModelTerm("m", 1.0, 3.0, 1.0)]
+    _model.RECENT.clear()
+    first = model_of(term)
+    again = model_of(term)
+    assert again.data is first.data and again.variance is first.variance
+    assert again.notes == first.notes and again.notes is not first.notes
+    assert not first.data.flags.writeable
+    shot = dark_shot_variance(first, 1.5)
+    assert dark_shot_variance(again, 1.5) is shot and not shot.flags.writeable
+    np.testing.assert_array_equal(shot, np.maximum(first.dark_signal, 0) / np.float32(1.5))
+    wide = model_of(term, dark_rel_sigma=0.05)  # the same planes, its own scale error
+    assert wide.data is first.data
+    _model.RECENT.clear()
+    fresh = model_of(term)
+    assert fresh.data is not first.data
+    same(fresh, first)
+    _model.RECENT.clear()
+    same(model_of(term, dark_rel_sigma=0.05), wide)
+    assert wide.systematic_variance is not None and wide.systematic_variance.any()
+    scaled = model_of([ModelTerm("m", 1.0, 2.0, 1.0)])
+    assert scaled.data is not fresh.data and not np.array_equal(scaled.data, fresh.data)
+    # the same recipe with another master object (a master read again): computed anew
+    copy = dict(masters)
+    copy["m"] = type(masters["m"])(**masters["m"].__dict__)
+    model_of(term)
+    moved = model_of(term, load=copy.__getitem__)
+    assert moved.data is not fresh.data
+    same(moved, fresh)
+
+
+def test_plane_median_is_the_median_once_per_array():
+    from darkflow.stats._robust import median
+    from darkflow.subtract._model import plane_median
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(300, 301)).astype(np.float32)
+    b = a + np.float32(1.0)
+    assert plane_median(a) == median(a) and type(plane_median(a)) is type(median(a))
+    assert plane_median(b) == median(b) != plane_median(a)

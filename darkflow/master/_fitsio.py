@@ -213,7 +213,11 @@ def write_master(
         eh["COMMENT"] = comment
         data, lossless = planes[attr], attr != "uncertainty"
         if attr == "hot_persistence" and modes[attr] == "compressed" and counts_stored:
-            counts = _hot_counts(planes)
+            from darkflow.master._hotkernel import hot_counts  # numba: loaded when needed
+
+            counts = hot_counts(
+                planes["hot_persistence"], planes["n_used"], planes["n_low"], planes["n_high"]
+            )
             if counts is not None:  # exact: stored as integers, which compress far better
                 data = counts
                 eh["DFENCODE"] = (_HOT_COUNT, "frames high; / (NUSED + NLOW + NHIGH) when read")
@@ -256,8 +260,9 @@ def _excess_shot(data: np.ndarray, level: float, gain: float | None) -> np.ndarr
         return np.maximum(data.astype(np.float64) - level, 0.0) / gain
 
 
-def _hot_counts(planes: dict[str, np.ndarray]) -> np.ndarray | None:
-    """The hot-persistence plane as integer counts, if that reproduces it bit for bit."""
+def _hot_counts_reference(planes: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The hot-persistence plane as integer counts, if that reproduces it bit for bit (numpy
+    twin of :func:`darkflow.master._hotkernel.hot_counts`)."""
     valid = (planes["n_used"].astype(np.int32) + planes["n_low"] + planes["n_high"]).astype(
         np.float64
     )
@@ -272,7 +277,8 @@ def _hot_counts(planes: dict[str, np.ndarray]) -> np.ndarray | None:
 
 
 def _hot_from_counts(counts: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    # the combine's own formula: count / float64(valid frames), stored as float32
+    # the combine's own formula: count / float64(valid frames), stored as float32 (numpy twin
+    # of darkflow.master._hotkernel.hot_from_counts)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(valid > 0, counts / valid, 0.0).astype(np.float32)
 
@@ -489,9 +495,10 @@ def _read_planes(path: Path, reader: HashingReader) -> MasterDark:
         raise FitsReadError(str(path), f"corrupt DFMETA card ({err})") from err
     _rebuild(planes, data, header, meta)
     if hot_encoding == _HOT_COUNT:
-        valid = planes["n_used"].astype(np.int32) + planes["n_low"] + planes["n_high"]
-        planes["hot_persistence"] = _hot_from_counts(
-            planes["hot_persistence"], valid.astype(np.float64)
+        from darkflow.master._hotkernel import hot_from_counts  # numba: loaded when needed
+
+        planes["hot_persistence"] = hot_from_counts(
+            planes["hot_persistence"], planes["n_used"], planes["n_low"], planes["n_high"]
         )
     if saturated is None and modes["saturated"] == "scalar" and "DFPLSAT" in header:
         saturated = _rebuild_saturated(data, header)

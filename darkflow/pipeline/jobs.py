@@ -35,7 +35,6 @@ from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
 from darkflow.pipeline.sets import FrameSet
 from darkflow.registry.integrity import set_aside
-from darkflow.stats._robust import median as _median
 from darkflow.triage.reasons import LightReason, MasterReason
 
 __all__ = [
@@ -503,8 +502,10 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
 
 def _output_header(header, meta, decision, model, bias_id, confidence, check, dark_median=None):
     # dark_median: np.median(model.data) when the subtraction already measured it
+    from darkflow.subtract._model import plane_median
+
     if dark_median is None:
-        dark_median = float(_median(model.data))
+        dark_median = float(plane_median(model.data))
     header = header.copy()
     header["CALSTAT"] = ("BD", "darkflow: bias and dark subtracted")
     header["DFVERS"] = (__version__, "darkflow version")
@@ -517,7 +518,7 @@ def _output_header(header, meta, decision, model, bias_id, confidence, check, da
     header["DFCONF"] = (round(confidence, 4), "calibration confidence 0..1")
     header["DFDKMED"] = (round(float(dark_median), 3), "[adu] median dark model")
     header["DFDKSIG"] = (
-        round(float(np.sqrt(_median(model.variance))), 4),
+        round(float(np.sqrt(plane_median(model.variance))), 4),
         "[adu] median dark model uncertainty",
     )
     res = check.residuals

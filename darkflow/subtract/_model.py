@@ -5,6 +5,7 @@ are in :mod:`darkflow.subtract`).
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +104,68 @@ def _linear_model(
     for every pixel: stated in ``notes["level_sigma_adu"]``, not added to the per-pixel
     variance (which the light's checks compare with the pixel-to-pixel scatter).
     """
+    recent = _recent_key(terms, bias)
+    base = RECENT.get(*recent) if recent is not None else None
+    if base is None:
+        base = _linear_base(terms, bias, scale_mode)
+        if recent is not None:
+            RECENT.put(*recent, base)
+    level_var = float(level_sigma_adu) ** 2 + float(bias_level_sigma_adu) ** 2
+    dark = base.dark
+    above = base.signal if base.signal is not None else dark
+    # the stated scale uncertainty times the dark pattern: in the variance (the pixel's
+    # error budget), and kept apart (one scale error for the whole light, not pixel noise)
+    flags = base.flags
+    parts = []
+    if dark_rel_sigma:
+        parts.append(np.square(np.float32(dark_rel_sigma) * dark))
+    if exposure_rel_sigma:
+        parts.append(np.square(np.float32(exposure_rel_sigma) * above))
+    scaled = any(abs(t.exposure_factor - 1.0) > 1e-9 for t in terms)
+    if nonlinear_above_adu is not None and scaled:
+        nonlinear = above > np.float32(nonlinear_above_adu)
+        flags = flags | np.where(nonlinear, FLAG_NONLINEAR, 0).astype(np.uint8)
+        parts.append(np.where(nonlinear, np.square(np.float32(0.1) * above), 0).astype(np.float32))
+    var, systematic = base.variance, None
+    if parts:
+        var, systematic = var.copy(), np.zeros(var.shape, np.float32)
+        for part in parts:  # added one by one, in this order: the variance's bytes as before
+            var += part
+            systematic += part
+    return DarkModel(
+        base.data,
+        var,
+        scale_mode,
+        float(scale_factor),
+        master_ids,
+        flags=flags,
+        dark_signal=base.signal,
+        weights=tuple(float(t.weight) for t in terms),
+        notes={
+            "bias_coefficient": base.bias_coefficient,
+            "needs_bias": base.needs_bias,
+            "level_sigma_adu": math.sqrt(level_var),
+        },
+        systematic_variance=systematic,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Base:
+    """A recipe evaluated without its stated scale uncertainties (:func:`_linear_base`)."""
+
+    data: np.ndarray
+    variance: np.ndarray
+    dark: np.ndarray  # the masters' dark signal (their own bias, or their level, out)
+    flags: np.ndarray
+    signal: np.ndarray | None  # data - bias
+    bias_coefficient: float
+    needs_bias: bool
+
+
+def _linear_base(terms: Sequence[_Term], bias: MasterDark | None, scale_mode: ScaleMode) -> _Base:
+    """The planes of :func:`_linear_model` that do not depend on the stated scale
+    uncertainties: the same for every light of one recipe (kept in :data:`RECENT`)."""
     shape = terms[0].master.data.shape
     for t in terms:
         if t.master.data.shape != shape:
@@ -161,46 +224,85 @@ def _linear_model(
         dark += np.float32(ak) * cur
         if t.master.saturated is not None:
             flags |= np.where(t.master.saturated.astype(bool), FLAG_SATURATED, 0).astype(np.uint8)
-    level_var = float(level_sigma_adu) ** 2 + float(bias_level_sigma_adu) ** 2
     for obj, c in uses.values():
         if obj is None or abs(c) <= 1e-12:
             continue
         model += np.float32(c) * np.asarray(obj.data, dtype=np.float32)
         var += np.float32(c * c) * np.square(obj.uncertainty, dtype=np.float32)
     signal = model - b if b is not None else None
-    above = signal if signal is not None else dark
-    # the stated scale uncertainty times the dark pattern: in the variance (the pixel's
-    # error budget), and kept apart (one scale error for the whole light, not pixel noise)
-    systematic = np.zeros(shape, np.float32)
-    parts = []
-    if dark_rel_sigma:
-        parts.append(np.square(np.float32(dark_rel_sigma) * dark))
-    if exposure_rel_sigma:
-        parts.append(np.square(np.float32(exposure_rel_sigma) * above))
-    scaled = any(abs(t.exposure_factor - 1.0) > 1e-9 for t in terms)
-    if nonlinear_above_adu is not None and scaled:
-        nonlinear = above > np.float32(nonlinear_above_adu)
-        flags |= np.where(nonlinear, FLAG_NONLINEAR, 0).astype(np.uint8)
-        parts.append(np.where(nonlinear, np.square(np.float32(0.1) * above), 0).astype(np.float32))
-    for part in parts:  # added one by one, in this order: the variance's bytes as before
-        var += part
-        systematic += part
-    return DarkModel(
-        model,
-        var.astype(np.float32),
-        scale_mode,
-        float(scale_factor),
-        master_ids,
-        flags=flags,
-        dark_signal=signal,
-        weights=tuple(float(t.weight) for t in terms),
-        notes={
-            "bias_coefficient": c_b,
-            "needs_bias": needs_bias,
-            "level_sigma_adu": math.sqrt(level_var),
-        },
-        systematic_variance=systematic if parts else None,
-    )
+    return _Base(model, var, dark, flags, signal, c_b, needs_bias)
+
+
+class _Recent:
+    """The last result of each function that uses it (one entry per ``key[0]``), for the next
+    light with the same inputs: the lights of a night mostly share one master, bias, recipe and
+    gain. Its masters and arrays (``objects``) are held weakly and compared by identity (a
+    master read again is another object: computed anew), its scalars (``key``) by value. The
+    result is shared, so its arrays are made read-only."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple] = {}
+
+    def get(self, key: tuple, objects: tuple):
+        with self._lock:
+            entry = self._entries.get(key[0])
+        if entry is None or entry[0] != key or len(entry[1]) != len(objects):
+            return None
+        for ref, obj in zip(entry[1], objects, strict=True):
+            if (ref() if ref is not None else None) is not obj:
+                return None
+        return entry[2]
+
+    def put(self, key: tuple, objects: tuple, value: Any) -> Any:
+        for plane in value.__dict__.values() if hasattr(value, "__dict__") else (value,):
+            if isinstance(plane, np.ndarray):
+                plane.flags.writeable = False
+        refs = tuple(None if o is None else weakref.ref(o) for o in objects)
+        with self._lock:
+            self._entries[key[0]] = (key, refs, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+RECENT = _Recent()
+
+
+def _recent_key(terms: Sequence[_Term], bias: MasterDark | None):
+    """``(key, objects)`` of a recipe's :class:`_Base` for :data:`RECENT`; ``None`` with a
+    glow map (measured per call, not compared here)."""
+    if any(t.glow is not None for t in terms):
+        return None
+    scalars = tuple((t.weight, t.exposure_factor, t.temp_factor) for t in terms)
+    return ("dark_model_base", scalars), (bias, *(x for t in terms for x in (t.master, t.bias)))
+
+
+_MEDIANS: dict[int, tuple] = {}  # id(array) -> (weakref to it, its median)
+_MEDIANS_KEPT = 8
+
+
+def plane_median(plane: np.ndarray) -> Any:
+    """The median of a dark model's plane (:func:`darkflow.stats._robust.median`), computed once
+    per array object: the lights of one recipe share the model's planes (:class:`_RecentModel`)
+    and each asks for their medians (the header's ``DFDKMED`` and ``DFDKSIG``). The value and
+    type of ``median(plane)``."""
+    from darkflow.stats._robust import median
+
+    entry = _MEDIANS.get(id(plane))
+    if entry is not None and entry[0]() is plane:
+        return entry[1]
+    value = median(plane)
+    try:
+        ref = weakref.ref(plane)
+    except TypeError:  # not an ndarray (a scalar, a list): nothing to keep
+        return value
+    if len(_MEDIANS) >= _MEDIANS_KEPT:
+        _MEDIANS.pop(next(iter(_MEDIANS)), None)
+    _MEDIANS[id(plane)] = (ref, value)
+    return value
 
 
 def build_dark_model(
@@ -317,18 +419,17 @@ def dark_model_for(
                 block=block,
             )
         built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow, own))
-    model = _linear_model(
-        built,
-        bias,
-        scale_mode=decision.scale_mode,
-        scale_factor=decision.scale_factor,
-        master_ids=tuple(t.master_id for t in terms),
-        dark_rel_sigma=decision.dark_rel_sigma,
-        exposure_rel_sigma=decision.exposure_rel_sigma,
-        nonlinear_above_adu=lin.nonlinear_above_adu if lin is not None else None,
-        level_sigma_adu=getattr(decision, "level_sigma_adu", 0.0),
-        bias_level_sigma_adu=bias_level_sigma_adu,
-    )
+    kwargs = {
+        "scale_mode": decision.scale_mode,
+        "scale_factor": decision.scale_factor,
+        "master_ids": tuple(t.master_id for t in terms),
+        "dark_rel_sigma": decision.dark_rel_sigma,
+        "exposure_rel_sigma": decision.exposure_rel_sigma,
+        "nonlinear_above_adu": lin.nonlinear_above_adu if lin is not None else None,
+        "level_sigma_adu": getattr(decision, "level_sigma_adu", 0.0),
+        "bias_level_sigma_adu": bias_level_sigma_adu,
+    }
+    model = _linear_model(built, bias, **kwargs)
     model.notes.update(
         glow="model" if glow_model is not None else "measured",
         confidence=decision.confidence,

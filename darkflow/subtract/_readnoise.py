@@ -13,6 +13,7 @@ import numpy as np
 from darkflow.model import MasterDark
 from darkflow.stats._dist import chi2_ppf
 from darkflow.stats._robust import median as _median
+from darkflow.subtract._model import RECENT as _RECENT
 from darkflow.subtract._model import DarkModel
 from darkflow.subtract.gain import clip_variance_factor
 
@@ -29,7 +30,12 @@ def dark_shot_variance(model: DarkModel, egain_e_per_adu: float | None) -> np.nd
     """
     if model.dark_signal is None or not egain_e_per_adu or egain_e_per_adu <= 0:
         return 0.0
-    return (np.maximum(model.dark_signal, 0.0) / np.float32(egain_e_per_adu)).astype(np.float32)
+    key = ("dark_shot_variance", float(egain_e_per_adu))
+    shot = _RECENT.get(key, (model.dark_signal,))
+    if shot is None:
+        shot = np.maximum(model.dark_signal, 0.0) / np.float32(egain_e_per_adu)
+        shot = _RECENT.put(key, (model.dark_signal,), shot.astype(np.float32))
+    return shot
 
 
 # per master object (immutable, loaded once per process and kept): every light calibrated with
@@ -128,13 +134,17 @@ def noise_model_variance(
     read_var = read_variance(bias) if bias is not None else read_variance(master)
     if not egain_e_per_adu or egain_e_per_adu <= 0:
         return read_var, 0.0
+    key = ("noise_model_variance", float(egain_e_per_adu), float(scale_factor))
+    shot = _RECENT.get(key, (master, bias))
+    if shot is not None:
+        return read_var, shot
     shot = _dark_shot_signal(master, bias) * np.float32(scale_factor / egain_e_per_adu)
     if bias is None and master.meta.includes_bias:
         # signed (below the mean level a pixel has less dark shot noise than read_var holds);
         # never below the quietest pixels' measured temporal variance
         floor = _quiet_variance(master) - read_var
         shot = np.maximum(shot, np.float32(min(floor, 0.0)))
-    return read_var, shot.astype(np.float32)
+    return read_var, _RECENT.put(key, (master, bias), shot.astype(np.float32))
 
 
 _QUIET_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -13,7 +13,7 @@ from darkflow.exceptions import CalibrationError
 from darkflow.stats._robust import finite_median, median_and_squared
 from darkflow.stats._robust import median as _median
 from darkflow.stats.noise import FrameLevels, frame_levels, shot_signal
-from darkflow.subtract._model import DarkModel
+from darkflow.subtract._model import DarkModel, plane_median
 
 if TYPE_CHECKING:
     pass
@@ -78,12 +78,14 @@ def subtract_dark(
     stats = {
         "n_nonfinite": int(calibrated.size - n_finite),
         "median_adu": float(level),
-        "dark_model_median_adu": float(_median(model.data)),
+        "dark_model_median_adu": float(plane_median(model.data)),
         "shot_noise_included": gain is not None,
     }
+    # ``var`` is this call's own array (a sum): a float32 one takes its square root in place
+    own = isinstance(var, np.ndarray) and var.dtype == np.float32 and var.ndim
     return CalibratedFrame(
         calibrated.astype(np.float32, copy=False),
-        np.sqrt(var).astype(np.float32),
+        np.sqrt(var, out=var) if own else np.sqrt(var).astype(np.float32),
         stats,
         levels,
         band_levels,

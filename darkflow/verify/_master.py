@@ -207,11 +207,12 @@ def _variance_curve(master: MasterDark, rows: slice, var: np.ndarray, min_width:
         kept.append(edges[-1])
         edges = np.array(kept)
     xs, ys = [], []
-    for a, b in itertools.pairwise(edges):
-        sel = (d >= a) & (d <= b)
-        if np.count_nonzero(sel) >= 10:
-            xs.append(float(_median(d[sel])))
-            ys.append(float(_median(v[sel])))
+    from darkflow.stats._bins import closed_bins  # numba: loaded when needed
+
+    for d_bin, v_bin in closed_bins(d, v, edges):
+        if d_bin.size >= 10:
+            xs.append(float(_median(d_bin)))
+            ys.append(float(_median(v_bin)))
     if not xs:
         return None
     xs_a, ys_a = np.array(xs), np.maximum(np.array(ys), 1e-12)
@@ -314,11 +315,10 @@ def _holdout_metrics(
     own = np.maximum(scale, own)
     extreme = EXTREME_SIGMA * own
     if first is not None:
+        from darkflow.stats._accumulate import add_within  # numba: loaded when needed
+
         for part in itertools.chain((first,), train_frames):
-            with np.errstate(invalid="ignore"):
-                keep = np.isfinite(part) & (np.abs(part - m) <= extreme)
-            total += np.where(keep, part, 0.0)
-            count += keep
+            add_within(part, m, extreme, total, count)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (total / count).astype(np.float32)
     valid &= count >= 2
