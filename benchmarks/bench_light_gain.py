@@ -12,7 +12,8 @@ truth) / sigma`` per light, mono and colour apart, and with ``-v`` per night wit
 tiles imply (``median(V - L / g_true)``) against the floor the pipeline gave.
 
 Nights: the first ``--n`` clean nights without EGAIN of ``sample_zoo(400, 0)``, run in the driver
-process (``pipeline.workers = 1``: the recorder lives in this process).
+process (``pipeline.workers = 1``: the recorder lives in this process; a night whose run still
+spawns processes, large frames, records no call: colour_cmos-1002724213 of the issue is one).
 """
 
 from __future__ import annotations
