@@ -210,3 +210,24 @@ def test_model_effect_kernel_matches_the_former_loop(dtype, with_var, with_bad):
                 np.array([g.flux, g.flux_sigma, g.dy, g.dx]).tobytes()
                 == np.array([w.flux, w.flux_sigma, w.dy, w.dx]).tobytes()
             ), (g, w)
+
+
+def test_the_brightest_stars_are_kept_and_equal_ones_in_raster_order():
+    """Only the ``max_stars`` brightest isolated stars: the first of the whole sorted list
+    (brightest first; equal signals in the candidates' raster order)."""
+    shape = (200, 240)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    img = np.full(shape, 100.0)
+    spots = [(y, x) for y in range(20, 190, 25) for x in range(20, 230, 25)]
+    for k, (y0, x0) in enumerate(spots):
+        flux = 2e4 if k % 3 else 4e4  # every third one brighter; the others all equal
+        img += flux / (2 * math.pi * 1.4**2) * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / 3.92)
+    every = detect_stars(img, background=100.0, sigma=5.0, max_stars=1000)
+    assert len(every) == len(spots)
+    signals = [s.signal for s in every]
+    assert signals == sorted(signals, reverse=True)
+    bright = [s for s in every if s.signal == every[0].signal]
+    assert len(bright) == len(spots[::3])
+    assert [(s.y, s.x) for s in bright] == sorted((s.y, s.x) for s in bright)
+    for k in (0, 1, 7, 30, len(spots) + 5, -3):
+        assert detect_stars(img, background=100.0, sigma=5.0, max_stars=k) == every[:k]

@@ -159,17 +159,18 @@ def detect_stars(
         r=np.nextafter(isolation_px, 0.0),
         return_length=True,
     )  # strictly closer than isolation_px
-    # the isolated candidates only become stars (brightest first; the sort is stable, so
-    # the order among equal signals is the candidates' raster order as before)
+    # the isolated candidates only become stars, the brightest ``max_stars`` of them (a
+    # stable sort of the signals, which are positive and not NaN: the order among equal
+    # signals is the candidates' raster order, as the former sort of every candidate gave)
     alone = np.asarray(near) <= 1
-    stars = [
-        Star(float(y), float(x), float(p), float(g), int(sizes[lab]))
-        for y, x, p, g, lab in zip(
-            py[alone], px[alone], peak_value[alone], signal[alone], labs[alone], strict=True
+    py, px, peak_value, signal, labs = (a[alone] for a in (py, px, peak_value, signal, labs))
+    first = np.argsort(-signal, kind="stable")[:max_stars]
+    return [
+        Star(
+            float(py[i]), float(px[i]), float(peak_value[i]), float(signal[i]), int(sizes[labs[i]])
         )
+        for i in first
     ]
-    stars.sort(key=lambda s: -s.signal)
-    return stars[:max_stars]
 
 
 def _fill(cut: np.ndarray, bad: np.ndarray) -> np.ndarray:
