@@ -210,14 +210,47 @@ def test_row_medians_equal_a_sort_of_every_row(shape, dtype):
         np.testing.assert_array_equal(got, ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 1), (5, 17), (33, 64), (70, 301), (300, 260)])
+def test_centre_rows_where_equals_the_float64_copies(shape, dtype):
+    """Each row of ``values`` where ``like`` is finite, minus its float64 median: equal bit for
+    bit to the copies it replaces (ties, NaN and inf in both, rows without values, views of a
+    colour plane, odd and even counts)."""
+    from darkflow.stats._image import (
+        centre_rows_reference as reference,
+    )
+    from darkflow.stats._image import (
+        centre_rows_where,
+        centre_rows_where_reference,
+    )
+
+    values = _rows_with_gaps(shape, dtype, sum(shape) + 1)
+    like = _rows_with_gaps(shape, np.float32, sum(shape) + 2)
+    for v, lk in ((values, like), (values[::2, 1::2], like[::2, 1::2]), (values.T, like.T)):
+        if not v.size:
+            continue
+        got, want = centre_rows_where(v, lk), centre_rows_where_reference(v, lk)
+        assert got.dtype == want.dtype == np.float64 and got.flags.c_contiguous
+        assert got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+        # and the values of a sort of every row (a zero's sign aside)
+        np.testing.assert_array_equal(got, centre_rows_where_reference(v, lk, reference))
+    if shape[0] > 3:  # the float32 values' median is not float32's (the mean of two middles)
+        two = np.array([[1.0, 1.0000001, np.nan]], np.float32)
+        mid = centre_rows_where(two, np.zeros((1, 3), np.float32))[0]
+        assert mid[0] == (np.float64(two[0, 0]) - np.float64(two[0, 1])) / 2.0
+
+
 def test_row_medians_the_same_for_any_thread_count():
-    from darkflow.stats._image import row_medians
+    from darkflow.stats._image import centre_rows_where, row_medians
 
     a = _rows_with_gaps((700, 200), np.float32, 5)  # rows for 2 threads at least
-    reference = row_medians(a)
+    like = _rows_with_gaps((700, 200), np.float32, 6)
+    reference, centred = row_medians(a), centre_rows_where(a, like)
     for threads in thread_counts():
         with numba_threads(threads):
             assert row_medians(a).tobytes() == reference.tobytes()
+            assert centre_rows_where(a, like).tobytes() == centred.tobytes()
 
 
 def test_row_median_by_hand():

@@ -165,3 +165,69 @@ def test_stars_in_the_model_are_a_flux_change_and_a_shifted_copy_a_centroid_shif
         raw, raw - 500.0 - dithered, stars, model=500.0 + dithered, model_variance=var
     )
     assert centroid_shift_test(pairs).deviate > 10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_var", [False, True])
+@pytest.mark.parametrize("with_bad", [False, True])
+def test_model_effect_kernel_matches_the_former_loop(dtype, with_var, with_bad):
+    """The model's effect on each star (numba passes around numpy's lstsq) equals the former
+    per-star loop bit for bit: bad pixels filled, NaN in some annuli (a plane of its own), NaN
+    variance, stars at the edge, without a centroid before, or with no pixel above the annulus
+    median (no centroid shift)."""
+    from darkflow.verify.photometry import _model_effect, _model_effect_reference
+
+    _, img = _field(3, n=25)
+    rng = np.random.default_rng(4)
+    xx = np.mgrid[:200, :240][1]
+    model = (500.0 + 0.2 * xx + rng.normal(0.0, 1.5, img.shape)).astype(dtype)
+    model[rng.random(img.shape) < 0.003] += 300.0  # hot pixels
+    raw = (img + model).astype(dtype)
+    stars = detect_stars(img, background=100.0, sigma=5.0)
+    assert len(stars) >= 15
+    bad = (model > 700.0) if with_bad else None
+    var = np.full(img.shape, 2.25, dtype) if with_var else None
+    s0, s1 = stars[0], stars[1]
+    model[round(s0.y) + 8, round(s0.x)] = np.nan  # an annulus pixel: its own plane
+    if var is not None:
+        var[round(s1.y) + 9, round(s1.x) - 1] = np.nan
+        var[round(s1.y), round(s1.x)] = np.nan
+    stars.append(type(s0)(3.0, 5.0, 1.0, 1.0, 1))  # at the edge
+    stars.append(type(s0)(100.0, 120.0, 1.0, 1.0, 1))  # blank sky: nothing above the median
+    before = measure(raw, stars, bad=bad)
+    before[2] = type(before[2])(math.nan, math.nan, 1.0, 1.0, 1.0, 10)  # no centroid before
+    before[-1] = type(before[-1])(100.0, 120.0, 1.0, 1e9, 1.0, 10)
+    got = _model_effect(raw, model, var, stars, before, bad)
+    want = _model_effect_reference(raw, model, var, stars, before, bad)
+    assert len(got) == len(want) == len(stars)
+    assert got[2] is None and got[-2] is None and want[2] is None
+    assert math.isnan(got[-1].dy) and math.isfinite(got[-1].flux)
+    assert sum(g is not None and math.isfinite(g.dy) for g in got) >= 15
+    for g, w in zip(got, want, strict=True):
+        assert (g is None) == (w is None)
+        if g is not None:
+            assert (
+                np.array([g.flux, g.flux_sigma, g.dy, g.dx]).tobytes()
+                == np.array([w.flux, w.flux_sigma, w.dy, w.dx]).tobytes()
+            ), (g, w)
+
+
+def test_the_brightest_stars_are_kept_and_equal_ones_in_raster_order():
+    """Only the ``max_stars`` brightest isolated stars: the first of the whole sorted list
+    (brightest first; equal signals in the candidates' raster order)."""
+    shape = (200, 240)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    img = np.full(shape, 100.0)
+    spots = [(y, x) for y in range(20, 190, 25) for x in range(20, 230, 25)]
+    for k, (y0, x0) in enumerate(spots):
+        flux = 2e4 if k % 3 else 4e4  # every third one brighter; the others all equal
+        img += flux / (2 * math.pi * 1.4**2) * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / 3.92)
+    every = detect_stars(img, background=100.0, sigma=5.0, max_stars=1000)
+    assert len(every) == len(spots)
+    signals = [s.signal for s in every]
+    assert signals == sorted(signals, reverse=True)
+    bright = [s for s in every if s.signal == every[0].signal]
+    assert len(bright) == len(spots[::3])
+    assert [(s.y, s.x) for s in bright] == sorted((s.y, s.x) for s in bright)
+    for k in (0, 1, 7, 30, len(spots) + 5, -3):
+        assert detect_stars(img, background=100.0, sigma=5.0, max_stars=k) == every[:k]

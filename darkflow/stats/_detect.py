@@ -34,35 +34,35 @@ def _detection_maps(image, background, sigma, threshold, resid, box, det):  # pr
             else:
                 resid[y, x] = 0.0
     # along the first axis: a running sum per column (the columns advanced together), each
-    # output the running sum over 3
+    # output the running sum over 3; one row of it at a time (``row``), then along the second
+    # axis and the threshold for that row (no full-frame temporary)
     run = np.empty(nx, np.float64)
-    tmp = np.empty((ny, nx), np.float64)
-    for x in range(nx):
-        a = resid[0, x]
-        t = 0.0
-        t += a
-        t += a
-        t += resid[min(1, ny - 1), x]
-        run[x] = t
-        tmp[0, x] = t / 3.0
-    for y in range(1, ny):
-        hi = min(y + 1, ny - 1)
-        lo = max(y - 2, 0)
-        for x in range(nx):
-            run[x] += resid[hi, x] - resid[lo, x]
-            tmp[y, x] = run[x] / 3.0
-    # along the second axis
+    row = np.empty(nx, np.float64)
     for y in range(ny):
-        a = tmp[y, 0]
+        if y == 0:
+            for x in range(nx):
+                a = resid[0, x]
+                t = 0.0
+                t += a
+                t += a
+                t += resid[min(1, ny - 1), x]
+                run[x] = t
+                row[x] = t / 3.0
+        else:
+            hi = min(y + 1, ny - 1)
+            lo = max(y - 2, 0)
+            for x in range(nx):
+                run[x] += resid[hi, x] - resid[lo, x]
+                row[x] = run[x] / 3.0
+        a = row[0]
         t = 0.0
         t += a
         t += a
-        t += tmp[y, min(1, nx - 1)]
+        t += row[min(1, nx - 1)]
         box[y, 0] = t / 3.0
         for x in range(1, nx):
-            t += tmp[y, min(x + 1, nx - 1)] - tmp[y, max(x - 2, 0)]
+            t += row[min(x + 1, nx - 1)] - row[max(x - 2, 0)]
             box[y, x] = t / 3.0
-    for y in range(ny):
         for x in range(nx):
             det[y, x] = box[y, x] / (np.float64(sigma[y, x]) / 3.0) > threshold
     return n_finite

@@ -21,6 +21,8 @@ __all__ = [
     "ContentCache",
     "centre_rows",
     "centre_rows_reference",
+    "centre_rows_where",
+    "centre_rows_where_reference",
     "grid_interp",
     "grid_interp_reference",
     "neighbour_median8",
@@ -605,10 +607,27 @@ def _select(buf: np.ndarray, n: int, k: int) -> None:  # pragma: no cover (numba
 
 
 @nb.njit(cache=True, nogil=True)
+def _median_of(buf, n, half):  # pragma: no cover (numba)
+    """The median of ``buf[:n]`` (no NaN; reordered): ``(lo + hi) * half`` in its dtype,
+    ``lo`` and ``hi`` the middle order statistics as a sort gives them; NaN for ``n = 0``."""
+    if n == 0:
+        return np.nan
+    k = (n - 1) // 2
+    _select(buf, n, k)
+    lo = buf[k]
+    hi = lo
+    if n % 2 == 0:
+        hi = buf[k + 1]
+        for i in range(k + 2, n):
+            if buf[i] < hi:
+                hi = buf[i]
+    return (lo + hi) * half
+
+
+@nb.njit(cache=True, nogil=True)
 def _row_medians(a, half, med, y0, y1):  # pragma: no cover (numba)
     """Rows ``y0 .. y1``: the median of each row's values that are not NaN (NaN for none),
-    ``(lo + hi) * half`` in the array's dtype, ``lo`` and ``hi`` the middle order statistics
-    as a sort gives them."""
+    :func:`_median_of` them."""
     nx = a.shape[1]
     buf = np.empty(nx, dtype=a.dtype)
     for y in range(y0, y1):
@@ -618,19 +637,30 @@ def _row_medians(a, half, med, y0, y1):  # pragma: no cover (numba)
             if not math.isnan(v):
                 buf[n] = v
                 n += 1
-        if n == 0:
-            med[y] = np.nan
-            continue
-        k = (n - 1) // 2
-        _select(buf, n, k)
-        lo = buf[k]
-        hi = lo
-        if n % 2 == 0:
-            hi = buf[k + 1]
-            for i in range(k + 2, n):
-                if buf[i] < hi:
-                    hi = buf[i]
-        med[y] = (lo + hi) * half
+        med[y] = _median_of(buf, n, half)
+
+
+@nb.njit(cache=True, nogil=True)
+def _centre_rows_where(values, like, out, y0, y1):  # pragma: no cover (numba)
+    """Rows ``y0 .. y1`` of ``values`` as float64 where ``like`` is finite (NaN elsewhere),
+    minus the median of the row's values that are not NaN (:func:`_median_of`; 0 when not
+    finite)."""
+    nx = values.shape[1]
+    buf = np.empty(nx, dtype=np.float64)
+    half = np.float64(0.5)
+    for y in range(y0, y1):
+        n = 0
+        for x in range(nx):
+            v = np.float64(values[y, x]) if np.isfinite(like[y, x]) else np.nan
+            out[y, x] = v
+            if not math.isnan(v):
+                buf[n] = v
+                n += 1
+        med = _median_of(buf, n, half)
+        if not np.isfinite(med):
+            med = 0.0
+        for x in range(nx):
+            out[y, x] = out[y, x] - med
 
 
 def row_medians(a: np.ndarray) -> np.ndarray:
@@ -658,6 +688,38 @@ def centre_rows(a: np.ndarray) -> np.ndarray:
     medians by selection (:func:`row_medians`) instead of a sort of every row."""
     med = row_medians(a)
     return a - np.where(np.isfinite(med), med, 0.0)[:, None]
+
+
+def centre_rows_where(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """:func:`centre_rows` of ``np.where(np.isfinite(like), values.astype(np.float64),
+    np.nan)`` (C order), without the float64 copies: one pass per row (numba). Equal to
+    :func:`centre_rows_where_reference`."""
+    values, like = np.asarray(values), np.asarray(like)
+    if not (
+        values.ndim == 2
+        and values.shape == like.shape
+        and values.dtype in (np.float32, np.float64)
+        and like.dtype.kind == "f"
+        and values.size
+    ):
+        return centre_rows_where_reference(values, like)
+    out = np.empty(values.shape, dtype=np.float64)
+    in_threads(
+        lambda y0, y1: _centre_rows_where(values, like, out, y0, y1),
+        values.shape[0],
+        min_items=_min_rows(values.shape[1]),
+    )
+    return out
+
+
+def centre_rows_where_reference(
+    values: np.ndarray, like: np.ndarray, centre: Callable[[np.ndarray], np.ndarray] | None = None
+) -> np.ndarray:
+    """Twin of :func:`centre_rows_where`: the banding gate's former code, ``centre`` (by
+    default :func:`centre_rows`, whose selection puts the same one of equal values, such as
+    -0.0 and 0.0, in the middle; :func:`centre_rows_reference` sorts) of the float64 copy."""
+    masked = np.where(np.isfinite(like), np.asarray(values).astype(np.float64), np.nan)
+    return (centre or centre_rows)(masked)
 
 
 def row_medians_reference(a: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 
 from darkflow.model import GainEstimate, MasterDark
 from darkflow.stats import cfa, mad_std, robust_std
-from darkflow.stats._image import ContentCache
+from darkflow.stats._image import ContentCache, centre_rows_where
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
 from darkflow.stats._shares import noise_shares
@@ -886,10 +886,15 @@ def banding_gate(
     row pattern.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        resid = np.where(valid & (np.abs((c - background) / u) <= 5.0), c - background, np.nan)
+        diff = c - background
+        z = diff / u
+        np.abs(z, out=z)
+        resid = np.where(valid & (z <= 5.0), diff, np.nan)
+    del diff, z
     totals = {"col": [0.0, 0.0, 0.0, 0], "row": [0.0, 0.0, 0.0, 0]}
     w2 = noise_ratio * noise_ratio if math.isfinite(noise_ratio) and noise_ratio > 0 else 1.0
-    var = np.square(u, dtype=np.float64) * w2
+    var = np.square(u, dtype=np.float64)
+    var *= w2
     if sources is not None:
         resid = np.where(_source_columns(sources, colour)[None, :], np.nan, resid)
     projection = [0.0, 0.0, 0.0, 0, 0.0]
@@ -914,12 +919,13 @@ def banding_gate(
         if models is not None and model_vars is not None:
             # the model's hot pixels are the dark-scale check's: their shot noise and any
             # scale error would swamp the column pattern, so they are left out of both profiles
-            plane = models[i].astype(np.float64)
-            hot = hots[i]
-            kept = np.where(hot, np.nan, m)
-            mp = _centred(np.where(np.isfinite(kept), plane, np.nan))
+            kept = np.where(hots[i], np.nan, m)
+            # the model's values where kept (float64), each row centred on its median
+            mp = centre_rows_where(models[i], kept)
             # the model's variance as the light's: scaled by the measured noise ratio
-            found = _column_projection(_centred(kept), mp, v, model_vars[i].astype(np.float64) * w2)
+            found = _column_projection(
+                _centred(kept), mp, v, np.multiply(model_vars[i], w2, dtype=np.float64)
+            )
             for j in range(5):
                 projection[j] += found[j]
     values: dict[str, float] = {}

@@ -16,7 +16,7 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["fill_bad", "fill_bad_reference", "measure_windows"]
+__all__ = ["fill_bad", "fill_bad_reference", "measure_windows", "model_effects"]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -272,4 +272,160 @@ def measure_windows(
         float(mad_to_std),
         out,
     )
+    return out
+
+
+# ----------------------------------------------------------------------------- model effect
+@nb.njit(cache=True, nogil=True)
+def _effect_windows(img, src, bad, cys, cxs, half, ann, ap, ok, cuts, raws, rhs, n_ann, full):
+    """Pass 1 of :func:`model_effects`: each kept star's (``ok``) float64 windows of the
+    model (``cuts``) and the raw light (``raws``), bad pixels filled; the model's finite
+    annulus values in raster order (``rhs``), their number and whether the annulus is whole.
+    A star whose plane cannot be fitted (fewer than 4 annulus values, no aperture pixel
+    finite in both windows) is no longer ``ok``."""  # pragma: no cover (numba)
+    w = 2 * half + 1
+    use_bad = bad.shape[0] > 0
+    for s in range(cys.size):
+        if not ok[s]:
+            continue
+        y0, x0 = cys[s] - half, cxs[s] - half
+        for i in range(w):
+            for j in range(w):
+                cuts[s, i, j] = np.float64(img[y0 + i, x0 + j])
+                raws[s, i, j] = np.float64(src[y0 + i, x0 + j])
+        if use_bad:
+            window = bad[y0 : y0 + w, x0 : x0 + w]
+            _fill_bad(cuts[s].copy(), window, cuts[s])
+            _fill_bad(raws[s].copy(), window, raws[s])
+        n = 0
+        aperture = False
+        whole = True
+        for i in range(w):
+            for j in range(w):
+                c = cuts[s, i, j]
+                if ann[i, j]:
+                    if np.isfinite(c):
+                        rhs[s, n] = c
+                        n += 1
+                    else:
+                        whole = False
+                if ap[i, j] and np.isfinite(c) and np.isfinite(raws[s, i, j]):
+                    aperture = True
+        n_ann[s] = n
+        full[s] = whole
+        if n < 4 or not aperture:
+            ok[s] = False
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _effect_sums(var, cys, cxs, half, ann, ap, ok, cuts, raws, coefs, n_ann, mby, mbx, mbl, out):
+    """Pass 2 of :func:`model_effects`: each kept star's flux change, its spread and the
+    centroid shift, from the model minus its fitted plane (``coefs``); numpy's operations in
+    numpy's order, its pairwise sums."""  # pragma: no cover (numba)
+    w = 2 * half + 1
+    use_var = var.shape[0] > 0
+    n_ap = 0
+    for i in range(w):
+        for j in range(w):
+            n_ap += ap[i, j]
+    m = np.empty((w, w), np.float64)
+    buf = np.empty(w * w, np.float64)
+    buf2 = np.empty(w * w, np.float64)
+    for s in range(cys.size):
+        if not ok[s]:
+            continue
+        c0, c1, c2 = coefs[s, 0], coefs[s, 1], coefs[s, 2]
+        k = 0
+        for i in range(w):
+            for j in range(w):
+                plane = (c0 + c1 * np.float64(i - half)) + c2 * np.float64(j - half)
+                m[i, j] = cuts[s, i, j] - plane
+                if ap[i, j] and np.isfinite(cuts[s, i, j]) and np.isfinite(raws[s, i, j]):
+                    buf[k] = m[i, j]
+                    k += 1
+        out[s, 0] = -_np_sum(buf, k)
+        sigma = np.nan
+        if use_var:
+            y0, x0 = cys[s] - half, cxs[s] - half
+            k = 0
+            k2 = 0
+            good = 0
+            for i in range(w):
+                for j in range(w):
+                    v = np.float64(var[y0 + i, x0 + j])
+                    finite = not np.isnan(v)
+                    if ap[i, j]:
+                        buf[k] = v if finite else 0.0
+                        k += 1
+                    if ann[i, j]:
+                        buf2[k2] = v if finite else 0.0
+                        k2 += 1
+                        good += finite
+            mean = _np_sum(buf2, k2) / good
+            sigma = math.sqrt(_np_sum(buf, k) + np.float64(n_ap * n_ap) * mean / n_ann[s])
+        out[s, 1] = sigma
+        k = 0
+        for i in range(w):
+            for j in range(w):
+                if not (ap[i, j] and np.isfinite(cuts[s, i, j]) and np.isfinite(raws[s, i, j])):
+                    continue
+                wv = raws[s, i, j] - mbl[s]
+                if wv > 0:
+                    buf[k] = wv
+                    k += 1
+        total = _np_sum(buf, k)
+        if total <= 0:
+            out[s, 2] = np.nan
+            out[s, 3] = np.nan
+            continue
+        for axis in range(2):
+            k = 0
+            for i in range(w):
+                for j in range(w):
+                    if not (ap[i, j] and np.isfinite(cuts[s, i, j]) and np.isfinite(raws[s, i, j])):
+                        continue
+                    if raws[s, i, j] - mbl[s] > 0:
+                        if axis == 0:
+                            r = (np.float64(cys[s]) + np.float64(i - half)) - mby[s]
+                        else:
+                            r = (np.float64(cxs[s]) + np.float64(j - half)) - mbx[s]
+                        buf[k] = r * m[i, j]
+                        k += 1
+            out[s, 2 + axis] = -_np_sum(buf, k) / total
+
+
+def model_effects(frames: tuple, stars: tuple, windows: tuple, before: np.ndarray) -> np.ndarray:
+    """Rows ``(flux change, its sigma, dy, dx)`` of the stars: the windows and their annulus
+    values (numba), numpy's ``lstsq`` of each star's plane, then the sums (numba).
+
+    ``frames``: ``(model, raw, variance or None, bad or None)``; ``stars``: ``(cys, cxs,
+    ok)``, the window centres and the stars inside the frame with a centroid before (``ok`` is
+    cleared for those whose effect cannot be computed; their rows are meaningless);
+    ``windows``: ``(half, annulus mask, aperture mask, design)``, ``design`` the whole
+    annulus's ``[1, dy, dx]`` (a star with non-finite annulus values gets its own);
+    ``before``: each star's ``(y, x, annulus median)`` measured on the raw light.
+    """
+    img, src, var, bad = frames
+    cys, cxs, ok = stars
+    half, ann, ap, design = windows
+    n, w = cys.size, 2 * half + 1
+    cuts = np.empty((n, w, w), np.float64)
+    raws = np.empty((n, w, w), np.float64)
+    rhs = np.empty((n, design.shape[0]), np.float64)
+    n_ann = np.zeros(n, np.int64)
+    full = np.zeros(n, np.bool_)
+    bad = np.zeros((0, 0), np.bool_) if bad is None else np.asarray(bad, np.bool_)
+    _effect_windows(img, src, bad, cys, cxs, half, ann, ap, ok, cuts, raws, rhs, n_ann, full)
+    coefs = np.zeros((n, 3), np.float64)
+    dy, dx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
+    for s in np.flatnonzero(ok):
+        a = design
+        if not full[s]:
+            a_ok = ann & np.isfinite(cuts[s])
+            a = np.column_stack([np.ones(n_ann[s]), dy[a_ok], dx[a_ok]])
+        coefs[s] = np.linalg.lstsq(a, rhs[s, : n_ann[s]], rcond=None)[0]
+    out = np.full((n, 4), np.nan)
+    var = np.zeros((0, 0), np.float32) if var is None else var
+    y, x, level = before[:, 0], before[:, 1], before[:, 2]
+    _effect_sums(var, cys, cxs, half, ann, ap, ok, cuts, raws, coefs, n_ann, y, x, level, out)
     return out

@@ -159,17 +159,18 @@ def detect_stars(
         r=np.nextafter(isolation_px, 0.0),
         return_length=True,
     )  # strictly closer than isolation_px
-    # the isolated candidates only become stars (brightest first; the sort is stable, so
-    # the order among equal signals is the candidates' raster order as before)
+    # the isolated candidates only become stars, the brightest ``max_stars`` of them (a
+    # stable sort of the signals, which are positive and not NaN: the order among equal
+    # signals is the candidates' raster order, as the former sort of every candidate gave)
     alone = np.asarray(near) <= 1
-    stars = [
-        Star(float(y), float(x), float(p), float(g), int(sizes[lab]))
-        for y, x, p, g, lab in zip(
-            py[alone], px[alone], peak_value[alone], signal[alone], labs[alone], strict=True
+    py, px, peak_value, signal, labs = (a[alone] for a in (py, px, peak_value, signal, labs))
+    first = np.argsort(-signal, kind="stable")[:max_stars]
+    return [
+        Star(
+            float(py[i]), float(px[i]), float(peak_value[i]), float(signal[i]), int(sizes[labs[i]])
         )
+        for i in first
     ]
-    stars.sort(key=lambda s: -s.signal)
-    return stars[:max_stars]
 
 
 def _fill(cut: np.ndarray, bad: np.ndarray) -> np.ndarray:
@@ -332,7 +333,53 @@ def _model_effect(
     centroid shift ``-sum((r - c) m) / F`` over the aperture pixels where the raw star is above
     its annulus median (its weights, ``F`` their sum, ``c`` its centroid before). The light's
     own noise is in both measurements alike and cancels.
+
+    Two numba passes around numpy's ``lstsq`` of each star's plane (the windows and the
+    annulus values; then the sums, numpy's pairwise ones): equal to
+    :func:`_model_effect_reference`, the former loop (tests/test_photometry.py).
     """
+    from darkflow.verify._photkernels import model_effects
+
+    img, src = np.asarray(model), np.asarray(raw)
+    var = None if variance is None else np.asarray(variance)
+    arrays = [img, src] + [a for a in (var, bad) if a is not None]
+    if any(a.ndim != 2 or a.shape != img.shape or a.dtype.kind not in "fiub" for a in arrays):
+        radii = {"r_aperture": r_aperture, "r_inner": r_inner, "r_outer": r_outer}
+        return _model_effect_reference(raw, model, variance, stars, before, bad, **radii)
+    ny, nx = img.shape
+    half = math.ceil(r_outer)
+    dy, dx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
+    rr = np.hypot(dy, dx)
+    ann, ap = (rr >= r_inner) & (rr <= r_outer), rr <= r_aperture
+    cys = np.array([round(s.y) for s in stars], dtype=np.int64)
+    cxs = np.array([round(s.x) for s in stars], dtype=np.int64)
+    ok = np.array(
+        [
+            half <= cy < ny - half and half <= cx < nx - half and math.isfinite(mb.y)
+            for cy, cx, mb in zip(cys, cxs, before, strict=True)
+        ],
+        dtype=np.bool_,
+    )
+    design = np.column_stack([np.ones(np.count_nonzero(ann)), dy[ann], dx[ann]])
+    levels = np.array([[mb.y, mb.x, mb.annulus_median] for mb in before], np.float64)
+    found = model_effects(
+        (img, src, var, bad), (cys, cxs, ok), (half, ann, ap, design), levels.reshape(-1, 3)
+    )
+    return [
+        _ModelEffect(float(f), float(sg), float(sy), float(sx)) if kept else None
+        for kept, (f, sg, sy, sx) in zip(ok, found, strict=True)
+    ]
+
+
+def _model_effect_reference(
+    raw: np.ndarray, model: np.ndarray, variance: np.ndarray | None, *args: Any, **radii: float
+) -> list[_ModelEffect | None]:
+    """numpy twin of :func:`_model_effect` (its former loop over the stars), the same
+    arguments."""
+    stars, before, bad = args
+    r_aperture, r_inner, r_outer = (
+        radii.get(k, d) for k, d in (("r_aperture", 4.0), ("r_inner", 7.0), ("r_outer", 11.0))
+    )
     # float64 cut-outs: the whole frames are never converted
     img, src = np.asarray(model), np.asarray(raw)
     var = None if variance is None else np.asarray(variance)
