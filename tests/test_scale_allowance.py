@@ -142,3 +142,27 @@ def test_a_dslr_night_with_warm_darks_and_no_temperatures_is_rescaled_and_flagge
         assert response.startswith("rescale_dark x0.")
     true_gain = params.camera.egain_e_per_adu
     assert frames["egain_e_per_adu"].between(0.93 * true_gain, 1.07 * true_gain).all()
+
+
+def _reasons(gates) -> set:
+    return {g.reason for g in gates if g.failed}
+
+
+def test_a_model_of_uncertain_scale_does_not_make_a_present_dark_signal_absent():
+    # the zoo's mono_cmos-2467284960 (sample_zoo(60, seed=1)): a 30 s light from 120 s and
+    # 180 s darks without a bias, the model extrapolated 4x (~10 % uncertain); the light holds
+    # 0.45 +- 0.08 of the model's hot-pixel signal. Under "no dark signal" the fraction is 0
+    # whatever the model's scale, so the model's uncertainty is no spread of that zero
+    budget = NoiseBudget(scale_rel_sigma=0.1)
+    gates, _ = scale_gates(_fit(-0.55, sigma=0.08, rel=0.25), budget, false_alarm=P)
+    assert gates[0].reason == VerifyReason.DARK_OVERSCALED
+    present = next(g for g in gates if g.name == "dark_signal_fraction")
+    assert present.reason is None and present.spread == pytest.approx(0.08)
+    assert VerifyReason.NO_DARK_SIGNAL not in _reasons(gates)
+    # a light that holds none of it (dark-subtracted by the capture program) still says so
+    gates, _ = scale_gates(_fit(-0.99, sigma=0.08, rel=0.25), budget, false_alarm=P)
+    assert VerifyReason.NO_DARK_SIGNAL in _reasons(gates)
+    # and a model ten times too strong is harmful, not "no signal"
+    gates, _ = scale_gates(_fit(-0.9, sigma=0.01, rel=0.25), NoiseBudget(), false_alarm=P)
+    assert _reasons(gates) >= {VerifyReason.DARK_OVERSCALED, VerifyReason.HARMFUL_SUBTRACTION}
+    assert VerifyReason.NO_DARK_SIGNAL not in _reasons(gates)

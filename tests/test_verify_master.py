@@ -413,3 +413,16 @@ def test_frames_in_threads_keep_their_order_and_take_few_ahead():
 
     assert _in_order(fn, items()) == [(i, i % 3, i * i) for i in range(12)]
     assert _in_order(fn, iter(())) == []
+
+
+def test_a_hot_pixel_scale_change_without_a_bias_is_no_banding_change(sensor, previous):
+    """Without a bias the masters' high band holds the bias's column pattern (1.5 ADU here)
+    beside the hot pixels. The change's hot-pixel part is removed with the fitted scale where
+    that scale was measured (the hot pixels), not over the column pattern it does not
+    describe: warmer darks (scale 1.3) are a scale change, not another readout mode. (The
+    zoo's multi_night-3947475581 of sample_zoo(60, seed=1): two clean biases of one camera
+    compared with a chance scale of -0.15 read a column change ratio of 2.7.)"""
+    _, warm = _assess(sensor, None, previous, holdout=0, dark_scale=1.3)
+    assert R.DARK_SCALE_CHANGED in warm.reasons
+    assert R.BANDING_CHANGED not in warm.reasons
+    assert warm.values["column_change_ratio"] == pytest.approx(1.0, abs=0.3)

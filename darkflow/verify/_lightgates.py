@@ -384,8 +384,9 @@ def scale_gates(
     most ``false_alarm`` for any true error within ``m``).
     Not measured when even ``alpha = -1`` (no dark signal at all) would be within the
     threshold. When ``alpha`` fails low and the fraction of the model's dark signal present,
-    ``1 + alpha``, is not significantly above 0, the light holds no dark signal
-    (``no_dark_signal``); significantly below -1/2 (more over-subtracted than the dark signal
+    ``1 + alpha``, is not significantly above 0 by the fit's own spread (the model's scale
+    uncertainty multiplies the fraction; it is no spread of a zero), the light holds no dark
+    signal (``no_dark_signal``); significantly below -1/2 (more over-subtracted than the dark signal
     it removes), ``harmful_subtraction``. Neither is concluded unless the hot pixels are
     ``provable`` (stable in the master's darks).
     Returns the gates and the fit's total 1-sigma (NaN when not measured).
@@ -423,12 +424,16 @@ def scale_gates(
     out = [scale]
     fraction = 1.0 + fit.alpha
     if scale.failed and fit.alpha < 0 and provable:
-        # one-sided: is any dark signal present at all?
+        # one-sided: is any dark signal present at all? Under "none" the fraction is 0
+        # whatever the model's scale: its stated scale uncertainty multiplies the fraction
+        # (a model twice too strong halves it) and cannot make a present signal look absent,
+        # so the null's spread is the fit's own (an extrapolated model, ~20 % uncertain,
+        # read a light holding 0.45 +- 0.08 of its dark signal as holding none)
         none = significance_gate(
             "dark_signal_fraction",
             fraction,
             expected=0.0,
-            spread=total,
+            spread=sigma,
             reason=R.NO_DARK_SIGNAL,
             side="upper",
             false_alarm=false_alarm,
