@@ -25,7 +25,9 @@ __version__ = "0.1.0"
 # colour frames halves its tiles
 # 9: the darks' photon-transfer gain (lights without EGAIN: their uncertainty and checks) takes
 # the master bias's pattern out of the levels and moves each bin to its true level
-ALGORITHM_VERSION = "9"
+# 10: no_dark_signal's null spread is the hot-pixel fit's own (a light once quarantined without
+# output now gets its calibrated frame)
+ALGORITHM_VERSION = "10"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
@@ -36,4 +38,5 @@ ALGORITHM_VERSION = "9"
 # 8: the exposure cross-check reads uncooled sets' scale on their common hot pixels and each
 # tile's spread holds the column and row patterns' variance
 # 9: the master's gain check on levels without the bias pattern, bins at their true level
-ASSESSMENT_VERSION = "9"  # 3: master gates as statistical tests (2: split by content hash)
+# 10: the stability change removes the fitted hot-pixel scale on hot pixels only
+ASSESSMENT_VERSION = "10"  # 3: master gates as statistical tests (2: split by content hash)
