@@ -52,3 +52,24 @@ def test_pixel_variance_never_below_the_quietest_pixels():
     per_pixel = np.square(master.uncertainty * np.sqrt(master.n_used), dtype=np.float64)
     floor = np.percentile(per_pixel, 1.0)
     assert float(np.min(read_var + shot)) >= floor - 1e-3
+
+
+def test_the_level_beyond_the_read_level_does_not_depend_on_read_variance_first():
+    """read_variance's selection of pixels is reused for the same master: the same signal as
+    computed alone, also when some levels are not finite (then fewer pixels: selected anew)."""
+    import dataclasses
+
+    from darkflow.subtract import _readnoise
+
+    frames, _ = _warm_darks(seed=7)
+    master = combine_arrays(frames, egain=GAIN, allow_few=True)
+    var = np.square(_readnoise.per_frame_sigma(master), dtype=np.float64)
+    data = master.data.copy()
+    data[var >= np.quantile(var, 0.98)] = np.nan  # the noisiest pixels' levels unknown
+    holed = dataclasses.replace(master, data=data)
+    for m in (master, holed):
+        alone = _readnoise._signal_beyond_read_level(m)
+        assert m not in _readnoise._TYPICAL_CUT
+        _readnoise.read_variance(m)
+        assert m in _readnoise._TYPICAL_CUT
+        assert np.array_equal(_readnoise._signal_beyond_read_level(m), alone)

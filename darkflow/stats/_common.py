@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import threading
+from typing import Any
 
 import numpy as np
 
@@ -84,6 +87,57 @@ def kernel_threads() -> int:
     return max(1, int(numba.config.NUMBA_NUM_THREADS))
 
 
+class _SharedPool:
+    """The kernel threads, one pool per process: started on first use, reused by every
+    :func:`in_threads` call (starting and joining threads per call cost a night ~300 thread
+    starts), grown when a call asks for more workers than it has, and started again in a
+    child process after a fork (the pool's threads do not survive a fork). Its worker threads
+    are flagged, so a call from one of them runs inline (it never waits on its own pool)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: Any = None
+        self._size = 0
+        self._pid = os.getpid()
+        self._local = threading.local()
+
+    def reset(self) -> None:
+        """Forget the pool (in a child process after a fork: its threads stayed behind)."""
+        self._lock = threading.Lock()
+        self._pool, self._size, self._pid = None, 0, os.getpid()
+        self._local = threading.local()
+
+    def in_worker(self) -> bool:
+        """Whether the calling thread is one of the pool's workers."""
+        return getattr(self._local, "worker", False)
+
+    def _mark_worker(self) -> None:
+        self._local.worker = True
+
+    def get(self, workers: int) -> Any:
+        """The pool, with at least ``workers`` threads."""
+        if self._pid != os.getpid():  # a forked child: the parent's lock and threads are gone
+            self.reset()
+        with self._lock:
+            if self._pool is None or self._size < workers:
+                from concurrent.futures import ThreadPoolExecutor
+
+                # a smaller pool still in use by another call finishes its work; its idle
+                # threads exit once nothing references it
+                self._pool = ThreadPoolExecutor(
+                    max_workers=workers,
+                    thread_name_prefix="darkflow-kernel",
+                    initializer=self._mark_worker,
+                )
+                self._size = workers
+            return self._pool
+
+
+_SHARED = _SharedPool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_SHARED.reset)
+
+
 def in_threads(run, n: int, *, min_items: int = 1, threads: int | None = None) -> None:
     """Call ``run(lo, hi)`` on contiguous ranges covering ``0 .. n``, one per thread.
 
@@ -92,23 +146,28 @@ def in_threads(run, n: int, *, min_items: int = 1, threads: int | None = None) -
     the same for any number of threads. Python threads rather than ``parallel=True``: numba's
     parallel lowering roughly doubles a kernel's first-run compile time (outlined gufunc, and
     every callee optimised again inside it), paid on every fresh install. Ranges of fewer than
-    ``min_items`` items are not split.
+    ``min_items`` items are not split. The calling thread runs the first range; the others go
+    to a pool shared by all calls (:class:`_SharedPool`); a call made from one of the pool's
+    own threads runs all ranges inline.
     """
     if n <= 0:
         return
     t = kernel_threads() if threads is None else max(1, int(threads))
     t = max(1, min(t, n // max(1, min_items)))
-    if t == 1:
+    if t == 1 or _SHARED.in_worker():
         run(0, n)
         return
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import wait
 
     bounds = [n * k // t for k in range(t + 1)]
-    with ThreadPoolExecutor(max_workers=t - 1) as pool:
-        futures = [pool.submit(run, bounds[k], bounds[k + 1]) for k in range(1, t)]
+    pool = _SHARED.get(t - 1)
+    futures = [pool.submit(run, bounds[k], bounds[k + 1]) for k in range(1, t)]
+    try:
         run(bounds[0], bounds[1])
-        for future in futures:
-            future.result()
+    finally:
+        wait(futures)  # no range still writes when this call returns or raises
+    for future in futures:
+        future.result()
 
 
 def raw16_exact(bscale: float, bzero: float) -> bool:

@@ -62,12 +62,20 @@ def _typical_count(n: int) -> int:
     return max(1, int(n * 0.995))
 
 
+# per master object: (pixels, the largest per-pixel variance) of read_variance's selection,
+# which _signal_beyond_read_level repeats for the same master (the same pixels when their
+# count agrees: its pixels are read_variance's with a finite level)
+_TYPICAL_CUT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _read_variance(master: MasterDark) -> float:
     var = np.square(per_frame_sigma(master), dtype=np.float64)
     var = var[np.isfinite(var) & (master.n_used >= 2)]
     if var.size == 0:
         return 0.0
-    var = np.sort(var)[: _typical_count(var.size)]
+    count = var.size
+    var = np.sort(var)[: _typical_count(count)]
+    _TYPICAL_CUT[master] = (count, var[-1])
     params = master.provenance.get("params", {}) if master.provenance else {}
     k = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
     factor = clip_variance_factor(k) if math.isfinite(k) else 1.0
@@ -185,8 +193,10 @@ def _signal_beyond_read_level(master: MasterDark) -> np.ndarray:
     if not ok.any():
         return np.zeros(master.data.shape, np.float32)
     kept = var[ok]
-    m = _typical_count(kept.size)
-    cut = np.partition(kept, m - 1)[m - 1]  # read_variance's selection (its largest value)
+    count, cut = _TYPICAL_CUT.get(master, (-1, None))
+    if count != kept.size:  # read_variance's selection (its largest value)
+        m = _typical_count(kept.size)
+        cut = np.partition(kept, m - 1)[m - 1]
     level = float(np.mean(data[ok][kept <= cut]))
     out = (data - level).astype(np.float32)
     return np.where(np.isfinite(out), out, np.float32(0.0)).astype(np.float32)
