@@ -36,6 +36,7 @@ from darkflow.verify._residuals import NEIGHBOUR_VAR_FACTOR, nanmedian_along, ne
 __all__ = [
     "BandEnergies",
     "band_energies",
+    "fit_candidates",
     "hot_scale_fit",
     "iq_mean",
     "row_window",
@@ -190,6 +191,21 @@ class ScaleFit:
         return self.chi2_red
 
 
+def fit_candidates(
+    template_hf: np.ndarray, sigma: np.ndarray | float, select_sigma: float = 3.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels :func:`hot_scale_fit` may select, and the noise of a high-passed pixel.
+
+    ``template_hf``: the template less its neighbours' median; ``sigma``: the target's noise
+    per pixel (or one value). A pixel is a candidate where its template excess is finite and
+    above ``select_sigma`` times ``sigma x sqrt(NEIGHBOUR_VAR_FACTOR)`` (the high pass's noise).
+    """
+    s = np.broadcast_to(np.asarray(sigma, dtype=np.float32), template_hf.shape)
+    s = s * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR))
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(template_hf) & (s > 0) & (template_hf > select_sigma * s), s
+
+
 def hot_scale_fit(
     target: np.ndarray,
     template: np.ndarray,
@@ -219,10 +235,8 @@ def hot_scale_fit(
         template_local = neighbour_median(template)
     t_hf = np.asarray(target, np.float32) - target_local
     h_hf = np.asarray(template, np.float32) - template_local
-    s = np.broadcast_to(np.asarray(sigma, dtype=np.float32), t_hf.shape)
-    s = s * np.float32(math.sqrt(NEIGHBOUR_VAR_FACTOR))
-    with np.errstate(invalid="ignore"):
-        sel = np.isfinite(t_hf) & np.isfinite(h_hf) & (s > 0) & (h_hf > select_sigma * s)
+    candidates, s = fit_candidates(h_hf, sigma, select_sigma)
+    sel = np.isfinite(t_hf) & candidates
     if mask is not None:
         sel &= mask
     y, x, w = t_hf[sel].astype(np.float64), h_hf[sel].astype(np.float64), s[sel].astype(np.float64)

@@ -19,11 +19,11 @@ from darkflow.config import MatchingConfig, VerifyConfig
 from darkflow.exceptions import IncompatibleFramesError
 from darkflow.model import MasterDark
 from darkflow.stats import robust_std
-from darkflow.verify._fpn import band_energies, hot_scale_fit, iq_mean
+from darkflow.verify._fpn import band_energies, fit_candidates, hot_scale_fit, iq_mean
 from darkflow.verify._gate import combine_spread, median_sd
 from darkflow.verify._metrics import Metric, VerifyReason, not_measured, significance_gate
 from darkflow.verify._nulls import band_ratio_spread, f_upper_spread
-from darkflow.verify._residuals import NEIGHBOUR_VAR_FACTOR, neighbour_median
+from darkflow.verify._residuals import neighbour_median
 
 __all__ = ["frame_jitter", "previous_gates"]
 
@@ -157,14 +157,6 @@ def _hot_free(image: np.ndarray, k: float = 6.0) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             out[np.abs(hf) > k * s] = np.nan
     return out
-
-
-def _fit_candidates(template: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """The pixels :func:`~darkflow.verify._fpn.hot_scale_fit` may select: the template's
-    high band above 3 times the noise of a high-passed pixel."""
-    hf = template - neighbour_median(template)
-    with np.errstate(invalid="ignore"):
-        return hf > np.float32(3.0 * math.sqrt(NEIGHBOUR_VAR_FACTOR)) * noise
 
 
 def band_gate(name: str, ratio: float, length: int, config: VerifyConfig, detail: str) -> Metric:
@@ -319,7 +311,8 @@ def previous_gates(
     # neither the selection of hot pixels nor the fit is biased by either master's noise
     f_new = master.meta.n_frames / (master.meta.n_frames + previous.meta.n_frames / (s * s))
     template = np.float32(f_new) * new_d + np.float32(1.0 - f_new) * old_scaled
-    fit = hot_scale_fit(delta, template, noise)
+    template_local = neighbour_median(template)
+    fit = hot_scale_fit(delta, template, noise, template_local=template_local)
     a = fit.alpha if math.isfinite(fit.alpha) else 0.0
     beta = a / (1.0 - a * f_new)  # the change relative to the previous pattern
     # the change's hot-pixel part removed where ``beta`` was measured: the pixels the fit could
@@ -328,7 +321,7 @@ def previous_gates(
     # a beta that is only noise it would put that pattern into the change's bands (two
     # clean biases of one camera read a column change ratio of 2.7)
     old_local = neighbour_median(old_scaled)
-    hot = _fit_candidates(template, noise)
+    hot, _ = fit_candidates(template - template_local, noise)
     old_hf_removed = delta - np.where(hot, np.float32(beta) * (old_scaled - old_local), 0)
     clean = _hot_free(old_hf_removed)
     bands = band_energies(clean, tile=TILE, low_reference=_hot_free(old_scaled))
