@@ -286,7 +286,7 @@ _MEDIANS_KEPT = 8
 
 def plane_median(plane: np.ndarray) -> Any:
     """The median of a dark model's plane (:func:`darkflow.stats._robust.median`), computed once
-    per array object: the lights of one recipe share the model's planes (:class:`_RecentModel`)
+    per array object: the lights of one recipe share the model's planes (:data:`RECENT`)
     and each asks for their medians (the header's ``DFDKMED`` and ``DFDKSIG``). The value and
     type of ``median(plane)``."""
     from darkflow.stats._robust import median
@@ -419,17 +419,18 @@ def dark_model_for(
                 block=block,
             )
         built.append(_Term(master, term.weight, term.exposure_factor, term.temp_factor, glow, own))
-    kwargs = {
-        "scale_mode": decision.scale_mode,
-        "scale_factor": decision.scale_factor,
-        "master_ids": tuple(t.master_id for t in terms),
-        "dark_rel_sigma": decision.dark_rel_sigma,
-        "exposure_rel_sigma": decision.exposure_rel_sigma,
-        "nonlinear_above_adu": lin.nonlinear_above_adu if lin is not None else None,
-        "level_sigma_adu": getattr(decision, "level_sigma_adu", 0.0),
-        "bias_level_sigma_adu": bias_level_sigma_adu,
-    }
-    model = _linear_model(built, bias, **kwargs)
+    model = _linear_model(
+        built,
+        bias,
+        scale_mode=decision.scale_mode,
+        scale_factor=decision.scale_factor,
+        master_ids=tuple(t.master_id for t in terms),
+        dark_rel_sigma=decision.dark_rel_sigma,
+        exposure_rel_sigma=decision.exposure_rel_sigma,
+        nonlinear_above_adu=lin.nonlinear_above_adu if lin is not None else None,
+        level_sigma_adu=getattr(decision, "level_sigma_adu", 0.0),
+        bias_level_sigma_adu=bias_level_sigma_adu,
+    )
     model.notes.update(
         glow="model" if glow_model is not None else "measured",
         confidence=decision.confidence,
