@@ -46,13 +46,13 @@ def run_case(i: int) -> tuple[str, float, float | None, float, float]:
     kw = dict(
         config_signature="s", instrument="s", egain_e_per_adu=None, temp_c=None, set_temp_c=None
     )
-    dark = combine_arrays(
-        frames,
-        meta=MasterMeta(**kw, exptime_s=exptime, n_frames=n, frame_kind=FrameType.DARK),
-        allow_few=True,
-    )
-    bias = combine_arrays(
-        biases, meta=MasterMeta(**kw, exptime_s=0.0, n_frames=15, frame_kind=FrameType.BIAS)
+    dark, bias = (
+        combine_arrays(
+            stack,
+            meta=MasterMeta(**kw, exptime_s=t, n_frames=len(stack), frame_kind=kind),
+            allow_few=True,
+        )
+        for stack, t, kind in ((frames, exptime, FrameType.DARK), (biases, 0.0, FrameType.BIAS))
     )
     est = gain_from_darks(dark, clip_sigma=3.0, bias=bias)
     g = float(model.egain_e_per_adu)
