@@ -322,7 +322,9 @@ def calibrate_light(
         ``subtract.conservative_amplitude_sigma``); the light is then at best ``degraded``.
     dark_gain
         ``master -> GainEstimate or None``: the photon-transfer gain on the darks, for callers
-        that cache it per master (default: :func:`gain_from_darks` with ``combine.sigma_high``).
+        that cache it per master or measure it on more masters (the pipeline combines every
+        dark master of the light's configuration and night, each with its own bias; default:
+        :func:`gain_from_darks` on the primary master with ``combine.sigma_high``).
     gain
         The night's own gain measurement (frame pairs, flats: :mod:`darkflow.subtract.gain`), used when
         the header has no usable EGAIN.

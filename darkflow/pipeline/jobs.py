@@ -12,13 +12,15 @@ the finished artifact.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from darkflow.registry.integrity import set_aside
 from darkflow.triage.reasons import LightReason, MasterReason
 
 __all__ = [
+    "GainSource",
     "LightJobResult",
     "LightJobSpec",
     "MasterJobResult",
@@ -272,6 +275,21 @@ LIGHT_BYTES_PER_PIXEL = 80
 
 
 @dataclass(frozen=True)
+class GainSource:
+    """A dark master of the light's configuration whose photon-transfer gain the light's
+    measured gain combines, with the master bias it is measured against (its own)."""
+
+    master_id: str
+    key: str  # the master's job key (its content key): part of the light's key
+    path: Path
+    content_hash: str | None = None
+    status: str = ""
+    bias_key: str | None = None
+    bias_path: Path | None = None
+    bias_hash: str | None = None
+
+
+@dataclass(frozen=True)
 class LightJobSpec:
     """Everything a worker needs to calibrate one light."""
 
@@ -294,6 +312,8 @@ class LightJobSpec:
     master_bias_paths: dict[str, Path] = field(default_factory=dict)
     master_bias_hashes: dict[str, str | None] = field(default_factory=dict)
     bias_level_sigma_adu: float = 0.0
+    # every dark master of the configuration the gain is measured on (none: the primary's only)
+    gain_sources: tuple[GainSource, ...] = ()
 
     @property
     def master_path(self) -> Path:
@@ -353,19 +373,46 @@ def _load(path: Path, content_hash: str | None = None) -> MasterDark:
 
 def _gain_of(
     path: Path,
-    master: MasterDark,
+    master: Callable[[], MasterDark],
     clip_sigma: float,
     bias_path: Path | None,
-    bias: MasterDark | None,
+    bias: Callable[[], MasterDark | None],
 ) -> GainEstimate | None:
-    """The photon-transfer gain of a dark master (with the light's master bias), computed once
-    per pair of files and process."""
+    """The photon-transfer gain of a dark master with a master bias, computed once per pair of
+    files and process (``master`` and ``bias`` read only then)."""
     from darkflow.calibrate import gain_from_darks
 
     key = (file_identity(path), None if bias_path is None else file_identity(bias_path))
     if key not in _GAINS:
-        _GAINS[key] = gain_from_darks(master, clip_sigma=clip_sigma, bias=bias)
+        _GAINS[key] = gain_from_darks(master(), clip_sigma=clip_sigma, bias=bias())
     return _GAINS[key]
+
+
+def _configuration_gain(spec: LightJobSpec, clip_sigma: float) -> GainEstimate | None:
+    """The darks' gain of the light's configuration: every master of ``spec.gain_sources``
+    measured against its own bias, combined by their uncertainties (inflated by their
+    disagreement, :func:`darkflow.subtract.gain.combine_gains`), in the sources' order. A
+    master that cannot be read is left out (a damaged one is rebuilt first)."""
+    from darkflow.subtract.gain import DARKS, combine_gains
+
+    estimates = []
+    for s in spec.gain_sources:
+        try:
+            estimates.append(
+                _gain_of(
+                    s.path,
+                    partial(_load, s.path, s.content_hash),
+                    clip_sigma,
+                    s.bias_path,
+                    partial(_load, s.bias_path, s.bias_hash) if s.bias_path else lambda: None,
+                )
+            )
+        except ArtifactCorruptError:
+            raise
+        except (DarkflowError, OSError) as err:
+            log.warning("gain of master %s not measured: %s", s.master_id, err)
+    combined = combine_gains(estimates)
+    return None if combined is None else dataclasses.replace(combined, source=DARKS)
 
 
 def run_light_job(spec: LightJobSpec) -> LightJobResult:
@@ -444,8 +491,16 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         config=config,
         master_status=spec.master_status,
         amplitude_limit_sigma=spec.amplitude_limit_sigma,
-        dark_gain=lambda master: _gain_of(
-            spec.master_path, master, config.combine.sigma_high, spec.bias_path, bias
+        dark_gain=lambda master: (
+            _configuration_gain(spec, config.combine.sigma_high)
+            if spec.gain_sources
+            else _gain_of(
+                spec.master_path,
+                lambda: master,
+                config.combine.sigma_high,
+                spec.bias_path,
+                lambda: bias,
+            )
         ),
         master_biases={
             mid: _load(path, spec.master_bias_hashes.get(mid))

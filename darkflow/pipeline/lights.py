@@ -54,6 +54,7 @@ from darkflow.matching import (
 )
 from darkflow.model import ArtifactKind, FrameMeta, FrameType, MasterDark, MasterStatus
 from darkflow.pipeline.indexparts import IndexParts
+from darkflow.pipeline.jobs import GainSource
 from darkflow.pipeline.plan import (
     BiasChoice,
     JobPlan,
@@ -521,6 +522,7 @@ def plan_lights(
         decisions[row["path"]] = decision
         if sig not in fingerprints:
             fingerprints[sig] = index_fingerprint(index, sig)
+        gain_sources = _gain_sources(meta, darks, bias_of, night, decision.master_ids)
         try:
             light_hash = registry.content_hash(meta.path)
         except OSError as err:  # deleted or made unreadable since the scan: the night goes on
@@ -537,6 +539,7 @@ def plan_lights(
             config=config,
             master_biases={mid: k for mid, (k, _, _) in plan_bias.master_biases.items()},
             bias_level_sigma_adu=plan_bias.level_sigma_adu,
+            gain_sources=gain_sources,
         )
         job = LightJob(
             key,
@@ -555,10 +558,49 @@ def plan_lights(
             bias_hash=bias.content_hash if bias else None,
             master_biases=plan_bias.master_biases,
             bias_level_sigma_adu=plan_bias.level_sigma_adu,
+            gain_sources=gain_sources,
         )
         job.cached_record = _cached_record(registry, key, plan.mismatches)
         plan.lights.append(job)
     return plan, decisions, index, list(contexts.items())
+
+
+def _gain_sources(
+    meta: FrameMeta,
+    darks: Sequence[_Known],
+    bias_of: Mapping[str, BiasChoice | None],
+    night: str | None,
+    recipe: Sequence[str],
+) -> tuple[GainSource, ...]:
+    """The dark masters a light without EGAIN measures its gain on: those of its recipe and the
+    verified or low-confidence ones of its configuration and night (one sensor at one gain
+    setting, offset, binning and readout mode), each with its own bias, in key order. None for
+    a light whose header gives the gain (the masters' photon transfer is not used)."""
+    from darkflow.subtract.gain import header_gain
+
+    if header_gain(meta) is not None:
+        return ()
+    usable = (MasterStatus.VERIFIED, MasterStatus.LOW_CONFIDENCE)
+    out = []
+    for k in darks:
+        if k.meta.config_signature != meta.config_signature:
+            continue
+        if short(k.key) not in recipe and not (k.night == night and k.status in usable):
+            continue
+        b = bias_of.get(k.key)
+        out.append(
+            GainSource(
+                short(k.key),
+                k.key,
+                k.path,
+                k.content_hash,
+                str(k.status),
+                None if b is None else b.key,
+                None if b is None else b.path,
+                None if b is None else b.content_hash,
+            )
+        )
+    return tuple(sorted(out, key=lambda g: g.key))
 
 
 @dataclass

@@ -42,7 +42,7 @@ from darkflow.io.hashing import exact_json, job_key, short
 from darkflow.io.paths import printable
 from darkflow.matching import MatchDecision, mid_time
 from darkflow.model import ArtifactKind, FrameMeta, FrameType, MasterMeta, MasterStatus, slug
-from darkflow.pipeline.jobs import LightJobSpec, MasterJobSpec, input_stat_of
+from darkflow.pipeline.jobs import GainSource, LightJobSpec, MasterJobSpec, input_stat_of
 from darkflow.pipeline.sets import FrameSet, provisional_meta, split_level_jumps
 from darkflow.registry import ArtifactRow, MasterRow, Registry
 
@@ -102,11 +102,13 @@ def light_key(
     config: Config,
     master_biases: Mapping[str, str] | None = None,
     bias_level_sigma_adu: float = 0.0,
+    gain_sources: Sequence[GainSource] = (),
 ) -> str:
     """Everything that shapes a calibrated light: its bytes, the masters and bias of its dark
     model (with their status, which sets the light's), the bias each master keeps when it is
     not the light's (another night's master) and the level uncertainty of a borrowed bias, the
-    decision, the configuration's laws in the index, and the light-side configuration."""
+    decision, the configuration's laws in the index, the light-side configuration, and the
+    masters (each with its bias) whose photon transfer measures the gain without EGAIN."""
     essentials = {
         k: v
         for k, v in decision.to_dict().items()
@@ -123,6 +125,8 @@ def light_key(
         params["master_biases"] = dict(sorted(master_biases.items()))
     if bias_level_sigma_adu:
         params["bias_level_sigma_adu"] = round(float(bias_level_sigma_adu), 4)
+    if gain_sources:
+        params["gain_masters"] = [[g.key, g.status, g.bias_key or ""] for g in gain_sources]
     return job_key(
         "light", [light_hash], json.loads(json.dumps(params, default=exact_json)), ALGORITHM_VERSION
     )
@@ -279,6 +283,7 @@ class LightJob:
     # master id -> (bias key, file, content hash) of a master keeping its own night's bias
     master_biases: dict[str, tuple[str, Path, str | None]] = field(default_factory=dict)
     bias_level_sigma_adu: float = 0.0  # level uncertainty of biases borrowed from other nights
+    gain_sources: tuple[GainSource, ...] = ()  # the masters the darks' gain is measured on
 
     @property
     def cached(self) -> bool:
@@ -316,6 +321,7 @@ class LightJob:
             master_bias_paths={mid: path for mid, (_, path, _) in self.master_biases.items()},
             master_bias_hashes={mid: h for mid, (_, _, h) in self.master_biases.items()},
             bias_level_sigma_adu=self.bias_level_sigma_adu,
+            gain_sources=self.gain_sources,
         )
 
 
