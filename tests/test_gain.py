@@ -378,3 +378,22 @@ def test_photon_transfer_of_few_short_darks_is_not_biased_by_errors_in_the_level
     assert all(p is not None for p in pulls)
     assert abs(float(np.mean(pulls))) < 0.8, pulls
     assert max(abs(p) for p in pulls) < 3.0, pulls
+
+
+@pytest.mark.parametrize("lattice", [0.0, 4.0])
+def test_bin_order_is_the_stable_sort_cut_to_the_bins(lattice):
+    """The photon-transfer bins sort only their own levels: the same indices in the same
+    order as a stable sort of every level (ties, and levels on the edges, included)."""
+    from darkflow.subtract.gain import _bin_order
+
+    rng = np.random.default_rng(3)
+    d = rng.normal(100.0, 5.0, 50_000) + rng.exponential(2.0, 50_000) ** 3
+    if lattice:
+        d = np.round(d / lattice) * lattice  # many ties
+    edges = np.percentile(d, 50.0) + np.geomspace(4.0, 400.0, 9)
+    edges[3] = d[17]  # a level exactly on an inner edge
+    full = np.argsort(d, kind="stable")
+    cuts = np.searchsorted(d[full], edges, side="left")
+    np.testing.assert_array_equal(_bin_order(d, edges), full[cuts[0] : cuts[-1]])
+    q = np.percentile(d, [50.0, 99.99])  # one partition: the two percentiles as before
+    assert (q[0], q[1]) == (np.percentile(d, 50.0), np.percentile(d, 99.99))
