@@ -63,3 +63,15 @@ def test_settled_rounds_give_the_same_width_bit_for_bit(n, kind, iters):
         assert _clip_rounds(v, centre, clip, iters, True) == _clip_rounds(
             v, centre, clip, iters, False
         )
+
+
+@pytest.mark.parametrize("iters", [0, 1, 6])
+def test_no_value_beyond_the_first_limit_gives_the_plain_width(iters):
+    """Values all within ``clip`` widths: the first round would keep them all (left out)."""
+    from darkflow.stats._clip import _clip_rounds
+
+    v = np.random.default_rng(iters).uniform(-1.0, 1.0, 5000).astype(np.float32)
+    centre = np.float32(np.median(v))
+    want = _clip_rounds(v, centre, 5.0, iters, False)
+    assert want == pytest.approx(float(np.std(v.astype(np.float64))), rel=1e-12)
+    assert _clip_rounds(v, centre, 5.0, iters, True) == want

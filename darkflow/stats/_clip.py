@@ -62,7 +62,9 @@ def _clip_rounds(
     when the values kept and left out show it (the largest kept and the smallest left out
     both on their side of the new limit), and the result is the same bit for bit."""
     # pragma: no cover (numba)
-    s, _, _, _ = _std_within(v, centre, np.float32(np.inf))
+    s, _, far_in, _ = _std_within(v, centre, np.float32(np.inf))
+    if settled and far_in <= np.float32(clip * s):
+        return s  # the first round would keep every value
     for _ in range(iters):
         new, kept, far_in, near_out = _std_within(v, centre, np.float32(clip * s))
         if kept < 2:
