@@ -210,3 +210,37 @@ def test_rows_for_budget():
     assert rows_for_budget(10_000, 2, 100, 4, 50) == 12
     assert rows_for_budget(1, 2, 100, 4, 50) == 1
     assert rows_for_budget(10**12, 2, 100, 4, 50) == 50
+
+
+def test_a_file_is_scanned_once_until_it_changes(tmp_path, monkeypatch):
+    """Opening a frame again (the hold-out assessment after the combine) reuses its layout;
+    a file written anew at the same path is scanned again."""
+    scans = []
+    real = bands._scan_layout
+    monkeypatch.setattr(bands, "_scan_layout", lambda *a: scans.append(a[1]) or real(*a))
+    path = write(tmp_path / "a.fits", u16(1))
+    with FrameSource(path) as first, FrameSource(path) as second:
+        assert second.layout is first.layout
+        np.testing.assert_array_equal(decoded(second), astropy_data(path))
+    assert len(scans) == 1
+    path.unlink()
+    write(path, u16(2, shape=(7, 5)), ext=True)
+    with FrameSource(path) as third:
+        assert third.shape == (7, 5) and third.layout.hdu_index == 1
+        np.testing.assert_array_equal(decoded(third), astropy_data(path))
+    assert len(scans) == 2
+
+
+def test_a_header_changed_in_place_is_scanned_again(tmp_path):
+    """Same size, same path, written within the file system's clock tick: the fingerprint
+    (first and last 64 KiB) tells the new header from the remembered one."""
+    path = write(tmp_path / "a.fits", u16(3))
+    with FrameSource(path) as first:
+        assert first.layout.bzero == 32768
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"SIMPLE  =")
+    raw[at : at + 9] = b"SIMPLX  ="
+    with open(path, "r+b") as fh:
+        fh.write(raw)
+    with pytest.raises(FitsReadError, match="SIMPLE"):
+        FrameSource(path)

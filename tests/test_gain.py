@@ -400,3 +400,22 @@ def test_photon_transfer_of_short_darks_while_the_sensor_warms(seed):
     truth, dark, bias = _warming_stack(seed, 0.9, exptime=30.0, n=13, start_c=3.3, shape=(192, 240))
     est = gain_from_darks(dark, clip_sigma=3.0, bias=bias)
     assert est is not None and abs(est.value - truth) / est.sigma < 3.0, est
+
+
+@pytest.mark.parametrize("lattice", [0.0, 4.0])
+def test_bin_order_is_the_stable_sort_cut_to_the_bins(lattice):
+    """The photon-transfer bins sort only their own levels: the same indices in the same
+    order as a stable sort of every level (ties, and levels on the edges, included)."""
+    from darkflow.subtract.gain import _bin_order
+
+    rng = np.random.default_rng(3)
+    d = rng.normal(100.0, 5.0, 50_000) + rng.exponential(2.0, 50_000) ** 3
+    if lattice:
+        d = np.round(d / lattice) * lattice  # many ties
+    edges = np.percentile(d, 50.0) + np.geomspace(4.0, 400.0, 9)
+    edges[3] = d[17]  # a level exactly on an inner edge
+    full = np.argsort(d, kind="stable")
+    cuts = np.searchsorted(d[full], edges, side="left")
+    np.testing.assert_array_equal(_bin_order(d, edges), full[cuts[0] : cuts[-1]])
+    q = np.percentile(d, [50.0, 99.99])  # one partition: the two percentiles as before
+    assert (q[0], q[1]) == (np.percentile(d, 50.0), np.percentile(d, 99.99))

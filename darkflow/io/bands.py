@@ -192,6 +192,26 @@ def _scan_layout(fh, path: str, compression: str) -> ImageLayout:
         index += 1
 
 
+# layouts of plain files already scanned in this process (a master's frames are opened by
+# the combine and twice by its hold-out assessment), by the file's identity, change times and
+# quick fingerprint (its first and last 64 KiB): a rewritten file is scanned again
+_LAYOUTS: dict[tuple, ImageLayout] = {}
+_LAYOUTS_MAX = 512
+
+
+def _known_layout(fh, path: str, st: os.stat_result, fingerprint: str) -> ImageLayout:
+    """:func:`_scan_layout` of a plain (not gzip) stream, once per file version."""
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, fingerprint)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout = _scan_layout(fh, path, "none")
+        if layout.compression == "none":
+            if len(_LAYOUTS) >= _LAYOUTS_MAX:
+                _LAYOUTS.pop(next(iter(_LAYOUTS)), None)  # the oldest
+            _LAYOUTS[key] = layout
+    return layout
+
+
 class FrameSource:
     """One input frame, opened once; serves decoded or raw row ranges.
 
@@ -206,7 +226,8 @@ class FrameSource:
         self._hdul = None
         try:
             self._fh = open(self.path, "rb")  # kept open for the whole combine
-            self.size = os.fstat(self._fh.fileno()).st_size
+            st = os.fstat(self._fh.fileno())
+            self.size = st.st_size
             self.fingerprint = self._quick_fingerprint()
             magic = self._fh.read(2)
             self._fh.seek(0)
@@ -214,7 +235,7 @@ class FrameSource:
                 self._gz = gzip.GzipFile(fileobj=self._fh, mode="rb")
                 layout = _scan_layout(self._gz, self.path, "gzip")
             else:
-                layout = _scan_layout(self._fh, self.path, "none")
+                layout = _known_layout(self._fh, self.path, st, self.fingerprint)
                 if layout.compression == "none":
                     need = (
                         layout.data_offset

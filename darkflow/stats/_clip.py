@@ -21,38 +21,61 @@ __all__ = ["clipped_width", "clipped_width_reference"]
 
 
 @nb.njit(cache=True, nogil=True)
-def _std_within(v: np.ndarray, centre: np.float32, limit: np.float32) -> tuple[float, int]:
+def _std_within(v: np.ndarray, centre: np.float32, limit: np.float32) -> tuple:
     """Standard deviation of the values with ``|v - centre| <= limit`` (``limit`` infinite:
     all) and their count, in one pass: float64 sums of ``d = v - centre`` and ``d²``. The
     values sit within a few widths of ``centre``, so ``E[d²] - E[d]²`` loses no precision
-    worth having (the numpy twin's two-pass value agrees to ~1e-12)."""  # pragma: no cover
+    worth having (the numpy twin's two-pass value agrees to ~1e-12). Also the largest
+    ``|v - centre|`` kept and the smallest left out (float32, as compared): any limit between
+    them keeps the same values."""  # pragma: no cover
     s1 = 0.0
     s2 = 0.0
     n = 0
     c = np.float64(centre)
+    far_in = np.float32(-1.0)
+    near_out = np.float32(np.inf)
     for i in range(v.size):
-        if abs(v[i] - centre) <= limit:
+        a = abs(v[i] - centre)
+        if a <= limit:
             d = np.float64(v[i]) - c
             s1 += d
             s2 += d * d
             n += 1
+            if a > far_in:
+                far_in = a
+        elif a < near_out:
+            near_out = a
     if n == 0:
-        return math.nan, 0
+        return math.nan, 0, far_in, near_out
     mean = s1 / n
-    return math.sqrt(max(s2 / n - mean * mean, 0.0)), n
+    return math.sqrt(max(s2 / n - mean * mean, 0.0)), n, far_in, near_out
 
 
 @nb.njit(cache=True, nogil=True)
-def _clip_rounds(v: np.ndarray, centre: np.float32, clip: float, iters: int) -> float:
-    """The clipping rounds around a fixed ``centre``."""  # pragma: no cover (numba)
-    s, _ = _std_within(v, centre, np.float32(np.inf))
+def _clip_rounds(
+    v: np.ndarray, centre: np.float32, clip: float, iters: int, settled: bool = True
+) -> float:
+    """The clipping rounds around a fixed ``centre``.
+
+    A round whose limit ``clip * s`` keeps the same values as the round before gives the same
+    sums, so the same ``s``, and ends the rounds: with ``settled`` that round is not made
+    when the values kept and left out show it (the largest kept and the smallest left out
+    both on their side of the new limit), and the result is the same bit for bit."""
+    # pragma: no cover (numba)
+    s, _, far_in, _ = _std_within(v, centre, np.float32(np.inf))
+    if settled and far_in <= np.float32(clip * s):
+        return s  # the first round would keep every value
     for _ in range(iters):
-        new, kept = _std_within(v, centre, np.float32(clip * s))
+        new, kept, far_in, near_out = _std_within(v, centre, np.float32(clip * s))
         if kept < 2:
             new = s
         if not new > 0 or new == s:
             break
         s = new
+        if settled:
+            limit = np.float32(clip * s)
+            if far_in <= limit and near_out > limit:  # the next round keeps the same values
+                break
     return s
 
 

@@ -174,6 +174,14 @@ def ptc_gain(
     return est
 
 
+def _bin_order(d: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Indices of the levels ``edges[0] <= d < edges[-1]`` by level, ties in index order:
+    the stable sort of all levels cut to the bins. Only the levels inside the bins are sorted
+    (above the median of a dark: a few percent of its pixels)."""
+    inside = np.flatnonzero((d >= edges[0]) & (d < edges[-1]))
+    return inside[np.argsort(d[inside], kind="stable")]
+
+
 def _ptc_fit(
     level: np.ndarray,
     variance: np.ndarray,
@@ -206,15 +214,14 @@ def _ptc_fit(
     d, var, extra = d[ok], var[ok], extra[ok]
     if d.size < 100 or dof < 1:
         return None, math.inf
-    lo = float(np.percentile(d, 50.0))
-    hi = float(np.percentile(d, 99.99))
+    lo, hi = (float(q) for q in np.percentile(d, [50.0, 99.99]))  # one partition
     read_sigma = math.sqrt(max(float(np.median(var)), 1e-12))
     if not hi - lo > 20.0 * read_sigma:
         return None, math.inf
     correction = trimmed_chi2_factor(dof)
     # bins equally spaced in log(D - lo) so the sparse hot tail gets bins of its own
     edges = lo + np.geomspace(read_sigma, hi - lo, n_bins + 1)
-    order = np.argsort(d, kind="stable")
+    order = _bin_order(d, edges)
     d_sorted, v_sorted, e_sorted = d[order], var[order], extra[order]
     cuts = np.searchsorted(d_sorted, edges, side="left")
     xs, ys, sds, density, level_var = [], [], [], [], []
