@@ -155,3 +155,18 @@ def test_pipeline_names_stray_light_on_an_uncooled_zoo_night(tmp_path):
     assert darks.loc[180.0, "status"] == "verified"
     causes = rank_night_causes(lights["reasons"], masters["reasons"])
     assert str(causes[0][0]) == "light_leak", causes
+
+
+def _warmer(m, d_t: float):
+    return dataclasses.replace(m, meta=dataclasses.replace(m.meta, temp_c=m.meta.temp_c + d_t))
+
+
+@pytest.mark.parametrize("leak", [0.0, 200.0])
+def test_a_leak_does_not_exempt_its_master_from_the_comparison(leak):
+    """Masters 0.1 °C apart, the long darks full of stray light (200 e-: ten times their dark
+    signal) and compared as ``b``: the dark law's change over 0.1 °C is bounded by the clean
+    master's dark level, not by the leak's, so the pair is measured and the leak fails."""
+    long, short, bias = _night(1, leak=leak)
+    r = exposure_pair_excess(_warmer(short, 0.1), long, bias, bias, false_alarm=1e-4)
+    assert r.measured, r.why
+    assert r.failed is bool(leak) and (r.level < 0 if leak else True), r
