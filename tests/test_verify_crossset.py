@@ -114,16 +114,16 @@ def test_uncooled_sets_are_compared_on_their_hot_pixels_scale(warm, fault, faile
         assert r.level == pytest.approx(12.0, abs=1.5)
 
 
-def _leaky_zoo_night(tmp_path, name: str, exposure: float):
-    """Run the zoo night ``name`` (stray light in its darks of ``exposure``): its masters and
-    lights (``masters.csv``, ``frame_report.csv``)."""
+def _leaky_zoo_night(tmp_path, name: str, exposure: float, zoo: tuple[int, int] = (200, 0)):
+    """Run the zoo night ``name`` of ``sample_zoo(*zoo)`` (stray light in its darks of
+    ``exposure``): its masters and lights (``masters.csv``, ``frame_report.csv``)."""
     import pandas as pd
 
     from darkflow.config import Config
     from darkflow.pipeline import run_night
     from darkflow.simulate.zoo import sample_zoo, zoo_night
 
-    params = next(p for p in sample_zoo(200, 0) if p.name == name)
+    params = next(p for p in sample_zoo(*zoo) if p.name == name)
     assert params.fault == "light_leak" and params.fault_exposure == exposure
     zoo_night(tmp_path / "data", params=params)
     run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
@@ -143,6 +143,18 @@ def test_pipeline_marks_the_leaky_master_of_a_zoo_night(tmp_path):
 
 
 @pytest.mark.slow
+def test_pipeline_marks_a_leaky_master_whose_temperature_differs_slightly(tmp_path):
+    """Seed-2 zoo night: 69 ADU of stray light in the 60 s darks, read 0.075 °C warmer than
+    the 120 s set. The dark law over that difference is bounded by the 120 s master's dark
+    level (1 ADU), not by the leak's: the pair is compared and the 60 s master marked."""
+    masters, _ = _leaky_zoo_night(tmp_path, "mono_cmos-2520480020", 60.0, zoo=(60, 2))
+    darks = masters[masters["kind"] == "dark"].set_index("exptime_s")
+    assert darks.loc[60.0, "status"] == "low_confidence"
+    assert "exposure_excess_patterned" in darks.loc[60.0, "reasons"]
+    assert darks.loc[120.0, "status"] == "verified"
+
+
+@pytest.mark.slow
 def test_pipeline_names_stray_light_on_an_uncooled_zoo_night(tmp_path):
     """A DSLR zoo night (no sensor temperature, no EGAIN) with stray light in its 30 s darks,
     180 s darks and a bias beside them: the 30 s master, low_confidence by its own noise gate,
@@ -155,3 +167,18 @@ def test_pipeline_names_stray_light_on_an_uncooled_zoo_night(tmp_path):
     assert darks.loc[180.0, "status"] == "verified"
     causes = rank_night_causes(lights["reasons"], masters["reasons"])
     assert str(causes[0][0]) == "light_leak", causes
+
+
+def _warmer(m, d_t: float):
+    return dataclasses.replace(m, meta=dataclasses.replace(m.meta, temp_c=m.meta.temp_c + d_t))
+
+
+@pytest.mark.parametrize("leak", [0.0, 200.0])
+def test_a_leak_does_not_exempt_its_master_from_the_comparison(leak):
+    """Masters 0.1 °C apart, the long darks full of stray light (200 e-: ten times their dark
+    signal) and compared as ``b``: the dark law's change over 0.1 °C is bounded by the clean
+    master's dark level, not by the leak's, so the pair is measured and the leak fails."""
+    long, short, bias = _night(1, leak=leak)
+    r = exposure_pair_excess(_warmer(short, 0.1), long, bias, bias, false_alarm=1e-4)
+    assert r.measured, r.why
+    assert r.failed is bool(leak) and (r.level < 0 if leak else True), r

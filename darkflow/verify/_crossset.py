@@ -33,8 +33,11 @@ Statistics, on the pixels typical in both masters (hot-free, fully combined):
   is evidence for the cause, not a gate of its own.
 
 Temperatures: the comparison holds at one temperature. With both masters' temperatures
-recorded the dark law's change over their difference (``2^(dT/doubling) - 1`` of ``b``'s scaled
-dark level) must lie within the level's spread; otherwise not measured. Without a temperature
+recorded the dark law's change over their difference (``2^(dT/doubling) - 1`` of the smaller
+of the two dark levels, ``a``'s and ``b``'s scaled by ``k``) must lie within the level's spread;
+otherwise not measured. When all is well both levels measure one dark signal; the excess the
+gate looks for inflates one of them, and bounding the dark law by that one would let the fault
+it looks for exempt itself from the test. Without a temperature
 (an uncooled camera: its dark sets differ by whatever the night's temperature did) ``k`` is the
 dark current's scale between the sets read on their common hot pixels (the median ratio of
 their excesses over their neighbourhoods, whose level neither stray light nor an offset moves),
@@ -135,7 +138,8 @@ def exposure_pair_excess(
         k, k_sd = ratio
     else:
         d_t = float(temp_a) - float(temp_b)
-        thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * abs(k * mean_b)
+        dark = min(abs(float(np.mean(d_a[typical]))), abs(k * mean_b))
+        thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * dark
     e = d_a - k * d_b
     values = e[typical]
     level = float(np.mean(values))
