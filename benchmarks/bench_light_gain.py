@@ -43,7 +43,8 @@ def record(cache: Path, start: int, stop: int, tmp: str | None) -> None:
     calls: list = []
 
     def recorder(calibrated, read_variance, **kw):
-        calls.append((np.asarray(calibrated, np.float32).copy(), float(read_variance), kw))
+        saved = {k: np.asarray(v, np.float32) if k == "model" else v for k, v in kw.items()}
+        calls.append((np.asarray(calibrated, np.float32).copy(), float(read_variance), saved))
         return original(calibrated, read_variance, **kw)
 
     gain.gain_from_light = recorder
@@ -71,8 +72,9 @@ def record(cache: Path, start: int, stop: int, tmp: str | None) -> None:
         print(params.name, len(calls), flush=True)
 
 
-def replay(cache: Path, verbose: bool) -> None:
-    """Pulls of the current ``gain_from_light`` on the recorded calls."""
+def replay(cache: Path, verbose: bool, drop: tuple[str, ...] = ()) -> None:
+    """Pulls of the current ``gain_from_light`` on the recorded calls (without the recorded
+    keywords ``drop``: the same lights as an older call saw them)."""
     from darkflow.subtract.gain import gain_from_light
 
     rows = []
@@ -84,6 +86,7 @@ def replay(cache: Path, verbose: bool) -> None:
             if key in seen:  # the re-check of a light on the same model
                 continue
             seen.add(key)
+            kw = {k: v for k, v in kw.items() if k not in drop}
             est = gain_from_light(data.astype(np.float64), floor, **kw)
             if est is None:
                 continue
@@ -125,11 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", default=None, help="where the nights are simulated")
     parser.add_argument("--replay", action="store_true", help="only replay the recorded calls")
     parser.add_argument("-v", "--verbose", action="store_true", help="per night")
+    parser.add_argument(
+        "--drop",
+        nargs="*",
+        default=(),
+        help="recorded keywords left out of the replay (e.g. model model_variance: as before)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     if not args.replay:
         record(args.cache, args.start, args.start + args.n, args.tmp)
-    replay(args.cache, args.verbose)
+    replay(args.cache, args.verbose, tuple(args.drop))
     return 0
 
 

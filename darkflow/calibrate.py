@@ -117,14 +117,6 @@ def gain_from_darks(
     )
 
 
-def _light_noise_floor(
-    masters: Sequence[MasterDark], bias: MasterDark | None, model: DarkModel, exptime_s: float
-) -> float:
-    """:func:`_light_noise_parts` summed: the floor of one calibrated light."""
-    floor, model_var = _light_noise_parts(masters, bias, model, exptime_s)
-    return floor + model_var
-
-
 def _light_noise_parts(
     masters: Sequence[MasterDark], bias: MasterDark | None, model: DarkModel, exptime_s: float
 ) -> tuple[float, float]:
@@ -632,13 +624,16 @@ def _light_gain(
     measured = combine_gains([night, darks])
     if measured is None or measured.rel_sigma > LOOSE_GAIN_REL_SIGMA:
         masters = [master, *(m for m in others if m.data.shape == master.data.shape)]
-        base = _light_noise_floor(masters, bias, model, float(meta.exptime_s or 0.0))
+        floor, model_var = _light_noise_parts(masters, bias, model, float(meta.exptime_s or 0.0))
+        base = floor + model_var
         dark_part = max(base - (read_variance(bias) if bias is not None else 0.0), 0.0)
         light = gain_from_light(
             data - model.data,
             base,
             cfa=is_cfa(meta.bayer_pattern),
             read_variance_sigma=scale_rel_sigma * dark_part,
+            model=model.data,
+            model_variance=model_var,
         )
         if _scene_biased(light, measured, config.verify.gate_false_alarm):
             return measured

@@ -637,6 +637,8 @@ def gain_from_light(
     min_tiles: int = 8,
     cfa: bool = False,
     read_variance_sigma: float = 0.0,
+    model: np.ndarray | None = None,
+    model_variance: float = 0.0,
 ) -> GainEstimate | None:
     """e-/ADU from one dark-subtracted frame (photon transfer within the frame).
 
@@ -655,26 +657,86 @@ def gain_from_light(
     ``read_variance_sigma`` (ADU², e.g. the dark current's shot noise of a light of unknown
     temperature) does to every tile alike: ``d gain / d R = gain² / level``, at the tiles'
     median level. ``None`` when the frame holds too little signal.
+
+    ``model`` (the subtracted dark model, ADU per pixel) and ``model_variance`` (its typical
+    per-pixel noise variance, part of ``read_variance``): a light whose dark current differs
+    from the model's by a factor ``k`` (a light of unknown temperature matched unscaled) keeps
+    ``(k - 1)`` times the model's pixel pattern (dark-current non-uniformity, tens of ADU on a
+    warm DSLR), which the differences would count as shot noise (the gain read 24-34 % low).
+    Per colour plane that pattern's coefficient is measured from the light itself and taken
+    out of the differences (:func:`_pattern_coefficient`); the model's noise is then in them
+    ``(1 + c)²`` times (``read_variance`` changes by ``((1 + c)² - 1) model_variance``, and
+    the coefficient's own uncertainty joins ``read_variance_sigma``).
     """
     data = np.asarray(calibrated, dtype=np.float64)
+    dark = None if model is None else np.asarray(model, dtype=np.float64)
     levels: list[float] = []
+    floor_sd2 = 0.0
     if cfa:
-        gains = []
-        for dy in (0, 1):
-            for dx in (0, 1):
-                gains += _tile_gains(
-                    data[dy::2, dx::2], 1, max(tile // 2, 4), read_variance, levels
-                )
+        planes = [(dy, dx) for dy in (0, 1) for dx in (0, 1)]
+        step, size = 1, max(tile // 2, 4)
     else:
-        gains = _tile_gains(data, 2, tile, read_variance, levels)
+        planes, step, size = [(0, 0)], 2, tile
+    gains = []
+    for dy, dx in planes:
+        plane = data[dy::2, dx::2] if cfa else data
+        pattern = None if dark is None else dark[dy::2, dx::2] if cfa else dark
+        coef, floor, floor_sd = 0.0, read_variance, 0.0
+        if pattern is not None and model_variance > 0:
+            coef, coef_sd = _pattern_coefficient(plane, pattern, step, size, model_variance)
+            floor = read_variance + ((1.0 + coef) ** 2 - 1.0) * model_variance
+            floor_sd = 2.0 * abs(1.0 + coef) * model_variance * coef_sd
+        floor_sd2 += floor_sd**2 / len(planes)
+        gains += _tile_gains(plane, step, size, floor, levels, pattern=pattern, coef=coef)
     if len(gains) < min_tiles:
         return None
     g = np.array(gains)
     value = float(np.median(g))
     sd = 1.2533 * mad_std(g, center=value) / math.sqrt(g.size)
-    if read_variance_sigma > 0:
-        sd = math.hypot(sd, value * value * read_variance_sigma / float(np.median(levels)))
+    floor_sigma = math.hypot(read_variance_sigma, math.sqrt(floor_sd2))
+    if floor_sigma > 0:
+        sd = math.hypot(sd, value * value * floor_sigma / float(np.median(levels)))
     return GainEstimate(value, sd, LIGHT, 1)
+
+
+def _pattern_coefficient(
+    data: np.ndarray, model: np.ndarray, step: int, tile: int, model_variance: float
+) -> tuple[float, float]:
+    """How much of the subtracted model's pixel pattern one colour plane of a light still holds.
+
+    With ``y`` the light's differences ``step`` rows apart and ``x`` the model's (sources and
+    the model's hot tail beyond 5 robust sigmas left out), ``y = c p - n`` and ``x = p + n``
+    (``p`` the model's true pattern, ``n`` its noise of variance ``2 model_variance`` per
+    difference, subtracted in the light): errors in ``x`` tilt the plain regression, so
+    ``c = (cov(x, y) + 2 m) / (var(x) - 2 m)``. Its standard error is
+    ``sqrt(var(y - c x) / (N (var(x) - 2 m)))``. ``(0, 0)`` when the pattern is not measured
+    above its noise (``var(x) - 2 m`` below 3 of its standard errors ``var(x) sqrt(2 / N)``):
+    no pattern to remove.
+    """
+    if data.shape[0] <= step + 1:
+        return 0.0, 0.0
+    y = data[step:, :] - data[:-step, :]
+    x = model[step:, :] - model[:-step, :]
+    source = source_mask(data, step, tile)
+    ok = np.isfinite(x) & np.isfinite(y) & ~(source[step:, :] | source[:-step, :])
+    x, y = x[ok], y[ok]
+    if x.size < 100:
+        return 0.0, 0.0
+    keep = np.abs(x - np.median(x)) <= 5.0 * mad_std(x)
+    keep &= np.abs(y - np.median(y)) <= 5.0 * mad_std(y)
+    x, y = x[keep], y[keep]
+    n = x.size
+    if n < 100:
+        return 0.0, 0.0
+    x = x - x.mean()
+    y = y - y.mean()
+    var_x = float(np.mean(x * x))
+    pattern = var_x - 2.0 * model_variance
+    if not pattern > 3.0 * var_x * math.sqrt(2.0 / n):
+        return 0.0, 0.0
+    coef = (float(np.mean(x * y)) + 2.0 * model_variance) / pattern
+    resid = float(np.mean((y - coef * x) ** 2))
+    return coef, math.sqrt(resid / (n * pattern))
 
 
 def _tiles(ny: int, nx: int, step: int, tile: int) -> list[tuple[int, int]]:
@@ -717,14 +779,19 @@ def _tile_gains(
     tile: int,
     read_variance: float,
     levels: list[float] | None = None,
+    *,
+    pattern: np.ndarray | None = None,
+    coef: float = 0.0,
 ) -> list[float]:
     """Per tile ``level / (variance - read_variance)`` of one colour plane (differences
-    ``step`` rows apart), sources left out (:func:`gain_from_light`); each used tile's level
-    is appended to ``levels`` when given."""
+    ``step`` rows apart, less ``coef`` times the ``pattern``'s), sources left out
+    (:func:`gain_from_light`); each used tile's level is appended to ``levels`` when given."""
     ny, nx = data.shape
     if ny <= step + 1:
         return []
     diff = data[step:, :] - data[:-step, :]
+    if pattern is not None and coef:
+        diff = diff - coef * (pattern[step:, :] - pattern[:-step, :])
     tiles = _tiles(ny, nx, step, tile)
     source = source_mask(data, step, tile)
     bad = source[step:, :] | source[:-step, :]
