@@ -155,18 +155,26 @@ def test_pipeline_marks_a_leaky_master_whose_temperature_differs_slightly(tmp_pa
 
 
 @pytest.mark.slow
-def test_pipeline_names_stray_light_on_an_uncooled_zoo_night(tmp_path):
-    """A DSLR zoo night (no sensor temperature, no EGAIN) with stray light in its 30 s darks,
-    180 s darks and a bias beside them: the 30 s master, low_confidence by its own noise gate,
-    gets the cross-check's pattern; the 180 s master stays verified; the night's cause is light."""
-    from darkflow.triage import rank_night_causes
+def test_an_uncooled_zoo_night_with_a_faint_leak_keeps_its_gain_and_its_lights(tmp_path):
+    """A DSLR zoo night (no sensor temperature, no EGAIN) with stray light in its 30 s darks
+    (0.86 sigma of effect on the lights), 180 s darks and a bias beside them. The 30 s master
+    was once made low_confidence by its own noise gate only because the darks' photon transfer
+    read its gain 8.7 sigma low (0.311 against 0.468: the sensor warming through the sequence);
+    leaked photons carry their own shot noise, so an honest noise gate has nothing to find.
+    Now every light measures its gain within its stated uncertainty, the masters stay verified
+    (the hot-pixel comparison of uncooled masters names a cause only on a master its own gates
+    flagged) and every light is calibrated."""
+    from darkflow.simulate.zoo import sample_zoo
 
+    params = next(p for p in sample_zoo(200, 0) if p.name == "dslr-954163146")
+    truth = params.camera.egain_e_per_adu
     masters, lights = _leaky_zoo_night(tmp_path, "dslr-954163146", 30.0)
     darks = masters[masters["kind"] == "dark"].set_index("exptime_s")
-    assert "exposure_excess_patterned" in darks.loc[30.0, "reasons"]
+    assert darks.loc[30.0, "status"] == "verified", darks.loc[30.0, "reasons"]
     assert darks.loc[180.0, "status"] == "verified"
-    causes = rank_night_causes(lights["reasons"], masters["reasons"])
-    assert str(causes[0][0]) == "light_leak", causes
+    pulls = (lights["egain_e_per_adu"] - truth) / lights["egain_sigma"]
+    assert len(pulls) and (pulls.abs() < 3.0).all(), pulls.tolist()
+    assert set(lights["status"]) == {"calibrated"}, lights["status"].value_counts()
 
 
 def _warmer(m, d_t: float):
