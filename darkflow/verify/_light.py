@@ -352,8 +352,9 @@ def check_light(
     )
     res = stats_from_parts(parts)
     valid = parts.valid
-    if sat is not None:
-        valid = valid & (r < sat)
+    unclipped = None if sat is None else r < sat  # raw below the clip (three checks use it)
+    if unclipped is not None:
+        valid = valid & unclipped
         # a pixel whose expected raw level lies within 3 sigma of the clip has a cut
         # distribution (too little noise, a biased mean): not background for any gate. Only
         # looked for when some pixel reads within 6 sigma of the clip (otherwise every such
@@ -404,8 +405,8 @@ def check_light(
     flags = getattr(model, "flags", None)
     if flags is not None and flags.shape == model.data.shape:
         scale_mask &= (flags[rows] & FLAG_LIMITED) == 0  # deliberately under-corrected
-    if sat is not None:
-        scale_mask &= r < sat
+    if unclipped is not None:
+        scale_mask &= unclipped
     if budget.stable_hot is not None and budget.stable_hot.shape == model.data.shape:
         scale_mask &= budget.stable_hot[rows]  # hot in (nearly) every dark: a light holds it too
     fit = hot_scale_fit(
@@ -473,7 +474,7 @@ def check_light(
     # a pixel saturated in the raw light (a hot pixel full in light and darks reads exactly 0)
     # holds no value that could have been clipped
     pile, piled = pileup_gate(
-        c if sat is None else np.where(r < sat, c, np.float32(np.nan)), false_alarm=p
+        c if unclipped is None else np.where(unclipped, c, np.float32(np.nan)), false_alarm=p
     )
     if pile is not None:
         metrics.append(pile)

@@ -660,12 +660,17 @@ def _batch_median(
 ) -> tuple[float, float, int]:
     """Median of the finite ``values`` and its batch-means standard error. ``known``: an array
     and its median, taken when the finite values are that array (the same values, in order)."""
-    v = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    whole = bool(finite.all())
+    v = values if whole else values[finite]  # every value finite: the array itself
     batches = min(32, v.size // MIN_BATCH)
     if batches < 2:
         return math.nan, math.nan, batches
     meds = [float(_median(p)) for p in np.array_split(v, batches)]
-    if known is not None and known[0].shape == v.shape and np.array_equal(known[0], v):
+    if known is not None and (
+        (whole and known[0] is values)
+        or (known[0].shape == v.shape and np.array_equal(known[0], v))
+    ):
         level = known[1]
     else:
         level = float(_median(v))
