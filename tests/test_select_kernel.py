@@ -165,7 +165,7 @@ def _large_cases(rng, n):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [_select.MIN_SIZE, _select.MIN_SIZE + 1, 300_001, 300_000])
+@pytest.mark.parametrize("n", [_select.MIN_SIZE, _select.MIN_SIZE + 1, 47_001, 300_001, 300_000])
 def test_the_kernel_equals_numpy_on_large_arrays(n, dtype):
     rng = np.random.default_rng(n)
     for name, a in _large_cases(rng, n):

@@ -5,7 +5,9 @@ down five- to tenfold on many equal values). Here, for float32/float64 arrays of
 :data:`MIN_SIZE` values:
 
 1. a fixed, deterministic sample of :data:`SAMPLE` values (one per stride, at a position inside
-   the stride that varies from stride to stride, so image columns do not alias) is sorted, and
+   the stride that varies from stride to stride, so image columns do not alias; an array of
+   fewer than ``SAMPLE x SAMPLE_STRIDE`` values gives one value in :data:`SAMPLE_STRIDE`, at
+   least :data:`MIN_SAMPLE`: the sample's sort would cost more than the passes) is sorted, and
    two of its values, ``lo`` and ``hi``, are taken :data:`SPREAD` standard deviations of the
    sample's rank on either side of the wanted rank;
 2. one vectorised pass counts the values below ``lo``, equal to ``lo``, strictly between,
@@ -40,6 +42,7 @@ __all__ = ["MIN_SIZE", "SKIP_NAN", "SKIP_NONE", "SKIP_NONFINITE", "select_middle
 
 MIN_SIZE = 1 << 14  # smaller arrays: numpy's partition is as fast
 SAMPLE = 4096
+MIN_SAMPLE, SAMPLE_STRIDE = 1024, 32  # arrays below SAMPLE * SAMPLE_STRIDE: a smaller sample
 SPREAD = 5.0  # the bracket: this many standard deviations of the sample rank of the median
 SKIP_NONE, SKIP_NAN, SKIP_NONFINITE = 0, 1, 2
 
@@ -134,7 +137,7 @@ def select_middle(values: np.ndarray, *, centre=None, skip: int = SKIP_NONE):
         return None
     absdev = centre is not None
     c = v.dtype.type(centre if absdev else 0)
-    taken = min(SAMPLE, v.size)
+    taken = min(SAMPLE, max(MIN_SAMPLE, v.size // SAMPLE_STRIDE), v.size)
     sample = np.sort(_sample(v, taken, c, absdev, skip))  # numpy's sort: NaN last
     m = sample.size
     if m == 0 or (skip == SKIP_NONE and np.isnan(sample[-1])):

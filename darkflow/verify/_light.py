@@ -265,6 +265,11 @@ def _known_levels(
     return band.band(rows, data)
 
 
+def _rows32(a: np.ndarray, rows: slice) -> np.ndarray:
+    """``a[rows]`` as float32: a view when ``a`` is float32 (C order kept), else a copy."""
+    return np.asarray(a[rows]).astype(np.float32, copy=False)
+
+
 def _header_gain(meta: FrameMeta) -> GainEstimate | None:
     g = meta.egain_e_per_adu
     return GainEstimate(float(g), 0.0, "header") if g and g > 0 else None
@@ -332,19 +337,24 @@ def check_light(
     colour = is_cfa(meta.bayer_pattern)
     budget = noise if noise is not None else NoiseBudget(gain=_header_gain(meta))
     rows = _analysis_rows(raw.shape, config.max_analysis_pixels, colour)
-    c = calibrated.data[rows].astype(np.float32) - np.float32(pedestal_adu)
-    u = calibrated.uncertainty[rows].astype(np.float32)
-    r = raw[rows].astype(np.float32)
-    mdl = model.data[rows].astype(np.float32)
-    mvar = model.variance[rows].astype(np.float32)
+    # float32 views of the analysed rows where the frames are float32 already (no check writes
+    # into its inputs); the pedestal's removal is a new array only when there is one
+    c = _rows32(calibrated.data, rows)
+    if pedestal_adu or math.copysign(1.0, pedestal_adu) < 0:  # x - 0.0 is x, x + 0.0 is not
+        c = c - np.float32(pedestal_adu)
+    u = _rows32(calibrated.uncertainty, rows)
+    r = _rows32(raw, rows)
+    mdl = _rows32(model.data, rows)
+    mvar = _rows32(model.variance, rows)
     sat = _saturation(meta, raw, saturation_adu, r)
     parts = residual_parts(
         c, u, cfa=colour, levels=_known_levels(calibrated, rows, pedestal_adu, colour, c)
     )
     res = stats_from_parts(parts)
     valid = parts.valid
-    if sat is not None:
-        valid = valid & (r < sat)
+    unclipped = None if sat is None else r < sat  # raw below the clip (three checks use it)
+    if unclipped is not None:
+        valid = valid & unclipped
         # a pixel whose expected raw level lies within 3 sigma of the clip has a cut
         # distribution (too little noise, a biased mean): not background for any gate. Only
         # looked for when some pixel reads within 6 sigma of the clip (otherwise every such
@@ -359,7 +369,7 @@ def check_light(
     # the model's dark signal (bias removed when known): the hot-pixel template
     signal = getattr(model, "dark_signal", None)
     if signal is not None and signal.shape == model.data.shape:
-        template = signal[rows].astype(np.float32)
+        template = _rows32(signal, rows)
     elif bias is not None:
         template = mdl - bias.data[rows].astype(np.float32)
     else:
@@ -395,8 +405,8 @@ def check_light(
     flags = getattr(model, "flags", None)
     if flags is not None and flags.shape == model.data.shape:
         scale_mask &= (flags[rows] & FLAG_LIMITED) == 0  # deliberately under-corrected
-    if sat is not None:
-        scale_mask &= r < sat
+    if unclipped is not None:
+        scale_mask &= unclipped
     if budget.stable_hot is not None and budget.stable_hot.shape == model.data.shape:
         scale_mask &= budget.stable_hot[rows]  # hot in (nearly) every dark: a light holds it too
     fit = hot_scale_fit(
@@ -464,7 +474,7 @@ def check_light(
     # a pixel saturated in the raw light (a hot pixel full in light and darks reads exactly 0)
     # holds no value that could have been clipped
     pile, piled = pileup_gate(
-        c if sat is None else np.where(r < sat, c, np.float32(np.nan)), false_alarm=p
+        c if unclipped is None else np.where(unclipped, c, np.float32(np.nan)), false_alarm=p
     )
     if pile is not None:
         metrics.append(pile)

@@ -660,12 +660,17 @@ def _batch_median(
 ) -> tuple[float, float, int]:
     """Median of the finite ``values`` and its batch-means standard error. ``known``: an array
     and its median, taken when the finite values are that array (the same values, in order)."""
-    v = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    whole = bool(finite.all())
+    v = values if whole else values[finite]  # every value finite: the array itself
     batches = min(32, v.size // MIN_BATCH)
     if batches < 2:
         return math.nan, math.nan, batches
     meds = [float(_median(p)) for p in np.array_split(v, batches)]
-    if known is not None and known[0].shape == v.shape and np.array_equal(known[0], v):
+    if known is not None and (
+        (whole and known[0] is values)
+        or (known[0].shape == v.shape and np.array_equal(known[0], v))
+    ):
         level = known[1]
     else:
         level = float(_median(v))
@@ -890,18 +895,14 @@ def banding_gate(
     row noise) are noise, not a calibration error, and one light cannot tell them apart from a
     row pattern.
     """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        diff = c - background
-        z = diff / u
-        np.abs(z, out=z)
-        resid = np.where(valid & (z <= 5.0), diff, np.nan)
-    del diff, z
+    from darkflow.stats._banding import banding_inputs
+
     totals = {"col": [0.0, 0.0, 0.0, 0], "row": [0.0, 0.0, 0.0, 0]}
     w2 = noise_ratio * noise_ratio if math.isfinite(noise_ratio) and noise_ratio > 0 else 1.0
-    var = np.square(u, dtype=np.float64)
-    var *= w2
-    if sources is not None:
-        resid = np.where(_source_columns(sources, colour)[None, :], np.nan, resid)
+    # the background residuals within 5 sigma outside source columns, and their noise
+    # variances, in one pass (numba; the numpy twin is the former code, the same values)
+    columns = None if sources is None else _source_columns(sources, colour)
+    resid, var = banding_inputs(c, background, u, valid, columns, w2)
     projection = [0.0, 0.0, 0.0, 0, 0.0]
     with_model = model is not None and model_var is not None
     models = _plane_views(model, colour) if with_model else None

@@ -37,19 +37,11 @@ HIST_EDGES = np.linspace(-6.0, 6.0, 61)
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    out = mask.copy()
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dy == 0 and dx == 0:
-                continue
-            shifted = np.zeros_like(mask)
-            ys = slice(max(dy, 0), mask.shape[0] + min(dy, 0))
-            yd = slice(max(-dy, 0), mask.shape[0] + min(-dy, 0))
-            xs = slice(max(dx, 0), mask.shape[1] + min(dx, 0))
-            xd = slice(max(-dx, 0), mask.shape[1] + min(-dx, 0))
-            shifted[yd, xd] = mask[ys, xs]
-            out |= shifted
-    return out
+    """``mask`` dilated by a square of ``2 radius + 1`` pixels (numba, two separable passes;
+    the numpy twin is the former code: the OR of shifted copies, the same mask)."""
+    from darkflow.stats._masks import dilate
+
+    return dilate(mask, radius)
 
 
 @dataclass(frozen=True)
@@ -232,8 +224,9 @@ def batch_log_variance(
     (row noise shared along a row, neighbouring residuals sharing pixels). NaN when fewer than
     two batches of ``min_per_batch`` values exist.
     """
-    v = np.asarray(z, dtype=np.float64).ravel()
-    v = v[np.isfinite(v)]
+    from darkflow.stats._masks import finite_float64  # numba; twin: the former code
+
+    v = finite_float64(z)
     n = v.size
     batches = min(n_batches, n // max(min_per_batch, 1))
     if batches < 2:
