@@ -27,7 +27,10 @@ __version__ = "0.1.0"
 # the master bias's pattern out of the levels and moves each bin to its true level
 # 10: no_dark_signal's null spread is the hot-pixel fit's own (a light once quarantined without
 # output now gets its calibrated frame)
-ALGORITHM_VERSION = "10"
+# 11: the darks' photon transfer fits the quadratic term from zero signal with a bias, a light
+# without EGAIN combines its configuration's masters' gains, and its own estimate takes out the
+# model's fixed pattern left by an unscaled dark (lights' uncertainty and checks)
+ALGORITHM_VERSION = "11"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
@@ -39,4 +42,6 @@ ALGORITHM_VERSION = "10"
 # tile's spread holds the column and row patterns' variance
 # 9: the master's gain check on levels without the bias pattern, bins at their true level
 # 10: the stability change removes the fitted hot-pixel scale on hot pixels only
-ASSESSMENT_VERSION = "10"  # 3: master gates as statistical tests (2: split by content hash)
+# 11: the master's gain checks with the quadratic photon transfer; the exposure cross-check's
+# dark-law bound from the smaller of the two masters' dark levels
+ASSESSMENT_VERSION = "11"  # 3: master gates as statistical tests (2: split by content hash)
