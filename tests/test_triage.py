@@ -87,6 +87,10 @@ def test_rules_are_complete_data():
             ],
             Cause.READOUT_MODE,
         ),
+        # an excess proportional to the dark signal: a scale, neither a level nor light; the
+        # lights' noise off its model with their hot pixels off scale adds the gain
+        (["exposure_excess_scaled", "dark_overscaled"], Cause.THERMAL_MISMATCH),
+        (["exposure_excess_scaled", "dark_overscaled", "light_variance_low"], Cause.GAIN_MISMATCH),
         # stray light's pattern against the two sets' dark-current scale
         (["exposure_excess_patterned", "level_excess", "nonlinear_dark"], Cause.LIGHT_LEAK),
         # without a bias, an over-subtraction whose deficit left the light's noise intact

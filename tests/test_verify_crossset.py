@@ -87,6 +87,42 @@ def test_bias_offset_fails_uniform():
     assert r.failed and r.level == pytest.approx(12.0, abs=1.0) and not r.structured
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("fault", "scaled", "structured"),
+    [
+        ({"warm": 1.3}, True, None),  # another gain or a warmer sensor: E = 0.3 x the dark
+        ({"leak": 20.0}, False, True),  # stray light: a pattern that is not the dark's
+        ({"offset": 12.0}, False, False),  # a bias offset: a level
+        ({"offset": 12.0, "columns": 3.0}, False, False),  # another readout mode
+    ],
+)
+def test_an_excess_that_scales_the_dark_signal_is_told_from_light_and_offsets(
+    seed, fault, scaled, structured
+):
+    """The long darks' dark current x 1.3 (amp glow and hot pixels included) with both
+    temperatures recorded and equal: the comparison fails (it did before), and the hot
+    pixels' scale explains the excess, leaving no level and no pattern. Stray light and a bias
+    offset move no hot pixel's excess over its neighbourhood: not scaled."""
+    long, short, bias = _night(seed, **fault)
+    r = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    assert r.measured and r.failed and r.level > 0, r
+    assert r.scaled is scaled, r
+    if scaled:
+        assert r.scale == pytest.approx(1.3, rel=0.03)
+    else:
+        assert r.structured is structured and not np.isfinite(r.scale), r
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_clean_pair_is_never_scaled(seed):
+    """Only a failed comparison is given a cause: a clean pair neither fails nor scales."""
+    long, short, bias = _night(seed)
+    for a, b in ((long, short), (short, long)):
+        r = exposure_pair_excess(a, b, bias, bias, false_alarm=1e-4)
+        assert not r.failed and not r.scaled, r
+
+
 def test_not_measured_without_a_common_temperature():
     long, short, bias = _night(1)
     warm = dataclasses.replace(

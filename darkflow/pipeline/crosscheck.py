@@ -7,7 +7,9 @@ agree with. Two masters of one configuration at one temperature, each less its o
 bias, must scale with exposure pixel by pixel (:func:`darkflow.verify._crossset.
 exposure_pair_excess`): the one holding the excess is marked ``low_confidence`` with
 ``exposure_excess_patterned`` (a pattern across the frame: stray light) or
-``exposure_excess_uniform`` (a uniform level: the bias moved). Masters without a temperature
+``exposure_excess_uniform`` (a uniform level: the bias moved), or ``exposure_excess_scaled``
+when a scale of the dark signal, read on the hot pixels, leaves neither (another gain, or a
+sensor warmer than its header says). Masters without a temperature
 (an uncooled camera) are compared with their dark current's scale read on the hot pixels: that
 comparison only names the cause on a master its own gates already made ``low_confidence``.
 """
@@ -84,7 +86,12 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
                 # the scale read on the hot pixels (no temperature): the cause of a failure
                 # the master's own gates found, never a verdict of its own
                 continue
-            code = VerifyReason.EXCESS_PATTERNED if r.structured else VerifyReason.EXCESS_UNIFORM
+            if r.scaled:  # the excess follows the dark signal's own pattern: gain or temperature
+                code = VerifyReason.EXCESS_SCALED
+            elif r.structured:
+                code = VerifyReason.EXCESS_PATTERNED
+            else:
+                code = VerifyReason.EXCESS_UNIFORM
             marked.setdefault(holder.key, (str(code), other.master_id))
     for key, (code, other) in sorted(marked.items()):
         row = registry.get(key)

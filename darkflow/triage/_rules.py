@@ -505,6 +505,12 @@ _RULES = (
     # vignetting) or is uniform (an offset without photons: the bias level moved)
     _r("exposure_excess_patterned", ERR, {LEAK: 4}, *_LEAK),
     _r("exposure_excess_uniform", ERR, {BIAS: 3, R: 1}, *_BIAS, *_READOUT[:1]),
+    # an excess proportional to the dark signal itself (hot pixels and glow scaled alike)
+    # between two sets whose recorded temperatures agree: the darks' ADU per electron differs
+    # (an unrecorded gain) or their sensor was warmer than its header says. The comparison
+    # cannot tell the two (a temperature that was never read and a gain that was never written
+    # are equally common): equal weights, the lights' and masters' other symptoms decide
+    _r("exposure_excess_scaled", ERR, {G: 2, T: 2}, *_GAIN, *_THERMAL[:2]),
     # the header's EGAIN against the darks' own photon transfer: it shows that the gain the
     # noise model was given does not describe the darks (noise_model); that the darks were taken
     # at another gain than the lights only the lights can add (their hot pixels off scale: the

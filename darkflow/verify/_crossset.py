@@ -80,6 +80,13 @@ class PairExcess:
     k: float = math.nan
     n_pixels: int = 0
     thermal_fitted: bool = False  # no temperature: ``k`` read on the hot pixels
+    # a failed comparison that a scale of ``b``'s dark signal explains: that scale over ``k``
+    scale: float = math.nan
+
+    @property
+    def scaled(self) -> bool:
+        """Whether a scale of the dark signal explains the failure (not a level, not light)."""
+        return self.failed and math.isfinite(self.scale)
 
 
 def _typical_both(a: MasterDark, b: MasterDark) -> np.ndarray:
@@ -146,21 +153,25 @@ def exposure_pair_excess(
     sd = float(mad_std(values))
     n_a, n_b = max(a.meta.n_frames, 2), max(b.meta.n_frames, 2)
     same_bias = bias_a is bias_b
-    bias_terms = (
-        (abs(1.0 - k) * frame_jitter(bias_a) / math.sqrt(max(bias_a.meta.n_frames, 2)),)
-        if same_bias
-        else (
-            frame_jitter(bias_a) / math.sqrt(max(bias_a.meta.n_frames, 2)),
-            k * frame_jitter(bias_b) / math.sqrt(max(bias_b.meta.n_frames, 2)),
+
+    def spread_of(k: float, sd: float, k_sd: float) -> float:
+        bias_terms = (
+            (abs(1.0 - k) * frame_jitter(bias_a) / math.sqrt(max(bias_a.meta.n_frames, 2)),)
+            if same_bias
+            else (
+                frame_jitter(bias_a) / math.sqrt(max(bias_a.meta.n_frames, 2)),
+                k * frame_jitter(bias_b) / math.sqrt(max(bias_b.meta.n_frames, 2)),
+            )
         )
-    )
-    spread = combine_spread(
-        frame_jitter(a) / math.sqrt(n_a),
-        k * frame_jitter(b) / math.sqrt(n_b),
-        *bias_terms,
-        sd / math.sqrt(n),
-        k_sd * abs(mean_b),
-    )
+        return combine_spread(
+            frame_jitter(a) / math.sqrt(n_a),
+            k * frame_jitter(b) / math.sqrt(n_b),
+            *bias_terms,
+            sd / math.sqrt(n),
+            k_sd * abs(mean_b),
+        )
+
+    spread = spread_of(k, sd, k_sd)
     if not fitted and thermal > spread:
         return PairExcess(
             False,
@@ -175,6 +186,57 @@ def exposure_pair_excess(
     materiality = frame_sd
     z = level / spread if spread > 0 else math.inf * np.sign(level)
     failed = bool(abs(level) > thr * spread + materiality)
+    thr_1 = z_threshold(false_alarm, sides=1)
+    structure_z = _structure_z(e, typical, d_b, level, sd, k_sd, blocks)
+    structured = bool(failed and math.isfinite(structure_z) and structure_z > thr_1)
+    scale = math.nan
+    ratio = _hot_pixel_ratio(a, b, d_a, d_b) if failed and not fitted else None
+    if ratio is not None and abs(ratio[0] - k) > thr * ratio[1] and (ratio[0] - k) * level > 0:
+        # the hot pixels' scale departs from the exposures' in the excess's direction: does
+        # that scale of b's dark signal (a gain, a temperature the headers do not show) leave
+        # no level and no pattern beyond their spread?
+        r, r_sd = ratio
+        rest = d_a - r * d_b
+        r_level = float(np.mean(rest[typical]))
+        r_sd_pix = float(mad_std(rest[typical]))
+        r_spread = spread_of(r, r_sd_pix, r_sd)
+        # a pattern it leaves counts beyond the master's per-pixel noise, as the level does
+        r_z = _structure_z(rest, typical, d_b, r_level, r_sd_pix, r_sd, blocks, materiality)
+        if abs(r_level) <= thr * r_spread + materiality and not (
+            math.isfinite(r_z) and r_z > thr_1
+        ):
+            scale = r / k
+    return PairExcess(
+        True,
+        "",
+        level=level,
+        spread=spread,
+        z=float(z),
+        threshold=thr,
+        materiality=materiality,
+        failed=failed,
+        structure_z=float(structure_z),
+        structured=structured,
+        k=k,
+        n_pixels=n,
+        thermal_fitted=fitted,
+        scale=scale,
+    )
+
+
+def _structure_z(
+    e: np.ndarray,
+    typical: np.ndarray,
+    d_b: np.ndarray,
+    level: float,
+    sd: float,
+    k_sd: float,
+    blocks: int,
+    materiality: float = 0.0,
+) -> float:
+    """The deviate of the chi-square of ``e``'s ``blocks x blocks`` tiles' means about
+    ``level``, each departure less ``materiality`` (NaN with no tile of 100 typical pixels)."""
+    mean_b = float(np.mean(d_b[typical]))
     # the pattern of the excess: tiles' means against their own sampling spread, which holds
     # the column and row patterns' scatter (another readout mode's own column pattern, white
     # from line to line, is no large-scale structure; stray light's gradient or vignetting is)
@@ -199,27 +261,9 @@ def exposure_pair_excess(
                 + row_var / max(ys[i + 1] - ys[i], 1)
                 + glow * glow
             )
-            chi2 += ((float(np.mean(tile)) - level) / s) ** 2
+            chi2 += (max(abs(float(np.mean(tile)) - level) - materiality, 0.0) / s) ** 2
             dof += 1
-    structure_z = chi2_deviate(chi2, 1.0, dof) if dof >= 1 else math.nan
-    structured = bool(
-        failed and math.isfinite(structure_z) and structure_z > z_threshold(false_alarm, sides=1)
-    )
-    return PairExcess(
-        True,
-        "",
-        level=level,
-        spread=spread,
-        z=float(z),
-        threshold=thr,
-        materiality=materiality,
-        failed=failed,
-        structure_z=float(structure_z),
-        structured=structured,
-        k=k,
-        n_pixels=n,
-        thermal_fitted=fitted,
-    )
+    return chi2_deviate(chi2, 1.0, dof) if dof >= 1 else math.nan
 
 
 def _line_variance(e: np.ndarray, typical: np.ndarray, axis: int, sd: float) -> float:

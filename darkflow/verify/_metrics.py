@@ -94,6 +94,13 @@ class VerifyReason(ReasonCode):
         "bias) the master holds a uniform level that does not follow the exposure: the bias "
         "level moved between its darks and their bias (bias drift, reset, another offset).",
     )
+    EXCESS_SCALED = (
+        "exposure_excess_scaled",
+        "Against another master of the configuration (exposure-scaled, each less its night's "
+        "bias) the master holds an excess proportional to its own dark signal, hot pixels and "
+        "amp glow included: its darks were taken at another gain, or warmer, than the headers "
+        "say.",
+    )
     GAIN_MISMATCH = (
         "gain_mismatch",
         "Photon transfer on the dark stack gives an e-/ADU different from the header's EGAIN: "
