@@ -44,4 +44,5 @@ ALGORITHM_VERSION = "11"
 # 10: the stability change removes the fitted hot-pixel scale on hot pixels only
 # 11: the master's gain checks with the quadratic photon transfer; the exposure cross-check's
 # dark-law bound from the smaller of the two masters' dark levels
-ASSESSMENT_VERSION = "11"  # 3: master gates as statistical tests (2: split by content hash)
+# 12: a failing cross-check whose excess is a scale of the dark pattern: exposure_excess_scaled
+ASSESSMENT_VERSION = "12"  # 3: master gates as statistical tests (2: split by content hash)
