@@ -477,3 +477,35 @@ def test_pattern_coefficient_is_corrected_for_the_models_own_noise():
     assert abs(coef + 0.2) < 3.0 * sd and sd < 0.05, (coef, sd)
     flat = rng.normal(0.0, math.sqrt(m), (ny, nx))  # the model is its noise only
     assert _pattern_coefficient(light, flat, 2, 16, m) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_photon_transfer_leaves_out_pixels_clipped_at_an_unknown_white_level(seed):
+    """Hot pixels clipped at a white level the headers do not give (a 14-bit DSLR in 16-bit
+    files) have no frame-to-frame variance: they are not live pixels, and a bin of them must
+    not weigh the fit infinitely (it failed the master's assessment: seed 4 zoo night
+    ``nebula-1573207495``)."""
+    from darkflow.subtract.gain import dark_bias_level
+
+    truth, _, bias = _warming_stack(seed, drift_c=0.0)
+    model = SENSOR_PRESETS["canon-eos-6d"].replace(ny=160, nx=192)
+    rng = np.random.default_rng(seed)
+    sensor = make_sensor_truth(model, np.random.default_rng(seed + 7))
+    frames = [expose(sensor, "dark", 120.0, 15.0, rng) for _ in range(14)]
+    white = float(np.floor(np.percentile(np.min(frames, axis=0), 99.7)))  # top 0.3 % clip
+    clipped = [np.minimum(f, white).astype(f.dtype) for f in frames]
+    meta = MasterMeta(
+        config_signature="s",
+        instrument="s",
+        egain_e_per_adu=None,
+        temp_c=None,
+        set_temp_c=None,
+        exptime_s=120.0,
+        n_frames=14,
+        frame_kind=FrameType.DARK,
+    )
+    master = combine_arrays(clipped, meta=meta)
+    assert np.count_nonzero((master.data >= white) & (master.uncertainty == 0)) > 10
+    est = gain_from_dark_stack(master, bias_level=dark_bias_level(master, bias), bias=bias)
+    assert est is not None and math.isfinite(est.value) and math.isfinite(est.sigma)
+    assert abs(est.value - truth) / est.sigma < 3.0, (est, truth)

@@ -228,7 +228,6 @@ def _ptc_fit(
     for j, (a, b) in enumerate(itertools.pairwise(cuts)):
         if b - a < _MIN_BIN_PIXELS:
             continue
-        density.append((b - a) / (edges[j + 1] - edges[j]))
         v = np.sort(v_sorted[a:b])
         k = int(_TRIM * v.size)
         kept = v[k : v.size - k] if k else v
@@ -236,6 +235,9 @@ def _ptc_fit(
         mean = float(np.mean(kept)) / correction
         sd = float(np.std(wins, ddof=1)) / ((1.0 - 2.0 * k / v.size) * math.sqrt(v.size))
         sd = max(sd / correction, mean * math.sqrt(2.0 / (dof * v.size)) * 0.5)
+        if not (sd > 0 and math.isfinite(sd) and math.isfinite(mean)):
+            continue  # no measured spread: the bin cannot weigh the fit
+        density.append((b - a) / (edges[j + 1] - edges[j]))
         xs.append(float(np.mean(d_sorted[a:b])) - (lo if origin is None else origin))
         ys.append(mean)
         sds.append(sd)
@@ -365,6 +367,16 @@ def gain_from_dark_stack(
         return None
     level = master.data[valid].astype(np.float64)
     var = np.square(master.uncertainty[valid].astype(np.float64)) * full
+    # a pixel without any frame-to-frame variance far above the read noise is not a live
+    # pixel: clipped at a white level the headers do not give (a 14-bit DSLR's 16383 in
+    # 16-bit files) or stuck; its bin would otherwise weigh the fit without a spread
+    floor = float(np.median(level)) + 5.0 * math.sqrt(max(float(np.median(var)), 1e-12))
+    dead = (var == 0) & (level > floor)
+    if dead.any():
+        valid[valid] = ~dead
+        level, var = level[~dead], var[~dead]
+        if level.size < 100:
+            return None
     cf = clip_variance_factor(clip_sigma)
     err: np.ndarray | float = 0.0
     pattern = _bias_pattern(master, bias)
