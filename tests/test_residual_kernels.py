@@ -61,8 +61,12 @@ def test_outlier_events_match_reference(held, with_master):
         t_up=10.0 * 0.9,
         t_down=-10.0 * 0.9,
     )
-    got = outlier_events(x, mean, scale, n_mean, valid, **kw)
-    assert got == outlier_events_reference(x, mean, scale, n_mean, valid, **kw)
+    got_at: list = []
+    want_at: list = []
+    got = outlier_events(x, mean, scale, n_mean, valid, **kw, where=got_at)
+    assert got == outlier_events_reference(x, mean, scale, n_mean, valid, **kw, where=want_at)
+    _same_arrays(got_at, want_at)
+    assert [a.size > 0 for a in got_at] == [with_master, with_master]
     assert got[0] > 0
     if with_master:
         assert got[1] > 0 and got[2] > 0

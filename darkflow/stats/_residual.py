@@ -214,11 +214,14 @@ def outlier_events(
     t_up: float = np.inf,
     t_down: float = -np.inf,
     event_scale: np.ndarray | None = None,
+    where: list | None = None,
 ) -> tuple[int, int, int]:
     """8-connected events of valid pixels with ``u > t_out`` and, with the clipped
     ``master``, with ``v = (x - master) / (a e)`` above ``t_up`` and below ``t_down``, ``e``
     the ``event_scale`` (default ``scale``; thresholds compared in float32, as numpy compares
-    a float32 array with a Python float). Equal to :func:`outlier_events_reference`."""
+    a float32 array with a Python float). ``where``: a list that receives the flat indices of
+    the pixels above and of those below the master (two int64 arrays). Equal to
+    :func:`outlier_events_reference`."""
     es = scale if event_scale is None else event_scale
     if not (
         _fast(x, mean, scale, n_mean, valid, master)
@@ -237,6 +240,7 @@ def outlier_events(
             t_up=t_up,
             t_down=t_down,
             event_scale=event_scale,
+            where=where,
         )
     flags = np.zeros(x.shape, np.uint8)
     with_master = master is not None
@@ -255,6 +259,11 @@ def outlier_events(
         flags,
         es,
     )
+    if where is not None:
+        where += [
+            np.flatnonzero(flags & np.uint8(bit)) if counts[j] else np.empty(0, np.int64)
+            for j, bit in ((1, 2), (2, 4))
+        ]
     return tuple(int(_groups(flags, 1 << j, int(counts[j]))) for j in range(3))  # type: ignore[return-value]
 
 
@@ -271,6 +280,7 @@ def outlier_events_reference(
     t_up: float = np.inf,
     t_down: float = -np.inf,
     event_scale: np.ndarray | None = None,
+    where: list | None = None,
 ) -> tuple[int, int, int]:
     """numpy twin of :func:`outlier_events` (full-band masks, ``scipy.ndimage.label``)."""
     from scipy.ndimage import label
@@ -285,6 +295,11 @@ def outlier_events_reference(
     u = (x - mean) / a / scale
     out = events(ok & (u > t_out))
     if master is None:
+        if where is not None:
+            where += [np.empty(0, np.int64), np.empty(0, np.int64)]
         return out, 0, 0
     v = (x - master) / (a * (scale if event_scale is None else event_scale))
-    return out, events(ok & (v > t_up)), events(ok & (v < t_down))
+    above, below = ok & (v > t_up), ok & (v < t_down)
+    if where is not None:
+        where += [np.flatnonzero(above), np.flatnonzero(below)]
+    return out, events(above), events(below)
