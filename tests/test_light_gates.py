@@ -385,3 +385,46 @@ def test_variance_gate_knows_the_signal_behind_the_shot_noise_to_the_level():
     assert blind.failed and values["light_variance_ratio"] < 0.8  # 8 / 13 ADU² expected
     known, _ = judged(offset)
     assert not known.failed
+
+
+def test_a_lights_frame_variance_keeps_the_readout_scatter_at_any_scale():
+    """The per-pixel variance of one light frame at the model's scale ``k``: the readout's
+    scatter (a flickering pixel's telegraph states, in the bias frames) stays, the dark
+    current's shot variance grows with ``k``; without a bias the dark's scatter scales as the
+    model (``k²``)."""
+    from darkflow.master import combine_arrays
+    from darkflow.model import FrameType, MasterMeta
+    from darkflow.subtract import per_frame_sigma
+    from darkflow.verify._lightgates import _light_frame_variance
+
+    rng = np.random.default_rng(5)
+    shape = (40, 50)
+
+    def master(level: float, kind, flicker: float, n: int = 12):
+        frames = []
+        for _ in range(n):
+            f = rng.normal(level, 3.0, shape)
+            f[10, 10] += flicker * (rng.random() < 0.5)  # a telegraph pixel
+            frames.append(np.round(f).astype(np.uint16))
+        meta = MasterMeta(
+            config_signature="s",
+            instrument="s",
+            exptime_s=0.0 if kind == FrameType.BIAS else 30.0,
+            temp_c=None,
+            set_temp_c=None,
+            n_frames=n,
+            frame_kind=kind,
+        )
+        return combine_arrays(frames, meta=meta, allow_few=True)
+
+    bias = master(500.0, FrameType.BIAS, 8.0)
+    dark = master(500.0, FrameType.DARK, 8.0)
+    pb, pd = np.square(per_frame_sigma(bias)), np.square(per_frame_sigma(dark))
+    assert pb[10, 10] > 1.5 * np.median(pb)  # the telegraph pixel scatters in the biases
+    for k in (1.0 / 3.0, 1.0, 4.0):
+        v = _light_frame_variance(dark, bias, k, per_frame_sigma)
+        np.testing.assert_allclose(v, pb + np.float32(k) * np.maximum(pd - pb, 0), rtol=1e-6)
+        assert v[10, 10] >= pb[10, 10]
+    np.testing.assert_allclose(
+        _light_frame_variance(dark, None, 1.0 / 3.0, per_frame_sigma), pd / 9, rtol=1e-6
+    )

@@ -145,6 +145,30 @@ def _read_rel_sigma(source: MasterDark | None, read_var: float) -> float:
     return math.hypot(abs(math.log(median_est / read_var)), sampling)
 
 
+def _light_frame_variance(
+    master: MasterDark, bias: MasterDark | None, scale: float, per_frame_sigma
+) -> np.ndarray:
+    """Per-pixel variance of one light frame at the model's scale, from the darks' scatter.
+
+    A raw dark frame's variance is the readout's (read noise, a flickering pixel's telegraph
+    states) plus the dark current's shot noise. With a master bias of the master's shape the
+    readout part is the bias frames' own scatter and stays what it is at any exposure, while
+    the shot part grows with the exposure: ``V_b + k max(V_d - V_b, 0)`` (a 10 s light from a
+    30 s master keeps its flickering pixels' full scatter, which ``k² V_d`` cut ninefold).
+    Without a bias (or with a master stored bias-subtracted) the dark's scatter is scaled
+    like the model, ``k² V_d``."""
+    pf = np.square(per_frame_sigma(master))
+    if (
+        bias is not None
+        and bias.data.shape == master.data.shape
+        and not master.meta.bias_subtracted
+        and scale > 0
+    ):
+        pb = np.square(per_frame_sigma(bias))
+        return pb + np.float32(scale) * np.maximum(pf - pb, np.float32(0.0))
+    return pf * np.float32(scale * scale)
+
+
 def noise_budget(
     master: MasterDark,
     *,
@@ -177,7 +201,7 @@ def noise_budget(
     level_var += dark_jitter / n_dark if n_dark else 0.0
     level_var += bias_jitter / n_bias if n_bias else 0.0
     frames = int(np.median(master.n_used)) if master.n_used.size else None
-    pf = np.square(per_frame_sigma(master)) * np.float32(scale_factor * scale_factor)
+    pf = _light_frame_variance(master, bias, scale_factor, per_frame_sigma)
     read_rel = _read_rel_sigma(source, read_var)
     if bias is None and scale_rel_sigma > 0:
         # without a bias the "read" variance is the darks' temporal variance: their dark
