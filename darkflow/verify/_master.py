@@ -31,6 +31,7 @@ from darkflow.subtract.gain import (
 )
 from darkflow.verify._fpn import band_energies, row_window
 from darkflow.verify._gate import combine_spread, median_sd, z_threshold
+from darkflow.verify._gradient import dark_gradient_gate
 from darkflow.verify._holdout import frame_residual, holdout_gates, transient_gate
 from darkflow.verify._level import dark_level_gate
 from darkflow.verify._metrics import (
@@ -768,6 +769,9 @@ def assess_master(
             level, level_values = dark_level_gate(master, bias, rows, typical, frame_var, config)
             metrics.append(level)
             values.update(level_values)
+            gradient, gradient_values = dark_gradient_gate(master, bias, rows, frame_var, config)
+            metrics.append(gradient)
+            values.update(gradient_values)
         diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
         bands = band_energies(diff)
         values.update(bias_row_ratio=bands.row_ratio, bias_column_ratio=bands.column_ratio)
