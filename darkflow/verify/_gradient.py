@@ -13,7 +13,7 @@ Statistic: ``master - bias`` (hot-free), the interquartile means of ``32 x 32`` 
 the dark signal from edge to edge. Spread of one tile level: from the levels of each tile's even
 and odd rows (pixel and row noise, no smooth structure; as for ``low_freq_change_sigma``);
 ``(b, c)`` then have covariance ``C = s² (AᵀA)⁻¹`` when the dark is flat. The gradient's size
-``|(b, c)|`` fails one-sided at ``gate_false_alarm`` when it exceeds ``r* sigma`` (``r*² =
+``‖(b, c)‖`` fails one-sided at ``gate_false_alarm`` when it exceeds ``r* sigma`` (``r*² =
 chi2_isf(p, 2)``, ``sigma²`` the larger eigenvalue of ``C``: conservative) plus the materiality of the master's own per-pixel noise ``sigma_frame / sqrt(N)`` (a
 gradient below it hides in the uncertainty every calibrated light already carries, as for
 ``dark_level_above_bias``).
@@ -37,7 +37,7 @@ from darkflow.stats import robust_std
 from darkflow.verify._gate import z_threshold
 from darkflow.verify._metrics import Metric, VerifyReason, not_measured, significance_gate
 from darkflow.verify._nulls import f_upper_spread
-from darkflow.verify._stability import TILE, _hot_free, _tile_levels, _tile_split
+from darkflow.verify._stability import TILE, _tile_levels, _tile_split
 
 __all__ = ["dark_gradient_gate"]
 
@@ -60,23 +60,23 @@ def _plane(tiles: np.ndarray, rows: slice, shape: tuple[int, int]):
 
 
 def dark_gradient_gate(
-    master: MasterDark,
-    bias: MasterDark,
+    signal: np.ndarray,
     rows: slice,
+    master: MasterDark,
     frame_var: float,
     config: VerifyConfig,
 ) -> tuple[Metric, dict[str, float | None]]:
-    """Does ``master - bias`` hold a planar gradient across the frame (``dark_gradient``)?
+    """Does the dark signal hold a planar gradient across the frame (``dark_gradient``)?
 
-    ``rows``: the analysed band of rows; ``frame_var``: one dark frame's pixel variance (ADU²)
-    of the typical pixels. See the module docstring.
+    ``signal``: ``master - bias`` in the analysed band of rows ``rows``, hot pixels set to NaN
+    (:func:`darkflow.verify._stability._hot_free`); ``frame_var``: one dark frame's pixel
+    variance (ADU²) of the typical pixels. See the module docstring.
     """
     from darkflow.stats._dist import chi2_isf  # scipy.stats' chi2.isf, without its import
 
     p = config.gate_false_alarm
-    diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
-    tiles = _tile_levels(diff, TILE)
-    split = _tile_split(diff, TILE)
+    tiles = _tile_levels(signal, TILE)
+    split = _tile_split(signal, TILE)
     split = split[np.isfinite(split)]
     if not frame_var > 0:
         return not_measured(NAME, None, "no frame noise (fewer than two frames)"), {}

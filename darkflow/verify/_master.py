@@ -769,10 +769,11 @@ def assess_master(
             level, level_values = dark_level_gate(master, bias, rows, typical, frame_var, config)
             metrics.append(level)
             values.update(level_values)
-            gradient, gradient_values = dark_gradient_gate(master, bias, rows, frame_var, config)
+        diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
+        if bias_own_night:
+            gradient, gradient_values = dark_gradient_gate(diff, rows, master, frame_var, config)
             metrics.append(gradient)
             values.update(gradient_values)
-        diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
         bands = band_energies(diff)
         values.update(bias_row_ratio=bands.row_ratio, bias_column_ratio=bands.column_ratio)
         metrics.append(
