@@ -429,6 +429,19 @@ def test_a_hot_pixel_scale_change_without_a_bias_is_no_banding_change(sensor, pr
 
 
 # ----------------------------------------------------------------------------- the dark gradient
+BIG = (288, 320)  # 9 x 10 tiles: enough for the plane test to see the tiles' own noise
+
+
+@pytest.fixture(scope="module")
+def big():
+    return make_sensor(0, BIG)
+
+
+@pytest.fixture(scope="module")
+def big_bias(big):
+    return bias_master(big)
+
+
 def _gradient(a):
     return next(m for m in a.metrics if m.name == "dark_gradient")
 
@@ -440,17 +453,17 @@ def _ramp(shape, electrons):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_flat_dark_has_no_gradient(sensor, bias, seed):
-    frames = dark_frames(sensor, 12, seed=seed)
-    a = assess_master(master_of(frames), bias=bias)
+def test_a_flat_dark_has_no_gradient(big, big_bias, seed):
+    frames = dark_frames(big, 12, seed=seed)
+    a = assess_master(master_of(frames), bias=big_bias)
     m = _gradient(a)
     assert m.status == "pass" and m.false_alarm == 1e-4 and m.spread > 0
     assert R.DARK_GRADIENT not in a.reasons and a.status == MasterStatus.VERIFIED
 
 
-def test_stray_light_across_the_only_dark_set_fails(sensor, bias):
-    frames = dark_frames(sensor, 12, seed=1, extra_e=_ramp(SHAPE, 40.0))
-    a = assess_master(master_of(frames), bias=bias)
+def test_stray_light_across_the_only_dark_set_fails(big, big_bias):
+    frames = dark_frames(big, 12, seed=1, extra_e=_ramp(BIG, 40.0))
+    a = assess_master(master_of(frames), bias=big_bias)
     assert a.status == MasterStatus.LOW_CONFIDENCE and R.DARK_GRADIENT in a.reasons
     assert _gradient(a).failed
     # 40 e- x (1.5 - 0.5) at 0.5 e-/ADU: 80 ADU from edge to edge, along the width only
@@ -461,25 +474,34 @@ def test_stray_light_across_the_only_dark_set_fails(sensor, bias):
     assert rank_causes([str(r) for r in a.reasons])[0][0] == "light_leak"
 
 
-def test_a_gradient_below_the_masters_own_noise_passes(sensor, bias):
+def test_a_gradient_below_the_masters_own_noise_passes(big, big_bias):
     # 1 e- edge to edge is 2 ADU: far beyond the tiles' noise, within the master's per-pixel noise
-    frames = dark_frames(sensor, 12, seed=1, extra_e=_ramp(SHAPE, 1.0))
-    a = assess_master(master_of(frames), bias=bias)
+    frames = dark_frames(big, 12, seed=1, extra_e=_ramp(BIG, 1.0))
+    a = assess_master(master_of(frames), bias=big_bias)
     assert not _gradient(a).failed and R.DARK_GRADIENT not in a.reasons
 
 
-def test_curved_structure_like_amp_glow_is_not_measured(sensor, bias):
-    ny, nx = SHAPE
+def test_curved_structure_like_amp_glow_is_not_measured(big, big_bias):
+    ny, nx = BIG
     yy, xx = np.mgrid[:ny, :nx]
     glow = 300.0 * np.exp(-np.hypot(yy, xx) / (0.15 * np.hypot(ny, nx)))
-    frames = dark_frames(sensor, 12, seed=1, extra_e=glow)
-    a = assess_master(master_of(frames), bias=bias)
+    frames = dark_frames(big, 12, seed=1, extra_e=glow)
+    a = assess_master(master_of(frames), bias=big_bias)
     m = _gradient(a)
     assert m.status == "not_measured" and "beyond a plane" in m.detail
     assert R.DARK_GRADIENT not in a.reasons
 
 
-def test_one_dark_frame_has_no_gradient_test(sensor, bias):
-    frames = dark_frames(sensor, 1, seed=1, extra_e=_ramp(SHAPE, 40.0))
-    a = assess_master(master_of(frames), bias=bias)
+def test_one_dark_frame_has_no_gradient_test(big, big_bias):
+    frames = dark_frames(big, 1, seed=1, extra_e=_ramp(BIG, 40.0))
+    a = assess_master(master_of(frames), bias=big_bias)
     assert _gradient(a).status == "not_measured" and R.DARK_GRADIENT not in a.reasons
+
+
+def test_too_few_tiles_for_the_plane_test_is_not_measured(sensor, bias):
+    # 5 x 6 tiles: the plane test's threshold is ~3.3 x the tiles' noise; a glow could pass
+    frames = dark_frames(sensor, 12, seed=1, extra_e=_ramp(SHAPE, 40.0))
+    a = assess_master(master_of(frames), bias=bias)
+    m = _gradient(a)
+    assert m.status == "not_measured" and "30 tiles" in m.detail
+    assert R.DARK_GRADIENT not in a.reasons

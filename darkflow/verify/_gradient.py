@@ -18,8 +18,10 @@ chi2_isf(p, 2)``, ``sigma²`` the larger eigenvalue of ``C``: conservative) plus
 gradient below it hides in the uncertainty every calibrated light already carries, as for
 ``dark_level_above_bias``).
 
-Not measured: fewer than 3 x 3 tiles, or a structure that a plane does not describe (the RMS of
-the tiles about the plane against their noise, an F test at the same false-alarm probability):
+Not measured: fewer than 3 x 3 tiles; a plane test too weak to see structure of twice the tiles'
+noise (its threshold, from a noise estimate of ``0.37 x tiles`` degrees of freedom, needs about 70
+tiles: :data:`MAX_PLANE_LIMIT`); or a structure that a plane does not describe (the RMS of the
+tiles about the plane against their noise, an F test at the same false-alarm probability):
 amp glow, a vignetted or corner leak, a dark-current pattern of the sensor: one set cannot tell
 these apart. A glow whose tilt exceeds the materiality is ~30x its tile noise (a tile averages
 ~1000 pixels), so its curvature fails the plane test and it is not measured.
@@ -42,6 +44,9 @@ from darkflow.verify._stability import TILE, _tile_levels, _tile_split
 __all__ = ["dark_gradient_gate"]
 
 NAME = "dark_gradient"
+# the plane test must see structure of twice the tiles' noise (RMS): a glow whose tilt reaches the
+# materiality (~30 tile sigmas) curves by several tile sigmas; about 70 tiles are needed
+MAX_PLANE_LIMIT = 2.0
 
 
 def _plane(tiles: np.ndarray, rows: slice, shape: tuple[int, int]):
@@ -94,7 +99,15 @@ def dark_gradient_gate(
         "dark_gradient_y_adu": float(coef[2]),
         "dark_nonplanar_sigma": planar,
     }
-    if planar - 1.0 > planar_spread * z_threshold(p, sides=1):
+    limit = 1.0 + planar_spread * z_threshold(p, sides=1)
+    if limit > MAX_PLANE_LIMIT:
+        return not_measured(
+            NAME,
+            None,
+            f"{n} tiles: the plane test would see structure only at {limit:.3g} x the tiles' "
+            f"noise (more than {MAX_PLANE_LIMIT:g}): amp glow could pass for a gradient",
+        ), values
+    if planar > limit:
         return not_measured(
             NAME,
             None,
