@@ -426,3 +426,82 @@ def test_a_hot_pixel_scale_change_without_a_bias_is_no_banding_change(sensor, pr
     assert R.DARK_SCALE_CHANGED in warm.reasons
     assert R.BANDING_CHANGED not in warm.reasons
     assert warm.values["column_change_ratio"] == pytest.approx(1.0, abs=0.3)
+
+
+# ----------------------------------------------------------------------------- the dark gradient
+BIG = (288, 320)  # 9 x 10 tiles: enough for the plane test to see the tiles' own noise
+
+
+@pytest.fixture(scope="module")
+def big():
+    return make_sensor(0, BIG)
+
+
+@pytest.fixture(scope="module")
+def big_bias(big):
+    return bias_master(big)
+
+
+def _gradient(a):
+    return next(m for m in a.metrics if m.name == "dark_gradient")
+
+
+def _ramp(shape, electrons):
+    """Stray light of ``electrons`` on average, from half of it at the left edge to 1.5 times
+    at the right (the simulator's ``LightLeak`` shape)."""
+    return electrons * np.linspace(0.5, 1.5, shape[1])[None, :] * np.ones((shape[0], 1))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_flat_dark_has_no_gradient(big, big_bias, seed):
+    frames = dark_frames(big, 12, seed=seed)
+    a = assess_master(master_of(frames), bias=big_bias)
+    m = _gradient(a)
+    assert m.status == "pass" and m.false_alarm == 1e-4 and m.spread > 0
+    assert R.DARK_GRADIENT not in a.reasons and a.status == MasterStatus.VERIFIED
+
+
+def test_stray_light_across_the_only_dark_set_fails(big, big_bias):
+    frames = dark_frames(big, 12, seed=1, extra_e=_ramp(BIG, 40.0))
+    a = assess_master(master_of(frames), bias=big_bias)
+    assert a.status == MasterStatus.LOW_CONFIDENCE and R.DARK_GRADIENT in a.reasons
+    assert _gradient(a).failed
+    # 40 e- x (1.5 - 0.5) at 0.5 e-/ADU: 80 ADU from edge to edge, along the width only
+    assert a.values["dark_gradient_x_adu"] == pytest.approx(80.0, rel=0.1)
+    assert abs(a.values["dark_gradient_y_adu"]) < 5.0
+    from darkflow.triage import rank_causes
+
+    assert rank_causes([str(r) for r in a.reasons])[0][0] == "light_leak"
+
+
+def test_a_gradient_below_the_masters_own_noise_passes(big, big_bias):
+    # 1 e- edge to edge is 2 ADU: far beyond the tiles' noise, within the master's per-pixel noise
+    frames = dark_frames(big, 12, seed=1, extra_e=_ramp(BIG, 1.0))
+    a = assess_master(master_of(frames), bias=big_bias)
+    assert not _gradient(a).failed and R.DARK_GRADIENT not in a.reasons
+
+
+def test_curved_structure_like_amp_glow_is_not_measured(big, big_bias):
+    ny, nx = BIG
+    yy, xx = np.mgrid[:ny, :nx]
+    glow = 300.0 * np.exp(-np.hypot(yy, xx) / (0.15 * np.hypot(ny, nx)))
+    frames = dark_frames(big, 12, seed=1, extra_e=glow)
+    a = assess_master(master_of(frames), bias=big_bias)
+    m = _gradient(a)
+    assert m.status == "not_measured" and "beyond a plane" in m.detail
+    assert R.DARK_GRADIENT not in a.reasons
+
+
+def test_one_dark_frame_has_no_gradient_test(big, big_bias):
+    frames = dark_frames(big, 1, seed=1, extra_e=_ramp(BIG, 40.0))
+    a = assess_master(master_of(frames), bias=big_bias)
+    assert _gradient(a).status == "not_measured" and R.DARK_GRADIENT not in a.reasons
+
+
+def test_too_few_tiles_for_the_plane_test_is_not_measured(sensor, bias):
+    # 5 x 6 tiles: the plane test's threshold is ~3.3 x the tiles' noise; a glow could pass
+    frames = dark_frames(sensor, 12, seed=1, extra_e=_ramp(SHAPE, 40.0))
+    a = assess_master(master_of(frames), bias=bias)
+    m = _gradient(a)
+    assert m.status == "not_measured" and "30 tiles" in m.detail
+    assert R.DARK_GRADIENT not in a.reasons

@@ -525,6 +525,7 @@ _RULES = (
     _r("dark_scale_changed", ERR, {T: 2, G: 1, EXP: 1}, *_THERMAL, *_GAIN[:1]),
     _r("dark_level_shift", ERR, {BIAS: 2, LEAK: 1, R: 0.5}, *_BIAS, *_LEAK[:1]),
     _r("low_frequency_changed", ERR, {LEAK: 3}, *_LEAK),
+    _r("dark_gradient", ERR, {LEAK: 3}, *_LEAK),
     # a changed row/column pattern establishes a change of the readout electronics (3), not
     # the readout mode by definition: another gain changes it too (1), and so does a change of
     # the electronics' state within a bias set (with ``bias_level_jump``: the joint rule)

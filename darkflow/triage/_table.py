@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = 'b8b94820b72d66eb'
+FINGERPRINT = '61719eb33dd91c99'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',
@@ -21,6 +21,7 @@ TEXTS = {
     'config_readout_differs': 'Masters of this camera exist, but in another readout mode.',
     'conservative_fallback': 'No master passed the gates; the latest verified master of the configuration was subtracted with its dark signal amplitude-limited (subtract.conservative_fallback).',
     'dark_below_bias': "The darks' typical pixels sit below the master bias of their night by more than the levels' noise and the master's own: dark current is never negative, the bias level moved between the bias frames and the darks (bias drift, reset, another offset).",
+    'dark_gradient': "The master's dark signal changes across the frame along a plane, beyond its noise and its own per-pixel uncertainty: dark current does not depend on where a pixel is and amp glow curves near its amplifier; stray light reached the sensor.",
     'dark_law_assumed': "The master was scaled to the light's temperature with the configured dark-current law (matching.doubling_temp_c and its prior uncertainty), not one fitted on this sensor: the darks of the configuration were taken at a single temperature.",
     'dark_level_shift': "The master's level changed from the previous verified master by more than its hot-pixel scale explains: an offset (bias drift) or uniform stray light.",
     'dark_level_unmeasured': "No bias of the light's night: the dark model's level against the light's is seen only where it drives the sky below zero; an offset that leaves the sky positive cannot be told from sky.",

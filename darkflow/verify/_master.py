@@ -31,6 +31,7 @@ from darkflow.subtract.gain import (
 )
 from darkflow.verify._fpn import band_energies, row_window
 from darkflow.verify._gate import combine_spread, median_sd, z_threshold
+from darkflow.verify._gradient import dark_gradient_gate
 from darkflow.verify._holdout import frame_residual, holdout_gates, transient_gate
 from darkflow.verify._level import dark_level_gate
 from darkflow.verify._metrics import (
@@ -769,6 +770,10 @@ def assess_master(
             metrics.append(level)
             values.update(level_values)
         diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
+        if bias_own_night:
+            gradient, gradient_values = dark_gradient_gate(diff, rows, master, frame_var, config)
+            metrics.append(gradient)
+            values.update(gradient_values)
         bands = band_energies(diff)
         values.update(bias_row_ratio=bands.row_ratio, bias_column_ratio=bands.column_ratio)
         metrics.append(

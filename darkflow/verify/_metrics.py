@@ -122,6 +122,12 @@ class VerifyReason(ReasonCode):
         "Smooth large-scale structure appeared or changed relative to the previous verified "
         "master (a gradient or glow): stray light reaching the sensor.",
     )
+    DARK_GRADIENT = (
+        "dark_gradient",
+        "The master's dark signal changes across the frame along a plane, beyond its noise and "
+        "its own per-pixel uncertainty: dark current does not depend on where a pixel is and "
+        "amp glow curves near its amplifier; stray light reached the sensor.",
+    )
     BANDING_CHANGED = (
         "banding_changed",
         "Row or column banding differs from the master bias or the previous verified master: "
