@@ -505,3 +505,21 @@ def test_too_few_tiles_for_the_plane_test_is_not_measured(sensor, bias):
     m = _gradient(a)
     assert m.status == "not_measured" and "30 tiles" in m.detail
     assert R.DARK_GRADIENT not in a.reasons
+
+
+def test_a_temperature_gradient_across_the_sensor_is_no_stray_light(big, big_bias):
+    """A sensor warmer on one side tilts its dark current, the hot pixels' with it: they scale
+    as the level does (``beta`` 1), stray light leaves them as they are (``beta`` 0)."""
+    warm = np.linspace(0.5, 1.5, BIG[1])[None, :] * np.ones((BIG[0], 1))
+    frames = dark_frames(big, 12, seed=1, extra_e=big.dark_e * (warm - 1.0))
+    a = assess_master(master_of(frames), bias=big_bias)
+    m = _gradient(a)
+    assert not m.failed and R.DARK_GRADIENT not in a.reasons, m
+    assert a.values["dark_gradient_hot_beta"] == pytest.approx(
+        1.0, abs=4 * a.values["dark_gradient_hot_beta_sigma"]
+    )
+    # the stray light of the same tilt: the hot pixels do not follow it
+    frames = dark_frames(big, 12, seed=1, extra_e=_ramp(BIG, 40.0))
+    a = assess_master(master_of(frames), bias=big_bias)
+    assert _gradient(a).failed
+    assert abs(a.values["dark_gradient_hot_beta"]) < 4 * a.values["dark_gradient_hot_beta_sigma"]

@@ -25,10 +25,22 @@ tiles about the plane against their noise, an F test at the same false-alarm pro
 amp glow, a vignetted or corner leak, a dark-current pattern of the sensor: one set cannot tell
 these apart. A glow whose tilt exceeds the materiality is ~30x its tile noise (a tile averages
 ~1000 pixels), so its curvature fails the plane test and it is not measured.
+
+A temperature gradient across the sensor (a warm amplifier side, a cold finger at one edge)
+tilts the dark current too, but it scales every pixel's dark current alike, the hot pixels'
+included, while stray light adds the same photons to a hot pixel as to its neighbours. So a
+significant gradient is judged on the hot pixels (:func:`_thermal_test`): with ``T = L / a``
+the typical level ``L`` of the plane at a hot pixel over the plane's centre level ``a``, a hot
+pixel's excess above ``L`` is ``h T`` for a temperature gradient and ``h`` for stray light:
+the slope ``beta`` of ``ln(excess)`` against ``ln T`` is 1 or 0. The gate fails (stray light)
+when ``beta = 1`` is rejected at ``gate_false_alarm``; it passes when ``beta = 0`` is rejected
+and ``beta = 1`` is not (a temperature gradient); neither rejected (too few hot pixels, too
+small a gradient to resolve): not measured.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -70,12 +82,15 @@ def dark_gradient_gate(
     master: MasterDark,
     frame_var: float,
     config: VerifyConfig,
+    raw: np.ndarray | None = None,
 ) -> tuple[Metric, dict[str, float | None]]:
     """Does the dark signal hold a planar gradient across the frame (``dark_gradient``)?
 
     ``signal``: ``master - bias`` in the analysed band of rows ``rows``, hot pixels set to NaN
-    (:func:`darkflow.verify._stability._hot_free`); ``frame_var``: one dark frame's pixel
-    variance (ADU²) of the typical pixels. See the module docstring.
+    (:func:`darkflow.verify._stability._hot_free`); ``raw``: the same with its hot pixels (the
+    temperature-gradient test; without it a significant gradient is not measured);
+    ``frame_var``: one dark frame's pixel variance (ADU²) of the typical pixels. See the module
+    docstring.
     """
     from darkflow.stats._dist import chi2_isf  # scipy.stats' chi2.isf, without its import
 
@@ -125,6 +140,11 @@ def dark_gradient_gate(
     amplitude = float(math.hypot(*beta))
     materiality = math.sqrt(frame_var / max(master.meta.n_frames, 1))
     values["dark_gradient_adu"] = amplitude
+    detail = (
+        f"gradient {coef[1]:+.3g} ADU across the width, {coef[2]:+.3g} across the height "
+        f"(+- {sigma:.2g}) on a dark signal of {coef[0]:.3g} ADU, {n} tiles; master noise "
+        f"{materiality:.2g} ADU"
+    )
     metric = significance_gate(
         NAME,
         amplitude,
@@ -134,8 +154,88 @@ def dark_gradient_gate(
         false_alarm=p,
         side="upper",
         materiality=materiality,
-        detail=f"gradient {coef[1]:+.3g} ADU across the width, {coef[2]:+.3g} across the height "
-        f"(+- {sigma:.2g}) on a dark signal of {coef[0]:.3g} ADU, {n} tiles; master noise "
-        f"{materiality:.2g} ADU",
+        detail=detail,
     )
-    return metric, values
+    if not metric.failed:
+        return metric, values
+    # stray light or a temperature gradient across the sensor: the hot pixels tell
+    thermal = None if raw is None else _thermal_test(raw, signal, coef, rows, master.shape, p)
+    if thermal is None:
+        return not_measured(
+            NAME,
+            None,
+            detail + "; too few hot pixels to tell stray light from a temperature gradient",
+        ), values
+    beta, beta_sd, n_hot = thermal
+    values.update(dark_gradient_hot_beta=beta, dark_gradient_hot_beta_sigma=beta_sd)
+    z = z_threshold(p, sides=1)
+    hot = f"; {n_hot} hot pixels scale as the level to the power {beta:.2f} +- {beta_sd:.2f}"
+    if (1.0 - beta) / beta_sd > z:  # not a temperature gradient: stray light
+        return dataclasses.replace(metric, detail=detail + hot + " (stray light: 0)"), values
+    if beta / beta_sd > z:  # the hot pixels follow the level: the sensor's temperature
+        return dataclasses.replace(
+            metric,
+            reason=None,
+            confidence=1.0,  # the gradient is the sensor's temperature: all is well
+            detail=detail + hot + " (a temperature gradient: 1)",
+        ), values
+    return not_measured(
+        NAME, None, detail + hot + ": stray light (0) and a temperature gradient (1) both fit"
+    ), values
+
+
+def _thermal_test(
+    raw: np.ndarray,
+    hot_free: np.ndarray,
+    coef: np.ndarray,
+    rows: slice,
+    shape: tuple[int, int],
+    p: float,
+) -> tuple[float, float, int] | None:
+    """``beta`` (module docstring), its standard error, and the hot pixels' count.
+
+    The band's pixels are cut into :data:`N_STRIPS` strips of equal count across the gradient;
+    in each, the ``k`` largest excesses above the plane (``k`` half the band's hot pixels per
+    strip: hot pixels in every strip) give the mean ``ln(excess)``, regressed on the strip's
+    mean ``ln T``. The same rank in every strip, not a threshold: a threshold would keep only
+    the brightest hot pixels where the level is low and bias ``beta`` towards 0. The standard
+    error is the regression's, inflated to Student's t on ``strips - 2`` degrees of freedom at
+    the normal deviate of the gate. ``None`` with fewer than :data:`MIN_HOT` hot pixels per
+    strip or a centre level not above 0."""
+    from darkflow.stats._dist import t_isf  # scipy.stats' t.isf, without its import
+
+    n_hot = int(np.count_nonzero(~np.isfinite(hot_free) & np.isfinite(raw)))
+    k = n_hot // (2 * N_STRIPS)
+    if k < MIN_HOT or not coef[0] > 0 or not math.hypot(coef[1], coef[2]) > 0:
+        return None
+    yy, xx = np.nonzero(np.isfinite(raw))
+    ny, nx = shape
+    x = (xx + 0.5) / nx - 0.5
+    y = (rows.start + yy + 0.5) / ny - 0.5
+    level = coef[0] + coef[1] * x + coef[2] * y
+    excess = raw[yy, xx].astype(np.float64) - level
+    along = coef[1] * x + coef[2] * y
+    order = np.argsort(along, kind="stable")
+    ts, vs = [], []
+    for part in np.array_split(order, N_STRIPS):
+        lv = level[part]
+        top = np.partition(excess[part], part.size - k)[part.size - k :]
+        if not (np.all(top > 0) and np.all(lv > 0)):
+            return None
+        ts.append(float(np.mean(np.log(lv / coef[0]))))
+        vs.append(float(np.median(np.log(top))))
+    t, v = np.array(ts), np.array(vs)
+    t = t - t.mean()
+    sxx = float(np.sum(t * t))
+    if not sxx > 0:
+        return None
+    beta = float(np.sum(t * (v - v.mean())) / sxx)
+    resid = v - v.mean() - beta * t
+    dof = N_STRIPS - 2
+    se = math.sqrt(float(np.sum(resid * resid)) / dof / sxx)
+    # Student's t on ``dof`` degrees of freedom, as the normal deviate's equivalent spread
+    return beta, se * t_isf(p, dof) / z_threshold(p, sides=1), n_hot
+
+
+N_STRIPS = 16
+MIN_HOT = 5  # hot pixels per strip (the k largest excesses)

@@ -769,9 +769,12 @@ def assess_master(
             level, level_values = dark_level_gate(master, bias, rows, typical, frame_var, config)
             metrics.append(level)
             values.update(level_values)
-        diff = _hot_free((master.data[rows] - bias.data[rows]).astype(np.float32))
+        raw_diff = (master.data[rows] - bias.data[rows]).astype(np.float32)
+        diff = _hot_free(raw_diff)
         if bias_own_night:
-            gradient, gradient_values = dark_gradient_gate(diff, rows, master, frame_var, config)
+            gradient, gradient_values = dark_gradient_gate(
+                diff, rows, master, frame_var, config, raw=raw_diff
+            )
             metrics.append(gradient)
             values.update(gradient_values)
         bands = band_energies(diff)
