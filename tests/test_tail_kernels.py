@@ -137,3 +137,15 @@ def test_ndtr_is_zero_below_the_skipped_arguments():
     assert x.size > 1000
     out = ndtr(x)
     assert (out == 0.0).all() and not np.signbit(out).any()
+
+
+@pytest.mark.parametrize("saturation", [None, 65535.0])
+def test_raw_floor_terms_far_above_the_floor_match_reference(saturation):
+    """Most pixels of a frame with a bias level have a floor term of exactly 0 (not
+    evaluated): the same sum."""
+    c, u, _, bg, _, _, _, mdl, r, sources = _light((300, 257), seed=4)
+    mdl[:220] += np.float32(1000.0)
+    got = raw_floor_terms(c, u, r, mdl, bg, sources, 1.1, saturation)
+    want = raw_floor_terms_reference(c, u, r, mdl, bg, sources, 1.1, saturation)
+    _equal(got, want)
+    assert got[2] > 0
