@@ -14,6 +14,7 @@ float64 operations in the same order, so every share is bit-identical and so are
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -30,26 +31,11 @@ _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}  # x / 0 gives inf
 
 
 @nb.njit(**_JIT)
-def _row_shares(
-    u,
-    valid,
-    model_var,
-    signal,
-    use_signal,
-    read,
-    common_var,
-    scale_rel,
-    prnu,
-    gain,
-    systematic,
-    use_systematic,
-    y,
-    rb,
-    ok,
-):  # pragma: no cover
+def _row_shares(u, valid, model_var, params, y, rb, ok):  # pragma: no cover
     """Row ``y``: ``ok`` = background pixel with ``u² > 0``, ``rb[0..4]`` its shares (shot,
     read, master, common, non-uniformity), garbage where not ``ok``. No branch on the values:
-    the loop is vectorised."""
+    the loop is vectorised. ``params``: :func:`_kernel_args`' tuple."""
+    signal, use_signal, read, common_var, scale_rel, prnu, gain, systematic, use_sys = params
     nx = u.shape[1]
     for x in range(nx):
         uu = np.float64(u[y, x])
@@ -62,7 +48,7 @@ def _row_shares(
         r = read / u2
         rb[1, x] = r if (r <= 1.0 or r != r) else 1.0
         sys = common_var
-        if use_systematic:
+        if use_sys:
             sv = np.float64(systematic[y, x])
             sys = sys + sv
             mv = mv - sv
@@ -78,73 +64,35 @@ def _row_shares(
 
 
 @nb.njit(**_JIT)
-def _noise_shares(
-    u,
-    valid,
-    model_var,
-    signal,
-    use_signal,
-    read,
-    common_var,
-    scale_rel,
-    prnu,
-    gain,
-    use_gain,
-    out,
-    systematic,
-    use_systematic,
-):  # pragma: no cover
-    ny, nx = u.shape
-    kk = 5 if use_gain else 4
+def _noise_shares(u, valid, model_var, params, rows, out):  # pragma: no cover
+    """The first ``rows`` shares of every pixel that has shares, raster order, into ``out``;
+    returns their number."""
+    nx = u.shape[1]
     rb = np.empty((5, nx), np.float64)
     ok = np.empty(nx, np.bool_)
     n = 0
-    for y in range(ny):
-        _row_shares(
-            u, valid, model_var, signal, use_signal, read, common_var, scale_rel, prnu, gain,
-            systematic, use_systematic, y, rb, ok,
-        )  # fmt: skip
+    for y in range(u.shape[0]):
+        _row_shares(u, valid, model_var, params, y, rb, ok)
         for x in range(nx):
             if ok[x]:
-                for k in range(kk):
+                for k in range(rows):
                     out[k, n] = rb[k, x]
                 n += 1
     return n
 
 
 @nb.njit(**_JIT)
-def _share_sample(
-    u,
-    valid,
-    model_var,
-    signal,
-    use_signal,
-    read,
-    common_var,
-    scale_rel,
-    prnu,
-    gain,
-    use_gain,
-    systematic,
-    use_systematic,
-    row_step,
-    col_step,
-    out,
-):  # pragma: no cover
+def _share_sample(u, valid, model_var, params, row_step, col_step, out):  # pragma: no cover
     """The shares of the pixels of every ``row_step``-th row, every ``col_step``-th column
     (from an offset that moves from row to row), that have shares; returns their number."""
-    ny, nx = u.shape
+    nx = u.shape[1]
     rb = np.empty((5, nx), np.float64)
     ok = np.empty(nx, np.bool_)
-    m = out.shape[1]
     j = 0
-    for i, y in enumerate(range(row_step // 2, ny, row_step)):
-        _row_shares(
-            u, valid, model_var, signal, use_signal, read, common_var, scale_rel, prnu, gain,
-            systematic, use_systematic, y, rb, ok,
-        )  # fmt: skip
+    for i, y in enumerate(range(row_step // 2, u.shape[0], row_step)):
+        _row_shares(u, valid, model_var, params, y, rb, ok)
         for x in range(i % col_step, nx, col_step):
-            if ok[x] and j < m:
+            if ok[x] and j < out.shape[1]:
                 for k in range(5):
                     out[k, j] = rb[k, x]
                 j += 1
@@ -152,43 +100,21 @@ def _share_sample(
 
 
 @nb.njit(**_JIT)
-def _share_brackets(
-    u,
-    valid,
-    model_var,
-    signal,
-    use_signal,
-    read,
-    common_var,
-    scale_rel,
-    prnu,
-    gain,
-    use_gain,
-    systematic,
-    use_systematic,
-    lo,
-    hi,
-    counts,
-    buf,
-):  # pragma: no cover
-    """One pass: per share ``k``, ``counts[k]`` = (values below ``lo[k]``, equal to it,
-    strictly between, equal to ``hi[k]`` (when above ``lo[k]``), NaN), the values strictly
+def _share_brackets(u, valid, model_var, params, rows, lo, hi, counts, buf):  # pragma: no cover
+    """One pass: per share ``k < rows``, ``counts[k]`` = (values below ``lo[k]``, equal to
+    it, strictly between, equal to ``hi[k]`` (when above ``lo[k]``), NaN), the values strictly
     between copied into ``buf[k]`` (as many as fit; the last slot takes the rest); returns the
     number of pixels with shares. Branch-free: the values fall either side at random."""
-    ny, nx = u.shape
+    nx = u.shape[1]
     cap = buf.shape[1] - 1
-    kk = 5 if use_gain else 4
     rb = np.empty((5, nx), np.float64)
     ok = np.empty(nx, np.bool_)
     n = 0
-    for y in range(ny):
-        _row_shares(
-            u, valid, model_var, signal, use_signal, read, common_var, scale_rel, prnu, gain,
-            systematic, use_systematic, y, rb, ok,
-        )  # fmt: skip
+    for y in range(u.shape[0]):
+        _row_shares(u, valid, model_var, params, y, rb, ok)
         for x in range(nx):
             n += ok[x]
-        for k in range(kk):
+        for k in range(rows):
             a = lo[k]
             b = hi[k]
             c0 = 0
@@ -260,27 +186,9 @@ def noise_shares(
             gain=gain,
             systematic_var=systematic_var,
         )
-    signal, use_signal, read, common, scale_rel, prnu_f, gain_f, use_gain, systematic, use_sys = (
-        args
-    )
     rows = 5 if gain is not None else 4
     out = np.empty((rows, int(np.count_nonzero(valid))), np.float64)
-    n = _noise_shares(
-        u,
-        np.asarray(valid, np.bool_),
-        model_var,
-        signal,
-        use_signal,
-        read,
-        common,
-        scale_rel,
-        prnu_f,
-        gain_f,
-        use_gain,
-        out,
-        systematic,
-        use_sys,
-    )
+    n = _noise_shares(u, np.asarray(valid, np.bool_), model_var, args, rows, out)
     return out[:, :n]
 
 
@@ -290,11 +198,11 @@ def _kernel_args(
     model_var,
     read_var,
     common_var,
-    dark_signal,
-    scale_rel_sigma,
-    prnu,
-    gain,
-    systematic_var,
+    dark_signal=None,
+    scale_rel_sigma=0.0,
+    prnu=0.0,
+    gain=None,
+    systematic_var=None,
 ):
     """The shares kernels' arguments after ``(u, valid, model_var)``, or None when the arrays
     are not all 2-D numpy arrays of one shape (numpy's path then)."""
@@ -311,45 +219,25 @@ def _kernel_args(
         float(scale_rel_sigma),
         float(prnu),
         float(gain) if gain is not None else 0.0,
-        gain is not None,
         systematic_var if systematic_var is not None else np.zeros((0, 0), np.float32),
         systematic_var is not None,
     )
 
 
 def noise_share_medians(
-    u: np.ndarray,
-    valid: np.ndarray,
-    model_var: np.ndarray,
-    *,
-    read_var: float,
-    common_var: float,
-    dark_signal: np.ndarray | None = None,
-    scale_rel_sigma: float = 0.0,
-    prnu: float = 0.0,
-    gain: float | None = None,
-    systematic_var: np.ndarray | None = None,
+    u: np.ndarray, valid: np.ndarray, model_var: np.ndarray, **kw: Any
 ) -> list[float]:
     """The median of each share of :func:`noise_shares` (4, or 5 with a ``gain``), each equal
     to :func:`darkflow.stats._robust.median` of that row of shares, without the rows: a fixed
     sample of the pixels brackets each median, one pass counts each share's values below,
     at and between its bracket and copies those between, a selection among them gives the
     middle ranks (:func:`darkflow.stats._select.select_middle`'s method, the ranks' values do
-    not depend on how they were found). Whatever the bracket cannot settle (a missed rank, a
-    NaN share, a zero median, fewer than 16384 pixels) takes the former path: the rows and
-    their medians."""
+    not depend on how they were found). ``kw``: :func:`noise_shares`' keywords. Whatever
+    the bracket cannot settle (a missed rank, a NaN share, a zero median, fewer than 16384
+    pixels) takes the former path: the rows and their medians."""
     from darkflow.stats._robust import median
 
-    kw = {
-        "read_var": read_var,
-        "common_var": common_var,
-        "dark_signal": dark_signal,
-        "scale_rel_sigma": scale_rel_sigma,
-        "prnu": prnu,
-        "gain": gain,
-        "systematic_var": systematic_var,
-    }
-    rows = 5 if gain is not None else 4
+    rows = 5 if kw.get("gain") is not None else 4
     found = _bracketed_medians(u, valid, model_var, rows, kw)
     if found is not None:
         return found
@@ -366,7 +254,7 @@ def _bracketed_medians(u, valid, model_var, rows: int, kw: dict) -> list[float] 
     row_step = max(ny // 64, 1)
     col_step = max(nx * len(range(row_step // 2, ny, row_step)) // SAMPLE_PIXELS, 1)
     sample = np.empty((5, SAMPLE_PIXELS), np.float64)
-    m = _share_sample(u, valid, model_var, *args, row_step, col_step, sample)
+    m = _share_sample(u, valid, model_var, args, row_step, col_step, sample)
     if m < 1024:
         return None
     sample = np.sort(sample[:rows, :m], axis=1)  # NaN last
@@ -381,7 +269,7 @@ def _bracketed_medians(u, valid, model_var, rows: int, kw: dict) -> list[float] 
     cap = int(u.size * 4.0 * reach / m) + 1024
     counts = np.zeros((5, 5), np.int64)
     buf = np.empty((rows, cap + 1), np.float64)
-    n = _share_brackets(u, valid, model_var, *args, lo, hi, counts, buf)
+    n = _share_brackets(u, valid, model_var, args, rows, lo, hi, counts, buf)
     if n < 1 << 14 or counts[:rows, 4].any() or (counts[:rows, 2] > cap).any():
         return None
     ranks = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
