@@ -4,7 +4,7 @@ every share equal bit for bit."""
 import numpy as np
 import pytest
 
-from darkflow.stats._shares import noise_shares, noise_shares_reference
+from darkflow.stats._shares import noise_share_medians, noise_shares, noise_shares_reference
 
 
 def _inputs(shape, seed):
@@ -78,3 +78,47 @@ def test_noise_shares_with_the_models_systematic_variance_match_reference(gain):
         plain = noise_shares_reference(u, valid, mvar, **{**kw, "systematic_var": None})
     assert np.nanmedian(want[2]) < np.nanmedian(plain[2])  # less of it is the master's noise
     np.testing.assert_array_equal(want[0], plain[0])  # the shot share is the same
+
+
+def _reference_medians(u, valid, mvar, **kw):
+    with np.errstate(over="ignore", invalid="ignore"):
+        rows = noise_shares_reference(u, valid, mvar, **kw)
+    return [float(np.median(r)) for r in rows]
+
+
+@pytest.mark.parametrize("gain", [None, 0.8])
+@pytest.mark.parametrize("case", ["plain", "signal", "systematic", "odd", "small"])
+def test_noise_share_medians_match_the_rows_medians(gain, case):
+    """The bracketed medians (no rows of shares) are np.median of the reference's rows."""
+    shape = {"odd": (301, 263), "small": (60, 70)}.get(case, (256, 320))
+    u, valid, mvar, signal = _inputs(shape, seed=shape[0])
+    signal = np.nan_to_num(signal)
+    rng = np.random.default_rng(3)
+    kw = {
+        "read_var": 9.0,
+        "common_var": 1.5,
+        "dark_signal": signal if case in ("signal", "systematic") else None,
+        "scale_rel_sigma": 0.05,
+        "prnu": 0.01,
+        "gain": gain,
+        "systematic_var": (mvar * rng.uniform(0.0, 1.2, shape)).astype(np.float32)
+        if case == "systematic"
+        else None,
+    }
+    assert noise_share_medians(u, valid, mvar, **kw) == _reference_medians(u, valid, mvar, **kw)
+
+
+def test_noise_share_medians_where_the_bracket_cannot_settle():
+    """A NaN share, a misleading sample (the sampled rows unlike the others), many equal
+    shares and zero medians: numpy's values all the same."""
+    u, valid, mvar, _ = _inputs((256, 256), seed=11)
+    kw = {"read_var": 9.0, "common_var": 1.5, "prnu": 0.01, "gain": 0.8}
+    nan_u = u.copy()
+    nan_u[7, 9] = np.inf  # inf / inf: a NaN share
+    skewed = u.copy()
+    skewed[2::4] = 100.0  # the sampled rows (every 4th from the 2nd) far from the rest
+    flat = np.full_like(u, 5.0)  # every share equal: the bracket's ends hold the median
+    for arr, m in ((nan_u, mvar), (skewed, mvar), (flat, mvar), (u, np.full_like(mvar, 1e6))):
+        got = noise_share_medians(arr, valid, m, **kw)
+        want = _reference_medians(arr, valid, m, **kw)
+        np.testing.assert_array_equal(got, want)

@@ -112,3 +112,40 @@ def test_deep_negative_terms_do_not_depend_on_the_thread_count():
     want = deep_negative_terms_reference(c, u, local, bg, valid, 1.1, FACTOR, **kw)
     for got in found:
         _equal(got, want)
+
+
+@pytest.mark.parametrize("with_extra", [False, True])
+def test_deep_negative_terms_under_a_bright_sky_match_reference(with_extra):
+    """Most terms of a bright sky are exactly 0 (not evaluated): the same sum."""
+    c, u, local, bg, valid, hot, extra, *_ = _light((300, 257), seed=5)
+    bg[:200] += np.float32(3000.0)  # ndtr(a2) = 0 here, not below
+    kw = {"model_hot": hot, "extra_var": extra if with_extra else None}
+    got = deep_negative_terms(c, u, local, bg, valid, 1.1, FACTOR, **kw)
+    want = deep_negative_terms_reference(c, u, local, bg, valid, 1.1, FACTOR, **kw)
+    _equal(got, want)
+    assert got[2] > 0
+
+
+def test_ndtr_is_zero_below_the_skipped_arguments():
+    from scipy.special import ndtr
+
+    from darkflow.stats._tails import NDTR_ZERO_BELOW
+
+    x = -np.geomspace(-NDTR_ZERO_BELOW, 1e300, 2000)
+    x = np.concatenate([x, [np.nextafter(NDTR_ZERO_BELOW, 0.0), -np.inf]])
+    x = x[x < NDTR_ZERO_BELOW]
+    assert x.size > 1000
+    out = ndtr(x)
+    assert (out == 0.0).all() and not np.signbit(out).any()
+
+
+@pytest.mark.parametrize("saturation", [None, 65535.0])
+def test_raw_floor_terms_far_above_the_floor_match_reference(saturation):
+    """Most pixels of a frame with a bias level have a floor term of exactly 0 (not
+    evaluated): the same sum."""
+    c, u, _, bg, _, _, _, mdl, r, sources = _light((300, 257), seed=4)
+    mdl[:220] += np.float32(1000.0)
+    got = raw_floor_terms(c, u, r, mdl, bg, sources, 1.1, saturation)
+    want = raw_floor_terms_reference(c, u, r, mdl, bg, sources, 1.1, saturation)
+    _equal(got, want)
+    assert got[2] > 0

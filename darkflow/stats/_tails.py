@@ -124,7 +124,6 @@ def deep_negative_terms(
             model_hot=model_hot,
             extra_var=extra_var,
         )
-    from scipy.special import ndtr
 
     size = c.size
     uv = np.empty(size, np.float64)
@@ -160,13 +159,37 @@ def deep_negative_terms(
         a2,
     )
 
-    def terms(lo: int, hi: int) -> None:  # elementwise ufuncs (no GIL): the values of one call
+    # a pixel whose sky lies far above its spread has ``ndtr(a2) = +0.0`` exactly, and so its
+    # term (``ndtr(a1) >= 0`` unless ``a1`` is NaN): only the others are evaluated, the terms
+    # array (and so its sum) the same bit for bit
+    zero = (a2 < NDTR_ZERO_BELOW) & (a1 == a1)
+    if np.count_nonzero(zero) > n // 4:
+        keep = np.flatnonzero(~zero)
+        t1, t2 = a1[keep], a2[keep]
+        _ndtr_product(t1, t2)
+        a1[:] = 0.0
+        a1[keep] = t1
+    else:
+        _ndtr_product(a1, a2)
+    return n, k, float(np.sum(a1))
+
+
+NDTR_ZERO_BELOW = -38.5
+"""``scipy.special.ndtr(x)`` is ``+0.0`` for every ``x`` below this (cephes' ``erfc``
+underflows for ``x² / 2`` above ``MAXLOG``, at ``|x|`` about 37.7; tests/test_tails.py)."""
+
+
+def _ndtr_product(a1: np.ndarray, a2: np.ndarray) -> None:
+    """``a1 <- ndtr(a1) * ndtr(a2)`` (``a2`` overwritten), in threads over ranges (elementwise
+    ufuncs without the GIL: the values of one call)."""
+    from scipy.special import ndtr
+
+    def terms(lo: int, hi: int) -> None:
         ndtr(a1[lo:hi], out=a1[lo:hi])
         ndtr(a2[lo:hi], out=a2[lo:hi])
         np.multiply(a1[lo:hi], a2[lo:hi], out=a1[lo:hi])
 
-    in_threads(terms, n, min_items=1 << 16)
-    return n, k, float(np.sum(a1))
+    in_threads(terms, a1.size, min_items=1 << 16)
 
 
 def deep_negative_terms_reference(
@@ -300,7 +323,16 @@ def raw_floor_terms(
         args,
     )
     args = args[:m]
-    ndtr(args, out=args)
+    # most pixels' floor lies far below their level (ndtr exactly 0): only the others are
+    # evaluated, the terms (and so their sum) the same bit for bit
+    zero = args < NDTR_ZERO_BELOW
+    if np.count_nonzero(zero) > m // 4:
+        keep = np.flatnonzero(~zero)
+        terms = ndtr(args[keep])
+        args[:] = 0.0
+        args[keep] = terms
+    else:
+        ndtr(args, out=args)
     return n_finite, at_zero, float(np.sum(args)), None if saturation is None else above
 
 

@@ -26,7 +26,7 @@ from darkflow.stats import cfa, mad_std, robust_std
 from darkflow.stats._image import ContentCache, centre_rows_where
 from darkflow.stats._robust import median as _median
 from darkflow.stats._robust import nanmedian as _nanmedian
-from darkflow.stats._shares import noise_shares
+from darkflow.stats._shares import noise_share_medians
 from darkflow.stats._tails import deep_negative_terms
 from darkflow.subtract.gain import frame_level_variance
 from darkflow.verify._gate import (
@@ -281,9 +281,10 @@ def variance_gate(
     if not math.isfinite(log_var) or not math.isfinite(se):
         return not_measured("log_variance_ratio", R.FEW_BACKGROUND_PIXELS, f"{n} pixels"), values
     gain = budget.gain
-    # the shares of every background pixel in one pass (numba; the numpy twin is the former
-    # code, the same values)
-    shares = noise_shares(
+    # the median of each share over the background pixels, without the shares' rows (numba:
+    # a bracket from a sample, one counting pass; the former rows and medians its twin, the
+    # same values)
+    shares = noise_share_medians(
         u,
         valid,
         model_var,
@@ -295,10 +296,7 @@ def variance_gate(
         gain=None if gain is None else gain.value,
         systematic_var=systematic_var,
     )
-    shot_share = float(_median(shares[0]))
-    read_share = float(_median(shares[1]))
-    master_share = float(_median(shares[2]))
-    common = float(_median(shares[3]))
+    shot_share, read_share, master_share, common = shares[:4]
     expected = math.log(1.0 - common)
     n_m = budget.master_frames or 0
     terms = [
@@ -316,7 +314,7 @@ def variance_gate(
         if budget.level_sigma > 0 and shot_share > 0 and sky_adu is not None and sky_adu > 0:
             terms.append(shot_share * min(budget.level_sigma / sky_adu, 1.0))
         # the sky's pixel response non-uniformity is in every light and in no noise model
-        prnu_share = float(_median(shares[4]))
+        prnu_share = shares[4]
         terms.append(math.log1p(prnu_share))
     spread = combine_spread(*terms)
     values.update(
