@@ -7,6 +7,7 @@ from astropy.io import fits
 
 from darkflow.exceptions import FitsReadError, OutputError
 from darkflow.io import atomic_write, read_image, remove_stale_temporaries, write_image
+from darkflow.io.atomic import atomic_path
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -110,3 +111,31 @@ def test_read_only_filesystem_is_output_error(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match="Read-only"):
         write_image(tmp_path / "x.fits", np.zeros((2, 2), np.float32))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_hook_hashes_the_file_while_it_is_synced(tmp_path):
+    from darkflow.io.hashing import file_hash, hash_in_background
+
+    target = tmp_path / "out.bin"
+    payload = bytes(range(256)) * 9000  # more than one read chunk
+    waits = []
+    with atomic_path(target, written=lambda tmp: waits.append(hash_in_background(tmp))) as tmp:
+        tmp.write_bytes(payload)
+    assert len(waits) == 1
+    assert waits[0]() == file_hash(target)
+    assert target.read_bytes() == payload
+
+
+def test_hash_in_background_hands_over_the_error(tmp_path, monkeypatch):
+    import darkflow.io.hashing as hashing
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+
+    def broken(fh):
+        raise OSError("read failed")
+
+    monkeypatch.setattr(hashing, "_hash_open", broken)
+    wait = hashing.hash_in_background(path)
+    with pytest.raises(OSError, match="read failed"):
+        wait()

@@ -62,12 +62,17 @@ def _fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(
-    target: str | os.PathLike[str], *, fsync: bool = True, keep_suffix: bool = False
+    target: str | os.PathLike[str],
+    *,
+    fsync: bool = True,
+    keep_suffix: bool = False,
+    written: Callable[[Path], object] | None = None,
 ) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``.
 
     ``keep_suffix`` ends the temporary name with the target's suffix too (for writers that
-    check it, e.g. papermill wants ``.ipynb``).
+    check it, e.g. papermill wants ``.ipynb``). ``written(tmp)`` is called once the block has
+    written the file, before it is synced and renamed (e.g. to hash it meanwhile).
 
     The caller writes the temporary path with any library (astropy, pandas...). On error the
     temporary file is removed and the error re-raised, wrapped in :class:`OutputError` when it is
@@ -83,6 +88,8 @@ def atomic_path(
     tmp = _temp_name(target, keep_suffix)
     try:
         yield tmp
+        if written is not None:
+            written(tmp)
         if fsync:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())

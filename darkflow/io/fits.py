@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,11 +144,13 @@ def write_calibrated(
     mode: str = "full",
     cards: Mapping[str, tuple[Any, str]] | None = None,
     quantize_level: float = 16.0,
+    written: Callable[[Path], object] | None = None,
 ) -> Path:
     """Write a calibrated light atomically: float32 pixels, the uncertainty as ``mode`` says.
 
     ``cards`` (:func:`darkflow.subtract.uncertainty_cards`) summarise the uncertainty in the
     header, so that a ``scalar`` one can be rebuilt; ``DFUMODE`` says how it was written.
+    ``written``: see :func:`darkflow.io.atomic.atomic_path`.
     """
     header = header.copy()
     for key in ("BZERO", "BSCALE", "BLANK"):  # integer scaling does not apply to float data
@@ -170,7 +172,7 @@ def write_calibrated(
     if unc is not None:
         hdus.append(unc)
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, written=written) as tmp:
         fits.HDUList(hdus).writeto(tmp, output_verify="silentfix", checksum=False)
     return path
 

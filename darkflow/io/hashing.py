@@ -19,7 +19,8 @@ import hashlib
 import importlib.util
 import json
 import os
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path, PurePath
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "exact_json",
     "file_hash",
     "fingerprint",
+    "hash_in_background",
     "job_key",
     "new_hash",
     "short",
@@ -47,11 +49,43 @@ def new_hash() -> Any:
 
 def file_hash(path: str | os.PathLike[str]) -> str:
     """BLAKE2b-160 of the file's bytes, hex (reads in 1 MiB chunks)."""
-    h = new_hash()
     with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
+        return _hash_open(fh)
+
+
+def _hash_open(fh: Any) -> str:
+    h = new_hash()
+    while chunk := fh.read(_CHUNK):
+        h.update(chunk)
     return h.hexdigest()
+
+
+def hash_in_background(path: str | os.PathLike[str]) -> Callable[[], str]:
+    """:func:`file_hash` of a complete file in a thread: the file is opened now (so it may be
+    renamed or unlinked meanwhile), its bytes hashed while the caller goes on (an ``fsync``:
+    the hash releases the GIL); the returned function waits for the hash and returns it (or
+    raises the thread's error)."""
+    fh = open(path, "rb")  # closed by the thread
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["hash"] = _hash_open(fh)
+        except BaseException as err:  # handed to the caller by wait()
+            result["error"] = err
+        finally:
+            fh.close()
+
+    thread = threading.Thread(target=run, name="darkflow-hash", daemon=True)
+    thread.start()
+
+    def wait() -> str:
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        return result["hash"]
+
+    return wait
 
 
 class HashingReader:

@@ -31,7 +31,7 @@ from darkflow.calibrate import limit_dark_amplitude  # noqa: F401  (its former h
 from darkflow.config import Config
 from darkflow.exceptions import ArtifactCorruptError, DarkflowError, OutputError
 from darkflow.io.atomic import disk_full_error
-from darkflow.io.hashing import file_hash
+from darkflow.io.hashing import file_hash, hash_in_background
 from darkflow.io.paths import card_text, file_identity
 from darkflow.matching import MatchDecision
 from darkflow.model import FrameMeta, GainEstimate, LightStatus, MasterDark, MasterStatus
@@ -534,6 +534,7 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         cfa=is_cfa(meta.bayer_pattern),
         levels=cal.band_levels,
     )
+    hashing = []  # the file's hash, computed while it is synced to disk
     write_calibrated(
         spec.output,
         cal.data,
@@ -542,6 +543,7 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         cards=cards,
         mode=config.output.light_uncertainty,
         quantize_level=config.output.quantize_level,
+        written=lambda tmp: hashing.append(hash_in_background(tmp)),
     )
     st = os.stat(spec.output)
     # recorded relative to the work directory (it may be moved), with what identifies the file
@@ -550,7 +552,7 @@ def _calibrate(spec: LightJobSpec) -> tuple[dict[str, Any], list[int] | None]:
         output_size=st.st_size,
         output_mtime_ns=st.st_mtime_ns,
         output_inode=st.st_ino,
-        output_hash=file_hash(spec.output),
+        output_hash=hashing[0]() if hashing else file_hash(spec.output),
     )
     return fields, result.hist_counts
 

@@ -111,6 +111,53 @@ def _linear_model(
         if recent is not None:
             RECENT.put(*recent, base)
     level_var = float(level_sigma_adu) ** 2 + float(bias_level_sigma_adu) ** 2
+    scaled = any(abs(t.exposure_factor - 1.0) > 1e-9 for t in terms)
+    # the planes below are the same for every light of the recipe and its stated uncertainties
+    spread_key = None
+    if recent is not None:
+        scalars = (float(dark_rel_sigma), float(exposure_rel_sigma), nonlinear_above_adu, scaled)
+        spread_key = ("dark_model_spread", recent[0][1], scalars), recent[1]
+        spread = RECENT.get(*spread_key)
+    if spread_key is None or spread is None:
+        spread = _spread(base, dark_rel_sigma, exposure_rel_sigma, nonlinear_above_adu, scaled)
+        if spread_key is not None:
+            RECENT.put(*spread_key, spread)
+    return DarkModel(
+        base.data,
+        spread.variance,
+        scale_mode,
+        float(scale_factor),
+        master_ids,
+        flags=spread.flags,
+        dark_signal=base.signal,
+        weights=tuple(float(t.weight) for t in terms),
+        notes={
+            "bias_coefficient": base.bias_coefficient,
+            "needs_bias": base.needs_bias,
+            "level_sigma_adu": math.sqrt(level_var),
+        },
+        systematic_variance=spread.systematic,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Spread:
+    """A recipe's variance with its stated scale uncertainties (:func:`_spread`)."""
+
+    variance: np.ndarray
+    systematic: np.ndarray | None
+    flags: np.ndarray
+
+
+def _spread(
+    base: _Base,
+    dark_rel_sigma: float,
+    exposure_rel_sigma: float,
+    nonlinear_above_adu: float | None,
+    scaled: bool,
+) -> _Spread:
+    """The variance of :func:`_linear_model`'s model: the base's plus the stated scale
+    uncertainties' parts (also kept apart, ``systematic``), and its flags."""
     dark = base.dark
     above = base.signal if base.signal is not None else dark
     # the stated scale uncertainty times the dark pattern: in the variance (the pixel's
@@ -121,7 +168,6 @@ def _linear_model(
         parts.append(np.square(np.float32(dark_rel_sigma) * dark))
     if exposure_rel_sigma:
         parts.append(np.square(np.float32(exposure_rel_sigma) * above))
-    scaled = any(abs(t.exposure_factor - 1.0) > 1e-9 for t in terms)
     if nonlinear_above_adu is not None and scaled:
         nonlinear = above > np.float32(nonlinear_above_adu)
         flags = flags | np.where(nonlinear, FLAG_NONLINEAR, 0).astype(np.uint8)
@@ -132,22 +178,7 @@ def _linear_model(
         for part in parts:  # added one by one, in this order: the variance's bytes as before
             var += part
             systematic += part
-    return DarkModel(
-        base.data,
-        var,
-        scale_mode,
-        float(scale_factor),
-        master_ids,
-        flags=flags,
-        dark_signal=base.signal,
-        weights=tuple(float(t.weight) for t in terms),
-        notes={
-            "bias_coefficient": base.bias_coefficient,
-            "needs_bias": base.needs_bias,
-            "level_sigma_adu": math.sqrt(level_var),
-        },
-        systematic_variance=systematic,
-    )
+    return _Spread(var, systematic, flags)
 
 
 @dataclass(frozen=True, eq=False)

@@ -115,10 +115,21 @@ def _median_frame_variance(master: MasterDark) -> tuple[float, int, float]:
     return float(_median(var[ok])) / factor, count, k
 
 
+_PER_FRAME_SIGMA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def per_frame_sigma(master: MasterDark) -> np.ndarray:
-    """Per-pixel scatter of one input frame: standard error times sqrt(frames used)."""
-    n = np.maximum(master.n_used, 1).astype(np.float32)
-    return master.uncertainty.astype(np.float32) * np.sqrt(n)
+    """Per-pixel scatter of one input frame: standard error times sqrt(frames used).
+
+    Computed once per master object (every light of the master asks, in its noise budget);
+    the plane is read-only."""
+    cached = _PER_FRAME_SIGMA.get(master)
+    if cached is None:
+        n = np.maximum(master.n_used, 1).astype(np.float32)
+        cached = master.uncertainty.astype(np.float32) * np.sqrt(n)
+        cached.setflags(write=False)
+        _PER_FRAME_SIGMA[master] = cached
+    return cached
 
 
 def noise_model_variance(
