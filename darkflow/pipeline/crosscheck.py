@@ -10,8 +10,10 @@ exposure_pair_excess`): the one holding the excess is marked ``low_confidence`` 
 ``exposure_excess_uniform`` (a uniform level: the bias moved), or ``exposure_excess_scaled``
 when a scale of the dark signal, read on the hot pixels, leaves neither (another gain, or a
 sensor warmer than its header says). Masters without a temperature
-(an uncooled camera) are compared with their dark current's scale read on the hot pixels: that
-comparison only names the cause on a master its own gates already made ``low_confidence``.
+(an uncooled camera) are compared twice, with their dark current's scale read on the hot pixels
+and with the exposures' ratio (:func:`darkflow.verify._uncooled.uncooled_pair_excess`): an
+excess beyond both, in one direction, is a verdict of its own; the hot-pixel comparison alone
+only names the cause on a master its own gates already made ``low_confidence``.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def _load(registry, key: str, cache: dict[str, Any]):
 def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = ()) -> int:
     """Pair the dark masters of each configuration (verified or low_confidence) that have a
     bias of their own night; mark the one holding an excess. Returns how many were marked."""
-    from darkflow.verify._crossset import exposure_pair_excess
     from darkflow.verify._metrics import VerifyReason
+    from darkflow.verify._uncooled import uncooled_pair_excess
 
     by_sig: dict[str, list] = {}
     for job in jobs:
@@ -76,15 +78,20 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
                 continue
             if a.bias_key == b.bias_key:
                 bb = ba
-            r = exposure_pair_excess(
+            r = uncooled_pair_excess(
                 ma, mb, ba, bb, false_alarm=p, doubling_c=config.matching.doubling_temp_c
             )
             if not (r.measured and r.failed):
                 continue
             holder, other = (a, b) if r.level > 0 else (b, a)
-            if r.thermal_fitted and registry.get(holder.key).status != MasterStatus.LOW_CONFIDENCE:
-                # the scale read on the hot pixels (no temperature): the cause of a failure
-                # the master's own gates found, never a verdict of its own
+            if (
+                r.thermal_fitted
+                and not r.verdict
+                and registry.get(holder.key).status != MasterStatus.LOW_CONFIDENCE
+            ):
+                # the scale read on the hot pixels alone (no temperature): the cause of a
+                # failure the master's own gates found; a verdict only when the exposures'
+                # ratio fails too, in the same direction (darkflow.verify._uncooled)
                 continue
             if r.scaled:  # the excess follows the dark signal's own pattern: gain or temperature
                 code = VerifyReason.EXCESS_SCALED

@@ -82,6 +82,12 @@ class PairExcess:
     thermal_fitted: bool = False  # no temperature: ``k`` read on the hot pixels
     # a failed comparison that a scale of ``b``'s dark signal explains: that scale over ``k``
     scale: float = math.nan
+    # uncooled (:mod:`darkflow.verify._uncooled`): k's standard error, b's mean dark level
+    # (ADU), the exposure-ratio comparison's deviate, and whether the pair failed both
+    k_sd: float = 0.0
+    mean_b: float = math.nan
+    exposure_z: float = math.nan
+    verdict: bool = False  # uncooled: both comparisons failed in one direction
 
     @property
     def scaled(self) -> bool:
@@ -112,6 +118,7 @@ def exposure_pair_excess(
     false_alarm: float,
     doubling_c: float = 6.3,
     blocks: int = 4,
+    fit_scale: bool = True,
 ) -> PairExcess:
     """``E = (a - bias_a) - (t_a / t_b) (b - bias_b)`` on the typical pixels: level and pattern.
 
@@ -133,7 +140,8 @@ def exposure_pair_excess(
     mean_b = float(np.mean(d_b[typical]))
     temp_a, temp_b = a.meta.temp_c, b.meta.temp_c
     k, k_sd = t_a / t_b, 0.0
-    fitted = temp_a is None or temp_b is None
+    fitted = (temp_a is None or temp_b is None) and fit_scale
+    thermal = 0.0
     if fitted:
         # an uncooled camera without a sensor temperature: its dark sets are taken at whatever
         # temperature the night had. The dark current's scale between them (exposure and
@@ -143,7 +151,7 @@ def exposure_pair_excess(
         if ratio is None:
             return PairExcess(False, "no temperature and too few hot pixels", k=k, n_pixels=n)
         k, k_sd = ratio
-    else:
+    elif temp_a is not None and temp_b is not None:
         d_t = float(temp_a) - float(temp_b)
         dark = min(abs(float(np.mean(d_a[typical]))), abs(k * mean_b))
         thermal = abs(2.0 ** (d_t / doubling_c) - 1.0) * dark
@@ -221,6 +229,8 @@ def exposure_pair_excess(
         n_pixels=n,
         thermal_fitted=fitted,
         scale=scale,
+        k_sd=k_sd,
+        mean_b=mean_b,
     )
 
 
