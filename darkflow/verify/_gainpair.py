@@ -77,19 +77,32 @@ class GainOrThermal:
         return bool(self.cause)
 
 
-def _clip_share(master: MasterDark) -> float:
-    """The share of a Gaussian's variance the master's sigma clipping keeps (1 unclipped)."""
+def _clip_share(master: MasterDark, hot: np.ndarray) -> float:
+    """The share of the hot pixels' variance the master's sigma clipping kept (1 unclipped).
+
+    The combine clips at ``sigma_low``/``sigma_high`` times its noise model's sigma, which holds
+    the header's gain: darks at another gain are clipped at another multiple of their true
+    sigma. The share of values clipped low on the hot pixels (cosmic rays only hit high) gives
+    that multiple, ``Phi^-1(1 - f_low)``, bounded above by the configured one.
+    """
+    from darkflow.stats._dist import norm_isf
     from darkflow.subtract.gain import clip_variance_factor
 
     params = (master.provenance or {}).get("params", {})
     clip = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
-    return clip_variance_factor(clip) if math.isfinite(clip) else 1.0
+    if not math.isfinite(clip):
+        return 1.0
+    low = float(np.sum(master.n_low[hot]))
+    total = low + float(np.sum(master.n_used[hot])) + float(np.sum(master.n_high[hot]))
+    if low > 0 and total > 0:
+        clip = min(clip, float(norm_isf(low / total)))
+    return clip_variance_factor(clip)
 
 
-def _frame_variance(master: MasterDark) -> np.ndarray:
+def _frame_variance(master: MasterDark, hot: np.ndarray) -> np.ndarray:
     """Per-pixel per-frame variance of the values the combine kept, clipping restored."""
     n = np.maximum(master.n_used, 1).astype(np.float64)
-    return np.square(master.uncertainty.astype(np.float64)) * n / _clip_share(master)
+    return np.square(master.uncertainty.astype(np.float64)) * n / _clip_share(master, hot)
 
 
 def _transfer(x: np.ndarray, var: np.ndarray, ok: np.ndarray) -> tuple[float, float] | None:
@@ -134,8 +147,8 @@ def gain_or_thermal(
             return GainOrThermal(why="no per-pixel variance", n_pixels=n)
     if not (scale > 0 and math.isfinite(scale_sd)):
         return GainOrThermal(why="no scale", n_pixels=n)
-    fit_a = _transfer(ex_a, _frame_variance(a), hot)
-    fit_b = _transfer(ex_b, _frame_variance(b), hot)
+    fit_a = _transfer(ex_a, _frame_variance(a, hot), hot)
+    fit_b = _transfer(ex_b, _frame_variance(b, hot), hot)
     if fit_a is None or fit_b is None:
         return GainOrThermal(why="no shot noise above the neighbourhood", n_pixels=n)
     (g_a, rel_a), (g_b, rel_b) = fit_a, fit_b
