@@ -99,7 +99,7 @@ class VerifyReason(ReasonCode):
         "Against another master of the configuration (exposure-scaled, each less its night's "
         "bias) the master holds an excess proportional to its own dark signal, hot pixels and "
         "amp glow included: its darks were taken at another gain, or warmer, than the headers "
-        "say.",
+        "say (the hot pixels' photon transfer could not tell which).",
     )
     EXCESS_GAIN = (
         "exposure_excess_gain",
