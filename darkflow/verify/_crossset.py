@@ -244,13 +244,14 @@ def _scale_cause(
     d_a: np.ndarray,
     d_b: np.ndarray,
     scale: float,
-    ratio: tuple[float, float] | None,
+    ratio: tuple[float, float],
     false_alarm: float,
 ) -> GainOrThermal:
     """Another gain or a warmer sensor behind ``scale`` (:func:`~darkflow.verify._gainpair.
-    gain_or_thermal` on the common hot pixels of :func:`_hot_pixel_ratio`)."""
+    gain_or_thermal` on the common hot pixels of :func:`_hot_pixel_ratio`, ``ratio`` its
+    outcome)."""
     hot = _common_hot(a, b, d_a, d_b)
-    if hot is None or ratio is None:
+    if hot is None:
         return GainOrThermal(why="too few common hot pixels")
     return gain_or_thermal(a, b, *hot, scale, scale * ratio[1] / ratio[0], false_alarm=false_alarm)
 
