@@ -7,9 +7,11 @@ agree with. Two masters of one configuration at one temperature, each less its o
 bias, must scale with exposure pixel by pixel (:func:`darkflow.verify._crossset.
 exposure_pair_excess`): the one holding the excess is marked ``low_confidence`` with
 ``exposure_excess_patterned`` (a pattern across the frame: stray light) or
-``exposure_excess_uniform`` (a uniform level: the bias moved), or ``exposure_excess_scaled``
-when a scale of the dark signal, read on the hot pixels, leaves neither (another gain, or a
-sensor warmer than its header says). Masters without a temperature
+``exposure_excess_uniform`` (a uniform level: the bias moved), or, when a scale of the dark
+signal, read on the hot pixels, leaves neither, ``exposure_excess_gain`` (the hot pixels'
+photon transfer differs by that scale: another gain), ``exposure_excess_thermal`` (it agrees:
+a sensor warmer than its header says) or ``exposure_excess_scaled`` (not told apart:
+:mod:`darkflow.verify._gainpair`). Masters without a temperature
 (an uncooled camera) are compared twice, with their dark current's scale read on the hot pixels
 and with the exposures' ratio (:func:`darkflow.verify._uncooled.uncooled_pair_excess`): an
 excess beyond both, in one direction, is a verdict of its own; the hot-pixel comparison alone
@@ -48,8 +50,11 @@ def _load(registry, key: str, cache: dict[str, Any]):
 def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = ()) -> int:
     """Pair the dark masters of each configuration (verified or low_confidence) that have a
     bias of their own night; mark the one holding an excess. Returns how many were marked."""
+    from darkflow.verify._gainpair import GAIN, THERMAL
     from darkflow.verify._metrics import VerifyReason
     from darkflow.verify._uncooled import uncooled_pair_excess
+
+    scale_codes = {GAIN: VerifyReason.EXCESS_GAIN, THERMAL: VerifyReason.EXCESS_THERMAL}
 
     by_sig: dict[str, list] = {}
     for job in jobs:
@@ -94,7 +99,7 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
                 # ratio fails too, in the same direction (darkflow.verify._uncooled)
                 continue
             if r.scaled:  # the excess follows the dark signal's own pattern: gain or temperature
-                code = VerifyReason.EXCESS_SCALED
+                code = scale_codes.get(r.scale_cause, VerifyReason.EXCESS_SCALED)
             elif r.structured:
                 code = VerifyReason.EXCESS_PATTERNED
             else:

@@ -511,6 +511,11 @@ _RULES = (
     # cannot tell the two (a temperature that was never read and a gain that was never written
     # are equally common): equal weights, the lights' and masters' other symptoms decide
     _r("exposure_excess_scaled", ERR, {G: 2, T: 2}, *_GAIN, *_THERMAL[:2]),
+    # the same excess with its cause measured: the hot pixels' photon transfer (variance over
+    # level, the ADU per electron) differs between the sets by the signal's scale (another
+    # gain), or agrees (more electrons: a warmer sensor), each at the gates' false-alarm rate
+    _r("exposure_excess_gain", ERR, {G: 4}, *_GAIN),
+    _r("exposure_excess_thermal", ERR, {T: 4}, *_THERMAL[:2]),
     # the header's EGAIN against the darks' own photon transfer: it shows that the gain the
     # noise model was given does not describe the darks (noise_model); that the darks were taken
     # at another gain than the lights only the lights can add (their hot pixels off scale: the

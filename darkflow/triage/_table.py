@@ -5,7 +5,7 @@ modules that define them. Generated: regenerate with
 
 # fmt: off
 FILES = ('ingest/headers/reasons.py', 'matching/_records.py', 'triage/reasons.py', 'verify/_metrics.py')
-FINGERPRINT = '61719eb33dd91c99'
+FINGERPRINT = 'f8fe03b9b7d3e48d'
 TEXTS = {
     'already_calibrated': 'Already calibrated (CALSTAT, PEDESTAL+CALSTAT, master frame, darkflow HISTORY): never recalibrate.',
     'banding_changed': 'Row or column banding differs from the master bias or the previous verified master: another readout mode or gain.',
@@ -38,8 +38,10 @@ TEXTS = {
     'empty_file': 'Zero-byte file.',
     'excess_residual_noise': "Background residual noise is above the noise model's prediction (variance ratio gate).",
     'expanded_search': 'No master passed the configured gates; one was found after widening them (lower confidence).',
+    'exposure_excess_gain': "Against another master of the configuration (exposure-scaled, each less its night's bias) the master holds an excess proportional to its own dark signal, and its hot pixels' photon transfer (variance over level: ADU per electron) differs from the other master's by the same scale: its darks were taken at another gain.",
     'exposure_excess_patterned': "Against another master of the configuration (exposure-scaled, each less its night's bias) the master holds a signal that does not follow the exposure and varies across the frame: stray light reached the sensor while its darks were taken.",
-    'exposure_excess_scaled': "Against another master of the configuration (exposure-scaled, each less its night's bias) the master holds an excess proportional to its own dark signal, hot pixels and amp glow included: its darks were taken at another gain, or warmer, than the headers say.",
+    'exposure_excess_scaled': "Against another master of the configuration (exposure-scaled, each less its night's bias) the master holds an excess proportional to its own dark signal, hot pixels and amp glow included: its darks were taken at another gain, or warmer, than the headers say (the hot pixels' photon transfer could not tell which).",
+    'exposure_excess_thermal': "Against another master of the configuration (exposure-scaled, each less its night's bias) the master holds an excess proportional to its own dark signal, while its hot pixels' photon transfer (variance over level: ADU per electron) agrees with the other master's: more electrons at one gain, its darks were taken warmer than the headers say.",
     'exposure_excess_uniform': "Against another master of the configuration (exposure-scaled, each less its night's bias) the master holds a uniform level that does not follow the exposure: the bias level moved between its darks and their bias (bias drift, reset, another offset).",
     'exposure_extrapolated': "The light's exposure lies outside the masters' exposures: the per-pixel linear model was extrapolated (within the range its fit uncertainty allows); the expected error is stated in predicted_dark_error and in the light's uncertainty.",
     'exposure_fitted': "No master at the light's exposure; per pixel, an intercept and a rate were fitted on two or more exposure bins (weighted least squares) and evaluated at the light's exposure: no bias needed, the fit's variance is in the light's uncertainty.",

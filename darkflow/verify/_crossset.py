@@ -57,6 +57,7 @@ import numpy as np
 
 from darkflow.model import MasterDark
 from darkflow.stats import mad_std
+from darkflow.verify._gainpair import GAIN, GainOrThermal, gain_or_thermal
 from darkflow.verify._gate import chi2_deviate, combine_spread, z_threshold
 from darkflow.verify._stability import frame_jitter
 
@@ -88,11 +89,16 @@ class PairExcess:
     mean_b: float = math.nan
     exposure_z: float = math.nan
     verdict: bool = False  # uncooled: both comparisons failed in one direction
+    # what the hot pixels' scale is (:mod:`darkflow.verify._gainpair`): "gain", "thermal" or
+    # "" (not measured); "gain" also when the typical pixels do not follow it (``scale`` NaN)
+    scale_cause: str = ""
+    scale_cause_why: str = ""
 
     @property
     def scaled(self) -> bool:
-        """Whether a scale of the dark signal explains the failure (not a level, not light)."""
-        return self.failed and math.isfinite(self.scale)
+        """Whether a scale of the dark signal explains the failure (not a level, not light),
+        or the hot pixels' photon transfer shows another gain."""
+        return self.failed and (math.isfinite(self.scale) or self.scale_cause == GAIN)
 
 
 def _typical_both(a: MasterDark, b: MasterDark) -> np.ndarray:
@@ -197,7 +203,7 @@ def exposure_pair_excess(
     thr_1 = z_threshold(false_alarm, sides=1)
     structure_z = _structure_z(e, typical, d_b, level, sd, k_sd, blocks)
     structured = bool(failed and math.isfinite(structure_z) and structure_z > thr_1)
-    scale = math.nan
+    scale, cause = math.nan, None
     ratio = _hot_pixel_ratio(a, b, d_a, d_b) if failed and not fitted else None
     if ratio is not None and abs(ratio[0] - k) > thr * ratio[1] and (ratio[0] - k) * level > 0:
         # the hot pixels' scale departs from the exposures' in the excess's direction: does
@@ -214,6 +220,12 @@ def exposure_pair_excess(
             math.isfinite(r_z) and r_z > thr_1
         ):
             scale = r / k
+        # gain or temperature? Another gain shows in the hot pixels' photon transfer whatever
+        # else the typical pixels hold (a camera's offset in ADU often moves with its gain):
+        # a scale the typical pixels do not follow is named only when it is a gain
+        cause = _scale_cause(a, b, d_a, d_b, r / k, ratio, false_alarm)
+        if not math.isfinite(scale) and cause.cause != GAIN:
+            cause = None
     return PairExcess(
         True,
         "",
@@ -231,7 +243,27 @@ def exposure_pair_excess(
         scale=scale,
         k_sd=k_sd,
         mean_b=mean_b,
+        scale_cause=cause.cause if cause is not None else "",
+        scale_cause_why=cause.why if cause is not None else "",
     )
+
+
+def _scale_cause(
+    a: MasterDark,
+    b: MasterDark,
+    d_a: np.ndarray,
+    d_b: np.ndarray,
+    scale: float,
+    ratio: tuple[float, float],
+    false_alarm: float,
+) -> GainOrThermal:
+    """Another gain or a warmer sensor behind ``scale`` (:func:`~darkflow.verify._gainpair.
+    gain_or_thermal` on the common hot pixels of :func:`_hot_pixel_ratio`, ``ratio`` its
+    outcome)."""
+    hot = _common_hot(a, b, d_a, d_b)
+    if hot is None:
+        return GainOrThermal(why="too few common hot pixels")
+    return gain_or_thermal(a, b, *hot, scale, scale * ratio[1] / ratio[0], false_alarm=false_alarm)
 
 
 def _structure_z(
@@ -301,6 +333,21 @@ def _hot_pixel_ratio(
     ``min_pixels`` pixels hot in every dark of both sets and 10 sigmas above their
     neighbourhoods in both masters (a selection on both sides, far above the noise, that
     leaves the ratio unbiased)."""
+    hot = _common_hot(a, b, d_a, d_b, min_pixels)
+    if hot is None:
+        return None
+    ok, ex_a, ex_b = hot
+    ratios = ex_a[ok] / ex_b[ok]
+    k = float(np.median(ratios))
+    k_sd = 1.2533 * float(mad_std(ratios)) / math.sqrt(ratios.size)
+    return k, k_sd
+
+
+def _common_hot(
+    a: MasterDark, b: MasterDark, d_a: np.ndarray, d_b: np.ndarray, min_pixels: int = 20
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The hot pixels of :func:`_hot_pixel_ratio` (a mask) and each master's excess over its
+    5x5 neighbourhood's median; ``None`` with fewer than ``min_pixels``."""
     from scipy.ndimage import median_filter
 
     ok = np.isfinite(d_a) & np.isfinite(d_b)
@@ -317,7 +364,4 @@ def _hot_pixel_ratio(
         ok &= (ex_a > 10.0 * a.uncertainty) & (ex_b > 10.0 * b.uncertainty)
     if np.count_nonzero(ok) < min_pixels:
         return None
-    ratios = ex_a[ok] / ex_b[ok]
-    k = float(np.median(ratios))
-    k_sd = 1.2533 * float(mad_std(ratios)) / math.sqrt(ratios.size)
-    return k, k_sd
+    return ok, ex_a, ex_b

@@ -99,7 +99,21 @@ class VerifyReason(ReasonCode):
         "Against another master of the configuration (exposure-scaled, each less its night's "
         "bias) the master holds an excess proportional to its own dark signal, hot pixels and "
         "amp glow included: its darks were taken at another gain, or warmer, than the headers "
-        "say.",
+        "say (the hot pixels' photon transfer could not tell which).",
+    )
+    EXCESS_GAIN = (
+        "exposure_excess_gain",
+        "Against another master of the configuration (exposure-scaled, each less its night's "
+        "bias) the master holds an excess proportional to its own dark signal, and its hot "
+        "pixels' photon transfer (variance over level: ADU per electron) differs from the other "
+        "master's by the same scale: its darks were taken at another gain.",
+    )
+    EXCESS_THERMAL = (
+        "exposure_excess_thermal",
+        "Against another master of the configuration (exposure-scaled, each less its night's "
+        "bias) the master holds an excess proportional to its own dark signal, while its hot "
+        "pixels' photon transfer (variance over level: ADU per electron) agrees with the other "
+        "master's: more electrons at one gain, its darks were taken warmer than the headers say.",
     )
     GAIN_MISMATCH = (
         "gain_mismatch",
