@@ -30,7 +30,9 @@ __version__ = "0.1.0"
 # 11: the darks' photon transfer fits the quadratic term from zero signal with a bias, a light
 # without EGAIN combines its configuration's masters' gains, and its own estimate takes out the
 # model's fixed pattern left by an unscaled dark (lights' uncertainty and checks)
-ALGORITHM_VERSION = "11"
+# 12: the darks' photon transfer leaves out pixels clipped at an unknown white level (zero
+# variance far above the read noise): a DSLR master's gain, the lights' uncertainty with it
+ALGORITHM_VERSION = "12"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
@@ -45,4 +47,7 @@ ALGORITHM_VERSION = "11"
 # 11: the master's gain checks with the quadratic photon transfer; the exposure cross-check's
 # dark-law bound from the smaller of the two masters' dark levels
 # 12: a failing cross-check whose excess is a scale of the dark pattern: exposure_excess_scaled
-ASSESSMENT_VERSION = "12"  # 3: master gates as statistical tests (2: split by content hash)
+# 13: flickering pixels are no transients; dark_gradient (one set's planar gradient, judged on its
+# hot pixels); an uncooled pair's bracketed verdict; another gain told from a warmer sensor;
+# a light's frame variance keeps the readout scatter at any scale (the hole gate)
+ASSESSMENT_VERSION = "13"  # 3: master gates as statistical tests (2: split by content hash)
