@@ -73,3 +73,33 @@ def test_the_level_beyond_the_read_level_does_not_depend_on_read_variance_first(
         _readnoise.read_variance(m)
         assert m in _readnoise._TYPICAL_CUT
         assert np.array_equal(_readnoise._signal_beyond_read_level(m), alone)
+
+
+def test_read_variance_sorts_magnitudes_to_the_same_values():
+    """The read variance sorts the float32 per-frame sigmas, not their float64 squares: the same
+    sorted squares (zeros, ties, signs) and the same variance as the float64 sort."""
+    import math
+
+    from darkflow.subtract import _readnoise
+    from darkflow.subtract.gain import clip_variance_factor
+
+    rng = np.random.default_rng(11)
+    sigma = rng.gamma(4.0, 1.5, 5000).astype(np.float32)
+    sigma[:50] = 0.0
+    sigma[50:60] = -0.0
+    sigma[60:200] = sigma[200:340]  # ties
+    sigma[340:400] *= -1.0
+    assert np.array_equal(
+        _readnoise._sorted_squares(sigma), np.sort(np.square(sigma, dtype=np.float64))
+    )
+    frames, _ = _warm_darks(seed=9)
+    master = combine_arrays(frames, egain=GAIN, allow_few=True)
+    var = np.square(_readnoise.per_frame_sigma(master), dtype=np.float64)
+    var = np.sort(var[np.isfinite(var) & (master.n_used >= 2)])
+    var = var[: _readnoise._typical_count(var.size)]
+    params = master.provenance["params"]
+    factor = clip_variance_factor(min(params["sigma_low"], params["sigma_high"]))
+    expected = float(np.mean(var)) / factor
+    assert math.isfinite(expected)
+    assert _readnoise.read_variance(master) == expected
+    assert _readnoise._TYPICAL_CUT[master][1] == var[-1]

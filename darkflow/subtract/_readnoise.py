@@ -69,17 +69,24 @@ _TYPICAL_CUT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _read_variance(master: MasterDark) -> float:
-    var = np.square(per_frame_sigma(master), dtype=np.float64)
-    var = var[np.isfinite(var) & (master.n_used >= 2)]
-    if var.size == 0:
+    sigma = per_frame_sigma(master)
+    sigma = sigma[np.isfinite(sigma) & (master.n_used >= 2)]
+    if sigma.size == 0:
         return 0.0
-    count = var.size
-    var = np.sort(var)[: _typical_count(count)]
+    count = sigma.size
+    var = _sorted_squares(sigma)[: _typical_count(count)]
     _TYPICAL_CUT[master] = (count, var[-1])
     params = master.provenance.get("params", {}) if master.provenance else {}
     k = min(params.get("sigma_low", math.inf), params.get("sigma_high", math.inf))
     factor = clip_variance_factor(k) if math.isfinite(k) else 1.0
     return float(np.mean(var)) / factor
+
+
+def _sorted_squares(sigma: np.ndarray) -> np.ndarray:
+    """``np.sort(np.square(sigma, dtype=np.float64))`` of finite float32 values, sorting the
+    float32 magnitudes (half the bytes, ~1.6x faster): a float32's square is exact in float64
+    and grows with its magnitude, so the order and the values are the same."""
+    return np.square(np.sort(np.abs(sigma.astype(np.float32, copy=False))), dtype=np.float64)
 
 
 _MEDIAN_FRAME_VARIANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
