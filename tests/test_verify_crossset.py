@@ -226,3 +226,21 @@ def test_a_leak_does_not_exempt_its_master_from_the_comparison(leak):
     r = exposure_pair_excess(_warmer(short, 0.1), long, bias, bias, false_alarm=1e-4)
     assert r.measured, r.why
     assert r.failed is bool(leak) and (r.level < 0 if leak else True), r
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{}, {"leak": 20.0}, {"offset": 12.0}, {"offset": 1.5}, {"warm": 1.3}, {"warm": 1.03}],
+)
+def test_the_verdict_does_not_depend_on_which_master_is_a(fault):
+    """``E`` on ``a``'s scale is ``-k`` times ``E`` on ``b``'s: the materiality is the holding
+    master's own noise in ``E``'s units, so the pair fails (or not) whichever way round it is
+    compared (the pipeline's order once followed the cache keys: zoo seed 2
+    ``mono_cmos-4139089315`` changed its verdict with a version bump)."""
+    long, short, bias = _night(4, **fault)
+    ab = exposure_pair_excess(long, short, bias, bias, false_alarm=1e-4)
+    ba = exposure_pair_excess(short, long, bias, bias, false_alarm=1e-4)
+    assert ab.measured and ba.measured
+    assert ab.failed == ba.failed, (ab, ba)
+    if ab.failed:  # the same master holds it
+        assert ab.level * ba.level < 0

@@ -71,7 +71,9 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
     marked: dict[str, tuple[str, str]] = {}
     p = config.verify.gate_false_alarm
     for sig in sorted(by_sig):
-        group = sorted(by_sig[sig], key=lambda j: j.key)
+        # pairs in a fixed order of exposure (then key): a verdict must not depend on the
+        # cache keys' order, which changes with every version
+        group = sorted(by_sig[sig], key=lambda j: (j.fset.exptime_s or 0.0, j.key))
         for a, b in itertools.combinations(group, 2):
             try:
                 ma, mb = _load(registry, a.key, cache), _load(registry, b.key, cache)

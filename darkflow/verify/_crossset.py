@@ -194,10 +194,14 @@ def exposure_pair_excess(
             n_pixels=n,
         )
     thr = z_threshold(false_alarm)
-    # the master's own per-pixel noise (a's frames over their count): below it the offset
-    # hides inside the uncertainty every light carries for the master
-    frame_sd = sd / math.sqrt(1.0 / n_a + k * k / n_b) / math.sqrt(n_a)
-    materiality = frame_sd
+    # the holding master's own per-pixel noise (its frames over their count), in E's units:
+    # below it the offset hides inside the uncertainty every light carries for that master.
+    # ``a`` holds a positive excess as it is; ``b`` a negative one, ``k`` times its own: its
+    # noise counts ``k`` times as well, so the verdict does not depend on which master is
+    # ``a`` (with ``a``'s noise for both, a short master's excess seen on a 6x longer one's
+    # scale passed for six times what it is)
+    frame_sd = sd / math.sqrt(1.0 / n_a + k * k / n_b)
+    materiality = frame_sd / math.sqrt(n_a) if level >= 0 else k * frame_sd / math.sqrt(n_b)
     z = level / spread if spread > 0 else math.inf * np.sign(level)
     failed = bool(abs(level) > thr * spread + materiality)
     thr_1 = z_threshold(false_alarm, sides=1)
