@@ -27,14 +27,16 @@ from typing import Any
 
 from darkflow.model import FrameType, MasterStatus
 
-__all__ = ["cross_check_masters"]
+__all__ = ["cross_check_masters", "load_master"]
 
 log = logging.getLogger(__name__)
 
 _JUDGED = (str(MasterStatus.VERIFIED), str(MasterStatus.LOW_CONFIDENCE))
 
 
-def _load(registry, key: str, cache: dict[str, Any]):
+def load_master(registry, key: str, cache: dict[str, Any]):
+    """The master (or bias) of registry key ``key``, read once into ``cache`` and checked
+    against its recorded content hash; ``None`` when the registry has no file for it."""
     from darkflow.master import read_master
 
     if key not in cache:
@@ -76,8 +78,11 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
         group = sorted(by_sig[sig], key=lambda j: (j.fset.exptime_s or 0.0, j.key))
         for a, b in itertools.combinations(group, 2):
             try:
-                ma, mb = _load(registry, a.key, cache), _load(registry, b.key, cache)
-                ba, bb = _load(registry, a.bias_key, cache), _load(registry, b.bias_key, cache)
+                ma, mb = load_master(registry, a.key, cache), load_master(registry, b.key, cache)
+                ba, bb = (
+                    load_master(registry, a.bias_key, cache),
+                    load_master(registry, b.bias_key, cache),
+                )
             except Exception as err:  # an unreadable master is the repair pass's business
                 log.warning("cross-check of %s: %s", sig, err)
                 continue

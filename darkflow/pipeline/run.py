@@ -67,6 +67,7 @@ from darkflow.pipeline.records import (
     write_csv,
     write_qa,
 )
+from darkflow.pipeline.referee import referee_previous
 from darkflow.pipeline.result import RunResult
 from darkflow.pipeline.sets import accepted_isolated, build_frame_sets, provisional_meta
 from darkflow.registry import Registry
@@ -316,6 +317,8 @@ def run_night(
                 )
                 if not state.corrupt:  # masters of one configuration against each other
                     cross_check_masters(master_jobs, registry, config, failed=failed)
+                    # a change against the previous night's master: which one changed
+                    referee_previous(master_jobs, registry, config, failed=failed)
                 store = ThermalProfileStore(workdir / "thermal_profiles.json")
                 result._timed("masters", t0)
                 t0 = time.monotonic()

@@ -759,9 +759,11 @@ class Registry:
         return [MasterRow(**{**dict(r), "meta": json.loads(r["meta"])}) for r in rows]
 
     @_guarded
-    def set_status(self, key: str, status: str, *, reason: str | None = None) -> None:
-        """Set an artifact's status (and the reason, kept in its provenance); an unknown key raises
-        :class:`RegistryError`."""
+    def set_status(
+        self, key: str, status: str, *, reason: str | None = None, confidence: float | None = None
+    ) -> None:
+        """Set an artifact's status (and the reason, kept in its provenance; and its confidence
+        when given); an unknown key raises :class:`RegistryError`."""
         with self._tx() as db:
             row = db.execute("SELECT provenance FROM artifacts WHERE key=?", (key,)).fetchone()
             if row is None:
@@ -775,6 +777,8 @@ class Registry:
                 "UPDATE artifacts SET status=?, updated_at=?, provenance=? WHERE key=?",
                 (status, _now(), _dumps(prov), key),
             )
+            if confidence is not None:
+                db.execute("UPDATE artifacts SET confidence=? WHERE key=?", (confidence, key))
 
     @_guarded
     def artifact_at(self, path: str | Path) -> ArtifactRow | None:

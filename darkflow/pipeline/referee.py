@@ -1,0 +1,189 @@
+"""A change against the previous night's master, refereed by a third master.
+
+A master's fixed-pattern stability is judged against the previous verified master of its
+configuration (:func:`darkflow.verify._stability.previous_gates`). When the two differ, the
+gates say *that* they differ, not *which* of them changed: a previous master taken in another
+readout mode, or warmer, makes tonight's good master fail. The master flagged that way is
+compared once more, after all masters of the run are built, with a third master of its
+configuration and kind from another night (comparable: the same gates measure the pair) and
+so is the previous one:
+
+- tonight's master agrees with the third and the previous one does not: the previous master is
+  the odd one out. It is marked ``low_confidence`` with the reasons it failed on against the
+  third; tonight's master gets its verdict back without the gates it failed against the
+  previous one (its other gates are unchanged);
+- anything else (both differ, both agree, nothing comparable): the verdict stays as it is.
+
+Each comparison is the stability gates' own, with their false-alarm probability ``p`` per gate;
+moving a verdict takes a pass on one pair and a failure on the other, so a clean previous
+master is marked only when tonight's pair failed by chance and the third pair fails by chance
+too (about ``p`` squared per gate).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from darkflow.model import MasterStatus
+
+__all__ = ["referee_previous"]
+
+log = logging.getLogger(__name__)
+
+
+def _failing(metrics: list[dict[str, Any]]) -> list[str]:
+    return [m["reason"] for m in metrics if m.get("status") == "fail" and m.get("reason")]
+
+
+def _compare(master, other, bias, other_bias, config, level_known: bool):
+    """The stability gates of ``master`` against ``other`` (dicts), or ``None`` when the pair
+    is not comparable."""
+    from darkflow.verify._fpn import row_window
+    from darkflow.verify._stability import previous_gates
+
+    rows = row_window(master.shape, config.verify.max_analysis_pixels)
+    metrics, _ = previous_gates(
+        master,
+        other,
+        bias,
+        rows,
+        config.verify,
+        previous_bias=other_bias,
+        level_known=level_known,
+        dark_law=config.matching,
+    )
+    out = [m.to_dict() for m in metrics]
+    scale = next((m for m in out if m["name"] == "dark_scale_change"), None)
+    if scale is None or scale["status"] == "not_measured":
+        return None
+    return out
+
+
+def referee_previous(jobs, registry, config, *, failed: Mapping[str, Any] = (), load=None) -> int:
+    """Referee each master that failed a stability gate against its previous master (module
+    docstring). ``load(key)``: a master (or bias) by registry key, ``None`` when unreadable.
+    Returns how many verdicts moved."""
+    from darkflow.pipeline.crosscheck import load_master
+
+    cache: dict[str, Any] = {}
+
+    def get(key: str | None):
+        if not key:
+            return None
+        try:
+            return (load or (lambda k: load_master(registry, k, cache)))(key)
+        except Exception as err:  # an unreadable master is the repair pass's business
+            log.warning("referee: %s unreadable: %s", key, err)
+            return None
+
+    by_key = {j.key: j for j in jobs}
+    moved = 0
+    done: set[str] = set()
+    for job in sorted(jobs, key=lambda j: (j.fset.night or "", j.fset.exptime_s or 0.0, j.key)):
+        if job.key in failed or not job.previous_key:
+            continue
+        row = registry.get(job.key)
+        if row is None or row.status != MasterStatus.LOW_CONFIDENCE:
+            continue
+        record = dict(row.record or {})
+        metrics = list((record.get("assessment") or {}).get("metrics") or [])
+        prev_row = registry.get(job.previous_key)
+        if prev_row is None or prev_row.status != MasterStatus.VERIFIED:
+            continue
+        thirds = [
+            j
+            for j in jobs
+            if j.key not in (job.key, job.previous_key)
+            and j.key not in failed
+            and j.fset.kind == job.fset.kind
+            and j.fset.config_signature == job.fset.config_signature
+            and j.fset.night not in (job.fset.night, prev_row.night)
+            and (r := registry.get(j.key)) is not None
+            and r.status == MasterStatus.VERIFIED
+        ]
+        if not thirds:
+            continue
+        master, previous = get(job.key), get(job.previous_key)
+        if master is None or previous is None:
+            continue
+        bias = get(job.bias_key)
+        prev_bias = get(job.previous_bias_key) if job.previous_bias_key else None
+        # the third closest in exposure, then in night, then by key: one referee, fixed
+        t_m = max(job.fset.exptime_s or 0.0, 1e-6)
+        thirds.sort(
+            key=lambda j: (
+                abs(math.log(max(j.fset.exptime_s or 0.0, 1e-6) / t_m)),
+                j.fset.night,
+                j.key,
+            )
+        )
+        for third in thirds:
+            other = get(third.key)
+            if other is None or other.shape != master.shape or previous.shape != master.shape:
+                continue
+            t_bias = get(third.bias_key)
+            known = bool(job.bias_own_night and third.bias_own_night and bias is not None)
+            vs_third = _compare(master, other, bias, t_bias, config, known)
+            prev_known = bool(third.bias_own_night and prev_bias is not None and t_bias is not None)
+            prev_vs_third = _compare(previous, other, prev_bias, t_bias, config, prev_known)
+            if vs_third is None or prev_vs_third is None:
+                continue  # not comparable: the next third
+            names = {m["name"] for m in vs_third}
+            own_fail = _failing([m for m in metrics if m.get("name") not in names])
+            if _failing(vs_third) or not _failing(prev_vs_third) or own_fail:
+                break  # the referee does not move the verdict
+            if job.previous_key in done:
+                break
+            _move(registry, job, row, record, metrics, vs_third, prev_row, prev_vs_third, third)
+            done.add(job.previous_key)
+            moved += 1
+            for j in (job, by_key.get(job.previous_key)):
+                if j is not None:
+                    j.row = registry.get(j.key)
+            break
+    return moved
+
+
+def _move(registry, job, row, record, metrics, vs_third, prev_row, prev_vs_third, third) -> None:
+    """Tonight's master gets its verdict back; the previous one is marked."""
+    names = {m["name"] for m in vs_third}
+    moved_reasons = set(_failing([m for m in metrics if m.get("name") in names]))
+    kept = [m for m in metrics if m.get("name") not in names] + vs_third
+    reasons = [r for r in record.get("reasons", []) if r not in moved_reasons]
+    record["reasons"] = reasons
+    record["referee"] = {
+        "previous": prev_row.id,
+        "third": third.master_id,
+        "previous_failed": _failing(prev_vs_third),
+        "against_previous": [m for m in metrics if m.get("name") in names],
+    }
+    assessment = dict(record.get("assessment") or {})
+    assessment["metrics"] = kept
+    confs = [m["confidence"] for m in kept if m.get("confidence") is not None]
+    confidence = round(min(confs) if confs else 1.0, 4)
+    assessment.update(status=str(MasterStatus.VERIFIED), confidence=confidence, reasons=reasons)
+    record["assessment"] = assessment
+    registry.refresh(job.key, record=record)
+    registry.set_status(
+        job.key,
+        str(MasterStatus.VERIFIED),
+        reason=f"previous master {prev_row.id} differs from a third ({third.master_id})",
+        confidence=confidence,
+    )
+
+    prev_record = dict(prev_row.record or {})
+    codes = _failing(prev_vs_third)
+    prev_record["reasons"] = list(dict.fromkeys([*codes, *prev_record.get("reasons", [])]))
+    prev_record["referee"] = {"flagged_by": job.master_id, "third": third.master_id}
+    confs = [m["confidence"] for m in prev_vs_third if m.get("status") == "fail"]
+    prev_conf = min([prev_row.confidence or 1.0, *[c for c in confs if c is not None]])
+    registry.refresh(prev_row.key, record=prev_record)
+    registry.set_status(
+        prev_row.key,
+        str(MasterStatus.LOW_CONFIDENCE),
+        reason=f"{codes[0]}: differs from {job.master_id} and {third.master_id}",
+        confidence=round(prev_conf, 4),
+    )

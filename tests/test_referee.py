@@ -1,0 +1,41 @@
+"""A change against the previous night's master is refereed by a third master
+(:mod:`darkflow.pipeline.referee`): the master that differs from both others is marked."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_a_previous_master_in_another_readout_mode_is_the_one_marked(tmp_path):
+    """Zoo seed 1 ``multi_night-2567080190``: night 1's 30 s darks were taken in another readout
+    mode (+27 ADU, a column pattern), no bias in the tree. Night 2's clean 30 s master failed
+    against it and was marked before; night 3's 30 s master referees: night 1's is marked."""
+    from darkflow.config import Config
+    from darkflow.pipeline import run_night
+    from darkflow.simulate.zoo import sample_zoo, zoo_night
+
+    params = next(p for p in sample_zoo(60, 1) if p.name == "multi_night-2567080190")
+    night = zoo_night(tmp_path / "data", params=params)
+    run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
+    masters = pd.read_csv(tmp_path / "work" / "masters.csv", dtype={"night": str})
+    darks = masters[masters["kind"] == "dark"]
+    target = night.truth["fault"]["target"]
+    faulty = darks[
+        (darks["night"] == target["night"]) & (darks["exptime_s"] == target["exptime_s"])
+    ]
+    assert len(faulty) == 1
+    assert faulty["status"].iloc[0] == "low_confidence"
+    assert "banding_changed" in faulty["reasons"].iloc[0]
+    others = darks.drop(index=faulty.index)
+    assert (others["status"] == "verified").all(), others[["night", "exptime_s", "reasons"]]
+    # the clean master compared with the faulty one carries the referee's record
+    from darkflow.registry import Registry
+
+    with Registry(tmp_path / "work") as reg:
+        refereed = [
+            reg.get_by_id(i).record.get("referee") for i in others["master_id"] if reg.get_by_id(i)
+        ]
+    assert any(r and r.get("previous") == faulty["master_id"].iloc[0] for r in refereed)
