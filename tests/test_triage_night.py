@@ -214,8 +214,26 @@ def test_zoo_nights_whose_fault_lost_to_a_tie_or_an_unmeasured_hint(lights, mast
 def test_a_tie_goes_to_the_stronger_single_evidence():
     """Equal sums: one measurement that establishes a cause (3) before 2 + 1 of weaker hints,
     whatever the order of the causes' enum."""
-    ranked = rank_causes(["high_rejection_rate", "exposure_law_nonlinear", "dark_overscaled"])
+    ranked = rank_causes(
+        ["high_rejection_rate", "exposure_scaled", "exposure_law_nonlinear", "dark_overscaled"]
+    )
     scores = dict(ranked)
     assert scores[Cause.COSMIC_RAYS] == scores[Cause.EXPOSURE_MISMATCH] == 3
+    assert scores[Cause.THERMAL_MISMATCH] == 3
     assert ranked[0][0] == Cause.COSMIC_RAYS
-    assert list(Cause).index(Cause.EXPOSURE_MISMATCH) < list(Cause).index(Cause.COSMIC_RAYS)
+    assert list(Cause).index(Cause.THERMAL_MISMATCH) < list(Cause).index(Cause.COSMIC_RAYS)
+
+
+def test_hot_pixels_off_scale_point_at_the_exposure_only_where_the_model_crossed_it():
+    """Camera zoo seed 4, spectra-189601495: the 120 s darks 8 °C warmer than their header.
+    The 120 s lights, calibrated with them unscaled, have their hot pixels off scale; the 30 s
+    lights, scaled from the 60 s darks, carry the exposure law that the warm set broke. A
+    sensor whose dark signal is not proportional to exposure calibrates the 120 s lights
+    exactly: their hot pixels say nothing of the exposure."""
+    lights = ["exposure_scaled;exposure_law_nonlinear;dark_scale_unmeasured"] * 6 + [
+        "dark_rescaled;dark_overscaled"
+    ] * 6
+    masters = ["master_noise_inflation;holdout_unavailable;no_previous_master"]
+    assert _top(rank_night_causes(lights, masters)) == Cause.THERMAL_MISMATCH
+    assert Cause.EXPOSURE_MISMATCH not in dict(rank_causes(["dark_overscaled"]))
+    assert Cause.EXPOSURE_MISMATCH in dict(rank_causes(["dark_overscaled", "exposure_scaled"]))

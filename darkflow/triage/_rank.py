@@ -12,6 +12,7 @@ from darkflow.triage._rules import (
     _UNKNOWN_RULE,
     INFO,
     JOINT_RULES,
+    NEEDS,
     TRIAGE_TABLE,
     Cause,
     Finding,
@@ -70,8 +71,10 @@ def _evidence(codes: Iterable[str]) -> tuple[dict[str, dict[Cause, float]], set[
     """One frame's evidence: symptom (or lone code) -> cause -> weight, and the codes present.
 
     Codes of one symptom (:data:`SYMPTOMS`) count once, each cause with its largest weight among
-    them; informational codes are no evidence.
+    them; informational codes are no evidence. A cause that :data:`NEEDS` a code the frame
+    lacks gets no weight from that symptom.
     """
+    codes = list(codes)
     evidence: dict[str, dict[Cause, float]] = {}
     present = set()
     for code in codes:
@@ -79,8 +82,12 @@ def _evidence(codes: Iterable[str]) -> tuple[dict[str, dict[Cause, float]], set[
         if rule.severity == INFO:  # a note (a check not measured, a normal event) is no evidence
             continue
         present.add(code)
-        symptom = evidence.setdefault(_SYMPTOM_OF.get(code, code), {})
+        name = _SYMPTOM_OF.get(code, code)
+        symptom = evidence.setdefault(name, {})
         for cause, weight in rule.causes:
+            needs = NEEDS.get((name, cause))
+            if needs is not None and needs.isdisjoint(codes):
+                continue
             symptom[cause] = max(symptom.get(cause, 0.0), weight)
     return evidence, present
 

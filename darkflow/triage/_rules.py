@@ -311,10 +311,13 @@ _RULES = (
         {EXP: 1},
         "Take darks at the lights' exposure, or at a third exposure between the bracketing ones.",
     ),
+    # the dark signal of the exposure sets not proportional to exposure: the sensor (2), or one
+    # set off by what it alone holds: an offset, stray light, a warmer sensor than its header
+    # says or another gain (1 each: their own symptoms confirm them)
     _r(
         "nonlinear_dark",
         WARN,
-        {EXP: 2, BIAS: 1, LEAK: 1},
+        {EXP: 2, BIAS: 1, LEAK: 1, T: 1, G: 1},
         "Take darks at the lights' exposure: this configuration's dark signal is not "
         "proportional to exposure.",
         *_BIAS[:1],
@@ -344,7 +347,7 @@ _RULES = (
     _r(
         "exposure_law_nonlinear",
         WARN,
-        {EXP: 2, BIAS: 1, LEAK: 1},
+        {EXP: 2, BIAS: 1, LEAK: 1, T: 1, G: 1},
         "Take darks at the lights' exposure: this configuration's dark signal is not "
         "proportional to exposure, the scaled dark carries the measured deviation.",
     ),
@@ -751,6 +754,28 @@ its evidence counts once, each cause with the largest weight any of its codes gi
 symptom seen by three codes does not outweigh two independent symptoms."""
 
 _SYMPTOM_OF = {code: name for name, codes in SYMPTOMS.items() for code in codes}
+
+#: the codes saying a light's dark model spans another exposure than the light's (scaled,
+#: interpolated, fitted, extrapolated, or subtracted unscaled)
+EXPOSURE_CHANGED = frozenset(
+    {
+        "exposure_scaled",
+        "exposure_interpolated",
+        "exposure_fitted",
+        "exposure_extrapolated",
+        "exposure_unscaled",
+    }
+)
+
+NEEDS: dict[tuple[str, Cause], frozenset[str]] = {
+    # the light's hot pixels off the model's scale point at the exposure only where the model
+    # crossed exposures: darks of the light's own exposure hold no exposure law (a sensor whose
+    # dark signal is not proportional to exposure still calibrates lights of the darks' own
+    # exposure exactly)
+    ("hot_pixel_scale", EXP): EXPOSURE_CHANGED,
+}
+"""(symptom, cause) -> codes one of which the frame must carry (informational ones included)
+for the symptom to count as evidence for that cause."""
 
 
 @dataclass(frozen=True)
