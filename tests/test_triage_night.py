@@ -143,3 +143,97 @@ def test_the_night_checklist_leads_with_the_night_cause():
     lead = html.split("Most likely cause:", 1)[1].split("</p>", 1)[0]
     assert lead.startswith(" <b>light_leak</b>")
     assert night_causes(lights)["cause"].iloc[0] == "light_leak"
+
+
+@pytest.mark.parametrize(
+    ("lights", "masters", "cause"),
+    [
+        # camera zoo seed 4, dslr-1853863002 (darks' bias 7.6 sigma high): the master's level
+        # above its shot noise and the lights' noise below a model that gives it shot noise,
+        # against a dark scaled without proof of linearity (no deviation measured)
+        (
+            [
+                "light_no_temperature;exposure_scaled;exposure_linearity_unproven;"
+                "low_confidence_master;egain_estimated;light_variance_low"
+            ]
+            * 6,
+            ["level_excess;no_previous_master"],
+            Cause.BIAS_DRIFT,
+        ),
+        # seed 4, colour_cmos-2603539678 (darks in another readout mode): a patterned excess
+        # with the master's column pattern changed, the lights over-subtracted with banding
+        (
+            [
+                "low_confidence_master;egain_estimated;light_variance_low;negative_clipping;"
+                "light_banding;negative_background;smooth_oversubtraction"
+            ]
+            * 9,
+            ["exposure_excess_patterned;banding_changed;no_previous_master"],
+            Cause.READOUT_MODE,
+        ),
+        # seed 4, dslr-886136803 (cosmic rays in one dark set): the master's rejection rate
+        # (3, measured) against the exposure law (2) and the hot-pixel scale (1): a tie
+        (
+            [
+                "light_no_temperature;exposure_scaled;exposure_law_nonlinear;egain_estimated;"
+                "dark_rescaled;dark_overscaled"
+            ]
+            * 4,
+            ["high_rejection_rate;frame_level_jitter;no_previous_master"],
+            Cause.COSMIC_RAYS,
+        ),
+        # seed 3, colour_cmos-628502548 (warm darks, recorded): the set-point not reached
+        # against an interpolation whose linearity is merely not demonstrated
+        (
+            [
+                "exposure_interpolated;interpolation_unproven;temperature_scaled;"
+                "setpoint_not_reached;few_stars"
+            ]
+            * 7,
+            ["no_previous_master"],
+            Cause.THERMAL_MISMATCH,
+        ),
+        # guards: the header's EGAIN wrong makes the same pair, its photon transfer names it;
+        # stray light's patterned excess without a changed column pattern stays light
+        (
+            ["exposure_interpolated;light_variance_low;egain_pair_mismatch"] * 7,
+            ["level_excess"],
+            Cause.NOISE_MODEL,
+        ),
+        (
+            ["negative_background;smooth_oversubtraction;light_variance_low"] * 5,
+            ["exposure_excess_patterned"],
+            Cause.LIGHT_LEAK,
+        ),
+    ],
+)
+def test_zoo_nights_whose_fault_lost_to_a_tie_or_an_unmeasured_hint(lights, masters, cause):
+    assert _top(rank_night_causes(lights, masters)) == cause, rank_night_causes(lights, masters)
+
+
+def test_a_tie_goes_to_the_stronger_single_evidence():
+    """Equal sums: one measurement that establishes a cause (3) before 2 + 1 of weaker hints,
+    whatever the order of the causes' enum."""
+    ranked = rank_causes(
+        ["high_rejection_rate", "exposure_scaled", "exposure_law_nonlinear", "dark_overscaled"]
+    )
+    scores = dict(ranked)
+    assert scores[Cause.COSMIC_RAYS] == scores[Cause.EXPOSURE_MISMATCH] == 3
+    assert scores[Cause.THERMAL_MISMATCH] == 3
+    assert ranked[0][0] == Cause.COSMIC_RAYS
+    assert list(Cause).index(Cause.THERMAL_MISMATCH) < list(Cause).index(Cause.COSMIC_RAYS)
+
+
+def test_hot_pixels_off_scale_point_at_the_exposure_only_where_the_model_crossed_it():
+    """Camera zoo seed 4, spectra-189601495: the 120 s darks 8 °C warmer than their header.
+    The 120 s lights, calibrated with them unscaled, have their hot pixels off scale; the 30 s
+    lights, scaled from the 60 s darks, carry the exposure law that the warm set broke. A
+    sensor whose dark signal is not proportional to exposure calibrates the 120 s lights
+    exactly: their hot pixels say nothing of the exposure."""
+    lights = ["exposure_scaled;exposure_law_nonlinear;dark_scale_unmeasured"] * 6 + [
+        "dark_rescaled;dark_overscaled"
+    ] * 6
+    masters = ["master_noise_inflation;holdout_unavailable;no_previous_master"]
+    assert _top(rank_night_causes(lights, masters)) == Cause.THERMAL_MISMATCH
+    assert Cause.EXPOSURE_MISMATCH not in dict(rank_causes(["dark_overscaled"]))
+    assert Cause.EXPOSURE_MISMATCH in dict(rank_causes(["dark_overscaled", "exposure_scaled"]))

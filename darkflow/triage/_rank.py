@@ -12,6 +12,7 @@ from darkflow.triage._rules import (
     _UNKNOWN_RULE,
     INFO,
     JOINT_RULES,
+    NEEDS,
     TRIAGE_TABLE,
     Cause,
     Finding,
@@ -70,8 +71,10 @@ def _evidence(codes: Iterable[str]) -> tuple[dict[str, dict[Cause, float]], set[
     """One frame's evidence: symptom (or lone code) -> cause -> weight, and the codes present.
 
     Codes of one symptom (:data:`SYMPTOMS`) count once, each cause with its largest weight among
-    them; informational codes are no evidence.
+    them; informational codes are no evidence. A cause that :data:`NEEDS` a code the frame
+    lacks gets no weight from that symptom.
     """
+    codes = list(codes)
     evidence: dict[str, dict[Cause, float]] = {}
     present = set()
     for code in codes:
@@ -79,15 +82,37 @@ def _evidence(codes: Iterable[str]) -> tuple[dict[str, dict[Cause, float]], set[
         if rule.severity == INFO:  # a note (a check not measured, a normal event) is no evidence
             continue
         present.add(code)
-        symptom = evidence.setdefault(_SYMPTOM_OF.get(code, code), {})
+        name = _SYMPTOM_OF.get(code, code)
+        symptom = evidence.setdefault(name, {})
         for cause, weight in rule.causes:
+            needs = NEEDS.get((name, cause))
+            if needs is not None and needs.isdisjoint(codes):
+                continue
             symptom[cause] = max(symptom.get(cause, 0.0), weight)
     return evidence, present
 
 
-def _ranked(scores: dict[Cause, float]) -> list[tuple[Cause, float]]:
-    order = list(Cause)
-    return sorted(scores.items(), key=lambda cw: (-cw[1], order.index(cw[0])))
+class _Scores:
+    """Each cause's summed evidence and its strongest single contribution (a symptom's or a
+    joint rule's weight, times its share of the lights on a night)."""
+
+    def __init__(self) -> None:
+        self.total: dict[Cause, float] = {}
+        self.strongest: dict[Cause, float] = {}
+
+    def add(self, cause: Cause, weight: float) -> None:
+        self.total[cause] = self.total.get(cause, 0.0) + weight
+        self.strongest[cause] = max(self.strongest.get(cause, 0.0), weight)
+
+    def ranked(self) -> list[tuple[Cause, float]]:
+        """Causes by total evidence; a tie goes to the cause with the stronger single piece of
+        evidence (a 3, one measurement that establishes it, before 2 + 1 of weaker hints), then
+        to the order of the :class:`Cause` enum."""
+        order = list(Cause)
+        return sorted(
+            self.total.items(),
+            key=lambda cw: (-round(cw[1], 9), -self.strongest[cw[0]], order.index(cw[0])),
+        )
 
 
 def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
@@ -95,18 +120,19 @@ def rank_causes(reasons: Iterable[object]) -> list[tuple[Cause, float]]:
 
     Codes of one symptom (:data:`SYMPTOMS`) count once, with each cause's largest weight among
     them; a :class:`JointRule` whose symptoms are both present adds its weights.
-    Informational codes carry no weight. Ties keep the order of the :class:`Cause` enum.
+    Informational codes carry no weight. A tie goes to the cause with the stronger single
+    piece of evidence, then to the order of the :class:`Cause` enum.
     """
     evidence, present = _evidence(dict.fromkeys(_codes(reasons)))
-    scores: dict[Cause, float] = {}
+    scores = _Scores()
     for symptom in evidence.values():
         for cause, weight in symptom.items():
-            scores[cause] = scores.get(cause, 0.0) + weight
+            scores.add(cause, weight)
     for joint in JOINT_RULES:
         if all(present & codes for codes in joint.symptoms):
             for cause, weight in joint.causes:
-                scores[cause] = scores.get(cause, 0.0) + weight
-    return _ranked(scores)
+                scores.add(cause, weight)
+    return scores.ranked()
 
 
 def rank_night_causes(
@@ -128,8 +154,9 @@ def rank_night_causes(
     without lights, on the masters' codes alone.
 
     One light (or several with the same codes) and one master rank exactly as
-    :func:`rank_causes` of their codes together. Ties keep the order of the :class:`Cause`
-    enum; informational codes carry no weight.
+    :func:`rank_causes` of their codes together. Ties are broken as there (the stronger single
+    piece of evidence, then the order of the :class:`Cause` enum); informational codes carry
+    no weight.
     """
     light_rows = [_evidence(_row_codes(row)) for row in lights]
     master_evidence: dict[str, dict[Cause, float]] = {}
@@ -154,14 +181,14 @@ def rank_night_causes(
         merged = symptoms.setdefault(name, {})
         for cause, weight in weights.items():
             merged[cause] = max(merged.get(cause, 0.0), weight)
-    scores: dict[Cause, float] = {}
+    scores = _Scores()
     for weights in symptoms.values():
         for cause, weight in weights.items():
-            scores[cause] = scores.get(cause, 0.0) + weight
+            scores.add(cause, weight)
     frames = [present | master_codes for _e, present in light_rows] or [master_codes]
     for joint in JOINT_RULES:
         share = sum(all(p & codes for codes in joint.symptoms) for p in frames) / len(frames)
         if share:
             for cause, weight in joint.causes:
-                scores[cause] = scores.get(cause, 0.0) + weight * share
-    return _ranked(scores)
+                scores.add(cause, weight * share)
+    return scores.ranked()

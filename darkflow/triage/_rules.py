@@ -295,23 +295,29 @@ _RULES = (
     _r("light_temperature_from_setpoint", WARN, {HDR: 1, T: 1}, *_THERMAL[:1], *_HEADER[:1]),
     _r("noisy_temperature_readings", WARN, {T: 1, HDR: 1}, *_THERMAL[:2]),
     _r("temperature_reading_outlier", INFO, {T: 1}, *_THERMAL[:2]),
+    # a property the data cannot demonstrate (one exposure bin, no bias, no bin between) is no
+    # deviation measured: weak evidence (1), as for an advisory; any measured symptom of another
+    # cause outweighs it (every night scaled from darks of one exposure carries it, faulty or not)
     _r(
         "exposure_linearity_unproven",
         WARN,
-        {EXP: 2, MISS: 1},
+        {EXP: 1, MISS: 1},
         "Take darks at two or more exposures (and biases) to demonstrate a linear dark signal, "
         "or darks at the lights' exposure.",
     ),
     _r(
         "interpolation_unproven",
         WARN,
-        {EXP: 2},
+        {EXP: 1},
         "Take darks at the lights' exposure, or at a third exposure between the bracketing ones.",
     ),
+    # the dark signal of the exposure sets not proportional to exposure: the sensor (2), or one
+    # set off by what it alone holds: an offset, stray light, a warmer sensor than its header
+    # says or another gain (1 each: their own symptoms confirm them)
     _r(
         "nonlinear_dark",
         WARN,
-        {EXP: 2, BIAS: 1, LEAK: 1},
+        {EXP: 2, BIAS: 1, LEAK: 1, T: 1, G: 1},
         "Take darks at the lights' exposure: this configuration's dark signal is not "
         "proportional to exposure.",
         *_BIAS[:1],
@@ -341,7 +347,7 @@ _RULES = (
     _r(
         "exposure_law_nonlinear",
         WARN,
-        {EXP: 2, BIAS: 1, LEAK: 1},
+        {EXP: 2, BIAS: 1, LEAK: 1, T: 1, G: 1},
         "Take darks at the lights' exposure: this configuration's dark signal is not "
         "proportional to exposure, the scaled dark carries the measured deviation.",
     ),
@@ -749,6 +755,28 @@ symptom seen by three codes does not outweigh two independent symptoms."""
 
 _SYMPTOM_OF = {code: name for name, codes in SYMPTOMS.items() for code in codes}
 
+#: the codes saying a light's dark model spans another exposure than the light's (scaled,
+#: interpolated, fitted, extrapolated, or subtracted unscaled)
+EXPOSURE_CHANGED = frozenset(
+    {
+        "exposure_scaled",
+        "exposure_interpolated",
+        "exposure_fitted",
+        "exposure_extrapolated",
+        "exposure_unscaled",
+    }
+)
+
+NEEDS: dict[tuple[str, Cause], frozenset[str]] = {
+    # the light's hot pixels off the model's scale point at the exposure only where the model
+    # crossed exposures: darks of the light's own exposure hold no exposure law (a sensor whose
+    # dark signal is not proportional to exposure still calibrates lights of the darks' own
+    # exposure exactly)
+    ("hot_pixel_scale", EXP): EXPOSURE_CHANGED,
+}
+"""(symptom, cause) -> codes one of which the frame must carry (informational ones included)
+for the symptom to count as evidence for that cause."""
+
 
 @dataclass(frozen=True)
 class JointRule:
@@ -784,13 +812,30 @@ JOINT_RULES = (
     ),
     JointRule(
         (
-            frozenset({"exposure_excess_uniform", "level_excess", "dark_below_bias"}),
+            frozenset(
+                {
+                    "exposure_excess_uniform",
+                    "exposure_excess_patterned",
+                    "level_excess",
+                    "dark_below_bias",
+                }
+            ),
             frozenset({"banding_changed", "light_banding"}),
         ),
         ((R, 3),),
-        "a master's level moved without photons (uniform, or above its shot noise, or below "
+        "a master's level moved (uniform, or with a pattern, or above its shot noise, or below "
         "its bias) and its column pattern changed: another readout mode brings its own offset "
-        "and its own pattern together; a bias drift moves the level alone",
+        "and its own pattern together (the changed pattern can itself make the excess "
+        "patterned); a bias drift moves the level alone, stray light leaves the columns alone",
+    ),
+    JointRule(
+        (frozenset({"level_excess"}), frozenset({"light_variance_low"})),
+        ((BIAS, 2), (NOISE, 1), (R, 1)),
+        "the darks' level above what their variance carries (the master) and the lights' noise "
+        "below a model that gives the darks' level above the bias its shot noise: one level "
+        "without noise in the darks, seen twice. A bias offset (2); a gain too small for both "
+        "(1: the header's EGAIN against the photon transfer, gain_mismatch or "
+        "egain_pair_mismatch, marks it); another readout mode's offset (1: its banding marks it)",
     ),
     JointRule(
         (_codes_of("gain_mismatch"), _codes_of("hot_pixel_scale")),
