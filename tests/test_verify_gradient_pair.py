@@ -129,3 +129,24 @@ def test_the_null_holds_its_false_alarm_probability():
     assert measured > 90
     assert 3 <= fails <= 22, (fails, measured)
     assert gate_fails == 0
+
+
+@pytest.mark.slow
+def test_a_zoo_night_without_a_bias_names_the_leaky_set(tmp_path):
+    """sample_zoo(60, 3)'s ccd-1869199421: 4 x 60 s darks with stray light and 4 x 120 s, no
+    bias. Their difference falls below 0 at a corner: the 60 s master is marked."""
+    import pandas as pd
+
+    from darkflow.config import Config
+    from darkflow.pipeline import run_night
+    from darkflow.simulate.zoo import sample_zoo, zoo_night
+
+    params = next(p for p in sample_zoo(60, 3) if p.name == "ccd-1869199421")
+    zoo_night(tmp_path / "data", params=params)
+    run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
+    masters = pd.read_csv(tmp_path / "work" / "masters.csv")
+    darks = masters[masters["kind"] == "dark"].set_index("exptime_s")
+    assert "dark_gradient" in darks.loc[params.fault_exposure, "reasons"]
+    assert darks.loc[params.fault_exposure, "status"] == "low_confidence"
+    others = darks.drop(index=params.fault_exposure)
+    assert not others["reasons"].fillna("").str.contains("dark_gradient").any()
