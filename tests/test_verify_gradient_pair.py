@@ -25,17 +25,26 @@ def _ramp(electrons, shape=SHAPE):
     return electrons * np.linspace(0.5, 1.5, shape[1])[None, :] * np.ones((shape[0], 1))
 
 
-def _pair(sensor, *, seed=1, n=5, long_e=0.0, short_e=0.0, warm=1.0):
+def _pair(sensor, *, seed=1, n=5, long_e=0.0, short_e=0.0, warm=1.0, bias_adu=0.0):
     """Masters of ``EXPTIME`` and half of it (the short set's dark signal at scale 0.5), each
     of ``n`` frames, with ``long_e``/``short_e`` electrons of stray light; ``warm`` scales both
-    sets' dark current (a temperature gradient when it is a map)."""
+    sets' dark current (a temperature gradient when it is a map); ``bias_adu`` adds to both
+    sets' bias."""
     long = master_of(
         dark_frames(
-            sensor, n, seed=seed, dark_scale=1.0, extra_e=sensor.dark_e * (warm - 1.0) + long_e
+            sensor,
+            n,
+            seed=seed,
+            extra_e=sensor.dark_e * (warm - 1.0) + long_e,
+            column_adu=bias_adu,
         )
     )
     short_frames = dark_frames(
-        sensor, n, seed=seed + 10_000, extra_e=sensor.dark_e * (0.5 * warm - 1.0) + short_e
+        sensor,
+        n,
+        seed=seed + 10_000,
+        extra_e=sensor.dark_e * (0.5 * warm - 1.0) + short_e,
+        column_adu=bias_adu,
     )
     return long, master_of(short_frames, exptime=EXPTIME / 2)
 
@@ -80,6 +89,14 @@ def test_a_weak_leak_in_the_short_set_tested_on_the_hot_pixels(sensor):
     assert r.metric.failed and "dark_gradient_short_light" not in r.values, r.metric.detail
     assert abs(r.values["dark_gradient_hot_beta"]) < 4 * r.values["dark_gradient_hot_beta_sigma"]
     assert r.holder in ("short", "pair")
+
+
+def test_a_bias_with_a_gradient_of_its_own_leaves_the_pair(sensor):
+    """Both masters tilt with their bias: neither alone is flat, so either set may hold the
+    light (both are marked by the pipeline)."""
+    long, short = _pair(sensor, short_e=_ramp(6.0), bias_adu=_ramp(20.0)[0] - 20.0)
+    r = pair_gradient_gate(long, short, CONFIG)
+    assert r.metric.failed and r.holder == "pair", r.metric.detail
 
 
 def test_a_temperature_gradient_in_both_sets_is_no_stray_light(sensor):
