@@ -156,6 +156,7 @@ def _pair_gradients(jobs, registry, config, failed, cache, marked) -> None:
             r = pair_gradient_gate(ml, ms, config.verify)
             if not r.metric.failed:
                 continue
+            log.info("dark_gradient of %s (%s set): %s", sig, r.holder, r.metric.detail)
             code = str(r.metric.reason)
             if r.holder in ("long", "pair"):
                 marked.setdefault(long.key, (code, short.master_id))
