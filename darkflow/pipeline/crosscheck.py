@@ -15,7 +15,11 @@ a sensor warmer than its header says) or ``exposure_excess_scaled`` (not told ap
 (an uncooled camera) are compared twice, with their dark current's scale read on the hot pixels
 and with the exposures' ratio (:func:`darkflow.verify._uncooled.uncooled_pair_excess`): an
 excess beyond both, in one direction, is a verdict of its own; the hot-pixel comparison alone
-only names the cause on a master its own gates already made ``low_confidence``.
+only names the cause on a master its own gates already made ``low_confidence``. A night
+without its own bias has its dark masters of one configuration compared in pairs of
+different exposures for a planar gradient (``dark_gradient``,
+:func:`darkflow.verify._gradient.pair_gradient_gate`): the set holding the stray light is
+marked, or both when that is not decidable.
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
             else:
                 code = VerifyReason.EXCESS_UNIFORM
             marked.setdefault(holder.key, (str(code), other.master_id))
+    _pair_gradients(jobs, registry, config, failed, cache, marked)
     for key, (code, other) in sorted(marked.items()):
         row = registry.get(key)
         record = dict(row.record or {})
@@ -124,3 +129,41 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
             if job.key == key:
                 job.row = registry.get(key)
     return len(marked)
+
+
+def _pair_gradients(jobs, registry, config, failed, cache, marked) -> None:
+    """``dark_gradient`` where a night has no bias of its own: on the difference of two of its
+    masters of one configuration at different exposures
+    (:func:`darkflow.verify._gradient.pair_gradient_gate`); marks the set holding the stray
+    light, or both when that is not decidable."""
+    from darkflow.verify._gradient import pair_gradient_gate
+
+    by_night: dict[tuple[str, str], list] = {}
+    for job in jobs:
+        if job.fset.kind != FrameType.DARK or job.key in failed:
+            continue
+        if job.bias_key and job.bias_own_night:  # the master's own gate measured it
+            continue
+        row = registry.get(job.key)
+        if row is None or row.status not in _JUDGED:
+            continue
+        by_night.setdefault((job.fset.config_signature, job.fset.night), []).append(job)
+    for sig in sorted(by_night):
+        group = sorted(by_night[sig], key=lambda j: (j.fset.exptime_s or 0.0, j.key))
+        for short, long in itertools.combinations(group, 2):
+            try:
+                ms, ml = _load(registry, short.key, cache), _load(registry, long.key, cache)
+            except Exception as err:  # an unreadable master is the repair pass's business
+                log.warning("gradient of %s: %s", sig, err)
+                continue
+            if ms is None or ml is None:
+                continue
+            r = pair_gradient_gate(ml, ms, config.verify)
+            if not r.metric.failed:
+                continue
+            log.info("dark_gradient of %s (%s set): %s", sig, r.holder, r.metric.detail)
+            code = str(r.metric.reason)
+            if r.holder in ("long", "pair"):
+                marked.setdefault(long.key, (code, short.master_id))
+            if r.holder in ("short", "pair"):
+                marked.setdefault(short.key, (code, long.master_id))
