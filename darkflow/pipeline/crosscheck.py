@@ -152,7 +152,10 @@ def _pair_gradients(jobs, registry, config, failed, cache, marked) -> None:
         group = sorted(by_night[sig], key=lambda j: (j.fset.exptime_s or 0.0, j.key))
         for short, long in itertools.combinations(group, 2):
             try:
-                ms, ml = _load(registry, short.key, cache), _load(registry, long.key, cache)
+                ms, ml = (
+                    load_master(registry, short.key, cache),
+                    load_master(registry, long.key, cache),
+                )
             except Exception as err:  # an unreadable master is the repair pass's business
                 log.warning("gradient of %s: %s", sig, err)
                 continue

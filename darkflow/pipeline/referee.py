@@ -89,6 +89,8 @@ def referee_previous(jobs, registry, config, *, failed: Mapping[str, Any] = (), 
         if row is None or row.status != MasterStatus.LOW_CONFIDENCE:
             continue
         record = dict(row.record or {})
+        if record.get("cross_check"):  # marked against another master of tonight: it stays
+            continue
         metrics = list((record.get("assessment") or {}).get("metrics") or [])
         prev_row = registry.get(job.previous_key)
         if prev_row is None or prev_row.status != MasterStatus.VERIFIED:
