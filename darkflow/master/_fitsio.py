@@ -532,7 +532,8 @@ def _rebuild(
     for attr in ("n_low", "n_high"):
         if attr not in planes:
             planes[attr] = np.zeros(shape, np.uint16)
-    level = float(header.get("DFMEDIAN", np.nanmedian(data)))
+    # the median only when the header does not hold it (a full-frame median: ~0.2 s per read)
+    level = float(header["DFMEDIAN"] if "DFMEDIAN" in header else np.nanmedian(data))
     if "uncertainty" not in planes:
         var = float(header.get("DFUNV0", math.nan)) + _excess_shot(
             data, level, meta.egain_e_per_adu
