@@ -61,7 +61,7 @@ from darkflow.verify._gainpair import GAIN, GainOrThermal, gain_or_thermal
 from darkflow.verify._gate import chi2_deviate, combine_spread, z_threshold
 from darkflow.verify._stability import frame_jitter
 
-__all__ = ["PairExcess", "exposure_pair_excess"]
+__all__ = ["PairExcess", "PairInputs", "exposure_pair_excess", "pair_inputs"]
 
 
 @dataclass(frozen=True)
@@ -115,22 +115,23 @@ def _typical_both(a: MasterDark, b: MasterDark) -> np.ndarray:
     return ok
 
 
-def exposure_pair_excess(
-    a: MasterDark,
-    b: MasterDark,
-    bias_a: MasterDark,
-    bias_b: MasterDark,
-    *,
-    false_alarm: float,
-    doubling_c: float = 6.3,
-    blocks: int = 4,
-    fit_scale: bool = True,
-) -> PairExcess:
-    """``E = (a - bias_a) - (t_a / t_b) (b - bias_b)`` on the typical pixels: level and pattern.
+@dataclass(frozen=True, eq=False)
+class PairInputs:
+    """What both of :func:`exposure_pair_excess`'s comparisons of one pair start from
+    (:func:`pair_inputs`): the typical pixels and each master's dark signal (read-only)."""
 
-    ``bias_a``/``bias_b``: the master biases of each master's own night (the same object when
-    the two share a night). See the module docstring for the statistics and their spreads.
-    """
+    typical: np.ndarray
+    n: int
+    d_a: np.ndarray
+    d_b: np.ndarray
+    mean_b: float
+
+
+def pair_inputs(
+    a: MasterDark, b: MasterDark, bias_a: MasterDark, bias_b: MasterDark, *, blocks: int = 4
+) -> PairInputs | PairExcess:
+    """The inputs of :func:`exposure_pair_excess` for one pair, computed once for several of its
+    comparisons; a :class:`PairExcess` (not measured) when the pair cannot be compared."""
     shapes = {m.data.shape for m in (a, b, bias_a, bias_b)}
     if len(shapes) != 1:
         return PairExcess(False, "shapes differ")
@@ -143,7 +144,44 @@ def exposure_pair_excess(
         return PairExcess(False, f"{n} typical pixels", k=t_a / t_b, n_pixels=n)
     d_a = (a.data - bias_a.data).astype(np.float64)
     d_b = (b.data - bias_b.data).astype(np.float64)
-    mean_b = float(np.mean(d_b[typical]))
+    for plane in (typical, d_a, d_b):
+        plane.flags.writeable = False
+    return PairInputs(typical, n, d_a, d_b, float(np.mean(d_b[typical])))
+
+
+def exposure_pair_excess(
+    a: MasterDark,
+    b: MasterDark,
+    bias_a: MasterDark,
+    bias_b: MasterDark,
+    *,
+    false_alarm: float,
+    doubling_c: float = 6.3,
+    blocks: int = 4,
+    fit_scale: bool = True,
+    inputs: PairInputs | PairExcess | None = None,
+    attribute: bool = True,
+) -> PairExcess:
+    """``E = (a - bias_a) - (t_a / t_b) (b - bias_b)`` on the typical pixels: level and pattern.
+
+    ``bias_a``/``bias_b``: the master biases of each master's own night (the same object when
+    the two share a night). See the module docstring for the statistics and their spreads.
+    ``inputs``: :func:`pair_inputs` of the same pair and ``blocks``, when another comparison of
+    the pair already computed them. ``attribute=False`` leaves a failure's scale and its cause
+    unmeasured (``scale`` NaN, ``scale_cause`` empty).
+    """
+    if inputs is None:
+        inputs = pair_inputs(a, b, bias_a, bias_b, blocks=blocks)
+    if isinstance(inputs, PairExcess):
+        return inputs
+    typical, n, d_a, d_b, mean_b = (
+        inputs.typical,
+        inputs.n,
+        inputs.d_a,
+        inputs.d_b,
+        inputs.mean_b,
+    )
+    t_a, t_b = float(a.meta.exptime_s or 0.0), float(b.meta.exptime_s or 0.0)
     temp_a, temp_b = a.meta.temp_c, b.meta.temp_c
     k, k_sd = t_a / t_b, 0.0
     fitted = (temp_a is None or temp_b is None) and fit_scale
@@ -208,7 +246,7 @@ def exposure_pair_excess(
     structure_z = _structure_z(e, typical, d_b, level, sd, k_sd, blocks)
     structured = bool(failed and math.isfinite(structure_z) and structure_z > thr_1)
     scale, cause = math.nan, None
-    ratio = _hot_pixel_ratio(a, b, d_a, d_b) if failed and not fitted else None
+    ratio = _hot_pixel_ratio(a, b, d_a, d_b) if failed and not fitted and attribute else None
     if ratio is not None and abs(ratio[0] - k) > thr * ratio[1] and (ratio[0] - k) * level > 0:
         # the hot pixels' scale departs from the exposures' in the excess's direction: does
         # that scale of b's dark signal (a gain, a temperature the headers do not show) leave

@@ -40,7 +40,7 @@ import dataclasses
 import math
 
 from darkflow.model import MasterDark
-from darkflow.verify._crossset import PairExcess, exposure_pair_excess
+from darkflow.verify._crossset import PairExcess, exposure_pair_excess, pair_inputs
 from darkflow.verify._gate import z_threshold
 
 __all__ = ["uncooled_pair_excess"]
@@ -64,8 +64,17 @@ def uncooled_pair_excess(
     says why the verdict was not measured. Masters with a temperature: the ordinary
     :func:`~darkflow.verify._crossset.exposure_pair_excess`.
     """
+    # both comparisons start from the same typical pixels and dark signals: computed once
+    inputs = pair_inputs(a, b, bias_a, bias_b, blocks=blocks)
     fit = exposure_pair_excess(
-        a, b, bias_a, bias_b, false_alarm=false_alarm, doubling_c=doubling_c, blocks=blocks
+        a,
+        b,
+        bias_a,
+        bias_b,
+        false_alarm=false_alarm,
+        doubling_c=doubling_c,
+        blocks=blocks,
+        inputs=inputs,
     )
     if not (fit.measured and fit.thermal_fitted):
         return fit
@@ -73,8 +82,17 @@ def uncooled_pair_excess(
     if k_level > fit.materiality:
         why = f"hot-pixel scale too uncertain ({k_level:.2g} ADU > {fit.materiality:.2g})"
         return dataclasses.replace(fit, why=f"verdict not measured: {why}")
+    # its level, deviate and pattern only: the failure's scale and cause are the fit's
     exp = exposure_pair_excess(
-        a, b, bias_a, bias_b, false_alarm=false_alarm, blocks=blocks, fit_scale=False
+        a,
+        b,
+        bias_a,
+        bias_b,
+        false_alarm=false_alarm,
+        blocks=blocks,
+        fit_scale=False,
+        inputs=inputs,
+        attribute=False,
     )
     if not exp.measured:
         return dataclasses.replace(fit, why=f"verdict not measured: {exp.why}")
