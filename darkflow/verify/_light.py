@@ -447,6 +447,9 @@ def check_light(
     with np.errstate(invalid="ignore"):  # where the model removed a pixel-scale excess
         model_hot = (template - template_local) > 3.0 * u
     frames = budget.master_frames
+    settled = None  # a two-level (random-telegraph) pixel's scatter is in no recorded plane
+    if budget.clip_tail is not None and budget.clip_tail.shape == model.data.shape:
+        settled = budget.clip_tail[rows] >= np.float32(p)
     metric, found = hole_gate(
         parts.z,
         valid,
@@ -456,6 +459,7 @@ def check_light(
         false_alarm=p,
         model_hot=model_hot,
         dof=frames - 1 if frames and frames > 1 else None,
+        settled=settled,
     )
     metrics.append(metric)
     values.update(found)

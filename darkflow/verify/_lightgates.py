@@ -15,6 +15,7 @@ with.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -85,7 +86,10 @@ class NoiseBudget:
     frames, in each master of the recipe); ``None`` from a single dark: its hot pixels cannot
     be told from the cosmic rays of its frame, and whether the light holds the dark signal is
     then provable only when the fitted pixels follow one scale (no ``no_dark_signal``, no
-    rescaling otherwise).
+    rescaling otherwise); ``clip_tail``: per pixel, the smallest over the recipe's masters and
+    the bias of :func:`clip_tail` (how improbable the share of the pixel's frames the combine
+    clipped is for one population: a random-telegraph pixel's frames hold two levels, the
+    master one of them).
     """
 
     read_var: float = 0.0
@@ -98,6 +102,7 @@ class NoiseBudget:
     level_sigma: float = 0.0
     stable_hot: np.ndarray | None = None
     scale_assumed_rel_sigma: float = 0.0
+    clip_tail: np.ndarray | None = None
 
     @property
     def scale_measured_rel_sigma(self) -> float:
@@ -219,7 +224,59 @@ def noise_budget(
         level_sigma=math.sqrt(level_var),
         stable_hot=_stable_hot((master, *others)),
         scale_assumed_rel_sigma=float(scale_assumed_rel_sigma),
+        clip_tail=_recipe_clip_tail((master, *others, *(() if bias is None else (bias,)))),
     )
+
+
+_CLIP_TAIL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def clip_tail(master: MasterDark) -> np.ndarray | None:
+    """Per pixel, ``P(X >= R)`` for ``X ~ Binomial(N, q)``: ``R`` of the pixel's ``N`` values
+    the combine clipped (``n_low + n_high``), ``q`` the share a pixel of one population loses.
+
+    The clip alone takes ``Q(k_low) + Q(k_high)`` of a Gaussian pixel's values; transients
+    (cosmic rays) and the frames' level jitter take more, in every pixel alike: ``q`` is the
+    larger of that and the master's clipped share over all its pixels. A pixel far beyond it is
+    not one population: a random-telegraph pixel, whose frames hold two levels (the master
+    keeps the majority's, its per-frame scatter is that state's alone). ``None`` when the
+    master records no counts. Computed once per master object (every light asks).
+    """
+    cached = _CLIP_TAIL.get(master)
+    if cached is not None:
+        return cached
+    n_used = np.asarray(master.n_used)
+    if n_used.shape != master.data.shape or master.n_low.shape != n_used.shape:
+        return None
+    clipped = master.n_low.astype(np.int64) + master.n_high.astype(np.int64)
+    total = n_used.astype(np.int64) + clipped
+    params = (master.provenance or {}).get("params") or {}
+    from darkflow.stats._dist import norm_sf
+
+    k_lo = float(params.get("sigma_low", 3.0))
+    k_hi = float(params.get("sigma_high", 3.0))
+    values = float(total.sum())
+    share = float(clipped.sum()) / values if values > 0 else 0.0
+    q = min(max(share, float(norm_sf(k_lo)) + float(norm_sf(k_hi))), 1.0)
+    out = np.ones(n_used.shape, np.float32)
+    some = clipped > 0
+    if some.any():
+        from scipy.special import bdtrc  # P(X > k) of a binomial, vectorised
+
+        out[some] = bdtrc(clipped[some] - 1, total[some], q)
+    out.setflags(write=False)
+    _CLIP_TAIL[master] = out
+    return out
+
+
+def _recipe_clip_tail(masters: tuple[MasterDark, ...]) -> np.ndarray | None:
+    """The smallest :func:`clip_tail` over the masters of one shape (the first one's)."""
+    shape = masters[0].data.shape
+    tails = [clip_tail(m) for m in masters if m.data.shape == shape]
+    tails = [t for t in tails if t is not None]
+    if not tails:
+        return None
+    return tails[0] if len(tails) == 1 else np.minimum.reduce(tails)
 
 
 def _stable_hot(masters: tuple[MasterDark, ...]) -> np.ndarray | None:
@@ -504,6 +561,7 @@ def hole_gate(
     false_alarm: float,
     model_hot: np.ndarray | None = None,
     dof: int | None = None,
+    settled: np.ndarray | None = None,
 ) -> tuple[Metric, dict[str, float]]:
     """Background pixels far below their same-colour neighbours, against the expected tail.
 
@@ -519,6 +577,13 @@ def hole_gate(
     Student t with ``dof`` degrees of freedom (Gaussian without ``dof``), which ``mu`` uses.
     Under "all is well" ``K ~ Poisson(mu)``; the gate is the Poisson tail ``P(X >= K)``.
     ``neg_tail_frac`` (all background pixels) stays a value.
+
+    ``settled``: pixels whose darks are one population (:func:`clip_tail` not significant at
+    ``false_alarm``). Elsewhere the combine clipped more of the pixel's frames than chance
+    does: a random-telegraph pixel, whose master holds one of its two levels and whose
+    recorded scatter is that level's alone. A light may sit at the other level, by an amount
+    nothing recorded states: such a pixel is not measured (left out of ``K`` and ``mu``,
+    counted in ``hole_unsettled``).
     """
     zz_all = z[valid]
     n_all = zz_all.size
@@ -527,6 +592,10 @@ def hole_gate(
     tail_frac = float(np.count_nonzero(zz_all < -HOLE_SIGMA)) / n_all
     if model_hot is not None:
         valid = valid & model_hot
+    unsettled = 0
+    if settled is not None:
+        unsettled = int(np.count_nonzero(valid & ~settled))
+        valid = valid & settled
     zz = z[valid]
     n = zz.size
     k = int(np.count_nonzero(zz < -HOLE_SIGMA))
@@ -558,9 +627,11 @@ def hole_gate(
         side="upper",
         false_alarm=false_alarm,
         deviate=poisson_deviate(k, mu),
-        detail=f"{k} of {n} below -{HOLE_SIGMA:g} sigma",
+        detail=f"{k} of {n} below -{HOLE_SIGMA:g} sigma"
+        + (f"; {unsettled} two-level pixels not measured" if unsettled else ""),
     )
-    return metric, {"hole_count": float(k), "hole_expected": mu, "neg_tail_frac": tail_frac}
+    found = {"hole_count": float(k), "hole_expected": mu, "neg_tail_frac": tail_frac}
+    return metric, {**found, "hole_unsettled": float(unsettled)}
 
 
 def _excess_scatter(extra_var: np.ndarray, valid: np.ndarray) -> np.ndarray:
