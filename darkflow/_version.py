@@ -32,7 +32,9 @@ __version__ = "0.1.0"
 # model's fixed pattern left by an unscaled dark (lights' uncertainty and checks)
 # 12: the darks' photon transfer leaves out pixels clipped at an unknown white level (zero
 # variance far above the read noise): a DSLR master's gain, the lights' uncertainty with it
-ALGORITHM_VERSION = "12"
+# 13: (verdicts, not bytes) the hole gate leaves out pixels whose clip count shows two levels
+# (random telegraph pixels)
+ALGORITHM_VERSION = "13"
 
 #: Enters the key of a master's assessment only (acceptance gates, hold-out split): a change that
 #: alters verdicts but not the bytes of a master reassesses cached masters without rebuilding.
@@ -50,4 +52,6 @@ ALGORITHM_VERSION = "12"
 # 13: flickering pixels are no transients; dark_gradient (one set's planar gradient, judged on its
 # hot pixels); an uncooled pair's bracketed verdict; another gain told from a warmer sensor;
 # a light's frame variance keeps the readout scatter at any scale (the hole gate)
-ASSESSMENT_VERSION = "13"  # 3: master gates as statistical tests (2: split by content hash)
+# 14: dark_gradient's threshold allows for the estimated tile noise (Hotelling's T^2); a pair's
+# gradient without a bias of the night; a change against the previous master refereed by a third
+ASSESSMENT_VERSION = "14"  # 3: master gates as statistical tests (2: split by content hash)
