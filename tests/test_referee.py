@@ -39,3 +39,26 @@ def test_a_previous_master_in_another_readout_mode_is_the_one_marked(tmp_path):
             reg.get_by_id(i).record.get("referee") for i in others["master_id"] if reg.get_by_id(i)
         ]
     assert any(r and r.get("previous") == faulty["master_id"].iloc[0] for r in refereed)
+
+
+def test_a_change_seen_against_one_night_only_is_no_verdict(tmp_path):
+    """Zoo ``multi_night-115495692`` of ``sample_zoo(60, 3, families=("multi_night",))``, a
+    clean night: its 60 s master of 2026-07-14 failed ``dark_scale_change`` (z = -7.7) against
+    the previous night's 30 s master scaled x2, and passes against another night's 60 s master:
+    it is verified, and the previous master (which agrees with that third one) is not marked."""
+    from darkflow.config import Config
+    from darkflow.pipeline import run_night
+    from darkflow.simulate.zoo import sample_zoo, zoo_night
+
+    name = "multi_night-115495692"
+    params = next(p for p in sample_zoo(60, 3, families=("multi_night",)) if p.name == name)
+    night = zoo_night(tmp_path / "data", params=params)
+    assert night.truth["clean"]
+    run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
+    masters = pd.read_csv(tmp_path / "work" / "masters.csv", dtype={"night": str})
+    assert (masters["status"] == "verified").all(), masters[["night", "exptime_s", "reasons"]]
+    from darkflow.registry import Registry
+
+    with Registry(tmp_path / "work") as reg:
+        records = [reg.get_by_id(i).record for i in masters["master_id"]]
+    assert any(r.get("referee") for r in records)

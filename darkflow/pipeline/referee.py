@@ -8,16 +8,20 @@ compared once more, after all masters of the run are built, with a third master 
 configuration and kind from another night (comparable: the same gates measure the pair) and
 so is the previous one:
 
-- tonight's master agrees with the third and the previous one does not: the previous master is
-  the odd one out. It is marked ``low_confidence`` with the reasons it failed on against the
-  third; tonight's master gets its verdict back without the gates it failed against the
-  previous one (its other gates are unchanged);
-- anything else (both differ, both agree, nothing comparable): the verdict stays as it is.
+- tonight's master agrees with the third: it gets its verdict back without the gates it failed
+  against the previous one (its other gates are unchanged). A change is a verdict on tonight's
+  master only when it differs from the other nights' masters, not from one of them;
+- and the previous master does not agree with the third: the previous master is the odd one
+  out, marked ``low_confidence`` with the reasons it failed on against the third (when both
+  agree with the third, the failing pair's comparison was neither master's fault: nothing is
+  marked);
+- tonight's master differs from the third too, or nothing is comparable: the verdict stays.
 
 Each comparison is the stability gates' own, with their false-alarm probability ``p`` per gate;
-moving a verdict takes a pass on one pair and a failure on the other, so a clean previous
-master is marked only when tonight's pair failed by chance and the third pair fails by chance
-too (about ``p`` squared per gate).
+a clean previous master is marked only when tonight's pair failed by chance and the third pair
+fails by chance too (about ``p`` squared per gate). A faulty master keeps its verdict unless it
+passes against the third, which the gates' power makes unlikely for the faults they were
+failing on.
 """
 
 from __future__ import annotations
@@ -131,16 +135,24 @@ def referee_previous(jobs, registry, config, *, failed: Mapping[str, Any] = (), 
             vs_third = _compare(master, other, bias, t_bias, config, known)
             prev_known = bool(third.bias_own_night and prev_bias is not None and t_bias is not None)
             prev_vs_third = _compare(previous, other, prev_bias, t_bias, config, prev_known)
-            if vs_third is None or prev_vs_third is None:
+            if vs_third is None:
                 continue  # not comparable: the next third
             names = {m["name"] for m in vs_third}
             own_fail = _failing([m for m in metrics if m.get("name") not in names])
-            if _failing(vs_third) or not _failing(prev_vs_third) or own_fail:
+            if _failing(vs_third) or own_fail:
                 break  # the referee does not move the verdict
-            if job.previous_key in done:
-                break
-            _move(registry, job, row, record, metrics, vs_third, prev_row, prev_vs_third, third)
-            done.add(job.previous_key)
+            # tonight's master agrees with the third: its verdict back; the previous master is
+            # marked when it differs from the third (once), else the pair's failure was neither's
+            mark = (
+                prev_vs_third is not None
+                and bool(_failing(prev_vs_third))
+                and job.previous_key not in done
+            )
+            _move(
+                registry, job, row, record, metrics, vs_third, prev_row, prev_vs_third, third, mark
+            )
+            if mark:
+                done.add(job.previous_key)
             moved += 1
             for j in (job, by_key.get(job.previous_key)):
                 if j is not None:
@@ -149,8 +161,10 @@ def referee_previous(jobs, registry, config, *, failed: Mapping[str, Any] = (), 
     return moved
 
 
-def _move(registry, job, row, record, metrics, vs_third, prev_row, prev_vs_third, third) -> None:
-    """Tonight's master gets its verdict back; the previous one is marked."""
+def _move(
+    registry, job, row, record, metrics, vs_third, prev_row, prev_vs_third, third, mark: bool
+) -> None:
+    """Tonight's master gets its verdict back; the previous one is marked when ``mark``."""
     names = {m["name"] for m in vs_third}
     moved_reasons = set(_failing([m for m in metrics if m.get("name") in names]))
     kept = [m for m in metrics if m.get("name") not in names] + vs_third
@@ -159,7 +173,8 @@ def _move(registry, job, row, record, metrics, vs_third, prev_row, prev_vs_third
     record["referee"] = {
         "previous": prev_row.id,
         "third": third.master_id,
-        "previous_failed": _failing(prev_vs_third),
+        "previous_failed": _failing(prev_vs_third or []),
+        "previous_comparable": prev_vs_third is not None,
         "against_previous": [m for m in metrics if m.get("name") in names],
     }
     assessment = dict(record.get("assessment") or {})
@@ -169,12 +184,15 @@ def _move(registry, job, row, record, metrics, vs_third, prev_row, prev_vs_third
     assessment.update(status=str(MasterStatus.VERIFIED), confidence=confidence, reasons=reasons)
     record["assessment"] = assessment
     registry.refresh(job.key, record=record)
+    why = "differs from" if mark else "agrees with"
     registry.set_status(
         job.key,
         str(MasterStatus.VERIFIED),
-        reason=f"previous master {prev_row.id} differs from a third ({third.master_id})",
+        reason=f"agrees with a third master ({third.master_id}); previous {prev_row.id} {why} it",
         confidence=confidence,
     )
+    if not mark:
+        return
 
     prev_record = dict(prev_row.record or {})
     codes = _failing(prev_vs_third)
