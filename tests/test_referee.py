@@ -62,3 +62,20 @@ def test_a_change_seen_against_one_night_only_is_no_verdict(tmp_path):
     with Registry(tmp_path / "work") as reg:
         records = [reg.get_by_id(i).record for i in masters["master_id"]]
     assert any(r.get("referee") for r in records)
+
+
+def test_a_master_marked_for_more_than_its_stability_keeps_its_verdict(tmp_path):
+    """Scenario ``ccd-three-nights-bias-jump`` (seed 0): the jumping night's bias sets carry the
+    set's own note ``bias_level_jump``; the referee does not give them their verdict back (it
+    did once, when it looked at the gates' metrics only)."""
+    from darkflow.config import Config
+    from darkflow.pipeline import run_night
+    from darkflow.simulate.zoo import zoo_night, zoo_params
+
+    params = zoo_params("ccd-three-nights-bias-jump", 0)
+    zoo_night(tmp_path / "data", params=params)
+    run_night(tmp_path / "data", workdir=tmp_path / "work", config=Config())
+    masters = pd.read_csv(tmp_path / "work" / "masters.csv", dtype={"night": str})
+    jumped = masters[masters["reasons"].fillna("").str.contains("bias_level_jump")]
+    assert len(jumped) >= 1
+    assert (jumped["status"] == "low_confidence").all(), jumped[["night", "status", "reasons"]]

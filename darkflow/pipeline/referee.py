@@ -32,8 +32,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from darkflow.model import MasterStatus
+from darkflow.verify._set import TOO_FEW_FRAMES
 
-__all__ = ["referee_previous"]
+__all__ = ["STABILITY_GATES", "referee_previous"]
+
+#: The gates of :func:`darkflow.verify._stability.previous_gates` (the metrics' names).
+STABILITY_GATES = frozenset(
+    {
+        "dark_scale_change",
+        "level_shift_sigma",
+        "low_freq_change_sigma",
+        "column_change_ratio",
+        "hot_overlap",
+    }
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +108,14 @@ def referee_previous(jobs, registry, config, *, failed: Mapping[str, Any] = (), 
         if record.get("cross_check"):  # marked against another master of tonight: it stays
             continue
         metrics = list((record.get("assessment") or {}).get("metrics") or [])
+        # only a verdict of the stability gates alone: one of them failed, and every reason of
+        # the master comes from its gates (a set's own note, a bias level jump, or a mark of
+        # another check keeps the master as it is)
+        if not _failing([m for m in metrics if m.get("name") in STABILITY_GATES]):
+            continue
+        from_gates = {m.get("reason") for m in metrics} | {TOO_FEW_FRAMES}
+        if any(r not in from_gates for r in record.get("reasons", [])):
+            continue
         prev_row = registry.get(job.previous_key)
         if prev_row is None or prev_row.status != MasterStatus.VERIFIED:
             continue
