@@ -793,6 +793,14 @@ def _codes_of(*names: str) -> frozenset[str]:
 
 JOINT_RULES = (
     JointRule(
+        (frozenset({"gain_mismatch"}), frozenset({"dark_scale_changed"})),
+        ((G, 2),),
+        "the darks' photon transfer disagrees with the header's EGAIN and their hot pixels moved "
+        "off the previous master's scale: a wrong EGAIN in the header changes no ADU, another "
+        "gain setting changes both (the ADU per electron of every pixel); a warmer sensor "
+        "moves the hot pixels but keeps the photon transfer",
+    ),
+    JointRule(
         (_codes_of("background_below_zero"), frozenset({"light_variance_low"})),
         ((LEAK, 2), (T, 1), (R, 1)),
         "the lights over-subtracted and their noise below the model, which holds the darks' "
