@@ -31,7 +31,7 @@ from typing import Any
 
 from darkflow.model import FrameType, MasterStatus
 
-__all__ = ["cross_check_masters", "load_master"]
+__all__ = ["cross_check_masters", "load_master", "load_masters"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ def load_master(registry, key: str, cache: dict[str, Any]):
             path = registry.workdir / row.path
             cache[key] = read_master(path, content_hash=row.content_hash)
     return cache[key]
+
+
+def load_masters(registry, keys, cache: dict[str, Any], what: str) -> tuple | None:
+    """The masters of these registry keys (:func:`load_master`), or ``None`` when one is
+    missing or unreadable (logged with ``what``: an unreadable master is the repair pass's
+    business)."""
+    try:
+        loaded = tuple(load_master(registry, key, cache) for key in keys)
+    except Exception as err:
+        log.warning("%s: %s", what, err)
+        return None
+    return None if any(m is None for m in loaded) else loaded
 
 
 def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = ()) -> int:
@@ -81,17 +93,11 @@ def cross_check_masters(jobs, registry, config, *, failed: Mapping[str, Any] = (
         # cache keys' order, which changes with every version
         group = sorted(by_sig[sig], key=lambda j: (j.fset.exptime_s or 0.0, j.key))
         for a, b in itertools.combinations(group, 2):
-            try:
-                ma, mb = load_master(registry, a.key, cache), load_master(registry, b.key, cache)
-                ba, bb = (
-                    load_master(registry, a.bias_key, cache),
-                    load_master(registry, b.bias_key, cache),
-                )
-            except Exception as err:  # an unreadable master is the repair pass's business
-                log.warning("cross-check of %s: %s", sig, err)
+            keys = (a.key, b.key, a.bias_key, b.bias_key)
+            loaded = load_masters(registry, keys, cache, f"cross-check of {sig}")
+            if loaded is None:
                 continue
-            if ma is None or mb is None or ba is None or bb is None:
-                continue
+            ma, mb, ba, bb = loaded
             if a.bias_key == b.bias_key:
                 bb = ba
             r = uncooled_pair_excess(
@@ -151,16 +157,10 @@ def _pair_gradients(jobs, registry, config, failed, cache, marked) -> None:
     for sig in sorted(by_night):
         group = sorted(by_night[sig], key=lambda j: (j.fset.exptime_s or 0.0, j.key))
         for short, long in itertools.combinations(group, 2):
-            try:
-                ms, ml = (
-                    load_master(registry, short.key, cache),
-                    load_master(registry, long.key, cache),
-                )
-            except Exception as err:  # an unreadable master is the repair pass's business
-                log.warning("gradient of %s: %s", sig, err)
+            loaded = load_masters(registry, (short.key, long.key), cache, f"gradient of {sig}")
+            if loaded is None:
                 continue
-            if ms is None or ml is None:
-                continue
+            ms, ml = loaded
             r = pair_gradient_gate(ml, ms, config.verify)
             if not r.metric.failed:
                 continue

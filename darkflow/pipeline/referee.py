@@ -78,22 +78,17 @@ def _compare(master, other, bias, other_bias, config, level_known: bool):
     return out
 
 
-def referee_previous(jobs, registry, config, *, failed: Mapping[str, Any] = (), load=None) -> int:
+def referee_previous(jobs, registry, config, *, failed: Mapping[str, Any] = ()) -> int:
     """Referee each master that failed a stability gate against its previous master (module
-    docstring). ``load(key)``: a master (or bias) by registry key, ``None`` when unreadable.
-    Returns how many verdicts moved."""
-    from darkflow.pipeline.crosscheck import load_master
+    docstring). Returns how many verdicts moved."""
+    from darkflow.pipeline.crosscheck import load_masters
 
     cache: dict[str, Any] = {}
 
     def get(key: str | None):
-        if not key:
-            return None
-        try:
-            return (load or (lambda k: load_master(registry, k, cache)))(key)
-        except Exception as err:  # an unreadable master is the repair pass's business
-            log.warning("referee: %s unreadable: %s", key, err)
-            return None
+        """A master (or bias) by registry key; ``None`` when there is none or it is unreadable."""
+        loaded = load_masters(registry, (key,), cache, f"referee: {key}") if key else None
+        return loaded[0] if loaded else None
 
     by_key = {j.key: j for j in jobs}
     moved = 0
@@ -153,14 +148,14 @@ def referee_previous(jobs, registry, config, *, failed: Mapping[str, Any] = (), 
             t_bias = get(third.bias_key)
             known = bool(job.bias_own_night and third.bias_own_night and bias is not None)
             vs_third = _compare(master, other, bias, t_bias, config, known)
-            prev_known = bool(third.bias_own_night and prev_bias is not None and t_bias is not None)
-            prev_vs_third = _compare(previous, other, prev_bias, t_bias, config, prev_known)
             if vs_third is None:
                 continue  # not comparable: the next third
             names = {m["name"] for m in vs_third}
             own_fail = _failing([m for m in metrics if m.get("name") not in names])
             if _failing(vs_third) or own_fail:
                 break  # the referee does not move the verdict
+            prev_known = bool(third.bias_own_night and prev_bias is not None and t_bias is not None)
+            prev_vs_third = _compare(previous, other, prev_bias, t_bias, config, prev_known)
             # tonight's master agrees with the third: its verdict back; the previous master is
             # marked when it differs from the third (once), else the pair's failure was neither's
             mark = (
